@@ -1,0 +1,46 @@
+/* File-system helpers used by every module that touches disk.
+ * All of them block: call them from the thread pool, never from the loop. */
+#ifndef LANSPREAD_FSUTIL_H
+#define LANSPREAD_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Reads a whole file. Fails with LS_ETOOBIG when it is larger than max_len.
+ * *out is NUL-terminated and owned by the caller (free()). */
+int ls_fs_read_file(const char *path, size_t max_len, char **out, size_t *out_len);
+
+/* Replaces `path` atomically: writes a temp file beside it, fsyncs it,
+ * renames it over `path`, then fsyncs the directory. */
+int ls_fs_write_atomic(const char *path, const void *data, size_t len);
+
+/* Writes all of `data` at `offset` (pwrite loop). */
+int ls_fs_pwrite_all(int fd, const void *data, size_t len, off_t offset);
+
+/* Reads exactly `len` bytes at `offset`; LS_ECORRUPT on a short file. */
+int ls_fs_pread_all(int fd, void *data, size_t len, off_t offset);
+
+int ls_fs_fsync_dir(const char *dir);
+/* fsyncs the directory that contains `path`. */
+int ls_fs_fsync_parent(const char *path);
+
+/* Creates a directory and its parents; an existing directory is fine. */
+int ls_fs_mkdir_p(const char *path, mode_t mode);
+
+/* Removes a file or a whole tree without following symlinks.
+ * A missing path is success. */
+int ls_fs_remove_tree(const char *path);
+
+/* 1 if path is a directory (not following a final symlink), 0 if not, <0 on error. */
+int ls_fs_is_dir(const char *path);
+/* 1 if something exists at path (lstat), 0 if not. */
+int ls_fs_exists(const char *path);
+
+/* Joins two path parts with one '/'. Returns NULL on allocation failure.
+ * Caller frees. */
+char *ls_path_join(const char *a, const char *b);
+
+/* printf into a fresh string; caller frees. NULL on failure. */
+char *ls_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

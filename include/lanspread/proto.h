@@ -1,0 +1,191 @@
+/* Protocol v4: the messages peers exchange, their framing and their codec.
+ * Every message travels as one frame: a 4-byte big-endian payload length,
+ * then that many bytes of UTF-8 JSON. See docs/PROTOCOL.md. */
+#ifndef LANSPREAD_PROTO_H
+#define LANSPREAD_PROTO_H
+
+#include "lanspread/hash.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LS_PROTOCOL_VERSION 4
+#define LS_ALPN "lanspread/4"
+
+/* Files are hashed and transferred in chunks of this size (the last chunk of
+ * a file may be shorter). Part of the protocol: both sides must agree. */
+#define LS_CHUNK_SIZE (4u * 1024u * 1024u)
+
+#define LS_FRAME_HEADER_LEN 4u
+/* Checked against the length prefix before anything is allocated. */
+#define LS_FRAME_MAX (16u * 1024u * 1024u)
+
+/* Bounds on decoded values. */
+#define LS_NAME_MAX 128         /* peer and game names, bytes */
+#define LS_VERSION_MAX 64       /* a game's version string, bytes */
+#define LS_PEER_ID_MAX 128      /* peer_id string, bytes */
+#define LS_FEATURES_MAX 32      /* entries in hello.features */
+#define LS_FEATURE_LEN_MAX 64
+#define LS_PROOF_MAX 256        /* party_proof string, bytes */
+#define LS_MESSAGE_MAX 1024     /* error message, bytes */
+#define LS_SNAPSHOT_GAMES_MAX 10000
+#define LS_MANIFEST_FILES_MAX 200000
+#define LS_CHUNK_REQUEST_MAX (64u * 1024u * 1024u) /* get_game_file_chunk.length */
+
+/* One game as a peer announces it. */
+typedef struct {
+    char *id;
+    char *name;
+    char *version;
+    uint64_t size;       /* bytes of the files it serves */
+    uint64_t file_count; /* regular files it serves */
+} ls_game_summary_t;
+
+/* The library a peer announces: carried whole in Hello/HelloAck. */
+typedef struct {
+    uint64_t library_rev;
+    char digest[LS_SHA256_HEX_LEN + 1]; /* ls_snapshot_digest() of games */
+    ls_game_summary_t *games;
+    size_t game_count;
+} ls_library_snapshot_t;
+
+/* One entry of a game's manifest. Directories have no chunks. */
+typedef struct {
+    char *path; /* relative to the game root, '/'-separated */
+    uint64_t size;
+    bool is_dir;
+    uint8_t (*chunk_sha256)[LS_SHA256_LEN];
+    size_t chunk_count; /* == ceil(size / LS_CHUNK_SIZE) for files */
+} ls_file_desc_t;
+
+typedef enum {
+    LS_MSG_HELLO = 1,
+    LS_MSG_HELLO_ACK,
+    LS_MSG_PING,
+    LS_MSG_PONG,
+    LS_MSG_LIST_GAMES,
+    LS_MSG_GAMES,
+    LS_MSG_GET_GAME,
+    LS_MSG_GAME,
+    LS_MSG_GET_FILE_DATA,
+    LS_MSG_FILE_DATA,
+    LS_MSG_GET_FILE_CHUNK,
+    LS_MSG_FILE_CHUNK,
+    LS_MSG_LIBRARY_DELTA,
+    LS_MSG_LIBRARY_DELTA_ACK,
+    LS_MSG_ERROR,
+} ls_msg_kind_t;
+
+/* Typed errors a peer answers with. */
+typedef enum {
+    LS_WIRE_UNKNOWN_GAME = 1,
+    LS_WIRE_NOT_DOWNLOADED,
+    LS_WIRE_INVALID_PATH,
+    LS_WIRE_INVALID_REQUEST,
+    LS_WIRE_VERSION_MISMATCH,
+    LS_WIRE_TOO_LARGE,
+    LS_WIRE_UNAUTHORIZED,
+    LS_WIRE_BUSY,
+    LS_WIRE_IO,
+    LS_WIRE_INTERNAL,
+} ls_wire_error_t;
+
+typedef struct {
+    uint32_t protocol_version;
+    char *peer_id;
+    char *name;
+    uint16_t listen_port;
+    char **features;
+    size_t feature_count;
+    char *party_proof; /* NULL when absent */
+    ls_library_snapshot_t library;
+} ls_hello_t; /* also HelloAck */
+
+typedef struct {
+    char *game_id;
+    char *version;
+    uint32_t chunk_size; /* must equal LS_CHUNK_SIZE */
+    ls_file_desc_t *files;
+    size_t file_count;
+} ls_game_manifest_t;
+
+typedef struct {
+    uint64_t from_rev;
+    uint64_t to_rev;
+    char digest[LS_SHA256_HEX_LEN + 1]; /* digest of the library after the delta */
+    ls_game_summary_t *changed;
+    size_t changed_count;
+    char **removed; /* game ids */
+    size_t removed_count;
+} ls_library_delta_t;
+
+typedef struct {
+    ls_msg_kind_t kind;
+    union {
+        ls_hello_t hello;                  /* HELLO, HELLO_ACK */
+        uint64_t nonce;                    /* PING, PONG */
+        ls_library_snapshot_t games;       /* GAMES (answer to LIST_GAMES) */
+        char *game_id;                     /* GET_GAME */
+        ls_game_manifest_t game;           /* GAME */
+        struct {
+            char *game_id;
+            char *path;
+            uint64_t offset; /* GET_FILE_CHUNK only */
+            uint64_t length; /* GET_FILE_CHUNK only */
+        } file_request;                    /* GET_FILE_DATA, GET_FILE_CHUNK */
+        struct {
+            uint64_t offset; /* 0 for FILE_DATA */
+            uint64_t length; /* raw bytes that follow the frame on the stream */
+        } file_header;                     /* FILE_DATA, FILE_CHUNK */
+        ls_library_delta_t delta;          /* LIBRARY_DELTA */
+        uint64_t acked_rev;                /* LIBRARY_DELTA_ACK */
+        struct {
+            ls_wire_error_t code;
+            char *message;
+        } error;                           /* ERROR */
+    } u;
+} ls_msg_t;
+
+/* Framing. Reads the length prefix of the frame at buf. Returns LS_EAGAIN
+ * when fewer than LS_FRAME_HEADER_LEN bytes are there, LS_EFRAME_TOO_BIG when
+ * the announced payload exceeds LS_FRAME_MAX, LS_EJSON for a zero length. */
+int ls_frame_parse_header(const uint8_t *buf, size_t len, uint32_t *payload_len);
+
+/* Decodes one frame's JSON payload into *out, strictly: wrong types, missing
+ * or unknown fields, unknown kinds, duplicate keys, invalid UTF-8, values out
+ * of bounds and unsafe paths each give their own LS_E* code. On failure *out
+ * is left empty (nothing to free) and, when detail is non-NULL, a message
+ * naming the field is written there. On success free with ls_msg_free(). */
+int ls_msg_decode(const uint8_t *payload, size_t len, ls_msg_t *out, char *detail,
+                  size_t detail_len);
+
+/* Encodes msg as one complete frame (header included). *frame is owned by
+ * the caller (free()). */
+int ls_msg_encode(const ls_msg_t *msg, uint8_t **frame, size_t *frame_len);
+
+/* Frees what a decoded or caller-built message owns (not msg itself). */
+void ls_msg_free(ls_msg_t *msg);
+
+const char *ls_msg_kind_name(ls_msg_kind_t kind);
+const char *ls_wire_error_name(ls_wire_error_t code);
+/* Maps a local LS_E* failure to the typed error sent to a peer. */
+ls_wire_error_t ls_wire_error_from_code(int code);
+
+/* The digest of a list of announced games: SHA-256 over the canonical
+ * encoding (games sorted by id; each field as "<decimal length>:<bytes>",
+ * in the order id, name, version, size, file_count; numbers in decimal).
+ * Order of `games` does not matter. Writes 64 hex digits and a NUL. */
+int ls_snapshot_digest(const ls_game_summary_t *games, size_t count,
+                       char out[LS_SHA256_HEX_LEN + 1]);
+
+/* Deep copies; destination owned by the caller. */
+int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src);
+int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *src);
+
+void ls_game_summary_free(ls_game_summary_t *game);
+void ls_snapshot_free(ls_library_snapshot_t *snap);
+void ls_file_desc_free(ls_file_desc_t *file);
+void ls_manifest_free(ls_game_manifest_t *manifest);
+
+#endif

@@ -1,0 +1,20 @@
+/* Subcommands of the lanspread executable. Each gets argv starting at its
+ * own name and returns the process exit code. */
+#ifndef LS_APP_COMMANDS_H
+#define LS_APP_COMMANDS_H
+
+#define LS_VERSION_STRING "0.1.0"
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} ls_command_t;
+
+/* Exit codes shared by all subcommands. */
+enum { LS_EXIT_OK = 0, LS_EXIT_FAILURE = 1, LS_EXIT_USAGE = 2 };
+
+int ls_cmd_scan(int argc, char **argv);
+int ls_cmd_demo_library(int argc, char **argv);
+
+#endif

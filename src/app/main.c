@@ -1,0 +1,41 @@
+/* The `lanspread` executable: dispatches to one subcommand. */
+#include "app/commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const ls_command_t commands[] = {
+    {"scan", "print the local library (--json for scripts)", ls_cmd_scan},
+    {"demo-library", "create a demo game library", ls_cmd_demo_library},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: lanspread <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'lanspread <command> --help' lists a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("lanspread %s (protocol 4)\n", LS_VERSION_STRING);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "lanspread: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,234 @@
+/* Blocking file-system helpers: whole-file reads, atomic replacement,
+ * positional I/O and tree removal that never follows symlinks. */
+#include "lanspread/fsutil.h"
+
+#include "lanspread/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ftw.h>
+
+int ls_fs_read_file(const char *path, size_t max_len, char **out, size_t *out_len)
+{
+    int rc = 0;
+    char *buf = NULL;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    *out = NULL;
+    if (out_len)
+        *out_len = 0;
+    if (fd < 0)
+        return ls_error_from_errno(errno);
+    if (fstat(fd, &st) != 0) {
+        rc = ls_error_from_errno(errno);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = LS_EINVAL;
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max_len) {
+        rc = LS_ETOOBIG;
+        goto out;
+    }
+    buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    rc = ls_fs_pread_all(fd, buf, (size_t)st.st_size, 0);
+    if (rc != 0)
+        goto out;
+    buf[st.st_size] = '\0';
+    *out = buf;
+    buf = NULL;
+    if (out_len)
+        *out_len = (size_t)st.st_size;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int ls_fs_pwrite_all(int fd, const void *data, size_t len, off_t offset)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return ls_error_from_errno(errno);
+        }
+        p += n;
+        len -= (size_t)n;
+        offset += n;
+    }
+    return 0;
+}
+
+int ls_fs_pread_all(int fd, void *data, size_t len, off_t offset)
+{
+    char *p = data;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return ls_error_from_errno(errno);
+        }
+        if (n == 0)
+            return LS_ECORRUPT;
+        p += n;
+        len -= (size_t)n;
+        offset += n;
+    }
+    return 0;
+}
+
+int ls_fs_fsync_dir(const char *dir)
+{
+    int rc = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ls_error_from_errno(errno);
+    if (fsync(fd) != 0)
+        rc = ls_error_from_errno(errno);
+    close(fd);
+    return rc;
+}
+
+int ls_fs_fsync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    int rc;
+    if (!copy)
+        return LS_ENOMEM;
+    rc = ls_fs_fsync_dir(dirname(copy));
+    free(copy);
+    return rc;
+}
+
+int ls_fs_write_atomic(const char *path, const void *data, size_t len)
+{
+    int rc = 0;
+    int fd = -1;
+    char *tmp = ls_strdup_printf("%s.tmp.%ld", path, (long)getpid());
+
+    if (!tmp)
+        return LS_ENOMEM;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = ls_error_from_errno(errno);
+        goto out;
+    }
+    rc = ls_fs_pwrite_all(fd, data, len, 0);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = ls_error_from_errno(errno);
+    if (close(fd) != 0 && rc == 0)
+        rc = ls_error_from_errno(errno);
+    fd = -1;
+    if (rc != 0)
+        goto out;
+    if (rename(tmp, path) != 0) {
+        rc = ls_error_from_errno(errno);
+        goto out;
+    }
+    rc = ls_fs_fsync_parent(path);
+out:
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int ls_fs_mkdir_p(const char *path, mode_t mode)
+{
+    int rc = 0;
+    char *copy = strdup(path);
+    if (!copy)
+        return LS_ENOMEM;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, mode) != 0 && errno != EEXIST) {
+            rc = ls_error_from_errno(errno);
+            goto out;
+        }
+        *p = '/';
+    }
+    if (mkdir(copy, mode) != 0 && errno != EEXIST)
+        rc = ls_error_from_errno(errno);
+    else if (ls_fs_is_dir(copy) != 1)
+        rc = LS_ENOTDIR;
+out:
+    free(copy);
+    return rc;
+}
+
+static int remove_entry_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int r = (type == FTW_DP) ? rmdir(path) : unlink(path);
+    return (r != 0 && errno != ENOENT) ? errno : 0;
+}
+
+int ls_fs_remove_tree(const char *path)
+{
+    struct stat st;
+    int r;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : ls_error_from_errno(errno);
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path) == 0 ? 0 : ls_error_from_errno(errno);
+    /* FTW_PHYS: a symlink inside the tree is removed, never followed. */
+    r = nftw(path, remove_entry_cb, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    if (r < 0)
+        return ls_error_from_errno(errno);
+    return r == 0 ? 0 : ls_error_from_errno(r);
+}
+
+int ls_fs_is_dir(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : ls_error_from_errno(errno);
+    return S_ISDIR(st.st_mode) ? 1 : 0;
+}
+
+int ls_fs_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 ? 1 : 0;
+}
+
+char *ls_path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    if (la > 0 && a[la - 1] == '/')
+        return ls_strdup_printf("%s%s", a, b);
+    return ls_strdup_printf("%s/%s", a, b);
+}
+
+char *ls_strdup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    char *out = NULL;
+    va_start(ap, fmt);
+    if (vasprintf(&out, fmt, ap) < 0)
+        out = NULL;
+    va_end(ap);
+    return out;
+}

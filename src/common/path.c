@@ -1,0 +1,125 @@
+/* Game ids, reserved names and confinement of relative paths to a root. */
+#include "lanspread/path.h"
+
+#include "lanspread/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool ls_game_id_is_valid(const char *id)
+{
+    size_t len = id ? strlen(id) : 0;
+    if (len == 0 || len > LS_GAME_ID_MAX || id[0] == '.' || id[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool ls_is_reserved_root_name(const char *name)
+{
+    static const char *const reserved[] = {
+        LS_INSTALL_DIR, LS_INTENT_FILE, LS_INSTALLING_DIR, LS_BACKUP_DIR,
+        LS_OWNED_MARKER, LS_VERSION_TMP, LS_VERSION_DISCARDED,
+    };
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcmp(name, reserved[i]) == 0)
+            return true;
+    return strncmp(name, LS_RESERVED_PREFIX, strlen(LS_RESERVED_PREFIX)) == 0;
+}
+
+int ls_relpath_check(const char *path, size_t len)
+{
+    char first[LS_RELPATH_MAX + 1];
+    size_t start = 0;
+
+    if (!path || len == 0)
+        return LS_EPATH_INVALID;
+    if (len > LS_RELPATH_MAX)
+        return LS_EPATH_INVALID;
+    if (memchr(path, '\0', len))
+        return LS_EPATH_NUL;
+    if (path[0] == '/')
+        return LS_EPATH_ABSOLUTE;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && path[i] != '/')
+            continue;
+        size_t clen = i - start;
+        if (clen == 0)
+            return LS_EPATH_INVALID;
+        if (clen == 2 && path[start] == '.' && path[start + 1] == '.')
+            return LS_EPATH_DOTDOT;
+        if (clen == 1 && path[start] == '.')
+            return LS_EPATH_INVALID;
+        if (start == 0) {
+            memcpy(first, path, clen);
+            first[clen] = '\0';
+            if (ls_is_reserved_root_name(first))
+                return LS_EPATH_RESERVED;
+        }
+        start = i + 1;
+    }
+    return 0;
+}
+
+/* Tells a refused symlink apart from an ordinary open failure. */
+static int open_failure_code(int dirfd, const char *component, int open_errno)
+{
+    struct stat st;
+    if (fstatat(dirfd, component, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        return LS_EPATH_SYMLINK;
+    return ls_error_from_errno(open_errno);
+}
+
+int ls_open_in_root(const char *root, const char *relpath, int flags)
+{
+    int rc = ls_relpath_check(relpath, strlen(relpath));
+    char *copy = NULL;
+    int dirfd = -1;
+
+    if (rc != 0)
+        return rc;
+    dirfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return ls_error_from_errno(errno);
+    copy = strdup(relpath);
+    if (!copy) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    char *component = copy;
+    for (;;) {
+        char *slash = strchr(component, '/');
+        bool is_last = slash == NULL;
+        if (slash)
+            *slash = '\0';
+        int next_flags = is_last ? (flags | O_NOFOLLOW | O_CLOEXEC)
+                                 : (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int next = openat(dirfd, component, next_flags);
+        if (next < 0) {
+            rc = open_failure_code(dirfd, component, errno);
+            goto out;
+        }
+        close(dirfd);
+        dirfd = next;
+        if (is_last)
+            break;
+        component = slash + 1;
+    }
+    rc = dirfd;
+    dirfd = -1;
+out:
+    if (dirfd >= 0)
+        close(dirfd);
+    free(copy);
+    return rc;
+}

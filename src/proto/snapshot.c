@@ -1,0 +1,151 @@
+/* Announced games: the canonical digest a receiver recomputes on apply,
+ * and deep copy / free of the snapshot and manifest types. */
+#include "lanspread/error.h"
+#include "lanspread/proto.h"
+
+#include <inttypes.h>
+#include <nettle/sha2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int compare_by_id(const void *a, const void *b)
+{
+    const ls_game_summary_t *const *ga = a;
+    const ls_game_summary_t *const *gb = b;
+    return strcmp((*ga)->id, (*gb)->id);
+}
+
+/* Length-prefixed fields make the encoding unambiguous whatever bytes a
+ * name contains. */
+static void digest_field(struct sha256_ctx *ctx, const char *value, size_t len)
+{
+    char prefix[32];
+    int n = snprintf(prefix, sizeof prefix, "%zu:", len);
+    sha256_update(ctx, (size_t)n, (const uint8_t *)prefix);
+    sha256_update(ctx, len, (const uint8_t *)value);
+}
+
+static void digest_string(struct sha256_ctx *ctx, const char *value)
+{
+    digest_field(ctx, value ? value : "", value ? strlen(value) : 0);
+}
+
+static void digest_number(struct sha256_ctx *ctx, uint64_t value)
+{
+    char text[32];
+    int n = snprintf(text, sizeof text, "%" PRIu64, value);
+    digest_field(ctx, text, (size_t)n);
+}
+
+int ls_snapshot_digest(const ls_game_summary_t *games, size_t count,
+                       char out[LS_SHA256_HEX_LEN + 1])
+{
+    struct sha256_ctx ctx;
+    uint8_t raw[LS_SHA256_LEN];
+    const ls_game_summary_t **sorted = NULL;
+
+    if (count > 0) {
+        sorted = malloc(count * sizeof *sorted);
+        if (!sorted)
+            return LS_ENOMEM;
+        for (size_t i = 0; i < count; i++)
+            sorted[i] = &games[i];
+        qsort(sorted, count, sizeof *sorted, compare_by_id);
+    }
+    sha256_init(&ctx);
+    for (size_t i = 0; i < count; i++) {
+        digest_string(&ctx, sorted[i]->id);
+        digest_string(&ctx, sorted[i]->name);
+        digest_string(&ctx, sorted[i]->version);
+        digest_number(&ctx, sorted[i]->size);
+        digest_number(&ctx, sorted[i]->file_count);
+    }
+    sha256_digest(&ctx, LS_SHA256_LEN, raw);
+    ls_hex_encode(raw, LS_SHA256_LEN, out);
+    free(sorted);
+    return 0;
+}
+
+static int dup_string(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : LS_ENOMEM;
+}
+
+int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->size = src->size;
+    dst->file_count = src->file_count;
+    if (dup_string(&dst->id, src->id) || dup_string(&dst->name, src->name) ||
+        dup_string(&dst->version, src->version)) {
+        ls_game_summary_free(dst);
+        return LS_ENOMEM;
+    }
+    return 0;
+}
+
+int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->library_rev = src->library_rev;
+    memcpy(dst->digest, src->digest, sizeof dst->digest);
+    if (src->game_count == 0)
+        return 0;
+    dst->games = calloc(src->game_count, sizeof *dst->games);
+    if (!dst->games)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < src->game_count; i++) {
+        if (ls_game_summary_copy(&dst->games[i], &src->games[i]) != 0) {
+            ls_snapshot_free(dst);
+            return LS_ENOMEM;
+        }
+        dst->game_count = i + 1;
+    }
+    return 0;
+}
+
+void ls_game_summary_free(ls_game_summary_t *game)
+{
+    if (!game)
+        return;
+    free(game->id);
+    free(game->name);
+    free(game->version);
+    memset(game, 0, sizeof *game);
+}
+
+void ls_snapshot_free(ls_library_snapshot_t *snap)
+{
+    if (!snap)
+        return;
+    for (size_t i = 0; i < snap->game_count; i++)
+        ls_game_summary_free(&snap->games[i]);
+    free(snap->games);
+    memset(snap, 0, sizeof *snap);
+}
+
+void ls_file_desc_free(ls_file_desc_t *file)
+{
+    if (!file)
+        return;
+    free(file->path);
+    free(file->chunk_sha256);
+    memset(file, 0, sizeof *file);
+}
+
+void ls_manifest_free(ls_game_manifest_t *manifest)
+{
+    if (!manifest)
+        return;
+    free(manifest->game_id);
+    free(manifest->version);
+    for (size_t i = 0; i < manifest->file_count; i++)
+        ls_file_desc_free(&manifest->files[i]);
+    free(manifest->files);
+    memset(manifest, 0, sizeof *manifest);
+}

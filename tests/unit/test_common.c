@@ -1,0 +1,119 @@
+/* Common helpers: paths that must stay inside a game root, atomic writes. */
+#include "testutil.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
+#include "lanspread/path.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void relpath_check_refuses_every_escape(void **state)
+{
+    (void)state;
+    assert_int_equal(ls_relpath_check("archive.zip", 11), 0);
+    assert_int_equal(ls_relpath_check("data/maps/a.bsp", 15), 0);
+    assert_int_equal(ls_relpath_check("/etc/passwd", 11), LS_EPATH_ABSOLUTE);
+    assert_int_equal(ls_relpath_check("../x", 4), LS_EPATH_DOTDOT);
+    assert_int_equal(ls_relpath_check("a/../../x", 9), LS_EPATH_DOTDOT);
+    assert_int_equal(ls_relpath_check("a\0b", 3), LS_EPATH_NUL);
+    assert_int_equal(ls_relpath_check("local/game.exe", 14), LS_EPATH_RESERVED);
+    assert_int_equal(ls_relpath_check(".lanspread.json", 15), LS_EPATH_RESERVED);
+    assert_int_equal(ls_relpath_check(".version.ini.tmp", 16), LS_EPATH_RESERVED);
+    assert_int_equal(ls_relpath_check("a//b", 4), LS_EPATH_INVALID);
+    assert_int_equal(ls_relpath_check("./a", 3), LS_EPATH_INVALID);
+    assert_int_equal(ls_relpath_check("", 0), LS_EPATH_INVALID);
+    /* "local" is reserved only at the root of a game */
+    assert_int_equal(ls_relpath_check("data/local/x", 12), 0);
+}
+
+static void game_ids_are_validated(void **state)
+{
+    (void)state;
+    assert_true(ls_game_id_is_valid("quake3"));
+    assert_true(ls_game_id_is_valid("ut2004_goty-1.1"));
+    assert_false(ls_game_id_is_valid(""));
+    assert_false(ls_game_id_is_valid(".hidden"));
+    assert_false(ls_game_id_is_valid("a/b"));
+    assert_false(ls_game_id_is_valid("has space"));
+    assert_false(ls_game_id_is_valid("0123456789012345678901234567890123456789012345678901234567890123456789"));
+}
+
+static void open_in_root_refuses_symlinks_out_of_the_root(void **state)
+{
+    (void)state;
+    char *root = ls_test_mkdtemp("root");
+    char *outside = ls_test_mkdtemp("outside");
+    ls_test_write_text(root, "data/inside.txt", "inside");
+    ls_test_write_text(outside, "secret.txt", "secret");
+    char *link1 = ls_path_join(root, "escape");
+    char *link2 = ls_path_join(root, "data/secret.txt");
+    char *target = ls_path_join(outside, "secret.txt");
+    assert_int_equal(symlink(outside, link1), 0);
+    assert_int_equal(symlink(target, link2), 0);
+
+    int fd = ls_open_in_root(root, "data/inside.txt", O_RDONLY);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(ls_open_in_root(root, "escape/secret.txt", O_RDONLY), LS_EPATH_SYMLINK);
+    assert_int_equal(ls_open_in_root(root, "data/secret.txt", O_RDONLY), LS_EPATH_SYMLINK);
+    assert_int_equal(ls_open_in_root(root, "../outside", O_RDONLY), LS_EPATH_DOTDOT);
+    assert_int_equal(ls_open_in_root(root, "missing.txt", O_RDONLY), LS_ENOENT);
+
+    free(link1);
+    free(link2);
+    free(target);
+    ls_test_rmtree(root);
+    ls_test_rmtree(outside);
+    free(root);
+    free(outside);
+}
+
+static void write_atomic_replaces_content_and_leaves_no_temp(void **state)
+{
+    (void)state;
+    char *dir = ls_test_mkdtemp("atomic");
+    char *path = ls_path_join(dir, "state.json");
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(ls_fs_write_atomic(path, "one", 3), 0);
+    assert_int_equal(ls_fs_write_atomic(path, "second", 6), 0);
+    assert_int_equal(ls_fs_read_file(path, 100, &data, &len), 0);
+    assert_int_equal(len, 6);
+    assert_string_equal(data, "second");
+    free(data);
+    assert_int_equal(ls_fs_read_file(path, 3, &data, &len), LS_ETOOBIG);
+    assert_null(data);
+    free(path);
+    ls_test_rmtree(dir);
+    free(dir);
+}
+
+static void sha256_matches_known_vector(void **state)
+{
+    (void)state;
+    uint8_t raw[LS_SHA256_LEN];
+    char hex[LS_SHA256_HEX_LEN + 1];
+    ls_sha256("abc", 3, raw);
+    ls_hex_encode(raw, sizeof raw, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    uint8_t back[LS_SHA256_LEN];
+    assert_int_equal(ls_hex_decode(hex, 64, back, sizeof back), 0);
+    assert_memory_equal(raw, back, sizeof raw);
+    assert_int_equal(ls_hex_decode("zz", 2, back, 1), LS_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(relpath_check_refuses_every_escape),
+        cmocka_unit_test(game_ids_are_validated),
+        cmocka_unit_test(open_in_root_refuses_symlinks_out_of_the_root),
+        cmocka_unit_test(write_atomic_replaces_content_and_leaves_no_temp),
+        cmocka_unit_test(sha256_matches_known_vector),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
