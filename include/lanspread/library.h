@@ -1,0 +1,120 @@
+/* The local library: what the game directory holds, what this peer announces
+ * (LibrarySnapshot) and serves (manifests with per-chunk SHA-256).
+ *
+ * Layout: one folder per game, named by its id. A game is downloaded when its
+ * root-level version.ini exists and installed when local/ is a directory.
+ * Reserved root names (path.h) are never announced or served.
+ *
+ * A scan walks the directory on the libuv thread pool, compares every file's
+ * (size, mtime, inode) with the on-disk index in the state directory, hashes
+ * only the files that changed (one pool job per file), then publishes the
+ * result on the loop thread. An unchanged library is rescanned without reading
+ * any file's contents. */
+#ifndef LANSPREAD_LIBRARY_H
+#define LANSPREAD_LIBRARY_H
+
+#include "lanspread/catalog.h"
+#include "lanspread/proto.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define LS_VERSION_FILE_MAX 4096 /* a larger version.ini is refused */
+#define LS_INDEX_FILE "index.json"
+
+/* One game of the local GameDB. */
+typedef struct {
+    char *id;
+    char *name;
+    char *description;
+    char *genre;
+    uint32_t max_players;
+    char *version; /* NULL when not downloaded */
+    bool is_downloaded;
+    bool is_installed;
+    uint64_t size;       /* bytes of the files it serves */
+    uint64_t file_count; /* regular files it serves */
+} ls_local_game_t;
+
+typedef struct {
+    const char *game_dir;  /* folder holding one folder per game */
+    const char *state_dir; /* the peer's own state (index, rev); never a game root */
+    const ls_catalog_t *catalog; /* borrowed; must outlive the library */
+} ls_library_config_t;
+
+/* What a scan did; for logs, benchmarks and tests. */
+typedef struct {
+    uint64_t games_seen;
+    uint64_t games_announced;
+    uint64_t files_seen;
+    uint64_t files_hashed;     /* files whose contents were read this scan */
+    uint64_t bytes_hashed;
+    uint64_t version_reads;    /* version.ini files read (unchanged ones are cached) */
+    uint64_t skipped;          /* entries skipped with a logged reason */
+    bool rev_bumped;
+} ls_scan_stats_t;
+
+typedef struct ls_library ls_library_t;
+
+/* Called on the loop thread when a scan ends. status is 0 or LS_E*. */
+typedef void (*ls_library_scan_cb)(ls_library_t *library, int status,
+                                   const ls_scan_stats_t *stats, void *userdata);
+
+/* Opens the library and loads the index (rev, digest, cached hashes) from the
+ * state directory, creating it if needed. Nothing is scanned yet.
+ * Free with ls_library_close(). */
+int ls_library_open(const ls_library_config_t *config, ls_library_t **out);
+void ls_library_close(ls_library_t *library);
+
+/* Starts a scan on loop's thread pool; only_game_id limits it to one game
+ * (NULL: everything). One scan at a time: LS_EBUSY while one runs. The
+ * library must not be closed before cb has run. */
+int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *only_game_id,
+                          ls_library_scan_cb cb, void *userdata);
+
+/* Convenience for programs without a loop: runs a full scan on a private
+ * loop and returns when it is done. */
+int ls_library_scan_sync(ls_library_t *library, ls_scan_stats_t *stats);
+
+/* The local GameDB, sorted by id. Borrowed: valid until the next scan ends;
+ * read it on the loop thread only. */
+const ls_local_game_t *ls_library_games(const ls_library_t *library, size_t *count);
+const ls_local_game_t *ls_library_find(const ls_library_t *library, const char *id);
+
+/* The snapshot this peer announces (catalog-gated, downloaded games).
+ * *out is owned by the caller: ls_snapshot_free(). */
+int ls_library_snapshot(const ls_library_t *library, ls_library_snapshot_t *out);
+uint64_t ls_library_rev(const ls_library_t *library);
+
+/* The manifest of an announced game. LS_EUNKNOWN_GAME if the id is not in the
+ * library (or not in the catalog), LS_ENOT_DOWNLOADED if it has no
+ * version.ini. *out is owned by the caller: ls_manifest_free(). */
+int ls_library_manifest(const ls_library_t *library, const char *game_id,
+                        ls_game_manifest_t *out);
+
+/* The absolute root folder of a game id (whether or not it exists).
+ * Caller frees. NULL on an invalid id. */
+char *ls_library_game_root(const ls_library_t *library, const char *game_id);
+const char *ls_library_game_dir(const ls_library_t *library);
+
+/* Parses version.ini text: the value of a `version=` line if there is one,
+ * else the first non-empty line, trimmed. LS_ECORRUPT when empty.
+ * *out owned by the caller. */
+int ls_library_parse_version(const char *text, size_t len, char **out);
+
+/* Creates a demo library: games from the catalog (and generated ones listed in
+ * DIR/.lanspread-catalog.json when more are asked for than it has), each with
+ * real archives made by libarchive, extra data files and a version.ini; every
+ * third game is installed. */
+typedef struct {
+    unsigned games;
+    unsigned files_per_game; /* total regular files, version.ini included; >= 3 */
+    size_t file_size;        /* bytes per plain data file */
+    uint32_t seed;
+} ls_demo_options_t;
+
+int ls_demo_library_create(const char *dir, const ls_catalog_t *catalog,
+                           const ls_demo_options_t *options);
+
+#endif

@@ -1,0 +1,215 @@
+/* The on-disk index in the peer's state directory: library rev and digest,
+ * and per file its (size, mtime, inode) and chunk hashes, so that a rescan
+ * of an unchanged library reads no file contents. */
+#include "library_internal.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/log.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define INDEX_FORMAT 1
+#define INDEX_FILE_MAX (512u * 1024u * 1024u)
+
+static json_t *stamp_to_json(const ls_file_stamp_t *stamp)
+{
+    return json_pack("[III]", (json_int_t)stamp->size, (json_int_t)stamp->mtime_ns,
+                     (json_int_t)stamp->ino);
+}
+
+static json_t *file_to_json(const ls_file_record_t *file)
+{
+    char *hex = malloc(file->chunk_count * (LS_SHA256_HEX_LEN) + 1);
+    json_t *out = NULL;
+    if (!hex)
+        return NULL;
+    hex[0] = '\0';
+    for (size_t i = 0; i < file->chunk_count; i++)
+        ls_hex_encode(file->chunks[i], LS_SHA256_LEN, hex + i * LS_SHA256_HEX_LEN);
+    out = json_pack("{s:s,s:b,s:o,s:b,s:s}", "path", file->path, "dir", file->is_dir, "stamp",
+                    stamp_to_json(&file->stamp), "hashed", file->is_hashed, "chunks", hex);
+    free(hex);
+    return out;
+}
+
+static json_t *game_to_json(const ls_game_record_t *game)
+{
+    json_t *files = json_array();
+    json_t *out;
+    for (size_t i = 0; files && i < game->file_count; i++) {
+        if (json_array_append_new(files, file_to_json(&game->files[i])) != 0) {
+            json_decref(files);
+            return NULL;
+        }
+    }
+    out = json_pack("{s:s,s:s?,s:o,s:o}", "id", game->id, "version", game->version,
+                    "version_stamp", stamp_to_json(&game->version_stamp), "files", files);
+    return out;
+}
+
+int ls_index_save(const char *path, const ls_index_t *index)
+{
+    json_t *games = json_array();
+    json_t *root = NULL;
+    char *text = NULL;
+    int rc = 0;
+
+    for (size_t i = 0; games && i < index->game_count; i++) {
+        if (json_array_append_new(games, game_to_json(&index->games[i])) != 0) {
+            rc = LS_ENOMEM;
+            goto out;
+        }
+    }
+    root = json_pack("{s:i,s:s,s:I,s:s,s:o}", "format", INDEX_FORMAT, "game_dir",
+                     index->game_dir ? index->game_dir : "", "library_rev",
+                     (json_int_t)index->library_rev, "digest", index->digest, "games", games);
+    games = NULL;
+    text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    if (!text) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    rc = ls_fs_write_atomic(path, text, strlen(text));
+out:
+    json_decref(games);
+    json_decref(root);
+    free(text);
+    return rc;
+}
+
+static int stamp_from_json(json_t *value, ls_file_stamp_t *stamp)
+{
+    json_int_t size, mtime, ino;
+    if (json_unpack(value, "[III]", &size, &mtime, &ino) != 0 || size < 0)
+        return LS_ECORRUPT;
+    stamp->size = (uint64_t)size;
+    stamp->mtime_ns = (int64_t)mtime;
+    stamp->ino = (uint64_t)ino;
+    return 0;
+}
+
+static int chunks_from_hex(ls_file_record_t *file, const char *hex)
+{
+    size_t len = strlen(hex);
+    if (len % LS_SHA256_HEX_LEN != 0)
+        return LS_ECORRUPT;
+    file->chunk_count = len / LS_SHA256_HEX_LEN;
+    if (file->chunk_count == 0)
+        return 0;
+    file->chunks = malloc(file->chunk_count * sizeof *file->chunks);
+    if (!file->chunks)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < file->chunk_count; i++)
+        if (ls_hex_decode(hex + i * LS_SHA256_HEX_LEN, LS_SHA256_HEX_LEN, file->chunks[i],
+                          LS_SHA256_LEN) != 0)
+            return LS_ECORRUPT;
+    return 0;
+}
+
+static int file_from_json(json_t *value, ls_file_record_t *file)
+{
+    const char *path, *hex;
+    int is_dir, is_hashed;
+    json_t *stamp;
+    if (json_unpack(value, "{s:s,s:b,s:o,s:b,s:s}", "path", &path, "dir", &is_dir, "stamp",
+                    &stamp, "hashed", &is_hashed, "chunks", &hex) != 0)
+        return LS_ECORRUPT;
+    file->path = strdup(path);
+    file->is_dir = is_dir;
+    file->is_hashed = is_hashed;
+    if (!file->path)
+        return LS_ENOMEM;
+    int rc = stamp_from_json(stamp, &file->stamp);
+    return rc != 0 ? rc : chunks_from_hex(file, hex);
+}
+
+static int game_from_json(json_t *value, ls_game_record_t *game)
+{
+    const char *id, *version = NULL;
+    json_t *stamp, *files;
+    int rc;
+    if (json_unpack(value, "{s:s,s?s,s:o,s:o}", "id", &id, "version", &version,
+                    "version_stamp", &stamp, "files", &files) != 0 ||
+        !json_is_array(files))
+        return LS_ECORRUPT;
+    game->id = strdup(id);
+    game->version = version ? strdup(version) : NULL;
+    if (!game->id || (version && !game->version))
+        return LS_ENOMEM;
+    rc = stamp_from_json(stamp, &game->version_stamp);
+    if (rc != 0)
+        return rc;
+    size_t n = json_array_size(files);
+    game->files = calloc(n ? n : 1, sizeof *game->files);
+    if (!game->files)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        game->file_count = i + 1;
+        rc = file_from_json(json_array_get(files, i), &game->files[i]);
+        if (rc != 0)
+            return rc;
+    }
+    /* Lookups bsearch by path; never trust the file's order. */
+    qsort(game->files, game->file_count, sizeof *game->files, ls_file_record_compare);
+    return 0;
+}
+
+static int index_from_json(json_t *root, ls_index_t *out)
+{
+    const char *game_dir, *digest;
+    json_int_t format, rev;
+    json_t *games;
+    int rc = 0;
+    if (json_unpack(root, "{s:I,s:s,s:I,s:s,s:o}", "format", &format, "game_dir", &game_dir,
+                    "library_rev", &rev, "digest", &digest, "games", &games) != 0 ||
+        format != INDEX_FORMAT || rev < 0 || !json_is_array(games) ||
+        strlen(digest) > LS_SHA256_HEX_LEN)
+        return LS_ECORRUPT;
+    out->library_rev = (uint64_t)rev;
+    strcpy(out->digest, digest);
+    out->game_dir = game_dir[0] ? strdup(game_dir) : NULL;
+    size_t n = json_array_size(games);
+    out->games = calloc(n ? n : 1, sizeof *out->games);
+    if (!out->games)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        out->game_count = i + 1;
+        rc = game_from_json(json_array_get(games, i), &out->games[i]);
+    }
+    if (rc == 0)
+        qsort(out->games, out->game_count, sizeof *out->games, ls_game_record_compare);
+    return rc;
+}
+
+int ls_index_load(const char *path, ls_index_t *out)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_t *root = NULL;
+    int rc = ls_fs_read_file(path, INDEX_FILE_MAX, &text, &len);
+
+    memset(out, 0, sizeof *out);
+    if (rc == LS_ENOENT)
+        return 0;
+    if (rc == 0) {
+        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        rc = root ? index_from_json(root, out) : LS_ECORRUPT;
+    }
+    json_decref(root);
+    free(text);
+    if (rc == LS_ENOMEM) {
+        ls_index_free(out);
+        return rc;
+    }
+    if (rc != 0) {
+        ls_index_free(out);
+        out->library_rev = (uint64_t)time(NULL);
+        ls_warn("library", "index %s is unreadable (%s); rehashing everything, rev restarts at %llu",
+                path, ls_strerror(rc), (unsigned long long)out->library_rev);
+    }
+    return 0;
+}

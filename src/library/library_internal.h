@@ -1,0 +1,79 @@
+/* Internal state of the library module: the index records that a scan
+ * builds, persists and publishes. Not part of the public API. */
+#ifndef LS_LIBRARY_INTERNAL_H
+#define LS_LIBRARY_INTERNAL_H
+
+#include "lanspread/library.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Identity of a file's contents as far as stat can tell: when all three are
+ * unchanged, the cached chunk hashes are reused without reading the file. */
+typedef struct {
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t ino;
+} ls_file_stamp_t;
+
+typedef struct {
+    char *path; /* relative to the game root */
+    bool is_dir;
+    ls_file_stamp_t stamp;
+    uint8_t (*chunks)[LS_SHA256_LEN];
+    size_t chunk_count;
+    bool is_hashed;
+} ls_file_record_t;
+
+typedef struct {
+    char *id;
+    char *version; /* NULL when not downloaded */
+    ls_file_stamp_t version_stamp;
+    bool is_downloaded;
+    bool is_installed;
+    bool is_servable; /* downloaded and every file hashed */
+    ls_file_record_t *files; /* sorted by path; only for downloaded games */
+    size_t file_count;
+} ls_game_record_t;
+
+typedef struct {
+    char *game_dir;
+    uint64_t library_rev;
+    char digest[LS_SHA256_HEX_LEN + 1];
+    ls_game_record_t *games; /* sorted by id */
+    size_t game_count;
+} ls_index_t;
+
+void ls_file_record_free(ls_file_record_t *file);
+void ls_game_record_free(ls_game_record_t *game);
+void ls_index_free(ls_index_t *index);
+int ls_game_record_copy(ls_game_record_t *dst, const ls_game_record_t *src);
+const ls_game_record_t *ls_index_find_game(const ls_index_t *index, const char *id);
+const ls_file_record_t *ls_game_find_file(const ls_game_record_t *game, const char *path);
+int ls_file_record_compare(const void *a, const void *b);
+int ls_game_record_compare(const void *a, const void *b);
+
+/* Index persistence (index.c). A missing file gives an empty index with rev
+ * 0; a corrupt one is logged and replaced by an empty index whose rev starts
+ * at the current Unix time, so revs stay monotonic for peers that saw the old
+ * ones. */
+int ls_index_load(const char *path, ls_index_t *out);
+int ls_index_save(const char *path, const ls_index_t *index);
+
+struct ls_library {
+    char *game_dir;
+    char *state_dir;
+    char *index_path;
+    const ls_catalog_t *catalog;
+    ls_index_t index;           /* published: read on the loop thread */
+    ls_local_game_t *gamedb;    /* derived from index + catalog */
+    size_t gamedb_count;
+    ls_game_summary_t *announced; /* catalog-gated, servable games, sorted by id */
+    size_t announced_count;
+    struct ls_scan *scan;       /* the scan in progress, if any */
+};
+
+/* Rebuilds gamedb and announced from index (library.c). */
+int ls_library_publish(ls_library_t *library, ls_index_t *new_index);
+
+#endif

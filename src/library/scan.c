@@ -1,0 +1,667 @@
+/* scan_local_library: walks the game directory on the thread pool, reuses
+ * cached hashes for files whose (size, mtime, inode) did not change, hashes
+ * the others one pool job per file, then publishes and persists the result. */
+#include "library_internal.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/log.h"
+#include "lanspread/path.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nettle/sha2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WALK_DEPTH_MAX 64
+#define HASH_BUFFER_SIZE (256u * 1024u)
+
+typedef struct {
+    size_t game;
+    size_t file;
+} ls_pending_hash_t;
+
+typedef struct ls_scan {
+    ls_library_t *library;
+    uv_loop_t *loop;
+    char *only_game_id;
+    ls_library_scan_cb cb;
+    void *userdata;
+    int status;
+    ls_scan_stats_t stats;
+    ls_index_t next; /* built on the pool, published on the loop */
+    ls_pending_hash_t *pending;
+    size_t pending_count;
+    size_t hashes_outstanding;
+    uv_work_t walk_req;
+    uv_work_t save_req;
+} ls_scan_t;
+
+typedef struct {
+    uv_work_t req; /* first: the pool hands back &req */
+    ls_scan_t *scan;
+    ls_pending_hash_t target;
+    int status;
+    uint64_t bytes_read;
+} ls_hash_job_t;
+
+/* Per-game state while walking its tree. */
+typedef struct {
+    ls_scan_t *scan;
+    const ls_game_record_t *previous;
+    ls_game_record_t *game;
+    size_t file_cap;
+} ls_walk_t;
+
+static ls_file_stamp_t stamp_of(const struct stat *st)
+{
+    return (ls_file_stamp_t){
+        .size = (uint64_t)st->st_size,
+        .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+        .ino = (uint64_t)st->st_ino,
+    };
+}
+
+static bool stamps_equal(const ls_file_stamp_t *a, const ls_file_stamp_t *b)
+{
+    return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ino == b->ino;
+}
+
+static void skip(ls_scan_t *scan, const char *game, const char *path, const char *reason)
+{
+    scan->stats.skipped++;
+    ls_warn("scan", "%s%s%s skipped: %s", game, path ? "/" : "", path ? path : "", reason);
+}
+
+static ls_file_record_t *add_file(ls_walk_t *walk, const char *relpath, const struct stat *st)
+{
+    ls_game_record_t *game = walk->game;
+    if (game->file_count == walk->file_cap) {
+        size_t cap = walk->file_cap ? walk->file_cap * 2 : 16;
+        ls_file_record_t *grown = realloc(game->files, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        game->files = grown;
+        walk->file_cap = cap;
+    }
+    ls_file_record_t *file = &game->files[game->file_count];
+    memset(file, 0, sizeof *file);
+    file->path = strdup(relpath);
+    if (!file->path)
+        return NULL;
+    file->is_dir = S_ISDIR(st->st_mode);
+    file->stamp = stamp_of(st);
+    if (file->is_dir)
+        file->stamp = (ls_file_stamp_t){0};
+    game->file_count++;
+    return file;
+}
+
+/* Reuses the previous hashes when the stamp matches. */
+static int reuse_or_queue(ls_walk_t *walk, ls_file_record_t *file)
+{
+    const ls_file_record_t *old = ls_game_find_file(walk->previous, file->path);
+    if (file->is_dir) {
+        file->is_hashed = true;
+        return 0;
+    }
+    if (old && !old->is_dir && old->is_hashed && stamps_equal(&old->stamp, &file->stamp)) {
+        file->chunk_count = old->chunk_count;
+        if (old->chunk_count > 0) {
+            file->chunks = malloc(old->chunk_count * sizeof *file->chunks);
+            if (!file->chunks)
+                return LS_ENOMEM;
+            memcpy(file->chunks, old->chunks, old->chunk_count * sizeof *file->chunks);
+        }
+        file->is_hashed = true;
+        return 0;
+    }
+    return 0; /* left unhashed: queued after the walk, once files[] stops moving */
+}
+
+static void describe_symlink(int dirfd, const char *name, char *reason, size_t len)
+{
+    char target[LS_RELPATH_MAX + 1];
+    ssize_t n = readlinkat(dirfd, name, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = '\0';
+    if (n > 0 && (target[0] == '/' || strstr(target, "..")))
+        snprintf(reason, len, "symlink to '%s' leaves the game root", target);
+    else
+        snprintf(reason, len, "symlinks are never served");
+}
+
+static int walk_dir(ls_walk_t *walk, int dirfd, const char *prefix, int depth);
+
+static int walk_entry(ls_walk_t *walk, int dirfd, const char *prefix, const char *name,
+                      int depth)
+{
+    char relpath[LS_RELPATH_MAX + 1];
+    char reason[LS_RELPATH_MAX + 64];
+    struct stat st;
+    const char *game_id = walk->game->id;
+    int n = snprintf(relpath, sizeof relpath, "%s%s%s", prefix, prefix[0] ? "/" : "", name);
+
+    if (n < 0 || (size_t)n >= sizeof relpath) {
+        skip(walk->scan, game_id, name, "path too long");
+        return 0;
+    }
+    if (depth == 0 && ls_is_reserved_root_name(name))
+        return 0; /* Lanspread's own entries: silently not served */
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        skip(walk->scan, game_id, relpath, strerror(errno));
+        return 0;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        describe_symlink(dirfd, name, reason, sizeof reason);
+        skip(walk->scan, game_id, relpath, reason);
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        skip(walk->scan, game_id, relpath, "not a regular file or directory");
+        return 0;
+    }
+    if (walk->game->file_count >= LS_MANIFEST_FILES_MAX) {
+        skip(walk->scan, game_id, relpath, "game has too many files");
+        return 0;
+    }
+    ls_file_record_t *file = add_file(walk, relpath, &st);
+    if (!file)
+        return LS_ENOMEM;
+    walk->scan->stats.files_seen += file->is_dir ? 0 : 1;
+    int rc = reuse_or_queue(walk, file);
+    if (rc != 0 || !S_ISDIR(st.st_mode))
+        return rc;
+    if (depth + 1 >= WALK_DEPTH_MAX) {
+        skip(walk->scan, game_id, relpath, "directory nesting too deep");
+        return 0;
+    }
+    int child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (child < 0) {
+        skip(walk->scan, game_id, relpath, strerror(errno));
+        return 0;
+    }
+    return walk_dir(walk, child, relpath, depth + 1);
+}
+
+/* Takes ownership of dirfd. */
+static int walk_dir(ls_walk_t *walk, int dirfd, const char *prefix, int depth)
+{
+    DIR *dir = fdopendir(dirfd);
+    int rc = 0;
+    if (!dir) {
+        close(dirfd);
+        skip(walk->scan, walk->game->id, prefix, strerror(errno));
+        return 0;
+    }
+    struct dirent *entry;
+    while (rc == 0 && (entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        rc = walk_entry(walk, dirfd, prefix, entry->d_name, depth);
+    }
+    closedir(dir);
+    return rc;
+}
+
+static int read_small_file(int rootfd, const char *name, size_t size, char **out)
+{
+    int rc;
+    int fd = openat(rootfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    *out = NULL;
+    if (fd < 0)
+        return ls_error_from_errno(errno);
+    *out = calloc(1, size + 1);
+    rc = *out ? ls_fs_pread_all(fd, *out, size, 0) : LS_ENOMEM;
+    close(fd);
+    return rc;
+}
+
+/* Reads version.ini, or reuses the cached version when its stamp matches. */
+static void read_version(ls_scan_t *scan, int rootfd, ls_game_record_t *game,
+                         const ls_game_record_t *previous)
+{
+    struct stat st;
+    char *text = NULL;
+    int rc;
+
+    if (fstatat(rootfd, LS_VERSION_FILE, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return;
+    if (!S_ISREG(st.st_mode)) {
+        skip(scan, game->id, LS_VERSION_FILE, "not a regular file; game not downloaded");
+        return;
+    }
+    game->version_stamp = stamp_of(&st);
+    if (previous && previous->version &&
+        stamps_equal(&previous->version_stamp, &game->version_stamp)) {
+        game->version = strdup(previous->version);
+        game->is_downloaded = game->version != NULL;
+        return;
+    }
+    if (st.st_size > LS_VERSION_FILE_MAX) {
+        skip(scan, game->id, LS_VERSION_FILE, "larger than 4 KiB; game not downloaded");
+        return;
+    }
+    scan->stats.version_reads++;
+    rc = read_small_file(rootfd, LS_VERSION_FILE, (size_t)st.st_size, &text);
+    if (rc == 0)
+        rc = ls_library_parse_version(text, (size_t)st.st_size, &game->version);
+    if (rc != 0)
+        skip(scan, game->id, LS_VERSION_FILE,
+             rc == LS_ECORRUPT ? "empty; game not downloaded" : ls_strerror(rc));
+    game->is_downloaded = rc == 0;
+    free(text);
+}
+
+static int scan_game(ls_scan_t *scan, int topfd, const char *id, size_t game_index)
+{
+    ls_game_record_t *game = &scan->next.games[game_index];
+    const ls_game_record_t *previous = ls_index_find_game(&scan->library->index, id);
+    struct stat st;
+    int rc = 0;
+
+    game->id = strdup(id);
+    if (!game->id)
+        return LS_ENOMEM;
+    int rootfd = openat(topfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rootfd < 0) {
+        skip(scan, id, NULL, strerror(errno));
+        return 0;
+    }
+    scan->stats.games_seen++;
+    game->is_installed =
+        fstatat(rootfd, LS_INSTALL_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    read_version(scan, rootfd, game, previous);
+    if (!game->is_downloaded) {
+        close(rootfd);
+        return 0;
+    }
+    ls_walk_t walk = {.scan = scan, .previous = previous, .game = game};
+    rc = walk_dir(&walk, rootfd, "", 0);
+    if (rc == 0 && game->file_count > 1)
+        qsort(game->files, game->file_count, sizeof *game->files, ls_file_record_compare);
+    return rc;
+}
+
+/* Lists the files left unhashed by the walk, once every files[] array has
+ * its final place, so hash jobs can address them by index. */
+static int collect_pending(ls_scan_t *scan)
+{
+    size_t needed = 0;
+    for (size_t g = 0; g < scan->next.game_count; g++)
+        for (size_t f = 0; f < scan->next.games[g].file_count; f++)
+            needed += !scan->next.games[g].files[f].is_hashed;
+    scan->pending = calloc(needed ? needed : 1, sizeof *scan->pending);
+    if (!scan->pending)
+        return LS_ENOMEM;
+    for (size_t g = 0; g < scan->next.game_count; g++)
+        for (size_t f = 0; f < scan->next.games[g].file_count; f++)
+            if (!scan->next.games[g].files[f].is_hashed)
+                scan->pending[scan->pending_count++] = (ls_pending_hash_t){g, f};
+    return 0;
+}
+
+/* Decides which top-level folders are games worth a record. */
+static bool is_candidate(ls_scan_t *scan, int topfd, const char *name)
+{
+    struct stat st;
+    if (name[0] == '.' || fstatat(topfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return false;
+    if (S_ISLNK(st.st_mode)) {
+        skip(scan, name, NULL, "game folder is a symlink; never followed");
+        return false;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return false;
+    if (!ls_game_id_is_valid(name)) {
+        skip(scan, name, NULL, "folder name is not a valid game id");
+        return false;
+    }
+    if (!ls_catalog_find(scan->library->catalog, name)) {
+        ls_info("scan", "%s: not in the catalog; not announced", name);
+        return false;
+    }
+    if (scan->only_game_id && strcmp(scan->only_game_id, name) != 0)
+        return false;
+    return true;
+}
+
+static int collect_names(ls_scan_t *scan, int topfd, char ***names, size_t *count)
+{
+    DIR *dir = fdopendir(dup(topfd));
+    size_t cap = 0;
+    int rc = 0;
+    *names = NULL;
+    *count = 0;
+    if (!dir)
+        return ls_error_from_errno(errno);
+    struct dirent *entry;
+    while (rc == 0 && (entry = readdir(dir)) != NULL) {
+        if (!is_candidate(scan, topfd, entry->d_name))
+            continue;
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **grown = realloc(*names, cap * sizeof *grown);
+            if (!grown) {
+                rc = LS_ENOMEM;
+                break;
+            }
+            *names = grown;
+        }
+        (*names)[*count] = strdup(entry->d_name);
+        rc = (*names)[*count] ? 0 : LS_ENOMEM;
+        *count += rc == 0;
+    }
+    closedir(dir);
+    return rc;
+}
+
+/* A partial scan keeps every other game's record as it was. */
+static int keep_other_games(ls_scan_t *scan)
+{
+    const ls_index_t *old = &scan->library->index;
+    for (size_t i = 0; i < old->game_count; i++) {
+        if (strcmp(old->games[i].id, scan->only_game_id) == 0)
+            continue;
+        int rc = ls_game_record_copy(&scan->next.games[scan->next.game_count], &old->games[i]);
+        if (rc != 0)
+            return rc;
+        scan->next.game_count++;
+    }
+    return 0;
+}
+
+static int walk_library(ls_scan_t *scan)
+{
+    char **names = NULL;
+    size_t count = 0;
+    int rc;
+    int topfd = open(scan->library->game_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (topfd < 0)
+        return ls_error_from_errno(errno);
+    rc = collect_names(scan, topfd, &names, &count);
+    size_t kept = scan->only_game_id ? scan->library->index.game_count : 0;
+    if (rc == 0) {
+        scan->next.games = calloc(count + kept + 1, sizeof *scan->next.games);
+        rc = scan->next.games ? 0 : LS_ENOMEM;
+    }
+    if (rc == 0 && scan->only_game_id)
+        rc = keep_other_games(scan);
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        size_t slot = scan->next.game_count++;
+        rc = scan_game(scan, topfd, names[i], slot);
+    }
+    if (rc == 0)
+        qsort(scan->next.games, scan->next.game_count, sizeof *scan->next.games,
+              ls_game_record_compare);
+    if (rc == 0)
+        rc = collect_pending(scan);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    close(topfd);
+    return rc;
+}
+
+static void walk_work(uv_work_t *req)
+{
+    ls_scan_t *scan = req->data;
+    scan->status = walk_library(scan);
+}
+
+/* Hashes one file chunk by chunk. The stamp is taken from the open file and
+ * checked again afterwards, so a file written during hashing is not cached
+ * with hashes of a mix of old and new bytes. */
+static int hash_file(const char *game_root, ls_file_record_t *file, uint64_t *bytes_read)
+{
+    struct stat before, after;
+    uint8_t *buffer = NULL;
+    int rc = 0;
+    int fd = ls_open_in_root(game_root, file->path, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, &before) != 0) {
+        rc = ls_error_from_errno(errno);
+        goto out;
+    }
+    file->stamp = stamp_of(&before);
+    file->chunk_count = (file->stamp.size + LS_CHUNK_SIZE - 1) / LS_CHUNK_SIZE;
+    file->chunks = file->chunk_count ? malloc(file->chunk_count * sizeof *file->chunks) : NULL;
+    buffer = malloc(HASH_BUFFER_SIZE);
+    if ((file->chunk_count && !file->chunks) || !buffer) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    for (size_t c = 0; c < file->chunk_count && rc == 0; c++) {
+        struct sha256_ctx ctx;
+        uint64_t offset = (uint64_t)c * LS_CHUNK_SIZE;
+        uint64_t left = file->stamp.size - offset < LS_CHUNK_SIZE ? file->stamp.size - offset
+                                                                  : LS_CHUNK_SIZE;
+        sha256_init(&ctx);
+        while (left > 0 && rc == 0) {
+            size_t n = left < HASH_BUFFER_SIZE ? (size_t)left : HASH_BUFFER_SIZE;
+            rc = ls_fs_pread_all(fd, buffer, n, (off_t)offset);
+            sha256_update(&ctx, n, buffer);
+            offset += n;
+            left -= n;
+            *bytes_read += n;
+        }
+        sha256_digest(&ctx, LS_SHA256_LEN, file->chunks[c]);
+    }
+    if (rc == 0 && fstat(fd, &after) != 0)
+        rc = ls_error_from_errno(errno);
+    if (rc == 0) {
+        ls_file_stamp_t now = stamp_of(&after);
+        if (!stamps_equal(&file->stamp, &now))
+            rc = LS_EAGAIN;
+    }
+out:
+    free(buffer);
+    close(fd);
+    if (rc != 0) {
+        free(file->chunks);
+        file->chunks = NULL;
+        file->chunk_count = 0;
+    }
+    file->is_hashed = rc == 0;
+    return rc;
+}
+
+static void hash_work(uv_work_t *req)
+{
+    ls_hash_job_t *job = (ls_hash_job_t *)req;
+    ls_game_record_t *game = &job->scan->next.games[job->target.game];
+    char *root = ls_path_join(job->scan->library->game_dir, game->id);
+    job->status = root ? hash_file(root, &game->files[job->target.file], &job->bytes_read)
+                       : LS_ENOMEM;
+    free(root);
+}
+
+static void finish_scan(ls_scan_t *scan);
+
+static void hash_done(uv_work_t *req, int status)
+{
+    ls_hash_job_t *job = (ls_hash_job_t *)req;
+    ls_scan_t *scan = job->scan;
+    ls_game_record_t *game = &scan->next.games[job->target.game];
+    ls_file_record_t *file = &game->files[job->target.file];
+
+    if (status != 0) {
+        if (scan->status == 0)
+            scan->status = LS_ECANCELED;
+    } else if (job->status != 0) {
+        skip(scan, game->id, file->path,
+             job->status == LS_EAGAIN ? "changed while it was hashed; game held back"
+                                      : ls_strerror(job->status));
+    } else {
+        scan->stats.files_hashed++;
+        scan->stats.bytes_hashed += job->bytes_read;
+    }
+    free(job);
+    if (--scan->hashes_outstanding == 0)
+        finish_scan(scan);
+}
+
+static void start_hashing(ls_scan_t *scan)
+{
+    for (size_t i = 0; i < scan->pending_count; i++) {
+        ls_hash_job_t *job = calloc(1, sizeof *job);
+        if (!job) {
+            scan->status = LS_ENOMEM;
+            break;
+        }
+        job->scan = scan;
+        job->target = scan->pending[i];
+        scan->hashes_outstanding++;
+        if (uv_queue_work(scan->loop, &job->req, hash_work, hash_done) != 0) {
+            scan->hashes_outstanding--;
+            free(job);
+            scan->status = LS_EIO;
+            break;
+        }
+    }
+    if (scan->hashes_outstanding == 0)
+        finish_scan(scan);
+}
+
+static void walk_done(uv_work_t *req, int status)
+{
+    ls_scan_t *scan = req->data;
+    if (status != 0 && scan->status == 0)
+        scan->status = LS_ECANCELED;
+    if (scan->status != 0)
+        finish_scan(scan);
+    else
+        start_hashing(scan);
+}
+
+static void scan_free(ls_scan_t *scan)
+{
+    ls_index_free(&scan->next);
+    free(scan->pending);
+    free(scan->only_game_id);
+    free(scan);
+}
+
+static void save_work(uv_work_t *req)
+{
+    ls_scan_t *scan = req->data;
+    int rc = ls_index_save(scan->library->index_path, &scan->library->index);
+    if (rc != 0)
+        ls_error("library", "saving index %s: %s", scan->library->index_path, ls_strerror(rc));
+    if (scan->status == 0)
+        scan->status = rc;
+}
+
+static void save_done(uv_work_t *req, int status)
+{
+    ls_scan_t *scan = req->data;
+    ls_library_t *library = scan->library;
+    ls_scan_stats_t stats = scan->stats;
+    int result = scan->status != 0 ? scan->status : (status != 0 ? LS_ECANCELED : 0);
+    ls_library_scan_cb cb = scan->cb;
+    void *userdata = scan->userdata;
+
+    library->scan = NULL;
+    scan_free(scan);
+    if (cb)
+        cb(library, result, &stats, userdata);
+}
+
+/* A game with a file that could not be hashed is not served this time. */
+static void mark_servable(ls_index_t *index)
+{
+    for (size_t g = 0; g < index->game_count; g++) {
+        ls_game_record_t *game = &index->games[g];
+        game->is_servable = game->is_downloaded;
+        for (size_t f = 0; f < game->file_count && game->is_servable; f++)
+            game->is_servable = game->files[f].is_hashed;
+    }
+}
+
+static void finish_scan(ls_scan_t *scan)
+{
+    ls_library_t *library = scan->library;
+    if (scan->status == 0) {
+        scan->next.game_dir = strdup(library->game_dir);
+        mark_servable(&scan->next);
+        int published = scan->next.game_dir ? ls_library_publish(library, &scan->next)
+                                            : LS_ENOMEM;
+        if (published < 0)
+            scan->status = published;
+        scan->stats.rev_bumped = published == 1;
+        for (size_t i = 0; i < library->announced_count; i++)
+            scan->stats.games_announced++;
+    }
+    if (scan->status != 0) {
+        save_done(&scan->save_req, 0);
+        return;
+    }
+    scan->save_req.data = scan;
+    if (uv_queue_work(scan->loop, &scan->save_req, save_work, save_done) != 0) {
+        scan->status = LS_EIO;
+        save_done(&scan->save_req, 0);
+    }
+}
+
+int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *only_game_id,
+                          ls_library_scan_cb cb, void *userdata)
+{
+    if (library->scan)
+        return LS_EBUSY;
+    if (only_game_id && !ls_game_id_is_valid(only_game_id))
+        return LS_EINVALID_ID;
+    ls_scan_t *scan = calloc(1, sizeof *scan);
+    if (!scan)
+        return LS_ENOMEM;
+    scan->library = library;
+    scan->loop = loop;
+    scan->cb = cb;
+    scan->userdata = userdata;
+    scan->only_game_id = only_game_id ? strdup(only_game_id) : NULL;
+    if (only_game_id && !scan->only_game_id) {
+        scan_free(scan);
+        return LS_ENOMEM;
+    }
+    scan->walk_req.data = scan;
+    if (uv_queue_work(loop, &scan->walk_req, walk_work, walk_done) != 0) {
+        scan_free(scan);
+        return LS_EIO;
+    }
+    library->scan = scan;
+    return 0;
+}
+
+typedef struct {
+    int status;
+    ls_scan_stats_t stats;
+} ls_sync_result_t;
+
+static void sync_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
+                         void *userdata)
+{
+    ls_sync_result_t *result = userdata;
+    result->status = status;
+    result->stats = *stats;
+}
+
+int ls_library_scan_sync(ls_library_t *library, ls_scan_stats_t *stats)
+{
+    uv_loop_t loop;
+    ls_sync_result_t result = {.status = LS_ESTATE};
+    int rc = uv_loop_init(&loop);
+    if (rc != 0)
+        return LS_EIO;
+    rc = ls_library_scan_start(library, &loop, NULL, sync_done_cb, &result);
+    if (rc == 0) {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        rc = result.status;
+        if (stats)
+            *stats = result.stats;
+    }
+    uv_loop_close(&loop);
+    return rc;
+}
