@@ -1,0 +1,515 @@
+/* The local library: sentinel and installed rules, catalog gating, reserved
+ * names, rev and digest, the index, manifests and bad input. */
+#include "testutil.h"
+
+#include "lanspread/catalog.h"
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
+#include "lanspread/library.h"
+#include "lanspread/log.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *test_catalog_json =
+    "{\"games\":["
+    "{\"id\":\"alpha\",\"name\":\"Alpha\",\"genre\":\"FPS\",\"max_players\":16},"
+    "{\"id\":\"bravo\",\"name\":\"Bravo\"},"
+    "{\"id\":\"charlie\",\"name\":\"Charlie\"},"
+    "{\"id\":\"delta\",\"name\":\"Delta\"}]}";
+
+typedef struct {
+    char *games;
+    char *state;
+    ls_catalog_t *catalog;
+    ls_library_t *library;
+    char log[8192];
+} fixture_t;
+
+static void capture_log(ls_log_level_t level, const char *module, const char *message,
+                        void *userdata)
+{
+    fixture_t *f = userdata;
+    (void)level;
+    (void)module;
+    size_t used = strlen(f->log);
+    snprintf(f->log + used, sizeof f->log - used, "%s\n", message);
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    char err[256];
+    f->games = ls_test_mkdtemp("games");
+    f->state = ls_test_mkdtemp("state");
+    assert_int_equal(ls_catalog_new(&f->catalog), 0);
+    assert_int_equal(ls_catalog_add_json(f->catalog, test_catalog_json, strlen(test_catalog_json),
+                                         "test", err, sizeof err),
+                     0);
+    ls_log_set_sink(capture_log, f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    ls_log_set_sink(NULL, NULL);
+    ls_library_close(f->library);
+    ls_catalog_free(f->catalog);
+    ls_test_rmtree(f->games);
+    ls_test_rmtree(f->state);
+    free(f->games);
+    free(f->state);
+    free(f);
+    return 0;
+}
+
+static void reopen(fixture_t *f)
+{
+    ls_library_close(f->library);
+    ls_library_config_t config = {f->games, f->state, f->catalog};
+    assert_int_equal(ls_library_open(&config, &f->library), 0);
+}
+
+static ls_scan_stats_t scan(fixture_t *f)
+{
+    ls_scan_stats_t stats;
+    if (!f->library)
+        reopen(f);
+    assert_int_equal(ls_library_scan_sync(f->library, &stats), 0);
+    return stats;
+}
+
+static void add_game(fixture_t *f, const char *id, const char *version)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/game.zip", id);
+    ls_test_write_text(f->games, path, "zipbytes");
+    if (version) {
+        snprintf(path, sizeof path, "%s/version.ini", id);
+        ls_test_write_text(f->games, path, version);
+    }
+}
+
+static bool is_announced(fixture_t *f, const char *id)
+{
+    ls_library_snapshot_t snap;
+    bool found = false;
+    assert_int_equal(ls_library_snapshot(f->library, &snap), 0);
+    for (size_t i = 0; i < snap.game_count; i++)
+        found |= strcmp(snap.games[i].id, id) == 0;
+    ls_snapshot_free(&snap);
+    return found;
+}
+
+static void game_is_downloaded_only_with_version_ini(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "version=2.1\n");
+    add_game(f, "bravo", NULL);
+    scan(f);
+    const ls_local_game_t *alpha = ls_library_find(f->library, "alpha");
+    const ls_local_game_t *bravo = ls_library_find(f->library, "bravo");
+    assert_non_null(alpha);
+    assert_non_null(bravo);
+    assert_true(alpha->is_downloaded);
+    assert_string_equal(alpha->version, "2.1");
+    assert_false(bravo->is_downloaded);
+    assert_null(bravo->version);
+    assert_true(is_announced(f, "alpha"));
+    assert_false(is_announced(f, "bravo"));
+    ls_game_manifest_t manifest;
+    assert_int_equal(ls_library_manifest(f->library, "bravo", &manifest), LS_ENOT_DOWNLOADED);
+}
+
+static void game_is_installed_only_when_local_is_a_directory(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    add_game(f, "bravo", "1\n");
+    ls_test_write_text(f->games, "alpha/local/game.exe", "exe");
+    ls_test_write_text(f->games, "bravo/local", "a file, not a folder");
+    scan(f);
+    assert_true(ls_library_find(f->library, "alpha")->is_installed);
+    assert_false(ls_library_find(f->library, "bravo")->is_installed);
+}
+
+static void only_catalog_games_are_listed_or_served(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    add_game(f, "zulu", "1\n");
+    scan(f);
+    assert_null(ls_library_find(f->library, "zulu"));
+    assert_false(is_announced(f, "zulu"));
+    ls_game_manifest_t manifest;
+    assert_int_equal(ls_library_manifest(f->library, "zulu", &manifest), LS_EUNKNOWN_GAME);
+    assert_int_equal(ls_library_manifest(f->library, "nope", &manifest), LS_EUNKNOWN_GAME);
+}
+
+static void reserved_names_are_never_served(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    ls_test_write_text(f->games, "alpha/.lanspread.json", "{}");
+    ls_test_write_text(f->games, "alpha/.local.installing/.lanspread_owned", "");
+    ls_test_write_text(f->games, "alpha/.local.backup/x", "x");
+    ls_test_write_text(f->games, "alpha/local/game.exe", "exe");
+    ls_test_write_text(f->games, "alpha/.version.ini.tmp", "2");
+    ls_test_write_text(f->games, "alpha/.version.ini.discarded", "0");
+    ls_test_write_text(f->games, "alpha/data/local/inner.txt", "kept");
+    scan(f);
+    ls_game_manifest_t m;
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m), 0);
+    const char *expected[] = {"data", "data/local", "data/local/inner.txt", "game.zip",
+                              "version.ini"};
+    assert_int_equal(m.file_count, 5);
+    for (size_t i = 0; i < m.file_count; i++)
+        assert_string_equal(m.files[i].path, expected[i]);
+    assert_true(m.files[0].is_dir);
+    assert_int_equal(ls_library_find(f->library, "alpha")->file_count, 3);
+    ls_manifest_free(&m);
+}
+
+static void manifest_hashes_every_chunk(void **state)
+{
+    fixture_t *f = *state;
+    size_t len = 2 * LS_CHUNK_SIZE + 12345;
+    uint8_t *data = malloc(len);
+    ls_test_fill(data, len, 7);
+    add_game(f, "alpha", "1\n");
+    ls_test_write_file(f->games, "alpha/big.bin", data, len);
+    scan(f);
+    ls_game_manifest_t m;
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m), 0);
+    assert_int_equal(m.chunk_size, LS_CHUNK_SIZE);
+    assert_string_equal(m.files[0].path, "big.bin");
+    assert_int_equal(m.files[0].size, len);
+    assert_int_equal(m.files[0].chunk_count, 3);
+    for (size_t c = 0; c < 3; c++) {
+        uint8_t expected[LS_SHA256_LEN];
+        size_t off = c * LS_CHUNK_SIZE;
+        size_t n = len - off < LS_CHUNK_SIZE ? len - off : LS_CHUNK_SIZE;
+        ls_sha256(data + off, n, expected);
+        assert_memory_equal(m.files[0].chunk_sha256[c], expected, LS_SHA256_LEN);
+    }
+    ls_manifest_free(&m);
+    free(data);
+}
+
+static void rev_moves_only_when_announced_content_changes_and_survives_restart(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    ls_scan_stats_t s1 = scan(f);
+    uint64_t rev1 = ls_library_rev(f->library);
+    ls_library_snapshot_t snap1, snap2;
+    assert_int_equal(ls_library_snapshot(f->library, &snap1), 0);
+    assert_true(s1.rev_bumped);
+
+    ls_scan_stats_t s2 = scan(f);
+    assert_false(s2.rev_bumped);
+    assert_int_equal(ls_library_rev(f->library), rev1);
+
+    /* A file inside the installed copy is not announced content. */
+    ls_test_write_text(f->games, "alpha/local/save.dat", "progress");
+    scan(f);
+    assert_int_equal(ls_library_rev(f->library), rev1);
+
+    add_game(f, "bravo", "3\n");
+    scan(f);
+    assert_int_equal(ls_library_rev(f->library), rev1 + 1);
+    assert_int_equal(ls_library_snapshot(f->library, &snap2), 0);
+    assert_string_not_equal(snap1.digest, snap2.digest);
+
+    reopen(f);
+    assert_int_equal(ls_library_rev(f->library), rev1 + 1);
+    scan(f);
+    assert_int_equal(ls_library_rev(f->library), rev1 + 1);
+    ls_snapshot_free(&snap1);
+    ls_snapshot_free(&snap2);
+}
+
+static void same_content_gives_same_digest_in_another_state_dir(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    add_game(f, "charlie", "2\n");
+    scan(f);
+    ls_library_snapshot_t a, b;
+    assert_int_equal(ls_library_snapshot(f->library, &a), 0);
+
+    char *other_state = ls_test_mkdtemp("state2");
+    ls_library_t *other;
+    ls_library_config_t config = {f->games, other_state, f->catalog};
+    assert_int_equal(ls_library_open(&config, &other), 0);
+    assert_int_equal(ls_library_scan_sync(other, NULL), 0);
+    assert_int_equal(ls_library_snapshot(other, &b), 0);
+    assert_string_equal(a.digest, b.digest);
+    char recomputed[LS_SHA256_HEX_LEN + 1];
+    assert_int_equal(ls_snapshot_digest(b.games, b.game_count, recomputed), 0);
+    assert_string_equal(recomputed, b.digest);
+    ls_library_close(other);
+    ls_snapshot_free(&a);
+    ls_snapshot_free(&b);
+    ls_test_rmtree(other_state);
+    free(other_state);
+}
+
+static void rescan_of_unchanged_library_reads_no_file_contents(void **state)
+{
+    fixture_t *f = *state;
+    char path[512];
+    struct stat before;
+    add_game(f, "alpha", "1\n");
+    ls_test_write_text(f->games, "alpha/data.bin", "original");
+    ls_scan_stats_t cold = scan(f);
+    assert_int_equal(cold.files_hashed, 3);
+    assert_int_equal(cold.version_reads, 1);
+
+    ls_game_manifest_t m1, m2;
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m1), 0);
+    /* Same size, same inode, mtime put back: the index must trust the stamp
+     * and keep the old hash, which proves the contents were not read. */
+    snprintf(path, sizeof path, "%s/alpha/data.bin", f->games);
+    assert_int_equal(stat(path, &before), 0);
+    FILE *fp = fopen(path, "r+");
+    fputs("CHANGED!", fp);
+    fclose(fp);
+    struct timespec times[2] = {before.st_atim, before.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+
+    reopen(f);
+    ls_scan_stats_t warm = scan(f);
+    assert_int_equal(warm.files_hashed, 0);
+    assert_int_equal(warm.bytes_hashed, 0);
+    assert_int_equal(warm.version_reads, 0);
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m2), 0);
+    assert_memory_equal(m1.files[0].chunk_sha256[0], m2.files[0].chunk_sha256[0], LS_SHA256_LEN);
+    ls_manifest_free(&m2);
+
+    /* A new mtime makes it hash again, with the new bytes. */
+    struct timespec later[2] = {before.st_atim, {before.st_mtim.tv_sec + 10, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, later, 0), 0);
+    ls_scan_stats_t changed = scan(f);
+    assert_int_equal(changed.files_hashed, 1);
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m2), 0);
+    uint8_t expected[LS_SHA256_LEN];
+    ls_sha256("CHANGED!", 8, expected);
+    assert_memory_equal(m2.files[0].chunk_sha256[0], expected, LS_SHA256_LEN);
+    ls_manifest_free(&m1);
+    ls_manifest_free(&m2);
+}
+
+static void bad_entries_are_logged_and_the_rest_is_scanned(void **state)
+{
+    fixture_t *f = *state;
+    char big[LS_VERSION_FILE_MAX + 10];
+    char path[512], target[512];
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    add_game(f, "alpha", "1\n");
+    add_game(f, "bravo", "");
+    add_game(f, "charlie", big);
+    ls_test_write_text(f->games, "bad name!/version.ini", "1\n");
+    char *outside = ls_test_mkdtemp("outside");
+    ls_test_write_text(outside, "secret", "secret");
+    snprintf(path, sizeof path, "%s/alpha/escape", f->games);
+    snprintf(target, sizeof target, "%s/secret", outside);
+    assert_int_equal(symlink(target, path), 0);
+    snprintf(path, sizeof path, "%s/delta", f->games);
+    assert_int_equal(symlink(outside, path), 0);
+
+    ls_scan_stats_t stats = scan(f);
+    assert_true(is_announced(f, "alpha"));
+    assert_false(is_announced(f, "bravo"));
+    assert_false(is_announced(f, "charlie"));
+    assert_false(is_announced(f, "delta"));
+    assert_int_equal(stats.skipped, 5);
+    assert_non_null(strstr(f->log, "bad name!"));
+    assert_non_null(strstr(f->log, "leaves the game root"));
+    assert_non_null(strstr(f->log, "bravo/version.ini skipped: empty"));
+    assert_non_null(strstr(f->log, "charlie/version.ini skipped: larger than"));
+    assert_non_null(strstr(f->log, "delta skipped: game folder is a symlink"));
+    ls_game_manifest_t m;
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m), 0);
+    for (size_t i = 0; i < m.file_count; i++)
+        assert_string_not_equal(m.files[i].path, "escape");
+    ls_manifest_free(&m);
+    ls_test_rmtree(outside);
+    free(outside);
+}
+
+static void corrupt_index_is_replaced_and_rev_keeps_growing(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    scan(f);
+    uint64_t rev = ls_library_rev(f->library);
+    ls_library_close(f->library);
+    f->library = NULL;
+    ls_test_write_text(f->state, "index.json", "{\"format\":1, truncated");
+    reopen(f);
+    assert_true(ls_library_rev(f->library) > rev);
+    assert_non_null(strstr(f->log, "unreadable"));
+    ls_scan_stats_t stats = scan(f);
+    assert_int_equal(stats.files_hashed, 2);
+    assert_true(is_announced(f, "alpha"));
+}
+
+static void single_game_rescan_keeps_the_others(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    add_game(f, "bravo", "1\n");
+    scan(f);
+    ls_test_write_text(f->games, "bravo/version.ini", "2\n");
+    ls_test_write_text(f->games, "alpha/version.ini", "9\n");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    assert_int_equal(ls_library_scan_start(f->library, &loop, "bravo", NULL, NULL), 0);
+    assert_int_equal(ls_library_scan_start(f->library, &loop, NULL, NULL, NULL), LS_EBUSY);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    assert_string_equal(ls_library_find(f->library, "bravo")->version, "2");
+    assert_string_equal(ls_library_find(f->library, "alpha")->version, "1");
+    assert_true(is_announced(f, "alpha"));
+}
+
+static void version_ini_forms_are_parsed(void **state)
+{
+    (void)state;
+    char *v;
+    assert_int_equal(ls_library_parse_version("1.2.3\n", 6, &v), 0);
+    assert_string_equal(v, "1.2.3");
+    free(v);
+    const char *ini = "[game]\nname=x\nVersion = 20240501 \n";
+    assert_int_equal(ls_library_parse_version(ini, strlen(ini), &v), 0);
+    assert_string_equal(v, "20240501");
+    free(v);
+    assert_int_equal(ls_library_parse_version("  \n\n", 4, &v), LS_ECORRUPT);
+    assert_int_equal(ls_library_parse_version("a\0b", 3, &v), LS_ECORRUPT);
+}
+
+static void catalog_errors_name_the_problem(void **state)
+{
+    (void)state;
+    ls_catalog_t *c;
+    char err[256];
+    struct {
+        const char *json;
+        const char *needle;
+    } cases[] = {
+        {"{\"games\": [", "line 1"},
+        {"{\"items\": []}", "'games' array"},
+        {"{\"games\": [{\"name\": \"x\"}]}", "'id' is missing"},
+        {"{\"games\": [{\"id\": \"a/b\", \"name\": \"x\"}]}", "not a valid game id"},
+        {"{\"games\": [{\"id\": \"a\", \"name\": \"x\"}, {\"id\": \"a\", \"name\": \"y\"}]}",
+         "listed twice"},
+        {"{\"games\": [{\"id\": \"a\", \"name\": 5}]}", "'name' must be a string"},
+        {"{\"games\": [{\"id\": \"a\", \"name\": \"x\", \"max_players\": -1}]}", "max_players"},
+        {"{\"games\": [], \"games\": []}", "duplicate"},
+    };
+    assert_int_equal(ls_catalog_new(&c), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(ls_catalog_add_json(c, cases[i].json, strlen(cases[i].json), "cat.json",
+                                             err, sizeof err),
+                         LS_ECATALOG);
+        if (!strstr(err, cases[i].needle))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].needle);
+        assert_int_equal(ls_catalog_count(c), 0);
+    }
+    const char *local = "{\"games\": [{\"id\": \"quake3\", \"name\": \"Quake 3 (LAN edition)\"}]}";
+    ls_catalog_free(c);
+    assert_int_equal(ls_catalog_load_bundled(&c, err, sizeof err), 0);
+    size_t bundled = ls_catalog_count(c);
+    assert_true(bundled >= 20);
+    assert_int_equal(ls_catalog_add_json(c, local, strlen(local), "local", err, sizeof err), 0);
+    assert_int_equal(ls_catalog_count(c), bundled);
+    assert_string_equal(ls_catalog_find(c, "quake3")->name, "Quake 3 (LAN edition)");
+    ls_catalog_free(c);
+}
+
+static size_t count_archive_entries(const char *path)
+{
+    struct archive *ar = archive_read_new();
+    struct archive_entry *entry;
+    size_t n = 0;
+    archive_read_support_format_all(ar);
+    archive_read_support_filter_all(ar);
+    assert_int_equal(archive_read_open_filename(ar, path, 65536), ARCHIVE_OK);
+    while (archive_read_next_header(ar, &entry) == ARCHIVE_OK) {
+        assert_int_equal(archive_read_data_skip(ar), ARCHIVE_OK);
+        n++;
+    }
+    archive_read_free(ar);
+    return n;
+}
+
+static void demo_library_has_real_archives_and_scans(void **state)
+{
+    fixture_t *f = *state;
+    ls_catalog_t *bundled;
+    char err[256], path[512];
+    assert_int_equal(ls_catalog_load_bundled(&bundled, err, sizeof err), 0);
+    size_t known = ls_catalog_count(bundled);
+    ls_demo_options_t opt = {.games = (unsigned)known + 2, .files_per_game = 5,
+                             .file_size = 1000, .seed = 3};
+    assert_int_equal(ls_demo_library_create(f->games, bundled, &opt), 0);
+    const char *first = ls_catalog_at(bundled, 0)->id;
+    snprintf(path, sizeof path, "%s/%s/%s-game.zip", f->games, first, first);
+    assert_int_equal(count_archive_entries(path), 2);
+    snprintf(path, sizeof path, "%s/%s/%s-data.tar.gz", f->games, first, first);
+    assert_int_equal(count_archive_entries(path), 1);
+
+    snprintf(path, sizeof path, "%s/" LS_LOCAL_CATALOG_FILE, f->games);
+    assert_int_equal(ls_catalog_add_file(bundled, path, err, sizeof err), 0);
+    ls_catalog_free(f->catalog);
+    f->catalog = bundled;
+    scan(f);
+    size_t count, installed = 0;
+    const ls_local_game_t *games = ls_library_games(f->library, &count);
+    assert_int_equal(count, known + 2);
+    for (size_t i = 0; i < count; i++) {
+        assert_true(games[i].is_downloaded);
+        assert_int_equal(games[i].file_count, 5);
+        installed += games[i].is_installed;
+    }
+    assert_true(installed > 0 && installed < count);
+    assert_true(is_announced(f, "demo-025") || is_announced(f, "demo-024"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(game_is_downloaded_only_with_version_ini, setup, teardown),
+        cmocka_unit_test_setup_teardown(game_is_installed_only_when_local_is_a_directory, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(only_catalog_games_are_listed_or_served, setup, teardown),
+        cmocka_unit_test_setup_teardown(reserved_names_are_never_served, setup, teardown),
+        cmocka_unit_test_setup_teardown(manifest_hashes_every_chunk, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            rev_moves_only_when_announced_content_changes_and_survives_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(same_content_gives_same_digest_in_another_state_dir, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(rescan_of_unchanged_library_reads_no_file_contents, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(bad_entries_are_logged_and_the_rest_is_scanned, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(corrupt_index_is_replaced_and_rev_keeps_growing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(single_game_rescan_keeps_the_others, setup, teardown),
+        cmocka_unit_test(version_ini_forms_are_parsed),
+        cmocka_unit_test(catalog_errors_name_the_problem),
+        cmocka_unit_test_setup_teardown(demo_library_has_real_archives_and_scans, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
