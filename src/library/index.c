@@ -185,21 +185,28 @@ static int index_from_json(json_t *root, ls_index_t *out)
     return rc;
 }
 
+int ls_index_parse(const char *text, size_t len, ls_index_t *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    int rc = root ? index_from_json(root, out) : LS_ECORRUPT;
+    json_decref(root);
+    if (rc != 0)
+        ls_index_free(out);
+    return rc;
+}
+
 int ls_index_load(const char *path, ls_index_t *out)
 {
     char *text = NULL;
     size_t len = 0;
-    json_t *root = NULL;
     int rc = ls_fs_read_file(path, INDEX_FILE_MAX, &text, &len);
 
     memset(out, 0, sizeof *out);
     if (rc == LS_ENOENT)
         return 0;
-    if (rc == 0) {
-        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-        rc = root ? index_from_json(root, out) : LS_ECORRUPT;
-    }
-    json_decref(root);
+    if (rc == 0)
+        rc = ls_index_parse(text, len, out);
     free(text);
     if (rc == LS_ENOMEM) {
         ls_index_free(out);

@@ -58,6 +58,8 @@ int ls_game_record_compare(const void *a, const void *b);
  * at the current Unix time, so revs stay monotonic for peers that saw the old
  * ones. */
 int ls_index_load(const char *path, ls_index_t *out);
+/* Parses index text; on failure *out is empty. Used by load and the fuzzer. */
+int ls_index_parse(const char *text, size_t len, ls_index_t *out);
 int ls_index_save(const char *path, const ls_index_t *index);
 
 struct ls_library {

@@ -582,25 +582,51 @@ static void mark_servable(ls_index_t *index)
     }
 }
 
-static void finish_scan(ls_scan_t *scan)
+/* The index only caches what disk says; it needs writing when a hash or a
+ * version was (re)computed, the rev moved, or entries came or went. */
+static bool index_needs_saving(const ls_scan_t *scan, const ls_index_t *old,
+                               const ls_index_t *next)
+{
+    if (scan->stats.files_hashed || scan->stats.version_reads || scan->stats.skipped ||
+        old->game_count != next->game_count)
+        return true;
+    for (size_t g = 0; g < next->game_count; g++)
+        if (old->games[g].file_count != next->games[g].file_count ||
+            strcmp(old->games[g].id, next->games[g].id) != 0)
+            return true;
+    return false;
+}
+
+static void publish_scan(ls_scan_t *scan, bool *needs_saving)
 {
     ls_library_t *library = scan->library;
-    if (scan->status == 0) {
-        scan->next.game_dir = strdup(library->game_dir);
-        mark_servable(&scan->next);
-        int published = scan->next.game_dir ? ls_library_publish(library, &scan->next)
-                                            : LS_ENOMEM;
-        if (published < 0)
-            scan->status = published;
-        scan->stats.rev_bumped = published == 1;
-        for (size_t i = 0; i < library->announced_count; i++)
-            scan->stats.games_announced++;
+    scan->next.game_dir = strdup(library->game_dir);
+    if (!scan->next.game_dir) {
+        scan->status = LS_ENOMEM;
+        return;
     }
-    if (scan->status != 0) {
+    mark_servable(&scan->next);
+    *needs_saving = index_needs_saving(scan, &library->index, &scan->next);
+    int published = ls_library_publish(library, &scan->next);
+    if (published < 0) {
+        scan->status = published;
+        return;
+    }
+    scan->stats.rev_bumped = published == 1;
+    scan->stats.games_announced = library->announced_count;
+    *needs_saving |= scan->stats.rev_bumped;
+}
+
+static void finish_scan(ls_scan_t *scan)
+{
+    bool needs_saving = false;
+    scan->save_req.data = scan;
+    if (scan->status == 0)
+        publish_scan(scan, &needs_saving);
+    if (scan->status != 0 || !needs_saving) {
         save_done(&scan->save_req, 0);
         return;
     }
-    scan->save_req.data = scan;
     if (uv_queue_work(scan->loop, &scan->save_req, save_work, save_done) != 0) {
         scan->status = LS_EIO;
         save_done(&scan->save_req, 0);
