@@ -1,0 +1,253 @@
+/* PeerGameDB: applying handshakes and deltas, re-sync signals, the latest
+ * version per title and who serves it. */
+#include "testutil.h"
+
+#include "lanspread/error.h"
+#include "lanspread/peerdb.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static ls_game_summary_t game(const char *id, const char *version, uint64_t size)
+{
+    ls_game_summary_t g = {strdup(id), strdup(id), strdup(version), size, 3};
+    return g;
+}
+
+/* A hello with a correct digest; the caller frees with hello_free(). */
+static ls_hello_t make_hello(const char *peer_id, uint64_t rev, size_t count,
+                             const ls_game_summary_t *games)
+{
+    ls_hello_t h = {.protocol_version = LS_PROTOCOL_VERSION,
+                    .peer_id = strdup(peer_id),
+                    .name = strdup(peer_id),
+                    .listen_port = 4000};
+    h.features = calloc(1, sizeof *h.features);
+    h.features[0] = strdup("chunks");
+    h.feature_count = 1;
+    h.library.library_rev = rev;
+    h.library.games = calloc(count + 1, sizeof *h.library.games);
+    for (size_t i = 0; i < count; i++)
+        ls_game_summary_copy(&h.library.games[i], &games[i]);
+    h.library.game_count = count;
+    assert_int_equal(ls_snapshot_digest(h.library.games, count, h.library.digest), 0);
+    return h;
+}
+
+static void hello_free(ls_hello_t *h)
+{
+    free(h->peer_id);
+    free(h->name);
+    free(h->features[0]);
+    free(h->features);
+    ls_snapshot_free(&h->library);
+}
+
+static void summaries_free(ls_game_summary_t *games, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        ls_game_summary_free(&games[i]);
+}
+
+static void hello_makes_the_remote_games_visible(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    bool is_new = false;
+    ls_game_summary_t games[] = {game("quake3", "1.0", 100), game("aoe2", "2", 50)};
+    ls_hello_t h = make_hello("peer-a", 7, 2, games);
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "127.0.0.1:4000", 10, &is_new), 0);
+    assert_true(is_new);
+    const ls_peer_t *peer = ls_peerdb_find(db, "peer-a");
+    assert_non_null(peer);
+    assert_int_equal(peer->library.library_rev, 7);
+    assert_int_equal(peer->library.game_count, 2);
+    assert_string_equal(peer->address, "127.0.0.1:4000");
+
+    ls_remote_game_t *list;
+    size_t count;
+    assert_int_equal(ls_peerdb_games(db, &list, &count), 0);
+    assert_int_equal(count, 2);
+    assert_string_equal(list[0].id, "aoe2");
+    assert_string_equal(list[1].id, "quake3");
+    assert_int_equal(list[1].peer_count, 1);
+    ls_remote_games_free(list, count);
+
+    /* A second hello from the same peer replaces, never duplicates. */
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "127.0.0.1:4000", 11, &is_new), 0);
+    assert_false(is_new);
+    assert_int_equal(ls_peerdb_count(db), 1);
+    hello_free(&h);
+    summaries_free(games, 2);
+    ls_peerdb_free(db);
+}
+
+static void hello_with_a_wrong_digest_changes_nothing(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_game_summary_t games[] = {game("quake3", "1.0", 100)};
+    ls_hello_t h = make_hello("peer-a", 1, 1, games);
+    h.library.digest[0] = h.library.digest[0] == 'a' ? 'b' : 'a';
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), LS_ECORRUPT);
+    assert_int_equal(ls_peerdb_count(db), 0);
+    hello_free(&h);
+    summaries_free(games, 1);
+    ls_peerdb_free(db);
+}
+
+static void delta_applies_in_order_and_a_gap_asks_for_a_resync(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_game_summary_t games[] = {game("quake3", "1.0", 100), game("aoe2", "2", 50)};
+    ls_hello_t h = make_hello("peer-a", 5, 2, games);
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);
+
+    /* After: quake3 updated, aoe2 removed, cs16 added. */
+    ls_game_summary_t after[] = {game("quake3", "1.1", 120), game("cs16", "1", 10)};
+    char *removed[] = {"aoe2"};
+    ls_library_delta_t delta = {.from_rev = 5, .to_rev = 6, .changed = after,
+                                .changed_count = 2, .removed = removed, .removed_count = 1};
+    assert_int_equal(ls_snapshot_digest(after, 2, delta.digest), 0);
+
+    ls_library_delta_t gap = delta;
+    gap.from_rev = 4;
+    assert_int_equal(ls_peerdb_apply_delta(db, "peer-a", &gap), LS_ESTATE);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->library.library_rev, 5);
+
+    ls_library_delta_t lying = delta;
+    lying.digest[0] = lying.digest[0] == 'a' ? 'b' : 'a';
+    assert_int_equal(ls_peerdb_apply_delta(db, "peer-a", &lying), LS_ESTATE);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->library.game_count, 2);
+
+    assert_int_equal(ls_peerdb_apply_delta(db, "peer-a", &delta), 0);
+    const ls_peer_t *peer = ls_peerdb_find(db, "peer-a");
+    assert_int_equal(peer->library.library_rev, 6);
+    assert_int_equal(peer->library.game_count, 2);
+    assert_string_equal(peer->library.digest, delta.digest);
+    assert_int_equal(ls_peerdb_apply_delta(db, "nobody", &delta), LS_ENOENT);
+
+    /* The same delta again is now a gap: from_rev 5 is no longer known. */
+    assert_int_equal(ls_peerdb_apply_delta(db, "peer-a", &delta), LS_ESTATE);
+    hello_free(&h);
+    summaries_free(games, 2);
+    summaries_free(after, 2);
+    ls_peerdb_free(db);
+}
+
+static void advertised_rev_signals_resync_only_when_it_differs(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_game_summary_t games[] = {game("quake3", "1.0", 100)};
+    ls_hello_t h = make_hello("peer-a", 3, 1, games);
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);
+    assert_int_equal(ls_peerdb_update_peer_library(db, "peer-a", 3, h.library.digest), 0);
+    assert_int_equal(ls_peerdb_update_peer_library(db, "peer-a", 4, h.library.digest), 1);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->advertised_rev, 4);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->library.library_rev, 3);
+    assert_int_equal(ls_peerdb_update_peer_library(db, "ghost", 1, "x"), LS_ENOENT);
+    hello_free(&h);
+    summaries_free(games, 1);
+    ls_peerdb_free(db);
+}
+
+static void latest_version_wins_and_only_its_peers_seed(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_game_summary_t old[] = {game("quake3", "1.9", 100)};
+    ls_game_summary_t newer[] = {game("quake3", "1.10", 140)};
+    ls_hello_t a = make_hello("peer-a", 1, 1, old);
+    ls_hello_t b = make_hello("peer-b", 1, 1, newer);
+    ls_hello_t c = make_hello("peer-c", 1, 1, newer);
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &a, "a", 0, NULL), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &b, "b", 0, NULL), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &c, "c", 0, NULL), 0);
+
+    ls_remote_game_t *list;
+    size_t count;
+    assert_int_equal(ls_peerdb_games(db, &list, &count), 0);
+    assert_int_equal(count, 1);
+    assert_string_equal(list[0].latest_version, "1.10");
+    assert_int_equal(list[0].size, 140);
+    assert_int_equal(list[0].peer_count, 2);
+    ls_remote_games_free(list, count);
+
+    const char **seeders;
+    assert_int_equal(ls_peerdb_seeders(db, "quake3", &seeders, &count), 0);
+    assert_int_equal(count, 2);
+    assert_string_equal(seeders[0], "peer-b");
+    assert_string_equal(seeders[1], "peer-c");
+    free(seeders);
+
+    assert_int_equal(ls_peerdb_remove(db, "peer-b"), 0);
+    assert_int_equal(ls_peerdb_count(db), 2);
+    assert_null(ls_peerdb_find(db, "peer-b"));
+    assert_int_equal(ls_peerdb_remove(db, "peer-b"), LS_ENOENT);
+    hello_free(&a);
+    hello_free(&b);
+    hello_free(&c);
+    summaries_free(old, 1);
+    summaries_free(newer, 1);
+    ls_peerdb_free(db);
+}
+
+static void versions_compare_as_people_read_them(void **state)
+{
+    (void)state;
+    assert_true(ls_version_compare("1.10", "1.9") > 0);
+    assert_true(ls_version_compare("20240501", "20231231") > 0);
+    assert_true(ls_version_compare("1.0", "1.0") == 0);
+    assert_true(ls_version_compare("1.0", "1.0.1") < 0);
+    assert_true(ls_version_compare("v2", "v10") < 0);
+    assert_true(ls_version_compare("1.02", "1.2") == 0);
+    assert_true(ls_version_compare("beta", "alpha") > 0);
+}
+
+static void manifests_are_kept_per_peer_and_game(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_game_summary_t games[] = {game("quake3", "1.0", 100)};
+    ls_hello_t h = make_hello("peer-a", 1, 1, games);
+    uint8_t hashes[2][LS_SHA256_LEN];
+    ls_test_fill(hashes, sizeof hashes, 5);
+    ls_file_desc_t file = {.path = "big.pak", .size = LS_CHUNK_SIZE + 1,
+                           .chunk_sha256 = hashes, .chunk_count = 2};
+    ls_game_manifest_t m = {.game_id = "quake3", .version = "1.0", .chunk_size = LS_CHUNK_SIZE,
+                            .files = &file, .file_count = 1};
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_set_manifest(db, "peer-a", &m), LS_ENOENT);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);
+    assert_int_equal(ls_peerdb_set_manifest(db, "peer-a", &m), 0);
+    assert_int_equal(ls_peerdb_set_manifest(db, "peer-a", &m), 0);
+    const ls_game_manifest_t *got = ls_peerdb_manifest(db, "peer-a", "quake3");
+    assert_non_null(got);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->manifest_count, 1);
+    assert_memory_equal(got->files[0].chunk_sha256, hashes, sizeof hashes);
+    assert_null(ls_peerdb_manifest(db, "peer-a", "aoe2"));
+    hello_free(&h);
+    summaries_free(games, 1);
+    ls_peerdb_free(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hello_makes_the_remote_games_visible),
+        cmocka_unit_test(hello_with_a_wrong_digest_changes_nothing),
+        cmocka_unit_test(delta_applies_in_order_and_a_gap_asks_for_a_resync),
+        cmocka_unit_test(advertised_rev_signals_resync_only_when_it_differs),
+        cmocka_unit_test(latest_version_wins_and_only_its_peers_seed),
+        cmocka_unit_test(versions_compare_as_people_read_them),
+        cmocka_unit_test(manifests_are_kept_per_peer_and_game),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
