@@ -215,4 +215,40 @@ static inline bool test_exists(const char *root, const char *rel)
     return e;
 }
 
+/* Copies a tree of directories, regular files and symlinks. */
+static inline void test_copy_tree(const char *src, const char *dst, int depth)
+{
+    DIR *d = opendir(src);
+    struct dirent *de;
+    assert_non_null(d);
+    assert_true(depth < 64);
+    assert_int_equal(ls_fs_mkdir_p(dst, 0755), 0);
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char *s = ls_path_join(src, de->d_name);
+        char *t = ls_path_join(dst, de->d_name);
+        assert_int_equal(lstat(s, &st), 0);
+        if (S_ISDIR(st.st_mode)) {
+            test_copy_tree(s, t, depth + 1);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = readlink(s, target, sizeof target - 1);
+            assert_true(n >= 0);
+            target[n] = '\0';
+            assert_int_equal(symlink(target, t), 0);
+        } else {
+            char *data = NULL;
+            size_t len = 0;
+            assert_int_equal(ls_fs_read_file(s, 1u << 26, &data, &len), 0);
+            assert_int_equal(ls_fs_write_atomic(t, data, len), 0);
+            free(data);
+        }
+        free(s);
+        free(t);
+    }
+    closedir(d);
+}
+
 #endif
