@@ -177,8 +177,8 @@ static int set_phase(txn_t *t, ls_install_phase_t phase, unsigned owns)
     return rc;
 }
 
-/* A reserved folder left by an earlier run may go if its marker proves it is
- * ours; one without the marker is the user's, and stops the operation. */
+/* Recovery has removed every marked leftover already; a reserved folder still
+ * there is the user's (or appeared since), and stops the operation. */
 static int clear_reserved(txn_t *t, const char *name)
 {
     int present = ls_install_exists(t->root, name);
@@ -204,9 +204,7 @@ static int check_preconditions(txn_t *t, bool want_installed)
     char *version = ls_path_join(t->root, LS_VERSION_FILE);
     if (!version)
         return say(t, LS_ENOMEM, "out of memory");
-    if (ls_install_is_dir(t->root, ".") != 1)
-        rc = say(t, LS_ENOENT, "game folder %s does not exist", t->root);
-    else if (t->op != LS_INSTALL_OP_UNINSTALL && ls_fs_exists(version) != 1)
+    if (t->op != LS_INSTALL_OP_UNINSTALL && ls_fs_exists(version) != 1)
         rc = say(t, LS_ENOT_DOWNLOADED, "%s is missing: the game is not downloaded",
                  LS_VERSION_FILE);
     else if (want_installed && ls_install_is_dir(t->root, LS_INSTALL_DIR) != 1)
@@ -222,21 +220,18 @@ static int check_preconditions(txn_t *t, bool want_installed)
     return rc;
 }
 
-/* Finishes an interrupted operation before starting a new one. */
+/* Finishes an interrupted operation, and puts back or clears what an earlier
+ * run left, before starting a new one: only then can a reserved folder still
+ * in the way be known to be the user's. */
 static int recover_first(txn_t *t)
 {
     ls_recover_report_t report;
-    char *path = ls_path_join(t->root, LS_INTENT_FILE);
-    int present = path ? ls_fs_exists(path) : LS_ENOMEM;
-    int rc = 0;
-    free(path);
-    if (present < 0)
-        return say(t, present, "out of memory");
-    if (present == 1) {
-        rc = ls_install_recover(t->root, &report);
-        if (rc != 0)
-            say(t, rc, "an earlier operation could not be recovered: %s", report.reason);
-    }
+    int rc;
+    if (ls_install_is_dir(t->root, ".") != 1)
+        return say(t, LS_ENOENT, "game folder %s does not exist", t->root);
+    rc = ls_install_recover(t->root, &report);
+    if (rc != 0)
+        say(t, rc, "an earlier operation could not be recovered: %s", report.reason);
     return rc;
 }
 

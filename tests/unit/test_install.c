@@ -234,6 +234,26 @@ static void install_removes_a_marked_leftover_installing_folder(void **state)
     assert_no_reserved_leftovers(f->root);
 }
 
+static void install_puts_back_a_game_left_only_in_an_owned_backup(void **state)
+{
+    fixture_t *f = *state;
+    make_downloaded_v1(f->root);
+    assert_int_equal(ls_install_game(f->root, NULL, NULL, 0), 0);
+    char *before = test_tree_snapshot(f->root);
+    char *local = ls_path_join(f->root, LS_INSTALL_DIR);
+    char *moved = ls_path_join(f->root, LS_BACKUP_DIR "/" LS_INSTALL_DIR);
+    ls_test_write_text(f->root, LS_BACKUP_DIR "/" LS_OWNED_MARKER, "");
+    assert_int_equal(rename(local, moved), 0);
+    /* no intent at all: the backup must not be cleared as a mere leftover */
+    assert_int_equal(ls_install_game(f->root, NULL, f->reason, sizeof f->reason), LS_EINSTALLED);
+    char *after = test_tree_snapshot(f->root);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+    free(local);
+    free(moved);
+}
+
 typedef struct {
     int calls;
 } fake_unpacker_t;
@@ -497,6 +517,7 @@ int main(void)
         T(uninstall_removes_local_and_keeps_the_download),
         T(install_leaves_an_unmarked_installing_folder_alone),
         T(install_removes_a_marked_leftover_installing_folder),
+        T(install_puts_back_a_game_left_only_in_an_owned_backup),
         T(install_uses_an_injected_unpacker),
         T(install_reports_progress_over_the_archive_bytes),
         T(corrupt_intent_is_reported_and_the_install_kept),
