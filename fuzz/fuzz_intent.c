@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (ls_intent_encode(&intent, &json, &len) != 0)
         __builtin_trap();
-    if (ls_intent_decode(json, len, &again, NULL, 0) != 0 || memcmp(&intent, &again, sizeof intent) != 0)
+    if (ls_intent_decode(json, len, &again, NULL, 0) != 0 ||
+        memcmp(&intent, &again, sizeof intent) != 0)
         __builtin_trap();
     free(json);
     return 0;

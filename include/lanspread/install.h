@@ -111,16 +111,16 @@ int ls_install_run(ls_install_op_t op, const char *game_root, const ls_install_o
                    char *reason, size_t reason_len);
 
 typedef enum {
-    LS_RECOVER_CLEAN = 0,     /* nothing was interrupted */
-    LS_RECOVER_ROLLED_BACK,   /* the state before the operation was restored */
-    LS_RECOVER_ROLLED_FORWARD,/* the interrupted operation was completed */
-    LS_RECOVER_LEFTOVERS,     /* only Lanspread's leftover folders were removed */
+    LS_RECOVER_CLEAN = 0,      /* nothing was interrupted */
+    LS_RECOVER_ROLLED_BACK,    /* the state before the operation was restored */
+    LS_RECOVER_ROLLED_FORWARD, /* the interrupted operation was completed */
+    LS_RECOVER_LEFTOVERS,      /* only Lanspread's leftover folders were removed */
 } ls_recover_action_t;
 
 typedef struct {
     ls_recover_action_t action;
-    ls_install_op_t op;   /* 0 when there was no usable intent */
-    bool intent_corrupt;  /* the intent log could not be read; it was removed */
+    ls_install_op_t op;  /* 0 when there was no usable intent */
+    bool intent_corrupt; /* the intent log could not be read; it was removed */
     char reason[LS_REASON_MAX];
 } ls_recover_report_t;
 

@@ -83,7 +83,8 @@ static int decode_owns(json_t *owns, unsigned *out, char *detail, size_t detail_
     *out = 0;
     if (!json_is_array(owns) || json_array_size(owns) > 2)
         return refuse(detail, detail_len, LS_EINTENT, "owns: not an array of at most 2 names");
-    json_array_foreach(owns, i, v) {
+    json_array_foreach(owns, i, v)
+    {
         const char *s = json_string_value(v);
         unsigned bit = 0;
         if (s && strcmp(s, LS_INSTALLING_DIR) == 0)
@@ -104,7 +105,8 @@ static int decode_object(json_t *root, ls_intent_t *out, char *detail, size_t de
     json_t *format = NULL, *op = NULL, *phase = NULL, *owns = NULL;
     if (!json_is_object(root))
         return refuse(detail, detail_len, LS_EINTENT, "not a JSON object");
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (strcmp(key, "format") == 0)
             format = v;
         else if (strcmp(key, "op") == 0)
@@ -140,8 +142,7 @@ static int decode_object(json_t *root, ls_intent_t *out, char *detail, size_t de
     return decode_owns(owns, &out->owns, detail, detail_len);
 }
 
-int ls_intent_decode(const char *buf, size_t len, ls_intent_t *out, char *detail,
-                     size_t detail_len)
+int ls_intent_decode(const char *buf, size_t len, ls_intent_t *out, char *detail, size_t detail_len)
 {
     json_error_t err;
     json_t *root;
@@ -180,8 +181,8 @@ int ls_intent_encode(const ls_intent_t *intent, char **out, size_t *out_len)
         json_array_append_new(owns, json_string(LS_BACKUP_DIR)) != 0)
         goto out;
     root = json_pack("{s:i, s:s, s:s, s:O}", "format", LS_INTENT_FORMAT, "op",
-                     ls_install_op_name(intent->op), "phase",
-                     ls_install_phase_name(intent->phase), "owns", owns);
+                     ls_install_op_name(intent->op), "phase", ls_install_phase_name(intent->phase),
+                     "owns", owns);
     if (!root)
         goto out;
     *out = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);

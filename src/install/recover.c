@@ -57,7 +57,7 @@ static void note(recovery_t *r, const char *fmt, ...)
 
 static int observe(recovery_t *r)
 {
-    int v[6] = {
+    const int v[6] = {
         ls_install_is_dir(r->root, LS_INSTALL_DIR),
         ls_install_is_dir(r->root, LS_INSTALLING_DIR),
         ls_owned_dir_is_marked(r->root, LS_INSTALLING_DIR),
@@ -184,9 +184,15 @@ static int recover_update(recovery_t *r)
 {
     int rc = 0;
     switch (r->intent.phase) {
-    case LS_PHASE_SWAPPING: rc = recover_swap(r); break;
-    case LS_PHASE_CLEANUP: set_action(r, LS_RECOVER_ROLLED_FORWARD); break;
-    default: set_action(r, LS_RECOVER_ROLLED_BACK); break;
+    case LS_PHASE_SWAPPING:
+        rc = recover_swap(r);
+        break;
+    case LS_PHASE_CLEANUP:
+        set_action(r, LS_RECOVER_ROLLED_FORWARD);
+        break;
+    default:
+        set_action(r, LS_RECOVER_ROLLED_BACK);
+        break;
     }
     /* never end with neither local/ nor its backup */
     if (rc == 0 && !r->seen.local && r->seen.backup_local)
@@ -224,8 +230,10 @@ static int recover_without_intent(recovery_t *r)
         set_action(r, LS_RECOVER_ROLLED_BACK);
         acted = true;
     }
-    if (rc == 0 && ((r->seen.installing && r->seen.installing_marked) ||
-                    (r->seen.backup && r->seen.backup_marked)) && !acted)
+    if (rc == 0 &&
+        ((r->seen.installing && r->seen.installing_marked) ||
+         (r->seen.backup && r->seen.backup_marked)) &&
+        !acted)
         set_action(r, LS_RECOVER_LEFTOVERS);
     if (rc == 0)
         rc = drop_installing(r);
@@ -265,8 +273,7 @@ static int read_intent(recovery_t *r)
         memset(&r->intent, 0, sizeof r->intent);
         note(r, "intent log %s is unusable (%s); recovered from markers only", LS_INTENT_FILE,
              detail);
-        ls_error("install", "%s: intent log %s is unusable: %s", r->root, LS_INTENT_FILE,
-                 detail);
+        ls_error("install", "%s: intent log %s is unusable: %s", r->root, LS_INTENT_FILE, detail);
         return 0;
     }
     if (rc == 0) {
@@ -280,16 +287,20 @@ static int read_intent(recovery_t *r)
 static int dispatch(recovery_t *r)
 {
     switch (r->intent.op) {
-    case LS_INSTALL_OP_INSTALL: return recover_install(r);
-    case LS_INSTALL_OP_UPDATE: return recover_update(r);
-    case LS_INSTALL_OP_UNINSTALL: return recover_uninstall(r);
-    default: return recover_without_intent(r);
+    case LS_INSTALL_OP_INSTALL:
+        return recover_install(r);
+    case LS_INSTALL_OP_UPDATE:
+        return recover_update(r);
+    case LS_INSTALL_OP_UNINSTALL:
+        return recover_uninstall(r);
+    default:
+        return recover_without_intent(r);
     }
 }
 
 int ls_install_recover(const char *game_root, ls_recover_report_t *report)
 {
-    ls_recover_report_t scratch;
+    ls_recover_report_t scratch = {0};
     recovery_t r = {.root = game_root, .report = report ? report : &scratch};
     int rc;
     memset(r.report, 0, sizeof *r.report);
@@ -326,8 +337,8 @@ int ls_install_recover_all(const char *games_dir, ls_recover_cb cb, void *userda
         if (!ls_game_id_is_valid(de->d_name))
             continue;
         char *root = ls_path_join(games_dir, de->d_name);
-        int rc = root ? (ls_fs_is_dir(root) == 1 ? ls_install_recover(root, &report) : 1)
-                      : LS_ENOMEM;
+        int rc =
+            root ? (ls_fs_is_dir(root) == 1 ? ls_install_recover(root, &report) : 1) : LS_ENOMEM;
         free(root);
         if (rc == 1)
             continue; /* not a folder */

@@ -7,6 +7,7 @@
 #include "lanspread/log.h"
 #include "lanspread/path.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,7 +218,7 @@ int ls_install_runner_submit(ls_install_runner_t *r, ls_install_op_t op, const c
         return LS_ENOMEM;
     job->runner = r;
     job->op = op;
-    strcpy(job->game_id, game_id); /* length checked by ls_game_id_is_valid */
+    snprintf(job->game_id, sizeof job->game_id, "%s", game_id);
     job->root = ls_path_join(r->games_dir, game_id);
     if (!job->root) {
         free(job);

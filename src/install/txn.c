@@ -190,8 +190,8 @@ static int clear_reserved(txn_t *t, const char *name)
     if (marked < 0)
         return say(t, marked, "cannot inspect %s/: %s", name, ls_strerror(marked));
     if (marked == 0)
-        return say(t, LS_ENOT_OWNED, "%s/ exists and carries no %s marker; it is left alone",
-                   name, LS_OWNED_MARKER);
+        return say(t, LS_ENOT_OWNED, "%s/ exists and carries no %s marker; it is left alone", name,
+                   LS_OWNED_MARKER);
     rc = ls_owned_dir_remove(t->root, name);
     if (rc != 0)
         say(t, rc, "cannot remove the leftover %s/: %s", name, ls_strerror(rc));
@@ -264,7 +264,8 @@ static int run_install(txn_t *t)
     if (rc != 0)
         return rc;
     ls_install_crash_point(op, "intent_written");
-    rc = step(t, ls_owned_dir_create(t->root, LS_INSTALLING_DIR), "cannot create " LS_INSTALLING_DIR);
+    rc = step(t, ls_owned_dir_create(t->root, LS_INSTALLING_DIR),
+              "cannot create " LS_INSTALLING_DIR);
     if (rc != 0)
         goto fail;
     ls_install_crash_point(op, "staging_created");
@@ -300,7 +301,8 @@ static int run_update(txn_t *t)
     if (rc != 0)
         return rc;
     ls_install_crash_point(op, "intent_written");
-    rc = step(t, ls_owned_dir_create(t->root, LS_INSTALLING_DIR), "cannot create " LS_INSTALLING_DIR);
+    rc = step(t, ls_owned_dir_create(t->root, LS_INSTALLING_DIR),
+              "cannot create " LS_INSTALLING_DIR);
     if (rc != 0)
         goto fail;
     ls_install_crash_point(op, "staging_created");
@@ -376,8 +378,8 @@ fail:
 int ls_install_run(ls_install_op_t op, const char *game_root, const ls_install_opts_t *opts,
                    char *reason, size_t reason_len)
 {
-    txn_t t = {.root = game_root, .op = op, .opts = opts, .reason = reason,
-               .reason_len = reason_len};
+    txn_t t = {
+        .root = game_root, .op = op, .opts = opts, .reason = reason, .reason_len = reason_len};
     int rc;
     if (reason && reason_len > 0)
         reason[0] = '\0';
@@ -387,10 +389,17 @@ int ls_install_run(ls_install_op_t op, const char *game_root, const ls_install_o
     if (rc != 0)
         return rc;
     switch (op) {
-    case LS_INSTALL_OP_INSTALL: rc = run_install(&t); break;
-    case LS_INSTALL_OP_UPDATE: rc = run_update(&t); break;
-    case LS_INSTALL_OP_UNINSTALL: rc = run_uninstall(&t); break;
-    default: return say(&t, LS_EINVAL, "unknown operation %d", (int)op);
+    case LS_INSTALL_OP_INSTALL:
+        rc = run_install(&t);
+        break;
+    case LS_INSTALL_OP_UPDATE:
+        rc = run_update(&t);
+        break;
+    case LS_INSTALL_OP_UNINSTALL:
+        rc = run_uninstall(&t);
+        break;
+    default:
+        return say(&t, LS_EINVAL, "unknown operation %d", (int)op);
     }
     if (rc == 0)
         ls_info("install", "%s: %s finished", game_root, ls_install_op_name(op));

@@ -148,13 +148,13 @@ static int open_parent(unpack_ctx_t *ctx, const entry_path_t *p, bool create)
     int fd = dup(ctx->destfd);
     if (fd < 0)
         return fail(ctx, ls_error_from_errno(errno), "cannot open destination: %s",
-                     strerror(errno));
+                    strerror(errno));
     for (size_t i = 0; i + 1 < p->count; i++) {
         if (create && mkdirat(fd, p->comp[i], 0755) != 0 && errno != EEXIST) {
             int e = errno;
             close(fd);
-            return fail(ctx, ls_error_from_errno(e), "cannot create directory '%s': %s",
-                        p->comp[i], strerror(e));
+            return fail(ctx, ls_error_from_errno(e), "cannot create directory '%s': %s", p->comp[i],
+                        strerror(e));
         }
         int next = openat(fd, p->comp[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = errno;
@@ -163,11 +163,10 @@ static int open_parent(unpack_ctx_t *ctx, const entry_path_t *p, bool create)
                        S_ISLNK(st.st_mode);
         close(fd);
         if (is_link)
-            return fail(ctx, LS_EUNSAFE_ENTRY, "path passes through the symlink '%s'",
-                        p->comp[i]);
+            return fail(ctx, LS_EUNSAFE_ENTRY, "path passes through the symlink '%s'", p->comp[i]);
         if (next < 0)
-            return fail(ctx, ls_error_from_errno(e), "cannot open directory '%s': %s",
-                        p->comp[i], strerror(e));
+            return fail(ctx, ls_error_from_errno(e), "cannot open directory '%s': %s", p->comp[i],
+                        strerror(e));
         fd = next;
     }
     return fd;
@@ -381,10 +380,17 @@ static int extract_entry(unpack_ctx_t *ctx, struct archive_entry *e)
         goto out;
     }
     switch (archive_entry_filetype(e)) {
-    case AE_IFREG: rc = write_regular(ctx, e, p); break;
-    case AE_IFDIR: rc = write_directory(ctx, p); break;
-    case AE_IFLNK: rc = write_symlink(ctx, e, p); break;
-    default: rc = fail(ctx, LS_EUNSAFE_ENTRY, "is a device, FIFO, socket or of unknown type");
+    case AE_IFREG:
+        rc = write_regular(ctx, e, p);
+        break;
+    case AE_IFDIR:
+        rc = write_directory(ctx, p);
+        break;
+    case AE_IFLNK:
+        rc = write_symlink(ctx, e, p);
+        break;
+    default:
+        rc = fail(ctx, LS_EUNSAFE_ENTRY, "is a device, FIFO, socket or of unknown type");
     }
 out:
     free(p);
@@ -493,8 +499,8 @@ int ls_unpack_archive(const ls_unpacker_t *u, const char *archive_path, const ch
 bool ls_unpack_is_archive_name(const char *name)
 {
     static const char *const suffixes[] = {
-        ".zip", ".7z", ".rar", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tbz2",
-        ".tar.xz", ".txz", ".tar.zst", ".tzst", ".tar.lz", ".tar.lzma",
+        ".zip",  ".7z",     ".rar", ".tar",     ".tar.gz", ".tgz",    ".tar.bz2",  ".tbz",
+        ".tbz2", ".tar.xz", ".txz", ".tar.zst", ".tzst",   ".tar.lz", ".tar.lzma",
     };
     size_t len = name ? strlen(name) : 0;
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {

@@ -127,8 +127,7 @@ static void install_of_a_malicious_archive_rolls_back_completely(void **state)
     test_entry_t evil[] = {T_FILE("fine.txt", "ok"), T_FILE("../../evil", "pwned")};
     put_archive(f->root, "c.zip", "zip", evil, 2);
     char *with_c = test_tree_snapshot(f->games);
-    assert_int_equal(ls_install_game(f->root, NULL, f->reason, sizeof f->reason),
-                     LS_EUNSAFE_ENTRY);
+    assert_int_equal(ls_install_game(f->root, NULL, f->reason, sizeof f->reason), LS_EUNSAFE_ENTRY);
     assert_non_null(strstr(f->reason, "c.zip"));
     assert_non_null(strstr(f->reason, "../../evil"));
     char *after = test_tree_snapshot(f->games);
@@ -175,8 +174,7 @@ static void failed_update_keeps_the_old_install(void **state)
     char *before = test_tree_snapshot(local);
     test_entry_t evil[] = {T_SYMLINK("l", "/etc"), T_FILE("l/passwd", "pwned")};
     put_archive(f->root, "c.tar", "tar", evil, 2);
-    assert_int_equal(ls_update_game(f->root, NULL, f->reason, sizeof f->reason),
-                     LS_EUNSAFE_ENTRY);
+    assert_int_equal(ls_update_game(f->root, NULL, f->reason, sizeof f->reason), LS_EUNSAFE_ENTRY);
     char *after = test_tree_snapshot(local);
     assert_string_equal(after, before);
     assert_no_reserved_leftovers(f->root);

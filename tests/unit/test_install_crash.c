@@ -114,7 +114,7 @@ static void run_crash_cases(ls_install_op_t op, void (*prepare)(const char *root
                      cases[i].point, got, cases[i].want == BEFORE ? "before" : "after", want);
         assert_int_equal(report.op, op);
         assert_int_equal(report.action, cases[i].want == BEFORE ? LS_RECOVER_ROLLED_BACK
-                                                                 : LS_RECOVER_ROLLED_FORWARD);
+                                                                : LS_RECOVER_ROLLED_FORWARD);
         free(got);
         ls_test_rmtree(root);
         free(root);

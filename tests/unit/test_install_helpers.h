@@ -30,11 +30,26 @@ typedef struct {
     bool hardlink;
 } test_entry_t;
 
-#define T_FILE(n, d) {(n), AE_IFREG, (d), NULL, false}
-#define T_DIR(n) {(n), AE_IFDIR, NULL, NULL, false}
-#define T_SYMLINK(n, t) {(n), AE_IFLNK, NULL, (t), false}
-#define T_HARDLINK(n, t) {(n), AE_IFREG, NULL, (t), true}
-#define T_SPECIAL(n, type) {(n), (type), NULL, NULL, false}
+#define T_FILE(n, d)                                                                               \
+    {                                                                                              \
+        (n), AE_IFREG, (d), NULL, false                                                            \
+    }
+#define T_DIR(n)                                                                                   \
+    {                                                                                              \
+        (n), AE_IFDIR, NULL, NULL, false                                                           \
+    }
+#define T_SYMLINK(n, t)                                                                            \
+    {                                                                                              \
+        (n), AE_IFLNK, NULL, (t), false                                                            \
+    }
+#define T_HARDLINK(n, t)                                                                           \
+    {                                                                                              \
+        (n), AE_IFREG, NULL, (t), true                                                             \
+    }
+#define T_SPECIAL(n, type)                                                                         \
+    {                                                                                              \
+        (n), (type), NULL, NULL, false                                                             \
+    }
 
 /* format: "zip", "tar", "tgz" (pax + gzip), "7z" */
 static inline void test_write_archive(const char *path, const char *format,

@@ -169,11 +169,14 @@ static void closing_with_an_operation_running_frees_after_it_ends(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(install_runs_on_the_pool_and_reports_begin_then_finished, setup, teardown),
-        cmocka_unit_test_setup_teardown(failure_is_reported_with_its_code_and_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(install_runs_on_the_pool_and_reports_begin_then_finished,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(failure_is_reported_with_its_code_and_reason, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(different_games_run_side_by_side, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_game_ids_are_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(closing_with_an_operation_running_frees_after_it_ends, setup, teardown),
+        cmocka_unit_test_setup_teardown(closing_with_an_operation_running_frees_after_it_ends,
+                                        setup, teardown),
     };
     ls_log_set_level(LS_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
