@@ -58,7 +58,8 @@ const char *ls_install_phase_name(ls_install_phase_t phase);
 
 /* Strict decoder: {"format":1,"op":"...","phase":"...","owns":[...]} with
  * no other field, no duplicate key, a phase that belongs to the op, owned
- * names from the two reserved folders, each at most once. Refuses input
+ * names from the two reserved folders, each at most once and only those the
+ * phase may have created (recovery deletes what is owned). Refuses input
  * over LS_INTENT_MAX bytes. Returns 0, LS_EINTENT or LS_EVERSION; writes a
  * message into detail when non-NULL. No memory to free. */
 int ls_intent_decode(const char *buf, size_t len, ls_intent_t *out, char *detail,

@@ -22,18 +22,21 @@ static const struct {
     {LS_INSTALL_OP_UNINSTALL, "uninstall"},
 };
 
+/* `may_own`: the folders an operation may have created by that phase; an
+ * intent claiming more is refused, since recovery deletes what it owns. */
 static const struct {
     ls_install_phase_t phase;
     ls_install_op_t op;
     const char *name;
+    unsigned may_own;
 } phase_names[] = {
-    {LS_PHASE_UNPACKING, LS_INSTALL_OP_INSTALL, "unpacking"},
-    {LS_PHASE_COMMITTING, LS_INSTALL_OP_INSTALL, "committing"},
-    {LS_PHASE_UNPACKING, LS_INSTALL_OP_UPDATE, "unpacking"},
-    {LS_PHASE_SWAPPING, LS_INSTALL_OP_UPDATE, "swapping"},
-    {LS_PHASE_CLEANUP, LS_INSTALL_OP_UPDATE, "cleanup"},
-    {LS_PHASE_MOVING, LS_INSTALL_OP_UNINSTALL, "moving"},
-    {LS_PHASE_REMOVING, LS_INSTALL_OP_UNINSTALL, "removing"},
+    {LS_PHASE_UNPACKING, LS_INSTALL_OP_INSTALL, "unpacking", LS_OWNS_INSTALLING},
+    {LS_PHASE_COMMITTING, LS_INSTALL_OP_INSTALL, "committing", LS_OWNS_INSTALLING},
+    {LS_PHASE_UNPACKING, LS_INSTALL_OP_UPDATE, "unpacking", LS_OWNS_INSTALLING},
+    {LS_PHASE_SWAPPING, LS_INSTALL_OP_UPDATE, "swapping", LS_OWNS_INSTALLING | LS_OWNS_BACKUP},
+    {LS_PHASE_CLEANUP, LS_INSTALL_OP_UPDATE, "cleanup", LS_OWNS_BACKUP},
+    {LS_PHASE_MOVING, LS_INSTALL_OP_UNINSTALL, "moving", LS_OWNS_BACKUP},
+    {LS_PHASE_REMOVING, LS_INSTALL_OP_UNINSTALL, "removing", LS_OWNS_BACKUP},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -54,12 +57,13 @@ const char *ls_install_phase_name(ls_install_phase_t phase)
     return "unknown";
 }
 
-static bool phase_belongs_to(ls_install_phase_t phase, ls_install_op_t op)
+/* The folders `phase` of `op` may own, or 0 when the phase is not one of op's. */
+static unsigned phase_may_own(ls_install_phase_t phase, ls_install_op_t op)
 {
     for (size_t i = 0; i < COUNT(phase_names); i++)
         if (phase_names[i].phase == phase && phase_names[i].op == op)
-            return true;
-    return false;
+            return phase_names[i].may_own;
+    return 0;
 }
 
 static int refuse(char *detail, size_t detail_len, int code, const char *fmt, ...)
@@ -139,7 +143,10 @@ static int decode_object(json_t *root, ls_intent_t *out, char *detail, size_t de
             out->phase = phase_names[i].phase;
     if (out->phase == 0)
         return refuse(detail, detail_len, LS_EINTENT, "phase: unknown for this op");
-    return decode_owns(owns, &out->owns, detail, detail_len);
+    int rc = decode_owns(owns, &out->owns, detail, detail_len);
+    if (rc == 0 && (out->owns & ~phase_may_own(out->phase, out->op)))
+        return refuse(detail, detail_len, LS_EINTENT, "owns a folder this phase never creates");
+    return rc;
 }
 
 int ls_intent_decode(const char *buf, size_t len, ls_intent_t *out, char *detail, size_t detail_len)
@@ -168,8 +175,8 @@ int ls_intent_encode(const ls_intent_t *intent, char **out, size_t *out_len)
     json_t *owns = NULL;
     int rc = LS_ENOMEM;
     *out = NULL;
-    if (!phase_belongs_to(intent->phase, intent->op) ||
-        (intent->owns & ~(LS_OWNS_INSTALLING | LS_OWNS_BACKUP)))
+    unsigned may_own = phase_may_own(intent->phase, intent->op);
+    if (may_own == 0 || (intent->owns & ~may_own))
         return LS_EINVAL;
     owns = json_array();
     if (!owns)

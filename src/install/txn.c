@@ -160,6 +160,8 @@ static int unpack_all(txn_t *t)
             say(t, rc, "out of memory");
         t->done_base += list.items[i].size;
         free(path);
+        if (rc == 0)
+            ls_install_crash_point(t->op, "archive_unpacked");
     }
     if (rc == 0 && t->opts && t->opts->progress)
         t->opts->progress(t->total, t->total, t->opts->userdata);

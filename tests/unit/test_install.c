@@ -415,6 +415,25 @@ static void install_intent_without_staging_owns_an_unmarked_folder(void **state)
     free(after);
 }
 
+static void recovery_refuses_to_guess_when_local_reappeared(void **state)
+{
+    fixture_t *f = *state;
+    make_downloaded_v1(f->root);
+    ls_test_write_text(f->root, "local/new.txt", "user put this here");
+    ls_test_write_text(f->root, LS_BACKUP_DIR "/" LS_OWNED_MARKER, "");
+    ls_test_write_text(f->root, LS_BACKUP_DIR "/local/old.txt", "being uninstalled");
+    write_raw_intent(f->root, "{\"format\":1,\"op\":\"uninstall\",\"phase\":\"moving\","
+                              "\"owns\":[\".local.backup\"]}");
+    char *before = test_tree_snapshot(f->root);
+    ls_recover_report_t report;
+    assert_int_equal(ls_install_recover(f->root, &report), LS_EINCONSISTENT);
+    assert_non_null(strstr(report.reason, "reappeared"));
+    char *after = test_tree_snapshot(f->root);
+    assert_string_equal(after, before); /* intent kept, nothing deleted */
+    free(before);
+    free(after);
+}
+
 static void operation_runs_recovery_of_a_pending_intent_first(void **state)
 {
     fixture_t *f = *state;
@@ -471,8 +490,9 @@ static void intent_decoder_is_strict(void **state)
         "{\"format\":1,\"op\":\"install\",\"phase\":\"swapping\",\"owns\":[]}",
         "{\"format\":1,\"op\":\"reinstall\",\"phase\":\"unpacking\",\"owns\":[]}",
         "{\"format\":1,\"op\":\"install\",\"phase\":\"unpacking\",\"owns\":[\"local\"]}",
-        "{\"format\":1,\"op\":\"install\",\"phase\":\"unpacking\","
+        "{\"format\":1,\"op\":\"update\",\"phase\":\"swapping\","
         "\"owns\":[\".local.backup\",\".local.backup\"]}",
+        "{\"format\":1,\"op\":\"install\",\"phase\":\"unpacking\",\"owns\":[\".local.backup\"]}",
         "{\"format\":\"1\",\"op\":\"install\",\"phase\":\"unpacking\",\"owns\":[]}",
         "{\"format\":1,\"op\":\"install\",\"phase\":\"unpacking\",\"owns\":[]} trailing",
     };
@@ -523,6 +543,7 @@ int main(void)
         T(recovery_without_intent_leaves_unmarked_folders_alone),
         T(recovery_removes_marked_leftovers_and_stale_intent_temps),
         T(install_intent_without_staging_owns_an_unmarked_folder),
+        T(recovery_refuses_to_guess_when_local_reappeared),
         T(operation_runs_recovery_of_a_pending_intent_first),
         T(recovery_of_a_games_directory_visits_every_game),
         cmocka_unit_test(intent_round_trips),

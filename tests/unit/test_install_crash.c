@@ -21,15 +21,18 @@ typedef struct {
     outcome_t want;
 } crash_case_t;
 
+/* "archive_unpacked" fires after the first of the two archives */
 static const crash_case_t install_cases[] = {
-    {"intent_written", BEFORE}, {"staging_created", BEFORE}, {"unpacked", BEFORE},
-    {"committing", AFTER},      {"marker_removed", AFTER},   {"renamed", AFTER},
+    {"intent_written", BEFORE}, {"staging_created", BEFORE}, {"archive_unpacked", BEFORE},
+    {"unpacked", BEFORE},       {"committing", AFTER},       {"marker_removed", AFTER},
+    {"renamed", AFTER},
 };
 
 static const crash_case_t update_cases[] = {
-    {"intent_written", BEFORE}, {"staging_created", BEFORE}, {"unpacked", BEFORE},
-    {"swapping", AFTER},        {"backup_created", AFTER},   {"after_backup", AFTER},
-    {"swapped", AFTER},         {"cleanup", AFTER},          {"backup_removed", AFTER},
+    {"intent_written", BEFORE}, {"staging_created", BEFORE}, {"archive_unpacked", BEFORE},
+    {"unpacked", BEFORE},       {"swapping", AFTER},         {"backup_created", AFTER},
+    {"after_backup", AFTER},    {"swapped", AFTER},          {"cleanup", AFTER},
+    {"backup_removed", AFTER},
 };
 
 static const crash_case_t uninstall_cases[] = {
