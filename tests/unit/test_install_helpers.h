@@ -138,6 +138,49 @@ static inline void test_write_huge_claim_tar(const char *path)
     assert_int_equal(fclose(f), 0);
 }
 
+static inline void patch_u32le(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A stored zip whose "f.txt" holds 20 bytes while every header (local,
+ * data descriptor, central directory) claims 5. */
+static inline void test_write_understated_zip(const char *path)
+{
+    unsigned char buf[4096];
+    struct archive *a = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    assert_int_equal(archive_write_set_format_zip(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_zip_set_compression_store(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+    archive_entry_set_pathname(e, "f.txt");
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, 20);
+    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+    assert_int_equal(archive_write_data(a, "01234567890123456789", 20), 20);
+    archive_entry_free(e);
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf, f);
+    int patched = 0;
+    for (size_t i = 0; i + 28 < n; i++) {
+        if (memcmp(buf + i, "PK\3\4", 4) == 0)
+            patch_u32le(buf + i + 22, 5), patched++;
+        else if (memcmp(buf + i, "PK\7\10", 4) == 0)
+            patch_u32le(buf + i + 12, 5), patched++;
+        else if (memcmp(buf + i, "PK\1\2", 4) == 0)
+            patch_u32le(buf + i + 24, 5), patched++;
+    }
+    assert_int_equal(patched, 3);
+    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+    assert_int_equal(fwrite(buf, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
 /* ---- tree snapshots ---- */
 
 typedef struct {

@@ -251,6 +251,21 @@ static void refuses_entry_claiming_one_tebibyte_before_writing_it(void **state)
     free(path);
 }
 
+static void stops_an_entry_writing_more_than_its_declared_size(void **state)
+{
+    fixture_t *f = *state;
+    char *path = ls_path_join(f->in, "liar.zip");
+    test_write_understated_zip(path);
+    assert_int_equal(ls_unpack_archive(NULL, path, f->dest, NULL, f->reason, sizeof f->reason),
+                     LS_EUNSAFE_ENTRY);
+    assert_non_null(strstr(f->reason, "declared"));
+    size_t len = 99;
+    char *got = ls_test_read_file(f->dest, "f.txt", &len);
+    assert_int_equal(len, 0); /* not one byte of the oversized block landed */
+    free(got);
+    free(path);
+}
+
 static void refuses_archive_writing_more_than_the_cap(void **state)
 {
     fixture_t *f = *state;
@@ -342,6 +357,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(refuses_fifo_and_device_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_entry_claiming_one_tebibyte_before_writing_it,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(stops_an_entry_writing_more_than_its_declared_size, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(refuses_archive_writing_more_than_the_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_a_file_that_is_no_archive, setup, teardown),
         cmocka_unit_test_setup_teardown(reports_progress_up_to_the_bytes_written, setup, teardown),
