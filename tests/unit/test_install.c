@@ -490,8 +490,8 @@ static void intent_decoder_is_strict(void **state)
         "{\"format\":1,\"op\":\"install\",\"phase\":\"swapping\",\"owns\":[]}",
         "{\"format\":1,\"op\":\"reinstall\",\"phase\":\"unpacking\",\"owns\":[]}",
         "{\"format\":1,\"op\":\"install\",\"phase\":\"unpacking\",\"owns\":[\"local\"]}",
-        "{\"format\":1,\"op\":\"update\",\"phase\":\"swapping\","
-        "\"owns\":[\".local.backup\",\".local.backup\"]}",
+        ("{\"format\":1,\"op\":\"update\",\"phase\":\"swapping\","
+         "\"owns\":[\".local.backup\",\".local.backup\"]}"),
         "{\"format\":1,\"op\":\"install\",\"phase\":\"unpacking\",\"owns\":[\".local.backup\"]}",
         "{\"format\":\"1\",\"op\":\"install\",\"phase\":\"unpacking\",\"owns\":[]}",
         "{\"format\":1,\"op\":\"install\",\"phase\":\"unpacking\",\"owns\":[]} trailing",
