@@ -131,6 +131,22 @@ static void unpack_progress_cb(const ls_unpack_progress_t *p, void *userdata)
         t->opts->progress(t->done_base + p->archive_bytes_read, t->total, t->opts->userdata);
 }
 
+/* An injected unpacker may fail without a reason; the archive is named anyway. */
+static int unpack_one(txn_t *t, const char *dest, const archive_t *item,
+                      const ls_unpack_opts_t *uo)
+{
+    char *path = ls_path_join(t->root, item->name);
+    int rc;
+    if (!path)
+        return say(t, LS_ENOMEM, "out of memory");
+    rc = ls_unpack_archive(t->opts ? t->opts->unpacker : NULL, path, dest, uo, t->reason,
+                           t->reason_len);
+    if (rc != 0 && t->reason && t->reason_len > 0 && t->reason[0] == '\0')
+        say(t, rc, "archive '%s': %s", item->name, ls_strerror(rc));
+    free(path);
+    return rc;
+}
+
 static int unpack_all(txn_t *t)
 {
     archive_list_t list;
@@ -152,14 +168,8 @@ static int unpack_all(txn_t *t)
     };
     t->done_base = 0;
     for (size_t i = 0; i < list.count && rc == 0; i++) {
-        char *path = ls_path_join(t->root, list.items[i].name);
-        rc = path ? ls_unpack_archive(t->opts ? t->opts->unpacker : NULL, path, dest, &uo,
-                                      t->reason, t->reason_len)
-                  : LS_ENOMEM;
-        if (rc == LS_ENOMEM && !path)
-            say(t, rc, "out of memory");
+        rc = unpack_one(t, dest, &list.items[i], &uo);
         t->done_base += list.items[i].size;
-        free(path);
         if (rc == 0)
             ls_install_crash_point(t->op, "archive_unpacked");
     }

@@ -282,6 +282,33 @@ static void install_uses_an_injected_unpacker(void **state)
     assert_false(test_exists(f->root, "local/x.txt"));
 }
 
+static int failing_unpack(void *self, const char *archive_path, const char *dest_dir,
+                          const ls_unpack_opts_t *opts, char *reason, size_t reason_len)
+{
+    (void)self;
+    (void)archive_path;
+    (void)opts;
+    (void)reason;
+    (void)reason_len;
+    ls_test_write_text(dest_dir, "partial.bin", "half");
+    return LS_EIO;
+}
+
+static void failing_injected_unpacker_rolls_back_and_names_the_archive(void **state)
+{
+    fixture_t *f = *state;
+    ls_unpacker_t u = {.unpack = failing_unpack, .self = NULL};
+    ls_install_opts_t opts = {.unpacker = &u};
+    make_downloaded_v1(f->root);
+    char *before = test_tree_snapshot(f->root);
+    assert_int_equal(ls_install_game(f->root, &opts, f->reason, sizeof f->reason), LS_EIO);
+    assert_non_null(strstr(f->reason, "a.zip"));
+    char *after = test_tree_snapshot(f->root);
+    assert_string_equal(after, before);
+    free(before);
+    free(after);
+}
+
 typedef struct {
     uint64_t last_done, last_total;
     int calls;
@@ -537,6 +564,7 @@ int main(void)
         T(install_removes_a_marked_leftover_installing_folder),
         T(install_puts_back_a_game_left_only_in_an_owned_backup),
         T(install_uses_an_injected_unpacker),
+        T(failing_injected_unpacker_rolls_back_and_names_the_archive),
         T(install_reports_progress_over_the_archive_bytes),
         T(corrupt_intent_is_reported_and_the_install_kept),
         T(corrupt_intent_with_the_game_only_in_an_owned_backup_restores_it),
