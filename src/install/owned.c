@@ -213,10 +213,11 @@ int ls_intent_remove(const char *root)
     int rc = 0;
     if (!path)
         return LS_ENOMEM;
-    if (unlink(path) != 0 && errno != ENOENT)
-        rc = ls_error_from_errno(errno);
-    if (rc == 0)
+    /* nothing to make durable when there was no intent */
+    if (unlink(path) == 0)
         rc = ls_fs_fsync_dir(root);
+    else if (errno != ENOENT)
+        rc = ls_error_from_errno(errno);
     free(path);
     return rc;
 }
