@@ -300,6 +300,32 @@ static void record_progress_cb(const ls_unpack_progress_t *p, void *userdata)
     seen->archive_size = p->archive_size;
 }
 
+/* The "raw" format is off: a compressed file that holds no archive is not
+ * unpacked as one anonymous blob. */
+static void refuses_a_compressed_file_that_holds_no_archive(void **state)
+{
+    fixture_t *f = *state;
+    char *path = ls_path_join(f->in, "notes.tar.gz");
+    struct archive *a = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    assert_int_equal(archive_write_set_format_raw(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_add_filter_gzip(a), ARCHIVE_OK);
+    assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_size(e, 26);
+    assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+    assert_int_equal(archive_write_data(a, "just some text, no archive", 26), 26);
+    archive_entry_free(e);
+    assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+    archive_write_free(a);
+    assert_int_equal(ls_unpack_archive(NULL, path, f->dest, NULL, f->reason, sizeof f->reason),
+                     LS_EARCHIVE);
+    char *snap = test_tree_snapshot(f->dest);
+    assert_string_equal(snap, "");
+    free(snap);
+    free(path);
+}
+
 static void reports_progress_up_to_the_bytes_written(void **state)
 {
     fixture_t *f = *state;
@@ -361,6 +387,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(refuses_archive_writing_more_than_the_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_a_file_that_is_no_archive, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_a_compressed_file_that_holds_no_archive, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(reports_progress_up_to_the_bytes_written, setup, teardown),
         cmocka_unit_test(recognises_archives_by_extension),
     };
