@@ -100,7 +100,10 @@ typedef struct {
  * removes the backup.
  * Uninstall: needs local/; moves it to .local.backup/local and removes that.
  * A reserved folder in the way that carries no .lanspread_owned marker is the
- * user's: the operation fails with LS_ENOT_OWNED and leaves it alone. */
+ * user's: the operation fails with LS_ENOT_OWNED and leaves it alone.
+ * Operations (and recovery) on one game never overlap: each holds an
+ * exclusive flock(2) on the game folder, and one that finds it held by
+ * another thread or process fails at once with LS_EBUSY. */
 int ls_install_game(const char *game_root, const ls_install_opts_t *opts, char *reason,
                     size_t reason_len);
 int ls_update_game(const char *game_root, const ls_install_opts_t *opts, char *reason,
@@ -131,7 +134,8 @@ typedef struct {
  * or its marker proves it is Lanspread's. A corrupt intent log is reported
  * (report->intent_corrupt) and handled conservatively: local/ is kept, or
  * restored from an owned backup. Returns 0 when the root is consistent,
- * otherwise a negative code and the intent log stays for another attempt.
+ * otherwise a negative code and the intent log stays for another attempt
+ * (LS_EBUSY while an operation on the game is running).
  * `report` may be NULL. Blocking. */
 int ls_install_recover(const char *game_root, ls_recover_report_t *report);
 

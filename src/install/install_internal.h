@@ -34,6 +34,16 @@ int ls_intent_remove(const char *root);
 /* 1 if root/rel is a directory (not a symlink), 0 if not, <0 on error. */
 int ls_install_is_dir(const char *root, const char *rel);
 
+/* Takes an exclusive flock(2) on the game root, so that operations on one
+ * game never overlap, across threads and processes. Returns an fd to pass to
+ * ls_install_unlock(), or LS_EBUSY when another holder has it. The kernel
+ * drops the lock when the process dies. */
+int ls_install_lock(const char *game_root);
+void ls_install_unlock(int lock_fd);
+
+/* ls_install_recover() for a caller that holds the game's lock. */
+int ls_install_recover_locked(const char *game_root, ls_recover_report_t *report);
+
 /* 1 if something (even a dangling symlink) is at root/rel, 0 if not. */
 int ls_install_exists(const char *root, const char *rel);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,25 @@ void ls_install_crash_point(ls_install_op_t op, const char *point)
         ls_warn("install", "LS_CRASH_AT=%s: aborting as asked", want);
         abort();
     }
+}
+
+int ls_install_lock(const char *game_root)
+{
+    int fd = open(game_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return ls_error_from_errno(errno);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? LS_EBUSY : ls_error_from_errno(e);
+    }
+    return fd;
+}
+
+void ls_install_unlock(int lock_fd)
+{
+    if (lock_fd >= 0)
+        close(lock_fd); /* closing the last descriptor releases the flock */
 }
 
 int ls_install_is_dir(const char *root, const char *rel)

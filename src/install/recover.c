@@ -300,6 +300,26 @@ static int dispatch(recovery_t *r)
 
 int ls_install_recover(const char *game_root, ls_recover_report_t *report)
 {
+    int lock;
+    int rc;
+    if (report)
+        memset(report, 0, sizeof *report);
+    if (!game_root)
+        return LS_EINVAL;
+    lock = ls_install_lock(game_root);
+    if (lock < 0) {
+        if (report)
+            snprintf(report->reason, sizeof report->reason, "cannot lock %s: %s", game_root,
+                     ls_strerror(lock));
+        return lock;
+    }
+    rc = ls_install_recover_locked(game_root, report);
+    ls_install_unlock(lock);
+    return rc;
+}
+
+int ls_install_recover_locked(const char *game_root, ls_recover_report_t *report)
+{
     ls_recover_report_t scratch = {0};
     recovery_t r = {.root = game_root, .report = report ? report : &scratch};
     int rc;

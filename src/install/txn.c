@@ -132,8 +132,7 @@ static void unpack_progress_cb(const ls_unpack_progress_t *p, void *userdata)
 }
 
 /* An injected unpacker may fail without a reason; the archive is named anyway. */
-static int unpack_one(txn_t *t, const char *dest, const archive_t *item,
-                      const ls_unpack_opts_t *uo)
+static int unpack_one(txn_t *t, const char *dest, const archive_t *item, const ls_unpack_opts_t *uo)
 {
     char *path = ls_path_join(t->root, item->name);
     int rc;
@@ -238,10 +237,7 @@ static int check_preconditions(txn_t *t, bool want_installed)
 static int recover_first(txn_t *t)
 {
     ls_recover_report_t report;
-    int rc;
-    if (ls_install_is_dir(t->root, ".") != 1)
-        return say(t, LS_ENOENT, "game folder %s does not exist", t->root);
-    rc = ls_install_recover(t->root, &report);
+    int rc = ls_install_recover_locked(t->root, &report);
     if (rc != 0)
         say(t, rc, "an earlier operation could not be recovered: %s", report.reason);
     return rc;
@@ -252,7 +248,7 @@ static int recover_first(txn_t *t)
 static int fail_and_recover(txn_t *t, int rc)
 {
     ls_recover_report_t report;
-    int rrc = ls_install_recover(t->root, &report);
+    int rrc = ls_install_recover_locked(t->root, &report);
     if (rrc != 0)
         ls_error("install", "%s: recovery after a failed %s failed too: %s", t->root,
                  ls_install_op_name(t->op), report.reason);
@@ -387,32 +383,43 @@ fail:
     return fail_and_recover(t, rc);
 }
 
+static int run_locked(txn_t *t)
+{
+    int rc = recover_first(t);
+    if (rc != 0)
+        return rc;
+    switch (t->op) {
+    case LS_INSTALL_OP_INSTALL:
+        return run_install(t);
+    case LS_INSTALL_OP_UPDATE:
+        return run_update(t);
+    default:
+        return run_uninstall(t);
+    }
+}
+
 int ls_install_run(ls_install_op_t op, const char *game_root, const ls_install_opts_t *opts,
                    char *reason, size_t reason_len)
 {
     txn_t t = {
         .root = game_root, .op = op, .opts = opts, .reason = reason, .reason_len = reason_len};
+    int lock;
     int rc;
     if (reason && reason_len > 0)
         reason[0] = '\0';
     if (!game_root)
         return say(&t, LS_EINVAL, "no game folder given");
-    rc = recover_first(&t);
-    if (rc != 0)
-        return rc;
-    switch (op) {
-    case LS_INSTALL_OP_INSTALL:
-        rc = run_install(&t);
-        break;
-    case LS_INSTALL_OP_UPDATE:
-        rc = run_update(&t);
-        break;
-    case LS_INSTALL_OP_UNINSTALL:
-        rc = run_uninstall(&t);
-        break;
-    default:
+    if (op < LS_INSTALL_OP_INSTALL || op > LS_INSTALL_OP_UNINSTALL)
         return say(&t, LS_EINVAL, "unknown operation %d", (int)op);
-    }
+    if (ls_install_is_dir(game_root, ".") != 1)
+        return say(&t, LS_ENOENT, "game folder %s does not exist", game_root);
+    lock = ls_install_lock(game_root);
+    if (lock == LS_EBUSY)
+        return say(&t, lock, "another operation on this game is running");
+    if (lock < 0)
+        return say(&t, lock, "cannot lock the game folder: %s", ls_strerror(lock));
+    rc = run_locked(&t);
+    ls_install_unlock(lock);
     if (rc == 0)
         ls_info("install", "%s: %s finished", game_root, ls_install_op_name(op));
     else

@@ -8,6 +8,8 @@
 #include "lanspread/log.h"
 #include "lanspread/path.h"
 
+#include <sys/file.h>
+
 typedef struct {
     char *games; /* the games directory */
     char *root;  /* games/quake */
@@ -250,6 +252,26 @@ static void install_puts_back_a_game_left_only_in_an_owned_backup(void **state)
     free(after);
     free(local);
     free(moved);
+}
+
+static void operations_on_a_locked_game_are_refused_as_busy(void **state)
+{
+    fixture_t *f = *state;
+    make_downloaded_v1(f->root);
+    char *before = test_tree_snapshot(f->root);
+    /* another process (or thread) running an operation holds this lock */
+    int fd = open(f->root, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    assert_int_equal(ls_install_game(f->root, NULL, f->reason, sizeof f->reason), LS_EBUSY);
+    assert_non_null(strstr(f->reason, "another operation"));
+    assert_int_equal(ls_install_recover(f->root, NULL), LS_EBUSY);
+    char *after = test_tree_snapshot(f->root);
+    assert_string_equal(after, before);
+    close(fd);
+    assert_int_equal(ls_install_game(f->root, NULL, NULL, 0), 0);
+    free(before);
+    free(after);
 }
 
 typedef struct {
@@ -563,6 +585,7 @@ int main(void)
         T(install_leaves_an_unmarked_installing_folder_alone),
         T(install_removes_a_marked_leftover_installing_folder),
         T(install_puts_back_a_game_left_only_in_an_owned_backup),
+        T(operations_on_a_locked_game_are_refused_as_busy),
         T(install_uses_an_injected_unpacker),
         T(failing_injected_unpacker_rolls_back_and_names_the_archive),
         T(install_reports_progress_over_the_archive_bytes),
