@@ -47,6 +47,10 @@ enum ls_error {
     LS_EUNSAFE_ENTRY = -50,
     LS_EARCHIVE = -51,
     LS_EINTENT = -52,
+    LS_ENOT_INSTALLED = -53,
+    LS_EINSTALLED = -54,
+    LS_ENOT_OWNED = -55,
+    LS_EINCONSISTENT = -56,
     /* peers */
     LS_EAUTH = -60,
     LS_EPEER_GONE = -61,

@@ -44,6 +44,10 @@ const char *ls_strerror(int code)
     case LS_EUNSAFE_ENTRY: return "archive entry is unsafe";
     case LS_EARCHIVE: return "archive cannot be read";
     case LS_EINTENT: return "intent log is corrupt";
+    case LS_ENOT_INSTALLED: return "game is not installed";
+    case LS_EINSTALLED: return "game is already installed";
+    case LS_ENOT_OWNED: return "a reserved folder not created by Lanspread is in the way";
+    case LS_EINCONSISTENT: return "game folder is in a state recovery cannot resolve";
     case LS_EAUTH: return "peer authentication failed";
     case LS_EPEER_GONE: return "peer went away";
     case LS_EREMOTE: return "peer answered with an error";
