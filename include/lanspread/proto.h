@@ -179,6 +179,12 @@ ls_wire_error_t ls_wire_error_from_code(int code);
 int ls_snapshot_digest(const ls_game_summary_t *games, size_t count,
                        char out[LS_SHA256_HEX_LEN + 1]);
 
+/* The party-key proof a hello carries: hex HMAC-SHA256 keyed with the party
+ * secret over "lanspread/4|<sender peer_id>|<receiver peer_id>", binding the
+ * secret to the two certificates of one connection. */
+void ls_party_proof(const char *key, const char *sender_id, const char *receiver_id,
+                    char out[LS_SHA256_HEX_LEN + 1]);
+
 /* Deep copies; destination owned by the caller. */
 int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src);
 int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *src);
