@@ -9,30 +9,11 @@
 #include "lanspread/log.h"
 
 #include <arpa/inet.h>
-#include <nettle/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const local_features[] = {"chunk-sha256", "library-delta"};
-
-/* proof = HMAC-SHA256(party key, "lanspread/4|" sender "|" receiver): it
- * binds the secret to the two certificates of this very connection, so it
- * cannot be replayed on another. */
-static void party_proof(const char *key, const char *sender, const char *receiver,
-                        char out[LS_SHA256_HEX_LEN + 1])
-{
-    struct hmac_sha256_ctx ctx;
-    uint8_t mac[SHA256_DIGEST_SIZE];
-    hmac_sha256_set_key(&ctx, strlen(key), (const uint8_t *)key);
-    hmac_sha256_update(&ctx, strlen(LS_ALPN), (const uint8_t *)LS_ALPN);
-    hmac_sha256_update(&ctx, 1, (const uint8_t *)"|");
-    hmac_sha256_update(&ctx, strlen(sender), (const uint8_t *)sender);
-    hmac_sha256_update(&ctx, 1, (const uint8_t *)"|");
-    hmac_sha256_update(&ctx, strlen(receiver), (const uint8_t *)receiver);
-    hmac_sha256_digest(&ctx, sizeof mac, mac);
-    ls_hex_encode(mac, sizeof mac, out);
-}
 
 int ls_link_make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
 {
@@ -53,7 +34,7 @@ int ls_link_make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
         if (!(h->features[i] = strdup(local_features[i])))
             goto fail;
     if (rt->party_key) {
-        party_proof(rt->party_key, rt->peer_id, link->peer_id, proof);
+        ls_party_proof(rt->party_key, rt->peer_id, link->peer_id, proof);
         if (!(h->party_proof = strdup(proof)))
             goto fail;
     }
@@ -76,7 +57,7 @@ int ls_link_check_hello(ls_link_t *link, const ls_hello_t *hello)
         return LS_EAUTH;
     if (!rt->party_key)
         return 0;
-    party_proof(rt->party_key, link->peer_id, rt->peer_id, expected);
+    ls_party_proof(rt->party_key, link->peer_id, rt->peer_id, expected);
     if (!hello->party_proof || strcmp(hello->party_proof, expected) != 0)
         return LS_EAUTH;
     return 0;
