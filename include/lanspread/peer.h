@@ -27,6 +27,7 @@ typedef struct {
     uint32_t ping_misses_max;    /* pings missed before a peer is pruned; default 3 */
     uint32_t reconnect_ms;       /* retry interval for static peers; default 2000 */
     uint32_t protocol_version;   /* 0: LS_PROTOCOL_VERSION (tests announce others) */
+    uint32_t monitor_settle_ms;  /* quiet time before a changed game is rescanned; default 300 */
 } ls_peer_config_t;
 
 /* The seed's PeerEvent set. */

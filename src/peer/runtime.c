@@ -337,6 +337,8 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     uv_timer_stop(&rt->reconnect_timer);
     uv_close((uv_handle_t *)&rt->ping_timer, NULL);
     uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
+    ls_monitor_stop(rt->monitor);
+    rt->monitor = NULL;
     if (rt->endpoint)
         ls_net_endpoint_close(rt->endpoint, endpoint_closed_cb);
     else
@@ -366,6 +368,35 @@ static int parse_address(const char *text, struct sockaddr_storage *out)
     return LS_EINVAL;
 }
 
+/* Operations (downloads, installs) register here once they exist. */
+static bool game_is_busy(const char *game_id, void *userdata)
+{
+    (void)game_id;
+    (void)userdata;
+    return false;
+}
+
+static void monitor_rescan_cb(const char *game_id, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (!rt->is_shutting_down)
+        start_rescan(rt, game_id);
+}
+
+static void start_monitor(ls_peer_runtime_t *rt)
+{
+    ls_monitor_config_t config = {
+        .game_dir = ls_library_game_dir(rt->library),
+        .settle_ms = rt->monitor_settle_ms,
+        .busy_cb = game_is_busy,
+        .rescan_cb = monitor_rescan_cb,
+        .userdata = rt,
+    };
+    int rc = ls_monitor_start(&rt->loop, &config, &rt->monitor);
+    if (rc != 0)
+        emit_failure(rt, "game directory monitor", rc);
+}
+
 static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                                void *userdata)
 {
@@ -383,6 +414,7 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     ls_rt_emit(rt, LS_EVENT_READY,
                json_pack("{s:s,s:i,s:I}", "peer_id", rt->peer_id, "port", rt->listen_port,
                          "rev", (json_int_t)rt->announced.library_rev));
+    start_monitor(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
     uv_timer_start(&rt->ping_timer, ping_timer_cb, rt->ping_interval_ms, rt->ping_interval_ms);
@@ -465,6 +497,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->reconnect_ms = config->reconnect_ms ? config->reconnect_ms : 2000;
     rt->protocol_version =
         config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
+    rt->monitor_settle_ms = config->monitor_settle_ms;
     if (config->static_peer_count > LS_STATIC_PEERS_MAX)
         return LS_EINVAL;
     rt->static_peer_count = config->static_peer_count;

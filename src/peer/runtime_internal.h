@@ -5,6 +5,7 @@
 #define LS_PEER_RUNTIME_INTERNAL_H
 
 #include "framer.h"
+#include "monitor.h"
 
 #include "lanspread/identity.h"
 #include "lanspread/library.h"
@@ -63,6 +64,8 @@ struct ls_peer_runtime {
     int listen_port;
     ls_library_t *library;
     ls_library_snapshot_t announced; /* what peers were last told */
+    ls_monitor_t *monitor;
+    uint32_t monitor_settle_ms;
     bool rescan_pending;
     ls_net_endpoint_t *endpoint;
     ls_peerdb_t *peerdb;
