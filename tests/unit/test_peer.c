@@ -109,7 +109,8 @@ static void start_peer(fixture_t *f, int i, int connect_to, const char *party_ke
     ls_fs_mkdir_p(games, 0755);
     ls_peer_config_t config = {.game_dir = games, .state_dir = state, .listen = "127.0.0.1:0",
                                .party_key = party_key, .ping_interval_ms = 500,
-                               .reconnect_ms = 300, .protocol_version = protocol_version};
+                               .reconnect_ms = 300, .protocol_version = protocol_version,
+                               .monitor_settle_ms = 100};
     if (connect_to >= 0) {
         snprintf(peer_addr, sizeof peer_addr, "127.0.0.1:%d",
                  ls_peer_listen_port(f->peers[connect_to].rt));
@@ -418,6 +419,38 @@ static void library_change_reaches_peers_as_a_delta(void **state)
     assert_int_equal(log_count(f, "1 changed, 0 removed"), 1);
 }
 
+static bool games_exclude(const json_t *data, const void *game_id)
+{
+    return !ls_pred_games_include(data, game_id);
+}
+
+static void game_folder_added_or_removed_reaches_peers_without_a_command(void **state)
+{
+    fixture_t *f = *state;
+    char path[512];
+    add_game(make_peer(f, 0), "alpha", 10);
+    add_game(make_peer(f, 1), "bravo", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
+
+    size_t mark = ls_event_log_mark(&f->peers[1].events);
+    add_game(&f->peers[0], "delta", 100); /* version.ini written last */
+    json_t *ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES,
+                                   ls_pred_games_include, "delta", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    mark = ls_event_log_mark(&f->peers[1].events);
+    snprintf(path, sizeof path, "%s/games/delta", f->peers[0].dir);
+    assert_int_equal(ls_fs_remove_tree(path), 0);
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES, games_exclude,
+                           "delta", WAIT_MS);
+    assert_non_null(ev);
+    assert_true(ls_pred_games_include(ev, "alpha"));
+    json_decref(ev);
+}
+
 static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
 {
     fixture_t *f = *state;
@@ -462,6 +495,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(library_change_reaches_peers_as_a_delta, setup, teardown),
         cmocka_unit_test_setup_teardown(delta_with_a_gap_makes_the_receiver_rehandshake, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            game_folder_added_or_removed_reaches_peers_without_a_command, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
