@@ -345,15 +345,16 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
         uv_close((uv_handle_t *)&rt->wake, NULL);
 }
 
-static int parse_address(const char *text, struct sockaddr_storage *out)
+static int parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out)
 {
     char host[LS_ADDRESS_MAX];
     const char *colon = strrchr(text, ':');
     memset(out, 0, sizeof *out);
     if (!colon || (size_t)(colon - text) >= sizeof host)
         return LS_EINVAL;
-    int port = atoi(colon + 1);
-    if (port <= 0 || port > 65535)
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < (allow_port_zero ? 0 : 1) || port > 65535)
         return LS_EINVAL;
     memcpy(host, text, (size_t)(colon - text));
     host[colon - text] = '\0';
@@ -361,9 +362,9 @@ static int parse_address(const char *text, struct sockaddr_storage *out)
         memmove(host, host + 1, strlen(host));
         host[strcspn(host, "]")] = '\0';
     }
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0)
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
         return 0;
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0)
+    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0)
         return 0;
     return LS_EINVAL;
 }
@@ -423,7 +424,7 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
 static int open_endpoint(ls_peer_runtime_t *rt)
 {
     struct sockaddr_storage bind_addr, bound;
-    int rc = parse_address(rt->listen, &bind_addr);
+    int rc = parse_address(rt->listen, true, &bind_addr);
     if (rc != 0) {
         ls_error("peer", "listen address '%s' is not ADDR:PORT", rt->listen);
         return rc;
@@ -460,7 +461,7 @@ static int boot(ls_peer_runtime_t *rt)
     if (rc == 0)
         rc = ls_peerdb_new(&rt->peerdb);
     for (size_t i = 0; rc == 0 && i < rt->static_peer_count; i++) {
-        rc = parse_address(rt->static_peers[i].address, &rt->static_peers[i].sockaddr);
+        rc = parse_address(rt->static_peers[i].address, false, &rt->static_peers[i].sockaddr);
         if (rc != 0)
             ls_error("peer", "peer address '%s' is not ADDR:PORT", rt->static_peers[i].address);
     }
