@@ -56,6 +56,12 @@ enum ls_error {
     LS_EPEER_GONE = -61,
     LS_EREMOTE = -62,
     LS_ESTATE = -63,
+    /* transport */
+    LS_EREFUSED = -64,
+    LS_EUNREACHABLE = -65,
+    LS_ETLS = -66,
+    LS_EQUIC = -67,
+    LS_ELIMIT = -68,
 };
 
 /* A static, human-readable description of a code; never NULL. */

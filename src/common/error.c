@@ -52,6 +52,11 @@ const char *ls_strerror(int code)
     case LS_EPEER_GONE: return "peer went away";
     case LS_EREMOTE: return "peer answered with an error";
     case LS_ESTATE: return "operation not valid in the current state";
+    case LS_EREFUSED: return "peer refused the connection";
+    case LS_EUNREACHABLE: return "peer unreachable: nothing answered at that address";
+    case LS_ETLS: return "TLS handshake failed";
+    case LS_EQUIC: return "QUIC protocol error";
+    case LS_ELIMIT: return "connection or stream limit reached";
     default: return "unknown error";
     }
 }

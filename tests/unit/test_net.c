@@ -1,0 +1,649 @@
+/* The QUIC transport over real sockets on 127.0.0.1: mutual identities,
+ * refusal, request/response streams, concurrency, flow control with a pull
+ * source and a slow reader, idle timeout and unreachable peers. Every test
+ * runs its loop under a guard timer so a hang fails instead of stalling. */
+#include "testutil.h"
+
+#include "lanspread/error.h"
+#include "lanspread/identity.h"
+#include "lanspread/net.h"
+
+#include <arpa/inet.h>
+#include <nettle/sha2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define GUARD_MS 30000
+#define MIB (1024u * 1024u)
+
+typedef struct fixture fixture_t;
+
+/* What one endpoint's callbacks observed. */
+typedef struct {
+    fixture_t *fx;
+    const ls_net_stream_callbacks_t *stream_cbs; /* for streams the peer opens */
+    void (*on_stream)(ls_net_conn_t *c, ls_net_stream_t *s); /* or this */
+    bool is_refusing;
+    int established;
+    char peer_id[LS_PEER_ID_HEX_LEN + 1];
+    int closed;
+    int close_status;
+    ls_net_conn_t *conn;
+    bool is_ep_closed;
+} side_t;
+
+struct fixture {
+    uv_loop_t loop;
+    uv_timer_t guard;
+    bool is_timed_out;
+    char *dir_a, *dir_b;
+    ls_identity_t *id_a, *id_b;
+    ls_net_endpoint_t *a, *b; /* a serves, b connects */
+    side_t sa, sb;
+    struct sockaddr_storage a_addr;
+    void *test; /* per-test state */
+};
+
+/* ---- harness ---- */
+
+static void guard_cb(uv_timer_t *t)
+{
+    fixture_t *fx = t->data;
+    fx->is_timed_out = true;
+}
+
+static int established_cb(ls_net_conn_t *c, const char *peer_id)
+{
+    side_t *s = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
+    s->established++;
+    s->conn = c;
+    snprintf(s->peer_id, sizeof(s->peer_id), "%s", peer_id);
+    return s->is_refusing ? 1 : 0;
+}
+
+static void closed_cb(ls_net_conn_t *c, int status, uint64_t app_error, const char *reason)
+{
+    side_t *s = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
+    (void)app_error;
+    (void)reason;
+    s->closed++;
+    s->close_status = status;
+    if (s->conn == c)
+        s->conn = NULL;
+}
+
+static void stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
+{
+    side_t *s = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
+    if (s->on_stream)
+        s->on_stream(c, st);
+    else
+        ls_net_stream_set_callbacks(st, s->stream_cbs, s->fx);
+}
+
+static ls_net_endpoint_t *make_endpoint(fixture_t *fx, ls_identity_t *id, side_t *side,
+                                        const ls_net_limits_t *lim)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    ls_net_config_t cfg = {0};
+    ls_net_endpoint_t *ep = NULL;
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cfg.bind_addr = (struct sockaddr *)&addr;
+    cfg.identity = id;
+    cfg.cb.established_cb = established_cb;
+    cfg.cb.closed_cb = closed_cb;
+    cfg.cb.stream_cb = stream_cb;
+    if (lim)
+        cfg.limits = *lim;
+    cfg.user_data = side;
+    side->fx = fx;
+    assert_int_equal(ls_net_endpoint_create(&fx->loop, &cfg, &ep), 0);
+    return ep;
+}
+
+static fixture_t *fixture_new2(const ls_net_limits_t *lim_a, const ls_net_limits_t *lim_b)
+{
+    fixture_t *fx = calloc(1, sizeof(*fx));
+    assert_non_null(fx);
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    uv_timer_init(&fx->loop, &fx->guard);
+    fx->guard.data = fx;
+    uv_timer_start(&fx->guard, guard_cb, GUARD_MS, 0);
+    uv_unref((uv_handle_t *)&fx->guard);
+    fx->dir_a = ls_test_mkdtemp("net-a");
+    fx->dir_b = ls_test_mkdtemp("net-b");
+    assert_int_equal(ls_identity_load_or_create(fx->dir_a, &fx->id_a), 0);
+    assert_int_equal(ls_identity_load_or_create(fx->dir_b, &fx->id_b), 0);
+    fx->a = make_endpoint(fx, fx->id_a, &fx->sa, lim_a);
+    fx->b = make_endpoint(fx, fx->id_b, &fx->sb, lim_b);
+    ls_net_endpoint_local_addr(fx->a, &fx->a_addr);
+    return fx;
+}
+
+static fixture_t *fixture_new(const ls_net_limits_t *lim)
+{
+    return fixture_new2(lim, lim);
+}
+
+typedef bool (*cond_fn)(fixture_t *fx);
+
+/* Runs the loop until cond holds; false if the guard fired first. */
+static bool run_until(fixture_t *fx, cond_fn cond)
+{
+    while (!cond(fx) && !fx->is_timed_out)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    return cond(fx);
+}
+
+static void ep_closed_cb(void *user_data)
+{
+    side_t *s = user_data;
+    s->is_ep_closed = true;
+}
+
+static bool both_endpoints_closed(fixture_t *fx)
+{
+    return fx->sa.is_ep_closed && fx->sb.is_ep_closed;
+}
+
+static void fixture_free(fixture_t *fx)
+{
+    ls_net_endpoint_close(fx->a, ep_closed_cb);
+    ls_net_endpoint_close(fx->b, ep_closed_cb);
+    fx->is_timed_out = false;
+    uv_timer_start(&fx->guard, guard_cb, 5000, 0);
+    assert_true(run_until(fx, both_endpoints_closed));
+    uv_close((uv_handle_t *)&fx->guard, NULL);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&fx->loop), 0);
+    ls_identity_free(fx->id_a);
+    ls_identity_free(fx->id_b);
+    ls_test_rmtree(fx->dir_a);
+    ls_test_rmtree(fx->dir_b);
+    free(fx->dir_a);
+    free(fx->dir_b);
+    free(fx);
+}
+
+static bool both_established(fixture_t *fx)
+{
+    return fx->sa.established && fx->sb.established;
+}
+
+static bool both_closed(fixture_t *fx)
+{
+    return fx->sa.closed && fx->sb.closed;
+}
+
+static ls_net_conn_t *connect_b_to_a(fixture_t *fx)
+{
+    ls_net_conn_t *c = NULL;
+    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&fx->a_addr, NULL, &c), 0);
+    assert_non_null(c);
+    fx->sb.conn = c;
+    return c;
+}
+
+/* ---- identities and admission ---- */
+
+static void handshake_reports_each_peers_identity(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    assert_string_equal(fx->sa.peer_id, ls_identity_peer_id(fx->id_b));
+    assert_string_equal(fx->sb.peer_id, ls_identity_peer_id(fx->id_a));
+    assert_string_equal(ls_net_conn_peer_id(fx->sb.conn), ls_identity_peer_id(fx->id_a));
+    assert_int_equal(fx->sa.closed + fx->sb.closed, 0);
+
+    fixture_free(fx);
+}
+
+static void refused_peer_is_disconnected_on_both_sides(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+
+    fx->sa.is_refusing = true;
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_closed));
+    assert_int_equal(fx->sa.close_status, LS_EAUTH);
+    assert_int_equal(fx->sb.close_status, LS_EREFUSED);
+
+    fixture_free(fx);
+}
+
+static bool b_closed(fixture_t *fx)
+{
+    return fx->sb.closed > 0;
+}
+
+static void connect_to_a_silent_port_fails_as_unreachable(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim = {.handshake_timeout_ms = 1000};
+    fixture_t *fx = fixture_new(&lim);
+    struct sockaddr_in nobody = {.sin_family = AF_INET};
+    socklen_t len = sizeof(nobody);
+    ls_net_conn_t *c = NULL;
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+    /* a port that was free a moment ago: nothing listens there */
+    nobody.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&nobody, sizeof(nobody)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&nobody, &len), 0);
+    close(fd);
+
+    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&nobody, NULL, &c), 0);
+    assert_true(run_until(fx, b_closed));
+    assert_int_equal(fx->sb.close_status, LS_EUNREACHABLE);
+    assert_int_equal(fx->sb.established, 0);
+
+    fixture_free(fx);
+}
+
+static void idle_connection_closes_after_the_idle_timeout(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim = {.idle_timeout_ms = 300};
+    fixture_t *fx = fixture_new(&lim);
+
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    assert_true(run_until(fx, both_closed));
+    assert_int_equal(fx->sa.close_status, LS_ETIMEDOUT);
+    assert_int_equal(fx->sb.close_status, LS_ETIMEDOUT);
+
+    fixture_free(fx);
+}
+
+static void connections_beyond_the_per_address_limit_are_refused(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim_a = {.max_conns_per_addr = 1};
+    fixture_t *fx = fixture_new2(&lim_a, NULL);
+    ls_net_conn_t *second = NULL;
+
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&fx->a_addr, NULL, &second), 0);
+    assert_true(run_until(fx, b_closed));
+    assert_int_equal(fx->sb.close_status, LS_ELIMIT);
+    /* the first connection is untouched */
+    assert_int_equal(fx->sa.closed, 0);
+    assert_int_equal(fx->sb.established, 1);
+
+    fixture_free(fx);
+}
+
+/* ---- streams ---- */
+
+typedef struct {
+    char got[256];
+    size_t got_len;
+    bool is_done;
+    int close_status;
+} echo_client_t;
+
+/* a's side: collect the request, answer "pong:" + request at FIN */
+typedef struct {
+    char buf[256];
+    size_t len;
+} echo_req_t;
+
+static void echo_server_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
+{
+    echo_req_t *req = ls_net_stream_user_data(s);
+
+    ls_net_stream_consume(s, len);
+    if (req->len + len <= sizeof(req->buf)) {
+        memcpy(req->buf + req->len, data, len);
+        req->len += len;
+    }
+    if (is_fin) {
+        ls_net_stream_write(s, "pong:", 5);
+        ls_net_stream_write(s, req->buf, req->len);
+        ls_net_stream_shutdown(s);
+    }
+}
+
+static void echo_server_close(ls_net_stream_t *s, int status, uint64_t app_error)
+{
+    (void)status;
+    (void)app_error;
+    free(ls_net_stream_user_data(s));
+}
+
+static const ls_net_stream_callbacks_t echo_server_cbs = {echo_server_read, echo_server_close};
+
+/* stream_cb for a: every stream gets its own request buffer */
+static void echo_stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
+{
+    (void)c;
+    ls_net_stream_set_callbacks(st, &echo_server_cbs, calloc(1, sizeof(echo_req_t)));
+}
+
+static void echo_client_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
+{
+    echo_client_t *cl = ls_net_stream_user_data(s);
+    ls_net_stream_consume(s, len);
+    if (cl->got_len + len <= sizeof(cl->got)) {
+        memcpy(cl->got + cl->got_len, data, len);
+        cl->got_len += len;
+    }
+    (void)is_fin;
+}
+
+static void echo_client_close(ls_net_stream_t *s, int status, uint64_t app_error)
+{
+    echo_client_t *cl = ls_net_stream_user_data(s);
+    (void)app_error;
+    cl->is_done = true;
+    cl->close_status = status;
+}
+
+static const ls_net_stream_callbacks_t echo_client_cbs = {echo_client_read, echo_client_close};
+
+#define NSTREAMS 100
+static echo_client_t clients[NSTREAMS];
+static size_t nclients;
+
+static bool all_clients_done(fixture_t *fx)
+{
+    (void)fx;
+    for (size_t i = 0; i < nclients; i++) {
+        if (!clients[i].is_done)
+            return false;
+    }
+    return true;
+}
+
+static void send_request(fixture_t *fx, size_t i, const char *text)
+{
+    ls_net_stream_t *s = NULL;
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, &echo_client_cbs, &clients[i], &s), 0);
+    assert_int_equal(ls_net_stream_write(s, text, strlen(text)), 0);
+    assert_int_equal(ls_net_stream_shutdown(s), 0);
+}
+
+static void echo_setup(fixture_t *fx)
+{
+    fx->sa.on_stream = echo_stream_cb;
+    memset(clients, 0, sizeof(clients));
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+}
+
+static void request_and_response_round_trip_on_one_stream(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    echo_setup(fx);
+    nclients = 1;
+
+    send_request(fx, 0, "ping");
+    assert_true(run_until(fx, all_clients_done));
+    assert_int_equal(clients[0].close_status, 0);
+    assert_int_equal(clients[0].got_len, 9);
+    assert_memory_equal(clients[0].got, "pong:ping", 9);
+
+    fixture_free(fx);
+}
+
+static void a_hundred_concurrent_streams_each_get_their_own_answer(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    char text[32];
+    echo_setup(fx);
+    nclients = NSTREAMS;
+
+    for (size_t i = 0; i < NSTREAMS; i++) {
+        snprintf(text, sizeof(text), "request-%zu", i);
+        send_request(fx, i, text);
+    }
+    assert_true(run_until(fx, all_clients_done));
+    for (size_t i = 0; i < NSTREAMS; i++) {
+        char want[40];
+        snprintf(want, sizeof(want), "pong:request-%zu", i);
+        assert_int_equal(clients[i].close_status, 0);
+        assert_int_equal(clients[i].got_len, strlen(want));
+        assert_memory_equal(clients[i].got, want, strlen(want));
+    }
+
+    fixture_free(fx);
+}
+
+/* ---- bodies from a pull source ---- */
+
+#define PATTERN_LEN (MIB + 4093) /* not a multiple of any pull size */
+
+typedef struct {
+    uint8_t *pattern;
+    uint64_t total;   /* body length */
+    uint64_t pulled;  /* bytes handed out by the source */
+    size_t npulls;
+    uint64_t max_held; /* most bytes the sender held at a pull (unacked + asked) */
+    struct sha256_ctx sent_hash;
+    /* receiver */
+    uint64_t received;
+    uint64_t held;     /* received but not yet consumed */
+    bool is_holding;   /* the slow reader is not consuming */
+    bool is_fin;
+    bool is_closed;
+    int close_status;
+    struct sha256_ctx recv_hash;
+    ls_net_stream_t *recv_stream;
+    uint64_t window;
+    bool is_stalled; /* the receiver saw a full window */
+} body_t;
+
+static int body_pull(ls_net_stream_t *s, uint8_t *buf, size_t cap, size_t *len, bool *is_eof)
+{
+    body_t *b = ls_net_stream_user_data(s);
+    uint64_t left = b->total - b->pulled;
+    size_t n = left < cap ? (size_t)left : cap;
+    uint64_t held = ls_net_stream_unacked_bytes(s) + cap;
+
+    if (held > b->max_held)
+        b->max_held = held;
+    for (size_t done = 0; done < n;) {
+        size_t at = (size_t)((b->pulled + done) % PATTERN_LEN);
+        size_t run = PATTERN_LEN - at < n - done ? PATTERN_LEN - at : n - done;
+        memcpy(buf + done, b->pattern + at, run);
+        done += run;
+    }
+    sha256_update(&b->sent_hash, n, buf);
+    b->pulled += n;
+    b->npulls++;
+    *len = n;
+    *is_eof = b->pulled == b->total;
+    return 0;
+}
+
+static void body_sender_close(ls_net_stream_t *s, int status, uint64_t app_error)
+{
+    (void)s;
+    (void)status;
+    (void)app_error;
+}
+
+static const ls_net_stream_callbacks_t body_sender_cbs = {NULL, body_sender_close};
+
+static void body_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
+{
+    fixture_t *fx = ls_net_stream_user_data(s);
+    body_t *b = fx->test;
+
+    b->recv_stream = s;
+    sha256_update(&b->recv_hash, len, data);
+    b->received += len;
+    if (b->is_holding) {
+        b->held += len;
+        if (b->held >= b->window)
+            b->is_stalled = true;
+    } else {
+        ls_net_stream_consume(s, len);
+    }
+    if (is_fin) {
+        b->is_fin = true;
+        ls_net_stream_shutdown(s); /* nothing to answer: end our side too */
+    }
+}
+
+static void body_recv_close(ls_net_stream_t *s, int status, uint64_t app_error)
+{
+    fixture_t *fx = ls_net_stream_user_data(s);
+    body_t *b = fx->test;
+    (void)app_error;
+    b->is_closed = true;
+    b->close_status = status;
+    b->recv_stream = NULL;
+}
+
+static const ls_net_stream_callbacks_t body_recv_cbs = {body_read, body_recv_close};
+
+static body_t *body_new(fixture_t *fx, uint64_t total)
+{
+    body_t *b = calloc(1, sizeof(*b));
+    b->pattern = malloc(PATTERN_LEN);
+    ls_test_fill(b->pattern, PATTERN_LEN, 42);
+    b->total = total;
+    sha256_init(&b->sent_hash);
+    sha256_init(&b->recv_hash);
+    fx->test = b;
+    fx->sa.stream_cbs = &body_recv_cbs;
+    return b;
+}
+
+static void body_free(body_t *b)
+{
+    free(b->pattern);
+    free(b);
+}
+
+/* b (client) sends the body to a (server) on a stream it opens */
+static void start_body(fixture_t *fx, body_t *b)
+{
+    ls_net_stream_t *s = NULL;
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, &body_sender_cbs, b, &s), 0);
+    assert_int_equal(ls_net_stream_set_source(s, body_pull), 0);
+}
+
+static bool body_done(fixture_t *fx)
+{
+    body_t *b = fx->test;
+    return b->is_fin && b->is_closed;
+}
+
+static void assert_same_hash(body_t *b)
+{
+    uint8_t sent[SHA256_DIGEST_SIZE], got[SHA256_DIGEST_SIZE];
+    sha256_digest(&b->sent_hash, sizeof(sent), sent);
+    sha256_digest(&b->recv_hash, sizeof(got), got);
+    assert_memory_equal(sent, got, sizeof(sent));
+}
+
+static void large_body_arrives_intact_while_the_sender_holds_a_bounded_amount(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    body_t *b = body_new(fx, 256ull * MIB);
+
+    start_body(fx, b);
+    assert_true(run_until(fx, body_done));
+    assert_int_equal(b->close_status, 0);
+    assert_true(b->received == b->total);
+    assert_true(b->pulled == b->total);
+    assert_same_hash(b);
+    assert_true(b->max_held <= 64ull * MIB);
+
+    body_free(b);
+    fixture_free(fx);
+}
+
+static bool receiver_stalled(fixture_t *fx)
+{
+    return ((body_t *)fx->test)->is_stalled;
+}
+
+typedef struct {
+    fixture_t *fx;
+    bool is_fired;
+} pause_t;
+
+static void pause_cb(uv_timer_t *t)
+{
+    pause_t *p = t->data;
+    p->is_fired = true;
+}
+
+/* Lets the loop run for ms with nothing to wait for but the connection. */
+static void run_for(fixture_t *fx, uint64_t ms)
+{
+    uv_timer_t t;
+    pause_t p = {fx, false};
+    uv_timer_init(&fx->loop, &t);
+    t.data = &p;
+    uv_timer_start(&t, pause_cb, ms, 0);
+    while (!p.is_fired && !fx->is_timed_out)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
+static void slow_reader_stops_the_source_until_it_consumes_again(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim = {.stream_window = 2 * MIB, .conn_window = 8 * MIB};
+    fixture_t *fx = fixture_new(&lim);
+    body_t *b = body_new(fx, 32ull * MIB);
+    uint64_t pulled_at_stall;
+    size_t npulls_at_stall;
+
+    b->is_holding = true;
+    b->window = lim.stream_window;
+    start_body(fx, b);
+    assert_true(run_until(fx, receiver_stalled));
+    run_for(fx, 200);
+    pulled_at_stall = b->pulled;
+    npulls_at_stall = b->npulls;
+    run_for(fx, 300);
+    /* nothing consumed, nothing pulled: the sender waits on the window */
+    assert_true(b->npulls == npulls_at_stall);
+    assert_true(b->pulled == pulled_at_stall);
+    assert_true(b->pulled < b->total);
+    assert_true(b->received == lim.stream_window);
+
+    b->is_holding = false;
+    ls_net_stream_consume(b->recv_stream, b->held);
+    b->held = 0;
+    assert_true(run_until(fx, body_done));
+    assert_true(b->received == b->total);
+    assert_same_hash(b);
+
+    body_free(b);
+    fixture_free(fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(handshake_reports_each_peers_identity),
+        cmocka_unit_test(refused_peer_is_disconnected_on_both_sides),
+        cmocka_unit_test(connect_to_a_silent_port_fails_as_unreachable),
+        cmocka_unit_test(idle_connection_closes_after_the_idle_timeout),
+        cmocka_unit_test(connections_beyond_the_per_address_limit_are_refused),
+        cmocka_unit_test(request_and_response_round_trip_on_one_stream),
+        cmocka_unit_test(a_hundred_concurrent_streams_each_get_their_own_answer),
+        cmocka_unit_test(large_body_arrives_intact_while_the_sender_holds_a_bounded_amount),
+        cmocka_unit_test(slow_reader_stops_the_source_until_it_consumes_again),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
