@@ -8,6 +8,7 @@
 #include "monitor.h"
 
 #include "lanspread/identity.h"
+#include "lanspread/install.h"
 #include "lanspread/library.h"
 #include "lanspread/net.h"
 #include "lanspread/peer.h"
@@ -65,6 +66,8 @@ struct ls_peer_runtime {
     ls_library_t *library;
     ls_library_snapshot_t announced; /* what peers were last told */
     ls_monitor_t *monitor;
+    const ls_unpacker_t *unpacker;
+    ls_install_runner_t *installs;
     uint32_t monitor_settle_ms;
     bool rescan_pending;
     ls_net_endpoint_t *endpoint;

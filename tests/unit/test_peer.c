@@ -7,6 +7,7 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/hash.h"
+#include "lanspread/install.h"
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
 
@@ -451,6 +452,92 @@ static void game_folder_added_or_removed_reaches_peers_without_a_command(void **
     json_decref(ev);
 }
 
+typedef struct {
+    const char *id;
+    bool is_installed;
+} installed_state_t;
+
+static bool local_game_installed_is(const json_t *data, const void *arg)
+{
+    const installed_state_t *want = arg;
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(data, "games"), i, g)
+    {
+        if (strcmp(json_string_value(json_object_get(g, "id")), want->id) == 0)
+            return json_is_true(json_object_get(g, "installed")) == want->is_installed;
+    }
+    return false;
+}
+
+static void install_and_uninstall_commands_change_the_local_library(void **state)
+{
+    fixture_t *f = *state;
+    test_peer_t *p = make_peer(f, 0);
+    add_game(p, "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    installed_state_t installed = {"alpha", true}, removed = {"alpha", false};
+
+    size_t mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "alpha"), 0);
+    json_t *ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "op")), "install");
+    json_decref(ev);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                           &installed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    char local[512];
+    snprintf(local, sizeof local, "%s/games/alpha/local", p->dir);
+    assert_int_equal(ls_fs_is_dir(local), 1);
+
+    mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL_GAME, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_UNINSTALL_FINISHED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                           &removed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "zulu"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FAILED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "reason")), "unknown game");
+    json_decref(ev);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL_GAME, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_UNINSTALL_FAILED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+static void interrupted_install_is_recovered_before_the_library_is_announced(void **state)
+{
+    fixture_t *f = *state;
+    test_peer_t *p = make_peer(f, 0);
+    char root[512], leftover[600];
+    add_game(p, "alpha", 10);
+    ls_test_write_text(p->dir, "games/alpha/.local.installing/.lanspread_owned", "");
+    ls_test_write_text(p->dir, "games/alpha/.local.installing/half-unpacked.bin", "x");
+    snprintf(root, sizeof root, "%s/games/alpha", p->dir);
+    ls_intent_t intent = {LS_INSTALL_OP_INSTALL, LS_PHASE_UNPACKING, LS_OWNS_INSTALLING};
+    assert_int_equal(ls_intent_write(root, &intent), 0);
+
+    start_peer(f, 0, -1, NULL, 0);
+    snprintf(leftover, sizeof leftover, "%s/.local.installing", root);
+    assert_int_equal(ls_fs_exists(leftover), 0);
+    installed_state_t not_installed = {"alpha", false};
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY,
+                                   local_game_installed_is, &not_installed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_true(log_count(f, "alpha: recovered an interrupted install") == 1);
+}
+
 static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
 {
     fixture_t *f = *state;
@@ -497,6 +584,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             game_folder_added_or_removed_reaches_peers_without_a_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(install_and_uninstall_commands_change_the_local_library,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            interrupted_install_is_recovered_before_the_library_is_announced, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
