@@ -114,6 +114,17 @@ typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *repl
 int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb,
                       void *userdata);
 
+/* A file request: the reply header, then up to max_body bytes. cb gets the
+ * header (or the peer's error frame, status LS_EREMOTE) and, on success, the
+ * body, which it owns (free()). The handle is valid until cb has run; cb runs
+ * exactly once, with LS_ECANCELED after ls_exchange_cancel. */
+typedef struct ls_exchange ls_exchange_t;
+typedef void (*ls_fetch_cb)(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body,
+                            size_t len, void *userdata);
+int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body,
+                      ls_fetch_cb cb, void *userdata, ls_exchange_t **handle);
+void ls_exchange_cancel(ls_exchange_t *exchange);
+
 /* server.c: a stream the peer opened to us. */
 void ls_server_accept_stream(ls_link_t *link, ls_net_stream_t *stream);
 
