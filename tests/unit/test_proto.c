@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include "lanspread/error.h"
+#include "lanspread/fsutil.h"
 #include "lanspread/proto.h"
 
 #include <stdio.h>
@@ -884,6 +885,49 @@ static void digest_matches_the_documented_encoding(void **state)
     assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+/* ---- seed corpus ---- */
+
+static void check_corpus_frame(const char *dir, ls_msg_kind_t kind)
+{
+    size_t len = 0;
+    uint32_t payload_len = 0;
+    ls_msg_t msg;
+    char detail[256] = "";
+    char digest[LS_SHA256_HEX_LEN + 1];
+    char *data = ls_test_read_file(dir, ls_msg_kind_name(kind), &len);
+    const uint8_t *bytes = (const uint8_t *)data;
+    assert_int_equal(ls_frame_parse_header(bytes, len, &payload_len), 0);
+    assert_int_equal(payload_len, len - LS_FRAME_HEADER_LEN);
+    int rc = ls_msg_decode(bytes + LS_FRAME_HEADER_LEN, payload_len, &msg, detail, sizeof detail);
+    if (rc != 0)
+        fail_msg("%s: %s (%s)", ls_msg_kind_name(kind), ls_strerror(rc), detail);
+    assert_int_equal(msg.kind, kind);
+    /* the generator computed digests independently: they must agree */
+    const ls_library_snapshot_t *snap = kind == LS_MSG_GAMES ? &msg.u.games
+                                        : (kind == LS_MSG_HELLO || kind == LS_MSG_HELLO_ACK)
+                                            ? &msg.u.hello.library
+                                            : NULL;
+    if (snap) {
+        assert_int_equal(ls_snapshot_digest(snap->games, snap->game_count, digest), 0);
+        assert_string_equal(digest, snap->digest);
+    }
+    ls_msg_free(&msg);
+    free(data);
+}
+
+static void seed_corpus_holds_a_valid_frame_for_every_kind(void **state)
+{
+    (void)state;
+    const char *src = getenv("LS_TEST_SOURCE_DIR");
+    if (!src)
+        skip();
+    char *dir = ls_path_join(src, "fuzz/corpus/fuzz_proto");
+    assert_non_null(dir);
+    for (int kind = LS_MSG_HELLO; kind <= LS_MSG_ERROR; kind++)
+        check_corpus_frame(dir, (ls_msg_kind_t)kind);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -928,6 +972,7 @@ int main(void)
         cmocka_unit_test(digest_changes_with_every_field),
         cmocka_unit_test(digest_fields_cannot_shift_into_each_other),
         cmocka_unit_test(digest_matches_the_documented_encoding),
+        cmocka_unit_test(seed_corpus_holds_a_valid_frame_for_every_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
