@@ -928,6 +928,55 @@ static void seed_corpus_holds_a_valid_frame_for_every_kind(void **state)
     free(dir);
 }
 
+/* ---- docs/PROTOCOL.md ---- */
+
+/* Decodes one ```json block of the protocol document: every example there
+ * is a valid message, and snapshot digests in it are the real digests. */
+static ls_msg_kind_t check_doc_example(const char *json, size_t len)
+{
+    ls_msg_t msg;
+    char detail[256] = "";
+    char digest[LS_SHA256_HEX_LEN + 1];
+    int rc = ls_msg_decode((const uint8_t *)json, len, &msg, detail, sizeof detail);
+    if (rc != 0)
+        fail_msg("example %.*s: %s (%s)", (int)len, json, ls_strerror(rc), detail);
+    const ls_library_snapshot_t *snap = msg.kind == LS_MSG_GAMES ? &msg.u.games
+                                        : (msg.kind == LS_MSG_HELLO || msg.kind == LS_MSG_HELLO_ACK)
+                                            ? &msg.u.hello.library
+                                            : NULL;
+    if (snap) {
+        assert_int_equal(ls_snapshot_digest(snap->games, snap->game_count, digest), 0);
+        assert_string_equal(digest, snap->digest);
+    }
+    ls_msg_kind_t kind = msg.kind;
+    ls_msg_free(&msg);
+    return kind;
+}
+
+static void protocol_md_examples_decode(void **state)
+{
+    (void)state;
+    const char *src = getenv("LS_TEST_SOURCE_DIR");
+    if (!src)
+        skip();
+    size_t len = 0;
+    bool seen[LS_MSG_ERROR + 1] = {false};
+    char *doc = ls_test_read_file(src, "docs/PROTOCOL.md", &len);
+    const char *open_tag = "```json\n";
+    const char *p = doc;
+    for (const char *start; (start = strstr(p, open_tag)) != NULL;) {
+        start += strlen(open_tag);
+        const char *end = strstr(start, "\n```");
+        assert_non_null(end);
+        seen[check_doc_example(start, (size_t)(end - start))] = true;
+        p = end + 4;
+    }
+    for (int kind = LS_MSG_HELLO; kind <= LS_MSG_ERROR; kind++)
+        if (!seen[kind])
+            fail_msg("docs/PROTOCOL.md has no example of %s", ls_msg_kind_name((ls_msg_kind_t)kind));
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -973,6 +1022,7 @@ int main(void)
         cmocka_unit_test(digest_fields_cannot_shift_into_each_other),
         cmocka_unit_test(digest_matches_the_documented_encoding),
         cmocka_unit_test(seed_corpus_holds_a_valid_frame_for_every_kind),
+        cmocka_unit_test(protocol_md_examples_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
