@@ -832,6 +832,22 @@ static void digest_ignores_the_order_of_games(void **state)
     assert_string_equal(a, b);
 }
 
+/* Never on the wire (duplicates are refused), but a local list might. */
+static void digest_ignores_order_even_among_equal_ids(void **state)
+{
+    (void)state;
+    ls_game_summary_t games[3] = {
+        {"doom", "Doom", "1.9", 5, 1},
+        {"doom", "Doom", "1.9", 5, 2},
+        {"doom", "Doom II", "1.9", 5, 1},
+    };
+    ls_game_summary_t shuffled[3] = {games[2], games[1], games[0]};
+    char a[LS_SHA256_HEX_LEN + 1], b[LS_SHA256_HEX_LEN + 1];
+    assert_int_equal(ls_snapshot_digest(games, 3, a), 0);
+    assert_int_equal(ls_snapshot_digest(shuffled, 3, b), 0);
+    assert_string_equal(a, b);
+}
+
 static void digest_changes_with_every_field(void **state)
 {
     (void)state;
@@ -1018,6 +1034,7 @@ int main(void)
         cmocka_unit_test(kind_and_error_names_match_the_wire),
         cmocka_unit_test(local_failures_map_to_wire_errors),
         cmocka_unit_test(digest_ignores_the_order_of_games),
+        cmocka_unit_test(digest_ignores_order_even_among_equal_ids),
         cmocka_unit_test(digest_changes_with_every_field),
         cmocka_unit_test(digest_fields_cannot_shift_into_each_other),
         cmocka_unit_test(digest_matches_the_documented_encoding),
