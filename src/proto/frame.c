@@ -62,18 +62,18 @@ void ls_proto_path_pop(ls_proto_ctx_t *ctx, size_t mark)
 
 int ls_proto_fail(ls_proto_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
 {
+    char message[160];
+    va_list ap;
+
     if (ctx->detail_len == 0)
         return code;
-    const char *dot = ctx->path_len && field ? "." : "";
-    bool named = ctx->path_len || field;
-    int n = snprintf(ctx->detail, ctx->detail_len, "%s%s%s%s", ctx->path, dot,
-                     field ? field : "", named ? ": " : "");
-    if (n < 0 || (size_t)n >= ctx->detail_len)
-        return code;
-    va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ctx->detail + n, ctx->detail_len - (size_t)n, fmt, ap);
+    vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    const char *dot = ctx->path_len && field ? "." : "";
+    const char *colon = ctx->path_len || field ? ": " : "";
+    snprintf(ctx->detail, ctx->detail_len, "%s%s%s%s%s", ctx->path, dot, field ? field : "",
+             colon, message);
     return code;
 }
 
