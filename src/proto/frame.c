@@ -12,8 +12,8 @@ int ls_frame_parse_header(const uint8_t *buf, size_t len, uint32_t *payload_len)
 {
     if (!buf || len < LS_FRAME_HEADER_LEN)
         return LS_EAGAIN;
-    uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 |
-                 (uint32_t)buf[3];
+    uint32_t n =
+        (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
     if (n > LS_FRAME_MAX)
         return LS_EFRAME_TOO_BIG;
     /* An empty payload cannot be a JSON object. */
@@ -72,8 +72,8 @@ int ls_proto_fail(ls_proto_ctx_t *ctx, int code, const char *field, const char *
     va_end(ap);
     const char *dot = ctx->path_len && field ? "." : "";
     const char *colon = ctx->path_len || field ? ": " : "";
-    snprintf(ctx->detail, ctx->detail_len, "%s%s%s%s%s", ctx->path, dot, field ? field : "",
-             colon, message);
+    snprintf(ctx->detail, ctx->detail_len, "%s%s%s%s%s", ctx->path, dot, field ? field : "", colon,
+             message);
     return code;
 }
 

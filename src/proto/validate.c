@@ -21,8 +21,8 @@ static int check_string(ls_proto_ctx_t *ctx, const char *field, const char *s, s
         return ls_proto_fail(ctx, LS_EMISSING, field, "required string is missing");
     size_t len = strlen(s);
     if (len < min || len > max)
-        return ls_proto_fail(ctx, LS_ERANGE, field, "length %zu outside %zu..%zu bytes", len,
-                             min, max);
+        return ls_proto_fail(ctx, LS_ERANGE, field, "length %zu outside %zu..%zu bytes", len, min,
+                             max);
     return 0;
 }
 
@@ -62,8 +62,7 @@ static int check_digest(ls_proto_ctx_t *ctx, const char *field, const char *dige
 static int check_count(ls_proto_ctx_t *ctx, const char *field, size_t count, size_t max)
 {
     if (count > max)
-        return ls_proto_fail(ctx, LS_ERANGE, field, "%zu entries, at most %zu allowed", count,
-                             max);
+        return ls_proto_fail(ctx, LS_ERANGE, field, "%zu entries, at most %zu allowed", count, max);
     return 0;
 }
 
@@ -96,8 +95,8 @@ static int validate_summary(ls_proto_ctx_t *ctx, const ls_game_summary_t *g)
  * then ids of `games` and `removed` must all differ (a delta cannot both
  * change and remove a game). */
 static int validate_summaries(ls_proto_ctx_t *ctx, const char *field,
-                              const ls_game_summary_t *games, size_t count,
-                              char *const *removed, size_t removed_count)
+                              const ls_game_summary_t *games, size_t count, char *const *removed,
+                              size_t removed_count)
 {
     const char **ids = NULL;
     int rc = 0;
@@ -162,9 +161,8 @@ static int validate_file(ls_proto_ctx_t *ctx, const ls_file_desc_t *f)
         return rc;
     uint64_t expected = f->is_dir ? 0 : ls_proto_chunk_count(f->size);
     if ((uint64_t)f->chunk_count != expected)
-        return ls_proto_fail(ctx, LS_ERANGE, "chunk_sha256",
-                             "%zu chunks, %s needs %llu", f->chunk_count,
-                             f->is_dir ? "a directory" : "its size",
+        return ls_proto_fail(ctx, LS_ERANGE, "chunk_sha256", "%zu chunks, %s needs %llu",
+                             f->chunk_count, f->is_dir ? "a directory" : "its size",
                              (unsigned long long)expected);
     if (f->chunk_count > 0 && !f->chunk_sha256)
         return ls_proto_fail(ctx, LS_EMISSING, "chunk_sha256", "chunk hashes are missing");
@@ -231,8 +229,8 @@ static int validate_file_header(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
         return check_range(ctx, 0, length);
     }
     if (length > LS_CHUNK_REQUEST_MAX)
-        return ls_proto_fail(ctx, LS_ERANGE, "length", "%llu above %u",
-                             (unsigned long long)length, LS_CHUNK_REQUEST_MAX);
+        return ls_proto_fail(ctx, LS_ERANGE, "length", "%llu above %u", (unsigned long long)length,
+                             LS_CHUNK_REQUEST_MAX);
     return check_range(ctx, msg->u.file_header.offset, length);
 }
 

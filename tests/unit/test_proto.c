@@ -13,16 +13,16 @@
 #define D64 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define GAME "{\"id\":\"doom\",\"name\":\"Doom\",\"version\":\"1.9\",\"size\":5,\"file_count\":1}"
 #define LIBRARY "{\"library_rev\":7,\"digest\":\"" D64 "\",\"games\":[" GAME "]}"
-#define HELLO_WITH(extra)                                                                  \
-    "{\"kind\":\"hello\",\"protocol_version\":4,\"peer_id\":\"p1\",\"name\":\"alpha\","     \
+#define HELLO_WITH(extra)                                                                          \
+    "{\"kind\":\"hello\",\"protocol_version\":4,\"peer_id\":\"p1\",\"name\":\"alpha\","            \
     "\"listen_port\":4433,\"features\":[\"chunks\"]," extra "\"library\":" LIBRARY "}"
 #define HELLO HELLO_WITH("")
 #define FILE_ENTRY(path) "{\"path\":\"" path "\",\"size\":0,\"is_dir\":false,\"chunk_sha256\":[]}"
-#define GAME_MSG_WITH(files)                                                               \
-    "{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1.9\",\"chunk_size\":4194304,"   \
+#define GAME_MSG_WITH(files)                                                                       \
+    "{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1.9\",\"chunk_size\":4194304,"          \
     "\"files\":[" files "]}"
-#define CHUNK_REQ(path, offset, length)                                                    \
-    "{\"kind\":\"get_game_file_chunk\",\"game_id\":\"doom\",\"path\":\"" path "\","         \
+#define CHUNK_REQ(path, offset, length)                                                            \
+    "{\"kind\":\"get_game_file_chunk\",\"game_id\":\"doom\",\"path\":\"" path "\","                \
     "\"offset\":" offset ",\"length\":" length "}"
 
 static char *xstrdup(const char *s)
@@ -456,9 +456,9 @@ static void malformed_json_is_ejson(void **state)
     assert_int_equal(decode_text("{\"kind\":\"ping\",\"nonce\":1}{}", NULL), LS_EJSON);
     assert_int_equal(decode_text("kind=ping", NULL), LS_EJSON);
     assert_int_equal(decode_text("{\"kind\":\"ping\",\"nonce\":01}", NULL), LS_EJSON);
-    assert_int_equal(decode_text("{\"kind\":\"error\",\"code\":\"io\",\"message\":\"\\ud800\"}",
-                                 NULL),
-                     LS_EJSON);
+    assert_int_equal(
+        decode_text("{\"kind\":\"error\",\"code\":\"io\",\"message\":\"\\ud800\"}", NULL),
+        LS_EJSON);
 }
 
 static void invalid_utf8_is_eutf8(void **state)
@@ -467,9 +467,9 @@ static void invalid_utf8_is_eutf8(void **state)
     assert_int_equal(decode_text("{\"kind\":\"error\",\"code\":\"io\",\"message\":\"\xff\"}", NULL),
                      LS_EUTF8);
     /* overlong '/', an encoded surrogate, a truncated sequence */
-    assert_int_equal(decode_text("{\"kind\":\"error\",\"code\":\"io\",\"message\":\"\xc0\xaf\"}",
-                                 NULL),
-                     LS_EUTF8);
+    assert_int_equal(
+        decode_text("{\"kind\":\"error\",\"code\":\"io\",\"message\":\"\xc0\xaf\"}", NULL),
+        LS_EUTF8);
     assert_int_equal(
         decode_text("{\"kind\":\"error\",\"code\":\"io\",\"message\":\"\xed\xa0\x80\"}", NULL),
         LS_EUTF8);
@@ -480,8 +480,8 @@ static void duplicate_keys_are_edupkey(void **state)
 {
     (void)state;
     assert_int_equal(decode_text("{\"kind\":\"ping\",\"nonce\":1,\"nonce\":2}", NULL), LS_EDUPKEY);
-    assert_int_equal(
-        decode_text("{\"kind\":\"ping\",\"kind\":\"pong\",\"nonce\":1}", NULL), LS_EDUPKEY);
+    assert_int_equal(decode_text("{\"kind\":\"ping\",\"kind\":\"pong\",\"nonce\":1}", NULL),
+                     LS_EDUPKEY);
     /* nested: a game entry with two names */
     assert_int_equal(decode_text("{\"kind\":\"games\",\"library_rev\":1,\"digest\":\"" D64
                                  "\",\"games\":[{\"id\":\"a\",\"name\":\"x\",\"name\":\"y\","
@@ -614,9 +614,9 @@ static char *json_with_many_entries(const char *head, size_t count, const char *
 static void too_many_entries_are_erange(void **state)
 {
     (void)state;
-    char *json = json_with_many_entries(
-        "{\"kind\":\"games\",\"library_rev\":1,\"digest\":\"" D64 "\",\"games\":[",
-        LS_SNAPSHOT_GAMES_MAX + 1, "]}");
+    char *json = json_with_many_entries("{\"kind\":\"games\",\"library_rev\":1,\"digest\":\"" D64
+                                        "\",\"games\":[",
+                                        LS_SNAPSHOT_GAMES_MAX + 1, "]}");
     assert_int_equal(decode_text(json, "games"), LS_ERANGE);
     free(json);
     json = json_with_many_entries("{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1\","
@@ -637,8 +637,7 @@ static void chunk_request_length_and_range_are_bounded(void **state)
     assert_int_equal(decode_text(CHUNK_REQ("a", "0", "0"), "length"), LS_ERANGE);
     assert_int_equal(decode_text(CHUNK_REQ("a", "0", "67108865"), "length"), LS_ERANGE);
     assert_int_equal(decode_text(CHUNK_REQ("a", "0", "67108864"), NULL), 0);
-    assert_int_equal(decode_text(CHUNK_REQ("a", "9223372036854775807", "1"), "offset"),
-                     LS_ERANGE);
+    assert_int_equal(decode_text(CHUNK_REQ("a", "9223372036854775807", "1"), "offset"), LS_ERANGE);
     assert_int_equal(decode_text(CHUNK_REQ("a", "9223372036854775806", "1"), NULL), 0);
     /* beyond what a JSON integer holds here */
     assert_int_equal(decode_text(CHUNK_REQ("a", "18446744073709551615", "1"), NULL), LS_ERANGE);
@@ -696,11 +695,12 @@ static void chunk_geometry_must_match_the_size(void **state)
                                  "files[0].chunk_sha256"),
                      LS_ERANGE);
     /* hashes are lowercase hex */
-    assert_int_equal(decode_text(GAME_MSG_WITH("{\"path\":\"a\",\"size\":1,\"is_dir\":false,"
-                                               "\"chunk_sha256\":[\"00112233445566778899AABBCCDDEEFF"
-                                               "00112233445566778899aabbccddeeff\"]}"),
-                                 "files[0].chunk_sha256[0]"),
-                     LS_ERANGE);
+    assert_int_equal(
+        decode_text(GAME_MSG_WITH("{\"path\":\"a\",\"size\":1,\"is_dir\":false,"
+                                  "\"chunk_sha256\":[\"00112233445566778899AABBCCDDEEFF"
+                                  "00112233445566778899aabbccddeeff\"]}"),
+                    "files[0].chunk_sha256[0]"),
+        LS_ERANGE);
 }
 
 static void digests_must_be_64_lowercase_hex(void **state)
@@ -710,11 +710,12 @@ static void digests_must_be_64_lowercase_hex(void **state)
                                  "\"games\":[]}",
                                  "digest"),
                      LS_ERANGE);
-    assert_int_equal(decode_text("{\"kind\":\"games\",\"library_rev\":1,\"digest\":"
-                                 "\"00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\","
-                                 "\"games\":[]}",
-                                 "digest"),
-                     LS_ERANGE);
+    assert_int_equal(
+        decode_text("{\"kind\":\"games\",\"library_rev\":1,\"digest\":"
+                    "\"00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff\","
+                    "\"games\":[]}",
+                    "digest"),
+        LS_ERANGE);
     assert_int_equal(decode_text("{\"kind\":\"library_delta\",\"from_rev\":1,\"to_rev\":2,"
                                  "\"digest\":\"" D64 "0\",\"changed\":[],\"removed\":[]}",
                                  "digest"),
@@ -724,9 +725,9 @@ static void digests_must_be_64_lowercase_hex(void **state)
 static void unknown_error_codes_and_backward_deltas_are_erange(void **state)
 {
     (void)state;
-    assert_int_equal(decode_text("{\"kind\":\"error\",\"code\":\"teapot\",\"message\":\"\"}",
-                                 "code"),
-                     LS_ERANGE);
+    assert_int_equal(
+        decode_text("{\"kind\":\"error\",\"code\":\"teapot\",\"message\":\"\"}", "code"),
+        LS_ERANGE);
     assert_int_equal(decode_text("{\"kind\":\"library_delta\",\"from_rev\":2,\"to_rev\":2,"
                                  "\"digest\":\"" D64 "\",\"changed\":[],\"removed\":[]}",
                                  "to_rev"),
@@ -737,14 +738,13 @@ static void nul_bytes_are_path_errors_in_paths_and_range_errors_elsewhere(void *
 {
     (void)state;
     assert_int_equal(decode_text(CHUNK_REQ("a\\u0000b", "0", "1"), "path"), LS_EPATH_NUL);
-    assert_int_equal(decode_text("{\"kind\":\"error\",\"code\":\"io\",\"message\":\"a\\u0000\"}",
-                                 "message"),
-                     LS_ERANGE);
+    assert_int_equal(
+        decode_text("{\"kind\":\"error\",\"code\":\"io\",\"message\":\"a\\u0000\"}", "message"),
+        LS_ERANGE);
     assert_int_equal(decode_text("{\"kind\":\"get_game\",\"game_id\":\"doom\\u0000\"}", "game_id"),
                      LS_ERANGE);
     /* in a key the parser refuses it */
-    assert_int_equal(decode_text("{\"kind\":\"ping\",\"nonce\":1,\"a\\u0000\":1}", NULL),
-                     LS_EJSON);
+    assert_int_equal(decode_text("{\"kind\":\"ping\",\"nonce\":1,\"a\\u0000\":1}", NULL), LS_EJSON);
     /* a raw NUL byte is a control character: not JSON */
     const char raw[] = "{\"kind\":\"get_game\",\"game_id\":\"do\0om\"}";
     ls_msg_t msg;
@@ -774,8 +774,7 @@ static void unsafe_paths_are_refused_with_their_path_code(void **state)
     (void)state;
     assert_int_equal(decode_text(CHUNK_REQ("/etc/passwd", "0", "1"), "path"), LS_EPATH_ABSOLUTE);
     assert_int_equal(decode_text(CHUNK_REQ("a/../../x", "0", "1"), "path"), LS_EPATH_DOTDOT);
-    assert_int_equal(decode_text(CHUNK_REQ("local/game.exe", "0", "1"), "path"),
-                     LS_EPATH_RESERVED);
+    assert_int_equal(decode_text(CHUNK_REQ("local/game.exe", "0", "1"), "path"), LS_EPATH_RESERVED);
     assert_int_equal(decode_text(CHUNK_REQ("a//b", "0", "1"), "path"), LS_EPATH_INVALID);
     assert_int_equal(decode_text(GAME_MSG_WITH(FILE_ENTRY(".lanspread.json")), "files[0].path"),
                      LS_EPATH_RESERVED);
@@ -989,7 +988,8 @@ static void protocol_md_examples_decode(void **state)
     }
     for (int kind = LS_MSG_HELLO; kind <= LS_MSG_ERROR; kind++)
         if (!seen[kind])
-            fail_msg("docs/PROTOCOL.md has no example of %s", ls_msg_kind_name((ls_msg_kind_t)kind));
+            fail_msg("docs/PROTOCOL.md has no example of %s",
+                     ls_msg_kind_name((ls_msg_kind_t)kind));
     free(doc);
 }
 
