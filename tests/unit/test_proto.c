@@ -6,6 +6,7 @@
 #include "lanspread/fsutil.h"
 #include "lanspread/proto.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -943,6 +944,54 @@ static void seed_corpus_holds_a_valid_frame_for_every_kind(void **state)
     free(dir);
 }
 
+/* ---- allocation failures ---- */
+
+static int allocations_left;
+
+static void *failing_malloc(size_t size)
+{
+    if (allocations_left <= 0)
+        return NULL;
+    allocations_left--;
+    return malloc(size);
+}
+
+/* Lets jansson's n-th allocation fail, for every n until a run succeeds:
+ * each failure must come back as an error with nothing leaked (ASan). */
+static void codec_survives_every_json_allocation_failure(void **state)
+{
+    (void)state;
+    ls_msg_t in, out;
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    fill_hello(&in, LS_MSG_HELLO, true);
+    json_set_alloc_funcs(failing_malloc, free);
+    int rc = -1;
+    for (int n = 0; n < 10000 && rc != 0; n++) {
+        allocations_left = n;
+        rc = ls_msg_encode(&in, &frame, &len);
+        assert_true(rc == 0 || rc == LS_ENOMEM);
+        if (rc != 0)
+            assert_null(frame);
+    }
+    assert_int_equal(rc, 0);
+    rc = -1;
+    for (int n = 0; n < 10000 && rc != 0; n++) {
+        allocations_left = n;
+        /* jansson reports some of its allocation failures as syntax
+         * errors, so only "an error, nothing left" is asserted here. */
+        rc = ls_msg_decode(frame + LS_FRAME_HEADER_LEN, len - LS_FRAME_HEADER_LEN, &out, NULL, 0);
+        if (rc != 0)
+            assert_message_is_empty(&out);
+    }
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(rc, 0);
+    assert_hello_equal(&in.u.hello, &out.u.hello);
+    ls_msg_free(&out);
+    ls_msg_free(&in);
+    free(frame);
+}
+
 /* ---- docs/PROTOCOL.md ---- */
 
 /* Decodes one ```json block of the protocol document: every example there
@@ -1038,6 +1087,7 @@ int main(void)
         cmocka_unit_test(digest_changes_with_every_field),
         cmocka_unit_test(digest_fields_cannot_shift_into_each_other),
         cmocka_unit_test(digest_matches_the_documented_encoding),
+        cmocka_unit_test(codec_survives_every_json_allocation_failure),
         cmocka_unit_test(seed_corpus_holds_a_valid_frame_for_every_kind),
         cmocka_unit_test(protocol_md_examples_decode),
     };
