@@ -994,13 +994,35 @@ static void codec_survives_every_json_allocation_failure(void **state)
 
 /* ---- docs/PROTOCOL.md ---- */
 
+/* The example with its line breaks (and the indentation after them) taken
+ * out: the examples break lines only between tokens. */
+static char *compact_example(const char *json, size_t len)
+{
+    char *out = malloc(len + 1);
+    size_t n = 0;
+    assert_non_null(out);
+    for (size_t i = 0; i < len; i++) {
+        if (json[i] != '\n') {
+            out[n++] = json[i];
+            continue;
+        }
+        while (i + 1 < len && json[i + 1] == ' ')
+            i++;
+    }
+    out[n] = '\0';
+    return out;
+}
+
 /* Decodes one ```json block of the protocol document: every example there
- * is a valid message, and snapshot digests in it are the real digests. */
+ * is a valid message, written exactly as the encoder writes it, and its
+ * snapshot digests are the real digests. */
 static ls_msg_kind_t check_doc_example(const char *json, size_t len)
 {
     ls_msg_t msg;
     char detail[256] = "";
     char digest[LS_SHA256_HEX_LEN + 1];
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
     int rc = ls_msg_decode((const uint8_t *)json, len, &msg, detail, sizeof detail);
     if (rc != 0)
         fail_msg("example %.*s: %s (%s)", (int)len, json, ls_strerror(rc), detail);
@@ -1012,6 +1034,14 @@ static ls_msg_kind_t check_doc_example(const char *json, size_t len)
         assert_int_equal(ls_snapshot_digest(snap->games, snap->game_count, digest), 0);
         assert_string_equal(digest, snap->digest);
     }
+    assert_int_equal(ls_msg_encode(&msg, &frame, &frame_len), 0);
+    char *compact = compact_example(json, len);
+    if (frame_len - LS_FRAME_HEADER_LEN != strlen(compact) ||
+        memcmp(frame + LS_FRAME_HEADER_LEN, compact, strlen(compact)) != 0)
+        fail_msg("example differs from the encoder's output:\n%s\n%.*s", compact,
+                 (int)(frame_len - LS_FRAME_HEADER_LEN), (const char *)frame + LS_FRAME_HEADER_LEN);
+    free(compact);
+    free(frame);
     ls_msg_kind_t kind = msg.kind;
     ls_msg_free(&msg);
     return kind;
