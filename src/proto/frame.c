@@ -74,6 +74,10 @@ int ls_proto_fail(ls_proto_ctx_t *ctx, int code, const char *field, const char *
     const char *colon = ctx->path_len || field ? ": " : "";
     snprintf(ctx->detail, ctx->detail_len, "%s%s%s%s%s", ctx->path, dot, field ? field : "", colon,
              message);
+    /* Keys and values come from the peer: keep them from forging log lines. */
+    for (char *p = ctx->detail; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return code;
 }
 

@@ -559,6 +559,9 @@ static void unknown_fields_are_eunknown_field(void **state)
     (void)state;
     assert_int_equal(decode_text("{\"kind\":\"ping\",\"nonce\":1,\"extra\":true}", "extra"),
                      LS_EUNKNOWN_FIELD);
+    /* a key with a line break cannot forge a second log line */
+    assert_int_equal(decode_text("{\"kind\":\"ping\",\"nonce\":1,\"x\\ny\":true}", "x?y"),
+                     LS_EUNKNOWN_FIELD);
     /* file_data has no offset: it always starts at 0 */
     assert_int_equal(decode_text("{\"kind\":\"file_data\",\"offset\":0,\"length\":1}", "offset"),
                      LS_EUNKNOWN_FIELD);
