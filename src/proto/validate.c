@@ -59,8 +59,12 @@ static int check_digest(ls_proto_ctx_t *ctx, const char *field, const char *dige
     return 0;
 }
 
-static int check_count(ls_proto_ctx_t *ctx, const char *field, size_t count, size_t max)
+/* `items` is the array a caller-built message claims to have `count` of. */
+static int check_count(ls_proto_ctx_t *ctx, const char *field, const void *items, size_t count,
+                       size_t max)
 {
+    if (count > 0 && !items)
+        return ls_proto_fail(ctx, LS_EMISSING, field, "%zu entries but no array", count);
     if (count > max)
         return ls_proto_fail(ctx, LS_ERANGE, field, "%zu entries, at most %zu allowed", count, max);
     return 0;
@@ -125,7 +129,7 @@ static int validate_snapshot(ls_proto_ctx_t *ctx, const ls_library_snapshot_t *s
 {
     int rc = check_digest(ctx, "digest", snap->digest);
     if (rc == 0)
-        rc = check_count(ctx, "games", snap->game_count, LS_SNAPSHOT_GAMES_MAX);
+        rc = check_count(ctx, "games", snap->games, snap->game_count, LS_SNAPSHOT_GAMES_MAX);
     if (rc == 0)
         rc = validate_summaries(ctx, "games", snap->games, snap->game_count, NULL, 0);
     return rc;
@@ -137,7 +141,7 @@ static int validate_hello(ls_proto_ctx_t *ctx, const ls_hello_t *h)
     if (rc == 0)
         rc = check_string(ctx, "name", h->name, 0, LS_NAME_MAX);
     if (rc == 0)
-        rc = check_count(ctx, "features", h->feature_count, LS_FEATURES_MAX);
+        rc = check_count(ctx, "features", h->features, h->feature_count, LS_FEATURES_MAX);
     for (size_t i = 0; i < h->feature_count && rc == 0; i++) {
         size_t mark = ls_proto_path_push(ctx, "features");
         ls_proto_path_push_index(ctx, i);
@@ -179,7 +183,7 @@ static int validate_manifest(ls_proto_ctx_t *ctx, const ls_game_manifest_t *m)
         rc = ls_proto_fail(ctx, LS_ERANGE, "chunk_size", "%u, must be %u", m->chunk_size,
                            LS_CHUNK_SIZE);
     if (rc == 0)
-        rc = check_count(ctx, "files", m->file_count, LS_MANIFEST_FILES_MAX);
+        rc = check_count(ctx, "files", m->files, m->file_count, LS_MANIFEST_FILES_MAX);
     for (size_t i = 0; i < m->file_count && rc == 0; i++) {
         size_t mark = ls_proto_path_push(ctx, "files");
         ls_proto_path_push_index(ctx, i);
@@ -241,9 +245,9 @@ static int validate_delta(ls_proto_ctx_t *ctx, const ls_library_delta_t *d)
         return ls_proto_fail(ctx, LS_ERANGE, "to_rev", "must be greater than from_rev");
     rc = check_digest(ctx, "digest", d->digest);
     if (rc == 0)
-        rc = check_count(ctx, "changed", d->changed_count, LS_SNAPSHOT_GAMES_MAX);
+        rc = check_count(ctx, "changed", d->changed, d->changed_count, LS_SNAPSHOT_GAMES_MAX);
     if (rc == 0)
-        rc = check_count(ctx, "removed", d->removed_count, LS_SNAPSHOT_GAMES_MAX);
+        rc = check_count(ctx, "removed", d->removed, d->removed_count, LS_SNAPSHOT_GAMES_MAX);
     for (size_t i = 0; i < d->removed_count && rc == 0; i++) {
         size_t mark = ls_proto_path_push(ctx, "removed");
         ls_proto_path_push_index(ctx, i);

@@ -392,6 +392,34 @@ static void encoder_refuses_what_the_decoder_would_refuse(void **state)
     assert_null(frame);
 }
 
+/* One file with enough chunk hashes (67 bytes of JSON each) to pass 16 MiB. */
+static void encoder_refuses_a_frame_above_the_maximum(void **state)
+{
+    (void)state;
+    const size_t chunks = LS_FRAME_MAX / 64;
+    ls_msg_t msg = {.kind = LS_MSG_GAME};
+    ls_file_desc_t file = {.path = "big.pak", .size = (uint64_t)chunks * LS_CHUNK_SIZE};
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    file.chunk_count = chunks;
+    file.chunk_sha256 = calloc(chunks, LS_SHA256_LEN);
+    assert_non_null(file.chunk_sha256);
+    msg.u.game.game_id = "doom";
+    msg.u.game.version = "1";
+    msg.u.game.chunk_size = LS_CHUNK_SIZE;
+    msg.u.game.files = &file;
+    msg.u.game.file_count = 1;
+    assert_int_equal(ls_msg_encode(&msg, &frame, &len), LS_EFRAME_TOO_BIG);
+    assert_null(frame);
+    /* a quarter of that fits */
+    file.chunk_count = chunks / 4;
+    file.size = (uint64_t)file.chunk_count * LS_CHUNK_SIZE;
+    assert_int_equal(ls_msg_encode(&msg, &frame, &len), 0);
+    assert_true(len <= LS_FRAME_HEADER_LEN + LS_FRAME_MAX);
+    free(frame);
+    free(file.chunk_sha256);
+}
+
 /* ---- frame header ---- */
 
 static void frame_header_needs_four_bytes(void **state)
@@ -1090,6 +1118,7 @@ int main(void)
         cmocka_unit_test(error_round_trips_every_code_and_its_message),
         cmocka_unit_test(encoder_writes_compact_json_after_a_big_endian_length),
         cmocka_unit_test(encoder_refuses_what_the_decoder_would_refuse),
+        cmocka_unit_test(encoder_refuses_a_frame_above_the_maximum),
         cmocka_unit_test(frame_header_needs_four_bytes),
         cmocka_unit_test(frame_header_refuses_oversized_and_empty_frames),
         cmocka_unit_test(decoder_checks_payload_size_before_reading_it),
