@@ -9,11 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int compare_strings(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "");
+}
+
+static int compare_numbers(uint64_t a, uint64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+/* Sorted by id; the other fields only break ties between equal ids (which
+ * the decoder never lets through), so that even then the order of the
+ * input cannot change the digest. */
 static int compare_by_id(const void *a, const void *b)
 {
-    const ls_game_summary_t *const *ga = a;
-    const ls_game_summary_t *const *gb = b;
-    return strcmp((*ga)->id, (*gb)->id);
+    const ls_game_summary_t *ga = *(const ls_game_summary_t *const *)a;
+    const ls_game_summary_t *gb = *(const ls_game_summary_t *const *)b;
+    int c = compare_strings(ga->id, gb->id);
+    if (c == 0)
+        c = compare_strings(ga->name, gb->name);
+    if (c == 0)
+        c = compare_strings(ga->version, gb->version);
+    if (c == 0)
+        c = compare_numbers(ga->size, gb->size);
+    if (c == 0)
+        c = compare_numbers(ga->file_count, gb->file_count);
+    return c;
 }
 
 /* Length-prefixed fields make the encoding unambiguous whatever bytes a
