@@ -52,6 +52,12 @@ enum ls_error {
     LS_EPEER_GONE = -61,
     LS_EREMOTE = -62,
     LS_ESTATE = -63,
+    /* downloads */
+    LS_ERETRIES = -75,
+    LS_ENOPEERS = -76,
+    LS_ERESUME = -77,
+    LS_EINCOMPLETE = -78,
+    LS_ECHUNK = -79,
 };
 
 /* A static, human-readable description of a code; never NULL. */

@@ -48,6 +48,11 @@ const char *ls_strerror(int code)
     case LS_EPEER_GONE: return "peer went away";
     case LS_EREMOTE: return "peer answered with an error";
     case LS_ESTATE: return "operation not valid in the current state";
+    case LS_ERETRIES: return "a chunk failed on every try (the file may have changed on every seeder)";
+    case LS_ENOPEERS: return "no peer left to download from";
+    case LS_ERESUME: return "resume file does not match this download";
+    case LS_EINCOMPLETE: return "download is incomplete: chunks are missing";
+    case LS_ECHUNK: return "chunk does not match the manifest";
     default: return "unknown error";
     }
 }
