@@ -67,13 +67,14 @@ typedef enum {
     LS_CMD_LIST_GAMES = 1,    /* answers LOCAL_LIBRARY and LIST_GAMES */
     LS_CMD_GET_GAME,          /* game_id: fetch file lists -> GOT_GAME_FILES */
     LS_CMD_FETCH_LATEST,      /* game_id: like GET_GAME, for an update */
-    LS_CMD_DOWNLOAD_GAME_FILES,
+    LS_CMD_DOWNLOAD_GAME_FILES, /* game_id, or {"game_id":..,"files":[paths]} */
     LS_CMD_INSTALL_GAME,      /* game_id: install, or update an installed game */
     LS_CMD_UNINSTALL_GAME,    /* game_id */
     LS_CMD_SET_GAME_DIR,      /* arg: the new directory */
     LS_CMD_GET_PEER_COUNT,    /* answers PEER_COUNT */
     LS_CMD_RESCAN,            /* game_id or NULL: rescan and announce changes */
     LS_CMD_SHUTDOWN,
+    LS_CMD_CANCEL,            /* game_id: stop its download, keep verified chunks */
 } ls_peer_command_kind_t;
 
 typedef struct ls_peer_runtime ls_peer_runtime_t;

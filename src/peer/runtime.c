@@ -281,6 +281,23 @@ static void install_event_cb(const ls_install_event_t *ev, void *userdata)
     start_rescan(rt, ev->game_id);
 }
 
+void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local)
+{
+    if (rt->is_shutting_down)
+        return;
+    ls_monitor_release(rt->monitor, game_id);
+    start_rescan(rt, game_id);
+    if (!ok)
+        return;
+    /* The seed's behaviour: a finished download installs by itself. */
+    int rc = ls_install_runner_submit(rt->installs,
+                                      has_local ? LS_INSTALL_OP_UPDATE : LS_INSTALL_OP_INSTALL,
+                                      game_id);
+    if (rc != 0)
+        ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
+                   json_pack("{s:s,s:s}", "game_id", game_id, "reason", ls_strerror(rc)));
+}
+
 static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char *game_id)
 {
     const ls_local_game_t *game = game_id ? ls_library_find(rt->library, game_id) : NULL;
@@ -318,7 +335,22 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
         break;
     case LS_CMD_INSTALL_GAME:
     case LS_CMD_UNINSTALL_GAME:
-        submit_install(rt, cmd->kind == LS_CMD_UNINSTALL_GAME, cmd->arg);
+        if (cmd->arg && ls_download_is_active(rt, cmd->arg))
+            ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
+                       json_pack("{s:s,s:s}", "game_id", cmd->arg, "reason",
+                                 "a download of this game is running"));
+        else
+            submit_install(rt, cmd->kind == LS_CMD_UNINSTALL_GAME, cmd->arg);
+        break;
+    case LS_CMD_GET_GAME:
+    case LS_CMD_FETCH_LATEST:
+        ls_download_get_game(rt, cmd->arg, cmd->kind == LS_CMD_FETCH_LATEST);
+        break;
+    case LS_CMD_DOWNLOAD_GAME_FILES:
+        ls_download_start(rt, cmd->arg);
+        break;
+    case LS_CMD_CANCEL:
+        ls_download_cancel(rt, cmd->arg);
         break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
@@ -393,6 +425,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
 {
     if (rt->is_shutting_down)
         return;
+    ls_download_shutdown(rt);
     rt->is_shutting_down = true;
     uv_timer_stop(&rt->ping_timer);
     uv_timer_stop(&rt->reconnect_timer);
@@ -433,10 +466,15 @@ static int parse_address(const char *text, bool allow_port_zero, struct sockaddr
     return LS_EINVAL;
 }
 
+bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id)
+{
+    return (rt->installs && ls_install_runner_is_busy(rt->installs, game_id)) ||
+           ls_download_is_active(rt, game_id);
+}
+
 static bool game_is_busy(const char *game_id, void *userdata)
 {
-    ls_peer_runtime_t *rt = userdata;
-    return rt->installs && ls_install_runner_is_busy(rt->installs, game_id);
+    return ls_rt_game_busy(userdata, game_id);
 }
 
 static void monitor_rescan_cb(const char *game_id, void *userdata)

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 typedef struct ls_link ls_link_t;
+typedef struct ls_download ls_download_t;
 
 typedef struct ls_command {
     struct ls_command *next;
@@ -68,6 +69,7 @@ struct ls_peer_runtime {
     ls_monitor_t *monitor;
     const ls_unpacker_t *unpacker;
     ls_install_runner_t *installs;
+    ls_download_t *downloads;
     uint32_t monitor_settle_ms;
     bool rescan_pending;
     ls_net_endpoint_t *endpoint;
@@ -98,7 +100,20 @@ void ls_rt_emit_games(ls_peer_runtime_t *rt);
 void ls_rt_emit_peer_count(ls_peer_runtime_t *rt);
 uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
 
+bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id);
+/* A download ended: release the monitor, rescan, and install on success. */
+void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local);
+
+/* download.c */
+void ls_download_get_game(ls_peer_runtime_t *rt, const char *game_id, bool for_update);
+void ls_download_start(ls_peer_runtime_t *rt, const char *arg);
+void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id);
+bool ls_download_is_active(ls_peer_runtime_t *rt, const char *game_id);
+void ls_download_peer_lost(ls_peer_runtime_t *rt, const char *peer_id);
+void ls_download_shutdown(ls_peer_runtime_t *rt);
+
 /* link.c */
+ls_link_t *ls_link_find_ready(ls_peer_runtime_t *rt, const char *peer_id);
 int ls_link_connect(ls_peer_runtime_t *rt, ls_static_peer_t *target);
 void ls_link_close(ls_link_t *link, uint64_t app_error, const char *reason);
 int ls_link_send_hello(ls_link_t *link);

@@ -99,12 +99,12 @@ static void add_game(test_peer_t *p, const char *id, size_t size)
     free(data);
 }
 
-/* Starts peer i; `connect_to` < 0 means no static peer. */
-static void start_peer(fixture_t *f, int i, int connect_to, const char *party_key,
-                       uint32_t protocol_version)
+/* Starts peer i connected to peers a and b (< 0: none). */
+static void start_peer2(fixture_t *f, int i, int a, int b, const char *party_key,
+                        uint32_t protocol_version)
 {
     test_peer_t *p = &f->peers[i];
-    char games[512], state[512], peer_addr[64];
+    char games[512], state[512], peer_addr[2][64];
     snprintf(games, sizeof games, "%s/games", p->dir);
     snprintf(state, sizeof state, "%s/state", p->dir);
     ls_fs_mkdir_p(games, 0755);
@@ -112,17 +112,25 @@ static void start_peer(fixture_t *f, int i, int connect_to, const char *party_ke
                                .party_key = party_key, .ping_interval_ms = 500,
                                .reconnect_ms = 300, .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};
-    if (connect_to >= 0) {
-        snprintf(peer_addr, sizeof peer_addr, "127.0.0.1:%d",
-                 ls_peer_listen_port(f->peers[connect_to].rt));
-        config.static_peers[0] = peer_addr;
-        config.static_peer_count = 1;
+    int targets[2] = {a, b};
+    for (int t = 0; t < 2; t++) {
+        if (targets[t] < 0)
+            continue;
+        snprintf(peer_addr[t], sizeof peer_addr[t], "127.0.0.1:%d",
+                 ls_peer_listen_port(f->peers[targets[t]].rt));
+        config.static_peers[config.static_peer_count++] = peer_addr[t];
     }
     assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
                      0);
     json_t *ready = ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, WAIT_MS);
     assert_non_null(ready);
     json_decref(ready);
+}
+
+static void start_peer(fixture_t *f, int i, int connect_to, const char *party_key,
+                       uint32_t protocol_version)
+{
+    start_peer2(f, i, connect_to, -1, party_key, protocol_version);
 }
 
 static test_peer_t *make_peer(fixture_t *f, int i)
@@ -538,6 +546,61 @@ static void interrupted_install_is_recovered_before_the_library_is_announced(voi
     assert_true(log_count(f, "alpha: recovered an interrupted install") == 1);
 }
 
+static void assert_same_file(fixture_t *f, int a, int b, const char *relpath)
+{
+    size_t la, lb;
+    char *da = ls_test_read_file(f->peers[a].dir, relpath, &la);
+    char *db = ls_test_read_file(f->peers[b].dir, relpath, &lb);
+    assert_int_equal(la, lb);
+    uint8_t ha[LS_SHA256_LEN], hb[LS_SHA256_LEN];
+    ls_sha256(da, la, ha);
+    ls_sha256(db, lb, hb);
+    assert_memory_equal(ha, hb, LS_SHA256_LEN);
+    free(da);
+    free(db);
+}
+
+static void download_from_two_seeders_is_exact_and_installs(void **state)
+{
+    fixture_t *f = *state;
+    size_t size = 5 * LS_CHUNK_SIZE + 777;
+    add_game(make_peer(f, 0), "alpha", size);
+    add_game(make_peer(f, 1), "alpha", size);
+    make_peer(f, 2);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, -1, NULL, 0);
+    start_peer2(f, 2, 0, 1, NULL, 0);
+    json_int_t two = 2;
+    json_t *ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_LIST_GAMES,
+                                   ls_pred_games_include, "alpha", WAIT_MS);
+    json_decref(ev);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &two,
+                           WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    assert_int_equal(ls_peer_command(f->peers[2].rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_GOT_GAME_FILES, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    assert_int_equal(json_array_size(json_object_get(ev, "peers")), 2);
+    json_decref(ev);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
+                           4 * WAIT_MS);
+    if (!ev) {
+        json_t *failed = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FAILED,
+                                           NULL, NULL, 10);
+        fail_msg("download did not finish: %s",
+                 failed ? json_string_value(json_object_get(failed, "reason")) : "no event");
+    }
+    json_decref(ev);
+    assert_same_file(f, 0, 2, "games/alpha/alpha.pak");
+    assert_same_file(f, 0, 2, "games/alpha/version.ini");
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
+                           WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
 static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
 {
     fixture_t *f = *state;
@@ -588,6 +651,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             interrupted_install_is_recovered_before_the_library_is_announced, setup, teardown),
+        cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
