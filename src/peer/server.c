@@ -232,6 +232,13 @@ static void handle_hello(ls_serve_stream_t *ss, const ls_hello_t *hello)
         send_error(ss, LS_WIRE_UNAUTHORIZED, "refused");
         return;
     }
+    char digest[LS_SHA256_HEX_LEN + 1];
+    if (ls_snapshot_digest(hello->library.games, hello->library.game_count, digest) != 0 ||
+        strcmp(digest, hello->library.digest) != 0) {
+        ls_warn("peer", "%s: hello library digest does not match its games", link->address);
+        send_error(ss, LS_WIRE_INVALID_REQUEST, "library digest does not match its games");
+        return;
+    }
     rc = ls_link_make_hello(link, LS_MSG_HELLO_ACK, &ack);
     if (rc == 0) {
         /* Applied before the ack is queued: once the dialer sees our

@@ -231,6 +231,14 @@ static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
     ls_raw_result_free(&result);
     assert_int_equal(log_count(f, "peer_id does not match its certificate"), 1);
 
+    /* A library whose digest is not its games' is refused too. */
+    hello.u.hello.peer_id = (char *)ls_identity_peer_id(raw.identity);
+    memset(hello.u.hello.library.digest, 'a', LS_SHA256_HEX_LEN);
+    assert_int_equal(ls_raw_request(&raw, &hello, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_INVALID_REQUEST);
+    ls_raw_result_free(&result);
+
     /* Nothing but hello is served before a handshake. */
     ls_msg_t list = {.kind = LS_MSG_LIST_GAMES};
     assert_int_equal(ls_raw_request(&raw, &list, &result), 0);
