@@ -205,6 +205,8 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         send_frame(ss, &ss->reply.header, true);
         return;
     }
+    ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id, ss->reply.path,
+             (unsigned long long)ss->reply.offset, (unsigned long long)ss->reply.length);
     ss->open_req.data = ss;
     ss->is_busy = true;
     if (uv_queue_work(&ss->link->rt->loop, &ss->open_req, open_work, open_done) != 0) {
