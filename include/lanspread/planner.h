@@ -131,9 +131,13 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
 bool ls_planner_progress_due(ls_planner_t *planner, uint64_t now_ms);
 
 bool ls_planner_is_finished(const ls_planner_t *planner);
-/* True once the download cannot finish; *code (LS_ERETRIES, LS_ENOPEERS) and
+/* True once the download cannot finish; *code (LS_ERETRIES, LS_ENOPEERS, LS_ECANCELED) and
  * *reason (owned by the planner, names the file and chunk) explain why. */
 bool ls_planner_has_failed(const ls_planner_t *planner, int *code, const char **reason);
+
+/* A Cancel command: the download fails with LS_ECANCELED; next() hands out
+ * nothing more. Cancel every stream ls_planner_in_flight() lists. */
+void ls_planner_cancel(ls_planner_t *planner);
 
 /* Every request still in flight (up to cap); returns how many there are.
  * Used to cancel every stream on a Cancel command. */

@@ -733,3 +733,8 @@ size_t ls_planner_in_flight(const ls_planner_t *planner, ls_assignment_t *out, s
         to_assignment(planner, &planner->requests[i], &out[i]);
     return planner->request_len;
 }
+
+void ls_planner_cancel(ls_planner_t *planner)
+{
+    fail_download(planner, LS_ECANCELED, "download cancelled");
+}

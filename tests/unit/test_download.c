@@ -564,6 +564,7 @@ static void cancelled_download_resumes_with_only_missing_chunks(void **state)
     assert_int_equal(ls_dl_tx_commit(tx), 0);
     ls_dl_tx_free(tx);
     assert_files_match(root, &g);
+    ls_resume_free(&rs);
     assert_int_equal(ls_resume_remove(state_dir, "testgame"), 0);
     assert_int_equal(ls_resume_load(state_dir, &g.m, &rs), LS_ENOENT);
     assert_false(exists_in(root, "downloads")); /* never in the game root */

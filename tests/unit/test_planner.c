@@ -558,6 +558,31 @@ static void round_robin_mode_deals_chunks_like_the_seed(void **state)
     ls_manifest_free(&m);
 }
 
+static void cancel_stops_handing_out_chunks_and_lists_every_stream(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a", "b"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a, streams[8];
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, NULL, &pl), 0);
+    for (uint32_t peer = 0; peer < 2; peer++)
+        while (ls_planner_next(pl, peer, 0, &a) == 0)
+            ;
+    ls_planner_cancel(pl);
+    assert_int_equal(ls_planner_next(pl, 0, 1, &a), LS_ECANCELED);
+    int code = 0;
+    const char *reason = NULL;
+    assert_true(ls_planner_has_failed(pl, &code, &reason));
+    assert_int_equal(code, LS_ECANCELED);
+    assert_int_equal(ls_planner_in_flight(pl, streams, 8), 4);
+    assert_true(streams[0].ticket != streams[1].ticket);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void progress_is_due_at_most_four_times_a_second(void **state)
 {
     (void)state;
@@ -591,6 +616,7 @@ int main(void)
         cmocka_unit_test(selected_files_only_are_planned),
         cmocka_unit_test(window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one),
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
+        cmocka_unit_test(cancel_stops_handing_out_chunks_and_lists_every_stream),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
