@@ -6,8 +6,9 @@
  *
  * Chunks of the selected files go into one shared queue. Each peer pulls the
  * next chunk while its window of chunks in flight has room; the window follows
- * the peer's measured throughput (enough in flight to cover throughput x the
- * latency estimate, between 1 and max_window) and halves on a failure, so a
+ * the peer's measured throughput and latency (1 + enough chunks to cover
+ * throughput x latency, between 1 and max_window; latency is measured from
+ * requests sent to an idle peer) and halves on a failure, so a
  * fast peer takes more and a slow or failing one less. Endgame: once the queue
  * is empty, an idle peer may be given a duplicate of a chunk still in flight
  * elsewhere; the first verified answer wins and the planner names the other
@@ -37,7 +38,7 @@ typedef struct {
     ls_plan_mode_t mode;
     uint32_t initial_window; /* chunks in flight before a rate is measured; 0 = 2 */
     uint32_t max_window;     /* 0 = 16 */
-    uint32_t latency_ms;     /* request round trip estimate; 0 = 50 */
+    uint32_t latency_ms;     /* latency estimate until measured per peer; 0 = 50 */
     uint32_t max_retry;      /* tries per chunk; 0 = LS_MAX_RETRY_COUNT */
     uint32_t max_bad_chunks; /* bad chunks before a peer is dropped; 0 = 2 */
 } ls_planner_config_t;
@@ -66,6 +67,7 @@ typedef struct {
     const char *peer_id; /* owned by the planner */
     uint64_t bytes_done; /* verified bytes this peer delivered */
     uint64_t rate_bps;   /* measured throughput, bytes per second */
+    uint32_t latency_ms; /* measured request latency (config value until measured) */
     uint32_t window;
     uint32_t in_flight;
     uint32_t bad_chunks;

@@ -252,6 +252,18 @@ static void adaptive_plan_is_near_ideal_and_beats_round_robin(void **state)
     assert_int_equal(adaptive.duplicate_counts, 0);
     assert_true(adaptive.finish_ms <= 1.15 * ideal);
     assert_true(adaptive.finish_ms * 2 < rr.finish_ms);
+
+    /* the same with one stream in 50 reset on every peer and 20 ms latency */
+    init_peers(peers, mbits, 4);
+    for (size_t i = 0; i < 4; i++) {
+        peers[i].fail_every = 50;
+        peers[i].latency = 20;
+    }
+    run(&m, peers, 4, LS_PLAN_ADAPTIVE, &adaptive, NULL);
+    print_message("  with 2%% stream resets and 20 ms latency: adaptive %.0f ms (%.3fx)\n",
+                  adaptive.finish_ms, adaptive.finish_ms / ideal);
+    assert_true(adaptive.is_finished);
+    assert_true(adaptive.finish_ms <= 1.15 * ideal);
     ls_manifest_free(&m);
 }
 
@@ -523,6 +535,7 @@ static void window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one(void **
     ls_planner_t *pl = NULL;
     make_manifest(&m, sizes, 1);
     init_peers(peers, mbits, 2);
+    peers[0].latency = peers[1].latency = 30;
     peers[0].vanish_at = 1000; /* freeze the windows mid-way to look at them */
     run(&m, peers, 2, LS_PLAN_ADAPTIVE, &res, &pl);
     ls_plan_progress_t prog;
@@ -533,6 +546,45 @@ static void window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one(void **
     assert_true(stats[0].window >= 8);
     assert_true(stats[1].window <= 2);
     ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+static void window_covers_a_long_round_trip(void **state)
+{
+    (void)state;
+    /* 1 Gbit/s behind 100 ms: one chunk at a time would reach only a quarter
+     * of the link; the window must keep about four in flight */
+    const uint64_t sizes[] = {200ull * LS_CHUNK_SIZE};
+    const double mbits[] = {1000};
+    ls_game_manifest_t m;
+    sim_peer_t peers[1];
+    sim_result_t res, one;
+    ls_planner_t *pl = NULL;
+    make_manifest(&m, sizes, 1);
+    init_peers(peers, mbits, 1);
+    peers[0].latency = 100;
+    run(&m, peers, 1, LS_PLAN_ADAPTIVE, &res, &pl);
+    ls_plan_progress_t prog;
+    ls_plan_peer_stat_t stats[1];
+    ls_planner_progress(pl, (uint64_t)res.finish_ms, &prog, stats, 1);
+    ls_planner_free(pl);
+
+    ls_planner_config_t cfg = {.max_window = 1};
+    init_peers(peers, mbits, 1);
+    peers[0].latency = 100;
+    assert_int_equal(ls_planner_new(&m, NULL, 0, peer_names, 1, NULL, &cfg, &pl), 0);
+    simulate(pl, peers, 1, ls_manifest_chunk_total(&m), &one);
+    ls_planner_free(pl);
+
+    double ideal = (double)sizes[0] / MBIT_PER_MS(1000);
+    print_message("1 Gbit/s, 100 ms: ideal %.0f ms, adaptive %.0f ms (window %u, latency "
+                  "measured %u ms), window 1: %.0f ms\n",
+                  ideal, res.finish_ms, stats[0].window, stats[0].latency_ms, one.finish_ms);
+    assert_true(res.is_finished);
+    assert_true(stats[0].latency_ms >= 90 && stats[0].latency_ms <= 110);
+    assert_true(stats[0].window >= 4);
+    assert_true(res.finish_ms <= 1.15 * ideal);
+    assert_true(res.finish_ms * 3 < one.finish_ms);
     ls_manifest_free(&m);
 }
 
@@ -615,6 +667,7 @@ int main(void)
         cmocka_unit_test(resumed_chunks_are_not_planned),
         cmocka_unit_test(selected_files_only_are_planned),
         cmocka_unit_test(window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one),
+        cmocka_unit_test(window_covers_a_long_round_trip),
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
         cmocka_unit_test(cancel_stops_handing_out_chunks_and_lists_every_stream),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
