@@ -52,15 +52,15 @@ typedef struct {
     size_t chunk_id;    /* over the whole manifest (resume bitmap index) */
     uint64_t offset;
     uint64_t length;
-    uint32_t peer;      /* peer slot, see ls_planner_peer_id() */
+    uint32_t peer; /* peer slot, see ls_planner_peer_id() */
 } ls_assignment_t;
 
 /* What ls_planner_done() decided. */
 typedef struct {
-    bool counted;            /* the chunk is now done: write it */
-    bool has_cancel;         /* a duplicate request must be cancelled: */
-    ls_assignment_t cancel;  /*   this one (its peer slot is cancel.peer) */
-    bool peer_dropped;       /* the reporting peer is dropped from this download */
+    bool counted;           /* the chunk is now done: write it */
+    bool has_cancel;        /* a duplicate request must be cancelled: */
+    ls_assignment_t cancel; /*   this one (its peer slot is cancel.peer) */
+    bool peer_dropped;      /* the reporting peer is dropped from this download */
 } ls_plan_outcome_t;
 
 typedef struct {
@@ -71,7 +71,7 @@ typedef struct {
     uint32_t window;
     uint32_t in_flight;
     uint32_t bad_chunks;
-    bool is_active;      /* false once lost or dropped */
+    bool is_active; /* false once lost or dropped */
 } ls_plan_peer_stat_t;
 
 typedef struct {
@@ -80,7 +80,7 @@ typedef struct {
     uint64_t rate_bps;    /* overall, since the previous progress sample */
     size_t chunks_done;
     size_t chunks_total;
-    size_t peer_count;    /* entries filled in peers[] */
+    size_t peer_count; /* entries filled in peers[] */
 } ls_plan_progress_t;
 
 typedef struct ls_planner ls_planner_t;

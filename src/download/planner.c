@@ -196,8 +196,8 @@ static int build_chunks(ls_planner_t *p, const bool *is_selected, const uint8_t 
             ch->chunk_index = c;
             ch->chunk_id = id;
             ch->offset = (uint64_t)c * m->chunk_size;
-            ch->length = fd->size - ch->offset < m->chunk_size ? fd->size - ch->offset
-                                                               : m->chunk_size;
+            ch->length =
+                fd->size - ch->offset < m->chunk_size ? fd->size - ch->offset : m->chunk_size;
             ch->rr_owner = p->peer_count ? (uint32_t)(n % p->peer_count) : 0;
             p->bytes_total += ch->length;
             if (is_bitmap_set(resume, id)) {
@@ -396,7 +396,8 @@ static void requeue_chunk(ls_planner_t *p, size_t idx)
 static void take_from_requeue(ls_planner_t *p, size_t pos)
 {
     p->chunks[p->requeue[pos]].is_requeued = false;
-    memmove(&p->requeue[pos], &p->requeue[pos + 1], (p->requeue_len - pos - 1) * sizeof *p->requeue);
+    memmove(&p->requeue[pos], &p->requeue[pos + 1],
+            (p->requeue_len - pos - 1) * sizeof *p->requeue);
     p->requeue_len--;
 }
 
@@ -417,8 +418,8 @@ static size_t pick_queued(ls_planner_t *p, uint32_t peer)
             return idx;
         }
     }
-    size_t *cursor = p->cfg.mode == LS_PLAN_ROUND_ROBIN ? &p->peers[peer].rr_cursor
-                                                        : &p->fresh_cursor;
+    size_t *cursor =
+        p->cfg.mode == LS_PLAN_ROUND_ROBIN ? &p->peers[peer].rr_cursor : &p->fresh_cursor;
     while (*cursor < p->chunk_count) {
         size_t idx = (*cursor)++;
         const chunk_t *c = &p->chunks[idx];
@@ -592,8 +593,8 @@ static void update_rate(peer_t *peer, const request_t *r, uint64_t bytes, uint64
     } else if (peer->has_pipelined) {
         double lat = rt - (double)bytes / peer->rate;
         lat = lat > 0 ? lat : 0;
-        peer->latency = peer->has_latency ? EWMA_ALPHA * lat + (1 - EWMA_ALPHA) * peer->latency
-                                          : lat;
+        peer->latency =
+            peer->has_latency ? EWMA_ALPHA * lat + (1 - EWMA_ALPHA) * peer->latency : lat;
         peer->has_latency = true;
     } else {
         ewma(&peer->rate, (double)bytes / rt); /* pessimistic until pipelined */
@@ -688,7 +689,7 @@ static void complete_chunk(ls_planner_t *p, size_t idx, uint32_t peer, ls_plan_o
 int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t bytes,
                     uint64_t now_ms, bool verified_ok, ls_plan_outcome_t *outcome)
 {
-    ls_plan_outcome_t ignored;
+    ls_plan_outcome_t ignored = {0};
     ls_plan_outcome_t *o = outcome ? outcome : &ignored;
     memset(o, 0, sizeof *o);
     ssize_t pos = find_request(planner, a->ticket);

@@ -125,8 +125,8 @@ int ls_resume_encode(const ls_resume_t *resume, uint8_t **out, size_t *out_len)
 {
     size_t id_len = strlen(resume->game_id), ver_len = strlen(resume->version);
     size_t bm_len = bitmap_len(resume->chunk_count);
-    size_t len = RESUME_MAGIC_LEN + 1 + id_len + 1 + ver_len + LS_SHA256_LEN + 4 + bm_len +
-                 LS_SHA256_LEN;
+    size_t len =
+        RESUME_MAGIC_LEN + 1 + id_len + 1 + ver_len + LS_SHA256_LEN + 4 + bm_len + LS_SHA256_LEN;
     uint8_t *buf = malloc(len);
     uint8_t *p = buf;
     *out = NULL;
@@ -195,8 +195,8 @@ static int parse_body(reader_t *r, ls_resume_t *out)
     if (!mid || !count)
         return LS_ECORRUPT;
     memcpy(out->manifest_id, mid, LS_SHA256_LEN);
-    size_t n = (size_t)count[0] | (size_t)count[1] << 8 | (size_t)count[2] << 16 |
-               (size_t)count[3] << 24;
+    size_t n =
+        (size_t)count[0] | (size_t)count[1] << 8 | (size_t)count[2] << 16 | (size_t)count[3] << 24;
     if (n > LS_RESUME_CHUNKS_MAX || r->left != bitmap_len(n) + LS_SHA256_LEN)
         return LS_ECORRUPT;
     int rc = alloc_bitmap(out, n);

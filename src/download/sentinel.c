@@ -26,7 +26,7 @@ struct ls_dl_tx {
     bool *is_selected;
     size_t sentinel_index; /* SIZE_MAX when version.ini is not selected */
     uint8_t *sentinel_buf;
-    uint8_t *have;         /* one byte per manifest chunk */
+    uint8_t *have; /* one byte per manifest chunk */
     size_t missing;
     pthread_mutex_t lock;
     ls_dl_step_cb observer;
@@ -60,6 +60,7 @@ static int open_subdir(int dir_fd, const char *name, bool create)
  * component. */
 static int walk_parents(int root_fd, char *copy, bool create, char **leaf)
 {
+    *leaf = copy;
     int dir_fd = dup(root_fd);
     if (dir_fd < 0)
         return ls_error_from_errno(errno);
@@ -482,8 +483,8 @@ int ls_dl_tx_commit(ls_dl_tx_t *tx)
     }
     if (rc != 0) {
         unlink_in_root(tx->root_fd, LS_VERSION_TMP);
-        ls_warn(LOG_MOD, "commit of %s %s failed: %s", tx->manifest->game_id,
-                tx->manifest->version, ls_strerror(rc));
+        ls_warn(LOG_MOD, "commit of %s %s failed: %s", tx->manifest->game_id, tx->manifest->version,
+                ls_strerror(rc));
         return rc;
     }
     /* the new sentinel is durable: the parked one has no use left */

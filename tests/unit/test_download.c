@@ -211,8 +211,8 @@ static void version_ini_appears_only_at_commit_with_exact_bytes(void **state)
 
     assert_false(obs.was_ini_early);
     assert_true(obs.was_data_ready);
-    const char *want[] = {"parked", "prepared", "data_synced", "tmp_written", "renamed",
-                          "root_synced", "committed"};
+    const char *want[] = {"parked",  "prepared",    "data_synced", "tmp_written",
+                          "renamed", "root_synced", "committed"};
     assert_int_equal(obs.step_count, 7);
     for (size_t i = 0; i < 7; i++)
         assert_string_equal(obs.steps[i], want[i]);

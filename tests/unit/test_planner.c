@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MBIT_PER_MS(mbit) ((mbit) * 1e6 / 8.0 / 1000.0) /* -> bytes per ms */
+#define MBIT_PER_MS(mbit) ((mbit)*1e6 / 8.0 / 1000.0) /* -> bytes per ms */
 #define SIM_PEERS_MAX 8
 #define SIM_PIPE_MAX 64
 #define SIM_STEPS_MAX 2000000
@@ -43,11 +43,11 @@ typedef struct {
 } sim_req_t;
 
 typedef struct {
-    double rate;          /* bytes per ms */
-    double latency;       /* ms before a request starts being served */
-    double vanish_at;     /* 0 = never */
-    uint32_t corrupt_every; /* every n-th answer is bad data; 1 = all */
-    uint32_t fail_every;    /* every n-th request fails without data */
+    double rate;             /* bytes per ms */
+    double latency;          /* ms before a request starts being served */
+    double vanish_at;        /* 0 = never */
+    uint32_t corrupt_every;  /* every n-th answer is bad data; 1 = all */
+    uint32_t fail_every;     /* every n-th request fails without data */
     size_t corrupt_chunk_id; /* this chunk is always bad from this peer (SIZE_MAX: none) */
     bool is_gone;
     sim_req_t pipe[SIM_PIPE_MAX];
