@@ -79,6 +79,32 @@ static int walk_parents(int root_fd, char *copy, bool create, char **leaf)
     return dir_fd;
 }
 
+/* Opens `leaf` in dir_fd as a regular file with a single link. A file with
+ * other hard links may share its inode with a file outside the root: when
+ * creating, the link is broken (this name gets a fresh, empty file, the other
+ * names keep their data); otherwise it is refused. */
+static int open_leaf(int dir_fd, const char *leaf, int flags, bool create)
+{
+    struct stat st;
+    int oflags = flags | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
+    int fd = openat(dir_fd, leaf, oflags, 0644);
+    if (fd < 0)
+        return ls_error_from_errno(errno); /* ELOOP (a symlink) maps to LS_EPATH_SYMLINK */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return LS_EPATH_INVALID;
+    }
+    if (st.st_nlink <= 1)
+        return fd;
+    close(fd);
+    if (!create)
+        return LS_EPATH_INVALID;
+    if (unlinkat(dir_fd, leaf, 0) != 0)
+        return ls_error_from_errno(errno);
+    fd = openat(dir_fd, leaf, oflags | O_EXCL, 0644);
+    return fd < 0 ? ls_error_from_errno(errno) : fd;
+}
+
 /* Opens (optionally creating) a regular file inside the root; every
  * component is refused if it is a symlink. Returns an fd or LS_E*. */
 static int open_file_in_root(int root_fd, const char *relpath, int flags, bool create)
@@ -91,19 +117,10 @@ static int open_file_in_root(int root_fd, const char *relpath, int flags, bool c
     int dir_fd = walk_parents(root_fd, copy, create, &leaf);
     if (dir_fd < 0) {
         rc = dir_fd;
-        goto out;
+    } else {
+        rc = open_leaf(dir_fd, leaf, flags, create);
+        close(dir_fd);
     }
-    int oflags = flags | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
-    rc = openat(dir_fd, leaf, oflags, 0644);
-    if (rc < 0)
-        rc = ls_error_from_errno(errno); /* ELOOP (a symlink) maps to LS_EPATH_SYMLINK */
-    close(dir_fd);
-    struct stat st;
-    if (rc >= 0 && (fstat(rc, &st) != 0 || !S_ISREG(st.st_mode))) {
-        close(rc);
-        rc = LS_EPATH_INVALID;
-    }
-out:
     free(copy);
     return rc;
 }

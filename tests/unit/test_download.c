@@ -376,6 +376,45 @@ static void planted_symlinks_are_never_written_through(void **state)
     free(outside);
 }
 
+static void hard_link_to_an_outside_file_is_broken_not_written_through(void **state)
+{
+    (void)state;
+    char *root = ls_test_mkdtemp("dl-hard");
+    char *outside = ls_test_mkdtemp("dl-hard-out");
+    game_t g;
+    ls_dl_tx_t *tx = NULL;
+    build_game(&g, base_specs, BASE_COUNT, "2.0");
+    ls_test_write_text(outside, "target", "precious");
+    char *target = ls_path_join(outside, "target");
+    char *inside = ls_path_join(root, "readme.txt");
+    char *inside_b = ls_path_join(root, "data/sub/b.bin");
+    assert_int_equal(link(target, inside), 0);
+
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    /* planted after begin: refused at write time */
+    assert_int_equal(unlink(inside_b), 0);
+    assert_int_equal(link(target, inside_b), 0);
+    assert_int_equal(fetch_chunk(tx, &g, 1, 0), LS_EPATH_INVALID);
+    assert_int_equal(fetch_chunk(tx, &g, 2, 0), 0);
+    ls_dl_tx_abort(tx);
+    ls_dl_tx_free(tx);
+
+    size_t len = 0;
+    char *kept = ls_test_read_file(outside, "target", &len);
+    assert_int_equal(len, 8);
+    assert_memory_equal(kept, "precious", 8);
+    free(kept);
+    assert_int_equal(ls_dl_chunk_verify_on_disk(root, &g.m, 2, 0), 0);
+    free(target);
+    free(inside);
+    free(inside_b);
+    free_game(&g);
+    ls_test_rmtree(root);
+    ls_test_rmtree(outside);
+    free(root);
+    free(outside);
+}
+
 static void manifest_paths_leaving_the_root_are_refused(void **state)
 {
     (void)state;
@@ -660,6 +699,7 @@ int main(void)
         cmocka_unit_test(abort_discards_the_parked_sentinel_and_keeps_data),
         cmocka_unit_test(chunks_that_do_not_fit_the_manifest_are_refused),
         cmocka_unit_test(planted_symlinks_are_never_written_through),
+        cmocka_unit_test(hard_link_to_an_outside_file_is_broken_not_written_through),
         cmocka_unit_test(manifest_paths_leaving_the_root_are_refused),
         cmocka_unit_test(disk_full_fails_cleanly_and_keeps_other_files),
         cmocka_unit_test(unwritable_folder_fails_with_a_permission_error),
