@@ -439,12 +439,40 @@ static void manifest_paths_leaving_the_root_are_refused(void **state)
 
 /* ---- disk full and unwritable folders (a real tmpfs) ---- */
 
-static bool mount_tmpfs(const char *dir, const char *opts, unsigned long flags)
+/* The mount point lives in the test state so the teardown unmounts it even
+ * when an assertion ends the test early. */
+typedef struct {
+    char *mnt;
+    bool is_mounted;
+} mount_state_t;
+
+static int mount_setup(void **state)
 {
-    if (mount("none", dir, "tmpfs", flags, opts) == 0)
-        return true;
+    mount_state_t *ms = calloc(1, sizeof *ms);
+    ms->mnt = ls_test_mkdtemp("dl-mnt");
+    *state = ms;
+    return 0;
+}
+
+static int mount_teardown(void **state)
+{
+    mount_state_t *ms = *state;
+    if (ms->is_mounted && umount(ms->mnt) != 0)
+        umount2(ms->mnt, MNT_DETACH);
+    ls_test_rmtree(ms->mnt);
+    free(ms->mnt);
+    free(ms);
+    return 0;
+}
+
+static void mount_tmpfs_or_skip(mount_state_t *ms, const char *opts, unsigned long flags)
+{
+    if (mount("none", ms->mnt, "tmpfs", flags, opts) == 0) {
+        ms->is_mounted = true;
+        return;
+    }
     print_message("skipping: cannot mount a tmpfs (%s)\n", strerror(errno));
-    return false;
+    skip();
 }
 
 /* Writes until the file system is full (bounded). */
@@ -462,14 +490,9 @@ static void fill_disk(const char *root)
 
 static void disk_full_fails_cleanly_and_keeps_other_files(void **state)
 {
-    (void)state;
-    char *mnt = ls_test_mkdtemp("dl-full");
-    if (!mount_tmpfs(mnt, "size=2m", 0)) {
-        ls_test_rmtree(mnt);
-        free(mnt);
-        skip();
-    }
-    char *root = ls_path_join(mnt, "game");
+    mount_state_t *ms = *state;
+    mount_tmpfs_or_skip(ms, "size=2m", 0);
+    char *root = ls_path_join(ms->mnt, "game");
     uint8_t keep[300000];
     ls_test_fill(keep, sizeof keep, 7);
     ls_test_write_file(root, "keep.bin", keep, sizeof keep);
@@ -506,34 +529,22 @@ static void disk_full_fails_cleanly_and_keeps_other_files(void **state)
     assert_memory_equal(kept, keep, sizeof keep);
     free(kept);
     free_game(&g);
-
-    assert_int_equal(umount(mnt), 0);
     free(root);
-    ls_test_rmtree(mnt);
-    free(mnt);
 }
 
 static void unwritable_folder_fails_with_a_permission_error(void **state)
 {
-    (void)state;
-    char *mnt = ls_test_mkdtemp("dl-ro");
-    ls_test_write_text(mnt, "game/keep.txt", "x");
-    if (!mount_tmpfs(mnt, "size=1m", MS_RDONLY)) {
-        ls_test_rmtree(mnt);
-        free(mnt);
-        skip();
-    }
-    char *root = ls_path_join(mnt, "game");
+    mount_state_t *ms = *state;
+    ls_test_write_text(ms->mnt, "game/keep.txt", "x"); /* hidden under the mount */
+    mount_tmpfs_or_skip(ms, "size=1m", MS_RDONLY);
+    char *root = ls_path_join(ms->mnt, "game");
     game_t g;
     ls_dl_tx_t *tx = NULL;
     build_game(&g, base_specs, BASE_COUNT, "2.0");
     assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), LS_EACCES);
     assert_null(tx);
     free_game(&g);
-    assert_int_equal(umount(mnt), 0);
     free(root);
-    ls_test_rmtree(mnt);
-    free(mnt);
 }
 
 /* ---- resume ---- */
@@ -701,8 +712,10 @@ int main(void)
         cmocka_unit_test(planted_symlinks_are_never_written_through),
         cmocka_unit_test(hard_link_to_an_outside_file_is_broken_not_written_through),
         cmocka_unit_test(manifest_paths_leaving_the_root_are_refused),
-        cmocka_unit_test(disk_full_fails_cleanly_and_keeps_other_files),
-        cmocka_unit_test(unwritable_folder_fails_with_a_permission_error),
+        cmocka_unit_test_setup_teardown(disk_full_fails_cleanly_and_keeps_other_files, mount_setup,
+                                        mount_teardown),
+        cmocka_unit_test_setup_teardown(unwritable_folder_fails_with_a_permission_error,
+                                        mount_setup, mount_teardown),
         cmocka_unit_test(cancelled_download_resumes_with_only_missing_chunks),
         cmocka_unit_test(resumed_chunk_changed_on_disk_fails_its_check),
         cmocka_unit_test(resume_file_of_another_version_or_corrupt_is_ignored),
