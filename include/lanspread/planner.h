@@ -97,7 +97,10 @@ int ls_planner_new(const ls_game_manifest_t *manifest, const size_t *selected,
                    ls_planner_t **out);
 void ls_planner_free(ls_planner_t *planner);
 
-/* A peer that starts serving mid-download; *slot receives its slot. */
+/* A peer that starts serving mid-download, or a lost one that reconnects
+ * (same slot; LS_EEXIST if it is active, LS_EPEER_GONE if it was dropped for
+ * bad data or failing streams). *slot receives its slot. A download that
+ * has already failed stays failed. */
 int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot);
 /* Slot of a peer id, or LS_ENOENT. */
 int ls_planner_peer_slot(const ls_planner_t *planner, const char *peer_id, uint32_t *slot);

@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     char *id;
     bool is_active;
+    bool is_dropped;
     uint32_t in_flight;
     uint32_t cap; /* AIMD ceiling: halves on failure, +1 per good chunk */
     uint32_t bad_chunks;
@@ -212,13 +213,31 @@ static int build_chunks(ls_planner_t *p, const bool *is_selected, const uint8_t 
     return 0;
 }
 
+/* A lost peer that reconnects serves again with a fresh pipe; a dropped
+ * one (bad data, failing streams) stays out of this download. */
+static int rejoin_peer(ls_planner_t *p, uint32_t slot, uint32_t *out)
+{
+    peer_t *peer = &p->peers[slot];
+    if (peer->is_active)
+        return LS_EEXIST;
+    if (peer->is_dropped)
+        return LS_EPEER_GONE;
+    peer->is_active = true;
+    peer->cap = p->cfg.max_window;
+    peer->consecutive_failures = 0;
+    peer->has_done = false; /* keep the rate and latency as a first guess */
+    if (out)
+        *out = slot;
+    return 0;
+}
+
 static int add_peer(ls_planner_t *p, const char *peer_id, uint32_t *slot)
 {
     uint32_t existing;
     if (!peer_id || strlen(peer_id) == 0 || strlen(peer_id) > LS_PLANNER_PEER_ID_MAX)
         return LS_EINVAL;
     if (ls_planner_peer_slot(p, peer_id, &existing) == 0)
-        return LS_EEXIST;
+        return rejoin_peer(p, existing, slot);
     if (p->peer_count >= LS_PLANNER_PEERS_MAX)
         return LS_ETOOBIG;
     peer_t *peer = &p->peers[p->peer_count];
@@ -708,6 +727,7 @@ int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t by
     count_try(planner, r.chunk, r.peer, true, LS_ECHUNK);
     if (peer->bad_chunks >= planner->cfg.max_bad_chunks) {
         o->peer_dropped = true;
+        peer->is_dropped = true;
         remove_peer(planner, r.peer);
     }
     return 0;
@@ -725,8 +745,10 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
     peer->consecutive_failures++;
     count_try(planner, r.chunk, r.peer, false, reason ? reason : LS_EIO);
     /* a peer whose every stream fails is as good as gone */
-    if (peer->consecutive_failures >= MAX_CONSECUTIVE_FAILURES && peer->is_active)
+    if (peer->consecutive_failures >= MAX_CONSECUTIVE_FAILURES && peer->is_active) {
+        peer->is_dropped = true;
         remove_peer(planner, r.peer);
+    }
     return 0;
 }
 

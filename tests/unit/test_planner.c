@@ -635,6 +635,39 @@ static void cancel_stops_handing_out_chunks_and_lists_every_stream(void **state)
     ls_manifest_free(&m);
 }
 
+static void lost_peer_may_rejoin_but_a_dropped_one_may_not(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a", "b", "liar"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    ls_plan_outcome_t o;
+    uint32_t slot = 99;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 3, NULL, NULL, &pl), 0);
+    assert_int_equal(ls_planner_add_peer(pl, "a", &slot), LS_EEXIST);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, 0), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 1, &a), LS_EPEER_GONE);
+    assert_int_equal(ls_planner_add_peer(pl, "a", &slot), 0);
+    assert_int_equal(slot, 0);
+    assert_int_equal(ls_planner_next(pl, 0, 2, &a), 0);
+    assert_int_equal(a.chunk_index, 0); /* the chunk it held came back to the queue */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ls_planner_next(pl, 2, 3, &a), 0);
+        assert_int_equal(ls_planner_done(pl, &a, a.length, 4, false, &o), 0);
+    }
+    assert_true(o.peer_dropped);
+    assert_int_equal(ls_planner_add_peer(pl, "liar", &slot), LS_EPEER_GONE);
+    assert_int_equal(ls_planner_add_peer(pl, "c", &slot), 0);
+    assert_int_equal(slot, 3);
+    assert_string_equal(ls_planner_peer_id(pl, 3), "c");
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void progress_is_due_at_most_four_times_a_second(void **state)
 {
     (void)state;
@@ -670,6 +703,7 @@ int main(void)
         cmocka_unit_test(window_covers_a_long_round_trip),
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
         cmocka_unit_test(cancel_stops_handing_out_chunks_and_lists_every_stream),
+        cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
