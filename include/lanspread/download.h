@@ -79,7 +79,9 @@ size_t ls_dl_tx_missing(ls_dl_tx_t *tx);
  * failed commit, call ls_dl_tx_abort(). */
 int ls_dl_tx_commit(ls_dl_tx_t *tx);
 
-/* Sweeps the sentinel leftovers; keeps the data files. */
+/* Sweeps the sentinel leftovers; keeps the data files. Like commit and
+ * free, call it only once every write of this transaction has returned
+ * (a Cancel waits for the pool's writes in flight). */
 int ls_dl_tx_abort(ls_dl_tx_t *tx);
 
 /* Releases the transaction (closes the root fd). Does not sweep. */

@@ -57,8 +57,9 @@ static int open_subdir(int dir_fd, const char *name, bool create)
 
 /* Walks relpath's directories under root_fd (creating them when asked) and
  * returns an fd of the last directory; *leaf points into `copy` at the final
- * component. */
-static int walk_parents(int root_fd, char *copy, bool create, char **leaf)
+ * component. With `sync`, every directory on the way is fsynced, so entries
+ * created in them (subdirectories included) are durable. */
+static int walk_parents(int root_fd, char *copy, bool create, bool sync, char **leaf)
 {
     *leaf = copy;
     int dir_fd = dup(root_fd);
@@ -69,6 +70,10 @@ static int walk_parents(int root_fd, char *copy, bool create, char **leaf)
     while ((slash = strchr(component, '/')) != NULL) {
         *slash = '\0';
         int next = open_subdir(dir_fd, component, create);
+        if (next >= 0 && sync && fsync(next) != 0) {
+            close(next);
+            next = ls_error_from_errno(errno);
+        }
         close(dir_fd);
         if (next < 0)
             return next;
@@ -114,7 +119,7 @@ static int open_file_in_root(int root_fd, const char *relpath, int flags, bool c
     int rc;
     if (!copy)
         return LS_ENOMEM;
-    int dir_fd = walk_parents(root_fd, copy, create, &leaf);
+    int dir_fd = walk_parents(root_fd, copy, create, false, &leaf);
     if (dir_fd < 0) {
         rc = dir_fd;
     } else {
@@ -132,7 +137,7 @@ static int make_dir_in_root(int root_fd, const char *relpath)
     char *leaf = NULL;
     if (!copy)
         return LS_ENOMEM;
-    int fd = walk_parents(root_fd, copy, true, &leaf);
+    int fd = walk_parents(root_fd, copy, true, false, &leaf);
     free(copy);
     if (fd < 0)
         return fd;
@@ -140,6 +145,7 @@ static int make_dir_in_root(int root_fd, const char *relpath)
     return 0;
 }
 
+/* fsyncs every directory from the root (exclusive) down to relpath's parent. */
 static int fsync_parent_in_root(int root_fd, const char *relpath)
 {
     char *copy = strdup(relpath);
@@ -147,14 +153,11 @@ static int fsync_parent_in_root(int root_fd, const char *relpath)
     int rc = 0;
     if (!copy)
         return LS_ENOMEM;
-    int fd = walk_parents(root_fd, copy, false, &leaf);
-    if (fd < 0) {
+    int fd = walk_parents(root_fd, copy, false, true, &leaf);
+    if (fd < 0)
         rc = fd;
-    } else {
-        if (fsync(fd) != 0)
-            rc = ls_error_from_errno(errno);
+    else
         close(fd);
-    }
     free(copy);
     return rc;
 }
@@ -442,18 +445,34 @@ static int finish_file(ls_dl_tx_t *tx, const ls_file_desc_t *f)
     return rc;
 }
 
+/* True when `path` lives in the same directory as `prev` (manifests list
+ * a directory's files together, so one fsync per directory run is enough). */
+static bool is_same_parent(const char *prev, const char *path)
+{
+    if (!prev)
+        return false;
+    const char *a = strrchr(prev, '/'), *b = strrchr(path, '/');
+    size_t la = a ? (size_t)(a - prev) : 0, lb = b ? (size_t)(b - path) : 0;
+    return la == lb && strncmp(prev, path, la) == 0;
+}
+
 static int sync_data(ls_dl_tx_t *tx)
 {
     const ls_game_manifest_t *m = tx->manifest;
+    const char *prev = NULL;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < m->file_count; i++) {
         if (!tx->is_selected[i] || i == tx->sentinel_index)
             continue;
+        const char *path = m->files[i].path;
         if (!m->files[i].is_dir)
             rc = finish_file(tx, &m->files[i]);
-        if (rc == 0)
-            rc = fsync_parent_in_root(tx->root_fd, m->files[i].path);
+        if (rc == 0 && !is_same_parent(prev, path))
+            rc = fsync_parent_in_root(tx->root_fd, path);
+        prev = path;
     }
+    if (rc == 0 && fsync(tx->root_fd) != 0)
+        rc = ls_error_from_errno(errno);
     if (rc == 0)
         step(tx, "data_synced");
     return rc;
