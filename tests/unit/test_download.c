@@ -9,6 +9,7 @@
 #include "lanspread/planner.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +319,54 @@ static void chunks_that_do_not_fit_the_manifest_are_refused(void **state)
     assert_int_equal(ls_dl_tx_commit(tx), 0);
     ls_dl_tx_free(tx);
     assert_false(exists_in(root, LS_VERSION_FILE)); /* the sentinel was not selected */
+    free_game(&g);
+    ls_test_rmtree(root);
+    free(root);
+}
+
+/* ---- several peers filling one file ---- */
+
+typedef struct {
+    ls_dl_tx_t *tx;
+    const game_t *game;
+    size_t first; /* this writer takes chunks first, first + stride, ... */
+    size_t stride;
+    int rc;
+} writer_t;
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    const ls_file_desc_t *f = &w->game->m.files[0];
+    for (size_t c = w->first; c < f->chunk_count && w->rc == 0; c += w->stride)
+        w->rc = ls_dl_tx_write_chunk(w->tx, 0, c, w->game->content[0] + c * LS_CHUNK_SIZE,
+                                     (size_t)chunk_len(f, c));
+    return NULL;
+}
+
+static void concurrent_writers_fill_one_file_safely(void **state)
+{
+    (void)state;
+    char *root = ls_test_mkdtemp("dl-threads");
+    const spec_t one[] = {{"big.pak", 8ull * LS_CHUNK_SIZE - 17, false}};
+    game_t g;
+    ls_dl_tx_t *tx = NULL;
+    pthread_t threads[4];
+    writer_t writers[4];
+    build_game(&g, one, 1, "1.0");
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    for (size_t i = 0; i < 4; i++) {
+        writers[i] = (writer_t){.tx = tx, .game = &g, .first = 3 - i, .stride = 4};
+        assert_int_equal(pthread_create(&threads[i], NULL, writer_main, &writers[i]), 0);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(writers[i].rc, 0);
+    }
+    assert_int_equal(ls_dl_tx_missing(tx), 0);
+    assert_int_equal(ls_dl_tx_commit(tx), 0);
+    ls_dl_tx_free(tx);
+    assert_files_match(root, &g);
     free_game(&g);
     ls_test_rmtree(root);
     free(root);
@@ -709,6 +758,7 @@ int main(void)
         cmocka_unit_test(existing_data_is_never_truncated_before_commit),
         cmocka_unit_test(abort_discards_the_parked_sentinel_and_keeps_data),
         cmocka_unit_test(chunks_that_do_not_fit_the_manifest_are_refused),
+        cmocka_unit_test(concurrent_writers_fill_one_file_safely),
         cmocka_unit_test(planted_symlinks_are_never_written_through),
         cmocka_unit_test(hard_link_to_an_outside_file_is_broken_not_written_through),
         cmocka_unit_test(manifest_paths_leaving_the_root_are_refused),

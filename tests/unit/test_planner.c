@@ -668,6 +668,44 @@ static void lost_peer_may_rejoin_but_a_dropped_one_may_not(void **state)
     ls_manifest_free(&m);
 }
 
+static void progress_reports_bytes_and_rates(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {20ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a", "b"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a0, a1, b0, b1;
+    ls_plan_outcome_t o;
+    ls_plan_progress_t prog;
+    ls_plan_peer_stat_t stats[2];
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, NULL, &pl), 0);
+    ls_planner_progress(pl, 0, &prog, stats, 2); /* first sample */
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a0), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a1), 0);
+    assert_int_equal(ls_planner_next(pl, 1, 0, &b0), 0);
+    assert_int_equal(ls_planner_next(pl, 1, 0, &b1), 0);
+    /* "a" answers every 100 ms, "b" every 400 ms: 40 and 10 MiB/s */
+    assert_int_equal(ls_planner_done(pl, &a0, a0.length, 100, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &a1, a1.length, 200, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &b0, b0.length, 400, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &b1, b1.length, 800, true, &o), 0);
+    ls_planner_progress(pl, 1000, &prog, stats, 2);
+    assert_int_equal(prog.bytes_done, 4ull * LS_CHUNK_SIZE);
+    assert_int_equal(prog.bytes_total, 20ull * LS_CHUNK_SIZE);
+    assert_int_equal(prog.chunks_done, 4);
+    assert_int_equal(prog.chunks_total, 20);
+    assert_int_equal(prog.rate_bps, 4ull * LS_CHUNK_SIZE); /* 4 chunks in 1 s */
+    assert_int_equal(prog.peer_count, 2);
+    assert_string_equal(stats[0].peer_id, "a");
+    assert_int_equal(stats[0].bytes_done, 2ull * LS_CHUNK_SIZE);
+    assert_int_equal(stats[0].rate_bps, 10ull * LS_CHUNK_SIZE);
+    assert_int_equal(stats[1].rate_bps, 10ull * LS_CHUNK_SIZE / 4);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void progress_is_due_at_most_four_times_a_second(void **state)
 {
     (void)state;
@@ -704,6 +742,7 @@ int main(void)
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
         cmocka_unit_test(cancel_stops_handing_out_chunks_and_lists_every_stream),
         cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
+        cmocka_unit_test(progress_reports_bytes_and_rates),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
