@@ -7,7 +7,6 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
-#include "lanspread/planner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +25,8 @@ struct ls_dl_tx {
     bool *is_selected;
     size_t sentinel_index; /* SIZE_MAX when version.ini is not selected */
     uint8_t *sentinel_buf;
-    uint8_t *have; /* one byte per manifest chunk */
+    uint8_t *have;      /* one byte per manifest chunk */
+    size_t *chunk_base; /* manifest chunk id of (file, 0), per file */
     size_t missing;
     pthread_mutex_t lock;
     ls_dl_step_cb observer;
@@ -270,7 +270,14 @@ static int check_selection(ls_dl_tx_t *tx, const size_t *selected, size_t n)
 static int count_missing(ls_dl_tx_t *tx)
 {
     const ls_game_manifest_t *m = tx->manifest;
-    size_t total = ls_manifest_chunk_total(m);
+    size_t total = 0;
+    tx->chunk_base = calloc(m->file_count ? m->file_count : 1, sizeof *tx->chunk_base);
+    if (!tx->chunk_base)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < m->file_count; i++) {
+        tx->chunk_base[i] = total;
+        total += m->files[i].is_dir ? 0 : m->files[i].chunk_count;
+    }
     tx->have = calloc(total ? total : 1, 1);
     if (!tx->have)
         return LS_ENOMEM;
@@ -355,6 +362,7 @@ void ls_dl_tx_free(ls_dl_tx_t *tx)
     free(tx->is_selected);
     free(tx->sentinel_buf);
     free(tx->have);
+    free(tx->chunk_base);
     free(tx);
 }
 
@@ -371,7 +379,7 @@ static int check_chunk(const ls_dl_tx_t *tx, size_t fi, size_t ci, size_t len)
 /* Counts a chunk once, however often it is written. */
 static void record_chunk(ls_dl_tx_t *tx, size_t fi, size_t ci)
 {
-    size_t id = ls_manifest_chunk_base(tx->manifest, fi) + ci;
+    size_t id = tx->chunk_base[fi] + ci;
     pthread_mutex_lock(&tx->lock);
     if (!tx->have[id]) {
         tx->have[id] = 1;
