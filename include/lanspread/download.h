@@ -50,7 +50,10 @@ typedef struct ls_dl_tx ls_dl_tx_t;
 typedef void (*ls_dl_step_cb)(const char *step, void *userdata);
 
 /* Starts the transaction for the files `selected` (indices into
- * manifest->files; NULL = all) under `game_root` (created if missing).
+ * manifest->files; NULL = all) under `game_root` (created if missing; the
+ * root itself is trusted: it is the user's game folder plus a valid id).
+ * When the root version.ini is not selected, commit writes none and the game
+ * stays "not downloaded".
  * `observer` may be NULL. On failure nothing is returned, the sentinel
  * leftovers are swept, files already pre-sized stay. The manifest must
  * outlive the transaction; free *out with ls_dl_tx_free(). Errors: LS_ENOSPC
