@@ -751,6 +751,14 @@ static void resume_file_of_another_version_or_corrupt_is_ignored(void **state)
     free(state_dir);
 }
 
+static void download_errors_have_messages(void **state)
+{
+    (void)state;
+    const int codes[] = {LS_ERETRIES, LS_ENOPEERS, LS_ERESUME, LS_EINCOMPLETE, LS_ECHUNK};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_not_equal(ls_strerror(codes[i]), "unknown error");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +777,7 @@ int main(void)
         cmocka_unit_test(cancelled_download_resumes_with_only_missing_chunks),
         cmocka_unit_test(resumed_chunk_changed_on_disk_fails_its_check),
         cmocka_unit_test(resume_file_of_another_version_or_corrupt_is_ignored),
+        cmocka_unit_test(download_errors_have_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
