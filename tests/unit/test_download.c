@@ -751,6 +751,25 @@ static void resume_file_of_another_version_or_corrupt_is_ignored(void **state)
     free(state_dir);
 }
 
+/* Every scratch directory of this file lives under one parent that the
+ * group teardown removes, so a test that fails half-way leaves nothing. */
+static char *group_scratch;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    group_scratch = ls_test_mkdtemp("dl-group");
+    return setenv("TMPDIR", group_scratch, 1);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    ls_test_rmtree(group_scratch);
+    free(group_scratch);
+    return 0;
+}
+
 static void download_errors_have_messages(void **state)
 {
     (void)state;
@@ -779,5 +798,5 @@ int main(void)
         cmocka_unit_test(resume_file_of_another_version_or_corrupt_is_ignored),
         cmocka_unit_test(download_errors_have_messages),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
