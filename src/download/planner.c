@@ -379,6 +379,10 @@ static uint32_t peer_window(const ls_planner_t *p, const peer_t *peer)
         double in_flight_bytes = peer->rate * peer_latency(p, peer);
         double chunks = in_flight_bytes / p->manifest->chunk_size;
         target = 1 + (chunks >= p->cfg.max_window ? p->cfg.max_window : (uint32_t)(chunks + 0.999));
+        /* one request queued behind the one being served lets the peer read
+         * the next chunk from disk while this one is on the wire */
+        if (target < 2)
+            target = 2;
     }
     if (target > peer->cap)
         target = peer->cap;

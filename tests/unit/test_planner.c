@@ -588,6 +588,44 @@ static void window_covers_a_long_round_trip(void **state)
     ls_manifest_free(&m);
 }
 
+static void failures_halve_the_window_and_good_chunks_regrow_it(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {100ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a[16];
+    ls_plan_outcome_t o;
+    ls_plan_peer_stat_t st;
+    ls_plan_progress_t prog;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    /* 4 MiB per 10 ms after a 100 ms round trip: window 1 + ceil(100 / 10) */
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[0]), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[1]), 0);
+    assert_int_equal(ls_planner_done(pl, &a[0], a[0].length, 110, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &a[1], a[1].length, 120, true, &o), 0);
+    ls_planner_progress(pl, 120, &prog, &st, 1);
+    assert_int_equal(st.latency_ms, 100);
+    assert_int_equal(st.window, 11);
+    size_t n = 0;
+    while (n < 16 && ls_planner_next(pl, 0, 120, &a[n]) == 0)
+        n++;
+    assert_int_equal(n, 11);
+    assert_int_equal(ls_planner_failed(pl, &a[0], LS_ETIMEDOUT), 0);
+    ls_planner_progress(pl, 130, &prog, &st, 1);
+    assert_int_equal(st.window, 5);
+    assert_int_equal(ls_planner_failed(pl, &a[1], LS_ETIMEDOUT), 0);
+    ls_planner_progress(pl, 130, &prog, &st, 1);
+    assert_int_equal(st.window, 2);
+    assert_int_equal(ls_planner_done(pl, &a[2], a[2].length, 230, true, &o), 0);
+    ls_planner_progress(pl, 230, &prog, &st, 1);
+    assert_int_equal(st.window, 3);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void round_robin_mode_deals_chunks_like_the_seed(void **state)
 {
     (void)state;
@@ -739,6 +777,7 @@ int main(void)
         cmocka_unit_test(selected_files_only_are_planned),
         cmocka_unit_test(window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one),
         cmocka_unit_test(window_covers_a_long_round_trip),
+        cmocka_unit_test(failures_halve_the_window_and_good_chunks_regrow_it),
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
         cmocka_unit_test(cancel_stops_handing_out_chunks_and_lists_every_stream),
         cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
