@@ -293,7 +293,7 @@ static int count_missing(ls_dl_tx_t *tx)
     return 0;
 }
 
-static int tx_alloc(const char *game_root, const ls_game_manifest_t *manifest, ls_dl_tx_t **out)
+static int tx_alloc(const ls_game_manifest_t *manifest, ls_dl_tx_t **out)
 {
     ls_dl_tx_t *tx = calloc(1, sizeof *tx);
     if (!tx)
@@ -304,8 +304,11 @@ static int tx_alloc(const char *game_root, const ls_game_manifest_t *manifest, l
     pthread_mutex_init(&tx->lock, NULL);
     *out = tx;
     tx->is_selected = calloc(manifest->file_count ? manifest->file_count : 1, sizeof(bool));
-    if (!tx->is_selected)
-        return LS_ENOMEM;
+    return tx->is_selected ? 0 : LS_ENOMEM;
+}
+
+static int open_root(ls_dl_tx_t *tx, const char *game_root)
+{
     int rc = ls_fs_mkdir_p(game_root, 0755);
     if (rc != 0)
         return rc;
@@ -324,7 +327,7 @@ int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
     *out = NULL;
     if (!game_root || !manifest || manifest->chunk_size == 0)
         return LS_EINVAL;
-    rc = tx_alloc(game_root, manifest, &tx);
+    rc = tx_alloc(manifest, &tx);
     if (rc != 0)
         goto out;
     tx->observer = observer;
@@ -332,6 +335,8 @@ int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
     rc = check_selection(tx, selected, selected_count);
     if (rc == 0)
         rc = count_missing(tx);
+    if (rc == 0)
+        rc = open_root(tx, game_root);
     if (rc == 0)
         rc = park_sentinel(tx);
     is_parked = rc == 0;
