@@ -50,7 +50,10 @@ typedef struct ls_dl_tx ls_dl_tx_t;
 typedef void (*ls_dl_step_cb)(const char *step, void *userdata);
 
 /* Starts the transaction for the files `selected` (indices into
- * manifest->files; NULL = all) under `game_root` (created if missing).
+ * manifest->files; NULL = all) under `game_root` (created if missing; the
+ * root itself is trusted: it is the user's game folder plus a valid id).
+ * When the root version.ini is not selected, commit writes none and the game
+ * stays "not downloaded".
  * `observer` may be NULL. On failure nothing is returned, the sentinel
  * leftovers are swept, files already pre-sized stay. The manifest must
  * outlive the transaction; free *out with ls_dl_tx_free(). Errors: LS_ENOSPC
@@ -79,7 +82,9 @@ size_t ls_dl_tx_missing(ls_dl_tx_t *tx);
  * failed commit, call ls_dl_tx_abort(). */
 int ls_dl_tx_commit(ls_dl_tx_t *tx);
 
-/* Sweeps the sentinel leftovers; keeps the data files. */
+/* Sweeps the sentinel leftovers; keeps the data files. Like commit and
+ * free, call it only once every write of this transaction has returned
+ * (a Cancel waits for the pool's writes in flight). */
 int ls_dl_tx_abort(ls_dl_tx_t *tx);
 
 /* Releases the transaction (closes the root fd). Does not sweep. */
@@ -105,8 +110,8 @@ int ls_dl_chunk_verify_on_disk(const char *game_root, const ls_game_manifest_t *
  * It lives in the state directory, never in the game root. */
 
 #define LS_RESUME_CHUNKS_MAX (1u << 24) /* 64 TiB of 4 MiB chunks */
-#define LS_RESUME_FILE_MAX (8 + 1 + LS_GAME_ID_MAX + 1 + LS_VERSION_MAX + 32 + 4 + \
-                            LS_RESUME_CHUNKS_MAX / 8 + 32)
+#define LS_RESUME_FILE_MAX                                                                         \
+    (8 + 1 + LS_GAME_ID_MAX + 1 + LS_VERSION_MAX + 32 + 4 + LS_RESUME_CHUNKS_MAX / 8 + 32)
 
 typedef struct {
     char game_id[LS_GAME_ID_MAX + 1];

@@ -6,8 +6,9 @@
  *
  * Chunks of the selected files go into one shared queue. Each peer pulls the
  * next chunk while its window of chunks in flight has room; the window follows
- * the peer's measured throughput (enough in flight to cover throughput x the
- * latency estimate, between 1 and max_window) and halves on a failure, so a
+ * the peer's measured throughput and latency (1 + enough chunks to cover
+ * throughput x latency, between 2 and max_window; latency is measured from
+ * requests sent to an idle peer) and halves on a failure, so a
  * fast peer takes more and a slow or failing one less. Endgame: once the queue
  * is empty, an idle peer may be given a duplicate of a chunk still in flight
  * elsewhere; the first verified answer wins and the planner names the other
@@ -37,7 +38,7 @@ typedef struct {
     ls_plan_mode_t mode;
     uint32_t initial_window; /* chunks in flight before a rate is measured; 0 = 2 */
     uint32_t max_window;     /* 0 = 16 */
-    uint32_t latency_ms;     /* request round trip estimate; 0 = 50 */
+    uint32_t latency_ms;     /* latency estimate until measured per peer; 0 = 50 */
     uint32_t max_retry;      /* tries per chunk; 0 = LS_MAX_RETRY_COUNT */
     uint32_t max_bad_chunks; /* bad chunks before a peer is dropped; 0 = 2 */
 } ls_planner_config_t;
@@ -51,25 +52,26 @@ typedef struct {
     size_t chunk_id;    /* over the whole manifest (resume bitmap index) */
     uint64_t offset;
     uint64_t length;
-    uint32_t peer;      /* peer slot, see ls_planner_peer_id() */
+    uint32_t peer; /* peer slot, see ls_planner_peer_id() */
 } ls_assignment_t;
 
 /* What ls_planner_done() decided. */
 typedef struct {
-    bool counted;            /* the chunk is now done: write it */
-    bool has_cancel;         /* a duplicate request must be cancelled: */
-    ls_assignment_t cancel;  /*   this one (its peer slot is cancel.peer) */
-    bool peer_dropped;       /* the reporting peer is dropped from this download */
+    bool counted;           /* the chunk is now done: write it */
+    bool has_cancel;        /* a duplicate request must be cancelled: */
+    ls_assignment_t cancel; /*   this one (its peer slot is cancel.peer) */
+    bool peer_dropped;      /* the reporting peer is dropped from this download */
 } ls_plan_outcome_t;
 
 typedef struct {
     const char *peer_id; /* owned by the planner */
     uint64_t bytes_done; /* verified bytes this peer delivered */
     uint64_t rate_bps;   /* measured throughput, bytes per second */
+    uint32_t latency_ms; /* measured request latency (config value until measured) */
     uint32_t window;
     uint32_t in_flight;
     uint32_t bad_chunks;
-    bool is_active;      /* false once lost or dropped */
+    bool is_active; /* false once lost or dropped */
 } ls_plan_peer_stat_t;
 
 typedef struct {
@@ -78,7 +80,7 @@ typedef struct {
     uint64_t rate_bps;    /* overall, since the previous progress sample */
     size_t chunks_done;
     size_t chunks_total;
-    size_t peer_count;    /* entries filled in peers[] */
+    size_t peer_count; /* entries filled in peers[] */
 } ls_plan_progress_t;
 
 typedef struct ls_planner ls_planner_t;
@@ -95,7 +97,10 @@ int ls_planner_new(const ls_game_manifest_t *manifest, const size_t *selected,
                    ls_planner_t **out);
 void ls_planner_free(ls_planner_t *planner);
 
-/* A peer that starts serving mid-download; *slot receives its slot. */
+/* A peer that starts serving mid-download, or a lost one that reconnects
+ * (same slot; LS_EEXIST if it is active, LS_EPEER_GONE if it was dropped for
+ * bad data or failing streams). *slot receives its slot. A download that
+ * has already failed stays failed. */
 int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot);
 /* Slot of a peer id, or LS_ENOENT. */
 int ls_planner_peer_slot(const ls_planner_t *planner, const char *peer_id, uint32_t *slot);
@@ -131,9 +136,13 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
 bool ls_planner_progress_due(ls_planner_t *planner, uint64_t now_ms);
 
 bool ls_planner_is_finished(const ls_planner_t *planner);
-/* True once the download cannot finish; *code (LS_ERETRIES, LS_ENOPEERS) and
+/* True once the download cannot finish; *code (LS_ERETRIES, LS_ENOPEERS, LS_ECANCELED) and
  * *reason (owned by the planner, names the file and chunk) explain why. */
 bool ls_planner_has_failed(const ls_planner_t *planner, int *code, const char **reason);
+
+/* A Cancel command: the download fails with LS_ECANCELED; next() hands out
+ * nothing more. Cancel every stream ls_planner_in_flight() lists. */
+void ls_planner_cancel(ls_planner_t *planner);
 
 /* Every request still in flight (up to cap); returns how many there are.
  * Used to cancel every stream on a Cancel command. */

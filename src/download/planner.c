@@ -37,16 +37,22 @@ typedef struct {
     size_t chunk;
     uint32_t peer;
     uint64_t sent_ms;
+    uint32_t ahead; /* requests of the same peer outstanding when it was sent */
 } request_t;
 
 typedef struct {
     char *id;
     bool is_active;
+    bool is_dropped;
     uint32_t in_flight;
     uint32_t cap; /* AIMD ceiling: halves on failure, +1 per good chunk */
     uint32_t bad_chunks;
     uint32_t consecutive_failures;
     double rate; /* bytes per ms; 0 until the first completion */
+    bool has_pipelined;
+    double latency; /* ms, measured; valid when has_latency */
+    bool has_latency;
+    double pending_rt;
     bool has_done;
     uint64_t last_done_ms;
     uint64_t bytes_done;
@@ -191,8 +197,8 @@ static int build_chunks(ls_planner_t *p, const bool *is_selected, const uint8_t 
             ch->chunk_index = c;
             ch->chunk_id = id;
             ch->offset = (uint64_t)c * m->chunk_size;
-            ch->length = fd->size - ch->offset < m->chunk_size ? fd->size - ch->offset
-                                                               : m->chunk_size;
+            ch->length =
+                fd->size - ch->offset < m->chunk_size ? fd->size - ch->offset : m->chunk_size;
             ch->rr_owner = p->peer_count ? (uint32_t)(n % p->peer_count) : 0;
             p->bytes_total += ch->length;
             if (is_bitmap_set(resume, id)) {
@@ -207,13 +213,31 @@ static int build_chunks(ls_planner_t *p, const bool *is_selected, const uint8_t 
     return 0;
 }
 
+/* A lost peer that reconnects serves again with a fresh pipe; a dropped
+ * one (bad data, failing streams) stays out of this download. */
+static int rejoin_peer(ls_planner_t *p, uint32_t slot, uint32_t *out)
+{
+    peer_t *peer = &p->peers[slot];
+    if (peer->is_active)
+        return LS_EEXIST;
+    if (peer->is_dropped)
+        return LS_EPEER_GONE;
+    peer->is_active = true;
+    peer->cap = p->cfg.max_window;
+    peer->consecutive_failures = 0;
+    peer->has_done = false; /* keep the rate and latency as a first guess */
+    if (out)
+        *out = slot;
+    return 0;
+}
+
 static int add_peer(ls_planner_t *p, const char *peer_id, uint32_t *slot)
 {
     uint32_t existing;
     if (!peer_id || strlen(peer_id) == 0 || strlen(peer_id) > LS_PLANNER_PEER_ID_MAX)
         return LS_EINVAL;
     if (ls_planner_peer_slot(p, peer_id, &existing) == 0)
-        return LS_EEXIST;
+        return rejoin_peer(p, existing, slot);
     if (p->peer_count >= LS_PLANNER_PEERS_MAX)
         return LS_ETOOBIG;
     peer_t *peer = &p->peers[p->peer_count];
@@ -339,6 +363,11 @@ static void fail_chunk(ls_planner_t *p, const chunk_t *c)
     fail_download(p, LS_ERETRIES, reason);
 }
 
+static double peer_latency(const ls_planner_t *p, const peer_t *peer)
+{
+    return peer->has_latency ? peer->latency : p->cfg.latency_ms;
+}
+
 /* The window: enough chunks in flight to cover throughput x latency plus
  * the one being received, never above the AIMD ceiling. */
 static uint32_t peer_window(const ls_planner_t *p, const peer_t *peer)
@@ -347,9 +376,13 @@ static uint32_t peer_window(const ls_planner_t *p, const peer_t *peer)
     if (p->cfg.mode == LS_PLAN_ROUND_ROBIN)
         return target;
     if (peer->rate > 0) {
-        double in_flight_bytes = peer->rate * p->cfg.latency_ms;
+        double in_flight_bytes = peer->rate * peer_latency(p, peer);
         double chunks = in_flight_bytes / p->manifest->chunk_size;
         target = 1 + (chunks >= p->cfg.max_window ? p->cfg.max_window : (uint32_t)(chunks + 0.999));
+        /* one request queued behind the one being served lets the peer read
+         * the next chunk from disk while this one is on the wire */
+        if (target < 2)
+            target = 2;
     }
     if (target > peer->cap)
         target = peer->cap;
@@ -386,7 +419,8 @@ static void requeue_chunk(ls_planner_t *p, size_t idx)
 static void take_from_requeue(ls_planner_t *p, size_t pos)
 {
     p->chunks[p->requeue[pos]].is_requeued = false;
-    memmove(&p->requeue[pos], &p->requeue[pos + 1], (p->requeue_len - pos - 1) * sizeof *p->requeue);
+    memmove(&p->requeue[pos], &p->requeue[pos + 1],
+            (p->requeue_len - pos - 1) * sizeof *p->requeue);
     p->requeue_len--;
 }
 
@@ -407,8 +441,8 @@ static size_t pick_queued(ls_planner_t *p, uint32_t peer)
             return idx;
         }
     }
-    size_t *cursor = p->cfg.mode == LS_PLAN_ROUND_ROBIN ? &p->peers[peer].rr_cursor
-                                                        : &p->fresh_cursor;
+    size_t *cursor =
+        p->cfg.mode == LS_PLAN_ROUND_ROBIN ? &p->peers[peer].rr_cursor : &p->fresh_cursor;
     while (*cursor < p->chunk_count) {
         size_t idx = (*cursor)++;
         const chunk_t *c = &p->chunks[idx];
@@ -421,16 +455,26 @@ static size_t pick_queued(ls_planner_t *p, uint32_t peer)
     return SIZE_MAX;
 }
 
-/* When a request should land; a holder with no measured rate yet is
- * assumed to be as slow as can be, and a late one is due one chunk time
- * from now. */
+/* When a request should land. A peer serves its requests in order, so one
+ * queued behind k - 1 others lands k chunk times after the peer's last
+ * answer. A holder with no measured rate yet is assumed to be as slow as can
+ * be; a late one is due one chunk time from now. */
 static double expected_finish(const ls_planner_t *p, const request_t *r, uint64_t now_ms)
 {
     const peer_t *holder = &p->peers[r->peer];
     double len = (double)p->chunks[r->chunk].length;
     if (holder->rate <= 0)
         return 1e300;
-    double finish = (double)r->sent_ms + p->cfg.latency_ms + len / holder->rate;
+    size_t ahead = 0;
+    for (size_t i = 0; i < p->request_len; i++) {
+        const request_t *o = &p->requests[i];
+        if (o->peer == r->peer && o->ticket < r->ticket)
+            ahead++;
+    }
+    double start = (double)r->sent_ms + peer_latency(p, holder);
+    if (holder->has_done && (double)holder->last_done_ms > start)
+        start = (double)holder->last_done_ms;
+    double finish = start + (double)(ahead + 1) * len / holder->rate;
     if (finish < (double)now_ms)
         finish = (double)now_ms + len / holder->rate;
     return finish;
@@ -459,7 +503,7 @@ static size_t pick_duplicate(ls_planner_t *p, uint32_t peer, uint64_t now_ms)
     }
     if (best == SIZE_MAX || me->rate <= 0)
         return best;
-    double mine = (double)now_ms + p->cfg.latency_ms + (double)p->chunks[best].length / me->rate;
+    double mine = (double)now_ms + peer_latency(p, me) + (double)p->chunks[best].length / me->rate;
     return mine < best_finish ? best : SIZE_MAX;
 }
 
@@ -480,6 +524,7 @@ static int push_request(ls_planner_t *p, size_t idx, uint32_t peer, uint64_t now
     r->chunk = idx;
     r->peer = peer;
     r->sent_ms = now_ms;
+    r->ahead = p->peers[peer].in_flight;
     c->state = CHUNK_IN_FLIGHT;
     c->holders++;
     p->peers[peer].in_flight++;
@@ -539,16 +584,45 @@ static void to_assignment(const ls_planner_t *p, const request_t *r, ls_assignme
     a->peer = r->peer;
 }
 
+static void ewma(double *avg, double sample)
+{
+    *avg = *avg > 0 ? EWMA_ALPHA * sample + (1 - EWMA_ALPHA) * *avg : sample;
+}
+
+/* Throughput and latency from one answer. A request queued behind others
+ * is served right after the previous answer, so the time since that answer
+ * is its service time (a pure throughput sample). A request sent to an idle
+ * peer took latency + service time: with the throughput known, that gives
+ * a latency sample. The first idle round trip waits for the first
+ * throughput sample. */
 static void update_rate(peer_t *peer, const request_t *r, uint64_t bytes, uint64_t now_ms)
 {
-    /* Pipelined requests are served back to back, so the interval since the
-     * previous completion (not since sending) is this chunk's service time. */
-    uint64_t start = r->sent_ms;
-    if (peer->has_done && peer->last_done_ms > start)
-        start = peer->last_done_ms;
-    uint64_t dt = now_ms > start ? now_ms - start : 1;
-    double sample = (double)bytes / (double)dt;
-    peer->rate = peer->rate > 0 ? EWMA_ALPHA * sample + (1 - EWMA_ALPHA) * peer->rate : sample;
+    double rt = now_ms > r->sent_ms ? (double)(now_ms - r->sent_ms) : 1.0;
+    if (r->ahead > 0) {
+        uint64_t start = r->sent_ms;
+        if (peer->has_done && peer->last_done_ms > start)
+            start = peer->last_done_ms;
+        double sample = (double)bytes / (double)(now_ms > start ? now_ms - start : 1);
+        if (!peer->has_pipelined)
+            peer->rate = 0; /* drop the guess taken from idle round trips */
+        peer->has_pipelined = true;
+        ewma(&peer->rate, sample);
+        if (peer->pending_rt > 0) {
+            double lat = peer->pending_rt - (double)bytes / peer->rate;
+            peer->latency = lat > 0 ? lat : 0;
+            peer->has_latency = true;
+            peer->pending_rt = 0;
+        }
+    } else if (peer->has_pipelined) {
+        double lat = rt - (double)bytes / peer->rate;
+        lat = lat > 0 ? lat : 0;
+        peer->latency =
+            peer->has_latency ? EWMA_ALPHA * lat + (1 - EWMA_ALPHA) * peer->latency : lat;
+        peer->has_latency = true;
+    } else {
+        ewma(&peer->rate, (double)bytes / rt); /* pessimistic until pipelined */
+        peer->pending_rt = rt;
+    }
     peer->has_done = true;
     peer->last_done_ms = now_ms;
 }
@@ -638,7 +712,7 @@ static void complete_chunk(ls_planner_t *p, size_t idx, uint32_t peer, ls_plan_o
 int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t bytes,
                     uint64_t now_ms, bool verified_ok, ls_plan_outcome_t *outcome)
 {
-    ls_plan_outcome_t ignored;
+    ls_plan_outcome_t ignored = {0};
     ls_plan_outcome_t *o = outcome ? outcome : &ignored;
     memset(o, 0, sizeof *o);
     ssize_t pos = find_request(planner, a->ticket);
@@ -657,6 +731,7 @@ int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t by
     count_try(planner, r.chunk, r.peer, true, LS_ECHUNK);
     if (peer->bad_chunks >= planner->cfg.max_bad_chunks) {
         o->peer_dropped = true;
+        peer->is_dropped = true;
         remove_peer(planner, r.peer);
     }
     return 0;
@@ -674,8 +749,10 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
     peer->consecutive_failures++;
     count_try(planner, r.chunk, r.peer, false, reason ? reason : LS_EIO);
     /* a peer whose every stream fails is as good as gone */
-    if (peer->consecutive_failures >= MAX_CONSECUTIVE_FAILURES && peer->is_active)
+    if (peer->consecutive_failures >= MAX_CONSECUTIVE_FAILURES && peer->is_active) {
+        peer->is_dropped = true;
         remove_peer(planner, r.peer);
+    }
     return 0;
 }
 
@@ -719,6 +796,7 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
         st->peer_id = pe->id;
         st->bytes_done = pe->bytes_done;
         st->rate_bps = (uint64_t)(pe->rate * 1000.0);
+        st->latency_ms = (uint32_t)peer_latency(planner, pe);
         st->window = peer_window(planner, pe);
         st->in_flight = pe->in_flight;
         st->bad_chunks = pe->bad_chunks;
@@ -732,4 +810,9 @@ size_t ls_planner_in_flight(const ls_planner_t *planner, ls_assignment_t *out, s
     for (size_t i = 0; out && i < planner->request_len && i < cap; i++)
         to_assignment(planner, &planner->requests[i], &out[i]);
     return planner->request_len;
+}
+
+void ls_planner_cancel(ls_planner_t *planner)
+{
+    fail_download(planner, LS_ECANCELED, "download cancelled");
 }

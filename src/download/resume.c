@@ -125,8 +125,8 @@ int ls_resume_encode(const ls_resume_t *resume, uint8_t **out, size_t *out_len)
 {
     size_t id_len = strlen(resume->game_id), ver_len = strlen(resume->version);
     size_t bm_len = bitmap_len(resume->chunk_count);
-    size_t len = RESUME_MAGIC_LEN + 1 + id_len + 1 + ver_len + LS_SHA256_LEN + 4 + bm_len +
-                 LS_SHA256_LEN;
+    size_t len =
+        RESUME_MAGIC_LEN + 1 + id_len + 1 + ver_len + LS_SHA256_LEN + 4 + bm_len + LS_SHA256_LEN;
     uint8_t *buf = malloc(len);
     uint8_t *p = buf;
     *out = NULL;
@@ -168,10 +168,10 @@ static const uint8_t *take(reader_t *r, size_t n)
     return at;
 }
 
-static int take_string(reader_t *r, char *out, size_t max)
+static int take_string(reader_t *r, char *out, size_t min, size_t max)
 {
     const uint8_t *len = take(r, 1);
-    if (!len || *len == 0 || *len > max)
+    if (!len || *len < min || *len > max)
         return LS_ECORRUPT;
     const uint8_t *s = take(r, *len);
     if (!s || memchr(s, '\0', *len))
@@ -186,17 +186,17 @@ static int parse_body(reader_t *r, ls_resume_t *out)
     const uint8_t *magic = take(r, RESUME_MAGIC_LEN);
     if (!magic || memcmp(magic, RESUME_MAGIC, RESUME_MAGIC_LEN) != 0)
         return LS_ECORRUPT;
-    if (take_string(r, out->game_id, LS_GAME_ID_MAX) != 0 || !ls_game_id_is_valid(out->game_id))
+    if (take_string(r, out->game_id, 1, LS_GAME_ID_MAX) != 0 || !ls_game_id_is_valid(out->game_id))
         return LS_ECORRUPT;
-    if (take_string(r, out->version, LS_VERSION_MAX) != 0)
+    if (take_string(r, out->version, 0, LS_VERSION_MAX) != 0)
         return LS_ECORRUPT;
     const uint8_t *mid = take(r, LS_SHA256_LEN);
     const uint8_t *count = take(r, 4);
     if (!mid || !count)
         return LS_ECORRUPT;
     memcpy(out->manifest_id, mid, LS_SHA256_LEN);
-    size_t n = (size_t)count[0] | (size_t)count[1] << 8 | (size_t)count[2] << 16 |
-               (size_t)count[3] << 24;
+    size_t n =
+        (size_t)count[0] | (size_t)count[1] << 8 | (size_t)count[2] << 16 | (size_t)count[3] << 24;
     if (n > LS_RESUME_CHUNKS_MAX || r->left != bitmap_len(n) + LS_SHA256_LEN)
         return LS_ECORRUPT;
     int rc = alloc_bitmap(out, n);

@@ -7,7 +7,6 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
-#include "lanspread/planner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +25,8 @@ struct ls_dl_tx {
     bool *is_selected;
     size_t sentinel_index; /* SIZE_MAX when version.ini is not selected */
     uint8_t *sentinel_buf;
-    uint8_t *have;         /* one byte per manifest chunk */
+    uint8_t *have;      /* one byte per manifest chunk */
+    size_t *chunk_base; /* manifest chunk id of (file, 0), per file */
     size_t missing;
     pthread_mutex_t lock;
     ls_dl_step_cb observer;
@@ -57,9 +57,11 @@ static int open_subdir(int dir_fd, const char *name, bool create)
 
 /* Walks relpath's directories under root_fd (creating them when asked) and
  * returns an fd of the last directory; *leaf points into `copy` at the final
- * component. */
-static int walk_parents(int root_fd, char *copy, bool create, char **leaf)
+ * component. With `sync`, every directory on the way is fsynced, so entries
+ * created in them (subdirectories included) are durable. */
+static int walk_parents(int root_fd, char *copy, bool create, bool sync, char **leaf)
 {
+    *leaf = copy;
     int dir_fd = dup(root_fd);
     if (dir_fd < 0)
         return ls_error_from_errno(errno);
@@ -68,6 +70,10 @@ static int walk_parents(int root_fd, char *copy, bool create, char **leaf)
     while ((slash = strchr(component, '/')) != NULL) {
         *slash = '\0';
         int next = open_subdir(dir_fd, component, create);
+        if (next >= 0 && sync && fsync(next) != 0) {
+            close(next);
+            next = ls_error_from_errno(errno);
+        }
         close(dir_fd);
         if (next < 0)
             return next;
@@ -76,6 +82,32 @@ static int walk_parents(int root_fd, char *copy, bool create, char **leaf)
     }
     *leaf = component;
     return dir_fd;
+}
+
+/* Opens `leaf` in dir_fd as a regular file with a single link. A file with
+ * other hard links may share its inode with a file outside the root: when
+ * creating, the link is broken (this name gets a fresh, empty file, the other
+ * names keep their data); otherwise it is refused. */
+static int open_leaf(int dir_fd, const char *leaf, int flags, bool create)
+{
+    struct stat st;
+    int oflags = flags | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
+    int fd = openat(dir_fd, leaf, oflags, 0644);
+    if (fd < 0)
+        return ls_error_from_errno(errno); /* ELOOP (a symlink) maps to LS_EPATH_SYMLINK */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return LS_EPATH_INVALID;
+    }
+    if (st.st_nlink <= 1)
+        return fd;
+    close(fd);
+    if (!create)
+        return LS_EPATH_INVALID;
+    if (unlinkat(dir_fd, leaf, 0) != 0)
+        return ls_error_from_errno(errno);
+    fd = openat(dir_fd, leaf, oflags | O_EXCL, 0644);
+    return fd < 0 ? ls_error_from_errno(errno) : fd;
 }
 
 /* Opens (optionally creating) a regular file inside the root; every
@@ -87,22 +119,13 @@ static int open_file_in_root(int root_fd, const char *relpath, int flags, bool c
     int rc;
     if (!copy)
         return LS_ENOMEM;
-    int dir_fd = walk_parents(root_fd, copy, create, &leaf);
+    int dir_fd = walk_parents(root_fd, copy, create, false, &leaf);
     if (dir_fd < 0) {
         rc = dir_fd;
-        goto out;
+    } else {
+        rc = open_leaf(dir_fd, leaf, flags, create);
+        close(dir_fd);
     }
-    int oflags = flags | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
-    rc = openat(dir_fd, leaf, oflags, 0644);
-    if (rc < 0)
-        rc = ls_error_from_errno(errno); /* ELOOP (a symlink) maps to LS_EPATH_SYMLINK */
-    close(dir_fd);
-    struct stat st;
-    if (rc >= 0 && (fstat(rc, &st) != 0 || !S_ISREG(st.st_mode))) {
-        close(rc);
-        rc = LS_EPATH_INVALID;
-    }
-out:
     free(copy);
     return rc;
 }
@@ -114,7 +137,7 @@ static int make_dir_in_root(int root_fd, const char *relpath)
     char *leaf = NULL;
     if (!copy)
         return LS_ENOMEM;
-    int fd = walk_parents(root_fd, copy, true, &leaf);
+    int fd = walk_parents(root_fd, copy, true, false, &leaf);
     free(copy);
     if (fd < 0)
         return fd;
@@ -122,6 +145,7 @@ static int make_dir_in_root(int root_fd, const char *relpath)
     return 0;
 }
 
+/* fsyncs every directory from the root (exclusive) down to relpath's parent. */
 static int fsync_parent_in_root(int root_fd, const char *relpath)
 {
     char *copy = strdup(relpath);
@@ -129,14 +153,11 @@ static int fsync_parent_in_root(int root_fd, const char *relpath)
     int rc = 0;
     if (!copy)
         return LS_ENOMEM;
-    int fd = walk_parents(root_fd, copy, false, &leaf);
-    if (fd < 0) {
+    int fd = walk_parents(root_fd, copy, false, true, &leaf);
+    if (fd < 0)
         rc = fd;
-    } else {
-        if (fsync(fd) != 0)
-            rc = ls_error_from_errno(errno);
+    else
         close(fd);
-    }
     free(copy);
     return rc;
 }
@@ -249,7 +270,14 @@ static int check_selection(ls_dl_tx_t *tx, const size_t *selected, size_t n)
 static int count_missing(ls_dl_tx_t *tx)
 {
     const ls_game_manifest_t *m = tx->manifest;
-    size_t total = ls_manifest_chunk_total(m);
+    size_t total = 0;
+    tx->chunk_base = calloc(m->file_count ? m->file_count : 1, sizeof *tx->chunk_base);
+    if (!tx->chunk_base)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < m->file_count; i++) {
+        tx->chunk_base[i] = total;
+        total += m->files[i].is_dir ? 0 : m->files[i].chunk_count;
+    }
     tx->have = calloc(total ? total : 1, 1);
     if (!tx->have)
         return LS_ENOMEM;
@@ -265,7 +293,7 @@ static int count_missing(ls_dl_tx_t *tx)
     return 0;
 }
 
-static int tx_alloc(const char *game_root, const ls_game_manifest_t *manifest, ls_dl_tx_t **out)
+static int tx_alloc(const ls_game_manifest_t *manifest, ls_dl_tx_t **out)
 {
     ls_dl_tx_t *tx = calloc(1, sizeof *tx);
     if (!tx)
@@ -276,8 +304,11 @@ static int tx_alloc(const char *game_root, const ls_game_manifest_t *manifest, l
     pthread_mutex_init(&tx->lock, NULL);
     *out = tx;
     tx->is_selected = calloc(manifest->file_count ? manifest->file_count : 1, sizeof(bool));
-    if (!tx->is_selected)
-        return LS_ENOMEM;
+    return tx->is_selected ? 0 : LS_ENOMEM;
+}
+
+static int open_root(ls_dl_tx_t *tx, const char *game_root)
+{
     int rc = ls_fs_mkdir_p(game_root, 0755);
     if (rc != 0)
         return rc;
@@ -296,7 +327,7 @@ int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
     *out = NULL;
     if (!game_root || !manifest || manifest->chunk_size == 0)
         return LS_EINVAL;
-    rc = tx_alloc(game_root, manifest, &tx);
+    rc = tx_alloc(manifest, &tx);
     if (rc != 0)
         goto out;
     tx->observer = observer;
@@ -304,6 +335,8 @@ int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
     rc = check_selection(tx, selected, selected_count);
     if (rc == 0)
         rc = count_missing(tx);
+    if (rc == 0)
+        rc = open_root(tx, game_root);
     if (rc == 0)
         rc = park_sentinel(tx);
     is_parked = rc == 0;
@@ -334,6 +367,7 @@ void ls_dl_tx_free(ls_dl_tx_t *tx)
     free(tx->is_selected);
     free(tx->sentinel_buf);
     free(tx->have);
+    free(tx->chunk_base);
     free(tx);
 }
 
@@ -350,7 +384,7 @@ static int check_chunk(const ls_dl_tx_t *tx, size_t fi, size_t ci, size_t len)
 /* Counts a chunk once, however often it is written. */
 static void record_chunk(ls_dl_tx_t *tx, size_t fi, size_t ci)
 {
-    size_t id = ls_manifest_chunk_base(tx->manifest, fi) + ci;
+    size_t id = tx->chunk_base[fi] + ci;
     pthread_mutex_lock(&tx->lock);
     if (!tx->have[id]) {
         tx->have[id] = 1;
@@ -424,18 +458,34 @@ static int finish_file(ls_dl_tx_t *tx, const ls_file_desc_t *f)
     return rc;
 }
 
+/* True when `path` lives in the same directory as `prev` (manifests list
+ * a directory's files together, so one fsync per directory run is enough). */
+static bool is_same_parent(const char *prev, const char *path)
+{
+    if (!prev)
+        return false;
+    const char *a = strrchr(prev, '/'), *b = strrchr(path, '/');
+    size_t la = a ? (size_t)(a - prev) : 0, lb = b ? (size_t)(b - path) : 0;
+    return la == lb && strncmp(prev, path, la) == 0;
+}
+
 static int sync_data(ls_dl_tx_t *tx)
 {
     const ls_game_manifest_t *m = tx->manifest;
+    const char *prev = NULL;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < m->file_count; i++) {
         if (!tx->is_selected[i] || i == tx->sentinel_index)
             continue;
+        const char *path = m->files[i].path;
         if (!m->files[i].is_dir)
             rc = finish_file(tx, &m->files[i]);
-        if (rc == 0)
-            rc = fsync_parent_in_root(tx->root_fd, m->files[i].path);
+        if (rc == 0 && !is_same_parent(prev, path))
+            rc = fsync_parent_in_root(tx->root_fd, path);
+        prev = path;
     }
+    if (rc == 0 && fsync(tx->root_fd) != 0)
+        rc = ls_error_from_errno(errno);
     if (rc == 0)
         step(tx, "data_synced");
     return rc;
@@ -482,8 +532,8 @@ int ls_dl_tx_commit(ls_dl_tx_t *tx)
     }
     if (rc != 0) {
         unlink_in_root(tx->root_fd, LS_VERSION_TMP);
-        ls_warn(LOG_MOD, "commit of %s %s failed: %s", tx->manifest->game_id,
-                tx->manifest->version, ls_strerror(rc));
+        ls_warn(LOG_MOD, "commit of %s %s failed: %s", tx->manifest->game_id, tx->manifest->version,
+                ls_strerror(rc));
         return rc;
     }
     /* the new sentinel is durable: the parked one has no use left */

@@ -9,6 +9,7 @@
 #include "lanspread/planner.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,8 +212,8 @@ static void version_ini_appears_only_at_commit_with_exact_bytes(void **state)
 
     assert_false(obs.was_ini_early);
     assert_true(obs.was_data_ready);
-    const char *want[] = {"parked", "prepared", "data_synced", "tmp_written", "renamed",
-                          "root_synced", "committed"};
+    const char *want[] = {"parked",  "prepared",    "data_synced", "tmp_written",
+                          "renamed", "root_synced", "committed"};
     assert_int_equal(obs.step_count, 7);
     for (size_t i = 0; i < 7; i++)
         assert_string_equal(obs.steps[i], want[i]);
@@ -323,6 +324,54 @@ static void chunks_that_do_not_fit_the_manifest_are_refused(void **state)
     free(root);
 }
 
+/* ---- several peers filling one file ---- */
+
+typedef struct {
+    ls_dl_tx_t *tx;
+    const game_t *game;
+    size_t first; /* this writer takes chunks first, first + stride, ... */
+    size_t stride;
+    int rc;
+} writer_t;
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    const ls_file_desc_t *f = &w->game->m.files[0];
+    for (size_t c = w->first; c < f->chunk_count && w->rc == 0; c += w->stride)
+        w->rc = ls_dl_tx_write_chunk(w->tx, 0, c, w->game->content[0] + c * LS_CHUNK_SIZE,
+                                     (size_t)chunk_len(f, c));
+    return NULL;
+}
+
+static void concurrent_writers_fill_one_file_safely(void **state)
+{
+    (void)state;
+    char *root = ls_test_mkdtemp("dl-threads");
+    const spec_t one[] = {{"big.pak", 8ull * LS_CHUNK_SIZE - 17, false}};
+    game_t g;
+    ls_dl_tx_t *tx = NULL;
+    pthread_t threads[4];
+    writer_t writers[4];
+    build_game(&g, one, 1, "1.0");
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    for (size_t i = 0; i < 4; i++) {
+        writers[i] = (writer_t){.tx = tx, .game = &g, .first = 3 - i, .stride = 4};
+        assert_int_equal(pthread_create(&threads[i], NULL, writer_main, &writers[i]), 0);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(writers[i].rc, 0);
+    }
+    assert_int_equal(ls_dl_tx_missing(tx), 0);
+    assert_int_equal(ls_dl_tx_commit(tx), 0);
+    ls_dl_tx_free(tx);
+    assert_files_match(root, &g);
+    free_game(&g);
+    ls_test_rmtree(root);
+    free(root);
+}
+
 /* ---- confinement ---- */
 
 static void planted_symlinks_are_never_written_through(void **state)
@@ -376,6 +425,45 @@ static void planted_symlinks_are_never_written_through(void **state)
     free(outside);
 }
 
+static void hard_link_to_an_outside_file_is_broken_not_written_through(void **state)
+{
+    (void)state;
+    char *root = ls_test_mkdtemp("dl-hard");
+    char *outside = ls_test_mkdtemp("dl-hard-out");
+    game_t g;
+    ls_dl_tx_t *tx = NULL;
+    build_game(&g, base_specs, BASE_COUNT, "2.0");
+    ls_test_write_text(outside, "target", "precious");
+    char *target = ls_path_join(outside, "target");
+    char *inside = ls_path_join(root, "readme.txt");
+    char *inside_b = ls_path_join(root, "data/sub/b.bin");
+    assert_int_equal(link(target, inside), 0);
+
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    /* planted after begin: refused at write time */
+    assert_int_equal(unlink(inside_b), 0);
+    assert_int_equal(link(target, inside_b), 0);
+    assert_int_equal(fetch_chunk(tx, &g, 1, 0), LS_EPATH_INVALID);
+    assert_int_equal(fetch_chunk(tx, &g, 2, 0), 0);
+    ls_dl_tx_abort(tx);
+    ls_dl_tx_free(tx);
+
+    size_t len = 0;
+    char *kept = ls_test_read_file(outside, "target", &len);
+    assert_int_equal(len, 8);
+    assert_memory_equal(kept, "precious", 8);
+    free(kept);
+    assert_int_equal(ls_dl_chunk_verify_on_disk(root, &g.m, 2, 0), 0);
+    free(target);
+    free(inside);
+    free(inside_b);
+    free_game(&g);
+    ls_test_rmtree(root);
+    ls_test_rmtree(outside);
+    free(root);
+    free(outside);
+}
+
 static void manifest_paths_leaving_the_root_are_refused(void **state)
 {
     (void)state;
@@ -388,7 +476,7 @@ static void manifest_paths_leaving_the_root_are_refused(void **state)
     build_game(&g, evil, 2, "1.0");
     assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), LS_EPATH_DOTDOT);
     assert_false(exists_in(parent, "evil.txt"));
-    assert_false(exists_in(root, "ok.txt"));
+    assert_false(exists_in(parent, "game")); /* refused before anything is created */
     free_game(&g);
     build_game(&g, reserved, 1, "1.0");
     assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), LS_EPATH_RESERVED);
@@ -400,12 +488,40 @@ static void manifest_paths_leaving_the_root_are_refused(void **state)
 
 /* ---- disk full and unwritable folders (a real tmpfs) ---- */
 
-static bool mount_tmpfs(const char *dir, const char *opts, unsigned long flags)
+/* The mount point lives in the test state so the teardown unmounts it even
+ * when an assertion ends the test early. */
+typedef struct {
+    char *mnt;
+    bool is_mounted;
+} mount_state_t;
+
+static int mount_setup(void **state)
 {
-    if (mount("none", dir, "tmpfs", flags, opts) == 0)
-        return true;
+    mount_state_t *ms = calloc(1, sizeof *ms);
+    ms->mnt = ls_test_mkdtemp("dl-mnt");
+    *state = ms;
+    return 0;
+}
+
+static int mount_teardown(void **state)
+{
+    mount_state_t *ms = *state;
+    if (ms->is_mounted && umount(ms->mnt) != 0)
+        umount2(ms->mnt, MNT_DETACH);
+    ls_test_rmtree(ms->mnt);
+    free(ms->mnt);
+    free(ms);
+    return 0;
+}
+
+static void mount_tmpfs_or_skip(mount_state_t *ms, const char *opts, unsigned long flags)
+{
+    if (mount("none", ms->mnt, "tmpfs", flags, opts) == 0) {
+        ms->is_mounted = true;
+        return;
+    }
     print_message("skipping: cannot mount a tmpfs (%s)\n", strerror(errno));
-    return false;
+    skip();
 }
 
 /* Writes until the file system is full (bounded). */
@@ -423,14 +539,9 @@ static void fill_disk(const char *root)
 
 static void disk_full_fails_cleanly_and_keeps_other_files(void **state)
 {
-    (void)state;
-    char *mnt = ls_test_mkdtemp("dl-full");
-    if (!mount_tmpfs(mnt, "size=2m", 0)) {
-        ls_test_rmtree(mnt);
-        free(mnt);
-        skip();
-    }
-    char *root = ls_path_join(mnt, "game");
+    mount_state_t *ms = *state;
+    mount_tmpfs_or_skip(ms, "size=2m", 0);
+    char *root = ls_path_join(ms->mnt, "game");
     uint8_t keep[300000];
     ls_test_fill(keep, sizeof keep, 7);
     ls_test_write_file(root, "keep.bin", keep, sizeof keep);
@@ -467,34 +578,22 @@ static void disk_full_fails_cleanly_and_keeps_other_files(void **state)
     assert_memory_equal(kept, keep, sizeof keep);
     free(kept);
     free_game(&g);
-
-    assert_int_equal(umount(mnt), 0);
     free(root);
-    ls_test_rmtree(mnt);
-    free(mnt);
 }
 
 static void unwritable_folder_fails_with_a_permission_error(void **state)
 {
-    (void)state;
-    char *mnt = ls_test_mkdtemp("dl-ro");
-    ls_test_write_text(mnt, "game/keep.txt", "x");
-    if (!mount_tmpfs(mnt, "size=1m", MS_RDONLY)) {
-        ls_test_rmtree(mnt);
-        free(mnt);
-        skip();
-    }
-    char *root = ls_path_join(mnt, "game");
+    mount_state_t *ms = *state;
+    ls_test_write_text(ms->mnt, "game/keep.txt", "x"); /* hidden under the mount */
+    mount_tmpfs_or_skip(ms, "size=1m", MS_RDONLY);
+    char *root = ls_path_join(ms->mnt, "game");
     game_t g;
     ls_dl_tx_t *tx = NULL;
     build_game(&g, base_specs, BASE_COUNT, "2.0");
     assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), LS_EACCES);
     assert_null(tx);
     free_game(&g);
-    assert_int_equal(umount(mnt), 0);
     free(root);
-    ls_test_rmtree(mnt);
-    free(mnt);
 }
 
 /* ---- resume ---- */
@@ -564,6 +663,7 @@ static void cancelled_download_resumes_with_only_missing_chunks(void **state)
     assert_int_equal(ls_dl_tx_commit(tx), 0);
     ls_dl_tx_free(tx);
     assert_files_match(root, &g);
+    ls_resume_free(&rs);
     assert_int_equal(ls_resume_remove(state_dir, "testgame"), 0);
     assert_int_equal(ls_resume_load(state_dir, &g.m, &rs), LS_ENOENT);
     assert_false(exists_in(root, "downloads")); /* never in the game root */
@@ -651,6 +751,33 @@ static void resume_file_of_another_version_or_corrupt_is_ignored(void **state)
     free(state_dir);
 }
 
+/* Every scratch directory of this file lives under one parent that the
+ * group teardown removes, so a test that fails half-way leaves nothing. */
+static char *group_scratch;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    group_scratch = ls_test_mkdtemp("dl-group");
+    return setenv("TMPDIR", group_scratch, 1);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    ls_test_rmtree(group_scratch);
+    free(group_scratch);
+    return 0;
+}
+
+static void download_errors_have_messages(void **state)
+{
+    (void)state;
+    const int codes[] = {LS_ERETRIES, LS_ENOPEERS, LS_ERESUME, LS_EINCOMPLETE, LS_ECHUNK};
+    for (size_t i = 0; i < 5; i++)
+        assert_string_not_equal(ls_strerror(codes[i]), "unknown error");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -658,13 +785,18 @@ int main(void)
         cmocka_unit_test(existing_data_is_never_truncated_before_commit),
         cmocka_unit_test(abort_discards_the_parked_sentinel_and_keeps_data),
         cmocka_unit_test(chunks_that_do_not_fit_the_manifest_are_refused),
+        cmocka_unit_test(concurrent_writers_fill_one_file_safely),
         cmocka_unit_test(planted_symlinks_are_never_written_through),
+        cmocka_unit_test(hard_link_to_an_outside_file_is_broken_not_written_through),
         cmocka_unit_test(manifest_paths_leaving_the_root_are_refused),
-        cmocka_unit_test(disk_full_fails_cleanly_and_keeps_other_files),
-        cmocka_unit_test(unwritable_folder_fails_with_a_permission_error),
+        cmocka_unit_test_setup_teardown(disk_full_fails_cleanly_and_keeps_other_files, mount_setup,
+                                        mount_teardown),
+        cmocka_unit_test_setup_teardown(unwritable_folder_fails_with_a_permission_error,
+                                        mount_setup, mount_teardown),
         cmocka_unit_test(cancelled_download_resumes_with_only_missing_chunks),
         cmocka_unit_test(resumed_chunk_changed_on_disk_fails_its_check),
         cmocka_unit_test(resume_file_of_another_version_or_corrupt_is_ignored),
+        cmocka_unit_test(download_errors_have_messages),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MBIT_PER_MS(mbit) ((mbit) * 1e6 / 8.0 / 1000.0) /* -> bytes per ms */
+#define MBIT_PER_MS(mbit) ((mbit)*1e6 / 8.0 / 1000.0) /* -> bytes per ms */
 #define SIM_PEERS_MAX 8
 #define SIM_PIPE_MAX 64
 #define SIM_STEPS_MAX 2000000
@@ -43,11 +43,11 @@ typedef struct {
 } sim_req_t;
 
 typedef struct {
-    double rate;          /* bytes per ms */
-    double latency;       /* ms before a request starts being served */
-    double vanish_at;     /* 0 = never */
-    uint32_t corrupt_every; /* every n-th answer is bad data; 1 = all */
-    uint32_t fail_every;    /* every n-th request fails without data */
+    double rate;             /* bytes per ms */
+    double latency;          /* ms before a request starts being served */
+    double vanish_at;        /* 0 = never */
+    uint32_t corrupt_every;  /* every n-th answer is bad data; 1 = all */
+    uint32_t fail_every;     /* every n-th request fails without data */
     size_t corrupt_chunk_id; /* this chunk is always bad from this peer (SIZE_MAX: none) */
     bool is_gone;
     sim_req_t pipe[SIM_PIPE_MAX];
@@ -252,6 +252,18 @@ static void adaptive_plan_is_near_ideal_and_beats_round_robin(void **state)
     assert_int_equal(adaptive.duplicate_counts, 0);
     assert_true(adaptive.finish_ms <= 1.15 * ideal);
     assert_true(adaptive.finish_ms * 2 < rr.finish_ms);
+
+    /* the same with one stream in 50 reset on every peer and 20 ms latency */
+    init_peers(peers, mbits, 4);
+    for (size_t i = 0; i < 4; i++) {
+        peers[i].fail_every = 50;
+        peers[i].latency = 20;
+    }
+    run(&m, peers, 4, LS_PLAN_ADAPTIVE, &adaptive, NULL);
+    print_message("  with 2%% stream resets and 20 ms latency: adaptive %.0f ms (%.3fx)\n",
+                  adaptive.finish_ms, adaptive.finish_ms / ideal);
+    assert_true(adaptive.is_finished);
+    assert_true(adaptive.finish_ms <= 1.15 * ideal);
     ls_manifest_free(&m);
 }
 
@@ -523,6 +535,7 @@ static void window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one(void **
     ls_planner_t *pl = NULL;
     make_manifest(&m, sizes, 1);
     init_peers(peers, mbits, 2);
+    peers[0].latency = peers[1].latency = 30;
     peers[0].vanish_at = 1000; /* freeze the windows mid-way to look at them */
     run(&m, peers, 2, LS_PLAN_ADAPTIVE, &res, &pl);
     ls_plan_progress_t prog;
@@ -532,6 +545,83 @@ static void window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one(void **
                   stats[1].window);
     assert_true(stats[0].window >= 8);
     assert_true(stats[1].window <= 2);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+static void window_covers_a_long_round_trip(void **state)
+{
+    (void)state;
+    /* 1 Gbit/s behind 100 ms: one chunk at a time would reach only a quarter
+     * of the link; the window must keep about four in flight */
+    const uint64_t sizes[] = {200ull * LS_CHUNK_SIZE};
+    const double mbits[] = {1000};
+    ls_game_manifest_t m;
+    sim_peer_t peers[1];
+    sim_result_t res, one;
+    ls_planner_t *pl = NULL;
+    make_manifest(&m, sizes, 1);
+    init_peers(peers, mbits, 1);
+    peers[0].latency = 100;
+    run(&m, peers, 1, LS_PLAN_ADAPTIVE, &res, &pl);
+    ls_plan_progress_t prog;
+    ls_plan_peer_stat_t stats[1];
+    ls_planner_progress(pl, (uint64_t)res.finish_ms, &prog, stats, 1);
+    ls_planner_free(pl);
+
+    ls_planner_config_t cfg = {.max_window = 1};
+    init_peers(peers, mbits, 1);
+    peers[0].latency = 100;
+    assert_int_equal(ls_planner_new(&m, NULL, 0, peer_names, 1, NULL, &cfg, &pl), 0);
+    simulate(pl, peers, 1, ls_manifest_chunk_total(&m), &one);
+    ls_planner_free(pl);
+
+    double ideal = (double)sizes[0] / MBIT_PER_MS(1000);
+    print_message("1 Gbit/s, 100 ms: ideal %.0f ms, adaptive %.0f ms (window %u, latency "
+                  "measured %u ms), window 1: %.0f ms\n",
+                  ideal, res.finish_ms, stats[0].window, stats[0].latency_ms, one.finish_ms);
+    assert_true(res.is_finished);
+    assert_true(stats[0].latency_ms >= 90 && stats[0].latency_ms <= 110);
+    assert_true(stats[0].window >= 4);
+    assert_true(res.finish_ms <= 1.15 * ideal);
+    assert_true(res.finish_ms * 3 < one.finish_ms);
+    ls_manifest_free(&m);
+}
+
+static void failures_halve_the_window_and_good_chunks_regrow_it(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {100ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a[16];
+    ls_plan_outcome_t o;
+    ls_plan_peer_stat_t st;
+    ls_plan_progress_t prog;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    /* 4 MiB per 10 ms after a 100 ms round trip: window 1 + ceil(100 / 10) */
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[0]), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[1]), 0);
+    assert_int_equal(ls_planner_done(pl, &a[0], a[0].length, 110, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &a[1], a[1].length, 120, true, &o), 0);
+    ls_planner_progress(pl, 120, &prog, &st, 1);
+    assert_int_equal(st.latency_ms, 100);
+    assert_int_equal(st.window, 11);
+    size_t n = 0;
+    while (n < 16 && ls_planner_next(pl, 0, 120, &a[n]) == 0)
+        n++;
+    assert_int_equal(n, 11);
+    assert_int_equal(ls_planner_failed(pl, &a[0], LS_ETIMEDOUT), 0);
+    ls_planner_progress(pl, 130, &prog, &st, 1);
+    assert_int_equal(st.window, 5);
+    assert_int_equal(ls_planner_failed(pl, &a[1], LS_ETIMEDOUT), 0);
+    ls_planner_progress(pl, 130, &prog, &st, 1);
+    assert_int_equal(st.window, 2);
+    assert_int_equal(ls_planner_done(pl, &a[2], a[2].length, 230, true, &o), 0);
+    ls_planner_progress(pl, 230, &prog, &st, 1);
+    assert_int_equal(st.window, 3);
     ls_planner_free(pl);
     ls_manifest_free(&m);
 }
@@ -554,6 +644,102 @@ static void round_robin_mode_deals_chunks_like_the_seed(void **state)
         assert_int_equal(a.chunk_index, peer + 3);
         assert_int_equal(ls_planner_next(pl, peer, 0, &a), LS_EAGAIN);
     }
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+static void cancel_stops_handing_out_chunks_and_lists_every_stream(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a", "b"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a, streams[8];
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, NULL, &pl), 0);
+    for (uint32_t peer = 0; peer < 2; peer++)
+        while (ls_planner_next(pl, peer, 0, &a) == 0)
+            ;
+    ls_planner_cancel(pl);
+    assert_int_equal(ls_planner_next(pl, 0, 1, &a), LS_ECANCELED);
+    int code = 0;
+    const char *reason = NULL;
+    assert_true(ls_planner_has_failed(pl, &code, &reason));
+    assert_int_equal(code, LS_ECANCELED);
+    assert_int_equal(ls_planner_in_flight(pl, streams, 8), 4);
+    assert_true(streams[0].ticket != streams[1].ticket);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+static void lost_peer_may_rejoin_but_a_dropped_one_may_not(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a", "b", "liar"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    ls_plan_outcome_t o;
+    uint32_t slot = 99;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 3, NULL, NULL, &pl), 0);
+    assert_int_equal(ls_planner_add_peer(pl, "a", &slot), LS_EEXIST);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, 0), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 1, &a), LS_EPEER_GONE);
+    assert_int_equal(ls_planner_add_peer(pl, "a", &slot), 0);
+    assert_int_equal(slot, 0);
+    assert_int_equal(ls_planner_next(pl, 0, 2, &a), 0);
+    assert_int_equal(a.chunk_index, 0); /* the chunk it held came back to the queue */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ls_planner_next(pl, 2, 3, &a), 0);
+        assert_int_equal(ls_planner_done(pl, &a, a.length, 4, false, &o), 0);
+    }
+    assert_true(o.peer_dropped);
+    assert_int_equal(ls_planner_add_peer(pl, "liar", &slot), LS_EPEER_GONE);
+    assert_int_equal(ls_planner_add_peer(pl, "c", &slot), 0);
+    assert_int_equal(slot, 3);
+    assert_string_equal(ls_planner_peer_id(pl, 3), "c");
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+static void progress_reports_bytes_and_rates(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {20ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a", "b"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a0, a1, b0, b1;
+    ls_plan_outcome_t o;
+    ls_plan_progress_t prog;
+    ls_plan_peer_stat_t stats[2];
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, NULL, &pl), 0);
+    ls_planner_progress(pl, 0, &prog, stats, 2); /* first sample */
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a0), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a1), 0);
+    assert_int_equal(ls_planner_next(pl, 1, 0, &b0), 0);
+    assert_int_equal(ls_planner_next(pl, 1, 0, &b1), 0);
+    /* "a" answers every 100 ms, "b" every 400 ms: 40 and 10 MiB/s */
+    assert_int_equal(ls_planner_done(pl, &a0, a0.length, 100, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &a1, a1.length, 200, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &b0, b0.length, 400, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &b1, b1.length, 800, true, &o), 0);
+    ls_planner_progress(pl, 1000, &prog, stats, 2);
+    assert_int_equal(prog.bytes_done, 4ull * LS_CHUNK_SIZE);
+    assert_int_equal(prog.bytes_total, 20ull * LS_CHUNK_SIZE);
+    assert_int_equal(prog.chunks_done, 4);
+    assert_int_equal(prog.chunks_total, 20);
+    assert_int_equal(prog.rate_bps, 4ull * LS_CHUNK_SIZE); /* 4 chunks in 1 s */
+    assert_int_equal(prog.peer_count, 2);
+    assert_string_equal(stats[0].peer_id, "a");
+    assert_int_equal(stats[0].bytes_done, 2ull * LS_CHUNK_SIZE);
+    assert_int_equal(stats[0].rate_bps, 10ull * LS_CHUNK_SIZE);
+    assert_int_equal(stats[1].rate_bps, 10ull * LS_CHUNK_SIZE / 4);
     ls_planner_free(pl);
     ls_manifest_free(&m);
 }
@@ -590,7 +776,12 @@ int main(void)
         cmocka_unit_test(resumed_chunks_are_not_planned),
         cmocka_unit_test(selected_files_only_are_planned),
         cmocka_unit_test(window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one),
+        cmocka_unit_test(window_covers_a_long_round_trip),
+        cmocka_unit_test(failures_halve_the_window_and_good_chunks_regrow_it),
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
+        cmocka_unit_test(cancel_stops_handing_out_chunks_and_lists_every_stream),
+        cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
+        cmocka_unit_test(progress_reports_bytes_and_rates),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
