@@ -469,6 +469,14 @@ static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, cons
 
     if (c->is_closed)
         return;
+    if (c->q) {
+        ngtcp2_conn_stat st;
+        ngtcp2_conn_get_conn_stat(c->q, &st);
+        ls_debug(MODULE, "connection to %.16s closed (%s): cwnd %llu, srtt %llu us, min rtt %llu us",
+                 c->peer_id, ls_strerror(status), (unsigned long long)st.cwnd,
+                 (unsigned long long)(st.smoothed_rtt / 1000),
+                 (unsigned long long)(st.min_rtt / 1000));
+    }
     c->is_closed = true;
     while (c->streams)
         ls_net_stream_finish(c->streams, status, app_error);
@@ -781,6 +789,7 @@ static void conn_write(ls_net_conn_t *c)
     }
     if (ls_net_ep_is_blocked(c->ep)) {
         c->is_waiting_writable = true;
+        arm_timer(c); /* timeouts still run while the socket is full */
         return;
     }
     for (ls_net_stream_t *s = c->streams; s; s = s->next)
