@@ -62,6 +62,9 @@ typedef struct {
     /* The peer opened a stream; set its callbacks with
      * ls_net_stream_set_callbacks before returning, or its data is dropped. */
     void (*stream_cb)(ls_net_conn_t *c, ls_net_stream_t *s);
+    /* The peer allows more concurrent streams: an ls_net_stream_open that
+     * failed with LS_ELIMIT may now succeed. Optional. */
+    void (*streams_available_cb)(ls_net_conn_t *c);
 } ls_net_callbacks_t;
 
 /* Zero fields take the default shown. */

@@ -184,6 +184,18 @@ static int extend_stream_data_cb(ngtcp2_conn *q, int64_t id, uint64_t max_data, 
     return 0;
 }
 
+static int extend_local_streams_cb(ngtcp2_conn *q, uint64_t max_streams, void *user_data)
+{
+    ls_net_conn_t *c = user_data;
+    (void)max_streams;
+
+    /* the first grant arrives with the handshake, before established_cb */
+    if (c->is_known && !c->is_close_requested && ngtcp2_conn_get_handshake_completed(q) &&
+        c->ep->cb.streams_available_cb)
+        c->ep->cb.streams_available_cb(c);
+    return 0;
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, bool is_server)
 {
     memset(cb, 0, sizeof(*cb));
@@ -207,6 +219,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool is_server)
     cb->remove_connection_id = remove_cid_cb;
     cb->update_key = ngtcp2_crypto_update_key_cb;
     cb->extend_max_stream_data = extend_stream_data_cb;
+    cb->extend_max_local_streams_bidi = extend_local_streams_cb;
     cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
     cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
     cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;

@@ -82,6 +82,8 @@ static void stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
         ls_net_stream_set_callbacks(st, s->stream_cbs, s->fx);
 }
 
+static void streams_available_cb(ls_net_conn_t *c);
+
 static ls_net_endpoint_t *make_endpoint(fixture_t *fx, ls_identity_t *id, side_t *side,
                                         const ls_net_limits_t *lim)
 {
@@ -95,6 +97,7 @@ static ls_net_endpoint_t *make_endpoint(fixture_t *fx, ls_identity_t *id, side_t
     cfg.cb.established_cb = established_cb;
     cfg.cb.closed_cb = closed_cb;
     cfg.cb.stream_cb = stream_cb;
+    cfg.cb.streams_available_cb = streams_available_cb;
     if (lim)
         cfg.limits = *lim;
     cfg.user_data = side;
@@ -184,6 +187,31 @@ static ls_net_conn_t *connect_b_to_a(fixture_t *fx)
     assert_non_null(c);
     fx->sb.conn = c;
     return c;
+}
+
+typedef struct {
+    fixture_t *fx;
+    bool is_fired;
+} pause_t;
+
+static void pause_cb(uv_timer_t *t)
+{
+    pause_t *p = t->data;
+    p->is_fired = true;
+}
+
+/* Lets the loop run for ms with nothing to wait for but the connection. */
+static void run_for(fixture_t *fx, uint64_t ms)
+{
+    uv_timer_t t;
+    pause_t p = {fx, false};
+    uv_timer_init(&fx->loop, &t);
+    t.data = &p;
+    uv_timer_start(&t, pause_cb, ms, 0);
+    while (!p.is_fired && !fx->is_timed_out)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
 }
 
 /* ---- identities and admission ---- */
@@ -276,6 +304,25 @@ static void connections_beyond_the_per_address_limit_are_refused(void **state)
     /* the first connection is untouched */
     assert_int_equal(fx->sa.closed, 0);
     assert_int_equal(fx->sb.established, 1);
+
+    fixture_free(fx);
+}
+
+static void keep_alive_holds_a_quiet_connection_until_a_clean_close(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim = {.idle_timeout_ms = 400, .keep_alive_ms = 100};
+    fixture_t *fx = fixture_new(&lim);
+
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    run_for(fx, 1200); /* three idle timeouts of silence from the application */
+    assert_int_equal(fx->sa.closed + fx->sb.closed, 0);
+
+    ls_net_conn_close(fx->sb.conn, LS_NET_APP_NO_ERROR, "bye");
+    assert_true(run_until(fx, both_closed));
+    assert_int_equal(fx->sb.close_status, 0);
+    assert_int_equal(fx->sa.close_status, LS_EPEER_GONE);
 
     fixture_free(fx);
 }
@@ -413,6 +460,93 @@ static void a_hundred_concurrent_streams_each_get_their_own_answer(void **state)
         assert_int_equal(clients[i].close_status, 0);
         assert_int_equal(clients[i].got_len, strlen(want));
         assert_memory_equal(clients[i].got, want, strlen(want));
+    }
+
+    fixture_free(fx);
+}
+
+static void echo_client_close_keep_error(ls_net_stream_t *s, int status, uint64_t app_error)
+{
+    echo_client_t *cl = ls_net_stream_user_data(s);
+    cl->is_done = true;
+    cl->close_status = status;
+    cl->got_len = (size_t)app_error; /* reused: the peer's error code */
+}
+
+static const ls_net_stream_callbacks_t reset_client_cbs = {echo_client_read,
+                                                           echo_client_close_keep_error};
+
+static void reset_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
+{
+    (void)data;
+    ls_net_stream_consume(s, len);
+    if (is_fin)
+        ls_net_stream_reset(s, 7);
+}
+
+static const ls_net_stream_callbacks_t reset_server_cbs = {reset_read, NULL};
+
+static void stream_reset_by_the_peer_reaches_the_requester_with_its_code(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    ls_net_stream_t *s = NULL;
+
+    fx->sa.stream_cbs = &reset_server_cbs;
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    memset(clients, 0, sizeof(clients));
+    nclients = 1;
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, &reset_client_cbs, &clients[0], &s), 0);
+    assert_int_equal(ls_net_stream_write(s, "give me nothing", 15), 0);
+    assert_int_equal(ls_net_stream_shutdown(s), 0);
+    assert_true(run_until(fx, all_clients_done));
+    assert_int_equal(clients[0].close_status, LS_EREMOTE);
+    assert_int_equal(clients[0].got_len, 7);
+    assert_int_equal(fx->sb.closed, 0); /* the connection lives on */
+
+    fixture_free(fx);
+}
+
+static size_t next_request, requests_wanted;
+
+/* Opens the requests still to send until the peer's stream limit says wait. */
+static void open_pending_requests(fixture_t *fx)
+{
+    while (next_request < requests_wanted) {
+        ls_net_stream_t *s = NULL;
+        int rc = ls_net_stream_open(fx->sb.conn, &echo_client_cbs, &clients[next_request], &s);
+        if (rc == LS_ELIMIT)
+            return;
+        assert_int_equal(rc, 0);
+        assert_int_equal(ls_net_stream_write(s, "ping", 4), 0);
+        assert_int_equal(ls_net_stream_shutdown(s), 0);
+        next_request++;
+    }
+}
+
+static void streams_available_cb(ls_net_conn_t *c)
+{
+    side_t *s = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
+    if (s == &s->fx->sb)
+        open_pending_requests(s->fx);
+}
+
+static void streams_beyond_the_peers_limit_wait_for_a_free_slot(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim = {.max_streams = 4};
+    fixture_t *fx = fixture_new(&lim);
+    echo_setup(fx);
+    nclients = requests_wanted = 12;
+    next_request = 0;
+
+    open_pending_requests(fx);
+    assert_int_equal(next_request, 4); /* the fifth waits for the peer */
+    assert_true(run_until(fx, all_clients_done));
+    for (size_t i = 0; i < requests_wanted; i++) {
+        assert_int_equal(clients[i].close_status, 0);
+        assert_memory_equal(clients[i].got, "pong:ping", 9);
     }
 
     fixture_free(fx);
@@ -573,31 +707,6 @@ static bool receiver_stalled(fixture_t *fx)
     return ((body_t *)fx->test)->is_stalled;
 }
 
-typedef struct {
-    fixture_t *fx;
-    bool is_fired;
-} pause_t;
-
-static void pause_cb(uv_timer_t *t)
-{
-    pause_t *p = t->data;
-    p->is_fired = true;
-}
-
-/* Lets the loop run for ms with nothing to wait for but the connection. */
-static void run_for(fixture_t *fx, uint64_t ms)
-{
-    uv_timer_t t;
-    pause_t p = {fx, false};
-    uv_timer_init(&fx->loop, &t);
-    t.data = &p;
-    uv_timer_start(&t, pause_cb, ms, 0);
-    while (!p.is_fired && !fx->is_timed_out)
-        uv_run(&fx->loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(&fx->loop, UV_RUN_NOWAIT);
-}
-
 static void slow_reader_stops_the_source_until_it_consumes_again(void **state)
 {
     (void)state;
@@ -640,8 +749,11 @@ int main(void)
         cmocka_unit_test(connect_to_a_silent_port_fails_as_unreachable),
         cmocka_unit_test(idle_connection_closes_after_the_idle_timeout),
         cmocka_unit_test(connections_beyond_the_per_address_limit_are_refused),
+        cmocka_unit_test(keep_alive_holds_a_quiet_connection_until_a_clean_close),
         cmocka_unit_test(request_and_response_round_trip_on_one_stream),
         cmocka_unit_test(a_hundred_concurrent_streams_each_get_their_own_answer),
+        cmocka_unit_test(stream_reset_by_the_peer_reaches_the_requester_with_its_code),
+        cmocka_unit_test(streams_beyond_the_peers_limit_wait_for_a_free_slot),
         cmocka_unit_test(large_body_arrives_intact_while_the_sender_holds_a_bounded_amount),
         cmocka_unit_test(slow_reader_stops_the_source_until_it_consumes_again),
     };
