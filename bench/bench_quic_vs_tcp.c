@@ -349,7 +349,7 @@ int main(int argc, char **argv)
         return 1;
     for (size_t i = 0; i < PATTERN_LEN; i++)
         pattern[i] = (uint8_t)(i * 2654435761u >> 13);
-    ls_log_set_level(LS_LOG_WARN);
+    ls_log_set_level(getenv("LS_BENCH_DEBUG") ? LS_LOG_DEBUG : LS_LOG_WARN);
 
     if (run_pair(false, NULL, NULL, &tcp) != 0 || run_pair(true, tmpl_a, tmpl_b, &quic) != 0) {
         fprintf(stderr, "benchmark failed\n");
