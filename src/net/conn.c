@@ -27,6 +27,8 @@
 /* Packets built per write pass before yielding to the loop so ACKs are read. */
 #define MAX_PKTS_PER_PASS 1024
 #define MAX_VECS 16
+/* Stream frames coalesced into one packet at most (a packet holds far fewer). */
+#define MAX_COALESCE 256
 
 static void conn_write(ls_net_conn_t *c);
 static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, const char *reason);
@@ -248,6 +250,8 @@ static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st, ngtc
     tp->initial_max_streams_uni = 0;
     tp->max_idle_timeout = (uint64_t)lim->idle_timeout_ms * NGTCP2_MILLISECONDS;
     tp->active_connection_id_limit = 4;
+    /* peers on a LAN keep their address; packets are sent to the one we know */
+    tp->disable_active_migration = 1;
 }
 
 /* ---- TLS ---- */
@@ -754,8 +758,9 @@ static ngtcp2_ssize write_one(ls_net_conn_t *c, struct batch *b, ngtcp2_tstamp t
     ngtcp2_path_storage ps;
 
     ngtcp2_path_storage_zero(&ps);
-    for (;;) {
-        ls_net_stream_t *s = next_stream(c);
+    for (int tries = 0;; tries++) {
+        /* past the bound, stop coalescing: ngtcp2 then finishes the packet */
+        ls_net_stream_t *s = tries < MAX_COALESCE ? next_stream(c) : NULL;
         bool is_fin = false;
         size_t nvec = s ? ls_net_stream_vec(s, vec, MAX_VECS, &is_fin) : 0;
         uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (is_fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);

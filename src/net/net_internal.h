@@ -50,6 +50,7 @@ struct ls_net_stream {
     bool is_write_closed;
     bool is_reset_locally;
     bool is_blocked; /* flow-control blocked during the current write pass */
+    bool is_finishing; /* inside close_cb: no more operations */
 };
 
 struct ls_net_conn {

@@ -54,6 +54,7 @@ void ls_net_stream_finish(ls_net_stream_t *s, int status, uint64_t app_error)
         c->rr = s->next;
     if (c->q)
         ngtcp2_conn_set_stream_user_data(c->q, s->id, NULL);
+    s->is_finishing = true;
     if (s->cb.close_cb)
         s->cb.close_cb(s, status, app_error);
     free_chunks(s);
@@ -238,7 +239,7 @@ int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len)
 {
     struct ls_net_chunk *ch;
 
-    if (s->is_write_closed || s->is_fin_wanted || s->pull)
+    if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull)
         return LS_ESTATE;
     if (len == 0)
         return 0;
@@ -256,7 +257,7 @@ int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull)
 {
     if (!pull)
         return LS_EINVAL;
-    if (s->is_write_closed || s->is_fin_wanted || s->pull)
+    if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull)
         return LS_ESTATE;
     s->pull = pull;
     ls_net_conn_kick(s->conn);
@@ -265,7 +266,7 @@ int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull)
 
 void ls_net_stream_resume(ls_net_stream_t *s)
 {
-    if (!s->is_source_waiting)
+    if (!s->is_source_waiting || s->is_finishing)
         return;
     s->is_source_waiting = false;
     ls_net_conn_kick(s->conn);
@@ -273,7 +274,7 @@ void ls_net_stream_resume(ls_net_stream_t *s)
 
 int ls_net_stream_shutdown(ls_net_stream_t *s)
 {
-    if (s->is_write_closed)
+    if (s->is_finishing || s->is_write_closed)
         return LS_ESTATE;
     if (!s->pull)
         s->is_fin_wanted = true;
@@ -285,7 +286,7 @@ void ls_net_stream_reset(ls_net_stream_t *s, uint64_t app_error)
 {
     ls_net_conn_t *c = s->conn;
 
-    if (s->is_write_closed && s->is_reset_locally)
+    if (s->is_finishing || (s->is_write_closed && s->is_reset_locally))
         return;
     s->is_write_closed = true;
     s->is_reset_locally = true;
@@ -300,7 +301,7 @@ void ls_net_stream_consume(ls_net_stream_t *s, size_t n)
 {
     ls_net_conn_t *c = s->conn;
 
-    if (n == 0 || !c->q || c->is_closed)
+    if (n == 0 || !c->q || c->is_closed || s->is_finishing)
         return;
     ngtcp2_conn_extend_max_stream_offset(c->q, s->id, n);
     ngtcp2_conn_extend_max_offset(c->q, n);
