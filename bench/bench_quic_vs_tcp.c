@@ -359,7 +359,8 @@ int main(int argc, char **argv)
     print_pair("tcp", &tcp);
     print_pair("quic", &quic);
     printf("quic/tcp throughput ratio: %.3f\n",
-           (tcp.recv.seconds / quic.recv.seconds) * ((double)quic.recv.bytes / (double)tcp.recv.bytes));
+           (tcp.recv.seconds / quic.recv.seconds) *
+               ((double)quic.recv.bytes / (double)tcp.recv.bytes));
     printf("cpu per GiB: tcp %.2f s, quic %.2f s (sender + receiver)\n",
            (tcp.send.cpu + tcp.recv.cpu) / ((double)tcp.recv.bytes / (1024.0 * MIB)),
            (quic.send.cpu + quic.recv.cpu) / ((double)quic.recv.bytes / (1024.0 * MIB)));

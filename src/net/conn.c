@@ -228,7 +228,8 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool is_server)
     cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
 }
 
-static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st, ngtcp2_transport_params *tp)
+static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st,
+                          ngtcp2_transport_params *tp)
 {
     const ls_net_limits_t *lim = &ep->lim;
 
@@ -401,9 +402,8 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
     tp.original_dcid = hd->dcid;
     tp.stateless_reset_token_present = 1;
     c->client_dcid = hd->dcid;
-    if (random_cid(&c->scids[0]) != 0 ||
-        gnutls_rnd(GNUTLS_RND_RANDOM, tp.stateless_reset_token, NGTCP2_STATELESS_RESET_TOKENLEN) <
-            0)
+    if (random_cid(&c->scids[0]) != 0 || gnutls_rnd(GNUTLS_RND_RANDOM, tp.stateless_reset_token,
+                                                    NGTCP2_STATELESS_RESET_TOKENLEN) < 0)
         goto fail;
     c->nscids = 1;
     path_of(c, &path);
@@ -416,8 +416,8 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
     if (rc != 0)
         goto fail;
     if (ep->lim.keep_alive_ms)
-        ngtcp2_conn_set_keep_alive_timeout(c->q, (uint64_t)ep->lim.keep_alive_ms *
-                                                     NGTCP2_MILLISECONDS);
+        ngtcp2_conn_set_keep_alive_timeout(c->q,
+                                           (uint64_t)ep->lim.keep_alive_ms * NGTCP2_MILLISECONDS);
     *out = c;
     return 0;
 fail:
@@ -467,8 +467,8 @@ int ls_net_connect(ls_net_endpoint_t *ep, const struct sockaddr *addr, void *use
     if (rc != 0)
         goto fail;
     if (ep->lim.keep_alive_ms)
-        ngtcp2_conn_set_keep_alive_timeout(c->q, (uint64_t)ep->lim.keep_alive_ms *
-                                                     NGTCP2_MILLISECONDS);
+        ngtcp2_conn_set_keep_alive_timeout(c->q,
+                                           (uint64_t)ep->lim.keep_alive_ms * NGTCP2_MILLISECONDS);
     ls_net_conn_kick(c);
     *out = c;
     return 0;
@@ -489,10 +489,10 @@ static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, cons
     if (c->q) {
         ngtcp2_conn_stat st;
         ngtcp2_conn_get_conn_stat(c->q, &st);
-        ls_debug(MODULE, "connection to %.16s closed (%s): cwnd %llu, srtt %llu us, min rtt %llu us",
-                 c->peer_id, ls_strerror(status), (unsigned long long)st.cwnd,
-                 (unsigned long long)(st.smoothed_rtt / 1000),
-                 (unsigned long long)(st.min_rtt / 1000));
+        ls_debug(
+            MODULE, "connection to %.16s closed (%s): cwnd %llu, srtt %llu us, min rtt %llu us",
+            c->peer_id, ls_strerror(status), (unsigned long long)st.cwnd,
+            (unsigned long long)(st.smoothed_rtt / 1000), (unsigned long long)(st.min_rtt / 1000));
     }
     c->is_closed = true;
     while (c->streams)
@@ -535,8 +535,7 @@ static void close_with_liberr(ls_net_conn_t *c, int liberr, int status)
     conn_close_now(c, &ce, status, 0, ngtcp2_strerror(liberr));
 }
 
-void ls_net_conn_request_close(ls_net_conn_t *c, uint64_t app_error, const char *reason,
-                               int status)
+void ls_net_conn_request_close(ls_net_conn_t *c, uint64_t app_error, const char *reason, int status)
 {
     if (c->is_closed || c->is_close_requested)
         return;
@@ -589,9 +588,9 @@ static void on_peer_closed(ls_net_conn_t *c)
     if (n)
         memcpy(reason, ce.reason, n);
     reason[n] = '\0';
-    conn_teardown(c, remote_close_status(&ce),
-                  ce.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ? ce.error_code : 0,
-                  reason);
+    conn_teardown(
+        c, remote_close_status(&ce),
+        ce.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ? ce.error_code : 0, reason);
 }
 
 void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t remote_len,
@@ -711,8 +710,8 @@ static ls_net_stream_t *next_stream(ls_net_conn_t *c)
 }
 
 struct batch {
-    size_t len;  /* bytes in ep->tx */
-    size_t seg;  /* GSO segment size: the first packet's size */
+    size_t len; /* bytes in ep->tx */
+    size_t seg; /* GSO segment size: the first packet's size */
     size_t npkts;
 };
 
@@ -734,8 +733,8 @@ static int batch_add(ls_net_conn_t *c, struct batch *b, size_t n)
 
     if (b->npkts > 0 && n > b->seg) {
         uint8_t *pkt = c->ep->tx + b->len;
-        rc = ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, c->ep->tx,
-                            b->len, b->seg);
+        rc = ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, c->ep->tx, b->len,
+                            b->seg);
         memmove(c->ep->tx, pkt, n);
         b->len = b->npkts = 0;
         if (rc != 0)
@@ -763,17 +762,20 @@ static ngtcp2_ssize write_one(ls_net_conn_t *c, struct batch *b, ngtcp2_tstamp t
         ls_net_stream_t *s = tries < MAX_COALESCE ? next_stream(c) : NULL;
         bool is_fin = false;
         size_t nvec = s ? ls_net_stream_vec(s, vec, MAX_VECS, &is_fin) : 0;
-        uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (is_fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
+        uint32_t flags =
+            NGTCP2_WRITE_STREAM_FLAG_MORE | (is_fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
         ngtcp2_ssize ndata = -1;
-        ngtcp2_ssize n = ngtcp2_conn_writev_stream(c->q, &ps.path, NULL, c->ep->tx + b->len,
-                                                   LS_NET_MAX_PAYLOAD, &ndata, flags,
-                                                   s ? s->id : -1, vec, nvec, ts);
+        ngtcp2_ssize n =
+            ngtcp2_conn_writev_stream(c->q, &ps.path, NULL, c->ep->tx + b->len, LS_NET_MAX_PAYLOAD,
+                                      &ndata, flags, s ? s->id : -1, vec, nvec, ts);
         if (s && ndata >= 0) {
             ls_net_stream_on_sent(s, (size_t)ndata, is_fin);
             c->rr = s->next; /* the next packet starts with another stream */
         }
         if (n >= 0)
             return n;
+        if (!s && n != NGTCP2_ERR_WRITE_MORE)
+            return n; /* stream errors need a stream: anything else is fatal */
         switch (n) {
         case NGTCP2_ERR_WRITE_MORE:
             continue;

@@ -445,6 +445,7 @@ static void on_readable(ls_net_endpoint_t *ep)
         struct cmsghdr align;
     } ctrl[LS_NET_RX_BATCH];
 
+    memset(ctrl, 0, sizeof(ctrl));
     for (int round = 0; round < MAX_READS_PER_EVENT && !ep->is_closing; round++) {
         for (int i = 0; i < LS_NET_RX_BATCH; i++) {
             iov[i].iov_base = ep->rx + (size_t)i * LS_NET_RX_SLOT;

@@ -49,7 +49,7 @@ struct ls_net_stream {
     bool is_source_waiting;
     bool is_write_closed;
     bool is_reset_locally;
-    bool is_blocked; /* flow-control blocked during the current write pass */
+    bool is_blocked;   /* flow-control blocked during the current write pass */
     bool is_finishing; /* inside close_cb: no more operations */
 };
 

@@ -22,7 +22,7 @@ typedef struct fixture fixture_t;
 /* What one endpoint's callbacks observed. */
 typedef struct {
     fixture_t *fx;
-    const ls_net_stream_callbacks_t *stream_cbs; /* for streams the peer opens */
+    const ls_net_stream_callbacks_t *stream_cbs;             /* for streams the peer opens */
     void (*on_stream)(ls_net_conn_t *c, ls_net_stream_t *s); /* or this */
     bool is_refusing;
     int established;
@@ -558,15 +558,15 @@ static void streams_beyond_the_peers_limit_wait_for_a_free_slot(void **state)
 
 typedef struct {
     uint8_t *pattern;
-    uint64_t total;   /* body length */
-    uint64_t pulled;  /* bytes handed out by the source */
+    uint64_t total;  /* body length */
+    uint64_t pulled; /* bytes handed out by the source */
     size_t npulls;
     uint64_t max_held; /* most bytes the sender held at a pull (unacked + asked) */
     struct sha256_ctx sent_hash;
     /* receiver */
     uint64_t received;
-    uint64_t held;     /* received but not yet consumed */
-    bool is_holding;   /* the slow reader is not consuming */
+    uint64_t held;   /* received but not yet consumed */
+    bool is_holding; /* the slow reader is not consuming */
     bool is_fin;
     bool is_closed;
     int close_status;
