@@ -522,6 +522,13 @@ static void conn_close_now(ls_net_conn_t *c, const ngtcp2_connection_close_error
     conn_teardown(c, status, app_error, reason);
 }
 
+void ls_net_conn_unreachable(ls_net_conn_t *c)
+{
+    if (c->is_closed || c->is_server || ngtcp2_conn_get_handshake_completed(c->q))
+        return;
+    conn_teardown(c, LS_EUNREACHABLE, 0, "port unreachable");
+}
+
 static void close_with_liberr(ls_net_conn_t *c, int liberr, int status)
 {
     ngtcp2_connection_close_error ce;

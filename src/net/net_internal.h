@@ -127,6 +127,8 @@ void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t
                       const uint8_t *pkt, size_t len);
 bool ls_net_conn_has_cid(const ls_net_conn_t *c, const uint8_t *cid, size_t len);
 void ls_net_conn_kick(ls_net_conn_t *c);
+/* An ICMP error says nothing listens where c connects to. */
+void ls_net_conn_unreachable(ls_net_conn_t *c);
 void ls_net_tls_set_verify(gnutls_certificate_credentials_t cred);
 void ls_net_conn_request_close(ls_net_conn_t *c, uint64_t app_error, const char *reason,
                                int status);

@@ -29,6 +29,7 @@ typedef struct {
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     int closed;
     int close_status;
+    char close_reason[64];
     ls_net_conn_t *conn;
     bool is_ep_closed;
 } side_t;
@@ -66,7 +67,7 @@ static void closed_cb(ls_net_conn_t *c, int status, uint64_t app_error, const ch
 {
     side_t *s = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
     (void)app_error;
-    (void)reason;
+    snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
     s->closed++;
     s->close_status = status;
     if (s->conn == c)
@@ -250,27 +251,57 @@ static bool b_closed(fixture_t *fx)
     return fx->sb.closed > 0;
 }
 
-static void connect_to_a_silent_port_fails_as_unreachable(void **state)
+/* A UDP port on 127.0.0.1; with keep_open the socket stays bound (and
+ * silent), otherwise nothing listens there any more. */
+static int loopback_port(struct sockaddr_in *addr, bool keep_open)
+{
+    socklen_t len = sizeof(*addr);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+    memset(addr, 0, sizeof(*addr));
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)addr, sizeof(*addr)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+    if (keep_open)
+        return fd;
+    close(fd);
+    return -1;
+}
+
+static void connect_to_a_closed_port_fails_at_once_as_unreachable(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim = {.handshake_timeout_ms = 60000}; /* longer than the guard */
+    fixture_t *fx = fixture_new(&lim);
+    struct sockaddr_in nobody;
+    ls_net_conn_t *c = NULL;
+
+    loopback_port(&nobody, false);
+    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&nobody, NULL, &c), 0);
+    assert_true(run_until(fx, b_closed));
+    assert_int_equal(fx->sb.close_status, LS_EUNREACHABLE);
+    assert_string_equal(fx->sb.close_reason, "port unreachable");
+    assert_int_equal(fx->sb.established, 0);
+
+    fixture_free(fx);
+}
+
+static void connect_to_a_silent_peer_fails_at_the_handshake_timeout(void **state)
 {
     (void)state;
     ls_net_limits_t lim = {.handshake_timeout_ms = 1000};
     fixture_t *fx = fixture_new(&lim);
-    struct sockaddr_in nobody = {.sin_family = AF_INET};
-    socklen_t len = sizeof(nobody);
+    struct sockaddr_in silent;
     ls_net_conn_t *c = NULL;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int fd = loopback_port(&silent, true);
 
-    /* a port that was free a moment ago: nothing listens there */
-    nobody.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&nobody, sizeof(nobody)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&nobody, &len), 0);
-    close(fd);
-
-    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&nobody, NULL, &c), 0);
+    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&silent, NULL, &c), 0);
     assert_true(run_until(fx, b_closed));
     assert_int_equal(fx->sb.close_status, LS_EUNREACHABLE);
-    assert_int_equal(fx->sb.established, 0);
+    assert_string_equal(fx->sb.close_reason, "no answer to the handshake");
 
+    close(fd);
     fixture_free(fx);
 }
 
@@ -746,7 +777,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_reports_each_peers_identity),
         cmocka_unit_test(refused_peer_is_disconnected_on_both_sides),
-        cmocka_unit_test(connect_to_a_silent_port_fails_as_unreachable),
+        cmocka_unit_test(connect_to_a_closed_port_fails_at_once_as_unreachable),
+        cmocka_unit_test(connect_to_a_silent_peer_fails_at_the_handshake_timeout),
         cmocka_unit_test(idle_connection_closes_after_the_idle_timeout),
         cmocka_unit_test(connections_beyond_the_per_address_limit_are_refused),
         cmocka_unit_test(keep_alive_holds_a_quiet_connection_until_a_clean_close),
