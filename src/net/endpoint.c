@@ -28,8 +28,10 @@
 /* Socket buffers: a LAN's bandwidth-delay product plus a burst, so the
  * kernel does not drop what the loop has not read yet. */
 #define SOCK_BUF (16 * 1024 * 1024)
-/* recvmmsg calls per readable event before other handles get a turn. */
-#define MAX_READS_PER_EVENT 16
+/* recvmmsg calls per readable event. One: the connections' kicks then send
+ * their ACKs before more is read, so the sender's RTT samples (and with
+ * them its congestion window) are not inflated by our own batching. */
+#define MAX_READS_PER_EVENT 1
 
 static void poll_cb(uv_poll_t *h, int status, int events);
 
