@@ -166,7 +166,8 @@ int ls_net_stream_shutdown(ls_net_stream_t *s);
 void ls_net_stream_reset(ls_net_stream_t *s, uint64_t app_error);
 
 /* Returns `n` received bytes of credit to the peer (stream and connection
- * windows). */
+ * windows); more than was received and not yet consumed is ignored. Bytes
+ * never consumed go back to the connection window when the stream ends. */
 void ls_net_stream_consume(ls_net_stream_t *s, size_t n);
 
 /* Bytes this side holds for the stream: queued or pulled, not yet

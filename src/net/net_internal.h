@@ -42,6 +42,9 @@ struct ls_net_stream {
      * first chunk not yet fully handed to ngtcp2 (NULL when all are) */
     struct ls_net_chunk *head, *tail, *send_chunk;
     uint64_t acked_offset, send_offset, queued_end;
+    /* received bytes handed to read_cb, and how many of them were consumed:
+     * the rest is connection credit to give back when the stream ends */
+    uint64_t rx_delivered, rx_consumed;
     ls_net_pull_cb pull;
     bool is_fin_wanted;
     bool is_fin_sent;

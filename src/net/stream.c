@@ -52,8 +52,13 @@ void ls_net_stream_finish(ls_net_stream_t *s, int status, uint64_t app_error)
         s->next->prev = s->prev;
     if (c->rr == s)
         c->rr = s->next;
-    if (c->q)
+    if (c->q) {
         ngtcp2_conn_set_stream_user_data(c->q, s->id, NULL);
+        /* bytes the application never consumed must not shrink the
+         * connection's window forever */
+        if (s->rx_delivered > s->rx_consumed)
+            ngtcp2_conn_extend_max_offset(c->q, s->rx_delivered - s->rx_consumed);
+    }
     s->is_finishing = true;
     if (s->cb.close_cb)
         s->cb.close_cb(s, status, app_error);
@@ -63,6 +68,7 @@ void ls_net_stream_finish(ls_net_stream_t *s, int status, uint64_t app_error)
 
 void ls_net_stream_on_data(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
+    s->rx_delivered += len;
     if (s->cb.read_cb) {
         s->cb.read_cb(s, data, len, is_fin);
         return;
@@ -301,8 +307,11 @@ void ls_net_stream_consume(ls_net_stream_t *s, size_t n)
 {
     ls_net_conn_t *c = s->conn;
 
+    if (n > s->rx_delivered - s->rx_consumed)
+        n = (size_t)(s->rx_delivered - s->rx_consumed); /* credit only for bytes received */
     if (n == 0 || !c->q || c->is_closed || s->is_finishing)
         return;
+    s->rx_consumed += n;
     ngtcp2_conn_extend_max_stream_offset(c->q, s->id, n);
     ngtcp2_conn_extend_max_offset(c->q, n);
     ls_net_conn_kick(c);

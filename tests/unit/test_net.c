@@ -604,7 +604,9 @@ typedef struct {
     struct sha256_ctx recv_hash;
     ls_net_stream_t *recv_stream;
     uint64_t window;
-    bool is_stalled; /* the receiver saw a full window */
+    bool is_stalled;        /* the receiver saw a full window */
+    bool is_reset_on_stall; /* ...and then abandons the stream unread */
+    bool is_sender_closed;
 } body_t;
 
 static int body_pull(ls_net_stream_t *s, uint8_t *buf, size_t cap, size_t *len, bool *is_eof)
@@ -632,9 +634,10 @@ static int body_pull(ls_net_stream_t *s, uint8_t *buf, size_t cap, size_t *len, 
 
 static void body_sender_close(ls_net_stream_t *s, int status, uint64_t app_error)
 {
-    (void)s;
+    body_t *b = ls_net_stream_user_data(s);
     (void)status;
     (void)app_error;
+    b->is_sender_closed = true;
 }
 
 static const ls_net_stream_callbacks_t body_sender_cbs = {NULL, body_sender_close};
@@ -649,8 +652,11 @@ static void body_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool 
     b->received += len;
     if (b->is_holding) {
         b->held += len;
-        if (b->held >= b->window)
+        if (b->held >= b->window && !b->is_stalled) {
             b->is_stalled = true;
+            if (b->is_reset_on_stall)
+                ls_net_stream_reset(s, LS_NET_APP_CANCELED);
+        }
     } else {
         ls_net_stream_consume(s, len);
     }
@@ -733,6 +739,50 @@ static void large_body_arrives_intact_while_the_sender_holds_a_bounded_amount(vo
     fixture_free(fx);
 }
 
+static bool both_stream_ends_closed(fixture_t *fx)
+{
+    body_t *b = fx->test;
+    return b->is_closed && b->is_sender_closed;
+}
+
+static void send_body_on_open_connection(fixture_t *fx, body_t *b)
+{
+    ls_net_stream_t *s = NULL;
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, &body_sender_cbs, b, &s), 0);
+    assert_int_equal(ls_net_stream_set_source(s, body_pull), 0);
+}
+
+static void streams_abandoned_unread_give_their_credit_back_to_the_connection(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim = {.stream_window = 1 * MIB, .conn_window = 2 * MIB};
+    fixture_t *fx = fixture_new(&lim);
+    body_t *b;
+
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    /* four abandoned megabytes: twice the connection's window */
+    for (int round = 0; round < 4; round++) {
+        b = body_new(fx, 4 * MIB);
+        b->is_holding = true;
+        b->is_reset_on_stall = true;
+        b->window = lim.stream_window;
+        send_body_on_open_connection(fx, b);
+        assert_true(run_until(fx, both_stream_ends_closed));
+        assert_true(b->received == lim.stream_window);
+        assert_int_equal(b->close_status, LS_ECANCELED);
+        body_free(b);
+    }
+    b = body_new(fx, 3 * MIB);
+    send_body_on_open_connection(fx, b);
+    assert_true(run_until(fx, body_done));
+    assert_true(b->received == b->total);
+    assert_same_hash(b);
+
+    body_free(b);
+    fixture_free(fx);
+}
+
 static bool receiver_stalled(fixture_t *fx)
 {
     return ((body_t *)fx->test)->is_stalled;
@@ -788,6 +838,7 @@ int main(void)
         cmocka_unit_test(streams_beyond_the_peers_limit_wait_for_a_free_slot),
         cmocka_unit_test(large_body_arrives_intact_while_the_sender_holds_a_bounded_amount),
         cmocka_unit_test(slow_reader_stops_the_source_until_it_consumes_again),
+        cmocka_unit_test(streams_abandoned_unread_give_their_credit_back_to_the_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
