@@ -85,15 +85,21 @@ static void stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
 
 static void streams_available_cb(ls_net_conn_t *c);
 
+/* Address family of the endpoints the next fixture binds (loopback). */
+static int fixture_family = AF_INET;
+
 static ls_net_endpoint_t *make_endpoint(fixture_t *fx, ls_identity_t *id, side_t *side,
                                         const ls_net_limits_t *lim)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET};
+    struct sockaddr_in6 addr6 = {.sin6_family = AF_INET6};
     ls_net_config_t cfg = {0};
     ls_net_endpoint_t *ep = NULL;
 
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cfg.bind_addr = (struct sockaddr *)&addr;
+    addr6.sin6_addr = in6addr_loopback;
+    cfg.bind_addr =
+        fixture_family == AF_INET6 ? (struct sockaddr *)&addr6 : (struct sockaddr *)&addr;
     cfg.identity = id;
     cfg.cb.established_cb = established_cb;
     cfg.cb.closed_cb = closed_cb;
@@ -354,6 +360,63 @@ static void keep_alive_holds_a_quiet_connection_until_a_clean_close(void **state
     assert_true(run_until(fx, both_closed));
     assert_int_equal(fx->sb.close_status, 0);
     assert_int_equal(fx->sa.close_status, LS_EPEER_GONE);
+
+    fixture_free(fx);
+}
+
+static void garbage_datagrams_are_ignored_and_the_endpoint_keeps_serving(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    uint8_t junk[1500];
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    const struct sockaddr *to = (const struct sockaddr *)&fx->a_addr;
+    const size_t sizes[] = {0, 1, 7, 64, 1200, 1500};
+    /* first bytes: long header Initial, long header with an unknown version,
+     * short header, and a zero byte */
+    const uint8_t firsts[] = {0xc3, 0xc0, 0x40, 0x00};
+
+    for (size_t f = 0; f < sizeof(firsts); f++) {
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            ls_test_fill(junk, sizeof(junk), (uint32_t)(f * 31 + i));
+            junk[0] = firsts[f];
+            if (f == 0 && sizes[i] >= 6) { /* QUIC v1, 8-byte DCID: passes ngtcp2_accept */
+                memcpy(junk + 1, "\x00\x00\x00\x01\x08", 5);
+            }
+            assert_true(sendto(fd, junk, sizes[i], 0, to, sizeof(struct sockaddr_in)) >= 0);
+        }
+    }
+    run_for(fx, 100);
+    close(fd);
+
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    assert_string_equal(fx->sa.peer_id, ls_identity_peer_id(fx->id_b));
+
+    fixture_free(fx);
+}
+
+static void peers_connect_over_ipv6_loopback(void **state)
+{
+    (void)state;
+    struct sockaddr_in6 probe = {.sin6_family = AF_INET6};
+    int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+    fixture_t *fx;
+
+    probe.sin6_addr = in6addr_loopback;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&probe, sizeof(probe)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        skip(); /* no IPv6 on this machine */
+    }
+    close(fd);
+    fixture_family = AF_INET6;
+    fx = fixture_new(NULL);
+    fixture_family = AF_INET;
+
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    assert_string_equal(fx->sb.peer_id, ls_identity_peer_id(fx->id_a));
 
     fixture_free(fx);
 }
@@ -832,6 +895,8 @@ int main(void)
         cmocka_unit_test(idle_connection_closes_after_the_idle_timeout),
         cmocka_unit_test(connections_beyond_the_per_address_limit_are_refused),
         cmocka_unit_test(keep_alive_holds_a_quiet_connection_until_a_clean_close),
+        cmocka_unit_test(garbage_datagrams_are_ignored_and_the_endpoint_keeps_serving),
+        cmocka_unit_test(peers_connect_over_ipv6_loopback),
         cmocka_unit_test(request_and_response_round_trip_on_one_stream),
         cmocka_unit_test(a_hundred_concurrent_streams_each_get_their_own_answer),
         cmocka_unit_test(stream_reset_by_the_peer_reaches_the_requester_with_its_code),
