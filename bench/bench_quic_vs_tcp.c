@@ -139,7 +139,8 @@ static int q_established(ls_net_conn_t *c, const char *peer_id)
         return 0;
     q->t0 = now_s();
     q->cpu0 = cpu_s();
-    if (ls_net_stream_open(c, &q_send_cbs, q, &s) != 0 || ls_net_stream_set_source(s, q_pull) != 0)
+    if (ls_net_stream_open(c, &q_send_cbs, q, &s) != 0 ||
+        ls_net_stream_set_source(s, q_pull, q) != 0)
         return 1;
     return 0;
 }

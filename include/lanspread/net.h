@@ -142,7 +142,8 @@ int64_t ls_net_stream_id(const ls_net_stream_t *s);
  * shutdown, reset, or once a source is set. */
 int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len);
 
-/* A pull source fills up to cap bytes of buf and sets *len; *is_eof ends the
+/* A pull source fills up to cap bytes of buf (owned by the transport) and
+ * sets *len; *is_eof ends the
  * stream (FIN) after those bytes. *len == 0 without eof means "nothing ready
  * yet": the source is asked again only after ls_net_stream_resume. A negative
  * return resets the stream with LS_NET_APP_INTERNAL. It runs on the loop
@@ -152,8 +153,11 @@ typedef int (*ls_net_pull_cb)(ls_net_stream_t *s, uint8_t *buf, size_t cap, size
                               bool *is_eof);
 
 /* After the queued frames, the body comes from `pull`, called only while the
- * peer's window has room; the pulled bytes are freed once acknowledged. */
-int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull);
+ * peer's window has room; the pulled bytes are freed once acknowledged.
+ * source_data is the source's own state (ls_net_stream_source_data), apart
+ * from the stream's user_data; the caller keeps ownership of it. */
+int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull, void *source_data);
+void *ls_net_stream_source_data(const ls_net_stream_t *s);
 /* A source that answered "nothing ready" has bytes again. */
 void ls_net_stream_resume(ls_net_stream_t *s);
 

@@ -46,6 +46,7 @@ struct ls_net_stream {
      * the rest is connection credit to give back when the stream ends */
     uint64_t rx_delivered, rx_consumed;
     ls_net_pull_cb pull;
+    void *source_data;
     bool is_fin_wanted;
     bool is_fin_sent;
     bool is_source_eof;

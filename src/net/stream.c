@@ -259,15 +259,21 @@ int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len)
     return 0;
 }
 
-int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull)
+int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull, void *source_data)
 {
     if (!pull)
         return LS_EINVAL;
     if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull)
         return LS_ESTATE;
     s->pull = pull;
+    s->source_data = source_data;
     ls_net_conn_kick(s->conn);
     return 0;
+}
+
+void *ls_net_stream_source_data(const ls_net_stream_t *s)
+{
+    return s->source_data;
 }
 
 void ls_net_stream_resume(ls_net_stream_t *s)

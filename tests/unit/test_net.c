@@ -674,7 +674,7 @@ typedef struct {
 
 static int body_pull(ls_net_stream_t *s, uint8_t *buf, size_t cap, size_t *len, bool *is_eof)
 {
-    body_t *b = ls_net_stream_user_data(s);
+    body_t *b = ls_net_stream_source_data(s);
     uint64_t left = b->total - b->pulled;
     size_t n = left < cap ? (size_t)left : cap;
     uint64_t held = ls_net_stream_unacked_bytes(s) + cap;
@@ -767,7 +767,7 @@ static void start_body(fixture_t *fx, body_t *b)
     connect_b_to_a(fx);
     assert_true(run_until(fx, both_established));
     assert_int_equal(ls_net_stream_open(fx->sb.conn, &body_sender_cbs, b, &s), 0);
-    assert_int_equal(ls_net_stream_set_source(s, body_pull), 0);
+    assert_int_equal(ls_net_stream_set_source(s, body_pull, b), 0);
 }
 
 static bool body_done(fixture_t *fx)
@@ -812,7 +812,7 @@ static void send_body_on_open_connection(fixture_t *fx, body_t *b)
 {
     ls_net_stream_t *s = NULL;
     assert_int_equal(ls_net_stream_open(fx->sb.conn, &body_sender_cbs, b, &s), 0);
-    assert_int_equal(ls_net_stream_set_source(s, body_pull), 0);
+    assert_int_equal(ls_net_stream_set_source(s, body_pull, b), 0);
 }
 
 static void streams_abandoned_unread_give_their_credit_back_to_the_connection(void **state)
