@@ -178,4 +178,22 @@ void ls_net_stream_consume(ls_net_stream_t *s, size_t n);
  * acknowledged by the peer. */
 uint64_t ls_net_stream_unacked_bytes(const ls_net_stream_t *s);
 
+/* A ready-made source: a byte range of a file.
+ *
+ * Serves `len` bytes of the open file `fd` from `offset` as a stream's body,
+ * reading ahead through the libuv thread pool (uv_fs_read into two buffers
+ * of 256 KiB), so the loop never waits on the disk and the disk is read
+ * only as the peer's window opens. A read error, or a file that ends before
+ * offset + len, resets the stream with LS_NET_APP_INTERNAL.
+ * fd stays the caller's; close it after the source is freed. The source is
+ * the caller's too: free it at the latest in the stream's close_cb (freeing
+ * while a read is in flight is fine: the memory goes when the read ends). */
+typedef struct ls_net_file_source ls_net_file_source_t;
+
+int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t len,
+                           ls_net_file_source_t **out);
+/* Makes src the body of s (ls_net_stream_set_source) and starts reading. */
+int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src);
+void ls_net_file_source_free(ls_net_file_source_t *src);
+
 #endif

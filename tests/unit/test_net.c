@@ -8,7 +8,11 @@
 #include "lanspread/identity.h"
 #include "lanspread/net.h"
 
+#include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
+
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -846,6 +850,137 @@ static void streams_abandoned_unread_give_their_credit_back_to_the_connection(vo
     fixture_free(fx);
 }
 
+/* a serves a byte range of a file on disk; b asks for it */
+typedef struct {
+    fixture_t *fx;
+    char *path;
+    uint64_t offset, len;
+    int fd;
+    ls_net_file_source_t *src;
+    /* receiver */
+    struct sha256_ctx hash;
+    uint64_t received;
+    bool is_done;
+    int close_status;
+    uint64_t app_error;
+} file_job_t;
+
+static file_job_t *file_job;
+
+static void file_server_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
+{
+    file_job_t *job = ls_net_stream_user_data(s);
+    (void)data;
+
+    ls_net_stream_consume(s, len);
+    if (!is_fin)
+        return;
+    job->fd = open(job->path, O_RDONLY | O_CLOEXEC);
+    assert_true(job->fd >= 0);
+    assert_int_equal(
+        ls_net_file_source_new(&job->fx->loop, job->fd, job->offset, job->len, &job->src), 0);
+    assert_int_equal(ls_net_stream_send_file(s, job->src), 0);
+}
+
+static void file_server_close(ls_net_stream_t *s, int status, uint64_t app_error)
+{
+    file_job_t *job = ls_net_stream_user_data(s);
+    (void)status;
+    (void)app_error;
+    ls_net_file_source_free(job->src);
+    job->src = NULL;
+    if (job->fd >= 0)
+        close(job->fd);
+    job->fd = -1;
+}
+
+static const ls_net_stream_callbacks_t file_server_cbs = {file_server_read, file_server_close};
+
+static void file_stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
+{
+    (void)c;
+    ls_net_stream_set_callbacks(st, &file_server_cbs, file_job);
+}
+
+static void file_client_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
+{
+    file_job_t *job = ls_net_stream_user_data(s);
+    (void)is_fin;
+    sha256_update(&job->hash, len, data);
+    job->received += len;
+    ls_net_stream_consume(s, len);
+}
+
+static void file_client_close(ls_net_stream_t *s, int status, uint64_t app_error)
+{
+    file_job_t *job = ls_net_stream_user_data(s);
+    job->is_done = true;
+    job->close_status = status;
+    job->app_error = app_error;
+}
+
+static const ls_net_stream_callbacks_t file_client_cbs = {file_client_read, file_client_close};
+
+static bool file_job_done(fixture_t *fx)
+{
+    (void)fx;
+    return file_job->is_done && file_job->fd < 0;
+}
+
+/* Asks a for [offset, offset + len) of the file and waits for the end. */
+static void fetch_range(fixture_t *fx, file_job_t *job, uint64_t offset, uint64_t len)
+{
+    ls_net_stream_t *s = NULL;
+
+    job->offset = offset;
+    job->len = len;
+    job->received = 0;
+    job->is_done = false;
+    sha256_init(&job->hash);
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, &file_client_cbs, job, &s), 0);
+    assert_int_equal(ls_net_stream_write(s, "get", 3), 0);
+    assert_int_equal(ls_net_stream_shutdown(s), 0);
+    assert_true(run_until(fx, file_job_done));
+}
+
+static void file_range_is_served_from_disk_and_a_short_file_resets_the_stream(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    const size_t size = 24 * MIB + 12345;
+    uint8_t *data = malloc(size);
+    uint8_t want[SHA256_DIGEST_SIZE], got[SHA256_DIGEST_SIZE];
+    file_job_t job = {.fx = fx, .fd = -1};
+    char *dir = ls_test_mkdtemp("net-file");
+
+    ls_test_fill(data, size, 99);
+    ls_test_write_file(dir, "game.bin", data, size);
+    job.path = ls_path_join(dir, "game.bin");
+    file_job = &job;
+    fx->sa.on_stream = file_stream_cb;
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+
+    fetch_range(fx, &job, 777, size - 1000);
+    assert_int_equal(job.close_status, 0);
+    assert_true(job.received == size - 1000);
+    sha256_digest(&job.hash, sizeof(got), got);
+    ls_sha256(data + 777, size - 1000, want);
+    assert_memory_equal(want, got, sizeof(want));
+
+    /* the file ends before the range does: the request fails, cleanly */
+    fetch_range(fx, &job, size - 10, 100);
+    assert_int_equal(job.close_status, LS_EREMOTE);
+    assert_true(job.app_error == LS_NET_APP_INTERNAL);
+    assert_int_equal(fx->sb.closed, 0);
+
+    free(job.path);
+    free(data);
+    ls_test_rmtree(dir);
+    free(dir);
+    fixture_free(fx);
+}
+
 static bool receiver_stalled(fixture_t *fx)
 {
     return ((body_t *)fx->test)->is_stalled;
@@ -904,6 +1039,7 @@ int main(void)
         cmocka_unit_test(large_body_arrives_intact_while_the_sender_holds_a_bounded_amount),
         cmocka_unit_test(slow_reader_stops_the_source_until_it_consumes_again),
         cmocka_unit_test(streams_abandoned_unread_give_their_credit_back_to_the_connection),
+        cmocka_unit_test(file_range_is_served_from_disk_and_a_short_file_resets_the_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
