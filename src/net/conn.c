@@ -701,7 +701,7 @@ static void timer_cb(uv_timer_t *t)
 }
 
 /* The stream whose bytes go into the next packet: round robin from c->rr. */
-static ls_net_stream_t *next_stream(ls_net_conn_t *c)
+static ls_net_stream_t *next_stream(ls_net_conn_t *c, bool may_pull)
 {
     ls_net_stream_t *start = c->rr ? c->rr : c->streams;
     ls_net_stream_t *s = start;
@@ -709,7 +709,7 @@ static ls_net_stream_t *next_stream(ls_net_conn_t *c)
     if (!s)
         return NULL;
     do {
-        if (ls_net_stream_wants_write(s))
+        if (ls_net_stream_wants_write(s, may_pull))
             return s;
         s = s->next ? s->next : c->streams;
     } while (s && s != start);
@@ -766,7 +766,9 @@ static ngtcp2_ssize write_one(ls_net_conn_t *c, struct batch *b, ngtcp2_tstamp t
     ngtcp2_path_storage_zero(&ps);
     for (int tries = 0;; tries++) {
         /* past the bound, stop coalescing: ngtcp2 then finishes the packet */
-        ls_net_stream_t *s = tries < MAX_COALESCE ? next_stream(c) : NULL;
+        /* sources (application code) run only between packets: while ngtcp2
+         * coalesces (WRITE_MORE) no other ngtcp2 call may happen */
+        ls_net_stream_t *s = tries < MAX_COALESCE ? next_stream(c, tries == 0) : NULL;
         bool is_fin = false;
         size_t nvec = s ? ls_net_stream_vec(s, vec, MAX_VECS, &is_fin) : 0;
         uint32_t flags =

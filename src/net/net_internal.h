@@ -142,7 +142,9 @@ ls_net_stream_t *ls_net_stream_new(ls_net_conn_t *c, int64_t id);
 void ls_net_stream_finish(ls_net_stream_t *s, int status, uint64_t app_error);
 void ls_net_stream_on_data(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin);
 void ls_net_stream_on_acked(ls_net_stream_t *s, uint64_t end);
-bool ls_net_stream_wants_write(ls_net_stream_t *s);
+/* may_pull: the source may be asked for more (false while a packet is being
+ * coalesced). */
+bool ls_net_stream_wants_write(ls_net_stream_t *s, bool may_pull);
 size_t ls_net_stream_vec(const ls_net_stream_t *s, ngtcp2_vec *v, size_t max, bool *is_fin);
 void ls_net_stream_on_sent(ls_net_stream_t *s, size_t n, bool was_fin);
 

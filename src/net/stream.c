@@ -154,11 +154,11 @@ static void pull_more(ls_net_stream_t *s)
     }
 }
 
-bool ls_net_stream_wants_write(ls_net_stream_t *s)
+bool ls_net_stream_wants_write(ls_net_stream_t *s, bool may_pull)
 {
     if (s->is_blocked || s->is_write_closed)
         return false;
-    if (unsent(s) < PULL_LOW_WATER)
+    if (may_pull && unsent(s) < PULL_LOW_WATER)
         pull_more(s);
     if (s->is_write_closed)
         return false;
