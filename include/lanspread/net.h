@@ -49,7 +49,11 @@ typedef struct {
     /* The handshake finished; peer_id is the fingerprint of the certificate
      * the peer presented (64 hex digits, valid during the call, and later via
      * ls_net_conn_peer_id). Return 0 to accept; anything else closes the
-     * connection with LS_NET_APP_REFUSED. closed_cb follows in both cases. */
+     * connection with LS_NET_APP_REFUSED. closed_cb follows when the
+     * connection ends (right away when refused). A client learns that the
+     * server refused it only after its own established_cb, through closed_cb
+     * with LS_EREFUSED. The application checks here, or when a Hello
+     * arrives, that the peer_id a peer claims equals this one. */
     int (*established_cb)(ls_net_conn_t *c, const char *peer_id);
     /* The connection is gone. status: 0 closed by this side on purpose,
      * LS_EPEER_GONE closed by the peer without error, LS_EREFUSED the peer
