@@ -164,8 +164,10 @@ static bool both_endpoints_closed(fixture_t *fx)
 
 static void fixture_free(fixture_t *fx)
 {
-    ls_net_endpoint_close(fx->a, ep_closed_cb);
-    ls_net_endpoint_close(fx->b, ep_closed_cb);
+    if (fx->a)
+        ls_net_endpoint_close(fx->a, ep_closed_cb);
+    if (fx->b)
+        ls_net_endpoint_close(fx->b, ep_closed_cb);
     fx->is_timed_out = false;
     uv_timer_start(&fx->guard, guard_cb, 5000, 0);
     assert_true(run_until(fx, both_endpoints_closed));
@@ -981,6 +983,37 @@ static void file_range_is_served_from_disk_and_a_short_file_resets_the_stream(vo
     fixture_free(fx);
 }
 
+static bool receiver_got_some(fixture_t *fx)
+{
+    return ((body_t *)fx->test)->received >= 4 * MIB;
+}
+
+static bool b_gone_and_a_closed(fixture_t *fx)
+{
+    body_t *b = fx->test;
+    return fx->sb.is_ep_closed && fx->sa.closed && b->is_closed && b->is_sender_closed;
+}
+
+static void closing_an_endpoint_mid_transfer_ends_everything_on_both_sides(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    body_t *b = body_new(fx, 256ull * MIB);
+
+    start_body(fx, b);
+    assert_true(run_until(fx, receiver_got_some));
+    ls_net_endpoint_close(fx->b, ep_closed_cb);
+    fx->b = NULL; /* freed once the loop has closed it */
+    assert_true(run_until(fx, b_gone_and_a_closed));
+    assert_int_equal(fx->sb.close_status, 0);
+    assert_int_equal(fx->sa.close_status, LS_EPEER_GONE);
+    assert_int_equal(b->close_status, LS_EPEER_GONE);
+    assert_true(b->received < b->total);
+
+    body_free(b);
+    fixture_free(fx);
+}
+
 static bool receiver_stalled(fixture_t *fx)
 {
     return ((body_t *)fx->test)->is_stalled;
@@ -1038,6 +1071,7 @@ int main(void)
         cmocka_unit_test(streams_beyond_the_peers_limit_wait_for_a_free_slot),
         cmocka_unit_test(large_body_arrives_intact_while_the_sender_holds_a_bounded_amount),
         cmocka_unit_test(slow_reader_stops_the_source_until_it_consumes_again),
+        cmocka_unit_test(closing_an_endpoint_mid_transfer_ends_everything_on_both_sides),
         cmocka_unit_test(streams_abandoned_unread_give_their_credit_back_to_the_connection),
         cmocka_unit_test(file_range_is_served_from_disk_and_a_short_file_resets_the_stream),
     };
