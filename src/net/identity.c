@@ -181,8 +181,10 @@ static int load_key(const char *key_path, gnutls_x509_privkey_t key, ls_identity
     int rc = ls_fs_read_file(key_path, PEM_MAX_LEN, &text, &len);
 
     if (rc != 0) {
-        ls_error(MODULE, "cannot read private key %s: %s", key_path, ls_strerror(rc));
-        return rc == LS_ETOOBIG ? LS_ECORRUPT : rc;
+        ls_error(MODULE, "cannot read private key %s: %s", key_path,
+                 rc == LS_EINVAL ? "not a regular file" : ls_strerror(rc));
+        /* too big or not a file: not a key we wrote */
+        return rc == LS_ETOOBIG || rc == LS_EINVAL ? LS_ECORRUPT : rc;
     }
     gnutls_datum_t d = {(unsigned char *)text, (unsigned int)len};
     if (gnutls_x509_privkey_import(key, &d, GNUTLS_X509_FMT_PEM) < 0) {
