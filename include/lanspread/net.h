@@ -143,7 +143,9 @@ ls_net_conn_t *ls_net_stream_conn(const ls_net_stream_t *s);
 int64_t ls_net_stream_id(const ls_net_stream_t *s);
 
 /* Queues a copy of data (meant for frames, not bodies). LS_ESTATE after
- * shutdown, reset, or once a source is set. */
+ * shutdown, reset, or once a source is set; LS_ETOOBIG above
+ * LS_NET_WRITE_MAX bytes in one call. */
+#define LS_NET_WRITE_MAX (16u * 1024 * 1024)
 int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len);
 
 /* A pull source fills up to cap bytes of buf (owned by the transport) and

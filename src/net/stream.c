@@ -249,6 +249,8 @@ int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len)
         return LS_ESTATE;
     if (len == 0)
         return 0;
+    if (len > LS_NET_WRITE_MAX)
+        return LS_ETOOBIG;
     ch = malloc(sizeof(*ch) + len);
     if (!ch)
         return LS_ENOMEM;
