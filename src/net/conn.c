@@ -489,10 +489,17 @@ static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, cons
     if (c->q) {
         ngtcp2_conn_stat st;
         ngtcp2_conn_get_conn_stat(c->q, &st);
-        ls_debug(
-            MODULE, "connection to %.16s closed (%s): cwnd %llu, srtt %llu us, min rtt %llu us",
-            c->peer_id, ls_strerror(status), (unsigned long long)st.cwnd,
-            (unsigned long long)(st.smoothed_rtt / 1000), (unsigned long long)(st.min_rtt / 1000));
+        ls_debug(MODULE,
+                 "connection to %.16s closed (%s): cwnd %llu, srtt %llu us, min rtt %llu us; "
+                 "sent %llu packets, %llu bytes in %llu passes; %llu timer runs, %llu blocked; "
+                 "endpoint: %llu EAGAIN, received %llu datagrams / %llu packets",
+                 c->peer_id, ls_strerror(status), (unsigned long long)st.cwnd,
+                 (unsigned long long)(st.smoothed_rtt / 1000),
+                 (unsigned long long)(st.min_rtt / 1000), (unsigned long long)c->n_pkts,
+                 (unsigned long long)c->n_bytes, (unsigned long long)c->n_passes,
+                 (unsigned long long)c->n_timer, (unsigned long long)c->n_blocked,
+                 (unsigned long long)c->ep->n_eagain, (unsigned long long)c->ep->n_recv_dgrams,
+                 (unsigned long long)c->ep->n_recv_pkts);
     }
     c->is_closed = true;
     while (c->streams)
@@ -684,6 +691,7 @@ static void timer_cb(uv_timer_t *t)
 
     if (c->is_closed)
         return;
+    c->n_timer++;
     rv = ngtcp2_conn_handle_expiry(c->q, ls_net_now());
     if (rv == NGTCP2_ERR_IDLE_CLOSE) {
         conn_teardown(c, LS_ETIMEDOUT, 0, "idle timeout");
@@ -816,7 +824,9 @@ static void conn_write(ls_net_conn_t *c)
         do_requested_close(c);
         return;
     }
+    c->n_passes++;
     if (ls_net_ep_is_blocked(c->ep)) {
+        c->n_blocked++;
         c->is_waiting_writable = true;
         arm_timer(c); /* timeouts still run while the socket is full */
         return;
@@ -831,6 +841,8 @@ static void conn_write(ls_net_conn_t *c)
         }
         if (n == 0)
             break;
+        c->n_pkts++;
+        c->n_bytes += (uint64_t)n;
         if (batch_add(c, &b, (size_t)n) == LS_EAGAIN) {
             c->is_waiting_writable = true;
             break;

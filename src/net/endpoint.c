@@ -341,6 +341,7 @@ int ls_net_ep_send(ls_net_endpoint_t *ep, const struct sockaddr *dest, socklen_t
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+            ep->n_eagain++;
             keep_pending(ep, dest, dest_len, buf + off, len - off, seg);
             return LS_EAGAIN;
         }
@@ -485,6 +486,8 @@ static void on_readable(ls_net_endpoint_t *ep)
             size_t len = msgs[i].msg_len;
             size_t seg = gro_segment(&msgs[i].msg_hdr, len);
             const uint8_t *p = iov[i].iov_base;
+            ep->n_recv_dgrams++;
+            ep->n_recv_pkts += (len + seg - 1) / (seg ? seg : 1);
             for (size_t off = 0; off < len; off += seg)
                 on_packet(ep, (struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen, p + off,
                           len - off < seg ? len - off : seg);

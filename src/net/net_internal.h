@@ -79,6 +79,8 @@ struct ls_net_conn {
     bool is_known; /* the application holds the handle: closed_cb is owed */
     bool is_closed;
     bool is_waiting_writable;
+    /* counters for the debug line at close */
+    uint64_t n_pkts, n_bytes, n_passes, n_timer, n_blocked;
     /* a close asked for from inside a callback, carried out by the kick */
     bool is_close_requested;
     uint64_t close_app_error;
@@ -110,6 +112,7 @@ struct ls_net_endpoint {
     struct sockaddr_storage pend_dest;
     socklen_t pend_dest_len;
     uint8_t *rx;
+    uint64_t n_eagain, n_recv_dgrams, n_recv_pkts;
 };
 
 static inline uint64_t ls_net_now(void)
