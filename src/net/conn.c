@@ -560,10 +560,32 @@ void ls_net_conn_request_close(ls_net_conn_t *c, uint64_t app_error, const char 
     ls_net_conn_kick(c);
 }
 
+/* Sends what ngtcp2 has pending apart from stream data (our TLS Finished,
+ * ACKs), so that a peer we refuse right after the handshake completes its
+ * own and learns why we close. */
+static void flush_control(ls_net_conn_t *c)
+{
+    ngtcp2_path_storage ps;
+    ngtcp2_tstamp ts = ls_net_now();
+
+    ngtcp2_path_storage_zero(&ps);
+    for (int i = 0; i < 16; i++) {
+        ngtcp2_ssize n =
+            ngtcp2_conn_write_pkt(c->q, &ps.path, NULL, c->ep->tx, LS_NET_MAX_PAYLOAD, ts);
+        if (n <= 0)
+            break;
+        ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, c->ep->tx, (size_t)n,
+                       (size_t)n);
+    }
+    ngtcp2_conn_update_pkt_tx_time(c->q, ts);
+}
+
 static void do_requested_close(ls_net_conn_t *c)
 {
     ngtcp2_connection_close_error ce;
 
+    if (c->q && !ngtcp2_conn_is_in_closing_period(c->q) && !ngtcp2_conn_is_in_draining_period(c->q))
+        flush_control(c);
     ngtcp2_connection_close_error_set_application_error(
         &ce, c->close_app_error, (const uint8_t *)c->close_reason, strlen(c->close_reason));
     conn_close_now(c, &ce, c->close_status, c->close_app_error, c->close_reason);

@@ -258,6 +258,20 @@ static void refused_peer_is_disconnected_on_both_sides(void **state)
     fixture_free(fx);
 }
 
+static void a_client_can_refuse_the_server_it_reached(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+
+    fx->sb.is_refusing = true;
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_closed));
+    assert_int_equal(fx->sb.close_status, LS_EAUTH);
+    assert_int_equal(fx->sa.close_status, LS_EREFUSED);
+
+    fixture_free(fx);
+}
+
 static bool b_closed(fixture_t *fx)
 {
     return fx->sb.closed > 0;
@@ -1048,6 +1062,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_reports_each_peers_identity),
         cmocka_unit_test(refused_peer_is_disconnected_on_both_sides),
+        cmocka_unit_test(a_client_can_refuse_the_server_it_reached),
         cmocka_unit_test(connect_to_a_closed_port_fails_at_once_as_unreachable),
         cmocka_unit_test(connect_to_a_silent_peer_fails_at_the_handshake_timeout),
         cmocka_unit_test(idle_connection_closes_after_the_idle_timeout),
