@@ -159,9 +159,8 @@ static int generate_key(const char *key_path, gnutls_x509_privkey_t key, ls_iden
     gnutls_datum_t pem = {NULL, 0};
     int rc;
 
-    if (gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA,
-                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL,
-                                      0) < 0)
+    if (gnutls_x509_privkey_generate2(
+            key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0) < 0)
         return LS_EIO;
     if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &pem) < 0)
         return LS_EIO;
@@ -182,8 +181,10 @@ static int load_key(const char *key_path, gnutls_x509_privkey_t key, ls_identity
     int rc = ls_fs_read_file(key_path, PEM_MAX_LEN, &text, &len);
 
     if (rc != 0) {
-        ls_error(MODULE, "cannot read private key %s: %s", key_path, ls_strerror(rc));
-        return rc == LS_ETOOBIG ? LS_ECORRUPT : rc;
+        ls_error(MODULE, "cannot read private key %s: %s", key_path,
+                 rc == LS_EINVAL ? "not a regular file" : ls_strerror(rc));
+        /* too big or not a file: not a key we wrote */
+        return rc == LS_ETOOBIG || rc == LS_EINVAL ? LS_ECORRUPT : rc;
     }
     gnutls_datum_t d = {(unsigned char *)text, (unsigned int)len};
     if (gnutls_x509_privkey_import(key, &d, GNUTLS_X509_FMT_PEM) < 0) {
@@ -215,8 +216,8 @@ static int make_cert(gnutls_x509_privkey_t key, const char *peer_id, gnutls_x509
     if (gnutls_x509_crt_set_version(crt, 3) < 0 || gnutls_x509_crt_set_key(crt, key) < 0 ||
         gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
         gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)) < 0 ||
-        gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-                                             strlen(cn)) < 0 ||
+        gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)) <
+            0 ||
         /* a day back tolerates clocks that disagree; peers pin keys, not dates */
         gnutls_x509_crt_set_activation_time(crt, now - 24 * 3600) < 0 ||
         gnutls_x509_crt_set_expiration_time(crt, GNUTLS_X509_NO_WELL_DEFINED_EXPIRATION) < 0 ||
