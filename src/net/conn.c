@@ -383,6 +383,16 @@ static void conn_release(ls_net_conn_t *c)
     uv_close((uv_handle_t *)&c->kick, conn_free_cb);
 }
 
+/* TLS on the new ngtcp2 connection, then keep-alive: both sides alike. */
+static int session_setup(ls_net_conn_t *c)
+{
+    int rc = tls_setup(c);
+    if (rc == 0 && c->ep->lim.keep_alive_ms)
+        ngtcp2_conn_set_keep_alive_timeout(c->q, (uint64_t)c->ep->lim.keep_alive_ms *
+                                                     NGTCP2_MILLISECONDS);
+    return rc;
+}
+
 int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
                            socklen_t remote_len, const ngtcp2_pkt_hd *hd, ls_net_conn_t **out)
 {
@@ -412,12 +422,9 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
         c->q = NULL;
         goto fail;
     }
-    rc = tls_setup(c);
+    rc = session_setup(c);
     if (rc != 0)
         goto fail;
-    if (ep->lim.keep_alive_ms)
-        ngtcp2_conn_set_keep_alive_timeout(c->q,
-                                           (uint64_t)ep->lim.keep_alive_ms * NGTCP2_MILLISECONDS);
     *out = c;
     return 0;
 fail:
@@ -463,12 +470,9 @@ int ls_net_connect(ls_net_endpoint_t *ep, const struct sockaddr *addr, void *use
         c->q = NULL;
         goto fail;
     }
-    rc = tls_setup(c);
+    rc = session_setup(c);
     if (rc != 0)
         goto fail;
-    if (ep->lim.keep_alive_ms)
-        ngtcp2_conn_set_keep_alive_timeout(c->q,
-                                           (uint64_t)ep->lim.keep_alive_ms * NGTCP2_MILLISECONDS);
     ls_net_conn_kick(c);
     *out = c;
     return 0;

@@ -104,44 +104,6 @@ out:
     return rc;
 }
 
-/* Like ls_fs_write_atomic, but the file is created 0600 from the start: a
- * private key must never exist with wider permissions, even briefly. */
-static int write_private_file(const char *path, const void *data, size_t len)
-{
-    int rc = 0;
-    int fd = -1;
-    char *tmp = ls_strdup_printf("%s.tmp.%ld", path, (long)getpid());
-
-    if (!tmp)
-        return LS_ENOMEM;
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = ls_error_from_errno(errno);
-        goto out;
-    }
-    if (fchmod(fd, 0600) != 0) /* umask could only narrow it, but be explicit */
-        rc = ls_error_from_errno(errno);
-    if (rc == 0)
-        rc = ls_fs_pwrite_all(fd, data, len, 0);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = ls_error_from_errno(errno);
-    if (close(fd) != 0 && rc == 0)
-        rc = ls_error_from_errno(errno);
-    if (rc != 0)
-        goto out;
-    if (rename(tmp, path) != 0) {
-        rc = ls_error_from_errno(errno);
-        goto out;
-    }
-    rc = ls_fs_fsync_parent(path);
-out:
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 static int datum_to_string(const gnutls_datum_t *d, char **out, size_t *out_len)
 {
     char *s = malloc(d->size + 1);
@@ -164,7 +126,7 @@ static int generate_key(const char *key_path, gnutls_x509_privkey_t key, ls_iden
         return LS_EIO;
     if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &pem) < 0)
         return LS_EIO;
-    rc = write_private_file(key_path, pem.data, pem.size);
+    rc = ls_fs_write_atomic_mode(key_path, pem.data, pem.size, 0600);
     if (rc == 0)
         rc = datum_to_string(&pem, &id->key_pem, &id->key_pem_len);
     gnutls_free(pem.data);
