@@ -311,6 +311,26 @@ fail:
     return fail_and_recover(t, rc);
 }
 
+/* local/ goes into .local.backup/ (update and uninstall alike). */
+static int move_install_to_backup(txn_t *t)
+{
+    int rc = step(t, ls_owned_dir_create(t->root, LS_BACKUP_DIR), "cannot create " LS_BACKUP_DIR);
+    if (rc != 0)
+        return rc;
+    ls_install_crash_point(t->op, "backup_created");
+    return step(t, ls_install_rename(t->root, LS_INSTALL_DIR, LS_BACKUP_DIR "/" LS_INSTALL_DIR),
+                "cannot move " LS_INSTALL_DIR " into " LS_BACKUP_DIR);
+}
+
+/* The last step of update and uninstall before the intent goes. */
+static int remove_backup(txn_t *t)
+{
+    int rc = step(t, ls_owned_dir_remove(t->root, LS_BACKUP_DIR), "cannot remove " LS_BACKUP_DIR);
+    if (rc == 0)
+        ls_install_crash_point(t->op, "backup_removed");
+    return rc;
+}
+
 static int run_update(txn_t *t)
 {
     const ls_install_op_t op = t->op;
@@ -324,12 +344,7 @@ static int run_update(txn_t *t)
     if (rc != 0)
         goto fail;
     ls_install_crash_point(op, "swapping");
-    rc = step(t, ls_owned_dir_create(t->root, LS_BACKUP_DIR), "cannot create " LS_BACKUP_DIR);
-    if (rc != 0)
-        goto fail;
-    ls_install_crash_point(op, "backup_created");
-    rc = step(t, ls_install_rename(t->root, LS_INSTALL_DIR, LS_BACKUP_DIR "/" LS_INSTALL_DIR),
-              "cannot move " LS_INSTALL_DIR " into " LS_BACKUP_DIR);
+    rc = move_install_to_backup(t);
     if (rc != 0)
         goto fail;
     ls_install_crash_point(op, "after_backup");
@@ -344,10 +359,9 @@ static int run_update(txn_t *t)
     if (rc != 0)
         goto fail;
     ls_install_crash_point(op, "cleanup");
-    rc = step(t, ls_owned_dir_remove(t->root, LS_BACKUP_DIR), "cannot remove " LS_BACKUP_DIR);
+    rc = remove_backup(t);
     if (rc != 0)
         goto fail;
-    ls_install_crash_point(op, "backup_removed");
     return step(t, ls_intent_remove(t->root), "cannot remove the intent log");
 fail:
     return fail_and_recover(t, rc);
@@ -363,12 +377,7 @@ static int run_uninstall(txn_t *t)
     if (rc != 0)
         return rc;
     ls_install_crash_point(op, "intent_written");
-    rc = step(t, ls_owned_dir_create(t->root, LS_BACKUP_DIR), "cannot create " LS_BACKUP_DIR);
-    if (rc != 0)
-        goto fail;
-    ls_install_crash_point(op, "backup_created");
-    rc = step(t, ls_install_rename(t->root, LS_INSTALL_DIR, LS_BACKUP_DIR "/" LS_INSTALL_DIR),
-              "cannot move " LS_INSTALL_DIR " into " LS_BACKUP_DIR);
+    rc = move_install_to_backup(t);
     if (rc != 0)
         goto fail;
     ls_install_crash_point(op, "moved");
@@ -376,10 +385,9 @@ static int run_uninstall(txn_t *t)
     if (rc != 0)
         goto fail;
     ls_install_crash_point(op, "removing");
-    rc = step(t, ls_owned_dir_remove(t->root, LS_BACKUP_DIR), "cannot remove " LS_BACKUP_DIR);
+    rc = remove_backup(t);
     if (rc != 0)
         goto fail;
-    ls_install_crash_point(op, "backup_removed");
     return step(t, ls_intent_remove(t->root), "cannot remove the intent log");
 fail:
     return fail_and_recover(t, rc);
