@@ -62,6 +62,12 @@ enum ls_error {
     LS_ETLS = -66,
     LS_EQUIC = -67,
     LS_ELIMIT = -68,
+    /* local control API and CLI */
+    LS_EHTTP = -80,
+    LS_ENODAEMON = -81,
+    LS_ETOKEN = -82,
+    LS_ECONFIG = -83,
+    LS_EHTTP_STATUS = -84,
 };
 
 /* A static, human-readable description of a code; never NULL. */

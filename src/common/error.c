@@ -57,6 +57,11 @@ const char *ls_strerror(int code)
     case LS_ETLS: return "TLS handshake failed";
     case LS_EQUIC: return "QUIC protocol error";
     case LS_ELIMIT: return "connection or stream limit reached";
+    case LS_EHTTP: return "malformed HTTP exchange with the daemon";
+    case LS_ENODAEMON: return "no running daemon found";
+    case LS_ETOKEN: return "API token missing or refused";
+    case LS_ECONFIG: return "invalid configuration file";
+    case LS_EHTTP_STATUS: return "the daemon refused the request";
     default: return "unknown error";
     }
 }
