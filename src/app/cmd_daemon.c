@@ -240,6 +240,13 @@ static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state,
                            .token = o->http_token,
                            .config_path = o->config_path};
     int rc = ls_http_start(&hc, state, peer, http);
+    if (rc == LS_EIO && !o->http_listen) {
+        /* the default port is taken (another daemon?): run without the UI
+         * rather than not at all; an explicit --http must work or fail */
+        fprintf(stderr, "daemon: %s is taken: no web UI (choose one with --http ADDR:PORT)\n",
+                hc.listen);
+        return 0;
+    }
     if (rc == LS_ETOKEN)
         fprintf(stderr, "daemon: --http %s is not loopback: set --http-token (16+ chars)\n",
                 hc.listen);
