@@ -178,6 +178,8 @@ static enum MHD_Result serve_ui(ls_http_server_t *server, struct MHD_Connection 
         return send_static(conn, ls_web_app_js, ls_web_app_js_len, "text/javascript", NULL);
     if (strcmp(url, "/style.css") == 0)
         return send_static(conn, ls_web_style_css, ls_web_style_css_len, "text/css", NULL);
+    if (strcmp(url, "/favicon.ico") == 0) /* none: answered so browsers log no error */
+        return send_static(conn, (const unsigned char *)"", 0, "image/x-icon", NULL);
     if (strcmp(url, "/") != 0 && strcmp(url, "/index.html") != 0)
         return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such page: %s", url);
     /* On loopback the page hands out the cookie (only a page on our own

@@ -35,8 +35,8 @@ wait_for() {
 }
 
 start_pair() {
-  "$bin" demo-library "$work/a" --games 3 --file-size 1024 >/dev/null
-  "$bin" demo-library "$work/b" --games 6 --file-size 1024 >/dev/null
+  "$bin" demo-library "$work/a" --games 3 --file-size "${LS_DEMO_FILE_SIZE:-1024}" >/dev/null
+  "$bin" demo-library "$work/b" --games 6 --file-size "${LS_DEMO_FILE_SIZE:-1024}" >/dev/null
   for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
   a_games=$(ls "$work/a" | tr "\n" " "); b_games=$(ls "$work/b" | tr "\n" " ")
   : >"$work/a.conf"; : >"$work/b.conf"
