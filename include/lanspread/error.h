@@ -62,6 +62,12 @@ enum ls_error {
     LS_ETLS = -66,
     LS_EQUIC = -67,
     LS_ELIMIT = -68,
+    /* downloads */
+    LS_ERETRIES = -75,
+    LS_ENOPEERS = -76,
+    LS_ERESUME = -77,
+    LS_EINCOMPLETE = -78,
+    LS_ECHUNK = -79,
     /* local control API and CLI */
     LS_EHTTP = -80,
     LS_ENODAEMON = -81,

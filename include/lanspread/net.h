@@ -49,7 +49,11 @@ typedef struct {
     /* The handshake finished; peer_id is the fingerprint of the certificate
      * the peer presented (64 hex digits, valid during the call, and later via
      * ls_net_conn_peer_id). Return 0 to accept; anything else closes the
-     * connection with LS_NET_APP_REFUSED. closed_cb follows in both cases. */
+     * connection with LS_NET_APP_REFUSED. closed_cb follows when the
+     * connection ends (right away when refused). A client learns that the
+     * server refused it only after its own established_cb, through closed_cb
+     * with LS_EREFUSED. The application checks here, or when a Hello
+     * arrives, that the peer_id a peer claims equals this one. */
     int (*established_cb)(ls_net_conn_t *c, const char *peer_id);
     /* The connection is gone. status: 0 closed by this side on purpose,
      * LS_EPEER_GONE closed by the peer without error, LS_EREFUSED the peer
@@ -62,6 +66,9 @@ typedef struct {
     /* The peer opened a stream; set its callbacks with
      * ls_net_stream_set_callbacks before returning, or its data is dropped. */
     void (*stream_cb)(ls_net_conn_t *c, ls_net_stream_t *s);
+    /* The peer allows more concurrent streams: an ls_net_stream_open that
+     * failed with LS_ELIMIT may now succeed. Optional. */
+    void (*streams_available_cb)(ls_net_conn_t *c);
 } ls_net_callbacks_t;
 
 /* Zero fields take the default shown. */
@@ -136,10 +143,13 @@ ls_net_conn_t *ls_net_stream_conn(const ls_net_stream_t *s);
 int64_t ls_net_stream_id(const ls_net_stream_t *s);
 
 /* Queues a copy of data (meant for frames, not bodies). LS_ESTATE after
- * shutdown, reset, or once a source is set. */
+ * shutdown, reset, or once a source is set; LS_ETOOBIG above
+ * LS_NET_WRITE_MAX bytes in one call. */
+#define LS_NET_WRITE_MAX (16u * 1024 * 1024)
 int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len);
 
-/* A pull source fills up to cap bytes of buf and sets *len; *is_eof ends the
+/* A pull source fills up to cap bytes of buf (owned by the transport) and
+ * sets *len; *is_eof ends the
  * stream (FIN) after those bytes. *len == 0 without eof means "nothing ready
  * yet": the source is asked again only after ls_net_stream_resume. A negative
  * return resets the stream with LS_NET_APP_INTERNAL. It runs on the loop
@@ -149,8 +159,11 @@ typedef int (*ls_net_pull_cb)(ls_net_stream_t *s, uint8_t *buf, size_t cap, size
                               bool *is_eof);
 
 /* After the queued frames, the body comes from `pull`, called only while the
- * peer's window has room; the pulled bytes are freed once acknowledged. */
-int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull);
+ * peer's window has room; the pulled bytes are freed once acknowledged.
+ * source_data is the source's own state (ls_net_stream_source_data), apart
+ * from the stream's user_data; the caller keeps ownership of it. */
+int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull, void *source_data);
+void *ls_net_stream_source_data(const ls_net_stream_t *s);
 /* A source that answered "nothing ready" has bytes again. */
 void ls_net_stream_resume(ls_net_stream_t *s);
 
@@ -163,11 +176,30 @@ int ls_net_stream_shutdown(ls_net_stream_t *s);
 void ls_net_stream_reset(ls_net_stream_t *s, uint64_t app_error);
 
 /* Returns `n` received bytes of credit to the peer (stream and connection
- * windows). */
+ * windows); more than was received and not yet consumed is ignored. Bytes
+ * never consumed go back to the connection window when the stream ends. */
 void ls_net_stream_consume(ls_net_stream_t *s, size_t n);
 
 /* Bytes this side holds for the stream: queued or pulled, not yet
  * acknowledged by the peer. */
 uint64_t ls_net_stream_unacked_bytes(const ls_net_stream_t *s);
+
+/* A ready-made source: a byte range of a file.
+ *
+ * Serves `len` bytes of the open file `fd` from `offset` as a stream's body,
+ * reading ahead through the libuv thread pool (uv_fs_read into two buffers
+ * of 256 KiB), so the loop never waits on the disk and the disk is read
+ * only as the peer's window opens. A read error, or a file that ends before
+ * offset + len, resets the stream with LS_NET_APP_INTERNAL.
+ * fd stays the caller's; close it after the source is freed. The source is
+ * the caller's too: free it at the latest in the stream's close_cb (freeing
+ * while a read is in flight is fine: the memory goes when the read ends). */
+typedef struct ls_net_file_source ls_net_file_source_t;
+
+int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t len,
+                           ls_net_file_source_t **out);
+/* Makes src the body of s (ls_net_stream_set_source) and starts reading. */
+int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src);
+void ls_net_file_source_free(ls_net_file_source_t *src);
 
 #endif

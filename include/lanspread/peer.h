@@ -7,6 +7,7 @@
 #define LANSPREAD_PEER_H
 
 #include "lanspread/catalog.h"
+#include "lanspread/unpack.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -28,6 +29,7 @@ typedef struct {
     uint32_t reconnect_ms;       /* retry interval for static peers; default 2000 */
     uint32_t protocol_version;   /* 0: LS_PROTOCOL_VERSION (tests announce others) */
     uint32_t monitor_settle_ms;  /* quiet time before a changed game is rescanned; default 300 */
+    const ls_unpacker_t *unpacker; /* installs unpack with it; NULL: libarchive */
 } ls_peer_config_t;
 
 /* The seed's PeerEvent set. */
@@ -42,7 +44,8 @@ typedef enum {
     LS_EVENT_DOWNLOAD_PROGRESS,
     LS_EVENT_DOWNLOAD_FINISHED,
     LS_EVENT_DOWNLOAD_FAILED,
-    LS_EVENT_INSTALL_BEGIN,
+    LS_EVENT_INSTALL_BEGIN,     /* {game_id, op}; op is install, update or uninstall */
+    LS_EVENT_INSTALL_PROGRESS,  /* {game_id, op, done, total} archive bytes */
     LS_EVENT_INSTALL_FINISHED,
     LS_EVENT_INSTALL_FAILED,
     LS_EVENT_UNINSTALL_BEGIN,
@@ -64,19 +67,21 @@ typedef enum {
     LS_CMD_LIST_GAMES = 1,    /* answers LOCAL_LIBRARY and LIST_GAMES */
     LS_CMD_GET_GAME,          /* game_id: fetch file lists -> GOT_GAME_FILES */
     LS_CMD_FETCH_LATEST,      /* game_id: like GET_GAME, for an update */
-    LS_CMD_DOWNLOAD_GAME_FILES,
-    LS_CMD_INSTALL_GAME,
-    LS_CMD_UNINSTALL_GAME,
+    LS_CMD_DOWNLOAD_GAME_FILES, /* game_id, or {"game_id":..,"files":[paths]} */
+    LS_CMD_INSTALL_GAME,      /* game_id: install, or update an installed game */
+    LS_CMD_UNINSTALL_GAME,    /* game_id */
     LS_CMD_SET_GAME_DIR,      /* arg: the new directory */
     LS_CMD_GET_PEER_COUNT,    /* answers PEER_COUNT */
     LS_CMD_RESCAN,            /* game_id or NULL: rescan and announce changes */
     LS_CMD_SHUTDOWN,
+    LS_CMD_CANCEL,            /* game_id: stop its download, keep verified chunks */
 } ls_peer_command_kind_t;
 
 typedef struct ls_peer_runtime ls_peer_runtime_t;
 
-/* Boots the runtime on its own thread: loads (or creates) the identity, opens
- * and scans the library, then listens and connects to the static peers.
+/* Boots the runtime on its own thread: loads (or creates) the identity, runs
+ * install recovery on every game, opens and scans the library, then listens
+ * and connects to the static peers.
  * The catalog is borrowed and must outlive the runtime. Returns once the
  * thread runs; failures after that arrive as RUNTIME_FAILURE events.
  * Stop with ls_peer_stop(), which also frees the handle. */

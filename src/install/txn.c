@@ -262,25 +262,37 @@ static int step(txn_t *t, int rc, const char *what)
     return rc;
 }
 
+/* Shared first half of install and update: the intent log says UNPACKING,
+ * then every archive is unpacked into .local.installing/. A failure once the
+ * intent exists is rolled back before it is returned. */
+static int unpack_to_staging(txn_t *t)
+{
+    const ls_install_op_t op = t->op;
+    int rc = set_phase(t, LS_PHASE_UNPACKING, LS_OWNS_INSTALLING);
+    if (rc != 0)
+        return rc;
+    ls_install_crash_point(op, "intent_written");
+    rc = step(t, ls_owned_dir_create(t->root, LS_INSTALLING_DIR),
+              "cannot create " LS_INSTALLING_DIR);
+    if (rc == 0) {
+        ls_install_crash_point(op, "staging_created");
+        rc = unpack_all(t);
+    }
+    if (rc != 0)
+        return fail_and_recover(t, rc);
+    ls_install_crash_point(op, "unpacked");
+    return 0;
+}
+
 static int run_install(txn_t *t)
 {
     const ls_install_op_t op = t->op;
     int rc = check_preconditions(t, false);
     if (rc != 0)
         return rc;
-    rc = set_phase(t, LS_PHASE_UNPACKING, LS_OWNS_INSTALLING);
+    rc = unpack_to_staging(t);
     if (rc != 0)
         return rc;
-    ls_install_crash_point(op, "intent_written");
-    rc = step(t, ls_owned_dir_create(t->root, LS_INSTALLING_DIR),
-              "cannot create " LS_INSTALLING_DIR);
-    if (rc != 0)
-        goto fail;
-    ls_install_crash_point(op, "staging_created");
-    rc = unpack_all(t);
-    if (rc != 0)
-        goto fail;
-    ls_install_crash_point(op, "unpacked");
     rc = set_phase(t, LS_PHASE_COMMITTING, LS_OWNS_INSTALLING);
     if (rc != 0)
         goto fail;
@@ -305,19 +317,9 @@ static int run_update(txn_t *t)
     int rc = check_preconditions(t, true);
     if (rc != 0)
         return rc;
-    rc = set_phase(t, LS_PHASE_UNPACKING, LS_OWNS_INSTALLING);
+    rc = unpack_to_staging(t);
     if (rc != 0)
         return rc;
-    ls_install_crash_point(op, "intent_written");
-    rc = step(t, ls_owned_dir_create(t->root, LS_INSTALLING_DIR),
-              "cannot create " LS_INSTALLING_DIR);
-    if (rc != 0)
-        goto fail;
-    ls_install_crash_point(op, "staging_created");
-    rc = unpack_all(t);
-    if (rc != 0)
-        goto fail;
-    ls_install_crash_point(op, "unpacked");
     rc = set_phase(t, LS_PHASE_SWAPPING, LS_OWNS_INSTALLING | LS_OWNS_BACKUP);
     if (rc != 0)
         goto fail;

@@ -27,6 +27,8 @@
 /* Packets built per write pass before yielding to the loop so ACKs are read. */
 #define MAX_PKTS_PER_PASS 1024
 #define MAX_VECS 16
+/* Stream frames coalesced into one packet at most (a packet holds far fewer). */
+#define MAX_COALESCE 256
 
 static void conn_write(ls_net_conn_t *c);
 static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, const char *reason);
@@ -184,6 +186,18 @@ static int extend_stream_data_cb(ngtcp2_conn *q, int64_t id, uint64_t max_data, 
     return 0;
 }
 
+static int extend_local_streams_cb(ngtcp2_conn *q, uint64_t max_streams, void *user_data)
+{
+    ls_net_conn_t *c = user_data;
+    (void)max_streams;
+
+    /* the first grant arrives with the handshake, before established_cb */
+    if (c->is_known && !c->is_close_requested && ngtcp2_conn_get_handshake_completed(q) &&
+        c->ep->cb.streams_available_cb)
+        c->ep->cb.streams_available_cb(c);
+    return 0;
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, bool is_server)
 {
     memset(cb, 0, sizeof(*cb));
@@ -207,13 +221,15 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool is_server)
     cb->remove_connection_id = remove_cid_cb;
     cb->update_key = ngtcp2_crypto_update_key_cb;
     cb->extend_max_stream_data = extend_stream_data_cb;
+    cb->extend_max_local_streams_bidi = extend_local_streams_cb;
     cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
     cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
     cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
     cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
 }
 
-static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st, ngtcp2_transport_params *tp)
+static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st,
+                          ngtcp2_transport_params *tp)
 {
     const ls_net_limits_t *lim = &ep->lim;
 
@@ -235,6 +251,8 @@ static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st, ngtc
     tp->initial_max_streams_uni = 0;
     tp->max_idle_timeout = (uint64_t)lim->idle_timeout_ms * NGTCP2_MILLISECONDS;
     tp->active_connection_id_limit = 4;
+    /* peers on a LAN keep their address; packets are sent to the one we know */
+    tp->disable_active_migration = 1;
 }
 
 /* ---- TLS ---- */
@@ -365,6 +383,16 @@ static void conn_release(ls_net_conn_t *c)
     uv_close((uv_handle_t *)&c->kick, conn_free_cb);
 }
 
+/* TLS on the new ngtcp2 connection, then keep-alive: both sides alike. */
+static int session_setup(ls_net_conn_t *c)
+{
+    int rc = tls_setup(c);
+    if (rc == 0 && c->ep->lim.keep_alive_ms)
+        ngtcp2_conn_set_keep_alive_timeout(c->q, (uint64_t)c->ep->lim.keep_alive_ms *
+                                                     NGTCP2_MILLISECONDS);
+    return rc;
+}
+
 int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
                            socklen_t remote_len, const ngtcp2_pkt_hd *hd, ls_net_conn_t **out)
 {
@@ -384,9 +412,8 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
     tp.original_dcid = hd->dcid;
     tp.stateless_reset_token_present = 1;
     c->client_dcid = hd->dcid;
-    if (random_cid(&c->scids[0]) != 0 ||
-        gnutls_rnd(GNUTLS_RND_RANDOM, tp.stateless_reset_token, NGTCP2_STATELESS_RESET_TOKENLEN) <
-            0)
+    if (random_cid(&c->scids[0]) != 0 || gnutls_rnd(GNUTLS_RND_RANDOM, tp.stateless_reset_token,
+                                                    NGTCP2_STATELESS_RESET_TOKENLEN) < 0)
         goto fail;
     c->nscids = 1;
     path_of(c, &path);
@@ -395,12 +422,9 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
         c->q = NULL;
         goto fail;
     }
-    rc = tls_setup(c);
+    rc = session_setup(c);
     if (rc != 0)
         goto fail;
-    if (ep->lim.keep_alive_ms)
-        ngtcp2_conn_set_keep_alive_timeout(c->q, (uint64_t)ep->lim.keep_alive_ms *
-                                                     NGTCP2_MILLISECONDS);
     *out = c;
     return 0;
 fail:
@@ -446,12 +470,9 @@ int ls_net_connect(ls_net_endpoint_t *ep, const struct sockaddr *addr, void *use
         c->q = NULL;
         goto fail;
     }
-    rc = tls_setup(c);
+    rc = session_setup(c);
     if (rc != 0)
         goto fail;
-    if (ep->lim.keep_alive_ms)
-        ngtcp2_conn_set_keep_alive_timeout(c->q, (uint64_t)ep->lim.keep_alive_ms *
-                                                     NGTCP2_MILLISECONDS);
     ls_net_conn_kick(c);
     *out = c;
     return 0;
@@ -469,6 +490,21 @@ static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, cons
 
     if (c->is_closed)
         return;
+    if (c->q) {
+        ngtcp2_conn_stat st;
+        ngtcp2_conn_get_conn_stat(c->q, &st);
+        ls_debug(MODULE,
+                 "connection to %.16s closed (%s): cwnd %llu, srtt %llu us, min rtt %llu us; "
+                 "sent %llu packets, %llu bytes in %llu passes; %llu timer runs, %llu blocked; "
+                 "endpoint: %llu EAGAIN, received %llu datagrams / %llu packets",
+                 c->peer_id, ls_strerror(status), (unsigned long long)st.cwnd,
+                 (unsigned long long)(st.smoothed_rtt / 1000),
+                 (unsigned long long)(st.min_rtt / 1000), (unsigned long long)c->n_pkts,
+                 (unsigned long long)c->n_bytes, (unsigned long long)c->n_passes,
+                 (unsigned long long)c->n_timer, (unsigned long long)c->n_blocked,
+                 (unsigned long long)c->ep->n_eagain, (unsigned long long)c->ep->n_recv_dgrams,
+                 (unsigned long long)c->ep->n_recv_pkts);
+    }
     c->is_closed = true;
     while (c->streams)
         ls_net_stream_finish(c->streams, status, app_error);
@@ -497,6 +533,13 @@ static void conn_close_now(ls_net_conn_t *c, const ngtcp2_connection_close_error
     conn_teardown(c, status, app_error, reason);
 }
 
+void ls_net_conn_unreachable(ls_net_conn_t *c)
+{
+    if (c->is_closed || c->is_server || ngtcp2_conn_get_handshake_completed(c->q))
+        return;
+    conn_teardown(c, LS_EUNREACHABLE, 0, "port unreachable");
+}
+
 static void close_with_liberr(ls_net_conn_t *c, int liberr, int status)
 {
     ngtcp2_connection_close_error ce;
@@ -510,8 +553,7 @@ static void close_with_liberr(ls_net_conn_t *c, int liberr, int status)
     conn_close_now(c, &ce, status, 0, ngtcp2_strerror(liberr));
 }
 
-void ls_net_conn_request_close(ls_net_conn_t *c, uint64_t app_error, const char *reason,
-                               int status)
+void ls_net_conn_request_close(ls_net_conn_t *c, uint64_t app_error, const char *reason, int status)
 {
     if (c->is_closed || c->is_close_requested)
         return;
@@ -522,10 +564,32 @@ void ls_net_conn_request_close(ls_net_conn_t *c, uint64_t app_error, const char 
     ls_net_conn_kick(c);
 }
 
+/* Sends what ngtcp2 has pending apart from stream data (our TLS Finished,
+ * ACKs), so that a peer we refuse right after the handshake completes its
+ * own and learns why we close. */
+static void flush_control(ls_net_conn_t *c)
+{
+    ngtcp2_path_storage ps;
+    ngtcp2_tstamp ts = ls_net_now();
+
+    ngtcp2_path_storage_zero(&ps);
+    for (int i = 0; i < 16; i++) {
+        ngtcp2_ssize n =
+            ngtcp2_conn_write_pkt(c->q, &ps.path, NULL, c->ep->tx, LS_NET_MAX_PAYLOAD, ts);
+        if (n <= 0)
+            break;
+        ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, c->ep->tx, (size_t)n,
+                       (size_t)n);
+    }
+    ngtcp2_conn_update_pkt_tx_time(c->q, ts);
+}
+
 static void do_requested_close(ls_net_conn_t *c)
 {
     ngtcp2_connection_close_error ce;
 
+    if (c->q && !ngtcp2_conn_is_in_closing_period(c->q) && !ngtcp2_conn_is_in_draining_period(c->q))
+        flush_control(c);
     ngtcp2_connection_close_error_set_application_error(
         &ce, c->close_app_error, (const uint8_t *)c->close_reason, strlen(c->close_reason));
     conn_close_now(c, &ce, c->close_status, c->close_app_error, c->close_reason);
@@ -564,9 +628,9 @@ static void on_peer_closed(ls_net_conn_t *c)
     if (n)
         memcpy(reason, ce.reason, n);
     reason[n] = '\0';
-    conn_teardown(c, remote_close_status(&ce),
-                  ce.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ? ce.error_code : 0,
-                  reason);
+    conn_teardown(
+        c, remote_close_status(&ce),
+        ce.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ? ce.error_code : 0, reason);
 }
 
 void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t remote_len,
@@ -653,6 +717,7 @@ static void timer_cb(uv_timer_t *t)
 
     if (c->is_closed)
         return;
+    c->n_timer++;
     rv = ngtcp2_conn_handle_expiry(c->q, ls_net_now());
     if (rv == NGTCP2_ERR_IDLE_CLOSE) {
         conn_teardown(c, LS_ETIMEDOUT, 0, "idle timeout");
@@ -670,7 +735,7 @@ static void timer_cb(uv_timer_t *t)
 }
 
 /* The stream whose bytes go into the next packet: round robin from c->rr. */
-static ls_net_stream_t *next_stream(ls_net_conn_t *c)
+static ls_net_stream_t *next_stream(ls_net_conn_t *c, bool may_pull)
 {
     ls_net_stream_t *start = c->rr ? c->rr : c->streams;
     ls_net_stream_t *s = start;
@@ -678,7 +743,7 @@ static ls_net_stream_t *next_stream(ls_net_conn_t *c)
     if (!s)
         return NULL;
     do {
-        if (ls_net_stream_wants_write(s))
+        if (ls_net_stream_wants_write(s, may_pull))
             return s;
         s = s->next ? s->next : c->streams;
     } while (s && s != start);
@@ -686,8 +751,8 @@ static ls_net_stream_t *next_stream(ls_net_conn_t *c)
 }
 
 struct batch {
-    size_t len;  /* bytes in ep->tx */
-    size_t seg;  /* GSO segment size: the first packet's size */
+    size_t len; /* bytes in ep->tx */
+    size_t seg; /* GSO segment size: the first packet's size */
     size_t npkts;
 };
 
@@ -709,8 +774,8 @@ static int batch_add(ls_net_conn_t *c, struct batch *b, size_t n)
 
     if (b->npkts > 0 && n > b->seg) {
         uint8_t *pkt = c->ep->tx + b->len;
-        rc = ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, c->ep->tx,
-                            b->len, b->seg);
+        rc = ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, c->ep->tx, b->len,
+                            b->seg);
         memmove(c->ep->tx, pkt, n);
         b->len = b->npkts = 0;
         if (rc != 0)
@@ -733,21 +798,27 @@ static ngtcp2_ssize write_one(ls_net_conn_t *c, struct batch *b, ngtcp2_tstamp t
     ngtcp2_path_storage ps;
 
     ngtcp2_path_storage_zero(&ps);
-    for (;;) {
-        ls_net_stream_t *s = next_stream(c);
+    for (int tries = 0;; tries++) {
+        /* past the bound, stop coalescing: ngtcp2 then finishes the packet */
+        /* sources (application code) run only between packets: while ngtcp2
+         * coalesces (WRITE_MORE) no other ngtcp2 call may happen */
+        ls_net_stream_t *s = tries < MAX_COALESCE ? next_stream(c, tries == 0) : NULL;
         bool is_fin = false;
         size_t nvec = s ? ls_net_stream_vec(s, vec, MAX_VECS, &is_fin) : 0;
-        uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (is_fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
+        uint32_t flags =
+            NGTCP2_WRITE_STREAM_FLAG_MORE | (is_fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
         ngtcp2_ssize ndata = -1;
-        ngtcp2_ssize n = ngtcp2_conn_writev_stream(c->q, &ps.path, NULL, c->ep->tx + b->len,
-                                                   LS_NET_MAX_PAYLOAD, &ndata, flags,
-                                                   s ? s->id : -1, vec, nvec, ts);
+        ngtcp2_ssize n =
+            ngtcp2_conn_writev_stream(c->q, &ps.path, NULL, c->ep->tx + b->len, LS_NET_MAX_PAYLOAD,
+                                      &ndata, flags, s ? s->id : -1, vec, nvec, ts);
         if (s && ndata >= 0) {
             ls_net_stream_on_sent(s, (size_t)ndata, is_fin);
             c->rr = s->next; /* the next packet starts with another stream */
         }
         if (n >= 0)
             return n;
+        if (!s && n != NGTCP2_ERR_WRITE_MORE)
+            return n; /* stream errors need a stream: anything else is fatal */
         switch (n) {
         case NGTCP2_ERR_WRITE_MORE:
             continue;
@@ -779,8 +850,11 @@ static void conn_write(ls_net_conn_t *c)
         do_requested_close(c);
         return;
     }
+    c->n_passes++;
     if (ls_net_ep_is_blocked(c->ep)) {
+        c->n_blocked++;
         c->is_waiting_writable = true;
+        arm_timer(c); /* timeouts still run while the socket is full */
         return;
     }
     for (ls_net_stream_t *s = c->streams; s; s = s->next)
@@ -793,6 +867,8 @@ static void conn_write(ls_net_conn_t *c)
         }
         if (n == 0)
             break;
+        c->n_pkts++;
+        c->n_bytes += (uint64_t)n;
         if (batch_add(c, &b, (size_t)n) == LS_EAGAIN) {
             c->is_waiting_writable = true;
             break;

@@ -9,6 +9,7 @@
 #include "lanspread/log.h"
 
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
@@ -27,8 +28,10 @@
 /* Socket buffers: a LAN's bandwidth-delay product plus a burst, so the
  * kernel does not drop what the loop has not read yet. */
 #define SOCK_BUF (16 * 1024 * 1024)
-/* recvmmsg calls per readable event before other handles get a turn. */
-#define MAX_READS_PER_EVENT 16
+/* recvmmsg calls per readable event. One: the connections' kicks then send
+ * their ACKs before more is read, so the sender's RTT samples (and with
+ * them its congestion window) are not inflated by our own batching. */
+#define MAX_READS_PER_EVENT 1
 
 static void poll_cb(uv_poll_t *h, int status, int events);
 
@@ -86,6 +89,12 @@ static int open_socket(ls_net_endpoint_t *ep, const struct sockaddr *addr)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof(pmtu));
     }
     (void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one));
+    /* ICMP errors (port unreachable) reach us, so a connect to a peer that
+     * is gone fails at once instead of at the handshake timeout */
+    if (addr->sa_family == AF_INET)
+        (void)setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
+    else
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
     ep->local_len = sizeof(ep->local);
     if (getsockname(fd, (struct sockaddr *)&ep->local, &ep->local_len) != 0) {
         int rc = ls_error_from_errno(errno);
@@ -318,6 +327,7 @@ int ls_net_ep_send(ls_net_endpoint_t *ep, const struct sockaddr *dest, socklen_t
                    const uint8_t *buf, size_t len, size_t seg)
 {
     size_t off = 0;
+    bool is_retried = false;
 
     if (ep->pend_len > 0)
         return LS_EAGAIN; /* dropped: ngtcp2 will see it as lost */
@@ -331,12 +341,20 @@ int ls_net_ep_send(ls_net_endpoint_t *ep, const struct sockaddr *dest, socklen_t
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+            ep->n_eagain++;
             keep_pending(ep, dest, dest_len, buf + off, len - off, seg);
             return LS_EAGAIN;
         }
         if (ep->is_gso_ok && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP)) {
             ls_info(MODULE, "UDP GSO unavailable (%s); sending packet by packet", strerror(errno));
             ep->is_gso_ok = false;
+            continue;
+        }
+        /* with IP_RECVERR the kernel reports an ICMP error about some earlier
+         * packet, maybe to another peer, by failing this send once */
+        if (!is_retried && (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+                            errno == ENETUNREACH || errno == EHOSTDOWN)) {
+            is_retried = true;
             continue;
         }
         /* unreachable networks and the like: the packets are lost, and QUIC
@@ -445,6 +463,7 @@ static void on_readable(ls_net_endpoint_t *ep)
         struct cmsghdr align;
     } ctrl[LS_NET_RX_BATCH];
 
+    memset(ctrl, 0, sizeof(ctrl));
     for (int round = 0; round < MAX_READS_PER_EVENT && !ep->is_closing; round++) {
         for (int i = 0; i < LS_NET_RX_BATCH; i++) {
             iov[i].iov_base = ep->rx + (size_t)i * LS_NET_RX_SLOT;
@@ -467,6 +486,8 @@ static void on_readable(ls_net_endpoint_t *ep)
             size_t len = msgs[i].msg_len;
             size_t seg = gro_segment(&msgs[i].msg_hdr, len);
             const uint8_t *p = iov[i].iov_base;
+            ep->n_recv_dgrams++;
+            ep->n_recv_pkts += (len + seg - 1) / (seg ? seg : 1);
             for (size_t off = 0; off < len; off += seg)
                 on_packet(ep, (struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen, p + off,
                           len - off < seg ? len - off : seg);
@@ -476,12 +497,65 @@ static void on_readable(ls_net_endpoint_t *ep)
     }
 }
 
+static bool is_refusal(const struct cmsghdr *cm)
+{
+    struct sock_extended_err ee;
+
+    if (!((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
+          (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+        return false;
+    memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+    if (ee.ee_origin != SO_EE_ORIGIN_ICMP && ee.ee_origin != SO_EE_ORIGIN_ICMP6)
+        return false;
+    return ee.ee_errno == ECONNREFUSED || ee.ee_errno == EHOSTUNREACH || ee.ee_errno == ENETUNREACH;
+}
+
+/* Reads the ICMP errors IP_RECVERR queued; msg_name is the destination of
+ * the packet that bounced. Connects still in their handshake to that address
+ * fail; established connections ride out transient errors. */
+static void drain_errors(ls_net_endpoint_t *ep)
+{
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage dest;
+        uint8_t data[64];
+        union {
+            char buf[512];
+            struct cmsghdr align;
+        } ctrl;
+        struct iovec iov = {data, sizeof(data)};
+        struct msghdr msg = {0};
+
+        msg.msg_name = &dest;
+        msg.msg_namelen = sizeof(dest);
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = ctrl.buf;
+        msg.msg_controllen = sizeof(ctrl.buf);
+        if (recvmsg(ep->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            return;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+            if (!is_refusal(cm))
+                continue;
+            for (ls_net_conn_t *c = ep->conns, *next; c; c = next) {
+                next = c->next;
+                if (c->remote_len == msg.msg_namelen &&
+                    memcmp(&c->remote, &dest, msg.msg_namelen) == 0)
+                    ls_net_conn_unreachable(c);
+            }
+        }
+    }
+}
+
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
     ls_net_endpoint_t *ep = h->data;
 
     if (status < 0) {
-        ls_warn(MODULE, "socket poll: %s", uv_strerror(status));
+        /* libuv stops the handle on POLLERR, which queued ICMP errors raise */
+        drain_errors(ep);
+        if (!ep->is_closing)
+            uv_poll_start(&ep->poll, ep->pend_len ? UV_READABLE | UV_WRITABLE : UV_READABLE,
+                          poll_cb);
         return;
     }
     if (events & UV_WRITABLE)

@@ -104,44 +104,6 @@ out:
     return rc;
 }
 
-/* Like ls_fs_write_atomic, but the file is created 0600 from the start: a
- * private key must never exist with wider permissions, even briefly. */
-static int write_private_file(const char *path, const void *data, size_t len)
-{
-    int rc = 0;
-    int fd = -1;
-    char *tmp = ls_strdup_printf("%s.tmp.%ld", path, (long)getpid());
-
-    if (!tmp)
-        return LS_ENOMEM;
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = ls_error_from_errno(errno);
-        goto out;
-    }
-    if (fchmod(fd, 0600) != 0) /* umask could only narrow it, but be explicit */
-        rc = ls_error_from_errno(errno);
-    if (rc == 0)
-        rc = ls_fs_pwrite_all(fd, data, len, 0);
-    if (rc == 0 && fsync(fd) != 0)
-        rc = ls_error_from_errno(errno);
-    if (close(fd) != 0 && rc == 0)
-        rc = ls_error_from_errno(errno);
-    if (rc != 0)
-        goto out;
-    if (rename(tmp, path) != 0) {
-        rc = ls_error_from_errno(errno);
-        goto out;
-    }
-    rc = ls_fs_fsync_parent(path);
-out:
-    if (rc != 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 static int datum_to_string(const gnutls_datum_t *d, char **out, size_t *out_len)
 {
     char *s = malloc(d->size + 1);
@@ -159,13 +121,12 @@ static int generate_key(const char *key_path, gnutls_x509_privkey_t key, ls_iden
     gnutls_datum_t pem = {NULL, 0};
     int rc;
 
-    if (gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA,
-                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL,
-                                      0) < 0)
+    if (gnutls_x509_privkey_generate2(
+            key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0, NULL, 0) < 0)
         return LS_EIO;
     if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &pem) < 0)
         return LS_EIO;
-    rc = write_private_file(key_path, pem.data, pem.size);
+    rc = ls_fs_write_atomic_mode(key_path, pem.data, pem.size, 0600);
     if (rc == 0)
         rc = datum_to_string(&pem, &id->key_pem, &id->key_pem_len);
     gnutls_free(pem.data);
@@ -182,8 +143,10 @@ static int load_key(const char *key_path, gnutls_x509_privkey_t key, ls_identity
     int rc = ls_fs_read_file(key_path, PEM_MAX_LEN, &text, &len);
 
     if (rc != 0) {
-        ls_error(MODULE, "cannot read private key %s: %s", key_path, ls_strerror(rc));
-        return rc == LS_ETOOBIG ? LS_ECORRUPT : rc;
+        ls_error(MODULE, "cannot read private key %s: %s", key_path,
+                 rc == LS_EINVAL ? "not a regular file" : ls_strerror(rc));
+        /* too big or not a file: not a key we wrote */
+        return rc == LS_ETOOBIG || rc == LS_EINVAL ? LS_ECORRUPT : rc;
     }
     gnutls_datum_t d = {(unsigned char *)text, (unsigned int)len};
     if (gnutls_x509_privkey_import(key, &d, GNUTLS_X509_FMT_PEM) < 0) {
@@ -215,8 +178,8 @@ static int make_cert(gnutls_x509_privkey_t key, const char *peer_id, gnutls_x509
     if (gnutls_x509_crt_set_version(crt, 3) < 0 || gnutls_x509_crt_set_key(crt, key) < 0 ||
         gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
         gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)) < 0 ||
-        gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-                                             strlen(cn)) < 0 ||
+        gnutls_x509_crt_set_issuer_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn)) <
+            0 ||
         /* a day back tolerates clocks that disagree; peers pin keys, not dates */
         gnutls_x509_crt_set_activation_time(crt, now - 24 * 3600) < 0 ||
         gnutls_x509_crt_set_expiration_time(crt, GNUTLS_X509_NO_WELL_DEFINED_EXPIRATION) < 0 ||

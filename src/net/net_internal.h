@@ -42,14 +42,19 @@ struct ls_net_stream {
      * first chunk not yet fully handed to ngtcp2 (NULL when all are) */
     struct ls_net_chunk *head, *tail, *send_chunk;
     uint64_t acked_offset, send_offset, queued_end;
+    /* received bytes handed to read_cb, and how many of them were consumed:
+     * the rest is connection credit to give back when the stream ends */
+    uint64_t rx_delivered, rx_consumed;
     ls_net_pull_cb pull;
+    void *source_data;
     bool is_fin_wanted;
     bool is_fin_sent;
     bool is_source_eof;
     bool is_source_waiting;
     bool is_write_closed;
     bool is_reset_locally;
-    bool is_blocked; /* flow-control blocked during the current write pass */
+    bool is_blocked;   /* flow-control blocked during the current write pass */
+    bool is_finishing; /* inside close_cb: no more operations */
 };
 
 struct ls_net_conn {
@@ -74,6 +79,8 @@ struct ls_net_conn {
     bool is_known; /* the application holds the handle: closed_cb is owed */
     bool is_closed;
     bool is_waiting_writable;
+    /* counters for the debug line at close */
+    uint64_t n_pkts, n_bytes, n_passes, n_timer, n_blocked;
     /* a close asked for from inside a callback, carried out by the kick */
     bool is_close_requested;
     uint64_t close_app_error;
@@ -105,6 +112,7 @@ struct ls_net_endpoint {
     struct sockaddr_storage pend_dest;
     socklen_t pend_dest_len;
     uint8_t *rx;
+    uint64_t n_eagain, n_recv_dgrams, n_recv_pkts;
 };
 
 static inline uint64_t ls_net_now(void)
@@ -126,6 +134,8 @@ void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t
                       const uint8_t *pkt, size_t len);
 bool ls_net_conn_has_cid(const ls_net_conn_t *c, const uint8_t *cid, size_t len);
 void ls_net_conn_kick(ls_net_conn_t *c);
+/* An ICMP error says nothing listens where c connects to. */
+void ls_net_conn_unreachable(ls_net_conn_t *c);
 void ls_net_tls_set_verify(gnutls_certificate_credentials_t cred);
 void ls_net_conn_request_close(ls_net_conn_t *c, uint64_t app_error, const char *reason,
                                int status);
@@ -135,7 +145,9 @@ ls_net_stream_t *ls_net_stream_new(ls_net_conn_t *c, int64_t id);
 void ls_net_stream_finish(ls_net_stream_t *s, int status, uint64_t app_error);
 void ls_net_stream_on_data(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin);
 void ls_net_stream_on_acked(ls_net_stream_t *s, uint64_t end);
-bool ls_net_stream_wants_write(ls_net_stream_t *s);
+/* may_pull: the source may be asked for more (false while a packet is being
+ * coalesced). */
+bool ls_net_stream_wants_write(ls_net_stream_t *s, bool may_pull);
 size_t ls_net_stream_vec(const ls_net_stream_t *s, ngtcp2_vec *v, size_t max, bool *is_fin);
 void ls_net_stream_on_sent(ls_net_stream_t *s, size_t n, bool was_fin);
 

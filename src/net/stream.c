@@ -52,8 +52,14 @@ void ls_net_stream_finish(ls_net_stream_t *s, int status, uint64_t app_error)
         s->next->prev = s->prev;
     if (c->rr == s)
         c->rr = s->next;
-    if (c->q)
+    if (c->q) {
         ngtcp2_conn_set_stream_user_data(c->q, s->id, NULL);
+        /* bytes the application never consumed must not shrink the
+         * connection's window forever */
+        if (s->rx_delivered > s->rx_consumed)
+            ngtcp2_conn_extend_max_offset(c->q, s->rx_delivered - s->rx_consumed);
+    }
+    s->is_finishing = true;
     if (s->cb.close_cb)
         s->cb.close_cb(s, status, app_error);
     free_chunks(s);
@@ -62,6 +68,7 @@ void ls_net_stream_finish(ls_net_stream_t *s, int status, uint64_t app_error)
 
 void ls_net_stream_on_data(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
+    s->rx_delivered += len;
     if (s->cb.read_cb) {
         s->cb.read_cb(s, data, len, is_fin);
         return;
@@ -147,11 +154,11 @@ static void pull_more(ls_net_stream_t *s)
     }
 }
 
-bool ls_net_stream_wants_write(ls_net_stream_t *s)
+bool ls_net_stream_wants_write(ls_net_stream_t *s, bool may_pull)
 {
     if (s->is_blocked || s->is_write_closed)
         return false;
-    if (unsent(s) < PULL_LOW_WATER)
+    if (may_pull && unsent(s) < PULL_LOW_WATER)
         pull_more(s);
     if (s->is_write_closed)
         return false;
@@ -238,10 +245,12 @@ int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len)
 {
     struct ls_net_chunk *ch;
 
-    if (s->is_write_closed || s->is_fin_wanted || s->pull)
+    if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull)
         return LS_ESTATE;
     if (len == 0)
         return 0;
+    if (len > LS_NET_WRITE_MAX)
+        return LS_ETOOBIG;
     ch = malloc(sizeof(*ch) + len);
     if (!ch)
         return LS_ENOMEM;
@@ -252,20 +261,26 @@ int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len)
     return 0;
 }
 
-int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull)
+int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull, void *source_data)
 {
     if (!pull)
         return LS_EINVAL;
-    if (s->is_write_closed || s->is_fin_wanted || s->pull)
+    if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull)
         return LS_ESTATE;
     s->pull = pull;
+    s->source_data = source_data;
     ls_net_conn_kick(s->conn);
     return 0;
 }
 
+void *ls_net_stream_source_data(const ls_net_stream_t *s)
+{
+    return s->source_data;
+}
+
 void ls_net_stream_resume(ls_net_stream_t *s)
 {
-    if (!s->is_source_waiting)
+    if (!s->is_source_waiting || s->is_finishing)
         return;
     s->is_source_waiting = false;
     ls_net_conn_kick(s->conn);
@@ -273,7 +288,7 @@ void ls_net_stream_resume(ls_net_stream_t *s)
 
 int ls_net_stream_shutdown(ls_net_stream_t *s)
 {
-    if (s->is_write_closed)
+    if (s->is_finishing || s->is_write_closed)
         return LS_ESTATE;
     if (!s->pull)
         s->is_fin_wanted = true;
@@ -285,7 +300,7 @@ void ls_net_stream_reset(ls_net_stream_t *s, uint64_t app_error)
 {
     ls_net_conn_t *c = s->conn;
 
-    if (s->is_write_closed && s->is_reset_locally)
+    if (s->is_finishing || (s->is_write_closed && s->is_reset_locally))
         return;
     s->is_write_closed = true;
     s->is_reset_locally = true;
@@ -300,8 +315,11 @@ void ls_net_stream_consume(ls_net_stream_t *s, size_t n)
 {
     ls_net_conn_t *c = s->conn;
 
-    if (n == 0 || !c->q || c->is_closed)
+    if (n > s->rx_delivered - s->rx_consumed)
+        n = (size_t)(s->rx_delivered - s->rx_consumed); /* credit only for bytes received */
+    if (n == 0 || !c->q || c->is_closed || s->is_finishing)
         return;
+    s->rx_consumed += n;
     ngtcp2_conn_extend_max_stream_offset(c->q, s->id, n);
     ngtcp2_conn_extend_max_offset(c->q, n);
     ls_net_conn_kick(c);

@@ -80,6 +80,11 @@ static bool is_preferred(const ls_link_t *link)
     return strcmp(dialer, other) < 0;
 }
 
+ls_link_t *ls_link_find_ready(ls_peer_runtime_t *rt, const char *peer_id)
+{
+    return ready_link_for(rt, peer_id, NULL);
+}
+
 static void peer_address(ls_link_t *link, const ls_hello_t *hello)
 {
     struct sockaddr_storage ss;
@@ -266,6 +271,7 @@ static void forget_peer(ls_link_t *link, const char *reason)
                json_pack("{s:s,s:s,s:s}", "peer_id", link->peer_id, "name", peer->name,
                          "reason", reason));
     ls_peerdb_remove(rt->peerdb, link->peer_id);
+    ls_download_peer_lost(rt, link->peer_id);
     ls_rt_emit_peer_count(rt);
     ls_rt_emit_games(rt);
 }

@@ -25,6 +25,7 @@ const char *ls_peer_event_name(ls_peer_event_kind_t kind)
     case LS_EVENT_DOWNLOAD_FINISHED: return "download-finished";
     case LS_EVENT_DOWNLOAD_FAILED: return "download-failed";
     case LS_EVENT_INSTALL_BEGIN: return "install-begin";
+    case LS_EVENT_INSTALL_PROGRESS: return "install-progress";
     case LS_EVENT_INSTALL_FINISHED: return "install-finished";
     case LS_EVENT_INSTALL_FAILED: return "install-failed";
     case LS_EVENT_UNINSTALL_BEGIN: return "uninstall-begin";
@@ -242,6 +243,79 @@ static void ping_timer_cb(uv_timer_t *timer)
     }
 }
 
+/* --- installs ----------------------------------------------------------- */
+
+static ls_peer_event_kind_t install_event_kind(ls_install_op_t op, ls_install_event_kind_t kind)
+{
+    bool is_uninstall = op == LS_INSTALL_OP_UNINSTALL;
+    switch (kind) {
+    case LS_INSTALL_EV_BEGIN:
+        return is_uninstall ? LS_EVENT_UNINSTALL_BEGIN : LS_EVENT_INSTALL_BEGIN;
+    case LS_INSTALL_EV_FINISHED:
+        return is_uninstall ? LS_EVENT_UNINSTALL_FINISHED : LS_EVENT_INSTALL_FINISHED;
+    case LS_INSTALL_EV_FAILED:
+    default:
+        return is_uninstall ? LS_EVENT_UNINSTALL_FAILED : LS_EVENT_INSTALL_FAILED;
+    }
+}
+
+static void install_event_cb(const ls_install_event_t *ev, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (ev->kind == LS_INSTALL_EV_PROGRESS) {
+        ls_rt_emit(rt, LS_EVENT_INSTALL_PROGRESS,
+                   json_pack("{s:s,s:s,s:I,s:I}", "game_id", ev->game_id, "op",
+                             ls_install_op_name(ev->op), "done", (json_int_t)ev->done, "total",
+                             (json_int_t)ev->total));
+        return;
+    }
+    ls_rt_emit(rt, install_event_kind(ev->op, ev->kind),
+               json_pack("{s:s,s:s,s:s?}", "game_id", ev->game_id, "op",
+                         ls_install_op_name(ev->op), "reason",
+                         ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL));
+    if (ev->kind == LS_INSTALL_EV_BEGIN || rt->is_shutting_down)
+        return;
+    /* The game is free again: its installed state changed, rescan it (and
+     * whatever the monitor held back meanwhile). */
+    ls_monitor_release(rt->monitor, ev->game_id);
+    start_rescan(rt, ev->game_id);
+}
+
+void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local)
+{
+    if (rt->is_shutting_down)
+        return;
+    ls_monitor_release(rt->monitor, game_id);
+    start_rescan(rt, game_id);
+    if (!ok)
+        return;
+    /* The seed's behaviour: a finished download installs by itself. */
+    int rc = ls_install_runner_submit(rt->installs,
+                                      has_local ? LS_INSTALL_OP_UPDATE : LS_INSTALL_OP_INSTALL,
+                                      game_id);
+    if (rc != 0)
+        ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
+                   json_pack("{s:s,s:s}", "game_id", game_id, "reason", ls_strerror(rc)));
+}
+
+static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char *game_id)
+{
+    const ls_local_game_t *game = game_id ? ls_library_find(rt->library, game_id) : NULL;
+    ls_install_op_t op = is_uninstall ? LS_INSTALL_OP_UNINSTALL
+                         : (game && game->is_installed) ? LS_INSTALL_OP_UPDATE
+                                                        : LS_INSTALL_OP_INSTALL;
+    int rc = !game ? LS_EUNKNOWN_GAME
+             : (!is_uninstall && !game->is_downloaded) ? LS_ENOT_DOWNLOADED
+             : (is_uninstall && !game->is_installed)   ? LS_ENOT_INSTALLED
+                                                       : 0;
+    if (rc == 0)
+        rc = ls_install_runner_submit(rt->installs, op, game_id);
+    if (rc != 0)
+        ls_rt_emit(rt, install_event_kind(op, LS_INSTALL_EV_FAILED),
+                   json_pack("{s:s,s:s,s:s}", "game_id", game_id ? game_id : "", "op",
+                             ls_install_op_name(op), "reason", ls_strerror(rc)));
+}
+
 /* --- commands ----------------------------------------------------------- */
 
 static void shutdown_runtime(ls_peer_runtime_t *rt);
@@ -258,6 +332,25 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
         break;
     case LS_CMD_RESCAN:
         start_rescan(rt, cmd->arg);
+        break;
+    case LS_CMD_INSTALL_GAME:
+    case LS_CMD_UNINSTALL_GAME:
+        if (cmd->arg && ls_download_is_active(rt, cmd->arg))
+            ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
+                       json_pack("{s:s,s:s}", "game_id", cmd->arg, "reason",
+                                 "a download of this game is running"));
+        else
+            submit_install(rt, cmd->kind == LS_CMD_UNINSTALL_GAME, cmd->arg);
+        break;
+    case LS_CMD_GET_GAME:
+    case LS_CMD_FETCH_LATEST:
+        ls_download_get_game(rt, cmd->arg, cmd->kind == LS_CMD_FETCH_LATEST);
+        break;
+    case LS_CMD_DOWNLOAD_GAME_FILES:
+        ls_download_start(rt, cmd->arg);
+        break;
+    case LS_CMD_CANCEL:
+        ls_download_cancel(rt, cmd->arg);
         break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
@@ -332,6 +425,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
 {
     if (rt->is_shutting_down)
         return;
+    ls_download_shutdown(rt);
     rt->is_shutting_down = true;
     uv_timer_stop(&rt->ping_timer);
     uv_timer_stop(&rt->reconnect_timer);
@@ -339,6 +433,9 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
     ls_monitor_stop(rt->monitor);
     rt->monitor = NULL;
+    if (rt->installs)
+        ls_install_runner_close(rt->installs);
+    rt->installs = NULL;
     if (rt->endpoint)
         ls_net_endpoint_close(rt->endpoint, endpoint_closed_cb);
     else
@@ -369,12 +466,15 @@ static int parse_address(const char *text, bool allow_port_zero, struct sockaddr
     return LS_EINVAL;
 }
 
-/* Operations (downloads, installs) register here once they exist. */
+bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id)
+{
+    return (rt->installs && ls_install_runner_is_busy(rt->installs, game_id)) ||
+           ls_download_is_active(rt, game_id);
+}
+
 static bool game_is_busy(const char *game_id, void *userdata)
 {
-    (void)game_id;
-    (void)userdata;
-    return false;
+    return ls_rt_game_busy(userdata, game_id);
 }
 
 static void monitor_rescan_cb(const char *game_id, void *userdata)
@@ -447,6 +547,16 @@ static int open_endpoint(ls_peer_runtime_t *rt)
     return rc;
 }
 
+static void recover_cb(const char *game_id, int rc, const ls_recover_report_t *report,
+                       void *userdata)
+{
+    if (rc != 0)
+        ls_warn("peer", "%s: recovery failed: %s", game_id, ls_strerror(rc));
+    else if (report->action != LS_RECOVER_CLEAN || report->intent_corrupt)
+        ls_info("peer", "%s: recovered an interrupted %s: %s", game_id,
+                report->op ? ls_install_op_name(report->op) : "operation", report->reason);
+}
+
 /* Everything that must work before ls_peer_start returns. */
 static int boot(ls_peer_runtime_t *rt)
 {
@@ -456,6 +566,15 @@ static int boot(ls_peer_runtime_t *rt)
         return rc;
     }
     snprintf(rt->peer_id, sizeof rt->peer_id, "%s", ls_identity_peer_id(rt->identity));
+    /* Before anything is announced, every game ends in a consistent state. */
+    rc = ls_install_recover_all(rt->game_dir, recover_cb, rt);
+    if (rc != 0)
+        ls_warn("peer", "install recovery of %s: %s", rt->game_dir, ls_strerror(rc));
+    ls_install_opts_t install_opts = {.unpacker = rt->unpacker};
+    rc = ls_install_runner_new(&rt->loop, rt->game_dir, &install_opts, install_event_cb, rt,
+                               &rt->installs);
+    if (rc != 0)
+        return rc;
     ls_library_config_t lib_config = {rt->game_dir, rt->state_dir, rt->catalog};
     rc = ls_library_open(&lib_config, &rt->library);
     if (rc == 0)
@@ -499,6 +618,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->protocol_version =
         config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
     rt->monitor_settle_ms = config->monitor_settle_ms;
+    rt->unpacker = config->unpacker;
     if (config->static_peer_count > LS_STATIC_PEERS_MAX)
         return LS_EINVAL;
     rt->static_peer_count = config->static_peer_count;

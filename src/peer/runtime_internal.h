@@ -8,6 +8,7 @@
 #include "monitor.h"
 
 #include "lanspread/identity.h"
+#include "lanspread/install.h"
 #include "lanspread/library.h"
 #include "lanspread/net.h"
 #include "lanspread/peer.h"
@@ -17,6 +18,7 @@
 #include <uv.h>
 
 typedef struct ls_link ls_link_t;
+typedef struct ls_download ls_download_t;
 
 typedef struct ls_command {
     struct ls_command *next;
@@ -65,6 +67,9 @@ struct ls_peer_runtime {
     ls_library_t *library;
     ls_library_snapshot_t announced; /* what peers were last told */
     ls_monitor_t *monitor;
+    const ls_unpacker_t *unpacker;
+    ls_install_runner_t *installs;
+    ls_download_t *downloads;
     uint32_t monitor_settle_ms;
     bool rescan_pending;
     ls_net_endpoint_t *endpoint;
@@ -95,7 +100,20 @@ void ls_rt_emit_games(ls_peer_runtime_t *rt);
 void ls_rt_emit_peer_count(ls_peer_runtime_t *rt);
 uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
 
+bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id);
+/* A download ended: release the monitor, rescan, and install on success. */
+void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local);
+
+/* download.c */
+void ls_download_get_game(ls_peer_runtime_t *rt, const char *game_id, bool for_update);
+void ls_download_start(ls_peer_runtime_t *rt, const char *arg);
+void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id);
+bool ls_download_is_active(ls_peer_runtime_t *rt, const char *game_id);
+void ls_download_peer_lost(ls_peer_runtime_t *rt, const char *peer_id);
+void ls_download_shutdown(ls_peer_runtime_t *rt);
+
 /* link.c */
+ls_link_t *ls_link_find_ready(ls_peer_runtime_t *rt, const char *peer_id);
 int ls_link_connect(ls_peer_runtime_t *rt, ls_static_peer_t *target);
 void ls_link_close(ls_link_t *link, uint64_t app_error, const char *reason);
 int ls_link_send_hello(ls_link_t *link);
@@ -110,6 +128,17 @@ typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *repl
                                void *userdata);
 int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb,
                       void *userdata);
+
+/* A file request: the reply header, then up to max_body bytes. cb gets the
+ * header (or the peer's error frame, status LS_EREMOTE) and, on success, the
+ * body, which it owns (free()). The handle is valid until cb has run; cb runs
+ * exactly once, with LS_ECANCELED after ls_exchange_cancel. */
+typedef struct ls_exchange ls_exchange_t;
+typedef void (*ls_fetch_cb)(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body,
+                            size_t len, void *userdata);
+int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body,
+                      ls_fetch_cb cb, void *userdata, ls_exchange_t **handle);
+void ls_exchange_cancel(ls_exchange_t *exchange);
 
 /* server.c: a stream the peer opened to us. */
 void ls_server_accept_stream(ls_link_t *link, ls_net_stream_t *stream);

@@ -1,7 +1,6 @@
 /* Streams other peers open to us: one request frame in, one reply out. A
- * reply with a file body is fed to the transport from two prefetched blocks
- * read on the thread pool, so the loop never waits on the disk and never
- * holds more than two blocks plus what the peer has not acknowledged. */
+ * reply with a file body is handed to the transport's file source, which
+ * reads ahead on the thread pool only as the peer's window opens. */
 #include "runtime_internal.h"
 
 #include "lanspread/error.h"
@@ -14,13 +13,6 @@
 
 /* Requests are small; a hello carries a whole library snapshot. */
 #define REQUEST_FRAME_MAX (4u * 1024u * 1024u)
-#define BODY_BLOCK_SIZE (1u * 1024u * 1024u)
-
-typedef struct {
-    uint8_t *data;
-    size_t len;
-    size_t pos;
-} ls_block_t;
 
 typedef struct {
     ls_link_t *link;
@@ -28,25 +20,17 @@ typedef struct {
     ls_framer_t framer;
     bool has_request;
     ls_serve_reply_t reply;
-    /* body */
-    int fd;
-    uint64_t read_offset;   /* next file offset to read */
-    uint64_t unread;        /* body bytes not yet read from disk */
-    uint64_t unsent;        /* body bytes not yet handed to the transport */
-    ls_block_t blocks[2];
-    int current;            /* block being handed out; the other one follows it */
-    bool is_waiting;        /* the source said "nothing ready" */
-    bool is_busy;           /* a pool job or fs read is in flight */
+    int fd;                      /* the served file, open while the body is sent */
+    ls_net_file_source_t *body;  /* reads fd for the transport */
+    bool is_busy;                /* the open job is in flight */
     uv_work_t open_req;
-    uv_fs_t read_req;
 } ls_serve_stream_t;
 
 static void serve_stream_free(ls_serve_stream_t *ss)
 {
+    ls_net_file_source_free(ss->body); /* before the fd it reads */
     if (ss->fd >= 0)
         close(ss->fd);
-    for (int i = 0; i < 2; i++)
-        free(ss->blocks[i].data);
     ls_serve_reply_free(&ss->reply);
     ls_framer_free(&ss->framer);
     free(ss);
@@ -76,92 +60,6 @@ static void send_error(ls_serve_stream_t *ss, ls_wire_error_t code, const char *
     ls_msg_free(&msg);
 }
 
-/* Blocks are served in file order: `current` is handed out, its partner
- * holds (or is being filled with) the bytes that follow. Reads only ever
- * target the partner, and the roles swap only when the partner has data. */
-static ls_block_t *partner(ls_serve_stream_t *ss)
-{
-    return &ss->blocks[!ss->current];
-}
-
-static bool is_drained(const ls_block_t *b)
-{
-    return b->pos >= b->len;
-}
-
-static void refill_done_cb(uv_fs_t *req);
-
-static void refill(ls_serve_stream_t *ss)
-{
-    ls_block_t *b = partner(ss);
-    if (ss->is_busy || ss->unread == 0 || !is_drained(b))
-        return;
-    if (!b->data && !(b->data = malloc(BODY_BLOCK_SIZE))) {
-        ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
-        return;
-    }
-    size_t want = ss->unread < BODY_BLOCK_SIZE ? (size_t)ss->unread : BODY_BLOCK_SIZE;
-    uv_buf_t buf = uv_buf_init((char *)b->data, (unsigned)want);
-    ss->read_req.data = ss;
-    ss->is_busy = true;
-    if (uv_fs_read(&ss->link->rt->loop, &ss->read_req, ss->fd, &buf, 1,
-                   (int64_t)ss->read_offset, refill_done_cb) != 0) {
-        ss->is_busy = false;
-        ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
-    }
-}
-
-static void refill_done_cb(uv_fs_t *req)
-{
-    ls_serve_stream_t *ss = req->data;
-    ssize_t result = req->result;
-    uv_fs_req_cleanup(req);
-    ss->is_busy = false;
-    if (!ss->stream) {
-        serve_stream_free(ss);
-        return;
-    }
-    if (result <= 0) {
-        /* The file shrank or failed under us: the peer must not get short data. */
-        ls_warn("serve", "%s: read failed at offset %llu", ss->reply.path,
-                (unsigned long long)ss->read_offset);
-        ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
-        return;
-    }
-    ls_block_t *b = partner(ss);
-    b->len = (size_t)result;
-    b->pos = 0;
-    ss->read_offset += (uint64_t)result;
-    ss->unread -= (uint64_t)result;
-    if (ss->is_waiting) {
-        ss->is_waiting = false;
-        ls_net_stream_resume(ss->stream);
-    }
-}
-
-static int body_pull_cb(ls_net_stream_t *s, uint8_t *buf, size_t cap, size_t *len, bool *is_eof)
-{
-    ls_serve_stream_t *ss = ls_net_stream_user_data(s);
-    ls_block_t *b = &ss->blocks[ss->current];
-    *len = 0;
-    if (is_drained(b) && !ss->is_busy && !is_drained(partner(ss))) {
-        ss->current = !ss->current;
-        b = &ss->blocks[ss->current];
-    }
-    if (!is_drained(b)) {
-        size_t n = b->len - b->pos < cap ? b->len - b->pos : cap;
-        memcpy(buf, b->data + b->pos, n);
-        b->pos += n;
-        ss->unsent -= n;
-        *len = n;
-    }
-    *is_eof = ss->unsent == 0;
-    refill(ss);
-    if (*len == 0 && !*is_eof)
-        ss->is_waiting = true;
-    return 0;
-}
-
 static void open_work(uv_work_t *req)
 {
     ls_serve_stream_t *ss = req->data;
@@ -184,13 +82,11 @@ static void open_done(uv_work_t *req, int status)
         send_error(ss, ls_wire_error_from_code(rc), ls_strerror(rc));
         return;
     }
-    ss->read_offset = ss->reply.offset;
-    ss->unread = ss->reply.length;
-    ss->unsent = ss->reply.length;
     if (send_frame(ss, &ss->reply.header, false) != 0)
         return;
-    refill(ss);
-    if (ls_net_stream_set_source(ss->stream, body_pull_cb) != 0)
+    if (ls_net_file_source_new(&ss->link->rt->loop, ss->fd, ss->reply.offset, ss->reply.length,
+                               &ss->body) != 0 ||
+        ls_net_stream_send_file(ss->stream, ss->body) != 0)
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
 }
 
@@ -205,6 +101,8 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         send_frame(ss, &ss->reply.header, true);
         return;
     }
+    ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id, ss->reply.path,
+             (unsigned long long)ss->reply.offset, (unsigned long long)ss->reply.length);
     ss->open_req.data = ss;
     ss->is_busy = true;
     if (uv_queue_work(&ss->link->rt->loop, &ss->open_req, open_work, open_done) != 0) {
@@ -230,6 +128,13 @@ static void handle_hello(ls_serve_stream_t *ss, const ls_hello_t *hello)
                     ? "peer_id does not match its certificate"
                     : "wrong party key");
         send_error(ss, LS_WIRE_UNAUTHORIZED, "refused");
+        return;
+    }
+    char digest[LS_SHA256_HEX_LEN + 1];
+    if (ls_snapshot_digest(hello->library.games, hello->library.game_count, digest) != 0 ||
+        strcmp(digest, hello->library.digest) != 0) {
+        ls_warn("peer", "%s: hello library digest does not match its games", link->address);
+        send_error(ss, LS_WIRE_INVALID_REQUEST, "library digest does not match its games");
         return;
     }
     rc = ls_link_make_hello(link, LS_MSG_HELLO_ACK, &ack);

@@ -17,7 +17,8 @@ static int check_fields(ls_proto_ctx_t *ctx, json_t *obj, const char *const *all
 {
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         bool known = false;
         for (size_t i = 0; allowed[i] && !known; i++)
             known = strcmp(key, allowed[i]) == 0;
@@ -107,8 +108,7 @@ static int get_object(ls_proto_ctx_t *ctx, json_t *obj, const char *key, json_t 
 }
 
 /* The count is bounded before the caller allocates anything for it. */
-static int get_array(ls_proto_ctx_t *ctx, json_t *obj, const char *key, size_t max,
-                     json_t **out)
+static int get_array(ls_proto_ctx_t *ctx, json_t *obj, const char *key, size_t max, json_t **out)
 {
     int rc = get_member(ctx, obj, key, out);
     if (rc == 0 && !json_is_array(*out))
@@ -125,8 +125,7 @@ static int get_digest(ls_proto_ctx_t *ctx, json_t *obj, const char *key,
     char *s = NULL;
     int rc = get_string(ctx, obj, key, false, &s);
     if (rc == 0 && strlen(s) != LS_SHA256_HEX_LEN)
-        rc = ls_proto_fail(ctx, LS_ERANGE, key, "not %d lowercase hex digits",
-                           LS_SHA256_HEX_LEN);
+        rc = ls_proto_fail(ctx, LS_ERANGE, key, "not %d lowercase hex digits", LS_SHA256_HEX_LEN);
     if (rc == 0)
         memcpy(out, s, LS_SHA256_HEX_LEN + 1);
     free(s);
@@ -222,9 +221,9 @@ static int decode_library(ls_proto_ctx_t *ctx, json_t *root, ls_library_snapshot
 
 static int decode_hello(ls_proto_ctx_t *ctx, json_t *root, ls_hello_t *h)
 {
-    static const char *const fields[] = {"kind", "protocol_version", "peer_id", "name",
-                                         "listen_port", "features", "party_proof", "library",
-                                         NULL};
+    static const char *const fields[] = {"kind",        "protocol_version", "peer_id",
+                                         "name",        "listen_port",      "features",
+                                         "party_proof", "library",          NULL};
     uint64_t n = 0;
     json_t *proof = json_object_get(root, "party_proof");
     int rc = check_fields(ctx, root, fields);
@@ -332,8 +331,7 @@ static int decode_files(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m
 
 static int decode_game(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m)
 {
-    static const char *const fields[] = {"kind", "game_id", "version", "chunk_size", "files",
-                                         NULL};
+    static const char *const fields[] = {"kind", "game_id", "version", "chunk_size", "files", NULL};
     uint64_t chunk_size = 0;
     int rc = check_fields(ctx, root, fields);
     if (rc == 0)
@@ -351,8 +349,7 @@ static int decode_game(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m)
 static int decode_file_request(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
 {
     static const char *const data_fields[] = {"kind", "game_id", "path", NULL};
-    static const char *const chunk_fields[] = {"kind", "game_id", "path", "offset", "length",
-                                               NULL};
+    static const char *const chunk_fields[] = {"kind", "game_id", "path", "offset", "length", NULL};
     bool is_chunk = msg->kind == LS_MSG_GET_FILE_CHUNK;
     int rc = check_fields(ctx, root, is_chunk ? chunk_fields : data_fields);
     if (rc == 0)
@@ -532,6 +529,29 @@ out:
     return rc;
 }
 
+static void free_hello(ls_hello_t *h)
+{
+    free(h->peer_id);
+    free(h->name);
+    for (size_t i = 0; i < h->feature_count; i++)
+        free(h->features[i]);
+    free(h->features);
+    free(h->party_proof);
+    ls_snapshot_free(&h->library);
+}
+
+static void free_delta(ls_library_delta_t *d)
+{
+    for (size_t i = 0; i < d->changed_count; i++)
+        ls_game_summary_free(&d->changed[i]);
+    free(d->changed);
+    for (size_t i = 0; i < d->removed_count; i++)
+        free(d->removed[i]);
+    free(d->removed);
+}
+
+/* Partly decoded messages are freed here too: arrays are allocated zeroed
+ * with their count set, so unfilled entries are NULL. */
 void ls_msg_free(ls_msg_t *msg)
 {
     if (!msg)
@@ -539,13 +559,7 @@ void ls_msg_free(ls_msg_t *msg)
     switch (msg->kind) {
     case LS_MSG_HELLO:
     case LS_MSG_HELLO_ACK:
-        free(msg->u.hello.peer_id);
-        free(msg->u.hello.name);
-        for (size_t i = 0; i < msg->u.hello.feature_count; i++)
-            free(msg->u.hello.features[i]);
-        free(msg->u.hello.features);
-        free(msg->u.hello.party_proof);
-        ls_snapshot_free(&msg->u.hello.library);
+        free_hello(&msg->u.hello);
         break;
     case LS_MSG_GAMES:
         ls_snapshot_free(&msg->u.games);
@@ -562,12 +576,7 @@ void ls_msg_free(ls_msg_t *msg)
         free(msg->u.file_request.path);
         break;
     case LS_MSG_LIBRARY_DELTA:
-        for (size_t i = 0; i < msg->u.delta.changed_count; i++)
-            ls_game_summary_free(&msg->u.delta.changed[i]);
-        free(msg->u.delta.changed);
-        for (size_t i = 0; i < msg->u.delta.removed_count; i++)
-            free(msg->u.delta.removed[i]);
-        free(msg->u.delta.removed);
+        free_delta(&msg->u.delta);
         break;
     case LS_MSG_ERROR:
         free(msg->u.error.message);

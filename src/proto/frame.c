@@ -12,8 +12,8 @@ int ls_frame_parse_header(const uint8_t *buf, size_t len, uint32_t *payload_len)
 {
     if (!buf || len < LS_FRAME_HEADER_LEN)
         return LS_EAGAIN;
-    uint32_t n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 |
-                 (uint32_t)buf[3];
+    uint32_t n =
+        (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | (uint32_t)buf[3];
     if (n > LS_FRAME_MAX)
         return LS_EFRAME_TOO_BIG;
     /* An empty payload cannot be a JSON object. */
@@ -62,18 +62,22 @@ void ls_proto_path_pop(ls_proto_ctx_t *ctx, size_t mark)
 
 int ls_proto_fail(ls_proto_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
 {
+    char message[160];
+    va_list ap;
+
     if (ctx->detail_len == 0)
         return code;
-    const char *dot = ctx->path_len && field ? "." : "";
-    bool named = ctx->path_len || field;
-    int n = snprintf(ctx->detail, ctx->detail_len, "%s%s%s%s", ctx->path, dot,
-                     field ? field : "", named ? ": " : "");
-    if (n < 0 || (size_t)n >= ctx->detail_len)
-        return code;
-    va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ctx->detail + n, ctx->detail_len - (size_t)n, fmt, ap);
+    vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    const char *dot = ctx->path_len && field ? "." : "";
+    const char *colon = ctx->path_len || field ? ": " : "";
+    snprintf(ctx->detail, ctx->detail_len, "%s%s%s%s%s", ctx->path, dot, field ? field : "", colon,
+             message);
+    /* Keys and values come from the peer: keep them from forging log lines. */
+    for (char *p = ctx->detail; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return code;
 }
 

@@ -21,8 +21,8 @@ static int check_string(ls_proto_ctx_t *ctx, const char *field, const char *s, s
         return ls_proto_fail(ctx, LS_EMISSING, field, "required string is missing");
     size_t len = strlen(s);
     if (len < min || len > max)
-        return ls_proto_fail(ctx, LS_ERANGE, field, "length %zu outside %zu..%zu bytes", len,
-                             min, max);
+        return ls_proto_fail(ctx, LS_ERANGE, field, "length %zu outside %zu..%zu bytes", len, min,
+                             max);
     return 0;
 }
 
@@ -59,11 +59,14 @@ static int check_digest(ls_proto_ctx_t *ctx, const char *field, const char *dige
     return 0;
 }
 
-static int check_count(ls_proto_ctx_t *ctx, const char *field, size_t count, size_t max)
+/* `items` is the array a caller-built message claims to have `count` of. */
+static int check_count(ls_proto_ctx_t *ctx, const char *field, const void *items, size_t count,
+                       size_t max)
 {
+    if (count > 0 && !items)
+        return ls_proto_fail(ctx, LS_EMISSING, field, "%zu entries but no array", count);
     if (count > max)
-        return ls_proto_fail(ctx, LS_ERANGE, field, "%zu entries, at most %zu allowed", count,
-                             max);
+        return ls_proto_fail(ctx, LS_ERANGE, field, "%zu entries, at most %zu allowed", count, max);
     return 0;
 }
 
@@ -96,8 +99,8 @@ static int validate_summary(ls_proto_ctx_t *ctx, const ls_game_summary_t *g)
  * then ids of `games` and `removed` must all differ (a delta cannot both
  * change and remove a game). */
 static int validate_summaries(ls_proto_ctx_t *ctx, const char *field,
-                              const ls_game_summary_t *games, size_t count,
-                              char *const *removed, size_t removed_count)
+                              const ls_game_summary_t *games, size_t count, char *const *removed,
+                              size_t removed_count)
 {
     const char **ids = NULL;
     int rc = 0;
@@ -126,7 +129,7 @@ static int validate_snapshot(ls_proto_ctx_t *ctx, const ls_library_snapshot_t *s
 {
     int rc = check_digest(ctx, "digest", snap->digest);
     if (rc == 0)
-        rc = check_count(ctx, "games", snap->game_count, LS_SNAPSHOT_GAMES_MAX);
+        rc = check_count(ctx, "games", snap->games, snap->game_count, LS_SNAPSHOT_GAMES_MAX);
     if (rc == 0)
         rc = validate_summaries(ctx, "games", snap->games, snap->game_count, NULL, 0);
     return rc;
@@ -138,7 +141,7 @@ static int validate_hello(ls_proto_ctx_t *ctx, const ls_hello_t *h)
     if (rc == 0)
         rc = check_string(ctx, "name", h->name, 0, LS_NAME_MAX);
     if (rc == 0)
-        rc = check_count(ctx, "features", h->feature_count, LS_FEATURES_MAX);
+        rc = check_count(ctx, "features", h->features, h->feature_count, LS_FEATURES_MAX);
     for (size_t i = 0; i < h->feature_count && rc == 0; i++) {
         size_t mark = ls_proto_path_push(ctx, "features");
         ls_proto_path_push_index(ctx, i);
@@ -162,9 +165,8 @@ static int validate_file(ls_proto_ctx_t *ctx, const ls_file_desc_t *f)
         return rc;
     uint64_t expected = f->is_dir ? 0 : ls_proto_chunk_count(f->size);
     if ((uint64_t)f->chunk_count != expected)
-        return ls_proto_fail(ctx, LS_ERANGE, "chunk_sha256",
-                             "%zu chunks, %s needs %llu", f->chunk_count,
-                             f->is_dir ? "a directory" : "its size",
+        return ls_proto_fail(ctx, LS_ERANGE, "chunk_sha256", "%zu chunks, %s needs %llu",
+                             f->chunk_count, f->is_dir ? "a directory" : "its size",
                              (unsigned long long)expected);
     if (f->chunk_count > 0 && !f->chunk_sha256)
         return ls_proto_fail(ctx, LS_EMISSING, "chunk_sha256", "chunk hashes are missing");
@@ -181,7 +183,7 @@ static int validate_manifest(ls_proto_ctx_t *ctx, const ls_game_manifest_t *m)
         rc = ls_proto_fail(ctx, LS_ERANGE, "chunk_size", "%u, must be %u", m->chunk_size,
                            LS_CHUNK_SIZE);
     if (rc == 0)
-        rc = check_count(ctx, "files", m->file_count, LS_MANIFEST_FILES_MAX);
+        rc = check_count(ctx, "files", m->files, m->file_count, LS_MANIFEST_FILES_MAX);
     for (size_t i = 0; i < m->file_count && rc == 0; i++) {
         size_t mark = ls_proto_path_push(ctx, "files");
         ls_proto_path_push_index(ctx, i);
@@ -231,8 +233,8 @@ static int validate_file_header(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
         return check_range(ctx, 0, length);
     }
     if (length > LS_CHUNK_REQUEST_MAX)
-        return ls_proto_fail(ctx, LS_ERANGE, "length", "%llu above %u",
-                             (unsigned long long)length, LS_CHUNK_REQUEST_MAX);
+        return ls_proto_fail(ctx, LS_ERANGE, "length", "%llu above %u", (unsigned long long)length,
+                             LS_CHUNK_REQUEST_MAX);
     return check_range(ctx, msg->u.file_header.offset, length);
 }
 
@@ -243,9 +245,9 @@ static int validate_delta(ls_proto_ctx_t *ctx, const ls_library_delta_t *d)
         return ls_proto_fail(ctx, LS_ERANGE, "to_rev", "must be greater than from_rev");
     rc = check_digest(ctx, "digest", d->digest);
     if (rc == 0)
-        rc = check_count(ctx, "changed", d->changed_count, LS_SNAPSHOT_GAMES_MAX);
+        rc = check_count(ctx, "changed", d->changed, d->changed_count, LS_SNAPSHOT_GAMES_MAX);
     if (rc == 0)
-        rc = check_count(ctx, "removed", d->removed_count, LS_SNAPSHOT_GAMES_MAX);
+        rc = check_count(ctx, "removed", d->removed, d->removed_count, LS_SNAPSHOT_GAMES_MAX);
     for (size_t i = 0; i < d->removed_count && rc == 0; i++) {
         size_t mark = ls_proto_path_push(ctx, "removed");
         ls_proto_path_push_index(ctx, i);

@@ -96,6 +96,23 @@ static void corrupt_key_file_is_an_error_and_is_left_in_place(void **state)
     free(dir);
 }
 
+static void key_path_that_is_not_a_file_is_an_error(void **state)
+{
+    (void)state;
+    char *dir = ls_test_mkdtemp("identity");
+    char *key_path = ls_path_join(dir, LS_IDENTITY_KEY_FILE);
+    ls_identity_t *id = NULL;
+
+    assert_int_equal(mkdir(key_path, 0700), 0);
+    assert_int_equal(ls_identity_load_or_create(dir, &id), LS_ECORRUPT);
+    assert_null(id);
+    assert_int_equal(ls_fs_is_dir(key_path), 1);
+
+    ls_test_rmtree(dir);
+    free(key_path);
+    free(dir);
+}
+
 static void certificate_fingerprint_equals_the_peer_id(void **state)
 {
     (void)state;
@@ -132,6 +149,7 @@ int main(void)
         cmocka_unit_test(second_start_loads_the_same_peer_id),
         cmocka_unit_test(two_state_dirs_make_two_different_peers),
         cmocka_unit_test(corrupt_key_file_is_an_error_and_is_left_in_place),
+        cmocka_unit_test(key_path_that_is_not_a_file_is_an_error),
         cmocka_unit_test(certificate_fingerprint_equals_the_peer_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,12 +7,14 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/hash.h"
+#include "lanspread/install.h"
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define WAIT_MS 10000
@@ -29,14 +31,19 @@ typedef struct {
 
 typedef struct {
     ls_catalog_t *catalog;
-    test_peer_t peers[3];
+    test_peer_t peers[4];
     uv_mutex_t log_lock;
-    char log[16384];
+    char log[262144];
 } fixture_t;
 
 static void capture_log(ls_log_level_t level, const char *module, const char *message, void *ud)
 {
     fixture_t *f = ud;
+    if (getenv("LS_TEST_VERBOSE")) {
+        uint64_t ms = uv_hrtime() / 1000000u;
+        fprintf(stderr, "%llu.%03llu %s %s\n", (unsigned long long)(ms / 1000) % 1000,
+                (unsigned long long)ms % 1000, module, message);
+    }
     uv_mutex_lock(&f->log_lock);
     size_t used = strlen(f->log);
     if (used + strlen(message) + 2 < sizeof f->log)
@@ -71,7 +78,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture_t *f = *state;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         ls_peer_stop(f->peers[i].rt);
         if (f->peers[i].dir) {
             ls_event_log_free(&f->peers[i].events);
@@ -98,12 +105,12 @@ static void add_game(test_peer_t *p, const char *id, size_t size)
     free(data);
 }
 
-/* Starts peer i; `connect_to` < 0 means no static peer. */
-static void start_peer(fixture_t *f, int i, int connect_to, const char *party_key,
-                       uint32_t protocol_version)
+/* Starts peer i connected to peers a and b (< 0: none). */
+static void start_peer2(fixture_t *f, int i, int a, int b, const char *party_key,
+                        uint32_t protocol_version)
 {
     test_peer_t *p = &f->peers[i];
-    char games[512], state[512], peer_addr[64];
+    char games[512], state[512], peer_addr[2][64];
     snprintf(games, sizeof games, "%s/games", p->dir);
     snprintf(state, sizeof state, "%s/state", p->dir);
     ls_fs_mkdir_p(games, 0755);
@@ -111,17 +118,25 @@ static void start_peer(fixture_t *f, int i, int connect_to, const char *party_ke
                                .party_key = party_key, .ping_interval_ms = 500,
                                .reconnect_ms = 300, .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};
-    if (connect_to >= 0) {
-        snprintf(peer_addr, sizeof peer_addr, "127.0.0.1:%d",
-                 ls_peer_listen_port(f->peers[connect_to].rt));
-        config.static_peers[0] = peer_addr;
-        config.static_peer_count = 1;
+    int targets[2] = {a, b};
+    for (int t = 0; t < 2; t++) {
+        if (targets[t] < 0)
+            continue;
+        snprintf(peer_addr[t], sizeof peer_addr[t], "127.0.0.1:%d",
+                 ls_peer_listen_port(f->peers[targets[t]].rt));
+        config.static_peers[config.static_peer_count++] = peer_addr[t];
     }
     assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
                      0);
     json_t *ready = ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, WAIT_MS);
     assert_non_null(ready);
     json_decref(ready);
+}
+
+static void start_peer(fixture_t *f, int i, int connect_to, const char *party_key,
+                       uint32_t protocol_version)
+{
+    start_peer2(f, i, connect_to, -1, party_key, protocol_version);
 }
 
 static test_peer_t *make_peer(fixture_t *f, int i)
@@ -221,6 +236,14 @@ static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
     assert_int_equal(result.reply.u.error.code, LS_WIRE_UNAUTHORIZED);
     ls_raw_result_free(&result);
     assert_int_equal(log_count(f, "peer_id does not match its certificate"), 1);
+
+    /* A library whose digest is not its games' is refused too. */
+    hello.u.hello.peer_id = (char *)ls_identity_peer_id(raw.identity);
+    memset(hello.u.hello.library.digest, 'a', LS_SHA256_HEX_LEN);
+    assert_int_equal(ls_raw_request(&raw, &hello, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_INVALID_REQUEST);
+    ls_raw_result_free(&result);
 
     /* Nothing but hello is served before a handshake. */
     ls_msg_t list = {.kind = LS_MSG_LIST_GAMES};
@@ -451,6 +474,291 @@ static void game_folder_added_or_removed_reaches_peers_without_a_command(void **
     json_decref(ev);
 }
 
+typedef struct {
+    const char *id;
+    bool is_installed;
+} installed_state_t;
+
+static bool local_game_installed_is(const json_t *data, const void *arg)
+{
+    const installed_state_t *want = arg;
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(data, "games"), i, g)
+    {
+        if (strcmp(json_string_value(json_object_get(g, "id")), want->id) == 0)
+            return json_is_true(json_object_get(g, "installed")) == want->is_installed;
+    }
+    return false;
+}
+
+static void install_and_uninstall_commands_change_the_local_library(void **state)
+{
+    fixture_t *f = *state;
+    test_peer_t *p = make_peer(f, 0);
+    add_game(p, "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    installed_state_t installed = {"alpha", true}, removed = {"alpha", false};
+
+    size_t mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "alpha"), 0);
+    json_t *ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "op")), "install");
+    json_decref(ev);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                           &installed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    char local[512];
+    snprintf(local, sizeof local, "%s/games/alpha/local", p->dir);
+    assert_int_equal(ls_fs_is_dir(local), 1);
+
+    mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL_GAME, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_UNINSTALL_FINISHED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                           &removed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "zulu"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FAILED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "reason")), "unknown game");
+    json_decref(ev);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL_GAME, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_UNINSTALL_FAILED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+static void interrupted_install_is_recovered_before_the_library_is_announced(void **state)
+{
+    fixture_t *f = *state;
+    test_peer_t *p = make_peer(f, 0);
+    char root[512], leftover[600];
+    add_game(p, "alpha", 10);
+    ls_test_write_text(p->dir, "games/alpha/.local.installing/.lanspread_owned", "");
+    ls_test_write_text(p->dir, "games/alpha/.local.installing/half-unpacked.bin", "x");
+    snprintf(root, sizeof root, "%s/games/alpha", p->dir);
+    ls_intent_t intent = {LS_INSTALL_OP_INSTALL, LS_PHASE_UNPACKING, LS_OWNS_INSTALLING};
+    assert_int_equal(ls_intent_write(root, &intent), 0);
+
+    start_peer(f, 0, -1, NULL, 0);
+    snprintf(leftover, sizeof leftover, "%s/.local.installing", root);
+    assert_int_equal(ls_fs_exists(leftover), 0);
+    installed_state_t not_installed = {"alpha", false};
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY,
+                                   local_game_installed_is, &not_installed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_true(log_count(f, "alpha: recovered an interrupted install") == 1);
+}
+
+static void assert_same_file(fixture_t *f, int a, int b, const char *relpath)
+{
+    size_t la, lb;
+    char *da = ls_test_read_file(f->peers[a].dir, relpath, &la);
+    char *db = ls_test_read_file(f->peers[b].dir, relpath, &lb);
+    assert_int_equal(la, lb);
+    uint8_t ha[LS_SHA256_LEN], hb[LS_SHA256_LEN];
+    ls_sha256(da, la, ha);
+    ls_sha256(db, lb, hb);
+    assert_memory_equal(ha, hb, LS_SHA256_LEN);
+    free(da);
+    free(db);
+}
+
+static void download_from_two_seeders_is_exact_and_installs(void **state)
+{
+    fixture_t *f = *state;
+    size_t size = 5 * LS_CHUNK_SIZE + 777;
+    add_game(make_peer(f, 0), "alpha", size);
+    add_game(make_peer(f, 1), "alpha", size);
+    make_peer(f, 2);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, -1, NULL, 0);
+    start_peer2(f, 2, 0, 1, NULL, 0);
+    json_int_t two = 2;
+    json_t *ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_LIST_GAMES,
+                                   ls_pred_games_include, "alpha", WAIT_MS);
+    json_decref(ev);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &two,
+                           WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    assert_int_equal(ls_peer_command(f->peers[2].rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_GOT_GAME_FILES, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    assert_int_equal(json_array_size(json_object_get(ev, "peers")), 2);
+    json_decref(ev);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
+                           4 * WAIT_MS);
+    if (!ev) {
+        json_t *failed = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FAILED,
+                                           NULL, NULL, 10);
+        print_message("%s", f->log);
+        fail_msg("download did not finish: %s",
+                 failed ? json_string_value(json_object_get(failed, "reason")) : "no event");
+    }
+    json_decref(ev);
+    assert_same_file(f, 0, 2, "games/alpha/alpha.pak");
+    assert_same_file(f, 0, 2, "games/alpha/version.ini");
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
+                           WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+/* Starts seeders 0..n-1 with the same game and peer 2 (or n) downloading
+ * from all of them; returns the downloader's index. */
+static int start_swarm(fixture_t *f, int seeders, size_t size)
+{
+    for (int i = 0; i < seeders; i++) {
+        add_game(make_peer(f, i), "alpha", size);
+        start_peer(f, i, -1, NULL, 0);
+    }
+    int d = seeders;
+    make_peer(f, d);
+    test_peer_t *p = &f->peers[d];
+    char games[512], state[512], addr[3][64];
+    snprintf(games, sizeof games, "%s/games", p->dir);
+    snprintf(state, sizeof state, "%s/state", p->dir);
+    ls_fs_mkdir_p(games, 0755);
+    ls_peer_config_t config = {.game_dir = games, .state_dir = state, .listen = "127.0.0.1:0",
+                               .ping_interval_ms = 500, .reconnect_ms = 300,
+                               .monitor_settle_ms = 100};
+    for (int i = 0; i < seeders; i++) {
+        snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", ls_peer_listen_port(f->peers[i].rt));
+        config.static_peers[config.static_peer_count++] = addr[i];
+    }
+    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
+                     0);
+    json_int_t count = seeders;
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &count,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    return d;
+}
+
+static json_t *wait_download_end(fixture_t *f, test_peer_t *p, size_t since, bool *finished)
+{
+    uint64_t deadline = uv_hrtime() + 60ull * 1000000000ull;
+    while (uv_hrtime() < deadline) {
+        json_t *ev = ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
+                                       20);
+        if (ev) {
+            *finished = true;
+            return ev;
+        }
+        ev = ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FAILED, NULL, NULL, 20);
+        if (ev) {
+            *finished = false;
+            return ev;
+        }
+    }
+    print_message("%s", f->log);
+    fail_msg("download neither finished nor failed");
+    return NULL;
+}
+
+static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
+{
+    fixture_t *f = *state;
+    int d = start_swarm(f, 3, 40 * LS_CHUNK_SIZE);
+    test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    size_t mark = ls_event_log_mark(&p->events);
+    ls_peer_stop(f->peers[1].rt); /* vanishes mid-transfer */
+    f->peers[1].rt = NULL;
+    bool finished;
+    ev = wait_download_end(f, p, mark, &finished); /* so it ended after the loss */
+    if (!finished)
+        fail_msg("download failed: %s", json_string_value(json_object_get(ev, "reason")));
+    json_decref(ev);
+    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+}
+
+static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
+{
+    fixture_t *f = *state;
+    int d = start_swarm(f, 2, 8 * LS_CHUNK_SIZE);
+    /* Bit rot on seeder 1: bytes change, the stamp does not, so its index
+     * still announces the old hashes and it serves wrong data. */
+    char path[512];
+    struct stat before;
+    snprintf(path, sizeof path, "%s/games/alpha/alpha.pak", f->peers[1].dir);
+    assert_int_equal(stat(path, &before), 0);
+    FILE *fp = fopen(path, "r+");
+    for (int c = 0; c < 8; c++) {
+        fseek(fp, (long)c * LS_CHUNK_SIZE + 100, SEEK_SET);
+        fputs("CORRUPTED", fp);
+    }
+    fclose(fp);
+    struct timespec times[2] = {before.st_atim, before.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+
+    test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    bool finished;
+    json_t *ev = wait_download_end(f, p, 0, &finished);
+    if (!finished)
+        fail_msg("download failed: %s", json_string_value(json_object_get(ev, "reason")));
+    json_decref(ev);
+    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+    assert_true(log_count(f, "does not match its hash") >= 1);
+}
+
+static void cancel_then_resume_fetches_only_missing_chunks(void **state)
+{
+    fixture_t *f = *state;
+    size_t chunks = 48;
+    int d = start_swarm(f, 1, chunks * LS_CHUNK_SIZE);
+    test_peer_t *p = &f->peers[d];
+    ls_log_set_level(LS_LOG_DEBUG);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_CANCEL, "alpha"), 0);
+    bool finished;
+    ev = wait_download_end(f, p, 0, &finished);
+    assert_false(finished);
+    assert_true(json_is_true(json_object_get(ev, "canceled")));
+    json_decref(ev);
+    char version[600];
+    snprintf(version, sizeof version, "%s/games/alpha/version.ini", p->dir);
+    assert_int_equal(ls_fs_exists(version), 0);
+
+    size_t served_before = log_count(f, "alpha.pak [");
+    size_t mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_int_t resumed = json_integer_value(json_object_get(ev, "bytes_done"));
+    json_decref(ev);
+    assert_true(resumed > 0);
+    ev = wait_download_end(f, p, mark, &finished);
+    assert_true(finished);
+    json_decref(ev);
+    ls_log_set_level(LS_LOG_INFO);
+    size_t served_after = log_count(f, "alpha.pak [") - served_before;
+    assert_int_equal(served_after, chunks - (size_t)resumed / LS_CHUNK_SIZE);
+    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+}
+
 static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
 {
     fixture_t *f = *state;
@@ -497,6 +805,18 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             game_folder_added_or_removed_reaches_peers_without_a_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(install_and_uninstall_commands_change_the_local_library,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            interrupted_install_is_recovered_before_the_library_is_announced, setup, teardown),
+        cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(one_seeder_vanishing_midway_does_not_stop_the_download,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(cancel_then_resume_fetches_only_missing_chunks, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
