@@ -52,6 +52,9 @@ enum ls_error {
     LS_EPEER_GONE = -61,
     LS_EREMOTE = -62,
     LS_ESTATE = -63,
+    /* discovery */
+    LS_EMDNS = -70,
+    LS_ETXT = -71,
 };
 
 /* A static, human-readable description of a code; never NULL. */

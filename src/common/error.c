@@ -48,6 +48,8 @@ const char *ls_strerror(int code)
     case LS_EPEER_GONE: return "peer went away";
     case LS_EREMOTE: return "peer answered with an error";
     case LS_ESTATE: return "operation not valid in the current state";
+    case LS_EMDNS: return "mDNS responder failed";
+    case LS_ETXT: return "malformed mDNS TXT record";
     default: return "unknown error";
     }
 }
