@@ -122,9 +122,34 @@ static void lowercase_copy(char *dst, const char *src, size_t n)
     dst[n] = '\0';
 }
 
+/* Strict enough for a DNS-SD instance name: well-formed sequences, no
+ * overlong forms, no surrogates, no control characters. */
+static bool is_utf8_text(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, need = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
+                                         : (c & 0xF8) == 0xF0 ? 3 : 4;
+        unsigned cp = need == 0 ? c : need == 1 ? c & 0x1F : need == 2 ? c & 0x0F : c & 0x07;
+        if (need == 4 || (need == 0 && c < 0x20))
+            return false;
+        for (unsigned i = 1; i <= need; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        static const unsigned min_cp[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[need] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += need + 1;
+    }
+    return true;
+}
+
 static int check_config(const ls_discovery_config_t *cfg)
 {
-    if (!cfg || !cfg->instance_name || !cfg->instance_name[0] || cfg->port == 0 ||
+    if (!cfg || !cfg->instance_name || !cfg->instance_name[0] ||
+        !is_utf8_text(cfg->instance_name) || cfg->port == 0 ||
         !is_hex64(cfg->peer_id) || !is_hex64(cfg->digest) ||
         cfg->interface_count > LS_DISCOVERY_INTERFACES_MAX ||
         (cfg->interface_count && !cfg->interfaces))
