@@ -525,7 +525,7 @@ static void on_resolved(service_t *s, AvahiIfIndex ifindex, const AvahiAddress *
     ls_discovered_peer_t info = {0};
     char ip[AVAHI_ADDRESS_STR_MAX];
 
-    if (decode_txt(s, list, &txt) < 0 || !a || a->proto != AVAHI_PROTO_INET) {
+    if (decode_txt(s, list, &txt) < 0 || !a || a->proto != AVAHI_PROTO_INET || port == 0) {
         unbind_service(s);
         return;
     }
@@ -728,6 +728,7 @@ static AvahiStringList *interface_list(const ls_discovery_t *d)
 
 static int start_server(ls_discovery_t *d)
 {
+    AvahiServer *server;
     AvahiServerConfig sc;
     int err = 0;
 
@@ -742,9 +743,11 @@ static int start_server(ls_discovery_t *d)
     sc.disallow_other_stacks = 0; /* share port 5353 with other responders */
     sc.enable_wide_area = 0;
     sc.allow_interfaces = interface_list(d);
-    avahi_server_new(&d->poll.api, &sc, server_cb, d, &err);
+    server = avahi_server_new(&d->poll.api, &sc, server_cb, d, &err);
     avahi_server_config_free(&sc);
-    if (!d->server) {
+    /* server_cb may have stored a server that avahi then freed on failure. */
+    d->server = server;
+    if (!server) {
         ls_error(MOD, "cannot start the mDNS responder: %s", avahi_strerror(err));
         return LS_EMDNS;
     }

@@ -5,6 +5,7 @@
  *   lost id=<peer_id> ms=<t>
  *   update rev=<n> ms=<t>
  *   exit ms=<t>
+ * --stop-after-found N stops from inside the N-th found callback.
  * ms counts from start. SIGUSR1 bumps our rev by one and re-publishes the TXT
  * record; SIGTERM/SIGINT stop cleanly (mDNS goodbye). Logs go to stderr. */
 #include "lanspread/discovery.h"
@@ -26,6 +27,8 @@ typedef struct {
     uv_signal_t sig_usr1, sig_term, sig_int;
     uint64_t started_ms;
     uint64_t rev;
+    unsigned long stop_after_found; /* 0: never */
+    unsigned long found_count;
     char digest[LS_SHA256_HEX_LEN + 1];
 } probe_t;
 
@@ -33,6 +36,8 @@ static uint64_t elapsed(const probe_t *p)
 {
     return uv_now(p->loop) - p->started_ms;
 }
+
+static void shutdown_probe(probe_t *p);
 
 static void found_cb(const ls_discovered_peer_t *peer, void *userdata)
 {
@@ -42,6 +47,9 @@ static void found_cb(const ls_discovered_peer_t *peer, void *userdata)
            (unsigned)peer->protocol_version, (unsigned long long)peer->library_rev, peer->digest,
            peer->address, peer->interface, (unsigned long long)elapsed(p));
     fflush(stdout);
+    /* Exercises ls_discovery_stop() from inside a discovery callback. */
+    if (p->stop_after_found && ++p->found_count == p->stop_after_found)
+        shutdown_probe(p);
 }
 
 static void lost_cb(const char *peer_id, void *userdata)
@@ -90,7 +98,7 @@ static void signal_cb(uv_signal_t *s, int signum)
 static void usage(void)
 {
     fprintf(stderr, "usage: mdns_probe --name NAME [--port N] [--peer-id HEX64] [--rev N]\n"
-                    "                  [--pv N] [--iface NAME] [--seconds N]\n");
+                    "                  [--pv N] [--iface NAME] [--seconds N] [--stop-after-found N]\n");
 }
 
 int main(int argc, char **argv)
@@ -99,7 +107,8 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},    {"port", required_argument, NULL, 'p'},
         {"peer-id", required_argument, NULL, 'i'}, {"rev", required_argument, NULL, 'r'},
         {"pv", required_argument, NULL, 'v'},      {"iface", required_argument, NULL, 'f'},
-        {"seconds", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
+        {"seconds", required_argument, NULL, 's'}, {"stop-after-found", required_argument, NULL, 'x'},
+        {NULL, 0, NULL, 0}};
     probe_t p = {0};
     ls_discovery_config_t cfg = {.port = 4000, .found_cb = found_cb, .lost_cb = lost_cb};
     const char *iface = NULL;
@@ -117,6 +126,7 @@ int main(int argc, char **argv)
         case 'v': cfg.protocol_version = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'f': iface = optarg; break;
         case 's': seconds = strtoul(optarg, NULL, 10); break;
+        case 'x': p.stop_after_found = strtoul(optarg, NULL, 10); break;
         default: usage(); return 2;
         }
     }

@@ -170,6 +170,16 @@ for p in "${peers[@]}"; do
 done
 ((bad)) || pass "the pv=3 peer is ignored by all 11, with exactly one log line each"
 
+# A peer that stops from inside its own found callback exits cleanly.
+netns_run 7 quitter "$probe" --name quitter --port 4077 --seconds 30 --stop-after-found 3
+if netns_wait 15 netns_is_dead "${NETNS_PID[quitter]}" && wait "${NETNS_PID[quitter]}" \
+  && has_line quitter "^exit "; then
+  pass "stopping from inside found_cb exits cleanly"
+else
+  fail "a probe stopping inside found_cb did not exit cleanly"
+fi
+unset "NETNS_PID[quitter]"
+
 # TXT update: n3 bumps its rev to 1.
 others=()
 for p in "${peers[@]}"; do [[ $p == n3 ]] || others+=("$p"); done
