@@ -15,9 +15,9 @@
 #include <uv.h>
 
 #define LS_DISCOVERY_SERVICE_TYPE "_lanspread._udp"
-#define LS_DISCOVERY_ADDRESS_MAX 64   /* "ip:port" and its NUL */
-#define LS_DISCOVERY_IFNAME_MAX 16    /* IF_NAMESIZE */
-#define LS_DISCOVERY_NAME_MAX 40      /* instance name bytes we keep (UTF-8) */
+#define LS_DISCOVERY_ADDRESS_MAX 64 /* "ip:port" and its NUL */
+#define LS_DISCOVERY_IFNAME_MAX 16  /* IF_NAMESIZE */
+#define LS_DISCOVERY_NAME_MAX 40    /* instance name bytes we keep (UTF-8) */
 #define LS_DISCOVERY_INTERFACES_MAX 16
 /* A TXT record larger than this is rejected before it is parsed. */
 #define LS_DISCOVERY_TXT_MAX 1024
@@ -30,7 +30,7 @@ typedef struct {
     uint32_t protocol_version;
     uint64_t library_rev;
     char digest[LS_SHA256_HEX_LEN + 1];
-    char address[LS_DISCOVERY_ADDRESS_MAX];   /* "ip:port" of its QUIC socket */
+    char address[LS_DISCOVERY_ADDRESS_MAX];  /* "ip:port" of its QUIC socket */
     char interface[LS_DISCOVERY_IFNAME_MAX]; /* where it was heard */
 } ls_discovered_peer_t;
 

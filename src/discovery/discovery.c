@@ -64,7 +64,7 @@ typedef struct service {
     AvahiProtocol protocol;
     char name[AVAHI_LABEL_MAX];
     char *domain;
-    AvahiSServiceResolver *resolver; /* NULL while waiting to retry */
+    AvahiSServiceResolver *resolver;     /* NULL while waiting to retry */
     char peer_id[LS_SHA256_HEX_LEN + 1]; /* whom it resolved to; "" if nobody */
     uint64_t retry_at_ms;
     uint64_t retry_ms;
@@ -128,8 +128,11 @@ static bool is_utf8_text(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        unsigned c = *p, need = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2
-                                         : (c & 0xF8) == 0xF0 ? 3 : 4;
+        unsigned c = *p, need = c < 0x80             ? 0
+                                : (c & 0xE0) == 0xC0 ? 1
+                                : (c & 0xF0) == 0xE0 ? 2
+                                : (c & 0xF8) == 0xF0 ? 3
+                                                     : 4;
         unsigned cp = need == 0 ? c : need == 1 ? c & 0x1F : need == 2 ? c & 0x0F : c & 0x07;
         if (need == 4 || (need == 0 && c < 0x20))
             return false;
@@ -149,9 +152,8 @@ static bool is_utf8_text(const char *s)
 static int check_config(const ls_discovery_config_t *cfg)
 {
     if (!cfg || !cfg->instance_name || !cfg->instance_name[0] ||
-        !is_utf8_text(cfg->instance_name) || cfg->port == 0 ||
-        !is_hex64(cfg->peer_id) || !is_hex64(cfg->digest) ||
-        cfg->interface_count > LS_DISCOVERY_INTERFACES_MAX ||
+        !is_utf8_text(cfg->instance_name) || cfg->port == 0 || !is_hex64(cfg->peer_id) ||
+        !is_hex64(cfg->digest) || cfg->interface_count > LS_DISCOVERY_INTERFACES_MAX ||
         (cfg->interface_count && !cfg->interfaces))
         return LS_EINVAL;
     for (size_t i = 0; i < cfg->interface_count; i++) {
@@ -521,7 +523,7 @@ static void on_resolved(service_t *s, AvahiIfIndex ifindex, const AvahiAddress *
                         AvahiStringList *list)
 {
     ls_discovery_t *d = s->d;
-    ls_discovery_txt_t txt;
+    ls_discovery_txt_t txt = {0};
     ls_discovered_peer_t info = {0};
     char ip[AVAHI_ADDRESS_STR_MAX];
 

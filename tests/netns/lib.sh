@@ -81,12 +81,14 @@ netns_run() {
 }
 
 # Polls until the command succeeds; non-zero after SECS seconds.
+netns_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
 netns_wait() {
-  local secs=$1 tries
+  local deadline=$(($(netns_now_ms) + $1 * 1000)) tries=100000
   shift
-  tries=$((secs * 10))
   while ((tries-- > 0)); do
     "$@" && return 0
+    (($(netns_now_ms) < deadline)) || return 1
     sleep 0.1
   done
   return 1

@@ -97,18 +97,22 @@ static void signal_cb(uv_signal_t *s, int signum)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mdns_probe --name NAME [--port N] [--peer-id HEX64] [--rev N]\n"
-                    "                  [--pv N] [--iface NAME] [--seconds N] [--stop-after-found N]\n");
+    fprintf(stderr,
+            "usage: mdns_probe --name NAME [--port N] [--peer-id HEX64] [--rev N]\n"
+            "                  [--pv N] [--iface NAME] [--seconds N] [--stop-after-found N]\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},    {"port", required_argument, NULL, 'p'},
-        {"peer-id", required_argument, NULL, 'i'}, {"rev", required_argument, NULL, 'r'},
-        {"pv", required_argument, NULL, 'v'},      {"iface", required_argument, NULL, 'f'},
-        {"seconds", required_argument, NULL, 's'}, {"stop-after-found", required_argument, NULL, 'x'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"port", required_argument, NULL, 'p'},
+                                         {"peer-id", required_argument, NULL, 'i'},
+                                         {"rev", required_argument, NULL, 'r'},
+                                         {"pv", required_argument, NULL, 'v'},
+                                         {"iface", required_argument, NULL, 'f'},
+                                         {"seconds", required_argument, NULL, 's'},
+                                         {"stop-after-found", required_argument, NULL, 'x'},
+                                         {NULL, 0, NULL, 0}};
     probe_t p = {0};
     ls_discovery_config_t cfg = {.port = 4000, .found_cb = found_cb, .lost_cb = lost_cb};
     const char *iface = NULL;
@@ -119,15 +123,33 @@ int main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': cfg.instance_name = optarg; break;
-        case 'p': cfg.port = (uint16_t)strtoul(optarg, NULL, 10); break;
-        case 'i': snprintf(peer_id, sizeof(peer_id), "%s", optarg); break;
-        case 'r': p.rev = strtoull(optarg, NULL, 10); break;
-        case 'v': cfg.protocol_version = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'f': iface = optarg; break;
-        case 's': seconds = strtoul(optarg, NULL, 10); break;
-        case 'x': p.stop_after_found = strtoul(optarg, NULL, 10); break;
-        default: usage(); return 2;
+        case 'n':
+            cfg.instance_name = optarg;
+            break;
+        case 'p':
+            cfg.port = (uint16_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'i':
+            snprintf(peer_id, sizeof(peer_id), "%s", optarg);
+            break;
+        case 'r':
+            p.rev = strtoull(optarg, NULL, 10);
+            break;
+        case 'v':
+            cfg.protocol_version = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'f':
+            iface = optarg;
+            break;
+        case 's':
+            seconds = strtoul(optarg, NULL, 10);
+            break;
+        case 'x':
+            p.stop_after_found = strtoul(optarg, NULL, 10);
+            break;
+        default:
+            usage();
+            return 2;
         }
     }
     if (!cfg.instance_name) {

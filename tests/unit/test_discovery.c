@@ -73,7 +73,8 @@ static void txt_keys_ignore_case_and_the_first_occurrence_wins(void **state)
 static void txt_uppercase_hex_is_lowercased(void **state)
 {
     (void)state;
-    const char *items[] = {"pv=4", "id=0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+    const char *items[] = {"pv=4",
+                           "id=0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
                            "rev=0", "dg=" DG64};
     ls_discovery_txt_t out;
 
