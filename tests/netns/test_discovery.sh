@@ -37,7 +37,7 @@ id_of() {
   [[ -n ${ID_CACHE[$1]:-} ]] || ID_CACHE[$1]=$(printf '%s' "$1" | sha256sum | cut -c1-64)
   echo "${ID_CACHE[$1]}"
 }
-for name in a1 a2 old n{1..11}; do id_of "$name" >/dev/null; done
+for name in a1 a2 old daemonpeer n{1..11}; do id_of "$name" >/dev/null; done
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -70,9 +70,12 @@ all_have_line() {
 # Longest time, over the probes named, from a probe's start until it had
 # found every other one (from the probes' own clocks: no polling delay).
 slowest_full_view() {
-  local name worst=0 t
+  local name worst=0 t ids=""
+  for name in "$@"; do ids+="id=${ID_CACHE[$name]} "; done
   for name in "$@"; do
-    t=$(grep '^found' "$NETNS_LOG_DIR/$name.out" | awk '{ id=$2; if (!(id in seen)) { seen[id]=1; sub("ms=", "", $NF); last=$NF } } END { print last+0 }')
+    t=$(grep '^found' "$NETNS_LOG_DIR/$name.out" | awk -v ids="$ids" '
+      index(ids, $2 " ") && !($2 in seen) { seen[$2] = 1; sub("ms=", "", $NF); last = $NF }
+      END { print last + 0 }')
     ((t > worst)) && worst=$t
   done
   echo "$worst"
@@ -110,8 +113,32 @@ fi
 netns_stop a2
 
 # ---- ten hosts, two peers on host 1, an old peer, a system avahi-daemon -----
+# The system daemon also publishes two _lanspread._udp services from static
+# files: a valid one (proves its announcements reach the peers through the
+# shared port 5353) and a malformed one (must be ignored with one log line).
+daemon_id=$(id_of daemonpeer)
+write_service_files() {
+  local dir=$1
+  mkdir -p "$dir"
+  cat >"$dir/valid.service" <<EOF
+<?xml version="1.0" standalone='no'?>
+<!DOCTYPE service-group SYSTEM "avahi-service.dtd">
+<service-group><name>daemonpeer</name><service><type>_lanspread._udp</type>
+<port>4667</port><txt-record>pv=4</txt-record><txt-record>id=$daemon_id</txt-record>
+<txt-record>rev=5</txt-record><txt-record>dg=$daemon_id</txt-record></service></service-group>
+EOF
+  cat >"$dir/broken.service" <<EOF
+<?xml version="1.0" standalone='no'?>
+<!DOCTYPE service-group SYSTEM "avahi-service.dtd">
+<service-group><name>broken</name><service><type>_lanspread._udp</type>
+<port>4668</port><txt-record>pv=4</txt-record><txt-record>id=not-hex</txt-record>
+<txt-record>rev=99999999999999999999999</txt-record></service></service-group>
+EOF
+}
+
 daemon=""
-if command -v avahi-daemon >/dev/null && [[ -d /run/avahi-daemon ]] && command -v unshare >/dev/null; then
+if command -v avahi-daemon >/dev/null && command -v unshare >/dev/null &&
+  [[ -d /run/avahi-daemon && -d /etc/avahi/services ]]; then
   conf="$NETNS_LOG_DIR/avahi-daemon.conf"
   cat >"$conf" <<EOF
 [server]
@@ -126,10 +153,13 @@ enable-wide-area=no
 publish-hinfo=yes
 publish-workstation=yes
 EOF
-  # A private /run/avahi-daemon: its pid file must not meet a system daemon's.
+  write_service_files "$NETNS_LOG_DIR/services"
+  # A private mount namespace: our pid file and service files, so a system
+  # daemon elsewhere on this machine is neither met nor changed.
   netns_run 6 avahi-daemon unshare -m --propagation private sh -c \
-    'mount -t tmpfs none /run/avahi-daemon && exec avahi-daemon -f "$1" --no-drop-root --no-chroot --no-rlimits' \
-    sh "$conf"
+    'mount -t tmpfs none /run/avahi-daemon && mount --bind "$2" /etc/avahi/services &&
+     exec avahi-daemon -f "$1" --no-drop-root --no-chroot --no-rlimits' \
+    sh "$conf" "$NETNS_LOG_DIR/services"
   daemon=avahi-daemon
   netns_wait 10 grep -q "Server startup complete" "$NETNS_LOG_DIR/avahi-daemon.err" \
     || fail "avahi-daemon in host 6 did not start"
@@ -225,6 +255,17 @@ else
 fi
 
 if [[ -n $daemon ]]; then
+  if netns_wait 10 all_have_line "^found id=$daemon_id pv=4 rev=5 .*addr=198.18.0.6:4667 " "${peers[@]}"; then
+    pass "a service published by avahi-daemon reached all 11 peers (shared port 5353)"
+  else
+    fail "the avahi-daemon service did not reach every peer"
+  fi
+  bad=0
+  for p in "${peers[@]}"; do
+    n=$(grep -c "ignoring service 'broken'" "$NETNS_LOG_DIR/$p.err")
+    [[ $n -eq 1 ]] || { fail "$p logged the malformed service $n times (want 1)"; bad=1; }
+  done
+  ((bad)) || pass "a malformed TXT record is ignored by all 11, one log line each"
   err="$NETNS_LOG_DIR/avahi-daemon.err"
   if ! netns_is_alive "${NETNS_PID[avahi-daemon]}"; then
     fail "avahi-daemon in host 6 died"
