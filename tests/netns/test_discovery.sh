@@ -37,7 +37,7 @@ id_of() {
   [[ -n ${ID_CACHE[$1]:-} ]] || ID_CACHE[$1]=$(printf '%s' "$1" | sha256sum | cut -c1-64)
   echo "${ID_CACHE[$1]}"
 }
-for name in a1 a2 old daemonpeer n{1..11}; do id_of "$name" >/dev/null; done
+for name in a1 a2 old blind daemonpeer n{1..11}; do id_of "$name" >/dev/null; done
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -170,9 +170,13 @@ fi
 peers=()
 t0=$(now_ms)
 for i in $(seq 1 10); do
-  start_probe "$i" "n$i"
+  extra=()
+  ((i == 2)) && extra=(--iface eth0) # an allow-list naming the link in use
+  start_probe "$i" "n$i" "${extra[@]}"
   peers+=("n$i")
 done
+# An allow-list naming no interface of the host: sees nobody, nobody sees it.
+netns_run 8 blind "$probe" --name blind --port 4088 --seconds "$probe_seconds" --iface nope0
 netns_run 1 n11 "$probe" --name n11 --port 4011 --seconds "$probe_seconds"
 peers+=(n11)
 netns_run 2 old "$probe" --name old --port 4099 --seconds "$probe_seconds" --pv 3
@@ -189,6 +193,13 @@ if sees_all n1 n11 && sees_all n11 n1; then
 else
   fail "n1 and n11 (same host) do not see each other"
 fi
+
+bad=0
+grep -q '^found' "$NETNS_LOG_DIR/blind.out" && { fail "a peer limited to a missing interface found peers"; bad=1; }
+for p in "${peers[@]}"; do
+  grep -q "^found id=$(id_of blind)" "$NETNS_LOG_DIR/$p.out" && { fail "$p found the blind peer"; bad=1; }
+done
+((bad)) || pass "the interface allow-list is honoured (a peer limited to a missing interface stays apart)"
 
 # The old peer: never reported, one warning per observer.
 old_id=$(id_of old)
