@@ -66,7 +66,8 @@ typedef struct {
  * (e.g. no socket on port 5353). */
 int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_discovery_t **out);
 
-/* Re-publishes the TXT record with a new library rev and digest. */
+/* Re-publishes the TXT record with a new library rev and digest (64 hex).
+ * LS_EINVAL for a bad digest, LS_ESTATE once stopping. */
 int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *digest);
 
 /* Withdraws the announcement (mDNS goodbye), stops browsing and releases

@@ -802,8 +802,10 @@ int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *dig
     AvahiStringList *txt;
     int rc;
 
-    if (!d || d->is_stopping || !is_hex64(digest))
+    if (!d || !is_hex64(digest))
         return LS_EINVAL;
+    if (d->is_stopping)
+        return LS_ESTATE;
     d->txt.library_rev = library_rev;
     lowercase_copy(d->txt.digest, digest, LS_SHA256_HEX_LEN);
     if (!d->group || avahi_s_entry_group_is_empty(d->group))

@@ -36,10 +36,13 @@ netns_require() {
   if ! ip netns add "${NETNS_TAG}chk" 2>/dev/null; then
     netns_skip "cannot create a network namespace (ip netns add failed)"
   fi
-  local ok=1
-  ip -n "${NETNS_TAG}chk" link add b0 type bridge 2>/dev/null || ok=0
+  local why=""
+  ip -n "${NETNS_TAG}chk" link add b0 type bridge 2>/dev/null ||
+    why="cannot create a bridge inside a network namespace"
+  [[ -n $why ]] || ip netns exec "${NETNS_TAG}chk" true 2>/dev/null ||
+    why="cannot run a program in a network namespace (ip netns exec failed)"
   ip netns del "${NETNS_TAG}chk"
-  ((ok)) || netns_skip "cannot create a bridge inside a network namespace"
+  [[ -z $why ]] || netns_skip "$why"
 }
 
 netns_add_ns() {
