@@ -677,7 +677,12 @@ static void maintenance_cb(uv_timer_t *t)
 
 static void avahi_log_cb(AvahiLogLevel level, const char *txt)
 {
-    if (level <= AVAHI_LOG_WARN)
+    /* Sharing port 5353 with other stacks is by design here (see top). */
+    if (level == AVAHI_LOG_WARN && strstr(txt, "another IPv4 mDNS stack"))
+        level = AVAHI_LOG_INFO;
+    if (level == AVAHI_LOG_ERROR)
+        ls_error(MOD, "avahi: %s", txt);
+    else if (level == AVAHI_LOG_WARN)
         ls_warn(MOD, "avahi: %s", txt);
     else
         ls_debug(MOD, "avahi: %s", txt);

@@ -1,14 +1,18 @@
-/* Discovery without a network: the TXT codec (network input) and the
- * AvahiPoll-on-libuv bridge. Discovery between hosts is tested in
+/* Discovery in one process: the TXT codec (network input), the
+ * AvahiPoll-on-libuv bridge and, when root, two responders talking inside a
+ * private network namespace. Discovery between hosts is tested in
  * tests/netns/test_discovery.sh. */
 #include "testutil.h"
 
 #include "discovery/uv_avahi_poll.h"
 #include "lanspread/discovery.h"
 #include "lanspread/error.h"
+#include "lanspread/hash.h"
 #include "lanspread/proto.h"
 
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -258,6 +262,168 @@ static void poll_watch_reports_input_and_may_be_freed_in_its_callback(void **sta
     close(fds[1]);
 }
 
+/* ---- two responders in one process, inside a private network namespace ----
+ * Only when the test may make one (root): an interface there loops
+ * multicast back to both responders (a veth pair: its end has no address and
+ * nobody listens there), and no packet can leave the namespace. */
+
+static bool has_private_net;
+
+static int enter_private_net(void **state)
+{
+    (void)state;
+    has_private_net = unshare(CLONE_NEWNET) == 0 &&
+                      system("ip link add ls0 type veth peer name ls1 && ip link set ls1 up && "
+                             "ip link set ls0 multicast on up && "
+                             "ip addr add 198.18.1.1/24 dev ls0") == 0;
+    return 0;
+}
+
+typedef struct {
+    ls_discovery_t *d;
+    char peer_id[LS_SHA256_HEX_LEN + 1];
+    char seen_id[LS_SHA256_HEX_LEN + 1];
+    uint64_t seen_rev;
+    char seen_address[LS_DISCOVERY_ADDRESS_MAX];
+    int found, lost;
+    bool stop_in_found;
+} peer_t;
+
+static void peer_found_cb(const ls_discovered_peer_t *p, void *userdata)
+{
+    peer_t *me = userdata;
+    me->found++;
+    memcpy(me->seen_id, p->peer_id, sizeof(me->seen_id));
+    memcpy(me->seen_address, p->address, sizeof(me->seen_address));
+    me->seen_rev = p->library_rev;
+    if (me->stop_in_found) {
+        ls_discovery_stop(me->d);
+        me->d = NULL;
+    }
+}
+
+static void peer_lost_cb(const char *peer_id, void *userdata)
+{
+    peer_t *me = userdata;
+    me->lost++;
+    (void)peer_id;
+}
+
+static void start_peer(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port)
+{
+    uint8_t hash[LS_SHA256_LEN];
+    ls_sha256(name, strlen(name), hash);
+    ls_hex_encode(hash, sizeof(hash), p->peer_id);
+    ls_discovery_config_t cfg = {.instance_name = name,
+                                 .port = port,
+                                 .peer_id = p->peer_id,
+                                 .digest = DG64,
+                                 .found_cb = peer_found_cb,
+                                 .lost_cb = peer_lost_cb,
+                                 .userdata = p};
+    assert_int_equal(ls_discovery_start(loop, &cfg, &p->d), 0);
+}
+
+typedef bool (*cond_fn)(const peer_t *a, const peer_t *b);
+
+typedef struct {
+    cond_fn cond;
+    const peer_t *a, *b;
+    uint64_t deadline;
+} wait_t;
+
+static void wait_tick_cb(uv_timer_t *t)
+{
+    wait_t *w = t->data;
+    if (w->cond(w->a, w->b) || uv_now(t->loop) >= w->deadline)
+        uv_stop(t->loop);
+}
+
+/* Runs the loop until cond holds or ms pass; returns cond. */
+static bool run_until(uv_loop_t *loop, cond_fn cond, const peer_t *a, const peer_t *b, uint64_t ms)
+{
+    uv_timer_t tick;
+    wait_t w = {cond, a, b, uv_now(loop) + ms};
+    uv_timer_init(loop, &tick);
+    tick.data = &w;
+    uv_timer_start(&tick, wait_tick_cb, 20, 20);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&tick, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return cond(a, b);
+}
+
+static bool both_found(const peer_t *a, const peer_t *b)
+{
+    return strcmp(a->seen_id, b->peer_id) == 0 && strcmp(b->seen_id, a->peer_id) == 0;
+}
+
+static bool b_sees_rev_7(const peer_t *a, const peer_t *b)
+{
+    (void)a;
+    return b->seen_rev == 7;
+}
+
+static bool b_lost_a(const peer_t *a, const peer_t *b)
+{
+    (void)a;
+    return b->lost == 1;
+}
+
+static void drain(uv_loop_t *loop)
+{
+    assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static void two_responders_find_update_and_lose_each_other(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0}, b = {0};
+
+    if (!has_private_net)
+        skip();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    start_peer(&loop, &a, "alpha", 4101);
+    start_peer(&loop, &b, "beta", 4102);
+    assert_true(run_until(&loop, both_found, &a, &b, 10000));
+    assert_string_equal(b.seen_address, "198.18.1.1:4101");
+    assert_int_equal(b.seen_rev, 0);
+    assert_int_equal(ls_discovery_update(a.d, 7, DG64), 0);
+    assert_true(run_until(&loop, b_sees_rev_7, &a, &b, 10000));
+    ls_discovery_stop(a.d);
+    assert_true(run_until(&loop, b_lost_a, &a, &b, 10000));
+    assert_int_equal(a.lost, 0);
+    ls_discovery_stop(b.d);
+    drain(&loop);
+}
+
+static bool a_found_once(const peer_t *a, const peer_t *b)
+{
+    (void)b;
+    return a->found == 1;
+}
+
+static void stop_inside_found_cb_ends_every_callback(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {.stop_in_found = true}, b = {0};
+
+    if (!has_private_net)
+        skip();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    start_peer(&loop, &a, "gamma", 4103);
+    start_peer(&loop, &b, "delta", 4104);
+    assert_true(run_until(&loop, a_found_once, &a, &b, 10000));
+    assert_null(a.d);
+    ls_discovery_stop(b.d);
+    drain(&loop);
+    assert_int_equal(a.found, 1);
+    assert_int_equal(a.lost, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +436,9 @@ int main(void)
         cmocka_unit_test(poll_timeout_fires_once_at_its_absolute_deadline),
         cmocka_unit_test(poll_disabled_timeout_never_fires),
         cmocka_unit_test(poll_watch_reports_input_and_may_be_freed_in_its_callback),
+        cmocka_unit_test(two_responders_find_update_and_lose_each_other),
+        cmocka_unit_test(stop_inside_found_cb_ends_every_callback),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* The namespace is entered first: the earlier tests do not care. */
+    return cmocka_run_group_tests(tests, enter_private_net, NULL);
 }
