@@ -62,6 +62,9 @@ enum ls_error {
     LS_ETLS = -66,
     LS_EQUIC = -67,
     LS_ELIMIT = -68,
+    /* discovery */
+    LS_EMDNS = -70,
+    LS_ETXT = -71,
     /* downloads */
     LS_ERETRIES = -75,
     LS_ENOPEERS = -76,

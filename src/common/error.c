@@ -57,6 +57,8 @@ const char *ls_strerror(int code)
     case LS_ETLS: return "TLS handshake failed";
     case LS_EQUIC: return "QUIC protocol error";
     case LS_ELIMIT: return "connection or stream limit reached";
+    case LS_EMDNS: return "mDNS responder failed";
+    case LS_ETXT: return "malformed mDNS TXT record";
     case LS_ERETRIES: return "a chunk failed on every try (the file may have changed on every seeder)";
     case LS_ENOPEERS: return "no peer left to download from";
     case LS_ERESUME: return "resume file does not match this download";
