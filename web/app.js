@@ -60,13 +60,14 @@ async function api(method, path, body) {
   return doc;
 }
 
-// Progress events name their fields in more than one way; take what is there.
+// download-progress: {bytes_done, bytes_total, rate_bps};
+// install-progress: {done, total} (archive bytes).
 function progressOf(p) {
   if (!p) return null;
-  const done = p.bytes ?? p.downloaded ?? p.bytes_done ?? p.done ?? 0;
-  const total = p.total ?? p.total_bytes ?? p.size ?? 0;
-  const rate = p.rate ?? p.bytes_per_sec ?? p.rate_bps ?? null;
-  const pct = p.percent ?? (total > 0 ? (100 * done) / total : 0);
+  const done = p.bytes_done ?? p.done ?? 0;
+  const total = p.bytes_total ?? p.total ?? 0;
+  const rate = p.rate_bps ?? null;
+  const pct = total > 0 ? (100 * done) / total : 0;
   return { done, total, rate, pct: Math.max(0, Math.min(100, pct)) };
 }
 
@@ -222,6 +223,7 @@ const NOTABLE = {
   'install-failed': (d) => `install of ${d.game_id || d.id} failed: ${d.reason || d.error || ''}`,
   'uninstall-finished': (d) => `${d.game_id || d.id} uninstalled`,
   'runtime-failure': (d) => `${d.what}: ${d.reason}`,
+  'game-dir-changed': (d) => `game directory is now ${d.game_dir}`,
 };
 
 function connect() {
@@ -232,7 +234,8 @@ function connect() {
   const others = ['local-library', 'list-games', 'peer-discovered', 'peer-lost', 'peer-count',
     'got-game-files', 'download-begin', 'download-finished', 'download-failed',
     'install-begin', 'install-finished', 'install-failed', 'uninstall-begin',
-    'uninstall-finished', 'uninstall-failed', 'runtime-failure', 'ready', 'request', 'game-dir'];
+    'uninstall-finished', 'uninstall-failed', 'runtime-failure', 'ready', 'request',
+    'game-dir-changed'];
   for (const name of others) {
     source.addEventListener(name, (e) => {
       const data = JSON.parse(e.data);
@@ -258,7 +261,7 @@ function setup() {
     const path = document.getElementById('game-dir').value.trim();
     try {
       const doc = await api('POST', '/api/game-dir', { path });
-      message('game directory set to ' + doc.game_dir);
+      message('game directory ' + doc.game_dir + ': checking…');
     } catch (err) {
       message('game directory: ' + err.message, true);
     }

@@ -86,27 +86,16 @@ static const char *event_game_id(const json_t *data)
 static void set_op(ls_api_state_t *st, const char *id, const char *op, const char *phase,
                    const char *reason)
 {
-    json_object_set_new(st->ops, id,
-                        json_pack("{s:s,s:s,s:s?,s:n}", "op", op, "phase", phase, "reason",
-                                  reason, "progress"));
+    json_object_set_new(
+        st->ops, id,
+        json_pack("{s:s,s:s,s:s?,s:n}", "op", op, "phase", phase, "reason", reason, "progress"));
 }
 
-/* A runtime-failure about a command cannot name its game (the runtime
- * answers with {what, reason}), so every request still waiting for its first
- * answer fails with that reason rather than showing "requested" forever. */
-static void fail_requested(ls_api_state_t *st, const json_t *data)
+/* Runtime failures (a scan, the monitor, a refused game directory) are
+ * kept for the status document; a game's own failures come as its
+ * *-failed events. */
+static void add_failure(ls_api_state_t *st, const json_t *data)
 {
-    const char *reason = json_string_value(json_object_get(data, "reason"));
-    const char *id = event_game_id(data);
-    const char *key;
-    json_t *op;
-    json_object_foreach(st->ops, key, op) {
-        const char *phase = json_string_value(json_object_get(op, "phase"));
-        if ((id && strcmp(id, key) != 0) || !phase || strcmp(phase, "requested") != 0)
-            continue;
-        json_object_set_new(op, "phase", json_string("failed"));
-        json_object_set_new(op, "reason", json_string(reason ? reason : "runtime failure"));
-    }
     json_array_append(st->failures, (json_t *)data);
     while (json_array_size(st->failures) > LS_API_FAILURES_MAX)
         json_array_remove(st->failures, 0);
@@ -125,6 +114,8 @@ static void apply_lifecycle(ls_api_state_t *st, const char *event, const json_t 
     const char *phase = dash + 1;
     if (strcmp(phase, "finished") == 0) {
         json_object_del(st->ops, id);
+    } else if (strcmp(phase, "failed") == 0 && json_is_true(json_object_get(data, "canceled"))) {
+        json_object_del(st->ops, id); /* back to what is on disk */
     } else if (strcmp(phase, "failed") == 0) {
         const char *reason = json_string_value(json_object_get(data, "reason"));
         if (!reason)
@@ -168,7 +159,14 @@ static char *apply_locked(ls_api_state_t *st, const char *event, const json_t *d
         json_decref(st->ready);
         st->ready = json_deep_copy(data);
     } else if (strcmp(event, "runtime-failure") == 0) {
-        fail_requested(st, data);
+        add_failure(st, data);
+    } else if (strcmp(event, "game-dir-changed") == 0) {
+        const char *dir = json_string_value(json_object_get(data, "game_dir"));
+        char *copy = dir ? strdup(dir) : NULL;
+        if (copy) {
+            free(st->game_dir);
+            st->game_dir = copy;
+        }
     } else if (strcmp(event, "got-game-files") == 0) {
         const char *id = event_game_id(data);
         json_t *op = id ? json_object_get(st->ops, id) : NULL;
@@ -221,18 +219,6 @@ void ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *o
     json_decref(data);
 }
 
-void ls_api_state_set_game_dir(ls_api_state_t *st, const char *game_dir)
-{
-    json_t *data = json_pack("{s:s}", "game_dir", game_dir);
-    pthread_mutex_lock(&st->lock);
-    free(st->game_dir);
-    st->game_dir = strdup(game_dir);
-    ring_push_locked(st, "game-dir", data);
-    pthread_cond_broadcast(&st->changed);
-    pthread_mutex_unlock(&st->lock);
-    json_decref(data);
-}
-
 void ls_api_state_set_http(ls_api_state_t *st, const char *url)
 {
     pthread_mutex_lock(&st->lock);
@@ -241,13 +227,29 @@ void ls_api_state_set_http(ls_api_state_t *st, const char *url)
     pthread_mutex_unlock(&st->lock);
 }
 
+bool ls_api_state_is_busy(ls_api_state_t *st)
+{
+    const char *id;
+    json_t *op;
+    bool busy = false;
+    pthread_mutex_lock(&st->lock);
+    json_object_foreach(st->ops, id, op)
+    {
+        const char *phase = json_string_value(json_object_get(op, "phase"));
+        busy |= phase && strcmp(phase, "failed") != 0;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return busy;
+}
+
 /* --- documents ------------------------------------------------------------ */
 
 static json_t *find_by_id(json_t *array, const char *id)
 {
     size_t i;
     json_t *g;
-    json_array_foreach(array, i, g) {
+    json_array_foreach(array, i, g)
+    {
         const char *gid = json_string_value(json_object_get(g, "id"));
         if (gid && strcmp(gid, id) == 0)
             return g;
@@ -261,7 +263,8 @@ static json_t *peer_names(ls_api_state_t *st, const json_t *ids)
     json_t *names = json_array();
     size_t i;
     json_t *id;
-    json_array_foreach(ids, i, id) {
+    json_array_foreach(ids, i, id)
+    {
         json_t *peer = json_object_get(st->peers, json_string_value(id));
         json_t *name = json_object_get(peer, "name");
         json_array_append(names, name ? name : id);
@@ -315,11 +318,10 @@ static json_t *game_view(ls_api_state_t *st, const char *id)
         entry ? entry->genre : NULL, "size", size ? size : json_null(), "version",
         local && json_object_get(local, "version") ? json_object_get(local, "version")
                                                    : json_null(),
-        "latest_version",
-        remote ? json_object_get(remote, "latest_version") : json_null(), "peers",
-        ids ? peer_names(st, ids) : json_array(), "peer_ids", ids ? ids : json_null(),
-        "peer_count", (json_int_t)json_integer_value(json_object_get(remote, "peer_count")),
-        "downloaded", local && json_is_true(json_object_get(local, "downloaded")), "installed",
+        "latest_version", remote ? json_object_get(remote, "latest_version") : json_null(), "peers",
+        ids ? peer_names(st, ids) : json_array(), "peer_ids", ids ? ids : json_null(), "peer_count",
+        (json_int_t)json_integer_value(json_object_get(remote, "peer_count")), "downloaded",
+        local && json_is_true(json_object_get(local, "downloaded")), "installed",
         local && json_is_true(json_object_get(local, "installed")), "state",
         game_state(local, remote, op), "operation", op ? op : json_null(), "reason",
         json_object_get(op, "reason"));
@@ -329,7 +331,8 @@ static void add_ids(json_t *seen, json_t *array)
 {
     size_t i;
     json_t *g;
-    json_array_foreach(array, i, g) {
+    json_array_foreach(array, i, g)
+    {
         const char *id = json_string_value(json_object_get(g, "id"));
         if (id)
             json_object_set_new(seen, id, json_true());
@@ -344,7 +347,8 @@ json_t *ls_api_state_games(ls_api_state_t *st)
     pthread_mutex_lock(&st->lock);
     add_ids(seen, st->local);
     add_ids(seen, st->remote);
-    json_object_foreach(seen, id, unused) {
+    json_object_foreach(seen, id, unused)
+    {
         json_t *view = game_view(st, id);
         if (view)
             json_array_append_new(games, view);
@@ -362,6 +366,16 @@ json_t *ls_api_state_game(ls_api_state_t *st, const char *game_id)
     return view;
 }
 
+static json_int_t games_of_peer(ls_api_state_t *st, const char *peer_id)
+{
+    json_int_t n = 0;
+    size_t i, j;
+    json_t *g, *id;
+    json_array_foreach(st->remote, i, g) json_array_foreach(json_object_get(g, "peers"), j, id) n +=
+        json_is_string(id) && strcmp(json_string_value(id), peer_id) == 0;
+    return n;
+}
+
 json_t *ls_api_state_peers(ls_api_state_t *st)
 {
     json_t *list = json_array();
@@ -369,7 +383,11 @@ json_t *ls_api_state_peers(ls_api_state_t *st)
     json_t *peer;
     pthread_mutex_lock(&st->lock);
     json_object_foreach(st->peers, id, peer)
-        json_array_append_new(list, json_deep_copy(peer));
+    {
+        json_t *copy = json_deep_copy(peer);
+        json_object_set_new(copy, "game_count", json_integer(games_of_peer(st, id)));
+        json_array_append_new(list, copy);
+    }
     pthread_mutex_unlock(&st->lock);
     return json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(list), "peers", list);
 }

@@ -30,7 +30,8 @@ void ls_api_state_apply(ls_api_state_t *st, const char *event, const json_t *dat
 /* Notes that the user asked for `op` ("download", "update", "install",
  * "uninstall") so the state shows "requested" until the runtime answers. */
 void ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op);
-void ls_api_state_set_game_dir(ls_api_state_t *st, const char *game_dir);
+/* True while any game has an operation requested or running. */
+bool ls_api_state_is_busy(ls_api_state_t *st);
 void ls_api_state_set_http(ls_api_state_t *st, const char *url);
 
 /* New JSON documents; the caller owns (json_decref) them. */

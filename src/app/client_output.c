@@ -31,7 +31,8 @@ static void print_games(const json_t *doc)
     json_t *g;
     char size[32];
     printf("%-16s %-28s %-12s %10s %5s  %s\n", "ID", "NAME", "VERSION", "SIZE", "PEERS", "STATE");
-    json_array_foreach(json_object_get(doc, "games"), i, g) {
+    json_array_foreach(json_object_get(doc, "games"), i, g)
+    {
         const char *version = str_or(g, "version", str_or(g, "latest_version", "-"));
         const char *state = str_or(g, "state", "?");
         json_t *size_v = json_object_get(g, "size");
@@ -52,10 +53,9 @@ static void print_peers(const json_t *doc)
     size_t i;
     json_t *p;
     printf("%-14s %-20s %-24s %s\n", "PEER", "NAME", "ADDRESS", "GAMES");
-    json_array_foreach(json_object_get(doc, "peers"), i, p)
-        printf("%-14.12s %-20.20s %-24s %lld\n", str_or(p, "peer_id", "?"), str_or(p, "name", "?"),
-               str_or(p, "address", "?"),
-               (long long)json_integer_value(json_object_get(p, "game_count")));
+    json_array_foreach(json_object_get(doc, "peers"), i, p) printf(
+        "%-14.12s %-20.20s %-24s %lld\n", str_or(p, "peer_id", "?"), str_or(p, "name", "?"),
+        str_or(p, "address", "?"), (long long)json_integer_value(json_object_get(p, "game_count")));
 }
 
 static void print_status(const json_t *doc)
@@ -64,7 +64,8 @@ static void print_status(const json_t *doc)
     printf("ready:        %s\n", json_is_true(json_object_get(doc, "ready")) ? "yes" : "no");
     printf("game dir:     %s\n", str_or(doc, "game_dir", "-"));
     printf("web UI:       %s\n", str_or(doc, "http", "-"));
-    printf("peers:        %lld\n", (long long)json_integer_value(json_object_get(doc, "peer_count")));
+    printf("peers:        %lld\n",
+           (long long)json_integer_value(json_object_get(doc, "peer_count")));
     printf("local games:  %lld\n",
            (long long)json_integer_value(json_object_get(doc, "local_games")));
     printf("remote games: %lld\n",
@@ -101,9 +102,9 @@ typedef struct {
 
 static void show_progress(ls_follow_t *f, const json_t *data)
 {
-    long long done = json_integer_value(json_object_get(data, "bytes"));
-    long long total = json_integer_value(json_object_get(data, "total"));
-    double rate = json_number_value(json_object_get(data, "rate"));
+    long long done = json_integer_value(json_object_get(data, "bytes_done"));
+    long long total = json_integer_value(json_object_get(data, "bytes_total"));
+    double rate = json_number_value(json_object_get(data, "rate_bps"));
     int percent = total > 0 ? (int)(100 * done / total) : 0;
     char a[32], b[32], r[32];
     if (f->is_tty) {
@@ -144,12 +145,6 @@ static const char *success_event(const char *action)
 /* -1: go on; otherwise the exit code. */
 static int on_event(ls_follow_t *f, const char *event, const json_t *data)
 {
-    if (strcmp(event, "runtime-failure") == 0) {
-        const char *reason = str_or(data, "reason", "runtime failure");
-        fprintf(stderr, "%slanspread: %s %s failed: %s: %s\n", f->is_tty ? "\n" : "", f->action,
-                f->game_id, str_or(data, "what", "runtime"), reason);
-        return strstr(reason, "not implemented") ? LS_EXIT_UNSUPPORTED : LS_EXIT_FAILURE;
-    }
     if (!is_for_game(data, f->game_id))
         return -1;
     if (strcmp(event, "download-progress") == 0) {
@@ -160,6 +155,9 @@ static int on_event(ls_follow_t *f, const char *event, const json_t *data)
     if (!f->as_json && strcmp(event, "request") != 0)
         printf("%s%s %s\n", f->is_tty && f->last_percent >= 0 ? "\n" : "", event, f->game_id);
     f->last_percent = -1;
+    bool is_canceled = json_is_true(json_object_get(data, "canceled"));
+    if (strcmp(f->action, "cancel") == 0 && strcmp(event, "download-failed") == 0)
+        return is_canceled ? LS_EXIT_OK : LS_EXIT_FAILURE;
     if (strstr(event, "-failed")) {
         fprintf(stderr, "lanspread: %s: %s\n", event,
                 str_or(data, "reason", str_or(data, "error", "unknown reason")));

@@ -22,9 +22,9 @@
 
 typedef struct {
     const char *name;
-    const char *args;    /* "" or "ID" or "DIR" */
+    const char *args; /* "" or "ID" or "DIR" */
     const char *summary;
-    bool can_wait;       /* follows the operation's events to its end */
+    bool can_wait; /* follows the operation's events to its end */
 } ls_client_command_t;
 
 static const ls_client_command_t client_commands[] = {
@@ -35,7 +35,7 @@ static const ls_client_command_t client_commands[] = {
     {"update", "ID", "fetch a game's latest version from the peers", true},
     {"install", "ID", "install a downloaded game", true},
     {"uninstall", "ID", "uninstall a game (its downloaded files stay)", true},
-    {"cancel", "ID", "cancel a game's download", false},
+    {"cancel", "ID", "cancel a game's download (verified chunks are kept for a resume)", true},
     {"rescan", "[ID]", "rescan the game directory (or one game) and announce changes", false},
     {"set-game-dir", "DIR", "validate DIR, save it in the config, rescan, re-announce", false},
 };
@@ -72,24 +72,41 @@ static void client_usage(const ls_client_command_t *cmd, FILE *out)
 static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
 {
     static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},          {"state", required_argument, NULL, 's'},
-        {"api", required_argument, NULL, 'a'},     {"token", required_argument, NULL, 't'},
-        {"no-wait", no_argument, NULL, 'W'},       {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},      {"state", required_argument, NULL, 's'},
+        {"api", required_argument, NULL, 'a'}, {"token", required_argument, NULL, 't'},
+        {"no-wait", no_argument, NULL, 'W'},   {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
     int opt;
     o->timeout_s = 3600;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case 'j': o->as_json = true; break;
-        case 's': free(o->state_dir); o->state_dir = strdup(optarg); break;
-        case 'a': o->api_url = optarg; break;
-        case 't': o->token = optarg; break;
-        case 'W': o->is_no_wait = true; break;
-        case 'T': o->timeout_s = atoi(optarg); break;
-        case 'h': client_usage(o->cmd, stdout); return LS_EXIT_OK;
-        default: client_usage(o->cmd, stderr); return LS_EXIT_USAGE;
+        case 'j':
+            o->as_json = true;
+            break;
+        case 's':
+            free(o->state_dir);
+            o->state_dir = strdup(optarg);
+            break;
+        case 'a':
+            o->api_url = optarg;
+            break;
+        case 't':
+            o->token = optarg;
+            break;
+        case 'W':
+            o->is_no_wait = true;
+            break;
+        case 'T':
+            o->timeout_s = atoi(optarg);
+            break;
+        case 'h':
+            client_usage(o->cmd, stdout);
+            return LS_EXIT_OK;
+        default:
+            client_usage(o->cmd, stderr);
+            return LS_EXIT_USAGE;
         }
     }
     bool needs_arg = strcmp(o->cmd->args, "ID") == 0 || strcmp(o->cmd->args, "DIR") == 0;
@@ -139,8 +156,8 @@ static int exit_for_status(int status)
 }
 
 /* One request; prints the daemon's error message on failure. */
-static int call(const ls_httpc_target_t *t, const char *method, const char *path,
-                const char *body, json_t **doc)
+static int call(const ls_httpc_target_t *t, const char *method, const char *path, const char *body,
+                json_t **doc)
 {
     char *text = NULL;
     int status = 0;

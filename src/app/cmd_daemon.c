@@ -52,6 +52,7 @@ static void daemon_usage(FILE *out)
 
 typedef struct {
     bool as_json;
+    const char *config_path; /* where a new game directory is saved */
     ls_api_state_t *state;
     _Atomic(ls_peer_runtime_t *) peer; /* set once the runtime started */
 } ls_daemon_output_t;
@@ -69,6 +70,19 @@ static void print_event(const ls_daemon_output_t *out, const ls_peer_event_t *ev
     free(text);
 }
 
+/* The runtime switched: the next start uses the new directory too. One
+ * small file written at a user's request, so it is done right here. */
+static void save_game_dir(const ls_daemon_output_t *out, const json_t *data)
+{
+    const char *dir = json_string_value(json_object_get(data, "game_dir"));
+    int rc = dir && out->config_path ? ls_config_set(out->config_path, "games", dir) : 0;
+    if (rc != 0)
+        ls_warn("daemon", "cannot save the game directory in %s: %s", out->config_path,
+                ls_strerror(rc));
+    else if (dir && out->config_path)
+        ls_info("daemon", "game directory %s saved in %s", dir, out->config_path);
+}
+
 /* Every event is printed, folded into the API state and streamed; the file
  * lists of a requested download complete the request (the seed's UI does the
  * same with DownloadGameFiles). */
@@ -77,6 +91,8 @@ static void daemon_event_cb(const ls_peer_event_t *event, void *userdata)
     ls_daemon_output_t *out = userdata;
     char *download_id = NULL;
     print_event(out, event);
+    if (event->kind == LS_EVENT_GAME_DIR_CHANGED)
+        save_game_dir(out, event->data);
     if (!out->state)
         return;
     ls_api_state_apply(out->state, ls_peer_event_name(event->kind), event->data, &download_id);
@@ -155,26 +171,42 @@ static char *find_config_path(int argc, char **argv, bool *must_exist)
 static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
 {
     static const struct option options[] = {
-        {"games", required_argument, NULL, 'g'},      {"state", required_argument, NULL, 's'},
-        {"name", required_argument, NULL, 'n'},       {"listen", required_argument, NULL, 'l'},
-        {"peer", required_argument, NULL, 'p'},       {"party-key", required_argument, NULL, 'k'},
+        {"games", required_argument, NULL, 'g'},
+        {"state", required_argument, NULL, 's'},
+        {"name", required_argument, NULL, 'n'},
+        {"listen", required_argument, NULL, 'l'},
+        {"peer", required_argument, NULL, 'p'},
+        {"party-key", required_argument, NULL, 'k'},
         {"party-key-file", required_argument, NULL, 'K'},
-        {"catalog", required_argument, NULL, 'c'},    {"ping-ms", required_argument, NULL, 'i'},
-        {"json-events", no_argument, NULL, 'j'},      {"verbose", no_argument, NULL, 'v'},
-        {"http", required_argument, NULL, 'H'},       {"no-http", no_argument, NULL, 'N'},
+        {"catalog", required_argument, NULL, 'c'},
+        {"ping-ms", required_argument, NULL, 'i'},
+        {"json-events", no_argument, NULL, 'j'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"http", required_argument, NULL, 'H'},
+        {"no-http", no_argument, NULL, 'N'},
         {"http-token", required_argument, NULL, 't'},
         {"http-token-file", required_argument, NULL, 'T'},
-        {"config", required_argument, NULL, 'C'},     {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case 'g': o->peer.game_dir = optarg; break;
-        case 's': free(o->state_dir); o->state_dir = strdup(optarg); break;
-        case 'n': o->peer.name = optarg; break;
-        case 'l': o->peer.listen = optarg; break;
+        case 'g':
+            o->peer.game_dir = optarg;
+            break;
+        case 's':
+            free(o->state_dir);
+            o->state_dir = strdup(optarg);
+            break;
+        case 'n':
+            o->peer.name = optarg;
+            break;
+        case 'l':
+            o->peer.listen = optarg;
+            break;
         case 'p':
             if (o->peer.static_peer_count == LS_STATIC_PEERS_MAX) {
                 fprintf(stderr, "daemon: at most %d --peer\n", LS_STATIC_PEERS_MAX);
@@ -182,7 +214,10 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
             }
             o->peer.static_peers[o->peer.static_peer_count++] = optarg;
             break;
-        case 'k': free(o->party_key); o->party_key = strdup(optarg); break;
+        case 'k':
+            free(o->party_key);
+            o->party_key = strdup(optarg);
+            break;
         case 'K':
             free(o->party_key);
             if (!(o->party_key = read_key_file(optarg)))
@@ -193,20 +228,39 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
                 return LS_EXIT_USAGE;
             o->catalogs[o->catalog_count++] = optarg;
             break;
-        case 'i': o->peer.ping_interval_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'j': o->as_json = true; break;
-        case 'v': ls_log_set_level(LS_LOG_DEBUG); break;
-        case 'H': o->http_listen = optarg; o->is_http_off = false; break;
-        case 'N': o->is_http_off = true; break;
-        case 't': free(o->http_token); o->http_token = strdup(optarg); break;
+        case 'i':
+            o->peer.ping_interval_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'j':
+            o->as_json = true;
+            break;
+        case 'v':
+            ls_log_set_level(LS_LOG_DEBUG);
+            break;
+        case 'H':
+            o->http_listen = optarg;
+            o->is_http_off = false;
+            break;
+        case 'N':
+            o->is_http_off = true;
+            break;
+        case 't':
+            free(o->http_token);
+            o->http_token = strdup(optarg);
+            break;
         case 'T':
             free(o->http_token);
             if (!(o->http_token = read_key_file(optarg)))
                 return LS_EXIT_FAILURE;
             break;
-        case 'C': break; /* read before parsing */
-        case 'h': daemon_usage(stdout); return LS_EXIT_OK;
-        default: daemon_usage(stderr); return LS_EXIT_USAGE;
+        case 'C':
+            break; /* read before parsing */
+        case 'h':
+            daemon_usage(stdout);
+            return LS_EXIT_OK;
+        default:
+            daemon_usage(stderr);
+            return LS_EXIT_USAGE;
         }
     }
     if (!o->peer.game_dir || optind != argc) {
@@ -233,8 +287,8 @@ static char **merge_config(int argc, char **argv, char **extra, int extra_count,
     return merged;
 }
 
-static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state,
-                      ls_peer_runtime_t *peer, ls_http_server_t **http)
+static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state, ls_peer_runtime_t *peer,
+                      ls_http_server_t **http)
 {
     ls_http_config_t hc = {.listen = o->http_listen ? o->http_listen : LS_HTTP_DEFAULT_LISTEN,
                            .token = o->http_token,
@@ -275,7 +329,7 @@ static void block_signals(void)
 
 static int run_daemon(ls_daemon_options_t *o)
 {
-    ls_daemon_output_t output = {.as_json = o->as_json};
+    ls_daemon_output_t output = {.as_json = o->as_json, .config_path = o->config_path};
     ls_catalog_t *catalog = NULL;
     ls_peer_runtime_t *peer = NULL;
     ls_http_server_t *http = NULL;

@@ -38,8 +38,7 @@ static json_t *parse_body(const ls_http_request_t *req, char *why, size_t why_le
 }
 
 static enum MHD_Result send_command(ls_http_server_t *server, struct MHD_Connection *conn,
-                                    ls_peer_command_kind_t kind, const char *arg,
-                                    json_t *answer)
+                                    ls_peer_command_kind_t kind, const char *arg, json_t *answer)
 {
     int rc = ls_peer_command(server->peer, kind, arg);
     if (rc != 0) {
@@ -78,8 +77,14 @@ static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connecti
     if (!game) {
         ret = ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown game '%s'", id);
     } else if (strcmp(action, "cancel") == 0) {
-        ret = ls_http_send_error(conn, MHD_HTTP_NOT_IMPLEMENTED,
-                                 "cancel: the peer runtime has no cancel command yet");
+        const char *state = json_string_value(json_object_get(game, "state"));
+        if (!state || (strcmp(state, "downloading") != 0 && strcmp(state, "requested") != 0))
+            ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "no download of game '%s' is running",
+                                     id);
+        else
+            ret = send_command(
+                server, conn, LS_CMD_CANCEL, id,
+                json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
     } else if (!a) {
         ret = ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown action '%s'", action);
     } else if (a->command == LS_CMD_GET_GAME || a->command == LS_CMD_FETCH_LATEST) {
@@ -87,63 +92,23 @@ static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connecti
             ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "no peer has game '%s'", id);
         } else {
             ls_api_state_request(server->state, id, action);
-            ret = send_command(server, conn, a->command, id,
-                               json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id,
-                                         "action", action));
+            ret = send_command(
+                server, conn, a->command, id,
+                json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
         }
     } else if (!json_is_true(json_object_get(game, a->needs))) {
         ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "game '%s' %s", id, a->refusal);
     } else {
         ls_api_state_request(server->state, id, action);
-        ret = send_command(server, conn, a->command, id,
-                           json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action",
-                                     action));
+        ret = send_command(
+            server, conn, a->command, id,
+            json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
     }
     json_decref(game);
     return ret;
 }
 
 /* --- game directory -------------------------------------------------------- */
-
-/* Writable is proven by creating a file: access(2) says yes to root even on
- * a read-only file system. */
-static int probe_writable(const char *dir)
-{
-    char *probe = ls_strdup_printf("%s/.lanspread-write-probe-XXXXXX", dir);
-    int rc = probe ? 0 : LS_ENOMEM;
-    if (rc == 0) {
-        int fd = mkstemp(probe);
-        if (fd < 0) {
-            rc = ls_error_from_errno(errno);
-        } else {
-            close(fd);
-            unlink(probe);
-        }
-    }
-    free(probe);
-    return rc;
-}
-
-static int validate_game_dir(const char *path, char *real, char *why, size_t why_len)
-{
-    struct stat st;
-    if (path[0] != '/') {
-        snprintf(why, why_len, "game directory must be an absolute path: %s", path);
-        return LS_EINVAL;
-    }
-    if (stat(path, &st) != 0 || !realpath(path, real)) {
-        snprintf(why, why_len, "game directory %s does not exist", path);
-        return LS_ENOENT;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(why, why_len, "game directory %s is not a directory", path);
-        return LS_ENOTDIR;
-    }
-    int rc = probe_writable(real);
-    if (rc != 0)
-        snprintf(why, why_len, "game directory %s is not writable: %s", path, ls_strerror(rc));
-    return rc;
-}
 
 static enum MHD_Result set_game_dir(ls_http_server_t *server, struct MHD_Connection *conn,
                                     json_t *body)
@@ -153,17 +118,14 @@ static enum MHD_Result set_game_dir(ls_http_server_t *server, struct MHD_Connect
     if (!path || json_object_size(body) != 1)
         return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST,
                                   "expected {\"path\": \"/absolute/dir\"}");
-    if (validate_game_dir(path, real, why, sizeof why) != 0)
+    if (ls_fs_check_game_dir(path, real, why, sizeof why) != 0)
         return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", why);
-    if (server->config_path) {
-        int rc = ls_config_set(server->config_path, "games", real);
-        if (rc != 0)
-            return ls_http_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                      "cannot save %s: %s", server->config_path,
-                                      ls_strerror(rc));
-    }
-    ls_api_state_set_game_dir(server->state, real);
-    ls_info("http", "game directory set to %s", real);
+    if (ls_api_state_is_busy(server->state))
+        return ls_http_send_error(conn, MHD_HTTP_CONFLICT,
+                                  "a download or install is running; try again when it ends");
+    /* The runtime checks again, swaps, rescans and announces; the daemon
+     * saves the directory in the config when it reports game-dir-changed. */
+    ls_info("http", "game directory change to %s requested", real);
     return send_command(server, conn, LS_CMD_SET_GAME_DIR, real,
                         json_pack("{s:b,s:s,s:s?}", "accepted", 1, "game_dir", real, "config",
                                   server->config_path));
@@ -195,8 +157,8 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_games(server->state));
     if (strcmp(url, "/api/peers") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_peers(server->state));
-    if (strncmp(url, "/api/games/", 11) == 0 &&
-        split_game_url(url, id, action, sizeof action) && action[0] == '\0') {
+    if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
+        action[0] == '\0') {
         json_t *game = ls_api_state_game(server->state, id);
         if (!game)
             return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown game '%s'", id);
@@ -222,15 +184,14 @@ static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connectio
     if (strcmp(url, "/api/peer-count") == 0)
         return send_command(server, conn, LS_CMD_GET_PEER_COUNT, NULL,
                             json_pack("{s:b}", "accepted", 1));
-    if (strncmp(url, "/api/games/", 11) == 0 &&
-        split_game_url(url, id, action, sizeof action) && action[0] != '\0')
+    if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
+        action[0] != '\0')
         return game_action(server, conn, id, action);
     return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: POST %s", url);
 }
 
 enum MHD_Result ls_http_api_route(ls_http_server_t *server, struct MHD_Connection *conn,
-                                  const char *method, const char *url,
-                                  const ls_http_request_t *req)
+                                  const char *method, const char *url, const ls_http_request_t *req)
 {
     char why[256];
     if (strcmp(method, "GET") == 0)

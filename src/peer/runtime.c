@@ -14,25 +14,46 @@
 const char *ls_peer_event_name(ls_peer_event_kind_t kind)
 {
     switch (kind) {
-    case LS_EVENT_LOCAL_LIBRARY: return "local-library";
-    case LS_EVENT_LIST_GAMES: return "list-games";
-    case LS_EVENT_PEER_DISCOVERED: return "peer-discovered";
-    case LS_EVENT_PEER_LOST: return "peer-lost";
-    case LS_EVENT_PEER_COUNT: return "peer-count";
-    case LS_EVENT_GOT_GAME_FILES: return "got-game-files";
-    case LS_EVENT_DOWNLOAD_BEGIN: return "download-begin";
-    case LS_EVENT_DOWNLOAD_PROGRESS: return "download-progress";
-    case LS_EVENT_DOWNLOAD_FINISHED: return "download-finished";
-    case LS_EVENT_DOWNLOAD_FAILED: return "download-failed";
-    case LS_EVENT_INSTALL_BEGIN: return "install-begin";
-    case LS_EVENT_INSTALL_PROGRESS: return "install-progress";
-    case LS_EVENT_INSTALL_FINISHED: return "install-finished";
-    case LS_EVENT_INSTALL_FAILED: return "install-failed";
-    case LS_EVENT_UNINSTALL_BEGIN: return "uninstall-begin";
-    case LS_EVENT_UNINSTALL_FINISHED: return "uninstall-finished";
-    case LS_EVENT_UNINSTALL_FAILED: return "uninstall-failed";
-    case LS_EVENT_RUNTIME_FAILURE: return "runtime-failure";
-    case LS_EVENT_READY: return "ready";
+    case LS_EVENT_LOCAL_LIBRARY:
+        return "local-library";
+    case LS_EVENT_LIST_GAMES:
+        return "list-games";
+    case LS_EVENT_PEER_DISCOVERED:
+        return "peer-discovered";
+    case LS_EVENT_PEER_LOST:
+        return "peer-lost";
+    case LS_EVENT_PEER_COUNT:
+        return "peer-count";
+    case LS_EVENT_GOT_GAME_FILES:
+        return "got-game-files";
+    case LS_EVENT_DOWNLOAD_BEGIN:
+        return "download-begin";
+    case LS_EVENT_DOWNLOAD_PROGRESS:
+        return "download-progress";
+    case LS_EVENT_DOWNLOAD_FINISHED:
+        return "download-finished";
+    case LS_EVENT_DOWNLOAD_FAILED:
+        return "download-failed";
+    case LS_EVENT_INSTALL_BEGIN:
+        return "install-begin";
+    case LS_EVENT_INSTALL_PROGRESS:
+        return "install-progress";
+    case LS_EVENT_INSTALL_FINISHED:
+        return "install-finished";
+    case LS_EVENT_INSTALL_FAILED:
+        return "install-failed";
+    case LS_EVENT_UNINSTALL_BEGIN:
+        return "uninstall-begin";
+    case LS_EVENT_UNINSTALL_FINISHED:
+        return "uninstall-finished";
+    case LS_EVENT_UNINSTALL_FAILED:
+        return "uninstall-failed";
+    case LS_EVENT_RUNTIME_FAILURE:
+        return "runtime-failure";
+    case LS_EVENT_READY:
+        return "ready";
+    case LS_EVENT_GAME_DIR_CHANGED:
+        return "game-dir-changed";
     }
     return "unknown";
 }
@@ -53,7 +74,7 @@ void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data)
     json_decref(data);
 }
 
-static void emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
+void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
 {
     ls_error("peer", "%s: %s", what, ls_strerror(code));
     ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
@@ -81,28 +102,28 @@ void ls_rt_emit_games(ls_peer_runtime_t *rt)
             for (size_t p = 0; p < seeder_count; p++)
                 json_array_append_new(peers, json_string(seeders[p]));
         free(seeders);
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "id", games[i].id,
-                                              "name", games[i].name, "latest_version",
-                                              games[i].latest_version, "size",
-                                              (json_int_t)games[i].size, "peer_count",
-                                              (json_int_t)games[i].peer_count, "peers", peers));
+        json_array_append_new(list,
+                              json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "id", games[i].id, "name",
+                                        games[i].name, "latest_version", games[i].latest_version,
+                                        "size", (json_int_t)games[i].size, "peer_count",
+                                        (json_int_t)games[i].peer_count, "peers", peers));
     }
     ls_remote_games_free(games, count);
     ls_rt_emit(rt, LS_EVENT_LIST_GAMES, json_pack("{s:o}", "games", list));
 }
 
-static void emit_local_library(ls_peer_runtime_t *rt)
+void ls_rt_emit_local_library(ls_peer_runtime_t *rt)
 {
     size_t count;
     const ls_local_game_t *games = ls_library_games(rt->library, &count);
     json_t *list = json_array();
     for (size_t i = 0; i < count; i++)
-        json_array_append_new(
-            list, json_pack("{s:s,s:s,s:s?,s:b,s:b,s:I,s:I}", "id", games[i].id, "name",
-                            games[i].name, "version", games[i].version, "downloaded",
-                            games[i].is_downloaded, "installed", games[i].is_installed, "size",
-                            (json_int_t)games[i].size, "file_count",
-                            (json_int_t)games[i].file_count));
+        json_array_append_new(list,
+                              json_pack("{s:s,s:s,s:s?,s:b,s:b,s:I,s:I}", "id", games[i].id, "name",
+                                        games[i].name, "version", games[i].version, "downloaded",
+                                        games[i].is_downloaded, "installed", games[i].is_installed,
+                                        "size", (json_int_t)games[i].size, "file_count",
+                                        (json_int_t)games[i].file_count));
     ls_rt_emit(rt, LS_EVENT_LOCAL_LIBRARY,
                json_pack("{s:I,s:s,s:o}", "rev", (json_int_t)rt->announced.library_rev, "digest",
                          rt->announced.digest, "games", list));
@@ -169,31 +190,34 @@ static void announce_library(ls_peer_runtime_t *rt)
     rt->announced = now;
 }
 
-static void start_rescan(ls_peer_runtime_t *rt, const char *game_id);
-
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
+    rt->is_scanning = false;
     if (rt->is_shutting_down)
         return;
     if (status != 0)
-        emit_failure(rt, "library scan", status);
+        ls_rt_emit_failure(rt, "library scan", status);
     announce_library(rt);
-    emit_local_library(rt);
+    ls_rt_emit_local_library(rt);
+    if (ls_rt_game_dir_scan_ended(rt))
+        return; /* the new directory's full scan replaces any pending one */
     if (rt->rescan_pending) {
         rt->rescan_pending = false;
-        start_rescan(rt, NULL);
+        ls_rt_rescan(rt, NULL);
     }
 }
 
-static void start_rescan(ls_peer_runtime_t *rt, const char *game_id)
+void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
 {
     int rc = ls_library_scan_start(rt->library, &rt->loop, game_id, rescan_done_cb, rt);
-    if (rc == LS_EBUSY)
+    if (rc == 0)
+        rt->is_scanning = true;
+    else if (rc == LS_EBUSY)
         rt->rescan_pending = true; /* once the running scan ends, scan everything */
     else if (rc != 0)
-        emit_failure(rt, "library scan", rc);
+        ls_rt_emit_failure(rt, "library scan", rc);
 }
 
 /* --- timers ------------------------------------------------------------- */
@@ -259,7 +283,7 @@ static ls_peer_event_kind_t install_event_kind(ls_install_op_t op, ls_install_ev
     }
 }
 
-static void install_event_cb(const ls_install_event_t *ev, void *userdata)
+void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     if (ev->kind == LS_INSTALL_EV_PROGRESS) {
@@ -270,15 +294,14 @@ static void install_event_cb(const ls_install_event_t *ev, void *userdata)
         return;
     }
     ls_rt_emit(rt, install_event_kind(ev->op, ev->kind),
-               json_pack("{s:s,s:s,s:s?}", "game_id", ev->game_id, "op",
-                         ls_install_op_name(ev->op), "reason",
-                         ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL));
+               json_pack("{s:s,s:s,s:s?}", "game_id", ev->game_id, "op", ls_install_op_name(ev->op),
+                         "reason", ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL));
     if (ev->kind == LS_INSTALL_EV_BEGIN || rt->is_shutting_down)
         return;
     /* The game is free again: its installed state changed, rescan it (and
      * whatever the monitor held back meanwhile). */
     ls_monitor_release(rt->monitor, ev->game_id);
-    start_rescan(rt, ev->game_id);
+    ls_rt_rescan(rt, ev->game_id);
 }
 
 void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local)
@@ -286,13 +309,12 @@ void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, b
     if (rt->is_shutting_down)
         return;
     ls_monitor_release(rt->monitor, game_id);
-    start_rescan(rt, game_id);
+    ls_rt_rescan(rt, game_id);
     if (!ok)
         return;
     /* The seed's behaviour: a finished download installs by itself. */
-    int rc = ls_install_runner_submit(rt->installs,
-                                      has_local ? LS_INSTALL_OP_UPDATE : LS_INSTALL_OP_INSTALL,
-                                      game_id);
+    int rc = ls_install_runner_submit(
+        rt->installs, has_local ? LS_INSTALL_OP_UPDATE : LS_INSTALL_OP_INSTALL, game_id);
     if (rc != 0)
         ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
                    json_pack("{s:s,s:s}", "game_id", game_id, "reason", ls_strerror(rc)));
@@ -301,10 +323,10 @@ void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, b
 static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char *game_id)
 {
     const ls_local_game_t *game = game_id ? ls_library_find(rt->library, game_id) : NULL;
-    ls_install_op_t op = is_uninstall ? LS_INSTALL_OP_UNINSTALL
+    ls_install_op_t op = is_uninstall                   ? LS_INSTALL_OP_UNINSTALL
                          : (game && game->is_installed) ? LS_INSTALL_OP_UPDATE
                                                         : LS_INSTALL_OP_INSTALL;
-    int rc = !game ? LS_EUNKNOWN_GAME
+    int rc = !game                                     ? LS_EUNKNOWN_GAME
              : (!is_uninstall && !game->is_downloaded) ? LS_ENOT_DOWNLOADED
              : (is_uninstall && !game->is_installed)   ? LS_ENOT_INSTALLED
                                                        : 0;
@@ -324,14 +346,14 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
 {
     switch (cmd->kind) {
     case LS_CMD_LIST_GAMES:
-        emit_local_library(rt);
+        ls_rt_emit_local_library(rt);
         ls_rt_emit_games(rt);
         break;
     case LS_CMD_GET_PEER_COUNT:
         ls_rt_emit_peer_count(rt);
         break;
     case LS_CMD_RESCAN:
-        start_rescan(rt, cmd->arg);
+        ls_rt_rescan(rt, cmd->arg);
         break;
     case LS_CMD_INSTALL_GAME:
     case LS_CMD_UNINSTALL_GAME:
@@ -351,6 +373,9 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
         break;
     case LS_CMD_CANCEL:
         ls_download_cancel(rt, cmd->arg);
+        break;
+    case LS_CMD_SET_GAME_DIR:
+        ls_rt_set_game_dir(rt, cmd->arg);
         break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
@@ -481,10 +506,10 @@ static void monitor_rescan_cb(const char *game_id, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     if (!rt->is_shutting_down)
-        start_rescan(rt, game_id);
+        ls_rt_rescan(rt, game_id);
 }
 
-static void start_monitor(ls_peer_runtime_t *rt)
+void ls_rt_start_monitor(ls_peer_runtime_t *rt)
 {
     ls_monitor_config_t config = {
         .game_dir = ls_library_game_dir(rt->library),
@@ -495,30 +520,32 @@ static void start_monitor(ls_peer_runtime_t *rt)
     };
     int rc = ls_monitor_start(&rt->loop, &config, &rt->monitor);
     if (rc != 0)
-        emit_failure(rt, "game directory monitor", rc);
+        ls_rt_emit_failure(rt, "game directory monitor", rc);
 }
 
 static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                                void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
+    rt->is_scanning = false;
     if (status != 0)
-        emit_failure(rt, "library scan", status);
+        ls_rt_emit_failure(rt, "library scan", status);
     ls_snapshot_free(&rt->announced);
     ls_library_snapshot(rt->library, &rt->announced);
-    emit_local_library(rt);
+    ls_rt_emit_local_library(rt);
     if (rt->is_shutting_down)
         return;
     ls_info("peer", "%.12s listening on port %d, announcing %zu games (rev %llu)", rt->peer_id,
             rt->listen_port, rt->announced.game_count,
             (unsigned long long)rt->announced.library_rev);
     ls_rt_emit(rt, LS_EVENT_READY,
-               json_pack("{s:s,s:i,s:I}", "peer_id", rt->peer_id, "port", rt->listen_port,
-                         "rev", (json_int_t)rt->announced.library_rev));
-    start_monitor(rt);
+               json_pack("{s:s,s:i,s:I}", "peer_id", rt->peer_id, "port", rt->listen_port, "rev",
+                         (json_int_t)rt->announced.library_rev));
+    ls_rt_start_monitor(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
     uv_timer_start(&rt->ping_timer, ping_timer_cb, rt->ping_interval_ms, rt->ping_interval_ms);
+    ls_rt_game_dir_scan_ended(rt);
 }
 
 static int open_endpoint(ls_peer_runtime_t *rt)
@@ -541,9 +568,9 @@ static int open_endpoint(ls_peer_runtime_t *rt)
         return rc;
     rc = ls_net_endpoint_local_addr(rt->endpoint, &bound);
     if (rc == 0)
-        rt->listen_port = ntohs(bound.ss_family == AF_INET6
-                                    ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                    : ((struct sockaddr_in *)&bound)->sin_port);
+        rt->listen_port =
+            ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
     return rc;
 }
 
@@ -571,7 +598,7 @@ static int boot(ls_peer_runtime_t *rt)
     if (rc != 0)
         ls_warn("peer", "install recovery of %s: %s", rt->game_dir, ls_strerror(rc));
     ls_install_opts_t install_opts = {.unpacker = rt->unpacker};
-    rc = ls_install_runner_new(&rt->loop, rt->game_dir, &install_opts, install_event_cb, rt,
+    rc = ls_install_runner_new(&rt->loop, rt->game_dir, &install_opts, ls_rt_install_event_cb, rt,
                                &rt->installs);
     if (rc != 0)
         return rc;
@@ -588,6 +615,7 @@ static int boot(ls_peer_runtime_t *rt)
         rc = open_endpoint(rt);
     if (rc == 0)
         rc = ls_library_scan_start(rt->library, &rt->loop, NULL, first_scan_done_cb, rt);
+    rt->is_scanning = rc == 0;
     return rc;
 }
 
@@ -635,6 +663,7 @@ static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
     ls_snapshot_free(&rt->announced);
+    free(rt->pending_game_dir);
     ls_peerdb_free(rt->peerdb);
     ls_library_close(rt->library);
     ls_identity_free(rt->identity);

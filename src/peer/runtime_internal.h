@@ -29,8 +29,8 @@ typedef struct ls_command {
 typedef struct {
     char address[LS_ADDRESS_MAX];
     struct sockaddr_storage sockaddr;
-    ls_link_t *link;   /* the outbound link to it, if any */
-    bool is_ignored;   /* answered version_mismatch: never retried */
+    ls_link_t *link; /* the outbound link to it, if any */
+    bool is_ignored; /* answered version_mismatch: never retried */
 } ls_static_peer_t;
 
 struct ls_peer_runtime {
@@ -72,6 +72,9 @@ struct ls_peer_runtime {
     ls_download_t *downloads;
     uint32_t monitor_settle_ms;
     bool rescan_pending;
+    bool is_scanning;       /* a library scan runs: the library stays open */
+    bool is_game_dir_job;   /* a new game directory is being checked */
+    char *pending_game_dir; /* checked; swapped in when the scan ends */
     ls_net_endpoint_t *endpoint;
     ls_peerdb_t *peerdb;
     ls_link_t *links;
@@ -85,7 +88,7 @@ struct ls_link {
     ls_peer_runtime_t *rt;
     ls_net_conn_t *conn;
     bool is_outbound;
-    bool is_ready;          /* a handshake completed on this connection */
+    bool is_ready; /* a handshake completed on this connection */
     bool is_closing;
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
@@ -99,6 +102,18 @@ void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data);
 void ls_rt_emit_games(ls_peer_runtime_t *rt);
 void ls_rt_emit_peer_count(ls_peer_runtime_t *rt);
 uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
+void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code);
+void ls_rt_emit_local_library(ls_peer_runtime_t *rt);
+/* Rescans one game (NULL: all); a scan already running queues a full one. */
+void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id);
+void ls_rt_start_monitor(ls_peer_runtime_t *rt);
+void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata);
+
+/* gamedir.c: LS_CMD_SET_GAME_DIR. */
+void ls_rt_set_game_dir(ls_peer_runtime_t *rt, const char *dir);
+/* Called when a library scan ended: swaps in a pending game directory.
+ * True when it did (a full scan of the new directory is then running). */
+bool ls_rt_game_dir_scan_ended(ls_peer_runtime_t *rt);
 
 bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id);
 /* A download ended: release the monitor, rescan, and install on success. */
@@ -124,10 +139,8 @@ int ls_link_check_hello(ls_link_t *link, const ls_hello_t *hello);
 extern const ls_net_callbacks_t ls_link_net_callbacks;
 
 /* exchange.c: one request on a fresh stream, one reply back. */
-typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply,
-                               void *userdata);
-int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb,
-                      void *userdata);
+typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata);
+int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb, void *userdata);
 
 /* A file request: the reply header, then up to max_body bytes. cb gets the
  * header (or the peer's error frame, status LS_EREMOTE) and, on success, the
@@ -136,8 +149,8 @@ int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb c
 typedef struct ls_exchange ls_exchange_t;
 typedef void (*ls_fetch_cb)(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body,
                             size_t len, void *userdata);
-int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body,
-                      ls_fetch_cb cb, void *userdata, ls_exchange_t **handle);
+int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body, ls_fetch_cb cb,
+                      void *userdata, ls_exchange_t **handle);
 void ls_exchange_cancel(ls_exchange_t *exchange);
 
 /* server.c: a stream the peer opened to us. */
