@@ -65,7 +65,7 @@ static void client_usage(const ls_client_command_t *cmd, FILE *out)
     fprintf(out, "  --help          this help\n\n"
                  "exit codes: 0 done, 1 the operation failed, 2 usage, 3 no daemon running,\n"
                  "4 the daemon refused the request (unknown game, bad state or input),\n"
-                 "5 not supported by this daemon yet\n");
+                 "5 the daemon does not support the request (an older version)\n");
 }
 
 /* Returns -1 to go on, or an exit code. */
