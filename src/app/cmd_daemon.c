@@ -12,6 +12,7 @@
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void daemon_usage(FILE *out)
 {
@@ -41,8 +43,11 @@ static void daemon_usage(FILE *out)
             "  --http-token TOKEN  API token (default: a random one per run)\n"
             "  --http-token-file F read the API token from a file\n"
             "  --no-http           no web UI and no control API\n"
+            "  --no-mdns           no mDNS discovery: only the --peer addresses\n"
             "  --config FILE       config file (default $XDG_CONFIG_HOME/lanspread/config):\n"
             "                      `option = value` lines, any option above\n"
+            "  --log-file FILE     append log lines to FILE instead of stderr\n"
+            "                      (the systemd unit: $XDG_STATE_HOME/lanspread/daemon.log)\n"
             "  --verbose           debug logging\n"
             "  --help              this help\n\n"
             "The API address and token are written to STATE/api.json (mode 0600)\n"
@@ -139,7 +144,9 @@ typedef struct {
     size_t catalog_count;
     char *state_dir, *party_key, *http_token, *config_path;
     const char *http_listen;
+    const char *log_file;
     bool is_http_off, as_json;
+    bool is_mdns_off; /* for discovery, once the runtime runs mDNS */
 } ls_daemon_options_t;
 
 static void free_options(ls_daemon_options_t *o)
@@ -186,6 +193,8 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
         {"no-http", no_argument, NULL, 'N'},
         {"http-token", required_argument, NULL, 't'},
         {"http-token-file", required_argument, NULL, 'T'},
+        {"no-mdns", no_argument, NULL, 'M'},
+        {"log-file", required_argument, NULL, 'L'},
         {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -253,6 +262,12 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
             if (!(o->http_token = read_key_file(optarg)))
                 return LS_EXIT_FAILURE;
             break;
+        case 'M':
+            o->is_mdns_off = true;
+            break;
+        case 'L':
+            o->log_file = optarg;
+            break;
         case 'C':
             break; /* read before parsing */
         case 'h':
@@ -317,6 +332,37 @@ static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state, ls_pe
     return rc;
 }
 
+static void file_log_sink(ls_log_level_t level, const char *module, const char *message,
+                          void *userdata)
+{
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    localtime_r(&now.tv_sec, &tm);
+    fprintf(userdata, "%04d-%02d-%02d %02d:%02d:%02d.%03ld %-5s %-9s %s\n", tm.tm_year + 1900,
+            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000,
+            ls_log_level_name(level), module, message);
+    fflush(userdata);
+}
+
+/* --log-file: its directory is made (XDG state dirs may not exist yet). */
+static FILE *open_log_file(const char *path)
+{
+    char *dir = strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        ls_fs_mkdir_p(dir, 0700);
+    }
+    free(dir);
+    FILE *f = fopen(path, "ae");
+    if (!f)
+        fprintf(stderr, "daemon: cannot open log file %s: %s\n", path, strerror(errno));
+    else
+        ls_log_set_sink(file_log_sink, f);
+    return f;
+}
+
 static void block_signals(void)
 {
     sigset_t set;
@@ -333,7 +379,11 @@ static int run_daemon(ls_daemon_options_t *o)
     ls_catalog_t *catalog = NULL;
     ls_peer_runtime_t *peer = NULL;
     ls_http_server_t *http = NULL;
+    FILE *log = NULL;
     int rc, exit_code = LS_EXIT_FAILURE;
+
+    if (o->log_file && !(log = open_log_file(o->log_file)))
+        return LS_EXIT_FAILURE;
 
     o->peer.state_dir = o->state_dir = o->state_dir ? o->state_dir : ls_app_default_state_dir();
     o->peer.party_key = o->party_key;
@@ -364,6 +414,10 @@ out:
         ls_peer_stop(peer);
     ls_api_state_free(output.state);
     ls_catalog_free(catalog);
+    if (log) {
+        ls_log_set_sink(NULL, NULL);
+        fclose(log);
+    }
     return exit_code;
 }
 

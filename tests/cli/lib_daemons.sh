@@ -35,9 +35,14 @@ wait_for() {
 }
 
 start_pair() {
-  "$bin" demo-library "$work/a" --games 3 --file-size "${LS_DEMO_FILE_SIZE:-1024}" >/dev/null
-  "$bin" demo-library "$work/b" --games 6 --file-size "${LS_DEMO_FILE_SIZE:-1024}" >/dev/null
+  "$bin" demo-library "$work/a" --games 3 --file-size 1024 >/dev/null
+  "$bin" demo-library "$work/b" --games 6 --file-size 1024 >/dev/null
   for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
+  start_daemons
+}
+
+# start_daemons: alpha on $work/a, then bravo on $work/b connected to alpha.
+start_daemons() {
   a_games=$(ls "$work/a" | tr "\n" " "); b_games=$(ls "$work/b" | tr "\n" " ")
   : >"$work/a.conf"; : >"$work/b.conf"
   "$bin" daemon --games "$work/a" --state "$work/sa" --name alpha --listen 127.0.0.1:0 \
