@@ -15,7 +15,7 @@
 # cached package and the screenshots)
 set -euo pipefail
 bin=$(realpath "$1")
-here=$(cd "$(dirname "$0")" && pwd)
+browser_dir=$(cd "$(dirname "$0")" && pwd)
 PLAYWRIGHT_VERSION=1.65.1
 chromium=${LS_CHROMIUM:-/usr/bin/chromium}
 build_dir=${LS_TEST_BINARY_DIR:-$(pwd)}
@@ -41,7 +41,7 @@ rm -rf "$shots"; mkdir -p "$shots"
 # Which mode: the netns bed if namespaces and tc work here.
 mode=loopback
 if [[ -z ${LS_BROWSER_LOOPBACK:-} ]] && command -v tc >/dev/null &&
-   ! (source "$here/../netns/lib.sh"; netns_require) | grep -q SKIPPED; then
+   ! (source "$browser_dir/../netns/lib.sh"; netns_require) | grep -q SKIPPED; then
   mode=netns
 fi
 echo "mode: $mode"
@@ -60,14 +60,14 @@ make_libraries() {
 run_browser() { # run_browser PREFIX-COMMAND... : runs ui_test.mjs
   local url
   url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/sb/api.json")
-  "$@" env NODE_PATH="$deps/node_modules" HOME="$work" node "$here/ui_test.mjs" \
+  "$@" env NODE_PATH="$deps/node_modules" HOME="$work" node "$browser_dir/ui_test.mjs" \
     --url "$url" --game "$game" --peer alpha --chromium "$chromium" \
     --profile "$work/chromium-profile" --shots "$shots"
 }
 
 started=$(date +%s%N)
 if [[ $mode == netns ]]; then
-  source "$here/../netns/lib.sh"
+  source "$browser_dir/../netns/lib.sh"
   work=$(mktemp -d "${TMPDIR:-/tmp}/lstest-browser-XXXXXX")
   export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/xdg-state"
   netns_up 2 || { echo "FAIL: netns_up" >&2; exit 1; }
@@ -86,8 +86,8 @@ if [[ $mode == netns ]]; then
   netns_wait 15 test -f "$work/sb/api.json" || { echo "FAIL: bravo wrote no api.json" >&2; exit 1; }
   run_browser ip netns exec "$(netns_host 2)" || { echo "FAIL: browser test failed" >&2; exit 1; }
 else
-  source "$here/../cli/lib_daemons.sh" "$bin"
-  make_libraries 768M
+  source "$browser_dir/../cli/lib_daemons.sh" "$bin"
+  make_libraries 192M
   start_daemons
   run_browser || fail "browser test failed"
 fi

@@ -103,9 +103,24 @@ run_cli 0 download --help
 grep -q -- "--no-wait" <<<"$out" && grep -q -- "--timeout" <<<"$out" || fail "download --help lacks wait options"
 run_cli 0 daemon --help
 for o in --games --state --name --listen --peer --party-key --party-key-file --catalog --ping-ms \
-         --json-events --http --http-token --http-token-file --no-http --config --verbose; do
+         --json-events --http --http-token --http-token-file --no-http --no-mdns --config \
+         --log-file --verbose; do
   grep -q -- "$o" <<<"$out" || fail "daemon --help does not list $o"
 done
+# contrib/config.example names every daemon option (but --config and --help),
+# and its active lines load.
+example="${LS_TEST_SOURCE_DIR:-$here/../..}/contrib/config.example"
+for o in $(grep -oE '^  --[a-z-]+' <<<"$out" | sed 's/^  --//'); do
+  [[ $o == config || $o == help ]] && continue
+  grep -qE "^#?$o = " "$example" || fail "contrib/config.example lacks $o"
+done
+run_cli 0 daemon --config "$example" --help
+# --log-file: log lines go to the file, made with its directory.
+"$bin" daemon --games "$work/a" --state "$work/log-state" --listen 127.0.0.1:0 --no-http \
+  --config "$work/b.conf" --log-file "$work/logs/daemon.log" >/dev/null 2>&1 &
+log_pid=$!; pids+=($log_pid)
+wait_for 10 grep -q "listening on port" "$work/logs/daemon.log" || fail "--log-file got no log lines"
+kill -TERM "$log_pid"; wait "$log_pid" || fail "daemon with --log-file did not exit cleanly"
 
 # A config file can hold the daemon's options; the command line needs none.
 mkdir "$work/c-state"
