@@ -25,7 +25,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: lanspread <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'lanspread <command> --help' lists a command's options.\n");
+    fprintf(out, "\noptions:\n  --help         this help\n  --version      version and protocol\n"
+                 "\n'lanspread <command> --help' lists a command's options.\n");
 }
 
 int main(int argc, char **argv)

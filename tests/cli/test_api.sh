@@ -97,6 +97,16 @@ wait_for 30 json_check "$B" "/api/games/$a_first" "doc['state'] == 'installed'" 
 grep -q '"event":"download-finished".*"'"$a_first"'"' "$work/b.out" || fail "no download-finished event"
 expect 409 "no download" -- "$B" POST "/api/games/$a_first/cancel"
 
+# --- update available: alpha announces a newer version; bravo updates ---
+printf 'version=9.9.9\n' >"$work/a/$a_first/version.ini"
+expect 202 "" -- "$A" POST /api/rescan --body "{\"game_id\":\"$a_first\"}"
+wait_for 10 json_check "$B" "/api/games/$a_first" \
+  "doc['state'] == 'update-available' and doc['latest_version'] == '9.9.9'" \
+  || fail "bravo does not show an update for $a_first: $(api "$B" GET "/api/games/$a_first")"
+expect 202 "\"action\":\"update\"" -- "$B" POST "/api/games/$a_first/update"
+wait_for 30 json_check "$B" "/api/games/$a_first" "doc['state'] == 'installed' and doc['version'] == '9.9.9'" \
+  || fail "the update of $a_first did not end installed at 9.9.9: $(api "$B" GET "/api/games/$a_first")"
+
 # --- game directory: checked, then swapped in, saved, rescanned, re-announced ---
 touch "$work/plain-file"
 expect 400 "does not exist" -- "$A" POST /api/game-dir --body "{\"path\":\"$work/missing\"}"
