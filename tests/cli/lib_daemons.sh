@@ -27,10 +27,15 @@ for l in open(sys.argv[1]):
     if e["event"] == "ready": print(e["data"]["port"]); break' "$1" 2>/dev/null || true
 }
 
-# wait_for SECONDS COMMAND...: retries every 0.1 s.
+# wait_for SECONDS COMMAND...: retries every 0.1 s, for at most SECONDS of
+# wall-clock time (a slow command counts against it too).
 wait_for() {
-  local tries=$(( $1 * 10 )); shift
-  for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  local end=$(( SECONDS + $1 )) tries=$(( $1 * 10 )); shift
+  for _ in $(seq "$tries"); do
+    "$@" >/dev/null 2>&1 && return 0
+    (( SECONDS < end )) || return 1
+    sleep 0.1
+  done
   return 1
 }
 

@@ -88,6 +88,25 @@ run_cli 0 uninstall "${A[@]}" "$b_first"
 run_cli 0 install "${A[@]}" "$b_first"
 grep -q "^install-finished $b_first" <<<"$out" || fail "install printed no install-finished line: $out"
 
+# cancel: a download big enough to still run is stopped; exit 0, the game is
+# remote again (the verified chunks stay for a resume).
+"$bin" demo-library "$work/extra" --games 9 --file-size 1024 >/dev/null
+b_big=$(ls "$work/extra" | while read -r id; do [[ -e $work/a/$id || -e $work/b/$id ]] || echo "$id"; done | head -n1)
+[[ -n $b_big ]] || fail "no spare demo game for the cancel test"
+mv "$work/extra/$b_big" "$work/b/"
+truncate -s 256M "$work/b/$b_big/big.pak"
+run_cli 0 rescan --state "$work/sb" "$b_big"
+big_seen() { "$bin" games "${A[@]}" --json | python3 -c 'import json,sys
+sys.exit(0 if any(g["id"] == sys.argv[1] and g["size"] > 2**27 for g in json.load(sys.stdin)["games"]) else 1)' "$b_big"; }
+wait_for 30 big_seen || fail "alpha never saw the grown $b_big"
+run_cli 0 download "${A[@]}" "$b_big" --no-wait
+wait_for 20 bash -c "\"$bin\" games --state \"$work/sa\" | grep -qE '^$b_big .* downloading$'" \
+  || fail "$b_big never showed downloading"
+run_cli 0 cancel "${A[@]}" "$b_big"
+grep -q "download-failed $b_big" <<<"$out" || fail "cancel printed no download-failed line: $out"
+"$bin" games "${A[@]}" | grep -qE "^$b_big .* remote$" || fail "a canceled download did not go back to remote"
+run_cli 4 cancel "${A[@]}" "$b_big"
+
 # Help lists every subcommand and every option.
 run_cli 0 --help
 for c in daemon games peers status download update install uninstall cancel rescan set-game-dir; do
