@@ -109,9 +109,13 @@ function renderCard(card, game) {
   reason.hidden = game.state !== 'failed';
   reason.textContent = game.reason ? 'Failed: ' + game.reason : 'Failed';
   renderProgress(card, game);
-  const actions = card.querySelector('.actions');
-  actions.replaceChildren();
-  for (const [action, label, style] of ACTIONS[game.state] || []) {
+  const box = card.querySelector('.actions');
+  box.replaceChildren();
+  // A failed install is retried by installing again, a failed download by
+  // downloading (it resumes from the verified chunks).
+  const actions = game.state === 'failed' && game.downloaded
+    ? [['install', 'Retry install']] : ACTIONS[game.state] || [];
+  for (const [action, label, style] of actions) {
     if (action === 'download' && !game.peer_count) continue;
     const button = document.createElement('button');
     button.type = 'button';
@@ -119,7 +123,7 @@ function renderCard(card, game) {
     button.dataset.action = action;
     if (style) button.className = style;
     button.addEventListener('click', () => act(game.id, action, button));
-    actions.append(button);
+    box.append(button);
   }
 }
 

@@ -90,6 +90,12 @@ static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connecti
     } else if (a->command == LS_CMD_GET_GAME || a->command == LS_CMD_FETCH_LATEST) {
         if (json_integer_value(json_object_get(game, "peer_count")) == 0) {
             ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "no peer has game '%s'", id);
+        } else if (a->command == LS_CMD_GET_GAME &&
+                   json_is_true(json_object_get(game, "downloaded"))) {
+            ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT,
+                                     "game '%s' is already downloaded (update fetches a newer "
+                                     "version)",
+                                     id);
         } else {
             ls_api_state_request(server->state, id, action);
             ret = send_command(

@@ -29,8 +29,8 @@ typedef struct ls_command {
 typedef struct {
     char address[LS_ADDRESS_MAX];
     struct sockaddr_storage sockaddr;
-    ls_link_t *link; /* the outbound link to it, if any */
-    bool is_ignored; /* answered version_mismatch: never retried */
+    ls_link_t *link;   /* the outbound link to it, if any */
+    bool is_ignored;   /* answered version_mismatch: never retried */
 } ls_static_peer_t;
 
 struct ls_peer_runtime {
@@ -88,7 +88,7 @@ struct ls_link {
     ls_peer_runtime_t *rt;
     ls_net_conn_t *conn;
     bool is_outbound;
-    bool is_ready; /* a handshake completed on this connection */
+    bool is_ready;          /* a handshake completed on this connection */
     bool is_closing;
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
@@ -139,8 +139,10 @@ int ls_link_check_hello(ls_link_t *link, const ls_hello_t *hello);
 extern const ls_net_callbacks_t ls_link_net_callbacks;
 
 /* exchange.c: one request on a fresh stream, one reply back. */
-typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata);
-int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb, void *userdata);
+typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply,
+                               void *userdata);
+int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb,
+                      void *userdata);
 
 /* A file request: the reply header, then up to max_body bytes. cb gets the
  * header (or the peer's error frame, status LS_EREMOTE) and, on success, the
@@ -149,8 +151,8 @@ int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb c
 typedef struct ls_exchange ls_exchange_t;
 typedef void (*ls_fetch_cb)(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body,
                             size_t len, void *userdata);
-int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body, ls_fetch_cb cb,
-                      void *userdata, ls_exchange_t **handle);
+int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body,
+                      ls_fetch_cb cb, void *userdata, ls_exchange_t **handle);
 void ls_exchange_cancel(ls_exchange_t *exchange);
 
 /* server.c: a stream the peer opened to us. */

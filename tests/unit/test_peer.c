@@ -67,9 +67,9 @@ static int setup(void **state)
     fixture_t *f = calloc(1, sizeof *f);
     char err[128];
     assert_int_equal(ls_catalog_new(&f->catalog), 0);
-    assert_int_equal(
-        ls_catalog_add_json(f->catalog, catalog_json, strlen(catalog_json), "t", err, sizeof err),
-        0);
+    assert_int_equal(ls_catalog_add_json(f->catalog, catalog_json, strlen(catalog_json), "t",
+                                         err, sizeof err),
+                     0);
     uv_mutex_init(&f->log_lock);
     ls_log_set_sink(capture_log, f);
     *state = f;
@@ -115,13 +115,9 @@ static void start_peer2(fixture_t *f, int i, int a, int b, const char *party_key
     snprintf(games, sizeof games, "%s/games", p->dir);
     snprintf(state, sizeof state, "%s/state", p->dir);
     ls_fs_mkdir_p(games, 0755);
-    ls_peer_config_t config = {.game_dir = games,
-                               .state_dir = state,
-                               .listen = "127.0.0.1:0",
-                               .party_key = party_key,
-                               .ping_interval_ms = 500,
-                               .reconnect_ms = 300,
-                               .protocol_version = protocol_version,
+    ls_peer_config_t config = {.game_dir = games, .state_dir = state, .listen = "127.0.0.1:0",
+                               .party_key = party_key, .ping_interval_ms = 500,
+                               .reconnect_ms = 300, .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};
     int targets[2] = {a, b};
     for (int t = 0; t < 2; t++) {
@@ -131,7 +127,8 @@ static void start_peer2(fixture_t *f, int i, int a, int b, const char *party_key
                  ls_peer_listen_port(f->peers[targets[t]].rt));
         config.static_peers[config.static_peer_count++] = peer_addr[t];
     }
-    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt), 0);
+    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
+                     0);
     json_t *ready = ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, WAIT_MS);
     assert_non_null(ready);
     json_decref(ready);
@@ -168,14 +165,14 @@ static void handshake_shows_each_side_the_others_games(void **state)
     start_peer(f, 1, 0, NULL, 0);
     json_int_t one = 1;
     for (int i = 0; i < 2; i++) {
-        json_t *ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_DISCOVERED, NULL, NULL,
-                                       WAIT_MS);
+        json_t *ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_DISCOVERED, NULL,
+                                       NULL, WAIT_MS);
         assert_non_null(ev);
         const char *other_id = ls_peer_id(f->peers[1 - i].rt);
         assert_string_equal(json_string_value(json_object_get(ev, "peer_id")), other_id);
         json_decref(ev);
-        ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &one,
-                               WAIT_MS);
+        ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is,
+                               &one, WAIT_MS);
         assert_non_null(ev);
         json_decref(ev);
     }
@@ -280,7 +277,8 @@ static void raw_done(ls_raw_peer_t *raw, char *raw_state)
     free(raw_state);
 }
 
-static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
+static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len,
+                         ls_wire_error_t code)
 {
     ls_raw_result_t result;
     assert_int_equal(ls_raw_exchange(raw, bytes, len, &result), 0);
@@ -470,8 +468,8 @@ static void game_folder_added_or_removed_reaches_peers_without_a_command(void **
     mark = ls_event_log_mark(&f->peers[1].events);
     snprintf(path, sizeof path, "%s/games/delta", f->peers[0].dir);
     assert_int_equal(ls_fs_remove_tree(path), 0);
-    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES, games_exclude, "delta",
-                           WAIT_MS);
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES, games_exclude,
+                           "delta", WAIT_MS);
     assert_non_null(ev);
     assert_true(ls_pred_games_include(ev, "alpha"));
     json_decref(ev);
@@ -505,8 +503,8 @@ static void install_and_uninstall_commands_change_the_local_library(void **state
 
     size_t mark = ls_event_log_mark(&p->events);
     assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "alpha"), 0);
-    json_t *ev =
-        ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL, WAIT_MS);
+    json_t *ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
+                                   WAIT_MS);
     assert_non_null(ev);
     assert_string_equal(json_string_value(json_object_get(ev, "op")), "install");
     json_decref(ev);
@@ -556,8 +554,8 @@ static void interrupted_install_is_recovered_before_the_library_is_announced(voi
     snprintf(leftover, sizeof leftover, "%s/.local.installing", root);
     assert_int_equal(ls_fs_exists(leftover), 0);
     installed_state_t not_installed = {"alpha", false};
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
-                                   &not_installed, WAIT_MS);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY,
+                                   local_game_installed_is, &not_installed, WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
     assert_true(log_count(f, "alpha: recovered an interrupted install") == 1);
@@ -604,8 +602,8 @@ static void download_from_two_seeders_is_exact_and_installs(void **state)
     ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
                            4 * WAIT_MS);
     if (!ev) {
-        json_t *failed =
-            ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FAILED, NULL, NULL, 10);
+        json_t *failed = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FAILED,
+                                           NULL, NULL, 10);
         print_message("%s", f->log);
         fail_msg("download did not finish: %s",
                  failed ? json_string_value(json_object_get(failed, "reason")) : "no event");
@@ -613,7 +611,8 @@ static void download_from_two_seeders_is_exact_and_installs(void **state)
     json_decref(ev);
     assert_same_file(f, 0, 2, "games/alpha/alpha.pak");
     assert_same_file(f, 0, 2, "games/alpha/version.ini");
-    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_INSTALL_FINISHED, NULL, NULL, WAIT_MS);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
+                           WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
 }
@@ -633,20 +632,18 @@ static int start_swarm(fixture_t *f, int seeders, size_t size)
     snprintf(games, sizeof games, "%s/games", p->dir);
     snprintf(state, sizeof state, "%s/state", p->dir);
     ls_fs_mkdir_p(games, 0755);
-    ls_peer_config_t config = {.game_dir = games,
-                               .state_dir = state,
-                               .listen = "127.0.0.1:0",
-                               .ping_interval_ms = 500,
-                               .reconnect_ms = 300,
+    ls_peer_config_t config = {.game_dir = games, .state_dir = state, .listen = "127.0.0.1:0",
+                               .ping_interval_ms = 500, .reconnect_ms = 300,
                                .monitor_settle_ms = 100};
     for (int i = 0; i < seeders; i++) {
         snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", ls_peer_listen_port(f->peers[i].rt));
         config.static_peers[config.static_peer_count++] = addr[i];
     }
-    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt), 0);
+    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
+                     0);
     json_int_t count = seeders;
-    json_t *ev =
-        ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &count, WAIT_MS);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &count,
+                                   WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
     return d;
@@ -656,8 +653,8 @@ static json_t *wait_download_end(fixture_t *f, test_peer_t *p, size_t since, boo
 {
     uint64_t deadline = uv_hrtime() + 60ull * 1000000000ull;
     while (uv_hrtime() < deadline) {
-        json_t *ev =
-            ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL, 20);
+        json_t *ev = ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
+                                       20);
         if (ev) {
             *finished = true;
             return ev;
@@ -679,7 +676,8 @@ static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
     int d = start_swarm(f, 3, 40 * LS_CHUNK_SIZE);
     test_peer_t *p = &f->peers[d];
     assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, WAIT_MS);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL,
+                                   WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
     size_t mark = ls_event_log_mark(&p->events);
@@ -731,7 +729,8 @@ static void cancel_then_resume_fetches_only_missing_chunks(void **state)
     test_peer_t *p = &f->peers[d];
     ls_log_set_level(LS_LOG_DEBUG);
     assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, WAIT_MS);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL,
+                                   WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
     assert_int_equal(ls_peer_command(p->rt, LS_CMD_CANCEL, "alpha"), 0);
@@ -866,8 +865,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(hello_whose_peer_id_is_not_its_certificate_is_refused,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(malformed_frames_get_errors_and_the_connection_lives, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(malformed_frames_get_errors_and_the_connection_lives,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(path_escapes_and_unknown_games_are_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(file_chunks_and_whole_files_arrive_byte_exact, setup,
