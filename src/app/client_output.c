@@ -142,9 +142,27 @@ static const char *success_event(const char *action)
     return "install-finished"; /* a download or update installs when it finishes */
 }
 
+/* set-game-dir: the runtime's answer names no game, only the directory. */
+static int on_game_dir_event(ls_follow_t *f, const char *event, const json_t *data)
+{
+    const char *what = str_or(data, "what", "");
+    if (strcmp(event, "game-dir-changed") == 0) {
+        if (!f->as_json)
+            printf("game directory is now %s\n", str_or(data, "game_dir", "?"));
+        return LS_EXIT_OK;
+    }
+    if (strcmp(event, "runtime-failure") == 0 && strcmp(what, "set game directory") == 0) {
+        fprintf(stderr, "lanspread: %s\n", str_or(data, "reason", "refused"));
+        return LS_EXIT_FAILURE;
+    }
+    return -1;
+}
+
 /* -1: go on; otherwise the exit code. */
 static int on_event(ls_follow_t *f, const char *event, const json_t *data)
 {
+    if (strcmp(f->action, "set-game-dir") == 0)
+        return on_game_dir_event(f, event, data);
     if (!is_for_game(data, f->game_id))
         return -1;
     if (strcmp(event, "download-progress") == 0) {

@@ -37,7 +37,8 @@ static const ls_client_command_t client_commands[] = {
     {"uninstall", "ID", "uninstall a game (its downloaded files stay)", true},
     {"cancel", "ID", "cancel a game's download (verified chunks are kept for a resume)", true},
     {"rescan", "[ID]", "rescan the game directory (or one game) and announce changes", false},
-    {"set-game-dir", "DIR", "validate DIR, save it in the config, rescan, re-announce", false},
+    {"set-game-dir", "DIR",
+     "validate DIR, switch to it, save it in the config, rescan, re-announce", true},
 };
 
 typedef struct {
@@ -204,21 +205,18 @@ static int run_simple_post(const ls_client_options_t *o, const ls_httpc_target_t
 
 /* POST the action with the event stream already open, so no event of the
  * operation can be missed, then follow it to its end. */
-static int run_action(const ls_client_options_t *o, const ls_httpc_target_t *t)
+static int run_action(const ls_client_options_t *o, const ls_httpc_target_t *t, const char *path,
+                      const char *body)
 {
-    char path[256];
     ls_httpc_stream_t stream = {.fd = -1};
     json_t *doc = NULL;
     int code;
-    if (strlen(o->arg) > 128)
-        return LS_EXIT_USAGE;
-    snprintf(path, sizeof path, "/api/games/%s/%s", o->arg, o->cmd->name);
     bool is_waiting = o->cmd->can_wait && !o->is_no_wait;
     if (is_waiting && ls_httpc_stream_open(t, "/api/events", LS_CLIENT_TIMEOUT_MS, &stream) != 0) {
         fprintf(stderr, "lanspread: cannot follow the daemon's events at %s\n", t->host);
         return LS_EXIT_NO_DAEMON;
     }
-    code = call(t, "POST", path, "{}", &doc);
+    code = call(t, "POST", path, body, &doc);
     if (code == LS_EXIT_OK && !is_waiting)
         ls_client_print_accepted(o->cmd->name, doc, o->as_json);
     if (code == LS_EXIT_OK && is_waiting)
@@ -248,11 +246,17 @@ static int run_client(ls_client_options_t *o)
     } else if (strcmp(name, "set-game-dir") == 0) {
         char *abs = o->arg[0] == '/' ? strdup(o->arg) : realpath(o->arg, NULL);
         json_t *body = json_pack("{s:s}", "path", abs ? abs : o->arg);
-        code = run_simple_post(o, &t, "/api/game-dir", body);
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        code = text ? run_action(o, &t, "/api/game-dir", text) : LS_EXIT_FAILURE;
+        free(text);
         json_decref(body);
         free(abs);
+    } else if (strlen(o->arg) > 128) {
+        code = LS_EXIT_USAGE;
     } else {
-        code = run_action(o, &t);
+        char path[256];
+        snprintf(path, sizeof path, "/api/games/%s/%s", o->arg, name);
+        code = run_action(o, &t, path, "{}");
     }
 out:
     free(url);

@@ -107,6 +107,14 @@ grep -q "download-failed $b_big" <<<"$out" || fail "cancel printed no download-f
 "$bin" games "${A[@]}" | grep -qE "^$b_big .* remote$" || fail "a canceled download did not go back to remote"
 run_cli 4 cancel "${A[@]}" "$b_big"
 
+# set-game-dir waits for the runtime: exit 0 once it switched, and the
+# config file holds the new directory.
+mkdir "$work/a2"
+run_cli 0 set-game-dir "${A[@]}" "$work/a2"
+grep -q "game directory is now $work/a2" <<<"$out" || fail "set-game-dir: $out"
+grep -qx "games = $work/a2" "$work/a.conf" || fail "set-game-dir did not save the directory"
+"$bin" status "${A[@]}" | grep -q "game dir: *$work/a2" || fail "status does not show the new directory"
+
 # Help lists every subcommand and every option.
 run_cli 0 --help
 for c in daemon games peers status download update install uninstall cancel rescan set-game-dir; do
