@@ -62,12 +62,21 @@ enum ls_error {
     LS_ETLS = -66,
     LS_EQUIC = -67,
     LS_ELIMIT = -68,
+    /* discovery */
+    LS_EMDNS = -70,
+    LS_ETXT = -71,
     /* downloads */
     LS_ERETRIES = -75,
     LS_ENOPEERS = -76,
     LS_ERESUME = -77,
     LS_EINCOMPLETE = -78,
     LS_ECHUNK = -79,
+    /* local control API and CLI */
+    LS_EHTTP = -80,
+    LS_ENODAEMON = -81,
+    LS_ETOKEN = -82,
+    LS_ECONFIG = -83,
+    LS_EHTTP_STATUS = -84,
 };
 
 /* A static, human-readable description of a code; never NULL. */

@@ -33,6 +33,7 @@ const char *ls_peer_event_name(ls_peer_event_kind_t kind)
     case LS_EVENT_UNINSTALL_FAILED: return "uninstall-failed";
     case LS_EVENT_RUNTIME_FAILURE: return "runtime-failure";
     case LS_EVENT_READY: return "ready";
+    case LS_EVENT_GAME_DIR_CHANGED: return "game-dir-changed";
     }
     return "unknown";
 }
@@ -53,7 +54,7 @@ void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data)
     json_decref(data);
 }
 
-static void emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
+void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
 {
     ls_error("peer", "%s: %s", what, ls_strerror(code));
     ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
@@ -91,7 +92,7 @@ void ls_rt_emit_games(ls_peer_runtime_t *rt)
     ls_rt_emit(rt, LS_EVENT_LIST_GAMES, json_pack("{s:o}", "games", list));
 }
 
-static void emit_local_library(ls_peer_runtime_t *rt)
+void ls_rt_emit_local_library(ls_peer_runtime_t *rt)
 {
     size_t count;
     const ls_local_game_t *games = ls_library_games(rt->library, &count);
@@ -169,31 +170,34 @@ static void announce_library(ls_peer_runtime_t *rt)
     rt->announced = now;
 }
 
-static void start_rescan(ls_peer_runtime_t *rt, const char *game_id);
-
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
+    rt->is_scanning = false;
     if (rt->is_shutting_down)
         return;
     if (status != 0)
-        emit_failure(rt, "library scan", status);
+        ls_rt_emit_failure(rt, "library scan", status);
     announce_library(rt);
-    emit_local_library(rt);
+    ls_rt_emit_local_library(rt);
+    if (ls_rt_game_dir_scan_ended(rt))
+        return; /* the new directory's full scan replaces any pending one */
     if (rt->rescan_pending) {
         rt->rescan_pending = false;
-        start_rescan(rt, NULL);
+        ls_rt_rescan(rt, NULL);
     }
 }
 
-static void start_rescan(ls_peer_runtime_t *rt, const char *game_id)
+void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
 {
     int rc = ls_library_scan_start(rt->library, &rt->loop, game_id, rescan_done_cb, rt);
-    if (rc == LS_EBUSY)
+    if (rc == 0)
+        rt->is_scanning = true;
+    else if (rc == LS_EBUSY)
         rt->rescan_pending = true; /* once the running scan ends, scan everything */
     else if (rc != 0)
-        emit_failure(rt, "library scan", rc);
+        ls_rt_emit_failure(rt, "library scan", rc);
 }
 
 /* --- timers ------------------------------------------------------------- */
@@ -259,7 +263,7 @@ static ls_peer_event_kind_t install_event_kind(ls_install_op_t op, ls_install_ev
     }
 }
 
-static void install_event_cb(const ls_install_event_t *ev, void *userdata)
+void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     if (ev->kind == LS_INSTALL_EV_PROGRESS) {
@@ -278,7 +282,7 @@ static void install_event_cb(const ls_install_event_t *ev, void *userdata)
     /* The game is free again: its installed state changed, rescan it (and
      * whatever the monitor held back meanwhile). */
     ls_monitor_release(rt->monitor, ev->game_id);
-    start_rescan(rt, ev->game_id);
+    ls_rt_rescan(rt, ev->game_id);
 }
 
 void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local)
@@ -286,7 +290,7 @@ void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, b
     if (rt->is_shutting_down)
         return;
     ls_monitor_release(rt->monitor, game_id);
-    start_rescan(rt, game_id);
+    ls_rt_rescan(rt, game_id);
     if (!ok)
         return;
     /* The seed's behaviour: a finished download installs by itself. */
@@ -324,14 +328,14 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
 {
     switch (cmd->kind) {
     case LS_CMD_LIST_GAMES:
-        emit_local_library(rt);
+        ls_rt_emit_local_library(rt);
         ls_rt_emit_games(rt);
         break;
     case LS_CMD_GET_PEER_COUNT:
         ls_rt_emit_peer_count(rt);
         break;
     case LS_CMD_RESCAN:
-        start_rescan(rt, cmd->arg);
+        ls_rt_rescan(rt, cmd->arg);
         break;
     case LS_CMD_INSTALL_GAME:
     case LS_CMD_UNINSTALL_GAME:
@@ -351,6 +355,9 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
         break;
     case LS_CMD_CANCEL:
         ls_download_cancel(rt, cmd->arg);
+        break;
+    case LS_CMD_SET_GAME_DIR:
+        ls_rt_set_game_dir(rt, cmd->arg);
         break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
@@ -481,10 +488,10 @@ static void monitor_rescan_cb(const char *game_id, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     if (!rt->is_shutting_down)
-        start_rescan(rt, game_id);
+        ls_rt_rescan(rt, game_id);
 }
 
-static void start_monitor(ls_peer_runtime_t *rt)
+void ls_rt_start_monitor(ls_peer_runtime_t *rt)
 {
     ls_monitor_config_t config = {
         .game_dir = ls_library_game_dir(rt->library),
@@ -495,18 +502,19 @@ static void start_monitor(ls_peer_runtime_t *rt)
     };
     int rc = ls_monitor_start(&rt->loop, &config, &rt->monitor);
     if (rc != 0)
-        emit_failure(rt, "game directory monitor", rc);
+        ls_rt_emit_failure(rt, "game directory monitor", rc);
 }
 
 static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                                void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
+    rt->is_scanning = false;
     if (status != 0)
-        emit_failure(rt, "library scan", status);
+        ls_rt_emit_failure(rt, "library scan", status);
     ls_snapshot_free(&rt->announced);
     ls_library_snapshot(rt->library, &rt->announced);
-    emit_local_library(rt);
+    ls_rt_emit_local_library(rt);
     if (rt->is_shutting_down)
         return;
     ls_info("peer", "%.12s listening on port %d, announcing %zu games (rev %llu)", rt->peer_id,
@@ -515,10 +523,11 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     ls_rt_emit(rt, LS_EVENT_READY,
                json_pack("{s:s,s:i,s:I}", "peer_id", rt->peer_id, "port", rt->listen_port,
                          "rev", (json_int_t)rt->announced.library_rev));
-    start_monitor(rt);
+    ls_rt_start_monitor(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
     uv_timer_start(&rt->ping_timer, ping_timer_cb, rt->ping_interval_ms, rt->ping_interval_ms);
+    ls_rt_game_dir_scan_ended(rt);
 }
 
 static int open_endpoint(ls_peer_runtime_t *rt)
@@ -571,7 +580,7 @@ static int boot(ls_peer_runtime_t *rt)
     if (rc != 0)
         ls_warn("peer", "install recovery of %s: %s", rt->game_dir, ls_strerror(rc));
     ls_install_opts_t install_opts = {.unpacker = rt->unpacker};
-    rc = ls_install_runner_new(&rt->loop, rt->game_dir, &install_opts, install_event_cb, rt,
+    rc = ls_install_runner_new(&rt->loop, rt->game_dir, &install_opts, ls_rt_install_event_cb, rt,
                                &rt->installs);
     if (rc != 0)
         return rc;
@@ -588,6 +597,7 @@ static int boot(ls_peer_runtime_t *rt)
         rc = open_endpoint(rt);
     if (rc == 0)
         rc = ls_library_scan_start(rt->library, &rt->loop, NULL, first_scan_done_cb, rt);
+    rt->is_scanning = rc == 0;
     return rc;
 }
 
@@ -635,6 +645,7 @@ static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
     ls_snapshot_free(&rt->announced);
+    free(rt->pending_game_dir);
     ls_peerdb_free(rt->peerdb);
     ls_library_close(rt->library);
     ls_identity_free(rt->identity);

@@ -72,6 +72,9 @@ struct ls_peer_runtime {
     ls_download_t *downloads;
     uint32_t monitor_settle_ms;
     bool rescan_pending;
+    bool is_scanning;       /* a library scan runs: the library stays open */
+    bool is_game_dir_job;   /* a new game directory is being checked */
+    char *pending_game_dir; /* checked; swapped in when the scan ends */
     ls_net_endpoint_t *endpoint;
     ls_peerdb_t *peerdb;
     ls_link_t *links;
@@ -99,6 +102,18 @@ void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data);
 void ls_rt_emit_games(ls_peer_runtime_t *rt);
 void ls_rt_emit_peer_count(ls_peer_runtime_t *rt);
 uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
+void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code);
+void ls_rt_emit_local_library(ls_peer_runtime_t *rt);
+/* Rescans one game (NULL: all); a scan already running queues a full one. */
+void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id);
+void ls_rt_start_monitor(ls_peer_runtime_t *rt);
+void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata);
+
+/* gamedir.c: LS_CMD_SET_GAME_DIR. */
+void ls_rt_set_game_dir(ls_peer_runtime_t *rt, const char *dir);
+/* Called when a library scan ended: swaps in a pending game directory.
+ * True when it did (a full scan of the new directory is then running). */
+bool ls_rt_game_dir_scan_ended(ls_peer_runtime_t *rt);
 
 bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id);
 /* A download ended: release the monitor, rescan, and install on success. */
