@@ -10,6 +10,7 @@ packages=(
   libavahi-core-dev libarchive-dev libmicrohttpd-dev libcmocka-dev
   clang libclang-rt-14-dev
   iproute2 procps python3
+  avahi-daemon # only run inside a test namespace (tests/netns), never as a service
 )
 
 missing=()

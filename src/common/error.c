@@ -62,6 +62,8 @@ const char *ls_strerror(int code)
     case LS_ERESUME: return "resume file does not match this download";
     case LS_EINCOMPLETE: return "download is incomplete: chunks are missing";
     case LS_ECHUNK: return "chunk does not match the manifest";
+    case LS_EMDNS: return "mDNS responder failed";
+    case LS_ETXT: return "malformed mDNS TXT record";
     default: return "unknown error";
     }
 }

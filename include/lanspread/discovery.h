@@ -1,0 +1,101 @@
+/* LAN discovery: advertise this peer as `_lanspread._udp` over mDNS and
+ * report the other peers on the link, with an avahi-core responder embedded
+ * in the process (no avahi-daemon, no D-Bus). The responder runs on the
+ * caller's libuv loop and never blocks it. Only IPv4 is used for mDNS.
+ *
+ * The TXT record carries pv=<protocol version>, id=<peer_id>,
+ * rev=<library_rev> and dg=<library digest>. See docs/ARCHITECTURE.md. */
+#ifndef LANSPREAD_DISCOVERY_H
+#define LANSPREAD_DISCOVERY_H
+
+#include "lanspread/hash.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define LS_DISCOVERY_SERVICE_TYPE "_lanspread._udp"
+#define LS_DISCOVERY_ADDRESS_MAX 64 /* "ip:port" and its NUL */
+#define LS_DISCOVERY_IFNAME_MAX 16  /* IF_NAMESIZE */
+#define LS_DISCOVERY_NAME_MAX 40    /* instance name bytes we keep (UTF-8) */
+#define LS_DISCOVERY_INTERFACES_MAX 16
+/* A TXT record larger than this is rejected before it is parsed. */
+#define LS_DISCOVERY_TXT_MAX 1024
+
+typedef struct ls_discovery ls_discovery_t;
+
+/* A peer as mDNS reported it. */
+typedef struct {
+    char peer_id[LS_SHA256_HEX_LEN + 1];
+    uint32_t protocol_version;
+    uint64_t library_rev;
+    char digest[LS_SHA256_HEX_LEN + 1];
+    char address[LS_DISCOVERY_ADDRESS_MAX];  /* "ip:port" of its QUIC socket */
+    char interface[LS_DISCOVERY_IFNAME_MAX]; /* where it was heard */
+} ls_discovered_peer_t;
+
+/* Called when a peer of our protocol version is resolved, and again whenever
+ * its rev, digest or address changes. `peer` is only valid during the call.
+ * Peers announcing another protocol version never reach this callback: each
+ * is logged once (ls_warn) and otherwise ignored. */
+typedef void (*ls_discovery_found_cb)(const ls_discovered_peer_t *peer, void *userdata);
+
+/* Called once when the last announcement of a reported peer goes away
+ * (goodbye, expiry, or its records could no longer be resolved). */
+typedef void (*ls_discovery_lost_cb)(const char *peer_id, void *userdata);
+
+typedef struct {
+    const char *instance_name; /* shown in service browsers; required */
+    uint16_t port;             /* our QUIC UDP port; required */
+    const char *peer_id;       /* 64 hex digits; required */
+    /* 0 announces LS_PROTOCOL_VERSION; another value is for tests. */
+    uint32_t protocol_version;
+    uint64_t library_rev;
+    const char *digest; /* 64 hex digits; required */
+    /* Interface names mDNS may use; none means every multicast interface. */
+    const char *const *interfaces;
+    size_t interface_count;
+    ls_discovery_found_cb found_cb;
+    ls_discovery_lost_cb lost_cb;
+    void *userdata;
+} ls_discovery_config_t;
+
+/* Starts advertising and browsing on `loop`. The config is copied. On success
+ * *out belongs to the caller, who ends it with ls_discovery_stop().
+ * LS_EINVAL for a bad config, LS_EMDNS when the responder cannot start
+ * (e.g. no socket on port 5353). */
+int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_discovery_t **out);
+
+/* Re-publishes the TXT record with a new library rev and digest (64 hex).
+ * LS_EINVAL for a bad digest, LS_ESTATE once stopping. */
+int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *digest);
+
+/* Withdraws the announcement (mDNS goodbye), stops browsing and releases
+ * everything. No callback runs after it returns. Safe to call from inside
+ * found_cb/lost_cb. Its libuv handles close asynchronously: the caller must
+ * keep running the loop (uv_run returns once they are closed). NULL is a
+ * no-op. */
+void ls_discovery_stop(ls_discovery_t *d);
+
+/* The decoded TXT record. */
+typedef struct {
+    uint32_t protocol_version;
+    char peer_id[LS_SHA256_HEX_LEN + 1]; /* lowercase; "" if absent (other versions) */
+    uint64_t library_rev;
+    char digest[LS_SHA256_HEX_LEN + 1]; /* lowercase */
+} ls_discovery_txt_t;
+
+/* Decodes TXT rdata in wire format (length-prefixed strings). Keys are
+ * case-insensitive; the first occurrence of a key wins (RFC 6763 6.4);
+ * unknown keys are ignored. Returns 0; LS_EVERSION when pv is valid but not
+ * LS_PROTOCOL_VERSION (protocol_version and, if valid, peer_id are filled);
+ * LS_ETXT when the record is malformed or a required key is missing or out
+ * of bounds. Never reads beyond `len`. */
+int ls_discovery_txt_parse(const uint8_t *data, size_t len, ls_discovery_txt_t *out);
+
+/* Encodes txt into `buf` (wire format); *out_len gets its length.
+ * LS_ETOOBIG if cap is too small, LS_EINVAL for a bad peer_id or digest. */
+int ls_discovery_txt_encode(const ls_discovery_txt_t *txt, uint8_t *buf, size_t cap,
+                            size_t *out_len);
+
+#endif

@@ -1,0 +1,843 @@
+/* LAN discovery: an embedded avahi-core responder on the caller's libuv loop
+ * that publishes our `_lanspread._udp` service and turns the services it
+ * browses into found/lost reports keyed by peer_id.
+ *
+ * Coexistence with other mDNS stacks on the same host (a system
+ * avahi-daemon, other Lanspread processes) rests on three choices:
+ *  - the sockets on 5353 are shared (disallow_other_stacks stays off, so
+ *    avahi sets SO_REUSEADDR and multicast reaches every process);
+ *  - each instance uses its own host name, derived from its peer_id, and
+ *    publishes no HINFO, no workstation service and no reverse (PTR) address
+ *    records: a reverse record for a shared address is unique per address, so
+ *    two stacks publishing it would fight over it and rename each other;
+ *  - the service name carries a peer_id prefix, so equal instance names on
+ *    one link do not collide. */
+#include "lanspread/discovery.h"
+
+#include "discovery/uv_avahi_poll.h"
+#include "lanspread/error.h"
+#include "lanspread/log.h"
+#include "lanspread/proto.h"
+
+#include <arpa/inet.h>
+#include <avahi-common/address.h>
+#include <avahi-common/alternative.h>
+#include <avahi-common/domain.h>
+#include <avahi-common/error.h>
+#include <avahi-common/malloc.h>
+#include <avahi-common/strlst.h>
+#include <avahi-core/core.h>
+#include <avahi-core/log.h>
+#include <avahi-core/lookup.h>
+#include <avahi-core/publish.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOD "discovery"
+/* Address changes and failed resolutions are looked at this often. */
+#define MAINTENANCE_MS 5000
+#define RESOLVE_RETRY_MIN_MS 5000
+#define RESOLVE_RETRY_MAX_MS 60000
+#define HOST_ADDRESSES_MAX 32
+#define SERVICES_MAX 1024 /* browsed services we track; more are ignored */
+#define WARNED_MAX 64     /* peers whose version mismatch was logged */
+
+typedef struct {
+    AvahiIfIndex ifindex;
+    uint32_t ipv4; /* network byte order */
+} host_address_t;
+
+typedef struct known_peer {
+    struct known_peer *next;
+    ls_discovered_peer_t info;
+    unsigned service_count; /* browsed services resolved to this peer */
+} known_peer_t;
+
+/* One (interface, name) the browser reported, and its resolver. */
+typedef struct service {
+    struct service *next;
+    ls_discovery_t *d;
+    AvahiIfIndex ifindex;
+    AvahiProtocol protocol;
+    char name[AVAHI_LABEL_MAX];
+    char *domain;
+    AvahiSServiceResolver *resolver;     /* NULL while waiting to retry */
+    char peer_id[LS_SHA256_HEX_LEN + 1]; /* whom it resolved to; "" if nobody */
+    uint64_t retry_at_ms;
+    uint64_t retry_ms;
+    bool is_malformed_logged;
+} service_t;
+
+struct ls_discovery {
+    uv_loop_t *loop;
+    ls_avahi_poll_t poll;
+    AvahiServer *server;
+    AvahiSEntryGroup *group;
+    AvahiSServiceBrowser *browser;
+    uv_timer_t maintenance;
+    uv_timer_t deferred_stop;
+    int open_handles;
+    int callback_depth;
+    bool is_stopping;
+
+    char service_name[AVAHI_LABEL_MAX];
+    char host_name[AVAHI_LABEL_MAX];
+    uint16_t port;
+    ls_discovery_txt_t txt; /* what we announce */
+    char interfaces[LS_DISCOVERY_INTERFACES_MAX][LS_DISCOVERY_IFNAME_MAX];
+    size_t interface_count;
+    host_address_t addresses[HOST_ADDRESSES_MAX];
+    size_t address_count;
+
+    service_t *services;
+    size_t service_count;
+    known_peer_t *peers;
+    char warned[WARNED_MAX][LS_SHA256_HEX_LEN + 1];
+    size_t warned_count;
+
+    ls_discovery_found_cb found_cb;
+    ls_discovery_lost_cb lost_cb;
+    void *userdata;
+};
+
+static void publish(ls_discovery_t *d);
+static void start_resolver(service_t *s);
+
+/* ---- configuration and names ---- */
+
+static bool is_hex64(const char *s)
+{
+    if (!s || strlen(s) != LS_SHA256_HEX_LEN)
+        return false;
+    return strspn(s, "0123456789abcdefABCDEF") == LS_SHA256_HEX_LEN;
+}
+
+static void lowercase_copy(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (src[i] >= 'A' && src[i] <= 'F') ? (char)(src[i] - 'A' + 'a') : src[i];
+    dst[n] = '\0';
+}
+
+/* Strict enough for a DNS-SD instance name: well-formed sequences, no
+ * overlong forms, no surrogates, no control characters. */
+static bool is_utf8_text(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, need = c < 0x80             ? 0
+                                : (c & 0xE0) == 0xC0 ? 1
+                                : (c & 0xF0) == 0xE0 ? 2
+                                : (c & 0xF8) == 0xF0 ? 3
+                                                     : 4;
+        unsigned cp = need == 0 ? c : need == 1 ? c & 0x1F : need == 2 ? c & 0x0F : c & 0x07;
+        if (need == 4 || (need == 0 && c < 0x20))
+            return false;
+        for (unsigned i = 1; i <= need; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        static const unsigned min_cp[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[need] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        p += need + 1;
+    }
+    return true;
+}
+
+static int check_config(const ls_discovery_config_t *cfg)
+{
+    if (!cfg || !cfg->instance_name || !cfg->instance_name[0] ||
+        !is_utf8_text(cfg->instance_name) || cfg->port == 0 || !is_hex64(cfg->peer_id) ||
+        !is_hex64(cfg->digest) || cfg->interface_count > LS_DISCOVERY_INTERFACES_MAX ||
+        (cfg->interface_count && !cfg->interfaces))
+        return LS_EINVAL;
+    for (size_t i = 0; i < cfg->interface_count; i++) {
+        size_t n = cfg->interfaces[i] ? strlen(cfg->interfaces[i]) : 0;
+        if (n == 0 || n >= LS_DISCOVERY_IFNAME_MAX)
+            return LS_EINVAL;
+    }
+    return 0;
+}
+
+/* Keeps at most `max` bytes of a UTF-8 string without splitting a character. */
+static size_t utf8_prefix_len(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+static int make_names(ls_discovery_t *d, const char *instance_name)
+{
+    int n = (int)utf8_prefix_len(instance_name, LS_DISCOVERY_NAME_MAX);
+    snprintf(d->service_name, sizeof(d->service_name), "%.*s [%.8s]", n, instance_name,
+             d->txt.peer_id);
+    snprintf(d->host_name, sizeof(d->host_name), "ls-%.16s", d->txt.peer_id);
+    return avahi_is_valid_service_name(d->service_name) ? 0 : LS_EINVAL;
+}
+
+static int copy_config(ls_discovery_t *d, const ls_discovery_config_t *cfg)
+{
+    d->port = cfg->port;
+    d->txt.protocol_version = cfg->protocol_version ? cfg->protocol_version : LS_PROTOCOL_VERSION;
+    d->txt.library_rev = cfg->library_rev;
+    lowercase_copy(d->txt.peer_id, cfg->peer_id, LS_SHA256_HEX_LEN);
+    lowercase_copy(d->txt.digest, cfg->digest, LS_SHA256_HEX_LEN);
+    for (size_t i = 0; i < cfg->interface_count; i++)
+        snprintf(d->interfaces[i], sizeof(d->interfaces[i]), "%s", cfg->interfaces[i]);
+    d->interface_count = cfg->interface_count;
+    d->found_cb = cfg->found_cb;
+    d->lost_cb = cfg->lost_cb;
+    d->userdata = cfg->userdata;
+    return make_names(d, cfg->instance_name);
+}
+
+static bool is_interface_allowed(const ls_discovery_t *d, const char *name)
+{
+    if (d->interface_count == 0)
+        return true;
+    for (size_t i = 0; i < d->interface_count; i++) {
+        if (strcmp(d->interfaces[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- our own addresses (A records for our private host name) ---- */
+
+static int compare_addresses(const void *a, const void *b)
+{
+    const host_address_t *x = a, *y = b;
+    if (x->ifindex != y->ifindex)
+        return x->ifindex < y->ifindex ? -1 : 1;
+    return x->ipv4 < y->ipv4 ? -1 : x->ipv4 > y->ipv4;
+}
+
+/* Reads the IPv4 addresses of the allowed non-loopback interfaces. */
+static size_t collect_addresses(const ls_discovery_t *d, host_address_t *out)
+{
+    uv_interface_address_t *ifs = NULL;
+    int count = 0;
+    size_t n = 0;
+
+    if (uv_interface_addresses(&ifs, &count) < 0)
+        return 0;
+    for (int i = 0; i < count && n < HOST_ADDRESSES_MAX; i++) {
+        if (ifs[i].is_internal || ifs[i].address.address4.sin_family != AF_INET ||
+            !is_interface_allowed(d, ifs[i].name))
+            continue;
+        unsigned idx = if_nametoindex(ifs[i].name);
+        if (idx == 0)
+            continue;
+        out[n].ifindex = (AvahiIfIndex)idx;
+        out[n].ipv4 = ifs[i].address.address4.sin_addr.s_addr;
+        n++;
+    }
+    uv_free_interface_addresses(ifs, count);
+    qsort(out, n, sizeof(*out), compare_addresses);
+    return n;
+}
+
+static void refresh_addresses(ls_discovery_t *d)
+{
+    host_address_t now[HOST_ADDRESSES_MAX];
+    size_t n = collect_addresses(d, now);
+
+    if (n == d->address_count && memcmp(now, d->addresses, n * sizeof(*now)) == 0)
+        return;
+    memcpy(d->addresses, now, n * sizeof(*now));
+    d->address_count = n;
+    ls_info(MOD, "local IPv4 addresses changed (%zu now); re-publishing", n);
+    publish(d);
+}
+
+/* ---- publishing ---- */
+
+static AvahiStringList *make_txt_list(const ls_discovery_t *d)
+{
+    uint8_t wire[LS_DISCOVERY_TXT_MAX];
+    size_t len = 0;
+    AvahiStringList *list = NULL;
+
+    if (ls_discovery_txt_encode(&d->txt, wire, sizeof(wire), &len) < 0)
+        return NULL;
+    if (avahi_string_list_parse(wire, len, &list) < 0)
+        return NULL;
+    return list;
+}
+
+static int add_address_records(ls_discovery_t *d, const char *fqdn)
+{
+    for (size_t i = 0; i < d->address_count; i++) {
+        AvahiAddress a = {.proto = AVAHI_PROTO_INET};
+        a.data.ipv4.address = d->addresses[i].ipv4;
+        int rc = avahi_server_add_address(d->server, d->group, d->addresses[i].ifindex,
+                                          AVAHI_PROTO_INET, AVAHI_PUBLISH_NO_REVERSE, fqdn, &a);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int fill_group(ls_discovery_t *d)
+{
+    char fqdn[AVAHI_LABEL_MAX + 8];
+    AvahiStringList *txt = make_txt_list(d);
+    int rc;
+
+    if (!txt)
+        return AVAHI_ERR_NO_MEMORY;
+    snprintf(fqdn, sizeof(fqdn), "%s.local", d->host_name);
+    rc = add_address_records(d, fqdn);
+    if (rc == 0)
+        rc = avahi_server_add_service_strlst(d->server, d->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET,
+                                             0, d->service_name, LS_DISCOVERY_SERVICE_TYPE, NULL,
+                                             fqdn, d->port, txt);
+    if (rc == 0)
+        rc = avahi_s_entry_group_commit(d->group);
+    avahi_string_list_free(txt);
+    return rc;
+}
+
+static void group_cb(AvahiServer *server, AvahiSEntryGroup *g, AvahiEntryGroupState state,
+                     void *userdata);
+
+/* (Re)registers our address records and service from scratch. */
+static void publish(ls_discovery_t *d)
+{
+    int rc;
+
+    if (!d->server || avahi_server_get_state(d->server) != AVAHI_SERVER_RUNNING)
+        return; /* the server callback publishes once it is running */
+    if (!d->group)
+        d->group = avahi_s_entry_group_new(d->server, group_cb, d);
+    else
+        avahi_s_entry_group_reset(d->group);
+    if (!d->group) {
+        ls_error(MOD, "cannot create entry group: %s",
+                 avahi_strerror(avahi_server_errno(d->server)));
+        return;
+    }
+    rc = fill_group(d);
+    if (rc < 0) {
+        ls_error(MOD, "cannot publish '%s': %s", d->service_name, avahi_strerror(rc));
+        avahi_s_entry_group_reset(d->group);
+    }
+}
+
+static void rename_after_collision(ls_discovery_t *d)
+{
+    char *service = avahi_alternative_service_name(d->service_name);
+    char *host = avahi_alternative_host_name(d->host_name);
+
+    if (service && host) {
+        ls_warn(MOD, "name collision: now '%s' on host %s", service, host);
+        snprintf(d->service_name, sizeof(d->service_name), "%s", service);
+        snprintf(d->host_name, sizeof(d->host_name), "%s", host);
+    }
+    avahi_free(service);
+    avahi_free(host);
+}
+
+static void group_cb(AvahiServer *server, AvahiSEntryGroup *g, AvahiEntryGroupState state,
+                     void *userdata)
+{
+    ls_discovery_t *d = userdata;
+
+    if (state == AVAHI_ENTRY_GROUP_ESTABLISHED) {
+        ls_info(MOD, "announcing '%s' on port %u", d->service_name, (unsigned)d->port);
+    } else if (state == AVAHI_ENTRY_GROUP_COLLISION) {
+        rename_after_collision(d);
+        publish(d);
+    } else if (state == AVAHI_ENTRY_GROUP_FAILURE) {
+        ls_error(MOD, "publishing failed: %s", avahi_strerror(avahi_server_errno(server)));
+    }
+}
+
+static void server_cb(AvahiServer *server, AvahiServerState state, void *userdata)
+{
+    ls_discovery_t *d = userdata;
+
+    /* The first call comes from inside avahi_server_new(), before it returns. */
+    d->server = server;
+    if (state == AVAHI_SERVER_RUNNING) {
+        publish(d);
+    } else if (state == AVAHI_SERVER_COLLISION) {
+        char *host = avahi_alternative_host_name(avahi_server_get_host_name(server));
+        if (host) {
+            ls_warn(MOD, "host name collision, now %s", host);
+            avahi_server_set_host_name(server, host);
+        }
+        avahi_free(host);
+    } else if (state == AVAHI_SERVER_REGISTERING && d->group) {
+        avahi_s_entry_group_reset(d->group);
+    } else if (state == AVAHI_SERVER_FAILURE) {
+        ls_error(MOD, "mDNS responder failed: %s", avahi_strerror(avahi_server_errno(server)));
+    }
+}
+
+/* ---- peers: found / lost reports ---- */
+
+static void report_found(ls_discovery_t *d, const ls_discovered_peer_t *p)
+{
+    if (d->is_stopping || !d->found_cb)
+        return;
+    d->callback_depth++;
+    d->found_cb(p, d->userdata);
+    d->callback_depth--;
+}
+
+static void report_lost(ls_discovery_t *d, const char *peer_id)
+{
+    if (d->is_stopping || !d->lost_cb)
+        return;
+    d->callback_depth++;
+    d->lost_cb(peer_id, d->userdata);
+    d->callback_depth--;
+}
+
+static known_peer_t **find_peer(ls_discovery_t *d, const char *peer_id)
+{
+    known_peer_t **pp = &d->peers;
+    while (*pp && strcmp((*pp)->info.peer_id, peer_id) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* Detaches a service from the peer it resolved to; the peer is lost when
+ * no service of it is left. */
+static void unbind_service(service_t *s)
+{
+    ls_discovery_t *d = s->d;
+    known_peer_t **pp, *p;
+    char peer_id[LS_SHA256_HEX_LEN + 1];
+
+    if (!s->peer_id[0])
+        return;
+    memcpy(peer_id, s->peer_id, sizeof(peer_id));
+    s->peer_id[0] = '\0';
+    pp = find_peer(d, peer_id);
+    p = *pp;
+    if (!p || --p->service_count > 0)
+        return;
+    *pp = p->next;
+    free(p);
+    ls_info(MOD, "peer %.16s lost", peer_id);
+    report_lost(d, peer_id);
+}
+
+static bool is_same_report(const ls_discovered_peer_t *a, const ls_discovered_peer_t *b)
+{
+    return a->library_rev == b->library_rev && strcmp(a->digest, b->digest) == 0 &&
+           strcmp(a->address, b->address) == 0 && a->protocol_version == b->protocol_version;
+}
+
+static void bind_service(service_t *s, const ls_discovered_peer_t *info)
+{
+    ls_discovery_t *d = s->d;
+    known_peer_t *p;
+    bool is_changed;
+
+    if (s->peer_id[0] && strcmp(s->peer_id, info->peer_id) != 0)
+        unbind_service(s);
+    p = *find_peer(d, info->peer_id);
+    if (!p) {
+        p = calloc(1, sizeof(*p));
+        if (!p)
+            return;
+        p->next = d->peers;
+        d->peers = p;
+    }
+    /* A new peer compares unequal: its info is all zero. */
+    is_changed = !is_same_report(&p->info, info);
+    p->info = *info;
+    if (!s->peer_id[0]) {
+        memcpy(s->peer_id, info->peer_id, sizeof(s->peer_id));
+        p->service_count++;
+    }
+    if (!is_changed)
+        return;
+    ls_info(MOD, "peer %.16s at %s rev %llu", info->peer_id, info->address,
+            (unsigned long long)info->library_rev);
+    report_found(d, &p->info);
+}
+
+/* ---- browsing and resolving ---- */
+
+static void warn_version_once(ls_discovery_t *d, const service_t *s, const ls_discovery_txt_t *txt)
+{
+    const char *key = txt->peer_id[0] ? txt->peer_id : s->name;
+
+    for (size_t i = 0; i < d->warned_count; i++) {
+        if (strncmp(d->warned[i], key, LS_SHA256_HEX_LEN) == 0)
+            return;
+    }
+    if (d->warned_count == WARNED_MAX)
+        return; /* bounded: beyond this, mismatching peers are ignored silently */
+    snprintf(d->warned[d->warned_count++], sizeof(d->warned[0]), "%s", key);
+    ls_warn(MOD, "ignoring peer %s ('%s'): protocol version %u, we speak %d", key, s->name,
+            (unsigned)txt->protocol_version, LS_PROTOCOL_VERSION);
+}
+
+/* Flattens avahi's string list back into TXT wire format for the parser. */
+static int serialize_txt(AvahiStringList *txt, uint8_t *buf, size_t cap, size_t *len)
+{
+    size_t need = 0;
+    for (AvahiStringList *l = txt; l; l = avahi_string_list_get_next(l)) {
+        need += 1 + avahi_string_list_get_size(l);
+        if (need > cap)
+            return LS_ETXT;
+    }
+    *len = avahi_string_list_serialize(txt, buf, cap);
+    return 0;
+}
+
+static int decode_txt(service_t *s, AvahiStringList *list, ls_discovery_txt_t *txt)
+{
+    uint8_t wire[LS_DISCOVERY_TXT_MAX];
+    size_t len = 0;
+    int rc = serialize_txt(list, wire, sizeof(wire), &len);
+
+    if (rc == 0)
+        rc = ls_discovery_txt_parse(wire, len, txt);
+    if (rc == LS_EVERSION) {
+        if (strcmp(txt->peer_id, s->d->txt.peer_id) != 0)
+            warn_version_once(s->d, s, txt);
+    } else if (rc < 0 && !s->is_malformed_logged) {
+        s->is_malformed_logged = true;
+        ls_warn(MOD, "ignoring service '%s': %s", s->name, ls_strerror(rc));
+    }
+    return rc;
+}
+
+static void on_resolved(service_t *s, AvahiIfIndex ifindex, const AvahiAddress *a, uint16_t port,
+                        AvahiStringList *list)
+{
+    ls_discovery_t *d = s->d;
+    ls_discovery_txt_t txt = {0};
+    ls_discovered_peer_t info = {0};
+    char ip[AVAHI_ADDRESS_STR_MAX];
+
+    if (decode_txt(s, list, &txt) < 0 || !a || a->proto != AVAHI_PROTO_INET || port == 0) {
+        unbind_service(s);
+        return;
+    }
+    if (strcmp(txt.peer_id, d->txt.peer_id) == 0)
+        return; /* our own announcement */
+    s->is_malformed_logged = false;
+    memcpy(info.peer_id, txt.peer_id, sizeof(info.peer_id));
+    memcpy(info.digest, txt.digest, sizeof(info.digest));
+    info.protocol_version = txt.protocol_version;
+    info.library_rev = txt.library_rev;
+    avahi_address_snprint(ip, sizeof(ip), a);
+    snprintf(info.address, sizeof(info.address), "%s:%u", ip, (unsigned)port);
+    if (!if_indextoname((unsigned)ifindex, info.interface))
+        info.interface[0] = '\0';
+    bind_service(s, &info);
+}
+
+static uint64_t now_ms(const ls_discovery_t *d)
+{
+    return uv_now(d->loop);
+}
+
+static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProtocol protocol,
+                       AvahiResolverEvent event, const char *name, const char *type,
+                       const char *domain, const char *host_name, const AvahiAddress *a,
+                       uint16_t port, AvahiStringList *txt, AvahiLookupResultFlags flags,
+                       void *userdata)
+{
+    service_t *s = userdata;
+
+    if (event == AVAHI_RESOLVER_FOUND) {
+        s->retry_ms = 0;
+        on_resolved(s, ifindex, a, port, txt);
+        return;
+    }
+    /* Its records expired or never came: the peer is gone from this link
+     * unless a later resolution finds it again. Freeing the resolver here is
+     * allowed by avahi; a new one is tried with backoff, since the browser
+     * keeps the service (PTR records live 75 minutes) and would not tell us
+     * if it came back. */
+    avahi_s_service_resolver_free(s->resolver);
+    s->resolver = NULL;
+    s->retry_ms = s->retry_ms ? s->retry_ms * 2 : RESOLVE_RETRY_MIN_MS;
+    if (s->retry_ms > RESOLVE_RETRY_MAX_MS)
+        s->retry_ms = RESOLVE_RETRY_MAX_MS;
+    s->retry_at_ms = now_ms(s->d) + s->retry_ms;
+    unbind_service(s);
+}
+
+static void start_resolver(service_t *s)
+{
+    s->resolver = avahi_s_service_resolver_new(s->d->server, s->ifindex, s->protocol, s->name,
+                                               LS_DISCOVERY_SERVICE_TYPE, s->domain,
+                                               AVAHI_PROTO_INET, 0, resolve_cb, s);
+    if (!s->resolver) {
+        s->retry_ms = RESOLVE_RETRY_MIN_MS;
+        s->retry_at_ms = now_ms(s->d) + s->retry_ms;
+    }
+}
+
+static service_t **find_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol protocol,
+                                const char *name, const char *domain)
+{
+    service_t **sp = &d->services;
+    while (*sp && ((*sp)->ifindex != ifindex || (*sp)->protocol != protocol ||
+                   strcmp((*sp)->name, name) != 0 || strcmp((*sp)->domain, domain) != 0))
+        sp = &(*sp)->next;
+    return sp;
+}
+
+static void free_service(service_t *s)
+{
+    if (s->resolver)
+        avahi_s_service_resolver_free(s->resolver);
+    free(s->domain);
+    free(s);
+}
+
+static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol protocol,
+                        const char *name, const char *domain)
+{
+    service_t *s;
+
+    if (*find_service(d, ifindex, protocol, name, domain) || d->service_count >= SERVICES_MAX ||
+        strlen(name) >= sizeof(s->name))
+        return;
+    s = calloc(1, sizeof(*s));
+    if (!s || !(s->domain = strdup(domain))) {
+        free(s);
+        return;
+    }
+    s->d = d;
+    s->ifindex = ifindex;
+    s->protocol = protocol;
+    memcpy(s->name, name, strlen(name) + 1);
+    s->next = d->services;
+    d->services = s;
+    d->service_count++;
+    start_resolver(s);
+}
+
+static void remove_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol protocol,
+                           const char *name, const char *domain)
+{
+    service_t **sp = find_service(d, ifindex, protocol, name, domain);
+    service_t *s = *sp;
+
+    if (!s)
+        return;
+    *sp = s->next;
+    d->service_count--;
+    unbind_service(s);
+    free_service(s);
+}
+
+static void browse_cb(AvahiSServiceBrowser *b, AvahiIfIndex ifindex, AvahiProtocol protocol,
+                      AvahiBrowserEvent event, const char *name, const char *type,
+                      const char *domain, AvahiLookupResultFlags flags, void *userdata)
+{
+    ls_discovery_t *d = userdata;
+
+    if (event == AVAHI_BROWSER_NEW)
+        add_service(d, ifindex, protocol, name, domain);
+    else if (event == AVAHI_BROWSER_REMOVE)
+        remove_service(d, ifindex, protocol, name, domain);
+    else if (event == AVAHI_BROWSER_FAILURE)
+        ls_error(MOD, "browsing failed: %s", avahi_strerror(avahi_server_errno(d->server)));
+}
+
+static void retry_resolvers(ls_discovery_t *d)
+{
+    uint64_t now = now_ms(d);
+    for (service_t *s = d->services; s; s = s->next) {
+        if (!s->resolver && s->retry_at_ms <= now)
+            start_resolver(s);
+    }
+}
+
+static void maintenance_cb(uv_timer_t *t)
+{
+    ls_discovery_t *d = t->data;
+    refresh_addresses(d);
+    retry_resolvers(d);
+}
+
+/* ---- lifecycle ---- */
+
+static void avahi_log_cb(AvahiLogLevel level, const char *txt)
+{
+    /* Sharing port 5353 with other stacks is by design here (see top). */
+    if (level == AVAHI_LOG_WARN && strstr(txt, "another IPv4 mDNS stack"))
+        level = AVAHI_LOG_INFO;
+    if (level == AVAHI_LOG_ERROR)
+        ls_error(MOD, "avahi: %s", txt);
+    else if (level == AVAHI_LOG_WARN)
+        ls_warn(MOD, "avahi: %s", txt);
+    else
+        ls_debug(MOD, "avahi: %s", txt);
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+    ls_discovery_t *d = h->data;
+    if (--d->open_handles == 0)
+        free(d);
+}
+
+static void teardown(ls_discovery_t *d)
+{
+    while (d->services) {
+        service_t *s = d->services;
+        d->services = s->next;
+        free_service(s);
+    }
+    while (d->peers) {
+        known_peer_t *p = d->peers;
+        d->peers = p->next;
+        free(p);
+    }
+    if (d->browser)
+        avahi_s_service_browser_free(d->browser);
+    if (d->group)
+        avahi_s_entry_group_free(d->group); /* sends the goodbye */
+    if (d->server)
+        avahi_server_free(d->server);
+    d->browser = NULL;
+    d->group = NULL;
+    d->server = NULL;
+    uv_close((uv_handle_t *)&d->maintenance, handle_closed_cb);
+    uv_close((uv_handle_t *)&d->deferred_stop, handle_closed_cb);
+}
+
+static void deferred_stop_cb(uv_timer_t *t)
+{
+    teardown(t->data);
+}
+
+static AvahiStringList *interface_list(const ls_discovery_t *d)
+{
+    AvahiStringList *l = NULL;
+    for (size_t i = 0; i < d->interface_count; i++)
+        l = avahi_string_list_add(l, d->interfaces[i]);
+    return l;
+}
+
+static int start_server(ls_discovery_t *d)
+{
+    AvahiServer *server;
+    AvahiServerConfig sc;
+    int err = 0;
+
+    avahi_server_config_init(&sc);
+    sc.host_name = avahi_strdup(d->host_name);
+    sc.use_ipv4 = 1;
+    sc.use_ipv6 = 0;
+    sc.publish_hinfo = 0;
+    sc.publish_addresses = 0; /* we publish our own, without reverse records */
+    sc.publish_workstation = 0;
+    sc.publish_domain = 0;
+    sc.disallow_other_stacks = 0; /* share port 5353 with other responders */
+    sc.enable_wide_area = 0;
+    sc.allow_interfaces = interface_list(d);
+    server = avahi_server_new(&d->poll.api, &sc, server_cb, d, &err);
+    avahi_server_config_free(&sc);
+    /* server_cb may have stored a server that avahi then freed on failure. */
+    d->server = server;
+    if (!server) {
+        ls_error(MOD, "cannot start the mDNS responder: %s", avahi_strerror(err));
+        return LS_EMDNS;
+    }
+    d->browser = avahi_s_service_browser_new(d->server, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET,
+                                             LS_DISCOVERY_SERVICE_TYPE, NULL, 0, browse_cb, d);
+    if (!d->browser) {
+        ls_error(MOD, "cannot browse: %s", avahi_strerror(avahi_server_errno(d->server)));
+        return LS_EMDNS;
+    }
+    return 0;
+}
+
+int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_discovery_t **out)
+{
+    ls_discovery_t *d;
+    int rc = check_config(cfg);
+
+    *out = NULL;
+    if (rc < 0 || !loop)
+        return LS_EINVAL;
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return LS_ENOMEM;
+    rc = copy_config(d, cfg);
+    if (rc < 0) {
+        free(d);
+        return rc;
+    }
+    d->loop = loop;
+    ls_avahi_poll_init(&d->poll, loop);
+    uv_timer_init(loop, &d->maintenance);
+    uv_timer_init(loop, &d->deferred_stop);
+    d->maintenance.data = d;
+    d->deferred_stop.data = d;
+    d->open_handles = 2;
+    avahi_set_log_function(avahi_log_cb);
+    d->address_count = collect_addresses(d, d->addresses);
+    rc = start_server(d);
+    if (rc < 0) {
+        teardown(d); /* handles close on the next loop iteration */
+        return rc;
+    }
+    uv_timer_start(&d->maintenance, maintenance_cb, MAINTENANCE_MS, MAINTENANCE_MS);
+    *out = d;
+    return 0;
+}
+
+int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *digest)
+{
+    AvahiStringList *txt;
+    int rc;
+
+    if (!d || !is_hex64(digest))
+        return LS_EINVAL;
+    if (d->is_stopping)
+        return LS_ESTATE;
+    d->txt.library_rev = library_rev;
+    lowercase_copy(d->txt.digest, digest, LS_SHA256_HEX_LEN);
+    if (!d->group || avahi_s_entry_group_is_empty(d->group))
+        return 0; /* published with the new values once the server runs */
+    txt = make_txt_list(d);
+    if (!txt)
+        return LS_ENOMEM;
+    rc = avahi_server_update_service_txt_strlst(d->server, d->group, AVAHI_IF_UNSPEC,
+                                                AVAHI_PROTO_INET, 0, d->service_name,
+                                                LS_DISCOVERY_SERVICE_TYPE, NULL, txt);
+    avahi_string_list_free(txt);
+    if (rc < 0) {
+        ls_warn(MOD, "TXT update failed (%s); re-publishing", avahi_strerror(rc));
+        publish(d);
+    }
+    return 0;
+}
+
+void ls_discovery_stop(ls_discovery_t *d)
+{
+    if (!d || d->is_stopping)
+        return;
+    d->is_stopping = true;
+    if (d->callback_depth > 0) {
+        /* We are inside avahi's call stack: free it from the loop instead. */
+        uv_timer_start(&d->deferred_stop, deferred_stop_cb, 0, 0);
+        return;
+    }
+    teardown(d);
+}

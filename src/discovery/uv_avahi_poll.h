@@ -1,0 +1,19 @@
+/* An AvahiPoll that runs avahi-core on a libuv loop: avahi's fd watches
+ * become uv_poll_t handles and its timeouts uv_timer_t handles. Internal to
+ * src/discovery (and its unit test). */
+#ifndef LS_DISCOVERY_UV_AVAHI_POLL_H
+#define LS_DISCOVERY_UV_AVAHI_POLL_H
+
+#include <avahi-common/watch.h>
+#include <uv.h>
+
+typedef struct {
+    AvahiPoll api; /* handed to avahi_server_new(); must outlive the server */
+    uv_loop_t *loop;
+} ls_avahi_poll_t;
+
+/* Fills in the vtable. Nothing to free: every watch and timeout owns its
+ * memory, released in its handle's close callback after avahi frees it. */
+void ls_avahi_poll_init(ls_avahi_poll_t *p, uv_loop_t *loop);
+
+#endif

@@ -1,0 +1,155 @@
+# Multi-host test bed: N hosts as network namespaces on one bridge.
+# Source it from a test script, then:
+#   netns_require            skip (exit 0, "SKIPPED: ...") unless namespaces can be made
+#   netns_up N               hosts h1..hN at 198.18.0.1..N/24 on one bridge
+#   netns_run I NAME cmd...  run cmd in host I in the background; stdout/stderr go
+#                            to $NETNS_LOG_DIR/NAME.out and NAME.err; pid in NETNS_PID[NAME]
+#   netns_wait SECS cmd...   poll cmd every 0.1 s until it succeeds or SECS pass
+#   netns_down               kill our processes, delete our namespaces (runs on EXIT)
+# Every name carries a per-run tag, so parallel runs and leftovers from other
+# programs are never touched. The bridge lives in its own namespace: the root
+# namespace gets no new link, and test traffic cannot leave the bed.
+# shellcheck shell=bash
+
+NETNS_TAG="ls$$"
+NETNS_BRIDGE_NS="${NETNS_TAG}br"
+NETNS_HOSTS=0
+NETNS_CREATED=()  # namespaces, in creation order
+declare -A NETNS_PID=()
+NETNS_LOG_DIR=""
+NETNS_KEEP_LOGS="${NETNS_KEEP_LOGS:-}"
+
+netns_log() { printf '[netns %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+netns_skip() {
+  echo "SKIPPED: $*"
+  exit 0
+}
+
+netns_host() { echo "${NETNS_TAG}h$1"; }
+
+netns_addr() { echo "198.18.0.$1"; }
+
+netns_require() {
+  [[ $(id -u) -eq 0 ]] || netns_skip "network namespaces need root (CAP_NET_ADMIN)"
+  command -v ip >/dev/null || netns_skip "iproute2 (ip) is not installed"
+  if ! ip netns add "${NETNS_TAG}chk" 2>/dev/null; then
+    netns_skip "cannot create a network namespace (ip netns add failed)"
+  fi
+  local why=""
+  ip -n "${NETNS_TAG}chk" link add b0 type bridge 2>/dev/null ||
+    why="cannot create a bridge inside a network namespace"
+  [[ -n $why ]] || ip netns exec "${NETNS_TAG}chk" true 2>/dev/null ||
+    why="cannot run a program in a network namespace (ip netns exec failed)"
+  ip netns del "${NETNS_TAG}chk"
+  [[ -z $why ]] || netns_skip "$why"
+}
+
+netns_add_ns() {
+  ip netns add "$1" || return 1
+  NETNS_CREATED+=("$1")
+  ip -n "$1" link set lo up
+}
+
+# Makes the bridge namespace and N hosts. Fails (non-zero) on any error; the
+# EXIT trap removes whatever was made.
+netns_up() {
+  local n=$1 i host
+  NETNS_LOG_DIR=$(mktemp -d "/tmp/lanspread-netns.XXXXXX")
+  trap netns_down EXIT
+  trap 'exit 130' INT TERM
+  netns_add_ns "$NETNS_BRIDGE_NS" || return 1
+  # Snooping off: with no multicast router on the bridge, IGMP snooping could
+  # drop mDNS between ports.
+  ip -n "$NETNS_BRIDGE_NS" link add br0 type bridge mcast_snooping 0 || return 1
+  ip -n "$NETNS_BRIDGE_NS" link set br0 up || return 1
+  for ((i = 1; i <= n; i++)); do
+    host=$(netns_host "$i")
+    netns_add_ns "$host" || return 1
+    ip -n "$NETNS_BRIDGE_NS" link add "v$i" type veth peer name eth0 netns "$host" || return 1
+    ip -n "$NETNS_BRIDGE_NS" link set "v$i" master br0 up || return 1
+    ip -n "$host" addr add "$(netns_addr "$i")/24" dev eth0 || return 1
+    ip -n "$host" link set eth0 multicast on up || return 1
+  done
+  NETNS_HOSTS=$n
+  netns_log "up: $n hosts (tag $NETNS_TAG), logs in $NETNS_LOG_DIR"
+}
+
+# Runs a command in host I in the background, recording its pid under NAME.
+netns_run() {
+  local i=$1 name=$2
+  shift 2
+  ip netns exec "$(netns_host "$i")" "$@" >"$NETNS_LOG_DIR/$name.out" 2>"$NETNS_LOG_DIR/$name.err" &
+  NETNS_PID[$name]=$!
+}
+
+# Polls until the command succeeds; non-zero after SECS seconds.
+netns_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+netns_wait() {
+  local deadline=$(($(netns_now_ms) + $1 * 1000)) tries=100000
+  shift
+  while ((tries-- > 0)); do
+    "$@" && return 0
+    (($(netns_now_ms) < deadline)) || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+# A zombie (exited, not yet reaped) counts as dead.
+netns_is_alive() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z ]]
+}
+
+netns_is_dead() { ! netns_is_alive "$1"; }
+
+# Stops one recorded process: SIGTERM, then SIGKILL after 3 s.
+netns_stop() {
+  local name=$1 pid=${NETNS_PID[$1]:-}
+  [[ -n $pid ]] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  netns_wait 3 netns_is_dead "$pid" || kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  unset "NETNS_PID[$name]"
+}
+
+netns_dump_logs() {
+  local f
+  for f in "$NETNS_LOG_DIR"/*; do
+    [[ -s $f ]] || continue
+    echo "---- ${f##*/} (last 15 lines)" >&2
+    tail -n 15 "$f" >&2
+  done
+}
+
+netns_down() {
+  local rc=$? name ns left i
+  trap - EXIT INT TERM
+  for name in "${!NETNS_PID[@]}"; do
+    netns_stop "$name"
+  done
+  for ((i = ${#NETNS_CREATED[@]} - 1; i >= 0; i--)); do
+    ns=${NETNS_CREATED[$i]}
+    ip netns del "$ns" 2>/dev/null || netns_log "could not delete namespace $ns"
+  done
+  NETNS_CREATED=()
+  left=$(ip netns list 2>/dev/null | grep -c "^${NETNS_TAG}" || true)
+  if [[ $left -ne 0 ]]; then
+    netns_log "LEAK: $left namespaces of this run remain"
+    rc=1
+  else
+    netns_log "down: every namespace, link and process of this run is gone"
+  fi
+  if [[ -n $NETNS_LOG_DIR && -d $NETNS_LOG_DIR ]]; then
+    if [[ $rc -ne 0 || -n $NETNS_KEEP_LOGS ]]; then
+      [[ $rc -ne 0 ]] && netns_dump_logs
+      netns_log "logs kept in $NETNS_LOG_DIR"
+    else
+      rm -rf "$NETNS_LOG_DIR"
+    fi
+  fi
+  exit "$rc"
+}
