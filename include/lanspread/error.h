@@ -56,7 +56,6 @@ enum ls_error {
     LS_EPEER_GONE = -61,
     LS_EREMOTE = -62,
     LS_ESTATE = -63,
-<<<<<<< HEAD
     /* transport */
     LS_EREFUSED = -64,
     LS_EUNREACHABLE = -65,
@@ -69,11 +68,9 @@ enum ls_error {
     LS_ERESUME = -77,
     LS_EINCOMPLETE = -78,
     LS_ECHUNK = -79,
-=======
     /* discovery */
     LS_EMDNS = -70,
     LS_ETXT = -71,
->>>>>>> disc
 };
 
 /* A static, human-readable description of a code; never NULL. */
