@@ -620,10 +620,11 @@ static void prepare_done(uv_work_t *req, int status)
     ls_download_t *dl = job->dl;
     int rc = status != 0 ? LS_ECANCELED : job->status;
     job_done_common(job);
+    ls_planner_config_t plan = {.mode = (ls_plan_mode_t)dl->rt->plan_mode};
     if (rc == 0 && dl->state == DL_PREPARING)
         rc = ls_planner_new(&dl->manifest, dl->selected, dl->selected_count,
                             (const char *const *)dl->peer_ids, dl->peer_count,
-                            dl->resume.bitmap, NULL, &dl->planner);
+                            dl->resume.bitmap, &plan, &dl->planner);
     if (rc != 0 || dl->state != DL_PREPARING) {
         dl->state = DL_FETCHING;
         end_download(dl, rc ? rc : LS_ECANCELED, rc ? ls_strerror(rc) : "canceled");
