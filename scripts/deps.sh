@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev
   iproute2 procps python3
   avahi-daemon # only run inside a test namespace (tests/netns), never as a service
+  aria2 nginx-light # bench/bench_download.sh compares with aria2c from nginx mirrors
 )
 
 missing=()
