@@ -159,10 +159,19 @@ static json_t *wait_either(ls_event_log_t *log, size_t since, ls_peer_event_kind
         json_t *p =
             ls_event_log_wait(log, seen_progress, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, 0);
         if (p) {
-            fprintf(stderr, "progress %lld/%lld bytes, %.1f Mbit/s\n",
+            fprintf(stderr, "progress %lld/%lld bytes, %.1f Mbit/s;",
                     (long long)json_integer_value(json_object_get(p, "bytes_done")),
                     (long long)json_integer_value(json_object_get(p, "bytes_total")),
                     (double)json_integer_value(json_object_get(p, "rate_bps")) * 8 / 1e6);
+            size_t i;
+            json_t *peer;
+            json_array_foreach(json_object_get(p, "peers"), i, peer)
+                fprintf(stderr, " %.6s %.0fM w%lld l%lld",
+                        json_string_value(json_object_get(peer, "peer_id")),
+                        (double)json_integer_value(json_object_get(peer, "rate_bps")) * 8 / 1e6,
+                        (long long)json_integer_value(json_object_get(peer, "window")),
+                        (long long)json_integer_value(json_object_get(peer, "latency_ms")));
+            fputc('\n', stderr);
             json_decref(p);
             seen_progress = ls_event_log_mark(log);
         }
