@@ -11,7 +11,7 @@ packages=(
   clang libclang-rt-14-dev
   iproute2 procps python3
   avahi-daemon # only run inside a test namespace (tests/netns), never as a service
-  aria2 nginx-light # bench/bench_download.sh compares with aria2c from nginx mirrors
+  aria2 nginx-light bc openssl # bench/bench_download.sh: aria2c from nginx mirrors
 )
 
 missing=()
