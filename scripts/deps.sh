@@ -12,6 +12,7 @@ packages=(
   iproute2 procps python3
   avahi-daemon # only run inside a test namespace (tests/netns), never as a service
   chromium nodejs # the browser test (tests/browser); playwright-core comes from npm
+  aria2 nginx-light bc openssl # bench/bench_download.sh: aria2c from nginx mirrors
 )
 
 missing=()

@@ -30,6 +30,8 @@ typedef struct {
     uint32_t protocol_version;   /* 0: LS_PROTOCOL_VERSION (tests announce others) */
     uint32_t monitor_settle_ms;  /* quiet time before a changed game is rescanned; default 300 */
     const ls_unpacker_t *unpacker; /* installs unpack with it; NULL: libarchive */
+    uint32_t plan_mode;            /* an ls_plan_mode_t (planner.h); 0: adaptive. Round
+                                      robin is there to benchmark the seed's plan. */
 } ls_peer_config_t;
 
 /* The seed's PeerEvent set. */

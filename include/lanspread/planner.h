@@ -7,7 +7,7 @@
  * Chunks of the selected files go into one shared queue. Each peer pulls the
  * next chunk while its window of chunks in flight has room; the window follows
  * the peer's measured throughput and latency (1 + enough chunks to cover
- * throughput x latency, between 2 and max_window; latency is measured from
+ * throughput x latency, between 3 and max_window; latency is measured from
  * requests sent to an idle peer) and halves on a failure, so a
  * fast peer takes more and a slow or failing one less. Endgame: once the queue
  * is empty, an idle peer may be given a duplicate of a chunk still in flight

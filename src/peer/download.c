@@ -258,10 +258,11 @@ static void emit_progress(ls_download_t *dl, uint64_t now)
     ls_planner_progress(dl->planner, now, &p, stats, LS_PLANNER_PEERS_MAX);
     json_t *peers = json_array();
     for (size_t i = 0; i < p.peer_count; i++)
-        json_array_append_new(peers, json_pack("{s:s,s:I,s:I,s:b}", "peer_id", stats[i].peer_id,
-                                               "bytes", (json_int_t)stats[i].bytes_done,
-                                               "rate_bps", (json_int_t)stats[i].rate_bps,
-                                               "active", stats[i].is_active));
+        json_array_append_new(
+            peers, json_pack("{s:s,s:I,s:I,s:b,s:i,s:i}", "peer_id", stats[i].peer_id, "bytes",
+                             (json_int_t)stats[i].bytes_done, "rate_bps",
+                             (json_int_t)stats[i].rate_bps, "active", stats[i].is_active, "window",
+                             (int)stats[i].window, "latency_ms", (int)stats[i].latency_ms));
     ls_rt_emit(dl->rt, LS_EVENT_DOWNLOAD_PROGRESS,
                json_pack("{s:s,s:I,s:I,s:I,s:o}", "game_id", dl->game_id, "bytes_done",
                          (json_int_t)p.bytes_done, "bytes_total", (json_int_t)p.bytes_total,
@@ -620,10 +621,11 @@ static void prepare_done(uv_work_t *req, int status)
     ls_download_t *dl = job->dl;
     int rc = status != 0 ? LS_ECANCELED : job->status;
     job_done_common(job);
+    ls_planner_config_t plan = {.mode = (ls_plan_mode_t)dl->rt->plan_mode};
     if (rc == 0 && dl->state == DL_PREPARING)
         rc = ls_planner_new(&dl->manifest, dl->selected, dl->selected_count,
-                            (const char *const *)dl->peer_ids, dl->peer_count,
-                            dl->resume.bitmap, NULL, &dl->planner);
+                            (const char *const *)dl->peer_ids, dl->peer_count, dl->resume.bitmap,
+                            &plan, &dl->planner);
     if (rc != 0 || dl->state != DL_PREPARING) {
         dl->state = DL_FETCHING;
         end_download(dl, rc ? rc : LS_ECANCELED, rc ? ls_strerror(rc) : "canceled");

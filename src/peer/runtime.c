@@ -625,6 +625,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->ping_interval_ms = config->ping_interval_ms ? config->ping_interval_ms : 5000;
     rt->ping_misses_max = config->ping_misses_max ? config->ping_misses_max : 3;
     rt->reconnect_ms = config->reconnect_ms ? config->reconnect_ms : 2000;
+    rt->plan_mode = config->plan_mode;
     rt->protocol_version =
         config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
     rt->monitor_settle_ms = config->monitor_settle_ms;

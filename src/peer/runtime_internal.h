@@ -44,6 +44,7 @@ struct ls_peer_runtime {
     uint32_t ping_misses_max;
     uint32_t reconnect_ms;
     uint32_t protocol_version;
+    uint32_t plan_mode;
     const ls_catalog_t *catalog;
     ls_peer_event_cb sink;
     void *sink_userdata;

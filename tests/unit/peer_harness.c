@@ -1,9 +1,15 @@
 /* Event log and raw QUIC peer for the runtime tests. */
 #include "peer_harness.h"
 
+#include "testutil.h"
+
 #include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
+#include "lanspread/log.h"
 
 #include <nettle/sha2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -339,4 +345,188 @@ void ls_raw_close(ls_raw_peer_t *rp)
     uv_run(&rp->loop, UV_RUN_DEFAULT);
     uv_loop_close(&rp->loop);
     ls_identity_free(rp->identity);
+}
+
+/* ---- swarm of runtimes ---- */
+
+static const char *swarm_catalog_json =
+    "{\"games\":[{\"id\":\"alpha\",\"name\":\"Alpha\"},{\"id\":\"bravo\",\"name\":\"Bravo\"},"
+    "{\"id\":\"charlie\",\"name\":\"Charlie\"},{\"id\":\"delta\",\"name\":\"Delta\"}]}";
+
+static void swarm_capture_log(ls_log_level_t level, const char *module, const char *message,
+                              void *ud)
+{
+    ls_swarm_t *f = ud;
+    (void)level;
+    if (getenv("LS_TEST_VERBOSE")) {
+        uint64_t ms = uv_hrtime() / 1000000u;
+        fprintf(stderr, "%llu.%03llu %s %s\n", (unsigned long long)(ms / 1000) % 1000,
+                (unsigned long long)ms % 1000, module, message);
+    }
+    uv_mutex_lock(&f->log_lock);
+    size_t used = strlen(f->log);
+    if (used + strlen(message) + 2 < sizeof f->log)
+        snprintf(f->log + used, sizeof f->log - used, "%s\n", message);
+    uv_mutex_unlock(&f->log_lock);
+}
+
+size_t ls_swarm_log_count(ls_swarm_t *f, const char *needle)
+{
+    size_t n = 0;
+    uv_mutex_lock(&f->log_lock);
+    for (const char *p = f->log; (p = strstr(p, needle)); p++)
+        n++;
+    uv_mutex_unlock(&f->log_lock);
+    return n;
+}
+
+int ls_swarm_setup(void **state)
+{
+    ls_swarm_t *f = calloc(1, sizeof *f);
+    char err[128];
+    assert_non_null(f);
+    assert_int_equal(ls_catalog_new(&f->catalog), 0);
+    assert_int_equal(ls_catalog_add_json(f->catalog, swarm_catalog_json, strlen(swarm_catalog_json),
+                                         "t", err, sizeof err),
+                     0);
+    uv_mutex_init(&f->log_lock);
+    ls_log_set_sink(swarm_capture_log, f);
+    *state = f;
+    return 0;
+}
+
+int ls_swarm_teardown(void **state)
+{
+    ls_swarm_t *f = *state;
+    for (int i = 0; i < LS_SWARM_MAX; i++) {
+        ls_peer_stop(f->peers[i].rt);
+        if (f->peers[i].dir) {
+            ls_event_log_free(&f->peers[i].events);
+            ls_test_rmtree(f->peers[i].dir);
+            free(f->peers[i].dir);
+        }
+    }
+    ls_log_set_sink(NULL, NULL);
+    ls_log_set_level(LS_LOG_INFO);
+    uv_mutex_destroy(&f->log_lock);
+    ls_catalog_free(f->catalog);
+    free(f);
+    return 0;
+}
+
+ls_test_peer_t *ls_swarm_make_peer(ls_swarm_t *f, int i)
+{
+    ls_test_peer_t *p = &f->peers[i];
+    p->dir = ls_test_mkdtemp("peer");
+    ls_event_log_init(&p->events);
+    return p;
+}
+
+void ls_swarm_add_game(ls_test_peer_t *p, const char *id, size_t size)
+{
+    char path[128];
+    uint8_t *data = malloc(size ? size : 1);
+    assert_non_null(data);
+    ls_test_fill(data, size, (uint32_t)size + (uint32_t)id[0]);
+    snprintf(path, sizeof path, "games/%s/%s.pak", id, id);
+    ls_test_write_file(p->dir, path, data, size);
+    snprintf(path, sizeof path, "games/%s/version.ini", id);
+    ls_test_write_text(p->dir, path, "version=1.0\n");
+    free(data);
+}
+
+void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, const char *party_key,
+                         uint32_t protocol_version)
+{
+    ls_test_peer_t *p = &f->peers[i];
+    char games[512], state[512], addr[LS_SWARM_MAX][64];
+    snprintf(games, sizeof games, "%s/games", p->dir);
+    snprintf(state, sizeof state, "%s/state", p->dir);
+    ls_fs_mkdir_p(games, 0755);
+    ls_peer_config_t config = {.game_dir = games,
+                               .state_dir = state,
+                               .listen = "127.0.0.1:0",
+                               .party_key = party_key,
+                               .ping_interval_ms = 500,
+                               .reconnect_ms = 300,
+                               .protocol_version = protocol_version,
+                               .monitor_settle_ms = 100};
+    assert_true(n <= LS_SWARM_MAX);
+    for (size_t t = 0; t < n; t++) {
+        snprintf(addr[t], sizeof addr[t], "127.0.0.1:%d",
+                 ls_peer_listen_port(f->peers[targets[t]].rt));
+        config.static_peers[config.static_peer_count++] = addr[t];
+    }
+    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt), 0);
+    json_t *ready = ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ready);
+    json_decref(ready);
+}
+
+int ls_swarm_start(ls_swarm_t *f, int seeders, size_t size)
+{
+    int targets[LS_SWARM_MAX];
+    assert_true(seeders < LS_SWARM_MAX);
+    for (int i = 0; i < seeders; i++) {
+        if (!f->peers[i].dir)
+            ls_swarm_make_peer(f, i);
+        if (size)
+            ls_swarm_add_game(&f->peers[i], "alpha", size);
+        ls_swarm_start_peer(f, i, NULL, 0, NULL, 0);
+        targets[i] = i;
+    }
+    int d = seeders;
+    if (!f->peers[d].dir)
+        ls_swarm_make_peer(f, d);
+    ls_swarm_start_peer(f, d, targets, (size_t)seeders, NULL, 0);
+    json_int_t count = seeders;
+    json_t *ev = ls_event_log_wait(&f->peers[d].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is,
+                                   &count, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    return d;
+}
+
+json_t *ls_swarm_wait_download_end(ls_swarm_t *f, ls_test_peer_t *p, size_t since, int timeout_ms,
+                                   bool *finished)
+{
+    uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000ull;
+    while (uv_hrtime() < deadline) {
+        json_t *ev =
+            ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL, 20);
+        if (ev) {
+            *finished = true;
+            return ev;
+        }
+        ev = ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FAILED, NULL, NULL, 20);
+        if (ev) {
+            *finished = false;
+            return ev;
+        }
+    }
+    print_message("%s", f->log);
+    fail_msg("download neither finished nor failed in %d ms", timeout_ms);
+    return NULL;
+}
+
+void ls_swarm_expect_finished(ls_swarm_t *f, json_t *ev, bool finished)
+{
+    if (!finished) {
+        print_message("%s", f->log);
+        fail_msg("download failed: %s", json_string_value(json_object_get(ev, "reason")));
+    }
+}
+
+void ls_swarm_assert_same_file(ls_swarm_t *f, int a, int b, const char *relpath)
+{
+    size_t la, lb;
+    char *da = ls_test_read_file(f->peers[a].dir, relpath, &la);
+    char *db = ls_test_read_file(f->peers[b].dir, relpath, &lb);
+    assert_int_equal(la, lb);
+    uint8_t ha[LS_SHA256_LEN], hb[LS_SHA256_LEN];
+    ls_sha256(da, la, ha);
+    ls_sha256(db, lb, hb);
+    assert_memory_equal(ha, hb, LS_SHA256_LEN);
+    free(da);
+    free(db);
 }

@@ -9,6 +9,8 @@
 #include "lanspread/peer.h"
 #include "lanspread/proto.h"
 
+#include "lanspread/catalog.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <uv.h>
@@ -75,5 +77,50 @@ int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *
 void ls_raw_run_for(ls_raw_peer_t *rp, int ms);
 void ls_raw_result_free(ls_raw_result_t *r);
 void ls_raw_close(ls_raw_peer_t *rp);
+
+/* A swarm of runtimes on loopback for the download tests: up to
+ * LS_SWARM_MAX peers, each with its own scratch directory and event log,
+ * sharing one catalog and one captured log. Use ls_swarm_setup and
+ * ls_swarm_teardown as the cmocka setup/teardown; the state is an ls_swarm_t. */
+#define LS_SWARM_MAX 5
+#define LS_SWARM_WAIT_MS 10000
+
+typedef struct {
+    char *dir; /* games under dir/games, state under dir/state */
+    ls_event_log_t events;
+    ls_peer_runtime_t *rt;
+} ls_test_peer_t;
+
+typedef struct {
+    ls_catalog_t *catalog;
+    ls_test_peer_t peers[LS_SWARM_MAX];
+    uv_mutex_t log_lock;
+    char log[262144];
+} ls_swarm_t;
+
+int ls_swarm_setup(void **state);
+int ls_swarm_teardown(void **state);
+/* How many times needle occurs in the captured log. */
+size_t ls_swarm_log_count(ls_swarm_t *f, const char *needle);
+/* Creates peer i's scratch directory and event log. */
+ls_test_peer_t *ls_swarm_make_peer(ls_swarm_t *f, int i);
+/* Writes games/<id>/<id>.pak (size pseudo-random bytes) and version.ini. */
+void ls_swarm_add_game(ls_test_peer_t *p, const char *id, size_t size);
+/* Starts peer i with static peers targets[0..n) (indexes into the swarm)
+ * and waits for READY. */
+void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, const char *party_key,
+                         uint32_t protocol_version);
+/* Starts peers 0..seeders-1 (each with game alpha of `size` bytes, unless
+ * size is 0: the caller added games) and a downloader (index `seeders`)
+ * connected to all of them; waits until it counts them all. */
+int ls_swarm_start(ls_swarm_t *f, int seeders, size_t size);
+/* Waits (bounded) for DOWNLOAD_FINISHED or DOWNLOAD_FAILED at index >= since;
+ * fails the test on timeout. */
+json_t *ls_swarm_wait_download_end(ls_swarm_t *f, ls_test_peer_t *p, size_t since, int timeout_ms,
+                                   bool *finished);
+/* Fails the test unless relpath has the same SHA-256 under peers a and b. */
+void ls_swarm_assert_same_file(ls_swarm_t *f, int a, int b, const char *relpath);
+/* Fails the test (printing the reason and the log) unless ev is a finish. */
+void ls_swarm_expect_finished(ls_swarm_t *f, json_t *ev, bool finished);
 
 #endif

@@ -18,134 +18,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WAIT_MS 10000
+#define WAIT_MS LS_SWARM_WAIT_MS
 
-static const char *catalog_json =
-    "{\"games\":[{\"id\":\"alpha\",\"name\":\"Alpha\"},{\"id\":\"bravo\",\"name\":\"Bravo\"},"
-    "{\"id\":\"charlie\",\"name\":\"Charlie\"},{\"id\":\"delta\",\"name\":\"Delta\"}]}";
-
-typedef struct {
-    char *dir;
-    ls_event_log_t events;
-    ls_peer_runtime_t *rt;
-} test_peer_t;
-
-typedef struct {
-    ls_catalog_t *catalog;
-    test_peer_t peers[4];
-    uv_mutex_t log_lock;
-    char log[262144];
-} fixture_t;
-
-static void capture_log(ls_log_level_t level, const char *module, const char *message, void *ud)
-{
-    fixture_t *f = ud;
-    if (getenv("LS_TEST_VERBOSE")) {
-        uint64_t ms = uv_hrtime() / 1000000u;
-        fprintf(stderr, "%llu.%03llu %s %s\n", (unsigned long long)(ms / 1000) % 1000,
-                (unsigned long long)ms % 1000, module, message);
-    }
-    uv_mutex_lock(&f->log_lock);
-    size_t used = strlen(f->log);
-    if (used + strlen(message) + 2 < sizeof f->log)
-        snprintf(f->log + used, sizeof f->log - used, "%s\n", message);
-    uv_mutex_unlock(&f->log_lock);
-}
-
-static size_t log_count(fixture_t *f, const char *needle)
-{
-    size_t n = 0;
-    uv_mutex_lock(&f->log_lock);
-    for (const char *p = f->log; (p = strstr(p, needle)); p++)
-        n++;
-    uv_mutex_unlock(&f->log_lock);
-    return n;
-}
-
-static int setup(void **state)
-{
-    fixture_t *f = calloc(1, sizeof *f);
-    char err[128];
-    assert_int_equal(ls_catalog_new(&f->catalog), 0);
-    assert_int_equal(ls_catalog_add_json(f->catalog, catalog_json, strlen(catalog_json), "t",
-                                         err, sizeof err),
-                     0);
-    uv_mutex_init(&f->log_lock);
-    ls_log_set_sink(capture_log, f);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    for (int i = 0; i < 4; i++) {
-        ls_peer_stop(f->peers[i].rt);
-        if (f->peers[i].dir) {
-            ls_event_log_free(&f->peers[i].events);
-            ls_test_rmtree(f->peers[i].dir);
-            free(f->peers[i].dir);
-        }
-    }
-    ls_log_set_sink(NULL, NULL);
-    uv_mutex_destroy(&f->log_lock);
-    ls_catalog_free(f->catalog);
-    free(f);
-    return 0;
-}
-
-static void add_game(test_peer_t *p, const char *id, size_t size)
-{
-    char path[128];
-    uint8_t *data = malloc(size ? size : 1);
-    ls_test_fill(data, size, (uint32_t)size + (uint32_t)id[0]);
-    snprintf(path, sizeof path, "games/%s/%s.pak", id, id);
-    ls_test_write_file(p->dir, path, data, size);
-    snprintf(path, sizeof path, "games/%s/version.ini", id);
-    ls_test_write_text(p->dir, path, "version=1.0\n");
-    free(data);
-}
-
-/* Starts peer i connected to peers a and b (< 0: none). */
-static void start_peer2(fixture_t *f, int i, int a, int b, const char *party_key,
-                        uint32_t protocol_version)
-{
-    test_peer_t *p = &f->peers[i];
-    char games[512], state[512], peer_addr[2][64];
-    snprintf(games, sizeof games, "%s/games", p->dir);
-    snprintf(state, sizeof state, "%s/state", p->dir);
-    ls_fs_mkdir_p(games, 0755);
-    ls_peer_config_t config = {.game_dir = games, .state_dir = state, .listen = "127.0.0.1:0",
-                               .party_key = party_key, .ping_interval_ms = 500,
-                               .reconnect_ms = 300, .protocol_version = protocol_version,
-                               .monitor_settle_ms = 100};
-    int targets[2] = {a, b};
-    for (int t = 0; t < 2; t++) {
-        if (targets[t] < 0)
-            continue;
-        snprintf(peer_addr[t], sizeof peer_addr[t], "127.0.0.1:%d",
-                 ls_peer_listen_port(f->peers[targets[t]].rt));
-        config.static_peers[config.static_peer_count++] = peer_addr[t];
-    }
-    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
-                     0);
-    json_t *ready = ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, WAIT_MS);
-    assert_non_null(ready);
-    json_decref(ready);
-}
+typedef ls_swarm_t fixture_t;
+typedef ls_test_peer_t test_peer_t;
 
 static void start_peer(fixture_t *f, int i, int connect_to, const char *party_key,
                        uint32_t protocol_version)
 {
-    start_peer2(f, i, connect_to, -1, party_key, protocol_version);
-}
-
-static test_peer_t *make_peer(fixture_t *f, int i)
-{
-    test_peer_t *p = &f->peers[i];
-    p->dir = ls_test_mkdtemp("peer");
-    ls_event_log_init(&p->events);
-    return p;
+    ls_swarm_start_peer(f, i, &connect_to, connect_to < 0 ? 0 : 1, party_key, protocol_version);
 }
 
 static bool sees_game(test_peer_t *p, const char *game_id, int timeout_ms)
@@ -159,20 +40,20 @@ static bool sees_game(test_peer_t *p, const char *game_id, int timeout_ms)
 static void handshake_shows_each_side_the_others_games(void **state)
 {
     fixture_t *f = *state;
-    add_game(make_peer(f, 0), "alpha", 1000);
-    add_game(make_peer(f, 1), "bravo", 2000);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 1000);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 2000);
     start_peer(f, 0, -1, NULL, 0);
     start_peer(f, 1, 0, NULL, 0);
     json_int_t one = 1;
     for (int i = 0; i < 2; i++) {
-        json_t *ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_DISCOVERED, NULL,
-                                       NULL, WAIT_MS);
+        json_t *ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_DISCOVERED, NULL, NULL,
+                                       WAIT_MS);
         assert_non_null(ev);
         const char *other_id = ls_peer_id(f->peers[1 - i].rt);
         assert_string_equal(json_string_value(json_object_get(ev, "peer_id")), other_id);
         json_decref(ev);
-        ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is,
-                               &one, WAIT_MS);
+        ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &one,
+                               WAIT_MS);
         assert_non_null(ev);
         json_decref(ev);
     }
@@ -185,9 +66,9 @@ static void handshake_shows_each_side_the_others_games(void **state)
 static void other_protocol_version_is_refused_once_and_ignored(void **state)
 {
     fixture_t *f = *state;
-    add_game(make_peer(f, 0), "alpha", 10);
-    add_game(make_peer(f, 1), "bravo", 10);
-    add_game(make_peer(f, 2), "charlie", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", 10);
     start_peer(f, 0, -1, NULL, 0);
     start_peer(f, 1, 0, NULL, 3);
     start_peer(f, 2, 0, NULL, 0);
@@ -196,15 +77,15 @@ static void other_protocol_version_is_refused_once_and_ignored(void **state)
     usleep(1500 * 1000);
     assert_false(sees_game(&f->peers[0], "bravo", 10));
     assert_false(sees_game(&f->peers[1], "alpha", 10));
-    assert_int_equal(log_count(f, "protocol version 3, we speak 4"), 1);
+    assert_int_equal(ls_swarm_log_count(f, "protocol version 3, we speak 4"), 1);
 }
 
 static void wrong_party_key_is_refused_and_right_one_gets_in(void **state)
 {
     fixture_t *f = *state;
-    add_game(make_peer(f, 0), "alpha", 10);
-    add_game(make_peer(f, 1), "bravo", 10);
-    add_game(make_peer(f, 2), "charlie", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", 10);
     start_peer(f, 0, -1, "lan-party-2026", 0);
     start_peer(f, 1, 0, "guess", 0);
     start_peer(f, 2, 0, "lan-party-2026", 0);
@@ -212,7 +93,7 @@ static void wrong_party_key_is_refused_and_right_one_gets_in(void **state)
     assert_true(sees_game(&f->peers[2], "alpha", WAIT_MS));
     assert_false(sees_game(&f->peers[0], "bravo", 500));
     assert_false(sees_game(&f->peers[1], "alpha", 10));
-    assert_true(log_count(f, "wrong party key") >= 1);
+    assert_true(ls_swarm_log_count(f, "wrong party key") >= 1);
 }
 
 static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
@@ -220,7 +101,7 @@ static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
     fixture_t *f = *state;
     ls_raw_peer_t raw;
     ls_raw_result_t result;
-    add_game(make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
     start_peer(f, 0, -1, NULL, 0);
     char *raw_state = ls_test_mkdtemp("raw");
     assert_int_equal(ls_raw_open(&raw, raw_state), 0);
@@ -236,7 +117,7 @@ static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
     assert_int_equal(result.reply.kind, LS_MSG_ERROR);
     assert_int_equal(result.reply.u.error.code, LS_WIRE_UNAUTHORIZED);
     ls_raw_result_free(&result);
-    assert_int_equal(log_count(f, "peer_id does not match its certificate"), 1);
+    assert_int_equal(ls_swarm_log_count(f, "peer_id does not match its certificate"), 1);
 
     /* A library whose digest is not its games' is refused too. */
     hello.u.hello.peer_id = (char *)ls_identity_peer_id(raw.identity);
@@ -277,8 +158,7 @@ static void raw_done(ls_raw_peer_t *raw, char *raw_state)
     free(raw_state);
 }
 
-static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len,
-                         ls_wire_error_t code)
+static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
 {
     ls_raw_result_t result;
     assert_int_equal(ls_raw_exchange(raw, bytes, len, &result), 0);
@@ -308,7 +188,7 @@ static void malformed_frames_get_errors_and_the_connection_lives(void **state)
     char *raw_state;
     uint8_t buf[512];
     size_t len;
-    add_game(make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
     start_peer(f, 0, -1, NULL, 0);
     raw_ready(f, &raw, &raw_state);
 
@@ -354,8 +234,8 @@ static void path_escapes_and_unknown_games_are_refused(void **state)
     uint8_t buf[512];
     size_t len;
     char link_path[512];
-    test_peer_t *p = make_peer(f, 0);
-    add_game(p, "alpha", 10);
+    test_peer_t *p = ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(p, "alpha", 10);
     ls_test_write_text(p->dir, "games/bravo/bravo.pak", "no version.ini: not downloaded");
     ls_test_write_text(p->dir, "outside.txt", "secret");
     snprintf(link_path, sizeof link_path, "%s/games/alpha/link.txt", p->dir);
@@ -392,8 +272,8 @@ static void file_chunks_and_whole_files_arrive_byte_exact(void **state)
     char *raw_state;
     ls_raw_result_t result;
     size_t size = 3 * LS_CHUNK_SIZE + 4321;
-    test_peer_t *p = make_peer(f, 0);
-    add_game(p, "alpha", size);
+    test_peer_t *p = ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(p, "alpha", size);
     start_peer(f, 0, -1, NULL, 0);
     raw_ready(f, &raw, &raw_state);
     size_t len;
@@ -432,15 +312,15 @@ static void file_chunks_and_whole_files_arrive_byte_exact(void **state)
 static void library_change_reaches_peers_as_a_delta(void **state)
 {
     fixture_t *f = *state;
-    add_game(make_peer(f, 0), "alpha", 10);
-    add_game(make_peer(f, 1), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 10);
     start_peer(f, 0, -1, NULL, 0);
     start_peer(f, 1, 0, NULL, 0);
     assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
-    add_game(&f->peers[0], "charlie", 30);
+    ls_swarm_add_game(&f->peers[0], "charlie", 30);
     assert_int_equal(ls_peer_command(f->peers[0].rt, LS_CMD_RESCAN, NULL), 0);
     assert_true(sees_game(&f->peers[1], "charlie", WAIT_MS));
-    assert_int_equal(log_count(f, "1 changed, 0 removed"), 1);
+    assert_int_equal(ls_swarm_log_count(f, "1 changed, 0 removed"), 1);
 }
 
 static bool games_exclude(const json_t *data, const void *game_id)
@@ -452,14 +332,14 @@ static void game_folder_added_or_removed_reaches_peers_without_a_command(void **
 {
     fixture_t *f = *state;
     char path[512];
-    add_game(make_peer(f, 0), "alpha", 10);
-    add_game(make_peer(f, 1), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 10);
     start_peer(f, 0, -1, NULL, 0);
     start_peer(f, 1, 0, NULL, 0);
     assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
 
     size_t mark = ls_event_log_mark(&f->peers[1].events);
-    add_game(&f->peers[0], "delta", 100); /* version.ini written last */
+    ls_swarm_add_game(&f->peers[0], "delta", 100); /* version.ini written last */
     json_t *ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES,
                                    ls_pred_games_include, "delta", WAIT_MS);
     assert_non_null(ev);
@@ -468,8 +348,8 @@ static void game_folder_added_or_removed_reaches_peers_without_a_command(void **
     mark = ls_event_log_mark(&f->peers[1].events);
     snprintf(path, sizeof path, "%s/games/delta", f->peers[0].dir);
     assert_int_equal(ls_fs_remove_tree(path), 0);
-    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES, games_exclude,
-                           "delta", WAIT_MS);
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES, games_exclude, "delta",
+                           WAIT_MS);
     assert_non_null(ev);
     assert_true(ls_pred_games_include(ev, "alpha"));
     json_decref(ev);
@@ -496,15 +376,15 @@ static bool local_game_installed_is(const json_t *data, const void *arg)
 static void install_and_uninstall_commands_change_the_local_library(void **state)
 {
     fixture_t *f = *state;
-    test_peer_t *p = make_peer(f, 0);
-    add_game(p, "alpha", 10);
+    test_peer_t *p = ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(p, "alpha", 10);
     start_peer(f, 0, -1, NULL, 0);
     installed_state_t installed = {"alpha", true}, removed = {"alpha", false};
 
     size_t mark = ls_event_log_mark(&p->events);
     assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "alpha"), 0);
-    json_t *ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
-                                   WAIT_MS);
+    json_t *ev =
+        ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL, WAIT_MS);
     assert_non_null(ev);
     assert_string_equal(json_string_value(json_object_get(ev, "op")), "install");
     json_decref(ev);
@@ -541,9 +421,9 @@ static void install_and_uninstall_commands_change_the_local_library(void **state
 static void interrupted_install_is_recovered_before_the_library_is_announced(void **state)
 {
     fixture_t *f = *state;
-    test_peer_t *p = make_peer(f, 0);
+    test_peer_t *p = ls_swarm_make_peer(f, 0);
     char root[512], leftover[600];
-    add_game(p, "alpha", 10);
+    ls_swarm_add_game(p, "alpha", 10);
     ls_test_write_text(p->dir, "games/alpha/.local.installing/.lanspread_owned", "");
     ls_test_write_text(p->dir, "games/alpha/.local.installing/half-unpacked.bin", "x");
     snprintf(root, sizeof root, "%s/games/alpha", p->dir);
@@ -554,210 +434,40 @@ static void interrupted_install_is_recovered_before_the_library_is_announced(voi
     snprintf(leftover, sizeof leftover, "%s/.local.installing", root);
     assert_int_equal(ls_fs_exists(leftover), 0);
     installed_state_t not_installed = {"alpha", false};
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY,
-                                   local_game_installed_is, &not_installed, WAIT_MS);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                                   &not_installed, WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
-    assert_true(log_count(f, "alpha: recovered an interrupted install") == 1);
+    assert_true(ls_swarm_log_count(f, "alpha: recovered an interrupted install") == 1);
 }
 
-static void assert_same_file(fixture_t *f, int a, int b, const char *relpath)
-{
-    size_t la, lb;
-    char *da = ls_test_read_file(f->peers[a].dir, relpath, &la);
-    char *db = ls_test_read_file(f->peers[b].dir, relpath, &lb);
-    assert_int_equal(la, lb);
-    uint8_t ha[LS_SHA256_LEN], hb[LS_SHA256_LEN];
-    ls_sha256(da, la, ha);
-    ls_sha256(db, lb, hb);
-    assert_memory_equal(ha, hb, LS_SHA256_LEN);
-    free(da);
-    free(db);
-}
-
+/* The one download over the runtime kept in the ASan run: small, generous
+ * waits. The heavy scenarios are in test_download_peers_integration.c. */
 static void download_from_two_seeders_is_exact_and_installs(void **state)
 {
     fixture_t *f = *state;
-    size_t size = 5 * LS_CHUNK_SIZE + 777;
-    add_game(make_peer(f, 0), "alpha", size);
-    add_game(make_peer(f, 1), "alpha", size);
-    make_peer(f, 2);
-    start_peer(f, 0, -1, NULL, 0);
-    start_peer(f, 1, -1, NULL, 0);
-    start_peer2(f, 2, 0, 1, NULL, 0);
-    json_int_t two = 2;
-    json_t *ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_LIST_GAMES,
-                                   ls_pred_games_include, "alpha", WAIT_MS);
-    json_decref(ev);
-    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &two,
-                           WAIT_MS);
+    size_t size = 2 * LS_CHUNK_SIZE + 777;
+    int d = ls_swarm_start(f, 2, size);
+    test_peer_t *p = &f->peers[d];
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                                   "alpha", WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
 
-    assert_int_equal(ls_peer_command(f->peers[2].rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
-    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_GOT_GAME_FILES, NULL, NULL, WAIT_MS);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, 0, LS_EVENT_GOT_GAME_FILES, NULL, NULL, 3 * WAIT_MS);
     assert_non_null(ev);
     assert_int_equal(json_array_size(json_object_get(ev, "peers")), 2);
     json_decref(ev);
-    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
-                           4 * WAIT_MS);
-    if (!ev) {
-        json_t *failed = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FAILED,
-                                           NULL, NULL, 10);
-        print_message("%s", f->log);
-        fail_msg("download did not finish: %s",
-                 failed ? json_string_value(json_object_get(failed, "reason")) : "no event");
-    }
-    json_decref(ev);
-    assert_same_file(f, 0, 2, "games/alpha/alpha.pak");
-    assert_same_file(f, 0, 2, "games/alpha/version.ini");
-    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
-                           WAIT_MS);
-    assert_non_null(ev);
-    json_decref(ev);
-}
-
-/* Starts seeders 0..n-1 with the same game and peer 2 (or n) downloading
- * from all of them; returns the downloader's index. */
-static int start_swarm(fixture_t *f, int seeders, size_t size)
-{
-    for (int i = 0; i < seeders; i++) {
-        add_game(make_peer(f, i), "alpha", size);
-        start_peer(f, i, -1, NULL, 0);
-    }
-    int d = seeders;
-    make_peer(f, d);
-    test_peer_t *p = &f->peers[d];
-    char games[512], state[512], addr[3][64];
-    snprintf(games, sizeof games, "%s/games", p->dir);
-    snprintf(state, sizeof state, "%s/state", p->dir);
-    ls_fs_mkdir_p(games, 0755);
-    ls_peer_config_t config = {.game_dir = games, .state_dir = state, .listen = "127.0.0.1:0",
-                               .ping_interval_ms = 500, .reconnect_ms = 300,
-                               .monitor_settle_ms = 100};
-    for (int i = 0; i < seeders; i++) {
-        snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", ls_peer_listen_port(f->peers[i].rt));
-        config.static_peers[config.static_peer_count++] = addr[i];
-    }
-    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
-                     0);
-    json_int_t count = seeders;
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &count,
-                                   WAIT_MS);
-    assert_non_null(ev);
-    json_decref(ev);
-    return d;
-}
-
-static json_t *wait_download_end(fixture_t *f, test_peer_t *p, size_t since, bool *finished)
-{
-    uint64_t deadline = uv_hrtime() + 60ull * 1000000000ull;
-    while (uv_hrtime() < deadline) {
-        json_t *ev = ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
-                                       20);
-        if (ev) {
-            *finished = true;
-            return ev;
-        }
-        ev = ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FAILED, NULL, NULL, 20);
-        if (ev) {
-            *finished = false;
-            return ev;
-        }
-    }
-    print_message("%s", f->log);
-    fail_msg("download neither finished nor failed");
-    return NULL;
-}
-
-static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
-{
-    fixture_t *f = *state;
-    int d = start_swarm(f, 3, 40 * LS_CHUNK_SIZE);
-    test_peer_t *p = &f->peers[d];
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL,
-                                   WAIT_MS);
-    assert_non_null(ev);
-    json_decref(ev);
-    size_t mark = ls_event_log_mark(&p->events);
-    ls_peer_stop(f->peers[1].rt); /* vanishes mid-transfer */
-    f->peers[1].rt = NULL;
     bool finished;
-    ev = wait_download_end(f, p, mark, &finished); /* so it ended after the loss */
-    if (!finished)
-        fail_msg("download failed: %s", json_string_value(json_object_get(ev, "reason")));
+    ev = ls_swarm_wait_download_end(f, p, 0, 12 * WAIT_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
     json_decref(ev);
-    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
-}
-
-static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
-{
-    fixture_t *f = *state;
-    int d = start_swarm(f, 2, 8 * LS_CHUNK_SIZE);
-    /* Bit rot on seeder 1: bytes change, the stamp does not, so its index
-     * still announces the old hashes and it serves wrong data. */
-    char path[512];
-    struct stat before;
-    snprintf(path, sizeof path, "%s/games/alpha/alpha.pak", f->peers[1].dir);
-    assert_int_equal(stat(path, &before), 0);
-    FILE *fp = fopen(path, "r+");
-    for (int c = 0; c < 8; c++) {
-        fseek(fp, (long)c * LS_CHUNK_SIZE + 100, SEEK_SET);
-        fputs("CORRUPTED", fp);
-    }
-    fclose(fp);
-    struct timespec times[2] = {before.st_atim, before.st_mtim};
-    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
-
-    test_peer_t *p = &f->peers[d];
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
-    bool finished;
-    json_t *ev = wait_download_end(f, p, 0, &finished);
-    if (!finished)
-        fail_msg("download failed: %s", json_string_value(json_object_get(ev, "reason")));
-    json_decref(ev);
-    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
-    assert_true(log_count(f, "does not match its hash") >= 1);
-}
-
-static void cancel_then_resume_fetches_only_missing_chunks(void **state)
-{
-    fixture_t *f = *state;
-    size_t chunks = 48;
-    int d = start_swarm(f, 1, chunks * LS_CHUNK_SIZE);
-    test_peer_t *p = &f->peers[d];
-    ls_log_set_level(LS_LOG_DEBUG);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL,
-                                   WAIT_MS);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/version.ini");
+    ev = ls_event_log_wait(&p->events, 0, LS_EVENT_INSTALL_FINISHED, NULL, NULL, 3 * WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_CANCEL, "alpha"), 0);
-    bool finished;
-    ev = wait_download_end(f, p, 0, &finished);
-    assert_false(finished);
-    assert_true(json_is_true(json_object_get(ev, "canceled")));
-    json_decref(ev);
-    char version[600];
-    snprintf(version, sizeof version, "%s/games/alpha/version.ini", p->dir);
-    assert_int_equal(ls_fs_exists(version), 0);
-
-    size_t served_before = log_count(f, "alpha.pak [");
-    size_t mark = ls_event_log_mark(&p->events);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
-    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, WAIT_MS);
-    assert_non_null(ev);
-    json_int_t resumed = json_integer_value(json_object_get(ev, "bytes_done"));
-    json_decref(ev);
-    assert_true(resumed > 0);
-    ev = wait_download_end(f, p, mark, &finished);
-    assert_true(finished);
-    json_decref(ev);
-    ls_log_set_level(LS_LOG_INFO);
-    size_t served_after = log_count(f, "alpha.pak [") - served_before;
-    assert_int_equal(served_after, chunks - (size_t)resumed / LS_CHUNK_SIZE);
-    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
 }
 
 static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
@@ -766,7 +476,7 @@ static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
     ls_raw_peer_t raw;
     char *raw_state;
     ls_raw_result_t result;
-    add_game(make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
     start_peer(f, 0, -1, NULL, 0);
     raw_ready(f, &raw, &raw_state);
 
@@ -800,9 +510,9 @@ static void set_game_dir_checks_swaps_rescans_and_reannounces(void **state)
 {
     fixture_t *f = *state;
     char dir2[512], missing[512], real2[PATH_MAX];
-    test_peer_t *p0 = make_peer(f, 0);
-    add_game(p0, "alpha", 10);
-    make_peer(f, 1);
+    test_peer_t *p0 = ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(p0, "alpha", 10);
+    ls_swarm_make_peer(f, 1);
     start_peer(f, 0, -1, NULL, 0);
     start_peer(f, 1, 0, NULL, 0);
     assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
@@ -857,39 +567,36 @@ static void set_game_dir_checks_swaps_rescans_and_reannounces(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(handshake_shows_each_side_the_others_games, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(other_protocol_version_is_refused_once_and_ignored, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(wrong_party_key_is_refused_and_right_one_gets_in, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(handshake_shows_each_side_the_others_games, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(other_protocol_version_is_refused_once_and_ignored,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(wrong_party_key_is_refused_and_right_one_gets_in,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(hello_whose_peer_id_is_not_its_certificate_is_refused,
-                                        setup, teardown),
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(malformed_frames_get_errors_and_the_connection_lives,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(path_escapes_and_unknown_games_are_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(file_chunks_and_whole_files_arrive_byte_exact, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(library_change_reaches_peers_as_a_delta, setup, teardown),
-        cmocka_unit_test_setup_teardown(delta_with_a_gap_makes_the_receiver_rehandshake, setup,
-                                        teardown),
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(path_escapes_and_unknown_games_are_refused, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(file_chunks_and_whole_files_arrive_byte_exact,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(library_change_reaches_peers_as_a_delta, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(delta_with_a_gap_makes_the_receiver_rehandshake,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(
-            game_folder_added_or_removed_reaches_peers_without_a_command, setup, teardown),
+            game_folder_added_or_removed_reaches_peers_without_a_command, ls_swarm_setup,
+            ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(install_and_uninstall_commands_change_the_local_library,
-                                        setup, teardown),
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(
-            interrupted_install_is_recovered_before_the_library_is_announced, setup, teardown),
-        cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(one_seeder_vanishing_midway_does_not_stop_the_download,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(set_game_dir_checks_swaps_rescans_and_reannounces, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(cancel_then_resume_fetches_only_missing_chunks, setup,
-                                        teardown),
+            interrupted_install_is_recovered_before_the_library_is_announced, ls_swarm_setup,
+            ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(set_game_dir_checks_swaps_rescans_and_reannounces,
+                                        ls_swarm_setup, ls_swarm_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

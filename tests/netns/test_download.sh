@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Downloads between real hosts: `lanspread daemon` seeders and the ls_fetch
+# driver (the peer runtime in-process) in network namespaces on one bridge,
+# each seeder's uplink shaped to 100 Mbit/s with htb so a transfer lasts
+# long enough to act during it. Scenarios:
+#   a download from 1 seeder, every file's SHA-256 equal to the source;
+#   a download from 3 seeders, same check, every seeder served a share;
+#   one of 3 seeders SIGKILLed mid-download: it completes from the other two.
+# Usage: test_download.sh [build dir]  (needs root; skips otherwise)
+# NETNS_KEEP_LOGS=1 keeps the logs.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/netns/lib.sh
+source "$here/lib.sh"
+# shellcheck source=tests/netns/shape.sh
+source "$here/shape.sh"
+
+bin_dir=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}}
+lanspread=$bin_dir/lanspread
+fetch=$bin_dir/ls_fetch
+game=netgame
+port=7000
+uplink=${LS_NETNS_UPLINK:-100mbit}
+failures=0
+
+netns_require
+netns_shape_require
+for b in "$lanspread" "$fetch"; do
+  [[ -x $b ]] || { echo "FAIL: $b not found (build first)"; exit 1; }
+done
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+pass() { echo "ok: $*"; }
+
+data=$(mktemp -d /tmp/lanspread-dl.XXXXXX)
+# Keeps the exit status for netns_down, which reads $?.
+remove_data() {
+  local rc=$?
+  rm -rf "$data"
+  return $rc
+}
+
+netns_up 4 || { echo "FAIL: could not build the test bed"; exit 1; }
+trap 'remove_data; netns_down' EXIT
+
+# The game: three files (one in a subfolder), 120 MiB in all, and version.ini.
+src=$data/src/$game
+mkdir -p "$src/data"
+head -c $((48 << 20)) /dev/urandom >"$src/$game.pak"
+head -c $((40 << 20)) /dev/urandom >"$src/data/part-1.bin"
+head -c $((32 << 20)) /dev/urandom >"$src/data/part-2.bin"
+echo "version=1.0" >"$src/version.ini"
+catalog=$data/catalog.json
+echo "{\"games\":[{\"id\":\"$game\",\"name\":\"Net Game\"}]}" >"$catalog"
+
+# Hosts 2..4 seed (hard links: one copy on disk, separate game folders).
+for i in 2 3 4; do
+  mkdir -p "$data/seed$i/games"
+  cp -al "$src" "$data/seed$i/games/$game"
+  netns_shape_up "$i" "$uplink" || { echo "FAIL: shaping host $i"; exit 1; }
+  netns_run "$i" "seed$i" "$lanspread" daemon --games "$data/seed$i/games" \
+    --state "$data/seed$i/state" --listen "$(netns_addr "$i"):$port" --catalog "$catalog" \
+    --json-events
+done
+is_ready() { grep -q '"event":"ready"' "$NETNS_LOG_DIR/$1.out" 2>/dev/null; }
+for i in 2 3 4; do
+  netns_wait 60 is_ready "seed$i" || { echo "FAIL: seeder $i not ready"; netns_dump_logs; exit 1; }
+done
+
+# Same bytes as the source, file by file (version.ini included).
+same_as_source() {
+  local dir=$1 want got
+  want=$(cd "$src" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+  got=$(cd "$dir" 2>/dev/null && find . -path ./local -prune -o -type f ! -name '.*' -print0 |
+    sort -z | xargs -0 sha256sum)
+  [[ -n $want && $want == "$got" ]]
+}
+
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2]))' "$2" "$1"; }
+
+# Peers (other than $2) that served nothing in ls_fetch's result $1.
+idle_peers() {
+  python3 -c 'import json,sys; print(sum(1 for p in json.loads(sys.argv[1])["peers"] if p["bytes"] == 0))' "$1"
+}
+
+# run_fetch NAME SEEDERS...: a download into host 1, in the background.
+run_fetch() {
+  local name=$1 peers=() i
+  shift
+  for i in "$@"; do peers+=(--peer "$(netns_addr "$i"):$port"); done
+  mkdir -p "$data/$name/games"
+  netns_run 1 "$name" "$fetch" --games "$data/$name/games" --state "$data/$name/state" \
+    --game "$game" --catalog "$catalog" --timeout 120 "${peers[@]}"
+}
+
+wait_fetch() {
+  local name=$1 pid=${NETNS_PID[$1]}
+  netns_wait 150 netns_is_dead "$pid" || { kill -KILL "$pid"; fail "$name: no exit in 150 s"; }
+  wait "$pid" 2>/dev/null
+  local rc=$?
+  unset "NETNS_PID[$name]"
+  return $rc
+}
+
+check_download() {
+  local name=$1 result
+  result=$(tail -n 1 "$NETNS_LOG_DIR/$name.out")
+  echo "  $name: $result"
+  if [[ $(json_field result "$result") != finished ]]; then
+    fail "$name: $(json_field reason "$result")"
+    return 1
+  fi
+  same_as_source "$data/$name/games/$game" || { fail "$name: files differ from the source"; return 1; }
+  return 0
+}
+
+# 1. One seeder.
+run_fetch one 2
+wait_fetch one
+check_download one && pass "download from 1 seeder: every file's SHA-256 equals the source"
+rm -rf "$data/one"
+
+# 2. Three seeders, each serving a share.
+run_fetch three 2 3 4
+wait_fetch three
+if check_download three; then
+  result=$(tail -n 1 "$NETNS_LOG_DIR/three.out")
+  if [[ $(idle_peers "$result") -ne 0 ]]; then
+    fail "three: a seeder served nothing"
+  else
+    pass "download from 3 seeders: every file matches, every seeder served"
+  fi
+fi
+rm -rf "$data/three"
+
+# 3. Seeder 3 SIGKILLed once a fifth of the game is in.
+progress_past() {
+  local last
+  last=$(grep '^progress' "$NETNS_LOG_DIR/$1.err" 2>/dev/null | tail -n 1)
+  [[ $last =~ ^progress\ ([0-9]+)/([0-9]+) ]] || return 1
+  ((BASH_REMATCH[1] * 5 >= BASH_REMATCH[2]))
+}
+run_fetch killed 2 3 4
+if netns_wait 60 progress_past killed; then
+  at=$(grep '^progress' "$NETNS_LOG_DIR/killed.err" | tail -n 1)
+  # Mid-download: the driver still runs and has not got everything.
+  netns_is_alive "${NETNS_PID[killed]}" && [[ $at =~ ^progress\ ([0-9]+)/([0-9]+) ]] &&
+    ((BASH_REMATCH[1] < BASH_REMATCH[2])) || fail "killed: the download ended before the kill"
+  kill -KILL "${NETNS_PID[seed3]}"
+  netns_wait 5 netns_is_dead "${NETNS_PID[seed3]}" || fail "seeder 3 survived SIGKILL"
+  wait "${NETNS_PID[seed3]}" 2>/dev/null
+  unset "NETNS_PID[seed3]"
+  echo "  killed seeder 3 at: $at"
+  wait_fetch killed
+  if check_download killed; then
+    result=$(tail -n 1 "$NETNS_LOG_DIR/killed.out")
+    [[ $(json_field result "$result") == finished ]] &&
+      pass "one of 3 seeders SIGKILLed mid-download: completed from the other two"
+  fi
+else
+  fail "killed: the download never reached 20% ($(tail -n 2 "$NETNS_LOG_DIR/killed.err"))"
+  wait_fetch killed
+fi
+
+if ((failures > 0)); then
+  echo "FAILED: $failures check(s)"
+  exit 1
+fi
+echo "PASS: downloads across namespaces"

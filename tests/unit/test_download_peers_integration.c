@@ -1,0 +1,427 @@
+/* Downloads through the peer runtime over real QUIC on loopback, at a size
+ * that makes them slow under ASan (so they are not in that run): one and
+ * three seeders with every file compared, a seeder vanishing, a corrupting
+ * seeder, cancel then resume, the version.ini sentinel watched from outside
+ * during a download, and a full disk. */
+#include "testutil.h"
+#include "peer_harness.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
+#include "lanspread/log.h"
+#include "lanspread/peer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define END_MS 120000 /* bound on one download */
+
+/* A game with several files, one in a subfolder and one empty; the same
+ * bytes on every seeder. */
+static const struct {
+    const char *path;
+    size_t size;
+} game_files[] = {
+    {"alpha.pak", 6 * LS_CHUNK_SIZE + 4321},
+    {"data/part-1.bin", 3 * LS_CHUNK_SIZE},
+    {"data/sub/small.cfg", 1000},
+    {"empty.dat", 0},
+};
+#define GAME_FILE_COUNT (sizeof game_files / sizeof game_files[0])
+
+static void add_multi_file_game(ls_test_peer_t *p)
+{
+    char rel[256];
+    for (size_t i = 0; i < GAME_FILE_COUNT; i++) {
+        uint8_t *data = malloc(game_files[i].size + 1);
+        assert_non_null(data);
+        ls_test_fill(data, game_files[i].size, 1000u + (uint32_t)i);
+        snprintf(rel, sizeof rel, "games/alpha/%s", game_files[i].path);
+        ls_test_write_file(p->dir, rel, data, game_files[i].size);
+        free(data);
+    }
+    ls_test_write_text(p->dir, "games/alpha/version.ini", "version=2.5\n");
+}
+
+static void assert_every_file_matches(ls_swarm_t *f, int source, int d)
+{
+    char rel[256];
+    for (size_t i = 0; i < GAME_FILE_COUNT; i++) {
+        snprintf(rel, sizeof rel, "games/alpha/%s", game_files[i].path);
+        ls_swarm_assert_same_file(f, source, d, rel);
+    }
+    ls_swarm_assert_same_file(f, source, d, "games/alpha/version.ini");
+}
+
+/* Regular files in a GOT_GAME_FILES event that are ones the seeders hold. */
+static size_t count_files(const json_t *ev)
+{
+    size_t i, n = 0;
+    json_t *entry;
+    json_array_foreach(json_object_get(ev, "files"), i, entry)
+    {
+        const char *path = json_string_value(json_object_get(entry, "path"));
+        if (json_is_true(json_object_get(entry, "is_dir")) || !path)
+            continue;
+        bool known = strcmp(path, "version.ini") == 0;
+        for (size_t k = 0; k < GAME_FILE_COUNT; k++)
+            known |= strcmp(path, game_files[k].path) == 0;
+        n += known;
+    }
+    return n;
+}
+
+static void download_multi_file_game_from(ls_swarm_t *f, int seeders)
+{
+    for (int i = 0; i < seeders; i++)
+        add_multi_file_game(ls_swarm_make_peer(f, i));
+    int d = ls_swarm_start(f, seeders, 0);
+    ls_test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_GET_GAME, "alpha"), 0);
+    json_t *ev =
+        ls_event_log_wait(&p->events, 0, LS_EVENT_GOT_GAME_FILES, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    assert_int_equal(json_array_size(json_object_get(ev, "peers")), (size_t)seeders);
+    assert_int_equal(count_files(ev), GAME_FILE_COUNT + 1); /* and version.ini */
+    json_decref(ev);
+
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    assert_every_file_matches(f, 0, d);
+    /* Every seeder served: the plan spread the chunks. */
+    ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, 10);
+    assert_non_null(ev);
+    assert_int_equal(json_integer_value(json_object_get(ev, "peers")), seeders);
+    json_decref(ev);
+}
+
+static void download_from_one_seeder_matches_every_file(void **state)
+{
+    download_multi_file_game_from(*state, 1);
+}
+
+static void download_from_three_seeders_matches_every_file(void **state)
+{
+    download_multi_file_game_from(*state, 3);
+}
+
+static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
+{
+    ls_swarm_t *f = *state;
+    int d = ls_swarm_start(f, 3, 40 * LS_CHUNK_SIZE);
+    ls_test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    json_t *ev =
+        ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    size_t mark = ls_event_log_mark(&p->events);
+    ls_peer_stop(f->peers[1].rt); /* vanishes mid-transfer */
+    f->peers[1].rt = NULL;
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, mark, END_MS, &finished); /* ended after the loss */
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+}
+
+static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
+{
+    ls_swarm_t *f = *state;
+    int d = ls_swarm_start(f, 2, 8 * LS_CHUNK_SIZE);
+    /* Bit rot on seeder 1: bytes change, the stamp does not, so its index
+     * still announces the old hashes and it serves wrong data. */
+    char path[512];
+    struct stat before;
+    snprintf(path, sizeof path, "%s/games/alpha/alpha.pak", f->peers[1].dir);
+    assert_int_equal(stat(path, &before), 0);
+    FILE *fp = fopen(path, "r+");
+    assert_non_null(fp);
+    for (int c = 0; c < 8; c++) {
+        fseek(fp, (long)c * LS_CHUNK_SIZE + 100, SEEK_SET);
+        fputs("CORRUPTED", fp);
+    }
+    fclose(fp);
+    struct timespec times[2] = {before.st_atim, before.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+
+    ls_test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    bool finished;
+    json_t *ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+    assert_true(ls_swarm_log_count(f, "does not match its hash") >= 1);
+}
+
+static void cancel_then_resume_fetches_only_missing_chunks(void **state)
+{
+    ls_swarm_t *f = *state;
+    size_t chunks = 48;
+    int d = ls_swarm_start(f, 1, chunks * LS_CHUNK_SIZE);
+    ls_test_peer_t *p = &f->peers[d];
+    ls_log_set_level(LS_LOG_DEBUG); /* the seeder logs each chunk it serves */
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    json_t *ev =
+        ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_CANCEL, "alpha"), 0);
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    assert_false(finished);
+    assert_true(json_is_true(json_object_get(ev, "canceled")));
+    json_decref(ev);
+    char version[600];
+    snprintf(version, sizeof version, "%s/games/alpha/version.ini", p->dir);
+    assert_int_equal(ls_fs_exists(version), 0);
+
+    size_t served_before = ls_swarm_log_count(f, "alpha.pak [");
+    size_t mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_int_t resumed = json_integer_value(json_object_get(ev, "bytes_done"));
+    json_decref(ev);
+    assert_true(resumed > 0);
+    ev = ls_swarm_wait_download_end(f, p, mark, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    size_t served_after = ls_swarm_log_count(f, "alpha.pak [") - served_before;
+    assert_int_equal(served_after, chunks - (size_t)resumed / LS_CHUNK_SIZE);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+}
+
+/* ---- the sentinel, watched from another thread during a download ---- */
+
+typedef struct {
+    const char *game_root;
+    uint8_t expected[GAME_FILE_COUNT][LS_SHA256_LEN];
+    volatile bool stop;
+    uv_mutex_t lock;
+    size_t polls_partial;   /* polls that saw data files but no version.ini */
+    size_t polls_sentinel;  /* polls that saw version.ini */
+    size_t early_sentinels; /* version.ini seen while a file was not final */
+    char first_problem[512];
+} observer_t;
+
+static bool file_is_final(observer_t *o, size_t i)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", o->game_root, game_files[i].path);
+    size_t len;
+    char *data = NULL;
+    struct stat st;
+    bool ok = stat(path, &st) == 0 && (size_t)st.st_size == game_files[i].size;
+    if (ok) {
+        data = ls_test_read_file(o->game_root, game_files[i].path, &len);
+        uint8_t got[LS_SHA256_LEN];
+        ls_sha256(data, len, got);
+        ok = len == game_files[i].size && memcmp(got, o->expected[i], LS_SHA256_LEN) == 0;
+    }
+    free(data);
+    return ok;
+}
+
+static void observe_once(observer_t *o)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/version.ini", o->game_root);
+    if (access(path, F_OK) != 0) {
+        snprintf(path, sizeof path, "%s/%s", o->game_root, game_files[0].path);
+        uv_mutex_lock(&o->lock);
+        o->polls_partial += access(path, F_OK) == 0;
+        uv_mutex_unlock(&o->lock);
+        return;
+    }
+    /* version.ini is there: every other file must already be final. */
+    size_t bad = GAME_FILE_COUNT;
+    for (size_t i = 0; i < GAME_FILE_COUNT && bad == GAME_FILE_COUNT; i++)
+        if (!file_is_final(o, i))
+            bad = i;
+    uv_mutex_lock(&o->lock);
+    o->polls_sentinel++;
+    if (bad != GAME_FILE_COUNT && o->early_sentinels++ == 0)
+        snprintf(o->first_problem, sizeof o->first_problem,
+                 "version.ini existed while %s was incomplete", game_files[bad].path);
+    uv_mutex_unlock(&o->lock);
+}
+
+static void observer_thread(void *arg)
+{
+    observer_t *o = arg;
+    /* Bounded by the test's own download timeout plus slack. */
+    uint64_t deadline = uv_hrtime() + (uint64_t)(END_MS + 10000) * 1000000ull;
+    while (!o->stop && uv_hrtime() < deadline) {
+        observe_once(o);
+        usleep(2000);
+    }
+}
+
+static void version_ini_appears_only_after_every_other_file_is_complete(void **state)
+{
+    ls_swarm_t *f = *state;
+    for (int i = 0; i < 2; i++)
+        add_multi_file_game(ls_swarm_make_peer(f, i));
+    int d = ls_swarm_start(f, 2, 0);
+    ls_test_peer_t *p = &f->peers[d];
+
+    observer_t o = {0};
+    char root[600];
+    snprintf(root, sizeof root, "%s/games/alpha", p->dir);
+    o.game_root = root;
+    uv_mutex_init(&o.lock);
+    for (size_t i = 0; i < GAME_FILE_COUNT; i++) {
+        char rel[256];
+        size_t len;
+        snprintf(rel, sizeof rel, "games/alpha/%s", game_files[i].path);
+        char *data = ls_test_read_file(f->peers[0].dir, rel, &len);
+        ls_sha256(data, len, o.expected[i]);
+        free(data);
+    }
+    uv_thread_t tid;
+    assert_int_equal(uv_thread_create(&tid, observer_thread, &o), 0);
+
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    bool finished;
+    json_t *ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    /* Let the observer see the committed state a few times. */
+    for (int i = 0; i < 500; i++) {
+        uv_mutex_lock(&o.lock);
+        size_t seen = o.polls_sentinel;
+        uv_mutex_unlock(&o.lock);
+        if (seen >= 3)
+            break;
+        usleep(2000);
+    }
+    o.stop = true;
+    uv_thread_join(&tid);
+    uv_mutex_destroy(&o.lock);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    print_message("observer: %zu polls during the transfer, %zu with version.ini\n",
+                  o.polls_partial, o.polls_sentinel);
+    if (o.early_sentinels)
+        fail_msg("%s (%zu times)", o.first_problem, o.early_sentinels);
+    /* The observer really watched the transfer, and the end. */
+    assert_true(o.polls_partial >= 3);
+    assert_true(o.polls_sentinel >= 1);
+    assert_every_file_matches(f, 0, d);
+}
+
+/* ---- a full disk ---- */
+
+static char *mounted_at; /* unmounted by the teardown even after a failure */
+
+static int full_disk_teardown(void **state)
+{
+    ls_swarm_t *f = *state;
+    for (int i = 0; i < LS_SWARM_MAX; i++) {
+        ls_peer_stop(f->peers[i].rt);
+        f->peers[i].rt = NULL;
+    }
+    if (mounted_at) {
+        umount2(mounted_at, MNT_DETACH);
+        free(mounted_at);
+        mounted_at = NULL;
+    }
+    return ls_swarm_teardown(state);
+}
+
+static void full_disk_fails_clearly_and_loses_nothing_else(void **state)
+{
+    ls_swarm_t *f = *state;
+    ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(&f->peers[0], "alpha", 6 * LS_CHUNK_SIZE);
+    ls_test_peer_t *p = ls_swarm_make_peer(f, 1);
+    char games[600];
+    snprintf(games, sizeof games, "%s/games", p->dir);
+    assert_int_equal(ls_fs_mkdir_p(games, 0755), 0);
+    /* 16 MiB: room for what is already there, not for a 24 MiB game. */
+    if (mount("lstest", games, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755") != 0) {
+        print_message("SKIPPED: cannot mount a tmpfs here (%s); needs root or CAP_SYS_ADMIN\n",
+                      strerror(errno));
+        skip();
+    }
+    mounted_at = strdup(games);
+    /* What is already on that disk: another game and a stray file. */
+    uint8_t other[3 * 1024 * 1024];
+    ls_test_fill(other, sizeof other, 77);
+    ls_test_write_file(p->dir, "games/bravo/bravo.pak", other, sizeof other);
+    ls_test_write_text(p->dir, "games/bravo/version.ini", "version=9\n");
+    ls_test_write_text(p->dir, "games/notes.txt", "keep me\n");
+
+    int target = 0;
+    ls_swarm_start_peer(f, 0, NULL, 0, NULL, 0);
+    ls_swarm_start_peer(f, 1, &target, 1, NULL, 0);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                                   "alpha", LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    assert_false(finished);
+    const char *reason = json_string_value(json_object_get(ev, "reason"));
+    print_message("failure reason: %s\n", reason);
+    assert_non_null(strstr(reason, "no space left on device"));
+    assert_false(json_is_true(json_object_get(ev, "canceled")));
+    json_decref(ev);
+
+    /* Nothing else lost, no sentinel or leftovers of the transaction. */
+    size_t len;
+    char *back = ls_test_read_file(p->dir, "games/bravo/bravo.pak", &len);
+    assert_int_equal(len, sizeof other);
+    assert_memory_equal(back, other, sizeof other);
+    free(back);
+    back = ls_test_read_file(p->dir, "games/notes.txt", &len);
+    assert_int_equal(len, 8);
+    assert_memory_equal(back, "keep me\n", 8);
+    free(back);
+    back = ls_test_read_file(p->dir, "games/bravo/version.ini", &len);
+    assert_memory_equal(back, "version=9\n", len);
+    free(back);
+    const char *gone[] = {"version.ini", ".version.ini.tmp", ".version.ini.discarded"};
+    for (size_t i = 0; i < 3; i++) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/alpha/%s", games, gone[i]);
+        assert_int_equal(ls_fs_exists(path), 0);
+    }
+    /* The runtime is still usable: bravo is still listed as downloaded. */
+    ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY, ls_pred_games_include, "bravo",
+                           LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(download_from_one_seeder_matches_every_file, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(download_from_three_seeders_matches_every_file,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(one_seeder_vanishing_midway_does_not_stop_the_download,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(cancel_then_resume_fetches_only_missing_chunks,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(version_ini_appears_only_after_every_other_file_is_complete,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(full_disk_fails_clearly_and_loses_nothing_else,
+                                        ls_swarm_setup, full_disk_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
