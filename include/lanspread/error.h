@@ -47,14 +47,30 @@ enum ls_error {
     LS_EUNSAFE_ENTRY = -50,
     LS_EARCHIVE = -51,
     LS_EINTENT = -52,
+    LS_ENOT_INSTALLED = -53,
+    LS_EINSTALLED = -54,
+    LS_ENOT_OWNED = -55,
+    LS_EINCONSISTENT = -56,
     /* peers */
     LS_EAUTH = -60,
     LS_EPEER_GONE = -61,
     LS_EREMOTE = -62,
     LS_ESTATE = -63,
+    /* transport */
+    LS_EREFUSED = -64,
+    LS_EUNREACHABLE = -65,
+    LS_ETLS = -66,
+    LS_EQUIC = -67,
+    LS_ELIMIT = -68,
     /* discovery */
     LS_EMDNS = -70,
     LS_ETXT = -71,
+    /* downloads */
+    LS_ERETRIES = -75,
+    LS_ENOPEERS = -76,
+    LS_ERESUME = -77,
+    LS_EINCOMPLETE = -78,
+    LS_ECHUNK = -79,
 };
 
 /* A static, human-readable description of a code; never NULL. */

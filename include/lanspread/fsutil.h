@@ -13,6 +13,9 @@ int ls_fs_read_file(const char *path, size_t max_len, char **out, size_t *out_le
 /* Replaces `path` atomically: writes a temp file beside it, fsyncs it,
  * renames it over `path`, then fsyncs the directory. */
 int ls_fs_write_atomic(const char *path, const void *data, size_t len);
+/* The same, with the file created with `mode` from the start (0600 for a
+ * private key: it never exists with wider permissions, even briefly). */
+int ls_fs_write_atomic_mode(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Writes all of `data` at `offset` (pwrite loop). */
 int ls_fs_pwrite_all(int fd, const void *data, size_t len, off_t offset);

@@ -188,6 +188,7 @@ void ls_party_proof(const char *key, const char *sender_id, const char *receiver
 /* Deep copies; destination owned by the caller. */
 int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src);
 int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *src);
+int ls_manifest_copy(ls_game_manifest_t *dst, const ls_game_manifest_t *src);
 
 void ls_game_summary_free(ls_game_summary_t *game);
 void ls_snapshot_free(ls_library_snapshot_t *snap);

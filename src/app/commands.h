@@ -16,5 +16,6 @@ enum { LS_EXIT_OK = 0, LS_EXIT_FAILURE = 1, LS_EXIT_USAGE = 2 };
 
 int ls_cmd_scan(int argc, char **argv);
 int ls_cmd_demo_library(int argc, char **argv);
+int ls_cmd_daemon(int argc, char **argv);
 
 #endif

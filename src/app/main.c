@@ -7,6 +7,7 @@
 static const ls_command_t commands[] = {
     {"scan", "print the local library (--json for scripts)", ls_cmd_scan},
     {"demo-library", "create a demo game library", ls_cmd_demo_library},
+    {"daemon", "run a peer in the foreground", ls_cmd_daemon},
 };
 
 static void usage(FILE *out)

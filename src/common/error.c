@@ -44,12 +44,26 @@ const char *ls_strerror(int code)
     case LS_EUNSAFE_ENTRY: return "archive entry is unsafe";
     case LS_EARCHIVE: return "archive cannot be read";
     case LS_EINTENT: return "intent log is corrupt";
+    case LS_ENOT_INSTALLED: return "game is not installed";
+    case LS_EINSTALLED: return "game is already installed";
+    case LS_ENOT_OWNED: return "a reserved folder not created by Lanspread is in the way";
+    case LS_EINCONSISTENT: return "game folder is in a state recovery cannot resolve";
     case LS_EAUTH: return "peer authentication failed";
     case LS_EPEER_GONE: return "peer went away";
     case LS_EREMOTE: return "peer answered with an error";
     case LS_ESTATE: return "operation not valid in the current state";
+    case LS_EREFUSED: return "peer refused the connection";
+    case LS_EUNREACHABLE: return "peer unreachable: nothing answered at that address";
+    case LS_ETLS: return "TLS handshake failed";
+    case LS_EQUIC: return "QUIC protocol error";
+    case LS_ELIMIT: return "connection or stream limit reached";
     case LS_EMDNS: return "mDNS responder failed";
     case LS_ETXT: return "malformed mDNS TXT record";
+    case LS_ERETRIES: return "a chunk failed on every try (the file may have changed on every seeder)";
+    case LS_ENOPEERS: return "no peer left to download from";
+    case LS_ERESUME: return "resume file does not match this download";
+    case LS_EINCOMPLETE: return "download is incomplete: chunks are missing";
+    case LS_ECHUNK: return "chunk does not match the manifest";
     default: return "unknown error";
     }
 }

@@ -121,23 +121,31 @@ int ls_fs_fsync_parent(const char *path)
 
 int ls_fs_write_atomic(const char *path, const void *data, size_t len)
 {
+    return ls_fs_write_atomic_mode(path, data, len, 0644);
+}
+
+int ls_fs_write_atomic_mode(const char *path, const void *data, size_t len, mode_t mode)
+{
     int rc = 0;
     int fd = -1;
     char *tmp = ls_strdup_printf("%s.tmp.%ld", path, (long)getpid());
 
     if (!tmp)
         return LS_ENOMEM;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    unlink(tmp); /* a stale temp of a crashed run must not keep its mode */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
         rc = ls_error_from_errno(errno);
         goto out;
     }
-    rc = ls_fs_pwrite_all(fd, data, len, 0);
+    if (fchmod(fd, mode) != 0) /* the umask may have narrowed it */
+        rc = ls_error_from_errno(errno);
+    if (rc == 0)
+        rc = ls_fs_pwrite_all(fd, data, len, 0);
     if (rc == 0 && fsync(fd) != 0)
         rc = ls_error_from_errno(errno);
     if (close(fd) != 0 && rc == 0)
         rc = ls_error_from_errno(errno);
-    fd = -1;
     if (rc != 0)
         goto out;
     if (rename(tmp, path) != 0) {

@@ -232,33 +232,6 @@ int ls_peerdb_update_peer_library(ls_peerdb_t *db, const char *peer_id, uint64_t
                                                                                              : 0;
 }
 
-static int copy_manifest(ls_game_manifest_t *dst, const ls_game_manifest_t *src)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->game_id = strdup(src->game_id);
-    dst->version = strdup(src->version);
-    dst->chunk_size = src->chunk_size;
-    dst->files = calloc(src->file_count ? src->file_count : 1, sizeof *dst->files);
-    if (!dst->game_id || !dst->version || !dst->files)
-        goto fail;
-    for (size_t i = 0; i < src->file_count; i++) {
-        const ls_file_desc_t *f = &src->files[i];
-        ls_file_desc_t *d = &dst->files[i];
-        dst->file_count = i + 1;
-        *d = *f;
-        d->path = strdup(f->path);
-        d->chunk_sha256 = f->chunk_count ? malloc(f->chunk_count * sizeof *d->chunk_sha256) : NULL;
-        if (!d->path || (f->chunk_count && !d->chunk_sha256))
-            goto fail;
-        if (f->chunk_count)
-            memcpy(d->chunk_sha256, f->chunk_sha256, f->chunk_count * sizeof *d->chunk_sha256);
-    }
-    return 0;
-fail:
-    ls_manifest_free(dst);
-    return LS_ENOMEM;
-}
-
 int ls_peerdb_set_manifest(ls_peerdb_t *db, const char *peer_id,
                            const ls_game_manifest_t *manifest)
 {
@@ -266,7 +239,7 @@ int ls_peerdb_set_manifest(ls_peerdb_t *db, const char *peer_id,
     ls_game_manifest_t copy;
     if (!peer)
         return LS_ENOENT;
-    int rc = copy_manifest(&copy, manifest);
+    int rc = ls_manifest_copy(&copy, manifest);
     if (rc != 0)
         return rc;
     for (size_t i = 0; i < peer->manifest_count; i++) {

@@ -9,11 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int compare_strings(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "");
+}
+
+static int compare_numbers(uint64_t a, uint64_t b)
+{
+    return (a > b) - (a < b);
+}
+
+/* Sorted by id; the other fields only break ties between equal ids (which
+ * the decoder never lets through), so that even then the order of the
+ * input cannot change the digest. */
 static int compare_by_id(const void *a, const void *b)
 {
-    const ls_game_summary_t *const *ga = a;
-    const ls_game_summary_t *const *gb = b;
-    return strcmp((*ga)->id, (*gb)->id);
+    const ls_game_summary_t *ga = *(const ls_game_summary_t *const *)a;
+    const ls_game_summary_t *gb = *(const ls_game_summary_t *const *)b;
+    int c = compare_strings(ga->id, gb->id);
+    if (c == 0)
+        c = compare_strings(ga->name, gb->name);
+    if (c == 0)
+        c = compare_strings(ga->version, gb->version);
+    if (c == 0)
+        c = compare_numbers(ga->size, gb->size);
+    if (c == 0)
+        c = compare_numbers(ga->file_count, gb->file_count);
+    return c;
 }
 
 /* Length-prefixed fields make the encoding unambiguous whatever bytes a
@@ -148,4 +170,31 @@ void ls_manifest_free(ls_game_manifest_t *manifest)
         ls_file_desc_free(&manifest->files[i]);
     free(manifest->files);
     memset(manifest, 0, sizeof *manifest);
+}
+
+int ls_manifest_copy(ls_game_manifest_t *dst, const ls_game_manifest_t *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->game_id = strdup(src->game_id);
+    dst->version = strdup(src->version);
+    dst->chunk_size = src->chunk_size;
+    dst->files = calloc(src->file_count ? src->file_count : 1, sizeof *dst->files);
+    if (!dst->game_id || !dst->version || !dst->files)
+        goto fail;
+    for (size_t i = 0; i < src->file_count; i++) {
+        const ls_file_desc_t *f = &src->files[i];
+        ls_file_desc_t *d = &dst->files[i];
+        dst->file_count = i + 1;
+        *d = *f;
+        d->path = strdup(f->path);
+        d->chunk_sha256 = f->chunk_count ? malloc(f->chunk_count * sizeof *d->chunk_sha256) : NULL;
+        if (!d->path || (f->chunk_count && !d->chunk_sha256))
+            goto fail;
+        if (f->chunk_count)
+            memcpy(d->chunk_sha256, f->chunk_sha256, f->chunk_count * sizeof *d->chunk_sha256);
+    }
+    return 0;
+fail:
+    ls_manifest_free(dst);
+    return LS_ENOMEM;
 }

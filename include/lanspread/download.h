@@ -1,0 +1,161 @@
+/* The disk side of a download: the version-sentinel transaction, the chunk
+ * writer, chunk verification and the resume file.
+ *
+ * EVERY function here blocks on the file system (open, fallocate, pwrite,
+ * fsync, rename, hashing 4 MiB): call them from the libuv thread pool
+ * (uv_queue_work), never from the loop thread. The planner
+ * (lanspread/planner.h) is the loop-side half.
+ *
+ * The transaction, in order:
+ *   begin   park version.ini as .version.ini.discarded, sweep a stale
+ *           .version.ini.tmp, create directories, pre-size the non-sentinel
+ *           files (fallocate, so a full disk is found now; existing data is
+ *           never truncated: a file is only ever grown here);
+ *   write   verified chunks at their offsets (pwrite; several threads may
+ *           write different chunks of one file at once); chunks of the root
+ *           version.ini stay in memory;
+ *   commit  per data file: trim a file that was longer than the manifest
+ *           (the one deliberate truncation, done only once every chunk is
+ *           in), fsync it, fsync its directory; then version.ini into
+ *           .version.ini.tmp, fsync, rename to version.ini, fsync the game
+ *           root, and only then drop .version.ini.discarded. version.ini
+ *           therefore never exists before every other file is complete and
+ *           durable;
+ *   abort   remove .version.ini.tmp and .version.ini.discarded, do not
+ *           restore the old sentinel, keep the data files (their verified
+ *           chunks are what the resume file points at).
+ *
+ * Every path is opened relative to the game root's fd, one component at a
+ * time with O_NOFOLLOW: a symlink anywhere inside the root is refused with
+ * LS_EPATH_SYMLINK and nothing is written through it. */
+#ifndef LANSPREAD_DOWNLOAD_H
+#define LANSPREAD_DOWNLOAD_H
+
+#include "lanspread/hash.h"
+#include "lanspread/path.h"
+#include "lanspread/proto.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* version.ini is buffered in memory: a larger one is refused. */
+#define LS_VERSION_INI_MAX (1024u * 1024u)
+
+typedef struct ls_dl_tx ls_dl_tx_t;
+
+/* Called after each step of begin/commit/abort with the step's name
+ * ("parked", "prepared", "data_synced", "tmp_written", "renamed",
+ * "root_synced", "committed", "swept"); for tests and tracing. */
+typedef void (*ls_dl_step_cb)(const char *step, void *userdata);
+
+/* Starts the transaction for the files `selected` (indices into
+ * manifest->files; NULL = all) under `game_root` (created if missing; the
+ * root itself is trusted: it is the user's game folder plus a valid id).
+ * When the root version.ini is not selected, commit writes none and the game
+ * stays "not downloaded".
+ * `observer` may be NULL. On failure nothing is returned, the sentinel
+ * leftovers are swept, files already pre-sized stay. The manifest must
+ * outlive the transaction; free *out with ls_dl_tx_free(). Errors: LS_ENOSPC
+ * (disk full), LS_EACCES (unwritable folder), LS_EPATH_* (path escapes or
+ * symlinks), LS_ETOOBIG (version.ini over LS_VERSION_INI_MAX), LS_EINVAL. */
+int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
+                   const size_t *selected, size_t selected_count, ls_dl_step_cb observer,
+                   void *userdata, ls_dl_tx_t **out);
+
+/* Writes one chunk the caller has verified (ls_dl_chunk_verify) at its
+ * offset. Thread-safe against other writes of the same transaction.
+ * LS_ECHUNK when (file, chunk, len) does not match the manifest or the file
+ * is not selected. The data stays the caller's. */
+int ls_dl_tx_write_chunk(ls_dl_tx_t *tx, size_t file_index, size_t chunk_index, const void *data,
+                         size_t len);
+
+/* Records a chunk already on disk and verified there (resume). Not allowed
+ * for the in-memory sentinel: LS_ECHUNK. */
+int ls_dl_tx_mark_present(ls_dl_tx_t *tx, size_t file_index, size_t chunk_index);
+
+/* Chunks of the selected files not yet written or marked present. */
+size_t ls_dl_tx_missing(ls_dl_tx_t *tx);
+
+/* Commits (see above). LS_EINCOMPLETE while chunks are missing; any other
+ * failure leaves no version.ini and no .version.ini.tmp behind. After a
+ * failed commit, call ls_dl_tx_abort(). */
+int ls_dl_tx_commit(ls_dl_tx_t *tx);
+
+/* Sweeps the sentinel leftovers; keeps the data files. Like commit and
+ * free, call it only once every write of this transaction has returned
+ * (a Cancel waits for the pool's writes in flight). */
+int ls_dl_tx_abort(ls_dl_tx_t *tx);
+
+/* Releases the transaction (closes the root fd). Does not sweep. */
+void ls_dl_tx_free(ls_dl_tx_t *tx);
+
+/* 0 when data matches the manifest's SHA-256 of (file, chunk) and has its
+ * exact length; LS_ECHUNK otherwise. Pure. */
+int ls_dl_chunk_verify(const ls_game_manifest_t *manifest, size_t file_index, size_t chunk_index,
+                       const void *data, size_t len);
+
+/* Reads (file, chunk) from disk under game_root (confined, no symlinks) and
+ * checks it against the manifest: 0, LS_ECHUNK (differs), LS_ECORRUPT
+ * (file too short) or an open error. For trusting a resumed chunk. */
+int ls_dl_chunk_verify_on_disk(const char *game_root, const ls_game_manifest_t *manifest,
+                               size_t file_index, size_t chunk_index);
+
+/* ---- resume file ----
+ * <state_dir>/downloads/<game_id>.resume records which chunks of one game
+ * version (one exact manifest) are verified on disk. Binary, little-endian:
+ *   "LSRESUM1", u8 id_len, id, u8 version_len, version, 32-byte manifest id,
+ *   u32 chunk_count, bitmap (ceil(count/8) bytes, LSB first, spare bits 0),
+ *   SHA-256 of everything before it.
+ * It lives in the state directory, never in the game root. */
+
+#define LS_RESUME_CHUNKS_MAX (1u << 24) /* 64 TiB of 4 MiB chunks */
+#define LS_RESUME_FILE_MAX                                                                         \
+    (8 + 1 + LS_GAME_ID_MAX + 1 + LS_VERSION_MAX + 32 + 4 + LS_RESUME_CHUNKS_MAX / 8 + 32)
+
+typedef struct {
+    char game_id[LS_GAME_ID_MAX + 1];
+    char version[LS_VERSION_MAX + 1];
+    uint8_t manifest_id[LS_SHA256_LEN];
+    size_t chunk_count;
+    uint8_t *bitmap;       /* owned; (chunk_count + 7) / 8 bytes */
+    size_t sentinel_first; /* chunks of version.ini are never recorded: */
+    size_t sentinel_count; /*   they are kept in memory, not on disk */
+} ls_resume_t;
+
+/* A hash over everything that makes a manifest: ids, sizes, chunk hashes. */
+void ls_resume_manifest_id(const ls_game_manifest_t *manifest, uint8_t out[LS_SHA256_LEN]);
+
+/* An empty record for `manifest`. Free with ls_resume_free(). */
+int ls_resume_init(ls_resume_t *resume, const ls_game_manifest_t *manifest);
+void ls_resume_free(ls_resume_t *resume);
+
+void ls_resume_mark(ls_resume_t *resume, size_t chunk_id);
+bool ls_resume_has(const ls_resume_t *resume, size_t chunk_id);
+size_t ls_resume_count(const ls_resume_t *resume);
+
+/* Serialises; *out is the caller's (free()). Cheap enough for the loop
+ * thread, so the loop can hand a snapshot to the pool. */
+int ls_resume_encode(const ls_resume_t *resume, uint8_t **out, size_t *out_len);
+
+/* Strict parser: exact length, magic, valid game id, bounds, spare bits,
+ * checksum. On success free *out with ls_resume_free(); on failure *out is
+ * empty. sentinel_* are left 0 (ls_resume_load fills them). */
+int ls_resume_parse(const void *data, size_t len, ls_resume_t *out);
+
+/* The resume file's path; caller frees. */
+char *ls_resume_path(const char *state_dir, const char *game_id);
+
+/* Writes the record atomically (ls_fs_write_atomic). */
+int ls_resume_save(const ls_resume_t *resume, const char *state_dir);
+
+/* Loads the record for this manifest. Always leaves a usable *out (free with
+ * ls_resume_free()): the stored one when it matches the game, version and
+ * manifest id (returns 0), else an empty one, returning LS_ENOENT (none
+ * stored) or LS_ERESUME (corrupt or for another version/manifest; logged). */
+int ls_resume_load(const char *state_dir, const ls_game_manifest_t *manifest, ls_resume_t *out);
+
+/* Deletes the record (after a commit); a missing one is fine. */
+int ls_resume_remove(const char *state_dir, const char *game_id);
+
+#endif

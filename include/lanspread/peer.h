@@ -1,0 +1,105 @@
+/* The peer runtime: one thread running one libuv loop that owns the library,
+ * the QUIC endpoint, the PeerGameDB and every long-lived task (server,
+ * discovery, ping service, local game monitor). Other threads talk to it only
+ * through commands (a thread-safe queue woken by uv_async) and events (a sink
+ * called on the runtime thread); they never touch the loop's state. */
+#ifndef LANSPREAD_PEER_H
+#define LANSPREAD_PEER_H
+
+#include "lanspread/catalog.h"
+#include "lanspread/unpack.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LS_STATIC_PEERS_MAX 32
+
+typedef struct {
+    const char *game_dir;
+    const char *state_dir;
+    const char *name;            /* shown to other peers; default: host name */
+    const char *listen;          /* "ADDR:PORT"; default "0.0.0.0:0" */
+    const char *static_peers[LS_STATIC_PEERS_MAX]; /* "ADDR:PORT" to connect to */
+    size_t static_peer_count;
+    const char *party_key;       /* NULL: anyone on the LAN may join */
+    uint32_t ping_interval_ms;   /* default 5000 */
+    uint32_t ping_misses_max;    /* pings missed before a peer is pruned; default 3 */
+    uint32_t reconnect_ms;       /* retry interval for static peers; default 2000 */
+    uint32_t protocol_version;   /* 0: LS_PROTOCOL_VERSION (tests announce others) */
+    uint32_t monitor_settle_ms;  /* quiet time before a changed game is rescanned; default 300 */
+    const ls_unpacker_t *unpacker; /* installs unpack with it; NULL: libarchive */
+} ls_peer_config_t;
+
+/* The seed's PeerEvent set. */
+typedef enum {
+    LS_EVENT_LOCAL_LIBRARY = 1, /* {rev, digest, games:[local games]} */
+    LS_EVENT_LIST_GAMES,        /* {games:[{id,name,latest_version,size,peer_count}]} */
+    LS_EVENT_PEER_DISCOVERED,   /* {peer_id, name, address} */
+    LS_EVENT_PEER_LOST,         /* {peer_id, name, reason} */
+    LS_EVENT_PEER_COUNT,        /* {count} */
+    LS_EVENT_GOT_GAME_FILES,    /* {game_id, version, files:[...], peers:[...]} */
+    LS_EVENT_DOWNLOAD_BEGIN,
+    LS_EVENT_DOWNLOAD_PROGRESS,
+    LS_EVENT_DOWNLOAD_FINISHED,
+    LS_EVENT_DOWNLOAD_FAILED,
+    LS_EVENT_INSTALL_BEGIN,     /* {game_id, op}; op is install, update or uninstall */
+    LS_EVENT_INSTALL_PROGRESS,  /* {game_id, op, done, total} archive bytes */
+    LS_EVENT_INSTALL_FINISHED,
+    LS_EVENT_INSTALL_FAILED,
+    LS_EVENT_UNINSTALL_BEGIN,
+    LS_EVENT_UNINSTALL_FINISHED,
+    LS_EVENT_UNINSTALL_FAILED,
+    LS_EVENT_RUNTIME_FAILURE,   /* {what, reason} */
+    LS_EVENT_READY,             /* {peer_id, address}: listening, library announced */
+} ls_peer_event_kind_t;
+
+typedef struct {
+    ls_peer_event_kind_t kind;
+    const json_t *data; /* borrowed: valid during the call only */
+} ls_peer_event_t;
+
+/* Called on the runtime thread; must not block. */
+typedef void (*ls_peer_event_cb)(const ls_peer_event_t *event, void *userdata);
+
+typedef enum {
+    LS_CMD_LIST_GAMES = 1,    /* answers LOCAL_LIBRARY and LIST_GAMES */
+    LS_CMD_GET_GAME,          /* game_id: fetch file lists -> GOT_GAME_FILES */
+    LS_CMD_FETCH_LATEST,      /* game_id: like GET_GAME, for an update */
+    LS_CMD_DOWNLOAD_GAME_FILES, /* game_id, or {"game_id":..,"files":[paths]} */
+    LS_CMD_INSTALL_GAME,      /* game_id: install, or update an installed game */
+    LS_CMD_UNINSTALL_GAME,    /* game_id */
+    LS_CMD_SET_GAME_DIR,      /* arg: the new directory */
+    LS_CMD_GET_PEER_COUNT,    /* answers PEER_COUNT */
+    LS_CMD_RESCAN,            /* game_id or NULL: rescan and announce changes */
+    LS_CMD_SHUTDOWN,
+    LS_CMD_CANCEL,            /* game_id: stop its download, keep verified chunks */
+} ls_peer_command_kind_t;
+
+typedef struct ls_peer_runtime ls_peer_runtime_t;
+
+/* Boots the runtime on its own thread: loads (or creates) the identity, runs
+ * install recovery on every game, opens and scans the library, then listens
+ * and connects to the static peers.
+ * The catalog is borrowed and must outlive the runtime. Returns once the
+ * thread runs; failures after that arrive as RUNTIME_FAILURE events.
+ * Stop with ls_peer_stop(), which also frees the handle. */
+int ls_peer_start(const ls_peer_config_t *config, const ls_catalog_t *catalog,
+                  ls_peer_event_cb sink, void *userdata, ls_peer_runtime_t **out);
+
+/* Queues a command (any thread). `arg` is copied; may be NULL. */
+int ls_peer_command(ls_peer_runtime_t *peer, ls_peer_command_kind_t kind, const char *arg);
+
+/* Shuts the runtime down (closing every connection), joins its thread and
+ * frees the handle. */
+void ls_peer_stop(ls_peer_runtime_t *peer);
+
+/* This peer's id (64 hex digits) and bound "ADDR:PORT"; valid after
+ * ls_peer_start returned 0 and until ls_peer_stop. */
+const char *ls_peer_id(const ls_peer_runtime_t *peer);
+int ls_peer_listen_port(const ls_peer_runtime_t *peer);
+
+const char *ls_peer_event_name(ls_peer_event_kind_t kind);
+
+#endif

@@ -1,0 +1,156 @@
+/* The download planner: which chunk each serving peer should fetch next.
+ *
+ * Pure logic: no I/O, no threads, no clock of its own (every call that needs
+ * the time takes `now_ms`, any monotonic millisecond clock). It runs on the
+ * loop thread; nothing in it blocks. Not thread-safe: one owner.
+ *
+ * Chunks of the selected files go into one shared queue. Each peer pulls the
+ * next chunk while its window of chunks in flight has room; the window follows
+ * the peer's measured throughput and latency (1 + enough chunks to cover
+ * throughput x latency, between 2 and max_window; latency is measured from
+ * requests sent to an idle peer) and halves on a failure, so a
+ * fast peer takes more and a slow or failing one less. Endgame: once the queue
+ * is empty, an idle peer may be given a duplicate of a chunk still in flight
+ * elsewhere; the first verified answer wins and the planner names the other
+ * request to cancel. */
+#ifndef LANSPREAD_PLANNER_H
+#define LANSPREAD_PLANNER_H
+
+#include "lanspread/proto.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LS_PLANNER_PEERS_MAX 64    /* serving peers per download */
+#define LS_PLANNER_PEER_ID_MAX 128 /* bytes of a peer id */
+#define LS_MAX_RETRY_COUNT 5       /* tries per chunk before the download fails */
+#define LS_PLANNER_REASON_MAX 512
+
+typedef enum {
+    LS_PLAN_ADAPTIVE = 0,
+    /* The seed's plan, kept for comparison: chunk i belongs to peer i mod n,
+     * fixed window, no endgame, a failed chunk moves to the next peer. */
+    LS_PLAN_ROUND_ROBIN = 1,
+} ls_plan_mode_t;
+
+typedef struct {
+    ls_plan_mode_t mode;
+    uint32_t initial_window; /* chunks in flight before a rate is measured; 0 = 2 */
+    uint32_t max_window;     /* 0 = 16 */
+    uint32_t latency_ms;     /* latency estimate until measured per peer; 0 = 50 */
+    uint32_t max_retry;      /* tries per chunk; 0 = LS_MAX_RETRY_COUNT */
+    uint32_t max_bad_chunks; /* bad chunks before a peer is dropped; 0 = 2 */
+} ls_planner_config_t;
+
+/* One request: a chunk given to one peer. `ticket` identifies the request
+ * (an endgame duplicate of the same chunk has its own ticket). */
+typedef struct {
+    uint64_t ticket;
+    size_t file_index;  /* into manifest->files */
+    size_t chunk_index; /* within that file */
+    size_t chunk_id;    /* over the whole manifest (resume bitmap index) */
+    uint64_t offset;
+    uint64_t length;
+    uint32_t peer; /* peer slot, see ls_planner_peer_id() */
+} ls_assignment_t;
+
+/* What ls_planner_done() decided. */
+typedef struct {
+    bool counted;           /* the chunk is now done: write it */
+    bool has_cancel;        /* a duplicate request must be cancelled: */
+    ls_assignment_t cancel; /*   this one (its peer slot is cancel.peer) */
+    bool peer_dropped;      /* the reporting peer is dropped from this download */
+} ls_plan_outcome_t;
+
+typedef struct {
+    const char *peer_id; /* owned by the planner */
+    uint64_t bytes_done; /* verified bytes this peer delivered */
+    uint64_t rate_bps;   /* measured throughput, bytes per second */
+    uint32_t latency_ms; /* measured request latency (config value until measured) */
+    uint32_t window;
+    uint32_t in_flight;
+    uint32_t bad_chunks;
+    bool is_active; /* false once lost or dropped */
+} ls_plan_peer_stat_t;
+
+typedef struct {
+    uint64_t bytes_done;  /* verified, including chunks resumed from disk */
+    uint64_t bytes_total; /* of the selected files */
+    uint64_t rate_bps;    /* overall, since the previous progress sample */
+    size_t chunks_done;
+    size_t chunks_total;
+    size_t peer_count; /* entries filled in peers[] */
+} ls_plan_progress_t;
+
+typedef struct ls_planner ls_planner_t;
+
+/* Builds a plan for the chunks of `selected` (indices into manifest->files;
+ * NULL means every file) served by `peer_ids`. `resume_bitmap`, when not
+ * NULL, has one bit per manifest chunk (LSB first, see ls_resume_*): chunks
+ * set there are already verified on disk and are not planned. `config` may be
+ * NULL for the defaults. The manifest must outlive the planner; peer ids are
+ * copied. *out is freed with ls_planner_free(). */
+int ls_planner_new(const ls_game_manifest_t *manifest, const size_t *selected,
+                   size_t selected_count, const char *const *peer_ids, size_t peer_count,
+                   const uint8_t *resume_bitmap, const ls_planner_config_t *config,
+                   ls_planner_t **out);
+void ls_planner_free(ls_planner_t *planner);
+
+/* A peer that starts serving mid-download, or a lost one that reconnects
+ * (same slot; LS_EEXIST if it is active, LS_EPEER_GONE if it was dropped for
+ * bad data or failing streams). *slot receives its slot. A download that
+ * has already failed stays failed. */
+int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot);
+/* Slot of a peer id, or LS_ENOENT. */
+int ls_planner_peer_slot(const ls_planner_t *planner, const char *peer_id, uint32_t *slot);
+/* The id of a slot; NULL when out of range. Owned by the planner. */
+const char *ls_planner_peer_id(const ls_planner_t *planner, uint32_t slot);
+
+/* The next chunk `peer` should request now. Returns 0 with *out filled,
+ * LS_EAGAIN when there is nothing for it now (window full, queue empty and no
+ * useful duplicate), LS_EPEER_GONE for a lost or dropped peer, LS_ECANCELED
+ * once the download has finished or failed. */
+int ls_planner_next(ls_planner_t *planner, uint32_t peer, uint64_t now_ms, ls_assignment_t *out);
+
+/* A request completed with `bytes` of data; `verified_ok` says whether they
+ * matched the manifest's SHA-256. Returns LS_ESTATE for a ticket the planner
+ * no longer knows (cancelled or lost): drop its data. */
+int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t bytes,
+                    uint64_t now_ms, bool verified_ok, ls_plan_outcome_t *outcome);
+
+/* A request failed without data (stream reset, timeout, remote error): the
+ * chunk goes back to the queue, counts a try, and the peer's window halves.
+ * `reason` (may be NULL) is kept for the failure message. */
+int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason);
+
+/* The peer is gone: every chunk it held goes back to the queue without
+ * counting a try. */
+int ls_planner_peer_lost(ls_planner_t *planner, uint32_t peer);
+
+/* Fills `progress` and up to `peer_cap` entries of `peers` (may be NULL). */
+void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progress_t *progress,
+                         ls_plan_peer_stat_t *peers, size_t peer_cap);
+/* True at most about 4 times a second: when it returns true, emit a
+ * progress event. */
+bool ls_planner_progress_due(ls_planner_t *planner, uint64_t now_ms);
+
+bool ls_planner_is_finished(const ls_planner_t *planner);
+/* True once the download cannot finish; *code (LS_ERETRIES, LS_ENOPEERS, LS_ECANCELED) and
+ * *reason (owned by the planner, names the file and chunk) explain why. */
+bool ls_planner_has_failed(const ls_planner_t *planner, int *code, const char **reason);
+
+/* A Cancel command: the download fails with LS_ECANCELED; next() hands out
+ * nothing more. Cancel every stream ls_planner_in_flight() lists. */
+void ls_planner_cancel(ls_planner_t *planner);
+
+/* Every request still in flight (up to cap); returns how many there are.
+ * Used to cancel every stream on a Cancel command. */
+size_t ls_planner_in_flight(const ls_planner_t *planner, ls_assignment_t *out, size_t cap);
+
+/* Chunks over the whole manifest (directories have none), and the manifest
+ * chunk id of (file, 0). */
+size_t ls_manifest_chunk_total(const ls_game_manifest_t *manifest);
+size_t ls_manifest_chunk_base(const ls_game_manifest_t *manifest, size_t file_index);
+
+#endif

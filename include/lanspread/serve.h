@@ -1,0 +1,43 @@
+/* Serving: the answer a peer gives to each request. Deciding it reads only
+ * the published library (loop thread); opening a file is left to the thread
+ * pool. Only catalog-gated, downloaded games are served, and only paths that
+ * the game's manifest lists, opened without following any symlink. */
+#ifndef LANSPREAD_SERVE_H
+#define LANSPREAD_SERVE_H
+
+#include "lanspread/library.h"
+#include "lanspread/proto.h"
+
+typedef struct {
+    ls_msg_t header;  /* the response frame (an error frame on refusal) */
+    char *game_root;  /* file replies only: where the file lives */
+    char *path;       /* file replies only: relative path */
+    uint64_t file_size; /* as indexed; a different size on open means it changed */
+    uint64_t offset;  /* bytes [offset, offset + length) follow the header */
+    uint64_t length;
+} ls_serve_reply_t;
+
+/* Fills *reply for one decoded request: a response, or an error frame
+ * whose code says why (unknown_game, not_downloaded, invalid_path,
+ * invalid_request). Returns 0 whenever a reply was built (errors included),
+ * LS_ENOMEM otherwise. Free with ls_serve_reply_free(). */
+int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request,
+                     ls_serve_reply_t *reply);
+
+/* True when the reply streams file bytes after its header. */
+bool ls_serve_reply_has_body(const ls_serve_reply_t *reply);
+
+/* Opens a file reply's file (blocking: call on the thread pool). Refuses a
+ * path that now crosses a symlink (LS_EPATH_SYMLINK) or a file whose size
+ * changed since it was indexed (LS_ECORRUPT). *fd is the caller's to close. */
+int ls_serve_open(const ls_serve_reply_t *reply, int *fd);
+
+/* Turns a reply into an error frame (for a failed open, say). */
+int ls_serve_reply_fail(ls_serve_reply_t *reply, int code, const char *message);
+
+void ls_serve_reply_free(ls_serve_reply_t *reply);
+
+/* Builds an error frame message; *msg owned by the caller (ls_msg_free). */
+int ls_serve_error_msg(ls_msg_t *msg, ls_wire_error_t code, const char *message);
+
+#endif

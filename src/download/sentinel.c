@@ -1,0 +1,590 @@
+/* The version-sentinel transaction and the chunk writer: park the old
+ * version.ini, pre-size the files, write verified chunks at their offsets,
+ * and make version.ini appear only once everything else is durable.
+ * Blocking code for the thread pool. */
+#include "lanspread/download.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LOG_MOD "download"
+
+struct ls_dl_tx {
+    const ls_game_manifest_t *manifest;
+    int root_fd;
+    bool *is_selected;
+    size_t sentinel_index; /* SIZE_MAX when version.ini is not selected */
+    uint8_t *sentinel_buf;
+    uint8_t *have;      /* one byte per manifest chunk */
+    size_t *chunk_base; /* manifest chunk id of (file, 0), per file */
+    size_t missing;
+    pthread_mutex_t lock;
+    ls_dl_step_cb observer;
+    void *userdata;
+};
+
+static void step(const ls_dl_tx_t *tx, const char *name)
+{
+    if (tx->observer)
+        tx->observer(name, tx->userdata);
+}
+
+/* Opens the directory `name` under dir_fd without following a symlink,
+ * creating it first when asked. */
+static int open_subdir(int dir_fd, const char *name, bool create)
+{
+    if (create && mkdirat(dir_fd, name, 0755) != 0 && errno != EEXIST)
+        return ls_error_from_errno(errno);
+    int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    int saved = errno;
+    struct stat st;
+    if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+        return LS_EPATH_SYMLINK;
+    return ls_error_from_errno(saved);
+}
+
+/* Walks relpath's directories under root_fd (creating them when asked) and
+ * returns an fd of the last directory; *leaf points into `copy` at the final
+ * component. With `sync`, every directory on the way is fsynced, so entries
+ * created in them (subdirectories included) are durable. */
+static int walk_parents(int root_fd, char *copy, bool create, bool sync, char **leaf)
+{
+    *leaf = copy;
+    int dir_fd = dup(root_fd);
+    if (dir_fd < 0)
+        return ls_error_from_errno(errno);
+    char *component = copy;
+    char *slash;
+    while ((slash = strchr(component, '/')) != NULL) {
+        *slash = '\0';
+        int next = open_subdir(dir_fd, component, create);
+        if (next >= 0 && sync && fsync(next) != 0) {
+            close(next);
+            next = ls_error_from_errno(errno);
+        }
+        close(dir_fd);
+        if (next < 0)
+            return next;
+        dir_fd = next;
+        component = slash + 1;
+    }
+    *leaf = component;
+    return dir_fd;
+}
+
+/* Opens `leaf` in dir_fd as a regular file with a single link. A file with
+ * other hard links may share its inode with a file outside the root: when
+ * creating, the link is broken (this name gets a fresh, empty file, the other
+ * names keep their data); otherwise it is refused. */
+static int open_leaf(int dir_fd, const char *leaf, int flags, bool create)
+{
+    struct stat st;
+    int oflags = flags | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
+    int fd = openat(dir_fd, leaf, oflags, 0644);
+    if (fd < 0)
+        return ls_error_from_errno(errno); /* ELOOP (a symlink) maps to LS_EPATH_SYMLINK */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return LS_EPATH_INVALID;
+    }
+    if (st.st_nlink <= 1)
+        return fd;
+    close(fd);
+    if (!create)
+        return LS_EPATH_INVALID;
+    if (unlinkat(dir_fd, leaf, 0) != 0)
+        return ls_error_from_errno(errno);
+    fd = openat(dir_fd, leaf, oflags | O_EXCL, 0644);
+    return fd < 0 ? ls_error_from_errno(errno) : fd;
+}
+
+/* Opens (optionally creating) a regular file inside the root; every
+ * component is refused if it is a symlink. Returns an fd or LS_E*. */
+static int open_file_in_root(int root_fd, const char *relpath, int flags, bool create)
+{
+    char *copy = strdup(relpath);
+    char *leaf = NULL;
+    int rc;
+    if (!copy)
+        return LS_ENOMEM;
+    int dir_fd = walk_parents(root_fd, copy, create, false, &leaf);
+    if (dir_fd < 0) {
+        rc = dir_fd;
+    } else {
+        rc = open_leaf(dir_fd, leaf, flags, create);
+        close(dir_fd);
+    }
+    free(copy);
+    return rc;
+}
+
+/* Creates every directory of relpath (itself included) inside the root. */
+static int make_dir_in_root(int root_fd, const char *relpath)
+{
+    char *copy = ls_strdup_printf("%s/x", relpath);
+    char *leaf = NULL;
+    if (!copy)
+        return LS_ENOMEM;
+    int fd = walk_parents(root_fd, copy, true, false, &leaf);
+    free(copy);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
+}
+
+/* fsyncs every directory from the root (exclusive) down to relpath's parent. */
+static int fsync_parent_in_root(int root_fd, const char *relpath)
+{
+    char *copy = strdup(relpath);
+    char *leaf = NULL;
+    int rc = 0;
+    if (!copy)
+        return LS_ENOMEM;
+    int fd = walk_parents(root_fd, copy, false, true, &leaf);
+    if (fd < 0)
+        rc = fd;
+    else
+        close(fd);
+    free(copy);
+    return rc;
+}
+
+static bool is_sentinel(const ls_file_desc_t *f)
+{
+    return strcmp(f->path, LS_VERSION_FILE) == 0;
+}
+
+static uint64_t chunk_length(const ls_game_manifest_t *m, const ls_file_desc_t *f, size_t ci)
+{
+    uint64_t offset = (uint64_t)ci * m->chunk_size;
+    return f->size - offset < m->chunk_size ? f->size - offset : m->chunk_size;
+}
+
+static int unlink_in_root(int root_fd, const char *name)
+{
+    if (unlinkat(root_fd, name, 0) != 0 && errno != ENOENT)
+        return ls_error_from_errno(errno);
+    return 0;
+}
+
+/* Failed or cancelled: the old sentinel is not restored (seed behaviour). */
+static int sweep(ls_dl_tx_t *tx)
+{
+    int rc = unlink_in_root(tx->root_fd, LS_VERSION_TMP);
+    int rc2 = unlink_in_root(tx->root_fd, LS_VERSION_DISCARDED);
+    if (fsync(tx->root_fd) != 0 && rc == 0)
+        rc = ls_error_from_errno(errno);
+    step(tx, "swept");
+    return rc ? rc : rc2;
+}
+
+static int park_sentinel(ls_dl_tx_t *tx)
+{
+    struct stat st;
+    int rc = unlink_in_root(tx->root_fd, LS_VERSION_TMP);
+    if (rc != 0)
+        return rc;
+    if (fstatat(tx->root_fd, LS_VERSION_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (renameat(tx->root_fd, LS_VERSION_FILE, tx->root_fd, LS_VERSION_DISCARDED) != 0)
+            return ls_error_from_errno(errno);
+    } else if (errno != ENOENT) {
+        return ls_error_from_errno(errno);
+    }
+    if (fsync(tx->root_fd) != 0)
+        return ls_error_from_errno(errno);
+    step(tx, "parked");
+    return 0;
+}
+
+/* Grows a file to its manifest size without touching its data. fallocate
+ * reserves the blocks, so a full disk shows up here and not mid-download. */
+static int presize_file(int fd, uint64_t size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return ls_error_from_errno(errno);
+    if ((uint64_t)st.st_size >= size || size == 0)
+        return 0; /* a longer file is trimmed at commit, not now */
+    if (fallocate(fd, 0, 0, (off_t)size) == 0)
+        return 0;
+    if (errno != EOPNOTSUPP && errno != ENOSYS)
+        return ls_error_from_errno(errno);
+    if (ftruncate(fd, (off_t)size) != 0)
+        return ls_error_from_errno(errno);
+    return 0;
+}
+
+static int prepare_entry(ls_dl_tx_t *tx, size_t index)
+{
+    const ls_file_desc_t *f = &tx->manifest->files[index];
+    if (f->is_dir)
+        return make_dir_in_root(tx->root_fd, f->path);
+    if (index == tx->sentinel_index)
+        return 0;
+    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR, true);
+    if (fd < 0)
+        return fd;
+    int rc = presize_file(fd, f->size);
+    close(fd);
+    return rc;
+}
+
+static int check_selection(ls_dl_tx_t *tx, const size_t *selected, size_t n)
+{
+    const ls_game_manifest_t *m = tx->manifest;
+    for (size_t i = 0; i < (selected ? n : m->file_count); i++) {
+        size_t idx = selected ? selected[i] : i;
+        if (idx >= m->file_count || tx->is_selected[idx])
+            return LS_EINVAL;
+        const ls_file_desc_t *f = &m->files[idx];
+        int rc = ls_relpath_check(f->path, strlen(f->path));
+        if (rc != 0)
+            return rc;
+        if (!f->is_dir && f->chunk_count != (f->size + m->chunk_size - 1) / m->chunk_size)
+            return LS_EINVAL;
+        if (is_sentinel(f)) {
+            if (f->is_dir)
+                return LS_EINVAL;
+            if (f->size > LS_VERSION_INI_MAX)
+                return LS_ETOOBIG;
+            tx->sentinel_index = idx;
+        }
+        tx->is_selected[idx] = true;
+    }
+    return 0;
+}
+
+static int count_missing(ls_dl_tx_t *tx)
+{
+    const ls_game_manifest_t *m = tx->manifest;
+    size_t total = 0;
+    tx->chunk_base = calloc(m->file_count ? m->file_count : 1, sizeof *tx->chunk_base);
+    if (!tx->chunk_base)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < m->file_count; i++) {
+        tx->chunk_base[i] = total;
+        total += m->files[i].is_dir ? 0 : m->files[i].chunk_count;
+    }
+    tx->have = calloc(total ? total : 1, 1);
+    if (!tx->have)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < m->file_count; i++)
+        if (tx->is_selected[i] && !m->files[i].is_dir)
+            tx->missing += m->files[i].chunk_count;
+    if (tx->sentinel_index != SIZE_MAX) {
+        size_t size = m->files[tx->sentinel_index].size;
+        tx->sentinel_buf = calloc(size ? size : 1, 1);
+        if (!tx->sentinel_buf)
+            return LS_ENOMEM;
+    }
+    return 0;
+}
+
+static int tx_alloc(const ls_game_manifest_t *manifest, ls_dl_tx_t **out)
+{
+    ls_dl_tx_t *tx = calloc(1, sizeof *tx);
+    if (!tx)
+        return LS_ENOMEM;
+    tx->manifest = manifest;
+    tx->root_fd = -1;
+    tx->sentinel_index = SIZE_MAX;
+    pthread_mutex_init(&tx->lock, NULL);
+    *out = tx;
+    tx->is_selected = calloc(manifest->file_count ? manifest->file_count : 1, sizeof(bool));
+    return tx->is_selected ? 0 : LS_ENOMEM;
+}
+
+static int open_root(ls_dl_tx_t *tx, const char *game_root)
+{
+    int rc = ls_fs_mkdir_p(game_root, 0755);
+    if (rc != 0)
+        return rc;
+    tx->root_fd = open(game_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return tx->root_fd < 0 ? ls_error_from_errno(errno) : 0;
+}
+
+int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
+                   const size_t *selected, size_t selected_count, ls_dl_step_cb observer,
+                   void *userdata, ls_dl_tx_t **out)
+{
+    ls_dl_tx_t *tx = NULL;
+    bool is_parked = false;
+    int rc;
+
+    *out = NULL;
+    if (!game_root || !manifest || manifest->chunk_size == 0)
+        return LS_EINVAL;
+    rc = tx_alloc(manifest, &tx);
+    if (rc != 0)
+        goto out;
+    tx->observer = observer;
+    tx->userdata = userdata;
+    rc = check_selection(tx, selected, selected_count);
+    if (rc == 0)
+        rc = count_missing(tx);
+    if (rc == 0)
+        rc = open_root(tx, game_root);
+    if (rc == 0)
+        rc = park_sentinel(tx);
+    is_parked = rc == 0;
+    for (size_t i = 0; rc == 0 && i < manifest->file_count; i++)
+        if (tx->is_selected[i])
+            rc = prepare_entry(tx, i);
+    if (rc != 0)
+        goto out;
+    step(tx, "prepared");
+    *out = tx;
+    tx = NULL;
+out:
+    if (tx && is_parked)
+        sweep(tx);
+    if (rc != 0)
+        ls_warn(LOG_MOD, "cannot prepare %s: %s", game_root, ls_strerror(rc));
+    ls_dl_tx_free(tx);
+    return rc;
+}
+
+void ls_dl_tx_free(ls_dl_tx_t *tx)
+{
+    if (!tx)
+        return;
+    if (tx->root_fd >= 0)
+        close(tx->root_fd);
+    pthread_mutex_destroy(&tx->lock);
+    free(tx->is_selected);
+    free(tx->sentinel_buf);
+    free(tx->have);
+    free(tx->chunk_base);
+    free(tx);
+}
+
+static int check_chunk(const ls_dl_tx_t *tx, size_t fi, size_t ci, size_t len)
+{
+    const ls_game_manifest_t *m = tx->manifest;
+    if (fi >= m->file_count || !tx->is_selected[fi] || m->files[fi].is_dir)
+        return LS_ECHUNK;
+    if (ci >= m->files[fi].chunk_count || len != chunk_length(m, &m->files[fi], ci))
+        return LS_ECHUNK;
+    return 0;
+}
+
+/* Counts a chunk once, however often it is written. */
+static void record_chunk(ls_dl_tx_t *tx, size_t fi, size_t ci)
+{
+    size_t id = tx->chunk_base[fi] + ci;
+    pthread_mutex_lock(&tx->lock);
+    if (!tx->have[id]) {
+        tx->have[id] = 1;
+        tx->missing--;
+    }
+    pthread_mutex_unlock(&tx->lock);
+}
+
+int ls_dl_tx_write_chunk(ls_dl_tx_t *tx, size_t file_index, size_t chunk_index, const void *data,
+                         size_t len)
+{
+    int rc = check_chunk(tx, file_index, chunk_index, len);
+    if (rc != 0)
+        return rc;
+    const ls_file_desc_t *f = &tx->manifest->files[file_index];
+    uint64_t offset = (uint64_t)chunk_index * tx->manifest->chunk_size;
+    if (file_index == tx->sentinel_index) {
+        /* version.ini last: its presence means the game is complete */
+        memcpy(tx->sentinel_buf + offset, data, len);
+    } else {
+        int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY, false);
+        if (fd < 0)
+            return fd;
+        rc = ls_fs_pwrite_all(fd, data, len, (off_t)offset);
+        close(fd);
+        if (rc != 0)
+            return rc;
+    }
+    record_chunk(tx, file_index, chunk_index);
+    return 0;
+}
+
+int ls_dl_tx_mark_present(ls_dl_tx_t *tx, size_t file_index, size_t chunk_index)
+{
+    if (file_index == tx->sentinel_index)
+        return LS_ECHUNK;
+    size_t len = 0;
+    if (file_index < tx->manifest->file_count && !tx->manifest->files[file_index].is_dir &&
+        chunk_index < tx->manifest->files[file_index].chunk_count)
+        len = chunk_length(tx->manifest, &tx->manifest->files[file_index], chunk_index);
+    int rc = check_chunk(tx, file_index, chunk_index, len);
+    if (rc == 0)
+        record_chunk(tx, file_index, chunk_index);
+    return rc;
+}
+
+size_t ls_dl_tx_missing(ls_dl_tx_t *tx)
+{
+    pthread_mutex_lock(&tx->lock);
+    size_t missing = tx->missing;
+    pthread_mutex_unlock(&tx->lock);
+    return missing;
+}
+
+/* Trims a file that was longer than the manifest (the deliberate truncation,
+ * only once all its chunks are in) and makes it durable. */
+static int finish_file(ls_dl_tx_t *tx, const ls_file_desc_t *f)
+{
+    struct stat st;
+    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR, false);
+    int rc = 0;
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, &st) != 0)
+        rc = ls_error_from_errno(errno);
+    else if ((uint64_t)st.st_size != f->size && ftruncate(fd, (off_t)f->size) != 0)
+        rc = ls_error_from_errno(errno);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = ls_error_from_errno(errno);
+    close(fd);
+    return rc;
+}
+
+/* True when `path` lives in the same directory as `prev` (manifests list
+ * a directory's files together, so one fsync per directory run is enough). */
+static bool is_same_parent(const char *prev, const char *path)
+{
+    if (!prev)
+        return false;
+    const char *a = strrchr(prev, '/'), *b = strrchr(path, '/');
+    size_t la = a ? (size_t)(a - prev) : 0, lb = b ? (size_t)(b - path) : 0;
+    return la == lb && strncmp(prev, path, la) == 0;
+}
+
+static int sync_data(ls_dl_tx_t *tx)
+{
+    const ls_game_manifest_t *m = tx->manifest;
+    const char *prev = NULL;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < m->file_count; i++) {
+        if (!tx->is_selected[i] || i == tx->sentinel_index)
+            continue;
+        const char *path = m->files[i].path;
+        if (!m->files[i].is_dir)
+            rc = finish_file(tx, &m->files[i]);
+        if (rc == 0 && !is_same_parent(prev, path))
+            rc = fsync_parent_in_root(tx->root_fd, path);
+        prev = path;
+    }
+    if (rc == 0 && fsync(tx->root_fd) != 0)
+        rc = ls_error_from_errno(errno);
+    if (rc == 0)
+        step(tx, "data_synced");
+    return rc;
+}
+
+static int write_sentinel_tmp(ls_dl_tx_t *tx)
+{
+    size_t size = tx->manifest->files[tx->sentinel_index].size;
+    int fd = openat(tx->root_fd, LS_VERSION_TMP,
+                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ls_error_from_errno(errno);
+    int rc = ls_fs_pwrite_all(fd, tx->sentinel_buf, size, 0);
+    if (rc == 0 && fsync(fd) != 0)
+        rc = ls_error_from_errno(errno);
+    if (close(fd) != 0 && rc == 0)
+        rc = ls_error_from_errno(errno);
+    if (rc == 0)
+        step(tx, "tmp_written");
+    return rc;
+}
+
+static int publish_sentinel(ls_dl_tx_t *tx)
+{
+    if (renameat(tx->root_fd, LS_VERSION_TMP, tx->root_fd, LS_VERSION_FILE) != 0)
+        return ls_error_from_errno(errno);
+    step(tx, "renamed");
+    if (fsync(tx->root_fd) != 0)
+        return ls_error_from_errno(errno);
+    step(tx, "root_synced");
+    return 0;
+}
+
+int ls_dl_tx_commit(ls_dl_tx_t *tx)
+{
+    int rc = 0;
+    if (ls_dl_tx_missing(tx) != 0)
+        return LS_EINCOMPLETE;
+    rc = sync_data(tx);
+    if (rc == 0 && tx->sentinel_index != SIZE_MAX) {
+        rc = write_sentinel_tmp(tx);
+        if (rc == 0)
+            rc = publish_sentinel(tx);
+    }
+    if (rc != 0) {
+        unlink_in_root(tx->root_fd, LS_VERSION_TMP);
+        ls_warn(LOG_MOD, "commit of %s %s failed: %s", tx->manifest->game_id, tx->manifest->version,
+                ls_strerror(rc));
+        return rc;
+    }
+    /* the new sentinel is durable: the parked one has no use left */
+    unlink_in_root(tx->root_fd, LS_VERSION_DISCARDED);
+    fsync(tx->root_fd);
+    step(tx, "committed");
+    return 0;
+}
+
+int ls_dl_tx_abort(ls_dl_tx_t *tx)
+{
+    return sweep(tx);
+}
+
+int ls_dl_chunk_verify(const ls_game_manifest_t *manifest, size_t file_index, size_t chunk_index,
+                       const void *data, size_t len)
+{
+    uint8_t digest[LS_SHA256_LEN];
+    if (file_index >= manifest->file_count)
+        return LS_ECHUNK;
+    const ls_file_desc_t *f = &manifest->files[file_index];
+    if (f->is_dir || chunk_index >= f->chunk_count || len != chunk_length(manifest, f, chunk_index))
+        return LS_ECHUNK;
+    ls_sha256(data, len, digest);
+    return memcmp(digest, f->chunk_sha256[chunk_index], LS_SHA256_LEN) == 0 ? 0 : LS_ECHUNK;
+}
+
+int ls_dl_chunk_verify_on_disk(const char *game_root, const ls_game_manifest_t *manifest,
+                               size_t file_index, size_t chunk_index)
+{
+    uint8_t *buf = NULL;
+    int fd = -1;
+    int rc;
+    if (file_index >= manifest->file_count || manifest->files[file_index].is_dir ||
+        chunk_index >= manifest->files[file_index].chunk_count)
+        return LS_ECHUNK;
+    const ls_file_desc_t *f = &manifest->files[file_index];
+    size_t len = (size_t)chunk_length(manifest, f, chunk_index);
+    fd = ls_open_in_root(game_root, f->path, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    buf = malloc(len ? len : 1);
+    if (!buf) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    rc = ls_fs_pread_all(fd, buf, len, (off_t)chunk_index * manifest->chunk_size);
+    if (rc == 0)
+        rc = ls_dl_chunk_verify(manifest, file_index, chunk_index, buf, len);
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}

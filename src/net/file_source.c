@@ -1,0 +1,176 @@
+/* A pull source over a byte range of a file: two buffers filled in turn by
+ * uv_fs_read on the thread pool, so the loop thread only copies bytes that
+ * are already in memory and the disk is read as the peer's window opens. */
+#include "net_internal.h"
+
+#include "lanspread/error.h"
+#include "lanspread/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* per buffer; a served stream holds two */
+#define READ_SIZE (256 * 1024)
+
+struct file_buf {
+    uint8_t *data;
+    size_t len; /* bytes read into data */
+    size_t pos; /* bytes already handed to the stream */
+    bool is_ready;
+};
+
+struct ls_net_file_source {
+    uv_loop_t *loop;
+    int fd;
+    uint64_t next_read; /* file offset of the next read */
+    uint64_t end;       /* offset + len */
+    uint64_t left;      /* bytes not yet handed to the stream */
+    struct file_buf bufs[2];
+    int cur;  /* the buffer the stream takes bytes from */
+    int fill; /* the buffer the next read fills */
+    uv_fs_t req;
+    bool is_reading;
+    bool is_waiting; /* the stream asked while nothing was ready */
+    bool is_freed;   /* the owner let go while a read was in flight */
+    int error;
+    ls_net_stream_t *stream;
+};
+
+static void destroy(ls_net_file_source_t *src)
+{
+    free(src->bufs[0].data);
+    free(src->bufs[1].data);
+    free(src);
+}
+
+static void read_cb(uv_fs_t *req);
+
+/* Starts the next read when a buffer is free and bytes remain; one read at a
+ * time keeps the file read in order. */
+static void read_ahead(ls_net_file_source_t *src)
+{
+    struct file_buf *b = &src->bufs[src->fill];
+    uint64_t want = src->end - src->next_read;
+    uv_buf_t iov;
+
+    if (src->is_reading || src->error || b->is_ready || want == 0)
+        return;
+    iov = uv_buf_init((char *)b->data, want < READ_SIZE ? (unsigned)want : READ_SIZE);
+    src->req.data = src;
+    if (uv_fs_read(src->loop, &src->req, src->fd, &iov, 1, (int64_t)src->next_read, read_cb) != 0) {
+        src->error = LS_EIO;
+        return;
+    }
+    src->is_reading = true;
+}
+
+static void read_cb(uv_fs_t *req)
+{
+    ls_net_file_source_t *src = req->data;
+    ssize_t n = req->result;
+    struct file_buf *b = &src->bufs[src->fill];
+
+    uv_fs_req_cleanup(req);
+    src->is_reading = false;
+    if (src->is_freed) {
+        destroy(src);
+        return;
+    }
+    if (n <= 0) {
+        src->error = n < 0 ? ls_error_from_errno((int)-n) : LS_ECORRUPT;
+        ls_warn("net", "file source: %s", n < 0 ? uv_strerror((int)n) : "file ends early");
+    } else {
+        b->len = (size_t)n;
+        b->pos = 0;
+        b->is_ready = true;
+        src->next_read += (uint64_t)n;
+        src->fill ^= 1;
+        read_ahead(src);
+    }
+    if (src->is_waiting && src->stream) {
+        src->is_waiting = false;
+        ls_net_stream_resume(src->stream);
+    }
+}
+
+static int file_pull(ls_net_stream_t *s, uint8_t *out, size_t cap, size_t *len, bool *is_eof)
+{
+    ls_net_file_source_t *src = ls_net_stream_source_data(s);
+    struct file_buf *b = &src->bufs[src->cur];
+    size_t n;
+
+    *len = 0;
+    *is_eof = src->left == 0;
+    if (src->error)
+        return src->error;
+    if (src->left == 0)
+        return 0;
+    if (!b->is_ready) {
+        src->is_waiting = true; /* read_cb resumes the stream */
+        read_ahead(src);
+        return src->error;
+    }
+    n = b->len - b->pos < cap ? b->len - b->pos : cap;
+    memcpy(out, b->data + b->pos, n);
+    b->pos += n;
+    src->left -= n;
+    if (b->pos == b->len) {
+        b->is_ready = false;
+        src->cur ^= 1;
+        read_ahead(src);
+    }
+    *len = n;
+    *is_eof = src->left == 0;
+    return 0;
+}
+
+int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t len,
+                           ls_net_file_source_t **out)
+{
+    ls_net_file_source_t *src;
+
+    *out = NULL;
+    if (!loop || fd < 0 || offset > UINT64_MAX - len || offset + len > (uint64_t)INT64_MAX)
+        return LS_EINVAL;
+    src = calloc(1, sizeof(*src));
+    if (!src)
+        return LS_ENOMEM;
+    src->loop = loop;
+    src->fd = fd;
+    src->next_read = offset;
+    src->end = offset + len;
+    src->left = len;
+    src->bufs[0].data = malloc(READ_SIZE);
+    src->bufs[1].data = malloc(READ_SIZE);
+    if (!src->bufs[0].data || !src->bufs[1].data) {
+        destroy(src);
+        return LS_ENOMEM;
+    }
+    *out = src;
+    return 0;
+}
+
+int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src)
+{
+    int rc;
+
+    if (src->stream)
+        return LS_ESTATE;
+    rc = ls_net_stream_set_source(s, file_pull, src);
+    if (rc != 0)
+        return rc;
+    src->stream = s;
+    read_ahead(src);
+    return 0;
+}
+
+void ls_net_file_source_free(ls_net_file_source_t *src)
+{
+    if (!src)
+        return;
+    if (src->is_reading) {
+        src->is_freed = true; /* read_cb frees it */
+        return;
+    }
+    destroy(src);
+}

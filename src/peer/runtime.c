@@ -1,0 +1,718 @@
+/* The peer runtime: its thread and loop, the command queue, events, the
+ * local library, and the timers of the ping service and static peers. */
+#include "runtime_internal.h"
+
+#include "lanspread/error.h"
+#include "lanspread/log.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *ls_peer_event_name(ls_peer_event_kind_t kind)
+{
+    switch (kind) {
+    case LS_EVENT_LOCAL_LIBRARY: return "local-library";
+    case LS_EVENT_LIST_GAMES: return "list-games";
+    case LS_EVENT_PEER_DISCOVERED: return "peer-discovered";
+    case LS_EVENT_PEER_LOST: return "peer-lost";
+    case LS_EVENT_PEER_COUNT: return "peer-count";
+    case LS_EVENT_GOT_GAME_FILES: return "got-game-files";
+    case LS_EVENT_DOWNLOAD_BEGIN: return "download-begin";
+    case LS_EVENT_DOWNLOAD_PROGRESS: return "download-progress";
+    case LS_EVENT_DOWNLOAD_FINISHED: return "download-finished";
+    case LS_EVENT_DOWNLOAD_FAILED: return "download-failed";
+    case LS_EVENT_INSTALL_BEGIN: return "install-begin";
+    case LS_EVENT_INSTALL_PROGRESS: return "install-progress";
+    case LS_EVENT_INSTALL_FINISHED: return "install-finished";
+    case LS_EVENT_INSTALL_FAILED: return "install-failed";
+    case LS_EVENT_UNINSTALL_BEGIN: return "uninstall-begin";
+    case LS_EVENT_UNINSTALL_FINISHED: return "uninstall-finished";
+    case LS_EVENT_UNINSTALL_FAILED: return "uninstall-failed";
+    case LS_EVENT_RUNTIME_FAILURE: return "runtime-failure";
+    case LS_EVENT_READY: return "ready";
+    }
+    return "unknown";
+}
+
+uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt)
+{
+    return uv_now(&rt->loop);
+}
+
+/* Takes ownership of data (a NULL from a failed json_pack is dropped). */
+void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data)
+{
+    if (!data)
+        return;
+    ls_peer_event_t event = {.kind = kind, .data = data};
+    if (rt->sink)
+        rt->sink(&event, rt->sink_userdata);
+    json_decref(data);
+}
+
+static void emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
+{
+    ls_error("peer", "%s: %s", what, ls_strerror(code));
+    ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
+               json_pack("{s:s,s:s}", "what", what, "reason", ls_strerror(code)));
+}
+
+void ls_rt_emit_peer_count(ls_peer_runtime_t *rt)
+{
+    ls_rt_emit(rt, LS_EVENT_PEER_COUNT,
+               json_pack("{s:I}", "count", (json_int_t)ls_peerdb_count(rt->peerdb)));
+}
+
+void ls_rt_emit_games(ls_peer_runtime_t *rt)
+{
+    ls_remote_game_t *games;
+    size_t count;
+    if (ls_peerdb_games(rt->peerdb, &games, &count) != 0)
+        return;
+    json_t *list = json_array();
+    for (size_t i = 0; i < count; i++) {
+        const char **seeders = NULL;
+        size_t seeder_count = 0;
+        json_t *peers = json_array();
+        if (ls_peerdb_seeders(rt->peerdb, games[i].id, &seeders, &seeder_count) == 0)
+            for (size_t p = 0; p < seeder_count; p++)
+                json_array_append_new(peers, json_string(seeders[p]));
+        free(seeders);
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "id", games[i].id,
+                                              "name", games[i].name, "latest_version",
+                                              games[i].latest_version, "size",
+                                              (json_int_t)games[i].size, "peer_count",
+                                              (json_int_t)games[i].peer_count, "peers", peers));
+    }
+    ls_remote_games_free(games, count);
+    ls_rt_emit(rt, LS_EVENT_LIST_GAMES, json_pack("{s:o}", "games", list));
+}
+
+static void emit_local_library(ls_peer_runtime_t *rt)
+{
+    size_t count;
+    const ls_local_game_t *games = ls_library_games(rt->library, &count);
+    json_t *list = json_array();
+    for (size_t i = 0; i < count; i++)
+        json_array_append_new(
+            list, json_pack("{s:s,s:s,s:s?,s:b,s:b,s:I,s:I}", "id", games[i].id, "name",
+                            games[i].name, "version", games[i].version, "downloaded",
+                            games[i].is_downloaded, "installed", games[i].is_installed, "size",
+                            (json_int_t)games[i].size, "file_count",
+                            (json_int_t)games[i].file_count));
+    ls_rt_emit(rt, LS_EVENT_LOCAL_LIBRARY,
+               json_pack("{s:I,s:s,s:o}", "rev", (json_int_t)rt->announced.library_rev, "digest",
+                         rt->announced.digest, "games", list));
+}
+
+/* --- library changes and LibraryDelta ------------------------------------ */
+
+static const ls_game_summary_t *find_summary(const ls_library_snapshot_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->game_count; i++)
+        if (strcmp(s->games[i].id, id) == 0)
+            return &s->games[i];
+    return NULL;
+}
+
+static bool summary_equal(const ls_game_summary_t *a, const ls_game_summary_t *b)
+{
+    return strcmp(a->name, b->name) == 0 && strcmp(a->version, b->version) == 0 &&
+           a->size == b->size && a->file_count == b->file_count;
+}
+
+/* The delta from `old` to `now`; its arrays borrow from the snapshots. */
+static int build_delta(const ls_library_snapshot_t *old, const ls_library_snapshot_t *now,
+                       ls_library_delta_t *delta)
+{
+    memset(delta, 0, sizeof *delta);
+    delta->from_rev = old->library_rev;
+    delta->to_rev = now->library_rev;
+    memcpy(delta->digest, now->digest, sizeof delta->digest);
+    delta->changed = calloc(now->game_count + 1, sizeof *delta->changed);
+    delta->removed = calloc(old->game_count + 1, sizeof *delta->removed);
+    if (!delta->changed || !delta->removed)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < now->game_count; i++) {
+        const ls_game_summary_t *before = find_summary(old, now->games[i].id);
+        if (!before || !summary_equal(before, &now->games[i]))
+            delta->changed[delta->changed_count++] = now->games[i];
+    }
+    for (size_t i = 0; i < old->game_count; i++)
+        if (!find_summary(now, old->games[i].id))
+            delta->removed[delta->removed_count++] = old->games[i].id;
+    return 0;
+}
+
+static void announce_library(ls_peer_runtime_t *rt)
+{
+    ls_library_snapshot_t now;
+    ls_library_delta_t delta;
+    if (ls_library_snapshot(rt->library, &now) != 0)
+        return;
+    if (now.library_rev == rt->announced.library_rev) {
+        ls_snapshot_free(&now);
+        return;
+    }
+    if (build_delta(&rt->announced, &now, &delta) == 0) {
+        ls_info("peer", "library rev %llu -> %llu: %zu changed, %zu removed",
+                (unsigned long long)delta.from_rev, (unsigned long long)delta.to_rev,
+                delta.changed_count, delta.removed_count);
+        ls_link_broadcast_delta(rt, &delta);
+    }
+    free(delta.changed);
+    free(delta.removed);
+    ls_snapshot_free(&rt->announced);
+    rt->announced = now;
+}
+
+static void start_rescan(ls_peer_runtime_t *rt, const char *game_id);
+
+static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
+                           void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (rt->is_shutting_down)
+        return;
+    if (status != 0)
+        emit_failure(rt, "library scan", status);
+    announce_library(rt);
+    emit_local_library(rt);
+    if (rt->rescan_pending) {
+        rt->rescan_pending = false;
+        start_rescan(rt, NULL);
+    }
+}
+
+static void start_rescan(ls_peer_runtime_t *rt, const char *game_id)
+{
+    int rc = ls_library_scan_start(rt->library, &rt->loop, game_id, rescan_done_cb, rt);
+    if (rc == LS_EBUSY)
+        rt->rescan_pending = true; /* once the running scan ends, scan everything */
+    else if (rc != 0)
+        emit_failure(rt, "library scan", rc);
+}
+
+/* --- timers ------------------------------------------------------------- */
+
+static void connect_static_peers(ls_peer_runtime_t *rt)
+{
+    for (size_t i = 0; i < rt->static_peer_count; i++) {
+        ls_static_peer_t *sp = &rt->static_peers[i];
+        if (sp->link || sp->is_ignored)
+            continue;
+        int rc = ls_link_connect(rt, sp);
+        if (rc != 0)
+            ls_warn("peer", "connect %s: %s", sp->address, ls_strerror(rc));
+    }
+}
+
+static void reconnect_timer_cb(uv_timer_t *timer)
+{
+    connect_static_peers(timer->data);
+}
+
+static void ping_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
+{
+    link->is_ping_outstanding = false;
+    if (status == 0 && reply && reply->kind == LS_MSG_PONG) {
+        link->ping_misses = 0;
+        ls_peerdb_touch(link->rt->peerdb, link->peer_id, ls_rt_now_ms(link->rt));
+    }
+}
+
+/* A peer that misses ping_misses_max pings in a row is pruned. */
+static void ping_timer_cb(uv_timer_t *timer)
+{
+    ls_peer_runtime_t *rt = timer->data;
+    for (ls_link_t *l = rt->links; l; l = l->next) {
+        if (!l->is_ready || l->is_closing)
+            continue;
+        if (l->is_ping_outstanding && ++l->ping_misses >= rt->ping_misses_max) {
+            ls_link_close(l, LS_NET_APP_NO_ERROR, "missed pings");
+            continue;
+        }
+        if (l->is_ping_outstanding)
+            continue;
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = ls_rt_now_ms(rt)};
+        if (ls_exchange_start(l, &ping, ping_reply_cb, NULL) == 0)
+            l->is_ping_outstanding = true;
+    }
+}
+
+/* --- installs ----------------------------------------------------------- */
+
+static ls_peer_event_kind_t install_event_kind(ls_install_op_t op, ls_install_event_kind_t kind)
+{
+    bool is_uninstall = op == LS_INSTALL_OP_UNINSTALL;
+    switch (kind) {
+    case LS_INSTALL_EV_BEGIN:
+        return is_uninstall ? LS_EVENT_UNINSTALL_BEGIN : LS_EVENT_INSTALL_BEGIN;
+    case LS_INSTALL_EV_FINISHED:
+        return is_uninstall ? LS_EVENT_UNINSTALL_FINISHED : LS_EVENT_INSTALL_FINISHED;
+    case LS_INSTALL_EV_FAILED:
+    default:
+        return is_uninstall ? LS_EVENT_UNINSTALL_FAILED : LS_EVENT_INSTALL_FAILED;
+    }
+}
+
+static void install_event_cb(const ls_install_event_t *ev, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (ev->kind == LS_INSTALL_EV_PROGRESS) {
+        ls_rt_emit(rt, LS_EVENT_INSTALL_PROGRESS,
+                   json_pack("{s:s,s:s,s:I,s:I}", "game_id", ev->game_id, "op",
+                             ls_install_op_name(ev->op), "done", (json_int_t)ev->done, "total",
+                             (json_int_t)ev->total));
+        return;
+    }
+    ls_rt_emit(rt, install_event_kind(ev->op, ev->kind),
+               json_pack("{s:s,s:s,s:s?}", "game_id", ev->game_id, "op",
+                         ls_install_op_name(ev->op), "reason",
+                         ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL));
+    if (ev->kind == LS_INSTALL_EV_BEGIN || rt->is_shutting_down)
+        return;
+    /* The game is free again: its installed state changed, rescan it (and
+     * whatever the monitor held back meanwhile). */
+    ls_monitor_release(rt->monitor, ev->game_id);
+    start_rescan(rt, ev->game_id);
+}
+
+void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local)
+{
+    if (rt->is_shutting_down)
+        return;
+    ls_monitor_release(rt->monitor, game_id);
+    start_rescan(rt, game_id);
+    if (!ok)
+        return;
+    /* The seed's behaviour: a finished download installs by itself. */
+    int rc = ls_install_runner_submit(rt->installs,
+                                      has_local ? LS_INSTALL_OP_UPDATE : LS_INSTALL_OP_INSTALL,
+                                      game_id);
+    if (rc != 0)
+        ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
+                   json_pack("{s:s,s:s}", "game_id", game_id, "reason", ls_strerror(rc)));
+}
+
+static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char *game_id)
+{
+    const ls_local_game_t *game = game_id ? ls_library_find(rt->library, game_id) : NULL;
+    ls_install_op_t op = is_uninstall ? LS_INSTALL_OP_UNINSTALL
+                         : (game && game->is_installed) ? LS_INSTALL_OP_UPDATE
+                                                        : LS_INSTALL_OP_INSTALL;
+    int rc = !game ? LS_EUNKNOWN_GAME
+             : (!is_uninstall && !game->is_downloaded) ? LS_ENOT_DOWNLOADED
+             : (is_uninstall && !game->is_installed)   ? LS_ENOT_INSTALLED
+                                                       : 0;
+    if (rc == 0)
+        rc = ls_install_runner_submit(rt->installs, op, game_id);
+    if (rc != 0)
+        ls_rt_emit(rt, install_event_kind(op, LS_INSTALL_EV_FAILED),
+                   json_pack("{s:s,s:s,s:s}", "game_id", game_id ? game_id : "", "op",
+                             ls_install_op_name(op), "reason", ls_strerror(rc)));
+}
+
+/* --- commands ----------------------------------------------------------- */
+
+static void shutdown_runtime(ls_peer_runtime_t *rt);
+
+static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
+{
+    switch (cmd->kind) {
+    case LS_CMD_LIST_GAMES:
+        emit_local_library(rt);
+        ls_rt_emit_games(rt);
+        break;
+    case LS_CMD_GET_PEER_COUNT:
+        ls_rt_emit_peer_count(rt);
+        break;
+    case LS_CMD_RESCAN:
+        start_rescan(rt, cmd->arg);
+        break;
+    case LS_CMD_INSTALL_GAME:
+    case LS_CMD_UNINSTALL_GAME:
+        if (cmd->arg && ls_download_is_active(rt, cmd->arg))
+            ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
+                       json_pack("{s:s,s:s}", "game_id", cmd->arg, "reason",
+                                 "a download of this game is running"));
+        else
+            submit_install(rt, cmd->kind == LS_CMD_UNINSTALL_GAME, cmd->arg);
+        break;
+    case LS_CMD_GET_GAME:
+    case LS_CMD_FETCH_LATEST:
+        ls_download_get_game(rt, cmd->arg, cmd->kind == LS_CMD_FETCH_LATEST);
+        break;
+    case LS_CMD_DOWNLOAD_GAME_FILES:
+        ls_download_start(rt, cmd->arg);
+        break;
+    case LS_CMD_CANCEL:
+        ls_download_cancel(rt, cmd->arg);
+        break;
+    case LS_CMD_SHUTDOWN:
+        shutdown_runtime(rt);
+        break;
+    default:
+        ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
+                   json_pack("{s:s,s:s}", "what", "command", "reason", "not implemented yet"));
+        break;
+    }
+}
+
+static ls_command_t *take_commands(ls_peer_runtime_t *rt)
+{
+    uv_mutex_lock(&rt->queue_lock);
+    ls_command_t *head = rt->queue_head;
+    rt->queue_head = rt->queue_tail = NULL;
+    uv_mutex_unlock(&rt->queue_lock);
+    return head;
+}
+
+static void free_commands(ls_command_t *cmd)
+{
+    while (cmd) {
+        ls_command_t *next = cmd->next;
+        free(cmd->arg);
+        free(cmd);
+        cmd = next;
+    }
+}
+
+static void wake_cb(uv_async_t *async)
+{
+    ls_peer_runtime_t *rt = async->data;
+    ls_command_t *cmds = take_commands(rt);
+    for (ls_command_t *c = cmds; c && !rt->is_shutting_down; c = c->next)
+        run_command(rt, c);
+    free_commands(cmds);
+}
+
+int ls_peer_command(ls_peer_runtime_t *rt, ls_peer_command_kind_t kind, const char *arg)
+{
+    ls_command_t *cmd = calloc(1, sizeof *cmd);
+    if (!cmd)
+        return LS_ENOMEM;
+    cmd->kind = kind;
+    cmd->arg = arg ? strdup(arg) : NULL;
+    if (arg && !cmd->arg) {
+        free(cmd);
+        return LS_ENOMEM;
+    }
+    uv_mutex_lock(&rt->queue_lock);
+    if (rt->queue_tail)
+        rt->queue_tail->next = cmd;
+    else
+        rt->queue_head = cmd;
+    rt->queue_tail = cmd;
+    uv_mutex_unlock(&rt->queue_lock);
+    uv_async_send(&rt->wake);
+    return 0;
+}
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+static void endpoint_closed_cb(void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    rt->endpoint = NULL;
+    uv_close((uv_handle_t *)&rt->wake, NULL);
+}
+
+static void shutdown_runtime(ls_peer_runtime_t *rt)
+{
+    if (rt->is_shutting_down)
+        return;
+    ls_download_shutdown(rt);
+    rt->is_shutting_down = true;
+    uv_timer_stop(&rt->ping_timer);
+    uv_timer_stop(&rt->reconnect_timer);
+    uv_close((uv_handle_t *)&rt->ping_timer, NULL);
+    uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
+    ls_monitor_stop(rt->monitor);
+    rt->monitor = NULL;
+    if (rt->installs)
+        ls_install_runner_close(rt->installs);
+    rt->installs = NULL;
+    if (rt->endpoint)
+        ls_net_endpoint_close(rt->endpoint, endpoint_closed_cb);
+    else
+        uv_close((uv_handle_t *)&rt->wake, NULL);
+}
+
+static int parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out)
+{
+    char host[LS_ADDRESS_MAX];
+    const char *colon = strrchr(text, ':');
+    memset(out, 0, sizeof *out);
+    if (!colon || (size_t)(colon - text) >= sizeof host)
+        return LS_EINVAL;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < (allow_port_zero ? 0 : 1) || port > 65535)
+        return LS_EINVAL;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    if (host[0] == '[') { /* [::1]:port */
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
+        return 0;
+    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0)
+        return 0;
+    return LS_EINVAL;
+}
+
+bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id)
+{
+    return (rt->installs && ls_install_runner_is_busy(rt->installs, game_id)) ||
+           ls_download_is_active(rt, game_id);
+}
+
+static bool game_is_busy(const char *game_id, void *userdata)
+{
+    return ls_rt_game_busy(userdata, game_id);
+}
+
+static void monitor_rescan_cb(const char *game_id, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (!rt->is_shutting_down)
+        start_rescan(rt, game_id);
+}
+
+static void start_monitor(ls_peer_runtime_t *rt)
+{
+    ls_monitor_config_t config = {
+        .game_dir = ls_library_game_dir(rt->library),
+        .settle_ms = rt->monitor_settle_ms,
+        .busy_cb = game_is_busy,
+        .rescan_cb = monitor_rescan_cb,
+        .userdata = rt,
+    };
+    int rc = ls_monitor_start(&rt->loop, &config, &rt->monitor);
+    if (rc != 0)
+        emit_failure(rt, "game directory monitor", rc);
+}
+
+static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
+                               void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (status != 0)
+        emit_failure(rt, "library scan", status);
+    ls_snapshot_free(&rt->announced);
+    ls_library_snapshot(rt->library, &rt->announced);
+    emit_local_library(rt);
+    if (rt->is_shutting_down)
+        return;
+    ls_info("peer", "%.12s listening on port %d, announcing %zu games (rev %llu)", rt->peer_id,
+            rt->listen_port, rt->announced.game_count,
+            (unsigned long long)rt->announced.library_rev);
+    ls_rt_emit(rt, LS_EVENT_READY,
+               json_pack("{s:s,s:i,s:I}", "peer_id", rt->peer_id, "port", rt->listen_port,
+                         "rev", (json_int_t)rt->announced.library_rev));
+    start_monitor(rt);
+    connect_static_peers(rt);
+    uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
+    uv_timer_start(&rt->ping_timer, ping_timer_cb, rt->ping_interval_ms, rt->ping_interval_ms);
+}
+
+static int open_endpoint(ls_peer_runtime_t *rt)
+{
+    struct sockaddr_storage bind_addr, bound;
+    int rc = parse_address(rt->listen, true, &bind_addr);
+    if (rc != 0) {
+        ls_error("peer", "listen address '%s' is not ADDR:PORT", rt->listen);
+        return rc;
+    }
+    ls_net_config_t cfg = {
+        .bind_addr = (const struct sockaddr *)&bind_addr,
+        .identity = rt->identity,
+        .cb = ls_link_net_callbacks,
+        .limits = {.keep_alive_ms = rt->ping_interval_ms},
+        .user_data = rt,
+    };
+    rc = ls_net_endpoint_create(&rt->loop, &cfg, &rt->endpoint);
+    if (rc != 0)
+        return rc;
+    rc = ls_net_endpoint_local_addr(rt->endpoint, &bound);
+    if (rc == 0)
+        rt->listen_port = ntohs(bound.ss_family == AF_INET6
+                                    ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                    : ((struct sockaddr_in *)&bound)->sin_port);
+    return rc;
+}
+
+static void recover_cb(const char *game_id, int rc, const ls_recover_report_t *report,
+                       void *userdata)
+{
+    if (rc != 0)
+        ls_warn("peer", "%s: recovery failed: %s", game_id, ls_strerror(rc));
+    else if (report->action != LS_RECOVER_CLEAN || report->intent_corrupt)
+        ls_info("peer", "%s: recovered an interrupted %s: %s", game_id,
+                report->op ? ls_install_op_name(report->op) : "operation", report->reason);
+}
+
+/* Everything that must work before ls_peer_start returns. */
+static int boot(ls_peer_runtime_t *rt)
+{
+    int rc = ls_identity_load_or_create(rt->state_dir, &rt->identity);
+    if (rc != 0) {
+        ls_error("peer", "identity in %s: %s", rt->state_dir, ls_strerror(rc));
+        return rc;
+    }
+    snprintf(rt->peer_id, sizeof rt->peer_id, "%s", ls_identity_peer_id(rt->identity));
+    /* Before anything is announced, every game ends in a consistent state. */
+    rc = ls_install_recover_all(rt->game_dir, recover_cb, rt);
+    if (rc != 0)
+        ls_warn("peer", "install recovery of %s: %s", rt->game_dir, ls_strerror(rc));
+    ls_install_opts_t install_opts = {.unpacker = rt->unpacker};
+    rc = ls_install_runner_new(&rt->loop, rt->game_dir, &install_opts, install_event_cb, rt,
+                               &rt->installs);
+    if (rc != 0)
+        return rc;
+    ls_library_config_t lib_config = {rt->game_dir, rt->state_dir, rt->catalog};
+    rc = ls_library_open(&lib_config, &rt->library);
+    if (rc == 0)
+        rc = ls_peerdb_new(&rt->peerdb);
+    for (size_t i = 0; rc == 0 && i < rt->static_peer_count; i++) {
+        rc = parse_address(rt->static_peers[i].address, false, &rt->static_peers[i].sockaddr);
+        if (rc != 0)
+            ls_error("peer", "peer address '%s' is not ADDR:PORT", rt->static_peers[i].address);
+    }
+    if (rc == 0)
+        rc = open_endpoint(rt);
+    if (rc == 0)
+        rc = ls_library_scan_start(rt->library, &rt->loop, NULL, first_scan_done_cb, rt);
+    return rc;
+}
+
+static void runtime_thread(void *arg)
+{
+    ls_peer_runtime_t *rt = arg;
+    rt->start_status = boot(rt);
+    int failed = rt->start_status != 0;
+    if (failed)
+        shutdown_runtime(rt);
+    uv_sem_post(&rt->started);
+    if (!failed)
+        uv_run(&rt->loop, UV_RUN_DEFAULT);
+}
+
+static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
+{
+    char host[256] = "lanspread";
+    gethostname(host, sizeof host - 1);
+    rt->game_dir = strdup(config->game_dir);
+    rt->state_dir = strdup(config->state_dir);
+    rt->name = strndup(config->name ? config->name : host, LS_NAME_MAX);
+    rt->listen = strdup(config->listen ? config->listen : "0.0.0.0:0");
+    rt->party_key = config->party_key ? strdup(config->party_key) : NULL;
+    rt->ping_interval_ms = config->ping_interval_ms ? config->ping_interval_ms : 5000;
+    rt->ping_misses_max = config->ping_misses_max ? config->ping_misses_max : 3;
+    rt->reconnect_ms = config->reconnect_ms ? config->reconnect_ms : 2000;
+    rt->protocol_version =
+        config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
+    rt->monitor_settle_ms = config->monitor_settle_ms;
+    rt->unpacker = config->unpacker;
+    if (config->static_peer_count > LS_STATIC_PEERS_MAX)
+        return LS_EINVAL;
+    rt->static_peer_count = config->static_peer_count;
+    for (size_t i = 0; i < config->static_peer_count; i++)
+        snprintf(rt->static_peers[i].address, sizeof rt->static_peers[i].address, "%s",
+                 config->static_peers[i]);
+    if (!rt->game_dir || !rt->state_dir || !rt->name || !rt->listen ||
+        (config->party_key && !rt->party_key))
+        return LS_ENOMEM;
+    return 0;
+}
+
+static void runtime_free(ls_peer_runtime_t *rt)
+{
+    free_commands(take_commands(rt));
+    ls_snapshot_free(&rt->announced);
+    ls_peerdb_free(rt->peerdb);
+    ls_library_close(rt->library);
+    ls_identity_free(rt->identity);
+    free(rt->game_dir);
+    free(rt->state_dir);
+    free(rt->name);
+    free(rt->listen);
+    free(rt->party_key);
+    uv_mutex_destroy(&rt->queue_lock);
+    uv_sem_destroy(&rt->started);
+    free(rt);
+}
+
+static int init_loop(ls_peer_runtime_t *rt)
+{
+    if (uv_loop_init(&rt->loop) != 0)
+        return LS_EIO;
+    uv_async_init(&rt->loop, &rt->wake, wake_cb);
+    rt->wake.data = rt;
+    uv_timer_init(&rt->loop, &rt->ping_timer);
+    uv_timer_init(&rt->loop, &rt->reconnect_timer);
+    rt->ping_timer.data = rt;
+    rt->reconnect_timer.data = rt;
+    return 0;
+}
+
+int ls_peer_start(const ls_peer_config_t *config, const ls_catalog_t *catalog,
+                  ls_peer_event_cb sink, void *userdata, ls_peer_runtime_t **out)
+{
+    ls_peer_runtime_t *rt = calloc(1, sizeof *rt);
+    int rc;
+    *out = NULL;
+    if (!rt)
+        return LS_ENOMEM;
+    rt->catalog = catalog;
+    rt->sink = sink;
+    rt->sink_userdata = userdata;
+    uv_mutex_init(&rt->queue_lock);
+    uv_sem_init(&rt->started, 0);
+    rc = copy_config(rt, config);
+    if (rc == 0)
+        rc = init_loop(rt);
+    if (rc == 0 && uv_thread_create(&rt->thread, runtime_thread, rt) != 0)
+        rc = LS_EIO;
+    if (rc == 0) {
+        uv_sem_wait(&rt->started);
+        rc = rt->start_status;
+        if (rc != 0) {
+            uv_thread_join(&rt->thread);
+            uv_run(&rt->loop, UV_RUN_DEFAULT); /* lets the closed handles finish */
+            uv_loop_close(&rt->loop);
+        }
+    }
+    if (rc != 0) {
+        runtime_free(rt);
+        return rc;
+    }
+    *out = rt;
+    return 0;
+}
+
+void ls_peer_stop(ls_peer_runtime_t *rt)
+{
+    if (!rt)
+        return;
+    ls_peer_command(rt, LS_CMD_SHUTDOWN, NULL);
+    uv_thread_join(&rt->thread);
+    if (uv_loop_close(&rt->loop) != 0)
+        ls_warn("peer", "loop closed with handles still open");
+    runtime_free(rt);
+}
+
+const char *ls_peer_id(const ls_peer_runtime_t *rt)
+{
+    return rt->peer_id;
+}
+
+int ls_peer_listen_port(const ls_peer_runtime_t *rt)
+{
+    return rt->listen_port;
+}

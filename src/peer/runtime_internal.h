@@ -1,0 +1,146 @@
+/* Internal state of the peer runtime, shared by its files: runtime.c (thread,
+ * commands, events, library), link.c (connections and the handshake),
+ * exchange.c (requests this peer sends), server.c (requests it answers). */
+#ifndef LS_PEER_RUNTIME_INTERNAL_H
+#define LS_PEER_RUNTIME_INTERNAL_H
+
+#include "framer.h"
+#include "monitor.h"
+
+#include "lanspread/identity.h"
+#include "lanspread/install.h"
+#include "lanspread/library.h"
+#include "lanspread/net.h"
+#include "lanspread/peer.h"
+#include "lanspread/peerdb.h"
+#include "lanspread/proto.h"
+
+#include <uv.h>
+
+typedef struct ls_link ls_link_t;
+typedef struct ls_download ls_download_t;
+
+typedef struct ls_command {
+    struct ls_command *next;
+    ls_peer_command_kind_t kind;
+    char *arg;
+} ls_command_t;
+
+typedef struct {
+    char address[LS_ADDRESS_MAX];
+    struct sockaddr_storage sockaddr;
+    ls_link_t *link;   /* the outbound link to it, if any */
+    bool is_ignored;   /* answered version_mismatch: never retried */
+} ls_static_peer_t;
+
+struct ls_peer_runtime {
+    /* configuration, copied */
+    char *game_dir;
+    char *state_dir;
+    char *name;
+    char *listen;
+    char *party_key;
+    uint32_t ping_interval_ms;
+    uint32_t ping_misses_max;
+    uint32_t reconnect_ms;
+    uint32_t protocol_version;
+    const ls_catalog_t *catalog;
+    ls_peer_event_cb sink;
+    void *sink_userdata;
+
+    /* threads */
+    uv_thread_t thread;
+    uv_sem_t started;
+    int start_status;
+    uv_mutex_t queue_lock;
+    ls_command_t *queue_head;
+    ls_command_t *queue_tail;
+
+    /* loop-owned state */
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t ping_timer;
+    uv_timer_t reconnect_timer;
+    ls_identity_t *identity;
+    char peer_id[LS_PEER_ID_HEX_LEN + 1];
+    int listen_port;
+    ls_library_t *library;
+    ls_library_snapshot_t announced; /* what peers were last told */
+    ls_monitor_t *monitor;
+    const ls_unpacker_t *unpacker;
+    ls_install_runner_t *installs;
+    ls_download_t *downloads;
+    uint32_t monitor_settle_ms;
+    bool rescan_pending;
+    ls_net_endpoint_t *endpoint;
+    ls_peerdb_t *peerdb;
+    ls_link_t *links;
+    ls_static_peer_t static_peers[LS_STATIC_PEERS_MAX];
+    size_t static_peer_count;
+    bool is_shutting_down;
+};
+
+struct ls_link {
+    ls_link_t *next;
+    ls_peer_runtime_t *rt;
+    ls_net_conn_t *conn;
+    bool is_outbound;
+    bool is_ready;          /* a handshake completed on this connection */
+    bool is_closing;
+    char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
+    char address[LS_ADDRESS_MAX];         /* where the peer listens */
+    ls_static_peer_t *static_peer;        /* outbound to a static peer */
+    unsigned ping_misses;
+    bool is_ping_outstanding;
+};
+
+/* runtime.c */
+void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data);
+void ls_rt_emit_games(ls_peer_runtime_t *rt);
+void ls_rt_emit_peer_count(ls_peer_runtime_t *rt);
+uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
+
+bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id);
+/* A download ended: release the monitor, rescan, and install on success. */
+void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local);
+
+/* download.c */
+void ls_download_get_game(ls_peer_runtime_t *rt, const char *game_id, bool for_update);
+void ls_download_start(ls_peer_runtime_t *rt, const char *arg);
+void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id);
+bool ls_download_is_active(ls_peer_runtime_t *rt, const char *game_id);
+void ls_download_peer_lost(ls_peer_runtime_t *rt, const char *peer_id);
+void ls_download_shutdown(ls_peer_runtime_t *rt);
+
+/* link.c */
+ls_link_t *ls_link_find_ready(ls_peer_runtime_t *rt, const char *peer_id);
+int ls_link_connect(ls_peer_runtime_t *rt, ls_static_peer_t *target);
+void ls_link_close(ls_link_t *link, uint64_t app_error, const char *reason);
+int ls_link_send_hello(ls_link_t *link);
+void ls_link_handshake_done(ls_link_t *link, const ls_hello_t *hello);
+void ls_link_broadcast_delta(ls_peer_runtime_t *rt, const ls_library_delta_t *delta);
+int ls_link_make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out);
+int ls_link_check_hello(ls_link_t *link, const ls_hello_t *hello);
+extern const ls_net_callbacks_t ls_link_net_callbacks;
+
+/* exchange.c: one request on a fresh stream, one reply back. */
+typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply,
+                               void *userdata);
+int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb,
+                      void *userdata);
+
+/* A file request: the reply header, then up to max_body bytes. cb gets the
+ * header (or the peer's error frame, status LS_EREMOTE) and, on success, the
+ * body, which it owns (free()). The handle is valid until cb has run; cb runs
+ * exactly once, with LS_ECANCELED after ls_exchange_cancel. */
+typedef struct ls_exchange ls_exchange_t;
+typedef void (*ls_fetch_cb)(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body,
+                            size_t len, void *userdata);
+int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body,
+                      ls_fetch_cb cb, void *userdata, ls_exchange_t **handle);
+void ls_exchange_cancel(ls_exchange_t *exchange);
+
+/* server.c: a stream the peer opened to us. */
+void ls_server_accept_stream(ls_link_t *link, ls_net_stream_t *stream);
+
+#endif

@@ -1,0 +1,162 @@
+/* The answer to each request a peer receives: games, manifests, file bytes,
+ * pings, and typed errors for everything else. */
+#include "lanspread/serve.h"
+
+#include "lanspread/error.h"
+#include "lanspread/path.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ls_serve_error_msg(ls_msg_t *msg, ls_wire_error_t code, const char *message)
+{
+    memset(msg, 0, sizeof *msg);
+    msg->kind = LS_MSG_ERROR;
+    msg->u.error.code = code;
+    msg->u.error.message = strndup(message, LS_MESSAGE_MAX);
+    return msg->u.error.message ? 0 : LS_ENOMEM;
+}
+
+static int refuse(ls_serve_reply_t *reply, ls_wire_error_t code, const char *fmt, const char *arg)
+{
+    char message[LS_MESSAGE_MAX];
+    snprintf(message, sizeof message, fmt, arg);
+    return ls_serve_error_msg(&reply->header, code, message);
+}
+
+static int refuse_code(ls_serve_reply_t *reply, int code, const char *what)
+{
+    char message[LS_MESSAGE_MAX];
+    snprintf(message, sizeof message, "%s: %s", what, ls_strerror(code));
+    return ls_serve_error_msg(&reply->header, ls_wire_error_from_code(code), message);
+}
+
+static const ls_file_desc_t *find_file(const ls_game_manifest_t *m, const char *path)
+{
+    for (size_t i = 0; i < m->file_count; i++)
+        if (strcmp(m->files[i].path, path) == 0)
+            return &m->files[i];
+    return NULL;
+}
+
+static int prepare_file(const ls_library_t *library, const ls_msg_t *request,
+                        ls_serve_reply_t *reply)
+{
+    const char *game_id = request->u.file_request.game_id;
+    const char *path = request->u.file_request.path;
+    bool is_chunk = request->kind == LS_MSG_GET_FILE_CHUNK;
+    ls_game_manifest_t manifest;
+    int rc = ls_relpath_check(path, strlen(path));
+    if (rc != 0)
+        return refuse_code(reply, rc, path);
+    rc = ls_library_manifest(library, game_id, &manifest);
+    if (rc == LS_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return refuse_code(reply, rc, game_id);
+    const ls_file_desc_t *file = find_file(&manifest, path);
+    if (!file || file->is_dir) {
+        rc = refuse(reply, LS_WIRE_INVALID_PATH, "%s: no such file in the game", path);
+        goto out;
+    }
+    uint64_t offset = is_chunk ? request->u.file_request.offset : 0;
+    uint64_t length = is_chunk ? request->u.file_request.length : file->size;
+    if (offset > file->size || length > file->size - offset) {
+        rc = refuse(reply, LS_WIRE_INVALID_REQUEST, "%s: range outside the file", path);
+        goto out;
+    }
+    reply->game_root = ls_library_game_root(library, game_id);
+    reply->path = strdup(path);
+    if (!reply->game_root || !reply->path) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    reply->file_size = file->size;
+    reply->offset = offset;
+    reply->length = length;
+    reply->header.kind = is_chunk ? LS_MSG_FILE_CHUNK : LS_MSG_FILE_DATA;
+    reply->header.u.file_header.offset = offset;
+    reply->header.u.file_header.length = length;
+out:
+    ls_manifest_free(&manifest);
+    return rc;
+}
+
+static int prepare_game(const ls_library_t *library, const char *game_id,
+                        ls_serve_reply_t *reply)
+{
+    int rc = ls_library_manifest(library, game_id, &reply->header.u.game);
+    if (rc == LS_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return refuse_code(reply, rc, game_id);
+    reply->header.kind = LS_MSG_GAME;
+    return 0;
+}
+
+int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request,
+                     ls_serve_reply_t *reply)
+{
+    memset(reply, 0, sizeof *reply);
+    switch (request->kind) {
+    case LS_MSG_PING:
+        reply->header.kind = LS_MSG_PONG;
+        reply->header.u.nonce = request->u.nonce;
+        return 0;
+    case LS_MSG_LIST_GAMES:
+        reply->header.kind = LS_MSG_GAMES;
+        return ls_library_snapshot(library, &reply->header.u.games);
+    case LS_MSG_GET_GAME:
+        return prepare_game(library, request->u.game_id, reply);
+    case LS_MSG_GET_FILE_DATA:
+    case LS_MSG_GET_FILE_CHUNK:
+        return prepare_file(library, request, reply);
+    default:
+        return refuse(reply, LS_WIRE_INVALID_REQUEST, "%s is not a request",
+                      ls_msg_kind_name(request->kind));
+    }
+}
+
+bool ls_serve_reply_has_body(const ls_serve_reply_t *reply)
+{
+    return (reply->header.kind == LS_MSG_FILE_DATA || reply->header.kind == LS_MSG_FILE_CHUNK) &&
+           reply->length > 0;
+}
+
+int ls_serve_open(const ls_serve_reply_t *reply, int *fd)
+{
+    struct stat st;
+    *fd = ls_open_in_root(reply->game_root, reply->path, O_RDONLY);
+    if (*fd < 0) {
+        int rc = *fd;
+        *fd = -1;
+        return rc;
+    }
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != reply->file_size) {
+        close(*fd);
+        *fd = -1;
+        return LS_ECORRUPT;
+    }
+    return 0;
+}
+
+int ls_serve_reply_fail(ls_serve_reply_t *reply, int code, const char *message)
+{
+    ls_msg_free(&reply->header);
+    reply->length = 0;
+    return refuse_code(reply, code, message);
+}
+
+void ls_serve_reply_free(ls_serve_reply_t *reply)
+{
+    ls_msg_free(&reply->header);
+    free(reply->game_root);
+    free(reply->path);
+    memset(reply, 0, sizeof *reply);
+}

@@ -1,0 +1,588 @@
+/* The strict decoder: one frame's JSON payload into an ls_msg_t. Parsing
+ * checks syntax, types, presence and unknown fields here; bounds, ids and
+ * paths are checked by ls_proto_validate() on the parsed message. */
+#include "lanspread/error.h"
+#include "lanspread/proto.h"
+#include "proto/internal.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const summary_fields[] = {"id", "name", "version", "size", "file_count", NULL};
+static const char *const snapshot_fields[] = {"library_rev", "digest", "games", NULL};
+static const char *const file_fields[] = {"path", "size", "is_dir", "chunk_sha256", NULL};
+
+static int check_fields(ls_proto_ctx_t *ctx, json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value)
+    {
+        bool known = false;
+        for (size_t i = 0; allowed[i] && !known; i++)
+            known = strcmp(key, allowed[i]) == 0;
+        if (!known)
+            return ls_proto_fail(ctx, LS_EUNKNOWN_FIELD, key, "unknown field");
+    }
+    return 0;
+}
+
+static int get_member(ls_proto_ctx_t *ctx, json_t *obj, const char *key, json_t **out)
+{
+    *out = json_object_get(obj, key);
+    if (!*out)
+        return ls_proto_fail(ctx, LS_EMISSING, key, "required field is missing");
+    return 0;
+}
+
+static int as_u64(ls_proto_ctx_t *ctx, const char *field, json_t *v, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return ls_proto_fail(ctx, LS_ETYPE, field, "expected a non-negative integer");
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_u64(ls_proto_ctx_t *ctx, json_t *obj, const char *key, uint64_t *out)
+{
+    json_t *v;
+    int rc = get_member(ctx, obj, key, &v);
+    return rc ? rc : as_u64(ctx, key, v, out);
+}
+
+static int get_uint_max(ls_proto_ctx_t *ctx, json_t *obj, const char *key, uint64_t max,
+                        uint64_t *out)
+{
+    int rc = get_u64(ctx, obj, key, out);
+    if (rc == 0 && *out > max)
+        rc = ls_proto_fail(ctx, LS_ERANGE, key, "%llu above %llu", (unsigned long long)*out,
+                           (unsigned long long)max);
+    return rc;
+}
+
+/* Payloads are parsed with JSON_ALLOW_NUL so that a NUL can be reported
+ * against the field it is in: an unsafe path for paths, a bad value for
+ * every other string. */
+static int as_string(ls_proto_ctx_t *ctx, const char *field, json_t *v, bool is_path, char **out)
+{
+    if (!json_is_string(v))
+        return ls_proto_fail(ctx, LS_ETYPE, field, "expected a string");
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (memchr(s, '\0', len))
+        return ls_proto_fail(ctx, is_path ? LS_EPATH_NUL : LS_ERANGE, field,
+                             "string contains a NUL byte");
+    *out = malloc(len + 1);
+    if (!*out)
+        return LS_ENOMEM;
+    memcpy(*out, s, len + 1);
+    return 0;
+}
+
+static int get_string(ls_proto_ctx_t *ctx, json_t *obj, const char *key, bool is_path, char **out)
+{
+    json_t *v;
+    int rc = get_member(ctx, obj, key, &v);
+    return rc ? rc : as_string(ctx, key, v, is_path, out);
+}
+
+static int get_bool(ls_proto_ctx_t *ctx, json_t *obj, const char *key, bool *out)
+{
+    json_t *v;
+    int rc = get_member(ctx, obj, key, &v);
+    if (rc != 0)
+        return rc;
+    if (!json_is_boolean(v))
+        return ls_proto_fail(ctx, LS_ETYPE, key, "expected true or false");
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int get_object(ls_proto_ctx_t *ctx, json_t *obj, const char *key, json_t **out)
+{
+    int rc = get_member(ctx, obj, key, out);
+    if (rc == 0 && !json_is_object(*out))
+        rc = ls_proto_fail(ctx, LS_ETYPE, key, "expected an object");
+    return rc;
+}
+
+/* The count is bounded before the caller allocates anything for it. */
+static int get_array(ls_proto_ctx_t *ctx, json_t *obj, const char *key, size_t max, json_t **out)
+{
+    int rc = get_member(ctx, obj, key, out);
+    if (rc == 0 && !json_is_array(*out))
+        rc = ls_proto_fail(ctx, LS_ETYPE, key, "expected an array");
+    if (rc == 0 && json_array_size(*out) > max)
+        rc = ls_proto_fail(ctx, LS_ERANGE, key, "%zu entries, at most %zu allowed",
+                           json_array_size(*out), max);
+    return rc;
+}
+
+static int get_digest(ls_proto_ctx_t *ctx, json_t *obj, const char *key,
+                      char out[LS_SHA256_HEX_LEN + 1])
+{
+    char *s = NULL;
+    int rc = get_string(ctx, obj, key, false, &s);
+    if (rc == 0 && strlen(s) != LS_SHA256_HEX_LEN)
+        rc = ls_proto_fail(ctx, LS_ERANGE, key, "not %d lowercase hex digits", LS_SHA256_HEX_LEN);
+    if (rc == 0)
+        memcpy(out, s, LS_SHA256_HEX_LEN + 1);
+    free(s);
+    return rc;
+}
+
+static int get_string_array(ls_proto_ctx_t *ctx, json_t *obj, const char *key, size_t max,
+                            char ***items, size_t *count)
+{
+    json_t *arr;
+    int rc = get_array(ctx, obj, key, max, &arr);
+    size_t n = rc == 0 ? json_array_size(arr) : 0;
+    if (n == 0)
+        return rc;
+    *items = calloc(n, sizeof **items);
+    if (!*items)
+        return LS_ENOMEM;
+    *count = n;
+    size_t mark = ls_proto_path_push(ctx, key);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t item = ls_proto_path_push_index(ctx, i);
+        rc = as_string(ctx, NULL, json_array_get(arr, i), false, &(*items)[i]);
+        ls_proto_path_pop(ctx, item);
+    }
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
+static int decode_summary(ls_proto_ctx_t *ctx, json_t *v, ls_game_summary_t *g)
+{
+    if (!json_is_object(v))
+        return ls_proto_fail(ctx, LS_ETYPE, NULL, "expected an object");
+    int rc = check_fields(ctx, v, summary_fields);
+    if (rc == 0)
+        rc = get_string(ctx, v, "id", false, &g->id);
+    if (rc == 0)
+        rc = get_string(ctx, v, "name", false, &g->name);
+    if (rc == 0)
+        rc = get_string(ctx, v, "version", false, &g->version);
+    if (rc == 0)
+        rc = get_u64(ctx, v, "size", &g->size);
+    if (rc == 0)
+        rc = get_u64(ctx, v, "file_count", &g->file_count);
+    return rc;
+}
+
+static int decode_summaries(ls_proto_ctx_t *ctx, json_t *obj, const char *key,
+                            ls_game_summary_t **games, size_t *count)
+{
+    json_t *arr;
+    int rc = get_array(ctx, obj, key, LS_SNAPSHOT_GAMES_MAX, &arr);
+    size_t n = rc == 0 ? json_array_size(arr) : 0;
+    if (n == 0)
+        return rc;
+    *games = calloc(n, sizeof **games);
+    if (!*games)
+        return LS_ENOMEM;
+    *count = n;
+    size_t mark = ls_proto_path_push(ctx, key);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t item = ls_proto_path_push_index(ctx, i);
+        rc = decode_summary(ctx, json_array_get(arr, i), &(*games)[i]);
+        ls_proto_path_pop(ctx, item);
+    }
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
+/* The snapshot's fields sit in hello.library and at the top of "games". */
+static int decode_snapshot_fields(ls_proto_ctx_t *ctx, json_t *obj, ls_library_snapshot_t *snap)
+{
+    int rc = get_u64(ctx, obj, "library_rev", &snap->library_rev);
+    if (rc == 0)
+        rc = get_digest(ctx, obj, "digest", snap->digest);
+    if (rc == 0)
+        rc = decode_summaries(ctx, obj, "games", &snap->games, &snap->game_count);
+    return rc;
+}
+
+static int decode_library(ls_proto_ctx_t *ctx, json_t *root, ls_library_snapshot_t *snap)
+{
+    json_t *obj;
+    int rc = get_object(ctx, root, "library", &obj);
+    if (rc != 0)
+        return rc;
+    size_t mark = ls_proto_path_push(ctx, "library");
+    rc = check_fields(ctx, obj, snapshot_fields);
+    if (rc == 0)
+        rc = decode_snapshot_fields(ctx, obj, snap);
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
+static int decode_hello(ls_proto_ctx_t *ctx, json_t *root, ls_hello_t *h)
+{
+    static const char *const fields[] = {"kind",        "protocol_version", "peer_id",
+                                         "name",        "listen_port",      "features",
+                                         "party_proof", "library",          NULL};
+    uint64_t n = 0;
+    json_t *proof = json_object_get(root, "party_proof");
+    int rc = check_fields(ctx, root, fields);
+    /* Any version is decoded: the handshake answers a mismatch. */
+    if (rc == 0)
+        rc = get_uint_max(ctx, root, "protocol_version", UINT32_MAX, &n);
+    h->protocol_version = (uint32_t)n;
+    if (rc == 0)
+        rc = get_string(ctx, root, "peer_id", false, &h->peer_id);
+    if (rc == 0)
+        rc = get_string(ctx, root, "name", false, &h->name);
+    if (rc == 0)
+        rc = get_uint_max(ctx, root, "listen_port", UINT16_MAX, &n);
+    h->listen_port = (uint16_t)n;
+    if (rc == 0)
+        rc = get_string_array(ctx, root, "features", LS_FEATURES_MAX, &h->features,
+                              &h->feature_count);
+    if (rc == 0 && proof)
+        rc = as_string(ctx, "party_proof", proof, false, &h->party_proof);
+    if (rc == 0)
+        rc = decode_library(ctx, root, &h->library);
+    return rc;
+}
+
+static int decode_games(ls_proto_ctx_t *ctx, json_t *root, ls_library_snapshot_t *snap)
+{
+    static const char *const fields[] = {"kind", "library_rev", "digest", "games", NULL};
+    int rc = check_fields(ctx, root, fields);
+    return rc ? rc : decode_snapshot_fields(ctx, root, snap);
+}
+
+/* Hashes are 64 lowercase hex digits: one spelling per value keeps the
+ * encoding canonical. */
+static int decode_chunk_hash(ls_proto_ctx_t *ctx, json_t *v, uint8_t out[LS_SHA256_LEN])
+{
+    if (!json_is_string(v))
+        return ls_proto_fail(ctx, LS_ETYPE, NULL, "expected a string");
+    const char *s = json_string_value(v);
+    bool ok = json_string_length(v) == LS_SHA256_HEX_LEN;
+    for (size_t i = 0; ok && i < LS_SHA256_HEX_LEN; i++)
+        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    if (!ok || ls_hex_decode(s, LS_SHA256_HEX_LEN, out, LS_SHA256_LEN) != 0)
+        return ls_proto_fail(ctx, LS_ERANGE, NULL, "not %d lowercase hex digits",
+                             LS_SHA256_HEX_LEN);
+    return 0;
+}
+
+static int decode_chunk_hashes(ls_proto_ctx_t *ctx, json_t *obj, ls_file_desc_t *f)
+{
+    json_t *arr;
+    int rc = get_array(ctx, obj, "chunk_sha256", SIZE_MAX, &arr);
+    size_t n = rc == 0 ? json_array_size(arr) : 0;
+    if (n == 0)
+        return rc;
+    f->chunk_sha256 = calloc(n, sizeof *f->chunk_sha256);
+    if (!f->chunk_sha256)
+        return LS_ENOMEM;
+    f->chunk_count = n;
+    size_t mark = ls_proto_path_push(ctx, "chunk_sha256");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t item = ls_proto_path_push_index(ctx, i);
+        rc = decode_chunk_hash(ctx, json_array_get(arr, i), f->chunk_sha256[i]);
+        ls_proto_path_pop(ctx, item);
+    }
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
+static int decode_file(ls_proto_ctx_t *ctx, json_t *v, ls_file_desc_t *f)
+{
+    if (!json_is_object(v))
+        return ls_proto_fail(ctx, LS_ETYPE, NULL, "expected an object");
+    int rc = check_fields(ctx, v, file_fields);
+    if (rc == 0)
+        rc = get_string(ctx, v, "path", true, &f->path);
+    if (rc == 0)
+        rc = get_u64(ctx, v, "size", &f->size);
+    if (rc == 0)
+        rc = get_bool(ctx, v, "is_dir", &f->is_dir);
+    if (rc == 0)
+        rc = decode_chunk_hashes(ctx, v, f);
+    return rc;
+}
+
+static int decode_files(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m)
+{
+    json_t *arr;
+    int rc = get_array(ctx, root, "files", LS_MANIFEST_FILES_MAX, &arr);
+    size_t n = rc == 0 ? json_array_size(arr) : 0;
+    if (n == 0)
+        return rc;
+    m->files = calloc(n, sizeof *m->files);
+    if (!m->files)
+        return LS_ENOMEM;
+    m->file_count = n;
+    size_t mark = ls_proto_path_push(ctx, "files");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t item = ls_proto_path_push_index(ctx, i);
+        rc = decode_file(ctx, json_array_get(arr, i), &m->files[i]);
+        ls_proto_path_pop(ctx, item);
+    }
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
+static int decode_game(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m)
+{
+    static const char *const fields[] = {"kind", "game_id", "version", "chunk_size", "files", NULL};
+    uint64_t chunk_size = 0;
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_string(ctx, root, "game_id", false, &m->game_id);
+    if (rc == 0)
+        rc = get_string(ctx, root, "version", false, &m->version);
+    if (rc == 0)
+        rc = get_uint_max(ctx, root, "chunk_size", UINT32_MAX, &chunk_size);
+    m->chunk_size = (uint32_t)chunk_size;
+    if (rc == 0)
+        rc = decode_files(ctx, root, m);
+    return rc;
+}
+
+static int decode_file_request(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
+{
+    static const char *const data_fields[] = {"kind", "game_id", "path", NULL};
+    static const char *const chunk_fields[] = {"kind", "game_id", "path", "offset", "length", NULL};
+    bool is_chunk = msg->kind == LS_MSG_GET_FILE_CHUNK;
+    int rc = check_fields(ctx, root, is_chunk ? chunk_fields : data_fields);
+    if (rc == 0)
+        rc = get_string(ctx, root, "game_id", false, &msg->u.file_request.game_id);
+    if (rc == 0)
+        rc = get_string(ctx, root, "path", true, &msg->u.file_request.path);
+    if (rc == 0 && is_chunk)
+        rc = get_u64(ctx, root, "offset", &msg->u.file_request.offset);
+    if (rc == 0 && is_chunk)
+        rc = get_u64(ctx, root, "length", &msg->u.file_request.length);
+    return rc;
+}
+
+static int decode_file_header(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
+{
+    static const char *const data_fields[] = {"kind", "length", NULL};
+    static const char *const chunk_fields[] = {"kind", "offset", "length", NULL};
+    bool is_chunk = msg->kind == LS_MSG_FILE_CHUNK;
+    int rc = check_fields(ctx, root, is_chunk ? chunk_fields : data_fields);
+    if (rc == 0 && is_chunk)
+        rc = get_u64(ctx, root, "offset", &msg->u.file_header.offset);
+    if (rc == 0)
+        rc = get_u64(ctx, root, "length", &msg->u.file_header.length);
+    return rc;
+}
+
+static int decode_delta(ls_proto_ctx_t *ctx, json_t *root, ls_library_delta_t *d)
+{
+    static const char *const fields[] = {"kind",    "from_rev", "to_rev", "digest",
+                                         "changed", "removed",  NULL};
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_u64(ctx, root, "from_rev", &d->from_rev);
+    if (rc == 0)
+        rc = get_u64(ctx, root, "to_rev", &d->to_rev);
+    if (rc == 0)
+        rc = get_digest(ctx, root, "digest", d->digest);
+    if (rc == 0)
+        rc = decode_summaries(ctx, root, "changed", &d->changed, &d->changed_count);
+    if (rc == 0)
+        rc = get_string_array(ctx, root, "removed", LS_SNAPSHOT_GAMES_MAX, &d->removed,
+                              &d->removed_count);
+    return rc;
+}
+
+static int decode_error(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
+{
+    static const char *const fields[] = {"kind", "code", "message", NULL};
+    char *code = NULL;
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_string(ctx, root, "code", false, &code);
+    if (rc == 0 && ls_proto_wire_error_from_name(code, &msg->u.error.code) != 0)
+        rc = ls_proto_fail(ctx, LS_ERANGE, "code", "unknown error code '%s'", code);
+    if (rc == 0)
+        rc = get_string(ctx, root, "message", false, &msg->u.error.message);
+    free(code);
+    return rc;
+}
+
+/* Messages whose only field besides "kind" is one integer or one id. */
+static int decode_single(ls_proto_ctx_t *ctx, json_t *root, const char *key, uint64_t *number,
+                         char **id)
+{
+    const char *const fields[] = {"kind", key, NULL};
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0 && key && number)
+        rc = get_u64(ctx, root, key, number);
+    if (rc == 0 && key && id)
+        rc = get_string(ctx, root, key, false, id);
+    return rc;
+}
+
+static int decode_kind(ls_proto_ctx_t *ctx, json_t *root, ls_msg_kind_t *kind)
+{
+    char *name = NULL;
+    int rc = get_string(ctx, root, "kind", false, &name);
+    if (rc == 0 && ls_proto_kind_from_name(name, kind) != 0)
+        rc = ls_proto_fail(ctx, LS_EUNKNOWN_KIND, "kind", "unknown kind '%s'", name);
+    free(name);
+    return rc;
+}
+
+static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
+{
+    switch (msg->kind) {
+    case LS_MSG_HELLO:
+    case LS_MSG_HELLO_ACK:
+        return decode_hello(ctx, root, &msg->u.hello);
+    case LS_MSG_PING:
+    case LS_MSG_PONG:
+        return decode_single(ctx, root, "nonce", &msg->u.nonce, NULL);
+    case LS_MSG_LIST_GAMES:
+        return decode_single(ctx, root, NULL, NULL, NULL);
+    case LS_MSG_GAMES:
+        return decode_games(ctx, root, &msg->u.games);
+    case LS_MSG_GET_GAME:
+        return decode_single(ctx, root, "game_id", NULL, &msg->u.game_id);
+    case LS_MSG_GAME:
+        return decode_game(ctx, root, &msg->u.game);
+    case LS_MSG_GET_FILE_DATA:
+    case LS_MSG_GET_FILE_CHUNK:
+        return decode_file_request(ctx, root, msg);
+    case LS_MSG_FILE_DATA:
+    case LS_MSG_FILE_CHUNK:
+        return decode_file_header(ctx, root, msg);
+    case LS_MSG_LIBRARY_DELTA:
+        return decode_delta(ctx, root, &msg->u.delta);
+    case LS_MSG_LIBRARY_DELTA_ACK:
+        return decode_single(ctx, root, "acked_rev", &msg->u.acked_rev, NULL);
+    case LS_MSG_ERROR:
+        return decode_error(ctx, root, msg);
+    }
+    return LS_EUNKNOWN_KIND;
+}
+
+static int parse_json(ls_proto_ctx_t *ctx, const uint8_t *payload, size_t len, json_t **root)
+{
+    json_error_t err;
+    *root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (*root)
+        return 0;
+    int code;
+    switch (json_error_code(&err)) {
+    case json_error_out_of_memory:
+        return LS_ENOMEM;
+    case json_error_invalid_utf8:
+        code = LS_EUTF8;
+        break;
+    case json_error_duplicate_key:
+        code = LS_EDUPKEY;
+        break;
+    case json_error_numeric_overflow:
+        code = LS_ERANGE;
+        break;
+    default:
+        code = LS_EJSON;
+        break;
+    }
+    return ls_proto_fail(ctx, code, NULL, "%s (byte %d)", err.text, err.position);
+}
+
+int ls_msg_decode(const uint8_t *payload, size_t len, ls_msg_t *out, char *detail,
+                  size_t detail_len)
+{
+    ls_proto_ctx_t ctx;
+    json_t *root = NULL;
+    size_t bad = 0;
+    int rc;
+
+    ls_proto_ctx_init(&ctx, detail, detail_len);
+    if (!out)
+        return LS_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!payload || len == 0)
+        return ls_proto_fail(&ctx, LS_EJSON, NULL, "empty payload");
+    if (len > LS_FRAME_MAX)
+        return ls_proto_fail(&ctx, LS_EFRAME_TOO_BIG, NULL, "payload of %zu bytes", len);
+    if (!ls_proto_utf8_is_valid(payload, len, &bad))
+        return ls_proto_fail(&ctx, LS_EUTF8, NULL, "invalid UTF-8 at byte %zu", bad);
+    rc = parse_json(&ctx, payload, len, &root);
+    if (rc != 0)
+        goto out;
+    if (!json_is_object(root)) {
+        rc = ls_proto_fail(&ctx, LS_ETYPE, NULL, "a message is a JSON object");
+        goto out;
+    }
+    rc = decode_kind(&ctx, root, &out->kind);
+    if (rc == 0)
+        rc = decode_body(&ctx, root, out);
+    if (rc == 0)
+        rc = ls_proto_validate(&ctx, out);
+out:
+    json_decref(root);
+    if (rc != 0)
+        ls_msg_free(out);
+    return rc;
+}
+
+static void free_hello(ls_hello_t *h)
+{
+    free(h->peer_id);
+    free(h->name);
+    for (size_t i = 0; i < h->feature_count; i++)
+        free(h->features[i]);
+    free(h->features);
+    free(h->party_proof);
+    ls_snapshot_free(&h->library);
+}
+
+static void free_delta(ls_library_delta_t *d)
+{
+    for (size_t i = 0; i < d->changed_count; i++)
+        ls_game_summary_free(&d->changed[i]);
+    free(d->changed);
+    for (size_t i = 0; i < d->removed_count; i++)
+        free(d->removed[i]);
+    free(d->removed);
+}
+
+/* Partly decoded messages are freed here too: arrays are allocated zeroed
+ * with their count set, so unfilled entries are NULL. */
+void ls_msg_free(ls_msg_t *msg)
+{
+    if (!msg)
+        return;
+    switch (msg->kind) {
+    case LS_MSG_HELLO:
+    case LS_MSG_HELLO_ACK:
+        free_hello(&msg->u.hello);
+        break;
+    case LS_MSG_GAMES:
+        ls_snapshot_free(&msg->u.games);
+        break;
+    case LS_MSG_GET_GAME:
+        free(msg->u.game_id);
+        break;
+    case LS_MSG_GAME:
+        ls_manifest_free(&msg->u.game);
+        break;
+    case LS_MSG_GET_FILE_DATA:
+    case LS_MSG_GET_FILE_CHUNK:
+        free(msg->u.file_request.game_id);
+        free(msg->u.file_request.path);
+        break;
+    case LS_MSG_LIBRARY_DELTA:
+        free_delta(&msg->u.delta);
+        break;
+    case LS_MSG_ERROR:
+        free(msg->u.error.message);
+        break;
+    default:
+        break;
+    }
+    memset(msg, 0, sizeof *msg);
+}

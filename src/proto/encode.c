@@ -1,0 +1,311 @@
+/* The encoder: an ls_msg_t into one complete frame (length prefix and
+ * compact JSON). The message is validated first with the decoder's own
+ * checks, so whatever is encoded is accepted by ls_msg_decode(). */
+#include "lanspread/error.h"
+#include "lanspread/log.h"
+#include "lanspread/proto.h"
+#include "proto/internal.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* json_object_set_new() and json_array_append_new() take the value's
+ * reference even when they fail, so nothing leaks on these paths. */
+static int put(json_t *obj, const char *key, json_t *value)
+{
+    if (!value)
+        return LS_ENOMEM;
+    return json_object_set_new(obj, key, value) == 0 ? 0 : LS_ENOMEM;
+}
+
+static int append(json_t *arr, json_t *value)
+{
+    if (!value)
+        return LS_ENOMEM;
+    return json_array_append_new(arr, value) == 0 ? 0 : LS_ENOMEM;
+}
+
+static int new_string(const char *s, json_t **out)
+{
+    size_t bad;
+    if (!s)
+        return LS_EMISSING;
+    *out = json_string(s);
+    if (*out)
+        return 0;
+    return ls_proto_utf8_is_valid((const uint8_t *)s, strlen(s), &bad) ? LS_ENOMEM : LS_EUTF8;
+}
+
+static int put_string(json_t *obj, const char *key, const char *s)
+{
+    json_t *v;
+    int rc = new_string(s, &v);
+    return rc ? rc : put(obj, key, v);
+}
+
+/* jansson integers are signed 64-bit; larger values cannot travel. */
+static int put_u64(json_t *obj, const char *key, uint64_t value)
+{
+    if (value > LS_PROTO_INT_MAX)
+        return LS_ERANGE;
+    return put(obj, key, json_integer((json_int_t)value));
+}
+
+static int put_new(json_t *obj, const char *key, json_t **value)
+{
+    int rc = put(obj, key, *value);
+    if (rc == 0)
+        return 0;
+    *value = NULL;
+    return rc;
+}
+
+static int encode_strings(json_t *obj, const char *key, char *const *items, size_t count)
+{
+    json_t *arr = json_array();
+    int rc = put_new(obj, key, &arr);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        json_t *v;
+        rc = new_string(items[i], &v);
+        if (rc == 0)
+            rc = append(arr, v);
+    }
+    return rc;
+}
+
+static int encode_summary(json_t *arr, const ls_game_summary_t *g)
+{
+    json_t *obj = json_object();
+    int rc = append(arr, obj);
+    if (rc == 0)
+        rc = put_string(obj, "id", g->id);
+    if (rc == 0)
+        rc = put_string(obj, "name", g->name);
+    if (rc == 0)
+        rc = put_string(obj, "version", g->version);
+    if (rc == 0)
+        rc = put_u64(obj, "size", g->size);
+    if (rc == 0)
+        rc = put_u64(obj, "file_count", g->file_count);
+    return rc;
+}
+
+static int encode_summaries(json_t *obj, const char *key, const ls_game_summary_t *games,
+                            size_t count)
+{
+    json_t *arr = json_array();
+    int rc = put_new(obj, key, &arr);
+    for (size_t i = 0; i < count && rc == 0; i++)
+        rc = encode_summary(arr, &games[i]);
+    return rc;
+}
+
+static int encode_snapshot_fields(json_t *obj, const ls_library_snapshot_t *snap)
+{
+    int rc = put_u64(obj, "library_rev", snap->library_rev);
+    if (rc == 0)
+        rc = put_string(obj, "digest", snap->digest);
+    if (rc == 0)
+        rc = encode_summaries(obj, "games", snap->games, snap->game_count);
+    return rc;
+}
+
+static int encode_hello(json_t *root, const ls_hello_t *h)
+{
+    json_t *library = json_object();
+    int rc = put_u64(root, "protocol_version", h->protocol_version);
+    if (rc == 0)
+        rc = put_string(root, "peer_id", h->peer_id);
+    if (rc == 0)
+        rc = put_string(root, "name", h->name);
+    if (rc == 0)
+        rc = put_u64(root, "listen_port", h->listen_port);
+    if (rc == 0)
+        rc = encode_strings(root, "features", h->features, h->feature_count);
+    if (rc == 0 && h->party_proof)
+        rc = put_string(root, "party_proof", h->party_proof);
+    if (rc == 0)
+        rc = put_new(root, "library", &library);
+    else
+        json_decref(library);
+    if (rc == 0)
+        rc = encode_snapshot_fields(library, &h->library);
+    return rc;
+}
+
+static int encode_file(json_t *arr, const ls_file_desc_t *f)
+{
+    json_t *obj = json_object();
+    json_t *chunks = json_array();
+    char hex[LS_SHA256_HEX_LEN + 1];
+    int rc = append(arr, obj);
+    if (rc == 0)
+        rc = put_string(obj, "path", f->path);
+    if (rc == 0)
+        rc = put_u64(obj, "size", f->size);
+    if (rc == 0)
+        rc = put(obj, "is_dir", json_boolean(f->is_dir));
+    if (rc == 0)
+        rc = put_new(obj, "chunk_sha256", &chunks);
+    else
+        json_decref(chunks);
+    for (size_t i = 0; i < f->chunk_count && rc == 0; i++) {
+        ls_hex_encode(f->chunk_sha256[i], LS_SHA256_LEN, hex);
+        rc = append(chunks, json_string(hex));
+    }
+    return rc;
+}
+
+static int encode_game(json_t *root, const ls_game_manifest_t *m)
+{
+    json_t *files = json_array();
+    int rc = put_string(root, "game_id", m->game_id);
+    if (rc == 0)
+        rc = put_string(root, "version", m->version);
+    if (rc == 0)
+        rc = put_u64(root, "chunk_size", m->chunk_size);
+    if (rc == 0)
+        rc = put_new(root, "files", &files);
+    else
+        json_decref(files);
+    for (size_t i = 0; i < m->file_count && rc == 0; i++)
+        rc = encode_file(files, &m->files[i]);
+    return rc;
+}
+
+static int encode_file_request(json_t *root, const ls_msg_t *msg)
+{
+    int rc = put_string(root, "game_id", msg->u.file_request.game_id);
+    if (rc == 0)
+        rc = put_string(root, "path", msg->u.file_request.path);
+    if (rc == 0 && msg->kind == LS_MSG_GET_FILE_CHUNK)
+        rc = put_u64(root, "offset", msg->u.file_request.offset);
+    if (rc == 0 && msg->kind == LS_MSG_GET_FILE_CHUNK)
+        rc = put_u64(root, "length", msg->u.file_request.length);
+    return rc;
+}
+
+static int encode_file_header(json_t *root, const ls_msg_t *msg)
+{
+    int rc = 0;
+    if (msg->kind == LS_MSG_FILE_CHUNK)
+        rc = put_u64(root, "offset", msg->u.file_header.offset);
+    if (rc == 0)
+        rc = put_u64(root, "length", msg->u.file_header.length);
+    return rc;
+}
+
+static int encode_delta(json_t *root, const ls_library_delta_t *d)
+{
+    int rc = put_u64(root, "from_rev", d->from_rev);
+    if (rc == 0)
+        rc = put_u64(root, "to_rev", d->to_rev);
+    if (rc == 0)
+        rc = put_string(root, "digest", d->digest);
+    if (rc == 0)
+        rc = encode_summaries(root, "changed", d->changed, d->changed_count);
+    if (rc == 0)
+        rc = encode_strings(root, "removed", d->removed, d->removed_count);
+    return rc;
+}
+
+static int encode_error(json_t *root, const ls_msg_t *msg)
+{
+    int rc = put_string(root, "code", ls_proto_wire_error_to_name(msg->u.error.code));
+    if (rc == 0)
+        rc = put_string(root, "message", msg->u.error.message);
+    return rc;
+}
+
+static int encode_body(json_t *root, const ls_msg_t *msg)
+{
+    switch (msg->kind) {
+    case LS_MSG_HELLO:
+    case LS_MSG_HELLO_ACK:
+        return encode_hello(root, &msg->u.hello);
+    case LS_MSG_PING:
+    case LS_MSG_PONG:
+        return put_u64(root, "nonce", msg->u.nonce);
+    case LS_MSG_LIST_GAMES:
+        return 0;
+    case LS_MSG_GAMES:
+        return encode_snapshot_fields(root, &msg->u.games);
+    case LS_MSG_GET_GAME:
+        return put_string(root, "game_id", msg->u.game_id);
+    case LS_MSG_GAME:
+        return encode_game(root, &msg->u.game);
+    case LS_MSG_GET_FILE_DATA:
+    case LS_MSG_GET_FILE_CHUNK:
+        return encode_file_request(root, msg);
+    case LS_MSG_FILE_DATA:
+    case LS_MSG_FILE_CHUNK:
+        return encode_file_header(root, msg);
+    case LS_MSG_LIBRARY_DELTA:
+        return encode_delta(root, &msg->u.delta);
+    case LS_MSG_LIBRARY_DELTA_ACK:
+        return put_u64(root, "acked_rev", msg->u.acked_rev);
+    case LS_MSG_ERROR:
+        return encode_error(root, msg);
+    }
+    return LS_EUNKNOWN_KIND;
+}
+
+/* Sizes the compact text first so the frame limit is checked before the
+ * frame is allocated. */
+static int dump_frame(json_t *root, uint8_t **frame, size_t *frame_len)
+{
+    size_t n = json_dumpb(root, NULL, 0, JSON_COMPACT);
+    if (n == 0)
+        return LS_ENOMEM;
+    if (n > LS_FRAME_MAX)
+        return LS_EFRAME_TOO_BIG;
+    uint8_t *buf = malloc(LS_FRAME_HEADER_LEN + n);
+    if (!buf)
+        return LS_ENOMEM;
+    if (json_dumpb(root, (char *)buf + LS_FRAME_HEADER_LEN, n, JSON_COMPACT) != n) {
+        free(buf);
+        return LS_ENOMEM;
+    }
+    buf[0] = (uint8_t)(n >> 24);
+    buf[1] = (uint8_t)(n >> 16);
+    buf[2] = (uint8_t)(n >> 8);
+    buf[3] = (uint8_t)n;
+    *frame = buf;
+    *frame_len = LS_FRAME_HEADER_LEN + n;
+    return 0;
+}
+
+int ls_msg_encode(const ls_msg_t *msg, uint8_t **frame, size_t *frame_len)
+{
+    ls_proto_ctx_t ctx;
+    char detail[256];
+    json_t *root = NULL;
+    int rc;
+
+    if (!msg || !frame || !frame_len)
+        return LS_EINVAL;
+    *frame = NULL;
+    *frame_len = 0;
+    ls_proto_ctx_init(&ctx, detail, sizeof detail);
+    rc = ls_proto_validate(&ctx, msg);
+    if (rc != 0) {
+        /* A message we built ourselves is wrong: worth a line in the log. */
+        ls_warn("proto", "refusing to encode %s: %s (%s)", ls_msg_kind_name(msg->kind), detail,
+                ls_strerror(rc));
+        goto out;
+    }
+    root = json_object();
+    if (!root) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    rc = put_string(root, "kind", ls_proto_kind_to_name(msg->kind));
+    if (rc == 0)
+        rc = encode_body(root, msg);
+    if (rc == 0)
+        rc = dump_frame(root, frame, frame_len);
+out:
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,300 @@
+/* Semantic checks of a message: string lengths, ids, paths, digests, counts,
+ * chunk geometry and uniqueness. Shared by the decoder (after parsing) and
+ * the encoder (before building JSON), so both agree on what is valid. */
+#include "lanspread/error.h"
+#include "lanspread/path.h"
+#include "lanspread/proto.h"
+#include "proto/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t ls_proto_chunk_count(uint64_t size)
+{
+    return size / LS_CHUNK_SIZE + (size % LS_CHUNK_SIZE != 0);
+}
+
+static int check_string(ls_proto_ctx_t *ctx, const char *field, const char *s, size_t min,
+                        size_t max)
+{
+    if (!s)
+        return ls_proto_fail(ctx, LS_EMISSING, field, "required string is missing");
+    size_t len = strlen(s);
+    if (len < min || len > max)
+        return ls_proto_fail(ctx, LS_ERANGE, field, "length %zu outside %zu..%zu bytes", len, min,
+                             max);
+    return 0;
+}
+
+static int check_game_id(ls_proto_ctx_t *ctx, const char *field, const char *id)
+{
+    if (!id)
+        return ls_proto_fail(ctx, LS_EMISSING, field, "required game id is missing");
+    if (!ls_game_id_is_valid(id))
+        return ls_proto_fail(ctx, LS_EINVALID_ID, field,
+                             "not a game id (1..%d of [A-Za-z0-9._-], no leading '.' or '-')",
+                             LS_GAME_ID_MAX);
+    return 0;
+}
+
+static int check_relpath(ls_proto_ctx_t *ctx, const char *field, const char *path)
+{
+    if (!path)
+        return ls_proto_fail(ctx, LS_EMISSING, field, "required path is missing");
+    int rc = ls_relpath_check(path, strlen(path));
+    if (rc != 0)
+        return ls_proto_fail(ctx, rc, field, "%s", ls_strerror(rc));
+    return 0;
+}
+
+static int check_digest(ls_proto_ctx_t *ctx, const char *field, const char *digest)
+{
+    size_t len = strnlen(digest, LS_SHA256_HEX_LEN + 1);
+    bool ok = len == LS_SHA256_HEX_LEN;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (digest[i] >= '0' && digest[i] <= '9') || (digest[i] >= 'a' && digest[i] <= 'f');
+    if (!ok)
+        return ls_proto_fail(ctx, LS_ERANGE, field, "not %d lowercase hex digits",
+                             LS_SHA256_HEX_LEN);
+    return 0;
+}
+
+/* `items` is the array a caller-built message claims to have `count` of. */
+static int check_count(ls_proto_ctx_t *ctx, const char *field, const void *items, size_t count,
+                       size_t max)
+{
+    if (count > 0 && !items)
+        return ls_proto_fail(ctx, LS_EMISSING, field, "%zu entries but no array", count);
+    if (count > max)
+        return ls_proto_fail(ctx, LS_ERANGE, field, "%zu entries, at most %zu allowed", count, max);
+    return 0;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorting makes the check O(n log n) for the largest lists we accept. */
+static int check_unique(ls_proto_ctx_t *ctx, const char *field, const char **names, size_t count)
+{
+    qsort(names, count, sizeof *names, compare_strings);
+    for (size_t i = 1; i < count; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            return ls_proto_fail(ctx, LS_EDUPKEY, field, "'%s' appears twice", names[i]);
+    return 0;
+}
+
+static int validate_summary(ls_proto_ctx_t *ctx, const ls_game_summary_t *g)
+{
+    int rc = check_game_id(ctx, "id", g->id);
+    if (rc == 0)
+        rc = check_string(ctx, "name", g->name, 0, LS_NAME_MAX);
+    if (rc == 0)
+        rc = check_string(ctx, "version", g->version, 0, LS_VERSION_MAX);
+    return rc;
+}
+
+/* Summaries first, so every id is known valid before the uniqueness check;
+ * then ids of `games` and `removed` must all differ (a delta cannot both
+ * change and remove a game). */
+static int validate_summaries(ls_proto_ctx_t *ctx, const char *field,
+                              const ls_game_summary_t *games, size_t count, char *const *removed,
+                              size_t removed_count)
+{
+    const char **ids = NULL;
+    int rc = 0;
+    size_t mark = ls_proto_path_push(ctx, field);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        size_t m = ls_proto_path_push_index(ctx, i);
+        rc = validate_summary(ctx, &games[i]);
+        ls_proto_path_pop(ctx, m);
+    }
+    ls_proto_path_pop(ctx, mark);
+    if (rc != 0 || count + removed_count < 2)
+        return rc;
+    ids = malloc((count + removed_count) * sizeof *ids);
+    if (!ids)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < count; i++)
+        ids[i] = games[i].id;
+    for (size_t i = 0; i < removed_count; i++)
+        ids[count + i] = removed[i];
+    rc = check_unique(ctx, field, ids, count + removed_count);
+    free(ids);
+    return rc;
+}
+
+static int validate_snapshot(ls_proto_ctx_t *ctx, const ls_library_snapshot_t *snap)
+{
+    int rc = check_digest(ctx, "digest", snap->digest);
+    if (rc == 0)
+        rc = check_count(ctx, "games", snap->games, snap->game_count, LS_SNAPSHOT_GAMES_MAX);
+    if (rc == 0)
+        rc = validate_summaries(ctx, "games", snap->games, snap->game_count, NULL, 0);
+    return rc;
+}
+
+static int validate_hello(ls_proto_ctx_t *ctx, const ls_hello_t *h)
+{
+    int rc = check_string(ctx, "peer_id", h->peer_id, 1, LS_PEER_ID_MAX);
+    if (rc == 0)
+        rc = check_string(ctx, "name", h->name, 0, LS_NAME_MAX);
+    if (rc == 0)
+        rc = check_count(ctx, "features", h->features, h->feature_count, LS_FEATURES_MAX);
+    for (size_t i = 0; i < h->feature_count && rc == 0; i++) {
+        size_t mark = ls_proto_path_push(ctx, "features");
+        ls_proto_path_push_index(ctx, i);
+        rc = check_string(ctx, NULL, h->features[i], 1, LS_FEATURE_LEN_MAX);
+        ls_proto_path_pop(ctx, mark);
+    }
+    if (rc == 0 && h->party_proof)
+        rc = check_string(ctx, "party_proof", h->party_proof, 1, LS_PROOF_MAX);
+    if (rc == 0) {
+        size_t mark = ls_proto_path_push(ctx, "library");
+        rc = validate_snapshot(ctx, &h->library);
+        ls_proto_path_pop(ctx, mark);
+    }
+    return rc;
+}
+
+static int validate_file(ls_proto_ctx_t *ctx, const ls_file_desc_t *f)
+{
+    int rc = check_relpath(ctx, "path", f->path);
+    if (rc != 0)
+        return rc;
+    uint64_t expected = f->is_dir ? 0 : ls_proto_chunk_count(f->size);
+    if ((uint64_t)f->chunk_count != expected)
+        return ls_proto_fail(ctx, LS_ERANGE, "chunk_sha256", "%zu chunks, %s needs %llu",
+                             f->chunk_count, f->is_dir ? "a directory" : "its size",
+                             (unsigned long long)expected);
+    if (f->chunk_count > 0 && !f->chunk_sha256)
+        return ls_proto_fail(ctx, LS_EMISSING, "chunk_sha256", "chunk hashes are missing");
+    return 0;
+}
+
+static int validate_manifest(ls_proto_ctx_t *ctx, const ls_game_manifest_t *m)
+{
+    const char **paths = NULL;
+    int rc = check_game_id(ctx, "game_id", m->game_id);
+    if (rc == 0)
+        rc = check_string(ctx, "version", m->version, 0, LS_VERSION_MAX);
+    if (rc == 0 && m->chunk_size != LS_CHUNK_SIZE)
+        rc = ls_proto_fail(ctx, LS_ERANGE, "chunk_size", "%u, must be %u", m->chunk_size,
+                           LS_CHUNK_SIZE);
+    if (rc == 0)
+        rc = check_count(ctx, "files", m->files, m->file_count, LS_MANIFEST_FILES_MAX);
+    for (size_t i = 0; i < m->file_count && rc == 0; i++) {
+        size_t mark = ls_proto_path_push(ctx, "files");
+        ls_proto_path_push_index(ctx, i);
+        rc = validate_file(ctx, &m->files[i]);
+        ls_proto_path_pop(ctx, mark);
+    }
+    if (rc != 0 || m->file_count < 2)
+        return rc;
+    paths = malloc(m->file_count * sizeof *paths);
+    if (!paths)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < m->file_count; i++)
+        paths[i] = m->files[i].path;
+    rc = check_unique(ctx, "files", paths, m->file_count);
+    free(paths);
+    return rc;
+}
+
+/* Offsets address files through off_t: the end of a range must fit it. */
+static int check_range(ls_proto_ctx_t *ctx, uint64_t offset, uint64_t length)
+{
+    if (offset > LS_PROTO_INT_MAX || length > LS_PROTO_INT_MAX - offset)
+        return ls_proto_fail(ctx, LS_ERANGE, "offset", "offset + length overflows");
+    return 0;
+}
+
+static int validate_file_request(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
+{
+    int rc = check_game_id(ctx, "game_id", msg->u.file_request.game_id);
+    if (rc == 0)
+        rc = check_relpath(ctx, "path", msg->u.file_request.path);
+    if (rc != 0 || msg->kind != LS_MSG_GET_FILE_CHUNK)
+        return rc;
+    uint64_t length = msg->u.file_request.length;
+    if (length == 0 || length > LS_CHUNK_REQUEST_MAX)
+        return ls_proto_fail(ctx, LS_ERANGE, "length", "%llu outside 1..%u",
+                             (unsigned long long)length, LS_CHUNK_REQUEST_MAX);
+    return check_range(ctx, msg->u.file_request.offset, length);
+}
+
+static int validate_file_header(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
+{
+    uint64_t length = msg->u.file_header.length;
+    if (msg->kind == LS_MSG_FILE_DATA) {
+        if (msg->u.file_header.offset != 0)
+            return ls_proto_fail(ctx, LS_ERANGE, "offset", "must be 0 for file_data");
+        return check_range(ctx, 0, length);
+    }
+    if (length > LS_CHUNK_REQUEST_MAX)
+        return ls_proto_fail(ctx, LS_ERANGE, "length", "%llu above %u", (unsigned long long)length,
+                             LS_CHUNK_REQUEST_MAX);
+    return check_range(ctx, msg->u.file_header.offset, length);
+}
+
+static int validate_delta(ls_proto_ctx_t *ctx, const ls_library_delta_t *d)
+{
+    int rc = 0;
+    if (d->to_rev <= d->from_rev)
+        return ls_proto_fail(ctx, LS_ERANGE, "to_rev", "must be greater than from_rev");
+    rc = check_digest(ctx, "digest", d->digest);
+    if (rc == 0)
+        rc = check_count(ctx, "changed", d->changed, d->changed_count, LS_SNAPSHOT_GAMES_MAX);
+    if (rc == 0)
+        rc = check_count(ctx, "removed", d->removed, d->removed_count, LS_SNAPSHOT_GAMES_MAX);
+    for (size_t i = 0; i < d->removed_count && rc == 0; i++) {
+        size_t mark = ls_proto_path_push(ctx, "removed");
+        ls_proto_path_push_index(ctx, i);
+        rc = check_game_id(ctx, NULL, d->removed[i]);
+        ls_proto_path_pop(ctx, mark);
+    }
+    if (rc == 0)
+        rc = validate_summaries(ctx, "changed", d->changed, d->changed_count, d->removed,
+                                d->removed_count);
+    return rc;
+}
+
+static int validate_error(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
+{
+    if (!ls_proto_wire_error_to_name(msg->u.error.code))
+        return ls_proto_fail(ctx, LS_ERANGE, "code", "unknown error code %d",
+                             (int)msg->u.error.code);
+    return check_string(ctx, "message", msg->u.error.message, 0, LS_MESSAGE_MAX);
+}
+
+int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
+{
+    switch (msg->kind) {
+    case LS_MSG_HELLO:
+    case LS_MSG_HELLO_ACK:
+        return validate_hello(ctx, &msg->u.hello);
+    case LS_MSG_GAMES:
+        return validate_snapshot(ctx, &msg->u.games);
+    case LS_MSG_GET_GAME:
+        return check_game_id(ctx, "game_id", msg->u.game_id);
+    case LS_MSG_GAME:
+        return validate_manifest(ctx, &msg->u.game);
+    case LS_MSG_GET_FILE_DATA:
+    case LS_MSG_GET_FILE_CHUNK:
+        return validate_file_request(ctx, msg);
+    case LS_MSG_FILE_DATA:
+    case LS_MSG_FILE_CHUNK:
+        return validate_file_header(ctx, msg);
+    case LS_MSG_LIBRARY_DELTA:
+        return validate_delta(ctx, &msg->u.delta);
+    case LS_MSG_ERROR:
+        return validate_error(ctx, msg);
+    case LS_MSG_PING:
+    case LS_MSG_PONG:
+    case LS_MSG_LIST_GAMES:
+    case LS_MSG_LIBRARY_DELTA_ACK:
+        return 0;
+    }
+    return ls_proto_fail(ctx, LS_EUNKNOWN_KIND, "kind", "unknown kind %d", (int)msg->kind);
+}

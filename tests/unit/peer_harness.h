@@ -1,0 +1,79 @@
+/* Test harness for the peer runtime: an event log that a runtime's sink
+ * fills and a test waits on, and a raw peer that speaks QUIC and the frame
+ * protocol directly, so tests can send what a well-behaved peer never would. */
+#ifndef LS_PEER_HARNESS_H
+#define LS_PEER_HARNESS_H
+
+#include "lanspread/identity.h"
+#include "lanspread/net.h"
+#include "lanspread/peer.h"
+#include "lanspread/proto.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <uv.h>
+
+typedef struct {
+    ls_peer_event_kind_t kind;
+    json_t *data;
+} ls_logged_event_t;
+
+typedef struct {
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    ls_logged_event_t *events;
+    size_t count;
+    size_t cap;
+} ls_event_log_t;
+
+void ls_event_log_init(ls_event_log_t *log);
+void ls_event_log_free(ls_event_log_t *log);
+/* An ls_peer_event_cb: userdata is the log. */
+void ls_event_log_sink(const ls_peer_event_t *event, void *userdata);
+size_t ls_event_log_mark(ls_event_log_t *log);
+
+typedef bool (*ls_event_pred)(const json_t *data, const void *arg);
+/* Waits until an event of `kind` at index >= since satisfies pred (NULL: any).
+ * Returns a deep copy of its data (caller json_decref) or NULL on timeout. */
+json_t *ls_event_log_wait(ls_event_log_t *log, size_t since, ls_peer_event_kind_t kind,
+                          ls_event_pred pred, const void *arg, int timeout_ms);
+/* Predicates. */
+bool ls_pred_games_include(const json_t *data, const void *game_id);
+bool ls_pred_count_is(const json_t *data, const void *count);
+
+/* A raw QUIC peer on its own loop, driven by the test thread. */
+typedef struct {
+    uv_loop_t loop;
+    ls_identity_t *identity;
+    ls_net_endpoint_t *ep;
+    ls_net_conn_t *conn;
+    char remote_peer_id[LS_PEER_ID_HEX_LEN + 1];
+    bool is_established;
+    bool is_closed;
+    int close_status;
+    int incoming_hellos; /* hello requests the other side sent us */
+} ls_raw_peer_t;
+
+typedef struct {
+    bool has_reply;
+    int decode_status;
+    ls_msg_t reply;
+    uint64_t body_len;
+    uint8_t body_sha256[LS_SHA256_LEN];
+    int close_status;
+} ls_raw_result_t;
+
+int ls_raw_open(ls_raw_peer_t *rp, const char *state_dir);
+/* Connects to 127.0.0.1:port and waits for the QUIC handshake (10 s max). */
+int ls_raw_connect(ls_raw_peer_t *rp, int port);
+/* Sends raw bytes on a new stream, FIN, and collects the reply (30 s max). */
+int ls_raw_exchange(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_raw_result_t *out);
+int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out);
+/* A correct hello (with the raw peer's own id) and its reply. */
+int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *out);
+/* Runs the loop for ms milliseconds (to let the other side act). */
+void ls_raw_run_for(ls_raw_peer_t *rp, int ms);
+void ls_raw_result_free(ls_raw_result_t *r);
+void ls_raw_close(ls_raw_peer_t *rp);
+
+#endif

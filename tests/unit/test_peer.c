@@ -1,0 +1,822 @@
+/* The peer runtime over real QUIC on loopback: the handshake that carries
+ * the library, who gets in, library deltas, and serving. */
+#include "testutil.h"
+#include "peer_harness.h"
+
+#include "lanspread/catalog.h"
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
+#include "lanspread/install.h"
+#include "lanspread/log.h"
+#include "lanspread/peer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WAIT_MS 10000
+
+static const char *catalog_json =
+    "{\"games\":[{\"id\":\"alpha\",\"name\":\"Alpha\"},{\"id\":\"bravo\",\"name\":\"Bravo\"},"
+    "{\"id\":\"charlie\",\"name\":\"Charlie\"},{\"id\":\"delta\",\"name\":\"Delta\"}]}";
+
+typedef struct {
+    char *dir;
+    ls_event_log_t events;
+    ls_peer_runtime_t *rt;
+} test_peer_t;
+
+typedef struct {
+    ls_catalog_t *catalog;
+    test_peer_t peers[4];
+    uv_mutex_t log_lock;
+    char log[262144];
+} fixture_t;
+
+static void capture_log(ls_log_level_t level, const char *module, const char *message, void *ud)
+{
+    fixture_t *f = ud;
+    if (getenv("LS_TEST_VERBOSE")) {
+        uint64_t ms = uv_hrtime() / 1000000u;
+        fprintf(stderr, "%llu.%03llu %s %s\n", (unsigned long long)(ms / 1000) % 1000,
+                (unsigned long long)ms % 1000, module, message);
+    }
+    uv_mutex_lock(&f->log_lock);
+    size_t used = strlen(f->log);
+    if (used + strlen(message) + 2 < sizeof f->log)
+        snprintf(f->log + used, sizeof f->log - used, "%s\n", message);
+    uv_mutex_unlock(&f->log_lock);
+}
+
+static size_t log_count(fixture_t *f, const char *needle)
+{
+    size_t n = 0;
+    uv_mutex_lock(&f->log_lock);
+    for (const char *p = f->log; (p = strstr(p, needle)); p++)
+        n++;
+    uv_mutex_unlock(&f->log_lock);
+    return n;
+}
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    char err[128];
+    assert_int_equal(ls_catalog_new(&f->catalog), 0);
+    assert_int_equal(ls_catalog_add_json(f->catalog, catalog_json, strlen(catalog_json), "t",
+                                         err, sizeof err),
+                     0);
+    uv_mutex_init(&f->log_lock);
+    ls_log_set_sink(capture_log, f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    for (int i = 0; i < 4; i++) {
+        ls_peer_stop(f->peers[i].rt);
+        if (f->peers[i].dir) {
+            ls_event_log_free(&f->peers[i].events);
+            ls_test_rmtree(f->peers[i].dir);
+            free(f->peers[i].dir);
+        }
+    }
+    ls_log_set_sink(NULL, NULL);
+    uv_mutex_destroy(&f->log_lock);
+    ls_catalog_free(f->catalog);
+    free(f);
+    return 0;
+}
+
+static void add_game(test_peer_t *p, const char *id, size_t size)
+{
+    char path[128];
+    uint8_t *data = malloc(size ? size : 1);
+    ls_test_fill(data, size, (uint32_t)size + (uint32_t)id[0]);
+    snprintf(path, sizeof path, "games/%s/%s.pak", id, id);
+    ls_test_write_file(p->dir, path, data, size);
+    snprintf(path, sizeof path, "games/%s/version.ini", id);
+    ls_test_write_text(p->dir, path, "version=1.0\n");
+    free(data);
+}
+
+/* Starts peer i connected to peers a and b (< 0: none). */
+static void start_peer2(fixture_t *f, int i, int a, int b, const char *party_key,
+                        uint32_t protocol_version)
+{
+    test_peer_t *p = &f->peers[i];
+    char games[512], state[512], peer_addr[2][64];
+    snprintf(games, sizeof games, "%s/games", p->dir);
+    snprintf(state, sizeof state, "%s/state", p->dir);
+    ls_fs_mkdir_p(games, 0755);
+    ls_peer_config_t config = {.game_dir = games, .state_dir = state, .listen = "127.0.0.1:0",
+                               .party_key = party_key, .ping_interval_ms = 500,
+                               .reconnect_ms = 300, .protocol_version = protocol_version,
+                               .monitor_settle_ms = 100};
+    int targets[2] = {a, b};
+    for (int t = 0; t < 2; t++) {
+        if (targets[t] < 0)
+            continue;
+        snprintf(peer_addr[t], sizeof peer_addr[t], "127.0.0.1:%d",
+                 ls_peer_listen_port(f->peers[targets[t]].rt));
+        config.static_peers[config.static_peer_count++] = peer_addr[t];
+    }
+    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
+                     0);
+    json_t *ready = ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, WAIT_MS);
+    assert_non_null(ready);
+    json_decref(ready);
+}
+
+static void start_peer(fixture_t *f, int i, int connect_to, const char *party_key,
+                       uint32_t protocol_version)
+{
+    start_peer2(f, i, connect_to, -1, party_key, protocol_version);
+}
+
+static test_peer_t *make_peer(fixture_t *f, int i)
+{
+    test_peer_t *p = &f->peers[i];
+    p->dir = ls_test_mkdtemp("peer");
+    ls_event_log_init(&p->events);
+    return p;
+}
+
+static bool sees_game(test_peer_t *p, const char *game_id, int timeout_ms)
+{
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                                   game_id, timeout_ms);
+    json_decref(ev);
+    return ev != NULL;
+}
+
+static void handshake_shows_each_side_the_others_games(void **state)
+{
+    fixture_t *f = *state;
+    add_game(make_peer(f, 0), "alpha", 1000);
+    add_game(make_peer(f, 1), "bravo", 2000);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    json_int_t one = 1;
+    for (int i = 0; i < 2; i++) {
+        json_t *ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_DISCOVERED, NULL,
+                                       NULL, WAIT_MS);
+        assert_non_null(ev);
+        const char *other_id = ls_peer_id(f->peers[1 - i].rt);
+        assert_string_equal(json_string_value(json_object_get(ev, "peer_id")), other_id);
+        json_decref(ev);
+        ev = ls_event_log_wait(&f->peers[i].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is,
+                               &one, WAIT_MS);
+        assert_non_null(ev);
+        json_decref(ev);
+    }
+    /* Peer 1's hello carried bravo to peer 0; the hello_ack carried alpha
+     * back to peer 1. */
+    assert_true(sees_game(&f->peers[0], "bravo", WAIT_MS));
+    assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
+}
+
+static void other_protocol_version_is_refused_once_and_ignored(void **state)
+{
+    fixture_t *f = *state;
+    add_game(make_peer(f, 0), "alpha", 10);
+    add_game(make_peer(f, 1), "bravo", 10);
+    add_game(make_peer(f, 2), "charlie", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 3);
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    /* Several reconnect periods pass; the old peer must still be ignored. */
+    usleep(1500 * 1000);
+    assert_false(sees_game(&f->peers[0], "bravo", 10));
+    assert_false(sees_game(&f->peers[1], "alpha", 10));
+    assert_int_equal(log_count(f, "protocol version 3, we speak 4"), 1);
+}
+
+static void wrong_party_key_is_refused_and_right_one_gets_in(void **state)
+{
+    fixture_t *f = *state;
+    add_game(make_peer(f, 0), "alpha", 10);
+    add_game(make_peer(f, 1), "bravo", 10);
+    add_game(make_peer(f, 2), "charlie", 10);
+    start_peer(f, 0, -1, "lan-party-2026", 0);
+    start_peer(f, 1, 0, "guess", 0);
+    start_peer(f, 2, 0, "lan-party-2026", 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    assert_true(sees_game(&f->peers[2], "alpha", WAIT_MS));
+    assert_false(sees_game(&f->peers[0], "bravo", 500));
+    assert_false(sees_game(&f->peers[1], "alpha", 10));
+    assert_true(log_count(f, "wrong party key") >= 1);
+}
+
+static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    add_game(make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    char *raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+
+    ls_msg_t hello = {.kind = LS_MSG_HELLO};
+    hello.u.hello.protocol_version = LS_PROTOCOL_VERSION;
+    hello.u.hello.peer_id = "0000000000000000000000000000000000000000000000000000000000000000";
+    hello.u.hello.name = "impostor";
+    ls_snapshot_digest(NULL, 0, hello.u.hello.library.digest);
+    assert_int_equal(ls_raw_request(&raw, &hello, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_UNAUTHORIZED);
+    ls_raw_result_free(&result);
+    assert_int_equal(log_count(f, "peer_id does not match its certificate"), 1);
+
+    /* A library whose digest is not its games' is refused too. */
+    hello.u.hello.peer_id = (char *)ls_identity_peer_id(raw.identity);
+    memset(hello.u.hello.library.digest, 'a', LS_SHA256_HEX_LEN);
+    assert_int_equal(ls_raw_request(&raw, &hello, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_INVALID_REQUEST);
+    ls_raw_result_free(&result);
+
+    /* Nothing but hello is served before a handshake. */
+    ls_msg_t list = {.kind = LS_MSG_LIST_GAMES};
+    assert_int_equal(ls_raw_request(&raw, &list, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_UNAUTHORIZED);
+    ls_raw_result_free(&result);
+    ls_raw_close(&raw);
+    ls_test_rmtree(raw_state);
+    free(raw_state);
+}
+
+/* A raw peer connected to peer 0 and handshaken. */
+static void raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
+{
+    ls_raw_result_t result;
+    *raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(raw, *raw_state), 0);
+    assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+    assert_int_equal(ls_raw_handshake(raw, NULL, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+}
+
+static void raw_done(ls_raw_peer_t *raw, char *raw_state)
+{
+    ls_raw_close(raw);
+    ls_test_rmtree(raw_state);
+    free(raw_state);
+}
+
+static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len,
+                         ls_wire_error_t code)
+{
+    ls_raw_result_t result;
+    assert_int_equal(ls_raw_exchange(raw, bytes, len, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    if (result.reply.u.error.code != code)
+        fail_msg("expected %s, got %s (%s)", ls_wire_error_name(code),
+                 ls_wire_error_name(result.reply.u.error.code), result.reply.u.error.message);
+    ls_raw_result_free(&result);
+}
+
+static void frame(const char *json, uint8_t *out, size_t *len)
+{
+    size_t n = strlen(json);
+    out[0] = (uint8_t)(n >> 24);
+    out[1] = (uint8_t)(n >> 16);
+    out[2] = (uint8_t)(n >> 8);
+    out[3] = (uint8_t)n;
+    memcpy(out + 4, json, n);
+    *len = n + 4;
+}
+
+static void malformed_frames_get_errors_and_the_connection_lives(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state;
+    uint8_t buf[512];
+    size_t len;
+    add_game(make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_ready(f, &raw, &raw_state);
+
+    frame("{not json", buf, &len);
+    expect_error(&raw, buf, len, LS_WIRE_INVALID_REQUEST);
+    frame("{\"kind\":\"teleport\"}", buf, &len);
+    expect_error(&raw, buf, len, LS_WIRE_INVALID_REQUEST);
+    frame("{\"kind\":\"get_game\"}", buf, &len);
+    expect_error(&raw, buf, len, LS_WIRE_INVALID_REQUEST);
+    frame("{\"kind\":\"ping\",\"nonce\":1,\"nonce\":2}", buf, &len);
+    expect_error(&raw, buf, len, LS_WIRE_INVALID_REQUEST);
+    const uint8_t huge[] = {0x7f, 0xff, 0xff, 0xff, '{'};
+    expect_error(&raw, huge, sizeof huge, LS_WIRE_TOO_LARGE);
+    const uint8_t cut[] = {0, 0, 0, 50, '{', '"'};
+    expect_error(&raw, cut, sizeof cut, LS_WIRE_INVALID_REQUEST);
+
+    ls_raw_result_t result;
+    ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = 77};
+    assert_int_equal(ls_raw_request(&raw, &ping, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_PONG);
+    assert_int_equal(result.reply.u.nonce, 77);
+    ls_raw_result_free(&result);
+    assert_false(raw.is_closed);
+    raw_done(&raw, raw_state);
+}
+
+static void request_file(ls_raw_peer_t *raw, const char *game, const char *path, uint64_t offset,
+                         uint64_t length, ls_raw_result_t *result)
+{
+    ls_msg_t req = {.kind = length ? LS_MSG_GET_FILE_CHUNK : LS_MSG_GET_FILE_DATA};
+    req.u.file_request.game_id = (char *)game;
+    req.u.file_request.path = (char *)path;
+    req.u.file_request.offset = offset;
+    req.u.file_request.length = length;
+    assert_int_equal(ls_raw_request(raw, &req, result), 0);
+}
+
+static void path_escapes_and_unknown_games_are_refused(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state;
+    uint8_t buf[512];
+    size_t len;
+    char link_path[512];
+    test_peer_t *p = make_peer(f, 0);
+    add_game(p, "alpha", 10);
+    ls_test_write_text(p->dir, "games/bravo/bravo.pak", "no version.ini: not downloaded");
+    ls_test_write_text(p->dir, "outside.txt", "secret");
+    snprintf(link_path, sizeof link_path, "%s/games/alpha/link.txt", p->dir);
+    assert_int_equal(symlink("../../outside.txt", link_path), 0);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_ready(f, &raw, &raw_state);
+
+    const char *escapes[] = {
+        "{\"kind\":\"get_game_file_data\",\"game_id\":\"alpha\",\"path\":\"../../outside.txt\"}",
+        "{\"kind\":\"get_game_file_data\",\"game_id\":\"alpha\",\"path\":\"/etc/passwd\"}",
+        "{\"kind\":\"get_game_file_data\",\"game_id\":\"alpha\",\"path\":\"local/x\"}",
+        "{\"kind\":\"get_game_file_data\",\"game_id\":\"alpha\",\"path\":\"link.txt\"}",
+        "{\"kind\":\"get_game_file_data\",\"game_id\":\"alpha\",\"path\":\".lanspread.json\"}",
+    };
+    for (size_t i = 0; i < sizeof escapes / sizeof escapes[0]; i++) {
+        frame(escapes[i], buf, &len);
+        expect_error(&raw, buf, len, LS_WIRE_INVALID_PATH);
+    }
+    frame("{\"kind\":\"get_game\",\"game_id\":\"zulu\"}", buf, &len);
+    expect_error(&raw, buf, len, LS_WIRE_UNKNOWN_GAME);
+    frame("{\"kind\":\"get_game\",\"game_id\":\"bravo\"}", buf, &len);
+    expect_error(&raw, buf, len, LS_WIRE_NOT_DOWNLOADED);
+    frame("{\"kind\":\"get_game_file_chunk\",\"game_id\":\"alpha\",\"path\":\"alpha.pak\","
+          "\"offset\":5,\"length\":6}",
+          buf, &len);
+    expect_error(&raw, buf, len, LS_WIRE_INVALID_REQUEST);
+    raw_done(&raw, raw_state);
+}
+
+static void file_chunks_and_whole_files_arrive_byte_exact(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state;
+    ls_raw_result_t result;
+    size_t size = 3 * LS_CHUNK_SIZE + 4321;
+    test_peer_t *p = make_peer(f, 0);
+    add_game(p, "alpha", size);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_ready(f, &raw, &raw_state);
+    size_t len;
+    char *data = ls_test_read_file(p->dir, "games/alpha/alpha.pak", &len);
+    assert_int_equal(len, size);
+
+    request_file(&raw, "alpha", "alpha.pak", 0, 0, &result);
+    assert_int_equal(result.reply.kind, LS_MSG_FILE_DATA);
+    assert_int_equal(result.reply.u.file_header.length, size);
+    assert_int_equal(result.body_len, size);
+    uint8_t expected[LS_SHA256_LEN];
+    ls_sha256(data, size, expected);
+    assert_memory_equal(result.body_sha256, expected, LS_SHA256_LEN);
+    ls_raw_result_free(&result);
+
+    uint64_t offset = LS_CHUNK_SIZE - 100, length = LS_CHUNK_SIZE + 200;
+    request_file(&raw, "alpha", "alpha.pak", offset, length, &result);
+    assert_int_equal(result.reply.kind, LS_MSG_FILE_CHUNK);
+    assert_int_equal(result.body_len, length);
+    ls_sha256(data + offset, length, expected);
+    assert_memory_equal(result.body_sha256, expected, LS_SHA256_LEN);
+    ls_raw_result_free(&result);
+
+    ls_msg_t get = {.kind = LS_MSG_GET_GAME, .u.game_id = "alpha"};
+    assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_GAME);
+    assert_int_equal(result.reply.u.game.file_count, 2);
+    assert_int_equal(result.reply.u.game.files[0].chunk_count, 4);
+    ls_sha256(data, LS_CHUNK_SIZE, expected);
+    assert_memory_equal(result.reply.u.game.files[0].chunk_sha256[0], expected, LS_SHA256_LEN);
+    ls_raw_result_free(&result);
+    free(data);
+    raw_done(&raw, raw_state);
+}
+
+static void library_change_reaches_peers_as_a_delta(void **state)
+{
+    fixture_t *f = *state;
+    add_game(make_peer(f, 0), "alpha", 10);
+    add_game(make_peer(f, 1), "bravo", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
+    add_game(&f->peers[0], "charlie", 30);
+    assert_int_equal(ls_peer_command(f->peers[0].rt, LS_CMD_RESCAN, NULL), 0);
+    assert_true(sees_game(&f->peers[1], "charlie", WAIT_MS));
+    assert_int_equal(log_count(f, "1 changed, 0 removed"), 1);
+}
+
+static bool games_exclude(const json_t *data, const void *game_id)
+{
+    return !ls_pred_games_include(data, game_id);
+}
+
+static void game_folder_added_or_removed_reaches_peers_without_a_command(void **state)
+{
+    fixture_t *f = *state;
+    char path[512];
+    add_game(make_peer(f, 0), "alpha", 10);
+    add_game(make_peer(f, 1), "bravo", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
+
+    size_t mark = ls_event_log_mark(&f->peers[1].events);
+    add_game(&f->peers[0], "delta", 100); /* version.ini written last */
+    json_t *ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES,
+                                   ls_pred_games_include, "delta", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    mark = ls_event_log_mark(&f->peers[1].events);
+    snprintf(path, sizeof path, "%s/games/delta", f->peers[0].dir);
+    assert_int_equal(ls_fs_remove_tree(path), 0);
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES, games_exclude,
+                           "delta", WAIT_MS);
+    assert_non_null(ev);
+    assert_true(ls_pred_games_include(ev, "alpha"));
+    json_decref(ev);
+}
+
+typedef struct {
+    const char *id;
+    bool is_installed;
+} installed_state_t;
+
+static bool local_game_installed_is(const json_t *data, const void *arg)
+{
+    const installed_state_t *want = arg;
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(data, "games"), i, g)
+    {
+        if (strcmp(json_string_value(json_object_get(g, "id")), want->id) == 0)
+            return json_is_true(json_object_get(g, "installed")) == want->is_installed;
+    }
+    return false;
+}
+
+static void install_and_uninstall_commands_change_the_local_library(void **state)
+{
+    fixture_t *f = *state;
+    test_peer_t *p = make_peer(f, 0);
+    add_game(p, "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    installed_state_t installed = {"alpha", true}, removed = {"alpha", false};
+
+    size_t mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "alpha"), 0);
+    json_t *ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "op")), "install");
+    json_decref(ev);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                           &installed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    char local[512];
+    snprintf(local, sizeof local, "%s/games/alpha/local", p->dir);
+    assert_int_equal(ls_fs_is_dir(local), 1);
+
+    mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL_GAME, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_UNINSTALL_FINISHED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                           &removed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "zulu"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FAILED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "reason")), "unknown game");
+    json_decref(ev);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL_GAME, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_UNINSTALL_FAILED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+static void interrupted_install_is_recovered_before_the_library_is_announced(void **state)
+{
+    fixture_t *f = *state;
+    test_peer_t *p = make_peer(f, 0);
+    char root[512], leftover[600];
+    add_game(p, "alpha", 10);
+    ls_test_write_text(p->dir, "games/alpha/.local.installing/.lanspread_owned", "");
+    ls_test_write_text(p->dir, "games/alpha/.local.installing/half-unpacked.bin", "x");
+    snprintf(root, sizeof root, "%s/games/alpha", p->dir);
+    ls_intent_t intent = {LS_INSTALL_OP_INSTALL, LS_PHASE_UNPACKING, LS_OWNS_INSTALLING};
+    assert_int_equal(ls_intent_write(root, &intent), 0);
+
+    start_peer(f, 0, -1, NULL, 0);
+    snprintf(leftover, sizeof leftover, "%s/.local.installing", root);
+    assert_int_equal(ls_fs_exists(leftover), 0);
+    installed_state_t not_installed = {"alpha", false};
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY,
+                                   local_game_installed_is, &not_installed, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_true(log_count(f, "alpha: recovered an interrupted install") == 1);
+}
+
+static void assert_same_file(fixture_t *f, int a, int b, const char *relpath)
+{
+    size_t la, lb;
+    char *da = ls_test_read_file(f->peers[a].dir, relpath, &la);
+    char *db = ls_test_read_file(f->peers[b].dir, relpath, &lb);
+    assert_int_equal(la, lb);
+    uint8_t ha[LS_SHA256_LEN], hb[LS_SHA256_LEN];
+    ls_sha256(da, la, ha);
+    ls_sha256(db, lb, hb);
+    assert_memory_equal(ha, hb, LS_SHA256_LEN);
+    free(da);
+    free(db);
+}
+
+static void download_from_two_seeders_is_exact_and_installs(void **state)
+{
+    fixture_t *f = *state;
+    size_t size = 5 * LS_CHUNK_SIZE + 777;
+    add_game(make_peer(f, 0), "alpha", size);
+    add_game(make_peer(f, 1), "alpha", size);
+    make_peer(f, 2);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, -1, NULL, 0);
+    start_peer2(f, 2, 0, 1, NULL, 0);
+    json_int_t two = 2;
+    json_t *ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_LIST_GAMES,
+                                   ls_pred_games_include, "alpha", WAIT_MS);
+    json_decref(ev);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &two,
+                           WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    assert_int_equal(ls_peer_command(f->peers[2].rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_GOT_GAME_FILES, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    assert_int_equal(json_array_size(json_object_get(ev, "peers")), 2);
+    json_decref(ev);
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
+                           4 * WAIT_MS);
+    if (!ev) {
+        json_t *failed = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_DOWNLOAD_FAILED,
+                                           NULL, NULL, 10);
+        print_message("%s", f->log);
+        fail_msg("download did not finish: %s",
+                 failed ? json_string_value(json_object_get(failed, "reason")) : "no event");
+    }
+    json_decref(ev);
+    assert_same_file(f, 0, 2, "games/alpha/alpha.pak");
+    assert_same_file(f, 0, 2, "games/alpha/version.ini");
+    ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_INSTALL_FINISHED, NULL, NULL,
+                           WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+/* Starts seeders 0..n-1 with the same game and peer 2 (or n) downloading
+ * from all of them; returns the downloader's index. */
+static int start_swarm(fixture_t *f, int seeders, size_t size)
+{
+    for (int i = 0; i < seeders; i++) {
+        add_game(make_peer(f, i), "alpha", size);
+        start_peer(f, i, -1, NULL, 0);
+    }
+    int d = seeders;
+    make_peer(f, d);
+    test_peer_t *p = &f->peers[d];
+    char games[512], state[512], addr[3][64];
+    snprintf(games, sizeof games, "%s/games", p->dir);
+    snprintf(state, sizeof state, "%s/state", p->dir);
+    ls_fs_mkdir_p(games, 0755);
+    ls_peer_config_t config = {.game_dir = games, .state_dir = state, .listen = "127.0.0.1:0",
+                               .ping_interval_ms = 500, .reconnect_ms = 300,
+                               .monitor_settle_ms = 100};
+    for (int i = 0; i < seeders; i++) {
+        snprintf(addr[i], sizeof addr[i], "127.0.0.1:%d", ls_peer_listen_port(f->peers[i].rt));
+        config.static_peers[config.static_peer_count++] = addr[i];
+    }
+    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt),
+                     0);
+    json_int_t count = seeders;
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &count,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    return d;
+}
+
+static json_t *wait_download_end(fixture_t *f, test_peer_t *p, size_t since, bool *finished)
+{
+    uint64_t deadline = uv_hrtime() + 60ull * 1000000000ull;
+    while (uv_hrtime() < deadline) {
+        json_t *ev = ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL,
+                                       20);
+        if (ev) {
+            *finished = true;
+            return ev;
+        }
+        ev = ls_event_log_wait(&p->events, since, LS_EVENT_DOWNLOAD_FAILED, NULL, NULL, 20);
+        if (ev) {
+            *finished = false;
+            return ev;
+        }
+    }
+    print_message("%s", f->log);
+    fail_msg("download neither finished nor failed");
+    return NULL;
+}
+
+static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
+{
+    fixture_t *f = *state;
+    int d = start_swarm(f, 3, 40 * LS_CHUNK_SIZE);
+    test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    size_t mark = ls_event_log_mark(&p->events);
+    ls_peer_stop(f->peers[1].rt); /* vanishes mid-transfer */
+    f->peers[1].rt = NULL;
+    bool finished;
+    ev = wait_download_end(f, p, mark, &finished); /* so it ended after the loss */
+    if (!finished)
+        fail_msg("download failed: %s", json_string_value(json_object_get(ev, "reason")));
+    json_decref(ev);
+    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+}
+
+static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
+{
+    fixture_t *f = *state;
+    int d = start_swarm(f, 2, 8 * LS_CHUNK_SIZE);
+    /* Bit rot on seeder 1: bytes change, the stamp does not, so its index
+     * still announces the old hashes and it serves wrong data. */
+    char path[512];
+    struct stat before;
+    snprintf(path, sizeof path, "%s/games/alpha/alpha.pak", f->peers[1].dir);
+    assert_int_equal(stat(path, &before), 0);
+    FILE *fp = fopen(path, "r+");
+    for (int c = 0; c < 8; c++) {
+        fseek(fp, (long)c * LS_CHUNK_SIZE + 100, SEEK_SET);
+        fputs("CORRUPTED", fp);
+    }
+    fclose(fp);
+    struct timespec times[2] = {before.st_atim, before.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+
+    test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    bool finished;
+    json_t *ev = wait_download_end(f, p, 0, &finished);
+    if (!finished)
+        fail_msg("download failed: %s", json_string_value(json_object_get(ev, "reason")));
+    json_decref(ev);
+    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+    assert_true(log_count(f, "does not match its hash") >= 1);
+}
+
+static void cancel_then_resume_fetches_only_missing_chunks(void **state)
+{
+    fixture_t *f = *state;
+    size_t chunks = 48;
+    int d = start_swarm(f, 1, chunks * LS_CHUNK_SIZE);
+    test_peer_t *p = &f->peers[d];
+    ls_log_set_level(LS_LOG_DEBUG);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL,
+                                   WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_CANCEL, "alpha"), 0);
+    bool finished;
+    ev = wait_download_end(f, p, 0, &finished);
+    assert_false(finished);
+    assert_true(json_is_true(json_object_get(ev, "canceled")));
+    json_decref(ev);
+    char version[600];
+    snprintf(version, sizeof version, "%s/games/alpha/version.ini", p->dir);
+    assert_int_equal(ls_fs_exists(version), 0);
+
+    size_t served_before = log_count(f, "alpha.pak [");
+    size_t mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_int_t resumed = json_integer_value(json_object_get(ev, "bytes_done"));
+    json_decref(ev);
+    assert_true(resumed > 0);
+    ev = wait_download_end(f, p, mark, &finished);
+    assert_true(finished);
+    json_decref(ev);
+    ls_log_set_level(LS_LOG_INFO);
+    size_t served_after = log_count(f, "alpha.pak [") - served_before;
+    assert_int_equal(served_after, chunks - (size_t)resumed / LS_CHUNK_SIZE);
+    assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+}
+
+static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state;
+    ls_raw_result_t result;
+    add_game(make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_ready(f, &raw, &raw_state);
+
+    ls_msg_t delta = {.kind = LS_MSG_LIBRARY_DELTA};
+    delta.u.delta.from_rev = 41;
+    delta.u.delta.to_rev = 42;
+    ls_snapshot_digest(NULL, 0, delta.u.delta.digest);
+    assert_int_equal(ls_raw_request(&raw, &delta, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_LIBRARY_DELTA_ACK);
+    assert_int_equal(result.reply.u.acked_rev, 0); /* the rev it really holds */
+    ls_raw_result_free(&result);
+    for (int i = 0; i < 100 && raw.incoming_hellos == 0; i++)
+        ls_raw_run_for(&raw, 50);
+    assert_int_equal(raw.incoming_hellos, 1);
+    raw_done(&raw, raw_state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(handshake_shows_each_side_the_others_games, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(other_protocol_version_is_refused_once_and_ignored, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(wrong_party_key_is_refused_and_right_one_gets_in, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(hello_whose_peer_id_is_not_its_certificate_is_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(malformed_frames_get_errors_and_the_connection_lives,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(path_escapes_and_unknown_games_are_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(file_chunks_and_whole_files_arrive_byte_exact, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(library_change_reaches_peers_as_a_delta, setup, teardown),
+        cmocka_unit_test_setup_teardown(delta_with_a_gap_makes_the_receiver_rehandshake, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            game_folder_added_or_removed_reaches_peers_without_a_command, setup, teardown),
+        cmocka_unit_test_setup_teardown(install_and_uninstall_commands_change_the_local_library,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            interrupted_install_is_recovered_before_the_library_is_announced, setup, teardown),
+        cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(one_seeder_vanishing_midway_does_not_stop_the_download,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(cancel_then_resume_fetches_only_missing_chunks, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
