@@ -30,6 +30,8 @@ static void daemon_usage(FILE *out)
             "  --party-key-file F  read the secret from a file\n"
             "  --catalog FILE      extra catalog file (repeatable)\n"
             "  --ping-ms N         ping interval (default 5000)\n"
+            "  --no-mdns           no mDNS: neither announce nor look for peers\n"
+            "                      (use --peer where multicast is blocked)\n"
             "  --json-events       print each event as one JSON line on stdout\n"
             "  --verbose           debug logging\n");
 }
@@ -92,7 +94,10 @@ int ls_cmd_daemon(int argc, char **argv)
         {"party-key-file", required_argument, NULL, 'K'},
         {"catalog", required_argument, NULL, 'c'},    {"ping-ms", required_argument, NULL, 'i'},
         {"json-events", no_argument, NULL, 'j'},      {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},             {"no-mdns", no_argument, NULL, 'M'},
+        /* For tests only, not in the usage: announce another protocol version. */
+        {"protocol-version", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     ls_peer_config_t config = {0};
     const char *catalogs[LS_MAX_EXTRA_CATALOGS];
@@ -131,6 +136,8 @@ int ls_cmd_daemon(int argc, char **argv)
             break;
         case 'i': config.ping_interval_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'j': output.as_json = true; break;
+        case 'M': config.no_mdns = true; break;
+        case 'P': config.protocol_version = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'v': ls_log_set_level(LS_LOG_DEBUG); break;
         case 'h': daemon_usage(stdout); exit_code = LS_EXIT_OK; goto out;
         default: daemon_usage(stderr); goto out;

@@ -167,6 +167,7 @@ static void announce_library(ls_peer_runtime_t *rt)
     free(delta.removed);
     ls_snapshot_free(&rt->announced);
     rt->announced = now;
+    ls_mdns_update(rt);
 }
 
 static void start_rescan(ls_peer_runtime_t *rt, const char *game_id);
@@ -213,6 +214,7 @@ static void connect_static_peers(ls_peer_runtime_t *rt)
 static void reconnect_timer_cb(uv_timer_t *timer)
 {
     connect_static_peers(timer->data);
+    ls_mdns_tick(timer->data);
 }
 
 static void ping_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
@@ -433,6 +435,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
     ls_monitor_stop(rt->monitor);
     rt->monitor = NULL;
+    ls_mdns_stop(rt);
     if (rt->installs)
         ls_install_runner_close(rt->installs);
     rt->installs = NULL;
@@ -512,9 +515,13 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     ls_info("peer", "%.12s listening on port %d, announcing %zu games (rev %llu)", rt->peer_id,
             rt->listen_port, rt->announced.game_count,
             (unsigned long long)rt->announced.library_rev);
+    int rc = ls_mdns_start(rt);
+    if (rc != 0)
+        emit_failure(rt, "mDNS discovery (static --peer still works)", rc);
     ls_rt_emit(rt, LS_EVENT_READY,
-               json_pack("{s:s,s:i,s:I}", "peer_id", rt->peer_id, "port", rt->listen_port,
-                         "rev", (json_int_t)rt->announced.library_rev));
+               json_pack("{s:s,s:i,s:I,s:b}", "peer_id", rt->peer_id, "port", rt->listen_port,
+                         "rev", (json_int_t)rt->announced.library_rev, "mdns",
+                         rt->discovery != NULL));
     start_monitor(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
@@ -618,6 +625,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->protocol_version =
         config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
     rt->monitor_settle_ms = config->monitor_settle_ms;
+    rt->is_mdns_enabled = !config->no_mdns;
     rt->unpacker = config->unpacker;
     if (config->static_peer_count > LS_STATIC_PEERS_MAX)
         return LS_EINVAL;
@@ -634,6 +642,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
 static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
+    ls_mdns_free(rt);
     ls_snapshot_free(&rt->announced);
     ls_peerdb_free(rt->peerdb);
     ls_library_close(rt->library);

@@ -7,6 +7,7 @@
 #include "framer.h"
 #include "monitor.h"
 
+#include "lanspread/discovery.h"
 #include "lanspread/identity.h"
 #include "lanspread/install.h"
 #include "lanspread/library.h"
@@ -19,6 +20,7 @@
 
 typedef struct ls_link ls_link_t;
 typedef struct ls_download ls_download_t;
+typedef struct ls_mdns_peer ls_mdns_peer_t;
 
 typedef struct ls_command {
     struct ls_command *next;
@@ -77,6 +79,9 @@ struct ls_peer_runtime {
     ls_link_t *links;
     ls_static_peer_t static_peers[LS_STATIC_PEERS_MAX];
     size_t static_peer_count;
+    bool is_mdns_enabled;
+    ls_discovery_t *discovery;  /* NULL: mDNS off or not started */
+    ls_mdns_peer_t *mdns_peers; /* peers mDNS resolved: dial targets */
     bool is_shutting_down;
 };
 
@@ -89,7 +94,7 @@ struct ls_link {
     bool is_closing;
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
-    ls_static_peer_t *static_peer;        /* outbound to a static peer */
+    ls_static_peer_t *static_peer;        /* outbound to a static or mDNS peer */
     unsigned ping_misses;
     bool is_ping_outstanding;
 };
@@ -122,6 +127,16 @@ void ls_link_broadcast_delta(ls_peer_runtime_t *rt, const ls_library_delta_t *de
 int ls_link_make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out);
 int ls_link_check_hello(ls_link_t *link, const ls_hello_t *hello);
 extern const ls_net_callbacks_t ls_link_net_callbacks;
+
+/* mdns.c: LAN discovery. start publishes and browses (0 when disabled);
+ * update re-publishes the TXT record after rt->announced changed; tick dials
+ * resolved peers that have no connection (from the reconnect timer); free
+ * runs after the loop ended. */
+int ls_mdns_start(ls_peer_runtime_t *rt);
+void ls_mdns_update(ls_peer_runtime_t *rt);
+void ls_mdns_tick(ls_peer_runtime_t *rt);
+void ls_mdns_stop(ls_peer_runtime_t *rt);
+void ls_mdns_free(ls_peer_runtime_t *rt);
 
 /* exchange.c: one request on a fresh stream, one reply back. */
 typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply,
