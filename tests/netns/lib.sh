@@ -119,7 +119,7 @@ netns_stop() {
 netns_dump_logs() {
   local f
   for f in "$NETNS_LOG_DIR"/*; do
-    [[ -s $f ]] || continue
+    [[ -f $f && -s $f ]] || continue
     echo "---- ${f##*/} (last 15 lines)" >&2
     tail -n 15 "$f" >&2
   done
