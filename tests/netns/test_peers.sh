@@ -2,7 +2,8 @@
 # Whole `lanspread daemon` peers finding each other over mDNS only (no
 # --peer), each in its own network namespace. Scenarios:
 #   two peers list each other's games; a game folder added on A (version.ini
-#   written last) appears on B, a removed one disappears;
+#   written last) appears on B, a removed one disappears; a TXT change alone
+#   (A's QUIC traffic held back by tc) makes B re-sync;
 #   ten peers (two of them on one host) converge: each lists every other's
 #   game; a peer speaking protocol 3 is ignored (one log line per observer)
 #   while the rest keep working;
@@ -40,12 +41,13 @@ netns_up 10 || { echo "FAIL: could not build the test bed"; exit 1; }
 work=$NETNS_LOG_DIR
 catalog=$work/catalog.json
 
-# One catalog for every peer: game-p<N> belongs to peer pN, game-new is added
+# One catalog for every peer: game-p<N> belongs to peer pN; game-new and
+# game-txt are added
 # during the test.
 {
   printf '{"catalog_version":1,"games":['
   sep=""
-  for id in game-p{1..12} game-new; do
+  for id in game-p{1..12} game-new game-txt; do
     printf '%s{"id":"%s","name":"%s","description":"netns test game","genre":"test","max_players":2,"release_year":2000}' \
       "$sep" "$id" "$id"
     sep=","
@@ -71,7 +73,7 @@ start_peer() {
   [[ -n ${PORT[$name]:-} ]] || PORT[$name]=$((next_port++))
   [[ -d $work/$name-games ]] || { mkdir -p "$work/$name-games"; make_game "$work/$name-games" "game-$name"; }
   netns_run "$host" "$name" "$bin" daemon --games "$work/$name-games" --state "$work/$name-state" \
-    --name "$name" --listen "0.0.0.0:${PORT[$name]}" --catalog "$catalog" --ping-ms "$ping_ms" \
+    --name "$name" --listen "0.0.0.0:${PORT[$name]}" --catalog "$catalog" --ping-ms "$phase_ping_ms" \
     --json-events "$@"
 }
 
@@ -111,7 +113,8 @@ elapsed() { # since start_ms, in seconds with one decimal
   printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
 }
 
-# --- two peers -----------------------------------------------------------
+# --- two peers (default ping: the TXT scenario stalls QUIC for seconds) ---
+phase_ping_ms=5000
 t0=$(now_ms)
 start_peer p1 1
 start_peer p2 2
@@ -140,11 +143,43 @@ fi
 if grep -q 're-syncing' "$work/p2.err"; then
   echo "note: p2 re-synced on a TXT change (the TXT record beat the delta)"
 fi
+
+# A TXT change re-syncs when the delta did not come: host 1's unicast UDP to
+# p2 (but mDNS, port 5353) is held in an 8 bit/s htb class, so p1's
+# library_delta is stuck while its new TXT record (multicast) reaches p2.
+# Three dummy packets first use up the class's initial burst.
+h1=$(netns_host 1)
+tc_h1() { ip netns exec "$h1" tc "$@" 2>/dev/null; }
+tc_h1 qdisc add dev eth0 root handle 1: htb default 10 &&
+  tc_h1 class add dev eth0 parent 1: classid 1:10 htb rate 10gbit &&
+  tc_h1 class add dev eth0 parent 1: classid 1:20 htb rate 8bit ceil 8bit &&
+  tc_h1 filter add dev eth0 parent 1: prio 1 protocol ip u32 match ip protocol 17 0xff \
+    match ip dport 5353 0xffff flowid 1:10 &&
+  tc_h1 filter add dev eth0 parent 1: prio 2 protocol ip u32 match ip protocol 17 0xff \
+    match ip dst "$(netns_addr 2)/32" flowid 1:20 &&
+  ip netns exec "$h1" bash -c "for i in 1 2 3; do printf '%1400s' x >/dev/udp/$(netns_addr 2)/9; done" ||
+  fail "could not hold p1's QUIC traffic with tc htb"
+make_game "$work/p1-games" game-txt
+t1=$(now_ms)
+if netns_wait 10 grep -q 'advertises rev .* re-syncing' "$work/p2.err"; then
+  pass "p2 re-syncs on p1's new TXT record while the delta is held ($(elapsed "$t1") s)"
+else
+  fail "p2 did not re-sync on p1's TXT change"
+fi
+lists p2 -game-txt || fail "p2 listed game-txt while p1's QUIC traffic was held"
+tc_h1 qdisc del dev eth0 root
+if netns_wait 15 lists p2 +game-txt +game-p1; then
+  pass "once released, p2 lists the game the TXT record announced"
+else
+  fail "p2 never listed game-txt"
+fi
 netns_stop p1
 netns_stop p2
 
 # --- ten peers, one of them a second peer on host 1, plus a protocol-3 peer
-for i in 1 2 3 4 5 6 7 8 9 10; do rm -f "$work/p$i.out" "$work/p$i.err"; done
+for n in p1 p2; do mv "$work/$n.out" "$work/$n-2peers.out"; mv "$work/$n.err" "$work/$n-2peers.err"; done
+rm -rf "${work:?}/p1-games/game-txt"
+phase_ping_ms=$ping_ms
 names="p1 p2 p3 p4 p5 p6 p7 p8 p9 p10"
 t0=$(now_ms)
 for i in 1 2 3 4 5 6 7 8 9; do start_peer "p$i" "$i"; done
