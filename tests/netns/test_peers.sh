@@ -150,15 +150,16 @@ fi
 # Three dummy packets first use up the class's initial burst.
 h1=$(netns_host 1)
 tc_h1() { ip netns exec "$h1" tc "$@" 2>/dev/null; }
-tc_h1 qdisc add dev eth0 root handle 1: htb default 10 &&
+if ! { tc_h1 qdisc add dev eth0 root handle 1: htb default 10 &&
   tc_h1 class add dev eth0 parent 1: classid 1:10 htb rate 10gbit &&
   tc_h1 class add dev eth0 parent 1: classid 1:20 htb rate 8bit ceil 8bit &&
   tc_h1 filter add dev eth0 parent 1: prio 1 protocol ip u32 match ip protocol 17 0xff \
     match ip dport 5353 0xffff flowid 1:10 &&
   tc_h1 filter add dev eth0 parent 1: prio 2 protocol ip u32 match ip protocol 17 0xff \
     match ip dst "$(netns_addr 2)/32" flowid 1:20 &&
-  ip netns exec "$h1" bash -c "for i in 1 2 3; do printf '%1400s' x >/dev/udp/$(netns_addr 2)/9; done" ||
+  ip netns exec "$h1" bash -c "for i in 1 2 3; do printf '%1400s' x >/dev/udp/$(netns_addr 2)/9; done"; }; then
   fail "could not hold p1's QUIC traffic with tc htb"
+fi
 make_game "$work/p1-games" game-txt
 t1=$(now_ms)
 if netns_wait 10 grep -q 'advertises rev .* re-syncing' "$work/p2.err"; then
@@ -206,8 +207,11 @@ for n in $names; do
   c=$(grep -c "ignoring peer ${p11_id:-none}.*protocol version 3" "$work/$n.err" || true)
   [[ $c -eq 1 ]] || { bad=1; echo "  $n logged the protocol-3 peer $c times"; }
 done
-[[ $bad -eq 0 ]] && pass "each peer logged the protocol-3 peer once" ||
+if [[ $bad -eq 0 ]]; then
+  pass "each peer logged the protocol-3 peer once"
+else
   fail "the protocol-3 peer was not logged exactly once per peer"
+fi
 
 # Idle cost of p1, connected to nine others.
 pid=${NETNS_PID[p1]}
