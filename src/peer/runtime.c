@@ -172,6 +172,54 @@ static void announce_library(ls_peer_runtime_t *rt)
 
 static void start_rescan(ls_peer_runtime_t *rt, const char *game_id);
 
+static void clear_rescan_queue(ls_peer_runtime_t *rt)
+{
+    for (size_t i = 0; i < rt->rescan_queue_count; i++)
+        free(rt->rescan_queue[i]);
+    free(rt->rescan_queue);
+    rt->rescan_queue = NULL;
+    rt->rescan_queue_count = 0;
+}
+
+static void queue_rescan(ls_peer_runtime_t *rt, const char *game_id)
+{
+    size_t n = rt->rescan_queue_count;
+    for (size_t i = 0; game_id && i < n; i++)
+        if (strcmp(rt->rescan_queue[i], game_id) == 0)
+            return;
+    char **grown = game_id ? realloc(rt->rescan_queue, (n + 1) * sizeof *grown) : NULL;
+    if (grown)
+        rt->rescan_queue = grown;
+    if (!grown || !(grown[n] = strdup(game_id))) {
+        rt->is_full_rescan_pending = true; /* NULL, or out of memory */
+        return;
+    }
+    rt->rescan_queue_count++;
+}
+
+/* The next queued rescan; a game that became busy meanwhile is skipped: its
+ * operation's end rescans it. */
+static void start_queued_rescan(ls_peer_runtime_t *rt)
+{
+    if (rt->is_full_rescan_pending) {
+        rt->is_full_rescan_pending = false;
+        clear_rescan_queue(rt);
+        start_rescan(rt, NULL);
+        return;
+    }
+    while (rt->rescan_queue_count > 0) {
+        char *id = rt->rescan_queue[0];
+        memmove(rt->rescan_queue, rt->rescan_queue + 1,
+                --rt->rescan_queue_count * sizeof *rt->rescan_queue);
+        bool is_busy = ls_rt_game_busy(rt, id);
+        if (!is_busy)
+            start_rescan(rt, id);
+        free(id);
+        if (!is_busy)
+            return;
+    }
+}
+
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
@@ -182,17 +230,14 @@ static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stat
         emit_failure(rt, "library scan", status);
     announce_library(rt);
     emit_local_library(rt);
-    if (rt->rescan_pending) {
-        rt->rescan_pending = false;
-        start_rescan(rt, NULL);
-    }
+    start_queued_rescan(rt);
 }
 
 static void start_rescan(ls_peer_runtime_t *rt, const char *game_id)
 {
     int rc = ls_library_scan_start(rt->library, &rt->loop, game_id, rescan_done_cb, rt);
     if (rc == LS_EBUSY)
-        rt->rescan_pending = true; /* once the running scan ends, scan everything */
+        queue_rescan(rt, game_id); /* once the running scan ends */
     else if (rc != 0)
         emit_failure(rt, "library scan", rc);
 }
@@ -643,6 +688,7 @@ static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
     ls_mdns_free(rt);
+    clear_rescan_queue(rt);
     ls_snapshot_free(&rt->announced);
     ls_peerdb_free(rt->peerdb);
     ls_library_close(rt->library);

@@ -73,7 +73,11 @@ struct ls_peer_runtime {
     ls_install_runner_t *installs;
     ls_download_t *downloads;
     uint32_t monitor_settle_ms;
-    bool rescan_pending;
+    /* Rescans asked for while one ran (one scan at a time): game ids, or
+     * everything. Kept per game so a busy game is not swept up. */
+    char **rescan_queue;
+    size_t rescan_queue_count;
+    bool is_full_rescan_pending;
     ls_net_endpoint_t *endpoint;
     ls_peerdb_t *peerdb;
     ls_link_t *links;
