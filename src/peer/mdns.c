@@ -9,7 +9,6 @@
 #include "lanspread/error.h"
 #include "lanspread/log.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,19 +69,10 @@ void ls_mdns_tick(ls_peer_runtime_t *rt)
 
 static int set_address(ls_mdns_peer_t *p, const char *address)
 {
-    struct sockaddr_storage ss;
-    char ip[INET_ADDRSTRLEN];
-    const char *colon = strrchr(address, ':');
-    if (!colon || (size_t)(colon - address) >= sizeof ip)
-        return LS_EINVAL;
-    memcpy(ip, address, (size_t)(colon - address));
-    ip[colon - address] = '\0';
-    memset(&ss, 0, sizeof ss);
-    if (uv_ip4_addr(ip, atoi(colon + 1), (struct sockaddr_in *)&ss) != 0)
-        return LS_EINVAL;
-    p->target.sockaddr = ss;
-    snprintf(p->target.address, sizeof p->target.address, "%s", address);
-    return 0;
+    int rc = ls_rt_parse_address(address, false, &p->target.sockaddr);
+    if (rc == 0)
+        snprintf(p->target.address, sizeof p->target.address, "%s", address);
+    return rc;
 }
 
 /* Both sides of a pair resolve each other at about the same time; only the

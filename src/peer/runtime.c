@@ -490,7 +490,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
         uv_close((uv_handle_t *)&rt->wake, NULL);
 }
 
-static int parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out)
+int ls_rt_parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out)
 {
     char host[LS_ADDRESS_MAX];
     const char *colon = strrchr(text, ':');
@@ -576,7 +576,7 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
 static int open_endpoint(ls_peer_runtime_t *rt)
 {
     struct sockaddr_storage bind_addr, bound;
-    int rc = parse_address(rt->listen, true, &bind_addr);
+    int rc = ls_rt_parse_address(rt->listen, true, &bind_addr);
     if (rc != 0) {
         ls_error("peer", "listen address '%s' is not ADDR:PORT", rt->listen);
         return rc;
@@ -632,7 +632,7 @@ static int boot(ls_peer_runtime_t *rt)
     if (rc == 0)
         rc = ls_peerdb_new(&rt->peerdb);
     for (size_t i = 0; rc == 0 && i < rt->static_peer_count; i++) {
-        rc = parse_address(rt->static_peers[i].address, false, &rt->static_peers[i].sockaddr);
+        rc = ls_rt_parse_address(rt->static_peers[i].address, false, &rt->static_peers[i].sockaddr);
         if (rc != 0)
             ls_error("peer", "peer address '%s' is not ADDR:PORT", rt->static_peers[i].address);
     }

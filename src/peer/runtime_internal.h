@@ -108,6 +108,8 @@ void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data);
 void ls_rt_emit_games(ls_peer_runtime_t *rt);
 void ls_rt_emit_peer_count(ls_peer_runtime_t *rt);
 uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
+/* "IPv4:PORT" or "[IPv6]:PORT" into a socket address; LS_EINVAL otherwise. */
+int ls_rt_parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out);
 
 bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id);
 /* A download ended: release the monitor, rescan, and install on success. */
