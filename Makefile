@@ -4,13 +4,12 @@
 BUILD       ?= build
 BUILD_ASAN  ?= build-asan
 BUILD_FUZZ  ?= build-fuzz
-DEMO_DIR    ?= $(CURDIR)/demo
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 # CI turns warnings into errors.
 WERROR      := $(if $(CI),ON,OFF)
 
-.PHONY: all deps build run test test-unit test-asan test-fuzz bench format clean
+.PHONY: all deps build run run-second test test-unit test-asan test-fuzz bench format clean
 
 all: build
 
@@ -21,9 +20,37 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLS_WERROR=$(WERROR) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# `make run`: a daemon on a demo library in ./run, web UI on RUN_HTTP.
+# `make run-second` (another terminal): a second peer with other games,
+# connected to the first, web UI on RUN2_HTTP: download a game in either UI.
+RUN_DIR     ?= $(CURDIR)/run
+RUN_LISTEN  ?= 0.0.0.0:7400
+RUN_HTTP    ?= 127.0.0.1:7797
+RUN2_LISTEN ?= 0.0.0.0:7401
+RUN2_HTTP   ?= 127.0.0.1:7798
+RUN_ARGS    ?=
+
 run: build
-	@test -d $(DEMO_DIR) || ./$(BUILD)/lanspread demo-library $(DEMO_DIR) --games 8
-	./$(BUILD)/lanspread scan $(DEMO_DIR) --state $(DEMO_DIR)-state
+	@test -d $(RUN_DIR)/games || ./$(BUILD)/lanspread demo-library $(RUN_DIR)/games --games 8 >/dev/null
+	@echo
+	@echo "  Lanspread web UI: http://$(RUN_HTTP)/   (demo games in $(RUN_DIR)/games; Ctrl-C stops)"
+	@echo "  Second peer: 'make run-second' in another terminal; CLI: ./$(BUILD)/lanspread games --state $(RUN_DIR)/state"
+	@echo
+	@mkdir -p $(RUN_DIR)/state && touch $(RUN_DIR)/config
+	./$(BUILD)/lanspread daemon --config $(RUN_DIR)/config --games $(RUN_DIR)/games \
+		--state $(RUN_DIR)/state --name "$$(hostname)-demo" --listen $(RUN_LISTEN) \
+		--http $(RUN_HTTP) $(RUN_ARGS)
+
+run-second: build
+	@test -d $(RUN_DIR)/second || { ./$(BUILD)/lanspread demo-library $(RUN_DIR)/second --games 12 >/dev/null && \
+		for g in $$(ls $(RUN_DIR)/games 2>/dev/null); do rm -rf "$(RUN_DIR)/second/$$g"; done; }
+	@echo
+	@echo "  Second peer's web UI: http://$(RUN2_HTTP)/   (connects to 127.0.0.1:$(lastword $(subst :, ,$(RUN_LISTEN))))"
+	@echo
+	@mkdir -p $(RUN_DIR)/state2 && touch $(RUN_DIR)/config2
+	./$(BUILD)/lanspread daemon --config $(RUN_DIR)/config2 --games $(RUN_DIR)/second \
+		--state $(RUN_DIR)/state2 --name "$$(hostname)-second" --listen $(RUN2_LISTEN) \
+		--http $(RUN2_HTTP) --peer 127.0.0.1:$(lastword $(subst :, ,$(RUN_LISTEN))) $(RUN_ARGS)
 
 test: build
 	@$(MAKE) --no-print-directory test-unit test-asan test-fuzz

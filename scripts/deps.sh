@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev
   iproute2 procps python3
   avahi-daemon # only run inside a test namespace (tests/netns), never as a service
+  chromium nodejs # the browser test (tests/browser); playwright-core comes from npm
 )
 
 missing=()
@@ -18,6 +19,9 @@ for pkg in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
 done
+# Debian's npm, unless one came with another nodejs build (NodeSource's
+# nodejs ships npm and conflicts with Debian's npm package).
+command -v npm >/dev/null || missing+=(npm)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -71,6 +71,12 @@ enum ls_error {
     LS_ERESUME = -77,
     LS_EINCOMPLETE = -78,
     LS_ECHUNK = -79,
+    /* local control API and CLI */
+    LS_EHTTP = -80,
+    LS_ENODAEMON = -81,
+    LS_ETOKEN = -82,
+    LS_ECONFIG = -83,
+    LS_EHTTP_STATUS = -84,
 };
 
 /* A static, human-readable description of a code; never NULL. */

@@ -39,6 +39,13 @@ int ls_fs_is_dir(const char *path);
 /* 1 if something exists at path (lstat), 0 if not. */
 int ls_fs_exists(const char *path);
 
+/* Checks that `path` can be a game directory: absolute, an existing
+ * directory, writable (proven by creating and removing a file, since
+ * access(2) says yes to root even on a read-only mount). On success `real`
+ * (PATH_MAX bytes) holds its canonical path; on failure `why` says what is
+ * wrong, naming the path. */
+int ls_fs_check_game_dir(const char *path, char *real, char *why, size_t why_len);
+
 /* Joins two path parts with one '/'. Returns NULL on allocation failure.
  * Caller frees. */
 char *ls_path_join(const char *a, const char *b);

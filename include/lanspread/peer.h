@@ -54,6 +54,7 @@ typedef enum {
     LS_EVENT_UNINSTALL_FAILED,
     LS_EVENT_RUNTIME_FAILURE,   /* {what, reason} */
     LS_EVENT_READY,             /* {peer_id, port, rev, mdns}: listening, library announced */
+    LS_EVENT_GAME_DIR_CHANGED,  /* {game_dir}: SET_GAME_DIR done, full rescan started */
 } ls_peer_event_kind_t;
 
 typedef struct {
@@ -71,7 +72,10 @@ typedef enum {
     LS_CMD_DOWNLOAD_GAME_FILES, /* game_id, or {"game_id":..,"files":[paths]} */
     LS_CMD_INSTALL_GAME,      /* game_id: install, or update an installed game */
     LS_CMD_UNINSTALL_GAME,    /* game_id */
-    LS_CMD_SET_GAME_DIR,      /* arg: the new directory */
+    LS_CMD_SET_GAME_DIR,      /* arg: absolute directory; checked (exists, writable),
+                               * refused while a download or install runs; then
+                               * GAME_DIR_CHANGED, rescan, library_delta to peers.
+                               * Refusals: RUNTIME_FAILURE {what:"set game directory"} */
     LS_CMD_GET_PEER_COUNT,    /* answers PEER_COUNT */
     LS_CMD_RESCAN,            /* game_id or NULL: rescan and announce changes */
     LS_CMD_SHUTDOWN,

@@ -1,19 +1,26 @@
-/* `lanspread daemon`: runs a peer in the foreground and prints its events as
- * readable log lines until SIGINT or SIGTERM. */
+/* `lanspread daemon`: runs a peer in the foreground, serves the web UI and
+ * control API (unless --no-http), and prints its events as readable log lines
+ * until SIGINT or SIGTERM. */
+#include "app/api_state.h"
 #include "app/app_common.h"
 #include "app/commands.h"
+#include "app/config.h"
+#include "app/http_server.h"
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void daemon_usage(FILE *out)
 {
@@ -30,19 +37,33 @@ static void daemon_usage(FILE *out)
             "  --party-key-file F  read the secret from a file\n"
             "  --catalog FILE      extra catalog file (repeatable)\n"
             "  --ping-ms N         ping interval (default 5000)\n"
-            "  --no-mdns           no mDNS: neither announce nor look for peers\n"
-            "                      (use --peer where multicast is blocked)\n"
             "  --json-events       print each event as one JSON line on stdout\n"
-            "  --verbose           debug logging\n");
+            "  --http ADDR:PORT    web UI and control API address (default %s);\n"
+            "                      other than loopback requires --http-token\n"
+            "  --http-token TOKEN  API token (default: a random one per run)\n"
+            "  --http-token-file F read the API token from a file\n"
+            "  --no-http           no web UI and no control API\n"
+            "  --no-mdns           no mDNS discovery: only the --peer addresses\n"
+            "  --config FILE       config file (default $XDG_CONFIG_HOME/lanspread/config):\n"
+            "                      `option = value` lines, any option above\n"
+            "  --log-file FILE     append log lines to FILE instead of stderr\n"
+            "                      (the systemd unit: $XDG_STATE_HOME/lanspread/daemon.log)\n"
+            "  --verbose           debug logging\n"
+            "  --help              this help\n\n"
+            "The API address and token are written to STATE/api.json (mode 0600)\n"
+            "for the CLI commands (lanspread games, download, ...).\n",
+            LS_HTTP_DEFAULT_LISTEN);
 }
 
 typedef struct {
     bool as_json;
+    const char *config_path; /* where a new game directory is saved */
+    ls_api_state_t *state;
+    _Atomic(ls_peer_runtime_t *) peer; /* set once the runtime started */
 } ls_daemon_output_t;
 
-static void print_event(const ls_peer_event_t *event, void *userdata)
+static void print_event(const ls_daemon_output_t *out, const ls_peer_event_t *event)
 {
-    ls_daemon_output_t *out = userdata;
     char *text = json_dumps(event->data, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         return;
@@ -52,6 +73,38 @@ static void print_event(const ls_peer_event_t *event, void *userdata)
         printf("event %-18s %s\n", ls_peer_event_name(event->kind), text);
     fflush(stdout);
     free(text);
+}
+
+/* The runtime switched: the next start uses the new directory too. One
+ * small file written at a user's request, so it is done right here. */
+static void save_game_dir(const ls_daemon_output_t *out, const json_t *data)
+{
+    const char *dir = json_string_value(json_object_get(data, "game_dir"));
+    int rc = dir && out->config_path ? ls_config_set(out->config_path, "games", dir) : 0;
+    if (rc != 0)
+        ls_warn("daemon", "cannot save the game directory in %s: %s", out->config_path,
+                ls_strerror(rc));
+    else if (dir && out->config_path)
+        ls_info("daemon", "game directory %s saved in %s", dir, out->config_path);
+}
+
+/* Every event is printed, folded into the API state and streamed; the file
+ * lists of a requested download complete the request (the seed's UI does the
+ * same with DownloadGameFiles). */
+static void daemon_event_cb(const ls_peer_event_t *event, void *userdata)
+{
+    ls_daemon_output_t *out = userdata;
+    char *download_id = NULL;
+    print_event(out, event);
+    if (event->kind == LS_EVENT_GAME_DIR_CHANGED)
+        save_game_dir(out, event->data);
+    if (!out->state)
+        return;
+    ls_api_state_apply(out->state, ls_peer_event_name(event->kind), event->data, &download_id);
+    ls_peer_runtime_t *peer = atomic_load(&out->peer);
+    if (download_id && peer)
+        ls_peer_command(peer, LS_CMD_DOWNLOAD_GAME_FILES, download_id);
+    free(download_id);
 }
 
 static char *read_key_file(const char *path)
@@ -85,92 +138,311 @@ static void wait_for_signal(void)
     ls_info("daemon", "signal %d: shutting down", sig);
 }
 
-int ls_cmd_daemon(int argc, char **argv)
+typedef struct {
+    ls_peer_config_t peer;
+    const char *catalogs[LS_MAX_EXTRA_CATALOGS];
+    size_t catalog_count;
+    char *state_dir, *party_key, *http_token, *config_path;
+    const char *http_listen;
+    const char *log_file;
+    bool is_http_off, as_json;
+} ls_daemon_options_t;
+
+static void free_options(ls_daemon_options_t *o)
+{
+    free(o->state_dir);
+    free(o->party_key);
+    free(o->http_token);
+    free(o->config_path);
+}
+
+/* The config file named by --config (or the default one), found before the
+ * options are parsed because its lines come first. */
+static char *find_config_path(int argc, char **argv, bool *must_exist)
+{
+    *must_exist = true;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            return strdup(argv[i] + 9);
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            return strdup(argv[i + 1]);
+    }
+    *must_exist = false;
+    return ls_config_default_path();
+}
+
+/* Returns -1 to go on, or the exit code. */
+static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
 {
     static const struct option options[] = {
-        {"games", required_argument, NULL, 'g'},      {"state", required_argument, NULL, 's'},
-        {"name", required_argument, NULL, 'n'},       {"listen", required_argument, NULL, 'l'},
-        {"peer", required_argument, NULL, 'p'},       {"party-key", required_argument, NULL, 'k'},
+        {"games", required_argument, NULL, 'g'},
+        {"state", required_argument, NULL, 's'},
+        {"name", required_argument, NULL, 'n'},
+        {"listen", required_argument, NULL, 'l'},
+        {"peer", required_argument, NULL, 'p'},
+        {"party-key", required_argument, NULL, 'k'},
         {"party-key-file", required_argument, NULL, 'K'},
-        {"catalog", required_argument, NULL, 'c'},    {"ping-ms", required_argument, NULL, 'i'},
-        {"json-events", no_argument, NULL, 'j'},      {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},             {"no-mdns", no_argument, NULL, 'M'},
+        {"catalog", required_argument, NULL, 'c'},
+        {"ping-ms", required_argument, NULL, 'i'},
+        {"json-events", no_argument, NULL, 'j'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"http", required_argument, NULL, 'H'},
+        {"no-http", no_argument, NULL, 'N'},
+        {"http-token", required_argument, NULL, 't'},
+        {"http-token-file", required_argument, NULL, 'T'},
+        {"no-mdns", no_argument, NULL, 'M'},
         /* For tests only, not in the usage: announce another protocol version. */
         {"protocol-version", required_argument, NULL, 'P'},
+        {"log-file", required_argument, NULL, 'L'},
+        {"config", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    ls_peer_config_t config = {0};
-    const char *catalogs[LS_MAX_EXTRA_CATALOGS];
-    size_t catalog_count = 0;
-    char *state_dir = NULL, *party_key = NULL;
-    ls_daemon_output_t output = {false};
-    ls_catalog_t *catalog = NULL;
-    ls_peer_runtime_t *peer = NULL;
-    int opt, exit_code = LS_EXIT_USAGE;
-
+    int opt;
+    optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case 'g': config.game_dir = optarg; break;
-        case 's': free(state_dir); state_dir = strdup(optarg); break;
-        case 'n': config.name = optarg; break;
-        case 'l': config.listen = optarg; break;
-        case 'p':
-            if (config.static_peer_count == LS_STATIC_PEERS_MAX) {
-                fprintf(stderr, "daemon: at most %d --peer\n", LS_STATIC_PEERS_MAX);
-                goto out;
-            }
-            config.static_peers[config.static_peer_count++] = optarg;
+        case 'g':
+            o->peer.game_dir = optarg;
             break;
-        case 'k': free(party_key); party_key = strdup(optarg); break;
-        case 'K':
-            free(party_key);
-            if (!(party_key = read_key_file(optarg))) {
-                exit_code = LS_EXIT_FAILURE;
-                goto out;
+        case 's':
+            free(o->state_dir);
+            o->state_dir = strdup(optarg);
+            break;
+        case 'n':
+            o->peer.name = optarg;
+            break;
+        case 'l':
+            o->peer.listen = optarg;
+            break;
+        case 'p':
+            if (o->peer.static_peer_count == LS_STATIC_PEERS_MAX) {
+                fprintf(stderr, "daemon: at most %d --peer\n", LS_STATIC_PEERS_MAX);
+                return LS_EXIT_USAGE;
             }
+            o->peer.static_peers[o->peer.static_peer_count++] = optarg;
+            break;
+        case 'k':
+            free(o->party_key);
+            o->party_key = strdup(optarg);
+            break;
+        case 'K':
+            free(o->party_key);
+            if (!(o->party_key = read_key_file(optarg)))
+                return LS_EXIT_FAILURE;
             break;
         case 'c':
-            if (catalog_count == LS_MAX_EXTRA_CATALOGS)
-                goto out;
-            catalogs[catalog_count++] = optarg;
+            if (o->catalog_count == LS_MAX_EXTRA_CATALOGS)
+                return LS_EXIT_USAGE;
+            o->catalogs[o->catalog_count++] = optarg;
             break;
-        case 'i': config.ping_interval_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'j': output.as_json = true; break;
-        case 'M': config.no_mdns = true; break;
-        case 'P': config.protocol_version = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'v': ls_log_set_level(LS_LOG_DEBUG); break;
-        case 'h': daemon_usage(stdout); exit_code = LS_EXIT_OK; goto out;
-        default: daemon_usage(stderr); goto out;
+        case 'i':
+            o->peer.ping_interval_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'j':
+            o->as_json = true;
+            break;
+        case 'v':
+            ls_log_set_level(LS_LOG_DEBUG);
+            break;
+        case 'H':
+            o->http_listen = optarg;
+            o->is_http_off = false;
+            break;
+        case 'N':
+            o->is_http_off = true;
+            break;
+        case 't':
+            free(o->http_token);
+            o->http_token = strdup(optarg);
+            break;
+        case 'T':
+            free(o->http_token);
+            if (!(o->http_token = read_key_file(optarg)))
+                return LS_EXIT_FAILURE;
+            break;
+        case 'M':
+            o->peer.no_mdns = true;
+            break;
+        case 'P':
+            o->peer.protocol_version = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'L':
+            o->log_file = optarg;
+            break;
+        case 'C':
+            break; /* read before parsing */
+        case 'h':
+            daemon_usage(stdout);
+            return LS_EXIT_OK;
+        default:
+            daemon_usage(stderr);
+            return LS_EXIT_USAGE;
         }
     }
-    if (!config.game_dir || optind != argc) {
-        fprintf(stderr, "daemon: --games DIR is required\n");
+    if (!o->peer.game_dir || optind != argc) {
+        fprintf(stderr, "daemon: --games DIR is required (or `games = DIR` in %s)\n",
+                o->config_path);
         daemon_usage(stderr);
-        goto out;
+        return LS_EXIT_USAGE;
     }
-    exit_code = LS_EXIT_FAILURE;
-    config.state_dir = state_dir = state_dir ? state_dir : ls_app_default_state_dir();
-    config.party_key = party_key;
-    if (ls_app_load_catalog(config.game_dir, catalogs, catalog_count, &catalog) != 0)
-        goto out;
+    return -1;
+}
 
+/* argv with the config file's options inserted after the command name. */
+static char **merge_config(int argc, char **argv, char **extra, int extra_count, int *merged_argc)
+{
+    char **merged = calloc((size_t)(argc + extra_count + 1), sizeof *merged);
+    if (!merged)
+        return NULL;
+    merged[0] = argv[0];
+    for (int i = 0; i < extra_count; i++)
+        merged[1 + i] = extra[i];
+    for (int i = 1; i < argc; i++)
+        merged[extra_count + i] = argv[i];
+    *merged_argc = argc + extra_count;
+    return merged;
+}
+
+static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state, ls_peer_runtime_t *peer,
+                      ls_http_server_t **http)
+{
+    ls_http_config_t hc = {.listen = o->http_listen ? o->http_listen : LS_HTTP_DEFAULT_LISTEN,
+                           .token = o->http_token,
+                           .config_path = o->config_path};
+    int rc = ls_http_start(&hc, state, peer, http);
+    if (rc == LS_EIO && !o->http_listen) {
+        /* the default port is taken (another daemon?): run without the UI
+         * rather than not at all; an explicit --http must work or fail */
+        fprintf(stderr, "daemon: %s is taken: no web UI (choose one with --http ADDR:PORT)\n",
+                hc.listen);
+        return 0;
+    }
+    if (rc == LS_ETOKEN)
+        fprintf(stderr, "daemon: --http %s is not loopback: set --http-token (16+ chars)\n",
+                hc.listen);
+    else if (rc != 0)
+        fprintf(stderr, "daemon: cannot serve HTTP on %s: %s\n", hc.listen, ls_strerror(rc));
+    if (rc != 0)
+        return rc;
+    rc = ls_endpoint_write(o->state_dir, ls_http_url(*http), ls_http_token(*http));
+    if (rc != 0)
+        fprintf(stderr, "daemon: cannot write %s/%s: %s\n", o->state_dir, LS_ENDPOINT_FILE,
+                ls_strerror(rc));
+    else
+        fprintf(stderr, "daemon: web UI on %s\n", ls_http_url(*http));
+    return rc;
+}
+
+static void file_log_sink(ls_log_level_t level, const char *module, const char *message,
+                          void *userdata)
+{
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    localtime_r(&now.tv_sec, &tm);
+    fprintf(userdata, "%04d-%02d-%02d %02d:%02d:%02d.%03ld %-5s %-9s %s\n", tm.tm_year + 1900,
+            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000,
+            ls_log_level_name(level), module, message);
+    fflush(userdata);
+}
+
+/* --log-file: its directory is made (XDG state dirs may not exist yet). */
+static FILE *open_log_file(const char *path)
+{
+    char *dir = strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        ls_fs_mkdir_p(dir, 0700);
+    }
+    free(dir);
+    FILE *f = fopen(path, "ae");
+    if (!f)
+        fprintf(stderr, "daemon: cannot open log file %s: %s\n", path, strerror(errno));
+    else
+        ls_log_set_sink(file_log_sink, f);
+    return f;
+}
+
+static void block_signals(void)
+{
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int rc = ls_peer_start(&config, catalog, print_event, &output, &peer);
-    if (rc != 0) {
+}
+
+static int run_daemon(ls_daemon_options_t *o)
+{
+    ls_daemon_output_t output = {.as_json = o->as_json, .config_path = o->config_path};
+    ls_catalog_t *catalog = NULL;
+    ls_peer_runtime_t *peer = NULL;
+    ls_http_server_t *http = NULL;
+    FILE *log = NULL;
+    int rc, exit_code = LS_EXIT_FAILURE;
+
+    if (o->log_file && !(log = open_log_file(o->log_file)))
+        return LS_EXIT_FAILURE;
+
+    o->peer.state_dir = o->state_dir = o->state_dir ? o->state_dir : ls_app_default_state_dir();
+    o->peer.party_key = o->party_key;
+    if (ls_app_load_catalog(o->peer.game_dir, o->catalogs, o->catalog_count, &catalog) != 0)
+        goto out;
+    if ((rc = ls_fs_mkdir_p(o->state_dir, 0700)) != 0) {
+        fprintf(stderr, "daemon: state directory %s: %s\n", o->state_dir, ls_strerror(rc));
+        goto out;
+    }
+    if (!o->is_http_off && ls_api_state_new(catalog, o->peer.game_dir, &output.state) != 0)
+        goto out;
+    block_signals();
+    if ((rc = ls_peer_start(&o->peer, catalog, daemon_event_cb, &output, &peer)) != 0) {
         fprintf(stderr, "daemon: cannot start: %s\n", ls_strerror(rc));
         goto out;
     }
+    atomic_store(&output.peer, peer);
+    if (!o->is_http_off && start_http(o, output.state, peer, &http) != 0)
+        goto out;
     wait_for_signal();
-    ls_peer_stop(peer);
     exit_code = LS_EXIT_OK;
 out:
+    if (http) {
+        ls_endpoint_remove(o->state_dir);
+        ls_http_stop(http);
+    }
+    if (peer)
+        ls_peer_stop(peer);
+    ls_api_state_free(output.state);
     ls_catalog_free(catalog);
-    free(state_dir);
-    free(party_key);
+    if (log) {
+        ls_log_set_sink(NULL, NULL);
+        fclose(log);
+    }
+    return exit_code;
+}
+
+int ls_cmd_daemon(int argc, char **argv)
+{
+    ls_daemon_options_t o = {0};
+    char **extra = NULL, **merged = NULL;
+    int extra_count = 0, merged_argc = 0, exit_code = LS_EXIT_FAILURE;
+    bool must_exist;
+
+    o.config_path = find_config_path(argc, argv, &must_exist);
+    if (!o.config_path || ls_config_load_args(o.config_path, must_exist, &extra, &extra_count) != 0)
+        goto out;
+    if (!(merged = merge_config(argc, argv, extra, extra_count, &merged_argc)))
+        goto out;
+    exit_code = parse_options(merged_argc, merged, &o);
+    if (exit_code < 0)
+        exit_code = run_daemon(&o);
+out:
+    free(merged);
+    ls_config_free_args(extra, extra_count);
+    free_options(&o);
     return exit_code;
 }

@@ -32,7 +32,8 @@ static void scan_usage(FILE *out)
             "  --catalog FILE  extra catalog file (repeatable); the bundled catalog and\n"
             "                  DIR/.lanspread-catalog.json are always loaded\n"
             "  --json          print JSON for scripts\n"
-            "  --quiet         do not log skipped entries\n");
+            "  --quiet         do not log skipped entries\n"
+            "  --help          this help\n");
 }
 
 static void print_table(const ls_library_t *library, const ls_scan_stats_t *stats,
@@ -54,8 +55,8 @@ static void print_table(const ls_library_t *library, const ls_scan_stats_t *stat
     }
     if (ls_library_snapshot(library, &snap) != 0)
         return;
-    printf("\n%zu games, %zu announced; library_rev %llu, digest %.16s…\n", count,
-           snap.game_count, (unsigned long long)snap.library_rev, snap.digest);
+    printf("\n%zu games, %zu announced; library_rev %llu, digest %.16s…\n", count, snap.game_count,
+           (unsigned long long)snap.library_rev, snap.digest);
     printf("scanned in %.1f ms: %llu files seen, %llu hashed (%s), %llu version.ini read\n",
            elapsed_ms, (unsigned long long)stats->files_seen,
            (unsigned long long)stats->files_hashed,
@@ -64,8 +65,7 @@ static void print_table(const ls_library_t *library, const ls_scan_stats_t *stat
     ls_snapshot_free(&snap);
 }
 
-static int print_json(const ls_library_t *library, const ls_scan_stats_t *stats,
-                      double elapsed_ms)
+static int print_json(const ls_library_t *library, const ls_scan_stats_t *stats, double elapsed_ms)
 {
     size_t count;
     const ls_local_game_t *games = ls_library_games(library, &count);
@@ -75,24 +75,23 @@ static int print_json(const ls_library_t *library, const ls_scan_stats_t *stats,
         json_array_append_new(
             list, json_pack("{s:s,s:s,s:s,s:s,s:i,s:s?,s:b,s:b,s:I,s:I}", "id", g->id, "name",
                             g->name, "description", g->description, "genre", g->genre,
-                            "max_players", (int)g->max_players, "version", g->version,
-                            "downloaded", g->is_downloaded, "installed", g->is_installed,
-                            "size", (json_int_t)g->size, "file_count",
-                            (json_int_t)g->file_count));
+                            "max_players", (int)g->max_players, "version", g->version, "downloaded",
+                            g->is_downloaded, "installed", g->is_installed, "size",
+                            (json_int_t)g->size, "file_count", (json_int_t)g->file_count));
     }
     ls_library_snapshot_t snap;
     if (ls_library_snapshot(library, &snap) != 0) {
         json_decref(list);
         return LS_ENOMEM;
     }
-    json_t *root = json_pack(
-        "{s:I,s:s,s:I,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:b}}", "library_rev",
-        (json_int_t)snap.library_rev, "digest", snap.digest, "announced",
-        (json_int_t)snap.game_count, "games", list, "stats", "scan_ms", elapsed_ms,
-        "files_seen", (json_int_t)stats->files_seen, "files_hashed",
-        (json_int_t)stats->files_hashed, "bytes_hashed", (json_int_t)stats->bytes_hashed,
-        "version_reads", (json_int_t)stats->version_reads, "skipped",
-        (json_int_t)stats->skipped, "rev_bumped", stats->rev_bumped);
+    json_t *root =
+        json_pack("{s:I,s:s,s:I,s:o,s:{s:f,s:I,s:I,s:I,s:I,s:I,s:b}}", "library_rev",
+                  (json_int_t)snap.library_rev, "digest", snap.digest, "announced",
+                  (json_int_t)snap.game_count, "games", list, "stats", "scan_ms", elapsed_ms,
+                  "files_seen", (json_int_t)stats->files_seen, "files_hashed",
+                  (json_int_t)stats->files_hashed, "bytes_hashed", (json_int_t)stats->bytes_hashed,
+                  "version_reads", (json_int_t)stats->version_reads, "skipped",
+                  (json_int_t)stats->skipped, "rev_bumped", stats->rev_bumped);
     ls_snapshot_free(&snap);
     if (!root)
         return LS_ENOMEM;
@@ -105,9 +104,9 @@ static int print_json(const ls_library_t *library, const ls_scan_stats_t *stats,
 int ls_cmd_scan(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"state", required_argument, NULL, 's'},   {"catalog", required_argument, NULL, 'c'},
-        {"json", no_argument, NULL, 'j'},          {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"state", required_argument, NULL, 's'}, {"catalog", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *catalogs[LS_MAX_EXTRA_CATALOGS];
     size_t catalog_count = 0;
@@ -119,7 +118,10 @@ int ls_cmd_scan(int argc, char **argv)
 
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
-        case 's': free(state_dir); state_dir = strdup(optarg); break;
+        case 's':
+            free(state_dir);
+            state_dir = strdup(optarg);
+            break;
         case 'c':
             if (catalog_count == LS_MAX_EXTRA_CATALOGS) {
                 fprintf(stderr, "scan: at most %d --catalog files\n", LS_MAX_EXTRA_CATALOGS);
@@ -127,10 +129,18 @@ int ls_cmd_scan(int argc, char **argv)
             }
             catalogs[catalog_count++] = optarg;
             break;
-        case 'j': as_json = true; break;
-        case 'q': ls_log_set_level(LS_LOG_ERROR); break;
-        case 'h': scan_usage(stdout); exit_code = LS_EXIT_OK; goto out;
-        default: goto out_usage;
+        case 'j':
+            as_json = true;
+            break;
+        case 'q':
+            ls_log_set_level(LS_LOG_ERROR);
+            break;
+        case 'h':
+            scan_usage(stdout);
+            exit_code = LS_EXIT_OK;
+            goto out;
+        default:
+            goto out_usage;
         }
     }
     if (optind != argc - 1) {
@@ -142,8 +152,7 @@ int ls_cmd_scan(int argc, char **argv)
         state_dir = ls_app_default_state_dir();
     if (ls_app_load_catalog(game_dir, catalogs, catalog_count, &catalog) != 0)
         goto out;
-    ls_library_config_t config = {.game_dir = game_dir, .state_dir = state_dir,
-                                  .catalog = catalog};
+    ls_library_config_t config = {.game_dir = game_dir, .state_dir = state_dir, .catalog = catalog};
     int rc = ls_library_open(&config, &library);
     if (rc != 0) {
         fprintf(stderr, "scan: %s: %s\n", game_dir, ls_strerror(rc));
@@ -182,7 +191,8 @@ static void demo_usage(FILE *out)
                  "  --games N           number of games (default 8)\n"
                  "  --files-per-game N  regular files per game, at least 3 (default 3)\n"
                  "  --file-size BYTES   size of each data file (default 65536)\n"
-                 "  --seed N            varies the generated bytes (default 1)\n");
+                 "  --seed N            varies the generated bytes (default 1)\n"
+                 "  --help              this help\n");
 }
 
 static bool parse_count(const char *text, unsigned long long max, unsigned long long *out)
@@ -199,9 +209,12 @@ static bool parse_count(const char *text, unsigned long long max, unsigned long 
 int ls_cmd_demo_library(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"games", required_argument, NULL, 'g'},     {"files-per-game", required_argument, NULL, 'f'},
-        {"file-size", required_argument, NULL, 's'}, {"seed", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"games", required_argument, NULL, 'g'},
+        {"files-per-game", required_argument, NULL, 'f'},
+        {"file-size", required_argument, NULL, 's'},
+        {"seed", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     ls_demo_options_t demo = {.games = 8, .files_per_game = 3, .file_size = 65536, .seed = 1};
     unsigned long long value;
@@ -216,12 +229,24 @@ int ls_cmd_demo_library(int argc, char **argv)
             return LS_EXIT_USAGE;
         }
         switch (opt) {
-        case 'g': demo.games = (unsigned)value; break;
-        case 'f': demo.files_per_game = (unsigned)value; break;
-        case 's': demo.file_size = (size_t)value; break;
-        case 'r': demo.seed = (uint32_t)value; break;
-        case 'h': demo_usage(stdout); return LS_EXIT_OK;
-        default: demo_usage(stderr); return LS_EXIT_USAGE;
+        case 'g':
+            demo.games = (unsigned)value;
+            break;
+        case 'f':
+            demo.files_per_game = (unsigned)value;
+            break;
+        case 's':
+            demo.file_size = (size_t)value;
+            break;
+        case 'r':
+            demo.seed = (uint32_t)value;
+            break;
+        case 'h':
+            demo_usage(stdout);
+            return LS_EXIT_OK;
+        default:
+            demo_usage(stderr);
+            return LS_EXIT_USAGE;
         }
     }
     if (optind != argc - 1) {

@@ -7,7 +7,17 @@
 static const ls_command_t commands[] = {
     {"scan", "print the local library (--json for scripts)", ls_cmd_scan},
     {"demo-library", "create a demo game library", ls_cmd_demo_library},
-    {"daemon", "run a peer in the foreground", ls_cmd_daemon},
+    {"daemon", "run a peer (and its web UI) in the foreground", ls_cmd_daemon},
+    {"games", "list games with their state (from the running daemon)", ls_cmd_client},
+    {"peers", "list the peers the daemon knows", ls_cmd_client},
+    {"status", "show the daemon's status", ls_cmd_client},
+    {"download", "download a game from the peers, then install it", ls_cmd_client},
+    {"update", "fetch a game's latest version", ls_cmd_client},
+    {"install", "install a downloaded game", ls_cmd_client},
+    {"uninstall", "uninstall a game", ls_cmd_client},
+    {"cancel", "cancel a game's download", ls_cmd_client},
+    {"rescan", "rescan the game directory", ls_cmd_client},
+    {"set-game-dir", "change the game directory (saved in the config)", ls_cmd_client},
 };
 
 static void usage(FILE *out)
@@ -15,7 +25,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: lanspread <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'lanspread <command> --help' lists a command's options.\n");
+    fprintf(out, "\noptions:\n  --help         this help\n  --version      version and protocol\n"
+                 "\n'lanspread <command> --help' lists a command's options.\n");
 }
 
 int main(int argc, char **argv)

@@ -64,6 +64,11 @@ const char *ls_strerror(int code)
     case LS_ERESUME: return "resume file does not match this download";
     case LS_EINCOMPLETE: return "download is incomplete: chunks are missing";
     case LS_ECHUNK: return "chunk does not match the manifest";
+    case LS_EHTTP: return "malformed HTTP exchange with the daemon";
+    case LS_ENODAEMON: return "no running daemon found";
+    case LS_ETOKEN: return "API token missing or refused";
+    case LS_ECONFIG: return "invalid configuration file";
+    case LS_EHTTP_STATUS: return "the daemon refused the request";
     default: return "unknown error";
     }
 }

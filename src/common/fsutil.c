@@ -240,3 +240,46 @@ char *ls_strdup_printf(const char *fmt, ...)
     va_end(ap);
     return out;
 }
+
+static int probe_writable(const char *dir)
+{
+    char *probe = ls_strdup_printf("%s/.lanspread-write-probe-XXXXXX", dir);
+    int rc = probe ? 0 : LS_ENOMEM;
+    if (rc == 0) {
+        int fd = mkstemp(probe);
+        if (fd < 0) {
+            rc = ls_error_from_errno(errno);
+        } else {
+            close(fd);
+            unlink(probe);
+        }
+    }
+    free(probe);
+    return rc;
+}
+
+int ls_fs_check_game_dir(const char *path, char *real, char *why, size_t why_len)
+{
+    struct stat st;
+    int rc;
+    if (path[0] != '/') {
+        snprintf(why, why_len, "game directory must be an absolute path: %s", path);
+        return LS_EINVAL;
+    }
+    if (stat(path, &st) != 0 || !realpath(path, real)) {
+        rc = ls_error_from_errno(errno);
+        if (rc == LS_ENOENT || rc == LS_ENOTDIR)
+            snprintf(why, why_len, "game directory %s does not exist", path);
+        else
+            snprintf(why, why_len, "game directory %s cannot be used: %s", path, ls_strerror(rc));
+        return rc == LS_ENOTDIR ? LS_ENOENT : rc;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, why_len, "game directory %s is not a directory", path);
+        return LS_ENOTDIR;
+    }
+    rc = probe_writable(real);
+    if (rc != 0)
+        snprintf(why, why_len, "game directory %s is not writable: %s", path, ls_strerror(rc));
+    return rc;
+}

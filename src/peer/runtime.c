@@ -33,6 +33,7 @@ const char *ls_peer_event_name(ls_peer_event_kind_t kind)
     case LS_EVENT_UNINSTALL_FAILED: return "uninstall-failed";
     case LS_EVENT_RUNTIME_FAILURE: return "runtime-failure";
     case LS_EVENT_READY: return "ready";
+    case LS_EVENT_GAME_DIR_CHANGED: return "game-dir-changed";
     }
     return "unknown";
 }
@@ -53,7 +54,7 @@ void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data)
     json_decref(data);
 }
 
-static void emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
+void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
 {
     ls_error("peer", "%s: %s", what, ls_strerror(code));
     ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
@@ -91,7 +92,7 @@ void ls_rt_emit_games(ls_peer_runtime_t *rt)
     ls_rt_emit(rt, LS_EVENT_LIST_GAMES, json_pack("{s:o}", "games", list));
 }
 
-static void emit_local_library(ls_peer_runtime_t *rt)
+void ls_rt_emit_local_library(ls_peer_runtime_t *rt)
 {
     size_t count;
     const ls_local_game_t *games = ls_library_games(rt->library, &count);
@@ -170,76 +171,34 @@ static void announce_library(ls_peer_runtime_t *rt)
     ls_mdns_update(rt);
 }
 
-static void start_rescan(ls_peer_runtime_t *rt, const char *game_id);
-
-static void clear_rescan_queue(ls_peer_runtime_t *rt)
-{
-    for (size_t i = 0; i < rt->rescan_queue_count; i++)
-        free(rt->rescan_queue[i]);
-    free(rt->rescan_queue);
-    rt->rescan_queue = NULL;
-    rt->rescan_queue_count = 0;
-}
-
-static void queue_rescan(ls_peer_runtime_t *rt, const char *game_id)
-{
-    size_t n = rt->rescan_queue_count;
-    for (size_t i = 0; game_id && i < n; i++)
-        if (strcmp(rt->rescan_queue[i], game_id) == 0)
-            return;
-    char **grown = game_id ? realloc(rt->rescan_queue, (n + 1) * sizeof *grown) : NULL;
-    if (grown)
-        rt->rescan_queue = grown;
-    if (!grown || !(grown[n] = strdup(game_id))) {
-        rt->is_full_rescan_pending = true; /* NULL, or out of memory */
-        return;
-    }
-    rt->rescan_queue_count++;
-}
-
-/* The next queued rescan; a game that became busy meanwhile is skipped: its
- * operation's end rescans it. */
-static void start_queued_rescan(ls_peer_runtime_t *rt)
-{
-    if (rt->is_full_rescan_pending) {
-        rt->is_full_rescan_pending = false;
-        clear_rescan_queue(rt);
-        start_rescan(rt, NULL);
-        return;
-    }
-    while (rt->rescan_queue_count > 0) {
-        char *id = rt->rescan_queue[0];
-        memmove(rt->rescan_queue, rt->rescan_queue + 1,
-                --rt->rescan_queue_count * sizeof *rt->rescan_queue);
-        bool is_busy = ls_rt_game_busy(rt, id);
-        if (!is_busy)
-            start_rescan(rt, id);
-        free(id);
-        if (!is_busy)
-            return;
-    }
-}
-
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
+    rt->is_scanning = false;
     if (rt->is_shutting_down)
         return;
     if (status != 0)
-        emit_failure(rt, "library scan", status);
+        ls_rt_emit_failure(rt, "library scan", status);
     announce_library(rt);
-    emit_local_library(rt);
-    start_queued_rescan(rt);
+    ls_rt_emit_local_library(rt);
+    if (ls_rt_game_dir_scan_ended(rt))
+        return; /* the new directory's full scan replaces any pending one */
+    if (rt->rescan_pending) {
+        rt->rescan_pending = false;
+        ls_rt_rescan(rt, NULL);
+    }
 }
 
-static void start_rescan(ls_peer_runtime_t *rt, const char *game_id)
+void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
 {
     int rc = ls_library_scan_start(rt->library, &rt->loop, game_id, rescan_done_cb, rt);
-    if (rc == LS_EBUSY)
-        queue_rescan(rt, game_id); /* once the running scan ends */
+    if (rc == 0)
+        rt->is_scanning = true;
+    else if (rc == LS_EBUSY)
+        rt->rescan_pending = true; /* once the running scan ends, scan everything */
     else if (rc != 0)
-        emit_failure(rt, "library scan", rc);
+        ls_rt_emit_failure(rt, "library scan", rc);
 }
 
 /* --- timers ------------------------------------------------------------- */
@@ -306,7 +265,7 @@ static ls_peer_event_kind_t install_event_kind(ls_install_op_t op, ls_install_ev
     }
 }
 
-static void install_event_cb(const ls_install_event_t *ev, void *userdata)
+void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     if (ev->kind == LS_INSTALL_EV_PROGRESS) {
@@ -325,7 +284,7 @@ static void install_event_cb(const ls_install_event_t *ev, void *userdata)
     /* The game is free again: its installed state changed, rescan it (and
      * whatever the monitor held back meanwhile). */
     ls_monitor_release(rt->monitor, ev->game_id);
-    start_rescan(rt, ev->game_id);
+    ls_rt_rescan(rt, ev->game_id);
 }
 
 void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local)
@@ -333,7 +292,7 @@ void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, b
     if (rt->is_shutting_down)
         return;
     ls_monitor_release(rt->monitor, game_id);
-    start_rescan(rt, game_id);
+    ls_rt_rescan(rt, game_id);
     if (!ok)
         return;
     /* The seed's behaviour: a finished download installs by itself. */
@@ -371,14 +330,14 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
 {
     switch (cmd->kind) {
     case LS_CMD_LIST_GAMES:
-        emit_local_library(rt);
+        ls_rt_emit_local_library(rt);
         ls_rt_emit_games(rt);
         break;
     case LS_CMD_GET_PEER_COUNT:
         ls_rt_emit_peer_count(rt);
         break;
     case LS_CMD_RESCAN:
-        start_rescan(rt, cmd->arg);
+        ls_rt_rescan(rt, cmd->arg);
         break;
     case LS_CMD_INSTALL_GAME:
     case LS_CMD_UNINSTALL_GAME:
@@ -398,6 +357,9 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
         break;
     case LS_CMD_CANCEL:
         ls_download_cancel(rt, cmd->arg);
+        break;
+    case LS_CMD_SET_GAME_DIR:
+        ls_rt_set_game_dir(rt, cmd->arg);
         break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
@@ -529,10 +491,10 @@ static void monitor_rescan_cb(const char *game_id, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     if (!rt->is_shutting_down)
-        start_rescan(rt, game_id);
+        ls_rt_rescan(rt, game_id);
 }
 
-static void start_monitor(ls_peer_runtime_t *rt)
+void ls_rt_start_monitor(ls_peer_runtime_t *rt)
 {
     ls_monitor_config_t config = {
         .game_dir = ls_library_game_dir(rt->library),
@@ -543,18 +505,19 @@ static void start_monitor(ls_peer_runtime_t *rt)
     };
     int rc = ls_monitor_start(&rt->loop, &config, &rt->monitor);
     if (rc != 0)
-        emit_failure(rt, "game directory monitor", rc);
+        ls_rt_emit_failure(rt, "game directory monitor", rc);
 }
 
 static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                                void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
+    rt->is_scanning = false;
     if (status != 0)
-        emit_failure(rt, "library scan", status);
+        ls_rt_emit_failure(rt, "library scan", status);
     ls_snapshot_free(&rt->announced);
     ls_library_snapshot(rt->library, &rt->announced);
-    emit_local_library(rt);
+    ls_rt_emit_local_library(rt);
     if (rt->is_shutting_down)
         return;
     ls_info("peer", "%.12s listening on port %d, announcing %zu games (rev %llu)", rt->peer_id,
@@ -562,15 +525,16 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
             (unsigned long long)rt->announced.library_rev);
     int rc = ls_mdns_start(rt);
     if (rc != 0)
-        emit_failure(rt, "mDNS discovery (static --peer still works)", rc);
+        ls_rt_emit_failure(rt, "mDNS discovery (static --peer still works)", rc);
     ls_rt_emit(rt, LS_EVENT_READY,
                json_pack("{s:s,s:i,s:I,s:b}", "peer_id", rt->peer_id, "port", rt->listen_port,
                          "rev", (json_int_t)rt->announced.library_rev, "mdns",
                          rt->discovery != NULL));
-    start_monitor(rt);
+    ls_rt_start_monitor(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
     uv_timer_start(&rt->ping_timer, ping_timer_cb, rt->ping_interval_ms, rt->ping_interval_ms);
+    ls_rt_game_dir_scan_ended(rt);
 }
 
 static int open_endpoint(ls_peer_runtime_t *rt)
@@ -623,7 +587,7 @@ static int boot(ls_peer_runtime_t *rt)
     if (rc != 0)
         ls_warn("peer", "install recovery of %s: %s", rt->game_dir, ls_strerror(rc));
     ls_install_opts_t install_opts = {.unpacker = rt->unpacker};
-    rc = ls_install_runner_new(&rt->loop, rt->game_dir, &install_opts, install_event_cb, rt,
+    rc = ls_install_runner_new(&rt->loop, rt->game_dir, &install_opts, ls_rt_install_event_cb, rt,
                                &rt->installs);
     if (rc != 0)
         return rc;
@@ -640,6 +604,7 @@ static int boot(ls_peer_runtime_t *rt)
         rc = open_endpoint(rt);
     if (rc == 0)
         rc = ls_library_scan_start(rt->library, &rt->loop, NULL, first_scan_done_cb, rt);
+    rt->is_scanning = rc == 0;
     return rc;
 }
 
@@ -688,8 +653,8 @@ static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
     ls_mdns_free(rt);
-    clear_rescan_queue(rt);
     ls_snapshot_free(&rt->announced);
+    free(rt->pending_game_dir);
     ls_peerdb_free(rt->peerdb);
     ls_library_close(rt->library);
     ls_identity_free(rt->identity);

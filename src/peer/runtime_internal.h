@@ -73,11 +73,10 @@ struct ls_peer_runtime {
     ls_install_runner_t *installs;
     ls_download_t *downloads;
     uint32_t monitor_settle_ms;
-    /* Rescans asked for while one ran (one scan at a time): game ids, or
-     * everything. Kept per game so a busy game is not swept up. */
-    char **rescan_queue;
-    size_t rescan_queue_count;
-    bool is_full_rescan_pending;
+    bool rescan_pending;
+    bool is_scanning;       /* a library scan runs: the library stays open */
+    bool is_game_dir_job;   /* a new game directory is being checked */
+    char *pending_game_dir; /* checked; swapped in when the scan ends */
     ls_net_endpoint_t *endpoint;
     ls_peerdb_t *peerdb;
     ls_link_t *links;
@@ -110,6 +109,18 @@ void ls_rt_emit_peer_count(ls_peer_runtime_t *rt);
 uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
 /* "IPv4:PORT" or "[IPv6]:PORT" into a socket address; LS_EINVAL otherwise. */
 int ls_rt_parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out);
+void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code);
+void ls_rt_emit_local_library(ls_peer_runtime_t *rt);
+/* Rescans one game (NULL: all); a scan already running queues a full one. */
+void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id);
+void ls_rt_start_monitor(ls_peer_runtime_t *rt);
+void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata);
+
+/* gamedir.c: LS_CMD_SET_GAME_DIR. */
+void ls_rt_set_game_dir(ls_peer_runtime_t *rt, const char *dir);
+/* Called when a library scan ended: swaps in a pending game directory.
+ * True when it did (a full scan of the new directory is then running). */
+bool ls_rt_game_dir_scan_ended(ls_peer_runtime_t *rt);
 
 bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id);
 /* A download ended: release the monitor, rescan, and install on success. */

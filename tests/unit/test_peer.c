@@ -11,6 +11,7 @@
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -783,6 +784,76 @@ static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
     raw_done(&raw, raw_state);
 }
 
+static bool game_dir_refused_with(const json_t *data, const void *needle)
+{
+    const char *what = json_string_value(json_object_get(data, "what"));
+    const char *reason = json_string_value(json_object_get(data, "reason"));
+    return what && strcmp(what, "set game directory") == 0 && reason && strstr(reason, needle);
+}
+
+static bool games_swapped(const json_t *data, const void *unused)
+{
+    return ls_pred_games_include(data, "charlie") && !ls_pred_games_include(data, "alpha");
+}
+
+static void set_game_dir_checks_swaps_rescans_and_reannounces(void **state)
+{
+    fixture_t *f = *state;
+    char dir2[512], missing[512], real2[PATH_MAX];
+    test_peer_t *p0 = make_peer(f, 0);
+    add_game(p0, "alpha", 10);
+    make_peer(f, 1);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
+
+    /* Refused with a reason; the old directory stays in use. */
+    size_t mark = ls_event_log_mark(&p0->events);
+    snprintf(missing, sizeof missing, "%s/missing", p0->dir);
+    assert_int_equal(ls_peer_command(p0->rt, LS_CMD_SET_GAME_DIR, missing), 0);
+    json_t *ev = ls_event_log_wait(&p0->events, mark, LS_EVENT_RUNTIME_FAILURE,
+                                   game_dir_refused_with, "does not exist", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_int_equal(ls_peer_command(p0->rt, LS_CMD_SET_GAME_DIR, "relative/dir"), 0);
+    ev = ls_event_log_wait(&p0->events, mark, LS_EVENT_RUNTIME_FAILURE, game_dir_refused_with,
+                           "absolute", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    /* A second directory holding charlie: alpha goes, charlie comes, for
+     * this peer and, through a library delta, for the other one. */
+    ls_test_write_text(p0->dir, "games2/charlie/version.ini", "version=2.0\n");
+    snprintf(dir2, sizeof dir2, "%s/games2", p0->dir);
+    assert_non_null(realpath(dir2, real2));
+    mark = ls_event_log_mark(&p0->events);
+    size_t mark1 = ls_event_log_mark(&f->peers[1].events);
+    assert_int_equal(ls_peer_command(p0->rt, LS_CMD_SET_GAME_DIR, dir2), 0);
+    ev = ls_event_log_wait(&p0->events, mark, LS_EVENT_GAME_DIR_CHANGED, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "game_dir")), real2);
+    json_decref(ev);
+    ev = ls_event_log_wait(&p0->events, mark, LS_EVENT_LOCAL_LIBRARY, games_swapped, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    ev = ls_event_log_wait(&f->peers[1].events, mark1, LS_EVENT_LIST_GAMES, games_swapped, NULL,
+                           WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    /* The old games were left alone on disk. */
+    char old_ini[600];
+    snprintf(old_ini, sizeof old_ini, "%s/games/alpha/version.ini", p0->dir);
+    assert_int_equal(ls_fs_exists(old_ini), 1);
+
+    /* The monitor now watches the new directory. */
+    mark1 = ls_event_log_mark(&f->peers[1].events);
+    ls_test_write_text(p0->dir, "games2/delta/version.ini", "version=1.0\n");
+    ev = ls_event_log_wait(&f->peers[1].events, mark1, LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                           "delta", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -814,6 +885,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(one_seeder_vanishing_midway_does_not_stop_the_download,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(set_game_dir_checks_swaps_rescans_and_reannounces, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(cancel_then_resume_fetches_only_missing_chunks, setup,
                                         teardown),

@@ -1,0 +1,460 @@
+/* The control API's state: folds runtime events into the documents the HTTP
+ * API serves (games with their state, peers, status) and keeps recent events
+ * in a ring for Server-Sent Events clients. */
+#include "app/api_state.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LS_API_FAILURES_MAX 16
+
+struct ls_api_state {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    const ls_catalog_t *catalog;
+    char *game_dir;
+    char *http_url;
+    json_t *local;    /* array from the last local-library event */
+    json_t *remote;   /* array from the last list-games event */
+    json_t *peers;    /* peer_id -> {peer_id, name, address, game_count} */
+    json_t *ops;      /* game_id -> {op, phase, progress, reason} */
+    json_t *failures; /* the last runtime-failure events, oldest first */
+    json_t *ready;    /* data of the ready event, or NULL */
+    char *ring[LS_API_EVENT_RING];
+    uint64_t seq; /* sequence number of the newest event in the ring */
+    bool is_closing;
+};
+
+int ls_api_state_new(const ls_catalog_t *catalog, const char *game_dir, ls_api_state_t **out)
+{
+    ls_api_state_t *st = calloc(1, sizeof *st);
+    pthread_condattr_t attr;
+    if (!st)
+        return LS_ENOMEM;
+    pthread_mutex_init(&st->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    st->catalog = catalog;
+    st->game_dir = game_dir ? strdup(game_dir) : NULL;
+    st->local = json_array();
+    st->remote = json_array();
+    st->peers = json_object();
+    st->ops = json_object();
+    st->failures = json_array();
+    if (!st->local || !st->remote || !st->peers || !st->ops || !st->failures) {
+        ls_api_state_free(st);
+        return LS_ENOMEM;
+    }
+    *out = st;
+    return 0;
+}
+
+void ls_api_state_free(ls_api_state_t *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < LS_API_EVENT_RING; i++)
+        free(st->ring[i]);
+    json_decref(st->local);
+    json_decref(st->remote);
+    json_decref(st->peers);
+    json_decref(st->ops);
+    json_decref(st->failures);
+    json_decref(st->ready);
+    free(st->game_dir);
+    free(st->http_url);
+    pthread_cond_destroy(&st->changed);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+/* --- folding events ------------------------------------------------------ */
+
+static const char *event_game_id(const json_t *data)
+{
+    const char *id = json_string_value(json_object_get(data, "game_id"));
+    return id ? id : json_string_value(json_object_get(data, "id"));
+}
+
+static void set_op(ls_api_state_t *st, const char *id, const char *op, const char *phase,
+                   const char *reason)
+{
+    json_object_set_new(
+        st->ops, id,
+        json_pack("{s:s,s:s,s:s?,s:n}", "op", op, "phase", phase, "reason", reason, "progress"));
+}
+
+/* Runtime failures (a scan, the monitor, a refused game directory) are
+ * kept for the status document; a game's own failures come as its
+ * *-failed events. */
+static void add_failure(ls_api_state_t *st, const json_t *data)
+{
+    json_array_append(st->failures, (json_t *)data);
+    while (json_array_size(st->failures) > LS_API_FAILURES_MAX)
+        json_array_remove(st->failures, 0);
+}
+
+/* "download-progress" -> op "download", phase "progress". */
+static void apply_lifecycle(ls_api_state_t *st, const char *event, const json_t *data)
+{
+    const char *id = event_game_id(data);
+    const char *dash = strchr(event, '-');
+    char op[16];
+    if (!id || !dash || (size_t)(dash - event) >= sizeof op)
+        return;
+    memcpy(op, event, (size_t)(dash - event));
+    op[dash - event] = '\0';
+    const char *phase = dash + 1;
+    if (strcmp(phase, "finished") == 0) {
+        json_object_del(st->ops, id);
+    } else if (strcmp(phase, "failed") == 0 && json_is_true(json_object_get(data, "canceled"))) {
+        json_object_del(st->ops, id); /* back to what is on disk */
+    } else if (strcmp(phase, "failed") == 0) {
+        const char *reason = json_string_value(json_object_get(data, "reason"));
+        if (!reason)
+            reason = json_string_value(json_object_get(data, "error"));
+        set_op(st, id, op, "failed", reason ? reason : "failed");
+    } else if (strcmp(phase, "begin") == 0) {
+        set_op(st, id, op, "running", NULL);
+    } else if (strcmp(phase, "progress") == 0) {
+        json_t *entry = json_object_get(st->ops, id);
+        if (!entry) {
+            set_op(st, id, op, "running", NULL);
+            entry = json_object_get(st->ops, id);
+        }
+        json_object_set_new(entry, "progress", json_deep_copy(data));
+    }
+}
+
+static void apply_peer(ls_api_state_t *st, const char *event, const json_t *data)
+{
+    const char *id = json_string_value(json_object_get(data, "peer_id"));
+    if (!id)
+        return;
+    if (strcmp(event, "peer-discovered") == 0)
+        json_object_set_new(st->peers, id, json_deep_copy(data));
+    else
+        json_object_del(st->peers, id);
+}
+
+/* Returns the game id whose file lists arrived for a pending download. */
+static char *apply_locked(ls_api_state_t *st, const char *event, const json_t *data)
+{
+    if (strcmp(event, "local-library") == 0) {
+        json_decref(st->local);
+        st->local = json_deep_copy(json_object_get(data, "games"));
+    } else if (strcmp(event, "list-games") == 0) {
+        json_decref(st->remote);
+        st->remote = json_deep_copy(json_object_get(data, "games"));
+    } else if (strcmp(event, "peer-discovered") == 0 || strcmp(event, "peer-lost") == 0) {
+        apply_peer(st, event, data);
+    } else if (strcmp(event, "ready") == 0) {
+        json_decref(st->ready);
+        st->ready = json_deep_copy(data);
+    } else if (strcmp(event, "runtime-failure") == 0) {
+        add_failure(st, data);
+    } else if (strcmp(event, "game-dir-changed") == 0) {
+        const char *dir = json_string_value(json_object_get(data, "game_dir"));
+        char *copy = dir ? strdup(dir) : NULL;
+        if (copy) {
+            free(st->game_dir);
+            st->game_dir = copy;
+        }
+    } else if (strcmp(event, "got-game-files") == 0) {
+        const char *id = event_game_id(data);
+        json_t *op = id ? json_object_get(st->ops, id) : NULL;
+        const char *phase = json_string_value(json_object_get(op, "phase"));
+        if (phase && strcmp(phase, "requested") == 0) {
+            json_object_set_new(op, "phase", json_string("starting"));
+            return strdup(id);
+        }
+    } else if (strncmp(event, "download-", 9) == 0 || strncmp(event, "install-", 8) == 0 ||
+               strncmp(event, "uninstall-", 10) == 0) {
+        apply_lifecycle(st, event, data);
+    }
+    if (!st->local)
+        st->local = json_array();
+    if (!st->remote)
+        st->remote = json_array();
+    return NULL;
+}
+
+static void ring_push_locked(ls_api_state_t *st, const char *event, const json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
+    char *line = text ? ls_strdup_printf("event: %s\ndata: %s\n\n", event, text) : NULL;
+    free(text);
+    if (!line)
+        return;
+    st->seq++;
+    free(st->ring[st->seq % LS_API_EVENT_RING]);
+    st->ring[st->seq % LS_API_EVENT_RING] = line;
+}
+
+void ls_api_state_apply(ls_api_state_t *st, const char *event, const json_t *data,
+                        char **download_id)
+{
+    pthread_mutex_lock(&st->lock);
+    *download_id = apply_locked(st, event, data);
+    ring_push_locked(st, event, data);
+    pthread_cond_broadcast(&st->changed);
+    pthread_mutex_unlock(&st->lock);
+}
+
+void ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op)
+{
+    json_t *data = json_pack("{s:s,s:s}", "game_id", game_id, "op", op);
+    pthread_mutex_lock(&st->lock);
+    set_op(st, game_id, op, "requested", NULL);
+    ring_push_locked(st, "request", data);
+    pthread_cond_broadcast(&st->changed);
+    pthread_mutex_unlock(&st->lock);
+    json_decref(data);
+}
+
+void ls_api_state_set_http(ls_api_state_t *st, const char *url)
+{
+    pthread_mutex_lock(&st->lock);
+    free(st->http_url);
+    st->http_url = strdup(url);
+    pthread_mutex_unlock(&st->lock);
+}
+
+bool ls_api_state_is_busy(ls_api_state_t *st)
+{
+    const char *id;
+    json_t *op;
+    bool busy = false;
+    pthread_mutex_lock(&st->lock);
+    json_object_foreach(st->ops, id, op)
+    {
+        const char *phase = json_string_value(json_object_get(op, "phase"));
+        busy |= phase && strcmp(phase, "failed") != 0;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return busy;
+}
+
+/* --- documents ------------------------------------------------------------ */
+
+static json_t *find_by_id(json_t *array, const char *id)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(array, i, g)
+    {
+        const char *gid = json_string_value(json_object_get(g, "id"));
+        if (gid && strcmp(gid, id) == 0)
+            return g;
+    }
+    return NULL;
+}
+
+/* The names of the peers that hold a game, for people; ids for scripts. */
+static json_t *peer_names(ls_api_state_t *st, const json_t *ids)
+{
+    json_t *names = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        json_t *peer = json_object_get(st->peers, json_string_value(id));
+        json_t *name = json_object_get(peer, "name");
+        json_array_append(names, name ? name : id);
+    }
+    return names;
+}
+
+static bool is_newer(const char *latest, const char *local)
+{
+    return latest && local && strverscmp(latest, local) > 0;
+}
+
+static const char *game_state(const json_t *local, const json_t *remote, const json_t *op)
+{
+    const char *phase = json_string_value(json_object_get(op, "phase"));
+    const char *kind = json_string_value(json_object_get(op, "op"));
+    if (phase && strcmp(phase, "failed") == 0)
+        return "failed";
+    if (phase && kind) {
+        if (strcmp(kind, "download") == 0 || strcmp(kind, "update") == 0)
+            return strcmp(phase, "running") == 0 ? "downloading" : "requested";
+        if (strcmp(kind, "install") == 0)
+            return "installing";
+        if (strcmp(kind, "uninstall") == 0)
+            return "uninstalling";
+    }
+    if (local && json_is_true(json_object_get(local, "installed"))) {
+        const char *v = json_string_value(json_object_get(local, "version"));
+        const char *latest = json_string_value(json_object_get(remote, "latest_version"));
+        return is_newer(latest, v) ? "update-available" : "installed";
+    }
+    if (local && json_is_true(json_object_get(local, "downloaded")))
+        return "downloaded";
+    return remote ? "remote" : "local";
+}
+
+static json_t *game_view(ls_api_state_t *st, const char *id)
+{
+    json_t *local = find_by_id(st->local, id);
+    json_t *remote = find_by_id(st->remote, id);
+    json_t *op = json_object_get(st->ops, id);
+    const ls_catalog_entry_t *entry = ls_catalog_find(st->catalog, id);
+    json_t *src = local ? local : remote;
+    json_t *ids = json_object_get(remote, "peers");
+    json_t *size = json_object_get(src, "size");
+    if (!local && !remote)
+        return NULL;
+    return json_pack(
+        "{s:s,s:O,s:s?,s:s?,s:O,s:O,s:O,s:o,s:O,s:I,s:b,s:b,s:s,s:O,s:O?}", "id", id, "name",
+        json_object_get(src, "name"), "description", entry ? entry->description : NULL, "genre",
+        entry ? entry->genre : NULL, "size", size ? size : json_null(), "version",
+        local && json_object_get(local, "version") ? json_object_get(local, "version")
+                                                   : json_null(),
+        "latest_version", remote ? json_object_get(remote, "latest_version") : json_null(), "peers",
+        ids ? peer_names(st, ids) : json_array(), "peer_ids", ids ? ids : json_null(), "peer_count",
+        (json_int_t)json_integer_value(json_object_get(remote, "peer_count")), "downloaded",
+        local && json_is_true(json_object_get(local, "downloaded")), "installed",
+        local && json_is_true(json_object_get(local, "installed")), "state",
+        game_state(local, remote, op), "operation", op ? op : json_null(), "reason",
+        json_object_get(op, "reason"));
+}
+
+static void add_ids(json_t *seen, json_t *array)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(array, i, g)
+    {
+        const char *id = json_string_value(json_object_get(g, "id"));
+        if (id)
+            json_object_set_new(seen, id, json_true());
+    }
+}
+
+json_t *ls_api_state_games(ls_api_state_t *st)
+{
+    json_t *seen = json_object(), *games = json_array();
+    const char *id;
+    json_t *unused;
+    pthread_mutex_lock(&st->lock);
+    add_ids(seen, st->local);
+    add_ids(seen, st->remote);
+    json_object_foreach(seen, id, unused)
+    {
+        json_t *view = game_view(st, id);
+        if (view)
+            json_array_append_new(games, view);
+    }
+    pthread_mutex_unlock(&st->lock);
+    json_decref(seen);
+    return json_pack("{s:o}", "games", games);
+}
+
+json_t *ls_api_state_game(ls_api_state_t *st, const char *game_id)
+{
+    pthread_mutex_lock(&st->lock);
+    json_t *view = game_view(st, game_id);
+    pthread_mutex_unlock(&st->lock);
+    return view;
+}
+
+static json_int_t games_of_peer(ls_api_state_t *st, const char *peer_id)
+{
+    json_int_t n = 0;
+    size_t i, j;
+    json_t *g, *id;
+    json_array_foreach(st->remote, i, g) json_array_foreach(json_object_get(g, "peers"), j, id) n +=
+        json_is_string(id) && strcmp(json_string_value(id), peer_id) == 0;
+    return n;
+}
+
+json_t *ls_api_state_peers(ls_api_state_t *st)
+{
+    json_t *list = json_array();
+    const char *id;
+    json_t *peer;
+    pthread_mutex_lock(&st->lock);
+    json_object_foreach(st->peers, id, peer)
+    {
+        json_t *copy = json_deep_copy(peer);
+        json_object_set_new(copy, "game_count", json_integer(games_of_peer(st, id)));
+        json_array_append_new(list, copy);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(list), "peers", list);
+}
+
+json_t *ls_api_state_status(ls_api_state_t *st)
+{
+    pthread_mutex_lock(&st->lock);
+    json_t *status = json_pack(
+        "{s:s,s:b,s:O?,s:O?,s:s?,s:s?,s:I,s:I,s:I,s:o}", "version", "0.1.0", "ready",
+        st->ready != NULL, "peer_id", json_object_get(st->ready, "peer_id"), "port",
+        json_object_get(st->ready, "port"), "game_dir", st->game_dir, "http", st->http_url,
+        "peer_count", (json_int_t)json_object_size(st->peers), "local_games",
+        (json_int_t)json_array_size(st->local), "remote_games",
+        (json_int_t)json_array_size(st->remote), "failures", json_deep_copy(st->failures));
+    pthread_mutex_unlock(&st->lock);
+    return status;
+}
+
+/* --- event stream ----------------------------------------------------------- */
+
+uint64_t ls_api_state_cursor(ls_api_state_t *st)
+{
+    pthread_mutex_lock(&st->lock);
+    uint64_t seq = st->seq;
+    pthread_mutex_unlock(&st->lock);
+    return seq;
+}
+
+static void deadline_after(struct timespec *ts, int timeout_ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int ls_api_state_next_event(ls_api_state_t *st, uint64_t *cursor, int timeout_ms, char **out)
+{
+    struct timespec deadline;
+    int result = 0;
+    deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&st->lock);
+    while (!st->is_closing && st->seq == *cursor)
+        if (pthread_cond_timedwait(&st->changed, &st->lock, &deadline) != 0)
+            break;
+    if (st->is_closing) {
+        result = -1;
+    } else if (st->seq - *cursor > LS_API_EVENT_RING - 1) {
+        *out = strdup("event: resync\ndata: {}\n\n");
+        *cursor = st->seq;
+        result = *out ? 1 : 0;
+    } else if (st->seq != *cursor) {
+        *cursor += 1;
+        *out = strdup(st->ring[*cursor % LS_API_EVENT_RING]);
+        result = *out ? 1 : 0;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return result;
+}
+
+void ls_api_state_close(ls_api_state_t *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->is_closing = true;
+    pthread_cond_broadcast(&st->changed);
+    pthread_mutex_unlock(&st->lock);
+}

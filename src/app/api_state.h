@@ -1,0 +1,55 @@
+/* The control API's view of the peer: the latest state built from runtime
+ * events (local library, remote games, peers, operations in progress) so
+ * GET requests are answered at once, and a bounded ring of recent events
+ * that Server-Sent Events clients read at their own pace. Thread-safe: the
+ * runtime thread applies events, HTTP threads read. */
+#ifndef LS_APP_API_STATE_H
+#define LS_APP_API_STATE_H
+
+#include "lanspread/catalog.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LS_API_EVENT_RING 512 /* events kept for slow SSE clients */
+
+typedef struct ls_api_state ls_api_state_t;
+
+/* The catalog is borrowed and must outlive the state. Free with
+ * ls_api_state_free(). */
+int ls_api_state_new(const ls_catalog_t *catalog, const char *game_dir, ls_api_state_t **out);
+void ls_api_state_free(ls_api_state_t *st);
+
+/* Records one runtime event. When it completes a download request (the file
+ * lists arrived), *download_id receives the game id to download (caller
+ * frees); otherwise NULL. */
+void ls_api_state_apply(ls_api_state_t *st, const char *event, const json_t *data,
+                        char **download_id);
+
+/* Notes that the user asked for `op` ("download", "update", "install",
+ * "uninstall") so the state shows "requested" until the runtime answers. */
+void ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op);
+/* True while any game has an operation requested or running. */
+bool ls_api_state_is_busy(ls_api_state_t *st);
+void ls_api_state_set_http(ls_api_state_t *st, const char *url);
+
+/* New JSON documents; the caller owns (json_decref) them. */
+json_t *ls_api_state_games(ls_api_state_t *st);
+json_t *ls_api_state_game(ls_api_state_t *st, const char *game_id); /* NULL: unknown */
+json_t *ls_api_state_peers(ls_api_state_t *st);
+json_t *ls_api_state_status(ls_api_state_t *st);
+
+/* The sequence number of the newest event; a new SSE client starts there. */
+uint64_t ls_api_state_cursor(ls_api_state_t *st);
+
+/* Waits up to timeout_ms for the event after *cursor. Returns 1 with the
+ * SSE-formatted text in *out (caller frees) and advances *cursor, 0 on
+ * timeout, -1 once the state is closing. A client that fell behind the ring
+ * gets a "resync" event and continues from the newest. */
+int ls_api_state_next_event(ls_api_state_t *st, uint64_t *cursor, int timeout_ms, char **out);
+
+/* Wakes every waiting SSE client so it ends its stream. */
+void ls_api_state_close(ls_api_state_t *st);
+
+#endif

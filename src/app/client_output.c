@@ -1,0 +1,216 @@
+/* The CLI's output: tables of games and peers, the status, and an
+ * operation's progress as a bar (terminal), lines (pipe) or JSON events. */
+#include "app/client_output.h"
+
+#include "app/app_common.h"
+#include "app/commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *str_or(const json_t *obj, const char *key, const char *fallback)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : fallback;
+}
+
+static void print_json(const json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text)
+        puts(text);
+    free(text);
+}
+
+static void print_games(const json_t *doc)
+{
+    size_t i;
+    json_t *g;
+    char size[32];
+    printf("%-16s %-28s %-12s %10s %5s  %s\n", "ID", "NAME", "VERSION", "SIZE", "PEERS", "STATE");
+    json_array_foreach(json_object_get(doc, "games"), i, g)
+    {
+        const char *version = str_or(g, "version", str_or(g, "latest_version", "-"));
+        const char *state = str_or(g, "state", "?");
+        json_t *size_v = json_object_get(g, "size");
+        printf("%-16s %-28.28s %-12.12s %10s %5lld  %s", str_or(g, "id", "?"),
+               str_or(g, "name", "?"), version,
+               size_v ? ls_app_format_size((unsigned long long)json_integer_value(size_v), size,
+                                           sizeof size)
+                      : "-",
+               (long long)json_integer_value(json_object_get(g, "peer_count")), state);
+        if (strcmp(state, "failed") == 0)
+            printf(": %s", str_or(g, "reason", "unknown reason"));
+        putchar('\n');
+    }
+}
+
+static void print_peers(const json_t *doc)
+{
+    size_t i;
+    json_t *p;
+    printf("%-14s %-20s %-24s %s\n", "PEER", "NAME", "ADDRESS", "GAMES");
+    json_array_foreach(json_object_get(doc, "peers"), i, p) printf(
+        "%-14.12s %-20.20s %-24s %lld\n", str_or(p, "peer_id", "?"), str_or(p, "name", "?"),
+        str_or(p, "address", "?"), (long long)json_integer_value(json_object_get(p, "game_count")));
+}
+
+static void print_status(const json_t *doc)
+{
+    printf("peer id:      %s\n", str_or(doc, "peer_id", "-"));
+    printf("ready:        %s\n", json_is_true(json_object_get(doc, "ready")) ? "yes" : "no");
+    printf("game dir:     %s\n", str_or(doc, "game_dir", "-"));
+    printf("web UI:       %s\n", str_or(doc, "http", "-"));
+    printf("peers:        %lld\n",
+           (long long)json_integer_value(json_object_get(doc, "peer_count")));
+    printf("local games:  %lld\n",
+           (long long)json_integer_value(json_object_get(doc, "local_games")));
+    printf("remote games: %lld\n",
+           (long long)json_integer_value(json_object_get(doc, "remote_games")));
+}
+
+void ls_client_print_document(const char *what, const json_t *doc, bool as_json)
+{
+    if (as_json)
+        print_json(doc);
+    else if (strcmp(what, "games") == 0)
+        print_games(doc);
+    else if (strcmp(what, "peers") == 0)
+        print_peers(doc);
+    else
+        print_status(doc);
+}
+
+void ls_client_print_accepted(const char *action, const json_t *doc, bool as_json)
+{
+    if (as_json)
+        print_json(doc);
+    else
+        printf("%s: accepted\n", action);
+}
+
+/* --- following an operation ------------------------------------------------ */
+
+typedef struct {
+    const char *action, *game_id;
+    bool as_json, is_tty;
+    int last_percent;
+} ls_follow_t;
+
+static void show_progress(ls_follow_t *f, const json_t *data)
+{
+    long long done = json_integer_value(json_object_get(data, "bytes_done"));
+    long long total = json_integer_value(json_object_get(data, "bytes_total"));
+    double rate = json_number_value(json_object_get(data, "rate_bps"));
+    int percent = total > 0 ? (int)(100 * done / total) : 0;
+    char a[32], b[32], r[32];
+    if (f->is_tty) {
+        char bar[31];
+        int fill = percent * 30 / 100;
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r%s [%s] %3d%% %s/%s %s/s   ", f->game_id, bar, percent,
+                ls_app_format_size((unsigned long long)done, a, sizeof a),
+                ls_app_format_size((unsigned long long)total, b, sizeof b),
+                ls_app_format_size((unsigned long long)rate, r, sizeof r));
+    } else if (percent / 10 != f->last_percent / 10) {
+        printf("%s %s: %d%% (%s of %s)\n", f->action, f->game_id, percent,
+               ls_app_format_size((unsigned long long)done, a, sizeof a),
+               ls_app_format_size((unsigned long long)total, b, sizeof b));
+        fflush(stdout);
+    }
+    f->last_percent = percent;
+}
+
+static bool is_for_game(const json_t *data, const char *game_id)
+{
+    const char *id = json_string_value(json_object_get(data, "game_id"));
+    if (!id)
+        id = json_string_value(json_object_get(data, "id"));
+    return id && strcmp(id, game_id) == 0;
+}
+
+/* The event that ends the operation successfully. */
+static const char *success_event(const char *action)
+{
+    if (strcmp(action, "uninstall") == 0)
+        return "uninstall-finished";
+    return "install-finished"; /* a download or update installs when it finishes */
+}
+
+/* set-game-dir: the runtime's answer names no game, only the directory. */
+static int on_game_dir_event(ls_follow_t *f, const char *event, const json_t *data)
+{
+    const char *what = str_or(data, "what", "");
+    if (strcmp(event, "game-dir-changed") == 0) {
+        if (!f->as_json)
+            printf("game directory is now %s\n", str_or(data, "game_dir", "?"));
+        return LS_EXIT_OK;
+    }
+    if (strcmp(event, "runtime-failure") == 0 && strcmp(what, "set game directory") == 0) {
+        fprintf(stderr, "lanspread: %s\n", str_or(data, "reason", "refused"));
+        return LS_EXIT_FAILURE;
+    }
+    return -1;
+}
+
+/* -1: go on; otherwise the exit code. */
+static int on_event(ls_follow_t *f, const char *event, const json_t *data)
+{
+    if (strcmp(f->action, "set-game-dir") == 0)
+        return on_game_dir_event(f, event, data);
+    if (!is_for_game(data, f->game_id))
+        return -1;
+    if (strcmp(event, "download-progress") == 0) {
+        if (!f->as_json)
+            show_progress(f, data);
+        return -1;
+    }
+    if (!f->as_json && strcmp(event, "request") != 0)
+        printf("%s%s %s\n", f->is_tty && f->last_percent >= 0 ? "\n" : "", event, f->game_id);
+    f->last_percent = -1;
+    bool is_canceled = json_is_true(json_object_get(data, "canceled"));
+    if (strcmp(f->action, "cancel") == 0 && strcmp(event, "download-failed") == 0)
+        return is_canceled ? LS_EXIT_OK : LS_EXIT_FAILURE;
+    if (strstr(event, "-failed")) {
+        fprintf(stderr, "lanspread: %s: %s\n", event,
+                str_or(data, "reason", str_or(data, "error", "unknown reason")));
+        return LS_EXIT_FAILURE;
+    }
+    return strcmp(event, success_event(f->action)) == 0 ? LS_EXIT_OK : -1;
+}
+
+int ls_client_follow(ls_httpc_stream_t *stream, const char *action, const char *game_id,
+                     bool as_json, int timeout_s)
+{
+    ls_follow_t f = {action, game_id, as_json, isatty(STDERR_FILENO) && !as_json, -1};
+    time_t deadline = time(NULL) + timeout_s;
+    int code = -1;
+    while (code < 0 && time(NULL) < deadline) {
+        char *event = NULL, *text = NULL;
+        int rc = ls_httpc_stream_next(stream, 1000, &event, &text);
+        if (rc < 0) {
+            fprintf(stderr, "lanspread: the daemon closed the event stream\n");
+            return LS_EXIT_FAILURE;
+        }
+        json_t *data = rc == 1 ? json_loads(text, 0, NULL) : NULL;
+        if (data && strcmp(event, "snapshot") != 0) {
+            if (as_json)
+                printf("{\"event\":\"%s\",\"data\":%s}\n", event, text);
+            code = on_event(&f, event, data);
+            fflush(stdout);
+        }
+        json_decref(data);
+        free(event);
+        free(text);
+    }
+    if (code < 0) {
+        fprintf(stderr, "lanspread: %s %s: no result after %d s\n", action, game_id, timeout_s);
+        code = LS_EXIT_FAILURE;
+    }
+    return code;
+}

@@ -1,0 +1,281 @@
+/* The CLI subcommands that drive a running daemon through its control API:
+ * games, peers, status, download, update, install, uninstall, cancel,
+ * rescan, set-game-dir. They find the daemon through STATE/api.json. */
+#include "app/app_common.h"
+#include "app/client_output.h"
+#include "app/commands.h"
+#include "app/config.h"
+#include "app/http_client.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LS_CLIENT_TIMEOUT_MS 10000
+
+typedef struct {
+    const char *name;
+    const char *args; /* "" or "ID" or "DIR" */
+    const char *summary;
+    bool can_wait; /* follows the operation's events to its end */
+} ls_client_command_t;
+
+static const ls_client_command_t client_commands[] = {
+    {"games", "", "list every game: local and on other peers, with its state", false},
+    {"peers", "", "list the peers this daemon knows", false},
+    {"status", "", "show the daemon's status", false},
+    {"download", "ID", "download a game from the peers, then install it", true},
+    {"update", "ID", "fetch a game's latest version from the peers", true},
+    {"install", "ID", "install a downloaded game", true},
+    {"uninstall", "ID", "uninstall a game (its downloaded files stay)", true},
+    {"cancel", "ID", "cancel a game's download (verified chunks are kept for a resume)", true},
+    {"rescan", "[ID]", "rescan the game directory (or one game) and announce changes", false},
+    {"set-game-dir", "DIR",
+     "validate DIR, switch to it, save it in the config, rescan, re-announce", true},
+};
+
+typedef struct {
+    const ls_client_command_t *cmd;
+    char *state_dir;
+    const char *api_url, *token, *arg;
+    bool as_json, is_no_wait;
+    int timeout_s;
+} ls_client_options_t;
+
+static void client_usage(const ls_client_command_t *cmd, FILE *out)
+{
+    fprintf(out,
+            "usage: lanspread %s%s%s [options]\n\n%s.\n\n"
+            "  --json          machine-readable output (JSON)\n"
+            "  --state DIR     the daemon's state directory, where it wrote api.json\n"
+            "                  (default: $XDG_STATE_HOME/lanspread)\n"
+            "  --api URL       the daemon's API, e.g. http://127.0.0.1:7797/ (loopback)\n"
+            "  --token TOKEN   the API token (default: from api.json; also\n"
+            "                  $LANSPREAD_TOKEN)\n",
+            cmd->name, cmd->args[0] ? " " : "", cmd->args, cmd->summary);
+    if (cmd->can_wait)
+        fprintf(out, "  --no-wait       return once the daemon accepted the request\n"
+                     "  --timeout SEC   give up waiting after SEC seconds (default 3600)\n");
+    fprintf(out, "  --help          this help\n\n"
+                 "exit codes: 0 done, 1 the operation failed, 2 usage, 3 no daemon running,\n"
+                 "4 the daemon refused the request (unknown game, bad state or input),\n"
+                 "5 the daemon does not support the request (an older version)\n");
+}
+
+/* Returns -1 to go on, or an exit code. */
+static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},      {"state", required_argument, NULL, 's'},
+        {"api", required_argument, NULL, 'a'}, {"token", required_argument, NULL, 't'},
+        {"no-wait", no_argument, NULL, 'W'},   {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+    };
+    int opt;
+    o->timeout_s = 3600;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'j':
+            o->as_json = true;
+            break;
+        case 's':
+            free(o->state_dir);
+            o->state_dir = strdup(optarg);
+            break;
+        case 'a':
+            o->api_url = optarg;
+            break;
+        case 't':
+            o->token = optarg;
+            break;
+        case 'W':
+            o->is_no_wait = true;
+            break;
+        case 'T':
+            o->timeout_s = atoi(optarg);
+            break;
+        case 'h':
+            client_usage(o->cmd, stdout);
+            return LS_EXIT_OK;
+        default:
+            client_usage(o->cmd, stderr);
+            return LS_EXIT_USAGE;
+        }
+    }
+    bool needs_arg = strcmp(o->cmd->args, "ID") == 0 || strcmp(o->cmd->args, "DIR") == 0;
+    bool may_arg = needs_arg || o->cmd->args[0] == '[';
+    if ((needs_arg && optind + 1 != argc) || (!may_arg && optind != argc) ||
+        (may_arg && optind + 1 < argc) || o->timeout_s <= 0) {
+        client_usage(o->cmd, stderr);
+        return LS_EXIT_USAGE;
+    }
+    o->arg = optind < argc ? argv[optind] : NULL;
+    return -1;
+}
+
+/* The daemon's address and token: flags, then $LANSPREAD_TOKEN, then
+ * STATE/api.json. */
+static int find_daemon(ls_client_options_t *o, ls_httpc_target_t *t, char **url_buf,
+                       char **token_buf)
+{
+    const char *url = o->api_url, *token = o->token ? o->token : getenv("LANSPREAD_TOKEN");
+    *url_buf = *token_buf = NULL;
+    if (!url || !token) {
+        if (!o->state_dir)
+            o->state_dir = ls_app_default_state_dir();
+        int rc = ls_endpoint_read(o->state_dir, url_buf, token_buf);
+        if (rc != 0) {
+            fprintf(stderr, "lanspread: no running daemon found (%s/%s: %s)\n", o->state_dir,
+                    LS_ENDPOINT_FILE, ls_strerror(rc));
+            return LS_ENODAEMON;
+        }
+        url = url ? url : *url_buf;
+        token = token ? token : *token_buf;
+    }
+    if (ls_httpc_target(url, token, t) != 0) {
+        fprintf(stderr, "lanspread: %s is not a loopback http://ADDR:PORT/ address\n", url);
+        return LS_EINVAL;
+    }
+    return 0;
+}
+
+static int exit_for_status(int status)
+{
+    if (status >= 200 && status < 300)
+        return LS_EXIT_OK;
+    if (status == 501)
+        return LS_EXIT_UNSUPPORTED;
+    return status >= 400 && status < 500 ? LS_EXIT_REFUSED : LS_EXIT_FAILURE;
+}
+
+/* One request; prints the daemon's error message on failure. */
+static int call(const ls_httpc_target_t *t, const char *method, const char *path, const char *body,
+                json_t **doc)
+{
+    char *text = NULL;
+    int status = 0;
+    int rc = ls_httpc_request(t, method, path, body, LS_CLIENT_TIMEOUT_MS, &status, &text);
+    *doc = NULL;
+    if (rc != 0) {
+        fprintf(stderr, "lanspread: daemon at %s: %s\n", t->host, ls_strerror(rc));
+        return rc == LS_ENODAEMON ? LS_EXIT_NO_DAEMON : LS_EXIT_FAILURE;
+    }
+    *doc = json_loads(text, 0, NULL);
+    free(text);
+    int code = exit_for_status(status);
+    if (code != LS_EXIT_OK) {
+        const char *msg = json_string_value(json_object_get(*doc, "error"));
+        fprintf(stderr, "lanspread: %s\n", msg ? msg : "request refused");
+    }
+    return code;
+}
+
+static int run_read(const ls_client_options_t *o, const ls_httpc_target_t *t)
+{
+    char path[64];
+    json_t *doc = NULL;
+    snprintf(path, sizeof path, "/api/%s", o->cmd->name);
+    int code = call(t, "GET", path, NULL, &doc);
+    if (code == LS_EXIT_OK)
+        ls_client_print_document(o->cmd->name, doc, o->as_json);
+    json_decref(doc);
+    return code;
+}
+
+static int run_simple_post(const ls_client_options_t *o, const ls_httpc_target_t *t,
+                           const char *path, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_t *doc = NULL;
+    int code = text ? call(t, "POST", path, text, &doc) : LS_EXIT_FAILURE;
+    if (code == LS_EXIT_OK)
+        ls_client_print_accepted(o->cmd->name, doc, o->as_json);
+    json_decref(doc);
+    free(text);
+    return code;
+}
+
+/* POST the action with the event stream already open, so no event of the
+ * operation can be missed, then follow it to its end. */
+static int run_action(const ls_client_options_t *o, const ls_httpc_target_t *t, const char *path,
+                      const char *body)
+{
+    ls_httpc_stream_t stream = {.fd = -1};
+    json_t *doc = NULL;
+    int code;
+    bool is_waiting = o->cmd->can_wait && !o->is_no_wait;
+    if (is_waiting && ls_httpc_stream_open(t, "/api/events", LS_CLIENT_TIMEOUT_MS, &stream) != 0) {
+        fprintf(stderr, "lanspread: cannot follow the daemon's events at %s\n", t->host);
+        return LS_EXIT_NO_DAEMON;
+    }
+    code = call(t, "POST", path, body, &doc);
+    if (code == LS_EXIT_OK && !is_waiting)
+        ls_client_print_accepted(o->cmd->name, doc, o->as_json);
+    if (code == LS_EXIT_OK && is_waiting)
+        code = ls_client_follow(&stream, o->cmd->name, o->arg, o->as_json, o->timeout_s);
+    ls_httpc_stream_close(&stream);
+    json_decref(doc);
+    return code;
+}
+
+static int run_client(ls_client_options_t *o)
+{
+    ls_httpc_target_t t;
+    char *url = NULL, *token = NULL;
+    int code;
+    int rc = find_daemon(o, &t, &url, &token);
+    if (rc != 0) {
+        code = rc == LS_ENODAEMON ? LS_EXIT_NO_DAEMON : LS_EXIT_USAGE;
+        goto out;
+    }
+    const char *name = o->cmd->name;
+    if (strcmp(name, "games") == 0 || strcmp(name, "peers") == 0 || strcmp(name, "status") == 0) {
+        code = run_read(o, &t);
+    } else if (strcmp(name, "rescan") == 0) {
+        json_t *body = json_pack("{s:s?}", "game_id", o->arg);
+        code = run_simple_post(o, &t, "/api/rescan", body);
+        json_decref(body);
+    } else if (strcmp(name, "set-game-dir") == 0) {
+        char *abs = o->arg[0] == '/' ? strdup(o->arg) : realpath(o->arg, NULL);
+        json_t *body = json_pack("{s:s}", "path", abs ? abs : o->arg);
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        code = text ? run_action(o, &t, "/api/game-dir", text) : LS_EXIT_FAILURE;
+        free(text);
+        json_decref(body);
+        free(abs);
+    } else if (strlen(o->arg) > 128) {
+        code = LS_EXIT_USAGE;
+    } else {
+        char path[256];
+        snprintf(path, sizeof path, "/api/games/%s/%s", o->arg, name);
+        code = run_action(o, &t, path, "{}");
+    }
+out:
+    free(url);
+    free(token);
+    return code;
+}
+
+int ls_cmd_client(int argc, char **argv)
+{
+    ls_client_options_t o = {0};
+    int code = LS_EXIT_USAGE;
+    for (size_t i = 0; i < sizeof client_commands / sizeof client_commands[0]; i++)
+        if (strcmp(argv[0], client_commands[i].name) == 0)
+            o.cmd = &client_commands[i];
+    if (!o.cmd)
+        return LS_EXIT_USAGE;
+    code = parse_client_options(argc, argv, &o);
+    if (code < 0)
+        code = run_client(&o);
+    free(o.state_dir);
+    return code;
+}

@@ -1,0 +1,229 @@
+/* The config file (options as `key = value` lines) and the endpoint file that
+ * lets the CLI find the running daemon's API. */
+#include "app/config.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *ls_config_default_path(void)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    if (xdg && xdg[0] == '/')
+        return ls_strdup_printf("%s/lanspread/config", xdg);
+    return ls_strdup_printf("%s/.config/lanspread/config", home && *home ? home : "/tmp");
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* One line to one argument: NULL with *rc == 0 for blank and comment lines
+ * and for boolean options set to false. */
+static char *line_to_arg(char *line, int *rc)
+{
+    char *text = trim(line);
+    *rc = 0;
+    if (*text == '\0' || *text == '#')
+        return NULL;
+    char *eq = strchr(text, '=');
+    if (!eq) {
+        *rc = LS_ECONFIG;
+        return NULL;
+    }
+    *eq = '\0';
+    char *key = trim(text), *value = trim(eq + 1);
+    if (*key == '\0' || strspn(key, "abcdefghijklmnopqrstuvwxyz-") != strlen(key)) {
+        *rc = LS_ECONFIG;
+        return NULL;
+    }
+    if (strcmp(value, "false") == 0)
+        return NULL;
+    char *arg = strcmp(value, "true") == 0 ? ls_strdup_printf("--%s", key)
+                                           : ls_strdup_printf("--%s=%s", key, value);
+    if (!arg)
+        *rc = LS_ENOMEM;
+    return arg;
+}
+
+int ls_config_load_args(const char *path, bool must_exist, char ***args, int *count)
+{
+    char *text = NULL, *save = NULL;
+    size_t len = 0;
+    int rc, n = 0, line_no = 0;
+    char **list = calloc(LS_CONFIG_LINES_MAX, sizeof *list);
+    *args = NULL;
+    *count = 0;
+    if (!list)
+        return LS_ENOMEM;
+    rc = ls_fs_read_file(path, LS_CONFIG_FILE_MAX, &text, &len);
+    if (rc == LS_ENOENT && !must_exist) {
+        rc = 0;
+        goto out;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "config %s: %s\n", path, ls_strerror(rc));
+        goto out;
+    }
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        line_no++;
+        char *arg = line_to_arg(line, &rc);
+        if (rc != 0) {
+            fprintf(stderr, "config %s:%d: expected `option = value`\n", path, line_no);
+            goto out;
+        }
+        if (arg && n == LS_CONFIG_LINES_MAX) {
+            free(arg);
+            rc = LS_ECONFIG;
+            fprintf(stderr, "config %s: more than %d options\n", path, LS_CONFIG_LINES_MAX);
+            goto out;
+        }
+        if (arg)
+            list[n++] = arg;
+    }
+out:
+    free(text);
+    if (rc != 0) {
+        ls_config_free_args(list, n);
+        return rc;
+    }
+    *args = list;
+    *count = n;
+    return 0;
+}
+
+void ls_config_free_args(char **args, int count)
+{
+    for (int i = 0; args && i < count; i++)
+        free(args[i]);
+    free(args);
+}
+
+static bool line_has_key(const char *line, const char *key)
+{
+    while (isspace((unsigned char)*line))
+        line++;
+    size_t n = strlen(key);
+    if (strncmp(line, key, n) != 0)
+        return false;
+    line += n;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    return *line == '=';
+}
+
+int ls_config_set(const char *path, const char *key, const char *value)
+{
+    char *text = NULL, *save = NULL, *dir = strdup(path);
+    size_t len = 0, used = 0, cap = LS_CONFIG_FILE_MAX + 4096;
+    char *outbuf = malloc(cap);
+    int rc = dir && outbuf ? 0 : LS_ENOMEM;
+    if (rc != 0)
+        goto out;
+    *strrchr(dir, '/') = '\0';
+    if ((rc = ls_fs_mkdir_p(dir, 0700)) != 0)
+        goto out;
+    rc = ls_fs_read_file(path, LS_CONFIG_FILE_MAX, &text, &len);
+    if (rc != 0 && rc != LS_ENOENT)
+        goto out;
+    rc = 0;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save))
+        if (!line_has_key(line, key))
+            used += (size_t)snprintf(outbuf + used, cap - used, "%s\n", line);
+    int n = snprintf(outbuf + used, cap - used, "%s = %s\n", key, value);
+    if (n < 0 || (size_t)n >= cap - used) {
+        rc = LS_ETOOBIG;
+        goto out;
+    }
+    used += (size_t)n;
+    rc = ls_fs_write_atomic(path, outbuf, used);
+out:
+    free(text);
+    free(dir);
+    free(outbuf);
+    return rc;
+}
+
+int ls_endpoint_write(const char *state_dir, const char *url, const char *token)
+{
+    char *path = ls_path_join(state_dir, LS_ENDPOINT_FILE);
+    char *tmp = ls_strdup_printf("%s/.%s.tmp", state_dir, LS_ENDPOINT_FILE);
+    json_t *doc = json_pack("{s:s,s:s,s:i}", "url", url, "token", token, "pid", (int)getpid());
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    int fd = -1, rc = path && tmp && text ? 0 : LS_ENOMEM;
+    if (rc != 0)
+        goto out;
+    unlink(tmp);
+    /* 0600 from creation on: the token must never be readable by others */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = ls_error_from_errno(errno);
+        goto out;
+    }
+    rc = ls_fs_pwrite_all(fd, text, strlen(text), 0);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = ls_error_from_errno(errno);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0 && tmp)
+        unlink(tmp);
+    json_decref(doc);
+    free(text);
+    free(path);
+    free(tmp);
+    return rc;
+}
+
+void ls_endpoint_remove(const char *state_dir)
+{
+    char *path = ls_path_join(state_dir, LS_ENDPOINT_FILE);
+    if (path)
+        unlink(path);
+    free(path);
+}
+
+int ls_endpoint_read(const char *state_dir, char **url, char **token)
+{
+    char *path = ls_path_join(state_dir, LS_ENDPOINT_FILE);
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    int rc = path ? ls_fs_read_file(path, 4096, &text, &len) : LS_ENOMEM;
+    *url = *token = NULL;
+    if (rc != 0) {
+        rc = rc == LS_ENOENT ? LS_ENODAEMON : rc;
+        goto out;
+    }
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *u = json_string_value(json_object_get(doc, "url"));
+    const char *t = json_string_value(json_object_get(doc, "token"));
+    if (!u || !t) {
+        rc = LS_EJSON;
+        goto out;
+    }
+    *url = strdup(u);
+    *token = strdup(t);
+    rc = *url && *token ? 0 : LS_ENOMEM;
+out:
+    json_decref(doc);
+    free(text);
+    free(path);
+    return rc;
+}

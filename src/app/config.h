@@ -1,0 +1,41 @@
+/* The configuration file and the API endpoint file.
+ *
+ * The config file ($XDG_CONFIG_HOME/lanspread/config unless --config names
+ * another) holds daemon options as `option = value` lines, one long option
+ * name per line without its dashes (`games = /srv/games`, `peer = ...`
+ * repeated, `verbose = true`); `#` starts a comment. Command-line options
+ * are read after it, so they win.
+ *
+ * The endpoint file (STATE_DIR/api.json, mode 0600) tells the CLI where the
+ * running daemon's HTTP API listens and which per-run token it expects. */
+#ifndef LS_APP_CONFIG_H
+#define LS_APP_CONFIG_H
+
+#include <stdbool.h>
+
+#define LS_CONFIG_FILE_MAX (64 * 1024)
+#define LS_CONFIG_LINES_MAX 256
+#define LS_ENDPOINT_FILE "api.json"
+
+/* $XDG_CONFIG_HOME/lanspread/config or ~/.config/lanspread/config.
+ * Caller frees. */
+char *ls_config_default_path(void);
+
+/* Turns the file's lines into "--option=value" arguments. A missing file
+ * gives no arguments (unless must_exist). On error prints the line at fault.
+ * Caller frees with ls_config_free_args(). */
+int ls_config_load_args(const char *path, bool must_exist, char ***args, int *count);
+void ls_config_free_args(char **args, int count);
+
+/* Replaces (or adds) the single `key = value` line, keeping every other line;
+ * creates the file and its directory when missing. */
+int ls_config_set(const char *path, const char *key, const char *value);
+
+/* Writes STATE_DIR/api.json with mode 0600. */
+int ls_endpoint_write(const char *state_dir, const char *url, const char *token);
+void ls_endpoint_remove(const char *state_dir);
+
+/* Reads it back. Caller frees *url and *token. */
+int ls_endpoint_read(const char *state_dir, char **url, char **token);
+
+#endif

@@ -1,0 +1,214 @@
+/* The JSON routes of the control API: reads answer from the API state, and
+ * actions are checked against it before they become runtime commands. */
+#include "app/config.h"
+#include "app/http_internal.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define LS_GAME_ID_MAX 128
+
+/* Strict parse of an optional body: nothing, or one JSON object. */
+static json_t *parse_body(const ls_http_request_t *req, char *why, size_t why_len)
+{
+    json_error_t err;
+    if (req->len == 0)
+        return json_object();
+    json_t *doc = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &err);
+    if (!doc) {
+        snprintf(why, why_len, "malformed JSON at line %d column %d: %s", err.line, err.column,
+                 err.text);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        snprintf(why, why_len, "the body must be a JSON object");
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static enum MHD_Result send_command(ls_http_server_t *server, struct MHD_Connection *conn,
+                                    ls_peer_command_kind_t kind, const char *arg, json_t *answer)
+{
+    int rc = ls_peer_command(server->peer, kind, arg);
+    if (rc != 0) {
+        json_decref(answer);
+        return ls_http_send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "peer runtime: %s",
+                                  ls_strerror(rc));
+    }
+    return ls_http_send_json(conn, MHD_HTTP_ACCEPTED, answer);
+}
+
+/* --- game actions ------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    ls_peer_command_kind_t command;
+    const char *needs;   /* field of the game that must be true, or NULL */
+    const char *refusal; /* why, when it is not */
+} ls_game_action_t;
+
+static const ls_game_action_t game_actions[] = {
+    {"download", LS_CMD_GET_GAME, NULL, NULL},
+    {"update", LS_CMD_FETCH_LATEST, NULL, NULL},
+    {"install", LS_CMD_INSTALL_GAME, "downloaded", "is not downloaded"},
+    {"uninstall", LS_CMD_UNINSTALL_GAME, "installed", "is not installed"},
+};
+
+static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connection *conn,
+                                   const char *id, const char *action)
+{
+    const ls_game_action_t *a = NULL;
+    json_t *game = ls_api_state_game(server->state, id);
+    enum MHD_Result ret;
+    for (size_t i = 0; i < sizeof game_actions / sizeof game_actions[0]; i++)
+        if (strcmp(action, game_actions[i].name) == 0)
+            a = &game_actions[i];
+    if (!game) {
+        ret = ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown game '%s'", id);
+    } else if (strcmp(action, "cancel") == 0) {
+        const char *state = json_string_value(json_object_get(game, "state"));
+        if (!state || (strcmp(state, "downloading") != 0 && strcmp(state, "requested") != 0))
+            ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "no download of game '%s' is running",
+                                     id);
+        else
+            ret = send_command(
+                server, conn, LS_CMD_CANCEL, id,
+                json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
+    } else if (!a) {
+        ret = ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown action '%s'", action);
+    } else if (a->command == LS_CMD_GET_GAME || a->command == LS_CMD_FETCH_LATEST) {
+        if (json_integer_value(json_object_get(game, "peer_count")) == 0) {
+            ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "no peer has game '%s'", id);
+        } else if (a->command == LS_CMD_GET_GAME &&
+                   json_is_true(json_object_get(game, "downloaded"))) {
+            ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT,
+                                     "game '%s' is already downloaded (update fetches a newer "
+                                     "version)",
+                                     id);
+        } else {
+            ls_api_state_request(server->state, id, action);
+            ret = send_command(
+                server, conn, a->command, id,
+                json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
+        }
+    } else if (!json_is_true(json_object_get(game, a->needs))) {
+        ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "game '%s' %s", id, a->refusal);
+    } else {
+        ls_api_state_request(server->state, id, action);
+        ret = send_command(
+            server, conn, a->command, id,
+            json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
+    }
+    json_decref(game);
+    return ret;
+}
+
+/* --- game directory -------------------------------------------------------- */
+
+static enum MHD_Result set_game_dir(ls_http_server_t *server, struct MHD_Connection *conn,
+                                    json_t *body)
+{
+    char real[PATH_MAX], why[PATH_MAX + 128];
+    const char *path = json_string_value(json_object_get(body, "path"));
+    if (!path || json_object_size(body) != 1)
+        return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST,
+                                  "expected {\"path\": \"/absolute/dir\"}");
+    if (ls_fs_check_game_dir(path, real, why, sizeof why) != 0)
+        return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", why);
+    if (ls_api_state_is_busy(server->state))
+        return ls_http_send_error(conn, MHD_HTTP_CONFLICT,
+                                  "a download or install is running; try again when it ends");
+    /* The runtime checks again, swaps, rescans and announces; the daemon
+     * saves the directory in the config when it reports game-dir-changed. */
+    ls_info("http", "game directory change to %s requested", real);
+    return send_command(server, conn, LS_CMD_SET_GAME_DIR, real,
+                        json_pack("{s:b,s:s,s:s?}", "accepted", 1, "game_dir", real, "config",
+                                  server->config_path));
+}
+
+/* --- routing --------------------------------------------------------------- */
+
+/* "/api/games/ID" or "/api/games/ID/ACTION" -> id and action (or ""). */
+static bool split_game_url(const char *url, char *id, char *action, size_t action_len)
+{
+    const char *rest = url + strlen("/api/games/");
+    const char *slash = strchr(rest, '/');
+    size_t id_len = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (id_len == 0 || id_len > LS_GAME_ID_MAX)
+        return false;
+    memcpy(id, rest, id_len);
+    id[id_len] = '\0';
+    snprintf(action, action_len, "%s", slash ? slash + 1 : "");
+    return strchr(action, '/') == NULL;
+}
+
+static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection *conn,
+                                 const char *url)
+{
+    char id[LS_GAME_ID_MAX + 1], action[32];
+    if (strcmp(url, "/api/status") == 0)
+        return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_status(server->state));
+    if (strcmp(url, "/api/games") == 0)
+        return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_games(server->state));
+    if (strcmp(url, "/api/peers") == 0)
+        return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_peers(server->state));
+    if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
+        action[0] == '\0') {
+        json_t *game = ls_api_state_game(server->state, id);
+        if (!game)
+            return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown game '%s'", id);
+        return ls_http_send_json(conn, MHD_HTTP_OK, game);
+    }
+    return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: GET %s", url);
+}
+
+static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connection *conn,
+                                  const char *url, json_t *body)
+{
+    char id[LS_GAME_ID_MAX + 1], action[32];
+    if (strcmp(url, "/api/rescan") == 0) {
+        const char *game_id = json_string_value(json_object_get(body, "game_id"));
+        return send_command(server, conn, LS_CMD_RESCAN, game_id,
+                            json_pack("{s:b,s:s?}", "accepted", 1, "game_id", game_id));
+    }
+    if (strcmp(url, "/api/game-dir") == 0)
+        return set_game_dir(server, conn, body);
+    if (strcmp(url, "/api/list-games") == 0)
+        return send_command(server, conn, LS_CMD_LIST_GAMES, NULL,
+                            json_pack("{s:b}", "accepted", 1));
+    if (strcmp(url, "/api/peer-count") == 0)
+        return send_command(server, conn, LS_CMD_GET_PEER_COUNT, NULL,
+                            json_pack("{s:b}", "accepted", 1));
+    if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
+        action[0] != '\0')
+        return game_action(server, conn, id, action);
+    return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: POST %s", url);
+}
+
+enum MHD_Result ls_http_api_route(ls_http_server_t *server, struct MHD_Connection *conn,
+                                  const char *method, const char *url, const ls_http_request_t *req)
+{
+    char why[256];
+    if (strcmp(method, "GET") == 0)
+        return route_get(server, conn, url);
+    if (strcmp(method, "POST") != 0)
+        return ls_http_send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                  "use GET to read and POST to act");
+    json_t *body = parse_body(req, why, sizeof why);
+    if (!body)
+        return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", why);
+    enum MHD_Result ret = route_post(server, conn, url, body);
+    json_decref(body);
+    return ret;
+}

@@ -1,0 +1,40 @@
+/* Shared between the HTTP server (transport, security, static files, event
+ * stream) and the API routes. */
+#ifndef LS_APP_HTTP_INTERNAL_H
+#define LS_APP_HTTP_INTERNAL_H
+
+#include "app/http_server.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+
+struct ls_http_server {
+    struct MHD_Daemon *mhd;
+    ls_api_state_t *state;
+    ls_peer_runtime_t *peer;
+    char *config_path;
+    char *url;
+    char *token;
+    char *cookie_name;
+    unsigned port;
+    bool is_loopback;
+};
+
+typedef struct {
+    char *body;
+    size_t len;
+    bool is_too_big;
+} ls_http_request_t;
+
+/* Queues a response; `doc` is stolen. */
+enum MHD_Result ls_http_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc);
+enum MHD_Result ls_http_send_error(struct MHD_Connection *conn, unsigned status, const char *fmt,
+                                   ...) __attribute__((format(printf, 3, 4)));
+
+/* Answers an authenticated /api/ request (anything but the event stream). */
+enum MHD_Result ls_http_api_route(ls_http_server_t *server, struct MHD_Connection *conn,
+                                  const char *method, const char *url,
+                                  const ls_http_request_t *req);
+
+#endif

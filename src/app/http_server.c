@@ -1,0 +1,470 @@
+/* The HTTP server of the control API: binds libmicrohttpd, enforces the
+ * security rules (Host, Origin, per-run token, bounded bodies) before any
+ * route runs, serves the embedded web UI and the Server-Sent Events stream.
+ * The JSON routes live in http_api.c. */
+#include "app/http_internal.h"
+
+#include "lanspread/error.h"
+#include "lanspread/fsutil.h"
+#include "lanspread/log.h"
+
+#include <arpa/inet.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const unsigned char ls_web_index_html[];
+extern const size_t ls_web_index_html_len;
+extern const unsigned char ls_web_app_js[];
+extern const size_t ls_web_app_js_len;
+extern const unsigned char ls_web_style_css[];
+extern const size_t ls_web_style_css_len;
+
+#define LS_SSE_KEEPALIVE_MS 15000
+
+/* --- responses ------------------------------------------------------------ */
+
+static void add_common_headers(struct MHD_Response *resp, const char *type)
+{
+    MHD_add_response_header(resp, "Content-Type", type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+}
+
+enum MHD_Result ls_http_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(doc);
+    if (!text)
+        return MHD_NO;
+    size_t len = strlen(text);
+    text[len] = '\n'; /* replace NUL: the buffer is handed over with its length */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    add_common_headers(resp, "application/json");
+    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result ls_http_send_error(struct MHD_Connection *conn, unsigned status, const char *fmt,
+                                   ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ls_http_send_json(conn, status, json_pack("{s:s,s:I}", "error", msg, "status",
+                                                     (json_int_t)status));
+}
+
+static enum MHD_Result send_static(struct MHD_Connection *conn, const unsigned char *data,
+                                   size_t len, const char *type, const char *cookie)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    add_common_headers(resp, type);
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'self'; connect-src 'self'; frame-ancestors 'none'");
+    if (cookie)
+        MHD_add_response_header(resp, "Set-Cookie", cookie);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* --- security ------------------------------------------------------------- */
+
+static bool is_ip_literal(const char *host, size_t len)
+{
+    char buf[INET6_ADDRSTRLEN + 2];
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    if (host[0] == '[' && host[len - 1] == ']') {
+        memcpy(buf, host + 1, len - 2);
+        buf[len - 2] = '\0';
+        return inet_pton(AF_INET6, buf, addr) == 1;
+    }
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET, buf, addr) == 1;
+}
+
+/* Only "localhost" or an IP literal, with our port: a name an attacker
+ * controls (DNS rebinding) never reaches a route. */
+static bool is_host_allowed(const ls_http_server_t *server, const char *host)
+{
+    const char *colon = host ? strrchr(host, ':') : NULL;
+    char port[16];
+    if (!colon || (host[0] == '[' && colon < strchr(host, ']')))
+        return false;
+    snprintf(port, sizeof port, "%u", server->port);
+    if (strcmp(colon + 1, port) != 0)
+        return false;
+    size_t len = (size_t)(colon - host);
+    return (len == 9 && strncmp(host, "localhost", 9) == 0) || is_ip_literal(host, len);
+}
+
+static bool is_origin_ours(const char *origin, const char *host)
+{
+    return strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0;
+}
+
+static bool tokens_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la && i < lb; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+static bool has_token(const ls_http_server_t *server, struct MHD_Connection *conn)
+{
+    const char *cookie =
+        MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, server->cookie_name);
+    const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Lanspread-Token");
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (cookie && tokens_equal(cookie, server->token))
+        return true;
+    if (header && tokens_equal(header, server->token))
+        return true;
+    return auth && strncmp(auth, "Bearer ", 7) == 0 && tokens_equal(auth + 7, server->token);
+}
+
+/* Returns 0 when the request may proceed, or the HTTP status refusing it
+ * (with the reason in *why). */
+static unsigned check_request(const ls_http_server_t *server, struct MHD_Connection *conn,
+                              const char *method, const char **why)
+{
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    bool is_read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (!is_host_allowed(server, host)) {
+        *why = "Host header not allowed: use localhost or an IP address";
+        return MHD_HTTP_FORBIDDEN;
+    }
+    /* Browsers send Origin on cross-site reads too; a page elsewhere gets
+     * nothing, and for changes the Origin must be ours. */
+    if (origin && !is_origin_ours(origin, host)) {
+        *why = is_read ? "cross-origin request refused" : "cross-origin change refused";
+        return MHD_HTTP_FORBIDDEN;
+    }
+    return 0;
+}
+
+/* --- web UI ---------------------------------------------------------------- */
+
+static enum MHD_Result serve_ui(ls_http_server_t *server, struct MHD_Connection *conn,
+                                const char *url)
+{
+    char cookie[LS_HTTP_TOKEN_MAX + 128];
+    const char *given = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+    bool is_authed = has_token(server, conn) || (given && tokens_equal(given, server->token));
+    if (strcmp(url, "/app.js") == 0)
+        return send_static(conn, ls_web_app_js, ls_web_app_js_len, "text/javascript", NULL);
+    if (strcmp(url, "/style.css") == 0)
+        return send_static(conn, ls_web_style_css, ls_web_style_css_len, "text/css", NULL);
+    if (strcmp(url, "/favicon.ico") == 0) /* none: answered so browsers log no error */
+        return send_static(conn, (const unsigned char *)"", 0, "image/x-icon", NULL);
+    if (strcmp(url, "/") != 0 && strcmp(url, "/index.html") != 0)
+        return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such page: %s", url);
+    /* On loopback the page hands out the cookie (only a page on our own
+     * origin can read its answers); elsewhere the token must be shown once. */
+    if (!server->is_loopback && !is_authed)
+        return ls_http_send_error(conn, MHD_HTTP_UNAUTHORIZED,
+                                  "open this page as /?token=TOKEN (the configured API token)");
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict",
+             server->cookie_name, server->token);
+    return send_static(conn, ls_web_index_html, ls_web_index_html_len, "text/html; charset=utf-8",
+                       cookie);
+}
+
+/* --- event stream ------------------------------------------------------------ */
+
+typedef struct {
+    ls_http_server_t *server;
+    uint64_t cursor;
+    char *pending;
+    size_t offset;
+} ls_sse_client_t;
+
+static char *sse_snapshot(ls_http_server_t *server)
+{
+    json_t *games = ls_api_state_games(server->state);
+    json_t *peers = ls_api_state_peers(server->state);
+    json_t *doc = json_pack("{s:o,s:O,s:O}", "status", ls_api_state_status(server->state), "games",
+                            json_object_get(games, "games"), "peers",
+                            json_object_get(peers, "peers"));
+    json_decref(games);
+    json_decref(peers);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *out = text ? ls_strdup_printf("retry: 2000\nevent: snapshot\ndata: %s\n\n", text) : NULL;
+    json_decref(doc);
+    free(text);
+    return out;
+}
+
+static ssize_t sse_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ls_sse_client_t *client = cls;
+    if (!client->pending) {
+        int got = ls_api_state_next_event(client->server->state, &client->cursor,
+                                          LS_SSE_KEEPALIVE_MS, &client->pending);
+        if (got < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (got == 0 && !(client->pending = strdup(": keepalive\n\n")))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        client->offset = 0;
+    }
+    size_t left = strlen(client->pending + client->offset);
+    size_t n = left < max ? left : max;
+    memcpy(buf, client->pending + client->offset, n);
+    client->offset += n;
+    if (client->offset == strlen(client->pending)) {
+        free(client->pending);
+        client->pending = NULL;
+    }
+    return (ssize_t)n;
+}
+
+static void sse_free_cb(void *cls)
+{
+    ls_sse_client_t *client = cls;
+    free(client->pending);
+    free(client);
+}
+
+static enum MHD_Result serve_events(ls_http_server_t *server, struct MHD_Connection *conn)
+{
+    ls_sse_client_t *client = calloc(1, sizeof *client);
+    if (!client)
+        return MHD_NO;
+    client->server = server;
+    /* cursor first: an event racing the snapshot is sent again, never lost */
+    client->cursor = ls_api_state_cursor(server->state);
+    client->pending = sse_snapshot(server);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read_cb, client, sse_free_cb);
+    if (!resp) {
+        sse_free_cb(client);
+        return MHD_NO;
+    }
+    add_common_headers(resp, "text/event-stream");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* --- dispatch ------------------------------------------------------------------ */
+
+static enum MHD_Result dispatch(ls_http_server_t *server, struct MHD_Connection *conn,
+                                const char *url, const char *method, const ls_http_request_t *req)
+{
+    const char *why = NULL;
+    unsigned refused = check_request(server, conn, method, &why);
+    if (refused)
+        return ls_http_send_error(conn, refused, "%s", why);
+    if (req->is_too_big)
+        return ls_http_send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                  "request body larger than %d bytes", LS_HTTP_BODY_MAX);
+    if (strncmp(url, "/api/", 5) != 0) {
+        if (strcmp(method, "GET") != 0)
+            return ls_http_send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET for pages");
+        return serve_ui(server, conn, url);
+    }
+    if (!has_token(server, conn))
+        return ls_http_send_error(conn, MHD_HTTP_UNAUTHORIZED,
+                                  "missing or wrong API token (cookie, Authorization: Bearer, "
+                                  "or X-Lanspread-Token)");
+    if (strcmp(url, "/api/events") == 0 && strcmp(method, "GET") == 0)
+        return serve_events(server, conn);
+    return ls_http_api_route(server, conn, method, url, req);
+}
+
+/* Accumulates the body (bounded) across calls, then dispatches once. */
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+    ls_http_request_t *req = *con_cls;
+    if (!req) {
+        if (!(req = calloc(1, sizeof *req)))
+            return MHD_NO;
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (!req->is_too_big && req->len + *upload_size <= LS_HTTP_BODY_MAX) {
+            char *grown = realloc(req->body, req->len + *upload_size + 1);
+            if (!grown)
+                return MHD_NO;
+            req->body = grown;
+            memcpy(req->body + req->len, upload, *upload_size);
+            req->len += *upload_size;
+            req->body[req->len] = '\0';
+        } else {
+            req->is_too_big = true; /* keep reading, answer 413 at the end */
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return dispatch(cls, conn, url, method, req);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    ls_http_request_t *req = *con_cls;
+    if (req) {
+        free(req->body);
+        free(req);
+    }
+    *con_cls = NULL;
+}
+
+/* --- lifecycle ------------------------------------------------------------------ */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *is_loopback)
+{
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *colon = strrchr(listen, ':');
+    char *end = NULL;
+    if (!colon || (size_t)(colon - listen) >= sizeof host)
+        return LS_EINVAL;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535 || end == colon + 1)
+        return LS_EINVAL;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    size_t hl = strlen(host);
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *is_loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+        return 0;
+    }
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            v6->sin6_port = htons((uint16_t)port);
+            *is_loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+            return 0;
+        }
+    }
+    return LS_EINVAL;
+}
+
+static char *random_token(void)
+{
+    unsigned char raw[32];
+    char *hex = malloc(sizeof raw * 2 + 1);
+    if (!hex || gnutls_rnd(GNUTLS_RND_RANDOM, raw, sizeof raw) < 0) {
+        free(hex);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        sprintf(hex + 2 * i, "%02x", raw[i]);
+    return hex;
+}
+
+static int open_daemon(ls_http_server_t *server, const struct sockaddr_storage *ss,
+                       const char *listen)
+{
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+    if (ss->ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    server->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, access_cb, server, MHD_OPTION_SOCK_ADDR, ss,
+        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, server, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    if (!server->mhd)
+        return LS_EIO;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info ? info->port : 0;
+    const char *colon = strrchr(listen, ':');
+    server->url = ls_strdup_printf("http://%.*s:%u/", (int)(colon - listen), listen, server->port);
+    server->cookie_name = ls_strdup_printf("lanspread_token_%u", server->port);
+    return server->url && server->cookie_name ? 0 : LS_ENOMEM;
+}
+
+int ls_http_start(const ls_http_config_t *config, ls_api_state_t *state,
+                  ls_peer_runtime_t *peer, ls_http_server_t **out)
+{
+    struct sockaddr_storage ss;
+    ls_http_server_t *server = calloc(1, sizeof *server);
+    int rc = server ? 0 : LS_ENOMEM;
+    if (rc != 0)
+        goto out;
+    server->state = state;
+    server->peer = peer;
+    if ((rc = parse_listen(config->listen, &ss, &server->is_loopback)) != 0)
+        goto out;
+    if (!server->is_loopback && (!config->token || strlen(config->token) < 16)) {
+        rc = LS_ETOKEN; /* anyone on the network could drive the peer */
+        goto out;
+    }
+    if (config->token && strlen(config->token) > LS_HTTP_TOKEN_MAX) {
+        rc = LS_ETOOBIG;
+        goto out;
+    }
+    server->token = config->token ? strdup(config->token) : random_token();
+    server->config_path = config->config_path ? strdup(config->config_path) : NULL;
+    if (!server->token || (config->config_path && !server->config_path)) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    if ((rc = open_daemon(server, &ss, config->listen)) != 0)
+        goto out;
+    ls_api_state_set_http(state, server->url);
+    ls_info("http", "web UI and API on %s", server->url);
+out:
+    if (rc != 0) {
+        ls_http_stop(server);
+        server = NULL;
+    }
+    *out = server;
+    return rc;
+}
+
+void ls_http_stop(ls_http_server_t *server)
+{
+    if (!server)
+        return;
+    if (server->mhd) {
+        ls_api_state_close(server->state); /* ends every event stream */
+        MHD_stop_daemon(server->mhd);
+    }
+    free(server->config_path);
+    free(server->url);
+    free(server->token);
+    free(server->cookie_name);
+    free(server);
+}
+
+const char *ls_http_url(const ls_http_server_t *server)
+{
+    return server->url;
+}
+
+const char *ls_http_token(const ls_http_server_t *server)
+{
+    return server->token;
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Browser test of the web UI: headless Chromium (Debian's, never a downloaded
+# one) driven by playwright-core against two peers. alpha seeds one game with
+# a large file, bravo's UI is opened: the remote game appears, Download is
+# clicked, the progress bar moves and the game ends installed.
+#
+# Where: two hosts of the netns test bed (tests/netns/lib.sh) whose link from
+# alpha is shaped to LS_BROWSER_RATE with tc htb, so the download lasts a few
+# seconds; the browser runs inside bravo's namespace and talks to its API on
+# that namespace's loopback. Without root or namespaces: two daemons on
+# loopback and a larger file. Prints SKIPPED and exits 0 when Chromium, node
+# or playwright-core cannot be had (npm needs the network once; the package
+# is then cached in the build directory).
+# usage: run.sh LANSPREAD-BINARY   (LS_TEST_BINARY_DIR: build dir, for the
+# cached package and the screenshots)
+set -euo pipefail
+bin=$(realpath "$1")
+browser_dir=$(cd "$(dirname "$0")" && pwd)
+PLAYWRIGHT_VERSION=1.65.1
+chromium=${LS_CHROMIUM:-/usr/bin/chromium}
+build_dir=${LS_TEST_BINARY_DIR:-$(pwd)}
+deps="$build_dir/browser-deps"
+rate=${LS_BROWSER_RATE:-40mbit}
+skip() { echo "SKIPPED: $*"; exit 0; }
+
+[[ -x $chromium ]] || skip "$chromium not installed (scripts/deps.sh installs Debian's chromium)"
+timeout 60 "$chromium" --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 \
+  || skip "$chromium does not start"
+command -v node >/dev/null || skip "node not installed (scripts/deps.sh installs nodejs)"
+command -v npm >/dev/null || skip "npm not installed (scripts/deps.sh installs npm)"
+if [[ ! -f "$deps/node_modules/playwright-core/package.json" ]]; then
+  mkdir -p "$deps"
+  # playwright-core only: it never downloads a browser
+  timeout 300 npm install --prefix "$deps" --no-save --no-audit --no-fund --no-package-lock \
+    "playwright-core@$PLAYWRIGHT_VERSION" >"$deps/npm.log" 2>&1 \
+    || skip "npm could not install playwright-core@$PLAYWRIGHT_VERSION (no network?), see $deps/npm.log"
+fi
+shots="$build_dir/screenshots"
+rm -rf "$shots"; mkdir -p "$shots"
+
+# Which mode: the netns bed if namespaces and tc work here.
+mode=loopback
+if [[ -z ${LS_BROWSER_LOOPBACK:-} ]] && command -v tc >/dev/null &&
+   ! (source "$browser_dir/../netns/lib.sh"; netns_require) | grep -q SKIPPED; then
+  mode=netns
+fi
+echo "mode: $mode"
+
+# make_libraries DIR: alpha's games in DIR/a (the first grown by a big file),
+# bravo's others in DIR/b; sets game to the one bravo will download.
+make_libraries() {
+  local big=$1
+  "$bin" demo-library "$work/a" --games 3 --file-size 1024 >/dev/null
+  "$bin" demo-library "$work/b" --games 6 --file-size 1024 >/dev/null
+  for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
+  game=$(ls "$work/a" | head -n1)
+  truncate -s "$big" "$work/a/$game/maps.pak" # sparse: cheap to make, real bytes on the wire
+}
+
+run_browser() { # run_browser PREFIX-COMMAND... : runs ui_test.mjs
+  local url
+  url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/sb/api.json")
+  "$@" env NODE_PATH="$deps/node_modules" HOME="$work" node "$browser_dir/ui_test.mjs" \
+    --url "$url" --game "$game" --peer alpha --chromium "$chromium" \
+    --profile "$work/chromium-profile" --shots "$shots"
+}
+
+started=$(date +%s%N)
+if [[ $mode == netns ]]; then
+  source "$browser_dir/../netns/lib.sh"
+  work=$(mktemp -d "${TMPDIR:-/tmp}/lstest-browser-XXXXXX")
+  export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/xdg-state"
+  netns_up 2 || { echo "FAIL: netns_up" >&2; exit 1; }
+  trap 'rc=$?; [[ $rc -eq 0 ]] || netns_dump_logs; netns_down; rm -rf "$work"; exit $rc' EXIT
+  h1=$(netns_host 1)
+  # alpha's uploads leave through its eth0: shape them
+  ip netns exec "$h1" tc qdisc add dev eth0 root handle 1: htb default 10
+  ip netns exec "$h1" tc class add dev eth0 parent 1: classid 1:10 htb rate "$rate" ceil "$rate" quantum 1514
+  make_libraries 24M
+  : >"$work/a.conf"; : >"$work/b.conf"
+  netns_run 1 alpha "$bin" daemon --games "$work/a" --state "$work/sa" --name alpha \
+    --listen "$(netns_addr 1):7100" --http 127.0.0.1:0 --config "$work/a.conf" --no-mdns --json-events
+  netns_run 2 bravo "$bin" daemon --games "$work/b" --state "$work/sb" --name bravo \
+    --listen "$(netns_addr 2):7100" --peer "$(netns_addr 1):7100" --http 127.0.0.1:0 \
+    --config "$work/b.conf" --no-mdns --json-events
+  netns_wait 15 test -f "$work/sb/api.json" || { echo "FAIL: bravo wrote no api.json" >&2; exit 1; }
+  run_browser ip netns exec "$(netns_host 2)" || { echo "FAIL: browser test failed" >&2; exit 1; }
+else
+  source "$browser_dir/../cli/lib_daemons.sh" "$bin"
+  make_libraries 192M
+  start_daemons
+  run_browser || fail "browser test failed"
+fi
+echo "browser test ($mode): passed in $(( ($(date +%s%N) - started) / 1000000 )) ms; screenshots in $shots"

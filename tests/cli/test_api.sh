@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The control API of two daemons on loopback: reads reflect the peers' games
+# and each other, actions are checked, bad input gets a 4xx with a reason,
+# and requests a hostile web page could make are refused.
+set -euo pipefail
+source "$(dirname "$0")/lib_daemons.sh"
+start_pair
+A="$work/sa"; B="$work/sb"
+b_first=${b_games%% *}; a_first=${a_games%% *}; a_second=$(echo $a_games | cut -d" " -f2)
+
+# expect STATUS TEXT -- ARGS...: one request's status, and TEXT in its body.
+expect() {
+  local want=$1 text=$2 out; shift 3
+  out=$(api "$@")
+  [[ $(head -n1 <<<"$out") == "$want" ]] || fail "api $*: expected $want, got: $out"
+  [[ -z $text || $out == *"$text"* ]] || fail "api $*: expected '$text' in: $out"
+}
+
+# --- the endpoint file ---
+[[ $(stat -c %a "$A/api.json") == 600 ]] || fail "api.json is not mode 0600"
+
+# --- reads: alpha sees bravo's games as remote, its own with their state ---
+wait_for 10 json_check "$A" /api/games \
+  "{g['id']: g for g in doc['games']}.get('$b_first', {}).get('state') == 'remote'" \
+  || fail "alpha does not list bravo's game $b_first as remote"
+json_check "$A" /api/games "all(g['state'] in ('remote',) and g['peers'] == ['bravo'] and g['peer_count'] == 1 \
+  for g in doc['games'] if g['id'] in '$b_games'.split())" || fail "remote games lack their peer"
+json_check "$A" /api/games "all(g['state'] in ('installed','downloaded') and g['description'] \
+  for g in doc['games'] if g['id'] in '$a_games'.split())" || fail "local games lack state or description"
+json_check "$A" "/api/games/$b_first" "doc['id'] == '$b_first' and doc['size'] > 0" \
+  || fail "game details of $b_first"
+wait_for 10 json_check "$A" /api/peers "doc['count'] == 1 and doc['peers'][0]['name'] == 'bravo'" \
+  || fail "alpha's peers do not list bravo"
+json_check "$A" /api/status "doc['ready'] and doc['peer_count'] == 1 and doc['game_dir'] == '$work/a'" \
+  || fail "alpha's status"
+
+# --- security ---
+expect 401 "token" -- "$A" GET /api/games --no-token
+expect 401 "token" -- "$A" GET /api/games --token wrong
+expect 200 "" -- "$A" GET /api/games --bearer
+expect 200 "" -- "$A" GET /api/games --cookie
+expect 401 "token" -- "$A" GET /api/events --no-token --stream 1
+port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"].rsplit(":",1)[1].strip("/"))' "$A/api.json")
+expect 403 "Host" -- "$A" GET /api/games --host "evil.example:$port"
+expect 403 "Host" -- "$A" GET /api/games --host "attacker.localhost.evil:$port"
+expect 403 "Host" -- "$A" GET /api/games --host "127.0.0.1:1"
+expect 200 "" -- "$A" GET /api/games --host "localhost:$port"
+expect 403 "Host" -- "$A" GET / --host "rebind.example:$port"
+expect 403 "cross-origin" -- "$A" POST /api/rescan --origin "http://evil.example"
+expect 403 "cross-origin" -- "$A" POST /api/rescan --origin "null"
+expect 403 "cross-origin" -- "$A" GET /api/games --origin "http://evil.example"
+expect 202 "" -- "$A" POST /api/rescan --origin "http://127.0.0.1:$port"
+out=$(api "$A" GET / --no-token --headers)
+[[ $out == 200* && $out == *"Set-Cookie: lanspread_token_$port="*"HttpOnly; SameSite=Strict"* ]] \
+  || fail "the UI page does not set the HttpOnly SameSite token cookie: $out"
+[[ $out == *"<title>Lanspread</title>"* ]] || fail "the UI page is not the web UI"
+expect 200 "EventSource" -- "$A" GET /app.js --no-token
+expect 200 "" -- "$A" GET /style.css --no-token
+
+# A non-loopback listen address without a token refuses to start.
+set +e
+"$bin" daemon --games "$work/a" --state "$work/s-refused" --listen 127.0.0.1:0 \
+  --http 0.0.0.0:0 --config "$work/b.conf" >"$work/refused.out" 2>"$work/refused.err"
+rc=$?
+set -e
+[[ $rc -ne 0 ]] && grep -q "http-token" "$work/refused.err" \
+  || fail "a non-loopback --http without a token started (rc $rc)"
+
+# --- bad input ---
+expect 400 "malformed JSON" -- "$A" POST /api/rescan --body '{"game_id":'
+expect 400 "malformed JSON" -- "$A" POST /api/rescan --body '{"a":1,"a":2}'
+expect 400 "JSON object" -- "$A" POST /api/rescan --body '[1,2]'
+expect 413 "65536" -- "$A" POST /api/rescan --body-size 70000
+expect 404 "unknown game 'no-such-game'" -- "$A" GET /api/games/no-such-game
+expect 404 "unknown game 'no-such-game'" -- "$A" POST /api/games/no-such-game/download
+expect 404 "unknown action" -- "$A" POST "/api/games/$b_first/explode"
+expect 409 "not downloaded" -- "$A" POST "/api/games/$b_first/install"
+expect 409 "not installed" -- "$A" POST "/api/games/$a_second/uninstall"
+expect 404 "no such endpoint" -- "$A" GET /api/nothing
+expect 405 "" -- "$A" DELETE /api/games
+expect 409 "no download of game '$b_first' is running" -- "$A" POST "/api/games/$b_first/cancel"
+
+# --- the event stream: a snapshot first, then live events ---
+api "$B" GET /api/events --stream 3 >"$work/events.txt" &
+stream_pid=$!; pids+=($stream_pid)
+sleep 0.5
+expect 202 "" -- "$B" POST /api/rescan
+wait "$stream_pid" || true
+grep -q "^event: snapshot" "$work/events.txt" || fail "the event stream did not start with a snapshot"
+grep -q "^event: local-library" "$work/events.txt" || fail "rescan produced no local-library event on the stream"
+[[ $(grep -m1 '^event:' "$work/events.txt") == "event: snapshot" ]] || fail "snapshot is not the first event"
+
+# --- download: accepted, progress, then installed on bravo ---
+expect 202 "\"action\":\"download\"" -- "$B" POST "/api/games/$a_first/download"
+wait_for 30 json_check "$B" "/api/games/$a_first" "doc['state'] == 'installed'" \
+  || fail "bravo's download of $a_first did not end installed: $(api "$B" GET "/api/games/$a_first")"
+grep -q '"event":"download-finished".*"'"$a_first"'"' "$work/b.out" || fail "no download-finished event"
+expect 409 "no download" -- "$B" POST "/api/games/$a_first/cancel"
+expect 409 "already downloaded" -- "$B" POST "/api/games/$a_first/download"
+
+# --- update available: alpha announces a newer version; bravo updates ---
+printf 'version=9.9.9\n' >"$work/a/$a_first/version.ini"
+expect 202 "" -- "$A" POST /api/rescan --body "{\"game_id\":\"$a_first\"}"
+wait_for 10 json_check "$B" "/api/games/$a_first" \
+  "doc['state'] == 'update-available' and doc['latest_version'] == '9.9.9'" \
+  || fail "bravo does not show an update for $a_first: $(api "$B" GET "/api/games/$a_first")"
+expect 202 "\"action\":\"update\"" -- "$B" POST "/api/games/$a_first/update"
+wait_for 30 json_check "$B" "/api/games/$a_first" "doc['state'] == 'installed' and doc['version'] == '9.9.9'" \
+  || fail "the update of $a_first did not end installed at 9.9.9: $(api "$B" GET "/api/games/$a_first")"
+
+# --- game directory: checked, then swapped in, saved, rescanned, re-announced ---
+touch "$work/plain-file"
+expect 400 "does not exist" -- "$A" POST /api/game-dir --body "{\"path\":\"$work/missing\"}"
+expect 400 "not a directory" -- "$A" POST /api/game-dir --body "{\"path\":\"$work/plain-file\"}"
+expect 400 "not writable" -- "$A" POST /api/game-dir --body '{"path":"/proc"}'
+expect 400 "absolute" -- "$A" POST /api/game-dir --body '{"path":"relative/dir"}'
+expect 400 "expected" -- "$A" POST /api/game-dir --body '{"dir":"/tmp"}'
+# games2 holds only alpha's second game: the first must disappear for bravo.
+mkdir "$work/games2"; cp -a "$work/a/$a_second" "$work/games2/"
+expect 202 "$work/games2" -- "$A" POST /api/game-dir --body "{\"path\":\"$work/games2\"}"
+wait_for 10 grep -qx "games = $work/games2" "$work/a.conf" || fail "the game directory was not saved in the config"
+wait_for 10 json_check "$A" /api/status "doc['game_dir'] == '$work/games2'" || fail "status keeps the old game dir"
+wait_for 10 json_check "$B" /api/games "[g['peer_count'] for g in doc['games'] if g['id'] == '$a_first'] == [0] and \
+  [g['state'] for g in doc['games'] if g['id'] == '$a_second'] == ['remote']" \
+  || fail "bravo still sees $a_first on alpha after alpha's game directory changed"
+json_check "$A" /api/games "[g['id'] for g in doc['games'] if g['peer_count'] == 0] == ['$a_second']" \
+  || fail "alpha's local games are not those of the new directory"
+
+# SIGTERM stops the daemon and removes its endpoint file.
+kill -TERM "${pids[1]}"; wait "${pids[1]}" || fail "bravo did not exit cleanly"
+[[ ! -e "$B/api.json" ]] || fail "api.json left behind after exit"
+echo "cli api: all checks passed"

@@ -1,0 +1,215 @@
+/* The control API's state: runtime events folded into the game states the
+ * web UI and CLI show, the peers document, and the event ring that feeds
+ * Server-Sent Events clients. */
+#include "testutil.h"
+
+#include "app/api_state.h"
+
+#include "lanspread/catalog.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    ls_catalog_t *catalog;
+    ls_api_state_t *st;
+} fixture_t;
+
+static const char *catalog_json =
+    "{\"games\":[{\"id\":\"alpha\",\"name\":\"Alpha\",\"description\":\"First\"},"
+    "{\"id\":\"bravo\",\"name\":\"Bravo\"}]}";
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    char err[128];
+    assert_int_equal(ls_catalog_new(&f->catalog), 0);
+    assert_int_equal(
+        ls_catalog_add_json(f->catalog, catalog_json, strlen(catalog_json), "t", err, sizeof err),
+        0);
+    assert_int_equal(ls_api_state_new(f->catalog, "/games", &f->st), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    ls_api_state_free(f->st);
+    ls_catalog_free(f->catalog);
+    free(f);
+    return 0;
+}
+
+/* Applies one event given as JSON text; returns the download id it asks
+ * for (caller frees) or NULL. */
+static char *apply(fixture_t *f, const char *event, const char *json)
+{
+    json_t *data = json_loads(json, 0, NULL);
+    char *download_id = NULL;
+    assert_non_null(data);
+    ls_api_state_apply(f->st, event, data, &download_id);
+    json_decref(data);
+    return download_id;
+}
+
+static void apply_none(fixture_t *f, const char *event, const char *json)
+{
+    char *id = apply(f, event, json);
+    assert_null(id);
+}
+
+static void assert_state(fixture_t *f, const char *id, const char *want)
+{
+    json_t *game = ls_api_state_game(f->st, id);
+    assert_non_null(game);
+    assert_string_equal(json_string_value(json_object_get(game, "state")), want);
+    json_decref(game);
+}
+
+static void two_libraries(fixture_t *f)
+{
+    apply_none(f, "local-library",
+               "{\"rev\":1,\"digest\":\"d\",\"games\":[{\"id\":\"alpha\",\"name\":\"Alpha\","
+               "\"version\":\"1.0\",\"downloaded\":true,\"installed\":true,\"size\":10,"
+               "\"file_count\":1}]}");
+    apply_none(f, "peer-discovered",
+               "{\"peer_id\":\"p1\",\"name\":\"Peer One\",\"address\":\"198.18.0.1:7400\","
+               "\"game_count\":2}");
+    apply_none(f, "list-games",
+               "{\"games\":[{\"id\":\"bravo\",\"name\":\"Bravo\",\"latest_version\":\"2.0\","
+               "\"size\":20,\"peer_count\":1,\"peers\":[\"p1\"]},{\"id\":\"alpha\",\"name\":"
+               "\"Alpha\",\"latest_version\":\"1.10\",\"size\":11,\"peer_count\":1,\"peers\":"
+               "[\"p1\"]}]}");
+}
+
+static void games_show_where_they_are_and_updates(void **state)
+{
+    fixture_t *f = *state;
+    two_libraries(f);
+    assert_state(f, "bravo", "remote");
+    /* 1.10 is newer than 1.0 (version order, not string order) */
+    assert_state(f, "alpha", "update-available");
+    json_t *game = ls_api_state_game(f->st, "bravo");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(game, "peers"), 0)),
+                        "Peer One");
+    assert_int_equal(json_integer_value(json_object_get(game, "peer_count")), 1);
+    json_decref(game);
+    game = ls_api_state_game(f->st, "alpha");
+    assert_string_equal(json_string_value(json_object_get(game, "description")), "First");
+    assert_string_equal(json_string_value(json_object_get(game, "version")), "1.0");
+    json_decref(game);
+    assert_null(ls_api_state_game(f->st, "charlie"));
+
+    json_t *peers = ls_api_state_peers(f->st);
+    json_t *p = json_array_get(json_object_get(peers, "peers"), 0);
+    assert_int_equal(json_integer_value(json_object_get(peers, "count")), 1);
+    assert_int_equal(json_integer_value(json_object_get(p, "game_count")), 2);
+    json_decref(peers);
+    apply_none(f, "peer-lost", "{\"peer_id\":\"p1\",\"name\":\"Peer One\",\"reason\":\"gone\"}");
+    peers = ls_api_state_peers(f->st);
+    assert_int_equal(json_integer_value(json_object_get(peers, "count")), 0);
+    json_decref(peers);
+}
+
+static void a_download_goes_requested_downloading_installing_installed(void **state)
+{
+    fixture_t *f = *state;
+    two_libraries(f);
+    assert_false(ls_api_state_is_busy(f->st));
+    ls_api_state_request(f->st, "bravo", "download");
+    assert_state(f, "bravo", "requested");
+    assert_true(ls_api_state_is_busy(f->st));
+    /* file lists for another game start nothing */
+    apply_none(f, "got-game-files", "{\"game_id\":\"alpha\",\"version\":\"1.10\"}");
+    char *id = apply(f, "got-game-files", "{\"game_id\":\"bravo\",\"version\":\"2.0\"}");
+    assert_non_null(id);
+    assert_string_equal(id, "bravo");
+    free(id);
+    apply_none(f, "download-begin", "{\"game_id\":\"bravo\",\"bytes_total\":20}");
+    assert_state(f, "bravo", "downloading");
+    apply_none(f, "download-progress",
+               "{\"game_id\":\"bravo\",\"bytes_done\":5,\"bytes_total\":20,\"rate_bps\":100}");
+    json_t *game = ls_api_state_game(f->st, "bravo");
+    json_t *progress = json_object_get(json_object_get(game, "operation"), "progress");
+    assert_int_equal(json_integer_value(json_object_get(progress, "bytes_done")), 5);
+    json_decref(game);
+    apply_none(f, "download-finished", "{\"game_id\":\"bravo\",\"version\":\"2.0\"}");
+    apply_none(f, "install-begin", "{\"game_id\":\"bravo\",\"op\":\"install\"}");
+    assert_state(f, "bravo", "installing");
+    apply_none(f, "install-finished", "{\"game_id\":\"bravo\",\"op\":\"install\"}");
+    apply_none(f, "local-library",
+               "{\"rev\":2,\"digest\":\"d\",\"games\":[{\"id\":\"bravo\",\"name\":\"Bravo\","
+               "\"version\":\"2.0\",\"downloaded\":true,\"installed\":true,\"size\":20,"
+               "\"file_count\":1}]}");
+    assert_state(f, "bravo", "installed");
+    assert_false(ls_api_state_is_busy(f->st));
+}
+
+static void failures_keep_their_reason_and_cancel_is_not_one(void **state)
+{
+    fixture_t *f = *state;
+    two_libraries(f);
+    ls_api_state_request(f->st, "bravo", "download");
+    apply_none(f, "download-begin", "{\"game_id\":\"bravo\",\"bytes_total\":20}");
+    apply_none(f, "download-failed",
+               "{\"game_id\":\"bravo\",\"reason\":\"canceled\",\"canceled\":true}");
+    assert_state(f, "bravo", "remote");
+    ls_api_state_request(f->st, "bravo", "download");
+    apply_none(f, "download-failed",
+               "{\"game_id\":\"bravo\",\"reason\":\"no peer left\",\"canceled\":false}");
+    assert_state(f, "bravo", "failed");
+    json_t *game = ls_api_state_game(f->st, "bravo");
+    assert_string_equal(json_string_value(json_object_get(game, "reason")), "no peer left");
+    json_decref(game);
+    /* a failed operation does not block a game directory change */
+    assert_false(ls_api_state_is_busy(f->st));
+    /* runtime failures go to the status, and a new directory is shown */
+    apply_none(f, "runtime-failure", "{\"what\":\"library scan\",\"reason\":\"I/O error\"}");
+    apply_none(f, "game-dir-changed", "{\"game_dir\":\"/other\"}");
+    json_t *status = ls_api_state_status(f->st);
+    assert_string_equal(json_string_value(json_object_get(status, "game_dir")), "/other");
+    assert_int_equal(json_array_size(json_object_get(status, "failures")), 1);
+    json_decref(status);
+}
+
+static void event_stream_is_ordered_and_a_slow_client_resyncs(void **state)
+{
+    fixture_t *f = *state;
+    char *text = NULL;
+    uint64_t cursor = ls_api_state_cursor(f->st);
+    assert_int_equal(ls_api_state_next_event(f->st, &cursor, 10, &text), 0); /* nothing yet */
+    apply_none(f, "peer-count", "{\"count\":1}");
+    apply_none(f, "peer-count", "{\"count\":2}");
+    assert_int_equal(ls_api_state_next_event(f->st, &cursor, 10, &text), 1);
+    assert_string_equal(text, "event: peer-count\ndata: {\"count\":1}\n\n");
+    free(text);
+    assert_int_equal(ls_api_state_next_event(f->st, &cursor, 10, &text), 1);
+    assert_string_equal(text, "event: peer-count\ndata: {\"count\":2}\n\n");
+    free(text);
+
+    uint64_t slow = ls_api_state_cursor(f->st);
+    for (int i = 0; i < LS_API_EVENT_RING + 10; i++)
+        apply_none(f, "peer-count", "{\"count\":3}");
+    assert_int_equal(ls_api_state_next_event(f->st, &slow, 10, &text), 1);
+    assert_string_equal(text, "event: resync\ndata: {}\n\n");
+    free(text);
+    assert_int_equal(slow, ls_api_state_cursor(f->st));
+
+    ls_api_state_close(f->st);
+    assert_int_equal(ls_api_state_next_event(f->st, &slow, 1000, &text), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(games_show_where_they_are_and_updates, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_download_goes_requested_downloading_installing_installed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(failures_keep_their_reason_and_cancel_is_not_one, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(event_stream_is_ordered_and_a_slow_client_resyncs, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
