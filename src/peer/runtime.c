@@ -171,6 +171,55 @@ static void announce_library(ls_peer_runtime_t *rt)
     ls_mdns_update(rt);
 }
 
+static void clear_rescan_queue(ls_peer_runtime_t *rt)
+{
+    for (size_t i = 0; i < rt->rescan_queue_count; i++)
+        free(rt->rescan_queue[i]);
+    free(rt->rescan_queue);
+    rt->rescan_queue = NULL;
+    rt->rescan_queue_count = 0;
+}
+
+static void queue_rescan(ls_peer_runtime_t *rt, const char *game_id)
+{
+    size_t n = rt->rescan_queue_count;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rt->rescan_queue[i], game_id) == 0)
+            return;
+    char **grown = realloc(rt->rescan_queue, (n + 1) * sizeof *grown);
+    if (grown)
+        rt->rescan_queue = grown;
+    if (!grown || !(grown[n] = strdup(game_id))) {
+        rt->rescan_pending = true; /* out of memory: scan everything instead */
+        return;
+    }
+    rt->rescan_queue_count++;
+}
+
+/* The next queued scan. A game that became busy meanwhile is skipped: the
+ * end of its operation rescans it. */
+static void start_queued_rescan(ls_peer_runtime_t *rt)
+{
+    if (rt->rescan_pending) {
+        rt->rescan_pending = false;
+        clear_rescan_queue(rt);
+        ls_rt_rescan(rt, NULL);
+        return;
+    }
+    while (rt->rescan_queue_count > 0) {
+        char *id = rt->rescan_queue[0];
+        rt->rescan_queue_count--;
+        memmove(rt->rescan_queue, rt->rescan_queue + 1,
+                rt->rescan_queue_count * sizeof *rt->rescan_queue);
+        bool is_busy = ls_rt_game_busy(rt, id);
+        if (!is_busy)
+            ls_rt_rescan(rt, id);
+        free(id);
+        if (!is_busy)
+            return;
+    }
+}
+
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
@@ -184,10 +233,7 @@ static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stat
     ls_rt_emit_local_library(rt);
     if (ls_rt_game_dir_scan_ended(rt))
         return; /* the new directory's full scan replaces any pending one */
-    if (rt->rescan_pending) {
-        rt->rescan_pending = false;
-        ls_rt_rescan(rt, NULL);
-    }
+    start_queued_rescan(rt);
 }
 
 void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
@@ -195,8 +241,10 @@ void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
     int rc = ls_library_scan_start(rt->library, &rt->loop, game_id, rescan_done_cb, rt);
     if (rc == 0)
         rt->is_scanning = true;
+    else if (rc == LS_EBUSY && game_id)
+        queue_rescan(rt, game_id); /* once the running scan ends */
     else if (rc == LS_EBUSY)
-        rt->rescan_pending = true; /* once the running scan ends, scan everything */
+        rt->rescan_pending = true;
     else if (rc != 0)
         ls_rt_emit_failure(rt, "library scan", rc);
 }
@@ -653,6 +701,7 @@ static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
     ls_mdns_free(rt);
+    clear_rescan_queue(rt);
     ls_snapshot_free(&rt->announced);
     free(rt->pending_game_dir);
     ls_peerdb_free(rt->peerdb);

@@ -73,7 +73,11 @@ struct ls_peer_runtime {
     ls_install_runner_t *installs;
     ls_download_t *downloads;
     uint32_t monitor_settle_ms;
-    bool rescan_pending;
+    bool rescan_pending;    /* a full scan is due once the running one ends */
+    /* Single-game rescans asked for while a scan ran, done one by one
+     * afterwards: widening them into a full scan would sweep up busy games. */
+    char **rescan_queue;
+    size_t rescan_queue_count;
     bool is_scanning;       /* a library scan runs: the library stays open */
     bool is_game_dir_job;   /* a new game directory is being checked */
     char *pending_game_dir; /* checked; swapped in when the scan ends */
@@ -111,7 +115,7 @@ uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
 int ls_rt_parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out);
 void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code);
 void ls_rt_emit_local_library(ls_peer_runtime_t *rt);
-/* Rescans one game (NULL: all); a scan already running queues a full one. */
+/* Rescans one game (NULL: all); while a scan runs, the request is queued. */
 void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id);
 void ls_rt_start_monitor(ls_peer_runtime_t *rt);
 void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata);
