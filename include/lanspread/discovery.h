@@ -34,7 +34,7 @@ typedef struct {
     char interface[LS_DISCOVERY_IFNAME_MAX]; /* where it was heard */
 } ls_discovered_peer_t;
 
-/* Called when a peer of our protocol version is resolved, and again whenever
+/* Called when a peer of our protocol version (the configured one) is resolved, and again whenever
  * its rev, digest or address changes. `peer` is only valid during the call.
  * Peers announcing another protocol version never reach this callback: each
  * is logged once (ls_warn) and otherwise ignored. */

@@ -1,6 +1,6 @@
 /* The peer runtime: one thread running one libuv loop that owns the library,
  * the QUIC endpoint, the PeerGameDB and every long-lived task (server,
- * discovery, ping service, local game monitor). Other threads talk to it only
+ * mDNS discovery, ping service, local game monitor). Other threads talk to it only
  * through commands (a thread-safe queue woken by uv_async) and events (a sink
  * called on the runtime thread); they never touch the loop's state. */
 #ifndef LANSPREAD_PEER_H
@@ -28,7 +28,8 @@ typedef struct {
     uint32_t ping_misses_max;    /* pings missed before a peer is pruned; default 3 */
     uint32_t reconnect_ms;       /* retry interval for static peers; default 2000 */
     uint32_t protocol_version;   /* 0: LS_PROTOCOL_VERSION (tests announce others) */
-    uint32_t monitor_settle_ms;  /* quiet time before a changed game is rescanned; default 300 */
+    uint32_t monitor_settle_ms;
+    bool no_mdns;                /* false: announce and find peers over mDNS */  /* quiet time before a changed game is rescanned; default 300 */
     const ls_unpacker_t *unpacker; /* installs unpack with it; NULL: libarchive */
     uint32_t plan_mode;            /* an ls_plan_mode_t (planner.h); 0: adaptive. Round
                                       robin is there to benchmark the seed's plan. */
@@ -54,7 +55,7 @@ typedef enum {
     LS_EVENT_UNINSTALL_FINISHED,
     LS_EVENT_UNINSTALL_FAILED,
     LS_EVENT_RUNTIME_FAILURE,   /* {what, reason} */
-    LS_EVENT_READY,             /* {peer_id, address}: listening, library announced */
+    LS_EVENT_READY,             /* {peer_id, port, rev, mdns}: listening, library announced */
     LS_EVENT_GAME_DIR_CHANGED,  /* {game_dir}: SET_GAME_DIR done, full rescan started */
 } ls_peer_event_kind_t;
 

@@ -146,7 +146,6 @@ typedef struct {
     const char *http_listen;
     const char *log_file;
     bool is_http_off, as_json;
-    bool is_mdns_off; /* for discovery, once the runtime runs mDNS */
 } ls_daemon_options_t;
 
 static void free_options(ls_daemon_options_t *o)
@@ -194,6 +193,8 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
         {"http-token", required_argument, NULL, 't'},
         {"http-token-file", required_argument, NULL, 'T'},
         {"no-mdns", no_argument, NULL, 'M'},
+        /* For tests only, not in the usage: announce another protocol version. */
+        {"protocol-version", required_argument, NULL, 'P'},
         {"log-file", required_argument, NULL, 'L'},
         {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
@@ -263,7 +264,10 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
                 return LS_EXIT_FAILURE;
             break;
         case 'M':
-            o->is_mdns_off = true;
+            o->peer.no_mdns = true;
+            break;
+        case 'P':
+            o->peer.protocol_version = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         case 'L':
             o->log_file = optarg;

@@ -485,7 +485,7 @@ static void warn_version_once(ls_discovery_t *d, const service_t *s, const ls_di
         return; /* bounded: beyond this, mismatching peers are ignored silently */
     snprintf(d->warned[d->warned_count++], sizeof(d->warned[0]), "%s", key);
     ls_warn(MOD, "ignoring peer %s ('%s'): protocol version %u, we speak %d", key, s->name,
-            (unsigned)txt->protocol_version, LS_PROTOCOL_VERSION);
+            (unsigned)txt->protocol_version, (unsigned)d->txt.protocol_version);
 }
 
 /* Flattens avahi's string list back into TXT wire format for the parser. */
@@ -509,6 +509,9 @@ static int decode_txt(service_t *s, AvahiStringList *list, ls_discovery_txt_t *t
 
     if (rc == 0)
         rc = ls_discovery_txt_parse(wire, len, txt);
+    /* A peer started with another version for tests speaks only to its own. */
+    if (rc == 0 && txt->protocol_version != s->d->txt.protocol_version)
+        rc = LS_EVERSION;
     if (rc == LS_EVERSION) {
         if (strcmp(txt->peer_id, s->d->txt.peer_id) != 0)
             warn_version_once(s->d, s, txt);

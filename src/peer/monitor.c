@@ -29,7 +29,8 @@ struct ls_monitor {
     uv_timer_t settle;
     uv_timer_t fallback;
     ls_game_watch_t *games;
-    int open_handles; /* freed when the last handle has closed */
+    bool is_full_scan_held; /* the fallback scan waits for operations to end */
+    int open_handles;       /* freed when the last handle has closed */
 };
 
 static void free_if_closed(ls_monitor_t *m)
@@ -151,9 +152,26 @@ static void settle_cb(uv_timer_t *timer)
     }
 }
 
+/* Is any game other than `except` (may be NULL) in an operation? */
+static bool any_busy(ls_monitor_t *m, const char *except)
+{
+    if (!m->config.busy_cb)
+        return false;
+    for (ls_game_watch_t *w = m->games; w; w = w->next)
+        if ((!except || strcmp(w->id, except) != 0) && m->config.busy_cb(w->id, m->config.userdata))
+            return true;
+    return false;
+}
+
+/* A full scan would rescan a game in the middle of an operation too (a
+ * download has moved its version.ini aside), so it waits until none runs. */
 static void fallback_cb(uv_timer_t *timer)
 {
     ls_monitor_t *m = timer->data;
+    if (any_busy(m, NULL)) {
+        m->is_full_scan_held = true;
+        return;
+    }
     m->config.rescan_cb(NULL, m->config.userdata);
 }
 
@@ -203,7 +221,16 @@ int ls_monitor_start(uv_loop_t *loop, const ls_monitor_config_t *config, ls_moni
 
 void ls_monitor_release(ls_monitor_t *m, const char *game_id)
 {
-    ls_game_watch_t *w = m ? find_watch(m, game_id) : NULL;
+    if (!m)
+        return;
+    ls_game_watch_t *w = find_watch(m, game_id);
+    if (m->is_full_scan_held && !any_busy(m, game_id)) {
+        m->is_full_scan_held = false;
+        if (w)
+            w->is_held = false; /* the full scan covers it */
+        m->config.rescan_cb(NULL, m->config.userdata);
+        return;
+    }
     if (!w || !w->is_held)
         return;
     w->is_held = false;

@@ -168,6 +168,56 @@ static void announce_library(ls_peer_runtime_t *rt)
     free(delta.removed);
     ls_snapshot_free(&rt->announced);
     rt->announced = now;
+    ls_mdns_update(rt);
+}
+
+static void clear_rescan_queue(ls_peer_runtime_t *rt)
+{
+    for (size_t i = 0; i < rt->rescan_queue_count; i++)
+        free(rt->rescan_queue[i]);
+    free(rt->rescan_queue);
+    rt->rescan_queue = NULL;
+    rt->rescan_queue_count = 0;
+}
+
+static void queue_rescan(ls_peer_runtime_t *rt, const char *game_id)
+{
+    size_t n = rt->rescan_queue_count;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rt->rescan_queue[i], game_id) == 0)
+            return;
+    char **grown = realloc(rt->rescan_queue, (n + 1) * sizeof *grown);
+    if (grown)
+        rt->rescan_queue = grown;
+    if (!grown || !(grown[n] = strdup(game_id))) {
+        rt->rescan_pending = true; /* out of memory: scan everything instead */
+        return;
+    }
+    rt->rescan_queue_count++;
+}
+
+/* The next queued scan. A game that became busy meanwhile is skipped: the
+ * end of its operation rescans it. */
+static void start_queued_rescan(ls_peer_runtime_t *rt)
+{
+    if (rt->rescan_pending) {
+        rt->rescan_pending = false;
+        clear_rescan_queue(rt);
+        ls_rt_rescan(rt, NULL);
+        return;
+    }
+    while (rt->rescan_queue_count > 0) {
+        char *id = rt->rescan_queue[0];
+        rt->rescan_queue_count--;
+        memmove(rt->rescan_queue, rt->rescan_queue + 1,
+                rt->rescan_queue_count * sizeof *rt->rescan_queue);
+        bool is_busy = ls_rt_game_busy(rt, id);
+        if (!is_busy)
+            ls_rt_rescan(rt, id);
+        free(id);
+        if (!is_busy)
+            return;
+    }
 }
 
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
@@ -183,10 +233,7 @@ static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stat
     ls_rt_emit_local_library(rt);
     if (ls_rt_game_dir_scan_ended(rt))
         return; /* the new directory's full scan replaces any pending one */
-    if (rt->rescan_pending) {
-        rt->rescan_pending = false;
-        ls_rt_rescan(rt, NULL);
-    }
+    start_queued_rescan(rt);
 }
 
 void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
@@ -194,8 +241,10 @@ void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
     int rc = ls_library_scan_start(rt->library, &rt->loop, game_id, rescan_done_cb, rt);
     if (rc == 0)
         rt->is_scanning = true;
+    else if (rc == LS_EBUSY && game_id)
+        queue_rescan(rt, game_id); /* once the running scan ends */
     else if (rc == LS_EBUSY)
-        rt->rescan_pending = true; /* once the running scan ends, scan everything */
+        rt->rescan_pending = true;
     else if (rc != 0)
         ls_rt_emit_failure(rt, "library scan", rc);
 }
@@ -217,6 +266,7 @@ static void connect_static_peers(ls_peer_runtime_t *rt)
 static void reconnect_timer_cb(uv_timer_t *timer)
 {
     connect_static_peers(timer->data);
+    ls_mdns_tick(timer->data);
 }
 
 static void ping_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
@@ -440,6 +490,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
     ls_monitor_stop(rt->monitor);
     rt->monitor = NULL;
+    ls_mdns_stop(rt);
     if (rt->installs)
         ls_install_runner_close(rt->installs);
     rt->installs = NULL;
@@ -449,7 +500,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
         uv_close((uv_handle_t *)&rt->wake, NULL);
 }
 
-static int parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out)
+int ls_rt_parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out)
 {
     char host[LS_ADDRESS_MAX];
     const char *colon = strrchr(text, ':');
@@ -520,9 +571,13 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     ls_info("peer", "%.12s listening on port %d, announcing %zu games (rev %llu)", rt->peer_id,
             rt->listen_port, rt->announced.game_count,
             (unsigned long long)rt->announced.library_rev);
+    int rc = ls_mdns_start(rt);
+    if (rc != 0)
+        ls_rt_emit_failure(rt, "mDNS discovery (static --peer still works)", rc);
     ls_rt_emit(rt, LS_EVENT_READY,
-               json_pack("{s:s,s:i,s:I}", "peer_id", rt->peer_id, "port", rt->listen_port,
-                         "rev", (json_int_t)rt->announced.library_rev));
+               json_pack("{s:s,s:i,s:I,s:b}", "peer_id", rt->peer_id, "port", rt->listen_port,
+                         "rev", (json_int_t)rt->announced.library_rev, "mdns",
+                         rt->discovery != NULL));
     ls_rt_start_monitor(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
@@ -533,7 +588,7 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
 static int open_endpoint(ls_peer_runtime_t *rt)
 {
     struct sockaddr_storage bind_addr, bound;
-    int rc = parse_address(rt->listen, true, &bind_addr);
+    int rc = ls_rt_parse_address(rt->listen, true, &bind_addr);
     if (rc != 0) {
         ls_error("peer", "listen address '%s' is not ADDR:PORT", rt->listen);
         return rc;
@@ -589,7 +644,7 @@ static int boot(ls_peer_runtime_t *rt)
     if (rc == 0)
         rc = ls_peerdb_new(&rt->peerdb);
     for (size_t i = 0; rc == 0 && i < rt->static_peer_count; i++) {
-        rc = parse_address(rt->static_peers[i].address, false, &rt->static_peers[i].sockaddr);
+        rc = ls_rt_parse_address(rt->static_peers[i].address, false, &rt->static_peers[i].sockaddr);
         if (rc != 0)
             ls_error("peer", "peer address '%s' is not ADDR:PORT", rt->static_peers[i].address);
     }
@@ -629,6 +684,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->protocol_version =
         config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
     rt->monitor_settle_ms = config->monitor_settle_ms;
+    rt->is_mdns_enabled = !config->no_mdns;
     rt->unpacker = config->unpacker;
     if (config->static_peer_count > LS_STATIC_PEERS_MAX)
         return LS_EINVAL;
@@ -645,6 +701,8 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
 static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
+    ls_mdns_free(rt);
+    clear_rescan_queue(rt);
     ls_snapshot_free(&rt->announced);
     free(rt->pending_game_dir);
     ls_peerdb_free(rt->peerdb);

@@ -7,6 +7,7 @@
 #include "framer.h"
 #include "monitor.h"
 
+#include "lanspread/discovery.h"
 #include "lanspread/identity.h"
 #include "lanspread/install.h"
 #include "lanspread/library.h"
@@ -19,6 +20,7 @@
 
 typedef struct ls_link ls_link_t;
 typedef struct ls_download ls_download_t;
+typedef struct ls_mdns_peer ls_mdns_peer_t;
 
 typedef struct ls_command {
     struct ls_command *next;
@@ -72,7 +74,11 @@ struct ls_peer_runtime {
     ls_install_runner_t *installs;
     ls_download_t *downloads;
     uint32_t monitor_settle_ms;
-    bool rescan_pending;
+    bool rescan_pending;    /* a full scan is due once the running one ends */
+    /* Single-game rescans asked for while a scan ran, done one by one
+     * afterwards: widening them into a full scan would sweep up busy games. */
+    char **rescan_queue;
+    size_t rescan_queue_count;
     bool is_scanning;       /* a library scan runs: the library stays open */
     bool is_game_dir_job;   /* a new game directory is being checked */
     char *pending_game_dir; /* checked; swapped in when the scan ends */
@@ -81,6 +87,9 @@ struct ls_peer_runtime {
     ls_link_t *links;
     ls_static_peer_t static_peers[LS_STATIC_PEERS_MAX];
     size_t static_peer_count;
+    bool is_mdns_enabled;
+    ls_discovery_t *discovery;  /* NULL: mDNS off or not started */
+    ls_mdns_peer_t *mdns_peers; /* peers mDNS resolved: dial targets */
     bool is_shutting_down;
 };
 
@@ -93,7 +102,7 @@ struct ls_link {
     bool is_closing;
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
-    ls_static_peer_t *static_peer;        /* outbound to a static peer */
+    ls_static_peer_t *static_peer;        /* outbound to a static or mDNS peer */
     unsigned ping_misses;
     bool is_ping_outstanding;
 };
@@ -103,9 +112,11 @@ void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data);
 void ls_rt_emit_games(ls_peer_runtime_t *rt);
 void ls_rt_emit_peer_count(ls_peer_runtime_t *rt);
 uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
+/* "IPv4:PORT" or "[IPv6]:PORT" into a socket address; LS_EINVAL otherwise. */
+int ls_rt_parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out);
 void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code);
 void ls_rt_emit_local_library(ls_peer_runtime_t *rt);
-/* Rescans one game (NULL: all); a scan already running queues a full one. */
+/* Rescans one game (NULL: all); while a scan runs, the request is queued. */
 void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id);
 void ls_rt_start_monitor(ls_peer_runtime_t *rt);
 void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata);
@@ -138,6 +149,16 @@ void ls_link_broadcast_delta(ls_peer_runtime_t *rt, const ls_library_delta_t *de
 int ls_link_make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out);
 int ls_link_check_hello(ls_link_t *link, const ls_hello_t *hello);
 extern const ls_net_callbacks_t ls_link_net_callbacks;
+
+/* mdns.c: LAN discovery. start publishes and browses (0 when disabled);
+ * update re-publishes the TXT record after rt->announced changed; tick dials
+ * resolved peers that have no connection (from the reconnect timer); free
+ * runs after the loop ended. */
+int ls_mdns_start(ls_peer_runtime_t *rt);
+void ls_mdns_update(ls_peer_runtime_t *rt);
+void ls_mdns_tick(ls_peer_runtime_t *rt);
+void ls_mdns_stop(ls_peer_runtime_t *rt);
+void ls_mdns_free(ls_peer_runtime_t *rt);
 
 /* exchange.c: one request on a fresh stream, one reply back. */
 typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply,

@@ -20,7 +20,7 @@ for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
 a_games=$(ls "$work/a"); b_games=$(ls "$work/b")
 
 "$bin" daemon --games "$work/a" --state "$work/a-state" --name alpha \
-  --listen 127.0.0.1:0 --json-events >"$work/a.out" 2>"$work/a.err" &
+  --listen 127.0.0.1:0 --no-mdns --json-events >"$work/a.out" 2>"$work/a.err" &
 pids+=($!)
 port=""
 for _ in $(seq 100); do
@@ -34,7 +34,7 @@ done
 [[ -n "$port" ]] || fail "daemon A never became ready"
 
 "$bin" daemon --games "$work/b" --state "$work/b-state" --name bravo \
-  --listen 127.0.0.1:0 --peer "127.0.0.1:$port" --json-events >"$work/b.out" 2>"$work/b.err" &
+  --listen 127.0.0.1:0 --no-mdns --peer "127.0.0.1:$port" --json-events >"$work/b.out" 2>"$work/b.err" &
 pids+=($!)
 
 # Each side's latest list-games event must hold every game of the other.

@@ -1,11 +1,26 @@
 # Multi-host test bed: N hosts as network namespaces on one bridge.
-# Source it from a test script, then:
-#   netns_require            skip (exit 0, "SKIPPED: ...") unless namespaces can be made
-#   netns_up N               hosts h1..hN at 198.18.0.1..N/24 on one bridge
+# Source it from a test script (bash), then:
+#   netns_require            skip (print "SKIPPED: <why>", exit 0; CTest
+#                            reports it skipped) unless namespaces can be made
+#   netns_skip WHY           the same skip, for a test's own reasons
+#   netns_up N               hosts 1..N at 198.18.0.1..N/24 on one bridge, each
+#                            with eth0 and lo up; makes $NETNS_LOG_DIR and
+#                            installs the EXIT trap (netns_down). Non-zero on
+#                            any error (the trap still cleans up).
+#   netns_host I             the namespace name of host I (for ip netns exec / ip -n)
+#   netns_addr I             its address, 198.18.0.I
 #   netns_run I NAME cmd...  run cmd in host I in the background; stdout/stderr go
 #                            to $NETNS_LOG_DIR/NAME.out and NAME.err; pid in NETNS_PID[NAME]
+#   netns_stop NAME          SIGTERM the process NAME, SIGKILL after 3 s, reap it
 #   netns_wait SECS cmd...   poll cmd every 0.1 s until it succeeds or SECS pass
-#   netns_down               kill our processes, delete our namespaces (runs on EXIT)
+#   netns_is_alive PID / netns_is_dead PID   (a zombie counts as dead)
+#   netns_now_ms             wall clock in milliseconds
+#   netns_log MSG            timestamped line on stderr
+#   netns_down               kill our processes, delete our namespaces (runs on
+#                            EXIT; exits with the script's status, 1 on a leak)
+# Environment: NETNS_KEEP_LOGS=1 keeps $NETNS_LOG_DIR (it is kept anyway, and
+# the tails of the logs printed, when the script fails).
+# A test may put its own files in $NETNS_LOG_DIR; it is removed on success.
 # Every name carries a per-run tag, so parallel runs and leftovers from other
 # programs are never touched. The bridge lives in its own namespace: the root
 # namespace gets no new link, and test traffic cannot leave the bed.
@@ -119,7 +134,7 @@ netns_stop() {
 netns_dump_logs() {
   local f
   for f in "$NETNS_LOG_DIR"/*; do
-    [[ -s $f ]] || continue
+    [[ -f $f && -s $f ]] || continue
     echo "---- ${f##*/} (last 15 lines)" >&2
     tail -n 15 "$f" >&2
   done

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Whole `lanspread daemon` peers finding each other over mDNS only (no
+# --peer), each in its own network namespace. Scenarios:
+#   two peers list each other's games; a game folder added on A (version.ini
+#   written last) appears on B, a removed one disappears; a TXT change alone
+#   (A's QUIC traffic held back by tc) makes B re-sync;
+#   ten peers (two of them on one host) converge: each lists every other's
+#   game; a peer speaking protocol 3 is ignored (one log line per observer)
+#   while the rest keep working;
+#   the idle CPU and RSS of one peer connected to nine others;
+#   a SIGKILLed peer vanishes from the others within the prune interval and
+#   reappears when restarted (same address and TXT record: no new mDNS event
+#   on the observers, so only the runtime's redial brings it back).
+# Usage: test_peers.sh [path/to/lanspread]   (needs root; skips otherwise)
+# LS_NETNS_IDLE_SECONDS=N measures idle CPU/RSS over N s (default 5).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/netns/lib.sh
+source "$here/lib.sh"
+
+bin=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}/lanspread}
+idle_seconds=${LS_NETNS_IDLE_SECONDS:-5}
+ping_ms=${LS_NETNS_PING_MS:-500}
+misses=3 # the runtime's default ping_misses_max
+failures=0
+
+netns_require
+[[ -x $bin ]] || { echo "FAIL: lanspread not found at $bin"; exit 1; }
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+pass() { echo "ok: $*"; }
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+netns_up 10 || { echo "FAIL: could not build the test bed"; exit 1; }
+work=$NETNS_LOG_DIR
+catalog=$work/catalog.json
+
+# One catalog for every peer: game-p<N> belongs to peer pN; game-new and
+# game-txt are added
+# during the test.
+{
+  printf '{"catalog_version":1,"games":['
+  sep=""
+  for id in game-p{1..12} game-new game-txt; do
+    printf '%s{"id":"%s","name":"%s","description":"netns test game","genre":"test","max_players":2,"release_year":2000}' \
+      "$sep" "$id" "$id"
+    sep=","
+  done
+  printf ']}\n'
+} >"$catalog"
+
+# A downloaded game: its data first, version.ini (the sentinel) last.
+make_game() { # dir id
+  mkdir -p "$1/$2"
+  head -c 4096 /dev/urandom >"$1/$2/$2.bin"
+  echo "version=1" >"$1/$2/version.ini"
+}
+
+# start_peer NAME HOST [extra daemon args]: peer NAME on host HOST with its
+# own game and state directories; the port is fixed per peer so a restart
+# announces exactly what it announced before.
+declare -A PORT=()
+next_port=7001
+start_peer() {
+  local name=$1 host=$2
+  shift 2
+  [[ -n ${PORT[$name]:-} ]] || PORT[$name]=$((next_port++))
+  [[ -d $work/$name-games ]] || { mkdir -p "$work/$name-games"; make_game "$work/$name-games" "game-$name"; }
+  netns_run "$host" "$name" "$bin" daemon --games "$work/$name-games" --state "$work/$name-state" \
+    --name "$name" --listen "0.0.0.0:${PORT[$name]}" --catalog "$catalog" --ping-ms "$phase_ping_ms" \
+    --json-events "$@"
+}
+
+# lists NAME [+id | -id]...: the latest list-games event of NAME holds every
+# +id and no -id. Plain grep: the checks poll ten times a second, and an
+# interpreter's start-up would dominate them on a loaded machine.
+lists() {
+  local line w
+  line=$(grep -F '"event":"list-games"' "$work/$1.out" 2>/dev/null | tail -n 1)
+  for w in "${@:2}"; do
+    case $w in
+      +*) [[ $line == *"\"id\":\"${w:1}\""* ]] || return 1 ;;
+      -*) [[ $line != *"\"id\":\"${w:1}\""* ]] || return 1 ;;
+    esac
+  done
+}
+
+# all_list "NAMES" [+id|-id]...: every named peer passes `lists`.
+all_list() {
+  local names=$1 n
+  shift
+  for n in $names; do lists "$n" "$@" || return 1; done
+}
+
+# everyone_sees "NAMES": each peer lists every other peer's own game.
+everyone_sees() {
+  local a b want
+  for a in $1; do
+    want=()
+    for b in $1; do [[ $b == "$a" ]] || want+=("+game-$b"); done
+    lists "$a" "${want[@]}" || return 1
+  done
+}
+
+elapsed() { # since start_ms, in seconds with one decimal
+  local ms=$(($(now_ms) - $1))
+  printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
+}
+
+# --- two peers (default ping: the TXT scenario stalls QUIC for seconds) ---
+phase_ping_ms=5000
+t0=$(now_ms)
+start_peer p1 1
+start_peer p2 2
+if netns_wait 20 everyone_sees "p1 p2"; then
+  pass "2 peers list each other's games (full visibility $(elapsed "$t0") s after start)"
+else
+  fail "2 peers did not list each other's games within 20 s"
+fi
+grep -q '"mdns":true' "$work/p1.out" || fail "p1 did not report mDNS on"
+
+make_game "$work/p1-games" game-new
+t1=$(now_ms)
+if netns_wait 15 lists p2 +game-new +game-p1; then
+  pass "a game added on p1 appears on p2 ($(elapsed "$t1") s)"
+else
+  fail "game-new never appeared on p2"
+fi
+rm -rf "${work:?}/p1-games/game-new"
+t1=$(now_ms)
+if netns_wait 15 lists p2 -game-new +game-p1; then
+  pass "a game removed on p1 disappears from p2 ($(elapsed "$t1") s)"
+else
+  fail "game-new never disappeared from p2"
+fi
+# The delta over QUIC arrives before the new TXT record: nothing to re-sync.
+if grep -q 're-syncing' "$work/p2.err"; then
+  echo "note: p2 re-synced on a TXT change (the TXT record beat the delta)"
+fi
+
+# A TXT change re-syncs when the delta did not come: host 1's unicast UDP to
+# p2 (but mDNS, port 5353) is held in an 8 bit/s htb class, so p1's
+# library_delta is stuck while its new TXT record (multicast) reaches p2.
+# Three dummy packets first use up the class's initial burst.
+h1=$(netns_host 1)
+tc_h1() { ip netns exec "$h1" tc "$@" 2>/dev/null; }
+if ! { tc_h1 qdisc add dev eth0 root handle 1: htb default 10 &&
+  tc_h1 class add dev eth0 parent 1: classid 1:10 htb rate 10gbit &&
+  tc_h1 class add dev eth0 parent 1: classid 1:20 htb rate 8bit ceil 8bit &&
+  tc_h1 filter add dev eth0 parent 1: prio 1 protocol ip u32 match ip protocol 17 0xff \
+    match ip dport 5353 0xffff flowid 1:10 &&
+  tc_h1 filter add dev eth0 parent 1: prio 2 protocol ip u32 match ip protocol 17 0xff \
+    match ip dst "$(netns_addr 2)/32" flowid 1:20 &&
+  ip netns exec "$h1" bash -c "for i in 1 2 3; do printf '%1400s' x >/dev/udp/$(netns_addr 2)/9; done"; }; then
+  fail "could not hold p1's QUIC traffic with tc htb"
+fi
+make_game "$work/p1-games" game-txt
+t1=$(now_ms)
+if netns_wait 10 grep -q 'advertises rev .* re-syncing' "$work/p2.err"; then
+  pass "p2 re-syncs on p1's new TXT record while the delta is held ($(elapsed "$t1") s)"
+else
+  fail "p2 did not re-sync on p1's TXT change"
+fi
+lists p2 -game-txt || fail "p2 listed game-txt while p1's QUIC traffic was held"
+tc_h1 qdisc del dev eth0 root
+if netns_wait 15 lists p2 +game-txt +game-p1; then
+  pass "once released, p2 lists the game the TXT record announced"
+else
+  fail "p2 never listed game-txt"
+fi
+netns_stop p1
+netns_stop p2
+
+# --- ten peers, one of them a second peer on host 1, plus a protocol-3 peer
+for n in p1 p2; do mv "$work/$n.out" "$work/$n-2peers.out"; mv "$work/$n.err" "$work/$n-2peers.err"; done
+rm -rf "${work:?}/p1-games/game-txt"
+phase_ping_ms=$ping_ms
+names="p1 p2 p3 p4 p5 p6 p7 p8 p9 p10"
+t0=$(now_ms)
+for i in 1 2 3 4 5 6 7 8 9; do start_peer "p$i" "$i"; done
+start_peer p10 1
+start_peer p11 10 --protocol-version 3
+if netns_wait 30 everyone_sees "$names"; then
+  pass "10 peers converge: everyone lists every other's game (full visibility $(elapsed "$t0") s after start)"
+else
+  fail "10 peers did not converge within 30 s"
+fi
+
+# The protocol-3 peer: nobody lists its game, it lists nothing, and each
+# protocol-4 peer said why exactly once.
+sleep 1
+if all_list "$names" -game-p11 && lists p11 -game-p1 -game-p2; then
+  pass "the protocol-3 peer is ignored and ignores the others"
+else
+  fail "the protocol-3 peer was connected to"
+fi
+bad=0
+p11_id=$(grep -o -m1 '"event":"ready","data":{[^}]*' "$work/p11.out" |
+  grep -o '"peer_id":"[0-9a-f]*' | cut -d'"' -f4)
+for n in $names; do
+  c=$(grep -c "ignoring peer ${p11_id:-none}.*protocol version 3" "$work/$n.err" || true)
+  [[ $c -eq 1 ]] || { bad=1; echo "  $n logged the protocol-3 peer $c times"; }
+done
+if [[ $bad -eq 0 ]]; then
+  pass "each peer logged the protocol-3 peer once"
+else
+  fail "the protocol-3 peer was not logged exactly once per peer"
+fi
+
+# Idle cost of p1, connected to nine others.
+pid=${NETNS_PID[p1]}
+hz=$(getconf CLK_TCK)
+read -r -a s0 <"/proc/$pid/stat"
+sleep "$idle_seconds"
+read -r -a s1 <"/proc/$pid/stat"
+ticks=$((s1[13] + s1[14] - s0[13] - s0[14]))
+rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+links=$(grep -c '"event":"peer-discovered"' "$work/p1.out")
+cpu=$(awk -v t="$ticks" -v hz="$hz" -v s="$idle_seconds" 'BEGIN {printf "%.2f", 100 * t / hz / s}')
+echo "measure: idle p1 with $links peers, ping ${ping_ms} ms: CPU ${cpu}% over ${idle_seconds} s, RSS ${rss_kb} KiB"
+[[ $links -ge 9 ]] || fail "p1 discovered $links peers, not 9"
+
+# SIGKILL p9: pruned by the ping service within the prune interval.
+kill -KILL "${NETNS_PID[p9]}"
+wait "${NETNS_PID[p9]}" 2>/dev/null
+unset "NETNS_PID[p9]"
+others="p1 p2 p3 p4 p5 p6 p7 p8 p10"
+prune_s=$(((ping_ms * (misses + 2) + 999) / 1000 + 1))
+t1=$(now_ms)
+gone_but_rest_kept() { all_list "$others" -game-p9 && everyone_sees "$others"; }
+if netns_wait "$prune_s" gone_but_rest_kept; then
+  pass "a SIGKILLed peer vanished from all 9 others in $(elapsed "$t1") s (bound ${prune_s} s)"
+else
+  fail "a SIGKILLed peer was still listed after ${prune_s} s"
+fi
+grep -q '"event":"peer-lost"' "$work/p1.out" || fail "p1 emitted no peer-lost"
+
+mv "$work/p9.out" "$work/p9-killed.out"
+mv "$work/p9.err" "$work/p9-killed.err"
+t1=$(now_ms)
+start_peer p9 9
+if netns_wait 25 everyone_sees "$names"; then
+  pass "the restarted peer is listed by all others again ($(elapsed "$t1") s)"
+else
+  fail "the restarted peer did not come back everywhere within 25 s"
+fi
+
+if [[ $failures -ne 0 ]]; then
+  echo "FAILED: $failures check(s)"
+  exit 1
+fi
+echo "all peer scenarios passed"
