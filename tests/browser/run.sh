@@ -53,7 +53,7 @@ make_libraries() {
   "$bin" demo-library "$work/a" --games 3 --file-size 1024 >/dev/null
   "$bin" demo-library "$work/b" --games 6 --file-size 1024 >/dev/null
   for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
-  game=$(ls "$work/a" | head -n1)
+  game=$(ls "$work/a" | sed -n 1p) # sed reads all: no SIGPIPE under pipefail
   truncate -s "$big" "$work/a/$game/maps.pak" # sparse: cheap to make, real bytes on the wire
 }
 

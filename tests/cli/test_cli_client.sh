@@ -91,7 +91,13 @@ grep -q "^install-finished $b_first" <<<"$out" || fail "install printed no insta
 # cancel: a download big enough to still run is stopped; exit 0, the game is
 # remote again (the verified chunks stay for a resume).
 "$bin" demo-library "$work/extra" --games 9 --file-size 1024 >/dev/null
-b_big=$(ls "$work/extra" | while read -r id; do [[ -e $work/a/$id || -e $work/b/$id ]] || echo "$id"; done | head -n1)
+# The first demo game that neither daemon holds (no `| head`: under
+# pipefail a writer killed by SIGPIPE would fail the script).
+b_big=""
+for dir in "$work"/extra/*/; do
+  id=$(basename "$dir")
+  [[ -e $work/a/$id || -e $work/b/$id ]] || { b_big=$id; break; }
+done
 [[ -n $b_big ]] || fail "no spare demo game for the cancel test"
 mv "$work/extra/$b_big" "$work/b/"
 truncate -s 256M "$work/b/$b_big/big.pak"
