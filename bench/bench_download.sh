@@ -93,7 +93,7 @@ for i in 2 3 4 5; do
   cp -al "$src" "$data/seed$i/games/$game"
   netns_run "$i" "seed$i" "$lanspread" daemon --games "$data/seed$i/games" \
     --state "$data/seed$i/state" --listen "$(netns_addr "$i"):$port" --catalog "$catalog" \
-    --json-events
+    --json-events --no-mdns
   conf=$data/nginx/h$i.conf
   mkdir -p "$data/nginx/h$i"
   cat >"$conf" <<EOF

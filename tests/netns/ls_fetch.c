@@ -6,9 +6,11 @@
  *   {"result":"finished"|"failed"|"timeout", "reason":..., "bytes":N,
  *    "download_s":T (command to finished), "transfer_s":T (begin to
  *    finished), "rate_mbit":R, "peers":[{"peer_id","bytes"}],
- *    "cpu_user_s", "cpu_sys_s", "installed":bool}
- * Progress goes to stderr. Every wait is bounded by --timeout. Exit status:
- * 0 finished (and installed unless --no-install), 1 failed, 2 usage. */
+ *    "cpu_user_s", "cpu_sys_s", "installed":bool,
+ *    "resumed_bytes":N (already verified on disk when the download began)}
+ * SIGUSR1 cancels the running download (result "canceled"; its verified
+ * chunks stay in the resume file for the next run). Progress goes to stderr. Every wait is bounded
+ * by --timeout. Exit status: 0 finished (and installed unless --no-install), 1 failed, 2 usage. */
 #include "peer_harness.h"
 
 #include "lanspread/catalog.h"
@@ -32,6 +34,15 @@ typedef struct {
     double timeout_s;
     bool wait_install;
 } fetch_opts_t;
+
+/* Set by SIGUSR1; the wait loop turns it into one LS_CMD_CANCEL. */
+static volatile sig_atomic_t cancel_requested;
+
+static void on_sigusr1(int sig)
+{
+    (void)sig;
+    cancel_requested = 1;
+}
 
 static double now_s(void)
 {
@@ -77,6 +88,7 @@ static int parse_args(int argc, char **argv, fetch_opts_t *o)
     o->config.listen = "0.0.0.0:0";
     o->config.ping_interval_ms = 1000;
     o->config.reconnect_ms = 500;
+    o->config.no_mdns = true; /* exactly the --peer seeders: tests count their shares */
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
         case 'g':
@@ -143,10 +155,16 @@ static int remaining_ms(double deadline)
 
 /* Waits for the first of two event kinds after `since`; returns its copy. */
 static json_t *wait_either(ls_event_log_t *log, size_t since, ls_peer_event_kind_t a,
-                           ls_peer_event_kind_t b, double deadline, ls_peer_event_kind_t *which)
+                           ls_peer_event_kind_t b, double deadline, ls_peer_event_kind_t *which,
+                           ls_peer_runtime_t *rt, const char *game_id)
 {
     size_t seen_progress = since;
     while (remaining_ms(deadline) > 0) {
+        if (cancel_requested == 1) {
+            cancel_requested = 2;
+            fprintf(stderr, "cancel requested\n");
+            ls_peer_command(rt, LS_CMD_CANCEL, game_id);
+        }
         json_t *ev = ls_event_log_wait(log, since, a, NULL, NULL, 50);
         *which = a;
         if (!ev) {
@@ -184,6 +202,7 @@ typedef struct {
     char reason[512];
     double t_command, t_begin, t_finished;
     json_int_t bytes;
+    json_int_t resumed_bytes;
     json_t *peers; /* from the last progress event */
     bool installed;
 } fetch_result_t;
@@ -216,8 +235,8 @@ static void run_fetch(const fetch_opts_t *o, ls_peer_runtime_t *rt, ls_event_log
     json_decref(ev);
     size_t mark = ls_event_log_mark(log);
     ls_peer_command(rt, LS_CMD_GET_GAME, o->game_id);
-    ev =
-        wait_either(log, mark, LS_EVENT_GOT_GAME_FILES, LS_EVENT_DOWNLOAD_FAILED, deadline, &which);
+    ev = wait_either(log, mark, LS_EVENT_GOT_GAME_FILES, LS_EVENT_DOWNLOAD_FAILED, deadline, &which,
+                     rt, o->game_id);
     if (ev && which == LS_EVENT_GOT_GAME_FILES) {
         json_decref(ev);
         mark = ls_event_log_mark(log);
@@ -226,11 +245,13 @@ static void run_fetch(const fetch_opts_t *o, ls_peer_runtime_t *rt, ls_event_log
         json_t *begin = ls_event_log_wait(log, mark, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL,
                                           remaining_ms(deadline));
         r->t_begin = now_s();
-        if (begin)
+        if (begin) {
             r->bytes = json_integer_value(json_object_get(begin, "bytes_total"));
+            r->resumed_bytes = json_integer_value(json_object_get(begin, "bytes_done"));
+        }
         json_decref(begin);
         ev = wait_either(log, mark, LS_EVENT_DOWNLOAD_FINISHED, LS_EVENT_DOWNLOAD_FAILED, deadline,
-                         &which);
+                         &which, rt, o->game_id);
         r->t_finished = now_s();
     }
     if (!ev) {
@@ -239,7 +260,7 @@ static void run_fetch(const fetch_opts_t *o, ls_peer_runtime_t *rt, ls_event_log
     }
     last_progress_peers(log, r);
     if (which == LS_EVENT_DOWNLOAD_FAILED) {
-        r->result = "failed";
+        r->result = json_is_true(json_object_get(ev, "canceled")) ? "canceled" : "failed";
         snprintf(r->reason, sizeof r->reason, "%s",
                  json_string_value(json_object_get(ev, "reason")));
         json_decref(ev);
@@ -250,7 +271,7 @@ static void run_fetch(const fetch_opts_t *o, ls_peer_runtime_t *rt, ls_event_log
     if (!o->wait_install)
         return;
     ev = wait_either(log, mark, LS_EVENT_INSTALL_FINISHED, LS_EVENT_INSTALL_FAILED, deadline,
-                     &which);
+                     &which, rt, o->game_id);
     r->installed = ev && which == LS_EVENT_INSTALL_FINISHED;
     if (!r->installed) {
         r->result = "failed";
@@ -265,14 +286,15 @@ static void print_result(const fetch_opts_t *o, fetch_result_t *r)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double transfer = r->t_finished - r->t_begin, download = r->t_finished - r->t_command;
-    json_t *out = json_pack(
-        "{s:s,s:s,s:s,s:I,s:f,s:f,s:f,s:o,s:f,s:f,s:b}", "result", r->result, "reason", r->reason,
-        "game_id", o->game_id, "bytes", r->bytes, "download_s", r->t_command > 0 ? download : 0.0,
-        "transfer_s", r->t_begin > 0 ? transfer : 0.0, "rate_mbit",
-        transfer > 0 ? (double)r->bytes * 8 / transfer / 1e6 : 0.0, "peers",
-        r->peers ? r->peers : json_array(), "cpu_user_s",
-        (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, "cpu_sys_s",
-        (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, "installed", r->installed);
+    json_t *out =
+        json_pack("{s:s,s:s,s:s,s:I,s:f,s:f,s:f,s:o,s:f,s:f,s:b,s:I}", "result", r->result,
+                  "reason", r->reason, "game_id", o->game_id, "bytes", r->bytes, "download_s",
+                  r->t_command > 0 ? download : 0.0, "transfer_s", r->t_begin > 0 ? transfer : 0.0,
+                  "rate_mbit", transfer > 0 ? (double)r->bytes * 8 / transfer / 1e6 : 0.0, "peers",
+                  r->peers ? r->peers : json_array(), "cpu_user_s",
+                  (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, "cpu_sys_s",
+                  (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, "installed", r->installed,
+                  "resumed_bytes", r->resumed_bytes);
     r->peers = NULL;
     char *text = json_dumps(out, JSON_COMPACT);
     printf("%s\n", text);
@@ -293,6 +315,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGUSR1, on_sigusr1);
     if (load_catalog(o.catalog_file, &catalog) != 0)
         return 1;
     ls_event_log_init(&log);

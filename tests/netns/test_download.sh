@@ -5,7 +5,12 @@
 # long enough to act during it. Scenarios:
 #   a download from 1 seeder, every file's SHA-256 equal to the source;
 #   a download from 3 seeders, same check, every seeder served a share;
-#   one of 3 seeders SIGKILLed mid-download: it completes from the other two.
+#   one of 3 seeders SIGKILLed mid-download: it completes from the other two;
+#   a seeder whose files rotted on disk after its scan (same size, mtime and
+#   inode, so its manifest still has the good hashes) sends bad chunks: they
+#   are detected, it is dropped and the download completes from an honest one;
+#   a download canceled midway (SIGUSR1 to the driver) and run again fetches
+#   only the chunks it did not verify (the seeder's requests are counted).
 # Usage: test_download.sh [build dir]  (needs root; skips otherwise)
 # NETNS_KEEP_LOGS=1 keeps the logs.
 set -uo pipefail
@@ -58,14 +63,22 @@ echo "version=1.0" >"$src/version.ini"
 catalog=$data/catalog.json
 echo "{\"games\":[{\"id\":\"$game\",\"name\":\"Net Game\"}]}" >"$catalog"
 
-# Hosts 2..4 seed (hard links: one copy on disk, separate game folders).
+# Hosts 2..4 seed. 2 and 3 share the source's bytes (hard links: one copy on
+# disk, separate game folders); 4 has its own copy, to rot later. Seeder 2
+# logs every request it serves (--verbose).
 for i in 2 3 4; do
   mkdir -p "$data/seed$i/games"
-  cp -al "$src" "$data/seed$i/games/$game"
+  if ((i == 4)); then
+    cp -a "$src" "$data/seed$i/games/$game"
+  else
+    cp -al "$src" "$data/seed$i/games/$game"
+  fi
   netns_shape_up "$i" "$uplink" || { echo "FAIL: shaping host $i"; exit 1; }
+  verbose=()
+  ((i == 2)) && verbose=(--verbose)
   netns_run "$i" "seed$i" "$lanspread" daemon --games "$data/seed$i/games" \
     --state "$data/seed$i/state" --listen "$(netns_addr "$i"):$port" --catalog "$catalog" \
-    --json-events
+    --json-events --no-mdns "${verbose[@]}"
 done
 is_ready() { grep -q '"event":"ready"' "$NETNS_LOG_DIR/$1.out" 2>/dev/null; }
 for i in 2 3 4; do
@@ -88,13 +101,14 @@ idle_peers() {
   python3 -c 'import json,sys; print(sum(1 for p in json.loads(sys.argv[1])["peers"] if p["bytes"] == 0))' "$1"
 }
 
-# run_fetch NAME SEEDERS...: a download into host 1, in the background.
+# run_fetch NAME SEEDERS...: a download into host 1, in the background,
+# into $data/NAME (or $data/$FETCH_DIR when set: a second run of one peer).
 run_fetch() {
-  local name=$1 peers=() i
+  local name=$1 dir=$data/${FETCH_DIR:-$1} peers=() i
   shift
   for i in "$@"; do peers+=(--peer "$(netns_addr "$i"):$port"); done
-  mkdir -p "$data/$name/games"
-  netns_run 1 "$name" "$fetch" --games "$data/$name/games" --state "$data/$name/state" \
+  mkdir -p "$dir/games"
+  netns_run 1 "$name" "$fetch" --games "$dir/games" --state "$dir/state" \
     --game "$game" --catalog "$catalog" --timeout 120 "${peers[@]}"
 }
 
@@ -108,14 +122,14 @@ wait_fetch() {
 }
 
 check_download() {
-  local name=$1 result
+  local name=$1 dir=$data/${2:-$1} result
   result=$(tail -n 1 "$NETNS_LOG_DIR/$name.out")
   echo "  $name: $result"
   if [[ $(json_field result "$result") != finished ]]; then
     fail "$name: $(json_field reason "$result")"
     return 1
   fi
-  same_as_source "$data/$name/games/$game" || { fail "$name: files differ from the source"; return 1; }
+  same_as_source "$dir/games/$game" || { fail "$name: files differ from the source"; return 1; }
   return 0
 }
 
@@ -165,6 +179,65 @@ if netns_wait 60 progress_past killed; then
 else
   fail "killed: the download never reached 20% ($(tail -n 2 "$NETNS_LOG_DIR/killed.err"))"
   wait_fetch killed
+fi
+
+# 4. Seeder 4's files rot after its scan: one byte flipped in every 4 MiB
+# chunk, in place, with the old mtime put back, so its index (size, mtime,
+# inode) still matches and it keeps announcing the good hashes.
+rot_file() {
+  local f=$1 stamp size off
+  stamp=$(stat -c %y "$f")
+  size=$(stat -c %s "$f")
+  for ((off = 0; off < size; off += 4 << 20)); do
+    printf '\xff' | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+  done
+  touch -d "$stamp" "$f"
+}
+while IFS= read -r -d '' f; do rot_file "$f"; done < <(find "$data/seed4/games/$game" -type f ! -name version.ini -print0)
+same_as_source "$data/seed4/games/$game" && fail "rot: seeder 4's copy still matches the source"
+run_fetch rotten 2 4
+wait_fetch rotten
+if check_download rotten; then
+  bad=$(grep -c 'does not match its hash' "$NETNS_LOG_DIR/rotten.err")
+  dropped=$(grep -c 'dropped: it sent bad data twice' "$NETNS_LOG_DIR/rotten.err")
+  if ((bad >= 2 && dropped == 1)); then
+    pass "a seeder with rotten files: $bad bad chunks detected, it was dropped, the download completed"
+  else
+    fail "rotten: $bad bad chunks and $dropped drops logged (want >= 2 and 1)"
+  fi
+fi
+rm -rf "$data/rotten"
+
+# 5. Cancel midway, then the same download again from seeder 2 alone: it asks
+# for exactly the chunks that were not verified before the cancel.
+served() { grep ' serve .*\[[0-9]* +[0-9]*\]' "$NETNS_LOG_DIR/seed2.err" | grep -vc version.ini; }
+FETCH_DIR=resume run_fetch canceled 2
+if netns_wait 60 progress_past canceled; then
+  kill -USR1 "${NETNS_PID[canceled]}"
+  wait_fetch canceled
+  result=$(tail -n 1 "$NETNS_LOG_DIR/canceled.out")
+  echo "  canceled: $result"
+  [[ $(json_field result "$result") == canceled ]] || fail "canceled: result is not canceled"
+  [[ -e $data/resume/games/$game/version.ini ]] && fail "canceled: version.ini exists"
+  before=$(served)
+  FETCH_DIR=resume run_fetch resumed 2
+  wait_fetch resumed
+  if check_download resumed resume; then
+    result=$(tail -n 1 "$NETNS_LOG_DIR/resumed.out")
+    resumed=$(json_field resumed_bytes "$result")
+    chunks=$(find "$src" -type f ! -name version.ini -printf '%s\n' |
+      awk '{n += int(($1 + 4194303) / 4194304)} END {print n}')
+    asked=$(($(served) - before))
+    want=$((chunks - resumed / 4194304))
+    if ((resumed > 0 && asked == want)); then
+      pass "cancel then resume: $((resumed >> 20)) MiB kept, $asked of $chunks chunks asked again"
+    else
+      fail "resume: $resumed bytes kept, $asked chunk requests, want $want of $chunks"
+    fi
+  fi
+else
+  fail "canceled: the download never reached 20% ($(tail -n 2 "$NETNS_LOG_DIR/canceled.err"))"
+  wait_fetch canceled
 fi
 
 if ((failures > 0)); then
