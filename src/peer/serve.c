@@ -131,7 +131,10 @@ bool ls_serve_reply_has_body(const ls_serve_reply_t *reply)
 int ls_serve_open(const ls_serve_reply_t *reply, int *fd)
 {
     struct stat st;
-    *fd = ls_open_in_root(reply->game_root, reply->path, O_RDONLY);
+    /* O_NONBLOCK: a FIFO put in a game root must not park a pool thread in
+     * open() until a writer shows up; it is refused below like any
+     * non-regular file. Regular files ignore the flag. */
+    *fd = ls_open_in_root(reply->game_root, reply->path, O_RDONLY | O_NONBLOCK);
     if (*fd < 0) {
         int rc = *fd;
         *fd = -1;
