@@ -19,20 +19,22 @@
 typedef struct {
     const char *game_dir;
     const char *state_dir;
-    const char *name;            /* shown to other peers; default: host name */
-    const char *listen;          /* "ADDR:PORT"; default "0.0.0.0:0" */
+    const char *name;                              /* shown to other peers; default: host name */
+    const char *listen;                            /* "ADDR:PORT"; default "0.0.0.0:0" */
     const char *static_peers[LS_STATIC_PEERS_MAX]; /* "ADDR:PORT" to connect to */
     size_t static_peer_count;
-    const char *party_key;       /* NULL: anyone on the LAN may join */
-    uint32_t ping_interval_ms;   /* default 5000 */
-    uint32_t ping_misses_max;    /* pings missed before a peer is pruned; default 3 */
-    uint32_t reconnect_ms;       /* retry interval for static peers; default 2000 */
-    uint32_t protocol_version;   /* 0: LS_PROTOCOL_VERSION (tests announce others) */
-    uint32_t monitor_settle_ms;
-    bool no_mdns;                /* false: announce and find peers over mDNS */  /* quiet time before a changed game is rescanned; default 300 */
+    const char *party_key;         /* NULL: anyone on the LAN may join */
+    uint32_t ping_interval_ms;     /* default 5000 */
+    uint32_t ping_misses_max;      /* pings missed before a peer is pruned; default 3 */
+    uint32_t reconnect_ms;         /* retry interval for static peers; default 2000 */
+    uint32_t protocol_version;     /* 0: LS_PROTOCOL_VERSION (tests announce others) */
+    uint32_t monitor_settle_ms;    /* quiet time before a changed game is rescanned; default 300 */
+    bool no_mdns;                  /* false: announce and find peers over mDNS */
     const ls_unpacker_t *unpacker; /* installs unpack with it; NULL: libarchive */
     uint32_t plan_mode;            /* an ls_plan_mode_t (planner.h); 0: adaptive. Round
                                       robin is there to benchmark the seed's plan. */
+    uint32_t fetch_stall_ms;       /* a chunk request unanswered this long is given up and
+                                      asked of another peer; default 60000 */
 } ls_peer_config_t;
 
 /* The seed's PeerEvent set. */
@@ -47,16 +49,16 @@ typedef enum {
     LS_EVENT_DOWNLOAD_PROGRESS,
     LS_EVENT_DOWNLOAD_FINISHED,
     LS_EVENT_DOWNLOAD_FAILED,
-    LS_EVENT_INSTALL_BEGIN,     /* {game_id, op}; op is install, update or uninstall */
-    LS_EVENT_INSTALL_PROGRESS,  /* {game_id, op, done, total} archive bytes */
+    LS_EVENT_INSTALL_BEGIN,    /* {game_id, op}; op is install, update or uninstall */
+    LS_EVENT_INSTALL_PROGRESS, /* {game_id, op, done, total} archive bytes */
     LS_EVENT_INSTALL_FINISHED,
     LS_EVENT_INSTALL_FAILED,
     LS_EVENT_UNINSTALL_BEGIN,
     LS_EVENT_UNINSTALL_FINISHED,
     LS_EVENT_UNINSTALL_FAILED,
-    LS_EVENT_RUNTIME_FAILURE,   /* {what, reason} */
-    LS_EVENT_READY,             /* {peer_id, port, rev, mdns}: listening, library announced */
-    LS_EVENT_GAME_DIR_CHANGED,  /* {game_dir}: SET_GAME_DIR done, full rescan started */
+    LS_EVENT_RUNTIME_FAILURE,  /* {what, reason} */
+    LS_EVENT_READY,            /* {peer_id, port, rev, mdns}: listening, library announced */
+    LS_EVENT_GAME_DIR_CHANGED, /* {game_dir}: SET_GAME_DIR done, full rescan started */
 } ls_peer_event_kind_t;
 
 typedef struct {
@@ -68,20 +70,20 @@ typedef struct {
 typedef void (*ls_peer_event_cb)(const ls_peer_event_t *event, void *userdata);
 
 typedef enum {
-    LS_CMD_LIST_GAMES = 1,    /* answers LOCAL_LIBRARY and LIST_GAMES */
-    LS_CMD_GET_GAME,          /* game_id: fetch file lists -> GOT_GAME_FILES */
-    LS_CMD_FETCH_LATEST,      /* game_id: like GET_GAME, for an update */
+    LS_CMD_LIST_GAMES = 1,      /* answers LOCAL_LIBRARY and LIST_GAMES */
+    LS_CMD_GET_GAME,            /* game_id: fetch file lists -> GOT_GAME_FILES */
+    LS_CMD_FETCH_LATEST,        /* game_id: like GET_GAME, for an update */
     LS_CMD_DOWNLOAD_GAME_FILES, /* game_id, or {"game_id":..,"files":[paths]} */
-    LS_CMD_INSTALL_GAME,      /* game_id: install, or update an installed game */
-    LS_CMD_UNINSTALL_GAME,    /* game_id */
-    LS_CMD_SET_GAME_DIR,      /* arg: absolute directory; checked (exists, writable),
-                               * refused while a download or install runs; then
-                               * GAME_DIR_CHANGED, rescan, library_delta to peers.
-                               * Refusals: RUNTIME_FAILURE {what:"set game directory"} */
-    LS_CMD_GET_PEER_COUNT,    /* answers PEER_COUNT */
-    LS_CMD_RESCAN,            /* game_id or NULL: rescan and announce changes */
+    LS_CMD_INSTALL_GAME,        /* game_id: install, or update an installed game */
+    LS_CMD_UNINSTALL_GAME,      /* game_id */
+    LS_CMD_SET_GAME_DIR,        /* arg: absolute directory; checked (exists, writable),
+                                 * refused while a download or install runs; then
+                                 * GAME_DIR_CHANGED, rescan, library_delta to peers.
+                                 * Refusals: RUNTIME_FAILURE {what:"set game directory"} */
+    LS_CMD_GET_PEER_COUNT,      /* answers PEER_COUNT */
+    LS_CMD_RESCAN,              /* game_id or NULL: rescan and announce changes */
     LS_CMD_SHUTDOWN,
-    LS_CMD_CANCEL,            /* game_id: stop its download, keep verified chunks */
+    LS_CMD_CANCEL, /* game_id: stop its download, keep verified chunks */
 } ls_peer_command_kind_t;
 
 typedef struct ls_peer_runtime ls_peer_runtime_t;

@@ -22,6 +22,7 @@ typedef struct ls_fetch {
     ls_download_t *dl;
     ls_assignment_t a;
     ls_exchange_t *exchange; /* NULL once its callback ran */
+    uint64_t sent_ms;
 } ls_fetch_t;
 
 typedef enum { DL_PREPARING, DL_FETCHING, DL_COMMITTING, DL_ENDING } ls_dl_state_t;
@@ -46,7 +47,7 @@ struct ls_download {
     int end_code;
     char end_reason[LS_PLANNER_REASON_MAX];
     uint64_t last_resume_save_ms;
-    bool install_after;   /* commit job: local/ existed, so update */
+    bool install_after; /* commit job: local/ existed, so update */
     bool has_local_dir;
 };
 
@@ -90,8 +91,10 @@ static const ls_game_manifest_t *pick_manifest(ls_peer_runtime_t *rt, const char
         if (memcmp(id, chosen_id, sizeof id) == 0)
             seeders[kept++] = seeders[i];
         else
-            ls_warn("download", "%s: %.12s serves different files for the same version; "
-                    "not used", game_id, seeders[i]);
+            ls_warn("download",
+                    "%s: %.12s serves different files for the same version; "
+                    "not used",
+                    game_id, seeders[i]);
     }
     *peers = seeders;
     *count = kept;
@@ -110,15 +113,15 @@ static void emit_got_game_files(ls_peer_runtime_t *rt, const char *game_id)
     }
     json_t *files = json_array(), *ids = json_array();
     for (size_t i = 0; i < m->file_count; i++)
-        json_array_append_new(files, json_pack("{s:s,s:I,s:b}", "path", m->files[i].path,
-                                               "size", (json_int_t)m->files[i].size, "is_dir",
+        json_array_append_new(files, json_pack("{s:s,s:I,s:b}", "path", m->files[i].path, "size",
+                                               (json_int_t)m->files[i].size, "is_dir",
                                                m->files[i].is_dir));
     for (size_t i = 0; i < count; i++)
         json_array_append_new(ids, json_string(peers[i]));
     free(peers);
     ls_rt_emit(rt, LS_EVENT_GOT_GAME_FILES,
-               json_pack("{s:s,s:s,s:o,s:o}", "game_id", game_id, "version", m->version,
-                         "files", files, "peers", ids));
+               json_pack("{s:s,s:s,s:o,s:o}", "game_id", game_id, "version", m->version, "files",
+                         files, "peers", ids));
 }
 
 static void start_download(ls_peer_runtime_t *rt, const char *game_id, const char *arg,
@@ -319,11 +322,11 @@ static void store_work(uv_work_t *req)
     ls_dl_job_t *job = req->data;
     ls_download_t *dl = job->dl;
     const ls_assignment_t *a = &job->fetch->a;
-    job->status = ls_dl_chunk_verify(&dl->manifest, a->file_index, a->chunk_index, job->data,
-                                     job->len);
+    job->status =
+        ls_dl_chunk_verify(&dl->manifest, a->file_index, a->chunk_index, job->data, job->len);
     if (job->status == 0)
-        job->status = ls_dl_tx_write_chunk(dl->tx, a->file_index, a->chunk_index, job->data,
-                                           job->len);
+        job->status =
+            ls_dl_tx_write_chunk(dl->tx, a->file_index, a->chunk_index, job->data, job->len);
 }
 
 static void fetch_forget(ls_download_t *dl, ls_fetch_t *fetch)
@@ -373,8 +376,7 @@ static void store_done(uv_work_t *req, int status)
     if (is_bad_data)
         ls_warn("download", "%s: chunk %zu from %.12s does not match its hash", dl->game_id,
                 fetch->a.chunk_id, ls_planner_peer_id(dl->planner, fetch->a.peer));
-    if (ls_planner_done(dl->planner, &fetch->a, fetch->a.length, now, is_verified, &outcome) ==
-        0) {
+    if (ls_planner_done(dl->planner, &fetch->a, fetch->a.length, now, is_verified, &outcome) == 0) {
         if (outcome.counted)
             ls_resume_mark(&dl->resume, fetch->a.chunk_id);
         if (outcome.has_cancel)
@@ -393,8 +395,8 @@ static void store_done(uv_work_t *req, int status)
     pump(dl);
 }
 
-static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body,
-                     size_t len, void *userdata)
+static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body, size_t len,
+                     void *userdata)
 {
     ls_fetch_t *fetch = userdata;
     ls_download_t *dl = fetch->dl;
@@ -429,6 +431,7 @@ static int request_chunk(ls_download_t *dl, ls_link_t *link, const ls_assignment
         return LS_ENOMEM;
     fetch->dl = dl;
     fetch->a = *a;
+    fetch->sent_ms = ls_rt_now_ms(dl->rt);
     ls_msg_t req = {.kind = LS_MSG_GET_FILE_CHUNK};
     req.u.file_request.game_id = dl->game_id;
     req.u.file_request.path = file->path;
@@ -542,8 +545,8 @@ static void abort_done(uv_work_t *req, int status)
     ls_warn("download", "%s: %s (%zu verified chunks kept for resume)", game_id, dl->end_reason,
             ls_resume_count(&dl->resume));
     ls_rt_emit(rt, LS_EVENT_DOWNLOAD_FAILED,
-               json_pack("{s:s,s:s,s:b}", "game_id", game_id, "reason", dl->end_reason,
-                         "canceled", dl->end_code == LS_ECANCELED));
+               json_pack("{s:s,s:s,s:b}", "game_id", game_id, "reason", dl->end_reason, "canceled",
+                         dl->end_code == LS_ECANCELED));
     download_free(dl);
     ls_rt_download_ended(rt, game_id, false, false);
 }
@@ -660,9 +663,9 @@ static int parse_selection(ls_download_t *dl, const char *arg)
         bool wanted = !files;
         size_t i;
         json_t *path;
-        json_array_foreach(files, i, path)
-            wanted |= json_is_string(path) &&
-                      strcmp(json_string_value(path), dl->manifest.files[f].path) == 0;
+        json_array_foreach(files, i, path) wanted |=
+            json_is_string(path) &&
+            strcmp(json_string_value(path), dl->manifest.files[f].path) == 0;
         /* version.ini is the sentinel: always part of a download. */
         wanted |= strcmp(dl->manifest.files[f].path, LS_VERSION_FILE) == 0;
         if (wanted)
@@ -780,6 +783,54 @@ void ls_download_peer_lost(ls_peer_runtime_t *rt, const char *peer_id)
             ls_planner_peer_lost(dl->planner, slot);
             pump(dl);
         }
+    }
+}
+
+/* A request whose peer has sent no reply byte, on any stream, for
+ * fetch_stall_ms since the request went out. A peer that keeps its
+ * connection but stops sending would otherwise hold its chunks for ever.
+ * Counting per peer, not per request, keeps a busy peer's deep window (its
+ * streams interleaved, each answered slowly) from looking stalled. */
+static ls_fetch_t *find_stalled(ls_download_t *dl, uint64_t now)
+{
+    for (ls_fetch_t *f = dl->fetches; f; f = f->next) {
+        if (!f->exchange)
+            continue;
+        ls_link_t *link = ls_link_find_ready(dl->rt, ls_planner_peer_id(dl->planner, f->a.peer));
+        uint64_t since = f->sent_ms;
+        if (link && link->last_data_ms > since)
+            since = link->last_data_ms;
+        if (now - since >= dl->rt->fetch_stall_ms)
+            return f;
+    }
+    return NULL;
+}
+
+static void give_up_stalled(ls_download_t *dl, uint64_t now)
+{
+    ls_fetch_t *f;
+    /* Bounded: each pass removes one request, and new ones are not stalled. */
+    while (dl->state == DL_FETCHING && (f = find_stalled(dl, now)) != NULL) {
+        ls_warn("download", "%s: chunk %zu: no data from %.12s in %u ms, asking elsewhere",
+                dl->game_id, f->a.chunk_id, ls_planner_peer_id(dl->planner, f->a.peer),
+                dl->rt->fetch_stall_ms);
+        ls_planner_failed(dl->planner, &f->a, LS_ETIMEDOUT);
+        ls_exchange_t *ex = f->exchange;
+        f->exchange = NULL;
+        ls_exchange_cancel(ex); /* its callback frees f; the ticket is already failed */
+    }
+}
+
+void ls_download_tick(ls_peer_runtime_t *rt)
+{
+    uint64_t now = ls_rt_now_ms(rt);
+    ls_download_t *next;
+    for (ls_download_t *dl = rt->downloads; dl; dl = next) {
+        next = dl->next; /* pump may end and free dl */
+        if (dl->state != DL_FETCHING)
+            continue;
+        give_up_stalled(dl, now);
+        pump(dl);
     }
 }
 

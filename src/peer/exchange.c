@@ -16,8 +16,8 @@ struct ls_exchange {
     ls_link_t *link;
     ls_net_stream_t *stream;
     ls_framer_t framer;
-    ls_exchange_cb cb;     /* reply-only exchanges */
-    ls_fetch_cb fetch_cb;  /* exchanges with a body */
+    ls_exchange_cb cb;    /* reply-only exchanges */
+    ls_fetch_cb fetch_cb; /* exchanges with a body */
     void *userdata;
     bool is_done;
     bool has_reply;
@@ -38,8 +38,7 @@ static void finish(ls_exchange_t *ex, int status)
         uint8_t *body = status == 0 ? ex->body : NULL;
         if (status == 0)
             ex->body = NULL; /* handed over */
-        ex->fetch_cb(ex->link, status, reply, body, status == 0 ? ex->body_len : 0,
-                     ex->userdata);
+        ex->fetch_cb(ex->link, status, reply, body, status == 0 ? ex->body_len : 0, ex->userdata);
     } else if (ex->cb) {
         ex->cb(ex->link, status, reply, ex->userdata);
     }
@@ -79,6 +78,8 @@ static void exchange_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
     size_t used = 0;
     int rc = 0;
     ls_net_stream_consume(s, len);
+    if (len)
+        ex->link->last_data_ms = ls_rt_now_ms(ex->link->rt);
     if (ex->is_done)
         return;
     if (!ex->has_reply) {
@@ -156,8 +157,7 @@ static int exchange_open(ls_link_t *link, const ls_msg_t *request, ls_exchange_t
     return rc == 0 ? 0 : 1;
 }
 
-int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb,
-                      void *userdata)
+int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb, void *userdata)
 {
     ls_exchange_t *ex = calloc(1, sizeof *ex);
     if (!ex)
@@ -170,8 +170,8 @@ int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb c
     return rc < 0 ? rc : (rc > 0 ? LS_EIO : 0);
 }
 
-int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body,
-                      ls_fetch_cb cb, void *userdata, ls_exchange_t **handle)
+int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body, ls_fetch_cb cb,
+                      void *userdata, ls_exchange_t **handle)
 {
     ls_exchange_t *ex = calloc(1, sizeof *ex);
     if (handle)

@@ -14,26 +14,46 @@
 const char *ls_peer_event_name(ls_peer_event_kind_t kind)
 {
     switch (kind) {
-    case LS_EVENT_LOCAL_LIBRARY: return "local-library";
-    case LS_EVENT_LIST_GAMES: return "list-games";
-    case LS_EVENT_PEER_DISCOVERED: return "peer-discovered";
-    case LS_EVENT_PEER_LOST: return "peer-lost";
-    case LS_EVENT_PEER_COUNT: return "peer-count";
-    case LS_EVENT_GOT_GAME_FILES: return "got-game-files";
-    case LS_EVENT_DOWNLOAD_BEGIN: return "download-begin";
-    case LS_EVENT_DOWNLOAD_PROGRESS: return "download-progress";
-    case LS_EVENT_DOWNLOAD_FINISHED: return "download-finished";
-    case LS_EVENT_DOWNLOAD_FAILED: return "download-failed";
-    case LS_EVENT_INSTALL_BEGIN: return "install-begin";
-    case LS_EVENT_INSTALL_PROGRESS: return "install-progress";
-    case LS_EVENT_INSTALL_FINISHED: return "install-finished";
-    case LS_EVENT_INSTALL_FAILED: return "install-failed";
-    case LS_EVENT_UNINSTALL_BEGIN: return "uninstall-begin";
-    case LS_EVENT_UNINSTALL_FINISHED: return "uninstall-finished";
-    case LS_EVENT_UNINSTALL_FAILED: return "uninstall-failed";
-    case LS_EVENT_RUNTIME_FAILURE: return "runtime-failure";
-    case LS_EVENT_READY: return "ready";
-    case LS_EVENT_GAME_DIR_CHANGED: return "game-dir-changed";
+    case LS_EVENT_LOCAL_LIBRARY:
+        return "local-library";
+    case LS_EVENT_LIST_GAMES:
+        return "list-games";
+    case LS_EVENT_PEER_DISCOVERED:
+        return "peer-discovered";
+    case LS_EVENT_PEER_LOST:
+        return "peer-lost";
+    case LS_EVENT_PEER_COUNT:
+        return "peer-count";
+    case LS_EVENT_GOT_GAME_FILES:
+        return "got-game-files";
+    case LS_EVENT_DOWNLOAD_BEGIN:
+        return "download-begin";
+    case LS_EVENT_DOWNLOAD_PROGRESS:
+        return "download-progress";
+    case LS_EVENT_DOWNLOAD_FINISHED:
+        return "download-finished";
+    case LS_EVENT_DOWNLOAD_FAILED:
+        return "download-failed";
+    case LS_EVENT_INSTALL_BEGIN:
+        return "install-begin";
+    case LS_EVENT_INSTALL_PROGRESS:
+        return "install-progress";
+    case LS_EVENT_INSTALL_FINISHED:
+        return "install-finished";
+    case LS_EVENT_INSTALL_FAILED:
+        return "install-failed";
+    case LS_EVENT_UNINSTALL_BEGIN:
+        return "uninstall-begin";
+    case LS_EVENT_UNINSTALL_FINISHED:
+        return "uninstall-finished";
+    case LS_EVENT_UNINSTALL_FAILED:
+        return "uninstall-failed";
+    case LS_EVENT_RUNTIME_FAILURE:
+        return "runtime-failure";
+    case LS_EVENT_READY:
+        return "ready";
+    case LS_EVENT_GAME_DIR_CHANGED:
+        return "game-dir-changed";
     }
     return "unknown";
 }
@@ -82,11 +102,11 @@ void ls_rt_emit_games(ls_peer_runtime_t *rt)
             for (size_t p = 0; p < seeder_count; p++)
                 json_array_append_new(peers, json_string(seeders[p]));
         free(seeders);
-        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "id", games[i].id,
-                                              "name", games[i].name, "latest_version",
-                                              games[i].latest_version, "size",
-                                              (json_int_t)games[i].size, "peer_count",
-                                              (json_int_t)games[i].peer_count, "peers", peers));
+        json_array_append_new(list,
+                              json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "id", games[i].id, "name",
+                                        games[i].name, "latest_version", games[i].latest_version,
+                                        "size", (json_int_t)games[i].size, "peer_count",
+                                        (json_int_t)games[i].peer_count, "peers", peers));
     }
     ls_remote_games_free(games, count);
     ls_rt_emit(rt, LS_EVENT_LIST_GAMES, json_pack("{s:o}", "games", list));
@@ -98,12 +118,12 @@ void ls_rt_emit_local_library(ls_peer_runtime_t *rt)
     const ls_local_game_t *games = ls_library_games(rt->library, &count);
     json_t *list = json_array();
     for (size_t i = 0; i < count; i++)
-        json_array_append_new(
-            list, json_pack("{s:s,s:s,s:s?,s:b,s:b,s:I,s:I}", "id", games[i].id, "name",
-                            games[i].name, "version", games[i].version, "downloaded",
-                            games[i].is_downloaded, "installed", games[i].is_installed, "size",
-                            (json_int_t)games[i].size, "file_count",
-                            (json_int_t)games[i].file_count));
+        json_array_append_new(list,
+                              json_pack("{s:s,s:s,s:s?,s:b,s:b,s:I,s:I}", "id", games[i].id, "name",
+                                        games[i].name, "version", games[i].version, "downloaded",
+                                        games[i].is_downloaded, "installed", games[i].is_installed,
+                                        "size", (json_int_t)games[i].size, "file_count",
+                                        (json_int_t)games[i].file_count));
     ls_rt_emit(rt, LS_EVENT_LOCAL_LIBRARY,
                json_pack("{s:I,s:s,s:o}", "rev", (json_int_t)rt->announced.library_rev, "digest",
                          rt->announced.digest, "games", list));
@@ -267,6 +287,7 @@ static void reconnect_timer_cb(uv_timer_t *timer)
 {
     connect_static_peers(timer->data);
     ls_mdns_tick(timer->data);
+    ls_download_tick(timer->data);
 }
 
 static void ping_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
@@ -324,9 +345,8 @@ void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata)
         return;
     }
     ls_rt_emit(rt, install_event_kind(ev->op, ev->kind),
-               json_pack("{s:s,s:s,s:s?}", "game_id", ev->game_id, "op",
-                         ls_install_op_name(ev->op), "reason",
-                         ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL));
+               json_pack("{s:s,s:s,s:s?}", "game_id", ev->game_id, "op", ls_install_op_name(ev->op),
+                         "reason", ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL));
     if (ev->kind == LS_INSTALL_EV_BEGIN || rt->is_shutting_down)
         return;
     /* The game is free again: its installed state changed, rescan it (and
@@ -344,9 +364,8 @@ void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, b
     if (!ok)
         return;
     /* The seed's behaviour: a finished download installs by itself. */
-    int rc = ls_install_runner_submit(rt->installs,
-                                      has_local ? LS_INSTALL_OP_UPDATE : LS_INSTALL_OP_INSTALL,
-                                      game_id);
+    int rc = ls_install_runner_submit(
+        rt->installs, has_local ? LS_INSTALL_OP_UPDATE : LS_INSTALL_OP_INSTALL, game_id);
     if (rc != 0)
         ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
                    json_pack("{s:s,s:s}", "game_id", game_id, "reason", ls_strerror(rc)));
@@ -355,10 +374,10 @@ void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, b
 static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char *game_id)
 {
     const ls_local_game_t *game = game_id ? ls_library_find(rt->library, game_id) : NULL;
-    ls_install_op_t op = is_uninstall ? LS_INSTALL_OP_UNINSTALL
+    ls_install_op_t op = is_uninstall                   ? LS_INSTALL_OP_UNINSTALL
                          : (game && game->is_installed) ? LS_INSTALL_OP_UPDATE
                                                         : LS_INSTALL_OP_INSTALL;
-    int rc = !game ? LS_EUNKNOWN_GAME
+    int rc = !game                                     ? LS_EUNKNOWN_GAME
              : (!is_uninstall && !game->is_downloaded) ? LS_ENOT_DOWNLOADED
              : (is_uninstall && !game->is_installed)   ? LS_ENOT_INSTALLED
                                                        : 0;
@@ -605,9 +624,9 @@ static int open_endpoint(ls_peer_runtime_t *rt)
         return rc;
     rc = ls_net_endpoint_local_addr(rt->endpoint, &bound);
     if (rc == 0)
-        rt->listen_port = ntohs(bound.ss_family == AF_INET6
-                                    ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                    : ((struct sockaddr_in *)&bound)->sin_port);
+        rt->listen_port =
+            ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
     return rc;
 }
 
@@ -681,6 +700,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->ping_misses_max = config->ping_misses_max ? config->ping_misses_max : 3;
     rt->reconnect_ms = config->reconnect_ms ? config->reconnect_ms : 2000;
     rt->plan_mode = config->plan_mode;
+    rt->fetch_stall_ms = config->fetch_stall_ms ? config->fetch_stall_ms : 60000;
     rt->protocol_version =
         config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
     rt->monitor_settle_ms = config->monitor_settle_ms;

@@ -31,8 +31,8 @@ typedef struct ls_command {
 typedef struct {
     char address[LS_ADDRESS_MAX];
     struct sockaddr_storage sockaddr;
-    ls_link_t *link;   /* the outbound link to it, if any */
-    bool is_ignored;   /* answered version_mismatch: never retried */
+    ls_link_t *link; /* the outbound link to it, if any */
+    bool is_ignored; /* answered version_mismatch: never retried */
 } ls_static_peer_t;
 
 struct ls_peer_runtime {
@@ -47,6 +47,7 @@ struct ls_peer_runtime {
     uint32_t reconnect_ms;
     uint32_t protocol_version;
     uint32_t plan_mode;
+    uint32_t fetch_stall_ms;
     const ls_catalog_t *catalog;
     ls_peer_event_cb sink;
     void *sink_userdata;
@@ -74,7 +75,7 @@ struct ls_peer_runtime {
     ls_install_runner_t *installs;
     ls_download_t *downloads;
     uint32_t monitor_settle_ms;
-    bool rescan_pending;    /* a full scan is due once the running one ends */
+    bool rescan_pending; /* a full scan is due once the running one ends */
     /* Single-game rescans asked for while a scan ran, done one by one
      * afterwards: widening them into a full scan would sweep up busy games. */
     char **rescan_queue;
@@ -98,13 +99,14 @@ struct ls_link {
     ls_peer_runtime_t *rt;
     ls_net_conn_t *conn;
     bool is_outbound;
-    bool is_ready;          /* a handshake completed on this connection */
+    bool is_ready; /* a handshake completed on this connection */
     bool is_closing;
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
     ls_static_peer_t *static_peer;        /* outbound to a static or mDNS peer */
     unsigned ping_misses;
     bool is_ping_outstanding;
+    uint64_t last_data_ms; /* when a reply byte last arrived on any of our requests */
 };
 
 /* runtime.c */
@@ -138,6 +140,10 @@ void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id);
 bool ls_download_is_active(ls_peer_runtime_t *rt, const char *game_id);
 void ls_download_peer_lost(ls_peer_runtime_t *rt, const char *peer_id);
 void ls_download_shutdown(ls_peer_runtime_t *rt);
+/* Periodic (reconnect timer): gives up stalled chunk requests and re-plans,
+ * so time-based decisions (endgame duplicates, a peer back) are taken even
+ * when no answer arrives. */
+void ls_download_tick(ls_peer_runtime_t *rt);
 
 /* link.c */
 ls_link_t *ls_link_find_ready(ls_peer_runtime_t *rt, const char *peer_id);
@@ -161,10 +167,8 @@ void ls_mdns_stop(ls_peer_runtime_t *rt);
 void ls_mdns_free(ls_peer_runtime_t *rt);
 
 /* exchange.c: one request on a fresh stream, one reply back. */
-typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply,
-                               void *userdata);
-int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb,
-                      void *userdata);
+typedef void (*ls_exchange_cb)(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata);
+int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb, void *userdata);
 
 /* A file request: the reply header, then up to max_body bytes. cb gets the
  * header (or the peer's error frame, status LS_EREMOTE) and, on success, the
@@ -173,8 +177,8 @@ int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb c
 typedef struct ls_exchange ls_exchange_t;
 typedef void (*ls_fetch_cb)(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body,
                             size_t len, void *userdata);
-int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body,
-                      ls_fetch_cb cb, void *userdata, ls_exchange_t **handle);
+int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body, ls_fetch_cb cb,
+                      void *userdata, ls_exchange_t **handle);
 void ls_exchange_cancel(ls_exchange_t *exchange);
 
 /* server.c: a stream the peer opened to us. */

@@ -53,7 +53,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: ls_fetch --games DIR --state DIR --peer ADDR:PORT... --game ID\n"
                  "                [--catalog FILE] [--expect-peers N] [--timeout SECS]\n"
-                 "                [--listen ADDR:PORT] [--no-install]\n");
+                 "                [--listen ADDR:PORT] [--no-install] [--ping-ms MS]\n"
+                 "                [--stall-ms MS]\n");
 }
 
 static int parse_plan(const char *name, uint32_t *mode)
@@ -81,6 +82,8 @@ static int parse_args(int argc, char **argv, fetch_opts_t *o)
         {"no-install", no_argument, NULL, 'n'},
         /* Hidden: the seed's round-robin plan, for the benchmark. */
         {"plan", required_argument, NULL, 'P'},
+        {"ping-ms", required_argument, NULL, 'i'},
+        {"stall-ms", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -123,6 +126,12 @@ static int parse_args(int argc, char **argv, fetch_opts_t *o)
         case 'P':
             if (parse_plan(optarg, &o->config.plan_mode) != 0)
                 return LS_EINVAL;
+            break;
+        case 'i':
+            o->config.ping_interval_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'S':
+            o->config.fetch_stall_ms = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         default:
             return LS_EINVAL;

@@ -6,6 +6,9 @@
 #   a download from 1 seeder, every file's SHA-256 equal to the source;
 #   a download from 3 seeders, same check, every seeder served a share;
 #   one of 3 seeders SIGKILLed mid-download: it completes from the other two;
+#   a seeder frozen (SIGSTOP) mid-download keeps its connection but sends
+#   nothing: its requests are given up after --stall-ms and asked of the
+#   other seeder, and the download completes;
 #   a seeder whose files rotted on disk after its scan (same size, mtime and
 #   inode, so its manifest still has the good hashes) sends bad chunks: they
 #   are detected, it is dropped and the download completes from an honest one;
@@ -109,7 +112,8 @@ run_fetch() {
   for i in "$@"; do peers+=(--peer "$(netns_addr "$i"):$port"); done
   mkdir -p "$dir/games"
   netns_run 1 "$name" "$fetch" --games "$dir/games" --state "$dir/state" \
-    --game "$game" --catalog "$catalog" --timeout 120 "${peers[@]}"
+    --game "$game" --catalog "$catalog" --timeout 120 "${peers[@]}" \
+    ${FETCH_ARGS[@]+"${FETCH_ARGS[@]}"}
 }
 
 wait_fetch() {
@@ -181,7 +185,33 @@ else
   wait_fetch killed
 fi
 
-# 4. Seeder 4's files rot after its scan: one byte flipped in every 4 MiB
+# 4. Seeder 4 frozen for 6 s once a fifth is in: no ping is due (30 s) and
+# QUIC's idle timeout is 30 s, so the link stays up; only the 2 s stall limit
+# moves its chunks to seeder 2.
+FETCH_ARGS=(--ping-ms 30000 --stall-ms 2000)
+run_fetch frozen 2 4
+FETCH_ARGS=()
+if netns_wait 60 progress_past frozen; then
+  kill -STOP "${NETNS_PID[seed4]}"
+  sleep 6
+  kill -CONT "${NETNS_PID[seed4]}"
+  wait_fetch frozen
+  if check_download frozen; then
+    gave_up=$(grep -c 'asking elsewhere' "$NETNS_LOG_DIR/frozen.err")
+    if ((gave_up >= 1)); then
+      pass "a frozen seeder: $gave_up stalled requests asked elsewhere, the download completed"
+    else
+      fail "frozen: no stalled request was given up"
+    fi
+  fi
+else
+  kill -CONT "${NETNS_PID[seed4]}" 2>/dev/null
+  fail "frozen: the download never reached 20% ($(tail -n 2 "$NETNS_LOG_DIR/frozen.err"))"
+  wait_fetch frozen
+fi
+rm -rf "$data/frozen"
+
+# 5. Seeder 4's files rot after its scan: one byte flipped in every 4 MiB
 # chunk, in place, with the old mtime put back, so its index (size, mtime,
 # inode) still matches and it keeps announcing the good hashes.
 rot_file() {
@@ -208,7 +238,7 @@ if check_download rotten; then
 fi
 rm -rf "$data/rotten"
 
-# 5. Cancel midway, then the same download again from seeder 2 alone: it asks
+# 6. Cancel midway, then the same download again from seeder 2 alone: it asks
 # for exactly the chunks that were not verified before the cancel.
 served() { grep ' serve .*\[[0-9]* +[0-9]*\]' "$NETNS_LOG_DIR/seed2.err" | grep -vc version.ini; }
 FETCH_DIR=resume run_fetch canceled 2
