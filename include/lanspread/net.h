@@ -191,9 +191,11 @@ uint64_t ls_net_stream_unacked_bytes(const ls_net_stream_t *s);
  * of 256 KiB), so the loop never waits on the disk and the disk is read
  * only as the peer's window opens. A read error, or a file that ends before
  * offset + len, resets the stream with LS_NET_APP_INTERNAL.
- * fd stays the caller's; close it after the source is freed. The source is
- * the caller's too: free it at the latest in the stream's close_cb (freeing
- * while a read is in flight is fine: the memory goes when the read ends). */
+ * On success the source owns fd and closes it when it goes: after the read
+ * in flight, if any, so a pool thread never reads a closed (or reused) fd.
+ * On failure fd stays the caller's. The source is the caller's to free, at
+ * the latest in the stream's close_cb (freeing while a read is in flight is
+ * fine: the memory and the fd go when the read ends). */
 typedef struct ls_net_file_source ls_net_file_source_t;
 
 int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t len,

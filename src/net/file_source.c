@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* per buffer; a served stream holds two */
 #define READ_SIZE (256 * 1024)
@@ -38,6 +39,8 @@ struct ls_net_file_source {
 
 static void destroy(ls_net_file_source_t *src)
 {
+    if (src->fd >= 0)
+        close(src->fd); /* only now: no read is in flight on it */
     free(src->bufs[0].data);
     free(src->bufs[1].data);
     free(src);
@@ -143,6 +146,7 @@ int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t le
     src->bufs[0].data = malloc(READ_SIZE);
     src->bufs[1].data = malloc(READ_SIZE);
     if (!src->bufs[0].data || !src->bufs[1].data) {
+        src->fd = -1; /* not taken: the caller keeps it on failure */
         destroy(src);
         return LS_ENOMEM;
     }

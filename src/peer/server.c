@@ -20,15 +20,15 @@ typedef struct {
     ls_framer_t framer;
     bool has_request;
     ls_serve_reply_t reply;
-    int fd;                      /* the served file, open while the body is sent */
-    ls_net_file_source_t *body;  /* reads fd for the transport */
-    bool is_busy;                /* the open job is in flight */
+    int fd;                     /* the served file until the body source takes it */
+    ls_net_file_source_t *body; /* reads the file for the transport; owns its fd */
+    bool is_busy;               /* the open job is in flight */
     uv_work_t open_req;
 } ls_serve_stream_t;
 
 static void serve_stream_free(ls_serve_stream_t *ss)
 {
-    ls_net_file_source_free(ss->body); /* before the fd it reads */
+    ls_net_file_source_free(ss->body); /* closes the fd it took */
     if (ss->fd >= 0)
         close(ss->fd);
     ls_serve_reply_free(&ss->reply);
@@ -85,8 +85,12 @@ static void open_done(uv_work_t *req, int status)
     if (send_frame(ss, &ss->reply.header, false) != 0)
         return;
     if (ls_net_file_source_new(&ss->link->rt->loop, ss->fd, ss->reply.offset, ss->reply.length,
-                               &ss->body) != 0 ||
-        ls_net_stream_send_file(ss->stream, ss->body) != 0)
+                               &ss->body) != 0) {
+        ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
+        return;
+    }
+    ss->fd = -1; /* the body source owns it now */
+    if (ls_net_stream_send_file(ss->stream, ss->body) != 0)
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
 }
 
@@ -172,8 +176,7 @@ static void handle_request(ls_serve_stream_t *ss, const uint8_t *payload, size_t
     int rc = ls_msg_decode(payload, len, &request, detail, sizeof detail);
     if (rc != 0) {
         char message[LS_MESSAGE_MAX];
-        snprintf(message, sizeof message, "%s%s%s", ls_strerror(rc), detail[0] ? ": " : "",
-                 detail);
+        snprintf(message, sizeof message, "%s%s%s", ls_strerror(rc), detail[0] ? ": " : "", detail);
         send_error(ss, ls_wire_error_from_code(rc), message);
         return;
     }

@@ -893,10 +893,8 @@ static void file_server_close(ls_net_stream_t *s, int status, uint64_t app_error
     file_job_t *job = ls_net_stream_user_data(s);
     (void)status;
     (void)app_error;
-    ls_net_file_source_free(job->src);
+    ls_net_file_source_free(job->src); /* closes job->fd */
     job->src = NULL;
-    if (job->fd >= 0)
-        close(job->fd);
     job->fd = -1;
 }
 
