@@ -68,6 +68,17 @@ static int parse_plan(const char *name, uint32_t *mode)
     return 0;
 }
 
+/* A positive number of milliseconds, digits only. */
+static int parse_ms(const char *text, uint32_t *out)
+{
+    char *end = NULL;
+    unsigned long v = strtoul(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || v == 0 || v > UINT32_MAX)
+        return LS_EINVAL;
+    *out = (uint32_t)v;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, fetch_opts_t *o)
 {
     static const struct option options[] = {
@@ -128,10 +139,12 @@ static int parse_args(int argc, char **argv, fetch_opts_t *o)
                 return LS_EINVAL;
             break;
         case 'i':
-            o->config.ping_interval_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            if (parse_ms(optarg, &o->config.ping_interval_ms) != 0)
+                return LS_EINVAL;
             break;
         case 'S':
-            o->config.fetch_stall_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            if (parse_ms(optarg, &o->config.fetch_stall_ms) != 0)
+                return LS_EINVAL;
             break;
         default:
             return LS_EINVAL;
