@@ -87,6 +87,24 @@ const ls_local_game_t *ls_library_find(const ls_library_t *library, const char *
 int ls_library_snapshot(const ls_library_t *library, ls_library_snapshot_t *out);
 uint64_t ls_library_rev(const ls_library_t *library);
 
+/* A finished download, as the library will record it: built right after the
+ * download's commit, on the thread pool (blocking: it stats the game root
+ * and reads version.ini), from the verified manifest and the indices of the
+ * selected files, whose chunk hashes are taken instead of reading back the
+ * bytes just verified. Files outside the selection are left unhashed. */
+typedef struct ls_library_adoption ls_library_adoption_t;
+int ls_library_adoption_prepare(const ls_library_t *library, const ls_game_manifest_t *verified,
+                                const size_t *selected, size_t selected_count,
+                                ls_library_adoption_t **out);
+void ls_library_adoption_free(ls_library_adoption_t *adoption);
+
+/* Loop thread: publishes the game from the adoption at once (the rev moves
+ * as after a scan; the index file is written by the next scan) and takes
+ * ownership of it. While a scan runs, it is applied when that scan
+ * publishes instead. Returns 1 when a file still needs hashing (rescan the
+ * game), 0 when the game is complete, or LS_E*. */
+int ls_library_adopt(ls_library_t *library, ls_library_adoption_t *adoption);
+
 /* The manifest of an announced game. LS_EUNKNOWN_GAME if the id is not in the
  * library (or not in the catalog), LS_ENOT_DOWNLOADED if it has no
  * version.ini. *out is owned by the caller: ls_manifest_free(). */

@@ -208,15 +208,31 @@ void ls_api_state_apply(ls_api_state_t *st, const char *event, const json_t *dat
     pthread_mutex_unlock(&st->lock);
 }
 
-void ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op)
+int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op,
+                         const char **running)
 {
+    static const char *const names[] = {"download", "update", "install", "uninstall"};
     json_t *data = json_pack("{s:s,s:s}", "game_id", game_id, "op", op);
+    int rc = 0;
+    *running = NULL;
     pthread_mutex_lock(&st->lock);
-    set_op(st, game_id, op, "requested", NULL);
-    ring_push_locked(st, "request", data);
-    pthread_cond_broadcast(&st->changed);
+    json_t *current = json_object_get(st->ops, game_id);
+    const char *phase = json_string_value(json_object_get(current, "phase"));
+    const char *kind = json_string_value(json_object_get(current, "op"));
+    if (phase && strcmp(phase, "failed") != 0) {
+        rc = LS_EBUSY;
+        *running = "operation";
+        for (size_t i = 0; kind && i < sizeof names / sizeof names[0]; i++)
+            if (strcmp(kind, names[i]) == 0)
+                *running = names[i];
+    } else {
+        set_op(st, game_id, op, "requested", NULL);
+        ring_push_locked(st, "request", data);
+        pthread_cond_broadcast(&st->changed);
+    }
     pthread_mutex_unlock(&st->lock);
     json_decref(data);
+    return rc;
 }
 
 void ls_api_state_set_http(ls_api_state_t *st, const char *url)

@@ -28,8 +28,12 @@ void ls_api_state_apply(ls_api_state_t *st, const char *event, const json_t *dat
                         char **download_id);
 
 /* Notes that the user asked for `op` ("download", "update", "install",
- * "uninstall") so the state shows "requested" until the runtime answers. */
-void ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op);
+ * "uninstall") so the state shows "requested" until the runtime answers.
+ * Check and note are one step under the lock: LS_EBUSY (nothing noted, and
+ * *running names the operation, a static string) while the game has an
+ * operation requested or running, so two clicks cannot start two. */
+int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op,
+                         const char **running);
 /* True while any game has an operation requested or running. */
 bool ls_api_state_is_busy(ls_api_state_t *st);
 void ls_api_state_set_http(ls_api_state_t *st, const char *url);

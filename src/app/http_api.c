@@ -65,6 +65,23 @@ static const ls_game_action_t game_actions[] = {
     {"uninstall", LS_CMD_UNINSTALL_GAME, "installed", "is not installed"},
 };
 
+/* One operation per game: a download, update, install or uninstall asked
+ * for while another is requested or running (including the commit at the
+ * end of a download) is refused, not queued behind it. */
+static enum MHD_Result request_action(ls_http_server_t *server, struct MHD_Connection *conn,
+                                      const ls_game_action_t *a, const char *id)
+{
+    const char *running;
+    if (ls_api_state_request(server->state, id, a->name, &running) != 0)
+        return ls_http_send_error(conn, MHD_HTTP_CONFLICT, "game '%s' is busy: %s %s", id, running,
+                                  strcmp(running, "download") == 0 || strcmp(running, "update") == 0
+                                      ? "in progress (cancel it first)"
+                                      : "in progress");
+    return send_command(
+        server, conn, a->command, id,
+        json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", a->name));
+}
+
 static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connection *conn,
                                    const char *id, const char *action)
 {
@@ -97,18 +114,12 @@ static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connecti
                                      "version)",
                                      id);
         } else {
-            ls_api_state_request(server->state, id, action);
-            ret = send_command(
-                server, conn, a->command, id,
-                json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
+            ret = request_action(server, conn, a, id);
         }
     } else if (!json_is_true(json_object_get(game, a->needs))) {
         ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "game '%s' %s", id, a->refusal);
     } else {
-        ls_api_state_request(server->state, id, action);
-        ret = send_command(
-            server, conn, a->command, id,
-            json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
+        ret = request_action(server, conn, a, id);
     }
     json_decref(game);
     return ret;

@@ -283,6 +283,11 @@ void ls_library_close(ls_library_t *library)
 {
     if (!library)
         return;
+    while (library->adoptions) {
+        ls_library_adoption_t *a = library->adoptions;
+        library->adoptions = a->next;
+        ls_library_adoption_free(a);
+    }
     ls_index_free(&library->index);
     gamedb_free(library->gamedb, library->gamedb_count);
     announced_free(library->announced, library->announced_count);

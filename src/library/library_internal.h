@@ -62,6 +62,11 @@ int ls_index_load(const char *path, ls_index_t *out);
 int ls_index_parse(const char *text, size_t len, ls_index_t *out);
 int ls_index_save(const char *path, const ls_index_t *index);
 
+struct ls_library_adoption {
+    ls_library_adoption_t *next; /* queued while a scan runs */
+    ls_game_record_t record;
+};
+
 struct ls_library {
     char *game_dir;
     char *state_dir;
@@ -73,6 +78,8 @@ struct ls_library {
     ls_game_summary_t *announced; /* catalog-gated, servable games, sorted by id */
     size_t announced_count;
     struct ls_scan *scan;       /* the scan in progress, if any */
+    ls_library_adoption_t *adoptions; /* waiting for the running scan to publish */
+    bool is_index_dirty;              /* published records the saved index lacks */
 };
 
 /* Rebuilds gamedb and announced from index (library.c). */

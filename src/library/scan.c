@@ -55,6 +55,10 @@ typedef struct {
     const ls_game_record_t *previous;
     ls_game_record_t *game;
     size_t file_cap;
+    /* A finished download's verified files, sorted by path: their hashes
+     * are taken instead of reading the bytes that were just verified. */
+    const ls_file_desc_t **verified;
+    size_t verified_count;
 } ls_walk_t;
 
 static ls_file_stamp_t stamp_of(const struct stat *st)
@@ -101,7 +105,38 @@ static ls_file_record_t *add_file(ls_walk_t *walk, const char *relpath, const st
     return file;
 }
 
-/* Reuses the previous hashes when the stamp matches. */
+static int compare_desc_path(const void *a, const void *b)
+{
+    return strcmp((*(const ls_file_desc_t *const *)a)->path,
+                  (*(const ls_file_desc_t *const *)b)->path);
+}
+
+static const ls_file_desc_t *find_verified(const ls_walk_t *walk, const char *path)
+{
+    ls_file_desc_t key = {.path = (char *)path};
+    const ls_file_desc_t *keyp = &key;
+    const ls_file_desc_t **hit = walk->verified_count
+                                     ? bsearch(&keyp, walk->verified, walk->verified_count,
+                                               sizeof *walk->verified, compare_desc_path)
+                                     : NULL;
+    return hit ? *hit : NULL;
+}
+
+static int copy_hashes(ls_file_record_t *file, const uint8_t (*chunks)[LS_SHA256_LEN], size_t count)
+{
+    file->chunk_count = count;
+    if (count > 0) {
+        file->chunks = malloc(count * sizeof *file->chunks);
+        if (!file->chunks)
+            return LS_ENOMEM;
+        memcpy(file->chunks, chunks, count * sizeof *file->chunks);
+    }
+    file->is_hashed = true;
+    return 0;
+}
+
+/* Reuses the previous hashes when the stamp matches, or a verified
+ * download's when the size does (the walk runs right after its commit). */
 static int reuse_or_queue(ls_walk_t *walk, ls_file_record_t *file)
 {
     const ls_file_record_t *old = ls_game_find_file(walk->previous, file->path);
@@ -109,17 +144,12 @@ static int reuse_or_queue(ls_walk_t *walk, ls_file_record_t *file)
         file->is_hashed = true;
         return 0;
     }
-    if (old && !old->is_dir && old->is_hashed && stamps_equal(&old->stamp, &file->stamp)) {
-        file->chunk_count = old->chunk_count;
-        if (old->chunk_count > 0) {
-            file->chunks = malloc(old->chunk_count * sizeof *file->chunks);
-            if (!file->chunks)
-                return LS_ENOMEM;
-            memcpy(file->chunks, old->chunks, old->chunk_count * sizeof *file->chunks);
-        }
-        file->is_hashed = true;
-        return 0;
-    }
+    const ls_file_desc_t *verified = find_verified(walk, file->path);
+    if (verified && !verified->is_dir && verified->size == file->stamp.size)
+        return copy_hashes(file, (const uint8_t(*)[LS_SHA256_LEN])verified->chunk_sha256,
+                           verified->chunk_count);
+    if (old && !old->is_dir && old->is_hashed && stamps_equal(&old->stamp, &file->stamp))
+        return copy_hashes(file, (const uint8_t(*)[LS_SHA256_LEN])old->chunks, old->chunk_count);
     return 0; /* left unhashed: queued after the walk, once files[] stops moving */
 }
 
@@ -254,6 +284,148 @@ static void read_version(ls_scan_t *scan, int rootfd, ls_game_record_t *game,
              rc == LS_ECORRUPT ? "empty; game not downloaded" : ls_strerror(rc));
     game->is_downloaded = rc == 0;
     free(text);
+}
+
+/* --- adopting a finished download ----------------------------------------- */
+
+void ls_library_adoption_free(ls_library_adoption_t *adoption)
+{
+    if (!adoption)
+        return;
+    ls_game_record_free(&adoption->record);
+    free(adoption);
+}
+
+static bool record_is_servable(const ls_game_record_t *game)
+{
+    bool servable = game->is_downloaded;
+    for (size_t f = 0; f < game->file_count && servable; f++)
+        servable = game->files[f].is_hashed;
+    return servable;
+}
+
+int ls_library_adoption_prepare(const ls_library_t *library, const ls_game_manifest_t *verified,
+                                const size_t *selected, size_t selected_count,
+                                ls_library_adoption_t **out)
+{
+    ls_scan_t quiet = {.library = (ls_library_t *)library}; /* skip() counts into it */
+    ls_library_adoption_t *a = calloc(1, sizeof *a);
+    ls_walk_t walk = {.scan = &quiet};
+    struct stat st;
+    int rc = 0, rootfd = -1;
+    *out = NULL;
+    if (!a || !(walk.verified = calloc(selected_count + 1, sizeof *walk.verified)) ||
+        !(a->record.id = strdup(verified->game_id))) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < selected_count; i++)
+        if (selected[i] < verified->file_count)
+            walk.verified[walk.verified_count++] = &verified->files[selected[i]];
+    qsort(walk.verified, walk.verified_count, sizeof *walk.verified, compare_desc_path);
+    char *root = ls_path_join(library->game_dir, verified->game_id);
+    rootfd = root ? open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    free(root);
+    if (rootfd < 0) {
+        rc = root ? ls_error_from_errno(errno) : LS_ENOMEM;
+        goto out;
+    }
+    a->record.is_installed =
+        fstatat(rootfd, LS_INSTALL_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    read_version(&quiet, rootfd, &a->record, NULL);
+    if (!a->record.is_downloaded) {
+        rc = LS_ENOT_DOWNLOADED; /* the commit did not leave a usable version.ini */
+        goto out;
+    }
+    walk.game = &a->record;
+    rc = walk_dir(&walk, rootfd, "", 0);
+    rootfd = -1; /* walk_dir took it */
+    if (rc == 0 && a->record.file_count > 1)
+        qsort(a->record.files, a->record.file_count, sizeof *a->record.files,
+              ls_file_record_compare);
+    a->record.is_servable = record_is_servable(&a->record);
+out:
+    if (rootfd >= 0)
+        close(rootfd);
+    free(walk.verified);
+    if (rc != 0) {
+        ls_library_adoption_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+/* Puts the record in index (sorted by id), replacing one with its id. */
+static int index_put(ls_index_t *index, ls_game_record_t *record)
+{
+    size_t lo = 0, hi = index->game_count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = strcmp(index->games[mid].id, record->id);
+        if (cmp == 0) {
+            ls_game_record_free(&index->games[mid]);
+            index->games[mid] = *record;
+            memset(record, 0, sizeof *record);
+            return 0;
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    ls_game_record_t *grown = realloc(index->games, (index->game_count + 1) * sizeof *grown);
+    if (!grown)
+        return LS_ENOMEM;
+    index->games = grown;
+    memmove(&grown[lo + 1], &grown[lo], (index->game_count - lo) * sizeof *grown);
+    grown[lo] = *record;
+    memset(record, 0, sizeof *record);
+    index->game_count++;
+    return 0;
+}
+
+int ls_library_adopt(ls_library_t *library, ls_library_adoption_t *adoption)
+{
+    bool needs_hashing = !adoption->record.is_servable;
+    int rc;
+    if (library->scan) {
+        /* The scan's walk reads the published index on the pool: leave it
+         * alone and apply this when that scan publishes. */
+        adoption->next = library->adoptions;
+        library->adoptions = adoption;
+        return needs_hashing ? 1 : 0;
+    }
+    ls_index_t next = library->index; /* takes the records; rev and digest stay */
+    library->index.games = NULL;
+    library->index.game_count = 0;
+    library->index.game_dir = NULL;
+    rc = index_put(&next, &adoption->record);
+    if (rc == 0)
+        rc = ls_library_publish(library, &next);
+    if (rc < 0) {
+        library->index.games = next.games; /* nothing published: put them back */
+        library->index.game_count = next.game_count;
+        library->index.game_dir = next.game_dir;
+    } else {
+        library->is_index_dirty = true; /* saved by the next scan */
+    }
+    ls_library_adoption_free(adoption);
+    return rc < 0 ? rc : (needs_hashing ? 1 : 0);
+}
+
+/* Adoptions that waited for a scan go into its result before it publishes. */
+static int apply_adoptions(ls_scan_t *scan)
+{
+    int rc = 0;
+    while (scan->library->adoptions) {
+        ls_library_adoption_t *a = scan->library->adoptions;
+        scan->library->adoptions = a->next;
+        if (rc == 0)
+            rc = index_put(&scan->next, &a->record);
+        ls_library_adoption_free(a);
+    }
+    return rc;
 }
 
 static int scan_game(ls_scan_t *scan, int topfd, const char *id, size_t game_index)
@@ -550,6 +722,8 @@ static void save_work(uv_work_t *req)
 {
     ls_scan_t *scan = req->data;
     int rc = ls_index_save(scan->library->index_path, &scan->library->index);
+    if (rc == 0)
+        scan->library->is_index_dirty = false; /* the loop waits for save_done before a change */
     if (rc != 0)
         ls_error("library", "saving index %s: %s", scan->library->index_path, ls_strerror(rc));
     if (scan->status == 0)
@@ -605,8 +779,12 @@ static void publish_scan(ls_scan_t *scan, bool *needs_saving)
         scan->status = LS_ENOMEM;
         return;
     }
+    scan->status = apply_adoptions(scan);
+    if (scan->status != 0)
+        return;
     mark_servable(&scan->next);
-    *needs_saving = index_needs_saving(scan, &library->index, &scan->next);
+    *needs_saving =
+        library->is_index_dirty || index_needs_saving(scan, &library->index, &scan->next);
     int published = ls_library_publish(library, &scan->next);
     if (published < 0) {
         scan->status = published;

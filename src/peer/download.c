@@ -49,6 +49,7 @@ struct ls_download {
     uint64_t last_resume_save_ms;
     bool install_after; /* commit job: local/ existed, so update */
     bool has_local_dir;
+    ls_library_adoption_t *adoption; /* commit job: the committed game for the library */
 };
 
 /* ---- manifests: GetGame / FetchLatestFromPeers ---- */
@@ -217,6 +218,7 @@ static void download_free(ls_download_t *dl)
             break;
         }
     ls_planner_free(dl->planner);
+    ls_library_adoption_free(dl->adoption);
     ls_dl_tx_free(dl->tx);
     ls_resume_free(&dl->resume);
     ls_manifest_free(&dl->manifest);
@@ -457,6 +459,13 @@ static void commit_work(uv_work_t *req)
         char *local = ls_path_join(dl->game_root, LS_INSTALL_DIR);
         dl->has_local_dir = local && ls_fs_is_dir(local) == 1;
         free(local);
+        /* The library learns the game from the verified manifest: no
+         * rehash, and no moment where it looks not downloaded. */
+        int rc = ls_library_adoption_prepare(dl->rt->library, &dl->manifest, dl->selected,
+                                             dl->selected_count, &dl->adoption);
+        if (rc != 0)
+            ls_warn("download", "%s: committed, but the library will rescan it: %s", dl->game_id,
+                    ls_strerror(rc));
     }
 }
 
@@ -477,6 +486,15 @@ static void commit_done(uv_work_t *req, int status)
     snprintf(game_id, sizeof game_id, "%s", dl->game_id);
     ls_info("download", "%s: complete", game_id);
     emit_progress(dl, ls_rt_now_ms(rt));
+    if (dl->adoption) {
+        /* Published (and announced) before download-finished, so no reader
+         * ever sees the game finished but not downloaded. */
+        rc = ls_library_adopt(rt->library, dl->adoption);
+        dl->adoption = NULL;
+        if (rc < 0)
+            ls_warn("download", "%s: not published at once: %s", game_id, ls_strerror(rc));
+        ls_rt_library_changed(rt);
+    }
     ls_rt_emit(rt, LS_EVENT_DOWNLOAD_FINISHED,
                json_pack("{s:s,s:s}", "game_id", game_id, "version", dl->manifest.version));
     download_free(dl);

@@ -80,9 +80,37 @@ static bool is_preferred(const ls_link_t *link)
     return strcmp(dialer, other) < 0;
 }
 
+/* Which of two ready connections to one peer goes. When the new one was
+ * opened well after the old one was ready, the peer no longer believes in
+ * the old one (it restarted, or lost it): the new one stays on both sides,
+ * instead of a dead connection holding out until its pings go unanswered.
+ * Otherwise the peers dialled each other at about the same time: both keep
+ * the one dialled by the smaller peer_id (or, same dialer, the newer). The
+ * grace keeps the two sides, whose clocks see these moments a round trip
+ * apart, on the same rule. */
+#define DUPLICATE_GRACE_MS 1000
+
+static ls_link_t *duplicate_loser(ls_link_t *link, ls_link_t *other)
+{
+    if (other->ready_ms + DUPLICATE_GRACE_MS < link->started_ms)
+        return other;
+    ls_link_t *loser = is_preferred(link) ? other : link;
+    if (loser == link && other->is_outbound == link->is_outbound)
+        loser = other; /* same dialer: the newer connection replaces the old */
+    return loser;
+}
+
 ls_link_t *ls_link_find_ready(ls_peer_runtime_t *rt, const char *peer_id)
 {
     return ready_link_for(rt, peer_id, NULL);
+}
+
+bool ls_link_exists(ls_peer_runtime_t *rt, const char *peer_id)
+{
+    for (ls_link_t *l = rt->links; l; l = l->next)
+        if (!l->is_closing && strcmp(l->peer_id, peer_id) == 0)
+            return true;
+    return false;
 }
 
 static void peer_address(ls_link_t *link, const ls_hello_t *hello)
@@ -106,9 +134,7 @@ void ls_link_handshake_done(ls_link_t *link, const ls_hello_t *hello)
     peer_address(link, hello);
     ls_link_t *other = ready_link_for(rt, link->peer_id, link);
     if (other) {
-        ls_link_t *loser = is_preferred(link) ? other : link;
-        if (loser == link && other->is_outbound == link->is_outbound)
-            loser = other; /* same dialer: the newer connection replaces the old */
+        ls_link_t *loser = duplicate_loser(link, other);
         loser->is_ready = false;
         ls_link_close(loser, LS_NET_APP_NO_ERROR, "duplicate connection");
         if (loser == link)
@@ -120,8 +146,17 @@ void ls_link_handshake_done(ls_link_t *link, const ls_hello_t *hello)
         ls_link_close(link, LS_NET_APP_REFUSED, "bad library snapshot");
         return;
     }
+    if (!link->is_ready)
+        link->ready_ms = ls_rt_now_ms(rt);
     link->is_ready = true;
     link->ping_misses = 0;
+    link->hello_sent_ms = 0;
+    if (link->static_peer) {
+        /* Reachable and accepted: a later loss starts its backoff afresh. */
+        snprintf(link->static_peer->peer_id, sizeof link->static_peer->peer_id, "%s",
+                 link->peer_id);
+        link->static_peer->backoff_ms = rt->reconnect_ms;
+    }
     if (is_new) {
         ls_info("peer", "%s (%.12s) at %s: %zu games", hello->name, link->peer_id, link->address,
                 hello->library.game_count);
@@ -134,11 +169,22 @@ void ls_link_handshake_done(ls_link_t *link, const ls_hello_t *hello)
     ls_rt_emit_games(rt);
 }
 
+/* A connection whose first handshake failed is closed, so that its target
+ * is dialled again with backoff; left open it would block redialling for
+ * good. A re-handshake on a ready link that fails leaves the link as it is:
+ * the next library_delta or TXT change asks again. */
+static void handshake_failed(ls_link_t *link, const char *reason)
+{
+    if (!link->is_ready)
+        ls_link_close(link, LS_NET_APP_REFUSED, reason);
+}
+
 static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
 {
     if (status != 0 || !reply) {
         if (!link->is_closing)
             ls_warn("peer", "%s: handshake failed: %s", link->address, ls_strerror(status));
+        handshake_failed(link, "handshake failed");
         return;
     }
     if (reply->kind == LS_MSG_ERROR) {
@@ -148,7 +194,7 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
                 is_version && link->static_peer ? "; not retrying" : "");
         if (is_version && link->static_peer)
             link->static_peer->is_ignored = true;
-        ls_link_close(link, LS_NET_APP_REFUSED, "hello refused");
+        handshake_failed(link, "hello refused");
         return;
     }
     int rc = reply->kind == LS_MSG_HELLO_ACK ? ls_link_check_hello(link, &reply->u.hello)
@@ -157,7 +203,7 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
         ls_warn("peer", "%s: hello_ack refused: %s", link->address, ls_strerror(rc));
         if (rc == LS_EVERSION && link->static_peer)
             link->static_peer->is_ignored = true;
-        ls_link_close(link, LS_NET_APP_REFUSED, ls_strerror(rc));
+        handshake_failed(link, ls_strerror(rc));
         return;
     }
     ls_link_handshake_done(link, &reply->u.hello);
@@ -169,8 +215,23 @@ int ls_link_send_hello(ls_link_t *link)
     int rc = ls_link_make_hello(link, LS_MSG_HELLO, &hello);
     if (rc == 0)
         rc = ls_exchange_start(link, &hello, hello_reply_cb, NULL);
+    if (rc == 0 && !link->is_ready)
+        link->hello_sent_ms = ls_rt_now_ms(link->rt);
     ls_msg_free(&hello);
     return rc;
+}
+
+void ls_link_tick(ls_peer_runtime_t *rt)
+{
+    uint64_t now = ls_rt_now_ms(rt);
+    for (ls_link_t *l = rt->links; l; l = l->next) {
+        if (l->is_ready || l->is_closing || !l->hello_sent_ms ||
+            now - l->hello_sent_ms < LS_HELLO_ACK_TIMEOUT_MS)
+            continue;
+        ls_warn("peer", "%s: no hello_ack within %u ms; dialling again later", l->address,
+                (unsigned)LS_HELLO_ACK_TIMEOUT_MS);
+        ls_link_close(l, LS_NET_APP_NO_ERROR, "no hello_ack");
+    }
 }
 
 static void delta_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
@@ -199,6 +260,7 @@ static ls_link_t *link_new(ls_peer_runtime_t *rt, bool is_outbound)
         return NULL;
     link->rt = rt;
     link->is_outbound = is_outbound;
+    link->started_ms = ls_rt_now_ms(rt);
     link->next = rt->links;
     rt->links = link;
     return link;
@@ -230,6 +292,24 @@ int ls_link_connect(ls_peer_runtime_t *rt, ls_static_peer_t *target)
     }
     target->link = link;
     return 0;
+}
+
+void ls_link_dial_if_due(ls_peer_runtime_t *rt, ls_static_peer_t *target)
+{
+    uint64_t now = ls_rt_now_ms(rt);
+    if (target->link || target->is_ignored || now < target->next_dial_ms)
+        return;
+    /* Already connected to that peer some other way (it dialled us). */
+    if (target->peer_id[0] && ls_link_exists(rt, target->peer_id))
+        return;
+    if (target->backoff_ms == 0)
+        target->backoff_ms = rt->reconnect_ms;
+    target->next_dial_ms = now + target->backoff_ms;
+    target->backoff_ms =
+        target->backoff_ms * 2 > LS_REDIAL_MAX_MS ? LS_REDIAL_MAX_MS : target->backoff_ms * 2;
+    int rc = ls_link_connect(rt, target);
+    if (rc != 0)
+        ls_warn("peer", "connect %s: %s", target->address, ls_strerror(rc));
 }
 
 void ls_link_close(ls_link_t *link, uint64_t app_error, const char *reason)

@@ -12,14 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MDNS_BACKOFF_MAX_MS 10000
-
 struct ls_mdns_peer {
     ls_mdns_peer_t *next;
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
-    ls_static_peer_t target;
-    uint64_t next_dial_ms;
-    uint32_t backoff_ms;
+    ls_static_peer_t target; /* dialled with backoff like a --peer (link.c) */
 };
 
 static ls_mdns_peer_t *find_target(ls_peer_runtime_t *rt, const char *peer_id)
@@ -30,35 +26,13 @@ static ls_mdns_peer_t *find_target(ls_peer_runtime_t *rt, const char *peer_id)
     return NULL;
 }
 
-/* Any connection to the peer that is not closing: ready, or an inbound or
- * static one still in its handshake. */
-static bool has_link(ls_peer_runtime_t *rt, const char *peer_id)
-{
-    for (ls_link_t *l = rt->links; l; l = l->next)
-        if (!l->is_closing && strcmp(l->peer_id, peer_id) == 0)
-            return true;
-    return false;
-}
-
-static void dial(ls_peer_runtime_t *rt, ls_mdns_peer_t *p)
-{
-    uint64_t now = ls_rt_now_ms(rt);
-    p->next_dial_ms = now + p->backoff_ms;
-    p->backoff_ms =
-        p->backoff_ms * 2 > MDNS_BACKOFF_MAX_MS ? MDNS_BACKOFF_MAX_MS : p->backoff_ms * 2;
-    int rc = ls_link_connect(rt, &p->target);
-    if (rc != 0)
-        ls_warn("mdns", "connect %s: %s", p->target.address, ls_strerror(rc));
-}
-
 static void maybe_dial(ls_peer_runtime_t *rt, ls_mdns_peer_t *p)
 {
-    if (has_link(rt, p->peer_id)) {
-        p->backoff_ms = rt->reconnect_ms; /* connected: a later loss starts afresh */
+    if (ls_link_find_ready(rt, p->peer_id)) {
+        p->target.backoff_ms = 0; /* connected: a later loss starts afresh */
         return;
     }
-    if (!p->target.link && !p->target.is_ignored && ls_rt_now_ms(rt) >= p->next_dial_ms)
-        dial(rt, p);
+    ls_link_dial_if_due(rt, &p->target);
 }
 
 void ls_mdns_tick(ls_peer_runtime_t *rt)
@@ -85,10 +59,10 @@ static ls_mdns_peer_t *add_target(ls_peer_runtime_t *rt, const ls_discovered_pee
     if (!p)
         return NULL;
     snprintf(p->peer_id, sizeof p->peer_id, "%s", found->peer_id);
-    p->backoff_ms = rt->reconnect_ms;
-    p->next_dial_ms = ls_rt_now_ms(rt);
+    snprintf(p->target.peer_id, sizeof p->target.peer_id, "%s", found->peer_id);
+    p->target.next_dial_ms = ls_rt_now_ms(rt);
     if (strcmp(rt->peer_id, found->peer_id) > 0)
-        p->next_dial_ms += rt->reconnect_ms;
+        p->target.next_dial_ms += rt->reconnect_ms;
     p->next = rt->mdns_peers;
     rt->mdns_peers = p;
     return p;
@@ -123,7 +97,8 @@ static void found_cb(const ls_discovered_peer_t *found, void *userdata)
             return;
         }
         /* A new address is a new process or a moved host: try it now. */
-        p->backoff_ms = rt->reconnect_ms;
+        p->target.backoff_ms = 0;
+        p->target.next_dial_ms = 0;
         p->target.is_ignored = false;
     }
     update_library(rt, found);

@@ -191,6 +191,12 @@ static void announce_library(ls_peer_runtime_t *rt)
     ls_mdns_update(rt);
 }
 
+void ls_rt_library_changed(ls_peer_runtime_t *rt)
+{
+    announce_library(rt);
+    ls_rt_emit_local_library(rt);
+}
+
 static void clear_rescan_queue(ls_peer_runtime_t *rt)
 {
     for (size_t i = 0; i < rt->rescan_queue_count; i++)
@@ -240,17 +246,27 @@ static void start_queued_rescan(ls_peer_runtime_t *rt)
     }
 }
 
+/* One line per scan that read file contents (every first scan): what a
+ * restart cost is visible in the log. */
+static void log_scan(const char *what, const ls_scan_stats_t *stats)
+{
+    if (stats->files_hashed > 0 || strcmp(what, "first scan") == 0)
+        ls_info("library", "%s: %llu games, %llu files seen, %llu hashed (%llu bytes)", what,
+                (unsigned long long)stats->games_seen, (unsigned long long)stats->files_seen,
+                (unsigned long long)stats->files_hashed, (unsigned long long)stats->bytes_hashed);
+}
+
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     rt->is_scanning = false;
+    log_scan("rescan", stats);
     if (rt->is_shutting_down)
         return;
     if (status != 0)
         ls_rt_emit_failure(rt, "library scan", status);
-    announce_library(rt);
-    ls_rt_emit_local_library(rt);
+    ls_rt_library_changed(rt);
     if (ls_rt_game_dir_scan_ended(rt))
         return; /* the new directory's full scan replaces any pending one */
     start_queued_rescan(rt);
@@ -273,18 +289,13 @@ void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
 
 static void connect_static_peers(ls_peer_runtime_t *rt)
 {
-    for (size_t i = 0; i < rt->static_peer_count; i++) {
-        ls_static_peer_t *sp = &rt->static_peers[i];
-        if (sp->link || sp->is_ignored)
-            continue;
-        int rc = ls_link_connect(rt, sp);
-        if (rc != 0)
-            ls_warn("peer", "connect %s: %s", sp->address, ls_strerror(rc));
-    }
+    for (size_t i = 0; i < rt->static_peer_count; i++)
+        ls_link_dial_if_due(rt, &rt->static_peers[i]);
 }
 
 static void reconnect_timer_cb(uv_timer_t *timer)
 {
+    ls_link_tick(timer->data);
     connect_static_peers(timer->data);
     ls_mdns_tick(timer->data);
     ls_download_tick(timer->data);
@@ -580,6 +591,7 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
 {
     ls_peer_runtime_t *rt = userdata;
     rt->is_scanning = false;
+    log_scan("first scan", stats);
     if (status != 0)
         ls_rt_emit_failure(rt, "library scan", status);
     ls_snapshot_free(&rt->announced);
@@ -587,6 +599,8 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     ls_rt_emit_local_library(rt);
     if (rt->is_shutting_down)
         return;
+    rt->is_library_ready = true;
+    ls_server_answer_held_hellos(rt);
     ls_info("peer", "%.12s listening on port %d, announcing %zu games (rev %llu)", rt->peer_id,
             rt->listen_port, rt->announced.game_count,
             (unsigned long long)rt->announced.library_rev);

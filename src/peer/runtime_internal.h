@@ -28,12 +28,25 @@ typedef struct ls_command {
     char *arg;
 } ls_command_t;
 
+/* A dial target: a --peer address or a peer mDNS resolved. Failed attempts
+ * (unreachable, refused, no hello_ack in time) are retried with a backoff
+ * that doubles from reconnect_ms to LS_REDIAL_MAX_MS and starts afresh once
+ * a handshake completes. */
 typedef struct {
     char address[LS_ADDRESS_MAX];
     struct sockaddr_storage sockaddr;
     ls_link_t *link; /* the outbound link to it, if any */
     bool is_ignored; /* answered version_mismatch: never retried */
+    char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* learnt from the first handshake ("" until then) */
+    uint64_t next_dial_ms;
+    uint32_t backoff_ms; /* 0: not dialled yet (reconnect_ms) */
 } ls_static_peer_t;
+
+#define LS_REDIAL_MAX_MS 10000
+/* How long a dialler waits for hello_ack. The acceptor holds a hello that
+ * arrives before its first scan has ended and answers it then, so this
+ * covers a slow first scan, not just a round trip. */
+#define LS_HELLO_ACK_TIMEOUT_MS 30000
 
 struct ls_peer_runtime {
     /* configuration, copied */
@@ -88,6 +101,7 @@ struct ls_peer_runtime {
     ls_link_t *links;
     ls_static_peer_t static_peers[LS_STATIC_PEERS_MAX];
     size_t static_peer_count;
+    bool is_library_ready; /* the first scan ended: rt->announced is valid */
     bool is_mdns_enabled;
     ls_discovery_t *discovery;  /* NULL: mDNS off or not started */
     ls_mdns_peer_t *mdns_peers; /* peers mDNS resolved: dial targets */
@@ -107,6 +121,10 @@ struct ls_link {
     unsigned ping_misses;
     bool is_ping_outstanding;
     uint64_t last_data_ms; /* when a reply byte last arrived on any of our requests */
+    uint64_t started_ms;   /* connect or accept */
+    uint64_t ready_ms;     /* first handshake completed */
+    uint64_t hello_sent_ms;                /* outbound: our hello awaits its hello_ack (0: none) */
+    struct ls_serve_stream *pending_hello; /* inbound hello held until the first scan ends */
 };
 
 /* runtime.c */
@@ -118,6 +136,9 @@ uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt);
 int ls_rt_parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out);
 void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code);
 void ls_rt_emit_local_library(ls_peer_runtime_t *rt);
+/* The library published a change: library_delta to peers, TXT record,
+ * local-library event. */
+void ls_rt_library_changed(ls_peer_runtime_t *rt);
 /* Rescans one game (NULL: all); while a scan runs, the request is queued. */
 void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id);
 void ls_rt_start_monitor(ls_peer_runtime_t *rt);
@@ -147,7 +168,15 @@ void ls_download_tick(ls_peer_runtime_t *rt);
 
 /* link.c */
 ls_link_t *ls_link_find_ready(ls_peer_runtime_t *rt, const char *peer_id);
+/* Any connection to peer_id that is not closing (ready or in its handshake). */
+bool ls_link_exists(ls_peer_runtime_t *rt, const char *peer_id);
 int ls_link_connect(ls_peer_runtime_t *rt, ls_static_peer_t *target);
+/* Dials target when it has no connection and its backoff allows (from the
+ * reconnect timer). */
+void ls_link_dial_if_due(ls_peer_runtime_t *rt, ls_static_peer_t *target);
+/* From the reconnect timer: closes outbound links whose hello_ack is late,
+ * so their targets are dialled again. */
+void ls_link_tick(ls_peer_runtime_t *rt);
 void ls_link_close(ls_link_t *link, uint64_t app_error, const char *reason);
 int ls_link_send_hello(ls_link_t *link);
 void ls_link_handshake_done(ls_link_t *link, const ls_hello_t *hello);
@@ -183,5 +212,7 @@ void ls_exchange_cancel(ls_exchange_t *exchange);
 
 /* server.c: a stream the peer opened to us. */
 void ls_server_accept_stream(ls_link_t *link, ls_net_stream_t *stream);
+/* The first scan ended: answers the hellos held until then. */
+void ls_server_answer_held_hellos(ls_peer_runtime_t *rt);
 
 #endif

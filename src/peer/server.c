@@ -14,11 +14,12 @@
 /* Requests are small; a hello carries a whole library snapshot. */
 #define REQUEST_FRAME_MAX (4u * 1024u * 1024u)
 
-typedef struct {
+typedef struct ls_serve_stream {
     ls_link_t *link;
     ls_net_stream_t *stream; /* NULL once the transport closed it */
     ls_framer_t framer;
     bool has_request;
+    ls_msg_t held_hello; /* a hello waiting for the first scan (kind 0: none) */
     ls_serve_reply_t reply;
     int fd;                     /* the served file until the body source takes it */
     ls_net_file_source_t *body; /* reads the file for the transport; owns its fd */
@@ -28,6 +29,7 @@ typedef struct {
 
 static void serve_stream_free(ls_serve_stream_t *ss)
 {
+    ls_msg_free(&ss->held_hello);
     ls_net_file_source_free(ss->body); /* closes the fd it took */
     if (ss->fd >= 0)
         close(ss->fd);
@@ -169,6 +171,38 @@ static void handle_delta(ls_serve_stream_t *ss, const ls_library_delta_t *delta)
     send_frame(ss, &ack, true);
 }
 
+/* Until the first scan has ended there is no library to answer with (and
+ * the dialler would take an empty one for the truth), so a hello waits on
+ * its stream: at most one per connection, a newer one replacing the older,
+ * which is refused as busy. */
+static void hold_hello(ls_serve_stream_t *ss, ls_msg_t *request)
+{
+    ls_link_t *link = ss->link;
+    ls_serve_stream_t *older = link->pending_hello;
+    if (older) {
+        link->pending_hello = NULL;
+        ls_msg_free(&older->held_hello);
+        send_error(older, LS_WIRE_BUSY, "a newer hello replaced this one");
+    }
+    ls_info("peer", "%s: hello held until the first library scan ends", link->address);
+    ss->held_hello = *request;
+    memset(request, 0, sizeof *request);
+    link->pending_hello = ss;
+}
+
+void ls_server_answer_held_hellos(ls_peer_runtime_t *rt)
+{
+    for (ls_link_t *l = rt->links; l; l = l->next) {
+        ls_serve_stream_t *ss = l->pending_hello;
+        if (!ss)
+            continue;
+        l->pending_hello = NULL;
+        if (!l->is_closing)
+            handle_hello(ss, &ss->held_hello.u.hello);
+        ls_msg_free(&ss->held_hello);
+    }
+}
+
 static void handle_request(ls_serve_stream_t *ss, const uint8_t *payload, size_t len)
 {
     ls_msg_t request;
@@ -179,6 +213,10 @@ static void handle_request(ls_serve_stream_t *ss, const uint8_t *payload, size_t
         snprintf(message, sizeof message, "%s%s%s", ls_strerror(rc), detail[0] ? ": " : "", detail);
         send_error(ss, ls_wire_error_from_code(rc), message);
         return;
+    }
+    if (request.kind == LS_MSG_HELLO && !ss->link->rt->is_library_ready) {
+        hold_hello(ss, &request);
+        return; /* the stream owns the request now */
     }
     if (request.kind == LS_MSG_HELLO)
         handle_hello(ss, &request.u.hello);
@@ -217,6 +255,8 @@ static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
 {
     ls_serve_stream_t *ss = ls_net_stream_user_data(s);
     ss->stream = NULL;
+    if (ss->link->pending_hello == ss)
+        ss->link->pending_hello = NULL;
     if (!ss->is_busy)
         serve_stream_free(ss); /* else the pending job frees it */
 }

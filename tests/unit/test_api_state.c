@@ -6,6 +6,7 @@
 #include "app/api_state.h"
 
 #include "lanspread/catalog.h"
+#include "lanspread/error.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,14 @@ static void a_download_goes_requested_downloading_installing_installed(void **st
 {
     fixture_t *f = *state;
     two_libraries(f);
+    const char *running;
     assert_false(ls_api_state_is_busy(f->st));
-    ls_api_state_request(f->st, "bravo", "download");
+    assert_int_equal(ls_api_state_request(f->st, "bravo", "download", &running), 0);
     assert_state(f, "bravo", "requested");
     assert_true(ls_api_state_is_busy(f->st));
+    /* a second request while the first is pending is refused, not noted */
+    assert_int_equal(ls_api_state_request(f->st, "bravo", "download", &running), LS_EBUSY);
+    assert_string_equal(running, "download");
     /* file lists for another game start nothing */
     apply_none(f, "got-game-files", "{\"game_id\":\"alpha\",\"version\":\"1.10\"}");
     char *id = apply(f, "got-game-files", "{\"game_id\":\"bravo\",\"version\":\"2.0\"}");
@@ -134,6 +139,7 @@ static void a_download_goes_requested_downloading_installing_installed(void **st
     json_t *progress = json_object_get(json_object_get(game, "operation"), "progress");
     assert_int_equal(json_integer_value(json_object_get(progress, "bytes_done")), 5);
     json_decref(game);
+    assert_int_equal(ls_api_state_request(f->st, "bravo", "update", &running), LS_EBUSY);
     apply_none(f, "download-finished", "{\"game_id\":\"bravo\",\"version\":\"2.0\"}");
     apply_none(f, "install-begin", "{\"game_id\":\"bravo\",\"op\":\"install\"}");
     assert_state(f, "bravo", "installing");
@@ -149,13 +155,15 @@ static void a_download_goes_requested_downloading_installing_installed(void **st
 static void failures_keep_their_reason_and_cancel_is_not_one(void **state)
 {
     fixture_t *f = *state;
+    const char *running;
     two_libraries(f);
-    ls_api_state_request(f->st, "bravo", "download");
+    assert_int_equal(ls_api_state_request(f->st, "bravo", "download", &running), 0);
     apply_none(f, "download-begin", "{\"game_id\":\"bravo\",\"bytes_total\":20}");
     apply_none(f, "download-failed",
                "{\"game_id\":\"bravo\",\"reason\":\"canceled\",\"canceled\":true}");
     assert_state(f, "bravo", "remote");
-    ls_api_state_request(f->st, "bravo", "download");
+    /* a canceled download leaves the game free for another request */
+    assert_int_equal(ls_api_state_request(f->st, "bravo", "download", &running), 0);
     apply_none(f, "download-failed",
                "{\"game_id\":\"bravo\",\"reason\":\"no peer left\",\"canceled\":false}");
     assert_state(f, "bravo", "failed");
