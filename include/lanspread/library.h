@@ -117,8 +117,9 @@ char *ls_library_game_root(const ls_library_t *library, const char *game_id);
 const char *ls_library_game_dir(const ls_library_t *library);
 
 /* Parses version.ini text: the value of a `version=` line if there is one,
- * else the first non-empty line, trimmed. LS_ECORRUPT when empty.
- * *out owned by the caller. */
+ * else the first non-empty line, trimmed. LS_ECORRUPT when empty,
+ * LS_ETOOBIG above LS_VERSION_MAX bytes, LS_EUTF8 when not UTF-8 (it is
+ * announced and saved as a JSON string). *out owned by the caller. */
 int ls_library_parse_version(const char *text, size_t len, char **out);
 
 /* Creates a demo library: games from the catalog (and generated ones listed in

@@ -172,6 +172,12 @@ const char *ls_wire_error_name(ls_wire_error_t code);
 /* Maps a local LS_E* failure to the typed error sent to a peer. */
 ls_wire_error_t ls_wire_error_from_code(int code);
 
+/* Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
+ * U+10FFFF), the rule every string on the wire follows; the library uses it
+ * to keep names the protocol cannot carry out of manifests and the index.
+ * On failure *bad_offset is the offset of the first bad byte. */
+bool ls_proto_utf8_is_valid(const uint8_t *data, size_t len, size_t *bad_offset);
+
 /* The digest of a list of announced games: SHA-256 over the canonical
  * encoding (games sorted by id; each field as "<decimal length>:<bytes>",
  * in the order id, name, version, size, file_count; numbers in decimal).

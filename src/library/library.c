@@ -448,6 +448,12 @@ int ls_library_parse_version(const char *text, size_t len, char **out)
         free(first);
         return LS_ETOOBIG;
     }
+    /* The version is announced and saved as a JSON string. */
+    size_t bad;
+    if (!ls_proto_utf8_is_valid((const uint8_t *)first, strlen(first), &bad)) {
+        free(first);
+        return LS_EUTF8;
+    }
     *out = first;
     return 0;
 }

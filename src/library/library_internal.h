@@ -60,6 +60,10 @@ int ls_game_record_compare(const void *a, const void *b);
 int ls_index_load(const char *path, ls_index_t *out);
 /* Parses index text; on failure *out is empty. Used by load and the fuzzer. */
 int ls_index_parse(const char *text, size_t len, ls_index_t *out);
+/* The text ls_index_save writes (caller frees). Every record a scan builds
+ * must come back equal from ls_index_parse, a not-downloaded game included,
+ * or a restart rehashes the whole library. */
+int ls_index_dump(const ls_index_t *index, char **text);
 int ls_index_save(const char *path, const ls_index_t *index);
 
 struct ls_library_adoption {

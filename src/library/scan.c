@@ -181,6 +181,13 @@ static int walk_entry(ls_walk_t *walk, int dirfd, const char *prefix, const char
     }
     if (depth == 0 && ls_is_reserved_root_name(name))
         return 0; /* Lanspread's own entries: silently not served */
+    /* Paths travel as JSON strings in manifests and the index; a name in
+     * another encoding could be neither sent nor saved. */
+    size_t bad;
+    if (!ls_proto_utf8_is_valid((const uint8_t *)name, strlen(name), &bad)) {
+        skip(walk->scan, game_id, relpath, "name is not valid UTF-8; never served");
+        return 0;
+    }
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         skip(walk->scan, game_id, relpath, strerror(errno));
         return 0;
@@ -281,7 +288,9 @@ static void read_version(ls_scan_t *scan, int rootfd, ls_game_record_t *game,
         rc = ls_library_parse_version(text, (size_t)st.st_size, &game->version);
     if (rc != 0)
         skip(scan, game->id, LS_VERSION_FILE,
-             rc == LS_ECORRUPT ? "empty; game not downloaded" : ls_strerror(rc));
+             rc == LS_ECORRUPT ? "empty; game not downloaded"
+             : rc == LS_EUTF8  ? "not valid UTF-8; game not downloaded"
+                               : ls_strerror(rc));
     game->is_downloaded = rc == 0;
     free(text);
 }

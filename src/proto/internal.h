@@ -34,10 +34,6 @@ void ls_proto_path_pop(ls_proto_ctx_t *ctx, size_t mark);
 int ls_proto_fail(ls_proto_ctx_t *ctx, int code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
- * U+10FFFF). On failure *bad_offset is the offset of the first bad byte. */
-bool ls_proto_utf8_is_valid(const uint8_t *data, size_t len, size_t *bad_offset);
-
 /* Name tables: NULL for values outside the enums. */
 const char *ls_proto_kind_to_name(ls_msg_kind_t kind);
 int ls_proto_kind_from_name(const char *name, ls_msg_kind_t *kind);

@@ -23,6 +23,22 @@ assert all(g["file_count"] == 4 and g["downloaded"] for g in doc["games"])
 assert len(doc["digest"]) == 64
 PY
 
+# A cancelled download leaves a game folder without version.ini. That is a
+# normal state: the next start must reuse the saved index, not rehash it all.
+first=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["games"][0]["id"])' "$json")
+rm "$work/games/$first/version.ini"
+"$bin" scan "$work/games" --state "$work/state" >/dev/null 2>&1
+json=$("$bin" scan "$work/games" --state "$work/state" --json 2>"$work/err")
+! grep -q "unreadable" "$work/err" || fail "index lost over a not-downloaded game: $(cat "$work/err")"
+python3 - "$json" "$first" <<'PY' || fail "restart with a not-downloaded game rehashed: $json"
+import json, sys
+doc, first = json.loads(sys.argv[1]), sys.argv[2]
+assert doc["stats"]["files_hashed"] == 0 and doc["stats"]["bytes_hashed"] == 0, doc["stats"]
+assert not doc["stats"]["rev_bumped"]
+assert len(doc["games"]) == 5 and doc["announced"] == 4
+assert [g for g in doc["games"] if g["id"] == first][0]["downloaded"] is False
+PY
+
 # Usage errors exit 2, run-time errors exit 1, each with a message.
 set +e
 "$bin" scan 2>"$work/err"; [[ $? -eq 2 ]] || fail "missing DIR should exit 2"

@@ -22,7 +22,11 @@ static const char *test_catalog_json =
     "{\"id\":\"alpha\",\"name\":\"Alpha\",\"genre\":\"FPS\",\"max_players\":16},"
     "{\"id\":\"bravo\",\"name\":\"Bravo\"},"
     "{\"id\":\"charlie\",\"name\":\"Charlie\"},"
-    "{\"id\":\"delta\",\"name\":\"Delta\"}]}";
+    "{\"id\":\"delta\",\"name\":\"Delta\"},"
+    "{\"id\":\"echo\",\"name\":\"Echo\"},"
+    "{\"id\":\"foxtrot\",\"name\":\"Foxtrot\"},"
+    "{\"id\":\"golf\",\"name\":\"Golf\"},"
+    "{\"id\":\"hotel\",\"name\":\"Hotel\"}]}";
 
 typedef struct {
     char *games;
@@ -364,6 +368,216 @@ static void corrupt_index_is_replaced_and_rev_keeps_growing(void **state)
     assert_true(is_announced(f, "alpha"));
 }
 
+static void make_dir(fixture_t *f, const char *relpath)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", f->games, relpath);
+    assert_int_equal(ls_fs_mkdir_p(path, 0755), 0);
+}
+
+/* One folder per state a game folder is normally in, so that a restart sees
+ * each of them. */
+static void make_every_folder_state(fixture_t *f)
+{
+    char big[LS_VERSION_FILE_MAX + 10];
+    memset(big, 'v', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    /* Downloaded and installed, with zero-byte files, empty directories and
+     * names with spaces and non-ASCII characters. */
+    add_game(f, "alpha", "1.0\n");
+    ls_test_write_text(f->games, "alpha/local/game.exe", "exe");
+    ls_test_write_text(f->games, "alpha/Maps mit Leerzeichen/Straße Ü 東京.pk3", "map");
+    ls_test_write_text(f->games, "alpha/empty.cfg", "");
+    ls_test_write_text(f->games, "alpha/saves/ \"quoted\"\\back\tslash.sav", "");
+    make_dir(f, "alpha/empty dir");
+    make_dir(f, "alpha/Maps mit Leerzeichen/leer");
+    /* A cancelled download: data but no version.ini. */
+    add_game(f, "bravo", NULL);
+    /* A download in progress: pre-sized files and the parked sentinel. */
+    add_game(f, "charlie", NULL);
+    ls_test_write_text(f->games, "charlie/.version.ini.tmp", "2\n");
+    ls_test_write_text(f->games, "charlie/.version.ini.discarded", "1\n");
+    ls_test_write_text(f->games, "charlie/data/zero.bin", "");
+    /* An install in progress. */
+    add_game(f, "delta", "3\n");
+    ls_test_write_text(f->games, "delta/.lanspread.json", "{}");
+    ls_test_write_text(f->games, "delta/.local.installing/.lanspread_owned", "");
+    /* An empty folder; an empty, an oversized and a directory version.ini. */
+    make_dir(f, "echo");
+    add_game(f, "foxtrot", "");
+    add_game(f, "golf", big);
+    make_dir(f, "hotel/version.ini");
+}
+
+/* What a peer publishes about its games, one line per game. */
+static void describe_games(fixture_t *f, char *out, size_t len)
+{
+    size_t count, used = 0;
+    const ls_local_game_t *games = ls_library_games(f->library, &count);
+    out[0] = '\0';
+    for (size_t i = 0; i < count && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s v=%s d=%d i=%d n=%llu s=%llu\n",
+                                 games[i].id, games[i].version ? games[i].version : "-",
+                                 games[i].is_downloaded, games[i].is_installed,
+                                 (unsigned long long)games[i].file_count,
+                                 (unsigned long long)games[i].size);
+    assert_true(used < len);
+}
+
+static void restart(fixture_t *f)
+{
+    ls_library_close(f->library);
+    f->library = NULL;
+    f->log[0] = '\0';
+    reopen(f);
+}
+
+static void restart_in_every_folder_state_rehashes_nothing(void **state)
+{
+    fixture_t *f = *state;
+    char before[2048], after[2048];
+    size_t len_before, len_after, count;
+    make_every_folder_state(f);
+    ls_scan_stats_t cold = scan(f);
+    assert_true(cold.files_hashed > 0);
+    ls_library_games(f->library, &count);
+    assert_int_equal(count, 8);
+    assert_false(ls_library_find(f->library, "bravo")->is_downloaded);
+    assert_true(ls_library_find(f->library, "alpha")->is_installed);
+    uint64_t rev = ls_library_rev(f->library);
+    describe_games(f, before, sizeof before);
+    char *index_before = ls_test_read_file(f->state, "index.json", &len_before);
+
+    restart(f);
+    assert_null(strstr(f->log, "unreadable"));
+    assert_int_equal(ls_library_rev(f->library), rev);
+    ls_scan_stats_t warm = scan(f);
+    assert_int_equal(warm.files_hashed, 0);
+    assert_int_equal(warm.bytes_hashed, 0);
+    assert_false(warm.rev_bumped);
+    assert_int_equal(ls_library_rev(f->library), rev);
+    describe_games(f, after, sizeof after);
+    assert_string_equal(before, after);
+    assert_true(is_announced(f, "alpha"));
+    assert_true(is_announced(f, "delta"));
+    /* Nothing changed on disk, so the index is what it was, not a fresh one. */
+    char *index_after = ls_test_read_file(f->state, "index.json", &len_after);
+    assert_int_equal(len_after, len_before);
+    assert_memory_equal(index_after, index_before, len_before);
+    free(index_before);
+    free(index_after);
+}
+
+static void restart_rehashes_only_the_changed_file(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    ls_test_write_text(f->games, "alpha/data.bin", "original");
+    add_game(f, "bravo", NULL);
+    add_game(f, "charlie", "2\n");
+    scan(f);
+    uint64_t rev = ls_library_rev(f->library);
+
+    ls_library_close(f->library);
+    f->library = NULL;
+    ls_test_write_text(f->games, "alpha/data.bin", "changed while the peer was down");
+    restart(f);
+    ls_scan_stats_t warm = scan(f);
+    assert_null(strstr(f->log, "unreadable"));
+    assert_int_equal(warm.files_hashed, 1);
+    assert_int_equal(warm.bytes_hashed, strlen("changed while the peer was down"));
+    assert_int_equal(warm.version_reads, 0);
+    assert_int_equal(ls_library_rev(f->library), rev + 1);
+}
+
+/* Names and versions that are not UTF-8 cannot travel in the protocol or be
+ * written to the JSON index: they are skipped, and the rest still persists. */
+static void bytes_that_are_not_utf8_are_skipped_and_the_index_persists(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    ls_test_write_text(f->games, "alpha/caf\xe9.txt", "latin-1 name");
+    add_game(f, "bravo", "version = 1.0 \xe9t\xe9\n");
+    add_game(f, "charlie", "2\n");
+    ls_scan_stats_t cold = scan(f);
+    assert_int_equal(cold.skipped, 2);
+    assert_non_null(strstr(f->log, "not valid UTF-8"));
+    assert_true(is_announced(f, "alpha"));
+    assert_false(ls_library_find(f->library, "bravo")->is_downloaded);
+    ls_game_manifest_t m;
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m), 0);
+    assert_int_equal(m.file_count, 2);
+    ls_manifest_free(&m);
+
+    restart(f);
+    assert_null(strstr(f->log, "unreadable"));
+    ls_scan_stats_t warm = scan(f);
+    assert_int_equal(warm.files_hashed, 0);
+}
+
+/* Replaces the first `from` in the saved index with `to`. */
+static void edit_index(fixture_t *f, const char *from, const char *to)
+{
+    size_t len;
+    char *text = ls_test_read_file(f->state, "index.json", &len);
+    char *at = strstr(text, from);
+    assert_non_null(at);
+    char *edited = malloc(len + strlen(to) + 1);
+    size_t head = (size_t)(at - text);
+    memcpy(edited, text, head);
+    strcpy(edited + head, to);
+    strcat(edited, at + strlen(from));
+    ls_test_write_text(f->state, "index.json", edited);
+    free(edited);
+    free(text);
+}
+
+static void null_version_from_older_builds_loads_and_other_types_do_not(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    add_game(f, "bravo", NULL);
+    scan(f);
+    uint64_t rev = ls_library_rev(f->library);
+    ls_library_close(f->library);
+    f->library = NULL;
+    /* Builds before this one wrote a not-downloaded game's version as null. */
+    edit_index(f, "{\"id\":\"bravo\",", "{\"id\":\"bravo\",\"version\":null,");
+    restart(f);
+    assert_null(strstr(f->log, "unreadable"));
+    assert_int_equal(ls_library_rev(f->library), rev);
+    assert_int_equal(scan(f).files_hashed, 0);
+
+    ls_library_close(f->library);
+    f->library = NULL;
+    edit_index(f, "{\"id\":\"bravo\",", "{\"id\":\"bravo\",\"version\":5,");
+    restart(f);
+    assert_non_null(strstr(f->log, "unreadable"));
+}
+
+static void game_dir_that_is_not_utf8_still_persists(void **state)
+{
+    fixture_t *f = *state;
+    char dir[512];
+    ls_library_t *library;
+    ls_scan_stats_t stats;
+    snprintf(dir, sizeof dir, "%s/Spiele f\xfcr LAN", f->games);
+    ls_test_write_text(dir, "alpha/version.ini", "1\n");
+    ls_test_write_text(dir, "alpha/game.zip", "zipbytes");
+    ls_library_config_t config = {dir, f->state, f->catalog};
+    assert_int_equal(ls_library_open(&config, &library), 0);
+    assert_int_equal(ls_library_scan_sync(library, &stats), 0);
+    assert_int_equal(stats.files_hashed, 2);
+    ls_library_close(library);
+
+    assert_int_equal(ls_library_open(&config, &library), 0);
+    assert_int_equal(ls_library_scan_sync(library, &stats), 0);
+    assert_int_equal(stats.files_hashed, 0);
+    ls_library_close(library);
+    assert_null(strstr(f->log, "unreadable"));
+    assert_null(strstr(f->log, "game directory changed"));
+}
+
 static void single_game_rescan_keeps_the_others(void **state)
 {
     fixture_t *f = *state;
@@ -396,6 +610,7 @@ static void version_ini_forms_are_parsed(void **state)
     free(v);
     assert_int_equal(ls_library_parse_version("  \n\n", 4, &v), LS_ECORRUPT);
     assert_int_equal(ls_library_parse_version("a\0b", 3, &v), LS_ECORRUPT);
+    assert_int_equal(ls_library_parse_version("1.0 \xe9t\xe9", 7, &v), LS_EUTF8);
 }
 
 static void catalog_errors_name_the_problem(void **state)
@@ -507,6 +722,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_index_is_replaced_and_rev_keeps_growing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(single_game_rescan_keeps_the_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(restart_in_every_folder_state_rehashes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(restart_rehashes_only_the_changed_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(bytes_that_are_not_utf8_are_skipped_and_the_index_persists,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(null_version_from_older_builds_loads_and_other_types_do_not,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(game_dir_that_is_not_utf8_still_persists, setup, teardown),
         cmocka_unit_test(version_ini_forms_are_parsed),
         cmocka_unit_test(catalog_errors_name_the_problem),
         cmocka_unit_test_setup_teardown(demo_library_has_real_archives_and_scans, setup, teardown),
