@@ -10,7 +10,12 @@
 #   the idle CPU and RSS of one peer connected to nine others;
 #   a SIGKILLed peer vanishes from the others within the prune interval and
 #   reappears when restarted (same address and TXT record: no new mDNS event
-#   on the observers, so only the runtime's redial brings it back).
+#   on the observers, so only the runtime's redial brings it back);
+#   restarts (SIGTERM, and SIGKILL without waiting for the prune) of a peer
+#   with a not-downloaded folder, among 2 and among 10 peers: it and the
+#   others list each other anew within 3 s of its ready event, and its
+#   first scan hashes nothing; two peers started together while one scans a
+#   large library list each other within that scan's time plus 2 s.
 # Usage: test_peers.sh [path/to/lanspread]   (needs root; skips otherwise)
 # LS_NETNS_IDLE_SECONDS=N measures idle CPU/RSS over N s (default 5).
 set -uo pipefail
@@ -89,6 +94,55 @@ lists() {
       -*) [[ $line != *"\"id\":\"${w:1}\""* ]] || return 1 ;;
     esac
   done
+}
+
+# lists_since NAME LINE [+id | -id]...: like `lists`, but only a list-games
+# event written after line LINE of NAME's output counts (a peer must see
+# the other anew, not keep what it knew).
+lists_since() {
+  local line w
+  line=$(tail -n "+$(($2 + 1))" "$work/$1.out" 2>/dev/null | grep -F '"event":"list-games"' | tail -n 1)
+  [[ -n $line ]] || return 1
+  for w in "${@:3}"; do
+    case $w in
+      +*) [[ $line == *"\"id\":\"${w:1}\""* ]] || return 1 ;;
+      -*) [[ $line != *"\"id\":\"${w:1}\""* ]] || return 1 ;;
+    esac
+  done
+}
+
+out_lines() { wc -l <"$work/$1.out"; }
+readies() { grep -c '"event":"ready"' "$work/$1.out" 2>/dev/null || true; }
+ready_after() { (($(readies "$1") > $2)); }
+
+# restart_peer NAME HOST SIGNAL "OTHERS": stops NAME with SIGNAL and starts
+# it again at once (same port, state and games), then checks that NAME and
+# every one of OTHERS list each other anew within 3 s of NAME's ready event
+# (measured), and that the restart hashed no file.
+restart_peer() {
+  local name=$1 host=$2 sig=$3 others=$4 o t_ready want=() marks=()
+  declare -A mark=()
+  for o in $others; do mark[$o]=$(out_lines "$o"); want+=("+game-$o"); done
+  kill "-$sig" "${NETNS_PID[$name]}"
+  wait "${NETNS_PID[$name]}" 2>/dev/null
+  unset "NETNS_PID[$name]"
+  mv "$work/$name.out" "$work/$name-before-$sig.out"
+  mv "$work/$name.err" "$work/$name-before-$sig.err"
+  start_peer "$name" "$host"
+  netns_wait 20 ready_after "$name" 0 || { fail "$name not ready after a $sig restart"; return; }
+  t_ready=$(now_ms)
+  seen_by_all() {
+    lists "$name" "${want[@]}" || return 1
+    for o in $others; do lists_since "$o" "${mark[$o]}" "+game-$name" || return 1; done
+  }
+  if netns_wait 3 seen_by_all; then
+    pass "restart ($sig) of $name with $(wc -w <<<"$others") others: listed by all and listing all again $(elapsed "$t_ready") s after its ready event"
+  else
+    fail "after a $sig restart, $name and its $(wc -w <<<"$others") peers did not list each other again within 3 s of its ready event"
+  fi
+  grep -q "rehashing everything" "$work/$name.err" && fail "$name discarded its index on restart"
+  grep -Eq "first scan: .* 0 hashed" "$work/$name.err" ||
+    fail "$name hashed files again on restart: $(grep 'first scan' "$work/$name.err")"
 }
 
 # all_list "NAMES" [+id|-id]...: every named peer passes `lists`.
@@ -174,11 +228,45 @@ if netns_wait 15 lists p2 +game-txt +game-p1; then
 else
   fail "p2 never listed game-txt"
 fi
+# Restarts of a peer whose game directory holds a folder that is not
+# downloaded (what a canceled download leaves): back within 3 s of ready,
+# nothing rehashed.
+mkdir -p "$work/p1-games/game-new" && head -c 4096 /dev/urandom >"$work/p1-games/game-new/part.bin"
+netns_wait 5 lists p2 +game-p1 || true
+restart_peer p1 1 TERM "p2"
+restart_peer p1 1 KILL "p2"
+rm -rf "${work:?}/p1-games/game-new"
 netns_stop p1
 netns_stop p2
 
+# Both started at the same moment while p1's first scan takes over a second
+# (a 1 GiB sparse file to hash): both list each other within that scan's
+# time plus 2 s.
+for n in p1 p2; do mv "$work/$n.out" "$work/$n-restarts.out"; mv "$work/$n.err" "$work/$n-restarts.err"; done
+truncate -s 1G "$work/p1-games/game-p1/big.bin"
+t0=$(now_ms)
+start_peer p1 1
+start_peer p2 2
+if netns_wait 60 ready_after p1 0; then
+  scan_ms=$(($(now_ms) - t0))
+  if ((scan_ms < 1000)); then
+    fail "p1's first scan took only ${scan_ms} ms: too small to test a start during a scan"
+  elif netns_wait $(((scan_ms + 2000) / 1000 - (($(now_ms) - t0) / 1000) + 1)) everyone_sees "p1 p2" &&
+    (($(now_ms) - t0 <= scan_ms + 2000)); then
+    pass "started together while p1 scans (${scan_ms} ms): both list each other $(elapsed "$t0") s after start"
+  else
+    fail "started together while p1 scans (${scan_ms} ms): not both listed within the scan + 2 s ($(elapsed "$t0") s)"
+  fi
+else
+  fail "p1 never became ready with its big library"
+fi
+netns_stop p1
+netns_stop p2
+rm -f "$work/p1-games/game-p1/big.bin"
+
 # --- ten peers, one of them a second peer on host 1, plus a protocol-3 peer
 for n in p1 p2; do mv "$work/$n.out" "$work/$n-2peers.out"; mv "$work/$n.err" "$work/$n-2peers.err"; done
+rm -rf "$work/p1-state" "$work/p2-state" # the big file's hashes: start the 10 afresh
 rm -rf "${work:?}/p1-games/game-txt"
 phase_ping_ms=$ping_ms
 names="p1 p2 p3 p4 p5 p6 p7 p8 p9 p10"
@@ -250,6 +338,11 @@ if netns_wait 25 everyone_sees "$names"; then
 else
   fail "the restarted peer did not come back everywhere within 25 s"
 fi
+
+# A peer SIGKILLed and started again at once, before anyone pruned it: its
+# new connections replace the dead ones (no wait for missed pings).
+restart_peer p8 8 KILL "p1 p2 p3 p4 p5 p6 p7 p9 p10"
+restart_peer p8 8 TERM "p1 p2 p3 p4 p5 p6 p7 p9 p10"
 
 if [[ $failures -ne 0 ]]; then
   echo "FAILED: $failures check(s)"
