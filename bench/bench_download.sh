@@ -53,15 +53,14 @@ avail_kb=$(df -Pk /tmp | awk 'NR == 2 {print $4}')
 data=$(mktemp -d /tmp/lanspread-bench.XXXXXX)
 chmod 755 "$data"
 target=$data/target
+# Run by netns_down once every seeder and downloader is stopped (no EXIT
+# trap of our own: it would have to keep $? intact for netns_down).
 cleanup_bench() {
-  local rc=$?
-  mountpoint -q "$target" && umount -l "$target"
+  if mountpoint -q "$target"; then umount -l "$target"; fi
   rm -rf "$data"
-  return $rc
 }
-
+netns_at_exit cleanup_bench
 netns_up 5 || { echo "bench_download: could not build the test bed"; exit 1; }
-trap 'cleanup_bench; netns_down' EXIT
 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 

@@ -70,8 +70,12 @@ if [[ $mode == netns ]]; then
   source "$browser_dir/../netns/lib.sh"
   work=$(mktemp -d "${TMPDIR:-/tmp}/lstest-browser-XXXXXX")
   export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/xdg-state"
+  # No EXIT trap of our own: netns_down (installed by netns_up) keeps the
+  # script's status, dumps the logs on failure and removes $work once the
+  # daemons are stopped. A trap running commands before netns_down handed it
+  # their status instead of ours: a failed run passed.
+  netns_at_exit rm -rf "$work"
   netns_up 2 || { echo "FAIL: netns_up" >&2; exit 1; }
-  trap 'rc=$?; [[ $rc -eq 0 ]] || netns_dump_logs; netns_down; rm -rf "$work"; exit $rc' EXIT
   h1=$(netns_host 1)
   # alpha's uploads leave through its eth0: shape them
   ip netns exec "$h1" tc qdisc add dev eth0 root handle 1: htb default 10

@@ -7,6 +7,11 @@
 #                            with eth0 and lo up; makes $NETNS_LOG_DIR and
 #                            installs the EXIT trap (netns_down). Non-zero on
 #                            any error (the trap still cleans up).
+#   netns_at_exit CMD...     one more cleanup step for netns_down, run after our
+#                            processes are stopped (e.g. rm -rf of a work dir).
+#                            A script never sets its own EXIT trap: that would
+#                            replace netns_down, or put commands before it
+#                            whose status netns_down would read as the verdict.
 #   netns_host I             the namespace name of host I (for ip netns exec / ip -n)
 #   netns_addr I             its address, 198.18.0.I
 #   netns_run I NAME cmd...  run cmd in host I in the background; stdout/stderr go
@@ -16,8 +21,10 @@
 #   netns_is_alive PID / netns_is_dead PID   (a zombie counts as dead)
 #   netns_now_ms             wall clock in milliseconds
 #   netns_log MSG            timestamped line on stderr
-#   netns_down               kill our processes, delete our namespaces (runs on
-#                            EXIT; exits with the script's status, 1 on a leak)
+#   netns_down               kill our processes, run the netns_at_exit steps,
+#                            delete our namespaces (runs on EXIT; exits with the
+#                            script's status, 1 on a leak; cleanup never changes
+#                            a failure into a pass)
 # Environment: NETNS_KEEP_LOGS=1 keeps $NETNS_LOG_DIR (it is kept anyway, and
 # the tails of the logs printed, when the script fails).
 # A test may put its own files in $NETNS_LOG_DIR; it is removed on success.
@@ -31,8 +38,10 @@ NETNS_BRIDGE_NS="${NETNS_TAG}br"
 NETNS_HOSTS=0
 NETNS_CREATED=()  # namespaces, in creation order
 declare -A NETNS_PID=()
+NETNS_AT_EXIT=()  # cleanup commands, each one shell-quoted line
 NETNS_LOG_DIR=""
 NETNS_KEEP_LOGS="${NETNS_KEEP_LOGS:-}"
+NETNS_OWNER=""  # $BASHPID of the shell that installed the EXIT trap
 
 netns_log() { printf '[netns %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -60,6 +69,8 @@ netns_require() {
   [[ -z $why ]] || netns_skip "$why"
 }
 
+netns_at_exit() { NETNS_AT_EXIT+=("${*@Q}"); }
+
 netns_add_ns() {
   ip netns add "$1" || return 1
   NETNS_CREATED+=("$1")
@@ -71,6 +82,7 @@ netns_add_ns() {
 netns_up() {
   local n=$1 i host
   NETNS_LOG_DIR=$(mktemp -d "/tmp/lanspread-netns.XXXXXX")
+  NETNS_OWNER=$BASHPID
   trap netns_down EXIT
   trap 'exit 130' INT TERM
   netns_add_ns "$NETNS_BRIDGE_NS" || return 1
@@ -125,9 +137,11 @@ netns_is_dead() { ! netns_is_alive "$1"; }
 netns_stop() {
   local name=$1 pid=${NETNS_PID[$1]:-}
   [[ -n $pid ]] || return 0
-  kill -TERM "$pid" 2>/dev/null
-  netns_wait 3 netns_is_dead "$pid" || kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+  # A process that already exited makes kill and wait fail; under set -e
+  # that must not abort the caller (netns_down would leak namespaces).
+  kill -TERM "$pid" 2>/dev/null || true
+  netns_wait 3 netns_is_dead "$pid" || kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
   unset "NETNS_PID[$name]"
 }
 
@@ -140,12 +154,23 @@ netns_dump_logs() {
   done
 }
 
+# The EXIT trap. $? on entry is the script's verdict: it is read first, and
+# only a leak may change it (to 1). Teardown is best-effort (set +e): a
+# failing step must neither stop it halfway nor become the exit status.
 netns_down() {
-  local rc=$? name ns left i
+  local rc=$? name ns left i step
+  # A child of netns_run signalled before its exec still has our traps and
+  # would tear the bed down (and run the cleanup steps) in our place.
+  [[ $BASHPID == "$NETNS_OWNER" ]] || exit "$rc"
+  set +e
   trap - EXIT INT TERM
   for name in "${!NETNS_PID[@]}"; do
     netns_stop "$name"
   done
+  for step in "${NETNS_AT_EXIT[@]}"; do
+    eval "$step" || netns_log "cleanup step failed: $step"
+  done
+  NETNS_AT_EXIT=()
   for ((i = ${#NETNS_CREATED[@]} - 1; i >= 0; i--)); do
     ns=${NETNS_CREATED[$i]}
     ip netns del "$ns" 2>/dev/null || netns_log "could not delete namespace $ns"

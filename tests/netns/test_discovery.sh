@@ -295,7 +295,7 @@ if [[ -n $daemon ]]; then
 fi
 
 if ((failures)); then
-  echo "test_discovery: $failures failure(s)"
+  echo "FAILED: $failures check(s)"
   exit 1
 fi
 echo "test_discovery: all passed"

@@ -46,15 +46,10 @@ fail() {
 pass() { echo "ok: $*"; }
 
 data=$(mktemp -d /tmp/lanspread-dl.XXXXXX)
-# Keeps the exit status for netns_down, which reads $?.
-remove_data() {
-  local rc=$?
-  rm -rf "$data"
-  return $rc
-}
-
+# Removed by netns_down once the seeders are stopped (no EXIT trap of our
+# own: it would have to keep $? intact for netns_down).
+netns_at_exit rm -rf "$data"
 netns_up 4 || { echo "FAIL: could not build the test bed"; exit 1; }
-trap 'remove_data; netns_down' EXIT
 
 # The game: three files (one in a subfolder), 120 MiB in all, and version.ini.
 src=$data/src/$game
