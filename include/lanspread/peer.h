@@ -44,7 +44,8 @@ typedef enum {
     LS_EVENT_PEER_DISCOVERED,   /* {peer_id, name, address} */
     LS_EVENT_PEER_LOST,         /* {peer_id, name, reason} */
     LS_EVENT_PEER_COUNT,        /* {count} */
-    LS_EVENT_GOT_GAME_FILES,    /* {game_id, version, files:[...], peers:[...]} */
+    LS_EVENT_GOT_GAME_FILES,    /* {game_id, version, file_count, size, peers:[ids]}: the file
+                                   lists of a DOWNLOAD are in; the transfer starts */
     LS_EVENT_DOWNLOAD_BEGIN,
     LS_EVENT_DOWNLOAD_PROGRESS,
     LS_EVENT_DOWNLOAD_FINISHED,
@@ -70,21 +71,38 @@ typedef struct {
 typedef void (*ls_peer_event_cb)(const ls_peer_event_t *event, void *userdata);
 
 typedef enum {
-    LS_CMD_LIST_GAMES = 1,      /* answers LOCAL_LIBRARY and LIST_GAMES */
-    LS_CMD_GET_GAME,            /* game_id: fetch file lists -> GOT_GAME_FILES */
-    LS_CMD_FETCH_LATEST,        /* game_id: like GET_GAME, for an update */
-    LS_CMD_DOWNLOAD_GAME_FILES, /* game_id, or {"game_id":..,"files":[paths]} */
-    LS_CMD_INSTALL_GAME,        /* game_id: install, or update an installed game */
-    LS_CMD_UNINSTALL_GAME,      /* game_id */
-    LS_CMD_SET_GAME_DIR,        /* arg: absolute directory; checked (exists, writable),
-                                 * refused while a download or install runs; then
-                                 * GAME_DIR_CHANGED, rescan, library_delta to peers.
-                                 * Refusals: RUNTIME_FAILURE {what:"set game directory"} */
-    LS_CMD_GET_PEER_COUNT,      /* answers PEER_COUNT */
-    LS_CMD_RESCAN,              /* game_id or NULL: rescan and announce changes */
+    LS_CMD_LIST_GAMES = 1, /* answers LOCAL_LIBRARY and LIST_GAMES */
+    LS_CMD_DOWNLOAD,       /* game_id, files: the whole lifecycle of a download, one path
+                            * for a first download, an update and a resume: the file lists
+                            * from the peers holding the latest version (GOT_GAME_FILES),
+                            * the transfer (DOWNLOAD_BEGIN/PROGRESS), the commit
+                            * (DOWNLOAD_FINISHED, the game published as downloaded), then
+                            * install, or update when it is installed (INSTALL_*).
+                            * Failures: DOWNLOAD_FAILED {game_id, reason} */
+    LS_CMD_INSTALL,        /* game_id: install, or update an installed game */
+    LS_CMD_UNINSTALL,      /* game_id */
+    LS_CMD_SET_GAME_DIR,   /* path: absolute directory; checked (exists, writable),
+                            * refused while a download or install runs; then
+                            * GAME_DIR_CHANGED, rescan, library_delta to peers.
+                            * Refusals: RUNTIME_FAILURE {what:"set game directory"} */
+    LS_CMD_GET_PEER_COUNT, /* answers PEER_COUNT */
+    LS_CMD_RESCAN,         /* game_id or NULL: rescan and announce changes */
     LS_CMD_SHUTDOWN,
     LS_CMD_CANCEL, /* game_id: stop its download, keep verified chunks */
 } ls_peer_command_kind_t;
+
+/* LS_CMD_DOWNLOAD flags. */
+#define LS_DOWNLOAD_FRESH (1u << 0) /* ignore verified chunks kept from an earlier attempt */
+
+/* A command, copied whole by ls_peer_submit (the caller keeps its strings). */
+typedef struct {
+    ls_peer_command_kind_t kind;
+    const char *game_id;      /* DOWNLOAD, INSTALL, UNINSTALL, CANCEL, RESCAN (NULL: all) */
+    const char *const *files; /* DOWNLOAD: paths to fetch (version.ini always is); NULL: all */
+    size_t file_count;
+    uint32_t flags; /* DOWNLOAD: LS_DOWNLOAD_* */
+    const char *path; /* SET_GAME_DIR */
+} ls_peer_command_t;
 
 typedef struct ls_peer_runtime ls_peer_runtime_t;
 
@@ -97,8 +115,15 @@ typedef struct ls_peer_runtime ls_peer_runtime_t;
 int ls_peer_start(const ls_peer_config_t *config, const ls_catalog_t *catalog,
                   ls_peer_event_cb sink, void *userdata, ls_peer_runtime_t **out);
 
-/* Queues a command (any thread). `arg` is copied; may be NULL. */
-int ls_peer_command(ls_peer_runtime_t *peer, ls_peer_command_kind_t kind, const char *arg);
+/* Queues a command (any thread); everything it points to is copied.
+ * LS_EINVAL for a command that names no game where it needs one, LS_ENOMEM. */
+int ls_peer_submit(ls_peer_runtime_t *peer, const ls_peer_command_t *cmd);
+
+/* Shorthands for ls_peer_submit. */
+int ls_peer_download(ls_peer_runtime_t *peer, const char *game_id, const char *const *files,
+                     size_t file_count, uint32_t flags);
+int ls_peer_command(ls_peer_runtime_t *peer, ls_peer_command_kind_t kind, const char *game_id);
+int ls_peer_set_game_dir(ls_peer_runtime_t *peer, const char *path);
 
 /* Shuts the runtime down (closing every connection), joins its thread and
  * frees the handle. */

@@ -101,29 +101,63 @@ static void add_failure(ls_api_state_t *st, const json_t *data)
         json_array_remove(st->failures, 0);
 }
 
-/* "download-progress" -> op "download", phase "progress". */
-static void apply_lifecycle(ls_api_state_t *st, const char *event, const json_t *data)
+/* A lifecycle event: which operation, and how far it got. peer.h lists
+ * download and install events in the order BEGIN, PROGRESS, FINISHED,
+ * FAILED, the order of ls_phase_t. */
+typedef enum { PHASE_BEGIN, PHASE_PROGRESS, PHASE_FINISHED, PHASE_FAILED } ls_phase_t;
+
+static bool lifecycle_of(ls_peer_event_kind_t kind, const char **op, ls_phase_t *phase)
+{
+    switch (kind) {
+    case LS_EVENT_DOWNLOAD_BEGIN:
+    case LS_EVENT_DOWNLOAD_PROGRESS:
+    case LS_EVENT_DOWNLOAD_FINISHED:
+    case LS_EVENT_DOWNLOAD_FAILED:
+        *op = "download";
+        *phase = (ls_phase_t)(kind - LS_EVENT_DOWNLOAD_BEGIN);
+        return true;
+    case LS_EVENT_INSTALL_BEGIN:
+    case LS_EVENT_INSTALL_PROGRESS:
+    case LS_EVENT_INSTALL_FINISHED:
+    case LS_EVENT_INSTALL_FAILED:
+        *op = "install";
+        *phase = (ls_phase_t)(kind - LS_EVENT_INSTALL_BEGIN);
+        return true;
+    case LS_EVENT_UNINSTALL_BEGIN:
+        *op = "uninstall";
+        *phase = PHASE_BEGIN;
+        return true;
+    case LS_EVENT_UNINSTALL_FINISHED:
+        *op = "uninstall";
+        *phase = PHASE_FINISHED;
+        return true;
+    case LS_EVENT_UNINSTALL_FAILED:
+        *op = "uninstall";
+        *phase = PHASE_FAILED;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void apply_lifecycle(ls_api_state_t *st, const char *op, ls_phase_t phase,
+                            const json_t *data)
 {
     const char *id = event_game_id(data);
-    const char *dash = strchr(event, '-');
-    char op[16];
-    if (!id || !dash || (size_t)(dash - event) >= sizeof op)
+    if (!id)
         return;
-    memcpy(op, event, (size_t)(dash - event));
-    op[dash - event] = '\0';
-    const char *phase = dash + 1;
-    if (strcmp(phase, "finished") == 0) {
+    if (phase == PHASE_FINISHED) {
         json_object_del(st->ops, id);
-    } else if (strcmp(phase, "failed") == 0 && json_is_true(json_object_get(data, "canceled"))) {
+    } else if (phase == PHASE_FAILED && json_is_true(json_object_get(data, "canceled"))) {
         json_object_del(st->ops, id); /* back to what is on disk */
-    } else if (strcmp(phase, "failed") == 0) {
+    } else if (phase == PHASE_FAILED) {
         const char *reason = json_string_value(json_object_get(data, "reason"));
         if (!reason)
             reason = json_string_value(json_object_get(data, "error"));
         set_op(st, id, op, "failed", reason ? reason : "failed");
-    } else if (strcmp(phase, "begin") == 0) {
+    } else if (phase == PHASE_BEGIN) {
         set_op(st, id, op, "running", NULL);
-    } else if (strcmp(phase, "progress") == 0) {
+    } else {
         json_t *entry = json_object_get(st->ops, id);
         if (!entry) {
             set_op(st, id, op, "running", NULL);
@@ -133,57 +167,60 @@ static void apply_lifecycle(ls_api_state_t *st, const char *event, const json_t 
     }
 }
 
-static void apply_peer(ls_api_state_t *st, const char *event, const json_t *data)
+static void apply_peer(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data)
 {
     const char *id = json_string_value(json_object_get(data, "peer_id"));
     if (!id)
         return;
-    if (strcmp(event, "peer-discovered") == 0)
+    if (kind == LS_EVENT_PEER_DISCOVERED)
         json_object_set_new(st->peers, id, json_deep_copy(data));
     else
         json_object_del(st->peers, id);
 }
 
-/* Returns the game id whose file lists arrived for a pending download. */
-static char *apply_locked(ls_api_state_t *st, const char *event, const json_t *data)
+static void apply_locked(ls_api_state_t *st, const ls_peer_event_t *event)
 {
-    if (strcmp(event, "local-library") == 0) {
+    const json_t *data = event->data;
+    const char *op;
+    ls_phase_t phase;
+    switch (event->kind) {
+    case LS_EVENT_LOCAL_LIBRARY:
         json_decref(st->local);
         st->local = json_deep_copy(json_object_get(data, "games"));
-    } else if (strcmp(event, "list-games") == 0) {
+        break;
+    case LS_EVENT_LIST_GAMES:
         json_decref(st->remote);
         st->remote = json_deep_copy(json_object_get(data, "games"));
-    } else if (strcmp(event, "peer-discovered") == 0 || strcmp(event, "peer-lost") == 0) {
-        apply_peer(st, event, data);
-    } else if (strcmp(event, "ready") == 0) {
+        break;
+    case LS_EVENT_PEER_DISCOVERED:
+    case LS_EVENT_PEER_LOST:
+        apply_peer(st, event->kind, data);
+        break;
+    case LS_EVENT_READY:
         json_decref(st->ready);
         st->ready = json_deep_copy(data);
-    } else if (strcmp(event, "runtime-failure") == 0) {
+        break;
+    case LS_EVENT_RUNTIME_FAILURE:
         add_failure(st, data);
-    } else if (strcmp(event, "game-dir-changed") == 0) {
+        break;
+    case LS_EVENT_GAME_DIR_CHANGED: {
         const char *dir = json_string_value(json_object_get(data, "game_dir"));
         char *copy = dir ? strdup(dir) : NULL;
         if (copy) {
             free(st->game_dir);
             st->game_dir = copy;
         }
-    } else if (strcmp(event, "got-game-files") == 0) {
-        const char *id = event_game_id(data);
-        json_t *op = id ? json_object_get(st->ops, id) : NULL;
-        const char *phase = json_string_value(json_object_get(op, "phase"));
-        if (phase && strcmp(phase, "requested") == 0) {
-            json_object_set_new(op, "phase", json_string("starting"));
-            return strdup(id);
-        }
-    } else if (strncmp(event, "download-", 9) == 0 || strncmp(event, "install-", 8) == 0 ||
-               strncmp(event, "uninstall-", 10) == 0) {
-        apply_lifecycle(st, event, data);
+        break;
+    }
+    default:
+        if (lifecycle_of(event->kind, &op, &phase))
+            apply_lifecycle(st, op, phase, data);
+        break;
     }
     if (!st->local)
         st->local = json_array();
     if (!st->remote)
         st->remote = json_array();
-    return NULL;
 }
 
 static void ring_push_locked(ls_api_state_t *st, const char *event, const json_t *data)
@@ -198,12 +235,11 @@ static void ring_push_locked(ls_api_state_t *st, const char *event, const json_t
     st->ring[st->seq % LS_API_EVENT_RING] = line;
 }
 
-void ls_api_state_apply(ls_api_state_t *st, const char *event, const json_t *data,
-                        char **download_id)
+void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event)
 {
     pthread_mutex_lock(&st->lock);
-    *download_id = apply_locked(st, event, data);
-    ring_push_locked(st, event, data);
+    apply_locked(st, event);
+    ring_push_locked(st, ls_peer_event_name(event->kind), event->data);
     pthread_cond_broadcast(&st->changed);
     pthread_mutex_unlock(&st->lock);
 }

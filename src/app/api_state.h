@@ -7,6 +7,7 @@
 #define LS_APP_API_STATE_H
 
 #include "lanspread/catalog.h"
+#include "lanspread/peer.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -21,11 +22,8 @@ typedef struct ls_api_state ls_api_state_t;
 int ls_api_state_new(const ls_catalog_t *catalog, const char *game_dir, ls_api_state_t **out);
 void ls_api_state_free(ls_api_state_t *st);
 
-/* Records one runtime event. When it completes a download request (the file
- * lists arrived), *download_id receives the game id to download (caller
- * frees); otherwise NULL. */
-void ls_api_state_apply(ls_api_state_t *st, const char *event, const json_t *data,
-                        char **download_id);
+/* Records one runtime event (any thread; called on the runtime's). */
+void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event);
 
 /* Notes that the user asked for `op` ("download", "update", "install",
  * "uninstall") so the state shows "requested" until the runtime answers.

@@ -94,17 +94,11 @@ static void save_game_dir(const ls_daemon_output_t *out, const json_t *data)
 static void daemon_event_cb(const ls_peer_event_t *event, void *userdata)
 {
     ls_daemon_output_t *out = userdata;
-    char *download_id = NULL;
     print_event(out, event);
     if (event->kind == LS_EVENT_GAME_DIR_CHANGED)
         save_game_dir(out, event->data);
-    if (!out->state)
-        return;
-    ls_api_state_apply(out->state, ls_peer_event_name(event->kind), event->data, &download_id);
-    ls_peer_runtime_t *peer = atomic_load(&out->peer);
-    if (download_id && peer)
-        ls_peer_command(peer, LS_CMD_DOWNLOAD_GAME_FILES, download_id);
-    free(download_id);
+    if (out->state)
+        ls_api_state_apply(out->state, event);
 }
 
 static char *read_key_file(const char *path)

@@ -4,6 +4,7 @@
 #include "app/http_internal.h"
 
 #include "lanspread/error.h"
+#include "lanspread/path.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
 
@@ -15,7 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LS_GAME_ID_MAX 128
+/* Room for ids longer than any valid one, so they are reported, not cut. */
+#define URL_ID_MAX 128
 
 /* Strict parse of an optional body: nothing, or one JSON object. */
 static json_t *parse_body(const ls_http_request_t *req, char *why, size_t why_len)
@@ -38,9 +40,9 @@ static json_t *parse_body(const ls_http_request_t *req, char *why, size_t why_le
 }
 
 static enum MHD_Result send_command(ls_http_server_t *server, struct MHD_Connection *conn,
-                                    ls_peer_command_kind_t kind, const char *arg, json_t *answer)
+                                    const ls_peer_command_t *cmd, json_t *answer)
 {
-    int rc = ls_peer_command(server->peer, kind, arg);
+    int rc = ls_peer_submit(server->peer, cmd);
     if (rc != 0) {
         json_decref(answer);
         return ls_http_send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "peer runtime: %s",
@@ -59,10 +61,10 @@ typedef struct {
 } ls_game_action_t;
 
 static const ls_game_action_t game_actions[] = {
-    {"download", LS_CMD_GET_GAME, NULL, NULL},
-    {"update", LS_CMD_FETCH_LATEST, NULL, NULL},
-    {"install", LS_CMD_INSTALL_GAME, "downloaded", "is not downloaded"},
-    {"uninstall", LS_CMD_UNINSTALL_GAME, "installed", "is not installed"},
+    {"download", LS_CMD_DOWNLOAD, NULL, NULL},
+    {"update", LS_CMD_DOWNLOAD, NULL, NULL}, /* the latest version, then update */
+    {"install", LS_CMD_INSTALL, "downloaded", "is not downloaded"},
+    {"uninstall", LS_CMD_UNINSTALL, "installed", "is not installed"},
 };
 
 /* One operation per game: a download, update, install or uninstall asked
@@ -77,8 +79,9 @@ static enum MHD_Result request_action(ls_http_server_t *server, struct MHD_Conne
                                   strcmp(running, "download") == 0 || strcmp(running, "update") == 0
                                       ? "in progress (cancel it first)"
                                       : "in progress");
+    ls_peer_command_t cmd = {.kind = a->command, .game_id = id};
     return send_command(
-        server, conn, a->command, id,
+        server, conn, &cmd,
         json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", a->name));
 }
 
@@ -100,14 +103,14 @@ static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connecti
                                      id);
         else
             ret = send_command(
-                server, conn, LS_CMD_CANCEL, id,
+                server, conn, &(ls_peer_command_t){.kind = LS_CMD_CANCEL, .game_id = id},
                 json_pack("{s:b,s:s,s:s}", "accepted", 1, "game_id", id, "action", action));
     } else if (!a) {
         ret = ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown action '%s'", action);
-    } else if (a->command == LS_CMD_GET_GAME || a->command == LS_CMD_FETCH_LATEST) {
+    } else if (a->command == LS_CMD_DOWNLOAD) {
         if (json_integer_value(json_object_get(game, "peer_count")) == 0) {
             ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "no peer has game '%s'", id);
-        } else if (a->command == LS_CMD_GET_GAME &&
+        } else if (strcmp(a->name, "download") == 0 &&
                    json_is_true(json_object_get(game, "downloaded"))) {
             ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT,
                                      "game '%s' is already downloaded (update fetches a newer "
@@ -143,7 +146,8 @@ static enum MHD_Result set_game_dir(ls_http_server_t *server, struct MHD_Connect
     /* The runtime checks again, swaps, rescans and announces; the daemon
      * saves the directory in the config when it reports game-dir-changed. */
     ls_info("http", "game directory change to %s requested", real);
-    return send_command(server, conn, LS_CMD_SET_GAME_DIR, real,
+    return send_command(server, conn,
+                        &(ls_peer_command_t){.kind = LS_CMD_SET_GAME_DIR, .path = real},
                         json_pack("{s:b,s:s,s:s?}", "accepted", 1, "game_dir", real, "config",
                                   server->config_path));
 }
@@ -156,7 +160,7 @@ static bool split_game_url(const char *url, char *id, char *action, size_t actio
     const char *rest = url + strlen("/api/games/");
     const char *slash = strchr(rest, '/');
     size_t id_len = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (id_len == 0 || id_len > LS_GAME_ID_MAX)
+    if (id_len == 0 || id_len > URL_ID_MAX)
         return false;
     memcpy(id, rest, id_len);
     id[id_len] = '\0';
@@ -167,7 +171,7 @@ static bool split_game_url(const char *url, char *id, char *action, size_t actio
 static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection *conn,
                                  const char *url)
 {
-    char id[LS_GAME_ID_MAX + 1], action[32];
+    char id[URL_ID_MAX + 1], action[32];
     if (strcmp(url, "/api/status") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_status(server->state));
     if (strcmp(url, "/api/games") == 0)
@@ -187,19 +191,23 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
 static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connection *conn,
                                   const char *url, json_t *body)
 {
-    char id[LS_GAME_ID_MAX + 1], action[32];
+    char id[URL_ID_MAX + 1], action[32];
     if (strcmp(url, "/api/rescan") == 0) {
         const char *game_id = json_string_value(json_object_get(body, "game_id"));
-        return send_command(server, conn, LS_CMD_RESCAN, game_id,
+        if (game_id && !ls_game_id_is_valid(game_id))
+            return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "'%s' is not a game id",
+                                      game_id);
+        return send_command(server, conn,
+                            &(ls_peer_command_t){.kind = LS_CMD_RESCAN, .game_id = game_id},
                             json_pack("{s:b,s:s?}", "accepted", 1, "game_id", game_id));
     }
     if (strcmp(url, "/api/game-dir") == 0)
         return set_game_dir(server, conn, body);
     if (strcmp(url, "/api/list-games") == 0)
-        return send_command(server, conn, LS_CMD_LIST_GAMES, NULL,
+        return send_command(server, conn, &(ls_peer_command_t){.kind = LS_CMD_LIST_GAMES},
                             json_pack("{s:b}", "accepted", 1));
     if (strcmp(url, "/api/peer-count") == 0)
-        return send_command(server, conn, LS_CMD_GET_PEER_COUNT, NULL,
+        return send_command(server, conn, &(ls_peer_command_t){.kind = LS_CMD_GET_PEER_COUNT},
                             json_pack("{s:b}", "accepted", 1));
     if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
         action[0] != '\0')

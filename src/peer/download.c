@@ -25,7 +25,11 @@ typedef struct ls_fetch {
     uint64_t sent_ms;
 } ls_fetch_t;
 
-typedef enum { DL_PREPARING, DL_FETCHING, DL_COMMITTING, DL_ENDING } ls_dl_state_t;
+/* One download's lifecycle: QUERYING (file lists from the seeders) ->
+ * PREPARING (resume check and pre-sizing on the pool) -> FETCHING (chunks)
+ * -> COMMITTING (version.ini last, on the pool) -> freed; any failure or a
+ * cancel goes through ENDING (requests canceled, jobs awaited, abort). */
+typedef enum { DL_QUERYING, DL_PREPARING, DL_FETCHING, DL_COMMITTING, DL_ENDING } ls_dl_state_t;
 
 struct ls_download {
     ls_download_t *next;
@@ -44,6 +48,9 @@ struct ls_download {
     ls_fetch_t *fetches;
     int pending_jobs;
     ls_dl_state_t state;
+    size_t queries_outstanding; /* GET_GAME requests not answered yet */
+    char **wanted;              /* the command's file selection (NULL: every file) */
+    size_t wanted_count;
     int end_code;
     char end_reason[LS_PLANNER_REASON_MAX];
     uint64_t last_resume_save_ms;
@@ -52,15 +59,7 @@ struct ls_download {
     ls_library_adoption_t *adoption; /* commit job: the committed game for the library */
 };
 
-/* ---- manifests: GetGame / FetchLatestFromPeers ---- */
-
-typedef struct {
-    ls_peer_runtime_t *rt;
-    char game_id[LS_GAME_ID_MAX + 1];
-    size_t outstanding;
-    bool for_update;
-    char *download_arg; /* start a download when the manifests are in */
-} ls_query_t;
+/* ---- manifests ---- */
 
 static void emit_dl_failure(ls_peer_runtime_t *rt, const char *game_id, const char *reason)
 {
@@ -102,96 +101,6 @@ static const ls_game_manifest_t *pick_manifest(ls_peer_runtime_t *rt, const char
     return chosen;
 }
 
-static void emit_got_game_files(ls_peer_runtime_t *rt, const char *game_id)
-{
-    const char **peers;
-    size_t count;
-    const ls_game_manifest_t *m = pick_manifest(rt, game_id, &peers, &count);
-    if (!m) {
-        free(peers);
-        emit_dl_failure(rt, game_id, "no peer answered with the game's files");
-        return;
-    }
-    json_t *files = json_array(), *ids = json_array();
-    for (size_t i = 0; i < m->file_count; i++)
-        json_array_append_new(files, json_pack("{s:s,s:I,s:b}", "path", m->files[i].path, "size",
-                                               (json_int_t)m->files[i].size, "is_dir",
-                                               m->files[i].is_dir));
-    for (size_t i = 0; i < count; i++)
-        json_array_append_new(ids, json_string(peers[i]));
-    free(peers);
-    ls_rt_emit(rt, LS_EVENT_GOT_GAME_FILES,
-               json_pack("{s:s,s:s,s:o,s:o}", "game_id", game_id, "version", m->version, "files",
-                         files, "peers", ids));
-}
-
-static void start_download(ls_peer_runtime_t *rt, const char *game_id, const char *arg,
-                           bool use_resume);
-
-/* Called once per answered request, and once by the sender when all are
- * out: the last call reports the result. */
-static void query_release(ls_query_t *q)
-{
-    if (--q->outstanding > 0)
-        return;
-    if (!q->rt->is_shutting_down) {
-        emit_got_game_files(q->rt, q->game_id);
-        if (q->download_arg)
-            start_download(q->rt, q->game_id, q->download_arg, !q->for_update);
-    }
-    free(q->download_arg);
-    free(q);
-}
-
-static void query_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
-{
-    ls_query_t *q = userdata;
-    if (status == 0 && reply && reply->kind == LS_MSG_GAME &&
-        strcmp(reply->u.game.game_id, q->game_id) == 0)
-        ls_peerdb_set_manifest(q->rt->peerdb, link->peer_id, &reply->u.game);
-    else if (!link->is_closing)
-        ls_warn("download", "%s: no file list from %.12s: %s", q->game_id, link->peer_id,
-                reply && reply->kind == LS_MSG_ERROR ? reply->u.error.message
-                                                     : ls_strerror(status));
-    query_release(q);
-}
-
-static void query_manifests(ls_peer_runtime_t *rt, const char *game_id, bool for_update,
-                            const char *download_arg)
-{
-    const char **seeders = NULL;
-    size_t n = 0;
-    ls_query_t *q = calloc(1, sizeof *q);
-    if (!q || ls_peerdb_seeders(rt->peerdb, game_id, &seeders, &n) != 0 || n == 0) {
-        emit_dl_failure(rt, game_id, "no peer offers this game");
-        free(q);
-        free(seeders);
-        return;
-    }
-    q->rt = rt;
-    snprintf(q->game_id, sizeof q->game_id, "%s", game_id);
-    q->for_update = for_update;
-    q->download_arg = download_arg ? strdup(download_arg) : NULL;
-    q->outstanding = 1; /* held until every request is out */
-    ls_msg_t req = {.kind = LS_MSG_GET_GAME, .u.game_id = (char *)game_id};
-    for (size_t i = 0; i < n; i++) {
-        ls_link_t *link = ls_link_find_ready(rt, seeders[i]);
-        if (link && ls_exchange_start(link, &req, query_reply_cb, q) == 0)
-            q->outstanding++;
-    }
-    free(seeders);
-    query_release(q);
-}
-
-void ls_download_get_game(ls_peer_runtime_t *rt, const char *game_id, bool for_update)
-{
-    if (!game_id || !ls_game_id_is_valid(game_id)) {
-        emit_dl_failure(rt, game_id ? game_id : "", ls_strerror(LS_EINVALID_ID));
-        return;
-    }
-    query_manifests(rt, game_id, for_update, NULL);
-}
-
 /* ---- the download job ---- */
 
 static void pump(ls_download_t *dl);
@@ -225,6 +134,9 @@ static void download_free(ls_download_t *dl)
     for (size_t i = 0; i < dl->peer_count; i++)
         free(dl->peer_ids[i]);
     free(dl->peer_ids);
+    for (size_t i = 0; i < dl->wanted_count; i++)
+        free(dl->wanted[i]);
+    free(dl->wanted);
     free(dl->selected);
     free(dl->game_root);
     free(dl);
@@ -476,7 +388,6 @@ static void commit_done(uv_work_t *req, int status)
     int rc = status != 0 ? LS_ECANCELED : job->status;
     job_done_common(job);
     if (rc != 0) {
-        dl->state = DL_FETCHING; /* lets end_download run the abort */
         end_download(dl, rc, ls_strerror(rc));
         return;
     }
@@ -507,7 +418,6 @@ static void start_commit(ls_download_t *dl)
     dl->state = DL_COMMITTING;
     if (!job || queue_job(dl, job, commit_work, commit_done) != 0) {
         free(job);
-        dl->state = DL_FETCHING;
         end_download(dl, LS_ENOMEM, ls_strerror(LS_ENOMEM));
     }
 }
@@ -593,7 +503,7 @@ static void end_download(ls_download_t *dl, int code, const char *reason)
         snprintf(dl->end_reason, sizeof dl->end_reason, "%s", reason ? reason : "failed");
         cancel_all_fetches(dl);
     }
-    if (dl->fetches || dl->pending_jobs > 0)
+    if (dl->fetches || dl->pending_jobs > 0 || dl->queries_outstanding > 0)
         return; /* the last callback comes back here */
     ls_dl_job_t *job = calloc(1, sizeof *job);
     if (!job || queue_job(dl, job, abort_work, abort_done) != 0) {
@@ -648,7 +558,6 @@ static void prepare_done(uv_work_t *req, int status)
                             (const char *const *)dl->peer_ids, dl->peer_count, dl->resume.bitmap,
                             &plan, &dl->planner);
     if (rc != 0 || dl->state != DL_PREPARING) {
-        dl->state = DL_FETCHING;
         end_download(dl, rc ? rc : LS_ECANCELED, rc ? ls_strerror(rc) : "canceled");
         return;
     }
@@ -666,31 +575,30 @@ static void prepare_done(uv_work_t *req, int status)
     pump(dl);
 }
 
-/* arg: a game id (every file), or {"game_id": ID, "files": [paths]}. */
-static int parse_selection(ls_download_t *dl, const char *arg)
+/* The command's selection over the manifest: every file when it named
+ * none. Paths are looked up by binary search over a sorted copy of the
+ * wanted list, so a large selection costs O(n log n). */
+static int compare_strings(const void *a, const void *b)
 {
-    json_t *doc = arg[0] == '{' ? json_loads(arg, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    json_t *files = doc ? json_object_get(doc, "files") : NULL;
-    int rc = 0;
-    if (arg[0] == '{' && !json_is_array(files))
-        rc = LS_EINVAL;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int select_files(ls_download_t *dl)
+{
     dl->selected = calloc(dl->manifest.file_count + 1, sizeof *dl->selected);
-    if (rc == 0 && !dl->selected)
-        rc = LS_ENOMEM;
-    for (size_t f = 0; rc == 0 && f < dl->manifest.file_count; f++) {
-        bool wanted = !files;
-        size_t i;
-        json_t *path;
-        json_array_foreach(files, i, path) wanted |=
-            json_is_string(path) &&
-            strcmp(json_string_value(path), dl->manifest.files[f].path) == 0;
+    if (!dl->selected)
+        return LS_ENOMEM;
+    if (dl->wanted)
+        qsort(dl->wanted, dl->wanted_count, sizeof *dl->wanted, compare_strings);
+    for (size_t f = 0; f < dl->manifest.file_count; f++) {
+        const char *path = dl->manifest.files[f].path;
+        bool wanted = !dl->wanted || bsearch(&path, dl->wanted, dl->wanted_count,
+                                             sizeof *dl->wanted, compare_strings);
         /* version.ini is the sentinel: always part of a download. */
-        wanted |= strcmp(dl->manifest.files[f].path, LS_VERSION_FILE) == 0;
-        if (wanted)
+        if (wanted || strcmp(path, LS_VERSION_FILE) == 0)
             dl->selected[dl->selected_count++] = f;
     }
-    json_decref(doc);
-    return rc;
+    return 0;
 }
 
 static int copy_peers(ls_download_t *dl, const char **peers, size_t count)
@@ -704,74 +612,132 @@ static int copy_peers(ls_download_t *dl, const char **peers, size_t count)
     return 0;
 }
 
-static void start_download(ls_peer_runtime_t *rt, const char *game_id, const char *arg,
-                           bool use_resume)
+static void emit_got_game_files(ls_download_t *dl)
 {
+    json_t *ids = json_array();
+    uint64_t size = 0;
+    size_t files = 0;
+    for (size_t i = 0; i < dl->selected_count; i++) {
+        size += dl->manifest.files[dl->selected[i]].size;
+        files += !dl->manifest.files[dl->selected[i]].is_dir;
+    }
+    for (size_t i = 0; i < dl->peer_count; i++)
+        json_array_append_new(ids, json_string(dl->peer_ids[i]));
+    ls_rt_emit(dl->rt, LS_EVENT_GOT_GAME_FILES,
+               json_pack("{s:s,s:s,s:I,s:I,s:o}", "game_id", dl->game_id, "version",
+                         dl->manifest.version, "file_count", (json_int_t)files,
+                         "size", (json_int_t)size, "peers", ids));
+}
+
+/* Every seeder answered (or failed): take the manifest most of them agree
+ * on and start preparing. */
+static void manifests_in(ls_download_t *dl)
+{
+    ls_peer_runtime_t *rt = dl->rt;
     const char **peers = NULL;
     size_t count = 0;
-    const ls_game_manifest_t *m = pick_manifest(rt, game_id, &peers, &count);
-    ls_download_t *dl = NULL;
+    const ls_game_manifest_t *m = pick_manifest(rt, dl->game_id, &peers, &count);
     int rc = m ? 0 : LS_ENOPEERS;
-    if (rc == 0 && find_download(rt, game_id))
-        rc = LS_EBUSY;
-    if (rc == 0 && (rc = ls_rt_game_busy(rt, game_id) ? LS_EBUSY : 0) == 0)
-        rc = (dl = calloc(1, sizeof *dl)) ? 0 : LS_ENOMEM;
-    if (rc == 0) {
-        dl->rt = rt;
-        snprintf(dl->game_id, sizeof dl->game_id, "%s", game_id);
-        dl->use_resume = use_resume;
-        dl->game_root = ls_library_game_root(rt->library, game_id);
-        rc = dl->game_root ? ls_manifest_copy(&dl->manifest, m) : LS_ENOMEM;
-    }
     if (rc == 0)
-        rc = parse_selection(dl, arg);
+        rc = ls_manifest_copy(&dl->manifest, m);
+    if (rc == 0)
+        rc = select_files(dl);
     if (rc == 0)
         rc = copy_peers(dl, peers, count);
     free(peers);
     ls_dl_job_t *job = rc == 0 ? calloc(1, sizeof *job) : NULL;
     if (rc == 0 && !job)
         rc = LS_ENOMEM;
-    if (rc == 0) {
-        dl->next = rt->downloads;
-        rt->downloads = dl;
-        if (queue_job(dl, job, prepare_work, prepare_done) == 0)
-            return;
-        free(job);
-        rc = LS_EIO;
-    }
-    if (dl && rt->downloads == dl)
-        rt->downloads = dl->next;
-    if (dl) {
-        dl->next = NULL;
-        dl->rt = rt;
-        ls_download_t *saved = rt->downloads;
-        download_free(dl);
-        rt->downloads = saved;
-    }
-    emit_dl_failure(rt, game_id, ls_strerror(rc));
-}
-
-void ls_download_start(ls_peer_runtime_t *rt, const char *arg)
-{
-    char game_id[LS_GAME_ID_MAX + 1] = "";
-    json_t *doc = arg && arg[0] == '{' ? json_loads(arg, 0, NULL) : NULL;
-    const char *id = doc ? json_string_value(json_object_get(doc, "game_id")) : arg;
-    if (id)
-        snprintf(game_id, sizeof game_id, "%s", id);
-    json_decref(doc);
-    if (!ls_game_id_is_valid(game_id)) {
-        emit_dl_failure(rt, game_id, ls_strerror(LS_EINVALID_ID));
+    if (rc != 0) {
+        end_download(dl, rc,
+                     rc == LS_ENOPEERS ? "no peer answered with the game's files" : ls_strerror(rc));
         return;
     }
-    /* Without file lists from the seeders yet, fetch them first. */
-    const char **peers = NULL;
-    size_t count = 0;
-    const ls_game_manifest_t *m = pick_manifest(rt, game_id, &peers, &count);
-    free(peers);
-    if (!m)
-        query_manifests(rt, game_id, false, arg);
-    else
-        start_download(rt, game_id, arg, true);
+    emit_got_game_files(dl);
+    dl->state = DL_PREPARING;
+    if (queue_job(dl, job, prepare_work, prepare_done) != 0) {
+        free(job);
+        end_download(dl, LS_EIO, ls_strerror(LS_EIO));
+    }
+}
+
+static void query_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
+{
+    ls_download_t *dl = userdata;
+    if (status == 0 && reply && reply->kind == LS_MSG_GAME &&
+        strcmp(reply->u.game.game_id, dl->game_id) == 0)
+        ls_peerdb_set_manifest(dl->rt->peerdb, link->peer_id, &reply->u.game);
+    else if (!link->is_closing)
+        ls_warn("download", "%s: no file list from %.12s: %s", dl->game_id, link->peer_id,
+                reply && reply->kind == LS_MSG_ERROR ? reply->u.error.message
+                                                     : ls_strerror(status));
+    if (--dl->queries_outstanding > 0)
+        return;
+    if (dl->state == DL_ENDING)
+        end_download(dl, dl->end_code, dl->end_reason); /* canceled meanwhile */
+    else if (!dl->rt->is_shutting_down)
+        manifests_in(dl);
+}
+
+/* Asks every peer holding the latest version for its file list. The
+ * download holds one extra count until every request is out, so a reply
+ * that comes at once cannot end the query early. */
+static void query_manifests(ls_download_t *dl)
+{
+    const char **seeders = NULL;
+    size_t n = 0;
+    ls_msg_t req = {.kind = LS_MSG_GET_GAME, .u.game_id = dl->game_id};
+    if (ls_peerdb_seeders(dl->rt->peerdb, dl->game_id, &seeders, &n) != 0)
+        n = 0;
+    for (size_t i = 0; i < n; i++) {
+        ls_link_t *link = ls_link_find_ready(dl->rt, seeders[i]);
+        if (link && ls_exchange_start(link, &req, query_reply_cb, dl) == 0)
+            dl->queries_outstanding++;
+    }
+    free(seeders);
+    if (dl->queries_outstanding == 0)
+        end_download(dl, LS_ENOPEERS, "no peer offers this game");
+}
+
+static int take_selection(ls_download_t *dl, const char *const *files, size_t count)
+{
+    if (!files)
+        return 0;
+    dl->wanted = calloc(count + 1, sizeof *dl->wanted);
+    if (!dl->wanted)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < count; i++, dl->wanted_count++)
+        if (!(dl->wanted[i] = strdup(files[i])))
+            return LS_ENOMEM;
+    return 0;
+}
+
+void ls_download_start(ls_peer_runtime_t *rt, const char *game_id, const char *const *files,
+                       size_t file_count, uint32_t flags)
+{
+    ls_download_t *dl = NULL;
+    int rc = ls_rt_game_busy(rt, game_id) ? LS_EBUSY : 0;
+    if (rc == 0 && !(dl = calloc(1, sizeof *dl)))
+        rc = LS_ENOMEM;
+    if (rc == 0) {
+        dl->rt = rt;
+        dl->state = DL_QUERYING;
+        snprintf(dl->game_id, sizeof dl->game_id, "%s", game_id);
+        dl->use_resume = !(flags & LS_DOWNLOAD_FRESH);
+        dl->game_root = ls_library_game_root(rt->library, game_id);
+        rc = dl->game_root ? take_selection(dl, files, file_count) : LS_ENOMEM;
+    }
+    if (rc != 0) {
+        if (dl) {
+            dl->next = NULL;
+            download_free(dl);
+        }
+        emit_dl_failure(rt, game_id, ls_strerror(rc));
+        return;
+    }
+    dl->next = rt->downloads;
+    rt->downloads = dl;
+    query_manifests(dl);
 }
 
 void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id)
@@ -781,15 +747,9 @@ void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id)
         emit_dl_failure(rt, game_id ? game_id : "", "no download of this game is running");
         return;
     }
-    if (dl->state == DL_PREPARING || dl->state == DL_COMMITTING) {
-        /* The pool job in flight sees the state when it returns. */
-        if (dl->state == DL_PREPARING) {
-            dl->state = DL_ENDING;
-            dl->end_code = LS_ECANCELED;
-            snprintf(dl->end_reason, sizeof dl->end_reason, "canceled");
-        }
-        return;
-    }
+    if (dl->state == DL_COMMITTING)
+        return; /* too late: version.ini is being committed */
+    /* A query or pool job in flight comes back to end_download when done. */
     end_download(dl, LS_ECANCELED, "canceled");
 }
 

@@ -4,6 +4,7 @@
 
 #include "lanspread/error.h"
 #include "lanspread/log.h"
+#include "lanspread/path.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -404,7 +405,7 @@ static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char 
 
 static void shutdown_runtime(ls_peer_runtime_t *rt);
 
-static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
+static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
 {
     switch (cmd->kind) {
     case LS_CMD_LIST_GAMES:
@@ -415,55 +416,61 @@ static void run_command(ls_peer_runtime_t *rt, const ls_command_t *cmd)
         ls_rt_emit_peer_count(rt);
         break;
     case LS_CMD_RESCAN:
-        ls_rt_rescan(rt, cmd->arg);
+        ls_rt_rescan(rt, cmd->game_id);
         break;
-    case LS_CMD_INSTALL_GAME:
-    case LS_CMD_UNINSTALL_GAME:
-        if (cmd->arg && ls_download_is_active(rt, cmd->arg))
+    case LS_CMD_INSTALL:
+    case LS_CMD_UNINSTALL:
+        if (ls_download_is_active(rt, cmd->game_id))
             ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
-                       json_pack("{s:s,s:s}", "game_id", cmd->arg, "reason",
+                       json_pack("{s:s,s:s}", "game_id", cmd->game_id, "reason",
                                  "a download of this game is running"));
         else
-            submit_install(rt, cmd->kind == LS_CMD_UNINSTALL_GAME, cmd->arg);
+            submit_install(rt, cmd->kind == LS_CMD_UNINSTALL, cmd->game_id);
         break;
-    case LS_CMD_GET_GAME:
-    case LS_CMD_FETCH_LATEST:
-        ls_download_get_game(rt, cmd->arg, cmd->kind == LS_CMD_FETCH_LATEST);
-        break;
-    case LS_CMD_DOWNLOAD_GAME_FILES:
-        ls_download_start(rt, cmd->arg);
+    case LS_CMD_DOWNLOAD:
+        ls_download_start(rt, cmd->game_id, (const char *const *)cmd->files, cmd->file_count,
+                          cmd->flags);
         break;
     case LS_CMD_CANCEL:
-        ls_download_cancel(rt, cmd->arg);
+        ls_download_cancel(rt, cmd->game_id);
         break;
     case LS_CMD_SET_GAME_DIR:
-        ls_rt_set_game_dir(rt, cmd->arg);
+        ls_rt_set_game_dir(rt, cmd->path);
         break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
         break;
     default:
         ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
-                   json_pack("{s:s,s:s}", "what", "command", "reason", "not implemented yet"));
+                   json_pack("{s:s,s:s}", "what", "command", "reason", "unknown command"));
         break;
     }
 }
 
-static ls_command_t *take_commands(ls_peer_runtime_t *rt)
+static ls__rt_command_t *take_commands(ls_peer_runtime_t *rt)
 {
     uv_mutex_lock(&rt->queue_lock);
-    ls_command_t *head = rt->queue_head;
+    ls__rt_command_t *head = rt->queue_head;
     rt->queue_head = rt->queue_tail = NULL;
     uv_mutex_unlock(&rt->queue_lock);
     return head;
 }
 
-static void free_commands(ls_command_t *cmd)
+static void free_command(ls__rt_command_t *cmd)
+{
+    for (size_t i = 0; i < cmd->file_count; i++)
+        free(cmd->files[i]);
+    free(cmd->files);
+    free(cmd->game_id);
+    free(cmd->path);
+    free(cmd);
+}
+
+static void free_commands(ls__rt_command_t *cmd)
 {
     while (cmd) {
-        ls_command_t *next = cmd->next;
-        free(cmd->arg);
-        free(cmd);
+        ls__rt_command_t *next = cmd->next;
+        free_command(cmd);
         cmd = next;
     }
 }
@@ -471,23 +478,58 @@ static void free_commands(ls_command_t *cmd)
 static void wake_cb(uv_async_t *async)
 {
     ls_peer_runtime_t *rt = async->data;
-    ls_command_t *cmds = take_commands(rt);
-    for (ls_command_t *c = cmds; c && !rt->is_shutting_down; c = c->next)
+    ls__rt_command_t *cmds = take_commands(rt);
+    for (ls__rt_command_t *c = cmds; c && !rt->is_shutting_down; c = c->next)
         run_command(rt, c);
     free_commands(cmds);
 }
 
-int ls_peer_command(ls_peer_runtime_t *rt, ls_peer_command_kind_t kind, const char *arg)
+static bool needs_game_id(ls_peer_command_kind_t kind)
 {
-    ls_command_t *cmd = calloc(1, sizeof *cmd);
+    return kind == LS_CMD_DOWNLOAD || kind == LS_CMD_INSTALL || kind == LS_CMD_UNINSTALL ||
+           kind == LS_CMD_CANCEL;
+}
+
+/* The runtime thread gets its own copy: nothing it reads belongs to the
+ * caller's thread. Game ids are checked here, so the loop never sees an
+ * invalid one. */
+static int copy_command(const ls_peer_command_t *in, ls__rt_command_t **out)
+{
+    ls__rt_command_t *cmd = calloc(1, sizeof *cmd);
+    int rc = 0;
+    *out = NULL;
     if (!cmd)
         return LS_ENOMEM;
-    cmd->kind = kind;
-    cmd->arg = arg ? strdup(arg) : NULL;
-    if (arg && !cmd->arg) {
-        free(cmd);
-        return LS_ENOMEM;
+    cmd->kind = in->kind;
+    cmd->flags = in->flags;
+    if ((needs_game_id(in->kind) && !in->game_id) ||
+        (in->game_id && !ls_game_id_is_valid(in->game_id)) ||
+        (in->kind == LS_CMD_SET_GAME_DIR && !in->path) ||
+        (in->file_count && !in->files) || in->file_count > LS_MANIFEST_FILES_MAX)
+        rc = LS_EINVAL;
+    if (rc == 0 && in->game_id && !(cmd->game_id = strdup(in->game_id)))
+        rc = LS_ENOMEM;
+    if (rc == 0 && in->path && !(cmd->path = strdup(in->path)))
+        rc = LS_ENOMEM;
+    if (rc == 0 && in->file_count && !(cmd->files = calloc(in->file_count, sizeof *cmd->files)))
+        rc = LS_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < in->file_count; i++, cmd->file_count++)
+        if (!in->files[i] || !(cmd->files[i] = strdup(in->files[i])))
+            rc = in->files[i] ? LS_ENOMEM : LS_EINVAL;
+    if (rc != 0) {
+        free_command(cmd);
+        return rc;
     }
+    *out = cmd;
+    return 0;
+}
+
+int ls_peer_submit(ls_peer_runtime_t *rt, const ls_peer_command_t *in)
+{
+    ls__rt_command_t *cmd;
+    int rc = copy_command(in, &cmd);
+    if (rc != 0)
+        return rc;
     uv_mutex_lock(&rt->queue_lock);
     if (rt->queue_tail)
         rt->queue_tail->next = cmd;
@@ -497,6 +539,29 @@ int ls_peer_command(ls_peer_runtime_t *rt, ls_peer_command_kind_t kind, const ch
     uv_mutex_unlock(&rt->queue_lock);
     uv_async_send(&rt->wake);
     return 0;
+}
+
+int ls_peer_download(ls_peer_runtime_t *rt, const char *game_id, const char *const *files,
+                     size_t file_count, uint32_t flags)
+{
+    ls_peer_command_t cmd = {.kind = LS_CMD_DOWNLOAD,
+                             .game_id = game_id,
+                             .files = files,
+                             .file_count = file_count,
+                             .flags = flags};
+    return ls_peer_submit(rt, &cmd);
+}
+
+int ls_peer_command(ls_peer_runtime_t *rt, ls_peer_command_kind_t kind, const char *game_id)
+{
+    ls_peer_command_t cmd = {.kind = kind, .game_id = game_id};
+    return kind == LS_CMD_SET_GAME_DIR ? LS_EINVAL : ls_peer_submit(rt, &cmd);
+}
+
+int ls_peer_set_game_dir(ls_peer_runtime_t *rt, const char *path)
+{
+    ls_peer_command_t cmd = {.kind = LS_CMD_SET_GAME_DIR, .path = path};
+    return ls_peer_submit(rt, &cmd);
 }
 
 /* --- lifecycle ---------------------------------------------------------- */

@@ -22,11 +22,16 @@ typedef struct ls_link ls_link_t;
 typedef struct ls_download ls_download_t;
 typedef struct ls_mdns_peer ls_mdns_peer_t;
 
-typedef struct ls_command {
-    struct ls_command *next;
+/* A queued command: a deep copy of an ls_peer_command_t. */
+typedef struct ls__rt_command {
+    struct ls__rt_command *next;
     ls_peer_command_kind_t kind;
-    char *arg;
-} ls_command_t;
+    char *game_id;
+    char **files; /* NULL: every file */
+    size_t file_count;
+    uint32_t flags;
+    char *path;
+} ls__rt_command_t;
 
 /* A dial target: a --peer address or a peer mDNS resolved. Failed attempts
  * (unreachable, refused, no hello_ack in time) are retried with a backoff
@@ -70,8 +75,8 @@ struct ls_peer_runtime {
     uv_sem_t started;
     int start_status;
     uv_mutex_t queue_lock;
-    ls_command_t *queue_head;
-    ls_command_t *queue_tail;
+    ls__rt_command_t *queue_head;
+    ls__rt_command_t *queue_tail;
 
     /* loop-owned state */
     uv_loop_t loop;
@@ -155,8 +160,8 @@ bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id);
 void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local);
 
 /* download.c */
-void ls_download_get_game(ls_peer_runtime_t *rt, const char *game_id, bool for_update);
-void ls_download_start(ls_peer_runtime_t *rt, const char *arg);
+void ls_download_start(ls_peer_runtime_t *rt, const char *game_id, const char *const *files,
+                       size_t file_count, uint32_t flags);
 void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id);
 bool ls_download_is_active(ls_peer_runtime_t *rt, const char *game_id);
 void ls_download_peer_lost(ls_peer_runtime_t *rt, const char *peer_id);

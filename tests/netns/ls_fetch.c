@@ -256,14 +256,12 @@ static void run_fetch(const fetch_opts_t *o, ls_peer_runtime_t *rt, ls_event_log
     }
     json_decref(ev);
     size_t mark = ls_event_log_mark(log);
-    ls_peer_command(rt, LS_CMD_GET_GAME, o->game_id);
+    r->t_command = now_s();
+    ls_peer_download(rt, o->game_id, NULL, 0, 0);
     ev = wait_either(log, mark, LS_EVENT_GOT_GAME_FILES, LS_EVENT_DOWNLOAD_FAILED, deadline, &which,
                      rt, o->game_id);
     if (ev && which == LS_EVENT_GOT_GAME_FILES) {
         json_decref(ev);
-        mark = ls_event_log_mark(log);
-        r->t_command = now_s();
-        ls_peer_command(rt, LS_CMD_DOWNLOAD_GAME_FILES, o->game_id);
         json_t *begin = ls_event_log_wait(log, mark, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL,
                                           remaining_ms(deadline));
         r->t_begin = now_s();

@@ -61,22 +61,6 @@ static void assert_every_file_matches(ls_swarm_t *f, int source, int d)
 }
 
 /* Regular files in a GOT_GAME_FILES event that are ones the seeders hold. */
-static size_t count_files(const json_t *ev)
-{
-    size_t i, n = 0;
-    json_t *entry;
-    json_array_foreach(json_object_get(ev, "files"), i, entry)
-    {
-        const char *path = json_string_value(json_object_get(entry, "path"));
-        if (json_is_true(json_object_get(entry, "is_dir")) || !path)
-            continue;
-        bool known = strcmp(path, "version.ini") == 0;
-        for (size_t k = 0; k < GAME_FILE_COUNT; k++)
-            known |= strcmp(path, game_files[k].path) == 0;
-        n += known;
-    }
-    return n;
-}
 
 static void download_multi_file_game_from(ls_swarm_t *f, int seeders)
 {
@@ -84,15 +68,15 @@ static void download_multi_file_game_from(ls_swarm_t *f, int seeders)
         add_multi_file_game(ls_swarm_make_peer(f, i));
     int d = ls_swarm_start(f, seeders, 0);
     ls_test_peer_t *p = &f->peers[d];
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_GET_GAME, "alpha"), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     json_t *ev =
         ls_event_log_wait(&p->events, 0, LS_EVENT_GOT_GAME_FILES, NULL, NULL, LS_SWARM_WAIT_MS);
     assert_non_null(ev);
     assert_int_equal(json_array_size(json_object_get(ev, "peers")), (size_t)seeders);
-    assert_int_equal(count_files(ev), GAME_FILE_COUNT + 1); /* and version.ini */
+    assert_int_equal(json_integer_value(json_object_get(ev, "file_count")),
+                     GAME_FILE_COUNT + 1); /* and version.ini */
     json_decref(ev);
 
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
     bool finished;
     ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
     ls_swarm_expect_finished(f, ev, finished);
@@ -120,7 +104,7 @@ static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
     ls_swarm_t *f = *state;
     int d = ls_swarm_start(f, 3, 40 * LS_CHUNK_SIZE);
     ls_test_peer_t *p = &f->peers[d];
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     json_t *ev =
         ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
     assert_non_null(ev);
@@ -156,7 +140,7 @@ static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
     assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
 
     ls_test_peer_t *p = &f->peers[d];
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     bool finished;
     json_t *ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
     ls_swarm_expect_finished(f, ev, finished);
@@ -172,7 +156,7 @@ static void cancel_then_resume_fetches_only_missing_chunks(void **state)
     int d = ls_swarm_start(f, 1, chunks * LS_CHUNK_SIZE);
     ls_test_peer_t *p = &f->peers[d];
     ls_log_set_level(LS_LOG_DEBUG); /* the seeder logs each chunk it serves */
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     json_t *ev =
         ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
     assert_non_null(ev);
@@ -189,7 +173,7 @@ static void cancel_then_resume_fetches_only_missing_chunks(void **state)
 
     size_t served_before = ls_swarm_log_count(f, "alpha.pak [");
     size_t mark = ls_event_log_mark(&p->events);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     ev = ls_event_log_wait(&p->events, mark, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, LS_SWARM_WAIT_MS);
     assert_non_null(ev);
     json_int_t resumed = json_integer_value(json_object_get(ev, "bytes_done"));
@@ -293,7 +277,7 @@ static void version_ini_appears_only_after_every_other_file_is_complete(void **s
     uv_thread_t tid;
     assert_int_equal(uv_thread_create(&tid, observer_thread, &o), 0);
 
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     bool finished;
     json_t *ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
     /* Let the observer see the committed state a few times. */
@@ -369,7 +353,7 @@ static void full_disk_fails_clearly_and_loses_nothing_else(void **state)
                                    "alpha", LS_SWARM_WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     bool finished;
     ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
     assert_false(finished);

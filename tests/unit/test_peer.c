@@ -382,7 +382,7 @@ static void install_and_uninstall_commands_change_the_local_library(void **state
     installed_state_t installed = {"alpha", true}, removed = {"alpha", false};
 
     size_t mark = ls_event_log_mark(&p->events);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "alpha"), 0);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL, "alpha"), 0);
     json_t *ev =
         ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL, WAIT_MS);
     assert_non_null(ev);
@@ -397,7 +397,7 @@ static void install_and_uninstall_commands_change_the_local_library(void **state
     assert_int_equal(ls_fs_is_dir(local), 1);
 
     mark = ls_event_log_mark(&p->events);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL_GAME, "alpha"), 0);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL, "alpha"), 0);
     ev = ls_event_log_wait(&p->events, mark, LS_EVENT_UNINSTALL_FINISHED, NULL, NULL, WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
@@ -407,12 +407,12 @@ static void install_and_uninstall_commands_change_the_local_library(void **state
     json_decref(ev);
 
     mark = ls_event_log_mark(&p->events);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL_GAME, "zulu"), 0);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL, "zulu"), 0);
     ev = ls_event_log_wait(&p->events, mark, LS_EVENT_INSTALL_FAILED, NULL, NULL, WAIT_MS);
     assert_non_null(ev);
     assert_string_equal(json_string_value(json_object_get(ev, "reason")), "unknown game");
     json_decref(ev);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL_GAME, "alpha"), 0);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_UNINSTALL, "alpha"), 0);
     ev = ls_event_log_wait(&p->events, mark, LS_EVENT_UNINSTALL_FAILED, NULL, NULL, WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
@@ -454,7 +454,7 @@ static void download_from_two_seeders_is_exact_and_installs(void **state)
     assert_non_null(ev);
     json_decref(ev);
 
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_DOWNLOAD_GAME_FILES, "alpha"), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     ev = ls_event_log_wait(&p->events, 0, LS_EVENT_GOT_GAME_FILES, NULL, NULL, 3 * WAIT_MS);
     assert_non_null(ev);
     assert_int_equal(json_array_size(json_object_get(ev, "peers")), 2);
@@ -520,12 +520,12 @@ static void set_game_dir_checks_swaps_rescans_and_reannounces(void **state)
     /* Refused with a reason; the old directory stays in use. */
     size_t mark = ls_event_log_mark(&p0->events);
     snprintf(missing, sizeof missing, "%s/missing", p0->dir);
-    assert_int_equal(ls_peer_command(p0->rt, LS_CMD_SET_GAME_DIR, missing), 0);
+    assert_int_equal(ls_peer_set_game_dir(p0->rt, missing), 0);
     json_t *ev = ls_event_log_wait(&p0->events, mark, LS_EVENT_RUNTIME_FAILURE,
                                    game_dir_refused_with, "does not exist", WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
-    assert_int_equal(ls_peer_command(p0->rt, LS_CMD_SET_GAME_DIR, "relative/dir"), 0);
+    assert_int_equal(ls_peer_set_game_dir(p0->rt, "relative/dir"), 0);
     ev = ls_event_log_wait(&p0->events, mark, LS_EVENT_RUNTIME_FAILURE, game_dir_refused_with,
                            "absolute", WAIT_MS);
     assert_non_null(ev);
@@ -538,7 +538,7 @@ static void set_game_dir_checks_swaps_rescans_and_reannounces(void **state)
     assert_non_null(realpath(dir2, real2));
     mark = ls_event_log_mark(&p0->events);
     size_t mark1 = ls_event_log_mark(&f->peers[1].events);
-    assert_int_equal(ls_peer_command(p0->rt, LS_CMD_SET_GAME_DIR, dir2), 0);
+    assert_int_equal(ls_peer_set_game_dir(p0->rt, dir2), 0);
     ev = ls_event_log_wait(&p0->events, mark, LS_EVENT_GAME_DIR_CHANGED, NULL, NULL, WAIT_MS);
     assert_non_null(ev);
     assert_string_equal(json_string_value(json_object_get(ev, "game_dir")), real2);
