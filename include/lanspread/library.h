@@ -9,7 +9,14 @@
  * (size, mtime, inode) with the on-disk index in the state directory, hashes
  * only the files that changed (one pool job per file), then publishes the
  * result on the loop thread. An unchanged library is rescanned without reading
- * any file's contents. */
+ * any file's contents.
+ *
+ * Catalog: the library gates games with the caller's base catalog extended by
+ * the game directory's own LS_LOCAL_CATALOG_FILE, whose entries override the
+ * base's. Every scan (full or single-game) re-reads that file on the pool
+ * when its (size, mtime, inode) changed, and swaps the new catalog in when it
+ * publishes; a file that does not load leaves the previous catalog in force
+ * (ls_library_catalog_error says why). */
 #ifndef LANSPREAD_LIBRARY_H
 #define LANSPREAD_LIBRARY_H
 
@@ -30,6 +37,7 @@ typedef struct {
     char *description;
     char *genre;
     uint32_t max_players;
+    uint32_t release_year; /* 0 when unknown */
     char *version; /* NULL when not downloaded */
     bool is_downloaded;
     bool is_installed;
@@ -40,7 +48,9 @@ typedef struct {
 typedef struct {
     const char *game_dir;  /* folder holding one folder per game */
     const char *state_dir; /* the peer's own state (index, rev); never a game root */
-    const ls_catalog_t *catalog; /* borrowed; must outlive the library */
+    /* The base catalog (bundled and --catalog files), borrowed: must outlive
+     * the library. The game directory's catalog is added by the library. */
+    const ls_catalog_t *catalog;
 } ls_library_config_t;
 
 /* What a scan did; for logs, benchmarks and tests. */
@@ -53,6 +63,8 @@ typedef struct {
     uint64_t version_reads;    /* version.ini files read (unchanged ones are cached) */
     uint64_t skipped;          /* entries skipped with a logged reason */
     bool rev_bumped;
+    bool catalog_changed; /* the game directory's catalog was (re)loaded */
+    bool catalog_refused; /* it changed but did not load: see ls_library_catalog_error */
 } ls_scan_stats_t;
 
 typedef struct ls_library ls_library_t;
@@ -81,6 +93,12 @@ int ls_library_scan_sync(ls_library_t *library, ls_scan_stats_t *stats);
  * read it on the loop thread only. */
 const ls_local_game_t *ls_library_games(const ls_library_t *library, size_t *count);
 const ls_local_game_t *ls_library_find(const ls_library_t *library, const char *id);
+
+/* The effective catalog (base + the game directory's), and why the game
+ * directory's last change was refused (NULL when it was not). Borrowed:
+ * valid until the next scan ends; loop thread only. */
+const ls_catalog_t *ls_library_catalog(const ls_library_t *library);
+const char *ls_library_catalog_error(const ls_library_t *library);
 
 /* The snapshot this peer announces (catalog-gated, downloaded games).
  * *out is owned by the caller: ls_snapshot_free(). */

@@ -39,8 +39,8 @@ typedef struct {
 
 /* The seed's PeerEvent set. */
 typedef enum {
-    LS_EVENT_LOCAL_LIBRARY = 1, /* {rev, digest, games:[local games]} */
-    LS_EVENT_LIST_GAMES,        /* {games:[{id,name,latest_version,size,peer_count}]} */
+    LS_EVENT_LOCAL_LIBRARY = 1, /* {rev, digest, games:[local games with catalog text]} */
+    LS_EVENT_LIST_GAMES,        /* {games:[{id,name,latest_version,size,peer_count,...}]} */
     LS_EVENT_PEER_DISCOVERED,   /* {peer_id, name, address} */
     LS_EVENT_PEER_LOST,         /* {peer_id, name, reason} */
     LS_EVENT_PEER_COUNT,        /* {count} */
@@ -109,7 +109,11 @@ typedef struct ls_peer_runtime ls_peer_runtime_t;
 /* Boots the runtime on its own thread: loads (or creates) the identity, runs
  * install recovery on every game, opens and scans the library, then listens
  * and connects to the static peers.
- * The catalog is borrowed and must outlive the runtime. Returns once the
+ * The catalog is the base one (bundled and --catalog files), borrowed: it
+ * must outlive the runtime. The library extends it with the game
+ * directory's LS_LOCAL_CATALOG_FILE, re-read on rescans, on the monitor's
+ * events and after SET_GAME_DIR; a game downloaded from a peer brings that
+ * peer's entry into it. Returns once the
  * thread runs; failures after that arrive as RUNTIME_FAILURE events.
  * Stop with ls_peer_stop(), which also frees the handle. */
 int ls_peer_start(const ls_peer_config_t *config, const ls_catalog_t *catalog,

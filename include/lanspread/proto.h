@@ -32,6 +32,15 @@
 #define LS_SNAPSHOT_GAMES_MAX 10000
 #define LS_MANIFEST_FILES_MAX 200000
 #define LS_CHUNK_REQUEST_MAX (64u * 1024u * 1024u) /* get_game_file_chunk.length */
+/* A game's catalog entry (game.meta, and the catalog files that hold it). */
+#define LS_DESCRIPTION_MAX 4096 /* description, bytes */
+#define LS_GENRE_MAX 64         /* genre, bytes */
+#define LS_PLAYERS_MAX 1024     /* max_players */
+#define LS_RELEASE_YEAR_MAX 9999
+
+/* hello.features: the sender understands game.meta, so a `game` answered to
+ * it carries the serving peer's catalog entry. */
+#define LS_FEATURE_GAME_META "game-meta"
 
 /* One game as a peer announces it. */
 typedef struct {
@@ -102,12 +111,23 @@ typedef struct {
     ls_library_snapshot_t library;
 } ls_hello_t; /* also HelloAck */
 
+/* The serving peer's catalog entry for a game: what a downloader needs to
+ * list a game its own catalog lacks. */
+typedef struct {
+    char *name;            /* 1..LS_NAME_MAX bytes */
+    char *description;     /* NULL when absent; ..LS_DESCRIPTION_MAX bytes */
+    char *genre;           /* NULL when absent; ..LS_GENRE_MAX bytes */
+    uint32_t max_players;  /* 0..LS_PLAYERS_MAX; 0 when unknown */
+    uint32_t release_year; /* 0..LS_RELEASE_YEAR_MAX; 0 when unknown */
+} ls_game_meta_t;
+
 typedef struct {
     char *game_id;
     char *version;
     uint32_t chunk_size; /* must equal LS_CHUNK_SIZE */
     ls_file_desc_t *files;
     size_t file_count;
+    ls_game_meta_t *meta; /* NULL when not sent (see LS_FEATURE_GAME_META) */
 } ls_game_manifest_t;
 
 typedef struct {
@@ -195,10 +215,12 @@ void ls_party_proof(const char *key, const char *sender_id, const char *receiver
 int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src);
 int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *src);
 int ls_manifest_copy(ls_game_manifest_t *dst, const ls_game_manifest_t *src);
+int ls_game_meta_copy(ls_game_meta_t *dst, const ls_game_meta_t *src);
 
 void ls_game_summary_free(ls_game_summary_t *game);
 void ls_snapshot_free(ls_library_snapshot_t *snap);
 void ls_file_desc_free(ls_file_desc_t *file);
 void ls_manifest_free(ls_game_manifest_t *manifest);
+void ls_game_meta_free(ls_game_meta_t *meta); /* its fields, not meta itself */
 
 #endif

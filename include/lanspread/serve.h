@@ -24,6 +24,11 @@ typedef struct {
 int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request,
                      ls_serve_reply_t *reply);
 
+/* Adds this peer's catalog entry to a `game` reply (game.meta), for a
+ * requester that advertised LS_FEATURE_GAME_META; other replies are left as
+ * they are. 0 or LS_ENOMEM. */
+int ls_serve_add_meta(const ls_library_t *library, ls_serve_reply_t *reply);
+
 /* True when the reply streams file bytes after its header. */
 bool ls_serve_reply_has_body(const ls_serve_reply_t *reply);
 

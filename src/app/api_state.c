@@ -16,7 +16,6 @@
 struct ls_api_state {
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    const ls_catalog_t *catalog;
     char *game_dir;
     char *http_url;
     json_t *local;    /* array from the last local-library event */
@@ -30,7 +29,7 @@ struct ls_api_state {
     bool is_closing;
 };
 
-int ls_api_state_new(const ls_catalog_t *catalog, const char *game_dir, ls_api_state_t **out)
+int ls_api_state_new(const char *game_dir, ls_api_state_t **out)
 {
     ls_api_state_t *st = calloc(1, sizeof *st);
     pthread_condattr_t attr;
@@ -41,7 +40,6 @@ int ls_api_state_new(const ls_catalog_t *catalog, const char *game_dir, ls_api_s
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&st->changed, &attr);
     pthread_condattr_destroy(&attr);
-    st->catalog = catalog;
     st->game_dir = game_dir ? strdup(game_dir) : NULL;
     st->local = json_array();
     st->remote = json_array();
@@ -353,21 +351,31 @@ static const char *game_state(const json_t *local, const json_t *remote, const j
     return remote ? "remote" : "local";
 }
 
+/* Catalog text comes with the events, so it follows the runtime's catalog
+ * reloads: the local library's entry first, else what this peer's catalog
+ * says of a remote title. */
+static json_t *catalog_text(const json_t *local, const json_t *remote, const char *key)
+{
+    json_t *text = json_object_get(local, key);
+    if (!json_is_string(text))
+        text = json_object_get(remote, key);
+    return json_is_string(text) ? text : json_null();
+}
+
 static json_t *game_view(ls_api_state_t *st, const char *id)
 {
     json_t *local = find_by_id(st->local, id);
     json_t *remote = find_by_id(st->remote, id);
     json_t *op = json_object_get(st->ops, id);
-    const ls_catalog_entry_t *entry = ls_catalog_find(st->catalog, id);
     json_t *src = local ? local : remote;
     json_t *ids = json_object_get(remote, "peers");
     json_t *size = json_object_get(src, "size");
     if (!local && !remote)
         return NULL;
     return json_pack(
-        "{s:s,s:O,s:s?,s:s?,s:O,s:O,s:O,s:o,s:O,s:I,s:b,s:b,s:s,s:O,s:O?}", "id", id, "name",
-        json_object_get(src, "name"), "description", entry ? entry->description : NULL, "genre",
-        entry ? entry->genre : NULL, "size", size ? size : json_null(), "version",
+        "{s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:o,s:O,s:I,s:b,s:b,s:s,s:O,s:O?}", "id", id, "name",
+        json_object_get(src, "name"), "description", catalog_text(local, remote, "description"),
+        "genre", catalog_text(local, remote, "genre"), "size", size ? size : json_null(), "version",
         local && json_object_get(local, "version") ? json_object_get(local, "version")
                                                    : json_null(),
         "latest_version", remote ? json_object_get(remote, "latest_version") : json_null(), "peers",

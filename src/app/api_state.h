@@ -6,7 +6,6 @@
 #ifndef LS_APP_API_STATE_H
 #define LS_APP_API_STATE_H
 
-#include "lanspread/catalog.h"
 #include "lanspread/peer.h"
 
 #include <jansson.h>
@@ -17,9 +16,10 @@
 
 typedef struct ls_api_state ls_api_state_t;
 
-/* The catalog is borrowed and must outlive the state. Free with
- * ls_api_state_free(). */
-int ls_api_state_new(const ls_catalog_t *catalog, const char *game_dir, ls_api_state_t **out);
+/* Free with ls_api_state_free(). Catalog text (names, descriptions,
+ * genres) comes from the runtime's events, never from a catalog read here,
+ * so it follows the runtime's catalog reloads. */
+int ls_api_state_new(const char *game_dir, ls_api_state_t **out);
 void ls_api_state_free(ls_api_state_t *st);
 
 /* Records one runtime event (any thread; called on the runtime's). */

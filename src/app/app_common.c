@@ -16,18 +16,13 @@ char *ls_app_default_state_dir(void)
     return ls_strdup_printf("%s/.local/state/lanspread", home && *home ? home : "/tmp");
 }
 
-int ls_app_load_catalog(const char *game_dir, const char *const *extra, size_t extra_count,
-                        ls_catalog_t **out)
+int ls_app_load_catalog(const char *const *extra, size_t extra_count, ls_catalog_t **out)
 {
     char err[512];
-    char *local = game_dir ? ls_path_join(game_dir, LS_LOCAL_CATALOG_FILE) : NULL;
     int rc = ls_catalog_load_bundled(out, err, sizeof err);
 
-    if (rc == 0 && local && ls_fs_exists(local))
-        rc = ls_catalog_add_file(*out, local, err, sizeof err);
     for (size_t i = 0; rc == 0 && i < extra_count; i++)
         rc = ls_catalog_add_file(*out, extra[i], err, sizeof err);
-    free(local);
     if (rc != 0) {
         fprintf(stderr, "lanspread: catalog: %s\n", err);
         ls_catalog_free(*out);

@@ -35,7 +35,8 @@ static void daemon_usage(FILE *out)
             "  --peer ADDR:PORT    connect to this peer (repeatable)\n"
             "  --party-key SECRET  only peers with the same secret get in\n"
             "  --party-key-file F  read the secret from a file\n"
-            "  --catalog FILE      extra catalog file (repeatable)\n"
+            "  --catalog FILE      extra catalog file (repeatable); the game directory's\n"
+            "                      .lanspread-catalog.json overrides it, re-read on rescans\n"
             "  --ping-ms N         ping interval (default 5000)\n"
             "  --json-events       print each event as one JSON line on stdout\n"
             "  --http ADDR:PORT    web UI and control API address (default %s);\n"
@@ -385,13 +386,13 @@ static int run_daemon(ls_daemon_options_t *o)
 
     o->peer.state_dir = o->state_dir = o->state_dir ? o->state_dir : ls_app_default_state_dir();
     o->peer.party_key = o->party_key;
-    if (ls_app_load_catalog(o->peer.game_dir, o->catalogs, o->catalog_count, &catalog) != 0)
+    if (ls_app_load_catalog(o->catalogs, o->catalog_count, &catalog) != 0)
         goto out;
     if ((rc = ls_fs_mkdir_p(o->state_dir, 0700)) != 0) {
         fprintf(stderr, "daemon: state directory %s: %s\n", o->state_dir, ls_strerror(rc));
         goto out;
     }
-    if (!o->is_http_off && ls_api_state_new(catalog, o->peer.game_dir, &output.state) != 0)
+    if (!o->is_http_off && ls_api_state_new(o->peer.game_dir, &output.state) != 0)
         goto out;
     block_signals();
     if ((rc = ls_peer_start(&o->peer, catalog, daemon_event_cb, &output, &peer)) != 0) {

@@ -30,7 +30,8 @@ static void scan_usage(FILE *out)
             "  --state DIR     peer state directory holding the index\n"
             "                  (default: $XDG_STATE_HOME/lanspread)\n"
             "  --catalog FILE  extra catalog file (repeatable); the bundled catalog and\n"
-            "                  DIR/.lanspread-catalog.json are always loaded\n"
+            "                  DIR/.lanspread-catalog.json are always loaded, the latter\n"
+            "                  overriding the others\n"
             "  --json          print JSON for scripts\n"
             "  --quiet         do not log skipped entries\n"
             "  --help          this help\n");
@@ -150,7 +151,7 @@ int ls_cmd_scan(int argc, char **argv)
     const char *game_dir = argv[optind];
     if (!state_dir)
         state_dir = ls_app_default_state_dir();
-    if (ls_app_load_catalog(game_dir, catalogs, catalog_count, &catalog) != 0)
+    if (ls_app_load_catalog(catalogs, catalog_count, &catalog) != 0)
         goto out;
     ls_library_config_t config = {.game_dir = game_dir, .state_dir = state_dir, .catalog = catalog};
     int rc = ls_library_open(&config, &library);
@@ -164,6 +165,10 @@ int ls_cmd_scan(int argc, char **argv)
     double elapsed = now_ms() - start;
     if (rc != 0) {
         fprintf(stderr, "scan: %s: %s\n", game_dir, ls_strerror(rc));
+        goto out;
+    }
+    if (stats.catalog_refused) {
+        fprintf(stderr, "lanspread: catalog: %s\n", ls_library_catalog_error(library));
         goto out;
     }
     if (as_json)
@@ -254,7 +259,7 @@ int ls_cmd_demo_library(int argc, char **argv)
         demo_usage(stderr);
         return LS_EXIT_USAGE;
     }
-    if (ls_app_load_catalog(NULL, NULL, 0, &catalog) != 0)
+    if (ls_app_load_catalog(NULL, 0, &catalog) != 0)
         return LS_EXIT_FAILURE;
     int rc = ls_demo_library_create(argv[optind], catalog, &demo);
     ls_catalog_free(catalog);

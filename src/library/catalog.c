@@ -6,6 +6,7 @@
 #include "lanspread/path.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,10 @@ static void set_err(char *err, size_t err_len, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Read-modify-writes of catalog files: two downloads adding an entry each
+ * must not both start from the same old document. */
+static pthread_mutex_t file_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void entry_free(ls_catalog_entry_t *e)
 {
     free(e->id);
@@ -39,6 +44,34 @@ static void entry_free(ls_catalog_entry_t *e)
     free(e->description);
     free(e->genre);
     memset(e, 0, sizeof *e);
+}
+
+void ls_catalog_entry_free(ls_catalog_entry_t *entry)
+{
+    if (entry)
+        entry_free(entry);
+}
+
+static char *dup_optional(const char *s, bool *failed)
+{
+    char *copy = s ? strdup(s) : NULL;
+    *failed |= s && !copy;
+    return copy;
+}
+
+int ls_catalog_entry_copy(ls_catalog_entry_t *dst, const ls_catalog_entry_t *src)
+{
+    bool failed = false;
+    *dst = *src;
+    dst->id = dup_optional(src->id, &failed);
+    dst->name = dup_optional(src->name, &failed);
+    dst->description = dup_optional(src->description, &failed);
+    dst->genre = dup_optional(src->genre, &failed);
+    if (failed) {
+        entry_free(dst);
+        return LS_ENOMEM;
+    }
+    return 0;
 }
 
 int ls_catalog_new(ls_catalog_t **out)
@@ -55,6 +88,26 @@ void ls_catalog_free(ls_catalog_t *catalog)
         entry_free(&catalog->entries[i]);
     free(catalog->entries);
     free(catalog);
+}
+
+int ls_catalog_copy(const ls_catalog_t *src, ls_catalog_t **out)
+{
+    ls_catalog_t *copy = calloc(1, sizeof *copy);
+    int rc = copy ? 0 : LS_ENOMEM;
+    if (rc == 0 && src->count > 0) {
+        copy->entries = calloc(src->count, sizeof *copy->entries);
+        rc = copy->entries ? 0 : LS_ENOMEM;
+    }
+    for (size_t i = 0; rc == 0 && i < src->count; i++) {
+        rc = ls_catalog_entry_copy(&copy->entries[i], &src->entries[i]);
+        copy->count += rc == 0;
+    }
+    if (rc != 0) {
+        ls_catalog_free(copy);
+        copy = NULL;
+    }
+    *out = copy;
+    return rc;
 }
 
 static int compare_entries(const void *a, const void *b)
@@ -122,16 +175,17 @@ static int parse_entry(json_t *obj, size_t index, const char *source, ls_catalog
         rc = LS_ECATALOG;
     }
     if (rc == 0)
-        rc = read_text(obj, "name", true, 128, &e->name, where, err, err_len);
+        rc = read_text(obj, "name", true, LS_NAME_MAX, &e->name, where, err, err_len);
     if (rc == 0)
         rc = read_text(obj, "description", false, LS_CATALOG_TEXT_MAX, &e->description, where,
                        err, err_len);
     if (rc == 0)
-        rc = read_text(obj, "genre", false, 64, &e->genre, where, err, err_len);
+        rc = read_text(obj, "genre", false, LS_GENRE_MAX, &e->genre, where, err, err_len);
     if (rc == 0)
-        rc = read_count(obj, "max_players", 1024, &e->max_players, where, err, err_len);
+        rc = read_count(obj, "max_players", LS_PLAYERS_MAX, &e->max_players, where, err, err_len);
     if (rc == 0)
-        rc = read_count(obj, "release_year", 9999, &e->release_year, where, err, err_len);
+        rc = read_count(obj, "release_year", LS_RELEASE_YEAR_MAX, &e->release_year, where, err,
+                        err_len);
     if (rc != 0)
         entry_free(e);
     return rc;
@@ -248,6 +302,131 @@ int ls_catalog_add_file(ls_catalog_t *catalog, const char *path, char *err, size
     }
     rc = ls_catalog_add_json(catalog, text, len, path, err, err_len);
     free(text);
+    return rc;
+}
+
+static void free_entries(ls_catalog_entry_t *entries, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        entry_free(&entries[i]);
+    free(entries);
+}
+
+/* The entry as a catalog document writes it: absent text and unknown (0)
+ * counts are left out, as a person would write them. */
+static json_t *entry_to_json(const ls_catalog_entry_t *e)
+{
+    json_t *obj = json_pack("{s:s,s:s}", "id", e->id, "name", e->name);
+    bool ok = obj != NULL;
+    if (ok && e->description)
+        ok = json_object_set_new(obj, "description", json_string(e->description)) == 0;
+    if (ok && e->genre)
+        ok = json_object_set_new(obj, "genre", json_string(e->genre)) == 0;
+    if (ok && e->max_players)
+        ok = json_object_set_new(obj, "max_players", json_integer(e->max_players)) == 0;
+    if (ok && e->release_year)
+        ok = json_object_set_new(obj, "release_year", json_integer(e->release_year)) == 0;
+    if (!ok) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static bool lists_id(const ls_catalog_entry_t *entries, size_t count, const char *id)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(entries[i].id, id) == 0)
+            return true;
+    return false;
+}
+
+/* The current document, checked as a catalog; an empty one when missing. */
+static int load_document(const char *path, json_t **root, bool *has_id, const char *id, char *err,
+                         size_t err_len)
+{
+    ls_catalog_entry_t *entries = NULL;
+    size_t count = 0, len = 0;
+    char *text = NULL;
+    int rc = ls_fs_read_file(path, LS_CATALOG_FILE_MAX, &text, &len);
+    *root = NULL;
+    *has_id = false;
+    if (rc == LS_ENOENT) {
+        *root = json_pack("{s:[]}", "games");
+        return *root ? 0 : LS_ENOMEM;
+    }
+    if (rc != 0) {
+        set_err(err, err_len, "%s: %s", path, ls_strerror(rc));
+        return rc == LS_ENOMEM ? rc : LS_ECATALOG;
+    }
+    rc = parse_document(text, len, path, &entries, &count, err, err_len);
+    if (rc == 0) {
+        *has_id = lists_id(entries, count, id);
+        *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        rc = *root ? 0 : LS_ENOMEM;
+    }
+    free_entries(entries, count);
+    free(text);
+    return rc;
+}
+
+/* The new text, checked by the loader itself before it may replace the file. */
+static int dump_checked(json_t *root, const char *path, char **out, char *err, size_t err_len)
+{
+    ls_catalog_entry_t *entries = NULL;
+    size_t count = 0;
+    char *text = json_dumps(root, JSON_INDENT(2));
+    char *line = text ? ls_strdup_printf("%s\n", text) : NULL;
+    int rc = line ? 0 : LS_ENOMEM;
+    if (rc == 0 && strlen(line) > LS_CATALOG_FILE_MAX) {
+        set_err(err, err_len, "%s: would grow beyond %u bytes", path, LS_CATALOG_FILE_MAX);
+        rc = LS_ECATALOG;
+    }
+    if (rc == 0)
+        rc = parse_document(line, strlen(line), path, &entries, &count, err, err_len);
+    free_entries(entries, count);
+    free(text);
+    if (rc != 0) {
+        free(line);
+        line = NULL;
+    }
+    *out = line;
+    return rc;
+}
+
+static int file_add_locked(const char *path, const ls_catalog_entry_t *entry, char *err,
+                           size_t err_len)
+{
+    json_t *root = NULL, *obj = NULL;
+    char *text = NULL;
+    bool has_id = false;
+    int rc = load_document(path, &root, &has_id, entry->id, err, err_len);
+    if (rc != 0 || has_id)
+        goto out;
+    obj = entry_to_json(entry);
+    if (!obj || json_array_append_new(json_object_get(root, "games"), obj) != 0) {
+        rc = LS_ENOMEM;
+        goto out;
+    }
+    rc = dump_checked(root, path, &text, err, err_len);
+    if (rc == 0)
+        rc = ls_fs_write_atomic(path, text, strlen(text));
+    if (rc != 0 && rc != LS_ECATALOG && rc != LS_ENOMEM)
+        set_err(err, err_len, "%s: %s", path, ls_strerror(rc));
+out:
+    free(text);
+    json_decref(root);
+    return rc;
+}
+
+int ls_catalog_file_add(const char *path, const ls_catalog_entry_t *entry, char *err,
+                        size_t err_len)
+{
+    if (!entry->id || !entry->name)
+        return LS_EINVAL;
+    pthread_mutex_lock(&file_lock);
+    int rc = file_add_locked(path, entry, err, err_len);
+    pthread_mutex_unlock(&file_lock);
     return rc;
 }
 

@@ -152,6 +152,7 @@ static int fill_local_game(ls_local_game_t *out, const ls_game_record_t *rec,
     out->description = dup_or_empty(meta->description);
     out->genre = dup_or_empty(meta->genre);
     out->max_players = meta->max_players;
+    out->release_year = meta->release_year;
     out->version = rec->version ? strdup(rec->version) : NULL;
     out->is_downloaded = rec->is_downloaded;
     out->is_installed = rec->is_installed;
@@ -237,13 +238,20 @@ int ls_library_open(const ls_library_config_t *config, ls_library_t **out)
     *out = NULL;
     if (!library)
         return LS_ENOMEM;
-    library->catalog = config->catalog;
+    library->base = config->catalog;
     library->game_dir = realpath(config->game_dir, NULL);
     if (!library->game_dir) {
         rc = LS_ENOENT;
         ls_error("library", "game directory %s cannot be opened", config->game_dir);
         goto out;
     }
+    /* The base alone until the first scan has read the directory's catalog. */
+    rc = ls_catalog_copy(library->base, &library->catalog);
+    library->catalog_path = ls_path_join(library->game_dir, LS_LOCAL_CATALOG_FILE);
+    if (rc == 0 && !library->catalog_path)
+        rc = LS_ENOMEM;
+    if (rc != 0)
+        goto out;
     rc = ls_fs_mkdir_p(config->state_dir, 0700);
     if (rc != 0) {
         ls_error("library", "state directory %s: %s", config->state_dir, ls_strerror(rc));
@@ -294,7 +302,20 @@ void ls_library_close(ls_library_t *library)
     free(library->game_dir);
     free(library->state_dir);
     free(library->index_path);
+    ls_catalog_free(library->catalog);
+    free(library->catalog_path);
+    free(library->catalog_error);
     free(library);
+}
+
+const ls_catalog_t *ls_library_catalog(const ls_library_t *library)
+{
+    return library->catalog;
+}
+
+const char *ls_library_catalog_error(const ls_library_t *library)
+{
+    return library->catalog_error;
 }
 
 const ls_local_game_t *ls_library_games(const ls_library_t *library, size_t *count)

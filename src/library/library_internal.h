@@ -70,12 +70,18 @@ struct ls_library_adoption {
     ls_library_adoption_t *next; /* queued while a scan runs */
     ls_game_record_t record;
 };
+#define LS_CATALOG_ERROR_MAX 512
 
 struct ls_library {
     char *game_dir;
     char *state_dir;
     char *index_path;
-    const ls_catalog_t *catalog;
+    const ls_catalog_t *base;      /* the caller's, borrowed */
+    ls_catalog_t *catalog;         /* effective: base + the game directory's catalog */
+    char *catalog_path;            /* GAMEDIR/LS_LOCAL_CATALOG_FILE */
+    ls_file_stamp_t catalog_stamp; /* of the file last read; all zero: there was none */
+    bool has_catalog_stamp;        /* false until the first scan looked */
+    char *catalog_error;           /* why its last change was refused; NULL if it was not */
     ls_index_t index;           /* published: read on the loop thread */
     ls_local_game_t *gamedb;    /* derived from index + catalog */
     size_t gamedb_count;

@@ -34,6 +34,11 @@ typedef struct ls_scan {
     int status;
     ls_scan_stats_t stats;
     ls_index_t next; /* built on the pool, published on the loop */
+    const ls_catalog_t *catalog; /* gates this scan: the library's or catalog_next */
+    ls_catalog_t *catalog_next;  /* the game directory's changed catalog, swapped in at publish */
+    ls_file_stamp_t catalog_stamp;
+    bool is_catalog_read; /* its file changed and was read (or refused) this scan */
+    char catalog_error[LS_CATALOG_ERROR_MAX];
     ls_pending_hash_t *pending;
     size_t pending_count;
     size_t hashes_outstanding;
@@ -501,7 +506,7 @@ static bool is_candidate(ls_scan_t *scan, int topfd, const char *name)
         skip(scan, name, NULL, "folder name is not a valid game id");
         return false;
     }
-    if (!ls_catalog_find(scan->library->catalog, name)) {
+    if (!ls_catalog_find(scan->catalog, name)) {
         ls_info("scan", "%s: not in the catalog; not announced", name);
         return false;
     }
@@ -587,9 +592,73 @@ static int walk_library(ls_scan_t *scan)
     return rc;
 }
 
+/* The base catalog extended by the game directory's document (NULL: none). */
+static int build_catalog(ls_scan_t *scan, const char *text, size_t len)
+{
+    ls_library_t *library = scan->library;
+    ls_catalog_t *next = NULL;
+    int rc = ls_catalog_copy(library->base, &next);
+    if (rc == 0 && text)
+        rc = ls_catalog_add_json(next, text, len, library->catalog_path, scan->catalog_error,
+                                 sizeof scan->catalog_error);
+    if (rc != 0) {
+        ls_catalog_free(next);
+        return rc;
+    }
+    scan->catalog_next = next;
+    scan->catalog = next;
+    return 0;
+}
+
+/* Reads the game directory's catalog when its stamp moved since the
+ * effective catalog was built; a hand edit, a download adding an entry and
+ * a new game directory all show up here. O_NONBLOCK: a FIFO in its place
+ * must not park a pool thread. */
+static void read_local_catalog(ls_scan_t *scan)
+{
+    ls_library_t *library = scan->library;
+    ls_file_stamp_t stamp = {0};
+    struct stat st;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = 0;
+    int fd = open(library->catalog_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+    scan->catalog = library->catalog;
+    if (fd < 0 && errno != ENOENT)
+        rc = ls_error_from_errno(errno);
+    else if (fd >= 0 && fstat(fd, &st) != 0)
+        rc = ls_error_from_errno(errno);
+    else if (fd >= 0)
+        stamp = stamp_of(&st);
+    if (rc == 0 && library->has_catalog_stamp && stamps_equal(&stamp, &library->catalog_stamp))
+        goto out;
+    scan->is_catalog_read = true;
+    scan->catalog_stamp = stamp;
+    if (rc == 0 && fd >= 0 && !S_ISREG(st.st_mode))
+        rc = LS_EINVAL;
+    else if (rc == 0 && fd >= 0 && (uint64_t)st.st_size > LS_CATALOG_FILE_MAX)
+        rc = LS_ETOOBIG;
+    if (rc == 0 && fd >= 0) {
+        len = (size_t)st.st_size;
+        text = calloc(1, len + 1);
+        rc = text ? ls_fs_pread_all(fd, text, len, 0) : LS_ENOMEM;
+    }
+    if (rc == 0)
+        rc = build_catalog(scan, text, len);
+    else
+        snprintf(scan->catalog_error, sizeof scan->catalog_error, "%s: %s", library->catalog_path,
+                 ls_strerror(rc));
+out:
+    if (fd >= 0)
+        close(fd);
+    free(text);
+}
+
 static void walk_work(uv_work_t *req)
 {
     ls_scan_t *scan = req->data;
+    read_local_catalog(scan);
     scan->status = walk_library(scan);
 }
 
@@ -721,6 +790,7 @@ static void walk_done(uv_work_t *req, int status)
 
 static void scan_free(ls_scan_t *scan)
 {
+    ls_catalog_free(scan->catalog_next);
     ls_index_free(&scan->next);
     free(scan->pending);
     free(scan->only_game_id);
@@ -780,6 +850,30 @@ static bool index_needs_saving(const ls_scan_t *scan, const ls_index_t *old,
     return false;
 }
 
+/* The catalog changes on the loop, together with the games it gates. */
+static void apply_catalog(ls_scan_t *scan)
+{
+    ls_library_t *library = scan->library;
+    if (!scan->is_catalog_read)
+        return;
+    library->catalog_stamp = scan->catalog_stamp;
+    library->has_catalog_stamp = true;
+    free(library->catalog_error);
+    library->catalog_error = NULL;
+    if (scan->catalog_next) {
+        ls_catalog_free(library->catalog);
+        library->catalog = scan->catalog_next;
+        scan->catalog_next = NULL;
+        scan->stats.catalog_changed = true;
+        ls_info("library", "catalog of %s loaded: %zu games known", library->game_dir,
+                ls_catalog_count(library->catalog));
+        return;
+    }
+    scan->stats.catalog_refused = true;
+    library->catalog_error = strdup(scan->catalog_error);
+    ls_error("library", "%s; the previous catalog stays in force", scan->catalog_error);
+}
+
 static void publish_scan(ls_scan_t *scan, bool *needs_saving)
 {
     ls_library_t *library = scan->library;
@@ -788,6 +882,7 @@ static void publish_scan(ls_scan_t *scan, bool *needs_saving)
         scan->status = LS_ENOMEM;
         return;
     }
+    apply_catalog(scan);
     scan->status = apply_adoptions(scan);
     if (scan->status != 0)
         return;

@@ -57,6 +57,12 @@ struct ls_download {
     bool install_after; /* commit job: local/ existed, so update */
     bool has_local_dir;
     ls_library_adoption_t *adoption; /* commit job: the committed game for the library */
+    /* Set when the effective catalog lacks the game: this entry goes into
+     * the game directory's catalog before any file is written, so the game
+     * is listed once downloaded (and after a restart). */
+    ls_catalog_entry_t *catalog_entry;
+    char *catalog_path;
+    char catalog_error[LS_PLANNER_REASON_MAX];
 };
 
 /* ---- manifests ---- */
@@ -139,6 +145,9 @@ static void download_free(ls_download_t *dl)
     free(dl->wanted);
     free(dl->selected);
     free(dl->game_root);
+    ls_catalog_entry_free(dl->catalog_entry);
+    free(dl->catalog_entry);
+    free(dl->catalog_path);
     free(dl);
 }
 
@@ -523,6 +532,15 @@ static void prepare_work(uv_work_t *req)
 {
     ls_dl_job_t *job = req->data;
     ls_download_t *dl = job->dl;
+    char why[LS_PLANNER_REASON_MAX / 2];
+    if (dl->catalog_entry) {
+        job->status = ls_catalog_file_add(dl->catalog_path, dl->catalog_entry, why, sizeof why);
+        if (job->status != 0) {
+            snprintf(dl->catalog_error, sizeof dl->catalog_error,
+                     "cannot list the game in the game directory's catalog: %s", why);
+            return;
+        }
+    }
     if (dl->use_resume) {
         ls_resume_load(dl->rt->state_dir, &dl->manifest, &dl->resume);
     } else {
@@ -558,7 +576,8 @@ static void prepare_done(uv_work_t *req, int status)
                             (const char *const *)dl->peer_ids, dl->peer_count, dl->resume.bitmap,
                             &plan, &dl->planner);
     if (rc != 0 || dl->state != DL_PREPARING) {
-        end_download(dl, rc ? rc : LS_ECANCELED, rc ? ls_strerror(rc) : "canceled");
+        const char *why = dl->catalog_error[0] ? dl->catalog_error : ls_strerror(rc);
+        end_download(dl, rc ? rc : LS_ECANCELED, rc ? why : "canceled");
         return;
     }
     ls_plan_progress_t p;
@@ -612,6 +631,47 @@ static int copy_peers(ls_download_t *dl, const char **peers, size_t count)
     return 0;
 }
 
+/* The name a seeder announces for the game: the entry of last resort when
+ * no seeder sent its catalog entry (one without LS_FEATURE_GAME_META). */
+static const char *announced_name(ls_peer_runtime_t *rt, const char *game_id, const char **peers,
+                                  size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const ls_peer_t *peer = ls_peerdb_find(rt->peerdb, peers[i]);
+        for (size_t g = 0; peer && g < peer->library.game_count; g++)
+            if (strcmp(peer->library.games[g].id, game_id) == 0 && peer->library.games[g].name[0])
+                return peer->library.games[g].name;
+    }
+    return game_id;
+}
+
+/* The catalog entry a download of a game this peer's catalog lacks brings
+ * along: a seeder's (game.meta), else the id and the announced name. */
+static int catalog_entry_for(ls_download_t *dl, const char **peers, size_t count)
+{
+    ls_peer_runtime_t *rt = dl->rt;
+    const ls_game_meta_t *meta = NULL;
+    if (ls_catalog_find(ls_library_catalog(rt->library), dl->game_id))
+        return 0;
+    for (size_t i = 0; i < count && !meta; i++) {
+        const ls_game_manifest_t *m = ls_peerdb_manifest(rt->peerdb, peers[i], dl->game_id);
+        meta = m ? m->meta : NULL;
+    }
+    ls_catalog_entry_t view = {
+        .id = dl->game_id,
+        .name = (char *)(meta ? meta->name : announced_name(rt, dl->game_id, peers, count)),
+        .description = meta ? meta->description : NULL,
+        .genre = meta ? meta->genre : NULL,
+        .max_players = meta ? meta->max_players : 0,
+        .release_year = meta ? meta->release_year : 0,
+    };
+    dl->catalog_path = ls_path_join(ls_library_game_dir(rt->library), LS_LOCAL_CATALOG_FILE);
+    dl->catalog_entry = calloc(1, sizeof *dl->catalog_entry);
+    if (!dl->catalog_path || !dl->catalog_entry)
+        return LS_ENOMEM;
+    return ls_catalog_entry_copy(dl->catalog_entry, &view);
+}
+
 static void emit_got_game_files(ls_download_t *dl)
 {
     json_t *ids = json_array();
@@ -644,6 +704,8 @@ static void manifests_in(ls_download_t *dl)
         rc = select_files(dl);
     if (rc == 0)
         rc = copy_peers(dl, peers, count);
+    if (rc == 0)
+        rc = catalog_entry_for(dl, peers, count);
     free(peers);
     ls_dl_job_t *job = rc == 0 ? calloc(1, sizeof *job) : NULL;
     if (rc == 0 && !job)

@@ -13,7 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const local_features[] = {"chunk-sha256", "library-delta"};
+static const char *const local_features[] = {"chunk-sha256", "library-delta", LS_FEATURE_GAME_META};
+
+static bool has_feature(const ls_hello_t *hello, const char *feature)
+{
+    for (size_t i = 0; i < hello->feature_count; i++)
+        if (strcmp(hello->features[i], feature) == 0)
+            return true;
+    return false;
+}
 
 int ls_link_make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
 {
@@ -132,6 +140,7 @@ void ls_link_handshake_done(ls_link_t *link, const ls_hello_t *hello)
     ls_peer_runtime_t *rt = link->rt;
     bool is_new = false;
     peer_address(link, hello);
+    link->wants_game_meta = has_feature(hello, LS_FEATURE_GAME_META);
     ls_link_t *other = ready_link_for(rt, link->peer_id, link);
     if (other) {
         ls_link_t *loser = duplicate_loser(link, other);

@@ -1,8 +1,10 @@
 /* Local game monitor on libuv fs events: one watch on the game directory,
  * one per game root, a settle timer that batches bursts of events into one
- * rescan per game, and a fallback timer for a periodic full scan. */
+ * rescan per game (or one full rescan when the game directory's catalog
+ * changed), and a fallback timer for a periodic full scan. */
 #include "monitor.h"
 
+#include "lanspread/catalog.h"
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
@@ -29,7 +31,8 @@ struct ls_monitor {
     uv_timer_t settle;
     uv_timer_t fallback;
     ls_game_watch_t *games;
-    bool is_full_scan_held; /* the fallback scan waits for operations to end */
+    bool is_catalog_dirty;  /* the catalog changed since the last full rescan request */
+    bool is_full_scan_held; /* a full scan waits for operations to end */
     int open_handles;       /* freed when the last handle has closed */
 };
 
@@ -125,6 +128,11 @@ static ls_game_watch_t *add_watch(ls_monitor_t *m, const char *id)
 static void top_event_cb(uv_fs_event_t *handle, const char *filename, int events, int status)
 {
     ls_monitor_t *m = handle->data;
+    if (status == 0 && filename && strcmp(filename, LS_LOCAL_CATALOG_FILE) == 0) {
+        m->is_catalog_dirty = true;
+        uv_timer_start(&m->settle, settle_cb, m->config.settle_ms, 0);
+        return;
+    }
     if (status != 0 || !filename || !ls_game_id_is_valid(filename))
         return;
     /* The folder may have been removed or re-created: its old watch would
@@ -137,9 +145,31 @@ static void top_event_cb(uv_fs_event_t *handle, const char *filename, int events
         mark_dirty(m, w);
 }
 
+static bool any_busy(ls_monitor_t *m, const char *except);
+
+/* The catalog gates every game: its change rescans them all, which covers
+ * every game marked dirty too. Like the fallback scan, that waits while an
+ * operation runs; the games marked meanwhile are rescanned one by one. */
+static bool settle_catalog(ls_monitor_t *m)
+{
+    if (!m->is_catalog_dirty)
+        return false;
+    m->is_catalog_dirty = false;
+    if (any_busy(m, NULL)) {
+        m->is_full_scan_held = true;
+        return false;
+    }
+    for (ls_game_watch_t *w = m->games; w; w = w->next)
+        w->is_dirty = false;
+    m->config.rescan_cb(NULL, m->config.userdata);
+    return true;
+}
+
 static void settle_cb(uv_timer_t *timer)
 {
     ls_monitor_t *m = timer->data;
+    if (settle_catalog(m))
+        return;
     for (ls_game_watch_t *w = m->games; w; w = w->next) {
         if (!w->is_dirty)
             continue;

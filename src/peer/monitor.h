@@ -1,7 +1,9 @@
 /* The local game monitor: watches the game directory and each game root
  * (non-recursively) and asks for a rescan of just the game that changed,
- * holding a game back while an operation runs on it. A periodic full scan
- * catches what the watches miss; it waits while any operation runs. */
+ * holding a game back while an operation runs on it. A change of the game
+ * directory's catalog (LS_LOCAL_CATALOG_FILE) asks for a full rescan, and a
+ * periodic full scan catches what the watches miss; both wait while any
+ * operation runs. */
 #ifndef LS_PEER_MONITOR_H
 #define LS_PEER_MONITOR_H
 
@@ -29,8 +31,8 @@ typedef struct {
 int ls_monitor_start(uv_loop_t *loop, const ls_monitor_config_t *config, ls_monitor_t **out);
 
 /* An operation on game_id ended: if changes were held back, rescan it once;
- * if the periodic full scan was held back and no other operation runs, run
- * that instead. */
+ * if a full scan (periodic or for the catalog) was held back and no other
+ * operation runs, run that instead. */
 void ls_monitor_release(ls_monitor_t *monitor, const char *game_id);
 
 /* Closes every watch; the memory goes once libuv has closed the handles. */

@@ -88,6 +88,12 @@ void ls_rt_emit_peer_count(ls_peer_runtime_t *rt)
                json_pack("{s:I}", "count", (json_int_t)ls_peerdb_count(rt->peerdb)));
 }
 
+/* Catalog text for events: null rather than "" when the catalog has none. */
+static const char *text_or_null(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
 void ls_rt_emit_games(ls_peer_runtime_t *rt)
 {
     ls_remote_game_t *games;
@@ -99,15 +105,20 @@ void ls_rt_emit_games(ls_peer_runtime_t *rt)
         const char **seeders = NULL;
         size_t seeder_count = 0;
         json_t *peers = json_array();
+        /* What this peer's own catalog says of the title, when it knows it. */
+        const ls_catalog_entry_t *meta =
+            ls_catalog_find(ls_library_catalog(rt->library), games[i].id);
         if (ls_peerdb_seeders(rt->peerdb, games[i].id, &seeders, &seeder_count) == 0)
             for (size_t p = 0; p < seeder_count; p++)
                 json_array_append_new(peers, json_string(seeders[p]));
         free(seeders);
-        json_array_append_new(list,
-                              json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "id", games[i].id, "name",
-                                        games[i].name, "latest_version", games[i].latest_version,
-                                        "size", (json_int_t)games[i].size, "peer_count",
-                                        (json_int_t)games[i].peer_count, "peers", peers));
+        json_array_append_new(
+            list,
+            json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?}", "id", games[i].id, "name",
+                      games[i].name, "latest_version", games[i].latest_version, "size",
+                      (json_int_t)games[i].size, "peer_count", (json_int_t)games[i].peer_count,
+                      "peers", peers, "description", meta ? text_or_null(meta->description) : NULL,
+                      "genre", meta ? text_or_null(meta->genre) : NULL));
     }
     ls_remote_games_free(games, count);
     ls_rt_emit(rt, LS_EVENT_LIST_GAMES, json_pack("{s:o}", "games", list));
@@ -119,12 +130,15 @@ void ls_rt_emit_local_library(ls_peer_runtime_t *rt)
     const ls_local_game_t *games = ls_library_games(rt->library, &count);
     json_t *list = json_array();
     for (size_t i = 0; i < count; i++)
-        json_array_append_new(list,
-                              json_pack("{s:s,s:s,s:s?,s:b,s:b,s:I,s:I}", "id", games[i].id, "name",
-                                        games[i].name, "version", games[i].version, "downloaded",
-                                        games[i].is_downloaded, "installed", games[i].is_installed,
-                                        "size", (json_int_t)games[i].size, "file_count",
-                                        (json_int_t)games[i].file_count));
+        json_array_append_new(
+            list,
+            json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:i,s:s?,s:b,s:b,s:I,s:I}", "id", games[i].id, "name",
+                      games[i].name, "description", text_or_null(games[i].description), "genre",
+                      text_or_null(games[i].genre), "max_players", (int)games[i].max_players,
+                      "release_year", (int)games[i].release_year, "version", games[i].version,
+                      "downloaded", games[i].is_downloaded, "installed", games[i].is_installed,
+                      "size", (json_int_t)games[i].size, "file_count",
+                      (json_int_t)games[i].file_count));
     ls_rt_emit(rt, LS_EVENT_LOCAL_LIBRARY,
                json_pack("{s:I,s:s,s:o}", "rev", (json_int_t)rt->announced.library_rev, "digest",
                          rt->announced.digest, "games", list));
@@ -257,6 +271,16 @@ static void log_scan(const char *what, const ls_scan_stats_t *stats)
                 (unsigned long long)stats->files_hashed, (unsigned long long)stats->bytes_hashed);
 }
 
+/* A game directory catalog that does not load is the user's to fix: it is
+ * reported where the UI shows failures, naming the file, entry and field. */
+static void report_catalog(ls_peer_runtime_t *rt, const ls_scan_stats_t *stats)
+{
+    const char *why = ls_library_catalog_error(rt->library);
+    if (stats->catalog_refused && why)
+        ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
+                   json_pack("{s:s,s:s}", "what", "local catalog", "reason", why));
+}
+
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
@@ -267,7 +291,10 @@ static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stat
         return;
     if (status != 0)
         ls_rt_emit_failure(rt, "library scan", status);
+    report_catalog(rt, stats);
     ls_rt_library_changed(rt);
+    if (stats->catalog_changed)
+        ls_rt_emit_games(rt); /* their catalog text may have changed */
     if (ls_rt_game_dir_scan_ended(rt))
         return; /* the new directory's full scan replaces any pending one */
     start_queued_rescan(rt);
@@ -659,6 +686,7 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     log_scan("first scan", stats);
     if (status != 0)
         ls_rt_emit_failure(rt, "library scan", status);
+    report_catalog(rt, stats);
     ls_snapshot_free(&rt->announced);
     ls_library_snapshot(rt->library, &rt->announced);
     ls_rt_emit_local_library(rt);

@@ -66,7 +66,7 @@ struct ls_peer_runtime {
     uint32_t protocol_version;
     uint32_t plan_mode;
     uint32_t fetch_stall_ms;
-    const ls_catalog_t *catalog;
+    const ls_catalog_t *catalog; /* the base; the library adds the game directory's */
     ls_peer_event_cb sink;
     void *sink_userdata;
 
@@ -123,6 +123,7 @@ struct ls_link {
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
     ls_static_peer_t *static_peer;        /* outbound to a static or mDNS peer */
+    bool wants_game_meta;                 /* its hello listed LS_FEATURE_GAME_META */
     unsigned ping_misses;
     bool is_ping_outstanding;
     uint64_t last_data_ms; /* when a reply byte last arrived on any of our requests */

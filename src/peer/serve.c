@@ -122,6 +122,30 @@ int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request,
     }
 }
 
+int ls_serve_add_meta(const ls_library_t *library, ls_serve_reply_t *reply)
+{
+    ls_game_manifest_t *game = &reply->header.u.game;
+    if (reply->header.kind != LS_MSG_GAME)
+        return 0;
+    const ls_catalog_entry_t *entry = ls_catalog_find(ls_library_catalog(library), game->game_id);
+    if (!entry)
+        return 0; /* served games are catalog games; nothing to add otherwise */
+    ls_game_meta_t view = {
+        .name = entry->name,
+        .description = entry->description,
+        .genre = entry->genre,
+        .max_players = entry->max_players,
+        .release_year = entry->release_year,
+    };
+    ls_game_meta_t *meta = malloc(sizeof *meta);
+    if (!meta || ls_game_meta_copy(meta, &view) != 0) {
+        free(meta);
+        return LS_ENOMEM;
+    }
+    game->meta = meta;
+    return 0;
+}
+
 bool ls_serve_reply_has_body(const ls_serve_reply_t *reply)
 {
     return (reply->header.kind == LS_MSG_FILE_DATA || reply->header.kind == LS_MSG_FILE_CHUNK) &&

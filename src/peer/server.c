@@ -99,6 +99,8 @@ static void open_done(uv_work_t *req, int status)
 static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
 {
     int rc = ls_serve_prepare(ss->link->rt->library, request, &ss->reply);
+    if (rc == 0 && ss->link->wants_game_meta)
+        rc = ls_serve_add_meta(ss->link->rt->library, &ss->reply);
     if (rc != 0) {
         send_error(ss, LS_WIRE_INTERNAL, ls_strerror(rc));
         return;

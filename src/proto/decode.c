@@ -12,6 +12,8 @@
 static const char *const summary_fields[] = {"id", "name", "version", "size", "file_count", NULL};
 static const char *const snapshot_fields[] = {"library_rev", "digest", "games", NULL};
 static const char *const file_fields[] = {"path", "size", "is_dir", "chunk_sha256", NULL};
+static const char *const meta_fields[] = {"name",        "description",  "genre",
+                                          "max_players", "release_year", NULL};
 
 static int check_fields(ls_proto_ctx_t *ctx, json_t *obj, const char *const *allowed)
 {
@@ -329,9 +331,48 @@ static int decode_files(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m
     return rc;
 }
 
+/* description and genre are optional; the counts are always sent (0:
+ * unknown), so each entry has one encoding. */
+static int decode_meta_fields(ls_proto_ctx_t *ctx, json_t *obj, ls_game_meta_t *meta)
+{
+    json_t *description = json_object_get(obj, "description");
+    json_t *genre = json_object_get(obj, "genre");
+    uint64_t n = 0;
+    int rc = check_fields(ctx, obj, meta_fields);
+    if (rc == 0)
+        rc = get_string(ctx, obj, "name", false, &meta->name);
+    if (rc == 0 && description)
+        rc = as_string(ctx, "description", description, false, &meta->description);
+    if (rc == 0 && genre)
+        rc = as_string(ctx, "genre", genre, false, &meta->genre);
+    if (rc == 0)
+        rc = get_uint_max(ctx, obj, "max_players", UINT32_MAX, &n);
+    meta->max_players = (uint32_t)n;
+    if (rc == 0)
+        rc = get_uint_max(ctx, obj, "release_year", UINT32_MAX, &n);
+    meta->release_year = (uint32_t)n;
+    return rc;
+}
+
+static int decode_meta(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m)
+{
+    json_t *obj;
+    int rc = get_object(ctx, root, "meta", &obj);
+    if (rc != 0)
+        return rc;
+    m->meta = calloc(1, sizeof *m->meta);
+    if (!m->meta)
+        return LS_ENOMEM;
+    size_t mark = ls_proto_path_push(ctx, "meta");
+    rc = decode_meta_fields(ctx, obj, m->meta);
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
 static int decode_game(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m)
 {
-    static const char *const fields[] = {"kind", "game_id", "version", "chunk_size", "files", NULL};
+    static const char *const fields[] = {"kind",  "game_id", "version", "chunk_size",
+                                         "files", "meta",    NULL};
     uint64_t chunk_size = 0;
     int rc = check_fields(ctx, root, fields);
     if (rc == 0)
@@ -343,6 +384,8 @@ static int decode_game(ls_proto_ctx_t *ctx, json_t *root, ls_game_manifest_t *m)
     m->chunk_size = (uint32_t)chunk_size;
     if (rc == 0)
         rc = decode_files(ctx, root, m);
+    if (rc == 0 && json_object_get(root, "meta"))
+        rc = decode_meta(ctx, root, m);
     return rc;
 }
 

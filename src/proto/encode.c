@@ -157,6 +157,23 @@ static int encode_file(json_t *arr, const ls_file_desc_t *f)
     return rc;
 }
 
+static int encode_meta(json_t *root, const ls_game_meta_t *meta)
+{
+    json_t *obj = json_object();
+    int rc = put_new(root, "meta", &obj);
+    if (rc == 0)
+        rc = put_string(obj, "name", meta->name);
+    if (rc == 0 && meta->description)
+        rc = put_string(obj, "description", meta->description);
+    if (rc == 0 && meta->genre)
+        rc = put_string(obj, "genre", meta->genre);
+    if (rc == 0)
+        rc = put_u64(obj, "max_players", meta->max_players);
+    if (rc == 0)
+        rc = put_u64(obj, "release_year", meta->release_year);
+    return rc;
+}
+
 static int encode_game(json_t *root, const ls_game_manifest_t *m)
 {
     json_t *files = json_array();
@@ -171,6 +188,8 @@ static int encode_game(json_t *root, const ls_game_manifest_t *m)
         json_decref(files);
     for (size_t i = 0; i < m->file_count && rc == 0; i++)
         rc = encode_file(files, &m->files[i]);
+    if (rc == 0 && m->meta)
+        rc = encode_meta(root, m->meta);
     return rc;
 }
 

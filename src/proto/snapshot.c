@@ -160,6 +160,31 @@ void ls_file_desc_free(ls_file_desc_t *file)
     memset(file, 0, sizeof *file);
 }
 
+void ls_game_meta_free(ls_game_meta_t *meta)
+{
+    if (!meta)
+        return;
+    free(meta->name);
+    free(meta->description);
+    free(meta->genre);
+    memset(meta, 0, sizeof *meta);
+}
+
+int ls_game_meta_copy(ls_game_meta_t *dst, const ls_game_meta_t *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->max_players = src->max_players;
+    dst->release_year = src->release_year;
+    dst->name = strdup(src->name);
+    dst->description = src->description ? strdup(src->description) : NULL;
+    dst->genre = src->genre ? strdup(src->genre) : NULL;
+    if (!dst->name || (src->description && !dst->description) || (src->genre && !dst->genre)) {
+        ls_game_meta_free(dst);
+        return LS_ENOMEM;
+    }
+    return 0;
+}
+
 void ls_manifest_free(ls_game_manifest_t *manifest)
 {
     if (!manifest)
@@ -169,6 +194,8 @@ void ls_manifest_free(ls_game_manifest_t *manifest)
     for (size_t i = 0; i < manifest->file_count; i++)
         ls_file_desc_free(&manifest->files[i]);
     free(manifest->files);
+    ls_game_meta_free(manifest->meta);
+    free(manifest->meta);
     memset(manifest, 0, sizeof *manifest);
 }
 
@@ -181,6 +208,12 @@ int ls_manifest_copy(ls_game_manifest_t *dst, const ls_game_manifest_t *src)
     dst->files = calloc(src->file_count ? src->file_count : 1, sizeof *dst->files);
     if (!dst->game_id || !dst->version || !dst->files)
         goto fail;
+    if (src->meta && (!(dst->meta = malloc(sizeof *dst->meta)) ||
+                      ls_game_meta_copy(dst->meta, src->meta) != 0)) {
+        free(dst->meta);
+        dst->meta = NULL;
+        goto fail;
+    }
     for (size_t i = 0; i < src->file_count; i++) {
         const ls_file_desc_t *f = &src->files[i];
         ls_file_desc_t *d = &dst->files[i];

@@ -173,6 +173,31 @@ static int validate_file(ls_proto_ctx_t *ctx, const ls_file_desc_t *f)
     return 0;
 }
 
+static int check_count_max(ls_proto_ctx_t *ctx, const char *field, uint32_t value, uint32_t max)
+{
+    if (value > max)
+        return ls_proto_fail(ctx, LS_ERANGE, field, "%u above %u", value, max);
+    return 0;
+}
+
+/* The same bounds the catalog loader applies, so whatever arrives here
+ * makes a valid catalog entry for the downloader. */
+static int validate_meta(ls_proto_ctx_t *ctx, const ls_game_meta_t *meta)
+{
+    size_t mark = ls_proto_path_push(ctx, "meta");
+    int rc = check_string(ctx, "name", meta->name, 1, LS_NAME_MAX);
+    if (rc == 0 && meta->description)
+        rc = check_string(ctx, "description", meta->description, 0, LS_DESCRIPTION_MAX);
+    if (rc == 0 && meta->genre)
+        rc = check_string(ctx, "genre", meta->genre, 0, LS_GENRE_MAX);
+    if (rc == 0)
+        rc = check_count_max(ctx, "max_players", meta->max_players, LS_PLAYERS_MAX);
+    if (rc == 0)
+        rc = check_count_max(ctx, "release_year", meta->release_year, LS_RELEASE_YEAR_MAX);
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
 static int validate_manifest(ls_proto_ctx_t *ctx, const ls_game_manifest_t *m)
 {
     const char **paths = NULL;
@@ -182,6 +207,8 @@ static int validate_manifest(ls_proto_ctx_t *ctx, const ls_game_manifest_t *m)
     if (rc == 0 && m->chunk_size != LS_CHUNK_SIZE)
         rc = ls_proto_fail(ctx, LS_ERANGE, "chunk_size", "%u, must be %u", m->chunk_size,
                            LS_CHUNK_SIZE);
+    if (rc == 0 && m->meta)
+        rc = validate_meta(ctx, m->meta);
     if (rc == 0)
         rc = check_count(ctx, "files", m->files, m->file_count, LS_MANIFEST_FILES_MAX);
     for (size_t i = 0; i < m->file_count && rc == 0; i++) {

@@ -53,15 +53,22 @@ start_daemons() {
   "$bin" daemon --games "$work/a" --state "$work/sa" --name alpha --listen 127.0.0.1:0 \
     --http 127.0.0.1:0 --config "$work/a.conf" --json-events >"$work/a.out" 2>"$work/a.err" &
   pids+=($!)
-  local port=""
-  for _ in $(seq 100); do port=$(ready_port "$work/a.out"); [[ -n $port ]] && break; sleep 0.1; done
-  [[ -n $port ]] || fail "daemon alpha never became ready"
-  "$bin" daemon --games "$work/b" --state "$work/sb" --name bravo --listen 127.0.0.1:0 \
-    --peer "127.0.0.1:$port" --http 127.0.0.1:0 --config "$work/b.conf" --json-events \
-    >"$work/b.out" 2>"$work/b.err" &
-  pids+=($!)
-  wait_for 10 test -f "$work/sb/api.json" || fail "bravo wrote no api.json"
+  alpha_port=""
+  for _ in $(seq 100); do alpha_port=$(ready_port "$work/a.out"); [[ -n $alpha_port ]] && break; sleep 0.1; done
+  [[ -n $alpha_port ]] || fail "daemon alpha never became ready"
+  start_bravo
   wait_for 10 test -f "$work/sa/api.json" || fail "alpha wrote no api.json"
+}
+
+# start_bravo: bravo on $work/b connected to alpha (again, after a stop);
+# its pid is $bravo_pid.
+start_bravo() {
+  "$bin" daemon --games "$work/b" --state "$work/sb" --name bravo --listen 127.0.0.1:0 \
+    --peer "127.0.0.1:$alpha_port" --http 127.0.0.1:0 --config "$work/b.conf" --json-events \
+    >>"$work/b.out" 2>>"$work/b.err" &
+  bravo_pid=$!
+  pids+=($bravo_pid)
+  wait_for 10 test -f "$work/sb/api.json" || fail "bravo wrote no api.json"
 }
 
 # json_check STATE PATH PYTHON-EXPR: GET PATH and evaluate EXPR on doc.

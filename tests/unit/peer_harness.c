@@ -310,15 +310,21 @@ int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out)
 
 int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *out)
 {
-    char proof[LS_SHA256_HEX_LEN + 1];
     char *features[] = {"chunk-sha256"};
+    return ls_raw_handshake_with(rp, party_key, features, 1, out);
+}
+
+int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
+                          size_t feature_count, ls_raw_result_t *out)
+{
+    char proof[LS_SHA256_HEX_LEN + 1];
     ls_msg_t hello = {.kind = LS_MSG_HELLO};
     hello.u.hello.protocol_version = LS_PROTOCOL_VERSION;
     hello.u.hello.peer_id = (char *)ls_identity_peer_id(rp->identity);
     hello.u.hello.name = "raw-test-peer";
     hello.u.hello.listen_port = 1;
     hello.u.hello.features = features;
-    hello.u.hello.feature_count = 1;
+    hello.u.hello.feature_count = feature_count;
     if (party_key) {
         ls_party_proof(party_key, hello.u.hello.peer_id, rp->remote_peer_id, proof);
         hello.u.hello.party_proof = proof;
@@ -400,6 +406,7 @@ int ls_swarm_teardown(void **state)
     ls_swarm_t *f = *state;
     for (int i = 0; i < LS_SWARM_MAX; i++) {
         ls_peer_stop(f->peers[i].rt);
+        ls_catalog_free(f->peers[i].catalog);
         if (f->peers[i].dir) {
             ls_event_log_free(&f->peers[i].events);
             ls_test_rmtree(f->peers[i].dir);
@@ -420,6 +427,19 @@ ls_test_peer_t *ls_swarm_make_peer(ls_swarm_t *f, int i)
     p->dir = ls_test_mkdtemp("peer");
     ls_event_log_init(&p->events);
     return p;
+}
+
+void ls_swarm_extend_catalog(ls_swarm_t *f, int i, const char *json)
+{
+    ls_test_peer_t *p = &f->peers[i];
+    char err[256];
+    if (!p->catalog) {
+        assert_int_equal(ls_catalog_new(&p->catalog), 0);
+        assert_int_equal(ls_catalog_add_json(p->catalog, swarm_catalog_json,
+                                             strlen(swarm_catalog_json), "t", err, sizeof err),
+                         0);
+    }
+    assert_int_equal(ls_catalog_add_json(p->catalog, json, strlen(json), "t", err, sizeof err), 0);
 }
 
 void ls_swarm_add_game(ls_test_peer_t *p, const char *id, size_t size)
@@ -457,7 +477,9 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
                  ls_peer_listen_port(f->peers[targets[t]].rt));
         config.static_peers[config.static_peer_count++] = addr[t];
     }
-    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt), 0);
+    assert_int_equal(ls_peer_start(&config, p->catalog ? p->catalog : f->catalog, ls_event_log_sink,
+                                   &p->events, &p->rt),
+                     0);
     json_t *ready = ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, LS_SWARM_WAIT_MS);
     assert_non_null(ready);
     json_decref(ready);

@@ -73,6 +73,9 @@ int ls_raw_exchange(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_raw_res
 int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out);
 /* A correct hello (with the raw peer's own id) and its reply. */
 int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *out);
+/* The same, advertising these features instead of "chunk-sha256" alone. */
+int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
+                          size_t feature_count, ls_raw_result_t *out);
 /* Runs the loop for ms milliseconds (to let the other side act). */
 void ls_raw_run_for(ls_raw_peer_t *rp, int ms);
 void ls_raw_result_free(ls_raw_result_t *r);
@@ -89,6 +92,7 @@ typedef struct {
     char *dir; /* games under dir/games, state under dir/state */
     ls_event_log_t events;
     ls_peer_runtime_t *rt;
+    ls_catalog_t *catalog; /* NULL: the swarm's; freed by the teardown */
 } ls_test_peer_t;
 
 typedef struct {
@@ -104,6 +108,8 @@ int ls_swarm_teardown(void **state);
 size_t ls_swarm_log_count(ls_swarm_t *f, const char *needle);
 /* Creates peer i's scratch directory and event log. */
 ls_test_peer_t *ls_swarm_make_peer(ls_swarm_t *f, int i);
+/* Gives peer i its own base catalog: the swarm's plus the entries of json. */
+void ls_swarm_extend_catalog(ls_swarm_t *f, int i, const char *json);
 /* Writes games/<id>/<id>.pak (size pseudo-random bytes) and version.ini. */
 void ls_swarm_add_game(ls_test_peer_t *p, const char *id, size_t size);
 /* Starts peer i with static peers targets[0..n) (indexes into the swarm)

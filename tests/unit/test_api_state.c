@@ -5,30 +5,19 @@
 
 #include "app/api_state.h"
 
-#include "lanspread/catalog.h"
 #include "lanspread/error.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
-    ls_catalog_t *catalog;
     ls_api_state_t *st;
 } fixture_t;
-
-static const char *catalog_json =
-    "{\"games\":[{\"id\":\"alpha\",\"name\":\"Alpha\",\"description\":\"First\"},"
-    "{\"id\":\"bravo\",\"name\":\"Bravo\"}]}";
 
 static int setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
-    char err[128];
-    assert_int_equal(ls_catalog_new(&f->catalog), 0);
-    assert_int_equal(
-        ls_catalog_add_json(f->catalog, catalog_json, strlen(catalog_json), "t", err, sizeof err),
-        0);
-    assert_int_equal(ls_api_state_new(f->catalog, "/games", &f->st), 0);
+    assert_int_equal(ls_api_state_new("/games", &f->st), 0);
     *state = f;
     return 0;
 }
@@ -37,7 +26,6 @@ static int teardown(void **state)
 {
     fixture_t *f = *state;
     ls_api_state_free(f->st);
-    ls_catalog_free(f->catalog);
     free(f);
     return 0;
 }
@@ -73,8 +61,9 @@ static void two_libraries(fixture_t *f)
 {
     apply_none(f, "local-library",
                "{\"rev\":1,\"digest\":\"d\",\"games\":[{\"id\":\"alpha\",\"name\":\"Alpha\","
-               "\"version\":\"1.0\",\"downloaded\":true,\"installed\":true,\"size\":10,"
-               "\"file_count\":1}]}");
+               "\"description\":\"First\",\"genre\":null,\"max_players\":0,"
+               "\"release_year\":0,\"version\":\"1.0\",\"downloaded\":true,"
+               "\"installed\":true,\"size\":10,\"file_count\":1}]}");
     apply_none(f, "peer-discovered",
                "{\"peer_id\":\"p1\",\"name\":\"Peer One\",\"address\":\"198.18.0.1:7400\","
                "\"game_count\":2}");
@@ -112,6 +101,37 @@ static void games_show_where_they_are_and_updates(void **state)
     peers = ls_api_state_peers(f->st);
     assert_int_equal(json_integer_value(json_object_get(peers, "count")), 0);
     json_decref(peers);
+}
+
+/* Names and catalog text come with the events: a catalog reload in the
+ * runtime shows at once, and a remote title gets what this peer's catalog
+ * says of it. */
+static void catalog_text_follows_the_events(void **state)
+{
+    fixture_t *f = *state;
+    two_libraries(f);
+    apply_none(f, "list-games",
+               "{\"games\":[{\"id\":\"bravo\",\"name\":\"Bravo\",\"latest_version\":\"2.0\","
+               "\"size\":20,\"peer_count\":1,\"peers\":[\"p1\"],\"description\":\"Remote\","
+               "\"genre\":\"RTS\"}]}");
+    json_t *game = ls_api_state_game(f->st, "bravo");
+    assert_string_equal(json_string_value(json_object_get(game, "description")), "Remote");
+    assert_string_equal(json_string_value(json_object_get(game, "genre")), "RTS");
+    json_decref(game);
+    game = ls_api_state_game(f->st, "alpha");
+    assert_true(json_is_null(json_object_get(game, "genre")));
+    json_decref(game);
+
+    apply_none(f, "local-library",
+               "{\"rev\":2,\"digest\":\"d\",\"games\":[{\"id\":\"alpha\",\"name\":"
+               "\"Alpha II\",\"description\":\"Reloaded\",\"genre\":\"FPS\",\"max_players\":8,"
+               "\"release_year\":1999,\"version\":\"1.0\",\"downloaded\":true,"
+               "\"installed\":true,\"size\":10,\"file_count\":1}]}");
+    game = ls_api_state_game(f->st, "alpha");
+    assert_string_equal(json_string_value(json_object_get(game, "name")), "Alpha II");
+    assert_string_equal(json_string_value(json_object_get(game, "description")), "Reloaded");
+    assert_string_equal(json_string_value(json_object_get(game, "genre")), "FPS");
+    json_decref(game);
 }
 
 static void a_download_goes_requested_downloading_installing_installed(void **state)
@@ -210,6 +230,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(games_show_where_they_are_and_updates, setup, teardown),
+        cmocka_unit_test_setup_teardown(catalog_text_follows_the_events, setup, teardown),
         cmocka_unit_test_setup_teardown(a_download_goes_requested_downloading_installing_installed,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(failures_keep_their_reason_and_cancel_is_not_one, setup,

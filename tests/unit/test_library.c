@@ -597,6 +597,71 @@ static void single_game_rescan_keeps_the_others(void **state)
     assert_true(is_announced(f, "alpha"));
 }
 
+static void scan_one(fixture_t *f, const char *game_id)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    assert_int_equal(ls_library_scan_start(f->library, &loop, game_id, NULL, NULL), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+}
+
+/* Each edit below has another size than the one before: the stamp (size,
+ * mtime, inode) must change even within one clock tick. */
+static void write_local_catalog(fixture_t *f, const char *json)
+{
+    ls_test_write_text(f->games, LS_LOCAL_CATALOG_FILE, json);
+}
+
+static void local_catalog_edits_apply_on_the_next_scan(void **state)
+{
+    fixture_t *f = *state;
+    ls_game_manifest_t manifest;
+    add_game(f, "alpha", "1\n");
+    add_game(f, "yankee", "1\n");
+    add_game(f, "xray", "1\n");
+    scan(f);
+    assert_null(ls_library_find(f->library, "yankee"));
+
+    /* Written while the library is open: the next scan lists the game. */
+    write_local_catalog(f,
+                        "{\"games\":[{\"id\":\"yankee\",\"name\":\"Echo\",\"genre\":\"Racing\"}]}");
+    scan(f);
+    const ls_local_game_t *yankee = ls_library_find(f->library, "yankee");
+    assert_non_null(yankee);
+    assert_string_equal(yankee->name, "Echo");
+    assert_string_equal(yankee->genre, "Racing");
+    assert_true(is_announced(f, "yankee"));
+
+    /* A single-game scan applies an edit too; the game directory's entry
+     * overrides the caller's catalog. */
+    write_local_catalog(f, "{\"games\":[{\"id\":\"yankee\",\"name\":\"Echo II\"},"
+                           "{\"id\":\"alpha\",\"name\":\"Alpha (local)\"},"
+                           "{\"id\":\"xray\",\"name\":\"Xray\"}]}");
+    scan_one(f, "yankee");
+    assert_string_equal(ls_library_find(f->library, "yankee")->name, "Echo II");
+    assert_string_equal(ls_library_find(f->library, "alpha")->name, "Alpha (local)");
+    scan(f);
+    assert_non_null(ls_library_find(f->library, "xray"));
+
+    /* A malformed edit is logged with the file, entry and field, and the
+     * previous catalog stays in force. */
+    write_local_catalog(f, "{\"games\":[{\"id\":\"yankee\"}]}");
+    scan(f);
+    assert_non_null(ls_library_find(f->library, "yankee"));
+    assert_non_null(ls_library_find(f->library, "xray"));
+    assert_non_null(strstr(f->log, LS_LOCAL_CATALOG_FILE ": games[0]: field 'name' is missing"));
+
+    /* Entries taken out: their games go, the caller's entry is back. */
+    write_local_catalog(f, "{\"games\":[ ]}");
+    scan(f);
+    assert_null(ls_library_find(f->library, "yankee"));
+    assert_null(ls_library_find(f->library, "xray"));
+    assert_false(is_announced(f, "yankee"));
+    assert_int_equal(ls_library_manifest(f->library, "yankee", &manifest), LS_EUNKNOWN_GAME);
+    assert_string_equal(ls_library_find(f->library, "alpha")->name, "Alpha");
+}
+
 static void version_ini_forms_are_parsed(void **state)
 {
     (void)state;
@@ -730,6 +795,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(null_version_from_older_builds_loads_and_other_types_do_not,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(game_dir_that_is_not_utf8_still_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(local_catalog_edits_apply_on_the_next_scan, setup,
+                                        teardown),
         cmocka_unit_test(version_ini_forms_are_parsed),
         cmocka_unit_test(catalog_errors_name_the_problem),
         cmocka_unit_test_setup_teardown(demo_library_has_real_archives_and_scans, setup, teardown),

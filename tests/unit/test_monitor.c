@@ -1,9 +1,12 @@
 /* The local game monitor on a private loop: a change rescans only its game,
- * a busy game's rescans are held back and done once on release, and the
- * periodic full scan waits while an operation runs. */
+ * a busy game's rescans are held back and done once on release, a change
+ * of the local catalog and the periodic full scan rescan everything but wait
+ * while an operation runs. */
 #include "testutil.h"
 
 #include "peer/monitor.h"
+
+#include "lanspread/catalog.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -167,12 +170,32 @@ static void the_fallback_scan_waits_for_operations(void **state)
     assert_int_equal(count_scans(f, "*"), 1); /* once, right when it ended */
 }
 
+/* The local catalog gates every game: a change to it rescans everything,
+ * once per burst, and waits like the fallback scan while an operation runs. */
+static void a_catalog_change_rescans_everything(void **state)
+{
+    fixture_t *f = *state;
+    ls_test_write_text(f->dir, LS_LOCAL_CATALOG_FILE, "{\"games\":[]}");
+    ls_test_write_text(f->dir, LS_LOCAL_CATALOG_FILE, "{\"games\": []}");
+    spin(f, 400);
+    assert_int_equal(count_scans(f, "*"), 1);
+
+    f->busy_game = "beta";
+    ls_test_write_text(f->dir, LS_LOCAL_CATALOG_FILE, "{\"games\":  []}");
+    spin(f, 400);
+    assert_int_equal(count_scans(f, "*"), 1);
+    f->busy_game = NULL;
+    ls_monitor_release(f->monitor, "beta");
+    assert_int_equal(count_scans(f, "*"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(a_change_rescans_only_its_game, setup, teardown),
         cmocka_unit_test_setup_teardown(a_new_game_folder_is_watched, setup, teardown),
         cmocka_unit_test_setup_teardown(a_busy_game_is_held_until_released, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_catalog_change_rescans_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(the_fallback_scan_runs_periodically, setup_fast_fallback,
                                         teardown),
         cmocka_unit_test_setup_teardown(the_fallback_scan_waits_for_operations, setup_fast_fallback,

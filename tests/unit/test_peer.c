@@ -564,6 +564,218 @@ static void set_game_dir_checks_swaps_rescans_and_reannounces(void **state)
     json_decref(ev);
 }
 
+static const char *echo_catalog_json =
+    "{\"games\":[{\"id\":\"echo\",\"name\":\"Echo\",\"description\":\"Only the seeder's "
+    "catalog lists it\",\"genre\":\"Racing\",\"max_players\":8,\"release_year\":2001}]}";
+
+static const json_t *local_game(const json_t *data, const char *id)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(data, "games"), i, g)
+    {
+        if (strcmp(json_string_value(json_object_get(g, "id")), id) == 0)
+            return g;
+    }
+    return NULL;
+}
+
+/* The seeder's catalog entry came with the game. */
+static void expect_echo_listed_installed(const json_t *local_library)
+{
+    installed_state_t installed = {"echo", true};
+    assert_non_null(local_library);
+    assert_true(local_game_installed_is(local_library, &installed));
+    const json_t *echo = local_game(local_library, "echo");
+    assert_string_equal(json_string_value(json_object_get(echo, "name")), "Echo");
+    assert_string_equal(json_string_value(json_object_get(echo, "description")),
+                        "Only the seeder's catalog lists it");
+    assert_string_equal(json_string_value(json_object_get(echo, "genre")), "Racing");
+    assert_int_equal(json_integer_value(json_object_get(echo, "max_players")), 8);
+}
+
+static void game_only_in_the_seeders_catalog_stays_listed_once_downloaded(void **state)
+{
+    fixture_t *f = *state;
+    installed_state_t installed = {"echo", true};
+    test_peer_t *seeder = ls_swarm_make_peer(f, 0);
+    ls_swarm_extend_catalog(f, 0, echo_catalog_json);
+    ls_swarm_add_game(seeder, "echo", LS_CHUNK_SIZE + 10);
+    start_peer(f, 0, -1, NULL, 0);
+    test_peer_t *p = ls_swarm_make_peer(f, 1);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(p, "echo", WAIT_MS));
+
+    assert_int_equal(ls_peer_download(p->rt, "echo", NULL, 0, 0), 0);
+    bool finished;
+    json_t *ev = ls_swarm_wait_download_end(f, p, 0, 6 * WAIT_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                           &installed, 3 * WAIT_MS);
+    if (!ev)
+        print_message("%s", f->log);
+    expect_echo_listed_installed(ev);
+    json_decref(ev);
+    size_t len;
+    char *text = ls_test_read_file(p->dir, "games/" LS_LOCAL_CATALOG_FILE, &len);
+    assert_non_null(strstr(text, "\"echo\""));
+    free(text);
+
+    /* A full rescan keeps it listed... */
+    size_t mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_RESCAN, NULL), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, NULL, NULL, WAIT_MS);
+    expect_echo_listed_installed(ev);
+    json_decref(ev);
+
+    /* ...and so does a restart that meets no peer. */
+    ls_peer_stop(p->rt);
+    p->rt = NULL;
+    mark = ls_event_log_mark(&p->events);
+    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, NULL, NULL, WAIT_MS);
+    expect_echo_listed_installed(ev);
+    json_decref(ev);
+}
+
+/* A peer that did not advertise LS_FEATURE_GAME_META gets the manifest as
+ * before: its strict decoder would refuse the field. */
+static void game_reply_carries_the_catalog_entry_only_for_peers_that_ask(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state;
+    ls_raw_result_t result;
+    char *features[] = {"chunk-sha256", LS_FEATURE_GAME_META};
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_ready(f, &raw, &raw_state);
+    ls_msg_t get = {.kind = LS_MSG_GET_GAME, .u.game_id = "alpha"};
+    assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_GAME);
+    assert_null(result.reply.u.game.meta);
+    ls_raw_result_free(&result);
+
+    assert_int_equal(ls_raw_handshake_with(&raw, NULL, features, 2, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+    assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_GAME);
+    assert_non_null(result.reply.u.game.meta);
+    assert_string_equal(result.reply.u.game.meta->name, "Alpha");
+    assert_null(result.reply.u.game.meta->description);
+    ls_raw_result_free(&result);
+    raw_done(&raw, raw_state);
+}
+
+/* A local catalog the downloader cannot read is never overwritten: the
+ * download fails, saying which file, before any game file is written. */
+static void download_fails_rather_than_overwrite_a_malformed_local_catalog(void **state)
+{
+    fixture_t *f = *state;
+    const char *broken = "{\"games\":[{\"id\":\"x\",\"name\":\"X\"},]}";
+    test_peer_t *seeder = ls_swarm_make_peer(f, 0);
+    ls_swarm_extend_catalog(f, 0, echo_catalog_json);
+    ls_swarm_add_game(seeder, "echo", 1000);
+    start_peer(f, 0, -1, NULL, 0);
+    test_peer_t *p = ls_swarm_make_peer(f, 1);
+    ls_test_write_text(p->dir, "games/" LS_LOCAL_CATALOG_FILE, broken);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(p, "echo", WAIT_MS));
+
+    assert_int_equal(ls_peer_download(p->rt, "echo", NULL, 0, 0), 0);
+    bool finished;
+    json_t *ev = ls_swarm_wait_download_end(f, p, 0, 3 * WAIT_MS, &finished);
+    assert_false(finished);
+    const char *reason = json_string_value(json_object_get(ev, "reason"));
+    assert_non_null(strstr(reason, "game directory's catalog"));
+    assert_non_null(strstr(reason, LS_LOCAL_CATALOG_FILE ": line 1"));
+    json_decref(ev);
+    size_t len;
+    char *text = ls_test_read_file(p->dir, "games/" LS_LOCAL_CATALOG_FILE, &len);
+    assert_string_equal(text, broken);
+    free(text);
+    char root[512];
+    snprintf(root, sizeof root, "%s/games/echo/echo.pak", p->dir);
+    assert_int_equal(ls_fs_exists(root), 0);
+}
+
+static bool local_catalog_swapped(const json_t *data, const void *unused)
+{
+    return ls_pred_games_include(data, "foxtrot") && !ls_pred_games_include(data, "echo");
+}
+
+static void set_game_dir_brings_the_new_directorys_catalog(void **state)
+{
+    fixture_t *f = *state;
+    char dir2[512];
+    test_peer_t *p = ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(p, "echo", 10);
+    ls_test_write_text(p->dir, "games/" LS_LOCAL_CATALOG_FILE,
+                       "{\"games\":[{\"id\":\"echo\",\"name\":\"Echo\"}]}");
+    /* games2 has an echo folder too, but its catalog lists only foxtrot. */
+    ls_test_write_text(p->dir, "games2/echo/version.ini", "version=1.0\n");
+    ls_test_write_text(p->dir, "games2/foxtrot/version.ini", "version=1.0\n");
+    ls_test_write_text(p->dir, "games2/" LS_LOCAL_CATALOG_FILE,
+                       "{\"games\":[{\"id\":\"foxtrot\",\"name\":\"Foxtrot\"}]}");
+    start_peer(f, 0, -1, NULL, 0);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY, ls_pred_games_include,
+                                   "echo", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    size_t mark = ls_event_log_mark(&p->events);
+    snprintf(dir2, sizeof dir2, "%s/games2", p->dir);
+    assert_int_equal(ls_peer_set_game_dir(p->rt, dir2), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, local_catalog_swapped, NULL,
+                           WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+static void local_catalog_edit_applies_on_rescan_and_on_the_watchers_event(void **state)
+{
+    fixture_t *f = *state;
+    test_peer_t *p = ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(p, "echo", 10);
+    ls_swarm_add_game(p, "foxtrot", 10);
+    start_peer(f, 0, -1, NULL, 0);
+
+    /* No command: the watcher sees the catalog change. */
+    ls_test_write_text(p->dir, "games/" LS_LOCAL_CATALOG_FILE,
+                       "{\"games\":[{\"id\":\"echo\",\"name\":\"Echo\"}]}");
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY, ls_pred_games_include,
+                                   "echo", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    /* A rescan re-reads it too. */
+    size_t mark = ls_event_log_mark(&p->events);
+    ls_test_write_text(p->dir, "games/" LS_LOCAL_CATALOG_FILE,
+                       "{\"games\":[{\"id\":\"echo\",\"name\":\"Echo\"},"
+                       "{\"id\":\"foxtrot\",\"name\":\"Foxtrot\"}]}");
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_RESCAN, NULL), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, ls_pred_games_include,
+                           "foxtrot", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    /* A malformed edit is reported; the games stay listed. */
+    mark = ls_event_log_mark(&p->events);
+    ls_test_write_text(p->dir, "games/" LS_LOCAL_CATALOG_FILE, "{\"games\":[{\"id\":1}]}");
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_RESCAN, NULL), 0);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_RUNTIME_FAILURE, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    assert_non_null(strstr(json_string_value(json_object_get(ev, "reason")),
+                           LS_LOCAL_CATALOG_FILE ": games[0]: field 'id' must be a string"));
+    json_decref(ev);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_LOCAL_LIBRARY, ls_pred_games_include,
+                           "foxtrot", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -595,6 +807,20 @@ int main(void)
             ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(
+            game_only_in_the_seeders_catalog_stays_listed_once_downloaded, ls_swarm_setup,
+            ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(
+            game_reply_carries_the_catalog_entry_only_for_peers_that_ask, ls_swarm_setup,
+            ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(
+            download_fails_rather_than_overwrite_a_malformed_local_catalog, ls_swarm_setup,
+            ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(set_game_dir_brings_the_new_directorys_catalog,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(
+            local_catalog_edit_applies_on_rescan_and_on_the_watchers_event, ls_swarm_setup,
+            ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(set_game_dir_checks_swaps_rescans_and_reannounces,
                                         ls_swarm_setup, ls_swarm_teardown),
     };

@@ -258,6 +258,98 @@ static void game_manifest_round_trips_files_dirs_and_chunk_hashes(void **state)
     ls_msg_free(&out);
 }
 
+#define META_WITH(fields) ",\"meta\":{" fields "}}"
+#define GAME_MSG_META(fields)                                                                      \
+    "{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1.9\",\"chunk_size\":4194304,"          \
+    "\"files\":[]" META_WITH(fields)
+#define META_COUNTS "\"max_players\":4,\"release_year\":1993"
+
+static void game_meta_round_trips_and_is_optional(void **state)
+{
+    (void)state;
+    ls_msg_t in = {.kind = LS_MSG_GAME};
+    ls_msg_t out;
+    ls_game_manifest_t *m = &in.u.game;
+    m->game_id = xstrdup("doom");
+    m->version = xstrdup("1.9");
+    m->chunk_size = LS_CHUNK_SIZE;
+    m->meta = calloc(1, sizeof *m->meta);
+    assert_non_null(m->meta);
+    m->meta->name = xstrdup("Doom");
+    m->meta->description = xstrdup("Rip and tear, in UTF-8: \xc3\xa9");
+    m->meta->max_players = LS_PLAYERS_MAX;
+    m->meta->release_year = 1993;
+    round_trip(&in, &out);
+    assert_non_null(out.u.game.meta);
+    assert_string_equal(out.u.game.meta->name, "Doom");
+    assert_string_equal(out.u.game.meta->description, m->meta->description);
+    assert_null(out.u.game.meta->genre); /* absent stays absent */
+    assert_int_equal(out.u.game.meta->max_players, LS_PLAYERS_MAX);
+    assert_int_equal(out.u.game.meta->release_year, 1993);
+    ls_msg_free(&out);
+
+    /* A copy carries it; a manifest without it decodes as before. */
+    ls_game_manifest_t copy;
+    assert_int_equal(ls_manifest_copy(&copy, m), 0);
+    assert_string_equal(copy.meta->description, m->meta->description);
+    ls_manifest_free(&copy);
+    ls_msg_free(&in);
+    assert_int_equal(decode_text(GAME_MSG_WITH(""), NULL), 0);
+    assert_int_equal(decode_text(GAME_MSG_META("\"name\":\"D\",\"genre\":\"\"," META_COUNTS), NULL),
+                     0);
+}
+
+/* Every field of game.meta is checked as strictly as the rest, with the
+ * bounds of a catalog entry. */
+static void game_meta_is_decoded_strictly(void **state)
+{
+    (void)state;
+    char text[LS_DESCRIPTION_MAX + 2];
+    char json[LS_DESCRIPTION_MAX + 512];
+    assert_int_equal(
+        decode_text(GAME_MSG_META("\"name\":\"D\",\"rating\":5," META_COUNTS), "meta.rating"),
+        LS_EUNKNOWN_FIELD);
+    assert_int_equal(decode_text(GAME_MSG_META(META_COUNTS), "meta.name"), LS_EMISSING);
+    assert_int_equal(
+        decode_text(GAME_MSG_META("\"name\":\"D\",\"max_players\":4"), "meta.release_year"),
+        LS_EMISSING);
+    assert_int_equal(decode_text(GAME_MSG_META("\"name\":\"\"," META_COUNTS), "meta.name"),
+                     LS_ERANGE);
+    assert_int_equal(
+        decode_text(GAME_MSG_META("\"name\":\"D\",\"genre\":null," META_COUNTS), "meta.genre"),
+        LS_ETYPE);
+    assert_int_equal(decode_text(GAME_MSG_META("\"name\":\"D\\u0000\"," META_COUNTS), "meta.name"),
+                     LS_ERANGE);
+    assert_int_equal(
+        decode_text(GAME_MSG_META("\"name\":\"D\",\"max_players\":1025,\"release_year\":0"),
+                    "meta.max_players"),
+        LS_ERANGE);
+    assert_int_equal(
+        decode_text(GAME_MSG_META("\"name\":\"D\",\"max_players\":0,\"release_year\":10000"),
+                    "meta.release_year"),
+        LS_ERANGE);
+    assert_int_equal(decode_text("{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1\","
+                                 "\"chunk_size\":4194304,\"files\":[],\"meta\":[]}",
+                                 "meta"),
+                     LS_ETYPE);
+    memset(text, 'd', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    snprintf(json, sizeof json, GAME_MSG_META("\"name\":\"D\",\"description\":\"%s\"," META_COUNTS),
+             text);
+    assert_int_equal(decode_text(json, "meta.description"), LS_ERANGE);
+    text[LS_DESCRIPTION_MAX] = '\0'; /* exactly the limit is fine */
+    snprintf(json, sizeof json, GAME_MSG_META("\"name\":\"D\",\"description\":\"%s\"," META_COUNTS),
+             text);
+    assert_int_equal(decode_text(json, NULL), 0);
+    text[LS_NAME_MAX + 1] = '\0';
+    snprintf(json, sizeof json, GAME_MSG_META("\"name\":\"%s\"," META_COUNTS), text);
+    assert_int_equal(decode_text(json, "meta.name"), LS_ERANGE);
+    text[LS_GENRE_MAX + 1] = '\0';
+    snprintf(json, sizeof json, GAME_MSG_META("\"name\":\"D\",\"genre\":\"%s\"," META_COUNTS),
+             text);
+    assert_int_equal(decode_text(json, "meta.genre"), LS_ERANGE);
+}
+
 static void file_requests_round_trip_game_path_and_range(void **state)
 {
     (void)state;
@@ -934,14 +1026,14 @@ static void digest_matches_the_documented_encoding(void **state)
 
 /* ---- seed corpus ---- */
 
-static void check_corpus_frame(const char *dir, ls_msg_kind_t kind)
+static void check_corpus_file(const char *dir, const char *name, ls_msg_kind_t kind)
 {
     size_t len = 0;
     uint32_t payload_len = 0;
     ls_msg_t msg;
     char detail[256] = "";
     char digest[LS_SHA256_HEX_LEN + 1];
-    char *data = ls_test_read_file(dir, ls_msg_kind_name(kind), &len);
+    char *data = ls_test_read_file(dir, name, &len);
     const uint8_t *bytes = (const uint8_t *)data;
     assert_int_equal(ls_frame_parse_header(bytes, len, &payload_len), 0);
     assert_int_equal(payload_len, len - LS_FRAME_HEADER_LEN);
@@ -962,6 +1054,11 @@ static void check_corpus_frame(const char *dir, ls_msg_kind_t kind)
     free(data);
 }
 
+static void check_corpus_frame(const char *dir, ls_msg_kind_t kind)
+{
+    check_corpus_file(dir, ls_msg_kind_name(kind), kind);
+}
+
 static void seed_corpus_holds_a_valid_frame_for_every_kind(void **state)
 {
     (void)state;
@@ -972,6 +1069,7 @@ static void seed_corpus_holds_a_valid_frame_for_every_kind(void **state)
     assert_non_null(dir);
     for (int kind = LS_MSG_HELLO; kind <= LS_MSG_ERROR; kind++)
         check_corpus_frame(dir, (ls_msg_kind_t)kind);
+    check_corpus_file(dir, "game_meta", LS_MSG_GAME); /* game with its optional meta */
     free(dir);
 }
 
@@ -1112,6 +1210,8 @@ int main(void)
         cmocka_unit_test(list_games_round_trips_and_games_carries_the_snapshot),
         cmocka_unit_test(get_game_round_trips_its_id),
         cmocka_unit_test(game_manifest_round_trips_files_dirs_and_chunk_hashes),
+        cmocka_unit_test(game_meta_round_trips_and_is_optional),
+        cmocka_unit_test(game_meta_is_decoded_strictly),
         cmocka_unit_test(file_requests_round_trip_game_path_and_range),
         cmocka_unit_test(file_headers_round_trip_offset_and_length),
         cmocka_unit_test(library_delta_round_trips_changes_and_removals),
