@@ -9,7 +9,8 @@ FUZZ_SECONDS ?= 30
 # CI turns warnings into errors.
 WERROR      := $(if $(CI),ON,OFF)
 
-.PHONY: all deps build run run-second test test-unit test-asan test-fuzz bench format clean
+.PHONY: all deps build run run-second test test-unit test-asan test-fuzz bench format format-all \
+	checksrc clean
 
 all: build
 
@@ -75,8 +76,20 @@ test-fuzz:
 bench: build
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b $(BUILD)/lanspread || exit 1; done
 
+# Source hygiene (scripts/checksrc.py, also the ctest tests checksrc_format and
+# checksrc_banned): `make checksrc` runs both checks; `make format` rewrites the
+# files with the same clang-format 14 and .clang-format the check uses.
+# `make format-all`: the one-time whole-tree reformat, then the check; commit
+# its result alone ("Reformat the tree with clang-format 14").
+checksrc:
+	@python3 scripts/checksrc.py
+
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	@python3 scripts/checksrc.py --fix $(FILES)
+
+format-all: format
+	@python3 scripts/checksrc.py --format
+	@git status --short -- '*.c' '*.h'
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

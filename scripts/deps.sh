@@ -9,6 +9,7 @@ packages=(
   libngtcp2-dev libngtcp2-crypto-gnutls-dev
   libavahi-core-dev libarchive-dev libmicrohttpd-dev libcmocka-dev
   clang libclang-rt-14-dev
+  clang-format # scripts/checksrc.py pins clang-format 14, Debian 12's
   iproute2 procps python3
   avahi-daemon # only run inside a test namespace (tests/netns), never as a service
   chromium nodejs # the browser test (tests/browser); playwright-core comes from npm

@@ -10,8 +10,10 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +71,19 @@ static void client_usage(const ls_client_command_t *cmd, FILE *out)
                  "5 the daemon does not support the request (an older version)\n");
 }
 
+/* --timeout SEC: a whole number of seconds, 1..INT_MAX, nothing else. */
+static bool parse_timeout(const char *text, int *out)
+{
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (errno || end == text || *end || text[0] < '0' || text[0] > '9' || value <= 0 ||
+        value > INT_MAX)
+        return false;
+    *out = (int)value;
+    return true;
+}
+
 /* Returns -1 to go on, or an exit code. */
 static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
 {
@@ -100,7 +115,14 @@ static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
             o->is_no_wait = true;
             break;
         case 'T':
-            o->timeout_s = atoi(optarg);
+            if (!parse_timeout(optarg, &o->timeout_s)) {
+                fprintf(stderr,
+                        "lanspread %s: --timeout: '%s' is not a whole number of seconds "
+                        "from 1 to %d\n",
+                        o->cmd->name, optarg, INT_MAX);
+                client_usage(o->cmd, stderr);
+                return LS_EXIT_USAGE;
+            }
             break;
         case 'h':
             client_usage(o->cmd, stdout);

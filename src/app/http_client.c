@@ -17,6 +17,20 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The port in [p, end): 1 to 5 decimal digits, 1..65535; 0 when it is not. */
+static int parse_port(const char *p, const char *end)
+{
+    long port = 0;
+    if (p == end || end - p > 5)
+        return 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        port = port * 10 + (*p - '0');
+    }
+    return port <= 65535 ? (int)port : 0;
+}
+
 int ls_httpc_target(const char *url, const char *token, ls_httpc_target_t *out)
 {
     const char *p = strncmp(url, "http://", 7) == 0 ? url + 7 : url;
@@ -30,13 +44,13 @@ int ls_httpc_target(const char *url, const char *token, ls_httpc_target_t *out)
     if (!colon || (size_t)(end - p) >= sizeof out->host || (size_t)(colon - p) >= sizeof out->addr)
         return LS_EINVAL;
     memcpy(out->host, p, (size_t)(end - p));
-    out->port = atoi(colon + 1);
+    out->port = parse_port(colon + 1, end);
     if (p[0] == '[' && colon[-1] == ']')
         memcpy(out->addr, p + 1, (size_t)(colon - p - 2));
     else
         memcpy(out->addr, p, (size_t)(colon - p));
     if (strcmp(out->addr, "localhost") == 0)
-        strcpy(out->addr, "127.0.0.1");
+        snprintf(out->addr, sizeof out->addr, "%s", "127.0.0.1");
     out->token = token;
     if (out->port <= 0 || out->port > 65535)
         return LS_EINVAL;

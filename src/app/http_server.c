@@ -6,6 +6,7 @@
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
 #include "lanspread/log.h"
 
 #include <arpa/inet.h>
@@ -380,8 +381,7 @@ static char *random_token(void)
         free(hex);
         return NULL;
     }
-    for (size_t i = 0; i < sizeof raw; i++)
-        sprintf(hex + 2 * i, "%02x", raw[i]);
+    ls_hex_encode(raw, sizeof raw, hex);
     return hex;
 }
 

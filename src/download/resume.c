@@ -83,8 +83,9 @@ int ls_resume_init(ls_resume_t *resume, const ls_game_manifest_t *manifest)
     if (!manifest->game_id || !manifest->version || strlen(manifest->game_id) > LS_GAME_ID_MAX ||
         strlen(manifest->version) > LS_VERSION_MAX || !ls_game_id_is_valid(manifest->game_id))
         return LS_EINVAL;
-    strcpy(resume->game_id, manifest->game_id);
-    strcpy(resume->version, manifest->version);
+    /* Lengths checked above. */
+    memcpy(resume->game_id, manifest->game_id, strlen(manifest->game_id) + 1);
+    memcpy(resume->version, manifest->version, strlen(manifest->version) + 1);
     ls_resume_manifest_id(manifest, resume->manifest_id);
     find_sentinel(resume, manifest);
     return alloc_bitmap(resume, ls_manifest_chunk_total(manifest));

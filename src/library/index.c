@@ -255,7 +255,7 @@ static int index_from_json(json_t *root, ls_index_t *out)
         strlen(digest) > LS_SHA256_HEX_LEN)
         return LS_ECORRUPT;
     out->library_rev = (uint64_t)rev;
-    strcpy(out->digest, digest);
+    memcpy(out->digest, digest, strlen(digest) + 1); /* length checked above */
     rc = game_dir_from_json(root, &out->game_dir);
     if (rc != 0)
         return rc;

@@ -60,6 +60,12 @@ grep -q "no running daemon" <<<"$err" || fail "no daemon: $err"
 run_cli 2 download "${A[@]}"
 run_cli 2 games "${A[@]}" extra-arg
 run_cli 2 games --api http://192.0.2.1:80/ --token x
+run_cli 2 games --api http://127.0.0.1:80x/ --token x
+grep -q "not a loopback http://ADDR:PORT/ address" <<<"$err" || fail "--api with a bad port: $err"
+for t in 0 -5 10s abc 99999999999; do
+  run_cli 2 download "${A[@]}" "$b_first" --timeout "$t"
+  grep -q -- "--timeout: '$t' is not a whole number of seconds" <<<"$err" || fail "--timeout $t: $err"
+done
 run_cli 4 games --api "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/sa/api.json")" --token wrong
 
 # download follows the operation: plain lines (no carriage returns) when not

@@ -255,12 +255,16 @@ static inline char *test_tree_snapshot(const char *root)
         total += strlen(t.lines[i]) + 1;
     char *out = malloc(total);
     assert_non_null(out);
-    out[0] = '\0';
+    size_t used = 0;
     for (size_t i = 0; i < t.count; i++) {
-        strcat(out, t.lines[i]);
-        strcat(out, "\n");
+        size_t n = strlen(t.lines[i]);
+        assert_true(used + n + 1 < total);
+        memcpy(out + used, t.lines[i], n);
+        out[used + n] = '\n';
+        used += n + 1;
         free(t.lines[i]);
     }
+    out[used] = '\0';
     free(t.lines);
     return out;
 }

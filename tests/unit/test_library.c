@@ -522,11 +522,13 @@ static void edit_index(fixture_t *f, const char *from, const char *to)
     char *text = ls_test_read_file(f->state, "index.json", &len);
     char *at = strstr(text, from);
     assert_non_null(at);
-    char *edited = malloc(len + strlen(to) + 1);
-    size_t head = (size_t)(at - text);
+    size_t head = (size_t)(at - text), to_len = strlen(to);
+    const char *rest = at + strlen(from);
+    char *edited = malloc(len + to_len + 1);
+    assert_non_null(edited);
     memcpy(edited, text, head);
-    strcpy(edited + head, to);
-    strcat(edited, at + strlen(from));
+    memcpy(edited + head, to, to_len);
+    memcpy(edited + head + to_len, rest, strlen(rest) + 1);
     ls_test_write_text(f->state, "index.json", edited);
     free(edited);
     free(text);

@@ -728,10 +728,11 @@ static char *json_with_many_entries(const char *head, size_t count, const char *
     size_t len = strlen(head) + 2 * count + strlen(tail) + 1;
     char *json = malloc(len);
     assert_non_null(json);
-    char *p = json + sprintf(json, "%s", head);
+    size_t used = (size_t)snprintf(json, len, "%s", head);
     for (size_t i = 0; i < count; i++)
-        p += sprintf(p, i ? ",0" : "0");
-    sprintf(p, "%s", tail);
+        used += (size_t)snprintf(json + used, len - used, i ? ",0" : "0");
+    used += (size_t)snprintf(json + used, len - used, "%s", tail);
+    assert_true(used < len);
     return json;
 }
 

@@ -93,8 +93,11 @@ static pid_t start_daemon(const char *dir, int *port)
     for (int i = 0; i < 100 && !*port && fgets(line, sizeof line, out); i++) {
         char *p = strstr(line, "\"event\":\"ready\"");
         char *q = p ? strstr(line, "\"port\":") : NULL;
-        if (q)
-            *port = atoi(q + 7);
+        if (q) {
+            char *end;
+            long value = strtol(q + 7, &end, 10);
+            *port = end != q + 7 && value > 0 && value <= 65535 ? (int)value : 0;
+        }
     }
     /* Keep draining in the background is not needed: events are few. */
     assert_true(*port > 0);
