@@ -140,7 +140,6 @@ void ls_net_stream_set_callbacks(ls_net_stream_t *s, const ls_net_stream_callbac
                                  void *user_data);
 void *ls_net_stream_user_data(const ls_net_stream_t *s);
 ls_net_conn_t *ls_net_stream_conn(const ls_net_stream_t *s);
-int64_t ls_net_stream_id(const ls_net_stream_t *s);
 
 /* Queues a copy of data (meant for frames, not bodies). LS_ESTATE after
  * shutdown, reset, or once a source is set; LS_ETOOBIG above

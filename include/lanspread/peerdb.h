@@ -72,7 +72,6 @@ int ls_peerdb_touch(ls_peerdb_t *db, const char *peer_id, uint64_t now_ms);
 int ls_peerdb_remove(ls_peerdb_t *db, const char *peer_id);
 
 size_t ls_peerdb_count(const ls_peerdb_t *db);
-const ls_peer_t *ls_peerdb_at(const ls_peerdb_t *db, size_t index);
 const ls_peer_t *ls_peerdb_find(const ls_peerdb_t *db, const char *peer_id);
 
 /* Every title any peer announces, sorted by id, with its latest version.

@@ -102,6 +102,9 @@ void ls_planner_free(ls_planner_t *planner);
  * bad data or failing streams). *slot receives its slot. A download that
  * has already failed stays failed. */
 int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot);
+/* True when ls_planner_add_peer would take the peer: it is new to this
+ * download, or was lost (not dropped) and may come back. */
+bool ls_planner_peer_can_join(const ls_planner_t *planner, const char *peer_id);
 /* Slot of a peer id, or LS_ENOENT. */
 int ls_planner_peer_slot(const ls_planner_t *planner, const char *peer_id, uint32_t *slot);
 /* The id of a slot; NULL when out of range. Owned by the planner. */
@@ -136,17 +139,9 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
 bool ls_planner_progress_due(ls_planner_t *planner, uint64_t now_ms);
 
 bool ls_planner_is_finished(const ls_planner_t *planner);
-/* True once the download cannot finish; *code (LS_ERETRIES, LS_ENOPEERS, LS_ECANCELED) and
+/* True once the download cannot finish; *code (LS_ERETRIES, LS_ENOPEERS) and
  * *reason (owned by the planner, names the file and chunk) explain why. */
 bool ls_planner_has_failed(const ls_planner_t *planner, int *code, const char **reason);
-
-/* A Cancel command: the download fails with LS_ECANCELED; next() hands out
- * nothing more. Cancel every stream ls_planner_in_flight() lists. */
-void ls_planner_cancel(ls_planner_t *planner);
-
-/* Every request still in flight (up to cap); returns how many there are.
- * Used to cancel every stream on a Cancel command. */
-size_t ls_planner_in_flight(const ls_planner_t *planner, ls_assignment_t *out, size_t cap);
 
 /* Chunks over the whole manifest (directories have none), and the manifest
  * chunk id of (file, 0). */

@@ -37,9 +37,6 @@ bool ls_serve_reply_has_body(const ls_serve_reply_t *reply);
  * changed since it was indexed (LS_ECORRUPT). *fd is the caller's to close. */
 int ls_serve_open(const ls_serve_reply_t *reply, int *fd);
 
-/* Turns a reply into an error frame (for a failed open, say). */
-int ls_serve_reply_fail(ls_serve_reply_t *reply, int code, const char *message);
-
 void ls_serve_reply_free(ls_serve_reply_t *reply);
 
 /* Builds an error frame message; *msg owned by the caller (ls_msg_free). */

@@ -309,6 +309,16 @@ int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *sl
     return add_peer(planner, peer_id, slot);
 }
 
+bool ls_planner_peer_can_join(const ls_planner_t *planner, const char *peer_id)
+{
+    uint32_t slot;
+    if (planner->fail_code != 0)
+        return false;
+    if (ls_planner_peer_slot(planner, peer_id, &slot) != 0)
+        return true;
+    return !planner->peers[slot].is_active && !planner->peers[slot].is_dropped;
+}
+
 int ls_planner_peer_slot(const ls_planner_t *planner, const char *peer_id, uint32_t *slot)
 {
     for (uint32_t i = 0; i < planner->peer_count; i++) {
@@ -807,16 +817,4 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
         st->is_active = pe->is_active;
         progress->peer_count++;
     }
-}
-
-size_t ls_planner_in_flight(const ls_planner_t *planner, ls_assignment_t *out, size_t cap)
-{
-    for (size_t i = 0; out && i < planner->request_len && i < cap; i++)
-        to_assignment(planner, &planner->requests[i], &out[i]);
-    return planner->request_len;
-}
-
-void ls_planner_cancel(ls_planner_t *planner)
-{
-    fail_download(planner, LS_ECANCELED, "download cancelled");
 }

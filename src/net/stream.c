@@ -236,11 +236,6 @@ ls_net_conn_t *ls_net_stream_conn(const ls_net_stream_t *s)
     return s->conn;
 }
 
-int64_t ls_net_stream_id(const ls_net_stream_t *s)
-{
-    return s->id;
-}
-
 int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len)
 {
     struct ls_net_chunk *ch;

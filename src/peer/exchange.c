@@ -1,7 +1,8 @@
 /* A request this peer sends: a fresh bidirectional stream carrying one
  * request frame, answered by one reply frame and, for file requests, the
  * file bytes that follow it. */
-#include "runtime_internal.h"
+#include "exchange.h"
+#include "framer.h"
 
 #include "lanspread/error.h"
 #include "lanspread/log.h"
@@ -12,12 +13,12 @@
 /* Replies larger than this are refused: the largest is a manifest. */
 #define EXCHANGE_REPLY_MAX LS_FRAME_MAX
 
-struct ls_exchange {
+struct ls__exchange {
     ls_link_t *link;
     ls_net_stream_t *stream;
     ls_framer_t framer;
-    ls_exchange_cb cb;    /* reply-only exchanges */
-    ls_fetch_cb fetch_cb; /* exchanges with a body */
+    ls__exchange_cb cb;    /* reply-only exchanges */
+    ls__fetch_cb fetch_cb; /* exchanges with a body */
     void *userdata;
     bool is_done;
     bool has_reply;
@@ -28,7 +29,7 @@ struct ls_exchange {
     size_t body_max;
 };
 
-static void finish(ls_exchange_t *ex, int status)
+static void finish(ls__exchange_t *ex, int status)
 {
     if (ex->is_done)
         return;
@@ -45,7 +46,7 @@ static void finish(ls_exchange_t *ex, int status)
 }
 
 /* The reply header decides whether a body follows and how long it is. */
-static int start_body(ls_exchange_t *ex)
+static int start_body(ls__exchange_t *ex)
 {
     const ls_msg_t *r = &ex->reply;
     if (r->kind == LS_MSG_ERROR)
@@ -59,7 +60,7 @@ static int start_body(ls_exchange_t *ex)
     return ex->body ? 0 : LS_ENOMEM;
 }
 
-static int take_reply(ls_exchange_t *ex, const uint8_t *data, size_t len, size_t *used)
+static int take_reply(ls__exchange_t *ex, const uint8_t *data, size_t len, size_t *used)
 {
     int rc = ls_framer_push(&ex->framer, data, len, used);
     if (rc != 0)
@@ -74,12 +75,12 @@ static int take_reply(ls_exchange_t *ex, const uint8_t *data, size_t len, size_t
 
 static void exchange_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
-    ls_exchange_t *ex = ls_net_stream_user_data(s);
+    ls__exchange_t *ex = ls_net_stream_user_data(s);
     size_t used = 0;
     int rc = 0;
     ls_net_stream_consume(s, len);
     if (len)
-        ex->link->last_data_ms = ls_rt_now_ms(ex->link->rt);
+        ex->link->last_data_ms = ls__links_now(ex->link->links);
     if (ex->is_done)
         return;
     if (!ex->has_reply) {
@@ -116,7 +117,7 @@ static void exchange_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
 
 static void exchange_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
 {
-    ls_exchange_t *ex = ls_net_stream_user_data(s);
+    ls__exchange_t *ex = ls_net_stream_user_data(s);
     finish(ex, status != 0 ? status : LS_EPEER_GONE);
     if (ex->has_reply)
         ls_msg_free(&ex->reply);
@@ -130,10 +131,15 @@ static const ls_net_stream_callbacks_t exchange_callbacks = {
     .close_cb = exchange_close_cb,
 };
 
-static int exchange_open(ls_link_t *link, const ls_msg_t *request, ls_exchange_t *ex)
+/* Opens the stream and queues the request. Once the stream is open it owns
+ * ex (its close_cb frees it): *is_owned tells the caller not to free ex on
+ * an error after that point. */
+static int exchange_open(ls_link_t *link, const ls_msg_t *request, ls__exchange_t *ex,
+                         bool *is_owned)
 {
     uint8_t *frame = NULL;
     size_t frame_len = 0;
+    *is_owned = false;
     int rc = ls_msg_encode(request, &frame, &frame_len);
     if (rc != 0)
         return rc;
@@ -145,7 +151,7 @@ static int exchange_open(ls_link_t *link, const ls_msg_t *request, ls_exchange_t
         free(frame);
         return rc;
     }
-    /* From here the stream owns ex: failures surface through close_cb. */
+    *is_owned = true;
     rc = ls_net_stream_write(ex->stream, frame, frame_len);
     if (rc == 0)
         rc = ls_net_stream_shutdown(ex->stream);
@@ -154,26 +160,28 @@ static int exchange_open(ls_link_t *link, const ls_msg_t *request, ls_exchange_t
         ls_net_stream_reset(ex->stream, LS_NET_APP_INTERNAL);
     }
     free(frame);
-    return rc == 0 ? 0 : 1;
+    return rc;
 }
 
-int ls_exchange_start(ls_link_t *link, const ls_msg_t *request, ls_exchange_cb cb, void *userdata)
+int ls__exchange_start(ls_link_t *link, const ls_msg_t *request, ls__exchange_cb cb, void *userdata)
 {
-    ls_exchange_t *ex = calloc(1, sizeof *ex);
+    bool is_owned;
+    ls__exchange_t *ex = calloc(1, sizeof *ex);
     if (!ex)
         return LS_ENOMEM;
     ex->cb = cb;
     ex->userdata = userdata;
-    int rc = exchange_open(link, request, ex);
-    if (rc < 0)
+    int rc = exchange_open(link, request, ex, &is_owned);
+    if (rc != 0 && !is_owned)
         free(ex);
-    return rc < 0 ? rc : (rc > 0 ? LS_EIO : 0);
+    return rc;
 }
 
-int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body, ls_fetch_cb cb,
-                      void *userdata, ls_exchange_t **handle)
+int ls__exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body, ls__fetch_cb cb,
+                       void *userdata, ls__exchange_t **handle)
 {
-    ls_exchange_t *ex = calloc(1, sizeof *ex);
+    bool is_owned;
+    ls__exchange_t *ex = calloc(1, sizeof *ex);
     if (handle)
         *handle = NULL;
     if (!ex)
@@ -181,15 +189,15 @@ int ls_exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body,
     ex->fetch_cb = cb;
     ex->userdata = userdata;
     ex->body_max = max_body;
-    int rc = exchange_open(link, request, ex);
-    if (rc < 0)
+    int rc = exchange_open(link, request, ex, &is_owned);
+    if (rc != 0 && !is_owned)
         free(ex);
     if (rc == 0 && handle)
         *handle = ex;
-    return rc < 0 ? rc : (rc > 0 ? LS_EIO : 0);
+    return rc;
 }
 
-void ls_exchange_cancel(ls_exchange_t *ex)
+void ls__exchange_cancel(ls__exchange_t *ex)
 {
     if (ex->is_done)
         return;

@@ -36,7 +36,7 @@ static bool any_game_busy(ls_peer_runtime_t *rt)
 {
     size_t count;
     const ls_local_game_t *games = ls_library_games(rt->library, &count);
-    if (rt->downloads)
+    if (ls__fetcher_any_active(rt->fetcher))
         return true;
     for (size_t i = 0; i < count; i++)
         if (ls_install_runner_is_busy(rt->installs, games[i].id))
@@ -79,7 +79,7 @@ static int swap_in(ls_peer_runtime_t *rt, const char *dir)
     ls_install_runner_close(rt->installs);
     rt->installs = installs;
     ls_library_close(rt->library);
-    rt->library = library;
+    ls_rt_use_library(rt, library);
     free(rt->game_dir);
     rt->game_dir = copy;
     ls_info("peer", "game directory is now %s", dir);

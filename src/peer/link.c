@@ -1,8 +1,11 @@
 /* Connections to other peers and the handshake that carries the library:
  * the connecting side sends hello with its full snapshot, the accepting side
- * checks version, identity and party key, applies it and answers hello_ack
- * with its own. Each side applies the other's snapshot once per handshake. */
-#include "runtime_internal.h"
+ * validates it (version, identity, party key), applies it and answers
+ * hello_ack with its own, which the connecting side validates the same way.
+ * Each side applies the other's snapshot once per handshake; the snapshot's
+ * digest is checked once, where it is applied (ls_peerdb_apply_hello). */
+#include "link.h"
+#include "exchange.h"
 
 #include "lanspread/error.h"
 #include "lanspread/hash.h"
@@ -12,6 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct ls__links {
+    ls__links_config_t config; /* strings below are our copies */
+    char peer_id[LS_PEER_ID_HEX_LEN + 1];
+    char *name;
+    char *party_key;
+    ls_net_endpoint_t *endpoint;
+    int listen_port;
+    const ls_library_snapshot_t *announced; /* borrowed; NULL before the first scan */
+    ls_link_t *list;
+    uv_timer_t ping_timer;
+    bool is_pinging;
+};
 
 static const char *const local_features[] = {"chunk-sha256", "library-delta", LS_FEATURE_GAME_META};
 
@@ -23,30 +39,50 @@ static bool has_feature(const ls_hello_t *hello, const char *feature)
     return false;
 }
 
-int ls_link_make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
+void *ls__links_hook_data(const ls__links_t *links)
 {
-    ls_peer_runtime_t *rt = link->rt;
+    return links->config.hooks.userdata;
+}
+
+uint64_t ls__links_now(const ls__links_t *links)
+{
+    return uv_now(links->config.loop);
+}
+
+static void peers_changed(ls__links_t *links)
+{
+    if (links->config.hooks.peers_changed)
+        links->config.hooks.peers_changed(links->config.hooks.userdata);
+}
+
+/* --- hello ----------------------------------------------------------------- */
+
+static int make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
+{
+    ls__links_t *links = link->links;
     ls_hello_t *h = &out->u.hello;
     char proof[LS_SHA256_HEX_LEN + 1];
     size_t nfeatures = sizeof local_features / sizeof local_features[0];
     memset(out, 0, sizeof *out);
     out->kind = kind;
-    h->protocol_version = rt->protocol_version;
-    h->peer_id = strdup(rt->peer_id);
-    h->name = strdup(rt->name);
-    h->listen_port = (uint16_t)rt->listen_port;
+    if (!links->announced)
+        return LS_ESTATE; /* no library yet: the caller holds the hello */
+    h->protocol_version = links->config.protocol_version;
+    h->peer_id = strdup(links->peer_id);
+    h->name = strdup(links->name);
+    h->listen_port = (uint16_t)links->listen_port;
     h->features = calloc(nfeatures, sizeof *h->features);
     if (!h->peer_id || !h->name || !h->features)
         goto fail;
     for (size_t i = 0; i < nfeatures; i++, h->feature_count++)
         if (!(h->features[i] = strdup(local_features[i])))
             goto fail;
-    if (rt->party_key) {
-        ls_party_proof(rt->party_key, rt->peer_id, link->peer_id, proof);
+    if (links->party_key) {
+        ls_party_proof(links->party_key, links->peer_id, link->peer_id, proof);
         if (!(h->party_proof = strdup(proof)))
             goto fail;
     }
-    if (ls_snapshot_copy(&h->library, &rt->announced) != 0)
+    if (ls_snapshot_copy(&h->library, links->announced) != 0)
         goto fail;
     return 0;
 fail:
@@ -54,26 +90,27 @@ fail:
     return LS_ENOMEM;
 }
 
-/* Version first (no shim), then identity, then the party key. */
-int ls_link_check_hello(ls_link_t *link, const ls_hello_t *hello)
+/* One check for both sides: version first (no shim), then identity, then
+ * the party key. The library's digest is checked where it is applied. */
+static int validate_hello(const ls_link_t *link, const ls_hello_t *hello)
 {
-    ls_peer_runtime_t *rt = link->rt;
+    const ls__links_t *links = link->links;
     char expected[LS_SHA256_HEX_LEN + 1];
-    if (hello->protocol_version != rt->protocol_version)
+    if (hello->protocol_version != links->config.protocol_version)
         return LS_EVERSION;
     if (strcmp(hello->peer_id, link->peer_id) != 0)
         return LS_EAUTH;
-    if (!rt->party_key)
+    if (!links->party_key)
         return 0;
-    ls_party_proof(rt->party_key, link->peer_id, rt->peer_id, expected);
+    ls_party_proof(links->party_key, link->peer_id, links->peer_id, expected);
     if (!hello->party_proof || strcmp(hello->party_proof, expected) != 0)
         return LS_EAUTH;
     return 0;
 }
 
-static ls_link_t *ready_link_for(ls_peer_runtime_t *rt, const char *peer_id, ls_link_t *except)
+static ls_link_t *ready_link_for(ls__links_t *links, const char *peer_id, ls_link_t *except)
 {
-    for (ls_link_t *l = rt->links; l; l = l->next)
+    for (ls_link_t *l = links->list; l; l = l->next)
         if (l != except && l->is_ready && !l->is_closing && strcmp(l->peer_id, peer_id) == 0)
             return l;
     return NULL;
@@ -83,8 +120,9 @@ static ls_link_t *ready_link_for(ls_peer_runtime_t *rt, const char *peer_id, ls_
  * keep the one dialled by the smaller peer_id, so they agree without talking. */
 static bool is_preferred(const ls_link_t *link)
 {
-    const char *dialer = link->is_outbound ? link->rt->peer_id : link->peer_id;
-    const char *other = link->is_outbound ? link->peer_id : link->rt->peer_id;
+    const char *ours = link->links->peer_id;
+    const char *dialer = link->is_outbound ? ours : link->peer_id;
+    const char *other = link->is_outbound ? link->peer_id : ours;
     return strcmp(dialer, other) < 0;
 }
 
@@ -108,14 +146,14 @@ static ls_link_t *duplicate_loser(ls_link_t *link, ls_link_t *other)
     return loser;
 }
 
-ls_link_t *ls_link_find_ready(ls_peer_runtime_t *rt, const char *peer_id)
+ls_link_t *ls__links_find_ready(ls__links_t *links, const char *peer_id)
 {
-    return ready_link_for(rt, peer_id, NULL);
+    return ready_link_for(links, peer_id, NULL);
 }
 
-bool ls_link_exists(ls_peer_runtime_t *rt, const char *peer_id)
+bool ls__links_exists(ls__links_t *links, const char *peer_id)
 {
-    for (ls_link_t *l = rt->links; l; l = l->next)
+    for (ls_link_t *l = links->list; l; l = l->next)
         if (!l->is_closing && strcmp(l->peer_id, peer_id) == 0)
             return true;
     return false;
@@ -125,7 +163,7 @@ static void peer_address(ls_link_t *link, const ls_hello_t *hello)
 {
     struct sockaddr_storage ss;
     char ip[INET6_ADDRSTRLEN] = "?";
-    if (link->is_outbound && link->static_peer)
+    if (link->is_outbound && link->target)
         return; /* the dialled address is already there */
     ls_net_conn_remote_addr(link->conn, &ss);
     if (ss.ss_family == AF_INET)
@@ -135,47 +173,93 @@ static void peer_address(ls_link_t *link, const ls_hello_t *hello)
     snprintf(link->address, sizeof link->address, "%s:%u", ip, hello->listen_port);
 }
 
-void ls_link_handshake_done(ls_link_t *link, const ls_hello_t *hello)
+/* A validated hello or hello_ack: applied to the PeerGameDB. Returns 0, or
+ * LS_ECANCELED when this link lost to a duplicate (and is closing), or the
+ * apply's error (LS_ECORRUPT: the digest does not match the games). */
+static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
 {
-    ls_peer_runtime_t *rt = link->rt;
+    ls__links_t *links = link->links;
     bool is_new = false;
     peer_address(link, hello);
     link->wants_game_meta = has_feature(hello, LS_FEATURE_GAME_META);
-    ls_link_t *other = ready_link_for(rt, link->peer_id, link);
+    ls_link_t *other = ready_link_for(links, link->peer_id, link);
     if (other) {
         ls_link_t *loser = duplicate_loser(link, other);
         loser->is_ready = false;
-        ls_link_close(loser, LS_NET_APP_NO_ERROR, "duplicate connection");
+        ls__link_close(loser, LS_NET_APP_NO_ERROR, "duplicate connection");
         if (loser == link)
-            return;
+            return LS_ECANCELED;
     }
-    int rc = ls_peerdb_apply_hello(rt->peerdb, hello, link->address, ls_rt_now_ms(rt), &is_new);
+    int rc = ls_peerdb_apply_hello(links->config.peerdb, hello, link->address, ls__links_now(links),
+                                   &is_new);
     if (rc != 0) {
         ls_warn("peer", "%s: library snapshot refused: %s", link->address, ls_strerror(rc));
-        ls_link_close(link, LS_NET_APP_REFUSED, "bad library snapshot");
-        return;
+        return rc;
     }
     if (!link->is_ready)
-        link->ready_ms = ls_rt_now_ms(rt);
+        link->ready_ms = ls__links_now(links);
     link->is_ready = true;
     link->ping_misses = 0;
     link->hello_sent_ms = 0;
-    if (link->static_peer) {
+    if (link->target) {
         /* Reachable and accepted: a later loss starts its backoff afresh. */
-        snprintf(link->static_peer->peer_id, sizeof link->static_peer->peer_id, "%s",
-                 link->peer_id);
-        link->static_peer->backoff_ms = rt->reconnect_ms;
+        snprintf(link->target->peer_id, sizeof link->target->peer_id, "%s", link->peer_id);
+        link->target->backoff_ms = 0;
     }
     if (is_new) {
         ls_info("peer", "%s (%.12s) at %s: %zu games", hello->name, link->peer_id, link->address,
                 hello->library.game_count);
-        ls_rt_emit(rt, LS_EVENT_PEER_DISCOVERED,
-                   json_pack("{s:s,s:s,s:s,s:I}", "peer_id", link->peer_id, "name", hello->name,
-                             "address", link->address, "game_count",
-                             (json_int_t)hello->library.game_count));
-        ls_rt_emit_peer_count(rt);
+        ls__emit(links->config.events, LS_EVENT_PEER_DISCOVERED,
+                 json_pack("{s:s,s:s,s:s,s:I}", "peer_id", link->peer_id, "name", hello->name,
+                           "address", link->address, "game_count",
+                           (json_int_t)hello->library.game_count));
     }
-    ls_rt_emit_games(rt);
+    peers_changed(links);
+    return 0;
+}
+
+static void error_answer(ls_msg_t *answer, ls_wire_error_t code, const char *message)
+{
+    memset(answer, 0, sizeof *answer);
+    answer->kind = LS_MSG_ERROR;
+    answer->u.error.code = code;
+    answer->u.error.message = strdup(message);
+}
+
+void ls__link_answer_hello(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *answer)
+{
+    ls__links_t *links = link->links;
+    int rc = validate_hello(link, hello);
+    if (rc == LS_EVERSION) {
+        ls_warn("peer", "%s: protocol version %u, we speak %u: ignored", link->address,
+                hello->protocol_version, links->config.protocol_version);
+        error_answer(answer, LS_WIRE_VERSION_MISMATCH, "protocol version mismatch");
+        return;
+    }
+    if (rc != 0) {
+        ls_warn("peer", "refused %s: %s", link->address,
+                strcmp(hello->peer_id, link->peer_id) != 0
+                    ? "peer_id does not match its certificate"
+                    : "wrong party key");
+        error_answer(answer, LS_WIRE_UNAUTHORIZED, "refused");
+        return;
+    }
+    rc = make_hello(link, LS_MSG_HELLO_ACK, answer);
+    if (rc != 0) {
+        error_answer(answer, ls_wire_error_from_code(rc), ls_strerror(rc));
+        return;
+    }
+    /* Applied before the ack is sent: once the dialer sees our library, we
+     * already show theirs. */
+    rc = handshake_done(link, hello);
+    if (rc != 0 && rc != LS_ECANCELED) {
+        ls_msg_free(answer);
+        if (rc == LS_ECORRUPT)
+            error_answer(answer, LS_WIRE_INVALID_REQUEST,
+                         "library digest does not match its games");
+        else
+            error_answer(answer, ls_wire_error_from_code(rc), ls_strerror(rc));
+    }
 }
 
 /* A connection whose first handshake failed is closed, so that its target
@@ -185,7 +269,7 @@ void ls_link_handshake_done(ls_link_t *link, const ls_hello_t *hello)
 static void handshake_failed(ls_link_t *link, const char *reason)
 {
     if (!link->is_ready)
-        ls_link_close(link, LS_NET_APP_REFUSED, reason);
+        ls__link_close(link, LS_NET_APP_REFUSED, reason);
 }
 
 static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
@@ -200,46 +284,55 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
         bool is_version = reply->u.error.code == LS_WIRE_VERSION_MISMATCH;
         ls_warn("peer", "%s refused our hello: %s (%s)%s", link->address,
                 ls_wire_error_name(reply->u.error.code), reply->u.error.message,
-                is_version && link->static_peer ? "; not retrying" : "");
-        if (is_version && link->static_peer)
-            link->static_peer->is_ignored = true;
+                is_version && link->target ? "; not retrying" : "");
+        if (is_version && link->target)
+            link->target->is_ignored = true;
         handshake_failed(link, "hello refused");
         return;
     }
-    int rc = reply->kind == LS_MSG_HELLO_ACK ? ls_link_check_hello(link, &reply->u.hello)
-                                            : LS_EJSON;
+    int rc = reply->kind == LS_MSG_HELLO_ACK ? validate_hello(link, &reply->u.hello) : LS_EJSON;
     if (rc != 0) {
         ls_warn("peer", "%s: hello_ack refused: %s", link->address, ls_strerror(rc));
-        if (rc == LS_EVERSION && link->static_peer)
-            link->static_peer->is_ignored = true;
+        if (rc == LS_EVERSION && link->target)
+            link->target->is_ignored = true;
         handshake_failed(link, ls_strerror(rc));
         return;
     }
-    ls_link_handshake_done(link, &reply->u.hello);
+    rc = handshake_done(link, &reply->u.hello);
+    if (rc != 0 && rc != LS_ECANCELED)
+        handshake_failed(link, "bad library snapshot");
 }
 
-int ls_link_send_hello(ls_link_t *link)
+int ls__link_send_hello(ls_link_t *link)
 {
     ls_msg_t hello;
-    int rc = ls_link_make_hello(link, LS_MSG_HELLO, &hello);
+    int rc = make_hello(link, LS_MSG_HELLO, &hello);
     if (rc == 0)
-        rc = ls_exchange_start(link, &hello, hello_reply_cb, NULL);
+        rc = ls__exchange_start(link, &hello, hello_reply_cb, NULL);
     if (rc == 0 && !link->is_ready)
-        link->hello_sent_ms = ls_rt_now_ms(link->rt);
+        link->hello_sent_ms = ls__links_now(link->links);
     ls_msg_free(&hello);
     return rc;
 }
 
-void ls_link_tick(ls_peer_runtime_t *rt)
+/* --- library deltas ------------------------------------------------------ */
+
+void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack)
 {
-    uint64_t now = ls_rt_now_ms(rt);
-    for (ls_link_t *l = rt->links; l; l = l->next) {
-        if (l->is_ready || l->is_closing || !l->hello_sent_ms ||
-            now - l->hello_sent_ms < LS_HELLO_ACK_TIMEOUT_MS)
-            continue;
-        ls_warn("peer", "%s: no hello_ack within %u ms; dialling again later", l->address,
-                (unsigned)LS_HELLO_ACK_TIMEOUT_MS);
-        ls_link_close(l, LS_NET_APP_NO_ERROR, "no hello_ack");
+    ls__links_t *links = link->links;
+    memset(ack, 0, sizeof *ack);
+    ack->kind = LS_MSG_LIBRARY_DELTA_ACK;
+    ack->u.acked_rev = delta->to_rev;
+    int rc = ls_peerdb_apply_delta(links->config.peerdb, link->peer_id, delta);
+    if (rc == LS_ESTATE) {
+        /* A gap or a digest mismatch: never show a stale library. */
+        ls_info("peer", "%s: delta %llu->%llu does not apply; re-handshaking", link->address,
+                (unsigned long long)delta->from_rev, (unsigned long long)delta->to_rev);
+        const ls_peer_t *peer = ls_peerdb_find(links->config.peerdb, link->peer_id);
+        ack->u.acked_rev = peer ? peer->library.library_rev : 0;
+        ls__link_send_hello(link);
+    } else if (rc == 0) {
+        peers_changed(links);
     }
 }
 
@@ -250,34 +343,36 @@ static void delta_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
                  ls_strerror(status));
 }
 
-void ls_link_broadcast_delta(ls_peer_runtime_t *rt, const ls_library_delta_t *delta)
+void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *delta)
 {
     ls_msg_t msg = {.kind = LS_MSG_LIBRARY_DELTA, .u.delta = *delta};
-    for (ls_link_t *l = rt->links; l; l = l->next) {
+    for (ls_link_t *l = links->list; l; l = l->next) {
         if (!l->is_ready || l->is_closing)
             continue;
-        int rc = ls_exchange_start(l, &msg, delta_reply_cb, NULL);
+        int rc = ls__exchange_start(l, &msg, delta_reply_cb, NULL);
         if (rc != 0)
             ls_warn("peer", "%s: library_delta not sent: %s", l->address, ls_strerror(rc));
     }
 }
 
-static ls_link_t *link_new(ls_peer_runtime_t *rt, bool is_outbound)
+/* --- connections ----------------------------------------------------------- */
+
+static ls_link_t *link_new(ls__links_t *links, bool is_outbound)
 {
     ls_link_t *link = calloc(1, sizeof *link);
     if (!link)
         return NULL;
-    link->rt = rt;
+    link->links = links;
     link->is_outbound = is_outbound;
-    link->started_ms = ls_rt_now_ms(rt);
-    link->next = rt->links;
-    rt->links = link;
+    link->started_ms = ls__links_now(links);
+    link->next = links->list;
+    links->list = link;
     return link;
 }
 
 static void link_unlink(ls_link_t *link)
 {
-    for (ls_link_t **p = &link->rt->links; *p; p = &(*p)->next) {
+    for (ls_link_t **p = &link->links->list; *p; p = &(*p)->next) {
         if (*p == link) {
             *p = link->next;
             break;
@@ -285,14 +380,14 @@ static void link_unlink(ls_link_t *link)
     }
 }
 
-int ls_link_connect(ls_peer_runtime_t *rt, ls_static_peer_t *target)
+static int link_connect(ls__links_t *links, ls__dial_target_t *target)
 {
-    ls_link_t *link = link_new(rt, true);
+    ls_link_t *link = link_new(links, true);
     if (!link)
         return LS_ENOMEM;
     snprintf(link->address, sizeof link->address, "%s", target->address);
-    link->static_peer = target;
-    int rc = ls_net_connect(rt->endpoint, (const struct sockaddr *)&target->sockaddr, link,
+    link->target = target;
+    int rc = ls_net_connect(links->endpoint, (const struct sockaddr *)&target->sockaddr, link,
                             &link->conn);
     if (rc != 0) {
         link_unlink(link);
@@ -303,25 +398,38 @@ int ls_link_connect(ls_peer_runtime_t *rt, ls_static_peer_t *target)
     return 0;
 }
 
-void ls_link_dial_if_due(ls_peer_runtime_t *rt, ls_static_peer_t *target)
+void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
 {
-    uint64_t now = ls_rt_now_ms(rt);
-    if (target->link || target->is_ignored || now < target->next_dial_ms)
+    uint64_t now = ls__links_now(links);
+    if (!links->endpoint || target->link || target->is_ignored || now < target->next_dial_ms)
         return;
     /* Already connected to that peer some other way (it dialled us). */
-    if (target->peer_id[0] && ls_link_exists(rt, target->peer_id))
+    if (target->peer_id[0] && ls__links_exists(links, target->peer_id))
         return;
     if (target->backoff_ms == 0)
-        target->backoff_ms = rt->reconnect_ms;
+        target->backoff_ms = links->config.reconnect_ms;
     target->next_dial_ms = now + target->backoff_ms;
     target->backoff_ms =
         target->backoff_ms * 2 > LS_REDIAL_MAX_MS ? LS_REDIAL_MAX_MS : target->backoff_ms * 2;
-    int rc = ls_link_connect(rt, target);
+    int rc = link_connect(links, target);
     if (rc != 0)
         ls_warn("peer", "connect %s: %s", target->address, ls_strerror(rc));
 }
 
-void ls_link_close(ls_link_t *link, uint64_t app_error, const char *reason)
+void ls__links_tick(ls__links_t *links)
+{
+    uint64_t now = ls__links_now(links);
+    for (ls_link_t *l = links->list; l; l = l->next) {
+        if (l->is_ready || l->is_closing || !l->hello_sent_ms ||
+            now - l->hello_sent_ms < LS_HELLO_ACK_TIMEOUT_MS)
+            continue;
+        ls_warn("peer", "%s: no hello_ack within %u ms; dialling again later", l->address,
+                (unsigned)LS_HELLO_ACK_TIMEOUT_MS);
+        ls__link_close(l, LS_NET_APP_NO_ERROR, "no hello_ack");
+    }
+}
+
+void ls__link_close(ls_link_t *link, uint64_t app_error, const char *reason)
 {
     if (link->is_closing)
         return;
@@ -331,12 +439,12 @@ void ls_link_close(ls_link_t *link, uint64_t app_error, const char *reason)
 
 static int established_cb(ls_net_conn_t *conn, const char *peer_id)
 {
-    ls_peer_runtime_t *rt = ls_net_endpoint_user_data(ls_net_conn_endpoint(conn));
+    ls__links_t *links = ls_net_endpoint_user_data(ls_net_conn_endpoint(conn));
     ls_link_t *link = ls_net_conn_user_data(conn);
-    if (strcmp(peer_id, rt->peer_id) == 0)
+    if (strcmp(peer_id, links->peer_id) == 0)
         return LS_EAUTH; /* ourselves, through another address */
     if (!link) {
-        link = link_new(rt, false);
+        link = link_new(links, false);
         if (!link)
             return LS_ENOMEM;
         link->conn = conn;
@@ -344,25 +452,25 @@ static int established_cb(ls_net_conn_t *conn, const char *peer_id)
         snprintf(link->address, sizeof link->address, "inbound");
     }
     snprintf(link->peer_id, sizeof link->peer_id, "%s", peer_id);
-    if (link->is_outbound && ls_link_send_hello(link) != 0)
+    if (link->is_outbound && ls__link_send_hello(link) != 0)
         return LS_ENOMEM;
     return 0;
 }
 
 static void forget_peer(ls_link_t *link, const char *reason)
 {
-    ls_peer_runtime_t *rt = link->rt;
-    const ls_peer_t *peer = ls_peerdb_find(rt->peerdb, link->peer_id);
-    if (!peer || ready_link_for(rt, link->peer_id, link))
+    ls__links_t *links = link->links;
+    const ls_peer_t *peer = ls_peerdb_find(links->config.peerdb, link->peer_id);
+    if (!peer || ready_link_for(links, link->peer_id, link))
         return;
     ls_info("peer", "%s (%.12s) lost: %s", peer->name, link->peer_id, reason);
-    ls_rt_emit(rt, LS_EVENT_PEER_LOST,
-               json_pack("{s:s,s:s,s:s}", "peer_id", link->peer_id, "name", peer->name,
-                         "reason", reason));
-    ls_peerdb_remove(rt->peerdb, link->peer_id);
-    ls_download_peer_lost(rt, link->peer_id);
-    ls_rt_emit_peer_count(rt);
-    ls_rt_emit_games(rt);
+    ls__emit(
+        links->config.events, LS_EVENT_PEER_LOST,
+        json_pack("{s:s,s:s,s:s}", "peer_id", link->peer_id, "name", peer->name, "reason", reason));
+    ls_peerdb_remove(links->config.peerdb, link->peer_id);
+    if (links->config.hooks.peer_lost)
+        links->config.hooks.peer_lost(link->peer_id, links->config.hooks.userdata);
+    peers_changed(links);
 }
 
 static void closed_cb(ls_net_conn_t *conn, int status, uint64_t app_error, const char *reason)
@@ -375,8 +483,8 @@ static void closed_cb(ls_net_conn_t *conn, int status, uint64_t app_error, const
                 reason && *reason ? ": " : "", reason ? reason : "");
     if (link->is_ready)
         forget_peer(link, status == 0 ? "closed" : ls_strerror(status));
-    if (link->static_peer && link->static_peer->link == link)
-        link->static_peer->link = NULL;
+    if (link->target && link->target->link == link)
+        link->target->link = NULL;
     link_unlink(link);
     free(link);
 }
@@ -384,12 +492,135 @@ static void closed_cb(ls_net_conn_t *conn, int status, uint64_t app_error, const
 static void stream_cb(ls_net_conn_t *conn, ls_net_stream_t *stream)
 {
     ls_link_t *link = ls_net_conn_user_data(conn);
-    if (link)
-        ls_server_accept_stream(link, stream);
+    ls__links_t *links = link ? link->links : NULL;
+    if (links && links->config.hooks.stream)
+        links->config.hooks.stream(link, stream, links->config.hooks.userdata);
+    else
+        ls_net_stream_reset(stream, LS_NET_APP_INTERNAL);
 }
 
-const ls_net_callbacks_t ls_link_net_callbacks = {
+const ls_net_callbacks_t ls__links_net_callbacks = {
     .established_cb = established_cb,
     .closed_cb = closed_cb,
     .stream_cb = stream_cb,
 };
+
+/* --- liveness -------------------------------------------------------------- */
+
+static void ping_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
+{
+    link->is_ping_outstanding = false;
+    if (status == 0 && reply && reply->kind == LS_MSG_PONG) {
+        link->ping_misses = 0;
+        ls_peerdb_touch(link->links->config.peerdb, link->peer_id, ls__links_now(link->links));
+    }
+}
+
+/* A peer that misses ping_misses_max pings in a row is pruned. */
+static void ping_timer_cb(uv_timer_t *timer)
+{
+    ls__links_t *links = timer->data;
+    for (ls_link_t *l = links->list; l; l = l->next) {
+        if (!l->is_ready || l->is_closing)
+            continue;
+        if (l->is_ping_outstanding && ++l->ping_misses >= links->config.ping_misses_max) {
+            ls__link_close(l, LS_NET_APP_NO_ERROR, "missed pings");
+            continue;
+        }
+        if (l->is_ping_outstanding)
+            continue;
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = ls__links_now(links)};
+        if (ls__exchange_start(l, &ping, ping_reply_cb, NULL) == 0)
+            l->is_ping_outstanding = true;
+    }
+}
+
+/* --- addresses ------------------------------------------------------------ */
+
+int ls__parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out)
+{
+    char host[LS_ADDRESS_MAX];
+    const char *colon = strrchr(text, ':');
+    memset(out, 0, sizeof *out);
+    if (!colon || (size_t)(colon - text) >= sizeof host)
+        return LS_EINVAL;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < (allow_port_zero ? 0 : 1) || port > 65535)
+        return LS_EINVAL;
+    memcpy(host, text, (size_t)(colon - text));
+    host[colon - text] = '\0';
+    if (host[0] == '[') { /* [::1]:port */
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
+        return 0;
+    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0)
+        return 0;
+    return LS_EINVAL;
+}
+
+/* --- the object ------------------------------------------------------------ */
+
+int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
+{
+    ls__links_t *links = calloc(1, sizeof *links);
+    *out = NULL;
+    if (!links)
+        return LS_ENOMEM;
+    links->config = *config;
+    snprintf(links->peer_id, sizeof links->peer_id, "%s", config->peer_id);
+    links->name = strdup(config->name);
+    links->party_key = config->party_key ? strdup(config->party_key) : NULL;
+    links->config.peer_id = links->peer_id;
+    links->config.name = links->name;
+    links->config.party_key = links->party_key;
+    if (!links->name || (config->party_key && !links->party_key)) {
+        ls__links_free(links);
+        return LS_ENOMEM;
+    }
+    uv_timer_init(config->loop, &links->ping_timer);
+    links->ping_timer.data = links;
+    *out = links;
+    return 0;
+}
+
+void ls__links_set_endpoint(ls__links_t *links, ls_net_endpoint_t *endpoint, int listen_port)
+{
+    links->endpoint = endpoint;
+    links->listen_port = listen_port;
+}
+
+void ls__links_set_library(ls__links_t *links, const ls_library_snapshot_t *announced)
+{
+    links->announced = announced;
+}
+
+bool ls__links_has_library(const ls__links_t *links)
+{
+    return links->announced != NULL;
+}
+
+void ls__links_start(ls__links_t *links)
+{
+    links->is_pinging = true;
+    uv_timer_start(&links->ping_timer, ping_timer_cb, links->config.ping_interval_ms,
+                   links->config.ping_interval_ms);
+}
+
+void ls__links_stop(ls__links_t *links)
+{
+    uv_timer_stop(&links->ping_timer);
+    uv_close((uv_handle_t *)&links->ping_timer, NULL);
+    links->endpoint = NULL; /* closing: no more dials */
+}
+
+void ls__links_free(ls__links_t *links)
+{
+    if (!links)
+        return;
+    free(links->name);
+    free(links->party_key);
+    free(links);
+}

@@ -68,11 +68,6 @@ size_t ls_peerdb_count(const ls_peerdb_t *db)
     return db->count;
 }
 
-const ls_peer_t *ls_peerdb_at(const ls_peerdb_t *db, size_t index)
-{
-    return index < db->count ? &db->peers[index] : NULL;
-}
-
 static int copy_features(char ***dst, const ls_hello_t *hello)
 {
     *dst = calloc(hello->feature_count + 1, sizeof **dst);

@@ -59,30 +59,29 @@ const char *ls_peer_event_name(ls_peer_event_kind_t kind)
     return "unknown";
 }
 
-uint64_t ls_rt_now_ms(ls_peer_runtime_t *rt)
-{
-    return uv_now(&rt->loop);
-}
-
 /* Takes ownership of data (a NULL from a failed json_pack is dropped). */
 void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data)
 {
-    if (!data)
-        return;
-    ls_peer_event_t event = {.kind = kind, .data = data};
-    if (rt->sink)
-        rt->sink(&event, rt->sink_userdata);
-    json_decref(data);
+    ls__emit(&rt->events, kind, data);
 }
 
 void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
 {
-    ls_error("peer", "%s: %s", what, ls_strerror(code));
-    ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
-               json_pack("{s:s,s:s}", "what", what, "reason", ls_strerror(code)));
+    ls__emit_failure(&rt->events, what, code);
 }
 
-void ls_rt_emit_peer_count(ls_peer_runtime_t *rt)
+static bool install_busy(const char *game_id, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    return rt->installs && ls_install_runner_is_busy(rt->installs, game_id);
+}
+
+static bool game_busy(ls_peer_runtime_t *rt, const char *game_id)
+{
+    return install_busy(game_id, rt) || ls__fetcher_is_active(rt->fetcher, game_id);
+}
+
+static void emit_peer_count(ls_peer_runtime_t *rt)
 {
     ls_rt_emit(rt, LS_EVENT_PEER_COUNT,
                json_pack("{s:I}", "count", (json_int_t)ls_peerdb_count(rt->peerdb)));
@@ -94,7 +93,7 @@ static const char *text_or_null(const char *s)
     return s && *s ? s : NULL;
 }
 
-void ls_rt_emit_games(ls_peer_runtime_t *rt)
+static void emit_games(ls_peer_runtime_t *rt)
 {
     ls_remote_game_t *games;
     size_t count;
@@ -124,7 +123,7 @@ void ls_rt_emit_games(ls_peer_runtime_t *rt)
     ls_rt_emit(rt, LS_EVENT_LIST_GAMES, json_pack("{s:o}", "games", list));
 }
 
-void ls_rt_emit_local_library(ls_peer_runtime_t *rt)
+static void emit_local_library(ls_peer_runtime_t *rt)
 {
     size_t count;
     const ls_local_game_t *games = ls_library_games(rt->library, &count);
@@ -197,19 +196,19 @@ static void announce_library(ls_peer_runtime_t *rt)
         ls_info("peer", "library rev %llu -> %llu: %zu changed, %zu removed",
                 (unsigned long long)delta.from_rev, (unsigned long long)delta.to_rev,
                 delta.changed_count, delta.removed_count);
-        ls_link_broadcast_delta(rt, &delta);
+        ls__links_broadcast_delta(rt->links, &delta);
     }
     free(delta.changed);
     free(delta.removed);
     ls_snapshot_free(&rt->announced);
     rt->announced = now;
-    ls_mdns_update(rt);
+    ls__mdns_update(rt->mdns, rt->announced.library_rev, rt->announced.digest);
 }
 
-void ls_rt_library_changed(ls_peer_runtime_t *rt)
+static void library_changed(ls_peer_runtime_t *rt)
 {
     announce_library(rt);
-    ls_rt_emit_local_library(rt);
+    emit_local_library(rt);
 }
 
 static void clear_rescan_queue(ls_peer_runtime_t *rt)
@@ -252,7 +251,7 @@ static void start_queued_rescan(ls_peer_runtime_t *rt)
         rt->rescan_queue_count--;
         memmove(rt->rescan_queue, rt->rescan_queue + 1,
                 rt->rescan_queue_count * sizeof *rt->rescan_queue);
-        bool is_busy = ls_rt_game_busy(rt, id);
+        bool is_busy = game_busy(rt, id);
         if (!is_busy)
             ls_rt_rescan(rt, id);
         free(id);
@@ -292,9 +291,9 @@ static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stat
     if (status != 0)
         ls_rt_emit_failure(rt, "library scan", status);
     report_catalog(rt, stats);
-    ls_rt_library_changed(rt);
+    library_changed(rt);
     if (stats->catalog_changed)
-        ls_rt_emit_games(rt); /* their catalog text may have changed */
+        emit_games(rt); /* their catalog text may have changed */
     if (ls_rt_game_dir_scan_ended(rt))
         return; /* the new directory's full scan replaces any pending one */
     start_queued_rescan(rt);
@@ -318,43 +317,16 @@ void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
 static void connect_static_peers(ls_peer_runtime_t *rt)
 {
     for (size_t i = 0; i < rt->static_peer_count; i++)
-        ls_link_dial_if_due(rt, &rt->static_peers[i]);
+        ls__links_dial_if_due(rt->links, &rt->static_peers[i]);
 }
 
 static void reconnect_timer_cb(uv_timer_t *timer)
 {
-    ls_link_tick(timer->data);
-    connect_static_peers(timer->data);
-    ls_mdns_tick(timer->data);
-    ls_download_tick(timer->data);
-}
-
-static void ping_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
-{
-    link->is_ping_outstanding = false;
-    if (status == 0 && reply && reply->kind == LS_MSG_PONG) {
-        link->ping_misses = 0;
-        ls_peerdb_touch(link->rt->peerdb, link->peer_id, ls_rt_now_ms(link->rt));
-    }
-}
-
-/* A peer that misses ping_misses_max pings in a row is pruned. */
-static void ping_timer_cb(uv_timer_t *timer)
-{
     ls_peer_runtime_t *rt = timer->data;
-    for (ls_link_t *l = rt->links; l; l = l->next) {
-        if (!l->is_ready || l->is_closing)
-            continue;
-        if (l->is_ping_outstanding && ++l->ping_misses >= rt->ping_misses_max) {
-            ls_link_close(l, LS_NET_APP_NO_ERROR, "missed pings");
-            continue;
-        }
-        if (l->is_ping_outstanding)
-            continue;
-        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = ls_rt_now_ms(rt)};
-        if (ls_exchange_start(l, &ping, ping_reply_cb, NULL) == 0)
-            l->is_ping_outstanding = true;
-    }
+    ls__links_tick(rt->links);
+    connect_static_peers(rt);
+    ls__mdns_tick(rt->mdns);
+    ls__fetcher_tick(rt->fetcher);
 }
 
 /* --- installs ----------------------------------------------------------- */
@@ -394,8 +366,10 @@ void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata)
     ls_rt_rescan(rt, ev->game_id);
 }
 
-void ls_rt_download_ended(ls_peer_runtime_t *rt, const char *game_id, bool ok, bool has_local)
+/* The fetcher's hook: a download ended. */
+static void download_ended(const char *game_id, bool ok, bool has_local, void *userdata)
 {
+    ls_peer_runtime_t *rt = userdata;
     if (rt->is_shutting_down)
         return;
     ls_monitor_release(rt->monitor, game_id);
@@ -436,18 +410,18 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
 {
     switch (cmd->kind) {
     case LS_CMD_LIST_GAMES:
-        ls_rt_emit_local_library(rt);
-        ls_rt_emit_games(rt);
+        emit_local_library(rt);
+        emit_games(rt);
         break;
     case LS_CMD_GET_PEER_COUNT:
-        ls_rt_emit_peer_count(rt);
+        emit_peer_count(rt);
         break;
     case LS_CMD_RESCAN:
         ls_rt_rescan(rt, cmd->game_id);
         break;
     case LS_CMD_INSTALL:
     case LS_CMD_UNINSTALL:
-        if (ls_download_is_active(rt, cmd->game_id))
+        if (ls__fetcher_is_active(rt->fetcher, cmd->game_id))
             ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
                        json_pack("{s:s,s:s}", "game_id", cmd->game_id, "reason",
                                  "a download of this game is running"));
@@ -455,11 +429,11 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
             submit_install(rt, cmd->kind == LS_CMD_UNINSTALL, cmd->game_id);
         break;
     case LS_CMD_DOWNLOAD:
-        ls_download_start(rt, cmd->game_id, (const char *const *)cmd->files, cmd->file_count,
-                          cmd->flags);
+        ls__fetcher_start(rt->fetcher, cmd->game_id, (const char *const *)cmd->files,
+                          cmd->file_count, cmd->flags);
         break;
     case LS_CMD_CANCEL:
-        ls_download_cancel(rt, cmd->game_id);
+        ls__fetcher_cancel(rt->fetcher, cmd->game_id);
         break;
     case LS_CMD_SET_GAME_DIR:
         ls_rt_set_game_dir(rt, cmd->path);
@@ -593,9 +567,10 @@ int ls_peer_set_game_dir(ls_peer_runtime_t *rt, const char *path)
 
 /* --- lifecycle ---------------------------------------------------------- */
 
-static void endpoint_closed_cb(void *userdata)
+/* The endpoint's user data is the links object; ours is its hooks' data. */
+static void endpoint_closed_cb(void *links)
 {
-    ls_peer_runtime_t *rt = userdata;
+    ls_peer_runtime_t *rt = ls__links_hook_data(links);
     rt->endpoint = NULL;
     uv_close((uv_handle_t *)&rt->wake, NULL);
 }
@@ -604,15 +579,16 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
 {
     if (rt->is_shutting_down)
         return;
-    ls_download_shutdown(rt);
+    if (rt->fetcher)
+        ls__fetcher_shutdown(rt->fetcher);
     rt->is_shutting_down = true;
-    uv_timer_stop(&rt->ping_timer);
     uv_timer_stop(&rt->reconnect_timer);
-    uv_close((uv_handle_t *)&rt->ping_timer, NULL);
     uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
+    if (rt->links)
+        ls__links_stop(rt->links);
     ls_monitor_stop(rt->monitor);
     rt->monitor = NULL;
-    ls_mdns_stop(rt);
+    ls__mdns_stop(rt->mdns);
     if (rt->installs)
         ls_install_runner_close(rt->installs);
     rt->installs = NULL;
@@ -622,39 +598,9 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
         uv_close((uv_handle_t *)&rt->wake, NULL);
 }
 
-int ls_rt_parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out)
-{
-    char host[LS_ADDRESS_MAX];
-    const char *colon = strrchr(text, ':');
-    memset(out, 0, sizeof *out);
-    if (!colon || (size_t)(colon - text) >= sizeof host)
-        return LS_EINVAL;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || end == colon + 1 || port < (allow_port_zero ? 0 : 1) || port > 65535)
-        return LS_EINVAL;
-    memcpy(host, text, (size_t)(colon - text));
-    host[colon - text] = '\0';
-    if (host[0] == '[') { /* [::1]:port */
-        memmove(host, host + 1, strlen(host));
-        host[strcspn(host, "]")] = '\0';
-    }
-    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0)
-        return 0;
-    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0)
-        return 0;
-    return LS_EINVAL;
-}
-
-bool ls_rt_game_busy(ls_peer_runtime_t *rt, const char *game_id)
-{
-    return (rt->installs && ls_install_runner_is_busy(rt->installs, game_id)) ||
-           ls_download_is_active(rt, game_id);
-}
-
 static bool game_is_busy(const char *game_id, void *userdata)
 {
-    return ls_rt_game_busy(userdata, game_id);
+    return game_busy(userdata, game_id);
 }
 
 static void monitor_rescan_cb(const char *game_id, void *userdata)
@@ -678,6 +624,24 @@ void ls_rt_start_monitor(ls_peer_runtime_t *rt)
         ls_rt_emit_failure(rt, "game directory monitor", rc);
 }
 
+static int start_mdns(ls_peer_runtime_t *rt)
+{
+    if (!rt->is_mdns_enabled)
+        return 0;
+    ls__mdns_config_t config = {
+        .loop = &rt->loop,
+        .links = rt->links,
+        .peerdb = rt->peerdb,
+        .name = rt->name,
+        .peer_id = rt->peer_id,
+        .listen = rt->listen,
+        .listen_port = rt->listen_port,
+        .protocol_version = rt->protocol_version,
+        .reconnect_ms = rt->reconnect_ms,
+    };
+    return ls__mdns_start(&config, rt->announced.library_rev, rt->announced.digest, &rt->mdns);
+}
+
 static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                                void *userdata)
 {
@@ -689,32 +653,34 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     report_catalog(rt, stats);
     ls_snapshot_free(&rt->announced);
     ls_library_snapshot(rt->library, &rt->announced);
-    ls_rt_emit_local_library(rt);
+    emit_local_library(rt);
     if (rt->is_shutting_down)
         return;
     rt->is_library_ready = true;
-    ls_server_answer_held_hellos(rt);
+    ls__links_set_library(rt->links, &rt->announced);
+    ls__server_answer_held_hellos(rt->server);
     ls_info("peer", "%.12s listening on port %d, announcing %zu games (rev %llu)", rt->peer_id,
             rt->listen_port, rt->announced.game_count,
             (unsigned long long)rt->announced.library_rev);
-    int rc = ls_mdns_start(rt);
+    int rc = start_mdns(rt);
     if (rc != 0)
         ls_rt_emit_failure(rt, "mDNS discovery (static --peer still works)", rc);
-    ls_rt_emit(rt, LS_EVENT_READY,
-               json_pack("{s:s,s:i,s:I,s:b}", "peer_id", rt->peer_id, "port", rt->listen_port,
-                         "rev", (json_int_t)rt->announced.library_rev, "mdns",
-                         rt->discovery != NULL));
+    /* Everything runs before `ready` says so: a change to the game
+     * directory right after it is seen by the monitor. */
     ls_rt_start_monitor(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
-    uv_timer_start(&rt->ping_timer, ping_timer_cb, rt->ping_interval_ms, rt->ping_interval_ms);
+    ls__links_start(rt->links);
+    ls_rt_emit(rt, LS_EVENT_READY,
+               json_pack("{s:s,s:i,s:I,s:b}", "peer_id", rt->peer_id, "port", rt->listen_port,
+                         "rev", (json_int_t)rt->announced.library_rev, "mdns", rt->mdns != NULL));
     ls_rt_game_dir_scan_ended(rt);
 }
 
 static int open_endpoint(ls_peer_runtime_t *rt)
 {
     struct sockaddr_storage bind_addr, bound;
-    int rc = ls_rt_parse_address(rt->listen, true, &bind_addr);
+    int rc = ls__parse_address(rt->listen, true, &bind_addr);
     if (rc != 0) {
         ls_error("peer", "listen address '%s' is not ADDR:PORT", rt->listen);
         return rc;
@@ -722,9 +688,9 @@ static int open_endpoint(ls_peer_runtime_t *rt)
     ls_net_config_t cfg = {
         .bind_addr = (const struct sockaddr *)&bind_addr,
         .identity = rt->identity,
-        .cb = ls_link_net_callbacks,
+        .cb = ls__links_net_callbacks,
         .limits = {.keep_alive_ms = rt->ping_interval_ms},
-        .user_data = rt,
+        .user_data = rt->links,
     };
     rc = ls_net_endpoint_create(&rt->loop, &cfg, &rt->endpoint);
     if (rc != 0)
@@ -734,6 +700,8 @@ static int open_endpoint(ls_peer_runtime_t *rt)
         rt->listen_port =
             ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                               : ((struct sockaddr_in *)&bound)->sin_port);
+    if (rc == 0)
+        ls__links_set_endpoint(rt->links, rt->endpoint, rt->listen_port);
     return rc;
 }
 
@@ -745,6 +713,73 @@ static void recover_cb(const char *game_id, int rc, const ls_recover_report_t *r
     else if (report->action != LS_RECOVER_CLEAN || report->intent_corrupt)
         ls_info("peer", "%s: recovered an interrupted %s: %s", game_id,
                 report->op ? ls_install_op_name(report->op) : "operation", report->reason);
+}
+
+/* --- wiring: the hooks that tie the objects together ------------------------ */
+
+static void peers_changed(void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    emit_peer_count(rt);
+    emit_games(rt);
+    ls__fetcher_peers_changed(rt->fetcher);
+}
+
+static void peer_lost(const char *peer_id, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    ls__fetcher_peer_lost(rt->fetcher, peer_id);
+}
+
+static void request_stream(ls_link_t *link, ls_net_stream_t *stream, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    ls__server_accept_stream(rt->server, link, stream);
+}
+
+static void download_published(void *userdata)
+{
+    library_changed(userdata);
+}
+
+static int make_objects(ls_peer_runtime_t *rt)
+{
+    ls__links_config_t links = {
+        .loop = &rt->loop,
+        .peerdb = rt->peerdb,
+        .events = &rt->events,
+        .peer_id = rt->peer_id,
+        .name = rt->name,
+        .party_key = rt->party_key,
+        .protocol_version = rt->protocol_version,
+        .reconnect_ms = rt->reconnect_ms,
+        .ping_interval_ms = rt->ping_interval_ms,
+        .ping_misses_max = rt->ping_misses_max,
+        .hooks = {peers_changed, peer_lost, request_stream, rt},
+    };
+    ls__fetcher_config_t fetcher = {
+        .loop = &rt->loop,
+        .peerdb = rt->peerdb,
+        .events = &rt->events,
+        .state_dir = rt->state_dir,
+        .plan_mode = rt->plan_mode,
+        .fetch_stall_ms = rt->fetch_stall_ms,
+        .hooks = {download_ended, download_published, install_busy, rt},
+    };
+    int rc = ls__links_new(&links, &rt->links);
+    fetcher.links = rt->links;
+    if (rc == 0)
+        rc = ls__server_new(&rt->loop, &rt->server);
+    if (rc == 0)
+        rc = ls__fetcher_new(&fetcher, &rt->fetcher);
+    return rc;
+}
+
+void ls_rt_use_library(ls_peer_runtime_t *rt, ls_library_t *library)
+{
+    rt->library = library;
+    ls__server_set_library(rt->server, library);
+    ls__fetcher_set_library(rt->fetcher, library);
 }
 
 /* Everything that must work before ls_peer_start returns. */
@@ -769,8 +804,12 @@ static int boot(ls_peer_runtime_t *rt)
     rc = ls_library_open(&lib_config, &rt->library);
     if (rc == 0)
         rc = ls_peerdb_new(&rt->peerdb);
+    if (rc == 0)
+        rc = make_objects(rt);
+    if (rc == 0)
+        ls_rt_use_library(rt, rt->library);
     for (size_t i = 0; rc == 0 && i < rt->static_peer_count; i++) {
-        rc = ls_rt_parse_address(rt->static_peers[i].address, false, &rt->static_peers[i].sockaddr);
+        rc = ls__parse_address(rt->static_peers[i].address, false, &rt->static_peers[i].sockaddr);
         if (rc != 0)
             ls_error("peer", "peer address '%s' is not ADDR:PORT", rt->static_peers[i].address);
     }
@@ -828,7 +867,10 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
 static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
-    ls_mdns_free(rt);
+    ls__mdns_free(rt->mdns);
+    ls__fetcher_free(rt->fetcher);
+    ls__server_free(rt->server);
+    ls__links_free(rt->links);
     clear_rescan_queue(rt);
     ls_snapshot_free(&rt->announced);
     free(rt->pending_game_dir);
@@ -851,9 +893,7 @@ static int init_loop(ls_peer_runtime_t *rt)
         return LS_EIO;
     uv_async_init(&rt->loop, &rt->wake, wake_cb);
     rt->wake.data = rt;
-    uv_timer_init(&rt->loop, &rt->ping_timer);
     uv_timer_init(&rt->loop, &rt->reconnect_timer);
-    rt->ping_timer.data = rt;
     rt->reconnect_timer.data = rt;
     return 0;
 }
@@ -867,8 +907,8 @@ int ls_peer_start(const ls_peer_config_t *config, const ls_catalog_t *catalog,
     if (!rt)
         return LS_ENOMEM;
     rt->catalog = catalog;
-    rt->sink = sink;
-    rt->sink_userdata = userdata;
+    rt->events.sink = sink;
+    rt->events.userdata = userdata;
     uv_mutex_init(&rt->queue_lock);
     uv_sem_init(&rt->started, 0);
     rc = copy_config(rt, config);

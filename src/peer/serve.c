@@ -173,13 +173,6 @@ int ls_serve_open(const ls_serve_reply_t *reply, int *fd)
     return 0;
 }
 
-int ls_serve_reply_fail(ls_serve_reply_t *reply, int code, const char *message)
-{
-    ls_msg_free(&reply->header);
-    reply->length = 0;
-    return refuse_code(reply, code, message);
-}
-
 void ls_serve_reply_free(ls_serve_reply_t *reply)
 {
     ls_msg_free(&reply->header);

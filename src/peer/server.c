@@ -1,7 +1,8 @@
 /* Streams other peers open to us: one request frame in, one reply out. A
  * reply with a file body is handed to the transport's file source, which
  * reads ahead on the thread pool only as the peer's window opens. */
-#include "runtime_internal.h"
+#include "server.h"
+#include "framer.h"
 
 #include "lanspread/error.h"
 #include "lanspread/log.h"
@@ -15,6 +16,8 @@
 #define REQUEST_FRAME_MAX (4u * 1024u * 1024u)
 
 typedef struct ls_serve_stream {
+    struct ls_serve_stream *next_held; /* in the server's list of held hellos */
+    ls__server_t *server;
     ls_link_t *link;
     ls_net_stream_t *stream; /* NULL once the transport closed it */
     ls_framer_t framer;
@@ -22,10 +25,27 @@ typedef struct ls_serve_stream {
     ls_msg_t held_hello; /* a hello waiting for the first scan (kind 0: none) */
     ls_serve_reply_t reply;
     int fd;                     /* the served file until the body source takes it */
+    int open_status;            /* the open job's result */
     ls_net_file_source_t *body; /* reads the file for the transport; owns its fd */
     bool is_busy;               /* the open job is in flight */
     uv_work_t open_req;
 } ls_serve_stream_t;
+
+struct ls__server {
+    uv_loop_t *loop;
+    ls_library_t *library;
+    ls_serve_stream_t *held; /* hellos held until the first scan ends, one per link */
+};
+
+static void unhold(ls_serve_stream_t *ss)
+{
+    for (ls_serve_stream_t **p = &ss->server->held; *p; p = &(*p)->next_held)
+        if (*p == ss) {
+            *p = ss->next_held;
+            ss->next_held = NULL;
+            return;
+        }
+}
 
 static void serve_stream_free(ls_serve_stream_t *ss)
 {
@@ -65,9 +85,7 @@ static void send_error(ls_serve_stream_t *ss, ls_wire_error_t code, const char *
 static void open_work(uv_work_t *req)
 {
     ls_serve_stream_t *ss = req->data;
-    int rc = ls_serve_open(&ss->reply, &ss->fd);
-    if (rc != 0)
-        ss->fd = rc; /* negative: carried to open_done */
+    ss->open_status = ls_serve_open(&ss->reply, &ss->fd);
 }
 
 static void open_done(uv_work_t *req, int status)
@@ -78,15 +96,14 @@ static void open_done(uv_work_t *req, int status)
         serve_stream_free(ss);
         return;
     }
-    if (status != 0 || ss->fd < 0) {
-        int rc = status != 0 ? LS_ECANCELED : ss->fd;
-        ss->fd = -1;
+    if (status != 0 || ss->open_status != 0) {
+        int rc = status != 0 ? LS_ECANCELED : ss->open_status;
         send_error(ss, ls_wire_error_from_code(rc), ls_strerror(rc));
         return;
     }
     if (send_frame(ss, &ss->reply.header, false) != 0)
         return;
-    if (ls_net_file_source_new(&ss->link->rt->loop, ss->fd, ss->reply.offset, ss->reply.length,
+    if (ls_net_file_source_new(ss->server->loop, ss->fd, ss->reply.offset, ss->reply.length,
                                &ss->body) != 0) {
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
         return;
@@ -98,9 +115,10 @@ static void open_done(uv_work_t *req, int status)
 
 static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
 {
-    int rc = ls_serve_prepare(ss->link->rt->library, request, &ss->reply);
+    ls_library_t *library = ss->server->library;
+    int rc = ls_serve_prepare(library, request, &ss->reply);
     if (rc == 0 && ss->link->wants_game_meta)
-        rc = ls_serve_add_meta(ss->link->rt->library, &ss->reply);
+        rc = ls_serve_add_meta(library, &ss->reply);
     if (rc != 0) {
         send_error(ss, LS_WIRE_INTERNAL, ls_strerror(rc));
         return;
@@ -113,7 +131,7 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
              (unsigned long long)ss->reply.offset, (unsigned long long)ss->reply.length);
     ss->open_req.data = ss;
     ss->is_busy = true;
-    if (uv_queue_work(&ss->link->rt->loop, &ss->open_req, open_work, open_done) != 0) {
+    if (uv_queue_work(ss->server->loop, &ss->open_req, open_work, open_done) != 0) {
         ss->is_busy = false;
         send_error(ss, LS_WIRE_INTERNAL, "cannot queue the file open");
     }
@@ -121,55 +139,16 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
 
 static void handle_hello(ls_serve_stream_t *ss, const ls_hello_t *hello)
 {
-    ls_link_t *link = ss->link;
-    ls_msg_t ack;
-    int rc = ls_link_check_hello(link, hello);
-    if (rc == LS_EVERSION) {
-        ls_warn("peer", "%s: protocol version %u, we speak %u: ignored", link->address,
-                hello->protocol_version, link->rt->protocol_version);
-        send_error(ss, LS_WIRE_VERSION_MISMATCH, "protocol version mismatch");
-        return;
-    }
-    if (rc != 0) {
-        ls_warn("peer", "refused %s: %s", link->address,
-                strcmp(hello->peer_id, link->peer_id) != 0
-                    ? "peer_id does not match its certificate"
-                    : "wrong party key");
-        send_error(ss, LS_WIRE_UNAUTHORIZED, "refused");
-        return;
-    }
-    char digest[LS_SHA256_HEX_LEN + 1];
-    if (ls_snapshot_digest(hello->library.games, hello->library.game_count, digest) != 0 ||
-        strcmp(digest, hello->library.digest) != 0) {
-        ls_warn("peer", "%s: hello library digest does not match its games", link->address);
-        send_error(ss, LS_WIRE_INVALID_REQUEST, "library digest does not match its games");
-        return;
-    }
-    rc = ls_link_make_hello(link, LS_MSG_HELLO_ACK, &ack);
-    if (rc == 0) {
-        /* Applied before the ack is queued: once the dialer sees our
-         * library, we already show theirs. */
-        ls_link_handshake_done(link, hello);
-        send_frame(ss, &ack, true);
-        ls_msg_free(&ack);
-    }
+    ls_msg_t answer;
+    ls__link_answer_hello(ss->link, hello, &answer);
+    send_frame(ss, &answer, true);
+    ls_msg_free(&answer);
 }
 
 static void handle_delta(ls_serve_stream_t *ss, const ls_library_delta_t *delta)
 {
-    ls_link_t *link = ss->link;
-    ls_msg_t ack = {.kind = LS_MSG_LIBRARY_DELTA_ACK, .u.acked_rev = delta->to_rev};
-    int rc = ls_peerdb_apply_delta(link->rt->peerdb, link->peer_id, delta);
-    if (rc == LS_ESTATE) {
-        /* A gap or a digest mismatch: never show a stale library. */
-        ls_info("peer", "%s: delta %llu->%llu does not apply; re-handshaking", link->address,
-                (unsigned long long)delta->from_rev, (unsigned long long)delta->to_rev);
-        const ls_peer_t *peer = ls_peerdb_find(link->rt->peerdb, link->peer_id);
-        ack.u.acked_rev = peer ? peer->library.library_rev : 0;
-        ls_link_send_hello(link);
-    } else if (rc == 0) {
-        ls_rt_emit_games(link->rt);
-    }
+    ls_msg_t ack;
+    ls__link_apply_delta(ss->link, delta, &ack);
     send_frame(ss, &ack, true);
 }
 
@@ -179,27 +158,28 @@ static void handle_delta(ls_serve_stream_t *ss, const ls_library_delta_t *delta)
  * which is refused as busy. */
 static void hold_hello(ls_serve_stream_t *ss, ls_msg_t *request)
 {
-    ls_link_t *link = ss->link;
-    ls_serve_stream_t *older = link->pending_hello;
-    if (older) {
-        link->pending_hello = NULL;
+    ls__server_t *server = ss->server;
+    for (ls_serve_stream_t *older = server->held; older; older = older->next_held) {
+        if (older->link != ss->link)
+            continue;
+        unhold(older);
         ls_msg_free(&older->held_hello);
         send_error(older, LS_WIRE_BUSY, "a newer hello replaced this one");
+        break;
     }
-    ls_info("peer", "%s: hello held until the first library scan ends", link->address);
+    ls_info("peer", "%s: hello held until the first library scan ends", ss->link->address);
     ss->held_hello = *request;
     memset(request, 0, sizeof *request);
-    link->pending_hello = ss;
+    ss->next_held = server->held;
+    server->held = ss;
 }
 
-void ls_server_answer_held_hellos(ls_peer_runtime_t *rt)
+void ls__server_answer_held_hellos(ls__server_t *server)
 {
-    for (ls_link_t *l = rt->links; l; l = l->next) {
-        ls_serve_stream_t *ss = l->pending_hello;
-        if (!ss)
-            continue;
-        l->pending_hello = NULL;
-        if (!l->is_closing)
+    while (server->held) {
+        ls_serve_stream_t *ss = server->held;
+        unhold(ss);
+        if (!ss->link->is_closing)
             handle_hello(ss, &ss->held_hello.u.hello);
         ls_msg_free(&ss->held_hello);
     }
@@ -216,7 +196,7 @@ static void handle_request(ls_serve_stream_t *ss, const uint8_t *payload, size_t
         send_error(ss, ls_wire_error_from_code(rc), message);
         return;
     }
-    if (request.kind == LS_MSG_HELLO && !ss->link->rt->is_library_ready) {
+    if (request.kind == LS_MSG_HELLO && !ls__links_has_library(ss->link->links)) {
         hold_hello(ss, &request);
         return; /* the stream owns the request now */
     }
@@ -257,8 +237,7 @@ static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
 {
     ls_serve_stream_t *ss = ls_net_stream_user_data(s);
     ss->stream = NULL;
-    if (ss->link->pending_hello == ss)
-        ss->link->pending_hello = NULL;
+    unhold(ss);
     if (!ss->is_busy)
         serve_stream_free(ss); /* else the pending job frees it */
 }
@@ -268,16 +247,37 @@ static const ls_net_stream_callbacks_t server_callbacks = {
     .close_cb = server_close_cb,
 };
 
-void ls_server_accept_stream(ls_link_t *link, ls_net_stream_t *stream)
+void ls__server_accept_stream(ls__server_t *server, ls_link_t *link, ls_net_stream_t *stream)
 {
     ls_serve_stream_t *ss = calloc(1, sizeof *ss);
     if (!ss) {
         ls_net_stream_reset(stream, LS_NET_APP_INTERNAL);
         return;
     }
+    ss->server = server;
     ss->link = link;
     ss->stream = stream;
     ss->fd = -1;
     ls_framer_init(&ss->framer, REQUEST_FRAME_MAX);
     ls_net_stream_set_callbacks(stream, &server_callbacks, ss);
+}
+
+int ls__server_new(uv_loop_t *loop, ls__server_t **out)
+{
+    ls__server_t *server = calloc(1, sizeof *server);
+    *out = server;
+    if (!server)
+        return LS_ENOMEM;
+    server->loop = loop;
+    return 0;
+}
+
+void ls__server_set_library(ls__server_t *server, ls_library_t *library)
+{
+    server->library = library;
+}
+
+void ls__server_free(ls__server_t *server)
+{
+    free(server);
 }

@@ -119,6 +119,60 @@ static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
     ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
 }
 
+/* Bytes a peer served in the last progress event of a download (the one
+ * sent at the commit holds the whole download). */
+static json_int_t bytes_from(ls_test_peer_t *p, const char *peer_id)
+{
+    json_int_t bytes = 0;
+    uv_mutex_lock(&p->events.lock);
+    for (size_t i = 0; i < p->events.count; i++) {
+        if (p->events.events[i].kind != LS_EVENT_DOWNLOAD_PROGRESS)
+            continue;
+        size_t k;
+        json_t *peer;
+        json_array_foreach(json_object_get(p->events.events[i].data, "peers"), k, peer)
+        {
+            const char *id = json_string_value(json_object_get(peer, "peer_id"));
+            if (id && strcmp(id, peer_id) == 0)
+                bytes = json_integer_value(json_object_get(peer, "bytes"));
+        }
+    }
+    uv_mutex_unlock(&p->events.lock);
+    return bytes;
+}
+
+/* A seeder that appears while a download runs gets work: it is asked for
+ * its file list and, as it is the same manifest, given chunks at once. */
+static void seeder_appearing_mid_download_gets_work(void **state)
+{
+    ls_swarm_t *f = *state;
+    const size_t size = 160 * LS_CHUNK_SIZE;
+    /* The late seeder indexes its copy first, so that its restart later
+     * takes milliseconds, not a hash of the whole game. */
+    ls_test_peer_t *late = ls_swarm_make_peer(f, 2);
+    ls_swarm_add_game(late, "alpha", size);
+    ls_swarm_start_peer(f, 2, NULL, 0, NULL, 0);
+    ls_peer_stop(late->rt);
+    late->rt = NULL;
+
+    int d = ls_swarm_start(f, 1, size);
+    ls_test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    json_t *ev =
+        ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    ls_swarm_start_peer(f, 2, &d, 1, NULL, 0); /* dials the downloader */
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+    json_int_t served = bytes_from(p, ls_peer_id(late->rt));
+    assert_true(ls_swarm_log_count(f, "joins the download") >= 1);
+    assert_true(served > 0);
+}
+
 static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
 {
     ls_swarm_t *f = *state;
@@ -398,6 +452,8 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(one_seeder_vanishing_midway_does_not_stop_the_download,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(seeder_appearing_mid_download_gets_work, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(cancel_then_resume_fetches_only_missing_chunks,

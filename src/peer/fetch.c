@@ -2,7 +2,8 @@
  * (GetGame), then one job per game that feeds the planner's assignments to
  * chunk requests on the peers' links, verifies and writes each chunk on the
  * thread pool, and commits version.ini last (see download.h). */
-#include "runtime_internal.h"
+#include "fetch.h"
+#include "exchange.h"
 
 #include "lanspread/download.h"
 #include "lanspread/error.h"
@@ -14,16 +15,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct ls__download ls__download_t;
+
+struct ls__fetcher {
+    ls__fetcher_config_t config;
+    char *state_dir; /* our copy */
+    uv_loop_t *loop;
+    ls_library_t *library;
+    ls__download_t *downloads;
+    bool is_shutting_down;
+};
+
+static bool is_busy(ls__fetcher_t *fr, const char *game_id);
+static void ended(ls__fetcher_t *fr, const char *game_id, bool ok, bool has_local)
+{
+    if (fr->config.hooks.ended)
+        fr->config.hooks.ended(game_id, ok, has_local, fr->config.hooks.userdata);
+}
+
+/* Peers asked at once for their file list to join a running download. */
+#define LS_JOINING_MAX 16
 #define RESUME_SAVE_MS 2000
 #define PUMP_BATCH_MAX 64
 
-typedef struct ls_fetch {
-    struct ls_fetch *next;
-    ls_download_t *dl;
+typedef struct ls__request {
+    struct ls__request *next;
+    ls__download_t *dl;
     ls_assignment_t a;
-    ls_exchange_t *exchange; /* NULL once its callback ran */
+    ls__exchange_t *exchange; /* NULL once its callback ran */
     uint64_t sent_ms;
-} ls_fetch_t;
+} ls__request_t;
 
 /* One download's lifecycle: QUERYING (file lists from the seeders) ->
  * PREPARING (resume check and pre-sizing on the pool) -> FETCHING (chunks)
@@ -31,9 +52,9 @@ typedef struct ls_fetch {
  * cancel goes through ENDING (requests canceled, jobs awaited, abort). */
 typedef enum { DL_QUERYING, DL_PREPARING, DL_FETCHING, DL_COMMITTING, DL_ENDING } ls_dl_state_t;
 
-struct ls_download {
-    ls_download_t *next;
-    ls_peer_runtime_t *rt;
+struct ls__download {
+    struct ls__download *next;
+    ls__fetcher_t *fr;
     char game_id[LS_GAME_ID_MAX + 1];
     char *game_root;
     ls_game_manifest_t manifest;
@@ -45,11 +66,13 @@ struct ls_download {
     ls_planner_t *planner;
     ls_dl_tx_t *tx;
     ls_resume_t resume;
-    ls_fetch_t *fetches;
+    ls__request_t *fetches;
     int pending_jobs;
     ls_dl_state_t state;
-    size_t queries_outstanding; /* GET_GAME requests not answered yet */
-    char **wanted;              /* the command's file selection (NULL: every file) */
+    size_t queries_outstanding;    /* GET_GAME requests not answered yet */
+    char *joining[LS_JOINING_MAX]; /* peers asked for their file list mid-download */
+    size_t joining_count;
+    char **wanted; /* the command's file selection (NULL: every file) */
     size_t wanted_count;
     int end_code;
     char end_reason[LS_PLANNER_REASON_MAX];
@@ -67,14 +90,14 @@ struct ls_download {
 
 /* ---- manifests ---- */
 
-static void emit_dl_failure(ls_peer_runtime_t *rt, const char *game_id, const char *reason)
+static void emit_dl_failure(ls__fetcher_t *fr, const char *game_id, const char *reason)
 {
-    ls_rt_emit(rt, LS_EVENT_DOWNLOAD_FAILED,
-               json_pack("{s:s,s:s}", "game_id", game_id, "reason", reason));
+    ls__emit(fr->config.events, LS_EVENT_DOWNLOAD_FAILED,
+             json_pack("{s:s,s:s}", "game_id", game_id, "reason", reason));
 }
 
 /* Seeders of the latest version whose manifest we hold, all agreeing on it. */
-static const ls_game_manifest_t *pick_manifest(ls_peer_runtime_t *rt, const char *game_id,
+static const ls_game_manifest_t *pick_manifest(ls__fetcher_t *fr, const char *game_id,
                                                const char ***peers, size_t *count)
 {
     const char **seeders = NULL;
@@ -83,10 +106,10 @@ static const ls_game_manifest_t *pick_manifest(ls_peer_runtime_t *rt, const char
     uint8_t chosen_id[LS_SHA256_LEN], id[LS_SHA256_LEN];
     *peers = NULL;
     *count = 0;
-    if (ls_peerdb_seeders(rt->peerdb, game_id, &seeders, &n) != 0)
+    if (ls_peerdb_seeders(fr->config.peerdb, game_id, &seeders, &n) != 0)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        const ls_game_manifest_t *m = ls_peerdb_manifest(rt->peerdb, seeders[i], game_id);
+        const ls_game_manifest_t *m = ls_peerdb_manifest(fr->config.peerdb, seeders[i], game_id);
         if (!m)
             continue;
         ls_resume_manifest_id(m, id);
@@ -109,25 +132,25 @@ static const ls_game_manifest_t *pick_manifest(ls_peer_runtime_t *rt, const char
 
 /* ---- the download job ---- */
 
-static void pump(ls_download_t *dl);
-static void end_download(ls_download_t *dl, int code, const char *reason);
+static void pump(ls__download_t *dl);
+static void end_download(ls__download_t *dl, int code, const char *reason);
 
-static ls_download_t *find_download(ls_peer_runtime_t *rt, const char *game_id)
+static ls__download_t *find_download(ls__fetcher_t *fr, const char *game_id)
 {
-    for (ls_download_t *d = rt->downloads; d; d = d->next)
+    for (ls__download_t *d = fr->downloads; d; d = d->next)
         if (strcmp(d->game_id, game_id) == 0)
             return d;
     return NULL;
 }
 
-bool ls_download_is_active(ls_peer_runtime_t *rt, const char *game_id)
+bool ls__fetcher_is_active(ls__fetcher_t *fr, const char *game_id)
 {
-    return find_download(rt, game_id) != NULL;
+    return find_download(fr, game_id) != NULL;
 }
 
-static void download_free(ls_download_t *dl)
+static void download_free(ls__download_t *dl)
 {
-    for (ls_download_t **p = &dl->rt->downloads; *p; p = &(*p)->next)
+    for (ls__download_t **p = &dl->fr->downloads; *p; p = &(*p)->next)
         if (*p == dl) {
             *p = dl->next;
             break;
@@ -142,6 +165,8 @@ static void download_free(ls_download_t *dl)
     free(dl->peer_ids);
     for (size_t i = 0; i < dl->wanted_count; i++)
         free(dl->wanted[i]);
+    for (size_t i = 0; i < dl->joining_count; i++)
+        free(dl->joining[i]);
     free(dl->wanted);
     free(dl->selected);
     free(dl->game_root);
@@ -154,21 +179,21 @@ static void download_free(ls_download_t *dl)
 /* A pool job owned by a download: the job holds the download alive. */
 typedef struct {
     uv_work_t req;
-    ls_download_t *dl;
+    ls__download_t *dl;
     int status;
-    ls_fetch_t *fetch; /* store jobs */
+    ls__request_t *fetch; /* store jobs */
     uint8_t *data;
     size_t len;
     uint8_t *resume_blob;
     size_t resume_len;
 } ls_dl_job_t;
 
-static int queue_job(ls_download_t *dl, ls_dl_job_t *job, uv_work_cb work, uv_after_work_cb done)
+static int queue_job(ls__download_t *dl, ls_dl_job_t *job, uv_work_cb work, uv_after_work_cb done)
 {
     job->dl = dl;
     job->req.data = job;
     dl->pending_jobs++;
-    if (uv_queue_work(&dl->rt->loop, &job->req, work, done) != 0) {
+    if (uv_queue_work(dl->fr->loop, &job->req, work, done) != 0) {
         dl->pending_jobs--;
         return LS_EIO;
     }
@@ -177,7 +202,7 @@ static int queue_job(ls_download_t *dl, ls_dl_job_t *job, uv_work_cb work, uv_af
 
 /* ---- emitting ---- */
 
-static void emit_progress(ls_download_t *dl, uint64_t now)
+static void emit_progress(ls__download_t *dl, uint64_t now)
 {
     ls_plan_progress_t p;
     ls_plan_peer_stat_t stats[LS_PLANNER_PEERS_MAX];
@@ -189,10 +214,10 @@ static void emit_progress(ls_download_t *dl, uint64_t now)
                              (json_int_t)stats[i].bytes_done, "rate_bps",
                              (json_int_t)stats[i].rate_bps, "active", stats[i].is_active, "window",
                              (int)stats[i].window, "latency_ms", (int)stats[i].latency_ms));
-    ls_rt_emit(dl->rt, LS_EVENT_DOWNLOAD_PROGRESS,
-               json_pack("{s:s,s:I,s:I,s:I,s:o}", "game_id", dl->game_id, "bytes_done",
-                         (json_int_t)p.bytes_done, "bytes_total", (json_int_t)p.bytes_total,
-                         "rate_bps", (json_int_t)p.rate_bps, "peers", peers));
+    ls__emit(dl->fr->config.events, LS_EVENT_DOWNLOAD_PROGRESS,
+             json_pack("{s:s,s:I,s:I,s:I,s:o}", "game_id", dl->game_id, "bytes_done",
+                       (json_int_t)p.bytes_done, "bytes_total", (json_int_t)p.bytes_total,
+                       "rate_bps", (json_int_t)p.rate_bps, "peers", peers));
 }
 
 /* ---- resume file: a snapshot encoded on the loop, written on the pool ---- */
@@ -203,14 +228,14 @@ static void save_resume_work(uv_work_t *req)
     ls_resume_t parsed;
     /* The blob is the encoded record; parse it back to reuse the atomic save. */
     if (ls_resume_parse(job->resume_blob, job->resume_len, &parsed) == 0) {
-        job->status = ls_resume_save(&parsed, job->dl->rt->state_dir);
+        job->status = ls_resume_save(&parsed, job->dl->fr->state_dir);
         ls_resume_free(&parsed);
     }
 }
 
 static void job_done_common(ls_dl_job_t *job)
 {
-    ls_download_t *dl = job->dl;
+    ls__download_t *dl = job->dl;
     free(job->resume_blob);
     free(job->data);
     free(job);
@@ -220,13 +245,13 @@ static void job_done_common(ls_dl_job_t *job)
 static void save_resume_done(uv_work_t *req, int status)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
+    ls__download_t *dl = job->dl;
     job_done_common(job);
     if (dl->state == DL_ENDING)
         end_download(dl, dl->end_code, NULL);
 }
 
-static void save_resume(ls_download_t *dl)
+static void save_resume(ls__download_t *dl)
 {
     ls_dl_job_t *job = calloc(1, sizeof *job);
     if (!job)
@@ -243,7 +268,7 @@ static void save_resume(ls_download_t *dl)
 static void store_work(uv_work_t *req)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
+    ls__download_t *dl = job->dl;
     const ls_assignment_t *a = &job->fetch->a;
     job->status =
         ls_dl_chunk_verify(&dl->manifest, a->file_index, a->chunk_index, job->data, job->len);
@@ -252,9 +277,9 @@ static void store_work(uv_work_t *req)
             ls_dl_tx_write_chunk(dl->tx, a->file_index, a->chunk_index, job->data, job->len);
 }
 
-static void fetch_forget(ls_download_t *dl, ls_fetch_t *fetch)
+static void fetch_forget(ls__download_t *dl, ls__request_t *fetch)
 {
-    for (ls_fetch_t **p = &dl->fetches; *p; p = &(*p)->next)
+    for (ls__request_t **p = &dl->fetches; *p; p = &(*p)->next)
         if (*p == fetch) {
             *p = fetch->next;
             break;
@@ -262,13 +287,13 @@ static void fetch_forget(ls_download_t *dl, ls_fetch_t *fetch)
     free(fetch);
 }
 
-static void cancel_ticket(ls_download_t *dl, uint64_t ticket)
+static void cancel_ticket(ls__download_t *dl, uint64_t ticket)
 {
-    for (ls_fetch_t *f = dl->fetches; f; f = f->next)
+    for (ls__request_t *f = dl->fetches; f; f = f->next)
         if (f->a.ticket == ticket && f->exchange) {
-            ls_exchange_t *ex = f->exchange;
+            ls__exchange_t *ex = f->exchange;
             f->exchange = NULL;
-            ls_exchange_cancel(ex); /* its callback frees f */
+            ls__exchange_cancel(ex); /* its callback frees f */
             return;
         }
 }
@@ -276,12 +301,12 @@ static void cancel_ticket(ls_download_t *dl, uint64_t ticket)
 static void store_done(uv_work_t *req, int status)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
-    ls_fetch_t *fetch = job->fetch;
+    ls__download_t *dl = job->dl;
+    ls__request_t *fetch = job->fetch;
     bool is_verified = job->status == 0;
     bool is_bad_data = job->status == LS_ECHUNK;
     int write_error = (is_verified || is_bad_data) ? 0 : job->status;
-    uint64_t now = ls_rt_now_ms(dl->rt);
+    uint64_t now = uv_now(dl->fr->loop);
     ls_plan_outcome_t outcome = {0};
 
     job->fetch = NULL;
@@ -321,8 +346,8 @@ static void store_done(uv_work_t *req, int status)
 static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body, size_t len,
                      void *userdata)
 {
-    ls_fetch_t *fetch = userdata;
-    ls_download_t *dl = fetch->dl;
+    ls__request_t *fetch = userdata;
+    ls__download_t *dl = fetch->dl;
     fetch->exchange = NULL;
     if (status == 0 && dl->state == DL_FETCHING) {
         ls_dl_job_t *job = calloc(1, sizeof *job);
@@ -346,21 +371,21 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         end_download(dl, dl->end_code, NULL);
 }
 
-static int request_chunk(ls_download_t *dl, ls_link_t *link, const ls_assignment_t *a)
+static int request_chunk(ls__download_t *dl, ls_link_t *link, const ls_assignment_t *a)
 {
     const ls_file_desc_t *file = &dl->manifest.files[a->file_index];
-    ls_fetch_t *fetch = calloc(1, sizeof *fetch);
+    ls__request_t *fetch = calloc(1, sizeof *fetch);
     if (!fetch)
         return LS_ENOMEM;
     fetch->dl = dl;
     fetch->a = *a;
-    fetch->sent_ms = ls_rt_now_ms(dl->rt);
+    fetch->sent_ms = uv_now(dl->fr->loop);
     ls_msg_t req = {.kind = LS_MSG_GET_FILE_CHUNK};
     req.u.file_request.game_id = dl->game_id;
     req.u.file_request.path = file->path;
     req.u.file_request.offset = a->offset;
     req.u.file_request.length = a->length;
-    int rc = ls_exchange_fetch(link, &req, LS_CHUNK_SIZE, fetch_cb, fetch, &fetch->exchange);
+    int rc = ls__exchange_fetch(link, &req, LS_CHUNK_SIZE, fetch_cb, fetch, &fetch->exchange);
     if (rc != 0) {
         free(fetch);
         return rc;
@@ -373,16 +398,16 @@ static int request_chunk(ls_download_t *dl, ls_link_t *link, const ls_assignment
 static void commit_work(uv_work_t *req)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
+    ls__download_t *dl = job->dl;
     job->status = ls_dl_tx_commit(dl->tx);
     if (job->status == 0) {
-        ls_resume_remove(dl->rt->state_dir, dl->game_id);
+        ls_resume_remove(dl->fr->state_dir, dl->game_id);
         char *local = ls_path_join(dl->game_root, LS_INSTALL_DIR);
         dl->has_local_dir = local && ls_fs_is_dir(local) == 1;
         free(local);
         /* The library learns the game from the verified manifest: no
          * rehash, and no moment where it looks not downloaded. */
-        int rc = ls_library_adoption_prepare(dl->rt->library, &dl->manifest, dl->selected,
+        int rc = ls_library_adoption_prepare(dl->fr->library, &dl->manifest, dl->selected,
                                              dl->selected_count, &dl->adoption);
         if (rc != 0)
             ls_warn("download", "%s: committed, but the library will rescan it: %s", dl->game_id,
@@ -393,35 +418,36 @@ static void commit_work(uv_work_t *req)
 static void commit_done(uv_work_t *req, int status)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
+    ls__download_t *dl = job->dl;
     int rc = status != 0 ? LS_ECANCELED : job->status;
     job_done_common(job);
     if (rc != 0) {
         end_download(dl, rc, ls_strerror(rc));
         return;
     }
-    ls_peer_runtime_t *rt = dl->rt;
+    ls__fetcher_t *fr = dl->fr;
     char game_id[LS_GAME_ID_MAX + 1];
     bool has_local = dl->has_local_dir;
     snprintf(game_id, sizeof game_id, "%s", dl->game_id);
     ls_info("download", "%s: complete", game_id);
-    emit_progress(dl, ls_rt_now_ms(rt));
+    emit_progress(dl, uv_now(fr->loop));
     if (dl->adoption) {
         /* Published (and announced) before download-finished, so no reader
          * ever sees the game finished but not downloaded. */
-        rc = ls_library_adopt(rt->library, dl->adoption);
+        rc = ls_library_adopt(fr->library, dl->adoption);
         dl->adoption = NULL;
         if (rc < 0)
             ls_warn("download", "%s: not published at once: %s", game_id, ls_strerror(rc));
-        ls_rt_library_changed(rt);
+        if (fr->config.hooks.published)
+            fr->config.hooks.published(fr->config.hooks.userdata);
     }
-    ls_rt_emit(rt, LS_EVENT_DOWNLOAD_FINISHED,
-               json_pack("{s:s,s:s}", "game_id", game_id, "version", dl->manifest.version));
+    ls__emit(fr->config.events, LS_EVENT_DOWNLOAD_FINISHED,
+             json_pack("{s:s,s:s}", "game_id", game_id, "version", dl->manifest.version));
     download_free(dl);
-    ls_rt_download_ended(rt, game_id, true, has_local);
+    ended(fr, game_id, true, has_local);
 }
 
-static void start_commit(ls_download_t *dl)
+static void start_commit(ls__download_t *dl)
 {
     ls_dl_job_t *job = calloc(1, sizeof *job);
     dl->state = DL_COMMITTING;
@@ -431,18 +457,19 @@ static void start_commit(ls_download_t *dl)
     }
 }
 
-static void pump(ls_download_t *dl)
+static void pump(ls__download_t *dl)
 {
-    uint64_t now = ls_rt_now_ms(dl->rt);
+    uint64_t now = uv_now(dl->fr->loop);
     int code;
     const char *reason;
     if (dl->state != DL_FETCHING)
         return;
-    for (size_t slot = 0; slot < dl->peer_count; slot++) {
-        ls_link_t *link = ls_link_find_ready(dl->rt, dl->peer_ids[slot]);
+    const char *peer_id;
+    for (uint32_t slot = 0; (peer_id = ls_planner_peer_id(dl->planner, slot)) != NULL; slot++) {
+        ls_link_t *link = ls__links_find_ready(dl->fr->config.links, peer_id);
         ls_assignment_t a;
         for (int i = 0; link && i < PUMP_BATCH_MAX; i++) {
-            if (ls_planner_next(dl->planner, (uint32_t)slot, now, &a) != 0)
+            if (ls_planner_next(dl->planner, slot, now, &a) != 0)
                 break;
             int rc = request_chunk(dl, link, &a);
             if (rc != 0) {
@@ -464,47 +491,47 @@ static void pump(ls_download_t *dl)
 static void abort_work(uv_work_t *req)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
+    ls__download_t *dl = job->dl;
     if (dl->tx)
         job->status = ls_dl_tx_abort(dl->tx);
     if (ls_resume_count(&dl->resume) > 0)
-        ls_resume_save(&dl->resume, dl->rt->state_dir);
+        ls_resume_save(&dl->resume, dl->fr->state_dir);
 }
 
 static void abort_done(uv_work_t *req, int status)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
-    ls_peer_runtime_t *rt = dl->rt;
+    ls__download_t *dl = job->dl;
+    ls__fetcher_t *fr = dl->fr;
     char game_id[LS_GAME_ID_MAX + 1];
     job_done_common(job);
     snprintf(game_id, sizeof game_id, "%s", dl->game_id);
     ls_warn("download", "%s: %s (%zu verified chunks kept for resume)", game_id, dl->end_reason,
             ls_resume_count(&dl->resume));
-    ls_rt_emit(rt, LS_EVENT_DOWNLOAD_FAILED,
-               json_pack("{s:s,s:s,s:b}", "game_id", game_id, "reason", dl->end_reason, "canceled",
-                         dl->end_code == LS_ECANCELED));
+    ls__emit(fr->config.events, LS_EVENT_DOWNLOAD_FAILED,
+             json_pack("{s:s,s:s,s:b}", "game_id", game_id, "reason", dl->end_reason, "canceled",
+                       dl->end_code == LS_ECANCELED));
     download_free(dl);
-    ls_rt_download_ended(rt, game_id, false, false);
+    ended(fr, game_id, false, false);
 }
 
 /* Cancelling runs fetch callbacks at once, which edit the list: start over
  * from the head after each one. */
-static void cancel_all_fetches(ls_download_t *dl)
+static void cancel_all_fetches(ls__download_t *dl)
 {
     for (;;) {
-        ls_fetch_t *f = dl->fetches;
+        ls__request_t *f = dl->fetches;
         while (f && !f->exchange)
             f = f->next;
         if (!f)
             return;
-        ls_exchange_t *ex = f->exchange;
+        ls__exchange_t *ex = f->exchange;
         f->exchange = NULL;
-        ls_exchange_cancel(ex);
+        ls__exchange_cancel(ex);
     }
 }
 
-static void end_download(ls_download_t *dl, int code, const char *reason)
+static void end_download(ls__download_t *dl, int code, const char *reason)
 {
     if (dl->state != DL_ENDING) {
         dl->state = DL_ENDING;
@@ -517,12 +544,12 @@ static void end_download(ls_download_t *dl, int code, const char *reason)
     ls_dl_job_t *job = calloc(1, sizeof *job);
     if (!job || queue_job(dl, job, abort_work, abort_done) != 0) {
         free(job);
-        ls_peer_runtime_t *rt = dl->rt;
+        ls__fetcher_t *fr = dl->fr;
         char game_id[LS_GAME_ID_MAX + 1];
         snprintf(game_id, sizeof game_id, "%s", dl->game_id);
-        emit_dl_failure(rt, game_id, dl->end_reason);
+        emit_dl_failure(fr, game_id, dl->end_reason);
         download_free(dl);
-        ls_rt_download_ended(rt, game_id, false, false);
+        ended(fr, game_id, false, false);
     }
 }
 
@@ -531,7 +558,7 @@ static void end_download(ls_download_t *dl, int code, const char *reason)
 static void prepare_work(uv_work_t *req)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
+    ls__download_t *dl = job->dl;
     char why[LS_PLANNER_REASON_MAX / 2];
     if (dl->catalog_entry) {
         job->status = ls_catalog_file_add(dl->catalog_path, dl->catalog_entry, why, sizeof why);
@@ -542,9 +569,9 @@ static void prepare_work(uv_work_t *req)
         }
     }
     if (dl->use_resume) {
-        ls_resume_load(dl->rt->state_dir, &dl->manifest, &dl->resume);
+        ls_resume_load(dl->fr->state_dir, &dl->manifest, &dl->resume);
     } else {
-        ls_resume_remove(dl->rt->state_dir, dl->game_id);
+        ls_resume_remove(dl->fr->state_dir, dl->game_id);
         ls_resume_init(&dl->resume, &dl->manifest);
     }
     job->status = ls_dl_tx_begin(dl->game_root, &dl->manifest, dl->selected, dl->selected_count,
@@ -567,10 +594,10 @@ static void prepare_work(uv_work_t *req)
 static void prepare_done(uv_work_t *req, int status)
 {
     ls_dl_job_t *job = req->data;
-    ls_download_t *dl = job->dl;
+    ls__download_t *dl = job->dl;
     int rc = status != 0 ? LS_ECANCELED : job->status;
     job_done_common(job);
-    ls_planner_config_t plan = {.mode = (ls_plan_mode_t)dl->rt->plan_mode};
+    ls_planner_config_t plan = {.mode = (ls_plan_mode_t)dl->fr->config.plan_mode};
     if (rc == 0 && dl->state == DL_PREPARING)
         rc = ls_planner_new(&dl->manifest, dl->selected, dl->selected_count,
                             (const char *const *)dl->peer_ids, dl->peer_count, dl->resume.bitmap,
@@ -581,16 +608,15 @@ static void prepare_done(uv_work_t *req, int status)
         return;
     }
     ls_plan_progress_t p;
-    ls_planner_progress(dl->planner, ls_rt_now_ms(dl->rt), &p, NULL, 0);
+    ls_planner_progress(dl->planner, uv_now(dl->fr->loop), &p, NULL, 0);
     ls_info("download", "%s %s: %zu chunks from %zu peers (%zu already on disk)", dl->game_id,
             dl->manifest.version, p.chunks_total, dl->peer_count, p.chunks_done);
-    ls_rt_emit(dl->rt, LS_EVENT_DOWNLOAD_BEGIN,
-               json_pack("{s:s,s:s,s:I,s:I,s:I}", "game_id", dl->game_id, "version",
-                         dl->manifest.version, "bytes_total", (json_int_t)p.bytes_total,
-                         "bytes_done", (json_int_t)p.bytes_done, "peers",
-                         (json_int_t)dl->peer_count));
+    ls__emit(dl->fr->config.events, LS_EVENT_DOWNLOAD_BEGIN,
+             json_pack("{s:s,s:s,s:I,s:I,s:I}", "game_id", dl->game_id, "version",
+                       dl->manifest.version, "bytes_total", (json_int_t)p.bytes_total, "bytes_done",
+                       (json_int_t)p.bytes_done, "peers", (json_int_t)dl->peer_count));
     dl->state = DL_FETCHING;
-    dl->last_resume_save_ms = ls_rt_now_ms(dl->rt);
+    dl->last_resume_save_ms = uv_now(dl->fr->loop);
     pump(dl);
 }
 
@@ -602,7 +628,7 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int select_files(ls_download_t *dl)
+static int select_files(ls__download_t *dl)
 {
     dl->selected = calloc(dl->manifest.file_count + 1, sizeof *dl->selected);
     if (!dl->selected)
@@ -620,7 +646,7 @@ static int select_files(ls_download_t *dl)
     return 0;
 }
 
-static int copy_peers(ls_download_t *dl, const char **peers, size_t count)
+static int copy_peers(ls__download_t *dl, const char **peers, size_t count)
 {
     dl->peer_ids = calloc(count + 1, sizeof *dl->peer_ids);
     if (!dl->peer_ids)
@@ -633,11 +659,11 @@ static int copy_peers(ls_download_t *dl, const char **peers, size_t count)
 
 /* The name a seeder announces for the game: the entry of last resort when
  * no seeder sent its catalog entry (one without LS_FEATURE_GAME_META). */
-static const char *announced_name(ls_peer_runtime_t *rt, const char *game_id, const char **peers,
+static const char *announced_name(ls__fetcher_t *fr, const char *game_id, const char **peers,
                                   size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        const ls_peer_t *peer = ls_peerdb_find(rt->peerdb, peers[i]);
+        const ls_peer_t *peer = ls_peerdb_find(fr->config.peerdb, peers[i]);
         for (size_t g = 0; peer && g < peer->library.game_count; g++)
             if (strcmp(peer->library.games[g].id, game_id) == 0 && peer->library.games[g].name[0])
                 return peer->library.games[g].name;
@@ -647,32 +673,32 @@ static const char *announced_name(ls_peer_runtime_t *rt, const char *game_id, co
 
 /* The catalog entry a download of a game this peer's catalog lacks brings
  * along: a seeder's (game.meta), else the id and the announced name. */
-static int catalog_entry_for(ls_download_t *dl, const char **peers, size_t count)
+static int catalog_entry_for(ls__download_t *dl, const char **peers, size_t count)
 {
-    ls_peer_runtime_t *rt = dl->rt;
+    ls__fetcher_t *fr = dl->fr;
     const ls_game_meta_t *meta = NULL;
-    if (ls_catalog_find(ls_library_catalog(rt->library), dl->game_id))
+    if (ls_catalog_find(ls_library_catalog(fr->library), dl->game_id))
         return 0;
     for (size_t i = 0; i < count && !meta; i++) {
-        const ls_game_manifest_t *m = ls_peerdb_manifest(rt->peerdb, peers[i], dl->game_id);
+        const ls_game_manifest_t *m = ls_peerdb_manifest(fr->config.peerdb, peers[i], dl->game_id);
         meta = m ? m->meta : NULL;
     }
     ls_catalog_entry_t view = {
         .id = dl->game_id,
-        .name = (char *)(meta ? meta->name : announced_name(rt, dl->game_id, peers, count)),
+        .name = (char *)(meta ? meta->name : announced_name(fr, dl->game_id, peers, count)),
         .description = meta ? meta->description : NULL,
         .genre = meta ? meta->genre : NULL,
         .max_players = meta ? meta->max_players : 0,
         .release_year = meta ? meta->release_year : 0,
     };
-    dl->catalog_path = ls_path_join(ls_library_game_dir(rt->library), LS_LOCAL_CATALOG_FILE);
+    dl->catalog_path = ls_path_join(ls_library_game_dir(fr->library), LS_LOCAL_CATALOG_FILE);
     dl->catalog_entry = calloc(1, sizeof *dl->catalog_entry);
     if (!dl->catalog_path || !dl->catalog_entry)
         return LS_ENOMEM;
     return ls_catalog_entry_copy(dl->catalog_entry, &view);
 }
 
-static void emit_got_game_files(ls_download_t *dl)
+static void emit_got_game_files(ls__download_t *dl)
 {
     json_t *ids = json_array();
     uint64_t size = 0;
@@ -683,20 +709,20 @@ static void emit_got_game_files(ls_download_t *dl)
     }
     for (size_t i = 0; i < dl->peer_count; i++)
         json_array_append_new(ids, json_string(dl->peer_ids[i]));
-    ls_rt_emit(dl->rt, LS_EVENT_GOT_GAME_FILES,
-               json_pack("{s:s,s:s,s:I,s:I,s:o}", "game_id", dl->game_id, "version",
-                         dl->manifest.version, "file_count", (json_int_t)files,
-                         "size", (json_int_t)size, "peers", ids));
+    ls__emit(dl->fr->config.events, LS_EVENT_GOT_GAME_FILES,
+             json_pack("{s:s,s:s,s:I,s:I,s:o}", "game_id", dl->game_id, "version",
+                       dl->manifest.version, "file_count", (json_int_t)files, "size",
+                       (json_int_t)size, "peers", ids));
 }
 
 /* Every seeder answered (or failed): take the manifest most of them agree
  * on and start preparing. */
-static void manifests_in(ls_download_t *dl)
+static void manifests_in(ls__download_t *dl)
 {
-    ls_peer_runtime_t *rt = dl->rt;
+    ls__fetcher_t *fr = dl->fr;
     const char **peers = NULL;
     size_t count = 0;
-    const ls_game_manifest_t *m = pick_manifest(rt, dl->game_id, &peers, &count);
+    const ls_game_manifest_t *m = pick_manifest(fr, dl->game_id, &peers, &count);
     int rc = m ? 0 : LS_ENOPEERS;
     if (rc == 0)
         rc = ls_manifest_copy(&dl->manifest, m);
@@ -711,8 +737,8 @@ static void manifests_in(ls_download_t *dl)
     if (rc == 0 && !job)
         rc = LS_ENOMEM;
     if (rc != 0) {
-        end_download(dl, rc,
-                     rc == LS_ENOPEERS ? "no peer answered with the game's files" : ls_strerror(rc));
+        end_download(
+            dl, rc, rc == LS_ENOPEERS ? "no peer answered with the game's files" : ls_strerror(rc));
         return;
     }
     emit_got_game_files(dl);
@@ -725,10 +751,10 @@ static void manifests_in(ls_download_t *dl)
 
 static void query_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
 {
-    ls_download_t *dl = userdata;
+    ls__download_t *dl = userdata;
     if (status == 0 && reply && reply->kind == LS_MSG_GAME &&
         strcmp(reply->u.game.game_id, dl->game_id) == 0)
-        ls_peerdb_set_manifest(dl->rt->peerdb, link->peer_id, &reply->u.game);
+        ls_peerdb_set_manifest(dl->fr->config.peerdb, link->peer_id, &reply->u.game);
     else if (!link->is_closing)
         ls_warn("download", "%s: no file list from %.12s: %s", dl->game_id, link->peer_id,
                 reply && reply->kind == LS_MSG_ERROR ? reply->u.error.message
@@ -737,23 +763,23 @@ static void query_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
         return;
     if (dl->state == DL_ENDING)
         end_download(dl, dl->end_code, dl->end_reason); /* canceled meanwhile */
-    else if (!dl->rt->is_shutting_down)
+    else if (!dl->fr->is_shutting_down)
         manifests_in(dl);
 }
 
 /* Asks every peer holding the latest version for its file list. The
  * download holds one extra count until every request is out, so a reply
  * that comes at once cannot end the query early. */
-static void query_manifests(ls_download_t *dl)
+static void query_manifests(ls__download_t *dl)
 {
     const char **seeders = NULL;
     size_t n = 0;
     ls_msg_t req = {.kind = LS_MSG_GET_GAME, .u.game_id = dl->game_id};
-    if (ls_peerdb_seeders(dl->rt->peerdb, dl->game_id, &seeders, &n) != 0)
+    if (ls_peerdb_seeders(dl->fr->config.peerdb, dl->game_id, &seeders, &n) != 0)
         n = 0;
     for (size_t i = 0; i < n; i++) {
-        ls_link_t *link = ls_link_find_ready(dl->rt, seeders[i]);
-        if (link && ls_exchange_start(link, &req, query_reply_cb, dl) == 0)
+        ls_link_t *link = ls__links_find_ready(dl->fr->config.links, seeders[i]);
+        if (link && ls__exchange_start(link, &req, query_reply_cb, dl) == 0)
             dl->queries_outstanding++;
     }
     free(seeders);
@@ -761,7 +787,7 @@ static void query_manifests(ls_download_t *dl)
         end_download(dl, LS_ENOPEERS, "no peer offers this game");
 }
 
-static int take_selection(ls_download_t *dl, const char *const *files, size_t count)
+static int take_selection(ls__download_t *dl, const char *const *files, size_t count)
 {
     if (!files)
         return 0;
@@ -774,19 +800,19 @@ static int take_selection(ls_download_t *dl, const char *const *files, size_t co
     return 0;
 }
 
-void ls_download_start(ls_peer_runtime_t *rt, const char *game_id, const char *const *files,
+void ls__fetcher_start(ls__fetcher_t *fr, const char *game_id, const char *const *files,
                        size_t file_count, uint32_t flags)
 {
-    ls_download_t *dl = NULL;
-    int rc = ls_rt_game_busy(rt, game_id) ? LS_EBUSY : 0;
+    ls__download_t *dl = NULL;
+    int rc = is_busy(fr, game_id) ? LS_EBUSY : 0;
     if (rc == 0 && !(dl = calloc(1, sizeof *dl)))
         rc = LS_ENOMEM;
     if (rc == 0) {
-        dl->rt = rt;
+        dl->fr = fr;
         dl->state = DL_QUERYING;
         snprintf(dl->game_id, sizeof dl->game_id, "%s", game_id);
         dl->use_resume = !(flags & LS_DOWNLOAD_FRESH);
-        dl->game_root = ls_library_game_root(rt->library, game_id);
+        dl->game_root = ls_library_game_root(fr->library, game_id);
         rc = dl->game_root ? take_selection(dl, files, file_count) : LS_ENOMEM;
     }
     if (rc != 0) {
@@ -794,19 +820,19 @@ void ls_download_start(ls_peer_runtime_t *rt, const char *game_id, const char *c
             dl->next = NULL;
             download_free(dl);
         }
-        emit_dl_failure(rt, game_id, ls_strerror(rc));
+        emit_dl_failure(fr, game_id, ls_strerror(rc));
         return;
     }
-    dl->next = rt->downloads;
-    rt->downloads = dl;
+    dl->next = fr->downloads;
+    fr->downloads = dl;
     query_manifests(dl);
 }
 
-void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id)
+void ls__fetcher_cancel(ls__fetcher_t *fr, const char *game_id)
 {
-    ls_download_t *dl = game_id ? find_download(rt, game_id) : NULL;
+    ls__download_t *dl = game_id ? find_download(fr, game_id) : NULL;
     if (!dl) {
-        emit_dl_failure(rt, game_id ? game_id : "", "no download of this game is running");
+        emit_dl_failure(fr, game_id ? game_id : "", "no download of this game is running");
         return;
     }
     if (dl->state == DL_COMMITTING)
@@ -815,9 +841,101 @@ void ls_download_cancel(ls_peer_runtime_t *rt, const char *game_id)
     end_download(dl, LS_ECANCELED, "canceled");
 }
 
-void ls_download_peer_lost(ls_peer_runtime_t *rt, const char *peer_id)
+/* ---- peers that join mid-download ---- */
+
+/* A GET_GAME sent to a peer that offers the version being fetched. */
+typedef struct {
+    ls__download_t *dl;
+    char peer_id[LS_PEER_ID_HEX_LEN + 1];
+} ls__join_t;
+
+static bool is_joining(const ls__download_t *dl, const char *peer_id)
 {
-    for (ls_download_t *dl = rt->downloads; dl; dl = dl->next) {
+    for (size_t i = 0; i < dl->joining_count; i++)
+        if (strcmp(dl->joining[i], peer_id) == 0)
+            return true;
+    return false;
+}
+
+static void join_done(ls__download_t *dl, const char *peer_id)
+{
+    for (size_t i = 0; i < dl->joining_count; i++) {
+        if (strcmp(dl->joining[i], peer_id) != 0)
+            continue;
+        free(dl->joining[i]);
+        dl->joining[i] = dl->joining[--dl->joining_count];
+        return;
+    }
+}
+
+/* Its file list must be the very manifest being fetched: then it gets
+ * work at once (a new slot, or its old one when it comes back). */
+static void join_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
+{
+    ls__join_t *join = userdata;
+    ls__download_t *dl = join->dl;
+    uint8_t want[LS_SHA256_LEN], got[LS_SHA256_LEN];
+    uint32_t slot;
+    join_done(dl, join->peer_id);
+    dl->queries_outstanding--;
+    if (dl->state == DL_ENDING) {
+        end_download(dl, dl->end_code, dl->end_reason);
+    } else if (dl->state == DL_FETCHING && status == 0 && reply && reply->kind == LS_MSG_GAME) {
+        ls_resume_manifest_id(&dl->manifest, want);
+        ls_resume_manifest_id(&reply->u.game, got);
+        if (memcmp(want, got, sizeof want) != 0) {
+            ls_info("download", "%s: %.12s serves other files for this version; not used",
+                    dl->game_id, join->peer_id);
+        } else if (ls_planner_add_peer(dl->planner, join->peer_id, &slot) == 0) {
+            ls_info("download", "%s: %.12s joins the download", dl->game_id, join->peer_id);
+            pump(dl);
+        }
+    }
+    free(join);
+}
+
+static void maybe_join(ls__download_t *dl, const char *peer_id)
+{
+    ls_link_t *link = ls__links_find_ready(dl->fr->config.links, peer_id);
+    if (!link || is_joining(dl, peer_id) || dl->joining_count >= LS_JOINING_MAX ||
+        !ls_planner_peer_can_join(dl->planner, peer_id))
+        return;
+    ls__join_t *join = calloc(1, sizeof *join);
+    char *id = strdup(peer_id);
+    ls_msg_t req = {.kind = LS_MSG_GET_GAME, .u.game_id = dl->game_id};
+    if (!join || !id) {
+        free(join);
+        free(id);
+        return;
+    }
+    join->dl = dl;
+    snprintf(join->peer_id, sizeof join->peer_id, "%s", peer_id);
+    if (ls__exchange_start(link, &req, join_reply_cb, join) != 0) {
+        free(join);
+        free(id);
+        return;
+    }
+    dl->joining[dl->joining_count++] = id;
+    dl->queries_outstanding++;
+}
+
+void ls__fetcher_peers_changed(ls__fetcher_t *fr)
+{
+    for (ls__download_t *dl = fr->downloads; dl; dl = dl->next) {
+        const char **seeders = NULL;
+        size_t n = 0;
+        if (dl->state != DL_FETCHING ||
+            ls_peerdb_seeders(fr->config.peerdb, dl->game_id, &seeders, &n) != 0)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            maybe_join(dl, seeders[i]);
+        free(seeders);
+    }
+}
+
+void ls__fetcher_peer_lost(ls__fetcher_t *fr, const char *peer_id)
+{
+    for (ls__download_t *dl = fr->downloads; dl; dl = dl->next) {
         uint32_t slot;
         if (dl->planner && ls_planner_peer_slot(dl->planner, peer_id, &slot) == 0) {
             ls_planner_peer_lost(dl->planner, slot);
@@ -831,52 +949,102 @@ void ls_download_peer_lost(ls_peer_runtime_t *rt, const char *peer_id)
  * connection but stops sending would otherwise hold its chunks for ever.
  * Counting per peer, not per request, keeps a busy peer's deep window (its
  * streams interleaved, each answered slowly) from looking stalled. */
-static ls_fetch_t *find_stalled(ls_download_t *dl, uint64_t now)
+static ls__request_t *find_stalled(ls__download_t *dl, uint64_t now)
 {
-    for (ls_fetch_t *f = dl->fetches; f; f = f->next) {
+    for (ls__request_t *f = dl->fetches; f; f = f->next) {
         if (!f->exchange)
             continue;
-        ls_link_t *link = ls_link_find_ready(dl->rt, ls_planner_peer_id(dl->planner, f->a.peer));
+        ls_link_t *link =
+            ls__links_find_ready(dl->fr->config.links, ls_planner_peer_id(dl->planner, f->a.peer));
         uint64_t since = f->sent_ms;
         if (link && link->last_data_ms > since)
             since = link->last_data_ms;
-        if (now - since >= dl->rt->fetch_stall_ms)
+        if (now - since >= dl->fr->config.fetch_stall_ms)
             return f;
     }
     return NULL;
 }
 
-static void give_up_stalled(ls_download_t *dl, uint64_t now)
+static void give_up_stalled(ls__download_t *dl, uint64_t now)
 {
-    ls_fetch_t *f;
+    ls__request_t *f;
     /* Bounded: each pass removes one request, and new ones are not stalled. */
     while (dl->state == DL_FETCHING && (f = find_stalled(dl, now)) != NULL) {
         ls_warn("download", "%s: chunk %zu: no data from %.12s in %u ms, asking elsewhere",
                 dl->game_id, f->a.chunk_id, ls_planner_peer_id(dl->planner, f->a.peer),
-                dl->rt->fetch_stall_ms);
+                dl->fr->config.fetch_stall_ms);
         ls_planner_failed(dl->planner, &f->a, LS_ETIMEDOUT);
-        ls_exchange_t *ex = f->exchange;
+        ls__exchange_t *ex = f->exchange;
         f->exchange = NULL;
-        ls_exchange_cancel(ex); /* its callback frees f; the ticket is already failed */
+        ls__exchange_cancel(ex); /* its callback frees f; the ticket is already failed */
     }
 }
 
-void ls_download_tick(ls_peer_runtime_t *rt)
+void ls__fetcher_tick(ls__fetcher_t *fr)
 {
-    uint64_t now = ls_rt_now_ms(rt);
-    ls_download_t *next;
-    for (ls_download_t *dl = rt->downloads; dl; dl = next) {
+    uint64_t now = uv_now(fr->loop);
+    struct ls__download *next;
+    for (ls__download_t *dl = fr->downloads; dl; dl = next) {
         next = dl->next; /* pump may end and free dl */
         if (dl->state != DL_FETCHING)
             continue;
         give_up_stalled(dl, now);
         pump(dl);
     }
+    /* A join asked too early (the peer still waited for our hello_ack and
+     * answered unauthorized) is asked again here. */
+    ls__fetcher_peers_changed(fr);
 }
 
-void ls_download_shutdown(ls_peer_runtime_t *rt)
+void ls__fetcher_shutdown(ls__fetcher_t *fr)
 {
-    for (ls_download_t *dl = rt->downloads; dl; dl = dl->next)
+    fr->is_shutting_down = true;
+    for (ls__download_t *dl = fr->downloads; dl; dl = dl->next)
         if (dl->state == DL_FETCHING)
             end_download(dl, LS_ECANCELED, "shutting down");
+}
+
+/* ---- the object ---- */
+
+static bool is_busy(ls__fetcher_t *fr, const char *game_id)
+{
+    return find_download(fr, game_id) ||
+           (fr->config.hooks.is_busy &&
+            fr->config.hooks.is_busy(game_id, fr->config.hooks.userdata));
+}
+
+bool ls__fetcher_any_active(const ls__fetcher_t *fr)
+{
+    return fr->downloads != NULL;
+}
+
+int ls__fetcher_new(const ls__fetcher_config_t *config, ls__fetcher_t **out)
+{
+    ls__fetcher_t *fr = calloc(1, sizeof *fr);
+    *out = NULL;
+    if (!fr)
+        return LS_ENOMEM;
+    fr->config = *config;
+    fr->loop = config->loop;
+    fr->state_dir = strdup(config->state_dir);
+    if (!fr->state_dir) {
+        free(fr);
+        return LS_ENOMEM;
+    }
+    fr->config.state_dir = fr->state_dir;
+    *out = fr;
+    return 0;
+}
+
+void ls__fetcher_set_library(ls__fetcher_t *fr, ls_library_t *library)
+{
+    fr->library = library;
+}
+
+void ls__fetcher_free(ls__fetcher_t *fr)
+{
+    if (!fr)
+        return;
+    free(fr->state_dir);
+    free(fr);
 }

@@ -1,0 +1,123 @@
+/* Links: one per QUIC connection to another peer, and the object that owns
+ * them all (ls__links_t) — the handshake on both sides, duplicate
+ * connections, dialling with backoff, the ping service and peer loss.
+ * Loop thread only. Other objects reach a peer through a ready link
+ * (ls__links_find_ready) and learn of changes through the hooks. */
+#ifndef LS_PEER_LINK_H
+#define LS_PEER_LINK_H
+
+#include "events.h"
+
+#include "lanspread/net.h"
+#include "lanspread/peerdb.h"
+#include "lanspread/proto.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+typedef struct ls__links ls__links_t;
+typedef struct ls_link ls_link_t;
+
+/* A dial target: a --peer address or a peer mDNS resolved. Failed attempts
+ * (unreachable, refused, no hello_ack in time) are retried with a backoff
+ * that doubles from reconnect_ms to LS_REDIAL_MAX_MS and starts afresh once
+ * a handshake completes. Owned by whoever dials it (runtime, mDNS). */
+typedef struct {
+    char address[LS_ADDRESS_MAX];
+    struct sockaddr_storage sockaddr;
+    ls_link_t *link;                      /* the outbound link to it, if any */
+    bool is_ignored;                      /* answered version_mismatch: never retried */
+    char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* known, or learnt from the first handshake */
+    uint64_t next_dial_ms;
+    uint32_t backoff_ms; /* 0: not dialled yet (reconnect_ms) */
+} ls__dial_target_t;
+
+#define LS_REDIAL_MAX_MS 10000
+/* How long a dialler waits for hello_ack. The acceptor holds a hello that
+ * arrives before its first scan has ended and answers it then, so this
+ * covers a slow first scan, not just a round trip. */
+#define LS_HELLO_ACK_TIMEOUT_MS 30000
+
+struct ls_link {
+    ls_link_t *next;
+    ls__links_t *links;
+    ls_net_conn_t *conn;
+    bool is_outbound;
+    bool is_ready; /* a handshake completed on this connection */
+    bool is_closing;
+    bool wants_game_meta;                 /* its hello listed LS_FEATURE_GAME_META */
+    char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
+    char address[LS_ADDRESS_MAX];         /* where the peer listens */
+    ls__dial_target_t *target;            /* outbound to a static or mDNS peer */
+    unsigned ping_misses;
+    bool is_ping_outstanding;
+    uint64_t last_data_ms;  /* when a reply byte last arrived on any of our requests */
+    uint64_t started_ms;    /* connect or accept */
+    uint64_t ready_ms;      /* first handshake completed */
+    uint64_t hello_sent_ms; /* outbound: our hello awaits its hello_ack (0: none) */
+};
+
+/* What the other objects want to hear of; runtime.c wires them. */
+typedef struct {
+    void (*peers_changed)(void *userdata); /* a peer came, went or changed its library */
+    void (*peer_lost)(const char *peer_id, void *userdata); /* its last ready link closed */
+    void (*stream)(ls_link_t *link, ls_net_stream_t *stream, void *userdata); /* a request */
+    void *userdata;
+} ls__links_hooks_t;
+
+typedef struct {
+    uv_loop_t *loop;
+    ls_peerdb_t *peerdb; /* borrowed */
+    const ls__events_t *events;
+    const char *peer_id; /* ours; copied, like every string here */
+    const char *name;
+    const char *party_key; /* NULL: none */
+    uint32_t protocol_version;
+    uint32_t reconnect_ms;
+    uint32_t ping_interval_ms;
+    uint32_t ping_misses_max;
+    ls__links_hooks_t hooks;
+} ls__links_config_t;
+
+int ls__links_new(const ls__links_config_t *config, ls__links_t **out);
+/* After the loop ended (every connection is gone by then). */
+void ls__links_free(ls__links_t *links);
+/* The endpoint's callbacks; its user data must be the links object. */
+extern const ls_net_callbacks_t ls__links_net_callbacks;
+void ls__links_set_endpoint(ls__links_t *links, ls_net_endpoint_t *endpoint, int listen_port);
+/* The snapshot our hellos carry, borrowed (the publisher keeps it). NULL
+ * until the first scan ended: until then no hello can be answered. */
+void ls__links_set_library(ls__links_t *links, const ls_library_snapshot_t *announced);
+bool ls__links_has_library(const ls__links_t *links);
+/* Starts the ping service; stopped by ls__links_stop. */
+void ls__links_start(ls__links_t *links);
+void ls__links_stop(ls__links_t *links);
+
+ls_link_t *ls__links_find_ready(ls__links_t *links, const char *peer_id);
+/* Any connection to peer_id that is not closing (ready or in its handshake). */
+bool ls__links_exists(ls__links_t *links, const char *peer_id);
+/* Dials target when it has no connection and its backoff allows. */
+void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target);
+/* From the reconnect timer: closes outbound links whose hello_ack is late,
+ * so their targets are dialled again. */
+void ls__links_tick(ls__links_t *links);
+void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *delta);
+uint64_t ls__links_now(const ls__links_t *links);
+/* The hooks' userdata (for the endpoint's close callback, which gets the links). */
+void *ls__links_hook_data(const ls__links_t *links);
+/* "IPv4:PORT" or "[IPv6]:PORT" into a socket address; LS_EINVAL otherwise. */
+int ls__parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out);
+
+/* Answers a hello the peer sent on this link: *answer becomes hello_ack
+ * (the snapshot applied) or an error frame. Caller frees *answer. */
+void ls__link_answer_hello(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *answer);
+/* Applies a library_delta; *ack is the library_delta_ack to send. A delta
+ * that does not apply makes us re-handshake. */
+void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack);
+/* Sends our hello (again): a re-handshake on a ready link. */
+int ls__link_send_hello(ls_link_t *link);
+void ls__link_close(ls_link_t *link, uint64_t app_error, const char *reason);
+
+#endif

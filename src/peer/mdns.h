@@ -1,0 +1,44 @@
+/* The runtime's side of LAN discovery (src/discovery): publishes this peer
+ * over mDNS, dials the peers it resolves through the links (with the same
+ * backoff as --peer targets), keeps their advertised rev/digest in the
+ * PeerGameDB and re-syncs when those differ from the applied library. Loop
+ * thread only. */
+#ifndef LS_PEER_MDNS_H
+#define LS_PEER_MDNS_H
+
+#include "link.h"
+
+#include "lanspread/peerdb.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct ls__mdns ls__mdns_t;
+
+typedef struct {
+    uv_loop_t *loop;
+    ls__links_t *links;  /* borrowed */
+    ls_peerdb_t *peerdb; /* borrowed */
+    const char *name;    /* instance name */
+    const char *peer_id;
+    const char *listen; /* our listen address: loopback means nobody could reach us */
+    int listen_port;
+    uint32_t protocol_version;
+    uint32_t reconnect_ms;
+} ls__mdns_config_t;
+
+/* Publishes (TXT: rev, digest) and browses. *out is NULL, with 0, when
+ * mDNS is pointless (listening on loopback only). */
+int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *digest,
+                   ls__mdns_t **out);
+/* Re-publishes the TXT record after the announced library changed. */
+void ls__mdns_update(ls__mdns_t *mdns, uint64_t rev, const char *digest);
+/* From the reconnect timer: dials resolved peers that have no connection. */
+void ls__mdns_tick(ls__mdns_t *mdns);
+/* Sends the goodbye and closes the discovery's handles (the loop must run
+ * on until they are closed). Then ls__mdns_free after the loop ended. */
+void ls__mdns_stop(ls__mdns_t *mdns);
+void ls__mdns_free(ls__mdns_t *mdns);
+
+#endif
