@@ -41,6 +41,12 @@ typedef struct {
     uint32_t latency_ms;     /* latency estimate until measured per peer; 0 = 50 */
     uint32_t max_retry;      /* tries per chunk; 0 = LS_MAX_RETRY_COUNT */
     uint32_t max_bad_chunks; /* bad chunks before a peer is dropped; 0 = 2 */
+    /* Swarm: never-sent chunks are picked rarest first (fewest active peers
+     * hold them), ties broken at random, instead of in file order, so that
+     * downloaders of one seeder fetch different chunks and can trade them.
+     * seed: the random generator's (give each downloader its own). */
+    bool is_rarest_first;
+    uint64_t seed;
 } ls_planner_config_t;
 
 /* One request: a chunk given to one peer. `ticket` identifies the request
@@ -105,6 +111,13 @@ int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *sl
 /* True when ls_planner_add_peer would take the peer: it is new to this
  * download, or was lost (not dropped) and may come back. */
 bool ls_planner_peer_can_join(const ls_planner_t *planner, const char *peer_id);
+/* The chunks a peer holds: a bitmap over the manifest's chunk ids (as in the
+ * resume file) of chunk_total bits, copied; NULL: every chunk (a complete
+ * seeder, what a peer is when added). A peer is given only chunks it holds,
+ * endgame duplicates included. LS_EINVAL for an unknown slot or a bitmap
+ * of another size. */
+int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bitmap,
+                        size_t chunk_total);
 /* Slot of a peer id, or LS_ENOENT. */
 int ls_planner_peer_slot(const ls_planner_t *planner, const char *peer_id, uint32_t *slot);
 /* The id of a slot; NULL when out of range. Owned by the planner. */
@@ -124,7 +137,9 @@ int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t by
 
 /* A request failed without data (stream reset, timeout, remote error): the
  * chunk goes back to the queue, counts a try, and the peer's window halves.
- * `reason` (may be NULL) is kept for the failure message. */
+ * `reason` is kept for the failure message. LS_EBUSY (the peer answered
+ * `busy`: at its upload limit) is no failure of the chunk: it goes back to
+ * the queue without a try or a penalty, and the peer's window halves. */
 int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason);
 
 /* The peer is gone: every chunk it held goes back to the queue without

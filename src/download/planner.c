@@ -14,6 +14,9 @@
 #define MIN_HEALTHY_WINDOW 3 /* chunks in flight to a peer whose rate is known */
 #define PROGRESS_INTERVAL_MS 250
 #define MAX_CONSECUTIVE_FAILURES 8
+/* Rarest first looks at up to this many never-sent chunks per pick, from a
+ * random place: bounded work per pick on huge games. */
+#define PICK_SCAN_MAX 4096
 
 enum chunk_state { CHUNK_PENDING = 0, CHUNK_IN_FLIGHT, CHUNK_DONE };
 
@@ -58,6 +61,8 @@ typedef struct {
     uint64_t last_done_ms;
     uint64_t bytes_done;
     size_t rr_cursor;
+    uint8_t *have; /* chunks it holds (bitmap over chunk ids); NULL: all of them */
+    size_t have_bits;
 } peer_t;
 
 struct ls_planner {
@@ -69,6 +74,11 @@ struct ls_planner {
     uint64_t bytes_done;
     uint64_t bytes_total;
     size_t fresh_cursor; /* chunks at or after it were never handed out */
+    /* Rarest first: the never-handed-out chunks as a set (O(1) removal). */
+    size_t *fresh;
+    size_t *fresh_pos; /* chunk index -> position in fresh, SIZE_MAX when out */
+    size_t fresh_len;
+    uint64_t rng;
     size_t *requeue;     /* chunks handed back, oldest first */
     size_t requeue_len;
     request_t *requests;
@@ -147,6 +157,42 @@ static bool is_bitmap_set(const uint8_t *bitmap, size_t id)
     return bitmap && (bitmap[id / 8] >> (id % 8)) & 1u;
 }
 
+static bool holds(const peer_t *peer, const chunk_t *c)
+{
+    if (!peer->have)
+        return true;
+    return c->chunk_id < peer->have_bits && is_bitmap_set(peer->have, c->chunk_id);
+}
+
+/* How many active peers hold the chunk. */
+static uint32_t availability(const ls_planner_t *p, const chunk_t *c)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->peer_count; i++)
+        n += p->peers[i].is_active && holds(&p->peers[i], c);
+    return n;
+}
+
+static uint64_t next_random(ls_planner_t *p)
+{
+    /* xorshift64: cheap, and good enough to spread picks */
+    p->rng ^= p->rng << 13;
+    p->rng ^= p->rng >> 7;
+    p->rng ^= p->rng << 17;
+    return p->rng;
+}
+
+static void fresh_remove(ls_planner_t *p, size_t idx)
+{
+    size_t pos = p->fresh ? p->fresh_pos[idx] : SIZE_MAX;
+    if (pos == SIZE_MAX)
+        return;
+    size_t last = p->fresh[--p->fresh_len];
+    p->fresh[pos] = last;
+    p->fresh_pos[last] = pos;
+    p->fresh_pos[idx] = SIZE_MAX;
+}
+
 static int check_file(const ls_game_manifest_t *m, const ls_file_desc_t *f)
 {
     if (f->is_dir)
@@ -211,6 +257,19 @@ static int build_chunks(ls_planner_t *p, const bool *is_selected, const uint8_t 
         }
     }
     p->chunk_count = n;
+    if (!p->cfg.is_rarest_first)
+        return 0;
+    p->fresh = calloc(n ? n : 1, sizeof *p->fresh);
+    p->fresh_pos = calloc(n ? n : 1, sizeof *p->fresh_pos);
+    if (!p->fresh || !p->fresh_pos)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        p->fresh_pos[i] = SIZE_MAX;
+        if (p->chunks[i].state == CHUNK_PENDING) {
+            p->fresh_pos[i] = p->fresh_len;
+            p->fresh[p->fresh_len++] = i;
+        }
+    }
     return 0;
 }
 
@@ -276,6 +335,7 @@ int ls_planner_new(const ls_game_manifest_t *manifest, const size_t *selected,
     p->manifest = manifest;
     p->next_ticket = 1;
     apply_defaults(&p->cfg, config);
+    p->rng = p->cfg.seed ? p->cfg.seed : 0x9e3779b97f4a7c15ull;
     for (size_t i = 0; i < peer_count && rc == 0; i++)
         rc = add_peer(p, peer_ids[i], NULL);
     if (rc == 0)
@@ -296,8 +356,12 @@ void ls_planner_free(ls_planner_t *planner)
 {
     if (!planner)
         return;
-    for (uint32_t i = 0; i < planner->peer_count; i++)
+    for (uint32_t i = 0; i < planner->peer_count; i++) {
         free(planner->peers[i].id);
+        free(planner->peers[i].have);
+    }
+    free(planner->fresh);
+    free(planner->fresh_pos);
     free(planner->chunks);
     free(planner->requeue);
     free(planner->requests);
@@ -307,6 +371,25 @@ void ls_planner_free(ls_planner_t *planner)
 int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot)
 {
     return add_peer(planner, peer_id, slot);
+}
+
+int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bitmap,
+                        size_t chunk_total)
+{
+    if (slot >= planner->peer_count ||
+        (bitmap && chunk_total != ls_manifest_chunk_total(planner->manifest)))
+        return LS_EINVAL;
+    peer_t *peer = &planner->peers[slot];
+    uint8_t *copy = NULL;
+    size_t bytes = (chunk_total + 7) / 8;
+    if (bitmap && !(copy = malloc(bytes ? bytes : 1)))
+        return LS_ENOMEM;
+    if (copy)
+        memcpy(copy, bitmap, bytes);
+    free(peer->have);
+    peer->have = copy;
+    peer->have_bits = bitmap ? chunk_total : 0;
+    return 0;
 }
 
 bool ls_planner_peer_can_join(const ls_planner_t *planner, const char *peer_id)
@@ -440,9 +523,38 @@ static void take_from_requeue(ls_planner_t *p, size_t pos)
 
 static bool chunk_is_for(const ls_planner_t *p, const chunk_t *c, uint32_t peer)
 {
+    if (!holds(&p->peers[peer], c))
+        return false;
     if (p->cfg.mode == LS_PLAN_ROUND_ROBIN)
         return c->rr_owner == peer;
     return chunk_allows(p, c, peer);
+}
+
+/* Rarest first: among the never-sent chunks the peer holds, one that the
+ * fewest active peers hold, scanning from a random place (the tie-break).
+ * A chunk only this peer holds is as rare as it gets: taken at once, which
+ * is what points a complete seeder at chunks nobody else has yet. */
+static size_t pick_rarest(ls_planner_t *p, uint32_t peer)
+{
+    size_t best = SIZE_MAX;
+    uint32_t best_avail = UINT32_MAX;
+    size_t n = p->fresh_len;
+    size_t scan = n < PICK_SCAN_MAX ? n : PICK_SCAN_MAX;
+    size_t start = n ? (size_t)(next_random(p) % n) : 0;
+    for (size_t i = 0; i < scan && best_avail > 1; i++) {
+        size_t idx = p->fresh[(start + i) % n];
+        const chunk_t *c = &p->chunks[idx];
+        if (!chunk_is_for(p, c, peer))
+            continue;
+        uint32_t avail = availability(p, c);
+        if (avail < best_avail) {
+            best = idx;
+            best_avail = avail;
+        }
+    }
+    if (best != SIZE_MAX)
+        fresh_remove(p, best);
+    return best;
 }
 
 /* The next queued chunk for `peer`, removed from the queue; SIZE_MAX if none. */
@@ -455,11 +567,17 @@ static size_t pick_queued(ls_planner_t *p, uint32_t peer)
             return idx;
         }
     }
+    if (p->cfg.is_rarest_first && p->cfg.mode != LS_PLAN_ROUND_ROBIN)
+        return pick_rarest(p, peer);
     size_t *cursor =
         p->cfg.mode == LS_PLAN_ROUND_ROBIN ? &p->peers[peer].rr_cursor : &p->fresh_cursor;
     while (*cursor < p->chunk_count) {
-        size_t idx = (*cursor)++;
+        size_t idx = *cursor;
         const chunk_t *c = &p->chunks[idx];
+        if (c->state == CHUNK_PENDING && c->holders == 0 && !c->is_requeued &&
+            !holds(&p->peers[peer], c))
+            return SIZE_MAX; /* file order: a peer that lacks the next chunk waits */
+        (*cursor)++;
         if (c->state != CHUNK_PENDING || c->holders > 0 || c->is_requeued)
             continue;
         if (p->cfg.mode == LS_PLAN_ROUND_ROBIN && c->rr_owner != peer)
@@ -507,7 +625,8 @@ static size_t pick_duplicate(ls_planner_t *p, uint32_t peer, uint64_t now_ms)
     for (size_t i = 0; i < p->request_len; i++) {
         const request_t *r = &p->requests[i];
         const chunk_t *c = &p->chunks[r->chunk];
-        if (r->peer == peer || c->holders != 1 || (c->avoid_mask & peer_bit(peer)))
+        if (r->peer == peer || c->holders != 1 || (c->avoid_mask & peer_bit(peer)) ||
+            !holds(me, c))
             continue;
         double finish = expected_finish(p, r, now_ms);
         if (best == SIZE_MAX || finish > best_finish) {
@@ -760,6 +879,12 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
     peer_t *peer = &planner->peers[r.peer];
     if (planner->chunks[r.chunk].state == CHUNK_DONE)
         return 0;
+    if (reason == LS_EBUSY) {
+        /* Not the chunk's fault nor the peer's: ask less of it, elsewhere. */
+        peer->cap = peer_window(planner, peer) / 2 ? peer_window(planner, peer) / 2 : 1;
+        requeue_chunk(planner, r.chunk);
+        return 0;
+    }
     peer->consecutive_failures++;
     count_try(planner, r.chunk, r.peer, false, reason ? reason : LS_EIO);
     /* a peer whose every stream fails is as good as gone */

@@ -735,6 +735,69 @@ static void progress_is_due_at_most_four_times_a_second(void **state)
     ls_manifest_free(&m);
 }
 
+/* A partial peer is given only chunks it holds, a complete seeder first the
+ * chunks nobody else holds, and two downloaders seeded differently start on
+ * different chunks. */
+static void rarest_first_feeds_the_swarm(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"seeder", "partial"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    uint8_t have[2] = {0xff, 0x00}; /* the partial peer holds chunks 0-7 */
+    ls_planner_config_t cfg = {.is_rarest_first = true, .seed = 42, .max_window = 16};
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, &cfg, &pl), 0);
+    assert_int_equal(ls_planner_set_have(pl, 1, have, 15), LS_EINVAL); /* wrong size */
+    assert_int_equal(ls_planner_set_have(pl, 1, have, 16), 0);
+    /* the seeder's first picks are chunks only it holds (8-15) */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ls_planner_next(pl, 0, 0, &a), 0);
+        assert_true(a.chunk_id >= 8);
+    }
+    /* the partial peer only ever gets chunks 0-7 */
+    while (ls_planner_next(pl, 1, 0, &a) == 0)
+        assert_true(a.chunk_id < 8);
+    ls_planner_free(pl);
+
+    /* two downloaders of one seeder, seeded differently, start apart */
+    size_t first[2];
+    for (int d = 0; d < 2; d++) {
+        ls_planner_config_t c = {.is_rarest_first = true, .seed = 1000 + (uint64_t)d * 7919};
+        assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, &c, &pl), 0);
+        assert_int_equal(ls_planner_next(pl, 0, 0, &a), 0);
+        first[d] = a.chunk_id;
+        ls_planner_free(pl);
+    }
+    assert_true(first[0] != first[1]);
+    ls_manifest_free(&m);
+}
+
+/* A `busy` answer is not a failed try: the chunk goes back without a
+ * penalty, however often it happens. */
+static void busy_is_not_a_failure(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {2ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"a"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    for (int i = 0; i < 3 * LS_MAX_RETRY_COUNT; i++) {
+        assert_int_equal(ls_planner_next(pl, 0, (uint64_t)i, &a), 0);
+        assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
+    }
+    assert_false(ls_planner_has_failed(pl, NULL, NULL));
+    assert_int_equal(ls_planner_next(pl, 0, 100, &a), 0);
+    assert_int_equal(ls_planner_done(pl, &a, a.length, 200, true, NULL), 0);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -756,6 +819,8 @@ int main(void)
         cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
         cmocka_unit_test(progress_reports_bytes_and_rates),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
+        cmocka_unit_test(rarest_first_feeds_the_swarm),
+        cmocka_unit_test(busy_is_not_a_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
