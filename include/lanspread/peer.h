@@ -35,6 +35,8 @@ typedef struct {
                                       robin is there to benchmark the seed's plan. */
     uint32_t fetch_stall_ms;       /* a chunk request unanswered this long is given up and
                                       asked of another peer; default 60000 */
+    bool no_swarm;                 /* test switch: no partial copies announced, served or
+                                      fetched from (only complete seeders, in file order) */
 } ls_peer_config_t;
 
 /* The seed's PeerEvent set. */

@@ -190,6 +190,8 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
         {"no-mdns", no_argument, NULL, 'M'},
         /* For tests only, not in the usage: announce another protocol version. */
         {"protocol-version", required_argument, NULL, 'P'},
+        /* For tests and benchmarks only: today's behaviour without the swarm. */
+        {"no-swarm", no_argument, NULL, 'W'},
         {"log-file", required_argument, NULL, 'L'},
         {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
@@ -263,6 +265,9 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
             break;
         case 'P':
             o->peer.protocol_version = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'W':
+            o->peer.no_swarm = true;
             break;
         case 'L':
             o->log_file = optarg;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct ls__download ls__download_t;
 
@@ -24,6 +25,7 @@ struct ls__fetcher {
     ls_library_t *library;
     ls__download_t *downloads;
     bool is_shutting_down;
+    bool is_swarm; /* rarest first, partial peers and partial serving */
 };
 
 static bool is_busy(ls__fetcher_t *fr, const char *game_id);
@@ -71,6 +73,9 @@ struct ls__download {
     ls_dl_state_t state;
     size_t queries_outstanding;    /* GET_GAME requests not answered yet */
     char *joining[LS_JOINING_MAX]; /* peers asked for their file list mid-download */
+    size_t *by_path; /* selected regular files, sorted by path: partial serving looks up */
+    size_t by_path_count;
+    size_t *chunk_base; /* per manifest file: its first chunk id */
     size_t joining_count;
     char **wanted; /* the command's file selection (NULL: every file) */
     size_t wanted_count;
@@ -167,6 +172,8 @@ static void download_free(ls__download_t *dl)
         free(dl->wanted[i]);
     for (size_t i = 0; i < dl->joining_count; i++)
         free(dl->joining[i]);
+    free(dl->by_path);
+    free(dl->chunk_base);
     free(dl->wanted);
     free(dl->selected);
     free(dl->game_root);
@@ -597,7 +604,12 @@ static void prepare_done(uv_work_t *req, int status)
     ls__download_t *dl = job->dl;
     int rc = status != 0 ? LS_ECANCELED : job->status;
     job_done_common(job);
-    ls_planner_config_t plan = {.mode = (ls_plan_mode_t)dl->fr->config.plan_mode};
+    /* Rarest first with a seed of our own, so downloaders of one seeder
+     * start on different chunks and have something to trade. */
+    ls_planner_config_t plan = {.mode = (ls_plan_mode_t)dl->fr->config.plan_mode,
+                                .is_rarest_first = dl->fr->is_swarm,
+                                .seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^
+                                        (uint64_t)(uintptr_t)dl};
     if (rc == 0 && dl->state == DL_PREPARING)
         rc = ls_planner_new(&dl->manifest, dl->selected, dl->selected_count,
                             (const char *const *)dl->peer_ids, dl->peer_count, dl->resume.bitmap,
@@ -628,6 +640,38 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static const ls_game_manifest_t *sort_manifest; /* qsort has no context argument */
+
+static int compare_by_path(const void *a, const void *b)
+{
+    return strcmp(sort_manifest->files[*(const size_t *)a].path,
+                  sort_manifest->files[*(const size_t *)b].path);
+}
+
+/* The selected regular files sorted by path, so that a chunk request for a
+ * partial copy is looked up in O(log n). version.ini is left out: it is
+ * kept in memory until the commit, never served from a partial copy. */
+static int index_by_path(ls__download_t *dl)
+{
+    dl->by_path = calloc(dl->selected_count + 1, sizeof *dl->by_path);
+    dl->chunk_base = calloc(dl->manifest.file_count + 1, sizeof *dl->chunk_base);
+    if (!dl->by_path || !dl->chunk_base)
+        return LS_ENOMEM;
+    for (size_t f = 0, base = 0; f < dl->manifest.file_count; f++) {
+        dl->chunk_base[f] = base;
+        base += dl->manifest.files[f].is_dir ? 0 : dl->manifest.files[f].chunk_count;
+    }
+    for (size_t i = 0; i < dl->selected_count; i++) {
+        const ls_file_desc_t *f = &dl->manifest.files[dl->selected[i]];
+        if (!f->is_dir && strcmp(f->path, LS_VERSION_FILE) != 0)
+            dl->by_path[dl->by_path_count++] = dl->selected[i];
+    }
+    sort_manifest = &dl->manifest; /* loop thread only */
+    qsort(dl->by_path, dl->by_path_count, sizeof *dl->by_path, compare_by_path);
+    sort_manifest = NULL;
+    return 0;
+}
+
 static int select_files(ls__download_t *dl)
 {
     dl->selected = calloc(dl->manifest.file_count + 1, sizeof *dl->selected);
@@ -643,7 +687,7 @@ static int select_files(ls__download_t *dl)
         if (wanted || strcmp(path, LS_VERSION_FILE) == 0)
             dl->selected[dl->selected_count++] = f;
     }
-    return 0;
+    return index_by_path(dl);
 }
 
 static int copy_peers(ls__download_t *dl, const char **peers, size_t count)
@@ -1047,4 +1091,46 @@ void ls__fetcher_free(ls__fetcher_t *fr)
         return;
     free(fr->state_dir);
     free(fr);
+}
+
+void ls__fetcher_set_swarm(ls__fetcher_t *fr, bool is_on)
+{
+    fr->is_swarm = is_on;
+}
+
+bool ls__fetcher_partial_chunk(ls__fetcher_t *fr, const char *game_id, const char *path,
+                               uint64_t offset, uint64_t length, char **game_root,
+                               uint64_t *file_size)
+{
+    ls__download_t *dl = fr->is_swarm ? find_download(fr, game_id) : NULL;
+    if (!dl || dl->state != DL_FETCHING || !dl->by_path)
+        return false;
+    size_t lo = 0, hi = dl->by_path_count;
+    const ls_file_desc_t *file = NULL;
+    size_t file_index = 0;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const ls_file_desc_t *f = &dl->manifest.files[dl->by_path[mid]];
+        int cmp = strcmp(f->path, path);
+        if (cmp == 0) {
+            file = f;
+            file_index = dl->by_path[mid];
+            break;
+        }
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!file || offset % LS_CHUNK_SIZE != 0 || offset >= file->size)
+        return false;
+    uint64_t chunk_len = file->size - offset < LS_CHUNK_SIZE ? file->size - offset : LS_CHUNK_SIZE;
+    size_t chunk_id = dl->chunk_base[file_index] + offset / LS_CHUNK_SIZE;
+    /* Marked only once verified and written (store_done): never a byte
+     * that was not checked against the manifest. */
+    if (length != chunk_len || !ls_resume_has(&dl->resume, chunk_id))
+        return false;
+    *game_root = strdup(dl->game_root);
+    *file_size = file->size;
+    return *game_root != NULL;
 }

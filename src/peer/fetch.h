@@ -50,6 +50,16 @@ void ls__fetcher_free(ls__fetcher_t *fetcher);
  * runs (a game directory change is refused meanwhile). */
 void ls__fetcher_set_library(ls__fetcher_t *fetcher, ls_library_t *library);
 
+/* Swarm on (the default) or off (a test switch: fetch only from complete
+ * seeders, in file order, and serve no partial copy). */
+void ls__fetcher_set_swarm(ls__fetcher_t *fetcher, bool is_on);
+/* Serving a partial copy: true when (game, path, offset, length) is exactly
+ * one chunk of a running download that is verified and written; *game_root
+ * (caller frees) and *file_size say where to read it. */
+bool ls__fetcher_partial_chunk(ls__fetcher_t *fetcher, const char *game_id, const char *path,
+                               uint64_t offset, uint64_t length, char **game_root,
+                               uint64_t *file_size);
+
 /* LS_CMD_DOWNLOAD. Failures are DOWNLOAD_FAILED events. */
 void ls__fetcher_start(ls__fetcher_t *fetcher, const char *game_id, const char *const *files,
                        size_t file_count, uint32_t flags);

@@ -742,6 +742,14 @@ static void download_published(void *userdata)
     library_changed(userdata);
 }
 
+static bool partial_chunk(const char *game_id, const char *path, uint64_t offset, uint64_t length,
+                          ls__partial_chunk_t *out, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    return ls__fetcher_partial_chunk(rt->fetcher, game_id, path, offset, length, &out->game_root,
+                                     &out->file_size);
+}
+
 static int make_objects(ls_peer_runtime_t *rt)
 {
     ls__links_config_t links = {
@@ -769,9 +777,13 @@ static int make_objects(ls_peer_runtime_t *rt)
     int rc = ls__links_new(&links, &rt->links);
     fetcher.links = rt->links;
     if (rc == 0)
-        rc = ls__server_new(&rt->loop, &rt->server);
+        rc = ls__server_new(&rt->loop, &(ls__server_hooks_t){partial_chunk, rt}, &rt->server);
     if (rc == 0)
         rc = ls__fetcher_new(&fetcher, &rt->fetcher);
+    if (rc == 0) {
+        ls__server_set_partial(rt->server, rt->is_swarm);
+        ls__fetcher_set_swarm(rt->fetcher, rt->is_swarm);
+    }
     return rc;
 }
 
@@ -851,6 +863,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
         config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
     rt->monitor_settle_ms = config->monitor_settle_ms;
     rt->is_mdns_enabled = !config->no_mdns;
+    rt->is_swarm = !config->no_swarm;
     rt->unpacker = config->unpacker;
     if (config->static_peer_count > LS_STATIC_PEERS_MAX)
         return LS_EINVAL;

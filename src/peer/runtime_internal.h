@@ -75,6 +75,7 @@ struct ls_peer_runtime {
     ls__dial_target_t static_peers[LS_STATIC_PEERS_MAX];
     size_t static_peer_count;
     bool is_mdns_enabled;
+    bool is_swarm; /* partial copies announced, served and fetched from */
     bool is_shutting_down;
 
     /* the library and its publisher */

@@ -28,14 +28,72 @@ typedef struct ls_serve_stream {
     int open_status;            /* the open job's result */
     ls_net_file_source_t *body; /* reads the file for the transport; owns its fd */
     bool is_busy;               /* the open job is in flight */
+    bool is_transfer;           /* counted in the server's transfer limits */
     uv_work_t open_req;
 } ls_serve_stream_t;
 
+/* Transfers in progress per peer: a small table, bounded by the number of
+ * links (the endpoint's connection limit). */
+typedef struct {
+    const ls_link_t *link;
+    uint32_t count;
+} ls_link_load_t;
+
 struct ls__server {
     uv_loop_t *loop;
+    ls__server_hooks_t hooks;
+    bool is_partial_on;
     ls_library_t *library;
     ls_serve_stream_t *held; /* hellos held until the first scan ends, one per link */
+    uint32_t transfers;      /* file bodies being sent */
+    ls_link_load_t *loads;
+    size_t load_count;
+    size_t load_cap;
 };
+
+static ls_link_load_t *load_of(ls__server_t *server, const ls_link_t *link, bool create)
+{
+    for (size_t i = 0; i < server->load_count; i++)
+        if (server->loads[i].link == link)
+            return &server->loads[i];
+    if (!create)
+        return NULL;
+    if (server->load_count == server->load_cap) {
+        size_t cap = server->load_cap ? server->load_cap * 2 : 8;
+        ls_link_load_t *grown = realloc(server->loads, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        server->loads = grown;
+        server->load_cap = cap;
+    }
+    server->loads[server->load_count] = (ls_link_load_t){link, 0};
+    return &server->loads[server->load_count++];
+}
+
+/* A body transfer starts: false (and nothing counted) when over a limit. */
+static bool transfer_begin(ls_serve_stream_t *ss)
+{
+    ls__server_t *server = ss->server;
+    ls_link_load_t *load = load_of(server, ss->link, true);
+    if (!load || server->transfers >= LS_SERVE_TOTAL_MAX || load->count >= LS_SERVE_PER_PEER_MAX)
+        return false;
+    load->count++;
+    server->transfers++;
+    ss->is_transfer = true;
+    return true;
+}
+
+static void transfer_end(ls_serve_stream_t *ss)
+{
+    ls__server_t *server = ss->server;
+    ls_link_load_t *load = ss->is_transfer ? load_of(server, ss->link, false) : NULL;
+    if (!ss->is_transfer)
+        return;
+    ss->is_transfer = false;
+    server->transfers--;
+    if (load && --load->count == 0)
+        *load = server->loads[--server->load_count];
+}
 
 static void unhold(ls_serve_stream_t *ss)
 {
@@ -49,6 +107,7 @@ static void unhold(ls_serve_stream_t *ss)
 
 static void serve_stream_free(ls_serve_stream_t *ss)
 {
+    transfer_end(ss);
     ls_msg_free(&ss->held_hello);
     ls_net_file_source_free(ss->body); /* closes the fd it took */
     if (ss->fd >= 0)
@@ -113,18 +172,55 @@ static void open_done(uv_work_t *req, int status)
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
 }
 
+/* A chunk this peer does not serve from its library may be one of a game it
+ * is still downloading: served once verified and written (swarm). */
+static int try_partial(ls_serve_stream_t *ss, const ls_msg_t *request)
+{
+    ls__server_t *server = ss->server;
+    const ls_msg_t *h = &ss->reply.header;
+    ls__partial_chunk_t chunk = {0};
+    if (!server->is_partial_on || !server->hooks.partial_chunk ||
+        request->kind != LS_MSG_GET_FILE_CHUNK || h->kind != LS_MSG_ERROR ||
+        (h->u.error.code != LS_WIRE_UNKNOWN_GAME && h->u.error.code != LS_WIRE_NOT_DOWNLOADED))
+        return 0;
+    const char *game_id = request->u.file_request.game_id;
+    const char *path = request->u.file_request.path;
+    uint64_t offset = request->u.file_request.offset, length = request->u.file_request.length;
+    if (!server->hooks.partial_chunk(game_id, path, offset, length, &chunk, server->hooks.userdata))
+        return 0;
+    ls_serve_reply_free(&ss->reply);
+    memset(&ss->reply, 0, sizeof ss->reply);
+    ss->reply.game_root = chunk.game_root;
+    ss->reply.path = strdup(path);
+    if (!ss->reply.path)
+        return LS_ENOMEM;
+    ss->reply.file_size = chunk.file_size;
+    ss->reply.offset = offset;
+    ss->reply.length = length;
+    ss->reply.header.kind = LS_MSG_FILE_CHUNK;
+    ss->reply.header.u.file_header.offset = offset;
+    ss->reply.header.u.file_header.length = length;
+    return 0;
+}
+
 static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
 {
     ls_library_t *library = ss->server->library;
     int rc = ls_serve_prepare(library, request, &ss->reply);
     if (rc == 0 && ss->link->wants_game_meta)
         rc = ls_serve_add_meta(library, &ss->reply);
+    if (rc == 0)
+        rc = try_partial(ss, request);
     if (rc != 0) {
         send_error(ss, LS_WIRE_INTERNAL, ls_strerror(rc));
         return;
     }
     if (!ls_serve_reply_has_body(&ss->reply)) {
         send_frame(ss, &ss->reply.header, true);
+        return;
+    }
+    if (!transfer_begin(ss)) {
+        send_error(ss, LS_WIRE_BUSY, "at the upload limit; ask another peer");
         return;
     }
     ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id, ss->reply.path,
@@ -262,14 +358,21 @@ void ls__server_accept_stream(ls__server_t *server, ls_link_t *link, ls_net_stre
     ls_net_stream_set_callbacks(stream, &server_callbacks, ss);
 }
 
-int ls__server_new(uv_loop_t *loop, ls__server_t **out)
+int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_t **out)
 {
     ls__server_t *server = calloc(1, sizeof *server);
     *out = server;
     if (!server)
         return LS_ENOMEM;
     server->loop = loop;
+    server->hooks = *hooks;
+    server->is_partial_on = true;
     return 0;
+}
+
+void ls__server_set_partial(ls__server_t *server, bool is_on)
+{
+    server->is_partial_on = is_on;
 }
 
 void ls__server_set_library(ls__server_t *server, ls_library_t *library)
@@ -279,5 +382,7 @@ void ls__server_set_library(ls__server_t *server, ls_library_t *library)
 
 void ls__server_free(ls__server_t *server)
 {
+    if (server)
+        free(server->loads);
     free(server);
 }

@@ -13,7 +13,30 @@
 
 typedef struct ls__server ls__server_t;
 
-int ls__server_new(uv_loop_t *loop, ls__server_t **out);
+/* A chunk of a game this peer is still downloading, when the download has
+ * verified and written it: where its file lives. */
+typedef struct {
+    char *game_root; /* owned by the caller of the hook after it returns true */
+    uint64_t file_size;
+} ls__partial_chunk_t;
+
+typedef struct {
+    /* True when (game, path, offset, length) is exactly one verified and
+     * written chunk of a running download (the fetcher's); fills *out. */
+    bool (*partial_chunk)(const char *game_id, const char *path, uint64_t offset, uint64_t length,
+                          ls__partial_chunk_t *out, void *userdata);
+    void *userdata;
+} ls__server_hooks_t;
+
+/* Transfers served at once: per peer and in all. A request over either is
+ * answered `busy` (the requester asks elsewhere); the per-peer limit is the
+ * planner's largest window, so one downloader alone is never refused. */
+#define LS_SERVE_PER_PEER_MAX 16
+#define LS_SERVE_TOTAL_MAX 96
+
+int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_t **out);
+/* Serving partial copies (swarm) on or off. */
+void ls__server_set_partial(ls__server_t *server, bool is_on);
 /* After the loop ended (every stream is gone by then). */
 void ls__server_free(ls__server_t *server);
 /* The library answered from; swapped when the game directory changes. */
