@@ -111,6 +111,24 @@ int ls_library_adopt(ls_library_t *library, ls_library_adoption_t *adoption);
 int ls_library_manifest(const ls_library_t *library, const char *game_id,
                         ls_game_manifest_t *out);
 
+/* One file (or directory) of an announced game, as last published. */
+typedef struct {
+    const char *path;
+    uint64_t size; /* 0 for a directory */
+    bool is_dir;
+    size_t chunk_count;
+    const uint8_t (*chunk_sha256)[LS_SHA256_LEN];
+} ls_library_file_t;
+
+/* Looks up one path of an announced game without copying anything: a binary
+ * search over the game, then over its files (both sorted), so serving a
+ * chunk costs O(log n) and no allocation. Loop thread only; *out borrows from
+ * the library and is valid until the next publish (a scan's end or
+ * ls_library_adopt): copy what must outlive the current callback. The errors
+ * of ls_library_manifest, and LS_ENOENT when the game lists no such path. */
+int ls_library_file(const ls_library_t *library, const char *game_id, const char *path,
+                    ls_library_file_t *out);
+
 /* The absolute root folder of a game id (whether or not it exists).
  * Caller frees. NULL on an invalid id. */
 char *ls_library_game_root(const ls_library_t *library, const char *game_id);

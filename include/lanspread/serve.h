@@ -1,7 +1,9 @@
 /* Serving: the answer a peer gives to each request. Deciding it reads only
- * the published library (loop thread); opening a file is left to the thread
- * pool. Only catalog-gated, downloaded games are served, and only paths that
- * the game's manifest lists, opened without following any symlink. */
+ * the published library (loop thread), and a file request looks its path up
+ * in place (ls_library_file: O(log n), no copy of the manifest); opening a
+ * file is left to the thread pool. Only catalog-gated, downloaded games are
+ * served, and only paths that the game's manifest lists, opened without
+ * following any symlink. */
 #ifndef LANSPREAD_SERVE_H
 #define LANSPREAD_SERVE_H
 

@@ -597,6 +597,55 @@ static void single_game_rescan_keeps_the_others(void **state)
     assert_true(is_announced(f, "alpha"));
 }
 
+static void file_lookup_borrows_the_published_record(void **state)
+{
+    fixture_t *f = *state;
+    size_t len = 2 * LS_CHUNK_SIZE + 5;
+    uint8_t *data = calloc(1, len);
+    add_game(f, "alpha", "1\n");
+    ls_test_write_file(f->games, "alpha/big.bin", data, len);
+    ls_test_write_text(f->games, "alpha/extras/readme.txt", "hello");
+    add_game(f, "bravo", NULL);
+    add_game(f, "zulu", "1\n"); /* not in the catalog */
+    scan(f);
+
+    ls_library_file_t a, b;
+    assert_int_equal(ls_library_file(f->library, "alpha", "big.bin", &a), 0);
+    assert_string_equal(a.path, "big.bin");
+    assert_int_equal(a.size, len);
+    assert_false(a.is_dir);
+    assert_int_equal(a.chunk_count, 3);
+    assert_int_equal(ls_library_file(f->library, "alpha", "big.bin", &b), 0);
+    /* The same record both times: a view, not a copy. */
+    assert_ptr_equal(a.path, b.path);
+    assert_ptr_equal(a.chunk_sha256, b.chunk_sha256);
+
+    ls_game_manifest_t m;
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m), 0);
+    for (size_t i = 0; i < m.file_count; i++) {
+        assert_int_equal(ls_library_file(f->library, "alpha", m.files[i].path, &a), 0);
+        assert_string_equal(a.path, m.files[i].path);
+        assert_int_equal(a.size, m.files[i].size);
+        assert_int_equal(a.is_dir, m.files[i].is_dir);
+        assert_int_equal(a.chunk_count, m.files[i].chunk_count);
+        if (a.chunk_count > 0)
+            assert_memory_equal(a.chunk_sha256, m.files[i].chunk_sha256,
+                                a.chunk_count * LS_SHA256_LEN);
+    }
+    ls_manifest_free(&m);
+    assert_int_equal(ls_library_file(f->library, "alpha", "extras", &a), 0);
+    assert_true(a.is_dir);
+    assert_int_equal(a.size, 0);
+
+    assert_int_equal(ls_library_file(f->library, "alpha", "big.bi", &a), LS_ENOENT);
+    assert_null(a.path);
+    assert_int_equal(ls_library_file(f->library, "alpha", "extras/nope", &a), LS_ENOENT);
+    assert_int_equal(ls_library_file(f->library, "bravo", "game.zip", &a), LS_ENOT_DOWNLOADED);
+    assert_int_equal(ls_library_file(f->library, "zulu", "game.zip", &a), LS_EUNKNOWN_GAME);
+    assert_int_equal(ls_library_file(f->library, "kilo", "game.zip", &a), LS_EUNKNOWN_GAME);
+    free(data);
+}
+
 static void version_ini_forms_are_parsed(void **state)
 {
     (void)state;
@@ -730,6 +779,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(null_version_from_older_builds_loads_and_other_types_do_not,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(game_dir_that_is_not_utf8_still_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(file_lookup_borrows_the_published_record, setup, teardown),
         cmocka_unit_test(version_ini_forms_are_parsed),
         cmocka_unit_test(catalog_errors_name_the_problem),
         cmocka_unit_test_setup_teardown(demo_library_has_real_archives_and_scans, setup, teardown),
