@@ -5,16 +5,18 @@
  * root-level version.ini exists and installed when local/ is a directory.
  * Reserved root names (path.h) are never announced or served.
  *
- * A scan walks the directory on the libuv thread pool, compares every file's
- * (size, mtime, inode) with the on-disk index in the state directory, hashes
- * only the files that changed (one pool job per file), then publishes the
- * result on the loop thread. An unchanged library is rescanned without reading
- * any file's contents. */
+ * A scan walks the directory on the bulk lane (workq.h), compares every
+ * file's (size, mtime, inode) with the on-disk index in the state directory,
+ * hashes only the files that changed (a bulk job per file or batch of small
+ * files, at most LS_SCAN_HASH_JOBS_MAX queued at once), then publishes the
+ * result on the loop thread. An unchanged library is rescanned without
+ * reading any file's contents. */
 #ifndef LANSPREAD_LIBRARY_H
 #define LANSPREAD_LIBRARY_H
 
 #include "lanspread/catalog.h"
 #include "lanspread/proto.h"
+#include "lanspread/workq.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +24,11 @@
 
 #define LS_VERSION_FILE_MAX 4096 /* a larger version.ini is refused */
 #define LS_INDEX_FILE "index.json"
+/* Hash jobs a scan keeps queued or running (each one file, or a batch of
+ * small ones): two per bulk thread, so a thread finds its next job queued
+ * instead of idling while the loop refills, and other bulk work waits behind
+ * that many jobs, not behind every changed file of the library. */
+#define LS_SCAN_HASH_JOBS_MAX (2 * LS_WORKQ_BULK_THREADS)
 
 /* One game of the local GameDB. */
 typedef struct {
@@ -52,6 +59,7 @@ typedef struct {
     uint64_t bytes_hashed;
     uint64_t version_reads;    /* version.ini files read (unchanged ones are cached) */
     uint64_t skipped;          /* entries skipped with a logged reason */
+    uint64_t hash_jobs_peak;   /* most hash jobs queued at once; <= LS_SCAN_HASH_JOBS_MAX */
     bool rev_bumped;
 } ls_scan_stats_t;
 
@@ -67,9 +75,9 @@ typedef void (*ls_library_scan_cb)(ls_library_t *library, int status,
 int ls_library_open(const ls_library_config_t *config, ls_library_t **out);
 void ls_library_close(ls_library_t *library);
 
-/* Starts a scan on loop's thread pool; only_game_id limits it to one game
- * (NULL: everything). One scan at a time: LS_EBUSY while one runs. The
- * library must not be closed before cb has run. */
+/* Starts a scan on the bulk lane; cb runs on loop's thread. only_game_id
+ * limits it to one game (NULL: everything). One scan at a time: LS_EBUSY
+ * while one runs. The library must not be closed before cb has run. */
 int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *only_game_id,
                           ls_library_scan_cb cb, void *userdata);
 
@@ -88,7 +96,7 @@ int ls_library_snapshot(const ls_library_t *library, ls_library_snapshot_t *out)
 uint64_t ls_library_rev(const ls_library_t *library);
 
 /* A finished download, as the library will record it: built right after the
- * download's commit, on the thread pool (blocking: it stats the game root
+ * download's commit, on the bulk lane (blocking: it stats the game root
  * and reads version.ini), from the verified manifest and the indices of the
  * selected files, whose chunk hashes are taken instead of reading back the
  * bytes just verified. Files outside the selection are left unhashed. */

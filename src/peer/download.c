@@ -9,6 +9,7 @@
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
 #include "lanspread/planner.h"
+#include "lanspread/workq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,7 +231,9 @@ static void download_free(ls_download_t *dl)
     free(dl);
 }
 
-/* A pool job owned by a download: the job holds the download alive. */
+/* A job owned by a download: the job holds the download alive. Chunk
+ * verify+write, resume saves and the abort are short (latency lane); the
+ * prepare re-reads resumed chunks and the commit fsyncs every file (bulk). */
 typedef struct {
     uv_work_t req;
     ls_download_t *dl;
@@ -242,12 +245,13 @@ typedef struct {
     size_t resume_len;
 } ls_dl_job_t;
 
-static int queue_job(ls_download_t *dl, ls_dl_job_t *job, uv_work_cb work, uv_after_work_cb done)
+static int queue_job(ls_download_t *dl, ls_dl_job_t *job, ls_workq_class_t lane, uv_work_cb work,
+                     uv_after_work_cb done)
 {
     job->dl = dl;
     job->req.data = job;
     dl->pending_jobs++;
-    if (uv_queue_work(&dl->rt->loop, &job->req, work, done) != 0) {
+    if (ls_workq_queue(&dl->rt->loop, &job->req, lane, work, done) != 0) {
         dl->pending_jobs--;
         return LS_EIO;
     }
@@ -311,7 +315,7 @@ static void save_resume(ls_download_t *dl)
     if (!job)
         return;
     if (ls_resume_encode(&dl->resume, &job->resume_blob, &job->resume_len) != 0 ||
-        queue_job(dl, job, save_resume_work, save_resume_done) != 0) {
+        queue_job(dl, job, LS_WORKQ_LATENCY, save_resume_work, save_resume_done) != 0) {
         free(job->resume_blob);
         free(job);
     }
@@ -409,7 +413,7 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
             job->fetch = fetch;
             job->data = body;
             job->len = len;
-            if (queue_job(dl, job, store_work, store_done) == 0)
+            if (queue_job(dl, job, LS_WORKQ_LATENCY, store_work, store_done) == 0)
                 return;
             free(job);
         }
@@ -505,7 +509,7 @@ static void start_commit(ls_download_t *dl)
 {
     ls_dl_job_t *job = calloc(1, sizeof *job);
     dl->state = DL_COMMITTING;
-    if (!job || queue_job(dl, job, commit_work, commit_done) != 0) {
+    if (!job || queue_job(dl, job, LS_WORKQ_BULK, commit_work, commit_done) != 0) {
         free(job);
         dl->state = DL_FETCHING;
         end_download(dl, LS_ENOMEM, ls_strerror(LS_ENOMEM));
@@ -596,7 +600,7 @@ static void end_download(ls_download_t *dl, int code, const char *reason)
     if (dl->fetches || dl->pending_jobs > 0)
         return; /* the last callback comes back here */
     ls_dl_job_t *job = calloc(1, sizeof *job);
-    if (!job || queue_job(dl, job, abort_work, abort_done) != 0) {
+    if (!job || queue_job(dl, job, LS_WORKQ_LATENCY, abort_work, abort_done) != 0) {
         free(job);
         ls_peer_runtime_t *rt = dl->rt;
         char game_id[LS_GAME_ID_MAX + 1];
@@ -734,7 +738,7 @@ static void start_download(ls_peer_runtime_t *rt, const char *game_id, const cha
     if (rc == 0) {
         dl->next = rt->downloads;
         rt->downloads = dl;
-        if (queue_job(dl, job, prepare_work, prepare_done) == 0)
+        if (queue_job(dl, job, LS_WORKQ_BULK, prepare_work, prepare_done) == 0)
             return;
         free(job);
         rc = LS_EIO;

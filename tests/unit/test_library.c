@@ -597,6 +597,36 @@ static void single_game_rescan_keeps_the_others(void **state)
     assert_true(is_announced(f, "alpha"));
 }
 
+/* The scan used to queue a job for every changed file at once; it keeps at
+ * most LS_SCAN_HASH_JOBS_MAX queued now, and still hashes every file. */
+static void scan_keeps_at_most_its_cap_of_hash_jobs_queued(void **state)
+{
+    fixture_t *f = *state;
+    enum { FILES_PER_GAME = 600 };
+    const char *ids[] = {"alpha", "bravo"};
+    uint64_t bytes = 0;
+    char path[64], text[64];
+    for (size_t g = 0; g < 2; g++) {
+        add_game(f, ids[g], "1\n");
+        bytes += strlen("zipbytes") + strlen("1\n");
+        for (int i = 0; i < FILES_PER_GAME; i++) {
+            snprintf(path, sizeof path, "%s/data/f%04d.bin", ids[g], i);
+            snprintf(text, sizeof text, "file %d of %s", i, ids[g]);
+            ls_test_write_text(f->games, path, text);
+            bytes += strlen(text);
+        }
+    }
+    ls_scan_stats_t stats = scan(f);
+    assert_int_equal(stats.files_hashed, 2 * (FILES_PER_GAME + 2));
+    assert_int_equal(stats.bytes_hashed, bytes);
+    assert_in_range(stats.hash_jobs_peak, 1, LS_SCAN_HASH_JOBS_MAX);
+    ls_library_file_t file;
+    uint8_t expected[LS_SHA256_LEN];
+    assert_int_equal(ls_library_file(f->library, "bravo", "data/f0599.bin", &file), 0);
+    ls_sha256("file 599 of bravo", strlen("file 599 of bravo"), expected);
+    assert_memory_equal(file.chunk_sha256[0], expected, LS_SHA256_LEN);
+}
+
 static void file_lookup_borrows_the_published_record(void **state)
 {
     fixture_t *f = *state;
@@ -779,6 +809,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(null_version_from_older_builds_loads_and_other_types_do_not,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(game_dir_that_is_not_utf8_still_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(scan_keeps_at_most_its_cap_of_hash_jobs_queued, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(file_lookup_borrows_the_published_record, setup, teardown),
         cmocka_unit_test(version_ini_forms_are_parsed),
         cmocka_unit_test(catalog_errors_name_the_problem),
