@@ -2,8 +2,8 @@
  * writer, chunk verification and the resume file.
  *
  * EVERY function here blocks on the file system (open, fallocate, pwrite,
- * fsync, rename, hashing 4 MiB): call them from the libuv thread pool
- * (uv_queue_work), never from the loop thread. The planner
+ * fsync, rename, hashing 4 MiB): call them from a work lane (workq.h),
+ * never from the loop thread. The planner
  * (lanspread/planner.h) is the loop-side half.
  *
  * The transaction, in order:

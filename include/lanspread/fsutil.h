@@ -1,5 +1,5 @@
 /* File-system helpers used by every module that touches disk.
- * All of them block: call them from the thread pool, never from the loop. */
+ * All of them block: call them from a work lane (workq.h), never from the loop. */
 #ifndef LANSPREAD_FSUTIL_H
 #define LANSPREAD_FSUTIL_H
 

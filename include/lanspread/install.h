@@ -1,6 +1,6 @@
 /* Install, update and uninstall of one game as crash-safe transactions, the
  * startup recovery that finishes or undoes an interrupted one, and a runner
- * that executes them on a libuv loop's thread pool.
+ * that executes them on the install lane (workq.h), off libuv's pool.
  *
  * A game root holds the downloaded files (version.ini and archives) and,
  * once installed, the unpacked game in local/. Every operation records what
@@ -148,10 +148,10 @@ typedef void (*ls_recover_cb)(const char *game_id, int rc, const ls_recover_repo
  * Call before the library is scanned or announced. `cb` may be NULL. */
 int ls_install_recover_all(const char *games_dir, ls_recover_cb cb, void *userdata);
 
-/* ---- Runner: one operation at a time per game, on the loop's thread pool ---- */
+/* ---- Runner: one operation at a time per game, on the install lane ---- */
 
 typedef enum {
-    LS_INSTALL_EV_BEGIN = 1, /* the operation started on the thread pool */
+    LS_INSTALL_EV_BEGIN = 1, /* the operation started on the install lane */
     LS_INSTALL_EV_PROGRESS,  /* done/total; coalesced, may be skipped */
     LS_INSTALL_EV_FINISHED,
     LS_INSTALL_EV_FAILED, /* error and reason */
@@ -181,7 +181,9 @@ int ls_install_runner_new(uv_loop_t *loop, const char *games_dir, const ls_insta
 
 /* Queues `op` for game_id. A game that already has an operation running is
  * refused with LS_EBUSY (nothing is queued); an invalid id with
- * LS_EINVALID_ID. Loop thread only. */
+ * LS_EINVALID_ID. Operations of different games share the install lane's
+ * LS_WORKQ_INSTALL_THREADS thread(s): a later one begins (BEGIN) when an
+ * earlier one ends. Loop thread only. */
 int ls_install_runner_submit(ls_install_runner_t *r, ls_install_op_t op, const char *game_id);
 
 /* True while an operation on game_id is queued or running: the local

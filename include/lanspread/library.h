@@ -5,11 +5,12 @@
  * root-level version.ini exists and installed when local/ is a directory.
  * Reserved root names (path.h) are never announced or served.
  *
- * A scan walks the directory on the libuv thread pool, compares every file's
- * (size, mtime, inode) with the on-disk index in the state directory, hashes
- * only the files that changed (one pool job per file), then publishes the
- * result on the loop thread. An unchanged library is rescanned without reading
- * any file's contents.
+ * A scan walks the directory on the bulk lane (workq.h), compares every
+ * file's (size, mtime, inode) with the on-disk index in the state directory,
+ * hashes only the files that changed (a bulk job per file or batch of small
+ * files, at most LS_SCAN_HASH_JOBS_MAX queued at once), then publishes the
+ * result on the loop thread. An unchanged library is rescanned without
+ * reading any file's contents.
  *
  * Catalog: the library gates games with the caller's base catalog extended by
  * the game directory's own LS_LOCAL_CATALOG_FILE, whose entries override the
@@ -22,6 +23,7 @@
 
 #include "lanspread/catalog.h"
 #include "lanspread/proto.h"
+#include "lanspread/workq.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +31,11 @@
 
 #define LS_VERSION_FILE_MAX 4096 /* a larger version.ini is refused */
 #define LS_INDEX_FILE "index.json"
+/* Hash jobs a scan keeps queued or running (each one file, or a batch of
+ * small ones): two per bulk thread, so a thread finds its next job queued
+ * instead of idling while the loop refills, and other bulk work waits behind
+ * that many jobs, not behind every changed file of the library. */
+#define LS_SCAN_HASH_JOBS_MAX (2 * LS_WORKQ_BULK_THREADS)
 
 /* One game of the local GameDB. */
 typedef struct {
@@ -62,6 +69,7 @@ typedef struct {
     uint64_t bytes_hashed;
     uint64_t version_reads;    /* version.ini files read (unchanged ones are cached) */
     uint64_t skipped;          /* entries skipped with a logged reason */
+    uint64_t hash_jobs_peak;   /* most hash jobs queued at once; <= LS_SCAN_HASH_JOBS_MAX */
     bool rev_bumped;
     bool catalog_changed; /* the game directory's catalog was (re)loaded */
     bool catalog_refused; /* it changed but did not load: see ls_library_catalog_error */
@@ -79,9 +87,9 @@ typedef void (*ls_library_scan_cb)(ls_library_t *library, int status,
 int ls_library_open(const ls_library_config_t *config, ls_library_t **out);
 void ls_library_close(ls_library_t *library);
 
-/* Starts a scan on loop's thread pool; only_game_id limits it to one game
- * (NULL: everything). One scan at a time: LS_EBUSY while one runs. The
- * library must not be closed before cb has run. */
+/* Starts a scan on the bulk lane; cb runs on loop's thread. only_game_id
+ * limits it to one game (NULL: everything). One scan at a time: LS_EBUSY
+ * while one runs. The library must not be closed before cb has run. */
 int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *only_game_id,
                           ls_library_scan_cb cb, void *userdata);
 
@@ -106,7 +114,7 @@ int ls_library_snapshot(const ls_library_t *library, ls_library_snapshot_t *out)
 uint64_t ls_library_rev(const ls_library_t *library);
 
 /* A finished download, as the library will record it: built right after the
- * download's commit, on the thread pool (blocking: it stats the game root
+ * download's commit, on the bulk lane (blocking: it stats the game root
  * and reads version.ini), from the verified manifest and the indices of the
  * selected files, whose chunk hashes are taken instead of reading back the
  * bytes just verified. Files outside the selection are left unhashed. */
@@ -128,6 +136,24 @@ int ls_library_adopt(ls_library_t *library, ls_library_adoption_t *adoption);
  * version.ini. *out is owned by the caller: ls_manifest_free(). */
 int ls_library_manifest(const ls_library_t *library, const char *game_id,
                         ls_game_manifest_t *out);
+
+/* One file (or directory) of an announced game, as last published. */
+typedef struct {
+    const char *path;
+    uint64_t size; /* 0 for a directory */
+    bool is_dir;
+    size_t chunk_count;
+    const uint8_t (*chunk_sha256)[LS_SHA256_LEN];
+} ls_library_file_t;
+
+/* Looks up one path of an announced game without copying anything: a binary
+ * search over the game, then over its files (both sorted), so serving a
+ * chunk costs O(log n) and no allocation. Loop thread only; *out borrows from
+ * the library and is valid until the next publish (a scan's end or
+ * ls_library_adopt): copy what must outlive the current callback. The errors
+ * of ls_library_manifest, and LS_ENOENT when the game lists no such path. */
+int ls_library_file(const ls_library_t *library, const char *game_id, const char *path,
+                    ls_library_file_t *out);
 
 /* The absolute root folder of a game id (whether or not it exists).
  * Caller frees. NULL on an invalid id. */

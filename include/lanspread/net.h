@@ -186,10 +186,11 @@ uint64_t ls_net_stream_unacked_bytes(const ls_net_stream_t *s);
 /* A ready-made source: a byte range of a file.
  *
  * Serves `len` bytes of the open file `fd` from `offset` as a stream's body,
- * reading ahead through the libuv thread pool (uv_fs_read into two buffers
- * of 256 KiB), so the loop never waits on the disk and the disk is read
- * only as the peer's window opens. A read error, or a file that ends before
- * offset + len, resets the stream with LS_NET_APP_INTERNAL.
+ * reading ahead through the libuv thread pool (the latency lane of
+ * workq.h: uv_fs_read into two buffers of 256 KiB), so the loop never waits
+ * on the disk and the disk is read only as the peer's window opens. A read
+ * error, or a file that ends before offset + len, resets the stream with
+ * LS_NET_APP_INTERNAL.
  * On success the source owns fd and closes it when it goes: after the read
  * in flight, if any, so a pool thread never reads a closed (or reused) fd.
  * On failure fd stays the caller's. The source is the caller's to free, at

@@ -1,7 +1,9 @@
 /* Serving: the answer a peer gives to each request. Deciding it reads only
- * the published library (loop thread); opening a file is left to the thread
- * pool. Only catalog-gated, downloaded games are served, and only paths that
- * the game's manifest lists, opened without following any symlink. */
+ * the published library (loop thread), and a file request looks its path up
+ * in place (ls_library_file: O(log n), no copy of the manifest); opening a
+ * file is left to the latency lane (workq.h). Only catalog-gated,
+ * downloaded games are served, and only paths that the game's manifest
+ * lists, opened without following any symlink. */
 #ifndef LANSPREAD_SERVE_H
 #define LANSPREAD_SERVE_H
 
@@ -32,7 +34,7 @@ int ls_serve_add_meta(const ls_library_t *library, ls_serve_reply_t *reply);
 /* True when the reply streams file bytes after its header. */
 bool ls_serve_reply_has_body(const ls_serve_reply_t *reply);
 
-/* Opens a file reply's file (blocking: call on the thread pool). Refuses a
+/* Opens a file reply's file (blocking: call on the latency lane). Refuses a
  * path that now crosses a symlink (LS_EPATH_SYMLINK) or a file whose size
  * changed since it was indexed (LS_ECORRUPT). *fd is the caller's to close. */
 int ls_serve_open(const ls_serve_reply_t *reply, int *fd);

@@ -1,4 +1,4 @@
-/* The install runner: executes transactions on a libuv loop's thread pool,
+/* The install runner: executes transactions on the install lane (workq.h),
  * one at a time per game, and reports them as events on the loop thread. */
 #include "lanspread/install.h"
 
@@ -6,6 +6,7 @@
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
 #include "lanspread/path.h"
+#include "lanspread/workq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,7 +192,7 @@ static int job_start(ls_install_runner_t *r, job_t *job)
     job->async.data = job;
     job->work.data = job;
     r->open_handles++;
-    rc = uv_queue_work(r->loop, &job->work, work_cb, after_work_cb);
+    rc = ls_workq_queue(r->loop, &job->work, LS_WORKQ_INSTALL, work_cb, after_work_cb);
     if (rc != 0) {
         /* the close callback frees the job */
         uv_close((uv_handle_t *)&job->async, job_closed_cb);

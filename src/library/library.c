@@ -348,6 +348,20 @@ uint64_t ls_library_rev(const ls_library_t *library)
     return library->index.library_rev;
 }
 
+/* The record ls_library_manifest would copy, or why there is none. */
+static int find_servable(const ls_library_t *library, const char *game_id,
+                         const ls_game_record_t **out)
+{
+    const ls_game_record_t *rec = ls_index_find_game(&library->index, game_id);
+    *out = NULL;
+    if (!rec || !ls_catalog_find(library->catalog, game_id))
+        return LS_EUNKNOWN_GAME;
+    if (!rec->is_servable)
+        return LS_ENOT_DOWNLOADED;
+    *out = rec;
+    return 0;
+}
+
 static int copy_manifest_file(ls_file_desc_t *dst, const ls_file_record_t *src)
 {
     memset(dst, 0, sizeof *dst);
@@ -369,13 +383,11 @@ static int copy_manifest_file(ls_file_desc_t *dst, const ls_file_record_t *src)
 int ls_library_manifest(const ls_library_t *library, const char *game_id,
                         ls_game_manifest_t *out)
 {
-    const ls_game_record_t *rec = ls_index_find_game(&library->index, game_id);
-    int rc = 0;
+    const ls_game_record_t *rec;
     memset(out, 0, sizeof *out);
-    if (!rec || !ls_catalog_find(library->catalog, game_id))
-        return LS_EUNKNOWN_GAME;
-    if (!rec->is_servable)
-        return LS_ENOT_DOWNLOADED;
+    int rc = find_servable(library, game_id, &rec);
+    if (rc != 0)
+        return rc;
     out->game_id = strdup(rec->id);
     out->version = strdup(rec->version);
     out->chunk_size = LS_CHUNK_SIZE;
@@ -392,6 +404,25 @@ out:
     if (rc != 0)
         ls_manifest_free(out);
     return rc;
+}
+
+int ls_library_file(const ls_library_t *library, const char *game_id, const char *path,
+                    ls_library_file_t *out)
+{
+    const ls_game_record_t *rec;
+    memset(out, 0, sizeof *out);
+    int rc = find_servable(library, game_id, &rec);
+    if (rc != 0)
+        return rc;
+    const ls_file_record_t *file = ls_game_find_file(rec, path);
+    if (!file)
+        return LS_ENOENT;
+    out->path = file->path;
+    out->size = file->is_dir ? 0 : file->stamp.size;
+    out->is_dir = file->is_dir;
+    out->chunk_count = file->chunk_count;
+    out->chunk_sha256 = (const uint8_t(*)[LS_SHA256_LEN])file->chunks;
+    return 0;
 }
 
 char *ls_library_game_root(const ls_library_t *library, const char *game_id)

@@ -1,12 +1,15 @@
-/* scan_local_library: walks the game directory on the thread pool, reuses
- * cached hashes for files whose (size, mtime, inode) did not change, hashes
- * the others one pool job per file, then publishes and persists the result. */
+/* scan_local_library: walks the game directory on the bulk lane (workq.h),
+ * reuses cached hashes for files whose (size, mtime, inode) did not change,
+ * hashes the others in jobs of one file or a batch of small ones, at most
+ * LS_SCAN_HASH_JOBS_MAX queued at once, then publishes and persists the
+ * result. */
 #include "library_internal.h"
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
 #include "lanspread/path.h"
+#include "lanspread/workq.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +22,11 @@
 
 #define WALK_DEPTH_MAX 64
 #define HASH_BUFFER_SIZE (256u * 1024u)
+/* A hash job takes consecutive unhashed files until it holds this many, or
+ * this many bytes: small files share a job (one trip through the bulk lane
+ * per batch, not per file), a large file is a job of its own. */
+#define HASH_JOB_FILES_MAX 64
+#define HASH_JOB_BYTES (8u * LS_CHUNK_SIZE)
 
 typedef struct {
     size_t game;
@@ -33,7 +41,7 @@ typedef struct ls_scan {
     void *userdata;
     int status;
     ls_scan_stats_t stats;
-    ls_index_t next; /* built on the pool, published on the loop */
+    ls_index_t next;             /* built on the bulk lane, published on the loop */
     const ls_catalog_t *catalog; /* gates this scan: the library's or catalog_next */
     ls_catalog_t *catalog_next;  /* the game directory's changed catalog, swapped in at publish */
     ls_file_stamp_t catalog_stamp;
@@ -41,17 +49,19 @@ typedef struct ls_scan {
     char catalog_error[LS_CATALOG_ERROR_MAX];
     ls_pending_hash_t *pending;
     size_t pending_count;
+    size_t pending_next; /* pending[] before it have been queued */
     size_t hashes_outstanding;
     uv_work_t walk_req;
     uv_work_t save_req;
 } ls_scan_t;
 
 typedef struct {
-    uv_work_t req; /* first: the pool hands back &req */
+    uv_work_t req; /* first: the lane hands back &req */
     ls_scan_t *scan;
-    ls_pending_hash_t target;
-    int status;
-    uint64_t bytes_read;
+    size_t first; /* pending[first .. first + count) */
+    size_t count;
+    int status[HASH_JOB_FILES_MAX];
+    uint64_t bytes_read; /* of the files hashed */
 } ls_hash_job_t;
 
 /* Per-game state while walking its tree. */
@@ -404,7 +414,7 @@ int ls_library_adopt(ls_library_t *library, ls_library_adoption_t *adoption)
     bool needs_hashing = !adoption->record.is_servable;
     int rc;
     if (library->scan) {
-        /* The scan's walk reads the published index on the pool: leave it
+        /* The scan's walk reads the published index on the bulk lane: leave it
          * alone and apply this when that scan publishes. */
         adoption->next = library->adoptions;
         library->adoptions = adoption;
@@ -720,58 +730,94 @@ out:
     return rc;
 }
 
+static ls_file_record_t *pending_file(ls_scan_t *scan, size_t i, ls_game_record_t **game)
+{
+    *game = &scan->next.games[scan->pending[i].game];
+    return &(*game)->files[scan->pending[i].file];
+}
+
 static void hash_work(uv_work_t *req)
 {
     ls_hash_job_t *job = (ls_hash_job_t *)req;
-    ls_game_record_t *game = &job->scan->next.games[job->target.game];
-    char *root = ls_path_join(job->scan->library->game_dir, game->id);
-    job->status = root ? hash_file(root, &game->files[job->target.file], &job->bytes_read)
-                       : LS_ENOMEM;
-    free(root);
+    for (size_t i = 0; i < job->count; i++) {
+        ls_game_record_t *game;
+        ls_file_record_t *file = pending_file(job->scan, job->first + i, &game);
+        char *root = ls_path_join(job->scan->library->game_dir, game->id);
+        uint64_t bytes = 0;
+        job->status[i] = root ? hash_file(root, file, &bytes) : LS_ENOMEM;
+        job->bytes_read += job->status[i] == 0 ? bytes : 0;
+        free(root);
+    }
 }
 
 static void finish_scan(ls_scan_t *scan);
+static void queue_hashes(ls_scan_t *scan);
 
 static void hash_done(uv_work_t *req, int status)
 {
     ls_hash_job_t *job = (ls_hash_job_t *)req;
     ls_scan_t *scan = job->scan;
-    ls_game_record_t *game = &scan->next.games[job->target.game];
-    ls_file_record_t *file = &game->files[job->target.file];
 
-    if (status != 0) {
-        if (scan->status == 0)
-            scan->status = LS_ECANCELED;
-    } else if (job->status != 0) {
-        skip(scan, game->id, file->path,
-             job->status == LS_EAGAIN ? "changed while it was hashed; game held back"
-                                      : ls_strerror(job->status));
-    } else {
-        scan->stats.files_hashed++;
-        scan->stats.bytes_hashed += job->bytes_read;
+    if (status != 0 && scan->status == 0)
+        scan->status = LS_ECANCELED;
+    for (size_t i = 0; status == 0 && i < job->count; i++) {
+        ls_game_record_t *game;
+        ls_file_record_t *file = pending_file(scan, job->first + i, &game);
+        if (job->status[i] != 0)
+            skip(scan, game->id, file->path,
+                 job->status[i] == LS_EAGAIN ? "changed while it was hashed; game held back"
+                                             : ls_strerror(job->status[i]));
+        else
+            scan->stats.files_hashed++;
     }
+    if (status == 0)
+        scan->stats.bytes_hashed += job->bytes_read;
     free(job);
-    if (--scan->hashes_outstanding == 0)
-        finish_scan(scan);
+    scan->hashes_outstanding--;
+    queue_hashes(scan);
 }
 
-static void start_hashing(ls_scan_t *scan)
+/* The end of the batch that starts at pending[first]. */
+static size_t batch_end(ls_scan_t *scan, size_t first)
 {
-    for (size_t i = 0; i < scan->pending_count; i++) {
+    uint64_t bytes = 0;
+    size_t end = first;
+    while (end < scan->pending_count && end - first < HASH_JOB_FILES_MAX) {
+        ls_game_record_t *game;
+        uint64_t size = pending_file(scan, end, &game)->stamp.size;
+        if (end > first && bytes + size > HASH_JOB_BYTES)
+            break;
+        bytes += size;
+        end++;
+    }
+    return end;
+}
+
+/* Keeps at most LS_SCAN_HASH_JOBS_MAX hash jobs queued or running, refilled
+ * as each ends: the bulk lane stays busy, other bulk work (a download's
+ * commit, another library's scan) waits behind that many jobs rather than
+ * the whole list, and memory does not grow with the number of files. */
+static void queue_hashes(ls_scan_t *scan)
+{
+    while (scan->status == 0 && scan->pending_next < scan->pending_count &&
+           scan->hashes_outstanding < LS_SCAN_HASH_JOBS_MAX) {
         ls_hash_job_t *job = calloc(1, sizeof *job);
         if (!job) {
             scan->status = LS_ENOMEM;
             break;
         }
         job->scan = scan;
-        job->target = scan->pending[i];
-        scan->hashes_outstanding++;
-        if (uv_queue_work(scan->loop, &job->req, hash_work, hash_done) != 0) {
-            scan->hashes_outstanding--;
+        job->first = scan->pending_next;
+        scan->pending_next = batch_end(scan, job->first);
+        job->count = scan->pending_next - job->first;
+        if (ls_workq_queue(scan->loop, &job->req, LS_WORKQ_BULK, hash_work, hash_done) != 0) {
             free(job);
             scan->status = LS_EIO;
             break;
         }
+        scan->hashes_outstanding++;
+        if (scan->hashes_outstanding > scan->stats.hash_jobs_peak)
+            scan->stats.hash_jobs_peak = scan->hashes_outstanding;
     }
     if (scan->hashes_outstanding == 0)
         finish_scan(scan);
@@ -785,7 +831,7 @@ static void walk_done(uv_work_t *req, int status)
     if (scan->status != 0)
         finish_scan(scan);
     else
-        start_hashing(scan);
+        queue_hashes(scan);
 }
 
 static void scan_free(ls_scan_t *scan)
@@ -909,7 +955,7 @@ static void finish_scan(ls_scan_t *scan)
         save_done(&scan->save_req, 0);
         return;
     }
-    if (uv_queue_work(scan->loop, &scan->save_req, save_work, save_done) != 0) {
+    if (ls_workq_queue(scan->loop, &scan->save_req, LS_WORKQ_BULK, save_work, save_done) != 0) {
         scan->status = LS_EIO;
         save_done(&scan->save_req, 0);
     }
@@ -935,7 +981,7 @@ int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *on
         return LS_ENOMEM;
     }
     scan->walk_req.data = scan;
-    if (uv_queue_work(loop, &scan->walk_req, walk_work, walk_done) != 0) {
+    if (ls_workq_queue(loop, &scan->walk_req, LS_WORKQ_BULK, walk_work, walk_done) != 0) {
         scan_free(scan);
         return LS_EIO;
     }

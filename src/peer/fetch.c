@@ -10,6 +10,7 @@
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
 #include "lanspread/planner.h"
+#include "lanspread/workq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,9 @@ static void ended(ls__fetcher_t *fr, const char *game_id, bool ok, bool has_loca
         fr->config.hooks.ended(game_id, ok, has_local, fr->config.hooks.userdata);
 }
 
+/* A join answered before the peer took us for ready is asked again this
+ * much later (or at the periodic tick, whichever comes first). */
+#define JOIN_RETRY_MS 100
 /* Peers asked at once for their file list to join a running download. */
 #define LS_JOINING_MAX 16
 #define RESUME_SAVE_MS 2000
@@ -76,6 +80,7 @@ struct ls__download {
     size_t *by_path; /* selected regular files, sorted by path: partial serving looks up */
     size_t by_path_count;
     size_t *chunk_base; /* per manifest file: its first chunk id */
+    uint64_t rejoin_ms; /* a join was answered too early: ask again from then (0: none) */
     size_t joining_count;
     char **wanted; /* the command's file selection (NULL: every file) */
     size_t wanted_count;
@@ -183,7 +188,9 @@ static void download_free(ls__download_t *dl)
     free(dl);
 }
 
-/* A pool job owned by a download: the job holds the download alive. */
+/* A job owned by a download: the job holds the download alive. Chunk
+ * verify+write, resume saves and the abort are short (latency lane); the
+ * prepare re-reads resumed chunks and the commit fsyncs every file (bulk). */
 typedef struct {
     uv_work_t req;
     ls__download_t *dl;
@@ -195,12 +202,13 @@ typedef struct {
     size_t resume_len;
 } ls_dl_job_t;
 
-static int queue_job(ls__download_t *dl, ls_dl_job_t *job, uv_work_cb work, uv_after_work_cb done)
+static int queue_job(ls__download_t *dl, ls_dl_job_t *job, ls_workq_class_t lane, uv_work_cb work,
+                     uv_after_work_cb done)
 {
     job->dl = dl;
     job->req.data = job;
     dl->pending_jobs++;
-    if (uv_queue_work(dl->fr->loop, &job->req, work, done) != 0) {
+    if (ls_workq_queue(dl->fr->loop, &job->req, lane, work, done) != 0) {
         dl->pending_jobs--;
         return LS_EIO;
     }
@@ -264,7 +272,7 @@ static void save_resume(ls__download_t *dl)
     if (!job)
         return;
     if (ls_resume_encode(&dl->resume, &job->resume_blob, &job->resume_len) != 0 ||
-        queue_job(dl, job, save_resume_work, save_resume_done) != 0) {
+        queue_job(dl, job, LS_WORKQ_LATENCY, save_resume_work, save_resume_done) != 0) {
         free(job->resume_blob);
         free(job);
     }
@@ -362,7 +370,7 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
             job->fetch = fetch;
             job->data = body;
             job->len = len;
-            if (queue_job(dl, job, store_work, store_done) == 0)
+            if (queue_job(dl, job, LS_WORKQ_LATENCY, store_work, store_done) == 0)
                 return;
             free(job);
         }
@@ -458,11 +466,13 @@ static void start_commit(ls__download_t *dl)
 {
     ls_dl_job_t *job = calloc(1, sizeof *job);
     dl->state = DL_COMMITTING;
-    if (!job || queue_job(dl, job, commit_work, commit_done) != 0) {
+    if (!job || queue_job(dl, job, LS_WORKQ_BULK, commit_work, commit_done) != 0) {
         free(job);
         end_download(dl, LS_ENOMEM, ls_strerror(LS_ENOMEM));
     }
 }
+
+static void join_seeders(ls__download_t *dl);
 
 static void pump(ls__download_t *dl)
 {
@@ -471,6 +481,10 @@ static void pump(ls__download_t *dl)
     const char *reason;
     if (dl->state != DL_FETCHING)
         return;
+    if (dl->rejoin_ms && now >= dl->rejoin_ms) {
+        dl->rejoin_ms = 0;
+        join_seeders(dl);
+    }
     const char *peer_id;
     for (uint32_t slot = 0; (peer_id = ls_planner_peer_id(dl->planner, slot)) != NULL; slot++) {
         ls_link_t *link = ls__links_find_ready(dl->fr->config.links, peer_id);
@@ -549,7 +563,7 @@ static void end_download(ls__download_t *dl, int code, const char *reason)
     if (dl->fetches || dl->pending_jobs > 0 || dl->queries_outstanding > 0)
         return; /* the last callback comes back here */
     ls_dl_job_t *job = calloc(1, sizeof *job);
-    if (!job || queue_job(dl, job, abort_work, abort_done) != 0) {
+    if (!job || queue_job(dl, job, LS_WORKQ_LATENCY, abort_work, abort_done) != 0) {
         free(job);
         ls__fetcher_t *fr = dl->fr;
         char game_id[LS_GAME_ID_MAX + 1];
@@ -787,7 +801,7 @@ static void manifests_in(ls__download_t *dl)
     }
     emit_got_game_files(dl);
     dl->state = DL_PREPARING;
-    if (queue_job(dl, job, prepare_work, prepare_done) != 0) {
+    if (queue_job(dl, job, LS_WORKQ_BULK, prepare_work, prepare_done) != 0) {
         free(job);
         end_download(dl, LS_EIO, ls_strerror(LS_EIO));
     }
@@ -934,6 +948,10 @@ static void join_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, vo
             ls_info("download", "%s: %.12s joins the download", dl->game_id, join->peer_id);
             pump(dl);
         }
+    } else if (dl->state == DL_FETCHING) {
+        /* Typically `unauthorized`: we answered its hello, and asked before
+         * it had read our hello_ack. Ask again shortly. */
+        dl->rejoin_ms = uv_now(dl->fr->loop) + JOIN_RETRY_MS;
     }
     free(join);
 }
@@ -963,18 +981,24 @@ static void maybe_join(ls__download_t *dl, const char *peer_id)
     dl->queries_outstanding++;
 }
 
+/* Every complete seeder of the game that is not (or no longer) in this
+ * download is asked to join. */
+static void join_seeders(ls__download_t *dl)
+{
+    const char **seeders = NULL;
+    size_t n = 0;
+    if (dl->state != DL_FETCHING ||
+        ls_peerdb_seeders(dl->fr->config.peerdb, dl->game_id, &seeders, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        maybe_join(dl, seeders[i]);
+    free(seeders);
+}
+
 void ls__fetcher_peers_changed(ls__fetcher_t *fr)
 {
-    for (ls__download_t *dl = fr->downloads; dl; dl = dl->next) {
-        const char **seeders = NULL;
-        size_t n = 0;
-        if (dl->state != DL_FETCHING ||
-            ls_peerdb_seeders(fr->config.peerdb, dl->game_id, &seeders, &n) != 0)
-            continue;
-        for (size_t i = 0; i < n; i++)
-            maybe_join(dl, seeders[i]);
-        free(seeders);
-    }
+    for (ls__download_t *dl = fr->downloads; dl; dl = dl->next)
+        join_seeders(dl);
 }
 
 void ls__fetcher_peer_lost(ls__fetcher_t *fr, const char *peer_id)

@@ -1,5 +1,5 @@
 /* LS_CMD_SET_GAME_DIR: the new directory is checked and recovered on the
- * thread pool, then swapped in on the loop (library, install runner and
+ * install lane, then swapped in on the loop (library, install runner and
  * monitor), rescanned in full, and announced to the peers as a library
  * delta. The library must stay open while a scan runs, so a swap that comes
  * during a scan waits for its end. */
@@ -8,6 +8,7 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
+#include "lanspread/workq.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -145,7 +146,8 @@ void ls_rt_set_game_dir(ls_peer_runtime_t *rt, const char *dir)
     job->rt = rt;
     job->req.data = job;
     snprintf(job->dir, sizeof job->dir, "%s", dir);
-    if (uv_queue_work(&rt->loop, &job->req, check_work, check_done) != 0) {
+    /* Recovery may remove whole install trees: the install lane's kind of work. */
+    if (ls_workq_queue(&rt->loop, &job->req, LS_WORKQ_INSTALL, check_work, check_done) != 0) {
         refuse(rt, dir, ls_strerror(LS_EIO));
         free(job);
         return;

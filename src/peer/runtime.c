@@ -5,6 +5,7 @@
 #include "lanspread/error.h"
 #include "lanspread/log.h"
 #include "lanspread/path.h"
+#include "lanspread/workq.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -919,6 +920,7 @@ int ls_peer_start(const ls_peer_config_t *config, const ls_catalog_t *catalog,
     *out = NULL;
     if (!rt)
         return LS_ENOMEM;
+    ls_workq_set_pool_size(); /* before this runtime first uses libuv's pool */
     rt->catalog = catalog;
     rt->events.sink = sink;
     rt->events.userdata = userdata;

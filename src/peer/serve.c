@@ -36,55 +36,38 @@ static int refuse_code(ls_serve_reply_t *reply, int code, const char *what)
     return ls_serve_error_msg(&reply->header, ls_wire_error_from_code(code), message);
 }
 
-static const ls_file_desc_t *find_file(const ls_game_manifest_t *m, const char *path)
-{
-    for (size_t i = 0; i < m->file_count; i++)
-        if (strcmp(m->files[i].path, path) == 0)
-            return &m->files[i];
-    return NULL;
-}
-
+/* A file request is checked against the published index in place (no copy
+ * of the manifest): a peer's chunk requests cost O(log n) each. */
 static int prepare_file(const ls_library_t *library, const ls_msg_t *request,
                         ls_serve_reply_t *reply)
 {
     const char *game_id = request->u.file_request.game_id;
     const char *path = request->u.file_request.path;
     bool is_chunk = request->kind == LS_MSG_GET_FILE_CHUNK;
-    ls_game_manifest_t manifest;
+    ls_library_file_t file;
     int rc = ls_relpath_check(path, strlen(path));
     if (rc != 0)
         return refuse_code(reply, rc, path);
-    rc = ls_library_manifest(library, game_id, &manifest);
-    if (rc == LS_ENOMEM)
-        return rc;
+    rc = ls_library_file(library, game_id, path, &file);
+    if (rc == LS_ENOENT || (rc == 0 && file.is_dir))
+        return refuse(reply, LS_WIRE_INVALID_PATH, "%s: no such file in the game", path);
     if (rc != 0)
         return refuse_code(reply, rc, game_id);
-    const ls_file_desc_t *file = find_file(&manifest, path);
-    if (!file || file->is_dir) {
-        rc = refuse(reply, LS_WIRE_INVALID_PATH, "%s: no such file in the game", path);
-        goto out;
-    }
     uint64_t offset = is_chunk ? request->u.file_request.offset : 0;
-    uint64_t length = is_chunk ? request->u.file_request.length : file->size;
-    if (offset > file->size || length > file->size - offset) {
-        rc = refuse(reply, LS_WIRE_INVALID_REQUEST, "%s: range outside the file", path);
-        goto out;
-    }
+    uint64_t length = is_chunk ? request->u.file_request.length : file.size;
+    if (offset > file.size || length > file.size - offset)
+        return refuse(reply, LS_WIRE_INVALID_REQUEST, "%s: range outside the file", path);
     reply->game_root = ls_library_game_root(library, game_id);
     reply->path = strdup(path);
-    if (!reply->game_root || !reply->path) {
-        rc = LS_ENOMEM;
-        goto out;
-    }
-    reply->file_size = file->size;
+    if (!reply->game_root || !reply->path)
+        return LS_ENOMEM;
+    reply->file_size = file.size;
     reply->offset = offset;
     reply->length = length;
     reply->header.kind = is_chunk ? LS_MSG_FILE_CHUNK : LS_MSG_FILE_DATA;
     reply->header.u.file_header.offset = offset;
     reply->header.u.file_header.length = length;
-out:
-    ls_manifest_free(&manifest);
-    return rc;
+    return 0;
 }
 
 static int prepare_game(const ls_library_t *library, const char *game_id,

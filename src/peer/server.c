@@ -7,6 +7,7 @@
 #include "lanspread/error.h"
 #include "lanspread/log.h"
 #include "lanspread/serve.h"
+#include "lanspread/workq.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -227,7 +228,8 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
              (unsigned long long)ss->reply.offset, (unsigned long long)ss->reply.length);
     ss->open_req.data = ss;
     ss->is_busy = true;
-    if (uv_queue_work(ss->server->loop, &ss->open_req, open_work, open_done) != 0) {
+    if (ls_workq_queue(ss->server->loop, &ss->open_req, LS_WORKQ_LATENCY, open_work, open_done) !=
+        0) {
         ss->is_busy = false;
         send_error(ss, LS_WIRE_INTERNAL, "cannot queue the file open");
     }

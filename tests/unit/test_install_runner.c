@@ -89,7 +89,7 @@ static const seen_event_t *find(const fixture_t *f, const char *id, ls_install_e
     return NULL;
 }
 
-static void install_runs_on_the_pool_and_reports_begin_then_finished(void **state)
+static void install_runs_on_its_lane_and_reports_begin_then_finished(void **state)
 {
     fixture_t *f = *state;
     make_game(f->games, "quake");
@@ -129,15 +129,17 @@ static void failure_is_reported_with_its_code_and_reason(void **state)
     free(root);
 }
 
-static void different_games_run_side_by_side(void **state)
+static void different_games_are_both_accepted_and_both_run(void **state)
 {
     fixture_t *f = *state;
     make_game(f->games, "a");
     make_game(f->games, "b");
     assert_int_equal(ls_install_runner_submit(f->runner, LS_INSTALL_OP_INSTALL, "a"), 0);
     assert_int_equal(ls_install_runner_submit(f->runner, LS_INSTALL_OP_INSTALL, "b"), 0);
+    assert_true(ls_install_runner_is_busy(f->runner, "b")); /* queued counts as busy */
     assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
     assert_non_null(find(f, "a", LS_INSTALL_EV_FINISHED));
+    assert_non_null(find(f, "b", LS_INSTALL_EV_BEGIN));
     assert_non_null(find(f, "b", LS_INSTALL_EV_FINISHED));
 }
 
@@ -169,11 +171,12 @@ static void closing_with_an_operation_running_frees_after_it_ends(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(install_runs_on_the_pool_and_reports_begin_then_finished,
+        cmocka_unit_test_setup_teardown(install_runs_on_its_lane_and_reports_begin_then_finished,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(failure_is_reported_with_its_code_and_reason, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(different_games_run_side_by_side, setup, teardown),
+        cmocka_unit_test_setup_teardown(different_games_are_both_accepted_and_both_run, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(invalid_game_ids_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(closing_with_an_operation_running_frees_after_it_ends,
                                         setup, teardown),

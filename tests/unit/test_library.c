@@ -664,6 +664,85 @@ static void local_catalog_edits_apply_on_the_next_scan(void **state)
     assert_string_equal(ls_library_find(f->library, "alpha")->name, "Alpha");
 }
 
+/* The scan used to queue a job for every changed file at once; it keeps at
+ * most LS_SCAN_HASH_JOBS_MAX queued now, and still hashes every file. */
+static void scan_keeps_at_most_its_cap_of_hash_jobs_queued(void **state)
+{
+    fixture_t *f = *state;
+    enum { FILES_PER_GAME = 600 };
+    const char *ids[] = {"alpha", "bravo"};
+    uint64_t bytes = 0;
+    char path[64], text[64];
+    for (size_t g = 0; g < 2; g++) {
+        add_game(f, ids[g], "1\n");
+        bytes += strlen("zipbytes") + strlen("1\n");
+        for (int i = 0; i < FILES_PER_GAME; i++) {
+            snprintf(path, sizeof path, "%s/data/f%04d.bin", ids[g], i);
+            snprintf(text, sizeof text, "file %d of %s", i, ids[g]);
+            ls_test_write_text(f->games, path, text);
+            bytes += strlen(text);
+        }
+    }
+    ls_scan_stats_t stats = scan(f);
+    assert_int_equal(stats.files_hashed, 2 * (FILES_PER_GAME + 2));
+    assert_int_equal(stats.bytes_hashed, bytes);
+    assert_in_range(stats.hash_jobs_peak, 1, LS_SCAN_HASH_JOBS_MAX);
+    ls_library_file_t file;
+    uint8_t expected[LS_SHA256_LEN];
+    assert_int_equal(ls_library_file(f->library, "bravo", "data/f0599.bin", &file), 0);
+    ls_sha256("file 599 of bravo", strlen("file 599 of bravo"), expected);
+    assert_memory_equal(file.chunk_sha256[0], expected, LS_SHA256_LEN);
+}
+
+static void file_lookup_borrows_the_published_record(void **state)
+{
+    fixture_t *f = *state;
+    size_t len = 2 * LS_CHUNK_SIZE + 5;
+    uint8_t *data = calloc(1, len);
+    add_game(f, "alpha", "1\n");
+    ls_test_write_file(f->games, "alpha/big.bin", data, len);
+    ls_test_write_text(f->games, "alpha/extras/readme.txt", "hello");
+    add_game(f, "bravo", NULL);
+    add_game(f, "zulu", "1\n"); /* not in the catalog */
+    scan(f);
+
+    ls_library_file_t a, b;
+    assert_int_equal(ls_library_file(f->library, "alpha", "big.bin", &a), 0);
+    assert_string_equal(a.path, "big.bin");
+    assert_int_equal(a.size, len);
+    assert_false(a.is_dir);
+    assert_int_equal(a.chunk_count, 3);
+    assert_int_equal(ls_library_file(f->library, "alpha", "big.bin", &b), 0);
+    /* The same record both times: a view, not a copy. */
+    assert_ptr_equal(a.path, b.path);
+    assert_ptr_equal(a.chunk_sha256, b.chunk_sha256);
+
+    ls_game_manifest_t m;
+    assert_int_equal(ls_library_manifest(f->library, "alpha", &m), 0);
+    for (size_t i = 0; i < m.file_count; i++) {
+        assert_int_equal(ls_library_file(f->library, "alpha", m.files[i].path, &a), 0);
+        assert_string_equal(a.path, m.files[i].path);
+        assert_int_equal(a.size, m.files[i].size);
+        assert_int_equal(a.is_dir, m.files[i].is_dir);
+        assert_int_equal(a.chunk_count, m.files[i].chunk_count);
+        if (a.chunk_count > 0)
+            assert_memory_equal(a.chunk_sha256, m.files[i].chunk_sha256,
+                                a.chunk_count * LS_SHA256_LEN);
+    }
+    ls_manifest_free(&m);
+    assert_int_equal(ls_library_file(f->library, "alpha", "extras", &a), 0);
+    assert_true(a.is_dir);
+    assert_int_equal(a.size, 0);
+
+    assert_int_equal(ls_library_file(f->library, "alpha", "big.bi", &a), LS_ENOENT);
+    assert_null(a.path);
+    assert_int_equal(ls_library_file(f->library, "alpha", "extras/nope", &a), LS_ENOENT);
+    assert_int_equal(ls_library_file(f->library, "bravo", "game.zip", &a), LS_ENOT_DOWNLOADED);
+    assert_int_equal(ls_library_file(f->library, "zulu", "game.zip", &a), LS_EUNKNOWN_GAME);
+    assert_int_equal(ls_library_file(f->library, "kilo", "game.zip", &a), LS_EUNKNOWN_GAME);
+    free(data);
+}
+
 static void version_ini_forms_are_parsed(void **state)
 {
     (void)state;
@@ -799,6 +878,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(game_dir_that_is_not_utf8_still_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(local_catalog_edits_apply_on_the_next_scan, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(scan_keeps_at_most_its_cap_of_hash_jobs_queued, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(file_lookup_borrows_the_published_record, setup, teardown),
         cmocka_unit_test(version_ini_forms_are_parsed),
         cmocka_unit_test(catalog_errors_name_the_problem),
         cmocka_unit_test_setup_teardown(demo_library_has_real_archives_and_scans, setup, teardown),
