@@ -12,6 +12,21 @@
 #include <stdint.h>
 
 #define LS_ADDRESS_MAX 64
+/* Partial copies recorded per peer: with bitmaps bounded by
+ * LS_HAVE_CHUNKS_MAX, a peer can make us hold at most this many times
+ * LS_HAVE_BITMAP_LEN(LS_HAVE_CHUNKS_MAX) bytes (8 MiB). */
+#define LS_PEERDB_PARTIALS_MAX 64
+
+/* A peer's partial copy of one game, from its last `have`: the chunks of
+ * the download of one exact manifest it holds verified, written, and
+ * serves. */
+typedef struct {
+    char *game_id;
+    char *version;
+    char manifest_id[LS_SHA256_HEX_LEN + 1]; /* hex, as in ls_have_t */
+    uint32_t chunk_count;                    /* 1..LS_HAVE_CHUNKS_MAX */
+    uint8_t *bitmap; /* owned; LS_HAVE_BITMAP_LEN(chunk_count) bytes, layout of ls_have_t */
+} ls_peer_partial_t;
 
 typedef struct {
     char *peer_id;
@@ -27,6 +42,8 @@ typedef struct {
     uint64_t last_seen_ms;
     ls_game_manifest_t *manifests; /* file lists fetched with get_game */
     size_t manifest_count;
+    ls_peer_partial_t *partials; /* at most one per game, LS_PEERDB_PARTIALS_MAX */
+    size_t partial_count;
 } ls_peer_t;
 
 /* One title across all peers. */
@@ -46,14 +63,16 @@ void ls_peerdb_free(ls_peerdb_t *db);
 /* Applies a verified hello or hello_ack: creates the peer or replaces what
  * was known of it. The snapshot's digest is recomputed from its games and
  * must match (LS_ECORRUPT otherwise; nothing changes). *is_new tells whether
- * the peer was unknown. */
+ * the peer was unknown. A known peer keeps its partial copies, except those
+ * of a game the snapshot now lists complete at the same version. */
 int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *address,
                           uint64_t now_ms, bool *is_new);
 
 /* Applies a library_delta. LS_ESTATE when the peer's known rev is not
  * from_rev or the resulting digest does not match delta->digest: the
  * library is left unchanged and the caller re-handshakes. LS_ENOENT for an
- * unknown peer. */
+ * unknown peer. A partial copy of a game the delta now lists complete at the
+ * same version is dropped: the peer seeds it. */
 int ls_peerdb_apply_delta(ls_peerdb_t *db, const char *peer_id, const ls_library_delta_t *delta);
 
 /* Records a rev and digest heard outside a handshake (mDNS TXT) without a
@@ -68,7 +87,28 @@ int ls_peerdb_set_manifest(ls_peerdb_t *db, const char *peer_id,
 const ls_game_manifest_t *ls_peerdb_manifest(const ls_peerdb_t *db, const char *peer_id,
                                              const char *game_id);
 
+/* Records a decoded `have` from the peer: replaces its partial copy of
+ * have->game_id; chunk_count 0 removes it. A have for a version the peer's
+ * library already lists complete is not recorded (0): the peer seeds it.
+ * LS_ENOENT for an unknown peer, LS_ELIMIT when the peer already has
+ * LS_PEERDB_PARTIALS_MAX partial copies of other games, LS_EINVAL for a
+ * have that would not validate (count above the maximum, no bitmap). A
+ * failure changes nothing. */
+int ls_peerdb_set_partial(ls_peerdb_t *db, const char *peer_id, const ls_have_t *have);
+
+/* The peer's partial copy of game_id, borrowed (valid until the db
+ * changes); NULL when none. */
+const ls_peer_partial_t *ls_peerdb_partial(const ls_peerdb_t *db, const char *peer_id,
+                                           const char *game_id);
+
+/* The peers holding a partial copy of game_id for exactly the manifest
+ * manifest_id_hex, in peerdb order. Like ls_peerdb_seeders: the caller frees
+ * only the array; the strings are borrowed. */
+int ls_peerdb_partials(const ls_peerdb_t *db, const char *game_id, const char *manifest_id_hex,
+                       const char ***peer_ids, size_t *count);
+
 int ls_peerdb_touch(ls_peerdb_t *db, const char *peer_id, uint64_t now_ms);
+/* Forgets the peer with its manifests and partial copies. */
 int ls_peerdb_remove(ls_peerdb_t *db, const char *peer_id);
 
 size_t ls_peerdb_count(const ls_peerdb_t *db);

@@ -41,6 +41,21 @@
 /* hello.features: the sender understands game.meta, so a `game` answered to
  * it carries the serving peer's catalog entry. */
 #define LS_FEATURE_GAME_META "game-meta"
+/* hello.features: the sender takes part in swarm distribution: it decodes
+ * `have` and may serve the verified chunks of its partial copies. `have` is
+ * sent only to peers that list it. */
+#define LS_FEATURE_SWARM "swarm"
+
+/* A `have` covers at most this many chunks (4 TiB of LS_CHUNK_SIZE chunks),
+ * so its bitmap is at most 128 KiB, 256 KiB as hex: the frame stays far
+ * below the request frame a responder reads. */
+#define LS_HAVE_CHUNKS_MAX (1u << 20)
+/* Bytes of a `have` bitmap for n chunks: chunk i is bit (i % 8) of byte
+ * i / 8, least significant bit first. */
+#define LS_HAVE_BITMAP_LEN(n) (((size_t)(n) + 7u) / 8u)
+/* A downloader sends at most one `have` per game per peer in this interval,
+ * and only when its bitmap differs from the last one sent to that peer. */
+#define LS_HAVE_INTERVAL_MS 500
 
 /* One game as a peer announces it. */
 typedef struct {
@@ -84,6 +99,8 @@ typedef enum {
     LS_MSG_LIBRARY_DELTA,
     LS_MSG_LIBRARY_DELTA_ACK,
     LS_MSG_ERROR,
+    LS_MSG_HAVE,     /* request, only to peers that list LS_FEATURE_SWARM */
+    LS_MSG_HAVE_ACK, /* its reply: no field besides kind */
 } ls_msg_kind_t;
 
 /* Typed errors a peer answers with. */
@@ -140,6 +157,18 @@ typedef struct {
     size_t removed_count;
 } ls_library_delta_t;
 
+/* The chunks of one download the sender holds verified and written, and
+ * serves. chunk_count 0 (bitmap NULL) withdraws its partial copy of the
+ * game: the download was canceled, or finished and the game now comes with
+ * the sender's library. */
+typedef struct {
+    char *game_id;
+    char *version;                           /* the manifest's version */
+    char manifest_id[LS_SHA256_HEX_LEN + 1]; /* hex of ls_resume_manifest_id() */
+    uint32_t chunk_count;                    /* 0..LS_HAVE_CHUNKS_MAX */
+    uint8_t *bitmap; /* LS_HAVE_BITMAP_LEN(chunk_count) bytes, NULL when 0; spare bits 0 */
+} ls_have_t;
+
 typedef struct {
     ls_msg_kind_t kind;
     union {
@@ -164,6 +193,7 @@ typedef struct {
             ls_wire_error_t code;
             char *message;
         } error;                           /* ERROR */
+        ls_have_t have;                    /* HAVE */
     } u;
 } ls_msg_t;
 

@@ -1,5 +1,5 @@
-/* PeerGameDB: remote peers, their announced libraries and file lists, and
- * the latest version of each title across them. */
+/* PeerGameDB: remote peers, their announced libraries, file lists and
+ * partial copies, and the latest version of each title across them. */
 #include "lanspread/peerdb.h"
 
 #include "lanspread/error.h"
@@ -28,6 +28,14 @@ static void free_features(char **features, size_t count)
     free(features);
 }
 
+static void partial_free(ls_peer_partial_t *partial)
+{
+    free(partial->game_id);
+    free(partial->version);
+    free(partial->bitmap);
+    memset(partial, 0, sizeof *partial);
+}
+
 static void peer_free(ls_peer_t *peer)
 {
     free(peer->peer_id);
@@ -37,6 +45,9 @@ static void peer_free(ls_peer_t *peer)
     for (size_t i = 0; i < peer->manifest_count; i++)
         ls_manifest_free(&peer->manifests[i]);
     free(peer->manifests);
+    for (size_t i = 0; i < peer->partial_count; i++)
+        partial_free(&peer->partials[i]);
+    free(peer->partials);
     memset(peer, 0, sizeof *peer);
 }
 
@@ -93,6 +104,46 @@ static int verify_digest(const ls_library_snapshot_t *snap)
     return strcmp(digest, snap->digest) == 0 ? 0 : LS_ECORRUPT;
 }
 
+static ssize_t find_partial(const ls_peer_t *peer, const char *game_id)
+{
+    for (size_t i = 0; i < peer->partial_count; i++)
+        if (strcmp(peer->partials[i].game_id, game_id) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static void drop_partial(ls_peer_t *peer, size_t index)
+{
+    partial_free(&peer->partials[index]);
+    memmove(&peer->partials[index], &peer->partials[index + 1],
+            (peer->partial_count - index - 1) * sizeof *peer->partials);
+    peer->partial_count--;
+}
+
+/* A game listed at the version of a partial copy is complete there: the
+ * peer seeds it, so the partial record says nothing more. */
+static bool lists_complete(const ls_game_summary_t *games, size_t count, const char *game_id,
+                           const char *version)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(games[i].id, game_id) == 0)
+            return ls_version_compare(games[i].version, version) == 0;
+    return false;
+}
+
+/* Bounded: at most LS_PEERDB_PARTIALS_MAX records, each looked up once. */
+static void drop_completed_partials(ls_peer_t *peer, const ls_game_summary_t *games, size_t count)
+{
+    size_t i = 0;
+    while (i < peer->partial_count) {
+        const ls_peer_partial_t *p = &peer->partials[i];
+        if (lists_complete(games, count, p->game_id, p->version))
+            drop_partial(peer, i);
+        else
+            i++;
+    }
+}
+
 /* Everything the new record needs is built first, so a failure changes
  * nothing and a success writes each field of the peer exactly once. */
 int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *address,
@@ -124,9 +175,16 @@ int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *
     if (is_new)
         *is_new = existing == NULL;
     if (existing) {
-        /* Manifests describe files of versions that may be gone; drop them. */
+        /* Manifests describe files of versions that may be gone; drop them.
+         * Partial copies stand until the peer withdraws or completes them:
+         * it sends a `have` only when its bitmap changes. */
+        fresh.partials = existing->partials;
+        fresh.partial_count = existing->partial_count;
+        existing->partials = NULL;
+        existing->partial_count = 0;
         peer_free(existing);
         *existing = fresh;
+        drop_completed_partials(existing, existing->library.games, existing->library.game_count);
         return 0;
     }
     if (db->count == db->cap) {
@@ -212,6 +270,7 @@ int ls_peerdb_apply_delta(ls_peerdb_t *db, const char *peer_id, const ls_library
     peer->library = next;
     peer->advertised_rev = next.library_rev;
     memcpy(peer->advertised_digest, next.digest, sizeof peer->advertised_digest);
+    drop_completed_partials(peer, delta->changed, delta->changed_count);
     return 0;
 }
 
@@ -263,6 +322,90 @@ const ls_game_manifest_t *ls_peerdb_manifest(const ls_peerdb_t *db, const char *
         if (strcmp(peer->manifests[i].game_id, game_id) == 0)
             return &peer->manifests[i];
     return NULL;
+}
+
+static bool have_is_valid(const ls_have_t *have)
+{
+    return have->game_id && have->version &&
+           strnlen(have->manifest_id, sizeof have->manifest_id) == LS_SHA256_HEX_LEN &&
+           have->chunk_count <= LS_HAVE_CHUNKS_MAX && (have->chunk_count == 0 || have->bitmap);
+}
+
+static int partial_copy(ls_peer_partial_t *dst, const ls_have_t *have)
+{
+    size_t bytes = LS_HAVE_BITMAP_LEN(have->chunk_count);
+    memset(dst, 0, sizeof *dst);
+    dst->game_id = strdup(have->game_id);
+    dst->version = strdup(have->version);
+    dst->bitmap = malloc(bytes);
+    if (!dst->game_id || !dst->version || !dst->bitmap) {
+        partial_free(dst);
+        return LS_ENOMEM;
+    }
+    memcpy(dst->manifest_id, have->manifest_id, sizeof dst->manifest_id);
+    dst->chunk_count = have->chunk_count;
+    memcpy(dst->bitmap, have->bitmap, bytes);
+    return 0;
+}
+
+int ls_peerdb_set_partial(ls_peerdb_t *db, const char *peer_id, const ls_have_t *have)
+{
+    ls_peer_t *peer = find_mutable(db, peer_id);
+    ls_peer_partial_t fresh;
+    if (!peer)
+        return LS_ENOENT;
+    if (!have_is_valid(have))
+        return LS_EINVAL;
+    ssize_t at = find_partial(peer, have->game_id);
+    bool seeds =
+        lists_complete(peer->library.games, peer->library.game_count, have->game_id, have->version);
+    /* A withdrawn copy, or a late `have` of what the peer now seeds. */
+    if (have->chunk_count == 0 || seeds) {
+        if (at >= 0)
+            drop_partial(peer, (size_t)at);
+        return 0;
+    }
+    if (at < 0 && peer->partial_count >= LS_PEERDB_PARTIALS_MAX)
+        return LS_ELIMIT;
+    int rc = partial_copy(&fresh, have);
+    if (rc != 0)
+        return rc;
+    if (at >= 0) {
+        partial_free(&peer->partials[at]);
+        peer->partials[at] = fresh;
+        return 0;
+    }
+    ls_peer_partial_t *grown = realloc(peer->partials, (peer->partial_count + 1) * sizeof *grown);
+    if (!grown) {
+        partial_free(&fresh);
+        return LS_ENOMEM;
+    }
+    peer->partials = grown;
+    peer->partials[peer->partial_count++] = fresh;
+    return 0;
+}
+
+const ls_peer_partial_t *ls_peerdb_partial(const ls_peerdb_t *db, const char *peer_id,
+                                           const char *game_id)
+{
+    const ls_peer_t *peer = ls_peerdb_find(db, peer_id);
+    ssize_t at = peer ? find_partial(peer, game_id) : -1;
+    return at >= 0 ? &peer->partials[at] : NULL;
+}
+
+int ls_peerdb_partials(const ls_peerdb_t *db, const char *game_id, const char *manifest_id_hex,
+                       const char ***peer_ids, size_t *count)
+{
+    *peer_ids = calloc(db->count + 1, sizeof **peer_ids);
+    *count = 0;
+    if (!*peer_ids)
+        return LS_ENOMEM;
+    for (size_t p = 0; p < db->count; p++) {
+        ssize_t at = find_partial(&db->peers[p], game_id);
+        if (at >= 0 && strcmp(db->peers[p].partials[at].manifest_id, manifest_id_hex) == 0)
+            (*peer_ids)[(*count)++] = db->peers[p].peer_id;
+    }
+    return 0;
 }
 
 int ls_peerdb_touch(ls_peerdb_t *db, const char *peer_id, uint64_t now_ms)

@@ -257,6 +257,14 @@ static int decode_games(ls_proto_ctx_t *ctx, json_t *root, ls_library_snapshot_t
     return rc ? rc : decode_snapshot_fields(ctx, root, snap);
 }
 
+static bool is_lower_hex(const char *s, size_t len)
+{
+    bool ok = true;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    return ok;
+}
+
 /* Hashes are 64 lowercase hex digits: one spelling per value keeps the
  * encoding canonical. */
 static int decode_chunk_hash(ls_proto_ctx_t *ctx, json_t *v, uint8_t out[LS_SHA256_LEN])
@@ -264,9 +272,7 @@ static int decode_chunk_hash(ls_proto_ctx_t *ctx, json_t *v, uint8_t out[LS_SHA2
     if (!json_is_string(v))
         return ls_proto_fail(ctx, LS_ETYPE, NULL, "expected a string");
     const char *s = json_string_value(v);
-    bool ok = json_string_length(v) == LS_SHA256_HEX_LEN;
-    for (size_t i = 0; ok && i < LS_SHA256_HEX_LEN; i++)
-        ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+    bool ok = json_string_length(v) == LS_SHA256_HEX_LEN && is_lower_hex(s, LS_SHA256_HEX_LEN);
     if (!ok || ls_hex_decode(s, LS_SHA256_HEX_LEN, out, LS_SHA256_LEN) != 0)
         return ls_proto_fail(ctx, LS_ERANGE, NULL, "not %d lowercase hex digits",
                              LS_SHA256_HEX_LEN);
@@ -453,6 +459,55 @@ static int decode_error(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
     return rc;
 }
 
+/* The bitmap's length follows from chunk_count, which is already bounded:
+ * the text is checked against it before the bytes are allocated. Spare bits
+ * are the validator's, so the encoder refuses them too. */
+static int decode_bitmap(ls_proto_ctx_t *ctx, json_t *root, ls_have_t *have)
+{
+    json_t *v;
+    int rc = get_member(ctx, root, "bitmap", &v);
+    if (rc != 0)
+        return rc;
+    if (!json_is_string(v))
+        return ls_proto_fail(ctx, LS_ETYPE, "bitmap", "expected a string");
+    size_t bytes = LS_HAVE_BITMAP_LEN(have->chunk_count);
+    const char *hex = json_string_value(v);
+    size_t hex_len = json_string_length(v);
+    if (hex_len != 2 * bytes)
+        return ls_proto_fail(ctx, LS_ERANGE, "bitmap", "%zu hex digits, %u chunks need %zu",
+                             hex_len, have->chunk_count, 2 * bytes);
+    if (!is_lower_hex(hex, hex_len))
+        return ls_proto_fail(ctx, LS_ERANGE, "bitmap", "not lowercase hex");
+    if (bytes == 0)
+        return 0;
+    have->bitmap = malloc(bytes);
+    if (!have->bitmap)
+        return LS_ENOMEM;
+    if (ls_hex_decode(hex, hex_len, have->bitmap, bytes) != 0)
+        return ls_proto_fail(ctx, LS_ERANGE, "bitmap", "not lowercase hex");
+    return 0;
+}
+
+static int decode_have(ls_proto_ctx_t *ctx, json_t *root, ls_have_t *have)
+{
+    static const char *const fields[] = {"kind",        "game_id", "version", "manifest_id",
+                                         "chunk_count", "bitmap",  NULL};
+    uint64_t chunk_count = 0;
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_string(ctx, root, "game_id", false, &have->game_id);
+    if (rc == 0)
+        rc = get_string(ctx, root, "version", false, &have->version);
+    if (rc == 0)
+        rc = get_digest(ctx, root, "manifest_id", have->manifest_id);
+    if (rc == 0)
+        rc = get_uint_max(ctx, root, "chunk_count", LS_HAVE_CHUNKS_MAX, &chunk_count);
+    have->chunk_count = (uint32_t)chunk_count;
+    if (rc == 0)
+        rc = decode_bitmap(ctx, root, have);
+    return rc;
+}
+
 /* Messages whose only field besides "kind" is one integer or one id. */
 static int decode_single(ls_proto_ctx_t *ctx, json_t *root, const char *key, uint64_t *number,
                          char **id)
@@ -505,6 +560,10 @@ static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
         return decode_single(ctx, root, "acked_rev", &msg->u.acked_rev, NULL);
     case LS_MSG_ERROR:
         return decode_error(ctx, root, msg);
+    case LS_MSG_HAVE:
+        return decode_have(ctx, root, &msg->u.have);
+    case LS_MSG_HAVE_ACK:
+        return decode_single(ctx, root, NULL, NULL, NULL);
     }
     return LS_EUNKNOWN_KIND;
 }
@@ -623,6 +682,11 @@ void ls_msg_free(ls_msg_t *msg)
         break;
     case LS_MSG_ERROR:
         free(msg->u.error.message);
+        break;
+    case LS_MSG_HAVE:
+        free(msg->u.have.game_id);
+        free(msg->u.have.version);
+        free(msg->u.have.bitmap);
         break;
     default:
         break;

@@ -237,6 +237,26 @@ static int encode_error(json_t *root, const ls_msg_t *msg)
     return rc;
 }
 
+static int encode_have(json_t *root, const ls_have_t *have)
+{
+    size_t bytes = LS_HAVE_BITMAP_LEN(have->chunk_count);
+    /* Bounded by LS_HAVE_CHUNKS_MAX, which validation checked. */
+    char *hex = malloc(2 * bytes + 1);
+    int rc = hex ? put_string(root, "game_id", have->game_id) : LS_ENOMEM;
+    if (rc == 0)
+        rc = put_string(root, "version", have->version);
+    if (rc == 0)
+        rc = put_string(root, "manifest_id", have->manifest_id);
+    if (rc == 0)
+        rc = put_u64(root, "chunk_count", have->chunk_count);
+    if (rc == 0) {
+        ls_hex_encode(have->bitmap, bytes, hex);
+        rc = put_string(root, "bitmap", hex);
+    }
+    free(hex);
+    return rc;
+}
+
 static int encode_body(json_t *root, const ls_msg_t *msg)
 {
     switch (msg->kind) {
@@ -266,6 +286,10 @@ static int encode_body(json_t *root, const ls_msg_t *msg)
         return put_u64(root, "acked_rev", msg->u.acked_rev);
     case LS_MSG_ERROR:
         return encode_error(root, msg);
+    case LS_MSG_HAVE:
+        return encode_have(root, &msg->u.have);
+    case LS_MSG_HAVE_ACK:
+        return 0;
     }
     return LS_EUNKNOWN_KIND;
 }

@@ -22,6 +22,8 @@ static const char *const kind_names[] = {
     [LS_MSG_LIBRARY_DELTA] = "library_delta",
     [LS_MSG_LIBRARY_DELTA_ACK] = "library_delta_ack",
     [LS_MSG_ERROR] = "error",
+    [LS_MSG_HAVE] = "have",
+    [LS_MSG_HAVE_ACK] = "have_ack",
 };
 
 static const char *const wire_error_names[] = {

@@ -295,6 +295,31 @@ static int validate_error(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
     return check_string(ctx, "message", msg->u.error.message, 0, LS_MESSAGE_MAX);
 }
 
+/* Bits past chunk_count in the last byte must be 0: one spelling per
+ * bitmap, and no claim to a chunk the manifest does not have. */
+static int validate_have(ls_proto_ctx_t *ctx, const ls_have_t *have)
+{
+    int rc = check_game_id(ctx, "game_id", have->game_id);
+    if (rc == 0)
+        rc = check_string(ctx, "version", have->version, 0, LS_VERSION_MAX);
+    if (rc == 0)
+        rc = check_digest(ctx, "manifest_id", have->manifest_id);
+    if (rc == 0 && have->chunk_count > LS_HAVE_CHUNKS_MAX)
+        rc = ls_proto_fail(ctx, LS_ERANGE, "chunk_count", "%u above %u", have->chunk_count,
+                           LS_HAVE_CHUNKS_MAX);
+    if (rc != 0 || have->chunk_count == 0)
+        return rc;
+    if (!have->bitmap)
+        return ls_proto_fail(ctx, LS_EMISSING, "bitmap", "%u chunks but no bitmap",
+                             have->chunk_count);
+    unsigned spare = (unsigned)(LS_HAVE_BITMAP_LEN(have->chunk_count) * 8 - have->chunk_count);
+    uint8_t last = have->bitmap[LS_HAVE_BITMAP_LEN(have->chunk_count) - 1];
+    if (spare > 0 && (last >> (8 - spare)) != 0)
+        return ls_proto_fail(ctx, LS_ERANGE, "bitmap", "bits past chunk %u are set",
+                             have->chunk_count - 1);
+    return 0;
+}
+
 int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
 {
     switch (msg->kind) {
@@ -317,10 +342,13 @@ int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
         return validate_delta(ctx, &msg->u.delta);
     case LS_MSG_ERROR:
         return validate_error(ctx, msg);
+    case LS_MSG_HAVE:
+        return validate_have(ctx, &msg->u.have);
     case LS_MSG_PING:
     case LS_MSG_PONG:
     case LS_MSG_LIST_GAMES:
     case LS_MSG_LIBRARY_DELTA_ACK:
+    case LS_MSG_HAVE_ACK:
         return 0;
     }
     return ls_proto_fail(ctx, LS_EUNKNOWN_KIND, "kind", "unknown kind %d", (int)msg->kind);

@@ -1,10 +1,11 @@
 /* PeerGameDB: applying handshakes and deltas, re-sync signals, the latest
- * version per title and who serves it. */
+ * version per title and who serves it, and peers' partial copies. */
 #include "testutil.h"
 
 #include "lanspread/error.h"
 #include "lanspread/peerdb.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -238,6 +239,197 @@ static void manifests_are_kept_per_peer_and_game(void **state)
     ls_peerdb_free(db);
 }
 
+#define MANIFEST_A "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define MANIFEST_B "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+
+/* A have of `chunk_count` chunks whose bitmap holds `first_byte` then
+ * zeros; bitmap points into the caller's buffer. */
+static ls_have_t make_have(const char *game_id, const char *version, const char *manifest_id,
+                           uint32_t chunk_count, uint8_t *bitmap, uint8_t first_byte)
+{
+    ls_have_t have = {.game_id = (char *)game_id,
+                      .version = (char *)version,
+                      .chunk_count = chunk_count,
+                      .bitmap = chunk_count ? bitmap : NULL};
+    memcpy(have.manifest_id, manifest_id, sizeof have.manifest_id);
+    if (chunk_count) {
+        memset(bitmap, 0, LS_HAVE_BITMAP_LEN(chunk_count));
+        bitmap[0] = first_byte;
+    }
+    return have;
+}
+
+static void partial_copies_are_kept_per_peer_and_game(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_game_summary_t games[] = {game("aoe2", "2", 50)};
+    ls_hello_t a = make_hello("peer-a", 1, 1, games);
+    ls_hello_t b = make_hello("peer-b", 1, 1, games);
+    uint8_t bits[2];
+    ls_have_t have = make_have("quake3", "1.32", MANIFEST_A, 10, bits, 0x05);
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &have), LS_ENOENT);
+    assert_int_equal(ls_peerdb_apply_hello(db, &a, "a", 0, NULL), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &b, "b", 0, NULL), 0);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &have), 0);
+
+    /* The record is a copy: the caller's bitmap can change or go. */
+    bits[0] = 0xff;
+    const ls_peer_partial_t *got = ls_peerdb_partial(db, "peer-a", "quake3");
+    assert_non_null(got);
+    assert_string_equal(got->version, "1.32");
+    assert_string_equal(got->manifest_id, MANIFEST_A);
+    assert_int_equal(got->chunk_count, 10);
+    assert_int_equal(got->bitmap[0], 0x05);
+    assert_int_equal(got->bitmap[1], 0);
+    assert_null(ls_peerdb_partial(db, "peer-b", "quake3"));
+    assert_null(ls_peerdb_partial(db, "peer-a", "aoe2"));
+    assert_null(ls_peerdb_partial(db, "nobody", "quake3"));
+
+    /* A newer have replaces the record, never adds a second one. */
+    have = make_have("quake3", "1.32", MANIFEST_A, 10, bits, 0x07);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &have), 0);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->partial_count, 1);
+    assert_int_equal(ls_peerdb_partial(db, "peer-a", "quake3")->bitmap[0], 0x07);
+
+    /* chunk_count 0 withdraws it; withdrawing nothing is fine. */
+    have = make_have("quake3", "1.32", MANIFEST_A, 0, bits, 0);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &have), 0);
+    assert_null(ls_peerdb_partial(db, "peer-a", "quake3"));
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-b", &have), 0);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->partial_count, 0);
+    hello_free(&a);
+    hello_free(&b);
+    summaries_free(games, 1);
+    ls_peerdb_free(db);
+}
+
+static void partials_lists_the_peers_holding_that_exact_manifest(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_hello_t hellos[3] = {make_hello("peer-a", 1, 0, NULL), make_hello("peer-b", 1, 0, NULL),
+                            make_hello("peer-c", 1, 0, NULL)};
+    uint8_t bits[1];
+    ls_have_t on_a = make_have("quake3", "1.32", MANIFEST_A, 3, bits, 0x01);
+    ls_have_t on_b = make_have("quake3", "1.33", MANIFEST_B, 3, bits, 0x01);
+    const char **peers;
+    size_t count;
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(ls_peerdb_apply_hello(db, &hellos[i], "x", 0, NULL), 0);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &on_a), 0);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-b", &on_b), 0);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-c", &on_a), 0);
+
+    assert_int_equal(ls_peerdb_partials(db, "quake3", MANIFEST_A, &peers, &count), 0);
+    assert_int_equal(count, 2);
+    assert_string_equal(peers[0], "peer-a");
+    assert_string_equal(peers[1], "peer-c");
+    free(peers);
+    assert_int_equal(ls_peerdb_partials(db, "quake3", MANIFEST_B, &peers, &count), 0);
+    assert_int_equal(count, 1);
+    assert_string_equal(peers[0], "peer-b");
+    free(peers);
+    assert_int_equal(ls_peerdb_partials(db, "aoe2", MANIFEST_A, &peers, &count), 0);
+    assert_int_equal(count, 0);
+    free(peers);
+
+    /* A peer that goes takes its partial copies with it. */
+    assert_int_equal(ls_peerdb_remove(db, "peer-a"), 0);
+    assert_int_equal(ls_peerdb_partials(db, "quake3", MANIFEST_A, &peers, &count), 0);
+    assert_int_equal(count, 1);
+    assert_string_equal(peers[0], "peer-c");
+    free(peers);
+    for (size_t i = 0; i < 3; i++)
+        hello_free(&hellos[i]);
+    ls_peerdb_free(db);
+}
+
+/* Once the peer's library lists the game at the version it was
+ * downloading, it seeds it: the partial record goes. */
+static void a_completed_game_drops_the_partial_copy(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_game_summary_t old[] = {game("quake3", "1.31", 90)};
+    ls_hello_t h = make_hello("peer-a", 1, 1, old);
+    uint8_t bits[1];
+    ls_have_t quake = make_have("quake3", "1.32", MANIFEST_A, 3, bits, 0x03);
+    ls_have_t doom = make_have("doom", "1.9", MANIFEST_B, 3, bits, 0x01);
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);
+    /* Seeding 1.31 while downloading 1.32 is a partial copy of 1.32. */
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &quake), 0);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &doom), 0);
+
+    /* A re-handshake with the same library keeps both. */
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 1, NULL), 0);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->partial_count, 2);
+
+    /* The delta that lists quake3 1.32 ends its partial copy, not doom's. */
+    ls_game_summary_t done[] = {game("quake3", "1.32", 100)};
+    ls_library_delta_t delta = {.from_rev = 1, .to_rev = 2, .changed = done, .changed_count = 1};
+    assert_int_equal(ls_snapshot_digest(done, 1, delta.digest), 0);
+    assert_int_equal(ls_peerdb_apply_delta(db, "peer-a", &delta), 0);
+    assert_null(ls_peerdb_partial(db, "peer-a", "quake3"));
+    assert_non_null(ls_peerdb_partial(db, "peer-a", "doom"));
+
+    /* A late have of what the peer now seeds is not recorded. */
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &quake), 0);
+    assert_null(ls_peerdb_partial(db, "peer-a", "quake3"));
+
+    /* A hello listing doom 1.9 ends that one too. */
+    ls_game_summary_t both[] = {game("quake3", "1.32", 100), game("doom", "1.9", 10)};
+    ls_hello_t again = make_hello("peer-a", 3, 2, both);
+    assert_int_equal(ls_peerdb_apply_hello(db, &again, "x", 2, NULL), 0);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->partial_count, 0);
+    hello_free(&h);
+    hello_free(&again);
+    summaries_free(old, 1);
+    summaries_free(done, 1);
+    summaries_free(both, 2);
+    ls_peerdb_free(db);
+}
+
+/* However many games a peer claims to download, we hold at most
+ * LS_PEERDB_PARTIALS_MAX records for it; an update of a held one still
+ * goes through. */
+static void partial_copies_per_peer_are_bounded(void **state)
+{
+    (void)state;
+    ls_peerdb_t *db;
+    ls_hello_t h = make_hello("peer-a", 1, 0, NULL);
+    uint8_t bits[1];
+    char id[16];
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);
+    for (int i = 0; i < LS_PEERDB_PARTIALS_MAX; i++) {
+        snprintf(id, sizeof id, "game%d", i);
+        ls_have_t have = make_have(id, "1", MANIFEST_A, 8, bits, 0x01);
+        assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &have), 0);
+    }
+    ls_have_t extra = make_have("one-more", "1", MANIFEST_A, 8, bits, 0x01);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &extra), LS_ELIMIT);
+    assert_null(ls_peerdb_partial(db, "peer-a", "one-more"));
+    ls_have_t update = make_have("game0", "1", MANIFEST_A, 8, bits, 0x03);
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &update), 0);
+    assert_int_equal(ls_peerdb_partial(db, "peer-a", "game0")->bitmap[0], 0x03);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->partial_count, LS_PEERDB_PARTIALS_MAX);
+
+    /* A have that would not validate is refused and changes nothing. */
+    ls_have_t no_bitmap = make_have("game1", "1", MANIFEST_A, 8, bits, 0x01);
+    no_bitmap.bitmap = NULL;
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &no_bitmap), LS_EINVAL);
+    ls_have_t too_many = make_have("game1", "1", MANIFEST_A, 8, bits, 0x01);
+    too_many.chunk_count = LS_HAVE_CHUNKS_MAX + 1;
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &too_many), LS_EINVAL);
+    assert_int_equal(ls_peerdb_partial(db, "peer-a", "game1")->chunk_count, 8);
+    hello_free(&h);
+    ls_peerdb_free(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +440,10 @@ int main(void)
         cmocka_unit_test(latest_version_wins_and_only_its_peers_seed),
         cmocka_unit_test(versions_compare_as_people_read_them),
         cmocka_unit_test(manifests_are_kept_per_peer_and_game),
+        cmocka_unit_test(partial_copies_are_kept_per_peer_and_game),
+        cmocka_unit_test(partials_lists_the_peers_holding_that_exact_manifest),
+        cmocka_unit_test(a_completed_game_drops_the_partial_copy),
+        cmocka_unit_test(partial_copies_per_peer_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,11 @@
 #define CHUNK_REQ(path, offset, length)                                                            \
     "{\"kind\":\"get_game_file_chunk\",\"game_id\":\"doom\",\"path\":\"" path "\","                \
     "\"offset\":" offset ",\"length\":" length "}"
+#define HAVE_WITH(fields) "{\"kind\":\"have\",\"game_id\":\"doom\",\"version\":\"1.9\"," fields "}"
+#define HAVE(count, bitmap)                                                                        \
+    HAVE_WITH("\"manifest_id\":\"" D64 "\",\"chunk_count\":" count ",\"bitmap\":\"" bitmap "\"")
+/* The last message kind: tests that cover every kind run up to it. */
+#define LAST_KIND LS_MSG_HAVE_ACK
 
 static char *xstrdup(const char *s)
 {
@@ -441,6 +446,152 @@ static void error_round_trips_every_code_and_its_message(void **state)
         ls_msg_free(&in);
         ls_msg_free(&out);
     }
+}
+
+static void have_round_trips_its_bitmap_and_have_ack_is_empty(void **state)
+{
+    (void)state;
+    uint8_t bitmap[2] = {0xef, 0x03}; /* chunks 0-3 and 5-9 of 10 */
+    ls_msg_t in = {.kind = LS_MSG_HAVE};
+    ls_msg_t out;
+    in.u.have.game_id = "quake3";
+    in.u.have.version = "1.32c";
+    memcpy(in.u.have.manifest_id, D64, sizeof in.u.have.manifest_id);
+    in.u.have.chunk_count = 10;
+    in.u.have.bitmap = bitmap;
+    round_trip(&in, &out);
+    assert_string_equal(out.u.have.game_id, "quake3");
+    assert_string_equal(out.u.have.version, "1.32c");
+    assert_string_equal(out.u.have.manifest_id, D64);
+    assert_int_equal(out.u.have.chunk_count, 10);
+    assert_memory_equal(out.u.have.bitmap, bitmap, sizeof bitmap);
+    ls_msg_free(&out);
+
+    /* No chunks: the partial copy is withdrawn, and there is no bitmap. */
+    in.u.have.chunk_count = 0;
+    in.u.have.bitmap = NULL;
+    round_trip(&in, &out);
+    assert_int_equal(out.u.have.chunk_count, 0);
+    assert_null(out.u.have.bitmap);
+    ls_msg_free(&out);
+
+    ls_msg_t ack = {.kind = LS_MSG_HAVE_ACK};
+    round_trip(&ack, &out);
+    ls_msg_free(&out);
+}
+
+/* A have of every chunk the protocol allows stays a small request: 256 KiB
+ * of hex and a few fields. */
+static void the_largest_have_is_a_bounded_frame(void **state)
+{
+    (void)state;
+    size_t bytes = LS_HAVE_BITMAP_LEN(LS_HAVE_CHUNKS_MAX);
+    uint8_t *bitmap = malloc(bytes);
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    ls_msg_t msg = {.kind = LS_MSG_HAVE};
+    ls_msg_t out;
+    assert_non_null(bitmap);
+    memset(bitmap, 0xff, bytes);
+    msg.u.have.game_id = "doom";
+    msg.u.have.version = "1.9";
+    memcpy(msg.u.have.manifest_id, D64, sizeof msg.u.have.manifest_id);
+    msg.u.have.chunk_count = LS_HAVE_CHUNKS_MAX;
+    msg.u.have.bitmap = bitmap;
+    assert_int_equal(ls_msg_encode(&msg, &frame, &len), 0);
+    assert_true(len <= LS_FRAME_HEADER_LEN + 2 * bytes + 256);
+    assert_int_equal(
+        ls_msg_decode(frame + LS_FRAME_HEADER_LEN, len - LS_FRAME_HEADER_LEN, &out, NULL, 0), 0);
+    assert_memory_equal(out.u.have.bitmap, bitmap, bytes);
+    ls_msg_free(&out);
+    free(frame);
+    frame = NULL;
+
+    msg.u.have.chunk_count = LS_HAVE_CHUNKS_MAX + 1;
+    assert_int_equal(ls_msg_encode(&msg, &frame, &len), LS_ERANGE);
+    assert_null(frame);
+    free(bitmap);
+}
+
+/* The bitmap has one spelling for each set of chunks: its length follows
+ * from chunk_count, its digits are lowercase, its spare bits are 0. */
+static void have_is_decoded_strictly(void **state)
+{
+    (void)state;
+    assert_int_equal(decode_text(HAVE("10", "ef03"), NULL), 0);
+    assert_int_equal(decode_text(HAVE("8", "ff"), NULL), 0);
+    assert_int_equal(decode_text(HAVE("0", ""), NULL), 0);
+    assert_int_equal(decode_text("{\"kind\":\"have_ack\"}", NULL), 0);
+
+    /* bad hex */
+    assert_int_equal(decode_text(HAVE("10", "eg03"), "bitmap"), LS_ERANGE);
+    assert_int_equal(decode_text(HAVE("10", "EF03"), "bitmap"), LS_ERANGE);
+    assert_int_equal(decode_text(HAVE("10", "\\u0000f03"), "bitmap"), LS_ERANGE);
+    /* wrong length */
+    assert_int_equal(decode_text(HAVE("10", "ef"), "bitmap"), LS_ERANGE);
+    assert_int_equal(decode_text(HAVE("10", "ef0"), "bitmap"), LS_ERANGE);
+    assert_int_equal(decode_text(HAVE("10", "ef0300"), "bitmap"), LS_ERANGE);
+    assert_int_equal(decode_text(HAVE("0", "00"), "bitmap"), LS_ERANGE);
+    /* spare bits: chunk 10 of 10, chunk 1 of 1 */
+    assert_int_equal(decode_text(HAVE("10", "ef07"), "bitmap"), LS_ERANGE);
+    assert_int_equal(decode_text(HAVE("1", "02"), "bitmap"), LS_ERANGE);
+    /* chunk_count is bounded before the bitmap is looked at */
+    assert_int_equal(decode_text(HAVE("1048577", ""), "chunk_count"), LS_ERANGE);
+    assert_int_equal(decode_text(HAVE("-1", ""), "chunk_count"), LS_ETYPE);
+    /* missing, unknown, duplicate and mistyped fields */
+    assert_int_equal(
+        decode_text(HAVE_WITH("\"manifest_id\":\"" D64 "\",\"chunk_count\":0"), "bitmap"),
+        LS_EMISSING);
+    assert_int_equal(decode_text(HAVE_WITH("\"chunk_count\":0,\"bitmap\":\"\""), "manifest_id"),
+                     LS_EMISSING);
+    assert_int_equal(decode_text("{\"kind\":\"have\",\"version\":\"1\",\"manifest_id\":\"" D64
+                                 "\",\"chunk_count\":0,\"bitmap\":\"\"}",
+                                 "game_id"),
+                     LS_EMISSING);
+    assert_int_equal(decode_text(HAVE_WITH("\"manifest_id\":\"" D64
+                                           "\",\"chunk_count\":0,\"bitmap\":\"\",\"held\":0"),
+                                 "held"),
+                     LS_EUNKNOWN_FIELD);
+    assert_int_equal(decode_text("{\"kind\":\"have_ack\",\"game_id\":\"doom\"}", "game_id"),
+                     LS_EUNKNOWN_FIELD);
+    assert_int_equal(decode_text(HAVE_WITH("\"manifest_id\":\"" D64
+                                           "\",\"chunk_count\":0,\"bitmap\":\"\",\"bitmap\":\"\""),
+                                 NULL),
+                     LS_EDUPKEY);
+    assert_int_equal(
+        decode_text(HAVE_WITH("\"manifest_id\":\"" D64 "\",\"chunk_count\":8,\"bitmap\":255"),
+                    "bitmap"),
+        LS_ETYPE);
+    /* the other fields */
+    assert_int_equal(decode_text(HAVE_WITH("\"manifest_id\":\"abc\",\"chunk_count\":0,"
+                                           "\"bitmap\":\"\""),
+                                 "manifest_id"),
+                     LS_ERANGE);
+    assert_int_equal(decode_text("{\"kind\":\"have\",\"game_id\":\"../x\",\"version\":\"1\","
+                                 "\"manifest_id\":\"" D64 "\",\"chunk_count\":0,\"bitmap\":\"\"}",
+                                 "game_id"),
+                     LS_EINVALID_ID);
+}
+
+static void encoder_refuses_a_have_the_decoder_would_refuse(void **state)
+{
+    (void)state;
+    uint8_t bitmap[2] = {0xff, 0x04}; /* bit 10 of 10 chunks */
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    ls_msg_t msg = {.kind = LS_MSG_HAVE};
+    msg.u.have.game_id = "doom";
+    msg.u.have.version = "1.9";
+    memcpy(msg.u.have.manifest_id, D64, sizeof msg.u.have.manifest_id);
+    msg.u.have.chunk_count = 10;
+    msg.u.have.bitmap = bitmap;
+    assert_int_equal(ls_msg_encode(&msg, &frame, &len), LS_ERANGE);
+    msg.u.have.bitmap = NULL;
+    assert_int_equal(ls_msg_encode(&msg, &frame, &len), LS_EMISSING);
+    msg.u.have.chunk_count = 0; /* withdrawn: no bitmap needed */
+    msg.u.have.manifest_id[0] = 'A';
+    assert_int_equal(ls_msg_encode(&msg, &frame, &len), LS_ERANGE);
+    assert_null(frame);
 }
 
 static void encoder_writes_compact_json_after_a_big_endian_length(void **state)
@@ -916,6 +1067,8 @@ static void kind_and_error_names_match_the_wire(void **state)
     (void)state;
     assert_string_equal(ls_msg_kind_name(LS_MSG_GET_FILE_CHUNK), "get_game_file_chunk");
     assert_string_equal(ls_msg_kind_name(LS_MSG_LIBRARY_DELTA_ACK), "library_delta_ack");
+    assert_string_equal(ls_msg_kind_name(LS_MSG_HAVE), "have");
+    assert_string_equal(ls_msg_kind_name(LS_MSG_HAVE_ACK), "have_ack");
     assert_string_equal(ls_msg_kind_name((ls_msg_kind_t)0), "unknown");
     assert_string_equal(ls_msg_kind_name((ls_msg_kind_t)1000), "unknown");
     assert_string_equal(ls_wire_error_name(LS_WIRE_VERSION_MISMATCH), "version_mismatch");
@@ -1068,9 +1221,11 @@ static void seed_corpus_holds_a_valid_frame_for_every_kind(void **state)
         skip();
     char *dir = ls_path_join(src, "fuzz/corpus/fuzz_proto");
     assert_non_null(dir);
-    for (int kind = LS_MSG_HELLO; kind <= LS_MSG_ERROR; kind++)
+    for (int kind = LS_MSG_HELLO; kind <= LAST_KIND; kind++)
         check_corpus_frame(dir, (ls_msg_kind_t)kind);
     check_corpus_file(dir, "game_meta", LS_MSG_GAME); /* game with its optional meta */
+    /* a have with no chunks: the withdrawn partial copy */
+    check_corpus_file(dir, "have_empty", LS_MSG_HAVE);
     free(dir);
 }
 
@@ -1184,7 +1339,7 @@ static void protocol_md_examples_decode(void **state)
     if (!src)
         skip();
     size_t len = 0;
-    bool seen[LS_MSG_ERROR + 1] = {false};
+    bool seen[LAST_KIND + 1] = {false};
     char *doc = ls_test_read_file(src, "docs/PROTOCOL.md", &len);
     const char *open_tag = "```json\n";
     const char *p = doc;
@@ -1195,7 +1350,7 @@ static void protocol_md_examples_decode(void **state)
         seen[check_doc_example(start, (size_t)(end - start))] = true;
         p = end + 4;
     }
-    for (int kind = LS_MSG_HELLO; kind <= LS_MSG_ERROR; kind++)
+    for (int kind = LS_MSG_HELLO; kind <= LAST_KIND; kind++)
         if (!seen[kind])
             fail_msg("docs/PROTOCOL.md has no example of %s",
                      ls_msg_kind_name((ls_msg_kind_t)kind));
@@ -1217,6 +1372,10 @@ int main(void)
         cmocka_unit_test(file_headers_round_trip_offset_and_length),
         cmocka_unit_test(library_delta_round_trips_changes_and_removals),
         cmocka_unit_test(error_round_trips_every_code_and_its_message),
+        cmocka_unit_test(have_round_trips_its_bitmap_and_have_ack_is_empty),
+        cmocka_unit_test(the_largest_have_is_a_bounded_frame),
+        cmocka_unit_test(have_is_decoded_strictly),
+        cmocka_unit_test(encoder_refuses_a_have_the_decoder_would_refuse),
         cmocka_unit_test(encoder_writes_compact_json_after_a_big_endian_length),
         cmocka_unit_test(encoder_refuses_what_the_decoder_would_refuse),
         cmocka_unit_test(encoder_refuses_a_frame_above_the_maximum),
