@@ -77,7 +77,8 @@ typedef struct {
     uint32_t window;
     uint32_t in_flight;
     uint32_t bad_chunks;
-    bool is_active; /* false once lost or dropped */
+    bool is_active;  /* false once lost or dropped */
+    bool is_partial; /* a downloader serving its partial copy, not a complete seeder */
 } ls_plan_peer_stat_t;
 
 typedef struct {

@@ -940,6 +940,7 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
         st->in_flight = pe->in_flight;
         st->bad_chunks = pe->bad_chunks;
         st->is_active = pe->is_active;
+        st->is_partial = pe->have != NULL;
         progress->peer_count++;
     }
 }

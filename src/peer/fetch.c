@@ -7,6 +7,7 @@
 
 #include "lanspread/download.h"
 #include "lanspread/error.h"
+#include "lanspread/hash.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
 #include "lanspread/planner.h"
@@ -81,6 +82,9 @@ struct ls__download {
     size_t by_path_count;
     size_t *chunk_base; /* per manifest file: its first chunk id */
     uint64_t rejoin_ms; /* a join was answered too early: ask again from then (0: none) */
+    bool is_have_dirty; /* verified chunks the swarm was not told of yet */
+    bool has_announced; /* a `have` went out: a `gone` one follows the end */
+    uint64_t last_have_ms;
     size_t joining_count;
     char **wanted; /* the command's file selection (NULL: every file) */
     size_t wanted_count;
@@ -144,6 +148,9 @@ static const ls_game_manifest_t *pick_manifest(ls__fetcher_t *fr, const char *ga
 
 static void pump(ls__download_t *dl);
 static void end_download(ls__download_t *dl, int code, const char *reason);
+static void send_have(ls__download_t *dl, bool is_gone);
+static void maybe_send_have(ls__download_t *dl);
+static void use_known_partials(ls__download_t *dl);
 
 static ls__download_t *find_download(ls__fetcher_t *fr, const char *game_id)
 {
@@ -223,16 +230,21 @@ static void emit_progress(ls__download_t *dl, uint64_t now)
     ls_plan_peer_stat_t stats[LS_PLANNER_PEERS_MAX];
     ls_planner_progress(dl->planner, now, &p, stats, LS_PLANNER_PEERS_MAX);
     json_t *peers = json_array();
-    for (size_t i = 0; i < p.peer_count; i++)
+    uint64_t from_seeders = 0, from_downloaders = 0;
+    for (size_t i = 0; i < p.peer_count; i++) {
+        *(stats[i].is_partial ? &from_downloaders : &from_seeders) += stats[i].bytes_done;
         json_array_append_new(
-            peers, json_pack("{s:s,s:I,s:I,s:b,s:i,s:i}", "peer_id", stats[i].peer_id, "bytes",
-                             (json_int_t)stats[i].bytes_done, "rate_bps",
-                             (json_int_t)stats[i].rate_bps, "active", stats[i].is_active, "window",
-                             (int)stats[i].window, "latency_ms", (int)stats[i].latency_ms));
+            peers,
+            json_pack("{s:s,s:I,s:I,s:b,s:b,s:i,s:i}", "peer_id", stats[i].peer_id, "bytes",
+                      (json_int_t)stats[i].bytes_done, "rate_bps", (json_int_t)stats[i].rate_bps,
+                      "active", stats[i].is_active, "partial", stats[i].is_partial, "window",
+                      (int)stats[i].window, "latency_ms", (int)stats[i].latency_ms));
+    }
     ls__emit(dl->fr->config.events, LS_EVENT_DOWNLOAD_PROGRESS,
-             json_pack("{s:s,s:I,s:I,s:I,s:o}", "game_id", dl->game_id, "bytes_done",
+             json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:o}", "game_id", dl->game_id, "bytes_done",
                        (json_int_t)p.bytes_done, "bytes_total", (json_int_t)p.bytes_total,
-                       "rate_bps", (json_int_t)p.rate_bps, "peers", peers));
+                       "rate_bps", (json_int_t)p.rate_bps, "from_seeders", (json_int_t)from_seeders,
+                       "from_downloaders", (json_int_t)from_downloaders, "peers", peers));
 }
 
 /* ---- resume file: a snapshot encoded on the loop, written on the pool ---- */
@@ -340,8 +352,10 @@ static void store_done(uv_work_t *req, int status)
         ls_warn("download", "%s: chunk %zu from %.12s does not match its hash", dl->game_id,
                 fetch->a.chunk_id, ls_planner_peer_id(dl->planner, fetch->a.peer));
     if (ls_planner_done(dl->planner, &fetch->a, fetch->a.length, now, is_verified, &outcome) == 0) {
-        if (outcome.counted)
+        if (outcome.counted) {
             ls_resume_mark(&dl->resume, fetch->a.chunk_id);
+            dl->is_have_dirty = true;
+        }
         if (outcome.has_cancel)
             cancel_ticket(dl, outcome.cancel.ticket);
         if (outcome.peer_dropped)
@@ -355,6 +369,7 @@ static void store_done(uv_work_t *req, int status)
         dl->last_resume_save_ms = now;
         save_resume(dl);
     }
+    maybe_send_have(dl);
     pump(dl);
 }
 
@@ -444,6 +459,8 @@ static void commit_done(uv_work_t *req, int status)
     char game_id[LS_GAME_ID_MAX + 1];
     bool has_local = dl->has_local_dir;
     snprintf(game_id, sizeof game_id, "%s", dl->game_id);
+    if (dl->has_announced)
+        send_have(dl, true); /* from now on the library announces it complete */
     ls_info("download", "%s: complete", game_id);
     emit_progress(dl, uv_now(fr->loop));
     if (dl->adoption) {
@@ -554,6 +571,8 @@ static void cancel_all_fetches(ls__download_t *dl)
 
 static void end_download(ls__download_t *dl, int code, const char *reason)
 {
+    if (dl->state != DL_ENDING && dl->has_announced)
+        send_have(dl, true); /* our partial copy is no longer served */
     if (dl->state != DL_ENDING) {
         dl->state = DL_ENDING;
         dl->end_code = code;
@@ -643,6 +662,8 @@ static void prepare_done(uv_work_t *req, int status)
                        (json_int_t)p.bytes_done, "peers", (json_int_t)dl->peer_count));
     dl->state = DL_FETCHING;
     dl->last_resume_save_ms = uv_now(dl->fr->loop);
+    dl->is_have_dirty = true; /* a resumed download re-announces what it holds */
+    use_known_partials(dl);
     pump(dl);
 }
 
@@ -899,6 +920,90 @@ void ls__fetcher_cancel(ls__fetcher_t *fr, const char *game_id)
     end_download(dl, LS_ECANCELED, "canceled");
 }
 
+/* ---- swarm: announcing and using partial copies ---- */
+
+/* Tells every swarm peer which verified, written chunks we hold (or, gone,
+ * that we no longer offer a partial copy). The bitmap is the resume
+ * record's: marked only once a chunk is verified and on disk. */
+static void send_have(ls__download_t *dl, bool is_gone)
+{
+    ls__fetcher_t *fr = dl->fr;
+    ls_msg_t msg = {.kind = LS_MSG_HAVE};
+    ls_have_t *h = &msg.u.have;
+    if (!fr->is_swarm || dl->resume.chunk_count > LS_HAVE_CHUNKS_MAX || !dl->resume.bitmap)
+        return;
+    h->game_id = dl->game_id;
+    h->version = dl->manifest.version;
+    ls_hex_encode(dl->resume.manifest_id, LS_SHA256_LEN, h->manifest_id);
+    h->chunk_count = is_gone ? 0 : (uint32_t)dl->resume.chunk_count;
+    h->bitmap = is_gone ? NULL : dl->resume.bitmap;
+    ls__links_send_swarm(fr->config.links, &msg); /* borrowed fields: nothing to free */
+    dl->has_announced = !is_gone;
+    dl->is_have_dirty = false;
+    dl->last_have_ms = uv_now(fr->loop);
+}
+
+/* At most one `have` per LS_HAVE_INTERVAL_MS, and only after a change. */
+static void maybe_send_have(ls__download_t *dl)
+{
+    if (dl->is_have_dirty && dl->state == DL_FETCHING &&
+        uv_now(dl->fr->loop) - dl->last_have_ms >= LS_HAVE_INTERVAL_MS &&
+        ls_resume_count(&dl->resume) > 0)
+        send_have(dl, false);
+}
+
+/* A peer's partial copy of the manifest we fetch: it gets the chunks it
+ * holds (a new slot, or its old one). */
+static void use_partial(ls__download_t *dl, const char *peer_id, const uint8_t *bitmap,
+                        uint32_t chunk_count)
+{
+    uint32_t slot;
+    if (ls_planner_peer_slot(dl->planner, peer_id, &slot) != 0 &&
+        (!ls_planner_peer_can_join(dl->planner, peer_id) ||
+         ls_planner_add_peer(dl->planner, peer_id, &slot) != 0))
+        return;
+    if (ls_planner_set_have(dl->planner, slot, bitmap, chunk_count) == 0)
+        pump(dl);
+}
+
+/* The partial copies the PeerGameDB already knows of, when a download
+ * starts fetching. */
+static void use_known_partials(ls__download_t *dl)
+{
+    char manifest_id[LS_SHA256_HEX_LEN + 1];
+    const char **ids = NULL;
+    size_t n = 0;
+    ls_hex_encode(dl->resume.manifest_id, LS_SHA256_LEN, manifest_id);
+    if (ls_peerdb_partials(dl->fr->config.peerdb, dl->game_id, manifest_id, &ids, &n) != 0)
+        return;
+    for (size_t i = 0; i < n && dl->state == DL_FETCHING; i++) {
+        const ls_peer_partial_t *part =
+            ls_peerdb_partial(dl->fr->config.peerdb, ids[i], dl->game_id);
+        if (part && ls__links_find_ready(dl->fr->config.links, ids[i]))
+            use_partial(dl, ids[i], part->bitmap, part->chunk_count);
+    }
+    free(ids);
+}
+
+void ls__fetcher_have(ls__fetcher_t *fr, const char *peer_id, const ls_have_t *have)
+{
+    char manifest_id[LS_SHA256_HEX_LEN + 1];
+    ls__download_t *dl = fr->is_swarm ? find_download(fr, have->game_id) : NULL;
+    if (!dl || dl->state != DL_FETCHING)
+        return;
+    ls_hex_encode(dl->resume.manifest_id, LS_SHA256_LEN, manifest_id);
+    if (strcmp(manifest_id, have->manifest_id) != 0)
+        return; /* a copy of other files: nothing we can use */
+    if (have->chunk_count == 0) {
+        uint32_t slot;
+        if (ls_planner_peer_slot(dl->planner, peer_id, &slot) == 0)
+            ls_planner_peer_lost(dl->planner, slot); /* it no longer offers it */
+        pump(dl);
+        return;
+    }
+    use_partial(dl, peer_id, have->bitmap, have->chunk_count);
+}
+
 /* ---- peers that join mid-download ---- */
 
 /* A GET_GAME sent to a peer that offers the version being fetched. */
@@ -1057,6 +1162,7 @@ void ls__fetcher_tick(ls__fetcher_t *fr)
         if (dl->state != DL_FETCHING)
             continue;
         give_up_stalled(dl, now);
+        maybe_send_have(dl);
         pump(dl);
     }
     /* A join asked too early (the peer still waited for our hello_ack and

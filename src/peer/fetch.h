@@ -60,6 +60,11 @@ bool ls__fetcher_partial_chunk(ls__fetcher_t *fetcher, const char *game_id, cons
                                uint64_t offset, uint64_t length, char **game_root,
                                uint64_t *file_size);
 
+/* A peer's `have`: its partial copy of a game, or (chunk_count 0) that it
+ * no longer offers one. A running download of that very manifest gives it
+ * the chunks it holds. */
+void ls__fetcher_have(ls__fetcher_t *fetcher, const char *peer_id, const ls_have_t *have);
+
 /* LS_CMD_DOWNLOAD. Failures are DOWNLOAD_FAILED events. */
 void ls__fetcher_start(ls__fetcher_t *fetcher, const char *game_id, const char *const *files,
                        size_t file_count, uint32_t flags);

@@ -29,7 +29,8 @@ struct ls__links {
     bool is_pinging;
 };
 
-static const char *const local_features[] = {"chunk-sha256", "library-delta", LS_FEATURE_GAME_META};
+static const char *const local_features[] = {"chunk-sha256", "library-delta", LS_FEATURE_GAME_META,
+                                             LS_FEATURE_SWARM};
 
 static bool has_feature(const ls_hello_t *hello, const char *feature)
 {
@@ -63,6 +64,9 @@ static int make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
     ls_hello_t *h = &out->u.hello;
     char proof[LS_SHA256_HEX_LEN + 1];
     size_t nfeatures = sizeof local_features / sizeof local_features[0];
+    /* LS_FEATURE_SWARM last, so that switching it off drops just it. */
+    if (!links->config.is_swarm)
+        nfeatures--;
     memset(out, 0, sizeof *out);
     out->kind = kind;
     if (!links->announced)
@@ -182,6 +186,7 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     bool is_new = false;
     peer_address(link, hello);
     link->wants_game_meta = has_feature(hello, LS_FEATURE_GAME_META);
+    link->wants_swarm = links->config.is_swarm && has_feature(hello, LS_FEATURE_SWARM);
     ls_link_t *other = ready_link_for(links, link->peer_id, link);
     if (other) {
         ls_link_t *loser = duplicate_loser(link, other);
@@ -353,6 +358,19 @@ void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *del
         if (rc != 0)
             ls_warn("peer", "%s: library_delta not sent: %s", l->address, ls_strerror(rc));
     }
+}
+
+static void swarm_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
+{
+    if (status != 0 && !link->is_closing)
+        ls_debug("peer", "%s: have not acknowledged: %s", link->address, ls_strerror(status));
+}
+
+void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg)
+{
+    for (ls_link_t *l = links->list; l; l = l->next)
+        if (l->is_ready && !l->is_closing && l->wants_swarm)
+            ls__exchange_start(l, msg, swarm_reply_cb, NULL);
 }
 
 /* --- connections ----------------------------------------------------------- */

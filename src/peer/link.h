@@ -48,6 +48,7 @@ struct ls_link {
     bool is_ready; /* a handshake completed on this connection */
     bool is_closing;
     bool wants_game_meta;                 /* its hello listed LS_FEATURE_GAME_META */
+    bool wants_swarm;                     /* its hello listed LS_FEATURE_SWARM */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
     ls__dial_target_t *target;            /* outbound to a static or mDNS peer */
@@ -78,6 +79,7 @@ typedef struct {
     uint32_t reconnect_ms;
     uint32_t ping_interval_ms;
     uint32_t ping_misses_max;
+    bool is_swarm; /* we list LS_FEATURE_SWARM */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 
@@ -104,6 +106,9 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target);
  * so their targets are dialled again. */
 void ls__links_tick(ls__links_t *links);
 void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *delta);
+/* Sends msg (a `have`) to every ready peer whose hello listed
+ * LS_FEATURE_SWARM. */
+void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg);
 uint64_t ls__links_now(const ls__links_t *links);
 /* The hooks' userdata (for the endpoint's close callback, which gets the links). */
 void *ls__links_hook_data(const ls__links_t *links);

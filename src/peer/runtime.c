@@ -743,6 +743,17 @@ static void download_published(void *userdata)
     library_changed(userdata);
 }
 
+static void peer_has(ls_link_t *link, const ls_have_t *have, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    int rc = ls_peerdb_set_partial(rt->peerdb, link->peer_id, have);
+    if (rc != 0)
+        ls_debug("peer", "%s: have for %s not kept: %s", link->address, have->game_id,
+                 ls_strerror(rc));
+    else
+        ls__fetcher_have(rt->fetcher, link->peer_id, have);
+}
+
 static bool partial_chunk(const char *game_id, const char *path, uint64_t offset, uint64_t length,
                           ls__partial_chunk_t *out, void *userdata)
 {
@@ -764,6 +775,7 @@ static int make_objects(ls_peer_runtime_t *rt)
         .reconnect_ms = rt->reconnect_ms,
         .ping_interval_ms = rt->ping_interval_ms,
         .ping_misses_max = rt->ping_misses_max,
+        .is_swarm = rt->is_swarm,
         .hooks = {peers_changed, peer_lost, request_stream, rt},
     };
     ls__fetcher_config_t fetcher = {
@@ -778,7 +790,8 @@ static int make_objects(ls_peer_runtime_t *rt)
     int rc = ls__links_new(&links, &rt->links);
     fetcher.links = rt->links;
     if (rc == 0)
-        rc = ls__server_new(&rt->loop, &(ls__server_hooks_t){partial_chunk, rt}, &rt->server);
+        rc = ls__server_new(&rt->loop, &(ls__server_hooks_t){partial_chunk, peer_has, rt},
+                            &rt->server);
     if (rc == 0)
         rc = ls__fetcher_new(&fetcher, &rt->fetcher);
     if (rc == 0) {

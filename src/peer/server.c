@@ -250,6 +250,15 @@ static void handle_delta(ls_serve_stream_t *ss, const ls_library_delta_t *delta)
     send_frame(ss, &ack, true);
 }
 
+static void handle_have(ls_serve_stream_t *ss, const ls_have_t *have)
+{
+    ls__server_t *server = ss->server;
+    ls_msg_t ack = {.kind = LS_MSG_HAVE_ACK};
+    if (server->is_partial_on && server->hooks.have)
+        server->hooks.have(ss->link, have, server->hooks.userdata);
+    send_frame(ss, &ack, true);
+}
+
 /* Until the first scan has ended there is no library to answer with (and
  * the dialler would take an empty one for the truth), so a hello waits on
  * its stream: at most one per connection, a newer one replacing the older,
@@ -304,6 +313,8 @@ static void handle_request(ls_serve_stream_t *ss, const uint8_t *payload, size_t
         send_error(ss, LS_WIRE_UNAUTHORIZED, "hello first");
     else if (request.kind == LS_MSG_LIBRARY_DELTA)
         handle_delta(ss, &request.u.delta);
+    else if (request.kind == LS_MSG_HAVE)
+        handle_have(ss, &request.u.have);
     else
         serve_request(ss, &request);
     ls_msg_free(&request);

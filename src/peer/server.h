@@ -25,6 +25,8 @@ typedef struct {
      * written chunk of a running download (the fetcher's); fills *out. */
     bool (*partial_chunk)(const char *game_id, const char *path, uint64_t offset, uint64_t length,
                           ls__partial_chunk_t *out, void *userdata);
+    /* A `have` from a ready peer (answered have_ack here). */
+    void (*have)(ls_link_t *link, const ls_have_t *have, void *userdata);
     void *userdata;
 } ls__server_hooks_t;
 
