@@ -17,6 +17,9 @@
 /* Rarest first looks at up to this many never-sent chunks per pick, from a
  * random place: bounded work per pick on huge games. */
 #define PICK_SCAN_MAX 4096
+/* A chunk a peer answered `busy` for is not asked of that peer again for
+ * this long (it is being sent to another downloader: get it from them). */
+#define BUSY_BACKOFF_MS 250
 
 enum chunk_state { CHUNK_PENDING = 0, CHUNK_IN_FLIGHT, CHUNK_DONE };
 
@@ -27,6 +30,8 @@ typedef struct {
     uint64_t offset;
     uint64_t length;
     uint64_t avoid_mask; /* peers that failed this chunk once */
+    uint64_t busy_mask;  /* peers that answered busy for it, until busy_until */
+    uint64_t busy_until;
     uint32_t rr_owner;
     uint8_t state;
     uint8_t holders;
@@ -87,6 +92,7 @@ struct ls_planner {
     peer_t peers[LS_PLANNER_PEERS_MAX];
     uint32_t peer_count;
     uint64_t next_ticket;
+    uint64_t now_ms; /* the caller's clock at the last ls_planner_next */
     int fail_code;
     char fail_reason[LS_PLANNER_REASON_MAX];
     uint64_t last_progress_ms;
@@ -170,6 +176,15 @@ static uint32_t availability(const ls_planner_t *p, const chunk_t *c)
     uint32_t n = 0;
     for (uint32_t i = 0; i < p->peer_count; i++)
         n += p->peers[i].is_active && holds(&p->peers[i], c);
+    return n;
+}
+
+/* How many active downloaders (partial copies) hold the chunk. */
+static uint32_t partial_holders(const ls_planner_t *p, const chunk_t *c)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->peer_count; i++)
+        n += p->peers[i].is_active && p->peers[i].have && holds(&p->peers[i], c);
     return n;
 }
 
@@ -525,6 +540,8 @@ static bool chunk_is_for(const ls_planner_t *p, const chunk_t *c, uint32_t peer)
 {
     if (!holds(&p->peers[peer], c))
         return false;
+    if ((c->busy_mask & peer_bit(peer)) && p->now_ms < c->busy_until)
+        return false;
     if (p->cfg.mode == LS_PLAN_ROUND_ROBIN)
         return c->rr_owner == peer;
     return chunk_allows(p, c, peer);
@@ -541,10 +558,16 @@ static size_t pick_rarest(ls_planner_t *p, uint32_t peer)
     size_t n = p->fresh_len;
     size_t scan = n < PICK_SCAN_MAX ? n : PICK_SCAN_MAX;
     size_t start = n ? (size_t)(next_random(p) % n) : 0;
+    bool is_seeder = p->peers[peer].have == NULL;
     for (size_t i = 0; i < scan && best_avail > 1; i++) {
         size_t idx = p->fresh[(start + i) % n];
         const chunk_t *c = &p->chunks[idx];
         if (!chunk_is_for(p, c, peer))
+            continue;
+        /* A complete seeder's upload is the scarce one: it is asked only
+         * for chunks no downloader holds yet; the others come from them
+         * (or, at the end, as endgame duplicates). */
+        if (is_seeder && partial_holders(p, c) > 0)
             continue;
         uint32_t avail = availability(p, c);
         if (avail < best_avail) {
@@ -677,6 +700,7 @@ int ls_planner_next(ls_planner_t *planner, uint32_t peer, uint64_t now_ms, ls_as
         return LS_ECANCELED;
     if (peer >= planner->peer_count || !planner->peers[peer].is_active)
         return LS_EPEER_GONE;
+    planner->now_ms = now_ms;
     if (planner->peers[peer].in_flight >= peer_window(planner, &planner->peers[peer]))
         return LS_EAGAIN;
     size_t idx = pick_queued(planner, peer);
@@ -880,7 +904,11 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
     if (planner->chunks[r.chunk].state == CHUNK_DONE)
         return 0;
     if (reason == LS_EBUSY) {
-        /* Not the chunk's fault nor the peer's: ask less of it, elsewhere. */
+        /* Not the chunk's fault nor the peer's: ask less of it, and this
+         * chunk elsewhere for a while. */
+        chunk_t *c = &planner->chunks[r.chunk];
+        c->busy_mask = (planner->now_ms < c->busy_until ? c->busy_mask : 0) | peer_bit(r.peer);
+        c->busy_until = planner->now_ms + BUSY_BACKOFF_MS;
         peer->cap = peer_window(planner, peer) / 2 ? peer_window(planner, peer) / 2 : 1;
         requeue_chunk(planner, r.chunk);
         return 0;

@@ -392,6 +392,11 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         status = LS_ENOMEM;
     }
     free(body);
+    /* `busy`: the peer is at its upload limit, or sends this chunk to
+     * another downloader right now — ask elsewhere, no failure. */
+    if (status == LS_EREMOTE && reply && reply->kind == LS_MSG_ERROR &&
+        reply->u.error.code == LS_WIRE_BUSY)
+        status = LS_EBUSY;
     if (dl->state == DL_FETCHING && status != LS_ECANCELED)
         ls_planner_failed(dl->planner, &fetch->a, status);
     fetch_forget(dl, fetch);

@@ -30,6 +30,7 @@ typedef struct ls_serve_stream {
     ls_net_file_source_t *body; /* reads the file for the transport; owns its fd */
     bool is_busy;               /* the open job is in flight */
     bool is_transfer;           /* counted in the server's transfer limits */
+    struct ls_serve_stream *next_transfer; /* in the server's list of transfers */
     uv_work_t open_req;
 } ls_serve_stream_t;
 
@@ -47,6 +48,7 @@ struct ls__server {
     ls_library_t *library;
     ls_serve_stream_t *held; /* hellos held until the first scan ends, one per link */
     uint32_t transfers;      /* file bodies being sent */
+    ls_serve_stream_t *sending; /* those transfers */
     ls_link_load_t *loads;
     size_t load_count;
     size_t load_cap;
@@ -71,17 +73,54 @@ static ls_link_load_t *load_of(ls__server_t *server, const ls_link_t *link, bool
     return &server->loads[server->load_count++];
 }
 
+/* Swarm transfers in progress, and whether any goes to another peer. */
+static uint32_t swarm_sends(const ls_serve_stream_t *ss, bool *to_others)
+{
+    uint32_t n = 0;
+    *to_others = false;
+    for (const ls_serve_stream_t *o = ss->server->sending; o; o = o->next_transfer) {
+        if (!o->link->wants_swarm)
+            continue;
+        n++;
+        *to_others |= o->link != ss->link;
+    }
+    return n;
+}
+
 /* A body transfer starts: false (and nothing counted) when over a limit. */
 static bool transfer_begin(ls_serve_stream_t *ss)
 {
     ls__server_t *server = ss->server;
     ls_link_load_t *load = load_of(server, ss->link, true);
+    bool to_others;
     if (!load || server->transfers >= LS_SERVE_TOTAL_MAX || load->count >= LS_SERVE_PER_PEER_MAX)
+        return false;
+    if (ss->link->wants_swarm && swarm_sends(ss, &to_others) >= LS_SERVE_SWARM_SHARED_MAX &&
+        to_others)
         return false;
     load->count++;
     server->transfers++;
     ss->is_transfer = true;
+    ss->next_transfer = server->sending;
+    server->sending = ss;
     return true;
+}
+
+/* Swarm: a chunk this peer is sending to one downloader right now is not
+ * sent to another at the same time — that one gets it from the first
+ * (which announces it once verified) while our upload carries a chunk the
+ * swarm does not have yet. Only between swarm peers: a peer without the
+ * feature has nobody else to ask. */
+static bool is_sent_to_another(const ls_serve_stream_t *ss)
+{
+    if (!ss->link->wants_swarm || ss->reply.header.kind != LS_MSG_FILE_CHUNK)
+        return false;
+    for (const ls_serve_stream_t *o = ss->server->sending; o; o = o->next_transfer)
+        if (o->link != ss->link && o->link->wants_swarm && o->reply.offset == ss->reply.offset &&
+            o->reply.length == ss->reply.length && strcmp(o->reply.path, ss->reply.path) == 0 &&
+            strcmp(o->reply.game_root, ss->reply.game_root) == 0)
+            return true;
+    return false;
 }
 
 static void transfer_end(ls_serve_stream_t *ss)
@@ -92,6 +131,11 @@ static void transfer_end(ls_serve_stream_t *ss)
         return;
     ss->is_transfer = false;
     server->transfers--;
+    for (ls_serve_stream_t **p = &server->sending; *p; p = &(*p)->next_transfer)
+        if (*p == ss) {
+            *p = ss->next_transfer;
+            break;
+        }
     if (load && --load->count == 0)
         *load = server->loads[--server->load_count];
 }
@@ -218,6 +262,10 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
     }
     if (!ls_serve_reply_has_body(&ss->reply)) {
         send_frame(ss, &ss->reply.header, true);
+        return;
+    }
+    if (is_sent_to_another(ss)) {
+        send_error(ss, LS_WIRE_BUSY, "this chunk is on its way to another peer; ask the swarm");
         return;
     }
     if (!transfer_begin(ss)) {

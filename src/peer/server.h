@@ -35,6 +35,10 @@ typedef struct {
  * planner's largest window, so one downloader alone is never refused. */
 #define LS_SERVE_PER_PEER_MAX 16
 #define LS_SERVE_TOTAL_MAX 96
+/* While several swarm peers fetch from us at once, at most this many chunks
+ * are sent at a time: sent one after the other, chunks are complete (and
+ * announced, and passed on) early, instead of all at the end of a round. */
+#define LS_SERVE_SWARM_SHARED_MAX 3
 
 int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_t **out);
 /* Serving partial copies (swarm) on or off. */

@@ -787,13 +787,19 @@ static void busy_is_not_a_failure(void **state)
     ls_assignment_t a;
     make_manifest(&m, sizes, 1);
     assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
-    for (int i = 0; i < 3 * LS_MAX_RETRY_COUNT; i++) {
-        assert_int_equal(ls_planner_next(pl, 0, (uint64_t)i, &a), 0);
+    uint64_t now = 0;
+    for (int i = 0; i < 3 * LS_MAX_RETRY_COUNT; i++, now += 2000) {
+        assert_int_equal(ls_planner_next(pl, 0, now, &a), 0);
         assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
     }
     assert_false(ls_planner_has_failed(pl, NULL, NULL));
-    assert_int_equal(ls_planner_next(pl, 0, 100, &a), 0);
-    assert_int_equal(ls_planner_done(pl, &a, a.length, 200, true, NULL), 0);
+    /* right after a busy, that chunk is not asked of that peer again */
+    assert_int_equal(ls_planner_next(pl, 0, now, &a), 0);
+    size_t first = a.chunk_id;
+    assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
+    assert_int_equal(ls_planner_next(pl, 0, now + 1, &a), 0);
+    assert_true(a.chunk_id != first);
+    assert_int_equal(ls_planner_done(pl, &a, a.length, now + 2, true, NULL), 0);
     ls_planner_free(pl);
     ls_manifest_free(&m);
 }
