@@ -1233,13 +1233,15 @@ void ls__fetcher_set_swarm(ls__fetcher_t *fr, bool is_on)
     fr->is_swarm = is_on;
 }
 
-bool ls__fetcher_partial_chunk(ls__fetcher_t *fr, const char *game_id, const char *path,
-                               uint64_t offset, uint64_t length, char **game_root,
-                               uint64_t *file_size)
+int ls__fetcher_partial_chunk(ls__fetcher_t *fr, const char *game_id, const char *path,
+                              uint64_t offset, uint64_t length, char **game_root,
+                              uint64_t *file_size)
 {
     ls__download_t *dl = fr->is_swarm ? find_download(fr, game_id) : NULL;
-    if (!dl || dl->state != DL_FETCHING || !dl->by_path)
-        return false;
+    if (!dl || !dl->by_path)
+        return LS_ENOENT;
+    if (dl->state != DL_FETCHING)
+        return LS_ENOT_DOWNLOADED; /* preparing, committing or ending */
     size_t lo = 0, hi = dl->by_path_count;
     const ls_file_desc_t *file = NULL;
     size_t file_index = 0;
@@ -1258,14 +1260,14 @@ bool ls__fetcher_partial_chunk(ls__fetcher_t *fr, const char *game_id, const cha
             hi = mid;
     }
     if (!file || offset % LS_CHUNK_SIZE != 0 || offset >= file->size)
-        return false;
+        return LS_ENOT_DOWNLOADED;
     uint64_t chunk_len = file->size - offset < LS_CHUNK_SIZE ? file->size - offset : LS_CHUNK_SIZE;
     size_t chunk_id = dl->chunk_base[file_index] + offset / LS_CHUNK_SIZE;
     /* Marked only once verified and written (store_done): never a byte
      * that was not checked against the manifest. */
     if (length != chunk_len || !ls_resume_has(&dl->resume, chunk_id))
-        return false;
+        return LS_ENOT_DOWNLOADED;
     *game_root = strdup(dl->game_root);
     *file_size = file->size;
-    return *game_root != NULL;
+    return *game_root ? 0 : LS_ENOMEM;
 }

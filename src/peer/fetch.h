@@ -53,12 +53,14 @@ void ls__fetcher_set_library(ls__fetcher_t *fetcher, ls_library_t *library);
 /* Swarm on (the default) or off (a test switch: fetch only from complete
  * seeders, in file order, and serve no partial copy). */
 void ls__fetcher_set_swarm(ls__fetcher_t *fetcher, bool is_on);
-/* Serving a partial copy: true when (game, path, offset, length) is exactly
- * one chunk of a running download that is verified and written; *game_root
- * (caller frees) and *file_size say where to read it. */
-bool ls__fetcher_partial_chunk(ls__fetcher_t *fetcher, const char *game_id, const char *path,
-                               uint64_t offset, uint64_t length, char **game_root,
-                               uint64_t *file_size);
+/* Serving a partial copy: 0 when (game, path, offset, length) is exactly
+ * one chunk of a running download that is verified and written (*game_root,
+ * caller frees, and *file_size say where to read it); LS_ENOT_DOWNLOADED
+ * when the download runs but that chunk is not one; LS_ENOENT when no
+ * download of the game runs (or the swarm is off). */
+int ls__fetcher_partial_chunk(ls__fetcher_t *fetcher, const char *game_id, const char *path,
+                              uint64_t offset, uint64_t length, char **game_root,
+                              uint64_t *file_size);
 
 /* A peer's `have`: its partial copy of a game, or (chunk_count 0) that it
  * no longer offers one. A running download of that very manifest gives it

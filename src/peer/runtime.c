@@ -754,8 +754,8 @@ static void peer_has(ls_link_t *link, const ls_have_t *have, void *userdata)
         ls__fetcher_have(rt->fetcher, link->peer_id, have);
 }
 
-static bool partial_chunk(const char *game_id, const char *path, uint64_t offset, uint64_t length,
-                          ls__partial_chunk_t *out, void *userdata)
+static int partial_chunk(const char *game_id, const char *path, uint64_t offset, uint64_t length,
+                         ls__partial_chunk_t *out, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     return ls__fetcher_partial_chunk(rt->fetcher, game_id, path, offset, length, &out->game_root,

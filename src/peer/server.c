@@ -9,6 +9,7 @@
 #include "lanspread/serve.h"
 #include "lanspread/workq.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -231,7 +232,16 @@ static int try_partial(ls_serve_stream_t *ss, const ls_msg_t *request)
     const char *game_id = request->u.file_request.game_id;
     const char *path = request->u.file_request.path;
     uint64_t offset = request->u.file_request.offset, length = request->u.file_request.length;
-    if (!server->hooks.partial_chunk(game_id, path, offset, length, &chunk, server->hooks.userdata))
+    int rc =
+        server->hooks.partial_chunk(game_id, path, offset, length, &chunk, server->hooks.userdata);
+    if (rc == LS_ENOT_DOWNLOADED) {
+        char message[LS_MESSAGE_MAX];
+        snprintf(message, sizeof message, "%s at %llu: not verified here yet", path,
+                 (unsigned long long)offset);
+        ls_serve_reply_free(&ss->reply);
+        return ls_serve_error_msg(&ss->reply.header, LS_WIRE_NOT_DOWNLOADED, message);
+    }
+    if (rc != 0)
         return 0;
     ls_serve_reply_free(&ss->reply);
     memset(&ss->reply, 0, sizeof ss->reply);

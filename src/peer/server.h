@@ -21,10 +21,12 @@ typedef struct {
 } ls__partial_chunk_t;
 
 typedef struct {
-    /* True when (game, path, offset, length) is exactly one verified and
-     * written chunk of a running download (the fetcher's); fills *out. */
-    bool (*partial_chunk)(const char *game_id, const char *path, uint64_t offset, uint64_t length,
-                          ls__partial_chunk_t *out, void *userdata);
+    /* 0 when (game, path, offset, length) is exactly one verified and
+     * written chunk of a running download (the fetcher's), *out filled;
+     * LS_ENOT_DOWNLOADED when such a download runs but that is not (yet)
+     * such a chunk; LS_ENOENT when no download of the game runs. */
+    int (*partial_chunk)(const char *game_id, const char *path, uint64_t offset, uint64_t length,
+                         ls__partial_chunk_t *out, void *userdata);
     /* A `have` from a ready peer (answered have_ack here). */
     void (*have)(ls_link_t *link, const ls_have_t *have, void *userdata);
     void *userdata;

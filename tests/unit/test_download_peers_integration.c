@@ -173,6 +173,72 @@ static void seeder_appearing_mid_download_gets_work(void **state)
     assert_true(served > 0);
 }
 
+/* A downloader serves its partial copy chunk by chunk, but only what it has
+ * verified and written: probed while its download runs, some chunks are
+ * refused (not_downloaded) and every chunk it does serve has the seeder's
+ * bytes. */
+static void a_partial_copy_serves_only_verified_chunks(void **state)
+{
+    ls_swarm_t *f = *state;
+    const size_t chunks = 160, size = chunks * LS_CHUNK_SIZE;
+    int d = ls_swarm_start(f, 1, size);
+    ls_test_peer_t *p = &f->peers[d];
+    char *features[] = {"chunk-sha256", LS_FEATURE_SWARM};
+    char path[512];
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    size_t served = 0, refused = 0;
+
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    json_t *ev =
+        ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    char *raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(p->rt)), 0);
+    assert_int_equal(ls_raw_handshake_with(&raw, NULL, features, 2, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+
+    snprintf(path, sizeof path, "%s/games/alpha/alpha.pak", f->peers[0].dir);
+    uint8_t *source = NULL;
+    size_t source_len = 0;
+    assert_int_equal(ls_fs_read_file(path, size, (char **)&source, &source_len), 0);
+    assert_int_equal(source_len, size);
+    for (size_t c = 0; c < chunks && (served == 0 || refused == 0); c++) {
+        ls_msg_t get = {.kind = LS_MSG_GET_FILE_CHUNK,
+                        .u.file_request = {.game_id = "alpha",
+                                           .path = "alpha.pak",
+                                           .offset = c * LS_CHUNK_SIZE,
+                                           .length = LS_CHUNK_SIZE}};
+        assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
+        if (result.reply.kind == LS_MSG_FILE_CHUNK) {
+            uint8_t want[LS_SHA256_LEN];
+            ls_sha256(source + c * LS_CHUNK_SIZE, LS_CHUNK_SIZE, want);
+            assert_int_equal(result.body_len, LS_CHUNK_SIZE);
+            assert_memory_equal(result.body_sha256, want, LS_SHA256_LEN);
+            served++;
+        } else {
+            assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+            if (result.reply.u.error.code != LS_WIRE_NOT_DOWNLOADED)
+                fail_msg("chunk %zu: %s", c, result.reply.u.error.message);
+            refused++;
+        }
+        ls_raw_result_free(&result);
+    }
+    free(source);
+    ls_raw_close(&raw);
+    ls_test_rmtree(raw_state);
+    free(raw_state);
+    assert_true(served > 0);
+    assert_true(refused > 0);
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+}
+
 static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
 {
     ls_swarm_t *f = *state;
@@ -453,6 +519,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(one_seeder_vanishing_midway_does_not_stop_the_download,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(seeder_appearing_mid_download_gets_work, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_partial_copy_serves_only_verified_chunks, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish,
                                         ls_swarm_setup, ls_swarm_teardown),
