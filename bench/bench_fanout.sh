@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# A fan-out benchmark (issue #13, swarm distribution): one seeder and N
+# downloaders, each a `lanspread daemon` in its own network namespace on one
+# bridge, every host's uplink (htb on its eth0) and downlink (htb on the
+# bridge-side veth toward it) shaped to R. The seeder holds a game of S MiB
+# (4 files of AES-CTR keystream, version.ini last); each downloader has its
+# own game and state dirs, mDNS off, and knows the others by --peer (see
+# LS_SWARM_PEERS in tests/netns/swarm.sh). Every download is requested
+# through its daemon's CLI (`lanspread download ID --no-wait`) at the same
+# moment, and the end of each is read from its event stream
+# (download-finished), then its state from the API.
+# For each N, two runs on the same hosts:
+#   swarm     default daemon arguments (partial copies announced and served)
+#   no-swarm  --no-swarm on every daemon (only complete seeders serve)
+# Reported per run: seconds to the last completion and that time over the
+# ideal S/R (one copy over one link: with only the seeder uploading, about
+# N x; a swarm can approach 1 x), MiB each host sent (its eth0 tx_bytes), and
+# every copy SHA-256-compared with the seeder's. Exits non-zero when a copy
+# differs or a run does not finish in time.
+# Data lives on a tmpfs: this machine's disk syncs at ~260 MB/s, less than N
+# downloaders write.
+# Usage: bench_fanout.sh [<build>/lanspread]   (root; skips otherwise)
+# Env: LS_FANOUT_N ("6 12"), LS_FANOUT_MBIT (200), LS_FANOUT_MIB (112),
+# LS_FANOUT_MODES ("swarm no-swarm"), LS_SWARM_OFF_ARGS (the no-swarm
+# mode's daemon arguments, default --no-swarm), LS_SWARM_DAEMON_ARGS (every
+# daemon), LS_SWARM_PEERS (mesh | seeder), NETNS_KEEP_LOGS=1.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/netns/lib.sh
+source "$here/../tests/netns/lib.sh"
+# shellcheck source=tests/netns/shape.sh
+source "$here/../tests/netns/shape.sh"
+# shellcheck source=tests/netns/swarm.sh
+source "$here/../tests/netns/swarm.sh"
+
+lanspread=${1:-$here/../build/lanspread}
+read -r -a counts <<<"${LS_FANOUT_N:-6 12}"
+mbit=${LS_FANOUT_MBIT:-200}
+mib=${LS_FANOUT_MIB:-112}
+read -r -a modes <<<"${LS_FANOUT_MODES:-swarm no-swarm}"
+read -r -a off_args <<<"${LS_SWARM_OFF_ARGS---no-swarm}"
+
+netns_require
+netns_shape_require
+[[ -x $lanspread ]] || { echo "bench_fanout: $lanspread not found (build first)"; exit 1; }
+command -v openssl >/dev/null || { echo "bench_fanout: openssl missing"; exit 1; }
+max_n=0
+for n in "${counts[@]}"; do
+  [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 30)) || { echo "bench_fanout: N=$n (1..30)"; exit 1; }
+  ((n > max_n)) && max_n=$n
+done
+for mode in "${modes[@]}"; do
+  [[ $mode == swarm || $mode == no-swarm ]] || { echo "bench_fanout: unknown mode $mode"; exit 1; }
+done
+
+data=$(mktemp -d /tmp/lanspread-fanout.XXXXXX)
+# Run by netns_down once every daemon is stopped (no EXIT trap of our own:
+# it would have to keep $? intact for netns_down).
+cleanup_fanout() {
+  if mountpoint -q "$data"; then umount -l "$data"; fi
+  rm -rf "$data"
+}
+netns_at_exit cleanup_fanout
+# The source, the seeder's hard links to it and N copies, plus slack.
+mount -t tmpfs -o "size=$((mib * (max_n + 2) + 256))m,mode=0755" lsfanout "$data" ||
+  { echo "bench_fanout: cannot mount a tmpfs"; exit 1; }
+netns_up $((max_n + 1)) || { echo "bench_fanout: could not build the test bed"; exit 1; }
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+swarm_setup "$lanspread" "$data" fanoutgame
+swarm_make_game "$mib" || { echo "bench_fanout: could not make the game"; exit 1; }
+swarm_shape_all "${mbit}mbit" || { echo "bench_fanout: shaping failed"; exit 1; }
+ideal=$(awk -v b="$SWARM_BYTES" -v r="$mbit" 'BEGIN {printf "%.3f", b * 8 / (r * 1e6)}')
+log "game: $SWARM_BYTES bytes; every link ${mbit} Mbit/s up and down; ideal (one copy) ${ideal} s"
+
+mib_of() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
+
+declare -a ROWS=()
+bad=0
+
+# run N MODE: one fan-out; appends a row to ROWS, sets bad on a failure.
+run() {
+  local n=$1 mode=$2 args=() names=() name i sent seed_sent sum=0 min=-1 mean last=0 s ratio ok=yes
+  local -A tx0=()
+  [[ $mode == no-swarm ]] && args=(${off_args[@]+"${off_args[@]}"})
+  for ((i = 1; i <= n; i++)); do names+=("d$i"); done
+  SWARM_PEER_HOSTS=$(seq -s ' ' 2 $((n + 1)))
+  # Only the seeder uploads without a swarm: N copies through one link.
+  SWARM_DONE_S=$(awk -v i="$ideal" -v n="$n" 'BEGIN {printf "%d", 60 + 3 * n * i}')
+  log "N=$n $mode: daemons ${args[*]:-(default arguments)}"
+  start_seeder ${args[@]+"${args[@]}"}
+  for name in "${names[@]}"; do start_downloader "$name" ${args[@]+"${args[@]}"} || return 1; done
+  if ! swarm_wait_linked seed "${names[@]}"; then
+    ROWS+=("$n $mode failed - - - -")
+    bad=1
+    return 1
+  fi
+  for name in seed "${names[@]}"; do tx0[$name]=$(tx_bytes "$name"); done
+  if ! start_download "${names[@]}" || ! wait_done "${names[@]}"; then
+    echo "bench_fanout: N=$n $mode did not finish"
+    ROWS+=("$n $mode failed - - - -")
+    bad=1
+    return 1
+  fi
+  seed_sent=$(($(tx_bytes seed) - tx0[seed]))
+  for name in "${names[@]}"; do
+    sent=$(($(tx_bytes "$name") - tx0[$name]))
+    sum=$((sum + sent))
+    ((min < 0 || sent < min)) && min=$sent
+    ((DONE_MS[$name] > last)) && last=${DONE_MS[$name]}
+    printf '  %-4s done %7.2f s  sent %7s MiB\n' "$name" "$(done_s "$name")" "$(mib_of "$sent")"
+    same_files "$name" || { echo "bench_fanout: N=$n $mode: $name's files differ from the seeder's"; ok=no; }
+  done
+  echo "  seed sent $(mib_of "$seed_sent") MiB; copies $([[ $ok == yes ]] && echo "all equal the seeder's" || echo DIFFER)"
+  [[ $ok == yes ]] || bad=1
+  s=$(awk -v a="$DL_T0_MS" -v b="$last" 'BEGIN {printf "%.2f", (b - a) / 1000}')
+  ratio=$(awk -v s="$s" -v i="$ideal" 'BEGIN {printf "%.2f", s / i}')
+  mean=$(mib_of $((sum / n)))
+  ROWS+=("$n $mode $s $ratio $(mib_of "$seed_sent") $mean $(mib_of "$min")$([[ $ok == yes ]] || echo ' MISMATCH')")
+}
+
+# stop_all N: every daemon stopped, the downloaders' copies and state gone
+# (the seeder keeps its state: no second hash of the game).
+stop_all() {
+  local i name
+  for ((i = 1; i <= $1; i++)); do
+    name=d$i
+    stop_peer "$name"
+    wipe_peer "$name"
+    for f in out err download; do
+      [[ -f $NETNS_LOG_DIR/$name.$f ]] && mv "$NETNS_LOG_DIR/$name.$f" "$NETNS_LOG_DIR/$name-$2.$f"
+    done
+  done
+  stop_peer seed
+  mv "$NETNS_LOG_DIR/seed.out" "$NETNS_LOG_DIR/seed-$2.out"
+  mv "$NETNS_LOG_DIR/seed.err" "$NETNS_LOG_DIR/seed-$2.err"
+}
+
+for n in "${counts[@]}"; do
+  for mode in "${modes[@]}"; do
+    run "$n" "$mode"
+    stop_all "$n" "n$n-$mode"
+  done
+done
+
+echo
+echo "== bench_fanout: 1 seeder + N downloaders, $(mib_of "$SWARM_BYTES") MiB game, every link ${mbit} Mbit/s up and down"
+echo "   ideal = one copy over one link = ${ideal} s; MiB sent = the host's eth0 tx_bytes during the run"
+printf '%4s  %-9s %9s %9s %11s %11s %11s\n' N mode seconds x-ideal "seed MiB" "mean dl MiB" "min dl MiB"
+for row in "${ROWS[@]}"; do
+  read -r -a f <<<"$row"
+  printf '%4s  %-9s %9s %9s %11s %11s %11s %s\n' "${f[@]:0:7}" "${f[*]:7}"
+done
+exit $bad
