@@ -45,7 +45,7 @@ typedef struct {
     char *genre;
     uint32_t max_players;
     uint32_t release_year; /* 0 when unknown */
-    char *version; /* NULL when not downloaded */
+    char *version;         /* NULL when not downloaded */
     bool is_downloaded;
     bool is_installed;
     uint64_t size;       /* bytes of the files it serves */
@@ -65,11 +65,11 @@ typedef struct {
     uint64_t games_seen;
     uint64_t games_announced;
     uint64_t files_seen;
-    uint64_t files_hashed;     /* files whose contents were read this scan */
+    uint64_t files_hashed; /* files whose contents were read this scan */
     uint64_t bytes_hashed;
-    uint64_t version_reads;    /* version.ini files read (unchanged ones are cached) */
-    uint64_t skipped;          /* entries skipped with a logged reason */
-    uint64_t hash_jobs_peak;   /* most hash jobs queued at once; <= LS_SCAN_HASH_JOBS_MAX */
+    uint64_t version_reads;  /* version.ini files read (unchanged ones are cached) */
+    uint64_t skipped;        /* entries skipped with a logged reason */
+    uint64_t hash_jobs_peak; /* most hash jobs queued at once; <= LS_SCAN_HASH_JOBS_MAX */
     bool rev_bumped;
     bool catalog_changed; /* the game directory's catalog was (re)loaded */
     bool catalog_refused; /* it changed but did not load: see ls_library_catalog_error */
@@ -78,8 +78,8 @@ typedef struct {
 typedef struct ls_library ls_library_t;
 
 /* Called on the loop thread when a scan ends. status is 0 or LS_E*. */
-typedef void (*ls_library_scan_cb)(ls_library_t *library, int status,
-                                   const ls_scan_stats_t *stats, void *userdata);
+typedef void (*ls_library_scan_cb)(ls_library_t *library, int status, const ls_scan_stats_t *stats,
+                                   void *userdata);
 
 /* Opens the library and loads the index (rev, digest, cached hashes) from the
  * state directory, creating it if needed. Nothing is scanned yet.
@@ -134,8 +134,7 @@ int ls_library_adopt(ls_library_t *library, ls_library_adoption_t *adoption);
 /* The manifest of an announced game. LS_EUNKNOWN_GAME if the id is not in the
  * library (or not in the catalog), LS_ENOT_DOWNLOADED if it has no
  * version.ini. *out is owned by the caller: ls_manifest_free(). */
-int ls_library_manifest(const ls_library_t *library, const char *game_id,
-                        ls_game_manifest_t *out);
+int ls_library_manifest(const ls_library_t *library, const char *game_id, ls_game_manifest_t *out);
 
 /* One file (or directory) of an announced game, as last published. */
 typedef struct {

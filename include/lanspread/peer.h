@@ -102,7 +102,7 @@ typedef struct {
     const char *game_id;      /* DOWNLOAD, INSTALL, UNINSTALL, CANCEL, RESCAN (NULL: all) */
     const char *const *files; /* DOWNLOAD: paths to fetch (version.ini always is); NULL: all */
     size_t file_count;
-    uint32_t flags; /* DOWNLOAD: LS_DOWNLOAD_* */
+    uint32_t flags;   /* DOWNLOAD: LS_DOWNLOAD_* */
     const char *path; /* SET_GAME_DIR */
 } ls_peer_command_t;
 

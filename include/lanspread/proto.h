@@ -22,13 +22,13 @@
 #define LS_FRAME_MAX (16u * 1024u * 1024u)
 
 /* Bounds on decoded values. */
-#define LS_NAME_MAX 128         /* peer and game names, bytes */
-#define LS_VERSION_MAX 64       /* a game's version string, bytes */
-#define LS_PEER_ID_MAX 128      /* peer_id string, bytes */
-#define LS_FEATURES_MAX 32      /* entries in hello.features */
+#define LS_NAME_MAX 128    /* peer and game names, bytes */
+#define LS_VERSION_MAX 64  /* a game's version string, bytes */
+#define LS_PEER_ID_MAX 128 /* peer_id string, bytes */
+#define LS_FEATURES_MAX 32 /* entries in hello.features */
 #define LS_FEATURE_LEN_MAX 64
-#define LS_PROOF_MAX 256        /* party_proof string, bytes */
-#define LS_MESSAGE_MAX 1024     /* error message, bytes */
+#define LS_PROOF_MAX 256    /* party_proof string, bytes */
+#define LS_MESSAGE_MAX 1024 /* error message, bytes */
 #define LS_SNAPSHOT_GAMES_MAX 10000
 #define LS_MANIFEST_FILES_MAX 200000
 #define LS_CHUNK_REQUEST_MAX (64u * 1024u * 1024u) /* get_game_file_chunk.length */
@@ -172,28 +172,28 @@ typedef struct {
 typedef struct {
     ls_msg_kind_t kind;
     union {
-        ls_hello_t hello;                  /* HELLO, HELLO_ACK */
-        uint64_t nonce;                    /* PING, PONG */
-        ls_library_snapshot_t games;       /* GAMES (answer to LIST_GAMES) */
-        char *game_id;                     /* GET_GAME */
-        ls_game_manifest_t game;           /* GAME */
+        ls_hello_t hello;            /* HELLO, HELLO_ACK */
+        uint64_t nonce;              /* PING, PONG */
+        ls_library_snapshot_t games; /* GAMES (answer to LIST_GAMES) */
+        char *game_id;               /* GET_GAME */
+        ls_game_manifest_t game;     /* GAME */
         struct {
             char *game_id;
             char *path;
             uint64_t offset; /* GET_FILE_CHUNK only */
             uint64_t length; /* GET_FILE_CHUNK only */
-        } file_request;                    /* GET_FILE_DATA, GET_FILE_CHUNK */
+        } file_request;      /* GET_FILE_DATA, GET_FILE_CHUNK */
         struct {
-            uint64_t offset; /* 0 for FILE_DATA */
-            uint64_t length; /* raw bytes that follow the frame on the stream */
-        } file_header;                     /* FILE_DATA, FILE_CHUNK */
-        ls_library_delta_t delta;          /* LIBRARY_DELTA */
-        uint64_t acked_rev;                /* LIBRARY_DELTA_ACK */
+            uint64_t offset;      /* 0 for FILE_DATA */
+            uint64_t length;      /* raw bytes that follow the frame on the stream */
+        } file_header;            /* FILE_DATA, FILE_CHUNK */
+        ls_library_delta_t delta; /* LIBRARY_DELTA */
+        uint64_t acked_rev;       /* LIBRARY_DELTA_ACK */
         struct {
             ls_wire_error_t code;
             char *message;
-        } error;                           /* ERROR */
-        ls_have_t have;                    /* HAVE */
+        } error;        /* ERROR */
+        ls_have_t have; /* HAVE */
     } u;
 } ls_msg_t;
 

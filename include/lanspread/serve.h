@@ -11,11 +11,11 @@
 #include "lanspread/proto.h"
 
 typedef struct {
-    ls_msg_t header;  /* the response frame (an error frame on refusal) */
-    char *game_root;  /* file replies only: where the file lives */
-    char *path;       /* file replies only: relative path */
+    ls_msg_t header;    /* the response frame (an error frame on refusal) */
+    char *game_root;    /* file replies only: where the file lives */
+    char *path;         /* file replies only: relative path */
     uint64_t file_size; /* as indexed; a different size on open means it changed */
-    uint64_t offset;  /* bytes [offset, offset + length) follow the header */
+    uint64_t offset;    /* bytes [offset, offset + length) follow the header */
     uint64_t length;
 } ls_serve_reply_t;
 
@@ -23,8 +23,7 @@ typedef struct {
  * whose code says why (unknown_game, not_downloaded, invalid_path,
  * invalid_request). Returns 0 whenever a reply was built (errors included),
  * LS_ENOMEM otherwise. Free with ls_serve_reply_free(). */
-int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request,
-                     ls_serve_reply_t *reply);
+int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request, ls_serve_reply_t *reply);
 
 /* Adds this peer's catalog entry to a `game` reply (game.meta), for a
  * requester that advertised LS_FEATURE_GAME_META; other replies are left as

@@ -14,7 +14,7 @@ typedef struct {
 /* Exit codes shared by all subcommands. */
 enum {
     LS_EXIT_OK = 0,
-    LS_EXIT_FAILURE = 1,     /* the operation ran and failed */
+    LS_EXIT_FAILURE = 1, /* the operation ran and failed */
     LS_EXIT_USAGE = 2,
     LS_EXIT_NO_DAEMON = 3,   /* no daemon answers */
     LS_EXIT_REFUSED = 4,     /* the daemon refused: unknown game, bad state or input */

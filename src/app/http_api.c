@@ -195,8 +195,7 @@ static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connectio
     if (strcmp(url, "/api/rescan") == 0) {
         const char *game_id = json_string_value(json_object_get(body, "game_id"));
         if (game_id && !ls_game_id_is_valid(game_id))
-            return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "'%s' is not a game id",
-                                      game_id);
+            return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "'%s' is not a game id", game_id);
         return send_command(server, conn,
                             &(ls_peer_command_t){.kind = LS_CMD_RESCAN, .game_id = game_id},
                             json_pack("{s:b,s:s?}", "accepted", 1, "game_id", game_id));

@@ -65,8 +65,8 @@ enum MHD_Result ls_http_send_error(struct MHD_Connection *conn, unsigned status,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return ls_http_send_json(conn, status, json_pack("{s:s,s:I}", "error", msg, "status",
-                                                     (json_int_t)status));
+    return ls_http_send_json(conn, status,
+                             json_pack("{s:s,s:I}", "error", msg, "status", (json_int_t)status));
 }
 
 static enum MHD_Result send_static(struct MHD_Connection *conn, const unsigned char *data,
@@ -135,8 +135,7 @@ static bool tokens_equal(const char *a, const char *b)
 
 static bool has_token(const ls_http_server_t *server, struct MHD_Connection *conn)
 {
-    const char *cookie =
-        MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, server->cookie_name);
+    const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, server->cookie_name);
     const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Lanspread-Token");
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (cookie && tokens_equal(cookie, server->token))
@@ -188,8 +187,8 @@ static enum MHD_Result serve_ui(ls_http_server_t *server, struct MHD_Connection 
     if (!server->is_loopback && !is_authed)
         return ls_http_send_error(conn, MHD_HTTP_UNAUTHORIZED,
                                   "open this page as /?token=TOKEN (the configured API token)");
-    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict",
-             server->cookie_name, server->token);
+    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict", server->cookie_name,
+             server->token);
     return send_static(conn, ls_web_index_html, ls_web_index_html_len, "text/html; charset=utf-8",
                        cookie);
 }
@@ -207,9 +206,9 @@ static char *sse_snapshot(ls_http_server_t *server)
 {
     json_t *games = ls_api_state_games(server->state);
     json_t *peers = ls_api_state_peers(server->state);
-    json_t *doc = json_pack("{s:o,s:O,s:O}", "status", ls_api_state_status(server->state), "games",
-                            json_object_get(games, "games"), "peers",
-                            json_object_get(peers, "peers"));
+    json_t *doc =
+        json_pack("{s:o,s:O,s:O}", "status", ls_api_state_status(server->state), "games",
+                  json_object_get(games, "games"), "peers", json_object_get(peers, "peers"));
     json_decref(games);
     json_decref(peers);
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -391,10 +390,10 @@ static int open_daemon(ls_http_server_t *server, const struct sockaddr_storage *
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
     if (ss->ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    server->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, access_cb, server, MHD_OPTION_SOCK_ADDR, ss,
-        MHD_OPTION_NOTIFY_COMPLETED, completed_cb, server, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
+    server->mhd = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, server, MHD_OPTION_SOCK_ADDR,
+                                   ss, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, server,
+                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (!server->mhd)
         return LS_EIO;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -405,8 +404,8 @@ static int open_daemon(ls_http_server_t *server, const struct sockaddr_storage *
     return server->url && server->cookie_name ? 0 : LS_ENOMEM;
 }
 
-int ls_http_start(const ls_http_config_t *config, ls_api_state_t *state,
-                  ls_peer_runtime_t *peer, ls_http_server_t **out)
+int ls_http_start(const ls_http_config_t *config, ls_api_state_t *state, ls_peer_runtime_t *peer,
+                  ls_http_server_t **out)
 {
     struct sockaddr_storage ss;
     ls_http_server_t *server = calloc(1, sizeof *server);

@@ -24,8 +24,8 @@ typedef struct ls_http_server ls_http_server_t;
 /* Starts listening. `state` and `peer` are borrowed and must outlive the
  * server. A listen address other than loopback is refused (LS_ETOKEN)
  * unless config->token is set. Stop with ls_http_stop(), which frees. */
-int ls_http_start(const ls_http_config_t *config, ls_api_state_t *state,
-                  ls_peer_runtime_t *peer, ls_http_server_t **out);
+int ls_http_start(const ls_http_config_t *config, ls_api_state_t *state, ls_peer_runtime_t *peer,
+                  ls_http_server_t **out);
 void ls_http_stop(ls_http_server_t *server);
 
 /* "http://ADDR:PORT/" and the token the API expects; owned by the server. */

@@ -14,10 +14,14 @@ static ls_log_level_t log_min_level = LS_LOG_INFO;
 const char *ls_log_level_name(ls_log_level_t level)
 {
     switch (level) {
-    case LS_LOG_DEBUG: return "debug";
-    case LS_LOG_INFO: return "info";
-    case LS_LOG_WARN: return "warn";
-    case LS_LOG_ERROR: return "error";
+    case LS_LOG_DEBUG:
+        return "debug";
+    case LS_LOG_INFO:
+        return "info";
+    case LS_LOG_WARN:
+        return "warn";
+    case LS_LOG_ERROR:
+        return "error";
     }
     return "?";
 }

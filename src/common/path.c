@@ -28,7 +28,7 @@ bool ls_game_id_is_valid(const char *id)
 bool ls_is_reserved_root_name(const char *name)
 {
     static const char *const reserved[] = {
-        LS_INSTALL_DIR, LS_INTENT_FILE, LS_INSTALLING_DIR, LS_BACKUP_DIR,
+        LS_INSTALL_DIR,  LS_INTENT_FILE, LS_INSTALLING_DIR,    LS_BACKUP_DIR,
         LS_OWNED_MARKER, LS_VERSION_TMP, LS_VERSION_DISCARDED,
     };
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)

@@ -84,7 +84,7 @@ struct ls_planner {
     size_t *fresh_pos; /* chunk index -> position in fresh, SIZE_MAX when out */
     size_t fresh_len;
     uint64_t rng;
-    size_t *requeue;     /* chunks handed back, oldest first */
+    size_t *requeue; /* chunks handed back, oldest first */
     size_t requeue_len;
     request_t *requests;
     size_t request_len;
@@ -648,8 +648,7 @@ static size_t pick_duplicate(ls_planner_t *p, uint32_t peer, uint64_t now_ms)
     for (size_t i = 0; i < p->request_len; i++) {
         const request_t *r = &p->requests[i];
         const chunk_t *c = &p->chunks[r->chunk];
-        if (r->peer == peer || c->holders != 1 || (c->avoid_mask & peer_bit(peer)) ||
-            !holds(me, c))
+        if (r->peer == peer || c->holders != 1 || (c->avoid_mask & peer_bit(peer)) || !holds(me, c))
             continue;
         double finish = expected_finish(p, r, now_ms);
         if (best == SIZE_MAX || finish > best_finish) {

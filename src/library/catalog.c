@@ -149,8 +149,7 @@ static int read_count(json_t *obj, const char *field, uint32_t max, uint32_t *ou
         return 0;
     if (!json_is_integer(value) || json_integer_value(value) < 0 ||
         json_integer_value(value) > (json_int_t)max) {
-        set_err(err, err_len, "%s: field '%s' must be an integer from 0 to %u", where, field,
-                max);
+        set_err(err, err_len, "%s: field '%s' must be an integer from 0 to %u", where, field, max);
         return LS_ECATALOG;
     }
     *out = (uint32_t)json_integer_value(value);
@@ -170,15 +169,15 @@ static int parse_entry(json_t *obj, size_t index, const char *source, ls_catalog
     }
     rc = read_text(obj, "id", true, LS_GAME_ID_MAX, &e->id, where, err, err_len);
     if (rc == 0 && !ls_game_id_is_valid(e->id)) {
-        set_err(err, err_len, "%s: id '%s' is not a valid game id ([A-Za-z0-9._-], 1..%d)",
-                where, e->id, LS_GAME_ID_MAX);
+        set_err(err, err_len, "%s: id '%s' is not a valid game id ([A-Za-z0-9._-], 1..%d)", where,
+                e->id, LS_GAME_ID_MAX);
         rc = LS_ECATALOG;
     }
     if (rc == 0)
         rc = read_text(obj, "name", true, LS_NAME_MAX, &e->name, where, err, err_len);
     if (rc == 0)
-        rc = read_text(obj, "description", false, LS_CATALOG_TEXT_MAX, &e->description, where,
-                       err, err_len);
+        rc = read_text(obj, "description", false, LS_CATALOG_TEXT_MAX, &e->description, where, err,
+                       err_len);
     if (rc == 0)
         rc = read_text(obj, "genre", false, LS_GENRE_MAX, &e->genre, where, err, err_len);
     if (rc == 0)
@@ -192,8 +191,7 @@ static int parse_entry(json_t *obj, size_t index, const char *source, ls_catalog
 }
 
 static int parse_document(const char *json, size_t len, const char *source,
-                          ls_catalog_entry_t **entries, size_t *count, char *err,
-                          size_t err_len)
+                          ls_catalog_entry_t **entries, size_t *count, char *err, size_t err_len)
 {
     json_error_t jerr;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -228,8 +226,7 @@ static int parse_document(const char *json, size_t len, const char *source,
         qsort(*entries, n, sizeof **entries, compare_entries);
         for (size_t i = 1; i < n; i++) {
             if (strcmp((*entries)[i - 1].id, (*entries)[i].id) == 0) {
-                set_err(err, err_len, "%s: game id '%s' is listed twice", source,
-                        (*entries)[i].id);
+                set_err(err, err_len, "%s: game id '%s' is listed twice", source, (*entries)[i].id);
                 rc = LS_ECATALOG;
                 break;
             }

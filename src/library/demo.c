@@ -179,8 +179,8 @@ static int write_local_catalog(const char *dir, unsigned first, unsigned last)
         snprintf(id, sizeof id, "demo-%03u", i);
         snprintf(name, sizeof name, "Demo Game %u", i);
         json_array_append_new(games, json_pack("{s:s,s:s,s:s,s:s,s:i}", "id", id, "name", name,
-                                               "description", "A generated demo game.",
-                                               "genre", "Demo", "max_players", 8));
+                                               "description", "A generated demo game.", "genre",
+                                               "Demo", "max_players", 8));
     }
     json_t *root = json_pack("{s:i,s:o}", "catalog_version", 1, "games", games);
     char *text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;

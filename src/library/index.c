@@ -147,8 +147,8 @@ static int file_from_json(json_t *value, ls_file_record_t *file)
     const char *path, *hex;
     int is_dir, is_hashed;
     json_t *stamp;
-    if (json_unpack(value, "{s:s,s:b,s:o,s:b,s:s}", "path", &path, "dir", &is_dir, "stamp",
-                    &stamp, "hashed", &is_hashed, "chunks", &hex) != 0)
+    if (json_unpack(value, "{s:s,s:b,s:o,s:b,s:s}", "path", &path, "dir", &is_dir, "stamp", &stamp,
+                    "hashed", &is_hashed, "chunks", &hex) != 0)
         return LS_ECORRUPT;
     file->path = strdup(path);
     file->is_dir = is_dir;
@@ -306,8 +306,9 @@ int ls_index_load(const char *path, ls_index_t *out)
     if (rc != 0) {
         ls_index_free(out);
         out->library_rev = (uint64_t)time(NULL);
-        ls_warn("library", "index %s is unreadable (%s); rehashing everything, rev restarts at %llu",
-                path, ls_strerror(rc), (unsigned long long)out->library_rev);
+        ls_warn("library",
+                "index %s is unreadable (%s); rehashing everything, rev restarts at %llu", path,
+                ls_strerror(rc), (unsigned long long)out->library_rev);
     }
     return 0;
 }

@@ -205,8 +205,7 @@ int ls_library_publish(ls_library_t *library, ls_index_t *new_index)
     ls_game_summary_t *announced = NULL;
     size_t gamedb_count = 0, announced_count = 0;
     char digest[LS_SHA256_HEX_LEN + 1];
-    int rc = derive_views(library, new_index, &gamedb, &gamedb_count, &announced,
-                          &announced_count);
+    int rc = derive_views(library, new_index, &gamedb, &gamedb_count, &announced, &announced_count);
     if (rc == 0)
         rc = ls_snapshot_digest(announced, announced_count, digest);
     if (rc != 0) {
@@ -380,8 +379,7 @@ static int copy_manifest_file(ls_file_desc_t *dst, const ls_file_record_t *src)
     return 0;
 }
 
-int ls_library_manifest(const ls_library_t *library, const char *game_id,
-                        ls_game_manifest_t *out)
+int ls_library_manifest(const ls_library_t *library, const char *game_id, ls_game_manifest_t *out)
 {
     const ls_game_record_t *rec;
     memset(out, 0, sizeof *out);

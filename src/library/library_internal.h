@@ -31,7 +31,7 @@ typedef struct {
     ls_file_stamp_t version_stamp;
     bool is_downloaded;
     bool is_installed;
-    bool is_servable; /* downloaded and every file hashed */
+    bool is_servable;        /* downloaded and every file hashed */
     ls_file_record_t *files; /* sorted by path; only for downloaded games */
     size_t file_count;
 } ls_game_record_t;
@@ -82,12 +82,12 @@ struct ls_library {
     ls_file_stamp_t catalog_stamp; /* of the file last read; all zero: there was none */
     bool has_catalog_stamp;        /* false until the first scan looked */
     char *catalog_error;           /* why its last change was refused; NULL if it was not */
-    ls_index_t index;           /* published: read on the loop thread */
-    ls_local_game_t *gamedb;    /* derived from index + catalog */
+    ls_index_t index;              /* published: read on the loop thread */
+    ls_local_game_t *gamedb;       /* derived from index + catalog */
     size_t gamedb_count;
     ls_game_summary_t *announced; /* catalog-gated, servable games, sorted by id */
     size_t announced_count;
-    struct ls_scan *scan;       /* the scan in progress, if any */
+    struct ls_scan *scan;             /* the scan in progress, if any */
     ls_library_adoption_t *adoptions; /* waiting for the running scan to publish */
     bool is_index_dirty;              /* published records the saved index lacks */
 };

@@ -181,8 +181,7 @@ static void describe_symlink(int dirfd, const char *name, char *reason, size_t l
 
 static int walk_dir(ls_walk_t *walk, int dirfd, const char *prefix, int depth);
 
-static int walk_entry(ls_walk_t *walk, int dirfd, const char *prefix, const char *name,
-                      int depth)
+static int walk_entry(ls_walk_t *walk, int dirfd, const char *prefix, const char *name, int depth)
 {
     char relpath[LS_RELPATH_MAX + 1];
     char reason[LS_RELPATH_MAX + 64];
@@ -698,8 +697,8 @@ static int hash_file(const char *game_root, ls_file_record_t *file, uint64_t *by
     for (size_t c = 0; c < file->chunk_count && rc == 0; c++) {
         struct sha256_ctx ctx;
         uint64_t offset = (uint64_t)c * LS_CHUNK_SIZE;
-        uint64_t left = file->stamp.size - offset < LS_CHUNK_SIZE ? file->stamp.size - offset
-                                                                  : LS_CHUNK_SIZE;
+        uint64_t left =
+            file->stamp.size - offset < LS_CHUNK_SIZE ? file->stamp.size - offset : LS_CHUNK_SIZE;
         sha256_init(&ctx);
         while (left > 0 && rc == 0) {
             size_t n = left < HASH_BUFFER_SIZE ? (size_t)left : HASH_BUFFER_SIZE;
@@ -883,8 +882,7 @@ static void mark_servable(ls_index_t *index)
 
 /* The index only caches what disk says; it needs writing when a hash or a
  * version was (re)computed, the rev moved, or entries came or went. */
-static bool index_needs_saving(const ls_scan_t *scan, const ls_index_t *old,
-                               const ls_index_t *next)
+static bool index_needs_saving(const ls_scan_t *scan, const ls_index_t *old, const ls_index_t *next)
 {
     if (scan->stats.files_hashed || scan->stats.version_reads || scan->stats.skipped ||
         old->game_count != next->game_count)

@@ -11,7 +11,7 @@ typedef struct {
     uint8_t *buf;
     size_t len;
     size_t cap;
-    size_t limit;       /* largest payload accepted */
+    size_t limit;         /* largest payload accepted */
     uint32_t payload_len; /* known once the header is in */
 } ls_framer_t;
 

@@ -282,12 +282,10 @@ int ls_peerdb_update_peer_library(ls_peerdb_t *db, const char *peer_id, uint64_t
         return LS_ENOENT;
     peer->advertised_rev = rev;
     snprintf(peer->advertised_digest, sizeof peer->advertised_digest, "%s", digest);
-    return (rev != peer->library.library_rev || strcmp(digest, peer->library.digest) != 0) ? 1
-                                                                                             : 0;
+    return (rev != peer->library.library_rev || strcmp(digest, peer->library.digest) != 0) ? 1 : 0;
 }
 
-int ls_peerdb_set_manifest(ls_peerdb_t *db, const char *peer_id,
-                           const ls_game_manifest_t *manifest)
+int ls_peerdb_set_manifest(ls_peerdb_t *db, const char *peer_id, const ls_game_manifest_t *manifest)
 {
     ls_peer_t *peer = find_mutable(db, peer_id);
     ls_game_manifest_t copy;
@@ -484,8 +482,8 @@ int ls_peerdb_seeders(const ls_peerdb_t *db, const char *game_id, const char ***
         return LS_ENOMEM;
     for (size_t p = 0; latest && p < db->count; p++) {
         ssize_t g = find_game(&db->peers[p].library, game_id);
-        if (g >= 0 && ls_version_compare(db->peers[p].library.games[g].version,
-                                         latest->version) == 0)
+        if (g >= 0 &&
+            ls_version_compare(db->peers[p].library.games[g].version, latest->version) == 0)
             (*peer_ids)[(*count)++] = db->peers[p].peer_id;
     }
     return 0;

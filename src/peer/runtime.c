@@ -506,8 +506,8 @@ static int copy_command(const ls_peer_command_t *in, ls__rt_command_t **out)
     cmd->flags = in->flags;
     if ((needs_game_id(in->kind) && !in->game_id) ||
         (in->game_id && !ls_game_id_is_valid(in->game_id)) ||
-        (in->kind == LS_CMD_SET_GAME_DIR && !in->path) ||
-        (in->file_count && !in->files) || in->file_count > LS_MANIFEST_FILES_MAX)
+        (in->kind == LS_CMD_SET_GAME_DIR && !in->path) || (in->file_count && !in->files) ||
+        in->file_count > LS_MANIFEST_FILES_MAX)
         rc = LS_EINVAL;
     if (rc == 0 && in->game_id && !(cmd->game_id = strdup(in->game_id)))
         rc = LS_ENOMEM;

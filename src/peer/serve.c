@@ -70,8 +70,7 @@ static int prepare_file(const ls_library_t *library, const ls_msg_t *request,
     return 0;
 }
 
-static int prepare_game(const ls_library_t *library, const char *game_id,
-                        ls_serve_reply_t *reply)
+static int prepare_game(const ls_library_t *library, const char *game_id, ls_serve_reply_t *reply)
 {
     int rc = ls_library_manifest(library, game_id, &reply->header.u.game);
     if (rc == LS_ENOMEM)
@@ -82,8 +81,7 @@ static int prepare_game(const ls_library_t *library, const char *game_id,
     return 0;
 }
 
-int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request,
-                     ls_serve_reply_t *reply)
+int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request, ls_serve_reply_t *reply)
 {
     memset(reply, 0, sizeof *reply);
     switch (request->kind) {
@@ -147,8 +145,7 @@ int ls_serve_open(const ls_serve_reply_t *reply, int *fd)
         *fd = -1;
         return rc;
     }
-    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size != reply->file_size) {
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != reply->file_size) {
         close(*fd);
         *fd = -1;
         return LS_ECORRUPT;

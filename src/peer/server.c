@@ -26,11 +26,11 @@ typedef struct ls_serve_stream {
     bool has_request;
     ls_msg_t held_hello; /* a hello waiting for the first scan (kind 0: none) */
     ls_serve_reply_t reply;
-    int fd;                     /* the served file until the body source takes it */
-    int open_status;            /* the open job's result */
-    ls_net_file_source_t *body; /* reads the file for the transport; owns its fd */
-    bool is_busy;               /* the open job is in flight */
-    bool is_transfer;           /* counted in the server's transfer limits */
+    int fd;                                /* the served file until the body source takes it */
+    int open_status;                       /* the open job's result */
+    ls_net_file_source_t *body;            /* reads the file for the transport; owns its fd */
+    bool is_busy;                          /* the open job is in flight */
+    bool is_transfer;                      /* counted in the server's transfer limits */
     struct ls_serve_stream *next_transfer; /* in the server's list of transfers */
     uv_work_t open_req;
 } ls_serve_stream_t;
@@ -47,8 +47,8 @@ struct ls__server {
     ls__server_hooks_t hooks;
     bool is_partial_on;
     ls_library_t *library;
-    ls_serve_stream_t *held; /* hellos held until the first scan ends, one per link */
-    uint32_t transfers;      /* file bodies being sent */
+    ls_serve_stream_t *held;    /* hellos held until the first scan ends, one per link */
+    uint32_t transfers;         /* file bodies being sent */
     ls_serve_stream_t *sending; /* those transfers */
     ls_link_load_t *loads;
     size_t load_count;

@@ -39,7 +39,8 @@ static void game_ids_are_validated(void **state)
     assert_false(ls_game_id_is_valid(".hidden"));
     assert_false(ls_game_id_is_valid("a/b"));
     assert_false(ls_game_id_is_valid("has space"));
-    assert_false(ls_game_id_is_valid("0123456789012345678901234567890123456789012345678901234567890123456789"));
+    assert_false(ls_game_id_is_valid(
+        "0123456789012345678901234567890123456789012345678901234567890123456789"));
 }
 
 static void open_in_root_refuses_symlinks_out_of_the_root(void **state)

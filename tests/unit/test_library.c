@@ -822,8 +822,8 @@ static void demo_library_has_real_archives_and_scans(void **state)
     char err[256], path[512];
     assert_int_equal(ls_catalog_load_bundled(&bundled, err, sizeof err), 0);
     size_t known = ls_catalog_count(bundled);
-    ls_demo_options_t opt = {.games = (unsigned)known + 2, .files_per_game = 5,
-                             .file_size = 1000, .seed = 3};
+    ls_demo_options_t opt = {
+        .games = (unsigned)known + 2, .files_per_game = 5, .file_size = 1000, .seed = 3};
     assert_int_equal(ls_demo_library_create(f->games, bundled, &opt), 0);
     const char *first = ls_catalog_at(bundled, 0)->id;
     snprintf(path, sizeof path, "%s/%s/%s-game.zip", f->games, first, first);

@@ -111,8 +111,12 @@ static void delta_applies_in_order_and_a_gap_asks_for_a_resync(void **state)
     /* After: quake3 updated, aoe2 removed, cs16 added. */
     ls_game_summary_t after[] = {game("quake3", "1.1", 120), game("cs16", "1", 10)};
     char *removed[] = {"aoe2"};
-    ls_library_delta_t delta = {.from_rev = 5, .to_rev = 6, .changed = after,
-                                .changed_count = 2, .removed = removed, .removed_count = 1};
+    ls_library_delta_t delta = {.from_rev = 5,
+                                .to_rev = 6,
+                                .changed = after,
+                                .changed_count = 2,
+                                .removed = removed,
+                                .removed_count = 1};
     assert_int_equal(ls_snapshot_digest(after, 2, delta.digest), 0);
 
     ls_library_delta_t gap = delta;
@@ -220,10 +224,13 @@ static void manifests_are_kept_per_peer_and_game(void **state)
     ls_hello_t h = make_hello("peer-a", 1, 1, games);
     uint8_t hashes[2][LS_SHA256_LEN];
     ls_test_fill(hashes, sizeof hashes, 5);
-    ls_file_desc_t file = {.path = "big.pak", .size = LS_CHUNK_SIZE + 1,
-                           .chunk_sha256 = hashes, .chunk_count = 2};
-    ls_game_manifest_t m = {.game_id = "quake3", .version = "1.0", .chunk_size = LS_CHUNK_SIZE,
-                            .files = &file, .file_count = 1};
+    ls_file_desc_t file = {
+        .path = "big.pak", .size = LS_CHUNK_SIZE + 1, .chunk_sha256 = hashes, .chunk_count = 2};
+    ls_game_manifest_t m = {.game_id = "quake3",
+                            .version = "1.0",
+                            .chunk_size = LS_CHUNK_SIZE,
+                            .files = &file,
+                            .file_count = 1};
     assert_int_equal(ls_peerdb_new(&db), 0);
     assert_int_equal(ls_peerdb_set_manifest(db, "peer-a", &m), LS_ENOENT);
     assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);

@@ -82,8 +82,8 @@ static pid_t start_daemon(const char *dir, int *port)
     if (pid == 0) {
         dup2(pipefd[1], STDOUT_FILENO);
         close(pipefd[0]);
-        execl(bin, bin, "daemon", "--games", games, "--state", state, "--listen",
-              "127.0.0.1:0", "--json-events", (char *)NULL);
+        execl(bin, bin, "daemon", "--games", games, "--state", state, "--listen", "127.0.0.1:0",
+              "--json-events", (char *)NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -173,7 +173,8 @@ static void one_gib_file_streams_exactly_with_small_server_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(one_gib_file_streams_exactly_with_small_server_memory, stop_daemon),
+        cmocka_unit_test_teardown(one_gib_file_streams_exactly_with_small_server_memory,
+                                  stop_daemon),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
