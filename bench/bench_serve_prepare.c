@@ -14,6 +14,7 @@
 #include "lanspread/serve.h"
 
 #include <fcntl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,11 +74,23 @@ static int prepare_by_copy(const ls_library_t *library, const char *path)
     return found ? 0 : -1;
 }
 
+/* A positive count from argv[i], or the default; 0 (refused below) when it
+ * is not a whole number in range. */
+static unsigned count_arg(int argc, char **argv, int i, unsigned fallback)
+{
+    char *end;
+    if (argc <= i)
+        return fallback;
+    errno = 0;
+    unsigned long v = strtoul(argv[i], &end, 10);
+    return errno || *end || end == argv[i] || v > 10000000ul ? 0 : (unsigned)v;
+}
+
 int main(int argc, char **argv)
 {
-    unsigned files = argc > 1 ? (unsigned)atoi(argv[1]) : 40000;
-    unsigned requests = argc > 2 ? (unsigned)atoi(argv[2]) : 10000;
-    unsigned copies = argc > 3 ? (unsigned)atoi(argv[3]) : 500;
+    unsigned files = count_arg(argc, argv, 1, 40000);
+    unsigned requests = count_arg(argc, argv, 2, 10000);
+    unsigned copies = count_arg(argc, argv, 3, 500);
     char base[] = "/tmp/lsbench-serve-XXXXXX", games[512], state[512], cmd[600], rel[64];
     ls_catalog_t *catalog = NULL;
     ls_library_t *library = NULL;
