@@ -83,6 +83,11 @@ function renderProgress(card, game) {
   let text = game.state === 'downloading' ? pct.toFixed(0) + '%' : STATE_LABELS[game.state] + '…';
   if (prog && prog.total) text += ' of ' + formatSize(prog.total);
   if (prog && prog.rate) text += ' · ' + formatSize(prog.rate) + '/s';
+  const p = game.operation && game.operation.progress;
+  if (p && p.from_downloaders > 0) {
+    // swarm: how much came from other downloaders, not from complete seeders
+    text += ' · ' + formatSize(p.from_downloaders) + ' from downloaders';
+  }
   box.querySelector('.progress-text').textContent = text;
 }
 
@@ -173,6 +178,15 @@ function renderPeers() {
   document.getElementById('peer-count').textContent = ui.peers.length;
 }
 
+// upload-progress: {rate_bps, games: [{game_id, bytes, rate_bps, peers}]}
+function renderUploads(up) {
+  const el = document.getElementById('uploads');
+  const games = (up && up.games) || [];
+  el.hidden = !up || (!up.rate_bps && games.length === 0);
+  el.textContent = 'Uploading ' + formatSize(up ? up.rate_bps || 0 : 0) + '/s' +
+    games.map((g) => ` · ${g.game_id} to ${g.peers} ${g.peers === 1 ? 'peer' : 'peers'}`).join('');
+}
+
 function renderStatus(isConnected) {
   const el = document.getElementById('status');
   el.dataset.connected = String(isConnected);
@@ -191,6 +205,7 @@ function applySnapshot(doc) {
   renderGames();
   renderPeers();
   renderStatus(true);
+  renderUploads(doc.status && doc.status.uploads);
 }
 
 async function refresh() {
@@ -235,6 +250,7 @@ function connect() {
   source.addEventListener('snapshot', (e) => applySnapshot(JSON.parse(e.data)));
   source.addEventListener('resync', scheduleRefresh);
   source.addEventListener('download-progress', (e) => onProgress(JSON.parse(e.data)));
+  source.addEventListener('upload-progress', (e) => renderUploads(JSON.parse(e.data)));
   const others = ['local-library', 'list-games', 'peer-discovered', 'peer-lost', 'peer-count',
     'got-game-files', 'download-begin', 'download-finished', 'download-failed',
     'install-begin', 'install-finished', 'install-failed', 'uninstall-begin',

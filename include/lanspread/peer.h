@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #define LS_STATIC_PEERS_MAX 32
+#define LS_UPLOAD_INTERVAL_MS 1000
 
 typedef struct {
     const char *game_dir;
@@ -62,6 +63,9 @@ typedef enum {
     LS_EVENT_RUNTIME_FAILURE,  /* {what, reason} */
     LS_EVENT_READY,            /* {peer_id, port, rev, mdns}: listening, library announced */
     LS_EVENT_GAME_DIR_CHANGED, /* {game_dir}: SET_GAME_DIR done, full rescan started */
+    LS_EVENT_UPLOAD_PROGRESS,  /* {rate_bps, games:[{game_id, bytes, rate_bps, peers}]}: what
+                                  this peer serves, every LS_UPLOAD_INTERVAL_MS while it does,
+                                  and once with rate 0 when it stopped */
 } ls_peer_event_kind_t;
 
 typedef struct {

@@ -24,6 +24,7 @@ struct ls_api_state {
     json_t *ops;      /* game_id -> {op, phase, progress, reason} */
     json_t *failures; /* the last runtime-failure events, oldest first */
     json_t *ready;    /* data of the ready event, or NULL */
+    json_t *uploads;  /* data of the last upload-progress event, or NULL */
     char *ring[LS_API_EVENT_RING];
     uint64_t seq; /* sequence number of the newest event in the ring */
     bool is_closing;
@@ -66,6 +67,7 @@ void ls_api_state_free(ls_api_state_t *st)
     json_decref(st->ops);
     json_decref(st->failures);
     json_decref(st->ready);
+    json_decref(st->uploads);
     free(st->game_dir);
     free(st->http_url);
     pthread_cond_destroy(&st->changed);
@@ -200,6 +202,10 @@ static void apply_locked(ls_api_state_t *st, const ls_peer_event_t *event)
         break;
     case LS_EVENT_RUNTIME_FAILURE:
         add_failure(st, data);
+        break;
+    case LS_EVENT_UPLOAD_PROGRESS:
+        json_decref(st->uploads);
+        st->uploads = json_deep_copy(data);
         break;
     case LS_EVENT_GAME_DIR_CHANGED: {
         const char *dir = json_string_value(json_object_get(data, "game_dir"));
@@ -455,13 +461,16 @@ json_t *ls_api_state_peers(ls_api_state_t *st)
 json_t *ls_api_state_status(ls_api_state_t *st)
 {
     pthread_mutex_lock(&st->lock);
-    json_t *status = json_pack(
-        "{s:s,s:b,s:O?,s:O?,s:s?,s:s?,s:I,s:I,s:I,s:o}", "version", "0.1.0", "ready",
-        st->ready != NULL, "peer_id", json_object_get(st->ready, "peer_id"), "port",
-        json_object_get(st->ready, "port"), "game_dir", st->game_dir, "http", st->http_url,
-        "peer_count", (json_int_t)json_object_size(st->peers), "local_games",
-        (json_int_t)json_array_size(st->local), "remote_games",
-        (json_int_t)json_array_size(st->remote), "failures", json_deep_copy(st->failures));
+    json_t *status =
+        json_pack("{s:s,s:b,s:O?,s:O?,s:s?,s:s?,s:I,s:I,s:I,s:o,s:o}", "version", "0.1.0", "ready",
+                  st->ready != NULL, "peer_id", json_object_get(st->ready, "peer_id"), "port",
+                  json_object_get(st->ready, "port"), "game_dir", st->game_dir, "http",
+                  st->http_url, "peer_count", (json_int_t)json_object_size(st->peers),
+                  "local_games", (json_int_t)json_array_size(st->local), "remote_games",
+                  (json_int_t)json_array_size(st->remote), "failures", json_deep_copy(st->failures),
+                  "uploads",
+                  st->uploads ? json_deep_copy(st->uploads)
+                              : json_pack("{s:i,s:[]}", "rate_bps", 0, "games"));
     pthread_mutex_unlock(&st->lock);
     return status;
 }

@@ -70,6 +70,16 @@ static void print_status(const json_t *doc)
            (long long)json_integer_value(json_object_get(doc, "local_games")));
     printf("remote games: %lld\n",
            (long long)json_integer_value(json_object_get(doc, "remote_games")));
+    const json_t *uploads = json_object_get(doc, "uploads");
+    double rate = (double)json_integer_value(json_object_get(uploads, "rate_bps"));
+    printf("uploading:    %.1f MiB/s\n", rate / (1024.0 * 1024.0));
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(uploads, "games"), i, g)
+        printf("  %-20s %.1f MiB/s to %lld peers, %.1f MiB in all\n", str_or(g, "game_id", "?"),
+               (double)json_integer_value(json_object_get(g, "rate_bps")) / (1024.0 * 1024.0),
+               (long long)json_integer_value(json_object_get(g, "peers")),
+               (double)json_integer_value(json_object_get(g, "bytes")) / (1024.0 * 1024.0));
 }
 
 void ls_client_print_document(const char *what, const json_t *doc, bool as_json)

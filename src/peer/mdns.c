@@ -27,7 +27,13 @@ struct ls__mdns {
     ls_discovery_t *discovery; /* NULL once stopped */
     ls_mdns_peer_t *peers;     /* resolved peers: dial targets */
     bool is_stopping;
+    uv_timer_t yield_timer; /* dials the targets we let the other side dial first */
 };
+
+/* The larger peer_id lets the smaller dial first, for this long: long enough
+ * for the other side's resolution, short enough that a restarted peer is
+ * back at once. */
+#define MDNS_YIELD_MS 500
 
 static ls_mdns_peer_t *find_target(ls__mdns_t *md, const char *peer_id)
 {
@@ -64,8 +70,13 @@ static int set_address(ls_mdns_peer_t *p, const char *address)
 
 /* Both sides of a pair resolve each other at about the same time; only the
  * smaller peer_id dials at once, so the pair does not open two connections.
- * The other waits one reconnect interval and dials only if nothing came (the
- * smaller side may not hear us: multicast is not always symmetric). */
+ * The other waits MDNS_YIELD_MS and dials only if nothing came (the smaller
+ * side may not hear us: multicast is not always symmetric). */
+static void yield_timer_cb(uv_timer_t *timer)
+{
+    ls__mdns_tick(timer->data);
+}
+
 static ls_mdns_peer_t *add_target(ls__mdns_t *md, const ls_discovered_peer_t *found)
 {
     ls_mdns_peer_t *p = calloc(1, sizeof *p);
@@ -74,8 +85,11 @@ static ls_mdns_peer_t *add_target(ls__mdns_t *md, const ls_discovered_peer_t *fo
     snprintf(p->peer_id, sizeof p->peer_id, "%s", found->peer_id);
     snprintf(p->target.peer_id, sizeof p->target.peer_id, "%s", found->peer_id);
     p->target.next_dial_ms = ls__links_now(md->config.links);
-    if (strcmp(md->peer_id, found->peer_id) > 0)
-        p->target.next_dial_ms += md->config.reconnect_ms;
+    if (strcmp(md->peer_id, found->peer_id) > 0) {
+        p->target.next_dial_ms += MDNS_YIELD_MS;
+        if (!uv_is_active((uv_handle_t *)&md->yield_timer))
+            uv_timer_start(&md->yield_timer, yield_timer_cb, MDNS_YIELD_MS + 1, 0);
+    }
     p->next = md->peers;
     md->peers = p;
     return p;
@@ -182,6 +196,10 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
         ls__mdns_free(md);
         return rc;
     }
+    /* After the start: a failed one frees md, which a handle must not
+     * outlive. Discovery reports peers from the loop, later. */
+    uv_timer_init(config->loop, &md->yield_timer);
+    md->yield_timer.data = md;
     *out = md;
     return 0;
 }
@@ -200,6 +218,8 @@ void ls__mdns_stop(ls__mdns_t *md)
     if (!md)
         return;
     md->is_stopping = true;
+    uv_timer_stop(&md->yield_timer);
+    uv_close((uv_handle_t *)&md->yield_timer, NULL);
     ls_discovery_stop(md->discovery);
     md->discovery = NULL;
 }

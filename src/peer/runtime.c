@@ -56,6 +56,8 @@ const char *ls_peer_event_name(ls_peer_event_kind_t kind)
         return "ready";
     case LS_EVENT_GAME_DIR_CHANGED:
         return "game-dir-changed";
+    case LS_EVENT_UPLOAD_PROGRESS:
+        return "upload-progress";
     }
     return "unknown";
 }
@@ -319,6 +321,28 @@ static void connect_static_peers(ls_peer_runtime_t *rt)
 {
     for (size_t i = 0; i < rt->static_peer_count; i++)
         ls__links_dial_if_due(rt->links, &rt->static_peers[i]);
+}
+
+/* What this peer serves, while it does (and once more when it stopped, so
+ * that a UI shows the rate fall to 0). */
+static void upload_timer_cb(uv_timer_t *timer)
+{
+    ls_peer_runtime_t *rt = timer->data;
+    ls__upload_stat_t stats[16];
+    uint64_t rate;
+    size_t n = ls__server_uploads(rt->server, uv_now(&rt->loop), stats, 16, &rate);
+    if (rate == 0 && !rt->was_uploading)
+        return;
+    rt->was_uploading = rate > 0;
+    json_t *games = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (stats[i].bytes > 0 || stats[i].peers > 0)
+            json_array_append_new(games, json_pack("{s:s,s:I,s:I,s:i}", "game_id", stats[i].game_id,
+                                                   "bytes", (json_int_t)stats[i].bytes, "rate_bps",
+                                                   (json_int_t)stats[i].rate_bps, "peers",
+                                                   (int)stats[i].peers));
+    ls_rt_emit(rt, LS_EVENT_UPLOAD_PROGRESS,
+               json_pack("{s:I,s:o}", "rate_bps", (json_int_t)rate, "games", games));
 }
 
 static void reconnect_timer_cb(uv_timer_t *timer)
@@ -585,6 +609,8 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     rt->is_shutting_down = true;
     uv_timer_stop(&rt->reconnect_timer);
     uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
+    uv_timer_stop(&rt->upload_timer);
+    uv_close((uv_handle_t *)&rt->upload_timer, NULL);
     if (rt->links)
         ls__links_stop(rt->links);
     ls_monitor_stop(rt->monitor);
@@ -671,6 +697,8 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     ls_rt_start_monitor(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
+    uv_timer_start(&rt->upload_timer, upload_timer_cb, LS_UPLOAD_INTERVAL_MS,
+                   LS_UPLOAD_INTERVAL_MS);
     ls__links_start(rt->links);
     ls_rt_emit(rt, LS_EVENT_READY,
                json_pack("{s:s,s:i,s:I,s:b}", "peer_id", rt->peer_id, "port", rt->listen_port,
@@ -921,7 +949,9 @@ static int init_loop(ls_peer_runtime_t *rt)
     uv_async_init(&rt->loop, &rt->wake, wake_cb);
     rt->wake.data = rt;
     uv_timer_init(&rt->loop, &rt->reconnect_timer);
+    uv_timer_init(&rt->loop, &rt->upload_timer);
     rt->reconnect_timer.data = rt;
+    rt->upload_timer.data = rt;
     return 0;
 }
 

@@ -63,6 +63,8 @@ struct ls_peer_runtime {
     uv_loop_t loop;
     uv_async_t wake;
     uv_timer_t reconnect_timer;
+    uv_timer_t upload_timer; /* upload-progress every LS_UPLOAD_INTERVAL_MS */
+    bool was_uploading;
     ls_identity_t *identity;
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     int listen_port;

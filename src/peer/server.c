@@ -32,6 +32,7 @@ typedef struct ls_serve_stream {
     bool is_busy;                          /* the open job is in flight */
     bool is_transfer;                      /* counted in the server's transfer limits */
     struct ls_serve_stream *next_transfer; /* in the server's list of transfers */
+    char game_id[LS_GAME_ID_MAX + 1];      /* of a transfer: whose bytes it serves */
     uv_work_t open_req;
 } ls_serve_stream_t;
 
@@ -42,8 +43,21 @@ typedef struct {
     uint32_t count;
 } ls_link_load_t;
 
+/* Bytes served per game: a small table, at most LS_UPLOAD_GAMES_MAX games
+ * (the oldest idle one makes room). */
+#define LS_UPLOAD_GAMES_MAX 64
+
+typedef struct {
+    char game_id[LS_GAME_ID_MAX + 1];
+    uint64_t bytes;
+    uint64_t bytes_at_sample;
+} ls_upload_t;
+
 struct ls__server {
     uv_loop_t *loop;
+    ls_upload_t uploads[LS_UPLOAD_GAMES_MAX];
+    size_t upload_count;
+    uint64_t sample_ms;
     ls__server_hooks_t hooks;
     bool is_partial_on;
     ls_library_t *library;
@@ -278,6 +292,7 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         send_error(ss, LS_WIRE_BUSY, "this chunk is on its way to another peer; ask the swarm");
         return;
     }
+    snprintf(ss->game_id, sizeof ss->game_id, "%s", request->u.file_request.game_id);
     if (!transfer_begin(ss)) {
         send_error(ss, LS_WIRE_BUSY, "at the upload limit; ask another peer");
         return;
@@ -400,9 +415,57 @@ static void server_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, 
     ls_framer_free(&ss->framer);
 }
 
+static ls_upload_t *upload_of(ls__server_t *server, const char *game_id)
+{
+    for (size_t i = 0; i < server->upload_count; i++)
+        if (strcmp(server->uploads[i].game_id, game_id) == 0)
+            return &server->uploads[i];
+    size_t slot = server->upload_count;
+    if (slot == LS_UPLOAD_GAMES_MAX) {
+        /* full: the game with the fewest bytes goes */
+        slot = 0;
+        for (size_t i = 1; i < server->upload_count; i++)
+            if (server->uploads[i].bytes < server->uploads[slot].bytes)
+                slot = i;
+    } else {
+        server->upload_count++;
+    }
+    memset(&server->uploads[slot], 0, sizeof server->uploads[slot]);
+    snprintf(server->uploads[slot].game_id, sizeof server->uploads[slot].game_id, "%s", game_id);
+    return &server->uploads[slot];
+}
+
+size_t ls__server_uploads(ls__server_t *server, uint64_t now_ms, ls__upload_stat_t *out, size_t cap,
+                          uint64_t *rate_bps)
+{
+    uint64_t span = now_ms > server->sample_ms ? now_ms - server->sample_ms : 1;
+    size_t n = 0;
+    *rate_bps = 0;
+    for (size_t i = 0; i < server->upload_count; i++) {
+        ls_upload_t *u = &server->uploads[i];
+        uint64_t rate = (u->bytes - u->bytes_at_sample) * 1000u / span;
+        u->bytes_at_sample = u->bytes;
+        *rate_bps += rate;
+        if (n == cap)
+            continue;
+        ls__upload_stat_t *st = &out[n++];
+        snprintf(st->game_id, sizeof st->game_id, "%s", u->game_id);
+        st->bytes = u->bytes;
+        st->rate_bps = rate;
+        st->peers = 0;
+        for (const ls_serve_stream_t *o = server->sending; o; o = o->next_transfer)
+            st->peers += strcmp(o->game_id, u->game_id) == 0;
+    }
+    server->sample_ms = now_ms;
+    return n;
+}
+
 static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
 {
     ls_serve_stream_t *ss = ls_net_stream_user_data(s);
+    /* A body that went out whole counts as uploaded. */
+    if (status == 0 && ss->is_transfer)
+        upload_of(ss->server, ss->game_id)->bytes += ss->reply.length;
     ss->stream = NULL;
     unhold(ss);
     if (!ss->is_busy)

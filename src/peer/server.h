@@ -8,6 +8,7 @@
 #include "link.h"
 
 #include "lanspread/library.h"
+#include "lanspread/path.h"
 
 #include <uv.h>
 
@@ -32,6 +33,14 @@ typedef struct {
     void *userdata;
 } ls__server_hooks_t;
 
+/* Upload activity, summed per game over LS_UPLOAD_INTERVAL_MS. */
+typedef struct {
+    char game_id[LS_GAME_ID_MAX + 1];
+    uint64_t bytes; /* served since the server started */
+    uint64_t rate_bps;
+    uint32_t peers; /* transfers of it running now, to distinct peers */
+} ls__upload_stat_t;
+
 /* Transfers served at once: per peer and in all. A request over either is
  * answered `busy` (the requester asks elsewhere); the per-peer limit is the
  * planner's largest window, so one downloader alone is never refused. */
@@ -45,6 +54,11 @@ typedef struct {
 int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_t **out);
 /* Serving partial copies (swarm) on or off. */
 void ls__server_set_partial(ls__server_t *server, bool is_on);
+/* Upload activity: fills up to cap stats (games with bytes served), returns
+ * how many; *rate_bps is the total over the last interval. Call it every
+ * LS_UPLOAD_INTERVAL_MS: rates are over the time since the last call. */
+size_t ls__server_uploads(ls__server_t *server, uint64_t now_ms, ls__upload_stat_t *out, size_t cap,
+                          uint64_t *rate_bps);
 /* After the loop ended (every stream is gone by then). */
 void ls__server_free(ls__server_t *server);
 /* The library answered from; swapped when the game directory changes. */

@@ -79,4 +79,10 @@ cat "$work/poll.txt"
 # no file of it (its first scan, of its own games, is the only one hashing).
 grep -E "rescan: .* hashed" "$work/b.err" && fail "bravo hashed files again after the download"
 cmp -s "$work/a/$game/data.bin" "$work/b/$game/data.bin" || fail "bravo's copy differs from alpha's"
+# The seeding peer shows what it served (upload-progress folded into its
+# status; the CLI prints it).
+wait_for 5 json_check "$A" /api/status \
+  "any(g['game_id'] == '$game' and g['bytes'] >= 192 * 1024 * 1024 for g in doc['uploads']['games'])" \
+  || fail "alpha's status does not show the upload of $game: $(api "$A" GET /api/status)"
+"$bin" status --state "$A" | grep -q "^uploading:" || fail "lanspread status prints no upload line"
 echo "PASS"

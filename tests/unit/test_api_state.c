@@ -32,7 +32,7 @@ static int teardown(void **state)
 
 static ls_peer_event_kind_t kind_named(const char *name)
 {
-    for (int k = LS_EVENT_LOCAL_LIBRARY; k <= LS_EVENT_GAME_DIR_CHANGED; k++)
+    for (int k = LS_EVENT_LOCAL_LIBRARY; k <= LS_EVENT_UPLOAD_PROGRESS; k++)
         if (strcmp(ls_peer_event_name((ls_peer_event_kind_t)k), name) == 0)
             return (ls_peer_event_kind_t)k;
     fail_msg("no event named %s", name);
