@@ -22,6 +22,7 @@
 #define LANSPREAD_LIBRARY_H
 
 #include "lanspread/catalog.h"
+#include "lanspread/path.h"
 #include "lanspread/proto.h"
 #include "lanspread/workq.h"
 
@@ -29,7 +30,6 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define LS_VERSION_FILE_MAX 4096 /* a larger version.ini is refused */
 #define LS_INDEX_FILE "index.json"
 /* Hash jobs a scan keeps queued or running (each one file, or a batch of
  * small ones): two per bulk thread, so a thread finds its next job queued

@@ -11,6 +11,9 @@
 
 /* Reserved entries at a game root: never announced, never served. */
 #define LS_VERSION_FILE "version.ini"
+/* One limit everywhere (scan, download, serving): a larger version.ini is
+ * not a sentinel but something else, refused. */
+#define LS_VERSION_FILE_MAX 4096
 #define LS_INSTALL_DIR "local"
 #define LS_INTENT_FILE ".lanspread.json"
 #define LS_INSTALLING_DIR ".local.installing"

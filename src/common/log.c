@@ -51,6 +51,16 @@ static void stderr_sink(ls_log_level_t level, const char *module, const char *me
             now.tv_nsec / 1000000, ls_log_level_name(level), module, message);
 }
 
+/* Messages carry what peers send (names, error texts, mDNS instance names):
+ * a control byte — a newline forging a log line, an ANSI escape painting
+ * the terminal — becomes '?'. */
+static void neutralize(char *message)
+{
+    for (unsigned char *c = (unsigned char *)message; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            *c = '?';
+}
+
 void ls_log(ls_log_level_t level, const char *module, const char *fmt, ...)
 {
     char message[1024];
@@ -64,6 +74,7 @@ void ls_log(ls_log_level_t level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    neutralize(message);
     if (log_sink)
         log_sink(level, module, message, log_sink_userdata);
     else

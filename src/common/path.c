@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,10 +32,12 @@ bool ls_is_reserved_root_name(const char *name)
         LS_INSTALL_DIR,  LS_INTENT_FILE, LS_INSTALLING_DIR,    LS_BACKUP_DIR,
         LS_OWNED_MARKER, LS_VERSION_TMP, LS_VERSION_DISCARDED,
     };
+    /* Without regard to case: on vfat, exFAT or a casefold ext4, `LOCAL` is
+     * `local/` and `.Lanspread.json` is the intent log. */
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (strcmp(name, reserved[i]) == 0)
+        if (strcasecmp(name, reserved[i]) == 0)
             return true;
-    return strncmp(name, LS_RESERVED_PREFIX, strlen(LS_RESERVED_PREFIX)) == 0;
+    return strncasecmp(name, LS_RESERVED_PREFIX, strlen(LS_RESERVED_PREFIX)) == 0;
 }
 
 int ls_relpath_check(const char *path, size_t len)

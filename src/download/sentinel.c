@@ -258,7 +258,7 @@ static int check_selection(ls_dl_tx_t *tx, const size_t *selected, size_t n)
         if (is_sentinel(f)) {
             if (f->is_dir)
                 return LS_EINVAL;
-            if (f->size > LS_VERSION_INI_MAX)
+            if (f->size > LS_VERSION_FILE_MAX)
                 return LS_ETOOBIG;
             tx->sentinel_index = idx;
         }

@@ -4,9 +4,11 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/hash.h"
+#include "lanspread/log.h"
 #include "lanspread/path.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +30,37 @@ static void relpath_check_refuses_every_escape(void **state)
     assert_int_equal(ls_relpath_check("", 0), LS_EPATH_INVALID);
     /* "local" is reserved only at the root of a game */
     assert_int_equal(ls_relpath_check("data/local/x", 12), 0);
+    /* in any case: a case-insensitive file system maps these onto ours */
+    assert_int_equal(ls_relpath_check("LOCAL/game.exe", 14), LS_EPATH_RESERVED);
+    assert_int_equal(ls_relpath_check("Local", 5), LS_EPATH_RESERVED);
+    assert_int_equal(ls_relpath_check(".Lanspread.json", 15), LS_EPATH_RESERVED);
+    assert_int_equal(ls_relpath_check(".VERSION.INI.TMP", 16), LS_EPATH_RESERVED);
+}
+
+static char captured[256];
+
+static void capture_sink(ls_log_level_t level, const char *module, const char *message,
+                         void *userdata)
+{
+    (void)level;
+    (void)module;
+    (void)userdata;
+    snprintf(captured, sizeof captured, "%s", message);
+}
+
+/* What a peer sends ends up in log lines: no byte of it may forge a line
+ * or drive the terminal. */
+static void log_lines_carry_no_control_bytes(void **state)
+{
+    (void)state;
+    ls_log_set_sink(capture_sink, NULL);
+    ls_log(LS_LOG_WARN, "test", "peer %s said %s", "evil\nFAKE: 12:00 info forged",
+           "\x1b[31mred\x1b[0m\r\x7f");
+    ls_log_set_sink(NULL, NULL);
+    for (const char *c = captured; *c; c++)
+        assert_false((unsigned char)*c < 0x20 || *c == 0x7f);
+    assert_non_null(strstr(captured, "evil?FAKE"));
+    assert_non_null(strstr(captured, "?[31mred"));
 }
 
 static void game_ids_are_validated(void **state)
@@ -115,6 +148,7 @@ int main(void)
         cmocka_unit_test(open_in_root_refuses_symlinks_out_of_the_root),
         cmocka_unit_test(write_atomic_replaces_content_and_leaves_no_temp),
         cmocka_unit_test(sha256_matches_known_vector),
+        cmocka_unit_test(log_lines_carry_no_control_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

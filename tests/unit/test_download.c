@@ -185,6 +185,26 @@ static void observe_cb(const char *step, void *userdata)
         o->was_data_ready = data_files_complete(o->root, o->game);
 }
 
+/* A manifest whose version.ini is larger than the scan would take as a
+ * sentinel is refused before anything is written: one limit everywhere. */
+static void an_oversized_version_ini_is_refused(void **state)
+{
+    (void)state;
+    char *root = ls_test_mkdtemp("dl-bigini");
+    game_t g;
+    ls_dl_tx_t *tx = NULL;
+    build_game(&g, base_specs, BASE_COUNT, "2.0");
+    for (size_t i = 0; i < g.m.file_count; i++)
+        if (strcmp(g.m.files[i].path, LS_VERSION_FILE) == 0)
+            g.m.files[i].size = LS_VERSION_FILE_MAX + 1; /* what a lying seeder claims */
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), LS_ETOOBIG);
+    assert_null(tx);
+    assert_false(exists_in(root, "data/a.pak"));
+    free_game(&g);
+    ls_test_rmtree(root);
+    free(root);
+}
+
 static void version_ini_appears_only_at_commit_with_exact_bytes(void **state)
 {
     (void)state;
@@ -781,6 +801,7 @@ static void download_errors_have_messages(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(an_oversized_version_ini_is_refused),
         cmocka_unit_test(version_ini_appears_only_at_commit_with_exact_bytes),
         cmocka_unit_test(existing_data_is_never_truncated_before_commit),
         cmocka_unit_test(abort_discards_the_parked_sentinel_and_keeps_data),
