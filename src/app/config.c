@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *ls_config_default_path(void)
@@ -127,12 +128,26 @@ static bool line_has_key(const char *line, const char *key)
     return *line == '=';
 }
 
+static bool has_control_bytes(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return true;
+    return false;
+}
+
 int ls_config_set(const char *path, const char *key, const char *value)
 {
     char *text = NULL, *save = NULL, *dir = strdup(path);
     size_t len = 0, used = 0, cap = LS_CONFIG_FILE_MAX + 4096;
     char *outbuf = malloc(cap);
+    struct stat st;
+    /* The file may hold a party key or a token: its mode is kept (0600 for
+     * a new one), never widened. */
+    mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0600;
     int rc = dir && outbuf ? 0 : LS_ENOMEM;
+    if (rc == 0 && (has_control_bytes(key) || has_control_bytes(value) || strchr(key, '=')))
+        rc = LS_EINVAL; /* one line per key: a newline would inject others */
     if (rc != 0)
         goto out;
     *strrchr(dir, '/') = '\0';
@@ -152,7 +167,7 @@ int ls_config_set(const char *path, const char *key, const char *value)
         goto out;
     }
     used += (size_t)n;
-    rc = ls_fs_write_atomic(path, outbuf, used);
+    rc = ls_fs_write_atomic_mode(path, outbuf, used, mode);
 out:
     free(text);
     free(dir);

@@ -266,6 +266,14 @@ int ls_fs_check_game_dir(const char *path, char *real, char *why, size_t why_len
         snprintf(why, why_len, "game directory must be an absolute path: %s", path);
         return LS_EINVAL;
     }
+    /* It is written into the config file, one `key = value` per line: a
+     * newline would inject keys (`http = 0.0.0.0:…`) for the next start. */
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            snprintf(why, why_len, "game directory path contains a control character");
+            return LS_EINVAL;
+        }
+    }
     if (stat(path, &st) != 0 || !realpath(path, real)) {
         rc = ls_error_from_errno(errno);
         if (rc == LS_ENOENT || rc == LS_ENOTDIR)

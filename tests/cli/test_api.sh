@@ -115,10 +115,19 @@ expect 400 "not a directory" -- "$A" POST /api/game-dir --body "{\"path\":\"$wor
 expect 400 "not writable" -- "$A" POST /api/game-dir --body '{"path":"/proc"}'
 expect 400 "absolute" -- "$A" POST /api/game-dir --body '{"path":"relative/dir"}'
 expect 400 "expected" -- "$A" POST /api/game-dir --body '{"dir":"/tmp"}'
+# A directory whose name would inject config lines is refused (and the
+# config file keeps its mode).
+evil="$work/x
+http = 0.0.0.0:7797"
+mkdir -p "$evil"
+chmod 600 "$work/a.conf"
+expect 400 "control character" -- "$A" POST /api/game-dir --body "{\"path\":\"$work/x\\nhttp = 0.0.0.0:7797\"}"
+grep -q "^http" "$work/a.conf" && fail "a game directory name injected a config line"
 # games2 holds only alpha's second game: the first must disappear for bravo.
 mkdir "$work/games2"; cp -a "$work/a/$a_second" "$work/games2/"
 expect 202 "$work/games2" -- "$A" POST /api/game-dir --body "{\"path\":\"$work/games2\"}"
 wait_for 10 grep -qx "games = $work/games2" "$work/a.conf" || fail "the game directory was not saved in the config"
+[[ $(stat -c %a "$work/a.conf") == 600 ]] || fail "saving the game directory changed the config file's mode to $(stat -c %a "$work/a.conf")"
 wait_for 10 json_check "$A" /api/status "doc['game_dir'] == '$work/games2'" || fail "status keeps the old game dir"
 wait_for 10 json_check "$B" /api/games "[g['peer_count'] for g in doc['games'] if g['id'] == '$a_first'] == [0] and \
   [g['state'] for g in doc['games'] if g['id'] == '$a_second'] == ['remote']" \
