@@ -39,7 +39,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 typedef struct ls_dl_tx ls_dl_tx_t;
 
 /* Called after each step of begin/commit/abort with the step's name
@@ -56,7 +55,8 @@ typedef void (*ls_dl_step_cb)(const char *step, void *userdata);
  * leftovers are swept, files already pre-sized stay. The manifest must
  * outlive the transaction; free *out with ls_dl_tx_free(). Errors: LS_ENOSPC
  * (disk full), LS_EACCES (unwritable folder), LS_EPATH_* (path escapes or
- * symlinks), LS_ETOOBIG (version.ini over LS_VERSION_FILE_MAX, the limit the scan applies too), LS_EINVAL. */
+ * symlinks), LS_ETOOBIG (version.ini over LS_VERSION_FILE_MAX, the limit the scan applies too),
+ * LS_EINVAL. */
 int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
                    const size_t *selected, size_t selected_count, ls_dl_step_cb observer,
                    void *userdata, ls_dl_tx_t **out);

@@ -36,6 +36,8 @@ typedef struct {
                                       robin is there to benchmark the seed's plan. */
     uint32_t fetch_stall_ms;       /* a chunk request unanswered this long is given up and
                                       asked of another peer; default 60000 */
+    uint32_t hello_deadline_ms;    /* an inbound connection that sends no hello this long is
+                                      closed; default LS_HELLO_DEADLINE_MS (10 s) */
     bool no_swarm;                 /* test switch: no partial copies announced, served or
                                       fetched from (only complete seeders, in file order) */
 } ls_peer_config_t;

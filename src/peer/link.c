@@ -235,6 +235,11 @@ void ls__link_answer_hello(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *a
 {
     ls__links_t *links = link->links;
     int rc = validate_hello(link, hello);
+    link->has_hello = true;
+    /* A refused first hello ends the connection (at the next tick, so the
+     * error frame goes out first); a refused re-handshake on a ready link
+     * leaves it as it was. */
+    link->is_refused = rc != 0 && !link->is_ready;
     if (rc == LS_EVERSION) {
         ls_warn("peer", "%s: protocol version %u, we speak %u: ignored", link->address,
                 hello->protocol_version, links->config.protocol_version);
@@ -438,6 +443,14 @@ void ls__links_tick(ls__links_t *links)
 {
     uint64_t now = ls__links_now(links);
     for (ls_link_t *l = links->list; l; l = l->next) {
+        if (!l->is_outbound && !l->is_closing && !l->is_ready &&
+            (l->is_refused ||
+             (!l->has_hello && now - l->started_ms >= links->config.hello_deadline_ms))) {
+            ls_info("peer", "%s: %s; connection closed", l->address,
+                    l->is_refused ? "its hello was refused" : "no hello in time");
+            ls__link_close(l, LS_NET_APP_REFUSED, l->is_refused ? "refused" : "no hello");
+            continue;
+        }
         if (l->is_ready || l->is_closing || !l->hello_sent_ms ||
             now - l->hello_sent_ms < LS_HELLO_ACK_TIMEOUT_MS)
             continue;
@@ -588,6 +601,8 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     if (!links)
         return LS_ENOMEM;
     links->config = *config;
+    if (links->config.hello_deadline_ms == 0)
+        links->config.hello_deadline_ms = LS_HELLO_DEADLINE_MS;
     snprintf(links->peer_id, sizeof links->peer_id, "%s", config->peer_id);
     links->name = strdup(config->name);
     links->party_key = config->party_key ? strdup(config->party_key) : NULL;

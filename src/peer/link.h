@@ -39,6 +39,8 @@ typedef struct {
  * arrives before its first scan has ended and answers it then, so this
  * covers a slow first scan, not just a round trip. */
 #define LS_HELLO_ACK_TIMEOUT_MS 30000
+/* An inbound connection must send its hello within this long. */
+#define LS_HELLO_DEADLINE_MS 10000
 
 struct ls_link {
     ls_link_t *next;
@@ -58,6 +60,8 @@ struct ls_link {
     uint64_t started_ms;    /* connect or accept */
     uint64_t ready_ms;      /* first handshake completed */
     uint64_t hello_sent_ms; /* outbound: our hello awaits its hello_ack (0: none) */
+    bool has_hello;         /* inbound: a hello arrived (held, answered or refused) */
+    bool is_refused;        /* inbound: its hello was refused; closed at the next tick */
 };
 
 /* What the other objects want to hear of; runtime.c wires them. */
@@ -79,7 +83,8 @@ typedef struct {
     uint32_t reconnect_ms;
     uint32_t ping_interval_ms;
     uint32_t ping_misses_max;
-    bool is_swarm; /* we list LS_FEATURE_SWARM */
+    uint32_t hello_deadline_ms; /* an inbound connection with no hello by then is closed */
+    bool is_swarm;              /* we list LS_FEATURE_SWARM */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 
@@ -103,7 +108,9 @@ bool ls__links_exists(ls__links_t *links, const char *peer_id);
 /* Dials target when it has no connection and its backoff allows. */
 void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target);
 /* From the reconnect timer: closes outbound links whose hello_ack is late,
- * so their targets are dialled again. */
+ * so their targets are dialled again, and inbound ones that sent no hello
+ * within hello_deadline_ms or whose hello was refused (a stranger gets no
+ * connection slot to sit on, and no endless tries at the party key). */
 void ls__links_tick(ls__links_t *links);
 void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *delta);
 /* Sends msg (a `have`) to every ready peer whose hello listed

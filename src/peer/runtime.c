@@ -803,6 +803,7 @@ static int make_objects(ls_peer_runtime_t *rt)
         .reconnect_ms = rt->reconnect_ms,
         .ping_interval_ms = rt->ping_interval_ms,
         .ping_misses_max = rt->ping_misses_max,
+        .hello_deadline_ms = rt->hello_deadline_ms,
         .is_swarm = rt->is_swarm,
         .hooks = {peers_changed, peer_lost, request_stream, rt},
     };
@@ -906,6 +907,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->monitor_settle_ms = config->monitor_settle_ms;
     rt->is_mdns_enabled = !config->no_mdns;
     rt->is_swarm = !config->no_swarm;
+    rt->hello_deadline_ms = config->hello_deadline_ms;
     rt->unpacker = config->unpacker;
     if (config->static_peer_count > LS_STATIC_PEERS_MAX)
         return LS_EINVAL;

@@ -347,6 +347,7 @@ static void hold_hello(ls_serve_stream_t *ss, ls_msg_t *request)
         send_error(older, LS_WIRE_BUSY, "a newer hello replaced this one");
         break;
     }
+    ss->link->has_hello = true; /* held, not missing: no deadline for it */
     ls_info("peer", "%s: hello held until the first library scan ends", ss->link->address);
     ss->held_hello = *request;
     memset(request, 0, sizeof *request);

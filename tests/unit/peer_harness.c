@@ -469,6 +469,7 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
                                .party_key = party_key,
                                .ping_interval_ms = 500,
                                .reconnect_ms = 300,
+                               .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,
                                .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};
     assert_true(n <= LS_SWARM_MAX);

@@ -87,6 +87,7 @@ void ls_raw_close(ls_raw_peer_t *rp);
  * ls_swarm_teardown as the cmocka setup/teardown; the state is an ls_swarm_t. */
 #define LS_SWARM_MAX 5
 #define LS_SWARM_WAIT_MS 10000
+#define LS_SWARM_HELLO_DEADLINE_MS 2000 /* the runtimes' hello deadline here */
 
 typedef struct {
     char *dir; /* games under dir/games, state under dir/state */

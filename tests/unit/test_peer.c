@@ -96,6 +96,30 @@ static void wrong_party_key_is_refused_and_right_one_gets_in(void **state)
     assert_true(ls_swarm_log_count(f, "wrong party key") >= 1);
 }
 
+/* A stranger that connects and says nothing holds no slot for long: closed
+ * once the hello deadline passes (the harness sets it short). */
+static void a_silent_connection_is_closed_at_the_hello_deadline(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    char *raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+    uint64_t start = uv_hrtime();
+    /* the raw peer keeps the connection alive with PINGs: only the
+     * deadline can end it */
+    for (int i = 0; i < 200 && !raw.is_closed; i++)
+        ls_raw_run_for(&raw, 50);
+    assert_true(raw.is_closed);
+    assert_true((uv_hrtime() - start) / 1000000u >= LS_SWARM_HELLO_DEADLINE_MS / 2);
+    assert_true(ls_swarm_log_count(f, "no hello in time") >= 1);
+    ls_raw_close(&raw);
+    ls_test_rmtree(raw_state);
+    free(raw_state);
+}
+
 static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
 {
     fixture_t *f = *state;
@@ -118,8 +142,13 @@ static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
     assert_int_equal(result.reply.u.error.code, LS_WIRE_UNAUTHORIZED);
     ls_raw_result_free(&result);
     assert_int_equal(ls_swarm_log_count(f, "peer_id does not match its certificate"), 1);
+    /* ...and the connection goes: no second guess on it. */
+    for (int i = 0; i < 100 && !raw.is_closed; i++)
+        ls_raw_run_for(&raw, 50);
+    assert_true(raw.is_closed);
 
     /* A library whose digest is not its games' is refused too. */
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(f->peers[0].rt)), 0);
     hello.u.hello.peer_id = (char *)ls_identity_peer_id(raw.identity);
     memset(hello.u.hello.library.digest, 'a', LS_SHA256_HEX_LEN);
     assert_int_equal(ls_raw_request(&raw, &hello, &result), 0);
@@ -128,6 +157,7 @@ static void hello_whose_peer_id_is_not_its_certificate_is_refused(void **state)
     ls_raw_result_free(&result);
 
     /* Nothing but hello is served before a handshake. */
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(f->peers[0].rt)), 0);
     ls_msg_t list = {.kind = LS_MSG_LIST_GAMES};
     assert_int_equal(ls_raw_request(&raw, &list, &result), 0);
     assert_int_equal(result.reply.kind, LS_MSG_ERROR);
@@ -782,6 +812,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(handshake_shows_each_side_the_others_games, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(other_protocol_version_is_refused_once_and_ignored,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(wrong_party_key_is_refused_and_right_one_gets_in,
                                         ls_swarm_setup, ls_swarm_teardown),
