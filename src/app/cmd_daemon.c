@@ -113,6 +113,13 @@ static char *read_key_file(const char *path)
     }
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         text[--len] = '\0';
+    /* The secret is used as a C string: a NUL inside would silently cut it
+     * (everything after it would not count). */
+    if (memchr(text, '\0', len)) {
+        fprintf(stderr, "daemon: %s holds a NUL byte: not a usable secret\n", path);
+        free(text);
+        return NULL;
+    }
     if (len == 0) {
         fprintf(stderr, "daemon: party key file %s is empty\n", path);
         free(text);

@@ -63,4 +63,14 @@ grep -q '"name":"bravo"' "$work/a.out" || fail "A does not know B's name"
 kill -TERM "${pids[1]}"
 wait "${pids[1]}" || fail "daemon B did not exit cleanly"
 pids=("${pids[0]}")
+# A party key file with a NUL byte inside is refused: the secret would be
+# cut at it without a word.
+printf 'lan\0party' >"$work/key-with-nul"
+rc=0
+timeout 10 "$bin" daemon --games "$work/a" --state "$work/c-state" --listen 127.0.0.1:0 --no-http \
+  --party-key-file "$work/key-with-nul" >"$work/nul.out" 2>"$work/nul.err" || rc=$?
+# 124: it started and ran until the timeout, i.e. it took the key
+[[ $rc -ne 0 && $rc -ne 124 ]] || fail "a party key file with a NUL byte was accepted (exit $rc)"
+grep -q "NUL byte" "$work/nul.err" || fail "no clear message for a key file with a NUL byte"
+
 echo "cli daemon: all checks passed"
