@@ -9,6 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int compare_summary_id(const void *a, const void *b)
+{
+    return strcmp(((const ls_game_summary_t *)a)->id, ((const ls_game_summary_t *)b)->id);
+}
+
+/* A peer's games are kept sorted by id (ids are unique: the decoder checks),
+ * so a lookup is a binary search: listing N games of P peers costs
+ * O(N log N), not O(N^2) — a peer announcing 10,000 games must not stall
+ * the loop on every list. */
+static void sort_games(ls_library_snapshot_t *snap)
+{
+    if (snap->game_count > 1)
+        qsort(snap->games, snap->game_count, sizeof *snap->games, compare_summary_id);
+}
+
+static ssize_t find_game(const ls_library_snapshot_t *snap, const char *id)
+{
+    ls_game_summary_t key = {.id = (char *)id};
+    const ls_game_summary_t *hit =
+        snap->game_count
+            ? bsearch(&key, snap->games, snap->game_count, sizeof *snap->games, compare_summary_id)
+            : NULL;
+    return hit ? hit - snap->games : -1;
+}
+
 struct ls_peerdb {
     ls_peer_t *peers;
     size_t count;
@@ -166,6 +191,7 @@ int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *
         peer_free(&fresh);
         return rc;
     }
+    sort_games(&fresh.library);
     snprintf(fresh.address, sizeof fresh.address, "%s", address ? address : "");
     fresh.advertised_rev = fresh.library.library_rev;
     memcpy(fresh.advertised_digest, fresh.library.digest, sizeof fresh.advertised_digest);
@@ -199,14 +225,6 @@ int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *
     }
     db->peers[db->count++] = fresh;
     return 0;
-}
-
-static ssize_t find_game(const ls_library_snapshot_t *snap, const char *id)
-{
-    for (size_t i = 0; i < snap->game_count; i++)
-        if (strcmp(snap->games[i].id, id) == 0)
-            return (ssize_t)i;
-    return -1;
 }
 
 static bool is_removed(const ls_library_delta_t *delta, const char *id)
@@ -267,6 +285,7 @@ int ls_peerdb_apply_delta(ls_peerdb_t *db, const char *peer_id, const ls_library
         return LS_ESTATE;
     }
     ls_snapshot_free(&peer->library);
+    sort_games(&next);
     peer->library = next;
     peer->advertised_rev = next.library_rev;
     memcpy(peer->advertised_digest, next.digest, sizeof peer->advertised_digest);
@@ -489,63 +508,69 @@ int ls_peerdb_seeders(const ls_peerdb_t *db, const char *game_id, const char ***
     return 0;
 }
 
-static int compare_remote(const void *a, const void *b)
+/* Every (peer, game) entry, sorted by game id then: one title per run. */
+typedef struct {
+    const ls_game_summary_t *game;
+} ls_entry_t;
+
+static int compare_entry(const void *a, const void *b)
 {
-    return strcmp(((const ls_remote_game_t *)a)->id, ((const ls_remote_game_t *)b)->id);
+    return strcmp(((const ls_entry_t *)a)->game->id, ((const ls_entry_t *)b)->game->id);
 }
 
-static bool listed(const ls_remote_game_t *games, size_t count, const char *id)
+/* One title from its run of entries: the latest version's name and size,
+ * and how many peers hold that version. */
+static int title_of(const ls_entry_t *run, size_t n, ls_remote_game_t *out)
 {
-    for (size_t i = 0; i < count; i++)
-        if (strcmp(games[i].id, id) == 0)
-            return true;
-    return false;
-}
-
-static int add_remote(const ls_peerdb_t *db, const char *id, ls_remote_game_t *out)
-{
-    const ls_game_summary_t *latest = latest_of(db, id);
-    const char **seeders = NULL;
-    size_t seeder_count = 0;
-    int rc = ls_peerdb_seeders(db, id, &seeders, &seeder_count);
-    free(seeders);
-    if (rc != 0)
-        return rc;
-    out->id = strdup(id);
+    const ls_game_summary_t *latest = run[0].game;
+    size_t seeders = 0;
+    for (size_t i = 1; i < n; i++)
+        if (ls_version_compare(run[i].game->version, latest->version) > 0)
+            latest = run[i].game;
+    for (size_t i = 0; i < n; i++)
+        seeders += ls_version_compare(run[i].game->version, latest->version) == 0;
+    out->id = strdup(latest->id);
     out->name = strdup(latest->name);
     out->latest_version = strdup(latest->version);
     out->size = latest->size;
-    out->peer_count = seeder_count;
+    out->peer_count = seeders;
     return (out->id && out->name && out->latest_version) ? 0 : LS_ENOMEM;
 }
 
 int ls_peerdb_games(const ls_peerdb_t *db, ls_remote_game_t **out, size_t *count)
 {
-    size_t cap = 0;
+    size_t total = 0, n = 0;
     int rc = 0;
     for (size_t p = 0; p < db->count; p++)
-        cap += db->peers[p].library.game_count;
+        total += db->peers[p].library.game_count;
+    ls_entry_t *entries = calloc(total ? total : 1, sizeof *entries);
     *count = 0;
-    *out = calloc(cap ? cap : 1, sizeof **out);
-    if (!*out)
+    *out = calloc(total ? total : 1, sizeof **out);
+    if (!entries || !*out) {
+        free(entries);
+        free(*out);
+        *out = NULL;
         return LS_ENOMEM;
-    for (size_t p = 0; p < db->count && rc == 0; p++) {
-        const ls_library_snapshot_t *lib = &db->peers[p].library;
-        for (size_t g = 0; g < lib->game_count && rc == 0; g++) {
-            if (listed(*out, *count, lib->games[g].id))
-                continue;
-            rc = add_remote(db, lib->games[g].id, &(*out)[*count]);
-            (*count)++;
-        }
     }
+    for (size_t p = 0; p < db->count; p++)
+        for (size_t g = 0; g < db->peers[p].library.game_count; g++)
+            entries[n++].game = &db->peers[p].library.games[g];
+    qsort(entries, n, sizeof *entries, compare_entry);
+    for (size_t start = 0; start < n && rc == 0;) {
+        size_t end = start + 1;
+        while (end < n && strcmp(entries[end].game->id, entries[start].game->id) == 0)
+            end++;
+        rc = title_of(&entries[start], end - start, &(*out)[*count]);
+        (*count)++;
+        start = end;
+    }
+    free(entries);
     if (rc != 0) {
         ls_remote_games_free(*out, *count);
         *out = NULL;
         *count = 0;
-        return rc;
     }
-    qsort(*out, *count, sizeof **out, compare_remote);
-    return 0;
+    return rc;
 }
 
 void ls_remote_games_free(ls_remote_game_t *games, size_t count)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 static ls_game_summary_t game(const char *id, const char *version, uint64_t size)
 {
@@ -202,6 +203,52 @@ static void latest_version_wins_and_only_its_peers_seed(void **state)
     summaries_free(old, 1);
     summaries_free(newer, 1);
     ls_peerdb_free(db);
+}
+
+/* Three peers announcing 10,000 games each (in reverse order, half of them
+ * shared): the list comes out right and fast — building it was O(G^2), a
+ * stall of seconds on the loop for every list a hostile peer provoked. */
+static void ten_thousand_games_list_in_n_log_n(void **state)
+{
+    (void)state;
+    enum { GAMES = 10000 };
+    ls_peerdb_t *db = NULL;
+    ls_game_summary_t *games = calloc(GAMES, sizeof *games);
+    char id[32];
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    for (int p = 0; p < 3; p++) {
+        for (int i = 0; i < GAMES; i++) {
+            /* peers 0 and 1 share g0..g9999 (peer 1 newer on even ones); peer 2
+             * offers g5000..g14999 */
+            int n = p == 2 ? i + GAMES / 2 : i;
+            snprintf(id, sizeof id, "g%05d", n);
+            games[GAMES - 1 - i] = game(id, p == 1 && n % 2 == 0 ? "2.0" : "1.0", 100);
+        }
+        char peer_id[16];
+        snprintf(peer_id, sizeof peer_id, "peer-%d", p);
+        ls_hello_t h = make_hello(peer_id, 1, GAMES, games);
+        assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);
+        hello_free(&h);
+        summaries_free(games, GAMES);
+    }
+    free(games);
+    uint64_t start = uv_hrtime();
+    ls_remote_game_t *list = NULL;
+    size_t count = 0;
+    assert_int_equal(ls_peerdb_games(db, &list, &count), 0);
+    double seconds = (double)(uv_hrtime() - start) / 1e9;
+    assert_int_equal(count, GAMES + GAMES / 2);
+    for (size_t i = 1; i < count; i++)
+        assert_true(strcmp(list[i - 1].id, list[i].id) < 0);
+    /* g00002: peer 1 has 2.0, so it alone seeds; g07001: peers 0, 1, 2 at 1.0 */
+    assert_string_equal(list[2].latest_version, "2.0");
+    assert_int_equal(list[2].peer_count, 1);
+    assert_string_equal(list[7001].latest_version, "1.0");
+    assert_int_equal(list[7001].peer_count, 3);
+    ls_remote_games_free(list, count);
+    ls_peerdb_free(db);
+    /* a generous bound (about 20 ms here; the quadratic build took seconds) */
+    assert_true(seconds < 0.5);
 }
 
 static void versions_compare_as_people_read_them(void **state)
@@ -445,6 +492,7 @@ int main(void)
         cmocka_unit_test(delta_applies_in_order_and_a_gap_asks_for_a_resync),
         cmocka_unit_test(advertised_rev_signals_resync_only_when_it_differs),
         cmocka_unit_test(latest_version_wins_and_only_its_peers_seed),
+        cmocka_unit_test(ten_thousand_games_list_in_n_log_n),
         cmocka_unit_test(versions_compare_as_people_read_them),
         cmocka_unit_test(manifests_are_kept_per_peer_and_game),
         cmocka_unit_test(partial_copies_are_kept_per_peer_and_game),
