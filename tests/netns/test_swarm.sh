@@ -191,6 +191,53 @@ if round killed; then
   fi
 fi
 
+reset_downloaders killed
+
+# 4. d3's partial copy rots after its chunks were verified (a byte flipped
+# in every chunk of its files, in place): the others reject what it sends
+# (SHA-256 per chunk), drop it, and finish with the seeder's bytes.
+rot_d3() {
+  python3 - "$SWARM_WORK/d3/games/$SWARM_GAME" <<'PY'
+import os, sys
+root = sys.argv[1]
+for dirpath, _, files in os.walk(root):
+    for name in files:
+        path = os.path.join(dirpath, name)
+        if name == "version.ini" or os.path.islink(path):
+            continue
+        with open(path, "r+b") as f:
+            size = os.fstat(f.fileno()).st_size
+            for off in range(1, size, 4 << 20):
+                f.seek(off); b = f.read(1)
+                f.seek(off); f.write(bytes([b[0] ^ 0xFF]) if b else b"")
+PY
+}
+for name in "${downloaders[@]}"; do start_downloader "$name"; done
+others=(d1 d2 d4 d5 d6)
+RX0=$(rx_bytes d3)
+if round rotten; then
+  if netns_wait 60 past_30; then
+    rot_d3
+    d3_id=$(grep -o '"peer_id":"[0-9a-f]*' "$NETNS_LOG_DIR/d3.out" | head -n1 | cut -d'"' -f4)
+    if wait_done "${others[@]}"; then
+      report rotten "${others[@]}"
+      check_copies rotten "${others[@]}" &&
+        pass "d3's partial copy rotted: the others finished with the seeder's bytes"
+      rejected=$(cat "$NETNS_LOG_DIR"/d[1245].err "$NETNS_LOG_DIR"/d6.err |
+        grep -c "from ${d3_id:0:12} does not match its hash" || true)
+      dropped=$(cat "$NETNS_LOG_DIR"/d[1245].err "$NETNS_LOG_DIR"/d6.err |
+        grep -c "${d3_id:0:12} dropped" || true)
+      echo "  rotten: $rejected chunks from d3 rejected, d3 dropped by $dropped downloaders"
+      ((rejected > 0)) || echo "  note: no downloader asked d3 for a rotten chunk this run"
+      ((rejected == 0 || dropped > 0)) || fail "rotten: d3's bad chunks were rejected but it was never dropped"
+    else
+      fail "rotten: the others did not finish"
+    fi
+  else
+    fail "rotten: d3 never reached 30% ($(progress d3))"
+  fi
+fi
+
 if ((failures > 0)); then
   echo "FAILED: $failures check(s)"
   exit 1
