@@ -55,7 +55,7 @@
 #define LS_HAVE_BITMAP_LEN(n) (((size_t)(n) + 7u) / 8u)
 /* A downloader sends at most one `have` per game per peer in this interval,
  * and only when its bitmap differs from the last one sent to that peer. */
-#define LS_HAVE_INTERVAL_MS 200
+#define LS_HAVE_INTERVAL_MS 50
 
 /* One game as a peer announces it. */
 typedef struct {
