@@ -2,11 +2,15 @@
  * the QUIC endpoint, the PeerGameDB and every long-lived task (server,
  * mDNS discovery, ping service, local game monitor). Other threads talk to it only
  * through commands (a thread-safe queue woken by uv_async) and events (a sink
- * called on the runtime thread); they never touch the loop's state. */
+ * called on the runtime thread with a typed ls_peer_event_t); they never
+ * touch the loop's state. Both carry structs: JSON is made only at the
+ * edges (ls_peer_event_json). */
 #ifndef LANSPREAD_PEER_H
 #define LANSPREAD_PEER_H
 
 #include "lanspread/catalog.h"
+#include "lanspread/install.h"
+#include "lanspread/library.h"
 #include "lanspread/unpack.h"
 
 #include <jansson.h>
@@ -42,37 +46,198 @@ typedef struct {
                                       fetched from (only complete seeders, in file order) */
 } ls_peer_config_t;
 
-/* The seed's PeerEvent set. */
+/* The seed's PeerEvent set. Each kind carries the payload named after it
+ * (ls_peer_event_t.u); ls_peer_event_json gives the JSON object the
+ * application shows (docs/API.md, "Event stream"), whose keys are listed
+ * here. */
 typedef enum {
-    LS_EVENT_LOCAL_LIBRARY = 1, /* {rev, digest, games:[local games with catalog text]} */
-    LS_EVENT_LIST_GAMES,        /* {games:[{id,name,latest_version,size,peer_count,...}]} */
-    LS_EVENT_PEER_DISCOVERED,   /* {peer_id, name, address} */
-    LS_EVENT_PEER_LOST,         /* {peer_id, name, reason} */
-    LS_EVENT_PEER_COUNT,        /* {count} */
-    LS_EVENT_GOT_GAME_FILES,    /* {game_id, version, file_count, size, peers:[ids]}: the file
-                                   lists of a DOWNLOAD are in; the transfer starts */
-    LS_EVENT_DOWNLOAD_BEGIN,
-    LS_EVENT_DOWNLOAD_PROGRESS,
-    LS_EVENT_DOWNLOAD_FINISHED,
-    LS_EVENT_DOWNLOAD_FAILED,
-    LS_EVENT_INSTALL_BEGIN,    /* {game_id, op}; op is install, update or uninstall */
-    LS_EVENT_INSTALL_PROGRESS, /* {game_id, op, done, total} archive bytes */
-    LS_EVENT_INSTALL_FINISHED,
-    LS_EVENT_INSTALL_FAILED,
-    LS_EVENT_UNINSTALL_BEGIN,
+    LS_EVENT_LOCAL_LIBRARY = 1, /* u.local_library: {rev, digest, games:[local games with
+                                   catalog text]} */
+    LS_EVENT_LIST_GAMES,        /* u.list_games: {games:[{id,name,latest_version,size,
+                                   peer_count,peers,description,genre}]} */
+    LS_EVENT_PEER_DISCOVERED,   /* u.peer: {peer_id, name, address, game_count} */
+    LS_EVENT_PEER_LOST,         /* u.peer: {peer_id, name, reason} */
+    LS_EVENT_PEER_COUNT,        /* u.peer_count: {count} */
+    LS_EVENT_GOT_GAME_FILES,    /* u.game_files: {game_id, version, file_count, size,
+                                   peers:[ids]}: the file lists of a DOWNLOAD are in; the
+                                   transfer starts */
+    LS_EVENT_DOWNLOAD_BEGIN,    /* u.download_begin: {game_id, version, bytes_total,
+                                   bytes_done, peers} */
+    LS_EVENT_DOWNLOAD_PROGRESS, /* u.download_progress: {game_id, bytes_done, bytes_total,
+                                   rate_bps, from_seeders, from_downloaders, peers:[...]} */
+    LS_EVENT_DOWNLOAD_FINISHED, /* u.download_finished: {game_id, version} */
+    LS_EVENT_DOWNLOAD_FAILED,   /* u.download_failed: {game_id, reason, canceled?} */
+    LS_EVENT_INSTALL_BEGIN,     /* u.install: {game_id, op, reason}; op is install or update */
+    LS_EVENT_INSTALL_PROGRESS,  /* u.install_progress: {game_id, op, done, total} archive
+                                   bytes */
+    LS_EVENT_INSTALL_FINISHED,  /* u.install */
+    LS_EVENT_INSTALL_FAILED,    /* u.install: {game_id, op?, reason} */
+    LS_EVENT_UNINSTALL_BEGIN,   /* u.install, op uninstall */
     LS_EVENT_UNINSTALL_FINISHED,
     LS_EVENT_UNINSTALL_FAILED,
-    LS_EVENT_RUNTIME_FAILURE,  /* {what, reason} */
-    LS_EVENT_READY,            /* {peer_id, port, rev, mdns}: listening, library announced */
-    LS_EVENT_GAME_DIR_CHANGED, /* {game_dir}: SET_GAME_DIR done, full rescan started */
-    LS_EVENT_UPLOAD_PROGRESS,  /* {rate_bps, games:[{game_id, bytes, rate_bps, peers}]}: what
-                                  this peer serves, every LS_UPLOAD_INTERVAL_MS while it does,
-                                  and once with rate 0 when it stopped */
+    LS_EVENT_RUNTIME_FAILURE,  /* u.failure: {what, reason, game_dir?} */
+    LS_EVENT_READY,            /* u.ready: {peer_id, port, rev, mdns}: listening, library
+                                  announced */
+    LS_EVENT_GAME_DIR_CHANGED, /* u.game_dir: {game_dir}: SET_GAME_DIR done, full rescan
+                                  started */
+    LS_EVENT_UPLOAD_PROGRESS,  /* u.upload: {rate_bps, games:[{game_id, bytes, rate_bps,
+                                  peers}]}: what this peer serves, every LS_UPLOAD_INTERVAL_MS
+                                  while it does, and once with rate 0 when it stopped */
 } ls_peer_event_kind_t;
+
+/* Event payloads. Every pointer in them is borrowed from the runtime: valid
+ * during the sink call only (copy what you keep). */
+typedef struct {
+    uint64_t rev;
+    const char *digest;
+    const ls_local_game_t *games; /* sorted by id; empty catalog text shows as null */
+    size_t game_count;
+} ls_peer_ev_local_library_t;
+
+typedef struct {
+    const char *id;
+    const char *name;
+    const char *latest_version;
+    uint64_t size;            /* as announced by a peer with the latest version */
+    size_t peer_count;        /* peers announcing the latest version */
+    const char *const *peers; /* their peer ids (seeders) */
+    size_t peer_id_count;
+    const char *description; /* this peer's catalog text; NULL: unknown or empty */
+    const char *genre;
+} ls_peer_ev_remote_game_t;
+
+typedef struct {
+    const ls_peer_ev_remote_game_t *games;
+    size_t game_count;
+} ls_peer_ev_list_games_t;
+
+typedef struct {
+    const char *peer_id;
+    const char *name;
+    const char *address; /* DISCOVERED */
+    uint64_t game_count; /* DISCOVERED: games in its hello */
+    const char *reason;  /* LOST */
+} ls_peer_ev_peer_t;
+
+typedef struct {
+    size_t count;
+} ls_peer_ev_peer_count_t;
+
+typedef struct {
+    const char *game_id;
+    const char *version;
+    uint64_t file_count;      /* selected regular files */
+    uint64_t size;            /* their bytes */
+    const char *const *peers; /* the seeders' ids */
+    size_t peer_count;
+} ls_peer_ev_game_files_t;
+
+typedef struct {
+    const char *game_id;
+    const char *version;
+    uint64_t bytes_total;
+    uint64_t bytes_done; /* > 0 on a resume */
+    size_t peer_count;   /* seeders; "peers" in JSON */
+} ls_peer_ev_download_begin_t;
+
+/* One source of a download ("peers" of download-progress). */
+typedef struct {
+    const char *peer_id;
+    uint64_t bytes; /* verified bytes from it */
+    uint64_t rate_bps;
+    bool is_active;  /* "active" */
+    bool is_partial; /* "partial": it serves a partial copy */
+    uint32_t window;
+    uint32_t latency_ms;
+} ls_peer_ev_source_t;
+
+typedef struct {
+    const char *game_id;
+    uint64_t bytes_done;
+    uint64_t bytes_total;
+    uint64_t rate_bps;
+    uint64_t from_seeders;     /* verified bytes from complete seeders */
+    uint64_t from_downloaders; /* and from other downloaders' partial copies */
+    const ls_peer_ev_source_t *peers;
+    size_t peer_count;
+} ls_peer_ev_download_progress_t;
+
+typedef struct {
+    const char *game_id;
+    const char *version;
+} ls_peer_ev_download_finished_t;
+
+typedef struct {
+    const char *game_id;
+    const char *reason;
+    bool has_canceled; /* false: no "canceled" key (the download never started) */
+    bool is_canceled;  /* "canceled": ended by CANCEL */
+} ls_peer_ev_download_failed_t;
+
+/* INSTALL_* and UNINSTALL_* but progress. */
+typedef struct {
+    const char *game_id;
+    ls_install_op_t op; /* 0: none (no "op" key): a failure before any operation ran, an
+                           install or uninstall refused while a download runs */
+    const char *reason; /* FAILED; NULL (JSON null) otherwise */
+} ls_peer_ev_install_t;
+
+typedef struct {
+    const char *game_id;
+    ls_install_op_t op;
+    uint64_t done; /* archive bytes */
+    uint64_t total;
+} ls_peer_ev_install_progress_t;
+
+typedef struct {
+    const char *what;
+    const char *reason;
+    const char *game_dir; /* a refused SET_GAME_DIR; NULL: no "game_dir" key */
+} ls_peer_ev_failure_t;
+
+typedef struct {
+    const char *peer_id;
+    int port;
+    uint64_t rev;
+    bool has_mdns; /* "mdns": mDNS discovery runs */
+} ls_peer_ev_ready_t;
+
+typedef struct {
+    const char *game_dir;
+} ls_peer_ev_game_dir_t;
+
+typedef struct {
+    const char *game_id;
+    uint64_t bytes; /* served since the runtime started */
+    uint64_t rate_bps;
+    uint32_t peers; /* transfers of it running now */
+} ls_peer_ev_upload_game_t;
+
+typedef struct {
+    uint64_t rate_bps;
+    const ls_peer_ev_upload_game_t *games;
+    size_t game_count;
+} ls_peer_ev_upload_t;
 
 typedef struct {
     ls_peer_event_kind_t kind;
-    const json_t *data; /* borrowed: valid during the call only */
+    union {
+        ls_peer_ev_local_library_t local_library;
+        ls_peer_ev_list_games_t list_games;
+        ls_peer_ev_peer_t peer;
+        ls_peer_ev_peer_count_t peer_count;
+        ls_peer_ev_game_files_t game_files;
+        ls_peer_ev_download_begin_t download_begin;
+        ls_peer_ev_download_progress_t download_progress;
+        ls_peer_ev_download_finished_t download_finished;
+        ls_peer_ev_download_failed_t download_failed;
+        ls_peer_ev_install_t install;
+        ls_peer_ev_install_progress_t install_progress;
+        ls_peer_ev_failure_t failure;
+        ls_peer_ev_ready_t ready;
+        ls_peer_ev_game_dir_t game_dir;
+        ls_peer_ev_upload_t upload;
+    } u;
 } ls_peer_event_t;
 
 /* Called on the runtime thread; must not block. */
@@ -146,6 +311,13 @@ void ls_peer_stop(ls_peer_runtime_t *peer);
 const char *ls_peer_id(const ls_peer_runtime_t *peer);
 int ls_peer_listen_port(const ls_peer_runtime_t *peer);
 
+/* The event's name as the application shows it ("download-progress"). */
 const char *ls_peer_event_name(ls_peer_event_kind_t kind);
+
+/* The JSON edge of the event API: the event's payload as the object the
+ * CLI, the control API and the web UI show (docs/API.md). Any thread; a new
+ * reference (caller json_decref), NULL on ENOMEM or an event missing a
+ * string it must carry. */
+json_t *ls_peer_event_json(const ls_peer_event_t *event);
 
 #endif

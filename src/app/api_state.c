@@ -178,12 +178,11 @@ static void apply_peer(ls_api_state_t *st, ls_peer_event_kind_t kind, const json
         json_object_del(st->peers, id);
 }
 
-static void apply_locked(ls_api_state_t *st, const ls_peer_event_t *event)
+static void apply_locked(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data)
 {
-    const json_t *data = event->data;
     const char *op;
     ls_phase_t phase;
-    switch (event->kind) {
+    switch (kind) {
     case LS_EVENT_LOCAL_LIBRARY:
         json_decref(st->local);
         st->local = json_deep_copy(json_object_get(data, "games"));
@@ -194,7 +193,7 @@ static void apply_locked(ls_api_state_t *st, const ls_peer_event_t *event)
         break;
     case LS_EVENT_PEER_DISCOVERED:
     case LS_EVENT_PEER_LOST:
-        apply_peer(st, event->kind, data);
+        apply_peer(st, kind, data);
         break;
     case LS_EVENT_READY:
         json_decref(st->ready);
@@ -217,7 +216,7 @@ static void apply_locked(ls_api_state_t *st, const ls_peer_event_t *event)
         break;
     }
     default:
-        if (lifecycle_of(event->kind, &op, &phase))
+        if (lifecycle_of(kind, &op, &phase))
             apply_lifecycle(st, op, phase, data);
         break;
     }
@@ -239,13 +238,22 @@ static void ring_push_locked(ls_api_state_t *st, const char *event, const json_t
     st->ring[st->seq % LS_API_EVENT_RING] = line;
 }
 
-void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event)
+void ls_api_state_apply_json(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data)
 {
     pthread_mutex_lock(&st->lock);
-    apply_locked(st, event);
-    ring_push_locked(st, ls_peer_event_name(event->kind), event->data);
+    apply_locked(st, kind, data);
+    ring_push_locked(st, ls_peer_event_name(kind), data);
     pthread_cond_broadcast(&st->changed);
     pthread_mutex_unlock(&st->lock);
+}
+
+void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event)
+{
+    json_t *data = ls_peer_event_json(event);
+    if (!data)
+        return;
+    ls_api_state_apply_json(st, event->kind, data);
+    json_decref(data);
 }
 
 int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op,

@@ -22,8 +22,12 @@ typedef struct ls_api_state ls_api_state_t;
 int ls_api_state_new(const char *game_dir, ls_api_state_t **out);
 void ls_api_state_free(ls_api_state_t *st);
 
-/* Records one runtime event (any thread; called on the runtime's). */
+/* Records one runtime event (any thread; called on the runtime's). The
+ * documents served are JSON, so the event is folded as its JSON
+ * (ls_peer_event_json), which is also what the SSE ring streams. */
 void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event);
+/* The same for an event already made JSON (the daemon prints it too). */
+void ls_api_state_apply_json(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data);
 
 /* Notes that the user asked for `op` ("download", "update", "install",
  * "uninstall") so the state shows "requested" until the runtime answers.

@@ -63,24 +63,24 @@ typedef struct {
     _Atomic(ls_peer_runtime_t *) peer; /* set once the runtime started */
 } ls_daemon_output_t;
 
-static void print_event(const ls_daemon_output_t *out, const ls_peer_event_t *event)
+static void print_event(const ls_daemon_output_t *out, ls_peer_event_kind_t kind,
+                        const json_t *data)
 {
-    char *text = json_dumps(event->data, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         return;
     if (out->as_json)
-        printf("{\"event\":\"%s\",\"data\":%s}\n", ls_peer_event_name(event->kind), text);
+        printf("{\"event\":\"%s\",\"data\":%s}\n", ls_peer_event_name(kind), text);
     else
-        printf("event %-18s %s\n", ls_peer_event_name(event->kind), text);
+        printf("event %-18s %s\n", ls_peer_event_name(kind), text);
     fflush(stdout);
     free(text);
 }
 
 /* The runtime switched: the next start uses the new directory too. One
  * small file written at a user's request, so it is done right here. */
-static void save_game_dir(const ls_daemon_output_t *out, const json_t *data)
+static void save_game_dir(const ls_daemon_output_t *out, const char *dir)
 {
-    const char *dir = json_string_value(json_object_get(data, "game_dir"));
     int rc = dir && out->config_path ? ls_config_set(out->config_path, "games", dir) : 0;
     if (rc != 0)
         ls_warn("daemon", "cannot save the game directory in %s: %s", out->config_path,
@@ -89,17 +89,20 @@ static void save_game_dir(const ls_daemon_output_t *out, const json_t *data)
         ls_info("daemon", "game directory %s saved in %s", dir, out->config_path);
 }
 
-/* Every event is printed, folded into the API state and streamed; the file
- * lists of a requested download complete the request (the seed's UI does the
- * same with DownloadGameFiles). */
+/* Every event is made JSON once (this is the edge), printed, folded into
+ * the API state and streamed. */
 static void daemon_event_cb(const ls_peer_event_t *event, void *userdata)
 {
     ls_daemon_output_t *out = userdata;
-    print_event(out, event);
+    json_t *data = ls_peer_event_json(event);
+    if (!data)
+        return;
+    print_event(out, event->kind, data);
     if (event->kind == LS_EVENT_GAME_DIR_CHANGED)
-        save_game_dir(out, event->data);
+        save_game_dir(out, event->u.game_dir.game_dir);
     if (out->state)
-        ls_api_state_apply(out->state, event);
+        ls_api_state_apply_json(out->state, event->kind, data);
+    json_decref(data);
 }
 
 static char *read_key_file(const char *path)

@@ -106,8 +106,9 @@ struct ls__download {
 
 static void emit_dl_failure(ls__fetcher_t *fr, const char *game_id, const char *reason)
 {
-    ls__emit(fr->config.events, LS_EVENT_DOWNLOAD_FAILED,
-             json_pack("{s:s,s:s}", "game_id", game_id, "reason", reason));
+    ls_peer_event_t event = {.kind = LS_EVENT_DOWNLOAD_FAILED,
+                             .u.download_failed = {.game_id = game_id, .reason = reason}};
+    ls__emit(fr->config.events, &event);
 }
 
 /* Seeders of the latest version whose manifest we hold, all agreeing on it. */
@@ -229,22 +230,27 @@ static void emit_progress(ls__download_t *dl, uint64_t now)
     ls_plan_progress_t p;
     ls_plan_peer_stat_t stats[LS_PLANNER_PEERS_MAX];
     ls_planner_progress(dl->planner, now, &p, stats, LS_PLANNER_PEERS_MAX);
-    json_t *peers = json_array();
-    uint64_t from_seeders = 0, from_downloaders = 0;
-    for (size_t i = 0; i < p.peer_count; i++) {
-        *(stats[i].is_partial ? &from_downloaders : &from_seeders) += stats[i].bytes_done;
-        json_array_append_new(
-            peers,
-            json_pack("{s:s,s:I,s:I,s:b,s:b,s:i,s:i}", "peer_id", stats[i].peer_id, "bytes",
-                      (json_int_t)stats[i].bytes_done, "rate_bps", (json_int_t)stats[i].rate_bps,
-                      "active", stats[i].is_active, "partial", stats[i].is_partial, "window",
-                      (int)stats[i].window, "latency_ms", (int)stats[i].latency_ms));
+    ls_peer_ev_source_t peers[LS_PLANNER_PEERS_MAX];
+    ls_peer_ev_download_progress_t progress = {.game_id = dl->game_id,
+                                               .bytes_done = p.bytes_done,
+                                               .bytes_total = p.bytes_total,
+                                               .rate_bps = p.rate_bps,
+                                               .peers = peers};
+    for (size_t i = 0; i < p.peer_count && i < LS_PLANNER_PEERS_MAX; i++) {
+        *(stats[i].is_partial ? &progress.from_downloaders : &progress.from_seeders) +=
+            stats[i].bytes_done;
+        peers[progress.peer_count++] = (ls_peer_ev_source_t){
+            .peer_id = stats[i].peer_id,
+            .bytes = stats[i].bytes_done,
+            .rate_bps = stats[i].rate_bps,
+            .is_active = stats[i].is_active,
+            .is_partial = stats[i].is_partial,
+            .window = (uint32_t)stats[i].window,
+            .latency_ms = (uint32_t)stats[i].latency_ms,
+        };
     }
-    ls__emit(dl->fr->config.events, LS_EVENT_DOWNLOAD_PROGRESS,
-             json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:o}", "game_id", dl->game_id, "bytes_done",
-                       (json_int_t)p.bytes_done, "bytes_total", (json_int_t)p.bytes_total,
-                       "rate_bps", (json_int_t)p.rate_bps, "from_seeders", (json_int_t)from_seeders,
-                       "from_downloaders", (json_int_t)from_downloaders, "peers", peers));
+    ls_peer_event_t event = {.kind = LS_EVENT_DOWNLOAD_PROGRESS, .u.download_progress = progress};
+    ls__emit(dl->fr->config.events, &event);
 }
 
 /* ---- resume file: a snapshot encoded on the loop, written on the pool ---- */
@@ -478,8 +484,9 @@ static void commit_done(uv_work_t *req, int status)
         if (fr->config.hooks.published)
             fr->config.hooks.published(fr->config.hooks.userdata);
     }
-    ls__emit(fr->config.events, LS_EVENT_DOWNLOAD_FINISHED,
-             json_pack("{s:s,s:s}", "game_id", game_id, "version", dl->manifest.version));
+    ls_peer_event_t event = {.kind = LS_EVENT_DOWNLOAD_FINISHED,
+                             .u.download_finished = {game_id, dl->manifest.version}};
+    ls__emit(fr->config.events, &event);
     download_free(dl);
     ended(fr, game_id, true, has_local);
 }
@@ -551,9 +558,12 @@ static void abort_done(uv_work_t *req, int status)
     snprintf(game_id, sizeof game_id, "%s", dl->game_id);
     ls_warn("download", "%s: %s (%zu verified chunks kept for resume)", game_id, dl->end_reason,
             ls_resume_count(&dl->resume));
-    ls__emit(fr->config.events, LS_EVENT_DOWNLOAD_FAILED,
-             json_pack("{s:s,s:s,s:b}", "game_id", game_id, "reason", dl->end_reason, "canceled",
-                       dl->end_code == LS_ECANCELED));
+    ls_peer_event_t event = {.kind = LS_EVENT_DOWNLOAD_FAILED,
+                             .u.download_failed = {.game_id = game_id,
+                                                   .reason = dl->end_reason,
+                                                   .has_canceled = true,
+                                                   .is_canceled = dl->end_code == LS_ECANCELED}};
+    ls__emit(fr->config.events, &event);
     download_free(dl);
     ended(fr, game_id, false, false);
 }
@@ -661,10 +671,13 @@ static void prepare_done(uv_work_t *req, int status)
     ls_planner_progress(dl->planner, uv_now(dl->fr->loop), &p, NULL, 0);
     ls_info("download", "%s %s: %zu chunks from %zu peers (%zu already on disk)", dl->game_id,
             dl->manifest.version, p.chunks_total, dl->peer_count, p.chunks_done);
-    ls__emit(dl->fr->config.events, LS_EVENT_DOWNLOAD_BEGIN,
-             json_pack("{s:s,s:s,s:I,s:I,s:I}", "game_id", dl->game_id, "version",
-                       dl->manifest.version, "bytes_total", (json_int_t)p.bytes_total, "bytes_done",
-                       (json_int_t)p.bytes_done, "peers", (json_int_t)dl->peer_count));
+    ls_peer_event_t event = {.kind = LS_EVENT_DOWNLOAD_BEGIN,
+                             .u.download_begin = {.game_id = dl->game_id,
+                                                  .version = dl->manifest.version,
+                                                  .bytes_total = p.bytes_total,
+                                                  .bytes_done = p.bytes_done,
+                                                  .peer_count = dl->peer_count}};
+    ls__emit(dl->fr->config.events, &event);
     dl->state = DL_FETCHING;
     dl->last_resume_save_ms = uv_now(dl->fr->loop);
     dl->is_have_dirty = true; /* a resumed download re-announces what it holds */
@@ -784,19 +797,16 @@ static int catalog_entry_for(ls__download_t *dl, const char **peers, size_t coun
 
 static void emit_got_game_files(ls__download_t *dl)
 {
-    json_t *ids = json_array();
-    uint64_t size = 0;
-    size_t files = 0;
+    ls_peer_ev_game_files_t files = {.game_id = dl->game_id,
+                                     .version = dl->manifest.version,
+                                     .peers = (const char *const *)dl->peer_ids,
+                                     .peer_count = dl->peer_count};
     for (size_t i = 0; i < dl->selected_count; i++) {
-        size += dl->manifest.files[dl->selected[i]].size;
-        files += !dl->manifest.files[dl->selected[i]].is_dir;
+        files.size += dl->manifest.files[dl->selected[i]].size;
+        files.file_count += !dl->manifest.files[dl->selected[i]].is_dir;
     }
-    for (size_t i = 0; i < dl->peer_count; i++)
-        json_array_append_new(ids, json_string(dl->peer_ids[i]));
-    ls__emit(dl->fr->config.events, LS_EVENT_GOT_GAME_FILES,
-             json_pack("{s:s,s:s,s:I,s:I,s:o}", "game_id", dl->game_id, "version",
-                       dl->manifest.version, "file_count", (json_int_t)files, "size",
-                       (json_int_t)size, "peers", ids));
+    ls_peer_event_t event = {.kind = LS_EVENT_GOT_GAME_FILES, .u.game_files = files};
+    ls__emit(dl->fr->config.events, &event);
 }
 
 /* Every seeder answered (or failed): take the manifest most of them agree

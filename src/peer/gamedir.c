@@ -26,9 +26,9 @@ typedef struct {
 static void refuse(ls_peer_runtime_t *rt, const char *dir, const char *why)
 {
     ls_warn("peer", "set game directory: %s", why);
-    ls_rt_emit(
-        rt, LS_EVENT_RUNTIME_FAILURE,
-        json_pack("{s:s,s:s,s:s}", "what", "set game directory", "reason", why, "game_dir", dir));
+    ls_peer_event_t event = {.kind = LS_EVENT_RUNTIME_FAILURE,
+                             .u.failure = {"set game directory", why, dir}};
+    ls_rt_emit(rt, &event);
 }
 
 /* A download or install works inside the current directory: it must end
@@ -84,7 +84,7 @@ static int swap_in(ls_peer_runtime_t *rt, const char *dir)
     free(rt->game_dir);
     rt->game_dir = copy;
     ls_info("peer", "game directory is now %s", dir);
-    ls_rt_emit(rt, LS_EVENT_GAME_DIR_CHANGED, json_pack("{s:s}", "game_dir", dir));
+    ls_rt_emit(rt, &(ls_peer_event_t){.kind = LS_EVENT_GAME_DIR_CHANGED, .u.game_dir = {dir}});
     ls_rt_start_monitor(rt);
     rt->rescan_pending = false;
     ls_rt_rescan(rt, NULL); /* its end announces the new library */

@@ -214,10 +214,12 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     if (is_new) {
         ls_info("peer", "%s (%.12s) at %s: %zu games", hello->name, link->peer_id, link->address,
                 hello->library.game_count);
-        ls__emit(links->config.events, LS_EVENT_PEER_DISCOVERED,
-                 json_pack("{s:s,s:s,s:s,s:I}", "peer_id", link->peer_id, "name", hello->name,
-                           "address", link->address, "game_count",
-                           (json_int_t)hello->library.game_count));
+        ls_peer_event_t event = {.kind = LS_EVENT_PEER_DISCOVERED,
+                                 .u.peer = {.peer_id = link->peer_id,
+                                            .name = hello->name,
+                                            .address = link->address,
+                                            .game_count = hello->library.game_count}};
+        ls__emit(links->config.events, &event);
     }
     peers_changed(links);
     return 0;
@@ -495,9 +497,10 @@ static void forget_peer(ls_link_t *link, const char *reason)
     if (!peer || ready_link_for(links, link->peer_id, link))
         return;
     ls_info("peer", "%s (%.12s) lost: %s", peer->name, link->peer_id, reason);
-    ls__emit(
-        links->config.events, LS_EVENT_PEER_LOST,
-        json_pack("{s:s,s:s,s:s}", "peer_id", link->peer_id, "name", peer->name, "reason", reason));
+    ls_peer_event_t event = {
+        .kind = LS_EVENT_PEER_LOST,
+        .u.peer = {.peer_id = link->peer_id, .name = peer->name, .reason = reason}};
+    ls__emit(links->config.events, &event);
     ls_peerdb_remove(links->config.peerdb, link->peer_id);
     if (links->config.hooks.peer_lost)
         links->config.hooks.peer_lost(link->peer_id, links->config.hooks.userdata);

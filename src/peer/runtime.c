@@ -13,59 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *ls_peer_event_name(ls_peer_event_kind_t kind)
+void ls_rt_emit(ls_peer_runtime_t *rt, const ls_peer_event_t *event)
 {
-    switch (kind) {
-    case LS_EVENT_LOCAL_LIBRARY:
-        return "local-library";
-    case LS_EVENT_LIST_GAMES:
-        return "list-games";
-    case LS_EVENT_PEER_DISCOVERED:
-        return "peer-discovered";
-    case LS_EVENT_PEER_LOST:
-        return "peer-lost";
-    case LS_EVENT_PEER_COUNT:
-        return "peer-count";
-    case LS_EVENT_GOT_GAME_FILES:
-        return "got-game-files";
-    case LS_EVENT_DOWNLOAD_BEGIN:
-        return "download-begin";
-    case LS_EVENT_DOWNLOAD_PROGRESS:
-        return "download-progress";
-    case LS_EVENT_DOWNLOAD_FINISHED:
-        return "download-finished";
-    case LS_EVENT_DOWNLOAD_FAILED:
-        return "download-failed";
-    case LS_EVENT_INSTALL_BEGIN:
-        return "install-begin";
-    case LS_EVENT_INSTALL_PROGRESS:
-        return "install-progress";
-    case LS_EVENT_INSTALL_FINISHED:
-        return "install-finished";
-    case LS_EVENT_INSTALL_FAILED:
-        return "install-failed";
-    case LS_EVENT_UNINSTALL_BEGIN:
-        return "uninstall-begin";
-    case LS_EVENT_UNINSTALL_FINISHED:
-        return "uninstall-finished";
-    case LS_EVENT_UNINSTALL_FAILED:
-        return "uninstall-failed";
-    case LS_EVENT_RUNTIME_FAILURE:
-        return "runtime-failure";
-    case LS_EVENT_READY:
-        return "ready";
-    case LS_EVENT_GAME_DIR_CHANGED:
-        return "game-dir-changed";
-    case LS_EVENT_UPLOAD_PROGRESS:
-        return "upload-progress";
-    }
-    return "unknown";
-}
-
-/* Takes ownership of data (a NULL from a failed json_pack is dropped). */
-void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data)
-{
-    ls__emit(&rt->events, kind, data);
+    ls__emit(&rt->events, event);
 }
 
 void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code)
@@ -86,14 +36,9 @@ static bool game_busy(ls_peer_runtime_t *rt, const char *game_id)
 
 static void emit_peer_count(ls_peer_runtime_t *rt)
 {
-    ls_rt_emit(rt, LS_EVENT_PEER_COUNT,
-               json_pack("{s:I}", "count", (json_int_t)ls_peerdb_count(rt->peerdb)));
-}
-
-/* Catalog text for events: null rather than "" when the catalog has none. */
-static const char *text_or_null(const char *s)
-{
-    return s && *s ? s : NULL;
+    ls_peer_event_t event = {.kind = LS_EVENT_PEER_COUNT,
+                             .u.peer_count.count = ls_peerdb_count(rt->peerdb)};
+    ls_rt_emit(rt, &event);
 }
 
 static void emit_games(ls_peer_runtime_t *rt)
@@ -102,48 +47,49 @@ static void emit_games(ls_peer_runtime_t *rt)
     size_t count;
     if (ls_peerdb_games(rt->peerdb, &games, &count) != 0)
         return;
-    json_t *list = json_array();
-    for (size_t i = 0; i < count; i++) {
-        const char **seeders = NULL;
-        size_t seeder_count = 0;
-        json_t *peers = json_array();
+    ls_peer_ev_remote_game_t *list = calloc(count ? count : 1, sizeof *list);
+    const char ***seeders = calloc(count ? count : 1, sizeof *seeders);
+    for (size_t i = 0; list && seeders && i < count; i++) {
         /* What this peer's own catalog says of the title, when it knows it. */
         const ls_catalog_entry_t *meta =
             ls_catalog_find(ls_library_catalog(rt->library), games[i].id);
-        if (ls_peerdb_seeders(rt->peerdb, games[i].id, &seeders, &seeder_count) == 0)
-            for (size_t p = 0; p < seeder_count; p++)
-                json_array_append_new(peers, json_string(seeders[p]));
-        free(seeders);
-        json_array_append_new(
-            list,
-            json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?}", "id", games[i].id, "name",
-                      games[i].name, "latest_version", games[i].latest_version, "size",
-                      (json_int_t)games[i].size, "peer_count", (json_int_t)games[i].peer_count,
-                      "peers", peers, "description", meta ? text_or_null(meta->description) : NULL,
-                      "genre", meta ? text_or_null(meta->genre) : NULL));
+        size_t seeder_count = 0;
+        if (ls_peerdb_seeders(rt->peerdb, games[i].id, &seeders[i], &seeder_count) != 0)
+            seeders[i] = NULL;
+        list[i] = (ls_peer_ev_remote_game_t){
+            .id = games[i].id,
+            .name = games[i].name,
+            .latest_version = games[i].latest_version,
+            .size = games[i].size,
+            .peer_count = games[i].peer_count,
+            .peers = (const char *const *)seeders[i],
+            .peer_id_count = seeders[i] ? seeder_count : 0,
+            .description = meta ? meta->description : NULL,
+            .genre = meta ? meta->genre : NULL,
+        };
     }
+    if (list && seeders) {
+        ls_peer_event_t event = {.kind = LS_EVENT_LIST_GAMES,
+                                 .u.list_games = {.games = list, .game_count = count}};
+        ls_rt_emit(rt, &event);
+    }
+    for (size_t i = 0; seeders && i < count; i++)
+        free(seeders[i]);
+    free(seeders);
+    free(list);
     ls_remote_games_free(games, count);
-    ls_rt_emit(rt, LS_EVENT_LIST_GAMES, json_pack("{s:o}", "games", list));
 }
 
 static void emit_local_library(ls_peer_runtime_t *rt)
 {
     size_t count;
     const ls_local_game_t *games = ls_library_games(rt->library, &count);
-    json_t *list = json_array();
-    for (size_t i = 0; i < count; i++)
-        json_array_append_new(
-            list,
-            json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:i,s:s?,s:b,s:b,s:I,s:I}", "id", games[i].id, "name",
-                      games[i].name, "description", text_or_null(games[i].description), "genre",
-                      text_or_null(games[i].genre), "max_players", (int)games[i].max_players,
-                      "release_year", (int)games[i].release_year, "version", games[i].version,
-                      "downloaded", games[i].is_downloaded, "installed", games[i].is_installed,
-                      "size", (json_int_t)games[i].size, "file_count",
-                      (json_int_t)games[i].file_count));
-    ls_rt_emit(rt, LS_EVENT_LOCAL_LIBRARY,
-               json_pack("{s:I,s:s,s:o}", "rev", (json_int_t)rt->announced.library_rev, "digest",
-                         rt->announced.digest, "games", list));
+    ls_peer_event_t event = {.kind = LS_EVENT_LOCAL_LIBRARY,
+                             .u.local_library = {.rev = rt->announced.library_rev,
+                                                 .digest = rt->announced.digest,
+                                                 .games = games,
+                                                 .game_count = count}};
+    ls_rt_emit(rt, &event);
 }
 
 /* --- library changes and LibraryDelta ------------------------------------ */
@@ -278,9 +224,10 @@ static void log_scan(const char *what, const ls_scan_stats_t *stats)
 static void report_catalog(ls_peer_runtime_t *rt, const ls_scan_stats_t *stats)
 {
     const char *why = ls_library_catalog_error(rt->library);
+    ls_peer_event_t event = {.kind = LS_EVENT_RUNTIME_FAILURE,
+                             .u.failure = {.what = "local catalog", .reason = why}};
     if (stats->catalog_refused && why)
-        ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
-                   json_pack("{s:s,s:s}", "what", "local catalog", "reason", why));
+        ls_rt_emit(rt, &event);
 }
 
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
@@ -334,15 +281,17 @@ static void upload_timer_cb(uv_timer_t *timer)
     if (rate == 0 && !rt->was_uploading)
         return;
     rt->was_uploading = rate > 0;
-    json_t *games = json_array();
+    ls_peer_ev_upload_game_t games[16];
+    size_t count = 0;
     for (size_t i = 0; i < n; i++)
         if (stats[i].bytes > 0 || stats[i].peers > 0)
-            json_array_append_new(games, json_pack("{s:s,s:I,s:I,s:i}", "game_id", stats[i].game_id,
-                                                   "bytes", (json_int_t)stats[i].bytes, "rate_bps",
-                                                   (json_int_t)stats[i].rate_bps, "peers",
-                                                   (int)stats[i].peers));
-    ls_rt_emit(rt, LS_EVENT_UPLOAD_PROGRESS,
-               json_pack("{s:I,s:o}", "rate_bps", (json_int_t)rate, "games", games));
+            games[count++] = (ls_peer_ev_upload_game_t){.game_id = stats[i].game_id,
+                                                        .bytes = stats[i].bytes,
+                                                        .rate_bps = stats[i].rate_bps,
+                                                        .peers = (uint32_t)stats[i].peers};
+    ls_peer_event_t event = {.kind = LS_EVENT_UPLOAD_PROGRESS,
+                             .u.upload = {.rate_bps = rate, .games = games, .game_count = count}};
+    ls_rt_emit(rt, &event);
 }
 
 static void reconnect_timer_cb(uv_timer_t *timer)
@@ -374,15 +323,16 @@ void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     if (ev->kind == LS_INSTALL_EV_PROGRESS) {
-        ls_rt_emit(rt, LS_EVENT_INSTALL_PROGRESS,
-                   json_pack("{s:s,s:s,s:I,s:I}", "game_id", ev->game_id, "op",
-                             ls_install_op_name(ev->op), "done", (json_int_t)ev->done, "total",
-                             (json_int_t)ev->total));
+        ls_peer_event_t event = {
+            .kind = LS_EVENT_INSTALL_PROGRESS,
+            .u.install_progress = {ev->game_id, ev->op, .done = ev->done, .total = ev->total}};
+        ls_rt_emit(rt, &event);
         return;
     }
-    ls_rt_emit(rt, install_event_kind(ev->op, ev->kind),
-               json_pack("{s:s,s:s,s:s?}", "game_id", ev->game_id, "op", ls_install_op_name(ev->op),
-                         "reason", ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL));
+    ls_peer_event_t event = {
+        .kind = install_event_kind(ev->op, ev->kind),
+        .u.install = {ev->game_id, ev->op, ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL}};
+    ls_rt_emit(rt, &event);
     if (ev->kind == LS_INSTALL_EV_BEGIN || rt->is_shutting_down)
         return;
     /* The game is free again: its installed state changed, rescan it (and
@@ -404,9 +354,10 @@ static void download_ended(const char *game_id, bool ok, bool has_local, void *u
     /* The seed's behaviour: a finished download installs by itself. */
     int rc = ls_install_runner_submit(
         rt->installs, has_local ? LS_INSTALL_OP_UPDATE : LS_INSTALL_OP_INSTALL, game_id);
+    ls_peer_event_t event = {.kind = LS_EVENT_INSTALL_FAILED,
+                             .u.install = {game_id, .reason = ls_strerror(rc)}};
     if (rc != 0)
-        ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
-                   json_pack("{s:s,s:s}", "game_id", game_id, "reason", ls_strerror(rc)));
+        ls_rt_emit(rt, &event);
 }
 
 static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char *game_id)
@@ -421,15 +372,24 @@ static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char 
                                                        : 0;
     if (rc == 0)
         rc = ls_install_runner_submit(rt->installs, op, game_id);
+    ls_peer_event_t event = {.kind = install_event_kind(op, LS_INSTALL_EV_FAILED),
+                             .u.install = {game_id ? game_id : "", op, ls_strerror(rc)}};
     if (rc != 0)
-        ls_rt_emit(rt, install_event_kind(op, LS_INSTALL_EV_FAILED),
-                   json_pack("{s:s,s:s,s:s}", "game_id", game_id ? game_id : "", "op",
-                             ls_install_op_name(op), "reason", ls_strerror(rc)));
+        ls_rt_emit(rt, &event);
 }
 
 /* --- commands ----------------------------------------------------------- */
 
 static void shutdown_runtime(ls_peer_runtime_t *rt);
+
+/* An install or uninstall asked for while the game downloads. */
+static void emit_busy(ls_peer_runtime_t *rt, const char *game_id)
+{
+    ls_peer_event_t event = {
+        .kind = LS_EVENT_INSTALL_FAILED,
+        .u.install = {game_id, .reason = "a download of this game is running"}};
+    ls_rt_emit(rt, &event);
+}
 
 static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
 {
@@ -447,9 +407,7 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
     case LS_CMD_INSTALL:
     case LS_CMD_UNINSTALL:
         if (ls__fetcher_is_active(rt->fetcher, cmd->game_id))
-            ls_rt_emit(rt, LS_EVENT_INSTALL_FAILED,
-                       json_pack("{s:s,s:s}", "game_id", cmd->game_id, "reason",
-                                 "a download of this game is running"));
+            emit_busy(rt, cmd->game_id);
         else
             submit_install(rt, cmd->kind == LS_CMD_UNINSTALL, cmd->game_id);
         break;
@@ -467,8 +425,8 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
         shutdown_runtime(rt);
         break;
     default:
-        ls_rt_emit(rt, LS_EVENT_RUNTIME_FAILURE,
-                   json_pack("{s:s,s:s}", "what", "command", "reason", "unknown command"));
+        ls_rt_emit(rt, &(ls_peer_event_t){.kind = LS_EVENT_RUNTIME_FAILURE,
+                                          .u.failure = {"command", "unknown command"}});
         break;
     }
 }
@@ -700,9 +658,12 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     uv_timer_start(&rt->upload_timer, upload_timer_cb, LS_UPLOAD_INTERVAL_MS,
                    LS_UPLOAD_INTERVAL_MS);
     ls__links_start(rt->links);
-    ls_rt_emit(rt, LS_EVENT_READY,
-               json_pack("{s:s,s:i,s:I,s:b}", "peer_id", rt->peer_id, "port", rt->listen_port,
-                         "rev", (json_int_t)rt->announced.library_rev, "mdns", rt->mdns != NULL));
+    ls_peer_event_t event = {.kind = LS_EVENT_READY,
+                             .u.ready = {.peer_id = rt->peer_id,
+                                         .port = rt->listen_port,
+                                         .rev = rt->announced.library_rev,
+                                         .has_mdns = rt->mdns != NULL}};
+    ls_rt_emit(rt, &event);
     ls_rt_game_dir_scan_ended(rt);
 }
 

@@ -100,7 +100,7 @@ struct ls_peer_runtime {
 };
 
 /* runtime.c, for gamedir.c */
-void ls_rt_emit(ls_peer_runtime_t *rt, ls_peer_event_kind_t kind, json_t *data);
+void ls_rt_emit(ls_peer_runtime_t *rt, const ls_peer_event_t *event);
 void ls_rt_emit_failure(ls_peer_runtime_t *rt, const char *what, int code);
 /* Rescans one game (NULL: all); while a scan runs, the request is queued. */
 void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id);

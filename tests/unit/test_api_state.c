@@ -44,8 +44,7 @@ static void apply_none(fixture_t *f, const char *event, const char *json)
 {
     json_t *data = json_loads(json, 0, NULL);
     assert_non_null(data);
-    ls_peer_event_t ev = {.kind = kind_named(event), .data = data};
-    ls_api_state_apply(f->st, &ev);
+    ls_api_state_apply_json(f->st, kind_named(event), data);
     json_decref(data);
 }
 
