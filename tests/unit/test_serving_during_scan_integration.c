@@ -26,8 +26,11 @@
 /* Below this the scan is too short to say anything about waiting behind it. */
 #define SCAN_MIN_S 0.5
 #define SCAN_MAX_S 120.0
-/* A chunk may take at most this share of the scan's time. */
-#define LATENCY_SHARE_MAX 0.25
+/* A chunk may take at most this share of the scan's time. Serving that
+ * waits behind the scan takes nearly all of it (0.94 measured); unstarved
+ * it takes 2-3 % alone and up to 30 % with the machine loaded by other
+ * tests: half is far from both. */
+#define LATENCY_SHARE_MAX 0.5
 #define REQUESTS_DURING_SCAN_MIN 3
 
 static double now_s(void)
