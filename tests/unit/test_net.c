@@ -808,8 +808,8 @@ static void large_body_arrives_intact_while_the_sender_holds_a_bounded_amount(vo
     assert_same_hash(b);
     assert_true(b->max_held <= 64ull * MIB);
 
+    fixture_free(fx); /* closes the streams, whose callbacks still use b */
     body_free(b);
-    fixture_free(fx);
 }
 
 static bool both_stream_ends_closed(fixture_t *fx)
@@ -852,8 +852,8 @@ static void streams_abandoned_unread_give_their_credit_back_to_the_connection(vo
     assert_true(b->received == b->total);
     assert_same_hash(b);
 
+    fixture_free(fx); /* closes the streams, whose callbacks still use b */
     body_free(b);
-    fixture_free(fx);
 }
 
 /* a serves a byte range of a file on disk; b asks for it */
@@ -1012,8 +1012,8 @@ static void closing_an_endpoint_mid_transfer_ends_everything_on_both_sides(void 
     assert_int_equal(b->close_status, LS_EPEER_GONE);
     assert_true(b->received < b->total);
 
+    fixture_free(fx); /* closes the streams, whose callbacks still use b */
     body_free(b);
-    fixture_free(fx);
 }
 
 static bool receiver_stalled(fixture_t *fx)
@@ -1051,8 +1051,8 @@ static void slow_reader_stops_the_source_until_it_consumes_again(void **state)
     assert_true(b->received == b->total);
     assert_same_hash(b);
 
+    fixture_free(fx); /* closes the streams, whose callbacks still use b */
     body_free(b);
-    fixture_free(fx);
 }
 
 int main(void)
