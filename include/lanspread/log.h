@@ -2,6 +2,8 @@
 #ifndef LANSPREAD_LOG_H
 #define LANSPREAD_LOG_H
 
+#include <stdbool.h>
+
 typedef enum { LS_LOG_DEBUG = 0, LS_LOG_INFO, LS_LOG_WARN, LS_LOG_ERROR } ls_log_level_t;
 
 /* Receives every message at or above the set level; called under a lock,
@@ -21,5 +23,12 @@ void ls_log(ls_log_level_t level, const char *module, const char *fmt, ...)
 #define ls_info(mod, ...) ls_log(LS_LOG_INFO, mod, __VA_ARGS__)
 #define ls_warn(mod, ...) ls_log(LS_LOG_WARN, mod, __VA_ARGS__)
 #define ls_error(mod, ...) ls_log(LS_LOG_ERROR, mod, __VA_ARGS__)
+
+/* Text that came from elsewhere (a peer, a file, a user) in log lines and
+ * one-line files: a control byte is a newline that forges a line or an
+ * escape that drives a terminal. */
+bool ls_text_has_control(const char *s);
+/* Turns every control byte of s into '?', in place. */
+void ls_text_neutralize(char *s);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
+#include "lanspread/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -128,14 +129,6 @@ static bool line_has_key(const char *line, const char *key)
     return *line == '=';
 }
 
-static bool has_control_bytes(const char *s)
-{
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-        if (*c < 0x20 || *c == 0x7f)
-            return true;
-    return false;
-}
-
 int ls_config_set(const char *path, const char *key, const char *value)
 {
     char *text = NULL, *save = NULL, *dir = strdup(path);
@@ -146,7 +139,7 @@ int ls_config_set(const char *path, const char *key, const char *value)
      * a new one), never widened. */
     mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0600;
     int rc = dir && outbuf ? 0 : LS_ENOMEM;
-    if (rc == 0 && (has_control_bytes(key) || has_control_bytes(value) || strchr(key, '=')))
+    if (rc == 0 && (ls_text_has_control(key) || ls_text_has_control(value) || strchr(key, '=')))
         rc = LS_EINVAL; /* one line per key: a newline would inject others */
     if (rc != 0)
         goto out;

@@ -1,6 +1,7 @@
 /* Blocking file-system helpers: whole-file reads, atomic replacement,
  * positional I/O and tree removal that never follows symlinks. */
 #include "lanspread/fsutil.h"
+#include "lanspread/log.h"
 
 #include "lanspread/error.h"
 
@@ -268,11 +269,9 @@ int ls_fs_check_game_dir(const char *path, char *real, char *why, size_t why_len
     }
     /* It is written into the config file, one `key = value` per line: a
      * newline would inject keys (`http = 0.0.0.0:…`) for the next start. */
-    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
-        if (*c < 0x20 || *c == 0x7f) {
-            snprintf(why, why_len, "game directory path contains a control character");
-            return LS_EINVAL;
-        }
+    if (ls_text_has_control(path)) {
+        snprintf(why, why_len, "game directory path contains a control character");
+        return LS_EINVAL;
     }
     if (stat(path, &st) != 0 || !realpath(path, real)) {
         rc = ls_error_from_errno(errno);

@@ -51,13 +51,23 @@ static void stderr_sink(ls_log_level_t level, const char *module, const char *me
             now.tv_nsec / 1000000, ls_log_level_name(level), module, message);
 }
 
-/* Messages carry what peers send (names, error texts, mDNS instance names):
- * a control byte — a newline forging a log line, an ANSI escape painting
- * the terminal — becomes '?'. */
-static void neutralize(char *message)
+static bool is_control(unsigned char c)
 {
-    for (unsigned char *c = (unsigned char *)message; *c; c++)
-        if (*c < 0x20 || *c == 0x7f)
+    return c < 0x20 || c == 0x7f;
+}
+
+bool ls_text_has_control(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (is_control(*c))
+            return true;
+    return false;
+}
+
+void ls_text_neutralize(char *s)
+{
+    for (unsigned char *c = (unsigned char *)s; *c; c++)
+        if (is_control(*c))
             *c = '?';
 }
 
@@ -74,7 +84,8 @@ void ls_log(ls_log_level_t level, const char *module, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    neutralize(message);
+    /* Messages carry what peers send (names, error texts, mDNS names). */
+    ls_text_neutralize(message);
     if (log_sink)
         log_sink(level, module, message, log_sink_userdata);
     else

@@ -25,7 +25,6 @@ typedef struct {
     const char *listen; /* our listen address: loopback means nobody could reach us */
     int listen_port;
     uint32_t protocol_version;
-    uint32_t reconnect_ms;
 } ls__mdns_config_t;
 
 /* Publishes (TXT: rev, digest) and browses. *out is NULL, with 0, when

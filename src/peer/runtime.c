@@ -622,7 +622,6 @@ static int start_mdns(ls_peer_runtime_t *rt)
         .listen = rt->listen,
         .listen_port = rt->listen_port,
         .protocol_version = rt->protocol_version,
-        .reconnect_ms = rt->reconnect_ms,
     };
     return ls__mdns_start(&config, rt->announced.library_rev, rt->announced.digest, &rt->mdns);
 }

@@ -1,6 +1,7 @@
 /* Framing (the 4-byte length prefix), UTF-8 validation of payloads, and the
  * context that lets every codec failure name the field it is about. */
 #include "lanspread/error.h"
+#include "lanspread/log.h"
 #include "lanspread/proto.h"
 #include "proto/internal.h"
 
@@ -75,9 +76,7 @@ int ls_proto_fail(ls_proto_ctx_t *ctx, int code, const char *field, const char *
     snprintf(ctx->detail, ctx->detail_len, "%s%s%s%s%s", ctx->path, dot, field ? field : "", colon,
              message);
     /* Keys and values come from the peer: keep them from forging log lines. */
-    for (char *p = ctx->detail; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    ls_text_neutralize(ctx->detail);
     return code;
 }
 

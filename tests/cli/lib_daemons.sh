@@ -6,10 +6,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lstest-api-XXXXXX")
 export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/xdg-state"
 pids=()
+# The script's status is its verdict: read first, and exited with last.
 cleanup() {
+  local rc=$?
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
+  exit "$rc"
 }
 trap cleanup EXIT
 fail() {

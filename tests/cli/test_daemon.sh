@@ -5,10 +5,13 @@ set -euo pipefail
 bin=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/lstest-daemon-XXXXXX")
 pids=()
+# The script's status is its verdict: read first, and exited with last.
 cleanup() {
+  local rc=$?
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
+  exit "$rc"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; for f in "$work"/*.out "$work"/*.err; do echo "--- $f"; cat "$f"; done >&2; exit 1; }
