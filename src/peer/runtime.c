@@ -425,8 +425,9 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
         shutdown_runtime(rt);
         break;
     default:
-        ls_rt_emit(rt, &(ls_peer_event_t){.kind = LS_EVENT_RUNTIME_FAILURE,
-                                          .u.failure = {"command", "unknown command"}});
+        ls_rt_emit(
+            rt, &(ls_peer_event_t){.kind = LS_EVENT_RUNTIME_FAILURE,
+                                   .u.failure = {.what = "command", .reason = "unknown command"}});
         break;
     }
 }

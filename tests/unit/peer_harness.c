@@ -232,7 +232,9 @@ int ls_raw_open(ls_raw_peer_t *rp, const char *state_dir)
     ls_net_config_t cfg = {
         .bind_addr = (const struct sockaddr *)&any,
         .identity = rp->identity,
-        .cb = {raw_established_cb, raw_closed_cb, raw_stream_cb},
+        .cb = {.established_cb = raw_established_cb,
+               .closed_cb = raw_closed_cb,
+               .stream_cb = raw_stream_cb},
         .user_data = rp,
     };
     return ls_net_endpoint_create(&rp->loop, &cfg, &rp->ep);
