@@ -119,6 +119,13 @@ bool ls_planner_peer_can_join(const ls_planner_t *planner, const char *peer_id);
  * of another size. */
 int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bitmap,
                         size_t chunk_total);
+/* A peer that takes many small requests at once (LS_FEATURE_BATCH): its
+ * window counts bytes (the window in chunks x chunk_size) rather than
+ * requests, with at most requests_max requests in flight; 0 restores the
+ * window in requests. LS_EINVAL for an unknown slot. */
+int ls_planner_set_requests_max(ls_planner_t *planner, uint32_t slot, uint32_t requests_max);
+/* True for a peer that holds part of the game (ls_planner_set_have). */
+bool ls_planner_peer_is_partial(const ls_planner_t *planner, uint32_t slot);
 /* Slot of a peer id, or LS_ENOENT. */
 int ls_planner_peer_slot(const ls_planner_t *planner, const char *peer_id, uint32_t *slot);
 /* The id of a slot; NULL when out of range. Owned by the planner. */

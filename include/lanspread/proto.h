@@ -32,6 +32,12 @@
 #define LS_SNAPSHOT_GAMES_MAX 10000
 #define LS_MANIFEST_FILES_MAX 200000
 #define LS_CHUNK_REQUEST_MAX (64u * 1024u * 1024u) /* get_game_file_chunk.length */
+/* get_game_file_batch: at most this many ranges, and this many bytes in all
+ * (one answer's body). Small enough that a responder reads a whole batch in
+ * one pool job into one buffer; big enough that a folder of small files
+ * costs one request per LS_BATCH_BYTES_MAX, not one per file. */
+#define LS_BATCH_RANGES_MAX 256
+#define LS_BATCH_BYTES_MAX (256u * 1024u)
 /* A game's catalog entry (game.meta, and the catalog files that hold it). */
 #define LS_DESCRIPTION_MAX 4096 /* description, bytes */
 #define LS_GENRE_MAX 64         /* genre, bytes */
@@ -45,6 +51,9 @@
  * `have` and may serve the verified chunks of its partial copies. `have` is
  * sent only to peers that list it. */
 #define LS_FEATURE_SWARM "swarm"
+/* hello.features: the sender answers get_game_file_batch. A downloader sends
+ * batches only to peers that list it. */
+#define LS_FEATURE_BATCH "batch"
 
 /* A `have` covers at most this many chunks (4 TiB of LS_CHUNK_SIZE chunks),
  * so its bitmap is at most 128 KiB, 256 KiB as hex: the frame stays far
@@ -99,8 +108,10 @@ typedef enum {
     LS_MSG_LIBRARY_DELTA,
     LS_MSG_LIBRARY_DELTA_ACK,
     LS_MSG_ERROR,
-    LS_MSG_HAVE,     /* request, only to peers that list LS_FEATURE_SWARM */
-    LS_MSG_HAVE_ACK, /* its reply: no field besides kind */
+    LS_MSG_HAVE,           /* request, only to peers that list LS_FEATURE_SWARM */
+    LS_MSG_HAVE_ACK,       /* its reply: no field besides kind */
+    LS_MSG_GET_FILE_BATCH, /* request, only to peers that list LS_FEATURE_BATCH */
+    LS_MSG_FILE_BATCH,     /* its answer: the ranges' bytes back to back */
 } ls_msg_kind_t;
 
 /* Typed errors a peer answers with. */
@@ -169,6 +180,13 @@ typedef struct {
     uint8_t *bitmap; /* LS_HAVE_BITMAP_LEN(chunk_count) bytes, NULL when 0; spare bits 0 */
 } ls_have_t;
 
+/* One range of a get_game_file_batch. */
+typedef struct {
+    char *path;
+    uint64_t offset;
+    uint64_t length; /* 1..LS_BATCH_BYTES_MAX */
+} ls_file_range_t;
+
 typedef struct {
     ls_msg_kind_t kind;
     union {
@@ -184,9 +202,14 @@ typedef struct {
             uint64_t length; /* GET_FILE_CHUNK only */
         } file_request;      /* GET_FILE_DATA, GET_FILE_CHUNK */
         struct {
-            uint64_t offset;      /* 0 for FILE_DATA */
+            char *game_id;
+            ls_file_range_t *ranges; /* 1..LS_BATCH_RANGES_MAX, LS_BATCH_BYTES_MAX in all */
+            size_t range_count;
+        } batch_request; /* GET_FILE_BATCH */
+        struct {
+            uint64_t offset;      /* 0 for FILE_DATA and FILE_BATCH */
             uint64_t length;      /* raw bytes that follow the frame on the stream */
-        } file_header;            /* FILE_DATA, FILE_CHUNK */
+        } file_header;            /* FILE_DATA, FILE_CHUNK, FILE_BATCH */
         ls_library_delta_t delta; /* LIBRARY_DELTA */
         uint64_t acked_rev;       /* LIBRARY_DELTA_ACK */
         struct {

@@ -10,6 +10,14 @@
 #include "lanspread/library.h"
 #include "lanspread/proto.h"
 
+/* One range of a file_batch reply. */
+typedef struct {
+    char *path;
+    uint64_t file_size; /* as indexed */
+    uint64_t offset;
+    uint64_t length;
+} ls_serve_range_t;
+
 typedef struct {
     ls_msg_t header;    /* the response frame (an error frame on refusal) */
     char *game_root;    /* file replies only: where the file lives */
@@ -17,6 +25,8 @@ typedef struct {
     uint64_t file_size; /* as indexed; a different size on open means it changed */
     uint64_t offset;    /* bytes [offset, offset + length) follow the header */
     uint64_t length;
+    ls_serve_range_t *ranges; /* file_batch replies only: the ranges, in order */
+    size_t range_count;
 } ls_serve_reply_t;
 
 /* Fills *reply for one decoded request: a response, or an error frame
@@ -37,6 +47,12 @@ bool ls_serve_reply_has_body(const ls_serve_reply_t *reply);
  * path that now crosses a symlink (LS_EPATH_SYMLINK) or a file whose size
  * changed since it was indexed (LS_ECORRUPT). *fd is the caller's to close. */
 int ls_serve_open(const ls_serve_reply_t *reply, int *fd);
+
+/* Reads a file_batch reply's ranges back to back into buf (reply->length
+ * bytes; blocking: call on the latency lane). Each file is opened as
+ * ls_serve_open does, read and closed before the next, so a batch holds
+ * at most one descriptor at a time. */
+int ls_serve_read_batch(const ls_serve_reply_t *reply, uint8_t *buf);
 
 void ls_serve_reply_free(ls_serve_reply_t *reply);
 

@@ -54,7 +54,9 @@ typedef struct {
     bool is_active;
     bool is_dropped;
     uint32_t in_flight;
-    uint32_t cap; /* AIMD ceiling: halves on failure, +1 per good chunk */
+    uint64_t in_flight_bytes;
+    uint32_t requests_max; /* 0: the window counts requests; else see ls_planner_set_requests_max */
+    uint32_t cap;          /* AIMD ceiling: halves on failure, +1 per good chunk */
     uint32_t bad_chunks;
     uint32_t consecutive_failures;
     double rate; /* bytes per ms; 0 until the first completion */
@@ -407,6 +409,19 @@ int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bit
     return 0;
 }
 
+bool ls_planner_peer_is_partial(const ls_planner_t *planner, uint32_t slot)
+{
+    return slot < planner->peer_count && planner->peers[slot].have != NULL;
+}
+
+int ls_planner_set_requests_max(ls_planner_t *planner, uint32_t slot, uint32_t requests_max)
+{
+    if (slot >= planner->peer_count)
+        return LS_EINVAL;
+    planner->peers[slot].requests_max = requests_max;
+    return 0;
+}
+
 bool ls_planner_peer_can_join(const ls_planner_t *planner, const char *peer_id)
 {
     uint32_t slot;
@@ -501,6 +516,19 @@ static uint32_t peer_window(const ls_planner_t *p, const peer_t *peer)
     if (target > p->cfg.max_window)
         target = p->cfg.max_window;
     return target ? target : 1;
+}
+
+/* Whether a peer takes one more request. By default the window counts
+ * requests. A peer that takes many small requests in one (a batch) gets a
+ * window in bytes instead, window x chunk_size, up to its request cap: a
+ * folder of small files then keeps as many bytes in flight as a big file. */
+static bool has_room(const ls_planner_t *p, const peer_t *peer)
+{
+    uint32_t window = peer_window(p, peer);
+    if (peer->requests_max == 0)
+        return peer->in_flight < window;
+    return peer->in_flight < peer->requests_max &&
+           peer->in_flight_bytes < (uint64_t)window * p->manifest->chunk_size;
 }
 
 static void rr_move_on(ls_planner_t *p, chunk_t *c)
@@ -683,6 +711,7 @@ static int push_request(ls_planner_t *p, size_t idx, uint32_t peer, uint64_t now
     c->state = CHUNK_IN_FLIGHT;
     c->holders++;
     p->peers[peer].in_flight++;
+    p->peers[peer].in_flight_bytes += c->length;
     out->ticket = r->ticket;
     out->file_index = c->file_index;
     out->chunk_index = c->chunk_index;
@@ -700,7 +729,7 @@ int ls_planner_next(ls_planner_t *planner, uint32_t peer, uint64_t now_ms, ls_as
     if (peer >= planner->peer_count || !planner->peers[peer].is_active)
         return LS_EPEER_GONE;
     planner->now_ms = now_ms;
-    if (planner->peers[peer].in_flight >= peer_window(planner, &planner->peers[peer]))
+    if (!has_room(planner, &planner->peers[peer]))
         return LS_EAGAIN;
     size_t idx = pick_queued(planner, peer);
     if (idx == SIZE_MAX)
@@ -725,6 +754,7 @@ static request_t drop_request(ls_planner_t *p, size_t pos)
     p->requests[pos] = p->requests[--p->request_len];
     p->chunks[r.chunk].holders--;
     p->peers[r.peer].in_flight--;
+    p->peers[r.peer].in_flight_bytes -= p->chunks[r.chunk].length;
     return r;
 }
 

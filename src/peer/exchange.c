@@ -51,7 +51,7 @@ static int start_body(ls__exchange_t *ex)
     const ls_msg_t *r = &ex->reply;
     if (r->kind == LS_MSG_ERROR)
         return LS_EREMOTE;
-    if (r->kind != LS_MSG_FILE_CHUNK && r->kind != LS_MSG_FILE_DATA)
+    if (r->kind != LS_MSG_FILE_CHUNK && r->kind != LS_MSG_FILE_DATA && r->kind != LS_MSG_FILE_BATCH)
         return LS_EJSON;
     if (r->u.file_header.length > ex->body_max)
         return LS_ETOOBIG;

@@ -44,11 +44,24 @@ static void ended(ls__fetcher_t *fr, const char *game_id, bool ok, bool has_loca
 #define LS_JOINING_MAX 16
 #define RESUME_SAVE_MS 2000
 #define PUMP_BATCH_MAX 64
+/* Chunks this small go into get_game_file_batch requests to peers that
+ * take them (LS_FEATURE_BATCH): a folder of small files costs one request
+ * per LS_BATCH_BYTES_MAX instead of one per file. */
+#define BATCH_CHUNK_MAX (LS_BATCH_BYTES_MAX / 4)
+/* Requests in flight to a batching peer (its window then counts bytes, see
+ * ls_planner_set_requests_max): a few batches' worth. */
+#define BATCH_REQUESTS_MAX (4 * LS_BATCH_RANGES_MAX)
 
+/* One request on the wire: one chunk, or a batch of small ones (as[0..count),
+ * answered back to back in that order). */
 typedef struct ls__request {
     struct ls__request *next;
     ls__download_t *dl;
-    ls_assignment_t a;
+    ls_assignment_t one;
+    ls_assignment_t *as; /* &one, or the batch's own array */
+    size_t count;
+    int *results; /* per assignment, filled by the store job */
+    int one_result;
     ls__exchange_t *exchange; /* NULL once its callback ran */
     uint64_t sent_ms;
 } ls__request_t;
@@ -298,16 +311,43 @@ static void save_resume(ls__download_t *dl)
 
 /* ---- chunks ---- */
 
+/* Verifies and writes each chunk of the answer: results[i] is 0, LS_ECHUNK
+ * (bad data: that chunk only) or a write error (which ends the download). */
 static void store_work(uv_work_t *req)
 {
     ls_dl_job_t *job = req->data;
     ls__download_t *dl = job->dl;
-    const ls_assignment_t *a = &job->fetch->a;
-    job->status =
-        ls_dl_chunk_verify(&dl->manifest, a->file_index, a->chunk_index, job->data, job->len);
-    if (job->status == 0)
-        job->status =
-            ls_dl_tx_write_chunk(dl->tx, a->file_index, a->chunk_index, job->data, job->len);
+    ls__request_t *fetch = job->fetch;
+    size_t at = 0;
+    job->status = 0;
+    for (size_t i = 0; i < fetch->count; i++) {
+        const ls_assignment_t *a = &fetch->as[i];
+        const uint8_t *data = job->data + at;
+        int rc = ls_dl_chunk_verify(&dl->manifest, a->file_index, a->chunk_index, data, a->length);
+        if (rc == 0)
+            rc = ls_dl_tx_write_chunk(dl->tx, a->file_index, a->chunk_index, data, a->length);
+        fetch->results[i] = rc;
+        if (rc != 0 && rc != LS_ECHUNK && job->status == 0)
+            job->status = rc;
+        at += a->length;
+    }
+}
+
+static uint64_t request_bytes(const ls__request_t *fetch)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < fetch->count; i++)
+        bytes += fetch->as[i].length;
+    return bytes;
+}
+
+static void request_free(ls__request_t *fetch)
+{
+    if (fetch->as != &fetch->one)
+        free(fetch->as);
+    if (fetch->results != &fetch->one_result)
+        free(fetch->results);
+    free(fetch);
 }
 
 static void fetch_forget(ls__download_t *dl, ls__request_t *fetch)
@@ -317,13 +357,22 @@ static void fetch_forget(ls__download_t *dl, ls__request_t *fetch)
             *p = fetch->next;
             break;
         }
-    free(fetch);
+    request_free(fetch);
 }
 
+/* Every chunk of a request failed without data. */
+static void fail_request(ls__download_t *dl, ls__request_t *fetch, int reason)
+{
+    for (size_t i = 0; i < fetch->count; i++)
+        ls_planner_failed(dl->planner, &fetch->as[i], reason);
+}
+
+/* An endgame duplicate lost the race. A batch is not cancelled for one of
+ * its chunks: the planner drops that chunk's late answer (LS_ESTATE). */
 static void cancel_ticket(ls__download_t *dl, uint64_t ticket)
 {
     for (ls__request_t *f = dl->fetches; f; f = f->next)
-        if (f->a.ticket == ticket && f->exchange) {
+        if (f->count == 1 && f->as[0].ticket == ticket && f->exchange) {
             ls__exchange_t *ex = f->exchange;
             f->exchange = NULL;
             ls__exchange_cancel(ex); /* its callback frees f */
@@ -331,16 +380,34 @@ static void cancel_ticket(ls__download_t *dl, uint64_t ticket)
         }
 }
 
+/* One chunk of an answer, verified (or not) and written. */
+static void chunk_stored(ls__download_t *dl, const ls_assignment_t *a, int result, uint64_t now)
+{
+    bool is_verified = result == 0;
+    ls_plan_outcome_t outcome = {0};
+    if (result == LS_ECHUNK)
+        ls_warn("download", "%s: chunk %zu from %.12s does not match its hash", dl->game_id,
+                a->chunk_id, ls_planner_peer_id(dl->planner, a->peer));
+    if (ls_planner_done(dl->planner, a, a->length, now, is_verified, &outcome) != 0)
+        return;
+    if (outcome.counted) {
+        ls_resume_mark(&dl->resume, a->chunk_id);
+        dl->is_have_dirty = true;
+    }
+    if (outcome.has_cancel)
+        cancel_ticket(dl, outcome.cancel.ticket);
+    if (outcome.peer_dropped)
+        ls_warn("download", "%s: %.12s dropped: it sent bad data twice", dl->game_id,
+                ls_planner_peer_id(dl->planner, a->peer));
+}
+
 static void store_done(uv_work_t *req, int status)
 {
     ls_dl_job_t *job = req->data;
     ls__download_t *dl = job->dl;
     ls__request_t *fetch = job->fetch;
-    bool is_verified = job->status == 0;
-    bool is_bad_data = job->status == LS_ECHUNK;
-    int write_error = (is_verified || is_bad_data) ? 0 : job->status;
+    int write_error = job->status;
     uint64_t now = uv_now(dl->fr->loop);
-    ls_plan_outcome_t outcome = {0};
 
     job->fetch = NULL;
     job_done_common(job);
@@ -354,20 +421,8 @@ static void store_done(uv_work_t *req, int status)
         end_download(dl, write_error, ls_strerror(write_error));
         return;
     }
-    if (is_bad_data)
-        ls_warn("download", "%s: chunk %zu from %.12s does not match its hash", dl->game_id,
-                fetch->a.chunk_id, ls_planner_peer_id(dl->planner, fetch->a.peer));
-    if (ls_planner_done(dl->planner, &fetch->a, fetch->a.length, now, is_verified, &outcome) == 0) {
-        if (outcome.counted) {
-            ls_resume_mark(&dl->resume, fetch->a.chunk_id);
-            dl->is_have_dirty = true;
-        }
-        if (outcome.has_cancel)
-            cancel_ticket(dl, outcome.cancel.ticket);
-        if (outcome.peer_dropped)
-            ls_warn("download", "%s: %.12s dropped: it sent bad data twice", dl->game_id,
-                    ls_planner_peer_id(dl->planner, fetch->a.peer));
-    }
+    for (size_t i = 0; i < fetch->count; i++)
+        chunk_stored(dl, &fetch->as[i], fetch->results[i], now);
     fetch_forget(dl, fetch);
     if (ls_planner_progress_due(dl->planner, now))
         emit_progress(dl, now);
@@ -385,6 +440,17 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
     ls__request_t *fetch = userdata;
     ls__download_t *dl = fetch->dl;
     fetch->exchange = NULL;
+    if (status == 0 && dl->state == DL_FETCHING && fetch->count > 1 &&
+        len != request_bytes(fetch)) {
+        /* A batch answer of another length than asked: bad data for each
+         * chunk (a single chunk's wrong length fails its hash check). */
+        for (size_t i = 0; i < fetch->count; i++)
+            chunk_stored(dl, &fetch->as[i], LS_ECHUNK, uv_now(dl->fr->loop));
+        free(body);
+        fetch_forget(dl, fetch);
+        pump(dl);
+        return;
+    }
     if (status == 0 && dl->state == DL_FETCHING) {
         ls_dl_job_t *job = calloc(1, sizeof *job);
         if (job) {
@@ -404,7 +470,7 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         reply->u.error.code == LS_WIRE_BUSY)
         status = LS_EBUSY;
     if (dl->state == DL_FETCHING && status != LS_ECANCELED)
-        ls_planner_failed(dl->planner, &fetch->a, status);
+        fail_request(dl, fetch, status);
     fetch_forget(dl, fetch);
     if (dl->state == DL_FETCHING)
         pump(dl);
@@ -412,28 +478,98 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         end_download(dl, dl->end_code, NULL);
 }
 
-static int request_chunk(ls__download_t *dl, ls_link_t *link, const ls_assignment_t *a)
+/* Sends one request for as[0..count): a get_game_file_chunk for one
+ * chunk, a get_game_file_batch for several. On failure nothing is kept
+ * and the caller fails the chunks. */
+static int send_request(ls__download_t *dl, ls_link_t *link, const ls_assignment_t *as,
+                        size_t count)
 {
-    const ls_file_desc_t *file = &dl->manifest.files[a->file_index];
     ls__request_t *fetch = calloc(1, sizeof *fetch);
+    ls_file_range_t ranges[LS_BATCH_RANGES_MAX];
+    ls_msg_t req = {.kind = LS_MSG_GET_FILE_CHUNK};
+    int rc = LS_ENOMEM;
     if (!fetch)
         return LS_ENOMEM;
     fetch->dl = dl;
-    fetch->a = *a;
+    fetch->count = count;
+    fetch->as = &fetch->one;
+    fetch->results = &fetch->one_result;
+    if (count > 1) {
+        fetch->as = malloc(count * sizeof *fetch->as);
+        fetch->results = malloc(count * sizeof *fetch->results);
+        if (!fetch->as || !fetch->results)
+            goto out;
+    }
+    memcpy(fetch->as, as, count * sizeof *as);
     fetch->sent_ms = uv_now(dl->fr->loop);
-    ls_msg_t req = {.kind = LS_MSG_GET_FILE_CHUNK};
-    req.u.file_request.game_id = dl->game_id;
-    req.u.file_request.path = file->path;
-    req.u.file_request.offset = a->offset;
-    req.u.file_request.length = a->length;
-    int rc = ls__exchange_fetch(link, &req, LS_CHUNK_SIZE, fetch_cb, fetch, &fetch->exchange);
+    if (count == 1) {
+        req.u.file_request.game_id = dl->game_id;
+        req.u.file_request.path = dl->manifest.files[as[0].file_index].path;
+        req.u.file_request.offset = as[0].offset;
+        req.u.file_request.length = as[0].length;
+    } else {
+        req.kind = LS_MSG_GET_FILE_BATCH;
+        for (size_t i = 0; i < count; i++)
+            ranges[i] = (ls_file_range_t){.path = dl->manifest.files[as[i].file_index].path,
+                                          .offset = as[i].offset,
+                                          .length = as[i].length};
+        req.u.batch_request.game_id = dl->game_id;
+        req.u.batch_request.ranges = ranges;
+        req.u.batch_request.range_count = count;
+    }
+    rc = ls__exchange_fetch(link, &req, count == 1 ? LS_CHUNK_SIZE : LS_BATCH_BYTES_MAX, fetch_cb,
+                            fetch, &fetch->exchange);
+out:
     if (rc != 0) {
-        free(fetch);
+        fetch->next = NULL;
+        request_free(fetch);
         return rc;
     }
     fetch->next = dl->fetches;
     dl->fetches = fetch;
     return 0;
+}
+
+/* Small chunks for one batching peer, gathered while the planner hands
+ * them out and sent as one batch when full or at the end of the pump. */
+typedef struct {
+    ls_assignment_t as[LS_BATCH_RANGES_MAX];
+    size_t count;
+    uint64_t bytes;
+} ls__batch_t;
+
+static void batch_flush(ls__download_t *dl, ls_link_t *link, ls__batch_t *b)
+{
+    int rc = b->count ? send_request(dl, link, b->as, b->count) : 0;
+    for (size_t i = 0; rc != 0 && i < b->count; i++)
+        ls_planner_failed(dl->planner, &b->as[i], rc);
+    b->count = 0;
+    b->bytes = 0;
+}
+
+/* Requests for one peer while the planner has chunks for it. */
+static void pump_peer(ls__download_t *dl, uint32_t slot, ls_link_t *link, uint64_t now)
+{
+    static ls__batch_t batch; /* loop thread only; empty between calls */
+    bool is_batching = link->takes_batch && !ls_planner_peer_is_partial(dl->planner, slot);
+    int limit = is_batching ? BATCH_REQUESTS_MAX : PUMP_BATCH_MAX;
+    ls_assignment_t a;
+    ls_planner_set_requests_max(dl->planner, slot, is_batching ? BATCH_REQUESTS_MAX : 0);
+    for (int i = 0; i < limit && ls_planner_next(dl->planner, slot, now, &a) == 0; i++) {
+        if (!is_batching || a.length > BATCH_CHUNK_MAX) {
+            int rc = send_request(dl, link, &a, 1);
+            if (rc != 0) {
+                ls_planner_failed(dl->planner, &a, rc);
+                break;
+            }
+            continue;
+        }
+        if (batch.count == LS_BATCH_RANGES_MAX || batch.bytes + a.length > LS_BATCH_BYTES_MAX)
+            batch_flush(dl, link, &batch);
+        batch.as[batch.count++] = a;
+        batch.bytes += a.length;
+    }
+    batch_flush(dl, link, &batch);
 }
 
 static void commit_work(uv_work_t *req)
@@ -517,16 +653,8 @@ static void pump(ls__download_t *dl)
     const char *peer_id;
     for (uint32_t slot = 0; (peer_id = ls_planner_peer_id(dl->planner, slot)) != NULL; slot++) {
         ls_link_t *link = ls__links_find_ready(dl->fr->config.links, peer_id);
-        ls_assignment_t a;
-        for (int i = 0; link && i < PUMP_BATCH_MAX; i++) {
-            if (ls_planner_next(dl->planner, slot, now, &a) != 0)
-                break;
-            int rc = request_chunk(dl, link, &a);
-            if (rc != 0) {
-                ls_planner_failed(dl->planner, &a, rc);
-                break;
-            }
-        }
+        if (link)
+            pump_peer(dl, slot, link, now);
     }
     if (ls_planner_has_failed(dl->planner, &code, &reason)) {
         end_download(dl, code, reason);
@@ -1142,8 +1270,8 @@ static ls__request_t *find_stalled(ls__download_t *dl, uint64_t now)
     for (ls__request_t *f = dl->fetches; f; f = f->next) {
         if (!f->exchange)
             continue;
-        ls_link_t *link =
-            ls__links_find_ready(dl->fr->config.links, ls_planner_peer_id(dl->planner, f->a.peer));
+        ls_link_t *link = ls__links_find_ready(dl->fr->config.links,
+                                               ls_planner_peer_id(dl->planner, f->as[0].peer));
         uint64_t since = f->sent_ms;
         if (link && link->last_data_ms > since)
             since = link->last_data_ms;
@@ -1159,9 +1287,9 @@ static void give_up_stalled(ls__download_t *dl, uint64_t now)
     /* Bounded: each pass removes one request, and new ones are not stalled. */
     while (dl->state == DL_FETCHING && (f = find_stalled(dl, now)) != NULL) {
         ls_warn("download", "%s: chunk %zu: no data from %.12s in %u ms, asking elsewhere",
-                dl->game_id, f->a.chunk_id, ls_planner_peer_id(dl->planner, f->a.peer),
+                dl->game_id, f->as[0].chunk_id, ls_planner_peer_id(dl->planner, f->as[0].peer),
                 dl->fr->config.fetch_stall_ms);
-        ls_planner_failed(dl->planner, &f->a, LS_ETIMEDOUT);
+        fail_request(dl, f, LS_ETIMEDOUT);
         ls__exchange_t *ex = f->exchange;
         f->exchange = NULL;
         ls__exchange_cancel(ex); /* its callback frees f; the ticket is already failed */

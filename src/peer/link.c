@@ -30,7 +30,7 @@ struct ls__links {
 };
 
 static const char *const local_features[] = {"chunk-sha256", "library-delta", LS_FEATURE_GAME_META,
-                                             LS_FEATURE_SWARM};
+                                             LS_FEATURE_BATCH, LS_FEATURE_SWARM};
 
 static bool has_feature(const ls_hello_t *hello, const char *feature)
 {
@@ -187,6 +187,7 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     peer_address(link, hello);
     link->wants_game_meta = has_feature(hello, LS_FEATURE_GAME_META);
     link->wants_swarm = links->config.is_swarm && has_feature(hello, LS_FEATURE_SWARM);
+    link->takes_batch = has_feature(hello, LS_FEATURE_BATCH);
     ls_link_t *other = ready_link_for(links, link->peer_id, link);
     if (other) {
         ls_link_t *loser = duplicate_loser(link, other);

@@ -51,6 +51,7 @@ struct ls_link {
     bool is_closing;
     bool wants_game_meta;                 /* its hello listed LS_FEATURE_GAME_META */
     bool wants_swarm;                     /* its hello listed LS_FEATURE_SWARM */
+    bool takes_batch;                     /* its hello listed LS_FEATURE_BATCH */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
     ls__dial_target_t *target;            /* outbound to a static or mDNS peer */

@@ -3,6 +3,7 @@
 #include "lanspread/serve.h"
 
 #include "lanspread/error.h"
+#include "lanspread/fsutil.h"
 #include "lanspread/path.h"
 
 #include <errno.h>
@@ -70,6 +71,48 @@ static int prepare_file(const ls_library_t *library, const ls_msg_t *request,
     return 0;
 }
 
+/* A batch is served only whole: every range must be a range of a file the
+ * published index lists (each lookup O(log n)), or the whole request is
+ * refused, naming the first bad one. */
+static int prepare_batch(const ls_library_t *library, const ls_msg_t *request,
+                         ls_serve_reply_t *reply)
+{
+    const char *game_id = request->u.batch_request.game_id;
+    size_t n = request->u.batch_request.range_count;
+    uint64_t total = 0;
+    reply->ranges = calloc(n, sizeof *reply->ranges);
+    if (!reply->ranges)
+        return LS_ENOMEM;
+    reply->range_count = n;
+    for (size_t i = 0; i < n; i++) {
+        const ls_file_range_t *r = &request->u.batch_request.ranges[i];
+        ls_library_file_t file;
+        int rc = ls_library_file(library, game_id, r->path, &file);
+        if (rc == LS_ENOENT || (rc == 0 && file.is_dir))
+            return refuse(reply, LS_WIRE_INVALID_PATH, "%s: no such file in the game", r->path);
+        if (rc != 0)
+            return refuse_code(reply, rc, game_id);
+        if (r->offset > file.size || r->length > file.size - r->offset)
+            return refuse(reply, LS_WIRE_INVALID_REQUEST, "%s: range outside the file", r->path);
+        reply->ranges[i] = (ls_serve_range_t){
+            .path = strdup(r->path),
+            .file_size = file.size,
+            .offset = r->offset,
+            .length = r->length,
+        };
+        if (!reply->ranges[i].path)
+            return LS_ENOMEM;
+        total += r->length;
+    }
+    reply->game_root = ls_library_game_root(library, game_id);
+    if (!reply->game_root)
+        return LS_ENOMEM;
+    reply->length = total;
+    reply->header.kind = LS_MSG_FILE_BATCH;
+    reply->header.u.file_header.length = total;
+    return 0;
+}
+
 static int prepare_game(const ls_library_t *library, const char *game_id, ls_serve_reply_t *reply)
 {
     int rc = ls_library_manifest(library, game_id, &reply->header.u.game);
@@ -97,6 +140,8 @@ int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request, ls_se
     case LS_MSG_GET_FILE_DATA:
     case LS_MSG_GET_FILE_CHUNK:
         return prepare_file(library, request, reply);
+    case LS_MSG_GET_FILE_BATCH:
+        return prepare_batch(library, request, reply);
     default:
         return refuse(reply, LS_WIRE_INVALID_REQUEST, "%s is not a request",
                       ls_msg_kind_name(request->kind));
@@ -129,23 +174,24 @@ int ls_serve_add_meta(const ls_library_t *library, ls_serve_reply_t *reply)
 
 bool ls_serve_reply_has_body(const ls_serve_reply_t *reply)
 {
-    return (reply->header.kind == LS_MSG_FILE_DATA || reply->header.kind == LS_MSG_FILE_CHUNK) &&
+    return (reply->header.kind == LS_MSG_FILE_DATA || reply->header.kind == LS_MSG_FILE_CHUNK ||
+            reply->header.kind == LS_MSG_FILE_BATCH) &&
            reply->length > 0;
 }
 
-int ls_serve_open(const ls_serve_reply_t *reply, int *fd)
+static int open_indexed(const char *game_root, const char *path, uint64_t file_size, int *fd)
 {
     struct stat st;
     /* O_NONBLOCK: a FIFO put in a game root must not park a pool thread in
      * open() until a writer shows up; it is refused below like any
      * non-regular file. Regular files ignore the flag. */
-    *fd = ls_open_in_root(reply->game_root, reply->path, O_RDONLY | O_NONBLOCK);
+    *fd = ls_open_in_root(game_root, path, O_RDONLY | O_NONBLOCK);
     if (*fd < 0) {
         int rc = *fd;
         *fd = -1;
         return rc;
     }
-    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != reply->file_size) {
+    if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != file_size) {
         close(*fd);
         *fd = -1;
         return LS_ECORRUPT;
@@ -153,8 +199,33 @@ int ls_serve_open(const ls_serve_reply_t *reply, int *fd)
     return 0;
 }
 
+int ls_serve_open(const ls_serve_reply_t *reply, int *fd)
+{
+    return open_indexed(reply->game_root, reply->path, reply->file_size, fd);
+}
+
+int ls_serve_read_batch(const ls_serve_reply_t *reply, uint8_t *buf)
+{
+    size_t at = 0;
+    int rc = 0;
+    for (size_t i = 0; i < reply->range_count && rc == 0; i++) {
+        const ls_serve_range_t *r = &reply->ranges[i];
+        int fd;
+        rc = open_indexed(reply->game_root, r->path, r->file_size, &fd);
+        if (rc != 0)
+            break;
+        rc = ls_fs_pread_all(fd, buf + at, r->length, r->offset);
+        close(fd);
+        at += r->length;
+    }
+    return rc;
+}
+
 void ls_serve_reply_free(ls_serve_reply_t *reply)
 {
+    for (size_t i = 0; i < reply->range_count; i++)
+        free(reply->ranges[i].path);
+    free(reply->ranges);
     ls_msg_free(&reply->header);
     free(reply->game_root);
     free(reply->path);

@@ -29,6 +29,7 @@ typedef struct ls_serve_stream {
     int fd;                                /* the served file until the body source takes it */
     int open_status;                       /* the open job's result */
     ls_net_file_source_t *body;            /* reads the file for the transport; owns its fd */
+    uint8_t *batch;                        /* a file_batch body, read whole by the open job */
     bool is_busy;                          /* the open job is in flight */
     bool is_transfer;                      /* counted in the server's transfer limits */
     struct ls_serve_stream *next_transfer; /* in the server's list of transfers */
@@ -170,6 +171,7 @@ static void serve_stream_free(ls_serve_stream_t *ss)
     transfer_end(ss);
     ls_msg_free(&ss->held_hello);
     ls_net_file_source_free(ss->body); /* closes the fd it took */
+    free(ss->batch);
     if (ss->fd >= 0)
         close(ss->fd);
     ls_serve_reply_free(&ss->reply);
@@ -201,10 +203,30 @@ static void send_error(ls_serve_stream_t *ss, ls_wire_error_t code, const char *
     ls_msg_free(&msg);
 }
 
+/* A file_batch body (at most LS_BATCH_BYTES_MAX) is read whole in this one
+ * job: one pool round trip for many small files, and no descriptor held
+ * once it ends. */
 static void open_work(uv_work_t *req)
 {
     ls_serve_stream_t *ss = req->data;
-    ss->open_status = ls_serve_open(&ss->reply, &ss->fd);
+    if (ss->reply.header.kind != LS_MSG_FILE_BATCH) {
+        ss->open_status = ls_serve_open(&ss->reply, &ss->fd);
+        return;
+    }
+    ss->batch = malloc(ss->reply.length);
+    ss->open_status = ss->batch ? ls_serve_read_batch(&ss->reply, ss->batch) : LS_ENOMEM;
+}
+
+/* The batch's bytes go out as one queued write after its header. */
+static void send_batch(ls_serve_stream_t *ss)
+{
+    int rc = ls_net_stream_write(ss->stream, ss->batch, ss->reply.length);
+    if (rc == 0)
+        rc = ls_net_stream_shutdown(ss->stream);
+    free(ss->batch);
+    ss->batch = NULL;
+    if (rc != 0)
+        ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
 }
 
 static void open_done(uv_work_t *req, int status)
@@ -222,6 +244,10 @@ static void open_done(uv_work_t *req, int status)
     }
     if (send_frame(ss, &ss->reply.header, false) != 0)
         return;
+    if (ss->reply.header.kind == LS_MSG_FILE_BATCH) {
+        send_batch(ss);
+        return;
+    }
     if (ls_net_file_source_new(ss->server->loop, ss->fd, ss->reply.offset, ss->reply.length,
                                &ss->body) != 0) {
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
@@ -292,13 +318,16 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         send_error(ss, LS_WIRE_BUSY, "this chunk is on its way to another peer; ask the swarm");
         return;
     }
-    snprintf(ss->game_id, sizeof ss->game_id, "%s", request->u.file_request.game_id);
+    snprintf(ss->game_id, sizeof ss->game_id, "%s",
+             request->kind == LS_MSG_GET_FILE_BATCH ? request->u.batch_request.game_id
+                                                    : request->u.file_request.game_id);
     if (!transfer_begin(ss)) {
         send_error(ss, LS_WIRE_BUSY, "at the upload limit; ask another peer");
         return;
     }
-    ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id, ss->reply.path,
-             (unsigned long long)ss->reply.offset, (unsigned long long)ss->reply.length);
+    ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id,
+             ss->reply.path ? ss->reply.path : "(batch)", (unsigned long long)ss->reply.offset,
+             (unsigned long long)ss->reply.length);
     ss->open_req.data = ss;
     ss->is_busy = true;
     if (ls_workq_queue(ss->server->loop, &ss->open_req, LS_WORKQ_LATENCY, open_work, open_done) !=

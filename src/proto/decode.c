@@ -412,6 +412,47 @@ static int decode_file_request(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
     return rc;
 }
 
+static int decode_range(ls_proto_ctx_t *ctx, json_t *v, ls_file_range_t *r)
+{
+    static const char *const fields[] = {"path", "offset", "length", NULL};
+    if (!json_is_object(v))
+        return ls_proto_fail(ctx, LS_ETYPE, NULL, "expected an object");
+    int rc = check_fields(ctx, v, fields);
+    if (rc == 0)
+        rc = get_string(ctx, v, "path", true, &r->path);
+    if (rc == 0)
+        rc = get_u64(ctx, v, "offset", &r->offset);
+    if (rc == 0)
+        rc = get_u64(ctx, v, "length", &r->length);
+    return rc;
+}
+
+static int decode_batch_request(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
+{
+    static const char *const fields[] = {"kind", "game_id", "ranges", NULL};
+    json_t *arr;
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_string(ctx, root, "game_id", false, &msg->u.batch_request.game_id);
+    if (rc == 0)
+        rc = get_array(ctx, root, "ranges", LS_BATCH_RANGES_MAX, &arr);
+    size_t n = rc == 0 ? json_array_size(arr) : 0;
+    if (n == 0)
+        return rc;
+    msg->u.batch_request.ranges = calloc(n, sizeof *msg->u.batch_request.ranges);
+    if (!msg->u.batch_request.ranges)
+        return LS_ENOMEM;
+    msg->u.batch_request.range_count = n;
+    size_t mark = ls_proto_path_push(ctx, "ranges");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t item = ls_proto_path_push_index(ctx, i);
+        rc = decode_range(ctx, json_array_get(arr, i), &msg->u.batch_request.ranges[i]);
+        ls_proto_path_pop(ctx, item);
+    }
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
 static int decode_file_header(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
 {
     static const char *const data_fields[] = {"kind", "length", NULL};
@@ -553,7 +594,10 @@ static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
         return decode_file_request(ctx, root, msg);
     case LS_MSG_FILE_DATA:
     case LS_MSG_FILE_CHUNK:
+    case LS_MSG_FILE_BATCH:
         return decode_file_header(ctx, root, msg);
+    case LS_MSG_GET_FILE_BATCH:
+        return decode_batch_request(ctx, root, msg);
     case LS_MSG_LIBRARY_DELTA:
         return decode_delta(ctx, root, &msg->u.delta);
     case LS_MSG_LIBRARY_DELTA_ACK:
@@ -676,6 +720,12 @@ void ls_msg_free(ls_msg_t *msg)
     case LS_MSG_GET_FILE_CHUNK:
         free(msg->u.file_request.game_id);
         free(msg->u.file_request.path);
+        break;
+    case LS_MSG_GET_FILE_BATCH:
+        free(msg->u.batch_request.game_id);
+        for (size_t i = 0; i < msg->u.batch_request.range_count; i++)
+            free(msg->u.batch_request.ranges[i].path);
+        free(msg->u.batch_request.ranges);
         break;
     case LS_MSG_LIBRARY_DELTA:
         free_delta(&msg->u.delta);

@@ -205,6 +205,28 @@ static int encode_file_request(json_t *root, const ls_msg_t *msg)
     return rc;
 }
 
+static int encode_batch_request(json_t *root, const ls_msg_t *msg)
+{
+    json_t *ranges = json_array();
+    int rc = put_string(root, "game_id", msg->u.batch_request.game_id);
+    if (rc == 0)
+        rc = put_new(root, "ranges", &ranges);
+    else
+        json_decref(ranges);
+    for (size_t i = 0; i < msg->u.batch_request.range_count && rc == 0; i++) {
+        const ls_file_range_t *r = &msg->u.batch_request.ranges[i];
+        json_t *obj = json_object();
+        rc = append(ranges, obj);
+        if (rc == 0)
+            rc = put_string(obj, "path", r->path);
+        if (rc == 0)
+            rc = put_u64(obj, "offset", r->offset);
+        if (rc == 0)
+            rc = put_u64(obj, "length", r->length);
+    }
+    return rc;
+}
+
 static int encode_file_header(json_t *root, const ls_msg_t *msg)
 {
     int rc = 0;
@@ -279,7 +301,10 @@ static int encode_body(json_t *root, const ls_msg_t *msg)
         return encode_file_request(root, msg);
     case LS_MSG_FILE_DATA:
     case LS_MSG_FILE_CHUNK:
+    case LS_MSG_FILE_BATCH:
         return encode_file_header(root, msg);
+    case LS_MSG_GET_FILE_BATCH:
+        return encode_batch_request(root, msg);
     case LS_MSG_LIBRARY_DELTA:
         return encode_delta(root, &msg->u.delta);
     case LS_MSG_LIBRARY_DELTA_ACK:

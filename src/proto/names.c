@@ -24,6 +24,8 @@ static const char *const kind_names[] = {
     [LS_MSG_ERROR] = "error",
     [LS_MSG_HAVE] = "have",
     [LS_MSG_HAVE_ACK] = "have_ack",
+    [LS_MSG_GET_FILE_BATCH] = "get_game_file_batch",
+    [LS_MSG_FILE_BATCH] = "file_batch",
 };
 
 static const char *const wire_error_names[] = {

@@ -251,9 +251,44 @@ static int validate_file_request(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
     return check_range(ctx, msg->u.file_request.offset, length);
 }
 
+/* Every range is a safe path and a non-empty range; the lengths add up to
+ * at most LS_BATCH_BYTES_MAX (checked as they are summed: no overflow). */
+static int validate_batch_request(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
+{
+    const ls_file_range_t *ranges = msg->u.batch_request.ranges;
+    size_t n = msg->u.batch_request.range_count;
+    uint64_t total = 0;
+    int rc = check_game_id(ctx, "game_id", msg->u.batch_request.game_id);
+    if (rc == 0 && (n == 0 || n > LS_BATCH_RANGES_MAX || !ranges))
+        rc = ls_proto_fail(ctx, LS_ERANGE, "ranges", "%zu ranges, outside 1..%u", n,
+                           LS_BATCH_RANGES_MAX);
+    size_t mark = ls_proto_path_push(ctx, "ranges");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t item = ls_proto_path_push_index(ctx, i);
+        rc = check_relpath(ctx, "path", ranges[i].path);
+        if (rc == 0 && (ranges[i].length == 0 || ranges[i].length > LS_BATCH_BYTES_MAX - total))
+            rc = ls_proto_fail(ctx, LS_ERANGE, "length",
+                               "empty, or the ranges exceed %u bytes in all", LS_BATCH_BYTES_MAX);
+        if (rc == 0)
+            rc = check_range(ctx, ranges[i].offset, ranges[i].length);
+        total += rc == 0 ? ranges[i].length : 0;
+        ls_proto_path_pop(ctx, item);
+    }
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
 static int validate_file_header(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
 {
     uint64_t length = msg->u.file_header.length;
+    if (msg->kind == LS_MSG_FILE_BATCH) {
+        if (msg->u.file_header.offset != 0)
+            return ls_proto_fail(ctx, LS_ERANGE, "offset", "must be 0 for file_batch");
+        if (length > LS_BATCH_BYTES_MAX)
+            return ls_proto_fail(ctx, LS_ERANGE, "length", "%llu above %u",
+                                 (unsigned long long)length, LS_BATCH_BYTES_MAX);
+        return 0;
+    }
     if (msg->kind == LS_MSG_FILE_DATA) {
         if (msg->u.file_header.offset != 0)
             return ls_proto_fail(ctx, LS_ERANGE, "offset", "must be 0 for file_data");
@@ -337,7 +372,10 @@ int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
         return validate_file_request(ctx, msg);
     case LS_MSG_FILE_DATA:
     case LS_MSG_FILE_CHUNK:
+    case LS_MSG_FILE_BATCH:
         return validate_file_header(ctx, msg);
+    case LS_MSG_GET_FILE_BATCH:
+        return validate_batch_request(ctx, msg);
     case LS_MSG_LIBRARY_DELTA:
         return validate_delta(ctx, &msg->u.delta);
     case LS_MSG_ERROR:

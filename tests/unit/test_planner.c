@@ -467,6 +467,36 @@ static void cancelled_duplicate_answer_is_stale(void **state)
     ls_manifest_free(&m);
 }
 
+/* Small files: by default the window counts requests, so a peer gets as
+ * few small chunks in flight as big ones. A batching peer's window counts
+ * bytes, up to its request cap. */
+static void batching_peer_window_counts_bytes_up_to_its_request_cap(void **state)
+{
+    (void)state;
+    enum { FILES = 600, SMALL = 2048, CAP = 300 };
+    uint64_t sizes[FILES];
+    const char *const ids[] = {"a", "b"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    for (size_t i = 0; i < FILES; i++)
+        sizes[i] = SMALL;
+    make_manifest(&m, sizes, FILES);
+    ls_planner_config_t cfg = {.max_window = 4, .initial_window = 2};
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, &cfg, &pl), 0);
+    size_t plain = 0, batching = 0;
+    while (ls_planner_next(pl, 0, 0, &a) == 0)
+        plain++;
+    assert_int_equal(plain, 2);
+    assert_int_equal(ls_planner_set_requests_max(pl, 1, CAP), 0);
+    while (batching < FILES && ls_planner_next(pl, 1, 0, &a) == 0)
+        batching++;
+    assert_int_equal(batching, CAP); /* 2 x 4 MiB of window would take every file */
+    assert_int_equal(ls_planner_set_requests_max(pl, 9, CAP), LS_EINVAL);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void resumed_chunks_are_not_planned(void **state)
 {
     (void)state;
@@ -817,6 +847,7 @@ int main(void)
         cmocka_unit_test(bad_chunk_goes_to_another_peer_when_one_is_available),
         cmocka_unit_test(cancelled_duplicate_answer_is_stale),
         cmocka_unit_test(resumed_chunks_are_not_planned),
+        cmocka_unit_test(batching_peer_window_counts_bytes_up_to_its_request_cap),
         cmocka_unit_test(selected_files_only_are_planned),
         cmocka_unit_test(window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one),
         cmocka_unit_test(window_covers_a_long_round_trip),

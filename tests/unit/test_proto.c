@@ -29,7 +29,7 @@
 #define HAVE(count, bitmap)                                                                        \
     HAVE_WITH("\"manifest_id\":\"" D64 "\",\"chunk_count\":" count ",\"bitmap\":\"" bitmap "\"")
 /* The last message kind: tests that cover every kind run up to it. */
-#define LAST_KIND LS_MSG_HAVE_ACK
+#define LAST_KIND LS_MSG_FILE_BATCH
 
 static char *xstrdup(const char *s)
 {
@@ -398,6 +398,70 @@ static void file_headers_round_trip_offset_and_length(void **state)
     assert_int_equal(out.u.file_header.offset, 8ull * LS_CHUNK_SIZE);
     assert_int_equal(out.u.file_header.length, 1234);
     ls_msg_free(&out);
+}
+
+static void batch_request_round_trips_its_ranges_and_file_batch_its_length(void **state)
+{
+    (void)state;
+    ls_file_range_t ranges[2] = {{.path = "a/b.txt", .offset = 0, .length = 10},
+                                 {.path = "c.cfg", .offset = 5, .length = 3}};
+    ls_msg_t in = {.kind = LS_MSG_GET_FILE_BATCH};
+    ls_msg_t out;
+    in.u.batch_request.game_id = "quake3";
+    in.u.batch_request.ranges = ranges;
+    in.u.batch_request.range_count = 2;
+    round_trip(&in, &out);
+    assert_string_equal(out.u.batch_request.game_id, "quake3");
+    assert_int_equal(out.u.batch_request.range_count, 2);
+    assert_string_equal(out.u.batch_request.ranges[1].path, "c.cfg");
+    assert_int_equal(out.u.batch_request.ranges[1].offset, 5);
+    assert_int_equal(out.u.batch_request.ranges[1].length, 3);
+    ls_msg_free(&out);
+
+    ls_msg_t header = {.kind = LS_MSG_FILE_BATCH, .u.file_header.length = LS_BATCH_BYTES_MAX};
+    round_trip(&header, &out);
+    assert_int_equal(out.u.file_header.length, LS_BATCH_BYTES_MAX);
+    ls_msg_free(&out);
+}
+
+static void batch_request_is_bounded(void **state)
+{
+    (void)state;
+    char big[256];
+    assert_int_equal(decode_text("{\"kind\":\"get_game_file_batch\",\"game_id\":\"q\","
+                                 "\"ranges\":[]}",
+                                 "ranges"),
+                     LS_ERANGE);
+    assert_int_equal(decode_text("{\"kind\":\"get_game_file_batch\",\"game_id\":\"q\","
+                                 "\"ranges\":[{\"path\":\"a\",\"offset\":0,\"length\":0}]}",
+                                 "length"),
+                     LS_ERANGE);
+    assert_int_not_equal(decode_text("{\"kind\":\"get_game_file_batch\",\"game_id\":\"q\","
+                                     "\"ranges\":[{\"path\":\"../a\",\"offset\":0,\"length\":1}]}",
+                                     "path"),
+                         0);
+    /* two ranges that are each allowed but together exceed the batch */
+    snprintf(big, sizeof big,
+             "{\"kind\":\"get_game_file_batch\",\"game_id\":\"q\",\"ranges\":["
+             "{\"path\":\"a\",\"offset\":0,\"length\":%u},"
+             "{\"path\":\"b\",\"offset\":0,\"length\":1}]}",
+             LS_BATCH_BYTES_MAX);
+    assert_int_equal(decode_text(big, "length"), LS_ERANGE);
+    snprintf(big, sizeof big, "{\"kind\":\"file_batch\",\"length\":%u}", LS_BATCH_BYTES_MAX + 1);
+    assert_int_equal(decode_text(big, "length"), LS_ERANGE);
+
+    /* more than LS_BATCH_RANGES_MAX ranges */
+    size_t cap = 64 + (LS_BATCH_RANGES_MAX + 1) * 48;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t at = (size_t)snprintf(
+        text, cap, "{\"kind\":\"get_game_file_batch\",\"game_id\":\"q\",\"ranges\":[");
+    for (unsigned i = 0; i <= LS_BATCH_RANGES_MAX; i++)
+        at += (size_t)snprintf(text + at, cap - at,
+                               "%s{\"path\":\"f%u\",\"offset\":0,\"length\":1}", i ? "," : "", i);
+    snprintf(text + at, cap - at, "]}");
+    assert_int_not_equal(decode_text(text, "ranges"), 0);
+    free(text);
 }
 
 static void library_delta_round_trips_changes_and_removals(void **state)
@@ -1412,6 +1476,8 @@ int main(void)
         cmocka_unit_test(codec_survives_every_json_allocation_failure),
         cmocka_unit_test(seed_corpus_holds_a_valid_frame_for_every_kind),
         cmocka_unit_test(protocol_md_examples_decode),
+        cmocka_unit_test(batch_request_round_trips_its_ranges_and_file_batch_its_length),
+        cmocka_unit_test(batch_request_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,6 +192,63 @@ static void file_requests_are_checked_against_the_published_files(void **state)
     close_library(&f);
 }
 
+static void batch_prepare(library_fixture_t *f, ls_file_range_t *ranges, size_t n,
+                          ls_serve_reply_t *reply)
+{
+    ls_msg_t req = {.kind = LS_MSG_GET_FILE_BATCH};
+    req.u.batch_request.game_id = "alpha";
+    req.u.batch_request.ranges = ranges;
+    req.u.batch_request.range_count = n;
+    assert_int_equal(ls_serve_prepare(f->library, &req, reply), 0);
+}
+
+static void batch_requests_are_served_whole_or_refused_whole(void **state)
+{
+    (void)state;
+    library_fixture_t f = {.dir = ls_test_mkdtemp("serve")};
+    ls_test_write_text(f.dir, "games/alpha/version.ini", "1\n");
+    ls_test_write_text(f.dir, "games/alpha/a.txt", "0123456789");
+    ls_test_write_text(f.dir, "games/alpha/sub/b.txt", "abcdef");
+    open_library(&f);
+
+    ls_file_range_t ranges[3] = {{.path = "sub/b.txt", .offset = 2, .length = 3},
+                                 {.path = "a.txt", .offset = 0, .length = 10},
+                                 {.path = "version.ini", .offset = 0, .length = 2}};
+    ls_serve_reply_t reply;
+    batch_prepare(&f, ranges, 3, &reply);
+    assert_int_equal(reply.header.kind, LS_MSG_FILE_BATCH);
+    assert_int_equal(reply.header.u.file_header.length, 15);
+    assert_true(ls_serve_reply_has_body(&reply));
+    uint8_t buf[15];
+    assert_int_equal(ls_serve_read_batch(&reply, buf), 0);
+    assert_memory_equal(buf,
+                        "cde0123456789"
+                        "1\n",
+                        15);
+    ls_serve_reply_free(&reply);
+
+    /* one range past its file's end refuses the whole batch */
+    ranges[1].length = 11;
+    batch_prepare(&f, ranges, 3, &reply);
+    assert_int_equal(reply.header.kind, LS_MSG_ERROR);
+    assert_int_equal(reply.header.u.error.code, LS_WIRE_INVALID_REQUEST);
+    assert_false(ls_serve_reply_has_body(&reply));
+    ls_serve_reply_free(&reply);
+    ranges[1] = (ls_file_range_t){.path = "sub", .offset = 0, .length = 1};
+    batch_prepare(&f, ranges, 3, &reply);
+    assert_int_equal(reply.header.kind, LS_MSG_ERROR);
+    assert_int_equal(reply.header.u.error.code, LS_WIRE_INVALID_PATH);
+    ls_serve_reply_free(&reply);
+
+    /* a file that changed after it was indexed fails the read */
+    ranges[1] = (ls_file_range_t){.path = "a.txt", .offset = 0, .length = 10};
+    batch_prepare(&f, ranges, 3, &reply);
+    ls_test_write_text(f.dir, "games/alpha/a.txt", "short");
+    assert_int_equal(ls_serve_read_batch(&reply, buf), LS_ECORRUPT);
+    ls_serve_reply_free(&reply);
+    close_library(&f);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -235,6 +292,7 @@ int main(void)
         cmocka_unit_test(file_whose_size_changed_is_refused),
         cmocka_unit_test(fifo_in_place_of_a_file_is_refused_at_once),
         cmocka_unit_test(file_requests_are_checked_against_the_published_files),
+        cmocka_unit_test(batch_requests_are_served_whole_or_refused_whole),
         cmocka_unit_test(chunk_requests_on_a_game_of_many_files_cost_a_lookup_each),
     };
     ls_log_set_level(LS_LOG_ERROR);
