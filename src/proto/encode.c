@@ -134,12 +134,11 @@ static int encode_hello(json_t *root, const ls_hello_t *h)
     return rc;
 }
 
-static int encode_file(json_t *arr, const ls_file_desc_t *f)
+static int encode_file(json_t *obj, const ls_file_desc_t *f)
 {
-    json_t *obj = json_object();
     json_t *chunks = json_array();
     char hex[LS_SHA256_HEX_LEN + 1];
-    int rc = append(arr, obj);
+    int rc = obj ? 0 : LS_ENOMEM;
     if (rc == 0)
         rc = put_string(obj, "path", f->path);
     if (rc == 0)
@@ -174,22 +173,19 @@ static int encode_meta(json_t *root, const ls_game_meta_t *meta)
     return rc;
 }
 
+/* Everything but the files, which dump_game_frame writes one by one into
+ * the empty "files" array that comes last. */
 static int encode_game(json_t *root, const ls_game_manifest_t *m)
 {
-    json_t *files = json_array();
     int rc = put_string(root, "game_id", m->game_id);
     if (rc == 0)
         rc = put_string(root, "version", m->version);
     if (rc == 0)
         rc = put_u64(root, "chunk_size", m->chunk_size);
-    if (rc == 0)
-        rc = put_new(root, "files", &files);
-    else
-        json_decref(files);
-    for (size_t i = 0; i < m->file_count && rc == 0; i++)
-        rc = encode_file(files, &m->files[i]);
     if (rc == 0 && m->meta)
         rc = encode_meta(root, m->meta);
+    if (rc == 0)
+        rc = put(root, "files", json_array());
     return rc;
 }
 
@@ -344,6 +340,89 @@ static int dump_frame(json_t *root, uint8_t **frame, size_t *frame_len)
     return 0;
 }
 
+typedef struct {
+    uint8_t *data; /* LS_FRAME_HEADER_LEN bytes of room, then the payload */
+    size_t len;    /* payload bytes */
+    size_t cap;    /* payload bytes of room */
+} ls__text_t;
+
+static int text_reserve(ls__text_t *t, size_t more)
+{
+    if (more > LS_FRAME_MAX || t->len > LS_FRAME_MAX - more)
+        return LS_EFRAME_TOO_BIG;
+    if (t->len + more <= t->cap)
+        return 0;
+    size_t cap = t->cap ? t->cap : 4096;
+    while (cap < t->len + more)
+        cap *= 2;
+    uint8_t *grown = realloc(t->data, LS_FRAME_HEADER_LEN + cap);
+    if (!grown)
+        return LS_ENOMEM;
+    t->data = grown;
+    t->cap = cap;
+    return 0;
+}
+
+static int text_append(ls__text_t *t, const char *s, size_t n)
+{
+    int rc = text_reserve(t, n);
+    if (rc == 0) {
+        memcpy(t->data + LS_FRAME_HEADER_LEN + t->len, s, n);
+        t->len += n;
+    }
+    return rc;
+}
+
+static int text_append_json(ls__text_t *t, json_t *v)
+{
+    size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
+    int rc = n ? text_reserve(t, n) : LS_ENOMEM;
+    if (rc == 0 &&
+        json_dumpb(v, (char *)t->data + LS_FRAME_HEADER_LEN + t->len, n, JSON_COMPACT) != n)
+        rc = LS_ENOMEM;
+    t->len += rc == 0 ? n : 0;
+    return rc;
+}
+
+/* A manifest of many files would be a tree of several objects per file
+ * (tens of MiB for 40,000 files) before its text exists: each file is
+ * dumped on its own instead, so the peak is the text plus one file. */
+static int dump_game_frame(json_t *root, const ls_game_manifest_t *m, uint8_t **frame,
+                           size_t *frame_len)
+{
+    static const char tail[] = "[]}"; /* the empty files array, last */
+    ls__text_t t = {0};
+    json_t *obj = NULL;
+    int rc = text_append_json(&t, root);
+    if (rc == 0 &&
+        (t.len < sizeof tail - 1 || memcmp(t.data + LS_FRAME_HEADER_LEN + t.len - 3, tail, 3) != 0))
+        rc = LS_EINVAL;
+    if (rc == 0)
+        t.len -= 2; /* keep "[" */
+    for (size_t i = 0; i < m->file_count && rc == 0; i++) {
+        obj = json_object();
+        rc = i ? text_append(&t, ",", 1) : 0;
+        if (rc == 0)
+            rc = encode_file(obj, &m->files[i]);
+        if (rc == 0)
+            rc = text_append_json(&t, obj);
+        json_decref(obj);
+    }
+    if (rc == 0)
+        rc = text_append(&t, "]}", 2);
+    if (rc != 0) {
+        free(t.data);
+        return rc;
+    }
+    t.data[0] = (uint8_t)(t.len >> 24);
+    t.data[1] = (uint8_t)(t.len >> 16);
+    t.data[2] = (uint8_t)(t.len >> 8);
+    t.data[3] = (uint8_t)t.len;
+    *frame = t.data;
+    *frame_len = LS_FRAME_HEADER_LEN + t.len;
+    return 0;
+}
+
 int ls_msg_encode(const ls_msg_t *msg, uint8_t **frame, size_t *frame_len)
 {
     ls_proto_ctx_t ctx;
@@ -371,7 +450,9 @@ int ls_msg_encode(const ls_msg_t *msg, uint8_t **frame, size_t *frame_len)
     rc = put_string(root, "kind", ls_proto_kind_to_name(msg->kind));
     if (rc == 0)
         rc = encode_body(root, msg);
-    if (rc == 0)
+    if (rc == 0 && msg->kind == LS_MSG_GAME)
+        rc = dump_game_frame(root, &msg->u.game, frame, frame_len);
+    else if (rc == 0)
         rc = dump_frame(root, frame, frame_len);
 out:
     json_decref(root);
