@@ -10,13 +10,16 @@
  *   begin   park version.ini as .version.ini.discarded, sweep a stale
  *           .version.ini.tmp, create directories, pre-size the non-sentinel
  *           files (fallocate, so a full disk is found now; existing data is
- *           never truncated: a file is only ever grown here);
+ *           never truncated: a file is only ever grown here) except small
+ *           ones (one chunk of at most LS_DL_CREATE_ON_WRITE_MAX), which
+ *           their chunk's write creates;
  *   write   verified chunks at their offsets (pwrite; several threads may
  *           write different chunks of one file at once); chunks of the root
  *           version.ini stay in memory;
  *   commit  per data file: trim a file that was longer than the manifest
  *           (the one deliberate truncation, done only once every chunk is
- *           in), fsync it, fsync its directory; then version.ini into
+ *           in); one syncfs of the root's filesystem (an fsync for a file
+ *           on another one); then version.ini into
  *           .version.ini.tmp, fsync, rename to version.ini, fsync the game
  *           root, and only then drop .version.ini.discarded. version.ini
  *           therefore never exists before every other file is complete and
@@ -40,6 +43,10 @@
 #include <stdint.h>
 
 typedef struct ls_dl_tx ls_dl_tx_t;
+
+/* Files of one chunk up to this size are created by their chunk's write,
+ * not pre-sized by begin. */
+#define LS_DL_CREATE_ON_WRITE_MAX (256u * 1024u)
 
 /* Called after each step of begin/commit/abort with the step's name
  * ("parked", "prepared", "data_synced", "tmp_written", "renamed",
