@@ -164,39 +164,22 @@ static int open_leaf(int dir_fd, const char *leaf, int flags, bool create, bool 
 }
 
 /* Opens a regular file inside the root; every component is refused if it
- * is a symlink. Returns an fd or LS_E*. */
-static int open_file_in_root(int root_fd, const char *relpath, int flags)
+ * is a symlink. With `create` (begin), the file and its directories are
+ * created when missing and remembered in that transaction (*is_made: the
+ * file was). Returns an fd or LS_E*. */
+static int open_file_in_root(int root_fd, const char *relpath, int flags, ls_dl_tx_t *create,
+                             bool *is_made)
 {
     char *copy = strdup(relpath);
     char *leaf = NULL;
     int rc;
     if (!copy)
         return LS_ENOMEM;
-    int dir_fd = walk_parents(root_fd, copy, false, false, NULL, &leaf);
+    int dir_fd = walk_parents(root_fd, copy, create != NULL, false, create, &leaf);
     if (dir_fd < 0) {
         rc = dir_fd;
     } else {
-        rc = open_leaf(dir_fd, leaf, flags, false, NULL);
-        close(dir_fd);
-    }
-    free(copy);
-    return rc;
-}
-
-/* The same for begin: creates the file and its directories when missing,
- * and remembers in tx what it created. */
-static int create_file_in_root(ls_dl_tx_t *tx, const char *relpath, bool *is_made)
-{
-    char *copy = strdup(relpath);
-    char *leaf = NULL;
-    int rc;
-    if (!copy)
-        return LS_ENOMEM;
-    int dir_fd = walk_parents(tx->root_fd, copy, true, false, tx, &leaf);
-    if (dir_fd < 0) {
-        rc = dir_fd;
-    } else {
-        rc = open_leaf(dir_fd, leaf, O_RDWR, true, is_made);
+        rc = open_leaf(dir_fd, leaf, flags, create != NULL, is_made);
         close(dir_fd);
     }
     free(copy);
@@ -331,7 +314,7 @@ static int prepare_entry(ls_dl_tx_t *tx, size_t index)
         return make_dir_in_root(tx, f->path);
     if (index == tx->sentinel_index)
         return 0;
-    int fd = create_file_in_root(tx, f->path, &is_made);
+    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR, tx, &is_made);
     if (fd < 0)
         return fd;
     tx->is_made[index] = is_made;
@@ -443,7 +426,7 @@ static uint64_t verified_end(const ls_dl_tx_t *tx, size_t fi)
 static void cut_back(ls_dl_tx_t *tx, const ls_file_desc_t *f, uint64_t keep)
 {
     struct stat st;
-    int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY);
+    int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY, NULL, NULL);
     if (fd < 0)
         return;
     if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > keep && ftruncate(fd, (off_t)keep) != 0)
@@ -575,7 +558,7 @@ int ls_dl_tx_write_chunk(ls_dl_tx_t *tx, size_t file_index, size_t chunk_index, 
         /* version.ini last: its presence means the game is complete */
         memcpy(tx->sentinel_buf + offset, data, len);
     } else {
-        int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY);
+        int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY, NULL, NULL);
         if (fd < 0)
             return fd;
         rc = ls_fs_pwrite_all(fd, data, len, (off_t)offset);
@@ -614,7 +597,7 @@ size_t ls_dl_tx_missing(ls_dl_tx_t *tx)
 static int finish_file(ls_dl_tx_t *tx, const ls_file_desc_t *f)
 {
     struct stat st;
-    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR);
+    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR, NULL, NULL);
     int rc = 0;
     if (fd < 0)
         return fd;

@@ -272,13 +272,10 @@ static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
     assert_true(ls_swarm_log_count(f, "does not match its hash") >= 1);
 }
 
-static void cancel_then_resume_fetches_only_missing_chunks(void **state)
+/* Starts downloading alpha and cancels it at its first progress event;
+ * returns once it has ended, canceled. */
+static void download_then_cancel(ls_swarm_t *f, ls_test_peer_t *p)
 {
-    ls_swarm_t *f = *state;
-    size_t chunks = 48;
-    int d = ls_swarm_start(f, 1, chunks * LS_CHUNK_SIZE);
-    ls_test_peer_t *p = &f->peers[d];
-    ls_log_set_level(LS_LOG_DEBUG); /* the seeder logs each chunk it serves */
     assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     json_t *ev =
         ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
@@ -290,6 +287,18 @@ static void cancel_then_resume_fetches_only_missing_chunks(void **state)
     assert_false(finished);
     assert_true(json_is_true(json_object_get(ev, "canceled")));
     json_decref(ev);
+}
+
+static void cancel_then_resume_fetches_only_missing_chunks(void **state)
+{
+    ls_swarm_t *f = *state;
+    size_t chunks = 48;
+    int d = ls_swarm_start(f, 1, chunks * LS_CHUNK_SIZE);
+    ls_test_peer_t *p = &f->peers[d];
+    json_t *ev;
+    bool finished;
+    ls_log_set_level(LS_LOG_DEBUG); /* the seeder logs each chunk it serves */
+    download_then_cancel(f, p);
     char version[600];
     snprintf(version, sizeof version, "%s/games/alpha/version.ini", p->dir);
     assert_int_equal(ls_fs_exists(version), 0);
@@ -487,6 +496,41 @@ static void build_lying_manifest(ls_game_manifest_t *m, uint64_t size)
     ls_sha256(ini, sizeof ini - 1, m->files[1].chunk_sha256[0]);
 }
 
+/* A raw peer that announces alpha (`announced` bytes in 2 files) to the
+ * runtime p, answers its get_game with `m` and no chunk request at all;
+ * started once p lists alpha. */
+typedef struct {
+    ls_raw_peer_t raw;
+    char *state;
+} raw_seeder_t;
+
+static void raw_seeder_start(raw_seeder_t *rs, ls_test_peer_t *p, const ls_game_manifest_t *m,
+                             uint64_t announced)
+{
+    ls_game_summary_t game = {
+        .id = "alpha", .name = "Alpha", .version = "1.0", .size = announced, .file_count = 2};
+    char *features[] = {"chunk-sha256"};
+    ls_raw_result_t result;
+    rs->state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(&rs->raw, rs->state), 0);
+    rs->raw.serve_manifest = m;
+    assert_int_equal(ls_raw_connect(&rs->raw, ls_peer_listen_port(p->rt)), 0);
+    assert_int_equal(ls_raw_handshake_library(&rs->raw, NULL, features, 1, &game, 1, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                                   "alpha", LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+static void raw_seeder_stop(raw_seeder_t *rs)
+{
+    ls_raw_close(&rs->raw);
+    ls_test_rmtree(rs->state);
+    free(rs->state);
+}
+
 /* A peer announces alpha at 1 MiB and then answers get_game with a file
  * list of 100 GiB: the download is refused with the reason, before a
  * single file or directory is made (the disk here has far less than
@@ -500,40 +544,23 @@ static void a_file_list_larger_than_announced_is_refused_before_anything_is_made
 
     ls_game_manifest_t lie;
     build_lying_manifest(&lie, listed);
-    ls_game_summary_t game = {
-        .id = "alpha", .name = "Alpha", .version = "1.0", .size = announced, .file_count = 2};
-    char *features[] = {"chunk-sha256"};
-    char *raw_state = ls_test_mkdtemp("raw");
-    ls_raw_peer_t raw;
-    ls_raw_result_t result;
-    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
-    raw.serve_manifest = &lie;
-    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(p->rt)), 0);
-    assert_int_equal(ls_raw_handshake_library(&raw, NULL, features, 1, &game, 1, &result), 0);
-    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
-    ls_raw_result_free(&result);
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LIST_GAMES, ls_pred_games_include,
-                                   "alpha", LS_SWARM_WAIT_MS);
-    assert_non_null(ev);
-    json_decref(ev);
+    raw_seeder_t seeder;
+    raw_seeder_start(&seeder, p, &lie, announced);
 
     assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     bool finished;
-    ev = wait_end_serving(f, p, &raw, &finished);
+    json_t *ev = wait_end_serving(f, p, &seeder.raw, &finished);
     assert_false(finished);
     const char *reason = json_string_value(json_object_get(ev, "reason"));
     print_message("failure reason: %s\n", reason);
-    assert_true(raw.incoming_get_games >= 1); /* it did ask, and got the lie */
+    assert_true(seeder.raw.incoming_get_games >= 1); /* it did ask, and got the lie */
     assert_non_null(strstr(reason, "100.0 GiB"));
     assert_non_null(strstr(reason, "announced 1.0 MiB"));
     json_decref(ev);
     assert_null(ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, 0));
     assert_false(has_alpha_dir(p));
     assert_false(has_resume_file(p));
-
-    ls_raw_close(&raw);
-    ls_test_rmtree(raw_state);
-    free(raw_state);
+    raw_seeder_stop(&seeder);
     ls_manifest_free(&lie);
 }
 
@@ -639,17 +666,7 @@ static void an_abort_keeps_only_files_with_verified_chunks(void **state)
     ls_test_peer_t *p = &f->peers[d];
     ls_game_manifest_t m;
     fetch_manifest(&f->peers[0], &m);
-
-    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
-    json_t *ev =
-        ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
-    assert_non_null(ev);
-    json_decref(ev);
-    assert_int_equal(ls_peer_command(p->rt, LS_CMD_CANCEL, "alpha"), 0);
-    bool finished;
-    ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
-    assert_false(finished);
-    json_decref(ev);
+    download_then_cancel(f, p);
 
     char state_dir[600], root[600];
     snprintf(state_dir, sizeof state_dir, "%s/state", p->dir);
@@ -686,8 +703,9 @@ static void an_abort_keeps_only_files_with_verified_chunks(void **state)
     ls_resume_free(&rs);
 
     size_t mark = ls_event_log_mark(&p->events);
+    bool finished;
     assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
-    ev = ls_swarm_wait_download_end(f, p, mark, END_MS, &finished);
+    json_t *ev = ls_swarm_wait_download_end(f, p, mark, END_MS, &finished);
     ls_swarm_expect_finished(f, ev, finished);
     json_decref(ev);
     ls_swarm_assert_same_file(f, 0, d, "games/alpha/big.pak");
@@ -704,29 +722,13 @@ static void an_abort_before_any_verified_chunk_leaves_nothing(void **state)
     ls_swarm_start_peer(f, 0, NULL, 0, NULL, 0);
     ls_game_manifest_t m;
     build_lying_manifest(&m, 3 * LS_CHUNK_SIZE);
-    ls_game_summary_t game = {.id = "alpha",
-                              .name = "Alpha",
-                              .version = "1.0",
-                              .size = 3 * LS_CHUNK_SIZE + m.files[1].size,
-                              .file_count = 2};
-    char *features[] = {"chunk-sha256"};
-    char *raw_state = ls_test_mkdtemp("raw");
-    ls_raw_peer_t raw;
-    ls_raw_result_t result;
-    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
-    raw.serve_manifest = &m;
-    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(p->rt)), 0);
-    assert_int_equal(ls_raw_handshake_library(&raw, NULL, features, 1, &game, 1, &result), 0);
-    ls_raw_result_free(&result);
-    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LIST_GAMES, ls_pred_games_include,
-                                   "alpha", LS_SWARM_WAIT_MS);
-    assert_non_null(ev);
-    json_decref(ev);
+    raw_seeder_t seeder;
+    raw_seeder_start(&seeder, p, &m, 3 * LS_CHUNK_SIZE + m.files[1].size);
 
     assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
-    ev = NULL;
+    json_t *ev = NULL;
     for (int i = 0; i < LS_SWARM_WAIT_MS / 20 && !ev; i++) {
-        ls_raw_run_for(&raw, 20);
+        ls_raw_run_for(&seeder.raw, 20);
         ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, 0);
     }
     assert_non_null(ev);
@@ -734,15 +736,12 @@ static void an_abort_before_any_verified_chunk_leaves_nothing(void **state)
     assert_true(has_alpha_dir(p)); /* pre-sized: the download made it */
     assert_int_equal(ls_peer_command(p->rt, LS_CMD_CANCEL, "alpha"), 0);
     bool finished;
-    ev = wait_end_serving(f, p, &raw, &finished);
+    ev = wait_end_serving(f, p, &seeder.raw, &finished);
     assert_false(finished);
     json_decref(ev);
     assert_false(has_alpha_dir(p));
     assert_false(has_resume_file(p));
-
-    ls_raw_close(&raw);
-    ls_test_rmtree(raw_state);
-    free(raw_state);
+    raw_seeder_stop(&seeder);
     ls_manifest_free(&m);
 }
 
