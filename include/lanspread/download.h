@@ -25,8 +25,13 @@
  *           therefore never exists before every other file is complete and
  *           durable;
  *   abort   remove .version.ini.tmp and .version.ini.discarded, do not
- *           restore the old sentinel, keep the data files (their verified
- *           chunks are what the resume file points at).
+ *           restore the old sentinel; then undo what begin made, keeping
+ *           every verified chunk (what the resume file points at): a file
+ *           begin created that holds no chunk written or marked present is
+ *           removed, a file it created or grew is cut back to the end of its
+ *           last such chunk (never below its size before begin), and the
+ *           directories it created (the game root included) are removed
+ *           when empty. Nothing that was there before begin is removed.
  *
  * Every path is opened relative to the game root's fd, one component at a
  * time with O_NOFOLLOW: a symlink anywhere inside the root is refused with
@@ -59,7 +64,9 @@ typedef void (*ls_dl_step_cb)(const char *step, void *userdata);
  * When the root version.ini is not selected, commit writes none and the game
  * stays "not downloaded".
  * `observer` may be NULL. On failure nothing is returned, the sentinel
- * leftovers are swept, files already pre-sized stay. The manifest must
+ * leftovers are swept and what begin made is undone as by an abort. Call
+ * ls_dl_space_check() first: a full disk found here by fallocate is the
+ * fallback, not the check. The manifest must
  * outlive the transaction; free *out with ls_dl_tx_free(). Errors: LS_ENOSPC
  * (disk full), LS_EACCES (unwritable folder), LS_EPATH_* (path escapes or
  * symlinks), LS_ETOOBIG (version.ini over LS_VERSION_FILE_MAX, the limit the scan applies too),
@@ -87,13 +94,34 @@ size_t ls_dl_tx_missing(ls_dl_tx_t *tx);
  * failed commit, call ls_dl_tx_abort(). */
 int ls_dl_tx_commit(ls_dl_tx_t *tx);
 
-/* Sweeps the sentinel leftovers; keeps the data files. Like commit and
+/* Sweeps the sentinel leftovers and undoes what begin made (see above);
+ * keeps verified data. Like commit and
  * free, call it only once every write of this transaction has returned
  * (a Cancel waits for the pool's writes in flight). */
 int ls_dl_tx_abort(ls_dl_tx_t *tx);
 
 /* Releases the transaction (closes the root fd). Does not sweep. */
 void ls_dl_tx_free(ls_dl_tx_t *tx);
+
+/* ---- free space ----
+ * A download keeps this much free on the game directory's file system
+ * beyond what it needs, so that the state files, the index and the rest of
+ * the system still find room once it has pre-sized its files. */
+#define LS_DL_FREE_MARGIN (64ull * 1024u * 1024u)
+
+typedef struct {
+    uint64_t needed;    /* bytes the selected files still need on disk */
+    uint64_t available; /* bytes free for us on game_root's file system */
+} ls_dl_space_t;
+
+/* Whether the selected files (indices into manifest->files; NULL = all)
+ * fit under game_root: needed counts each regular file's size less the
+ * bytes already allocated to it there (a resume needs only the rest);
+ * available is statvfs's f_bavail of game_root, or of its parent while the
+ * root does not exist. LS_ENOSPC when needed + LS_DL_FREE_MARGIN exceeds
+ * available; *out is filled either way (for the message). Creates nothing. */
+int ls_dl_space_check(const char *game_root, const ls_game_manifest_t *manifest,
+                      const size_t *selected, size_t selected_count, ls_dl_space_t *out);
 
 /* 0 when data matches the manifest's SHA-256 of (file, chunk) and has its
  * exact length; LS_ECHUNK otherwise. Pure. */

@@ -53,4 +53,8 @@ char *ls_path_join(const char *a, const char *b);
 /* printf into a fresh string; caller frees. NULL on failure. */
 char *ls_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A byte count as people read it ("512 B", "1.5 GiB") into buf; returns
+ * buf. Does not block. */
+const char *ls_format_size(unsigned long long bytes, char *buf, size_t len);
+
 #endif

@@ -33,16 +33,5 @@ int ls_app_load_catalog(const char *const *extra, size_t extra_count, ls_catalog
 
 const char *ls_app_format_size(unsigned long long bytes, char *buf, size_t len)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double value = (double)bytes;
-    size_t unit = 0;
-    while (value >= 1024.0 && unit + 1 < sizeof units / sizeof units[0]) {
-        value /= 1024.0;
-        unit++;
-    }
-    if (unit == 0)
-        snprintf(buf, len, "%llu B", bytes);
-    else
-        snprintf(buf, len, "%.1f %s", value, units[unit]);
-    return buf;
+    return ls_format_size(bytes, buf, len);
 }

@@ -290,3 +290,19 @@ int ls_fs_check_game_dir(const char *path, char *real, char *why, size_t why_len
         snprintf(why, why_len, "game directory %s is not writable: %s", path, ls_strerror(rc));
     return rc;
 }
+
+const char *ls_format_size(unsigned long long bytes, char *buf, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = (double)bytes;
+    size_t unit = 0;
+    while (value >= 1024.0 && unit + 1 < sizeof units / sizeof units[0]) {
+        value /= 1024.0;
+        unit++;
+    }
+    if (unit == 0)
+        snprintf(buf, len, "%llu B", bytes);
+    else
+        snprintf(buf, len, "%.1f %s", value, units[unit]);
+    return buf;
+}

@@ -19,9 +19,21 @@
 
 #define LOG_MOD "download"
 
+/* What begin found already there, so that an abort removes only what the
+ * download made: a file's size before begin, or one of these. */
+#define SIZE_UNTOUCHED UINT64_MAX /* begin did not reach the file */
+
 struct ls_dl_tx {
     const ls_game_manifest_t *manifest;
     int root_fd;
+    char *root_path;
+    bool is_root_made;     /* begin created the game root */
+    bool *is_made;         /* per manifest file: begin (or its write) created it */
+    const char *last_parent; /* begin: the last file whose directories it made */
+    uint64_t *size_before; /* per manifest file: its size before begin, or SIZE_UNTOUCHED */
+    char **made_dirs;      /* directories begin created, in the order made */
+    size_t made_dir_count;
+    size_t made_dir_cap;
     bool *is_selected;
     size_t sentinel_index; /* SIZE_MAX when version.ini is not selected */
     uint8_t *sentinel_buf;
@@ -40,10 +52,13 @@ static void step(const ls_dl_tx_t *tx, const char *name)
 }
 
 /* Opens the directory `name` under dir_fd without following a symlink,
- * creating it first when asked. */
-static int open_subdir(int dir_fd, const char *name, bool create)
+ * creating it first when asked (*is_made: this call created it). */
+static int open_subdir(int dir_fd, const char *name, bool create, bool *is_made)
 {
-    if (create && mkdirat(dir_fd, name, 0755) != 0 && errno != EEXIST)
+    *is_made = false;
+    if (create && mkdirat(dir_fd, name, 0755) == 0)
+        *is_made = true;
+    else if (create && errno != EEXIST)
         return ls_error_from_errno(errno);
     int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd >= 0)
@@ -55,11 +70,36 @@ static int open_subdir(int dir_fd, const char *name, bool create)
     return ls_error_from_errno(saved);
 }
 
+/* Records a directory begin created: `copy` up to `end`, its '/' cut to
+ * NULs by walk_parents, restored. */
+static int record_made_dir(ls_dl_tx_t *tx, const char *copy, const char *end)
+{
+    if (tx->made_dir_count == tx->made_dir_cap) {
+        size_t cap = tx->made_dir_cap ? tx->made_dir_cap * 2 : 16;
+        char **grown = realloc(tx->made_dirs, cap * sizeof *grown);
+        if (!grown)
+            return LS_ENOMEM;
+        tx->made_dirs = grown;
+        tx->made_dir_cap = cap;
+    }
+    size_t len = (size_t)(end - copy);
+    char *path = malloc(len + 1);
+    if (!path)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < len; i++)
+        path[i] = copy[i] ? copy[i] : '/';
+    path[len] = '\0';
+    tx->made_dirs[tx->made_dir_count++] = path;
+    return 0;
+}
+
 /* Walks relpath's directories under root_fd (creating them when asked) and
  * returns an fd of the last directory; *leaf points into `copy` at the final
  * component. With `sync`, every directory on the way is fsynced, so entries
- * created in them (subdirectories included) are durable. */
-static int walk_parents(int root_fd, char *copy, bool create, bool sync, char **leaf)
+ * created in them (subdirectories included) are durable. With `record`, each
+ * directory created is remembered there for the abort. */
+static int walk_parents(int root_fd, char *copy, bool create, bool sync, ls_dl_tx_t *record,
+                        char **leaf)
 {
     *leaf = copy;
     int dir_fd = dup(root_fd);
@@ -68,8 +108,14 @@ static int walk_parents(int root_fd, char *copy, bool create, bool sync, char **
     char *component = copy;
     char *slash;
     while ((slash = strchr(component, '/')) != NULL) {
+        bool is_made;
         *slash = '\0';
-        int next = open_subdir(dir_fd, component, create);
+        int next = open_subdir(dir_fd, component, create, &is_made);
+        int rc = is_made && record ? record_made_dir(record, copy, slash) : 0;
+        if (rc != 0 && next >= 0) {
+            close(next);
+            next = rc;
+        }
         if (next >= 0 && sync && fsync(next) != 0) {
             close(next);
             next = ls_error_from_errno(errno);
@@ -87,12 +133,20 @@ static int walk_parents(int root_fd, char *copy, bool create, bool sync, char **
 /* Opens `leaf` in dir_fd as a regular file with a single link. A file with
  * other hard links may share its inode with a file outside the root: when
  * creating, the link is broken (this name gets a fresh, empty file, the other
- * names keep their data); otherwise it is refused. */
-static int open_leaf(int dir_fd, const char *leaf, int flags, bool create)
+ * names keep their data); otherwise it is refused. *is_made (may be NULL)
+ * tells whether the name did not exist and this call created it. */
+static int open_leaf(int dir_fd, const char *leaf, int flags, bool create, bool *is_made)
 {
     struct stat st;
-    int oflags = flags | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
-    int fd = openat(dir_fd, leaf, oflags, 0644);
+    int oflags = flags | O_NOFOLLOW | O_CLOEXEC;
+    int fd = openat(dir_fd, leaf, oflags);
+    if (fd < 0 && errno == ENOENT && create) {
+        fd = openat(dir_fd, leaf, oflags | O_CREAT | O_EXCL, 0644);
+        if (fd >= 0 && is_made)
+            *is_made = true;
+        else if (fd < 0 && errno == EEXIST) /* made meanwhile by someone else */
+            fd = openat(dir_fd, leaf, oflags);
+    }
     if (fd < 0)
         return ls_error_from_errno(errno); /* ELOOP (a symlink) maps to LS_EPATH_SYMLINK */
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -106,24 +160,48 @@ static int open_leaf(int dir_fd, const char *leaf, int flags, bool create)
         return LS_EPATH_INVALID;
     if (unlinkat(dir_fd, leaf, 0) != 0)
         return ls_error_from_errno(errno);
-    fd = openat(dir_fd, leaf, oflags | O_EXCL, 0644);
+    fd = openat(dir_fd, leaf, oflags | O_CREAT | O_EXCL, 0644);
     return fd < 0 ? ls_error_from_errno(errno) : fd;
 }
 
-/* Opens (optionally creating) a regular file inside the root; every
- * component is refused if it is a symlink. Returns an fd or LS_E*. */
-static int open_file_in_root(int root_fd, const char *relpath, int flags, bool create)
+/* Opens a regular file inside the root; every component is refused if it
+ * is a symlink. With `create` the file is created when missing (*is_made:
+ * this call did); with `make_dirs` (begin) its directories too, remembered
+ * in that transaction. Returns an fd or LS_E*. */
+static int open_file_in_root(int root_fd, const char *relpath, int flags, bool create,
+                             ls_dl_tx_t *make_dirs, bool *is_made)
 {
     char *copy = strdup(relpath);
     char *leaf = NULL;
     int rc;
     if (!copy)
         return LS_ENOMEM;
-    int dir_fd = walk_parents(root_fd, copy, create, false, &leaf);
+    int dir_fd = walk_parents(root_fd, copy, make_dirs != NULL, false, make_dirs, &leaf);
     if (dir_fd < 0) {
         rc = dir_fd;
     } else {
-        rc = open_leaf(dir_fd, leaf, flags, create);
+        rc = open_leaf(dir_fd, leaf, flags, create, is_made);
+        close(dir_fd);
+    }
+    free(copy);
+    return rc;
+}
+
+/* Removes `relpath` inside the root (a file, or with AT_REMOVEDIR an empty
+ * directory) without following a symlink on the way. */
+static int unlink_path_in_root(int root_fd, const char *relpath, int flags)
+{
+    char *copy = strdup(relpath);
+    char *leaf = NULL;
+    int rc = 0;
+    if (!copy)
+        return LS_ENOMEM;
+    int dir_fd = walk_parents(root_fd, copy, false, false, NULL, &leaf);
+    if (dir_fd < 0) {
+        rc = dir_fd;
+    } else {
+        if (unlinkat(dir_fd, leaf, flags) != 0)
+            rc = ls_error_from_errno(errno);
         close(dir_fd);
     }
     free(copy);
@@ -131,13 +209,13 @@ static int open_file_in_root(int root_fd, const char *relpath, int flags, bool c
 }
 
 /* Creates every directory of relpath (itself included) inside the root. */
-static int make_dir_in_root(int root_fd, const char *relpath)
+static int make_dir_in_root(ls_dl_tx_t *tx, const char *relpath)
 {
     char *copy = ls_strdup_printf("%s/x", relpath);
     char *leaf = NULL;
     if (!copy)
         return LS_ENOMEM;
-    int fd = walk_parents(root_fd, copy, true, false, &leaf);
+    int fd = walk_parents(tx->root_fd, copy, true, false, tx, &leaf);
     free(copy);
     if (fd < 0)
         return fd;
@@ -193,12 +271,14 @@ static int park_sentinel(ls_dl_tx_t *tx)
 }
 
 /* Grows a file to its manifest size without touching its data. fallocate
- * reserves the blocks, so a full disk shows up here and not mid-download. */
-static int presize_file(int fd, uint64_t size)
+ * reserves the blocks, so a full disk shows up here and not mid-download.
+ * *size_before is the file's size before (what an abort cuts it back to). */
+static int presize_file(int fd, uint64_t size, uint64_t *size_before)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)
         return ls_error_from_errno(errno);
+    *size_before = (uint64_t)st.st_size;
     if ((uint64_t)st.st_size >= size || size == 0)
         return 0; /* a longer file is trimmed at commit, not now */
     if (fallocate(fd, 0, 0, (off_t)size) == 0)
@@ -220,17 +300,52 @@ static bool is_created_on_write(const ls_dl_tx_t *tx, const ls_file_desc_t *f)
            f->size <= tx->manifest->chunk_size;
 }
 
+/* True when `path` lives in the same directory as `prev` (manifests list
+ * a directory's files together). */
+static bool is_same_parent(const char *prev, const char *path)
+{
+    if (!prev)
+        return false;
+    const char *a = strrchr(prev, '/'), *b = strrchr(path, '/');
+    size_t la = a ? (size_t)(a - prev) : 0, lb = b ? (size_t)(b - path) : 0;
+    return la == lb && strncmp(prev, path, la) == 0;
+}
+
+/* A file created on write needs its directories now (the writes run on
+ * several threads; only begin records what it made): one walk per run of
+ * files in the same directory. */
+static int make_parent_in_root(ls_dl_tx_t *tx, const char *relpath)
+{
+    if (is_same_parent(tx->last_parent, relpath))
+        return 0;
+    char *copy = strdup(relpath);
+    char *leaf = NULL;
+    if (!copy)
+        return LS_ENOMEM;
+    int fd = walk_parents(tx->root_fd, copy, true, false, tx, &leaf);
+    free(copy);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    tx->last_parent = relpath;
+    return 0;
+}
+
 static int prepare_entry(ls_dl_tx_t *tx, size_t index)
 {
     const ls_file_desc_t *f = &tx->manifest->files[index];
+    bool is_made = false;
     if (f->is_dir)
-        return make_dir_in_root(tx->root_fd, f->path);
-    if (index == tx->sentinel_index || is_created_on_write(tx, f))
+        return make_dir_in_root(tx, f->path);
+    if (index == tx->sentinel_index)
         return 0;
-    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR, true);
+    if (is_created_on_write(tx, f))
+        return make_parent_in_root(tx, f->path);
+    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR, true, tx, &is_made);
     if (fd < 0)
         return fd;
-    int rc = presize_file(fd, f->size);
+    tx->is_made[index] = is_made;
+    int rc = presize_file(fd, f->size, &tx->size_before[index]);
     close(fd);
     return rc;
 }
@@ -296,17 +411,81 @@ static int tx_alloc(const ls_game_manifest_t *manifest, ls_dl_tx_t **out)
     tx->sentinel_index = SIZE_MAX;
     pthread_mutex_init(&tx->lock, NULL);
     *out = tx;
-    tx->is_selected = calloc(manifest->file_count ? manifest->file_count : 1, sizeof(bool));
-    return tx->is_selected ? 0 : LS_ENOMEM;
+    size_t n = manifest->file_count ? manifest->file_count : 1;
+    tx->is_selected = calloc(n, sizeof(bool));
+    tx->is_made = calloc(n, sizeof(bool));
+    tx->size_before = malloc(n * sizeof *tx->size_before);
+    if (!tx->is_selected || !tx->is_made || !tx->size_before)
+        return LS_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        tx->size_before[i] = SIZE_UNTOUCHED;
+    return 0;
 }
 
 static int open_root(ls_dl_tx_t *tx, const char *game_root)
 {
+    struct stat st;
+    tx->root_path = strdup(game_root);
+    if (!tx->root_path)
+        return LS_ENOMEM;
+    bool is_there = lstat(game_root, &st) == 0;
     int rc = ls_fs_mkdir_p(game_root, 0755);
     if (rc != 0)
         return rc;
+    tx->is_root_made = !is_there;
     tx->root_fd = open(game_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     return tx->root_fd < 0 ? ls_error_from_errno(errno) : 0;
+}
+
+/* Where the file's verified data ends: the end of its last chunk written
+ * or marked present; 0 when it holds none. */
+static uint64_t verified_end(const ls_dl_tx_t *tx, size_t fi)
+{
+    const ls_file_desc_t *f = &tx->manifest->files[fi];
+    for (size_t ci = f->chunk_count; ci-- > 0;)
+        if (tx->have[tx->chunk_base[fi] + ci])
+            return (uint64_t)ci * tx->manifest->chunk_size + chunk_length(tx->manifest, f, ci);
+    return 0;
+}
+
+/* Cuts a file begin grew back to `keep` bytes (never below its size
+ * before begin); a file with other links is left alone. */
+static void cut_back(ls_dl_tx_t *tx, const ls_file_desc_t *f, uint64_t keep)
+{
+    struct stat st;
+    int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY, false, NULL, NULL);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > keep && ftruncate(fd, (off_t)keep) != 0)
+        ls_warn(LOG_MOD, "cannot cut %s back: %s", f->path,
+                ls_strerror(ls_error_from_errno(errno)));
+    close(fd);
+}
+
+/* Undoes what begin made, keeping every verified chunk (the resume file
+ * points at them): a file begin created that holds none is removed, a file
+ * it created or grew is cut back to the end of its last verified chunk (a
+ * file that was there keeps at least its old size), then the directories
+ * it created, deepest first, when empty, and the game root when begin made
+ * it and it is empty. Anything that was there before begin stays. */
+static void undo_begin(ls_dl_tx_t *tx)
+{
+    const ls_game_manifest_t *m = tx->manifest;
+    for (size_t i = 0; i < m->file_count; i++) {
+        if (tx->size_before[i] == SIZE_UNTOUCHED)
+            continue;
+        uint64_t keep = verified_end(tx, i);
+        if (tx->is_made[i] && keep == 0)
+            unlink_path_in_root(tx->root_fd, m->files[i].path, 0);
+        else
+            cut_back(tx, &m->files[i], keep > tx->size_before[i] ? keep : tx->size_before[i]);
+    }
+    /* Made in order, parents first: the reverse removes children first.
+     * rmdir only removes an empty directory, so nothing else is lost. */
+    for (size_t i = tx->made_dir_count; i-- > 0;)
+        unlink_path_in_root(tx->root_fd, tx->made_dirs[i], AT_REMOVEDIR);
+    if (tx->is_root_made)
+        rmdir(tx->root_path);
 }
 
 int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
@@ -344,6 +523,8 @@ int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
 out:
     if (tx && is_parked)
         sweep(tx);
+    if (tx && tx->root_fd >= 0)
+        undo_begin(tx);
     if (rc != 0)
         ls_warn(LOG_MOD, "cannot prepare %s: %s", game_root, ls_strerror(rc));
     ls_dl_tx_free(tx);
@@ -357,6 +538,12 @@ void ls_dl_tx_free(ls_dl_tx_t *tx)
     if (tx->root_fd >= 0)
         close(tx->root_fd);
     pthread_mutex_destroy(&tx->lock);
+    for (size_t i = 0; i < tx->made_dir_count; i++)
+        free(tx->made_dirs[i]);
+    free(tx->made_dirs);
+    free(tx->root_path);
+    free(tx->is_made);
+    free(tx->size_before);
     free(tx->is_selected);
     free(tx->sentinel_buf);
     free(tx->have);
@@ -398,9 +585,15 @@ int ls_dl_tx_write_chunk(ls_dl_tx_t *tx, size_t file_index, size_t chunk_index, 
         /* version.ini last: its presence means the game is complete */
         memcpy(tx->sentinel_buf + offset, data, len);
     } else {
-        int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY, is_created_on_write(tx, f));
+        bool is_lazy = is_created_on_write(tx, f), is_made = false;
+        int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY, is_lazy, NULL, &is_made);
         if (fd < 0)
             return fd;
+        if (is_made) {
+            /* one writer per small file (its only chunk): no race here */
+            tx->is_made[file_index] = true;
+            tx->size_before[file_index] = 0;
+        }
         rc = ls_fs_pwrite_all(fd, data, len, (off_t)offset);
         close(fd);
         if (rc != 0)
@@ -439,7 +632,7 @@ size_t ls_dl_tx_missing(ls_dl_tx_t *tx)
 static int finish_file(ls_dl_tx_t *tx, const ls_file_desc_t *f, dev_t root_dev)
 {
     struct stat st;
-    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR, false);
+    int fd = open_file_in_root(tx->root_fd, f->path, O_RDWR, false, NULL, NULL);
     int rc = 0;
     if (fd < 0)
         return fd;
@@ -529,7 +722,9 @@ int ls_dl_tx_commit(ls_dl_tx_t *tx)
 
 int ls_dl_tx_abort(ls_dl_tx_t *tx)
 {
-    return sweep(tx);
+    int rc = sweep(tx);
+    undo_begin(tx);
+    return rc;
 }
 
 int ls_dl_chunk_verify(const ls_game_manifest_t *manifest, size_t file_index, size_t chunk_index,

@@ -112,7 +112,7 @@ struct ls__download {
      * is listed once downloaded (and after a restart). */
     ls_catalog_entry_t *catalog_entry;
     char *catalog_path;
-    char catalog_error[LS_PLANNER_REASON_MAX];
+    char prepare_error[LS_PLANNER_REASON_MAX]; /* prepare_work's reason, when it has one */
 };
 
 /* ---- manifests ---- */
@@ -124,37 +124,152 @@ static void emit_dl_failure(ls__fetcher_t *fr, const char *game_id, const char *
     ls__emit(fr->config.events, &event);
 }
 
-/* Seeders of the latest version whose manifest we hold, all agreeing on it. */
+/* The game as the peer announces it in its snapshot; NULL when it does not. */
+static const ls_game_summary_t *announced_game(ls__fetcher_t *fr, const char *peer_id,
+                                               const char *game_id)
+{
+    const ls_peer_t *peer = ls_peerdb_find(fr->config.peerdb, peer_id);
+    for (size_t g = 0; peer && g < peer->library.game_count; g++)
+        if (strcmp(peer->library.games[g].id, game_id) == 0)
+            return &peer->library.games[g];
+    return NULL;
+}
+
+/* Bytes and regular files a manifest lists: what a download of all of it
+ * writes, counted as a snapshot counts a game (ls_game_summary_t). */
+static void manifest_totals(const ls_game_manifest_t *m, uint64_t *bytes, uint64_t *files)
+{
+    *bytes = 0;
+    *files = 0;
+    for (size_t i = 0; i < m->file_count; i++) {
+        if (m->files[i].is_dir)
+            continue;
+        *bytes = m->files[i].size > UINT64_MAX - *bytes ? UINT64_MAX : *bytes + m->files[i].size;
+        *files += 1;
+    }
+}
+
+/* A seeder's manifest may list no more than the peer announced for the
+ * game (its size and file count are what the user was shown and chose to
+ * download), and its version.ini stays within the limit the scan applies.
+ * Otherwise false, with why in `why`. */
+static bool is_as_announced(ls__fetcher_t *fr, const char *peer_id, const ls_game_manifest_t *m,
+                            char *why, size_t why_len)
+{
+    const ls_game_summary_t *game = announced_game(fr, peer_id, m->game_id);
+    char listed[32], announced[32];
+    uint64_t bytes, files;
+    manifest_totals(m, &bytes, &files);
+    if (!game || bytes > game->size || files > game->file_count) {
+        snprintf(why, why_len,
+                 "refused the file list of peer %.12s: it lists %s in %llu files, but the peer "
+                 "announced %s in %llu files",
+                 peer_id, ls_format_size(bytes, listed, sizeof listed), (unsigned long long)files,
+                 ls_format_size(game ? game->size : 0, announced, sizeof announced),
+                 (unsigned long long)(game ? game->file_count : 0));
+        return false;
+    }
+    for (size_t i = 0; i < m->file_count; i++)
+        if (!m->files[i].is_dir && strcmp(m->files[i].path, LS_VERSION_FILE) == 0 &&
+            m->files[i].size > LS_VERSION_FILE_MAX) {
+            snprintf(why, why_len,
+                     "refused the file list of peer %.12s: its %s has %llu bytes, more than %u",
+                     peer_id, LS_VERSION_FILE, (unsigned long long)m->files[i].size,
+                     (unsigned)LS_VERSION_FILE_MAX);
+            return false;
+        }
+    return true;
+}
+
+/* One seeder's manifest in the vote. */
+typedef struct {
+    const ls_game_manifest_t *manifest;
+    uint8_t id[LS_SHA256_LEN]; /* ls_resume_manifest_id */
+    uint64_t bytes;
+    size_t seeder; /* index into the seeder list, to keep its order */
+} ls__vote_t;
+
+static int compare_votes(const void *a, const void *b)
+{
+    const ls__vote_t *x = a, *y = b;
+    int c = memcmp(x->id, y->id, LS_SHA256_LEN);
+    return c ? c : (x->seeder > y->seeder) - (x->seeder < y->seeder);
+}
+
+/* The run of equal manifests that wins: the most seeders; on a tie the
+ * fewer bytes (a manifest inflated to fill the disk loses), then the lower
+ * id, so every downloader decides the same. votes are sorted by id. */
+static size_t winning_run(const ls__vote_t *votes, size_t n, size_t *run_len)
+{
+    size_t best = 0, best_len = 0;
+    for (size_t i = 0, len; i < n; i += len) {
+        for (len = 1; i + len < n && memcmp(votes[i].id, votes[i + len].id, LS_SHA256_LEN) == 0;
+             len++)
+            ;
+        if (len > best_len || (len == best_len && votes[i].bytes < votes[best].bytes)) {
+            best = i;
+            best_len = len;
+        }
+    }
+    *run_len = best_len;
+    return best;
+}
+
+/* The manifest most seeders of the latest version agree on (see
+ * winning_run), among those within what each seeder announced; *peers gets
+ * the seeders that serve it, in peerdb order. The others are logged and
+ * not used. NULL when no seeder's manifest is usable; `why` then says why. */
 static const ls_game_manifest_t *pick_manifest(ls__fetcher_t *fr, const char *game_id,
-                                               const char ***peers, size_t *count)
+                                               const char ***peers, size_t *count, char *why,
+                                               size_t why_len)
 {
     const char **seeders = NULL;
-    size_t n = 0, kept = 0;
+    ls__vote_t *votes = NULL;
+    size_t n = 0, voted = 0, run_len = 0;
     const ls_game_manifest_t *chosen = NULL;
-    uint8_t chosen_id[LS_SHA256_LEN], id[LS_SHA256_LEN];
+    uint64_t files;
     *peers = NULL;
     *count = 0;
-    if (ls_peerdb_seeders(fr->config.peerdb, game_id, &seeders, &n) != 0)
-        return NULL;
+    snprintf(why, why_len, "no peer answered with the game's files");
+    if (ls_peerdb_seeders(fr->config.peerdb, game_id, &seeders, &n) != 0 ||
+        !(votes = calloc(n + 1, sizeof *votes)))
+        goto out;
     for (size_t i = 0; i < n; i++) {
         const ls_game_manifest_t *m = ls_peerdb_manifest(fr->config.peerdb, seeders[i], game_id);
+        char refusal[LS_PLANNER_REASON_MAX];
         if (!m)
             continue;
-        ls_resume_manifest_id(m, id);
-        if (!chosen) {
-            chosen = m;
-            memcpy(chosen_id, id, sizeof id);
+        if (!is_as_announced(fr, seeders[i], m, refusal, sizeof refusal)) {
+            ls_warn("download", "%s: %s", game_id, refusal);
+            snprintf(why, why_len, "%s", refusal);
+            continue;
         }
-        if (memcmp(id, chosen_id, sizeof id) == 0)
-            seeders[kept++] = seeders[i];
-        else
-            ls_warn("download",
-                    "%s: %.12s serves different files for the same version; "
-                    "not used",
-                    game_id, seeders[i]);
+        votes[voted] = (ls__vote_t){.manifest = m, .seeder = i};
+        ls_resume_manifest_id(m, votes[voted].id);
+        manifest_totals(m, &votes[voted].bytes, &files);
+        voted++;
     }
+    if (voted == 0)
+        goto out;
+    qsort(votes, voted, sizeof *votes, compare_votes);
+    size_t first = winning_run(votes, voted, &run_len);
+    chosen = votes[first].manifest;
+    for (size_t i = 0; i < voted; i++)
+        if (i < first || i >= first + run_len)
+            ls_warn("download",
+                    "%s: %.12s serves other files for the same version than %zu of %zu seeders; "
+                    "not used",
+                    game_id, seeders[votes[i].seeder], run_len, voted);
+    /* A run is in seeder order (compare_votes), and votes[first + k].seeder
+     * >= k: compacting in place reads only slots not yet written. */
+    for (size_t k = 0; k < run_len; k++)
+        seeders[k] = seeders[votes[first + k].seeder];
     *peers = seeders;
-    *count = kept;
+    *count = run_len;
+    seeders = NULL;
+out:
+    free(votes);
+    free(seeders);
     return chosen;
 }
 
@@ -412,6 +527,11 @@ static void store_done(uv_work_t *req, int status)
     job->fetch = NULL;
     job_done_common(job);
     if (dl->state != DL_FETCHING) {
+        /* Written and verified while the download ends: the abort keeps
+         * it on disk, so the resume record must know it too. */
+        for (size_t i = 0; i < fetch->count; i++)
+            if (fetch->results[i] == 0)
+                ls_resume_mark(&dl->resume, fetch->as[i].chunk_id);
         fetch_forget(dl, fetch);
         end_download(dl, dl->end_code, NULL);
         return;
@@ -738,15 +858,41 @@ static void end_download(ls__download_t *dl, int code, const char *reason)
 
 /* ---- starting ---- */
 
+/* Refuses a download the game directory's file system has no room for
+ * (less LS_DL_FREE_MARGIN), before any file is created or pre-sized: a
+ * manifest that lists more than the disk holds must not fill it. */
+static int check_space(ls__download_t *dl)
+{
+    ls_dl_space_t space;
+    char needed[32], available[32], margin[32];
+    int rc =
+        ls_dl_space_check(dl->game_root, &dl->manifest, dl->selected, dl->selected_count, &space);
+    if (rc == LS_ENOSPC)
+        snprintf(dl->prepare_error, sizeof dl->prepare_error,
+                 "not enough free space for %s: the download needs %s more, %s are free and %s "
+                 "are kept free",
+                 dl->game_root, ls_format_size(space.needed, needed, sizeof needed),
+                 ls_format_size(space.available, available, sizeof available),
+                 ls_format_size(LS_DL_FREE_MARGIN, margin, sizeof margin));
+    else if (rc != 0)
+        snprintf(dl->prepare_error, sizeof dl->prepare_error,
+                 "cannot check the free space for %s: %s", dl->game_root, ls_strerror(rc));
+    return rc;
+}
+
 static void prepare_work(uv_work_t *req)
 {
     ls_dl_job_t *job = req->data;
     ls__download_t *dl = job->dl;
     char why[LS_PLANNER_REASON_MAX / 2];
+    /* Before anything is written, the catalog entry included. */
+    job->status = check_space(dl);
+    if (job->status != 0)
+        return;
     if (dl->catalog_entry) {
         job->status = ls_catalog_file_add(dl->catalog_path, dl->catalog_entry, why, sizeof why);
         if (job->status != 0) {
-            snprintf(dl->catalog_error, sizeof dl->catalog_error,
+            snprintf(dl->prepare_error, sizeof dl->prepare_error,
                      "cannot list the game in the game directory's catalog: %s", why);
             return;
         }
@@ -791,7 +937,7 @@ static void prepare_done(uv_work_t *req, int status)
                             (const char *const *)dl->peer_ids, dl->peer_count, dl->resume.bitmap,
                             &plan, &dl->planner);
     if (rc != 0 || dl->state != DL_PREPARING) {
-        const char *why = dl->catalog_error[0] ? dl->catalog_error : ls_strerror(rc);
+        const char *why = dl->prepare_error[0] ? dl->prepare_error : ls_strerror(rc);
         end_download(dl, rc ? rc : LS_ECANCELED, rc ? why : "canceled");
         return;
     }
@@ -888,10 +1034,9 @@ static const char *announced_name(ls__fetcher_t *fr, const char *game_id, const 
                                   size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        const ls_peer_t *peer = ls_peerdb_find(fr->config.peerdb, peers[i]);
-        for (size_t g = 0; peer && g < peer->library.game_count; g++)
-            if (strcmp(peer->library.games[g].id, game_id) == 0 && peer->library.games[g].name[0])
-                return peer->library.games[g].name;
+        const ls_game_summary_t *game = announced_game(fr, peers[i], game_id);
+        if (game && game->name[0])
+            return game->name;
     }
     return game_id;
 }
@@ -944,7 +1089,8 @@ static void manifests_in(ls__download_t *dl)
     ls__fetcher_t *fr = dl->fr;
     const char **peers = NULL;
     size_t count = 0;
-    const ls_game_manifest_t *m = pick_manifest(fr, dl->game_id, &peers, &count);
+    char why[LS_PLANNER_REASON_MAX];
+    const ls_game_manifest_t *m = pick_manifest(fr, dl->game_id, &peers, &count, why, sizeof why);
     int rc = m ? 0 : LS_ENOPEERS;
     if (rc == 0)
         rc = ls_manifest_copy(&dl->manifest, m);
@@ -959,8 +1105,7 @@ static void manifests_in(ls__download_t *dl)
     if (rc == 0 && !job)
         rc = LS_ENOMEM;
     if (rc != 0) {
-        end_download(
-            dl, rc, rc == LS_ENOPEERS ? "no peer answered with the game's files" : ls_strerror(rc));
+        end_download(dl, rc, rc == LS_ENOPEERS ? why : ls_strerror(rc));
         return;
     }
     emit_got_game_files(dl);

@@ -197,27 +197,72 @@ static void raw_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
 
 static const ls_net_stream_callbacks_t raw_stream_callbacks = {raw_read_cb, raw_close_cb};
 
-/* Streams the other side opens to us: count hellos, answer nothing. */
+/* Streams the other side opens to us: count hellos; answer get_game with
+ * rp->serve_manifest when set, and leave every other request unanswered
+ * then; without it, reset them. */
+#define RAW_REQUEST_MAX 65536
+
+typedef struct {
+    ls_raw_peer_t *rp;
+    uint8_t buf[RAW_REQUEST_MAX];
+    size_t len;
+} ls_raw_incoming_t;
+
+/* The manifest as the answer to a get_game in `in`; false when it is not one. */
+static bool raw_answer_get_game(ls_raw_incoming_t *in, ls_net_stream_t *s)
+{
+    ls_msg_t req, reply = {.kind = LS_MSG_GAME};
+    uint32_t plen = 0;
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    bool is_answered = false;
+    if (!in->rp->serve_manifest || in->len < LS_FRAME_HEADER_LEN ||
+        ls_frame_parse_header(in->buf, in->len, &plen) != 0 ||
+        plen != in->len - LS_FRAME_HEADER_LEN ||
+        ls_msg_decode(in->buf + LS_FRAME_HEADER_LEN, plen, &req, NULL, 0) != 0)
+        return false;
+    if (req.kind == LS_MSG_GET_GAME) {
+        in->rp->incoming_get_games++;
+        reply.u.game = *in->rp->serve_manifest;
+        is_answered = ls_msg_encode(&reply, &frame, &frame_len) == 0 &&
+                      ls_net_stream_write(s, frame, frame_len) == 0 &&
+                      ls_net_stream_shutdown(s) == 0;
+        free(frame);
+    }
+    ls_msg_free(&req);
+    return is_answered;
+}
+
 static void incoming_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
-    ls_raw_peer_t *rp = ls_net_stream_user_data(s);
+    ls_raw_incoming_t *in = ls_net_stream_user_data(s);
     ls_net_stream_consume(s, len);
     if (len > LS_FRAME_HEADER_LEN && memmem(data, len, "\"hello\"", 7))
-        rp->incoming_hellos++;
-    if (is_fin)
+        in->rp->incoming_hellos++;
+    size_t n = len < sizeof in->buf - in->len ? len : sizeof in->buf - in->len;
+    memcpy(in->buf + in->len, data, n);
+    in->len += n;
+    /* A serving raw peer leaves other requests unanswered (it stalls). */
+    if (is_fin && !raw_answer_get_game(in, s) && !in->rp->serve_manifest)
         ls_net_stream_reset(s, LS_NET_APP_CANCELED);
 }
 
 static void incoming_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
 {
+    free(ls_net_stream_user_data(s));
 }
 
 static const ls_net_stream_callbacks_t incoming_callbacks = {incoming_read_cb, incoming_close_cb};
 
 static void raw_stream_cb(ls_net_conn_t *c, ls_net_stream_t *s)
 {
-    ls_net_stream_set_callbacks(s, &incoming_callbacks,
-                                ls_net_endpoint_user_data(ls_net_conn_endpoint(c)));
+    ls_raw_incoming_t *in = calloc(1, sizeof *in);
+    if (!in) {
+        ls_net_stream_reset(s, LS_NET_APP_CANCELED);
+        return;
+    }
+    in->rp = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
+    ls_net_stream_set_callbacks(s, &incoming_callbacks, in);
 }
 
 int ls_raw_open(ls_raw_peer_t *rp, const char *state_dir)
@@ -324,6 +369,13 @@ int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *
 int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
                           size_t feature_count, ls_raw_result_t *out)
 {
+    return ls_raw_handshake_library(rp, party_key, features, feature_count, NULL, 0, out);
+}
+
+int ls_raw_handshake_library(ls_raw_peer_t *rp, const char *party_key, char **features,
+                             size_t feature_count, ls_game_summary_t *games, size_t game_count,
+                             ls_raw_result_t *out)
+{
     char proof[LS_SHA256_HEX_LEN + 1];
     ls_msg_t hello = {.kind = LS_MSG_HELLO};
     hello.u.hello.protocol_version = LS_PROTOCOL_VERSION;
@@ -336,7 +388,10 @@ int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **featu
         ls_party_proof(party_key, hello.u.hello.peer_id, rp->remote_peer_id, proof);
         hello.u.hello.party_proof = proof;
     }
-    ls_snapshot_digest(NULL, 0, hello.u.hello.library.digest);
+    hello.u.hello.library.library_rev = game_count ? 1 : 0;
+    hello.u.hello.library.games = games;
+    hello.u.hello.library.game_count = game_count;
+    ls_snapshot_digest(games, game_count, hello.u.hello.library.digest);
     return ls_raw_request(rp, &hello, out);
 }
 

@@ -54,6 +54,11 @@ typedef struct {
     bool is_closed;
     int close_status;
     int incoming_hellos; /* hello requests the other side sent us */
+    /* When set, a get_game the other side sends is answered with this
+     * manifest (whatever game it asks for) and other requests are left
+     * unanswered (a stalling seeder); when NULL they are reset. */
+    const ls_game_manifest_t *serve_manifest;
+    int incoming_get_games; /* get_game requests the other side sent us */
 } ls_raw_peer_t;
 
 typedef struct {
@@ -76,6 +81,11 @@ int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *
 /* The same, advertising these features instead of "chunk-sha256" alone. */
 int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
                           size_t feature_count, ls_raw_result_t *out);
+/* The same, announcing these games in the hello's library snapshot (its
+ * digest computed here), so that the other side takes us for a seeder. */
+int ls_raw_handshake_library(ls_raw_peer_t *rp, const char *party_key, char **features,
+                             size_t feature_count, ls_game_summary_t *games, size_t game_count,
+                             ls_raw_result_t *out);
 /* Runs the loop for ms milliseconds (to let the other side act). */
 void ls_raw_run_for(ls_raw_peer_t *rp, int ms);
 void ls_raw_result_free(ls_raw_result_t *r);

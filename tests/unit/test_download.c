@@ -316,6 +316,93 @@ static void abort_discards_the_parked_sentinel_and_keeps_data(void **state)
     free(root);
 }
 
+/* An abort undoes what begin made and keeps what is verified: base_specs
+ * into a game root begin creates; only a.pak's chunk 0 arrives. a.pak stays
+ * (cut back to that chunk, which still checks out), every other file,
+ * data/sub and saves go; data stays (a.pak is in it). A second abort with
+ * nothing verified removes the game root too. */
+static void abort_removes_what_begin_made_and_keeps_verified_chunks(void **state)
+{
+    (void)state;
+    char *parent = ls_test_mkdtemp("dl-undo");
+    char *root = ls_path_join(parent, "game");
+    game_t g;
+    ls_dl_tx_t *tx = NULL;
+    build_game(&g, base_specs, BASE_COUNT, "2.0");
+
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    assert_true(exists_in(root, "data/sub/b.bin")); /* pre-sized */
+    assert_true(exists_in(root, "saves"));
+    assert_int_equal(fetch_chunk(tx, &g, 0, 0), 0);
+    assert_int_equal(ls_dl_tx_abort(tx), 0);
+    ls_dl_tx_free(tx);
+    assert_int_equal(size_of(root, "data/a.pak"), LS_CHUNK_SIZE);
+    assert_int_equal(ls_dl_chunk_verify_on_disk(root, &g.m, 0, 0), 0);
+    const char *gone[] = {"data/sub/b.bin", "data/sub", "readme.txt", "empty.dat", "saves"};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
+        if (exists_in(root, gone[i]))
+            fail_msg("%s is still there after the abort", gone[i]);
+
+    /* Resumed (a.pak is there, not made by this begin): aborted with
+     * nothing verified, it keeps a.pak at its size before begin. */
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    assert_int_equal(size_of(root, "data/a.pak"), (off_t)g.m.files[0].size);
+    assert_int_equal(ls_dl_tx_abort(tx), 0);
+    ls_dl_tx_free(tx);
+    assert_int_equal(size_of(root, "data/a.pak"), LS_CHUNK_SIZE);
+    assert_int_equal(ls_dl_chunk_verify_on_disk(root, &g.m, 0, 0), 0);
+
+    /* Nothing there and nothing verified: nothing stays, the root included. */
+    ls_test_rmtree(root);
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    assert_int_equal(ls_dl_tx_abort(tx), 0);
+    ls_dl_tx_free(tx);
+    assert_false(exists_in(parent, "game"));
+    free_game(&g);
+    ls_test_rmtree(parent);
+    free(parent);
+    free(root);
+}
+
+/* What was there before begin survives an abort: a shorter readme.txt keeps
+ * its old bytes (not removed), a stray file keeps the folder it
+ * is in, a file someone puts into a folder begin made keeps that folder. */
+static void abort_never_removes_what_was_there_before(void **state)
+{
+    (void)state;
+    char *root = ls_test_mkdtemp("dl-undo-keep");
+    game_t g;
+    ls_dl_tx_t *tx = NULL;
+    build_game(&g, base_specs, BASE_COUNT, "2.0");
+    ls_test_write_text(root, "readme.txt", "mine");
+    ls_test_write_text(root, "data/user.cfg", "keep me");
+
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    /* small: not pre-sized, its chunk's write replaces it */
+    assert_int_equal(size_of(root, "readme.txt"), 4);
+    ls_test_write_text(root, "saves/slot1.sav", "progress");
+    assert_int_equal(ls_dl_tx_abort(tx), 0);
+    ls_dl_tx_free(tx);
+
+    size_t len = 0;
+    char *back = ls_test_read_file(root, "readme.txt", &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(back, "mine", 4);
+    free(back);
+    back = ls_test_read_file(root, "data/user.cfg", &len);
+    assert_memory_equal(back, "keep me", 7);
+    free(back);
+    back = ls_test_read_file(root, "saves/slot1.sav", &len);
+    assert_memory_equal(back, "progress", 8);
+    free(back);
+    assert_false(exists_in(root, "data/a.pak"));
+    assert_false(exists_in(root, "data/sub"));
+    assert_true(exists_in(root, "data"));
+    free_game(&g);
+    ls_test_rmtree(root);
+    free(root);
+}
+
 static void chunks_that_do_not_fit_the_manifest_are_refused(void **state)
 {
     (void)state;
@@ -606,6 +693,50 @@ static void disk_full_fails_cleanly_and_keeps_other_files(void **state)
     free(root);
 }
 
+/* The free-space check on a 96 MiB tmpfs and a 24 MiB game: it fits with
+ * the margin; 16 MiB of other files later it does not, and nothing is made;
+ * with 20 MiB of the game already on disk (a resume) only the rest counts. */
+static void free_space_check_counts_what_is_missing_and_keeps_a_margin(void **state)
+{
+    mount_state_t *ms = *state;
+    mount_tmpfs_or_skip(ms, "size=96m", 0);
+    char *root = ls_path_join(ms->mnt, "game");
+    const spec_t specs[] = {{"game.pak", 6 * LS_CHUNK_SIZE, false}, {"version.ini", 0, false}};
+    const uint64_t game_bytes = 6 * LS_CHUNK_SIZE;
+    game_t g;
+    ls_dl_space_t space;
+    ls_dl_tx_t *tx = NULL;
+    build_game(&g, specs, 2, "2.0");
+
+    assert_int_equal(ls_dl_space_check(root, &g.m, NULL, 0, &space), 0);
+    assert_true(space.needed >= game_bytes && space.needed < game_bytes + 4096);
+    assert_true(space.available > 90ull << 20);
+
+    uint8_t *filler = calloc(1, 16u << 20);
+    assert_non_null(filler);
+    ls_test_write_file(ms->mnt, "other/filler.bin", filler, 16u << 20);
+    assert_int_equal(ls_dl_space_check(root, &g.m, NULL, 0, &space), LS_ENOSPC);
+    assert_true(space.available + (16ull << 20) <= 96ull << 20);
+    assert_false(exists_in(ms->mnt, "game")); /* the check makes nothing */
+
+    /* 20 MiB of the game written and kept (an aborted download), the filler
+     * cut to 6 MiB: 70 MiB free, 4 MiB still needed. */
+    char *filler_path = ls_path_join(ms->mnt, "other/filler.bin");
+    assert_int_equal(unlink(filler_path), 0);
+    free(filler_path);
+    ls_test_write_file(ms->mnt, "other/filler.bin", filler, 6u << 20);
+    free(filler);
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    for (size_t c = 0; c < 5; c++)
+        assert_int_equal(fetch_chunk(tx, &g, 0, c), 0);
+    assert_int_equal(ls_dl_tx_abort(tx), 0);
+    ls_dl_tx_free(tx);
+    assert_int_equal(ls_dl_space_check(root, &g.m, NULL, 0, &space), 0);
+    assert_true(space.needed >= LS_CHUNK_SIZE && space.needed < LS_CHUNK_SIZE + 8192);
+    free_game(&g);
+    free(root);
+}
+
 static void unwritable_folder_fails_with_a_permission_error(void **state)
 {
     mount_state_t *ms = *state;
@@ -819,6 +950,10 @@ int main(void)
                                         mount_teardown),
         cmocka_unit_test_setup_teardown(unwritable_folder_fails_with_a_permission_error,
                                         mount_setup, mount_teardown),
+        cmocka_unit_test_setup_teardown(free_space_check_counts_what_is_missing_and_keeps_a_margin,
+                                        mount_setup, mount_teardown),
+        cmocka_unit_test(abort_removes_what_begin_made_and_keeps_verified_chunks),
+        cmocka_unit_test(abort_never_removes_what_was_there_before),
         cmocka_unit_test(cancelled_download_resumes_with_only_missing_chunks),
         cmocka_unit_test(resumed_chunk_changed_on_disk_fails_its_check),
         cmocka_unit_test(resume_file_of_another_version_or_corrupt_is_ignored),

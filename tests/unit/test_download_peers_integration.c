@@ -6,17 +6,20 @@
 #include "testutil.h"
 #include "peer_harness.h"
 
+#include "lanspread/download.h"
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/hash.h"
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
+#include "lanspread/planner.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -269,13 +272,10 @@ static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
     assert_true(ls_swarm_log_count(f, "does not match its hash") >= 1);
 }
 
-static void cancel_then_resume_fetches_only_missing_chunks(void **state)
+/* Starts downloading alpha and cancels it at its first progress event;
+ * returns once it has ended, canceled. */
+static void download_then_cancel(ls_swarm_t *f, ls_test_peer_t *p)
 {
-    ls_swarm_t *f = *state;
-    size_t chunks = 48;
-    int d = ls_swarm_start(f, 1, chunks * LS_CHUNK_SIZE);
-    ls_test_peer_t *p = &f->peers[d];
-    ls_log_set_level(LS_LOG_DEBUG); /* the seeder logs each chunk it serves */
     assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     json_t *ev =
         ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
@@ -287,6 +287,18 @@ static void cancel_then_resume_fetches_only_missing_chunks(void **state)
     assert_false(finished);
     assert_true(json_is_true(json_object_get(ev, "canceled")));
     json_decref(ev);
+}
+
+static void cancel_then_resume_fetches_only_missing_chunks(void **state)
+{
+    ls_swarm_t *f = *state;
+    size_t chunks = 48;
+    int d = ls_swarm_start(f, 1, chunks * LS_CHUNK_SIZE);
+    ls_test_peer_t *p = &f->peers[d];
+    json_t *ev;
+    bool finished;
+    ls_log_set_level(LS_LOG_DEBUG); /* the seeder logs each chunk it serves */
+    download_then_cancel(f, p);
     char version[600];
     snprintf(version, sizeof version, "%s/games/alpha/version.ini", p->dir);
     assert_int_equal(ls_fs_exists(version), 0);
@@ -424,6 +436,315 @@ static void version_ini_appears_only_after_every_other_file_is_complete(void **s
     assert_every_file_matches(f, 0, d);
 }
 
+/* ---- lying seeders ---- */
+
+/* Whether anything of game alpha is under the peer's game directory. */
+static bool has_alpha_dir(ls_test_peer_t *p)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/games/alpha", p->dir);
+    return ls_fs_exists(path) == 1;
+}
+
+static bool has_resume_file(ls_test_peer_t *p)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/state/downloads/alpha.resume", p->dir);
+    return ls_fs_exists(path) == 1;
+}
+
+/* Waits (bounded) for the download's end while the raw peer answers what
+ * it is asked. */
+static json_t *wait_end_serving(ls_swarm_t *f, ls_test_peer_t *p, ls_raw_peer_t *raw,
+                                bool *finished)
+{
+    for (int round = 0; round < END_MS / 20; round++) {
+        ls_raw_run_for(raw, 20);
+        json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL, 0);
+        if ((*finished = ev != NULL))
+            return ev;
+        ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_FAILED, NULL, NULL, 0);
+        if (ev)
+            return ev;
+    }
+    print_message("%s", f->log);
+    fail_msg("download neither finished nor failed in %d ms", END_MS);
+    return NULL;
+}
+
+/* A manifest of one file of `size` bytes and a version.ini; the hashes
+ * are never checked (nothing gets that far). */
+static void build_lying_manifest(ls_game_manifest_t *m, uint64_t size)
+{
+    static const char ini[] = "version=1.0\n";
+    memset(m, 0, sizeof *m);
+    m->game_id = strdup("alpha");
+    m->version = strdup("1.0");
+    m->chunk_size = LS_CHUNK_SIZE;
+    m->file_count = 2;
+    m->files = calloc(2, sizeof *m->files);
+    assert_non_null(m->files);
+    m->files[0].path = strdup("alpha.pak");
+    m->files[0].size = size;
+    m->files[1].path = strdup(LS_VERSION_FILE);
+    m->files[1].size = sizeof ini - 1;
+    for (int i = 0; i < 2; i++) {
+        m->files[i].chunk_count = (m->files[i].size + LS_CHUNK_SIZE - 1) / LS_CHUNK_SIZE;
+        m->files[i].chunk_sha256 = calloc(m->files[i].chunk_count, LS_SHA256_LEN);
+        assert_non_null(m->files[i].chunk_sha256);
+    }
+    ls_sha256(ini, sizeof ini - 1, m->files[1].chunk_sha256[0]);
+}
+
+/* A raw peer that announces alpha (`announced` bytes in 2 files) to the
+ * runtime p, answers its get_game with `m` and no chunk request at all;
+ * started once p lists alpha. */
+typedef struct {
+    ls_raw_peer_t raw;
+    char *state;
+} raw_seeder_t;
+
+static void raw_seeder_start(raw_seeder_t *rs, ls_test_peer_t *p, const ls_game_manifest_t *m,
+                             uint64_t announced)
+{
+    ls_game_summary_t game = {
+        .id = "alpha", .name = "Alpha", .version = "1.0", .size = announced, .file_count = 2};
+    char *features[] = {"chunk-sha256"};
+    ls_raw_result_t result;
+    rs->state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(&rs->raw, rs->state), 0);
+    rs->raw.serve_manifest = m;
+    assert_int_equal(ls_raw_connect(&rs->raw, ls_peer_listen_port(p->rt)), 0);
+    assert_int_equal(ls_raw_handshake_library(&rs->raw, NULL, features, 1, &game, 1, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                                   "alpha", LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+static void raw_seeder_stop(raw_seeder_t *rs)
+{
+    ls_raw_close(&rs->raw);
+    ls_test_rmtree(rs->state);
+    free(rs->state);
+}
+
+/* A peer announces alpha at 1 MiB and then answers get_game with a file
+ * list of 100 GiB: the download is refused with the reason, before a
+ * single file or directory is made (the disk here has far less than
+ * 100 GiB free, so this is the last moment it could be stopped). */
+static void a_file_list_larger_than_announced_is_refused_before_anything_is_made(void **state)
+{
+    ls_swarm_t *f = *state;
+    const uint64_t announced = 1024 * 1024, listed = 100ull << 30;
+    ls_test_peer_t *p = ls_swarm_make_peer(f, 0);
+    ls_swarm_start_peer(f, 0, NULL, 0, NULL, 0);
+
+    ls_game_manifest_t lie;
+    build_lying_manifest(&lie, listed);
+    raw_seeder_t seeder;
+    raw_seeder_start(&seeder, p, &lie, announced);
+
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    bool finished;
+    json_t *ev = wait_end_serving(f, p, &seeder.raw, &finished);
+    assert_false(finished);
+    const char *reason = json_string_value(json_object_get(ev, "reason"));
+    print_message("failure reason: %s\n", reason);
+    assert_true(seeder.raw.incoming_get_games >= 1); /* it did ask, and got the lie */
+    assert_non_null(strstr(reason, "100.0 GiB"));
+    assert_non_null(strstr(reason, "announced 1.0 MiB"));
+    json_decref(ev);
+    assert_null(ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, 0));
+    assert_false(has_alpha_dir(p));
+    assert_false(has_resume_file(p));
+    raw_seeder_stop(&seeder);
+    ls_manifest_free(&lie);
+}
+
+/* Seeder 0 serves other bytes for the same version (same size, so what it
+ * announces is no tell); seeders 1 and 2 agree. Seeder 0 is the first the
+ * downloader knows, yet the majority's files are downloaded, all from the
+ * honest two. */
+static void the_file_list_most_seeders_agree_on_wins(void **state)
+{
+    ls_swarm_t *f = *state;
+    const size_t size = 6 * LS_CHUNK_SIZE + 99;
+    ls_test_peer_t *liar = ls_swarm_make_peer(f, 0);
+    uint8_t *other = malloc(size);
+    assert_non_null(other);
+    ls_test_fill(other, size, 4242);
+    ls_test_write_file(liar->dir, "games/alpha/alpha.pak", other, size);
+    ls_test_write_text(liar->dir, "games/alpha/version.ini", "version=1.0\n");
+    free(other);
+    ls_swarm_start_peer(f, 0, NULL, 0, NULL, 0);
+
+    int d = 3, liar_index = 0;
+    ls_test_peer_t *p = ls_swarm_make_peer(f, d);
+    ls_swarm_start_peer(f, d, &liar_index, 1, NULL, 0);
+    json_int_t count = 1;
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &count,
+                                   LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    for (int i = 1; i <= 2; i++) {
+        ls_swarm_add_game(ls_swarm_make_peer(f, i), "alpha", size);
+        ls_swarm_start_peer(f, i, &d, 1, NULL, 0); /* known after the liar */
+    }
+    count = 3;
+    ev = ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_COUNT, ls_pred_count_is, &count,
+                           LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 1, d, "games/alpha/alpha.pak");
+    assert_int_equal(bytes_from(p, ls_peer_id(liar->rt)), 0);
+    assert_true(ls_swarm_log_count(f, "serves other files for the same version than 2 of 3") >= 1);
+}
+
+/* ---- aborts clean up ---- */
+
+/* A game of one large file and many one-chunk files in a folder of their
+ * own: a cancel mid-way leaves some files with verified chunks, some
+ * without. */
+#define SPREAD_BIG_CHUNKS 24
+#define SPREAD_SMALL_FILES 24
+
+static void add_spread_game(ls_test_peer_t *p)
+{
+    char rel[256];
+    size_t big = SPREAD_BIG_CHUNKS * LS_CHUNK_SIZE;
+    uint8_t *data = malloc(big);
+    assert_non_null(data);
+    ls_test_fill(data, big, 9);
+    ls_test_write_file(p->dir, "games/alpha/big.pak", data, big);
+    for (int i = 0; i < SPREAD_SMALL_FILES; i++) {
+        snprintf(rel, sizeof rel, "games/alpha/maps/m%02d.bsp", i);
+        ls_test_fill(data, LS_CHUNK_SIZE, 100u + (uint32_t)i);
+        ls_test_write_file(p->dir, rel, data, LS_CHUNK_SIZE - (size_t)i);
+    }
+    free(data);
+    ls_test_write_text(p->dir, "games/alpha/version.ini", "version=3\n");
+}
+
+/* The seeder's manifest, asked for as a peer would. */
+static void fetch_manifest(ls_test_peer_t *seeder, ls_game_manifest_t *out)
+{
+    char *raw_state = ls_test_mkdtemp("raw");
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(seeder->rt)), 0);
+    assert_int_equal(ls_raw_handshake(&raw, NULL, &result), 0);
+    ls_raw_result_free(&result);
+    ls_msg_t get = {.kind = LS_MSG_GET_GAME, .u.game_id = "alpha"};
+    assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_GAME);
+    assert_int_equal(ls_manifest_copy(out, &result.reply.u.game), 0);
+    ls_raw_result_free(&result);
+    ls_raw_close(&raw);
+    ls_test_rmtree(raw_state);
+    free(raw_state);
+}
+
+/* Cancelled after some chunks: a file with a verified chunk (per the
+ * resume file) is kept and its chunks check out on disk; every other file
+ * the download made is gone, and so is the folder it made for them when
+ * none is left. The resume then completes the game. */
+static void an_abort_keeps_only_files_with_verified_chunks(void **state)
+{
+    ls_swarm_t *f = *state;
+    add_spread_game(ls_swarm_make_peer(f, 0));
+    int d = ls_swarm_start(f, 1, 0);
+    ls_test_peer_t *p = &f->peers[d];
+    ls_game_manifest_t m;
+    fetch_manifest(&f->peers[0], &m);
+    download_then_cancel(f, p);
+
+    char state_dir[600], root[600];
+    snprintf(state_dir, sizeof state_dir, "%s/state", p->dir);
+    snprintf(root, sizeof root, "%s/games/alpha", p->dir);
+    ls_resume_t rs;
+    assert_int_equal(ls_resume_load(state_dir, &m, &rs), 0);
+    size_t kept = 0, removed = 0, maps_kept = 0;
+    for (size_t fi = 0; fi < m.file_count; fi++) {
+        const ls_file_desc_t *file = &m.files[fi];
+        if (file->is_dir || strcmp(file->path, LS_VERSION_FILE) == 0)
+            continue;
+        size_t base = ls_manifest_chunk_base(&m, fi), verified = 0;
+        for (size_t c = 0; c < file->chunk_count; c++)
+            if (ls_resume_has(&rs, base + c)) {
+                assert_int_equal(ls_dl_chunk_verify_on_disk(root, &m, fi, c), 0);
+                verified++;
+            }
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", root, file->path);
+        bool is_there = ls_fs_exists(path) == 1;
+        if (is_there != (verified > 0))
+            fail_msg("%s: %zu verified chunks, but it is %s", file->path, verified,
+                     is_there ? "still there" : "gone");
+        kept += is_there;
+        removed += !is_there;
+        maps_kept += is_there && strncmp(file->path, "maps/", 5) == 0;
+    }
+    print_message("after the cancel: %zu files kept, %zu removed\n", kept, removed);
+    assert_true(kept > 0);
+    assert_true(removed > 0); /* the test saw both kinds */
+    char maps[700];
+    snprintf(maps, sizeof maps, "%s/maps", root);
+    assert_int_equal(ls_fs_exists(maps) == 1, maps_kept > 0);
+    ls_resume_free(&rs);
+
+    size_t mark = ls_event_log_mark(&p->events);
+    bool finished;
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    json_t *ev = ls_swarm_wait_download_end(f, p, mark, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/big.pak");
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/maps/m07.bsp");
+    ls_manifest_free(&m);
+}
+
+/* A seeder that sends the file list and then never a byte: cancelled, the
+ * download leaves nothing behind, not even the game's folder. */
+static void an_abort_before_any_verified_chunk_leaves_nothing(void **state)
+{
+    ls_swarm_t *f = *state;
+    ls_test_peer_t *p = ls_swarm_make_peer(f, 0);
+    ls_swarm_start_peer(f, 0, NULL, 0, NULL, 0);
+    ls_game_manifest_t m;
+    build_lying_manifest(&m, 3 * LS_CHUNK_SIZE);
+    raw_seeder_t seeder;
+    raw_seeder_start(&seeder, p, &m, 3 * LS_CHUNK_SIZE + m.files[1].size);
+
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    json_t *ev = NULL;
+    for (int i = 0; i < LS_SWARM_WAIT_MS / 20 && !ev; i++) {
+        ls_raw_run_for(&seeder.raw, 20);
+        ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, 0);
+    }
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_true(has_alpha_dir(p)); /* pre-sized: the download made it */
+    assert_int_equal(ls_peer_command(p->rt, LS_CMD_CANCEL, "alpha"), 0);
+    bool finished;
+    ev = wait_end_serving(f, p, &seeder.raw, &finished);
+    assert_false(finished);
+    json_decref(ev);
+    assert_false(has_alpha_dir(p));
+    assert_false(has_resume_file(p));
+    raw_seeder_stop(&seeder);
+    ls_manifest_free(&m);
+}
+
 /* ---- a full disk ---- */
 
 static char *mounted_at; /* unmounted by the teardown even after a failure */
@@ -443,6 +764,8 @@ static int full_disk_teardown(void **state)
     return ls_swarm_teardown(state);
 }
 
+/* The game does not fit (the free space check refuses it before anything
+ * is written), and what is on that disk is untouched. */
 static void full_disk_fails_clearly_and_loses_nothing_else(void **state)
 {
     ls_swarm_t *f = *state;
@@ -479,9 +802,12 @@ static void full_disk_fails_clearly_and_loses_nothing_else(void **state)
     assert_false(finished);
     const char *reason = json_string_value(json_object_get(ev, "reason"));
     print_message("failure reason: %s\n", reason);
-    assert_non_null(strstr(reason, "no space left on device"));
+    assert_non_null(strstr(reason, "not enough free space"));
+    assert_non_null(strstr(reason, "24.0 MiB more"));
     assert_false(json_is_true(json_object_get(ev, "canceled")));
     json_decref(ev);
+    /* Refused before anything was made: not even the game's folder. */
+    assert_false(has_alpha_dir(p));
 
     /* Nothing else lost, no sentinel or leftovers of the transaction. */
     size_t len;
@@ -509,8 +835,18 @@ static void full_disk_fails_clearly_and_loses_nothing_else(void **state)
     json_decref(ev);
 }
 
+/* The tmpfs mounts of this program live in a mount namespace of its own
+ * when it may make one: nothing stays mounted on the host if it dies. */
+static void private_mounts(void)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        print_message("no private mount namespace (%s): mounts are made on the host\n",
+                      strerror(errno));
+}
+
 int main(void)
 {
+    private_mounts(); /* before any thread exists: every thread then shares it */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(download_from_one_seeder_matches_every_file, ls_swarm_setup,
                                         ls_swarm_teardown),
@@ -530,6 +866,17 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(full_disk_fails_clearly_and_loses_nothing_else,
                                         ls_swarm_setup, full_disk_teardown),
+        cmocka_unit_test_setup_teardown(
+            a_file_list_larger_than_announced_is_refused_before_anything_is_made, ls_swarm_setup,
+            ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(the_file_list_most_seeders_agree_on_wins, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(an_abort_keeps_only_files_with_verified_chunks,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(an_abort_before_any_verified_chunk_leaves_nothing,
+                                        ls_swarm_setup, ls_swarm_teardown),
     };
+    if (getenv("LS_TEST_FILTER")) /* e.g. LS_TEST_FILTER='*abort*' */
+        cmocka_set_test_filter(getenv("LS_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
