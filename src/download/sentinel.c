@@ -27,11 +27,11 @@ struct ls_dl_tx {
     const ls_game_manifest_t *manifest;
     int root_fd;
     char *root_path;
-    bool is_root_made;     /* begin created the game root */
-    bool *is_made;         /* per manifest file: begin (or its write) created it */
+    bool is_root_made;       /* begin created the game root */
+    bool *is_made;           /* per manifest file: begin (or its write) created it */
     const char *last_parent; /* begin: the last file whose directories it made */
-    uint64_t *size_before; /* per manifest file: its size before begin, or SIZE_UNTOUCHED */
-    char **made_dirs;      /* directories begin created, in the order made */
+    uint64_t *size_before;   /* per manifest file: its size before begin, or SIZE_UNTOUCHED */
+    char **made_dirs;        /* directories begin created, in the order made */
     size_t made_dir_count;
     size_t made_dir_cap;
     bool *is_selected;
