@@ -549,7 +549,7 @@ static void accept_initial(ls_net_endpoint_t *ep, const struct sockaddr *from, s
     unverified = count_unverified(ep, from, &from_addr, &oldest);
     if (ls_net_ep_conns_to(ep, from) >= ep->lim.max_conns_per_addr ||
         from_addr >= ep->lim.max_unverified_per_addr) {
-        ls_info(MODULE, "refusing a connection: per-address limit reached");
+        ls_debug(MODULE, "refusing a connection: per-address limit reached");
         refuse_initial(ep, &hd, from, from_len, NGTCP2_CONNECTION_REFUSED);
         return;
     }
@@ -558,7 +558,7 @@ static void accept_initial(ls_net_endpoint_t *ep, const struct sockaddr *from, s
         return;
     }
     if (!make_room(ep, unverified, oldest)) {
-        ls_info(MODULE, "refusing a connection: limit reached");
+        ls_debug(MODULE, "refusing a connection: limit reached");
         refuse_initial(ep, &hd, from, from_len, NGTCP2_CONNECTION_REFUSED);
         return;
     }
