@@ -253,5 +253,8 @@ int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t le
 /* Makes src the body of s (ls_net_stream_set_source) and starts reading. */
 int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src);
 void ls_net_file_source_free(ls_net_file_source_t *src);
+/* *open_fds counts files held open (a budget): the source decrements it
+ * when it closes its fd, which may be after ls_net_file_source_free. */
+void ls_net_file_source_count_fd(ls_net_file_source_t *src, uint32_t *open_fds);
 
 #endif
