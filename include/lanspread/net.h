@@ -88,24 +88,24 @@ typedef struct {
 /* With this many unverified inbound connections, a new one must first prove
  * its address with a QUIC Retry (a spoofed source never answers it). */
 #define LS_NET_RETRY_ABOVE 16
-#define LS_NET_EVICT_AFTER_MS 2000   /* an unverified connection this young is never evicted */
-#define LS_NET_RETRY_TOKEN_MS 10000  /* a Retry token is accepted this long */
+#define LS_NET_EVICT_AFTER_MS 2000  /* an unverified connection this young is never evicted */
+#define LS_NET_RETRY_TOKEN_MS 10000 /* a Retry token is accepted this long */
 
 /* Zero fields take the default shown. */
 typedef struct {
-    uint32_t idle_timeout_ms;      /* 30000: a silent connection closes after this */
-    uint32_t keep_alive_ms;        /* 0 = off: send a PING after this much quiet */
-    uint32_t handshake_timeout_ms; /* 10000: a connect nobody answers fails after this */
-    uint32_t max_streams;          /* 128 concurrent streams the peer may open per connection */
-    uint32_t max_conns_per_addr;   /* 8 connections per remote IP address */
-    uint32_t max_conns_in;         /* LS_NET_MAX_CONNS_IN */
-    uint32_t max_conns_out;        /* LS_NET_MAX_CONNS_OUT */
-    uint32_t reserved_verified;    /* LS_NET_RESERVED_VERIFIED */
+    uint32_t idle_timeout_ms;         /* 30000: a silent connection closes after this */
+    uint32_t keep_alive_ms;           /* 0 = off: send a PING after this much quiet */
+    uint32_t handshake_timeout_ms;    /* 10000: a connect nobody answers fails after this */
+    uint32_t max_streams;             /* 128 concurrent streams the peer may open per connection */
+    uint32_t max_conns_per_addr;      /* 8 connections per remote IP address */
+    uint32_t max_conns_in;            /* LS_NET_MAX_CONNS_IN */
+    uint32_t max_conns_out;           /* LS_NET_MAX_CONNS_OUT */
+    uint32_t reserved_verified;       /* LS_NET_RESERVED_VERIFIED */
     uint32_t max_unverified_per_addr; /* LS_NET_UNVERIFIED_PER_ADDR */
-    uint32_t retry_above;          /* LS_NET_RETRY_ABOVE */
-    uint32_t evict_after_ms;       /* LS_NET_EVICT_AFTER_MS */
-    uint64_t stream_window;        /* 16 MiB receive window per stream */
-    uint64_t conn_window;          /* 48 MiB receive window per connection */
+    uint32_t retry_above;             /* LS_NET_RETRY_ABOVE */
+    uint32_t evict_after_ms;          /* LS_NET_EVICT_AFTER_MS */
+    uint64_t stream_window;           /* 16 MiB receive window per stream */
+    uint64_t conn_window;             /* 48 MiB receive window per connection */
     /* 0 (default): no gate. Otherwise, until ls_net_conn_verify, the peer may
      * open one bidirectional stream and send this many bytes on the whole
      * connection (the hello's largest frame): credit for what it sends is

@@ -141,9 +141,10 @@ static ls_net_stream_t *remote_stream(ls_net_conn_t *c, int64_t id)
     ngtcp2_conn_set_stream_user_data(c->q, id, s);
     /* streams opened after the hello get the full window; the transport
      * parameters announced only the gate's */
-    if (c->is_verified && ls_net_conn_is_gated(c) && c->ep->lim.stream_window > gate_stream_window(&c->ep->lim))
-        ngtcp2_conn_extend_max_stream_offset(c->q, id,
-                                             c->ep->lim.stream_window - gate_stream_window(&c->ep->lim));
+    if (c->is_verified && ls_net_conn_is_gated(c) &&
+        c->ep->lim.stream_window > gate_stream_window(&c->ep->lim))
+        ngtcp2_conn_extend_max_stream_offset(
+            c->q, id, c->ep->lim.stream_window - gate_stream_window(&c->ep->lim));
     /* a refused connection takes no requests: its streams drop their bytes */
     if (c->ep->cb.stream_cb && c->is_known && !c->is_close_requested)
         c->ep->cb.stream_cb(c, s);
@@ -466,8 +467,9 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
     }
     tp.stateless_reset_token_present = 1;
     c->client_dcid = hd->dcid;
-    if (ls_net_random_cid(&c->scids[0]) != 0 || gnutls_rnd(GNUTLS_RND_RANDOM, tp.stateless_reset_token,
-                                                    NGTCP2_STATELESS_RESET_TOKENLEN) < 0)
+    if (ls_net_random_cid(&c->scids[0]) != 0 ||
+        gnutls_rnd(GNUTLS_RND_RANDOM, tp.stateless_reset_token, NGTCP2_STATELESS_RESET_TOKENLEN) <
+            0)
         goto fail;
     c->nscids = 1;
     path_of(c, &path);
@@ -956,10 +958,9 @@ void ls_net_conn_verify(ls_net_conn_t *c)
     if (lim->max_streams > 1 || c->streams_held)
         ngtcp2_conn_extend_max_streams_bidi(c->q, lim->max_streams - 1 + c->streams_held);
     c->streams_held = 0;
-    ngtcp2_conn_extend_max_offset(c->q, (lim->conn_window > lim->hello_window
-                                             ? lim->conn_window - lim->hello_window
-                                             : 0) +
-                                            c->credit_held);
+    ngtcp2_conn_extend_max_offset(
+        c->q, (lim->conn_window > lim->hello_window ? lim->conn_window - lim->hello_window : 0) +
+                  c->credit_held);
     c->credit_held = 0;
     for (ls_net_stream_t *s = c->streams; s; s = s->next) {
         uint64_t more = s->credit_held;

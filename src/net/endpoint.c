@@ -469,9 +469,9 @@ static void send_retry(ls_net_endpoint_t *ep, const ngtcp2_pkt_hd *hd, const str
 
     if (ls_net_random_cid(&scid) != 0)
         return;
-    tokenlen = ngtcp2_crypto_generate_retry_token(
-        token, ep->retry_secret, sizeof(ep->retry_secret), hd->version, from, from_len, &scid,
-        &hd->dcid, ls_net_now());
+    tokenlen = ngtcp2_crypto_generate_retry_token(token, ep->retry_secret, sizeof(ep->retry_secret),
+                                                  hd->version, from, from_len, &scid, &hd->dcid,
+                                                  ls_net_now());
     if (tokenlen < 0)
         return;
     n = ngtcp2_crypto_write_retry(buf, sizeof(buf), hd->version, &hd->scid, &scid, &hd->dcid, token,
