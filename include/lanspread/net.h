@@ -71,16 +71,46 @@ typedef struct {
     void (*streams_available_cb)(ls_net_conn_t *c);
 } ls_net_callbacks_t;
 
+/* Connection budgets and the hello gate (defaults of ls_net_limits_t; see
+ * docs/PROTOCOL.md, "Limits").
+ *
+ * A connection is unverified until the application calls ls_net_conn_verify
+ * (its hello checked out) — or, on an endpoint without a hello window, until
+ * established_cb accepts it. Inbound connections are budgeted apart from the
+ * ones we open, and unverified inbound ones may not hold the last
+ * reserved_verified inbound slots: when they would, the oldest unverified
+ * one older than evict_after_ms makes room (a real peer's hello completes
+ * in milliseconds), and without such a one the newcomer is refused. */
+#define LS_NET_MAX_CONNS_IN 256      /* connections peers open to us */
+#define LS_NET_MAX_CONNS_OUT 128     /* connections we open */
+#define LS_NET_RESERVED_VERIFIED 64  /* inbound slots unverified connections cannot take */
+#define LS_NET_UNVERIFIED_PER_ADDR 4 /* unverified inbound connections per remote IP */
+/* With this many unverified inbound connections, a new one must first prove
+ * its address with a QUIC Retry (a spoofed source never answers it). */
+#define LS_NET_RETRY_ABOVE 16
+#define LS_NET_EVICT_AFTER_MS 2000  /* an unverified connection this young is never evicted */
+#define LS_NET_RETRY_TOKEN_MS 10000 /* a Retry token is accepted this long */
+
 /* Zero fields take the default shown. */
 typedef struct {
-    uint32_t idle_timeout_ms;      /* 30000: a silent connection closes after this */
-    uint32_t keep_alive_ms;        /* 0 = off: send a PING after this much quiet */
-    uint32_t handshake_timeout_ms; /* 10000: a connect nobody answers fails after this */
-    uint32_t max_streams;          /* 128 concurrent streams the peer may open per connection */
-    uint32_t max_conns_per_addr;   /* 8 connections per remote IP address */
-    uint32_t max_conns;            /* 256 connections per endpoint */
-    uint64_t stream_window;        /* 16 MiB receive window per stream */
-    uint64_t conn_window;          /* 48 MiB receive window per connection */
+    uint32_t idle_timeout_ms;         /* 30000: a silent connection closes after this */
+    uint32_t keep_alive_ms;           /* 0 = off: send a PING after this much quiet */
+    uint32_t handshake_timeout_ms;    /* 10000: a connect nobody answers fails after this */
+    uint32_t max_streams;             /* 128 concurrent streams the peer may open per connection */
+    uint32_t max_conns_per_addr;      /* 8 connections per remote IP address */
+    uint32_t max_conns_in;            /* LS_NET_MAX_CONNS_IN */
+    uint32_t max_conns_out;           /* LS_NET_MAX_CONNS_OUT */
+    uint32_t reserved_verified;       /* LS_NET_RESERVED_VERIFIED */
+    uint32_t max_unverified_per_addr; /* LS_NET_UNVERIFIED_PER_ADDR */
+    uint32_t retry_above;             /* LS_NET_RETRY_ABOVE */
+    uint32_t evict_after_ms;          /* LS_NET_EVICT_AFTER_MS */
+    uint64_t stream_window;           /* 16 MiB receive window per stream */
+    uint64_t conn_window;             /* 48 MiB receive window per connection */
+    /* 0 (default): no gate. Otherwise, until ls_net_conn_verify, the peer may
+     * open one bidirectional stream and send this many bytes on the whole
+     * connection (the hello's largest frame): credit for what it sends is
+     * held back, not returned, and the full limits apply once verified. */
+    uint64_t hello_window;
 } ls_net_limits_t;
 
 typedef struct {
@@ -101,6 +131,17 @@ int ls_net_endpoint_create(uv_loop_t *loop, const ls_net_config_t *cfg, ls_net_e
 void ls_net_endpoint_close(ls_net_endpoint_t *ep, void (*on_closed)(void *user_data));
 
 int ls_net_endpoint_local_addr(const ls_net_endpoint_t *ep, struct sockaddr_storage *addr);
+
+/* What the budgets see now, and what they turned away so far. */
+typedef struct {
+    uint32_t conns_in;      /* open inbound connections */
+    uint32_t conns_out;     /* open connections we dialled */
+    uint32_t unverified_in; /* inbound ones not yet verified (handshaking included) */
+    uint64_t retries_sent;  /* Initials answered with a Retry */
+    uint64_t refused;       /* Initials refused (budgets, bad tokens) */
+    uint64_t evicted;       /* unverified connections closed to make room */
+} ls_net_stats_t;
+void ls_net_endpoint_stats(const ls_net_endpoint_t *ep, ls_net_stats_t *out);
 void *ls_net_endpoint_user_data(const ls_net_endpoint_t *ep);
 
 /* Starts a connection to `addr`. The handle is returned at once; the outcome
@@ -111,6 +152,12 @@ int ls_net_connect(ls_net_endpoint_t *ep, const struct sockaddr *addr, void *use
 /* Sends CONNECTION_CLOSE with app_error and reason (may be NULL), then
  * closed_cb with status 0 (on a later loop iteration). */
 void ls_net_conn_close(ls_net_conn_t *c, uint64_t app_error, const char *reason);
+
+/* The peer proved who it is (its hello verified): it gets the full stream
+ * and window limits, the credit held back so far, and an inbound slot that
+ * eviction never takes. Idempotent. */
+void ls_net_conn_verify(ls_net_conn_t *c);
+bool ls_net_conn_is_verified(const ls_net_conn_t *c);
 
 /* The peer's 64-hex-digit id; "" before the handshake. Owned by c. */
 const char *ls_net_conn_peer_id(const ls_net_conn_t *c);
@@ -182,6 +229,9 @@ void ls_net_stream_consume(ls_net_stream_t *s, size_t n);
 /* Bytes this side holds for the stream: queued or pulled, not yet
  * acknowledged by the peer. */
 uint64_t ls_net_stream_unacked_bytes(const ls_net_stream_t *s);
+/* Bytes of this stream the peer has acknowledged: grows while the peer
+ * reads, stands still while its window stays shut. */
+uint64_t ls_net_stream_acked_bytes(const ls_net_stream_t *s);
 
 /* A ready-made source: a byte range of a file.
  *
@@ -203,5 +253,8 @@ int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t le
 /* Makes src the body of s (ls_net_stream_set_source) and starts reading. */
 int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src);
 void ls_net_file_source_free(ls_net_file_source_t *src);
+/* *open_fds counts files held open (a budget): the source decrements it
+ * when it closes its fd, which may be after ls_net_file_source_free. */
+void ls_net_file_source_count_fd(ls_net_file_source_t *src, uint32_t *open_fds);
 
 #endif

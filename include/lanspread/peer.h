@@ -42,6 +42,8 @@ typedef struct {
                                       asked of another peer; default 60000 */
     uint32_t hello_deadline_ms;    /* an inbound connection that sends no hello this long is
                                       closed; default LS_HELLO_DEADLINE_MS (10 s) */
+    uint32_t serve_stall_ms;       /* a transfer we serve whose receiver reads nothing this
+                                      long is reset; default LS_SERVE_STALL_MS (30 s) */
     bool no_swarm;                 /* test switch: no partial copies announced, served or
                                       fetched from (only complete seeders, in file order) */
 } ls_peer_config_t;

@@ -47,7 +47,7 @@ static void rand_cb(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx)
     (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
 }
 
-static int random_cid(ngtcp2_cid *cid)
+int ls_net_random_cid(ngtcp2_cid *cid)
 {
     cid->datalen = LS_NET_CIDLEN;
     return gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cid->datalen) < 0 ? -1 : 0;
@@ -61,7 +61,7 @@ static int new_cid_cb(ngtcp2_conn *q, ngtcp2_cid *cid, uint8_t *token, size_t ci
 
     if (c->nscids == LS_NET_MAX_SCIDS || cidlen != LS_NET_CIDLEN)
         return NGTCP2_ERR_CALLBACK_FAILURE;
-    if (random_cid(cid) != 0 ||
+    if (ls_net_random_cid(cid) != 0 ||
         gnutls_rnd(GNUTLS_RND_RANDOM, token, NGTCP2_STATELESS_RESET_TOKENLEN) < 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     c->scids[c->nscids++] = *cid;
@@ -103,8 +103,34 @@ static int handshake_completed_cb(ngtcp2_conn *q, void *user_data)
     c->is_known = true;
     if (ep->cb.established_cb && ep->cb.established_cb(c, c->peer_id) != 0)
         ls_net_conn_request_close(c, LS_NET_APP_REFUSED, "refused", LS_EAUTH);
+    else if (!ls_net_conn_is_gated(c))
+        c->is_verified = true; /* no hello gate: accepted is verified */
     ls_net_conn_kick(c);
     return 0;
+}
+
+bool ls_net_conn_is_gated(const ls_net_conn_t *c)
+{
+    return c->ep->lim.hello_window > 0;
+}
+
+/* The window a peer's stream gets before the hello: never above the
+ * connection's, which bounds them all. */
+static uint64_t gate_stream_window(const ls_net_limits_t *lim)
+{
+    return lim->hello_window < lim->stream_window ? lim->hello_window : lim->stream_window;
+}
+
+void ls_net_conn_credit(ls_net_conn_t *c, uint64_t n)
+{
+    if (!c->q || c->is_closed || n == 0)
+        return;
+    if (!c->is_verified && ls_net_conn_is_gated(c)) {
+        c->credit_held += n; /* not earned yet: a stranger gets no more room */
+        return;
+    }
+    ngtcp2_conn_extend_max_offset(c->q, n);
+    ls_net_conn_kick(c);
 }
 
 static ls_net_stream_t *remote_stream(ls_net_conn_t *c, int64_t id)
@@ -113,6 +139,12 @@ static ls_net_stream_t *remote_stream(ls_net_conn_t *c, int64_t id)
     if (!s)
         return NULL;
     ngtcp2_conn_set_stream_user_data(c->q, id, s);
+    /* streams opened after the hello get the full window; the transport
+     * parameters announced only the gate's */
+    if (c->is_verified && ls_net_conn_is_gated(c) &&
+        c->ep->lim.stream_window > gate_stream_window(&c->ep->lim))
+        ngtcp2_conn_extend_max_stream_offset(
+            c->q, id, c->ep->lim.stream_window - gate_stream_window(&c->ep->lim));
     /* a refused connection takes no requests: its streams drop their bytes */
     if (c->ep->cb.stream_cb && c->is_known && !c->is_close_requested)
         c->ep->cb.stream_cb(c, s);
@@ -163,8 +195,14 @@ static int stream_close_cb(ngtcp2_conn *q, uint32_t flags, int64_t id, uint64_t 
     ls_net_stream_t *s = sdata;
     int status = 0;
 
-    if (!ngtcp2_conn_is_local_stream(q, id) && ngtcp2_is_bidi_stream(id))
-        ngtcp2_conn_extend_max_streams_bidi(q, 1);
+    /* a stranger's closed stream frees no slot until it is verified: it may
+     * not cycle streams before its hello */
+    if (!ngtcp2_conn_is_local_stream(q, id) && ngtcp2_is_bidi_stream(id)) {
+        if (c->is_verified || !ls_net_conn_is_gated(c))
+            ngtcp2_conn_extend_max_streams_bidi(q, 1);
+        else
+            c->streams_held++;
+    }
     if (!s || c->is_closed)
         return 0;
     if (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)
@@ -248,6 +286,14 @@ static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st,
     tp->initial_max_stream_data_uni = 0;
     tp->initial_max_data = lim->conn_window;
     tp->initial_max_streams_bidi = lim->max_streams;
+    if (lim->hello_window) {
+        /* the hello gate: one stream and room for the hello, nothing more
+         * until ls_net_conn_verify (our own requests' replies share the
+         * connection window, so they are bounded too) */
+        tp->initial_max_data = lim->hello_window;
+        tp->initial_max_stream_data_bidi_remote = gate_stream_window(lim);
+        tp->initial_max_streams_bidi = 1;
+    }
     tp->initial_max_streams_uni = 0;
     tp->max_idle_timeout = (uint64_t)lim->idle_timeout_ms * NGTCP2_MILLISECONDS;
     tp->active_connection_id_limit = 4;
@@ -325,6 +371,7 @@ static ls_net_conn_t *conn_alloc(ls_net_endpoint_t *ep, const struct sockaddr *r
     c->remote_len = remote_len;
     c->conn_ref.get_conn = get_conn;
     c->conn_ref.user_data = c;
+    c->born_ns = ls_net_now();
     uv_timer_init(ep->loop, &c->timer);
     uv_idle_init(ep->loop, &c->kick);
     c->timer.data = c;
@@ -394,7 +441,8 @@ static int session_setup(ls_net_conn_t *c)
 }
 
 int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
-                           socklen_t remote_len, const ngtcp2_pkt_hd *hd, ls_net_conn_t **out)
+                           socklen_t remote_len, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
+                           ls_net_conn_t **out)
 {
     ngtcp2_callbacks cb;
     ngtcp2_settings st;
@@ -410,10 +458,18 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
     fill_settings(ep, &st, &tp);
     st.token = hd->token;
     tp.original_dcid = hd->dcid;
+    if (odcid) {
+        /* after our Retry: the client proved its address; the transport
+         * parameters tell it which Retry we sent (RFC 9000 7.3) */
+        tp.original_dcid = *odcid;
+        tp.retry_scid = hd->dcid;
+        tp.retry_scid_present = 1;
+    }
     tp.stateless_reset_token_present = 1;
     c->client_dcid = hd->dcid;
-    if (random_cid(&c->scids[0]) != 0 || gnutls_rnd(GNUTLS_RND_RANDOM, tp.stateless_reset_token,
-                                                    NGTCP2_STATELESS_RESET_TOKENLEN) < 0)
+    if (ls_net_random_cid(&c->scids[0]) != 0 ||
+        gnutls_rnd(GNUTLS_RND_RANDOM, tp.stateless_reset_token, NGTCP2_STATELESS_RESET_TOKENLEN) <
+            0)
         goto fail;
     c->nscids = 1;
     path_of(c, &path);
@@ -450,7 +506,7 @@ int ls_net_connect(ls_net_endpoint_t *ep, const struct sockaddr *addr, void *use
         return LS_EINVAL;
     if (ep->is_closing)
         return LS_ESTATE;
-    if (ep->nconns >= ep->lim.max_conns ||
+    if (ls_net_ep_conns_out(ep) >= ep->lim.max_conns_out ||
         ls_net_ep_conns_to(ep, addr) >= ep->lim.max_conns_per_addr)
         return LS_ELIMIT;
     len = addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
@@ -461,7 +517,7 @@ int ls_net_connect(ls_net_endpoint_t *ep, const struct sockaddr *addr, void *use
     c->is_known = true;
     fill_callbacks(&cb, false);
     fill_settings(ep, &st, &tp);
-    if (random_cid(&dcid) != 0 || random_cid(&c->scids[0]) != 0)
+    if (ls_net_random_cid(&dcid) != 0 || ls_net_random_cid(&c->scids[0]) != 0)
         goto fail;
     c->nscids = 1;
     path_of(c, &path);
@@ -887,6 +943,40 @@ static void conn_write(ls_net_conn_t *c)
 }
 
 /* ---- the rest of the public connection API ---- */
+
+void ls_net_conn_verify(ls_net_conn_t *c)
+{
+    const ls_net_limits_t *lim = &c->ep->lim;
+
+    if (c->is_verified || c->is_closed || !c->q)
+        return;
+    c->is_verified = true;
+    if (!ls_net_conn_is_gated(c))
+        return;
+    /* the full limits, plus what was held back: the slots of closed
+     * streams and the credit for bytes already used */
+    if (lim->max_streams > 1 || c->streams_held)
+        ngtcp2_conn_extend_max_streams_bidi(c->q, lim->max_streams - 1 + c->streams_held);
+    c->streams_held = 0;
+    ngtcp2_conn_extend_max_offset(
+        c->q, (lim->conn_window > lim->hello_window ? lim->conn_window - lim->hello_window : 0) +
+                  c->credit_held);
+    c->credit_held = 0;
+    for (ls_net_stream_t *s = c->streams; s; s = s->next) {
+        uint64_t more = s->credit_held;
+        if (!ngtcp2_conn_is_local_stream(c->q, s->id))
+            more += lim->stream_window - gate_stream_window(lim);
+        s->credit_held = 0;
+        if (more)
+            ngtcp2_conn_extend_max_stream_offset(c->q, s->id, more);
+    }
+    ls_net_conn_kick(c);
+}
+
+bool ls_net_conn_is_verified(const ls_net_conn_t *c)
+{
+    return c->is_verified;
+}
 
 void ls_net_conn_close(ls_net_conn_t *c, uint64_t app_error, const char *reason)
 {

@@ -9,6 +9,7 @@
 #include "lanspread/log.h"
 
 #include <errno.h>
+#include <gnutls/crypto.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -45,8 +46,18 @@ static void apply_defaults(ls_net_limits_t *lim)
         lim->max_streams = 128;
     if (!lim->max_conns_per_addr)
         lim->max_conns_per_addr = 8;
-    if (!lim->max_conns)
-        lim->max_conns = 256;
+    if (!lim->max_conns_in)
+        lim->max_conns_in = LS_NET_MAX_CONNS_IN;
+    if (!lim->max_conns_out)
+        lim->max_conns_out = LS_NET_MAX_CONNS_OUT;
+    if (!lim->reserved_verified)
+        lim->reserved_verified = LS_NET_RESERVED_VERIFIED;
+    if (!lim->max_unverified_per_addr)
+        lim->max_unverified_per_addr = LS_NET_UNVERIFIED_PER_ADDR;
+    if (!lim->retry_above)
+        lim->retry_above = LS_NET_RETRY_ABOVE;
+    if (!lim->evict_after_ms)
+        lim->evict_after_ms = LS_NET_EVICT_AFTER_MS;
     if (!lim->stream_window)
         lim->stream_window = 16u * 1024 * 1024;
     if (!lim->conn_window)
@@ -166,6 +177,10 @@ int ls_net_endpoint_create(uv_loop_t *loop, const ls_net_config_t *cfg, ls_net_e
         rc = LS_ENOMEM;
         goto fail;
     }
+    if (gnutls_rnd(GNUTLS_RND_KEY, ep->retry_secret, sizeof(ep->retry_secret)) < 0) {
+        rc = LS_ETLS;
+        goto fail;
+    }
     rc = load_credentials(ep, cfg->identity);
     if (rc != 0)
         goto fail;
@@ -248,6 +263,41 @@ size_t ls_net_ep_conns_to(const ls_net_endpoint_t *ep, const struct sockaddr *ad
     for (const ls_net_conn_t *c = ep->conns; c; c = c->next)
         n += same_ip((const struct sockaddr *)&c->remote, addr);
     return n;
+}
+
+/* Connections that hold a slot: a closing one (evicted, refused) gives its
+ * slot up at once, though it goes on the next loop iteration. */
+static bool holds_slot(const ls_net_conn_t *c)
+{
+    return !c->is_closed && !c->is_close_requested;
+}
+
+static bool is_unverified_in(const ls_net_conn_t *c)
+{
+    return c->is_server && !c->is_verified && holds_slot(c);
+}
+
+size_t ls_net_ep_conns_out(const ls_net_endpoint_t *ep)
+{
+    size_t n = 0;
+    for (const ls_net_conn_t *c = ep->conns; c; c = c->next)
+        n += !c->is_server && holds_slot(c);
+    return n;
+}
+
+void ls_net_endpoint_stats(const ls_net_endpoint_t *ep, ls_net_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (const ls_net_conn_t *c = ep->conns; c; c = c->next) {
+        if (!holds_slot(c))
+            continue;
+        out->conns_in += c->is_server;
+        out->conns_out += !c->is_server;
+        out->unverified_in += is_unverified_in(c);
+    }
+    out->retries_sent = ep->n_retries;
+    out->refused = ep->n_refused;
+    out->evicted = ep->n_evicted;
 }
 
 bool ls_net_ep_is_blocked(const ls_net_endpoint_t *ep)
@@ -394,33 +444,125 @@ static ls_net_conn_t *find_conn(ls_net_endpoint_t *ep, const uint8_t *dcid, size
     return NULL;
 }
 
-/* Turns away an Initial over the limits with CONNECTION_REFUSED, so the
- * client fails at once instead of timing out. */
+/* Turns away an Initial (over the limits: CONNECTION_REFUSED; a bad Retry
+ * token: INVALID_TOKEN), so the client fails at once instead of timing out. */
 static void refuse_initial(ls_net_endpoint_t *ep, const ngtcp2_pkt_hd *hd,
-                           const struct sockaddr *from, socklen_t from_len)
+                           const struct sockaddr *from, socklen_t from_len, uint64_t error_code)
 {
     uint8_t buf[LS_NET_MAX_PAYLOAD];
-    ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(
-        buf, sizeof(buf), hd->version, &hd->scid, &hd->dcid, NGTCP2_CONNECTION_REFUSED, NULL, 0);
+    ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(buf, sizeof(buf), hd->version, &hd->scid,
+                                                          &hd->dcid, error_code, NULL, 0);
+    ep->n_refused++;
     if (n > 0)
         ls_net_ep_send(ep, from, from_len, buf, (size_t)n, (size_t)n);
+}
+
+/* Answers an Initial with a Retry: no state is kept, and only a client that
+ * receives it at its source address can come back with the token. */
+static void send_retry(ls_net_endpoint_t *ep, const ngtcp2_pkt_hd *hd, const struct sockaddr *from,
+                       socklen_t from_len)
+{
+    uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+    uint8_t buf[LS_NET_MAX_PAYLOAD];
+    ngtcp2_cid scid;
+    ngtcp2_ssize tokenlen, n;
+
+    if (ls_net_random_cid(&scid) != 0)
+        return;
+    tokenlen = ngtcp2_crypto_generate_retry_token(token, ep->retry_secret, sizeof(ep->retry_secret),
+                                                  hd->version, from, from_len, &scid, &hd->dcid,
+                                                  ls_net_now());
+    if (tokenlen < 0)
+        return;
+    n = ngtcp2_crypto_write_retry(buf, sizeof(buf), hd->version, &hd->scid, &scid, &hd->dcid, token,
+                                  (size_t)tokenlen);
+    if (n <= 0)
+        return;
+    ep->n_retries++;
+    ls_net_ep_send(ep, from, from_len, buf, (size_t)n, (size_t)n);
+}
+
+/* Counts the unverified inbound connections, in all and from `from`'s IP,
+ * and finds the oldest one. */
+static size_t count_unverified(const ls_net_endpoint_t *ep, const struct sockaddr *from,
+                               size_t *from_addr, ls_net_conn_t **oldest)
+{
+    size_t n = 0;
+
+    *from_addr = 0;
+    *oldest = NULL;
+    for (ls_net_conn_t *c = ep->conns; c; c = c->next) {
+        if (!is_unverified_in(c))
+            continue;
+        n++;
+        *from_addr += same_ip((const struct sockaddr *)&c->remote, from);
+        if (!*oldest || c->born_ns < (*oldest)->born_ns)
+            *oldest = c;
+    }
+    return n;
+}
+
+/* Whether a new inbound connection fits: within the inbound budget, and an
+ * unverified one (every new one is) outside the slots reserved for verified
+ * peers. Over either, the oldest unverified connection makes room if it had
+ * evict_after_ms to say its hello; a younger one is left its chance. */
+static bool make_room(ls_net_endpoint_t *ep, size_t unverified, ls_net_conn_t *oldest)
+{
+    const ls_net_limits_t *lim = &ep->lim;
+    size_t max_unverified =
+        lim->max_conns_in > lim->reserved_verified ? lim->max_conns_in - lim->reserved_verified : 1;
+    ls_net_stats_t st;
+
+    ls_net_endpoint_stats(ep, &st);
+    if (st.conns_in < lim->max_conns_in && unverified < max_unverified)
+        return true;
+    if (!oldest ||
+        ls_net_now() - oldest->born_ns < (uint64_t)lim->evict_after_ms * NGTCP2_MILLISECONDS)
+        return false;
+    ep->n_evicted++;
+    ls_debug(MODULE, "evicting the oldest unverified connection to make room");
+    ls_net_conn_request_close(oldest, LS_NET_APP_REFUSED, "evicted: too many strangers", LS_ELIMIT);
+    return true;
 }
 
 static void accept_initial(ls_net_endpoint_t *ep, const struct sockaddr *from, socklen_t from_len,
                            const uint8_t *pkt, size_t len)
 {
     ngtcp2_pkt_hd hd;
-    ls_net_conn_t *c;
+    ngtcp2_cid odcid;
+    bool is_validated = false;
+    size_t unverified, from_addr;
+    ls_net_conn_t *oldest, *c;
 
     if (ep->is_closing || ngtcp2_accept(&hd, pkt, len) != 0)
         return; /* not a client's first Initial: nothing to answer */
-    if (ep->nconns >= ep->lim.max_conns ||
-        ls_net_ep_conns_to(ep, from) >= ep->lim.max_conns_per_addr) {
-        ls_info(MODULE, "refusing a connection: limit reached");
-        refuse_initial(ep, &hd, from, from_len);
+    if (hd.token.len > 0 && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+        if (ngtcp2_crypto_verify_retry_token(
+                &odcid, hd.token.base, hd.token.len, ep->retry_secret, sizeof(ep->retry_secret),
+                hd.version, from, from_len, &hd.dcid,
+                (ngtcp2_duration)LS_NET_RETRY_TOKEN_MS * NGTCP2_MILLISECONDS, ls_net_now()) != 0) {
+            refuse_initial(ep, &hd, from, from_len, NGTCP2_INVALID_TOKEN);
+            return;
+        }
+        is_validated = true;
+    }
+    unverified = count_unverified(ep, from, &from_addr, &oldest);
+    if (ls_net_ep_conns_to(ep, from) >= ep->lim.max_conns_per_addr ||
+        from_addr >= ep->lim.max_unverified_per_addr) {
+        ls_debug(MODULE, "refusing a connection: per-address limit reached");
+        refuse_initial(ep, &hd, from, from_len, NGTCP2_CONNECTION_REFUSED);
         return;
     }
-    if (ls_net_conn_new_server(ep, from, from_len, &hd, &c) != 0)
+    if (!is_validated && unverified >= ep->lim.retry_above) {
+        send_retry(ep, &hd, from, from_len);
+        return;
+    }
+    if (!make_room(ep, unverified, oldest)) {
+        ls_debug(MODULE, "refusing a connection: limit reached");
+        refuse_initial(ep, &hd, from, from_len, NGTCP2_CONNECTION_REFUSED);
+        return;
+    }
+    if (ls_net_conn_new_server(ep, from, from_len, &hd, is_validated ? &odcid : NULL, &c) != 0)
         return;
     ls_net_conn_read(c, from, from_len, pkt, len);
 }

@@ -35,12 +35,16 @@ struct ls_net_file_source {
     bool is_freed;   /* the owner let go while a read was in flight */
     int error;
     ls_net_stream_t *stream;
+    uint32_t *open_fds; /* decremented when fd closes (NULL: not counted) */
 };
 
 static void destroy(ls_net_file_source_t *src)
 {
-    if (src->fd >= 0)
+    if (src->fd >= 0) {
         close(src->fd); /* only now: no read is in flight on it */
+        if (src->open_fds)
+            (*src->open_fds)--;
+    }
     free(src->bufs[0].data);
     free(src->bufs[1].data);
     free(src);
@@ -166,6 +170,11 @@ int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src)
     src->stream = s;
     read_ahead(src);
     return 0;
+}
+
+void ls_net_file_source_count_fd(ls_net_file_source_t *src, uint32_t *open_fds)
+{
+    src->open_fds = open_fds;
 }
 
 void ls_net_file_source_free(ls_net_file_source_t *src)

@@ -45,6 +45,8 @@ struct ls_net_stream {
     /* received bytes handed to read_cb, and how many of them were consumed:
      * the rest is connection credit to give back when the stream ends */
     uint64_t rx_delivered, rx_consumed;
+    /* consumed while the connection was unverified: returned at verify */
+    uint64_t credit_held;
     ls_net_pull_cb pull;
     void *source_data;
     bool is_fin_wanted;
@@ -79,6 +81,12 @@ struct ls_net_conn {
     bool is_known; /* the application holds the handle: closed_cb is owed */
     bool is_closed;
     bool is_waiting_writable;
+    /* the hello gate (ls_net_conn_verify): until then the credit the
+     * application returns and the stream slots closed streams free are held */
+    bool is_verified;
+    uint64_t credit_held;
+    uint64_t streams_held;
+    uint64_t born_ns; /* for eviction: the oldest unverified goes first */
     /* counters for the debug line at close */
     uint64_t n_pkts, n_bytes, n_passes, n_timer, n_blocked;
     /* a close asked for from inside a callback, carried out by the kick */
@@ -113,6 +121,9 @@ struct ls_net_endpoint {
     socklen_t pend_dest_len;
     uint8_t *rx;
     uint64_t n_eagain, n_recv_dgrams, n_recv_pkts;
+    /* Retry tokens are sealed with this per-endpoint random key */
+    uint8_t retry_secret[32];
+    uint64_t n_retries, n_refused, n_evicted;
 };
 
 static inline uint64_t ls_net_now(void)
@@ -127,9 +138,19 @@ bool ls_net_ep_is_blocked(const ls_net_endpoint_t *ep);
 size_t ls_net_ep_conns_to(const ls_net_endpoint_t *ep, const struct sockaddr *addr);
 void ls_net_ep_conn_gone(ls_net_endpoint_t *ep);
 
+size_t ls_net_ep_conns_out(const ls_net_endpoint_t *ep);
+
 /* conn.c */
+/* odcid: the client's first DCID, recovered from a Retry token the
+ * Initial carried (NULL when it came without one). */
 int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
-                           socklen_t remote_len, const ngtcp2_pkt_hd *hd, ls_net_conn_t **out);
+                           socklen_t remote_len, const ngtcp2_pkt_hd *hd, const ngtcp2_cid *odcid,
+                           ls_net_conn_t **out);
+/* Hello gate: whether the endpoint has one, and connection credit that is
+ * returned now (verified) or held until verify. */
+bool ls_net_conn_is_gated(const ls_net_conn_t *c);
+void ls_net_conn_credit(ls_net_conn_t *c, uint64_t n);
+int ls_net_random_cid(ngtcp2_cid *cid);
 void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t remote_len,
                       const uint8_t *pkt, size_t len);
 bool ls_net_conn_has_cid(const ls_net_conn_t *c, const uint8_t *cid, size_t len);

@@ -57,7 +57,7 @@ void ls_net_stream_finish(ls_net_stream_t *s, int status, uint64_t app_error)
         /* bytes the application never consumed must not shrink the
          * connection's window forever */
         if (s->rx_delivered > s->rx_consumed)
-            ngtcp2_conn_extend_max_offset(c->q, s->rx_delivered - s->rx_consumed);
+            ls_net_conn_credit(c, s->rx_delivered - s->rx_consumed);
     }
     s->is_finishing = true;
     if (s->cb.close_cb)
@@ -315,12 +315,21 @@ void ls_net_stream_consume(ls_net_stream_t *s, size_t n)
     if (n == 0 || !c->q || c->is_closed || s->is_finishing)
         return;
     s->rx_consumed += n;
+    if (!c->is_verified && ls_net_conn_is_gated(c)) {
+        s->credit_held += n; /* returned by ls_net_conn_verify */
+        c->credit_held += n;
+        return;
+    }
     ngtcp2_conn_extend_max_stream_offset(c->q, s->id, n);
-    ngtcp2_conn_extend_max_offset(c->q, n);
-    ls_net_conn_kick(c);
+    ls_net_conn_credit(c, n);
 }
 
 uint64_t ls_net_stream_unacked_bytes(const ls_net_stream_t *s)
 {
     return s->queued_end - s->acked_offset;
+}
+
+uint64_t ls_net_stream_acked_bytes(const ls_net_stream_t *s)
+{
+    return s->acked_offset;
 }

@@ -205,6 +205,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     if (!link->is_ready)
         link->ready_ms = ls__links_now(links);
     link->is_ready = true;
+    /* the transport lifts the hello gate: all streams, full windows */
+    ls_net_conn_verify(link->conn);
     link->ping_misses = 0;
     link->hello_sent_ms = 0;
     if (link->target) {

@@ -277,6 +277,7 @@ static void upload_timer_cb(uv_timer_t *timer)
     ls_peer_runtime_t *rt = timer->data;
     ls__upload_stat_t stats[16];
     uint64_t rate;
+    ls__server_check_stalls(rt->server, uv_now(&rt->loop));
     size_t n = ls__server_uploads(rt->server, uv_now(&rt->loop), stats, 16, &rate);
     if (rate == 0 && !rt->was_uploading)
         return;
@@ -679,7 +680,8 @@ static int open_endpoint(ls_peer_runtime_t *rt)
         .bind_addr = (const struct sockaddr *)&bind_addr,
         .identity = rt->identity,
         .cb = ls__links_net_callbacks,
-        .limits = {.keep_alive_ms = rt->ping_interval_ms},
+        /* until its hello verifies, a connection sends one hello's worth */
+        .limits = {.keep_alive_ms = rt->ping_interval_ms, .hello_window = LS_SERVE_HELLO_WINDOW},
         .user_data = rt->links,
     };
     rc = ls_net_endpoint_create(&rt->loop, &cfg, &rt->endpoint);
@@ -786,6 +788,7 @@ static int make_objects(ls_peer_runtime_t *rt)
         rc = ls__fetcher_new(&fetcher, &rt->fetcher);
     if (rc == 0) {
         ls__server_set_partial(rt->server, rt->is_swarm);
+        ls__server_set_stall_ms(rt->server, rt->serve_stall_ms);
         ls__fetcher_set_swarm(rt->fetcher, rt->is_swarm);
     }
     return rc;
@@ -869,6 +872,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->is_mdns_enabled = !config->no_mdns;
     rt->is_swarm = !config->no_swarm;
     rt->hello_deadline_ms = config->hello_deadline_ms;
+    rt->serve_stall_ms = config->serve_stall_ms;
     rt->unpacker = config->unpacker;
     if (config->static_peer_count > LS_STATIC_PEERS_MAX)
         return LS_EINVAL;

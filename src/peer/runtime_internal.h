@@ -49,6 +49,7 @@ struct ls_peer_runtime {
     uint32_t plan_mode;
     uint32_t fetch_stall_ms;
     uint32_t hello_deadline_ms;
+    uint32_t serve_stall_ms;
     const ls_catalog_t *catalog;
     ls__events_t events;
 

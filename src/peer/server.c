@@ -12,10 +12,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
-
-/* Requests are small; a hello carries a whole library snapshot. */
-#define REQUEST_FRAME_MAX (4u * 1024u * 1024u)
 
 typedef struct ls_serve_stream {
     struct ls_serve_stream *next_held; /* in the server's list of held hellos */
@@ -32,6 +30,11 @@ typedef struct ls_serve_stream {
     uint8_t *batch;                        /* a file_batch body, read whole by the open job */
     bool is_busy;                          /* the open job is in flight */
     bool is_transfer;                      /* counted in the server's transfer limits */
+    bool holds_fd;                         /* counted in open_files, until the source takes it */
+    size_t buffered;                       /* request bytes counted in the buffer budgets */
+    bool is_buffered_unverified;           /* ...in the budget of unverified connections */
+    uint64_t acked_seen;                   /* body bytes the receiver had acknowledged... */
+    uint64_t progress_ms;                  /* ...when last seen to grow (0: not yet sending) */
     struct ls_serve_stream *next_transfer; /* in the server's list of transfers */
     char game_id[LS_GAME_ID_MAX + 1];      /* of a transfer: whose bytes it serves */
     uv_work_t open_req;
@@ -42,6 +45,7 @@ typedef struct ls_serve_stream {
 typedef struct {
     const ls_link_t *link;
     uint32_t count;
+    size_t buffered; /* request bytes of its streams not yet a whole frame */
 } ls_link_load_t;
 
 /* Bytes served per game: a small table, at most LS_UPLOAD_GAMES_MAX games
@@ -68,6 +72,10 @@ struct ls__server {
     ls_link_load_t *loads;
     size_t load_count;
     size_t load_cap;
+    size_t unverified_buffered; /* request bytes of links not yet ready */
+    uint32_t open_files;        /* files serving holds open (fd budget) */
+    uint32_t fds_max;
+    uint32_t stall_ms;
 };
 
 static ls_link_load_t *load_of(ls__server_t *server, const ls_link_t *link, bool create)
@@ -85,8 +93,56 @@ static ls_link_load_t *load_of(ls__server_t *server, const ls_link_t *link, bool
         server->loads = grown;
         server->load_cap = cap;
     }
-    server->loads[server->load_count] = (ls_link_load_t){link, 0};
+    server->loads[server->load_count] = (ls_link_load_t){.link = link};
     return &server->loads[server->load_count++];
+}
+
+/* An entry with nothing counted goes: the table stays bounded by the links
+ * that have requests in progress. */
+static void load_drop_if_idle(ls__server_t *server, ls_link_load_t *load)
+{
+    if (load && load->count == 0 && load->buffered == 0)
+        *load = server->loads[--server->load_count];
+}
+
+/* Counts a stream's buffered request bytes as `now` in the budgets. */
+static void buffer_set(ls_serve_stream_t *ss, size_t now)
+{
+    ls__server_t *server = ss->server;
+    ls_link_load_t *load = load_of(server, ss->link, false);
+    if (!load)
+        return;
+    load->buffered = load->buffered - ss->buffered + now;
+    if (ss->is_buffered_unverified)
+        server->unverified_buffered = server->unverified_buffered - ss->buffered + now;
+    ss->buffered = now;
+    load_drop_if_idle(server, load);
+}
+
+/* Whether `len` more request bytes fit the connection's budget and, before
+ * its hello verified, the budget all strangers share. Answers `busy` (and
+ * closes a stranger) when they do not. */
+static bool buffer_admits(ls_serve_stream_t *ss, size_t len)
+{
+    ls__server_t *server = ss->server;
+    ls_link_load_t *load = load_of(server, ss->link, true);
+    if (!load)
+        return false;
+    if (ss->buffered == 0)
+        ss->is_buffered_unverified = !ss->link->is_ready;
+    if (ss->is_buffered_unverified &&
+        server->unverified_buffered + len > LS_SERVE_UNVERIFIED_BUFFER_MAX) {
+        ls_info("serve", "%s: too many request bytes from unverified peers; connection closed",
+                ss->link->address);
+        ls__link_close(ss->link, LS_NET_APP_REFUSED, "busy");
+        load_drop_if_idle(server, load);
+        return false;
+    }
+    if (load->buffered + len > LS_SERVE_CONN_BUFFER_MAX) {
+        load_drop_if_idle(server, load);
+        return false;
+    }
+    return true;
 }
 
 /* Swarm transfers in progress, and whether any goes to another peer. */
@@ -152,8 +208,20 @@ static void transfer_end(ls_serve_stream_t *ss)
             *p = ss->next_transfer;
             break;
         }
-    if (load && --load->count == 0)
-        *load = server->loads[--server->load_count];
+    if (load) {
+        load->count--;
+        load_drop_if_idle(server, load);
+    }
+}
+
+/* The fd budget: a file opened for serving holds a slot until closed,
+ * by us or by the body source that took it. */
+static void fd_release(ls_serve_stream_t *ss)
+{
+    if (!ss->holds_fd)
+        return;
+    ss->holds_fd = false;
+    ss->server->open_files--;
 }
 
 static void unhold(ls_serve_stream_t *ss)
@@ -169,11 +237,13 @@ static void unhold(ls_serve_stream_t *ss)
 static void serve_stream_free(ls_serve_stream_t *ss)
 {
     transfer_end(ss);
+    buffer_set(ss, 0);
     ls_msg_free(&ss->held_hello);
     ls_net_file_source_free(ss->body); /* closes the fd it took */
     free(ss->batch);
     if (ss->fd >= 0)
         close(ss->fd);
+    fd_release(ss);
     ls_serve_reply_free(&ss->reply);
     ls_framer_free(&ss->framer);
     free(ss);
@@ -239,12 +309,15 @@ static void open_done(uv_work_t *req, int status)
     }
     if (status != 0 || ss->open_status != 0) {
         int rc = status != 0 ? LS_ECANCELED : ss->open_status;
+        if (ss->fd < 0)
+            fd_release(ss);
         send_error(ss, ls_wire_error_from_code(rc), ls_strerror(rc));
         return;
     }
     if (send_frame(ss, &ss->reply.header, false) != 0)
         return;
     if (ss->reply.header.kind == LS_MSG_FILE_BATCH) {
+        fd_release(ss); /* the job closed every file it read */
         send_batch(ss);
         return;
     }
@@ -253,7 +326,9 @@ static void open_done(uv_work_t *req, int status)
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
         return;
     }
-    ss->fd = -1; /* the body source owns it now */
+    ss->fd = -1; /* the body source owns it now, and closes it */
+    ss->holds_fd = false;
+    ls_net_file_source_count_fd(ss->body, &ss->server->open_files);
     if (ls_net_stream_send_file(ss->stream, ss->body) != 0)
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
 }
@@ -325,6 +400,13 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         send_error(ss, LS_WIRE_BUSY, "at the upload limit; ask another peer");
         return;
     }
+    if (ss->server->open_files >= ss->server->fds_max) {
+        transfer_end(ss);
+        send_error(ss, LS_WIRE_BUSY, "too many files open for serving; ask another peer");
+        return;
+    }
+    ss->server->open_files++;
+    ss->holds_fd = true;
     ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id,
              ss->reply.path ? ss->reply.path : "(batch)", (unsigned long long)ss->reply.offset,
              (unsigned long long)ss->reply.length);
@@ -430,7 +512,15 @@ static void server_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, 
     ls_net_stream_consume(s, len);
     if (ss->has_request)
         return; /* one request per stream; anything after it is ignored */
+    if (len && !buffer_admits(ss, len)) {
+        ss->has_request = true;
+        ls_framer_free(&ss->framer);
+        buffer_set(ss, 0);
+        send_error(ss, LS_WIRE_BUSY, "too many request bytes buffered on this connection");
+        return;
+    }
     int rc = len ? ls_framer_push(&ss->framer, data, len, &used) : LS_EAGAIN;
+    buffer_set(ss, ss->framer.len);
     if (rc == LS_EAGAIN && !is_fin)
         return;
     ss->has_request = true;
@@ -443,6 +533,7 @@ static void server_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, 
                    rc == LS_EAGAIN ? "stream ended inside a frame" : ls_strerror(rc));
     }
     ls_framer_free(&ss->framer);
+    buffer_set(ss, 0);
 }
 
 static ls_upload_t *upload_of(ls__server_t *server, const char *game_id)
@@ -502,6 +593,53 @@ static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
         serve_stream_free(ss); /* else the pending job frees it */
 }
 
+void ls__server_check_stalls(ls__server_t *server, uint64_t now_ms)
+{
+    ls_serve_stream_t *next;
+    for (ls_serve_stream_t *ss = server->sending; ss; ss = next) {
+        next = ss->next_transfer;
+        if (!ss->body || !ss->stream)
+            continue; /* the file is still being opened: not the receiver's doing */
+        uint64_t acked = ls_net_stream_acked_bytes(ss->stream);
+        if (ss->progress_ms == 0 || acked != ss->acked_seen) {
+            ss->acked_seen = acked;
+            ss->progress_ms = now_ms;
+            continue;
+        }
+        if (now_ms - ss->progress_ms < server->stall_ms)
+            continue;
+        ls_info("serve", "%.12s: %s: nothing read for %u ms; transfer reset", ss->link->peer_id,
+                ss->reply.path, (unsigned)server->stall_ms);
+        /* the file and its buffers go now, not when the receiver gets round
+         * to acknowledging the reset */
+        ls_net_stream_reset(ss->stream, LS_NET_APP_CANCELED);
+        ls_net_file_source_free(ss->body);
+        ss->body = NULL;
+        transfer_end(ss);
+    }
+}
+
+uint32_t ls__server_open_files(const ls__server_t *server)
+{
+    return server->open_files;
+}
+
+void ls__server_set_stall_ms(ls__server_t *server, uint32_t stall_ms)
+{
+    server->stall_ms = stall_ms ? stall_ms : LS_SERVE_STALL_MS;
+}
+
+/* LS_SERVE_FDS_MAX, or less when the descriptor limit is low. */
+static uint32_t fd_budget(void)
+{
+    struct rlimit rl;
+    uint32_t budget = LS_SERVE_FDS_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / LS_SERVE_FDS_SHARE < budget)
+        budget = (uint32_t)(rl.rlim_cur / LS_SERVE_FDS_SHARE);
+    return budget ? budget : 1;
+}
+
 static const ls_net_stream_callbacks_t server_callbacks = {
     .read_cb = server_read_cb,
     .close_cb = server_close_cb,
@@ -518,7 +656,7 @@ void ls__server_accept_stream(ls__server_t *server, ls_link_t *link, ls_net_stre
     ss->link = link;
     ss->stream = stream;
     ss->fd = -1;
-    ls_framer_init(&ss->framer, REQUEST_FRAME_MAX);
+    ls_framer_init(&ss->framer, LS_SERVE_REQUEST_FRAME_MAX);
     ls_net_stream_set_callbacks(stream, &server_callbacks, ss);
 }
 
@@ -531,6 +669,8 @@ int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_
     server->loop = loop;
     server->hooks = *hooks;
     server->is_partial_on = true;
+    server->fds_max = fd_budget();
+    server->stall_ms = LS_SERVE_STALL_MS;
     return 0;
 }
 

@@ -51,9 +51,38 @@ typedef struct {
  * announced, and passed on) early, instead of all at the end of a round. */
 #define LS_SERVE_SWARM_SHARED_MAX 3
 
+/* Requests are small; a hello carries a whole library snapshot. */
+#define LS_SERVE_REQUEST_FRAME_MAX (4u * 1024u * 1024u)
+/* What a connection may send before its hello verified (the transport's
+ * hello_window): one hello frame. */
+#define LS_SERVE_HELLO_WINDOW (LS_FRAME_HEADER_LEN + LS_SERVE_REQUEST_FRAME_MAX)
+/* Request bytes buffered (frames not complete yet) across all the streams of
+ * one connection: two of the largest requests (a hello and a delta) and room
+ * for small ones. A request over it is answered `busy`. */
+#define LS_SERVE_CONN_BUFFER_MAX (2u * LS_SERVE_REQUEST_FRAME_MAX + 1024u * 1024u)
+/* Request bytes buffered by all connections not yet verified together: a
+ * crowd of strangers each sending a maximal hello gets no more than this; a
+ * stranger over it is closed. */
+#define LS_SERVE_UNVERIFIED_BUFFER_MAX (16u * 1024u * 1024u)
+/* A body transfer whose receiver acknowledges nothing (keeps its window
+ * shut, stops reading) this long is reset: its file and buffers go. */
+#define LS_SERVE_STALL_MS 30000
+/* Files held open by serving at once: at most this many, and at most
+ * 1/LS_SERVE_FDS_SHARE of the process's descriptor limit, so serving never
+ * makes the daemon run out (EMFILE). Over it a request is answered `busy`. */
+#define LS_SERVE_FDS_MAX 128
+#define LS_SERVE_FDS_SHARE 4
+
 int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_t **out);
 /* Serving partial copies (swarm) on or off. */
 void ls__server_set_partial(ls__server_t *server, bool is_on);
+/* The stall timeout (0: LS_SERVE_STALL_MS). */
+void ls__server_set_stall_ms(ls__server_t *server, uint32_t stall_ms);
+/* Resets transfers stalled for the stall timeout; call it about once a
+ * second (the upload timer does). */
+void ls__server_check_stalls(ls__server_t *server, uint64_t now_ms);
+/* Files serving holds open now (for tests and the budget). */
+uint32_t ls__server_open_files(const ls__server_t *server);
 /* Upload activity: fills up to cap stats (games with bytes served), returns
  * how many; *rate_bps is the total over the last interval. Call it every
  * LS_UPLOAD_INTERVAL_MS: rates are over the time since the last call. */

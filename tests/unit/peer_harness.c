@@ -115,6 +115,8 @@ typedef struct {
     size_t payload_len;
     size_t payload_have;
     struct sha256_ctx body;
+    bool is_unread;    /* never consume: the window stays shut */
+    bool is_allocated; /* freed when the stream closes */
 } ls_raw_stream_t;
 
 static int raw_established_cb(ls_net_conn_t *c, const char *peer_id)
@@ -172,8 +174,13 @@ static void raw_take(ls_raw_stream_t *st, const uint8_t *data, size_t len)
 static void raw_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
     ls_raw_stream_t *st = ls_net_stream_user_data(s);
-    ls_net_stream_consume(s, len);
+    if (!st->is_unread)
+        ls_net_stream_consume(s, len);
     raw_take(st, data, len);
+    /* an unfinished request answered in full: our side ends too, so the
+     * stream closes and the result is complete */
+    if (is_fin && st->is_allocated)
+        ls_net_stream_reset(s, LS_NET_APP_CANCELED);
 }
 
 static void raw_finish(ls_raw_stream_t *st, int status)
@@ -188,11 +195,15 @@ static void raw_finish(ls_raw_stream_t *st, int status)
     free(st->payload);
     st->payload = NULL;
     st->is_done = true;
+    out->is_done = true;
 }
 
 static void raw_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
 {
-    raw_finish(ls_net_stream_user_data(s), status);
+    ls_raw_stream_t *st = ls_net_stream_user_data(s);
+    raw_finish(st, status);
+    if (st->is_allocated)
+        free(st);
 }
 
 static const ls_net_stream_callbacks_t raw_stream_callbacks = {raw_read_cb, raw_close_cb};
@@ -267,6 +278,11 @@ static void raw_stream_cb(ls_net_conn_t *c, ls_net_stream_t *s)
 
 int ls_raw_open(ls_raw_peer_t *rp, const char *state_dir)
 {
+    return ls_raw_open_limited(rp, state_dir, NULL);
+}
+
+int ls_raw_open_limited(ls_raw_peer_t *rp, const char *state_dir, const ls_net_limits_t *limits)
+{
     struct sockaddr_in any;
     memset(rp, 0, sizeof *rp);
     uv_loop_init(&rp->loop);
@@ -280,6 +296,7 @@ int ls_raw_open(ls_raw_peer_t *rp, const char *state_dir)
         .cb = {.established_cb = raw_established_cb,
                .closed_cb = raw_closed_cb,
                .stream_cb = raw_stream_cb},
+        .limits = limits ? *limits : (ls_net_limits_t){0},
         .user_data = rp,
     };
     return ls_net_endpoint_create(&rp->loop, &cfg, &rp->ep);
@@ -327,7 +344,7 @@ int ls_raw_connect(ls_raw_peer_t *rp, int port)
 
 int ls_raw_exchange(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_raw_result_t *out)
 {
-    ls_raw_stream_t st = {.out = out};
+    ls_raw_stream_t st = {.out = out, .is_unread = rp->is_not_reading};
     ls_net_stream_t *s;
     memset(out, 0, sizeof *out);
     sha256_init(&st.body);
@@ -346,6 +363,23 @@ int ls_raw_exchange(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_raw_res
         return LS_ETIMEDOUT;
     }
     return rc;
+}
+
+int ls_raw_send_unfinished(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_raw_result_t *out)
+{
+    ls_raw_stream_t *st = calloc(1, sizeof *st);
+    ls_net_stream_t *s;
+    memset(out, 0, sizeof *out);
+    if (!st)
+        return LS_ENOMEM;
+    *st = (ls_raw_stream_t){.out = out, .is_allocated = true};
+    sha256_init(&st->body);
+    int rc = rp->conn ? ls_net_stream_open(rp->conn, &raw_stream_callbacks, st, &s) : LS_ESTATE;
+    if (rc != 0) {
+        free(st);
+        return rc;
+    }
+    return ls_net_stream_write(s, bytes, len);
 }
 
 int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out)
@@ -532,6 +566,7 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
                                .ping_interval_ms = 500,
                                .reconnect_ms = 300,
                                .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,
+                               .serve_stall_ms = f->serve_stall_ms,
                                .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};
     assert_true(n <= LS_SWARM_MAX);

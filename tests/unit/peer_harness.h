@@ -59,6 +59,7 @@ typedef struct {
      * unanswered (a stalling seeder); when NULL they are reset. */
     const ls_game_manifest_t *serve_manifest;
     int incoming_get_games; /* get_game requests the other side sent us */
+    bool is_not_reading; /* replies are never consumed: our window stays shut */
 } ls_raw_peer_t;
 
 typedef struct {
@@ -68,14 +69,21 @@ typedef struct {
     uint64_t body_len;
     uint8_t body_sha256[LS_SHA256_LEN];
     int close_status;
+    bool is_done; /* the stream closed */
 } ls_raw_result_t;
 
 int ls_raw_open(ls_raw_peer_t *rp, const char *state_dir);
+/* The same with these transport limits (e.g. a small receive window). */
+int ls_raw_open_limited(ls_raw_peer_t *rp, const char *state_dir, const ls_net_limits_t *limits);
 /* Connects to 127.0.0.1:port and waits for the QUIC handshake (10 s max). */
 int ls_raw_connect(ls_raw_peer_t *rp, int port);
 /* Sends raw bytes on a new stream, FIN, and collects the reply (30 s max). */
 int ls_raw_exchange(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_raw_result_t *out);
 int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out);
+/* Sends raw bytes on a new stream without FIN and returns at once; *out
+ * (which must outlive the stream) fills in as the reply comes, and
+ * out->is_done once the stream closed. */
+int ls_raw_send_unfinished(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_raw_result_t *out);
 /* A correct hello (with the raw peer's own id) and its reply. */
 int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *out);
 /* The same, advertising these features instead of "chunk-sha256" alone. */
@@ -109,6 +117,7 @@ typedef struct {
 typedef struct {
     ls_catalog_t *catalog;
     ls_test_peer_t peers[LS_SWARM_MAX];
+    uint32_t serve_stall_ms; /* for the peers started next (0: the default) */
     uv_mutex_t log_lock;
     char log[262144];
 } ls_swarm_t;

@@ -29,6 +29,7 @@ typedef struct {
     const ls_net_stream_callbacks_t *stream_cbs;             /* for streams the peer opens */
     void (*on_stream)(ls_net_conn_t *c, ls_net_stream_t *s); /* or this */
     bool is_refusing;
+    const char *verify_id; /* a peer this side verifies at once (as after its hello) */
     int established;
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     int closed;
@@ -64,6 +65,8 @@ static int established_cb(ls_net_conn_t *c, const char *peer_id)
     s->established++;
     s->conn = c;
     snprintf(s->peer_id, sizeof(s->peer_id), "%s", peer_id);
+    if (s->verify_id && strcmp(peer_id, s->verify_id) == 0)
+        ls_net_conn_verify(c);
     return s->is_refusing ? 1 : 0;
 }
 
@@ -1055,6 +1058,241 @@ static void slow_reader_stops_the_source_until_it_consumes_again(void **state)
     body_free(b);
 }
 
+/* ---- the hello gate and the connection budgets ---- */
+
+#define HELLO_WINDOW 4096
+
+typedef struct {
+    uint64_t received;
+    bool is_fin;
+} sink_t;
+
+static sink_t gate_sink;
+
+/* Reads and consumes everything, as the server does with a request. */
+static void sink_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
+{
+    (void)data;
+    gate_sink.received += len;
+    gate_sink.is_fin |= is_fin;
+    ls_net_stream_consume(s, len);
+}
+
+static const ls_net_stream_callbacks_t sink_cbs = {.read_cb = sink_read};
+
+static bool sink_has_everything(fixture_t *fx)
+{
+    (void)fx;
+    return gate_sink.is_fin;
+}
+
+static void a_stranger_gets_one_stream_and_the_hello_window_until_it_is_verified(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim_a = {.hello_window = HELLO_WINDOW};
+    fixture_t *fx = fixture_new2(&lim_a, NULL);
+    ls_net_stream_t *first = NULL, *second = NULL;
+    size_t total = 64 * 1024;
+    uint8_t *big = calloc(1, total);
+
+    memset(&gate_sink, 0, sizeof(gate_sink));
+    fx->sa.stream_cbs = &sink_cbs;
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, NULL, NULL, &first), 0);
+    assert_int_equal(ls_net_stream_write(first, big, total), 0);
+    assert_int_equal(ls_net_stream_shutdown(first), 0);
+    /* one stream only, however long we wait */
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, NULL, NULL, &second), LS_ELIMIT);
+    run_for(fx, 400);
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, NULL, NULL, &second), LS_ELIMIT);
+    /* the server read and consumed every byte, but its credit is held: the
+     * stranger got no more than the hello window */
+    assert_true(gate_sink.received == HELLO_WINDOW);
+    assert_false(gate_sink.is_fin);
+    assert_false(ls_net_conn_is_verified(fx->sa.conn));
+
+    /* its hello verified: the rest flows and more streams open */
+    ls_net_conn_verify(fx->sa.conn);
+    assert_true(run_until(fx, sink_has_everything));
+    assert_true(gate_sink.received == total);
+    run_for(fx, 50);
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, NULL, NULL, &second), 0);
+
+    fixture_free(fx);
+    free(big);
+}
+
+static void unverified_connections_from_one_address_are_capped(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim_a = {.hello_window = HELLO_WINDOW, .max_unverified_per_addr = 2};
+    fixture_t *fx = fixture_new2(&lim_a, NULL);
+    ls_net_conn_t *c = NULL;
+    ls_net_stats_t st;
+
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&fx->a_addr, NULL, &c), 0);
+    assert_true(run_until(fx, b_closed));
+    assert_int_equal(fx->sb.close_status, LS_ELIMIT);
+    run_for(fx, 100);
+    assert_int_equal(fx->sa.established, 2);
+    ls_net_endpoint_stats(fx->a, &st);
+    assert_int_equal(st.unverified_in, 2);
+    assert_true(st.refused == 1);
+
+    /* a verified connection no longer counts against its address */
+    ls_net_conn_verify(fx->sa.conn);
+    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&fx->a_addr, NULL, &c), 0);
+    run_for(fx, 300);
+    assert_int_equal(fx->sa.established, 3);
+    assert_int_equal(fx->sb.closed, 1);
+
+    fixture_free(fx);
+}
+
+/* Strangers: many client endpoints on 127.0.0.x that connect and never
+ * say their hello. */
+#define STRANGER_ADDRS 64
+#define STRANGERS_PER_ADDR LS_NET_UNVERIFIED_PER_ADDR
+#define STRANGERS (STRANGER_ADDRS * STRANGERS_PER_ADDR)
+
+typedef struct {
+    bool is_settled; /* established or closed */
+    bool is_closed;
+} stranger_t;
+
+static size_t strangers_settled;
+
+static void stranger_settles(ls_net_conn_t *c)
+{
+    stranger_t *st = ls_net_conn_user_data(c);
+    if (!st->is_settled)
+        strangers_settled++;
+    st->is_settled = true;
+}
+
+static int stranger_established(ls_net_conn_t *c, const char *peer_id)
+{
+    (void)peer_id;
+    stranger_settles(c);
+    return 0;
+}
+
+static void stranger_closed(ls_net_conn_t *c, int status, uint64_t app_error, const char *reason)
+{
+    stranger_t *st = ls_net_conn_user_data(c);
+    (void)status;
+    (void)app_error;
+    (void)reason;
+    stranger_settles(c);
+    st->is_closed = true;
+}
+
+static bool all_strangers_settled(fixture_t *fx)
+{
+    (void)fx;
+    return strangers_settled == STRANGERS;
+}
+
+static ls_net_endpoint_t *stranger_endpoint(fixture_t *fx, ls_identity_t *id, int n)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    ls_net_config_t cfg = {
+        .bind_addr = (struct sockaddr *)&addr,
+        .identity = id,
+        .cb = {.established_cb = stranger_established, .closed_cb = stranger_closed},
+        .limits = {.keep_alive_ms = 200}, /* idle, but never silent */
+    };
+    ls_net_endpoint_t *ep = NULL;
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK + 2 + (uint32_t)n); /* 127.0.0.2... */
+    assert_int_equal(ls_net_endpoint_create(&fx->loop, &cfg, &ep), 0);
+    return ep;
+}
+
+static void strangers_cannot_take_the_slots_reserved_for_verified_peers(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim_a = {.hello_window = HELLO_WINDOW, .evict_after_ms = 300};
+    fixture_t *fx = fixture_new2(&lim_a, NULL);
+    char *dir = ls_test_mkdtemp("net-s");
+    ls_identity_t *id = NULL;
+    ls_net_endpoint_t *eps[STRANGER_ADDRS];
+    stranger_t *strangers = calloc(STRANGERS, sizeof(*strangers));
+    ls_net_stats_t st;
+    size_t open = 0;
+
+    assert_int_equal(ls_identity_load_or_create(dir, &id), 0);
+    strangers_settled = 0;
+    fx->sa.verify_id = ls_identity_peer_id(fx->id_b);
+    for (int i = 0; i < STRANGER_ADDRS; i++) {
+        eps[i] = stranger_endpoint(fx, id, i);
+        for (int j = 0; j < STRANGERS_PER_ADDR; j++) {
+            ls_net_conn_t *c = NULL;
+            assert_int_equal(ls_net_connect(eps[i], (struct sockaddr *)&fx->a_addr,
+                                            &strangers[i * STRANGERS_PER_ADDR + j], &c),
+                             0);
+        }
+    }
+    assert_true(run_until(fx, all_strangers_settled));
+    run_for(fx, 100);
+    ls_net_endpoint_stats(fx->a, &st);
+    /* the strangers hold at most the unreserved inbound slots... */
+    assert_true(st.unverified_in <= LS_NET_MAX_CONNS_IN - LS_NET_RESERVED_VERIFIED);
+    assert_true(st.unverified_in > 0);
+    for (size_t i = 0; i < STRANGERS; i++)
+        open += !strangers[i].is_closed;
+    assert_true(open <= LS_NET_MAX_CONNS_IN - LS_NET_RESERVED_VERIFIED);
+    /* ...they needed a Retry once past the threshold... */
+    assert_true(st.retries_sent > 0);
+
+    /* ...and a peer that proves itself still gets in, past the idle crowd */
+    run_for(fx, 350);
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    run_for(fx, 100);
+    assert_int_equal(fx->sb.closed, 0);
+    assert_non_null(fx->sa.conn);
+    assert_true(ls_net_conn_is_verified(fx->sa.conn));
+    ls_net_endpoint_stats(fx->a, &st);
+    assert_true(st.evicted > 0);
+    assert_true(st.unverified_in <= LS_NET_MAX_CONNS_IN - LS_NET_RESERVED_VERIFIED);
+
+    for (int i = 0; i < STRANGER_ADDRS; i++)
+        ls_net_endpoint_close(eps[i], NULL);
+    fixture_free(fx);
+    ls_identity_free(id);
+    ls_test_rmtree(dir);
+    free(dir);
+    free(strangers);
+}
+
+static void under_load_a_new_connection_passes_a_retry_first(void **state)
+{
+    (void)state;
+    ls_net_limits_t lim_a = {.hello_window = HELLO_WINDOW, .retry_above = 1};
+    fixture_t *fx = fixture_new2(&lim_a, NULL);
+    ls_net_conn_t *c = NULL;
+    ls_net_stats_t st;
+
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    ls_net_endpoint_stats(fx->a, &st);
+    assert_true(st.retries_sent == 0); /* not under load yet */
+
+    /* one unverified connection is the threshold here */
+    fx->sa.established = fx->sb.established = 0;
+    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&fx->a_addr, NULL, &c), 0);
+    assert_true(run_until(fx, both_established));
+    ls_net_endpoint_stats(fx->a, &st);
+    assert_true(st.retries_sent == 1);
+    assert_int_equal(st.unverified_in, 2);
+    assert_int_equal(fx->sa.closed + fx->sb.closed, 0);
+
+    fixture_free(fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1077,6 +1315,10 @@ int main(void)
         cmocka_unit_test(closing_an_endpoint_mid_transfer_ends_everything_on_both_sides),
         cmocka_unit_test(streams_abandoned_unread_give_their_credit_back_to_the_connection),
         cmocka_unit_test(file_range_is_served_from_disk_and_a_short_file_resets_the_stream),
+        cmocka_unit_test(a_stranger_gets_one_stream_and_the_hello_window_until_it_is_verified),
+        cmocka_unit_test(unverified_connections_from_one_address_are_capped),
+        cmocka_unit_test(strangers_cannot_take_the_slots_reserved_for_verified_peers),
+        cmocka_unit_test(under_load_a_new_connection_passes_a_retry_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
  * the library, who gets in, library deltas, and serving. */
 #include "testutil.h"
 #include "peer_harness.h"
+#include "peer/server.h"
 
 #include "lanspread/catalog.h"
 #include "lanspread/error.h"
@@ -11,6 +12,7 @@
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -806,9 +808,131 @@ static void local_catalog_edit_applies_on_rescan_and_on_the_watchers_event(void 
     json_decref(ev);
 }
 
+/* --- defences against strangers and stalled receivers ------------------- */
+
+static size_t open_fds(void)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+#define STALL_MS 1500
+
+static void a_transfer_whose_receiver_reads_nothing_is_reset_and_its_file_closed(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state = ls_test_mkdtemp("raw");
+    ls_net_limits_t small = {.stream_window = 64 * 1024, .conn_window = 256 * 1024};
+    f->serve_stall_ms = STALL_MS;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 2 * LS_CHUNK_SIZE);
+    start_peer(f, 0, -1, NULL, 0);
+    assert_int_equal(ls_raw_open_limited(&raw, raw_state, &small), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+    assert_int_equal(ls_raw_handshake(&raw, NULL, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+    ls_raw_run_for(&raw, 300); /* the first scan's files are closed by now */
+    size_t fds_before = open_fds();
+
+    raw.is_not_reading = true;
+    uint64_t start = uv_hrtime();
+    request_file(&raw, "alpha", "alpha.pak", 0, LS_CHUNK_SIZE, &result);
+    uint64_t elapsed_ms = (uv_hrtime() - start) / 1000000u;
+    /* the server gave up on us: reset, not finished, after the timeout */
+    assert_int_equal(result.close_status, LS_EREMOTE);
+    assert_true(result.body_len < LS_CHUNK_SIZE);
+    assert_true(elapsed_ms >= STALL_MS);
+    assert_true(ls_swarm_log_count(f, "nothing read for") >= 1);
+    ls_raw_result_free(&result);
+    /* ...and the file it served from is closed */
+    for (int i = 0; i < 40 && open_fds() > fds_before; i++)
+        ls_raw_run_for(&raw, 50);
+    assert_true(open_fds() <= fds_before);
+    raw_done(&raw, raw_state);
+}
+
+/* Pieces of one unfinished request frame (header announcing the largest
+ * request): LS_SERVE_CONN_BUFFER_MAX holds PIECES of them, one more is over. */
+#define PIECES 4
+#define PIECE (LS_SERVE_CONN_BUFFER_MAX / PIECES)
+
+static void request_bytes_buffered_on_one_connection_are_budgeted(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state;
+    ls_raw_result_t results[PIECES + 1];
+    uint8_t *piece = malloc(PIECE);
+    assert_non_null(piece);
+    memset(piece, ' ', PIECE);
+    uint32_t announced = LS_SERVE_REQUEST_FRAME_MAX; /* big-endian length prefix */
+    for (int i = 0; i < (int)LS_FRAME_HEADER_LEN; i++)
+        piece[i] = (uint8_t)(announced >> (8 * (LS_FRAME_HEADER_LEN - 1 - i)));
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_ready(f, &raw, &raw_state);
+
+    for (int i = 0; i <= PIECES; i++)
+        assert_int_equal(ls_raw_send_unfinished(&raw, piece, PIECE, &results[i]), 0);
+    int done = 0;
+    for (int t = 0; t < 200 && done == 0; t++) {
+        ls_raw_run_for(&raw, 50);
+        for (int i = 0; i <= PIECES; i++)
+            done += results[i].is_done;
+    }
+    ls_raw_run_for(&raw, 300);
+    /* exactly one request went over the budget and was answered busy; the
+     * others still wait for the rest of their frames */
+    done = 0;
+    for (int i = 0; i <= PIECES; i++) {
+        if (!results[i].is_done)
+            continue;
+        done++;
+        assert_true(results[i].has_reply);
+        assert_int_equal(results[i].reply.kind, LS_MSG_ERROR);
+        assert_int_equal(results[i].reply.u.error.code, LS_WIRE_BUSY);
+    }
+    assert_int_equal(done, 1);
+    raw_done(&raw, raw_state); /* the unfinished streams close with the connection */
+    for (int i = 0; i <= PIECES; i++)
+        ls_raw_result_free(&results[i]);
+    free(piece);
+}
+
+static void a_stranger_gets_one_stream_before_its_hello(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t first, second;
+    char *raw_state = ls_test_mkdtemp("raw");
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+    assert_int_equal(ls_raw_send_unfinished(&raw, "\0\0", 2, &first), 0);
+    ls_raw_run_for(&raw, 200);
+    assert_int_equal(ls_raw_send_unfinished(&raw, "\0\0", 2, &second), LS_ELIMIT);
+    raw_done(&raw, raw_state);
+    ls_raw_result_free(&first);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            a_transfer_whose_receiver_reads_nothing_is_reset_and_its_file_closed, ls_swarm_setup,
+            ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(request_bytes_buffered_on_one_connection_are_budgeted,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_stranger_gets_one_stream_before_its_hello, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(handshake_shows_each_side_the_others_games, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(other_protocol_version_is_refused_once_and_ignored,
