@@ -11,6 +11,7 @@
 #include "lanspread/catalog.h"
 #include "lanspread/install.h"
 #include "lanspread/library.h"
+#include "lanspread/party.h"
 #include "lanspread/unpack.h"
 
 #include <jansson.h>
@@ -28,7 +29,7 @@ typedef struct {
     const char *listen;                            /* "ADDR:PORT"; default "0.0.0.0:0" */
     const char *static_peers[LS_STATIC_PEERS_MAX]; /* "ADDR:PORT" to connect to */
     size_t static_peer_count;
-    const char *party_key;         /* NULL: anyone on the LAN may join */
+    const ls_party_key_t *party_key; /* ls_party_key_derive's; NULL: anyone on the LAN may join */
     uint32_t ping_interval_ms;     /* default 5000 */
     uint32_t ping_misses_max;      /* pings missed before a peer is pruned; default 3 */
     uint32_t reconnect_ms;         /* retry interval for static peers; default 2000 */

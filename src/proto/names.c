@@ -24,6 +24,8 @@ static const char *const kind_names[] = {
     [LS_MSG_ERROR] = "error",
     [LS_MSG_HAVE] = "have",
     [LS_MSG_HAVE_ACK] = "have_ack",
+    [LS_MSG_HELLO_LIBRARY] = "hello_library",
+    [LS_MSG_HELLO_LIBRARY_ACK] = "hello_library_ack",
 };
 
 static const char *const wire_error_names[] = {

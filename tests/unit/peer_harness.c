@@ -333,7 +333,15 @@ int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **featu
     hello.u.hello.features = features;
     hello.u.hello.feature_count = feature_count;
     if (party_key) {
-        ls_party_proof(party_key, hello.u.hello.peer_id, rp->remote_peer_id, proof);
+        ls_party_key_t key;
+        uint8_t exporter[LS_PARTY_EXPORTER_LEN];
+        int rc = ls_party_key_derive(party_key, strlen(party_key), &key, NULL);
+        if (rc == 0)
+            rc = ls_net_conn_export_keying_material(rp->conn, LS_PARTY_EXPORTER_LABEL, exporter,
+                                                    sizeof exporter);
+        if (rc != 0)
+            return rc;
+        ls_party_proof(&key, exporter, hello.u.hello.peer_id, rp->remote_peer_id, proof);
         hello.u.hello.party_proof = proof;
     }
     ls_snapshot_digest(NULL, 0, hello.u.hello.library.digest);
@@ -470,10 +478,13 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
     snprintf(games, sizeof games, "%s/games", p->dir);
     snprintf(state, sizeof state, "%s/state", p->dir);
     ls_fs_mkdir_p(games, 0755);
+    ls_party_key_t key;
+    if (party_key)
+        assert_int_equal(ls_party_key_derive(party_key, strlen(party_key), &key, NULL), 0);
     ls_peer_config_t config = {.game_dir = games,
                                .state_dir = state,
                                .listen = "127.0.0.1:0",
-                               .party_key = party_key,
+                               .party_key = party_key ? &key : NULL,
                                .ping_interval_ms = 500,
                                .reconnect_ms = 300,
                                .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,
