@@ -1211,6 +1211,17 @@ static void digest_matches_the_documented_encoding(void **state)
 
 /* ---- seed corpus ---- */
 
+/* The library snapshot a message carries, if any (not a deferred one). */
+static const ls_library_snapshot_t *carried_snapshot(const ls_msg_t *msg)
+{
+    if (msg->kind == LS_MSG_GAMES || msg->kind == LS_MSG_HELLO_LIBRARY)
+        return &msg->u.games;
+    if ((msg->kind == LS_MSG_HELLO || msg->kind == LS_MSG_HELLO_ACK) &&
+        !msg->u.hello.is_library_deferred)
+        return &msg->u.hello.library;
+    return NULL;
+}
+
 static void check_corpus_file(const char *dir, const char *name, ls_msg_kind_t kind)
 {
     size_t len = 0;
@@ -1227,11 +1238,7 @@ static void check_corpus_file(const char *dir, const char *name, ls_msg_kind_t k
         fail_msg("%s: %s (%s)", ls_msg_kind_name(kind), ls_strerror(rc), detail);
     assert_int_equal(msg.kind, kind);
     /* the generator computed digests independently: they must agree */
-    const ls_library_snapshot_t *snap = (kind == LS_MSG_GAMES || kind == LS_MSG_HELLO_LIBRARY)
-                                            ? &msg.u.games
-                                        : (kind == LS_MSG_HELLO || kind == LS_MSG_HELLO_ACK)
-                                            ? &msg.u.hello.library
-                                            : NULL;
+    const ls_library_snapshot_t *snap = carried_snapshot(&msg);
     if (snap) {
         assert_int_equal(ls_snapshot_digest(snap->games, snap->game_count, digest), 0);
         assert_string_equal(digest, snap->digest);
@@ -1345,10 +1352,7 @@ static ls_msg_kind_t check_doc_example(const char *json, size_t len)
     int rc = ls_msg_decode((const uint8_t *)json, len, &msg, detail, sizeof detail);
     if (rc != 0)
         fail_msg("example %.*s: %s (%s)", (int)len, json, ls_strerror(rc), detail);
-    const ls_library_snapshot_t *snap = msg.kind == LS_MSG_GAMES ? &msg.u.games
-                                        : (msg.kind == LS_MSG_HELLO || msg.kind == LS_MSG_HELLO_ACK)
-                                            ? &msg.u.hello.library
-                                            : NULL;
+    const ls_library_snapshot_t *snap = carried_snapshot(&msg);
     if (snap) {
         assert_int_equal(ls_snapshot_digest(snap->games, snap->game_count, digest), 0);
         assert_string_equal(digest, snap->digest);
