@@ -3,10 +3,10 @@
  *
  * A key is given as text. The form `lanspread party-key new` prints (seven
  * groups of four base32 letters; the last LS_PARTY_KEY_CHECK_BITS bits check
- * the others, so a typo is caught) carries LS_PARTY_KEY_RANDOM_BITS random bits and is used as it is; any
- * other text is a passphrase, stretched with Argon2id (memory-hard, so each
- * guess costs LS_PARTY_ARGON2_MEMORY_KIB of memory). Both give the same
- * kind of derived key, the only thing the proof uses.
+ * the others, so a typo is caught) carries LS_PARTY_KEY_RANDOM_BITS random bits and is used as it
+ * is; any other text is a passphrase, stretched with Argon2id (memory-hard, so each guess costs
+ * LS_PARTY_ARGON2_MEMORY_KIB of memory). Both give the same kind of derived key, the only thing the
+ * proof uses.
  *
  * Proofs are bound to one TLS session through its keying-material exporter
  * (RFC 5705/8446, label LS_PARTY_EXPORTER_LABEL): a proof seen on one
@@ -24,8 +24,8 @@
 
 #define LS_PARTY_KEY_LEN 32 /* bytes of a derived key */
 #define LS_PARTY_KEY_RANDOM_BITS 128
-#define LS_PARTY_KEY_GROUPS 7     /* "xxxx-xxxx-...": groups of the generated form */
-#define LS_PARTY_KEY_GROUP_LEN 4  /* base32 letters per group */
+#define LS_PARTY_KEY_GROUPS 7      /* "xxxx-xxxx-...": groups of the generated form */
+#define LS_PARTY_KEY_GROUP_LEN 4   /* base32 letters per group */
 #define LS_PARTY_KEY_CHECK_BITS 12 /* the rest of the 140 bits: a typo check */
 /* The generated form and its NUL: 7 groups of 4, 6 dashes. */
 #define LS_PARTY_KEY_TEXT_LEN (LS_PARTY_KEY_GROUPS * (LS_PARTY_KEY_GROUP_LEN + 1))

@@ -133,7 +133,7 @@ typedef struct {
      * the acceptor proved the party key (see PROTOCOL.md, Party key). */
     bool is_library_deferred;
     ls_library_snapshot_t library; /* empty when is_library_deferred */
-} ls_hello_t; /* also HelloAck */
+} ls_hello_t;                      /* also HelloAck */
 
 /* The serving peer's catalog entry for a game: what a downloader needs to
  * list a game its own catalog lacks. */

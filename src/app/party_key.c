@@ -11,13 +11,14 @@
 
 static void party_key_usage(FILE *out)
 {
-    fprintf(out, "usage: lanspread party-key new\n\n"
-                 "Prints a new random party key (%d bits, base32 groups) alone on the last\n"
-                 "line. Give it to every peer of a closed party, e.g. in a file:\n"
-                 "  lanspread party-key new | tail -n 1 > party.key\n"
-                 "  lanspread daemon --party-key-file party.key ...\n"
-                 "or in the environment (%s). Any other text is taken as a\n"
-                 "passphrase and stretched with Argon2id.\n",
+    fprintf(out,
+            "usage: lanspread party-key new\n\n"
+            "Prints a new random party key (%d bits, base32 groups) alone on the last\n"
+            "line. Give it to every peer of a closed party, e.g. in a file:\n"
+            "  lanspread party-key new | tail -n 1 > party.key\n"
+            "  lanspread daemon --party-key-file party.key ...\n"
+            "or in the environment (%s). Any other text is taken as a\n"
+            "passphrase and stretched with Argon2id.\n",
             LS_PARTY_KEY_RANDOM_BITS, LS_PARTY_KEY_ENV);
 }
 

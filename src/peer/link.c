@@ -554,13 +554,13 @@ void ls__links_tick(ls__links_t *links)
 {
     uint64_t now = ls__links_now(links);
     for (ls_link_t *l = links->list; l; l = l->next) {
-        bool is_library_late = l->deferred_hello.kind &&
-                               now - l->library_wait_ms >= links->config.hello_deadline_ms;
+        bool is_library_late =
+            l->deferred_hello.kind && now - l->library_wait_ms >= links->config.hello_deadline_ms;
         if (!l->is_outbound && !l->is_closing && !l->is_ready &&
             (l->is_refused || is_library_late ||
              (!l->has_hello && now - l->started_ms >= links->config.hello_deadline_ms))) {
             ls_info("peer", "%s: %s; connection closed", l->address,
-                    l->is_refused      ? "its hello was refused"
+                    l->is_refused     ? "its hello was refused"
                     : is_library_late ? "no library after its hello"
                                       : "no hello in time");
             ls__link_close(l, LS_NET_APP_REFUSED, l->is_refused ? "refused" : "no hello");
@@ -601,15 +601,17 @@ static int established_cb(ls_net_conn_t *conn, const char *peer_id)
         strcmp(link->target->peer_id, peer_id) != 0) {
         /* Someone else answers at the address that peer advertised: an
          * impostor (or a stale record). It gets no hello and no redial. */
-        ls_warn("peer", "%s presents the certificate of %.12s, not the advertised %.12s: "
-                "not dialled again", link->address, peer_id, link->target->peer_id);
+        ls_warn("peer",
+                "%s presents the certificate of %.12s, not the advertised %.12s: "
+                "not dialled again",
+                link->address, peer_id, link->target->peer_id);
         link->target->is_ignored = true;
         return LS_EAUTH;
     }
     snprintf(link->peer_id, sizeof link->peer_id, "%s", peer_id);
-    link->has_exporter = ls_net_conn_export_keying_material(conn, LS_PARTY_EXPORTER_LABEL,
-                                                            link->exporter,
-                                                            sizeof link->exporter) == 0;
+    link->has_exporter =
+        ls_net_conn_export_keying_material(conn, LS_PARTY_EXPORTER_LABEL, link->exporter,
+                                           sizeof link->exporter) == 0;
     if (!link->has_exporter && links->has_party_key)
         return LS_ETLS; /* no proof could be bound to this session */
     if (link->is_outbound && ls__link_send_hello(link) != 0)

@@ -28,7 +28,7 @@ typedef struct ls_link ls_link_t;
 typedef struct {
     char address[LS_ADDRESS_MAX];
     struct sockaddr_storage sockaddr;
-    ls_link_t *link;                      /* the outbound link to it, if any */
+    ls_link_t *link; /* the outbound link to it, if any */
     bool is_ignored; /* answered version_mismatch, or not the advertised peer: not retried */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* known, or learnt from the first handshake */
     /* peer_id was advertised (mDNS): a certificate with another id at that

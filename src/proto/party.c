@@ -177,8 +177,7 @@ static void update_text(struct hmac_sha256_ctx *ctx, const char *text)
 }
 
 void ls_party_proof(const ls_party_key_t *key, const uint8_t exporter[LS_PARTY_EXPORTER_LEN],
-                    const char *sender_id, const char *receiver_id,
-                    char out[LS_SHA256_HEX_LEN + 1])
+                    const char *sender_id, const char *receiver_id, char out[LS_SHA256_HEX_LEN + 1])
 {
     struct hmac_sha256_ctx ctx;
     uint8_t mac[SHA256_DIGEST_SIZE];

@@ -321,10 +321,25 @@ int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *
     return ls_raw_handshake_with(rp, party_key, features, 1, out);
 }
 
-int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
-                          size_t feature_count, ls_raw_result_t *out)
+int ls_raw_party_proof(ls_raw_peer_t *rp, const char *party_key, bool is_ours,
+                       char proof[LS_SHA256_HEX_LEN + 1])
 {
-    char proof[LS_SHA256_HEX_LEN + 1];
+    ls_party_key_t key;
+    uint8_t exporter[LS_PARTY_EXPORTER_LEN];
+    const char *ours = ls_identity_peer_id(rp->identity);
+    int rc = ls_party_key_derive(party_key, strlen(party_key), &key, NULL);
+    if (rc == 0)
+        rc = ls_net_conn_export_keying_material(rp->conn, LS_PARTY_EXPORTER_LABEL, exporter,
+                                                sizeof exporter);
+    if (rc == 0)
+        ls_party_proof(&key, exporter, is_ours ? ours : rp->remote_peer_id,
+                       is_ours ? rp->remote_peer_id : ours, proof);
+    return rc;
+}
+
+static int send_hello(ls_raw_peer_t *rp, char *proof, char **features, size_t feature_count,
+                      ls_raw_result_t *out)
+{
     ls_msg_t hello = {.kind = LS_MSG_HELLO};
     hello.u.hello.protocol_version = LS_PROTOCOL_VERSION;
     hello.u.hello.peer_id = (char *)ls_identity_peer_id(rp->identity);
@@ -332,20 +347,27 @@ int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **featu
     hello.u.hello.listen_port = 1;
     hello.u.hello.features = features;
     hello.u.hello.feature_count = feature_count;
-    if (party_key) {
-        ls_party_key_t key;
-        uint8_t exporter[LS_PARTY_EXPORTER_LEN];
-        int rc = ls_party_key_derive(party_key, strlen(party_key), &key, NULL);
-        if (rc == 0)
-            rc = ls_net_conn_export_keying_material(rp->conn, LS_PARTY_EXPORTER_LABEL, exporter,
-                                                    sizeof exporter);
-        if (rc != 0)
-            return rc;
-        ls_party_proof(&key, exporter, hello.u.hello.peer_id, rp->remote_peer_id, proof);
-        hello.u.hello.party_proof = proof;
-    }
+    hello.u.hello.party_proof = proof;
     ls_snapshot_digest(NULL, 0, hello.u.hello.library.digest);
     return ls_raw_request(rp, &hello, out);
+}
+
+int ls_raw_hello_with_proof(ls_raw_peer_t *rp, const char *proof, ls_raw_result_t *out)
+{
+    char *features[] = {"chunk-sha256"};
+    return send_hello(rp, (char *)proof, features, 1, out);
+}
+
+int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
+                          size_t feature_count, ls_raw_result_t *out)
+{
+    char proof[LS_SHA256_HEX_LEN + 1];
+    if (party_key) {
+        int rc = ls_raw_party_proof(rp, party_key, true, proof);
+        if (rc != 0)
+            return rc;
+    }
+    return send_hello(rp, party_key ? proof : NULL, features, feature_count, out);
 }
 
 void ls_raw_result_free(ls_raw_result_t *r)

@@ -76,6 +76,12 @@ int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *
 /* The same, advertising these features instead of "chunk-sha256" alone. */
 int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
                           size_t feature_count, ls_raw_result_t *out);
+/* The party proof for the current connection: ours (is_ours) or the one
+ * the other side must send us. */
+int ls_raw_party_proof(ls_raw_peer_t *rp, const char *party_key, bool is_ours,
+                       char proof[LS_SHA256_HEX_LEN + 1]);
+/* A hello (with an empty library) carrying exactly this proof (NULL: none). */
+int ls_raw_hello_with_proof(ls_raw_peer_t *rp, const char *proof, ls_raw_result_t *out);
 /* Runs the loop for ms milliseconds (to let the other side act). */
 void ls_raw_run_for(ls_raw_peer_t *rp, int ms);
 void ls_raw_result_free(ls_raw_result_t *r);
