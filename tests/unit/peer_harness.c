@@ -128,10 +128,11 @@ static int raw_established_cb(ls_net_conn_t *c, const char *peer_id)
 static void raw_closed_cb(ls_net_conn_t *c, int status, uint64_t app_error, const char *reason)
 {
     ls_raw_peer_t *rp = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
+    if (rp->conn != c)
+        return; /* an earlier connection of this raw peer: not the one watched */
     rp->is_closed = true;
     rp->close_status = status;
-    if (rp->conn == c)
-        rp->conn = NULL;
+    rp->conn = NULL;
 }
 
 /* Feeds bytes into header, payload, then body. */
