@@ -8,6 +8,7 @@ packages=(
   libuv1-dev libjansson-dev libgnutls28-dev nettle-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev
   libavahi-core-dev libarchive-dev libmicrohttpd-dev libcmocka-dev
+  libargon2-dev # Argon2id: a party passphrase is stretched into its key
   clang libclang-rt-14-dev
   clang-format # scripts/checksrc.py pins clang-format 14, Debian 12's
   iproute2 procps python3

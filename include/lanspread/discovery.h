@@ -10,6 +10,7 @@
 
 #include "lanspread/hash.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -59,6 +60,21 @@ typedef struct {
     ls_discovery_lost_cb lost_cb;
     void *userdata;
 } ls_discovery_config_t;
+
+/* One IPv4 network of a local interface (network byte order). */
+typedef struct {
+    unsigned ifindex;
+    uint32_t address;
+    uint32_t netmask;
+} ls_discovery_prefix_t;
+
+/* Whether an address mDNS resolved on interface `ifindex` may be dialled: a
+ * unicast address (not loopback, unspecified, multicast or broadcast) inside
+ * one of that interface's networks, so an answer cannot send us off the
+ * link it came from (to loopback, or to a host elsewhere). Network byte
+ * order. Pure. */
+bool ls_discovery_is_on_link(uint32_t address, unsigned ifindex,
+                             const ls_discovery_prefix_t *prefixes, size_t count);
 
 /* Starts advertising and browsing on `loop`. The config is copied. On success
  * *out belongs to the caller, who ends it with ls_discovery_stop().

@@ -161,6 +161,12 @@ bool ls_net_conn_is_verified(const ls_net_conn_t *c);
 
 /* The peer's 64-hex-digit id; "" before the handshake. Owned by c. */
 const char *ls_net_conn_peer_id(const ls_net_conn_t *c);
+/* len bytes of keying material exported from the connection's TLS session
+ * (RFC 8446 7.5, no context): the same on both ends of this connection and
+ * unpredictable on any other, so a value bound to it cannot be replayed
+ * elsewhere. LS_ESTATE before established_cb; LS_ETLS if GnuTLS fails. */
+int ls_net_conn_export_keying_material(const ls_net_conn_t *c, const char *label, uint8_t *out,
+                                       size_t len);
 ls_net_endpoint_t *ls_net_conn_endpoint(const ls_net_conn_t *c);
 void *ls_net_conn_user_data(const ls_net_conn_t *c);
 void ls_net_conn_set_user_data(ls_net_conn_t *c, void *user_data);

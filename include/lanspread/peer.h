@@ -11,6 +11,7 @@
 #include "lanspread/catalog.h"
 #include "lanspread/install.h"
 #include "lanspread/library.h"
+#include "lanspread/party.h"
 #include "lanspread/unpack.h"
 
 #include <jansson.h>
@@ -28,11 +29,11 @@ typedef struct {
     const char *listen;                            /* "ADDR:PORT"; default "0.0.0.0:0" */
     const char *static_peers[LS_STATIC_PEERS_MAX]; /* "ADDR:PORT" to connect to */
     size_t static_peer_count;
-    const char *party_key;         /* NULL: anyone on the LAN may join */
-    uint32_t ping_interval_ms;     /* default 5000 */
-    uint32_t ping_misses_max;      /* pings missed before a peer is pruned; default 3 */
-    uint32_t reconnect_ms;         /* retry interval for static peers; default 2000 */
-    uint32_t protocol_version;     /* 0: LS_PROTOCOL_VERSION (tests announce others) */
+    const ls_party_key_t *party_key; /* ls_party_key_derive's; NULL: anyone on the LAN may join */
+    uint32_t ping_interval_ms;       /* default 5000 */
+    uint32_t ping_misses_max;        /* pings missed before a peer is pruned; default 3 */
+    uint32_t reconnect_ms;           /* retry interval for static peers; default 2000 */
+    uint32_t protocol_version;       /* 0: LS_PROTOCOL_VERSION (tests announce others) */
     uint32_t monitor_settle_ms;    /* quiet time before a changed game is rescanned; default 300 */
     bool no_mdns;                  /* false: announce and find peers over mDNS */
     const ls_unpacker_t *unpacker; /* installs unpack with it; NULL: libarchive */

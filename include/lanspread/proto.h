@@ -1,4 +1,4 @@
-/* Protocol v4: the messages peers exchange, their framing and their codec.
+/* Protocol v5: the messages peers exchange, their framing and their codec.
  * Every message travels as one frame: a 4-byte big-endian payload length,
  * then that many bytes of UTF-8 JSON. See docs/PROTOCOL.md. */
 #ifndef LANSPREAD_PROTO_H
@@ -108,10 +108,14 @@ typedef enum {
     LS_MSG_LIBRARY_DELTA,
     LS_MSG_LIBRARY_DELTA_ACK,
     LS_MSG_ERROR,
-    LS_MSG_HAVE,           /* request, only to peers that list LS_FEATURE_SWARM */
-    LS_MSG_HAVE_ACK,       /* its reply: no field besides kind */
-    LS_MSG_GET_FILE_BATCH, /* request, only to peers that list LS_FEATURE_BATCH */
-    LS_MSG_FILE_BATCH,     /* its answer: the ranges' bytes back to back */
+    LS_MSG_HAVE,     /* request, only to peers that list LS_FEATURE_SWARM */
+    LS_MSG_HAVE_ACK, /* its reply: no field besides kind */
+    /* The dialler's library, sent once the acceptor's hello_ack proved the
+     * party key (its hello left the library out); u.games. */
+    LS_MSG_HELLO_LIBRARY,
+    LS_MSG_HELLO_LIBRARY_ACK, /* its reply: no field besides kind */
+    LS_MSG_GET_FILE_BATCH,    /* request, only to peers that list LS_FEATURE_BATCH */
+    LS_MSG_FILE_BATCH,        /* its answer: the ranges' bytes back to back */
 } ls_msg_kind_t;
 
 /* Typed errors a peer answers with. */
@@ -136,8 +140,11 @@ typedef struct {
     char **features;
     size_t feature_count;
     char *party_proof; /* NULL when absent */
-    ls_library_snapshot_t library;
-} ls_hello_t; /* also HelloAck */
+    /* hello only: `library` is left out and follows in hello_library, after
+     * the acceptor proved the party key (see PROTOCOL.md, Party key). */
+    bool is_library_deferred;
+    ls_library_snapshot_t library; /* empty when is_library_deferred */
+} ls_hello_t;                      /* also HelloAck */
 
 /* The serving peer's catalog entry for a game: what a downloader needs to
  * list a game its own catalog lacks. */
@@ -192,7 +199,7 @@ typedef struct {
     union {
         ls_hello_t hello;            /* HELLO, HELLO_ACK */
         uint64_t nonce;              /* PING, PONG */
-        ls_library_snapshot_t games; /* GAMES (answer to LIST_GAMES) */
+        ls_library_snapshot_t games; /* GAMES (answer to LIST_GAMES), HELLO_LIBRARY */
         char *game_id;               /* GET_GAME */
         ls_game_manifest_t game;     /* GAME */
         struct {
@@ -258,15 +265,10 @@ bool ls_proto_utf8_is_valid(const uint8_t *data, size_t len, size_t *bad_offset)
 int ls_snapshot_digest(const ls_game_summary_t *games, size_t count,
                        char out[LS_SHA256_HEX_LEN + 1]);
 
-/* The party-key proof a hello carries: hex HMAC-SHA256 keyed with the party
- * secret over "lanspread/4|<sender peer_id>|<receiver peer_id>", binding the
- * secret to the two certificates of one connection. */
-void ls_party_proof(const char *key, const char *sender_id, const char *receiver_id,
-                    char out[LS_SHA256_HEX_LEN + 1]);
-
 /* Deep copies; destination owned by the caller. */
 int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src);
 int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *src);
+int ls_hello_copy(ls_hello_t *dst, const ls_hello_t *src);
 int ls_manifest_copy(ls_game_manifest_t *dst, const ls_game_manifest_t *src);
 int ls_game_meta_copy(ls_game_meta_t *dst, const ls_game_meta_t *src);
 

@@ -6,6 +6,7 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/http_server.h"
+#include "app/party_key.h"
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
@@ -33,8 +34,10 @@ static void daemon_usage(FILE *out)
             "  --name NAME         name shown to other peers (default: host name)\n"
             "  --listen ADDR:PORT  UDP address to listen on (default 0.0.0.0:0)\n"
             "  --peer ADDR:PORT    connect to this peer (repeatable)\n"
-            "  --party-key SECRET  only peers with the same secret get in\n"
-            "  --party-key-file F  read the secret from a file\n"
+            "  --party-key KEY     only peers with the same key get in (every local user\n"
+            "                      sees it in the process list: prefer the file or\n"
+            "                      $" LS_PARTY_KEY_ENV "); `lanspread party-key new` makes one\n"
+            "  --party-key-file F  read the key from a file\n"
             "  --catalog FILE      extra catalog file (repeatable); the game directory's\n"
             "                      .lanspread-catalog.json overrides it, re-read on rescans\n"
             "  --ping-ms N         ping interval (default 5000)\n"
@@ -148,6 +151,7 @@ typedef struct {
     const char *catalogs[LS_MAX_EXTRA_CATALOGS];
     size_t catalog_count;
     char *state_dir, *party_key, *http_token, *config_path;
+    ls_party_key_t derived_key; /* of party_key */
     const char *http_listen;
     const char *log_file;
     bool is_http_off, as_json;
@@ -157,6 +161,7 @@ static void free_options(ls_daemon_options_t *o)
 {
     free(o->state_dir);
     free(o->party_key);
+    explicit_bzero(&o->derived_key, sizeof o->derived_key);
     free(o->http_token);
     free(o->config_path);
 }
@@ -301,6 +306,22 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
     return -1;
 }
 
+/* The key from the environment when no option gave one; it leaves the
+ * environment, so nothing this process starts inherits it. A key given on
+ * the command line keeps working, with a warning. Returns -1 to go on. */
+static int take_party_key(int argc, char **argv, ls_daemon_options_t *o)
+{
+    const char *env = getenv(LS_PARTY_KEY_ENV);
+    if (ls_app_party_key_on_command_line(argc, argv))
+        fprintf(stderr, "daemon: warning: --party-key on the command line is visible to every "
+                        "local user (ps); use --party-key-file or $" LS_PARTY_KEY_ENV "\n");
+    if (!o->party_key && env && *env && !(o->party_key = strdup(env)))
+        return LS_EXIT_FAILURE;
+    if (env)
+        unsetenv(LS_PARTY_KEY_ENV);
+    return -1;
+}
+
 /* argv with the config file's options inserted after the command name. */
 static char **merge_config(int argc, char **argv, char **extra, int extra_count, int *merged_argc)
 {
@@ -400,7 +421,11 @@ static int run_daemon(ls_daemon_options_t *o)
         return LS_EXIT_FAILURE;
 
     o->peer.state_dir = o->state_dir = o->state_dir ? o->state_dir : ls_app_default_state_dir();
-    o->peer.party_key = o->party_key;
+    if (o->party_key) {
+        if (ls_app_party_key_derive(o->party_key, strlen(o->party_key), &o->derived_key) != 0)
+            goto out;
+        o->peer.party_key = &o->derived_key;
+    }
     if (ls_app_load_catalog(o->catalogs, o->catalog_count, &catalog) != 0)
         goto out;
     if ((rc = ls_fs_mkdir_p(o->state_dir, 0700)) != 0) {
@@ -448,6 +473,8 @@ int ls_cmd_daemon(int argc, char **argv)
     if (!(merged = merge_config(argc, argv, extra, extra_count, &merged_argc)))
         goto out;
     exit_code = parse_options(merged_argc, merged, &o);
+    if (exit_code < 0)
+        exit_code = take_party_key(argc, argv, &o);
     if (exit_code < 0)
         exit_code = run_daemon(&o);
 out:

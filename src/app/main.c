@@ -1,5 +1,8 @@
 /* The `lanspread` executable: dispatches to one subcommand. */
 #include "app/commands.h"
+#include "app/party_key.h"
+
+#include "lanspread/proto.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +21,7 @@ static const ls_command_t commands[] = {
     {"cancel", "cancel a game's download", ls_cmd_client},
     {"rescan", "rescan the game directory", ls_cmd_client},
     {"set-game-dir", "change the game directory (saved in the config)", ls_cmd_client},
+    {"party-key", "make a key for a closed party (party-key new)", ls_cmd_party_key},
 };
 
 static void usage(FILE *out)
@@ -41,7 +45,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("lanspread %s (protocol 4)\n", LS_VERSION_STRING);
+        printf("lanspread %s (protocol %d)\n", LS_VERSION_STRING, LS_PROTOCOL_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -45,10 +45,9 @@
 #define SERVICES_MAX 1024 /* browsed services we track; more are ignored */
 #define WARNED_MAX 64     /* peers whose version mismatch was logged */
 
-typedef struct {
-    AvahiIfIndex ifindex;
-    uint32_t ipv4; /* network byte order */
-} host_address_t;
+/* Our addresses: published as A records, and the networks an answer's
+ * address must lie in (ls_discovery_is_on_link). */
+typedef ls_discovery_prefix_t host_address_t;
 
 typedef struct known_peer {
     struct known_peer *next;
@@ -219,7 +218,9 @@ static int compare_addresses(const void *a, const void *b)
     const host_address_t *x = a, *y = b;
     if (x->ifindex != y->ifindex)
         return x->ifindex < y->ifindex ? -1 : 1;
-    return x->ipv4 < y->ipv4 ? -1 : x->ipv4 > y->ipv4;
+    if (x->address != y->address)
+        return x->address < y->address ? -1 : 1;
+    return x->netmask < y->netmask ? -1 : x->netmask > y->netmask;
 }
 
 /* Reads the IPv4 addresses of the allowed non-loopback interfaces. */
@@ -238,8 +239,9 @@ static size_t collect_addresses(const ls_discovery_t *d, host_address_t *out)
         unsigned idx = if_nametoindex(ifs[i].name);
         if (idx == 0)
             continue;
-        out[n].ifindex = (AvahiIfIndex)idx;
-        out[n].ipv4 = ifs[i].address.address4.sin_addr.s_addr;
+        out[n].ifindex = idx;
+        out[n].address = ifs[i].address.address4.sin_addr.s_addr;
+        out[n].netmask = ifs[i].netmask.netmask4.sin_addr.s_addr;
         n++;
     }
     uv_free_interface_addresses(ifs, count);
@@ -258,6 +260,27 @@ static void refresh_addresses(ls_discovery_t *d)
     d->address_count = n;
     ls_info(MOD, "local IPv4 addresses changed (%zu now); re-publishing", n);
     publish(d);
+}
+
+bool ls_discovery_is_on_link(uint32_t address, unsigned ifindex,
+                             const ls_discovery_prefix_t *prefixes, size_t count)
+{
+    uint32_t host = ntohl(address);
+    /* 0/8 (this network), 127/8 (loopback), 224/4 and above (multicast,
+     * reserved, broadcast) are never a peer's unicast address */
+    if ((host >> 24) == 0 || (host >> 24) == 127 || (host >> 28) >= 0xE)
+        return false;
+    for (size_t i = 0; i < count; i++) {
+        const ls_discovery_prefix_t *p = &prefixes[i];
+        uint32_t mask = p->netmask;
+        if (p->ifindex != ifindex || mask == 0xFFFFFFFFu || mask == 0)
+            continue; /* a /32 has no neighbours; /0 would be the world */
+        bool is_broadcast = (address & ~mask) == ~mask;
+        /* our own address counts: a second peer on this host is on-link */
+        if ((address & mask) == (p->address & mask) && !is_broadcast)
+            return true;
+    }
+    return false;
 }
 
 /* ---- publishing ---- */
@@ -279,9 +302,10 @@ static int add_address_records(ls_discovery_t *d, const char *fqdn)
 {
     for (size_t i = 0; i < d->address_count; i++) {
         AvahiAddress a = {.proto = AVAHI_PROTO_INET};
-        a.data.ipv4.address = d->addresses[i].ipv4;
-        int rc = avahi_server_add_address(d->server, d->group, d->addresses[i].ifindex,
-                                          AVAHI_PROTO_INET, AVAHI_PUBLISH_NO_REVERSE, fqdn, &a);
+        a.data.ipv4.address = d->addresses[i].address;
+        int rc =
+            avahi_server_add_address(d->server, d->group, (AvahiIfIndex)d->addresses[i].ifindex,
+                                     AVAHI_PROTO_INET, AVAHI_PUBLISH_NO_REVERSE, fqdn, &a);
         if (rc < 0)
             return rc;
     }
@@ -536,6 +560,16 @@ static void on_resolved(service_t *s, AvahiIfIndex ifindex, const AvahiAddress *
     }
     if (strcmp(txt.peer_id, d->txt.peer_id) == 0)
         return; /* our own announcement */
+    if (!ls_discovery_is_on_link(a->data.ipv4.address, (unsigned)ifindex, d->addresses,
+                                 d->address_count)) {
+        avahi_address_snprint(ip, sizeof(ip), a);
+        if (!s->is_malformed_logged)
+            ls_warn(MOD, "ignoring service '%s': %s is not on the link it was heard on", s->name,
+                    ip);
+        s->is_malformed_logged = true;
+        unbind_service(s);
+        return;
+    }
     s->is_malformed_logged = false;
     memcpy(info.peer_id, txt.peer_id, sizeof(info.peer_id));
     memcpy(info.digest, txt.digest, sizeof(info.digest));

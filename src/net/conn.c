@@ -988,6 +988,16 @@ const char *ls_net_conn_peer_id(const ls_net_conn_t *c)
     return c->peer_id;
 }
 
+int ls_net_conn_export_keying_material(const ls_net_conn_t *c, const char *label, uint8_t *out,
+                                       size_t len)
+{
+    if (!c->tls || !c->peer_id[0]) /* peer_id: set once the certificate checked out */
+        return LS_ESTATE;
+    if (gnutls_prf_rfc5705(c->tls, strlen(label), label, 0, NULL, len, (char *)out) < 0)
+        return LS_ETLS;
+    return 0;
+}
+
 ls_net_endpoint_t *ls_net_conn_endpoint(const ls_net_conn_t *c)
 {
     return c->ep;

@@ -1,8 +1,12 @@
 /* Connections to other peers and the handshake that carries the library:
- * the connecting side sends hello with its full snapshot, the accepting side
- * validates it (version, identity, party key), applies it and answers
- * hello_ack with its own, which the connecting side validates the same way.
- * Each side applies the other's snapshot once per handshake; the snapshot's
+ * the connecting side sends hello, the accepting side validates it
+ * (version, identity, party key) and answers hello_ack with its own
+ * snapshot, which the connecting side validates the same way. Without a
+ * party key the hello carries the dialler's snapshot. With one it does not:
+ * no library goes to a peer before it proved the key, so the dialler sends
+ * its snapshot in hello_library once the hello_ack's proof checked out, and
+ * both sides count the handshake complete when that is acknowledged. Each
+ * side applies the other's snapshot once per handshake; the snapshot's
  * digest is checked once, where it is applied (ls_peerdb_apply_hello). */
 #include "link.h"
 #include "exchange.h"
@@ -20,7 +24,8 @@ struct ls__links {
     ls__links_config_t config; /* strings below are our copies */
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     char *name;
-    char *party_key;
+    ls_party_key_t party_key;
+    bool has_party_key;
     ls_net_endpoint_t *endpoint;
     int listen_port;
     const ls_library_snapshot_t *announced; /* borrowed; NULL before the first scan */
@@ -81,12 +86,19 @@ static int make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
     for (size_t i = 0; i < nfeatures; i++, h->feature_count++)
         if (!(h->features[i] = strdup(local_features[i])))
             goto fail;
-    if (links->party_key) {
-        ls_party_proof(links->party_key, links->peer_id, link->peer_id, proof);
+    if (links->has_party_key) {
+        if (!link->has_exporter) {
+            ls_msg_free(out);
+            return LS_ETLS;
+        }
+        ls_party_proof(&links->party_key, link->exporter, links->peer_id, link->peer_id, proof);
         if (!(h->party_proof = strdup(proof)))
             goto fail;
     }
-    if (ls_snapshot_copy(&h->library, links->announced) != 0)
+    /* A first hello under a party key keeps the library back: the other
+     * side has not proven the key yet (it does in its hello_ack). */
+    h->is_library_deferred = kind == LS_MSG_HELLO && links->has_party_key && !link->is_ready;
+    if (!h->is_library_deferred && ls_snapshot_copy(&h->library, links->announced) != 0)
         goto fail;
     return 0;
 fail:
@@ -104,10 +116,12 @@ static int validate_hello(const ls_link_t *link, const ls_hello_t *hello)
         return LS_EVERSION;
     if (strcmp(hello->peer_id, link->peer_id) != 0)
         return LS_EAUTH;
-    if (!links->party_key)
+    if (!links->has_party_key)
         return 0;
-    ls_party_proof(links->party_key, link->peer_id, links->peer_id, expected);
-    if (!hello->party_proof || strcmp(hello->party_proof, expected) != 0)
+    if (!link->has_exporter)
+        return LS_EAUTH;
+    ls_party_proof(&links->party_key, link->exporter, link->peer_id, links->peer_id, expected);
+    if (!ls_party_proof_equal(hello->party_proof, expected))
         return LS_EAUTH;
     return 0;
 }
@@ -236,7 +250,28 @@ static void error_answer(ls_msg_t *answer, ls_wire_error_t code, const char *mes
     answer->u.error.message = strdup(message);
 }
 
-void ls__link_answer_hello(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *answer)
+static void free_held(ls_msg_t *msg)
+{
+    ls_msg_free(msg);
+    memset(msg, 0, sizeof *msg);
+}
+
+/* The answer once a hello's library is there: the snapshot applied, or the
+ * error that says why not. *answer is freed and replaced on failure. */
+static void complete_handshake(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *answer)
+{
+    int rc = handshake_done(link, hello);
+    if (rc == 0 || rc == LS_ECANCELED)
+        return;
+    ls_msg_free(answer);
+    link->is_refused = !link->is_ready;
+    if (rc == LS_ECORRUPT)
+        error_answer(answer, LS_WIRE_INVALID_REQUEST, "library digest does not match its games");
+    else
+        error_answer(answer, ls_wire_error_from_code(rc), ls_strerror(rc));
+}
+
+void ls__link_answer_hello(ls_link_t *link, ls_hello_t *hello, ls_msg_t *answer)
 {
     ls__links_t *links = link->links;
     int rc = validate_hello(link, hello);
@@ -264,17 +299,40 @@ void ls__link_answer_hello(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *a
         error_answer(answer, ls_wire_error_from_code(rc), ls_strerror(rc));
         return;
     }
+    if (hello->is_library_deferred) {
+        /* Its library follows in hello_library, once our proof checked out
+         * on its side: keep the hello (a newer one replaces it). */
+        free_held(&link->deferred_hello);
+        link->deferred_hello.kind = LS_MSG_HELLO;
+        link->deferred_hello.u.hello = *hello;
+        memset(hello, 0, sizeof *hello);
+        link->library_wait_ms = ls__links_now(links);
+        /* It proved the key: its library comes on a stream of its own,
+         * which the transport's hello gate would not open for a stranger. */
+        ls_net_conn_verify(link->conn);
+        return;
+    }
     /* Applied before the ack is sent: once the dialer sees our library, we
      * already show theirs. */
-    rc = handshake_done(link, hello);
-    if (rc != 0 && rc != LS_ECANCELED) {
-        ls_msg_free(answer);
-        if (rc == LS_ECORRUPT)
-            error_answer(answer, LS_WIRE_INVALID_REQUEST,
-                         "library digest does not match its games");
-        else
-            error_answer(answer, ls_wire_error_from_code(rc), ls_strerror(rc));
+    complete_handshake(link, hello, answer);
+}
+
+void ls__link_take_library(ls_link_t *link, ls_library_snapshot_t *library, ls_msg_t *answer)
+{
+    ls_hello_t *hello = &link->deferred_hello.u.hello;
+    memset(answer, 0, sizeof *answer);
+    if (link->deferred_hello.kind != LS_MSG_HELLO) {
+        link->is_refused = !link->is_ready;
+        error_answer(answer, LS_WIRE_UNAUTHORIZED, "no hello awaits a library");
+        return;
     }
+    ls_snapshot_free(&hello->library); /* empty: deferred */
+    hello->library = *library;
+    hello->is_library_deferred = false;
+    memset(library, 0, sizeof *library);
+    answer->kind = LS_MSG_HELLO_LIBRARY_ACK;
+    complete_handshake(link, hello, answer);
+    free_held(&link->deferred_hello);
 }
 
 /* A connection whose first handshake failed is closed, so that its target
@@ -287,8 +345,52 @@ static void handshake_failed(ls_link_t *link, const char *reason)
         ls__link_close(link, LS_NET_APP_REFUSED, reason);
 }
 
+static void hello_library_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply,
+                                   void *userdata)
+{
+    ls_msg_t ack = link->pending_ack;
+    memset(&link->pending_ack, 0, sizeof link->pending_ack);
+    if (link->is_closing || ack.kind != LS_MSG_HELLO_ACK) {
+        ls_msg_free(&ack);
+        return;
+    }
+    if (status != 0 || !reply || reply->kind != LS_MSG_HELLO_LIBRARY_ACK) {
+        ls_warn("peer", "%s: our library was not accepted: %s", link->address,
+                reply && reply->kind == LS_MSG_ERROR ? ls_wire_error_name(reply->u.error.code)
+                                                     : ls_strerror(status ? status : LS_EJSON));
+        handshake_failed(link, "library refused");
+    } else {
+        int rc = handshake_done(link, &ack.u.hello);
+        if (rc != 0 && rc != LS_ECANCELED)
+            handshake_failed(link, "bad library snapshot");
+    }
+    ls_msg_free(&ack);
+}
+
+/* The acceptor proved the party key in its hello_ack: now our library may
+ * go to it. The handshake completes when it acknowledges. */
+static void send_deferred_library(ls_link_t *link, const ls_msg_t *reply)
+{
+    ls_msg_t msg = {.kind = LS_MSG_HELLO_LIBRARY};
+    free_held(&link->pending_ack);
+    link->pending_ack.kind = LS_MSG_HELLO_ACK;
+    int rc = ls_hello_copy(&link->pending_ack.u.hello, &reply->u.hello);
+    if (rc == 0)
+        rc = link->links->announced ? ls_snapshot_copy(&msg.u.games, link->links->announced)
+                                    : LS_ESTATE;
+    if (rc == 0)
+        rc = ls__exchange_start(link, &msg, hello_library_reply_cb, NULL);
+    ls_msg_free(&msg);
+    if (rc != 0) {
+        free_held(&link->pending_ack);
+        ls_warn("peer", "%s: library not sent: %s", link->address, ls_strerror(rc));
+        handshake_failed(link, "library not sent");
+    }
+}
+
 static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
 {
+    bool was_deferred = userdata != NULL;
     if (status != 0 || !reply) {
         if (!link->is_closing)
             ls_warn("peer", "%s: handshake failed: %s", link->address, ls_strerror(status));
@@ -307,10 +409,15 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
     }
     int rc = reply->kind == LS_MSG_HELLO_ACK ? validate_hello(link, &reply->u.hello) : LS_EJSON;
     if (rc != 0) {
-        ls_warn("peer", "%s: hello_ack refused: %s", link->address, ls_strerror(rc));
+        ls_warn("peer", "%s: hello_ack refused: %s", link->address,
+                rc == LS_EAUTH ? "wrong or missing party key proof" : ls_strerror(rc));
         if (rc == LS_EVERSION && link->target)
             link->target->is_ignored = true;
         handshake_failed(link, ls_strerror(rc));
+        return;
+    }
+    if (was_deferred) {
+        send_deferred_library(link, reply);
         return;
     }
     rc = handshake_done(link, &reply->u.hello);
@@ -318,12 +425,17 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
         handshake_failed(link, "bad library snapshot");
 }
 
+/* Marks the exchange of a hello whose library is deferred (the callback's
+ * userdata is only tested against NULL). */
+static char deferred_marker;
+
 int ls__link_send_hello(ls_link_t *link)
 {
     ls_msg_t hello;
     int rc = make_hello(link, LS_MSG_HELLO, &hello);
     if (rc == 0)
-        rc = ls__exchange_start(link, &hello, hello_reply_cb, NULL);
+        rc = ls__exchange_start(link, &hello, hello_reply_cb,
+                                hello.u.hello.is_library_deferred ? &deferred_marker : NULL);
     if (rc == 0 && !link->is_ready)
         link->hello_sent_ms = ls__links_now(link->links);
     ls_msg_free(&hello);
@@ -448,11 +560,15 @@ void ls__links_tick(ls__links_t *links)
 {
     uint64_t now = ls__links_now(links);
     for (ls_link_t *l = links->list; l; l = l->next) {
+        bool is_library_late =
+            l->deferred_hello.kind && now - l->library_wait_ms >= links->config.hello_deadline_ms;
         if (!l->is_outbound && !l->is_closing && !l->is_ready &&
-            (l->is_refused ||
+            (l->is_refused || is_library_late ||
              (!l->has_hello && now - l->started_ms >= links->config.hello_deadline_ms))) {
             ls_info("peer", "%s: %s; connection closed", l->address,
-                    l->is_refused ? "its hello was refused" : "no hello in time");
+                    l->is_refused     ? "its hello was refused"
+                    : is_library_late ? "no library after its hello"
+                                      : "no hello in time");
             ls__link_close(l, LS_NET_APP_REFUSED, l->is_refused ? "refused" : "no hello");
             continue;
         }
@@ -487,7 +603,23 @@ static int established_cb(ls_net_conn_t *conn, const char *peer_id)
         ls_net_conn_set_user_data(conn, link);
         snprintf(link->address, sizeof link->address, "inbound");
     }
+    if (link->is_outbound && link->target && link->target->is_id_advertised &&
+        strcmp(link->target->peer_id, peer_id) != 0) {
+        /* Someone else answers at the address that peer advertised: an
+         * impostor (or a stale record). It gets no hello and no redial. */
+        ls_warn("peer",
+                "%s presents the certificate of %.12s, not the advertised %.12s: "
+                "not dialled again",
+                link->address, peer_id, link->target->peer_id);
+        link->target->is_ignored = true;
+        return LS_EAUTH;
+    }
     snprintf(link->peer_id, sizeof link->peer_id, "%s", peer_id);
+    link->has_exporter =
+        ls_net_conn_export_keying_material(conn, LS_PARTY_EXPORTER_LABEL, link->exporter,
+                                           sizeof link->exporter) == 0;
+    if (!link->has_exporter && links->has_party_key)
+        return LS_ETLS; /* no proof could be bound to this session */
     if (link->is_outbound && ls__link_send_hello(link) != 0)
         return LS_ENOMEM;
     return 0;
@@ -523,6 +655,8 @@ static void closed_cb(ls_net_conn_t *conn, int status, uint64_t app_error, const
     if (link->target && link->target->link == link)
         link->target->link = NULL;
     link_unlink(link);
+    ls_msg_free(&link->deferred_hello);
+    ls_msg_free(&link->pending_ack);
     free(link);
 }
 
@@ -611,11 +745,13 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
         links->config.hello_deadline_ms = LS_HELLO_DEADLINE_MS;
     snprintf(links->peer_id, sizeof links->peer_id, "%s", config->peer_id);
     links->name = strdup(config->name);
-    links->party_key = config->party_key ? strdup(config->party_key) : NULL;
+    links->has_party_key = config->party_key != NULL;
+    if (config->party_key)
+        links->party_key = *config->party_key;
     links->config.peer_id = links->peer_id;
     links->config.name = links->name;
-    links->config.party_key = links->party_key;
-    if (!links->name || (config->party_key && !links->party_key)) {
+    links->config.party_key = NULL; /* our copy is links->party_key */
+    if (!links->name) {
         ls__links_free(links);
         return LS_ENOMEM;
     }
@@ -660,6 +796,6 @@ void ls__links_free(ls__links_t *links)
     if (!links)
         return;
     free(links->name);
-    free(links->party_key);
+    explicit_bzero(&links->party_key, sizeof links->party_key);
     free(links);
 }

@@ -9,6 +9,7 @@
 #include "events.h"
 
 #include "lanspread/net.h"
+#include "lanspread/party.h"
 #include "lanspread/peerdb.h"
 #include "lanspread/proto.h"
 
@@ -27,9 +28,12 @@ typedef struct ls_link ls_link_t;
 typedef struct {
     char address[LS_ADDRESS_MAX];
     struct sockaddr_storage sockaddr;
-    ls_link_t *link;                      /* the outbound link to it, if any */
-    bool is_ignored;                      /* answered version_mismatch: never retried */
+    ls_link_t *link; /* the outbound link to it, if any */
+    bool is_ignored; /* answered version_mismatch, or not the advertised peer: not retried */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* known, or learnt from the first handshake */
+    /* peer_id was advertised (mDNS): a certificate with another id at that
+     * address is an impostor's, and the target is ignored (is_ignored). */
+    bool is_id_advertised;
     uint64_t next_dial_ms;
     uint32_t backoff_ms; /* 0: not dialled yet (reconnect_ms) */
 } ls__dial_target_t;
@@ -63,6 +67,16 @@ struct ls_link {
     uint64_t hello_sent_ms; /* outbound: our hello awaits its hello_ack (0: none) */
     bool has_hello;         /* inbound: a hello arrived (held, answered or refused) */
     bool is_refused;        /* inbound: its hello was refused; closed at the next tick */
+    /* The TLS session's exporter bytes: party proofs are bound to them. */
+    uint8_t exporter[LS_PARTY_EXPORTER_LEN];
+    bool has_exporter;
+    /* Acceptor: a validated hello whose library follows in hello_library
+     * (kind 0: none), and since when it is awaited. */
+    ls_msg_t deferred_hello;
+    uint64_t library_wait_ms;
+    /* Dialler: the validated hello_ack, applied once our hello_library is
+     * acknowledged (kind 0: none). */
+    ls_msg_t pending_ack;
 };
 
 /* What the other objects want to hear of; runtime.c wires them. */
@@ -79,7 +93,7 @@ typedef struct {
     const ls__events_t *events;
     const char *peer_id; /* ours; copied, like every string here */
     const char *name;
-    const char *party_key; /* NULL: none */
+    const ls_party_key_t *party_key; /* copied; NULL: none */
     uint32_t protocol_version;
     uint32_t reconnect_ms;
     uint32_t ping_interval_ms;
@@ -124,8 +138,13 @@ void *ls__links_hook_data(const ls__links_t *links);
 int ls__parse_address(const char *text, bool allow_port_zero, struct sockaddr_storage *out);
 
 /* Answers a hello the peer sent on this link: *answer becomes hello_ack
- * (the snapshot applied) or an error frame. Caller frees *answer. */
-void ls__link_answer_hello(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *answer);
+ * (the snapshot applied) or an error frame. Caller frees *answer. A hello
+ * whose library is deferred is taken over (*hello is left empty) until its
+ * hello_library arrives. */
+void ls__link_answer_hello(ls_link_t *link, ls_hello_t *hello, ls_msg_t *answer);
+/* Answers a hello_library: the deferred hello's library arrived; *answer
+ * becomes hello_library_ack (the handshake completed) or an error frame. */
+void ls__link_take_library(ls_link_t *link, ls_library_snapshot_t *library, ls_msg_t *answer);
 /* Applies a library_delta; *ack is the library_delta_ack to send. A delta
  * that does not apply makes us re-handshake. */
 void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack);

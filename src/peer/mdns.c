@@ -3,7 +3,12 @@
  * advertised rev/digest in the PeerGameDB and re-syncs when those differ from
  * the applied library. A peer whose connection was pruned stays a dial target
  * until mDNS reports it lost, so a peer that comes back is reconnected even
- * when its new announcement looks exactly like the old one. */
+ * when its new announcement looks exactly like the old one.
+ *
+ * mDNS answers are unauthenticated: the dial targets are capped (in all and
+ * per IP address), a target whose certificate is not the advertised peer_id
+ * is not dialled again (link.c), and what TXT or address changes make us do
+ * is rate-limited per peer. Discovery already dropped off-link addresses. */
 #include "mdns.h"
 
 #include "lanspread/discovery.h"
@@ -11,6 +16,7 @@
 #include "lanspread/error.h"
 #include "lanspread/log.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +24,12 @@ typedef struct ls_mdns_peer {
     struct ls_mdns_peer *next;
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     ls__dial_target_t target; /* dialled with backoff like a --peer (link.c) */
+    /* The last TXT values, and the rate limit of what they make us do. */
+    uint64_t found_rev;
+    char found_digest[LS_SHA256_HEX_LEN + 1];
+    bool has_resynced;
+    bool is_resync_pending; /* a change came while rate-limited */
+    uint64_t resync_ms;
 } ls_mdns_peer_t;
 
 struct ls__mdns {
@@ -26,6 +38,8 @@ struct ls__mdns {
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     ls_discovery_t *discovery; /* NULL once stopped */
     ls_mdns_peer_t *peers;     /* resolved peers: dial targets */
+    size_t peer_count;         /* <= LS_MDNS_TARGETS_MAX */
+    bool is_cap_logged;
     bool is_stopping;
     uv_timer_t yield_timer; /* dials the targets we let the other side dial first */
 };
@@ -34,6 +48,16 @@ struct ls__mdns {
  * for the other side's resolution, short enough that a restarted peer is
  * back at once. */
 #define MDNS_YIELD_MS 500
+
+bool ls__mdns_admits_target(size_t targets, size_t targets_at_host)
+{
+    return targets < LS_MDNS_TARGETS_MAX && targets_at_host < LS_MDNS_TARGETS_PER_HOST_MAX;
+}
+
+bool ls__mdns_may_resync(bool has_acted, uint64_t last_ms, uint64_t now_ms)
+{
+    return !has_acted || now_ms - last_ms >= LS_MDNS_RESYNC_MIN_MS;
+}
 
 static ls_mdns_peer_t *find_target(ls__mdns_t *md, const char *peer_id)
 {
@@ -52,12 +76,17 @@ static void maybe_dial(ls__mdns_t *md, ls_mdns_peer_t *p)
     ls__links_dial_if_due(md->config.links, &p->target);
 }
 
+static void resync_library(ls__mdns_t *md, ls_mdns_peer_t *p);
+
 void ls__mdns_tick(ls__mdns_t *md)
 {
     if (!md)
         return;
-    for (ls_mdns_peer_t *p = md->peers; p; p = p->next)
+    for (ls_mdns_peer_t *p = md->peers; p; p = p->next) {
+        if (p->is_resync_pending)
+            resync_library(md, p);
         maybe_dial(md, p);
+    }
 }
 
 static int set_address(ls_mdns_peer_t *p, const char *address)
@@ -77,13 +106,44 @@ static void yield_timer_cb(uv_timer_t *timer)
     ls__mdns_tick(timer->data);
 }
 
+/* mDNS reports IPv4 only (discovery.h). */
+static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    const struct sockaddr_in *x = (const struct sockaddr_in *)a, *y = (const struct sockaddr_in *)b;
+    return a->ss_family == AF_INET && b->ss_family == AF_INET &&
+           x->sin_addr.s_addr == y->sin_addr.s_addr;
+}
+
+static bool admits(ls__mdns_t *md, const ls_discovered_peer_t *found, struct sockaddr_storage *addr)
+{
+    size_t at_host = 0;
+    if (ls__parse_address(found->address, false, addr) != 0) {
+        ls_warn("mdns", "%.12s: unusable address", found->peer_id);
+        return false;
+    }
+    for (ls_mdns_peer_t *p = md->peers; p; p = p->next)
+        at_host += same_host(&p->target.sockaddr, addr);
+    if (ls__mdns_admits_target(md->peer_count, at_host))
+        return true;
+    if (!md->is_cap_logged)
+        ls_warn("mdns", "%.12s at %s not dialled: %s", found->peer_id, found->address,
+                md->peer_count >= LS_MDNS_TARGETS_MAX ? "too many peers found"
+                                                      : "too many peers at that address");
+    md->is_cap_logged = true;
+    return false;
+}
+
 static ls_mdns_peer_t *add_target(ls__mdns_t *md, const ls_discovered_peer_t *found)
 {
+    struct sockaddr_storage addr;
+    if (!admits(md, found, &addr))
+        return NULL;
     ls_mdns_peer_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     snprintf(p->peer_id, sizeof p->peer_id, "%s", found->peer_id);
     snprintf(p->target.peer_id, sizeof p->target.peer_id, "%s", found->peer_id);
+    p->target.is_id_advertised = true; /* the certificate must match (link.c) */
     p->target.next_dial_ms = ls__links_now(md->config.links);
     if (strcmp(md->peer_id, found->peer_id) > 0) {
         p->target.next_dial_ms += MDNS_YIELD_MS;
@@ -92,22 +152,50 @@ static ls_mdns_peer_t *add_target(ls__mdns_t *md, const ls_discovered_peer_t *fo
     }
     p->next = md->peers;
     md->peers = p;
+    md->peer_count++;
     return p;
 }
 
-/* The TXT record moved: record it, and re-handshake on the ready link when
- * the applied library is not what the peer now advertises. */
-static void update_library(ls__mdns_t *md, const ls_discovered_peer_t *found)
+/* Re-handshakes on the ready link when the applied library is not what
+ * the peer advertises, at most once per LS_MDNS_RESYNC_MIN_MS: a spoofed
+ * TXT flood costs one re-handshake per interval, not one per packet. */
+static void resync_library(ls__mdns_t *md, ls_mdns_peer_t *p)
 {
-    int rc = ls_peerdb_update_peer_library(md->config.peerdb, found->peer_id, found->library_rev,
-                                           found->digest);
-    ls_link_t *link = rc == 1 ? ls__links_find_ready(md->config.links, found->peer_id) : NULL;
+    uint64_t now = ls__links_now(md->config.links);
+    int rc =
+        ls_peerdb_update_peer_library(md->config.peerdb, p->peer_id, p->found_rev, p->found_digest);
+    ls_link_t *link = rc == 1 ? ls__links_find_ready(md->config.links, p->peer_id) : NULL;
+    p->is_resync_pending = false;
     if (!link)
         return;
-    ls_info("mdns", "%.12s advertises rev %llu, not the applied library: re-syncing",
-            found->peer_id, (unsigned long long)found->library_rev);
+    if (!ls__mdns_may_resync(p->has_resynced, p->resync_ms, now)) {
+        p->is_resync_pending = true; /* the reconnect tick tries again */
+        return;
+    }
+    p->has_resynced = true;
+    p->resync_ms = now;
+    ls_info("mdns", "%.12s advertises rev %llu, not the applied library: re-syncing", p->peer_id,
+            (unsigned long long)p->found_rev);
     if (ls__link_send_hello(link) != 0)
         ls_warn("mdns", "%s: re-sync not sent", link->address);
+}
+
+/* A new address is a new process or a moved host: dial it now, or once the
+ * rate limit allows (an impostor flipping addresses gets few dials). */
+static void move_target(ls__mdns_t *md, ls_mdns_peer_t *p, const ls_discovered_peer_t *found)
+{
+    uint64_t now = ls__links_now(md->config.links);
+    if (set_address(p, found->address) != 0) {
+        ls_warn("mdns", "%.12s: unusable address", found->peer_id);
+        return;
+    }
+    p->target.backoff_ms = 0;
+    p->target.is_ignored = false;
+    p->target.next_dial_ms = ls__mdns_may_resync(p->has_resynced, p->resync_ms, now)
+                                 ? 0
+                                 : p->resync_ms + LS_MDNS_RESYNC_MIN_MS;
+    p->has_resynced = true;
+    p->resync_ms = now;
 }
 
 static void found_cb(const ls_discovered_peer_t *found, void *userdata)
@@ -116,19 +204,16 @@ static void found_cb(const ls_discovered_peer_t *found, void *userdata)
     if (md->is_stopping || strcmp(found->peer_id, md->peer_id) == 0)
         return;
     ls_mdns_peer_t *p = find_target(md, found->peer_id);
+    bool is_new = !p;
     if (!p && !(p = add_target(md, found)))
         return;
-    if (strcmp(p->target.address, found->address) != 0) {
-        if (set_address(p, found->address) != 0) {
-            ls_warn("mdns", "%.12s: unusable address %s", found->peer_id, found->address);
-            return;
-        }
-        /* A new address is a new process or a moved host: try it now. */
-        p->target.backoff_ms = 0;
-        p->target.next_dial_ms = 0;
-        p->target.is_ignored = false;
-    }
-    update_library(md, found);
+    if (is_new && set_address(p, found->address) != 0)
+        return; /* admits() parsed it: cannot happen */
+    if (!is_new && strcmp(p->target.address, found->address) != 0)
+        move_target(md, p, found);
+    p->found_rev = found->library_rev;
+    snprintf(p->found_digest, sizeof p->found_digest, "%s", found->digest);
+    resync_library(md, p);
     maybe_dial(md, p);
 }
 
@@ -136,6 +221,7 @@ static void forget_target(ls__mdns_t *md, ls_mdns_peer_t **pp)
 {
     ls_mdns_peer_t *p = *pp;
     *pp = p->next;
+    md->peer_count--;
     if (p->target.link)
         p->target.link->target = NULL; /* the connection lives on without us */
     free(p);

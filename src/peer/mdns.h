@@ -16,6 +16,22 @@
 
 typedef struct ls__mdns ls__mdns_t;
 
+/* At most this many peers found over mDNS are dial targets; more are not
+ * dialled (a flood of bogus services costs a bounded number of dials). */
+#define LS_MDNS_TARGETS_MAX 64
+/* ... and at most this many of them at one IP address. */
+#define LS_MDNS_TARGETS_PER_HOST_MAX 4
+/* A peer's TXT record or address changes make us act (re-handshake, or dial
+ * the new address) at most once per this interval; later changes wait. */
+#define LS_MDNS_RESYNC_MIN_MS 5000
+
+/* Whether a newly found peer becomes a dial target, given the targets there
+ * are and how many of them share its IP address. Pure. */
+bool ls__mdns_admits_target(size_t targets, size_t targets_at_host);
+/* Whether a TXT- or address-driven action may run now: never acted
+ * (has_acted false), or LS_MDNS_RESYNC_MIN_MS after the last one. Pure. */
+bool ls__mdns_may_resync(bool has_acted, uint64_t last_ms, uint64_t now_ms);
+
 typedef struct {
     uv_loop_t *loop;
     ls__links_t *links;  /* borrowed */

@@ -761,7 +761,7 @@ static int make_objects(ls_peer_runtime_t *rt)
         .events = &rt->events,
         .peer_id = rt->peer_id,
         .name = rt->name,
-        .party_key = rt->party_key,
+        .party_key = rt->has_party_key ? &rt->party_key : NULL,
         .protocol_version = rt->protocol_version,
         .reconnect_ms = rt->reconnect_ms,
         .ping_interval_ms = rt->ping_interval_ms,
@@ -860,7 +860,9 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->state_dir = strdup(config->state_dir);
     rt->name = strndup(config->name ? config->name : host, LS_NAME_MAX);
     rt->listen = strdup(config->listen ? config->listen : "0.0.0.0:0");
-    rt->party_key = config->party_key ? strdup(config->party_key) : NULL;
+    rt->has_party_key = config->party_key != NULL;
+    if (config->party_key)
+        rt->party_key = *config->party_key;
     rt->ping_interval_ms = config->ping_interval_ms ? config->ping_interval_ms : 5000;
     rt->ping_misses_max = config->ping_misses_max ? config->ping_misses_max : 3;
     rt->reconnect_ms = config->reconnect_ms ? config->reconnect_ms : 2000;
@@ -880,8 +882,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     for (size_t i = 0; i < config->static_peer_count; i++)
         snprintf(rt->static_peers[i].address, sizeof rt->static_peers[i].address, "%s",
                  config->static_peers[i]);
-    if (!rt->game_dir || !rt->state_dir || !rt->name || !rt->listen ||
-        (config->party_key && !rt->party_key))
+    if (!rt->game_dir || !rt->state_dir || !rt->name || !rt->listen)
         return LS_ENOMEM;
     return 0;
 }
@@ -903,7 +904,7 @@ static void runtime_free(ls_peer_runtime_t *rt)
     free(rt->state_dir);
     free(rt->name);
     free(rt->listen);
-    free(rt->party_key);
+    explicit_bzero(&rt->party_key, sizeof rt->party_key);
     uv_mutex_destroy(&rt->queue_lock);
     uv_sem_destroy(&rt->started);
     free(rt);

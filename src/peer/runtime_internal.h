@@ -41,7 +41,8 @@ struct ls_peer_runtime {
     char *state_dir;
     char *name;
     char *listen;
-    char *party_key;
+    ls_party_key_t party_key;
+    bool has_party_key;
     uint32_t ping_interval_ms;
     uint32_t ping_misses_max;
     uint32_t reconnect_ms;

@@ -419,10 +419,18 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
     }
 }
 
-static void handle_hello(ls_serve_stream_t *ss, const ls_hello_t *hello)
+static void handle_hello(ls_serve_stream_t *ss, ls_hello_t *hello)
 {
     ls_msg_t answer;
     ls__link_answer_hello(ss->link, hello, &answer);
+    send_frame(ss, &answer, true);
+    ls_msg_free(&answer);
+}
+
+static void handle_hello_library(ls_serve_stream_t *ss, ls_library_snapshot_t *library)
+{
+    ls_msg_t answer;
+    ls__link_take_library(ss->link, library, &answer);
     send_frame(ss, &answer, true);
     ls_msg_free(&answer);
 }
@@ -494,6 +502,8 @@ static void handle_request(ls_serve_stream_t *ss, const uint8_t *payload, size_t
     }
     if (request.kind == LS_MSG_HELLO)
         handle_hello(ss, &request.u.hello);
+    else if (request.kind == LS_MSG_HELLO_LIBRARY)
+        handle_hello_library(ss, &request.u.games);
     else if (!ss->link->is_ready)
         send_error(ss, LS_WIRE_UNAUTHORIZED, "hello first");
     else if (request.kind == LS_MSG_LIBRARY_DELTA)

@@ -221,7 +221,7 @@ static int decode_library(ls_proto_ctx_t *ctx, json_t *root, ls_library_snapshot
     return rc;
 }
 
-static int decode_hello(ls_proto_ctx_t *ctx, json_t *root, ls_hello_t *h)
+static int decode_hello(ls_proto_ctx_t *ctx, json_t *root, bool is_hello, ls_hello_t *h)
 {
     static const char *const fields[] = {"kind",        "protocol_version", "peer_id",
                                          "name",        "listen_port",      "features",
@@ -245,9 +245,19 @@ static int decode_hello(ls_proto_ctx_t *ctx, json_t *root, ls_hello_t *h)
                               &h->feature_count);
     if (rc == 0 && proof)
         rc = as_string(ctx, "party_proof", proof, false, &h->party_proof);
-    if (rc == 0)
+    /* Only a hello may defer its library (to hello_library); a hello_ack
+     * without one is LS_EMISSING, from decode_library. */
+    h->is_library_deferred = is_hello && !json_object_get(root, "library");
+    if (rc == 0 && !h->is_library_deferred)
         rc = decode_library(ctx, root, &h->library);
     return rc;
+}
+
+static int decode_hello_library(ls_proto_ctx_t *ctx, json_t *root, ls_library_snapshot_t *snap)
+{
+    static const char *const fields[] = {"kind", "library", NULL};
+    int rc = check_fields(ctx, root, fields);
+    return rc ? rc : decode_library(ctx, root, snap);
 }
 
 static int decode_games(ls_proto_ctx_t *ctx, json_t *root, ls_library_snapshot_t *snap)
@@ -577,7 +587,7 @@ static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
     switch (msg->kind) {
     case LS_MSG_HELLO:
     case LS_MSG_HELLO_ACK:
-        return decode_hello(ctx, root, &msg->u.hello);
+        return decode_hello(ctx, root, msg->kind == LS_MSG_HELLO, &msg->u.hello);
     case LS_MSG_PING:
     case LS_MSG_PONG:
         return decode_single(ctx, root, "nonce", &msg->u.nonce, NULL);
@@ -607,7 +617,10 @@ static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
     case LS_MSG_HAVE:
         return decode_have(ctx, root, &msg->u.have);
     case LS_MSG_HAVE_ACK:
+    case LS_MSG_HELLO_LIBRARY_ACK:
         return decode_single(ctx, root, NULL, NULL, NULL);
+    case LS_MSG_HELLO_LIBRARY:
+        return decode_hello_library(ctx, root, &msg->u.games);
     }
     return LS_EUNKNOWN_KIND;
 }
@@ -708,6 +721,7 @@ void ls_msg_free(ls_msg_t *msg)
         free_hello(&msg->u.hello);
         break;
     case LS_MSG_GAMES:
+    case LS_MSG_HELLO_LIBRARY:
         ls_snapshot_free(&msg->u.games);
         break;
     case LS_MSG_GET_GAME:

@@ -111,9 +111,16 @@ static int encode_snapshot_fields(json_t *obj, const ls_library_snapshot_t *snap
     return rc;
 }
 
-static int encode_hello(json_t *root, const ls_hello_t *h)
+/* {"library": {library_rev, digest, games}} inside root. */
+static int encode_library(json_t *root, const ls_library_snapshot_t *snap)
 {
     json_t *library = json_object();
+    int rc = put_new(root, "library", &library);
+    return rc == 0 ? encode_snapshot_fields(library, snap) : rc;
+}
+
+static int encode_hello(json_t *root, const ls_hello_t *h)
+{
     int rc = put_u64(root, "protocol_version", h->protocol_version);
     if (rc == 0)
         rc = put_string(root, "peer_id", h->peer_id);
@@ -125,12 +132,8 @@ static int encode_hello(json_t *root, const ls_hello_t *h)
         rc = encode_strings(root, "features", h->features, h->feature_count);
     if (rc == 0 && h->party_proof)
         rc = put_string(root, "party_proof", h->party_proof);
-    if (rc == 0)
-        rc = put_new(root, "library", &library);
-    else
-        json_decref(library);
-    if (rc == 0)
-        rc = encode_snapshot_fields(library, &h->library);
+    if (rc == 0 && !h->is_library_deferred)
+        return encode_library(root, &h->library);
     return rc;
 }
 
@@ -310,7 +313,10 @@ static int encode_body(json_t *root, const ls_msg_t *msg)
     case LS_MSG_HAVE:
         return encode_have(root, &msg->u.have);
     case LS_MSG_HAVE_ACK:
+    case LS_MSG_HELLO_LIBRARY_ACK:
         return 0;
+    case LS_MSG_HELLO_LIBRARY:
+        return encode_library(root, &msg->u.games);
     }
     return LS_EUNKNOWN_KIND;
 }

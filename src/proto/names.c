@@ -24,6 +24,8 @@ static const char *const kind_names[] = {
     [LS_MSG_ERROR] = "error",
     [LS_MSG_HAVE] = "have",
     [LS_MSG_HAVE_ACK] = "have_ack",
+    [LS_MSG_HELLO_LIBRARY] = "hello_library",
+    [LS_MSG_HELLO_LIBRARY_ACK] = "hello_library_ack",
     [LS_MSG_GET_FILE_BATCH] = "get_game_file_batch",
     [LS_MSG_FILE_BATCH] = "file_batch",
 };

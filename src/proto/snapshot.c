@@ -131,6 +131,35 @@ int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *sr
     return 0;
 }
 
+int ls_hello_copy(ls_hello_t *dst, const ls_hello_t *src)
+{
+    ls_msg_t copy = {.kind = LS_MSG_HELLO};
+    ls_hello_t *h = &copy.u.hello;
+    int rc = 0;
+    *h = (ls_hello_t){.protocol_version = src->protocol_version,
+                      .listen_port = src->listen_port,
+                      .is_library_deferred = src->is_library_deferred};
+    if (src->feature_count && !(h->features = calloc(src->feature_count, sizeof *h->features)))
+        rc = LS_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < src->feature_count; i++, h->feature_count++)
+        rc = dup_string(&h->features[i], src->features[i]);
+    if (rc == 0)
+        rc = dup_string(&h->peer_id, src->peer_id);
+    if (rc == 0)
+        rc = dup_string(&h->name, src->name);
+    if (rc == 0 && src->party_proof)
+        rc = dup_string(&h->party_proof, src->party_proof);
+    if (rc == 0)
+        rc = ls_snapshot_copy(&h->library, &src->library);
+    if (rc != 0) {
+        ls_msg_free(&copy);
+        memset(dst, 0, sizeof *dst);
+        return rc;
+    }
+    *dst = *h;
+    return 0;
+}
+
 void ls_game_summary_free(ls_game_summary_t *game)
 {
     if (!game)

@@ -135,7 +135,16 @@ static int validate_snapshot(ls_proto_ctx_t *ctx, const ls_library_snapshot_t *s
     return rc;
 }
 
-static int validate_hello(ls_proto_ctx_t *ctx, const ls_hello_t *h)
+/* A snapshot carried in a "library" object (hello, hello_library). */
+static int validate_library(ls_proto_ctx_t *ctx, const ls_library_snapshot_t *snap)
+{
+    size_t mark = ls_proto_path_push(ctx, "library");
+    int rc = validate_snapshot(ctx, snap);
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
+static int validate_hello(ls_proto_ctx_t *ctx, bool is_hello, const ls_hello_t *h)
 {
     int rc = check_string(ctx, "peer_id", h->peer_id, 1, LS_PEER_ID_MAX);
     if (rc == 0)
@@ -150,11 +159,10 @@ static int validate_hello(ls_proto_ctx_t *ctx, const ls_hello_t *h)
     }
     if (rc == 0 && h->party_proof)
         rc = check_string(ctx, "party_proof", h->party_proof, 1, LS_PROOF_MAX);
-    if (rc == 0) {
-        size_t mark = ls_proto_path_push(ctx, "library");
-        rc = validate_snapshot(ctx, &h->library);
-        ls_proto_path_pop(ctx, mark);
-    }
+    if (rc == 0 && h->is_library_deferred && !is_hello)
+        return ls_proto_fail(ctx, LS_EMISSING, "library", "a hello_ack carries its library");
+    if (rc == 0 && !h->is_library_deferred)
+        rc = validate_library(ctx, &h->library);
     return rc;
 }
 
@@ -360,7 +368,9 @@ int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
     switch (msg->kind) {
     case LS_MSG_HELLO:
     case LS_MSG_HELLO_ACK:
-        return validate_hello(ctx, &msg->u.hello);
+        return validate_hello(ctx, msg->kind == LS_MSG_HELLO, &msg->u.hello);
+    case LS_MSG_HELLO_LIBRARY:
+        return validate_library(ctx, &msg->u.games);
     case LS_MSG_GAMES:
         return validate_snapshot(ctx, &msg->u.games);
     case LS_MSG_GET_GAME:
@@ -387,6 +397,7 @@ int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
     case LS_MSG_LIST_GAMES:
     case LS_MSG_LIBRARY_DELTA_ACK:
     case LS_MSG_HAVE_ACK:
+    case LS_MSG_HELLO_LIBRARY_ACK:
         return 0;
     }
     return ls_proto_fail(ctx, LS_EUNKNOWN_KIND, "kind", "unknown kind %d", (int)msg->kind);

@@ -130,10 +130,11 @@ static int raw_established_cb(ls_net_conn_t *c, const char *peer_id)
 static void raw_closed_cb(ls_net_conn_t *c, int status, uint64_t app_error, const char *reason)
 {
     ls_raw_peer_t *rp = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
+    if (rp->conn != c)
+        return; /* an earlier connection of this raw peer: not the one watched */
     rp->is_closed = true;
     rp->close_status = status;
-    if (rp->conn == c)
-        rp->conn = NULL;
+    rp->conn = NULL;
 }
 
 /* Feeds bytes into header, payload, then body. */
@@ -400,6 +401,46 @@ int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *
     return ls_raw_handshake_with(rp, party_key, features, 1, out);
 }
 
+int ls_raw_party_proof(ls_raw_peer_t *rp, const char *party_key, bool is_ours,
+                       char proof[LS_SHA256_HEX_LEN + 1])
+{
+    ls_party_key_t key;
+    uint8_t exporter[LS_PARTY_EXPORTER_LEN];
+    const char *ours = ls_identity_peer_id(rp->identity);
+    int rc = ls_party_key_derive(party_key, strlen(party_key), &key, NULL);
+    if (rc == 0)
+        rc = ls_net_conn_export_keying_material(rp->conn, LS_PARTY_EXPORTER_LABEL, exporter,
+                                                sizeof exporter);
+    if (rc == 0)
+        ls_party_proof(&key, exporter, is_ours ? ours : rp->remote_peer_id,
+                       is_ours ? rp->remote_peer_id : ours, proof);
+    return rc;
+}
+
+static int send_hello(ls_raw_peer_t *rp, char *proof, char **features, size_t feature_count,
+                      ls_game_summary_t *games, size_t game_count, ls_raw_result_t *out)
+{
+    ls_msg_t hello = {.kind = LS_MSG_HELLO};
+    hello.u.hello.protocol_version = LS_PROTOCOL_VERSION;
+    hello.u.hello.peer_id = (char *)ls_identity_peer_id(rp->identity);
+    hello.u.hello.name = "raw-test-peer";
+    hello.u.hello.listen_port = 1;
+    hello.u.hello.features = features;
+    hello.u.hello.feature_count = feature_count;
+    hello.u.hello.party_proof = proof;
+    hello.u.hello.library.library_rev = game_count ? 1 : 0;
+    hello.u.hello.library.games = games;
+    hello.u.hello.library.game_count = game_count;
+    ls_snapshot_digest(games, game_count, hello.u.hello.library.digest);
+    return ls_raw_request(rp, &hello, out);
+}
+
+int ls_raw_hello_with_proof(ls_raw_peer_t *rp, const char *proof, ls_raw_result_t *out)
+{
+    char *features[] = {"chunk-sha256"};
+    return send_hello(rp, (char *)proof, features, 1, NULL, 0, out);
+}
+
 int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
                           size_t feature_count, ls_raw_result_t *out)
 {
@@ -411,22 +452,13 @@ int ls_raw_handshake_library(ls_raw_peer_t *rp, const char *party_key, char **fe
                              ls_raw_result_t *out)
 {
     char proof[LS_SHA256_HEX_LEN + 1];
-    ls_msg_t hello = {.kind = LS_MSG_HELLO};
-    hello.u.hello.protocol_version = LS_PROTOCOL_VERSION;
-    hello.u.hello.peer_id = (char *)ls_identity_peer_id(rp->identity);
-    hello.u.hello.name = "raw-test-peer";
-    hello.u.hello.listen_port = 1;
-    hello.u.hello.features = features;
-    hello.u.hello.feature_count = feature_count;
     if (party_key) {
-        ls_party_proof(party_key, hello.u.hello.peer_id, rp->remote_peer_id, proof);
-        hello.u.hello.party_proof = proof;
+        int rc = ls_raw_party_proof(rp, party_key, true, proof);
+        if (rc != 0)
+            return rc;
     }
-    hello.u.hello.library.library_rev = game_count ? 1 : 0;
-    hello.u.hello.library.games = games;
-    hello.u.hello.library.game_count = game_count;
-    ls_snapshot_digest(games, game_count, hello.u.hello.library.digest);
-    return ls_raw_request(rp, &hello, out);
+    return send_hello(rp, party_key ? proof : NULL, features, feature_count, games, game_count,
+                      out);
 }
 
 void ls_raw_result_free(ls_raw_result_t *r)
@@ -559,10 +591,13 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
     snprintf(games, sizeof games, "%s/games", p->dir);
     snprintf(state, sizeof state, "%s/state", p->dir);
     ls_fs_mkdir_p(games, 0755);
+    ls_party_key_t key;
+    if (party_key)
+        assert_int_equal(ls_party_key_derive(party_key, strlen(party_key), &key, NULL), 0);
     ls_peer_config_t config = {.game_dir = games,
                                .state_dir = state,
                                .listen = "127.0.0.1:0",
-                               .party_key = party_key,
+                               .party_key = party_key ? &key : NULL,
                                .ping_interval_ms = 500,
                                .reconnect_ms = 300,
                                .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,

@@ -59,7 +59,7 @@ typedef struct {
      * unanswered (a stalling seeder); when NULL they are reset. */
     const ls_game_manifest_t *serve_manifest;
     int incoming_get_games; /* get_game requests the other side sent us */
-    bool is_not_reading; /* replies are never consumed: our window stays shut */
+    bool is_not_reading;    /* replies are never consumed: our window stays shut */
 } ls_raw_peer_t;
 
 typedef struct {
@@ -94,6 +94,12 @@ int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **featu
 int ls_raw_handshake_library(ls_raw_peer_t *rp, const char *party_key, char **features,
                              size_t feature_count, ls_game_summary_t *games, size_t game_count,
                              ls_raw_result_t *out);
+/* The party proof for the current connection: ours (is_ours) or the one
+ * the other side must send us. */
+int ls_raw_party_proof(ls_raw_peer_t *rp, const char *party_key, bool is_ours,
+                       char proof[LS_SHA256_HEX_LEN + 1]);
+/* A hello (with an empty library) carrying exactly this proof (NULL: none). */
+int ls_raw_hello_with_proof(ls_raw_peer_t *rp, const char *proof, ls_raw_result_t *out);
 /* Runs the loop for ms milliseconds (to let the other side act). */
 void ls_raw_run_for(ls_raw_peer_t *rp, int ms);
 void ls_raw_result_free(ls_raw_result_t *r);

@@ -66,7 +66,7 @@ static void txt_encoded_record_decodes_to_the_same_fields(void **state)
 static void txt_keys_ignore_case_and_the_first_occurrence_wins(void **state)
 {
     (void)state;
-    const char *items[] = {"PV=4", ("Id=" ID64), "rev=7", "rev=9", ("DG=" DG64), "flag", "", "x=y"};
+    const char *items[] = {"PV=5", ("Id=" ID64), "rev=7", "rev=9", ("DG=" DG64), "flag", "", "x=y"};
     ls_discovery_txt_t out;
 
     assert_int_equal(parse_items(items, 8, &out), 0);
@@ -118,14 +118,14 @@ static void txt_of_another_version_reports_the_version_and_id(void **state)
 {
     (void)state;
     const char *v3[] = {"pv=3", ("id=" ID64)};
-    const char *v5_no_id[] = {"pv=5", "whatever=1"};
+    const char *v6_no_id[] = {"pv=6", "whatever=1"};
     ls_discovery_txt_t out;
 
     assert_int_equal(parse_items(v3, 2, &out), LS_EVERSION);
     assert_int_equal(out.protocol_version, 3);
     assert_string_equal(out.peer_id, ID64);
-    assert_int_equal(parse_items(v5_no_id, 2, &out), LS_EVERSION);
-    assert_int_equal(out.protocol_version, 5);
+    assert_int_equal(parse_items(v6_no_id, 2, &out), LS_EVERSION);
+    assert_int_equal(out.protocol_version, 6);
     assert_string_equal(out.peer_id, "");
 }
 

@@ -79,7 +79,9 @@ static void other_protocol_version_is_refused_once_and_ignored(void **state)
     usleep(1500 * 1000);
     assert_false(sees_game(&f->peers[0], "bravo", 10));
     assert_false(sees_game(&f->peers[1], "alpha", 10));
-    assert_int_equal(ls_swarm_log_count(f, "protocol version 3, we speak 4"), 1);
+    char line[64];
+    snprintf(line, sizeof line, "protocol version 3, we speak %d", LS_PROTOCOL_VERSION);
+    assert_int_equal(ls_swarm_log_count(f, line), 1);
 }
 
 static void wrong_party_key_is_refused_and_right_one_gets_in(void **state)
@@ -96,6 +98,65 @@ static void wrong_party_key_is_refused_and_right_one_gets_in(void **state)
     assert_false(sees_game(&f->peers[0], "bravo", 500));
     assert_false(sees_game(&f->peers[1], "alpha", 10));
     assert_true(ls_swarm_log_count(f, "wrong party key") >= 1);
+}
+
+/* The issue's case at the unit level: a peer with a party key dials one
+ * without. The keyless peer answers as always, but never gets the keyed
+ * peer's library (its hello leaves it out, and the keyless hello_ack has no
+ * proof, so hello_library never follows); the keyed peer drops the keyless
+ * one's library unapplied. */
+static void keyed_dialer_shows_a_keyless_peer_nothing(void **state)
+{
+    fixture_t *f = *state;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, "lhg6-fqym-ffki-fyqz-gt4i-ades-u7fp", 0);
+    for (int i = 0; i < 100 && !ls_swarm_log_count(f, "wrong or missing party key proof"); i++)
+        usleep(50 * 1000);
+    assert_true(ls_swarm_log_count(f, "wrong or missing party key proof") >= 1);
+    assert_false(sees_game(&f->peers[0], "bravo", 1000)); /* a redial round too */
+    assert_false(sees_game(&f->peers[1], "alpha", 10));
+}
+
+/* Proofs are bound to the TLS session: each connection exports other
+ * bytes, so a proof seen on one is refused on the next, while the proof
+ * made for the next gets in (and the acceptor's proof checks out). */
+static void a_proof_from_another_session_is_refused(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char first[LS_SHA256_HEX_LEN + 1], second[LS_SHA256_HEX_LEN + 1];
+    char theirs[LS_SHA256_HEX_LEN + 1];
+    const char *key = "lan-party-2026";
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, key, 0);
+    char *raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    int port = ls_peer_listen_port(f->peers[0].rt);
+    assert_int_equal(ls_raw_connect(&raw, port), 0);
+    assert_int_equal(ls_raw_party_proof(&raw, key, true, first), 0);
+    assert_int_equal(ls_raw_connect(&raw, port), 0);
+    assert_int_equal(ls_raw_party_proof(&raw, key, true, second), 0);
+    assert_string_not_equal(first, second);
+    assert_int_equal(ls_raw_hello_with_proof(&raw, first, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_UNAUTHORIZED);
+    ls_raw_result_free(&result);
+    assert_int_equal(ls_raw_connect(&raw, port), 0);
+    assert_int_equal(ls_raw_party_proof(&raw, key, true, second), 0);
+    assert_int_equal(ls_raw_hello_with_proof(&raw, second, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    assert_int_equal(ls_raw_party_proof(&raw, key, false, theirs), 0);
+    assert_string_equal(result.reply.u.hello.party_proof, theirs);
+    assert_string_not_equal(theirs, second); /* the two directions differ */
+    ls_raw_result_free(&result);
+    ls_raw_close(&raw);
+    ls_test_rmtree(raw_state);
+    free(raw_state);
 }
 
 /* A stranger that connects and says nothing holds no slot for long: closed
@@ -939,6 +1000,10 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(keyed_dialer_shows_a_keyless_peer_nothing, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_proof_from_another_session_is_refused, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(wrong_party_key_is_refused_and_right_one_gets_in,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(hello_whose_peer_id_is_not_its_certificate_is_refused,

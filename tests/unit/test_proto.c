@@ -175,6 +175,34 @@ static void hello_ack_round_trips_without_party_proof(void **state)
     ls_msg_free(&out);
 }
 
+static void hello_may_defer_its_library_to_hello_library(void **state)
+{
+    (void)state;
+    ls_msg_t in, out, lib = {.kind = LS_MSG_HELLO_LIBRARY}, lib_out;
+    fill_hello(&in, LS_MSG_HELLO, true);
+    ls_snapshot_free(&in.u.hello.library);
+    in.u.hello.is_library_deferred = true;
+    round_trip(&in, &out);
+    assert_true(out.u.hello.is_library_deferred);
+    assert_int_equal(out.u.hello.library.game_count, 0);
+    assert_hello_equal(&in.u.hello, &out.u.hello);
+    /* the library then travels alone */
+    fill_snapshot(&lib.u.games);
+    round_trip(&lib, &lib_out);
+    assert_snapshot_equal(&lib.u.games, &lib_out.u.games);
+    /* a hello_ack never defers its library: the encoder refuses it */
+    in.kind = LS_MSG_HELLO_ACK;
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    assert_int_equal(ls_msg_encode(&in, &frame, &len), LS_EMISSING);
+    assert_null(frame);
+    in.kind = LS_MSG_HELLO;
+    ls_msg_free(&in);
+    ls_msg_free(&out);
+    ls_msg_free(&lib);
+    ls_msg_free(&lib_out);
+}
+
 static void ping_pong_and_delta_ack_round_trip_their_number(void **state)
 {
     (void)state;
@@ -871,10 +899,13 @@ static void missing_fields_are_emissing(void **state)
     (void)state;
     assert_int_equal(decode_text("{\"kind\":\"ping\"}", "nonce"), LS_EMISSING);
     assert_int_equal(decode_text("{\"nonce\":1}", "kind"), LS_EMISSING);
-    assert_int_equal(decode_text("{\"kind\":\"hello\",\"protocol_version\":4,\"peer_id\":\"p\","
-                                 "\"name\":\"n\",\"listen_port\":1,\"features\":[]}",
+    /* Only a hello may leave its library out (it follows in hello_library). */
+    assert_int_equal(decode_text("{\"kind\":\"hello_ack\",\"protocol_version\":4,"
+                                 "\"peer_id\":\"p\",\"name\":\"n\",\"listen_port\":1,"
+                                 "\"features\":[]}",
                                  "library"),
                      LS_EMISSING);
+    assert_int_equal(decode_text("{\"kind\":\"hello_library\"}", "library"), LS_EMISSING);
     assert_int_equal(decode_text("{\"kind\":\"games\",\"library_rev\":1,\"digest\":\"" D64
                                  "\",\"games\":[{\"id\":\"a\",\"name\":\"x\","
                                  "\"version\":\"\",\"size\":0}]}",
@@ -1244,6 +1275,17 @@ static void digest_matches_the_documented_encoding(void **state)
 
 /* ---- seed corpus ---- */
 
+/* The library snapshot a message carries, if any (not a deferred one). */
+static const ls_library_snapshot_t *carried_snapshot(const ls_msg_t *msg)
+{
+    if (msg->kind == LS_MSG_GAMES || msg->kind == LS_MSG_HELLO_LIBRARY)
+        return &msg->u.games;
+    if ((msg->kind == LS_MSG_HELLO || msg->kind == LS_MSG_HELLO_ACK) &&
+        !msg->u.hello.is_library_deferred)
+        return &msg->u.hello.library;
+    return NULL;
+}
+
 static void check_corpus_file(const char *dir, const char *name, ls_msg_kind_t kind)
 {
     size_t len = 0;
@@ -1260,10 +1302,7 @@ static void check_corpus_file(const char *dir, const char *name, ls_msg_kind_t k
         fail_msg("%s: %s (%s)", ls_msg_kind_name(kind), ls_strerror(rc), detail);
     assert_int_equal(msg.kind, kind);
     /* the generator computed digests independently: they must agree */
-    const ls_library_snapshot_t *snap = kind == LS_MSG_GAMES ? &msg.u.games
-                                        : (kind == LS_MSG_HELLO || kind == LS_MSG_HELLO_ACK)
-                                            ? &msg.u.hello.library
-                                            : NULL;
+    const ls_library_snapshot_t *snap = carried_snapshot(&msg);
     if (snap) {
         assert_int_equal(ls_snapshot_digest(snap->games, snap->game_count, digest), 0);
         assert_string_equal(digest, snap->digest);
@@ -1290,6 +1329,8 @@ static void seed_corpus_holds_a_valid_frame_for_every_kind(void **state)
     check_corpus_file(dir, "game_meta", LS_MSG_GAME); /* game with its optional meta */
     /* a have with no chunks: the withdrawn partial copy */
     check_corpus_file(dir, "have_empty", LS_MSG_HAVE);
+    /* a hello under a party key: its library follows in hello_library */
+    check_corpus_file(dir, "hello_deferred", LS_MSG_HELLO);
     free(dir);
 }
 
@@ -1375,10 +1416,7 @@ static ls_msg_kind_t check_doc_example(const char *json, size_t len)
     int rc = ls_msg_decode((const uint8_t *)json, len, &msg, detail, sizeof detail);
     if (rc != 0)
         fail_msg("example %.*s: %s (%s)", (int)len, json, ls_strerror(rc), detail);
-    const ls_library_snapshot_t *snap = msg.kind == LS_MSG_GAMES ? &msg.u.games
-                                        : (msg.kind == LS_MSG_HELLO || msg.kind == LS_MSG_HELLO_ACK)
-                                            ? &msg.u.hello.library
-                                            : NULL;
+    const ls_library_snapshot_t *snap = carried_snapshot(&msg);
     if (snap) {
         assert_int_equal(ls_snapshot_digest(snap->games, snap->game_count, digest), 0);
         assert_string_equal(digest, snap->digest);
@@ -1426,6 +1464,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hello_round_trips_with_its_library_snapshot),
         cmocka_unit_test(hello_ack_round_trips_without_party_proof),
+        cmocka_unit_test(hello_may_defer_its_library_to_hello_library),
         cmocka_unit_test(ping_pong_and_delta_ack_round_trip_their_number),
         cmocka_unit_test(list_games_round_trips_and_games_carries_the_snapshot),
         cmocka_unit_test(get_game_round_trips_its_id),

@@ -1,0 +1,77 @@
+/* What mDNS answers may make a peer do, as pure decisions: dial only
+ * on-link unicast addresses of the interface an answer came on, keep a
+ * bounded number of dial targets, and act on TXT or address changes at
+ * most once per interval. */
+#include "testutil.h"
+
+#include "lanspread/discovery.h"
+#include "peer/mdns.h"
+
+#include <arpa/inet.h>
+
+static uint32_t ip(const char *text)
+{
+    struct in_addr a;
+    assert_int_equal(inet_pton(AF_INET, text, &a), 1);
+    return a.s_addr;
+}
+
+static void only_on_link_unicast_addresses_of_that_interface_are_dialled(void **state)
+{
+    (void)state;
+    const ls_discovery_prefix_t ours[] = {
+        {.ifindex = 2, .address = ip("198.18.0.1"), .netmask = ip("255.255.255.0")},
+        {.ifindex = 3, .address = ip("198.19.4.9"), .netmask = ip("255.255.0.0")},
+        {.ifindex = 4, .address = ip("198.18.9.9"), .netmask = ip("255.255.255.255")},
+        {.ifindex = 1, .address = ip("127.0.0.1"), .netmask = ip("255.0.0.0")},
+    };
+    size_t n = sizeof ours / sizeof ours[0];
+    assert_true(ls_discovery_is_on_link(ip("198.18.0.7"), 2, ours, n));
+    assert_true(ls_discovery_is_on_link(ip("198.18.0.1"), 2, ours, n)); /* a peer on this host */
+    assert_true(ls_discovery_is_on_link(ip("198.19.200.1"), 3, ours, n));
+    /* another subnet, or the right subnet heard on another interface */
+    assert_false(ls_discovery_is_on_link(ip("198.18.1.7"), 2, ours, n));
+    assert_false(ls_discovery_is_on_link(ip("198.18.0.7"), 3, ours, n));
+    assert_false(ls_discovery_is_on_link(ip("198.18.0.7"), 9, ours, n));
+    /* loopback, unspecified, multicast, broadcast: never */
+    assert_false(ls_discovery_is_on_link(ip("127.0.0.1"), 2, ours, n));
+    assert_false(ls_discovery_is_on_link(ip("127.0.0.2"), 1, ours, n)); /* even "on" lo */
+    assert_false(ls_discovery_is_on_link(ip("0.0.0.0"), 2, ours, n));
+    assert_false(ls_discovery_is_on_link(ip("224.0.0.251"), 2, ours, n));
+    assert_false(ls_discovery_is_on_link(ip("255.255.255.255"), 2, ours, n));
+    assert_false(ls_discovery_is_on_link(ip("198.18.0.255"), 2, ours, n));
+    /* a /32 interface has no neighbours */
+    assert_false(ls_discovery_is_on_link(ip("198.18.9.10"), 4, ours, n));
+    assert_false(ls_discovery_is_on_link(ip("198.18.0.7"), 2, NULL, 0));
+}
+
+static void dial_targets_are_capped_in_all_and_per_host(void **state)
+{
+    (void)state;
+    assert_true(ls__mdns_admits_target(0, 0));
+    assert_true(ls__mdns_admits_target(LS_MDNS_TARGETS_MAX - 1, LS_MDNS_TARGETS_PER_HOST_MAX - 1));
+    assert_false(ls__mdns_admits_target(LS_MDNS_TARGETS_MAX, 0));
+    assert_false(ls__mdns_admits_target(1, LS_MDNS_TARGETS_PER_HOST_MAX));
+    assert_true(LS_MDNS_TARGETS_MAX <= 256 && LS_MDNS_TARGETS_PER_HOST_MAX >= 2);
+}
+
+static void txt_driven_resyncs_are_rate_limited(void **state)
+{
+    (void)state;
+    const uint64_t t = 1000000;
+    assert_true(ls__mdns_may_resync(false, 0, t));
+    assert_false(ls__mdns_may_resync(true, t, t));
+    assert_false(ls__mdns_may_resync(true, t, t + LS_MDNS_RESYNC_MIN_MS - 1));
+    assert_true(ls__mdns_may_resync(true, t, t + LS_MDNS_RESYNC_MIN_MS));
+    assert_true(LS_MDNS_RESYNC_MIN_MS >= 1000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(only_on_link_unicast_addresses_of_that_interface_are_dialled),
+        cmocka_unit_test(dial_targets_are_capped_in_all_and_per_host),
+        cmocka_unit_test(txt_driven_resyncs_are_rate_limited),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
