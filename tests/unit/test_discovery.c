@@ -66,7 +66,7 @@ static void txt_encoded_record_decodes_to_the_same_fields(void **state)
 static void txt_keys_ignore_case_and_the_first_occurrence_wins(void **state)
 {
     (void)state;
-    const char *items[] = {"PV=5", ("Id=" ID64), "rev=7", "rev=9", ("DG=" DG64), "flag", "", "x=y"};
+    const char *items[] = {"PV=4", ("Id=" ID64), "rev=7", "rev=9", ("DG=" DG64), "flag", "", "x=y"};
     ls_discovery_txt_t out;
 
     assert_int_equal(parse_items(items, 8, &out), 0);
