@@ -122,14 +122,14 @@ int main(int argc, char **argv)
 {
     unsigned games = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 10000;
     unsigned peers = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 4;
-    int runs = argc > 3 ? atoi(argv[3]) : 5;
+    long runs = argc > 3 ? strtol(argv[3], NULL, 10) : 5;
     double t_decode[BENCH_RUNS_MAX], t_hello[BENCH_RUNS_MAX], t_delta[BENCH_RUNS_MAX],
         t_delta1[BENCH_RUNS_MAX], t_list[BENCH_RUNS_MAX], t_event[BENCH_RUNS_MAX],
         t_games[BENCH_RUNS_MAX];
     char id[LS_PEER_ID_HEX_LEN + 1];
     ls_peerdb_t *db;
     ls_api_state_t *st;
-    if (runs < 1 || runs > BENCH_RUNS_MAX || games > LS_SNAPSHOT_GAMES_MAX) {
+    if (runs < 1 || runs > BENCH_RUNS_MAX || games > LS_SNAPSHOT_GAMES_MAX) { /* runs: an int */
         fprintf(stderr, "usage: bench_peerdb [GAMES<=%u] [PEERS] [RUNS 1..%d]\n",
                 (unsigned)LS_SNAPSHOT_GAMES_MAX, BENCH_RUNS_MAX);
         return 2;
@@ -202,16 +202,16 @@ int main(int argc, char **argv)
         t_delta1[r] = t4 - t3;
         t_list[r] = t5 - t4 - t_event[r];
     }
-    double base = median(t_decode, runs);
+    double base = median(t_decode, (int)runs);
     const struct {
         const char *what;
         double *t;
     } rows[] = {{"decode", t_decode}, {"hello", t_hello}, {"delta", t_delta}, {"delta1", t_delta1},
                 {"list", t_list},     {"event", t_event}, {"games", t_games}};
-    printf("%u games, %u other peers with the same titles, median of %d runs\n", games, peers,
+    printf("%u games, %u other peers with the same titles, median of %ld runs\n", games, peers,
            runs);
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        double m = median(rows[i].t, runs);
+        double m = median(rows[i].t, (int)runs);
         printf("%-7s %9.2f ms  %6.2fx decode\n", rows[i].what, m, m / base);
     }
     free(frame);

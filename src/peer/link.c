@@ -345,6 +345,14 @@ void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_m
         ls__link_send_hello(link);
     } else if (rc == 0) {
         peers_changed(links);
+    } else {
+        /* LS_ELIMIT: past LS_PEERDB_GAMES_MAX; a re-handshake would not fit
+         * either. The ack says which library we still hold. */
+        ls_warn("peer", "%s: delta %llu->%llu not applied: %s", link->address,
+                (unsigned long long)delta->from_rev, (unsigned long long)delta->to_rev,
+                ls_strerror(rc));
+        const ls_peer_t *peer = ls_peerdb_find(links->config.peerdb, link->peer_id);
+        ack->u.acked_rev = peer ? peer->library.library_rev : 0;
     }
 }
 
