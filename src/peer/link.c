@@ -233,9 +233,24 @@ static void error_answer(ls_msg_t *answer, ls_wire_error_t code, const char *mes
     answer->u.error.message = strdup(message);
 }
 
+/* A ready link's peer sending hellos faster than its own re-handshake
+ * interval allows: each one would replace a snapshot of up to
+ * LS_PEERDB_GAMES_MAX games. */
+static bool rehello_too_soon(const ls_link_t *link)
+{
+    uint64_t now = ls__links_now(link->links);
+    return link->is_ready && link->peer_hello_ms &&
+           now - link->peer_hello_ms < LS_RESYNC_INTERVAL_MS / 2;
+}
+
 void ls__link_answer_hello(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *answer)
 {
     ls__links_t *links = link->links;
+    if (rehello_too_soon(link)) {
+        ls_debug("peer", "%s: re-handshake too soon; answered busy", link->address);
+        error_answer(answer, LS_WIRE_BUSY, "re-handshake too soon");
+        return;
+    }
     int rc = validate_hello(link, hello);
     link->has_hello = true;
     /* A refused first hello ends the connection (at the next tick, so the
@@ -264,6 +279,8 @@ void ls__link_answer_hello(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *a
     /* Applied before the ack is sent: once the dialer sees our library, we
      * already show theirs. */
     rc = handshake_done(link, hello);
+    if (rc == 0)
+        link->peer_hello_ms = ls__links_now(links);
     if (rc != 0 && rc != LS_ECANCELED) {
         ls_msg_free(answer);
         if (rc == LS_ECORRUPT)
@@ -299,6 +316,10 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
                 is_version && link->target ? "; not retrying" : "");
         if (is_version && link->target)
             link->target->is_ignored = true;
+        /* busy: our re-handshake came too soon for the peer; ask again
+         * after the interval */
+        if (reply->u.error.code == LS_WIRE_BUSY && link->is_ready)
+            link->is_resync_due = true;
         handshake_failed(link, "hello refused");
         return;
     }
@@ -315,16 +336,36 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
         handshake_failed(link, "bad library snapshot");
 }
 
-int ls__link_send_hello(ls_link_t *link)
+static int send_hello_now(ls_link_t *link)
 {
     ls_msg_t hello;
+    uint64_t now = ls__links_now(link->links);
     int rc = make_hello(link, LS_MSG_HELLO, &hello);
     if (rc == 0)
         rc = ls__exchange_start(link, &hello, hello_reply_cb, NULL);
     if (rc == 0 && !link->is_ready)
-        link->hello_sent_ms = ls__links_now(link->links);
+        link->hello_sent_ms = now;
+    if (rc == 0) {
+        link->resync_sent_ms = now;
+        link->is_resync_due = false;
+    }
     ls_msg_free(&hello);
     return rc;
+}
+
+static bool resync_allowed(const ls_link_t *link)
+{
+    return !link->resync_sent_ms ||
+           ls__links_now(link->links) - link->resync_sent_ms >= LS_RESYNC_INTERVAL_MS;
+}
+
+int ls__link_send_hello(ls_link_t *link)
+{
+    if (link->is_ready && !resync_allowed(link)) {
+        link->is_resync_due = true; /* ls__links_tick sends it */
+        return 0;
+    }
+    return send_hello_now(link);
 }
 
 /* --- library deltas ------------------------------------------------------ */
@@ -453,6 +494,9 @@ void ls__links_tick(ls__links_t *links)
 {
     uint64_t now = ls__links_now(links);
     for (ls_link_t *l = links->list; l; l = l->next) {
+        if (l->is_ready && !l->is_closing && l->is_resync_due && resync_allowed(l) &&
+            send_hello_now(l) != 0)
+            ls_warn("peer", "%s: re-handshake not sent", l->address);
         if (!l->is_outbound && !l->is_closing && !l->is_ready &&
             (l->is_refused ||
              (!l->has_hello && now - l->started_ms >= links->config.hello_deadline_ms))) {
