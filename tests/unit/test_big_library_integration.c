@@ -24,8 +24,8 @@
 typedef ls_swarm_t fixture_t;
 
 #define GAMES LS_PEERDB_GAMES_MAX
-#define ROUNDS 12         /* library swaps the raw peer sends */
-#define BURST 60          /* then one-game deltas, as fast as it can */
+#define ROUNDS 8          /* library swaps the raw peer sends */
+#define BURST 40          /* then one-game deltas, as fast as it can */
 #define PROBE_EVERY_MS 20 /* the probe's pace */
 #define PROBE_TIMEOUT_MS 10000
 /* Generous: about 0.2 s here under load, each delta alone took 1.5 s and
