@@ -28,9 +28,9 @@ typedef ls_swarm_t fixture_t;
 #define BURST 40          /* then one-game deltas, as fast as it can */
 #define PROBE_EVERY_MS 20 /* the probe's pace */
 #define PROBE_TIMEOUT_MS 10000
-/* Generous: about 0.2 s here under load, each delta alone took 1.5 s and
- * each emission 0.1 s more when both were O(N^2). */
-#define LATENCY_BOUND_MS 1000
+/* Generous: 0.35-0.6 s here on a loaded machine (decoding a 1.5 MB delta
+ * is most of it); 3.6 s with the O(N^2) PeerGameDB. */
+#define LATENCY_BOUND_MS 1500
 
 typedef struct {
     ls_test_peer_t *peer;
