@@ -310,8 +310,9 @@ static void ten_thousand_game_deltas_apply_in_n_log_n(void **state)
     assert_string_equal(list[0].id, "g10000");
     assert_string_equal(list[count - 1].id, "g19999");
     ls_remote_games_free(list, count);
-    /* generous: about 40 ms here; the quadratic deltas took 1.5 s */
-    assert_true(seconds < 0.3);
+    /* generous: about 40 ms here idle, over 0.3 s at a load of 20 on two
+     * cores; the quadratic deltas took 1.5 s idle */
+    assert_true(seconds < 1.0);
     hello_free(&h);
     free(removed);
     summaries_free(v1, GAMES);
