@@ -9,6 +9,8 @@ const ui = {
   peers: [],
   status: {},
   refreshTimer: null,
+  isRefreshing: false,
+  isRefreshDue: false,
 };
 
 const ACTIONS = {
@@ -210,6 +212,7 @@ function applySnapshot(doc) {
 
 async function refresh() {
   ui.refreshTimer = null;
+  ui.isRefreshing = true;
   try {
     const [games, peers, status] = await Promise.all(
       [api('GET', '/api/games'), api('GET', '/api/peers'), api('GET', '/api/status')]);
@@ -217,12 +220,19 @@ async function refresh() {
   } catch (err) {
     message('refresh: ' + err.message, true);
   }
+  ui.isRefreshing = false;
+  if (ui.isRefreshDue) {
+    ui.isRefreshDue = false;
+    scheduleRefresh();
+  }
 }
 
 // Several events often come together (a peer brings a whole library): one
-// refresh answers them all.
+// refresh answers them all, and one runs at a time (a list of 10,000 games
+// is read once per change, not once per event).
 function scheduleRefresh() {
-  if (!ui.refreshTimer) ui.refreshTimer = setTimeout(refresh, 100);
+  if (ui.isRefreshing) ui.isRefreshDue = true;
+  else if (!ui.refreshTimer) ui.refreshTimer = setTimeout(refresh, 100);
 }
 
 function onProgress(data) {
@@ -251,7 +261,8 @@ function connect() {
   source.addEventListener('resync', scheduleRefresh);
   source.addEventListener('download-progress', (e) => onProgress(JSON.parse(e.data)));
   source.addEventListener('upload-progress', (e) => renderUploads(JSON.parse(e.data)));
-  const others = ['local-library', 'list-games', 'peer-discovered', 'peer-lost', 'peer-count',
+  // Game lists are not streamed: games-changed says to read them again.
+  const others = ['games-changed', 'peer-discovered', 'peer-lost', 'peer-count',
     'got-game-files', 'download-begin', 'download-finished', 'download-failed',
     'install-begin', 'install-finished', 'install-failed', 'uninstall-begin',
     'uninstall-finished', 'uninstall-failed', 'runtime-failure', 'ready', 'request',

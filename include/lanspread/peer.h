@@ -21,6 +21,11 @@
 
 #define LS_STATIC_PEERS_MAX 32
 #define LS_UPLOAD_INTERVAL_MS 1000
+/* LIST_GAMES events come at most once per this interval: the first change
+ * after a quiet interval at once, the changes within it coalesced into one
+ * event at its end. A peer re-announcing a big library in a loop costs one
+ * game list per interval, not one per message. */
+#define LS_GAMES_EMIT_INTERVAL_MS 500
 
 typedef struct {
     const char *game_dir;

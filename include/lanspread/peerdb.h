@@ -16,6 +16,11 @@
  * LS_HAVE_CHUNKS_MAX, a peer can make us hold at most this many times
  * LS_HAVE_BITMAP_LEN(LS_HAVE_CHUNKS_MAX) bytes (8 MiB). */
 #define LS_PEERDB_PARTIALS_MAX 64
+/* Games recorded per peer: a hello's snapshot is capped at
+ * LS_SNAPSHOT_GAMES_MAX by the decoder, and a library_delta may not grow a
+ * library past it either (LS_ELIMIT). Every operation costs at most
+ * O(N log N) in the N games of all peers (hash maps by peer id and game id). */
+#define LS_PEERDB_GAMES_MAX LS_SNAPSHOT_GAMES_MAX
 
 /* A peer's partial copy of one game, from its last `have`: the chunks of
  * the download of one exact manifest it holds verified, written, and
@@ -62,7 +67,8 @@ void ls_peerdb_free(ls_peerdb_t *db);
 
 /* Applies a verified hello or hello_ack: creates the peer or replaces what
  * was known of it. The snapshot's digest is recomputed from its games and
- * must match (LS_ECORRUPT otherwise; nothing changes). *is_new tells whether
+ * must match (LS_ECORRUPT otherwise; nothing changes); more than
+ * LS_PEERDB_GAMES_MAX games is LS_ELIMIT. *is_new tells whether
  * the peer was unknown. A known peer keeps its partial copies, except those
  * of a game the snapshot now lists complete at the same version. */
 int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *address,
@@ -70,9 +76,10 @@ int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *
 
 /* Applies a library_delta. LS_ESTATE when the peer's known rev is not
  * from_rev or the resulting digest does not match delta->digest: the
- * library is left unchanged and the caller re-handshakes. LS_ENOENT for an
- * unknown peer. A partial copy of a game the delta now lists complete at the
- * same version is dropped: the peer seeds it. */
+ * library is left unchanged and the caller re-handshakes. LS_ELIMIT when
+ * the result would list more than LS_PEERDB_GAMES_MAX games (unchanged too;
+ * a re-handshake would not help). LS_ENOENT for an unknown peer. A partial copy of a game the delta
+ * now lists complete at the same version is dropped: the peer seeds it. */
 int ls_peerdb_apply_delta(ls_peerdb_t *db, const char *peer_id, const ls_library_delta_t *delta);
 
 /* Records a rev and digest heard outside a handshake (mDNS TXT) without a
@@ -115,15 +122,17 @@ size_t ls_peerdb_count(const ls_peerdb_t *db);
 const ls_peer_t *ls_peerdb_find(const ls_peerdb_t *db, const char *peer_id);
 
 /* Every title any peer announces, sorted by id, with its latest version.
- * *out owned by the caller: ls_remote_games_free(). */
-int ls_peerdb_games(const ls_peerdb_t *db, ls_remote_game_t **out, size_t *count);
+ * *out owned by the caller: ls_remote_games_free(). Not const: the first
+ * read after a change rebuilds the title index (O(N log N)); later reads
+ * cost O(titles). */
+int ls_peerdb_games(ls_peerdb_t *db, ls_remote_game_t **out, size_t *count);
 void ls_remote_games_free(ls_remote_game_t *games, size_t count);
 
-/* The peers that announce game_id at its latest version, in peerdb order.
+/* The peers that announce game_id at its latest version, in peerdb order:
+ * O(seeders) once the title index is fresh (see ls_peerdb_games).
  * *peer_ids is an array of borrowed pointers (valid until the db changes);
  * the caller frees only the array. */
-int ls_peerdb_seeders(const ls_peerdb_t *db, const char *game_id, const char ***peer_ids,
-                      size_t *count);
+int ls_peerdb_seeders(ls_peerdb_t *db, const char *game_id, const char ***peer_ids, size_t *count);
 
 /* Orders version strings as people read them: runs of digits compare as
  * numbers ("1.10" > "1.9", "20240501" > "20231231"), the rest bytewise. */

@@ -18,15 +18,23 @@ struct ls_api_state {
     pthread_cond_t changed;
     char *game_dir;
     char *http_url;
-    json_t *local;    /* array from the last local-library event */
-    json_t *remote;   /* array from the last list-games event */
-    json_t *peers;    /* peer_id -> {peer_id, name, address, game_count} */
-    json_t *ops;      /* game_id -> {op, phase, progress, reason} */
-    json_t *failures; /* the last runtime-failure events, oldest first */
-    json_t *ready;    /* data of the ready event, or NULL */
-    json_t *uploads;  /* data of the last upload-progress event, or NULL */
-    char *ring[LS_API_EVENT_RING];
-    uint64_t seq; /* sequence number of the newest event in the ring */
+    /* The lists of the last local-library and list-games events, each with
+     * an index by id. Never changed once stored (an event replaces them
+     * whole), so readers take references and build documents unlocked. */
+    json_t *local;
+    json_t *remote;
+    json_t *local_by_id; /* id -> element of local */
+    json_t *remote_by_id;
+    json_t *peers;                 /* peer_id -> {peer_id, name, address, game_count} */
+    json_t *ops;                   /* game_id -> {op, phase, progress, reason} */
+    json_t *failures;              /* the last runtime-failure events, oldest first */
+    json_t *ready;                 /* data of the ready event, or NULL */
+    json_t *uploads;               /* data of the last upload-progress event, or NULL */
+    char *ring[LS_API_EVENT_RING]; /* SSE text of events first_seq..seq */
+    size_t ring_len[LS_API_EVENT_RING];
+    size_t ring_bytes;  /* their total, at most LS_API_EVENT_RING_BYTES */
+    uint64_t seq;       /* sequence number of the newest event */
+    uint64_t first_seq; /* of the oldest one kept; seq + 1 when none */
     bool is_closing;
 };
 
@@ -44,10 +52,14 @@ int ls_api_state_new(const char *game_dir, ls_api_state_t **out)
     st->game_dir = game_dir ? strdup(game_dir) : NULL;
     st->local = json_array();
     st->remote = json_array();
+    st->local_by_id = json_object();
+    st->remote_by_id = json_object();
     st->peers = json_object();
     st->ops = json_object();
     st->failures = json_array();
-    if (!st->local || !st->remote || !st->peers || !st->ops || !st->failures) {
+    st->first_seq = 1;
+    if (!st->local || !st->remote || !st->local_by_id || !st->remote_by_id || !st->peers ||
+        !st->ops || !st->failures) {
         ls_api_state_free(st);
         return LS_ENOMEM;
     }
@@ -63,6 +75,8 @@ void ls_api_state_free(ls_api_state_t *st)
         free(st->ring[i]);
     json_decref(st->local);
     json_decref(st->remote);
+    json_decref(st->local_by_id);
+    json_decref(st->remote_by_id);
     json_decref(st->peers);
     json_decref(st->ops);
     json_decref(st->failures);
@@ -178,18 +192,55 @@ static void apply_peer(ls_api_state_t *st, ls_peer_event_kind_t kind, const json
         json_object_del(st->peers, id);
 }
 
-static void apply_locked(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data)
+/* A game list and its index by id, built before the lock is taken. */
+typedef struct {
+    json_t *games;
+    json_t *by_id;
+} ls__list_t;
+
+static bool is_list_event(ls_peer_event_kind_t kind)
+{
+    return kind == LS_EVENT_LOCAL_LIBRARY || kind == LS_EVENT_LIST_GAMES;
+}
+
+static ls__list_t list_of(const json_t *data)
+{
+    json_t *games = json_object_get(data, "games");
+    ls__list_t list = {.games = json_is_array(games) ? json_incref(games) : json_array(),
+                       .by_id = json_object()};
+    size_t i;
+    json_t *g;
+    json_array_foreach(list.games, i, g)
+    {
+        const char *id = json_string_value(json_object_get(g, "id"));
+        if (id && list.by_id)
+            json_object_set(list.by_id, id, g);
+    }
+    return list;
+}
+
+static void swap_list(json_t **games, json_t **by_id, ls__list_t *list)
+{
+    if (!list->games || !list->by_id)
+        return; /* out of memory: the previous list stays */
+    json_decref(*games);
+    json_decref(*by_id);
+    *games = list->games;
+    *by_id = list->by_id;
+    *list = (ls__list_t){.games = NULL, .by_id = NULL};
+}
+
+static void apply_locked(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data,
+                         ls__list_t *list)
 {
     const char *op;
     ls_phase_t phase;
     switch (kind) {
     case LS_EVENT_LOCAL_LIBRARY:
-        json_decref(st->local);
-        st->local = json_deep_copy(json_object_get(data, "games"));
+        swap_list(&st->local, &st->local_by_id, list);
         break;
     case LS_EVENT_LIST_GAMES:
-        json_decref(st->remote);
-        st->remote = json_deep_copy(json_object_get(data, "games"));
+        swap_list(&st->remote, &st->remote_by_id, list);
         break;
     case LS_EVENT_PEER_DISCOVERED:
     case LS_EVENT_PEER_LOST:
@@ -220,31 +271,68 @@ static void apply_locked(ls_api_state_t *st, ls_peer_event_kind_t kind, const js
             apply_lifecycle(st, op, phase, data);
         break;
     }
-    if (!st->local)
-        st->local = json_array();
-    if (!st->remote)
-        st->remote = json_array();
 }
 
+static const char ls__resync_text[] = "event: resync\ndata: {}\n\n";
+
+static void ring_drop_oldest_locked(ls_api_state_t *st)
+{
+    size_t slot = st->first_seq % LS_API_EVENT_RING;
+    free(st->ring[slot]);
+    st->ring[slot] = NULL;
+    st->ring_bytes -= st->ring_len[slot];
+    st->first_seq++;
+}
+
+/* Keeps the event's SSE text, dropping the oldest until both the slot and
+ * the byte bounds hold. A client whose next event was dropped resyncs. */
 static void ring_push_locked(ls_api_state_t *st, const char *event, const json_t *data)
 {
     char *text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
     char *line = text ? ls_strdup_printf("event: %s\ndata: %s\n\n", event, text) : NULL;
     free(text);
+    if (line && strlen(line) > LS_API_EVENT_BYTES_MAX) {
+        free(line);
+        line = strdup(ls__resync_text);
+    }
     if (!line)
         return;
+    size_t len = strlen(line);
+    while (st->first_seq <= st->seq && (st->seq - st->first_seq + 1 >= LS_API_EVENT_RING ||
+                                        st->ring_bytes + len > LS_API_EVENT_RING_BYTES))
+        ring_drop_oldest_locked(st);
     st->seq++;
-    free(st->ring[st->seq % LS_API_EVENT_RING]);
     st->ring[st->seq % LS_API_EVENT_RING] = line;
+    st->ring_len[st->seq % LS_API_EVENT_RING] = len;
+    st->ring_bytes += len;
+}
+
+/* What the stream says of a new game list: that it changed, and the
+ * counts; clients read the list with GET /api/games. */
+static void ring_push_games_changed_locked(ls_api_state_t *st)
+{
+    json_t *data = json_pack("{s:I,s:I}", "local_games", (json_int_t)json_array_size(st->local),
+                             "remote_games", (json_int_t)json_array_size(st->remote));
+    if (data)
+        ring_push_locked(st, "games-changed", data);
+    json_decref(data);
 }
 
 void ls_api_state_apply_json(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data)
 {
+    ls__list_t list = {.games = NULL, .by_id = NULL};
+    if (is_list_event(kind))
+        list = list_of(data); /* O(games), outside the lock */
     pthread_mutex_lock(&st->lock);
-    apply_locked(st, kind, data);
-    ring_push_locked(st, ls_peer_event_name(kind), data);
+    apply_locked(st, kind, data, &list);
+    if (is_list_event(kind))
+        ring_push_games_changed_locked(st);
+    else
+        ring_push_locked(st, ls_peer_event_name(kind), data);
     pthread_cond_broadcast(&st->changed);
     pthread_mutex_unlock(&st->lock);
+    json_decref(list.games); /* NULL unless the swap failed */
+    json_decref(list.by_id);
 }
 
 void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event)
@@ -254,6 +342,14 @@ void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event)
         return;
     ls_api_state_apply_json(st, event->kind, data);
     json_decref(data);
+}
+
+size_t ls_api_state_ring_bytes(ls_api_state_t *st)
+{
+    pthread_mutex_lock(&st->lock);
+    size_t bytes = st->ring_bytes;
+    pthread_mutex_unlock(&st->lock);
+    return bytes;
 }
 
 int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op,
@@ -308,28 +404,48 @@ bool ls_api_state_is_busy(ls_api_state_t *st)
 
 /* --- documents ------------------------------------------------------------ */
 
-static json_t *find_by_id(json_t *array, const char *id)
+/* What the documents are built from, taken under the lock and read without
+ * it: references to the lists and their indexes (never changed once
+ * stored), copies of the small objects that change in place. */
+typedef struct {
+    json_t *local, *remote;
+    json_t *local_by_id, *remote_by_id;
+    json_t *ops;   /* copy */
+    json_t *peers; /* copy */
+} ls__view_t;
+
+static ls__view_t view_take(ls_api_state_t *st)
 {
-    size_t i;
-    json_t *g;
-    json_array_foreach(array, i, g)
-    {
-        const char *gid = json_string_value(json_object_get(g, "id"));
-        if (gid && strcmp(gid, id) == 0)
-            return g;
-    }
-    return NULL;
+    pthread_mutex_lock(&st->lock);
+    ls__view_t v = {.local = json_incref(st->local),
+                    .remote = json_incref(st->remote),
+                    .local_by_id = json_incref(st->local_by_id),
+                    .remote_by_id = json_incref(st->remote_by_id),
+                    .ops = json_deep_copy(st->ops),
+                    .peers = json_deep_copy(st->peers)};
+    pthread_mutex_unlock(&st->lock);
+    return v;
+}
+
+static void view_release(ls__view_t *v)
+{
+    json_decref(v->local);
+    json_decref(v->remote);
+    json_decref(v->local_by_id);
+    json_decref(v->remote_by_id);
+    json_decref(v->ops);
+    json_decref(v->peers);
 }
 
 /* The names of the peers that hold a game, for people; ids for scripts. */
-static json_t *peer_names(ls_api_state_t *st, const json_t *ids)
+static json_t *peer_names(const ls__view_t *v, const json_t *ids)
 {
     json_t *names = json_array();
     size_t i;
     json_t *id;
     json_array_foreach(ids, i, id)
     {
-        json_t *peer = json_object_get(st->peers, json_string_value(id));
+        json_t *peer = json_object_get(v->peers, json_string_value(id));
         json_t *name = json_object_get(peer, "name");
         json_array_append(names, name ? name : id);
     }
@@ -376,11 +492,11 @@ static json_t *catalog_text(const json_t *local, const json_t *remote, const cha
     return json_is_string(text) ? text : json_null();
 }
 
-static json_t *game_view(ls_api_state_t *st, const char *id)
+static json_t *game_view(const ls__view_t *v, const char *id)
 {
-    json_t *local = find_by_id(st->local, id);
-    json_t *remote = find_by_id(st->remote, id);
-    json_t *op = json_object_get(st->ops, id);
+    json_t *local = json_object_get(v->local_by_id, id);
+    json_t *remote = json_object_get(v->remote_by_id, id);
+    json_t *op = json_object_get(v->ops, id);
     json_t *src = local ? local : remote;
     json_t *ids = json_object_get(remote, "peers");
     json_t *size = json_object_get(src, "size");
@@ -393,7 +509,7 @@ static json_t *game_view(ls_api_state_t *st, const char *id)
         local && json_object_get(local, "version") ? json_object_get(local, "version")
                                                    : json_null(),
         "latest_version", remote ? json_object_get(remote, "latest_version") : json_null(), "peers",
-        ids ? peer_names(st, ids) : json_array(), "peer_ids", ids ? ids : json_null(), "peer_count",
+        ids ? peer_names(v, ids) : json_array(), "peer_ids", ids ? ids : json_null(), "peer_count",
         (json_int_t)json_integer_value(json_object_get(remote, "peer_count")), "downloaded",
         local && json_is_true(json_object_get(local, "downloaded")), "installed",
         local && json_is_true(json_object_get(local, "installed")), "state",
@@ -401,68 +517,70 @@ static json_t *game_view(ls_api_state_t *st, const char *id)
         json_object_get(op, "reason"));
 }
 
-static void add_ids(json_t *seen, json_t *array)
+/* Local games first, then remote ones not local, each list in its order. */
+static void add_views(const ls__view_t *v, json_t *list, json_t *games, json_t *skip_by_id)
 {
     size_t i;
     json_t *g;
-    json_array_foreach(array, i, g)
+    json_array_foreach(list, i, g)
     {
         const char *id = json_string_value(json_object_get(g, "id"));
-        if (id)
-            json_object_set_new(seen, id, json_true());
+        json_t *view = id && !json_object_get(skip_by_id, id) ? game_view(v, id) : NULL;
+        if (view)
+            json_array_append_new(games, view);
     }
 }
 
 json_t *ls_api_state_games(ls_api_state_t *st)
 {
-    json_t *seen = json_object(), *games = json_array();
-    const char *id;
-    json_t *unused;
-    pthread_mutex_lock(&st->lock);
-    add_ids(seen, st->local);
-    add_ids(seen, st->remote);
-    json_object_foreach(seen, id, unused)
-    {
-        json_t *view = game_view(st, id);
-        if (view)
-            json_array_append_new(games, view);
-    }
-    pthread_mutex_unlock(&st->lock);
-    json_decref(seen);
+    ls__view_t v = view_take(st);
+    json_t *games = json_array();
+    add_views(&v, v.local, games, NULL);
+    add_views(&v, v.remote, games, v.local_by_id);
+    view_release(&v);
     return json_pack("{s:o}", "games", games);
 }
 
 json_t *ls_api_state_game(ls_api_state_t *st, const char *game_id)
 {
-    pthread_mutex_lock(&st->lock);
-    json_t *view = game_view(st, game_id);
-    pthread_mutex_unlock(&st->lock);
+    ls__view_t v = view_take(st);
+    json_t *view = game_view(&v, game_id);
+    view_release(&v);
     return view;
 }
 
-static json_int_t games_of_peer(ls_api_state_t *st, const char *peer_id)
+/* How many titles each peer seeds: one pass over the remote list. */
+static json_t *games_per_peer(const ls__view_t *v)
 {
-    json_int_t n = 0;
+    json_t *counts = json_object();
     size_t i, j;
     json_t *g, *id;
-    json_array_foreach(st->remote, i, g) json_array_foreach(json_object_get(g, "peers"), j, id) n +=
-        json_is_string(id) && strcmp(json_string_value(id), peer_id) == 0;
-    return n;
+    json_array_foreach(v->remote, i, g) json_array_foreach(json_object_get(g, "peers"), j, id)
+    {
+        const char *peer = json_string_value(id);
+        if (peer)
+            json_object_set_new(
+                counts, peer, json_integer(json_integer_value(json_object_get(counts, peer)) + 1));
+    }
+    return counts;
 }
 
 json_t *ls_api_state_peers(ls_api_state_t *st)
 {
+    ls__view_t v = view_take(st);
+    json_t *counts = games_per_peer(&v);
     json_t *list = json_array();
     const char *id;
     json_t *peer;
-    pthread_mutex_lock(&st->lock);
-    json_object_foreach(st->peers, id, peer)
+    json_object_foreach(v.peers, id, peer)
     {
         json_t *copy = json_deep_copy(peer);
-        json_object_set_new(copy, "game_count", json_integer(games_of_peer(st, id)));
+        json_object_set_new(copy, "game_count",
+                            json_integer(json_integer_value(json_object_get(counts, id))));
         json_array_append_new(list, copy);
     }
-    pthread_mutex_unlock(&st->lock);
+    json_decref(counts);
+    view_release(&v);
     return json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(list), "peers", list);
 }
 
@@ -515,8 +633,8 @@ int ls_api_state_next_event(ls_api_state_t *st, uint64_t *cursor, int timeout_ms
             break;
     if (st->is_closing) {
         result = -1;
-    } else if (st->seq - *cursor > LS_API_EVENT_RING - 1) {
-        *out = strdup("event: resync\ndata: {}\n\n");
+    } else if (st->seq != *cursor && *cursor + 1 < st->first_seq) {
+        *out = strdup(ls__resync_text); /* its next event was dropped */
         *cursor = st->seq;
         result = *out ? 1 : 0;
     } else if (st->seq != *cursor) {

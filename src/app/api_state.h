@@ -12,7 +12,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LS_API_EVENT_RING 512 /* events kept for slow SSE clients */
+/* Recent events kept for slow SSE clients: at most LS_API_EVENT_RING of
+ * them and LS_API_EVENT_RING_BYTES of text in all, oldest dropped first. An
+ * event whose text exceeds LS_API_EVENT_BYTES_MAX is kept as a `resync`
+ * (re-read the documents). Game lists are never streamed: local-library and
+ * list-games are folded into the documents and streamed as one small
+ * `games-changed` event, so a peer announcing 10,000 games costs a few
+ * bytes of ring, not megabytes per announce. */
+#define LS_API_EVENT_RING 512
+#define LS_API_EVENT_RING_BYTES (1024u * 1024u)
+#define LS_API_EVENT_BYTES_MAX (64u * 1024u)
 
 typedef struct ls_api_state ls_api_state_t;
 
@@ -24,7 +33,9 @@ void ls_api_state_free(ls_api_state_t *st);
 
 /* Records one runtime event (any thread; called on the runtime's). The
  * documents served are JSON, so the event is folded as its JSON
- * (ls_peer_event_json), which is also what the SSE ring streams. */
+ * (ls_peer_event_json), which is also what the SSE ring streams (game
+ * lists as `games-changed`). The lists are kept by reference: the caller
+ * must not change the event's data afterwards. */
 void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event);
 /* The same for an event already made JSON (the daemon prints it too). */
 void ls_api_state_apply_json(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data);
@@ -40,11 +51,17 @@ int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op
 bool ls_api_state_is_busy(ls_api_state_t *st);
 void ls_api_state_set_http(ls_api_state_t *st, const char *url);
 
-/* New JSON documents; the caller owns (json_decref) them. */
+/* New JSON documents; the caller owns (json_decref) them. Built outside
+ * the lock from references to the stored lists (O(games), with lookups by
+ * id through an index), so a big library never holds the runtime thread's
+ * next event waiting. */
 json_t *ls_api_state_games(ls_api_state_t *st);
 json_t *ls_api_state_game(ls_api_state_t *st, const char *game_id); /* NULL: unknown */
 json_t *ls_api_state_peers(ls_api_state_t *st);
 json_t *ls_api_state_status(ls_api_state_t *st);
+
+/* Bytes of event text the ring holds now (at most LS_API_EVENT_RING_BYTES). */
+size_t ls_api_state_ring_bytes(ls_api_state_t *st);
 
 /* The sequence number of the newest event; a new SSE client starts there. */
 uint64_t ls_api_state_cursor(ls_api_state_t *st);

@@ -69,6 +69,15 @@ typedef struct {
 static void print_event(const ls_daemon_output_t *out, ls_peer_event_kind_t kind,
                         const json_t *data)
 {
+    /* A game list may hold 10,000 games: people get its size, and the
+     * loop thread is spared a megabyte of text per list (--json-events
+     * prints it whole, for programs). */
+    if (!out->as_json && (kind == LS_EVENT_LIST_GAMES || kind == LS_EVENT_LOCAL_LIBRARY)) {
+        printf("event %-18s %zu games\n", ls_peer_event_name(kind),
+               json_array_size(json_object_get(data, "games")));
+        fflush(stdout);
+        return;
+    }
     char *text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         return;

@@ -261,6 +261,8 @@ static void free_held(ls_msg_t *msg)
 static void complete_handshake(ls_link_t *link, const ls_hello_t *hello, ls_msg_t *answer)
 {
     int rc = handshake_done(link, hello);
+    if (rc == 0)
+        link->peer_hello_ms = ls__links_now(link->links);
     if (rc == 0 || rc == LS_ECANCELED)
         return;
     ls_msg_free(answer);
@@ -271,9 +273,23 @@ static void complete_handshake(ls_link_t *link, const ls_hello_t *hello, ls_msg_
         error_answer(answer, ls_wire_error_from_code(rc), ls_strerror(rc));
 }
 
+/* A ready link's peer sending hellos faster than its own re-handshake
+ * interval allows: each one would replace a snapshot of up to
+ * LS_PEERDB_GAMES_MAX games. */
+static bool rehello_too_soon(const ls_link_t *link)
+{
+    uint64_t now = ls__links_now(link->links);
+    return link->is_ready && link->peer_hello_ms &&
+           now - link->peer_hello_ms < LS_RESYNC_INTERVAL_MS / 2;
+}
 void ls__link_answer_hello(ls_link_t *link, ls_hello_t *hello, ls_msg_t *answer)
 {
     ls__links_t *links = link->links;
+    if (rehello_too_soon(link)) {
+        ls_debug("peer", "%s: re-handshake too soon; answered busy", link->address);
+        error_answer(answer, LS_WIRE_BUSY, "re-handshake too soon");
+        return;
+    }
     int rc = validate_hello(link, hello);
     link->has_hello = true;
     /* A refused first hello ends the connection (at the next tick, so the
@@ -404,6 +420,10 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
                 is_version && link->target ? "; not retrying" : "");
         if (is_version && link->target)
             link->target->is_ignored = true;
+        /* busy: our re-handshake came too soon for the peer; ask again
+         * after the interval */
+        if (reply->u.error.code == LS_WIRE_BUSY && link->is_ready)
+            link->is_resync_due = true;
         handshake_failed(link, "hello refused");
         return;
     }
@@ -429,17 +449,37 @@ static void hello_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
  * userdata is only tested against NULL). */
 static char deferred_marker;
 
-int ls__link_send_hello(ls_link_t *link)
+static int send_hello_now(ls_link_t *link)
 {
     ls_msg_t hello;
+    uint64_t now = ls__links_now(link->links);
     int rc = make_hello(link, LS_MSG_HELLO, &hello);
     if (rc == 0)
         rc = ls__exchange_start(link, &hello, hello_reply_cb,
                                 hello.u.hello.is_library_deferred ? &deferred_marker : NULL);
     if (rc == 0 && !link->is_ready)
-        link->hello_sent_ms = ls__links_now(link->links);
+        link->hello_sent_ms = now;
+    if (rc == 0) {
+        link->resync_sent_ms = now;
+        link->is_resync_due = false;
+    }
     ls_msg_free(&hello);
     return rc;
+}
+
+static bool resync_allowed(const ls_link_t *link)
+{
+    return !link->resync_sent_ms ||
+           ls__links_now(link->links) - link->resync_sent_ms >= LS_RESYNC_INTERVAL_MS;
+}
+
+int ls__link_send_hello(ls_link_t *link)
+{
+    if (link->is_ready && !resync_allowed(link)) {
+        link->is_resync_due = true; /* ls__links_tick sends it */
+        return 0;
+    }
+    return send_hello_now(link);
 }
 
 /* --- library deltas ------------------------------------------------------ */
@@ -460,6 +500,14 @@ void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_m
         ls__link_send_hello(link);
     } else if (rc == 0) {
         peers_changed(links);
+    } else {
+        /* LS_ELIMIT: past LS_PEERDB_GAMES_MAX; a re-handshake would not fit
+         * either. The ack says which library we still hold. */
+        ls_warn("peer", "%s: delta %llu->%llu not applied: %s", link->address,
+                (unsigned long long)delta->from_rev, (unsigned long long)delta->to_rev,
+                ls_strerror(rc));
+        const ls_peer_t *peer = ls_peerdb_find(links->config.peerdb, link->peer_id);
+        ack->u.acked_rev = peer ? peer->library.library_rev : 0;
     }
 }
 
@@ -562,6 +610,9 @@ void ls__links_tick(ls__links_t *links)
     for (ls_link_t *l = links->list; l; l = l->next) {
         bool is_library_late =
             l->deferred_hello.kind && now - l->library_wait_ms >= links->config.hello_deadline_ms;
+        if (l->is_ready && !l->is_closing && l->is_resync_due && resync_allowed(l) &&
+            send_hello_now(l) != 0)
+            ls_warn("peer", "%s: re-handshake not sent", l->address);
         if (!l->is_outbound && !l->is_closing && !l->is_ready &&
             (l->is_refused || is_library_late ||
              (!l->has_hello && now - l->started_ms >= links->config.hello_deadline_ms))) {

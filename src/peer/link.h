@@ -45,6 +45,13 @@ typedef struct {
 #define LS_HELLO_ACK_TIMEOUT_MS 30000
 /* An inbound connection must send its hello within this long. */
 #define LS_HELLO_DEADLINE_MS 10000
+/* Re-handshakes on a ready link (a delta that does not apply, a TXT record
+ * that moved) go out at most once per this interval; asks in between are
+ * coalesced into one, sent when it ends. A peer's own re-hellos closer than
+ * half of it to its previous hello are refused with `busy` (the half leaves
+ * room for an honest peer's timer jitter): a snapshot of up to
+ * LS_PEERDB_GAMES_MAX games is applied at most that often per link. */
+#define LS_RESYNC_INTERVAL_MS 2000
 
 struct ls_link {
     ls_link_t *next;
@@ -77,6 +84,9 @@ struct ls_link {
     /* Dialler: the validated hello_ack, applied once our hello_library is
      * acknowledged (kind 0: none). */
     ls_msg_t pending_ack;
+    uint64_t resync_sent_ms; /* our last hello on this link */
+    bool is_resync_due;      /* a re-handshake waits for LS_RESYNC_INTERVAL_MS */
+    uint64_t peer_hello_ms;  /* the peer's last hello applied on this link (0: none) */
 };
 
 /* What the other objects want to hear of; runtime.c wires them. */
@@ -125,7 +135,8 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target);
 /* From the reconnect timer: closes outbound links whose hello_ack is late,
  * so their targets are dialled again, and inbound ones that sent no hello
  * within hello_deadline_ms or whose hello was refused (a stranger gets no
- * connection slot to sit on, and no endless tries at the party key). */
+ * connection slot to sit on, and no endless tries at the party key); sends
+ * the re-handshakes that waited for LS_RESYNC_INTERVAL_MS. */
 void ls__links_tick(ls__links_t *links);
 void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *delta);
 /* Sends msg (a `have`) to every ready peer whose hello listed
@@ -148,7 +159,8 @@ void ls__link_take_library(ls_link_t *link, ls_library_snapshot_t *library, ls_m
 /* Applies a library_delta; *ack is the library_delta_ack to send. A delta
  * that does not apply makes us re-handshake. */
 void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack);
-/* Sends our hello (again): a re-handshake on a ready link. */
+/* Sends our hello: the first one at once; a re-handshake on a ready link at
+ * most once per LS_RESYNC_INTERVAL_MS (0 when it waits for the tick). */
 int ls__link_send_hello(ls_link_t *link);
 void ls__link_close(ls_link_t *link, uint64_t app_error, const char *reason);
 

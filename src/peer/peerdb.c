@@ -3,6 +3,7 @@
 #include "lanspread/peerdb.h"
 
 #include "lanspread/error.h"
+#include "lanspread/strmap.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -14,10 +15,11 @@ static int compare_summary_id(const void *a, const void *b)
     return strcmp(((const ls_game_summary_t *)a)->id, ((const ls_game_summary_t *)b)->id);
 }
 
-/* A peer's games are kept sorted by id (ids are unique: the decoder checks),
- * so a lookup is a binary search: listing N games of P peers costs
- * O(N log N), not O(N^2) — a peer announcing 10,000 games must not stall
- * the loop on every list. */
+/* A peer's games are kept sorted by id (ids are unique: the decoder checks):
+ * a lookup in one peer's library is a binary search, and the title index
+ * below is built in id order. Nothing here costs more than O(N log N) in the
+ * N games peers announce — a peer announcing LS_PEERDB_GAMES_MAX games must
+ * not stall the loop on every list, hello or delta. */
 static void sort_games(ls_library_snapshot_t *snap)
 {
     if (snap->game_count > 1)
@@ -34,16 +36,39 @@ static ssize_t find_game(const ls_library_snapshot_t *snap, const char *id)
     return hit ? hit - snap->games : -1;
 }
 
+/* One title across peers: the summary of its latest version (borrowed from
+ * the first peer, in peerdb order, announcing that version) and the peers
+ * announcing that version. */
+typedef struct {
+    const ls_game_summary_t *latest;
+    size_t seeder_at; /* its seeders are seeders[seeder_at .. seeder_at + seeder_count) */
+    size_t seeder_count;
+} ls__title_t;
+
 struct ls_peerdb {
     ls_peer_t *peers;
     size_t count;
     size_t cap;
+    ls_strmap_t by_peer_id; /* peer_id -> index in peers */
+    /* The title index: a cache of what every list and seeder lookup needs,
+     * rebuilt in one O(N log N) pass on the first read after a library
+     * changed, so a burst of hellos and deltas costs one rebuild. */
+    bool is_index_stale;
+    ls__title_t *titles; /* sorted by id */
+    size_t title_count;
+    ls_strmap_t by_game_id; /* game id -> index in titles */
+    const char **seeders;   /* borrowed peer ids, grouped per title, in peerdb order */
 };
 
 int ls_peerdb_new(ls_peerdb_t **out)
 {
     *out = calloc(1, sizeof **out);
-    return *out ? 0 : LS_ENOMEM;
+    if (!*out)
+        return LS_ENOMEM;
+    (*out)->by_peer_id = LS_STRMAP_INIT;
+    (*out)->by_game_id = LS_STRMAP_INIT;
+    (*out)->is_index_stale = true;
+    return 0;
 }
 
 static void free_features(char **features, size_t count)
@@ -83,15 +108,17 @@ void ls_peerdb_free(ls_peerdb_t *db)
     for (size_t i = 0; i < db->count; i++)
         peer_free(&db->peers[i]);
     free(db->peers);
+    ls_strmap_free(&db->by_peer_id);
+    ls_strmap_free(&db->by_game_id);
+    free(db->titles);
+    free(db->seeders);
     free(db);
 }
 
 static ls_peer_t *find_mutable(const ls_peerdb_t *db, const char *peer_id)
 {
-    for (size_t i = 0; i < db->count; i++)
-        if (strcmp(db->peers[i].peer_id, peer_id) == 0)
-            return &db->peers[i];
-    return NULL;
+    size_t at;
+    return ls_strmap_get(&db->by_peer_id, peer_id, &at) ? &db->peers[at] : NULL;
 }
 
 const ls_peer_t *ls_peerdb_find(const ls_peerdb_t *db, const char *peer_id)
@@ -147,22 +174,20 @@ static void drop_partial(ls_peer_t *peer, size_t index)
 
 /* A game listed at the version of a partial copy is complete there: the
  * peer seeds it, so the partial record says nothing more. */
-static bool lists_complete(const ls_game_summary_t *games, size_t count, const char *game_id,
+static bool lists_complete(const ls_library_snapshot_t *library, const char *game_id,
                            const char *version)
 {
-    for (size_t i = 0; i < count; i++)
-        if (strcmp(games[i].id, game_id) == 0)
-            return ls_version_compare(games[i].version, version) == 0;
-    return false;
+    ssize_t at = find_game(library, game_id);
+    return at >= 0 && ls_version_compare(library->games[at].version, version) == 0;
 }
 
 /* Bounded: at most LS_PEERDB_PARTIALS_MAX records, each looked up once. */
-static void drop_completed_partials(ls_peer_t *peer, const ls_game_summary_t *games, size_t count)
+static void drop_completed_partials(ls_peer_t *peer)
 {
     size_t i = 0;
     while (i < peer->partial_count) {
         const ls_peer_partial_t *p = &peer->partials[i];
-        if (lists_complete(games, count, p->game_id, p->version))
+        if (lists_complete(&peer->library, p->game_id, p->version))
             drop_partial(peer, i);
         else
             i++;
@@ -175,6 +200,8 @@ int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *
                           uint64_t now_ms, bool *is_new)
 {
     ls_peer_t fresh = {0};
+    if (hello->library.game_count > LS_PEERDB_GAMES_MAX)
+        return LS_ELIMIT;
     int rc = verify_digest(&hello->library);
     if (rc != 0)
         return rc;
@@ -200,17 +227,20 @@ int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *
     ls_peer_t *existing = find_mutable(db, hello->peer_id);
     if (is_new)
         *is_new = existing == NULL;
+    db->is_index_stale = true;
     if (existing) {
         /* Manifests describe files of versions that may be gone; drop them.
          * Partial copies stand until the peer withdraws or completes them:
-         * it sends a `have` only when its bitmap changes. */
+         * it sends a `have` only when its bitmap changes. The map takes the
+         * new copy of the id before the old one is freed. */
+        ls_strmap_put(&db->by_peer_id, fresh.peer_id, (size_t)(existing - db->peers), true, NULL);
         fresh.partials = existing->partials;
         fresh.partial_count = existing->partial_count;
         existing->partials = NULL;
         existing->partial_count = 0;
         peer_free(existing);
         *existing = fresh;
-        drop_completed_partials(existing, existing->library.games, existing->library.game_count);
+        drop_completed_partials(existing);
         return 0;
     }
     if (db->count == db->cap) {
@@ -223,49 +253,54 @@ int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *
         db->peers = grown;
         db->cap = cap;
     }
+    rc = ls_strmap_put(&db->by_peer_id, fresh.peer_id, db->count, true, NULL);
+    if (rc != 0) {
+        peer_free(&fresh);
+        return rc;
+    }
     db->peers[db->count++] = fresh;
     return 0;
 }
 
-static bool is_removed(const ls_library_delta_t *delta, const char *id)
-{
-    for (size_t i = 0; i < delta->removed_count; i++)
-        if (strcmp(delta->removed[i], id) == 0)
-            return true;
-    return false;
-}
-
-/* Builds the library that results from applying delta to base. */
+/* Builds the library that results from applying delta to base: one map of
+ * the ids the delta names, so the cost is O(base + changed + removed). */
 static int build_delta_result(const ls_library_snapshot_t *base, const ls_library_delta_t *delta,
                               ls_library_snapshot_t *out)
 {
     size_t cap = base->game_count + delta->changed_count;
-    int rc = 0;
+    ls_strmap_t named = LS_STRMAP_INIT; /* id -> its index in changed (SIZE_MAX: removed) */
+    int rc = ls_strmap_reserve(&named, delta->changed_count + delta->removed_count);
     memset(out, 0, sizeof *out);
-    out->games = calloc(cap ? cap : 1, sizeof *out->games);
+    out->games = rc == 0 ? calloc(cap ? cap : 1, sizeof *out->games) : NULL;
     if (!out->games)
-        return LS_ENOMEM;
+        rc = LS_ENOMEM;
+    /* listed twice in one delta: the first wins */
+    for (size_t c = 0; c < delta->changed_count && rc == 0; c++)
+        rc = ls_strmap_put(&named, delta->changed[c].id, c, false, NULL);
+    for (size_t r = 0; r < delta->removed_count && rc == 0; r++)
+        rc = ls_strmap_put(&named, delta->removed[r], SIZE_MAX, false, NULL);
     for (size_t i = 0; i < base->game_count && rc == 0; i++) {
-        const char *id = base->games[i].id;
-        bool replaced = false;
-        for (size_t c = 0; c < delta->changed_count; c++)
-            replaced |= strcmp(delta->changed[c].id, id) == 0;
-        if (replaced || is_removed(delta, id))
-            continue;
+        if (ls_strmap_get(&named, base->games[i].id, NULL))
+            continue; /* replaced or removed */
         rc = ls_game_summary_copy(&out->games[out->game_count], &base->games[i]);
         out->game_count += rc == 0;
     }
     for (size_t c = 0; c < delta->changed_count && rc == 0; c++) {
-        if (find_game(out, delta->changed[c].id) >= 0)
-            continue; /* listed twice in one delta: first wins */
+        size_t first = c;
+        ls_strmap_get(&named, delta->changed[c].id, &first);
+        if (first != c)
+            continue;
         rc = ls_game_summary_copy(&out->games[out->game_count], &delta->changed[c]);
         out->game_count += rc == 0;
     }
+    if (rc == 0 && out->game_count > LS_PEERDB_GAMES_MAX)
+        rc = LS_ELIMIT;
     out->library_rev = delta->to_rev;
     if (rc == 0)
         rc = ls_snapshot_digest(out->games, out->game_count, out->digest);
     if (rc != 0)
         ls_snapshot_free(out);
+    ls_strmap_free(&named);
     return rc;
 }
 
@@ -289,7 +324,8 @@ int ls_peerdb_apply_delta(ls_peerdb_t *db, const char *peer_id, const ls_library
     peer->library = next;
     peer->advertised_rev = next.library_rev;
     memcpy(peer->advertised_digest, next.digest, sizeof peer->advertised_digest);
-    drop_completed_partials(peer, delta->changed, delta->changed_count);
+    drop_completed_partials(peer);
+    db->is_index_stale = true;
     return 0;
 }
 
@@ -374,8 +410,7 @@ int ls_peerdb_set_partial(ls_peerdb_t *db, const char *peer_id, const ls_have_t 
     if (!have_is_valid(have))
         return LS_EINVAL;
     ssize_t at = find_partial(peer, have->game_id);
-    bool seeds =
-        lists_complete(peer->library.games, peer->library.game_count, have->game_id, have->version);
+    bool seeds = lists_complete(&peer->library, have->game_id, have->version);
     /* A withdrawn copy, or a late `have` of what the peer now seeds. */
     if (have->chunk_count == 0 || seeds) {
         if (at >= 0)
@@ -443,6 +478,11 @@ int ls_peerdb_remove(ls_peerdb_t *db, const char *peer_id)
     size_t index = (size_t)(peer - db->peers);
     memmove(peer, peer + 1, (db->count - index - 1) * sizeof *peer);
     db->count--;
+    db->is_index_stale = true;
+    /* The peers after it moved down one: O(peers), once per lost peer. */
+    ls_strmap_clear(&db->by_peer_id);
+    for (size_t i = 0; i < db->count; i++)
+        ls_strmap_put(&db->by_peer_id, db->peers[i].peer_id, i, true, NULL);
     return 0;
 }
 
@@ -476,95 +516,131 @@ int ls_version_compare(const char *a, const char *b)
     return *a ? 1 : *b ? -1 : 0;
 }
 
-/* The latest version of a title across peers, and a peer announcing it. */
-static const ls_game_summary_t *latest_of(const ls_peerdb_t *db, const char *id)
+static int compare_title(const void *a, const void *b)
 {
-    const ls_game_summary_t *best = NULL;
-    for (size_t p = 0; p < db->count; p++) {
-        ssize_t g = find_game(&db->peers[p].library, id);
-        if (g < 0)
-            continue;
-        const ls_game_summary_t *game = &db->peers[p].library.games[g];
-        if (!best || ls_version_compare(game->version, best->version) > 0)
-            best = game;
-    }
-    return best;
+    return strcmp(((const ls__title_t *)a)->latest->id, ((const ls__title_t *)b)->latest->id);
 }
 
-int ls_peerdb_seeders(const ls_peerdb_t *db, const char *game_id, const char ***peer_ids,
-                      size_t *count)
+/* Pass 1: every title and its latest version, first peer first. */
+static int index_latest(ls_peerdb_t *db)
 {
-    const ls_game_summary_t *latest = latest_of(db, game_id);
-    *peer_ids = calloc(db->count + 1, sizeof **peer_ids);
-    *count = 0;
-    if (!*peer_ids)
-        return LS_ENOMEM;
-    for (size_t p = 0; latest && p < db->count; p++) {
-        ssize_t g = find_game(&db->peers[p].library, game_id);
-        if (g >= 0 &&
-            ls_version_compare(db->peers[p].library.games[g].version, latest->version) == 0)
-            (*peer_ids)[(*count)++] = db->peers[p].peer_id;
+    int rc = 0;
+    for (size_t p = 0; p < db->count && rc == 0; p++) {
+        const ls_library_snapshot_t *lib = &db->peers[p].library;
+        for (size_t g = 0; g < lib->game_count && rc == 0; g++) {
+            const ls_game_summary_t *game = &lib->games[g];
+            bool existed;
+            rc = ls_strmap_put(&db->by_game_id, game->id, db->title_count, false, &existed);
+            if (rc == 0 && !existed)
+                db->titles[db->title_count++] = (ls__title_t){.latest = game};
+            size_t t;
+            ls_strmap_get(&db->by_game_id, game->id, &t);
+            if (existed && ls_version_compare(game->version, db->titles[t].latest->version) > 0)
+                db->titles[t].latest = game;
+        }
     }
+    return rc;
+}
+
+/* Pass 2 (count, then fill): the peers announcing each latest version. */
+static void index_seeders(ls_peerdb_t *db, bool fill)
+{
+    for (size_t p = 0; p < db->count; p++) {
+        const ls_library_snapshot_t *lib = &db->peers[p].library;
+        for (size_t g = 0; g < lib->game_count; g++) {
+            size_t t;
+            ls_strmap_get(&db->by_game_id, lib->games[g].id, &t);
+            ls__title_t *title = &db->titles[t];
+            if (ls_version_compare(lib->games[g].version, title->latest->version) != 0)
+                continue;
+            if (fill)
+                db->seeders[title->seeder_at + title->seeder_count] = db->peers[p].peer_id;
+            title->seeder_count++;
+        }
+    }
+}
+
+/* Rebuilds the title index from every peer's library: O(N log N) in the
+ * N (peer, game) entries, whatever the peers announce. */
+static int index_rebuild(ls_peerdb_t *db)
+{
+    size_t total = 0, at = 0;
+    for (size_t p = 0; p < db->count; p++)
+        total += db->peers[p].library.game_count;
+    free(db->titles);
+    free(db->seeders);
+    db->title_count = 0;
+    ls_strmap_clear(&db->by_game_id);
+    db->titles = calloc(total ? total : 1, sizeof *db->titles);
+    db->seeders = calloc(total ? total : 1, sizeof *db->seeders);
+    int rc = db->titles && db->seeders ? ls_strmap_reserve(&db->by_game_id, total) : LS_ENOMEM;
+    if (rc == 0)
+        rc = index_latest(db);
+    if (rc != 0) {
+        db->title_count = 0;
+        ls_strmap_clear(&db->by_game_id);
+        return rc;
+    }
+    qsort(db->titles, db->title_count, sizeof *db->titles, compare_title);
+    ls_strmap_clear(&db->by_game_id);
+    for (size_t t = 0; t < db->title_count; t++)
+        ls_strmap_put(&db->by_game_id, db->titles[t].latest->id, t, true, NULL); /* reserved */
+    index_seeders(db, false);
+    for (size_t t = 0; t < db->title_count; t++) {
+        db->titles[t].seeder_at = at;
+        at += db->titles[t].seeder_count;
+        db->titles[t].seeder_count = 0;
+    }
+    index_seeders(db, true);
+    db->is_index_stale = false;
     return 0;
 }
 
-/* Every (peer, game) entry, sorted by game id then: one title per run. */
-typedef struct {
-    const ls_game_summary_t *game;
-} ls_entry_t;
-
-static int compare_entry(const void *a, const void *b)
+static int index_fresh(ls_peerdb_t *db)
 {
-    return strcmp(((const ls_entry_t *)a)->game->id, ((const ls_entry_t *)b)->game->id);
+    return db->is_index_stale ? index_rebuild(db) : 0;
 }
 
-/* One title from its run of entries: the latest version's name and size,
- * and how many peers hold that version. */
-static int title_of(const ls_entry_t *run, size_t n, ls_remote_game_t *out)
+int ls_peerdb_seeders(ls_peerdb_t *db, const char *game_id, const char ***peer_ids, size_t *count)
 {
-    const ls_game_summary_t *latest = run[0].game;
-    size_t seeders = 0;
-    for (size_t i = 1; i < n; i++)
-        if (ls_version_compare(run[i].game->version, latest->version) > 0)
-            latest = run[i].game;
-    for (size_t i = 0; i < n; i++)
-        seeders += ls_version_compare(run[i].game->version, latest->version) == 0;
-    out->id = strdup(latest->id);
-    out->name = strdup(latest->name);
-    out->latest_version = strdup(latest->version);
-    out->size = latest->size;
-    out->peer_count = seeders;
-    return (out->id && out->name && out->latest_version) ? 0 : LS_ENOMEM;
-}
-
-int ls_peerdb_games(const ls_peerdb_t *db, ls_remote_game_t **out, size_t *count)
-{
-    size_t total = 0, n = 0;
-    int rc = 0;
-    for (size_t p = 0; p < db->count; p++)
-        total += db->peers[p].library.game_count;
-    ls_entry_t *entries = calloc(total ? total : 1, sizeof *entries);
+    size_t t;
     *count = 0;
-    *out = calloc(total ? total : 1, sizeof **out);
-    if (!entries || !*out) {
-        free(entries);
-        free(*out);
-        *out = NULL;
+    *peer_ids = NULL;
+    int rc = index_fresh(db);
+    if (rc != 0)
+        return rc;
+    bool known = ls_strmap_get(&db->by_game_id, game_id, &t);
+    size_t n = known ? db->titles[t].seeder_count : 0;
+    *peer_ids = calloc(n + 1, sizeof **peer_ids);
+    if (!*peer_ids)
         return LS_ENOMEM;
+    if (n)
+        memcpy(*peer_ids, &db->seeders[db->titles[t].seeder_at], n * sizeof **peer_ids);
+    *count = n;
+    return 0;
+}
+
+int ls_peerdb_games(ls_peerdb_t *db, ls_remote_game_t **out, size_t *count)
+{
+    *count = 0;
+    *out = NULL;
+    int rc = index_fresh(db);
+    if (rc != 0)
+        return rc;
+    *out = calloc(db->title_count ? db->title_count : 1, sizeof **out);
+    if (!*out)
+        return LS_ENOMEM;
+    for (size_t t = 0; t < db->title_count && rc == 0; t++) {
+        const ls__title_t *title = &db->titles[t];
+        ls_remote_game_t *game = &(*out)[(*count)++];
+        game->id = strdup(title->latest->id);
+        game->name = strdup(title->latest->name);
+        game->latest_version = strdup(title->latest->version);
+        game->size = title->latest->size;
+        game->peer_count = title->seeder_count;
+        if (!game->id || !game->name || !game->latest_version)
+            rc = LS_ENOMEM;
     }
-    for (size_t p = 0; p < db->count; p++)
-        for (size_t g = 0; g < db->peers[p].library.game_count; g++)
-            entries[n++].game = &db->peers[p].library.games[g];
-    qsort(entries, n, sizeof *entries, compare_entry);
-    for (size_t start = 0; start < n && rc == 0;) {
-        size_t end = start + 1;
-        while (end < n && strcmp(entries[end].game->id, entries[start].game->id) == 0)
-            end++;
-        rc = title_of(&entries[start], end - start, &(*out)[*count]);
-        (*count)++;
-        start = end;
-    }
-    free(entries);
     if (rc != 0) {
         ls_remote_games_free(*out, *count);
         *out = NULL;

@@ -80,6 +80,38 @@ static void emit_games(ls_peer_runtime_t *rt)
     ls_remote_games_free(games, count);
 }
 
+/* What follows a change of the peers' libraries, at most once per
+ * LS_GAMES_EMIT_INTERVAL_MS: the game list, and running downloads looking
+ * for new seeders. Both read the PeerGameDB's title index, which a change
+ * makes stale: a burst of hellos and deltas costs one rebuild. */
+static void publish_games(ls_peer_runtime_t *rt)
+{
+    rt->games_emitted_ms = uv_now(&rt->loop);
+    rt->has_emitted_games = true;
+    emit_games(rt);
+    ls__fetcher_peers_changed(rt->fetcher);
+}
+
+static void games_timer_cb(uv_timer_t *timer)
+{
+    ls_peer_runtime_t *rt = timer->data;
+    if (!rt->is_shutting_down)
+        publish_games(rt);
+}
+
+static void games_changed(ls_peer_runtime_t *rt)
+{
+    uint64_t now = uv_now(&rt->loop);
+    if (rt->is_shutting_down || uv_is_active((uv_handle_t *)&rt->games_timer))
+        return; /* already due: this change rides along */
+    if (!rt->has_emitted_games || now - rt->games_emitted_ms >= LS_GAMES_EMIT_INTERVAL_MS) {
+        publish_games(rt);
+        return;
+    }
+    uv_timer_start(&rt->games_timer, games_timer_cb,
+                   rt->games_emitted_ms + LS_GAMES_EMIT_INTERVAL_MS - now, 0);
+}
+
 static void emit_local_library(ls_peer_runtime_t *rt)
 {
     size_t count;
@@ -243,7 +275,7 @@ static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stat
     report_catalog(rt, stats);
     library_changed(rt);
     if (stats->catalog_changed)
-        emit_games(rt); /* their catalog text may have changed */
+        games_changed(rt); /* their catalog text may have changed */
     if (ls_rt_game_dir_scan_ended(rt))
         return; /* the new directory's full scan replaces any pending one */
     start_queued_rescan(rt);
@@ -397,7 +429,7 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
     switch (cmd->kind) {
     case LS_CMD_LIST_GAMES:
         emit_local_library(rt);
-        emit_games(rt);
+        games_changed(rt);
         break;
     case LS_CMD_GET_PEER_COUNT:
         emit_peer_count(rt);
@@ -571,6 +603,8 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
     uv_timer_stop(&rt->upload_timer);
     uv_close((uv_handle_t *)&rt->upload_timer, NULL);
+    uv_timer_stop(&rt->games_timer);
+    uv_close((uv_handle_t *)&rt->games_timer, NULL);
     if (rt->links)
         ls__links_stop(rt->links);
     ls_monitor_stop(rt->monitor);
@@ -713,8 +747,7 @@ static void peers_changed(void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     emit_peer_count(rt);
-    emit_games(rt);
-    ls__fetcher_peers_changed(rt->fetcher);
+    games_changed(rt);
 }
 
 static void peer_lost(const char *peer_id, void *userdata)
@@ -918,8 +951,10 @@ static int init_loop(ls_peer_runtime_t *rt)
     rt->wake.data = rt;
     uv_timer_init(&rt->loop, &rt->reconnect_timer);
     uv_timer_init(&rt->loop, &rt->upload_timer);
+    uv_timer_init(&rt->loop, &rt->games_timer);
     rt->reconnect_timer.data = rt;
     rt->upload_timer.data = rt;
+    rt->games_timer.data = rt;
     return 0;
 }
 

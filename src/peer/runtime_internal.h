@@ -67,6 +67,9 @@ struct ls_peer_runtime {
     uv_async_t wake;
     uv_timer_t reconnect_timer;
     uv_timer_t upload_timer; /* upload-progress every LS_UPLOAD_INTERVAL_MS */
+    uv_timer_t games_timer;  /* a coalesced game list is due (LS_GAMES_EMIT_INTERVAL_MS) */
+    uint64_t games_emitted_ms;
+    bool has_emitted_games;
     bool was_uploading;
     ls_identity_t *identity;
     char peer_id[LS_PEER_ID_HEX_LEN + 1];

@@ -87,7 +87,9 @@ sleep 0.5
 expect 202 "" -- "$B" POST /api/rescan
 wait "$stream_pid" || true
 grep -q "^event: snapshot" "$work/events.txt" || fail "the event stream did not start with a snapshot"
-grep -q "^event: local-library" "$work/events.txt" || fail "rescan produced no local-library event on the stream"
+grep -q "^event: games-changed" "$work/events.txt" || fail "rescan produced no games-changed event on the stream"
+# game lists are read with GET /api/games, never streamed (bounded event ring)
+! grep -q "^event: \(local-library\|list-games\)" "$work/events.txt" || fail "a game list was streamed whole"
 [[ $(grep -m1 '^event:' "$work/events.txt") == "event: snapshot" ]] || fail "snapshot is not the first event"
 
 # --- download: accepted, progress, then installed on bravo ---

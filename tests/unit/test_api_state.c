@@ -7,8 +7,10 @@
 
 #include "lanspread/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 typedef struct {
     ls_api_state_t *st;
@@ -225,6 +227,98 @@ static void event_stream_is_ordered_and_a_slow_client_resyncs(void **state)
     assert_int_equal(ls_api_state_next_event(f->st, &slow, 1000, &text), -1);
 }
 
+/* A list-games event of n remote titles "gNNNNN", each seeded by p1. */
+static json_t *big_list(int n)
+{
+    json_t *games = json_array();
+    char id[16];
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof id, "g%05d", i);
+        json_array_append_new(games,
+                              json_pack("{s:s,s:s,s:s,s:i,s:i,s:[s],s:n,s:n}", "id", id, "name", id,
+                                        "latest_version", "1.0", "size", 100, "peer_count", 1,
+                                        "peers", "p1", "description", "genre"));
+    }
+    return json_pack("{s:o}", "games", games);
+}
+
+/* A peer announcing 10,000 games: the stream gets one small games-changed
+ * event, not the list (which filled the ring with megabytes per announce),
+ * and the documents still list every game, built without an O(G^2) pass
+ * (GET /api/games took 3.9 s under the lock for 10,000 games). */
+static void a_big_game_list_is_streamed_as_games_changed(void **state)
+{
+    enum { GAMES = 10000 };
+    fixture_t *f = *state;
+    char *text = NULL;
+    uint64_t cursor = ls_api_state_cursor(f->st);
+    json_t *data = big_list(GAMES);
+    apply_none(f, "peer-discovered",
+               "{\"peer_id\":\"p1\",\"name\":\"One\",\"address\":\"a\",\"game_count\":1}");
+    ls_api_state_apply_json(f->st, LS_EVENT_LIST_GAMES, data);
+    json_decref(data);
+    assert_int_equal(ls_api_state_next_event(f->st, &cursor, 10, &text), 1);
+    free(text); /* peer-discovered */
+    assert_int_equal(ls_api_state_next_event(f->st, &cursor, 10, &text), 1);
+    assert_string_equal(
+        text, "event: games-changed\ndata: {\"local_games\":0,\"remote_games\":10000}\n\n");
+    free(text);
+    assert_true(ls_api_state_ring_bytes(f->st) < 1024);
+
+    uint64_t start = uv_hrtime();
+    json_t *doc = ls_api_state_games(f->st);
+    json_t *peers = ls_api_state_peers(f->st);
+    double seconds = (double)(uv_hrtime() - start) / 1e9;
+    assert_int_equal(json_array_size(json_object_get(doc, "games")), GAMES);
+    json_t *last = json_array_get(json_object_get(doc, "games"), GAMES - 1);
+    assert_string_equal(json_string_value(json_object_get(last, "id")), "g09999");
+    assert_string_equal(json_string_value(json_object_get(last, "state")), "remote");
+    json_t *p = json_array_get(json_object_get(peers, "peers"), 0);
+    assert_int_equal(json_integer_value(json_object_get(p, "game_count")), GAMES);
+    json_decref(doc);
+    json_decref(peers);
+    assert_true(seconds < 1.0); /* generous: about 30 ms here */
+}
+
+/* The ring holds at most LS_API_EVENT_RING_BYTES of text, however few the
+ * events: a client left behind by big events resyncs; an event bigger than
+ * LS_API_EVENT_BYTES_MAX is streamed as a resync. */
+static void the_event_ring_is_bounded_in_bytes(void **state)
+{
+    fixture_t *f = *state;
+    char *text = NULL;
+    size_t reason_len = LS_API_EVENT_BYTES_MAX / 2;
+    char *reason = malloc(reason_len + 1);
+    memset(reason, 'x', reason_len);
+    reason[reason_len] = '\0';
+    uint64_t slow = ls_api_state_cursor(f->st);
+    int events = (int)(4 * LS_API_EVENT_RING_BYTES / reason_len); /* far below LS_API_EVENT_RING */
+    assert_true(events < LS_API_EVENT_RING);
+    for (int i = 0; i < events; i++) {
+        json_t *data = json_pack("{s:s,s:s}", "what", "test", "reason", reason);
+        ls_api_state_apply_json(f->st, LS_EVENT_RUNTIME_FAILURE, data);
+        json_decref(data);
+        assert_true(ls_api_state_ring_bytes(f->st) <= LS_API_EVENT_RING_BYTES);
+    }
+    assert_true(ls_api_state_ring_bytes(f->st) > LS_API_EVENT_RING_BYTES / 2);
+    assert_int_equal(ls_api_state_next_event(f->st, &slow, 10, &text), 1);
+    assert_string_equal(text, "event: resync\ndata: {}\n\n");
+    free(text);
+
+    free(reason);
+    reason_len = LS_API_EVENT_BYTES_MAX;
+    reason = malloc(reason_len + 1);
+    memset(reason, 'y', reason_len);
+    reason[reason_len] = '\0';
+    json_t *data = json_pack("{s:s,s:s}", "what", "test", "reason", reason);
+    ls_api_state_apply_json(f->st, LS_EVENT_RUNTIME_FAILURE, data);
+    json_decref(data);
+    assert_int_equal(ls_api_state_next_event(f->st, &slow, 10, &text), 1);
+    assert_string_equal(text, "event: resync\ndata: {}\n\n");
+    free(text);
+    free(reason);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +328,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(failures_keep_their_reason_and_cancel_is_not_one, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_big_game_list_is_streamed_as_games_changed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(the_event_ring_is_bounded_in_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(event_stream_is_ordered_and_a_slow_client_resyncs, setup,
                                         teardown),
     };

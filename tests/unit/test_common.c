@@ -1,4 +1,5 @@
-/* Common helpers: paths that must stay inside a game root, atomic writes. */
+/* Common helpers: paths that must stay inside a game root, atomic writes,
+ * the string map. */
 #include "testutil.h"
 
 #include "lanspread/error.h"
@@ -6,6 +7,7 @@
 #include "lanspread/hash.h"
 #include "lanspread/log.h"
 #include "lanspread/path.h"
+#include "lanspread/strmap.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -140,6 +142,50 @@ static void sha256_matches_known_vector(void **state)
     assert_int_equal(ls_hex_decode("zz", 2, back, 1), LS_EINVAL);
 }
 
+/* 20,000 keys go in and each comes back with its value; keys not put are
+ * absent; an equal key keeps its value unless replaced, and a replace takes
+ * the new key pointer (its owner may free the old string). */
+static void strmap_finds_every_key_it_was_given(void **state)
+{
+    (void)state;
+    enum { KEYS = 20000 };
+    char(*keys)[16] = calloc(KEYS, sizeof *keys);
+    ls_strmap_t map = LS_STRMAP_INIT;
+    size_t value = 0;
+    bool existed = true;
+    assert_false(ls_strmap_get(&map, "none", &value));
+    for (size_t i = 0; i < KEYS; i++) {
+        snprintf(keys[i], sizeof keys[i], "game-%zu", i);
+        assert_int_equal(ls_strmap_put(&map, keys[i], i, false, &existed), 0);
+        assert_false(existed);
+    }
+    assert_int_equal(map.count, KEYS);
+    for (size_t i = 0; i < KEYS; i++) {
+        assert_true(ls_strmap_get(&map, keys[i], &value));
+        assert_int_equal(value, i);
+    }
+    assert_false(ls_strmap_get(&map, "game-20000", NULL));
+    assert_false(ls_strmap_get(&map, "", NULL));
+
+    char again[16] = "game-7";
+    assert_int_equal(ls_strmap_put(&map, again, 99, false, &existed), 0);
+    assert_true(existed);
+    assert_true(ls_strmap_get(&map, "game-7", &value));
+    assert_int_equal(value, 7);
+    assert_int_equal(ls_strmap_put(&map, again, 99, true, &existed), 0);
+    keys[7][0] = 'X'; /* the old key string changes: the map no longer reads it */
+    assert_true(ls_strmap_get(&map, "game-7", &value));
+    assert_int_equal(value, 99);
+    assert_int_equal(map.count, KEYS);
+
+    ls_strmap_clear(&map);
+    assert_false(ls_strmap_get(&map, "game-1", NULL));
+    assert_int_equal(ls_strmap_put(&map, keys[1], 1, false, NULL), 0);
+    assert_true(ls_strmap_get(&map, "game-1", NULL));
+    ls_strmap_free(&map);
+    free(keys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -149,6 +195,7 @@ int main(void)
         cmocka_unit_test(write_atomic_replaces_content_and_leaves_no_temp),
         cmocka_unit_test(sha256_matches_known_vector),
         cmocka_unit_test(log_lines_carry_no_control_bytes),
+        cmocka_unit_test(strmap_finds_every_key_it_was_given),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

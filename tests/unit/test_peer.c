@@ -2,6 +2,7 @@
  * the library, who gets in, library deltas, and serving. */
 #include "testutil.h"
 #include "peer_harness.h"
+#include "peer/link.h"
 #include "peer/server.h"
 
 #include "lanspread/catalog.h"
@@ -733,7 +734,9 @@ static void game_only_in_the_seeders_catalog_stays_listed_once_downloaded(void *
 }
 
 /* A peer that did not advertise LS_FEATURE_GAME_META gets the manifest as
- * before: its strict decoder would refuse the field. */
+ * before: its strict decoder would refuse the field. Its re-handshake that
+ * asks for it is taken once LS_RESYNC_INTERVAL_MS / 2 passed since its
+ * last hello: sooner, it is refused `busy`. */
 static void game_reply_carries_the_catalog_entry_only_for_peers_that_ask(void **state)
 {
     fixture_t *f = *state;
@@ -750,6 +753,12 @@ static void game_reply_carries_the_catalog_entry_only_for_peers_that_ask(void **
     assert_null(result.reply.u.game.meta);
     ls_raw_result_free(&result);
 
+    /* a re-handshake at once is refused (rate limit), then taken */
+    assert_int_equal(ls_raw_handshake_with(&raw, NULL, features, 2, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_BUSY);
+    ls_raw_result_free(&result);
+    ls_raw_run_for(&raw, LS_RESYNC_INTERVAL_MS / 2 + 100);
     assert_int_equal(ls_raw_handshake_with(&raw, NULL, features, 2, &result), 0);
     assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
     ls_raw_result_free(&result);

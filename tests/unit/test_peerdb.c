@@ -251,6 +251,102 @@ static void ten_thousand_games_list_in_n_log_n(void **state)
     assert_true(seconds < 0.5);
 }
 
+/* games[i] = "g%05d" (i + first) at version, in reverse order. */
+static ls_game_summary_t *numbered_games(int count, int first, const char *version)
+{
+    ls_game_summary_t *games = calloc((size_t)count, sizeof *games);
+    char id[32];
+    for (int i = 0; i < count; i++) {
+        snprintf(id, sizeof id, "g%05d", first + i);
+        games[count - 1 - i] = game(id, version, 100);
+    }
+    return games;
+}
+
+/* A peer announcing LS_PEERDB_GAMES_MAX games changes all of them, then
+ * swaps all of them for others, then the list and every title's seeders are
+ * read (what a list-games emission does): each step is O(N log N). Applying
+ * such a delta was O(N^2): about half a second of loop time each. */
+static void ten_thousand_game_deltas_apply_in_n_log_n(void **state)
+{
+    (void)state;
+    enum { GAMES = LS_PEERDB_GAMES_MAX };
+    ls_peerdb_t *db = NULL;
+    ls_game_summary_t *v1 = numbered_games(GAMES, 0, "1.0");
+    ls_game_summary_t *v2 = numbered_games(GAMES, 0, "2.0");
+    ls_game_summary_t *others = numbered_games(GAMES, GAMES, "1.0");
+    char **removed = calloc(GAMES, sizeof *removed);
+    for (int i = 0; i < GAMES; i++)
+        removed[i] = v2[i].id;
+    ls_hello_t h = make_hello("peer-a", 1, GAMES, v1);
+    ls_library_delta_t change = {.from_rev = 1, .to_rev = 2, .changed = v2, .changed_count = GAMES};
+    ls_library_delta_t swap = {.from_rev = 2,
+                               .to_rev = 3,
+                               .changed = others,
+                               .changed_count = GAMES,
+                               .removed = removed,
+                               .removed_count = GAMES};
+    assert_int_equal(ls_snapshot_digest(v2, GAMES, change.digest), 0);
+    assert_int_equal(ls_snapshot_digest(others, GAMES, swap.digest), 0);
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);
+
+    uint64_t start = uv_hrtime();
+    assert_int_equal(ls_peerdb_apply_delta(db, "peer-a", &change), 0);
+    assert_int_equal(ls_peerdb_apply_delta(db, "peer-a", &swap), 0);
+    ls_remote_game_t *list = NULL;
+    size_t count = 0, seeder_total = 0;
+    assert_int_equal(ls_peerdb_games(db, &list, &count), 0);
+    for (size_t i = 0; i < count; i++) {
+        const char **seeders;
+        size_t n;
+        assert_int_equal(ls_peerdb_seeders(db, list[i].id, &seeders, &n), 0);
+        seeder_total += n;
+        free(seeders);
+    }
+    double seconds = (double)(uv_hrtime() - start) / 1e9;
+    assert_int_equal(count, GAMES);
+    assert_int_equal(seeder_total, GAMES);
+    assert_string_equal(list[0].id, "g10000");
+    assert_string_equal(list[count - 1].id, "g19999");
+    ls_remote_games_free(list, count);
+    /* generous: about 40 ms here idle, over 0.3 s at a load of 20 on two
+     * cores; the quadratic deltas took 1.5 s idle */
+    assert_true(seconds < 1.0);
+    hello_free(&h);
+    free(removed);
+    summaries_free(v1, GAMES);
+    summaries_free(v2, GAMES);
+    summaries_free(others, GAMES);
+    free(v1);
+    free(v2);
+    free(others);
+    ls_peerdb_free(db);
+}
+
+/* Each delta is bounded by the decoder, but deltas add up: a library may
+ * not grow past LS_PEERDB_GAMES_MAX one delta at a time either. */
+static void a_delta_may_not_grow_a_library_past_the_bound(void **state)
+{
+    (void)state;
+    enum { GAMES = LS_PEERDB_GAMES_MAX };
+    ls_peerdb_t *db = NULL;
+    ls_game_summary_t *all = numbered_games(GAMES + 1, 0, "1.0");
+    /* all[0] is g10000, the one the delta adds; all + 1 the hello's games */
+    ls_hello_t h = make_hello("peer-a", 1, GAMES, all + 1);
+    ls_library_delta_t grow = {.from_rev = 1, .to_rev = 2, .changed = all, .changed_count = 1};
+    assert_int_equal(ls_snapshot_digest(all, GAMES + 1, grow.digest), 0);
+    assert_int_equal(ls_peerdb_new(&db), 0);
+    assert_int_equal(ls_peerdb_apply_hello(db, &h, "x", 0, NULL), 0);
+    assert_int_equal(ls_peerdb_apply_delta(db, "peer-a", &grow), LS_ELIMIT);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->library.game_count, GAMES);
+    assert_int_equal(ls_peerdb_find(db, "peer-a")->library.library_rev, 1);
+    hello_free(&h);
+    summaries_free(all, GAMES + 1);
+    free(all);
+    ls_peerdb_free(db);
+}
+
 static void versions_compare_as_people_read_them(void **state)
 {
     (void)state;
@@ -493,6 +589,8 @@ int main(void)
         cmocka_unit_test(advertised_rev_signals_resync_only_when_it_differs),
         cmocka_unit_test(latest_version_wins_and_only_its_peers_seed),
         cmocka_unit_test(ten_thousand_games_list_in_n_log_n),
+        cmocka_unit_test(ten_thousand_game_deltas_apply_in_n_log_n),
+        cmocka_unit_test(a_delta_may_not_grow_a_library_past_the_bound),
         cmocka_unit_test(versions_compare_as_people_read_them),
         cmocka_unit_test(manifests_are_kept_per_peer_and_game),
         cmocka_unit_test(partial_copies_are_kept_per_peer_and_game),
