@@ -152,6 +152,21 @@ static enum MHD_Result set_game_dir(ls_http_server_t *server, struct MHD_Connect
                                   server->config_path));
 }
 
+/* --- web UI login --------------------------------------------------------- */
+
+/* For `lanspread open`: whoever holds the token may hand a browser a
+ * one-time link (the token itself never goes into a URL). */
+static enum MHD_Result new_login_url(ls_http_server_t *server, struct MHD_Connection *conn)
+{
+    char *url = ls_http_login_url(server);
+    if (!url)
+        return ls_http_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot make a login link");
+    json_t *doc =
+        json_pack("{s:s,s:I}", "url", url, "expires_in_ms", (json_int_t)LS_HTTP_LOGIN_TTL_MS);
+    free(url);
+    return ls_http_send_json(conn, MHD_HTTP_OK, doc);
+}
+
 /* --- routing --------------------------------------------------------------- */
 
 /* "/api/games/ID" or "/api/games/ID/ACTION" -> id and action (or ""). */
@@ -202,6 +217,8 @@ static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connectio
     }
     if (strcmp(url, "/api/game-dir") == 0)
         return set_game_dir(server, conn, body);
+    if (strcmp(url, "/api/login-url") == 0)
+        return new_login_url(server, conn);
     if (strcmp(url, "/api/list-games") == 0)
         return send_command(server, conn, &(ls_peer_command_t){.kind = LS_CMD_LIST_GAMES},
                             json_pack("{s:b}", "accepted", 1));

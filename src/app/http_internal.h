@@ -3,6 +3,7 @@
 #ifndef LS_APP_HTTP_INTERNAL_H
 #define LS_APP_HTTP_INTERNAL_H
 
+#include "app/http_login.h"
 #include "app/http_server.h"
 
 #include <jansson.h>
@@ -19,6 +20,7 @@ struct ls_http_server {
     char *cookie_name;
     unsigned port;
     bool is_loopback;
+    ls__http_logins_t logins;
 };
 
 typedef struct {

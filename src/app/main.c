@@ -18,6 +18,7 @@ static const ls_command_t commands[] = {
     {"cancel", "cancel a game's download", ls_cmd_client},
     {"rescan", "rescan the game directory", ls_cmd_client},
     {"set-game-dir", "change the game directory (saved in the config)", ls_cmd_client},
+    {"open", "open the web UI in the browser (one-time login link)", ls_cmd_client},
 };
 
 static void usage(FILE *out)
