@@ -96,42 +96,6 @@ static enum MHD_Result send_static(struct MHD_Connection *conn, const unsigned c
 
 /* --- security ------------------------------------------------------------- */
 
-static bool is_ip_literal(const char *host, size_t len)
-{
-    char buf[INET6_ADDRSTRLEN + 2];
-    unsigned char addr[sizeof(struct in6_addr)];
-    if (len == 0 || len >= sizeof buf)
-        return false;
-    if (host[0] == '[' && host[len - 1] == ']') {
-        memcpy(buf, host + 1, len - 2);
-        buf[len - 2] = '\0';
-        return inet_pton(AF_INET6, buf, addr) == 1;
-    }
-    memcpy(buf, host, len);
-    buf[len] = '\0';
-    return inet_pton(AF_INET, buf, addr) == 1;
-}
-
-/* Only "localhost" or an IP literal, with our port: a name an attacker
- * controls (DNS rebinding) never reaches a route. */
-static bool is_host_allowed(const ls_http_server_t *server, const char *host)
-{
-    const char *colon = host ? strrchr(host, ':') : NULL;
-    char port[16];
-    if (!colon || (host[0] == '[' && colon < strchr(host, ']')))
-        return false;
-    snprintf(port, sizeof port, "%u", server->port);
-    if (strcmp(colon + 1, port) != 0)
-        return false;
-    size_t len = (size_t)(colon - host);
-    return (len == 9 && strncmp(host, "localhost", 9) == 0) || is_ip_literal(host, len);
-}
-
-static bool is_origin_ours(const char *origin, const char *host)
-{
-    return strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0;
-}
-
 static bool has_token(const ls_http_server_t *server, struct MHD_Connection *conn)
 {
     const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, server->cookie_name);
@@ -143,27 +107,6 @@ static bool has_token(const ls_http_server_t *server, struct MHD_Connection *con
         return true;
     return auth && strncmp(auth, "Bearer ", 7) == 0 &&
            ls__http_secret_equal(auth + 7, server->token);
-}
-
-/* Returns 0 when the request may proceed, or the HTTP status refusing it
- * (with the reason in *why). */
-static unsigned check_request(const ls_http_server_t *server, struct MHD_Connection *conn,
-                              const char *method, const char **why)
-{
-    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    bool is_read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if (!is_host_allowed(server, host)) {
-        *why = "Host header not allowed: use localhost or an IP address";
-        return MHD_HTTP_FORBIDDEN;
-    }
-    /* Browsers send Origin on cross-site reads too; a page elsewhere gets
-     * nothing, and for changes the Origin must be ours. */
-    if (origin && !is_origin_ours(origin, host)) {
-        *why = is_read ? "cross-origin request refused" : "cross-origin change refused";
-        return MHD_HTTP_FORBIDDEN;
-    }
-    return 0;
 }
 
 /* --- web UI ---------------------------------------------------------------- */
@@ -334,7 +277,9 @@ static enum MHD_Result dispatch(ls_http_server_t *server, struct MHD_Connection 
                                 const char *url, const char *method, const ls_http_request_t *req)
 {
     const char *why = NULL;
-    unsigned refused = check_request(server, conn, method, &why);
+    unsigned refused = ls__http_gate(
+        method, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"),
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"), server->port, &why);
     if (refused)
         return ls_http_send_error(conn, refused, "%s", why);
     if (req->is_too_big)
@@ -367,17 +312,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        if (!req->is_too_big && req->len + *upload_size <= LS_HTTP_BODY_MAX) {
-            char *grown = realloc(req->body, req->len + *upload_size + 1);
-            if (!grown)
-                return MHD_NO;
-            req->body = grown;
-            memcpy(req->body + req->len, upload, *upload_size);
-            req->len += *upload_size;
-            req->body[req->len] = '\0';
-        } else {
-            req->is_too_big = true; /* keep reading, answer 413 at the end */
-        }
+        if (ls__http_body_append(req, upload, *upload_size) != 0)
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
