@@ -34,7 +34,8 @@ RUN_ARGS    ?=
 run: build
 	@test -d $(RUN_DIR)/games || ./$(BUILD)/lanspread demo-library $(RUN_DIR)/games --games 8 >/dev/null
 	@echo
-	@echo "  Lanspread web UI: http://$(RUN_HTTP)/   (demo games in $(RUN_DIR)/games; Ctrl-C stops)"
+	@echo "  Lanspread web UI: open the login link the daemon prints below (demo games in $(RUN_DIR)/games; Ctrl-C stops)"
+	@echo "  A new link later: ./$(BUILD)/lanspread open --state $(RUN_DIR)/state"
 	@echo "  Second peer: 'make run-second' in another terminal; CLI: ./$(BUILD)/lanspread games --state $(RUN_DIR)/state"
 	@echo
 	@mkdir -p $(RUN_DIR)/state && touch $(RUN_DIR)/config
@@ -46,7 +47,8 @@ run-second: build
 	@test -d $(RUN_DIR)/second || { ./$(BUILD)/lanspread demo-library $(RUN_DIR)/second --games 12 >/dev/null && \
 		for g in $$(ls $(RUN_DIR)/games 2>/dev/null); do rm -rf "$(RUN_DIR)/second/$$g"; done; }
 	@echo
-	@echo "  Second peer's web UI: http://$(RUN2_HTTP)/   (connects to 127.0.0.1:$(lastword $(subst :, ,$(RUN_LISTEN))))"
+	@echo "  Second peer's web UI: the login link below, or ./$(BUILD)/lanspread open --state $(RUN_DIR)/state2"
+	@echo "  (connects to 127.0.0.1:$(lastword $(subst :, ,$(RUN_LISTEN))))"
 	@echo
 	@mkdir -p $(RUN_DIR)/state2 && touch $(RUN_DIR)/config2
 	./$(BUILD)/lanspread daemon --config $(RUN_DIR)/config2 --games $(RUN_DIR)/second \

@@ -1,7 +1,7 @@
 // Lanspread web UI: renders the control API's games and peers and follows
 // the Server-Sent Events stream; every change arrives as an event, so there
-// is no polling loop. The API token travels in the HttpOnly cookie the page
-// was served with.
+// is no polling loop. The API token travels in the HttpOnly cookie a one-time
+// login link set (docs/API.md).
 'use strict';
 
 const ui = {

@@ -1,6 +1,6 @@
 /* The CLI subcommands that drive a running daemon through its control API:
  * games, peers, status, download, update, install, uninstall, cancel,
- * rescan, set-game-dir. They find the daemon through STATE/api.json. */
+ * rescan, set-game-dir, open. They find the daemon through STATE/api.json. */
 #include "app/app_common.h"
 #include "app/client_output.h"
 #include "app/commands.h"
@@ -14,11 +14,15 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define LS_CLIENT_TIMEOUT_MS 10000
 
@@ -41,13 +45,14 @@ static const ls_client_command_t client_commands[] = {
     {"rescan", "[ID]", "rescan the game directory (or one game) and announce changes", false},
     {"set-game-dir", "DIR",
      "validate DIR, switch to it, save it in the config, rescan, re-announce", true},
+    {"open", "", "open the web UI in the browser through a new one-time login link", false},
 };
 
 typedef struct {
     const ls_client_command_t *cmd;
     char *state_dir;
     const char *api_url, *token, *arg;
-    bool as_json, is_no_wait;
+    bool as_json, is_no_wait, is_print_only;
     int timeout_s;
 } ls_client_options_t;
 
@@ -62,6 +67,8 @@ static void client_usage(const ls_client_command_t *cmd, FILE *out)
             "  --token TOKEN   the API token (default: from api.json; also\n"
             "                  $LANSPREAD_TOKEN)\n",
             cmd->name, cmd->args[0] ? " " : "", cmd->args, cmd->summary);
+    if (strcmp(cmd->name, "open") == 0)
+        fprintf(out, "  --print         print the link instead of starting xdg-open\n");
     if (cmd->can_wait)
         fprintf(out, "  --no-wait       return once the daemon accepted the request\n"
                      "  --timeout SEC   give up waiting after SEC seconds (default 3600)\n");
@@ -88,10 +95,15 @@ static bool parse_timeout(const char *text, int *out)
 static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
 {
     static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},      {"state", required_argument, NULL, 's'},
-        {"api", required_argument, NULL, 'a'}, {"token", required_argument, NULL, 't'},
-        {"no-wait", no_argument, NULL, 'W'},   {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},
+        {"state", required_argument, NULL, 's'},
+        {"api", required_argument, NULL, 'a'},
+        {"token", required_argument, NULL, 't'},
+        {"no-wait", no_argument, NULL, 'W'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},
+        {"print", no_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     o->timeout_s = 3600;
@@ -123,6 +135,13 @@ static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
                 client_usage(o->cmd, stderr);
                 return LS_EXIT_USAGE;
             }
+            break;
+        case 'P':
+            if (strcmp(o->cmd->name, "open") != 0) {
+                client_usage(o->cmd, stderr);
+                return LS_EXIT_USAGE;
+            }
+            o->is_print_only = true;
             break;
         case 'h':
             client_usage(o->cmd, stdout);
@@ -248,6 +267,49 @@ static int run_action(const ls_client_options_t *o, const ls_httpc_target_t *t, 
     return code;
 }
 
+/* xdg-open URL, only in a graphical session (elsewhere it may start a text
+ * browser in this terminal). True when it reported success. */
+static bool open_in_browser(const char *url)
+{
+    char *argv[] = {"xdg-open", (char *)url, NULL};
+    pid_t pid;
+    int status = 0;
+    if (!getenv("DISPLAY") && !getenv("WAYLAND_DISPLAY"))
+        return false;
+    if (posix_spawnp(&pid, "xdg-open", NULL, NULL, argv, environ) != 0)
+        return false;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        continue;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Asks the daemon for a one-time login link (the token stays out of any
+ * URL) and opens it, or prints it alone on stdout. */
+static int run_open(const ls_client_options_t *o, const ls_httpc_target_t *t)
+{
+    json_t *doc = NULL;
+    int code = call(t, "POST", "/api/login-url", "{}", &doc);
+    const char *url = json_string_value(json_object_get(doc, "url"));
+    if (code == LS_EXIT_OK && !url) {
+        fprintf(stderr, "lanspread: the daemon sent no login link\n");
+        code = LS_EXIT_FAILURE;
+    }
+    if (code != LS_EXIT_OK)
+        goto out;
+    bool is_opened = !o->is_print_only && open_in_browser(url);
+    if (o->as_json) {
+        json_object_set_new(doc, "opened", json_boolean(is_opened));
+        ls_client_print_document("open", doc, true);
+    } else if (is_opened) {
+        fprintf(stderr, "lanspread: opened the web UI in the browser\n");
+    } else {
+        printf("%s\n", url);
+    }
+out:
+    json_decref(doc);
+    return code;
+}
+
 static int run_client(ls_client_options_t *o)
 {
     ls_httpc_target_t t;
@@ -261,6 +323,8 @@ static int run_client(ls_client_options_t *o)
     const char *name = o->cmd->name;
     if (strcmp(name, "games") == 0 || strcmp(name, "peers") == 0 || strcmp(name, "status") == 0) {
         code = run_read(o, &t);
+    } else if (strcmp(name, "open") == 0) {
+        code = run_open(o, &t);
     } else if (strcmp(name, "rescan") == 0) {
         json_t *body = json_pack("{s:s?}", "game_id", o->arg);
         code = run_simple_post(o, &t, "/api/rescan", body);

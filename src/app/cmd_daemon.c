@@ -371,9 +371,19 @@ static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state, ls_pe
     if (rc != 0)
         fprintf(stderr, "daemon: cannot write %s/%s: %s\n", o->state_dir, LS_ENDPOINT_FILE,
                 ls_strerror(rc));
-    else
-        fprintf(stderr, "daemon: web UI on %s\n", ls_http_url(*http));
-    return rc;
+    if (rc != 0)
+        return rc;
+    /* The page needs a login link (http_login.h); `lanspread open` makes
+     * more once this one is spent. */
+    char *login = ls_http_login_url(*http);
+    fprintf(stderr, "daemon: web UI on %s\n", ls_http_url(*http));
+    if (login)
+        fprintf(stderr,
+                "daemon: log in to the web UI: %s\n"
+                "        (works once, for %u minutes; `lanspread open` makes a new link)\n",
+                login, LS_HTTP_LOGIN_TTL_MS / 60000u);
+    free(login);
+    return 0;
 }
 
 static void file_log_sink(ls_log_level_t level, const char *module, const char *message,

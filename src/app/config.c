@@ -35,6 +35,29 @@ static char *trim(char *s)
     return s;
 }
 
+/* A value in double quotes ("..." with \" and \\ the only escapes) is taken
+ * exactly, so spaces at its ends, a leading '#' or the words true and false
+ * stay text; an unquoted one is the rest of the line. Unquotes in place. */
+static int unquote(char *value)
+{
+    size_t len = strlen(value), out = 0;
+    if (value[0] != '"')
+        return 0;
+    if (len < 2 || value[len - 1] != '"')
+        return LS_ECONFIG;
+    for (size_t i = 1; i < len - 1; i++) {
+        if (value[i] == '\\') {
+            if (++i == len - 1 || (value[i] != '"' && value[i] != '\\'))
+                return LS_ECONFIG;
+        } else if (value[i] == '"') {
+            return LS_ECONFIG; /* an unescaped quote inside */
+        }
+        value[out++] = value[i];
+    }
+    value[out] = '\0';
+    return 0;
+}
+
 /* One line to one argument: NULL with *rc == 0 for blank and comment lines
  * and for boolean options set to false. */
 static char *line_to_arg(char *line, int *rc)
@@ -50,54 +73,58 @@ static char *line_to_arg(char *line, int *rc)
     }
     *eq = '\0';
     char *key = trim(text), *value = trim(eq + 1);
-    if (*key == '\0' || strspn(key, "abcdefghijklmnopqrstuvwxyz-") != strlen(key)) {
+    if (*key == '\0' || strspn(key, LS_CONFIG_KEY_CHARS) != strlen(key) ||
+        ls_text_has_control(value)) {
         *rc = LS_ECONFIG;
         return NULL;
     }
-    if (strcmp(value, "false") == 0)
+    bool is_quoted = value[0] == '"';
+    if ((*rc = unquote(value)) != 0)
         return NULL;
-    char *arg = strcmp(value, "true") == 0 ? ls_strdup_printf("--%s", key)
-                                           : ls_strdup_printf("--%s=%s", key, value);
+    if (!is_quoted && strcmp(value, "false") == 0)
+        return NULL;
+    char *arg = !is_quoted && strcmp(value, "true") == 0 ? ls_strdup_printf("--%s", key)
+                                                         : ls_strdup_printf("--%s=%s", key, value);
     if (!arg)
         *rc = LS_ENOMEM;
     return arg;
 }
 
-int ls_config_load_args(const char *path, bool must_exist, char ***args, int *count)
+int ls_config_parse_args(const char *data, size_t len, char ***args, int *count, int *bad_line)
 {
-    char *text = NULL, *save = NULL;
-    size_t len = 0;
-    int rc, n = 0, line_no = 0;
+    char *text = malloc(len + 1);
+    int rc = 0, n = 0;
     char **list = calloc(LS_CONFIG_LINES_MAX, sizeof *list);
     *args = NULL;
     *count = 0;
-    if (!list)
-        return LS_ENOMEM;
-    rc = ls_fs_read_file(path, LS_CONFIG_FILE_MAX, &text, &len);
-    if (rc == LS_ENOENT && !must_exist) {
-        rc = 0;
+    *bad_line = 0;
+    if (!list || !text) {
+        rc = LS_ENOMEM;
         goto out;
     }
-    if (rc != 0) {
-        fprintf(stderr, "config %s: %s\n", path, ls_strerror(rc));
+    if (memchr(data, '\0', len)) {
+        rc = LS_ECONFIG; /* a NUL would hide the rest of its line */
         goto out;
     }
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        line_no++;
+    memcpy(text, data, len);
+    text[len] = '\0';
+    char *next = NULL;
+    for (char *line = text; line; line = next) {
+        if ((next = strchr(line, '\n')))
+            *next++ = '\0';
+        ++*bad_line;
         char *arg = line_to_arg(line, &rc);
-        if (rc != 0) {
-            fprintf(stderr, "config %s:%d: expected `option = value`\n", path, line_no);
+        if (rc != 0)
             goto out;
-        }
         if (arg && n == LS_CONFIG_LINES_MAX) {
             free(arg);
-            rc = LS_ECONFIG;
-            fprintf(stderr, "config %s: more than %d options\n", path, LS_CONFIG_LINES_MAX);
+            rc = LS_ETOOBIG;
             goto out;
         }
         if (arg)
             list[n++] = arg;
     }
+    *bad_line = 0;
 out:
     free(text);
     if (rc != 0) {
@@ -107,6 +134,37 @@ out:
     *args = list;
     *count = n;
     return 0;
+}
+
+int ls_config_load_args(const char *path, bool must_exist, char ***args, int *count)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int bad_line = 0;
+    int rc = ls_fs_read_file(path, LS_CONFIG_FILE_MAX, &text, &len);
+    *args = NULL;
+    *count = 0;
+    if (rc == LS_ENOENT && !must_exist) {
+        rc = 0;
+        goto out;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "config %s: %s\n", path, ls_strerror(rc));
+        goto out;
+    }
+    rc = ls_config_parse_args(text, len, args, count, &bad_line);
+    if (rc == LS_ETOOBIG)
+        fprintf(stderr, "config %s: more than %d options\n", path, LS_CONFIG_LINES_MAX);
+    else if (rc != 0 && bad_line > 0)
+        fprintf(stderr,
+                "config %s:%d: expected `option = value` (a value in \"quotes\" may "
+                "hold \\\" and \\\\; no control characters)\n",
+                path, bad_line);
+    else if (rc != 0)
+        fprintf(stderr, "config %s: %s (a NUL byte?)\n", path, ls_strerror(rc));
+out:
+    free(text);
+    return rc;
 }
 
 void ls_config_free_args(char **args, int count)
@@ -129,6 +187,29 @@ static bool line_has_key(const char *line, const char *key)
     return *line == '=';
 }
 
+int ls_config_format_line(const char *key, const char *value, char *out, size_t out_len)
+{
+    size_t used = 0;
+    if (!key[0] || strspn(key, LS_CONFIG_KEY_CHARS) != strlen(key) || ls_text_has_control(value))
+        return LS_EINVAL; /* one line per key: a newline would inject others */
+    int n = snprintf(out, out_len, "%s = \"", key);
+    if (n < 0 || (size_t)n >= out_len)
+        return LS_ETOOBIG;
+    used = (size_t)n;
+    for (const char *c = value; *c; c++) {
+        bool is_escaped = *c == '"' || *c == '\\';
+        if (used + 2 + (is_escaped ? 1 : 0) >= out_len)
+            return LS_ETOOBIG;
+        if (is_escaped)
+            out[used++] = '\\';
+        out[used++] = *c;
+    }
+    if (used + 3 > out_len)
+        return LS_ETOOBIG;
+    memcpy(out + used, "\"\n", 3);
+    return 0;
+}
+
 int ls_config_set(const char *path, const char *key, const char *value)
 {
     char *text = NULL, *save = NULL, *dir = strdup(path);
@@ -139,8 +220,6 @@ int ls_config_set(const char *path, const char *key, const char *value)
      * a new one), never widened. */
     mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0600;
     int rc = dir && outbuf ? 0 : LS_ENOMEM;
-    if (rc == 0 && (ls_text_has_control(key) || ls_text_has_control(value) || strchr(key, '=')))
-        rc = LS_EINVAL; /* one line per key: a newline would inject others */
     if (rc != 0)
         goto out;
     *strrchr(dir, '/') = '\0';
@@ -154,12 +233,9 @@ int ls_config_set(const char *path, const char *key, const char *value)
          line = strtok_r(NULL, "\n", &save))
         if (!line_has_key(line, key))
             used += (size_t)snprintf(outbuf + used, cap - used, "%s\n", line);
-    int n = snprintf(outbuf + used, cap - used, "%s = %s\n", key, value);
-    if (n < 0 || (size_t)n >= cap - used) {
-        rc = LS_ETOOBIG;
+    if ((rc = ls_config_format_line(key, value, outbuf + used, cap - used)) != 0)
         goto out;
-    }
-    used += (size_t)n;
+    used += strlen(outbuf + used);
     rc = ls_fs_write_atomic_mode(path, outbuf, used, mode);
 out:
     free(text);

@@ -3,8 +3,11 @@
  * The config file ($XDG_CONFIG_HOME/lanspread/config unless --config names
  * another) holds daemon options as `option = value` lines, one long option
  * name per line without its dashes (`games = /srv/games`, `peer = ...`
- * repeated, `verbose = true`); `#` starts a comment. Command-line options
- * are read after it, so they win.
+ * repeated, `verbose = true`); `#` starts a comment. A value in double
+ * quotes is taken exactly (`games = " /odd dir "`, with \" and \\ as its
+ * only escapes); what the daemon writes is always quoted. Control
+ * characters are refused anywhere. Command-line options are read after it,
+ * so they win.
  *
  * The endpoint file (STATE_DIR/api.json, mode 0600) tells the CLI where the
  * running daemon's HTTP API listens and which per-run token it expects. */
@@ -16,6 +19,9 @@
 #define LS_CONFIG_FILE_MAX (64 * 1024)
 #define LS_CONFIG_LINES_MAX 256
 #define LS_ENDPOINT_FILE "api.json"
+#define LS_CONFIG_KEY_CHARS "abcdefghijklmnopqrstuvwxyz-"
+
+#include <stddef.h>
 
 /* $XDG_CONFIG_HOME/lanspread/config or ~/.config/lanspread/config.
  * Caller frees. */
@@ -26,6 +32,16 @@ char *ls_config_default_path(void);
  * Caller frees with ls_config_free_args(). */
 int ls_config_load_args(const char *path, bool must_exist, char ***args, int *count);
 void ls_config_free_args(char **args, int count);
+
+/* The parser itself, on the file's bytes: LS_ECONFIG with *bad_line (from
+ * 1; 0 for a NUL byte) for a malformed line, LS_ETOOBIG over
+ * LS_CONFIG_LINES_MAX options. */
+int ls_config_parse_args(const char *text, size_t len, char ***args, int *count, int *bad_line);
+
+/* `key = "value"\n`, quoted and escaped so that the parser gives value back
+ * exactly. LS_EINVAL for a key outside LS_CONFIG_KEY_CHARS or a control
+ * character in value, LS_ETOOBIG when out_len is too small. */
+int ls_config_format_line(const char *key, const char *value, char *out, size_t out_len);
 
 /* Replaces (or adds) the single `key = value` line, keeping every other line;
  * creates the file and its directory when missing. */

@@ -16,29 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Room for ids longer than any valid one, so they are reported, not cut. */
-#define URL_ID_MAX 128
-
-/* Strict parse of an optional body: nothing, or one JSON object. */
-static json_t *parse_body(const ls_http_request_t *req, char *why, size_t why_len)
-{
-    json_error_t err;
-    if (req->len == 0)
-        return json_object();
-    json_t *doc = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &err);
-    if (!doc) {
-        snprintf(why, why_len, "malformed JSON at line %d column %d: %s", err.line, err.column,
-                 err.text);
-        return NULL;
-    }
-    if (!json_is_object(doc)) {
-        snprintf(why, why_len, "the body must be a JSON object");
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
-}
-
 static enum MHD_Result send_command(ls_http_server_t *server, struct MHD_Connection *conn,
                                     const ls_peer_command_t *cmd, json_t *answer)
 {
@@ -152,26 +129,33 @@ static enum MHD_Result set_game_dir(ls_http_server_t *server, struct MHD_Connect
                                   server->config_path));
 }
 
+/* --- web UI login --------------------------------------------------------- */
+
+/* For `lanspread open`: whoever holds the token may hand a browser a
+ * one-time link (the token itself never goes into a URL). */
+static enum MHD_Result new_login_url(ls_http_server_t *server, struct MHD_Connection *conn)
+{
+    char *url = ls_http_login_url(server);
+    if (!url)
+        return ls_http_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot make a login link");
+    json_t *doc =
+        json_pack("{s:s,s:I}", "url", url, "expires_in_ms", (json_int_t)LS_HTTP_LOGIN_TTL_MS);
+    free(url);
+    return ls_http_send_json(conn, MHD_HTTP_OK, doc);
+}
+
 /* --- routing --------------------------------------------------------------- */
 
 /* "/api/games/ID" or "/api/games/ID/ACTION" -> id and action (or ""). */
 static bool split_game_url(const char *url, char *id, char *action, size_t action_len)
 {
-    const char *rest = url + strlen("/api/games/");
-    const char *slash = strchr(rest, '/');
-    size_t id_len = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (id_len == 0 || id_len > URL_ID_MAX)
-        return false;
-    memcpy(id, rest, id_len);
-    id[id_len] = '\0';
-    snprintf(action, action_len, "%s", slash ? slash + 1 : "");
-    return strchr(action, '/') == NULL;
+    return ls__http_split_game_url(url + strlen("/api/games/"), id, action, action_len);
 }
 
 static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection *conn,
                                  const char *url)
 {
-    char id[URL_ID_MAX + 1], action[32];
+    char id[LS_HTTP_URL_ID_MAX + 1], action[32];
     if (strcmp(url, "/api/status") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_status(server->state));
     if (strcmp(url, "/api/games") == 0)
@@ -191,7 +175,7 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
 static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connection *conn,
                                   const char *url, json_t *body)
 {
-    char id[URL_ID_MAX + 1], action[32];
+    char id[LS_HTTP_URL_ID_MAX + 1], action[32];
     if (strcmp(url, "/api/rescan") == 0) {
         const char *game_id = json_string_value(json_object_get(body, "game_id"));
         if (game_id && !ls_game_id_is_valid(game_id))
@@ -202,6 +186,8 @@ static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connectio
     }
     if (strcmp(url, "/api/game-dir") == 0)
         return set_game_dir(server, conn, body);
+    if (strcmp(url, "/api/login-url") == 0)
+        return new_login_url(server, conn);
     if (strcmp(url, "/api/list-games") == 0)
         return send_command(server, conn, &(ls_peer_command_t){.kind = LS_CMD_LIST_GAMES},
                             json_pack("{s:b}", "accepted", 1));
@@ -223,7 +209,7 @@ enum MHD_Result ls_http_api_route(ls_http_server_t *server, struct MHD_Connectio
     if (strcmp(method, "POST") != 0)
         return ls_http_send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                                   "use GET to read and POST to act");
-    json_t *body = parse_body(req, why, sizeof why);
+    json_t *body = ls__http_parse_body(req, why, sizeof why);
     if (!body)
         return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", why);
     enum MHD_Result ret = route_post(server, conn, url, body);

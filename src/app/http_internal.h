@@ -3,6 +3,8 @@
 #ifndef LS_APP_HTTP_INTERNAL_H
 #define LS_APP_HTTP_INTERNAL_H
 
+#include "app/http_gate.h"
+#include "app/http_login.h"
 #include "app/http_server.h"
 
 #include <jansson.h>
@@ -19,13 +21,8 @@ struct ls_http_server {
     char *cookie_name;
     unsigned port;
     bool is_loopback;
+    ls__http_logins_t logins;
 };
-
-typedef struct {
-    char *body;
-    size_t len;
-    bool is_too_big;
-} ls_http_request_t;
 
 /* Queues a response; `doc` is stolen. */
 enum MHD_Result ls_http_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 extern const unsigned char ls_web_index_html[];
 extern const size_t ls_web_index_html_len;
@@ -69,8 +70,9 @@ enum MHD_Result ls_http_send_error(struct MHD_Connection *conn, unsigned status,
                              json_pack("{s:s,s:I}", "error", msg, "status", (json_int_t)status));
 }
 
-static enum MHD_Result send_static(struct MHD_Connection *conn, const unsigned char *data,
-                                   size_t len, const char *type, const char *cookie)
+static enum MHD_Result send_page(struct MHD_Connection *conn, unsigned status,
+                                 const unsigned char *data, size_t len, const char *type,
+                                 const char *cookie)
 {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
@@ -81,116 +83,116 @@ static enum MHD_Result send_static(struct MHD_Connection *conn, const unsigned c
                             "default-src 'self'; connect-src 'self'; frame-ancestors 'none'");
     if (cookie)
         MHD_add_response_header(resp, "Set-Cookie", cookie);
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
 }
 
+static enum MHD_Result send_static(struct MHD_Connection *conn, const unsigned char *data,
+                                   size_t len, const char *type, const char *cookie)
+{
+    return send_page(conn, MHD_HTTP_OK, data, len, type, cookie);
+}
+
 /* --- security ------------------------------------------------------------- */
-
-static bool is_ip_literal(const char *host, size_t len)
-{
-    char buf[INET6_ADDRSTRLEN + 2];
-    unsigned char addr[sizeof(struct in6_addr)];
-    if (len == 0 || len >= sizeof buf)
-        return false;
-    if (host[0] == '[' && host[len - 1] == ']') {
-        memcpy(buf, host + 1, len - 2);
-        buf[len - 2] = '\0';
-        return inet_pton(AF_INET6, buf, addr) == 1;
-    }
-    memcpy(buf, host, len);
-    buf[len] = '\0';
-    return inet_pton(AF_INET, buf, addr) == 1;
-}
-
-/* Only "localhost" or an IP literal, with our port: a name an attacker
- * controls (DNS rebinding) never reaches a route. */
-static bool is_host_allowed(const ls_http_server_t *server, const char *host)
-{
-    const char *colon = host ? strrchr(host, ':') : NULL;
-    char port[16];
-    if (!colon || (host[0] == '[' && colon < strchr(host, ']')))
-        return false;
-    snprintf(port, sizeof port, "%u", server->port);
-    if (strcmp(colon + 1, port) != 0)
-        return false;
-    size_t len = (size_t)(colon - host);
-    return (len == 9 && strncmp(host, "localhost", 9) == 0) || is_ip_literal(host, len);
-}
-
-static bool is_origin_ours(const char *origin, const char *host)
-{
-    return strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0;
-}
-
-static bool tokens_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char diff = (unsigned char)(la != lb);
-    for (size_t i = 0; i < la && i < lb; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    return diff == 0;
-}
 
 static bool has_token(const ls_http_server_t *server, struct MHD_Connection *conn)
 {
     const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, server->cookie_name);
     const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Lanspread-Token");
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (cookie && tokens_equal(cookie, server->token))
+    if (cookie && ls__http_secret_equal(cookie, server->token))
         return true;
-    if (header && tokens_equal(header, server->token))
+    if (header && ls__http_secret_equal(header, server->token))
         return true;
-    return auth && strncmp(auth, "Bearer ", 7) == 0 && tokens_equal(auth + 7, server->token);
-}
-
-/* Returns 0 when the request may proceed, or the HTTP status refusing it
- * (with the reason in *why). */
-static unsigned check_request(const ls_http_server_t *server, struct MHD_Connection *conn,
-                              const char *method, const char **why)
-{
-    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    bool is_read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    if (!is_host_allowed(server, host)) {
-        *why = "Host header not allowed: use localhost or an IP address";
-        return MHD_HTTP_FORBIDDEN;
-    }
-    /* Browsers send Origin on cross-site reads too; a page elsewhere gets
-     * nothing, and for changes the Origin must be ours. */
-    if (origin && !is_origin_ours(origin, host)) {
-        *why = is_read ? "cross-origin request refused" : "cross-origin change refused";
-        return MHD_HTTP_FORBIDDEN;
-    }
-    return 0;
+    return auth && strncmp(auth, "Bearer ", 7) == 0 &&
+           ls__http_secret_equal(auth + 7, server->token);
 }
 
 /* --- web UI ---------------------------------------------------------------- */
+
+#define LS_HTML_TYPE "text/html; charset=utf-8"
+
+/* What a browser without the cookie sees: how to log in, never the token. */
+static const char login_needed_page[] =
+    "<!doctype html><meta charset=utf-8><title>Lanspread: log in</title>"
+    "<h1>Lanspread</h1><p>Open the web UI through a login link: run "
+    "<code>lanspread open</code> on this computer (it opens a new one-time link), "
+    "or use the link the daemon printed when it started.</p>";
+static const char login_refused_page[] =
+    "<!doctype html><meta charset=utf-8><title>Lanspread: link spent</title>"
+    "<h1>Lanspread</h1><p>This login link was already used or has expired. Run "
+    "<code>lanspread open</code> on this computer for a new one.</p>";
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void format_cookie(const ls_http_server_t *server, char *out, size_t out_len)
+{
+    snprintf(out, out_len, "%s=%s; Path=/; HttpOnly; SameSite=Strict", server->cookie_name,
+             server->token);
+}
+
+/* GET /login?once=SECRET: a pending link sets the cookie and sends the
+ * browser to the page; the secret never works again. */
+static enum MHD_Result serve_login(ls_http_server_t *server, struct MHD_Connection *conn)
+{
+    char cookie[LS_HTTP_TOKEN_MAX + 128];
+    const char *once = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "once");
+    if (!ls__http_logins_redeem(&server->logins, once, monotonic_ms()))
+        return send_page(conn, MHD_HTTP_FORBIDDEN, (const unsigned char *)login_refused_page,
+                         sizeof login_refused_page - 1, LS_HTML_TYPE, NULL);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    format_cookie(server, cookie, sizeof cookie);
+    add_common_headers(resp, LS_HTML_TYPE);
+    MHD_add_response_header(resp, "Set-Cookie", cookie);
+    MHD_add_response_header(resp, "Location", "/");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SEE_OTHER, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
 
 static enum MHD_Result serve_ui(ls_http_server_t *server, struct MHD_Connection *conn,
                                 const char *url)
 {
     char cookie[LS_HTTP_TOKEN_MAX + 128];
     const char *given = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
-    bool is_authed = has_token(server, conn) || (given && tokens_equal(given, server->token));
+    bool is_given = given && ls__http_secret_equal(given, server->token);
     if (strcmp(url, "/app.js") == 0)
         return send_static(conn, ls_web_app_js, ls_web_app_js_len, "text/javascript", NULL);
     if (strcmp(url, "/style.css") == 0)
         return send_static(conn, ls_web_style_css, ls_web_style_css_len, "text/css", NULL);
     if (strcmp(url, "/favicon.ico") == 0) /* none: answered so browsers log no error */
         return send_static(conn, (const unsigned char *)"", 0, "image/x-icon", NULL);
+    if (strcmp(url, LS_HTTP_LOGIN_PATH) == 0)
+        return serve_login(server, conn);
     if (strcmp(url, "/") != 0 && strcmp(url, "/index.html") != 0)
         return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such page: %s", url);
-    /* On loopback the page hands out the cookie (only a page on our own
-     * origin can read its answers); elsewhere the token must be shown once. */
-    if (!server->is_loopback && !is_authed)
-        return ls_http_send_error(conn, MHD_HTTP_UNAUTHORIZED,
-                                  "open this page as /?token=TOKEN (the configured API token)");
-    snprintf(cookie, sizeof cookie, "%s=%s; Path=/; HttpOnly; SameSite=Strict", server->cookie_name,
-             server->token);
-    return send_static(conn, ls_web_index_html, ls_web_index_html_len, "text/html; charset=utf-8",
-                       cookie);
+    /* Asking for the page proves nothing (any local process can): the
+     * cookie comes from a one-time link or from knowing the token. */
+    if (!is_given && !has_token(server, conn))
+        return send_page(conn, MHD_HTTP_UNAUTHORIZED, (const unsigned char *)login_needed_page,
+                         sizeof login_needed_page - 1, LS_HTML_TYPE, NULL);
+    if (is_given)
+        format_cookie(server, cookie, sizeof cookie);
+    return send_static(conn, ls_web_index_html, ls_web_index_html_len, LS_HTML_TYPE,
+                       is_given ? cookie : NULL);
+}
+
+char *ls_http_login_url(ls_http_server_t *server)
+{
+    char secret[LS_HTTP_LOGIN_SECRET_SIZE];
+    if (ls__http_logins_issue(&server->logins, monotonic_ms(), secret) != 0)
+        return NULL;
+    /* server->url ends in '/'; the login path starts with one */
+    return ls_strdup_printf("%.*s%s?once=%s", (int)strlen(server->url) - 1, server->url,
+                            LS_HTTP_LOGIN_PATH, secret);
 }
 
 /* --- event stream ------------------------------------------------------------ */
@@ -275,7 +277,9 @@ static enum MHD_Result dispatch(ls_http_server_t *server, struct MHD_Connection 
                                 const char *url, const char *method, const ls_http_request_t *req)
 {
     const char *why = NULL;
-    unsigned refused = check_request(server, conn, method, &why);
+    unsigned refused = ls__http_gate(
+        method, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"),
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"), server->port, &why);
     if (refused)
         return ls_http_send_error(conn, refused, "%s", why);
     if (req->is_too_big)
@@ -308,17 +312,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
     if (*upload_size > 0) {
-        if (!req->is_too_big && req->len + *upload_size <= LS_HTTP_BODY_MAX) {
-            char *grown = realloc(req->body, req->len + *upload_size + 1);
-            if (!grown)
-                return MHD_NO;
-            req->body = grown;
-            memcpy(req->body + req->len, upload, *upload_size);
-            req->len += *upload_size;
-            req->body[req->len] = '\0';
-        } else {
-            req->is_too_big = true; /* keep reading, answer 413 at the end */
-        }
+        if (ls__http_body_append(req, upload, *upload_size) != 0)
+            return MHD_NO;
         *upload_size = 0;
         return MHD_YES;
     }
@@ -414,6 +409,7 @@ int ls_http_start(const ls_http_config_t *config, ls_api_state_t *state, ls_peer
         goto out;
     server->state = state;
     server->peer = peer;
+    ls__http_logins_init(&server->logins);
     if ((rc = parse_listen(config->listen, &ss, &server->is_loopback)) != 0)
         goto out;
     if (!server->is_loopback && (!config->token || strlen(config->token) < 16)) {
@@ -455,6 +451,7 @@ void ls_http_stop(ls_http_server_t *server)
     free(server->url);
     free(server->token);
     free(server->cookie_name);
+    ls__http_logins_destroy(&server->logins);
     free(server);
 }
 

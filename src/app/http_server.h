@@ -12,6 +12,10 @@
 #define LS_HTTP_DEFAULT_LISTEN "127.0.0.1:7797"
 #define LS_HTTP_BODY_MAX (64 * 1024)
 #define LS_HTTP_TOKEN_MAX 256
+/* How long a one-time login link works after it was made. */
+#define LS_HTTP_LOGIN_TTL_MS (5u * 60u * 1000u)
+/* The login page; its query is once=SECRET. */
+#define LS_HTTP_LOGIN_PATH "/login"
 
 typedef struct {
     const char *listen;      /* "ADDR:PORT"; port 0 picks a free one */
@@ -31,5 +35,11 @@ void ls_http_stop(ls_http_server_t *server);
 /* "http://ADDR:PORT/" and the token the API expects; owned by the server. */
 const char *ls_http_url(const ls_http_server_t *server);
 const char *ls_http_token(const ls_http_server_t *server);
+
+/* A fresh one-time login link, "http://ADDR:PORT/login?once=SECRET": it
+ * sets the token cookie once, within LS_HTTP_LOGIN_TTL_MS (see
+ * http_login.h). Any thread. Caller frees; NULL when out of memory or
+ * random bytes. */
+char *ls_http_login_url(ls_http_server_t *server);
 
 #endif

@@ -2,7 +2,7 @@
  * request frame, answered by one reply frame and, for file requests, the
  * file bytes that follow it. */
 #include "exchange.h"
-#include "framer.h"
+#include "reply_rx.h"
 
 #include "lanspread/error.h"
 #include "lanspread/log.h"
@@ -16,17 +16,11 @@
 struct ls__exchange {
     ls_link_t *link;
     ls_net_stream_t *stream;
-    ls_framer_t framer;
+    ls__reply_rx_t rx;
     ls__exchange_cb cb;    /* reply-only exchanges */
     ls__fetch_cb fetch_cb; /* exchanges with a body */
     void *userdata;
     bool is_done;
-    bool has_reply;
-    ls_msg_t reply;
-    uint8_t *body;
-    size_t body_len;
-    size_t body_expected;
-    size_t body_max;
 };
 
 static void finish(ls__exchange_t *ex, int status)
@@ -34,77 +28,32 @@ static void finish(ls__exchange_t *ex, int status)
     if (ex->is_done)
         return;
     ex->is_done = true;
-    const ls_msg_t *reply = ex->has_reply ? &ex->reply : NULL;
+    const ls_msg_t *reply = ex->rx.has_reply ? &ex->rx.reply : NULL;
     if (ex->fetch_cb) {
-        uint8_t *body = status == 0 ? ex->body : NULL;
+        uint8_t *body = status == 0 ? ex->rx.body : NULL;
         if (status == 0)
-            ex->body = NULL; /* handed over */
-        ex->fetch_cb(ex->link, status, reply, body, status == 0 ? ex->body_len : 0, ex->userdata);
+            ex->rx.body = NULL; /* handed over */
+        ex->fetch_cb(ex->link, status, reply, body, status == 0 ? ex->rx.body_len : 0,
+                     ex->userdata);
     } else if (ex->cb) {
         ex->cb(ex->link, status, reply, ex->userdata);
     }
 }
 
-/* The reply header decides whether a body follows and how long it is. */
-static int start_body(ls__exchange_t *ex)
-{
-    const ls_msg_t *r = &ex->reply;
-    if (r->kind == LS_MSG_ERROR)
-        return LS_EREMOTE;
-    if (r->kind != LS_MSG_FILE_CHUNK && r->kind != LS_MSG_FILE_DATA && r->kind != LS_MSG_FILE_BATCH)
-        return LS_EJSON;
-    if (r->u.file_header.length > ex->body_max)
-        return LS_ETOOBIG;
-    ex->body_expected = (size_t)r->u.file_header.length;
-    ex->body = malloc(ex->body_expected ? ex->body_expected : 1);
-    return ex->body ? 0 : LS_ENOMEM;
-}
-
-static int take_reply(ls__exchange_t *ex, const uint8_t *data, size_t len, size_t *used)
-{
-    int rc = ls_framer_push(&ex->framer, data, len, used);
-    if (rc != 0)
-        return rc;
-    size_t payload_len;
-    const uint8_t *payload = ls_framer_payload(&ex->framer, &payload_len);
-    rc = ls_msg_decode(payload, payload_len, &ex->reply, NULL, 0);
-    ex->has_reply = rc == 0;
-    ls_framer_free(&ex->framer);
-    return rc;
-}
-
 static void exchange_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
     ls__exchange_t *ex = ls_net_stream_user_data(s);
-    size_t used = 0;
-    int rc = 0;
     ls_net_stream_consume(s, len);
     if (len)
         ex->link->last_data_ms = ls__links_now(ex->link->links);
     if (ex->is_done)
         return;
-    if (!ex->has_reply) {
-        rc = len ? take_reply(ex, data, len, &used) : LS_EAGAIN;
-        if (rc == 0 && ex->fetch_cb)
-            rc = start_body(ex);
-        else if (rc == 0) {
-            finish(ex, 0);
-            return;
-        }
-    }
-    if (rc == 0 && len > used) {
-        if (len - used > ex->body_expected - ex->body_len) {
-            rc = LS_ECORRUPT; /* more bytes than the header announced */
-        } else {
-            memcpy(ex->body + ex->body_len, data + used, len - used);
-            ex->body_len += len - used;
-        }
-    }
-    if (rc == 0 && ex->has_reply && ex->body_len == ex->body_expected) {
+    int rc = ls__reply_rx_push(&ex->rx, data, len);
+    if (rc == 0) {
         finish(ex, 0);
         return;
     }
-    if (rc == LS_EAGAIN || rc == 0) {
+    if (rc == LS_EAGAIN) {
         if (is_fin)
             finish(ex, LS_EPEER_GONE);
         return;
@@ -119,10 +68,7 @@ static void exchange_close_cb(ls_net_stream_t *s, int status, uint64_t app_error
 {
     ls__exchange_t *ex = ls_net_stream_user_data(s);
     finish(ex, status != 0 ? status : LS_EPEER_GONE);
-    if (ex->has_reply)
-        ls_msg_free(&ex->reply);
-    ls_framer_free(&ex->framer);
-    free(ex->body);
+    ls__reply_rx_free(&ex->rx);
     free(ex);
 }
 
@@ -135,7 +81,7 @@ static const ls_net_stream_callbacks_t exchange_callbacks = {
  * ex (its close_cb frees it): *is_owned tells the caller not to free ex on
  * an error after that point. */
 static int exchange_open(ls_link_t *link, const ls_msg_t *request, ls__exchange_t *ex,
-                         bool *is_owned)
+                         size_t body_max, bool *is_owned)
 {
     uint8_t *frame = NULL;
     size_t frame_len = 0;
@@ -144,10 +90,10 @@ static int exchange_open(ls_link_t *link, const ls_msg_t *request, ls__exchange_
     if (rc != 0)
         return rc;
     ex->link = link;
-    ls_framer_init(&ex->framer, EXCHANGE_REPLY_MAX);
+    ls__reply_rx_init(&ex->rx, EXCHANGE_REPLY_MAX, ex->fetch_cb != NULL, body_max);
     rc = ls_net_stream_open(link->conn, &exchange_callbacks, ex, &ex->stream);
     if (rc != 0) {
-        ls_framer_free(&ex->framer);
+        ls__reply_rx_free(&ex->rx);
         free(frame);
         return rc;
     }
@@ -171,7 +117,7 @@ int ls__exchange_start(ls_link_t *link, const ls_msg_t *request, ls__exchange_cb
         return LS_ENOMEM;
     ex->cb = cb;
     ex->userdata = userdata;
-    int rc = exchange_open(link, request, ex, &is_owned);
+    int rc = exchange_open(link, request, ex, 0, &is_owned);
     if (rc != 0 && !is_owned)
         free(ex);
     return rc;
@@ -188,8 +134,7 @@ int ls__exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body
         return LS_ENOMEM;
     ex->fetch_cb = cb;
     ex->userdata = userdata;
-    ex->body_max = max_body;
-    int rc = exchange_open(link, request, ex, &is_owned);
+    int rc = exchange_open(link, request, ex, max_body, &is_owned);
     if (rc != 0 && !is_owned)
         free(ex);
     if (rc == 0 && handle)

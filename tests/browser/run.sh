@@ -6,7 +6,8 @@
 #
 # Where: two hosts of the netns test bed (tests/netns/lib.sh) whose link from
 # alpha is shaped to LS_BROWSER_RATE with tc htb, so the download lasts a few
-# seconds; the browser runs inside bravo's namespace and talks to its API on
+# seconds; the browser logs in through the one-time link `lanspread open
+# --print` gives and runs inside bravo's namespace and talks to its API on
 # that namespace's loopback. Without root or namespaces: two daemons on
 # loopback and a larger file. Prints SKIPPED and exits 0 when Chromium, node
 # or playwright-core cannot be had (npm needs the network once; the package
@@ -59,7 +60,8 @@ make_libraries() {
 
 run_browser() { # run_browser PREFIX-COMMAND... : runs ui_test.mjs
   local url
-  url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$work/sb/api.json")
+  # The page needs a one-time login link, the way a user gets one.
+  url=$("$@" "$bin" open --state "$work/sb" --print) || { echo "FAIL: lanspread open" >&2; return 1; }
   "$@" env NODE_PATH="$deps/node_modules" HOME="$work" node "$browser_dir/ui_test.mjs" \
     --url "$url" --game "$game" --peer alpha --chromium "$chromium" \
     --profile "$work/chromium-profile" --shots "$shots"

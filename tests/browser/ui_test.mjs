@@ -30,7 +30,14 @@ async function main() {
     const page = await browser.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    // args.url is a one-time login link: it sets the cookie and leads to /.
     await page.goto(args.url);
+    check(new URL(page.url()).pathname === '/' && !page.url().includes('once='),
+      'the login link leads to the page, without its secret in the address');
+    const again = await browser.newPage();
+    const refused = await again.goto(args.url);
+    check(refused.status() === 403, `the login link does not work twice (${refused.status()} ${refused.url()})`);
+    await again.close();
     const shot = (name) => page.screenshot({ path: path.join(args.shots, name), fullPage: true });
 
     // The remote game appears with the peer that has it, and the peers panel

@@ -50,10 +50,64 @@ expect 403 "cross-origin" -- "$A" POST /api/rescan --origin "http://evil.example
 expect 403 "cross-origin" -- "$A" POST /api/rescan --origin "null"
 expect 403 "cross-origin" -- "$A" GET /api/games --origin "http://evil.example"
 expect 202 "" -- "$A" POST /api/rescan --origin "http://127.0.0.1:$port"
+
+# --- logging in to the web UI: one-time links only ---
+token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$A/api.json")
+# no_token_in TEXT WHAT: the API token appears nowhere in TEXT
+no_token_in() { [[ $1 != *"$token"* ]] || fail "$2 shows the API token"; }
 out=$(api "$A" GET / --no-token --headers)
-[[ $out == 200* && $out == *"Set-Cookie: lanspread_token_$port="*"HttpOnly; SameSite=Strict"* ]] \
-  || fail "the UI page does not set the HttpOnly SameSite token cookie: $out"
-[[ $out == *"<title>Lanspread</title>"* ]] || fail "the UI page is not the web UI"
+[[ $out == 401* && $out == *"lanspread open"* ]] || fail "GET / without a cookie is not the login page: $out"
+[[ $out != *"Set-Cookie"* ]] || fail "GET / without a login link sets a cookie: $out"
+no_token_in "$out" "GET / without a cookie"
+out=$(api "$A" GET /index.html --no-token --headers)
+[[ $out == 401* && $out != *"Set-Cookie"* ]] || fail "GET /index.html without a cookie: $out"
+out=$(api "$A" GET "/?token=wrong-$token" --no-token --headers)
+[[ $out == 401* && $out != *"Set-Cookie"* ]] || fail "GET /?token=WRONG: $out"
+# login_url: a fresh link from `lanspread open --print` (the CLI reads the token from api.json)
+login_url() { "$bin" open --state "$A" --print; }
+link=$(login_url) || fail "lanspread open --print failed"
+[[ $link =~ ^http://127\.0\.0\.1:$port/login\?once=[0-9a-f]{64}$ ]] || fail "open printed no login link: $link"
+no_token_in "$link" "the login link"
+once_path=${link#http://127.0.0.1:$port}
+out=$(api "$A" GET "$once_path" --no-token --headers)
+[[ $out == 303* && $out == *"Location: /"* ]] || fail "a fresh login link does not redirect to /: $out"
+[[ $out == *"Set-Cookie: lanspread_token_$port=$token; Path=/; HttpOnly; SameSite=Strict"* ]] \
+  || fail "a fresh login link does not set the HttpOnly SameSite token cookie: $out"
+out=$(api "$A" GET "$once_path" --no-token --headers)
+[[ $out == 403* && $out == *"already used or has expired"* && $out != *"Set-Cookie"* ]] \
+  || fail "a login link worked twice: $out"
+no_token_in "$out" "a spent login link"
+out=$(api "$A" GET "/login?once=$(printf '%064d' 0)" --no-token --headers)
+[[ $out == 403* && $out != *"Set-Cookie"* ]] || fail "a made-up login secret: $out"
+out=$(api "$A" GET "/login" --no-token --headers)
+[[ $out == 403* && $out != *"Set-Cookie"* ]] || fail "a login link without a secret: $out"
+out=$(api "$A" GET / --cookie --headers)
+[[ $out == 200* && $out == *"<title>Lanspread</title>"* ]] || fail "the cookie does not open the web UI: $out"
+# Links are independent: an older one still works after a newer one was made and used.
+first=$(login_url); second=$(login_url)
+[[ $first != "$second" ]] || fail "two login links are the same"
+[[ $(api "$A" GET "${second#http://127.0.0.1:$port}" --no-token) == 303* ]] || fail "the second link"
+[[ $(api "$A" GET "${first#http://127.0.0.1:$port}" --no-token) == 303* ]] || fail "the first link"
+# The daemon prints a link at start (make run shows it), and it works once.
+printed=$(grep -o "http://127\.0\.0\.1:$port/login?once=[0-9a-f]*" "$work/a.err" | head -n1)
+[[ -n $printed ]] || fail "the daemon printed no login link"
+[[ $(api "$A" GET "${printed#http://127.0.0.1:$port}" --no-token) == 303* ]] || fail "the printed link"
+[[ $(api "$A" GET "${printed#http://127.0.0.1:$port}" --no-token) == 403* ]] || fail "the printed link twice"
+no_token_in "$(cat "$work/a.err" "$work/a.out")" "the daemon's output"
+# The API hands out links only with the token; --json tells what happened.
+expect 401 "token" -- "$A" POST /api/login-url --no-token
+out=$("$bin" open --state "$A" --print --json)
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if d["url"].startswith("http://") and d["expires_in_ms"] > 0 and d["opened"] is False else 1)' "$out" \
+  || fail "open --json: $out"
+# Outside a graphical session nothing is spawned: the link is printed.
+out=$(env -u DISPLAY -u WAYLAND_DISPLAY "$bin" open --state "$A") || fail "open without a display failed"
+[[ $out =~ /login\?once=[0-9a-f]{64}$ ]] || fail "open without a display did not print the link: $out"
+set +e
+"$bin" open --state "$work/no-such-state" --print >/dev/null 2>&1; rc=$?
+"$bin" games --state "$A" --print >/dev/null 2>&1; rc_print=$?
+set -e
+[[ $rc -eq 3 ]] || fail "open without a daemon: exit $rc, not 3"
+[[ $rc_print -eq 2 ]] || fail "--print is accepted by other commands (exit $rc_print)"
 expect 200 "EventSource" -- "$A" GET /app.js --no-token
 expect 200 "" -- "$A" GET /style.css --no-token
 
@@ -128,7 +182,7 @@ grep -q "^http" "$work/a.conf" && fail "a game directory name injected a config 
 # games2 holds only alpha's second game: the first must disappear for bravo.
 mkdir "$work/games2"; cp -a "$work/a/$a_second" "$work/games2/"
 expect 202 "$work/games2" -- "$A" POST /api/game-dir --body "{\"path\":\"$work/games2\"}"
-wait_for 10 grep -qx "games = $work/games2" "$work/a.conf" || fail "the game directory was not saved in the config"
+wait_for 10 grep -qx "games = \"$work/games2\"" "$work/a.conf" || fail "the game directory was not saved in the config"
 [[ $(stat -c %a "$work/a.conf") == 600 ]] || fail "saving the game directory changed the config file's mode to $(stat -c %a "$work/a.conf")"
 wait_for 10 json_check "$A" /api/status "doc['game_dir'] == '$work/games2'" || fail "status keeps the old game dir"
 wait_for 10 json_check "$B" /api/games "[g['peer_count'] for g in doc['games'] if g['id'] == '$a_first'] == [0] and \

@@ -124,7 +124,7 @@ run_cli 4 cancel "${A[@]}" "$b_big"
 mkdir "$work/a2"
 run_cli 0 set-game-dir "${A[@]}" "$work/a2"
 grep -q "game directory is now $work/a2" <<<"$out" || fail "set-game-dir: $out"
-grep -qx "games = $work/a2" "$work/a.conf" || fail "set-game-dir did not save the directory"
+grep -qx "games = \"$work/a2\"" "$work/a.conf" || fail "set-game-dir did not save the directory"
 "$bin" status "${A[@]}" | grep -q "game dir: *$work/a2" || fail "status does not show the new directory"
 
 # Help lists every subcommand and every option.

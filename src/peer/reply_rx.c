@@ -1,0 +1,73 @@
+/* One reply frame and the body that follows it, bounded. */
+#include "reply_rx.h"
+
+#include "lanspread/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ls__reply_rx_init(ls__reply_rx_t *rx, size_t reply_max, bool wants_body, size_t body_max)
+{
+    memset(rx, 0, sizeof *rx);
+    ls_framer_init(&rx->framer, reply_max);
+    rx->wants_body = wants_body;
+    rx->body_max = body_max;
+}
+
+void ls__reply_rx_free(ls__reply_rx_t *rx)
+{
+    if (rx->has_reply)
+        ls_msg_free(&rx->reply);
+    ls_framer_free(&rx->framer);
+    free(rx->body);
+    memset(rx, 0, sizeof *rx);
+}
+
+/* The reply header decides whether a body follows and how long it is. */
+static int start_body(ls__reply_rx_t *rx)
+{
+    const ls_msg_t *r = &rx->reply;
+    if (r->kind == LS_MSG_ERROR)
+        return LS_EREMOTE;
+    if (r->kind != LS_MSG_FILE_CHUNK && r->kind != LS_MSG_FILE_DATA && r->kind != LS_MSG_FILE_BATCH)
+        return LS_EJSON;
+    if (r->u.file_header.length > rx->body_max)
+        return LS_ETOOBIG;
+    rx->body_expected = (size_t)r->u.file_header.length;
+    rx->body = malloc(rx->body_expected ? rx->body_expected : 1);
+    return rx->body ? 0 : LS_ENOMEM;
+}
+
+static int take_reply(ls__reply_rx_t *rx, const uint8_t *data, size_t len, size_t *used)
+{
+    int rc = ls_framer_push(&rx->framer, data, len, used);
+    if (rc != 0)
+        return rc;
+    size_t payload_len;
+    const uint8_t *payload = ls_framer_payload(&rx->framer, &payload_len);
+    rc = ls_msg_decode(payload, payload_len, &rx->reply, NULL, 0);
+    rx->has_reply = rc == 0;
+    ls_framer_free(&rx->framer);
+    return rc;
+}
+
+int ls__reply_rx_push(ls__reply_rx_t *rx, const uint8_t *data, size_t len)
+{
+    size_t used = 0;
+    if (!rx->has_reply) {
+        int rc = len ? take_reply(rx, data, len, &used) : LS_EAGAIN;
+        if (rc != 0)
+            return rc;
+        if (!rx->wants_body)
+            return 0; /* a reply-only exchange ends with its frame */
+        if ((rc = start_body(rx)) != 0)
+            return rc;
+    }
+    if (len - used > rx->body_expected - rx->body_len)
+        return LS_ECORRUPT; /* more bytes than the header announced */
+    if (len > used) {
+        memcpy(rx->body + rx->body_len, data + used, len - used);
+        rx->body_len += len - used;
+    }
+    return rx->body_len == rx->body_expected ? 0 : LS_EAGAIN;
+}
