@@ -32,7 +32,8 @@
 # Usage: test_hostile.sh [build dir]  (needs root; skips otherwise)
 # Env: LS_HOSTILE_EXPECT=0 prints the figures without failing on them (the
 # benchmark, bench/bench_hostile.sh); LS_HOSTILE_MODES (ls_hostile --modes,
-# default all); NETNS_KEEP_LOGS=1.
+# default all); LS_HOSTILE_NOFILE (the seeder's fd limit, default 1024);
+# NETNS_KEEP_LOGS=1.
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,7 +52,7 @@ game=hostgame
 port=7000
 mib=32
 rate=100mbit
-nofile=1024
+nofile=${LS_HOSTILE_NOFILE:-1024}
 flood_addrs=16
 identities=8
 mdns_services=256
@@ -230,10 +231,11 @@ echo
 # The checks. First that the attack took place: a tool that could not
 # reach the seeder proves nothing.
 att=$NETNS_LOG_DIR/attacker.out
-if [[ $(json_field "$att" conns_established) -gt 0 ]]; then
-  pass "the attacker got in: $(json_field "$att" conns_established) connections, $(json_field "$att" streams_opened) streams, $(json_field "$att" hellos_acked) hellos acked, $(json_field "$att" chunk_held_max) chunk streams held at most, $(json_field "$att" mdns_published) mDNS services"
+took_place=$(($(json_field "$att" conns_established || echo 0) + $(json_field "$att" mdns_published || echo 0)))
+if ((took_place > 0)); then
+  pass "the attack took place: $(json_field "$att" conns_established) connections, $(json_field "$att" streams_opened) streams, $(json_field "$att" hellos_acked) hellos acked, at most $(json_field "$att" chunk_held_max) chunk streams held, $(json_field "$att" mdns_published) mDNS services, $(json_field "$att" dials_in) dials to its tarpit"
 else
-  echo "FAIL: the attacker never connected: $(tail -n 2 "$NETNS_LOG_DIR/attacker.err")"
+  echo "FAIL: the attacker never connected nor published: $(tail -n 2 "$NETNS_LOG_DIR/attacker.err")"
   failures=$((failures + 1))
 fi
 if [[ $loaded_rc -ne 0 ]]; then
@@ -255,6 +257,8 @@ if [[ -z $limit ]] || ((loaded_fds >= limit)); then
 else
   pass "the seeder held at most $loaded_fds file descriptors (limit $limit)"
 fi
+# The fd count is the main check: the daemon maps EMFILE from open() to
+# LS_EIO without a log line; libuv's and glibc's texts are caught here.
 emfile=$(grep -ci 'too many open files' "$NETNS_LOG_DIR/seed.err" || true)
 if ((emfile > 0)); then
   fail "the seeder's log says 'Too many open files' $emfile times"
