@@ -147,6 +147,9 @@ start_sampler() {
 }
 stop_sampler() { netns_stop sampler; }
 max_fds() { awk '$2 ~ /^[0-9]+$/ && $2 > m {m = $2} END {print m + 0}' "$1"; }
+# cpu_ticks PID: user + system time in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_s() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz}'; }
 hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$seed_pid/status" 2>/dev/null || echo 0; }
 fd_limit() { awk '/^Max open files/ {print $4}' "/proc/$seed_pid/limits"; }
 
@@ -170,12 +173,14 @@ mib_of() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
 # 1. Unloaded.
 start_sampler "$NETNS_LOG_DIR/unloaded.samples"
+seed_cpu0=$(cpu_ticks "$seed_pid")
 if ! download unloaded "$data/dl/state1" 60; then
   echo "FAIL: the unloaded download did not finish: $(head -c 300 "$NETNS_LOG_DIR/unloaded.json")"
   exit 1
 fi
 stop_sampler
 unloaded_ms=$WALL_MS
+unloaded_cpu=$(($(cpu_ticks "$seed_pid") - seed_cpu0))
 unloaded_hwm=$(hwm_kib)
 unloaded_fds=$(max_fds "$NETNS_LOG_DIR/unloaded.samples")
 echo "unloaded: $(secs "$unloaded_ms") s wall, download_s $(json_field "$NETNS_LOG_DIR/unloaded.json" download_s)"
@@ -199,11 +204,15 @@ netns_run 3 attacker "$hostile" --target "$seed_addr:$port" --work "$data/attack
   --mdns-spoof-id "$dl_id"
 start_sampler "$NETNS_LOG_DIR/loaded.samples"
 sleep "$ramp_s"
+seed_cpu0=$(cpu_ticks "$seed_pid")
+att_cpu0=$(cpu_ticks "${NETNS_PID[attacker]}")
 # Long enough to measure a slow download, bounded so the test ends.
 loaded_timeout=$(awk -v u="$unloaded_ms" 'BEGIN {t = u * 4 / 1000 + 10; print int(t > 60 ? 60 : t)}')
 download loaded "$data/dl/state2" "$loaded_timeout"
 loaded_rc=$?
 loaded_ms=$WALL_MS
+loaded_cpu=$(($(cpu_ticks "$seed_pid") - seed_cpu0))
+attacker_cpu=$(($(cpu_ticks "${NETNS_PID[attacker]}") - att_cpu0))
 stop_sampler
 netns_stop attacker
 loaded_hwm=$(hwm_kib)
@@ -224,6 +233,11 @@ printf '%-26s %10s %10s %12s\n' "loaded / unloaded" "1.00" "$([[ $loaded_rc == 0
 printf '%-26s %10s %10s %12s\n' "seeder VmHWM MiB" "$(mib_of "${unloaded_hwm:-0}")" \
   "$(mib_of "${loaded_hwm:-0}")" "$rss_max_mib"
 printf '%-26s %10s %10s %12s\n' "seeder open fds (max)" "$unloaded_fds" "$loaded_fds" "${limit:-?}"
+# CPU while the download ran: the attacker shares the bed's cores, so a
+# slow download with a busy attacker may be the bed, not the seeder.
+printf '%-26s %10s %10s %12s\n' "seeder CPU s (download)" "$(cpu_s "$unloaded_cpu")" \
+  "$(cpu_s "$loaded_cpu")" "-"
+printf '%-26s %10s %10s %12s\n' "attacker CPU s (download)" "-" "$(cpu_s "$attacker_cpu")" "-"
 echo "attacker: $(head -n 1 "$NETNS_LOG_DIR/attacker.out")"
 echo "loaded download: $(head -c 400 "$NETNS_LOG_DIR/loaded.json")"
 echo
