@@ -28,7 +28,8 @@
  * With --listen, an endpoint accepts what the target dials (the mDNS
  * services that point at us) and holds it: TLS completes, no hello_ack.
  * Flood connections the target closes are opened again (bounded by
- * RECONNECT_MS); verified peers reconnect too.
+ * RECONNECT_MS); verified peers reconnect too, and answer what the target
+ * asks them (ping, library_delta, hello, have) so that they stay connected.
  * Runs --seconds or until SIGTERM/SIGINT; prints a progress line on stderr
  * every STATS_MS and, at the end, one JSON object on stdout with the
  * counters (see print_stats). Exit status: 0, 2 on bad usage, 1 when
@@ -221,6 +222,7 @@ struct hostile {
     mdns_service_t *services;
     size_t service_count;
     uint64_t next_churn_ms;
+    size_t churn_next; /* the next service whose TXT record changes */
 };
 
 static void conn_free(hconn_t *hc);
@@ -994,14 +996,13 @@ static void change_txt(hostile_t *h, mdns_service_t *svc)
 
 static void mdns_churn(hostile_t *h)
 {
-    static size_t next;
     if (!h->avahi || !h->service_count)
         return;
     /* The spoofed id (the last service) every time, then a few others. */
     if (h->o.mdns_spoof_id)
         change_txt(h, &h->services[h->service_count - 1]);
     for (size_t i = 0; i < MDNS_CHURN_PER_TICK && i < h->service_count; i++)
-        change_txt(h, &h->services[next++ % h->service_count]);
+        change_txt(h, &h->services[h->churn_next++ % h->service_count]);
 }
 
 static void avahi_server_cb(AvahiServer *server, AvahiServerState state, void *userdata)
