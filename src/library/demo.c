@@ -73,11 +73,15 @@ static int write_archive(const char *path, const char *format, const ls_demo_mem
     int rc = 0;
     if (!ar)
         return LS_ENOMEM;
+    /* Fast over deep compression: the members are random bytes that would
+     * not shrink anyway, and `make run` generates tens of MiB per game. */
     if (strcmp(format, "zip") == 0) {
         archive_write_set_format_zip(ar);
+        archive_write_set_format_option(ar, "zip", "compression", "store");
     } else {
         archive_write_set_format_pax_restricted(ar);
         archive_write_add_filter_gzip(ar);
+        archive_write_set_filter_option(ar, "gzip", "compression-level", "1");
     }
     if (archive_write_open_filename(ar, path) != ARCHIVE_OK) {
         ls_error("demo", "%s: %s", path, archive_error_string(ar));
