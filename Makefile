@@ -54,7 +54,7 @@ run: run-build
 
 run-second: run-build
 	@test -d $(RUN_DIR)/second || { echo "  creating demo games of $(RUN_GAME_SIZE) in $(RUN_DIR)/second" && \
-		./$(BUILD)/lanspread demo-library $(RUN_DIR)/second --games 12 --size $(RUN_GAME_SIZE) >/dev/null && \
+		./$(BUILD)/lanspread demo-library $(RUN_DIR)/second --games 12 --first 8 --size $(RUN_GAME_SIZE) >/dev/null && \
 		for g in $$(ls $(RUN_DIR)/games 2>/dev/null); do rm -rf "$(RUN_DIR)/second/$$g"; done; }
 	@echo "  starting the second peer, connected to 127.0.0.1:$(lastword $(subst :, ,$(RUN_LISTEN)))"
 	@mkdir -p $(RUN_DIR)/state2 && touch $(RUN_DIR)/config2

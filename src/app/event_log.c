@@ -11,8 +11,6 @@
 #include <string.h>
 
 #define MODULE "event"
-/* Peer ids are 64 hex digits: a prefix is enough for a person. */
-#define PEER_ID_SHOWN 12
 
 /* The progress slot of a download; NULL when all are taken (its progress
  * is then not logged, the rest is). */
@@ -128,34 +126,20 @@ static void log_download(ls_event_log_t *log, const ls_peer_event_t *e)
     }
 }
 
-static void log_peer(ls_event_log_t *log, const ls_peer_event_t *e)
+static void log_remote_games(ls_event_log_t *log, const ls_peer_ev_list_games_t *list)
 {
-    const ls_peer_ev_peer_t *p = &e->u.peer;
-    if (e->kind == LS_EVENT_PEER_DISCOVERED)
-        ls_info(MODULE, "peer %s (%.*s) at %s: %llu games", p->name ? p->name : "?", PEER_ID_SHOWN,
-                p->peer_id, p->address ? p->address : "?", (unsigned long long)p->game_count);
-    else if (e->kind == LS_EVENT_PEER_LOST)
-        ls_info(MODULE, "peer %s (%.*s) left: %s", p->name ? p->name : "?", PEER_ID_SHOWN,
-                p->peer_id, p->reason ? p->reason : "?");
-    else if (e->kind == LS_EVENT_LIST_GAMES &&
-             (!log->is_remote_logged || log->remote_games != e->u.list_games.game_count)) {
-        log->is_remote_logged = true;
-        log->remote_games = e->u.list_games.game_count;
-        ls_info(MODULE, "%zu games on the network", log->remote_games);
-    }
+    if (log->is_remote_logged && log->remote_games == list->game_count)
+        return;
+    log->is_remote_logged = true;
+    log->remote_games = list->game_count;
+    ls_info(MODULE, "%zu games on the network", log->remote_games);
 }
 
 void ls_event_log(ls_event_log_t *log, const ls_peer_event_t *e)
 {
     switch (e->kind) {
-    case LS_EVENT_LOCAL_LIBRARY:
-        ls_info(MODULE, "library: %zu games (rev %llu)", e->u.local_library.game_count,
-                (unsigned long long)e->u.local_library.rev);
-        break;
     case LS_EVENT_LIST_GAMES:
-    case LS_EVENT_PEER_DISCOVERED:
-    case LS_EVENT_PEER_LOST:
-        log_peer(log, e);
+        log_remote_games(log, &e->u.list_games);
         break;
     case LS_EVENT_GOT_GAME_FILES:
     case LS_EVENT_DOWNLOAD_BEGIN:
@@ -176,17 +160,11 @@ void ls_event_log(ls_event_log_t *log, const ls_peer_event_t *e)
         ls_warn(MODULE, "%s: %s", e->u.failure.what ? e->u.failure.what : "runtime",
                 e->u.failure.reason ? e->u.failure.reason : "?");
         break;
-    case LS_EVENT_READY:
-        ls_info(MODULE, "ready: peer %.*s on UDP port %d, mDNS %s", PEER_ID_SHOWN,
-                e->u.ready.peer_id, e->u.ready.port, e->u.ready.has_mdns ? "on" : "off");
-        break;
-    case LS_EVENT_GAME_DIR_CHANGED:
-        ls_info(MODULE, "game directory is now %s", e->u.game_dir.game_dir);
-        break;
     case LS_EVENT_UPLOAD_PROGRESS:
         log_upload(log, &e->u.upload);
         break;
-    default: /* peer counts, install progress: the lines above say enough */
+    default: /* the runtime logs peers, its library, readiness and a new game
+                directory itself; peer counts and install progress add nothing */
         break;
     }
 }

@@ -1,10 +1,12 @@
 /* The daemon's terminal, without --json-events: one human log line for
- * each event a person watching cares about, through the logger (so
- * --log-file gets them too). Bounded whatever the event rate: progress at
- * most every LS_EVENT_LOG_STEP percent per download, nothing for install
- * progress, peer counts or upload ticks (uploads: one line when they start
- * and one when they stop), and the network's game list only when its size
- * changes. Called on the runtime thread only (the event sink). */
+ * each event a person watching cares about that the runtime does not log
+ * itself (it logs peers coming and going, its library and readiness),
+ * through the logger (so --log-file gets them too). Bounded whatever the
+ * event rate: download progress at most every LS_EVENT_LOG_STEP percent,
+ * nothing for install progress, peer counts or upload ticks (uploads: one
+ * line when they start and one when they stop), and the network's game
+ * list only when its size changes. Called on the runtime thread only (the
+ * event sink). */
 #ifndef LS_APP_EVENT_LOG_H
 #define LS_APP_EVENT_LOG_H
 

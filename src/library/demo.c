@@ -206,7 +206,7 @@ int ls_demo_library_create(const char *dir, const ls_catalog_t *catalog,
     if (opt.files_per_game < 3)
         opt.files_per_game = 3;
     rc = ls_fs_mkdir_p(dir, 0755);
-    for (unsigned i = 0; rc == 0 && i < opt.games; i++) {
+    for (unsigned i = opt.first; rc == 0 && i < opt.games; i++) {
         char generated[32];
         const char *id = generated;
         if (i < known)
@@ -216,6 +216,6 @@ int ls_demo_library_create(const char *dir, const ls_catalog_t *catalog,
         rc = create_game(dir, id, i, &opt);
     }
     if (rc == 0 && opt.games > known)
-        rc = write_local_catalog(dir, (unsigned)known, opt.games);
+        rc = write_local_catalog(dir, opt.first > known ? opt.first : (unsigned)known, opt.games);
     return rc;
 }
