@@ -304,6 +304,9 @@ static int on_interrupt(const ls_client_options_t *o, const ls_httpc_target_t *t
                 o->arg);
     else if (code == LS_CLIENT_INTERRUPTED)
         fprintf(stderr, "lanspread: stopped waiting for the cancel of %s\n", o->arg);
+    else
+        fprintf(stderr, "lanspread: %s was not canceled; what runs goes on in the daemon\n",
+                o->arg);
     return LS_EXIT_INTERRUPTED;
 }
 
@@ -321,19 +324,21 @@ static int run_action(const ls_client_options_t *o, const ls_httpc_target_t *t, 
         fprintf(stderr, "lanspread: cannot follow the daemon's events at %s\n", t->host);
         return LS_EXIT_NO_DAEMON;
     }
+    /* Caught from before the request on, so a Ctrl-C while it is sent still
+     * cancels what it started; no SA_RESTART: it cuts a wait short. */
+    sigemptyset(&on_int.sa_mask);
+    if (is_waiting)
+        sigaction(SIGINT, &on_int, &old_int);
     code = call(t, "POST", path, body, &doc);
     if (code == LS_EXIT_OK && !is_waiting)
         ls_client_print_accepted(o->cmd->name, doc, o->as_json);
-    if (code == LS_EXIT_OK && is_waiting) {
-        /* no SA_RESTART: a Ctrl-C cuts the wait for the next event short */
-        sigemptyset(&on_int.sa_mask);
-        sigaction(SIGINT, &on_int, &old_int);
+    if (code == LS_EXIT_OK && is_waiting)
         code = ls_client_follow(&stream, o->cmd->name, o->arg, o->as_json, o->timeout_s,
                                 &client_interrupts);
-        if (code == LS_CLIENT_INTERRUPTED)
-            code = on_interrupt(o, t, &stream);
+    if (code == LS_CLIENT_INTERRUPTED)
+        code = on_interrupt(o, t, &stream);
+    if (is_waiting)
         sigaction(SIGINT, &old_int, NULL);
-    }
     ls_httpc_stream_close(&stream);
     json_decref(doc);
     return code;
