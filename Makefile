@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 30
 # CI turns warnings into errors.
 WERROR      := $(if $(CI),ON,OFF)
 
-.PHONY: all deps build run run-second test test-unit test-asan test-fuzz bench format format-all \
+.PHONY: all deps build run-build run run-second test test-unit test-asan test-fuzz bench format format-all \
 	checksrc clean
 
 all: build
@@ -24,34 +24,41 @@ build: deps
 # `make run`: a daemon on a demo library in ./run, web UI on RUN_HTTP.
 # `make run-second` (another terminal): a second peer with other games,
 # connected to the first, web UI on RUN2_HTTP: download a game in either UI.
+# Both build only the lanspread binary, quietly (the log is shown when the
+# build fails), and the daemon prints the web UI's address once it listens.
+# Demo games hold RUN_GAME_SIZE bytes each, so a download's progress shows.
 RUN_DIR     ?= $(CURDIR)/run
 RUN_LISTEN  ?= 0.0.0.0:7400
 RUN_HTTP    ?= 127.0.0.1:7797
 RUN2_LISTEN ?= 0.0.0.0:7401
 RUN2_HTTP   ?= 127.0.0.1:7798
 RUN_ARGS    ?=
+RUN_GAME_SIZE ?= 32M
+RUN_BUILD_LOG := $(BUILD)/run-build.log
 
-run: build
-	@test -d $(RUN_DIR)/games || ./$(BUILD)/lanspread demo-library $(RUN_DIR)/games --games 8 >/dev/null
-	@echo
-	@echo "  Lanspread web UI: open the login link the daemon prints below (demo games in $(RUN_DIR)/games; Ctrl-C stops)"
-	@echo "  A new link later: ./$(BUILD)/lanspread open --state $(RUN_DIR)/state"
-	@echo "  Second peer: 'make run-second' in another terminal; CLI: ./$(BUILD)/lanspread games --state $(RUN_DIR)/state"
-	@echo
+run-build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLS_WERROR=$(WERROR) >/dev/null
+	@echo "  building $(BUILD)/lanspread (log: $(RUN_BUILD_LOG))"
+	@cmake --build $(BUILD) -j $(JOBS) --target lanspread >$(RUN_BUILD_LOG) 2>&1 || \
+		{ tail -n 40 $(RUN_BUILD_LOG); echo "make run: the build failed; the log: $(RUN_BUILD_LOG)"; exit 1; }
+
+run: run-build
+	@test -d $(RUN_DIR)/games || { echo "  creating 8 demo games of $(RUN_GAME_SIZE) in $(RUN_DIR)/games" && \
+		./$(BUILD)/lanspread demo-library $(RUN_DIR)/games --games 8 --size $(RUN_GAME_SIZE) >/dev/null; }
+	@echo "  starting the demo peer; 'make run-second' in another terminal adds a second one,"
+	@echo "  './$(BUILD)/lanspread games' lists the games, './$(BUILD)/lanspread open' logs the browser in"
 	@mkdir -p $(RUN_DIR)/state && touch $(RUN_DIR)/config
-	./$(BUILD)/lanspread daemon --config $(RUN_DIR)/config --games $(RUN_DIR)/games \
+	@./$(BUILD)/lanspread daemon --config $(RUN_DIR)/config --games $(RUN_DIR)/games \
 		--state $(RUN_DIR)/state --name "$$(hostname)-demo" --listen $(RUN_LISTEN) \
 		--http $(RUN_HTTP) $(RUN_ARGS)
 
-run-second: build
-	@test -d $(RUN_DIR)/second || { ./$(BUILD)/lanspread demo-library $(RUN_DIR)/second --games 12 >/dev/null && \
+run-second: run-build
+	@test -d $(RUN_DIR)/second || { echo "  creating demo games of $(RUN_GAME_SIZE) in $(RUN_DIR)/second" && \
+		./$(BUILD)/lanspread demo-library $(RUN_DIR)/second --games 12 --first 8 --size $(RUN_GAME_SIZE) >/dev/null && \
 		for g in $$(ls $(RUN_DIR)/games 2>/dev/null); do rm -rf "$(RUN_DIR)/second/$$g"; done; }
-	@echo
-	@echo "  Second peer's web UI: the login link below, or ./$(BUILD)/lanspread open --state $(RUN_DIR)/state2"
-	@echo "  (connects to 127.0.0.1:$(lastword $(subst :, ,$(RUN_LISTEN))))"
-	@echo
+	@echo "  starting the second peer, connected to 127.0.0.1:$(lastword $(subst :, ,$(RUN_LISTEN)))"
 	@mkdir -p $(RUN_DIR)/state2 && touch $(RUN_DIR)/config2
-	./$(BUILD)/lanspread daemon --config $(RUN_DIR)/config2 --games $(RUN_DIR)/second \
+	@./$(BUILD)/lanspread daemon --config $(RUN_DIR)/config2 --games $(RUN_DIR)/second \
 		--state $(RUN_DIR)/state2 --name "$$(hostname)-second" --listen $(RUN2_LISTEN) \
 		--http $(RUN2_HTTP) --peer 127.0.0.1:$(lastword $(subst :, ,$(RUN_LISTEN))) $(RUN_ARGS)
 

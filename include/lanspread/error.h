@@ -77,6 +77,7 @@ enum ls_error {
     LS_ETOKEN = -82,
     LS_ECONFIG = -83,
     LS_EHTTP_STATUS = -84,
+    LS_EADDRINUSE = -85, /* a listen address another process holds */
 };
 
 /* A static, human-readable description of a code; never NULL. */

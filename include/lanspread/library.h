@@ -174,6 +174,7 @@ typedef struct {
     unsigned files_per_game; /* total regular files, version.ini included; >= 3 */
     size_t file_size;        /* bytes per plain data file */
     uint32_t seed;
+    unsigned first; /* games before this index are not made (another peer has them) */
 } ls_demo_options_t;
 
 int ls_demo_library_create(const char *dir, const ls_catalog_t *catalog,

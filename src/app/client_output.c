@@ -104,36 +104,70 @@ void ls_client_print_accepted(const char *action, const json_t *doc, bool as_jso
 
 /* --- following an operation ------------------------------------------------ */
 
+/* The phases an operation shows progress for. */
+typedef enum { PHASE_DOWNLOAD, PHASE_INSTALL, PHASE_COUNT } ls_phase_t;
+
+static const char *const phase_names[PHASE_COUNT] = {"download", "install"};
+
 typedef struct {
     const char *action, *game_id;
     bool as_json, is_tty;
-    int last_percent;
+    bool is_bar_shown;          /* a terminal line is open: end it first */
+    int last_step[PHASE_COUNT]; /* highest step printed to a pipe */
+    long long last_draw_ms;     /* terminal redraws are rate-limited */
+    int last_draw_percent;
 } ls_follow_t;
 
-static void show_progress(ls_follow_t *f, const json_t *data)
+static long long now_ms(void)
 {
-    long long done = json_integer_value(json_object_get(data, "bytes_done"));
-    long long total = json_integer_value(json_object_get(data, "bytes_total"));
-    double rate = json_number_value(json_object_get(data, "rate_bps"));
-    int percent = total > 0 ? (int)(100 * done / total) : 0;
-    char a[32], b[32], r[32];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One updating line on the terminal: redrawn when the percentage changed
+ * and LS_CLIENT_REDRAW_MS passed (or at 100 %), never more. */
+static void draw_bar(ls_follow_t *f, ls_phase_t phase, int percent, long long done, long long total,
+                     double rate)
+{
+    char a[32], b[32], r[32], bar[31];
+    long long now = now_ms();
+    if (f->is_bar_shown && percent != 100 &&
+        (percent == f->last_draw_percent || now - f->last_draw_ms < LS_CLIENT_REDRAW_MS))
+        return;
+    int fill = percent * 30 / 100;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\r%-8s %s [%s] %3d%% %s/%s", phase_names[phase], f->game_id, bar, percent,
+            ls_app_format_size((unsigned long long)done, a, sizeof a),
+            ls_app_format_size((unsigned long long)total, b, sizeof b));
+    if (rate > 0)
+        fprintf(stderr, " %s/s", ls_app_format_size((unsigned long long)rate, r, sizeof r));
+    fputs("\033[K", stderr); /* clears what a longer earlier line left */
+    fflush(stderr);
+    f->is_bar_shown = true;
+    f->last_draw_ms = now;
+    f->last_draw_percent = percent;
+}
+
+static void show_progress(ls_follow_t *f, ls_phase_t phase, long long done, long long total,
+                          double rate)
+{
+    char a[32], b[32];
+    int percent = total > 0 && done > 0 ? (int)(done >= total ? 100 : 100 * done / total) : 0;
+    int step = percent / LS_CLIENT_PIPE_STEP;
     if (f->is_tty) {
-        char bar[31];
-        int fill = percent * 30 / 100;
-        for (int i = 0; i < 30; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[30] = '\0';
-        fprintf(stderr, "\r%s [%s] %3d%% %s/%s %s/s   ", f->game_id, bar, percent,
-                ls_app_format_size((unsigned long long)done, a, sizeof a),
-                ls_app_format_size((unsigned long long)total, b, sizeof b),
-                ls_app_format_size((unsigned long long)rate, r, sizeof r));
-    } else if (percent / 10 != f->last_percent / 10) {
-        printf("%s %s: %d%% (%s of %s)\n", f->action, f->game_id, percent,
+        draw_bar(f, phase, percent, done, total, rate);
+    } else if (step > f->last_step[phase]) {
+        /* only forward: a phase prints at most 100 / LS_CLIENT_PIPE_STEP lines */
+        printf("%s %s: %d%% (%s of %s)\n", phase_names[phase], f->game_id,
+               step * LS_CLIENT_PIPE_STEP,
                ls_app_format_size((unsigned long long)done, a, sizeof a),
                ls_app_format_size((unsigned long long)total, b, sizeof b));
         fflush(stdout);
+        f->last_step[phase] = step;
     }
-    f->last_percent = percent;
 }
 
 static bool is_for_game(const json_t *data, const char *game_id)
@@ -168,24 +202,45 @@ static int on_game_dir_event(ls_follow_t *f, const char *event, const json_t *da
     return -1;
 }
 
+/* Progress events: -1 when `event` is none. */
+static int on_progress_event(ls_follow_t *f, const char *event, const json_t *data)
+{
+    if (strcmp(event, "download-progress") == 0) {
+        if (!f->as_json)
+            show_progress(f, PHASE_DOWNLOAD,
+                          json_integer_value(json_object_get(data, "bytes_done")),
+                          json_integer_value(json_object_get(data, "bytes_total")),
+                          json_number_value(json_object_get(data, "rate_bps")));
+        return 0;
+    }
+    if (strcmp(event, "install-progress") == 0) {
+        if (!f->as_json)
+            show_progress(f, PHASE_INSTALL, json_integer_value(json_object_get(data, "done")),
+                          json_integer_value(json_object_get(data, "total")), 0);
+        return 0;
+    }
+    return -1;
+}
+
 /* -1: go on; otherwise the exit code. */
 static int on_event(ls_follow_t *f, const char *event, const json_t *data)
 {
     if (strcmp(f->action, "set-game-dir") == 0)
         return on_game_dir_event(f, event, data);
-    if (!is_for_game(data, f->game_id))
+    if (!is_for_game(data, f->game_id) || on_progress_event(f, event, data) == 0)
         return -1;
-    if (strcmp(event, "download-progress") == 0) {
-        if (!f->as_json)
-            show_progress(f, data);
-        return -1;
+    if (!f->as_json && strcmp(event, "request") != 0) {
+        printf("%s%s %s\n", f->is_bar_shown ? "\n" : "", event, f->game_id);
+        f->is_bar_shown = false;
     }
-    if (!f->as_json && strcmp(event, "request") != 0)
-        printf("%s%s %s\n", f->is_tty && f->last_percent >= 0 ? "\n" : "", event, f->game_id);
-    f->last_percent = -1;
     bool is_canceled = json_is_true(json_object_get(data, "canceled"));
     if (strcmp(f->action, "cancel") == 0 && strcmp(event, "download-failed") == 0)
         return is_canceled ? LS_EXIT_OK : LS_EXIT_FAILURE;
+    if (strcmp(f->action, "cancel") == 0 && strcmp(event, "download-finished") == 0) {
+        fprintf(stderr, "lanspread: the download of %s finished before it could be canceled\n",
+                f->game_id);
+        return LS_EXIT_FAILURE;
+    }
     if (strstr(event, "-failed")) {
         fprintf(stderr, "lanspread: %s: %s\n", event,
                 str_or(data, "reason", str_or(data, "error", "unknown reason")));
@@ -194,17 +249,30 @@ static int on_event(ls_follow_t *f, const char *event, const json_t *data)
     return strcmp(event, success_event(f->action)) == 0 ? LS_EXIT_OK : -1;
 }
 
+/* Step between looks at *interrupts while no event comes. */
+#define FOLLOW_POLL_MS 250
+
 int ls_client_follow(ls_httpc_stream_t *stream, const char *action, const char *game_id,
-                     bool as_json, int timeout_s)
+                     bool as_json, int timeout_s, volatile sig_atomic_t *interrupts)
 {
-    ls_follow_t f = {action, game_id, as_json, isatty(STDERR_FILENO) && !as_json, -1};
+    ls_follow_t f = {.action = action,
+                     .game_id = game_id,
+                     .as_json = as_json,
+                     .is_tty = isatty(STDERR_FILENO) && !as_json,
+                     .last_step = {0, 0},
+                     .last_draw_percent = -1};
     time_t deadline = time(NULL) + timeout_s;
     int code = -1;
     while (code < 0 && time(NULL) < deadline) {
         char *event = NULL, *text = NULL;
-        int rc = ls_httpc_stream_next(stream, 1000, &event, &text);
+        if (*interrupts) {
+            code = LS_CLIENT_INTERRUPTED;
+            break;
+        }
+        int rc = ls_httpc_stream_next(stream, FOLLOW_POLL_MS, &event, &text);
         if (rc < 0) {
-            fprintf(stderr, "lanspread: the daemon closed the event stream\n");
+            fprintf(stderr, "%slanspread: the daemon closed the event stream\n",
+                    f.is_bar_shown ? "\n" : "");
             return LS_EXIT_FAILURE;
         }
         json_t *data = rc == 1 ? json_loads(text, 0, NULL) : NULL;
@@ -218,7 +286,9 @@ int ls_client_follow(ls_httpc_stream_t *stream, const char *action, const char *
         free(event);
         free(text);
     }
-    if (code < 0) {
+    if (f.is_bar_shown)
+        fputc('\n', stderr);
+    if (code == -1) {
         fprintf(stderr, "lanspread: %s %s: no result after %d s\n", action, game_id, timeout_s);
         code = LS_EXIT_FAILURE;
     }

@@ -6,6 +6,7 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/http_client.h"
+#include "app/instance.h"
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
@@ -14,6 +15,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +27,19 @@
 extern char **environ;
 
 #define LS_CLIENT_TIMEOUT_MS 10000
+/* After Ctrl-C asked for a cancel: how long to wait for the daemon to say
+ * the download stopped. */
+#define LS_CANCEL_WAIT_S 15
+
+/* Ctrl-C while following an operation; counted by the handler, read by
+ * the follow loop (it polls in short steps, so it notices within one). */
+static volatile sig_atomic_t client_interrupts;
+
+static void interrupt_cb(int sig)
+{
+    (void)sig;
+    client_interrupts++;
+}
 
 typedef struct {
     const char *name;
@@ -52,7 +67,7 @@ typedef struct {
     const ls_client_command_t *cmd;
     char *state_dir;
     const char *api_url, *token, *arg;
-    bool as_json, is_no_wait, is_print_only;
+    bool as_json, is_no_wait, is_print_only, is_detach;
     int timeout_s;
 } ls_client_options_t;
 
@@ -71,11 +86,19 @@ static void client_usage(const ls_client_command_t *cmd, FILE *out)
         fprintf(out, "  --print         print the link instead of starting xdg-open\n");
     if (cmd->can_wait)
         fprintf(out, "  --no-wait       return once the daemon accepted the request\n"
-                     "  --timeout SEC   give up waiting after SEC seconds (default 3600)\n");
+                     "  --timeout SEC   give up waiting after SEC seconds (default 3600)\n"
+                     "  --detach        Ctrl-C only stops waiting: a download goes on in\n"
+                     "                  the daemon (without it, Ctrl-C on download or update\n"
+                     "                  asks the daemon to cancel; verified chunks are kept)\n");
     fprintf(out, "  --help          this help\n\n"
-                 "exit codes: 0 done, 1 the operation failed, 2 usage, 3 no daemon running,\n"
-                 "4 the daemon refused the request (unknown game, bad state or input),\n"
-                 "5 the daemon does not support the request (an older version)\n");
+                 "Without --state or --api the daemon is found in the default state\n"
+                 "directory, else in the per-user registry ($XDG_RUNTIME_DIR/lanspread)\n"
+                 "when exactly one daemon is registered there.\n\n"
+                 "exit codes: 0 done, 1 the operation failed, 2 usage (also: several\n"
+                 "daemons run and none was chosen), 3 no daemon running, 4 the daemon\n"
+                 "refused the request (unknown game, bad state or input), 5 the daemon\n"
+                 "does not support the request (an older version), 130 interrupted by\n"
+                 "Ctrl-C\n");
 }
 
 /* --timeout SEC: a whole number of seconds, 1..INT_MAX, nothing else. */
@@ -95,15 +118,11 @@ static bool parse_timeout(const char *text, int *out)
 static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
 {
     static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"state", required_argument, NULL, 's'},
-        {"api", required_argument, NULL, 'a'},
-        {"token", required_argument, NULL, 't'},
-        {"no-wait", no_argument, NULL, 'W'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},
-        {"print", no_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},      {"state", required_argument, NULL, 's'},
+        {"api", required_argument, NULL, 'a'}, {"token", required_argument, NULL, 't'},
+        {"no-wait", no_argument, NULL, 'W'},   {"timeout", required_argument, NULL, 'T'},
+        {"detach", no_argument, NULL, 'D'},    {"help", no_argument, NULL, 'h'},
+        {"print", no_argument, NULL, 'P'},     {NULL, 0, NULL, 0},
     };
     int opt;
     o->timeout_s = 3600;
@@ -125,6 +144,9 @@ static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
             break;
         case 'W':
             o->is_no_wait = true;
+            break;
+        case 'D':
+            o->is_detach = true;
             break;
         case 'T':
             if (!parse_timeout(optarg, &o->timeout_s)) {
@@ -162,30 +184,43 @@ static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
     return -1;
 }
 
-/* The daemon's address and token: flags, then $LANSPREAD_TOKEN, then
- * STATE/api.json. */
-static int find_daemon(ls_client_options_t *o, ls_httpc_target_t *t, char **url_buf,
-                       char **token_buf)
+/* The daemon's address and token: --api and --token (or $LANSPREAD_TOKEN),
+ * else the daemon ls_instance_locate picks: --state's, the default state
+ * directory's, or the only registered one. Returns -1 to go on, or an exit
+ * code after saying why. */
+static int find_daemon(ls_client_options_t *o, ls_httpc_target_t *t, ls_endpoint_t *e)
 {
     const char *url = o->api_url, *token = o->token ? o->token : getenv("LANSPREAD_TOKEN");
-    *url_buf = *token_buf = NULL;
+    char why[2048] = "";
+    if (url && !token && !o->state_dir) {
+        fprintf(stderr,
+                "lanspread: --api %s needs the daemon's token: pass --token TOKEN or set "
+                "$LANSPREAD_TOKEN (the daemon wrote it to STATE/%s), or name the daemon with "
+                "--state DIR instead\n",
+                url, LS_ENDPOINT_FILE);
+        return LS_EXIT_USAGE;
+    }
     if (!url || !token) {
-        if (!o->state_dir)
-            o->state_dir = ls_app_default_state_dir();
-        int rc = ls_endpoint_read(o->state_dir, url_buf, token_buf);
-        if (rc != 0) {
-            fprintf(stderr, "lanspread: no running daemon found (%s/%s: %s)\n", o->state_dir,
-                    LS_ENDPOINT_FILE, ls_strerror(rc));
-            return LS_ENODAEMON;
+        char *dir = NULL;
+        int rc = ls_instance_locate(o->state_dir, e, &dir, why, sizeof why);
+        if (rc == LS_EBUSY) {
+            fprintf(stderr, "lanspread: %s\n", why);
+            return LS_EXIT_USAGE;
         }
-        url = url ? url : *url_buf;
-        token = token ? token : *token_buf;
+        if (rc != 0) {
+            fprintf(stderr, "lanspread: no running daemon found (%s)\n", why);
+            return LS_EXIT_NO_DAEMON;
+        }
+        free(o->state_dir);
+        o->state_dir = dir;
+        url = url ? url : e->url;
+        token = token ? token : e->token;
     }
     if (ls_httpc_target(url, token, t) != 0) {
         fprintf(stderr, "lanspread: %s is not a loopback http://ADDR:PORT/ address\n", url);
-        return LS_EINVAL;
+        return LS_EXIT_USAGE;
     }
-    return 0;
+    return -1;
 }
 
 static int exit_for_status(int status)
@@ -244,12 +279,54 @@ static int run_simple_post(const ls_client_options_t *o, const ls_httpc_target_t
     return code;
 }
 
+/* Ctrl-C while following: a download (or update) is canceled unless
+ * --detach; anything else goes on in the daemon. Either way the user is told
+ * which, and the exit code is LS_EXIT_INTERRUPTED. */
+static int on_interrupt(const ls_client_options_t *o, const ls_httpc_target_t *t,
+                        ls_httpc_stream_t *stream)
+{
+    const char *name = o->cmd->name;
+    bool is_download = strcmp(name, "download") == 0 || strcmp(name, "update") == 0;
+    char path[256];
+    json_t *doc = NULL;
+    fputs(isatty(STDERR_FILENO) ? "\n" : "", stderr);
+    if (!is_download || o->is_detach) {
+        fprintf(stderr, "lanspread: interrupted: the %s of %s goes on in the daemon%s\n", name,
+                o->arg ? o->arg : "the game directory",
+                is_download ? " ('lanspread cancel ID' stops it)" : "");
+        return LS_EXIT_INTERRUPTED;
+    }
+    fprintf(stderr,
+            "lanspread: interrupted: asking the daemon to cancel the download of %s "
+            "(Ctrl-C again stops waiting)\n",
+            o->arg);
+    snprintf(path, sizeof path, "/api/games/%s/cancel", o->arg);
+    client_interrupts = 0;
+    int code = call(t, "POST", path, "{}", &doc);
+    json_decref(doc);
+    if (code == LS_EXIT_OK)
+        code = ls_client_follow(stream, "cancel", o->arg, o->as_json, LS_CANCEL_WAIT_S,
+                                &client_interrupts);
+    if (code == LS_EXIT_OK)
+        fprintf(stderr,
+                "lanspread: the download of %s is canceled (verified chunks are kept "
+                "for a resume)\n",
+                o->arg);
+    else if (code == LS_CLIENT_INTERRUPTED)
+        fprintf(stderr, "lanspread: stopped waiting for the cancel of %s\n", o->arg);
+    else
+        fprintf(stderr, "lanspread: %s was not canceled; what runs goes on in the daemon\n",
+                o->arg);
+    return LS_EXIT_INTERRUPTED;
+}
+
 /* POST the action with the event stream already open, so no event of the
  * operation can be missed, then follow it to its end. */
 static int run_action(const ls_client_options_t *o, const ls_httpc_target_t *t, const char *path,
                       const char *body)
 {
     ls_httpc_stream_t stream = {.fd = -1};
+    struct sigaction on_int = {.sa_handler = interrupt_cb}, old_int;
     json_t *doc = NULL;
     int code;
     bool is_waiting = o->cmd->can_wait && !o->is_no_wait;
@@ -257,11 +334,21 @@ static int run_action(const ls_client_options_t *o, const ls_httpc_target_t *t, 
         fprintf(stderr, "lanspread: cannot follow the daemon's events at %s\n", t->host);
         return LS_EXIT_NO_DAEMON;
     }
+    /* Caught from before the request on, so a Ctrl-C while it is sent still
+     * cancels what it started; no SA_RESTART: it cuts a wait short. */
+    sigemptyset(&on_int.sa_mask);
+    if (is_waiting)
+        sigaction(SIGINT, &on_int, &old_int);
     code = call(t, "POST", path, body, &doc);
     if (code == LS_EXIT_OK && !is_waiting)
         ls_client_print_accepted(o->cmd->name, doc, o->as_json);
     if (code == LS_EXIT_OK && is_waiting)
-        code = ls_client_follow(&stream, o->cmd->name, o->arg, o->as_json, o->timeout_s);
+        code = ls_client_follow(&stream, o->cmd->name, o->arg, o->as_json, o->timeout_s,
+                                &client_interrupts);
+    if (code == LS_CLIENT_INTERRUPTED)
+        code = on_interrupt(o, t, &stream);
+    if (is_waiting)
+        sigaction(SIGINT, &old_int, NULL);
     ls_httpc_stream_close(&stream);
     json_decref(doc);
     return code;
@@ -313,13 +400,10 @@ out:
 static int run_client(ls_client_options_t *o)
 {
     ls_httpc_target_t t;
-    char *url = NULL, *token = NULL;
-    int code;
-    int rc = find_daemon(o, &t, &url, &token);
-    if (rc != 0) {
-        code = rc == LS_ENODAEMON ? LS_EXIT_NO_DAEMON : LS_EXIT_USAGE;
+    ls_endpoint_t endpoint = {.pid = 0};
+    int code = find_daemon(o, &t, &endpoint);
+    if (code >= 0)
         goto out;
-    }
     const char *name = o->cmd->name;
     if (strcmp(name, "games") == 0 || strcmp(name, "peers") == 0 || strcmp(name, "status") == 0) {
         code = run_read(o, &t);
@@ -345,8 +429,7 @@ static int run_client(ls_client_options_t *o)
         code = run_action(o, &t, path, "{}");
     }
 out:
-    free(url);
-    free(token);
+    ls_endpoint_clear(&endpoint);
     return code;
 }
 

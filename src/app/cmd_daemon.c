@@ -1,11 +1,15 @@
 /* `lanspread daemon`: runs a peer in the foreground, serves the web UI and
- * control API (unless --no-http), and prints its events as readable log lines
- * until SIGINT or SIGTERM. */
+ * control API (unless --no-http), and logs its events as human lines (or
+ * prints each as JSON with --json-events) until SIGINT or SIGTERM. One
+ * daemon per state directory (instance.h); its URL is printed once the
+ * port is bound. */
 #include "app/api_state.h"
 #include "app/app_common.h"
 #include "app/commands.h"
 #include "app/config.h"
+#include "app/event_log.h"
 #include "app/http_server.h"
+#include "app/instance.h"
 #include "app/party_key.h"
 
 #include "lanspread/error.h"
@@ -22,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void daemon_usage(FILE *out)
 {
@@ -41,7 +46,8 @@ static void daemon_usage(FILE *out)
             "  --catalog FILE      extra catalog file (repeatable); the game directory's\n"
             "                      .lanspread-catalog.json overrides it, re-read on rescans\n"
             "  --ping-ms N         ping interval (default 5000)\n"
-            "  --json-events       print each event as one JSON line on stdout\n"
+            "  --json-events       print each event as one JSON line on stdout (without\n"
+            "                      it: a log line for each notable event on stderr)\n"
             "  --http ADDR:PORT    web UI and control API address (default %s);\n"
             "                      other than loopback requires --http-token\n"
             "  --http-token TOKEN  API token (default: a random one per run)\n"
@@ -55,36 +61,27 @@ static void daemon_usage(FILE *out)
             "  --verbose           debug logging\n"
             "  --help              this help\n\n"
             "The API address and token are written to STATE/api.json (mode 0600)\n"
-            "for the CLI commands (lanspread games, download, ...).\n",
+            "for the CLI commands (lanspread games, download, ...), and the daemon is\n"
+            "registered in $XDG_RUNTIME_DIR/lanspread so they find it without --state.\n"
+            "One daemon per state directory: a second one exits with \"already running\".\n",
             LS_HTTP_DEFAULT_LISTEN);
 }
 
 typedef struct {
     bool as_json;
+    ls_event_log_t log;      /* without as_json */
     const char *config_path; /* where a new game directory is saved */
     ls_api_state_t *state;
     _Atomic(ls_peer_runtime_t *) peer; /* set once the runtime started */
 } ls_daemon_output_t;
 
-static void print_event(const ls_daemon_output_t *out, ls_peer_event_kind_t kind,
-                        const json_t *data)
+/* --json-events: every event, whole, for scripts and tests. */
+static void print_event_json(ls_peer_event_kind_t kind, const json_t *data)
 {
-    /* A game list may hold 10,000 games: people get its size, and the
-     * loop thread is spared a megabyte of text per list (--json-events
-     * prints it whole, for programs). */
-    if (!out->as_json && (kind == LS_EVENT_LIST_GAMES || kind == LS_EVENT_LOCAL_LIBRARY)) {
-        printf("event %-18s %zu games\n", ls_peer_event_name(kind),
-               json_array_size(json_object_get(data, "games")));
-        fflush(stdout);
-        return;
-    }
     char *text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         return;
-    if (out->as_json)
-        printf("{\"event\":\"%s\",\"data\":%s}\n", ls_peer_event_name(kind), text);
-    else
-        printf("event %-18s %s\n", ls_peer_event_name(kind), text);
+    printf("{\"event\":\"%s\",\"data\":%s}\n", ls_peer_event_name(kind), text);
     fflush(stdout);
     free(text);
 }
@@ -101,15 +98,18 @@ static void save_game_dir(const ls_daemon_output_t *out, const char *dir)
         ls_info("daemon", "game directory %s saved in %s", dir, out->config_path);
 }
 
-/* Every event is made JSON once (this is the edge), printed, folded into
- * the API state and streamed. */
+/* Every event is logged (or printed as JSON), made JSON once (this is the
+ * edge), folded into the API state and streamed. */
 static void daemon_event_cb(const ls_peer_event_t *event, void *userdata)
 {
     ls_daemon_output_t *out = userdata;
     json_t *data = ls_peer_event_json(event);
     if (!data)
         return;
-    print_event(out, event->kind, data);
+    if (out->as_json)
+        print_event_json(event->kind, data);
+    else
+        ls_event_log(&out->log, event);
     if (event->kind == LS_EVENT_GAME_DIR_CHANGED)
         save_game_dir(out, event->u.game_dir.game_dir);
     if (out->state)
@@ -346,6 +346,18 @@ static char **merge_config(int argc, char **argv, char **extra, int extra_count,
     return merged;
 }
 
+/* Says what to do when a port is taken; `make run` passes its RUN_ and
+ * RUN2_ variables through to these options. */
+static void say_port_in_use(const char *what, const char *addr, const char *option,
+                            const char *make_var)
+{
+    const char *colon = strrchr(addr, ':');
+    fprintf(stderr,
+            "daemon: %s port %s is in use (%s): another program or daemon listens there; "
+            "pass %s ADDR:PORT (make run: %s=ADDR:PORT)\n",
+            what, colon ? colon + 1 : addr, addr, option, make_var);
+}
+
 static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state, ls_peer_runtime_t *peer,
                       ls_http_server_t **http)
 {
@@ -353,16 +365,18 @@ static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state, ls_pe
                            .token = o->http_token,
                            .config_path = o->config_path};
     int rc = ls_http_start(&hc, state, peer, http);
-    if (rc == LS_EIO && !o->http_listen) {
+    if (rc == LS_EADDRINUSE && !o->http_listen) {
         /* the default port is taken (another daemon?): run without the UI
          * rather than not at all; an explicit --http must work or fail */
-        fprintf(stderr, "daemon: %s is taken: no web UI (choose one with --http ADDR:PORT)\n",
+        fprintf(stderr, "daemon: %s is in use: no web UI (choose one with --http ADDR:PORT)\n",
                 hc.listen);
         return 0;
     }
     if (rc == LS_ETOKEN)
         fprintf(stderr, "daemon: --http %s is not loopback: set --http-token (16+ chars)\n",
                 hc.listen);
+    else if (rc == LS_EADDRINUSE)
+        say_port_in_use("HTTP", hc.listen, "--http", "RUN_HTTP");
     else if (rc != 0)
         fprintf(stderr, "daemon: cannot serve HTTP on %s: %s\n", hc.listen, ls_strerror(rc));
     if (rc != 0)
@@ -371,19 +385,43 @@ static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state, ls_pe
     if (rc != 0)
         fprintf(stderr, "daemon: cannot write %s/%s: %s\n", o->state_dir, LS_ENDPOINT_FILE,
                 ls_strerror(rc));
-    if (rc != 0)
-        return rc;
-    /* The page needs a login link (http_login.h); `lanspread open` makes
-     * more once this one is spent. */
-    char *login = ls_http_login_url(*http);
-    fprintf(stderr, "daemon: web UI on %s\n", ls_http_url(*http));
-    if (login)
+    return rc;
+}
+
+/* Printed once everything listens, so the address works when it shows.
+ * The page needs a login link (http_login.h); `lanspread open` makes more
+ * once this one is spent. */
+static void print_banner(ls_peer_runtime_t *peer, ls_http_server_t *http)
+{
+    char *login = http ? ls_http_login_url(http) : NULL;
+    if (http)
         fprintf(stderr,
-                "daemon: log in to the web UI: %s\n"
-                "        (works once, for %u minutes; `lanspread open` makes a new link)\n",
-                login, LS_HTTP_LOGIN_TTL_MS / 60000u);
+                "\n  Lanspread web UI: %s   (pid %ld, peer on UDP port %d; Ctrl-C stops)\n"
+                "  Log in with: %s\n"
+                "  (works once, for %u minutes; `lanspread open` makes a new link)\n\n",
+                ls_http_url(http), (long)getpid(), ls_peer_listen_port(peer),
+                login ? login : "(no link: run `lanspread open`)", LS_HTTP_LOGIN_TTL_MS / 60000u);
+    else
+        fprintf(stderr, "daemon: running without web UI (pid %ld, peer on UDP port %d)\n",
+                (long)getpid(), ls_peer_listen_port(peer));
     free(login);
-    return 0;
+}
+
+/* A second daemon on the same state directory would share its identity,
+ * index and api.json: refused, naming the one that runs. */
+static int claim_state_dir(const ls_daemon_options_t *o, ls_instance_t *inst)
+{
+    long owner = 0;
+    int rc = ls_instance_claim(o->state_dir, inst, &owner);
+    if (rc == LS_EBUSY)
+        fprintf(stderr,
+                "daemon: already running (pid %ld) with state directory %s; stop it first, or "
+                "pass --state DIR for another peer\n",
+                owner, o->state_dir);
+    else if (rc != 0)
+        fprintf(stderr, "daemon: cannot lock %s/%s: %s\n", o->state_dir, LS_INSTANCE_LOCK_FILE,
+                ls_strerror(rc));
+    return rc;
 }
 
 static void file_log_sink(ls_log_level_t level, const char *module, const char *message,
@@ -430,6 +468,7 @@ static void block_signals(void)
 static int run_daemon(ls_daemon_options_t *o)
 {
     ls_daemon_output_t output = {.as_json = o->as_json, .config_path = o->config_path};
+    ls_instance_t instance = LS_INSTANCE_INIT;
     ls_catalog_t *catalog = NULL;
     ls_peer_runtime_t *peer = NULL;
     ls_http_server_t *http = NULL;
@@ -451,25 +490,36 @@ static int run_daemon(ls_daemon_options_t *o)
         fprintf(stderr, "daemon: state directory %s: %s\n", o->state_dir, ls_strerror(rc));
         goto out;
     }
+    if (claim_state_dir(o, &instance) != 0)
+        goto out;
     if (!o->is_http_off && ls_api_state_new(o->peer.game_dir, &output.state) != 0)
         goto out;
     block_signals();
     if ((rc = ls_peer_start(&o->peer, catalog, daemon_event_cb, &output, &peer)) != 0) {
-        fprintf(stderr, "daemon: cannot start: %s\n", ls_strerror(rc));
+        if (rc == LS_EADDRINUSE)
+            say_port_in_use("UDP", o->peer.listen ? o->peer.listen : "?", "--listen", "RUN_LISTEN");
+        else
+            fprintf(stderr, "daemon: cannot start: %s\n", ls_strerror(rc));
         goto out;
     }
     atomic_store(&output.peer, peer);
     if (!o->is_http_off && start_http(o, output.state, peer, &http) != 0)
         goto out;
+    if (http && (rc = ls_instance_register(&instance, o->state_dir)) != 0)
+        ls_warn("daemon", "not registered for the CLI (it needs --state %s): %s", o->state_dir,
+                ls_strerror(rc));
+    print_banner(peer, http);
     wait_for_signal();
     exit_code = LS_EXIT_OK;
 out:
+    ls_instance_unregister(&instance); /* before api.json, which it points at */
     if (http) {
         ls_endpoint_remove(o->state_dir);
         ls_http_stop(http);
     }
     if (peer)
         ls_peer_stop(peer);
+    ls_instance_release(&instance); /* last: the ports are free for the next daemon */
     ls_api_state_free(output.state);
     ls_catalog_free(catalog);
     if (log) {

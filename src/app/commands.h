@@ -16,9 +16,10 @@ enum {
     LS_EXIT_OK = 0,
     LS_EXIT_FAILURE = 1, /* the operation ran and failed */
     LS_EXIT_USAGE = 2,
-    LS_EXIT_NO_DAEMON = 3,   /* no daemon answers */
-    LS_EXIT_REFUSED = 4,     /* the daemon refused: unknown game, bad state or input */
-    LS_EXIT_UNSUPPORTED = 5, /* the daemon cannot do this yet */
+    LS_EXIT_NO_DAEMON = 3,     /* no daemon answers */
+    LS_EXIT_REFUSED = 4,       /* the daemon refused: unknown game, bad state or input */
+    LS_EXIT_UNSUPPORTED = 5,   /* the daemon cannot do this yet */
+    LS_EXIT_INTERRUPTED = 130, /* Ctrl-C (128 + SIGINT, as shells report it) */
 };
 
 int ls_cmd_scan(int argc, char **argv);

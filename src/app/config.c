@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,14 +284,14 @@ void ls_endpoint_remove(const char *state_dir)
     free(path);
 }
 
-int ls_endpoint_read(const char *state_dir, char **url, char **token)
+int ls_endpoint_load(const char *state_dir, ls_endpoint_t *out)
 {
     char *path = ls_path_join(state_dir, LS_ENDPOINT_FILE);
     char *text = NULL;
     size_t len = 0;
     json_t *doc = NULL;
     int rc = path ? ls_fs_read_file(path, 4096, &text, &len) : LS_ENOMEM;
-    *url = *token = NULL;
+    *out = (ls_endpoint_t){.pid = 0};
     if (rc != 0) {
         rc = rc == LS_ENOENT ? LS_ENODAEMON : rc;
         goto out;
@@ -298,16 +299,36 @@ int ls_endpoint_read(const char *state_dir, char **url, char **token)
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     const char *u = json_string_value(json_object_get(doc, "url"));
     const char *t = json_string_value(json_object_get(doc, "token"));
-    if (!u || !t) {
+    json_int_t pid = json_integer_value(json_object_get(doc, "pid"));
+    if (!u || !t || pid < 0 || pid > INT_MAX) {
         rc = LS_EJSON;
         goto out;
     }
-    *url = strdup(u);
-    *token = strdup(t);
-    rc = *url && *token ? 0 : LS_ENOMEM;
+    out->url = strdup(u);
+    out->token = strdup(t);
+    out->pid = (long)pid;
+    rc = out->url && out->token ? 0 : LS_ENOMEM;
 out:
+    if (rc != 0)
+        ls_endpoint_clear(out);
     json_decref(doc);
     free(text);
     free(path);
+    return rc;
+}
+
+void ls_endpoint_clear(ls_endpoint_t *e)
+{
+    free(e->url);
+    free(e->token);
+    *e = (ls_endpoint_t){.pid = 0};
+}
+
+int ls_endpoint_read(const char *state_dir, char **url, char **token)
+{
+    ls_endpoint_t e;
+    int rc = ls_endpoint_load(state_dir, &e);
+    *url = e.url;
+    *token = e.token;
     return rc;
 }

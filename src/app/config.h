@@ -54,4 +54,14 @@ void ls_endpoint_remove(const char *state_dir);
 /* Reads it back. Caller frees *url and *token. */
 int ls_endpoint_read(const char *state_dir, char **url, char **token);
 
+/* api.json whole: its url, token and the pid of the daemon that wrote it
+ * (0 when the file names none). Free with ls_endpoint_clear(). */
+typedef struct {
+    char *url, *token;
+    long pid;
+} ls_endpoint_t;
+
+int ls_endpoint_load(const char *state_dir, ls_endpoint_t *out);
+void ls_endpoint_clear(ls_endpoint_t *e);
+
 #endif

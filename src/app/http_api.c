@@ -85,14 +85,20 @@ static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connecti
     } else if (!a) {
         ret = ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown action '%s'", action);
     } else if (a->command == LS_CMD_DOWNLOAD) {
-        if (json_integer_value(json_object_get(game, "peer_count")) == 0) {
-            ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "no peer has game '%s'", id);
-        } else if (strcmp(a->name, "download") == 0 &&
-                   json_is_true(json_object_get(game, "downloaded"))) {
+        /* a local game is named as such: "no peer has it" would hide that
+         * there is nothing to download */
+        bool is_local = json_is_true(json_object_get(game, "downloaded"));
+        const char *here =
+            json_is_true(json_object_get(game, "installed")) ? "installed" : "downloaded";
+        if (strcmp(a->name, "download") == 0 && is_local) {
             ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT,
-                                     "game '%s' is already downloaded (update fetches a newer "
+                                     "game '%s' is already %s here (update fetches a newer "
                                      "version)",
-                                     id);
+                                     id, here);
+        } else if (json_integer_value(json_object_get(game, "peer_count")) == 0) {
+            ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT, "no peer has game '%s'%s%s%s", id,
+                                     is_local ? " (it is " : "", is_local ? here : "",
+                                     is_local ? " here)" : "");
         } else {
             ret = request_action(server, conn, a, id);
         }
@@ -146,6 +152,23 @@ static enum MHD_Result new_login_url(ls_http_server_t *server, struct MHD_Connec
 
 /* --- routing --------------------------------------------------------------- */
 
+/* A rescan of one game needs its folder, or a local game whose folder may
+ * just have gone (the rescan notices that). */
+static bool is_rescannable(ls_http_server_t *server, const char *id)
+{
+    json_t *status = ls_api_state_status(server->state);
+    json_t *game = ls_api_state_game(server->state, id);
+    const char *dir = json_string_value(json_object_get(status, "game_dir"));
+    char *path = dir ? ls_path_join(dir, id) : NULL;
+    bool is_known = (path && ls_fs_exists(path) == 1) ||
+                    json_is_true(json_object_get(game, "downloaded")) ||
+                    json_is_true(json_object_get(game, "installed"));
+    free(path);
+    json_decref(game);
+    json_decref(status);
+    return is_known;
+}
+
 /* "/api/games/ID" or "/api/games/ID/ACTION" -> id and action (or ""). */
 static bool split_game_url(const char *url, char *id, char *action, size_t action_len)
 {
@@ -180,6 +203,9 @@ static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connectio
         const char *game_id = json_string_value(json_object_get(body, "game_id"));
         if (game_id && !ls_game_id_is_valid(game_id))
             return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "'%s' is not a game id", game_id);
+        if (game_id && !is_rescannable(server, game_id))
+            return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND,
+                                      "no game '%s' in the game directory", game_id);
         return send_command(server, conn,
                             &(ls_peer_command_t){.kind = LS_CMD_RESCAN, .game_id = game_id},
                             json_pack("{s:b,s:s?}", "accepted", 1, "game_id", game_id));

@@ -9,6 +9,7 @@
 #include "lanspread/hash.h"
 #include "lanspread/log.h"
 
+#include <errno.h>
 #include <arpa/inet.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -389,8 +390,8 @@ static int open_daemon(ls_http_server_t *server, const struct sockaddr_storage *
                                    ss, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, server,
                                    MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!server->mhd)
-        return LS_EIO;
+    if (!server->mhd) /* MHD leaves bind's errno: "in use" gets its own message */
+        return errno == EADDRINUSE ? LS_EADDRINUSE : LS_EIO;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->mhd, MHD_DAEMON_INFO_BIND_PORT);
     server->port = info ? info->port : 0;
     const char *colon = strrchr(listen, ':');

@@ -31,7 +31,9 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\noptions:\n  --help         this help\n  --version      version and protocol\n"
-                 "\n'lanspread <command> --help' lists a command's options.\n");
+                 "\n'lanspread <command> --help' lists a command's options.\n"
+                 "\nexit codes: 0 done, 1 failed, 2 usage, 3 no daemon running, 4 refused by\n"
+                 "the daemon, 5 not supported by the daemon, 130 interrupted (Ctrl-C)\n");
 }
 
 int main(int argc, char **argv)

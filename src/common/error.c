@@ -132,6 +132,8 @@ const char *ls_strerror(int code)
         return "invalid configuration file";
     case LS_EHTTP_STATUS:
         return "the daemon refused the request";
+    case LS_EADDRINUSE:
+        return "address already in use";
     default:
         return "unknown error";
     }
@@ -166,6 +168,8 @@ int ls_error_from_errno(int errnum)
         return LS_EBUSY;
     case ELOOP:
         return LS_EPATH_SYMLINK;
+    case EADDRINUSE:
+        return LS_EADDRINUSE;
     default:
         return LS_EIO;
     }

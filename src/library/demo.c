@@ -73,11 +73,15 @@ static int write_archive(const char *path, const char *format, const ls_demo_mem
     int rc = 0;
     if (!ar)
         return LS_ENOMEM;
+    /* Fast over deep compression: the members are random bytes that would
+     * not shrink anyway, and `make run` generates tens of MiB per game. */
     if (strcmp(format, "zip") == 0) {
         archive_write_set_format_zip(ar);
+        archive_write_set_format_option(ar, "zip", "compression", "store");
     } else {
         archive_write_set_format_pax_restricted(ar);
         archive_write_add_filter_gzip(ar);
+        archive_write_set_filter_option(ar, "gzip", "compression-level", "1");
     }
     if (archive_write_open_filename(ar, path) != ARCHIVE_OK) {
         ls_error("demo", "%s: %s", path, archive_error_string(ar));
@@ -202,7 +206,7 @@ int ls_demo_library_create(const char *dir, const ls_catalog_t *catalog,
     if (opt.files_per_game < 3)
         opt.files_per_game = 3;
     rc = ls_fs_mkdir_p(dir, 0755);
-    for (unsigned i = 0; rc == 0 && i < opt.games; i++) {
+    for (unsigned i = opt.first; rc == 0 && i < opt.games; i++) {
         char generated[32];
         const char *id = generated;
         if (i < known)
@@ -212,6 +216,6 @@ int ls_demo_library_create(const char *dir, const ls_catalog_t *catalog,
         rc = create_game(dir, id, i, &opt);
     }
     if (rc == 0 && opt.games > known)
-        rc = write_local_catalog(dir, (unsigned)known, opt.games);
+        rc = write_local_catalog(dir, opt.first > known ? opt.first : (unsigned)known, opt.games);
     return rc;
 }

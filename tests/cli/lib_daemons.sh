@@ -4,7 +4,9 @@
 bin=$1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lstest-api-XXXXXX")
-export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/xdg-state"
+# The daemon registry (XDG_RUNTIME_DIR) is the test's own: other runs'
+# daemons must not show up in a lookup without --state.
+export XDG_CONFIG_HOME="$work/config" XDG_STATE_HOME="$work/xdg-state" XDG_RUNTIME_DIR="$work/run"
 pids=()
 # The script's status is its verdict: read first, and exited with last.
 cleanup() {

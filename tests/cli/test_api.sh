@@ -152,7 +152,7 @@ wait_for 30 json_check "$B" "/api/games/$a_first" "doc['state'] == 'installed'" 
   || fail "bravo's download of $a_first did not end installed: $(api "$B" GET "/api/games/$a_first")"
 grep -q '"event":"download-finished".*"'"$a_first"'"' "$work/b.out" || fail "no download-finished event"
 expect 409 "no download" -- "$B" POST "/api/games/$a_first/cancel"
-expect 409 "already downloaded" -- "$B" POST "/api/games/$a_first/download"
+expect 409 "already installed here" -- "$B" POST "/api/games/$a_first/download"
 
 # --- update available: alpha announces a newer version; bravo updates ---
 printf 'version=9.9.9\n' >"$work/a/$a_first/version.ini"

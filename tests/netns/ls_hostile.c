@@ -887,7 +887,11 @@ static int agent_start(hostile_t *h, agent_t *a, agent_role_t role, const char *
     }
     /* Our own limits must not be what stops the attack; a chunk stream's
      * window is what the target may send before it needs our credit. */
-    ls_net_limits_t lim = {.keep_alive_ms = 5000, .max_conns_per_addr = 4096, .max_conns = 4096};
+    ls_net_limits_t lim = {.keep_alive_ms = 5000,
+                           .max_conns_per_addr = 4096,
+                           .max_conns_in = 4096,
+                           .max_conns_out = 4096,
+                           .max_unverified_per_addr = 4096};
     if (role == AG_CHUNKS) {
         lim.stream_window = CHUNK_STREAM_WINDOW;
         lim.conn_window = 8u * 1024 * 1024;
