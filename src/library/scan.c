@@ -195,8 +195,8 @@ static int walk_entry(ls_walk_t *walk, int dirfd, const char *prefix, const char
     }
     if (depth == 0 && ls_is_reserved_root_name(name))
         return 0; /* Lanspread's own entries: silently not served */
-    /* Paths travel as JSON strings in manifests and the index; a name in
-     * another encoding could be neither sent nor saved. */
+    /* Paths travel as JSON strings in manifests; a name in another encoding
+     * could not be sent (the index could store it: its names are bytes). */
     size_t bad;
     if (!ls_proto_utf8_is_valid((const uint8_t *)name, strlen(name), &bad)) {
         skip(walk->scan, game_id, relpath, "name is not valid UTF-8; never served");

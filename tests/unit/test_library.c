@@ -492,8 +492,8 @@ static void restart_rehashes_only_the_changed_file(void **state)
     assert_int_equal(ls_library_rev(f->library), rev + 1);
 }
 
-/* Names and versions that are not UTF-8 cannot travel in the protocol or be
- * written to the JSON index: they are skipped, and the rest still persists. */
+/* Names and versions that are not UTF-8 cannot travel in the protocol (JSON
+ * manifests): they are skipped, and the rest still persists. */
 static void bytes_that_are_not_utf8_are_skipped_and_the_index_persists(void **state)
 {
     fixture_t *f = *state;
