@@ -10,9 +10,14 @@
 #   aria2c     from nginx on the seeder, 16 connections in all
 #              (-j files x -s/-x 16/files, or -j 16 for many files)
 #   lanspread  tests/netns/ls_fetch (the peer runtime, static peer, until
-#              download-finished; no install) from `lanspread daemon`;
-#              bounded by LS_BENCH_LS_CAP_S (300): a slower run is reported
-#              as "> CAP s" with the bytes it had
+#              download-finished; no install) from `lanspread daemon`
+#   lanspread-cli  what a user runs: `lanspread download ID` against a
+#              `lanspread daemon` on the downloader (started fresh for the
+#              run, timed from the CLI's start to its `download-finished`
+#              line; the downloader's CPU and RSS are the daemon's plus the
+#              CLI's)
+#   both lanspread rows are bounded by LS_BENCH_LS_CAP_S (300): a slower
+#   run is reported as "> CAP s" with the bytes it had
 # and the whole table again with MTU 9000 on every link (LS_BENCH_MTUS).
 # Per run: wall time (start of the client process to its exit), rate, CPU
 # seconds per GiB of the downloader (the client and every process it
@@ -28,7 +33,7 @@
 # Usage: bench_single_source.sh [<build>/lanspread]   (root; skips otherwise)
 # Env: LS_BENCH_BIG_MIB, LS_BENCH_BIG_FILES, LS_BENCH_SMALL_FILES,
 #      LS_BENCH_SMALL_BYTES, LS_BENCH_MTUS ("1500 9000"), LS_BENCH_TOOLS
-#      ("rsync aria2c lanspread"), LS_BENCH_GAMES ("big small"),
+#      ("rsync aria2c lanspread lanspread-cli"), LS_BENCH_GAMES ("big small"),
 #      LS_BENCH_LS_CAP_S (300), LS_BENCH_OUT (also write the table there),
 #      NETNS_KEEP_LOGS=1.
 set -uo pipefail
@@ -45,13 +50,14 @@ big_files=${LS_BENCH_BIG_FILES:-4}
 small_files=${LS_BENCH_SMALL_FILES:-40000}
 small_bytes=${LS_BENCH_SMALL_BYTES:-2048}
 mtus=${LS_BENCH_MTUS:-1500 9000}
-tools=${LS_BENCH_TOOLS:-rsync aria2c lanspread}
+tools=${LS_BENCH_TOOLS:-rsync aria2c lanspread lanspread-cli}
 games=${LS_BENCH_GAMES:-big small}
 ls_cap_s=${LS_BENCH_LS_CAP_S:-300}
 out_file=${LS_BENCH_OUT:-}
 connections=16
 small_per_dir=200
 ls_port=7000
+dl_http=127.0.0.1:7797
 http_port=8080
 rsync_port=8873
 tool_timeout_s=900 # rsync and aria2c: a backstop, far above any sane run
@@ -384,6 +390,92 @@ else:
   report_client "$mtu" "$g" lanspread "$name" "$dest/$id" "$note"
 }
 
+# Runs the CLI until its `download-finished` line, then stops it (the
+# daemon goes on to install: not part of the download). Writes JSON with
+# the downloader daemon's CPU ticks and VmHWM (kB) read at that moment.
+cli_runner_py='
+import json, subprocess, sys
+out, daemon, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+def daemon_now():
+    with open(f"/proc/{daemon}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    hwm = 0
+    with open(f"/proc/{daemon}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return sum(int(x) for x in v[11:15]), hwm
+cli = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+result = {"finished": False, "last": ""}
+for line in cli.stdout:
+    result["last"] = line.strip()
+    if line.startswith("download-finished"):
+        result["finished"] = True
+        result["daemon_ticks"], result["daemon_hwm_kib"] = daemon_now()
+        break
+    if "-failed" in line:
+        break
+cli.terminate()
+cli.wait()
+with open(out, "w") as f:
+    json.dump(result, f)
+sys.exit(0 if result["finished"] else 1)
+'
+
+DL_EXTRA_CPU="" DL_RSS_OVERRIDE=""
+run_lanspread_cli() {
+  local mtu=$1 g=$2 id=${GAME_ID[$2]} name="lanspread-cli-$1-$2"
+  local games=$data/run/$name-games state=$data/run/$name-state dl=dl-$name
+  mkdir -p "$games"
+  netns_run 1 "$dl" "$lanspread" daemon --games "$games" --state "$state" \
+    --listen "$(netns_addr 1):$ls_port" --peer "$seed_addr:$ls_port" --catalog "$catalog" \
+    --no-mdns --http "$dl_http"
+  local daemon=${NETNS_PID[$dl]}
+  sees_game() {
+    ip netns exec "$(netns_host 1)" "$lanspread" games --state "$state" 2>/dev/null |
+      grep -w -- "$id" | grep -qw remote
+  }
+  if ! netns_wait 120 sees_game; then
+    row "$mtu" "$g" lanspread-cli failed - - - - - - "the downloader daemon never listed the game"
+    netns_stop "$dl"
+    return
+  fi
+  log "$name (capped at $ls_cap_s s)"
+  echo 5 >"/proc/$daemon/clear_refs"
+  local before
+  before=$(cpu_ticks "$daemon")
+  measure "$name" "${NETNS_PID[seed-lanspread]}" timeout -s KILL $((ls_cap_s + 60)) \
+    python3 -c "$cli_runner_py" "$data/run/$name.cli.json" "$daemon" \
+    "$lanspread" download "$id" --state "$state" --timeout "$ls_cap_s"
+  local note finished
+  finished=$(python3 -c 'import json,sys
+r = json.load(open(sys.argv[1]))
+print("yes %s %s" % (r["daemon_ticks"], r["daemon_hwm_kib"]) if r["finished"] else "no " + r["last"].replace(" ", "_"))' \
+    "$data/run/$name.cli.json" 2>/dev/null || echo "no no-result")
+  if [[ $finished == yes* ]]; then
+    read -r _ after hwm <<<"$finished"
+    DL_EXTRA_CPU=$(echo "scale=3; ($after - $before) / $hz" | bc)
+    DL_RSS_OVERRIDE=$hwm
+    note="CPU and RSS: downloader daemon + CLI"
+  else
+    note="no download-finished: ${finished#no }"
+    [[ $(grep -c . "$NETNS_LOG_DIR/$name.err" 2>/dev/null) -gt 0 ]] &&
+      note="$note; $(tail -n 1 "$NETNS_LOG_DIR/$name.err" | cut -c1-120)"
+    # A run that hit the cap is reported as such, with how far it got.
+    local progress
+    progress=$(grep -o '[0-9]*% ([^)]*)' "$NETNS_LOG_DIR/$name.out" 2>/dev/null | tail -n 1)
+    [[ -n $progress ]] && note="$note; at $progress"
+    local wall
+    wall=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["wall_s"]))' \
+      "$data/run/$name.json" 2>/dev/null || echo 0)
+    ((wall >= ls_cap_s)) && note="timeout: $note"
+  fi
+  report_client "$mtu" "$g" lanspread-cli "$name" "$games/$id" "$note"
+  DL_EXTRA_CPU="" DL_RSS_OVERRIDE=""
+  netns_stop "$dl"
+  rm -rf "$games" "$state"
+}
+
 # report_client MTU GAME TOOL NAME DIR NOTE (after measure)
 report_client() {
   local mtu=$1 g=$2 tool=$3 name=$4 dir=$5 note=$6 status wall cpu rss check
@@ -396,6 +488,8 @@ report_client() {
 r = json.load(open(sys.argv[1]))
 print(r["status"], "%.3f" % r["wall_s"], "%.3f" % (r["user_s"] + r["sys_s"]), r["maxrss_kib"])' \
     "$data/run/$name.json")
+  [[ -n $DL_EXTRA_CPU ]] && cpu=$(echo "$cpu + $DL_EXTRA_CPU" | bc)
+  [[ -n $DL_RSS_OVERRIDE ]] && rss=$DL_RSS_OVERRIDE
   if ((status == 0)) && verify "$g" "$dir"; then
     check="all files match"
   elif ((status == 0)); then
@@ -403,7 +497,7 @@ print(r["status"], "%.3f" % r["wall_s"], "%.3f" % (r["user_s"] + r["sys_s"]), r[
   else
     check="exit $status"
   fi
-  if [[ $tool == lanspread && $note == timeout* ]]; then
+  if [[ $tool == lanspread* && $note == timeout* ]]; then
     status=capped
   elif ((status == 0)); then
     status=ok
@@ -428,6 +522,7 @@ for mtu in $mtus; do
       rsync) run_rsync "$mtu" "$g" ;;
       aria2c) run_aria2c "$mtu" "$g" ;;
       lanspread) run_lanspread "$mtu" "$g" ;;
+      lanspread-cli) run_lanspread_cli "$mtu" "$g" ;;
       *) echo "bench_single_source: unknown tool $t" ;;
       esac
     done
