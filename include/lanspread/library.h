@@ -30,7 +30,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define LS_INDEX_FILE "index.json"
+#define LS_INDEX_FILE "index.bin"
+/* The JSON index of earlier builds: read once when there is no binary one,
+ * then removed by the first save. */
+#define LS_INDEX_LEGACY_FILE "index.json"
 /* Hash jobs a scan keeps queued or running (each one file, or a batch of
  * small ones): two per bulk thread, so a thread finds its next job queued
  * instead of idling while the loop refills, and other bulk work waits behind

@@ -1,314 +1,468 @@
 /* The on-disk index in the peer's state directory: library rev and digest,
  * and per file its (size, mtime, inode) and chunk hashes, so that a rescan
- * of an unchanged library reads no file contents. */
+ * of an unchanged library reads no file contents.
+ *
+ * Binary, little-endian, one encoding per index (see ARCHITECTURE.md):
+ *   header: INDEX_MAGIC, u32 INDEX_FORMAT, u32 flags (0), u64 body length,
+ *           SHA-256 of the body;
+ *   body:   u64 library_rev, u8 len + digest, u32 len + game_dir,
+ *           u32 game count, then per game (sorted by id) u32 record length
+ *           and the record: u8 len + id, u8 len + version (0: none),
+ *           stamp, u32 file count, then per file (sorted by path)
+ *           u16 len + path, u8 flags, stamp, u32 chunk count, chunk hashes.
+ *   stamp:  u64 size, u64 mtime_ns (two's complement), u64 inode.
+ * Names are bytes (anything but NUL): nothing here needs them to be UTF-8.
+ * The file is read from disk and may be damaged: every length and count is
+ * checked against what is left before it is used or allocated for. */
 #include "library_internal.h"
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
 #include "lanspread/log.h"
 
-#include <jansson.h>
+#include <endian.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#define INDEX_FORMAT 1
+#define INDEX_MAGIC "LSINDEX\n"
+#define INDEX_MAGIC_LEN 8
+#define INDEX_FORMAT 1u
+#define INDEX_HEADER_LEN (INDEX_MAGIC_LEN + 4 + 4 + 8 + LS_SHA256_LEN)
 #define INDEX_FILE_MAX (512u * 1024u * 1024u)
+#define INDEX_GAME_DIR_MAX PATH_MAX
+#define STAMP_LEN (3 * 8)
+/* The smallest encodings, so that a count is checked against the bytes left
+ * before anything is allocated for it. */
+#define FILE_RECORD_MIN (2 + 1 + 1 + STAMP_LEN + 4)
+#define GAME_RECORD_MIN (4 + 1 + 1 + 1 + STAMP_LEN + 4)
 
-static json_t *stamp_to_json(const ls_file_stamp_t *stamp)
-{
-    return json_pack("[III]", (json_int_t)stamp->size, (json_int_t)stamp->mtime_ns,
-                     (json_int_t)stamp->ino);
-}
+#define FILE_FLAG_DIR 0x01u
+#define FILE_FLAG_HASHED 0x02u
+#define FILE_FLAGS_KNOWN (FILE_FLAG_DIR | FILE_FLAG_HASHED)
 
-static json_t *file_to_json(const ls_file_record_t *file)
+/* --- writing ------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    int rc; /* the first failure; later puts do nothing */
+} writer_t;
+
+static uint8_t *put(writer_t *w, size_t n)
 {
-    char *hex = malloc(file->chunk_count * (LS_SHA256_HEX_LEN) + 1);
-    json_t *out = NULL;
-    if (!hex)
+    if (w->rc != 0)
         return NULL;
-    hex[0] = '\0';
-    for (size_t i = 0; i < file->chunk_count; i++)
-        ls_hex_encode(file->chunks[i], LS_SHA256_LEN, hex + i * LS_SHA256_HEX_LEN);
-    out = json_pack("{s:s,s:b,s:o,s:b,s:s}", "path", file->path, "dir", file->is_dir, "stamp",
-                    stamp_to_json(&file->stamp), "hashed", file->is_hashed, "chunks", hex);
-    free(hex);
-    return out;
-}
-
-static json_t *game_to_json(const ls_game_record_t *game)
-{
-    json_t *files = json_array();
-    json_t *out;
-    for (size_t i = 0; files && i < game->file_count; i++) {
-        if (json_array_append_new(files, file_to_json(&game->files[i])) != 0) {
-            json_decref(files);
+    if (n > w->cap - w->len) {
+        size_t cap = w->cap ? w->cap : 4096;
+        while (n > cap - w->len)
+            cap *= 2;
+        uint8_t *grown = realloc(w->data, cap);
+        if (!grown) {
+            w->rc = LS_ENOMEM;
             return NULL;
         }
+        w->data = grown;
+        w->cap = cap;
     }
-    out = json_pack("{s:s,s:o,s:o}", "id", game->id, "version_stamp",
-                    stamp_to_json(&game->version_stamp), "files", files);
-    /* A game that is not downloaded has no version: the key is left out
-     * rather than written as null, which older builds refuse. */
-    if (out && game->version &&
-        json_object_set_new(out, "version", json_string(game->version)) != 0) {
-        json_decref(out);
-        return NULL;
-    }
-    return out;
+    uint8_t *at = w->data + w->len;
+    w->len += n;
+    return at;
 }
 
-/* The game directory is any path the system accepts; one that is not UTF-8
- * cannot be a JSON string and is stored as hex, so the index still saves. */
-static int put_game_dir(json_t *root, const char *game_dir)
+static void put_bytes(writer_t *w, const void *src, size_t n)
 {
-    size_t len = strlen(game_dir), bad;
-    if (ls_proto_utf8_is_valid((const uint8_t *)game_dir, len, &bad))
-        return json_object_set_new(root, "game_dir", json_string(game_dir)) == 0 ? 0 : LS_ENOMEM;
-    char *hex = malloc(2 * len + 1);
-    if (!hex)
-        return LS_ENOMEM;
-    ls_hex_encode((const uint8_t *)game_dir, len, hex);
-    int rc = json_object_set_new(root, "game_dir_hex", json_string(hex)) == 0 ? 0 : LS_ENOMEM;
-    free(hex);
-    return rc;
+    uint8_t *at = put(w, n);
+    if (at && n)
+        memcpy(at, src, n);
 }
 
-int ls_index_dump(const ls_index_t *index, char **text)
+static void put_u8(writer_t *w, uint8_t v)
 {
-    json_t *games = json_array();
-    json_t *root = NULL;
-    int rc = 0;
+    put_bytes(w, &v, 1);
+}
 
-    *text = NULL;
-    for (size_t i = 0; games && i < index->game_count; i++) {
-        if (json_array_append_new(games, game_to_json(&index->games[i])) != 0) {
-            rc = LS_ENOMEM;
-            goto out;
-        }
+static void put_u16(writer_t *w, uint16_t v)
+{
+    v = htole16(v);
+    put_bytes(w, &v, sizeof v);
+}
+
+static void put_u32(writer_t *w, uint32_t v)
+{
+    v = htole32(v);
+    put_bytes(w, &v, sizeof v);
+}
+
+static void put_u64(writer_t *w, uint64_t v)
+{
+    v = htole64(v);
+    put_bytes(w, &v, sizeof v);
+}
+
+static void put_u32_at(writer_t *w, size_t offset, uint32_t v)
+{
+    v = htole32(v);
+    if (w->rc == 0)
+        memcpy(w->data + offset, &v, sizeof v);
+}
+
+/* A string whose length the caller's bound fits in the prefix: a record the
+ * reader would refuse is refused here, so a save never writes one. */
+static void put_string(writer_t *w, const char *s, size_t len_bytes, size_t max)
+{
+    size_t len = s ? strlen(s) : 0;
+    if (len > max) {
+        if (w->rc == 0)
+            w->rc = LS_EINVAL;
+        return;
     }
-    root = json_pack("{s:i,s:I,s:s,s:o}", "format", INDEX_FORMAT, "library_rev",
-                     (json_int_t)index->library_rev, "digest", index->digest, "games", games);
-    games = NULL;
-    rc = root ? put_game_dir(root, index->game_dir ? index->game_dir : "") : LS_ENOMEM;
-    if (rc == 0) {
-        *text = json_dumps(root, JSON_COMPACT);
-        rc = *text ? 0 : LS_ENOMEM;
+    if (len_bytes == 1)
+        put_u8(w, (uint8_t)len);
+    else if (len_bytes == 2)
+        put_u16(w, (uint16_t)len);
+    else
+        put_u32(w, (uint32_t)len);
+    put_bytes(w, s, len);
+}
+
+static void put_stamp(writer_t *w, const ls_file_stamp_t *stamp)
+{
+    put_u64(w, stamp->size);
+    put_u64(w, (uint64_t)stamp->mtime_ns);
+    put_u64(w, stamp->ino);
+}
+
+static void put_file(writer_t *w, const ls_file_record_t *file)
+{
+    put_string(w, file->path, 2, LS_RELPATH_MAX);
+    put_u8(w, (uint8_t)((file->is_dir ? FILE_FLAG_DIR : 0) |
+                        (file->is_hashed ? FILE_FLAG_HASHED : 0)));
+    put_stamp(w, &file->stamp);
+    put_u32(w, (uint32_t)file->chunk_count);
+    if (file->chunk_count)
+        put_bytes(w, file->chunks, file->chunk_count * sizeof *file->chunks);
+}
+
+static void put_game(writer_t *w, const ls_game_record_t *game)
+{
+    size_t length_at = w->len;
+    put_u32(w, 0); /* the record's length, filled in below */
+    put_string(w, game->id, 1, LS_GAME_ID_MAX);
+    put_string(w, game->version, 1, LS_VERSION_MAX);
+    put_stamp(w, &game->version_stamp);
+    if (game->file_count > LS_MANIFEST_FILES_MAX && w->rc == 0)
+        w->rc = LS_EINVAL;
+    put_u32(w, (uint32_t)game->file_count);
+    for (size_t f = 0; f < game->file_count && w->rc == 0; f++)
+        put_file(w, &game->files[f]);
+    size_t record_len = w->len - length_at - 4;
+    if (record_len > UINT32_MAX && w->rc == 0)
+        w->rc = LS_ETOOBIG;
+    put_u32_at(w, length_at, (uint32_t)record_len);
+}
+
+int ls__index_encode_body(const ls_index_t *index, uint8_t **out, size_t *out_len)
+{
+    writer_t w = {0};
+    *out = NULL;
+    *out_len = 0;
+    put_u64(&w, index->library_rev);
+    put_string(&w, index->digest, 1, LS_SHA256_HEX_LEN);
+    put_string(&w, index->game_dir, 4, INDEX_GAME_DIR_MAX);
+    put_u32(&w, (uint32_t)index->game_count);
+    for (size_t g = 0; g < index->game_count && w.rc == 0; g++)
+        put_game(&w, &index->games[g]);
+    if (w.rc != 0) {
+        free(w.data);
+        return w.rc;
     }
-out:
-    json_decref(games);
-    json_decref(root);
-    return rc;
+    *out = w.data;
+    *out_len = w.len;
+    return 0;
+}
+
+int ls__index_encode(const ls_index_t *index, uint8_t **out, size_t *out_len)
+{
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    writer_t w = {0};
+    int rc = ls__index_encode_body(index, &body, &body_len);
+    *out = NULL;
+    *out_len = 0;
+    if (rc != 0)
+        return rc;
+    put_bytes(&w, INDEX_MAGIC, INDEX_MAGIC_LEN);
+    put_u32(&w, INDEX_FORMAT);
+    put_u32(&w, 0); /* flags: none defined */
+    put_u64(&w, body_len);
+    uint8_t *digest = put(&w, LS_SHA256_LEN);
+    if (digest)
+        ls_sha256(body, body_len, digest);
+    put_bytes(&w, body, body_len);
+    free(body);
+    if (w.rc != 0) {
+        free(w.data);
+        return w.rc;
+    }
+    *out = w.data;
+    *out_len = w.len;
+    return 0;
 }
 
 int ls_index_save(const char *path, const ls_index_t *index)
 {
-    char *text = NULL;
-    int rc = ls_index_dump(index, &text);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = ls__index_encode(index, &data, &len);
     if (rc == 0)
-        rc = ls_fs_write_atomic(path, text, strlen(text));
-    free(text);
+        rc = ls_fs_write_atomic(path, data, len);
+    free(data);
     return rc;
 }
 
-static int stamp_from_json(json_t *value, ls_file_stamp_t *stamp)
+/* --- reading ------------------------------------------------------------- */
+
+/* A bounded reader: every take checks what is left first, and a failed
+ * take leaves the reader failed, so callers check once per record. */
+typedef struct {
+    const uint8_t *p;
+    size_t left;
+    bool failed;
+} reader_t;
+
+static const uint8_t *take(reader_t *r, size_t n)
 {
-    json_int_t size, mtime, ino;
-    if (json_unpack(value, "[III]", &size, &mtime, &ino) != 0 || size < 0)
+    if (r->failed || n > r->left) {
+        r->failed = true;
+        return NULL;
+    }
+    const uint8_t *at = r->p;
+    r->p += n;
+    r->left -= n;
+    return at;
+}
+
+static uint64_t take_uint(reader_t *r, size_t n)
+{
+    const uint8_t *at = take(r, n);
+    uint64_t v = 0;
+    for (size_t i = 0; at && i < n; i++)
+        v |= (uint64_t)at[i] << (8 * i);
+    return v;
+}
+
+/* A length-prefixed name of min..max bytes without NUL, as a C string. */
+static int take_string(reader_t *r, size_t len_bytes, size_t min, size_t max, char **out)
+{
+    size_t len = (size_t)take_uint(r, len_bytes);
+    *out = NULL;
+    if (r->failed || len < min || len > max)
         return LS_ECORRUPT;
-    stamp->size = (uint64_t)size;
-    stamp->mtime_ns = (int64_t)mtime;
-    stamp->ino = (uint64_t)ino;
+    const uint8_t *s = take(r, len);
+    if (!s || memchr(s, '\0', len))
+        return LS_ECORRUPT;
+    *out = malloc(len + 1);
+    if (!*out)
+        return LS_ENOMEM;
+    memcpy(*out, s, len);
+    (*out)[len] = '\0';
     return 0;
 }
 
-static int chunks_from_hex(ls_file_record_t *file, const char *hex)
+static void take_stamp(reader_t *r, ls_file_stamp_t *stamp)
 {
-    size_t len = strlen(hex);
-    if (len % LS_SHA256_HEX_LEN != 0)
-        return LS_ECORRUPT;
-    file->chunk_count = len / LS_SHA256_HEX_LEN;
-    if (file->chunk_count == 0)
-        return 0;
-    file->chunks = malloc(file->chunk_count * sizeof *file->chunks);
-    if (!file->chunks)
-        return LS_ENOMEM;
-    for (size_t i = 0; i < file->chunk_count; i++)
-        if (ls_hex_decode(hex + i * LS_SHA256_HEX_LEN, LS_SHA256_HEX_LEN, file->chunks[i],
-                          LS_SHA256_LEN) != 0)
-            return LS_ECORRUPT;
-    return 0;
+    stamp->size = take_uint(r, 8);
+    stamp->mtime_ns = (int64_t)take_uint(r, 8);
+    stamp->ino = take_uint(r, 8);
 }
 
 /* The index is a cache keyed by path and stamp; the one thing in it that is
  * used as is, the chunk hashes of an unchanged file, must fit its size. */
-static int file_from_json(json_t *value, ls_file_record_t *file)
+static int take_file(reader_t *r, ls_file_record_t *file)
 {
-    const char *path, *hex;
-    int is_dir, is_hashed;
-    json_t *stamp;
-    if (json_unpack(value, "{s:s,s:b,s:o,s:b,s:s}", "path", &path, "dir", &is_dir, "stamp", &stamp,
-                    "hashed", &is_hashed, "chunks", &hex) != 0)
+    int rc = take_string(r, 2, 1, LS_RELPATH_MAX, &file->path);
+    if (rc != 0)
+        return rc;
+    unsigned flags = (unsigned)take_uint(r, 1);
+    take_stamp(r, &file->stamp);
+    size_t count = (size_t)take_uint(r, 4);
+    if (r->failed || (flags & ~FILE_FLAGS_KNOWN) != 0 || count > r->left / LS_SHA256_LEN)
         return LS_ECORRUPT;
-    file->path = strdup(path);
-    file->is_dir = is_dir;
-    file->is_hashed = is_hashed;
-    if (!file->path)
+    file->is_dir = flags & FILE_FLAG_DIR;
+    file->is_hashed = flags & FILE_FLAG_HASHED;
+    bool has_chunks = file->is_hashed && !file->is_dir;
+    if (has_chunks ? count != (file->stamp.size + LS_CHUNK_SIZE - 1) / LS_CHUNK_SIZE : count != 0)
+        return LS_ECORRUPT;
+    if (count == 0)
+        return 0;
+    file->chunks = malloc(count * sizeof *file->chunks);
+    if (!file->chunks)
         return LS_ENOMEM;
-    int rc = stamp_from_json(stamp, &file->stamp);
+    file->chunk_count = count;
+    memcpy(file->chunks, take(r, count * LS_SHA256_LEN), count * LS_SHA256_LEN);
+    return 0;
+}
+
+static int take_files(reader_t *r, ls_game_record_t *game)
+{
+    size_t count = (size_t)take_uint(r, 4);
+    if (r->failed || count > LS_MANIFEST_FILES_MAX || count > r->left / FILE_RECORD_MIN)
+        return LS_ECORRUPT;
+    if (count == 0)
+        return 0;
+    game->files = calloc(count, sizeof *game->files);
+    if (!game->files)
+        return LS_ENOMEM;
+    for (size_t f = 0; f < count; f++) {
+        game->file_count = f + 1;
+        int rc = take_file(r, &game->files[f]);
+        if (rc != 0)
+            return rc;
+        /* Lookups bsearch by path: the writer's order is checked, not
+         * trusted, and a path listed twice is not something a scan writes. */
+        if (f > 0 && ls_file_record_compare(&game->files[f - 1], &game->files[f]) >= 0)
+            return LS_ECORRUPT;
+    }
+    return 0;
+}
+
+/* One game record, which must fill exactly the length it was given. */
+static int take_game(reader_t *outer, ls_game_record_t *game)
+{
+    size_t len = (size_t)take_uint(outer, 4);
+    const uint8_t *at = take(outer, len);
+    reader_t r = {.p = at, .left = len};
+    if (!at)
+        return LS_ECORRUPT;
+    int rc = take_string(&r, 1, 1, LS_GAME_ID_MAX, &game->id);
+    if (rc == 0 && !ls_game_id_is_valid(game->id))
+        rc = LS_ECORRUPT;
     if (rc == 0)
-        rc = chunks_from_hex(file, hex);
-    if (rc == 0 && is_hashed && !is_dir &&
-        file->chunk_count != (file->stamp.size + LS_CHUNK_SIZE - 1) / LS_CHUNK_SIZE)
+        rc = take_string(&r, 1, 0, LS_VERSION_MAX, &game->version);
+    if (rc == 0 && game->version[0] == '\0') {
+        free(game->version); /* no version: not downloaded */
+        game->version = NULL;
+    }
+    if (rc == 0)
+        take_stamp(&r, &game->version_stamp);
+    if (rc == 0)
+        rc = take_files(&r, game);
+    if (rc == 0 && (r.failed || r.left != 0))
         rc = LS_ECORRUPT;
     return rc;
 }
 
-/* A not-downloaded game has no version: no key (or null, as builds before
- * this one wrote it). Anything else must be a version a scan could read. */
-static int version_from_json(json_t *value, char **version)
+static int take_digest(reader_t *r, char digest[LS_SHA256_HEX_LEN + 1])
 {
-    *version = NULL;
-    if (!value || json_is_null(value))
-        return 0;
-    if (!json_is_string(value) || json_string_length(value) == 0 ||
-        json_string_length(value) > LS_VERSION_MAX ||
-        strlen(json_string_value(value)) != json_string_length(value))
-        return LS_ECORRUPT;
-    *version = strdup(json_string_value(value));
-    return *version ? 0 : LS_ENOMEM;
-}
-
-static int game_from_json(json_t *value, ls_game_record_t *game)
-{
-    const char *id;
-    json_t *version = NULL, *stamp, *files;
-    int rc;
-    if (json_unpack(value, "{s:s,s?o,s:o,s:o}", "id", &id, "version", &version, "version_stamp",
-                    &stamp, "files", &files) != 0 ||
-        !json_is_array(files))
-        return LS_ECORRUPT;
-    game->id = strdup(id);
-    if (!game->id)
-        return LS_ENOMEM;
-    rc = version_from_json(version, &game->version);
+    char *text = NULL;
+    int rc = take_string(r, 1, 0, LS_SHA256_HEX_LEN, &text);
     if (rc == 0)
-        rc = stamp_from_json(stamp, &game->version_stamp);
-    if (rc != 0)
-        return rc;
-    size_t n = json_array_size(files);
-    game->files = calloc(n ? n : 1, sizeof *game->files);
-    if (!game->files)
-        return LS_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        game->file_count = i + 1;
-        rc = file_from_json(json_array_get(files, i), &game->files[i]);
-        if (rc != 0)
-            return rc;
-    }
-    /* Lookups bsearch by path; never trust the file's order, and a path
-     * listed twice is not something a scan writes. */
-    qsort(game->files, game->file_count, sizeof *game->files, ls_file_record_compare);
-    for (size_t i = 1; i < game->file_count; i++)
-        if (ls_file_record_compare(&game->files[i - 1], &game->files[i]) == 0)
-            return LS_ECORRUPT;
-    return 0;
+        memcpy(digest, text, strlen(text) + 1); /* length bounded above */
+    free(text);
+    return rc;
 }
 
-/* Exactly one of game_dir (UTF-8) and game_dir_hex (any other bytes). */
-static int game_dir_from_json(json_t *root, char **game_dir)
+static int take_body(reader_t *r, ls_index_t *out)
 {
-    json_t *text = json_object_get(root, "game_dir");
-    json_t *hex = json_object_get(root, "game_dir_hex");
-    *game_dir = NULL;
-    if (!text == !hex)
-        return LS_ECORRUPT;
-    if (text) {
-        if (!json_is_string(text) || strlen(json_string_value(text)) != json_string_length(text))
-            return LS_ECORRUPT;
-        if (json_string_length(text) == 0)
-            return 0;
-        *game_dir = strdup(json_string_value(text));
-        return *game_dir ? 0 : LS_ENOMEM;
+    out->library_rev = take_uint(r, 8);
+    int rc = take_digest(r, out->digest);
+    if (rc == 0)
+        rc = take_string(r, 4, 0, INDEX_GAME_DIR_MAX, &out->game_dir);
+    if (rc == 0 && out->game_dir[0] == '\0') {
+        free(out->game_dir);
+        out->game_dir = NULL;
     }
-    size_t hex_len = json_is_string(hex) ? json_string_length(hex) : 0;
-    if (hex_len == 0 || hex_len % 2 != 0)
-        return LS_ECORRUPT;
-    *game_dir = calloc(1, hex_len / 2 + 1);
-    if (!*game_dir)
-        return LS_ENOMEM;
-    if (ls_hex_decode(json_string_value(hex), hex_len, (uint8_t *)*game_dir, hex_len / 2) != 0 ||
-        strlen(*game_dir) != hex_len / 2)
-        return LS_ECORRUPT;
-    return 0;
-}
-
-static int index_from_json(json_t *root, ls_index_t *out)
-{
-    const char *digest;
-    json_int_t format, rev;
-    json_t *games;
-    int rc = 0;
-    if (json_unpack(root, "{s:I,s:I,s:s,s:o}", "format", &format, "library_rev", &rev, "digest",
-                    &digest, "games", &games) != 0 ||
-        format != INDEX_FORMAT || rev < 0 || !json_is_array(games) ||
-        strlen(digest) > LS_SHA256_HEX_LEN)
-        return LS_ECORRUPT;
-    out->library_rev = (uint64_t)rev;
-    memcpy(out->digest, digest, strlen(digest) + 1); /* length checked above */
-    rc = game_dir_from_json(root, &out->game_dir);
     if (rc != 0)
         return rc;
-    size_t n = json_array_size(games);
-    out->games = calloc(n ? n : 1, sizeof *out->games);
+    size_t count = (size_t)take_uint(r, 4);
+    if (r->failed || count > r->left / GAME_RECORD_MIN)
+        return LS_ECORRUPT;
+    out->games = calloc(count ? count : 1, sizeof *out->games);
     if (!out->games)
         return LS_ENOMEM;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        out->game_count = i + 1;
-        rc = game_from_json(json_array_get(games, i), &out->games[i]);
-    }
-    if (rc != 0)
-        return rc;
-    qsort(out->games, out->game_count, sizeof *out->games, ls_game_record_compare);
-    for (size_t i = 1; i < out->game_count; i++)
-        if (ls_game_record_compare(&out->games[i - 1], &out->games[i]) == 0)
+    for (size_t g = 0; g < count; g++) {
+        out->game_count = g + 1;
+        rc = take_game(r, &out->games[g]);
+        if (rc != 0)
+            return rc;
+        if (g > 0 && ls_game_record_compare(&out->games[g - 1], &out->games[g]) >= 0)
             return LS_ECORRUPT;
-    return 0;
+    }
+    return r->left == 0 ? 0 : LS_ECORRUPT;
 }
 
-int ls_index_parse(const char *text, size_t len, ls_index_t *out)
+int ls__index_decode_body(const uint8_t *body, size_t len, ls_index_t *out)
 {
+    reader_t r = {.p = body, .left = len};
     memset(out, 0, sizeof *out);
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    int rc = root ? index_from_json(root, out) : LS_ECORRUPT;
-    json_decref(root);
+    int rc = take_body(&r, out);
     if (rc != 0)
         ls_index_free(out);
     return rc;
 }
 
-int ls_index_load(const char *path, ls_index_t *out)
+int ls__index_decode(const uint8_t *data, size_t len, ls_index_t *out)
 {
-    char *text = NULL;
-    size_t len = 0;
-    int rc = ls_fs_read_file(path, INDEX_FILE_MAX, &text, &len);
-
+    uint8_t digest[LS_SHA256_LEN];
+    reader_t r = {.p = data, .left = len};
     memset(out, 0, sizeof *out);
+    const uint8_t *magic = take(&r, INDEX_MAGIC_LEN);
+    uint64_t format = take_uint(&r, 4);
+    uint64_t flags = take_uint(&r, 4);
+    uint64_t body_len = take_uint(&r, 8);
+    const uint8_t *sum = take(&r, LS_SHA256_LEN);
+    if (r.failed || memcmp(magic, INDEX_MAGIC, INDEX_MAGIC_LEN) != 0 || format != INDEX_FORMAT ||
+        flags != 0 || body_len != r.left)
+        return LS_ECORRUPT;
+    ls_sha256(r.p, r.left, digest);
+    if (memcmp(digest, sum, LS_SHA256_LEN) != 0)
+        return LS_ECORRUPT;
+    return ls__index_decode_body(r.p, r.left, out);
+}
+
+/* Reads one index file; LS_ENOENT when there is none. */
+static int read_index(const char *path, bool is_legacy, ls_index_t *out)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = ls_fs_read_file(path, INDEX_FILE_MAX, &data, &len);
+    if (rc == 0)
+        rc = is_legacy ? ls__index_json_parse(data, len, out)
+                       : ls__index_decode((const uint8_t *)data, len, out);
+    free(data);
+    return rc;
+}
+
+int ls_index_load(const char *path, const char *legacy_path, ls_index_t *out, bool *migrated)
+{
+    const char *read_path = path;
+    *migrated = false;
+    memset(out, 0, sizeof *out);
+    int rc = read_index(path, false, out);
+    if (rc == LS_ENOENT && legacy_path) {
+        /* No binary index yet: an older build's JSON one, read this once.
+         * Whether it loads or not, the next save replaces it. */
+        read_path = legacy_path;
+        rc = read_index(legacy_path, true, out);
+        *migrated = rc != LS_ENOENT;
+        if (rc == 0)
+            ls_info("library", "index %s migrated to %s (saved by the next scan)", legacy_path,
+                    path);
+    }
     if (rc == LS_ENOENT)
         return 0;
-    if (rc == 0)
-        rc = ls_index_parse(text, len, out);
-    free(text);
-    if (rc == LS_ENOMEM) {
-        ls_index_free(out);
+    if (rc == LS_ENOMEM)
         return rc;
-    }
     if (rc != 0) {
-        ls_index_free(out);
         out->library_rev = (uint64_t)time(NULL);
         ls_warn("library",
-                "index %s is unreadable (%s); rehashing everything, rev restarts at %llu", path,
-                ls_strerror(rc), (unsigned long long)out->library_rev);
+                "index %s is unreadable (%s); rehashing everything, rev restarts at %llu",
+                read_path, ls_strerror(rc), (unsigned long long)out->library_rev);
     }
     return 0;
 }

@@ -258,13 +258,21 @@ int ls_library_open(const ls_library_config_t *config, ls_library_t **out)
     }
     library->state_dir = strdup(config->state_dir);
     library->index_path = ls_path_join(config->state_dir, LS_INDEX_FILE);
-    if (!library->state_dir || !library->index_path) {
+    library->legacy_index_path = ls_path_join(config->state_dir, LS_INDEX_LEGACY_FILE);
+    if (!library->state_dir || !library->index_path || !library->legacy_index_path) {
         rc = LS_ENOMEM;
         goto out;
     }
-    rc = ls_index_load(library->index_path, &library->index);
+    bool migrated;
+    rc = ls_index_load(library->index_path, library->legacy_index_path, &library->index, &migrated);
     if (rc != 0)
         goto out;
+    /* Read once: the first scan saves the binary index and removes this. */
+    library->is_index_dirty = migrated;
+    if (!migrated) {
+        free(library->legacy_index_path);
+        library->legacy_index_path = NULL;
+    }
     if (library->index.game_dir && strcmp(library->index.game_dir, library->game_dir) != 0) {
         /* Cached hashes describe another folder; keep only the rev. */
         ls_info("library", "game directory changed from %s; hashes will be recomputed",
@@ -301,6 +309,7 @@ void ls_library_close(ls_library_t *library)
     free(library->game_dir);
     free(library->state_dir);
     free(library->index_path);
+    free(library->legacy_index_path);
     ls_catalog_free(library->catalog);
     free(library->catalog_path);
     free(library->catalog_error);

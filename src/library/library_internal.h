@@ -53,18 +53,27 @@ const ls_file_record_t *ls_game_find_file(const ls_game_record_t *game, const ch
 int ls_file_record_compare(const void *a, const void *b);
 int ls_game_record_compare(const void *a, const void *b);
 
-/* Index persistence (index.c). A missing file gives an empty index with rev
- * 0; a corrupt one is logged and replaced by an empty index whose rev starts
- * at the current Unix time, so revs stay monotonic for peers that saw the old
- * ones. */
-int ls_index_load(const char *path, ls_index_t *out);
-/* Parses index text; on failure *out is empty. Used by load and the fuzzer. */
-int ls_index_parse(const char *text, size_t len, ls_index_t *out);
-/* The text ls_index_save writes (caller frees). Every record a scan builds
- * must come back equal from ls_index_parse, a not-downloaded game included,
- * or a restart rehashes the whole library. */
-int ls_index_dump(const ls_index_t *index, char **text);
+/* Index persistence (index.c: binary; index_json.c: the legacy JSON).
+ * Loads STATE/LS_INDEX_FILE; when there is none, the JSON index at
+ * legacy_path (NULL: none) that builds before wrote, and sets *migrated so
+ * that the caller saves the binary one and removes the JSON one. A missing
+ * index gives an empty one with rev 0; a corrupt one is logged and replaced
+ * by an empty index whose rev starts at the current Unix time, so revs stay
+ * monotonic for peers that saw the old ones. Fails only for LS_ENOMEM. */
+int ls_index_load(const char *path, const char *legacy_path, ls_index_t *out, bool *migrated);
+/* Writes the binary index atomically (temp, fsync, rename, directory fsync).
+ * Every record a scan builds must come back equal from ls_index_load, a
+ * not-downloaded game included, or a restart rehashes the whole library. */
 int ls_index_save(const char *path, const ls_index_t *index);
+/* The file ls_index_save writes, and its parser; on failure *out is empty.
+ * The body alone (no header, no checksum) is what the fuzzer mutates. */
+int ls__index_encode(const ls_index_t *index, uint8_t **out, size_t *out_len);
+int ls__index_decode(const uint8_t *data, size_t len, ls_index_t *out);
+int ls__index_encode_body(const ls_index_t *index, uint8_t **out, size_t *out_len);
+int ls__index_decode_body(const uint8_t *body, size_t len, ls_index_t *out);
+/* The legacy JSON index: parser (migration) and writer (tests, fuzzer). */
+int ls__index_json_parse(const char *text, size_t len, ls_index_t *out);
+int ls__index_json_dump(const ls_index_t *index, char **text);
 
 struct ls_library_adoption {
     ls_library_adoption_t *next; /* queued while a scan runs */
@@ -76,6 +85,7 @@ struct ls_library {
     char *game_dir;
     char *state_dir;
     char *index_path;
+    char *legacy_index_path;       /* the JSON index to remove once index_path is saved */
     const ls_catalog_t *base;      /* the caller's, borrowed */
     ls_catalog_t *catalog;         /* effective: base + the game directory's catalog */
     char *catalog_path;            /* GAMEDIR/LS_LOCAL_CATALOG_FILE */

@@ -195,8 +195,8 @@ static int walk_entry(ls_walk_t *walk, int dirfd, const char *prefix, const char
     }
     if (depth == 0 && ls_is_reserved_root_name(name))
         return 0; /* Lanspread's own entries: silently not served */
-    /* Paths travel as JSON strings in manifests and the index; a name in
-     * another encoding could be neither sent nor saved. */
+    /* Paths travel as JSON strings in manifests; a name in another encoding
+     * could not be sent (the index could store it: its names are bytes). */
     size_t bad;
     if (!ls_proto_utf8_is_valid((const uint8_t *)name, strlen(name), &bad)) {
         skip(walk->scan, game_id, relpath, "name is not valid UTF-8; never served");
@@ -845,11 +845,19 @@ static void scan_free(ls_scan_t *scan)
 static void save_work(uv_work_t *req)
 {
     ls_scan_t *scan = req->data;
-    int rc = ls_index_save(scan->library->index_path, &scan->library->index);
+    ls_library_t *library = scan->library;
+    int rc = ls_index_save(library->index_path, &library->index);
     if (rc == 0)
-        scan->library->is_index_dirty = false; /* the loop waits for save_done before a change */
+        library->is_index_dirty = false; /* the loop waits for save_done before a change */
+    if (rc == 0 && library->legacy_index_path) {
+        /* The binary index is durable: the migrated JSON one has served. */
+        if (unlink(library->legacy_index_path) != 0 && errno != ENOENT)
+            ls_warn("library", "removing %s: %s", library->legacy_index_path, strerror(errno));
+        free(library->legacy_index_path);
+        library->legacy_index_path = NULL;
+    }
     if (rc != 0)
-        ls_error("library", "saving index %s: %s", scan->library->index_path, ls_strerror(rc));
+        ls_error("library", "saving index %s: %s", library->index_path, ls_strerror(rc));
     if (scan->status == 0)
         scan->status = rc;
 }

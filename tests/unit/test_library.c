@@ -2,6 +2,8 @@
  * names, rev and digest, the index, manifests and bad input. */
 #include "testutil.h"
 
+#include "library/library_internal.h"
+
 #include "lanspread/catalog.h"
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
@@ -359,7 +361,7 @@ static void corrupt_index_is_replaced_and_rev_keeps_growing(void **state)
     uint64_t rev = ls_library_rev(f->library);
     ls_library_close(f->library);
     f->library = NULL;
-    ls_test_write_text(f->state, "index.json", "{\"format\":1, truncated");
+    ls_test_write_text(f->state, LS_INDEX_FILE, "LSINDEX\n truncated");
     reopen(f);
     assert_true(ls_library_rev(f->library) > rev);
     assert_non_null(strstr(f->log, "unreadable"));
@@ -446,7 +448,7 @@ static void restart_in_every_folder_state_rehashes_nothing(void **state)
     assert_true(ls_library_find(f->library, "alpha")->is_installed);
     uint64_t rev = ls_library_rev(f->library);
     describe_games(f, before, sizeof before);
-    char *index_before = ls_test_read_file(f->state, "index.json", &len_before);
+    char *index_before = ls_test_read_file(f->state, LS_INDEX_FILE, &len_before);
 
     restart(f);
     assert_null(strstr(f->log, "unreadable"));
@@ -461,7 +463,7 @@ static void restart_in_every_folder_state_rehashes_nothing(void **state)
     assert_true(is_announced(f, "alpha"));
     assert_true(is_announced(f, "delta"));
     /* Nothing changed on disk, so the index is what it was, not a fresh one. */
-    char *index_after = ls_test_read_file(f->state, "index.json", &len_after);
+    char *index_after = ls_test_read_file(f->state, LS_INDEX_FILE, &len_after);
     assert_int_equal(len_after, len_before);
     assert_memory_equal(index_after, index_before, len_before);
     free(index_before);
@@ -490,8 +492,8 @@ static void restart_rehashes_only_the_changed_file(void **state)
     assert_int_equal(ls_library_rev(f->library), rev + 1);
 }
 
-/* Names and versions that are not UTF-8 cannot travel in the protocol or be
- * written to the JSON index: they are skipped, and the rest still persists. */
+/* Names and versions that are not UTF-8 cannot travel in the protocol (JSON
+ * manifests): they are skipped, and the rest still persists. */
 static void bytes_that_are_not_utf8_are_skipped_and_the_index_persists(void **state)
 {
     fixture_t *f = *state;
@@ -515,11 +517,37 @@ static void bytes_that_are_not_utf8_are_skipped_and_the_index_persists(void **st
     assert_int_equal(warm.files_hashed, 0);
 }
 
-/* Replaces the first `from` in the saved index with `to`. */
+/* Turns the saved binary index into the JSON one that builds before it
+ * wrote (their writer, unchanged), as after an upgrade. */
+static void downgrade_index(fixture_t *f)
+{
+    size_t len;
+    char *data = ls_test_read_file(f->state, LS_INDEX_FILE, &len);
+    ls_index_t index;
+    char *text = NULL;
+    assert_int_equal(ls__index_decode((const uint8_t *)data, len, &index), 0);
+    assert_int_equal(ls__index_json_dump(&index, &text), 0);
+    ls_test_write_text(f->state, LS_INDEX_LEGACY_FILE, text);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", f->state, LS_INDEX_FILE);
+    assert_int_equal(unlink(path), 0);
+    ls_index_free(&index);
+    free(text);
+    free(data);
+}
+
+static bool state_has(fixture_t *f, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", f->state, name);
+    return ls_fs_exists(path) == 1;
+}
+
+/* Replaces the first `from` in the legacy JSON index with `to`. */
 static void edit_index(fixture_t *f, const char *from, const char *to)
 {
     size_t len;
-    char *text = ls_test_read_file(f->state, "index.json", &len);
+    char *text = ls_test_read_file(f->state, LS_INDEX_LEGACY_FILE, &len);
     char *at = strstr(text, from);
     assert_non_null(at);
     size_t head = (size_t)(at - text), to_len = strlen(to);
@@ -529,7 +557,7 @@ static void edit_index(fixture_t *f, const char *from, const char *to)
     memcpy(edited, text, head);
     memcpy(edited + head, to, to_len);
     memcpy(edited + head + to_len, rest, strlen(rest) + 1);
-    ls_test_write_text(f->state, "index.json", edited);
+    ls_test_write_text(f->state, LS_INDEX_LEGACY_FILE, edited);
     free(edited);
     free(text);
 }
@@ -544,6 +572,7 @@ static void null_version_from_older_builds_loads_and_other_types_do_not(void **s
     ls_library_close(f->library);
     f->library = NULL;
     /* Builds before this one wrote a not-downloaded game's version as null. */
+    downgrade_index(f);
     edit_index(f, "{\"id\":\"bravo\",", "{\"id\":\"bravo\",\"version\":null,");
     restart(f);
     assert_null(strstr(f->log, "unreadable"));
@@ -552,9 +581,117 @@ static void null_version_from_older_builds_loads_and_other_types_do_not(void **s
 
     ls_library_close(f->library);
     f->library = NULL;
+    downgrade_index(f);
     edit_index(f, "{\"id\":\"bravo\",", "{\"id\":\"bravo\",\"version\":5,");
     restart(f);
     assert_non_null(strstr(f->log, "unreadable"));
+}
+
+/* An upgrade from a build with the JSON index: read once, nothing rehashed,
+ * the rev kept; the first scan writes the binary index and removes the JSON
+ * one, so the next start reads only the binary one. */
+static void json_index_of_older_builds_is_migrated_once(void **state)
+{
+    fixture_t *f = *state;
+    char before[2048], after[2048];
+    make_every_folder_state(f);
+    scan(f);
+    uint64_t rev = ls_library_rev(f->library);
+    describe_games(f, before, sizeof before);
+    ls_library_close(f->library);
+    f->library = NULL;
+    downgrade_index(f);
+
+    restart(f);
+    assert_non_null(strstr(f->log, "migrated"));
+    assert_null(strstr(f->log, "unreadable"));
+    assert_int_equal(ls_library_rev(f->library), rev);
+    ls_scan_stats_t warm = scan(f);
+    assert_int_equal(warm.files_hashed, 0);
+    assert_false(warm.rev_bumped);
+    describe_games(f, after, sizeof after);
+    assert_string_equal(before, after);
+    assert_true(state_has(f, LS_INDEX_FILE));
+    assert_false(state_has(f, LS_INDEX_LEGACY_FILE));
+
+    restart(f);
+    assert_null(strstr(f->log, "migrated"));
+    assert_int_equal(ls_library_rev(f->library), rev);
+    assert_int_equal(scan(f).files_hashed, 0);
+}
+
+/* The library's files, their sizes and every chunk hash, one line each. */
+static void describe_manifest(fixture_t *f, const char *id, char *out, size_t len)
+{
+    ls_game_manifest_t m;
+    size_t used = 0;
+    assert_int_equal(ls_library_manifest(f->library, id, &m), 0);
+    out[0] = '\0';
+    for (size_t i = 0; i < m.file_count && used < len; i++) {
+        char hex[LS_SHA256_HEX_LEN + 1] = "";
+        if (!m.files[i].is_dir && m.files[i].chunk_count)
+            ls_hex_encode(m.files[i].chunk_sha256[0], LS_SHA256_LEN, hex);
+        used += (size_t)snprintf(out + used, len - used, "%s d=%d s=%llu n=%zu %s\n",
+                                 m.files[i].path, m.files[i].is_dir,
+                                 (unsigned long long)m.files[i].size, m.files[i].chunk_count, hex);
+    }
+    assert_true(used < len);
+    ls_manifest_free(&m);
+}
+
+/* Damage of every kind a disk or a crash leaves: cut short anywhere, a
+ * flipped bit in the records or the header, an unknown format, bytes
+ * appended. Each is refused as a whole (no half-read index), the scan that
+ * follows rebuilds everything from disk, and nothing is lost. */
+static void damaged_binary_index_falls_back_to_a_full_scan(void **state)
+{
+    fixture_t *f = *state;
+    char games_before[2048], games_after[2048], alpha_before[4096], alpha_after[4096];
+    make_every_folder_state(f);
+    ls_scan_stats_t cold = scan(f);
+    uint64_t rev = ls_library_rev(f->library);
+    describe_games(f, games_before, sizeof games_before);
+    describe_manifest(f, "alpha", alpha_before, sizeof alpha_before);
+    ls_library_close(f->library);
+    f->library = NULL;
+    size_t len;
+    uint8_t *good = (uint8_t *)ls_test_read_file(f->state, LS_INDEX_FILE, &len);
+    assert_true(len > 100);
+    const size_t format_at = 8, body_at = 56;
+    struct {
+        size_t keep;   /* bytes kept */
+        size_t flip;   /* byte whose low bit flips; SIZE_MAX: none */
+        size_t extend; /* zero bytes appended */
+    } damage[] = {
+        {0, SIZE_MAX, 0},       {10, SIZE_MAX, 0},      {body_at, SIZE_MAX, 0},
+        {len / 2, SIZE_MAX, 0}, {len - 1, SIZE_MAX, 0}, {len, body_at + 40, 0},
+        {len, len - 1, 0},      {len, format_at, 0},    {len, SIZE_MAX, 1},
+    };
+    for (size_t d = 0; d < sizeof damage / sizeof damage[0]; d++) {
+        uint8_t *bad = calloc(1, len + damage[d].extend);
+        memcpy(bad, good, damage[d].keep);
+        if (damage[d].flip != SIZE_MAX)
+            bad[damage[d].flip] ^= 1;
+        ls_test_write_file(f->state, LS_INDEX_FILE, bad, damage[d].keep + damage[d].extend);
+        free(bad);
+        restart(f);
+        assert_non_null(strstr(f->log, "unreadable"));
+        assert_true(ls_library_rev(f->library) > rev);
+        ls_scan_stats_t full = scan(f);
+        assert_int_equal(full.files_hashed, cold.files_hashed);
+        describe_games(f, games_after, sizeof games_after);
+        assert_string_equal(games_before, games_after);
+        describe_manifest(f, "alpha", alpha_after, sizeof alpha_after);
+        assert_string_equal(alpha_before, alpha_after);
+        assert_true(is_announced(f, "alpha"));
+        ls_library_close(f->library);
+        f->library = NULL;
+    }
+    /* The last scan wrote a sound index again: the next start reads it. */
+    restart(f);
+    assert_null(strstr(f->log, "unreadable"));
+    assert_int_equal(scan(f).files_hashed, 0);
+    free(good);
 }
 
 static void game_dir_that_is_not_utf8_still_persists(void **state)
@@ -875,6 +1012,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(null_version_from_older_builds_loads_and_other_types_do_not,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(json_index_of_older_builds_is_migrated_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(damaged_binary_index_falls_back_to_a_full_scan, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(game_dir_that_is_not_utf8_still_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(local_catalog_edits_apply_on_the_next_scan, setup,
                                         teardown),
