@@ -262,6 +262,8 @@ static void report_catalog(ls_peer_runtime_t *rt, const ls_scan_stats_t *stats)
         ls_rt_emit(rt, &event);
 }
 
+static void emit_held_installs(ls_peer_runtime_t *rt);
+
 static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
@@ -275,10 +277,11 @@ static void rescan_done_cb(ls_library_t *library, int status, const ls_scan_stat
     report_catalog(rt, stats);
     library_changed(rt);
     if (stats->catalog_changed)
-        games_changed(rt); /* their catalog text may have changed */
-    if (ls_rt_game_dir_scan_ended(rt))
-        return; /* the new directory's full scan replaces any pending one */
-    start_queued_rescan(rt);
+        games_changed(rt);              /* their catalog text may have changed */
+    if (!ls_rt_game_dir_scan_ended(rt)) /* else its full scan replaces any pending one */
+        start_queued_rescan(rt);
+    if (!rt->is_scanning)
+        emit_held_installs(rt);
 }
 
 void ls_rt_rescan(ls_peer_runtime_t *rt, const char *game_id)
@@ -352,6 +355,58 @@ static ls_peer_event_kind_t install_event_kind(ls_install_op_t op, ls_install_ev
     }
 }
 
+/* An install or uninstall end waiting for its rescan (see runtime_internal.h). */
+typedef struct ls__held_install {
+    struct ls__held_install *next;
+    ls_peer_event_kind_t kind;
+    ls_install_op_t op;
+    char *game_id;
+    char *reason;
+} ls__held_install_t;
+
+static void emit_held_installs(ls_peer_runtime_t *rt)
+{
+    ls__held_install_t *h = rt->held_installs;
+    rt->held_installs = NULL;
+    while (h) {
+        ls__held_install_t *next = h->next;
+        ls_peer_event_t event = {.kind = h->kind, .u.install = {h->game_id, h->op, h->reason}};
+        if (!rt->is_shutting_down)
+            ls_rt_emit(rt, &event);
+        free(h->game_id);
+        free(h->reason);
+        free(h);
+        h = next;
+    }
+}
+
+/* Held until every scan asked for so far has ended (a game's rescan may
+ * queue behind another); emitted at once when it cannot be held. */
+static void hold_install_event(ls_peer_runtime_t *rt, const ls_peer_event_t *event)
+{
+    ls__held_install_t *h = calloc(1, sizeof *h);
+    const ls_peer_ev_install_t *in = &event->u.install;
+    if (h) {
+        h->kind = event->kind;
+        h->op = in->op;
+        h->game_id = strdup(in->game_id);
+        h->reason = in->reason ? strdup(in->reason) : NULL;
+    }
+    if (!h || !h->game_id || (in->reason && !h->reason) || !rt->is_scanning) {
+        if (h) {
+            free(h->game_id);
+            free(h->reason);
+        }
+        free(h);
+        ls_rt_emit(rt, event);
+        return;
+    }
+    ls__held_install_t **tail = &rt->held_installs;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = h;
+}
+
 void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
@@ -365,13 +420,16 @@ void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata)
     ls_peer_event_t event = {
         .kind = install_event_kind(ev->op, ev->kind),
         .u.install = {ev->game_id, ev->op, ev->kind == LS_INSTALL_EV_FAILED ? ev->reason : NULL}};
-    ls_rt_emit(rt, &event);
-    if (ev->kind == LS_INSTALL_EV_BEGIN || rt->is_shutting_down)
+    if (ev->kind == LS_INSTALL_EV_BEGIN || rt->is_shutting_down) {
+        ls_rt_emit(rt, &event);
         return;
+    }
     /* The game is free again: its installed state changed, rescan it (and
-     * whatever the monitor held back meanwhile). */
+     * whatever the monitor held back meanwhile); the end is told once the
+     * rescan has published that state. */
     ls_monitor_release(rt->monitor, ev->game_id);
     ls_rt_rescan(rt, ev->game_id);
+    hold_install_event(rt, &event);
 }
 
 /* The fetcher's hook: a download ended. */
@@ -599,6 +657,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     if (rt->fetcher)
         ls__fetcher_shutdown(rt->fetcher);
     rt->is_shutting_down = true;
+    emit_held_installs(rt); /* freed, not sent */
     uv_timer_stop(&rt->reconnect_timer);
     uv_close((uv_handle_t *)&rt->reconnect_timer, NULL);
     uv_timer_stop(&rt->upload_timer);

@@ -99,7 +99,11 @@ struct ls_peer_runtime {
      * afterwards: widening them into a full scan would sweep up busy games. */
     char **rescan_queue;
     size_t rescan_queue_count;
-    bool is_scanning;       /* a library scan runs: the library stays open */
+    bool is_scanning; /* a library scan runs: the library stays open */
+    /* Install/uninstall ends (finished or failed) held until the rescan
+     * they asked for has published the game's new state, so that no reader
+     * sees an install finished while the library still says otherwise. */
+    struct ls__held_install *held_installs;
     bool is_game_dir_job;   /* a new game directory is being checked */
     char *pending_game_dir; /* checked; swapped in when the scan ends */
 };

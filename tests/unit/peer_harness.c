@@ -84,6 +84,18 @@ json_t *ls_event_log_wait(ls_event_log_t *log, size_t since, ls_peer_event_kind_
     return found;
 }
 
+size_t ls_event_log_index_of(ls_event_log_t *log, size_t since, ls_peer_event_kind_t kind,
+                             ls_event_pred pred, const void *arg)
+{
+    size_t found = SIZE_MAX;
+    uv_mutex_lock(&log->lock);
+    for (size_t i = since; i < log->count && found == SIZE_MAX; i++)
+        if (log->events[i].kind == kind && (!pred || pred(log->events[i].data, arg)))
+            found = i;
+    uv_mutex_unlock(&log->lock);
+    return found;
+}
+
 bool ls_pred_games_include(const json_t *data, const void *game_id)
 {
     json_t *games = json_object_get(data, "games");

@@ -39,6 +39,10 @@ typedef bool (*ls_event_pred)(const json_t *data, const void *arg);
  * Returns a deep copy of its data (caller json_decref) or NULL on timeout. */
 json_t *ls_event_log_wait(ls_event_log_t *log, size_t since, ls_peer_event_kind_t kind,
                           ls_event_pred pred, const void *arg, int timeout_ms);
+/* Index of the first event of `kind` at index >= since that satisfies pred
+ * (NULL: any), without waiting; SIZE_MAX when there is none yet. */
+size_t ls_event_log_index_of(ls_event_log_t *log, size_t since, ls_peer_event_kind_t kind,
+                             ls_event_pred pred, const void *arg);
 /* Predicates. */
 bool ls_pred_games_include(const json_t *data, const void *game_id);
 bool ls_pred_count_is(const json_t *data, const void *count);

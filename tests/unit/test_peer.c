@@ -486,6 +486,11 @@ static void install_and_uninstall_commands_change_the_local_library(void **state
                            &installed, WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
+    /* The library says installed before the install is said to be done:
+     * a client that reads the game list on install-finished sees it. */
+    assert_true(ls_event_log_index_of(&p->events, mark, LS_EVENT_LOCAL_LIBRARY,
+                                      local_game_installed_is, &installed) <
+                ls_event_log_index_of(&p->events, mark, LS_EVENT_INSTALL_FINISHED, NULL, NULL));
     char local[512];
     snprintf(local, sizeof local, "%s/games/alpha/local", p->dir);
     assert_int_equal(ls_fs_is_dir(local), 1);
@@ -499,6 +504,9 @@ static void install_and_uninstall_commands_change_the_local_library(void **state
                            &removed, WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
+    assert_true(ls_event_log_index_of(&p->events, mark, LS_EVENT_LOCAL_LIBRARY,
+                                      local_game_installed_is, &removed) <
+                ls_event_log_index_of(&p->events, mark, LS_EVENT_UNINSTALL_FINISHED, NULL, NULL));
 
     mark = ls_event_log_mark(&p->events);
     assert_int_equal(ls_peer_command(p->rt, LS_CMD_INSTALL, "zulu"), 0);
