@@ -12,9 +12,13 @@
 
 /* per buffer; a served stream holds two */
 #define READ_SIZE (256 * 1024)
+/* What is read before the peer takes any byte: a receiver that never opens
+ * its window (a stranger holding streams) pins this much, not READ_SIZE. */
+#define FIRST_READ_SIZE (32 * 1024)
 
 struct file_buf {
     uint8_t *data;
+    size_t cap; /* bytes allocated at data */
     size_t len; /* bytes read into data */
     size_t pos; /* bytes already handed to the stream */
     bool is_ready;
@@ -33,6 +37,8 @@ struct ls_net_file_source {
     bool is_reading;
     bool is_waiting; /* the stream asked while nothing was ready */
     bool is_freed;   /* the owner let go while a read was in flight */
+    bool has_pulled; /* the stream took bytes: the peer's window is open */
+    size_t buf_size; /* each buffer: READ_SIZE, or less for a shorter range */
     int error;
     ls_net_stream_t *stream;
     uint32_t *open_fds; /* decremented when fd closes (NULL: not counted) */
@@ -62,7 +68,23 @@ static void read_ahead(ls_net_file_source_t *src)
 
     if (src->is_reading || src->error || b->is_ready || want == 0)
         return;
-    iov = uv_buf_init((char *)b->data, want < READ_SIZE ? (unsigned)want : READ_SIZE);
+    /* Until the peer reads, one small buffer; both at full size after: a
+     * receiver that never opens its window holds FIRST_READ_SIZE of ours. */
+    size_t size = src->has_pulled                   ? src->buf_size
+                  : src->buf_size < FIRST_READ_SIZE ? src->buf_size
+                                                    : FIRST_READ_SIZE;
+    if (!src->has_pulled && src->bufs[src->fill ^ 1].is_ready)
+        return; /* the first buffer is read; the second waits for the peer */
+    if (b->cap < size) {
+        uint8_t *grown = realloc(b->data, size);
+        if (!grown) {
+            src->error = LS_ENOMEM;
+            return;
+        }
+        b->data = grown;
+        b->cap = size;
+    }
+    iov = uv_buf_init((char *)b->data, want < size ? (unsigned)want : (unsigned)size);
     src->req.data = src;
     if (uv_fs_read(src->loop, &src->req, src->fd, &iov, 1, (int64_t)src->next_read, read_cb) != 0) {
         src->error = LS_EIO;
@@ -121,6 +143,10 @@ static int file_pull(ls_net_stream_t *s, uint8_t *out, size_t cap, size_t *len, 
     memcpy(out, b->data + b->pos, n);
     b->pos += n;
     src->left -= n;
+    if (!src->has_pulled) {
+        src->has_pulled = true;
+        read_ahead(src); /* the other buffer, now that the window is open */
+    }
     if (b->pos == b->len) {
         b->is_ready = false;
         src->cur ^= 1;
@@ -147,13 +173,7 @@ int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t le
     src->next_read = offset;
     src->end = offset + len;
     src->left = len;
-    src->bufs[0].data = malloc(READ_SIZE);
-    src->bufs[1].data = malloc(READ_SIZE);
-    if (!src->bufs[0].data || !src->bufs[1].data) {
-        src->fd = -1; /* not taken: the caller keeps it on failure */
-        destroy(src);
-        return LS_ENOMEM;
-    }
+    src->buf_size = len < READ_SIZE ? (size_t)(len ? len : 1) : READ_SIZE;
     *out = src;
     return 0;
 }

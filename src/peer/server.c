@@ -160,12 +160,61 @@ static uint32_t swarm_sends(const ls_serve_stream_t *ss, bool *to_others)
 }
 
 /* A body transfer starts: false (and nothing counted) when over a limit. */
+static void transfer_end(ls_serve_stream_t *ss);
+
+/* Ends a transfer at once: the stream reset, the file and its buffers
+ * freed now rather than when the receiver acknowledges the reset. */
+static void transfer_abandon(ls_serve_stream_t *ss)
+{
+    ls_net_stream_reset(ss->stream, LS_NET_APP_CANCELED);
+    ls_net_file_source_free(ss->body);
+    ss->body = NULL;
+    transfer_end(ss);
+}
+
+/* When a transfer's receiver last acknowledged bytes; one the stall check
+ * has not seen yet counts as now. */
+static uint64_t last_progress(const ls_serve_stream_t *ss)
+{
+    return ss->progress_ms ? ss->progress_ms : UINT64_MAX;
+}
+
+/* All LS_SERVE_TOTAL_MAX transfers run. Several identities of one stranger
+ * (each within LS_SERVE_PER_PEER_MAX) could hold every slot with streams
+ * they never read, so a requester with fewer transfers than the busiest
+ * peer by two or more takes one of that peer's: the one whose receiver
+ * acknowledged nothing for the longest. Loads even out; a peer at its fair
+ * share cannot take from another. */
+static bool preempt_for(ls_serve_stream_t *ss, const ls_link_load_t *load)
+{
+    ls__server_t *server = ss->server;
+    const ls_link_load_t *busiest = NULL;
+    ls_serve_stream_t *victim = NULL;
+    for (size_t i = 0; i < server->load_count; i++)
+        if (!busiest || server->loads[i].count > busiest->count)
+            busiest = &server->loads[i];
+    if (!busiest || busiest->count < load->count + 2)
+        return false;
+    for (ls_serve_stream_t *o = server->sending; o; o = o->next_transfer)
+        if (o->link == busiest->link && o->body && o->stream &&
+            (!victim || last_progress(o) < last_progress(victim)))
+            victim = o;
+    if (!victim)
+        return false;
+    ls_debug("serve", "%.12s: transfer of %s given up for %.12s (fair share)",
+             victim->link->peer_id, victim->reply.path, ss->link->peer_id);
+    transfer_abandon(victim);
+    return true;
+}
+
 static bool transfer_begin(ls_serve_stream_t *ss)
 {
     ls__server_t *server = ss->server;
     ls_link_load_t *load = load_of(server, ss->link, true);
     bool to_others;
-    if (!load || server->transfers >= LS_SERVE_TOTAL_MAX || load->count >= LS_SERVE_PER_PEER_MAX)
+    if (!load || load->count >= LS_SERVE_PER_PEER_MAX)
+        return false;
+    if (server->transfers >= LS_SERVE_TOTAL_MAX && !preempt_for(ss, load))
         return false;
     if (ss->link->wants_swarm && swarm_sends(ss, &to_others) >= LS_SERVE_SWARM_SHARED_MAX &&
         to_others)
@@ -620,12 +669,7 @@ void ls__server_check_stalls(ls__server_t *server, uint64_t now_ms)
             continue;
         ls_info("serve", "%.12s: %s: nothing read for %u ms; transfer reset", ss->link->peer_id,
                 ss->reply.path, (unsigned)server->stall_ms);
-        /* the file and its buffers go now, not when the receiver gets round
-         * to acknowledging the reset */
-        ls_net_stream_reset(ss->stream, LS_NET_APP_CANCELED);
-        ls_net_file_source_free(ss->body);
-        ss->body = NULL;
-        transfer_end(ss);
+        transfer_abandon(ss);
     }
 }
 
