@@ -9,9 +9,12 @@
 #define LANSPREAD_PEER_H
 
 #include "lanspread/catalog.h"
+#include "lanspread/identity.h"
 #include "lanspread/install.h"
 #include "lanspread/library.h"
 #include "lanspread/party.h"
+#include "lanspread/peerdb.h"
+#include "lanspread/proto.h"
 #include "lanspread/unpack.h"
 
 #include <jansson.h>
@@ -20,6 +23,17 @@
 #include <stdint.h>
 
 #define LS_STATIC_PEERS_MAX 32
+/* The daemon's QUIC port (UDP) when no --listen is given: fixed, so firewall
+ * rules and the addresses other peers remember keep working across restarts. */
+#define LS_PEER_DEFAULT_PORT 7400
+#define LS_PEER_DEFAULT_LISTEN "0.0.0.0:7400"
+/* With listen_fallback, a taken port gives way to the next this many ports,
+ * then to any free one. */
+#define LS_PEER_PORT_FALLBACKS 8
+/* Peers remembered in STATE/LS_KNOWN_PEERS_FILE (src/peer/known.c): at most
+ * this many, the least recently seen dropped first. */
+#define LS_KNOWN_PEERS_MAX 256
+#define LS_KNOWN_PEERS_FILE "peers.json"
 #define LS_UPLOAD_INTERVAL_MS 1000
 /* LIST_GAMES events come at most once per this interval: the first change
  * after a quiet interval at once, the changes within it coalesced into one
@@ -30,8 +44,10 @@
 typedef struct {
     const char *game_dir;
     const char *state_dir;
-    const char *name;                              /* shown to other peers; default: host name */
-    const char *listen;                            /* "ADDR:PORT"; default "0.0.0.0:0" */
+    const char *name;     /* shown to other peers; default: host name */
+    const char *listen;   /* "ADDR:PORT"; default "0.0.0.0:0" */
+    bool listen_fallback; /* listen's port taken: try the next LS_PEER_PORT_FALLBACKS ports,
+                             then any free one (the daemon's default port does) */
     const char *static_peers[LS_STATIC_PEERS_MAX]; /* "ADDR:PORT" to connect to */
     size_t static_peer_count;
     const ls_party_key_t *party_key; /* ls_party_key_derive's; NULL: anyone on the LAN may join */
@@ -269,7 +285,12 @@ typedef enum {
     LS_CMD_GET_PEER_COUNT, /* answers PEER_COUNT */
     LS_CMD_RESCAN,         /* game_id or NULL: rescan and announce changes */
     LS_CMD_SHUTDOWN,
-    LS_CMD_CANCEL, /* game_id: stop its download, keep verified chunks */
+    LS_CMD_CANCEL,      /* game_id: stop its download, keep verified chunks */
+    LS_CMD_ADD_PEER,    /* peer: "ADDR:PORT" dialled from now on like a --peer (at most
+                           LS_STATIC_PEERS_MAX; more: RUNTIME_FAILURE {what:"add peer"}) */
+    LS_CMD_FORGET_PEER, /* peer: what ls_known_peer_matches takes: no longer dialled nor
+                           remembered (a connection to it stays; seen again, it is
+                           remembered again) */
 } ls_peer_command_kind_t;
 
 /* LS_CMD_DOWNLOAD flags. */
@@ -283,6 +304,7 @@ typedef struct {
     size_t file_count;
     uint32_t flags;   /* DOWNLOAD: LS_DOWNLOAD_* */
     const char *path; /* SET_GAME_DIR */
+    const char *peer; /* ADD_PEER, FORGET_PEER */
 } ls_peer_command_t;
 
 typedef struct ls_peer_runtime ls_peer_runtime_t;
@@ -318,6 +340,31 @@ void ls_peer_stop(ls_peer_runtime_t *peer);
  * ls_peer_start returned 0 and until ls_peer_stop. */
 const char *ls_peer_id(const ls_peer_runtime_t *peer);
 int ls_peer_listen_port(const ls_peer_runtime_t *peer);
+
+/* A peer this one knows: remembered (seen once: kept in STATE/peers.json,
+ * dialled at every start alongside mDNS) or added (--peer, `peer =` in the
+ * config, ADD_PEER), or both. */
+typedef struct {
+    char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* "": an added address not reached yet */
+    char address[LS_ADDRESS_MAX];         /* "ADDR:PORT" it listens on */
+    char name[LS_NAME_MAX + 1];           /* "": never reached */
+    int64_t last_seen;                    /* Unix seconds of its last handshake or loss; 0: never */
+    bool is_connected;
+    bool is_added; /* a --peer / config / ADD_PEER address */
+} ls_known_peer_t;
+
+/* Copies up to max known peers (the most recently seen first) into out; any
+ * thread. Returns how many there are in all. */
+size_t ls_peer_known_peers(ls_peer_runtime_t *peer, ls_known_peer_t *out, size_t max);
+
+/* Whether `what` names this peer: its "ADDR:PORT", its ADDR (any port), its
+ * peer id or a prefix of it of at least LS_KNOWN_ID_PREFIX_MIN hex digits
+ * (the CLI's tables show 12). */
+#define LS_KNOWN_ID_PREFIX_MIN 8
+bool ls_known_peer_matches(const ls_known_peer_t *peer, const char *what);
+
+/* "IPv4:PORT" or "[IPv6]:PORT" with a port from 1 to 65535. */
+bool ls_peer_address_is_valid(const char *text);
 
 /* The event's name as the application shows it ("download-progress"). */
 const char *ls_peer_event_name(ls_peer_event_kind_t kind);

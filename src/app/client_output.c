@@ -48,14 +48,45 @@ static void print_games(const json_t *doc)
     }
 }
 
+/* "connected", "never", or how long ago, for people. */
+static const char *last_seen_text(const json_t *p, char *buf, size_t len)
+{
+    json_t *seen = json_object_get(p, "last_seen");
+    long long ago = (long long)time(NULL) - (long long)json_integer_value(seen);
+    if (json_is_true(json_object_get(p, "connected")))
+        return "connected";
+    if (!json_is_integer(seen))
+        return "never";
+    if (ago < 120)
+        snprintf(buf, len, "%lld s ago", ago < 0 ? 0 : ago);
+    else if (ago < 2 * 3600)
+        snprintf(buf, len, "%lld min ago", ago / 60);
+    else if (ago < 2 * 86400)
+        snprintf(buf, len, "%lld h ago", ago / 3600);
+    else
+        snprintf(buf, len, "%lld days ago", ago / 86400);
+    return buf;
+}
+
 static void print_peers(const json_t *doc)
 {
     size_t i;
     json_t *p;
+    char seen[32];
     printf("%-14s %-20s %-24s %s\n", "PEER", "NAME", "ADDRESS", "GAMES");
     json_array_foreach(json_object_get(doc, "peers"), i, p) printf(
         "%-14.12s %-20.20s %-24s %lld\n", str_or(p, "peer_id", "?"), str_or(p, "name", "?"),
         str_or(p, "address", "?"), (long long)json_integer_value(json_object_get(p, "game_count")));
+    const json_t *known = json_object_get(doc, "known");
+    if (!known)
+        return;
+    printf("\nknown peers (remembered across restarts, dialled at start; added: saved in the "
+           "config):\n%-24s %-14s %-20s %-14s %s\n",
+           "ADDRESS", "PEER", "NAME", "LAST SEEN", "ADDED");
+    json_array_foreach(known, i, p) printf(
+        "%-24s %-14.12s %-20.20s %-14s %s\n", str_or(p, "address", "?"), str_or(p, "peer_id", "-"),
+        str_or(p, "name", "-"), last_seen_text(p, seen, sizeof seen),
+        json_is_true(json_object_get(p, "added")) ? "yes" : "no");
 }
 
 static void print_status(const json_t *doc)

@@ -50,7 +50,11 @@ typedef struct {
 
 static const ls_client_command_t client_commands[] = {
     {"games", "", "list every game: local and on other peers, with its state", false},
-    {"peers", "", "list the peers this daemon knows", false},
+    {"peers", "", "list the connected peers and the known ones (remembered, added)", false},
+    {"peer", "add ADDR:PORT | forget ADDR[:PORT]|ID",
+     "add a peer address (dialled now and at every start: saved in the config), or forget "
+     "a peer (no longer remembered nor dialled)",
+     false},
     {"status", "", "show the daemon's status", false},
     {"download", "ID", "download a game from the peers, then install it", true},
     {"update", "ID", "fetch a game's latest version from the peers", true},
@@ -67,6 +71,7 @@ typedef struct {
     const ls_client_command_t *cmd;
     char *state_dir;
     const char *api_url, *token, *arg;
+    const char *verb; /* peer: add or forget */
     bool as_json, is_no_wait, is_print_only, is_detach;
     int timeout_s;
 } ls_client_options_t;
@@ -173,7 +178,15 @@ static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
             return LS_EXIT_USAGE;
         }
     }
-    bool needs_arg = strcmp(o->cmd->args, "ID") == 0 || strcmp(o->cmd->args, "DIR") == 0;
+    if (strcmp(o->cmd->name, "peer") == 0) {
+        o->verb = optind < argc ? argv[optind++] : "";
+        if (strcmp(o->verb, "add") != 0 && strcmp(o->verb, "forget") != 0) {
+            fprintf(stderr, "lanspread peer: expected add ADDR:PORT or forget ADDR|ID\n");
+            client_usage(o->cmd, stderr);
+            return LS_EXIT_USAGE;
+        }
+    }
+    bool needs_arg = strcmp(o->cmd->args, "ID") == 0 || strcmp(o->cmd->args, "DIR") == 0 || o->verb;
     bool may_arg = needs_arg || o->cmd->args[0] == '[';
     if ((needs_arg && optind + 1 != argc) || (!may_arg && optind != argc) ||
         (may_arg && optind + 1 < argc) || o->timeout_s <= 0) {
@@ -262,6 +275,22 @@ static int run_read(const ls_client_options_t *o, const ls_httpc_target_t *t)
     int code = call(t, "GET", path, NULL, &doc);
     if (code == LS_EXIT_OK)
         ls_client_print_document(o->cmd->name, doc, o->as_json);
+    json_decref(doc);
+    return code;
+}
+
+/* The connected peers, then every known one (remembered or added). */
+static int run_peers(const ls_client_options_t *o, const ls_httpc_target_t *t)
+{
+    json_t *doc = NULL, *known = NULL;
+    int code = call(t, "GET", "/api/peers", NULL, &doc);
+    if (code == LS_EXIT_OK)
+        code = call(t, "GET", "/api/known-peers", NULL, &known);
+    if (code == LS_EXIT_OK) {
+        json_object_set(doc, "known", json_object_get(known, "peers"));
+        ls_client_print_document("peers", doc, o->as_json);
+    }
+    json_decref(known);
     json_decref(doc);
     return code;
 }
@@ -405,8 +434,16 @@ static int run_client(ls_client_options_t *o)
     if (code >= 0)
         goto out;
     const char *name = o->cmd->name;
-    if (strcmp(name, "games") == 0 || strcmp(name, "peers") == 0 || strcmp(name, "status") == 0) {
+    if (strcmp(name, "games") == 0 || strcmp(name, "status") == 0) {
         code = run_read(o, &t);
+    } else if (strcmp(name, "peers") == 0) {
+        code = run_peers(o, &t);
+    } else if (strcmp(name, "peer") == 0) {
+        bool is_add = strcmp(o->verb, "add") == 0;
+        json_t *body = json_pack("{s:s}", is_add ? "address" : "peer", o->arg);
+        code = run_simple_post(o, &t, is_add ? "/api/known-peers/add" : "/api/known-peers/forget",
+                               body);
+        json_decref(body);
     } else if (strcmp(name, "open") == 0) {
         code = run_open(o, &t);
     } else if (strcmp(name, "rescan") == 0) {

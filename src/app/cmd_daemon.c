@@ -37,7 +37,8 @@ static void daemon_usage(FILE *out)
             "  --state DIR         state directory: identity, index (default:\n"
             "                      $XDG_STATE_HOME/lanspread)\n"
             "  --name NAME         name shown to other peers (default: host name)\n"
-            "  --listen ADDR:PORT  UDP address to listen on (default 0.0.0.0:0)\n"
+            "  --listen ADDR:PORT  UDP address to listen on (default %s; when its port\n"
+            "                      is taken, the next free one of the %d after it, then any)\n"
             "  --peer ADDR:PORT    connect to this peer (repeatable)\n"
             "  --party-key KEY     only peers with the same key get in (every local user\n"
             "                      sees it in the process list: prefer the file or\n"
@@ -64,7 +65,7 @@ static void daemon_usage(FILE *out)
             "for the CLI commands (lanspread games, download, ...), and the daemon is\n"
             "registered in $XDG_RUNTIME_DIR/lanspread so they find it without --state.\n"
             "One daemon per state directory: a second one exits with \"already running\".\n",
-            LS_HTTP_DEFAULT_LISTEN);
+            LS_PEER_DEFAULT_LISTEN, LS_PEER_PORT_FALLBACKS, LS_HTTP_DEFAULT_LISTEN);
 }
 
 typedef struct {
@@ -346,6 +347,28 @@ static char **merge_config(int argc, char **argv, char **extra, int extra_count,
     return merged;
 }
 
+/* Without --listen the daemon takes the fixed default port, so other peers'
+ * remembered addresses and firewall rules keep working; when that port is
+ * taken it listens on another one rather than not at all, and says so. */
+static void use_default_listen(ls_daemon_options_t *o)
+{
+    if (o->peer.listen)
+        return;
+    o->peer.listen = LS_PEER_DEFAULT_LISTEN;
+    o->peer.listen_fallback = true;
+}
+
+static void say_port_fallback(const ls_daemon_options_t *o, const ls_peer_runtime_t *peer)
+{
+    if (!o->peer.listen_fallback || ls_peer_listen_port(peer) == LS_PEER_DEFAULT_PORT)
+        return;
+    ls_warn("daemon",
+            "UDP port %d is in use (%s): another program or daemon listens there; listening "
+            "on UDP port %d instead (peers that remember port %d and firewall rules for it "
+            "miss this one; pass --listen ADDR:PORT, make run: RUN_LISTEN=ADDR:PORT)",
+            LS_PEER_DEFAULT_PORT, o->peer.listen, ls_peer_listen_port(peer), LS_PEER_DEFAULT_PORT);
+}
+
 /* Says what to do when a port is taken; `make run` passes its RUN_ and
  * RUN2_ variables through to these options. */
 static void say_port_in_use(const char *what, const char *addr, const char *option,
@@ -495,6 +518,7 @@ static int run_daemon(ls_daemon_options_t *o)
     if (!o->is_http_off && ls_api_state_new(o->peer.game_dir, &output.state) != 0)
         goto out;
     block_signals();
+    use_default_listen(o);
     if ((rc = ls_peer_start(&o->peer, catalog, daemon_event_cb, &output, &peer)) != 0) {
         if (rc == LS_EADDRINUSE)
             say_port_in_use("UDP", o->peer.listen ? o->peer.listen : "?", "--listen", "RUN_LISTEN");
@@ -502,6 +526,7 @@ static int run_daemon(ls_daemon_options_t *o)
             fprintf(stderr, "daemon: cannot start: %s\n", ls_strerror(rc));
         goto out;
     }
+    say_port_fallback(o, peer);
     atomic_store(&output.peer, peer);
     if (!o->is_http_off && start_http(o, output.state, peer, &http) != 0)
         goto out;

@@ -211,38 +211,91 @@ int ls_config_format_line(const char *key, const char *value, char *out, size_t 
     return 0;
 }
 
-int ls_config_set(const char *path, const char *key, const char *value)
+/* The value a `key = value` line gives (its quotes undone), or NULL when the
+ * line is not one of key's. Caller frees. */
+static char *line_value(const char *line, const char *key)
+{
+    char *copy = line_has_key(line, key) ? strdup(line) : NULL;
+    int rc = 0;
+    char *arg = copy ? line_to_arg(copy, &rc) : NULL;
+    char *value = NULL;
+    size_t prefix = strlen(key) + 3; /* "--key=" */
+    if (arg && strlen(arg) >= prefix)
+        value = strdup(arg + prefix);
+    free(arg);
+    free(copy);
+    return value;
+}
+
+typedef enum {
+    LS_CONFIG_SET,    /* every line of key replaced by one */
+    LS_CONFIG_ADD,    /* one more line of key, unless one holds value already */
+    LS_CONFIG_REMOVE, /* the lines of key that hold value dropped */
+} ls_config_edit_t;
+
+/* Rewrites the file (atomically, its mode kept) with every other line as it
+ * was. */
+static int config_edit(const char *path, const char *key, const char *value, ls_config_edit_t edit)
 {
     char *text = NULL, *save = NULL, *dir = strdup(path);
     size_t len = 0, used = 0, cap = LS_CONFIG_FILE_MAX + 4096;
     char *outbuf = malloc(cap);
     struct stat st;
+    bool is_there = false;
     /* The file may hold a party key or a token: its mode is kept (0600 for
      * a new one), never widened. */
     mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0600;
     int rc = dir && outbuf ? 0 : LS_ENOMEM;
     if (rc != 0)
         goto out;
-    *strrchr(dir, '/') = '\0';
-    if ((rc = ls_fs_mkdir_p(dir, 0700)) != 0)
+    char *slash = strrchr(dir, '/'); /* none: a file in the working directory */
+    if (slash)
+        *slash = '\0';
+    if (slash && slash != dir && (rc = ls_fs_mkdir_p(dir, 0700)) != 0)
         goto out;
     rc = ls_fs_read_file(path, LS_CONFIG_FILE_MAX, &text, &len);
     if (rc != 0 && rc != LS_ENOENT)
         goto out;
     rc = 0;
     for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
-         line = strtok_r(NULL, "\n", &save))
-        if (!line_has_key(line, key))
-            used += (size_t)snprintf(outbuf + used, cap - used, "%s\n", line);
-    if ((rc = ls_config_format_line(key, value, outbuf + used, cap - used)) != 0)
-        goto out;
-    used += strlen(outbuf + used);
+         line = strtok_r(NULL, "\n", &save)) {
+        char *old = edit == LS_CONFIG_SET ? NULL : line_value(line, key);
+        bool is_same = old && strcmp(old, value) == 0;
+        free(old);
+        is_there = is_there || is_same;
+        if ((edit == LS_CONFIG_SET && line_has_key(line, key)) ||
+            (edit == LS_CONFIG_REMOVE && is_same))
+            continue;
+        used += (size_t)snprintf(outbuf + used, cap - used, "%s\n", line);
+    }
+    if (edit == LS_CONFIG_SET || (edit == LS_CONFIG_ADD && !is_there)) {
+        if ((rc = ls_config_format_line(key, value, outbuf + used, cap - used)) != 0)
+            goto out;
+        used += strlen(outbuf + used);
+    }
+    if (edit != LS_CONFIG_SET && (edit == LS_CONFIG_ADD) == is_there)
+        goto out; /* nothing to add or to remove: the file stays as it is */
     rc = ls_fs_write_atomic_mode(path, outbuf, used, mode);
 out:
     free(text);
     free(dir);
     free(outbuf);
     return rc;
+}
+
+int ls_config_set(const char *path, const char *key, const char *value)
+{
+    return config_edit(path, key, value, LS_CONFIG_SET);
+}
+
+int ls_config_add(const char *path, const char *key, const char *value)
+{
+    return config_edit(path, key, value, LS_CONFIG_ADD);
+}
+
+int ls_config_remove(const char *path, const char *key, const char *value)
+{
+    return config_edit(path, key, value, LS_CONFIG_REMOVE);
 }
 
 int ls_endpoint_write(const char *state_dir, const char *url, const char *token)

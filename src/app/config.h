@@ -46,6 +46,12 @@ int ls_config_format_line(const char *key, const char *value, char *out, size_t 
 /* Replaces (or adds) the single `key = value` line, keeping every other line;
  * creates the file and its directory when missing. */
 int ls_config_set(const char *path, const char *key, const char *value);
+/* For a key given many times (`peer = ...`): ls_config_add adds a line
+ * unless one already holds value; ls_config_remove drops the lines that
+ * hold it. Every other line stays; a file with nothing to change is not
+ * rewritten. */
+int ls_config_add(const char *path, const char *key, const char *value);
+int ls_config_remove(const char *path, const char *key, const char *value);
 
 /* Writes STATE_DIR/api.json with mode 0600. */
 int ls_endpoint_write(const char *state_dir, const char *url, const char *token);

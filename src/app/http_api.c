@@ -135,6 +135,101 @@ static enum MHD_Result set_game_dir(ls_http_server_t *server, struct MHD_Connect
                                   server->config_path));
 }
 
+/* --- known peers ----------------------------------------------------------- */
+
+/* The runtime's list: remembered peers (STATE/peers.json) and added
+ * addresses. Returns how many; *out is the caller's (free). */
+static size_t known_peers(ls_http_server_t *server, ls_known_peer_t **out)
+{
+    size_t max = LS_KNOWN_PEERS_MAX + LS_STATIC_PEERS_MAX;
+    *out = calloc(max, sizeof **out);
+    if (!*out)
+        return 0;
+    size_t n = ls_peer_known_peers(server->peer, *out, max);
+    return n < max ? n : max;
+}
+
+static json_t *known_peer_json(const ls_known_peer_t *p)
+{
+    return json_pack("{s:s?,s:s?,s:s,s:o,s:b,s:b}", "peer_id", p->peer_id[0] ? p->peer_id : NULL,
+                     "name", p->name[0] ? p->name : NULL, "address", p->address, "last_seen",
+                     p->last_seen ? json_integer(p->last_seen) : json_null(), "connected",
+                     p->is_connected, "added", p->is_added);
+}
+
+static enum MHD_Result list_known_peers(ls_http_server_t *server, struct MHD_Connection *conn)
+{
+    ls_known_peer_t *peers;
+    size_t n = known_peers(server, &peers);
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++)
+        json_array_append_new(list, known_peer_json(&peers[i]));
+    free(peers);
+    if (!list)
+        return ls_http_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    return ls_http_send_json(conn, MHD_HTTP_OK,
+                             json_pack("{s:I,s:o}", "count", (json_int_t)n, "peers", list));
+}
+
+/* Dialled from now on, and saved in the config as a `peer = ADDR:PORT`
+ * line, so the next start dials it too. */
+static enum MHD_Result add_known_peer(ls_http_server_t *server, struct MHD_Connection *conn,
+                                      json_t *body)
+{
+    const char *address = json_string_value(json_object_get(body, "address"));
+    if (!address || json_object_size(body) != 1)
+        return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST,
+                                  "expected {\"address\": \"ADDR:PORT\"}");
+    if (!ls_peer_address_is_valid(address))
+        return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST,
+                                  "'%.64s' is not ADDR:PORT (IPv4:PORT or [IPv6]:PORT)", address);
+    int rc = server->config_path ? ls_config_add(server->config_path, "peer", address) : 0;
+    if (rc != 0)
+        return ls_http_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot save %s in %s: %s",
+                                  address, server->config_path, ls_strerror(rc));
+    ls_info("http", "peer %s added%s%s", address, server->config_path ? " and saved in " : "",
+            server->config_path ? server->config_path : "");
+    return send_command(server, conn,
+                        &(ls_peer_command_t){.kind = LS_CMD_ADD_PEER, .peer = address},
+                        json_pack("{s:b,s:s,s:s?}", "accepted", 1, "address", address, "config",
+                                  server->config_path));
+}
+
+/* No longer remembered nor dialled; its `peer =` lines leave the config. */
+static enum MHD_Result forget_known_peer(ls_http_server_t *server, struct MHD_Connection *conn,
+                                         json_t *body)
+{
+    const char *what = json_string_value(json_object_get(body, "peer"));
+    if (!what || !*what || strlen(what) >= LS_ADDRESS_MAX + 1 || json_object_size(body) != 1)
+        return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST,
+                                  "expected {\"peer\": \"ADDR:PORT, ADDR or peer id\"}");
+    ls_known_peer_t *peers;
+    size_t n = known_peers(server, &peers);
+    json_t *forgotten = json_array();
+    int rc = 0;
+    for (size_t i = 0; forgotten && rc == 0 && i < n; i++) {
+        if (!ls_known_peer_matches(&peers[i], what))
+            continue;
+        json_array_append_new(forgotten, known_peer_json(&peers[i]));
+        if (peers[i].is_added && server->config_path)
+            rc = ls_config_remove(server->config_path, "peer", peers[i].address);
+    }
+    free(peers);
+    if (!forgotten || rc != 0) {
+        json_decref(forgotten);
+        return ls_http_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                  "cannot update the config: %s", ls_strerror(rc ? rc : LS_ENOMEM));
+    }
+    if (json_array_size(forgotten) == 0) {
+        json_decref(forgotten);
+        return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no known peer matches '%s'", what);
+    }
+    ls_info("http", "forgetting %zu peer(s) matching %s", json_array_size(forgotten), what);
+    return send_command(
+        server, conn, &(ls_peer_command_t){.kind = LS_CMD_FORGET_PEER, .peer = what},
+        json_pack("{s:b,s:s,s:o}", "accepted", 1, "peer", what, "forgotten", forgotten));
+}
+
 /* --- web UI login --------------------------------------------------------- */
 
 /* For `lanspread open`: whoever holds the token may hand a browser a
@@ -185,6 +280,8 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_games(server->state));
     if (strcmp(url, "/api/peers") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_peers(server->state));
+    if (strcmp(url, "/api/known-peers") == 0)
+        return list_known_peers(server, conn);
     if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
         action[0] == '\0') {
         json_t *game = ls_api_state_game(server->state, id);
@@ -214,6 +311,10 @@ static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connectio
         return set_game_dir(server, conn, body);
     if (strcmp(url, "/api/login-url") == 0)
         return new_login_url(server, conn);
+    if (strcmp(url, "/api/known-peers/add") == 0)
+        return add_known_peer(server, conn, body);
+    if (strcmp(url, "/api/known-peers/forget") == 0)
+        return forget_known_peer(server, conn, body);
     if (strcmp(url, "/api/list-games") == 0)
         return send_command(server, conn, &(ls_peer_command_t){.kind = LS_CMD_LIST_GAMES},
                             json_pack("{s:b}", "accepted", 1));

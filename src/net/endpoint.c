@@ -86,7 +86,9 @@ static int open_socket(ls_net_endpoint_t *ep, const struct sockaddr *addr)
         return ls_error_from_errno(errno);
     if (bind(fd, addr, len) != 0) {
         int rc = ls_error_from_errno(errno);
-        ls_error(MODULE, "cannot bind the QUIC socket: %s", strerror(errno));
+        /* "in use" is the caller's to explain (it may try another port) */
+        if (errno != EADDRINUSE)
+            ls_error(MODULE, "cannot bind the QUIC socket: %s", strerror(errno));
         close(fd);
         return rc;
     }

@@ -237,6 +237,9 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
                                             .address = link->address,
                                             .game_count = hello->library.game_count}};
         ls__emit(links->config.events, &event);
+        if (links->config.hooks.peer_ready)
+            links->config.hooks.peer_ready(link->peer_id, link->address, hello->name,
+                                           links->config.hooks.userdata);
     }
     peers_changed(links);
     return 0;
@@ -597,11 +600,19 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
     if (target->backoff_ms == 0)
         target->backoff_ms = links->config.reconnect_ms;
     target->next_dial_ms = now + target->backoff_ms;
-    target->backoff_ms =
-        target->backoff_ms * 2 > LS_REDIAL_MAX_MS ? LS_REDIAL_MAX_MS : target->backoff_ms * 2;
+    uint32_t max_ms = target->backoff_max_ms ? target->backoff_max_ms : LS_REDIAL_MAX_MS;
+    target->backoff_ms = target->backoff_ms * 2 > max_ms ? max_ms : target->backoff_ms * 2;
     int rc = link_connect(links, target);
     if (rc != 0)
         ls_warn("peer", "connect %s: %s", target->address, ls_strerror(rc));
+}
+
+void ls__links_detach_target(ls__links_t *links, ls__dial_target_t *target)
+{
+    for (ls_link_t *l = links->list; l; l = l->next)
+        if (l->target == target)
+            l->target = NULL;
+    target->link = NULL;
 }
 
 void ls__links_tick(ls__links_t *links)

@@ -21,10 +21,12 @@
 typedef struct ls__links ls__links_t;
 typedef struct ls_link ls_link_t;
 
-/* A dial target: a --peer address or a peer mDNS resolved. Failed attempts
- * (unreachable, refused, no hello_ack in time) are retried with a backoff
- * that doubles from reconnect_ms to LS_REDIAL_MAX_MS and starts afresh once
- * a handshake completes. Owned by whoever dials it (runtime, mDNS). */
+/* A dial target: a --peer address, a peer mDNS resolved or a remembered
+ * peer (known.h). Failed attempts (unreachable, refused, no hello_ack in
+ * time) are retried with a backoff that doubles from reconnect_ms to
+ * backoff_max_ms (0: LS_REDIAL_MAX_MS) and starts afresh once a handshake
+ * completes. Owned by whoever dials it (runtime, mDNS, known peers), who
+ * calls ls__links_detach_target before it goes. */
 typedef struct {
     char address[LS_ADDRESS_MAX];
     struct sockaddr_storage sockaddr;
@@ -35,7 +37,8 @@ typedef struct {
      * address is an impostor's, and the target is ignored (is_ignored). */
     bool is_id_advertised;
     uint64_t next_dial_ms;
-    uint32_t backoff_ms; /* 0: not dialled yet (reconnect_ms) */
+    uint32_t backoff_ms;     /* 0: not dialled yet (reconnect_ms) */
+    uint32_t backoff_max_ms; /* 0: LS_REDIAL_MAX_MS */
 } ls__dial_target_t;
 
 #define LS_REDIAL_MAX_MS 10000
@@ -94,6 +97,8 @@ typedef struct {
     void (*peers_changed)(void *userdata); /* a peer came, went or changed its library */
     void (*peer_lost)(const char *peer_id, void *userdata); /* its last ready link closed */
     void (*stream)(ls_link_t *link, ls_net_stream_t *stream, void *userdata); /* a request */
+    /* A new peer's first handshake completed: its id, listen address, name. */
+    void (*peer_ready)(const char *peer_id, const char *address, const char *name, void *userdata);
     void *userdata;
 } ls__links_hooks_t;
 
@@ -132,6 +137,9 @@ ls_link_t *ls__links_find_ready(ls__links_t *links, const char *peer_id);
 bool ls__links_exists(ls__links_t *links, const char *peer_id);
 /* Dials target when it has no connection and its backoff allows. */
 void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target);
+/* The target goes away: no link points at it any more (its connection,
+ * if any, stays). */
+void ls__links_detach_target(ls__links_t *links, ls__dial_target_t *target);
 /* From the reconnect timer: closes outbound links whose hello_ack is late,
  * so their targets are dialled again, and inbound ones that sent no hello
  * within hello_deadline_ms or whose hello was refused (a stranger gets no

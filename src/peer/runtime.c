@@ -303,6 +303,7 @@ static void connect_static_peers(ls_peer_runtime_t *rt)
 {
     for (size_t i = 0; i < rt->static_peer_count; i++)
         ls__links_dial_if_due(rt->links, &rt->static_peers[i]);
+    ls__known_dial_due(rt->known);
 }
 
 /* What this peer serves, while it does (and once more when it stopped, so
@@ -482,6 +483,63 @@ static void emit_busy(ls_peer_runtime_t *rt, const char *game_id)
     ls_rt_emit(rt, &event);
 }
 
+/* ADD_PEER: dialled from now on like a --peer (the address was checked
+ * when the command was queued). */
+static void add_static_peer(ls_peer_runtime_t *rt, const char *address)
+{
+    for (size_t i = 0; i < rt->static_peer_count; i++)
+        if (strcmp(rt->static_peers[i].address, address) == 0)
+            return;
+    if (rt->static_peer_count == LS_STATIC_PEERS_MAX) {
+        ls_rt_emit(rt, &(ls_peer_event_t){
+                           .kind = LS_EVENT_RUNTIME_FAILURE,
+                           .u.failure = {.what = "add peer", .reason = "too many added peers"}});
+        return;
+    }
+    ls__dial_target_t *t = &rt->static_peers[rt->static_peer_count];
+    *t = (ls__dial_target_t){.next_dial_ms = 0};
+    snprintf(t->address, sizeof t->address, "%s", address);
+    if (ls__parse_address(address, false, &t->sockaddr) != 0)
+        return;
+    rt->static_peer_count++;
+    ls_info("peer", "peer %s added", address);
+    ls__known_publish(rt->known);
+    ls__links_dial_if_due(rt->links, t);
+}
+
+/* FORGET_PEER: out of the remembered list and the added addresses. A link
+ * to a forgotten target stays up; only its target goes. */
+static void forget_known_peer(ls_peer_runtime_t *rt, const char *what)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rt->static_peer_count;) {
+        ls__dial_target_t *t = &rt->static_peers[i];
+        ls_known_peer_t as_known = {.is_added = true};
+        snprintf(as_known.address, sizeof as_known.address, "%s", t->address);
+        snprintf(as_known.peer_id, sizeof as_known.peer_id, "%s", t->peer_id);
+        if (!ls_known_peer_matches(&as_known, what)) {
+            i++;
+            continue;
+        }
+        /* the last target moves into the gap: links pointing at either are
+         * told first */
+        ls__dial_target_t *last = &rt->static_peers[--rt->static_peer_count];
+        ls__links_detach_target(rt->links, t);
+        ls_link_t *moved = last->link;
+        ls__links_detach_target(rt->links, last);
+        if (t != last) {
+            *t = *last;
+            t->link = moved;
+            if (moved)
+                moved->target = t;
+        }
+        memset(last, 0, sizeof *last);
+        n++;
+    }
+    n += ls__known_forget(rt->known, what);
+    ls_info("peer", "forgot %zu peer entr%s matching %s", n, n == 1 ? "y" : "ies", what);
+}
+
 static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
 {
     switch (cmd->kind) {
@@ -512,6 +570,12 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
     case LS_CMD_SET_GAME_DIR:
         ls_rt_set_game_dir(rt, cmd->path);
         break;
+    case LS_CMD_ADD_PEER:
+        add_static_peer(rt, cmd->peer);
+        break;
+    case LS_CMD_FORGET_PEER:
+        forget_known_peer(rt, cmd->peer);
+        break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
         break;
@@ -539,6 +603,7 @@ static void free_command(ls__rt_command_t *cmd)
     free(cmd->files);
     free(cmd->game_id);
     free(cmd->path);
+    free(cmd->peer);
     free(cmd);
 }
 
@@ -581,11 +646,15 @@ static int copy_command(const ls_peer_command_t *in, ls__rt_command_t **out)
     if ((needs_game_id(in->kind) && !in->game_id) ||
         (in->game_id && !ls_game_id_is_valid(in->game_id)) ||
         (in->kind == LS_CMD_SET_GAME_DIR && !in->path) || (in->file_count && !in->files) ||
+        (in->kind == LS_CMD_ADD_PEER && !ls_peer_address_is_valid(in->peer)) ||
+        (in->kind == LS_CMD_FORGET_PEER && (!in->peer || !*in->peer)) ||
         in->file_count > LS_MANIFEST_FILES_MAX)
         rc = LS_EINVAL;
     if (rc == 0 && in->game_id && !(cmd->game_id = strdup(in->game_id)))
         rc = LS_ENOMEM;
     if (rc == 0 && in->path && !(cmd->path = strdup(in->path)))
+        rc = LS_ENOMEM;
+    if (rc == 0 && in->peer && !(cmd->peer = strndup(in->peer, LS_ADDRESS_MAX + 1)))
         rc = LS_ENOMEM;
     if (rc == 0 && in->file_count && !(cmd->files = calloc(in->file_count, sizeof *cmd->files)))
         rc = LS_ENOMEM;
@@ -664,6 +733,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     uv_close((uv_handle_t *)&rt->upload_timer, NULL);
     uv_timer_stop(&rt->games_timer);
     uv_close((uv_handle_t *)&rt->games_timer, NULL);
+    ls__known_stop(rt->known);
     if (rt->links)
         ls__links_stop(rt->links);
     ls_monitor_stop(rt->monitor);
@@ -761,6 +831,23 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     ls_rt_game_dir_scan_ended(rt);
 }
 
+static void set_port(struct sockaddr_storage *ss, int port)
+{
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+static int port_of(const struct sockaddr_storage *ss)
+{
+    return ntohs(ss->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)ss)->sin6_port
+                                           : ((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* Binds the listen address. With listen_fallback, a taken port gives way to
+ * the next LS_PEER_PORT_FALLBACKS ports, then to any free one (the caller
+ * compares ls_peer_listen_port with what it asked for and says so). */
 static int open_endpoint(ls_peer_runtime_t *rt)
 {
     struct sockaddr_storage bind_addr, bound;
@@ -777,14 +864,20 @@ static int open_endpoint(ls_peer_runtime_t *rt)
         .limits = {.keep_alive_ms = rt->ping_interval_ms, .hello_window = LS_SERVE_HELLO_WINDOW},
         .user_data = rt->links,
     };
-    rc = ls_net_endpoint_create(&rt->loop, &cfg, &rt->endpoint);
+    int wanted = port_of(&bind_addr);
+    for (int tries = 0;; tries++) {
+        rc = ls_net_endpoint_create(&rt->loop, &cfg, &rt->endpoint);
+        if (rc != LS_EADDRINUSE || !rt->listen_fallback || port_of(&bind_addr) == 0)
+            break;
+        int next = tries < LS_PEER_PORT_FALLBACKS ? wanted + tries + 1 : 0;
+        ls_debug("peer", "UDP port %d is in use; trying %d", port_of(&bind_addr), next);
+        set_port(&bind_addr, next > 65535 ? 0 : next);
+    }
     if (rc != 0)
         return rc;
     rc = ls_net_endpoint_local_addr(rt->endpoint, &bound);
     if (rc == 0)
-        rt->listen_port =
-            ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                              : ((struct sockaddr_in *)&bound)->sin_port);
+        rt->listen_port = port_of(&bound);
     if (rc == 0)
         ls__links_set_endpoint(rt->links, rt->endpoint, rt->listen_port);
     return rc;
@@ -813,6 +906,13 @@ static void peer_lost(const char *peer_id, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     ls__fetcher_peer_lost(rt->fetcher, peer_id);
+    ls__known_lost(rt->known, peer_id);
+}
+
+static void peer_ready(const char *peer_id, const char *address, const char *name, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    ls__known_seen(rt->known, peer_id, address, name);
 }
 
 static void request_stream(ls_link_t *link, ls_net_stream_t *stream, void *userdata)
@@ -860,7 +960,11 @@ static int make_objects(ls_peer_runtime_t *rt)
         .ping_misses_max = rt->ping_misses_max,
         .hello_deadline_ms = rt->hello_deadline_ms,
         .is_swarm = rt->is_swarm,
-        .hooks = {peers_changed, peer_lost, request_stream, rt},
+        .hooks = {.peers_changed = peers_changed,
+                  .peer_lost = peer_lost,
+                  .stream = request_stream,
+                  .peer_ready = peer_ready,
+                  .userdata = rt},
     };
     ls__fetcher_config_t fetcher = {
         .loop = &rt->loop,
@@ -873,6 +977,13 @@ static int make_objects(ls_peer_runtime_t *rt)
     };
     int rc = ls__links_new(&links, &rt->links);
     fetcher.links = rt->links;
+    if (rc == 0)
+        rc = ls__known_new(&(ls__known_config_t){.loop = &rt->loop,
+                                                 .links = rt->links,
+                                                 .state_dir = rt->state_dir,
+                                                 .added = rt->static_peers,
+                                                 .added_count = &rt->static_peer_count},
+                           &rt->known);
     if (rc == 0)
         rc = ls__server_new(&rt->loop, &(ls__server_hooks_t){partial_chunk, peer_has, rt},
                             &rt->server);
@@ -952,6 +1063,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->state_dir = strdup(config->state_dir);
     rt->name = strndup(config->name ? config->name : host, LS_NAME_MAX);
     rt->listen = strdup(config->listen ? config->listen : "0.0.0.0:0");
+    rt->listen_fallback = config->listen_fallback;
     rt->has_party_key = config->party_key != NULL;
     if (config->party_key)
         rt->party_key = *config->party_key;
@@ -985,6 +1097,7 @@ static void runtime_free(ls_peer_runtime_t *rt)
     ls__mdns_free(rt->mdns);
     ls__fetcher_free(rt->fetcher);
     ls__server_free(rt->server);
+    ls__known_free(rt->known);
     ls__links_free(rt->links);
     clear_rescan_queue(rt);
     ls_snapshot_free(&rt->announced);
@@ -1072,4 +1185,9 @@ const char *ls_peer_id(const ls_peer_runtime_t *rt)
 int ls_peer_listen_port(const ls_peer_runtime_t *rt)
 {
     return rt->listen_port;
+}
+
+size_t ls_peer_known_peers(ls_peer_runtime_t *rt, ls_known_peer_t *out, size_t max)
+{
+    return rt->known ? ls__known_copy(rt->known, out, max) : 0;
 }

@@ -3,12 +3,13 @@
  * by gamedir.c, which swaps the library and the install runner when the
  * game directory changes. Every other file of src/peer has its own object
  * and header (link.h, exchange.h, server.h, fetch.h, mdns.h, monitor.h,
- * framer.h, events.h). */
+ * known.h, framer.h, events.h). */
 #ifndef LS_PEER_RUNTIME_INTERNAL_H
 #define LS_PEER_RUNTIME_INTERNAL_H
 
 #include "events.h"
 #include "fetch.h"
+#include "known.h"
 #include "link.h"
 #include "mdns.h"
 #include "monitor.h"
@@ -33,6 +34,7 @@ typedef struct ls__rt_command {
     size_t file_count;
     uint32_t flags;
     char *path;
+    char *peer; /* ADD_PEER, FORGET_PEER */
 } ls__rt_command_t;
 
 struct ls_peer_runtime {
@@ -41,6 +43,7 @@ struct ls_peer_runtime {
     char *state_dir;
     char *name;
     char *listen;
+    bool listen_fallback; /* a taken port gives way (LS_PEER_PORT_FALLBACKS) */
     ls_party_key_t party_key;
     bool has_party_key;
     uint32_t ping_interval_ms;
@@ -79,9 +82,10 @@ struct ls_peer_runtime {
     ls__links_t *links;
     ls__server_t *server;
     ls__fetcher_t *fetcher;
-    ls__mdns_t *mdns; /* NULL: mDNS off or not started */
-    ls__dial_target_t static_peers[LS_STATIC_PEERS_MAX];
+    ls__mdns_t *mdns;                                    /* NULL: mDNS off or not started */
+    ls__dial_target_t static_peers[LS_STATIC_PEERS_MAX]; /* --peer and ADD_PEER */
     size_t static_peer_count;
+    ls__known_t *known; /* remembered peers */
     bool is_mdns_enabled;
     bool is_swarm; /* partial copies announced, served and fetched from */
     bool is_shutting_down;
