@@ -85,7 +85,7 @@ static bool library_is(const ls_library_snapshot_t *lib, const ls_game_summary_t
     return true;
 }
 
-static void check_db(const ls_peerdb_t *db)
+static void check_db(ls_peerdb_t *db)
 {
     ls_remote_game_t *games = NULL;
     size_t count = 0;
