@@ -279,6 +279,11 @@ static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st,
     /* a LAN round trip is well under a millisecond; the default 333 ms
      * would make the first loss recovery crawl */
     st->initial_rtt = 10 * NGTCP2_MILLISECONDS;
+    /* A LAN path is short and clean: an ACK every 16 packets instead of every
+     * 2 spares both sides most ACK packets (each one encrypted, sent,
+     * received and processed). Loopback A/B, 512 MiB, 4 alternating pairs:
+     * 5.07-5.82 vs 5.77-5.90 CPU-s/GiB, transfer 1.65-2.37 s vs 2.47-2.91 s. */
+    st->ack_thresh = LS_NET_ACK_THRESH;
 
     ngtcp2_transport_params_default(tp);
     tp->initial_max_stream_data_bidi_local = lim->stream_window;

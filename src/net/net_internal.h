@@ -19,6 +19,9 @@
 #define LS_NET_MAX_SCIDS 8
 /* UDP payload of one QUIC packet: fits a 1500-byte Ethernet MTU over IPv6. */
 #define LS_NET_MAX_PAYLOAD 1452
+/* ack-eliciting packets received before an ACK goes out at once
+ * (ngtcp2_settings.ack_thresh; ngtcp2's default is 2) */
+#define LS_NET_ACK_THRESH 16
 /* One GSO send: segments back to back, within one 64 KiB UDP datagram. */
 #define LS_NET_GSO_BUF 65000
 /* A received GRO batch never exceeds one 64 KiB datagram. */
