@@ -291,7 +291,7 @@ function renderProgress(card, game) {
   box.hidden = !isShown;
   if (!isShown) return;
   const prog = progressOf(game.operation && game.operation.progress);
-  const pct = isWaiting(game) ? keptOrLive(game) : prog ? prog.pct : 0;
+  const pct = isWaiting(game) ? keptOrLive(game) : prog && prog.total ? prog.pct : keptPercent(game.id) || 0;
   box.querySelector('.bar').style.width = pct.toFixed(1) + '%';
   box.dataset.percent = pct.toFixed(1);
   box.querySelector('.progress-text').textContent = progressText(game);
@@ -706,6 +706,20 @@ function onProgress(data) {
   else patchDownload(game);
 }
 
+// download-begin: {bytes_done, bytes_total, peers (a count)}. A resume
+// starts at the kept bytes: show them before the first progress event.
+function onBegin(data) {
+  const game = ui.games.get(data.game_id);
+  ui.transfers.delete(data.game_id); // a new transfer: a new chart
+  if (!game) return;
+  game.state = 'downloading';
+  game.operation = Object.assign({}, game.operation, { op: 'download', phase: 'running',
+    progress: { game_id: data.game_id, bytes_done: data.bytes_done, bytes_total: data.bytes_total } });
+  const card = cardOf(game.id);
+  if (card) renderCard(card, game);
+  renderDownloads();
+}
+
 function onInstallProgress(data) {
   const game = ui.games.get(data.game_id);
   if (!game) return;
@@ -750,6 +764,7 @@ const OTHER_EVENTS = ['games-changed', 'peer-discovered', 'peer-lost', 'peer-cou
 
 function onEvent(name, data) {
   if (name === 'download-failed') onDownloadStopped(data);
+  if (name === 'download-begin') onBegin(data);
   if (name === 'download-begin' || name === 'download-finished') {
     ui.waiting.delete(data.game_id);
     if (name === 'download-finished') setKept(data.game_id, null);

@@ -110,7 +110,7 @@ if [[ $mode == netns ]]; then
   # alpha's uploads leave through its eth0: shape them
   ip netns exec "$h1" tc qdisc add dev eth0 root handle 1: htb default 10
   ip netns exec "$h1" tc class add dev eth0 parent 1: classid 1:10 htb rate "$rate" ceil "$rate" quantum 1514
-  make_libraries 64M
+  make_libraries 96M
   : >"$work/a.conf"; : >"$work/b.conf"
   netns_run 1 alpha "$bin" daemon --games "$work/a" --state "$work/sa" --name alpha \
     --listen "$(netns_addr 1):7100" --http 127.0.0.1:0 --config "$work/a.conf" --no-mdns --json-events
