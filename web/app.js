@@ -192,8 +192,18 @@ function noteTransfer(data) {
   t.done = data.bytes_done; t.total = data.bytes_total;
   t.peers = data.peers || [];
   t.from_seeders = data.from_seeders; t.from_downloaders = data.from_downloaders;
+  // Per peer, the rate is measured here from its byte count between two
+  // events and smoothed like the total: an event's per-peer rate_bps
+  // covers too short a window to show as is.
+  t.perPeer = t.perPeer || {};
   const per = {};
-  for (const p of t.peers) per[p.peer_id] = p.rate_bps || 0;
+  for (const p of t.peers) {
+    const prev = t.perPeer[p.peer_id];
+    const rate = prev && now > prev.at ? (1000 * Math.max(0, (p.bytes || 0) - prev.bytes)) / (now - prev.at) : 0;
+    const ewma = prev ? prev.ewma + (1 - Math.exp(-(now - prev.at) / RATE_TAU_MS)) * (rate - prev.ewma) : 0;
+    t.perPeer[p.peer_id] = { at: now, bytes: p.bytes || 0, ewma };
+    per[p.peer_id] = ewma;
+  }
   t.samples.push({ rate: data.rate_bps || 0, ewma: t.ewma, per });
   if (t.samples.length > CHART_POINTS) t.samples.shift();
   return t;
@@ -485,7 +495,8 @@ function renderDownloadRow(li, game) {
   body.replaceChildren(...rows.map((p) => {
     const tr = document.createElement('tr');
     const state = !p.active ? 'idle' : p.partial ? 'partial copy' : 'seeding';
-    for (const v of [peerName(p.peer_id), formatSize(p.bytes || 0), formatSize(p.rate_bps || 0) + '/s', state]) {
+    const rate = t.perPeer && t.perPeer[p.peer_id] ? t.perPeer[p.peer_id].ewma : 0;
+    for (const v of [peerName(p.peer_id), formatSize(p.bytes || 0), formatSize(rate) + '/s', state]) {
       const td = document.createElement('td');
       td.textContent = v;
       tr.append(td);

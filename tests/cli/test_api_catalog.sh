@@ -50,9 +50,9 @@ expect 409 "already in the library" -- "$A" POST /api/catalog --body "{\"id\":\"
 [[ -d "$work/a/My Game" && ! -e "$work/a/my-game" ]] || fail "a refused request renamed the folder"
 
 # added: catalog entry, rename, version.ini, rescan, announced to bravo
-expect 202 '"renamed": true' -- "$A" POST /api/catalog \
+expect 202 '"renamed":true' -- "$A" POST /api/catalog \
   --body '{"folder":"My Game","id":"my-game","name":"My Own Game","version":"1.0","genre":"Homebrew"}'
-expect 202 '"renamed": false' -- "$A" POST /api/catalog --body '{"id":"mygame","name":"Mine"}'
+expect 202 '"renamed":false' -- "$A" POST /api/catalog --body '{"id":"mygame","name":"Mine"}'
 [[ -d $work/a/my-game && ! -e "$work/a/My Game" ]] || fail "the folder was not renamed to its id"
 grep -qx 'version=1.0' "$work/a/my-game/version.ini" || fail "version.ini was not written"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
