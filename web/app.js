@@ -138,18 +138,21 @@ function peerName(peerId) {
   return p ? p.name : (peerId || '').slice(0, 8);
 }
 
-// A stable hue from the id: the generated tile looks the same everywhere.
+// A stable hue from the id (FNV-1a, then mixed so ids that differ in one
+// last character, demo-024 and demo-025, get far-apart colours).
 function hueOf(id) {
-  let h = 0;
-  for (const c of id) h = (h * 31 + c.codePointAt(0)) >>> 0;
-  return h % 360;
+  let h = 0x811c9dc5;
+  for (const c of id) h = Math.imul(h ^ c.codePointAt(0), 0x01000193) >>> 0;
+  h ^= h >>> 15; h = Math.imul(h, 0x2c1b3c6d) >>> 0; h ^= h >>> 12;
+  return (h >>> 0) % 360;
 }
 
+// "Demo Game 100" -> "D100", "Age of Empires II" -> "AO", "Xonotic" -> "XO".
 function initials(name) {
   const words = (name || '?').split(/[\s_\-.:]+/).filter(Boolean);
-  const letters = words.length > 1 ? words[0][0] + (words.find((w, i) => i > 0 && /\d/.test(w)) || words[1])[0]
-    : (words[0] || '?').slice(0, 2);
-  return letters.toUpperCase();
+  const last = words[words.length - 1] || '';
+  if (words.length > 1 && /^\d{1,3}$/.test(last)) return (words[0][0] + last).toUpperCase();
+  return (words.length > 1 ? words[0][0] + words[1][0] : (words[0] || '?').slice(0, 2)).toUpperCase();
 }
 
 // --- progress and kept percentages ---------------------------------------
@@ -432,7 +435,8 @@ const CHART_W = 240, CHART_H = 48;
 
 function polyline(values, max, cls) {
   const line = document.createElementNS(SVG_NS, 'polyline');
-  const step = CHART_W / (CHART_POINTS - 1);
+  // fills the width as samples arrive, then scrolls (CHART_POINTS at most)
+  const step = CHART_W / (Math.max(values.length, 10) - 1);
   const x0 = CHART_W - (values.length - 1) * step;
   line.setAttribute('points', values.map((v, i) =>
     `${(x0 + i * step).toFixed(1)},${(CHART_H - (CHART_H - 2) * (v / max)).toFixed(1)}`).join(' '));

@@ -133,7 +133,7 @@ if [[ $mode == netns ]]; then
   wait "$browser_pid" || { echo "FAIL: browser test failed" >&2; exit 1; }
 else
   source "$browser_dir/../cli/lib_daemons.sh" "$bin"
-  make_libraries 192M
+  make_libraries 512M
   start_daemons
   run_browser || fail "browser test failed"
 fi
