@@ -162,6 +162,20 @@ int ls_library_file(const ls_library_t *library, const char *game_id, const char
 char *ls_library_game_root(const ls_library_t *library, const char *game_id);
 const char *ls_library_game_dir(const ls_library_t *library);
 
+/* What a top-level entry of a game directory is to a scan. Any thread: it
+ * reads one entry's metadata (fstatat, never following a link). */
+typedef enum {
+    LS_FOLDER_CANDIDATE, /* a folder named by a game id: a game when the catalog lists it */
+    LS_FOLDER_IGNORED,   /* a dot entry, a plain file, gone: not a game folder at all */
+    LS_FOLDER_SYMLINK,   /* a link: never followed */
+    LS_FOLDER_BAD_ID,    /* a folder whose name is not a valid game id (ls_game_id_is_valid) */
+    LS_FOLDER_UNLISTED,  /* a candidate the catalog does not list (callers decide this) */
+} ls_folder_kind_t;
+ls_folder_kind_t ls_library_classify_folder(int dirfd, const char *name);
+/* Why a folder of that kind is skipped, as the scan logs it; NULL for
+ * LS_FOLDER_CANDIDATE and LS_FOLDER_IGNORED. A static string. */
+const char *ls_library_folder_reason(ls_folder_kind_t kind);
+
 /* Parses version.ini text: the value of a `version=` line if there is one,
  * else the first non-empty line, trimmed. LS_ECORRUPT when empty,
  * LS_ETOOBIG above LS_VERSION_MAX bytes, LS_EUTF8 when not UTF-8 (it is

@@ -549,6 +549,14 @@ json_t *ls_api_state_game(ls_api_state_t *st, const char *game_id)
     return view;
 }
 
+json_t *ls_api_state_local_index(ls_api_state_t *st)
+{
+    pthread_mutex_lock(&st->lock);
+    json_t *index = json_incref(st->local_by_id);
+    pthread_mutex_unlock(&st->lock);
+    return index;
+}
+
 /* How many titles each peer seeds: one pass over the remote list. */
 static json_t *games_per_peer(const ls__view_t *v)
 {

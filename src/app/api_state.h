@@ -58,6 +58,10 @@ void ls_api_state_set_http(ls_api_state_t *st, const char *url);
 json_t *ls_api_state_games(ls_api_state_t *st);
 json_t *ls_api_state_game(ls_api_state_t *st, const char *game_id); /* NULL: unknown */
 json_t *ls_api_state_peers(ls_api_state_t *st);
+/* The local library's games by id, a shared reference: read it, never
+ * change it, json_decref it. A folder of the game directory missing from it
+ * is not in the catalog. */
+json_t *ls_api_state_local_index(ls_api_state_t *st);
 json_t *ls_api_state_status(ls_api_state_t *st);
 
 /* Bytes of event text the ring holds now (at most LS_API_EVENT_RING_BYTES). */

@@ -282,6 +282,8 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_peers(server->state));
     if (strcmp(url, "/api/known-peers") == 0)
         return list_known_peers(server, conn);
+    if (strcmp(url, "/api/folders") == 0)
+        return ls__http_folders_list(server, conn);
     if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
         action[0] == '\0') {
         json_t *game = ls_api_state_game(server->state, id);
@@ -309,6 +311,8 @@ static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connectio
     }
     if (strcmp(url, "/api/game-dir") == 0)
         return set_game_dir(server, conn, body);
+    if (strcmp(url, "/api/catalog") == 0)
+        return ls__http_catalog_add(server, conn, body);
     if (strcmp(url, "/api/login-url") == 0)
         return new_login_url(server, conn);
     if (strcmp(url, "/api/known-peers/add") == 0)

@@ -34,4 +34,12 @@ enum MHD_Result ls_http_api_route(ls_http_server_t *server, struct MHD_Connectio
                                   const char *method, const char *url,
                                   const ls_http_request_t *req);
 
+/* GET /api/folders: the game directory's folders the scan skips, each with
+ * its reason (http_folders.c). */
+enum MHD_Result ls__http_folders_list(ls_http_server_t *server, struct MHD_Connection *conn);
+/* POST /api/catalog: adds a folder to the game directory's catalog (renamed
+ * to its id, version.ini written when missing) and rescans it. */
+enum MHD_Result ls__http_catalog_add(ls_http_server_t *server, struct MHD_Connection *conn,
+                                     json_t *body);
+
 #endif

@@ -499,24 +499,42 @@ static int collect_pending(ls_scan_t *scan)
     return 0;
 }
 
+ls_folder_kind_t ls_library_classify_folder(int dirfd, const char *name)
+{
+    struct stat st;
+    if (name[0] == '.' || fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return LS_FOLDER_IGNORED;
+    if (S_ISLNK(st.st_mode))
+        return LS_FOLDER_SYMLINK;
+    if (!S_ISDIR(st.st_mode))
+        return LS_FOLDER_IGNORED;
+    return ls_game_id_is_valid(name) ? LS_FOLDER_CANDIDATE : LS_FOLDER_BAD_ID;
+}
+
+const char *ls_library_folder_reason(ls_folder_kind_t kind)
+{
+    switch (kind) {
+    case LS_FOLDER_SYMLINK:
+        return "game folder is a symlink; never followed";
+    case LS_FOLDER_BAD_ID:
+        return "folder name is not a valid game id";
+    case LS_FOLDER_UNLISTED:
+        return "not in the catalog; not announced";
+    default:
+        return NULL;
+    }
+}
+
 /* Decides which top-level folders are games worth a record. */
 static bool is_candidate(ls_scan_t *scan, int topfd, const char *name)
 {
-    struct stat st;
-    if (name[0] == '.' || fstatat(topfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    ls_folder_kind_t kind = ls_library_classify_folder(topfd, name);
+    if (kind == LS_FOLDER_SYMLINK || kind == LS_FOLDER_BAD_ID)
+        skip(scan, name, NULL, ls_library_folder_reason(kind));
+    if (kind != LS_FOLDER_CANDIDATE)
         return false;
-    if (S_ISLNK(st.st_mode)) {
-        skip(scan, name, NULL, "game folder is a symlink; never followed");
-        return false;
-    }
-    if (!S_ISDIR(st.st_mode))
-        return false;
-    if (!ls_game_id_is_valid(name)) {
-        skip(scan, name, NULL, "folder name is not a valid game id");
-        return false;
-    }
     if (!ls_catalog_find(scan->catalog, name)) {
-        ls_info("scan", "%s: not in the catalog; not announced", name);
+        ls_info("scan", "%s: %s", name, ls_library_folder_reason(LS_FOLDER_UNLISTED));
         return false;
     }
     if (scan->only_game_id && strcmp(scan->only_game_id, name) != 0)

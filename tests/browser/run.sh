@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Browser test of the web UI: headless Chromium (Debian's, never a downloaded
 # one) driven by playwright-core against two peers. alpha seeds one game with
-# a large file, bravo's UI is opened: the remote game appears, Download is
-# clicked, the progress bar moves and the game ends installed.
+# a large file, bravo (about 200 games, and a folder "My Game" the scan
+# skips) has its UI opened: library sort/filter/search/dark mode/phone
+# layout, the downloads panel (ETA, chart, per-peer rows), cancel -> resume
+# with the kept percentage, focus kept during progress, adding a game, and
+# (netns mode) a daemon restart the page recovers from by itself.
 #
 # Where: two hosts of the netns test bed (tests/netns/lib.sh) whose link from
 # alpha is shaped to LS_BROWSER_RATE with tc htb, so the download lasts a few
@@ -52,10 +55,14 @@ echo "mode: $mode"
 make_libraries() {
   local big=$1
   "$bin" demo-library "$work/a" --games 3 --file-size 1024 >/dev/null
-  "$bin" demo-library "$work/b" --games 6 --file-size 1024 >/dev/null
+  # 197 local games + alpha's 3: the 200-card library of the screenshots
+  "$bin" demo-library "$work/b" --games 200 --file-size 1024 >/dev/null
   for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
   game=$(ls "$work/a" | sed -n 1p) # sed reads all: no SIGPIPE under pipefail
   truncate -s "$big" "$work/a/$game/maps.pak" # sparse: cheap to make, real bytes on the wire
+  # a game of one's own the catalog does not list (and a name no id can be)
+  mkdir -p "$work/b/My Game"
+  echo "my own game" >"$work/b/My Game/readme.txt"
 }
 
 run_browser() { # run_browser PREFIX-COMMAND... : runs ui_test.mjs
@@ -64,7 +71,28 @@ run_browser() { # run_browser PREFIX-COMMAND... : runs ui_test.mjs
   url=$("$@" "$bin" open --state "$work/sb" --print) || { echo "FAIL: lanspread open" >&2; return 1; }
   "$@" env NODE_PATH="$deps/node_modules" HOME="$work" node "$browser_dir/ui_test.mjs" \
     --url "$url" --game "$game" --peer alpha --chromium "$chromium" \
-    --profile "$work/chromium-profile" --shots "$shots"
+    --profile "$work/chromium-profile" --shots "$shots" --restart "${restart_dir:-}"
+}
+
+# The test asks for daemon restarts by writing "same" (same token: the page
+# must recover by itself) or "new" (another token: it must say how to log
+# in again) into $restart_dir/request; this loop, in the script that owns
+# the daemons, restarts bravo and answers with $restart_dir/done. Bounded by
+# the test's own time limit and by the browser process's life.
+serve_restarts() { # serve_restarts BROWSER-PID
+  local pid=$1 deadline=$(( $(date +%s) + 300 )) n=0 what
+  while kill -0 "$pid" 2>/dev/null && (( $(date +%s) < deadline )); do
+    if [[ -f $restart_dir/request ]]; then
+      what=$(cat "$restart_dir/request"); rm -f "$restart_dir/request"
+      n=$((n + 1))
+      [[ $what == new ]] && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
+      netns_stop "bravo"
+      start_bravo_netns "bravo"
+      netns_wait 15 test -f "$work/sb/api.json" || echo "restart $n: bravo wrote no api.json" >&2
+      echo "$what" >"$restart_dir/done"
+    fi
+    sleep 0.1
+  done
 }
 
 started=$(date +%s%N)
@@ -82,18 +110,32 @@ if [[ $mode == netns ]]; then
   # alpha's uploads leave through its eth0: shape them
   ip netns exec "$h1" tc qdisc add dev eth0 root handle 1: htb default 10
   ip netns exec "$h1" tc class add dev eth0 parent 1: classid 1:10 htb rate "$rate" ceil "$rate" quantum 1514
-  make_libraries 24M
+  # big enough that the panel checks finish before half of it, even when
+  # the link runs faster than $rate (seen: 14 MiB/s through the htb class)
+  make_libraries 192M
   : >"$work/a.conf"; : >"$work/b.conf"
   netns_run 1 alpha "$bin" daemon --games "$work/a" --state "$work/sa" --name alpha \
     --listen "$(netns_addr 1):7100" --http 127.0.0.1:0 --config "$work/a.conf" --no-mdns --json-events
-  netns_run 2 bravo "$bin" daemon --games "$work/b" --state "$work/sb" --name bravo \
-    --listen "$(netns_addr 2):7100" --peer "$(netns_addr 1):7100" --http 127.0.0.1:0 \
-    --config "$work/b.conf" --no-mdns --json-events
+  # bravo's UI on a fixed port of its own namespace's loopback and with a
+  # token from a file: a restarted bravo is at the same address, and with
+  # the same token the page's cookie stays good
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
+  start_bravo_netns() {
+    rm -f "$work/sb/api.json"
+    netns_run 2 "$1" "$bin" daemon --games "$work/b" --state "$work/sb" --name bravo \
+      --listen "$(netns_addr 2):7100" --peer "$(netns_addr 1):7100" --http 127.0.0.1:7797 \
+      --http-token-file "$work/token" --config "$work/b.conf" --no-mdns --json-events
+  }
+  start_bravo_netns bravo
   netns_wait 15 test -f "$work/sb/api.json" || { echo "FAIL: bravo wrote no api.json" >&2; exit 1; }
-  run_browser ip netns exec "$(netns_host 2)" || { echo "FAIL: browser test failed" >&2; exit 1; }
+  restart_dir="$work/restart"; mkdir -p "$restart_dir"
+  run_browser ip netns exec "$(netns_host 2)" &
+  browser_pid=$!
+  serve_restarts "$browser_pid"
+  wait "$browser_pid" || { echo "FAIL: browser test failed" >&2; exit 1; }
 else
   source "$browser_dir/../cli/lib_daemons.sh" "$bin"
-  make_libraries 192M
+  make_libraries 512M
   start_daemons
   run_browser || fail "browser test failed"
 fi
