@@ -223,8 +223,11 @@ int ls_config_set(const char *path, const char *key, const char *value)
     int rc = dir && outbuf ? 0 : LS_ENOMEM;
     if (rc != 0)
         goto out;
-    *strrchr(dir, '/') = '\0';
-    if ((rc = ls_fs_mkdir_p(dir, 0700)) != 0)
+    /* a bare file name ("--config cfg") lives in the working directory */
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (slash && dir[0] && (rc = ls_fs_mkdir_p(dir, 0700)) != 0)
         goto out;
     rc = ls_fs_read_file(path, LS_CONFIG_FILE_MAX, &text, &len);
     if (rc != 0 && rc != LS_ENOENT)

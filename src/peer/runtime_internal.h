@@ -12,7 +12,9 @@
 #include "link.h"
 #include "mdns.h"
 #include "monitor.h"
+#include "playing.h"
 #include "server.h"
+#include "shaper.h"
 
 #include "lanspread/identity.h"
 #include "lanspread/install.h"
@@ -33,6 +35,8 @@ typedef struct ls__rt_command {
     size_t file_count;
     uint32_t flags;
     char *path;
+    ls_peer_limits_t limits; /* SET_LIMITS */
+    uint32_t limit_fields;
 } ls__rt_command_t;
 
 struct ls_peer_runtime {
@@ -51,6 +55,7 @@ struct ls_peer_runtime {
     uint32_t fetch_stall_ms;
     uint32_t hello_deadline_ms;
     uint32_t serve_stall_ms;
+    ls_peer_limits_t limits; /* as set; changed by LS_CMD_SET_LIMITS */
     const ls_catalog_t *catalog;
     ls__events_t events;
 
@@ -79,7 +84,9 @@ struct ls_peer_runtime {
     ls__links_t *links;
     ls__server_t *server;
     ls__fetcher_t *fetcher;
-    ls__mdns_t *mdns; /* NULL: mDNS off or not started */
+    ls__mdns_t *mdns;       /* NULL: mDNS off or not started */
+    ls__shaper_t *shaper;   /* the limits, applied to serving and fetching */
+    ls__playing_t *playing; /* NULL until the first scan ended */
     ls__dial_target_t static_peers[LS_STATIC_PEERS_MAX];
     size_t static_peer_count;
     bool is_mdns_enabled;
