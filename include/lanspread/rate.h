@@ -42,7 +42,8 @@ typedef struct {
 
 /* Starts full. rate 0: unlimited (every take is granted whole). */
 void ls_bucket_init(ls_bucket_t *b, uint64_t rate, uint64_t now_us);
-/* A new rate; the tokens held are kept, capped at the new burst. */
+/* A new rate; the tokens held are kept, capped at the new burst (a bucket
+ * that was unlimited starts full). */
 void ls_bucket_set_rate(ls_bucket_t *b, uint64_t rate, uint64_t now_us);
 /* Up to want bytes that may go now (0 when the bucket is empty or in
  * debt); they are taken. */

@@ -67,11 +67,13 @@ void ls_bucket_init(ls_bucket_t *b, uint64_t rate, uint64_t now_us)
 
 void ls_bucket_set_rate(ls_bucket_t *b, uint64_t rate, uint64_t now_us)
 {
+    bool was_unlimited = b->rate == 0;
     refill(b, now_us);
     b->rate = rate > LS_RATE_MAX ? LS_RATE_MAX : rate;
     b->burst = burst_of(b->rate);
-    if (b->rate == 0 || b->tokens > b->burst)
-        b->tokens = b->burst; /* unlimited forgives any debt */
+    /* unlimited forgives any debt, and a new limit starts full */
+    if (b->rate == 0 || was_unlimited || b->tokens > b->burst)
+        b->tokens = b->burst;
 }
 
 uint64_t ls_bucket_take(ls_bucket_t *b, uint64_t now_us, uint64_t want)
