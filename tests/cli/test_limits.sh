@@ -51,11 +51,13 @@ set +e
 set -e
 [[ $rc -eq 2 ]] && grep -q "max-upload 5X" "$work/cli.err" || fail "limits --max-upload 5X: exit $rc, $(cat "$work/cli.err")"
 for body in '{"max_upload":"-1"}' '{"speed":"5M"}' '{"peer_upload_share":0}' '{}' '{"max_upload":1.5}'; do
-  status=$(api "$work/sa" POST /api/limits --body "$body" | head -n 1)
+  status=$(api "$work/sa" POST /api/limits --body "$body")
+  status=${status%%$'\n'*}
   [[ $status == 400 ]] || fail "POST /api/limits $body: $status, expected 400"
 done
 limit_is max_upload $((5 << 20)) || fail "a refused change changed the limit"
-status=$(api "$work/sa" POST /api/limits --body '{"max_upload":1048576}' | head -n 1)
+status=$(api "$work/sa" POST /api/limits --body '{"max_upload":1048576}')
+status=${status%%$'\n'*}
 [[ $status == 202 ]] || fail "POST /api/limits with a number: $status"
 wait_for 5 limit_is max_upload 1048576 || fail "a rate given as a number is not in force"
 
