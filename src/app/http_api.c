@@ -175,15 +175,20 @@ static enum MHD_Result set_limits(ls_http_server_t *server, struct MHD_Connectio
                                       lim->help);
         given[count++] = lim;
     }
+    int rc = ls_peer_submit(server->peer, &cmd);
+    if (rc != 0)
+        return ls_http_send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "peer runtime: %s",
+                                  ls_strerror(rc));
+    /* saved once the runtime has the change: the next start keeps it */
     for (size_t i = 0; server->config_path && i < count; i++) {
-        int rc = ls_config_set(server->config_path, given[i]->option, texts[i]);
+        rc = ls_config_set(server->config_path, given[i]->option, texts[i]);
         if (rc != 0)
             ls_warn("http", "cannot save %s in %s: %s", given[i]->option, server->config_path,
                     ls_strerror(rc));
     }
     ls_info("http", "bandwidth limits changed (%zu)", count);
-    return send_command(server, conn, &cmd,
-                        json_pack("{s:b,s:s?}", "accepted", 1, "config", server->config_path));
+    return ls_http_send_json(conn, MHD_HTTP_ACCEPTED,
+                             json_pack("{s:b,s:s?}", "accepted", 1, "config", server->config_path));
 }
 
 static enum MHD_Result get_limits(ls_http_server_t *server, struct MHD_Connection *conn)

@@ -108,25 +108,24 @@ static void arm(ls__shaper_t *sh, uv_timer_t *timer, uv_timer_cb cb, uint64_t wa
     uv_timer_start(timer, cb, ms ? ms : 1, 0);
 }
 
-static void add_waiter(ls__shaper_t *sh, ls_net_stream_t *s, uint64_t wait_us)
+/* Puts s on the list the timer resumes; false when memory is short. */
+static bool add_waiter(ls__shaper_t *sh, ls_net_stream_t *s, uint64_t wait_us)
 {
-    for (size_t i = 0; i < sh->waiter_count; i++)
-        if (sh->waiters[i].stream == s)
-            goto out;
-    if (sh->waiter_count == sh->waiter_cap) {
+    bool is_listed = false;
+    for (size_t i = 0; i < sh->waiter_count && !is_listed; i++)
+        is_listed = sh->waiters[i].stream == s;
+    if (!is_listed && sh->waiter_count == sh->waiter_cap) {
         size_t cap = sh->waiter_cap ? sh->waiter_cap * 2 : 16;
         ls_waiter_t *grown = realloc(sh->waiters, cap * sizeof *grown);
-        if (!grown) {
-            /* not resumed by us: let it go unshaped rather than stall */
-            ls_net_stream_resume(s);
-            return;
-        }
+        if (!grown)
+            return false;
         sh->waiters = grown;
         sh->waiter_cap = cap;
     }
-    sh->waiters[sh->waiter_count++] = (ls_waiter_t){.stream = s};
-out:
+    if (!is_listed)
+        sh->waiters[sh->waiter_count++] = (ls_waiter_t){.stream = s};
     arm(sh, &sh->up_timer, wake_streams_cb, wait_us);
+    return true;
 }
 
 size_t ls__shaper_upload_grant(ls__shaper_t *sh, const void *lane_key, ls_net_stream_t *s,
@@ -143,10 +142,11 @@ size_t ls__shaper_upload_grant(ls__shaper_t *sh, const void *lane_key, ls_net_st
     uint64_t wait = ls_bucket_wait_us(&sh->up, us, need);
     if (is_shared && wait == 0)
         wait = ls_bucket_wait_us(&lane->bucket, us, need);
-    if (wait > 0) {
-        add_waiter(sh, s, wait);
+    /* a stream nobody would resume goes unshaped rather than stall */
+    if (wait > 0 && add_waiter(sh, s, wait))
         return 0;
-    }
+    if (wait > 0)
+        return want;
     uint64_t granted = ls_bucket_peek(&sh->up, us);
     if (is_shared && ls_bucket_peek(&lane->bucket, us) < granted)
         granted = ls_bucket_peek(&lane->bucket, us);
