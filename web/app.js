@@ -671,6 +671,7 @@ function applySnapshot(doc) {
   renderAll();
   renderStatus(true);
   renderUploads(doc.status && doc.status.uploads);
+  renderLimits(doc.status && doc.status.limits);
 }
 
 function renderAll() {
@@ -828,6 +829,7 @@ function connect() {
   source.addEventListener('download-progress', (e) => onProgress(JSON.parse(e.data)));
   source.addEventListener('install-progress', (e) => onInstallProgress(JSON.parse(e.data)));
   source.addEventListener('upload-progress', (e) => renderUploads(JSON.parse(e.data)));
+  source.addEventListener('limits', (e) => renderLimits(JSON.parse(e.data)));
   // Game lists are not streamed: games-changed says to read them again.
   for (const name of OTHER_EVENTS) source.addEventListener(name, (e) => onEvent(name, JSON.parse(e.data)));
   source.onopen = () => {
@@ -938,4 +940,48 @@ function setup() {
   connect();
 }
 
+// --- bandwidth limits: the `limits` event, GET/POST /api/limits ---------------
+
+// 8388608 -> "8M": what the daemon's options and `lanspread limits` take.
+function rateText(bps) {
+  if (!bps) return '0';
+  if (bps % 1048576 === 0) return bps / 1048576 + 'M';
+  return bps % 1024 === 0 ? bps / 1024 + 'K' : String(bps);
+}
+
+const LIMIT_INPUTS = [['max-upload', 'max_upload'], ['max-download', 'max_download']];
+
+// limits: {max_upload, max_download, peer_upload_share, playing_upload, upload, playing}
+function renderLimits(l) {
+  if (!l) return;
+  const rate = (bps) => (bps ? formatSize(bps) + '/s' : 'unlimited');
+  const playing = document.getElementById('playing');
+  playing.hidden = !l.playing;
+  playing.textContent = l.playing ? `Playing ${l.playing}: uploads slowed to ${rate(l.upload)}` : '';
+  document.getElementById('limits-now').textContent =
+    `upload ${rate(l.upload)} · download ${rate(l.max_download)}`;
+  for (const [id, key] of LIMIT_INPUTS) {
+    const input = document.getElementById(id);
+    if (document.activeElement !== input) input.value = rateText(l[key]);
+  }
+}
+
+function setupLimits() {
+  document.getElementById('limits-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body = {};
+    for (const [id, key] of LIMIT_INPUTS) {
+      const value = document.getElementById(id).value.trim();
+      if (value) body[key] = value;
+    }
+    try {
+      await api('POST', '/api/limits', body);
+      message('bandwidth limits set (saved in the config)');
+    } catch (err) {
+      message('bandwidth limits: ' + err.message, true);
+    }
+  });
+}
+
 document.addEventListener('DOMContentLoaded', setup);
+document.addEventListener('DOMContentLoaded', setupLimits);

@@ -259,6 +259,14 @@ int ls_net_file_source_new(uv_loop_t *loop, int fd, uint64_t offset, uint64_t le
 /* Makes src the body of s (ls_net_stream_set_source) and starts reading. */
 int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src);
 void ls_net_file_source_free(ls_net_file_source_t *src);
+/* A gate paces a source: asked before bytes that are ready go out, it
+ * answers how many of `want` may go now (0..want). 0 means "not now": the
+ * source answers "nothing ready" and the gate must call
+ * ls_net_stream_resume(s) once bytes may go again (from a timer: it must
+ * not block). It runs on the loop thread, from inside the pull. */
+typedef size_t (*ls_net_gate_cb)(ls_net_stream_t *s, size_t want, void *gate_data);
+/* Every byte of src's body passes gate (NULL: none, the default). */
+void ls_net_file_source_set_gate(ls_net_file_source_t *src, ls_net_gate_cb gate, void *gate_data);
 /* *open_fds counts files held open (a budget): the source decrements it
  * when it closes its fd, which may be after ls_net_file_source_free. */
 void ls_net_file_source_count_fd(ls_net_file_source_t *src, uint32_t *open_fds);

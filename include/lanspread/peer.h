@@ -41,6 +41,27 @@
  * game list per interval, not one per message. */
 #define LS_GAMES_EMIT_INTERVAL_MS 500
 
+/* Bandwidth limits, in bytes per second (lanspread/rate.h: "50M" is
+ * 50 MiB/s); 0 = unlimited. See docs/ARCHITECTURE.md, "Bandwidth limits". */
+typedef struct {
+    uint64_t max_upload;        /* what this peer serves, all downloaders together */
+    uint64_t max_download;      /* what this peer's downloads request, all together */
+    uint32_t peer_upload_share; /* percent (1..100) of the upload limit one downloader may
+                                   take while another one wants bytes; 0: 100 */
+    uint64_t playing_upload;    /* the upload limit while a game of the library runs
+                                   here (the lower of it and max_upload); 0: no change */
+} ls_peer_limits_t;
+
+/* The daemon's --playing-upload unless told otherwise: a trickle that a
+ * game's own traffic does not notice, enough to keep downloaders going. */
+#define LS_PLAYING_UPLOAD_DEFAULT (1024u * 1024u)
+
+/* LS_CMD_SET_LIMITS: which fields of its limits to change. */
+#define LS_LIMIT_MAX_UPLOAD (1u << 0)
+#define LS_LIMIT_MAX_DOWNLOAD (1u << 1)
+#define LS_LIMIT_PEER_UPLOAD_SHARE (1u << 2)
+#define LS_LIMIT_PLAYING_UPLOAD (1u << 3)
+
 typedef struct {
     const char *game_dir;
     const char *state_dir;
@@ -68,6 +89,7 @@ typedef struct {
                                       long is reset; default LS_SERVE_STALL_MS (30 s) */
     bool no_swarm;                 /* test switch: no partial copies announced, served or
                                       fetched from (only complete seeders, in file order) */
+    ls_peer_limits_t limits;       /* all 0: no limits, and none while playing */
 } ls_peer_config_t;
 
 /* The seed's PeerEvent set. Each kind carries the payload named after it
@@ -107,6 +129,11 @@ typedef enum {
     LS_EVENT_UPLOAD_PROGRESS,  /* u.upload: {rate_bps, games:[{game_id, bytes, rate_bps,
                                   peers}]}: what this peer serves, every LS_UPLOAD_INTERVAL_MS
                                   while it does, and once with rate 0 when it stopped */
+    LS_EVENT_LIMITS,           /* u.limits: {max_upload, max_download, peer_upload_share,
+                                  playing_upload, upload, playing}: the limits in force, at
+                                  start and whenever they or `playing` change; upload is
+                                  the upload limit applied now, playing the id of the
+                                  library game running here (null: none) */
 } ls_peer_event_kind_t;
 
 /* Event payloads. Every pointer in them is borrowed from the runtime: valid
@@ -244,6 +271,12 @@ typedef struct {
 } ls_peer_ev_upload_t;
 
 typedef struct {
+    ls_peer_limits_t limits; /* as set (peer_upload_share 1..100) */
+    uint64_t upload;         /* the upload limit applied now (0: none) */
+    const char *playing;     /* NULL: no game of the library runs here */
+} ls_peer_ev_limits_t;
+
+typedef struct {
     ls_peer_event_kind_t kind;
     union {
         ls_peer_ev_local_library_t local_library;
@@ -261,6 +294,7 @@ typedef struct {
         ls_peer_ev_ready_t ready;
         ls_peer_ev_game_dir_t game_dir;
         ls_peer_ev_upload_t upload;
+        ls_peer_ev_limits_t limits;
     } u;
 } ls_peer_event_t;
 
@@ -291,6 +325,7 @@ typedef enum {
     LS_CMD_FORGET_PEER, /* peer: what ls_known_peer_matches takes: no longer dialled nor
                            remembered (a connection to it stays; seen again, it is
                            remembered again) */
+    LS_CMD_SET_LIMITS,  /* limits, limit_fields: change those limits now; answers LIMITS */
 } ls_peer_command_kind_t;
 
 /* LS_CMD_DOWNLOAD flags. */
@@ -302,9 +337,11 @@ typedef struct {
     const char *game_id;      /* DOWNLOAD, INSTALL, UNINSTALL, CANCEL, RESCAN (NULL: all) */
     const char *const *files; /* DOWNLOAD: paths to fetch (version.ini always is); NULL: all */
     size_t file_count;
-    uint32_t flags;   /* DOWNLOAD: LS_DOWNLOAD_* */
-    const char *path; /* SET_GAME_DIR */
-    const char *peer; /* ADD_PEER, FORGET_PEER */
+    uint32_t flags;          /* DOWNLOAD: LS_DOWNLOAD_* */
+    const char *path;        /* SET_GAME_DIR */
+    const char *peer;        /* ADD_PEER, FORGET_PEER */
+    ls_peer_limits_t limits; /* SET_LIMITS: the new values of limit_fields */
+    uint32_t limit_fields;   /* SET_LIMITS: LS_LIMIT_* */
 } ls_peer_command_t;
 
 typedef struct ls_peer_runtime ls_peer_runtime_t;

@@ -30,6 +30,7 @@ struct ls_api_state {
     json_t *failures;              /* the last runtime-failure events, oldest first */
     json_t *ready;                 /* data of the ready event, or NULL */
     json_t *uploads;               /* data of the last upload-progress event, or NULL */
+    json_t *limits;                /* data of the last limits event, or NULL */
     char *ring[LS_API_EVENT_RING]; /* SSE text of events first_seq..seq */
     size_t ring_len[LS_API_EVENT_RING];
     size_t ring_bytes;  /* their total, at most LS_API_EVENT_RING_BYTES */
@@ -82,6 +83,7 @@ void ls_api_state_free(ls_api_state_t *st)
     json_decref(st->failures);
     json_decref(st->ready);
     json_decref(st->uploads);
+    json_decref(st->limits);
     free(st->game_dir);
     free(st->http_url);
     pthread_cond_destroy(&st->changed);
@@ -256,6 +258,10 @@ static void apply_locked(ls_api_state_t *st, ls_peer_event_kind_t kind, const js
     case LS_EVENT_UPLOAD_PROGRESS:
         json_decref(st->uploads);
         st->uploads = json_deep_copy(data);
+        break;
+    case LS_EVENT_LIMITS:
+        json_decref(st->limits);
+        st->limits = json_deep_copy(data);
         break;
     case LS_EVENT_GAME_DIR_CHANGED: {
         const char *dir = json_string_value(json_object_get(data, "game_dir"));
@@ -592,21 +598,36 @@ json_t *ls_api_state_peers(ls_api_state_t *st)
     return json_pack("{s:I,s:o}", "count", (json_int_t)json_array_size(list), "peers", list);
 }
 
+/* {game_id} of the game running here, or null. */
+static json_t *playing_of(const json_t *limits)
+{
+    const char *id = json_string_value(json_object_get(limits, "playing"));
+    return id ? json_pack("{s:s}", "game_id", id) : json_null();
+}
+
 json_t *ls_api_state_status(ls_api_state_t *st)
 {
     pthread_mutex_lock(&st->lock);
-    json_t *status =
-        json_pack("{s:s,s:b,s:O?,s:O?,s:s?,s:s?,s:I,s:I,s:I,s:o,s:o}", "version", "0.1.0", "ready",
-                  st->ready != NULL, "peer_id", json_object_get(st->ready, "peer_id"), "port",
-                  json_object_get(st->ready, "port"), "game_dir", st->game_dir, "http",
-                  st->http_url, "peer_count", (json_int_t)json_object_size(st->peers),
-                  "local_games", (json_int_t)json_array_size(st->local), "remote_games",
-                  (json_int_t)json_array_size(st->remote), "failures", json_deep_copy(st->failures),
-                  "uploads",
-                  st->uploads ? json_deep_copy(st->uploads)
-                              : json_pack("{s:i,s:[]}", "rate_bps", 0, "games"));
+    json_t *status = json_pack(
+        "{s:s,s:b,s:O?,s:O?,s:s?,s:s?,s:I,s:I,s:I,s:o,s:o,s:o?,s:o}", "version", "0.1.0", "ready",
+        st->ready != NULL, "peer_id", json_object_get(st->ready, "peer_id"), "port",
+        json_object_get(st->ready, "port"), "game_dir", st->game_dir, "http", st->http_url,
+        "peer_count", (json_int_t)json_object_size(st->peers), "local_games",
+        (json_int_t)json_array_size(st->local), "remote_games",
+        (json_int_t)json_array_size(st->remote), "failures", json_deep_copy(st->failures),
+        "uploads",
+        st->uploads ? json_deep_copy(st->uploads) : json_pack("{s:i,s:[]}", "rate_bps", 0, "games"),
+        "limits", json_deep_copy(st->limits), "playing", playing_of(st->limits));
     pthread_mutex_unlock(&st->lock);
     return status;
+}
+
+json_t *ls_api_state_limits(ls_api_state_t *st)
+{
+    pthread_mutex_lock(&st->lock);
+    json_t *limits = json_deep_copy(st->limits);
+    pthread_mutex_unlock(&st->lock);
+    return limits;
 }
 
 /* --- event stream ----------------------------------------------------------- */

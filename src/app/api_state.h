@@ -63,6 +63,8 @@ json_t *ls_api_state_peers(ls_api_state_t *st);
  * is not in the catalog. */
 json_t *ls_api_state_local_index(ls_api_state_t *st);
 json_t *ls_api_state_status(ls_api_state_t *st);
+/* The last limits event's data; NULL before the runtime sent one. */
+json_t *ls_api_state_limits(ls_api_state_t *st);
 
 /* Bytes of event text the ring holds now (at most LS_API_EVENT_RING_BYTES). */
 size_t ls_api_state_ring_bytes(ls_api_state_t *st);

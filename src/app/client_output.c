@@ -89,6 +89,32 @@ static void print_peers(const json_t *doc)
         json_is_true(json_object_get(p, "added")) ? "yes" : "no");
 }
 
+/* "50.0 MiB/s", or "unlimited" for 0. */
+static const char *rate_text(const json_t *value, char *buf, size_t len)
+{
+    json_int_t rate = json_integer_value(value);
+    if (rate <= 0)
+        return "unlimited";
+    snprintf(buf, len, "%.1f MiB/s", (double)rate / (1024.0 * 1024.0));
+    return buf;
+}
+
+static void print_limits(const json_t *doc)
+{
+    char a[32], b[32], c[32], d[32];
+    json_int_t playing_rate = json_integer_value(json_object_get(doc, "playing_upload"));
+    printf("max upload:        %s\n", rate_text(json_object_get(doc, "max_upload"), a, sizeof a));
+    printf("max download:      %s\n", rate_text(json_object_get(doc, "max_download"), b, sizeof b));
+    printf("peer upload share: %lld %%\n",
+           (long long)json_integer_value(json_object_get(doc, "peer_upload_share")));
+    printf("playing upload:    %s\n",
+           playing_rate ? rate_text(json_object_get(doc, "playing_upload"), c, sizeof c)
+                        : "no change");
+    printf("upload now:        %s%s%s\n", rate_text(json_object_get(doc, "upload"), d, sizeof d),
+           json_is_string(json_object_get(doc, "playing")) ? ", playing " : "",
+           str_or(doc, "playing", ""));
+}
+
 static void print_status(const json_t *doc)
 {
     printf("peer id:      %s\n", str_or(doc, "peer_id", "-"));
@@ -104,6 +130,9 @@ static void print_status(const json_t *doc)
     const json_t *uploads = json_object_get(doc, "uploads");
     double rate = (double)json_integer_value(json_object_get(uploads, "rate_bps"));
     printf("uploading:    %.1f MiB/s\n", rate / (1024.0 * 1024.0));
+    const json_t *playing = json_object_get(doc, "playing");
+    if (json_is_object(playing))
+        printf("playing:      %s (uploads slowed down)\n", str_or(playing, "game_id", "?"));
     size_t i;
     json_t *g;
     json_array_foreach(json_object_get(uploads, "games"), i, g)
@@ -121,6 +150,8 @@ void ls_client_print_document(const char *what, const json_t *doc, bool as_json)
         print_games(doc);
     else if (strcmp(what, "peers") == 0)
         print_peers(doc);
+    else if (strcmp(what, "limits") == 0)
+        print_limits(doc);
     else
         print_status(doc);
 }

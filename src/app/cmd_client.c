@@ -7,6 +7,7 @@
 #include "app/config.h"
 #include "app/http_client.h"
 #include "app/instance.h"
+#include "app/limits.h"
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
@@ -65,7 +66,11 @@ static const ls_client_command_t client_commands[] = {
     {"set-game-dir", "DIR",
      "validate DIR, switch to it, save it in the config, rescan, re-announce", true},
     {"open", "", "open the web UI in the browser through a new one-time login link", false},
+    {"limits", "", "show the bandwidth limits, or change them (saved in the config)", false},
 };
+
+/* Option codes of the limits: LS_OPT_LIMIT + their index in ls_app_limits. */
+#define LS_OPT_LIMIT 256
 
 typedef struct {
     const ls_client_command_t *cmd;
@@ -74,6 +79,7 @@ typedef struct {
     const char *verb; /* peer: add or forget */
     bool as_json, is_no_wait, is_print_only, is_detach;
     int timeout_s;
+    json_t *limits; /* limits: the changes asked for ({} when none) */
 } ls_client_options_t;
 
 static void client_usage(const ls_client_command_t *cmd, FILE *out)
@@ -89,6 +95,10 @@ static void client_usage(const ls_client_command_t *cmd, FILE *out)
             cmd->name, cmd->args[0] ? " " : "", cmd->args, cmd->summary);
     if (strcmp(cmd->name, "open") == 0)
         fprintf(out, "  --print         print the link instead of starting xdg-open\n");
+    for (size_t i = 0; strcmp(cmd->name, "limits") == 0 && i < ls_app_limit_count; i++)
+        fprintf(out, "  --%s %s\n                  %s\n", ls_app_limits[i].option,
+                ls_app_limits[i].field == LS_LIMIT_PEER_UPLOAD_SHARE ? "PERCENT" : "RATE",
+                ls_app_limits[i].help);
     if (cmd->can_wait)
         fprintf(out, "  --no-wait       return once the daemon accepted the request\n"
                      "  --timeout SEC   give up waiting after SEC seconds (default 3600)\n"
@@ -119,15 +129,43 @@ static bool parse_timeout(const char *text, int *out)
     return true;
 }
 
+/* --max-upload RATE and the like, for `limits` only: checked here (a typo
+ * is a usage error, not a refusal) and sent as given. */
+static int add_limit(ls_client_options_t *o, int opt, const char *text)
+{
+    ls_peer_limits_t limits = {.max_upload = 0};
+    uint32_t fields = 0;
+    if (opt < LS_OPT_LIMIT || opt >= LS_OPT_LIMIT + (int)ls_app_limit_count ||
+        strcmp(o->cmd->name, "limits") != 0)
+        return LS_EINVAL;
+    const ls_app_limit_t *lim = &ls_app_limits[opt - LS_OPT_LIMIT];
+    if (ls_app_limit_parse(lim, text, &limits, &fields) != 0) {
+        fprintf(stderr, "lanspread limits: --%s %s: %s\n", lim->option, text, lim->help);
+        return LS_EINVAL;
+    }
+    if (!o->limits && !(o->limits = json_object()))
+        return LS_ENOMEM;
+    return json_object_set_new(o->limits, lim->json_key, json_string(text)) == 0 ? 0 : LS_ENOMEM;
+}
+
 /* Returns -1 to go on, or an exit code. */
 static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
 {
     static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},      {"state", required_argument, NULL, 's'},
-        {"api", required_argument, NULL, 'a'}, {"token", required_argument, NULL, 't'},
-        {"no-wait", no_argument, NULL, 'W'},   {"timeout", required_argument, NULL, 'T'},
-        {"detach", no_argument, NULL, 'D'},    {"help", no_argument, NULL, 'h'},
-        {"print", no_argument, NULL, 'P'},     {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},
+        {"state", required_argument, NULL, 's'},
+        {"api", required_argument, NULL, 'a'},
+        {"token", required_argument, NULL, 't'},
+        {"no-wait", no_argument, NULL, 'W'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"detach", no_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {"print", no_argument, NULL, 'P'},
+        {"max-upload", required_argument, NULL, LS_OPT_LIMIT + 0},
+        {"max-download", required_argument, NULL, LS_OPT_LIMIT + 1},
+        {"peer-upload-share", required_argument, NULL, LS_OPT_LIMIT + 2},
+        {"playing-upload", required_argument, NULL, LS_OPT_LIMIT + 3},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     o->timeout_s = 3600;
@@ -174,6 +212,8 @@ static int parse_client_options(int argc, char **argv, ls_client_options_t *o)
             client_usage(o->cmd, stdout);
             return LS_EXIT_OK;
         default:
+            if (add_limit(o, opt, optarg) == 0)
+                break;
             client_usage(o->cmd, stderr);
             return LS_EXIT_USAGE;
         }
@@ -426,6 +466,61 @@ out:
     return code;
 }
 
+/* After a change: how often, and how far apart, the limits are read back
+ * until they show it. */
+#define LS_LIMITS_READ_TRIES 20
+#define LS_LIMITS_READ_PAUSE_US 50000
+
+/* Whether every limit asked for shows in doc. */
+static bool limits_match(const json_t *asked, const json_t *doc)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)asked, key, value)
+    {
+        ls_peer_limits_t want = {.max_upload = 0};
+        uint32_t fields = 0;
+        const ls_app_limit_t *lim = ls_app_limit_find(key);
+        if (!lim || ls_app_limit_parse(lim, json_string_value(value), &want, &fields) != 0)
+            return false;
+        json_int_t now = json_integer_value(json_object_get(doc, key));
+        json_int_t wanted = fields == LS_LIMIT_MAX_UPLOAD     ? (json_int_t)want.max_upload
+                            : fields == LS_LIMIT_MAX_DOWNLOAD ? (json_int_t)want.max_download
+                            : fields == LS_LIMIT_PLAYING_UPLOAD
+                                ? (json_int_t)want.playing_upload
+                                : (json_int_t)want.peer_upload_share;
+        if (now != wanted)
+            return false;
+    }
+    return true;
+}
+
+/* Changes the limits asked for, then shows those in force. */
+static int run_limits(const ls_client_options_t *o, const ls_httpc_target_t *t)
+{
+    json_t *doc = NULL;
+    char *text = o->limits ? json_dumps(o->limits, JSON_COMPACT) : NULL;
+    int code = o->limits && !text ? LS_EXIT_FAILURE : LS_EXIT_OK;
+    if (text)
+        code = call(t, "POST", "/api/limits", text, &doc);
+    free(text);
+    json_decref(doc);
+    doc = NULL;
+    /* the runtime applies the change on its thread: the document shows it
+     * once the limits event is in (a few milliseconds) */
+    for (int tries = 0; code == LS_EXIT_OK && tries < LS_LIMITS_READ_TRIES; tries++) {
+        json_decref(doc);
+        code = call(t, "GET", "/api/limits", NULL, &doc);
+        if (code != LS_EXIT_OK || !o->limits || limits_match(o->limits, doc))
+            break;
+        usleep(LS_LIMITS_READ_PAUSE_US);
+    }
+    if (code == LS_EXIT_OK)
+        ls_client_print_document("limits", doc, o->as_json);
+    json_decref(doc);
+    return code;
+}
+
 static int run_client(ls_client_options_t *o)
 {
     ls_httpc_target_t t;
@@ -446,6 +541,8 @@ static int run_client(ls_client_options_t *o)
         json_decref(body);
     } else if (strcmp(name, "open") == 0) {
         code = run_open(o, &t);
+    } else if (strcmp(name, "limits") == 0) {
+        code = run_limits(o, &t);
     } else if (strcmp(name, "rescan") == 0) {
         json_t *body = json_pack("{s:s?}", "game_id", o->arg);
         code = run_simple_post(o, &t, "/api/rescan", body);
@@ -483,5 +580,6 @@ int ls_cmd_client(int argc, char **argv)
     if (code < 0)
         code = run_client(&o);
     free(o.state_dir);
+    json_decref(o.limits);
     return code;
 }

@@ -7,6 +7,7 @@
 #include "app/app_common.h"
 #include "app/commands.h"
 #include "app/config.h"
+#include "app/limits.h"
 #include "app/event_log.h"
 #include "app/http_server.h"
 #include "app/instance.h"
@@ -60,12 +61,19 @@ static void daemon_usage(FILE *out)
             "  --log-file FILE     append log lines to FILE instead of stderr\n"
             "                      (the systemd unit: $XDG_STATE_HOME/lanspread/daemon.log)\n"
             "  --verbose           debug logging\n"
-            "  --help              this help\n\n"
-            "The API address and token are written to STATE/api.json (mode 0600)\n"
-            "for the CLI commands (lanspread games, download, ...), and the daemon is\n"
-            "registered in $XDG_RUNTIME_DIR/lanspread so they find it without --state.\n"
-            "One daemon per state directory: a second one exits with \"already running\".\n",
+            "  --help              this help\n",
             LS_PEER_DEFAULT_LISTEN, LS_PEER_PORT_FALLBACKS, LS_HTTP_DEFAULT_LISTEN);
+    fprintf(out, "\nBandwidth (also live: `lanspread limits`, saved in the config):\n");
+    for (size_t i = 0; i < ls_app_limit_count; i++)
+        fprintf(out, "  --%s %s\n      %s\n", ls_app_limits[i].option,
+                ls_app_limits[i].field == LS_LIMIT_PEER_UPLOAD_SHARE ? "PERCENT" : "RATE",
+                ls_app_limits[i].help);
+    fprintf(out, "  (RATE in bytes/s with K, M, G = KiB, MiB, GiB; --playing-upload\n"
+                 "  defaults to 1M, --peer-upload-share to 100)\n\n"
+                 "The API address and token are written to STATE/api.json (mode 0600)\n"
+                 "for the CLI commands (lanspread games, download, ...), and the daemon is\n"
+                 "registered in $XDG_RUNTIME_DIR/lanspread so they find it without --state.\n"
+                 "One daemon per state directory: a second one exits with \"already running\".\n");
 }
 
 typedef struct {
@@ -193,6 +201,10 @@ static char *find_config_path(int argc, char **argv, bool *must_exist)
     return ls_config_default_path();
 }
 
+/* Option codes of the limits: LS_OPT_LIMIT + their index in ls_app_limits
+ * (above every character code). */
+#define LS_OPT_LIMIT 256
+
 /* Returns -1 to go on, or the exit code. */
 static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
 {
@@ -220,10 +232,15 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
         {"log-file", required_argument, NULL, 'L'},
         {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        {"max-upload", required_argument, NULL, LS_OPT_LIMIT + 0},
+        {"max-download", required_argument, NULL, LS_OPT_LIMIT + 1},
+        {"peer-upload-share", required_argument, NULL, LS_OPT_LIMIT + 2},
+        {"playing-upload", required_argument, NULL, LS_OPT_LIMIT + 3},
         {NULL, 0, NULL, 0},
     };
     int opt;
     optind = 1;
+    o->peer.limits.playing_upload = LS_PLAYING_UPLOAD_DEFAULT;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case 'g':
@@ -303,6 +320,13 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
             daemon_usage(stdout);
             return LS_EXIT_OK;
         default:
+            if (opt >= LS_OPT_LIMIT && opt < LS_OPT_LIMIT + (int)ls_app_limit_count) {
+                uint32_t fields = 0;
+                const ls_app_limit_t *lim = &ls_app_limits[opt - LS_OPT_LIMIT];
+                if (ls_app_limit_parse(lim, optarg, &o->peer.limits, &fields) == 0)
+                    break;
+                fprintf(stderr, "daemon: --%s %s: %s\n", lim->option, optarg, lim->help);
+            }
             daemon_usage(stderr);
             return LS_EXIT_USAGE;
         }

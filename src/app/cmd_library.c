@@ -4,6 +4,7 @@
 #include "app/commands.h"
 
 #include "lanspread/error.h"
+#include "lanspread/rate.h"
 #include "lanspread/library.h"
 #include "lanspread/log.h"
 
@@ -211,19 +212,8 @@ static void demo_usage(FILE *out)
 /* "32M": a byte count with an optional binary K, M or G suffix. */
 static bool parse_size(const char *text, unsigned long long max, unsigned long long *out)
 {
-    static const char suffixes[] = "KMG";
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    const char *unit = *end ? strchr(suffixes, *end) : NULL;
-    if (errno || end == text || text[0] == '-' || (*end && (!unit || end[1])))
-        return false;
-    for (const char *u = suffixes; unit && u <= unit; u++) {
-        if (value > max / 1024)
-            return false;
-        value *= 1024;
-    }
-    if (value > max)
+    uint64_t value;
+    if (ls_size_parse(text, max, &value) != 0)
         return false;
     *out = value;
     return true;

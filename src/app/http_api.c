@@ -2,6 +2,7 @@
  * actions are checked against it before they become runtime commands. */
 #include "app/config.h"
 #include "app/http_internal.h"
+#include "app/limits.h"
 
 #include "lanspread/error.h"
 #include "lanspread/path.h"
@@ -230,6 +231,70 @@ static enum MHD_Result forget_known_peer(ls_http_server_t *server, struct MHD_Co
         json_pack("{s:b,s:s,s:o}", "accepted", 1, "peer", what, "forgotten", forgotten));
 }
 
+/* --- bandwidth limits ------------------------------------------------------ */
+
+/* A limit's value as text: a JSON string as is ("50M"), a whole number in
+ * decimal. false for anything else. */
+static bool limit_text(const json_t *value, char *out, size_t len)
+{
+    if (json_is_string(value))
+        return snprintf(out, len, "%s", json_string_value(value)) < (int)len;
+    if (json_is_integer(value) && json_integer_value(value) >= 0)
+        return snprintf(out, len, "%lld", (long long)json_integer_value(value)) < (int)len;
+    return false;
+}
+
+/* Changes the limits named in body now, and saves them in the config so
+ * the next start keeps them. */
+static enum MHD_Result set_limits(ls_http_server_t *server, struct MHD_Connection *conn,
+                                  json_t *body)
+{
+    ls_peer_command_t cmd = {.kind = LS_CMD_SET_LIMITS};
+    char texts[LS_APP_LIMITS_N][LS_APP_LIMIT_TEXT_MAX];
+    const ls_app_limit_t *given[LS_APP_LIMITS_N];
+    size_t count = 0;
+    const char *key;
+    json_t *value;
+    if (!json_is_object(body) || json_object_size(body) == 0)
+        return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST,
+                                  "expected {\"max_upload\": \"50M\", ...}: one or more of "
+                                  "max_upload, max_download, peer_upload_share, playing_upload");
+    json_object_foreach(body, key, value)
+    {
+        const ls_app_limit_t *lim = ls_app_limit_find(key);
+        if (!lim || count == LS_APP_LIMITS_N)
+            return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "unknown limit '%s'", key);
+        if (!limit_text(value, texts[count], sizeof texts[count]) ||
+            ls_app_limit_parse(lim, texts[count], &cmd.limits, &cmd.limit_fields) != 0)
+            return ls_http_send_error(conn, MHD_HTTP_BAD_REQUEST, "%s: %s", lim->json_key,
+                                      lim->help);
+        given[count++] = lim;
+    }
+    int rc = ls_peer_submit(server->peer, &cmd);
+    if (rc != 0)
+        return ls_http_send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "peer runtime: %s",
+                                  ls_strerror(rc));
+    /* saved once the runtime has the change: the next start keeps it */
+    for (size_t i = 0; server->config_path && i < count; i++) {
+        rc = ls_config_set(server->config_path, given[i]->option, texts[i]);
+        if (rc != 0)
+            ls_warn("http", "cannot save %s in %s: %s", given[i]->option, server->config_path,
+                    ls_strerror(rc));
+    }
+    ls_info("http", "bandwidth limits changed (%zu)", count);
+    return ls_http_send_json(conn, MHD_HTTP_ACCEPTED,
+                             json_pack("{s:b,s:s?}", "accepted", 1, "config", server->config_path));
+}
+
+static enum MHD_Result get_limits(ls_http_server_t *server, struct MHD_Connection *conn)
+{
+    json_t *limits = ls_api_state_limits(server->state);
+    if (!limits)
+        return ls_http_send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  "the peer is not ready yet; try again in a moment");
+    return ls_http_send_json(conn, MHD_HTTP_OK, limits);
+}
+
 /* --- web UI login --------------------------------------------------------- */
 
 /* For `lanspread open`: whoever holds the token may hand a browser a
@@ -284,6 +349,8 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
         return list_known_peers(server, conn);
     if (strcmp(url, "/api/folders") == 0)
         return ls__http_folders_list(server, conn);
+    if (strcmp(url, "/api/limits") == 0)
+        return get_limits(server, conn);
     if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
         action[0] == '\0') {
         json_t *game = ls_api_state_game(server->state, id);
@@ -313,6 +380,8 @@ static enum MHD_Result route_post(ls_http_server_t *server, struct MHD_Connectio
         return set_game_dir(server, conn, body);
     if (strcmp(url, "/api/catalog") == 0)
         return ls__http_catalog_add(server, conn, body);
+    if (strcmp(url, "/api/limits") == 0)
+        return set_limits(server, conn, body);
     if (strcmp(url, "/api/login-url") == 0)
         return new_login_url(server, conn);
     if (strcmp(url, "/api/known-peers/add") == 0)

@@ -23,6 +23,7 @@ static const ls_command_t commands[] = {
     {"rescan", "rescan the game directory", ls_cmd_client},
     {"set-game-dir", "change the game directory (saved in the config)", ls_cmd_client},
     {"open", "open the web UI in the browser (one-time login link)", ls_cmd_client},
+    {"limits", "show or change the bandwidth limits (saved in the config)", ls_cmd_client},
     {"party-key", "make a key for a closed party (party-key new)", ls_cmd_party_key},
 };
 

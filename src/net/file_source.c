@@ -41,7 +41,9 @@ struct ls_net_file_source {
     size_t buf_size; /* each buffer: READ_SIZE, or less for a shorter range */
     int error;
     ls_net_stream_t *stream;
-    uint32_t *open_fds; /* decremented when fd closes (NULL: not counted) */
+    uint32_t *open_fds;  /* decremented when fd closes (NULL: not counted) */
+    ls_net_gate_cb gate; /* paces the body (NULL: as fast as the window allows) */
+    void *gate_data;
 };
 
 static void destroy(ls_net_file_source_t *src)
@@ -140,6 +142,8 @@ static int file_pull(ls_net_stream_t *s, uint8_t *out, size_t cap, size_t *len, 
         return src->error;
     }
     n = b->len - b->pos < cap ? b->len - b->pos : cap;
+    if (src->gate && (n = src->gate(s, n, src->gate_data)) == 0)
+        return 0; /* the gate resumes the stream */
     memcpy(out, b->data + b->pos, n);
     b->pos += n;
     src->left -= n;
@@ -195,6 +199,12 @@ int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src)
 void ls_net_file_source_count_fd(ls_net_file_source_t *src, uint32_t *open_fds)
 {
     src->open_fds = open_fds;
+}
+
+void ls_net_file_source_set_gate(ls_net_file_source_t *src, ls_net_gate_cb gate, void *gate_data)
+{
+    src->gate = gate;
+    src->gate_data = gate_data;
 }
 
 void ls_net_file_source_free(ls_net_file_source_t *src)

@@ -50,6 +50,8 @@ const char *ls_peer_event_name(ls_peer_event_kind_t kind)
         return "game-dir-changed";
     case LS_EVENT_UPLOAD_PROGRESS:
         return "upload-progress";
+    case LS_EVENT_LIMITS:
+        return "limits";
     }
     return "unknown";
 }
@@ -163,6 +165,15 @@ static json_t *upload_json(const ls_peer_ev_upload_t *ev)
     return json_pack("{s:I,s:o}", "rate_bps", (json_int_t)ev->rate_bps, "games", games);
 }
 
+static json_t *limits_json(const ls_peer_ev_limits_t *ev)
+{
+    return json_pack("{s:I,s:I,s:i,s:I,s:I,s:s?}", "max_upload", (json_int_t)ev->limits.max_upload,
+                     "max_download", (json_int_t)ev->limits.max_download, "peer_upload_share",
+                     (int)ev->limits.peer_upload_share, "playing_upload",
+                     (json_int_t)ev->limits.playing_upload, "upload", (json_int_t)ev->upload,
+                     "playing", ev->playing);
+}
+
 json_t *ls_peer_event_json(const ls_peer_event_t *event)
 {
     const ls_peer_event_t *e = event;
@@ -217,6 +228,8 @@ json_t *ls_peer_event_json(const ls_peer_event_t *event)
         return json_pack("{s:s}", "game_dir", e->u.game_dir.game_dir);
     case LS_EVENT_UPLOAD_PROGRESS:
         return upload_json(&e->u.upload);
+    case LS_EVENT_LIMITS:
+        return limits_json(&e->u.limits);
     }
     return NULL;
 }

@@ -675,7 +675,12 @@ static void pump_peer(ls__download_t *dl, uint32_t slot, ls_link_t *link, uint64
     int limit = is_batching ? BATCH_REQUESTS_MAX : PUMP_BATCH_MAX;
     ls_assignment_t a;
     ls_planner_set_requests_max(dl->planner, slot, is_batching ? BATCH_REQUESTS_MAX : 0);
-    for (int i = 0; i < limit && ls_planner_next(dl->planner, slot, now, &a) == 0; i++) {
+    ls__shaper_t *shaper = dl->fr->config.shaper;
+    for (int i = 0; i < limit && (!shaper || ls__shaper_download_admits(shaper)) &&
+                    ls_planner_next(dl->planner, slot, now, &a) == 0;
+         i++) {
+        if (shaper)
+            ls__shaper_download_charge(shaper, a.length);
         if (!is_batching || a.length > BATCH_CHUNK_MAX) {
             int rc = send_request(dl, link, &a, 1);
             if (rc != 0) {
@@ -1456,6 +1461,15 @@ void ls__fetcher_tick(ls__fetcher_t *fr)
     /* A join asked too early (the peer still waited for our hello_ack and
      * answered unauthorized) is asked again here. */
     ls__fetcher_peers_changed(fr);
+}
+
+void ls__fetcher_pump_all(ls__fetcher_t *fr)
+{
+    struct ls__download *next;
+    for (ls__download_t *dl = fr->downloads; dl; dl = next) {
+        next = dl->next; /* pump may end and free dl */
+        pump(dl);
+    }
 }
 
 void ls__fetcher_shutdown(ls__fetcher_t *fr)

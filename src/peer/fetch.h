@@ -10,6 +10,7 @@
 
 #include "events.h"
 #include "link.h"
+#include "shaper.h"
 
 #include "lanspread/library.h"
 #include "lanspread/peerdb.h"
@@ -41,6 +42,10 @@ typedef struct {
     uint32_t plan_mode;    /* an ls_plan_mode_t */
     uint32_t fetch_stall_ms;
     ls__fetcher_hooks_t hooks;
+    /* borrowed; NULL: no download limit. Each chunk request is admitted
+     * by it and charged its length (ls__fetcher_pump_all when it admits
+     * again). */
+    ls__shaper_t *shaper;
 } ls__fetcher_config_t;
 
 int ls__fetcher_new(const ls__fetcher_config_t *config, ls__fetcher_t **out);
@@ -83,6 +88,9 @@ void ls__fetcher_peers_changed(ls__fetcher_t *fetcher);
  * decisions (endgame duplicates, a peer back) are taken even when no answer
  * arrives. */
 void ls__fetcher_tick(ls__fetcher_t *fetcher);
+/* Sends what the planners have for the peers: the download limit admits
+ * requests again. */
+void ls__fetcher_pump_all(ls__fetcher_t *fetcher);
 /* Shutting down: every download ends (its verified chunks kept). */
 void ls__fetcher_shutdown(ls__fetcher_t *fetcher);
 

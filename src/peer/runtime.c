@@ -470,6 +470,67 @@ static void submit_install(ls_peer_runtime_t *rt, bool is_uninstall, const char 
         ls_rt_emit(rt, &event);
 }
 
+/* --- bandwidth limits ------------------------------------------------------ */
+
+/* The upload limit now: the playing rate caps it while a game runs. */
+static uint64_t upload_limit(const ls_peer_runtime_t *rt)
+{
+    uint64_t limit = rt->limits.max_upload, playing = rt->limits.playing_upload;
+    if (!rt->playing || !ls__playing_game(rt->playing)[0] || playing == 0)
+        return limit;
+    return limit == 0 || playing < limit ? playing : limit;
+}
+
+/* Hands the limits to the shaper and tells the application. */
+static void apply_limits(ls_peer_runtime_t *rt)
+{
+    const char *playing = rt->playing ? ls__playing_game(rt->playing) : "";
+    ls__shaper_set_upload(rt->shaper, upload_limit(rt), rt->limits.peer_upload_share);
+    ls__shaper_set_download(rt->shaper, rt->limits.max_download);
+    ls_peer_event_t event = {.kind = LS_EVENT_LIMITS,
+                             .u.limits = {.limits = rt->limits,
+                                          .upload = upload_limit(rt),
+                                          .playing = playing[0] ? playing : NULL}};
+    ls_rt_emit(rt, &event);
+}
+
+static void set_limits(ls_peer_runtime_t *rt, const ls_peer_limits_t *in, uint32_t fields)
+{
+    ls_peer_limits_t *l = &rt->limits;
+    if (fields & LS_LIMIT_MAX_UPLOAD)
+        l->max_upload = in->max_upload;
+    if (fields & LS_LIMIT_MAX_DOWNLOAD)
+        l->max_download = in->max_download;
+    if (fields & LS_LIMIT_PEER_UPLOAD_SHARE)
+        l->peer_upload_share = in->peer_upload_share;
+    if (fields & LS_LIMIT_PLAYING_UPLOAD)
+        l->playing_upload = in->playing_upload;
+    if (l->peer_upload_share == 0 || l->peer_upload_share > LS_SHAPER_SHARE_FULL)
+        l->peer_upload_share = LS_SHAPER_SHARE_FULL;
+    apply_limits(rt);
+}
+
+static void playing_changed_cb(const char *game_id, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (rt->is_shutting_down)
+        return;
+    if (game_id)
+        ls_info("peer", "%s is running here: uploads limited to %llu bytes/s", game_id,
+                (unsigned long long)upload_limit(rt));
+    else
+        ls_info("peer", "no game runs here any more: upload limit back to %llu bytes/s (0: none)",
+                (unsigned long long)upload_limit(rt));
+    apply_limits(rt);
+}
+
+static void download_ready_cb(void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (!rt->is_shutting_down)
+        ls__fetcher_pump_all(rt->fetcher);
+}
+
 /* --- commands ----------------------------------------------------------- */
 
 static void shutdown_runtime(ls_peer_runtime_t *rt);
@@ -576,6 +637,9 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
     case LS_CMD_FORGET_PEER:
         forget_known_peer(rt, cmd->peer);
         break;
+    case LS_CMD_SET_LIMITS:
+        set_limits(rt, &cmd->limits, cmd->limit_fields);
+        break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
         break;
@@ -643,6 +707,8 @@ static int copy_command(const ls_peer_command_t *in, ls__rt_command_t **out)
         return LS_ENOMEM;
     cmd->kind = in->kind;
     cmd->flags = in->flags;
+    cmd->limits = in->limits;
+    cmd->limit_fields = in->limit_fields;
     if ((needs_game_id(in->kind) && !in->game_id) ||
         (in->game_id && !ls_game_id_is_valid(in->game_id)) ||
         (in->kind == LS_CMD_SET_GAME_DIR && !in->path) || (in->file_count && !in->files) ||
@@ -734,6 +800,8 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     uv_timer_stop(&rt->games_timer);
     uv_close((uv_handle_t *)&rt->games_timer, NULL);
     ls__known_stop(rt->known);
+    ls__shaper_close_handles(rt->shaper);
+    ls__playing_stop(rt->playing);
     if (rt->links)
         ls__links_stop(rt->links);
     ls_monitor_stop(rt->monitor);
@@ -817,6 +885,9 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     /* Everything runs before `ready` says so: a change to the game
      * directory right after it is seen by the monitor. */
     ls_rt_start_monitor(rt);
+    rc = ls__playing_start(&rt->loop, rt->game_dir, playing_changed_cb, rt, &rt->playing);
+    if (rc != 0)
+        ls_rt_emit_failure(rt, "playing watch (uploads keep their limit while a game runs)", rc);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
     uv_timer_start(&rt->upload_timer, upload_timer_cb, LS_UPLOAD_INTERVAL_MS,
@@ -828,6 +899,7 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
                                          .rev = rt->announced.library_rev,
                                          .has_mdns = rt->mdns != NULL}};
     ls_rt_emit(rt, &event);
+    apply_limits(rt); /* the limits event: after ready, so it is the first one shown */
     ls_rt_game_dir_scan_ended(rt);
 }
 
@@ -975,8 +1047,11 @@ static int make_objects(ls_peer_runtime_t *rt)
         .fetch_stall_ms = rt->fetch_stall_ms,
         .hooks = {download_ended, download_published, install_busy, rt},
     };
-    int rc = ls__links_new(&links, &rt->links);
+    int rc = ls__shaper_new(&rt->loop, download_ready_cb, rt, &rt->shaper);
+    if (rc == 0)
+        rc = ls__links_new(&links, &rt->links);
     fetcher.links = rt->links;
+    fetcher.shaper = rt->shaper;
     if (rc == 0)
         rc = ls__known_new(&(ls__known_config_t){.loop = &rt->loop,
                                                  .links = rt->links,
@@ -992,6 +1067,9 @@ static int make_objects(ls_peer_runtime_t *rt)
     if (rc == 0) {
         ls__server_set_partial(rt->server, rt->is_swarm);
         ls__server_set_stall_ms(rt->server, rt->serve_stall_ms);
+        ls__server_set_shaper(rt->server, rt->shaper);
+        ls__shaper_set_upload(rt->shaper, upload_limit(rt), rt->limits.peer_upload_share);
+        ls__shaper_set_download(rt->shaper, rt->limits.max_download);
         ls__fetcher_set_swarm(rt->fetcher, rt->is_swarm);
     }
     return rc;
@@ -1079,6 +1157,9 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->is_swarm = !config->no_swarm;
     rt->hello_deadline_ms = config->hello_deadline_ms;
     rt->serve_stall_ms = config->serve_stall_ms;
+    rt->limits = config->limits;
+    if (rt->limits.peer_upload_share == 0 || rt->limits.peer_upload_share > LS_SHAPER_SHARE_FULL)
+        rt->limits.peer_upload_share = LS_SHAPER_SHARE_FULL;
     rt->unpacker = config->unpacker;
     if (config->static_peer_count > LS_STATIC_PEERS_MAX)
         return LS_EINVAL;
@@ -1095,6 +1176,8 @@ static void runtime_free(ls_peer_runtime_t *rt)
 {
     free_commands(take_commands(rt));
     ls__mdns_free(rt->mdns);
+    ls__playing_free(rt->playing);
+    ls__shaper_free(rt->shaper);
     ls__fetcher_free(rt->fetcher);
     ls__server_free(rt->server);
     ls__known_free(rt->known);

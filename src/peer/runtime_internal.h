@@ -13,7 +13,9 @@
 #include "link.h"
 #include "mdns.h"
 #include "monitor.h"
+#include "playing.h"
 #include "server.h"
+#include "shaper.h"
 
 #include "lanspread/identity.h"
 #include "lanspread/install.h"
@@ -34,7 +36,9 @@ typedef struct ls__rt_command {
     size_t file_count;
     uint32_t flags;
     char *path;
-    char *peer; /* ADD_PEER, FORGET_PEER */
+    char *peer;              /* ADD_PEER, FORGET_PEER */
+    ls_peer_limits_t limits; /* SET_LIMITS */
+    uint32_t limit_fields;
 } ls__rt_command_t;
 
 struct ls_peer_runtime {
@@ -54,6 +58,7 @@ struct ls_peer_runtime {
     uint32_t fetch_stall_ms;
     uint32_t hello_deadline_ms;
     uint32_t serve_stall_ms;
+    ls_peer_limits_t limits; /* as set; changed by LS_CMD_SET_LIMITS */
     const ls_catalog_t *catalog;
     ls__events_t events;
 
@@ -82,7 +87,9 @@ struct ls_peer_runtime {
     ls__links_t *links;
     ls__server_t *server;
     ls__fetcher_t *fetcher;
-    ls__mdns_t *mdns;                                    /* NULL: mDNS off or not started */
+    ls__mdns_t *mdns;       /* NULL: mDNS off or not started */
+    ls__shaper_t *shaper;   /* the limits, applied to serving and fetching */
+    ls__playing_t *playing; /* NULL until the first scan ended */
     ls__dial_target_t static_peers[LS_STATIC_PEERS_MAX]; /* --peer and ADD_PEER */
     size_t static_peer_count;
     ls__known_t *known; /* remembered peers */

@@ -3,6 +3,7 @@
  * reads ahead on the thread pool only as the peer's window opens. */
 #include "server.h"
 #include "framer.h"
+#include "shaper.h"
 
 #include "lanspread/error.h"
 #include "lanspread/log.h"
@@ -76,6 +77,7 @@ struct ls__server {
     uint32_t open_files;        /* files serving holds open (fd budget) */
     uint32_t fds_max;
     uint32_t stall_ms;
+    ls__shaper_t *shaper; /* the upload limit every body passes (NULL: none) */
 };
 
 static ls_link_load_t *load_of(ls__server_t *server, const ls_link_t *link, bool create)
@@ -340,12 +342,22 @@ static void open_work(uv_work_t *req)
 static void send_batch(ls_serve_stream_t *ss)
 {
     int rc = ls_net_stream_write(ss->stream, ss->batch, ss->reply.length);
+    if (rc == 0 && ss->server->shaper) /* at most LS_BATCH_BYTES_MAX: paid after */
+        ls__shaper_upload_charge(ss->server->shaper, ss->link, ss->reply.length);
     if (rc == 0)
         rc = ls_net_stream_shutdown(ss->stream);
     free(ss->batch);
     ss->batch = NULL;
     if (rc != 0)
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
+}
+
+/* The body's gate: its bytes go at the pace of the upload limit. */
+static size_t upload_gate(ls_net_stream_t *s, size_t want, void *gate_data)
+{
+    ls__server_t *server = gate_data;
+    ls_serve_stream_t *ss = ls_net_stream_user_data(s);
+    return ls__shaper_upload_grant(server->shaper, ss->link, s, want);
 }
 
 static void open_done(uv_work_t *req, int status)
@@ -378,6 +390,8 @@ static void open_done(uv_work_t *req, int status)
     ss->fd = -1; /* the body source owns it now, and closes it */
     ss->holds_fd = false;
     ls_net_file_source_count_fd(ss->body, &ss->server->open_files);
+    if (ss->server->shaper)
+        ls_net_file_source_set_gate(ss->body, upload_gate, ss->server);
     if (ls_net_stream_send_file(ss->stream, ss->body) != 0)
         ls_net_stream_reset(ss->stream, LS_NET_APP_INTERNAL);
 }
@@ -646,6 +660,8 @@ static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
     /* A body that went out whole counts as uploaded. */
     if (status == 0 && ss->is_transfer)
         upload_of(ss->server, ss->game_id)->bytes += ss->reply.length;
+    if (ss->server->shaper)
+        ls__shaper_forget(ss->server->shaper, s);
     ss->stream = NULL;
     unhold(ss);
     if (!ss->is_busy)
@@ -731,6 +747,11 @@ int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_
 void ls__server_set_partial(ls__server_t *server, bool is_on)
 {
     server->is_partial_on = is_on;
+}
+
+void ls__server_set_shaper(ls__server_t *server, ls__shaper_t *shaper)
+{
+    server->shaper = shaper;
 }
 
 void ls__server_set_library(ls__server_t *server, ls_library_t *library)

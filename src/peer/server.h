@@ -6,6 +6,7 @@
 #define LS_PEER_SERVER_H
 
 #include "link.h"
+#include "shaper.h"
 
 #include "lanspread/library.h"
 #include "lanspread/path.h"
@@ -88,6 +89,9 @@ uint32_t ls__server_open_files(const ls__server_t *server);
  * LS_UPLOAD_INTERVAL_MS: rates are over the time since the last call. */
 size_t ls__server_uploads(ls__server_t *server, uint64_t now_ms, ls__upload_stat_t *out, size_t cap,
                           uint64_t *rate_bps);
+/* Every body served passes the shaper's upload gate (borrowed; NULL: no
+ * limit). Set before serving starts. */
+void ls__server_set_shaper(ls__server_t *server, ls__shaper_t *shaper);
 /* After the loop ended (every stream is gone by then). */
 void ls__server_free(ls__server_t *server);
 /* The library answered from; swapped when the game directory changes. */

@@ -15,6 +15,7 @@
 
 #include "lanspread/catalog.h"
 #include "lanspread/error.h"
+#include "lanspread/rate.h"
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
 #include "lanspread/planner.h"
@@ -54,7 +55,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: ls_fetch --games DIR --state DIR --peer ADDR:PORT... --game ID\n"
                  "                [--catalog FILE] [--expect-peers N] [--timeout SECS]\n"
                  "                [--listen ADDR:PORT] [--no-install] [--ping-ms MS]\n"
-                 "                [--stall-ms MS]\n");
+                 "                [--stall-ms MS] [--max-download RATE]\n");
 }
 
 static int parse_plan(const char *name, uint32_t *mode)
@@ -95,6 +96,7 @@ static int parse_args(int argc, char **argv, fetch_opts_t *o)
         {"plan", required_argument, NULL, 'P'},
         {"ping-ms", required_argument, NULL, 'i'},
         {"stall-ms", required_argument, NULL, 'S'},
+        {"max-download", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -144,6 +146,10 @@ static int parse_args(int argc, char **argv, fetch_opts_t *o)
             break;
         case 'S':
             if (parse_ms(optarg, &o->config.fetch_stall_ms) != 0)
+                return LS_EINVAL;
+            break;
+        case 'D':
+            if (ls_size_parse(optarg, LS_RATE_MAX, &o->config.limits.max_download) != 0)
                 return LS_EINVAL;
             break;
         default:
