@@ -78,6 +78,9 @@ struct ls_discovery {
     AvahiSServiceBrowser *browser;
     uv_timer_t maintenance;
     uv_timer_t deferred_stop;
+    uv_timer_t browse_end; /* frees the browser after browse_ms */
+    uint32_t browse_ms;
+    bool is_resolve_once;
     int open_handles;
     int callback_depth;
     bool is_stopping;
@@ -598,6 +601,12 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
     if (event == AVAHI_RESOLVER_FOUND) {
         s->retry_ms = 0;
         on_resolved(s, ifindex, a, port, txt);
+        if (s->d->is_resolve_once && s->resolver && s->peer_id[0]) {
+            /* Allowed from its own callback (as below); never retried. */
+            avahi_s_service_resolver_free(s->resolver);
+            s->resolver = NULL;
+            s->retry_at_ms = UINT64_MAX;
+        }
         return;
     }
     /* Its records expired or never came: the peer is gone from this link
@@ -755,6 +764,18 @@ static void teardown(ls_discovery_t *d)
     d->server = NULL;
     uv_close((uv_handle_t *)&d->maintenance, handle_closed_cb);
     uv_close((uv_handle_t *)&d->deferred_stop, handle_closed_cb);
+    uv_close((uv_handle_t *)&d->browse_end, handle_closed_cb);
+}
+
+/* Resolvers already started keep going; the announcement stays. */
+static void browse_end_cb(uv_timer_t *t)
+{
+    ls_discovery_t *d = t->data;
+    if (!d->browser)
+        return;
+    avahi_s_service_browser_free(d->browser);
+    d->browser = NULL;
+    ls_debug(MOD, "browsing stopped after %u ms", (unsigned)d->browse_ms);
 }
 
 static void deferred_stop_cb(uv_timer_t *t)
@@ -824,9 +845,13 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
     ls_avahi_poll_init(&d->poll, loop);
     uv_timer_init(loop, &d->maintenance);
     uv_timer_init(loop, &d->deferred_stop);
+    uv_timer_init(loop, &d->browse_end);
     d->maintenance.data = d;
     d->deferred_stop.data = d;
-    d->open_handles = 2;
+    d->browse_end.data = d;
+    d->open_handles = 3;
+    d->browse_ms = cfg->browse_ms;
+    d->is_resolve_once = cfg->is_resolve_once;
     avahi_set_log_function(avahi_log_cb);
     d->address_count = collect_addresses(d, d->addresses);
     rc = start_server(d);
@@ -835,6 +860,8 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
         return rc;
     }
     uv_timer_start(&d->maintenance, maintenance_cb, MAINTENANCE_MS, MAINTENANCE_MS);
+    if (d->browse_ms)
+        uv_timer_start(&d->browse_end, browse_end_cb, d->browse_ms, 0);
     *out = d;
     return 0;
 }
