@@ -5,7 +5,8 @@
 #   converge   seconds from the first daemon's start until every peer's
 #              latest list-games event lists every other peer's game (the
 #              last peer; the median peer in brackets); "launch" is how long
-#              the shell took to start all N
+#              the shell took to start all N; "CPU s" is what all daemons
+#              used until then (2 cores give 2 CPU s per second)
 #   idle CPU   over LS_MESH_IDLE_S seconds once converged and settled: mean %
 #              of one core per daemon, that over N-1 (per neighbour), the
 #              busiest daemon, and all daemons together in cores
@@ -62,16 +63,17 @@ for n in "${counts[@]}"; do
     log "N=$n: not converged; missing: $MESH_MISSING"
     bad=1
   fi
-  log "N=$n: converge $conv, launch $(sec $((MESH_LAUNCHED_MS - MESH_T0_MS))) s"
+  cpu_start=$(mesh_cpu_s "$n")
+  log "N=$n: converge $conv, launch $(sec $((MESH_LAUNCHED_MS - MESH_T0_MS))) s, CPU so far $cpu_start s"
   sleep "$settle_s"
   if mesh_idle "$n" "$idle_s"; then
     per=$(awk -v c="$MESH_CPU_PCT" -v n="$n" 'BEGIN {printf "%.4f", c / (n - 1)}')
     rss=$(awk -v k="$MESH_RSS_MAX_KIB" 'BEGIN {printf "%.1f", k / 1024}')
-    ROWS+=("$(printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s |' "$n" "$conv" \
-      "$(sec $((MESH_LAUNCHED_MS - MESH_T0_MS)))" "$MESH_CPU_PCT" "$per" "$MESH_CPU_MAX_PCT" \
+    ROWS+=("$(printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$n" "$conv" \
+      "$(sec $((MESH_LAUNCHED_MS - MESH_T0_MS)))" "$cpu_start" "$MESH_CPU_PCT" "$per" "$MESH_CPU_MAX_PCT" \
       "$MESH_CPU_TOTAL" "$rss" "$load")")
   else
-    ROWS+=("| $n | $conv | - | a daemon died | - | - | - | - | $load |")
+    ROWS+=("| $n | $conv | - | $cpu_start | a daemon died | - | - | - | - | $load |")
     bad=1
   fi
   log "${ROWS[-1]}"
@@ -79,7 +81,7 @@ for n in "${counts[@]}"; do
 done
 
 echo "lanspread daemons, mDNS only, one game each; idle over ${idle_s} s after ${settle_s} s settling"
-echo "| peers | converge s (median) | launch s | idle CPU %/daemon | %/neighbour | busiest % | all daemons (cores) | max RSS MiB | load before |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| peers | converge s (median) | launch s | CPU s to converge | idle CPU %/daemon | %/neighbour | busiest % | all daemons (cores) | max RSS MiB | load before |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 exit "$bad"

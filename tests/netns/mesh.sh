@@ -20,6 +20,7 @@
 #                                of one core), MESH_CPU_MAX_PCT,
 #                                MESH_CPU_TOTAL (cores, all daemons) and
 #                                MESH_RSS_MAX_KIB
+#   mesh_cpu_s N                 CPU seconds all N daemons used so far
 #   mesh_stop N                  SIGTERM to every daemon at once, then
 #                                netns_stop each (SIGKILL after 3 s); their
 #                                output is kept as <name>-<N>.out / .err
@@ -114,6 +115,12 @@ mesh_ticks() { # PID: utime + stime of the whole process
   local s
   read -r -a s <"/proc/$1/stat" || return 1
   echo $((s[13] + s[14]))
+}
+
+mesh_cpu_s() {
+  local n=$1 i sum=0 t
+  for ((i = 1; i <= n; i++)); do t=$(mesh_ticks "${NETNS_PID[p$i]}") && sum=$((sum + t)); done
+  awk -v t="$sum" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz}'
 }
 
 mesh_idle() {
