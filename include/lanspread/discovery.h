@@ -66,7 +66,10 @@ typedef struct {
      * O(N^4) per query round. 0 browses for as long as discovery runs;
      * otherwise the browser stops this many ms after the start (a peer
      * that comes later finds us with its own browse, and our announcement
-     * stays). Without a browser, services are not reported lost. */
+     * stays), and browses once more, for under a second, at a random
+     * moment 5 s to 5 + (services seen) s after the start: the repair for
+     * announcements lost in a start-up burst. Without a browser, services
+     * are not reported lost. */
     uint32_t browse_ms;
     /* A resolved service is not watched any more: no TXT or address
      * updates, no loss on expiry (only the browser's goodbye). A failed

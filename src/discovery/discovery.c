@@ -20,6 +20,7 @@
 #include "lanspread/proto.h"
 
 #include <arpa/inet.h>
+#include <sys/random.h>
 #include <avahi-common/address.h>
 #include <avahi-common/alternative.h>
 #include <avahi-common/domain.h>
@@ -78,8 +79,9 @@ struct ls_discovery {
     AvahiSServiceBrowser *browser;
     uv_timer_t maintenance;
     uv_timer_t deferred_stop;
-    uv_timer_t browse_end; /* frees the browser after browse_ms */
+    uv_timer_t browse_end; /* frees the browser after browse_ms, then the repair */
     uint32_t browse_ms;
+    bool is_repair_done; /* the one late browse (REPAIR_*) ran */
     bool is_resolve_once;
     int open_handles;
     int callback_depth;
@@ -107,6 +109,7 @@ struct ls_discovery {
 
 static void publish(ls_discovery_t *d);
 static void start_resolver(service_t *s);
+static int start_browser(ls_discovery_t *d);
 
 /* ---- configuration and names ---- */
 
@@ -767,15 +770,43 @@ static void teardown(ls_discovery_t *d)
     uv_close((uv_handle_t *)&d->browse_end, handle_closed_cb);
 }
 
+/* With browse_ms set: a multicast packet lost in the start-up burst (two
+ * peers that then miss each other) is repaired by one late browse, only
+ * long enough for its first query. That query lists every peer we know as
+ * a known answer, so only the missed ones answer; each other peer compares
+ * those answers with the ones it heard in the last 0.7 s, so the late
+ * browses of N peers are spread over about N seconds (O(N^3) in all, not
+ * O(N^4)). */
+#define REPAIR_AFTER_MS 5000
+#define REPAIR_SPREAD_PER_PEER_MS 1000
+#define REPAIR_BROWSE_MS 900
+
+static uint64_t repair_delay_ms(const ls_discovery_t *d)
+{
+    uint32_t r = 0;
+    uint64_t spread = (uint64_t)(d->service_count + 1) * REPAIR_SPREAD_PER_PEER_MS;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint32_t)uv_hrtime(); /* a spread, not a secret */
+    return REPAIR_AFTER_MS + r % spread;
+}
+
 /* Resolvers already started keep going; the announcement stays. */
 static void browse_end_cb(uv_timer_t *t)
 {
     ls_discovery_t *d = t->data;
-    if (!d->browser)
+    if (d->is_stopping)
         return;
-    avahi_s_service_browser_free(d->browser);
-    d->browser = NULL;
-    ls_debug(MOD, "browsing stopped after %u ms", (unsigned)d->browse_ms);
+    if (d->browser) {
+        avahi_s_service_browser_free(d->browser);
+        d->browser = NULL;
+        ls_debug(MOD, "browsing stopped");
+        if (!d->is_repair_done)
+            uv_timer_start(&d->browse_end, browse_end_cb, repair_delay_ms(d), 0);
+        return;
+    }
+    d->is_repair_done = true;
+    if (start_browser(d) == 0)
+        uv_timer_start(&d->browse_end, browse_end_cb, REPAIR_BROWSE_MS, 0);
 }
 
 static void deferred_stop_cb(uv_timer_t *t)
@@ -816,6 +847,11 @@ static int start_server(ls_discovery_t *d)
         ls_error(MOD, "cannot start the mDNS responder: %s", avahi_strerror(err));
         return LS_EMDNS;
     }
+    return start_browser(d);
+}
+
+static int start_browser(ls_discovery_t *d)
+{
     d->browser = avahi_s_service_browser_new(d->server, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET,
                                              LS_DISCOVERY_SERVICE_TYPE, NULL, 0, browse_cb, d);
     if (!d->browser) {
