@@ -59,6 +59,22 @@ typedef struct {
     ls_discovery_found_cb found_cb;
     ls_discovery_lost_cb lost_cb;
     void *userdata;
+    /* Party scale (docs/ARCHITECTURE.md, "Discovery at party scale"). Each
+     * browser and resolver keeps querying with the answers it knows, and
+     * avahi compares every known answer it hears with every one it heard
+     * in the last 0.7 s: N peers that all keep browsing cost each one
+     * O(N^4) per query round. 0 browses for as long as discovery runs;
+     * otherwise the browser stops this many ms after the start (a peer
+     * that comes later finds us with its own browse, and our announcement
+     * stays), and browses once more, for under a second, at a random
+     * moment 5 s to 5 + (services seen) s after the start: the repair for
+     * announcements lost in a start-up burst. Without a browser, services
+     * are not reported lost. */
+    uint32_t browse_ms;
+    /* A resolved service is not watched any more: no TXT or address
+     * updates, no loss on expiry (only the browser's goodbye). A failed
+     * resolution is still retried. */
+    bool is_resolve_once;
 } ls_discovery_config_t;
 
 /* One IPv4 network of a local interface (network byte order). */

@@ -20,6 +20,7 @@
 #include "lanspread/proto.h"
 
 #include <arpa/inet.h>
+#include <sys/random.h>
 #include <avahi-common/address.h>
 #include <avahi-common/alternative.h>
 #include <avahi-common/domain.h>
@@ -78,6 +79,10 @@ struct ls_discovery {
     AvahiSServiceBrowser *browser;
     uv_timer_t maintenance;
     uv_timer_t deferred_stop;
+    uv_timer_t browse_end; /* frees the browser after browse_ms, then the repair */
+    uint32_t browse_ms;
+    bool is_repair_done; /* the one late browse (REPAIR_*) ran */
+    bool is_resolve_once;
     int open_handles;
     int callback_depth;
     bool is_stopping;
@@ -104,6 +109,7 @@ struct ls_discovery {
 
 static void publish(ls_discovery_t *d);
 static void start_resolver(service_t *s);
+static int start_browser(ls_discovery_t *d);
 
 /* ---- configuration and names ---- */
 
@@ -598,6 +604,12 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
     if (event == AVAHI_RESOLVER_FOUND) {
         s->retry_ms = 0;
         on_resolved(s, ifindex, a, port, txt);
+        if (s->d->is_resolve_once && s->resolver && s->peer_id[0]) {
+            /* Allowed from its own callback (as below); never retried. */
+            avahi_s_service_resolver_free(s->resolver);
+            s->resolver = NULL;
+            s->retry_at_ms = UINT64_MAX;
+        }
         return;
     }
     /* Its records expired or never came: the peer is gone from this link
@@ -755,6 +767,46 @@ static void teardown(ls_discovery_t *d)
     d->server = NULL;
     uv_close((uv_handle_t *)&d->maintenance, handle_closed_cb);
     uv_close((uv_handle_t *)&d->deferred_stop, handle_closed_cb);
+    uv_close((uv_handle_t *)&d->browse_end, handle_closed_cb);
+}
+
+/* With browse_ms set: a multicast packet lost in the start-up burst (two
+ * peers that then miss each other) is repaired by one late browse, only
+ * long enough for its first query. That query lists every peer we know as
+ * a known answer, so only the missed ones answer; each other peer compares
+ * those answers with the ones it heard in the last 0.7 s, so the late
+ * browses of N peers are spread over about N seconds (O(N^3) in all, not
+ * O(N^4)). */
+#define REPAIR_AFTER_MS 5000
+#define REPAIR_SPREAD_PER_PEER_MS 1000
+#define REPAIR_BROWSE_MS 900
+
+static uint64_t repair_delay_ms(const ls_discovery_t *d)
+{
+    uint32_t r = 0;
+    uint64_t spread = (uint64_t)(d->service_count + 1) * REPAIR_SPREAD_PER_PEER_MS;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint32_t)uv_hrtime(); /* a spread, not a secret */
+    return REPAIR_AFTER_MS + r % spread;
+}
+
+/* Resolvers already started keep going; the announcement stays. */
+static void browse_end_cb(uv_timer_t *t)
+{
+    ls_discovery_t *d = t->data;
+    if (d->is_stopping)
+        return;
+    if (d->browser) {
+        avahi_s_service_browser_free(d->browser);
+        d->browser = NULL;
+        ls_debug(MOD, "browsing stopped");
+        if (!d->is_repair_done)
+            uv_timer_start(&d->browse_end, browse_end_cb, repair_delay_ms(d), 0);
+        return;
+    }
+    d->is_repair_done = true;
+    if (start_browser(d) == 0)
+        uv_timer_start(&d->browse_end, browse_end_cb, REPAIR_BROWSE_MS, 0);
 }
 
 static void deferred_stop_cb(uv_timer_t *t)
@@ -795,6 +847,11 @@ static int start_server(ls_discovery_t *d)
         ls_error(MOD, "cannot start the mDNS responder: %s", avahi_strerror(err));
         return LS_EMDNS;
     }
+    return start_browser(d);
+}
+
+static int start_browser(ls_discovery_t *d)
+{
     d->browser = avahi_s_service_browser_new(d->server, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET,
                                              LS_DISCOVERY_SERVICE_TYPE, NULL, 0, browse_cb, d);
     if (!d->browser) {
@@ -824,9 +881,13 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
     ls_avahi_poll_init(&d->poll, loop);
     uv_timer_init(loop, &d->maintenance);
     uv_timer_init(loop, &d->deferred_stop);
+    uv_timer_init(loop, &d->browse_end);
     d->maintenance.data = d;
     d->deferred_stop.data = d;
-    d->open_handles = 2;
+    d->browse_end.data = d;
+    d->open_handles = 3;
+    d->browse_ms = cfg->browse_ms;
+    d->is_resolve_once = cfg->is_resolve_once;
     avahi_set_log_function(avahi_log_cb);
     d->address_count = collect_addresses(d, d->addresses);
     rc = start_server(d);
@@ -835,6 +896,8 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
         return rc;
     }
     uv_timer_start(&d->maintenance, maintenance_cb, MAINTENANCE_MS, MAINTENANCE_MS);
+    if (d->browse_ms)
+        uv_timer_start(&d->browse_end, browse_end_cb, d->browse_ms, 0);
     *out = d;
     return 0;
 }

@@ -49,6 +49,19 @@ struct ls__mdns {
  * back at once. */
 #define MDNS_YIELD_MS 500
 
+/* Party scale: every browser and resolver that keeps running re-queries
+ * with all the answers it knows, and each peer's avahi compares each known
+ * answer it hears with each one heard in the last 0.7 s, so N peers that
+ * all keep watching cost each one O(N^4) per query round (measured: 30
+ * peers spent 76% of their idle CPU there; 60 never converged). We browse
+ * only at start, long enough for the browser's first two queries (avahi
+ * sends them 0 and 1 s after it starts, the third, with every peer as a
+ * known answer, at 3 s) and for the announcements of peers started with
+ * us; a peer that comes later browses and dials us itself. A resolved
+ * peer is not watched: library changes reach linked peers as
+ * library_delta, and a lost link is redialled at its last address. */
+#define MDNS_BROWSE_MS 2500
+
 bool ls__mdns_admits_target(size_t targets, size_t targets_at_host)
 {
     return targets < LS_MDNS_TARGETS_MAX && targets_at_host < LS_MDNS_TARGETS_PER_HOST_MAX;
@@ -276,6 +289,8 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
         .found_cb = found_cb,
         .lost_cb = lost_cb,
         .userdata = md,
+        .browse_ms = MDNS_BROWSE_MS,
+        .is_resolve_once = true,
     };
     int rc = ls_discovery_start(config->loop, &cfg, &md->discovery);
     if (rc != 0) {

@@ -18,7 +18,7 @@ typedef struct ls__mdns ls__mdns_t;
 
 /* At most this many peers found over mDNS are dial targets; more are not
  * dialled (a flood of bogus services costs a bounded number of dials). */
-#define LS_MDNS_TARGETS_MAX 64
+#define LS_MDNS_TARGETS_MAX 256
 /* ... and at most this many of them at one IP address. */
 #define LS_MDNS_TARGETS_PER_HOST_MAX 4
 /* A peer's TXT record or address changes make us act (re-handshake, or dial
