@@ -44,6 +44,8 @@ static void ended(ls__fetcher_t *fr, const char *game_id, bool ok, bool has_loca
 #define LS_JOINING_MAX 16
 #define RESUME_SAVE_MS 2000
 #define PUMP_BATCH_MAX 64
+/* Manifest queries asked again on a peer's replacement link, per download. */
+#define REQUERY_MAX 8
 /* Chunks this small go into get_game_file_batch requests to peers that
  * take them (LS_FEATURE_BATCH): a folder of small files costs one request
  * per LS_BATCH_BYTES_MAX instead of one per file. */
@@ -90,6 +92,7 @@ struct ls__download {
     int pending_jobs;
     ls_dl_state_t state;
     size_t queries_outstanding;    /* GET_GAME requests not answered yet */
+    size_t requeries;              /* of them asked again on a replacement link */
     char *joining[LS_JOINING_MAX]; /* peers asked for their file list mid-download */
     size_t *by_path; /* selected regular files, sorted by path: partial serving looks up */
     size_t by_path_count;
@@ -1121,12 +1124,32 @@ static void manifests_in(ls__download_t *dl)
     }
 }
 
+static void query_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata);
+
+/* The query's link went away but the peer is still there on another one
+ * (a duplicate connection replaced it, e.g. a --peer target and a
+ * remembered one dialled at once): ask again there, a bounded number of
+ * times per download. */
+static bool requery_elsewhere(ls__download_t *dl, const ls_link_t *gone)
+{
+    ls_link_t *other = ls__links_find_ready(dl->fr->config.links, gone->peer_id);
+    ls_msg_t req = {.kind = LS_MSG_GET_GAME, .u.game_id = dl->game_id};
+    if (!other || other == gone || dl->requeries >= REQUERY_MAX || dl->state != DL_QUERYING)
+        return false;
+    if (ls__exchange_start(other, &req, query_reply_cb, dl) != 0)
+        return false;
+    dl->requeries++;
+    return true;
+}
+
 static void query_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
 {
     ls__download_t *dl = userdata;
     if (status == 0 && reply && reply->kind == LS_MSG_GAME &&
         strcmp(reply->u.game.game_id, dl->game_id) == 0)
         ls_peerdb_set_manifest(dl->fr->config.peerdb, link->peer_id, &reply->u.game);
+    else if (status != 0 && link->is_closing && requery_elsewhere(dl, link))
+        return; /* still outstanding, on the other link */
     else if (!link->is_closing)
         ls_warn("download", "%s: no file list from %.12s: %s", dl->game_id, link->peer_id,
                 reply && reply->kind == LS_MSG_ERROR ? reply->u.error.message

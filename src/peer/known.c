@@ -477,7 +477,7 @@ int ls__known_new(const ls__known_config_t *config, ls__known_t **out)
     qsort(sorted, k->list.count, sizeof *sorted, by_last_seen);
     uint64_t now = ls__links_now(config->links);
     for (size_t i = 0; i < k->list.count; i++)
-        aim_target(k, &sorted[i], now + i * LS_KNOWN_DIAL_SPREAD_MS);
+        aim_target(k, &sorted[i], now + LS_KNOWN_FIRST_DIAL_MS + i * LS_KNOWN_DIAL_SPREAD_MS);
     if (k->list.count > 0)
         ls_info("peer", "%zu remembered peers to dial", k->list.count);
     ls__known_publish(k);

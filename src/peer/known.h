@@ -32,6 +32,10 @@
 /* First dials at start are this far apart, the most recently seen first, so
  * a long list does not open every connection at once. */
 #define LS_KNOWN_DIAL_SPREAD_MS 20
+/* Remembered peers are first dialled this long after start: the --peer
+ * targets go first, and one of them already connected is not dialled
+ * again (two connections at once would race the duplicate rule). */
+#define LS_KNOWN_FIRST_DIAL_MS 300
 /* Changes are written once the list has been quiet this long (a party's
  * start brings many handshakes at once). */
 #define LS_KNOWN_SAVE_DELAY_MS 1000

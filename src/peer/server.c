@@ -174,6 +174,14 @@ static void transfer_abandon(ls_serve_stream_t *ss)
     transfer_end(ss);
 }
 
+/* A transfer whose receiver acknowledged nothing for this long may be
+ * given up for another peer's request when every slot is taken. Receivers
+ * that read never qualify, so downloaders (in a swarm of many, all at their
+ * limit) never lose a chunk in flight to each other. Progress is stamped by
+ * the stall check, once per LS_UPLOAD_INTERVAL_MS: three intervals leave a
+ * reading receiver's stamp always fresher than this. */
+#define PREEMPT_STALL_MS (3 * LS_UPLOAD_INTERVAL_MS)
+
 /* When a transfer's receiver last acknowledged bytes; one the stall check
  * has not seen yet counts as now. */
 static uint64_t last_progress(const ls_serve_stream_t *ss)
@@ -184,9 +192,9 @@ static uint64_t last_progress(const ls_serve_stream_t *ss)
 /* All LS_SERVE_TOTAL_MAX transfers run. Several identities of one stranger
  * (each within LS_SERVE_PER_PEER_MAX) could hold every slot with streams
  * they never read, so a requester with fewer transfers than the busiest
- * peer by two or more takes one of that peer's: the one whose receiver
- * acknowledged nothing for the longest. Loads even out; a peer at its fair
- * share cannot take from another. */
+ * peer by two or more takes one of that peer's whose receiver acknowledged
+ * nothing for PREEMPT_STALL_MS (the longest stalled). A peer at its fair
+ * share cannot take from another, and nobody takes a transfer that moves. */
 static bool preempt_for(ls_serve_stream_t *ss, const ls_link_load_t *load)
 {
     ls__server_t *server = ss->server;
@@ -201,9 +209,10 @@ static bool preempt_for(ls_serve_stream_t *ss, const ls_link_load_t *load)
         if (o->link == busiest->link && o->body && o->stream &&
             (!victim || last_progress(o) < last_progress(victim)))
             victim = o;
-    if (!victim)
+    if (!victim || last_progress(victim) == UINT64_MAX ||
+        uv_now(server->loop) - last_progress(victim) < PREEMPT_STALL_MS)
         return false;
-    ls_debug("serve", "%.12s: transfer of %s given up for %.12s (fair share)",
+    ls_debug("serve", "%.12s: stalled transfer of %s given up for %.12s (fair share)",
              victim->link->peer_id, victim->reply.path, ss->link->peer_id);
     transfer_abandon(victim);
     return true;
