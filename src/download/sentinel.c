@@ -208,10 +208,10 @@ static int unlink_path_in_root(int root_fd, const char *relpath, int flags)
     return rc;
 }
 
-/* Creates every directory of relpath (itself included) inside the root. */
-static int make_dir_in_root(ls_dl_tx_t *tx, const char *relpath)
+/* Creates (and records) the directories on the way to `path`'s last
+ * component; `copy` is a copy of path the walk may cut, freed here. */
+static int make_parents(ls_dl_tx_t *tx, char *copy)
 {
-    char *copy = ls_strdup_printf("%s/x", relpath);
     char *leaf = NULL;
     if (!copy)
         return LS_ENOMEM;
@@ -221,6 +221,12 @@ static int make_dir_in_root(ls_dl_tx_t *tx, const char *relpath)
         return fd;
     close(fd);
     return 0;
+}
+
+/* Creates every directory of relpath (itself included) inside the root. */
+static int make_dir_in_root(ls_dl_tx_t *tx, const char *relpath)
+{
+    return make_parents(tx, ls_strdup_printf("%s/x", relpath));
 }
 
 static bool is_sentinel(const ls_file_desc_t *f)
@@ -318,17 +324,10 @@ static int make_parent_in_root(ls_dl_tx_t *tx, const char *relpath)
 {
     if (is_same_parent(tx->last_parent, relpath))
         return 0;
-    char *copy = strdup(relpath);
-    char *leaf = NULL;
-    if (!copy)
-        return LS_ENOMEM;
-    int fd = walk_parents(tx->root_fd, copy, true, false, tx, &leaf);
-    free(copy);
-    if (fd < 0)
-        return fd;
-    close(fd);
-    tx->last_parent = relpath;
-    return 0;
+    int rc = make_parents(tx, strdup(relpath));
+    if (rc == 0)
+        tx->last_parent = relpath;
+    return rc;
 }
 
 static int prepare_entry(ls_dl_tx_t *tx, size_t index)
