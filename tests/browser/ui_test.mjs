@@ -182,7 +182,9 @@ async function downloadChecks(page, shot) {
     const isAllSeen = seen.eta && seen.points >= 4 && seen.peers && seen.sources && percents.size >= 3;
     if (isAllSeen && !isShot) { isShot = true; await shot('05-downloads-panel.png', true); }
     if (isAllSeen && o.state === 'downloading' && Number(o.pct) >= 5) {
-      await card.locator('button[data-action="cancel"]').click();
+      // a DOM click: the card's progress patches may move it under Playwright's
+      // stability wait, which a person's click does not have
+      await card.locator('button[data-action="cancel"]').evaluate((b) => b.click());
       isCanceled = true;
       break;
     }
