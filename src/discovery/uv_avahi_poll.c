@@ -117,7 +117,10 @@ static void timer_cb(uv_timer_t *handle)
 }
 
 /* Avahi deadlines are absolute gettimeofday() times; libuv wants a delay.
- * Rounded up so that a timer never fires just before its deadline and spins. */
+ * Rounded up, plus one millisecond: libuv counts from its loop time in whole
+ * milliseconds (truncated), which may lie up to 1 ms behind the real time,
+ * and a timer must never fire just before its deadline (avahi would re-arm
+ * it at once and spin; seen once under ASan as a timer 1 ms early). */
 static uint64_t delay_ms_until(const struct timeval *tv)
 {
     struct timeval now;
@@ -126,7 +129,7 @@ static uint64_t delay_ms_until(const struct timeval *tv)
                    ((int64_t)tv->tv_usec - (int64_t)now.tv_usec);
     if (usec <= 0)
         return 0;
-    return (uint64_t)((usec + 999) / 1000);
+    return (uint64_t)((usec + 999) / 1000) + 1;
 }
 
 static void timeout_update(AvahiTimeout *t, const struct timeval *tv)
