@@ -410,7 +410,8 @@ static int start_http(const ls_daemon_options_t *o, ls_api_state_t *state, ls_pe
 {
     ls_http_config_t hc = {.listen = o->http_listen ? o->http_listen : LS_HTTP_DEFAULT_LISTEN,
                            .token = o->http_token,
-                           .config_path = o->config_path};
+                           .config_path = o->config_path,
+                           .state_dir = o->state_dir};
     int rc = ls_http_start(&hc, state, peer, http);
     if (rc == LS_EADDRINUSE && !o->http_listen) {
         /* the default port is taken (another daemon?): run without the UI

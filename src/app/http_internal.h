@@ -22,6 +22,7 @@ struct ls_http_server {
     unsigned port;
     bool is_loopback;
     ls__http_logins_t logins;
+    ls__http_session_key_t session_key; /* signs the cookies a login sets */
 };
 
 /* Queues a response; `doc` is stolen. */

@@ -1,5 +1,5 @@
 /* The HTTP server of the control API: binds libmicrohttpd, enforces the
- * security rules (Host, Origin, per-run token, bounded bodies) before any
+ * security rules (Host, Origin, per-run token or session cookie, bounded bodies) before any
  * route runs, serves the embedded web UI and the Server-Sent Events stream.
  * The JSON routes live in http_api.c. */
 #include "app/http_internal.h"
@@ -102,7 +102,8 @@ static bool has_token(const ls_http_server_t *server, struct MHD_Connection *con
     const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, server->cookie_name);
     const char *header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Lanspread-Token");
     const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (cookie && ls__http_secret_equal(cookie, server->token))
+    if (cookie && ls__http_session_check(&server->session_key, server->cookie_name, cookie,
+                                         (uint64_t)time(NULL), NULL))
         return true;
     if (header && ls__http_secret_equal(header, server->token))
         return true;
@@ -132,10 +133,16 @@ static uint64_t monotonic_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* A new session from now on: the browser forgets the cookie when the
+ * daemon would refuse it anyway. */
 static void format_cookie(const ls_http_server_t *server, char *out, size_t out_len)
 {
-    snprintf(out, out_len, "%s=%s; Path=/; HttpOnly; SameSite=Strict", server->cookie_name,
-             server->token);
+    char session[LS_HTTP_SESSION_COOKIE_SIZE];
+    ls__http_session_make(&server->session_key, server->cookie_name, (uint64_t)time(NULL),
+                          session);
+    snprintf(out, out_len, "%s=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict",
+             server->cookie_name, session, LS_HTTP_SESSION_TTL_S);
+    memset(session, 0, sizeof session);
 }
 
 /* GET /login?once=SECRET: a pending link sets the cookie and sends the
@@ -396,7 +403,7 @@ static int open_daemon(ls_http_server_t *server, const struct sockaddr_storage *
     server->port = info ? info->port : 0;
     const char *colon = strrchr(listen, ':');
     server->url = ls_strdup_printf("http://%.*s:%u/", (int)(colon - listen), listen, server->port);
-    server->cookie_name = ls_strdup_printf("lanspread_token_%u", server->port);
+    server->cookie_name = ls_strdup_printf("lanspread_session_%u", server->port);
     return server->url && server->cookie_name ? 0 : LS_ENOMEM;
 }
 
@@ -427,6 +434,8 @@ int ls_http_start(const ls_http_config_t *config, ls_api_state_t *state, ls_peer
         rc = LS_ENOMEM;
         goto out;
     }
+    if ((rc = ls__http_session_key_load(config->state_dir, &server->session_key)) != 0)
+        goto out;
     if ((rc = open_daemon(server, &ss, config->listen)) != 0)
         goto out;
     ls_api_state_set_http(state, server->url);
@@ -453,6 +462,7 @@ void ls_http_stop(ls_http_server_t *server)
     free(server->token);
     free(server->cookie_name);
     ls__http_logins_destroy(&server->logins);
+    memset(&server->session_key, 0, sizeof server->session_key);
     free(server);
 }
 

@@ -21,6 +21,7 @@ typedef struct {
     const char *listen;      /* "ADDR:PORT"; port 0 picks a free one */
     const char *token;       /* NULL: a random per-run token (loopback only) */
     const char *config_path; /* where a new game directory is persisted */
+    const char *state_dir;   /* where the session key lives; NULL: per run */
 } ls_http_config_t;
 
 typedef struct ls_http_server ls_http_server_t;
@@ -37,7 +38,7 @@ const char *ls_http_url(const ls_http_server_t *server);
 const char *ls_http_token(const ls_http_server_t *server);
 
 /* A fresh one-time login link, "http://ADDR:PORT/login?once=SECRET": it
- * sets the token cookie once, within LS_HTTP_LOGIN_TTL_MS (see
+ * sets the session cookie once, within LS_HTTP_LOGIN_TTL_MS (see
  * http_login.h). Any thread. Caller frees; NULL when out of memory or
  * random bytes. */
 char *ls_http_login_url(ls_http_server_t *server);

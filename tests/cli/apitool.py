@@ -8,7 +8,8 @@ usage: apitool.py STATE_DIR METHOD PATH [options]
   --body TEXT | --body-size N   request body (N bytes of 'x')
   --host H       Host header (default: the address from api.json)
   --origin O     Origin header
-  --token T | --no-token | --bearer | --cookie   how the token is sent
+  --token T | --no-token | --bearer   how the token is sent
+  --cookie V     send the session cookie V (from a login link) instead
   --headers      print the response headers too
   --stream N     read an event stream for N seconds and print it
 """
@@ -26,12 +27,12 @@ def main():
     headers = {"Host": opt("--host", hostport)}
     if "--origin" in opts:
         headers["Origin"] = opt("--origin")
-    if "--no-token" in opts:
+    if "--cookie" in opts:
+        headers["Cookie"] = "lanspread_session_%s=%s" % (port, opt("--cookie"))
+    elif "--no-token" in opts:
         pass
     elif "--bearer" in opts:
         headers["Authorization"] = "Bearer " + token
-    elif "--cookie" in opts:
-        headers["Cookie"] = "lanspread_token_%s=%s" % (port, token)
     else:
         headers["X-Lanspread-Token"] = token
     body = opt("--body", "").encode()

@@ -38,7 +38,6 @@ json_check "$A" /api/status "doc['ready'] and doc['peer_count'] == 1 and doc['ga
 expect 401 "token" -- "$A" GET /api/games --no-token
 expect 401 "token" -- "$A" GET /api/games --token wrong
 expect 200 "" -- "$A" GET /api/games --bearer
-expect 200 "" -- "$A" GET /api/games --cookie
 expect 401 "token" -- "$A" GET /api/events --no-token --stream 1
 port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"].rsplit(":",1)[1].strip("/"))' "$A/api.json")
 expect 403 "Host" -- "$A" GET /api/games --host "evil.example:$port"
@@ -71,8 +70,11 @@ no_token_in "$link" "the login link"
 once_path=${link#http://127.0.0.1:$port}
 out=$(api "$A" GET "$once_path" --no-token --headers)
 [[ $out == 303* && $out == *"Location: /"* ]] || fail "a fresh login link does not redirect to /: $out"
-[[ $out == *"Set-Cookie: lanspread_token_$port=$token; Path=/; HttpOnly; SameSite=Strict"* ]] \
-  || fail "a fresh login link does not set the HttpOnly SameSite token cookie: $out"
+[[ $out =~ Set-Cookie:\ lanspread_session_$port=([0-9]+\.[0-9a-f]{64})\;\ Path=/\;\ Max-Age=([0-9]+)\;\ HttpOnly\;\ SameSite=Strict ]] \
+  || fail "a fresh login link does not set the HttpOnly SameSite session cookie: $out"
+session=${BASH_REMATCH[1]}; max_age=${BASH_REMATCH[2]}
+no_token_in "$out" "the login's answer"
+(( max_age > 0 && max_age <= 7 * 24 * 3600 )) || fail "the session cookie lives $max_age s, not a bounded time"
 out=$(api "$A" GET "$once_path" --no-token --headers)
 [[ $out == 403* && $out == *"already used or has expired"* && $out != *"Set-Cookie"* ]] \
   || fail "a login link worked twice: $out"
@@ -81,8 +83,26 @@ out=$(api "$A" GET "/login?once=$(printf '%064d' 0)" --no-token --headers)
 [[ $out == 403* && $out != *"Set-Cookie"* ]] || fail "a made-up login secret: $out"
 out=$(api "$A" GET "/login" --no-token --headers)
 [[ $out == 403* && $out != *"Set-Cookie"* ]] || fail "a login link without a secret: $out"
-out=$(api "$A" GET / --cookie --headers)
+out=$(api "$A" GET / --cookie "$session" --headers)
 [[ $out == 200* && $out == *"<title>Lanspread</title>"* ]] || fail "the cookie does not open the web UI: $out"
+expect 200 "" -- "$A" GET /api/games --cookie "$session"
+# The cookie is a signed session, not the token: a token, another login
+# time or a changed signature in it opens nothing.
+issued=${session%%.*}; mac=${session#*.}
+expect 401 "token" -- "$A" GET /api/games --cookie "$token"
+expect 401 "token" -- "$A" GET /api/games --cookie "$((issued - 1)).$mac"
+expect 401 "token" -- "$A" GET /api/games --cookie "$issued.${mac%?}$( [[ ${mac: -1} == 0 ]] && echo 1 || echo 0)"
+# A session too old is refused even with a good signature: one signed by
+# the key of the state directory for a login eight days ago.
+key_file="$A/session.key"
+[[ $(stat -c %a "$key_file") == 600 ]] || fail "session.key is not mode 0600"
+old_issued=$(( $(date +%s) - 8 * 24 * 3600 ))
+old_mac=$(printf 'lanspread_session_%s|%s' "$port" "$old_issued" |
+  openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$key_file")" | sed 's/.*= //')
+expect 401 "token" -- "$A" GET /api/games --cookie "$old_issued.$old_mac"
+fresh_mac=$(printf 'lanspread_session_%s|%s' "$port" "$issued" |
+  openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(cat "$key_file")" | sed 's/.*= //')
+[[ $fresh_mac == "$mac" ]] || fail "the session cookie is not HMAC-SHA256(session.key, name|issued) as documented"
 # Links are independent: an older one still works after a newer one was made and used.
 first=$(login_url); second=$(login_url)
 [[ $first != "$second" ]] || fail "two login links are the same"
