@@ -137,14 +137,16 @@ int ls_dl_chunk_verify_on_disk(const char *game_root, const ls_game_manifest_t *
 /* ---- resume file ----
  * <state_dir>/downloads/<game_id>.resume records which chunks of one game
  * version (one exact manifest) are verified on disk. Binary, little-endian:
- *   "LSRESUM1", u8 id_len, id, u8 version_len, version, 32-byte manifest id,
- *   u32 chunk_count, bitmap (ceil(count/8) bytes, LSB first, spare bits 0),
- *   SHA-256 of everything before it.
+ *   "LSRESUM2", u8 id_len, id, u8 version_len, version, 32-byte manifest id,
+ *   u64 bytes_total, u64 bytes_done (the download's, when saved: what a UI
+ *   shows as kept), u32 chunk_count, bitmap (ceil(count/8) bytes, LSB first,
+ *   spare bits 0), SHA-256 of everything before it. "LSRESUM1" files (no
+ *   byte counts) are still read, with both counts 0 (unknown).
  * It lives in the state directory, never in the game root. */
 
 #define LS_RESUME_CHUNKS_MAX (1u << 24) /* 64 TiB of 4 MiB chunks */
 #define LS_RESUME_FILE_MAX                                                                         \
-    (8 + 1 + LS_GAME_ID_MAX + 1 + LS_VERSION_MAX + 32 + 4 + LS_RESUME_CHUNKS_MAX / 8 + 32)
+    (8 + 1 + LS_GAME_ID_MAX + 1 + LS_VERSION_MAX + 32 + 16 + 4 + LS_RESUME_CHUNKS_MAX / 8 + 32)
 
 typedef struct {
     char game_id[LS_GAME_ID_MAX + 1];
@@ -154,6 +156,8 @@ typedef struct {
     uint8_t *bitmap;       /* owned; (chunk_count + 7) / 8 bytes */
     size_t sentinel_first; /* chunks of version.ini are never recorded: */
     size_t sentinel_count; /*   they are kept in memory, not on disk */
+    uint64_t bytes_total;  /* of the download, set by its owner before a save; */
+    uint64_t bytes_done;   /*   verified ones (0 and 0: unknown) */
 } ls_resume_t;
 
 /* A hash over everything that makes a manifest: ids, sizes, chunk hashes. */
@@ -187,6 +191,12 @@ int ls_resume_save(const ls_resume_t *resume, const char *state_dir);
  * manifest id (returns 0), else an empty one, returning LS_ENOENT (none
  * stored) or LS_ERESUME (corrupt or for another version/manifest; logged). */
 int ls_resume_load(const char *state_dir, const ls_game_manifest_t *manifest, ls_resume_t *out);
+
+/* Calls `each` for every valid record in <state_dir>/downloads, at most
+ * `max` files read (a UI's "N% kept" of downloads not running). Blocks
+ * (disk): any thread but the loop. A missing directory is no record. */
+typedef void ls_resume_each_cb(const ls_resume_t *resume, void *ctx);
+int ls_resume_scan(const char *state_dir, size_t max, ls_resume_each_cb *each, void *ctx);
 
 /* Deletes the record (after a commit); a missing one is fine. */
 int ls_resume_remove(const char *state_dir, const char *game_id);

@@ -4,6 +4,7 @@
 #include "app/http_internal.h"
 #include "app/limits.h"
 
+#include "lanspread/download.h"
 #include "lanspread/error.h"
 #include "lanspread/path.h"
 #include "lanspread/fsutil.h"
@@ -16,6 +17,39 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* --- kept bytes of downloads not running ----------------------------------- */
+
+static void note_kept(const ls_resume_t *r, void *ctx)
+{
+    if (r->bytes_total == 0) /* a record of an older version: no byte counts */
+        return;
+    json_object_set_new(ctx, r->game_id,
+                        json_pack("{s:s,s:I,s:I}", "version", r->version, "bytes_done",
+                                  (json_int_t)r->bytes_done, "bytes_total",
+                                  (json_int_t)r->bytes_total));
+}
+
+void ls__http_add_kept(ls_http_server_t *server, json_t *games)
+{
+    json_t *kept = server->state_dir ? json_object() : NULL;
+    size_t i;
+    json_t *game;
+    if (!kept)
+        return;
+    ls_resume_scan(server->state_dir, LS_HTTP_KEPT_SCAN_MAX, note_kept, kept);
+    json_array_foreach(games, i, game)
+    {
+        const char *id = json_string_value(json_object_get(game, "id"));
+        json_t *k = id ? json_object_get(kept, id) : NULL;
+        const char *latest = json_string_value(json_object_get(game, "latest_version"));
+        /* a record of another version is dropped when the download starts */
+        if (k && !json_is_true(json_object_get(game, "downloaded")) &&
+            (!latest || strcmp(latest, json_string_value(json_object_get(k, "version"))) == 0))
+            json_object_set(game, "kept", k);
+    }
+    json_decref(kept);
+}
 
 static enum MHD_Result send_command(ls_http_server_t *server, struct MHD_Connection *conn,
                                     const ls_peer_command_t *cmd, json_t *answer)
@@ -341,8 +375,11 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
     char id[LS_HTTP_URL_ID_MAX + 1], action[32];
     if (strcmp(url, "/api/status") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_status(server->state));
-    if (strcmp(url, "/api/games") == 0)
-        return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_games(server->state));
+    if (strcmp(url, "/api/games") == 0) {
+        json_t *doc = ls_api_state_games(server->state);
+        ls__http_add_kept(server, json_object_get(doc, "games"));
+        return ls_http_send_json(conn, MHD_HTTP_OK, doc);
+    }
     if (strcmp(url, "/api/peers") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_peers(server->state));
     if (strcmp(url, "/api/known-peers") == 0)
@@ -356,6 +393,9 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
         json_t *game = ls_api_state_game(server->state, id);
         if (!game)
             return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown game '%s'", id);
+        json_t *one = json_pack("[O]", game);
+        ls__http_add_kept(server, one);
+        json_decref(one);
         return ls_http_send_json(conn, MHD_HTTP_OK, game);
     }
     return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: GET %s", url);

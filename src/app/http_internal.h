@@ -16,6 +16,7 @@ struct ls_http_server {
     ls_api_state_t *state;
     ls_peer_runtime_t *peer;
     char *config_path;
+    char *state_dir; /* resume records (kept bytes); NULL: none */
     char *url;
     char *token;
     char *cookie_name;
@@ -34,6 +35,14 @@ enum MHD_Result ls_http_send_error(struct MHD_Connection *conn, unsigned status,
 enum MHD_Result ls_http_api_route(ls_http_server_t *server, struct MHD_Connection *conn,
                                   const char *method, const char *url,
                                   const ls_http_request_t *req);
+
+/* Resume records read per request at most: the "kept" of that many
+ * stopped downloads is shown. */
+#define LS_HTTP_KEPT_SCAN_MAX 256
+/* Adds "kept": {version, bytes_done, bytes_total} to each game of the array
+ * that is not downloaded and has a resume record of its latest version in
+ * the state directory (a canceled or failed download). Blocks on disk. */
+void ls__http_add_kept(ls_http_server_t *server, json_t *games);
 
 /* GET /api/folders: the game directory's folders the scan skips, each with
  * its reason (http_folders.c). */

@@ -216,6 +216,7 @@ static char *sse_snapshot(ls_http_server_t *server)
 {
     json_t *games = ls_api_state_games(server->state);
     json_t *peers = ls_api_state_peers(server->state);
+    ls__http_add_kept(server, json_object_get(games, "games"));
     json_t *doc =
         json_pack("{s:o,s:O,s:O}", "status", ls_api_state_status(server->state), "games",
                   json_object_get(games, "games"), "peers", json_object_get(peers, "peers"));
@@ -430,7 +431,9 @@ int ls_http_start(const ls_http_config_t *config, ls_api_state_t *state, ls_peer
     }
     server->token = config->token ? strdup(config->token) : random_token();
     server->config_path = config->config_path ? strdup(config->config_path) : NULL;
-    if (!server->token || (config->config_path && !server->config_path)) {
+    server->state_dir = config->state_dir ? strdup(config->state_dir) : NULL;
+    if (!server->token || (config->config_path && !server->config_path) ||
+        (config->state_dir && !server->state_dir)) {
         rc = LS_ENOMEM;
         goto out;
     }
@@ -458,6 +461,7 @@ void ls_http_stop(ls_http_server_t *server)
         MHD_stop_daemon(server->mhd);
     }
     free(server->config_path);
+    free(server->state_dir);
     free(server->url);
     free(server->token);
     free(server->cookie_name);

@@ -8,12 +8,14 @@
 #include "lanspread/log.h"
 #include "lanspread/planner.h"
 
+#include <dirent.h>
 #include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LOG_MOD "download"
-#define RESUME_MAGIC "LSRESUM1"
+#define RESUME_MAGIC "LSRESUM2"
+#define RESUME_MAGIC_V1 "LSRESUM1" /* no byte counts */
 #define RESUME_MAGIC_LEN 8
 #define RESUME_DIR "downloads"
 
@@ -127,7 +129,7 @@ int ls_resume_encode(const ls_resume_t *resume, uint8_t **out, size_t *out_len)
     size_t id_len = strlen(resume->game_id), ver_len = strlen(resume->version);
     size_t bm_len = bitmap_len(resume->chunk_count);
     size_t len =
-        RESUME_MAGIC_LEN + 1 + id_len + 1 + ver_len + LS_SHA256_LEN + 4 + bm_len + LS_SHA256_LEN;
+        RESUME_MAGIC_LEN + 1 + id_len + 1 + ver_len + LS_SHA256_LEN + 16 + 4 + bm_len + LS_SHA256_LEN;
     uint8_t *buf = malloc(len);
     uint8_t *p = buf;
     *out = NULL;
@@ -143,6 +145,10 @@ int ls_resume_encode(const ls_resume_t *resume, uint8_t **out, size_t *out_len)
     p += ver_len;
     memcpy(p, resume->manifest_id, LS_SHA256_LEN);
     p += LS_SHA256_LEN;
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(resume->bytes_total >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(resume->bytes_done >> (8 * i));
     for (int i = 0; i < 4; i++)
         *p++ = (uint8_t)(resume->chunk_count >> (8 * i));
     memcpy(p, resume->bitmap, bm_len);
@@ -182,18 +188,34 @@ static int take_string(reader_t *r, char *out, size_t min, size_t max)
     return 0;
 }
 
+static uint64_t take_u64(reader_t *r, bool *is_short)
+{
+    const uint8_t *b = take(r, 8);
+    uint64_t v = 0;
+    *is_short = *is_short || !b;
+    for (int i = 0; b && i < 8; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
 static int parse_body(reader_t *r, ls_resume_t *out)
 {
+    bool is_short = false;
     const uint8_t *magic = take(r, RESUME_MAGIC_LEN);
-    if (!magic || memcmp(magic, RESUME_MAGIC, RESUME_MAGIC_LEN) != 0)
+    bool is_v1 = magic && memcmp(magic, RESUME_MAGIC_V1, RESUME_MAGIC_LEN) == 0;
+    if (!magic || (!is_v1 && memcmp(magic, RESUME_MAGIC, RESUME_MAGIC_LEN) != 0))
         return LS_ECORRUPT;
     if (take_string(r, out->game_id, 1, LS_GAME_ID_MAX) != 0 || !ls_game_id_is_valid(out->game_id))
         return LS_ECORRUPT;
     if (take_string(r, out->version, 0, LS_VERSION_MAX) != 0)
         return LS_ECORRUPT;
     const uint8_t *mid = take(r, LS_SHA256_LEN);
+    if (!is_v1) {
+        out->bytes_total = take_u64(r, &is_short);
+        out->bytes_done = take_u64(r, &is_short);
+    }
     const uint8_t *count = take(r, 4);
-    if (!mid || !count)
+    if (!mid || !count || is_short || out->bytes_done > out->bytes_total)
         return LS_ECORRUPT;
     memcpy(out->manifest_id, mid, LS_SHA256_LEN);
     size_t n =
@@ -298,6 +320,45 @@ int ls_resume_load(const char *state_dir, const ls_game_manifest_t *manifest, ls
 out:
     free(data);
     free(path);
+    return rc;
+}
+
+static void scan_one(const char *path, ls_resume_each_cb *each, void *ctx)
+{
+    char *data = NULL;
+    size_t len = 0;
+    ls_resume_t stored;
+    if (ls_fs_read_file(path, LS_RESUME_FILE_MAX, &data, &len) == 0 &&
+        ls_resume_parse(data, len, &stored) == 0) {
+        each(&stored, ctx);
+        ls_resume_free(&stored);
+    }
+    free(data);
+}
+
+int ls_resume_scan(const char *state_dir, size_t max, ls_resume_each_cb *each, void *ctx)
+{
+    static const char suffix[] = ".resume";
+    char *dir_path = ls_path_join(state_dir, RESUME_DIR);
+    DIR *dir = dir_path ? opendir(dir_path) : NULL;
+    struct dirent *de;
+    int rc = dir_path ? 0 : LS_ENOMEM;
+    for (size_t seen = 0; dir && seen < max && (de = readdir(dir)) != NULL;) {
+        size_t len = strlen(de->d_name);
+        if (len <= sizeof suffix - 1 || strcmp(de->d_name + len - (sizeof suffix - 1), suffix) != 0)
+            continue; /* ".", "..", a save's temporary file */
+        seen++;
+        char *path = ls_path_join(dir_path, de->d_name);
+        if (!path) {
+            rc = LS_ENOMEM;
+            break;
+        }
+        scan_one(path, each, ctx);
+        free(path);
+    }
+    if (dir)
+        closedir(dir);
+    free(dir_path);
     return rc;
 }
 

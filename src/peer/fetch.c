@@ -415,11 +415,24 @@ static void save_resume_done(uv_work_t *req, int status)
         end_download(dl, dl->end_code, NULL);
 }
 
+/* The record carries the byte counts a UI shows as "N% kept" while the
+ * download is not running (GET /api/games reads them). Loop thread. */
+static void note_resume_bytes(ls__download_t *dl)
+{
+    ls_plan_progress_t p;
+    if (!dl->planner)
+        return;
+    ls_planner_progress(dl->planner, uv_now(dl->fr->loop), &p, NULL, 0);
+    dl->resume.bytes_total = p.bytes_total;
+    dl->resume.bytes_done = p.bytes_done;
+}
+
 static void save_resume(ls__download_t *dl)
 {
     ls_dl_job_t *job = calloc(1, sizeof *job);
     if (!job)
         return;
+    note_resume_bytes(dl);
     if (ls_resume_encode(&dl->resume, &job->resume_blob, &job->resume_len) != 0 ||
         queue_job(dl, job, LS_WORKQ_LATENCY, save_resume_work, save_resume_done) != 0) {
         free(job->resume_blob);
@@ -852,6 +865,7 @@ static void end_download(ls__download_t *dl, int code, const char *reason)
     }
     if (dl->fetches || dl->pending_jobs > 0 || dl->queries_outstanding > 0)
         return; /* the last callback comes back here */
+    note_resume_bytes(dl); /* abort_work saves the record */
     ls_dl_job_t *job = calloc(1, sizeof *job);
     if (!job || queue_job(dl, job, LS_WORKQ_LATENCY, abort_work, abort_done) != 0) {
         free(job);

@@ -74,26 +74,32 @@ run_browser() { # run_browser PREFIX-COMMAND... : runs ui_test.mjs
     --profile "$work/chromium-profile" --shots "$shots" --restart "${restart_dir:-}"
 }
 
-# The test asks for daemon restarts by writing "same" (same token: the page
-# must recover by itself) or "new" (another token: it must say how to log
-# in again) into $restart_dir/request; this loop, in the script that owns
-# the daemons, restarts bravo and answers with $restart_dir/done. Bounded by
-# the test's own time limit and by the browser process's life.
+# The test asks for daemon restarts by writing "normal" (a plain restart:
+# a new API token, the same session key, so the page must recover by
+# itself) or "logout" (the state directory's session.key deleted first:
+# every browser must log in again) into $restart_dir/request; this loop, in
+# the script that owns the daemons, restarts bravo and answers with
+# $restart_dir/done ("WHAT token-changed" when api.json's token differs, as
+# it does on every start). Bounded by the test's own time limit and by the
+# browser process's life.
 serve_restarts() { # serve_restarts BROWSER-PID
-  local pid=$1 deadline=$(( $(date +%s) + 300 )) n=0 what
+  local pid=$1 deadline=$(( $(date +%s) + 300 )) n=0 what old new
   while kill -0 "$pid" 2>/dev/null && (( $(date +%s) < deadline )); do
     if [[ -f $restart_dir/request ]]; then
       what=$(cat "$restart_dir/request"); rm -f "$restart_dir/request"
       n=$((n + 1))
-      [[ $what == new ]] && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
+      old=$(api_token)
       netns_stop "bravo"
+      [[ $what == logout ]] && rm -f "$work/sb/session.key"
       start_bravo_netns "bravo"
       netns_wait 15 test -f "$work/sb/api.json" || echo "restart $n: bravo wrote no api.json" >&2
-      echo "$what" >"$restart_dir/done"
+      new=$(api_token)
+      echo "$what$([[ -n $new && $new != "$old" ]] && echo ' token-changed')" >"$restart_dir/done"
     fi
     sleep 0.1
   done
 }
+api_token() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$work/sb/api.json" 2>/dev/null || true; }
 
 started=$(date +%s%N)
 if [[ $mode == netns ]]; then
@@ -116,15 +122,13 @@ if [[ $mode == netns ]]; then
   : >"$work/a.conf"; : >"$work/b.conf"
   netns_run 1 alpha "$bin" daemon --games "$work/a" --state "$work/sa" --name alpha \
     --listen "$(netns_addr 1):7100" --http 127.0.0.1:0 --config "$work/a.conf" --no-mdns --json-events
-  # bravo's UI on a fixed port of its own namespace's loopback and with a
-  # token from a file: a restarted bravo is at the same address, and with
-  # the same token the page's cookie stays good
-  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/token"
+  # bravo's UI on a fixed port of its own namespace's loopback: a restarted
+  # bravo is at the same address, with a new random API token each start
   start_bravo_netns() {
     rm -f "$work/sb/api.json"
     netns_run 2 "$1" "$bin" daemon --games "$work/b" --state "$work/sb" --name bravo \
       --listen "$(netns_addr 2):7100" --peer "$(netns_addr 1):7100" --http 127.0.0.1:7797 \
-      --http-token-file "$work/token" --config "$work/b.conf" --no-mdns --json-events
+      --config "$work/b.conf" --no-mdns --json-events
   }
   start_bravo_netns bravo
   netns_wait 15 test -f "$work/sb/api.json" || { echo "FAIL: bravo wrote no api.json" >&2; exit 1; }

@@ -262,23 +262,30 @@ async function restartDaemon(how) {
   fs.rmSync(path.join(dir, 'done'), { force: true });
   fs.writeFileSync(path.join(dir, 'request'), how);
   await until(() => fs.existsSync(path.join(dir, 'done')), 30000, 'the daemon restart');
+  return fs.readFileSync(path.join(dir, 'done'), 'utf8');
 }
 
 async function restartChecks(page) {
   await page.evaluate(() => { window.notReloaded = true; });
-  await restartDaemon('same');
-  await until(() => page.evaluate(() => document.getElementById('status').dataset.connected === 'true' &&
-    document.querySelectorAll('#games article.game').length >= 200), 30000, 'the page reconnects');
-  check(await page.evaluate(() => window.notReloaded === true), 'after a daemon restart the page reconnected without a reload');
-  // and works: a request goes through
-  await page.click('#rescan');
-  await until(() => page.locator('#messages li', { hasText: 'rescan requested' }).count(), 10000, 'a rescan after restart');
-  check(true, 'an action after the restart is accepted');
+  // Twice: the session must survive more than the first restart.
+  for (const n of [1, 2]) {
+    const done = await restartDaemon('normal');
+    check(done.includes('token-changed'), `restart ${n}: the daemon came back with a new API token`);
+    await until(() => page.evaluate(() => document.getElementById('status').dataset.connected === 'true' &&
+      document.querySelectorAll('#games article.game').length >= 200), 30000, 'the page reconnects');
+    check(await page.evaluate(() => window.notReloaded === true && document.getElementById('login').hidden),
+      `restart ${n}: the page reconnected by itself, without a reload or a login`);
+    // and works: a request goes through
+    await page.click('#rescan');
+    await until(() => page.locator('#messages li', { hasText: 'rescan requested' }).count() >= n, 10000,
+      'a rescan after restart');
+    check(true, `restart ${n}: an action after the restart is accepted`);
+  }
 
-  await restartDaemon('new');
+  await restartDaemon('logout');
   await until(() => page.locator('#login').isVisible(), 30000, 'the log-in-again message');
   check((await page.locator('#login').textContent()).includes('lanspread open'),
-    'a daemon with another token: the page says "log in again: run `lanspread open`"');
+    'a daemon whose session key was deleted: the page says "log in again: run `lanspread open`"');
 }
 
 async function main() {

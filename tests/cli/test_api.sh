@@ -154,6 +154,31 @@ expect 404 "no such endpoint" -- "$A" GET /api/nothing
 expect 405 "" -- "$A" DELETE /api/games
 expect 409 "no download of game '$b_first' is running" -- "$A" POST "/api/games/$b_first/cancel"
 
+# --- kept bytes: a stopped download's resume record (STATE/downloads/ID.resume,
+# format in include/lanspread/download.h) shows as "kept" on the game, for
+# any browser or CLI; one of another version does not ---
+write_resume() { # STATE ID VERSION DONE TOTAL
+  python3 - "$@" <<'PY'
+import hashlib, os, struct, sys
+state, gid, ver, done, total = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+count = 10
+body = (b"LSRESUM2" + bytes([len(gid)]) + gid.encode() + bytes([len(ver)]) + ver.encode()
+        + b"\x11" * 32 + struct.pack("<QQI", total, done, count) + bytes([0x07, 0x00]))
+os.makedirs(state + "/downloads", exist_ok=True)
+open(state + "/downloads/" + gid + ".resume", "wb").write(body + hashlib.sha256(body).digest())
+PY
+}
+b_version=$(api "$A" GET "/api/games/$b_first" | python3 -c 'import json,sys; sys.stdin.readline(); print(json.load(sys.stdin)["latest_version"])')
+json_check "$A" "/api/games/$b_first" "'kept' not in doc" || fail "a game with no resume record shows kept bytes"
+write_resume "$A" "$b_first" "$b_version" 3000 10000
+json_check "$A" "/api/games/$b_first" "doc['kept'] == {'version': '$b_version', 'bytes_done': 3000, 'bytes_total': 10000}" \
+  || fail "GET /api/games/ID does not report the kept bytes: $(api "$A" GET "/api/games/$b_first")"
+json_check "$A" /api/games "[g.get('kept', {}).get('bytes_done') for g in doc['games'] if g['id'] == '$b_first'] == [3000]" \
+  || fail "GET /api/games does not report the kept bytes"
+write_resume "$A" "$b_first" "$b_version-old" 3000 10000
+json_check "$A" "/api/games/$b_first" "'kept' not in doc" || fail "a resume record of another version shows as kept"
+rm -f "$A/downloads/$b_first.resume"
+
 # --- the event stream: a snapshot first, then live events ---
 api "$B" GET /api/events --stream 3 >"$work/events.txt" &
 stream_pid=$!; pids+=($stream_pid)
