@@ -72,7 +72,8 @@ typedef struct {
 typedef struct {
     const char *peer_id; /* owned by the planner */
     uint64_t bytes_done; /* verified bytes this peer delivered */
-    uint64_t rate_bps;   /* measured throughput, bytes per second */
+    uint64_t rate_bps;   /* verified bytes per second from it over the window of rate_bps
+                            in ls_plan_progress_t (0 before the second sample) */
     uint32_t latency_ms; /* measured request latency (config value until measured) */
     uint32_t window;
     uint32_t in_flight;

@@ -67,6 +67,8 @@ typedef struct {
     bool has_done;
     uint64_t last_done_ms;
     uint64_t bytes_done;
+    uint64_t sample_bytes;    /* bytes_done at the progress sample's start */
+    uint64_t sample_rate_bps; /* over the last sample window, as the overall rate */
     size_t rr_cursor;
     uint8_t *have; /* chunks it holds (bitmap over chunk ids); NULL: all of them */
     size_t have_bits;
@@ -961,17 +963,25 @@ bool ls_planner_progress_due(ls_planner_t *planner, uint64_t now_ms)
     return true;
 }
 
+/* Rates for progress events, overall and per peer: bytes over the sample
+ * window. Not peer->rate, the scheduler's EWMA of per-answer service
+ * rates: interleaved streams finish chunks in bursts 1 ms apart, and a
+ * mean of those rates reads far above the link. */
 static void sample_rate(ls_planner_t *p, uint64_t now_ms)
 {
-    if (!p->has_sample) {
-        p->has_sample = true;
-        p->sample_ms = now_ms;
-        p->sample_bytes = p->bytes_done;
+    bool is_first = !p->has_sample;
+    if (!is_first && now_ms < p->sample_ms + PROGRESS_INTERVAL_MS)
         return;
+    uint64_t span = now_ms - p->sample_ms;
+    for (uint32_t i = 0; i < p->peer_count; i++) {
+        peer_t *pe = &p->peers[i];
+        if (!is_first)
+            pe->sample_rate_bps = (pe->bytes_done - pe->sample_bytes) * 1000 / span;
+        pe->sample_bytes = pe->bytes_done;
     }
-    if (now_ms < p->sample_ms + PROGRESS_INTERVAL_MS)
-        return;
-    p->sample_rate_bps = (p->bytes_done - p->sample_bytes) * 1000 / (now_ms - p->sample_ms);
+    if (!is_first)
+        p->sample_rate_bps = (p->bytes_done - p->sample_bytes) * 1000 / span;
+    p->has_sample = true;
     p->sample_ms = now_ms;
     p->sample_bytes = p->bytes_done;
 }
@@ -991,7 +1001,7 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
         ls_plan_peer_stat_t *st = &peers[i];
         st->peer_id = pe->id;
         st->bytes_done = pe->bytes_done;
-        st->rate_bps = (uint64_t)(pe->rate * 1000.0);
+        st->rate_bps = pe->sample_rate_bps;
         st->latency_ms = (uint32_t)peer_latency(planner, pe);
         st->window = peer_window(planner, pe);
         st->in_flight = pe->in_flight;

@@ -497,6 +497,47 @@ static void batching_peer_window_counts_bytes_up_to_its_request_cap(void **state
     ls_manifest_free(&m);
 }
 
+/* Interleaved streams finish their chunks together: four answers 1 ms
+ * apart, then nothing for ~400 ms. The per-peer rate_bps of a progress
+ * event is what the peer delivered over the sample window (bytes / time),
+ * the same measure as the overall rate, not a mean of those 1 ms bursts
+ * (which read as a link a hundred times faster). */
+static void per_peer_rate_is_bytes_over_the_sample_window(void **state)
+{
+    (void)state;
+    enum { WINDOW = 4, ROUNDS = 3, ROUND_MS = 400 };
+    const uint64_t sizes[] = {WINDOW * ROUNDS * (uint64_t)LS_CHUNK_SIZE};
+    const char *const ids[] = {"seeder"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a[WINDOW];
+    ls_plan_outcome_t o;
+    ls_plan_progress_t prog;
+    ls_plan_peer_stat_t st;
+    make_manifest(&m, sizes, 1);
+    ls_planner_config_t cfg = {.initial_window = WINDOW, .max_window = WINDOW};
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, &cfg, &pl), 0);
+    ls_planner_progress(pl, 0, &prog, &st, 1); /* opens the first sample */
+    for (uint64_t r = 0; r < ROUNDS; r++) {
+        uint64_t start = r * ROUND_MS;
+        for (size_t i = 0; i < WINDOW; i++)
+            assert_int_equal(ls_planner_next(pl, 0, start, &a[i]), 0);
+        for (size_t i = 0; i < WINDOW; i++)
+            assert_int_equal(
+                ls_planner_done(pl, &a[i], a[i].length, start + ROUND_MS - WINDOW + i, true, &o), 0);
+        ls_planner_progress(pl, start + ROUND_MS, &prog, &st, 1);
+    }
+    /* WINDOW chunks per ROUND_MS: the link's real rate */
+    uint64_t want = WINDOW * (uint64_t)LS_CHUNK_SIZE * 1000 / ROUND_MS;
+    print_message("overall %llu B/s, peer %llu B/s, link %llu B/s\n",
+                  (unsigned long long)prog.rate_bps, (unsigned long long)st.rate_bps,
+                  (unsigned long long)want);
+    assert_int_equal(prog.rate_bps, want);
+    assert_int_equal(st.rate_bps, want);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void resumed_chunks_are_not_planned(void **state)
 {
     (void)state;
@@ -728,7 +769,7 @@ static void progress_reports_bytes_and_rates(void **state)
     assert_int_equal(ls_planner_next(pl, 0, 0, &a1), 0);
     assert_int_equal(ls_planner_next(pl, 1, 0, &b0), 0);
     assert_int_equal(ls_planner_next(pl, 1, 0, &b1), 0);
-    /* "a" answers every 100 ms, "b" every 400 ms: 40 and 10 MiB/s */
+    /* "a" answers after 100 and 200 ms, "b" after 400 and 800 ms */
     assert_int_equal(ls_planner_done(pl, &a0, a0.length, 100, true, &o), 0);
     assert_int_equal(ls_planner_done(pl, &a1, a1.length, 200, true, &o), 0);
     assert_int_equal(ls_planner_done(pl, &b0, b0.length, 400, true, &o), 0);
@@ -742,8 +783,11 @@ static void progress_reports_bytes_and_rates(void **state)
     assert_int_equal(prog.peer_count, 2);
     assert_string_equal(stats[0].peer_id, "a");
     assert_int_equal(stats[0].bytes_done, 2ull * LS_CHUNK_SIZE);
-    assert_int_equal(stats[0].rate_bps, 10ull * LS_CHUNK_SIZE);
-    assert_int_equal(stats[1].rate_bps, 10ull * LS_CHUNK_SIZE / 4);
+    /* per peer, what it delivered over the same second: 2 chunks each, and
+     * together the overall rate (not "a" at its 100 ms service rate) */
+    assert_int_equal(stats[0].rate_bps, 2ull * LS_CHUNK_SIZE);
+    assert_int_equal(stats[1].rate_bps, 2ull * LS_CHUNK_SIZE);
+    assert_int_equal(stats[0].rate_bps + stats[1].rate_bps, prog.rate_bps);
     ls_planner_free(pl);
     ls_manifest_free(&m);
 }
@@ -846,6 +890,7 @@ int main(void)
         cmocka_unit_test(losing_every_peer_fails_the_download),
         cmocka_unit_test(bad_chunk_goes_to_another_peer_when_one_is_available),
         cmocka_unit_test(cancelled_duplicate_answer_is_stale),
+        cmocka_unit_test(per_peer_rate_is_bytes_over_the_sample_window),
         cmocka_unit_test(resumed_chunks_are_not_planned),
         cmocka_unit_test(batching_peer_window_counts_bytes_up_to_its_request_cap),
         cmocka_unit_test(selected_files_only_are_planned),
