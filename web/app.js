@@ -6,11 +6,12 @@
 // Rendering rules: a card is rebuilt only when what it shows changed (its
 // signature), and a progress event patches only its own card and download
 // row, so focus and screen readers are left alone. Only #messages is a live
-// region. View, sort, filters and search live in localStorage.
+// region. View, sort, filters and search live in localStorage; the kept
+// percentage of a stopped download comes from the daemon (GAME.kept), so
+// every browser and the CLI show the same.
 'use strict';
 
 const STORE_KEY = 'lanspread.ui.v1';      // view, sort, filters, search
-const KEPT_KEY = 'lanspread.kept.v1';     // game id -> percent kept by a stopped download
 const SEEN_KEY = 'lanspread.seen.v1';     // game id -> when this browser first saw it
 const SEEN_MAX = 20000;                   // first-seen stamps kept (oldest dropped)
 const MESSAGES_MAX = 30;
@@ -19,10 +20,13 @@ const CHART_POINTS = 120;                 // samples in the throughput chart (~3
 const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 10000;
 const LOGIN_PROBE_MS = 5000;              // how often a logged-out page checks for a new cookie
+const KNOWN_TICK_MS = 30000;              // "seen 3 min ago" is redrawn this often
+const KNOWN_RECHECK_MS = [300, 1500];     // after add/forget: the runtime applies it soon after 202
 
 const ui = {
   games: new Map(),
   peers: [],
+  known: [],
   status: {},
   folders: [],
   refreshTimer: null,
@@ -35,7 +39,6 @@ const ui = {
   reconnectTimer: null,
   isLoggedOut: false,
   prefs: { view: 'grid', sort: 'name', state: 'all', genre: '', search: '' },
-  kept: {},
   seen: {},
 };
 
@@ -167,15 +170,12 @@ function progressOf(p) {
   return { done, total, pct: Math.max(0, Math.min(100, pct)) };
 }
 
+// GAME.kept: {bytes_done, bytes_total} of a download that is not running
+// (the daemon reads its resume record); null when nothing is kept.
 function keptPercent(id) {
-  const v = ui.kept[id];
-  return typeof v === 'number' ? v : null;
-}
-
-function setKept(id, pct) {
-  if (pct == null) delete ui.kept[id];
-  else ui.kept[id] = Math.floor(pct);
-  save(KEPT_KEY, ui.kept);
+  const g = ui.games.get(id);
+  const k = g && !g.downloaded && g.kept;
+  return k && k.bytes_total > 0 && k.bytes_done > 0 ? Math.floor((100 * k.bytes_done) / k.bytes_total) : null;
 }
 
 // The smoothed rate: an exponentially weighted mean over RATE_TAU_MS, so the
@@ -195,16 +195,15 @@ function noteTransfer(data) {
   t.done = data.bytes_done; t.total = data.bytes_total;
   t.peers = data.peers || [];
   t.from_seeders = data.from_seeders; t.from_downloaders = data.from_downloaders;
-  // Per peer, the rate is measured here from its byte count between two
-  // events and smoothed like the total: an event's per-peer rate_bps
-  // covers too short a window to show as is.
+  // Per peer: the event's rate_bps (bytes over the daemon's sample window,
+  // like the total), smoothed the same way.
   t.perPeer = t.perPeer || {};
   const per = {};
   for (const p of t.peers) {
     const prev = t.perPeer[p.peer_id];
-    const rate = prev && now > prev.at ? (1000 * Math.max(0, (p.bytes || 0) - prev.bytes)) / (now - prev.at) : 0;
-    const ewma = prev ? prev.ewma + (1 - Math.exp(-(now - prev.at) / RATE_TAU_MS)) * (rate - prev.ewma) : 0;
-    t.perPeer[p.peer_id] = { at: now, bytes: p.bytes || 0, ewma };
+    const rate = p.rate_bps || 0;
+    const ewma = prev ? prev.ewma + (1 - Math.exp(-(now - prev.at) / RATE_TAU_MS)) * (rate - prev.ewma) : rate;
+    t.perPeer[p.peer_id] = { at: now, ewma };
     per[p.peer_id] = ewma;
   }
   t.samples.push({ rate: data.rate_bps || 0, ewma: t.ewma, per });
@@ -570,6 +569,90 @@ function renderPeers() {
   $('peer-count').textContent = ui.peers.length;
 }
 
+// "just now", "5 min ago", "3 h ago", "2 days ago" from Unix seconds.
+function ago(unixS) {
+  if (unixS == null) return 'never reached';
+  const s = Math.max(0, Date.now() / 1000 - unixS);
+  if (s < 60) return 'seen just now';
+  if (s < 3600) return `seen ${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `seen ${Math.floor(s / 3600)} h ago`;
+  const d = Math.floor(s / 86400);
+  return `seen ${d} ${d === 1 ? 'day' : 'days'} ago`;
+}
+
+// GET /api/known-peers: {count, peers: [{peer_id, name, address, last_seen, connected, added}]}
+function renderKnownPeers() {
+  const list = $('known-peers');
+  list.replaceChildren(...ui.known.map((k) => {
+    const li = document.createElement('li');
+    li.dataset.address = k.address;
+    li.dataset.connected = String(!!k.connected);
+    const text = document.createElement('div');
+    const name = document.createElement('strong');
+    name.textContent = k.name || k.address;
+    const state = document.createElement('span');
+    state.className = k.connected ? 'online' : 'muted';
+    state.textContent = k.connected ? ' · connected' : ' · not connected';
+    const addr = document.createElement('span');
+    addr.className = 'addr';
+    const when = document.createElement('time');
+    if (k.last_seen != null) when.dateTime = new Date(k.last_seen * 1000).toISOString();
+    when.textContent = ago(k.last_seen);
+    addr.append([k.address, k.peer_id ? 'id ' + k.peer_id.slice(0, 12) : 'id unknown',
+      k.added ? 'added by hand' : 'remembered'].join(' · ') + ' · ', when);
+    text.append(name, state, addr);
+    const forget = document.createElement('button');
+    forget.type = 'button';
+    forget.className = 'secondary';
+    forget.textContent = 'Forget';
+    forget.setAttribute('aria-label', `Forget peer ${k.name ? k.name + ' (' + k.address + ')' : k.address}`);
+    forget.addEventListener('click', () => forgetPeer(k, forget));
+    li.append(text, forget);
+    return li;
+  }));
+  $('known-count').textContent = ui.known.length;
+  $('no-known').hidden = ui.known.length > 0;
+}
+
+async function refreshKnown() {
+  try {
+    ui.known = (await api('GET', '/api/known-peers')).peers || [];
+    renderKnownPeers();
+  } catch (err) {
+    if (!(err instanceof AuthError)) message('known peers: ' + err.message, true);
+  }
+}
+
+function recheckKnown() {
+  for (const ms of KNOWN_RECHECK_MS) setTimeout(refreshKnown, ms);
+}
+
+async function forgetPeer(k, button) {
+  button.disabled = true;
+  try {
+    await api('POST', '/api/known-peers/forget', { peer: k.address });
+    message(`peer ${k.name || k.address} forgotten: no longer dialled at start`);
+    recheckKnown();
+  } catch (err) {
+    message('forget peer: ' + err.message, true);
+    button.disabled = false;
+  }
+}
+
+async function addKnownPeer(e) {
+  e.preventDefault();
+  const input = $('known-add');
+  const address = input.value.trim();
+  try {
+    const doc = await api('POST', '/api/known-peers/add', { address });
+    message(`peer ${doc.address} added (saved in ${doc.config || 'the config'}): dialling…`);
+    input.value = '';
+    recheckKnown();
+  } catch (err) {
+    message('add peer: ' + err.message, true);
+  }
+}
+
 function renderStatus(isConnected) {
   const el = $('status');
   el.dataset.connected = String(isConnected);
@@ -653,9 +736,7 @@ function applyGames(games) {
   noteSeen(games);
   ui.games = new Map(games.map((g) => [g.id, g]));
   for (const g of games) {
-    // a finished download needs no resume; a returning seeder resumes a
-    // download that stopped for want of peers
-    if (g.downloaded && keptPercent(g.id) != null) setKept(g.id, null);
+    // a returning seeder resumes a download that stopped for want of peers
     if (ui.waiting.has(g.id) && g.peer_count > 0 && (g.state === 'remote' || g.state === 'failed')) {
       ui.waiting.delete(g.id);
       message(`a peer with ${g.name || g.id} is back: resuming`);
@@ -687,6 +768,7 @@ async function refresh() {
     const [games, peers, status, folders] = await Promise.all([api('GET', '/api/games'),
       api('GET', '/api/peers'), api('GET', '/api/status'),
       api('GET', '/api/folders').catch((err) => ({ folders: ui.folders, err }))]);
+    refreshKnown(); // its own answer: a slow or failing one holds nothing up
     ui.folders = folders.folders || [];
     renderFolders();
     applySnapshot({ games: games.games, peers: peers.peers, status });
@@ -752,8 +834,11 @@ function onDownloadStopped(data) {
   const game = ui.games.get(id);
   const prog = progressOf(game && game.operation && game.operation.progress);
   const pct = t && t.total ? (100 * t.done) / t.total : prog && prog.total ? prog.pct : null;
-  // the verified chunks stay on disk: the next download resumes from them
-  if (pct != null && pct > 0) setKept(id, pct);
+  // the verified chunks stay on disk: the next download resumes from them.
+  // Shown at once; the refresh this event causes brings the daemon's count.
+  if (game && pct != null && pct > 0) {
+    game.kept = { bytes_done: t && t.total ? t.done : prog.done, bytes_total: t && t.total ? t.total : prog.total };
+  }
   if (!data.canceled && game && !game.peer_count && pct != null) ui.waiting.add(id);
   ui.transfers.delete(id);
 }
@@ -781,10 +866,7 @@ const OTHER_EVENTS = ['games-changed', 'peer-discovered', 'peer-lost', 'peer-cou
 function onEvent(name, data) {
   if (name === 'download-failed') onDownloadStopped(data);
   if (name === 'download-begin') onBegin(data);
-  if (name === 'download-begin' || name === 'download-finished') {
-    ui.waiting.delete(data.game_id);
-    if (name === 'download-finished') setKept(data.game_id, null);
-  }
+  if (name === 'download-begin' || name === 'download-finished') ui.waiting.delete(data.game_id);
   if (NOTABLE[name]) message(NOTABLE[name](data), /fail/.test(name) && !data.canceled);
   scheduleRefresh();
 }
@@ -902,7 +984,7 @@ function onKey(e) {
 
 function setup() {
   ui.prefs = load(STORE_KEY, ui.prefs);
-  ui.kept = load(KEPT_KEY, {});
+  try { localStorage.removeItem('lanspread.kept.v1'); } catch { /* kept lived here before */ }
   ui.seen = load(SEEN_KEY, {});
   applyPrefs();
   bindPref('filter', 'search', 'input');
@@ -927,6 +1009,8 @@ function setup() {
   $('add-folder').addEventListener('change', fillAddForm);
   $('add-cancel').addEventListener('click', () => { $('add-form').hidden = true; $('add-game').focus(); });
   $('add-form').addEventListener('submit', submitAddForm);
+  $('known-add-form').addEventListener('submit', addKnownPeer);
+  setInterval(renderKnownPeers, KNOWN_TICK_MS);
   $('game-dir-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const path = $('game-dir').value.trim();

@@ -3,7 +3,9 @@
 // kept across a reload, in dark mode and on a phone; a download with its
 // ETA, chart and per-peer rows while focus stays on another card's button;
 // cancel -> "Resume (N% kept)" -> resume -> installed; adding a folder the
-// scan skipped; and a daemon restart the page recovers from by itself.
+// scan skipped; the known peers (add, forget); and daemon restarts the page
+// recovers from by itself (a new API token, the same session), unless the
+// session key was deleted.
 // Every wait is bounded.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -152,7 +154,15 @@ function observe(id) {
     points: ewma ? ewma.getAttribute('points').split(' ').filter(Boolean).length : 0,
     peers: row ? [...row.querySelectorAll('.dl-peers tr')].map((tr) => tr.textContent).join(' | ') : '',
     sources: row ? row.querySelector('.dl-sources').textContent : '',
+    peerRate: row && row.querySelector('.dl-peers tr td:nth-child(3)')
+      ? row.querySelector('.dl-peers tr td:nth-child(3)').textContent : '',
   };
+}
+
+// "4.8 MiB/s" -> bytes per second
+function rateOf(text) {
+  const m = /([\d.]+) (B|KiB|MiB|GiB)\/s/.exec(text || '');
+  return m ? Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB'].indexOf(m[2]) : null;
 }
 
 // Starts the download with focus on another card's button, watches the
@@ -165,7 +175,7 @@ async function downloadChecks(page, shot) {
   await other.evaluate((b) => { b.dataset.focusProbe = 'yes'; });
   await card.locator('button[data-action="download"]').evaluate((b) => b.click());
   const percents = new Set();
-  const seen = { eta: '', points: 0, peers: '', sources: '' };
+  const seen = { eta: '', points: 0, peers: '', sources: '', peerRates: [] };
   let isFocusKept = true, isShot = false, isCanceled = false, last = {};
   const started = Date.now();
   for (let i = 0; i < 4000 && Date.now() - started < 120000; i++) {
@@ -178,6 +188,10 @@ async function downloadChecks(page, shot) {
       seen.points = Math.max(seen.points, o.points);
       if (o.peers.includes(args.peer)) seen.peers = o.peers;
       if (o.sources.includes('from seeders')) seen.sources = o.sources;
+      // one seeder: its rate is the download's rate (the event's per-peer
+      // rate_bps, which once read ~100x the link)
+      const peerRate = rateOf(o.peerRate), total = rateOf(o.text);
+      if (peerRate && total && /ETA/.test(o.text)) seen.peerRates.push(peerRate / total);
     }
     const isAllSeen = seen.eta && seen.points >= 4 && seen.peers && seen.sources && percents.size >= 3;
     if (isAllSeen && !isShot) { isShot = true; await shot('05-downloads-panel.png', true); }
@@ -197,6 +211,9 @@ async function downloadChecks(page, shot) {
   check(seen.points >= 4, `the throughput chart draws the smoothed rate (${seen.points} points)`);
   check(seen.peers !== '', `a per-peer row shows ${args.peer}'s bytes, rate and state (${seen.peers})`);
   check(seen.sources !== '', `the sources line splits seeders/downloaders (${seen.sources})`);
+  const ratios = seen.peerRates.slice(-10);
+  check(ratios.length > 0 && ratios.every((r) => r > 0.33 && r < 3),
+    `the only seeder's rate matches the download's rate (ratios ${ratios.map((r) => r.toFixed(2)).join(', ')})`);
   check(isCanceled, `Cancel was clicked while downloading (last state ${last.state} at ${last.pct}%)`);
   const row = page.locator(`#downloads li[data-game-id="${args.game}"]`);
 
@@ -208,6 +225,14 @@ async function downloadChecks(page, shot) {
   check(kept > 0, `after Cancel the card offers "${resumeText}"`);
   check(/paused, \d+% kept/.test(await row.locator('.dl-text').textContent()),
     'the downloads panel keeps the stopped download with its kept percentage');
+  // the daemon reports it (from the resume record), so any browser or the CLI sees it
+  const fromApi = await until(() => page.evaluate(async (id) => {
+    const g = await (await fetch('/api/games/' + id)).json();
+    return g.kept && g.kept.bytes_done > 0 ? Math.floor((100 * g.kept.bytes_done) / g.kept.bytes_total) : null;
+  }, args.game), 10000, 'the kept bytes in the API');
+  check(fromApi === kept, `GET /api/games/ID reports the kept ${fromApi}% the button shows (${kept}%)`);
+  check(await page.evaluate(() => localStorage.getItem('lanspread.kept.v1') === null),
+    'the kept percentage is not the browser\'s own (nothing in localStorage)');
   await page.reload(); // the kept percentage survives a reload
   await until(async () => (await page.locator(`${cardSel(args.game)} button[data-action="download"]`).count()) === 1, 15000, 'reloaded');
   check((await page.locator(`${cardSel(args.game)} button[data-action="download"]`).textContent()) === resumeText,
@@ -256,6 +281,29 @@ async function addGameChecks(page) {
   await page.locator('#filter').dispatchEvent('input');
 }
 
+// Known peers (#17): each with its address, id, last-seen time and whether
+// it is connected; add an address and forget it again.
+async function knownPeerChecks(page) {
+  const known = page.locator('#known-peers li[data-connected="true"]', { hasText: args.peer });
+  await until(async () => (await known.count()) === 1, 15000, `${args.peer} listed as a connected known peer`);
+  const text = await known.textContent();
+  check(/id [0-9a-f]{12}/.test(text) && /seen (just now|\d+ min ago)/.test(text) && text.includes('connected'),
+    `the known peer ${args.peer} shows its id, last-seen time and "connected" (${text})`);
+  const address = await known.getAttribute('data-address');
+  check(/:\d+$/.test(address) && text.includes(address), `... and its address (${address})`);
+  const added = '198.18.99.7:7400';
+  await page.getByLabel('Add peer address').fill(added);
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  const row = page.locator(`#known-peers li[data-address="${added}"]`);
+  await until(async () => (await row.count()) === 1, 10000, 'the added address listed');
+  check(await row.getAttribute('data-connected') === 'false' && (await row.textContent()).includes('never reached'),
+    `an added address nobody answers shows "not connected", "never reached" (${await row.textContent()})`);
+  await page.getByRole('button', { name: `Forget peer ${added}` }).click();
+  await until(async () => (await row.count()) === 0, 10000, 'the forgotten address gone');
+  check(true, 'Forget removes the address from the known peers');
+  check(await known.count() === 1, `${args.peer} is still known`);
+}
+
 // Asks run.sh to restart the daemon; waits for its answer.
 async function restartDaemon(how) {
   const dir = args.restart;
@@ -277,7 +325,7 @@ async function restartChecks(page) {
       `restart ${n}: the page reconnected by itself, without a reload or a login`);
     // and works: a request goes through
     await page.click('#rescan');
-    await until(() => page.locator('#messages li', { hasText: 'rescan requested' }).count() >= n, 10000,
+    await until(async () => (await page.locator('#messages li', { hasText: 'rescan requested' }).count()) >= n, 10000,
       'a rescan after restart');
     check(true, `restart ${n}: an action after the restart is accepted`);
   }
@@ -338,6 +386,7 @@ async function main() {
     console.log(`download, cancel, resume to installed: ${Date.now() - t0} ms`);
     await shot('06-installed.png', false);
     await addGameChecks(page);
+    await knownPeerChecks(page);
     if (args.restart) await restartChecks(page);
     else console.log('skipped: daemon restart (loopback mode: the daemons are on port 0)');
   } finally {
