@@ -25,6 +25,21 @@ static void print_json(const json_t *doc)
     free(text);
 }
 
+/* A stopped download's verified bytes, on a line of its own (the game's
+ * line keeps its shape for scripts): "  kept: 22% (42.0 MiB of 192.0 MiB),
+ * the next download resumes". */
+static void print_kept(const json_t *kept)
+{
+    char done[32], total[32];
+    json_int_t d = json_integer_value(json_object_get(kept, "bytes_done"));
+    json_int_t t = json_integer_value(json_object_get(kept, "bytes_total"));
+    if (!kept || d <= 0 || t <= 0)
+        return;
+    printf("  kept: %lld%% (%s of %s), the next download resumes\n", (long long)(100 * d / t),
+           ls_app_format_size((unsigned long long)d, done, sizeof done),
+           ls_app_format_size((unsigned long long)t, total, sizeof total));
+}
+
 static void print_games(const json_t *doc)
 {
     size_t i;
@@ -45,6 +60,7 @@ static void print_games(const json_t *doc)
         if (strcmp(state, "failed") == 0)
             printf(": %s", str_or(g, "reason", "unknown reason"));
         putchar('\n');
+        print_kept(json_object_get(g, "kept"));
     }
 }
 

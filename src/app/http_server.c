@@ -138,8 +138,7 @@ static uint64_t monotonic_ms(void)
 static void format_cookie(const ls_http_server_t *server, char *out, size_t out_len)
 {
     char session[LS_HTTP_SESSION_COOKIE_SIZE];
-    ls__http_session_make(&server->session_key, server->cookie_name, (uint64_t)time(NULL),
-                          session);
+    ls__http_session_make(&server->session_key, server->cookie_name, (uint64_t)time(NULL), session);
     snprintf(out, out_len, "%s=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict",
              server->cookie_name, session, LS_HTTP_SESSION_TTL_S);
     memset(session, 0, sizeof session);

@@ -128,8 +128,8 @@ int ls_resume_encode(const ls_resume_t *resume, uint8_t **out, size_t *out_len)
 {
     size_t id_len = strlen(resume->game_id), ver_len = strlen(resume->version);
     size_t bm_len = bitmap_len(resume->chunk_count);
-    size_t len =
-        RESUME_MAGIC_LEN + 1 + id_len + 1 + ver_len + LS_SHA256_LEN + 16 + 4 + bm_len + LS_SHA256_LEN;
+    size_t len = RESUME_MAGIC_LEN + 1 + id_len + 1 + ver_len + LS_SHA256_LEN + 16 + 4 + bm_len +
+                 LS_SHA256_LEN;
     uint8_t *buf = malloc(len);
     uint8_t *p = buf;
     *out = NULL;

@@ -864,7 +864,7 @@ static void end_download(ls__download_t *dl, int code, const char *reason)
         cancel_all_fetches(dl);
     }
     if (dl->fetches || dl->pending_jobs > 0 || dl->queries_outstanding > 0)
-        return; /* the last callback comes back here */
+        return;            /* the last callback comes back here */
     note_resume_bytes(dl); /* abort_work saves the record */
     ls_dl_job_t *job = calloc(1, sizeof *job);
     if (!job || queue_job(dl, job, LS_WORKQ_LATENCY, abort_work, abort_done) != 0) {

@@ -175,6 +175,9 @@ json_check "$A" "/api/games/$b_first" "doc['kept'] == {'version': '$b_version', 
   || fail "GET /api/games/ID does not report the kept bytes: $(api "$A" GET "/api/games/$b_first")"
 json_check "$A" /api/games "[g.get('kept', {}).get('bytes_done') for g in doc['games'] if g['id'] == '$b_first'] == [3000]" \
   || fail "GET /api/games does not report the kept bytes"
+out=$("$bin" games --state "$A")
+grep -qE "^$b_first .* remote$" <<<"$out" && grep -qx "  kept: 30% (.* of .*), the next download resumes" <<<"$out" \
+  || fail "lanspread games does not show the kept percentage: $out"
 write_resume "$A" "$b_first" "$b_version-old" 3000 10000
 json_check "$A" "/api/games/$b_first" "'kept' not in doc" || fail "a resume record of another version shows as kept"
 rm -f "$A/downloads/$b_first.resume"

@@ -83,7 +83,8 @@ static void a_session_lasts_its_lifetime_and_no_longer(void **state)
     ls__http_session_make(&key, COOKIE, NOW_S, value);
     assert_true(ls__http_session_check(&key, COOKIE, value, NOW_S, &expires));
     assert_int_equal(expires, NOW_S + LS_HTTP_SESSION_TTL_S);
-    assert_true(ls__http_session_check(&key, COOKIE, value, NOW_S + LS_HTTP_SESSION_TTL_S - 1, NULL));
+    assert_true(
+        ls__http_session_check(&key, COOKIE, value, NOW_S + LS_HTTP_SESSION_TTL_S - 1, NULL));
     assert_false(ls__http_session_check(&key, COOKIE, value, NOW_S + LS_HTTP_SESSION_TTL_S, NULL));
     /* a login "from the future" counts only within the clock skew */
     assert_true(ls__http_session_check(&key, COOKIE, value, NOW_S - LS_HTTP_SESSION_SKEW_S, NULL));
@@ -105,7 +106,8 @@ static void a_forged_session_is_refused(void **state)
     assert_false(ls__http_session_check(&key, COOKIE, forged, NOW_S + 1, NULL));
     value[strlen(value) - 1] ^= 1;
     assert_false(ls__http_session_check(&key, COOKIE, value, NOW_S, NULL));
-    const char *junk[] = {"", ".", "abc", ".00", "123", "-1.00", "99999999999999999999999.00", NULL};
+    const char *junk[] = {"",  ".", "abc", ".00", "123", "-1.00", "99999999999999999999999.00",
+                          NULL};
     for (size_t i = 0; i < sizeof junk / sizeof *junk; i++)
         assert_false(ls__http_session_check(&key, COOKIE, junk[i], NOW_S, NULL));
 }

@@ -524,7 +524,8 @@ static void per_peer_rate_is_bytes_over_the_sample_window(void **state)
             assert_int_equal(ls_planner_next(pl, 0, start, &a[i]), 0);
         for (size_t i = 0; i < WINDOW; i++)
             assert_int_equal(
-                ls_planner_done(pl, &a[i], a[i].length, start + ROUND_MS - WINDOW + i, true, &o), 0);
+                ls_planner_done(pl, &a[i], a[i].length, start + ROUND_MS - WINDOW + i, true, &o),
+                0);
         ls_planner_progress(pl, start + ROUND_MS, &prog, &st, 1);
     }
     /* WINDOW chunks per ROUND_MS: the link's real rate */
