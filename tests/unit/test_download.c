@@ -907,6 +907,72 @@ static void resume_file_of_another_version_or_corrupt_is_ignored(void **state)
     free(state_dir);
 }
 
+typedef struct {
+    size_t count;
+    uint64_t done, total;
+} kept_seen_t;
+
+static void note_kept(const ls_resume_t *r, void *ctx)
+{
+    kept_seen_t *k = ctx;
+    k->count++;
+    k->done = r->bytes_done;
+    k->total = r->bytes_total;
+}
+
+/* A stopped download's record carries its byte counts, which the API shows
+ * as the game's "kept"; a record of the older format still loads (its
+ * chunks resume), with counts unknown (0). */
+static void resume_record_keeps_the_byte_counts_for_the_ui(void **state)
+{
+    (void)state;
+    char *state_dir = ls_test_mkdtemp("dl-kept");
+    game_t g;
+    ls_resume_t rs;
+    kept_seen_t seen = {0};
+    build_game(&g, base_specs, BASE_COUNT, "1.0");
+    assert_int_equal(ls_resume_scan(state_dir, 8, note_kept, &seen), 0); /* no directory yet */
+    assert_int_equal(seen.count, 0);
+    assert_int_equal(ls_resume_init(&rs, &g.m), 0);
+    ls_resume_mark(&rs, 0);
+    rs.bytes_total = 1000;
+    rs.bytes_done = 300;
+    assert_int_equal(ls_resume_save(&rs, state_dir), 0);
+    ls_resume_free(&rs);
+    assert_int_equal(ls_resume_scan(state_dir, 8, note_kept, &seen), 0);
+    assert_int_equal(seen.count, 1);
+    assert_int_equal(seen.done, 300);
+    assert_int_equal(seen.total, 1000);
+
+    /* the same record as LSRESUM1: no counts, checksum redone */
+    char *path = ls_resume_path(state_dir, "testgame");
+    char *data = NULL;
+    size_t len = 0, at = 8 + 1 + strlen("testgame") + 1 + strlen("1.0") + LS_SHA256_LEN;
+    assert_int_equal(ls_fs_read_file(path, LS_RESUME_FILE_MAX, &data, &len), 0);
+    memcpy(data, "LSRESUM1", 8);
+    memmove(data + at, data + at + 16, len - at - 16);
+    len -= 16;
+    ls_sha256(data, len - LS_SHA256_LEN, (uint8_t *)data + len - LS_SHA256_LEN);
+    assert_int_equal(ls_fs_write_atomic(path, data, len), 0);
+    assert_int_equal(ls_resume_load(state_dir, &g.m, &rs), 0);
+    assert_int_equal(ls_resume_count(&rs), 1);
+    assert_int_equal(rs.bytes_total, 0);
+    ls_resume_free(&rs);
+    /* done > total is no record */
+    assert_int_equal(ls_resume_init(&rs, &g.m), 0);
+    rs.bytes_total = 1;
+    rs.bytes_done = 2;
+    assert_int_equal(ls_resume_save(&rs, state_dir), 0);
+    ls_resume_free(&rs);
+    assert_int_equal(ls_resume_load(state_dir, &g.m, &rs), LS_ERESUME);
+    ls_resume_free(&rs);
+    free(data);
+    free(path);
+    free_game(&g);
+    ls_test_rmtree(state_dir);
+    free(state_dir);
+}
+
 /* Every scratch directory of this file lives under one parent that the
  * group teardown removes, so a test that fails half-way leaves nothing. */
 static char *group_scratch;
@@ -957,6 +1023,7 @@ int main(void)
         cmocka_unit_test(cancelled_download_resumes_with_only_missing_chunks),
         cmocka_unit_test(resumed_chunk_changed_on_disk_fails_its_check),
         cmocka_unit_test(resume_file_of_another_version_or_corrupt_is_ignored),
+        cmocka_unit_test(resume_record_keeps_the_byte_counts_for_the_ui),
         cmocka_unit_test(download_errors_have_messages),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
