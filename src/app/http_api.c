@@ -342,7 +342,8 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
     if (strcmp(url, "/api/status") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_status(server->state));
     if (strcmp(url, "/api/games") == 0)
-        return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_games(server->state));
+        return ls_http_send_json_text(conn, MHD_HTTP_OK,
+                                      ls_api_state_games_text(server->state, "{\"games\":", "}"));
     if (strcmp(url, "/api/peers") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_peers(server->state));
     if (strcmp(url, "/api/known-peers") == 0)

@@ -26,6 +26,8 @@ struct ls_http_server {
 
 /* Queues a response; `doc` is stolen. */
 enum MHD_Result ls_http_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc);
+/* The same for a document already text (malloc'd, NUL-terminated; stolen). */
+enum MHD_Result ls_http_send_json_text(struct MHD_Connection *conn, unsigned status, char *text);
 enum MHD_Result ls_http_send_error(struct MHD_Connection *conn, unsigned status, const char *fmt,
                                    ...) __attribute__((format(printf, 3, 4)));
 

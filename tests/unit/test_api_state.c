@@ -7,6 +7,7 @@
 
 #include "lanspread/error.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,34 @@ static void games_show_where_they_are_and_updates(void **state)
     peers = ls_api_state_peers(f->st);
     assert_int_equal(json_integer_value(json_object_get(peers, "count")), 0);
     json_decref(peers);
+}
+
+/* GET /api/games's text, encoded one game at a time, is the document the
+ * tree gave (compact, keys sorted): local games first, then remote ones,
+ * each with its peers' names, its operation and its state. */
+static void the_games_document_text_is_pinned(void **state)
+{
+    fixture_t *f = *state;
+    const char *running;
+    two_libraries(f);
+    assert_int_equal(ls_api_state_request(f->st, "bravo", "download", &running), 0);
+    char *text = ls_api_state_games_text(f->st, "{\"games\":", "}");
+    assert_non_null(text);
+    assert_string_equal(
+        text, "{\"games\":[{\"description\":\"First\",\"downloaded\":true,\"genre\":null,\"id\":"
+              "\"alpha\",\"installed\":true,\"latest_version\":\"1.10\",\"name\":\"Alpha\","
+              "\"operation\":null,\"peer_count\":1,\"peer_ids\":[\"p1\"],\"peers\":[\"Peer One\"],"
+              "\"reason\":null,\"size\":10,\"state\":\"update-available\",\"version\":\"1.0\"},"
+              "{\"description\":null,\"downloaded\":false,\"genre\":null,\"id\":\"bravo\","
+              "\"installed\":false,\"latest_version\":\"2.0\",\"name\":\"Bravo\",\"operation\":"
+              "{\"op\":\"download\",\"phase\":\"requested\",\"progress\":null,\"reason\":null},"
+              "\"peer_count\":1,\"peer_ids\":[\"p1\"],\"peers\":[\"Peer One\"],\"reason\":null,"
+              "\"size\":20,\"state\":\"requested\",\"version\":null}]}");
+    free(text);
+    text = ls_api_state_games_text(f->st, "<", ">");
+    assert_non_null(text);
+    assert_true(text[0] == '<' && text[1] == '[' && strcmp(text + strlen(text) - 2, "]>") == 0);
+    free(text);
 }
 
 /* Names and catalog text come with the events: a catalog reload in the
@@ -280,6 +309,58 @@ static void a_big_game_list_is_streamed_as_games_changed(void **state)
     assert_true(seconds < 1.0); /* generous: about 30 ms here */
 }
 
+/* Heap bytes in use (glibc's count of allocated chunks). */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
+
+/* A peer announcing LS_SNAPSHOT_GAMES_MAX games costs the daemon the list
+ * in a compact form, not a JSON tree (about 1.7 KiB a game, 17 MiB, which
+ * kept an attacked seeder over its RSS goal): each game here has a 64-char
+ * peer id and catalog text, and the state keeps under 400 bytes a game. */
+static void a_big_game_list_is_kept_compact(void **state)
+{
+    enum { GAMES = LS_SNAPSHOT_GAMES_MAX, BYTES_PER_GAME_MAX = 400 };
+    fixture_t *f = *state;
+    static const char *const seeders[] = {
+        "f40a9f6014aa68d5dd4a94aa9dca1c28985cc7b190ceda92705854d74620b248"};
+    ls_peer_ev_remote_game_t *games = calloc(GAMES, sizeof *games);
+    char(*ids)[16] = calloc(GAMES, sizeof *ids);
+    assert_non_null(games);
+    assert_non_null(ids);
+    for (int i = 0; i < GAMES; i++) {
+        snprintf(ids[i], sizeof ids[i], "g%05d", i);
+        games[i] = (ls_peer_ev_remote_game_t){.id = ids[i],
+                                              .name = ids[i],
+                                              .latest_version = "1.0",
+                                              .size = 100,
+                                              .peer_count = 1,
+                                              .peers = seeders,
+                                              .peer_id_count = 1,
+                                              .description = "A game",
+                                              .genre = "RTS"};
+    }
+    ls_peer_event_t event = {.kind = LS_EVENT_LIST_GAMES,
+                             .u.list_games = {.games = games, .game_count = GAMES}};
+    size_t before = heap_in_use();
+    ls_api_state_apply(f->st, &event);
+    ls_api_state_apply(f->st, &event); /* the second replaces the first */
+    size_t kept = heap_in_use() - before;
+    print_message("%zu games keep %zu bytes\n", (size_t)GAMES, kept);
+    if (kept > (size_t)GAMES * BYTES_PER_GAME_MAX)
+        fail_msg("%zu games keep %zu bytes (%zu a game)", (size_t)GAMES, kept, kept / GAMES);
+    json_t *game = ls_api_state_game(f->st, "g09999");
+    assert_non_null(game);
+    assert_string_equal(json_string_value(json_object_get(game, "genre")), "RTS");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(game, "peer_ids"), 0)),
+                        seeders[0]);
+    json_decref(game);
+    free(games);
+    free(ids);
+}
+
 /* The ring holds at most LS_API_EVENT_RING_BYTES of text, however few the
  * events: a client left behind by big events resyncs; an event bigger than
  * LS_API_EVENT_BYTES_MAX is streamed as a resync. */
@@ -323,6 +404,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(games_show_where_they_are_and_updates, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_games_document_text_is_pinned, setup, teardown),
         cmocka_unit_test_setup_teardown(catalog_text_follows_the_events, setup, teardown),
         cmocka_unit_test_setup_teardown(a_download_goes_requested_downloading_installing_installed,
                                         setup, teardown),
@@ -330,6 +412,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_big_game_list_is_streamed_as_games_changed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_big_game_list_is_kept_compact, setup, teardown),
         cmocka_unit_test_setup_teardown(the_event_ring_is_bounded_in_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(event_stream_is_ordered_and_a_slow_client_resyncs, setup,
                                         teardown),
