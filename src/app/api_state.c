@@ -732,12 +732,12 @@ typedef struct {
     bool failed;
 } ls__text_t;
 
-static int text_append_cb(const char *buffer, size_t size, void *data)
+/* Room for `more` bytes and a NUL after len. */
+static bool text_reserve(ls__text_t *t, size_t more)
 {
-    ls__text_t *t = data;
-    if (!t->failed && t->len + size + 1 > t->cap) {
+    if (!t->failed && t->len + more + 1 > t->cap) {
         size_t cap = t->cap ? t->cap : 4096;
-        while (cap < t->len + size + 1)
+        while (cap < t->len + more + 1)
             cap *= 2;
         char *grown = realloc(t->text, cap);
         t->failed = !grown;
@@ -746,17 +746,37 @@ static int text_append_cb(const char *buffer, size_t size, void *data)
             t->cap = cap;
         }
     }
-    if (t->failed)
-        return -1;
-    memcpy(t->text + t->len, buffer, size);
-    t->len += size;
-    t->text[t->len] = '\0';
-    return 0;
+    return !t->failed;
 }
 
 static void text_add(ls__text_t *t, const char *s)
 {
-    text_append_cb(s, strlen(s), t);
+    size_t n = strlen(s);
+    if (!text_reserve(t, n))
+        return;
+    memcpy(t->text + t->len, s, n + 1);
+    t->len += n;
+}
+
+#define LS_API_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
+/* What a game's view usually takes, reserved before dumping it in place. */
+#define LS_API_VIEW_BYTES 1024
+
+/* Dumps a document in place at the end of the text (json_dumpb: one call,
+ * not one callback per token); a bigger one is dumped again once it fits. */
+static void text_add_json(ls__text_t *t, const json_t *doc)
+{
+    if (!text_reserve(t, LS_API_VIEW_BYTES))
+        return;
+    size_t n = json_dumpb(doc, t->text + t->len, t->cap - t->len - 1, LS_API_DUMP_FLAGS);
+    if (n > t->cap - t->len - 1 && text_reserve(t, n))
+        n = json_dumpb(doc, t->text + t->len, t->cap - t->len - 1, LS_API_DUMP_FLAGS);
+    if (n == 0 || n > t->cap - t->len - 1) {
+        t->failed = true;
+        return;
+    }
+    t->len += n;
+    t->text[t->len] = '\0';
 }
 
 /* One game's view appended, a comma before all but the first. */
@@ -768,8 +788,7 @@ static void add_view(const ls__view_t *v, const char *id, ls__text_t *t, bool *i
     if (!*is_first)
         text_add(t, ",");
     *is_first = false;
-    if (json_dump_callback(view, text_append_cb, t, JSON_COMPACT | JSON_SORT_KEYS) != 0)
-        t->failed = true;
+    text_add_json(t, view);
     json_decref(view);
 }
 
