@@ -20,6 +20,14 @@
 #define LS_DISCOVERY_IFNAME_MAX 16  /* IF_NAMESIZE */
 #define LS_DISCOVERY_NAME_MAX 40    /* instance name bytes we keep (UTF-8) */
 #define LS_DISCOVERY_INTERFACES_MAX 16
+/* Browsed services tracked (each with a resolver in avahi-core): the
+ * runtime dials at most this many peers found over mDNS (its
+ * LS_MDNS_TARGETS_MAX is no larger), so more would only cost memory and
+ * resolver traffic. When
+ * full, a new service replaces the oldest one that resolved to no usable
+ * peer (malformed, off-link, expired, still resolving); services bound to a
+ * peer are kept, so a flood of bogus names cannot evict a found peer. */
+#define LS_DISCOVERY_SERVICES_MAX 256
 /* A TXT record larger than this is rejected before it is parsed. */
 #define LS_DISCOVERY_TXT_MAX 1024
 

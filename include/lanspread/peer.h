@@ -411,5 +411,12 @@ const char *ls_peer_event_name(ls_peer_event_kind_t kind);
  * reference (caller json_decref), NULL on ENOMEM or an event missing a
  * string it must carry. */
 json_t *ls_peer_event_json(const ls_peer_event_t *event);
+/* The same object as text (compact, keys sorted: what json_dumps gives
+ * for ls_peer_event_json with JSON_COMPACT | JSON_SORT_KEYS), handed to
+ * `cb` piece by piece like json_dump_callback. A game list is encoded one
+ * game at a time: a peer announcing LS_SNAPSHOT_GAMES_MAX games costs one
+ * game's tree, never the whole list's (about 1.7 KiB a game). 0, or -1
+ * when cb failed or memory ran out. */
+int ls_peer_event_json_dump(const ls_peer_event_t *event, json_dump_callback_t cb, void *data);
 
 #endif

@@ -34,10 +34,14 @@ void ls_api_state_free(ls_api_state_t *st);
 /* Records one runtime event (any thread; called on the runtime's). The
  * documents served are JSON, so the event is folded as its JSON
  * (ls_peer_event_json), which is also what the SSE ring streams (game
- * lists as `games-changed`). The lists are kept by reference: the caller
- * must not change the event's data afterwards. */
+ * lists as `games-changed`), except the remote game list (list-games): a
+ * peer fills it (LS_SNAPSHOT_GAMES_MAX titles), so it is copied from the
+ * typed event into one compact list, never made a JSON tree; the copy it
+ * replaces is freed when its last reader lets go. */
 void ls_api_state_apply(ls_api_state_t *st, const ls_peer_event_t *event);
-/* The same for an event already made JSON (the daemon prints it too). */
+/* The same for an event given as JSON (tests, tools). The local library's
+ * list is kept by reference: the caller must not change the data
+ * afterwards. */
 void ls_api_state_apply_json(ls_api_state_t *st, ls_peer_event_kind_t kind, const json_t *data);
 
 /* Notes that the user asked for `op` ("download", "update", "install",
@@ -55,6 +59,17 @@ void ls_api_state_set_http(ls_api_state_t *st, const char *url);
  * the lock from references to the stored lists (O(games), with lookups by
  * id through an index), so a big library never holds the runtime thread's
  * next event waiting. */
+/* GET /api/games's list as text (compact, keys sorted): `head`, the array
+ * of games, `tail`, so a caller wraps it in a document without copying it.
+ * Encoded one game at a time: no tree of the whole list is built. The
+ * caller frees it; NULL on ENOMEM. */
+char *ls_api_state_games_text(ls_api_state_t *st, const char *head, const char *tail);
+/* The same, with decorate(game, arg) called on each game's view before it
+ * is encoded (the HTTP side adds what the state does not hold: "kept"). */
+typedef void (*ls_api_game_decorate_fn)(json_t *game, void *arg);
+char *ls_api_state_games_text_with(ls_api_state_t *st, const char *head, const char *tail,
+                                   ls_api_game_decorate_fn decorate, void *arg);
+/* {"games":[...]}, the same text parsed (tests and tools). */
 json_t *ls_api_state_games(ls_api_state_t *st);
 json_t *ls_api_state_game(ls_api_state_t *st, const char *game_id); /* NULL: unknown */
 json_t *ls_api_state_peers(ls_api_state_t *st);

@@ -84,15 +84,20 @@ typedef struct {
     _Atomic(ls_peer_runtime_t *) peer; /* set once the runtime started */
 } ls_daemon_output_t;
 
-/* --json-events: every event, whole, for scripts and tests. */
-static void print_event_json(ls_peer_event_kind_t kind, const json_t *data)
+static int stdout_cb(const char *buffer, size_t size, void *data)
 {
-    char *text = json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
-        return;
-    printf("{\"event\":\"%s\",\"data\":%s}\n", ls_peer_event_name(kind), text);
+    return fwrite(buffer, 1, size, data) == size ? 0 : -1;
+}
+
+/* --json-events: every event, whole, for scripts and tests; written as it
+ * is encoded (a 10,000-game list is never one tree or one string). */
+static void print_event_json(const ls_peer_event_t *event)
+{
+    printf("{\"event\":\"%s\",\"data\":", ls_peer_event_name(event->kind));
+    if (ls_peer_event_json_dump(event, stdout_cb, stdout) != 0)
+        fputs("null", stdout); /* not encoded (out of memory): the line stays JSON */
+    fputs("}\n", stdout);
     fflush(stdout);
-    free(text);
 }
 
 /* The runtime switched: the next start uses the new directory too. One
@@ -107,23 +112,19 @@ static void save_game_dir(const ls_daemon_output_t *out, const char *dir)
         ls_info("daemon", "game directory %s saved in %s", dir, out->config_path);
 }
 
-/* Every event is logged (or printed as JSON), made JSON once (this is the
- * edge), folded into the API state and streamed. */
+/* Every event is logged (or printed as JSON), folded into the API state
+ * and streamed; the state makes its JSON (this is the edge). */
 static void daemon_event_cb(const ls_peer_event_t *event, void *userdata)
 {
     ls_daemon_output_t *out = userdata;
-    json_t *data = ls_peer_event_json(event);
-    if (!data)
-        return;
     if (out->as_json)
-        print_event_json(event->kind, data);
+        print_event_json(event);
     else
         ls_event_log(&out->log, event);
     if (event->kind == LS_EVENT_GAME_DIR_CHANGED)
         save_game_dir(out, event->u.game_dir.game_dir);
     if (out->state)
-        ls_api_state_apply_json(out->state, event->kind, data);
-    json_decref(data);
+        ls_api_state_apply(out->state, event);
 }
 
 static char *read_key_file(const char *path)

@@ -30,25 +30,23 @@ static void note_kept(const ls_resume_t *r, void *ctx)
                                   (json_int_t)r->bytes_total));
 }
 
-void ls__http_add_kept(ls_http_server_t *server, json_t *games)
+json_t *ls__http_kept_records(ls_http_server_t *server)
 {
     json_t *kept = server->state_dir ? json_object() : NULL;
-    size_t i;
-    json_t *game;
-    if (!kept)
-        return;
-    ls_resume_scan(server->state_dir, LS_HTTP_KEPT_SCAN_MAX, note_kept, kept);
-    json_array_foreach(games, i, game)
-    {
-        const char *id = json_string_value(json_object_get(game, "id"));
-        json_t *k = id ? json_object_get(kept, id) : NULL;
-        const char *latest = json_string_value(json_object_get(game, "latest_version"));
-        /* a record of another version is dropped when the download starts */
-        if (k && !json_is_true(json_object_get(game, "downloaded")) &&
-            (!latest || strcmp(latest, json_string_value(json_object_get(k, "version"))) == 0))
-            json_object_set(game, "kept", k);
-    }
-    json_decref(kept);
+    if (kept)
+        ls_resume_scan(server->state_dir, LS_HTTP_KEPT_SCAN_MAX, note_kept, kept);
+    return kept;
+}
+
+void ls__http_add_kept(json_t *game, void *kept)
+{
+    const char *id = json_string_value(json_object_get(game, "id"));
+    json_t *k = id && kept ? json_object_get(kept, id) : NULL;
+    const char *latest = json_string_value(json_object_get(game, "latest_version"));
+    /* a record of another version is dropped when the download starts */
+    if (k && !json_is_true(json_object_get(game, "downloaded")) &&
+        (!latest || strcmp(latest, json_string_value(json_object_get(k, "version"))) == 0))
+        json_object_set(game, "kept", k);
 }
 
 static enum MHD_Result send_command(ls_http_server_t *server, struct MHD_Connection *conn,
@@ -376,9 +374,11 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
     if (strcmp(url, "/api/status") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_status(server->state));
     if (strcmp(url, "/api/games") == 0) {
-        json_t *doc = ls_api_state_games(server->state);
-        ls__http_add_kept(server, json_object_get(doc, "games"));
-        return ls_http_send_json(conn, MHD_HTTP_OK, doc);
+        json_t *kept = ls__http_kept_records(server);
+        char *text = ls_api_state_games_text_with(server->state, "{\"games\":", "}",
+                                                  ls__http_add_kept, kept);
+        json_decref(kept);
+        return ls_http_send_json_text(conn, MHD_HTTP_OK, text);
     }
     if (strcmp(url, "/api/peers") == 0)
         return ls_http_send_json(conn, MHD_HTTP_OK, ls_api_state_peers(server->state));
@@ -393,9 +393,9 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
         json_t *game = ls_api_state_game(server->state, id);
         if (!game)
             return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown game '%s'", id);
-        json_t *one = json_pack("[O]", game);
-        ls__http_add_kept(server, one);
-        json_decref(one);
+        json_t *kept = ls__http_kept_records(server);
+        ls__http_add_kept(game, kept);
+        json_decref(kept);
         return ls_http_send_json(conn, MHD_HTTP_OK, game);
     }
     return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: GET %s", url);

@@ -28,6 +28,8 @@ struct ls_http_server {
 
 /* Queues a response; `doc` is stolen. */
 enum MHD_Result ls_http_send_json(struct MHD_Connection *conn, unsigned status, json_t *doc);
+/* The same for a document already text (malloc'd, NUL-terminated; stolen). */
+enum MHD_Result ls_http_send_json_text(struct MHD_Connection *conn, unsigned status, char *text);
 enum MHD_Result ls_http_send_error(struct MHD_Connection *conn, unsigned status, const char *fmt,
                                    ...) __attribute__((format(printf, 3, 4)));
 
@@ -39,10 +41,14 @@ enum MHD_Result ls_http_api_route(ls_http_server_t *server, struct MHD_Connectio
 /* Resume records read per request at most: the "kept" of that many
  * stopped downloads is shown. */
 #define LS_HTTP_KEPT_SCAN_MAX 256
-/* Adds "kept": {version, bytes_done, bytes_total} to each game of the array
- * that is not downloaded and has a resume record of its latest version in
- * the state directory (a canceled or failed download). Blocks on disk. */
-void ls__http_add_kept(ls_http_server_t *server, json_t *games);
+/* The resume records of the state directory (canceled or failed
+ * downloads) by game id, read once per request; NULL without a state
+ * directory. Blocks on disk. */
+json_t *ls__http_kept_records(ls_http_server_t *server);
+/* Adds "kept": {version, bytes_done, bytes_total} to a game's view when it
+ * is not downloaded and `kept` (ls__http_kept_records) holds a record of
+ * its latest version. An ls_api_game_decorate_fn. */
+void ls__http_add_kept(json_t *game, void *kept);
 
 /* GET /api/folders: the game directory's folders the scan skips, each with
  * its reason (http_folders.c). */

@@ -43,6 +43,11 @@ enum MHD_Result ls_http_send_json(struct MHD_Connection *conn, unsigned status, 
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
+    return ls_http_send_json_text(conn, status, text);
+}
+
+enum MHD_Result ls_http_send_json_text(struct MHD_Connection *conn, unsigned status, char *text)
+{
     if (!text)
         return MHD_NO;
     size_t len = strlen(text);
@@ -211,20 +216,29 @@ typedef struct {
     size_t offset;
 } ls_sse_client_t;
 
+/* The games array is placed as the state encodes it (one game at a time),
+ * the small documents around it; keys sorted, as json_dumps would. */
 static char *sse_snapshot(ls_http_server_t *server)
 {
-    json_t *games = ls_api_state_games(server->state);
     json_t *peers = ls_api_state_peers(server->state);
-    ls__http_add_kept(server, json_object_get(games, "games"));
-    json_t *doc =
-        json_pack("{s:o,s:O,s:O}", "status", ls_api_state_status(server->state), "games",
-                  json_object_get(games, "games"), "peers", json_object_get(peers, "peers"));
-    json_decref(games);
+    json_t *status = ls_api_state_status(server->state);
+    char *peers_text =
+        peers ? json_dumps(json_object_get(peers, "peers"), JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *status_text = status ? json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *tail = peers_text && status_text
+                     ? ls_strdup_printf(",\"peers\":%s,\"status\":%s}\n\n", peers_text, status_text)
+                     : NULL;
+    json_t *kept = ls__http_kept_records(server);
+    char *out = tail ? ls_api_state_games_text_with(
+                           server->state, "retry: 2000\nevent: snapshot\ndata: {\"games\":", tail,
+                           ls__http_add_kept, kept)
+                     : NULL;
+    json_decref(kept);
     json_decref(peers);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    char *out = text ? ls_strdup_printf("retry: 2000\nevent: snapshot\ndata: %s\n\n", text) : NULL;
-    json_decref(doc);
-    free(text);
+    json_decref(status);
+    free(peers_text);
+    free(status_text);
+    free(tail);
     return out;
 }
 

@@ -43,8 +43,7 @@
 #define RESOLVE_RETRY_MIN_MS 5000
 #define RESOLVE_RETRY_MAX_MS 60000
 #define HOST_ADDRESSES_MAX 32
-#define SERVICES_MAX 1024 /* browsed services we track; more are ignored */
-#define WARNED_MAX 64     /* peers whose version mismatch was logged */
+#define WARNED_MAX 64 /* peers whose version mismatch was logged */
 
 /* Our addresses: published as A records, and the networks an answer's
  * address must lie in (ls_discovery_is_on_link). */
@@ -655,14 +654,33 @@ static void free_service(service_t *s)
     free(s);
 }
 
+/* Makes room in a full table: drops the oldest service (the list is
+ * newest first) not bound to a peer. One pass over at most
+ * LS_DISCOVERY_SERVICES_MAX services, only when full. */
+static bool evict_unbound(ls_discovery_t *d)
+{
+    service_t **victim = NULL;
+    for (service_t **sp = &d->services; *sp; sp = &(*sp)->next)
+        if (!(*sp)->peer_id[0])
+            victim = sp;
+    if (!victim)
+        return false;
+    service_t *s = *victim;
+    *victim = s->next;
+    d->service_count--;
+    free_service(s);
+    return true;
+}
+
 static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol protocol,
                         const char *name, const char *domain)
 {
     service_t *s;
 
-    if (*find_service(d, ifindex, protocol, name, domain) || d->service_count >= SERVICES_MAX ||
-        strlen(name) >= sizeof(s->name))
+    if (*find_service(d, ifindex, protocol, name, domain) || strlen(name) >= sizeof(s->name))
         return;
+    if (d->service_count >= LS_DISCOVERY_SERVICES_MAX && !evict_unbound(d))
+        return; /* every tracked service is a found peer */
     s = calloc(1, sizeof(*s));
     if (!s || !(s->domain = strdup(domain))) {
         free(s);

@@ -38,6 +38,7 @@ struct ls_net_file_source {
     bool is_waiting; /* the stream asked while nothing was ready */
     bool is_freed;   /* the owner let go while a read was in flight */
     bool has_pulled; /* the stream took bytes: the peer's window is open */
+    uint64_t pulled; /* bytes the stream took */
     size_t buf_size; /* each buffer: READ_SIZE, or less for a shorter range */
     int error;
     ls_net_stream_t *stream;
@@ -70,11 +71,16 @@ static void read_ahead(ls_net_file_source_t *src)
 
     if (src->is_reading || src->error || b->is_ready || want == 0)
         return;
-    /* Until the peer reads, one small buffer; both at full size after: a
-     * receiver that never opens its window holds FIRST_READ_SIZE of ours. */
-    size_t size = src->has_pulled                   ? src->buf_size
-                  : src->buf_size < FIRST_READ_SIZE ? src->buf_size
-                                                    : FIRST_READ_SIZE;
+    /* Until the peer reads, one small buffer; then reads grow with what it
+     * took (twice that, from FIRST_READ_SIZE up to buf_size): a receiver
+     * that opens a tiny window and stops (a stranger holding streams) pins
+     * two small buffers, not two of READ_SIZE; a real one reaches READ_SIZE
+     * within a few reads. */
+    uint64_t earned = 2 * src->pulled;
+    size_t size = src->buf_size < FIRST_READ_SIZE ? src->buf_size
+                  : earned >= src->buf_size       ? src->buf_size
+                  : earned > FIRST_READ_SIZE      ? (size_t)earned
+                                                  : FIRST_READ_SIZE;
     if (!src->has_pulled && src->bufs[src->fill ^ 1].is_ready)
         return; /* the first buffer is read; the second waits for the peer */
     if (b->cap < size) {
@@ -147,6 +153,7 @@ static int file_pull(ls_net_stream_t *s, uint8_t *out, size_t cap, size_t *len, 
     memcpy(out, b->data + b->pos, n);
     b->pos += n;
     src->left -= n;
+    src->pulled += n;
     if (!src->has_pulled) {
         src->has_pulled = true;
         read_ahead(src); /* the other buffer, now that the window is open */

@@ -4,6 +4,8 @@
 #include "lanspread/peer.h"
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <string.h>
 
 const char *ls_peer_event_name(ls_peer_event_kind_t kind)
 {
@@ -87,19 +89,47 @@ static json_t *local_library_json(const ls_peer_ev_local_library_t *ev)
                      list);
 }
 
+static json_t *remote_game_json(const ls_peer_ev_remote_game_t *g)
+{
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?}", "id", g->id, "name", g->name,
+                     "latest_version", g->latest_version, "size", (json_int_t)g->size, "peer_count",
+                     (json_int_t)g->peer_count, "peers", string_array(g->peers, g->peer_id_count),
+                     "description", text_or_null(g->description), "genre", text_or_null(g->genre));
+}
+
 static json_t *list_games_json(const ls_peer_ev_list_games_t *ev)
 {
     json_t *list = json_array();
-    for (size_t i = 0; list && i < ev->game_count; i++) {
-        const ls_peer_ev_remote_game_t *g = &ev->games[i];
-        json_array_append_new(
-            list, json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?}", "id", g->id, "name", g->name,
-                            "latest_version", g->latest_version, "size", (json_int_t)g->size,
-                            "peer_count", (json_int_t)g->peer_count, "peers",
-                            string_array(g->peers, g->peer_id_count), "description",
-                            text_or_null(g->description), "genre", text_or_null(g->genre)));
-    }
+    for (size_t i = 0; list && i < ev->game_count; i++)
+        json_array_append_new(list, remote_game_json(&ev->games[i]));
     return json_pack("{s:o}", "games", list);
+}
+
+#define LS_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
+
+static int dump_text(json_dump_callback_t cb, void *data, const char *text)
+{
+    return cb(text, strlen(text), data);
+}
+
+/* {"games":[...]} one game at a time; a game json_pack refuses (a missing
+ * string) is left out, as json_array_append_new leaves it out of the tree. */
+static int list_games_dump(const ls_peer_ev_list_games_t *ev, json_dump_callback_t cb, void *data)
+{
+    int rc = dump_text(cb, data, "{\"games\":[");
+    bool is_first = true;
+    for (size_t i = 0; rc == 0 && i < ev->game_count; i++) {
+        json_t *game = remote_game_json(&ev->games[i]);
+        if (!game)
+            continue;
+        if (!is_first)
+            rc = dump_text(cb, data, ",");
+        if (rc == 0)
+            rc = json_dump_callback(game, cb, data, LS_DUMP_FLAGS);
+        is_first = false;
+        json_decref(game);
+    }
+    return rc == 0 ? dump_text(cb, data, "]}") : -1;
 }
 
 static json_t *peer_json(ls_peer_event_kind_t kind, const ls_peer_ev_peer_t *ev)
@@ -232,4 +262,14 @@ json_t *ls_peer_event_json(const ls_peer_event_t *event)
         return limits_json(&e->u.limits);
     }
     return NULL;
+}
+
+int ls_peer_event_json_dump(const ls_peer_event_t *event, json_dump_callback_t cb, void *data)
+{
+    if (event->kind == LS_EVENT_LIST_GAMES)
+        return list_games_dump(&event->u.list_games, cb, data);
+    json_t *doc = ls_peer_event_json(event);
+    int rc = doc ? json_dump_callback(doc, cb, data, LS_DUMP_FLAGS) : -1;
+    json_decref(doc);
+    return rc;
 }

@@ -62,6 +62,10 @@ struct ls__mdns {
  * library_delta, and a lost link is redialled at its last address. */
 #define MDNS_BROWSE_MS 2500
 
+/* Discovery tracks no fewer services than we may dial. */
+_Static_assert(LS_MDNS_TARGETS_MAX <= LS_DISCOVERY_SERVICES_MAX,
+               "discovery drops services the runtime would dial");
+
 bool ls__mdns_admits_target(size_t targets, size_t targets_at_host)
 {
     return targets < LS_MDNS_TARGETS_MAX && targets_at_host < LS_MDNS_TARGETS_PER_HOST_MAX;

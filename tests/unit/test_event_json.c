@@ -143,6 +143,23 @@ static const ls_event_case_t cases[] = {
      "\"rate_bps\":1024}"},
 };
 
+typedef struct {
+    char text[4096];
+    size_t len;
+} ls_dump_buf_t;
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+    ls_dump_buf_t *buf = data;
+    if (buf->len + size >= sizeof buf->text)
+        return -1;
+    memcpy(buf->text + buf->len, buffer, size);
+    buf->len += size;
+    buf->text[buf->len] = '\0';
+    return 0;
+}
+
+/* The tree and the streamed text (games encoded one at a time) agree. */
 static void assert_json(const ls_peer_event_t *event, const char *want)
 {
     json_t *data = ls_peer_event_json(event);
@@ -153,6 +170,10 @@ static void assert_json(const ls_peer_event_t *event, const char *want)
         fail_msg("%s:\n got  %s\n want %s", ls_peer_event_name(event->kind), text, want);
     free(text);
     json_decref(data);
+    ls_dump_buf_t buf = {.text = "", .len = 0};
+    assert_int_equal(ls_peer_event_json_dump(event, dump_cb, &buf), 0);
+    if (strcmp(buf.text, want) != 0)
+        fail_msg("%s dumped:\n got  %s\n want %s", ls_peer_event_name(event->kind), buf.text, want);
 }
 
 static void every_event_kind_gives_the_documented_json(void **state)
