@@ -103,12 +103,22 @@ int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src)
     memset(dst, 0, sizeof *dst);
     dst->size = src->size;
     dst->file_count = src->file_count;
+    memcpy(dst->cover, src->cover, sizeof dst->cover);
+    dst->cover_size = src->cover_size;
     if (dup_string(&dst->id, src->id) || dup_string(&dst->name, src->name) ||
         dup_string(&dst->version, src->version)) {
         ls_game_summary_free(dst);
         return LS_ENOMEM;
     }
     return 0;
+}
+
+void ls_snapshot_strip_covers(ls_game_summary_t *games, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        games[i].cover[0] = '\0';
+        games[i].cover_size = 0;
+    }
 }
 
 int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *src)

@@ -1193,9 +1193,9 @@ static void digest_ignores_the_order_of_games(void **state)
 {
     (void)state;
     ls_game_summary_t games[3] = {
-        {"quake3", "Quake III", "1.32", 10, 2},
-        {"doom", "Doom", "1.9", 5, 1},
-        {"ut2004", "UT", "3369", 7, 3},
+        {.id = "quake3", .name = "Quake III", .version = "1.32", .size = 10, .file_count = 2},
+        {.id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 1},
+        {.id = "ut2004", .name = "UT", .version = "3369", .size = 7, .file_count = 3},
     };
     ls_game_summary_t shuffled[3] = {games[2], games[0], games[1]};
     char a[LS_SHA256_HEX_LEN + 1], b[LS_SHA256_HEX_LEN + 1];
@@ -1209,9 +1209,9 @@ static void digest_ignores_order_even_among_equal_ids(void **state)
 {
     (void)state;
     ls_game_summary_t games[3] = {
-        {"doom", "Doom", "1.9", 5, 1},
-        {"doom", "Doom", "1.9", 5, 2},
-        {"doom", "Doom II", "1.9", 5, 1},
+        {.id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 1},
+        {.id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 2},
+        {.id = "doom", .name = "Doom II", .version = "1.9", .size = 5, .file_count = 1},
     };
     ls_game_summary_t shuffled[3] = {games[2], games[1], games[0]};
     char a[LS_SHA256_HEX_LEN + 1], b[LS_SHA256_HEX_LEN + 1];
@@ -1223,7 +1223,7 @@ static void digest_ignores_order_even_among_equal_ids(void **state)
 static void digest_changes_with_every_field(void **state)
 {
     (void)state;
-    ls_game_summary_t base = {"doom", "Doom", "1.9", 5, 1};
+    ls_game_summary_t base = {.id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 1};
     ls_game_summary_t variants[5] = {base, base, base, base, base};
     variants[0].id = "doom2";
     variants[1].name = "Doom II";
@@ -1243,10 +1243,10 @@ static void digest_changes_with_every_field(void **state)
 static void digest_fields_cannot_shift_into_each_other(void **state)
 {
     (void)state;
-    ls_game_summary_t a = {"g", "x:1", "2", 0, 0};
-    ls_game_summary_t b = {"g", "x", "1:2", 0, 0};
-    ls_game_summary_t c = {"g", "n", "12", 3, 0};
-    ls_game_summary_t d = {"g", "n", "1", 23, 0};
+    ls_game_summary_t a = {.id = "g", .name = "x:1", .version = "2", .size = 0, .file_count = 0};
+    ls_game_summary_t b = {.id = "g", .name = "x", .version = "1:2", .size = 0, .file_count = 0};
+    ls_game_summary_t c = {.id = "g", .name = "n", .version = "12", .size = 3, .file_count = 0};
+    ls_game_summary_t d = {.id = "g", .name = "n", .version = "1", .size = 23, .file_count = 0};
     char da[65], db[65], dc[65], dd[65];
     assert_int_equal(ls_snapshot_digest(&a, 1, da), 0);
     assert_int_equal(ls_snapshot_digest(&b, 1, db), 0);
@@ -1261,8 +1261,8 @@ static void digest_matches_the_documented_encoding(void **state)
 {
     (void)state;
     ls_game_summary_t games[2] = {
-        {"quake", "Quake: Arena", "", 0, 0},
-        {"doom", "Doom", "1.9", 123, 4},
+        {.id = "quake", .name = "Quake: Arena", .version = "", .size = 0, .file_count = 0},
+        {.id = "doom", .name = "Doom", .version = "1.9", .size = 123, .file_count = 4},
     };
     char out[65];
     /* sha256("4:doom4:Doom3:1.93:1231:45:quake12:Quake: Arena0:1:01:0") */
