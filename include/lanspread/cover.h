@@ -32,6 +32,9 @@ extern const char *const ls_cover_names[LS_COVER_NAME_COUNT];
 
 /* The image type of data by its signature; LS_COVER_NONE when unknown. */
 ls_cover_type_t ls_cover_sniff(const uint8_t *data, size_t len);
+/* Whether s starts with 64 lowercase hex digits: how cover hashes are
+ * written (the wire, file names, the API). */
+bool ls_cover_hash_is_valid(const char *s);
 /* "image/png", ...; NULL for LS_COVER_NONE. */
 const char *ls_cover_mime(ls_cover_type_t type);
 /* "png", "jpg", "webp"; NULL for LS_COVER_NONE. */

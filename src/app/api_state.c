@@ -509,7 +509,7 @@ static json_t *game_view(const ls__view_t *v, const char *id)
     if (!local && !remote)
         return NULL;
     return json_pack(
-        "{s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:o,s:O,s:I,s:b,s:b,s:s,s:O,s:O?}", "id", id, "name",
+        "{s:s,s:O,s:O,s:O,s:O,s:O,s:O,s:o,s:O,s:I,s:b,s:b,s:s,s:O,s:O?,s:O}", "id", id, "name",
         json_object_get(src, "name"), "description", catalog_text(local, remote, "description"),
         "genre", catalog_text(local, remote, "genre"), "size", size ? size : json_null(), "version",
         local && json_object_get(local, "version") ? json_object_get(local, "version")
@@ -520,7 +520,7 @@ static json_t *game_view(const ls__view_t *v, const char *id)
         local && json_is_true(json_object_get(local, "downloaded")), "installed",
         local && json_is_true(json_object_get(local, "installed")), "state",
         game_state(local, remote, op), "operation", op ? op : json_null(), "reason",
-        json_object_get(op, "reason"));
+        json_object_get(op, "reason"), "cover", catalog_text(local, remote, "cover"));
 }
 
 /* Local games first, then remote ones not local, each list in its order. */

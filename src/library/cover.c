@@ -27,6 +27,14 @@ ls_cover_type_t ls_cover_sniff(const uint8_t *data, size_t len)
     return LS_COVER_NONE;
 }
 
+bool ls_cover_hash_is_valid(const char *s)
+{
+    for (size_t i = 0; i < LS_SHA256_HEX_LEN; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
 const char *ls_cover_mime(ls_cover_type_t type)
 {
     switch (type) {
