@@ -35,32 +35,25 @@ bool ls_cover_hash_is_valid(const char *s)
     return true;
 }
 
+static const struct {
+    const char *mime;
+    const char *ext;
+} cover_kinds[] = {
+    [LS_COVER_PNG] = {"image/png", "png"},
+    [LS_COVER_JPEG] = {"image/jpeg", "jpg"},
+    [LS_COVER_WEBP] = {"image/webp", "webp"},
+};
+
 const char *ls_cover_mime(ls_cover_type_t type)
 {
-    switch (type) {
-    case LS_COVER_PNG:
-        return "image/png";
-    case LS_COVER_JPEG:
-        return "image/jpeg";
-    case LS_COVER_WEBP:
-        return "image/webp";
-    default:
-        return NULL;
-    }
+    bool known = type > LS_COVER_NONE && type <= LS_COVER_WEBP;
+    return known ? cover_kinds[type].mime : NULL;
 }
 
 const char *ls_cover_ext(ls_cover_type_t type)
 {
-    switch (type) {
-    case LS_COVER_PNG:
-        return "png";
-    case LS_COVER_JPEG:
-        return "jpg";
-    case LS_COVER_WEBP:
-        return "webp";
-    default:
-        return NULL;
-    }
+    bool known = type > LS_COVER_NONE && type <= LS_COVER_WEBP;
+    return known ? cover_kinds[type].ext : NULL;
 }
 
 int ls_cover_probe(int rootfd, unsigned *name_index, ls_cover_type_t *type, const char **reason)
@@ -71,7 +64,8 @@ int ls_cover_probe(int rootfd, unsigned *name_index, ls_cover_type_t *type, cons
     int rc = 0, fd = -1;
     *type = LS_COVER_NONE;
     *reason = NULL;
-    while (i < LS_COVER_NAME_COUNT && fstatat(rootfd, ls_cover_names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
+    while (i < LS_COVER_NAME_COUNT &&
+           fstatat(rootfd, ls_cover_names[i], &st, AT_SYMLINK_NOFOLLOW) != 0)
         i++;
     if (i == LS_COVER_NAME_COUNT)
         return 0;

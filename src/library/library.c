@@ -254,9 +254,9 @@ int ls_library_publish(ls_library_t *library, ls_index_t *new_index)
         return rc;
     }
     /* The rev moves only when what peers see changes. */
-    bool bumped = strcmp(digest, library->index.digest) != 0 ||
-                  covers_changed(library->announced, library->announced_count, announced,
-                                 announced_count);
+    bool bumped =
+        strcmp(digest, library->index.digest) != 0 ||
+        covers_changed(library->announced, library->announced_count, announced, announced_count);
     new_index->library_rev = library->index.library_rev + (bumped ? 1 : 0);
     memcpy(new_index->digest, digest, sizeof digest);
 

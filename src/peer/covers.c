@@ -427,12 +427,11 @@ static ls_link_t *peer_with_cover(const ls__cover_sources_t *src, const char *ga
     for (size_t i = 0; i < n && !found; i++) {
         const ls_peer_t *peer = ls_peerdb_find(src->peerdb, ids[i]);
         const ls_game_summary_t *g =
-            peer ? bsearch(game_id, peer->library.games, peer->library.game_count,
-                           sizeof *g, compare_summary_id)
+            peer ? bsearch(game_id, peer->library.games, peer->library.game_count, sizeof *g,
+                           compare_summary_id)
                  : NULL;
-        ls_link_t *link = g && strcmp(g->cover, sha256) == 0
-                              ? ls__links_find_ready(src->links, ids[i])
-                              : NULL;
+        ls_link_t *link =
+            g && strcmp(g->cover, sha256) == 0 ? ls__links_find_ready(src->links, ids[i]) : NULL;
         if (link && link->wants_cover)
             found = link;
     }

@@ -68,7 +68,7 @@ typedef struct {
 
 /* Loop thread: fetches game_id's cover sha256 into the cache, then
  * ls__covers_finish. */
-void ls__covers_fetch(ls__covers_t *covers, const ls__cover_sources_t *sources,
-                      const char *game_id, const char *sha256);
+void ls__covers_fetch(ls__covers_t *covers, const ls__cover_sources_t *sources, const char *game_id,
+                      const char *sha256);
 
 #endif

@@ -34,9 +34,9 @@ struct ls__links {
     bool is_pinging;
 };
 
-static const char *const local_features[] = {"chunk-sha256",   "library-delta",
+static const char *const local_features[] = {"chunk-sha256",       "library-delta",
                                              LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
-                                             LS_FEATURE_COVER, LS_FEATURE_SWARM};
+                                             LS_FEATURE_COVER,     LS_FEATURE_SWARM};
 
 static bool has_feature(const ls_hello_t *hello, const char *feature)
 {

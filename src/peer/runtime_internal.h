@@ -94,7 +94,7 @@ struct ls_peer_runtime {
     ls__playing_t *playing; /* NULL until the first scan ended */
     ls__dial_target_t static_peers[LS_STATIC_PEERS_MAX]; /* --peer and ADD_PEER */
     size_t static_peer_count;
-    ls__known_t *known; /* remembered peers */
+    ls__known_t *known;   /* remembered peers */
     ls__covers_t *covers; /* the cover cache: any thread */
     bool is_mdns_enabled;
     bool is_swarm; /* partial copies announced, served and fetched from */

@@ -452,7 +452,8 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
     if (rc == 0 && ss->link->wants_game_meta)
         rc = ls_serve_add_meta(library, &ss->reply);
     if (rc == 0 && ss->reply.header.kind == LS_MSG_GAMES && !ss->link->wants_cover)
-        ls_snapshot_strip_covers(ss->reply.header.u.games.games, ss->reply.header.u.games.game_count);
+        ls_snapshot_strip_covers(ss->reply.header.u.games.games,
+                                 ss->reply.header.u.games.game_count);
     if (rc == 0)
         rc = try_partial(ss, request);
     if (rc != 0) {

@@ -6,7 +6,9 @@
 # downloaded anything, lists the same cover hash for alpha's game and
 # serves the image through its own API (fetched from alpha with get_cover,
 # checked, cached in STATE/covers), with its type, its hash as ETag, and a
-# 304 for a browser that has it; a game without a cover answers 404.
+# 304 for a browser that has it; a game without a cover answers 404. The
+# other way round too: bravo dials alpha, so its first hello cannot know
+# that alpha takes covers; its cover reaches alpha with the re-handshake.
 set -euo pipefail
 source "$(dirname "$0")/lib_daemons.sh"
 
@@ -26,6 +28,8 @@ big = 300 * 1024
 open(sys.argv[2], "wb").write(b"RIFF" + struct.pack("<I", big - 8) + b"WEBP" + b"\0" * (big - 12))
 EOF
 echo "this is not a JPEG" >"$work/a/$g_text/cover.jpg"
+g_bravo=$(ls "$work/b" | head -n1)
+cp "$work/a/$g_png/cover.png" "$work/b/$g_bravo/cover.png"
 want=$(sha256sum "$work/a/$g_png/cover.png" | cut -d' ' -f1)
 start_daemons
 A="$work/sa"; B="$work/sb"
@@ -76,4 +80,9 @@ assert status == 404, "a game without a cover: %d" % status
 print("covers ok")
 EOF
 [[ -f "$B/covers/$want.png" ]] || fail "bravo did not cache the cover in STATE/covers"
+
+wait_for 20 json_check "$A" "/api/games/$g_bravo" "doc['state'] == 'remote' and doc['cover'] == '$want'" \
+  || fail "alpha never learnt the cover of bravo's $g_bravo (the dialler's re-handshake)"
+api "$A" GET "/api/games/$g_bravo/cover" --cookie | head -n1 | grep -qx 200 \
+  || fail "alpha cannot show bravo's cover"
 echo "PASS"

@@ -549,9 +549,9 @@ static void covers_are_decoded_strictly(void **state)
     snprintf(text, sizeof text, "{\"kind\":\"get_cover\",\"game_id\":\"../x\",\"sha256\":\"%s\"}",
              cover_hash);
     assert_int_equal(decode_text(text, "game_id"), LS_EINVALID_ID);
-    assert_int_equal(decode_text("{\"kind\":\"get_cover\",\"game_id\":\"q\",\"sha256\":\"x\"}",
-                                 "sha256"),
-                     LS_ERANGE);
+    assert_int_equal(
+        decode_text("{\"kind\":\"get_cover\",\"game_id\":\"q\",\"sha256\":\"x\"}", "sha256"),
+        LS_ERANGE);
     assert_int_equal(decode_text("{\"kind\":\"get_cover\",\"game_id\":\"q\"}", "sha256"),
                      LS_EMISSING);
     assert_int_equal(decode_text("{\"kind\":\"cover\",\"length\":0}", "length"), LS_ERANGE);
@@ -1309,7 +1309,8 @@ static void digest_ignores_order_even_among_equal_ids(void **state)
 static void digest_changes_with_every_field(void **state)
 {
     (void)state;
-    ls_game_summary_t base = {.id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 1};
+    ls_game_summary_t base = {
+        .id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 1};
     ls_game_summary_t variants[5] = {base, base, base, base, base};
     variants[0].id = "doom2";
     variants[1].name = "Doom II";
