@@ -81,11 +81,12 @@ typedef struct {
     char *version;
     uint64_t size;       /* bytes of the files it serves */
     uint64_t file_count; /* regular files it serves */
-    /* Its cover image (LS_FEATURE_COVER): SHA-256 hex of the file, "" when
-     * it has none; cover_size 1..LS_COVER_MAX bytes, 0 when none. Not part
-     * of the snapshot digest: peers that do not list the feature get the
-     * same digest for the summaries without it. */
-    char cover[LS_SHA256_HEX_LEN + 1];
+    /* Its cover image (LS_FEATURE_COVER): SHA-256 hex of the file, NULL when
+     * it has none (a pointer: most games have none, and a PeerGameDB holds
+     * a summary per game per peer); cover_size 1..LS_COVER_MAX bytes, 0 when
+     * none. Not part of the snapshot digest: peers that do not list the
+     * feature get the same digest for the summaries without it. */
+    char *cover;
     uint64_t cover_size;
 } ls_game_summary_t;
 
@@ -285,8 +286,9 @@ bool ls_proto_utf8_is_valid(const uint8_t *data, size_t len, size_t *bad_offset)
 int ls_snapshot_digest(const ls_game_summary_t *games, size_t count,
                        char out[LS_SHA256_HEX_LEN + 1]);
 
-/* Clears the cover fields of every summary: what a peer that does not list
- * LS_FEATURE_COVER is sent (its decoder refuses fields it does not know). */
+/* Clears (and frees) the cover fields of every summary: what a peer that
+ * does not list LS_FEATURE_COVER is sent (its decoder refuses fields it
+ * does not know). */
 void ls_snapshot_strip_covers(ls_game_summary_t *games, size_t count);
 
 /* Deep copies; destination owned by the caller. */

@@ -190,9 +190,10 @@ static int fill_summary(ls_game_summary_t *out, const ls_local_game_t *game)
     out->version = strdup(game->version);
     out->size = game->size;
     out->file_count = game->file_count;
-    memcpy(out->cover, game->cover, sizeof out->cover);
+    out->cover = game->cover[0] ? strdup(game->cover) : NULL;
     out->cover_size = game->cover_size;
-    return (out->id && out->name && out->version) ? 0 : LS_ENOMEM;
+    return (out->id && out->name && out->version && (out->cover || !game->cover[0])) ? 0
+                                                                                     : LS_ENOMEM;
 }
 
 /* Derives the GameDB and the announced list from an index; catalog-gated. */
@@ -231,7 +232,8 @@ static bool covers_changed(const ls_game_summary_t *old, size_t old_count,
     size_t i = 0, j = 0;
     while (i < old_count && j < now_count) {
         int c = strcmp(old[i].id, now[j].id);
-        if (c == 0 && strcmp(old[i].cover, now[j].cover) != 0)
+        if (c == 0 &&
+            strcmp(old[i].cover ? old[i].cover : "", now[j].cover ? now[j].cover : "") != 0)
             return true;
         i += c <= 0;
         j += c >= 0;

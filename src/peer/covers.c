@@ -431,7 +431,7 @@ static ls_link_t *peer_with_cover(const ls__cover_sources_t *src, const char *ga
                            compare_summary_id)
                  : NULL;
         ls_link_t *link =
-            g && strcmp(g->cover, sha256) == 0 ? ls__links_find_ready(src->links, ids[i]) : NULL;
+            g && g->cover && strcmp(g->cover, sha256) == 0 ? ls__links_find_ready(src->links, ids[i]) : NULL;
         if (link && link->wants_cover)
             found = link;
     }

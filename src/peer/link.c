@@ -67,7 +67,7 @@ static void peers_changed(ls__links_t *links)
 static bool has_covers(const ls_library_snapshot_t *snap)
 {
     for (size_t i = 0; snap && i < snap->game_count; i++)
-        if (snap->games[i].cover[0])
+        if (snap->games[i].cover)
             return true;
     return false;
 }
@@ -559,7 +559,10 @@ void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *del
     if (delta->changed_count)
         memcpy(plain.u.delta.changed, delta->changed,
                delta->changed_count * sizeof *plain.u.delta.changed);
-    ls_snapshot_strip_covers(plain.u.delta.changed, delta->changed_count);
+    for (size_t i = 0; i < delta->changed_count; i++) {
+        plain.u.delta.changed[i].cover = NULL; /* borrowed: not freed */
+        plain.u.delta.changed[i].cover_size = 0;
+    }
     for (ls_link_t *l = links->list; l; l = l->next) {
         if (!l->is_ready || l->is_closing)
             continue;

@@ -139,7 +139,8 @@ static const ls_game_summary_t *find_summary(const ls_library_snapshot_t *s, con
 static bool summary_equal(const ls_game_summary_t *a, const ls_game_summary_t *b)
 {
     return strcmp(a->name, b->name) == 0 && strcmp(a->version, b->version) == 0 &&
-           a->size == b->size && a->file_count == b->file_count && strcmp(a->cover, b->cover) == 0;
+           a->size == b->size && a->file_count == b->file_count &&
+           strcmp(a->cover ? a->cover : "", b->cover ? b->cover : "") == 0;
 }
 
 /* The delta from `old` to `now`; its arrays borrow from the snapshots. */

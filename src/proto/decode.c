@@ -174,7 +174,7 @@ static int decode_summary(ls_proto_ctx_t *ctx, json_t *v, ls_game_summary_t *g)
         rc = get_u64(ctx, v, "file_count", &g->file_count);
     /* Optional, both or neither: validate_summary checks that. */
     if (rc == 0 && json_object_get(v, "cover"))
-        rc = get_digest(ctx, v, "cover", g->cover);
+        rc = get_string(ctx, v, "cover", false, &g->cover); /* its form: validate_summary */
     if (rc == 0 && json_object_get(v, "cover_size"))
         rc = get_u64(ctx, v, "cover_size", &g->cover_size);
     return rc;

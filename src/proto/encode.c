@@ -88,9 +88,9 @@ static int encode_summary(json_t *arr, const ls_game_summary_t *g)
         rc = put_u64(obj, "size", g->size);
     if (rc == 0)
         rc = put_u64(obj, "file_count", g->file_count);
-    if (rc == 0 && g->cover[0])
+    if (rc == 0 && g->cover)
         rc = put_string(obj, "cover", g->cover);
-    if (rc == 0 && g->cover[0])
+    if (rc == 0 && g->cover)
         rc = put_u64(obj, "cover_size", g->cover_size);
     return rc;
 }

@@ -103,10 +103,9 @@ int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src)
     memset(dst, 0, sizeof *dst);
     dst->size = src->size;
     dst->file_count = src->file_count;
-    memcpy(dst->cover, src->cover, sizeof dst->cover);
     dst->cover_size = src->cover_size;
     if (dup_string(&dst->id, src->id) || dup_string(&dst->name, src->name) ||
-        dup_string(&dst->version, src->version)) {
+        dup_string(&dst->version, src->version) || dup_string(&dst->cover, src->cover)) {
         ls_game_summary_free(dst);
         return LS_ENOMEM;
     }
@@ -116,7 +115,8 @@ int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src)
 void ls_snapshot_strip_covers(ls_game_summary_t *games, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        games[i].cover[0] = '\0';
+        free(games[i].cover);
+        games[i].cover = NULL;
         games[i].cover_size = 0;
     }
 }
@@ -177,6 +177,7 @@ void ls_game_summary_free(ls_game_summary_t *game)
     free(game->id);
     free(game->name);
     free(game->version);
+    free(game->cover);
     memset(game, 0, sizeof *game);
 }
 

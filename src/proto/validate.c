@@ -92,10 +92,10 @@ static int validate_summary(ls_proto_ctx_t *ctx, const ls_game_summary_t *g)
         rc = check_string(ctx, "name", g->name, 0, LS_NAME_MAX);
     if (rc == 0)
         rc = check_string(ctx, "version", g->version, 0, LS_VERSION_MAX);
-    if (rc != 0 || (!g->cover[0] && g->cover_size == 0))
+    if (rc != 0 || (!g->cover && g->cover_size == 0))
         return rc;
     /* A cover is its hash and its size, both or neither. */
-    if (!g->cover[0])
+    if (!g->cover)
         return ls_proto_fail(ctx, LS_EMISSING, "cover", "cover_size without cover");
     rc = check_digest(ctx, "cover", g->cover);
     if (rc == 0 && (g->cover_size == 0 || g->cover_size > LS_COVER_MAX))

@@ -783,7 +783,7 @@ static const char *summary_cover(const ls_library_snapshot_t *snap, const char *
 {
     for (size_t i = 0; i < snap->game_count; i++)
         if (strcmp(snap->games[i].id, id) == 0)
-            return snap->games[i].cover;
+            return snap->games[i].cover ? snap->games[i].cover : "";
     return NULL;
 }
 
