@@ -430,8 +430,9 @@ static ls_link_t *peer_with_cover(const ls__cover_sources_t *src, const char *ga
             peer ? bsearch(game_id, peer->library.games, peer->library.game_count, sizeof *g,
                            compare_summary_id)
                  : NULL;
-        ls_link_t *link =
-            g && g->cover && strcmp(g->cover, sha256) == 0 ? ls__links_find_ready(src->links, ids[i]) : NULL;
+        ls_link_t *link = g && g->cover && strcmp(g->cover, sha256) == 0
+                              ? ls__links_find_ready(src->links, ids[i])
+                              : NULL;
         if (link && link->wants_cover)
             found = link;
     }
