@@ -341,11 +341,42 @@ function renderActions(card, game) {
   }
 }
 
+// The generated tile (initials on a hue from the id), with the game's cover
+// over it when it has one. The URL names the cover's hash, so the browser
+// keeps it for good and a new cover is a new URL; loading="lazy" fetches only
+// the covers near the viewport (a 200-game library is not 200 requests at
+// once). A cover that fails to load leaves the generated tile.
+function coverUrl(game) {
+  return game.cover ? `/api/games/${encodeURIComponent(game.id)}/cover?v=${game.cover}` : '';
+}
+
 function renderTile(card, game) {
   const tile = card.querySelector('.tile');
-  const hue = hueOf(game.id);
-  tile.textContent = initials(game.name || game.id);
-  tile.style.setProperty('--tile-hue', String(hue));
+  tile.style.setProperty('--tile-hue', String(hueOf(game.id)));
+  let label = tile.querySelector('.initials');
+  if (!label) {
+    tile.textContent = '';
+    label = document.createElement('span');
+    label.className = 'initials';
+    tile.append(label);
+  }
+  label.textContent = initials(game.name || game.id);
+  const src = coverUrl(game);
+  let img = tile.querySelector('img.cover');
+  if (img && img.getAttribute('src') !== src) {
+    img.remove();
+    img = null;
+  }
+  if (src && !img) {
+    img = document.createElement('img');
+    img.className = 'cover';
+    img.alt = '';
+    img.loading = 'lazy';
+    img.decoding = 'async';
+    img.addEventListener('error', () => img.remove());
+    img.src = src;
+    tile.append(img);
+  }
 }
 
 function cardSignature(game) {

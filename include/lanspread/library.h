@@ -53,6 +53,13 @@ typedef struct {
     bool is_installed;
     uint64_t size;       /* bytes of the files it serves */
     uint64_t file_count; /* regular files it serves */
+    /* Its cover (lanspread/cover.h): SHA-256 hex ("" when none), size, the
+     * image type (an ls_cover_type_t; 0 when none) and its file name in the
+     * game folder (NULL when none; a static string). */
+    char cover[LS_SHA256_HEX_LEN + 1];
+    uint64_t cover_size;
+    int cover_type;
+    const char *cover_file;
 } ls_local_game_t;
 
 typedef struct {

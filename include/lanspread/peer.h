@@ -155,6 +155,8 @@ typedef struct {
     size_t peer_id_count;
     const char *description; /* this peer's catalog text; NULL: unknown or empty */
     const char *genre;
+    const char *cover; /* SHA-256 hex of the cover a peer with the latest version announces;
+                          NULL: none */
 } ls_peer_ev_remote_game_t;
 
 typedef struct {
@@ -326,6 +328,8 @@ typedef enum {
                            remembered (a connection to it stays; seen again, it is
                            remembered again) */
     LS_CMD_SET_LIMITS,  /* limits, limit_fields: change those limits now; answers LIMITS */
+    LS_CMD_FETCH_COVER, /* game_id, cover: bring that cover into the cover cache (sent by
+                           ls_peer_cover, which waits for it; no event) */
 } ls_peer_command_kind_t;
 
 /* LS_CMD_DOWNLOAD flags. */
@@ -342,6 +346,7 @@ typedef struct {
     const char *peer;        /* ADD_PEER, FORGET_PEER */
     ls_peer_limits_t limits; /* SET_LIMITS: the new values of limit_fields */
     uint32_t limit_fields;   /* SET_LIMITS: LS_LIMIT_* */
+    const char *cover;       /* FETCH_COVER: the cover's SHA-256, 64 lowercase hex digits */
 } ls_peer_command_t;
 
 typedef struct ls_peer_runtime ls_peer_runtime_t;
@@ -399,6 +404,21 @@ size_t ls_peer_known_peers(ls_peer_runtime_t *peer, ls_known_peer_t *out, size_t
  * (the CLI's tables show 12). */
 #define LS_KNOWN_ID_PREFIX_MIN 8
 bool ls_known_peer_matches(const ls_known_peer_t *peer, const char *what);
+
+/* A game's cover image (lanspread/cover.h), as ls_peer_cover gives it. */
+typedef struct {
+    uint8_t *data; /* the caller's to free() */
+    size_t len;
+    int type; /* an ls_cover_type_t */
+} ls_peer_cover_t;
+
+/* The cover with SHA-256 sha256 of game_id (the `cover` of the games list):
+ * from the cover cache, else copied from the local library or fetched from
+ * a peer that announces it, and cached (see src/peer/covers.h). Any thread
+ * but the runtime's; blocks up to timeout_ms. 0, LS_ENOENT (no source has
+ * it), LS_ETIMEDOUT, LS_EBUSY (too many fetches running), LS_EINVAL. */
+int ls_peer_cover(ls_peer_runtime_t *peer, const char *game_id, const char *sha256,
+                  uint32_t timeout_ms, ls_peer_cover_t *out);
 
 /* "IPv4:PORT" or "[IPv6]:PORT" with a port from 1 to 65535. */
 bool ls_peer_address_is_valid(const char *text);

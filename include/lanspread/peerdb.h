@@ -56,8 +56,9 @@ typedef struct {
     char *id;
     char *name;
     char *latest_version;
-    uint64_t size;     /* as announced by a peer with the latest version */
-    size_t peer_count; /* peers announcing the latest version */
+    uint64_t size;                     /* as announced by a peer with the latest version */
+    size_t peer_count;                 /* peers announcing the latest version */
+    char cover[LS_SHA256_HEX_LEN + 1]; /* that peer's cover ("" when none) */
 } ls_remote_game_t;
 
 typedef struct ls_peerdb ls_peerdb_t;

@@ -1,4 +1,4 @@
-/* Protocol v5: the messages peers exchange, their framing and their codec.
+/* Protocol v4: the messages peers exchange, their framing and their codec.
  * Every message travels as one frame: a 4-byte big-endian payload length,
  * then that many bytes of UTF-8 JSON. See docs/PROTOCOL.md. */
 #ifndef LANSPREAD_PROTO_H
@@ -54,6 +54,14 @@
 /* hello.features: the sender answers get_game_file_batch. A downloader sends
  * batches only to peers that list it. */
 #define LS_FEATURE_BATCH "batch"
+/* hello.features: the sender decodes the `cover` fields of a game summary
+ * and answers get_cover. Summaries carry covers only to peers that list it
+ * (ls_snapshot_strip_covers for the others). */
+#define LS_FEATURE_COVER "cover"
+
+/* A game's cover image: at most this many bytes (so one chunk: its chunk
+ * hash is the SHA-256 of the whole file). Larger ones are not covers. */
+#define LS_COVER_MAX (256u * 1024u)
 
 /* A `have` covers at most this many chunks (4 TiB of LS_CHUNK_SIZE chunks),
  * so its bitmap is at most 128 KiB, 256 KiB as hex: the frame stays far
@@ -73,6 +81,13 @@ typedef struct {
     char *version;
     uint64_t size;       /* bytes of the files it serves */
     uint64_t file_count; /* regular files it serves */
+    /* Its cover image (LS_FEATURE_COVER): SHA-256 hex of the file, NULL when
+     * it has none (a pointer: most games have none, and a PeerGameDB holds
+     * a summary per game per peer); cover_size 1..LS_COVER_MAX bytes, 0 when
+     * none. Not part of the snapshot digest: peers that do not list the
+     * feature get the same digest for the summaries without it. */
+    char *cover;
+    uint64_t cover_size;
 } ls_game_summary_t;
 
 /* The library a peer announces: carried whole in Hello/HelloAck. */
@@ -116,6 +131,8 @@ typedef enum {
     LS_MSG_HELLO_LIBRARY_ACK, /* its reply: no field besides kind */
     LS_MSG_GET_FILE_BATCH,    /* request, only to peers that list LS_FEATURE_BATCH */
     LS_MSG_FILE_BATCH,        /* its answer: the ranges' bytes back to back */
+    LS_MSG_GET_COVER,         /* request, only to peers that list LS_FEATURE_COVER */
+    LS_MSG_COVER,             /* its answer: u.file_header, then the cover's bytes */
 } ls_msg_kind_t;
 
 /* Typed errors a peer answers with. */
@@ -214,9 +231,13 @@ typedef struct {
             size_t range_count;
         } batch_request; /* GET_FILE_BATCH */
         struct {
+            char *game_id;
+            char sha256[LS_SHA256_HEX_LEN + 1]; /* the cover the summary announced */
+        } cover_request;                        /* GET_COVER */
+        struct {
             uint64_t offset;      /* 0 for FILE_DATA and FILE_BATCH */
             uint64_t length;      /* raw bytes that follow the frame on the stream */
-        } file_header;            /* FILE_DATA, FILE_CHUNK, FILE_BATCH */
+        } file_header;            /* FILE_DATA, FILE_CHUNK, FILE_BATCH, COVER */
         ls_library_delta_t delta; /* LIBRARY_DELTA */
         uint64_t acked_rev;       /* LIBRARY_DELTA_ACK */
         struct {
@@ -264,6 +285,11 @@ bool ls_proto_utf8_is_valid(const uint8_t *data, size_t len, size_t *bad_offset)
  * Order of `games` does not matter. Writes 64 hex digits and a NUL. */
 int ls_snapshot_digest(const ls_game_summary_t *games, size_t count,
                        char out[LS_SHA256_HEX_LEN + 1]);
+
+/* Clears (and frees) the cover fields of every summary: what a peer that
+ * does not list LS_FEATURE_COVER is sent (its decoder refuses fields it
+ * does not know). */
+void ls_snapshot_strip_covers(ls_game_summary_t *games, size_t count);
 
 /* Deep copies; destination owned by the caller. */
 int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src);

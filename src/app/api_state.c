@@ -118,7 +118,8 @@ static ls__remote_list_t *remote_list_new(const ls_peer_ev_remote_game_t *games,
         kept++;
         peer_total += g->peer_id_count;
         text_bytes += text_size(g->id) + text_size(g->name) + text_size(g->latest_version) +
-                      text_size(nonempty(g->description)) + text_size(nonempty(g->genre));
+                      text_size(nonempty(g->description)) + text_size(nonempty(g->genre)) +
+                      text_size(g->cover);
         for (size_t j = 0; j < g->peer_id_count; j++)
             text_bytes += text_size(g->peers[j]);
     }
@@ -152,6 +153,7 @@ static ls__remote_list_t *remote_list_new(const ls_peer_ev_remote_game_t *games,
             .peer_id_count = g->peer_id_count,
             .description = text_copy(&at, nonempty(g->description)),
             .genre = text_copy(&at, nonempty(g->genre)),
+            .cover = text_copy(&at, g->cover),
         };
         ids += g->peer_id_count;
         /* reserved above: cannot fail; a repeated id names its last game */
@@ -194,6 +196,7 @@ static ls__remote_list_t *remote_list_of_json(const json_t *data)
                 .peer_id_count = json_array_size(ids),
                 .description = json_string_value(json_object_get(g, "description")),
                 .genre = json_string_value(json_object_get(g, "genre")),
+                .cover = json_string_value(json_object_get(g, "cover")),
             };
             at += json_array_size(ids);
         }
@@ -713,8 +716,8 @@ static json_t *game_view(const ls__view_t *v, const char *id)
     json_t *size = local ? json_incref(json_object_get(local, "size"))
                          : json_integer((json_int_t)remote->size);
     return json_pack(
-        "{s:s,s:o?,s:o,s:o,s:o?,s:O?,s:s?,s:o,s:o?,s:I,s:b,s:b,s:s,s:O?,s:O?}", "id", id, "name",
-        name, "description",
+        "{s:s,s:o?,s:o,s:o,s:o?,s:O?,s:s?,s:o,s:o?,s:I,s:b,s:b,s:s,s:O?,s:O?,s:o}", "id", id,
+        "name", name, "description",
         catalog_text(local, remote ? remote->description : NULL, "description"), "genre",
         catalog_text(local, remote ? remote->genre : NULL, "genre"), "size", size, "version",
         version, "latest_version", remote ? remote->latest_version : NULL, "peers",
@@ -722,7 +725,8 @@ static json_t *game_view(const ls__view_t *v, const char *id)
         (json_int_t)(remote ? remote->peer_count : 0), "downloaded",
         local && json_is_true(json_object_get(local, "downloaded")), "installed",
         local && json_is_true(json_object_get(local, "installed")), "state",
-        game_state(local, remote, op), "operation", op, "reason", json_object_get(op, "reason"));
+        game_state(local, remote, op), "operation", op, "reason", json_object_get(op, "reason"),
+        "cover", catalog_text(local, remote ? remote->cover : NULL, "cover"));
 }
 
 /* A growing text; `failed` once an append could not allocate. */

@@ -4,6 +4,7 @@
 #include "app/http_internal.h"
 #include "app/limits.h"
 
+#include "lanspread/cover.h"
 #include "lanspread/download.h"
 #include "lanspread/error.h"
 #include "lanspread/path.h"
@@ -367,6 +368,75 @@ static bool split_game_url(const char *url, char *id, char *action, size_t actio
     return ls__http_split_game_url(url + strlen("/api/games/"), id, action, action_len);
 }
 
+/* --- covers --------------------------------------------------------------- */
+
+/* How long GET /api/games/ID/cover waits for a cover fetched from a peer. */
+#define LS_HTTP_COVER_WAIT_MS 10000
+/* A URL naming the cover's hash (?v=HASH, as the web UI writes it) always
+ * means the same bytes: cached for good. Without it, revalidated by ETag. */
+#define LS_HTTP_COVER_IMMUTABLE "private, max-age=31536000, immutable"
+#define LS_HTTP_COVER_REVALIDATE "private, no-cache"
+
+static enum MHD_Result send_cover(struct MHD_Connection *conn, const char *sha256,
+                                  ls_peer_cover_t *cover)
+{
+    char etag[LS_SHA256_HEX_LEN + 3];
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "v");
+    const char *match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "If-None-Match");
+    snprintf(etag, sizeof etag, "\"%s\"", sha256);
+    bool is_fresh = match && strcmp(match, etag) == 0;
+    struct MHD_Response *resp =
+        is_fresh ? MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT)
+                 : MHD_create_response_from_buffer(cover->len, cover->data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(cover->data);
+        return MHD_NO;
+    }
+    if (is_fresh)
+        free(cover->data);
+    MHD_add_response_header(resp, "Content-Type", ls_cover_mime(cover->type));
+    MHD_add_response_header(resp, "Cache-Control",
+                            v && strcmp(v, sha256) == 0 ? LS_HTTP_COVER_IMMUTABLE
+                                                        : LS_HTTP_COVER_REVALIDATE);
+    MHD_add_response_header(resp, "ETag", etag);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret =
+        MHD_queue_response(conn, is_fresh ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* GET /api/games/ID/cover: the cover the games list names (its `cover`),
+ * from the cache, the local game folder or a peer that has it. */
+static enum MHD_Result get_cover(ls_http_server_t *server, struct MHD_Connection *conn,
+                                 const char *id)
+{
+    char sha256[LS_SHA256_HEX_LEN + 1];
+    ls_peer_cover_t cover;
+    json_t *game = ls_api_state_game(server->state, id);
+    if (!game)
+        return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "unknown game '%s'", id);
+    const char *known = json_string_value(json_object_get(game, "cover"));
+    snprintf(sha256, sizeof sha256, "%s", known ? known : "");
+    json_decref(game);
+    if (!sha256[0])
+        return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "game '%s' has no cover", id);
+    int rc = ls_peer_cover(server->peer, id, sha256, LS_HTTP_COVER_WAIT_MS, &cover);
+    if (rc == 0)
+        return send_cover(conn, sha256, &cover);
+    if (rc == LS_ENOENT)
+        return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND,
+                                  "the cover of '%s' is on no reachable peer", id);
+    if (rc == LS_ETIMEDOUT)
+        return ls_http_send_error(conn, MHD_HTTP_GATEWAY_TIMEOUT,
+                                  "the cover of '%s' did not arrive in time", id);
+    if (rc == LS_EBUSY)
+        return ls_http_send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                  "too many covers being fetched; try again");
+    return ls_http_send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cover of '%s': %s", id,
+                              ls_strerror(rc));
+}
+
 static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection *conn,
                                  const char *url)
 {
@@ -398,6 +468,9 @@ static enum MHD_Result route_get(ls_http_server_t *server, struct MHD_Connection
         json_decref(kept);
         return ls_http_send_json(conn, MHD_HTTP_OK, game);
     }
+    if (strncmp(url, "/api/games/", 11) == 0 && split_game_url(url, id, action, sizeof action) &&
+        strcmp(action, "cover") == 0)
+        return get_cover(server, conn, id);
     return ls_http_send_error(conn, MHD_HTTP_NOT_FOUND, "no such endpoint: GET %s", url);
 }
 

@@ -2,7 +2,9 @@
  * index, and the accessors the rest of the peer reads. */
 #include "library_internal.h"
 
+#include "lanspread/cover.h"
 #include "lanspread/error.h"
+#include "lanspread/hash.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
 #include "lanspread/path.h"
@@ -144,6 +146,23 @@ static char *dup_or_empty(const char *s)
     return strdup(s ? s : "");
 }
 
+/* The cover the scan found, as hashed: a one-chunk file, so its chunk hash
+ * is the file's SHA-256. A cover not hashed yet shows from the next publish. */
+static void fill_cover(ls_local_game_t *out, const ls_game_record_t *rec)
+{
+    if (rec->cover_type == LS_COVER_NONE || rec->cover_name >= LS_COVER_NAME_COUNT)
+        return;
+    const char *name = ls_cover_names[rec->cover_name];
+    const ls_file_record_t *f = ls_game_find_file(rec, name);
+    if (!f || f->is_dir || !f->is_hashed || f->chunk_count != 1 || f->stamp.size == 0 ||
+        f->stamp.size > LS_COVER_MAX)
+        return;
+    ls_hex_encode(f->chunks[0], LS_SHA256_LEN, out->cover);
+    out->cover_size = f->stamp.size;
+    out->cover_type = rec->cover_type;
+    out->cover_file = name;
+}
+
 static int fill_local_game(ls_local_game_t *out, const ls_game_record_t *rec,
                            const ls_catalog_entry_t *meta)
 {
@@ -157,6 +176,7 @@ static int fill_local_game(ls_local_game_t *out, const ls_game_record_t *rec,
     out->is_downloaded = rec->is_downloaded;
     out->is_installed = rec->is_installed;
     game_totals(rec, &out->size, &out->file_count);
+    fill_cover(out, rec);
     if (!out->id || !out->name || !out->description || !out->genre ||
         (rec->version && !out->version))
         return LS_ENOMEM;
@@ -170,7 +190,10 @@ static int fill_summary(ls_game_summary_t *out, const ls_local_game_t *game)
     out->version = strdup(game->version);
     out->size = game->size;
     out->file_count = game->file_count;
-    return (out->id && out->name && out->version) ? 0 : LS_ENOMEM;
+    out->cover = game->cover[0] ? strdup(game->cover) : NULL;
+    out->cover_size = game->cover_size;
+    return (out->id && out->name && out->version && (out->cover || !game->cover[0])) ? 0
+                                                                                     : LS_ENOMEM;
 }
 
 /* Derives the GameDB and the announced list from an index; catalog-gated. */
@@ -199,6 +222,25 @@ static int derive_views(const ls_library_t *library, const ls_index_t *index,
     return rc;
 }
 
+/* Covers are not in the digest (old peers get summaries without them), so
+ * a cover replaced by another of the same size would leave the digest as it
+ * was: a game announced before and now whose cover differs moves the rev
+ * too. Both lists are sorted by id: one merge. */
+static bool covers_changed(const ls_game_summary_t *old, size_t old_count,
+                           const ls_game_summary_t *now, size_t now_count)
+{
+    size_t i = 0, j = 0;
+    while (i < old_count && j < now_count) {
+        int c = strcmp(old[i].id, now[j].id);
+        if (c == 0 &&
+            strcmp(old[i].cover ? old[i].cover : "", now[j].cover ? now[j].cover : "") != 0)
+            return true;
+        i += c <= 0;
+        j += c >= 0;
+    }
+    return false;
+}
+
 int ls_library_publish(ls_library_t *library, ls_index_t *new_index)
 {
     ls_local_game_t *gamedb = NULL;
@@ -214,7 +256,9 @@ int ls_library_publish(ls_library_t *library, ls_index_t *new_index)
         return rc;
     }
     /* The rev moves only when what peers see changes. */
-    bool bumped = strcmp(digest, library->index.digest) != 0;
+    bool bumped =
+        strcmp(digest, library->index.digest) != 0 ||
+        covers_changed(library->announced, library->announced_count, announced, announced_count);
     new_index->library_rev = library->index.library_rev + (bumped ? 1 : 0);
     memcpy(new_index->digest, digest, sizeof digest);
 

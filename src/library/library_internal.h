@@ -31,7 +31,12 @@ typedef struct {
     ls_file_stamp_t version_stamp;
     bool is_downloaded;
     bool is_installed;
-    bool is_servable;        /* downloaded and every file hashed */
+    bool is_servable; /* downloaded and every file hashed */
+    /* The cover the scan found (cover.h): its type (LS_COVER_NONE: none)
+     * and which of ls_cover_names it is. Not saved in the index: every
+     * scan probes it again (one small read per game that has one). */
+    uint8_t cover_type;
+    uint8_t cover_name;
     ls_file_record_t *files; /* sorted by path; only for downloaded games */
     size_t file_count;
 } ls_game_record_t;

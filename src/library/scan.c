@@ -5,6 +5,7 @@
  * result. */
 #include "library_internal.h"
 
+#include "lanspread/cover.h"
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
@@ -309,6 +310,20 @@ static void read_version(ls_scan_t *scan, int rootfd, ls_game_record_t *game,
     free(text);
 }
 
+/* The game's cover, re-probed every scan (cheap: a few stats, one small
+ * read); a refused candidate stays a game file and is logged once a scan. */
+static void probe_cover(ls_scan_t *scan, int rootfd, ls_game_record_t *game)
+{
+    unsigned name = 0;
+    ls_cover_type_t type;
+    const char *reason;
+    int rc = ls_cover_probe(rootfd, &name, &type, &reason);
+    if (rc < 0)
+        skip(scan, game->id, ls_cover_names[name], reason);
+    game->cover_type = rc == 1 ? (uint8_t)type : LS_COVER_NONE;
+    game->cover_name = (uint8_t)name;
+}
+
 /* --- adopting a finished download ----------------------------------------- */
 
 void ls_library_adoption_free(ls_library_adoption_t *adoption)
@@ -360,6 +375,7 @@ int ls_library_adoption_prepare(const ls_library_t *library, const ls_game_manif
         rc = LS_ENOT_DOWNLOADED; /* the commit did not leave a usable version.ini */
         goto out;
     }
+    probe_cover(&quiet, rootfd, &a->record);
     walk.game = &a->record;
     rc = walk_dir(&walk, rootfd, "", 0);
     rootfd = -1; /* walk_dir took it */
@@ -474,6 +490,7 @@ static int scan_game(ls_scan_t *scan, int topfd, const char *id, size_t game_ind
         close(rootfd);
         return 0;
     }
+    probe_cover(scan, rootfd, game);
     ls_walk_t walk = {.scan = scan, .previous = previous, .game = game};
     rc = walk_dir(&walk, rootfd, "", 0);
     if (rc == 0 && game->file_count > 1)

@@ -78,12 +78,13 @@ static json_t *local_library_json(const ls_peer_ev_local_library_t *ev)
     for (size_t i = 0; list && i < ev->game_count; i++) {
         const ls_local_game_t *g = &ev->games[i];
         json_array_append_new(
-            list, json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:i,s:s?,s:b,s:b,s:I,s:I}", "id", g->id, "name",
-                            g->name, "description", text_or_null(g->description), "genre",
-                            text_or_null(g->genre), "max_players", (int)g->max_players,
-                            "release_year", (int)g->release_year, "version", g->version,
-                            "downloaded", g->is_downloaded, "installed", g->is_installed, "size",
-                            (json_int_t)g->size, "file_count", (json_int_t)g->file_count));
+            list,
+            json_pack("{s:s,s:s,s:s?,s:s?,s:i,s:i,s:s?,s:b,s:b,s:I,s:I,s:s*}", "id", g->id, "name",
+                      g->name, "description", text_or_null(g->description), "genre",
+                      text_or_null(g->genre), "max_players", (int)g->max_players, "release_year",
+                      (int)g->release_year, "version", g->version, "downloaded", g->is_downloaded,
+                      "installed", g->is_installed, "size", (json_int_t)g->size, "file_count",
+                      (json_int_t)g->file_count, "cover", text_or_null(g->cover)));
     }
     return json_pack("{s:I,s:s,s:o}", "rev", (json_int_t)ev->rev, "digest", ev->digest, "games",
                      list);
@@ -91,10 +92,11 @@ static json_t *local_library_json(const ls_peer_ev_local_library_t *ev)
 
 static json_t *remote_game_json(const ls_peer_ev_remote_game_t *g)
 {
-    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?}", "id", g->id, "name", g->name,
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:o,s:s?,s:s?,s:s*}", "id", g->id, "name", g->name,
                      "latest_version", g->latest_version, "size", (json_int_t)g->size, "peer_count",
                      (json_int_t)g->peer_count, "peers", string_array(g->peers, g->peer_id_count),
-                     "description", text_or_null(g->description), "genre", text_or_null(g->genre));
+                     "description", text_or_null(g->description), "genre", text_or_null(g->genre),
+                     "cover", g->cover);
 }
 
 static json_t *list_games_json(const ls_peer_ev_list_games_t *ev)

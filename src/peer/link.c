@@ -34,8 +34,9 @@ struct ls__links {
     bool is_pinging;
 };
 
-static const char *const local_features[] = {"chunk-sha256", "library-delta", LS_FEATURE_GAME_META,
-                                             LS_FEATURE_BATCH, LS_FEATURE_SWARM};
+static const char *const local_features[] = {"chunk-sha256",       "library-delta",
+                                             LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
+                                             LS_FEATURE_COVER,     LS_FEATURE_SWARM};
 
 static bool has_feature(const ls_hello_t *hello, const char *feature)
 {
@@ -63,7 +64,18 @@ static void peers_changed(ls__links_t *links)
 
 /* --- hello ----------------------------------------------------------------- */
 
-static int make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
+static bool has_covers(const ls_library_snapshot_t *snap)
+{
+    for (size_t i = 0; snap && i < snap->game_count; i++)
+        if (snap->games[i].cover)
+            return true;
+    return false;
+}
+
+/* with_covers: the peer listed LS_FEATURE_COVER (a dialler's first hello
+ * cannot know: it goes without, and a re-hello brings them, see
+ * handshake_done). */
+static int make_hello(ls_link_t *link, ls_msg_kind_t kind, bool with_covers, ls_msg_t *out)
 {
     ls__links_t *links = link->links;
     ls_hello_t *h = &out->u.hello;
@@ -100,6 +112,8 @@ static int make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
     h->is_library_deferred = kind == LS_MSG_HELLO && links->has_party_key && !link->is_ready;
     if (!h->is_library_deferred && ls_snapshot_copy(&h->library, links->announced) != 0)
         goto fail;
+    if (!with_covers)
+        ls_snapshot_strip_covers(h->library.games, h->library.game_count);
     return 0;
 fail:
     ls_msg_free(out);
@@ -202,6 +216,9 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     link->wants_game_meta = has_feature(hello, LS_FEATURE_GAME_META);
     link->wants_swarm = links->config.is_swarm && has_feature(hello, LS_FEATURE_SWARM);
     link->takes_batch = has_feature(hello, LS_FEATURE_BATCH);
+    bool covers_withheld = link->is_outbound && !link->wants_cover;
+    link->wants_cover = has_feature(hello, LS_FEATURE_COVER);
+    covers_withheld = covers_withheld && link->wants_cover && has_covers(links->announced);
     ls_link_t *other = ready_link_for(links, link->peer_id, link);
     if (other) {
         ls_link_t *loser = duplicate_loser(link, other);
@@ -223,6 +240,10 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     ls_net_conn_verify(link->conn);
     link->ping_misses = 0;
     link->hello_sent_ms = 0;
+    /* Our hello went without covers (we did not know the peer took them):
+     * a re-hello brings them, once LS_RESYNC_INTERVAL_MS allows. */
+    if (covers_withheld)
+        ls__link_send_hello(link);
     if (link->target) {
         /* Reachable and accepted: a later loss starts its backoff afresh. */
         snprintf(link->target->peer_id, sizeof link->target->peer_id, "%s", link->peer_id);
@@ -313,7 +334,7 @@ void ls__link_answer_hello(ls_link_t *link, ls_hello_t *hello, ls_msg_t *answer)
         error_answer(answer, LS_WIRE_UNAUTHORIZED, "refused");
         return;
     }
-    rc = make_hello(link, LS_MSG_HELLO_ACK, answer);
+    rc = make_hello(link, LS_MSG_HELLO_ACK, has_feature(hello, LS_FEATURE_COVER), answer);
     if (rc != 0) {
         error_answer(answer, ls_wire_error_from_code(rc), ls_strerror(rc));
         return;
@@ -397,6 +418,11 @@ static void send_deferred_library(ls_link_t *link, const ls_msg_t *reply)
     if (rc == 0)
         rc = link->links->announced ? ls_snapshot_copy(&msg.u.games, link->links->announced)
                                     : LS_ESTATE;
+    /* The hello_ack told us whether it takes covers: this library is the
+     * first the peer gets from us, so no re-hello is needed for them. */
+    link->wants_cover = has_feature(&reply->u.hello, LS_FEATURE_COVER);
+    if (rc == 0 && !link->wants_cover)
+        ls_snapshot_strip_covers(msg.u.games.games, msg.u.games.game_count);
     if (rc == 0)
         rc = ls__exchange_start(link, &msg, hello_library_reply_cb, NULL);
     ls_msg_free(&msg);
@@ -456,7 +482,7 @@ static int send_hello_now(ls_link_t *link)
 {
     ls_msg_t hello;
     uint64_t now = ls__links_now(link->links);
-    int rc = make_hello(link, LS_MSG_HELLO, &hello);
+    int rc = make_hello(link, LS_MSG_HELLO, link->wants_cover, &hello);
     if (rc == 0)
         rc = ls__exchange_start(link, &hello, hello_reply_cb,
                                 hello.u.hello.is_library_deferred ? &deferred_marker : NULL);
@@ -524,13 +550,27 @@ static void delta_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
 void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *delta)
 {
     ls_msg_t msg = {.kind = LS_MSG_LIBRARY_DELTA, .u.delta = *delta};
+    /* Peers without LS_FEATURE_COVER get the summaries without covers: a
+     * shallow copy whose strings stay the caller's. */
+    ls_msg_t plain = msg;
+    plain.u.delta.changed = calloc(delta->changed_count + 1, sizeof *plain.u.delta.changed);
+    if (!plain.u.delta.changed)
+        return;
+    if (delta->changed_count)
+        memcpy(plain.u.delta.changed, delta->changed,
+               delta->changed_count * sizeof *plain.u.delta.changed);
+    for (size_t i = 0; i < delta->changed_count; i++) {
+        plain.u.delta.changed[i].cover = NULL; /* borrowed: not freed */
+        plain.u.delta.changed[i].cover_size = 0;
+    }
     for (ls_link_t *l = links->list; l; l = l->next) {
         if (!l->is_ready || l->is_closing)
             continue;
-        int rc = ls__exchange_start(l, &msg, delta_reply_cb, NULL);
+        int rc = ls__exchange_start(l, l->wants_cover ? &msg : &plain, delta_reply_cb, NULL);
         if (rc != 0)
             ls_warn("peer", "%s: library_delta not sent: %s", l->address, ls_strerror(rc));
     }
+    free(plain.u.delta.changed);
 }
 
 static void swarm_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)

@@ -66,6 +66,7 @@ struct ls_link {
     bool wants_game_meta;                 /* its hello listed LS_FEATURE_GAME_META */
     bool wants_swarm;                     /* its hello listed LS_FEATURE_SWARM */
     bool takes_batch;                     /* its hello listed LS_FEATURE_BATCH */
+    bool wants_cover;                     /* its hello listed LS_FEATURE_COVER */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
     ls__dial_target_t *target;            /* outbound to a static or mDNS peer */

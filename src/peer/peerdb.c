@@ -638,6 +638,8 @@ int ls_peerdb_games(ls_peerdb_t *db, ls_remote_game_t **out, size_t *count)
         game->latest_version = strdup(title->latest->version);
         game->size = title->latest->size;
         game->peer_count = title->seeder_count;
+        snprintf(game->cover, sizeof game->cover, "%s",
+                 title->latest->cover ? title->latest->cover : "");
         if (!game->id || !game->name || !game->latest_version)
             rc = LS_ENOMEM;
     }

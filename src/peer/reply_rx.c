@@ -29,7 +29,8 @@ static int start_body(ls__reply_rx_t *rx)
     const ls_msg_t *r = &rx->reply;
     if (r->kind == LS_MSG_ERROR)
         return LS_EREMOTE;
-    if (r->kind != LS_MSG_FILE_CHUNK && r->kind != LS_MSG_FILE_DATA && r->kind != LS_MSG_FILE_BATCH)
+    if (r->kind != LS_MSG_FILE_CHUNK && r->kind != LS_MSG_FILE_DATA &&
+        r->kind != LS_MSG_FILE_BATCH && r->kind != LS_MSG_COVER)
         return LS_EJSON;
     if (r->u.file_header.length > rx->body_max)
         return LS_ETOOBIG;

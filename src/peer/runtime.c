@@ -2,6 +2,7 @@
  * local library, and the timers of the ping service and static peers. */
 #include "runtime_internal.h"
 
+#include "lanspread/cover.h"
 #include "lanspread/error.h"
 #include "lanspread/log.h"
 #include "lanspread/path.h"
@@ -66,6 +67,7 @@ static void emit_games(ls_peer_runtime_t *rt)
             .peer_id_count = seeders[i] ? seeder_count : 0,
             .description = meta ? meta->description : NULL,
             .genre = meta ? meta->genre : NULL,
+            .cover = games[i].cover[0] ? games[i].cover : NULL,
         };
     }
     if (list && seeders) {
@@ -137,7 +139,8 @@ static const ls_game_summary_t *find_summary(const ls_library_snapshot_t *s, con
 static bool summary_equal(const ls_game_summary_t *a, const ls_game_summary_t *b)
 {
     return strcmp(a->name, b->name) == 0 && strcmp(a->version, b->version) == 0 &&
-           a->size == b->size && a->file_count == b->file_count;
+           a->size == b->size && a->file_count == b->file_count &&
+           strcmp(a->cover ? a->cover : "", b->cover ? b->cover : "") == 0;
 }
 
 /* The delta from `old` to `now`; its arrays borrow from the snapshots. */
@@ -601,6 +604,21 @@ static void forget_known_peer(ls_peer_runtime_t *rt, const char *what)
     ls_info("peer", "forgot %zu peer entr%s matching %s", n, n == 1 ? "y" : "ies", what);
 }
 
+static void fetch_cover(ls_peer_runtime_t *rt, const char *game_id, const char *sha256)
+{
+    ls__cover_sources_t sources = {
+        .loop = &rt->loop,
+        .library = rt->library,
+        .peerdb = rt->peerdb,
+        .links = rt->links,
+    };
+    if (!rt->library || !rt->links) {
+        ls__covers_finish(rt->covers, sha256, LS_ENOENT);
+        return;
+    }
+    ls__covers_fetch(rt->covers, &sources, game_id, sha256);
+}
+
 static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
 {
     switch (cmd->kind) {
@@ -639,6 +657,9 @@ static void run_command(ls_peer_runtime_t *rt, const ls__rt_command_t *cmd)
         break;
     case LS_CMD_SET_LIMITS:
         set_limits(rt, &cmd->limits, cmd->limit_fields);
+        break;
+    case LS_CMD_FETCH_COVER:
+        fetch_cover(rt, cmd->game_id, cmd->cover);
         break;
     case LS_CMD_SHUTDOWN:
         shutdown_runtime(rt);
@@ -692,7 +713,7 @@ static void wake_cb(uv_async_t *async)
 static bool needs_game_id(ls_peer_command_kind_t kind)
 {
     return kind == LS_CMD_DOWNLOAD || kind == LS_CMD_INSTALL || kind == LS_CMD_UNINSTALL ||
-           kind == LS_CMD_CANCEL;
+           kind == LS_CMD_CANCEL || kind == LS_CMD_FETCH_COVER;
 }
 
 /* The runtime thread gets its own copy: nothing it reads belongs to the
@@ -714,8 +735,12 @@ static int copy_command(const ls_peer_command_t *in, ls__rt_command_t **out)
         (in->kind == LS_CMD_SET_GAME_DIR && !in->path) || (in->file_count && !in->files) ||
         (in->kind == LS_CMD_ADD_PEER && !ls_peer_address_is_valid(in->peer)) ||
         (in->kind == LS_CMD_FORGET_PEER && (!in->peer || !*in->peer)) ||
+        (in->kind == LS_CMD_FETCH_COVER && (!in->cover || strlen(in->cover) != LS_SHA256_HEX_LEN ||
+                                            !ls_cover_hash_is_valid(in->cover))) ||
         in->file_count > LS_MANIFEST_FILES_MAX)
         rc = LS_EINVAL;
+    if (in->kind == LS_CMD_FETCH_COVER && rc == 0)
+        memcpy(cmd->cover, in->cover, sizeof cmd->cover);
     if (rc == 0 && in->game_id && !(cmd->game_id = strdup(in->game_id)))
         rc = LS_ENOMEM;
     if (rc == 0 && in->path && !(cmd->path = strdup(in->path)))
@@ -1182,6 +1207,7 @@ static void runtime_free(ls_peer_runtime_t *rt)
     ls__server_free(rt->server);
     ls__known_free(rt->known);
     ls__links_free(rt->links);
+    ls__covers_free(rt->covers);
     clear_rescan_queue(rt);
     ls_snapshot_free(&rt->announced);
     free(rt->pending_game_dir);
@@ -1229,6 +1255,8 @@ int ls_peer_start(const ls_peer_config_t *config, const ls_catalog_t *catalog,
     uv_sem_init(&rt->started, 0);
     rc = copy_config(rt, config);
     if (rc == 0)
+        rc = ls__covers_open(rt->state_dir, LS_COVER_CACHE_MAX, &rt->covers);
+    if (rc == 0)
         rc = init_loop(rt);
     if (rc == 0 && uv_thread_create(&rt->thread, runtime_thread, rt) != 0)
         rc = LS_EIO;
@@ -1268,6 +1296,29 @@ const char *ls_peer_id(const ls_peer_runtime_t *rt)
 int ls_peer_listen_port(const ls_peer_runtime_t *rt)
 {
     return rt->listen_port;
+}
+
+typedef struct {
+    ls_peer_runtime_t *rt;
+    const char *game_id;
+} ls__cover_ask_t;
+
+static int start_cover_fetch(const char *sha256, void *userdata)
+{
+    const ls__cover_ask_t *ask = userdata;
+    ls_peer_command_t cmd = {.kind = LS_CMD_FETCH_COVER, .game_id = ask->game_id, .cover = sha256};
+    return ls_peer_submit(ask->rt, &cmd);
+}
+
+int ls_peer_cover(ls_peer_runtime_t *rt, const char *game_id, const char *sha256,
+                  uint32_t timeout_ms, ls_peer_cover_t *out)
+{
+    ls__cover_ask_t ask = {.rt = rt, .game_id = game_id};
+    memset(out, 0, sizeof *out);
+    if (!game_id || !ls_game_id_is_valid(game_id) || !sha256 ||
+        strlen(sha256) != LS_SHA256_HEX_LEN || !ls_cover_hash_is_valid(sha256))
+        return LS_EINVAL;
+    return ls__covers_get(rt->covers, sha256, timeout_ms, start_cover_fetch, &ask, out);
 }
 
 size_t ls_peer_known_peers(ls_peer_runtime_t *rt, ls_known_peer_t *out, size_t max)

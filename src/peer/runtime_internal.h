@@ -7,6 +7,7 @@
 #ifndef LS_PEER_RUNTIME_INTERNAL_H
 #define LS_PEER_RUNTIME_INTERNAL_H
 
+#include "covers.h"
 #include "events.h"
 #include "fetch.h"
 #include "known.h"
@@ -39,6 +40,7 @@ typedef struct ls__rt_command {
     char *peer;              /* ADD_PEER, FORGET_PEER */
     ls_peer_limits_t limits; /* SET_LIMITS */
     uint32_t limit_fields;
+    char cover[LS_SHA256_HEX_LEN + 1]; /* FETCH_COVER */
 } ls__rt_command_t;
 
 struct ls_peer_runtime {
@@ -92,7 +94,8 @@ struct ls_peer_runtime {
     ls__playing_t *playing; /* NULL until the first scan ended */
     ls__dial_target_t static_peers[LS_STATIC_PEERS_MAX]; /* --peer and ADD_PEER */
     size_t static_peer_count;
-    ls__known_t *known; /* remembered peers */
+    ls__known_t *known;   /* remembered peers */
+    ls__covers_t *covers; /* the cover cache: any thread */
     bool is_mdns_enabled;
     bool is_swarm; /* partial copies announced, served and fetched from */
     bool is_shutting_down;

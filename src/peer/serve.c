@@ -4,6 +4,7 @@
 
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
+#include "lanspread/hash.h"
 #include "lanspread/path.h"
 
 #include <errno.h>
@@ -113,6 +114,38 @@ static int prepare_batch(const ls_library_t *library, const ls_msg_t *request,
     return 0;
 }
 
+/* A cover is served only for a game this peer announces, only the exact
+ * cover (by hash) its summary carries: the file the published index lists
+ * under the cover's name, hashed as one chunk. Anything else is refused
+ * `invalid_request` (unknown game: `unknown_game`). */
+static int prepare_cover(const ls_library_t *library, const ls_msg_t *request,
+                         ls_serve_reply_t *reply)
+{
+    const char *game_id = request->u.cover_request.game_id;
+    const ls_local_game_t *game = ls_library_find(library, game_id);
+    ls_library_file_t file;
+    char hex[LS_SHA256_HEX_LEN + 1] = "";
+    int rc = game && game->cover_file ? ls_library_file(library, game_id, game->cover_file, &file)
+                                      : LS_ENOENT;
+    if (rc == 0 && !file.is_dir && file.chunk_count == 1 && file.size <= LS_COVER_MAX)
+        ls_hex_encode(file.chunk_sha256[0], LS_SHA256_LEN, hex);
+    if (rc == LS_EUNKNOWN_GAME || (!game && rc == LS_ENOENT))
+        return refuse(reply, LS_WIRE_UNKNOWN_GAME, "%s: no such game", game_id);
+    if (rc == LS_ENOMEM)
+        return rc;
+    if (strcmp(hex, request->u.cover_request.sha256) != 0)
+        return refuse(reply, LS_WIRE_INVALID_REQUEST, "%s: no such cover", game_id);
+    reply->game_root = ls_library_game_root(library, game_id);
+    reply->path = strdup(game->cover_file);
+    if (!reply->game_root || !reply->path)
+        return LS_ENOMEM;
+    reply->file_size = file.size;
+    reply->length = file.size;
+    reply->header.kind = LS_MSG_COVER;
+    reply->header.u.file_header.length = file.size;
+    return 0;
+}
+
 static int prepare_game(const ls_library_t *library, const char *game_id, ls_serve_reply_t *reply)
 {
     int rc = ls_library_manifest(library, game_id, &reply->header.u.game);
@@ -142,6 +175,8 @@ int ls_serve_prepare(const ls_library_t *library, const ls_msg_t *request, ls_se
         return prepare_file(library, request, reply);
     case LS_MSG_GET_FILE_BATCH:
         return prepare_batch(library, request, reply);
+    case LS_MSG_GET_COVER:
+        return prepare_cover(library, request, reply);
     default:
         return refuse(reply, LS_WIRE_INVALID_REQUEST, "%s is not a request",
                       ls_msg_kind_name(request->kind));
@@ -175,7 +210,7 @@ int ls_serve_add_meta(const ls_library_t *library, ls_serve_reply_t *reply)
 bool ls_serve_reply_has_body(const ls_serve_reply_t *reply)
 {
     return (reply->header.kind == LS_MSG_FILE_DATA || reply->header.kind == LS_MSG_FILE_CHUNK ||
-            reply->header.kind == LS_MSG_FILE_BATCH) &&
+            reply->header.kind == LS_MSG_FILE_BATCH || reply->header.kind == LS_MSG_COVER) &&
            reply->length > 0;
 }
 

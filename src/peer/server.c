@@ -451,6 +451,9 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
     int rc = ls_serve_prepare(library, request, &ss->reply);
     if (rc == 0 && ss->link->wants_game_meta)
         rc = ls_serve_add_meta(library, &ss->reply);
+    if (rc == 0 && ss->reply.header.kind == LS_MSG_GAMES && !ss->link->wants_cover)
+        ls_snapshot_strip_covers(ss->reply.header.u.games.games,
+                                 ss->reply.header.u.games.game_count);
     if (rc == 0)
         rc = try_partial(ss, request);
     if (rc != 0) {
@@ -467,6 +470,7 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
     }
     snprintf(ss->game_id, sizeof ss->game_id, "%s",
              request->kind == LS_MSG_GET_FILE_BATCH ? request->u.batch_request.game_id
+             : request->kind == LS_MSG_GET_COVER    ? request->u.cover_request.game_id
                                                     : request->u.file_request.game_id);
     if (!transfer_begin(ss)) {
         send_error(ss, LS_WIRE_BUSY, "at the upload limit; ask another peer");

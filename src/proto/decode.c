@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const summary_fields[] = {"id", "name", "version", "size", "file_count", NULL};
+static const char *const summary_fields[] = {"id",         "name",  "version",    "size",
+                                             "file_count", "cover", "cover_size", NULL};
 static const char *const snapshot_fields[] = {"library_rev", "digest", "games", NULL};
 static const char *const file_fields[] = {"path", "size", "is_dir", "chunk_sha256", NULL};
 static const char *const meta_fields[] = {"name",        "description",  "genre",
@@ -171,6 +172,11 @@ static int decode_summary(ls_proto_ctx_t *ctx, json_t *v, ls_game_summary_t *g)
         rc = get_u64(ctx, v, "size", &g->size);
     if (rc == 0)
         rc = get_u64(ctx, v, "file_count", &g->file_count);
+    /* Optional, both or neither: validate_summary checks that. */
+    if (rc == 0 && json_object_get(v, "cover"))
+        rc = get_string(ctx, v, "cover", false, &g->cover); /* its form: validate_summary */
+    if (rc == 0 && json_object_get(v, "cover_size"))
+        rc = get_u64(ctx, v, "cover_size", &g->cover_size);
     return rc;
 }
 
@@ -476,6 +482,17 @@ static int decode_file_header(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
     return rc;
 }
 
+static int decode_cover_request(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
+{
+    static const char *const fields[] = {"kind", "game_id", "sha256", NULL};
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_string(ctx, root, "game_id", false, &msg->u.cover_request.game_id);
+    if (rc == 0)
+        rc = get_digest(ctx, root, "sha256", msg->u.cover_request.sha256);
+    return rc;
+}
+
 static int decode_delta(ls_proto_ctx_t *ctx, json_t *root, ls_library_delta_t *d)
 {
     static const char *const fields[] = {"kind",    "from_rev", "to_rev", "digest",
@@ -605,7 +622,10 @@ static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
     case LS_MSG_FILE_DATA:
     case LS_MSG_FILE_CHUNK:
     case LS_MSG_FILE_BATCH:
+    case LS_MSG_COVER:
         return decode_file_header(ctx, root, msg);
+    case LS_MSG_GET_COVER:
+        return decode_cover_request(ctx, root, msg);
     case LS_MSG_GET_FILE_BATCH:
         return decode_batch_request(ctx, root, msg);
     case LS_MSG_LIBRARY_DELTA:
@@ -743,6 +763,9 @@ void ls_msg_free(ls_msg_t *msg)
         break;
     case LS_MSG_LIBRARY_DELTA:
         free_delta(&msg->u.delta);
+        break;
+    case LS_MSG_GET_COVER:
+        free(msg->u.cover_request.game_id);
         break;
     case LS_MSG_ERROR:
         free(msg->u.error.message);

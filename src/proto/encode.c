@@ -88,6 +88,10 @@ static int encode_summary(json_t *arr, const ls_game_summary_t *g)
         rc = put_u64(obj, "size", g->size);
     if (rc == 0)
         rc = put_u64(obj, "file_count", g->file_count);
+    if (rc == 0 && g->cover)
+        rc = put_string(obj, "cover", g->cover);
+    if (rc == 0 && g->cover)
+        rc = put_u64(obj, "cover_size", g->cover_size);
     return rc;
 }
 
@@ -301,7 +305,12 @@ static int encode_body(json_t *root, const ls_msg_t *msg)
     case LS_MSG_FILE_DATA:
     case LS_MSG_FILE_CHUNK:
     case LS_MSG_FILE_BATCH:
+    case LS_MSG_COVER:
         return encode_file_header(root, msg);
+    case LS_MSG_GET_COVER: {
+        int rc = put_string(root, "game_id", msg->u.cover_request.game_id);
+        return rc ? rc : put_string(root, "sha256", msg->u.cover_request.sha256);
+    }
     case LS_MSG_GET_FILE_BATCH:
         return encode_batch_request(root, msg);
     case LS_MSG_LIBRARY_DELTA:

@@ -28,6 +28,8 @@ static const char *const kind_names[] = {
     [LS_MSG_HELLO_LIBRARY_ACK] = "hello_library_ack",
     [LS_MSG_GET_FILE_BATCH] = "get_game_file_batch",
     [LS_MSG_FILE_BATCH] = "file_batch",
+    [LS_MSG_GET_COVER] = "get_cover",
+    [LS_MSG_COVER] = "cover",
 };
 
 static const char *const wire_error_names[] = {

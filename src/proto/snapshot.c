@@ -103,12 +103,22 @@ int ls_game_summary_copy(ls_game_summary_t *dst, const ls_game_summary_t *src)
     memset(dst, 0, sizeof *dst);
     dst->size = src->size;
     dst->file_count = src->file_count;
+    dst->cover_size = src->cover_size;
     if (dup_string(&dst->id, src->id) || dup_string(&dst->name, src->name) ||
-        dup_string(&dst->version, src->version)) {
+        dup_string(&dst->version, src->version) || dup_string(&dst->cover, src->cover)) {
         ls_game_summary_free(dst);
         return LS_ENOMEM;
     }
     return 0;
+}
+
+void ls_snapshot_strip_covers(ls_game_summary_t *games, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(games[i].cover);
+        games[i].cover = NULL;
+        games[i].cover_size = 0;
+    }
 }
 
 int ls_snapshot_copy(ls_library_snapshot_t *dst, const ls_library_snapshot_t *src)
@@ -167,6 +177,7 @@ void ls_game_summary_free(ls_game_summary_t *game)
     free(game->id);
     free(game->name);
     free(game->version);
+    free(game->cover);
     memset(game, 0, sizeof *game);
 }
 

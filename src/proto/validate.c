@@ -92,6 +92,15 @@ static int validate_summary(ls_proto_ctx_t *ctx, const ls_game_summary_t *g)
         rc = check_string(ctx, "name", g->name, 0, LS_NAME_MAX);
     if (rc == 0)
         rc = check_string(ctx, "version", g->version, 0, LS_VERSION_MAX);
+    if (rc != 0 || (!g->cover && g->cover_size == 0))
+        return rc;
+    /* A cover is its hash and its size, both or neither. */
+    if (!g->cover)
+        return ls_proto_fail(ctx, LS_EMISSING, "cover", "cover_size without cover");
+    rc = check_digest(ctx, "cover", g->cover);
+    if (rc == 0 && (g->cover_size == 0 || g->cover_size > LS_COVER_MAX))
+        rc = ls_proto_fail(ctx, g->cover_size ? LS_ERANGE : LS_EMISSING, "cover_size",
+                           "%llu not in 1..%u", (unsigned long long)g->cover_size, LS_COVER_MAX);
     return rc;
 }
 
@@ -297,6 +306,14 @@ static int validate_file_header(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
                                  (unsigned long long)length, LS_BATCH_BYTES_MAX);
         return 0;
     }
+    if (msg->kind == LS_MSG_COVER) {
+        if (msg->u.file_header.offset != 0)
+            return ls_proto_fail(ctx, LS_ERANGE, "offset", "must be 0 for cover");
+        if (length == 0 || length > LS_COVER_MAX)
+            return ls_proto_fail(ctx, LS_ERANGE, "length", "%llu not in 1..%u",
+                                 (unsigned long long)length, LS_COVER_MAX);
+        return 0;
+    }
     if (msg->kind == LS_MSG_FILE_DATA) {
         if (msg->u.file_header.offset != 0)
             return ls_proto_fail(ctx, LS_ERANGE, "offset", "must be 0 for file_data");
@@ -383,7 +400,12 @@ int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
     case LS_MSG_FILE_DATA:
     case LS_MSG_FILE_CHUNK:
     case LS_MSG_FILE_BATCH:
+    case LS_MSG_COVER:
         return validate_file_header(ctx, msg);
+    case LS_MSG_GET_COVER: {
+        int rc = check_game_id(ctx, "game_id", msg->u.cover_request.game_id);
+        return rc ? rc : check_digest(ctx, "sha256", msg->u.cover_request.sha256);
+    }
     case LS_MSG_GET_FILE_BATCH:
         return validate_batch_request(ctx, msg);
     case LS_MSG_LIBRARY_DELTA:

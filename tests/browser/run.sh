@@ -60,6 +60,16 @@ make_libraries() {
   for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
   game=$(ls "$work/a" | sed -n 1p) # sed reads all: no SIGPIPE under pipefail
   truncate -s "$big" "$work/a/$game/maps.pak" # sparse: cheap to make, real bytes on the wire
+  # alpha's second game has a cover: bravo's page shows it before downloading
+  cover_game=$(ls "$work/a" | sed -n 2p)
+  python3 - "$work/a/$cover_game/cover.png" <<'EOF'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+rows = b"".join(b"\0" + bytes([x * 4, 255 - x * 4, 128]) * 64 for x in range(64))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0))
+                              + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+EOF
   # a game of one's own the catalog does not list (and a name no id can be)
   mkdir -p "$work/b/My Game"
   echo "my own game" >"$work/b/My Game/readme.txt"
@@ -70,7 +80,7 @@ run_browser() { # run_browser PREFIX-COMMAND... : runs ui_test.mjs
   # The page needs a one-time login link, the way a user gets one.
   url=$("$@" "$bin" open --state "$work/sb" --print) || { echo "FAIL: lanspread open" >&2; return 1; }
   "$@" env NODE_PATH="$deps/node_modules" HOME="$work" node "$browser_dir/ui_test.mjs" \
-    --url "$url" --game "$game" --peer alpha --chromium "$chromium" \
+    --url "$url" --game "$game" --cover "$cover_game" --peer alpha --chromium "$chromium" \
     --profile "$work/chromium-profile" --shots "$shots" --restart "${restart_dir:-}"
 }
 

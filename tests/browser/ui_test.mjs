@@ -43,6 +43,19 @@ async function libraryChecks(page, shot) {
   await until(async () => (await page.locator('#games article.game').count()) >= 200, 30000,
     '200 games listed');
   check(true, `${await page.locator('#games article.game').count()} games listed`);
+  // a game with a cover shows it (fetched from the peer that has it); the
+  // others keep their generated tile; covers load lazily
+  const coverImg = page.locator(`${cardSel(args.cover)} .tile img.cover`);
+  await coverImg.scrollIntoViewIfNeeded();
+  await until(() => coverImg.evaluate((img) => img.complete && img.naturalWidth === 64), 20000,
+    `the cover of ${args.cover} loads`);
+  check(await coverImg.getAttribute('loading') === 'lazy', 'the cover image loads lazily');
+  check((await coverImg.getAttribute('src')).includes(`/api/games/${args.cover}/cover?v=`),
+    'the cover URL names the game and the cover\'s hash');
+  check(await page.locator(`${cardSel(args.game)} .tile img`).count() === 0 &&
+    (await page.locator(`${cardSel(args.game)} .tile .initials`).textContent()).length > 0,
+    'a game without a cover keeps its generated tile');
+
   // natural order: "Demo Game 24" before "Demo Game 100"
   await page.selectOption('#sort', 'name');
   const byName = await names(page);

@@ -118,15 +118,17 @@ static void the_games_document_text_is_pinned(void **state)
     char *text = ls_api_state_games_text(f->st, "{\"games\":", "}");
     assert_non_null(text);
     assert_string_equal(
-        text, "{\"games\":[{\"description\":\"First\",\"downloaded\":true,\"genre\":null,\"id\":"
-              "\"alpha\",\"installed\":true,\"latest_version\":\"1.10\",\"name\":\"Alpha\","
-              "\"operation\":null,\"peer_count\":1,\"peer_ids\":[\"p1\"],\"peers\":[\"Peer One\"],"
-              "\"reason\":null,\"size\":10,\"state\":\"update-available\",\"version\":\"1.0\"},"
-              "{\"description\":null,\"downloaded\":false,\"genre\":null,\"id\":\"bravo\","
-              "\"installed\":false,\"latest_version\":\"2.0\",\"name\":\"Bravo\",\"operation\":"
-              "{\"op\":\"download\",\"phase\":\"requested\",\"progress\":null,\"reason\":null},"
-              "\"peer_count\":1,\"peer_ids\":[\"p1\"],\"peers\":[\"Peer One\"],\"reason\":null,"
-              "\"size\":20,\"state\":\"requested\",\"version\":null}]}");
+        text,
+        "{\"games\":[{\"cover\":null,\"description\":\"First\",\"downloaded\":true,\"genre\":null,"
+        "\"id\":"
+        "\"alpha\",\"installed\":true,\"latest_version\":\"1.10\",\"name\":\"Alpha\","
+        "\"operation\":null,\"peer_count\":1,\"peer_ids\":[\"p1\"],\"peers\":[\"Peer One\"],"
+        "\"reason\":null,\"size\":10,\"state\":\"update-available\",\"version\":\"1.0\"},"
+        "{\"cover\":null,\"description\":null,\"downloaded\":false,\"genre\":null,\"id\":\"bravo\","
+        "\"installed\":false,\"latest_version\":\"2.0\",\"name\":\"Bravo\",\"operation\":"
+        "{\"op\":\"download\",\"phase\":\"requested\",\"progress\":null,\"reason\":null},"
+        "\"peer_count\":1,\"peer_ids\":[\"p1\"],\"peers\":[\"Peer One\"],\"reason\":null,"
+        "\"size\":20,\"state\":\"requested\",\"version\":null}]}");
     free(text);
     text = ls_api_state_games_text(f->st, "<", ">");
     assert_non_null(text);

@@ -26,7 +26,8 @@ static const ls_local_game_t local_games[] = {
      .is_downloaded = true,
      .is_installed = true,
      .size = 10,
-     .file_count = 2},
+     .file_count = 2,
+     .cover = "c0"},
     {.id = "bravo", .name = "Bravo"},
 };
 static const char *const seeders[] = {"p1", "p2"};
@@ -39,7 +40,8 @@ static const ls_peer_ev_remote_game_t remote_games[] = {
      .peers = seeders,
      .peer_id_count = 2,
      .description = "First",
-     .genre = "RTS"},
+     .genre = "RTS",
+     .cover = "c1"},
     {.id = "bravo", .name = "Bravo", .latest_version = "2.0", .size = 20, .peer_count = 0},
 };
 static const ls_peer_ev_source_t sources[] = {
@@ -63,14 +65,15 @@ static const ls_peer_ev_upload_game_t uploads[] = {
 static const ls_event_case_t cases[] = {
     {EV(LS_EVENT_LOCAL_LIBRARY, local_library,
         {.rev = 3, .digest = "d1", .games = local_games, .game_count = 2}),
-     "{\"digest\":\"d1\",\"games\":[{\"description\":\"First\",\"downloaded\":true,"
+     "{\"digest\":\"d1\",\"games\":[{\"cover\":\"c0\",\"description\":\"First\",\"downloaded\":"
+     "true,"
      "\"file_count\":2,\"genre\":null,\"id\":\"alpha\",\"installed\":true,\"max_players\":8,"
      "\"name\":\"Alpha\",\"release_year\":2004,\"size\":10,\"version\":\"1.0\"},"
      "{\"description\":null,\"downloaded\":false,\"file_count\":0,\"genre\":null,\"id\":"
      "\"bravo\",\"installed\":false,\"max_players\":0,\"name\":\"Bravo\",\"release_year\":0,"
      "\"size\":0,\"version\":null}],\"rev\":3}"},
     {EV(LS_EVENT_LIST_GAMES, list_games, {.games = remote_games, .game_count = 2}),
-     "{\"games\":[{\"description\":\"First\",\"genre\":\"RTS\",\"id\":\"alpha\","
+     "{\"games\":[{\"cover\":\"c1\",\"description\":\"First\",\"genre\":\"RTS\",\"id\":\"alpha\","
      "\"latest_version\":\"1.10\",\"name\":\"Alpha\",\"peer_count\":2,\"peers\":[\"p1\",\"p2\"],"
      "\"size\":11},{\"description\":null,\"genre\":null,\"id\":\"bravo\",\"latest_version\":"
      "\"2.0\",\"name\":\"Bravo\",\"peer_count\":0,\"peers\":[],\"size\":20}]}"},

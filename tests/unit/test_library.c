@@ -5,6 +5,7 @@
 #include "library/library_internal.h"
 
 #include "lanspread/catalog.h"
+#include "lanspread/cover.h"
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/hash.h"
@@ -351,6 +352,88 @@ static void bad_entries_are_logged_and_the_rest_is_scanned(void **state)
     ls_manifest_free(&m);
     ls_test_rmtree(outside);
     free(outside);
+}
+
+static const uint8_t png_head[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13};
+
+static const ls_game_summary_t *announced_game(const ls_library_snapshot_t *snap, const char *id)
+{
+    for (size_t i = 0; i < snap->game_count; i++)
+        if (strcmp(snap->games[i].id, id) == 0)
+            return &snap->games[i];
+    return NULL;
+}
+
+/* A cover is a documented name, an image by its first bytes and at most
+ * LS_COVER_MAX bytes; the rest are game files with a logged reason. The
+ * announced cover is the file's SHA-256 and size, and replacing it with a
+ * same-size image moves the rev. */
+static void covers_are_found_by_name_signature_and_size(void **state)
+{
+    fixture_t *f = *state;
+    uint8_t png[600], big[LS_COVER_MAX + 1], hash[LS_SHA256_LEN];
+    char hex[LS_SHA256_HEX_LEN + 1];
+    ls_test_fill(png, sizeof png, 7);
+    memcpy(png, png_head, sizeof png_head);
+    memset(big, 0, sizeof big);
+    memcpy(big, "RIFF\0\0\0\0WEBP", 12);
+    add_game(f, "alpha", "1\n");
+    ls_test_write_file(f->games, "alpha/cover.png", png, sizeof png);
+    add_game(f, "bravo", "1\n");
+    ls_test_write_text(f->games, "bravo/cover.jpg", "GIF89a is not a JPEG");
+    add_game(f, "charlie", "1\n");
+    ls_test_write_file(f->games, "charlie/cover.webp", big, sizeof big);
+    add_game(f, "delta", "1\n");
+    ls_test_write_file(f->games, "delta/art/cover.png", png, sizeof png); /* not at the top */
+    scan(f);
+
+    ls_sha256(png, sizeof png, hash);
+    ls_hex_encode(hash, sizeof hash, hex);
+    const ls_local_game_t *alpha = ls_library_find(f->library, "alpha");
+    assert_string_equal(alpha->cover, hex);
+    assert_int_equal(alpha->cover_size, sizeof png);
+    assert_int_equal(alpha->cover_type, LS_COVER_PNG);
+    assert_string_equal(alpha->cover_file, "cover.png");
+    for (const char *const *id = (const char *const[]){"bravo", "charlie", "delta", NULL}; *id;
+         id++) {
+        const ls_local_game_t *g = ls_library_find(f->library, *id);
+        assert_string_equal(g->cover, "");
+        assert_null(g->cover_file);
+    }
+    assert_non_null(strstr(f->log, "bravo/cover.jpg skipped: not a PNG, JPEG or WebP"));
+    assert_non_null(strstr(f->log, "charlie/cover.webp skipped: larger than LS_COVER_MAX"));
+    /* still game files: downloaded with the game */
+    ls_library_file_t file;
+    assert_int_equal(ls_library_file(f->library, "bravo", "cover.jpg", &file), 0);
+
+    ls_library_snapshot_t snap;
+    assert_int_equal(ls_library_snapshot(f->library, &snap), 0);
+    assert_string_equal(announced_game(&snap, "alpha")->cover, hex);
+    assert_int_equal(announced_game(&snap, "alpha")->cover_size, sizeof png);
+    assert_null(announced_game(&snap, "bravo")->cover);
+    uint64_t rev = snap.library_rev;
+    ls_snapshot_free(&snap);
+
+    png[sizeof png - 1] ^= 0xff; /* same size, other bytes */
+    ls_test_write_file(f->games, "alpha/cover.png", png, sizeof png);
+    scan(f);
+    assert_true(ls_library_rev(f->library) > rev);
+    assert_string_not_equal(ls_library_find(f->library, "alpha")->cover, hex);
+}
+
+static void cover_signatures_are_told_by_their_first_bytes(void **state)
+{
+    (void)state;
+    const uint8_t jpeg[] = {0xff, 0xd8, 0xff, 0xe0};
+    const uint8_t webp[] = {'R', 'I', 'F', 'F', 1, 2, 3, 4, 'W', 'E', 'B', 'P'};
+    assert_int_equal(ls_cover_sniff(png_head, sizeof png_head), LS_COVER_PNG);
+    assert_int_equal(ls_cover_sniff(jpeg, sizeof jpeg), LS_COVER_JPEG);
+    assert_int_equal(ls_cover_sniff(webp, sizeof webp), LS_COVER_WEBP);
+    assert_int_equal(ls_cover_sniff(webp, sizeof webp - 1), LS_COVER_NONE); /* cut short */
+    assert_int_equal(ls_cover_sniff(png_head, 7), LS_COVER_NONE);
+    assert_int_equal(ls_cover_sniff((const uint8_t *)"<svg>", 5), LS_COVER_NONE);
+    assert_string_equal(ls_cover_mime(LS_COVER_WEBP), "image/webp");
+    assert_null(ls_cover_mime(LS_COVER_NONE));
 }
 
 static void corrupt_index_is_replaced_and_rev_keeps_growing(void **state)
@@ -1005,6 +1088,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_index_is_replaced_and_rev_keeps_growing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(single_game_rescan_keeps_the_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(covers_are_found_by_name_signature_and_size, setup,
+                                        teardown),
+        cmocka_unit_test(cover_signatures_are_told_by_their_first_bytes),
         cmocka_unit_test_setup_teardown(restart_in_every_folder_state_rehashes_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(restart_rehashes_only_the_changed_file, setup, teardown),

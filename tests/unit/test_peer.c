@@ -779,6 +779,76 @@ static void game_reply_carries_the_catalog_entry_only_for_peers_that_ask(void **
     raw_done(&raw, raw_state);
 }
 
+static const char *summary_cover(const ls_library_snapshot_t *snap, const char *id)
+{
+    for (size_t i = 0; i < snap->game_count; i++)
+        if (strcmp(snap->games[i].id, id) == 0)
+            return snap->games[i].cover ? snap->games[i].cover : "";
+    return NULL;
+}
+
+/* A peer that did not list LS_FEATURE_COVER gets summaries without covers
+ * (its strict decoder would refuse the fields), in the hello_ack and in
+ * the games answer; one that lists it gets the cover's hash and can fetch
+ * exactly that cover with get_cover, and nothing else. */
+static void covers_go_only_to_peers_that_take_them(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state;
+    ls_raw_result_t result;
+    char *features[] = {"chunk-sha256", LS_FEATURE_COVER};
+    uint8_t cover[2000], hash[LS_SHA256_LEN];
+    char hex[LS_SHA256_HEX_LEN + 1];
+    test_peer_t *seeder = ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(seeder, "alpha", 10);
+    ls_test_fill(cover, sizeof cover, 3);
+    memcpy(cover, "\xff\xd8\xff", 3);
+    ls_test_write_file(seeder->dir, "games/alpha/cover.jpg", cover, sizeof cover);
+    ls_sha256(cover, sizeof cover, hash);
+    ls_hex_encode(hash, sizeof hash, hex);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+    assert_int_equal(ls_raw_handshake(&raw, NULL, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    assert_string_equal(summary_cover(&result.reply.u.hello.library, "alpha"), "");
+    ls_raw_result_free(&result);
+    ls_msg_t list = {.kind = LS_MSG_LIST_GAMES};
+    assert_int_equal(ls_raw_request(&raw, &list, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_GAMES);
+    assert_string_equal(summary_cover(&result.reply.u.games, "alpha"), "");
+    ls_raw_result_free(&result);
+
+    ls_raw_run_for(&raw, LS_RESYNC_INTERVAL_MS / 2 + 100);
+    assert_int_equal(ls_raw_handshake_with(&raw, NULL, features, 2, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    assert_string_equal(summary_cover(&result.reply.u.hello.library, "alpha"), hex);
+    ls_raw_result_free(&result);
+
+    ls_msg_t get = {.kind = LS_MSG_GET_COVER};
+    get.u.cover_request.game_id = "alpha";
+    memcpy(get.u.cover_request.sha256, hex, sizeof hex);
+    assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_COVER);
+    assert_int_equal(result.body_len, sizeof cover);
+    assert_memory_equal(result.body_sha256, hash, sizeof hash);
+    ls_raw_result_free(&result);
+    /* another hash, another game: refused */
+    get.u.cover_request.sha256[0] = hex[0] == '0' ? '1' : '0';
+    assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_INVALID_REQUEST);
+    ls_raw_result_free(&result);
+    get.u.cover_request.game_id = "nosuch";
+    assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_UNKNOWN_GAME);
+    ls_raw_result_free(&result);
+    raw_done(&raw, raw_state);
+}
+
 /* A local catalog the downloader cannot read is never overwritten: the
  * download fails, saying which file, before any game file is written. */
 static void download_fails_rather_than_overwrite_a_malformed_local_catalog(void **state)
@@ -1051,6 +1121,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             game_reply_carries_the_catalog_entry_only_for_peers_that_ask, ls_swarm_setup,
             ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(covers_go_only_to_peers_that_take_them, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(
             download_fails_rather_than_overwrite_a_malformed_local_catalog, ls_swarm_setup,
             ls_swarm_teardown),

@@ -12,7 +12,11 @@
 
 static ls_game_summary_t game(const char *id, const char *version, uint64_t size)
 {
-    ls_game_summary_t g = {strdup(id), strdup(id), strdup(version), size, 3};
+    ls_game_summary_t g = {.id = strdup(id),
+                           .name = strdup(id),
+                           .version = strdup(version),
+                           .size = size,
+                           .file_count = 3};
     return g;
 }
 

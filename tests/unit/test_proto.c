@@ -29,7 +29,7 @@
 #define HAVE(count, bitmap)                                                                        \
     HAVE_WITH("\"manifest_id\":\"" D64 "\",\"chunk_count\":" count ",\"bitmap\":\"" bitmap "\"")
 /* The last message kind: tests that cover every kind run up to it. */
-#define LAST_KIND LS_MSG_FILE_BATCH
+#define LAST_KIND LS_MSG_COVER
 
 static char *xstrdup(const char *s)
 {
@@ -490,6 +490,92 @@ static void batch_request_is_bounded(void **state)
     snprintf(text + at, cap - at, "]}");
     assert_int_not_equal(decode_text(text, "ranges"), 0);
     free(text);
+}
+
+static const char cover_hash[] = "3fa405a8301ace34d11cf44a816080b8f0e49a48fbd048b8aef1543a8c58bdb6";
+
+static void summaries_carry_an_optional_cover_outside_the_digest(void **state)
+{
+    (void)state;
+    ls_msg_t in = {.kind = LS_MSG_GAMES}, out;
+    char plain_digest[LS_SHA256_HEX_LEN + 1];
+    fill_snapshot(&in.u.games);
+    memcpy(plain_digest, in.u.games.digest, sizeof plain_digest);
+    in.u.games.games[0].cover = xstrdup(cover_hash);
+    in.u.games.games[0].cover_size = LS_COVER_MAX;
+    /* the cover is not in the digest: a peer stripped of it agrees */
+    assert_int_equal(ls_snapshot_digest(in.u.games.games, in.u.games.game_count, in.u.games.digest),
+                     0);
+    assert_string_equal(in.u.games.digest, plain_digest);
+    round_trip(&in, &out);
+    assert_string_equal(out.u.games.games[0].cover, cover_hash);
+    assert_int_equal(out.u.games.games[0].cover_size, LS_COVER_MAX);
+    assert_null(out.u.games.games[1].cover);
+    assert_int_equal(out.u.games.games[1].cover_size, 0);
+    ls_msg_free(&out);
+    /* what a peer without the feature is sent: no cover field at all */
+    ls_snapshot_strip_covers(in.u.games.games, in.u.games.game_count);
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    assert_int_equal(ls_msg_encode(&in, &frame, &len), 0);
+    assert_null(memmem(frame, len, "cover", 5));
+    free(frame);
+    ls_msg_free(&in);
+}
+
+static void covers_are_decoded_strictly(void **state)
+{
+    (void)state;
+    char text[512];
+    const char *game = "{\"kind\":\"games\",\"library_rev\":1,\"digest\":\"%s\",\"games\":[{"
+                       "\"id\":\"q\",\"name\":\"Q\",\"version\":\"1\",\"size\":1,"
+                       "\"file_count\":1%s}]}";
+    const char *d = "0000000000000000000000000000000000000000000000000000000000000000";
+    char extra[200];
+    snprintf(extra, sizeof extra, ",\"cover_size\":10");
+    snprintf(text, sizeof text, game, d, extra);
+    assert_int_equal(decode_text(text, "cover"), LS_EMISSING);
+    snprintf(extra, sizeof extra, ",\"cover\":\"%s\"", cover_hash);
+    snprintf(text, sizeof text, game, d, extra);
+    assert_int_equal(decode_text(text, "cover_size"), LS_EMISSING);
+    snprintf(extra, sizeof extra, ",\"cover\":\"%s\",\"cover_size\":%u", cover_hash,
+             LS_COVER_MAX + 1);
+    snprintf(text, sizeof text, game, d, extra);
+    assert_int_equal(decode_text(text, "cover_size"), LS_ERANGE);
+    snprintf(extra, sizeof extra, ",\"cover\":\"ABC\",\"cover_size\":1");
+    snprintf(text, sizeof text, game, d, extra);
+    assert_int_equal(decode_text(text, "cover"), LS_ERANGE);
+    /* get_cover: an id and a hash; cover: 1..LS_COVER_MAX bytes follow */
+    snprintf(text, sizeof text, "{\"kind\":\"get_cover\",\"game_id\":\"../x\",\"sha256\":\"%s\"}",
+             cover_hash);
+    assert_int_equal(decode_text(text, "game_id"), LS_EINVALID_ID);
+    assert_int_equal(
+        decode_text("{\"kind\":\"get_cover\",\"game_id\":\"q\",\"sha256\":\"x\"}", "sha256"),
+        LS_ERANGE);
+    assert_int_equal(decode_text("{\"kind\":\"get_cover\",\"game_id\":\"q\"}", "sha256"),
+                     LS_EMISSING);
+    assert_int_equal(decode_text("{\"kind\":\"cover\",\"length\":0}", "length"), LS_ERANGE);
+    snprintf(text, sizeof text, "{\"kind\":\"cover\",\"length\":%u}", LS_COVER_MAX + 1);
+    assert_int_equal(decode_text(text, "length"), LS_ERANGE);
+    assert_int_equal(decode_text("{\"kind\":\"cover\",\"offset\":0,\"length\":1}", "offset"),
+                     LS_EUNKNOWN_FIELD);
+}
+
+static void get_cover_and_cover_round_trip(void **state)
+{
+    (void)state;
+    ls_msg_t in = {.kind = LS_MSG_GET_COVER}, out;
+    in.u.cover_request.game_id = xstrdup("quake3");
+    memcpy(in.u.cover_request.sha256, cover_hash, sizeof cover_hash);
+    round_trip(&in, &out);
+    assert_string_equal(out.u.cover_request.game_id, "quake3");
+    assert_string_equal(out.u.cover_request.sha256, cover_hash);
+    ls_msg_free(&out);
+    ls_msg_free(&in);
+    ls_msg_t header = {.kind = LS_MSG_COVER, .u.file_header.length = LS_COVER_MAX};
+    round_trip(&header, &out);
+    assert_int_equal(out.u.file_header.length, LS_COVER_MAX);
+    ls_msg_free(&out);
 }
 
 static void library_delta_round_trips_changes_and_removals(void **state)
@@ -1193,9 +1279,9 @@ static void digest_ignores_the_order_of_games(void **state)
 {
     (void)state;
     ls_game_summary_t games[3] = {
-        {"quake3", "Quake III", "1.32", 10, 2},
-        {"doom", "Doom", "1.9", 5, 1},
-        {"ut2004", "UT", "3369", 7, 3},
+        {.id = "quake3", .name = "Quake III", .version = "1.32", .size = 10, .file_count = 2},
+        {.id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 1},
+        {.id = "ut2004", .name = "UT", .version = "3369", .size = 7, .file_count = 3},
     };
     ls_game_summary_t shuffled[3] = {games[2], games[0], games[1]};
     char a[LS_SHA256_HEX_LEN + 1], b[LS_SHA256_HEX_LEN + 1];
@@ -1209,9 +1295,9 @@ static void digest_ignores_order_even_among_equal_ids(void **state)
 {
     (void)state;
     ls_game_summary_t games[3] = {
-        {"doom", "Doom", "1.9", 5, 1},
-        {"doom", "Doom", "1.9", 5, 2},
-        {"doom", "Doom II", "1.9", 5, 1},
+        {.id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 1},
+        {.id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 2},
+        {.id = "doom", .name = "Doom II", .version = "1.9", .size = 5, .file_count = 1},
     };
     ls_game_summary_t shuffled[3] = {games[2], games[1], games[0]};
     char a[LS_SHA256_HEX_LEN + 1], b[LS_SHA256_HEX_LEN + 1];
@@ -1223,7 +1309,8 @@ static void digest_ignores_order_even_among_equal_ids(void **state)
 static void digest_changes_with_every_field(void **state)
 {
     (void)state;
-    ls_game_summary_t base = {"doom", "Doom", "1.9", 5, 1};
+    ls_game_summary_t base = {
+        .id = "doom", .name = "Doom", .version = "1.9", .size = 5, .file_count = 1};
     ls_game_summary_t variants[5] = {base, base, base, base, base};
     variants[0].id = "doom2";
     variants[1].name = "Doom II";
@@ -1243,10 +1330,10 @@ static void digest_changes_with_every_field(void **state)
 static void digest_fields_cannot_shift_into_each_other(void **state)
 {
     (void)state;
-    ls_game_summary_t a = {"g", "x:1", "2", 0, 0};
-    ls_game_summary_t b = {"g", "x", "1:2", 0, 0};
-    ls_game_summary_t c = {"g", "n", "12", 3, 0};
-    ls_game_summary_t d = {"g", "n", "1", 23, 0};
+    ls_game_summary_t a = {.id = "g", .name = "x:1", .version = "2", .size = 0, .file_count = 0};
+    ls_game_summary_t b = {.id = "g", .name = "x", .version = "1:2", .size = 0, .file_count = 0};
+    ls_game_summary_t c = {.id = "g", .name = "n", .version = "12", .size = 3, .file_count = 0};
+    ls_game_summary_t d = {.id = "g", .name = "n", .version = "1", .size = 23, .file_count = 0};
     char da[65], db[65], dc[65], dd[65];
     assert_int_equal(ls_snapshot_digest(&a, 1, da), 0);
     assert_int_equal(ls_snapshot_digest(&b, 1, db), 0);
@@ -1261,8 +1348,8 @@ static void digest_matches_the_documented_encoding(void **state)
 {
     (void)state;
     ls_game_summary_t games[2] = {
-        {"quake", "Quake: Arena", "", 0, 0},
-        {"doom", "Doom", "1.9", 123, 4},
+        {.id = "quake", .name = "Quake: Arena", .version = "", .size = 0, .file_count = 0},
+        {.id = "doom", .name = "Doom", .version = "1.9", .size = 123, .file_count = 4},
     };
     char out[65];
     /* sha256("4:doom4:Doom3:1.93:1231:45:quake12:Quake: Arena0:1:01:0") */
@@ -1517,6 +1604,9 @@ int main(void)
         cmocka_unit_test(protocol_md_examples_decode),
         cmocka_unit_test(batch_request_round_trips_its_ranges_and_file_batch_its_length),
         cmocka_unit_test(batch_request_is_bounded),
+        cmocka_unit_test(summaries_carry_an_optional_cover_outside_the_digest),
+        cmocka_unit_test(covers_are_decoded_strictly),
+        cmocka_unit_test(get_cover_and_cover_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
