@@ -92,6 +92,12 @@ typedef struct {
 bool ls_discovery_is_on_link(uint32_t address, unsigned ifindex,
                              const ls_discovery_prefix_t *prefixes, size_t count);
 
+/* Whether `address` (IPv4, network byte order) is on-link for one of the
+ * interfaces this discovery publishes on (ls_discovery_is_on_link against
+ * each), as their networks were last read. For addresses learnt other than
+ * by mDNS (a peer's `peers`): they are dialled only if they are. */
+bool ls_discovery_is_local_network(const ls_discovery_t *d, uint32_t address);
+
 /* Starts advertising and browsing on `loop`. The config is copied. On success
  * *out belongs to the caller, who ends it with ls_discovery_stop().
  * LS_EINVAL for a bad config, LS_EMDNS when the responder cannot start

@@ -268,6 +268,15 @@ static void refresh_addresses(ls_discovery_t *d)
     publish(d);
 }
 
+bool ls_discovery_is_local_network(const ls_discovery_t *d, uint32_t address)
+{
+    for (size_t i = 0; i < d->address_count; i++)
+        if (ls_discovery_is_on_link(address, d->addresses[i].ifindex, d->addresses,
+                                    d->address_count))
+            return true;
+    return false;
+}
+
 bool ls_discovery_is_on_link(uint32_t address, unsigned ifindex,
                              const ls_discovery_prefix_t *prefixes, size_t count)
 {

@@ -34,8 +34,19 @@ struct ls__links {
     bool is_pinging;
 };
 
-static const char *const local_features[] = {"chunk-sha256", "library-delta", LS_FEATURE_GAME_META,
-                                             LS_FEATURE_BATCH, LS_FEATURE_SWARM};
+static const char *const local_features[] = {"chunk-sha256",       "library-delta",
+                                             LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
+                                             LS_FEATURE_PEERS,     LS_FEATURE_SWARM};
+
+/* The optional features a test switch can turn off. */
+static bool lists_feature(const ls__links_t *links, const char *feature)
+{
+    if (strcmp(feature, LS_FEATURE_SWARM) == 0)
+        return links->config.is_swarm;
+    if (strcmp(feature, LS_FEATURE_PEERS) == 0)
+        return links->config.is_peer_exchange;
+    return true;
+}
 
 static bool has_feature(const ls_hello_t *hello, const char *feature)
 {
@@ -69,9 +80,6 @@ static int make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
     ls_hello_t *h = &out->u.hello;
     char proof[LS_SHA256_HEX_LEN + 1];
     size_t nfeatures = sizeof local_features / sizeof local_features[0];
-    /* LS_FEATURE_SWARM last, so that switching it off drops just it. */
-    if (!links->config.is_swarm)
-        nfeatures--;
     memset(out, 0, sizeof *out);
     out->kind = kind;
     if (!links->announced)
@@ -83,8 +91,9 @@ static int make_hello(ls_link_t *link, ls_msg_kind_t kind, ls_msg_t *out)
     h->features = calloc(nfeatures, sizeof *h->features);
     if (!h->peer_id || !h->name || !h->features)
         goto fail;
-    for (size_t i = 0; i < nfeatures; i++, h->feature_count++)
-        if (!(h->features[i] = strdup(local_features[i])))
+    for (size_t i = 0; i < nfeatures; i++)
+        if (lists_feature(links, local_features[i]) &&
+            !(h->features[h->feature_count++] = strdup(local_features[i])))
             goto fail;
     if (links->has_party_key) {
         if (!link->has_exporter) {
@@ -191,6 +200,8 @@ static void peer_address(ls_link_t *link, const ls_hello_t *hello)
     snprintf(link->address, sizeof link->address, "%s:%u", ip, hello->listen_port);
 }
 
+static void send_peers(ls_link_t *link);
+
 /* A validated hello or hello_ack: applied to the PeerGameDB. Returns 0, or
  * LS_ECANCELED when this link lost to a duplicate (and is closing), or the
  * apply's error (LS_ECORRUPT: the digest does not match the games). */
@@ -202,6 +213,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     link->wants_game_meta = has_feature(hello, LS_FEATURE_GAME_META);
     link->wants_swarm = links->config.is_swarm && has_feature(hello, LS_FEATURE_SWARM);
     link->takes_batch = has_feature(hello, LS_FEATURE_BATCH);
+    link->takes_peers = links->config.is_peer_exchange && has_feature(hello, LS_FEATURE_PEERS);
+    bool was_ready = link->is_ready;
     ls_link_t *other = ready_link_for(links, link->peer_id, link);
     if (other) {
         ls_link_t *loser = duplicate_loser(link, other);
@@ -242,6 +255,10 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
                                            links->config.hooks.userdata);
     }
     peers_changed(links);
+    /* The dialler tells first: its hello_ack came, so the acceptor's side of
+     * the link is ready too (a `peers` before that would be refused). */
+    if (link->is_outbound && !was_ready)
+        send_peers(link);
     return 0;
 }
 
@@ -546,6 +563,99 @@ void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg)
             ls__exchange_start(l, msg, swarm_reply_cb, NULL);
 }
 
+/* --- peer exchange (issue #17) ------------------------------------------------ */
+
+static void peers_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
+{
+    if (status != 0 && !link->is_closing)
+        ls_debug("peer", "%s: peers not acknowledged: %s", link->address, ls_strerror(status));
+}
+
+/* Our ready peers but the link's own, one entry per peer (a duplicate
+ * connection is not ready), each at the address it listens on. IPv4 only:
+ * a receiver dials only addresses on its own links, of the family mDNS
+ * advertises. */
+static size_t collect_peers(const ls_link_t *to, ls_peer_addr_t *out)
+{
+    size_t n = 0;
+    for (const ls_link_t *l = to->links->list; l && n < LS_PEERS_MAX; l = l->next) {
+        uint32_t ip;
+        uint16_t port;
+        if (l == to || !l->is_ready || l->is_closing || strcmp(l->peer_id, to->peer_id) == 0 ||
+            ls_peer_addr_parse(l->address, &ip, &port) != 0)
+            continue;
+        memcpy(out[n].peer_id, l->peer_id, sizeof out[n].peer_id);
+        memcpy(out[n].address, l->address, strlen(l->address) + 1);
+        n++;
+    }
+    return n;
+}
+
+static void send_peers(ls_link_t *link)
+{
+    if (!link->takes_peers || link->is_closing || link->peers_sent >= LS_PEERS_SENDS_MAX)
+        return;
+    ls_peer_addr_t *list = malloc(LS_PEERS_MAX * sizeof *list);
+    if (!list)
+        return;
+    size_t n = collect_peers(link, list);
+    ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
+    int rc = ls__exchange_start(link, &msg, peers_reply_cb, NULL);
+    if (rc == 0) {
+        link->peers_sent++;
+        link->peers_sent_count = n;
+        link->peers_sent_ms = ls__links_now(link->links);
+    } else {
+        ls_debug("peer", "%s: peers not sent: %s", link->address, ls_strerror(rc));
+    }
+    free(list);
+}
+
+static size_t ready_peer_count(const ls__links_t *links)
+{
+    size_t n = 0;
+    for (const ls_link_t *l = links->list; l; l = l->next)
+        n += l->is_ready && !l->is_closing;
+    return n;
+}
+
+/* From the tick: a link told fewer peers than we have now hears of them
+ * once more, LS_PEERS_RESEND_MS after the first time. */
+static void resend_peers(ls__links_t *links, uint64_t now)
+{
+    size_t ready = 0;
+    bool is_counted = false;
+    for (ls_link_t *l = links->list; l; l = l->next) {
+        if (!l->is_ready || l->is_closing || l->peers_sent != 1 ||
+            now - l->peers_sent_ms < LS_PEERS_RESEND_MS)
+            continue;
+        if (!is_counted) {
+            ready = ready_peer_count(links);
+            is_counted = true;
+        }
+        if (ready - 1 > l->peers_sent_count)
+            send_peers(l);
+        else
+            l->peers_sent = LS_PEERS_SENDS_MAX; /* it heard of everyone */
+    }
+}
+
+void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack)
+{
+    ls__links_t *links = link->links;
+    memset(ack, 0, sizeof *ack);
+    ack->kind = LS_MSG_PEERS_ACK;
+    if (!link->takes_peers || link->peers_heard >= LS_PEERS_SENDS_MAX) {
+        ls_debug("peer", "%s: one peers more than allowed; ignored", link->address);
+        return;
+    }
+    link->peers_heard++;
+    if (links->config.hooks.peers_heard)
+        links->config.hooks.peers_heard(link, list, links->config.hooks.userdata);
+    if (link->peers_sent == 0)
+        send_peers(link); /* the acceptor's answer: now the dialler knows ours */
+}
+
 /* --- connections ----------------------------------------------------------- */
 
 static ls_link_t *link_new(ls__links_t *links, bool is_outbound)
@@ -618,6 +728,7 @@ void ls__links_detach_target(ls__links_t *links, ls__dial_target_t *target)
 void ls__links_tick(ls__links_t *links)
 {
     uint64_t now = ls__links_now(links);
+    resend_peers(links, now);
     for (ls_link_t *l = links->list; l; l = l->next) {
         bool is_library_late =
             l->deferred_hello.kind && now - l->library_wait_ms >= links->config.hello_deadline_ms;

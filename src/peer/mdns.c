@@ -30,6 +30,12 @@ typedef struct ls_mdns_peer {
     bool has_resynced;
     bool is_resync_pending; /* a change came while rate-limited */
     uint64_t resync_ms;
+    /* Learnt from a linked peer's `peers`, not heard over mDNS: dialled
+     * PEERS_TARGET_DIALS_MAX times at most unless a handshake completes,
+     * then forgotten (a made-up entry does not keep its slot). */
+    bool is_hearsay;
+    bool has_linked;
+    uint8_t dials;
 } ls_mdns_peer_t;
 
 struct ls__mdns {
@@ -61,6 +67,9 @@ struct ls__mdns {
  * peer is not watched: library changes reach linked peers as
  * library_delta, and a lost link is redialled at its last address. */
 #define MDNS_BROWSE_MS 2500
+/* Dials of a peer learnt from `peers` before it is forgotten, if none
+ * completed a handshake with the advertised id. */
+#define PEERS_TARGET_DIALS_MAX 2
 
 bool ls__mdns_admits_target(size_t targets, size_t targets_at_host)
 {
@@ -84,21 +93,41 @@ static void maybe_dial(ls__mdns_t *md, ls_mdns_peer_t *p)
 {
     if (ls__links_find_ready(md->config.links, p->peer_id)) {
         p->target.backoff_ms = 0; /* connected: a later loss starts afresh */
+        p->has_linked = true;
         return;
     }
+    bool was_dialling = p->target.link != NULL;
     ls__links_dial_if_due(md->config.links, &p->target);
+    if (!was_dialling && p->target.link && p->dials < UINT8_MAX)
+        p->dials++;
 }
 
 static void resync_library(ls__mdns_t *md, ls_mdns_peer_t *p);
+static void forget_target(ls__mdns_t *md, ls_mdns_peer_t **pp);
+
+/* A peer learnt from `peers` that never answered as itself. */
+static bool is_hearsay_spent(const ls_mdns_peer_t *p)
+{
+    return p->is_hearsay && !p->has_linked && !p->target.link &&
+           (p->target.is_ignored || p->dials >= PEERS_TARGET_DIALS_MAX);
+}
 
 void ls__mdns_tick(ls__mdns_t *md)
 {
     if (!md)
         return;
-    for (ls_mdns_peer_t *p = md->peers; p; p = p->next) {
+    for (ls_mdns_peer_t **pp = &md->peers; *pp;) {
+        ls_mdns_peer_t *p = *pp;
         if (p->is_resync_pending)
             resync_library(md, p);
         maybe_dial(md, p);
+        if (is_hearsay_spent(p)) {
+            ls_debug("mdns", "%.12s at %s (from peers) never answered: forgotten", p->peer_id,
+                     p->target.address);
+            forget_target(md, pp);
+            continue;
+        }
+        pp = &p->next;
     }
 }
 
@@ -224,6 +253,7 @@ static void found_cb(const ls_discovered_peer_t *found, void *userdata)
         return; /* admits() parsed it: cannot happen */
     if (!is_new && strcmp(p->target.address, found->address) != 0)
         move_target(md, p, found);
+    p->is_hearsay = false; /* heard over mDNS itself */
     p->found_rev = found->library_rev;
     snprintf(p->found_digest, sizeof p->found_digest, "%s", found->digest);
     resync_library(md, p);
@@ -238,6 +268,37 @@ static void forget_target(ls__mdns_t *md, ls_mdns_peer_t **pp)
     if (p->target.link)
         p->target.link->target = NULL; /* the connection lives on without us */
     free(p);
+}
+
+/* One entry of a linked peer's `peers`. Only a peer we have no target for
+ * and no connection to becomes one, at an address on one of our own links,
+ * within the mDNS caps; a known target is never moved by hearsay. The
+ * certificate must then carry the advertised id (is_id_advertised). */
+static void learn_peer(ls__mdns_t *md, const ls_peer_addr_t *entry)
+{
+    uint32_t ip;
+    uint16_t port;
+    if (strcmp(entry->peer_id, md->peer_id) == 0 || find_target(md, entry->peer_id) ||
+        ls__links_exists(md->config.links, entry->peer_id) ||
+        ls_peer_addr_parse(entry->address, &ip, &port) != 0 ||
+        !ls_discovery_is_local_network(md->discovery, ip))
+        return;
+    ls_discovered_peer_t found = {0};
+    memcpy(found.peer_id, entry->peer_id, sizeof found.peer_id);
+    snprintf(found.address, sizeof found.address, "%s", entry->address);
+    ls_mdns_peer_t *p = add_target(md, &found);
+    if (!p || set_address(p, found.address) != 0)
+        return; /* admits() parsed it: set_address cannot fail */
+    p->is_hearsay = true;
+    maybe_dial(md, p);
+}
+
+void ls__mdns_learn(ls__mdns_t *md, const ls_peer_list_t *list)
+{
+    if (!md || md->is_stopping || !md->discovery)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        learn_peer(md, &list->peers[i]);
 }
 
 /* The announcement went away: stop dialling. A live connection stays; the

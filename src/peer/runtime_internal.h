@@ -94,7 +94,8 @@ struct ls_peer_runtime {
     size_t static_peer_count;
     ls__known_t *known; /* remembered peers */
     bool is_mdns_enabled;
-    bool is_swarm; /* partial copies announced, served and fetched from */
+    bool is_swarm;         /* partial copies announced, served and fetched from */
+    bool is_peer_exchange; /* LS_FEATURE_PEERS: peers told and learnt over links */
     bool is_shutting_down;
 
     /* the library and its publisher */

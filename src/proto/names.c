@@ -28,6 +28,8 @@ static const char *const kind_names[] = {
     [LS_MSG_HELLO_LIBRARY_ACK] = "hello_library_ack",
     [LS_MSG_GET_FILE_BATCH] = "get_game_file_batch",
     [LS_MSG_FILE_BATCH] = "file_batch",
+    [LS_MSG_PEERS] = "peers",
+    [LS_MSG_PEERS_ACK] = "peers_ack",
 };
 
 static const char *const wire_error_names[] = {
