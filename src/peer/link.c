@@ -32,6 +32,7 @@ struct ls__links {
     ls_link_t *list;
     uv_timer_t ping_timer;
     bool is_pinging;
+    uv_timer_t peers_timer; /* runs while a link may be told more peers */
 };
 
 static const char *const local_features[] = {"chunk-sha256",       "library-delta",
@@ -176,6 +177,15 @@ static ls_link_t *duplicate_loser(ls_link_t *link, ls_link_t *other)
 ls_link_t *ls__links_find_ready(ls__links_t *links, const char *peer_id)
 {
     return ready_link_for(links, peer_id, NULL);
+}
+
+bool ls__links_exists_prefix(ls__links_t *links, const char *prefix)
+{
+    size_t len = strlen(prefix);
+    for (ls_link_t *l = links->list; l; l = l->next)
+        if (!l->is_closing && l->peer_id[0] && strncmp(l->peer_id, prefix, len) == 0)
+            return true;
+    return false;
 }
 
 bool ls__links_exists(ls__links_t *links, const char *peer_id)
@@ -591,8 +601,11 @@ static size_t collect_peers(const ls_link_t *to, ls_peer_addr_t *out)
     return n;
 }
 
+static void peers_timer_cb(uv_timer_t *timer);
+
 static void send_peers(ls_link_t *link)
 {
+    ls__links_t *links = link->links;
     if (!link->takes_peers || link->is_closing || link->peers_sent >= LS_PEERS_SENDS_MAX)
         return;
     ls_peer_addr_t *list = malloc(LS_PEERS_MAX * sizeof *list);
@@ -604,11 +617,14 @@ static void send_peers(ls_link_t *link)
     if (rc == 0) {
         link->peers_sent++;
         link->peers_sent_count = n;
-        link->peers_sent_ms = ls__links_now(link->links);
+        link->peers_sent_ms = ls__links_now(links);
     } else {
         ls_debug("peer", "%s: peers not sent: %s", link->address, ls_strerror(rc));
     }
     free(list);
+    if (link->peers_sent < LS_PEERS_SENDS_MAX && links->endpoint &&
+        !uv_is_active((uv_handle_t *)&links->peers_timer))
+        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_RESEND_MS, LS_PEERS_RESEND_MS);
 }
 
 static size_t ready_peer_count(const ls__links_t *links)
@@ -619,25 +635,28 @@ static size_t ready_peer_count(const ls__links_t *links)
     return n;
 }
 
-/* From the tick: a link told fewer peers than we have now hears of them
- * once more, LS_PEERS_RESEND_MS after the first time. */
-static void resend_peers(ls__links_t *links, uint64_t now)
+/* A link told of fewer peers than we are linked to now hears of them again,
+ * LS_PEERS_RESEND_MS after the last time (at the start of a party the first
+ * lists are short); one told of all of them is done. The timer stops once
+ * no link may be told more. */
+static void peers_timer_cb(uv_timer_t *timer)
 {
-    size_t ready = 0;
-    bool is_counted = false;
+    ls__links_t *links = timer->data;
+    uint64_t now = ls__links_now(links);
+    size_t ready = ready_peer_count(links);
+    bool is_pending = false;
     for (ls_link_t *l = links->list; l; l = l->next) {
-        if (!l->is_ready || l->is_closing || l->peers_sent != 1 ||
-            now - l->peers_sent_ms < LS_PEERS_RESEND_MS)
+        if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0 ||
+            l->peers_sent >= LS_PEERS_SENDS_MAX)
             continue;
-        if (!is_counted) {
-            ready = ready_peer_count(links);
-            is_counted = true;
-        }
-        if (ready - 1 > l->peers_sent_count)
+        if (ready - 1 <= l->peers_sent_count)
+            continue; /* nothing new for it yet */
+        if (now - l->peers_sent_ms >= LS_PEERS_RESEND_MS)
             send_peers(l);
-        else
-            l->peers_sent = LS_PEERS_SENDS_MAX; /* it heard of everyone */
+        is_pending |= l->peers_sent < LS_PEERS_SENDS_MAX;
     }
+    if (!is_pending)
+        uv_timer_stop(timer);
 }
 
 void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack)
@@ -728,7 +747,6 @@ void ls__links_detach_target(ls__links_t *links, ls__dial_target_t *target)
 void ls__links_tick(ls__links_t *links)
 {
     uint64_t now = ls__links_now(links);
-    resend_peers(links, now);
     for (ls_link_t *l = links->list; l; l = l->next) {
         bool is_library_late =
             l->deferred_hello.kind && now - l->library_wait_ms >= links->config.hello_deadline_ms;
@@ -930,6 +948,8 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     }
     uv_timer_init(config->loop, &links->ping_timer);
     links->ping_timer.data = links;
+    uv_timer_init(config->loop, &links->peers_timer);
+    links->peers_timer.data = links;
     *out = links;
     return 0;
 }
@@ -961,6 +981,8 @@ void ls__links_stop(ls__links_t *links)
 {
     uv_timer_stop(&links->ping_timer);
     uv_close((uv_handle_t *)&links->ping_timer, NULL);
+    uv_timer_stop(&links->peers_timer);
+    uv_close((uv_handle_t *)&links->peers_timer, NULL);
     links->endpoint = NULL; /* closing: no more dials */
 }
 

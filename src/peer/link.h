@@ -56,12 +56,12 @@ typedef struct {
  * LS_PEERDB_GAMES_MAX games is applied at most that often per link. */
 #define LS_RESYNC_INTERVAL_MS 2000
 /* Peer exchange (`peers`, issue #17): a link is told our peers at most this
- * many times (when it becomes ready, and once more if we were linked to
- * more peers LS_PEERS_RESEND_MS later: pairs that missed each other in the
- * start-up burst then meet), and acts on at most as many `peers` it is
- * told; more are acknowledged and ignored. */
-#define LS_PEERS_SENDS_MAX 2
-#define LS_PEERS_RESEND_MS 3000
+ * many times: when it becomes ready, and again each LS_PEERS_RESEND_MS
+ * while we are linked to more peers than we listed to it last (at the
+ * start of a party the first lists are short); it acts on at most as many
+ * `peers` it is told, more are acknowledged and ignored. */
+#define LS_PEERS_SENDS_MAX 3
+#define LS_PEERS_RESEND_MS 1000
 
 struct ls_link {
     ls_link_t *next;
@@ -151,6 +151,8 @@ void ls__links_stop(ls__links_t *links);
 ls_link_t *ls__links_find_ready(ls__links_t *links, const char *peer_id);
 /* Any connection to peer_id that is not closing (ready or in its handshake). */
 bool ls__links_exists(ls__links_t *links, const char *peer_id);
+/* Any connection not closing to a peer whose id starts with `prefix`. */
+bool ls__links_exists_prefix(ls__links_t *links, const char *prefix);
 /* Dials target when it has no connection and its backoff allows. */
 void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target);
 /* The target goes away: no link points at it any more (its connection,

@@ -67,6 +67,17 @@ struct ls__mdns {
  * peer is not watched: library changes reach linked peers as
  * library_delta, and a lost link is redialled at its last address. */
 #define MDNS_BROWSE_MS 2500
+/* Party scale, with peer exchange: each resolution is an SRV, a TXT and an
+ * A query that every peer on the link hears and answers or compares, so N
+ * peers resolving each other cost O(N^2) queries heard N times. A peer
+ * resolves only the first MDNS_RESOLVE_FIRST services it finds; its links
+ * to them tell it of the rest (`peers`). A service still neither linked
+ * nor a target MDNS_UNKNOWN_AGE_MS after it was found (by the peer_id
+ * prefix of its name) is resolved then, MDNS_RESOLVE_PER_TICK per
+ * reconnect tick: what peer exchange missed, mDNS still finds. */
+#define MDNS_RESOLVE_FIRST 4
+#define MDNS_UNKNOWN_AGE_MS 3000
+#define MDNS_RESOLVE_PER_TICK 16
 /* Dials of a peer learnt from `peers` before it is forgotten, if none
  * completed a handshake with the advertised id. */
 #define PEERS_TARGET_DIALS_MAX 2
@@ -112,10 +123,23 @@ static bool is_hearsay_spent(const ls_mdns_peer_t *p)
            (p->target.is_ignored || p->dials >= PEERS_TARGET_DIALS_MAX);
 }
 
+static bool is_known_prefix(const char *prefix, void *userdata)
+{
+    ls__mdns_t *md = userdata;
+    size_t len = strlen(prefix);
+    for (const ls_mdns_peer_t *p = md->peers; p; p = p->next)
+        if (strncmp(p->peer_id, prefix, len) == 0)
+            return true;
+    return ls__links_exists_prefix(md->config.links, prefix);
+}
+
 void ls__mdns_tick(ls__mdns_t *md)
 {
     if (!md)
         return;
+    if (md->discovery && !md->is_stopping)
+        ls_discovery_resolve_unknown(md->discovery, MDNS_UNKNOWN_AGE_MS, is_known_prefix, md,
+                                     MDNS_RESOLVE_PER_TICK);
     for (ls_mdns_peer_t **pp = &md->peers; *pp;) {
         ls_mdns_peer_t *p = *pp;
         if (p->is_resync_pending)
@@ -352,6 +376,7 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
         .userdata = md,
         .browse_ms = MDNS_BROWSE_MS,
         .is_resolve_once = true,
+        .resolve_first = MDNS_RESOLVE_FIRST,
     };
     int rc = ls_discovery_start(config->loop, &cfg, &md->discovery);
     if (rc != 0) {
