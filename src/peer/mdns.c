@@ -307,7 +307,7 @@ static void learn_peer(ls__mdns_t *md, const ls_peer_addr_t *entry)
         ls_peer_addr_parse(entry->address, &ip, &port) != 0 ||
         !ls_discovery_is_local_network(md->discovery, ip))
         return;
-    ls_discovered_peer_t found = {0};
+    ls_discovered_peer_t found = {.library_rev = 0};
     memcpy(found.peer_id, entry->peer_id, sizeof found.peer_id);
     snprintf(found.address, sizeof found.address, "%s", entry->address);
     ls_mdns_peer_t *p = add_target(md, &found);
