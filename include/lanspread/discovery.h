@@ -83,7 +83,14 @@ typedef struct {
      * updates, no loss on expiry (only the browser's goodbye). A failed
      * resolution is still retried. */
     bool is_resolve_once;
+    /* Party scale: only the first this many services found are resolved at
+     * once (0: all); the others wait for ls_discovery_resolve_unknown.
+     * Every resolution is three queries every peer on the link hears. */
+    uint32_t resolve_first;
 } ls_discovery_config_t;
+
+/* Hex digits of the peer_id our instance names carry ("<name> [<8 hex>]"). */
+#define LS_DISCOVERY_ID_PREFIX_LEN 8
 
 /* One IPv4 network of a local interface (network byte order). */
 typedef struct {
@@ -99,6 +106,27 @@ typedef struct {
  * order. Pure. */
 bool ls_discovery_is_on_link(uint32_t address, unsigned ifindex,
                              const ls_discovery_prefix_t *prefixes, size_t count);
+
+/* Whether `address` is on-link for any of the interfaces in prefixes
+ * (ls_discovery_is_on_link for each one's ifindex). Pure. */
+bool ls_discovery_is_on_any_link(uint32_t address, const ls_discovery_prefix_t *prefixes,
+                                 size_t count);
+/* The peer_id prefix an instance name carries (the last "[" + 8 hex digits
+ * + "]" in it), lowercased into out; NULL when it has none. Pure. */
+const char *ls_discovery_id_prefix(const char *name, char out[LS_DISCOVERY_ID_PREFIX_LEN + 1]);
+/* Whether `address` (IPv4, network byte order) is on-link for one of the
+ * interfaces this discovery publishes on (ls_discovery_is_on_any_link), as
+ * their networks were last read. For addresses learnt other than
+ * by mDNS (a peer's `peers`): they are dialled only if they are. */
+bool ls_discovery_is_local_network(const ls_discovery_t *d, uint32_t address);
+
+/* Starts resolving services found at least age_ms ago and not resolved yet
+ * (beyond cfg.resolve_first) whose instance name's peer_id prefix (lowercase
+ * hex, LS_DISCOVERY_ID_PREFIX_LEN digits) is_known does not know, or that
+ * carry none; at most max. Returns how many were started. */
+size_t ls_discovery_resolve_unknown(ls_discovery_t *d, uint64_t age_ms,
+                                    bool (*is_known)(const char *id_prefix, void *userdata),
+                                    void *userdata, size_t max);
 
 /* Starts advertising and browsing on `loop`. The config is copied. On success
  * *out belongs to the caller, who ends it with ls_discovery_stop().

@@ -89,6 +89,8 @@ typedef struct {
                                       long is reset; default LS_SERVE_STALL_MS (30 s) */
     bool no_swarm;                 /* test switch: no partial copies announced, served or
                                       fetched from (only complete seeders, in file order) */
+    bool no_peer_exchange;         /* test switch: no `peers` sent or taken (LS_FEATURE_PEERS
+                                      not listed), as a peer before issue #17 */
     ls_peer_limits_t limits;       /* all 0: no limits, and none while playing */
 } ls_peer_config_t;
 

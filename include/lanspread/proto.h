@@ -63,6 +63,16 @@
  * hash is the SHA-256 of the whole file). Larger ones are not covers. */
 #define LS_COVER_MAX (256u * 1024u)
 
+/* hello.features: the sender takes `peers` (peer exchange, issue #17): the
+ * addresses of the peers it is linked to, so one found peer gives the rest.
+ * `peers` is sent only to peers that list it. */
+#define LS_FEATURE_PEERS "peers"
+/* A `peers` message lists at most this many peers (the mDNS dial targets a
+ * runtime keeps, LS_MDNS_TARGETS_MAX, are no more). */
+#define LS_PEERS_MAX 256
+/* "a.b.c.d:port": IPv4 only, like mDNS (the family discovery advertises). */
+#define LS_PEER_ADDRESS_MAX 22 /* with its NUL */
+
 /* A `have` covers at most this many chunks (4 TiB of LS_CHUNK_SIZE chunks),
  * so its bitmap is at most 128 KiB, 256 KiB as hex: the frame stays far
  * below the request frame a responder reads. */
@@ -133,6 +143,9 @@ typedef enum {
     LS_MSG_FILE_BATCH,        /* its answer: the ranges' bytes back to back */
     LS_MSG_GET_COVER,         /* request, only to peers that list LS_FEATURE_COVER */
     LS_MSG_COVER,             /* its answer: u.file_header, then the cover's bytes */
+
+    LS_MSG_PEERS,     /* request, only to peers that list LS_FEATURE_PEERS; u.peer_list */
+    LS_MSG_PEERS_ACK, /* its reply: no field besides kind */
 } ls_msg_kind_t;
 
 /* Typed errors a peer answers with. */
@@ -204,6 +217,18 @@ typedef struct {
     uint8_t *bitmap; /* LS_HAVE_BITMAP_LEN(chunk_count) bytes, NULL when 0; spare bits 0 */
 } ls_have_t;
 
+/* One entry of `peers`: a peer the sender has a ready link to and the
+ * address that peer listens on. */
+typedef struct {
+    char peer_id[LS_SHA256_HEX_LEN + 1];
+    char address[LS_PEER_ADDRESS_MAX]; /* "a.b.c.d:port", port 1..65535 */
+} ls_peer_addr_t;
+
+typedef struct {
+    ls_peer_addr_t *peers; /* 0..LS_PEERS_MAX */
+    size_t count;
+} ls_peer_list_t;
+
 /* One range of a get_game_file_batch. */
 typedef struct {
     char *path;
@@ -243,8 +268,9 @@ typedef struct {
         struct {
             ls_wire_error_t code;
             char *message;
-        } error;        /* ERROR */
-        ls_have_t have; /* HAVE */
+        } error;                  /* ERROR */
+        ls_have_t have;           /* HAVE */
+        ls_peer_list_t peer_list; /* PEERS */
     } u;
 } ls_msg_t;
 
@@ -269,6 +295,12 @@ int ls_msg_encode(const ls_msg_t *msg, uint8_t **frame, size_t *frame_len);
 void ls_msg_free(ls_msg_t *msg);
 
 const char *ls_msg_kind_name(ls_msg_kind_t kind);
+
+/* Parses a `peers` entry's address, "a.b.c.d:port" in its one spelling
+ * (dotted decimal without leading zeros, port 1..65535 without leading
+ * zeros): 0 with the address and port in network byte order, LS_EINVAL
+ * otherwise. Pure. */
+int ls_peer_addr_parse(const char *address, uint32_t *ipv4, uint16_t *port);
 const char *ls_wire_error_name(ls_wire_error_t code);
 /* Maps a local LS_E* failure to the typed error sent to a peer. */
 ls_wire_error_t ls_wire_error_from_code(int code);

@@ -230,6 +230,8 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
         {"protocol-version", required_argument, NULL, 'P'},
         /* For tests and benchmarks only: today's behaviour without the swarm. */
         {"no-swarm", no_argument, NULL, 'W'},
+        /* For tests and benchmarks only: a peer from before peer exchange. */
+        {"no-peer-exchange", no_argument, NULL, 'X'},
         {"log-file", required_argument, NULL, 'L'},
         {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
@@ -311,6 +313,9 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
             break;
         case 'W':
             o->peer.no_swarm = true;
+            break;
+        case 'X':
+            o->peer.no_peer_exchange = true;
             break;
         case 'L':
             o->log_file = optarg;

@@ -20,6 +20,7 @@
 #include "lanspread/proto.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <sys/random.h>
 #include <avahi-common/address.h>
 #include <avahi-common/alternative.h>
@@ -68,6 +69,8 @@ typedef struct service {
     uint64_t retry_at_ms;
     uint64_t retry_ms;
     bool is_malformed_logged;
+    bool is_deferred;  /* found beyond resolve_first: resolved only when asked */
+    uint64_t found_ms; /* when the browser reported it */
 } service_t;
 
 struct ls_discovery {
@@ -82,6 +85,8 @@ struct ls_discovery {
     uint32_t browse_ms;
     bool is_repair_done; /* the one late browse (REPAIR_*) ran */
     bool is_resolve_once;
+    uint32_t resolve_first; /* 0: every service is resolved as it is found */
+    uint32_t resolves_started;
     int open_handles;
     int callback_depth;
     bool is_stopping;
@@ -265,6 +270,20 @@ static void refresh_addresses(ls_discovery_t *d)
     d->address_count = n;
     ls_info(MOD, "local IPv4 addresses changed (%zu now); re-publishing", n);
     publish(d);
+}
+
+bool ls_discovery_is_on_any_link(uint32_t address, const ls_discovery_prefix_t *prefixes,
+                                 size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (ls_discovery_is_on_link(address, prefixes[i].ifindex, prefixes, count))
+            return true;
+    return false;
+}
+
+bool ls_discovery_is_local_network(const ls_discovery_t *d, uint32_t address)
+{
+    return ls_discovery_is_on_any_link(address, d->addresses, d->address_count);
 }
 
 bool ls_discovery_is_on_link(uint32_t address, unsigned ifindex,
@@ -693,7 +712,59 @@ static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol p
     s->next = d->services;
     d->services = s;
     d->service_count++;
+    s->found_ms = now_ms(d);
+    /* Our own announcement resolves to ourselves: never worth a resolver
+     * (and never one of the resolve_first). */
+    if (strcmp(name, d->service_name) == 0)
+        return;
+    if (d->resolve_first && d->resolves_started >= d->resolve_first) {
+        s->is_deferred = true;
+        s->retry_at_ms = UINT64_MAX; /* not by retry_resolvers */
+        return;
+    }
+    d->resolves_started++;
     start_resolver(s);
+}
+
+/* avahi's alternative names only append to make_names' "[8 hex]". */
+const char *ls_discovery_id_prefix(const char *name, char out[LS_DISCOVERY_ID_PREFIX_LEN + 1])
+{
+    const char *found = NULL;
+    for (const char *p = strchr(name, '['); p; p = strchr(p + 1, '[')) {
+        bool ok =
+            strlen(p) >= LS_DISCOVERY_ID_PREFIX_LEN + 2 && p[LS_DISCOVERY_ID_PREFIX_LEN + 1] == ']';
+        for (size_t i = 1; ok && i <= LS_DISCOVERY_ID_PREFIX_LEN; i++)
+            ok = isxdigit((unsigned char)p[i]);
+        if (ok)
+            found = p + 1; /* the last one: a peer's own name may hold brackets */
+    }
+    if (!found)
+        return NULL;
+    for (size_t i = 0; i < LS_DISCOVERY_ID_PREFIX_LEN; i++)
+        out[i] = (char)tolower((unsigned char)found[i]);
+    out[LS_DISCOVERY_ID_PREFIX_LEN] = '\0';
+    return out;
+}
+
+size_t ls_discovery_resolve_unknown(ls_discovery_t *d, uint64_t age_ms,
+                                    bool (*is_known)(const char *id_prefix, void *userdata),
+                                    void *userdata, size_t max)
+{
+    size_t started = 0;
+    uint64_t now = now_ms(d);
+    char prefix[LS_DISCOVERY_ID_PREFIX_LEN + 1];
+    for (service_t *s = d->services; s && started < max; s = s->next) {
+        if (!s->is_deferred || now - s->found_ms < age_ms)
+            continue;
+        const char *id = ls_discovery_id_prefix(s->name, prefix);
+        if (id && is_known(id, userdata))
+            continue; /* linked, or a target already: checked again next time */
+        s->is_deferred = false;
+        s->retry_at_ms = 0;
+        start_resolver(s);
+        started++;
+    }
+    return started;
 }
 
 static void remove_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol protocol,
@@ -905,6 +976,7 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
     d->browse_end.data = d;
     d->open_handles = 3;
     d->browse_ms = cfg->browse_ms;
+    d->resolve_first = cfg->resolve_first;
     d->is_resolve_once = cfg->is_resolve_once;
     avahi_set_log_function(avahi_log_cb);
     d->address_count = collect_addresses(d, d->addresses);

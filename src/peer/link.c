@@ -32,11 +32,22 @@ struct ls__links {
     ls_link_t *list;
     uv_timer_t ping_timer;
     bool is_pinging;
+    uv_timer_t peers_timer; /* runs while a link may be told more peers */
 };
 
-static const char *const local_features[] = {"chunk-sha256",       "library-delta",
-                                             LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
-                                             LS_FEATURE_COVER,     LS_FEATURE_SWARM};
+static const char *const local_features[] = {
+    "chunk-sha256",   "library-delta",  LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
+    LS_FEATURE_COVER, LS_FEATURE_PEERS, LS_FEATURE_SWARM};
+
+/* The optional features a test switch can turn off. */
+static bool lists_feature(const ls__links_t *links, const char *feature)
+{
+    if (strcmp(feature, LS_FEATURE_SWARM) == 0)
+        return links->config.is_swarm;
+    if (strcmp(feature, LS_FEATURE_PEERS) == 0)
+        return links->config.is_peer_exchange;
+    return true;
+}
 
 static bool has_feature(const ls_hello_t *hello, const char *feature)
 {
@@ -81,9 +92,6 @@ static int make_hello(ls_link_t *link, ls_msg_kind_t kind, bool with_covers, ls_
     ls_hello_t *h = &out->u.hello;
     char proof[LS_SHA256_HEX_LEN + 1];
     size_t nfeatures = sizeof local_features / sizeof local_features[0];
-    /* LS_FEATURE_SWARM last, so that switching it off drops just it. */
-    if (!links->config.is_swarm)
-        nfeatures--;
     memset(out, 0, sizeof *out);
     out->kind = kind;
     if (!links->announced)
@@ -95,8 +103,9 @@ static int make_hello(ls_link_t *link, ls_msg_kind_t kind, bool with_covers, ls_
     h->features = calloc(nfeatures, sizeof *h->features);
     if (!h->peer_id || !h->name || !h->features)
         goto fail;
-    for (size_t i = 0; i < nfeatures; i++, h->feature_count++)
-        if (!(h->features[i] = strdup(local_features[i])))
+    for (size_t i = 0; i < nfeatures; i++)
+        if (lists_feature(links, local_features[i]) &&
+            !(h->features[h->feature_count++] = strdup(local_features[i])))
             goto fail;
     if (links->has_party_key) {
         if (!link->has_exporter) {
@@ -183,6 +192,15 @@ ls_link_t *ls__links_find_ready(ls__links_t *links, const char *peer_id)
     return ready_link_for(links, peer_id, NULL);
 }
 
+bool ls__links_exists_prefix(ls__links_t *links, const char *prefix)
+{
+    size_t len = strlen(prefix);
+    for (ls_link_t *l = links->list; l; l = l->next)
+        if (!l->is_closing && l->peer_id[0] && strncmp(l->peer_id, prefix, len) == 0)
+            return true;
+    return false;
+}
+
 bool ls__links_exists(ls__links_t *links, const char *peer_id)
 {
     for (ls_link_t *l = links->list; l; l = l->next)
@@ -205,6 +223,8 @@ static void peer_address(ls_link_t *link, const ls_hello_t *hello)
     snprintf(link->address, sizeof link->address, "%s:%u", ip, hello->listen_port);
 }
 
+static void send_peers(ls_link_t *link);
+
 /* A validated hello or hello_ack: applied to the PeerGameDB. Returns 0, or
  * LS_ECANCELED when this link lost to a duplicate (and is closing), or the
  * apply's error (LS_ECORRUPT: the digest does not match the games). */
@@ -219,6 +239,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     bool covers_withheld = link->is_outbound && !link->wants_cover;
     link->wants_cover = has_feature(hello, LS_FEATURE_COVER);
     covers_withheld = covers_withheld && link->wants_cover && has_covers(links->announced);
+    link->takes_peers = links->config.is_peer_exchange && has_feature(hello, LS_FEATURE_PEERS);
+    bool was_ready = link->is_ready;
     ls_link_t *other = ready_link_for(links, link->peer_id, link);
     if (other) {
         ls_link_t *loser = duplicate_loser(link, other);
@@ -263,6 +285,10 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
                                            links->config.hooks.userdata);
     }
     peers_changed(links);
+    /* The dialler tells first: its hello_ack came, so the acceptor's side of
+     * the link is ready too (a `peers` before that would be refused). */
+    if (link->is_outbound && !was_ready)
+        send_peers(link);
     return 0;
 }
 
@@ -586,6 +612,108 @@ void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg)
             ls__exchange_start(l, msg, swarm_reply_cb, NULL);
 }
 
+/* --- peer exchange (issue #17) ------------------------------------------------ */
+
+static void peers_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
+{
+    if (status != 0 && !link->is_closing)
+        ls_debug("peer", "%s: peers not acknowledged: %s", link->address, ls_strerror(status));
+}
+
+/* Our ready peers but the link's own, one entry per peer (a duplicate
+ * connection is not ready), each at the address it listens on. IPv4 only:
+ * a receiver dials only addresses on its own links, of the family mDNS
+ * advertises. */
+static size_t collect_peers(const ls_link_t *to, ls_peer_addr_t *out)
+{
+    size_t n = 0;
+    for (const ls_link_t *l = to->links->list; l && n < LS_PEERS_MAX; l = l->next) {
+        uint32_t ip;
+        uint16_t port;
+        if (l == to || !l->is_ready || l->is_closing || strcmp(l->peer_id, to->peer_id) == 0 ||
+            ls_peer_addr_parse(l->address, &ip, &port) != 0)
+            continue;
+        memcpy(out[n].peer_id, l->peer_id, sizeof out[n].peer_id);
+        memcpy(out[n].address, l->address, strlen(l->address) + 1);
+        n++;
+    }
+    return n;
+}
+
+static void peers_timer_cb(uv_timer_t *timer);
+
+static void send_peers(ls_link_t *link)
+{
+    ls__links_t *links = link->links;
+    if (!link->takes_peers || link->is_closing || link->peers_sent >= LS_PEERS_SENDS_MAX)
+        return;
+    ls_peer_addr_t *list = malloc(LS_PEERS_MAX * sizeof *list);
+    if (!list)
+        return;
+    size_t n = collect_peers(link, list);
+    ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
+    int rc = ls__exchange_start(link, &msg, peers_reply_cb, NULL);
+    if (rc == 0) {
+        link->peers_sent++;
+        link->peers_sent_count = n;
+        link->peers_sent_ms = ls__links_now(links);
+    } else {
+        ls_debug("peer", "%s: peers not sent: %s", link->address, ls_strerror(rc));
+    }
+    free(list);
+    if (link->peers_sent < LS_PEERS_SENDS_MAX && links->endpoint &&
+        !uv_is_active((uv_handle_t *)&links->peers_timer))
+        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_RESEND_MS, LS_PEERS_RESEND_MS);
+}
+
+static size_t ready_peer_count(const ls__links_t *links)
+{
+    size_t n = 0;
+    for (const ls_link_t *l = links->list; l; l = l->next)
+        n += l->is_ready && !l->is_closing;
+    return n;
+}
+
+/* A link told of fewer peers than we are linked to now hears of them again,
+ * LS_PEERS_RESEND_MS after the last time (at the start of a party the first
+ * lists are short); one told of all of them is done. The timer stops once
+ * no link may be told more. */
+static void peers_timer_cb(uv_timer_t *timer)
+{
+    ls__links_t *links = timer->data;
+    uint64_t now = ls__links_now(links);
+    size_t ready = ready_peer_count(links);
+    bool is_pending = false;
+    for (ls_link_t *l = links->list; l; l = l->next) {
+        if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0 ||
+            l->peers_sent >= LS_PEERS_SENDS_MAX)
+            continue;
+        if (ready - 1 <= l->peers_sent_count)
+            continue; /* nothing new for it yet */
+        if (now - l->peers_sent_ms >= LS_PEERS_RESEND_MS)
+            send_peers(l);
+        is_pending |= l->peers_sent < LS_PEERS_SENDS_MAX;
+    }
+    if (!is_pending)
+        uv_timer_stop(timer);
+}
+
+void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack)
+{
+    ls__links_t *links = link->links;
+    memset(ack, 0, sizeof *ack);
+    ack->kind = LS_MSG_PEERS_ACK;
+    if (!link->takes_peers || link->peers_heard >= LS_PEERS_SENDS_MAX) {
+        ls_debug("peer", "%s: one peers more than allowed; ignored", link->address);
+        return;
+    }
+    link->peers_heard++;
+    if (links->config.hooks.peers_heard)
+        links->config.hooks.peers_heard(link, list, links->config.hooks.userdata);
+    if (link->peers_sent == 0)
+        send_peers(link); /* the acceptor's answer: now the dialler knows ours */
+}
+
 /* --- connections ----------------------------------------------------------- */
 
 static ls_link_t *link_new(ls__links_t *links, bool is_outbound)
@@ -859,6 +987,8 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     }
     uv_timer_init(config->loop, &links->ping_timer);
     links->ping_timer.data = links;
+    uv_timer_init(config->loop, &links->peers_timer);
+    links->peers_timer.data = links;
     *out = links;
     return 0;
 }
@@ -890,6 +1020,8 @@ void ls__links_stop(ls__links_t *links)
 {
     uv_timer_stop(&links->ping_timer);
     uv_close((uv_handle_t *)&links->ping_timer, NULL);
+    uv_timer_stop(&links->peers_timer);
+    uv_close((uv_handle_t *)&links->peers_timer, NULL);
     links->endpoint = NULL; /* closing: no more dials */
 }
 

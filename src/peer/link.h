@@ -55,6 +55,13 @@ typedef struct {
  * room for an honest peer's timer jitter): a snapshot of up to
  * LS_PEERDB_GAMES_MAX games is applied at most that often per link. */
 #define LS_RESYNC_INTERVAL_MS 2000
+/* Peer exchange (`peers`, issue #17): a link is told our peers at most this
+ * many times: when it becomes ready, and again each LS_PEERS_RESEND_MS
+ * while we are linked to more peers than we listed to it last (at the
+ * start of a party the first lists are short); it acts on at most as many
+ * `peers` it is told, more are acknowledged and ignored. */
+#define LS_PEERS_SENDS_MAX 3
+#define LS_PEERS_RESEND_MS 1000
 
 struct ls_link {
     ls_link_t *next;
@@ -63,10 +70,15 @@ struct ls_link {
     bool is_outbound;
     bool is_ready; /* a handshake completed on this connection */
     bool is_closing;
-    bool wants_game_meta;                 /* its hello listed LS_FEATURE_GAME_META */
-    bool wants_swarm;                     /* its hello listed LS_FEATURE_SWARM */
-    bool takes_batch;                     /* its hello listed LS_FEATURE_BATCH */
-    bool wants_cover;                     /* its hello listed LS_FEATURE_COVER */
+    bool wants_game_meta;    /* its hello listed LS_FEATURE_GAME_META */
+    bool wants_swarm;        /* its hello listed LS_FEATURE_SWARM */
+    bool takes_batch;        /* its hello listed LS_FEATURE_BATCH */
+    bool wants_cover;        /* its hello listed LS_FEATURE_COVER */
+    bool takes_peers;        /* its hello listed LS_FEATURE_PEERS */
+    uint8_t peers_sent;      /* `peers` we sent (<= LS_PEERS_SENDS_MAX) */
+    uint8_t peers_heard;     /* `peers` it sent that we acted on */
+    size_t peers_sent_count; /* entries in the last one we sent */
+    uint64_t peers_sent_ms;
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
     ls__dial_target_t *target;            /* outbound to a static or mDNS peer */
@@ -100,6 +112,9 @@ typedef struct {
     void (*stream)(ls_link_t *link, ls_net_stream_t *stream, void *userdata); /* a request */
     /* A new peer's first handshake completed: its id, listen address, name. */
     void (*peer_ready)(const char *peer_id, const char *address, const char *name, void *userdata);
+    /* A ready link told us of its peers (bounded, at most LS_PEERS_SENDS_MAX
+     * times per link; entries not checked beyond the decoder's syntax). */
+    void (*peers_heard)(ls_link_t *link, const ls_peer_list_t *list, void *userdata);
     void *userdata;
 } ls__links_hooks_t;
 
@@ -116,6 +131,7 @@ typedef struct {
     uint32_t ping_misses_max;
     uint32_t hello_deadline_ms; /* an inbound connection with no hello by then is closed */
     bool is_swarm;              /* we list LS_FEATURE_SWARM */
+    bool is_peer_exchange;      /* we list LS_FEATURE_PEERS */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 
@@ -136,6 +152,8 @@ void ls__links_stop(ls__links_t *links);
 ls_link_t *ls__links_find_ready(ls__links_t *links, const char *peer_id);
 /* Any connection to peer_id that is not closing (ready or in its handshake). */
 bool ls__links_exists(ls__links_t *links, const char *peer_id);
+/* Any connection not closing to a peer whose id starts with `prefix`. */
+bool ls__links_exists_prefix(ls__links_t *links, const char *prefix);
 /* Dials target when it has no connection and its backoff allows. */
 void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target);
 /* The target goes away: no link points at it any more (its connection,
@@ -168,6 +186,10 @@ void ls__link_take_library(ls_link_t *link, ls_library_snapshot_t *library, ls_m
 /* Applies a library_delta; *ack is the library_delta_ack to send. A delta
  * that does not apply makes us re-handshake. */
 void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack);
+/* Answers a `peers` the peer sent on this ready link: hands it to the
+ * peers_heard hook (within LS_PEERS_SENDS_MAX), tells the peer ours in turn
+ * if we have not yet, and makes *ack the peers_ack to send. */
+void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack);
 /* Sends our hello: the first one at once; a re-handshake on a ready link at
  * most once per LS_RESYNC_INTERVAL_MS (0 when it waits for the tick). */
 int ls__link_send_hello(ls_link_t *link);

@@ -30,6 +30,12 @@ typedef struct ls_mdns_peer {
     bool has_resynced;
     bool is_resync_pending; /* a change came while rate-limited */
     uint64_t resync_ms;
+    /* Learnt from a linked peer's `peers`, not heard over mDNS: dialled
+     * PEERS_TARGET_DIALS_MAX times at most unless a handshake completes,
+     * then forgotten (a made-up entry does not keep its slot). */
+    bool is_hearsay;
+    bool has_linked;
+    uint8_t dials;
 } ls_mdns_peer_t;
 
 struct ls__mdns {
@@ -61,6 +67,20 @@ struct ls__mdns {
  * peer is not watched: library changes reach linked peers as
  * library_delta, and a lost link is redialled at its last address. */
 #define MDNS_BROWSE_MS 2500
+/* Party scale, with peer exchange: each resolution is an SRV, a TXT and an
+ * A query that every peer on the link hears and answers or compares, so N
+ * peers resolving each other cost O(N^2) queries heard N times. A peer
+ * resolves only the first MDNS_RESOLVE_FIRST services it finds; its links
+ * to them tell it of the rest (`peers`). A service still neither linked
+ * nor a target MDNS_UNKNOWN_AGE_MS after it was found (by the peer_id
+ * prefix of its name) is resolved then, MDNS_RESOLVE_PER_TICK per
+ * reconnect tick: what peer exchange missed, mDNS still finds. */
+#define MDNS_RESOLVE_FIRST 4
+#define MDNS_UNKNOWN_AGE_MS 3000
+#define MDNS_RESOLVE_PER_TICK 16
+/* Dials of a peer learnt from `peers` before it is forgotten, if none
+ * completed a handshake with the advertised id. */
+#define PEERS_TARGET_DIALS_MAX 2
 
 /* Discovery tracks no fewer services than we may dial. */
 _Static_assert(LS_MDNS_TARGETS_MAX <= LS_DISCOVERY_SERVICES_MAX,
@@ -88,21 +108,54 @@ static void maybe_dial(ls__mdns_t *md, ls_mdns_peer_t *p)
 {
     if (ls__links_find_ready(md->config.links, p->peer_id)) {
         p->target.backoff_ms = 0; /* connected: a later loss starts afresh */
+        p->has_linked = true;
         return;
     }
+    bool was_dialling = p->target.link != NULL;
     ls__links_dial_if_due(md->config.links, &p->target);
+    if (!was_dialling && p->target.link && p->dials < UINT8_MAX)
+        p->dials++;
 }
 
 static void resync_library(ls__mdns_t *md, ls_mdns_peer_t *p);
+static void forget_target(ls__mdns_t *md, ls_mdns_peer_t **pp);
+
+/* A peer learnt from `peers` that never answered as itself. */
+static bool is_hearsay_spent(const ls_mdns_peer_t *p)
+{
+    return p->is_hearsay && !p->has_linked && !p->target.link &&
+           (p->target.is_ignored || p->dials >= PEERS_TARGET_DIALS_MAX);
+}
+
+static bool is_known_prefix(const char *prefix, void *userdata)
+{
+    ls__mdns_t *md = userdata;
+    size_t len = strlen(prefix);
+    for (const ls_mdns_peer_t *p = md->peers; p; p = p->next)
+        if (strncmp(p->peer_id, prefix, len) == 0)
+            return true;
+    return ls__links_exists_prefix(md->config.links, prefix);
+}
 
 void ls__mdns_tick(ls__mdns_t *md)
 {
     if (!md)
         return;
-    for (ls_mdns_peer_t *p = md->peers; p; p = p->next) {
+    if (md->discovery && !md->is_stopping)
+        ls_discovery_resolve_unknown(md->discovery, MDNS_UNKNOWN_AGE_MS, is_known_prefix, md,
+                                     MDNS_RESOLVE_PER_TICK);
+    for (ls_mdns_peer_t **pp = &md->peers; *pp;) {
+        ls_mdns_peer_t *p = *pp;
         if (p->is_resync_pending)
             resync_library(md, p);
         maybe_dial(md, p);
+        if (is_hearsay_spent(p)) {
+            ls_debug("mdns", "%.12s at %s (from peers) never answered: forgotten", p->peer_id,
+                     p->target.address);
+            forget_target(md, pp);
+            continue;
+        }
+        pp = &p->next;
     }
 }
 
@@ -228,6 +281,7 @@ static void found_cb(const ls_discovered_peer_t *found, void *userdata)
         return; /* admits() parsed it: cannot happen */
     if (!is_new && strcmp(p->target.address, found->address) != 0)
         move_target(md, p, found);
+    p->is_hearsay = false; /* heard over mDNS itself */
     p->found_rev = found->library_rev;
     snprintf(p->found_digest, sizeof p->found_digest, "%s", found->digest);
     resync_library(md, p);
@@ -242,6 +296,37 @@ static void forget_target(ls__mdns_t *md, ls_mdns_peer_t **pp)
     if (p->target.link)
         p->target.link->target = NULL; /* the connection lives on without us */
     free(p);
+}
+
+/* One entry of a linked peer's `peers`. Only a peer we have no target for
+ * and no connection to becomes one, at an address on one of our own links,
+ * within the mDNS caps; a known target is never moved by hearsay. The
+ * certificate must then carry the advertised id (is_id_advertised). */
+static void learn_peer(ls__mdns_t *md, const ls_peer_addr_t *entry)
+{
+    uint32_t ip;
+    uint16_t port;
+    if (strcmp(entry->peer_id, md->peer_id) == 0 || find_target(md, entry->peer_id) ||
+        ls__links_exists(md->config.links, entry->peer_id) ||
+        ls_peer_addr_parse(entry->address, &ip, &port) != 0 ||
+        !ls_discovery_is_local_network(md->discovery, ip))
+        return;
+    ls_discovered_peer_t found = {.library_rev = 0};
+    memcpy(found.peer_id, entry->peer_id, sizeof found.peer_id);
+    snprintf(found.address, sizeof found.address, "%s", entry->address);
+    ls_mdns_peer_t *p = add_target(md, &found);
+    if (!p || set_address(p, found.address) != 0)
+        return; /* admits() parsed it: set_address cannot fail */
+    p->is_hearsay = true;
+    maybe_dial(md, p);
+}
+
+void ls__mdns_learn(ls__mdns_t *md, const ls_peer_list_t *list)
+{
+    if (!md || md->is_stopping || !md->discovery)
+        return;
+    for (size_t i = 0; i < list->count; i++)
+        learn_peer(md, &list->peers[i]);
 }
 
 /* The announcement went away: stop dialling. A live connection stays; the
@@ -295,6 +380,7 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
         .userdata = md,
         .browse_ms = MDNS_BROWSE_MS,
         .is_resolve_once = true,
+        .resolve_first = MDNS_RESOLVE_FIRST,
     };
     int rc = ls_discovery_start(config->loop, &cfg, &md->discovery);
     if (rc != 0) {

@@ -49,6 +49,12 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
                    ls__mdns_t **out);
 /* Re-publishes the TXT record after the announced library changed. */
 void ls__mdns_update(ls__mdns_t *mdns, uint64_t rev, const char *digest);
+/* Peers a linked peer told us of (`peers`): those we have no target for and
+ * no connection to, at an address on one of our links (IPv4, like mDNS),
+ * become dial targets within the caps above, dialled like resolved ones
+ * (the smaller peer_id at once) and forgotten if they never complete a
+ * handshake as the id they were listed with. NULL md: ignored. */
+void ls__mdns_learn(ls__mdns_t *mdns, const ls_peer_list_t *list);
 /* From the reconnect timer: dials resolved peers that have no connection. */
 void ls__mdns_tick(ls__mdns_t *mdns);
 /* Sends the goodbye and closes the discovery's handles (the loop must run

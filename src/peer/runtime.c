@@ -1012,6 +1012,13 @@ static void peer_ready(const char *peer_id, const char *address, const char *nam
     ls__known_seen(rt->known, peer_id, address, name);
 }
 
+static void peers_heard(ls_link_t *link, const ls_peer_list_t *list, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    (void)link;
+    ls__mdns_learn(rt->mdns, list);
+}
+
 static void request_stream(ls_link_t *link, ls_net_stream_t *stream, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
@@ -1057,10 +1064,12 @@ static int make_objects(ls_peer_runtime_t *rt)
         .ping_misses_max = rt->ping_misses_max,
         .hello_deadline_ms = rt->hello_deadline_ms,
         .is_swarm = rt->is_swarm,
+        .is_peer_exchange = rt->is_peer_exchange,
         .hooks = {.peers_changed = peers_changed,
                   .peer_lost = peer_lost,
                   .stream = request_stream,
                   .peer_ready = peer_ready,
+                  .peers_heard = peers_heard,
                   .userdata = rt},
     };
     ls__fetcher_config_t fetcher = {
@@ -1180,6 +1189,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->monitor_settle_ms = config->monitor_settle_ms;
     rt->is_mdns_enabled = !config->no_mdns;
     rt->is_swarm = !config->no_swarm;
+    rt->is_peer_exchange = !config->no_peer_exchange;
     rt->hello_deadline_ms = config->hello_deadline_ms;
     rt->serve_stall_ms = config->serve_stall_ms;
     rt->limits = config->limits;

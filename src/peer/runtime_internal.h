@@ -97,7 +97,8 @@ struct ls_peer_runtime {
     ls__known_t *known;   /* remembered peers */
     ls__covers_t *covers; /* the cover cache: any thread */
     bool is_mdns_enabled;
-    bool is_swarm; /* partial copies announced, served and fetched from */
+    bool is_swarm;         /* partial copies announced, served and fetched from */
+    bool is_peer_exchange; /* LS_FEATURE_PEERS: peers told and learnt over links */
     bool is_shutting_down;
 
     /* the library and its publisher */

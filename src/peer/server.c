@@ -518,6 +518,13 @@ static void handle_delta(ls_serve_stream_t *ss, const ls_library_delta_t *delta)
     send_frame(ss, &ack, true);
 }
 
+static void handle_peers(ls_serve_stream_t *ss, const ls_peer_list_t *list)
+{
+    ls_msg_t ack;
+    ls__link_take_peers(ss->link, list, &ack);
+    send_frame(ss, &ack, true);
+}
+
 static void handle_have(ls_serve_stream_t *ss, const ls_have_t *have)
 {
     ls__server_t *server = ss->server;
@@ -586,6 +593,8 @@ static void handle_request(ls_serve_stream_t *ss, const uint8_t *payload, size_t
         handle_delta(ss, &request.u.delta);
     else if (request.kind == LS_MSG_HAVE)
         handle_have(ss, &request.u.have);
+    else if (request.kind == LS_MSG_PEERS)
+        handle_peers(ss, &request.u.peer_list);
     else
         serve_request(ss, &request);
     ls_msg_free(&request);

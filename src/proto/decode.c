@@ -576,6 +576,48 @@ static int decode_have(ls_proto_ctx_t *ctx, json_t *root, ls_have_t *have)
     return rc;
 }
 
+static int decode_peer_addr(ls_proto_ctx_t *ctx, json_t *v, ls_peer_addr_t *p)
+{
+    static const char *const fields[] = {"peer_id", "address", NULL};
+    char *address = NULL;
+    if (!json_is_object(v))
+        return ls_proto_fail(ctx, LS_ETYPE, NULL, "expected an object");
+    int rc = check_fields(ctx, v, fields);
+    if (rc == 0)
+        rc = get_digest(ctx, v, "peer_id", p->peer_id);
+    if (rc == 0)
+        rc = get_string(ctx, v, "address", false, &address);
+    if (rc == 0 && strlen(address) >= sizeof p->address)
+        rc = ls_proto_fail(ctx, LS_ERANGE, "address", "longer than an IPv4 address and port");
+    if (rc == 0)
+        memcpy(p->address, address, strlen(address) + 1);
+    free(address);
+    return rc;
+}
+
+static int decode_peers(ls_proto_ctx_t *ctx, json_t *root, ls_peer_list_t *list)
+{
+    static const char *const fields[] = {"kind", "peers", NULL};
+    json_t *arr;
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_array(ctx, root, "peers", LS_PEERS_MAX, &arr);
+    size_t n = rc == 0 ? json_array_size(arr) : 0;
+    if (n == 0)
+        return rc;
+    if (!(list->peers = calloc(n, sizeof *list->peers)))
+        return LS_ENOMEM;
+    list->count = n;
+    size_t mark = ls_proto_path_push(ctx, "peers");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t item = ls_proto_path_push_index(ctx, i);
+        rc = decode_peer_addr(ctx, json_array_get(arr, i), &list->peers[i]);
+        ls_proto_path_pop(ctx, item);
+    }
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
 /* Messages whose only field besides "kind" is one integer or one id. */
 static int decode_single(ls_proto_ctx_t *ctx, json_t *root, const char *key, uint64_t *number,
                          char **id)
@@ -636,8 +678,11 @@ static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
         return decode_error(ctx, root, msg);
     case LS_MSG_HAVE:
         return decode_have(ctx, root, &msg->u.have);
+    case LS_MSG_PEERS:
+        return decode_peers(ctx, root, &msg->u.peer_list);
     case LS_MSG_HAVE_ACK:
     case LS_MSG_HELLO_LIBRARY_ACK:
+    case LS_MSG_PEERS_ACK:
         return decode_single(ctx, root, NULL, NULL, NULL);
     case LS_MSG_HELLO_LIBRARY:
         return decode_hello_library(ctx, root, &msg->u.games);
@@ -774,6 +819,9 @@ void ls_msg_free(ls_msg_t *msg)
         free(msg->u.have.game_id);
         free(msg->u.have.version);
         free(msg->u.have.bitmap);
+        break;
+    case LS_MSG_PEERS:
+        free(msg->u.peer_list.peers);
         break;
     default:
         break;

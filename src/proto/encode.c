@@ -282,6 +282,21 @@ static int encode_have(json_t *root, const ls_have_t *have)
     return rc;
 }
 
+static int encode_peers(json_t *root, const ls_peer_list_t *list)
+{
+    json_t *arr = json_array();
+    int rc = put_new(root, "peers", &arr);
+    for (size_t i = 0; i < list->count && rc == 0; i++) {
+        json_t *entry = json_object();
+        rc = append(arr, entry); /* NULL: LS_ENOMEM */
+        if (rc == 0)
+            rc = put_string(entry, "peer_id", list->peers[i].peer_id);
+        if (rc == 0)
+            rc = put_string(entry, "address", list->peers[i].address);
+    }
+    return rc;
+}
+
 static int encode_body(json_t *root, const ls_msg_t *msg)
 {
     switch (msg->kind) {
@@ -321,8 +336,11 @@ static int encode_body(json_t *root, const ls_msg_t *msg)
         return encode_error(root, msg);
     case LS_MSG_HAVE:
         return encode_have(root, &msg->u.have);
+    case LS_MSG_PEERS:
+        return encode_peers(root, &msg->u.peer_list);
     case LS_MSG_HAVE_ACK:
     case LS_MSG_HELLO_LIBRARY_ACK:
+    case LS_MSG_PEERS_ACK:
         return 0;
     case LS_MSG_HELLO_LIBRARY:
         return encode_library(root, &msg->u.games);

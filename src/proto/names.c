@@ -30,6 +30,8 @@ static const char *const kind_names[] = {
     [LS_MSG_FILE_BATCH] = "file_batch",
     [LS_MSG_GET_COVER] = "get_cover",
     [LS_MSG_COVER] = "cover",
+    [LS_MSG_PEERS] = "peers",
+    [LS_MSG_PEERS_ACK] = "peers_ack",
 };
 
 static const char *const wire_error_names[] = {

@@ -6,6 +6,7 @@
 #include "lanspread/proto.h"
 #include "proto/internal.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -380,6 +381,52 @@ static int validate_have(ls_proto_ctx_t *ctx, const ls_have_t *have)
     return 0;
 }
 
+int ls_peer_addr_parse(const char *address, uint32_t *ipv4, uint16_t *port)
+{
+    char host[LS_PEER_ADDRESS_MAX];
+    const char *colon = strrchr(address, ':');
+    size_t host_len = colon ? (size_t)(colon - address) : 0;
+    const char *digits = colon ? colon + 1 : "";
+    size_t ndigits = strlen(digits);
+    unsigned long value = 0;
+    struct in_addr in;
+    if (host_len == 0 || host_len >= sizeof host || ndigits == 0 || ndigits > 5 ||
+        (digits[0] == '0'))
+        return LS_EINVAL;
+    for (size_t i = 0; i < ndigits; i++) {
+        if (digits[i] < '0' || digits[i] > '9')
+            return LS_EINVAL;
+        value = value * 10 + (unsigned long)(digits[i] - '0');
+    }
+    memcpy(host, address, host_len);
+    host[host_len] = '\0';
+    /* inet_pton takes exactly four decimal parts and refuses leading zeros */
+    if (value > UINT16_MAX || inet_pton(AF_INET, host, &in) != 1)
+        return LS_EINVAL;
+    *ipv4 = in.s_addr;
+    *port = htons((uint16_t)value);
+    return 0;
+}
+
+static int validate_peers(ls_proto_ctx_t *ctx, const ls_peer_list_t *list)
+{
+    int rc = check_count(ctx, "peers", list->peers, list->count, LS_PEERS_MAX);
+    size_t mark = ls_proto_path_push(ctx, "peers");
+    for (size_t i = 0; i < list->count && rc == 0; i++) {
+        size_t item = ls_proto_path_push_index(ctx, i);
+        uint32_t ip;
+        uint16_t port;
+        rc = check_digest(ctx, "peer_id", list->peers[i].peer_id);
+        if (rc == 0 &&
+            (strnlen(list->peers[i].address, LS_PEER_ADDRESS_MAX) == LS_PEER_ADDRESS_MAX ||
+             ls_peer_addr_parse(list->peers[i].address, &ip, &port) != 0))
+            rc = ls_proto_fail(ctx, LS_ERANGE, "address", "not an IPv4 address and port");
+        ls_proto_path_pop(ctx, item);
+    }
+    ls_proto_path_pop(ctx, mark);
+    return rc;
+}
+
 int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
 {
     switch (msg->kind) {
@@ -414,12 +461,15 @@ int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
         return validate_error(ctx, msg);
     case LS_MSG_HAVE:
         return validate_have(ctx, &msg->u.have);
+    case LS_MSG_PEERS:
+        return validate_peers(ctx, &msg->u.peer_list);
     case LS_MSG_PING:
     case LS_MSG_PONG:
     case LS_MSG_LIST_GAMES:
     case LS_MSG_LIBRARY_DELTA_ACK:
     case LS_MSG_HAVE_ACK:
     case LS_MSG_HELLO_LIBRARY_ACK:
+    case LS_MSG_PEERS_ACK:
         return 0;
     }
     return ls_proto_fail(ctx, LS_EUNKNOWN_KIND, "kind", "unknown kind %d", (int)msg->kind);

@@ -6,6 +6,8 @@
 #   mesh_setup BIN WORK MAX      the lanspread binary, a work directory, the
 #                                largest N (games game-p1..game-pMAX, one
 #                                catalog naming them all)
+#                                and every host's neighbours as permanent
+#                                ARP entries (see mesh_neighbours)
 #   mesh_start N                 starts p1..pN on hosts 1..N as fast as the
 #                                shell can; MESH_T0_MS = before the first
 #                                start, MESH_LAUNCHED_MS = after the last
@@ -57,6 +59,28 @@ mesh_setup() {
     mkdir -p "$MESH_WORK/p$i-games/game-p$i"
     head -c 4096 /dev/urandom >"$MESH_WORK/p$i-games/game-p$i/game-p$i.bin"
     echo "version=1" >"$MESH_WORK/p$i-games/game-p$i/version.ini" # last: complete
+  done
+  mesh_neighbours "$max" || echo "mesh: could not set the hosts' neighbours; ARP may overflow" >&2
+}
+
+# The kernel keeps one ARP table for all network namespaces, and its limit
+# (net.ipv4.neigh.default.gc_thresh3, 1024 entries) counts them all: 60
+# hosts that each resolve 59 neighbours overflow it ("neighbor table
+# overflow"), packets are dropped and a daemon spent 45% of its CPU in
+# ___neigh_create (perf, 60 peers). A party's PCs each have their own table,
+# so that is the bed, not the mesh: every host gets its neighbours as
+# permanent entries, which the limit does not count, and resolves none.
+mesh_neighbours() {
+  local max=$1 i j
+  local -a mac
+  for ((i = 1; i <= max; i++)); do
+    mac[i]=$(ip -n "$(netns_host "$i")" -o link show eth0 | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+    [[ -n ${mac[i]} ]] || return 1
+  done
+  for ((i = 1; i <= max; i++)); do
+    for ((j = 1; j <= max; j++)); do
+      ((i == j)) || echo "neigh replace $(netns_addr "$j") lladdr ${mac[j]} dev eth0 nud permanent"
+    done | ip -n "$(netns_host "$i")" -batch - || return 1
   done
 }
 

@@ -45,6 +45,43 @@ static void only_on_link_unicast_addresses_of_that_interface_are_dialled(void **
     assert_false(ls_discovery_is_on_link(ip("198.18.0.7"), 2, NULL, 0));
 }
 
+/* A peer's `peers` list may name any address: only one on a network of one
+ * of our interfaces is dialled, whichever interface. */
+static void peers_from_links_are_dialled_only_on_our_networks(void **state)
+{
+    (void)state;
+    const ls_discovery_prefix_t ours[] = {
+        {.ifindex = 2, .address = ip("198.18.0.1"), .netmask = ip("255.255.255.0")},
+        {.ifindex = 3, .address = ip("10.1.0.5"), .netmask = ip("255.255.0.0")},
+        {.ifindex = 4, .address = ip("192.0.2.9"), .netmask = ip("255.255.255.255")},
+    };
+    size_t n = sizeof ours / sizeof ours[0];
+    assert_true(ls_discovery_is_on_any_link(ip("198.18.0.44"), ours, n));
+    assert_true(ls_discovery_is_on_any_link(ip("10.1.200.3"), ours, n));
+    assert_false(ls_discovery_is_on_any_link(ip("198.18.1.44"), ours, n)); /* off the link */
+    assert_false(ls_discovery_is_on_any_link(ip("8.8.8.8"), ours, n));
+    assert_false(ls_discovery_is_on_any_link(ip("192.0.2.10"), ours, n)); /* a /32 has none */
+    assert_false(ls_discovery_is_on_any_link(ip("127.0.0.1"), ours, n));
+    assert_false(ls_discovery_is_on_any_link(ip("198.18.0.255"), ours, n)); /* broadcast */
+    assert_false(ls_discovery_is_on_any_link(ip("224.0.0.251"), ours, n));
+    assert_false(ls_discovery_is_on_any_link(ip("198.18.0.44"), ours, 0));
+}
+
+/* Unresolved services are matched to links by the id prefix of their name. */
+static void an_instance_name_gives_its_peer_id_prefix(void **state)
+{
+    (void)state;
+    char out[LS_DISCOVERY_ID_PREFIX_LEN + 1];
+    assert_string_equal(ls_discovery_id_prefix("p1 [a344e499]", out), "a344e499");
+    assert_string_equal(ls_discovery_id_prefix("p1 [A344E499] #2", out), "a344e499");
+    assert_string_equal(ls_discovery_id_prefix("[deadbeef] me [0123abcd]", out), "0123abcd");
+    assert_null(ls_discovery_id_prefix("p1", out));
+    assert_null(ls_discovery_id_prefix("p1 [a344e49]", out));
+    assert_null(ls_discovery_id_prefix("p1 [a344e49x]", out));
+    assert_null(ls_discovery_id_prefix("p1 [a344e4990]", out));
+    assert_null(ls_discovery_id_prefix("p1 [a344e499", out));
+}
+
 static void dial_targets_are_capped_in_all_and_per_host(void **state)
 {
     (void)state;
@@ -70,6 +107,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(only_on_link_unicast_addresses_of_that_interface_are_dialled),
+        cmocka_unit_test(peers_from_links_are_dialled_only_on_our_networks),
+        cmocka_unit_test(an_instance_name_gives_its_peer_id_prefix),
         cmocka_unit_test(dial_targets_are_capped_in_all_and_per_host),
         cmocka_unit_test(txt_driven_resyncs_are_rate_limited),
     };

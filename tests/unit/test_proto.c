@@ -28,8 +28,10 @@
 #define HAVE_WITH(fields) "{\"kind\":\"have\",\"game_id\":\"doom\",\"version\":\"1.9\"," fields "}"
 #define HAVE(count, bitmap)                                                                        \
     HAVE_WITH("\"manifest_id\":\"" D64 "\",\"chunk_count\":" count ",\"bitmap\":\"" bitmap "\"")
+#define PEERS_WITH(entries) "{\"kind\":\"peers\",\"peers\":[" entries "]}"
+#define PEER_ENTRY(address) "{\"peer_id\":\"" D64 "\",\"address\":\"" address "\"}"
 /* The last message kind: tests that cover every kind run up to it. */
-#define LAST_KIND LS_MSG_COVER
+#define LAST_KIND LS_MSG_PEERS_ACK
 
 static char *xstrdup(const char *s)
 {
@@ -656,6 +658,79 @@ static void have_round_trips_its_bitmap_and_have_ack_is_empty(void **state)
     ls_msg_t ack = {.kind = LS_MSG_HAVE_ACK};
     round_trip(&ack, &out);
     ls_msg_free(&out);
+}
+
+static void peers_round_trips_its_addresses_and_peers_ack_is_empty(void **state)
+{
+    (void)state;
+    ls_peer_addr_t list[2] = {{.address = "198.18.0.5:7400"}, {.address = "10.0.0.1:1"}};
+    memcpy(list[0].peer_id, D64, sizeof list[0].peer_id);
+    memcpy(list[1].peer_id, D64, sizeof list[1].peer_id);
+    list[1].peer_id[0] = 'a';
+    ls_msg_t in = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = 2}};
+    ls_msg_t out;
+    round_trip(&in, &out);
+    assert_int_equal(out.u.peer_list.count, 2);
+    assert_string_equal(out.u.peer_list.peers[0].address, "198.18.0.5:7400");
+    assert_string_equal(out.u.peer_list.peers[1].peer_id, list[1].peer_id);
+    ls_msg_free(&out);
+
+    in.u.peer_list.count = 0; /* no one to tell of: an empty list */
+    in.u.peer_list.peers = NULL;
+    round_trip(&in, &out);
+    assert_int_equal(out.u.peer_list.count, 0);
+    ls_msg_free(&out);
+
+    ls_msg_t ack = {.kind = LS_MSG_PEERS_ACK};
+    round_trip(&ack, &out);
+    ls_msg_free(&out);
+}
+
+/* A peer's word on other peers' addresses: one spelling of an IPv4 address
+ * and a real port, 64-hex ids, a bounded count, nothing else. */
+static void peers_is_decoded_strictly(void **state)
+{
+    (void)state;
+    assert_int_equal(decode_text(PEERS_WITH(PEER_ENTRY("198.18.0.5:7400")), NULL), 0);
+    assert_int_equal(decode_text(PEERS_WITH(PEER_ENTRY("255.255.255.255:65535")), NULL), 0);
+    assert_int_equal(decode_text(PEERS_WITH(""), NULL), 0);
+    static const char *const bad[] = {
+        "198.18.0.5",      "198.18.0.5:0",        "198.18.0.5:65536", "198.18.0.5:07400",
+        "198.18.0.05:740", "198.18.5:7400",       "[::1]:7400",       "host.local:7400",
+        ":7400",           "198.18.0.5:74a0",     "198.18.0.5:-1",    "1.2.3.4:5:6",
+        "198.18.0.5 :1",   "198.18.0.255:123456",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, PEERS_WITH("{\"peer_id\":\"" D64 "\",\"address\":\"%s\"}"),
+                 bad[i]);
+        if (decode_text(text, "address") != LS_ERANGE)
+            fail_msg("address '%s' was not refused", bad[i]);
+    }
+    assert_int_equal(
+        decode_text(PEERS_WITH("{\"peer_id\":\"ABC\",\"address\":\"1.2.3.4:5\"}"), "peer_id"),
+        LS_ERANGE);
+    assert_int_equal(decode_text(PEERS_WITH("{\"peer_id\":\"" D64 "\"}"), "address"), LS_EMISSING);
+    assert_int_equal(
+        decode_text(PEERS_WITH("{\"peer_id\":\"" D64 "\",\"address\":\"1.2.3.4:5\",\"x\":1}"), "x"),
+        LS_EUNKNOWN_FIELD);
+    assert_int_equal(decode_text(PEERS_WITH("7"), "peers"), LS_ETYPE);
+    assert_int_equal(decode_text("{\"kind\":\"peers\"}", "peers"), LS_EMISSING);
+
+    /* LS_PEERS_MAX entries are taken, one more is refused before any is decoded */
+    size_t entry = strlen(PEER_ENTRY("198.18.0.5:7400")) + 1;
+    size_t size = 64 + (LS_PEERS_MAX + 1) * entry;
+    char *text = malloc(size);
+    assert_non_null(text);
+    for (size_t n = LS_PEERS_MAX; n <= LS_PEERS_MAX + 1; n++) {
+        size_t len = (size_t)snprintf(text, size, "{\"kind\":\"peers\",\"peers\":[");
+        for (size_t i = 0; i < n; i++)
+            len += (size_t)snprintf(text + len, size - len, "%s" PEER_ENTRY("198.18.0.5:7400"),
+                                    i ? "," : "");
+        snprintf(text + len, size - len, "]}");
+        assert_int_equal(decode_text(text, "peers"), n == LS_PEERS_MAX ? 0 : LS_ERANGE);
+    }
+    free(text);
 }
 
 /* A have of every chunk the protocol allows stays a small request: 256 KiB
@@ -1565,6 +1640,8 @@ int main(void)
         cmocka_unit_test(have_round_trips_its_bitmap_and_have_ack_is_empty),
         cmocka_unit_test(the_largest_have_is_a_bounded_frame),
         cmocka_unit_test(have_is_decoded_strictly),
+        cmocka_unit_test(peers_round_trips_its_addresses_and_peers_ack_is_empty),
+        cmocka_unit_test(peers_is_decoded_strictly),
         cmocka_unit_test(encoder_refuses_a_have_the_decoder_would_refuse),
         cmocka_unit_test(encoder_writes_compact_json_after_a_big_endian_length),
         cmocka_unit_test(encoder_refuses_what_the_decoder_would_refuse),
