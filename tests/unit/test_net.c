@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "lanspread/error.h"
+#include "lanspread/log.h"
 #include "lanspread/identity.h"
 #include "lanspread/net.h"
 
@@ -1295,6 +1296,8 @@ static void under_load_a_new_connection_passes_a_retry_first(void **state)
 
 int main(void)
 {
+    if (getenv("LS_TEST_DEBUG"))
+        ls_log_set_level(LS_LOG_DEBUG);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_reports_each_peers_identity),
         cmocka_unit_test(refused_peer_is_disconnected_on_both_sides),
