@@ -382,6 +382,9 @@ static ls_net_conn_t *conn_alloc(ls_net_endpoint_t *ep, const struct sockaddr *r
     memcpy(&c->remote, remote, remote_len);
     c->remote_len = remote_len;
     c->max_payload = ls_net_path_payload(remote, remote_len);
+    if (ep->lim.max_payload && c->max_payload > ep->lim.max_payload)
+        c->max_payload =
+            ep->lim.max_payload < LS_NET_MAX_PAYLOAD ? LS_NET_MAX_PAYLOAD : ep->lim.max_payload;
     c->conn_ref.get_conn = get_conn;
     c->conn_ref.user_data = c;
     c->born_ns = ls_net_now();
@@ -945,6 +948,8 @@ static void conn_write(ls_net_conn_t *c)
             break;
         c->n_pkts++;
         c->n_bytes += (uint64_t)n;
+        if ((size_t)n > c->max_pkt_sent)
+            c->max_pkt_sent = (size_t)n;
         if (batch_add(c, &b, (size_t)n) == LS_EAGAIN) {
             c->is_waiting_writable = true;
             break;
@@ -1001,6 +1006,11 @@ bool ls_net_conn_is_verified(const ls_net_conn_t *c)
 void ls_net_conn_close(ls_net_conn_t *c, uint64_t app_error, const char *reason)
 {
     ls_net_conn_request_close(c, app_error, reason, 0);
+}
+
+size_t ls_net_conn_max_packet_sent(const ls_net_conn_t *c)
+{
+    return c->max_pkt_sent;
 }
 
 const char *ls_net_conn_peer_id(const ls_net_conn_t *c)

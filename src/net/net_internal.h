@@ -109,6 +109,7 @@ struct ls_net_conn {
     /* the largest UDP payload we send to and accept from this peer: the
      * route's MTU, LS_NET_MAX_PAYLOAD..LS_NET_MAX_PAYLOAD_BIG */
     size_t max_payload;
+    size_t max_pkt_sent;
     bool is_server;
     bool is_known; /* the application holds the handle: closed_cb is owed */
     bool is_closed;

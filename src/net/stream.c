@@ -165,7 +165,7 @@ static void pull_more(ls_net_stream_t *s)
         return;
     }
     if (len > 0) {
-        if (!ch->ref && len < cap) {
+        if (!s->lend && len < cap) {
             struct ls_net_chunk *shrunk = realloc(ch, sizeof(*ch) + len);
             ch = shrunk ? shrunk : ch;
             ch->bytes = ch->data;
