@@ -111,6 +111,10 @@ typedef struct {
      * connection (the hello's largest frame): credit for what it sends is
      * held back, not returned, and the full limits apply once verified. */
     uint64_t hello_window;
+    /* 0 (default): packets as large as the route to the peer carries (its
+     * MTU; loopback and jumbo frames give up to 16000-byte packets), else at
+     * most this (not below 1452). It is also what we announce we accept. */
+    uint32_t max_payload;
 } ls_net_limits_t;
 
 typedef struct {
@@ -158,6 +162,10 @@ void ls_net_conn_close(ls_net_conn_t *c, uint64_t app_error, const char *reason)
  * eviction never takes. Idempotent. */
 void ls_net_conn_verify(ls_net_conn_t *c);
 bool ls_net_conn_is_verified(const ls_net_conn_t *c);
+
+/* The largest UDP payload (one QUIC packet) c has sent so far: at most its
+ * route's MTU less headers and what the peer announced it accepts. */
+size_t ls_net_conn_max_packet_sent(const ls_net_conn_t *c);
 
 /* The peer's 64-hex-digit id; "" before the handshake. Owned by c. */
 const char *ls_net_conn_peer_id(const ls_net_conn_t *c);

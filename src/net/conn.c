@@ -266,15 +266,21 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool is_server)
     cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
 }
 
-static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st,
-                          ngtcp2_transport_params *tp)
+static void fill_settings(const ls_net_conn_t *c, ngtcp2_settings *st, ngtcp2_transport_params *tp)
 {
-    const ls_net_limits_t *lim = &ep->lim;
+    const ls_net_limits_t *lim = &c->ep->lim;
 
     ngtcp2_settings_default(st);
     st->initial_ts = ls_net_now();
     st->cc_algo = NGTCP2_CC_ALGO_CUBIC;
-    st->max_tx_udp_payload_size = LS_NET_MAX_PAYLOAD;
+    st->max_tx_udp_payload_size = c->max_payload;
+    /* A route with a larger MTU (loopback, jumbo frames) gets packets of its
+     * size at once rather than after PMTUD, whose probes in ngtcp2 0.12 stop
+     * at Ethernet sizes. The peer's max_udp_payload_size caps them: it is
+     * its own route's payload (below), so a peer on a 1500-byte link is never
+     * sent more than 1452. */
+    if (c->max_payload > LS_NET_MAX_PAYLOAD)
+        st->no_tx_udp_payload_size_shaping = 1;
     st->handshake_timeout = (uint64_t)lim->handshake_timeout_ms * NGTCP2_MILLISECONDS;
     /* a LAN round trip is well under a millisecond; the default 333 ms
      * would make the first loss recovery crawl */
@@ -286,6 +292,7 @@ static void fill_settings(const ls_net_endpoint_t *ep, ngtcp2_settings *st,
     st->ack_thresh = LS_NET_ACK_THRESH;
 
     ngtcp2_transport_params_default(tp);
+    tp->max_udp_payload_size = c->max_payload;
     tp->initial_max_stream_data_bidi_local = lim->stream_window;
     tp->initial_max_stream_data_bidi_remote = lim->stream_window;
     tp->initial_max_stream_data_uni = 0;
@@ -374,6 +381,10 @@ static ls_net_conn_t *conn_alloc(ls_net_endpoint_t *ep, const struct sockaddr *r
     c->is_server = is_server;
     memcpy(&c->remote, remote, remote_len);
     c->remote_len = remote_len;
+    c->max_payload = ls_net_path_payload(remote, remote_len);
+    if (ep->lim.max_payload && c->max_payload > ep->lim.max_payload)
+        c->max_payload =
+            ep->lim.max_payload < LS_NET_MAX_PAYLOAD ? LS_NET_MAX_PAYLOAD : ep->lim.max_payload;
     c->conn_ref.get_conn = get_conn;
     c->conn_ref.user_data = c;
     c->born_ns = ls_net_now();
@@ -460,7 +471,7 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
     if (!c)
         return LS_ENOMEM;
     fill_callbacks(&cb, true);
-    fill_settings(ep, &st, &tp);
+    fill_settings(c, &st, &tp);
     st.token = hd->token;
     tp.original_dcid = hd->dcid;
     if (odcid) {
@@ -521,7 +532,7 @@ int ls_net_connect(ls_net_endpoint_t *ep, const struct sockaddr *addr, void *use
     c->user_data = user_data;
     c->is_known = true;
     fill_callbacks(&cb, false);
-    fill_settings(ep, &st, &tp);
+    fill_settings(c, &st, &tp);
     if (ls_net_random_cid(&dcid) != 0 || ls_net_random_cid(&c->scids[0]) != 0)
         goto fail;
     c->nscids = 1;
@@ -574,22 +585,30 @@ static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, cons
     conn_release(c);
 }
 
+/* The largest packet to build now: Ethernet-sized until the handshake is
+ * done (ngtcp2 pads a client's Initial to the whole buffer, and the
+ * handshake's few packets gain nothing from size), then the path's. */
+static size_t tx_payload(ls_net_conn_t *c)
+{
+    return c->q && ngtcp2_conn_get_handshake_completed(c->q) ? c->max_payload : LS_NET_MAX_PAYLOAD;
+}
+
 /* Sends CONNECTION_CLOSE (if the connection may still send) and tears down.
  * Not for use inside ngtcp2 callbacks. */
 static void conn_close_now(ls_net_conn_t *c, const ngtcp2_connection_close_error *ce, int status,
                            uint64_t app_error, const char *reason)
 {
-    uint8_t buf[LS_NET_MAX_PAYLOAD];
     ngtcp2_path_storage ps;
 
     ngtcp2_path_storage_zero(&ps);
+    /* ep->tx: a batch left unsent there is abandoned with the connection */
     if (c->q && !ngtcp2_conn_is_in_closing_period(c->q) &&
         !ngtcp2_conn_is_in_draining_period(c->q)) {
-        ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->q, &ps.path, NULL, buf, sizeof(buf),
-                                                            ce, ls_net_now());
+        ngtcp2_ssize n = ngtcp2_conn_write_connection_close(c->q, &ps.path, NULL, c->ep->tx,
+                                                            tx_payload(c), ce, ls_net_now());
         if (n > 0)
-            ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, buf, (size_t)n,
-                           (size_t)n);
+            ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, c->ep->tx,
+                           (size_t)n, (size_t)n);
     }
     conn_teardown(c, status, app_error, reason);
 }
@@ -635,8 +654,7 @@ static void flush_control(ls_net_conn_t *c)
 
     ngtcp2_path_storage_zero(&ps);
     for (int i = 0; i < 16; i++) {
-        ngtcp2_ssize n =
-            ngtcp2_conn_write_pkt(c->q, &ps.path, NULL, c->ep->tx, LS_NET_MAX_PAYLOAD, ts);
+        ngtcp2_ssize n = ngtcp2_conn_write_pkt(c->q, &ps.path, NULL, c->ep->tx, tx_payload(c), ts);
         if (n <= 0)
             break;
         ls_net_ep_send(c->ep, (struct sockaddr *)&c->remote, c->remote_len, c->ep->tx, (size_t)n,
@@ -846,7 +864,7 @@ static int batch_add(ls_net_conn_t *c, struct batch *b, size_t n)
         b->seg = n;
     b->len += n;
     b->npkts++;
-    if (n < b->seg || b->len + LS_NET_MAX_PAYLOAD > LS_NET_GSO_BUF)
+    if (n < b->seg || b->len + c->max_payload > LS_NET_GSO_BUF)
         rc = batch_flush(c, b);
     return rc;
 }
@@ -870,7 +888,7 @@ static ngtcp2_ssize write_one(ls_net_conn_t *c, struct batch *b, ngtcp2_tstamp t
             NGTCP2_WRITE_STREAM_FLAG_MORE | (is_fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
         ngtcp2_ssize ndata = -1;
         ngtcp2_ssize n =
-            ngtcp2_conn_writev_stream(c->q, &ps.path, NULL, c->ep->tx + b->len, LS_NET_MAX_PAYLOAD,
+            ngtcp2_conn_writev_stream(c->q, &ps.path, NULL, c->ep->tx + b->len, tx_payload(c),
                                       &ndata, flags, s ? s->id : -1, vec, nvec, ts);
         if (s && ndata >= 0) {
             ls_net_stream_on_sent(s, (size_t)ndata, is_fin);
@@ -930,6 +948,8 @@ static void conn_write(ls_net_conn_t *c)
             break;
         c->n_pkts++;
         c->n_bytes += (uint64_t)n;
+        if ((size_t)n > c->max_pkt_sent)
+            c->max_pkt_sent = (size_t)n;
         if (batch_add(c, &b, (size_t)n) == LS_EAGAIN) {
             c->is_waiting_writable = true;
             break;
@@ -986,6 +1006,11 @@ bool ls_net_conn_is_verified(const ls_net_conn_t *c)
 void ls_net_conn_close(ls_net_conn_t *c, uint64_t app_error, const char *reason)
 {
     ls_net_conn_request_close(c, app_error, reason, 0);
+}
+
+size_t ls_net_conn_max_packet_sent(const ls_net_conn_t *c)
+{
+    return c->max_pkt_sent;
 }
 
 const char *ls_net_conn_peer_id(const ls_net_conn_t *c)

@@ -75,6 +75,28 @@ static void set_buffers(int fd)
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
+size_t ls_net_path_payload(const struct sockaddr *remote, socklen_t remote_len)
+{
+    size_t payload = LS_NET_MAX_PAYLOAD;
+    int mtu = 0;
+    socklen_t mtu_len = sizeof(mtu);
+    /* a connected UDP socket knows its route's MTU; nothing is sent */
+    int fd = socket(remote->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return payload;
+    if (connect(fd, remote, remote_len) == 0 &&
+        getsockopt(fd, remote->sa_family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+                   remote->sa_family == AF_INET ? IP_MTU : IPV6_MTU, &mtu, &mtu_len) == 0 &&
+        mtu > LS_NET_UDP_OVERHEAD + LS_NET_MAX_PAYLOAD) {
+        payload = (size_t)mtu - LS_NET_UDP_OVERHEAD;
+        if (payload > LS_NET_MAX_PAYLOAD_BIG)
+            payload = LS_NET_MAX_PAYLOAD_BIG;
+    }
+    close(fd);
+    return payload;
+}
+
 static int open_socket(ls_net_endpoint_t *ep, const struct sockaddr *addr)
 {
     socklen_t len =

@@ -1,13 +1,15 @@
-/* A pull source over a byte range of a file: two buffers filled in turn by
- * uv_fs_read on the thread pool, so the loop thread only copies bytes that
- * are already in memory and the disk is read as the peer's window opens. */
+/* A source over a byte range of a file: two buffers filled in turn by
+ * uv_fs_read on the thread pool, so the loop thread only hands on bytes that
+ * are already in memory and the disk is read as the peer's window opens.
+ * The bytes are lent, not copied: each read gets a fresh reference-counted
+ * buffer, and the stream's chunks hold it until the peer acknowledged them
+ * (ngtcp2 retransmits from those bytes), so it may outlive the source. */
 #include "net_internal.h"
 
 #include "lanspread/error.h"
 #include "lanspread/log.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 /* per buffer; a served stream holds two */
@@ -17,10 +19,9 @@
 #define FIRST_READ_SIZE (32 * 1024)
 
 struct file_buf {
-    uint8_t *data;
-    size_t cap; /* bytes allocated at data */
-    size_t len; /* bytes read into data */
-    size_t pos; /* bytes already handed to the stream */
+    struct ls_net_buf *buf; /* our reference (NULL: none yet, or handed on) */
+    size_t len;             /* bytes read into buf */
+    size_t pos;             /* bytes already handed to the stream */
     bool is_ready;
 };
 
@@ -54,8 +55,8 @@ static void destroy(ls_net_file_source_t *src)
         if (src->open_fds)
             (*src->open_fds)--;
     }
-    free(src->bufs[0].data);
-    free(src->bufs[1].data);
+    ls_net_buf_release(src->bufs[0].buf);
+    ls_net_buf_release(src->bufs[1].buf);
     free(src);
 }
 
@@ -83,16 +84,13 @@ static void read_ahead(ls_net_file_source_t *src)
                                                   : FIRST_READ_SIZE;
     if (!src->has_pulled && src->bufs[src->fill ^ 1].is_ready)
         return; /* the first buffer is read; the second waits for the peer */
-    if (b->cap < size) {
-        uint8_t *grown = realloc(b->data, size);
-        if (!grown) {
-            src->error = LS_ENOMEM;
-            return;
-        }
-        b->data = grown;
-        b->cap = size;
+    /* always a fresh buffer: the last one is lent to the stream (the
+     * source let go of it when its last byte was handed on) */
+    if (!(b->buf = ls_net_buf_new(size))) {
+        src->error = LS_ENOMEM;
+        return;
     }
-    iov = uv_buf_init((char *)b->data, want < size ? (unsigned)want : (unsigned)size);
+    iov = uv_buf_init((char *)b->buf->data, want < size ? (unsigned)want : (unsigned)size);
     src->req.data = src;
     if (uv_fs_read(src->loop, &src->req, src->fd, &iov, 1, (int64_t)src->next_read, read_cb) != 0) {
         src->error = LS_EIO;
@@ -130,7 +128,8 @@ static void read_cb(uv_fs_t *req)
     }
 }
 
-static int file_pull(ls_net_stream_t *s, uint8_t *out, size_t cap, size_t *len, bool *is_eof)
+static int file_lend(ls_net_stream_t *s, size_t cap, const uint8_t **data, struct ls_net_buf **ref,
+                     size_t *len, bool *is_eof)
 {
     ls_net_file_source_t *src = ls_net_stream_source_data(s);
     struct file_buf *b = &src->bufs[src->cur];
@@ -150,7 +149,9 @@ static int file_pull(ls_net_stream_t *s, uint8_t *out, size_t cap, size_t *len, 
     n = b->len - b->pos < cap ? b->len - b->pos : cap;
     if (src->gate && (n = src->gate(s, n, src->gate_data)) == 0)
         return 0; /* the gate resumes the stream */
-    memcpy(out, b->data + b->pos, n);
+    *data = b->buf->data + b->pos;
+    *ref = b->buf;
+    b->buf->refs++;
     b->pos += n;
     src->left -= n;
     src->pulled += n;
@@ -159,6 +160,8 @@ static int file_pull(ls_net_stream_t *s, uint8_t *out, size_t cap, size_t *len, 
         read_ahead(src); /* the other buffer, now that the window is open */
     }
     if (b->pos == b->len) {
+        ls_net_buf_release(b->buf); /* the stream's chunks hold it now */
+        b->buf = NULL;
         b->is_ready = false;
         src->cur ^= 1;
         read_ahead(src);
@@ -195,7 +198,7 @@ int ls_net_stream_send_file(ls_net_stream_t *s, ls_net_file_source_t *src)
 
     if (src->stream)
         return LS_ESTATE;
-    rc = ls_net_stream_set_source(s, file_pull, src);
+    rc = ls_net_stream_set_lender(s, file_lend, src);
     if (rc != 0)
         return rc;
     src->stream = s;

@@ -19,6 +19,12 @@
 #define LS_NET_MAX_SCIDS 8
 /* UDP payload of one QUIC packet: fits a 1500-byte Ethernet MTU over IPv6. */
 #define LS_NET_MAX_PAYLOAD 1452
+/* IPv6 + UDP headers: a route MTU less this is the payload that fits it. */
+#define LS_NET_UDP_OVERHEAD 48
+/* Where the route to the peer carries more (loopback, jumbo frames), packets
+ * grow up to this: per-packet work (ngtcp2, AEAD calls, syscalls, ACKs)
+ * shrinks with the packet count. Within one GSO send and one RX slot. */
+#define LS_NET_MAX_PAYLOAD_BIG 16000
 /* ack-eliciting packets received before an ACK goes out at once
  * (ngtcp2_settings.ack_thresh; ngtcp2's default is 2) */
 #define LS_NET_ACK_THRESH 16
@@ -28,12 +34,31 @@
 #define LS_NET_RX_SLOT 65536
 #define LS_NET_RX_BATCH 16
 
-struct ls_net_chunk {
-    struct ls_net_chunk *next;
-    uint64_t offset; /* stream offset of data[0] */
-    size_t len;
+/* A reference-counted byte buffer: a file source reads into one and lends
+ * its bytes to stream chunks, which hold a reference until those bytes are
+ * acknowledged, so served data is never copied on the loop. */
+struct ls_net_buf {
+    uint32_t refs;
+    size_t cap;
     uint8_t data[];
 };
+struct ls_net_buf *ls_net_buf_new(size_t cap); /* one reference */
+void ls_net_buf_release(struct ls_net_buf *b);
+
+struct ls_net_chunk {
+    struct ls_net_chunk *next;
+    uint64_t offset; /* stream offset of bytes[0] */
+    size_t len;
+    const uint8_t *bytes;   /* data, or inside ref */
+    struct ls_net_buf *ref; /* lent bytes (NULL: copied into data) */
+    uint8_t data[];
+};
+
+/* A source that lends its bytes instead of copying them (the file source):
+ * *ref gets one reference the stream releases once the bytes are acked. */
+typedef int (*ls_net_lend_cb)(ls_net_stream_t *s, size_t cap, const uint8_t **data,
+                              struct ls_net_buf **ref, size_t *len, bool *is_eof);
+int ls_net_stream_set_lender(ls_net_stream_t *s, ls_net_lend_cb lend, void *source_data);
 
 struct ls_net_stream {
     ls_net_conn_t *conn;
@@ -51,6 +76,7 @@ struct ls_net_stream {
     /* consumed while the connection was unverified: returned at verify */
     uint64_t credit_held;
     ls_net_pull_cb pull;
+    ls_net_lend_cb lend; /* instead of pull */
     void *source_data;
     bool is_fin_wanted;
     bool is_fin_sent;
@@ -80,6 +106,10 @@ struct ls_net_conn {
     ls_net_stream_t *rr; /* where the next write pass starts */
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     void *user_data;
+    /* the largest UDP payload we send to and accept from this peer: the
+     * route's MTU, LS_NET_MAX_PAYLOAD..LS_NET_MAX_PAYLOAD_BIG */
+    size_t max_payload;
+    size_t max_pkt_sent;
     bool is_server;
     bool is_known; /* the application holds the handle: closed_cb is owed */
     bool is_closed;
@@ -142,6 +172,10 @@ size_t ls_net_ep_conns_to(const ls_net_endpoint_t *ep, const struct sockaddr *ad
 void ls_net_ep_conn_gone(ls_net_endpoint_t *ep);
 
 size_t ls_net_ep_conns_out(const ls_net_endpoint_t *ep);
+/* The UDP payload the local route to `remote` carries (its MTU less
+ * LS_NET_UDP_OVERHEAD), within LS_NET_MAX_PAYLOAD..LS_NET_MAX_PAYLOAD_BIG;
+ * LS_NET_MAX_PAYLOAD when the route cannot be asked. */
+size_t ls_net_path_payload(const struct sockaddr *remote, socklen_t remote_len);
 
 /* conn.c */
 /* odcid: the client's first DCID, recovered from a Retry token the

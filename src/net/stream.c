@@ -28,12 +28,34 @@ ls_net_stream_t *ls_net_stream_new(ls_net_conn_t *c, int64_t id)
     return s;
 }
 
+struct ls_net_buf *ls_net_buf_new(size_t cap)
+{
+    struct ls_net_buf *b = malloc(sizeof(*b) + cap);
+    if (b) {
+        b->refs = 1;
+        b->cap = cap;
+    }
+    return b;
+}
+
+void ls_net_buf_release(struct ls_net_buf *b)
+{
+    if (b && --b->refs == 0)
+        free(b);
+}
+
+static void chunk_free(struct ls_net_chunk *ch)
+{
+    ls_net_buf_release(ch->ref);
+    free(ch);
+}
+
 static void free_chunks(ls_net_stream_t *s)
 {
     struct ls_net_chunk *ch = s->head;
     while (ch) {
         struct ls_net_chunk *next = ch->next;
-        free(ch);
+        chunk_free(ch);
         ch = next;
     }
     s->head = s->tail = s->send_chunk = NULL;
@@ -84,7 +106,7 @@ void ls_net_stream_on_acked(ls_net_stream_t *s, uint64_t end)
     while (s->head && s->head->offset + s->head->len <= s->acked_offset) {
         struct ls_net_chunk *done = s->head;
         s->head = done->next;
-        free(done);
+        chunk_free(done);
     }
     if (!s->head)
         s->tail = NULL;
@@ -119,7 +141,7 @@ static void pull_more(ls_net_stream_t *s)
     uint64_t left;
     int rc;
 
-    if (!s->pull || s->is_source_eof || s->is_source_waiting || s->is_write_closed)
+    if ((!s->pull && !s->lend) || s->is_source_eof || s->is_source_waiting || s->is_write_closed)
         return;
     if (unsent(s) >= PULL_LOW_WATER)
         return;
@@ -127,24 +149,31 @@ static void pull_more(ls_net_stream_t *s)
     if (left <= unsent(s))
         return; /* window full: MAX_STREAM_DATA will bring us back */
     cap = left - unsent(s) < PULL_CHUNK ? (size_t)(left - unsent(s)) : PULL_CHUNK;
-    ch = malloc(sizeof(*ch) + cap);
+    /* a lender's chunk only points at its bytes */
+    ch = malloc(sizeof(*ch) + (s->lend ? 0 : cap));
     if (!ch)
         return; /* retried on the next write pass */
-    rc = s->pull(s, ch->data, cap, &len, &is_eof);
+    ch->ref = NULL;
+    ch->bytes = ch->data;
+    rc = s->lend ? s->lend(s, cap, &ch->bytes, &ch->ref, &len, &is_eof)
+                 : s->pull(s, ch->data, cap, &len, &is_eof);
     if (rc < 0 || len > cap) {
-        free(ch);
+        chunk_free(ch);
         ls_warn("net", "stream %lld: source failed: %s", (long long)s->id,
                 ls_strerror(rc < 0 ? rc : LS_EINVAL));
         ls_net_stream_reset(s, LS_NET_APP_INTERNAL);
         return;
     }
     if (len > 0) {
-        struct ls_net_chunk *shrunk = len < cap ? realloc(ch, sizeof(*ch) + len) : ch;
-        ch = shrunk ? shrunk : ch;
+        if (!s->lend && len < cap) {
+            struct ls_net_chunk *shrunk = realloc(ch, sizeof(*ch) + len);
+            ch = shrunk ? shrunk : ch;
+            ch->bytes = ch->data;
+        }
         ch->len = len;
         append_chunk(s, ch);
     } else {
-        free(ch);
+        chunk_free(ch);
     }
     if (is_eof) {
         s->is_source_eof = true;
@@ -172,7 +201,7 @@ size_t ls_net_stream_vec(const ls_net_stream_t *s, ngtcp2_vec *v, size_t max, bo
     size_t n = 0;
 
     for (; ch && n < max; ch = ch->next, n++) {
-        v[n].base = (uint8_t *)ch->data + skip;
+        v[n].base = (uint8_t *)ch->bytes + skip;
         v[n].len = ch->len - skip;
         skip = 0;
     }
@@ -240,7 +269,7 @@ int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len)
 {
     struct ls_net_chunk *ch;
 
-    if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull)
+    if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull || s->lend)
         return LS_ESTATE;
     if (len == 0)
         return 0;
@@ -250,22 +279,36 @@ int ls_net_stream_write(ls_net_stream_t *s, const void *data, size_t len)
     if (!ch)
         return LS_ENOMEM;
     memcpy(ch->data, data, len);
+    ch->bytes = ch->data;
+    ch->ref = NULL;
     ch->len = len;
     append_chunk(s, ch);
     ls_net_conn_kick(s->conn);
     return 0;
 }
 
-int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull, void *source_data)
+static int set_source(ls_net_stream_t *s, ls_net_pull_cb pull, ls_net_lend_cb lend,
+                      void *source_data)
 {
-    if (!pull)
+    if (!pull && !lend)
         return LS_EINVAL;
-    if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull)
+    if (s->is_finishing || s->is_write_closed || s->is_fin_wanted || s->pull || s->lend)
         return LS_ESTATE;
     s->pull = pull;
+    s->lend = lend;
     s->source_data = source_data;
     ls_net_conn_kick(s->conn);
     return 0;
+}
+
+int ls_net_stream_set_source(ls_net_stream_t *s, ls_net_pull_cb pull, void *source_data)
+{
+    return set_source(s, pull, NULL, source_data);
+}
+
+int ls_net_stream_set_lender(ls_net_stream_t *s, ls_net_lend_cb lend, void *source_data)
+{
+    return set_source(s, NULL, lend, source_data);
 }
 
 void *ls_net_stream_source_data(const ls_net_stream_t *s)
@@ -285,7 +328,7 @@ int ls_net_stream_shutdown(ls_net_stream_t *s)
 {
     if (s->is_finishing || s->is_write_closed)
         return LS_ESTATE;
-    if (!s->pull)
+    if (!s->pull && !s->lend)
         s->is_fin_wanted = true;
     ls_net_conn_kick(s->conn);
     return 0;

@@ -988,6 +988,149 @@ static void file_range_is_served_from_disk_and_a_short_file_resets_the_stream(vo
     fixture_free(fx);
 }
 
+/* A UDP relay between b and a on loopback that drops every drop_every-th
+ * large datagram a sends to b: stream data is lost and retransmitted. */
+typedef struct {
+    uv_udp_t udp;
+    struct sockaddr_storage server; /* a */
+    struct sockaddr_storage client; /* b, learned from its first datagram */
+    bool has_client;
+    unsigned drop_every;
+    uint64_t to_client, dropped;
+    char buf[65536];
+} lossy_relay_t;
+
+/* Datagrams over this size carry stream data (ACK-only packets are small). */
+#define RELAY_DATA_MIN 1000
+
+static void relay_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    lossy_relay_t *r = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(r->buf, sizeof(r->buf));
+}
+
+static void relay_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
+                       const struct sockaddr *addr, unsigned flags)
+{
+    lossy_relay_t *r = udp->data;
+    uv_buf_t out = uv_buf_init(buf->base, (unsigned)(nread > 0 ? nread : 0));
+    bool is_from_server = addr && ((const struct sockaddr_in *)addr)->sin_port ==
+                                      ((const struct sockaddr_in *)&r->server)->sin_port;
+    (void)flags;
+
+    if (nread <= 0 || !addr)
+        return;
+    if (!is_from_server) {
+        memcpy(&r->client, addr, sizeof(struct sockaddr_in));
+        r->has_client = true;
+        (void)uv_udp_try_send(udp, &out, 1, (const struct sockaddr *)&r->server);
+        return;
+    }
+    if (!r->has_client)
+        return;
+    if (nread > RELAY_DATA_MIN && ++r->to_client % r->drop_every == 0) {
+        r->dropped++;
+        return;
+    }
+    (void)uv_udp_try_send(udp, &out, 1, (const struct sockaddr *)&r->client);
+}
+
+static void relay_start(fixture_t *fx, lossy_relay_t *r, unsigned drop_every)
+{
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    memset(r, 0, sizeof(*r));
+    r->drop_every = drop_every;
+    memcpy(&r->server, &fx->a_addr, sizeof(r->server));
+    assert_int_equal(uv_udp_init(&fx->loop, &r->udp), 0);
+    r->udp.data = r;
+    assert_int_equal(uv_udp_bind(&r->udp, (const struct sockaddr *)&any, 0), 0);
+    assert_int_equal(uv_udp_recv_start(&r->udp, relay_alloc, relay_recv), 0);
+}
+
+static void relay_stop(fixture_t *fx, lossy_relay_t *r)
+{
+    uv_close((uv_handle_t *)&r->udp, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+}
+
+/* The file source lends its read buffers to the stream instead of copying:
+ * bytes lost on the way are resent from those buffers long after the source
+ * has moved on to (and re-filled) others, and must still be the file's. */
+static void file_bytes_resent_after_loss_are_still_the_files(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    const size_t size = 12 * MIB + 4321;
+    uint8_t *data = malloc(size);
+    uint8_t want[SHA256_DIGEST_SIZE], got[SHA256_DIGEST_SIZE];
+    file_job_t job = {.fx = fx, .fd = -1};
+    char *dir = ls_test_mkdtemp("net-lossy");
+    static lossy_relay_t relay; /* lives until its handle is closed */
+    struct sockaddr_storage relay_addr;
+    int relay_len = sizeof(relay_addr);
+    ls_net_conn_t *c = NULL;
+
+    ls_test_fill(data, size, 7);
+    ls_test_write_file(dir, "game.bin", data, size);
+    job.path = ls_path_join(dir, "game.bin");
+    file_job = &job;
+    fx->sa.on_stream = file_stream_cb;
+    relay_start(fx, &relay, 17);
+    assert_int_equal(uv_udp_getsockname(&relay.udp, (struct sockaddr *)&relay_addr, &relay_len), 0);
+    assert_int_equal(ls_net_connect(fx->b, (struct sockaddr *)&relay_addr, NULL, &c), 0);
+    fx->sb.conn = c;
+    assert_true(run_until(fx, both_established));
+
+    fetch_range(fx, &job, 333, size - 333);
+    assert_int_equal(job.close_status, 0);
+    assert_true(job.received == size - 333);
+    assert_true(relay.dropped > 10); /* the loss really happened */
+    sha256_digest(&job.hash, sizeof(got), got);
+    ls_sha256(data + 333, size - 333, want);
+    assert_memory_equal(want, got, sizeof(want));
+
+    relay_stop(fx, &relay);
+    free(job.path);
+    free(data);
+    ls_test_rmtree(dir);
+    free(dir);
+    fixture_free(fx);
+}
+
+/* Ethernet's 1500-byte MTU less IPv6 and UDP headers */
+#define ETHERNET_PAYLOAD 1452
+
+static size_t body_max_packet(const ls_net_limits_t *lim_a)
+{
+    fixture_t *fx = fixture_new2(lim_a, NULL);
+    body_t *b = body_new(fx, 8 * MIB);
+    size_t max;
+
+    start_body(fx, b);
+    assert_true(run_until(fx, body_done));
+    assert_int_equal(b->close_status, 0);
+    assert_same_hash(b);
+    max = ls_net_conn_max_packet_sent(fx->sb.conn);
+    fixture_free(fx);
+    body_free(b);
+    return max;
+}
+
+static void packets_grow_to_the_route_but_never_past_what_the_peer_accepts(void **state)
+{
+    (void)state;
+    ls_net_limits_t ethernet = {.max_payload = ETHERNET_PAYLOAD};
+
+    /* loopback's MTU (64 KiB) lets b send packets larger than Ethernet's */
+    assert_true(body_max_packet(NULL) > ETHERNET_PAYLOAD);
+    /* a announces it accepts no more than Ethernet's: b keeps within */
+    size_t max = body_max_packet(&ethernet);
+    assert_true(max <= ETHERNET_PAYLOAD);
+    assert_true(max > ETHERNET_PAYLOAD - 100);
+}
+
 static bool receiver_got_some(fixture_t *fx)
 {
     return ((body_t *)fx->test)->received >= 4 * MIB;
@@ -1315,6 +1458,8 @@ int main(void)
         cmocka_unit_test(closing_an_endpoint_mid_transfer_ends_everything_on_both_sides),
         cmocka_unit_test(streams_abandoned_unread_give_their_credit_back_to_the_connection),
         cmocka_unit_test(file_range_is_served_from_disk_and_a_short_file_resets_the_stream),
+        cmocka_unit_test(file_bytes_resent_after_loss_are_still_the_files),
+        cmocka_unit_test(packets_grow_to_the_route_but_never_past_what_the_peer_accepts),
         cmocka_unit_test(a_stranger_gets_one_stream_and_the_hello_window_until_it_is_verified),
         cmocka_unit_test(unverified_connections_from_one_address_are_capped),
         cmocka_unit_test(strangers_cannot_take_the_slots_reserved_for_verified_peers),
