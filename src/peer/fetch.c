@@ -28,6 +28,12 @@ struct ls__fetcher {
     ls__download_t *downloads;
     bool is_shutting_down;
     bool is_swarm; /* rarest first, partial peers and partial serving */
+    /* A chunk verified within LS_HAVE_INTERVAL_MS of the last `have` is
+     * announced when the interval ends, not at the next periodic tick: a
+     * round of chunks completes nearly at once, and every moment a chunk
+     * goes unannounced, nobody can fetch it from us. */
+    uv_timer_t have_timer;
+    bool has_have_timer; /* initialised (closed at shutdown) */
 };
 
 static bool is_busy(ls__fetcher_t *fr, const char *game_id);
@@ -1259,13 +1265,41 @@ static void send_have(ls__download_t *dl, bool is_gone)
     dl->last_have_ms = uv_now(fr->loop);
 }
 
-/* At most one `have` per LS_HAVE_INTERVAL_MS, and only after a change. */
+static void have_timer_cb(uv_timer_t *timer)
+{
+    ls__fetcher_t *fr = timer->data;
+    for (ls__download_t *dl = fr->downloads; dl; dl = dl->next)
+        maybe_send_have(dl);
+}
+
+/* Arms the have timer to fire in `delay_ms`, unless it fires sooner. */
+static void have_flush_in(ls__fetcher_t *fr, uint64_t delay_ms)
+{
+    if (fr->is_shutting_down)
+        return;
+    if (!fr->has_have_timer) {
+        if (uv_timer_init(fr->loop, &fr->have_timer) != 0)
+            return; /* the periodic tick still announces */
+        fr->have_timer.data = fr;
+        fr->has_have_timer = true;
+    }
+    if (uv_is_active((uv_handle_t *)&fr->have_timer) &&
+        uv_timer_get_due_in(&fr->have_timer) <= delay_ms)
+        return;
+    uv_timer_start(&fr->have_timer, have_timer_cb, delay_ms, 0);
+}
+
+/* At most one `have` per LS_HAVE_INTERVAL_MS, and only after a change; a
+ * change inside the interval goes out when it ends. */
 static void maybe_send_have(ls__download_t *dl)
 {
-    if (dl->is_have_dirty && dl->state == DL_FETCHING &&
-        uv_now(dl->fr->loop) - dl->last_have_ms >= LS_HAVE_INTERVAL_MS &&
-        ls_resume_count(&dl->resume) > 0)
+    if (!dl->is_have_dirty || dl->state != DL_FETCHING || ls_resume_count(&dl->resume) == 0)
+        return;
+    uint64_t since = uv_now(dl->fr->loop) - dl->last_have_ms;
+    if (since >= LS_HAVE_INTERVAL_MS)
         send_have(dl, false);
+    else
+        have_flush_in(dl->fr, LS_HAVE_INTERVAL_MS - since);
 }
 
 /* A peer's partial copy of the manifest we fetch: it gets the chunks it
@@ -1498,6 +1532,11 @@ void ls__fetcher_pump_all(ls__fetcher_t *fr)
 void ls__fetcher_shutdown(ls__fetcher_t *fr)
 {
     fr->is_shutting_down = true;
+    if (fr->has_have_timer) {
+        uv_timer_stop(&fr->have_timer);
+        uv_close((uv_handle_t *)&fr->have_timer, NULL);
+        fr->has_have_timer = false;
+    }
     for (ls__download_t *dl = fr->downloads; dl; dl = dl->next)
         if (dl->state == DL_FETCHING)
             end_download(dl, LS_ECANCELED, "shutting down");
