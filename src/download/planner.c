@@ -17,9 +17,6 @@
 /* Rarest first looks at up to this many never-sent chunks per pick, from a
  * random place: bounded work per pick on huge games. */
 #define PICK_SCAN_MAX 4096
-/* A chunk a peer answered `busy` for is not asked of that peer again for
- * this long (it is being sent to another downloader: get it from them). */
-#define BUSY_BACKOFF_MS 250
 
 enum chunk_state { CHUNK_PENDING = 0, CHUNK_IN_FLIGHT, CHUNK_DONE };
 
@@ -952,7 +949,7 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
          * chunk elsewhere for a while. */
         chunk_t *c = &planner->chunks[r.chunk];
         c->busy_mask = (planner->now_ms < c->busy_until ? c->busy_mask : 0) | peer_bit(r.peer);
-        c->busy_until = planner->now_ms + BUSY_BACKOFF_MS;
+        c->busy_until = planner->now_ms + LS_PLANNER_BUSY_BACKOFF_MS;
         peer->cap = peer_window(planner, peer) / 2 ? peer_window(planner, peer) / 2 : 1;
         requeue_chunk(planner, r.chunk);
         return 0;
