@@ -77,6 +77,21 @@ log "game: $SWARM_BYTES bytes; every link ${mbit} Mbit/s up and down; ideal (one
 
 mib_of() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 
+# cpu_ticks NAME: the daemon's user + system CPU so far, in clock ticks.
+cpu_ticks() {
+  local stat f
+  read -r stat 2>/dev/null <"/proc/${NETNS_PID[$1]}/stat" || { echo 0; return; }
+  read -r -a f <<<"${stat##*) }"
+  echo $((f[11] + f[12]))
+}
+# machine_ticks: busy and total ticks of every CPU (the first line of /proc/stat).
+machine_ticks() {
+  local f
+  read -r -a f </proc/stat
+  echo "$((f[1] + f[2] + f[3] + f[6] + f[7] + f[8])) $((f[1] + f[2] + f[3] + f[4] + f[5] + f[6] + f[7] + f[8]))"
+}
+hz=$(getconf CLK_TCK)
+
 declare -a ROWS=()
 bad=0
 
@@ -84,6 +99,7 @@ bad=0
 run() {
   local n=$1 mode=$2 args=() names=() name i sent seed_sent sum=0 min=-1 mean last=0 s ratio ok=yes
   local -A tx0=()
+  local cpu=0 m0 m1
   [[ $mode == no-swarm ]] && args=(${off_args[@]+"${off_args[@]}"})
   for ((i = 1; i <= n; i++)); do names+=("d$i"); done
   SWARM_PEER_HOSTS=$(seq -s ' ' 2 $((n + 1)))
@@ -93,17 +109,21 @@ run() {
   start_seeder ${args[@]+"${args[@]}"}
   for name in "${names[@]}"; do start_downloader "$name" ${args[@]+"${args[@]}"} || return 1; done
   if ! swarm_wait_linked seed "${names[@]}"; then
-    ROWS+=("$n $mode failed - - - -")
+    ROWS+=("$n $mode failed - - - - - -")
     bad=1
     return 1
   fi
   for name in seed "${names[@]}"; do tx0[$name]=$(tx_bytes "$name"); done
+  for name in seed "${names[@]}"; do cpu=$((cpu - $(cpu_ticks "$name"))); done
+  read -r -a m0 <<<"$(machine_ticks)"
   if ! start_download "${names[@]}" || ! wait_done "${names[@]}"; then
     echo "bench_fanout: N=$n $mode did not finish"
-    ROWS+=("$n $mode failed - - - -")
+    ROWS+=("$n $mode failed - - - - - -")
     bad=1
     return 1
   fi
+  read -r -a m1 <<<"$(machine_ticks)"
+  for name in seed "${names[@]}"; do cpu=$((cpu + $(cpu_ticks "$name"))); done
   seed_sent=$(($(tx_bytes seed) - tx0[seed]))
   for name in "${names[@]}"; do
     sent=$(($(tx_bytes "$name") - tx0[$name]))
@@ -113,12 +133,15 @@ run() {
     printf '  %-4s done %7.2f s  sent %7s MiB\n' "$name" "$(done_s "$name")" "$(mib_of "$sent")"
     same_files "$name" || { echo "bench_fanout: N=$n $mode: $name's files differ from the seeder's"; ok=no; }
   done
+  # The machine is shared: its busy share says whether the run was CPU-bound.
+  echo "  daemons' CPU $(awk -v t="$cpu" -v h="$hz" 'BEGIN {printf "%.1f", t / h}') s;" \
+    "machine busy $(( (m1[0] - m0[0]) * 100 / (m1[1] - m0[1] > 0 ? m1[1] - m0[1] : 1) ))% of $(nproc) CPUs"
   echo "  seed sent $(mib_of "$seed_sent") MiB; copies $([[ $ok == yes ]] && echo "all equal the seeder's" || echo DIFFER)"
   [[ $ok == yes ]] || bad=1
   s=$(awk -v a="$DL_T0_MS" -v b="$last" 'BEGIN {printf "%.2f", (b - a) / 1000}')
   ratio=$(awk -v s="$s" -v i="$ideal" 'BEGIN {printf "%.2f", s / i}')
   mean=$(mib_of $((sum / n)))
-  ROWS+=("$n $mode $s $ratio $(mib_of "$seed_sent") $mean $(mib_of "$min")$([[ $ok == yes ]] || echo ' MISMATCH')")
+  ROWS+=("$n $mode $s $ratio $(mib_of "$seed_sent") $mean $(mib_of "$min") $(awk -v t="$cpu" -v h="$hz" 'BEGIN {printf "%.1f", t / h}') $(( (m1[0] - m0[0]) * 100 / (m1[1] - m0[1] > 0 ? m1[1] - m0[1] : 1) ))$([[ $ok == yes ]] || echo ' MISMATCH')")
 }
 
 # stop_all N: every daemon stopped, the downloaders' copies and state gone
@@ -148,9 +171,10 @@ done
 echo
 echo "== bench_fanout: 1 seeder + N downloaders, $(mib_of "$SWARM_BYTES") MiB game, every link ${mbit} Mbit/s up and down"
 echo "   ideal = one copy over one link = ${ideal} s; MiB sent = the host's eth0 tx_bytes during the run"
-printf '%4s  %-9s %9s %9s %11s %11s %11s\n' N mode seconds x-ideal "seed MiB" "mean dl MiB" "min dl MiB"
+printf '%4s  %-9s %9s %9s %11s %11s %11s %8s %6s\n' N mode seconds x-ideal "seed MiB" "mean dl MiB" \
+  "min dl MiB" "CPU s" "busy%"
 for row in "${ROWS[@]}"; do
   read -r -a f <<<"$row"
-  printf '%4s  %-9s %9s %9s %11s %11s %11s %s\n' "${f[@]:0:7}" "${f[*]:7}"
+  printf '%4s  %-9s %9s %9s %11s %11s %11s %8s %6s %s\n' "${f[@]:0:9}" "${f[*]:9}"
 done
 exit $bad

@@ -26,6 +26,9 @@
 #define LS_PLANNER_PEER_ID_MAX 128 /* bytes of a peer id */
 #define LS_MAX_RETRY_COUNT 5       /* tries per chunk before the download fails */
 #define LS_PLANNER_REASON_MAX 512
+/* A chunk a peer answered `busy` for is not asked of that peer again for
+ * this long (it is being sent to another downloader: get it from them). */
+#define LS_PLANNER_BUSY_BACKOFF_MS 250
 
 typedef enum {
     LS_PLAN_ADAPTIVE = 0,

@@ -17,9 +17,6 @@
 /* Rarest first looks at up to this many never-sent chunks per pick, from a
  * random place: bounded work per pick on huge games. */
 #define PICK_SCAN_MAX 4096
-/* A chunk a peer answered `busy` for is not asked of that peer again for
- * this long (it is being sent to another downloader: get it from them). */
-#define BUSY_BACKOFF_MS 250
 
 enum chunk_state { CHUNK_PENDING = 0, CHUNK_IN_FLIGHT, CHUNK_DONE };
 
@@ -183,13 +180,28 @@ static uint32_t availability(const ls_planner_t *p, const chunk_t *c)
     return n;
 }
 
-/* How many active downloaders (partial copies) hold the chunk. */
-static uint32_t partial_holders(const ls_planner_t *p, const chunk_t *c)
+static bool is_busy_for(const ls_planner_t *p, const chunk_t *c, uint32_t peer)
 {
-    uint32_t n = 0;
+    return (c->busy_mask & peer_bit(peer)) && p->now_ms < c->busy_until;
+}
+
+/* Whether an active downloader (a partial copy) holds the chunk and may be
+ * asked for it now (it did not just answer `busy` for it, nor fail it). */
+static bool partial_can_serve(const ls_planner_t *p, const chunk_t *c)
+{
     for (uint32_t i = 0; i < p->peer_count; i++)
-        n += p->peers[i].is_active && p->peers[i].have && holds(&p->peers[i], c);
-    return n;
+        if (p->peers[i].is_active && p->peers[i].have && holds(&p->peers[i], c) &&
+            !is_busy_for(p, c, i) && chunk_allows(p, c, i))
+            return true;
+    return false;
+}
+
+/* A complete seeder's upload is the scarce one in a swarm: it is asked only
+ * for chunks no downloader can give, so that it feeds new chunks into the
+ * swarm instead of copies the downloaders already trade. */
+static bool is_for_seeder(const ls_planner_t *p, const chunk_t *c, uint32_t peer)
+{
+    return !p->cfg.is_rarest_first || p->peers[peer].have || !partial_can_serve(p, c);
 }
 
 static uint64_t next_random(ls_planner_t *p)
@@ -570,7 +582,7 @@ static bool chunk_is_for(const ls_planner_t *p, const chunk_t *c, uint32_t peer)
 {
     if (!holds(&p->peers[peer], c))
         return false;
-    if ((c->busy_mask & peer_bit(peer)) && p->now_ms < c->busy_until)
+    if (is_busy_for(p, c, peer))
         return false;
     if (p->cfg.mode == LS_PLAN_ROUND_ROBIN)
         return c->rr_owner == peer;
@@ -588,16 +600,12 @@ static size_t pick_rarest(ls_planner_t *p, uint32_t peer)
     size_t n = p->fresh_len;
     size_t scan = n < PICK_SCAN_MAX ? n : PICK_SCAN_MAX;
     size_t start = n ? (size_t)(next_random(p) % n) : 0;
-    bool is_seeder = p->peers[peer].have == NULL;
     for (size_t i = 0; i < scan && best_avail > 1; i++) {
         size_t idx = p->fresh[(start + i) % n];
         const chunk_t *c = &p->chunks[idx];
-        if (!chunk_is_for(p, c, peer))
-            continue;
-        /* A complete seeder's upload is the scarce one: it is asked only
-         * for chunks no downloader holds yet; the others come from them
-         * (or, at the end, as endgame duplicates). */
-        if (is_seeder && partial_holders(p, c) > 0)
+        /* the chunks downloaders hold come from them (or, at the end, as
+         * endgame duplicates) */
+        if (!chunk_is_for(p, c, peer) || !is_for_seeder(p, c, peer))
             continue;
         uint32_t avail = availability(p, c);
         if (avail < best_avail) {
@@ -615,7 +623,7 @@ static size_t pick_queued(ls_planner_t *p, uint32_t peer)
 {
     for (size_t i = 0; i < p->requeue_len; i++) {
         size_t idx = p->requeue[i];
-        if (chunk_is_for(p, &p->chunks[idx], peer)) {
+        if (chunk_is_for(p, &p->chunks[idx], peer) && is_for_seeder(p, &p->chunks[idx], peer)) {
             take_from_requeue(p, i);
             return idx;
         }
@@ -674,6 +682,10 @@ static size_t pick_duplicate(ls_planner_t *p, uint32_t peer, uint64_t now_ms)
     double best_finish = 0;
 
     if (p->cfg.mode == LS_PLAN_ROUND_ROBIN || me->in_flight > 0 || p->requeue_len > 0)
+        return SIZE_MAX;
+    /* A complete seeder duplicates nothing while chunks that were never
+     * asked for remain: its upload feeds those to the other downloaders. */
+    if (p->cfg.is_rarest_first && !me->have && p->fresh_len > 0)
         return SIZE_MAX;
     for (size_t i = 0; i < p->request_len; i++) {
         const request_t *r = &p->requests[i];
@@ -939,7 +951,7 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
          * chunk elsewhere for a while. */
         chunk_t *c = &planner->chunks[r.chunk];
         c->busy_mask = (planner->now_ms < c->busy_until ? c->busy_mask : 0) | peer_bit(r.peer);
-        c->busy_until = planner->now_ms + BUSY_BACKOFF_MS;
+        c->busy_until = planner->now_ms + LS_PLANNER_BUSY_BACKOFF_MS;
         peer->cap = peer_window(planner, peer) / 2 ? peer_window(planner, peer) / 2 : 1;
         requeue_chunk(planner, r.chunk);
         return 0;

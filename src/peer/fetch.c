@@ -28,6 +28,14 @@ struct ls__fetcher {
     ls__download_t *downloads;
     bool is_shutting_down;
     bool is_swarm; /* rarest first, partial peers and partial serving */
+    /* Wakes the downloads before the next periodic tick: a chunk verified
+     * within LS_HAVE_INTERVAL_MS of the last `have` is announced when the
+     * interval ends (a round of chunks completes nearly at once, and a
+     * chunk not announced is one nobody fetches from us), and a peer that
+     * answered `busy` is asked again once LS_PLANNER_BUSY_BACKOFF_MS is
+     * over (no answer of ours may be due before then). */
+    uv_timer_t wake_timer;
+    bool has_wake_timer; /* initialised (closed at shutdown) */
 };
 
 static bool is_busy(ls__fetcher_t *fr, const char *game_id);
@@ -282,6 +290,7 @@ static void pump(ls__download_t *dl);
 static void end_download(ls__download_t *dl, int code, const char *reason);
 static void send_have(ls__download_t *dl, bool is_gone);
 static void maybe_send_have(ls__download_t *dl);
+static void wake_in(ls__fetcher_t *fr, uint64_t delay_ms);
 static void use_known_partials(ls__download_t *dl);
 
 static ls__download_t *find_download(ls__fetcher_t *fr, const char *game_id)
@@ -605,6 +614,8 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
     if (status == LS_EREMOTE && reply && reply->kind == LS_MSG_ERROR &&
         reply->u.error.code == LS_WIRE_BUSY)
         status = LS_EBUSY;
+    if (status == LS_EBUSY && dl->state == DL_FETCHING)
+        wake_in(dl->fr, LS_PLANNER_BUSY_BACKOFF_MS + 1);
     if (dl->state == DL_FETCHING && status != LS_ECANCELED)
         fail_request(dl, fetch, status);
     fetch_forget(dl, fetch);
@@ -1273,13 +1284,47 @@ static void send_have(ls__download_t *dl, bool is_gone)
     dl->last_have_ms = uv_now(fr->loop);
 }
 
-/* At most one `have` per LS_HAVE_INTERVAL_MS, and only after a change. */
+static void wake_timer_cb(uv_timer_t *timer)
+{
+    ls__fetcher_t *fr = timer->data;
+    struct ls__download *next;
+    for (ls__download_t *dl = fr->downloads; dl; dl = next) {
+        next = dl->next; /* pump may end and free dl */
+        if (dl->state != DL_FETCHING)
+            continue;
+        maybe_send_have(dl);
+        pump(dl);
+    }
+}
+
+/* Arms the wake timer to fire in `delay_ms`, unless it fires sooner. */
+static void wake_in(ls__fetcher_t *fr, uint64_t delay_ms)
+{
+    if (fr->is_shutting_down)
+        return;
+    if (!fr->has_wake_timer) {
+        if (uv_timer_init(fr->loop, &fr->wake_timer) != 0)
+            return; /* the periodic tick still does it */
+        fr->wake_timer.data = fr;
+        fr->has_wake_timer = true;
+    }
+    if (uv_is_active((uv_handle_t *)&fr->wake_timer) &&
+        uv_timer_get_due_in(&fr->wake_timer) <= delay_ms)
+        return;
+    uv_timer_start(&fr->wake_timer, wake_timer_cb, delay_ms, 0);
+}
+
+/* At most one `have` per LS_HAVE_INTERVAL_MS, and only after a change; a
+ * change inside the interval goes out when it ends. */
 static void maybe_send_have(ls__download_t *dl)
 {
-    if (dl->is_have_dirty && dl->state == DL_FETCHING &&
-        uv_now(dl->fr->loop) - dl->last_have_ms >= LS_HAVE_INTERVAL_MS &&
-        ls_resume_count(&dl->resume) > 0)
+    if (!dl->is_have_dirty || dl->state != DL_FETCHING || ls_resume_count(&dl->resume) == 0)
+        return;
+    uint64_t since = uv_now(dl->fr->loop) - dl->last_have_ms;
+    if (since >= LS_HAVE_INTERVAL_MS)
         send_have(dl, false);
+    else
+        wake_in(dl->fr, LS_HAVE_INTERVAL_MS - since);
 }
 
 /* A peer's partial copy of the manifest we fetch: it gets the chunks it
@@ -1512,6 +1557,11 @@ void ls__fetcher_pump_all(ls__fetcher_t *fr)
 void ls__fetcher_shutdown(ls__fetcher_t *fr)
 {
     fr->is_shutting_down = true;
+    if (fr->has_wake_timer) {
+        uv_timer_stop(&fr->wake_timer);
+        uv_close((uv_handle_t *)&fr->wake_timer, NULL);
+        fr->has_wake_timer = false;
+    }
     for (ls__download_t *dl = fr->downloads; dl; dl = dl->next)
         if (dl->state == DL_FETCHING)
             end_download(dl, LS_ECANCELED, "shutting down");

@@ -38,6 +38,7 @@ typedef struct ls_serve_stream {
     uint64_t progress_ms;                  /* ...when last seen to grow (0: not yet sending) */
     struct ls_serve_stream *next_transfer; /* in the server's list of transfers */
     char game_id[LS_GAME_ID_MAX + 1];      /* of a transfer: whose bytes it serves */
+    bool is_partial;                       /* the reply is from a partial copy (swarm) */
     uv_work_t open_req;
 } ls_serve_stream_t;
 
@@ -59,8 +60,18 @@ typedef struct {
     uint64_t bytes_at_sample;
 } ls_upload_t;
 
+/* A chunk of a complete game lately given to a swarm peer (see
+ * is_given_recently). */
+typedef struct {
+    uint64_t key; /* chunk_key() of the range */
+    const ls_link_t *link;
+    uint64_t at_ms;
+} ls_given_t;
+
 struct ls__server {
     uv_loop_t *loop;
+    ls_given_t given[LS_SERVE_GIVEN_MAX]; /* a ring, oldest overwritten */
+    size_t given_next;
     ls_upload_t uploads[LS_UPLOAD_GAMES_MAX];
     size_t upload_count;
     uint64_t sample_ms;
@@ -236,6 +247,64 @@ static bool transfer_begin(ls_serve_stream_t *ss)
     ss->next_transfer = server->sending;
     server->sending = ss;
     return true;
+}
+
+/* FNV-1a over the range's game, path, offset and length: a collision only
+ * makes one request wait for LS_SERVE_GIVEN_HOLD_MS. */
+static uint64_t chunk_key(const ls_serve_reply_t *r)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const char *parts[2] = {r->game_root, r->path};
+    for (int i = 0; i < 2; i++)
+        for (const char *c = parts[i]; c && *c; c++)
+            h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+    h = (h ^ r->offset) * 0x100000001b3ull;
+    return (h ^ r->length) * 0x100000001b3ull;
+}
+
+static bool is_seeding_to_swarm(const ls_serve_stream_t *ss)
+{
+    return ss->link->wants_swarm && ss->reply.header.kind == LS_MSG_FILE_CHUNK && !ss->is_partial;
+}
+
+static bool is_any_swarm_send(const ls__server_t *server)
+{
+    for (const ls_serve_stream_t *o = server->sending; o; o = o->next_transfer)
+        if (o->link->wants_swarm)
+            return true;
+    return false;
+}
+
+/* Swarm, a complete game (super-seeding): a chunk given to one swarm peer
+ * within LS_SERVE_GIVEN_HOLD_MS is not given to another while our upload
+ * carries other swarm chunks. The first receiver announces it once
+ * verified and the others get it from there, while our upload feeds the
+ * swarm chunks it does not have yet. An idle upload serves it (an
+ * endgame duplicate costs nothing then), and so does any upload once the
+ * hold is over (the receiver may be slow or gone). */
+static bool is_given_recently(const ls_serve_stream_t *ss)
+{
+    const ls__server_t *server = ss->server;
+    if (!is_seeding_to_swarm(ss) || !is_any_swarm_send(server))
+        return false;
+    uint64_t key = chunk_key(&ss->reply), now = uv_now(server->loop);
+    for (size_t i = 0; i < LS_SERVE_GIVEN_MAX; i++) {
+        const ls_given_t *g = &server->given[i];
+        if (g->at_ms && g->key == key && g->link != ss->link &&
+            now - g->at_ms < LS_SERVE_GIVEN_HOLD_MS)
+            return true;
+    }
+    return false;
+}
+
+static void note_given(ls_serve_stream_t *ss)
+{
+    ls__server_t *server = ss->server;
+    if (!is_seeding_to_swarm(ss))
+        return;
+    server->given[server->given_next] =
+        (ls_given_t){.key = chunk_key(&ss->reply), .link = ss->link, .at_ms = uv_now(server->loop)};
+    server->given_next = (server->given_next + 1) % LS_SERVE_GIVEN_MAX;
 }
 
 /* Swarm: a chunk this peer is sending to one downloader right now is not
@@ -440,6 +509,7 @@ static int try_partial(ls_serve_stream_t *ss, const ls_msg_t *request)
     ss->reply.offset = offset;
     ss->reply.length = length;
     ss->reply.header.kind = LS_MSG_FILE_CHUNK;
+    ss->is_partial = true;
     ss->reply.header.u.file_header.offset = offset;
     ss->reply.header.u.file_header.length = length;
     return 0;
@@ -468,6 +538,10 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         send_error(ss, LS_WIRE_BUSY, "this chunk is on its way to another peer; ask the swarm");
         return;
     }
+    if (is_given_recently(ss)) {
+        send_error(ss, LS_WIRE_BUSY, "this chunk was just given to another peer; ask the swarm");
+        return;
+    }
     snprintf(ss->game_id, sizeof ss->game_id, "%s",
              request->kind == LS_MSG_GET_FILE_BATCH ? request->u.batch_request.game_id
              : request->kind == LS_MSG_GET_COVER    ? request->u.cover_request.game_id
@@ -481,6 +555,7 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         send_error(ss, LS_WIRE_BUSY, "too many files open for serving; ask another peer");
         return;
     }
+    note_given(ss);
     ss->server->open_files++;
     ss->holds_fd = true;
     ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id,

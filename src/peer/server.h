@@ -51,6 +51,11 @@ typedef struct {
  * are sent at a time: sent one after the other, chunks are complete (and
  * announced, and passed on) early, instead of all at the end of a round. */
 #define LS_SERVE_SWARM_SHARED_MAX 3
+/* Super-seeding: a chunk of a complete game given to one swarm peer is
+ * refused (`busy`) to the others for this long while our upload carries
+ * other swarm chunks; the ring remembers this many chunks given. */
+#define LS_SERVE_GIVEN_HOLD_MS 1500
+#define LS_SERVE_GIVEN_MAX 256
 
 /* Requests are small; a hello carries a whole library snapshot. */
 #define LS_SERVE_REQUEST_FRAME_MAX (4u * 1024u * 1024u)

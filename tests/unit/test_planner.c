@@ -879,6 +879,76 @@ static void busy_is_not_a_failure(void **state)
     ls_manifest_free(&m);
 }
 
+/* A chunk handed back (a failed or busy answer) goes to a downloader that
+ * holds it rather than to the complete seeder, unless none may be asked
+ * for it now: the seeder's upload feeds chunks nobody else has. */
+static void requeued_chunk_goes_to_a_downloader_before_the_seeder(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"seeder", "a", "b"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a, x;
+    uint8_t have[2] = {0xff, 0x00}; /* both downloaders hold chunks 0-7 */
+    ls_planner_config_t cfg = {.is_rarest_first = true, .seed = 7, .max_window = 16};
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 3, NULL, &cfg, &pl), 0);
+    assert_int_equal(ls_planner_set_have(pl, 1, have, 16), 0);
+    assert_int_equal(ls_planner_set_have(pl, 2, have, 16), 0);
+    /* "a" fails a chunk: "b" holds it too, so the seeder is not asked */
+    assert_int_equal(ls_planner_next(pl, 1, 0, &x), 0);
+    assert_int_equal(ls_planner_failed(pl, &x, LS_EIO), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 1, &a), 0);
+    assert_true(a.chunk_id >= 8);
+    assert_int_equal(ls_planner_next(pl, 2, 1, &a), 0);
+    assert_int_equal(a.chunk_id, x.chunk_id);
+    /* "b" answers busy for it and "a" failed it: now the seeder gets it */
+    assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 2, &a), 0);
+    assert_int_equal(a.chunk_id, x.chunk_id);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+/* The complete seeder is given no endgame duplicate while chunks remain
+ * that no request asked for yet (the downloaders will fetch them from
+ * each other); once every chunk was asked for, it is. */
+static void seeder_duplicates_only_in_the_endgame(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE};
+    const char *const ids[] = {"seeder", "partial"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a, got[8];
+    uint8_t have[2] = {0xff, 0x00}; /* the partial peer holds chunks 0-7 */
+    ls_planner_config_t cfg = {
+        .is_rarest_first = true, .seed = 3, .initial_window = 16, .max_window = 16};
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, &cfg, &pl), 0);
+    assert_int_equal(ls_planner_set_have(pl, 1, have, 16), 0);
+    /* the seeder delivers the 8 chunks only it holds */
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(ls_planner_next(pl, 0, 0, &got[i]), 0);
+        assert_true(got[i].chunk_id >= 8);
+    }
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a), LS_EAGAIN);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(
+            ls_planner_done(pl, &got[i], got[i].length, 100 + 10 * (uint64_t)i, true, NULL), 0);
+    /* the partial peer takes one chunk; seven were never asked for */
+    assert_int_equal(ls_planner_next(pl, 1, 200, &a), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 200, &a), LS_EAGAIN);
+    /* it takes the rest: the idle seeder may now duplicate one */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(ls_planner_next(pl, 1, 200, &a), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 200, &a), 0);
+    assert_true(a.chunk_id < 8);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -904,6 +974,8 @@ int main(void)
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
         cmocka_unit_test(rarest_first_feeds_the_swarm),
         cmocka_unit_test(busy_is_not_a_failure),
+        cmocka_unit_test(requeued_chunk_goes_to_a_downloader_before_the_seeder),
+        cmocka_unit_test(seeder_duplicates_only_in_the_endgame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
