@@ -236,8 +236,14 @@ static bool transfer_begin(ls_serve_stream_t *ss)
     bool to_others;
     if (!load || load->count >= LS_SERVE_PER_PEER_MAX)
         return false;
-    if (server->transfers >= LS_SERVE_TOTAL_MAX && !preempt_for(ss, load))
-        return false;
+    if (server->transfers >= LS_SERVE_TOTAL_MAX) {
+        if (!preempt_for(ss, load))
+            return false;
+        /* the victim's entry may have left the table, moving another into
+         * its slot: look ours up again rather than trust the pointer */
+        if (!(load = load_of(server, ss->link, true)))
+            return false;
+    }
     if (ss->link->wants_swarm && swarm_sends(ss, &to_others) >= LS_SERVE_SWARM_SHARED_MAX &&
         to_others)
         return false;
