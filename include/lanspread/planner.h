@@ -50,6 +50,10 @@ typedef struct {
      * seed: the random generator's (give each downloader its own). */
     bool is_rarest_first;
     uint64_t seed;
+    /* Losing every peer does not fail the download: the caller waits for
+     * one to join (ls_planner_has_active_peer) and decides when to give up.
+     * false: it fails at once with LS_ENOPEERS. */
+    bool waits_for_peers;
 } ls_planner_config_t;
 
 /* One request: a chunk given to one peer. `ticket` identifies the request
@@ -166,6 +170,8 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
 bool ls_planner_progress_due(ls_planner_t *planner, uint64_t now_ms);
 
 bool ls_planner_is_finished(const ls_planner_t *planner);
+/* True while at least one peer serves this download (not lost or dropped). */
+bool ls_planner_has_active_peer(const ls_planner_t *planner);
 /* True once the download cannot finish; *code (LS_ERETRIES, LS_ENOPEERS) and
  * *reason (owned by the planner, names the file and chunk) explain why. */
 bool ls_planner_has_failed(const ls_planner_t *planner, int *code, const char **reason);

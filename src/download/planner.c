@@ -829,7 +829,8 @@ static void update_rate(peer_t *peer, const request_t *r, uint64_t bytes, uint64
 
 static void check_peers_left(ls_planner_t *p)
 {
-    if (p->fail_code == 0 && !ls_planner_is_finished(p) && active_mask(p) == 0)
+    if (p->fail_code == 0 && !p->cfg.waits_for_peers && !ls_planner_is_finished(p) &&
+        active_mask(p) == 0)
         fail_download(p, LS_ENOPEERS, "every serving peer was lost or dropped");
 }
 
@@ -856,6 +857,11 @@ static void remove_peer(ls_planner_t *p, uint32_t peer)
         }
     }
     check_peers_left(p);
+}
+
+bool ls_planner_has_active_peer(const ls_planner_t *planner)
+{
+    return active_mask(planner) != 0;
 }
 
 int ls_planner_peer_lost(ls_planner_t *planner, uint32_t peer)

@@ -48,6 +48,13 @@ static void ended(ls__fetcher_t *fr, const char *game_id, bool ok, bool has_loca
 /* A join answered before the peer took us for ready is asked again this
  * much later (or at the periodic tick, whichever comes first). */
 #define JOIN_RETRY_MS 100
+/* A download whose every serving peer is gone waits this long for one to
+ * come back (a restart, or a link replaced by a new connection: all of a
+ * peer's links can drop at once) before it fails with LS_ENOPEERS; the
+ * seeders the PeerGameDB lists are asked to join every PEERLESS_REJOIN_MS
+ * meanwhile. Its verified chunks stay on disk either way. */
+#define LS_DL_PEERLESS_GRACE_MS 10000
+#define PEERLESS_REJOIN_MS 1000
 /* Peers asked at once for their file list to join a running download. */
 #define LS_JOINING_MAX 16
 #define RESUME_SAVE_MS 2000
@@ -104,10 +111,11 @@ struct ls__download {
     char *joining[LS_JOINING_MAX]; /* peers asked for their file list mid-download */
     size_t *by_path; /* selected regular files, sorted by path: partial serving looks up */
     size_t by_path_count;
-    size_t *chunk_base; /* per manifest file: its first chunk id */
-    uint64_t rejoin_ms; /* a join was answered too early: ask again from then (0: none) */
-    bool is_have_dirty; /* verified chunks the swarm was not told of yet */
-    bool has_announced; /* a `have` went out: a `gone` one follows the end */
+    size_t *chunk_base;   /* per manifest file: its first chunk id */
+    uint64_t rejoin_ms;   /* a join was answered too early: ask again from then (0: none) */
+    uint64_t peerless_ms; /* when the last serving peer went (0: one serves) */
+    bool is_have_dirty;   /* verified chunks the swarm was not told of yet */
+    bool has_announced;   /* a `have` went out: a `gone` one follows the end */
     uint64_t last_have_ms;
     size_t joining_count;
     char **wanted; /* the command's file selection (NULL: every file) */
@@ -791,6 +799,28 @@ static void start_commit(ls__download_t *dl)
 
 static void join_seeders(ls__download_t *dl);
 
+/* No peer serves the download: ask the known seeders to join until one
+ * does, and give up after LS_DL_PEERLESS_GRACE_MS. */
+static void wait_for_peers(ls__download_t *dl, uint64_t now)
+{
+    if (ls_planner_has_active_peer(dl->planner)) {
+        dl->peerless_ms = 0;
+        return;
+    }
+    if (dl->peerless_ms == 0) {
+        dl->peerless_ms = now;
+        ls_info("download", "%s: every serving peer is gone; waiting up to %d s for one",
+                dl->game_id, LS_DL_PEERLESS_GRACE_MS / 1000);
+    }
+    if (now - dl->peerless_ms >= LS_DL_PEERLESS_GRACE_MS) {
+        end_download(dl, LS_ENOPEERS, "every serving peer was lost or dropped");
+        return;
+    }
+    if (!dl->rejoin_ms)
+        dl->rejoin_ms = now + PEERLESS_REJOIN_MS;
+    wake_in(dl->fr, dl->rejoin_ms > now ? dl->rejoin_ms - now : 0);
+}
+
 static void pump(ls__download_t *dl)
 {
     uint64_t now = uv_now(dl->fr->loop);
@@ -812,8 +842,11 @@ static void pump(ls__download_t *dl)
         end_download(dl, code, reason);
         return;
     }
-    if (ls_planner_is_finished(dl->planner) && !dl->fetches && dl->pending_jobs == 0)
+    if (ls_planner_is_finished(dl->planner) && !dl->fetches && dl->pending_jobs == 0) {
         start_commit(dl);
+        return;
+    }
+    wait_for_peers(dl, now);
 }
 
 /* ---- ending: cancel every request, wait for pool jobs, sweep ---- */
@@ -963,6 +996,7 @@ static void prepare_done(uv_work_t *req, int status)
      * start on different chunks and have something to trade. */
     ls_planner_config_t plan = {.mode = (ls_plan_mode_t)dl->fr->config.plan_mode,
                                 .is_rarest_first = dl->fr->is_swarm,
+                                .waits_for_peers = true,
                                 .seed = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^
                                         (uint64_t)(uintptr_t)dl};
     if (rc == 0 && dl->state == DL_PREPARING)

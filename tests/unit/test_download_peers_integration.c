@@ -122,6 +122,35 @@ static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
     ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
 }
 
+/* The only seeder restarts mid-download (a PC rebooted, or every link of
+ * a peer replaced at once): the download waits for it to come back
+ * (LS_DL_PEERLESS_GRACE_MS) instead of failing, then finishes. */
+static void the_only_seeder_restarting_is_waited_for(void **state)
+{
+    ls_swarm_t *f = *state;
+    const size_t size = 160 * LS_CHUNK_SIZE;
+    int d = ls_swarm_start(f, 1, size);
+    ls_test_peer_t *p = &f->peers[d];
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    json_t *ev =
+        ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    size_t mark = ls_event_log_mark(&p->events);
+    ls_peer_stop(f->peers[0].rt); /* its only seeder goes mid-transfer */
+    f->peers[0].rt = NULL;
+    uv_sleep(500);
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_DOWNLOAD_FAILED, NULL, NULL, 10);
+    assert_null(ev);                           /* not given up at once */
+    ls_swarm_start_peer(f, 0, &d, 1, NULL, 0); /* back, with its index */
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, mark, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+    assert_true(ls_swarm_log_count(f, "every serving peer is gone; waiting") >= 1);
+}
+
 /* Bytes a peer served in the last progress event of a download (the one
  * sent at the commit holds the whole download). */
 static json_int_t bytes_from(ls_test_peer_t *p, const char *peer_id)
@@ -862,6 +891,8 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(one_seeder_vanishing_midway_does_not_stop_the_download,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(the_only_seeder_restarting_is_waited_for, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(seeder_appearing_mid_download_gets_work, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_partial_copy_serves_only_verified_chunks, ls_swarm_setup,
