@@ -625,7 +625,8 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
     assert_int_equal(ls_peer_start(&config, p->catalog ? p->catalog : f->catalog, ls_event_log_sink,
                                    &p->events, &p->rt),
                      0);
-    json_t *ready = ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, LS_SWARM_WAIT_MS);
+    json_t *ready =
+        ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, LS_SWARM_READY_WAIT_MS);
     assert_non_null(ready);
     json_decref(ready);
 }

@@ -115,6 +115,9 @@ void ls_raw_close(ls_raw_peer_t *rp);
  * ls_swarm_teardown as the cmocka setup/teardown; the state is an ls_swarm_t. */
 #define LS_SWARM_MAX 5
 #define LS_SWARM_WAIT_MS 10000
+/* READY comes after the first scan, which hashes the whole game (640 MiB
+ * in some tests): a bound for a loaded CI machine, not a timing claim. */
+#define LS_SWARM_READY_WAIT_MS 60000
 #define LS_SWARM_HELLO_DEADLINE_MS 2000 /* the runtimes' hello deadline here */
 
 typedef struct {
