@@ -11,7 +11,9 @@ pids=()
 # The script's status is its verdict: read first, and exited with last.
 cleanup() {
   local rc=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # SIGCONT too: a test that failed while a daemon was stopped (SIGSTOP)
+  # would otherwise wait for it for ever.
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; kill -CONT "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
   exit "$rc"

@@ -70,7 +70,10 @@ PY
 is_state "$b2" installed || fail "the terminal download did not install $b2"
 
 # --- Ctrl-C: the daemon is asked to cancel, and it says so ------------------
-# bravo is stopped once the download runs, so it cannot end before the Ctrl-C.
+# bravo is stopped once the download runs, so it cannot end before the Ctrl-C;
+# its upload is limited first, so the download runs long enough (on loopback
+# 48 MiB could end between the poll that saw it and the stop).
+run_cli 0 limits --state "$work/sb" --max-upload 8M
 interrupt_download() { # GAME EXTRA-ARGS...: runs, stops bravo, sends SIGINT; sets rc
   local id=$1; shift
   "$bin" download "${A[@]}" "$id" --timeout 120 "$@" >"$work/int.out" 2>"$work/int.err" &
