@@ -42,8 +42,14 @@ struct ls_api_state {
     json_t *local;
     json_t *local_by_id; /* id -> element of local */
     ls__remote_list_t *remote;
-    json_t *peers;                 /* peer_id -> {peer_id, name, address, game_count} */
-    json_t *ops;                   /* game_id -> {op, phase, progress, reason} */
+    json_t *peers; /* peer_id -> {peer_id, name, address, game_count} */
+    json_t *ops;   /* game_id -> {op, phase, progress, reason} */
+    /* game_id -> {name, size, latest_version, description, genre, cover}:
+     * what the network said of a game when an operation on it was asked
+     * for, kept while the operation lasts, so a download whose seeders all
+     * left stays listed ("waiting for peers", then failed with its kept
+     * bytes) instead of vanishing. At most one per entry of ops. */
+    json_t *gone;
     json_t *failures;              /* the last runtime-failure events, oldest first */
     json_t *ready;                 /* data of the ready event, or NULL */
     json_t *uploads;               /* data of the last upload-progress event, or NULL */
@@ -224,9 +230,11 @@ int ls_api_state_new(const char *game_dir, ls_api_state_t **out)
     st->remote = remote_list_new(NULL, 0);
     st->peers = json_object();
     st->ops = json_object();
+    st->gone = json_object();
     st->failures = json_array();
     st->first_seq = 1;
-    if (!st->local || !st->remote || !st->local_by_id || !st->peers || !st->ops || !st->failures) {
+    if (!st->local || !st->remote || !st->local_by_id || !st->peers || !st->ops || !st->gone ||
+        !st->failures) {
         ls_api_state_free(st);
         return LS_ENOMEM;
     }
@@ -245,6 +253,7 @@ void ls_api_state_free(ls_api_state_t *st)
     remote_list_release(st->remote);
     json_decref(st->peers);
     json_decref(st->ops);
+    json_decref(st->gone);
     json_decref(st->failures);
     json_decref(st->ready);
     json_decref(st->uploads);
@@ -329,8 +338,10 @@ static void apply_lifecycle(ls_api_state_t *st, const char *op, ls_phase_t phase
         return;
     if (phase == PHASE_FINISHED) {
         json_object_del(st->ops, id);
+        json_object_del(st->gone, id);
     } else if (phase == PHASE_FAILED && json_is_true(json_object_get(data, "canceled"))) {
         json_object_del(st->ops, id); /* back to what is on disk */
+        json_object_del(st->gone, id);
     } else if (phase == PHASE_FAILED) {
         const char *reason = json_string_value(json_object_get(data, "reason"));
         if (!reason)
@@ -560,6 +571,18 @@ size_t ls_api_state_ring_bytes(ls_api_state_t *st)
     return bytes;
 }
 
+/* Under the lock: st->gone[id] from the remote list, when it has the game. */
+static void remember_remote(ls_api_state_t *st, const char *id)
+{
+    const ls_peer_ev_remote_game_t *g = remote_find(st->remote, id);
+    if (g)
+        json_object_set_new(st->gone, id,
+                            json_pack("{s:s,s:I,s:s,s:s?,s:s?,s:s?}", "name", g->name, "size",
+                                      (json_int_t)g->size, "latest_version", g->latest_version,
+                                      "description", g->description, "genre", g->genre, "cover",
+                                      g->cover));
+}
+
 int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op,
                          const char **running)
 {
@@ -579,6 +602,7 @@ int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op
                 *running = names[i];
     } else {
         set_op(st, game_id, op, "requested", NULL);
+        remember_remote(st, game_id);
         ring_push_locked(st, "request", data);
         pthread_cond_broadcast(&st->changed);
     }
@@ -619,6 +643,7 @@ typedef struct {
     json_t *local, *local_by_id;
     ls__remote_list_t *remote;
     json_t *ops;   /* copy */
+    json_t *gone;  /* copy */
     json_t *peers; /* copy */
 } ls__view_t;
 
@@ -629,6 +654,7 @@ static ls__view_t view_take(ls_api_state_t *st)
                     .local_by_id = json_incref(st->local_by_id),
                     .remote = remote_list_ref(st->remote),
                     .ops = json_deep_copy(st->ops),
+                    .gone = json_deep_copy(st->gone),
                     .peers = json_deep_copy(st->peers)};
     pthread_mutex_unlock(&st->lock);
     return v;
@@ -640,6 +666,7 @@ static void view_release(ls__view_t *v)
     json_decref(v->local_by_id);
     remote_list_release(v->remote);
     json_decref(v->ops);
+    json_decref(v->gone);
     json_decref(v->peers);
 }
 
@@ -710,23 +737,36 @@ static json_t *game_view(const ls__view_t *v, const char *id)
     const ls_peer_ev_remote_game_t *remote = remote_find(v->remote, id);
     json_t *op = json_object_get(v->ops, id);
     json_t *version = json_object_get(local, "version");
-    if (!local && !remote)
+    json_t *gone = op ? json_object_get(v->gone, id) : NULL;
+    /* a game no peer lists any more, while its operation lasts: what the
+     * network last said of it, with no peer */
+    ls_peer_ev_remote_game_t last = {
+        .id = id,
+        .name = json_string_value(json_object_get(gone, "name")),
+        .latest_version = json_string_value(json_object_get(gone, "latest_version")),
+        .size = (uint64_t)json_integer_value(json_object_get(gone, "size")),
+        .description = json_string_value(json_object_get(gone, "description")),
+        .genre = json_string_value(json_object_get(gone, "genre")),
+        .cover = json_string_value(json_object_get(gone, "cover")),
+    };
+    const ls_peer_ev_remote_game_t *said = remote ? remote : gone && last.name ? &last : NULL;
+    if (!local && !said)
         return NULL;
-    json_t *name = local ? json_incref(json_object_get(local, "name")) : json_string(remote->name);
-    json_t *size = local ? json_incref(json_object_get(local, "size"))
-                         : json_integer((json_int_t)remote->size);
-    return json_pack(
-        "{s:s,s:o?,s:o,s:o,s:o?,s:O?,s:s?,s:o,s:o?,s:I,s:b,s:b,s:s,s:O?,s:O?,s:o}", "id", id,
-        "name", name, "description",
-        catalog_text(local, remote ? remote->description : NULL, "description"), "genre",
-        catalog_text(local, remote ? remote->genre : NULL, "genre"), "size", size, "version",
-        version, "latest_version", remote ? remote->latest_version : NULL, "peers",
-        peer_names(v, remote), "peer_ids", remote ? peer_ids(remote) : NULL, "peer_count",
-        (json_int_t)(remote ? remote->peer_count : 0), "downloaded",
-        local && json_is_true(json_object_get(local, "downloaded")), "installed",
-        local && json_is_true(json_object_get(local, "installed")), "state",
-        game_state(local, remote, op), "operation", op, "reason", json_object_get(op, "reason"),
-        "cover", catalog_text(local, remote ? remote->cover : NULL, "cover"));
+    json_t *name = local ? json_incref(json_object_get(local, "name")) : json_string(said->name);
+    json_t *size =
+        local ? json_incref(json_object_get(local, "size")) : json_integer((json_int_t)said->size);
+    return json_pack("{s:s,s:o?,s:o,s:o,s:o?,s:O?,s:s?,s:o,s:o?,s:I,s:b,s:b,s:s,s:O?,s:O?,s:o}",
+                     "id", id, "name", name, "description",
+                     catalog_text(local, said ? said->description : NULL, "description"), "genre",
+                     catalog_text(local, said ? said->genre : NULL, "genre"), "size", size,
+                     "version", version, "latest_version", said ? said->latest_version : NULL,
+                     "peers", peer_names(v, remote), "peer_ids", remote ? peer_ids(remote) : NULL,
+                     "peer_count", (json_int_t)(remote ? remote->peer_count : 0), "downloaded",
+                     local && json_is_true(json_object_get(local, "downloaded")), "installed",
+                     local && json_is_true(json_object_get(local, "installed")), "state",
+                     game_state(local, remote, op), "operation", op, "reason",
+                     json_object_get(op, "reason"), "cover",
+                     catalog_text(local, said ? said->cover : NULL, "cover"));
 }
 
 /* A growing text; `failed` once an append could not allocate. */
@@ -820,6 +860,12 @@ char *ls_api_state_games_text_with(ls_api_state_t *st, const char *head, const c
     for (i = 0; i < v.remote->count && !t.failed; i++)
         if (!json_object_get(v.local_by_id, v.remote->games[i].id))
             add_view(&v, v.remote->games[i].id, &t, &is_first, decorate, arg);
+    const char *id;
+    json_object_foreach(v.gone, id, g)
+    {
+        if (!json_object_get(v.local_by_id, id) && !remote_find(v.remote, id))
+            add_view(&v, id, &t, &is_first, decorate, arg);
+    }
     text_add(&t, "]");
     text_add(&t, tail);
     view_release(&v);

@@ -203,6 +203,37 @@ static void a_download_goes_requested_downloading_installing_installed(void **st
     assert_false(ls_api_state_is_busy(f->st));
 }
 
+/* Every seeder leaves during a download: the game stays listed, from what
+ * the network last said of it, while the operation lasts (the page shows
+ * "waiting for peers", then the failure with its kept bytes); a cancel or
+ * a finish lets it go. */
+static void a_download_whose_seeders_left_stays_listed(void **state)
+{
+    fixture_t *f = *state;
+    const char *running;
+    two_libraries(f);
+    assert_int_equal(ls_api_state_request(f->st, "bravo", "download", &running), 0);
+    apply_none(f, "download-begin", "{\"game_id\":\"bravo\",\"bytes_total\":20}");
+    apply_none(f, "list-games", "{\"games\":[]}"); /* p1 left */
+    assert_state(f, "bravo", "downloading");
+    json_t *game = ls_api_state_game(f->st, "bravo");
+    assert_string_equal(json_string_value(json_object_get(game, "name")), "Bravo");
+    assert_int_equal(json_integer_value(json_object_get(game, "size")), 20);
+    assert_int_equal(json_integer_value(json_object_get(game, "peer_count")), 0);
+    json_decref(game);
+    json_t *doc = ls_api_state_games(f->st);
+    assert_int_equal(json_array_size(json_object_get(doc, "games")), 2); /* alpha, bravo */
+    json_decref(doc);
+    apply_none(f, "download-failed",
+               "{\"game_id\":\"bravo\",\"reason\":\"every serving peer was lost or dropped\","
+               "\"canceled\":false}");
+    assert_state(f, "bravo", "failed");
+    assert_int_equal(ls_api_state_request(f->st, "bravo", "download", &running), 0);
+    apply_none(f, "download-failed",
+               "{\"game_id\":\"bravo\",\"reason\":\"canceled\",\"canceled\":true}");
+    assert_null(ls_api_state_game(f->st, "bravo"));
+}
+
 static void failures_keep_their_reason_and_cancel_is_not_one(void **state)
 {
     fixture_t *f = *state;
@@ -461,6 +492,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(games_show_where_they_are_and_updates, setup, teardown),
         cmocka_unit_test_setup_teardown(the_games_document_text_is_pinned, setup, teardown),
         cmocka_unit_test_setup_teardown(catalog_text_follows_the_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_download_whose_seeders_left_stays_listed, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_download_goes_requested_downloading_installing_installed,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(failures_keep_their_reason_and_cancel_is_not_one, setup,
