@@ -753,8 +753,11 @@ static json_t *game_view(const ls__view_t *v, const char *id)
     if (!local && !said)
         return NULL;
     json_t *name = local ? json_incref(json_object_get(local, "name")) : json_string(said->name);
-    json_t *size =
-        local ? json_incref(json_object_get(local, "size")) : json_integer((json_int_t)said->size);
+    /* a folder not downloaded yet (a stopped download's kept files) has the
+     * size the network announces, not what is on disk so far */
+    bool is_whole = local && (json_is_true(json_object_get(local, "downloaded")) || !said);
+    json_t *size = is_whole ? json_incref(json_object_get(local, "size"))
+                            : json_integer((json_int_t)said->size);
     return json_pack("{s:s,s:o?,s:o,s:o,s:o?,s:O?,s:s?,s:o,s:o?,s:I,s:b,s:b,s:s,s:O?,s:O?,s:o}",
                      "id", id, "name", name, "description",
                      catalog_text(local, said ? said->description : NULL, "description"), "genre",

@@ -228,9 +228,18 @@ static void a_download_whose_seeders_left_stays_listed(void **state)
                "{\"game_id\":\"bravo\",\"reason\":\"every serving peer was lost or dropped\","
                "\"canceled\":false}");
     assert_state(f, "bravo", "failed");
+    /* its kept files make a folder, not downloaded: the size stays the game's */
+    apply_none(f, "local-library",
+               "{\"rev\":2,\"digest\":\"e\",\"games\":[{\"id\":\"bravo\",\"name\":\"Bravo\","
+               "\"version\":null,\"downloaded\":false,\"installed\":false,\"size\":5,"
+               "\"file_count\":1}]}");
+    game = ls_api_state_game(f->st, "bravo");
+    assert_int_equal(json_integer_value(json_object_get(game, "size")), 20);
+    json_decref(game);
     assert_int_equal(ls_api_state_request(f->st, "bravo", "download", &running), 0);
     apply_none(f, "download-failed",
                "{\"game_id\":\"bravo\",\"reason\":\"canceled\",\"canceled\":true}");
+    apply_none(f, "local-library", "{\"rev\":3,\"digest\":\"f\",\"games\":[]}");
     assert_null(ls_api_state_game(f->st, "bravo"));
 }
 
