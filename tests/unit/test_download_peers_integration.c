@@ -102,16 +102,25 @@ static void download_from_three_seeders_matches_every_file(void **state)
     download_multi_file_game_from(*state, 3);
 }
 
-static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
+/* Starts downloader d's download of alpha and waits for its first progress
+ * event (chunks are arriving). */
+static ls_test_peer_t *download_until_progress(ls_swarm_t *f, int d)
 {
-    ls_swarm_t *f = *state;
-    int d = ls_swarm_start(f, 3, 40 * LS_CHUNK_SIZE);
     ls_test_peer_t *p = &f->peers[d];
     assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     json_t *ev =
         ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
+    return p;
+}
+
+static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
+{
+    ls_swarm_t *f = *state;
+    int d = ls_swarm_start(f, 3, 40 * LS_CHUNK_SIZE);
+    ls_test_peer_t *p = download_until_progress(f, d);
+    json_t *ev;
     size_t mark = ls_event_log_mark(&p->events);
     ls_peer_stop(f->peers[1].rt); /* vanishes mid-transfer */
     f->peers[1].rt = NULL;
@@ -130,12 +139,8 @@ static void the_only_seeder_restarting_is_waited_for(void **state)
     ls_swarm_t *f = *state;
     const size_t size = 160 * LS_CHUNK_SIZE;
     int d = ls_swarm_start(f, 1, size);
-    ls_test_peer_t *p = &f->peers[d];
-    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
-    json_t *ev =
-        ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
-    assert_non_null(ev);
-    json_decref(ev);
+    ls_test_peer_t *p = download_until_progress(f, d);
+    json_t *ev;
     size_t mark = ls_event_log_mark(&p->events);
     ls_peer_stop(f->peers[0].rt); /* its only seeder goes mid-transfer */
     f->peers[0].rt = NULL;
@@ -188,12 +193,8 @@ static void seeder_appearing_mid_download_gets_work(void **state)
     late->rt = NULL;
 
     int d = ls_swarm_start(f, 1, size);
-    ls_test_peer_t *p = &f->peers[d];
-    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
-    json_t *ev =
-        ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
-    assert_non_null(ev);
-    json_decref(ev);
+    ls_test_peer_t *p = download_until_progress(f, d);
+    json_t *ev;
     ls_swarm_start_peer(f, 2, &d, 1, NULL, 0); /* dials the downloader */
     bool finished;
     ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
