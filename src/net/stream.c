@@ -33,10 +33,12 @@ ls_net_stream_t *ls_net_stream_new(ls_net_conn_t *c, int64_t id)
  * wait here for the next read, at most BUF_KEEP of them: a fresh buffer that
  * size comes from pages the kernel must fault in and zero (glibc maps it, or
  * trims the heap it came from), which cost a seeder ~7 % of its CPU at MTU
- * 1500; a kept one is warm. Every loop of the process shares the list, so a
- * mutex guards it (one lock per 256 KiB). What is kept stays reachable from
- * here until exit. */
-#define BUF_KEEP 16
+ * 1500; a kept one is warm. A transfer frees about one buffer per read it
+ * starts (as ACKs arrive), but in bursts, and an idle process keeps at most
+ * 2 MiB. Every loop of the process shares the list, so a mutex guards
+ * it (one lock per 256 KiB). What is kept stays reachable from here until
+ * exit. */
+#define BUF_KEEP 8
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ls_net_buf *kept[BUF_KEEP];
 static size_t nkept;
