@@ -713,7 +713,7 @@ static void on_peer_closed(ls_net_conn_t *c)
 }
 
 void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t remote_len,
-                      const uint8_t *pkt, size_t len)
+                      const uint8_t *pkt, size_t len, uint64_t ts)
 {
     ngtcp2_path path;
     ngtcp2_pkt_info pi = {0};
@@ -724,7 +724,7 @@ void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t
     path_of(c, &path);
     path.remote.addr = (struct sockaddr *)remote;
     path.remote.addrlen = remote_len;
-    rv = ngtcp2_conn_read_pkt(c->q, &path, &pi, pkt, len, ls_net_now());
+    rv = ngtcp2_conn_read_pkt(c->q, &path, &pi, pkt, len, ts);
     if (rv == 0) {
         ls_net_conn_kick(c);
         return;

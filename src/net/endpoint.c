@@ -550,7 +550,7 @@ static bool make_room(ls_net_endpoint_t *ep, size_t unverified, ls_net_conn_t *o
 }
 
 static void accept_initial(ls_net_endpoint_t *ep, const struct sockaddr *from, socklen_t from_len,
-                           const uint8_t *pkt, size_t len)
+                           const uint8_t *pkt, size_t len, uint64_t ts)
 {
     ngtcp2_pkt_hd hd;
     ngtcp2_cid odcid;
@@ -588,11 +588,11 @@ static void accept_initial(ls_net_endpoint_t *ep, const struct sockaddr *from, s
     }
     if (ls_net_conn_new_server(ep, from, from_len, &hd, is_validated ? &odcid : NULL, &c) != 0)
         return;
-    ls_net_conn_read(c, from, from_len, pkt, len);
+    ls_net_conn_read(c, from, from_len, pkt, len, ts);
 }
 
 static void on_packet(ls_net_endpoint_t *ep, const struct sockaddr *from, socklen_t from_len,
-                      const uint8_t *pkt, size_t len)
+                      const uint8_t *pkt, size_t len, uint64_t ts)
 {
     ngtcp2_version_cid vc;
     ls_net_conn_t *c;
@@ -602,9 +602,9 @@ static void on_packet(ls_net_endpoint_t *ep, const struct sockaddr *from, sockle
         return;
     c = find_conn(ep, vc.dcid, vc.dcidlen);
     if (c)
-        ls_net_conn_read(c, from, from_len, pkt, len);
+        ls_net_conn_read(c, from, from_len, pkt, len, ts);
     else
-        accept_initial(ep, from, from_len, pkt, len);
+        accept_initial(ep, from, from_len, pkt, len, ts);
 }
 
 static size_t gro_segment(struct msghdr *msg, size_t len)
@@ -648,6 +648,10 @@ static void on_readable(ls_net_endpoint_t *ep)
                 ls_debug(MODULE, "recvmmsg: %s", strerror(errno));
             return;
         }
+        /* one arrival time for the batch: the clock read per packet cost
+         * a receiver ~1.5 % of its CPU at MTU 1500, and the batch was
+         * received within microseconds */
+        uint64_t ts = ls_net_now();
         for (int i = 0; i < n && !ep->is_closing; i++) {
             size_t len = msgs[i].msg_len;
             size_t seg = gro_segment(&msgs[i].msg_hdr, len);
@@ -656,7 +660,7 @@ static void on_readable(ls_net_endpoint_t *ep)
             ep->n_recv_pkts += (len + seg - 1) / (seg ? seg : 1);
             for (size_t off = 0; off < len; off += seg)
                 on_packet(ep, (struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen, p + off,
-                          len - off < seg ? len - off : seg);
+                          len - off < seg ? len - off : seg, ts);
         }
         if (n < LS_NET_RX_BATCH)
             return;

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 /* per buffer; a served stream holds two */
-#define READ_SIZE (256 * 1024)
+#define READ_SIZE LS_NET_READ_SIZE
 /* What is read before the peer takes any byte: a receiver that never opens
  * its window (a stranger holding streams) pins this much, not READ_SIZE. */
 #define FIRST_READ_SIZE (32 * 1024)
@@ -84,8 +84,9 @@ static void read_ahead(ls_net_file_source_t *src)
                                                   : FIRST_READ_SIZE;
     if (!src->has_pulled && src->bufs[src->fill ^ 1].is_ready)
         return; /* the first buffer is read; the second waits for the peer */
-    /* always a fresh buffer: the last one is lent to the stream (the
-     * source let go of it when its last byte was handed on) */
+    /* always another buffer (a recycled one when ls_net_buf_new has it):
+     * the last one is lent to the stream (the source let go of it when its
+     * last byte was handed on) */
     if (!(b->buf = ls_net_buf_new(size))) {
         src->error = LS_ENOMEM;
         return;

@@ -42,6 +42,8 @@ struct ls_net_buf {
     size_t cap;
     uint8_t data[];
 };
+/* A file source's full read; buffers of this size are recycled (stream.c). */
+#define LS_NET_READ_SIZE (256 * 1024)
 struct ls_net_buf *ls_net_buf_new(size_t cap); /* one reference */
 void ls_net_buf_release(struct ls_net_buf *b);
 
@@ -188,8 +190,9 @@ int ls_net_conn_new_server(ls_net_endpoint_t *ep, const struct sockaddr *remote,
 bool ls_net_conn_is_gated(const ls_net_conn_t *c);
 void ls_net_conn_credit(ls_net_conn_t *c, uint64_t n);
 int ls_net_random_cid(ngtcp2_cid *cid);
+/* ts: when the packet arrived (ls_net_now(), one reading per receive batch) */
 void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t remote_len,
-                      const uint8_t *pkt, size_t len);
+                      const uint8_t *pkt, size_t len, uint64_t ts);
 bool ls_net_conn_has_cid(const ls_net_conn_t *c, const uint8_t *cid, size_t len);
 void ls_net_conn_kick(ls_net_conn_t *c);
 /* An ICMP error says nothing listens where c connects to. */
