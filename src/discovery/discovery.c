@@ -322,37 +322,127 @@ static AvahiStringList *make_txt_list(const ls_discovery_t *d)
     return list;
 }
 
+/* Our records are published without avahi's probes (three queries 250 ms
+ * apart before the first announcement, after up to 250 ms of jitter): the
+ * host name (`ls-<16 hex of peer_id>`) and the service name (`... [<8 hex>]`)
+ * carry our peer id, so no other responder owns them. That saves about a
+ * second of every start and three queries per peer that every other peer
+ * hears and compares with its known answers. avahi_server_add_service_strlst
+ * takes no NO_PROBE flag, so the service's four records are added one by one
+ * as it would add them (and without its local-service cookie in the TXT
+ * record: nobody reads it). A conflicting answer still makes avahi report a
+ * collision (group_cb renames). */
+#define PUBLISH_UNIQUE (AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE)
+#define SERVICES_ENUM_TYPE "_services._dns-sd._udp"
+
 static int add_address_records(ls_discovery_t *d, const char *fqdn)
 {
     for (size_t i = 0; i < d->address_count; i++) {
         AvahiAddress a = {.proto = AVAHI_PROTO_INET};
         a.data.ipv4.address = d->addresses[i].address;
-        int rc =
-            avahi_server_add_address(d->server, d->group, (AvahiIfIndex)d->addresses[i].ifindex,
-                                     AVAHI_PROTO_INET, AVAHI_PUBLISH_NO_REVERSE, fqdn, &a);
+        int rc = avahi_server_add_address(
+            d->server, d->group, (AvahiIfIndex)d->addresses[i].ifindex, AVAHI_PROTO_INET,
+            AVAHI_PUBLISH_NO_REVERSE | AVAHI_PUBLISH_NO_PROBE, fqdn, &a);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
+/* Adds one record to our group; takes the record's reference. */
+static int add_record(ls_discovery_t *d, AvahiRecord *r, AvahiPublishFlags flags)
+{
+    int rc;
+
+    if (!r)
+        return AVAHI_ERR_NO_MEMORY;
+    rc = avahi_server_add(d->server, d->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET, flags, r);
+    avahi_record_unref(r);
+    return rc;
+}
+
+static AvahiRecord *new_ptr(const char *name, const char *target)
+{
+    AvahiRecord *r =
+        avahi_record_new_full(name, AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_PTR, AVAHI_DEFAULT_TTL);
+    if (r && !(r->data.ptr.name = avahi_normalize_name_strdup(target))) {
+        avahi_record_unref(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static AvahiRecord *new_txt(const ls_discovery_t *d, const char *svc_name)
+{
+    AvahiStringList *txt = make_txt_list(d);
+    AvahiRecord *r = txt ? avahi_record_new_full(svc_name, AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_TXT,
+                                                 AVAHI_DEFAULT_TTL)
+                         : NULL;
+    if (r)
+        r->data.txt.string_list = txt;
+    else
+        avahi_string_list_free(txt);
+    return r;
+}
+
+static int service_names(const ls_discovery_t *d, char *svc, char *type, char *types, size_t cap)
+{
+    int rc = avahi_service_name_join(svc, cap, d->service_name, LS_DISCOVERY_SERVICE_TYPE, "local");
+    if (rc == 0)
+        rc = avahi_service_name_join(type, cap, NULL, LS_DISCOVERY_SERVICE_TYPE, "local");
+    if (rc == 0)
+        rc = avahi_service_name_join(types, cap, NULL, SERVICES_ENUM_TYPE, "local");
+    return rc;
+}
+
+static int add_service_records(ls_discovery_t *d, const char *fqdn)
+{
+    char svc[AVAHI_DOMAIN_NAME_MAX], type[AVAHI_DOMAIN_NAME_MAX], types[AVAHI_DOMAIN_NAME_MAX];
+    AvahiRecord *srv;
+    int rc = service_names(d, svc, type, types, sizeof(svc));
+
+    if (rc == 0)
+        rc = add_record(d, new_ptr(type, svc), 0);
+    if (rc == 0) {
+        srv = avahi_record_new_full(svc, AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_SRV,
+                                    AVAHI_DEFAULT_TTL_HOST_NAME);
+        if (srv && !(srv->data.srv.name = avahi_normalize_name_strdup(fqdn))) {
+            avahi_record_unref(srv);
+            srv = NULL;
+        }
+        if (srv)
+            srv->data.srv.port = d->port;
+        rc = add_record(d, srv, PUBLISH_UNIQUE);
+    }
+    if (rc == 0)
+        rc = add_record(d, new_txt(d, svc), PUBLISH_UNIQUE);
+    if (rc == 0)
+        rc = add_record(d, new_ptr(types, type), 0);
+    return rc;
+}
+
 static int fill_group(ls_discovery_t *d)
 {
     char fqdn[AVAHI_LABEL_MAX + 8];
-    AvahiStringList *txt = make_txt_list(d);
     int rc;
 
-    if (!txt)
-        return AVAHI_ERR_NO_MEMORY;
     snprintf(fqdn, sizeof(fqdn), "%s.local", d->host_name);
     rc = add_address_records(d, fqdn);
     if (rc == 0)
-        rc = avahi_server_add_service_strlst(d->server, d->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET,
-                                             0, d->service_name, LS_DISCOVERY_SERVICE_TYPE, NULL,
-                                             fqdn, d->port, txt);
+        rc = add_service_records(d, fqdn);
     if (rc == 0)
         rc = avahi_s_entry_group_commit(d->group);
-    avahi_string_list_free(txt);
+    return rc;
+}
+
+/* Replaces the TXT record in place (announced again, not probed). */
+static int update_txt(ls_discovery_t *d)
+{
+    char svc[AVAHI_DOMAIN_NAME_MAX];
+    int rc = avahi_service_name_join(svc, sizeof(svc), d->service_name, LS_DISCOVERY_SERVICE_TYPE,
+                                     "local");
+    if (rc == 0)
+        rc = add_record(d, new_txt(d, svc), PUBLISH_UNIQUE | AVAHI_PUBLISH_UPDATE);
     return rc;
 }
 
@@ -994,7 +1084,6 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
 
 int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *digest)
 {
-    AvahiStringList *txt;
     int rc;
 
     if (!d || !is_hex64(digest))
@@ -1005,13 +1094,7 @@ int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *dig
     lowercase_copy(d->txt.digest, digest, LS_SHA256_HEX_LEN);
     if (!d->group || avahi_s_entry_group_is_empty(d->group))
         return 0; /* published with the new values once the server runs */
-    txt = make_txt_list(d);
-    if (!txt)
-        return LS_ENOMEM;
-    rc = avahi_server_update_service_txt_strlst(d->server, d->group, AVAHI_IF_UNSPEC,
-                                                AVAHI_PROTO_INET, 0, d->service_name,
-                                                LS_DISCOVERY_SERVICE_TYPE, NULL, txt);
-    avahi_string_list_free(txt);
+    rc = update_txt(d);
     if (rc < 0) {
         ls_warn(MOD, "TXT update failed (%s); re-publishing", avahi_strerror(rc));
         publish(d);
