@@ -894,6 +894,8 @@ static void stream_cb(ls_net_conn_t *conn, ls_net_stream_t *stream)
 {
     ls_link_t *link = ls_net_conn_user_data(conn);
     ls__links_t *links = link ? link->links : NULL;
+    if (link)
+        link->last_stream_ms = ls__links_now(links);
     if (links && links->config.hooks.stream)
         links->config.hooks.stream(link, stream, links->config.hooks.userdata);
     else
@@ -917,20 +919,42 @@ static void ping_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, vo
     }
 }
 
-/* A peer that misses ping_misses_max pings in a row is pruned. */
+/* Only the dialler of a pair pings: each idle link costs one exchange per
+ * interval, not two. The acceptor counts the dialler's streams (its pings
+ * are streams) as proof of life and pings only when none came for
+ * PING_HEARD_SLACK intervals (a dialler that does not ping, or a dead one);
+ * then it counts missed pings as the dialler does. So a dead dialler is
+ * pruned within (1.5 + 1 + ping_misses_max) intervals, a dead acceptor
+ * within 1 + ping_misses_max. A peer of an older version pings on accepted
+ * links too: that only counts as heard. */
+#define PING_HEARD_SLACK_NUM 3 /* 1.5 intervals: a late ping is not a missed one */
+#define PING_HEARD_SLACK_DEN 2
+
+static bool is_heard(const ls_link_t *l, uint64_t now, uint32_t interval_ms)
+{
+    uint64_t heard = l->last_stream_ms > l->ready_ms ? l->last_stream_ms : l->ready_ms;
+    return !l->is_outbound &&
+           now - heard < (uint64_t)interval_ms * PING_HEARD_SLACK_NUM / PING_HEARD_SLACK_DEN;
+}
+
 static void ping_timer_cb(uv_timer_t *timer)
 {
     ls__links_t *links = timer->data;
+    uint64_t now = ls__links_now(links);
     for (ls_link_t *l = links->list; l; l = l->next) {
         if (!l->is_ready || l->is_closing)
             continue;
+        if (is_heard(l, now, links->config.ping_interval_ms)) {
+            l->ping_misses = 0;
+            continue;
+        }
         if (l->is_ping_outstanding && ++l->ping_misses >= links->config.ping_misses_max) {
             ls__link_close(l, LS_NET_APP_NO_ERROR, "missed pings");
             continue;
         }
         if (l->is_ping_outstanding)
             continue;
-        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = ls__links_now(links)};
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = now};
         if (ls__exchange_start(l, &ping, ping_reply_cb, NULL) == 0)
             l->is_ping_outstanding = true;
     }

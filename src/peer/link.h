@@ -84,12 +84,13 @@ struct ls_link {
     ls__dial_target_t *target;            /* outbound to a static or mDNS peer */
     unsigned ping_misses;
     bool is_ping_outstanding;
-    uint64_t last_data_ms;  /* when a reply byte last arrived on any of our requests */
-    uint64_t started_ms;    /* connect or accept */
-    uint64_t ready_ms;      /* first handshake completed */
-    uint64_t hello_sent_ms; /* outbound: our hello awaits its hello_ack (0: none) */
-    bool has_hello;         /* inbound: a hello arrived (held, answered or refused) */
-    bool is_refused;        /* inbound: its hello was refused; closed at the next tick */
+    uint64_t last_stream_ms; /* inbound: when the peer last opened a stream (its pings) */
+    uint64_t last_data_ms;   /* when a reply byte last arrived on any of our requests */
+    uint64_t started_ms;     /* connect or accept */
+    uint64_t ready_ms;       /* first handshake completed */
+    uint64_t hello_sent_ms;  /* outbound: our hello awaits its hello_ack (0: none) */
+    bool has_hello;          /* inbound: a hello arrived (held, answered or refused) */
+    bool is_refused;         /* inbound: its hello was refused; closed at the next tick */
     /* The TLS session's exporter bytes: party proofs are bound to them. */
     uint8_t exporter[LS_PARTY_EXPORTER_LEN];
     bool has_exporter;

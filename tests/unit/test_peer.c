@@ -252,6 +252,38 @@ static void raw_done(ls_raw_peer_t *raw, char *raw_state)
     free(raw_state);
 }
 
+/* Only the dialler of a pair pings; the acceptor pings only a dialler that
+ * opened no stream for 1.5 ping intervals (the harness: 500 ms). A raw
+ * dialler that pings every 250 ms is never pinged; once it stops, the
+ * acceptor's pings begin. */
+#define PINGING_MS 2500
+#define RAW_PING_EVERY_MS 250
+
+static void only_the_dialler_pings_while_it_pings(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_ready(f, &raw, &raw_state);
+    for (int t = 0; t < PINGING_MS; t += RAW_PING_EVERY_MS) {
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = (uint64_t)t};
+        assert_int_equal(ls_raw_request(&raw, &ping, &result), 0);
+        assert_true(result.has_reply);
+        assert_int_equal(result.reply.kind, LS_MSG_PONG);
+        ls_raw_result_free(&result);
+        ls_raw_run_for(&raw, RAW_PING_EVERY_MS);
+    }
+    assert_int_equal(raw.incoming_pings, 0);
+    assert_false(raw.is_closed);
+    for (int i = 0; i < 60 && raw.incoming_pings == 0; i++)
+        ls_raw_run_for(&raw, 50);
+    assert_true(raw.incoming_pings > 0);
+    raw_done(&raw, raw_state);
+}
+
 static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
 {
     ls_raw_result_t result;
@@ -1085,6 +1117,8 @@ int main(void)
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(other_protocol_version_is_refused_once_and_ignored,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(only_the_dialler_pings_while_it_pings, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(keyed_dialer_shows_a_keyless_peer_nothing, ls_swarm_setup,
