@@ -71,6 +71,11 @@ typedef struct service {
     bool is_malformed_logged;
     bool is_deferred;  /* found beyond resolve_first: resolved only when asked */
     uint64_t found_ms; /* when the browser reported it */
+    /* Deferred: the next look into avahi's cache (0: none left), and
+     * whether the resolver running now is such a look. */
+    uint64_t cache_at_ms;
+    uint8_t cache_tries;
+    bool is_cache_look;
 } service_t;
 
 struct ls_discovery {
@@ -82,6 +87,7 @@ struct ls_discovery {
     uv_timer_t maintenance;
     uv_timer_t deferred_stop;
     uv_timer_t browse_end; /* frees the browser after browse_ms, then the repair */
+    uv_timer_t cache_look; /* deferred services resolved from the cache (CACHE_*) */
     uint32_t browse_ms;
     bool is_repair_done; /* the one late browse (REPAIR_*) ran */
     bool is_resolve_once;
@@ -711,6 +717,8 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
 
     if (event == AVAHI_RESOLVER_FOUND) {
         s->retry_ms = 0;
+        s->is_deferred = false; /* the cache had it: nothing left to ask */
+        s->is_cache_look = false;
         on_resolved(s, ifindex, a, port, txt);
         if (s->d->is_resolve_once && s->resolver && s->peer_id[0]) {
             /* Allowed from its own callback (as below); never retried. */
@@ -730,7 +738,8 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
     s->retry_ms = s->retry_ms ? s->retry_ms * 2 : RESOLVE_RETRY_MIN_MS;
     if (s->retry_ms > RESOLVE_RETRY_MAX_MS)
         s->retry_ms = RESOLVE_RETRY_MAX_MS;
-    s->retry_at_ms = now_ms(s->d) + s->retry_ms;
+    s->retry_at_ms = s->is_deferred ? UINT64_MAX : now_ms(s->d) + s->retry_ms;
+    s->is_cache_look = false;
     unbind_service(s);
 }
 
@@ -781,6 +790,55 @@ static bool evict_unbound(ls_discovery_t *d)
     return true;
 }
 
+/* A deferred service is resolved from avahi's cache when it can be, at no
+ * cost on the wire: a peer's announcements (at its start, +1 s and +3 s)
+ * carry its SRV, TXT and A records, and avahi caches them whether or not
+ * anybody asked. A resolver answers from the cache at once, and its record
+ * browsers post their first queries only AVAHI_QUERY_DEFER (100 ms) after
+ * they start; freed before that, they withdraw them. So a look starts a
+ * resolver and, if it has not answered by the next tick (CACHE_TICK_MS,
+ * under 100 ms), frees it: a look that finds nothing costs nothing. The
+ * first look comes CACHE_SETTLE_MS after the service was found (each record
+ * of an announcement has its own 0-250 ms jitter: the PTR that made the
+ * browser report the service may come first), the others
+ * CACHE_RETRY_MS apart, to catch the repeats. What the cache never held is
+ * left to ls_discovery_resolve_unknown. */
+#define CACHE_TICK_MS 50
+#define CACHE_SETTLE_MS 300
+#define CACHE_RETRY_MS 1000
+#define CACHE_TRIES_MAX 3
+
+static void cache_look_cb(uv_timer_t *t)
+{
+    ls_discovery_t *d = t->data;
+    uint64_t now = now_ms(d);
+    bool is_pending = false;
+
+    for (service_t *s = d->services; s; s = s->next) {
+        if (s->is_cache_look && s->resolver) {
+            /* not in the cache: withdraw its queries before they go */
+            avahi_s_service_resolver_free(s->resolver);
+            s->resolver = NULL;
+            s->is_cache_look = false;
+            s->cache_at_ms = s->cache_tries < CACHE_TRIES_MAX ? now + CACHE_RETRY_MS : 0;
+        }
+        if (!s->is_deferred || s->resolver || !s->cache_at_ms)
+            continue;
+        is_pending = true;
+        if (now < s->cache_at_ms)
+            continue;
+        s->cache_tries++;
+        s->is_cache_look = true;
+        start_resolver(s);
+        if (!s->resolver) { /* still deferred: not for retry_resolvers */
+            s->is_cache_look = false;
+            s->retry_at_ms = UINT64_MAX;
+        }
+    }
+    if (!is_pending)
+        uv_timer_stop(t);
+}
+
 static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol protocol,
                         const char *name, const char *domain)
 {
@@ -810,6 +868,9 @@ static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol p
     if (d->resolve_first && d->resolves_started >= d->resolve_first) {
         s->is_deferred = true;
         s->retry_at_ms = UINT64_MAX; /* not by retry_resolvers */
+        s->cache_at_ms = s->found_ms + CACHE_SETTLE_MS;
+        if (!uv_is_active((uv_handle_t *)&d->cache_look))
+            uv_timer_start(&d->cache_look, cache_look_cb, CACHE_TICK_MS, CACHE_TICK_MS);
         return;
     }
     d->resolves_started++;
@@ -844,12 +905,13 @@ size_t ls_discovery_resolve_unknown(ls_discovery_t *d, uint64_t age_ms,
     uint64_t now = now_ms(d);
     char prefix[LS_DISCOVERY_ID_PREFIX_LEN + 1];
     for (service_t *s = d->services; s && started < max; s = s->next) {
-        if (!s->is_deferred || now - s->found_ms < age_ms)
+        if (!s->is_deferred || s->resolver || now - s->found_ms < age_ms)
             continue;
         const char *id = ls_discovery_id_prefix(s->name, prefix);
         if (id && is_known(id, userdata))
             continue; /* linked, or a target already: checked again next time */
         s->is_deferred = false;
+        s->cache_at_ms = 0;
         s->retry_at_ms = 0;
         start_resolver(s);
         started++;
@@ -947,6 +1009,7 @@ static void teardown(ls_discovery_t *d)
     uv_close((uv_handle_t *)&d->maintenance, handle_closed_cb);
     uv_close((uv_handle_t *)&d->deferred_stop, handle_closed_cb);
     uv_close((uv_handle_t *)&d->browse_end, handle_closed_cb);
+    uv_close((uv_handle_t *)&d->cache_look, handle_closed_cb);
 }
 
 /* With browse_ms set: a multicast packet lost in the start-up burst (two
@@ -1061,10 +1124,12 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
     uv_timer_init(loop, &d->maintenance);
     uv_timer_init(loop, &d->deferred_stop);
     uv_timer_init(loop, &d->browse_end);
+    uv_timer_init(loop, &d->cache_look);
     d->maintenance.data = d;
     d->deferred_stop.data = d;
     d->browse_end.data = d;
-    d->open_handles = 3;
+    d->cache_look.data = d;
+    d->open_handles = 4;
     d->browse_ms = cfg->browse_ms;
     d->resolve_first = cfg->resolve_first;
     d->is_resolve_once = cfg->is_resolve_once;

@@ -312,7 +312,8 @@ static void peer_lost_cb(const char *peer_id, void *userdata)
     (void)peer_id;
 }
 
-static void start_peer(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port)
+static void start_peer_with(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port,
+                            uint32_t resolve_first)
 {
     uint8_t hash[LS_SHA256_LEN];
     ls_sha256(name, strlen(name), hash);
@@ -323,8 +324,15 @@ static void start_peer(uv_loop_t *loop, peer_t *p, const char *name, uint16_t po
                                  .digest = DG64,
                                  .found_cb = peer_found_cb,
                                  .lost_cb = peer_lost_cb,
-                                 .userdata = p};
+                                 .userdata = p,
+                                 .is_resolve_once = resolve_first > 0,
+                                 .resolve_first = resolve_first};
     assert_int_equal(ls_discovery_start(loop, &cfg, &p->d), 0);
+}
+
+static void start_peer(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port)
+{
+    start_peer_with(loop, p, name, port, 0);
 }
 
 typedef bool (*cond_fn)(const peer_t *a, const peer_t *b);
@@ -519,6 +527,37 @@ static void start_announces_at_once_without_probes(void **state)
     assert_true(early.responses >= 1);
 }
 
+static bool a_found_two(const peer_t *a, const peer_t *b)
+{
+    (void)b;
+    return a->found >= 2;
+}
+
+/* Beyond resolve_first, a service whose announcement reached us is resolved
+ * from avahi's cache (no query: ls_discovery_resolve_unknown is never
+ * called here): a observer resolving only the first service it finds still
+ * finds both peers announced after its start. */
+static void deferred_services_resolve_from_the_cache(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0}, b = {0}, c = {0};
+
+    if (!has_private_net)
+        skip();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    start_peer_with(&loop, &a, "theta", 4108, 1);
+    run_until(&loop, never, &a, &b, 300);
+    start_peer(&loop, &b, "iota", 4109);
+    start_peer(&loop, &c, "kappa", 4110);
+    assert_true(run_until(&loop, a_found_two, &a, &b, 5000));
+    assert_int_equal(a.found, 2);
+    ls_discovery_stop(a.d);
+    ls_discovery_stop(b.d);
+    ls_discovery_stop(c.d);
+    drain(&loop);
+}
+
 /* One mDNS response announcing `count` services "bogus-<i>" that never
  * resolve (no SRV, TXT or A record anywhere). */
 static void announce_bogus(int fd, int first, int count)
@@ -606,6 +645,7 @@ int main(void)
         cmocka_unit_test(stop_inside_found_cb_ends_every_callback),
         cmocka_unit_test(start_announces_at_once_without_probes),
         cmocka_unit_test(full_service_table_still_finds_a_new_peer),
+        cmocka_unit_test(deferred_services_resolve_from_the_cache),
     };
     /* The namespace is entered first: the earlier tests do not care. */
     return cmocka_run_group_tests(tests, enter_private_net, NULL);
