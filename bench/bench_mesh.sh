@@ -10,7 +10,8 @@
 #   idle CPU   over LS_MESH_IDLE_S seconds once converged and settled: mean %
 #              of one core per daemon, that over N-1 (per neighbour), the
 #              busiest daemon, and all daemons together in cores
-#   RSS        the largest daemon's VmRSS
+#   RSS        the largest daemon's VmRSS, and its RssAnon (VmRSS counts the
+#              shared libraries' pages too: about 8.5 MiB of it)
 # and the load average before each run (other work on the machine shows in
 # every figure: compare runs made one after the other).
 # Usage: bench_mesh.sh [<build>/lanspread]   (root; skips otherwise)
@@ -68,7 +69,7 @@ for n in "${counts[@]}"; do
   sleep "$settle_s"
   if mesh_idle "$n" "$idle_s"; then
     per=$(awk -v c="$MESH_CPU_PCT" -v n="$n" 'BEGIN {printf "%.4f", c / (n - 1)}')
-    rss=$(awk -v k="$MESH_RSS_MAX_KIB" 'BEGIN {printf "%.1f", k / 1024}')
+    rss=$(awk -v k="$MESH_RSS_MAX_KIB" -v a="$MESH_ANON_MAX_KIB" 'BEGIN {printf "%.1f (%.1f)", k / 1024, a / 1024}')
     ROWS+=("$(printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$n" "$conv" \
       "$(sec $((MESH_LAUNCHED_MS - MESH_T0_MS)))" "$cpu_start" "$MESH_CPU_PCT" "$per" "$MESH_CPU_MAX_PCT" \
       "$MESH_CPU_TOTAL" "$rss" "$load")")
@@ -81,7 +82,7 @@ for n in "${counts[@]}"; do
 done
 
 echo "lanspread daemons, mDNS only, one game each; idle over ${idle_s} s after ${settle_s} s settling"
-echo "| peers | converge s (median) | launch s | CPU s to converge | idle CPU %/daemon | %/neighbour | busiest % | all daemons (cores) | max RSS MiB | load before |"
+echo "| peers | converge s (median) | launch s | CPU s to converge | idle CPU %/daemon | %/neighbour | busiest % | all daemons (cores) | max RSS (anon) MiB | load before |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 exit "$bad"

@@ -71,6 +71,11 @@ typedef struct service {
     bool is_malformed_logged;
     bool is_deferred;  /* found beyond resolve_first: resolved only when asked */
     uint64_t found_ms; /* when the browser reported it */
+    /* Deferred: the next look into avahi's cache (0: none left), and
+     * whether the resolver running now is such a look. */
+    uint64_t cache_at_ms;
+    uint8_t cache_tries;
+    bool is_cache_look;
 } service_t;
 
 struct ls_discovery {
@@ -82,6 +87,7 @@ struct ls_discovery {
     uv_timer_t maintenance;
     uv_timer_t deferred_stop;
     uv_timer_t browse_end; /* frees the browser after browse_ms, then the repair */
+    uv_timer_t cache_look; /* deferred services resolved from the cache (CACHE_*) */
     uint32_t browse_ms;
     bool is_repair_done; /* the one late browse (REPAIR_*) ran */
     bool is_resolve_once;
@@ -322,37 +328,127 @@ static AvahiStringList *make_txt_list(const ls_discovery_t *d)
     return list;
 }
 
+/* Our records are published without avahi's probes (three queries 250 ms
+ * apart before the first announcement, after up to 250 ms of jitter): the
+ * host name (`ls-<16 hex of peer_id>`) and the service name (`... [<8 hex>]`)
+ * carry our peer id, so no other responder owns them. That saves about a
+ * second of every start and three queries per peer that every other peer
+ * hears and compares with its known answers. avahi_server_add_service_strlst
+ * takes no NO_PROBE flag, so the service's four records are added one by one
+ * as it would add them (and without its local-service cookie in the TXT
+ * record: nobody reads it). A conflicting answer still makes avahi report a
+ * collision (group_cb renames). */
+#define PUBLISH_UNIQUE (AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE)
+#define SERVICES_ENUM_TYPE "_services._dns-sd._udp"
+
 static int add_address_records(ls_discovery_t *d, const char *fqdn)
 {
     for (size_t i = 0; i < d->address_count; i++) {
         AvahiAddress a = {.proto = AVAHI_PROTO_INET};
         a.data.ipv4.address = d->addresses[i].address;
-        int rc =
-            avahi_server_add_address(d->server, d->group, (AvahiIfIndex)d->addresses[i].ifindex,
-                                     AVAHI_PROTO_INET, AVAHI_PUBLISH_NO_REVERSE, fqdn, &a);
+        int rc = avahi_server_add_address(
+            d->server, d->group, (AvahiIfIndex)d->addresses[i].ifindex, AVAHI_PROTO_INET,
+            AVAHI_PUBLISH_NO_REVERSE | AVAHI_PUBLISH_NO_PROBE, fqdn, &a);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
+/* Adds one record to our group; takes the record's reference. */
+static int add_record(ls_discovery_t *d, AvahiRecord *r, AvahiPublishFlags flags)
+{
+    int rc;
+
+    if (!r)
+        return AVAHI_ERR_NO_MEMORY;
+    rc = avahi_server_add(d->server, d->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET, flags, r);
+    avahi_record_unref(r);
+    return rc;
+}
+
+static AvahiRecord *new_ptr(const char *name, const char *target)
+{
+    AvahiRecord *r =
+        avahi_record_new_full(name, AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_PTR, AVAHI_DEFAULT_TTL);
+    if (r && !(r->data.ptr.name = avahi_normalize_name_strdup(target))) {
+        avahi_record_unref(r);
+        r = NULL;
+    }
+    return r;
+}
+
+static AvahiRecord *new_txt(const ls_discovery_t *d, const char *svc_name)
+{
+    AvahiStringList *txt = make_txt_list(d);
+    AvahiRecord *r = txt ? avahi_record_new_full(svc_name, AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_TXT,
+                                                 AVAHI_DEFAULT_TTL)
+                         : NULL;
+    if (r)
+        r->data.txt.string_list = txt;
+    else
+        avahi_string_list_free(txt);
+    return r;
+}
+
+static int service_names(const ls_discovery_t *d, char *svc, char *type, char *types, size_t cap)
+{
+    int rc = avahi_service_name_join(svc, cap, d->service_name, LS_DISCOVERY_SERVICE_TYPE, "local");
+    if (rc == 0)
+        rc = avahi_service_name_join(type, cap, NULL, LS_DISCOVERY_SERVICE_TYPE, "local");
+    if (rc == 0)
+        rc = avahi_service_name_join(types, cap, NULL, SERVICES_ENUM_TYPE, "local");
+    return rc;
+}
+
+static int add_service_records(ls_discovery_t *d, const char *fqdn)
+{
+    char svc[AVAHI_DOMAIN_NAME_MAX], type[AVAHI_DOMAIN_NAME_MAX], types[AVAHI_DOMAIN_NAME_MAX];
+    AvahiRecord *srv;
+    int rc = service_names(d, svc, type, types, sizeof(svc));
+
+    if (rc == 0)
+        rc = add_record(d, new_ptr(type, svc), 0);
+    if (rc == 0) {
+        srv = avahi_record_new_full(svc, AVAHI_DNS_CLASS_IN, AVAHI_DNS_TYPE_SRV,
+                                    AVAHI_DEFAULT_TTL_HOST_NAME);
+        if (srv && !(srv->data.srv.name = avahi_normalize_name_strdup(fqdn))) {
+            avahi_record_unref(srv);
+            srv = NULL;
+        }
+        if (srv)
+            srv->data.srv.port = d->port;
+        rc = add_record(d, srv, PUBLISH_UNIQUE);
+    }
+    if (rc == 0)
+        rc = add_record(d, new_txt(d, svc), PUBLISH_UNIQUE);
+    if (rc == 0)
+        rc = add_record(d, new_ptr(types, type), 0);
+    return rc;
+}
+
 static int fill_group(ls_discovery_t *d)
 {
     char fqdn[AVAHI_LABEL_MAX + 8];
-    AvahiStringList *txt = make_txt_list(d);
     int rc;
 
-    if (!txt)
-        return AVAHI_ERR_NO_MEMORY;
     snprintf(fqdn, sizeof(fqdn), "%s.local", d->host_name);
     rc = add_address_records(d, fqdn);
     if (rc == 0)
-        rc = avahi_server_add_service_strlst(d->server, d->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_INET,
-                                             0, d->service_name, LS_DISCOVERY_SERVICE_TYPE, NULL,
-                                             fqdn, d->port, txt);
+        rc = add_service_records(d, fqdn);
     if (rc == 0)
         rc = avahi_s_entry_group_commit(d->group);
-    avahi_string_list_free(txt);
+    return rc;
+}
+
+/* Replaces the TXT record in place (announced again, not probed). */
+static int update_txt(ls_discovery_t *d)
+{
+    char svc[AVAHI_DOMAIN_NAME_MAX];
+    int rc = avahi_service_name_join(svc, sizeof(svc), d->service_name, LS_DISCOVERY_SERVICE_TYPE,
+                                     "local");
+    if (rc == 0)
+        rc = add_record(d, new_txt(d, svc), PUBLISH_UNIQUE | AVAHI_PUBLISH_UPDATE);
     return rc;
 }
 
@@ -621,6 +717,8 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
 
     if (event == AVAHI_RESOLVER_FOUND) {
         s->retry_ms = 0;
+        s->is_deferred = false; /* the cache had it: nothing left to ask */
+        s->is_cache_look = false;
         on_resolved(s, ifindex, a, port, txt);
         if (s->d->is_resolve_once && s->resolver && s->peer_id[0]) {
             /* Allowed from its own callback (as below); never retried. */
@@ -640,7 +738,8 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
     s->retry_ms = s->retry_ms ? s->retry_ms * 2 : RESOLVE_RETRY_MIN_MS;
     if (s->retry_ms > RESOLVE_RETRY_MAX_MS)
         s->retry_ms = RESOLVE_RETRY_MAX_MS;
-    s->retry_at_ms = now_ms(s->d) + s->retry_ms;
+    s->retry_at_ms = s->is_deferred ? UINT64_MAX : now_ms(s->d) + s->retry_ms;
+    s->is_cache_look = false;
     unbind_service(s);
 }
 
@@ -691,6 +790,55 @@ static bool evict_unbound(ls_discovery_t *d)
     return true;
 }
 
+/* A deferred service is resolved from avahi's cache when it can be, at no
+ * cost on the wire: a peer's announcements (at its start, +1 s and +3 s)
+ * carry its SRV, TXT and A records, and avahi caches them whether or not
+ * anybody asked. A resolver answers from the cache at once, and its record
+ * browsers post their first queries only AVAHI_QUERY_DEFER (100 ms) after
+ * they start; freed before that, they withdraw them. So a look starts a
+ * resolver and, if it has not answered by the next tick (CACHE_TICK_MS,
+ * under 100 ms), frees it: a look that finds nothing costs nothing. The
+ * first look comes CACHE_SETTLE_MS after the service was found (each record
+ * of an announcement has its own 0-250 ms jitter: the PTR that made the
+ * browser report the service may come first), the others
+ * CACHE_RETRY_MS apart, to catch the repeats. What the cache never held is
+ * left to ls_discovery_resolve_unknown. */
+#define CACHE_TICK_MS 50
+#define CACHE_SETTLE_MS 300
+#define CACHE_RETRY_MS 1000
+#define CACHE_TRIES_MAX 3
+
+static void cache_look_cb(uv_timer_t *t)
+{
+    ls_discovery_t *d = t->data;
+    uint64_t now = now_ms(d);
+    bool is_pending = false;
+
+    for (service_t *s = d->services; s; s = s->next) {
+        if (s->is_cache_look && s->resolver) {
+            /* not in the cache: withdraw its queries before they go */
+            avahi_s_service_resolver_free(s->resolver);
+            s->resolver = NULL;
+            s->is_cache_look = false;
+            s->cache_at_ms = s->cache_tries < CACHE_TRIES_MAX ? now + CACHE_RETRY_MS : 0;
+        }
+        if (!s->is_deferred || s->resolver || !s->cache_at_ms)
+            continue;
+        is_pending = true;
+        if (now < s->cache_at_ms)
+            continue;
+        s->cache_tries++;
+        s->is_cache_look = true;
+        start_resolver(s);
+        if (!s->resolver) { /* still deferred: not for retry_resolvers */
+            s->is_cache_look = false;
+            s->retry_at_ms = UINT64_MAX;
+        }
+    }
+    if (!is_pending)
+        uv_timer_stop(t);
+}
+
 static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol protocol,
                         const char *name, const char *domain)
 {
@@ -720,6 +868,9 @@ static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol p
     if (d->resolve_first && d->resolves_started >= d->resolve_first) {
         s->is_deferred = true;
         s->retry_at_ms = UINT64_MAX; /* not by retry_resolvers */
+        s->cache_at_ms = s->found_ms + CACHE_SETTLE_MS;
+        if (!uv_is_active((uv_handle_t *)&d->cache_look))
+            uv_timer_start(&d->cache_look, cache_look_cb, CACHE_TICK_MS, CACHE_TICK_MS);
         return;
     }
     d->resolves_started++;
@@ -754,12 +905,13 @@ size_t ls_discovery_resolve_unknown(ls_discovery_t *d, uint64_t age_ms,
     uint64_t now = now_ms(d);
     char prefix[LS_DISCOVERY_ID_PREFIX_LEN + 1];
     for (service_t *s = d->services; s && started < max; s = s->next) {
-        if (!s->is_deferred || now - s->found_ms < age_ms)
+        if (!s->is_deferred || s->resolver || now - s->found_ms < age_ms)
             continue;
         const char *id = ls_discovery_id_prefix(s->name, prefix);
         if (id && is_known(id, userdata))
             continue; /* linked, or a target already: checked again next time */
         s->is_deferred = false;
+        s->cache_at_ms = 0;
         s->retry_at_ms = 0;
         start_resolver(s);
         started++;
@@ -857,6 +1009,7 @@ static void teardown(ls_discovery_t *d)
     uv_close((uv_handle_t *)&d->maintenance, handle_closed_cb);
     uv_close((uv_handle_t *)&d->deferred_stop, handle_closed_cb);
     uv_close((uv_handle_t *)&d->browse_end, handle_closed_cb);
+    uv_close((uv_handle_t *)&d->cache_look, handle_closed_cb);
 }
 
 /* With browse_ms set: a multicast packet lost in the start-up burst (two
@@ -971,10 +1124,12 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
     uv_timer_init(loop, &d->maintenance);
     uv_timer_init(loop, &d->deferred_stop);
     uv_timer_init(loop, &d->browse_end);
+    uv_timer_init(loop, &d->cache_look);
     d->maintenance.data = d;
     d->deferred_stop.data = d;
     d->browse_end.data = d;
-    d->open_handles = 3;
+    d->cache_look.data = d;
+    d->open_handles = 4;
     d->browse_ms = cfg->browse_ms;
     d->resolve_first = cfg->resolve_first;
     d->is_resolve_once = cfg->is_resolve_once;
@@ -994,7 +1149,6 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
 
 int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *digest)
 {
-    AvahiStringList *txt;
     int rc;
 
     if (!d || !is_hex64(digest))
@@ -1005,13 +1159,7 @@ int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *dig
     lowercase_copy(d->txt.digest, digest, LS_SHA256_HEX_LEN);
     if (!d->group || avahi_s_entry_group_is_empty(d->group))
         return 0; /* published with the new values once the server runs */
-    txt = make_txt_list(d);
-    if (!txt)
-        return LS_ENOMEM;
-    rc = avahi_server_update_service_txt_strlst(d->server, d->group, AVAHI_IF_UNSPEC,
-                                                AVAHI_PROTO_INET, 0, d->service_name,
-                                                LS_DISCOVERY_SERVICE_TYPE, NULL, txt);
-    avahi_string_list_free(txt);
+    rc = update_txt(d);
     if (rc < 0) {
         ls_warn(MOD, "TXT update failed (%s); re-publishing", avahi_strerror(rc));
         publish(d);

@@ -33,7 +33,11 @@ struct ls__links {
     uv_timer_t ping_timer;
     bool is_pinging;
     uv_timer_t peers_timer; /* runs while a link may be told more peers */
+    uv_timer_t dial_timer;  /* a handshake ended while dials were held */
+    bool is_dial_held;
 };
+
+static void dial_slot_freed(ls__links_t *links);
 
 static const char *const local_features[] = {
     "chunk-sha256",   "library-delta",  LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
@@ -255,8 +259,11 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
         ls_warn("peer", "%s: library snapshot refused: %s", link->address, ls_strerror(rc));
         return rc;
     }
-    if (!link->is_ready)
+    if (!link->is_ready) {
         link->ready_ms = ls__links_now(links);
+        if (link->is_outbound)
+            dial_slot_freed(links);
+    }
     link->is_ready = true;
     /* the transport lifts the hello gate: all streams, full windows */
     ls_net_conn_verify(link->conn);
@@ -739,6 +746,29 @@ static void link_unlink(ls_link_t *link)
     }
 }
 
+static size_t dials_in_flight(const ls__links_t *links)
+{
+    size_t n = 0;
+    for (const ls_link_t *l = links->list; l; l = l->next)
+        n += l->is_outbound && !l->is_ready && !l->is_closing;
+    return n;
+}
+
+static void dial_timer_cb(uv_timer_t *timer)
+{
+    ls__links_t *links = timer->data;
+    links->is_dial_held = false;
+    if (links->endpoint && links->config.hooks.dial_slot_free)
+        links->config.hooks.dial_slot_free(links->config.hooks.userdata);
+}
+
+/* An outbound handshake ended (ready, or closed before): held dials go. */
+static void dial_slot_freed(ls__links_t *links)
+{
+    if (links->is_dial_held && links->endpoint && !uv_is_active((uv_handle_t *)&links->dial_timer))
+        uv_timer_start(&links->dial_timer, dial_timer_cb, 0, 0);
+}
+
 static int link_connect(ls__links_t *links, ls__dial_target_t *target)
 {
     ls_link_t *link = link_new(links, true);
@@ -765,6 +795,10 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
     /* Already connected to that peer some other way (it dialled us). */
     if (target->peer_id[0] && ls__links_exists(links, target->peer_id))
         return;
+    if (dials_in_flight(links) >= LS_DIALS_IN_FLIGHT_MAX) {
+        links->is_dial_held = true;
+        return;
+    }
     if (target->backoff_ms == 0)
         target->backoff_ms = links->config.reconnect_ms;
     target->next_dial_ms = now + target->backoff_ms;
@@ -885,6 +919,8 @@ static void closed_cb(ls_net_conn_t *conn, int status, uint64_t app_error, const
     if (link->target && link->target->link == link)
         link->target->link = NULL;
     link_unlink(link);
+    if (link->is_outbound && !link->is_ready)
+        dial_slot_freed(link->links);
     ls_msg_free(&link->deferred_hello);
     ls_msg_free(&link->pending_ack);
     free(link);
@@ -894,6 +930,8 @@ static void stream_cb(ls_net_conn_t *conn, ls_net_stream_t *stream)
 {
     ls_link_t *link = ls_net_conn_user_data(conn);
     ls__links_t *links = link ? link->links : NULL;
+    if (link)
+        link->last_stream_ms = ls__links_now(links);
     if (links && links->config.hooks.stream)
         links->config.hooks.stream(link, stream, links->config.hooks.userdata);
     else
@@ -917,20 +955,42 @@ static void ping_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, vo
     }
 }
 
-/* A peer that misses ping_misses_max pings in a row is pruned. */
+/* Only the dialler of a pair pings: each idle link costs one exchange per
+ * interval, not two. The acceptor counts the dialler's streams (its pings
+ * are streams) as proof of life and pings only when none came for
+ * PING_HEARD_SLACK intervals (a dialler that does not ping, or a dead one);
+ * then it counts missed pings as the dialler does. So a dead dialler is
+ * pruned within (1.5 + 1 + ping_misses_max) intervals, a dead acceptor
+ * within 1 + ping_misses_max. A peer of an older version pings on accepted
+ * links too: that only counts as heard. */
+#define PING_HEARD_SLACK_NUM 3 /* 1.5 intervals: a late ping is not a missed one */
+#define PING_HEARD_SLACK_DEN 2
+
+static bool is_heard(const ls_link_t *l, uint64_t now, uint32_t interval_ms)
+{
+    uint64_t heard = l->last_stream_ms > l->ready_ms ? l->last_stream_ms : l->ready_ms;
+    return !l->is_outbound &&
+           now - heard < (uint64_t)interval_ms * PING_HEARD_SLACK_NUM / PING_HEARD_SLACK_DEN;
+}
+
 static void ping_timer_cb(uv_timer_t *timer)
 {
     ls__links_t *links = timer->data;
+    uint64_t now = ls__links_now(links);
     for (ls_link_t *l = links->list; l; l = l->next) {
         if (!l->is_ready || l->is_closing)
             continue;
+        if (is_heard(l, now, links->config.ping_interval_ms)) {
+            l->ping_misses = 0;
+            continue;
+        }
         if (l->is_ping_outstanding && ++l->ping_misses >= links->config.ping_misses_max) {
             ls__link_close(l, LS_NET_APP_NO_ERROR, "missed pings");
             continue;
         }
         if (l->is_ping_outstanding)
             continue;
-        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = ls__links_now(links)};
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = now};
         if (ls__exchange_start(l, &ping, ping_reply_cb, NULL) == 0)
             l->is_ping_outstanding = true;
     }
@@ -989,6 +1049,8 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     links->ping_timer.data = links;
     uv_timer_init(config->loop, &links->peers_timer);
     links->peers_timer.data = links;
+    uv_timer_init(config->loop, &links->dial_timer);
+    links->dial_timer.data = links;
     *out = links;
     return 0;
 }
@@ -1022,6 +1084,8 @@ void ls__links_stop(ls__links_t *links)
     uv_close((uv_handle_t *)&links->ping_timer, NULL);
     uv_timer_stop(&links->peers_timer);
     uv_close((uv_handle_t *)&links->peers_timer, NULL);
+    uv_timer_stop(&links->dial_timer);
+    uv_close((uv_handle_t *)&links->dial_timer, NULL);
     links->endpoint = NULL; /* closing: no more dials */
 }
 

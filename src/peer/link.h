@@ -61,6 +61,13 @@ typedef struct {
  * start of a party the first lists are short); it acts on at most as many
  * `peers` it is told, more are acknowledged and ignored. */
 #define LS_PEERS_SENDS_MAX 3
+/* Outbound handshakes in flight at once. A party's peers find each other
+ * within a second or so and would dial them all together: on a loaded CPU
+ * each handshake then waits behind all the others, many outlast the
+ * transport's handshake timeout (10 s) and are dialled again, and the
+ * mesh converges later than with fewer at a time. A held dial is tried
+ * again as soon as a handshake ends (the dial_slot_free hook). */
+#define LS_DIALS_IN_FLIGHT_MAX 8
 #define LS_PEERS_RESEND_MS 1000
 
 struct ls_link {
@@ -84,12 +91,13 @@ struct ls_link {
     ls__dial_target_t *target;            /* outbound to a static or mDNS peer */
     unsigned ping_misses;
     bool is_ping_outstanding;
-    uint64_t last_data_ms;  /* when a reply byte last arrived on any of our requests */
-    uint64_t started_ms;    /* connect or accept */
-    uint64_t ready_ms;      /* first handshake completed */
-    uint64_t hello_sent_ms; /* outbound: our hello awaits its hello_ack (0: none) */
-    bool has_hello;         /* inbound: a hello arrived (held, answered or refused) */
-    bool is_refused;        /* inbound: its hello was refused; closed at the next tick */
+    uint64_t last_stream_ms; /* inbound: when the peer last opened a stream (its pings) */
+    uint64_t last_data_ms;   /* when a reply byte last arrived on any of our requests */
+    uint64_t started_ms;     /* connect or accept */
+    uint64_t ready_ms;       /* first handshake completed */
+    uint64_t hello_sent_ms;  /* outbound: our hello awaits its hello_ack (0: none) */
+    bool has_hello;          /* inbound: a hello arrived (held, answered or refused) */
+    bool is_refused;         /* inbound: its hello was refused; closed at the next tick */
     /* The TLS session's exporter bytes: party proofs are bound to them. */
     uint8_t exporter[LS_PARTY_EXPORTER_LEN];
     bool has_exporter;
@@ -115,6 +123,10 @@ typedef struct {
     /* A ready link told us of its peers (bounded, at most LS_PEERS_SENDS_MAX
      * times per link; entries not checked beyond the decoder's syntax). */
     void (*peers_heard)(ls_link_t *link, const ls_peer_list_t *list, void *userdata);
+    /* A dial was held (LS_DIALS_IN_FLIGHT_MAX) and a handshake has ended
+     * since: the due targets may be dialled again (from a timer, not
+     * inside a connection's callback). */
+    void (*dial_slot_free)(void *userdata);
     void *userdata;
 } ls__links_hooks_t;
 
@@ -154,7 +166,9 @@ ls_link_t *ls__links_find_ready(ls__links_t *links, const char *peer_id);
 bool ls__links_exists(ls__links_t *links, const char *peer_id);
 /* Any connection not closing to a peer whose id starts with `prefix`. */
 bool ls__links_exists_prefix(ls__links_t *links, const char *prefix);
-/* Dials target when it has no connection and its backoff allows. */
+/* Dials target when it has no connection and its backoff allows, and
+ * fewer than LS_DIALS_IN_FLIGHT_MAX outbound handshakes are under way
+ * (else it is held: the target's backoff is untouched). */
 void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target);
 /* The target goes away: no link points at it any more (its connection,
  * if any, stays). */

@@ -159,6 +159,14 @@ void ls__mdns_tick(ls__mdns_t *md)
     }
 }
 
+void ls__mdns_dial_due(ls__mdns_t *md)
+{
+    if (!md || md->is_stopping)
+        return;
+    for (ls_mdns_peer_t *p = md->peers; p; p = p->next)
+        maybe_dial(md, p);
+}
+
 static int set_address(ls_mdns_peer_t *p, const char *address)
 {
     int rc = ls__parse_address(address, false, &p->target.sockaddr);

@@ -57,6 +57,8 @@ void ls__mdns_update(ls__mdns_t *mdns, uint64_t rev, const char *digest);
 void ls__mdns_learn(ls__mdns_t *mdns, const ls_peer_list_t *list);
 /* From the reconnect timer: dials resolved peers that have no connection. */
 void ls__mdns_tick(ls__mdns_t *mdns);
+/* Dials every target that is due (after a held dial, LS_DIALS_IN_FLIGHT_MAX). */
+void ls__mdns_dial_due(ls__mdns_t *mdns);
 /* Sends the goodbye and closes the discovery's handles (the loop must run
  * on until they are closed). Then ls__mdns_free after the loop ended. */
 void ls__mdns_stop(ls__mdns_t *mdns);

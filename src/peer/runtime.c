@@ -334,6 +334,13 @@ static void upload_timer_cb(uv_timer_t *timer)
     ls_rt_emit(rt, &event);
 }
 
+static void dial_slot_free(void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    connect_static_peers(rt);
+    ls__mdns_dial_due(rt->mdns);
+}
+
 static void reconnect_timer_cb(uv_timer_t *timer)
 {
     ls_peer_runtime_t *rt = timer->data;
@@ -1070,6 +1077,7 @@ static int make_objects(ls_peer_runtime_t *rt)
                   .stream = request_stream,
                   .peer_ready = peer_ready,
                   .peers_heard = peers_heard,
+                  .dial_slot_free = dial_slot_free,
                   .userdata = rt},
     };
     ls__fetcher_config_t fetcher = {

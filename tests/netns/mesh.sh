@@ -20,8 +20,10 @@
 #                                from /proc/PID/stat, all its threads) and
 #                                RSS; sets MESH_CPU_PCT (mean per daemon, %
 #                                of one core), MESH_CPU_MAX_PCT,
-#                                MESH_CPU_TOTAL (cores, all daemons) and
-#                                MESH_RSS_MAX_KIB
+#                                MESH_CPU_TOTAL (cores, all daemons),
+#                                MESH_RSS_MAX_KIB and MESH_ANON_MAX_KIB
+#                                (RssAnon: the daemon's own memory, without
+#                                the shared libraries' pages)
 #   mesh_cpu_s N                 CPU seconds all N daemons used so far
 #   mesh_stop N                  SIGTERM to every daemon at once, then
 #                                netns_stop each (SIGKILL after 3 s); their
@@ -148,16 +150,19 @@ mesh_cpu_s() {
 }
 
 mesh_idle() {
-  local n=$1 secs=$2 i pid t0=() t1=() rss sum=0 max=0 hz
+  local n=$1 secs=$2 i pid t0=() t1=() rss anon sum=0 max=0 hz
   hz=$(getconf CLK_TCK)
   for ((i = 1; i <= n; i++)); do t0[i]=$(mesh_ticks "${NETNS_PID[p$i]}") || return 1; done
   sleep "$secs"
   MESH_RSS_MAX_KIB=0
+  MESH_ANON_MAX_KIB=0
   for ((i = 1; i <= n; i++)); do
     pid=${NETNS_PID[p$i]}
     t1[i]=$(mesh_ticks "$pid") || return 1
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
     ((rss > MESH_RSS_MAX_KIB)) && MESH_RSS_MAX_KIB=$rss
+    anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")
+    ((anon > MESH_ANON_MAX_KIB)) && MESH_ANON_MAX_KIB=$anon
     sum=$((sum + t1[i] - t0[i]))
     ((t1[i] - t0[i] > max)) && max=$((t1[i] - t0[i]))
   done

@@ -263,6 +263,8 @@ static void incoming_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
     ls_net_stream_consume(s, len);
     if (len > LS_FRAME_HEADER_LEN && memmem(data, len, "\"hello\"", 7))
         in->rp->incoming_hellos++;
+    if (len > LS_FRAME_HEADER_LEN && memmem(data, len, "\"ping\"", 6))
+        in->rp->incoming_pings++;
     size_t n = len < sizeof in->buf - in->len ? len : sizeof in->buf - in->len;
     memcpy(in->buf + in->len, data, n);
     in->len += n;

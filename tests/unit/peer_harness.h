@@ -58,6 +58,7 @@ typedef struct {
     bool is_closed;
     int close_status;
     int incoming_hellos; /* hello requests the other side sent us */
+    int incoming_pings;  /* ping requests the other side sent us */
     /* When set, a get_game the other side sends is answered with this
      * manifest (whatever game it asks for) and other requests are left
      * unanswered (a stalling seeder); when NULL they are reset. */

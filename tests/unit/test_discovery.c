@@ -10,10 +10,13 @@
 #include "lanspread/hash.h"
 #include "lanspread/proto.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -309,7 +312,8 @@ static void peer_lost_cb(const char *peer_id, void *userdata)
     (void)peer_id;
 }
 
-static void start_peer(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port)
+static void start_peer_with(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port,
+                            uint32_t resolve_first)
 {
     uint8_t hash[LS_SHA256_LEN];
     ls_sha256(name, strlen(name), hash);
@@ -320,8 +324,15 @@ static void start_peer(uv_loop_t *loop, peer_t *p, const char *name, uint16_t po
                                  .digest = DG64,
                                  .found_cb = peer_found_cb,
                                  .lost_cb = peer_lost_cb,
-                                 .userdata = p};
+                                 .userdata = p,
+                                 .is_resolve_once = resolve_first > 0,
+                                 .resolve_first = resolve_first};
     assert_int_equal(ls_discovery_start(loop, &cfg, &p->d), 0);
+}
+
+static void start_peer(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port)
+{
+    start_peer_with(loop, p, name, port, 0);
 }
 
 typedef bool (*cond_fn)(const peer_t *a, const peer_t *b);
@@ -424,6 +435,200 @@ static void stop_inside_found_cb_ends_every_callback(void **state)
     assert_int_equal(a.lost, 0);
 }
 
+/* ---- the wire, seen by a third socket on 5353 in the namespace ---- */
+
+#define MDNS_PORT 5353
+#define MDNS_GROUP "224.0.0.251"
+#define NET_ADDRESS "198.18.1.1"
+#define DNS_HEADER_LEN 12
+#define DNS_FLAG_RESPONSE 0x8000u
+#define DNS_TYPE_PTR 12
+#define DNS_CLASS_IN 1
+#define BOGUS_TTL 4500
+#define BOGUS_PER_PACKET 30
+
+/* Joins the mDNS group on the namespace's interface beside the responders
+ * (avahi shares the port: SO_REUSEADDR), non-blocking; -1 on failure. */
+static int open_sniffer(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), one = 1, ttl = 255;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(MDNS_PORT)};
+    struct ip_mreq mr = {0};
+    struct in_addr ifa = {0};
+
+    inet_pton(AF_INET, MDNS_GROUP, &mr.imr_multiaddr);
+    inet_pton(AF_INET, NET_ADDRESS, &mr.imr_interface);
+    inet_pton(AF_INET, NET_ADDRESS, &ifa);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) < 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa) < 0 ||
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+typedef struct {
+    int probes;    /* queries with an authority section: probes */
+    int responses; /* responses with answers: announcements */
+} wire_count_t;
+
+static void count_packets(int fd, wire_count_t *c)
+{
+    uint8_t buf[9000];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) >= DNS_HEADER_LEN) {
+        unsigned flags = (unsigned)buf[2] << 8 | buf[3];
+        unsigned ancount = (unsigned)buf[6] << 8 | buf[7];
+        unsigned nscount = (unsigned)buf[8] << 8 | buf[9];
+        if (!(flags & DNS_FLAG_RESPONSE) && nscount > 0)
+            c->probes++;
+        if ((flags & DNS_FLAG_RESPONSE) && ancount > 0)
+            c->responses++;
+    }
+}
+
+static bool never(const peer_t *a, const peer_t *b)
+{
+    (void)a;
+    (void)b;
+    return false;
+}
+
+/* Our names carry the peer id, so they are published without probing: the
+ * first packet on the wire is the announcement, within its 250 ms jitter
+ * (a probed start sends 3 probes 250 ms apart first). */
+static void start_announces_at_once_without_probes(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0};
+    wire_count_t early = {0}, later = {0};
+    int fd;
+
+    if (!has_private_net)
+        skip();
+    fd = open_sniffer();
+    assert_true(fd >= 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    start_peer(&loop, &a, "epsilon", 4105);
+    run_until(&loop, never, &a, &a, 600);
+    count_packets(fd, &early);
+    run_until(&loop, never, &a, &a, 1400);
+    count_packets(fd, &later);
+    ls_discovery_stop(a.d);
+    drain(&loop);
+    close(fd);
+    assert_int_equal(early.probes + later.probes, 0);
+    assert_true(early.responses >= 1);
+}
+
+static bool a_found_two(const peer_t *a, const peer_t *b)
+{
+    (void)b;
+    return a->found >= 2;
+}
+
+/* Beyond resolve_first, a service whose announcement reached us is resolved
+ * from avahi's cache (no query: ls_discovery_resolve_unknown is never
+ * called here): a observer resolving only the first service it finds still
+ * finds both peers announced after its start. */
+static void deferred_services_resolve_from_the_cache(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0}, b = {0}, c = {0};
+
+    if (!has_private_net)
+        skip();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    start_peer_with(&loop, &a, "theta", 4108, 1);
+    run_until(&loop, never, &a, &b, 300);
+    start_peer(&loop, &b, "iota", 4109);
+    start_peer(&loop, &c, "kappa", 4110);
+    assert_true(run_until(&loop, a_found_two, &a, &b, 5000));
+    assert_int_equal(a.found, 2);
+    ls_discovery_stop(a.d);
+    ls_discovery_stop(b.d);
+    ls_discovery_stop(c.d);
+    drain(&loop);
+}
+
+/* One mDNS response announcing `count` services "bogus-<i>" that never
+ * resolve (no SRV, TXT or A record anywhere). */
+static void announce_bogus(int fd, int first, int count)
+{
+    static const uint8_t type[] = "\x0a_lanspread\x04_udp\x05local";
+    uint8_t pkt[1500] = {0};
+    size_t n = DNS_HEADER_LEN;
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(MDNS_PORT)};
+
+    inet_pton(AF_INET, MDNS_GROUP, &to.sin_addr);
+    pkt[2] = DNS_FLAG_RESPONSE >> 8 | 0x04; /* QR, AA */
+    pkt[7] = (uint8_t)count;
+    for (int i = 0; i < count; i++) {
+        char label[16];
+        int len = snprintf(label, sizeof label, "bogus-%d", first + i);
+        if (i == 0) {
+            memcpy(pkt + n, type, sizeof type); /* with its root label */
+            n += sizeof type;
+        } else {
+            pkt[n++] = 0xC0; /* a pointer to the first answer's name */
+            pkt[n++] = DNS_HEADER_LEN;
+        }
+        const uint8_t rr[] = {
+            0, DNS_TYPE_PTR,      0, DNS_CLASS_IN, 0, 0, BOGUS_TTL >> 8, BOGUS_TTL & 0xFF,
+            0, (uint8_t)(len + 3)};
+        memcpy(pkt + n, rr, sizeof rr);
+        n += sizeof rr;
+        pkt[n++] = (uint8_t)len;
+        memcpy(pkt + n, label, (size_t)len);
+        n += (size_t)len;
+        pkt[n++] = 0xC0;
+        pkt[n++] = DNS_HEADER_LEN;
+    }
+    assert_int_equal(sendto(fd, pkt, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+}
+
+static bool a_sees_b(const peer_t *a, const peer_t *b)
+{
+    return strcmp(a->seen_id, b->peer_id) == 0;
+}
+
+/* The browsed-service table is bounded (LS_DISCOVERY_SERVICES_MAX); when it
+ * is full of services that never resolve, a real peer announced after them
+ * still takes the place of the oldest one and is found. */
+static void full_service_table_still_finds_a_new_peer(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0}, b = {0};
+    int fd, bogus = LS_DISCOVERY_SERVICES_MAX + BOGUS_PER_PACKET;
+
+    if (!has_private_net)
+        skip();
+    fd = open_sniffer();
+    assert_true(fd >= 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    start_peer(&loop, &a, "zeta", 4106);
+    run_until(&loop, never, &a, &b, 300);
+    for (int i = 0; i < bogus; i += BOGUS_PER_PACKET) {
+        announce_bogus(fd, i, BOGUS_PER_PACKET);
+        run_until(&loop, never, &a, &b, 50);
+    }
+    run_until(&loop, never, &a, &b, 500);
+    start_peer(&loop, &b, "eta", 4107);
+    assert_true(run_until(&loop, a_sees_b, &a, &b, 10000));
+    ls_discovery_stop(a.d);
+    ls_discovery_stop(b.d);
+    drain(&loop);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +643,9 @@ int main(void)
         cmocka_unit_test(poll_watch_reports_input_and_may_be_freed_in_its_callback),
         cmocka_unit_test(two_responders_find_update_and_lose_each_other),
         cmocka_unit_test(stop_inside_found_cb_ends_every_callback),
+        cmocka_unit_test(start_announces_at_once_without_probes),
+        cmocka_unit_test(full_service_table_still_finds_a_new_peer),
+        cmocka_unit_test(deferred_services_resolve_from_the_cache),
     };
     /* The namespace is entered first: the earlier tests do not care. */
     return cmocka_run_group_tests(tests, enter_private_net, NULL);

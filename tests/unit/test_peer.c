@@ -13,11 +13,14 @@
 #include "lanspread/log.h"
 #include "lanspread/peer.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -250,6 +253,82 @@ static void raw_done(ls_raw_peer_t *raw, char *raw_state)
     ls_raw_close(raw);
     ls_test_rmtree(raw_state);
     free(raw_state);
+}
+
+/* Only the dialler of a pair pings; the acceptor pings only a dialler that
+ * opened no stream for 1.5 ping intervals (the harness: 500 ms). A raw
+ * dialler that pings every 250 ms is never pinged; once it stops, the
+ * acceptor's pings begin. */
+#define PINGING_MS 2500
+#define RAW_PING_EVERY_MS 250
+
+static void only_the_dialler_pings_while_it_pings(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_ready(f, &raw, &raw_state);
+    for (int t = 0; t < PINGING_MS; t += RAW_PING_EVERY_MS) {
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = (uint64_t)t};
+        assert_int_equal(ls_raw_request(&raw, &ping, &result), 0);
+        assert_true(result.has_reply);
+        assert_int_equal(result.reply.kind, LS_MSG_PONG);
+        ls_raw_result_free(&result);
+        ls_raw_run_for(&raw, RAW_PING_EVERY_MS);
+    }
+    assert_int_equal(raw.incoming_pings, 0);
+    assert_false(raw.is_closed);
+    for (int i = 0; i < 60 && raw.incoming_pings == 0; i++)
+        ls_raw_run_for(&raw, 50);
+    assert_true(raw.incoming_pings > 0);
+    raw_done(&raw, raw_state);
+}
+
+/* A party's peers find each other at once; dialling them all together
+ * starves every handshake. Dialled addresses that never answer (plain UDP
+ * sockets on 127.0.0.2...): only LS_DIALS_IN_FLIGHT_MAX of them hear an
+ * Initial while those handshakes are under way. */
+#define DEAD_TARGETS (LS_DIALS_IN_FLIGHT_MAX + 4)
+#define DEAD_LISTEN_MS 1500
+
+static void at_most_a_few_handshakes_are_dialled_at_once(void **state)
+{
+    fixture_t *f = *state;
+    test_peer_t *p = ls_swarm_make_peer(f, 0);
+    int fds[DEAD_TARGETS];
+    char addr[DEAD_TARGETS][64], games[512], peer_state[512];
+    ls_peer_config_t config = {.game_dir = games,
+                               .state_dir = peer_state,
+                               .listen = "127.0.0.1:0",
+                               .ping_interval_ms = 500,
+                               .reconnect_ms = 300};
+    snprintf(games, sizeof games, "%s/games", p->dir);
+    snprintf(peer_state, sizeof peer_state, "%s/state", p->dir);
+    ls_fs_mkdir_p(games, 0755);
+    for (int i = 0; i < DEAD_TARGETS; i++) {
+        /* one address each: the transport's own per-address limit is 8 */
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK + 1 + (uint32_t)i)};
+        socklen_t len = sizeof sa;
+        fds[i] = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(bind(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(getsockname(fds[i], (struct sockaddr *)&sa, &len), 0);
+        snprintf(addr[i], sizeof addr[i], "127.0.0.%d:%d", 2 + i, ntohs(sa.sin_port));
+        config.static_peers[config.static_peer_count++] = addr[i];
+    }
+    assert_int_equal(ls_peer_start(&config, f->catalog, ls_event_log_sink, &p->events, &p->rt), 0);
+    usleep(DEAD_LISTEN_MS * 1000);
+    int dialled = 0;
+    for (int i = 0; i < DEAD_TARGETS; i++) {
+        uint8_t buf[2048];
+        dialled += recv(fds[i], buf, sizeof buf, 0) > 0;
+        close(fds[i]);
+    }
+    assert_int_equal(dialled, LS_DIALS_IN_FLIGHT_MAX);
 }
 
 static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
@@ -1085,6 +1164,10 @@ int main(void)
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(other_protocol_version_is_refused_once_and_ignored,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(at_most_a_few_handshakes_are_dialled_at_once,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(only_the_dialler_pings_while_it_pings, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(keyed_dialer_shows_a_keyless_peer_nothing, ls_swarm_setup,
