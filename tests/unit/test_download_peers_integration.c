@@ -310,10 +310,24 @@ static bool some_bytes_done(const json_t *data, const void *arg)
     return json_integer_value(json_object_get(data, "bytes_done")) > 0;
 }
 
+/* The downloader's download limit (0: none), set live. */
+static void set_max_download(ls_test_peer_t *p, uint64_t rate)
+{
+    ls_peer_command_t cmd = {.kind = LS_CMD_SET_LIMITS,
+                             .limits = {.max_download = rate},
+                             .limit_fields = LS_LIMIT_MAX_DOWNLOAD};
+    assert_int_equal(ls_peer_submit(p->rt, &cmd), 0);
+}
+
+/* Throttled while it runs, so a whole download on loopback cannot end
+ * (and commit) between the progress event and the cancel. */
+#define CANCEL_MAX_DOWNLOAD (32u * 1024u * 1024u)
+
 /* Cancelled once some chunks are verified (a progress event with bytes done:
  * the first one may come before any chunk). */
 static void download_then_cancel(ls_swarm_t *f, ls_test_peer_t *p)
 {
+    set_max_download(p, CANCEL_MAX_DOWNLOAD);
     assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
     json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, some_bytes_done, NULL,
                                    LS_SWARM_WAIT_MS);
@@ -325,6 +339,7 @@ static void download_then_cancel(ls_swarm_t *f, ls_test_peer_t *p)
     assert_false(finished);
     assert_true(json_is_true(json_object_get(ev, "canceled")));
     json_decref(ev);
+    set_max_download(p, 0);
 }
 
 static void cancel_then_resume_fetches_only_missing_chunks(void **state)
