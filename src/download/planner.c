@@ -1,6 +1,7 @@
 /* The download planner: a shared chunk queue pulled by one worker per peer,
  * windows that follow each peer's measured throughput, endgame duplicates,
  * retries and peer penalties. Pure state machine: no I/O and no clock. */
+#include "lanspread/array.h"
 #include "lanspread/planner.h"
 
 #include "lanspread/error.h"
@@ -708,12 +709,10 @@ static int push_request(ls_planner_t *p, size_t idx, uint32_t peer, uint64_t now
                         ls_assignment_t *out)
 {
     if (p->request_len == p->request_cap) {
-        size_t cap = p->request_cap ? p->request_cap * 2 : 64;
-        request_t *grown = realloc(p->requests, cap * sizeof *grown);
+        request_t *grown = ls_array_grow(p->requests, &p->request_cap, sizeof *grown, 64);
         if (!grown)
             return LS_ENOMEM;
         p->requests = grown;
-        p->request_cap = cap;
     }
     chunk_t *c = &p->chunks[idx];
     request_t *r = &p->requests[p->request_len++];

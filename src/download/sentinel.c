@@ -2,6 +2,7 @@
  * version.ini, pre-size the files, write verified chunks at their offsets,
  * and make version.ini appear only once everything else is durable.
  * Blocking code for the thread pool. */
+#include "lanspread/array.h"
 #include "lanspread/download.h"
 
 #include "lanspread/error.h"
@@ -75,12 +76,10 @@ static int open_subdir(int dir_fd, const char *name, bool create, bool *is_made)
 static int record_made_dir(ls_dl_tx_t *tx, const char *copy, const char *end)
 {
     if (tx->made_dir_count == tx->made_dir_cap) {
-        size_t cap = tx->made_dir_cap ? tx->made_dir_cap * 2 : 16;
-        char **grown = realloc(tx->made_dirs, cap * sizeof *grown);
+        char **grown = ls_array_grow(tx->made_dirs, &tx->made_dir_cap, sizeof *grown, 16);
         if (!grown)
             return LS_ENOMEM;
         tx->made_dirs = grown;
-        tx->made_dir_cap = cap;
     }
     size_t len = (size_t)(end - copy);
     char *path = malloc(len + 1);

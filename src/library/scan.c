@@ -5,6 +5,7 @@
  * result. */
 #include "library_internal.h"
 
+#include "lanspread/array.h"
 #include "lanspread/cover.h"
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
@@ -101,12 +102,10 @@ static ls_file_record_t *add_file(ls_walk_t *walk, const char *relpath, const st
 {
     ls_game_record_t *game = walk->game;
     if (game->file_count == walk->file_cap) {
-        size_t cap = walk->file_cap ? walk->file_cap * 2 : 16;
-        ls_file_record_t *grown = realloc(game->files, cap * sizeof *grown);
+        ls_file_record_t *grown = ls_array_grow(game->files, &walk->file_cap, sizeof *grown, 16);
         if (!grown)
             return NULL;
         game->files = grown;
-        walk->file_cap = cap;
     }
     ls_file_record_t *file = &game->files[game->file_count];
     memset(file, 0, sizeof *file);

@@ -1,5 +1,6 @@
 /* PeerGameDB: remote peers, their announced libraries, file lists and
  * partial copies, and the latest version of each title across them. */
+#include "lanspread/array.h"
 #include "lanspread/peerdb.h"
 
 #include "lanspread/error.h"
@@ -244,14 +245,12 @@ int ls_peerdb_apply_hello(ls_peerdb_t *db, const ls_hello_t *hello, const char *
         return 0;
     }
     if (db->count == db->cap) {
-        size_t cap = db->cap ? db->cap * 2 : 8;
-        ls_peer_t *grown = realloc(db->peers, cap * sizeof *grown);
+        ls_peer_t *grown = ls_array_grow(db->peers, &db->cap, sizeof *grown, 8);
         if (!grown) {
             peer_free(&fresh);
             return LS_ENOMEM;
         }
         db->peers = grown;
-        db->cap = cap;
     }
     rc = ls_strmap_put(&db->by_peer_id, fresh.peer_id, db->count, true, NULL);
     if (rc != 0) {

@@ -5,6 +5,7 @@
 #include "framer.h"
 #include "shaper.h"
 
+#include "lanspread/array.h"
 #include "lanspread/error.h"
 #include "lanspread/log.h"
 #include "lanspread/serve.h"
@@ -99,12 +100,10 @@ static ls_link_load_t *load_of(ls__server_t *server, const ls_link_t *link, bool
     if (!create)
         return NULL;
     if (server->load_count == server->load_cap) {
-        size_t cap = server->load_cap ? server->load_cap * 2 : 8;
-        ls_link_load_t *grown = realloc(server->loads, cap * sizeof *grown);
+        ls_link_load_t *grown = ls_array_grow(server->loads, &server->load_cap, sizeof *grown, 8);
         if (!grown)
             return NULL;
         server->loads = grown;
-        server->load_cap = cap;
     }
     server->loads[server->load_count] = (ls_link_load_t){.link = link};
     return &server->loads[server->load_count++];

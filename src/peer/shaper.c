@@ -1,6 +1,7 @@
 /* Token buckets for upload and download, woken by timers. */
 #include "shaper.h"
 
+#include "lanspread/array.h"
 #include "lanspread/error.h"
 
 #include <stdlib.h>
@@ -61,12 +62,10 @@ static ls_lane_t *lane_of(ls__shaper_t *sh, const void *key, uint64_t now_ms)
     if (sh->lane_count == LS_SHAPER_LANES_MAX)
         return NULL;
     if (sh->lane_count == sh->lane_cap) {
-        size_t cap = sh->lane_cap ? sh->lane_cap * 2 : 8;
-        ls_lane_t *grown = realloc(sh->lanes, cap * sizeof *grown);
+        ls_lane_t *grown = ls_array_grow(sh->lanes, &sh->lane_cap, sizeof *grown, 8);
         if (!grown)
             return NULL;
         sh->lanes = grown;
-        sh->lane_cap = cap;
     }
     ls_lane_t *lane = &sh->lanes[sh->lane_count++];
     *lane = (ls_lane_t){.key = key, .active_ms = now_ms};
@@ -115,12 +114,10 @@ static bool add_waiter(ls__shaper_t *sh, ls_net_stream_t *s, uint64_t wait_us)
     for (size_t i = 0; i < sh->waiter_count && !is_listed; i++)
         is_listed = sh->waiters[i].stream == s;
     if (!is_listed && sh->waiter_count == sh->waiter_cap) {
-        size_t cap = sh->waiter_cap ? sh->waiter_cap * 2 : 16;
-        ls_waiter_t *grown = realloc(sh->waiters, cap * sizeof *grown);
+        ls_waiter_t *grown = ls_array_grow(sh->waiters, &sh->waiter_cap, sizeof *grown, 16);
         if (!grown)
             return false;
         sh->waiters = grown;
-        sh->waiter_cap = cap;
     }
     if (!is_listed)
         sh->waiters[sh->waiter_count++] = (ls_waiter_t){.stream = s};
