@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,9 +128,14 @@ int ls_fs_write_atomic(const char *path, const void *data, size_t len)
 
 int ls_fs_write_atomic_mode(const char *path, const void *data, size_t len, mode_t mode)
 {
+    /* The temp name is unique per call, not only per process: two threads
+     * (the runtime and the HTTP thread) may replace the same file at once,
+     * and a shared temp would let one unlink or rename the other's. */
+    static atomic_uint next_temp;
     int rc = 0;
     int fd = -1;
-    char *tmp = ls_strdup_printf("%s.tmp.%ld", path, (long)getpid());
+    char *tmp =
+        ls_strdup_printf("%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&next_temp, 1u));
 
     if (!tmp)
         return LS_ENOMEM;

@@ -9,7 +9,9 @@
 #include "lanspread/path.h"
 #include "lanspread/strmap.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +130,62 @@ static void write_atomic_replaces_content_and_leaves_no_temp(void **state)
     free(dir);
 }
 
+enum { ATOMIC_WRITERS = 4, ATOMIC_WRITES_EACH = 200, ATOMIC_BASE_LEN = 1000 };
+
+typedef struct {
+    const char *path;
+    int index;
+    int failures;
+} atomic_writer_t;
+
+static void *atomic_writer(void *arg)
+{
+    atomic_writer_t *w = arg;
+    char data[ATOMIC_BASE_LEN + ATOMIC_WRITERS];
+    size_t len = ATOMIC_BASE_LEN + (size_t)w->index;
+    memset(data, 'a' + w->index, len);
+    for (int i = 0; i < ATOMIC_WRITES_EACH; i++)
+        if (ls_fs_write_atomic(w->path, data, len) != 0)
+            w->failures++;
+    return NULL;
+}
+
+/* Two threads of one process replacing one file must not share a temp:
+ * every write succeeds and the file is always one writer's whole text. */
+static void write_atomic_from_threads_at_once_never_mixes(void **state)
+{
+    (void)state;
+    char *dir = ls_test_mkdtemp("atomic-threads");
+    char *path = ls_path_join(dir, "state.json");
+    pthread_t threads[ATOMIC_WRITERS];
+    atomic_writer_t writers[ATOMIC_WRITERS];
+    char *data = NULL;
+    size_t len = 0;
+    for (int i = 0; i < ATOMIC_WRITERS; i++) {
+        writers[i] = (atomic_writer_t){.path = path, .index = i, .failures = 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, atomic_writer, &writers[i]), 0);
+    }
+    for (int i = 0; i < ATOMIC_WRITERS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(writers[i].failures, 0);
+    }
+    assert_int_equal(ls_fs_read_file(path, 2 * ATOMIC_BASE_LEN, &data, &len), 0);
+    assert_true(len >= ATOMIC_BASE_LEN && len < ATOMIC_BASE_LEN + ATOMIC_WRITERS);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(data[i], 'a' + (int)(len - ATOMIC_BASE_LEN));
+    free(data);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int entries = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        entries += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 1); /* no temp left behind */
+    free(path);
+    ls_test_rmtree(dir);
+    free(dir);
+}
+
 static void sha256_matches_known_vector(void **state)
 {
     (void)state;
@@ -193,6 +251,7 @@ int main(void)
         cmocka_unit_test(game_ids_are_validated),
         cmocka_unit_test(open_in_root_refuses_symlinks_out_of_the_root),
         cmocka_unit_test(write_atomic_replaces_content_and_leaves_no_temp),
+        cmocka_unit_test(write_atomic_from_threads_at_once_never_mixes),
         cmocka_unit_test(sha256_matches_known_vector),
         cmocka_unit_test(log_lines_carry_no_control_bytes),
         cmocka_unit_test(strmap_finds_every_key_it_was_given),
