@@ -578,6 +578,24 @@ static void small_files_created_on_write_refuse_a_swapped_directory(void **state
     free(outside);
 }
 
+/* Counted a byte at a time: every marked chunk once, in full bytes and in
+ * the last partial one, and never a bit past chunk_count. */
+static void resume_count_counts_marked_chunks_only(void **state)
+{
+    (void)state;
+    uint8_t bitmap[3] = {0};
+    ls_resume_t rs = {.chunk_count = 21, .bitmap = bitmap};
+    assert_int_equal(ls_resume_count(&rs), 0);
+    static const size_t marked[] = {0, 7, 8, 15, 16, 20};
+    for (size_t i = 0; i < sizeof marked / sizeof marked[0]; i++)
+        ls_resume_mark(&rs, marked[i]);
+    ls_resume_mark(&rs, 5);
+    ls_resume_mark(&rs, 5); /* twice: still one chunk */
+    assert_int_equal(ls_resume_count(&rs), 7);
+    bitmap[2] |= 0xe0; /* bits 21..23: no chunks */
+    assert_int_equal(ls_resume_count(&rs), 7);
+}
+
 static void hard_link_to_an_outside_file_is_broken_not_written_through(void **state)
 {
     (void)state;
@@ -1052,6 +1070,7 @@ int main(void)
         cmocka_unit_test(concurrent_writers_fill_one_file_safely),
         cmocka_unit_test(planted_symlinks_are_never_written_through),
         cmocka_unit_test(small_files_created_on_write_refuse_a_swapped_directory),
+        cmocka_unit_test(resume_count_counts_marked_chunks_only),
         cmocka_unit_test(hard_link_to_an_outside_file_is_broken_not_written_through),
         cmocka_unit_test(manifest_paths_leaving_the_root_are_refused),
         cmocka_unit_test_setup_teardown(disk_full_fails_cleanly_and_keeps_other_files, mount_setup,
