@@ -52,10 +52,10 @@ int ls_open_beneath(int root_fd, const char *relpath, int flags);
 /* One openat2(2) of relpath beneath dir_fd that refuses a symlink anywhere
  * on the way (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), with O_NOFOLLOW and
  * O_CLOEXEC added to `flags`; `mode` is used with O_CREAT. No relpath check.
- * Returns an fd, or -1 with errno set (ENOSYS without openat2, ELOOP for a
- * symlink): callers that need the exact reason then take the component
- * walk. Costs one syscall however deep the path is, where the walk costs
- * two per component. */
+ * Returns an fd, or -1 with errno set (ENOSYS without openat2, remembered
+ * so that it is not asked again; ELOOP for a symlink): callers that need
+ * the exact reason then take the component walk. Costs one syscall however deep the path is, where
+ * the walk costs two per component. */
 int ls_openat_beneath(int dir_fd, const char *relpath, int flags, mode_t mode);
 
 #endif

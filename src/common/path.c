@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,9 +88,17 @@ static int open_failure_code(int dirfd, const char *component, int open_errno)
     return ls_error_from_errno(open_errno);
 }
 
+/* Set once openat2 answered ENOSYS (Linux < 5.6, or a seccomp filter that
+ * says so): every later open goes straight to the walk. */
+static atomic_bool is_openat2_missing;
+
 int ls_openat_beneath(int dir_fd, const char *relpath, int flags, mode_t mode)
 {
 #ifdef SYS_openat2
+    if (atomic_load_explicit(&is_openat2_missing, memory_order_relaxed)) {
+        errno = ENOSYS;
+        return -1;
+    }
     /* RESOLVE_BENEATH: no absolute path or '..' leaves dir_fd;
      * RESOLVE_NO_SYMLINKS: a symlink anywhere, the last component included,
      * fails with ELOOP, as the walk's O_NOFOLLOW on each component does. */
@@ -98,7 +107,10 @@ int ls_openat_beneath(int dir_fd, const char *relpath, int flags, mode_t mode)
         .mode = (flags & O_CREAT) ? (uint64_t)mode : 0,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
-    return (int)syscall(SYS_openat2, dir_fd, relpath, &how, sizeof how);
+    int fd = (int)syscall(SYS_openat2, dir_fd, relpath, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS)
+        atomic_store_explicit(&is_openat2_missing, true, memory_order_relaxed);
+    return fd;
 #else
     (void)dir_fd;
     (void)relpath;
