@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define LS_GAME_ID_MAX 64
 #define LS_RELPATH_MAX 1024
@@ -39,8 +40,22 @@ int ls_relpath_check(const char *path, size_t len);
 
 /* Opens `relpath` for reading inside `root` without ever leaving it: every
  * component is opened with O_NOFOLLOW relative to its parent, so a symlink
- * anywhere on the way is refused with LS_EPATH_SYMLINK. Returns an fd >= 0
+ * anywhere on the way is refused with LS_EPATH_SYMLINK (one openat2 where
+ * the kernel has it, the component walk otherwise or to name a failure). Returns an fd >= 0
  * or a negative LS_E* code. The caller closes the fd. */
 int ls_open_in_root(const char *root, const char *relpath, int flags);
+
+/* The same inside an open directory `root_fd` (not closed): for callers that
+ * open many files of one root. */
+int ls_open_beneath(int root_fd, const char *relpath, int flags);
+
+/* One openat2(2) of relpath beneath dir_fd that refuses a symlink anywhere
+ * on the way (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), with O_NOFOLLOW and
+ * O_CLOEXEC added to `flags`; `mode` is used with O_CREAT. No relpath check.
+ * Returns an fd, or -1 with errno set (ENOSYS without openat2, remembered
+ * so that it is not asked again; ELOOP for a symlink): callers that need
+ * the exact reason then take the component walk. Costs one syscall however deep the path is, where
+ * the walk costs two per component. */
+int ls_openat_beneath(int dir_fd, const char *relpath, int flags, mode_t mode);
 
 #endif

@@ -904,7 +904,10 @@ static void complete_chunk(ls_planner_t *p, size_t idx, uint32_t peer, ls_plan_o
     if (pe->cap < p->cfg.max_window)
         pe->cap++;
     o->counted = true;
-    for (size_t i = 0; i < p->request_len; i++) {
+    /* holders counts the requests still out for it: only an endgame
+     * duplicate needs the scan (a per-chunk walk of every request in
+     * flight showed up with 40,000 small files) */
+    for (size_t i = 0; c->holders > 0 && i < p->request_len; i++) {
         if (p->requests[i].chunk != idx)
             continue;
         request_t loser = drop_request(p, i);

@@ -244,12 +244,49 @@ static void strmap_finds_every_key_it_was_given(void **state)
     free(keys);
 }
 
+/* The one-syscall path (openat2) must refuse what the walk refuses: here a
+ * symlink that stays inside the root, which RESOLVE_BENEATH alone allows. */
+static void open_beneath_refuses_symlinks_even_inside_the_root(void **state)
+{
+    (void)state;
+    char *root = ls_test_mkdtemp("beneath");
+    ls_test_write_text(root, "data/deep/inside.txt", "inside");
+    char *link_dir = ls_path_join(root, "alias");
+    char *link_file = ls_path_join(root, "data/alias.txt");
+    assert_int_equal(symlink("data", link_dir), 0);
+    assert_int_equal(symlink("deep/inside.txt", link_file), 0);
+    int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(root_fd >= 0);
+
+    int fd = ls_open_beneath(root_fd, "data/deep/inside.txt", O_RDONLY);
+    assert_true(fd >= 0);
+    char buf[8] = {0};
+    assert_int_equal(read(fd, buf, sizeof buf), 6);
+    assert_memory_equal(buf, "inside", 6);
+    close(fd);
+    assert_int_equal(ls_open_beneath(root_fd, "alias/deep/inside.txt", O_RDONLY), LS_EPATH_SYMLINK);
+    assert_int_equal(ls_open_beneath(root_fd, "data/alias.txt", O_RDONLY), LS_EPATH_SYMLINK);
+    assert_int_equal(ls_openat_beneath(root_fd, "alias/deep/inside.txt", O_RDONLY, 0), -1);
+    assert_int_equal(ls_open_beneath(root_fd, "../x", O_RDONLY), LS_EPATH_DOTDOT);
+    /* root_fd is the caller's: still open and usable */
+    fd = ls_open_beneath(root_fd, "data/deep/inside.txt", O_RDONLY);
+    assert_true(fd >= 0);
+    close(fd);
+
+    close(root_fd);
+    free(link_dir);
+    free(link_file);
+    ls_test_rmtree(root);
+    free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(relpath_check_refuses_every_escape),
         cmocka_unit_test(game_ids_are_validated),
         cmocka_unit_test(open_in_root_refuses_symlinks_out_of_the_root),
+        cmocka_unit_test(open_beneath_refuses_symlinks_even_inside_the_root),
         cmocka_unit_test(write_atomic_replaces_content_and_leaves_no_temp),
         cmocka_unit_test(write_atomic_from_threads_at_once_never_mixes),
         cmocka_unit_test(sha256_matches_known_vector),

@@ -537,6 +537,65 @@ static void planted_symlinks_are_never_written_through(void **state)
     free(outside);
 }
 
+/* A small file is created by its one write (one openat2 beneath the root):
+ * a directory on its way swapped for a symlink after begin is refused, and
+ * the files it wrote whole come out exact at the commit, which no longer
+ * reopens them. */
+static void small_files_created_on_write_refuse_a_swapped_directory(void **state)
+{
+    (void)state;
+    static const spec_t specs[] = {
+        {"maps/a.txt", 300, false},
+        {"maps/b.txt", 500, false},
+        {"version.ini", 0, false},
+    };
+    char *root = ls_test_mkdtemp("dl-small");
+    char *outside = ls_test_mkdtemp("dl-small-out");
+    char *maps = ls_path_join(root, "maps");
+    char *moved = ls_path_join(root, "maps.real");
+    game_t g;
+    build_game(&g, specs, 3, "1.0");
+    ls_dl_tx_t *tx = NULL;
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    assert_int_equal(fetch_chunk(tx, &g, 0, 0), 0);
+    assert_int_equal(rename(maps, moved), 0);
+    assert_int_equal(symlink(outside, maps), 0);
+    assert_int_equal(fetch_chunk(tx, &g, 1, 0), LS_EPATH_SYMLINK);
+    assert_false(exists_in(outside, "b.txt"));
+    unlink(maps);
+    assert_int_equal(rename(moved, maps), 0);
+    assert_int_equal(fetch_chunk(tx, &g, 1, 0), 0);
+    assert_int_equal(fetch_chunk(tx, &g, 2, 0), 0);
+    assert_int_equal(ls_dl_tx_commit(tx), 0);
+    ls_dl_tx_free(tx);
+    assert_files_match(root, &g);
+    free(maps);
+    free(moved);
+    free_game(&g);
+    ls_test_rmtree(root);
+    ls_test_rmtree(outside);
+    free(root);
+    free(outside);
+}
+
+/* Counted a byte at a time: every marked chunk once, in full bytes and in
+ * the last partial one, and never a bit past chunk_count. */
+static void resume_count_counts_marked_chunks_only(void **state)
+{
+    (void)state;
+    uint8_t bitmap[3] = {0};
+    ls_resume_t rs = {.chunk_count = 21, .bitmap = bitmap};
+    assert_int_equal(ls_resume_count(&rs), 0);
+    static const size_t marked[] = {0, 7, 8, 15, 16, 20};
+    for (size_t i = 0; i < sizeof marked / sizeof marked[0]; i++)
+        ls_resume_mark(&rs, marked[i]);
+    ls_resume_mark(&rs, 5);
+    ls_resume_mark(&rs, 5); /* twice: still one chunk */
+    assert_int_equal(ls_resume_count(&rs), 7);
+    bitmap[2] |= 0xe0; /* bits 21..23: no chunks */
+    assert_int_equal(ls_resume_count(&rs), 7);
+}
+
 static void hard_link_to_an_outside_file_is_broken_not_written_through(void **state)
 {
     (void)state;
@@ -1010,6 +1069,8 @@ int main(void)
         cmocka_unit_test(chunks_that_do_not_fit_the_manifest_are_refused),
         cmocka_unit_test(concurrent_writers_fill_one_file_safely),
         cmocka_unit_test(planted_symlinks_are_never_written_through),
+        cmocka_unit_test(small_files_created_on_write_refuse_a_swapped_directory),
+        cmocka_unit_test(resume_count_counts_marked_chunks_only),
         cmocka_unit_test(hard_link_to_an_outside_file_is_broken_not_written_through),
         cmocka_unit_test(manifest_paths_leaving_the_root_are_refused),
         cmocka_unit_test_setup_teardown(disk_full_fails_cleanly_and_keeps_other_files, mount_setup,

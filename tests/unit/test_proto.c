@@ -491,6 +491,20 @@ static void batch_request_is_bounded(void **state)
                                "%s{\"path\":\"f%u\",\"offset\":0,\"length\":1}", i ? "," : "", i);
     snprintf(text + at, cap - at, "]}");
     assert_int_not_equal(decode_text(text, "ranges"), 0);
+
+    /* the detail names the element: ranges[0], then 12 good ones before a bad ranges[12] */
+    assert_int_equal(decode_text("{\"kind\":\"get_game_file_batch\",\"game_id\":\"q\","
+                                 "\"ranges\":[{\"path\":\"a\",\"offset\":0,\"length\":0}]}",
+                                 "ranges[0].length"),
+                     LS_ERANGE);
+    at = (size_t)snprintf(text, cap,
+                          "{\"kind\":\"get_game_file_batch\",\"game_id\":\"q\",\"ranges\":[");
+    for (unsigned i = 0; i <= 12; i++)
+        at +=
+            (size_t)snprintf(text + at, cap - at, "%s{\"path\":\"f%u\",\"offset\":0,\"length\":%u}",
+                             i ? "," : "", i, i < 12 ? 1u : 0u);
+    snprintf(text + at, cap - at, "]}");
+    assert_int_equal(decode_text(text, "ranges[12].length"), LS_ERANGE);
     free(text);
 }
 
