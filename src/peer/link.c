@@ -33,6 +33,7 @@ struct ls__links {
     uv_timer_t ping_timer;
     bool is_pinging;
     uv_timer_t peers_timer; /* runs while a link may be told more peers */
+    uint64_t ready_seq;     /* the last ready_seq given to a link */
     uv_timer_t dial_timer;  /* a handshake ended while dials were held */
     bool is_dial_held;
 };
@@ -261,6 +262,7 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     }
     if (!link->is_ready) {
         link->ready_ms = ls__links_now(links);
+        link->ready_seq = ++links->ready_seq;
         if (link->is_outbound)
             dial_slot_freed(links);
     }
@@ -628,17 +630,18 @@ static void peers_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
 }
 
 /* Our ready peers but the link's own, one entry per peer (a duplicate
- * connection is not ready), each at the address it listens on. IPv4 only:
- * a receiver dials only addresses on its own links, of the family mDNS
- * advertises. */
-static size_t collect_peers(const ls_link_t *to, ls_peer_addr_t *out)
+ * connection is not ready), each at the address it listens on, that became
+ * ready after `after_seq` (0: all; the receiver keeps what it was told
+ * before). IPv4 only: a receiver dials only addresses on its own links, of
+ * the family mDNS advertises. */
+static size_t collect_peers(const ls_link_t *to, uint64_t after_seq, ls_peer_addr_t *out)
 {
     size_t n = 0;
     for (const ls_link_t *l = to->links->list; l && n < LS_PEERS_MAX; l = l->next) {
         uint32_t ip;
         uint16_t port;
-        if (l == to || !l->is_ready || l->is_closing || strcmp(l->peer_id, to->peer_id) == 0 ||
-            ls_peer_addr_parse(l->address, &ip, &port) != 0)
+        if (l == to || !l->is_ready || l->is_closing || l->ready_seq <= after_seq ||
+            strcmp(l->peer_id, to->peer_id) == 0 || ls_peer_addr_parse(l->address, &ip, &port) != 0)
             continue;
         memcpy(out[n].peer_id, l->peer_id, sizeof out[n].peer_id);
         memcpy(out[n].address, l->address, strlen(l->address) + 1);
@@ -657,12 +660,14 @@ static void send_peers(ls_link_t *link)
     ls_peer_addr_t *list = malloc(LS_PEERS_MAX * sizeof *list);
     if (!list)
         return;
-    size_t n = collect_peers(link, list);
+    size_t n = collect_peers(link, link->peers_sent_seq, list);
     ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
-    int rc = ls__exchange_start(link, &msg, peers_reply_cb, NULL);
+    /* A resend with nothing new (the new links closed again) is not sent. */
+    bool is_sent = n > 0 || link->peers_sent == 0;
+    int rc = is_sent ? ls__exchange_start(link, &msg, peers_reply_cb, NULL) : 0;
     if (rc == 0) {
-        link->peers_sent++;
-        link->peers_sent_count = n;
+        link->peers_sent += is_sent;
+        link->peers_sent_seq = links->ready_seq;
         link->peers_sent_ms = ls__links_now(links);
     } else {
         ls_debug("peer", "%s: peers not sent: %s", link->address, ls_strerror(rc));
@@ -673,15 +678,7 @@ static void send_peers(ls_link_t *link)
         uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_RESEND_MS, LS_PEERS_RESEND_MS);
 }
 
-static size_t ready_peer_count(const ls__links_t *links)
-{
-    size_t n = 0;
-    for (const ls_link_t *l = links->list; l; l = l->next)
-        n += l->is_ready && !l->is_closing;
-    return n;
-}
-
-/* A link told of fewer peers than we are linked to now hears of them again,
+/* A link hears of the links that became ready since we last told it,
  * LS_PEERS_RESEND_MS after the last time (at the start of a party the first
  * lists are short); one told of all of them is done. The timer stops once
  * no link may be told more. */
@@ -689,13 +686,12 @@ static void peers_timer_cb(uv_timer_t *timer)
 {
     ls__links_t *links = timer->data;
     uint64_t now = ls__links_now(links);
-    size_t ready = ready_peer_count(links);
     bool is_pending = false;
     for (ls_link_t *l = links->list; l; l = l->next) {
         if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0 ||
             l->peers_sent >= LS_PEERS_SENDS_MAX)
             continue;
-        if (ready - 1 <= l->peers_sent_count)
+        if (links->ready_seq <= l->peers_sent_seq)
             continue; /* nothing new for it yet */
         if (now - l->peers_sent_ms >= LS_PEERS_RESEND_MS)
             send_peers(l);

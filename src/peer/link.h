@@ -56,10 +56,12 @@ typedef struct {
  * LS_PEERDB_GAMES_MAX games is applied at most that often per link. */
 #define LS_RESYNC_INTERVAL_MS 2000
 /* Peer exchange (`peers`, issue #17): a link is told our peers at most this
- * many times: when it becomes ready, and again each LS_PEERS_RESEND_MS
- * while we are linked to more peers than we listed to it last (at the
- * start of a party the first lists are short); it acts on at most as many
- * `peers` it is told, more are acknowledged and ignored. */
+ * many times: when it becomes ready (all of them), and again each
+ * LS_PEERS_RESEND_MS while links became ready since the last one (only
+ * those: at the start of a party the first lists are short, and a full
+ * list each time made 100 peers encode and decode about 3 N^2 entries
+ * each); it acts on at most as many `peers` it is told, more are
+ * acknowledged and ignored. */
 #define LS_PEERS_SENDS_MAX 3
 /* Outbound handshakes in flight at once. A party's peers find each other
  * within a second or so and would dial them all together: on a loaded CPU
@@ -84,8 +86,9 @@ struct ls_link {
     bool takes_peers;        /* its hello listed LS_FEATURE_PEERS */
     uint8_t peers_sent;      /* `peers` we sent (<= LS_PEERS_SENDS_MAX) */
     uint8_t peers_heard;     /* `peers` it sent that we acted on */
-    size_t peers_sent_count; /* entries in the last one we sent */
+    uint64_t peers_sent_seq; /* the newest ready_seq our last `peers` covered */
     uint64_t peers_sent_ms;
+    uint64_t ready_seq; /* order in which links became ready (1, 2, ...; 0: not yet) */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
     char address[LS_ADDRESS_MAX];         /* where the peer listens */
     ls__dial_target_t *target;            /* outbound to a static or mDNS peer */

@@ -60,13 +60,15 @@ struct ls__mdns {
  * answer it hears with each one heard in the last 0.7 s, so N peers that
  * all keep watching cost each one O(N^4) per query round (measured: 30
  * peers spent 76% of their idle CPU there; 60 never converged). We browse
- * only at start, long enough for the browser's first two queries (avahi
- * sends them 0 and 1 s after it starts, the third, with every peer as a
- * known answer, at 3 s) and for the announcements of peers started with
- * us; a peer that comes later browses and dials us itself. A resolved
- * peer is not watched: library changes reach linked peers as
- * library_delta, and a lost link is redialled at its last address. */
-#define MDNS_BROWSE_MS 2500
+ * only at start, for the browser's first query alone: avahi sends it at
+ * once, from a fresh cache, with almost no known answers; the second, 1 s
+ * after the start, lists every peer heard by then (with it, avahi was
+ * 13-27% of the CPU of a 60- or 100-peer start). Peers started with us we
+ * hear announce; a peer that comes later browses and dials us itself, and
+ * peer exchange tells of the rest. A resolved peer is not watched: library
+ * changes reach linked peers as library_delta, and a lost link is
+ * redialled at its last address. */
+#define MDNS_BROWSE_MS 900
 /* Party scale, with peer exchange: each resolution is an SRV, a TXT and an
  * A query that every peer on the link hears and answers or compares, so N
  * peers resolving each other cost O(N^2) queries heard N times. A peer

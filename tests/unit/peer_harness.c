@@ -257,6 +257,23 @@ static bool raw_answer_get_game(ls_raw_incoming_t *in, ls_net_stream_t *s)
     return is_answered;
 }
 
+/* Counts a whole `peers` request in `in` and its entries. */
+static void raw_note_peers(ls_raw_incoming_t *in)
+{
+    ls_msg_t req;
+    uint32_t plen = 0;
+    if (in->len < LS_FRAME_HEADER_LEN || ls_frame_parse_header(in->buf, in->len, &plen) != 0 ||
+        plen != in->len - LS_FRAME_HEADER_LEN ||
+        ls_msg_decode(in->buf + LS_FRAME_HEADER_LEN, plen, &req, NULL, 0) != 0)
+        return;
+    if (req.kind == LS_MSG_PEERS) {
+        int i = in->rp->incoming_peer_lists++;
+        if (i < LS_RAW_PEER_LISTS_MAX)
+            in->rp->incoming_peer_entries[i] = req.u.peer_list.count;
+    }
+    ls_msg_free(&req);
+}
+
 static void incoming_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
     ls_raw_incoming_t *in = ls_net_stream_user_data(s);
@@ -268,6 +285,8 @@ static void incoming_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
     size_t n = len < sizeof in->buf - in->len ? len : sizeof in->buf - in->len;
     memcpy(in->buf + in->len, data, n);
     in->len += n;
+    if (is_fin)
+        raw_note_peers(in);
     /* A serving raw peer leaves other requests unanswered (it stalls). */
     if (is_fin && !raw_answer_get_game(in, s) && !in->rp->serve_manifest)
         ls_net_stream_reset(s, LS_NET_APP_CANCELED);

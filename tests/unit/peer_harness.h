@@ -48,6 +48,7 @@ bool ls_pred_games_include(const json_t *data, const void *game_id);
 bool ls_pred_count_is(const json_t *data, const void *count);
 
 /* A raw QUIC peer on its own loop, driven by the test thread. */
+#define LS_RAW_PEER_LISTS_MAX 4
 typedef struct {
     uv_loop_t loop;
     ls_identity_t *identity;
@@ -59,6 +60,10 @@ typedef struct {
     int close_status;
     int incoming_hellos; /* hello requests the other side sent us */
     int incoming_pings;  /* ping requests the other side sent us */
+    /* `peers` requests the other side sent us, and the entries of the
+     * first LS_RAW_PEER_LISTS_MAX of them */
+    int incoming_peer_lists;
+    size_t incoming_peer_entries[LS_RAW_PEER_LISTS_MAX];
     /* When set, a get_game the other side sends is answered with this
      * manifest (whatever game it asks for) and other requests are left
      * unanswered (a stalling seeder); when NULL they are reset. */

@@ -331,6 +331,46 @@ static void at_most_a_few_handshakes_are_dialled_at_once(void **state)
     assert_int_equal(dialled, LS_DIALS_IN_FLIGHT_MAX);
 }
 
+/* Peer exchange resends only news: a link told of our peers hears, on the
+ * resend, of the links that became ready since, not of the ones it was
+ * told already (a full list each time cost a party of 100 about 3 N^2
+ * entries encoded and decoded per peer). */
+#define PEERS_WAIT_MS (LS_PEERS_RESEND_MS * 3)
+
+static void a_peers_resend_lists_only_the_new_links(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    char *features[] = {LS_FEATURE_PEERS};
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "bravo", WAIT_MS));
+    raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+    assert_int_equal(ls_raw_handshake_with(&raw, NULL, features, 1, &result), 0);
+    ls_raw_result_free(&result);
+    ls_msg_t none = {.kind = LS_MSG_PEERS};
+    assert_int_equal(ls_raw_request(&raw, &none, &result), 0);
+    ls_raw_result_free(&result);
+    for (int t = 0; t < PEERS_WAIT_MS && raw.incoming_peer_lists < 1; t += 50)
+        ls_raw_run_for(&raw, 50);
+    assert_int_equal(raw.incoming_peer_lists, 1);
+    assert_int_equal(raw.incoming_peer_entries[0], 1); /* peer 1 */
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    for (int t = 0; t < PEERS_WAIT_MS && raw.incoming_peer_lists < 2; t += 50)
+        ls_raw_run_for(&raw, 50);
+    assert_int_equal(raw.incoming_peer_lists, 2);
+    assert_int_equal(raw.incoming_peer_entries[1], 1); /* peer 2 alone */
+    raw_done(&raw, raw_state);
+}
+
 static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
 {
     ls_raw_result_t result;
@@ -1167,6 +1207,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(at_most_a_few_handshakes_are_dialled_at_once,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(only_the_dialler_pings_while_it_pings, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_peers_resend_lists_only_the_new_links, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
