@@ -697,6 +697,47 @@ static void failures_halve_the_window_and_good_chunks_regrow_it(void **state)
     ls_manifest_free(&m);
 }
 
+/* A connection that resets fails every request in flight on it at once:
+ * that is one failure, so a peer with a wide window is not dropped for it
+ * (it may rejoin when it comes back); failures of requests sent one after
+ * the other still drop a peer whose every stream fails. */
+static void a_window_failing_at_once_is_one_failure(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {100ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"a", "b"}; /* b keeps the download alive */
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a[16];
+    ls_plan_outcome_t o;
+    uint32_t slot;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, NULL, &pl), 0);
+    /* a fast peer: window 11 (as above) */
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[0]), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[1]), 0);
+    assert_int_equal(ls_planner_done(pl, &a[0], a[0].length, 110, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &a[1], a[1].length, 120, true, &o), 0);
+    size_t n = 0;
+    while (n < 16 && ls_planner_next(pl, 0, 120, &a[n]) == 0)
+        n++;
+    assert_true(n >= 9); /* more than MAX_CONSECUTIVE_FAILURES (8) */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ls_planner_failed(pl, &a[i], LS_EIO), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, 0), 0);
+    assert_true(ls_planner_peer_can_join(pl, "a"));
+    assert_int_equal(ls_planner_add_peer(pl, "a", &slot), 0);
+    /* back: eight requests that each fail after the one before */
+    for (uint64_t t = 200; t < 208; t++) {
+        assert_int_equal(ls_planner_next(pl, 0, t, &a[0]), 0);
+        assert_int_equal(ls_planner_failed(pl, &a[0], LS_EIO), 0);
+    }
+    assert_false(ls_planner_peer_can_join(pl, "a"));
+    assert_int_equal(ls_planner_next(pl, 0, 300, &a[0]), LS_EPEER_GONE);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void round_robin_mode_deals_chunks_like_the_seed(void **state)
 {
     (void)state;
@@ -968,6 +1009,7 @@ int main(void)
         cmocka_unit_test(window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one),
         cmocka_unit_test(window_covers_a_long_round_trip),
         cmocka_unit_test(failures_halve_the_window_and_good_chunks_regrow_it),
+        cmocka_unit_test(a_window_failing_at_once_is_one_failure),
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
         cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
         cmocka_unit_test(progress_reports_bytes_and_rates),
