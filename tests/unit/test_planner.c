@@ -659,6 +659,22 @@ static void window_covers_a_long_round_trip(void **state)
     ls_manifest_free(&m);
 }
 
+/* Peer 0 turns out fast (4 MiB per 10 ms after a 100 ms round trip:
+ * window 1 + ceil(100 / 10) = 11) and is given its whole window at 120 ms,
+ * in a[0..16); returns how many requests that is. */
+static size_t fill_fast_window(ls_planner_t *pl, ls_assignment_t a[16])
+{
+    ls_plan_outcome_t o;
+    size_t n = 0;
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[0]), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[1]), 0);
+    assert_int_equal(ls_planner_done(pl, &a[0], a[0].length, 110, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &a[1], a[1].length, 120, true, &o), 0);
+    while (n < 16 && ls_planner_next(pl, 0, 120, &a[n]) == 0)
+        n++;
+    return n;
+}
+
 static void failures_halve_the_window_and_good_chunks_regrow_it(void **state)
 {
     (void)state;
@@ -672,17 +688,10 @@ static void failures_halve_the_window_and_good_chunks_regrow_it(void **state)
     ls_plan_progress_t prog;
     make_manifest(&m, sizes, 1);
     assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
-    /* 4 MiB per 10 ms after a 100 ms round trip: window 1 + ceil(100 / 10) */
-    assert_int_equal(ls_planner_next(pl, 0, 0, &a[0]), 0);
-    assert_int_equal(ls_planner_next(pl, 0, 0, &a[1]), 0);
-    assert_int_equal(ls_planner_done(pl, &a[0], a[0].length, 110, true, &o), 0);
-    assert_int_equal(ls_planner_done(pl, &a[1], a[1].length, 120, true, &o), 0);
+    size_t n = fill_fast_window(pl, a);
     ls_planner_progress(pl, 120, &prog, &st, 1);
     assert_int_equal(st.latency_ms, 100);
     assert_int_equal(st.window, 11);
-    size_t n = 0;
-    while (n < 16 && ls_planner_next(pl, 0, 120, &a[n]) == 0)
-        n++;
     assert_int_equal(n, 11);
     assert_int_equal(ls_planner_failed(pl, &a[0], LS_ETIMEDOUT), 0);
     ls_planner_progress(pl, 130, &prog, &st, 1);
@@ -709,18 +718,10 @@ static void a_window_failing_at_once_is_one_failure(void **state)
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
     ls_assignment_t a[16];
-    ls_plan_outcome_t o;
     uint32_t slot;
     make_manifest(&m, sizes, 1);
     assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, NULL, &pl), 0);
-    /* a fast peer: window 11 (as above) */
-    assert_int_equal(ls_planner_next(pl, 0, 0, &a[0]), 0);
-    assert_int_equal(ls_planner_next(pl, 0, 0, &a[1]), 0);
-    assert_int_equal(ls_planner_done(pl, &a[0], a[0].length, 110, true, &o), 0);
-    assert_int_equal(ls_planner_done(pl, &a[1], a[1].length, 120, true, &o), 0);
-    size_t n = 0;
-    while (n < 16 && ls_planner_next(pl, 0, 120, &a[n]) == 0)
-        n++;
+    size_t n = fill_fast_window(pl, a);
     assert_true(n >= 9); /* more than MAX_CONSECUTIVE_FAILURES (8) */
     for (size_t i = 0; i < n; i++)
         assert_int_equal(ls_planner_failed(pl, &a[i], LS_EIO), 0);
