@@ -23,7 +23,10 @@
 # Env: LS_FANOUT_N ("6 12"), LS_FANOUT_MBIT (200), LS_FANOUT_MIB (112),
 # LS_FANOUT_MODES ("swarm no-swarm"), LS_SWARM_OFF_ARGS (the no-swarm
 # mode's daemon arguments, default --no-swarm), LS_SWARM_DAEMON_ARGS (every
-# daemon), LS_SWARM_PEERS (mesh | seeder), NETNS_KEEP_LOGS=1.
+# daemon), LS_SWARM_PEERS (mesh | seeder), NETNS_KEEP_LOGS=1,
+# LS_FANOUT_TRACE=1 (a timeline: every host's received and sent MiB per
+# 250 ms during each run, in the logs directory as trace-nN-MODE.txt, and
+# kept with NETNS_KEEP_LOGS=1).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -94,6 +97,40 @@ hz=$(getconf CLK_TCK)
 
 declare -a ROWS=()
 bad=0
+TRACE_PID=
+
+# trace_start N / trace_stop N MODE: with LS_FANOUT_TRACE=1, samples every
+# host's byte counters (its bridge-side veth: rx there is what the host sent)
+# every 250 ms until stopped, then writes the per-interval MiB as a table.
+trace_start() {
+  [[ ${LS_FANOUT_TRACE:-0} == 1 ]] || return 0
+  # `ip netns exec` mounts the bridge namespace's own /sys for the loop.
+  ip netns exec "$NETNS_BRIDGE_NS" bash -c '
+    for ((k = 0; k < 2400; k++)); do
+      line=$(($(date +%s%N) / 1000000))
+      for ((i = 1; i <= $1; i++)); do
+        line+=" $(</sys/class/net/v$i/statistics/tx_bytes) $(</sys/class/net/v$i/statistics/rx_bytes)"
+      done
+      echo "$line"
+      sleep 0.25
+    done' trace "$(($1 + 1))" >"$NETNS_LOG_DIR/trace.raw" &
+  TRACE_PID=$!
+}
+trace_stop() {
+  [[ -n $TRACE_PID ]] || return 0
+  kill "$TRACE_PID" 2>/dev/null
+  wait "$TRACE_PID" 2>/dev/null
+  TRACE_PID=
+  # Columns: seconds since the downloads started, then per host (h1 = the
+  # seeder) "rx/tx" MiB in that interval.
+  awk -v t0="$DL_T0_MS" -v n="$(($1 + 1))" '
+    NR == 1 { for (i = 2; i <= NF; i++) p[i] = $i; pt = $1
+              printf "%6s", "s"; for (i = 1; i <= n; i++) printf " %11s", "h" i " rx/tx"; print ""; next }
+    { printf "%6.2f", ($1 - t0) / 1000
+      for (i = 2; i <= NF; i += 2) printf " %5.1f/%5.1f", ($i - p[i]) / 1048576, ($(i + 1) - p[i + 1]) / 1048576
+      print ""; for (i = 2; i <= NF; i++) p[i] = $i }' "$NETNS_LOG_DIR/trace.raw" >"$NETNS_LOG_DIR/trace-$2.txt"
+  rm -f "$NETNS_LOG_DIR/trace.raw"
+}
 
 # run N MODE: one fan-out; appends a row to ROWS, sets bad on a failure.
 run() {
@@ -116,13 +153,16 @@ run() {
   for name in seed "${names[@]}"; do tx0[$name]=$(tx_bytes "$name"); done
   for name in seed "${names[@]}"; do cpu=$((cpu - $(cpu_ticks "$name"))); done
   read -r -a m0 <<<"$(machine_ticks)"
+  trace_start "$n"
   if ! start_download "${names[@]}" || ! wait_done "${names[@]}"; then
+    trace_stop "$n" "n$n-$mode"
     echo "bench_fanout: N=$n $mode did not finish"
     ROWS+=("$n $mode failed - - - - - -")
     bad=1
     return 1
   fi
   read -r -a m1 <<<"$(machine_ticks)"
+  trace_stop "$n" "n$n-$mode"
   for name in seed "${names[@]}"; do cpu=$((cpu + $(cpu_ticks "$name"))); done
   seed_sent=$(($(tx_bytes seed) - tx0[seed]))
   for name in "${names[@]}"; do

@@ -10,12 +10,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LS_PROTOCOL_VERSION 4
-#define LS_ALPN "lanspread/4"
+#define LS_PROTOCOL_VERSION 5
+#define LS_ALPN "lanspread/5"
 
-/* Files are hashed and transferred in chunks of this size (the last chunk of
- * a file may be shorter). Part of the protocol: both sides must agree. */
-#define LS_CHUNK_SIZE (4u * 1024u * 1024u)
+/* Files are hashed, verified and transferred in chunks (the last chunk of a
+ * file may be shorter). A manifest states its own `chunk_size`: a power of
+ * two from LS_CHUNK_SIZE_MIN to LS_CHUNK_SIZE_MAX; a receiver uses the
+ * manifest's. This peer hashes its library at LS_CHUNK_SIZE: 1 MiB, because
+ * in a swarm a chunk only spreads once it is whole and verified, and 4 MiB
+ * chunks (28 for a 112 MiB game) left 6-12 downloaders too few to trade
+ * (docs/ARCHITECTURE.md, "Swarm test and fan-out benchmark"). */
+#define LS_CHUNK_SIZE_MIN (1u * 1024u * 1024u)
+#define LS_CHUNK_SIZE_MAX (4u * 1024u * 1024u)
+#define LS_CHUNK_SIZE LS_CHUNK_SIZE_MIN
 
 #define LS_FRAME_HEADER_LEN 4u
 /* Checked against the length prefix before anything is allocated. */
@@ -114,7 +121,7 @@ typedef struct {
     uint64_t size;
     bool is_dir;
     uint8_t (*chunk_sha256)[LS_SHA256_LEN];
-    size_t chunk_count; /* == ceil(size / LS_CHUNK_SIZE) for files */
+    size_t chunk_count; /* == ceil(size / the manifest's chunk_size) for files */
 } ls_file_desc_t;
 
 typedef enum {
@@ -189,7 +196,7 @@ typedef struct {
 typedef struct {
     char *game_id;
     char *version;
-    uint32_t chunk_size; /* must equal LS_CHUNK_SIZE */
+    uint32_t chunk_size; /* a power of two, LS_CHUNK_SIZE_MIN..LS_CHUNK_SIZE_MAX */
     ls_file_desc_t *files;
     size_t file_count;
     ls_game_meta_t *meta; /* NULL when not sent (see LS_FEATURE_GAME_META) */

@@ -57,6 +57,11 @@ typedef struct {
     uint32_t cap;          /* AIMD ceiling: halves on failure, +1 per good chunk */
     uint32_t bad_chunks;
     uint32_t consecutive_failures;
+    /* now_ms of the last failure counted in consecutive_failures; a request
+     * sent before it was in flight then and fails with it (a reset
+     * connection fails a whole window at once): one failure, not many */
+    uint64_t counted_failure_ms;
+    bool has_counted_failure;
     double rate; /* bytes per ms; 0 until the first completion */
     bool has_pipelined;
     double latency; /* ms, measured; valid when has_latency */
@@ -964,7 +969,11 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
         requeue_chunk(planner, r.chunk);
         return 0;
     }
-    peer->consecutive_failures++;
+    if (!peer->has_counted_failure || r.sent_ms > peer->counted_failure_ms) {
+        peer->consecutive_failures++;
+        peer->counted_failure_ms = planner->now_ms;
+        peer->has_counted_failure = true;
+    }
     count_try(planner, r.chunk, r.peer, false, reason ? reason : LS_EIO);
     /* a peer whose every stream fails is as good as gone */
     if (peer->consecutive_failures >= MAX_CONSECUTIVE_FAILURES && peer->is_active) {

@@ -30,7 +30,9 @@
 
 #define INDEX_MAGIC "LSINDEX\n"
 #define INDEX_MAGIC_LEN 8
-#define INDEX_FORMAT 1u
+/* 2: chunk hashes at a 1 MiB LS_CHUNK_SIZE (1 held 4 MiB ones); an index of
+ * another format is not read, so the library is hashed again. */
+#define INDEX_FORMAT 2u
 #define INDEX_HEADER_LEN (INDEX_MAGIC_LEN + 4 + 4 + 8 + LS_SHA256_LEN)
 #define INDEX_FILE_MAX (512u * 1024u * 1024u)
 #define INDEX_GAME_DIR_MAX PATH_MAX

@@ -28,7 +28,7 @@
  * this many bytes: small files share a job (one trip through the bulk lane
  * per batch, not per file), a large file is a job of its own. */
 #define HASH_JOB_FILES_MAX 64
-#define HASH_JOB_BYTES (8u * LS_CHUNK_SIZE)
+#define HASH_JOB_BYTES (32u * 1024u * 1024u)
 
 typedef struct {
     size_t game;

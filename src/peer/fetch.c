@@ -672,8 +672,8 @@ static int send_request(ls__download_t *dl, ls_link_t *link, const ls_assignment
         req.u.batch_request.ranges = ranges;
         req.u.batch_request.range_count = count;
     }
-    rc = ls__exchange_fetch(link, &req, count == 1 ? LS_CHUNK_SIZE : LS_BATCH_BYTES_MAX, fetch_cb,
-                            fetch, &fetch->exchange);
+    rc = ls__exchange_fetch(link, &req, count == 1 ? dl->manifest.chunk_size : LS_BATCH_BYTES_MAX,
+                            fetch_cb, fetch, &fetch->exchange);
 out:
     if (rc != 0) {
         fetch->next = NULL;
@@ -1677,10 +1677,12 @@ int ls__fetcher_partial_chunk(ls__fetcher_t *fr, const char *game_id, const char
         else
             hi = mid;
     }
-    if (!file || offset % LS_CHUNK_SIZE != 0 || offset >= file->size)
+    /* the chunks of the download's manifest, whatever size it states */
+    uint32_t chunk_size = dl->manifest.chunk_size;
+    if (!file || offset % chunk_size != 0 || offset >= file->size)
         return LS_ENOT_DOWNLOADED;
-    uint64_t chunk_len = file->size - offset < LS_CHUNK_SIZE ? file->size - offset : LS_CHUNK_SIZE;
-    size_t chunk_id = dl->chunk_base[file_index] + offset / LS_CHUNK_SIZE;
+    uint64_t chunk_len = file->size - offset < chunk_size ? file->size - offset : chunk_size;
+    size_t chunk_id = dl->chunk_base[file_index] + offset / chunk_size;
     /* Marked only once verified and written (store_done): never a byte
      * that was not checked against the manifest. */
     if (length != chunk_len || !ls_resume_has(&dl->resume, chunk_id))

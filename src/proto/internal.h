@@ -45,7 +45,12 @@ int ls_proto_wire_error_from_name(const char *name, ls_wire_error_t *code);
  * the encoder produces exactly what the decoder accepts. */
 int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg);
 
-/* Number of chunks a file of `size` bytes is split into. */
-uint64_t ls_proto_chunk_count(uint64_t size);
+/* Number of chunks a file of `size` bytes is split into at `chunk_size`
+ * (one that ls_proto_chunk_size_ok accepts). */
+uint64_t ls_proto_chunk_count(uint64_t size, uint32_t chunk_size);
+
+/* Whether a manifest may state this chunk_size: a power of two from
+ * LS_CHUNK_SIZE_MIN to LS_CHUNK_SIZE_MAX. */
+bool ls_proto_chunk_size_ok(uint32_t chunk_size);
 
 #endif

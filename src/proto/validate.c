@@ -10,9 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t ls_proto_chunk_count(uint64_t size)
+uint64_t ls_proto_chunk_count(uint64_t size, uint32_t chunk_size)
 {
-    return size / LS_CHUNK_SIZE + (size % LS_CHUNK_SIZE != 0);
+    return size / chunk_size + (size % chunk_size != 0);
+}
+
+bool ls_proto_chunk_size_ok(uint32_t chunk_size)
+{
+    return chunk_size >= LS_CHUNK_SIZE_MIN && chunk_size <= LS_CHUNK_SIZE_MAX &&
+           (chunk_size & (chunk_size - 1)) == 0;
 }
 
 static int check_string(ls_proto_ctx_t *ctx, const char *field, const char *s, size_t min,
@@ -176,12 +182,12 @@ static int validate_hello(ls_proto_ctx_t *ctx, bool is_hello, const ls_hello_t *
     return rc;
 }
 
-static int validate_file(ls_proto_ctx_t *ctx, const ls_file_desc_t *f)
+static int validate_file(ls_proto_ctx_t *ctx, const ls_file_desc_t *f, uint32_t chunk_size)
 {
     int rc = check_relpath(ctx, "path", f->path);
     if (rc != 0)
         return rc;
-    uint64_t expected = f->is_dir ? 0 : ls_proto_chunk_count(f->size);
+    uint64_t expected = f->is_dir ? 0 : ls_proto_chunk_count(f->size, chunk_size);
     if ((uint64_t)f->chunk_count != expected)
         return ls_proto_fail(ctx, LS_ERANGE, "chunk_sha256", "%zu chunks, %s needs %llu",
                              f->chunk_count, f->is_dir ? "a directory" : "its size",
@@ -222,9 +228,10 @@ static int validate_manifest(ls_proto_ctx_t *ctx, const ls_game_manifest_t *m)
     int rc = check_game_id(ctx, "game_id", m->game_id);
     if (rc == 0)
         rc = check_string(ctx, "version", m->version, 0, LS_VERSION_MAX);
-    if (rc == 0 && m->chunk_size != LS_CHUNK_SIZE)
-        rc = ls_proto_fail(ctx, LS_ERANGE, "chunk_size", "%u, must be %u", m->chunk_size,
-                           LS_CHUNK_SIZE);
+    /* checked before the files: their chunk counts divide by it */
+    if (rc == 0 && !ls_proto_chunk_size_ok(m->chunk_size))
+        rc = ls_proto_fail(ctx, LS_ERANGE, "chunk_size", "%u, must be a power of two from %u to %u",
+                           m->chunk_size, LS_CHUNK_SIZE_MIN, LS_CHUNK_SIZE_MAX);
     if (rc == 0 && m->meta)
         rc = validate_meta(ctx, m->meta);
     if (rc == 0)
@@ -232,7 +239,7 @@ static int validate_manifest(ls_proto_ctx_t *ctx, const ls_game_manifest_t *m)
     for (size_t i = 0; i < m->file_count && rc == 0; i++) {
         size_t mark = ls_proto_path_push(ctx, "files");
         ls_proto_path_push_index(ctx, i);
-        rc = validate_file(ctx, &m->files[i]);
+        rc = validate_file(ctx, &m->files[i], m->chunk_size);
         ls_proto_path_pop(ctx, mark);
     }
     if (rc != 0 || m->file_count < 2)

@@ -428,7 +428,7 @@ static void put_be32(uint8_t out[4], uint32_t v)
  * `prefix` bytes of a hello-looking payload. */
 static int start_frame(hstream_t *hs, uint32_t len, size_t prefix)
 {
-    static const char hello[] = "{\"kind\":\"hello\",\"protocol_version\":4,\"name\":\"";
+    static const char hello[] = "{\"kind\":\"hello\",\"protocol_version\":5,\"name\":\"";
     uint8_t head[LS_FRAME_HEADER_LEN + sizeof hello];
     size_t n = prefix < sizeof hello - 1 ? prefix : sizeof hello - 1;
     put_be32(head, len);

@@ -98,7 +98,7 @@ if netns_wait 20 everyone_sees_everyone a1 a2; then
 else
   fail "2 hosts did not see each other within 20 s"
 fi
-if has_line a2 "found id=$(id_of a1) pv=4 rev=0 .*addr=198.18.0.1:4001 if=eth0"; then
+if has_line a2 "found id=$(id_of a1) pv=5 rev=0 .*addr=198.18.0.1:4001 if=eth0"; then
   pass "a2 reports a1's rev, address and interface"
 else
   fail "a2's report of a1 lacks rev/address/interface: $(grep found "$NETNS_LOG_DIR/a2.out" | head -1)"
@@ -124,14 +124,14 @@ write_service_files() {
 <?xml version="1.0" standalone='no'?>
 <!DOCTYPE service-group SYSTEM "avahi-service.dtd">
 <service-group><name>daemonpeer</name><service><type>_lanspread._udp</type>
-<port>4667</port><txt-record>pv=4</txt-record><txt-record>id=$daemon_id</txt-record>
+<port>4667</port><txt-record>pv=5</txt-record><txt-record>id=$daemon_id</txt-record>
 <txt-record>rev=5</txt-record><txt-record>dg=$daemon_id</txt-record></service></service-group>
 EOF
   cat >"$dir/broken.service" <<EOF
 <?xml version="1.0" standalone='no'?>
 <!DOCTYPE service-group SYSTEM "avahi-service.dtd">
 <service-group><name>broken</name><service><type>_lanspread._udp</type>
-<port>4668</port><txt-record>pv=4</txt-record><txt-record>id=not-hex</txt-record>
+<port>4668</port><txt-record>pv=5</txt-record><txt-record>id=not-hex</txt-record>
 <txt-record>rev=99999999999999999999999</txt-record></service></service-group>
 EOF
 }
@@ -231,7 +231,7 @@ others=()
 for p in "${peers[@]}"; do [[ $p == n3 ]] || others+=("$p"); done
 t0=$(now_ms)
 kill -USR1 "${NETNS_PID[n3]}"
-if netns_wait 15 all_have_line "^found id=$(id_of n3) pv=4 rev=1 " "${others[@]}"; then
+if netns_wait 15 all_have_line "^found id=$(id_of n3) pv=5 rev=1 " "${others[@]}"; then
   pass "TXT update (rev 0 -> 1) reached all 10 others after $(($(now_ms) - t0)) ms"
 else
   fail "TXT update of n3 did not reach every peer within 15 s"
@@ -271,7 +271,7 @@ else
 fi
 
 if [[ -n $daemon ]]; then
-  if netns_wait 10 all_have_line "^found id=$daemon_id pv=4 rev=5 .*addr=198.18.0.6:4667 " "${peers[@]}"; then
+  if netns_wait 10 all_have_line "^found id=$daemon_id pv=5 rev=5 .*addr=198.18.0.6:4667 " "${peers[@]}"; then
     pass "a service published by avahi-daemon reached all 11 peers (shared port 5353)"
   else
     fail "the avahi-daemon service did not reach every peer"

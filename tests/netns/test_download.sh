@@ -265,10 +265,11 @@ if netns_wait 60 received_past canceled; then
   if check_download resumed resume; then
     result=$(tail -n 1 "$NETNS_LOG_DIR/resumed.out")
     resumed=$(json_field resumed_bytes "$result")
+    # LS_CHUNK_SIZE: the seeder's manifest states 1 MiB chunks
     chunks=$(find "$src" -type f ! -name version.ini -printf '%s\n' |
-      awk '{n += int(($1 + 4194303) / 4194304)} END {print n}')
+      awk '{n += int(($1 + 1048575) / 1048576)} END {print n}')
     asked=$(($(served) - before))
-    want=$((chunks - resumed / 4194304))
+    want=$((chunks - resumed / 1048576))
     if ((resumed > 0 && asked == want)); then
       pass "cancel then resume: $((resumed >> 20)) MiB kept, $asked of $chunks chunks asked again"
     else

@@ -69,7 +69,7 @@ static void txt_encoded_record_decodes_to_the_same_fields(void **state)
 static void txt_keys_ignore_case_and_the_first_occurrence_wins(void **state)
 {
     (void)state;
-    const char *items[] = {"PV=4", ("Id=" ID64), "rev=7", "rev=9", ("DG=" DG64), "flag", "", "x=y"};
+    const char *items[] = {"PV=5", ("Id=" ID64), "rev=7", "rev=9", ("DG=" DG64), "flag", "", "x=y"};
     ls_discovery_txt_t out;
 
     assert_int_equal(parse_items(items, 8, &out), 0);
@@ -80,7 +80,7 @@ static void txt_keys_ignore_case_and_the_first_occurrence_wins(void **state)
 static void txt_uppercase_hex_is_lowercased(void **state)
 {
     (void)state;
-    const char *items[] = {"pv=4",
+    const char *items[] = {"pv=5",
                            "id=0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
                            "rev=0", ("dg=" DG64)};
     ls_discovery_txt_t out;
@@ -93,12 +93,12 @@ static void txt_malformed_records_are_refused(void **state)
 {
     (void)state;
     ls_discovery_txt_t out;
-    const char *missing_rev[] = {"pv=4", ("id=" ID64), ("dg=" DG64)};
-    const char *short_id[] = {"pv=4", ("id=" ID63), "rev=1", ("dg=" DG64)};
-    const char *bad_hex[] = {"pv=4", ("id=" ID64), "rev=1", ("dg=g" ID63)};
-    const char *overflow[] = {"pv=4", ("id=" ID64), "rev=18446744073709551616", ("dg=" DG64)};
-    const char *signed_rev[] = {"pv=4", ("id=" ID64), "rev=+1", ("dg=" DG64)};
-    const char *empty_rev[] = {"pv=4", ("id=" ID64), "rev=", ("dg=" DG64)};
+    const char *missing_rev[] = {"pv=5", ("id=" ID64), ("dg=" DG64)};
+    const char *short_id[] = {"pv=5", ("id=" ID63), "rev=1", ("dg=" DG64)};
+    const char *bad_hex[] = {"pv=5", ("id=" ID64), "rev=1", ("dg=g" ID63)};
+    const char *overflow[] = {"pv=5", ("id=" ID64), "rev=18446744073709551616", ("dg=" DG64)};
+    const char *signed_rev[] = {"pv=5", ("id=" ID64), "rev=+1", ("dg=" DG64)};
+    const char *empty_rev[] = {"pv=5", ("id=" ID64), "rev=", ("dg=" DG64)};
     const char *no_pv[] = {("id=" ID64), "rev=1", ("dg=" DG64)};
     const char *huge_pv[] = {"pv=4294967296", ("id=" ID64), "rev=1", ("dg=" DG64)};
     uint8_t truncated[] = {5, 'p', 'v', '=', '4'};

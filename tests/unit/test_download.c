@@ -32,8 +32,8 @@ typedef struct {
 } game_t;
 
 static const spec_t base_specs[] = {
-    {"data/a.pak", 2ull * LS_CHUNK_SIZE + 123, false},
-    {"data/sub/b.bin", LS_CHUNK_SIZE, false},
+    {"data/a.pak", 2ull * LS_CHUNK_SIZE_MAX + 123, false},
+    {"data/sub/b.bin", LS_CHUNK_SIZE_MAX, false},
     {"readme.txt", 100, false},
     {"empty.dat", 0, false},
     {"saves", 0, true},
@@ -48,7 +48,7 @@ static void build_game(game_t *g, const spec_t *specs, size_t n, const char *ver
     memset(g, 0, sizeof *g);
     g->m.game_id = strdup("testgame");
     g->m.version = strdup(version);
-    g->m.chunk_size = LS_CHUNK_SIZE;
+    g->m.chunk_size = LS_CHUNK_SIZE_MAX;
     g->m.files = calloc(n, sizeof *g->m.files);
     g->m.file_count = n;
     g->content = calloc(n, sizeof *g->content);
@@ -65,11 +65,11 @@ static void build_game(game_t *g, const spec_t *specs, size_t n, const char *ver
             memcpy(g->content[i], ini, f->size);
         else
             ls_test_fill(g->content[i], f->size, (uint32_t)(i * 7919 + version[0]));
-        f->chunk_count = (f->size + LS_CHUNK_SIZE - 1) / LS_CHUNK_SIZE;
+        f->chunk_count = (f->size + LS_CHUNK_SIZE_MAX - 1) / LS_CHUNK_SIZE_MAX;
         f->chunk_sha256 = calloc(f->chunk_count + 1, LS_SHA256_LEN);
         for (size_t c = 0; c < f->chunk_count; c++) {
-            uint64_t off = (uint64_t)c * LS_CHUNK_SIZE;
-            uint64_t len = f->size - off < LS_CHUNK_SIZE ? f->size - off : LS_CHUNK_SIZE;
+            uint64_t off = (uint64_t)c * LS_CHUNK_SIZE_MAX;
+            uint64_t len = f->size - off < LS_CHUNK_SIZE_MAX ? f->size - off : LS_CHUNK_SIZE_MAX;
             ls_sha256(g->content[i] + off, len, f->chunk_sha256[c]);
         }
     }
@@ -85,15 +85,15 @@ static void free_game(game_t *g)
 
 static uint64_t chunk_len(const ls_file_desc_t *f, size_t c)
 {
-    uint64_t off = (uint64_t)c * LS_CHUNK_SIZE;
-    return f->size - off < LS_CHUNK_SIZE ? f->size - off : LS_CHUNK_SIZE;
+    uint64_t off = (uint64_t)c * LS_CHUNK_SIZE_MAX;
+    return f->size - off < LS_CHUNK_SIZE_MAX ? f->size - off : LS_CHUNK_SIZE_MAX;
 }
 
 /* Verifies and writes one chunk as the pipeline would. */
 static int fetch_chunk(ls_dl_tx_t *tx, const game_t *g, size_t fi, size_t ci)
 {
     const ls_file_desc_t *f = &g->m.files[fi];
-    const uint8_t *data = g->content[fi] + (uint64_t)ci * LS_CHUNK_SIZE;
+    const uint8_t *data = g->content[fi] + (uint64_t)ci * LS_CHUNK_SIZE_MAX;
     size_t len = (size_t)chunk_len(f, ci);
     assert_int_equal(ls_dl_chunk_verify(&g->m, fi, ci, data, len), 0);
     return ls_dl_tx_write_chunk(tx, fi, ci, data, len);
@@ -251,7 +251,7 @@ static void existing_data_is_never_truncated_before_commit(void **state)
     char *root = ls_test_mkdtemp("dl-keep");
     game_t g;
     build_game(&g, base_specs, BASE_COUNT, "2.0");
-    size_t short_len = LS_CHUNK_SIZE + 1000, long_len = LS_CHUNK_SIZE + 5000;
+    size_t short_len = LS_CHUNK_SIZE_MAX + 1000, long_len = LS_CHUNK_SIZE_MAX + 5000;
     uint8_t *old_a = malloc(short_len), *old_b = malloc(long_len);
     ls_test_fill(old_a, short_len, 42);
     ls_test_fill(old_b, long_len, 43);
@@ -273,8 +273,8 @@ static void existing_data_is_never_truncated_before_commit(void **state)
     /* only the second chunk of a.pak arrives: the first keeps its old bytes */
     assert_int_equal(fetch_chunk(tx, &g, 0, 1), 0);
     a = ls_test_read_file(root, "data/a.pak", &len);
-    assert_memory_equal(a, old_a, LS_CHUNK_SIZE);
-    assert_memory_equal(a + LS_CHUNK_SIZE, g.content[0] + LS_CHUNK_SIZE, LS_CHUNK_SIZE);
+    assert_memory_equal(a, old_a, LS_CHUNK_SIZE_MAX);
+    assert_memory_equal(a + LS_CHUNK_SIZE_MAX, g.content[0] + LS_CHUNK_SIZE_MAX, LS_CHUNK_SIZE_MAX);
     free(a);
 
     fetch_all(tx, &g);
@@ -336,7 +336,7 @@ static void abort_removes_what_begin_made_and_keeps_verified_chunks(void **state
     assert_int_equal(fetch_chunk(tx, &g, 0, 0), 0);
     assert_int_equal(ls_dl_tx_abort(tx), 0);
     ls_dl_tx_free(tx);
-    assert_int_equal(size_of(root, "data/a.pak"), LS_CHUNK_SIZE);
+    assert_int_equal(size_of(root, "data/a.pak"), LS_CHUNK_SIZE_MAX);
     assert_int_equal(ls_dl_chunk_verify_on_disk(root, &g.m, 0, 0), 0);
     const char *gone[] = {"data/sub/b.bin", "data/sub", "readme.txt", "empty.dat", "saves"};
     for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
@@ -349,7 +349,7 @@ static void abort_removes_what_begin_made_and_keeps_verified_chunks(void **state
     assert_int_equal(size_of(root, "data/a.pak"), (off_t)g.m.files[0].size);
     assert_int_equal(ls_dl_tx_abort(tx), 0);
     ls_dl_tx_free(tx);
-    assert_int_equal(size_of(root, "data/a.pak"), LS_CHUNK_SIZE);
+    assert_int_equal(size_of(root, "data/a.pak"), LS_CHUNK_SIZE_MAX);
     assert_int_equal(ls_dl_chunk_verify_on_disk(root, &g.m, 0, 0), 0);
 
     /* Nothing there and nothing verified: nothing stays, the root included. */
@@ -415,7 +415,7 @@ static void chunks_that_do_not_fit_the_manifest_are_refused(void **state)
     assert_int_equal(ls_dl_tx_missing(tx), 1);
     assert_int_equal(ls_dl_tx_write_chunk(tx, 2, 0, g.content[2], 99), LS_ECHUNK);
     assert_int_equal(ls_dl_tx_write_chunk(tx, 2, 1, g.content[2], 100), LS_ECHUNK);
-    assert_int_equal(ls_dl_tx_write_chunk(tx, 0, 0, g.content[0], LS_CHUNK_SIZE), LS_ECHUNK);
+    assert_int_equal(ls_dl_tx_write_chunk(tx, 0, 0, g.content[0], LS_CHUNK_SIZE_MAX), LS_ECHUNK);
     assert_int_equal(ls_dl_tx_write_chunk(tx, 4, 0, g.content[2], 0), LS_ECHUNK);
     uint8_t bad[100];
     memcpy(bad, g.content[2], 100);
@@ -446,7 +446,7 @@ static void *writer_main(void *arg)
     writer_t *w = arg;
     const ls_file_desc_t *f = &w->game->m.files[0];
     for (size_t c = w->first; c < f->chunk_count && w->rc == 0; c += w->stride)
-        w->rc = ls_dl_tx_write_chunk(w->tx, 0, c, w->game->content[0] + c * LS_CHUNK_SIZE,
+        w->rc = ls_dl_tx_write_chunk(w->tx, 0, c, w->game->content[0] + c * LS_CHUNK_SIZE_MAX,
                                      (size_t)chunk_len(f, c));
     return NULL;
 }
@@ -455,7 +455,7 @@ static void concurrent_writers_fill_one_file_safely(void **state)
 {
     (void)state;
     char *root = ls_test_mkdtemp("dl-threads");
-    const spec_t one[] = {{"big.pak", 8ull * LS_CHUNK_SIZE - 17, false}};
+    const spec_t one[] = {{"big.pak", 8ull * LS_CHUNK_SIZE_MAX - 17, false}};
     game_t g;
     ls_dl_tx_t *tx = NULL;
     pthread_t threads[4];
@@ -719,7 +719,7 @@ static void disk_full_fails_cleanly_and_keeps_other_files(void **state)
     ls_test_write_text(root, LS_VERSION_FILE, "old\n");
 
     /* a 4 MiB file cannot fit in 2 MiB: found at begin, before any download */
-    const spec_t big[] = {{"big.bin", LS_CHUNK_SIZE, false}, {"version.ini", 0, false}};
+    const spec_t big[] = {{"big.bin", LS_CHUNK_SIZE_MAX, false}, {"version.ini", 0, false}};
     game_t g;
     ls_dl_tx_t *tx = NULL;
     build_game(&g, big, 2, "2.0");
@@ -760,8 +760,8 @@ static void free_space_check_counts_what_is_missing_and_keeps_a_margin(void **st
     mount_state_t *ms = *state;
     mount_tmpfs_or_skip(ms, "size=96m", 0);
     char *root = ls_path_join(ms->mnt, "game");
-    const spec_t specs[] = {{"game.pak", 6 * LS_CHUNK_SIZE, false}, {"version.ini", 0, false}};
-    const uint64_t game_bytes = 6 * LS_CHUNK_SIZE;
+    const spec_t specs[] = {{"game.pak", 6 * LS_CHUNK_SIZE_MAX, false}, {"version.ini", 0, false}};
+    const uint64_t game_bytes = 6 * LS_CHUNK_SIZE_MAX;
     game_t g;
     ls_dl_space_t space;
     ls_dl_tx_t *tx = NULL;
@@ -791,7 +791,7 @@ static void free_space_check_counts_what_is_missing_and_keeps_a_margin(void **st
     assert_int_equal(ls_dl_tx_abort(tx), 0);
     ls_dl_tx_free(tx);
     assert_int_equal(ls_dl_space_check(root, &g.m, NULL, 0, &space), 0);
-    assert_true(space.needed >= LS_CHUNK_SIZE && space.needed < LS_CHUNK_SIZE + 8192);
+    assert_true(space.needed >= LS_CHUNK_SIZE_MAX && space.needed < LS_CHUNK_SIZE_MAX + 8192);
     free_game(&g);
     free(root);
 }

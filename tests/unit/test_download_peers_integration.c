@@ -823,7 +823,7 @@ static void full_disk_fails_clearly_and_loses_nothing_else(void **state)
 {
     ls_swarm_t *f = *state;
     ls_swarm_make_peer(f, 0);
-    ls_swarm_add_game(&f->peers[0], "alpha", 6 * LS_CHUNK_SIZE);
+    ls_swarm_add_game(&f->peers[0], "alpha", 24u * 1024u * 1024u);
     ls_test_peer_t *p = ls_swarm_make_peer(f, 1);
     char games[600];
     snprintf(games, sizeof games, "%s/games", p->dir);

@@ -22,7 +22,7 @@ static void make_manifest(ls_game_manifest_t *m, const uint64_t *sizes, size_t n
     memset(m, 0, sizeof *m);
     m->game_id = strdup("simgame");
     m->version = strdup("1.0");
-    m->chunk_size = LS_CHUNK_SIZE;
+    m->chunk_size = LS_CHUNK_SIZE_MAX;
     m->files = calloc(n, sizeof *m->files);
     m->file_count = n;
     for (size_t i = 0; i < n; i++) {
@@ -30,7 +30,7 @@ static void make_manifest(ls_game_manifest_t *m, const uint64_t *sizes, size_t n
         snprintf(name, sizeof name, "data/file%zu.pak", i);
         m->files[i].path = strdup(name);
         m->files[i].size = sizes[i];
-        m->files[i].chunk_count = (sizes[i] + LS_CHUNK_SIZE - 1) / LS_CHUNK_SIZE;
+        m->files[i].chunk_count = (sizes[i] + LS_CHUNK_SIZE_MAX - 1) / LS_CHUNK_SIZE_MAX;
         m->files[i].chunk_sha256 = calloc(m->files[i].chunk_count + 1, LS_SHA256_LEN);
     }
 }
@@ -270,7 +270,7 @@ static void adaptive_plan_is_near_ideal_and_beats_round_robin(void **state)
 static void vanished_peer_chunks_are_redone_by_the_others(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {200ull * LS_CHUNK_SIZE + 99};
+    const uint64_t sizes[] = {200ull * LS_CHUNK_SIZE_MAX + 99};
     const double mbits[] = {400, 400, 400};
     ls_game_manifest_t m;
     sim_peer_t peers[3];
@@ -300,7 +300,7 @@ static void vanished_peer_chunks_are_redone_by_the_others(void **state)
 static void corrupting_peer_is_dropped_after_two_bad_chunks(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {64ull * LS_CHUNK_SIZE, 3 * LS_CHUNK_SIZE + 5};
+    const uint64_t sizes[] = {64ull * LS_CHUNK_SIZE_MAX, 3 * LS_CHUNK_SIZE_MAX + 5};
     const double mbits[] = {400, 400, 1000};
     ls_game_manifest_t m;
     sim_peer_t peers[3];
@@ -328,7 +328,7 @@ static void corrupting_peer_is_dropped_after_two_bad_chunks(void **state)
 static void flaky_streams_are_retried_and_the_download_completes(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {100ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {100ull * LS_CHUNK_SIZE_MAX};
     const double mbits[] = {400, 400};
     ls_game_manifest_t m;
     sim_peer_t peers[2];
@@ -353,7 +353,7 @@ static void flaky_streams_are_retried_and_the_download_completes(void **state)
 static void endgame_duplicate_wins_and_the_loser_is_cancelled(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {8ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {8ull * LS_CHUNK_SIZE_MAX};
     const double mbits[] = {1000, 5};
     ls_game_manifest_t m;
     sim_peer_t peers[2];
@@ -366,7 +366,7 @@ static void endgame_duplicate_wins_and_the_loser_is_cancelled(void **state)
     assert_true(res.cancels >= 1);
     assert_int_equal(res.duplicate_counts, 0);
     /* the slow peer alone needs 6.7 s per chunk; the duplicates end it long before */
-    double slow_chunk_ms = LS_CHUNK_SIZE / MBIT_PER_MS(5);
+    double slow_chunk_ms = LS_CHUNK_SIZE_MAX / MBIT_PER_MS(5);
     assert_true(res.finish_ms < slow_chunk_ms / 2);
     ls_manifest_free(&m);
 }
@@ -374,7 +374,7 @@ static void endgame_duplicate_wins_and_the_loser_is_cancelled(void **state)
 static void chunk_bad_on_every_seeder_fails_with_a_reason_naming_it(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE, 6ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE_MAX, 6ull * LS_CHUNK_SIZE_MAX};
     const double mbits[] = {400, 400, 400, 400};
     ls_game_manifest_t m;
     sim_peer_t peers[4];
@@ -397,7 +397,7 @@ static void chunk_bad_on_every_seeder_fails_with_a_reason_naming_it(void **state
 static void losing_every_peer_fails_the_download(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {50ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {50ull * LS_CHUNK_SIZE_MAX};
     const double mbits[] = {400, 400};
     ls_game_manifest_t m;
     sim_peer_t peers[2];
@@ -417,7 +417,7 @@ static void losing_every_peer_fails_the_download(void **state)
 static void bad_chunk_goes_to_another_peer_when_one_is_available(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"a", "b"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -443,7 +443,7 @@ static void bad_chunk_goes_to_another_peer_when_one_is_available(void **state)
 static void cancelled_duplicate_answer_is_stale(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"slow", "fast"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -506,7 +506,7 @@ static void per_peer_rate_is_bytes_over_the_sample_window(void **state)
 {
     (void)state;
     enum { WINDOW = 4, ROUNDS = 3, ROUND_MS = 400 };
-    const uint64_t sizes[] = {WINDOW * ROUNDS * (uint64_t)LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {WINDOW * ROUNDS * (uint64_t)LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"seeder"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -529,7 +529,7 @@ static void per_peer_rate_is_bytes_over_the_sample_window(void **state)
         ls_planner_progress(pl, start + ROUND_MS, &prog, &st, 1);
     }
     /* WINDOW chunks per ROUND_MS: the link's real rate */
-    uint64_t want = WINDOW * (uint64_t)LS_CHUNK_SIZE * 1000 / ROUND_MS;
+    uint64_t want = WINDOW * (uint64_t)LS_CHUNK_SIZE_MAX * 1000 / ROUND_MS;
     print_message("overall %llu B/s, peer %llu B/s, link %llu B/s\n",
                   (unsigned long long)prog.rate_bps, (unsigned long long)st.rate_bps,
                   (unsigned long long)want);
@@ -542,7 +542,7 @@ static void per_peer_rate_is_bytes_over_the_sample_window(void **state)
 static void resumed_chunks_are_not_planned(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {5ull * LS_CHUNK_SIZE, 0, 7ull * LS_CHUNK_SIZE - 1};
+    const uint64_t sizes[] = {5ull * LS_CHUNK_SIZE_MAX, 0, 7ull * LS_CHUNK_SIZE_MAX - 1};
     const char *const ids[] = {"a"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -572,7 +572,7 @@ static void resumed_chunks_are_not_planned(void **state)
 static void selected_files_only_are_planned(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {3ull * LS_CHUNK_SIZE, 2ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {3ull * LS_CHUNK_SIZE_MAX, 2ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"a"};
     const size_t only_second[] = {1};
     ls_game_manifest_t m;
@@ -586,7 +586,7 @@ static void selected_files_only_are_planned(void **state)
     assert_int_equal(a.offset, 0);
     ls_plan_progress_t prog;
     ls_planner_progress(pl, 0, &prog, NULL, 0);
-    assert_int_equal(prog.bytes_total, 2ull * LS_CHUNK_SIZE);
+    assert_int_equal(prog.bytes_total, 2ull * LS_CHUNK_SIZE_MAX);
     ls_planner_free(pl);
     const size_t twice[] = {1, 1};
     assert_int_equal(ls_planner_new(&m, twice, 2, ids, 1, NULL, NULL, &pl), LS_EINVAL);
@@ -597,7 +597,7 @@ static void selected_files_only_are_planned(void **state)
 static void window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {300ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {300ull * LS_CHUNK_SIZE_MAX};
     const double mbits[] = {10000, 50};
     ls_game_manifest_t m;
     sim_peer_t peers[2];
@@ -625,7 +625,7 @@ static void window_covers_a_long_round_trip(void **state)
     (void)state;
     /* 1 Gbit/s behind 100 ms: one chunk at a time would reach only a quarter
      * of the link; the window must keep about four in flight */
-    const uint64_t sizes[] = {200ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {200ull * LS_CHUNK_SIZE_MAX};
     const double mbits[] = {1000};
     ls_game_manifest_t m;
     sim_peer_t peers[1];
@@ -659,10 +659,26 @@ static void window_covers_a_long_round_trip(void **state)
     ls_manifest_free(&m);
 }
 
+/* Peer 0 turns out fast (4 MiB per 10 ms after a 100 ms round trip:
+ * window 1 + ceil(100 / 10) = 11) and is given its whole window at 120 ms,
+ * in a[0..16); returns how many requests that is. */
+static size_t fill_fast_window(ls_planner_t *pl, ls_assignment_t a[16])
+{
+    ls_plan_outcome_t o;
+    size_t n = 0;
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[0]), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a[1]), 0);
+    assert_int_equal(ls_planner_done(pl, &a[0], a[0].length, 110, true, &o), 0);
+    assert_int_equal(ls_planner_done(pl, &a[1], a[1].length, 120, true, &o), 0);
+    while (n < 16 && ls_planner_next(pl, 0, 120, &a[n]) == 0)
+        n++;
+    return n;
+}
+
 static void failures_halve_the_window_and_good_chunks_regrow_it(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {100ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {100ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"a"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -672,17 +688,10 @@ static void failures_halve_the_window_and_good_chunks_regrow_it(void **state)
     ls_plan_progress_t prog;
     make_manifest(&m, sizes, 1);
     assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
-    /* 4 MiB per 10 ms after a 100 ms round trip: window 1 + ceil(100 / 10) */
-    assert_int_equal(ls_planner_next(pl, 0, 0, &a[0]), 0);
-    assert_int_equal(ls_planner_next(pl, 0, 0, &a[1]), 0);
-    assert_int_equal(ls_planner_done(pl, &a[0], a[0].length, 110, true, &o), 0);
-    assert_int_equal(ls_planner_done(pl, &a[1], a[1].length, 120, true, &o), 0);
+    size_t n = fill_fast_window(pl, a);
     ls_planner_progress(pl, 120, &prog, &st, 1);
     assert_int_equal(st.latency_ms, 100);
     assert_int_equal(st.window, 11);
-    size_t n = 0;
-    while (n < 16 && ls_planner_next(pl, 0, 120, &a[n]) == 0)
-        n++;
     assert_int_equal(n, 11);
     assert_int_equal(ls_planner_failed(pl, &a[0], LS_ETIMEDOUT), 0);
     ls_planner_progress(pl, 130, &prog, &st, 1);
@@ -697,10 +706,43 @@ static void failures_halve_the_window_and_good_chunks_regrow_it(void **state)
     ls_manifest_free(&m);
 }
 
+/* A connection that resets fails every request in flight on it at once:
+ * that is one failure, so a peer with a wide window is not dropped for it
+ * (it may rejoin when it comes back); failures of requests sent one after
+ * the other still drop a peer whose every stream fails. */
+static void a_window_failing_at_once_is_one_failure(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {100ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"a", "b"}; /* b keeps the download alive */
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a[16];
+    uint32_t slot;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, NULL, &pl), 0);
+    size_t n = fill_fast_window(pl, a);
+    assert_true(n >= 9); /* more than MAX_CONSECUTIVE_FAILURES (8) */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(ls_planner_failed(pl, &a[i], LS_EIO), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, 0), 0);
+    assert_true(ls_planner_peer_can_join(pl, "a"));
+    assert_int_equal(ls_planner_add_peer(pl, "a", &slot), 0);
+    /* back: eight requests that each fail after the one before */
+    for (uint64_t t = 200; t < 208; t++) {
+        assert_int_equal(ls_planner_next(pl, 0, t, &a[0]), 0);
+        assert_int_equal(ls_planner_failed(pl, &a[0], LS_EIO), 0);
+    }
+    assert_false(ls_planner_peer_can_join(pl, "a"));
+    assert_int_equal(ls_planner_next(pl, 0, 300, &a[0]), LS_EPEER_GONE);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void round_robin_mode_deals_chunks_like_the_seed(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {6ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {6ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"a", "b", "c"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -722,7 +764,7 @@ static void round_robin_mode_deals_chunks_like_the_seed(void **state)
 static void lost_peer_may_rejoin_but_a_dropped_one_may_not(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"a", "b", "liar"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -755,7 +797,7 @@ static void lost_peer_may_rejoin_but_a_dropped_one_may_not(void **state)
 static void progress_reports_bytes_and_rates(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {20ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {20ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"a", "b"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -776,18 +818,18 @@ static void progress_reports_bytes_and_rates(void **state)
     assert_int_equal(ls_planner_done(pl, &b0, b0.length, 400, true, &o), 0);
     assert_int_equal(ls_planner_done(pl, &b1, b1.length, 800, true, &o), 0);
     ls_planner_progress(pl, 1000, &prog, stats, 2);
-    assert_int_equal(prog.bytes_done, 4ull * LS_CHUNK_SIZE);
-    assert_int_equal(prog.bytes_total, 20ull * LS_CHUNK_SIZE);
+    assert_int_equal(prog.bytes_done, 4ull * LS_CHUNK_SIZE_MAX);
+    assert_int_equal(prog.bytes_total, 20ull * LS_CHUNK_SIZE_MAX);
     assert_int_equal(prog.chunks_done, 4);
     assert_int_equal(prog.chunks_total, 20);
-    assert_int_equal(prog.rate_bps, 4ull * LS_CHUNK_SIZE); /* 4 chunks in 1 s */
+    assert_int_equal(prog.rate_bps, 4ull * LS_CHUNK_SIZE_MAX); /* 4 chunks in 1 s */
     assert_int_equal(prog.peer_count, 2);
     assert_string_equal(stats[0].peer_id, "a");
-    assert_int_equal(stats[0].bytes_done, 2ull * LS_CHUNK_SIZE);
+    assert_int_equal(stats[0].bytes_done, 2ull * LS_CHUNK_SIZE_MAX);
     /* per peer, what it delivered over the same second: 2 chunks each, and
      * together the overall rate (not "a" at its 100 ms service rate) */
-    assert_int_equal(stats[0].rate_bps, 2ull * LS_CHUNK_SIZE);
-    assert_int_equal(stats[1].rate_bps, 2ull * LS_CHUNK_SIZE);
+    assert_int_equal(stats[0].rate_bps, 2ull * LS_CHUNK_SIZE_MAX);
+    assert_int_equal(stats[1].rate_bps, 2ull * LS_CHUNK_SIZE_MAX);
     assert_int_equal(stats[0].rate_bps + stats[1].rate_bps, prog.rate_bps);
     ls_planner_free(pl);
     ls_manifest_free(&m);
@@ -796,7 +838,7 @@ static void progress_reports_bytes_and_rates(void **state)
 static void progress_is_due_at_most_four_times_a_second(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"a"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -816,7 +858,7 @@ static void progress_is_due_at_most_four_times_a_second(void **state)
 static void rarest_first_feeds_the_swarm(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"seeder", "partial"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -855,7 +897,7 @@ static void rarest_first_feeds_the_swarm(void **state)
 static void busy_is_not_a_failure(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {2ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {2ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"a"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -885,7 +927,7 @@ static void busy_is_not_a_failure(void **state)
 static void requeued_chunk_goes_to_a_downloader_before_the_seeder(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"seeder", "a", "b"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -917,7 +959,7 @@ static void requeued_chunk_goes_to_a_downloader_before_the_seeder(void **state)
 static void seeder_duplicates_only_in_the_endgame(void **state)
 {
     (void)state;
-    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE};
+    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE_MAX};
     const char *const ids[] = {"seeder", "partial"};
     ls_game_manifest_t m;
     ls_planner_t *pl = NULL;
@@ -968,6 +1010,7 @@ int main(void)
         cmocka_unit_test(window_grows_with_a_fast_peer_and_stays_small_for_a_slow_one),
         cmocka_unit_test(window_covers_a_long_round_trip),
         cmocka_unit_test(failures_halve_the_window_and_good_chunks_regrow_it),
+        cmocka_unit_test(a_window_failing_at_once_is_one_failure),
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
         cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
         cmocka_unit_test(progress_reports_bytes_and_rates),

@@ -15,7 +15,7 @@
 #define GAME "{\"id\":\"doom\",\"name\":\"Doom\",\"version\":\"1.9\",\"size\":5,\"file_count\":1}"
 #define LIBRARY "{\"library_rev\":7,\"digest\":\"" D64 "\",\"games\":[" GAME "]}"
 #define HELLO_WITH(extra)                                                                          \
-    "{\"kind\":\"hello\",\"protocol_version\":4,\"peer_id\":\"p1\",\"name\":\"alpha\","            \
+    "{\"kind\":\"hello\",\"protocol_version\":5,\"peer_id\":\"p1\",\"name\":\"alpha\","            \
     "\"listen_port\":4433,\"features\":[\"chunks\"]," extra "\"library\":" LIBRARY "}"
 #define HELLO HELLO_WITH("")
 #define FILE_ENTRY(path) "{\"path\":\"" path "\",\"size\":0,\"is_dir\":false,\"chunk_sha256\":[]}"
@@ -1061,7 +1061,7 @@ static void wrong_types_are_etype(void **state)
                                  "files[0].is_dir"),
                      LS_ETYPE);
     assert_int_equal(decode_text(HELLO_WITH("\"party_proof\":null,"), "party_proof"), LS_ETYPE);
-    assert_int_equal(decode_text("{\"kind\":\"hello\",\"protocol_version\":4,\"peer_id\":\"p\","
+    assert_int_equal(decode_text("{\"kind\":\"hello\",\"protocol_version\":5,\"peer_id\":\"p\","
                                  "\"name\":\"n\",\"listen_port\":1,\"features\":\"chunks\","
                                  "\"library\":" LIBRARY "}",
                                  "features"),
@@ -1075,7 +1075,7 @@ static void missing_fields_are_emissing(void **state)
     assert_int_equal(decode_text("{\"kind\":\"ping\"}", "nonce"), LS_EMISSING);
     assert_int_equal(decode_text("{\"nonce\":1}", "kind"), LS_EMISSING);
     /* Only a hello may leave its library out (it follows in hello_library). */
-    assert_int_equal(decode_text("{\"kind\":\"hello_ack\",\"protocol_version\":4,"
+    assert_int_equal(decode_text("{\"kind\":\"hello_ack\",\"protocol_version\":5,"
                                  "\"peer_id\":\"p\",\"name\":\"n\",\"listen_port\":1,"
                                  "\"features\":[]}",
                                  "library"),
@@ -1135,7 +1135,7 @@ static void over_long_strings_are_erange(void **state)
              "\"file_count\":0}]}",
              name);
     assert_int_equal(decode_text(json, NULL), 0);
-    assert_int_equal(decode_text("{\"kind\":\"hello\",\"protocol_version\":4,\"peer_id\":\"\","
+    assert_int_equal(decode_text("{\"kind\":\"hello\",\"protocol_version\":5,\"peer_id\":\"\","
                                  "\"name\":\"n\",\"listen_port\":1,\"features\":[],"
                                  "\"library\":" LIBRARY "}",
                                  "peer_id"),
@@ -1170,7 +1170,7 @@ static void too_many_entries_are_erange(void **state)
                                   LS_MANIFEST_FILES_MAX + 1, "]}");
     assert_int_equal(decode_text(json, "files"), LS_ERANGE);
     free(json);
-    json = json_with_many_entries("{\"kind\":\"hello\",\"protocol_version\":4,\"peer_id\":\"p\","
+    json = json_with_many_entries("{\"kind\":\"hello\",\"protocol_version\":5,\"peer_id\":\"p\","
                                   "\"name\":\"n\",\"listen_port\":1,\"features\":[",
                                   LS_FEATURES_MAX + 1, "],\"library\":" LIBRARY "}");
     assert_int_equal(decode_text(json, "features"), LS_ERANGE);
@@ -1192,7 +1192,7 @@ static void chunk_request_length_and_range_are_bounded(void **state)
 static void listen_port_and_protocol_version_must_fit(void **state)
 {
     (void)state;
-    assert_int_equal(decode_text("{\"kind\":\"hello\",\"protocol_version\":4,\"peer_id\":\"p\","
+    assert_int_equal(decode_text("{\"kind\":\"hello\",\"protocol_version\":5,\"peer_id\":\"p\","
                                  "\"name\":\"n\",\"listen_port\":65536,\"features\":[],"
                                  "\"library\":" LIBRARY "}",
                                  "listen_port"),
@@ -1222,9 +1222,37 @@ static void other_protocol_versions_still_decode(void **state)
 static void chunk_geometry_must_match_the_size(void **state)
 {
     (void)state;
+    /* a manifest states its chunk size: a power of two from 1 to 4 MiB */
+    static const char *const bad_sizes[] = {"0", "524288", "3145728", "8388608", "4194305"};
+    static const char *const good_sizes[] = {"1048576", "2097152", "4194304"};
+    char json[256];
+    for (size_t i = 0; i < sizeof bad_sizes / sizeof *bad_sizes; i++) {
+        snprintf(json, sizeof json,
+                 "{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1\","
+                 "\"chunk_size\":%s,\"files\":[]}",
+                 bad_sizes[i]);
+        assert_int_equal(decode_text(json, "chunk_size"), LS_ERANGE);
+    }
+    for (size_t i = 0; i < sizeof good_sizes / sizeof *good_sizes; i++) {
+        snprintf(json, sizeof json,
+                 "{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1\","
+                 "\"chunk_size\":%s,\"files\":[]}",
+                 good_sizes[i]);
+        assert_int_equal(decode_text(json, NULL), 0);
+    }
+    /* the chunk count follows the stated size: 5 MiB is 2 chunks of 4 MiB,
+     * 5 of 1 MiB */
     assert_int_equal(decode_text("{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1\","
-                                 "\"chunk_size\":1048576,\"files\":[]}",
-                                 "chunk_size"),
+                                 "\"chunk_size\":4194304,\"files\":[{\"path\":\"a\","
+                                 "\"size\":5242880,\"is_dir\":false,\"chunk_sha256\":[\"" D64
+                                 "\",\"" D64 "\"]}]}",
+                                 NULL),
+                     0);
+    assert_int_equal(decode_text("{\"kind\":\"game\",\"game_id\":\"doom\",\"version\":\"1\","
+                                 "\"chunk_size\":1048576,\"files\":[{\"path\":\"a\","
+                                 "\"size\":5242880,\"is_dir\":false,\"chunk_sha256\":[\"" D64
+                                 "\",\"" D64 "\"]}]}",
+                                 "files[0].chunk_sha256"),
                      LS_ERANGE);
     /* a 1-byte file needs one chunk */
     assert_int_equal(decode_text(GAME_MSG_WITH("{\"path\":\"a\",\"size\":1,\"is_dir\":false,"
