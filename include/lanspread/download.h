@@ -144,7 +144,7 @@ int ls_dl_chunk_verify_on_disk(const char *game_root, const ls_game_manifest_t *
  *   byte counts) are still read, with both counts 0 (unknown).
  * It lives in the state directory, never in the game root. */
 
-#define LS_RESUME_CHUNKS_MAX (1u << 24) /* 64 TiB of 4 MiB chunks */
+#define LS_RESUME_CHUNKS_MAX (1u << 24) /* 16 TiB of 1 MiB chunks */
 #define LS_RESUME_FILE_MAX                                                                         \
     (8 + 1 + LS_GAME_ID_MAX + 1 + LS_VERSION_MAX + 32 + 16 + 4 + LS_RESUME_CHUNKS_MAX / 8 + 32)
 
