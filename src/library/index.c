@@ -418,8 +418,13 @@ int ls__index_decode(const uint8_t *data, size_t len, ls_index_t *out)
     uint64_t flags = take_uint(&r, 4);
     uint64_t body_len = take_uint(&r, 8);
     const uint8_t *sum = take(&r, LS_SHA256_LEN);
-    if (r.failed || memcmp(magic, INDEX_MAGIC, INDEX_MAGIC_LEN) != 0 || format != INDEX_FORMAT ||
-        flags != 0 || body_len != r.left)
+    if (r.failed || memcmp(magic, INDEX_MAGIC, INDEX_MAGIC_LEN) != 0)
+        return LS_ECORRUPT;
+    /* Another build's format (e.g. an older chunk size): not damage, an
+     * upgrade, which the caller reports as such. */
+    if (format != INDEX_FORMAT)
+        return LS_EVERSION;
+    if (flags != 0 || body_len != r.left)
         return LS_ECORRUPT;
     ls_sha256(r.p, r.left, digest);
     if (memcmp(digest, sum, LS_SHA256_LEN) != 0)
@@ -460,7 +465,13 @@ int ls_index_load(const char *path, const char *legacy_path, ls_index_t *out, bo
         return 0;
     if (rc == LS_ENOMEM)
         return rc;
-    if (rc != 0) {
+    if (rc == LS_EVERSION) {
+        out->library_rev = (uint64_t)time(NULL);
+        ls_info("library",
+                "index %s was written in another format (this build reads format %u); "
+                "rehashing everything once, rev restarts at %llu",
+                read_path, INDEX_FORMAT, (unsigned long long)out->library_rev);
+    } else if (rc != 0) {
         out->library_rev = (uint64_t)time(NULL);
         ls_warn("library",
                 "index %s is unreadable (%s); rehashing everything, rev restarts at %llu",

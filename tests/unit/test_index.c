@@ -123,10 +123,14 @@ static void a_cut_or_flipped_file_is_refused_as_a_whole(void **state)
         assert_int_equal(ls__index_decode(data, keep, &back), LS_ECORRUPT);
         assert_int_equal(back.game_count, 0);
     }
+    /* The header's u32 format after the 8-byte magic: another value is
+     * another build's index (LS_EVERSION, rehashed once), not damage. */
+    enum { FORMAT_AT = 8, FORMAT_LEN = 4 };
     for (size_t at = 0; at < len; at++) {
+        int want = at >= FORMAT_AT && at < FORMAT_AT + FORMAT_LEN ? LS_EVERSION : LS_ECORRUPT;
         for (int bit = 0; bit < 8; bit++) {
             data[at] ^= (uint8_t)(1u << bit);
-            assert_int_equal(ls__index_decode(data, len, &back), LS_ECORRUPT);
+            assert_int_equal(ls__index_decode(data, len, &back), want);
             data[at] ^= (uint8_t)(1u << bit);
         }
     }
