@@ -311,8 +311,12 @@ int ls_resume_load(const char *state_dir, const ls_game_manifest_t *manifest, ls
         goto out;
     }
     if (!matches(&stored, out)) {
-        ls_info(LOG_MOD, "resume file %s ignored: it is for %s %s, not this manifest of %s %s",
-                path, stored.game_id, stored.version, out->game_id, out->version);
+        /* Same id and version but another manifest: the seeder's files
+         * changed, or its chunk size did (an upgrade from 4 MiB chunks). */
+        ls_info(LOG_MOD,
+                "resume file %s ignored: it was made for another file list of %s %s "
+                "(%zu chunks, this one has %zu); the download starts over",
+                path, stored.game_id, stored.version, stored.chunk_count, out->chunk_count);
         rc = LS_ERESUME;
     } else {
         memcpy(out->bitmap, stored.bitmap, bitmap_len(out->chunk_count));
