@@ -6,9 +6,8 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
+#include "install/archive_lib.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -450,6 +449,8 @@ static int libarchive_unpack(void *self, const char *archive_path, const char *d
     int rc;
     if (reason && reason_len > 0)
         reason[0] = '\0';
+    if (ls_archive_load() != 0)
+        return fail(&ctx, LS_EARCHIVE, "libarchive (%s) cannot be loaded", LS_ARCHIVE_SONAME);
     ctx.destfd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (ctx.destfd < 0)
         return fail(&ctx, ls_error_from_errno(errno), "cannot open destination: %s",

@@ -5,10 +5,9 @@
 #include "lanspread/error.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/log.h"
+#include "install/archive_lib.h"
 #include "lanspread/path.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -69,6 +68,8 @@ static int add_member(struct archive *ar, const ls_demo_member_t *m)
 static int write_archive(const char *path, const char *format, const ls_demo_member_t *members,
                          size_t count)
 {
+    if (ls_archive_load() != 0)
+        return LS_EARCHIVE;
     struct archive *ar = archive_write_new();
     int rc = 0;
     if (!ar)

@@ -19,11 +19,6 @@
 #include <string.h>
 
 #define MODULE "net"
-/* QUIC needs TLS 1.3 and no middlebox compatibility mode; AES-GCM first for
- * AES-NI. */
-#define TLS_PRIORITY                                                                               \
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"      \
-    "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:%DISABLE_TLS13_COMPAT_MODE"
 /* Packets built per write pass before yielding to the loop so ACKs are read. */
 #define MAX_PKTS_PER_PASS 1024
 #define MAX_VECS 16
@@ -326,7 +321,7 @@ static int tls_setup(ls_net_conn_t *c)
     }
     int rv = c->is_server ? ngtcp2_crypto_gnutls_configure_server_session(c->tls)
                           : ngtcp2_crypto_gnutls_configure_client_session(c->tls);
-    if (rv != 0 || gnutls_priority_set_direct(c->tls, TLS_PRIORITY, NULL) < 0 ||
+    if (rv != 0 || gnutls_priority_set(c->tls, c->ep->priority) < 0 ||
         gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->ep->cred) < 0)
         return LS_ETLS;
     gnutls_session_set_ptr(c->tls, &c->conn_ref);

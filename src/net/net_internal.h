@@ -141,6 +141,7 @@ struct ls_net_endpoint {
     ls_net_limits_t lim;
     void *user_data;
     gnutls_certificate_credentials_t cred;
+    gnutls_priority_t priority; /* shared by every session (load_credentials) */
     ls_net_conn_t *conns;
     size_t nconns;   /* in the list */
     size_t nhandles; /* connections whose handles are not yet closed */

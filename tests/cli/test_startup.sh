@@ -36,6 +36,11 @@ u = urllib.parse.urlparse(sys.argv[1]); socket.create_connection((u.hostname, u.
   || fail "the printed address $url does not accept connections"
 grep -q "\"url\": *\"$url\"\|\"url\":\"$url\"" "$work/odd-state/api.json" || fail "api.json does not hold $url"
 grep -q "pid $h_pid" "$work/h.err" || fail "the banner does not name the daemon's pid $h_pid"
+# libarchive (and the libxml2, ICU and libstdc++ it pulls in) is loaded only
+# to unpack: a daemon that has not unpacked maps none of it (issue #17, RSS).
+if grep -E 'lib(archive|xml2|icuuc)\.so' "/proc/$h_pid/maps" >"$work/maps.hit"; then
+  fail "a daemon that unpacked nothing maps libarchive's libraries: $(sort -u "$work/maps.hit" | head -3)"
+fi
 
 # --- the registry: `lanspread games` with no flags finds it ----------------
 run_cli() {
