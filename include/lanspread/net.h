@@ -136,6 +136,12 @@ void ls_net_endpoint_close(ls_net_endpoint_t *ep, void (*on_closed)(void *user_d
 
 int ls_net_endpoint_local_addr(const ls_net_endpoint_t *ep, struct sockaddr_storage *addr);
 
+/* Whether a connection accepted from exactly this address (IP and port) is
+ * still in its handshake, not yet reported by established_cb. A peer dials
+ * from its one socket, so that is its listening address: the caller can
+ * wait for this connection instead of dialling the peer a second time. */
+bool ls_net_endpoint_is_accepting_from(const ls_net_endpoint_t *ep, const struct sockaddr *addr);
+
 /* What the budgets see now, and what they turned away so far. */
 typedef struct {
     uint32_t conns_in;      /* open inbound connections */

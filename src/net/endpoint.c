@@ -313,6 +313,26 @@ static bool holds_slot(const ls_net_conn_t *c)
     return !c->is_closed && !c->is_close_requested;
 }
 
+static bool same_port(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_port ==
+               ((const struct sockaddr_in *)b)->sin_port;
+    return ((const struct sockaddr_in6 *)a)->sin6_port ==
+           ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+bool ls_net_endpoint_is_accepting_from(const ls_net_endpoint_t *ep, const struct sockaddr *addr)
+{
+    /* is_known: established_cb handed the connection to the application */
+    for (const ls_net_conn_t *c = ep->conns; c; c = c->next)
+        if (c->is_server && !c->is_known && holds_slot(c) &&
+            same_ip((const struct sockaddr *)&c->remote, addr) &&
+            same_port((const struct sockaddr *)&c->remote, addr))
+            return true;
+    return false;
+}
+
 static bool is_unverified_in(const ls_net_conn_t *c)
 {
     return c->is_server && !c->is_verified && holds_slot(c);

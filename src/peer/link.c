@@ -791,6 +791,13 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
     /* Already connected to that peer some other way (it dialled us). */
     if (target->peer_id[0] && ls__links_exists(links, target->peer_id))
         return;
+    /* It is dialling us at this moment (its handshake is under way; a link
+     * exists only once it is done): that connection will do, so wait for
+     * it rather than open a second one that one side then closes as a
+     * duplicate. If it fails, a later tick dials. */
+    if (ls_net_endpoint_is_accepting_from(links->endpoint,
+                                          (const struct sockaddr *)&target->sockaddr))
+        return;
     if (dials_in_flight(links) >= LS_DIALS_IN_FLIGHT_MAX) {
         links->is_dial_held = true;
         return;

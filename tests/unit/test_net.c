@@ -247,6 +247,33 @@ static void handshake_reports_each_peers_identity(void **state)
     fixture_free(fx);
 }
 
+static struct sockaddr_storage accepting_from;
+
+static bool a_is_accepting_from_b(fixture_t *fx)
+{
+    return ls_net_endpoint_is_accepting_from(fx->a, (const struct sockaddr *)&accepting_from);
+}
+
+/* A handshake in progress from a peer's address is visible before
+ * established_cb (so a peer being dialled does not dial back), and no
+ * longer once the connection is the application's. */
+static void a_handshake_under_way_is_seen_by_the_peers_address(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    assert_int_equal(ls_net_endpoint_local_addr(fx->b, &accepting_from), 0);
+    assert_false(a_is_accepting_from_b(fx));
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, a_is_accepting_from_b));
+    assert_int_equal(fx->sa.established, 0);
+    assert_true(run_until(fx, both_established));
+    assert_false(a_is_accepting_from_b(fx));
+    struct sockaddr_storage other_port = accepting_from;
+    ((struct sockaddr_in *)&other_port)->sin_port ^= htons(1); /* both families: same offset */
+    assert_false(ls_net_endpoint_is_accepting_from(fx->a, (const struct sockaddr *)&other_port));
+    fixture_free(fx);
+}
+
 static void refused_peer_is_disconnected_on_both_sides(void **state)
 {
     (void)state;
@@ -1440,6 +1467,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_reports_each_peers_identity),
+        cmocka_unit_test(a_handshake_under_way_is_seen_by_the_peers_address),
         cmocka_unit_test(refused_peer_is_disconnected_on_both_sides),
         cmocka_unit_test(a_client_can_refuse_the_server_it_reached),
         cmocka_unit_test(connect_to_a_closed_port_fails_at_once_as_unreachable),
