@@ -32,8 +32,9 @@ struct ls__fetcher {
      * within LS_HAVE_INTERVAL_MS of the last `have` is announced when the
      * interval ends (a round of chunks completes nearly at once, and a
      * chunk not announced is one nobody fetches from us), and a peer that
-     * answered `busy` is asked again once LS_PLANNER_BUSY_BACKOFF_MS is
-     * over (no answer of ours may be due before then). */
+     * answered `busy` is asked again once its backoff is over
+     * (ls_planner_busy_backoff_ms; no answer of ours may be due before
+     * then). */
     uv_timer_t wake_timer;
     bool has_wake_timer; /* initialised (closed at shutdown) */
 };
@@ -623,7 +624,7 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         reply->u.error.code == LS_WIRE_BUSY)
         status = LS_EBUSY;
     if (status == LS_EBUSY && dl->state == DL_FETCHING)
-        wake_in(dl->fr, LS_PLANNER_BUSY_BACKOFF_MS + 1);
+        wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
     if (dl->state == DL_FETCHING && status != LS_ECANCELED)
         fail_request(dl, fetch, status);
     fetch_forget(dl, fetch);
