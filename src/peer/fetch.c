@@ -29,7 +29,7 @@ struct ls__fetcher {
     bool is_shutting_down;
     bool is_swarm; /* rarest first, partial peers and partial serving */
     /* Wakes the downloads before the next periodic tick: a chunk verified
-     * within LS_HAVE_INTERVAL_MS of the last `have` is announced when the
+     * within ls_have_interval_ms of the last `have` is announced when the
      * interval ends (a round of chunks completes nearly at once, and a
      * chunk not announced is one nobody fetches from us), and a peer that
      * answered `busy` is asked again once its backoff is over
@@ -1349,17 +1349,18 @@ static void wake_in(ls__fetcher_t *fr, uint64_t delay_ms)
     uv_timer_start(&fr->wake_timer, wake_timer_cb, delay_ms, 0);
 }
 
-/* At most one `have` per LS_HAVE_INTERVAL_MS, and only after a change; a
+/* At most one `have` per ls_have_interval_ms, and only after a change; a
  * change inside the interval goes out when it ends. */
 static void maybe_send_have(ls__download_t *dl)
 {
     if (!dl->is_have_dirty || dl->state != DL_FETCHING || ls_resume_count(&dl->resume) == 0)
         return;
     uint64_t since = uv_now(dl->fr->loop) - dl->last_have_ms;
-    if (since >= LS_HAVE_INTERVAL_MS)
+    uint64_t interval = ls_have_interval_ms(dl->resume.chunk_count);
+    if (since >= interval)
         send_have(dl, false);
     else
-        wake_in(dl->fr, LS_HAVE_INTERVAL_MS - since);
+        wake_in(dl->fr, interval - since);
 }
 
 /* A peer's partial copy of the manifest we fetch: it gets the chunks it
