@@ -950,6 +950,13 @@ int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t by
     return 0;
 }
 
+uint64_t ls_planner_busy_backoff_ms(const ls_planner_t *planner)
+{
+    uint64_t ms =
+        LS_PLANNER_BUSY_BACKOFF_MS_PER_MIB * planner->manifest->chunk_size / LS_PLANNER_MIB;
+    return ms ? ms : 1;
+}
+
 int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason)
 {
     ssize_t pos = find_request(planner, a->ticket);
@@ -964,7 +971,7 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
          * chunk elsewhere for a while. */
         chunk_t *c = &planner->chunks[r.chunk];
         c->busy_mask = (planner->now_ms < c->busy_until ? c->busy_mask : 0) | peer_bit(r.peer);
-        c->busy_until = planner->now_ms + LS_PLANNER_BUSY_BACKOFF_MS;
+        c->busy_until = planner->now_ms + ls_planner_busy_backoff_ms(planner);
         peer->cap = peer_window(planner, peer) / 2 ? peer_window(planner, peer) / 2 : 1;
         requeue_chunk(planner, r.chunk);
         return 0;

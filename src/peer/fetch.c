@@ -29,11 +29,12 @@ struct ls__fetcher {
     bool is_shutting_down;
     bool is_swarm; /* rarest first, partial peers and partial serving */
     /* Wakes the downloads before the next periodic tick: a chunk verified
-     * within LS_HAVE_INTERVAL_MS of the last `have` is announced when the
+     * within ls_have_interval_ms of the last `have` is announced when the
      * interval ends (a round of chunks completes nearly at once, and a
      * chunk not announced is one nobody fetches from us), and a peer that
-     * answered `busy` is asked again once LS_PLANNER_BUSY_BACKOFF_MS is
-     * over (no answer of ours may be due before then). */
+     * answered `busy` is asked again once its backoff is over
+     * (ls_planner_busy_backoff_ms; no answer of ours may be due before
+     * then). */
     uv_timer_t wake_timer;
     bool has_wake_timer; /* initialised (closed at shutdown) */
 };
@@ -623,7 +624,7 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         reply->u.error.code == LS_WIRE_BUSY)
         status = LS_EBUSY;
     if (status == LS_EBUSY && dl->state == DL_FETCHING)
-        wake_in(dl->fr, LS_PLANNER_BUSY_BACKOFF_MS + 1);
+        wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
     if (dl->state == DL_FETCHING && status != LS_ECANCELED)
         fail_request(dl, fetch, status);
     fetch_forget(dl, fetch);
@@ -1348,17 +1349,18 @@ static void wake_in(ls__fetcher_t *fr, uint64_t delay_ms)
     uv_timer_start(&fr->wake_timer, wake_timer_cb, delay_ms, 0);
 }
 
-/* At most one `have` per LS_HAVE_INTERVAL_MS, and only after a change; a
+/* At most one `have` per ls_have_interval_ms, and only after a change; a
  * change inside the interval goes out when it ends. */
 static void maybe_send_have(ls__download_t *dl)
 {
     if (!dl->is_have_dirty || dl->state != DL_FETCHING || ls_resume_count(&dl->resume) == 0)
         return;
     uint64_t since = uv_now(dl->fr->loop) - dl->last_have_ms;
-    if (since >= LS_HAVE_INTERVAL_MS)
+    uint64_t interval = ls_have_interval_ms(dl->resume.chunk_count);
+    if (since >= interval)
         send_have(dl, false);
     else
-        wake_in(dl->fr, LS_HAVE_INTERVAL_MS - since);
+        wake_in(dl->fr, interval - since);
 }
 
 /* A peer's partial copy of the manifest we fetch: it gets the chunks it

@@ -921,6 +921,34 @@ static void busy_is_not_a_failure(void **state)
     ls_manifest_free(&m);
 }
 
+/* The `busy` backoff follows the manifest's chunk size (about 1.5 chunk
+ * times at 200 Mbit/s): a 1 MiB chunk is asked of that peer again after
+ * 62 ms, a 4 MiB one after 248 ms, and not a millisecond before. */
+static void busy_backoff_follows_the_chunk_size(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {LS_CHUNK_SIZE_MIN}; /* one chunk at either size */
+    const char *const ids[] = {"a"};
+    const uint32_t chunk_sizes[] = {LS_CHUNK_SIZE_MIN, LS_CHUNK_SIZE_MAX};
+    const uint64_t backoff_ms[] = {62, 248};
+    for (size_t k = 0; k < 2; k++) {
+        ls_game_manifest_t m;
+        ls_planner_t *pl = NULL;
+        ls_assignment_t a;
+        make_manifest(&m, sizes, 1);
+        m.chunk_size = chunk_sizes[k];
+        assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+        assert_int_equal(ls_planner_busy_backoff_ms(pl), backoff_ms[k]);
+        assert_int_equal(ls_planner_next(pl, 0, 1000, &a), 0);
+        assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
+        assert_int_equal(ls_planner_next(pl, 0, 1000 + backoff_ms[k] - 1, &a), LS_EAGAIN);
+        assert_int_equal(ls_planner_next(pl, 0, 1000 + backoff_ms[k], &a), 0);
+        assert_int_equal(a.chunk_id, 0);
+        ls_planner_free(pl);
+        ls_manifest_free(&m);
+    }
+}
+
 /* A chunk handed back (a failed or busy answer) goes to a downloader that
  * holds it rather than to the complete seeder, unless none may be asked
  * for it now: the seeder's upload feeds chunks nobody else has. */
@@ -995,6 +1023,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(adaptive_plan_is_near_ideal_and_beats_round_robin),
+        cmocka_unit_test(busy_backoff_follows_the_chunk_size),
         cmocka_unit_test(vanished_peer_chunks_are_redone_by_the_others),
         cmocka_unit_test(corrupting_peer_is_dropped_after_two_bad_chunks),
         cmocka_unit_test(flaky_streams_are_retried_and_the_download_completes),

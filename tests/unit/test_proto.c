@@ -1663,10 +1663,22 @@ static void protocol_md_examples_decode(void **state)
     free(doc);
 }
 
+/* `have` goes out at most every 20 ms for a game of usual size, less
+ * often for a bitmap so big that it would cost over 256 hex digits per ms. */
+static void have_interval_grows_with_the_bitmap(void **state)
+{
+    (void)state;
+    assert_int_equal(ls_have_interval_ms(112), 20);
+    assert_int_equal(ls_have_interval_ms(20480), 20);   /* 20 GiB of 1 MiB chunks */
+    assert_int_equal(ls_have_interval_ms(51200), 50);   /* 50 GiB */
+    assert_int_equal(ls_have_interval_ms(250000), 244); /* about the frame bound */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hello_round_trips_with_its_library_snapshot),
+        cmocka_unit_test(have_interval_grows_with_the_bitmap),
         cmocka_unit_test(hello_ack_round_trips_without_party_proof),
         cmocka_unit_test(hello_may_defer_its_library_to_hello_library),
         cmocka_unit_test(ping_pong_and_delta_ack_round_trip_their_number),
