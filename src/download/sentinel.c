@@ -708,12 +708,11 @@ static int finish_file(ls_dl_tx_t *tx, const ls_file_desc_t *f, dev_t root_dev)
 static int sync_data(ls_dl_tx_t *tx)
 {
     const ls_game_manifest_t *m = tx->manifest;
-    struct stat root;
-    int rc = fstat(tx->root_fd, &root) == 0 ? 0 : ls_error_from_errno(errno);
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < m->file_count; i++) {
         if (!tx->is_selected[i] || i == tx->sentinel_index || m->files[i].is_dir || tx->is_whole[i])
             continue;
-        rc = finish_file(tx, &m->files[i], root.st_dev);
+        rc = finish_file(tx, &m->files[i], tx->root_dev);
     }
     if (rc == 0 && syncfs(tx->root_fd) != 0)
         rc = ls_error_from_errno(errno);

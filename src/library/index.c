@@ -465,17 +465,16 @@ int ls_index_load(const char *path, const char *legacy_path, ls_index_t *out, bo
         return 0;
     if (rc == LS_ENOMEM)
         return rc;
-    if (rc == LS_EVERSION) {
+    if (rc != 0)
         out->library_rev = (uint64_t)time(NULL);
+    if (rc == LS_EVERSION)
         ls_info("library",
                 "index %s was written in another format (this build reads format %u); "
                 "rehashing everything once, rev restarts at %llu",
                 read_path, INDEX_FORMAT, (unsigned long long)out->library_rev);
-    } else if (rc != 0) {
-        out->library_rev = (uint64_t)time(NULL);
+    else if (rc != 0)
         ls_warn("library",
                 "index %s is unreadable (%s); rehashing everything, rev restarts at %llu",
                 read_path, ls_strerror(rc), (unsigned long long)out->library_rev);
-    }
     return 0;
 }
