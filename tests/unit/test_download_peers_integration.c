@@ -137,7 +137,7 @@ static void one_seeder_vanishing_midway_does_not_stop_the_download(void **state)
 static void the_only_seeder_restarting_is_waited_for(void **state)
 {
     ls_swarm_t *f = *state;
-    const size_t size = 160 * LS_CHUNK_SIZE;
+    const size_t size = 160 * LS_CHUNK_SIZE_MAX; /* 640 MiB: long enough to act mid-way */
     int d = ls_swarm_start(f, 1, size);
     ls_test_peer_t *p = download_until_progress(f, d);
     json_t *ev;
@@ -183,7 +183,7 @@ static json_int_t bytes_from(ls_test_peer_t *p, const char *peer_id)
 static void seeder_appearing_mid_download_gets_work(void **state)
 {
     ls_swarm_t *f = *state;
-    const size_t size = 160 * LS_CHUNK_SIZE;
+    const size_t size = 160 * LS_CHUNK_SIZE_MAX; /* 640 MiB: long enough to act mid-way */
     /* The late seeder indexes its copy first, so that its restart later
      * takes milliseconds, not a hash of the whole game. */
     ls_test_peer_t *late = ls_swarm_make_peer(f, 2);
