@@ -90,8 +90,10 @@ typedef struct {
     uint32_t window;
     uint32_t in_flight;
     uint32_t bad_chunks;
-    bool is_active;  /* false once lost or dropped */
-    bool is_partial; /* a downloader serving its partial copy, not a complete seeder */
+    uint32_t requests;     /* requests handed out to it (diagnostics) */
+    uint32_t busy_answers; /* of them answered `busy` (diagnostics) */
+    bool is_active;        /* false once lost or dropped */
+    bool is_partial;       /* a downloader serving its partial copy, not a complete seeder */
 } ls_plan_peer_stat_t;
 
 typedef struct {
@@ -170,6 +172,10 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
 /* The peer is gone: every chunk it held goes back to the queue without
  * counting a try. */
 int ls_planner_peer_lost(ls_planner_t *planner, uint32_t peer);
+
+/* Chunks never handed out and chunks handed back, waiting for a peer: 0
+ * once every chunk left is in flight (the endgame). */
+size_t ls_planner_unsent(const ls_planner_t *planner);
 
 /* Fills `progress` and up to `peer_cap` entries of `peers` (may be NULL). */
 void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progress_t *progress,

@@ -520,6 +520,16 @@ static int try_partial(ls_serve_stream_t *ss, const ls_msg_t *request)
     return 0;
 }
 
+/* `busy` for a body request; a debug line per answer (the fan-out
+ * benchmark's trace counts them per reason). */
+static void refuse_busy(ls_serve_stream_t *ss, const char *why)
+{
+    ls_debug("serve", "%.12s: busy, %s: %s [%llu +%llu]", ss->link->peer_id, why,
+             ss->reply.path ? ss->reply.path : "(batch)", (unsigned long long)ss->reply.offset,
+             (unsigned long long)ss->reply.length);
+    send_error(ss, LS_WIRE_BUSY, why);
+}
+
 static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
 {
     ls_library_t *library = ss->server->library;
@@ -540,11 +550,11 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         return;
     }
     if (is_sent_to_another(ss)) {
-        send_error(ss, LS_WIRE_BUSY, "this chunk is on its way to another peer; ask the swarm");
+        refuse_busy(ss, "this chunk is on its way to another peer; ask the swarm");
         return;
     }
     if (is_given_recently(ss)) {
-        send_error(ss, LS_WIRE_BUSY, "this chunk was just given to another peer; ask the swarm");
+        refuse_busy(ss, "this chunk was just given to another peer; ask the swarm");
         return;
     }
     snprintf(ss->game_id, sizeof ss->game_id, "%s",
@@ -552,12 +562,12 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
              : request->kind == LS_MSG_GET_COVER    ? request->u.cover_request.game_id
                                                     : request->u.file_request.game_id);
     if (!transfer_begin(ss)) {
-        send_error(ss, LS_WIRE_BUSY, "at the upload limit; ask another peer");
+        refuse_busy(ss, "at the upload limit; ask another peer");
         return;
     }
     if (ss->server->open_files >= ss->server->fds_max) {
         transfer_end(ss);
-        send_error(ss, LS_WIRE_BUSY, "too many files open for serving; ask another peer");
+        refuse_busy(ss, "too many files open for serving; ask another peer");
         return;
     }
     note_given(ss);
