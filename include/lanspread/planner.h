@@ -138,6 +138,15 @@ bool ls_planner_peer_can_join(const ls_planner_t *planner, const char *peer_id);
  * of another size. */
 int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bitmap,
                         size_t chunk_total);
+/* A peer announced the chunks it holds (`have`): added if new to this
+ * download, back in if it was lost (a replaced link drops a peer from the
+ * download, and its next `have` comes on the new link: without this a
+ * downloader whose link was replaced at the start was never asked again by
+ * that peer), then given the bitmap as ls_planner_set_have. LS_EPEER_GONE
+ * for a peer dropped for bad data or failing streams, LS_ECANCELED once the
+ * download failed. */
+int ls_planner_peer_has(ls_planner_t *planner, const char *peer_id, const uint8_t *bitmap,
+                        size_t chunk_total, uint32_t *slot);
 /* A peer that takes many small requests at once (LS_FEATURE_BATCH): its
  * window counts bytes (the window in chunks x chunk_size) rather than
  * requests, with at most requests_max requests in flight; 0 restores the

@@ -437,6 +437,22 @@ int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bit
     return 0;
 }
 
+int ls_planner_peer_has(ls_planner_t *planner, const char *peer_id, const uint8_t *bitmap,
+                        size_t chunk_total, uint32_t *slot)
+{
+    uint32_t s;
+    if (planner->fail_code != 0)
+        return LS_ECANCELED;
+    int rc = add_peer(planner, peer_id, &s); /* new, or a lost one back */
+    if (rc == LS_EEXIST)
+        rc = ls_planner_peer_slot(planner, peer_id, &s);
+    if (rc == 0)
+        rc = ls_planner_set_have(planner, s, bitmap, chunk_total);
+    if (rc == 0 && slot)
+        *slot = s;
+    return rc;
+}
+
 bool ls_planner_peer_is_partial(const ls_planner_t *planner, uint32_t slot)
 {
     return slot < planner->peer_count && planner->peers[slot].have != NULL;

@@ -1404,12 +1404,7 @@ static void maybe_send_have(ls__download_t *dl)
 static void use_partial(ls__download_t *dl, const char *peer_id, const uint8_t *bitmap,
                         uint32_t chunk_count)
 {
-    uint32_t slot;
-    if (ls_planner_peer_slot(dl->planner, peer_id, &slot) != 0 &&
-        (!ls_planner_peer_can_join(dl->planner, peer_id) ||
-         ls_planner_add_peer(dl->planner, peer_id, &slot) != 0))
-        return;
-    if (ls_planner_set_have(dl->planner, slot, bitmap, chunk_count) == 0)
+    if (ls_planner_peer_has(dl->planner, peer_id, bitmap, chunk_count, NULL) == 0)
         pump(dl);
 }
 
