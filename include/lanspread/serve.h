@@ -56,6 +56,17 @@ int ls_serve_read_batch(const ls_serve_reply_t *reply, uint8_t *buf);
 
 void ls_serve_reply_free(ls_serve_reply_t *reply);
 
+/* Swarm upload sharing (server.c): whether one more swarm chunk may start
+ * for a requester. `sends` swarm chunks are being sent, `sends_to_requester`
+ * of them to it; `other_wants` is true when another swarm peer was refused
+ * one lately. Once more than one peer wants them, at most `shared_max` at a
+ * time, whoever asks: a requester that held every send while the others
+ * were answered `busy` kept the upload (a seeder sent one downloader 110 of
+ * 112 MiB, window 16, while refusing the five others). A requester alone
+ * takes what its window asks. */
+bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool other_wants,
+                           uint32_t shared_max);
+
 /* Builds an error frame message; *msg owned by the caller (ls_msg_free). */
 int ls_serve_error_msg(ls_msg_t *msg, ls_wire_error_t code, const char *message);
 

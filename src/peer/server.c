@@ -72,6 +72,8 @@ typedef struct {
 struct ls__server {
     uv_loop_t *loop;
     ls_given_t given[LS_SERVE_GIVEN_MAX]; /* a ring, oldest overwritten */
+    const ls_link_t *swarm_refused_link;  /* the last refused by swarm_admits */
+    uint64_t swarm_refused_ms;
     size_t given_next;
     ls_upload_t uploads[LS_UPLOAD_GAMES_MAX];
     size_t upload_count;
@@ -157,18 +159,37 @@ static bool buffer_admits(ls_serve_stream_t *ss, size_t len)
     return true;
 }
 
-/* Swarm transfers in progress, and whether any goes to another peer. */
-static uint32_t swarm_sends(const ls_serve_stream_t *ss, bool *to_others)
+/* Swarm transfers in progress, and how many of them go to ss's peer. */
+static uint32_t swarm_sends(const ls_serve_stream_t *ss, uint32_t *to_requester)
 {
     uint32_t n = 0;
-    *to_others = false;
+    *to_requester = 0;
     for (const ls_serve_stream_t *o = ss->server->sending; o; o = o->next_transfer) {
         if (!o->link->wants_swarm)
             continue;
         n++;
-        *to_others |= o->link != ss->link;
+        *to_requester += o->link == ss->link;
     }
     return n;
+}
+
+/* The shared swarm limit (ls_serve_swarm_admits); a refusal is noted as
+ * another peer's demand for the next LS_SERVE_SWARM_WANTED_MS. */
+static bool swarm_admits(ls_serve_stream_t *ss)
+{
+    ls__server_t *server = ss->server;
+    uint32_t mine, n;
+    if (!ss->link->wants_swarm)
+        return true;
+    n = swarm_sends(ss, &mine);
+    uint64_t now = uv_now(server->loop);
+    bool other_wants = server->swarm_refused_link && server->swarm_refused_link != ss->link &&
+                       now - server->swarm_refused_ms < LS_SERVE_SWARM_WANTED_MS;
+    if (ls_serve_swarm_admits(n, mine, other_wants, LS_SERVE_SWARM_SHARED_MAX))
+        return true;
+    server->swarm_refused_link = ss->link; /* compared, never followed */
+    server->swarm_refused_ms = now;
+    return false;
 }
 
 /* A body transfer starts: false (and nothing counted) when over a limit. */
@@ -232,7 +253,6 @@ static bool transfer_begin(ls_serve_stream_t *ss)
 {
     ls__server_t *server = ss->server;
     ls_link_load_t *load = load_of(server, ss->link, true);
-    bool to_others;
     if (!load || load->count >= LS_SERVE_PER_PEER_MAX)
         return false;
     if (server->transfers >= LS_SERVE_TOTAL_MAX) {
@@ -243,8 +263,7 @@ static bool transfer_begin(ls_serve_stream_t *ss)
         if (!(load = load_of(server, ss->link, true)))
             return false;
     }
-    if (ss->link->wants_swarm && swarm_sends(ss, &to_others) >= LS_SERVE_SWARM_SHARED_MAX &&
-        to_others)
+    if (!swarm_admits(ss))
         return false;
     load->count++;
     server->transfers++;
