@@ -67,6 +67,16 @@ void ls_serve_reply_free(ls_serve_reply_t *reply);
 bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool other_wants,
                            uint32_t shared_max);
 
+/* Whether a swarm request for a chunk this peer is sending to another swarm
+ * peer right now is refused (`busy`) rather than sent again at once: only
+ * from a complete copy (super-seeding: its upload feeds chunks nobody has
+ * yet). A partial copy sends it again when it has room: its requesters ask
+ * it only for chunks it holds (rarest first: mostly the one it just
+ * announced), and a `busy` keeps a requester off it for a backoff, so
+ * refusing left its upload idle (N=6 fan-out, 1.70-2.03 x instead of
+ * 1.54-1.58). */
+bool ls_serve_refuses_parallel_copy(bool is_partial_copy);
+
 /* Builds an error frame message; *msg owned by the caller (ls_msg_free). */
 int ls_serve_error_msg(ls_msg_t *msg, ls_wire_error_t code, const char *message);
 

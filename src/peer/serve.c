@@ -282,3 +282,8 @@ bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool oth
     bool is_shared = sends > sends_to_requester || other_wants;
     return sends < shared_max || !is_shared;
 }
+
+bool ls_serve_refuses_parallel_copy(bool is_partial_copy)
+{
+    return !is_partial_copy;
+}

@@ -338,7 +338,8 @@ static void note_given(ls_serve_stream_t *ss)
  * feature has nobody else to ask. */
 static bool is_sent_to_another(const ls_serve_stream_t *ss)
 {
-    if (!ss->link->wants_swarm || ss->reply.header.kind != LS_MSG_FILE_CHUNK)
+    if (!ss->link->wants_swarm || ss->reply.header.kind != LS_MSG_FILE_CHUNK ||
+        !ls_serve_refuses_parallel_copy(ss->is_partial))
         return false;
     for (const ls_serve_stream_t *o = ss->server->sending; o; o = o->next_transfer)
         if (o->link != ss->link && o->link->wants_swarm && o->reply.offset == ss->reply.offset &&

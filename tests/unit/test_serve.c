@@ -305,6 +305,15 @@ static void swarm_upload_is_shared_between_requesters(void **state)
     assert_false(ls_serve_swarm_admits(16, 16, true, 3));
 }
 
+/* A chunk on its way to another swarm peer: a complete copy refuses it
+ * (super-seeding), a partial copy with room sends it again. */
+static void only_a_complete_copy_refuses_a_chunk_in_flight(void **state)
+{
+    (void)state;
+    assert_true(ls_serve_refuses_parallel_copy(false));
+    assert_false(ls_serve_refuses_parallel_copy(true));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +324,7 @@ int main(void)
         cmocka_unit_test(batch_requests_are_served_whole_or_refused_whole),
         cmocka_unit_test(chunk_requests_on_a_game_of_many_files_cost_a_lookup_each),
         cmocka_unit_test(swarm_upload_is_shared_between_requesters),
+        cmocka_unit_test(only_a_complete_copy_refuses_a_chunk_in_flight),
     };
     ls_log_set_level(LS_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
