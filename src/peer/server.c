@@ -544,7 +544,8 @@ static int try_partial(ls_serve_stream_t *ss, const ls_msg_t *request)
  * benchmark's trace counts them per reason). */
 static void refuse_busy(ls_serve_stream_t *ss, const char *why)
 {
-    ls_debug("serve", "%.12s: busy, %s: %s [%llu +%llu]", ss->link->peer_id, why,
+    /* not the "[offset +length]" of a served range: tests count those */
+    ls_debug("serve", "%.12s: busy, %s: %s at %llu (%llu bytes)", ss->link->peer_id, why,
              ss->reply.path ? ss->reply.path : "(batch)", (unsigned long long)ss->reply.offset,
              (unsigned long long)ss->reply.length);
     send_error(ss, LS_WIRE_BUSY, why);
