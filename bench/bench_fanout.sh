@@ -28,7 +28,9 @@
 # 250 ms during each run, in the logs directory as trace-nN-MODE.txt, and
 # kept with NETNS_KEEP_LOGS=1; the daemons then log at debug level, and the
 # trace ends with each downloader's timeline line and per-peer summary
-# from its log, and the `busy` answers each host sent, per reason).
+# from its log, and the `busy` answers each host sent, per reason),
+# LS_FANOUT_PERF=FILE (a system-wide `perf record` over each transfer, into
+# FILE.MODE-N; LS_FANOUT_PERF_ARGS, default -F 999, e.g. "-F 999 -g").
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -144,6 +146,24 @@ trace_stop() {
   done >>"$NETNS_LOG_DIR/trace-$2.txt"
 }
 
+# perf_start / perf_stop: with LS_FANOUT_PERF=FILE, a system-wide
+# `perf record` (LS_FANOUT_PERF_ARGS, default -F 999) over the transfer
+# only (not the setup's hashing), written to FILE.MODE-N.
+PERF_PID=
+perf_start() {
+  [[ -n ${LS_FANOUT_PERF:-} ]] || return 0
+  read -r -a pargs <<<"${LS_FANOUT_PERF_ARGS:--F 999}"
+  perf record -a "${pargs[@]}" -o "$LS_FANOUT_PERF.$mode-$n" >/dev/null 2>&1 &
+  PERF_PID=$!
+  sleep 0.3
+}
+perf_stop() {
+  [[ -n $PERF_PID ]] || return 0
+  kill -INT "$PERF_PID" 2>/dev/null
+  wait "$PERF_PID" 2>/dev/null || true
+  PERF_PID=
+}
+
 # run N MODE: one fan-out; appends a row to ROWS, sets bad on a failure.
 run() {
   local n=$1 mode=$2 args=() names=() name i sent seed_sent sum=0 min=-1 mean last=0 s ratio ok=yes
@@ -166,14 +186,17 @@ run() {
   for name in seed "${names[@]}"; do cpu=$((cpu - $(cpu_ticks "$name"))); done
   read -r -a m0 <<<"$(machine_ticks)"
   trace_start "$n"
+  perf_start
   if ! start_download "${names[@]}" || ! wait_done "${names[@]}"; then
     trace_stop "$n" "n$n-$mode"
+    perf_stop
     echo "bench_fanout: N=$n $mode did not finish"
     ROWS+=("$n $mode failed - - - - - -")
     bad=1
     return 1
   fi
   read -r -a m1 <<<"$(machine_ticks)"
+  perf_stop
   trace_stop "$n" "n$n-$mode"
   for name in seed "${names[@]}"; do cpu=$((cpu + $(cpu_ticks "$name"))); done
   seed_sent=$(($(tx_bytes seed) - tx0[seed]))
