@@ -33,10 +33,6 @@
  * 4 MiB chunks) was six 1 MiB chunk times: the chunk was whole at the other
  * downloader, or the peer free again, long before it was asked again. */
 #define LS_PLANNER_BUSY_BACKOFF_MS_PER_MIB 62
-/* Each further `busy` from a peer that has not delivered a chunk since
- * doubles its backoff, this many times at most (62, 124, 248 ms at 1 MiB);
- * a delivered chunk resets it. */
-#define LS_PLANNER_BUSY_BACKOFF_DOUBLINGS 2
 #define LS_PLANNER_MIB (1024u * 1024u)
 
 typedef enum {
@@ -126,9 +122,6 @@ void ls_planner_free(ls_planner_t *planner);
 /* How long a chunk a peer answered `busy` for stays off that peer (see
  * LS_PLANNER_BUSY_BACKOFF_MS_PER_MIB): when to ask again. */
 uint64_t ls_planner_busy_backoff_ms(const ls_planner_t *planner);
-/* How long until the first active peer kept off by a `busy` backoff may be
- * asked again (0: none is): when to plan again. */
-uint64_t ls_planner_busy_wait_ms(const ls_planner_t *planner, uint64_t now_ms);
 
 /* A peer that starts serving mid-download, or a lost one that reconnects
  * (same slot; LS_EEXIST if it is active, LS_EPEER_GONE if it was dropped for

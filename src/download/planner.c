@@ -64,10 +64,6 @@ typedef struct {
      * 19 of 20 requests in a 12-downloader swarm, each a stream, a frame
      * and a re-plan on both sides. */
     uint64_t busy_until;
-    /* `busy` answers since the peer last delivered a chunk: each one in a
-     * row doubles its backoff, up to LS_PLANNER_BUSY_BACKOFF_DOUBLINGS
-     * (ls_planner_failed) */
-    uint32_t busy_streak;
     uint32_t consecutive_failures;
     /* now_ms of the last failure counted in consecutive_failures; a request
      * sent before it was in flight then and fails with it (a reset
@@ -935,7 +931,6 @@ static void complete_chunk(ls_planner_t *p, size_t idx, uint32_t peer, ls_plan_o
     p->bytes_done += c->length;
     pe->bytes_done += c->length;
     pe->consecutive_failures = 0;
-    pe->busy_streak = 0; /* it has room again: back to the short backoff */
     if (pe->cap < p->cfg.max_window)
         pe->cap++;
     o->counted = true;
@@ -987,18 +982,6 @@ uint64_t ls_planner_busy_backoff_ms(const ls_planner_t *planner)
     return ms ? ms : 1;
 }
 
-uint64_t ls_planner_busy_wait_ms(const ls_planner_t *planner, uint64_t now_ms)
-{
-    uint64_t wait = 0;
-    for (uint32_t i = 0; i < planner->peer_count; i++) {
-        const peer_t *pe = &planner->peers[i];
-        if (pe->is_active && pe->busy_until > now_ms &&
-            (wait == 0 || pe->busy_until - now_ms < wait))
-            wait = pe->busy_until - now_ms;
-    }
-    return wait;
-}
-
 int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason)
 {
     ssize_t pos = find_request(planner, a->ticket);
@@ -1013,13 +996,7 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
          * chunk elsewhere for a while. */
         chunk_t *c = &planner->chunks[r.chunk];
         peer->busy_answers++;
-        if (peer->busy_streak <= LS_PLANNER_BUSY_BACKOFF_DOUBLINGS)
-            peer->busy_streak++;
-        /* A peer full now is most likely full at the next ask too (in a
-         * traced 12-downloader run ~13,000 `busy` answers for ~1,400
-         * chunks sent): ask it less often the longer it stays full. */
-        peer->busy_until =
-            planner->now_ms + (ls_planner_busy_backoff_ms(planner) << (peer->busy_streak - 1));
+        peer->busy_until = planner->now_ms + ls_planner_busy_backoff_ms(planner);
         c->busy_mask = (planner->now_ms < c->busy_until ? c->busy_mask : 0) | peer_bit(r.peer);
         c->busy_until = planner->now_ms + ls_planner_busy_backoff_ms(planner);
         peer->cap = peer_window(planner, peer) / 2 ? peer_window(planner, peer) / 2 : 1;

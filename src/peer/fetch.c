@@ -33,7 +33,7 @@ struct ls__fetcher {
      * interval ends (a round of chunks completes nearly at once, and a
      * chunk not announced is one nobody fetches from us), and a peer that
      * answered `busy` is asked again once its backoff is over
-     * (ls_planner_busy_wait_ms; no answer of ours may be due before
+     * (ls_planner_busy_backoff_ms; no answer of ours may be due before
      * then). */
     uv_timer_t wake_timer;
     bool has_wake_timer; /* initialised (closed at shutdown) */
@@ -303,7 +303,6 @@ static void pump(ls__download_t *dl);
 static void end_download(ls__download_t *dl, int code, const char *reason);
 static void send_have(ls__download_t *dl, bool is_gone);
 static void maybe_send_have(ls__download_t *dl);
-static void wake_after_busy(ls__download_t *dl);
 static void wake_in(ls__fetcher_t *fr, uint64_t delay_ms);
 static void use_known_partials(ls__download_t *dl);
 
@@ -632,10 +631,10 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
     if (status == LS_EREMOTE && reply && reply->kind == LS_MSG_ERROR &&
         reply->u.error.code == LS_WIRE_BUSY)
         status = LS_EBUSY;
+    if (status == LS_EBUSY && dl->state == DL_FETCHING)
+        wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
     if (dl->state == DL_FETCHING && status != LS_ECANCELED)
         fail_request(dl, fetch, status);
-    if (status == LS_EBUSY && dl->state == DL_FETCHING)
-        wake_after_busy(dl);
     fetch_forget(dl, fetch);
     if (dl->state == DL_FETCHING)
         pump(dl);
@@ -1365,22 +1364,8 @@ static void wake_timer_cb(uv_timer_t *timer)
         if (dl->state != DL_FETCHING)
             continue;
         maybe_send_have(dl);
-        /* before the pump, which may end and free dl: a peer's backoff
-         * that ends later than the one that woke us is not lost */
-        uint64_t busy_wait = ls_planner_busy_wait_ms(dl->planner, uv_now(fr->loop));
         pump(dl);
-        if (busy_wait)
-            wake_in(fr, busy_wait + 1);
     }
-}
-
-/* After a `busy`: plan again when the first peer kept off is free to be
- * asked (ls_planner_busy_wait_ms: the backoffs differ per peer). */
-static void wake_after_busy(ls__download_t *dl)
-{
-    uint64_t wait = ls_planner_busy_wait_ms(dl->planner, uv_now(dl->fr->loop));
-    if (wait)
-        wake_in(dl->fr, wait + 1);
 }
 
 /* Arms the wake timer to fire in `delay_ms`, unless it fires sooner. */

@@ -949,44 +949,6 @@ static void busy_peer_is_asked_nothing_for_the_backoff(void **state)
     ls_manifest_free(&m);
 }
 
-/* A peer that stays full is asked less and less often: each `busy` in a
- * row doubles its backoff (x1, x2, x4, x4: 62 to 248 ms at 1 MiB) and a chunk it
- * delivers brings back the short one; ls_planner_busy_wait_ms says when
- * the next peer may be asked. In a traced 12-downloader run ~13,000 `busy`
- * answers came back for ~1,400 chunks sent. */
-static void busy_in_a_row_doubles_the_backoff(void **state)
-{
-    (void)state;
-    const uint64_t sizes[] = {8ull * LS_CHUNK_SIZE_MAX};
-    const char *const ids[] = {"a"};
-    ls_game_manifest_t m;
-    ls_planner_t *pl = NULL;
-    ls_assignment_t a;
-    ls_planner_config_t cfg = {.is_rarest_first = true, .seed = 3};
-    make_manifest(&m, sizes, 1);
-    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, &cfg, &pl), 0);
-    uint64_t base = ls_planner_busy_backoff_ms(pl), now = 1000;
-    const uint64_t factor[] = {1, 2, 4, 4};
-    assert_int_equal(ls_planner_busy_wait_ms(pl, now), 0);
-    for (size_t k = 0; k < 4; k++) {
-        uint64_t backoff = base * factor[k];
-        assert_int_equal(ls_planner_next(pl, 0, now, &a), 0);
-        assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
-        assert_int_equal(ls_planner_busy_wait_ms(pl, now), backoff);
-        assert_int_equal(ls_planner_next(pl, 0, now + backoff - 1, &a), LS_EAGAIN);
-        now += backoff;
-        assert_int_equal(ls_planner_busy_wait_ms(pl, now), 0);
-    }
-    /* a delivered chunk: the next `busy` keeps it off for the base again */
-    assert_int_equal(ls_planner_next(pl, 0, now, &a), 0);
-    assert_int_equal(ls_planner_done(pl, &a, a.length, now, true, NULL), 0);
-    assert_int_equal(ls_planner_next(pl, 0, now, &a), 0);
-    assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
-    assert_int_equal(ls_planner_busy_wait_ms(pl, now), base);
-    ls_planner_free(pl);
-    ls_manifest_free(&m);
-}
-
 /* A partial peer lost mid-download (its link replaced) is back in when it
  * announces again on the new link: in the fan-out runs a link replaced at
  * the start left that downloader unasked by the peer for the whole
@@ -1129,7 +1091,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(adaptive_plan_is_near_ideal_and_beats_round_robin),
         cmocka_unit_test(busy_backoff_follows_the_chunk_size),
-        cmocka_unit_test(busy_in_a_row_doubles_the_backoff),
         cmocka_unit_test(busy_peer_is_asked_nothing_for_the_backoff),
         cmocka_unit_test(lost_partial_peer_is_back_on_its_next_have),
         cmocka_unit_test(vanished_peer_chunks_are_redone_by_the_others),
