@@ -618,6 +618,29 @@ static int decode_peers(ls_proto_ctx_t *ctx, json_t *root, ls_peer_list_t *list)
     return rc;
 }
 
+static int decode_signed_library(ls_proto_ctx_t *ctx, json_t *root, ls_signed_library_t *sl)
+{
+    static const char *const fields[] = {"kind",      "peer_id", "name", "spki",
+                                         "signature", "library", NULL};
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_digest(ctx, root, "peer_id", sl->peer_id);
+    if (rc == 0)
+        rc = get_string(ctx, root, "name", false, &sl->name);
+    if (rc == 0)
+        rc = get_string(ctx, root, "spki", false, &sl->spki);
+    if (rc == 0)
+        rc = get_string(ctx, root, "signature", false, &sl->signature);
+    return rc ? rc : decode_library(ctx, root, &sl->library);
+}
+
+static int decode_library_request(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
+{
+    static const char *const fields[] = {"kind", "peer_id", NULL};
+    int rc = check_fields(ctx, root, fields);
+    return rc ? rc : get_digest(ctx, root, "peer_id", msg->u.library_request.peer_id);
+}
+
 /* Messages whose only field besides "kind" is one integer or one id. */
 static int decode_single(ls_proto_ctx_t *ctx, json_t *root, const char *key, uint64_t *number,
                          char **id)
@@ -680,6 +703,10 @@ static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
         return decode_have(ctx, root, &msg->u.have);
     case LS_MSG_PEERS:
         return decode_peers(ctx, root, &msg->u.peer_list);
+    case LS_MSG_GET_LIBRARY:
+        return decode_library_request(ctx, root, msg);
+    case LS_MSG_SIGNED_LIBRARY:
+        return decode_signed_library(ctx, root, &msg->u.signed_library);
     case LS_MSG_HAVE_ACK:
     case LS_MSG_HELLO_LIBRARY_ACK:
     case LS_MSG_PEERS_ACK:
@@ -822,6 +849,12 @@ void ls_msg_free(ls_msg_t *msg)
         break;
     case LS_MSG_PEERS:
         free(msg->u.peer_list.peers);
+        break;
+    case LS_MSG_SIGNED_LIBRARY:
+        free(msg->u.signed_library.name);
+        free(msg->u.signed_library.spki);
+        free(msg->u.signed_library.signature);
+        ls_snapshot_free(&msg->u.signed_library.library);
         break;
     default:
         break;

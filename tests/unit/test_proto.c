@@ -31,7 +31,7 @@
 #define PEERS_WITH(entries) "{\"kind\":\"peers\",\"peers\":[" entries "]}"
 #define PEER_ENTRY(address) "{\"peer_id\":\"" D64 "\",\"address\":\"" address "\"}"
 /* The last message kind: tests that cover every kind run up to it. */
-#define LAST_KIND LS_MSG_PEERS_ACK
+#define LAST_KIND LS_MSG_SIGNED_LIBRARY
 
 static char *xstrdup(const char *s)
 {
