@@ -42,7 +42,7 @@ static void dial_slot_freed(ls__links_t *links);
 
 static const char *const local_features[] = {
     "chunk-sha256",   "library-delta",  LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
-    LS_FEATURE_COVER, LS_FEATURE_PEERS, LS_FEATURE_SWARM};
+    LS_FEATURE_COVER, LS_FEATURE_PEERS, LS_FEATURE_SWARM,     LS_FEATURE_RELAY};
 
 /* The optional features a test switch can turn off. */
 static bool lists_feature(const ls__links_t *links, const char *feature)
@@ -51,6 +51,8 @@ static bool lists_feature(const ls__links_t *links, const char *feature)
         return links->config.is_swarm;
     if (strcmp(feature, LS_FEATURE_PEERS) == 0)
         return links->config.is_peer_exchange;
+    if (strcmp(feature, LS_FEATURE_RELAY) == 0)
+        return links->config.is_relay && links->config.is_peer_exchange;
     return true;
 }
 
@@ -245,6 +247,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     link->wants_cover = has_feature(hello, LS_FEATURE_COVER);
     covers_withheld = covers_withheld && link->wants_cover && has_covers(links->announced);
     link->takes_peers = links->config.is_peer_exchange && has_feature(hello, LS_FEATURE_PEERS);
+    link->takes_relay =
+        link->takes_peers && links->config.is_relay && has_feature(hello, LS_FEATURE_RELAY);
     bool was_ready = link->is_ready;
     ls_link_t *other = ready_link_for(links, link->peer_id, link);
     if (other) {
@@ -254,6 +258,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
         if (loser == link)
             return LS_ECANCELED;
     }
+    if (!was_ready && links->config.hooks.linking)
+        links->config.hooks.linking(link->peer_id, links->config.hooks.userdata);
     int rc = ls_peerdb_apply_hello(links->config.peerdb, hello, link->address, ls__links_now(links),
                                    &is_new);
     if (rc != 0) {

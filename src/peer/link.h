@@ -84,6 +84,7 @@ struct ls_link {
     bool takes_batch;        /* its hello listed LS_FEATURE_BATCH */
     bool wants_cover;        /* its hello listed LS_FEATURE_COVER */
     bool takes_peers;        /* its hello listed LS_FEATURE_PEERS */
+    bool takes_relay;        /* its hello listed LS_FEATURE_RELAY (and we relay) */
     uint8_t peers_sent;      /* `peers` we sent (<= LS_PEERS_SENDS_MAX) */
     uint8_t peers_heard;     /* `peers` it sent that we acted on */
     uint64_t peers_sent_seq; /* the newest ready_seq our last `peers` covered */
@@ -130,6 +131,9 @@ typedef struct {
      * since: the due targets may be dialled again (from a timer, not
      * inside a connection's callback). */
     void (*dial_slot_free)(void *userdata);
+    /* A link to peer_id completes its first handshake: called before its
+     * library is applied (a relayed entry of the peer gives way). */
+    void (*linking)(const char *peer_id, void *userdata);
     void *userdata;
 } ls__links_hooks_t;
 
@@ -147,6 +151,7 @@ typedef struct {
     uint32_t hello_deadline_ms; /* an inbound connection with no hello by then is closed */
     bool is_swarm;              /* we list LS_FEATURE_SWARM */
     bool is_peer_exchange;      /* we list LS_FEATURE_PEERS */
+    bool is_relay;              /* we list LS_FEATURE_RELAY (needs is_peer_exchange) */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 

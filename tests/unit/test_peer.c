@@ -371,6 +371,42 @@ static void a_peers_resend_lists_only_the_new_links(void **state)
     raw_done(&raw, raw_state);
 }
 
+static bool pred_relayed_peer(const json_t *data, const void *peer_id)
+{
+    return strcmp(json_string_value(json_object_get(data, "peer_id")), peer_id) == 0 &&
+           json_is_true(json_object_get(data, "relayed"));
+}
+
+/* Issue #17: peers 1 and 2 each link to peer 0 only (loopback addresses in
+ * `peers` are never dialled), yet each lists the other's game: the library
+ * came signed by its owner through peer 0. */
+static void a_peer_learns_the_library_of_a_peer_it_has_no_link_to(void **state)
+{
+    fixture_t *f = *state;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "bravo", WAIT_MS));
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "charlie", PEERS_WAIT_MS + WAIT_MS));
+    assert_true(sees_game(&f->peers[2], "alpha", PEERS_WAIT_MS + WAIT_MS));
+    /* by relay, not over a link of their own */
+    json_t *ev = ls_event_log_wait(&f->peers[1].events, 0, LS_EVENT_PEER_DISCOVERED,
+                                   pred_relayed_peer, ls_peer_id(f->peers[2].rt), WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    /* peer 0 left: what only it relayed goes with it */
+    size_t mark = ls_event_log_mark(&f->peers[1].events);
+    ls_peer_stop(f->peers[0].rt);
+    f->peers[0].rt = NULL;
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_PEER_COUNT, ls_pred_count_is,
+                           &(json_int_t){0}, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
 static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
 {
     ls_raw_result_t result;
@@ -1210,6 +1246,8 @@ int main(void)
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_peers_resend_lists_only_the_new_links, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_peer_learns_the_library_of_a_peer_it_has_no_link_to,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(keyed_dialer_shows_a_keyless_peer_nothing, ls_swarm_setup,
