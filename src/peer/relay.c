@@ -18,6 +18,11 @@
  * at most RELAY_TRIES_MAX times in all. */
 #define RELAY_RETRY_MS 1000
 #define RELAY_TRIES_MAX 3
+/* A peer we heard of is asked for only if we still have no ready link to
+ * it this long after: in a full mesh the link comes first (and a request
+ * and a signature check per pair of peers cost a 60-peer start a quarter
+ * more CPU when made at once), a peer we will not link gets it relayed. */
+#define RELAY_DEFER_MS 1500
 
 /* One owner whose library we asked for or hold by relay. */
 typedef struct {
@@ -156,21 +161,6 @@ static int own_signed(ls__relay_t *relay, ls_msg_t *answer)
     return ls_signed_library_copy(&answer->u.signed_library, &relay->own);
 }
 
-void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer)
-{
-    *answer = (ls_msg_t){.kind = LS_MSG_SIGNED_LIBRARY};
-    const ls_signed_library_t *held = ls_libsig_store_find(relay->store, peer_id);
-    int rc = LS_ENOENT;
-    if (strcmp(peer_id, ls_identity_peer_id(relay->config.identity)) == 0 &&
-        ls__links_has_library(relay->config.links))
-        rc = own_signed(relay, answer);
-    else if (held)
-        rc = ls_signed_library_copy(&answer->u.signed_library, held);
-    if (rc != 0)
-        answer_error(answer,
-                     rc == LS_ENOENT ? "no signed library of that peer here" : ls_strerror(rc));
-}
-
 /* A verified library of a peer we have no ready link to goes into the
  * PeerGameDB, at the address the relay listed. */
 static void apply_relayed(ls__relay_t *relay, relay_entry_t *e, const ls_signed_library_t *sl)
@@ -289,9 +279,12 @@ static void timer_cb(uv_timer_t *timer)
     /* backwards: request() may remove the entry it is given */
     for (size_t i = relay->count; i-- > 0;) {
         relay_entry_t *e = relay->entries[i];
-        bool is_due = !e->is_in_flight && e->tries > 0 && e->tries < RELAY_TRIES_MAX &&
+        bool is_due = !e->is_in_flight && e->tries < RELAY_TRIES_MAX &&
                       !ls_libsig_store_find(relay->store, e->peer_id);
-        if (is_due && e->next_ms <= now)
+        if (is_due && e->next_ms <= now && !e->is_relayed &&
+            ls__links_find_ready(relay->config.links, e->peer_id))
+            entry_remove(relay, e); /* linked meanwhile: first-hand now */
+        else if (is_due && e->next_ms <= now)
             request(relay, e);
         else
             is_pending |= is_due;
@@ -300,18 +293,26 @@ static void timer_cb(uv_timer_t *timer)
         uv_timer_stop(timer);
 }
 
-/* Asks `link` for owner's signed library unless one is held or asked for. */
-static void want(ls__relay_t *relay, ls_link_t *link, const char *owner, const char *address)
+/* Asks `link` for owner's signed library, after `defer_ms`, unless one is
+ * held or asked for already. */
+static void want(ls__relay_t *relay, ls_link_t *link, const char *owner, const char *address,
+                 uint64_t defer_ms)
 {
     relay_entry_t *e = entry_find(relay, owner);
-    if (ls_libsig_store_find(relay->store, owner) || (e && e->is_in_flight))
-        return;
+    if (ls_libsig_store_find(relay->store, owner) || (e && (e->is_in_flight || e->tries == 0)))
+        return; /* held, asked for, or waiting to be */
     if (!e && !(e = entry_add(relay, owner)))
         return; /* LS_LIBSIG_STORE_MAX owners: no more */
     memcpy(e->via, link->peer_id, sizeof e->via);
     snprintf(e->address, sizeof e->address, "%s", address);
     e->tries = 0;
-    request(relay, e);
+    if (defer_ms == 0) {
+        request(relay, e);
+        return;
+    }
+    e->next_ms = ls__links_now(relay->config.links) + defer_ms;
+    if (relay->is_timer_on && !uv_is_active((uv_handle_t *)&relay->timer))
+        uv_timer_start(&relay->timer, timer_cb, RELAY_RETRY_MS / 2, RELAY_RETRY_MS / 2);
 }
 
 void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list)
@@ -319,13 +320,11 @@ void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *
     const char *self = ls_identity_peer_id(relay->config.identity);
     if (!link->takes_relay)
         return;
-    /* its own, to pass on; it is linked, so not into the PeerGameDB */
-    want(relay, link, link->peer_id, link->address);
     for (size_t i = 0; i < list->count; i++) {
         const ls_peer_addr_t *p = &list->peers[i];
         if (strcmp(p->peer_id, self) != 0 && strcmp(p->peer_id, link->peer_id) != 0 &&
             !ls__links_find_ready(relay->config.links, p->peer_id))
-            want(relay, link, p->peer_id, p->address);
+            want(relay, link, p->peer_id, p->address, RELAY_DEFER_MS);
     }
 }
 
@@ -356,4 +355,24 @@ bool ls__relay_is_relayed(const ls__relay_t *relay, const char *peer_id)
 {
     const relay_entry_t *e = entry_find(relay, peer_id);
     return e && e->is_relayed;
+}
+
+void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer)
+{
+    *answer = (ls_msg_t){.kind = LS_MSG_SIGNED_LIBRARY};
+    const ls_signed_library_t *held = ls_libsig_store_find(relay->store, peer_id);
+    int rc = LS_ENOENT;
+    if (strcmp(peer_id, ls_identity_peer_id(relay->config.identity)) == 0 &&
+        ls__links_has_library(relay->config.links))
+        rc = own_signed(relay, answer);
+    else if (held)
+        rc = ls_signed_library_copy(&answer->u.signed_library, held);
+    /* A linked peer's signed library is fetched the first time someone
+     * asks for it (most never are, in a full mesh); the asker tries again. */
+    ls_link_t *owner = rc == LS_ENOENT ? ls__links_find_ready(relay->config.links, peer_id) : NULL;
+    if (owner && owner->takes_relay)
+        want(relay, owner, peer_id, owner->address, 0);
+    if (rc != 0)
+        answer_error(answer,
+                     rc == LS_ENOENT ? "no signed library of that peer here" : ls_strerror(rc));
 }
