@@ -93,6 +93,9 @@ typedef struct {
                                       not listed), as a peer before issue #17 */
     bool no_relay; /* test switch: no signed library asked for or passed on (LS_FEATURE_RELAY
                       not listed) */
+    /* benchmark switch (0: off, a full mesh): peers mDNS or `peers` tell of
+     * are dialled only while fewer than this many links exist */
+    uint32_t links_target;
     ls_peer_limits_t limits; /* all 0: no limits, and none while playing */
 } ls_peer_config_t;
 

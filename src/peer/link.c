@@ -789,6 +789,18 @@ static int link_connect(ls__links_t *links, ls__dial_target_t *target)
     return 0;
 }
 
+/* The benchmark switch links_target: a target whose id mDNS or `peers`
+ * told us is not dialled while we have that many links, either way. */
+static bool is_over_links_target(const ls__links_t *links, const ls__dial_target_t *target)
+{
+    size_t n = 0;
+    if (!links->config.links_target || !target->is_id_advertised)
+        return false;
+    for (const ls_link_t *l = links->list; l; l = l->next)
+        n += !l->is_closing;
+    return n >= links->config.links_target;
+}
+
 void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
 {
     uint64_t now = ls__links_now(links);
@@ -808,6 +820,8 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
         links->is_dial_held = true;
         return;
     }
+    if (is_over_links_target(links, target))
+        return;
     if (target->backoff_ms == 0)
         target->backoff_ms = links->config.reconnect_ms;
     target->next_dial_ms = now + target->backoff_ms;

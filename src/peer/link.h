@@ -152,6 +152,7 @@ typedef struct {
     bool is_swarm;              /* we list LS_FEATURE_SWARM */
     bool is_peer_exchange;      /* we list LS_FEATURE_PEERS */
     bool is_relay;              /* we list LS_FEATURE_RELAY (needs is_peer_exchange) */
+    uint32_t links_target;      /* benchmark switch: ls_peer_config_t.links_target */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 

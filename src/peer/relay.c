@@ -17,7 +17,7 @@
  * yet: it may have linked it a moment ago) is tried again after this long,
  * at most RELAY_TRIES_MAX times in all. */
 #define RELAY_RETRY_MS 1000
-#define RELAY_TRIES_MAX 3
+#define RELAY_TRIES_MAX 4
 /* A peer we heard of is asked for only if we still have no ready link to
  * it this long after: in a full mesh the link comes first (and a request
  * and a signature check per pair of peers cost a 60-peer start a quarter
@@ -299,7 +299,8 @@ static void want(ls__relay_t *relay, ls_link_t *link, const char *owner, const c
                  uint64_t defer_ms)
 {
     relay_entry_t *e = entry_find(relay, owner);
-    if (ls_libsig_store_find(relay->store, owner) || (e && (e->is_in_flight || e->tries == 0)))
+    if (ls_libsig_store_find(relay->store, owner) || (e && e->is_in_flight) ||
+        (e && e->tries == 0 && defer_ms > 0))
         return; /* held, asked for, or waiting to be */
     if (!e && !(e = entry_add(relay, owner)))
         return; /* LS_LIBSIG_STORE_MAX owners: no more */

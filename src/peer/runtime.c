@@ -1087,6 +1087,7 @@ static int make_objects(ls_peer_runtime_t *rt)
         .is_swarm = rt->is_swarm,
         .is_peer_exchange = rt->is_peer_exchange,
         .is_relay = rt->is_relay,
+        .links_target = rt->links_target,
         .hooks = {.peers_changed = peers_changed,
                   .peer_lost = peer_lost,
                   .stream = request_stream,
@@ -1230,6 +1231,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->is_swarm = !config->no_swarm;
     rt->is_peer_exchange = !config->no_peer_exchange;
     rt->is_relay = !config->no_relay;
+    rt->links_target = config->links_target;
     rt->hello_deadline_ms = config->hello_deadline_ms;
     rt->serve_stall_ms = config->serve_stall_ms;
     rt->limits = config->limits;

@@ -102,6 +102,7 @@ struct ls_peer_runtime {
     bool is_swarm;         /* partial copies announced, served and fetched from */
     bool is_peer_exchange; /* LS_FEATURE_PEERS: peers told and learnt over links */
     bool is_relay;         /* LS_FEATURE_RELAY: libraries learnt through links */
+    uint32_t links_target; /* benchmark switch: see ls_peer_config_t */
     bool is_shutting_down;
 
     /* the library and its publisher */
