@@ -136,6 +136,9 @@ void ls_net_endpoint_close(ls_net_endpoint_t *ep, void (*on_closed)(void *user_d
 
 int ls_net_endpoint_local_addr(const ls_net_endpoint_t *ep, struct sockaddr_storage *addr);
 
+/* Whether a and b are the same IP address and port (same family). */
+bool ls_net_sockaddr_same(const struct sockaddr *a, const struct sockaddr *b);
+
 /* Whether a connection accepted from exactly this address (IP and port) is
  * still in its handshake, not yet reported by established_cb. A peer dials
  * from its one socket, so that is its listening address: the caller can

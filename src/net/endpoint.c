@@ -298,6 +298,20 @@ static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
                   &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
+static bool same_port(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_port ==
+               ((const struct sockaddr_in *)b)->sin_port;
+    return ((const struct sockaddr_in6 *)a)->sin6_port ==
+           ((const struct sockaddr_in6 *)b)->sin6_port;
+}
+
+bool ls_net_sockaddr_same(const struct sockaddr *a, const struct sockaddr *b)
+{
+    return same_ip(a, b) && same_port(a, b);
+}
+
 size_t ls_net_ep_conns_to(const ls_net_endpoint_t *ep, const struct sockaddr *addr)
 {
     size_t n = 0;
@@ -313,22 +327,12 @@ static bool holds_slot(const ls_net_conn_t *c)
     return !c->is_closed && !c->is_close_requested;
 }
 
-static bool same_port(const struct sockaddr *a, const struct sockaddr *b)
-{
-    if (a->sa_family == AF_INET)
-        return ((const struct sockaddr_in *)a)->sin_port ==
-               ((const struct sockaddr_in *)b)->sin_port;
-    return ((const struct sockaddr_in6 *)a)->sin6_port ==
-           ((const struct sockaddr_in6 *)b)->sin6_port;
-}
-
 bool ls_net_endpoint_is_accepting_from(const ls_net_endpoint_t *ep, const struct sockaddr *addr)
 {
     /* is_known: established_cb handed the connection to the application */
     for (const ls_net_conn_t *c = ep->conns; c; c = c->next)
         if (c->is_server && !c->is_known && holds_slot(c) &&
-            same_ip((const struct sockaddr *)&c->remote, addr) &&
-            same_port((const struct sockaddr *)&c->remote, addr))
+            ls_net_sockaddr_same((const struct sockaddr *)&c->remote, addr))
             return true;
     return false;
 }

@@ -801,6 +801,22 @@ static bool is_over_links_target(const ls__links_t *links, const ls__dial_target
     return n >= links->config.links_target;
 }
 
+/* Another target at the same address (a --peer and the remembered entry
+ * of the peer behind it) already has its outbound link, in its handshake
+ * or ready: that one connection serves both, so a second dial would only
+ * be closed as a duplicate (or log a second "unreachable"). Other
+ * addresses of one peer (its mDNS address) are still tried side by side:
+ * the one that answers wins. */
+static bool is_address_dialled(const ls__links_t *links, const ls__dial_target_t *target)
+{
+    for (const ls_link_t *l = links->list; l; l = l->next)
+        if (l->is_outbound && !l->is_closing && l->target && l->target != target &&
+            ls_net_sockaddr_same((const struct sockaddr *)&l->target->sockaddr,
+                                 (const struct sockaddr *)&target->sockaddr))
+            return true;
+    return false;
+}
+
 void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
 {
     uint64_t now = ls__links_now(links);
@@ -814,7 +830,8 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
      * it rather than open a second one that one side then closes as a
      * duplicate. If it fails, a later tick dials. */
     if (ls_net_endpoint_is_accepting_from(links->endpoint,
-                                          (const struct sockaddr *)&target->sockaddr))
+                                          (const struct sockaddr *)&target->sockaddr) ||
+        is_address_dialled(links, target))
         return;
     if (dials_in_flight(links) >= LS_DIALS_IN_FLIGHT_MAX) {
         links->is_dial_held = true;

@@ -43,6 +43,18 @@ wait_for 10 test -s "$work/sb/peers.json" || fail "bravo did not remember alpha"
 grep -q "\"127.0.0.1:$pa\"" "$work/sb/peers.json" || fail "bravo's peers.json lacks alpha: $(cat "$work/sb/peers.json")"
 "$bin" peers --state "$work/sa" --json | grep -q '"name":"bravo"' || fail "alpha's known peers lack bravo"
 
+# --- alpha restarts: bravo has it twice at one address (the `peer =` line and
+# the remembered entry) and dials it once per attempt, not twice ----------
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+down() { (($(grep -c "127.0.0.1:$pa: connection closed: peer unreachable" "$work/b.err") >= 3)); }
+wait_for 20 down || fail "bravo did not keep dialling the stopped alpha: $(tail -n 5 "$work/b.err")"
+"$bin" daemon --games "$work/a" --state "$work/sa" --name alpha --listen "127.0.0.1:$pa" \
+  --http 127.0.0.1:0 --config "$work/a.conf" --no-mdns --json-events >"$work/a2.out" 2>"$work/a2.err" &
+pids+=($!)
+wait_for 20 connected || fail "bravo did not reconnect to the restarted alpha"
+twice=$(grep "127.0.0.1:$pa: connection closed" "$work/b.err" | cut -c1-12 | uniq -d)
+[[ -z $twice ]] || fail "bravo dialled alpha's one address twice at once (at $twice): $(grep "127.0.0.1:$pa" "$work/b.err")"
+
 # --- refusals ---------------------------------------------------------------
 set +e
 "$bin" peer add "not-an-address" --state "$work/sb" 2>"$work/bad.err"; rc=$?
