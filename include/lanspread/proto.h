@@ -251,11 +251,13 @@ typedef struct {
     uint8_t *bitmap; /* LS_HAVE_BITMAP_LEN(chunk_count) bytes, NULL when 0; spare bits 0 */
 } ls_have_t;
 
-/* One entry of `peers`: a peer the sender has a ready link to and the
- * address that peer listens on. */
+/* One entry of `peers`: a peer the sender has a ready link to, or (with
+ * library_rev) one whose signed library it holds by relay, and the address
+ * that peer listens on. */
 typedef struct {
     char peer_id[LS_SHA256_HEX_LEN + 1];
     char address[LS_PEER_ADDRESS_MAX]; /* "a.b.c.d:port", port 1..65535 */
+    uint64_t library_rev; /* 0: linked (field absent); else the relayed library's rev */
 } ls_peer_addr_t;
 
 typedef struct {

@@ -33,7 +33,7 @@ struct ls__links {
     uv_timer_t ping_timer;
     bool is_pinging;
     uv_timer_t peers_timer; /* runs while a link may be told more peers */
-    uint64_t ready_seq;     /* the last ready_seq given to a link */
+    uint64_t ready_seq;     /* the last news seq: a link's ready_seq or a relayed peer's */
     uv_timer_t dial_timer;  /* a handshake ended while dials were held */
     bool is_dial_held;
 };
@@ -658,65 +658,81 @@ static size_t collect_peers(const ls_link_t *to, uint64_t after_seq, ls_peer_add
 
 static void peers_timer_cb(uv_timer_t *timer);
 
+static void peers_timer_arm(ls__links_t *links)
+{
+    if (links->endpoint && !uv_is_active((uv_handle_t *)&links->peers_timer))
+        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_RESEND_MS, LS_PEERS_RESEND_MS);
+}
+
 static void send_peers(ls_link_t *link)
 {
     ls__links_t *links = link->links;
-    if (!link->takes_peers || link->is_closing || link->peers_sent >= LS_PEERS_SENDS_MAX)
+    const ls__links_hooks_t *hooks = &links->config.hooks;
+    if (!link->takes_peers || link->is_closing)
         return;
     ls_peer_addr_t *list = malloc(LS_PEERS_MAX * sizeof *list);
     if (!list)
         return;
     size_t n = collect_peers(link, link->peers_sent_seq, list);
+    if (link->takes_relay && hooks->collect_relayed)
+        n += hooks->collect_relayed(link, link->peers_sent_seq, list + n, LS_PEERS_MAX - n,
+                                    hooks->userdata);
     ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
     /* A resend with nothing new (the new links closed again) is not sent. */
     bool is_sent = n > 0 || link->peers_sent == 0;
     int rc = is_sent ? ls__exchange_start(link, &msg, peers_reply_cb, NULL) : 0;
     if (rc == 0) {
         link->peers_sent += is_sent;
-        link->peers_sent_seq = links->ready_seq;
+        link->peers_sent_seq = links->ready_seq; /* beyond LS_PEERS_MAX: not told */
         link->peers_sent_ms = ls__links_now(links);
     } else {
         ls_debug("peer", "%s: peers not sent: %s", link->address, ls_strerror(rc));
     }
     free(list);
-    if (link->peers_sent < LS_PEERS_SENDS_MAX && links->endpoint &&
-        !uv_is_active((uv_handle_t *)&links->peers_timer))
-        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_RESEND_MS, LS_PEERS_RESEND_MS);
+    peers_timer_arm(links);
 }
 
-/* A link hears of the links that became ready since we last told it,
- * LS_PEERS_RESEND_MS after the last time (at the start of a party the first
- * lists are short); one told of all of them is done. The timer stops once
- * no link may be told more. */
+/* A link hears of the news since we last told it (links that became
+ * ready, relayed peers verified), LS_PEERS_RESEND_MS after the last time
+ * at the soonest. The timer stops once no link has news waiting, and
+ * starts again with the next news. */
 static void peers_timer_cb(uv_timer_t *timer)
 {
     ls__links_t *links = timer->data;
     uint64_t now = ls__links_now(links);
     bool is_pending = false;
     for (ls_link_t *l = links->list; l; l = l->next) {
-        if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0 ||
-            l->peers_sent >= LS_PEERS_SENDS_MAX)
+        if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0)
             continue;
         if (links->ready_seq <= l->peers_sent_seq)
             continue; /* nothing new for it yet */
         if (now - l->peers_sent_ms >= LS_PEERS_RESEND_MS)
             send_peers(l);
-        is_pending |= l->peers_sent < LS_PEERS_SENDS_MAX;
+        is_pending |= links->ready_seq > l->peers_sent_seq;
     }
     if (!is_pending)
         uv_timer_stop(timer);
 }
 
+uint64_t ls__links_news(ls__links_t *links)
+{
+    peers_timer_arm(links);
+    return ++links->ready_seq;
+}
+
 void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack)
 {
     ls__links_t *links = link->links;
+    uint64_t now = ls__links_now(links);
     memset(ack, 0, sizeof *ack);
     ack->kind = LS_MSG_PEERS_ACK;
-    if (!link->takes_peers || link->peers_heard >= LS_PEERS_SENDS_MAX) {
-        ls_debug("peer", "%s: one peers more than allowed; ignored", link->address);
+    if (!link->takes_peers || (link->peers_heard >= LS_PEERS_SENDS_MAX &&
+                               now - link->peers_heard_ms < LS_PEERS_RESEND_MS / 2)) {
+        ls_debug("peer", "%s: one peers sooner than allowed; ignored", link->address);
         return;
     }
     link->peers_heard++;
+    link->peers_heard_ms = now;
     if (links->config.hooks.peers_heard)
         links->config.hooks.peers_heard(link, list, links->config.hooks.userdata);
     if (link->peers_sent == 0)

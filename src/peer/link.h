@@ -55,13 +55,15 @@ typedef struct {
  * room for an honest peer's timer jitter): a snapshot of up to
  * LS_PEERDB_GAMES_MAX games is applied at most that often per link. */
 #define LS_RESYNC_INTERVAL_MS 2000
-/* Peer exchange (`peers`, issue #17): a link is told our peers at most this
- * many times: when it becomes ready (all of them), and again each
- * LS_PEERS_RESEND_MS while links became ready since the last one (only
- * those: at the start of a party the first lists are short, and a full
- * list each time made 100 peers encode and decode about 3 N^2 entries
- * each); it acts on at most as many `peers` it is told, more are
- * acknowledged and ignored. */
+/* Peer exchange (`peers`, issue #17): a link is told our peers when it
+ * becomes ready (all of them), then at most once per LS_PEERS_RESEND_MS
+ * while there is news for it: links that became ready, or relayed peers
+ * verified (or at a newer rev) since the last one. Only the news is sent
+ * (a full list each time made 100 peers encode and decode about 3 N^2
+ * entries each). A receiver acts on the first LS_PEERS_SENDS_MAX `peers`
+ * of a link at once (the start of a party), and after that on at most
+ * one per LS_PEERS_RESEND_MS / 2 (timer jitter); more are acknowledged
+ * and ignored. */
 #define LS_PEERS_SENDS_MAX 3
 /* Outbound handshakes in flight at once. A party's peers find each other
  * within a second or so and would dial them all together: on a loaded CPU
@@ -85,9 +87,10 @@ struct ls_link {
     bool wants_cover;        /* its hello listed LS_FEATURE_COVER */
     bool takes_peers;        /* its hello listed LS_FEATURE_PEERS */
     bool takes_relay;        /* its hello listed LS_FEATURE_RELAY (and we relay) */
-    uint8_t peers_sent;      /* `peers` we sent (<= LS_PEERS_SENDS_MAX) */
-    uint8_t peers_heard;     /* `peers` it sent that we acted on */
-    uint64_t peers_sent_seq; /* the newest ready_seq our last `peers` covered */
+    uint32_t peers_sent;     /* `peers` we sent */
+    uint32_t peers_heard;    /* `peers` it sent that we acted on */
+    uint64_t peers_heard_ms; /* when we last acted on one */
+    uint64_t peers_sent_seq; /* the newest news seq our last `peers` covered */
     uint64_t peers_sent_ms;
     uint64_t ready_seq; /* order in which links became ready (1, 2, ...; 0: not yet) */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
@@ -124,8 +127,8 @@ typedef struct {
     void (*stream)(ls_link_t *link, ls_net_stream_t *stream, void *userdata); /* a request */
     /* A new peer's first handshake completed: its id, listen address, name. */
     void (*peer_ready)(const char *peer_id, const char *address, const char *name, void *userdata);
-    /* A ready link told us of its peers (bounded, at most LS_PEERS_SENDS_MAX
-     * times per link; entries not checked beyond the decoder's syntax). */
+    /* A ready link told us of its peers (bounded, see LS_PEERS_SENDS_MAX; entries not checked
+     * beyond the decoder's syntax). */
     void (*peers_heard)(ls_link_t *link, const ls_peer_list_t *list, void *userdata);
     /* A dial was held (LS_DIALS_IN_FLIGHT_MAX) and a handshake has ended
      * since: the due targets may be dialled again (from a timer, not
@@ -134,6 +137,11 @@ typedef struct {
     /* A link to peer_id completes its first handshake: called before its
      * library is applied (a relayed entry of the peer gives way). */
     void (*linking)(const char *peer_id, void *userdata);
+    /* The relayed peers `to` may be told in a `peers` (only asked for a
+     * link that takes_relay): those whose news seq is above after_seq, at
+     * most room entries into out, each with its library_rev. */
+    size_t (*collect_relayed)(const ls_link_t *to, uint64_t after_seq, ls_peer_addr_t *out,
+                              size_t room, void *userdata);
     void *userdata;
 } ls__links_hooks_t;
 
@@ -193,6 +201,9 @@ void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *del
  * LS_FEATURE_SWARM. */
 void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg);
 uint64_t ls__links_now(const ls__links_t *links);
+/* A relayed peer was verified (or moved to a newer rev): the next news seq
+ * for it, and the links will be told of it (peer exchange, rate-limited). */
+uint64_t ls__links_news(ls__links_t *links);
 /* The hooks' userdata (for the endpoint's close callback, which gets the links). */
 void *ls__links_hook_data(const ls__links_t *links);
 /* "IPv4:PORT" or "[IPv6]:PORT" into a socket address; LS_EINVAL otherwise. */
@@ -210,7 +221,7 @@ void ls__link_take_library(ls_link_t *link, ls_library_snapshot_t *library, ls_m
  * that does not apply makes us re-handshake. */
 void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack);
 /* Answers a `peers` the peer sent on this ready link: hands it to the
- * peers_heard hook (within LS_PEERS_SENDS_MAX), tells the peer ours in turn
+ * peers_heard hook (within the LS_PEERS_SENDS_MAX rate), tells the peer ours in turn
  * if we have not yet, and makes *ack the peers_ack to send. */
 void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack);
 /* Sends our hello: the first one at once; a re-handshake on a ready link at

@@ -29,6 +29,9 @@ typedef struct {
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     char via[LS_PEER_ID_HEX_LEN + 1]; /* the link that told us of it */
     char address[LS_PEER_ADDRESS_MAX];
+    uint64_t want_rev;    /* the rev a relayed `peers` entry named (0: any) */
+    uint64_t applied_rev; /* the rev in the PeerGameDB by relay (0: none) */
+    uint64_t seq;         /* news seq when applied_rev last moved (ls__links_news) */
     uint8_t tries;
     uint64_t next_ms;
     bool is_in_flight;
@@ -58,6 +61,14 @@ static relay_entry_t *entry_find(const ls__relay_t *relay, const char *peer_id)
 {
     size_t at = 0;
     return ls_strmap_get(&relay->index, peer_id, &at) ? relay->entries[at] : NULL;
+}
+
+/* Whether a request for e is still wanted: no signed library of its owner
+ * held, or an older one than a relayed `peers` entry named. */
+static bool is_wanted(const ls__relay_t *relay, const relay_entry_t *e)
+{
+    const ls_signed_library_t *held = ls_libsig_store_find(relay->store, e->peer_id);
+    return !held || held->library.library_rev < e->want_rev;
 }
 
 static void entry_remove(ls__relay_t *relay, relay_entry_t *e)
@@ -180,6 +191,10 @@ static void apply_relayed(ls__relay_t *relay, relay_entry_t *e, const ls_signed_
         return;
     }
     e->is_relayed = true;
+    if (e->applied_rev != sl->library.library_rev) {
+        e->applied_rev = sl->library.library_rev;
+        e->seq = ls__links_news(relay->config.links); /* told on, beyond two hops */
+    }
     if (is_new) {
         ls_info("peer", "%s (%.12s) relayed by %.12s: %zu games", sl->name, sl->peer_id, e->via,
                 sl->library.game_count);
@@ -240,7 +255,7 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
         e->tries++;
         if (held && strcmp(e->peer_id, link->peer_id) != 0)
             apply_relayed(relay, e, held);
-        if (!held && e->tries < RELAY_TRIES_MAX)
+        if (is_wanted(relay, e) && e->tries < RELAY_TRIES_MAX)
             retry_later(relay, e);
         else if (!held)
             forget_relayed(relay, e, "no relay holds its library");
@@ -279,8 +294,7 @@ static void timer_cb(uv_timer_t *timer)
     /* backwards: request() may remove the entry it is given */
     for (size_t i = relay->count; i-- > 0;) {
         relay_entry_t *e = relay->entries[i];
-        bool is_due = !e->is_in_flight && e->tries < RELAY_TRIES_MAX &&
-                      !ls_libsig_store_find(relay->store, e->peer_id);
+        bool is_due = !e->is_in_flight && e->tries < RELAY_TRIES_MAX && is_wanted(relay, e);
         if (is_due && e->next_ms <= now && !e->is_relayed &&
             ls__links_find_ready(relay->config.links, e->peer_id))
             entry_remove(relay, e); /* linked meanwhile: first-hand now */
@@ -293,22 +307,24 @@ static void timer_cb(uv_timer_t *timer)
         uv_timer_stop(timer);
 }
 
-/* Asks `link` for owner's signed library, after `defer_ms`, unless one is
- * held or asked for already. */
-static void want(ls__relay_t *relay, ls_link_t *link, const char *owner, const char *address,
+/* Asks `link` for owner's signed library (at least rev: 0 any), after
+ * `defer_ms`, unless one that new is held or asked for already. */
+static void want(ls__relay_t *relay, ls_link_t *link, const ls_peer_addr_t *owner,
                  uint64_t defer_ms)
 {
-    relay_entry_t *e = entry_find(relay, owner);
-    if (ls_libsig_store_find(relay->store, owner) || (e && e->is_in_flight) ||
-        (e && e->tries == 0 && defer_ms > 0))
+    relay_entry_t *e = entry_find(relay, owner->peer_id);
+    const ls_signed_library_t *held = ls_libsig_store_find(relay->store, owner->peer_id);
+    if ((held && held->library.library_rev >= owner->library_rev) || (e && e->is_in_flight) ||
+        (e && e->tries == 0 && defer_ms > 0 && !e->is_relayed))
         return; /* held, asked for, or waiting to be */
-    if (!e && !(e = entry_add(relay, owner)))
+    if (!e && !(e = entry_add(relay, owner->peer_id)))
         return; /* LS_LIBSIG_STORE_MAX owners: no more */
     memcpy(e->via, link->peer_id, sizeof e->via);
-    snprintf(e->address, sizeof e->address, "%s", address);
+    snprintf(e->address, sizeof e->address, "%s", owner->address);
+    e->want_rev = owner->library_rev;
     e->tries = 0;
-    if (defer_ms == 0) {
-        request(relay, e);
+    if (defer_ms == 0 || e->is_relayed) {
+        request(relay, e); /* a newer rev of a relayed peer: at once */
         return;
     }
     e->next_ms = ls__links_now(relay->config.links) + defer_ms;
@@ -325,8 +341,28 @@ void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *
         const ls_peer_addr_t *p = &list->peers[i];
         if (strcmp(p->peer_id, self) != 0 && strcmp(p->peer_id, link->peer_id) != 0 &&
             !ls__links_find_ready(relay->config.links, p->peer_id))
-            want(relay, link, p->peer_id, p->address, RELAY_DEFER_MS);
+            want(relay, link, p, RELAY_DEFER_MS);
     }
+}
+
+size_t ls__relay_collect(const ls__relay_t *relay, const ls_link_t *to, uint64_t after_seq,
+                         ls_peer_addr_t *out, size_t room)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < relay->count && n < room; i++) {
+        const relay_entry_t *e = relay->entries[i];
+        uint32_t ip;
+        uint16_t port;
+        /* the peer it came from holds it; the receiver knows itself */
+        if (!e->is_relayed || e->seq <= after_seq || strcmp(e->via, to->peer_id) == 0 ||
+            strcmp(e->peer_id, to->peer_id) == 0 || ls_peer_addr_parse(e->address, &ip, &port) != 0)
+            continue;
+        out[n] = (ls_peer_addr_t){.library_rev = e->applied_rev};
+        memcpy(out[n].peer_id, e->peer_id, sizeof out[n].peer_id);
+        snprintf(out[n].address, sizeof out[n].address, "%s", e->address);
+        n++;
+    }
+    return n;
 }
 
 void ls__relay_linking(ls__relay_t *relay, const char *peer_id)
@@ -335,6 +371,7 @@ void ls__relay_linking(ls__relay_t *relay, const char *peer_id)
     if (e && e->is_relayed) {
         ls_peerdb_remove(relay->config.peerdb, peer_id);
         e->is_relayed = false;
+        e->applied_rev = 0;
     }
 }
 
@@ -371,8 +408,13 @@ void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer)
     /* A linked peer's signed library is fetched the first time someone
      * asks for it (most never are, in a full mesh); the asker tries again. */
     ls_link_t *owner = rc == LS_ENOENT ? ls__links_find_ready(relay->config.links, peer_id) : NULL;
-    if (owner && owner->takes_relay)
-        want(relay, owner, peer_id, owner->address, 0);
+    ls_peer_addr_t wanted = {.library_rev = 0};
+    /* a linked peer's address (an IPv6 one does not fit: not relayed on) */
+    if (owner && owner->takes_relay && strlen(owner->address) < sizeof wanted.address) {
+        memcpy(wanted.peer_id, peer_id, sizeof wanted.peer_id);
+        memcpy(wanted.address, owner->address, strlen(owner->address) + 1);
+        want(relay, owner, &wanted, 0);
+    }
     if (rc != 0)
         answer_error(answer,
                      rc == LS_ENOENT ? "no signed library of that peer here" : ls_strerror(rc));

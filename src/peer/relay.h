@@ -44,6 +44,11 @@ void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer)
 /* A ready link told us of its peers: ask it for its own signed library and
  * those of the listed peers we have no ready link to. */
 void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list);
+/* The relayed peers whose news seq is above after_seq, for a `peers` to
+ * `to` (not those it relayed to us, nor itself): at most room entries into
+ * out, each with the library_rev we hold. O(held owners). */
+size_t ls__relay_collect(const ls__relay_t *relay, const ls_link_t *to, uint64_t after_seq,
+                         ls_peer_addr_t *out, size_t room);
 /* A link to peer_id is about to become ready: a relayed entry of that
  * peer gives way to what the link tells (and the peer counts as new). */
 void ls__relay_linking(ls__relay_t *relay, const char *peer_id);

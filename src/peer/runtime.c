@@ -1040,6 +1040,13 @@ static void peers_heard(ls_link_t *link, const ls_peer_list_t *list, void *userd
     ls__relay_heard(rt->relay, link, list);
 }
 
+static size_t relayed_to_tell(const ls_link_t *to, uint64_t after_seq, ls_peer_addr_t *out,
+                              size_t room, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    return rt->relay ? ls__relay_collect(rt->relay, to, after_seq, out, room) : 0;
+}
+
 static void request_stream(ls_link_t *link, ls_net_stream_t *stream, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
@@ -1093,6 +1100,7 @@ static int make_objects(ls_peer_runtime_t *rt)
                   .stream = request_stream,
                   .peer_ready = peer_ready,
                   .peers_heard = peers_heard,
+                  .collect_relayed = relayed_to_tell,
                   .dial_slot_free = dial_slot_free,
                   .linking = peer_linking,
                   .userdata = rt},

@@ -578,7 +578,7 @@ static int decode_have(ls_proto_ctx_t *ctx, json_t *root, ls_have_t *have)
 
 static int decode_peer_addr(ls_proto_ctx_t *ctx, json_t *v, ls_peer_addr_t *p)
 {
-    static const char *const fields[] = {"peer_id", "address", NULL};
+    static const char *const fields[] = {"peer_id", "address", "library_rev", NULL};
     char *address = NULL;
     if (!json_is_object(v))
         return ls_proto_fail(ctx, LS_ETYPE, NULL, "expected an object");
@@ -591,6 +591,9 @@ static int decode_peer_addr(ls_proto_ctx_t *ctx, json_t *v, ls_peer_addr_t *p)
         rc = ls_proto_fail(ctx, LS_ERANGE, "address", "longer than an IPv4 address and port");
     if (rc == 0)
         memcpy(p->address, address, strlen(address) + 1);
+    /* Optional: present on a relayed peer's entry, 1.. (validate_peers) */
+    if (rc == 0 && json_object_get(v, "library_rev"))
+        rc = get_u64(ctx, v, "library_rev", &p->library_rev);
     free(address);
     return rc;
 }

@@ -293,6 +293,8 @@ static int encode_peers(json_t *root, const ls_peer_list_t *list)
             rc = put_string(entry, "peer_id", list->peers[i].peer_id);
         if (rc == 0)
             rc = put_string(entry, "address", list->peers[i].address);
+        if (rc == 0 && list->peers[i].library_rev)
+            rc = put_u64(entry, "library_rev", list->peers[i].library_rev);
     }
     return rc;
 }

@@ -407,6 +407,28 @@ static void a_peer_learns_the_library_of_a_peer_it_has_no_link_to(void **state)
     json_decref(ev);
 }
 
+/* Issue #17, gossip beyond two hops: a chain 0 - 1 - 2 - 3, each linked
+ * only to its neighbours (loopback addresses in `peers` are never
+ * dialled); peer 0 lists peer 3's game all the same: peer 2 relays it to
+ * peer 1, whose `peers` then names peer 3 (relayed, with its rev). */
+static void a_library_travels_a_chain_of_four(void **state)
+{
+    fixture_t *f = *state;
+    const char *games[] = {"alpha", "bravo", "charlie", "delta"};
+    for (int i = 0; i < 4; i++) {
+        ls_swarm_add_game(ls_swarm_make_peer(f, i), games[i], 10);
+        start_peer(f, i, i - 1, NULL, 0);
+        if (i > 0)
+            assert_true(sees_game(&f->peers[i], games[i - 1], WAIT_MS));
+    }
+    assert_true(sees_game(&f->peers[0], "delta", 4 * PEERS_WAIT_MS + WAIT_MS));
+    assert_true(sees_game(&f->peers[3], "alpha", 4 * PEERS_WAIT_MS + WAIT_MS));
+    json_t *ev = ls_event_log_wait(&f->peers[0].events, 0, LS_EVENT_PEER_DISCOVERED,
+                                   pred_relayed_peer, ls_peer_id(f->peers[3].rt), WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
 static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
 {
     ls_raw_result_t result;
@@ -1248,6 +1270,8 @@ int main(void)
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_peer_learns_the_library_of_a_peer_it_has_no_link_to,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_library_travels_a_chain_of_four, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(keyed_dialer_shows_a_keyless_peer_nothing, ls_swarm_setup,
@@ -1297,5 +1321,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(set_game_dir_checks_swaps_rescans_and_reannounces,
                                         ls_swarm_setup, ls_swarm_teardown),
     };
+    /* LS_TEST_FILTER=name runs the matching tests only (cmocka's wildcards) */
+    if (getenv("LS_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("LS_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
