@@ -34,7 +34,11 @@ struct ls__links {
     bool is_pinging;
     uv_timer_t peers_timer; /* runs while a link may be told more peers */
     uint64_t ready_seq;     /* the last news seq: a link's ready_seq or a relayed peer's */
-    uv_timer_t dial_timer;  /* a handshake ended while dials were held */
+    /* links target: the smallest link ranks (link_rank) of the targets
+     * considered so far, ascending, at most links_target of them */
+    uint64_t preferred[LS_LINKS_TARGET_MAX];
+    size_t preferred_count;
+    uv_timer_t dial_timer; /* a handshake ended while dials were held */
     bool is_dial_held;
 };
 
@@ -805,13 +809,55 @@ static int link_connect(ls__links_t *links, ls__dial_target_t *target)
     return 0;
 }
 
-/* The benchmark switch links_target: a target whose id mDNS or `peers`
- * told us is not dialled while we have that many links, either way. */
-static bool is_over_links_target(const ls__links_t *links, const ls__dial_target_t *target)
+/* A pair's place in our preference: the first 8 bytes of SHA-256(our id
+ * || theirs). Each peer preferring the targets of smallest rank makes the
+ * links a random graph, connected with high probability, where the first
+ * N targets found would all be the peers that started first. */
+static uint64_t link_rank(const ls__links_t *links, const char *peer_id)
+{
+    char pair[2 * LS_PEER_ID_HEX_LEN];
+    uint8_t digest[LS_SHA256_LEN];
+    uint64_t rank = 0;
+    memcpy(pair, links->peer_id, LS_PEER_ID_HEX_LEN);
+    memcpy(pair + LS_PEER_ID_HEX_LEN, peer_id, LS_PEER_ID_HEX_LEN);
+    ls_sha256(pair, sizeof pair, digest);
+    for (size_t i = 0; i < sizeof rank; i++)
+        rank = rank << 8 | digest[i];
+    return rank;
+}
+
+/* Whether rank is among the links_target smallest seen so far (noted:
+ * O(links_target) per call). */
+static bool is_rank_preferred(ls__links_t *links, uint64_t rank)
+{
+    size_t n = links->preferred_count, max = links->config.links_target;
+    size_t at = 0;
+    while (at < n && links->preferred[at] < rank)
+        at++;
+    if (at < n && links->preferred[at] == rank)
+        return true; /* seen before */
+    if (at >= max)
+        return false;
+    n -= n == max; /* full: the largest drops out */
+    memmove(&links->preferred[at + 1], &links->preferred[at],
+            (n - at) * sizeof links->preferred[0]);
+    links->preferred[at] = rank;
+    links->preferred_count = n + 1;
+    return true;
+}
+
+/* The links target: a target whose id mDNS, `peers` or the known list
+ * told us is dialled only while we have fewer than links_target links
+ * (either direction), and only when its rank is among the links_target
+ * smallest we have considered; a --peer target (id unknown) or one a
+ * download needs (is_on_demand) always is. */
+static bool is_over_links_target(ls__links_t *links, const ls__dial_target_t *target)
 {
     size_t n = 0;
-    if (!links->config.links_target || !target->is_id_advertised)
+    if (!links->config.links_target || !target->is_id_advertised || target->is_on_demand)
         return false;
+    if (!is_rank_preferred(links, link_rank(links, target->peer_id)))
+        return true;
     for (const ls_link_t *l = links->list; l; l = l->next)
         n += !l->is_closing;
     return n >= links->config.links_target;
@@ -1089,6 +1135,8 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     links->config = *config;
     if (links->config.hello_deadline_ms == 0)
         links->config.hello_deadline_ms = LS_HELLO_DEADLINE_MS;
+    if (links->config.links_target > LS_LINKS_TARGET_MAX)
+        links->config.links_target = LS_LINKS_TARGET_MAX;
     snprintf(links->peer_id, sizeof links->peer_id, "%s", config->peer_id);
     links->name = strdup(config->name);
     links->has_party_key = config->party_key != NULL;

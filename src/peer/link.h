@@ -36,6 +36,9 @@ typedef struct {
     /* peer_id was advertised (mDNS): a certificate with another id at that
      * address is an impostor's, and the target is ignored (is_ignored). */
     bool is_id_advertised;
+    /* A download needs this peer (a relayed seeder, relay.h): dialled
+     * whatever the links target says. */
+    bool is_on_demand;
     uint64_t next_dial_ms;
     uint32_t backoff_ms;     /* 0: not dialled yet (reconnect_ms) */
     uint32_t backoff_max_ms; /* 0: LS_REDIAL_MAX_MS */
@@ -73,6 +76,8 @@ typedef struct {
  * again as soon as a handshake ends (the dial_slot_free hook). */
 #define LS_DIALS_IN_FLIGHT_MAX 8
 #define LS_PEERS_RESEND_MS 1000
+/* The largest links target (ls_peer_config_t.links_target) taken. */
+#define LS_LINKS_TARGET_MAX 64
 
 struct ls_link {
     ls_link_t *next;
@@ -160,7 +165,7 @@ typedef struct {
     bool is_swarm;              /* we list LS_FEATURE_SWARM */
     bool is_peer_exchange;      /* we list LS_FEATURE_PEERS */
     bool is_relay;              /* we list LS_FEATURE_RELAY (needs is_peer_exchange) */
-    uint32_t links_target;      /* benchmark switch: ls_peer_config_t.links_target */
+    uint32_t links_target;      /* ls_peer_config_t.links_target; at most LS_LINKS_TARGET_MAX */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 

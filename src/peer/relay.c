@@ -35,7 +35,8 @@ typedef struct {
     uint8_t tries;
     uint64_t next_ms;
     bool is_in_flight;
-    bool is_relayed; /* in the PeerGameDB by relay */
+    bool is_relayed;           /* in the PeerGameDB by relay */
+    ls__dial_target_t *target; /* a download needs it (ls__relay_dial); NULL: none */
 } relay_entry_t;
 
 struct ls__relay {
@@ -79,6 +80,9 @@ static void entry_remove(ls__relay_t *relay, relay_entry_t *e)
         relay->entries[i] = relay->entries[--relay->count];
         break;
     }
+    if (e->target)
+        ls__links_detach_target(relay->config.links, e->target); /* its link lives on */
+    free(e->target);
     free(e);
     /* no removal in the map: rebuild it (at most LS_LIBSIG_STORE_MAX keys, slots kept) */
     ls_strmap_clear(&relay->index);
@@ -140,8 +144,10 @@ void ls__relay_free(ls__relay_t *relay)
 {
     if (!relay)
         return;
-    for (size_t i = 0; i < relay->count; i++)
+    for (size_t i = 0; i < relay->count; i++) {
+        free(relay->entries[i]->target); /* the links are gone by now */
         free(relay->entries[i]);
+    }
     ls_strmap_free(&relay->index);
     ls_signed_library_free(&relay->own);
     ls_libsig_store_free(relay->store);
@@ -387,6 +393,31 @@ void ls__relay_peer_lost(ls__relay_t *relay, const char *peer_id)
         if (strcmp(e->via, peer_id) == 0 && e->is_relayed)
             forget_relayed(relay, e, "its relay left");
     }
+}
+
+bool ls__relay_dial(ls__relay_t *relay, const char *peer_id)
+{
+    relay_entry_t *e = entry_find(relay, peer_id);
+    if (!e || !e->is_relayed)
+        return false;
+    if (!e->target) {
+        ls__dial_target_t *t = calloc(1, sizeof *t);
+        if (!t || ls__parse_address(e->address, false, &t->sockaddr) != 0) {
+            free(t);
+            return false;
+        }
+        memcpy(t->address, e->address, strlen(e->address) + 1);
+        memcpy(t->peer_id, e->peer_id, sizeof t->peer_id);
+        t->is_id_advertised = true; /* another certificate there is not the seeder */
+        t->is_on_demand = true;
+        e->target = t;
+        ls_info("peer", "dialling %.12s at %s on demand (a download needs it)", e->peer_id,
+                e->address);
+    }
+    if (e->target->is_ignored)
+        return false;
+    ls__links_dial_if_due(relay->config.links, e->target);
+    return true;
 }
 
 bool ls__relay_is_relayed(const ls__relay_t *relay, const char *peer_id)

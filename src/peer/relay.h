@@ -54,6 +54,11 @@ size_t ls__relay_collect(const ls__relay_t *relay, const ls_link_t *to, uint64_t
 void ls__relay_linking(ls__relay_t *relay, const char *peer_id);
 /* A peer's last ready link closed: the peers relayed only through it go. */
 void ls__relay_peer_lost(ls__relay_t *relay, const char *peer_id);
+/* A download needs relayed peer peer_id (a seeder): dial it at the
+ * address its `peers` entry gave, whatever the links target says (the
+ * target lives as long as the relayed entry; its link outlives it). True
+ * while a dial is possible. */
+bool ls__relay_dial(ls__relay_t *relay, const char *peer_id);
 /* Whether peer_id is in the PeerGameDB by relay only (no link). */
 bool ls__relay_is_relayed(const ls__relay_t *relay, const char *peer_id);
 

@@ -1040,6 +1040,12 @@ static void peers_heard(ls_link_t *link, const ls_peer_list_t *list, void *userd
     ls__relay_heard(rt->relay, link, list);
 }
 
+static bool seeder_needed(const char *peer_id, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    return rt->relay && ls__relay_dial(rt->relay, peer_id);
+}
+
 static size_t relayed_to_tell(const ls_link_t *to, uint64_t after_seq, ls_peer_addr_t *out,
                               size_t room, void *userdata)
 {
@@ -1112,7 +1118,11 @@ static int make_objects(ls_peer_runtime_t *rt)
         .state_dir = rt->state_dir,
         .plan_mode = rt->plan_mode,
         .fetch_stall_ms = rt->fetch_stall_ms,
-        .hooks = {download_ended, download_published, install_busy, rt},
+        .hooks = {.ended = download_ended,
+                  .published = download_published,
+                  .is_busy = install_busy,
+                  .need_link = seeder_needed,
+                  .userdata = rt},
     };
     int rc = ls__shaper_new(&rt->loop, download_ready_cb, rt, &rt->shaper);
     if (rc == 0)

@@ -749,6 +749,31 @@ static void download_from_two_seeders_is_exact_and_installs(void **state)
     json_decref(ev);
 }
 
+/* Issue #17, connections on demand: peer 1 knows peer 2's game only by
+ * relay (both link to peer 0 only); downloading it dials peer 2 on demand
+ * at the address peer 0's `peers` gave, and the download succeeds. */
+static void a_game_only_a_relayed_peer_holds_is_downloaded(void **state)
+{
+    fixture_t *f = *state;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", LS_CHUNK_SIZE + 333);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    test_peer_t *p = &f->peers[1];
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                                   ls_peer_id(f->peers[2].rt), PEERS_WAIT_MS + WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_int_equal(ls_peer_download(p->rt, "charlie", NULL, 0, 0), 0);
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, 3 * WAIT_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 2, 1, "games/charlie/charlie.pak");
+}
+
 static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
 {
     fixture_t *f = *state;
@@ -1272,6 +1297,8 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_library_travels_a_chain_of_four, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_game_only_a_relayed_peer_holds_is_downloaded,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(keyed_dialer_shows_a_keyless_peer_nothing, ls_swarm_setup,
