@@ -26,7 +26,9 @@
 # daemon), LS_SWARM_PEERS (mesh | seeder), NETNS_KEEP_LOGS=1,
 # LS_FANOUT_TRACE=1 (a timeline: every host's received and sent MiB per
 # 250 ms during each run, in the logs directory as trace-nN-MODE.txt, and
-# kept with NETNS_KEEP_LOGS=1).
+# kept with NETNS_KEEP_LOGS=1; the daemons then log at debug level, and the
+# trace ends with each downloader's timeline line and per-peer summary
+# from its log, and the `busy` answers each host sent, per reason).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,6 +75,7 @@ netns_up $((max_n + 1)) || { echo "bench_fanout: could not build the test bed"; 
 log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 swarm_setup "$lanspread" "$data" fanoutgame
+[[ ${LS_FANOUT_TRACE:-0} == 1 ]] && SWARM_EXTRA+=(--verbose)
 swarm_make_game "$mib" || { echo "bench_fanout: could not make the game"; exit 1; }
 swarm_shape_all "${mbit}mbit" || { echo "bench_fanout: shaping failed"; exit 1; }
 ideal=$(awk -v b="$SWARM_BYTES" -v r="$mbit" 'BEGIN {printf "%.3f", b * 8 / (r * 1e6)}')
@@ -130,6 +133,15 @@ trace_stop() {
       for (i = 2; i <= NF; i += 2) printf " %5.1f/%5.1f", ($i - p[i]) / 1048576, ($(i + 1) - p[i + 1]) / 1048576
       print ""; for (i = 2; i <= NF; i++) p[i] = $i }' "$NETNS_LOG_DIR/trace.raw" >"$NETNS_LOG_DIR/trace-$2.txt"
   rm -f "$NETNS_LOG_DIR/trace.raw"
+  # The daemons' own view (debug lines of fetch.c and server.c): each
+  # download's timeline and per-peer counts, and the busy answers sent.
+  local name
+  for name in seed $(seq -f 'd%g' 1 "$1"); do
+    [[ -f $NETNS_LOG_DIR/$name.err ]] || continue
+    echo "== $name (h${SWARM_HOST[$name]})"
+    grep -o 'timeline: .*' "$NETNS_LOG_DIR/$name.err"
+    grep ' serve ' "$NETNS_LOG_DIR/$name.err" | grep -o 'busy, [^:]*' | sort | uniq -c
+  done >>"$NETNS_LOG_DIR/trace-$2.txt"
 }
 
 # run N MODE: one fan-out; appends a row to ROWS, sets bad on a failure.

@@ -7,6 +7,10 @@
 #              last peer; the median peer in brackets); "launch" is how long
 #              the shell took to start all N; "CPU s" is what all daemons
 #              used until then (2 cores give 2 CPU s per second)
+#   per daemon what one PC of a party pays (here all share 2 cores): CPU s
+#              per daemon to converge (mean; the busiest in brackets) and
+#              the time from a daemon's own start until it listed every
+#              other game (median; the last in brackets)
 #   idle CPU   over LS_MESH_IDLE_S seconds once converged and settled: mean %
 #              of one core per daemon, that over N-1 (per neighbour), the
 #              busiest daemon, and all daemons together in cores
@@ -64,17 +68,21 @@ for n in "${counts[@]}"; do
     log "N=$n: not converged; missing: $MESH_MISSING"
     bad=1
   fi
-  cpu_start=$(mesh_cpu_s "$n")
+  own="-"
+  ((MESH_OWN_MAX_MS >= 0)) && own="$(sec "$MESH_OWN_MEDIAN_MS") ($(sec "$MESH_OWN_MAX_MS"))"
+  mesh_cpu_split "$n"
+  cpu_start=$MESH_CPU_S
+  cpu_daemon="$(awk -v c="$cpu_start" -v n="$n" 'BEGIN {printf "%.2f", c / n}') ($MESH_CPU_MAX_S)"
   log "N=$n: converge $conv, launch $(sec $((MESH_LAUNCHED_MS - MESH_T0_MS))) s, CPU so far $cpu_start s"
   sleep "$settle_s"
   if mesh_idle "$n" "$idle_s"; then
     per=$(awk -v c="$MESH_CPU_PCT" -v n="$n" 'BEGIN {printf "%.4f", c / (n - 1)}')
     rss=$(awk -v k="$MESH_RSS_MAX_KIB" -v a="$MESH_ANON_MAX_KIB" 'BEGIN {printf "%.1f (%.1f)", k / 1024, a / 1024}')
-    ROWS+=("$(printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$n" "$conv" \
+    ROWS+=("$(printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' "$n" "$conv" \
       "$(sec $((MESH_LAUNCHED_MS - MESH_T0_MS)))" "$cpu_start" "$MESH_CPU_PCT" "$per" "$MESH_CPU_MAX_PCT" \
-      "$MESH_CPU_TOTAL" "$rss" "$load")")
+      "$MESH_CPU_TOTAL" "$rss" "$load" "$cpu_daemon" "$own")")
   else
-    ROWS+=("| $n | $conv | - | $cpu_start | a daemon died | - | - | - | - | $load |")
+    ROWS+=("| $n | $conv | - | $cpu_start | a daemon died | - | - | - | - | $load | $cpu_daemon | $own |")
     bad=1
   fi
   log "${ROWS[-1]}"
@@ -82,7 +90,7 @@ for n in "${counts[@]}"; do
 done
 
 echo "lanspread daemons, mDNS only, one game each; idle over ${idle_s} s after ${settle_s} s settling"
-echo "| peers | converge s (median) | launch s | CPU s to converge | idle CPU %/daemon | %/neighbour | busiest % | all daemons (cores) | max RSS (anon) MiB | load before |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| peers | converge s (median) | launch s | CPU s to converge | idle CPU %/daemon | %/neighbour | busiest % | all daemons (cores) | max RSS (anon) MiB | load before | CPU s/daemon to converge (busiest) | own start to all games s (median; last) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 exit "$bad"

@@ -79,6 +79,13 @@ typedef struct {
      * announcements lost in a start-up burst. Without a browser, services
      * are not reported lost. */
     uint32_t browse_ms;
+    /* Asked when the repair browse is due, with the services the browser
+     * saw (ours aside): false skips it. That browse's query lists every
+     * service we know as a known answer, which every peer on the link
+     * compares with all it heard in the last 0.7 s; a peer that already
+     * knows as many peers by other means (peer exchange) gains little from
+     * it. NULL: always browse. */
+    bool (*is_repair_needed)(size_t services_seen, void *userdata);
     /* A resolved service is not watched any more: no TXT or address
      * updates, no loss on expiry (only the browser's goodbye). A failed
      * resolution is still retried. */

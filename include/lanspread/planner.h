@@ -90,8 +90,10 @@ typedef struct {
     uint32_t window;
     uint32_t in_flight;
     uint32_t bad_chunks;
-    bool is_active;  /* false once lost or dropped */
-    bool is_partial; /* a downloader serving its partial copy, not a complete seeder */
+    uint32_t requests;     /* requests handed out to it (diagnostics) */
+    uint32_t busy_answers; /* of them answered `busy` (diagnostics) */
+    bool is_active;        /* false once lost or dropped */
+    bool is_partial;       /* a downloader serving its partial copy, not a complete seeder */
 } ls_plan_peer_stat_t;
 
 typedef struct {
@@ -136,6 +138,15 @@ bool ls_planner_peer_can_join(const ls_planner_t *planner, const char *peer_id);
  * of another size. */
 int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bitmap,
                         size_t chunk_total);
+/* A peer announced the chunks it holds (`have`): added if new to this
+ * download, back in if it was lost (a replaced link drops a peer from the
+ * download, and its next `have` comes on the new link: without this a
+ * downloader whose link was replaced at the start was never asked again by
+ * that peer), then given the bitmap as ls_planner_set_have. LS_EPEER_GONE
+ * for a peer dropped for bad data or failing streams, LS_ECANCELED once the
+ * download failed. */
+int ls_planner_peer_has(ls_planner_t *planner, const char *peer_id, const uint8_t *bitmap,
+                        size_t chunk_total, uint32_t *slot);
 /* A peer that takes many small requests at once (LS_FEATURE_BATCH): its
  * window counts bytes (the window in chunks x chunk_size) rather than
  * requests, with at most requests_max requests in flight; 0 restores the
@@ -170,6 +181,10 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
 /* The peer is gone: every chunk it held goes back to the queue without
  * counting a try. */
 int ls_planner_peer_lost(ls_planner_t *planner, uint32_t peer);
+
+/* Chunks never handed out and chunks handed back, waiting for a peer: 0
+ * once every chunk left is in flight (the endgame). */
+size_t ls_planner_unsent(const ls_planner_t *planner);
 
 /* Fills `progress` and up to `peer_cap` entries of `peers` (may be NULL). */
 void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progress_t *progress,

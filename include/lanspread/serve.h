@@ -56,6 +56,27 @@ int ls_serve_read_batch(const ls_serve_reply_t *reply, uint8_t *buf);
 
 void ls_serve_reply_free(ls_serve_reply_t *reply);
 
+/* Swarm upload sharing (server.c): whether one more swarm chunk may start
+ * for a requester. `sends` swarm chunks are being sent, `sends_to_requester`
+ * of them to it; `other_wants` is true when another swarm peer was refused
+ * one lately. Once more than one peer wants them, at most `shared_max` at a
+ * time, whoever asks: a requester that held every send while the others
+ * were answered `busy` kept the upload (a seeder sent one downloader 110 of
+ * 112 MiB, window 16, while refusing the five others). A requester alone
+ * takes what its window asks. */
+bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool other_wants,
+                           uint32_t shared_max);
+
+/* Whether a swarm request for a chunk this peer is sending to another swarm
+ * peer right now is refused (`busy`) rather than sent again at once: only
+ * from a complete copy (super-seeding: its upload feeds chunks nobody has
+ * yet). A partial copy sends it again when it has room: its requesters ask
+ * it only for chunks it holds (rarest first: mostly the one it just
+ * announced), and a `busy` keeps a requester off it for a backoff, so
+ * refusing left its upload idle (N=6 fan-out: 1.70-2.03 x with it, 1.50-1.79
+ * without). */
+bool ls_serve_refuses_parallel_copy(bool is_partial_copy);
+
 /* Builds an error frame message; *msg owned by the caller (ls_msg_free). */
 int ls_serve_error_msg(ls_msg_t *msg, ls_wire_error_t code, const char *message);
 

@@ -89,7 +89,8 @@ struct ls_discovery {
     uv_timer_t browse_end; /* frees the browser after browse_ms, then the repair */
     uv_timer_t cache_look; /* deferred services resolved from the cache (CACHE_*) */
     uint32_t browse_ms;
-    bool is_repair_done; /* the one late browse (REPAIR_*) ran */
+    bool is_repair_done; /* the one late browse (REPAIR_*) ran or was skipped */
+    bool (*is_repair_needed)(size_t services_seen, void *userdata);
     bool is_resolve_once;
     uint32_t resolve_first; /* 0: every service is resolved as it is found */
     uint32_t resolves_started;
@@ -339,7 +340,6 @@ static AvahiStringList *make_txt_list(const ls_discovery_t *d)
  * record: nobody reads it). A conflicting answer still makes avahi report a
  * collision (group_cb renames). */
 #define PUBLISH_UNIQUE (AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE)
-#define SERVICES_ENUM_TYPE "_services._dns-sd._udp"
 
 static int add_address_records(ls_discovery_t *d, const char *fqdn)
 {
@@ -391,21 +391,27 @@ static AvahiRecord *new_txt(const ls_discovery_t *d, const char *svc_name)
     return r;
 }
 
-static int service_names(const ls_discovery_t *d, char *svc, char *type, char *types, size_t cap)
+static int service_names(const ls_discovery_t *d, char *svc, char *type, size_t cap)
 {
     int rc = avahi_service_name_join(svc, cap, d->service_name, LS_DISCOVERY_SERVICE_TYPE, "local");
     if (rc == 0)
         rc = avahi_service_name_join(type, cap, NULL, LS_DISCOVERY_SERVICE_TYPE, "local");
-    if (rc == 0)
-        rc = avahi_service_name_join(types, cap, NULL, SERVICES_ENUM_TYPE, "local");
     return rc;
 }
 
+/* The service's PTR, SRV and TXT records; not the DNS-SD service-type
+ * enumeration PTR (_services._dns-sd._udp) that avahi would add: nothing
+ * of ours browses it, and every record a peer announces (3 times, each
+ * with its own jitter) is one every peer on the link caches and compares
+ * with all the records it heard in the last 0.5 s (avahi's duplicate-answer
+ * history): at party scale that work grows with the square of the records
+ * heard. `avahi-browse _lanspread._udp` still lists us; `avahi-browse -a`
+ * no longer enumerates the type. */
 static int add_service_records(ls_discovery_t *d, const char *fqdn)
 {
-    char svc[AVAHI_DOMAIN_NAME_MAX], type[AVAHI_DOMAIN_NAME_MAX], types[AVAHI_DOMAIN_NAME_MAX];
+    char svc[AVAHI_DOMAIN_NAME_MAX], type[AVAHI_DOMAIN_NAME_MAX];
     AvahiRecord *srv;
-    int rc = service_names(d, svc, type, types, sizeof(svc));
+    int rc = service_names(d, svc, type, sizeof(svc));
 
     if (rc == 0)
         rc = add_record(d, new_ptr(type, svc), 0);
@@ -422,8 +428,6 @@ static int add_service_records(ls_discovery_t *d, const char *fqdn)
     }
     if (rc == 0)
         rc = add_record(d, new_txt(d, svc), PUBLISH_UNIQUE);
-    if (rc == 0)
-        rc = add_record(d, new_ptr(types, type), 0);
     return rc;
 }
 
@@ -720,8 +724,12 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
         s->is_deferred = false; /* the cache had it: nothing left to ask */
         s->is_cache_look = false;
         on_resolved(s, ifindex, a, port, txt);
-        if (s->d->is_resolve_once && s->resolver && s->peer_id[0]) {
-            /* Allowed from its own callback (as below); never retried. */
+        if (s->d->is_resolve_once && s->resolver) {
+            /* Allowed from its own callback (as below); never retried. Also
+             * when it bound no peer (malformed, another version, off-link):
+             * a resolver left running re-asks at 1, 3, 7 ... s, each query
+             * listing its answers, which every peer on the link compares
+             * with all the known answers it heard in the last 0.7 s. */
             avahi_s_service_resolver_free(s->resolver);
             s->resolver = NULL;
             s->retry_at_ms = UINT64_MAX;
@@ -862,9 +870,13 @@ static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol p
     d->service_count++;
     s->found_ms = now_ms(d);
     /* Our own announcement resolves to ourselves: never worth a resolver
-     * (and never one of the resolve_first). */
-    if (strcmp(name, d->service_name) == 0)
+     * (never one of the resolve_first, nor retried by the maintenance tick:
+     * resolved, it binds no peer, so it never ended and kept querying for
+     * our own records with them as known answers). */
+    if (strcmp(name, d->service_name) == 0) {
+        s->retry_at_ms = UINT64_MAX;
         return;
+    }
     if (d->resolve_first && d->resolves_started >= d->resolve_first) {
         s->is_deferred = true;
         s->retry_at_ms = UINT64_MAX; /* not by retry_resolvers */
@@ -1032,6 +1044,15 @@ static uint64_t repair_delay_ms(const ls_discovery_t *d)
     return REPAIR_AFTER_MS + r % spread;
 }
 
+/* The services the browser reported, our own aside. */
+static size_t services_seen(const ls_discovery_t *d)
+{
+    size_t n = 0;
+    for (const service_t *s = d->services; s; s = s->next)
+        n += strcmp(s->name, d->service_name) != 0;
+    return n;
+}
+
 /* Resolvers already started keep going; the announcement stays. */
 static void browse_end_cb(uv_timer_t *t)
 {
@@ -1047,6 +1068,10 @@ static void browse_end_cb(uv_timer_t *t)
         return;
     }
     d->is_repair_done = true;
+    if (d->is_repair_needed && !d->is_repair_needed(services_seen(d), d->userdata)) {
+        ls_debug(MOD, "repair browse skipped: enough peers known");
+        return;
+    }
     if (start_browser(d) == 0)
         uv_timer_start(&d->browse_end, browse_end_cb, REPAIR_BROWSE_MS, 0);
 }
@@ -1131,6 +1156,7 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
     d->cache_look.data = d;
     d->open_handles = 4;
     d->browse_ms = cfg->browse_ms;
+    d->is_repair_needed = cfg->is_repair_needed;
     d->resolve_first = cfg->resolve_first;
     d->is_resolve_once = cfg->is_resolve_once;
     avahi_set_log_function(avahi_log_cb);

@@ -56,6 +56,14 @@ typedef struct {
     uint32_t requests_max; /* 0: the window counts requests; else see ls_planner_set_requests_max */
     uint32_t cap;          /* AIMD ceiling: halves on failure, +1 per good chunk */
     uint32_t bad_chunks;
+    uint32_t requests;     /* handed out (diagnostics) */
+    uint32_t busy_answers; /* answered `busy` (diagnostics) */
+    /* After a `busy` the peer is asked nothing until then: its upload is
+     * full (or sends what we asked to another), and a requester that asked
+     * at once for its next chunk got `busy` again one round trip later —
+     * 19 of 20 requests in a 12-downloader swarm, each a stream, a frame
+     * and a re-plan on both sides. */
+    uint64_t busy_until;
     uint32_t consecutive_failures;
     /* now_ms of the last failure counted in consecutive_failures; a request
      * sent before it was in flight then and fails with it (a reset
@@ -429,6 +437,22 @@ int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bit
     return 0;
 }
 
+int ls_planner_peer_has(ls_planner_t *planner, const char *peer_id, const uint8_t *bitmap,
+                        size_t chunk_total, uint32_t *slot)
+{
+    uint32_t s;
+    if (planner->fail_code != 0)
+        return LS_ECANCELED;
+    int rc = add_peer(planner, peer_id, &s); /* new, or a lost one back */
+    if (rc == LS_EEXIST)
+        rc = ls_planner_peer_slot(planner, peer_id, &s);
+    if (rc == 0)
+        rc = ls_planner_set_have(planner, s, bitmap, chunk_total);
+    if (rc == 0 && slot)
+        *slot = s;
+    return rc;
+}
+
 bool ls_planner_peer_is_partial(const ls_planner_t *planner, uint32_t slot)
 {
     return slot < planner->peer_count && planner->peers[slot].have != NULL;
@@ -729,6 +753,7 @@ static int push_request(ls_planner_t *p, size_t idx, uint32_t peer, uint64_t now
     c->state = CHUNK_IN_FLIGHT;
     c->holders++;
     p->peers[peer].in_flight++;
+    p->peers[peer].requests++;
     p->peers[peer].in_flight_bytes += c->length;
     out->ticket = r->ticket;
     out->file_index = c->file_index;
@@ -747,7 +772,7 @@ int ls_planner_next(ls_planner_t *planner, uint32_t peer, uint64_t now_ms, ls_as
     if (peer >= planner->peer_count || !planner->peers[peer].is_active)
         return LS_EPEER_GONE;
     planner->now_ms = now_ms;
-    if (!has_room(planner, &planner->peers[peer]))
+    if (!has_room(planner, &planner->peers[peer]) || now_ms < planner->peers[peer].busy_until)
         return LS_EAGAIN;
     size_t idx = pick_queued(planner, peer);
     if (idx == SIZE_MAX)
@@ -970,6 +995,8 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
         /* Not the chunk's fault nor the peer's: ask less of it, and this
          * chunk elsewhere for a while. */
         chunk_t *c = &planner->chunks[r.chunk];
+        peer->busy_answers++;
+        peer->busy_until = planner->now_ms + ls_planner_busy_backoff_ms(planner);
         c->busy_mask = (planner->now_ms < c->busy_until ? c->busy_mask : 0) | peer_bit(r.peer);
         c->busy_until = planner->now_ms + ls_planner_busy_backoff_ms(planner);
         peer->cap = peer_window(planner, peer) / 2 ? peer_window(planner, peer) / 2 : 1;
@@ -988,6 +1015,13 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
         remove_peer(planner, r.peer);
     }
     return 0;
+}
+
+size_t ls_planner_unsent(const ls_planner_t *planner)
+{
+    size_t fresh = planner->cfg.is_rarest_first ? planner->fresh_len
+                                                : planner->chunk_count - planner->fresh_cursor;
+    return fresh + planner->requeue_len;
 }
 
 bool ls_planner_progress_due(ls_planner_t *planner, uint64_t now_ms)
@@ -1042,6 +1076,8 @@ void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progres
         st->window = peer_window(planner, pe);
         st->in_flight = pe->in_flight;
         st->bad_chunks = pe->bad_chunks;
+        st->requests = pe->requests;
+        st->busy_answers = pe->busy_answers;
         st->is_active = pe->is_active;
         st->is_partial = pe->have != NULL;
         progress->peer_count++;

@@ -125,6 +125,10 @@ struct ls__download {
     bool is_have_dirty;   /* verified chunks the swarm was not told of yet */
     bool has_announced;   /* a `have` went out: a `gone` one follows the end */
     uint64_t last_have_ms;
+    /* Timeline for the debug summary at the end (log_timeline): when the
+     * command came, when chunks were first asked for, when the first was
+     * verified, when no chunk was left unsent (the endgame began). */
+    uint64_t start_ms, fetching_ms, first_chunk_ms, endgame_ms;
     size_t joining_count;
     char **wanted; /* the command's file selection (NULL: every file) */
     size_t wanted_count;
@@ -547,6 +551,8 @@ static void chunk_stored(ls__download_t *dl, const ls_assignment_t *a, int resul
     if (ls_planner_done(dl->planner, a, a->length, now, is_verified, &outcome) != 0)
         return;
     if (outcome.counted) {
+        if (!dl->first_chunk_ms)
+            dl->first_chunk_ms = now;
         ls_resume_mark(&dl->resume, a->chunk_id);
         dl->is_have_dirty = true;
     }
@@ -593,6 +599,8 @@ static void store_done(uv_work_t *req, int status)
     }
     maybe_send_have(dl);
     pump(dl);
+    if (!dl->endgame_ms && dl->state == DL_FETCHING && ls_planner_unsent(dl->planner) == 0)
+        dl->endgame_ms = now;
 }
 
 static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body, size_t len,
@@ -795,9 +803,35 @@ static void commit_done(uv_work_t *req, int status)
     ended(fr, game_id, true, has_local);
 }
 
+/* Debug log, once per finished download: where its time went (start-up,
+ * first chunk, endgame) and what each peer gave, asked and refused (the
+ * fan-out benchmark's trace reads these lines). */
+static void log_timeline(ls__download_t *dl)
+{
+    ls_plan_peer_stat_t st[LS_PLANNER_PEERS_MAX];
+    ls_plan_progress_t pr;
+    uint64_t now = uv_now(dl->fr->loop), t0 = dl->start_ms;
+    ls_planner_progress(dl->planner, now, &pr, st, LS_PLANNER_PEERS_MAX);
+    ls_debug("download",
+             "%s timeline: fetching +%llu ms, first chunk +%llu ms, endgame +%llu ms, "
+             "done +%llu ms",
+             dl->game_id, (unsigned long long)(dl->fetching_ms - t0),
+             (unsigned long long)(dl->first_chunk_ms ? dl->first_chunk_ms - t0 : 0),
+             (unsigned long long)(dl->endgame_ms ? dl->endgame_ms - t0 : 0),
+             (unsigned long long)(now - t0));
+    for (uint32_t i = 0; i < pr.peer_count && i < LS_PLANNER_PEERS_MAX; i++)
+        ls_debug("download",
+                 "%s timeline: peer %.12s%s: %llu KiB, %u requests, %u busy, window %u, "
+                 "latency %u ms",
+                 dl->game_id, st[i].peer_id, st[i].is_partial ? " (partial)" : "",
+                 (unsigned long long)(st[i].bytes_done / 1024), st[i].requests, st[i].busy_answers,
+                 st[i].window, st[i].latency_ms);
+}
+
 static void start_commit(ls__download_t *dl)
 {
     ls_dl_job_t *job = calloc(1, sizeof *job);
+    log_timeline(dl);
     dl->state = DL_COMMITTING;
     if (!job || queue_job(dl, job, LS_WORKQ_BULK, commit_work, commit_done) != 0) {
         free(job);
@@ -1028,6 +1062,7 @@ static void prepare_done(uv_work_t *req, int status)
                                                   .peer_count = dl->peer_count}};
     ls__emit(dl->fr->config.events, &event);
     dl->state = DL_FETCHING;
+    dl->fetching_ms = uv_now(dl->fr->loop);
     dl->last_resume_save_ms = uv_now(dl->fr->loop);
     dl->is_have_dirty = true; /* a resumed download re-announces what it holds */
     use_known_partials(dl);
@@ -1285,6 +1320,7 @@ void ls__fetcher_start(ls__fetcher_t *fr, const char *game_id, const char *const
     if (rc == 0) {
         dl->fr = fr;
         dl->state = DL_QUERYING;
+        dl->start_ms = uv_now(fr->loop);
         snprintf(dl->game_id, sizeof dl->game_id, "%s", game_id);
         dl->use_resume = !(flags & LS_DOWNLOAD_FRESH);
         dl->game_root = ls_library_game_root(fr->library, game_id);
@@ -1388,12 +1424,7 @@ static void maybe_send_have(ls__download_t *dl)
 static void use_partial(ls__download_t *dl, const char *peer_id, const uint8_t *bitmap,
                         uint32_t chunk_count)
 {
-    uint32_t slot;
-    if (ls_planner_peer_slot(dl->planner, peer_id, &slot) != 0 &&
-        (!ls_planner_peer_can_join(dl->planner, peer_id) ||
-         ls_planner_add_peer(dl->planner, peer_id, &slot) != 0))
-        return;
-    if (ls_planner_set_have(dl->planner, slot, bitmap, chunk_count) == 0)
+    if (ls_planner_peer_has(dl->planner, peer_id, bitmap, chunk_count, NULL) == 0)
         pump(dl);
 }
 

@@ -98,6 +98,21 @@ bool ls__mdns_may_resync(bool has_acted, uint64_t last_ms, uint64_t now_ms)
     return !has_acted || now_ms - last_ms >= LS_MDNS_RESYNC_MIN_MS;
 }
 
+bool ls__mdns_is_repair_needed(size_t targets, size_t services_seen)
+{
+    return services_seen == 0 || targets < services_seen;
+}
+
+/* The repair browse lists every service we know as a known answer, and
+ * every peer compares each with all it heard in the last 0.7 s: once peer
+ * exchange has given us a target for as many peers as mDNS saw, the peers
+ * it might still find would have to be unknown to all of our links too. */
+static bool is_repair_needed_cb(size_t services_seen, void *userdata)
+{
+    const ls__mdns_t *md = userdata;
+    return ls__mdns_is_repair_needed(md->peer_count, services_seen);
+}
+
 static ls_mdns_peer_t *find_target(ls__mdns_t *md, const char *peer_id)
 {
     for (ls_mdns_peer_t *p = md->peers; p; p = p->next)
@@ -389,6 +404,7 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
         .lost_cb = lost_cb,
         .userdata = md,
         .browse_ms = MDNS_BROWSE_MS,
+        .is_repair_needed = is_repair_needed_cb,
         .is_resolve_once = true,
         .resolve_first = MDNS_RESOLVE_FIRST,
     };

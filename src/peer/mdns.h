@@ -31,6 +31,10 @@ bool ls__mdns_admits_target(size_t targets, size_t targets_at_host);
 /* Whether a TXT- or address-driven action may run now: never acted
  * (has_acted false), or LS_MDNS_RESYNC_MIN_MS after the last one. Pure. */
 bool ls__mdns_may_resync(bool has_acted, uint64_t last_ms, uint64_t now_ms);
+/* Whether discovery's repair browse is worth its query: when mDNS saw no
+ * service at all, or more services than we have peers as dial targets
+ * (resolved, or learnt through peer exchange). Pure. */
+bool ls__mdns_is_repair_needed(size_t targets, size_t services_seen);
 
 typedef struct {
     uv_loop_t *loop;

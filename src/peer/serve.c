@@ -275,3 +275,15 @@ void ls_serve_reply_free(ls_serve_reply_t *reply)
     free(reply->path);
     memset(reply, 0, sizeof *reply);
 }
+
+bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool other_wants,
+                           uint32_t shared_max)
+{
+    bool is_shared = sends > sends_to_requester || other_wants;
+    return sends < shared_max || !is_shared;
+}
+
+bool ls_serve_refuses_parallel_copy(bool is_partial_copy)
+{
+    return !is_partial_copy;
+}

@@ -72,6 +72,8 @@ typedef struct {
 struct ls__server {
     uv_loop_t *loop;
     ls_given_t given[LS_SERVE_GIVEN_MAX]; /* a ring, oldest overwritten */
+    const ls_link_t *swarm_refused_link;  /* the last refused by swarm_admits */
+    uint64_t swarm_refused_ms;
     size_t given_next;
     ls_upload_t uploads[LS_UPLOAD_GAMES_MAX];
     size_t upload_count;
@@ -157,18 +159,37 @@ static bool buffer_admits(ls_serve_stream_t *ss, size_t len)
     return true;
 }
 
-/* Swarm transfers in progress, and whether any goes to another peer. */
-static uint32_t swarm_sends(const ls_serve_stream_t *ss, bool *to_others)
+/* Swarm transfers in progress, and how many of them go to ss's peer. */
+static uint32_t swarm_sends(const ls_serve_stream_t *ss, uint32_t *to_requester)
 {
     uint32_t n = 0;
-    *to_others = false;
+    *to_requester = 0;
     for (const ls_serve_stream_t *o = ss->server->sending; o; o = o->next_transfer) {
         if (!o->link->wants_swarm)
             continue;
         n++;
-        *to_others |= o->link != ss->link;
+        *to_requester += o->link == ss->link;
     }
     return n;
+}
+
+/* The shared swarm limit (ls_serve_swarm_admits); a refusal is noted as
+ * another peer's demand for the next LS_SERVE_SWARM_WANTED_MS. */
+static bool swarm_admits(ls_serve_stream_t *ss)
+{
+    ls__server_t *server = ss->server;
+    uint32_t mine, n;
+    if (!ss->link->wants_swarm)
+        return true;
+    n = swarm_sends(ss, &mine);
+    uint64_t now = uv_now(server->loop);
+    bool other_wants = server->swarm_refused_link && server->swarm_refused_link != ss->link &&
+                       now - server->swarm_refused_ms < LS_SERVE_SWARM_WANTED_MS;
+    if (ls_serve_swarm_admits(n, mine, other_wants, LS_SERVE_SWARM_SHARED_MAX))
+        return true;
+    server->swarm_refused_link = ss->link; /* compared, never followed */
+    server->swarm_refused_ms = now;
+    return false;
 }
 
 /* A body transfer starts: false (and nothing counted) when over a limit. */
@@ -232,7 +253,6 @@ static bool transfer_begin(ls_serve_stream_t *ss)
 {
     ls__server_t *server = ss->server;
     ls_link_load_t *load = load_of(server, ss->link, true);
-    bool to_others;
     if (!load || load->count >= LS_SERVE_PER_PEER_MAX)
         return false;
     if (server->transfers >= LS_SERVE_TOTAL_MAX) {
@@ -243,8 +263,7 @@ static bool transfer_begin(ls_serve_stream_t *ss)
         if (!(load = load_of(server, ss->link, true)))
             return false;
     }
-    if (ss->link->wants_swarm && swarm_sends(ss, &to_others) >= LS_SERVE_SWARM_SHARED_MAX &&
-        to_others)
+    if (!swarm_admits(ss))
         return false;
     load->count++;
     server->transfers++;
@@ -319,7 +338,8 @@ static void note_given(ls_serve_stream_t *ss)
  * feature has nobody else to ask. */
 static bool is_sent_to_another(const ls_serve_stream_t *ss)
 {
-    if (!ss->link->wants_swarm || ss->reply.header.kind != LS_MSG_FILE_CHUNK)
+    if (!ss->link->wants_swarm || ss->reply.header.kind != LS_MSG_FILE_CHUNK ||
+        !ls_serve_refuses_parallel_copy(ss->is_partial))
         return false;
     for (const ls_serve_stream_t *o = ss->server->sending; o; o = o->next_transfer)
         if (o->link != ss->link && o->link->wants_swarm && o->reply.offset == ss->reply.offset &&
@@ -520,6 +540,17 @@ static int try_partial(ls_serve_stream_t *ss, const ls_msg_t *request)
     return 0;
 }
 
+/* `busy` for a body request; a debug line per answer (the fan-out
+ * benchmark's trace counts them per reason). */
+static void refuse_busy(ls_serve_stream_t *ss, const char *why)
+{
+    /* not the "[offset +length]" of a served range: tests count those */
+    ls_debug("serve", "%.12s: busy, %s: %s at %llu (%llu bytes)", ss->link->peer_id, why,
+             ss->reply.path ? ss->reply.path : "(batch)", (unsigned long long)ss->reply.offset,
+             (unsigned long long)ss->reply.length);
+    send_error(ss, LS_WIRE_BUSY, why);
+}
+
 static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
 {
     ls_library_t *library = ss->server->library;
@@ -540,11 +571,11 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         return;
     }
     if (is_sent_to_another(ss)) {
-        send_error(ss, LS_WIRE_BUSY, "this chunk is on its way to another peer; ask the swarm");
+        refuse_busy(ss, "this chunk is on its way to another peer; ask the swarm");
         return;
     }
     if (is_given_recently(ss)) {
-        send_error(ss, LS_WIRE_BUSY, "this chunk was just given to another peer; ask the swarm");
+        refuse_busy(ss, "this chunk was just given to another peer; ask the swarm");
         return;
     }
     snprintf(ss->game_id, sizeof ss->game_id, "%s",
@@ -552,12 +583,12 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
              : request->kind == LS_MSG_GET_COVER    ? request->u.cover_request.game_id
                                                     : request->u.file_request.game_id);
     if (!transfer_begin(ss)) {
-        send_error(ss, LS_WIRE_BUSY, "at the upload limit; ask another peer");
+        refuse_busy(ss, "at the upload limit; ask another peer");
         return;
     }
     if (ss->server->open_files >= ss->server->fds_max) {
         transfer_end(ss);
-        send_error(ss, LS_WIRE_BUSY, "too many files open for serving; ask another peer");
+        refuse_busy(ss, "too many files open for serving; ask another peer");
         return;
     }
     note_given(ss);

@@ -54,6 +54,9 @@ typedef struct {
  * are sent at a time: sent one after the other, chunks are complete (and
  * announced, and passed on) early, instead of all at the end of a round. */
 #define LS_SERVE_SWARM_SHARED_MAX 3
+/* ...and "several" counts a swarm peer refused one within this long: it
+ * asks again after its busy backoff (62 ms per MiB of chunk). */
+#define LS_SERVE_SWARM_WANTED_MS 250
 /* Super-seeding: a chunk of a complete game given to one swarm peer is
  * refused (`busy`) to the others for this long while our upload carries
  * other swarm chunks; the ring remembers this many chunks given. */

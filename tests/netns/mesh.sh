@@ -10,12 +10,16 @@
 #                                ARP entries (see mesh_neighbours)
 #   mesh_start N                 starts p1..pN on hosts 1..N as fast as the
 #                                shell can; MESH_T0_MS = before the first
-#                                start, MESH_LAUNCHED_MS = after the last
+#                                start, MESH_LAUNCHED_MS = after the last,
+#                                MESH_START_MS[i] = just before pi's start
 #   mesh_wait_converged N SECS   until every peer's latest list-games event
 #                                lists every other peer's game, or SECS
 #                                after MESH_T0_MS; sets MESH_CONVERGED_MS
 #                                (since MESH_T0_MS, the last peer's) and
-#                                MESH_MEDIAN_MS; non-zero when not converged
+#                                MESH_MEDIAN_MS, and from each peer's own
+#                                start MESH_OWN_MAX_MS and MESH_OWN_MEDIAN_MS
+#                                (what one PC of a party waits, the launch of
+#                                the others aside); non-zero when not converged
 #   mesh_idle N SECS             each daemon's CPU over SECS (utime + stime
 #                                from /proc/PID/stat, all its threads) and
 #                                RSS; sets MESH_CPU_PCT (mean per daemon, %
@@ -25,6 +29,8 @@
 #                                (RssAnon: the daemon's own memory, without
 #                                the shared libraries' pages)
 #   mesh_cpu_s N                 CPU seconds all N daemons used so far
+#   mesh_cpu_split N             the same as MESH_CPU_S, and the busiest
+#                                daemon's as MESH_CPU_MAX_S (no subshell)
 #   mesh_stop N                  SIGTERM to every daemon at once, then
 #                                netns_stop each (SIGKILL after 3 s); their
 #                                output is kept as <name>-<N>.out / .err
@@ -90,8 +96,10 @@ mesh_neighbours() {
 mesh_start() {
   local n=$1 i
   MESH_T0_MS=$(netns_now_ms)
+  MESH_START_MS=()
   for ((i = 1; i <= n; i++)); do
     rm -rf "$MESH_WORK/p$i-state"
+    MESH_START_MS[i]=$((${EPOCHREALTIME/./} / 1000)) # no fork: the launch is timed
     netns_run "$i" "p$i" "$MESH_BIN" daemon \
       --games "$MESH_WORK/p$i-games" --state "$MESH_WORK/p$i-state" --name "p$i" \
       --listen "0.0.0.0:$MESH_PORT" --http "$MESH_HTTP" --config "$MESH_WORK/empty.conf" \
@@ -102,9 +110,10 @@ mesh_start() {
 
 mesh_wait_converged() {
   local n=$1 secs=$2 out
-  out=$(python3 - "$n" "$MESH_T0_MS" "$secs" "$NETNS_LOG_DIR" "$MESH_POLL_S" <<'EOF'
+  out=$(python3 - "$n" "$MESH_T0_MS" "$secs" "$NETNS_LOG_DIR" "$MESH_POLL_S" "${MESH_START_MS[*]:1:n}" <<'EOF'
 import re, sys, time
 n, t0_ms, secs, logdir, poll = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+starts = [int(s) for s in sys.argv[6].split()]
 game = re.compile(r'"id":"game-p(\d+)"')
 want = {i: set(range(1, n + 1)) - {i} for i in range(1, n + 1)}
 done, files, buf = {}, {}, {}
@@ -129,11 +138,13 @@ while len(done) < n and time.time() < deadline:
                     break
     time.sleep(poll)
 ms = sorted(done.values())
+own = sorted(t0_ms + d - starts[i - 1] for i, d in done.items()) if len(starts) == n else []
 missing = [f"p{i}" for i in range(1, n + 1) if i not in done]
-print(len(done), ms[-1] if ms else -1, ms[len(ms) // 2] if ms else -1, " ".join(missing[:10]))
+print(len(done), ms[-1] if ms else -1, ms[len(ms) // 2] if ms else -1,
+      own[-1] if own else -1, own[len(own) // 2] if own else -1, " ".join(missing[:10]))
 EOF
   ) || return 1
-  read -r MESH_DONE MESH_CONVERGED_MS MESH_MEDIAN_MS MESH_MISSING <<<"$out"
+  read -r MESH_DONE MESH_CONVERGED_MS MESH_MEDIAN_MS MESH_OWN_MAX_MS MESH_OWN_MEDIAN_MS MESH_MISSING <<<"$out"
   ((MESH_DONE == n))
 }
 
@@ -141,6 +152,18 @@ mesh_ticks() { # PID: utime + stime of the whole process
   local s
   read -r -a s <"/proc/$1/stat" || return 1
   echo $((s[13] + s[14]))
+}
+
+mesh_cpu_split() {
+  local n=$1 i sum=0 max=0 t hz
+  hz=$(getconf CLK_TCK)
+  for ((i = 1; i <= n; i++)); do
+    t=$(mesh_ticks "${NETNS_PID[p$i]}") || continue
+    sum=$((sum + t))
+    ((t > max)) && max=$t
+  done
+  MESH_CPU_S=$(awk -v t="$sum" -v hz="$hz" 'BEGIN {printf "%.1f", t / hz}')
+  MESH_CPU_MAX_S=$(awk -v t="$max" -v hz="$hz" 'BEGIN {printf "%.2f", t / hz}')
 }
 
 mesh_cpu_s() {

@@ -290,7 +290,18 @@ typedef struct {
     char seen_address[LS_DISCOVERY_ADDRESS_MAX];
     int found, lost;
     bool stop_in_found;
+    uint32_t browse_ms;     /* set before the start: as the runtime does */
+    bool is_repair_refused; /* our is_repair_needed says no */
+    int repair_asks;
 } peer_t;
+
+static bool peer_repair_cb(size_t services_seen, void *userdata)
+{
+    peer_t *me = userdata;
+    (void)services_seen;
+    me->repair_asks++;
+    return !me->is_repair_refused;
+}
 
 static void peer_found_cb(const ls_discovered_peer_t *p, void *userdata)
 {
@@ -312,8 +323,8 @@ static void peer_lost_cb(const char *peer_id, void *userdata)
     (void)peer_id;
 }
 
-static void start_peer_with(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port,
-                            uint32_t resolve_first)
+static void start_peer_version(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port,
+                               uint32_t resolve_first, uint32_t protocol_version)
 {
     uint8_t hash[LS_SHA256_LEN];
     ls_sha256(name, strlen(name), hash);
@@ -326,8 +337,17 @@ static void start_peer_with(uv_loop_t *loop, peer_t *p, const char *name, uint16
                                  .lost_cb = peer_lost_cb,
                                  .userdata = p,
                                  .is_resolve_once = resolve_first > 0,
-                                 .resolve_first = resolve_first};
+                                 .resolve_first = resolve_first,
+                                 .protocol_version = protocol_version,
+                                 .browse_ms = p->browse_ms,
+                                 .is_repair_needed = peer_repair_cb};
     assert_int_equal(ls_discovery_start(loop, &cfg, &p->d), 0);
+}
+
+static void start_peer_with(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port,
+                            uint32_t resolve_first)
+{
+    start_peer_version(loop, p, name, port, resolve_first, 0);
 }
 
 static void start_peer(uv_loop_t *loop, peer_t *p, const char *name, uint16_t port)
@@ -446,6 +466,18 @@ static void stop_inside_found_cb_ends_every_callback(void **state)
 #define DNS_CLASS_IN 1
 #define BOGUS_TTL 4500
 #define BOGUS_PER_PACKET 30
+/* Past discovery's first maintenance tick (5 s), a resolver's first query
+ * after it (AVAHI_QUERY_DEFER, 100 ms), and a lone peer's repair browse (5
+ * to 7 s after the start: REPAIR_AFTER_MS, 1 s per service seen plus 1);
+ * after its first browse (LONE_BROWSE_MS, as the runtime) no browse query
+ * is due before the repair. */
+#define LONE_BROWSE_MS 900
+#define LONE_QUIET_FROM_MS 3000
+#define LONE_WATCH_MS 7400
+/* A resolver's queries go at about 0.1, 1 and 3 s after its start: after
+ * the first second only a repeat is on the wire. */
+#define REPEAT_QUIET_FROM_MS 1600
+#define REPEAT_WATCH_MS 3600
 
 /* Joins the mDNS group on the namespace's interface beside the responders
  * (avahi shares the port: SO_REUSEADDR), non-blocking; -1 on failure. */
@@ -472,13 +504,52 @@ static int open_sniffer(void)
     return fd;
 }
 
+/* The sniffer's fd, with the loop initialised (in the private namespace). */
+static int sniffing_loop(uv_loop_t *loop)
+{
+    int fd = open_sniffer();
+    assert_true(fd >= 0);
+    assert_int_equal(uv_loop_init(loop), 0);
+    return fd;
+}
+
 typedef struct {
-    int probes;    /* queries with an authority section: probes */
-    int responses; /* responses with answers: announcements */
+    int probes;         /* queries with an authority section: probes */
+    int responses;      /* responses with answers: announcements */
+    int record_queries; /* queries asking for anything but a PTR (resolutions) */
+    int browse_queries; /* the others: browse queries */
+    int enum_records;   /* packets naming the DNS-SD type enumeration */
 } wire_count_t;
+
+/* Offset after the name at off (labels or a pointer); len when malformed. */
+static size_t skip_name(const uint8_t *buf, size_t len, size_t off)
+{
+    while (off < len && buf[off] != 0) {
+        if ((buf[off] & 0xC0) == 0xC0)
+            return off + 2 <= len ? off + 2 : len;
+        off += 1u + buf[off];
+    }
+    return off < len ? off + 1 : len;
+}
+
+static bool asks_for_records(const uint8_t *buf, size_t len)
+{
+    unsigned qdcount = (unsigned)buf[4] << 8 | buf[5];
+    size_t off = DNS_HEADER_LEN;
+    for (unsigned i = 0; i < qdcount && off < len; i++) {
+        off = skip_name(buf, len, off);
+        if (off + 4 > len)
+            return false;
+        if (((unsigned)buf[off] << 8 | buf[off + 1]) != DNS_TYPE_PTR)
+            return true;
+        off += 4;
+    }
+    return false;
+}
 
 static void count_packets(int fd, wire_count_t *c)
 {
+    static const uint8_t enum_label[] = "\x09_services\x07_dns-sd";
     uint8_t buf[9000];
     ssize_t n;
     while ((n = recv(fd, buf, sizeof buf, 0)) >= DNS_HEADER_LEN) {
@@ -487,8 +558,14 @@ static void count_packets(int fd, wire_count_t *c)
         unsigned nscount = (unsigned)buf[8] << 8 | buf[9];
         if (!(flags & DNS_FLAG_RESPONSE) && nscount > 0)
             c->probes++;
+        if (!(flags & DNS_FLAG_RESPONSE) && asks_for_records(buf, (size_t)n))
+            c->record_queries++;
+        else if (!(flags & DNS_FLAG_RESPONSE) && nscount == 0)
+            c->browse_queries++;
         if ((flags & DNS_FLAG_RESPONSE) && ancount > 0)
             c->responses++;
+        if (memmem(buf, (size_t)n, enum_label, sizeof enum_label - 1))
+            c->enum_records++;
     }
 }
 
@@ -512,9 +589,7 @@ static void start_announces_at_once_without_probes(void **state)
 
     if (!has_private_net)
         skip();
-    fd = open_sniffer();
-    assert_true(fd >= 0);
-    assert_int_equal(uv_loop_init(&loop), 0);
+    fd = sniffing_loop(&loop);
     start_peer(&loop, &a, "epsilon", 4105);
     run_until(&loop, never, &a, &a, 600);
     count_packets(fd, &early);
@@ -525,6 +600,70 @@ static void start_announces_at_once_without_probes(void **state)
     close(fd);
     assert_int_equal(early.probes + later.probes, 0);
     assert_true(early.responses >= 1);
+    /* Only the service's own records: no type-enumeration PTR. */
+    assert_int_equal(early.enum_records + later.enum_records, 0);
+}
+
+/* A peer alone on the link, browsing and resolving once as the runtime
+ * does, sends no resolution at all: its own service (which the browser
+ * reports too) is never resolved, also not by the maintenance tick
+ * (MAINTENANCE_MS, 5 s), after which a resolver of our own records used to
+ * query for them with them as known answers at 1, 3, 7 ... s, forever. And
+ * the repair browse (due 5 to 7 s after the start when alone) is asked
+ * for once and, refused, sends no query. */
+static void a_lone_peer_resolves_nothing_and_a_refused_repair_is_not_sent(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {.browse_ms = LONE_BROWSE_MS, .is_repair_refused = true};
+    wire_count_t early = {0}, later = {0};
+    int fd;
+
+    if (!has_private_net)
+        skip();
+    fd = sniffing_loop(&loop);
+    start_peer_with(&loop, &a, "lambda", 4111, 4);
+    run_until(&loop, never, &a, &a, LONE_QUIET_FROM_MS);
+    count_packets(fd, &early);
+    run_until(&loop, never, &a, &a, LONE_WATCH_MS - LONE_QUIET_FROM_MS);
+    count_packets(fd, &later);
+    ls_discovery_stop(a.d);
+    drain(&loop);
+    close(fd);
+    assert_true(early.responses >= 1);      /* the sniffer hears this peer */
+    assert_true(early.browse_queries >= 1); /* and its first browse */
+    assert_int_equal(early.record_queries + later.record_queries, 0);
+    assert_int_equal(a.repair_asks, 1);
+    assert_int_equal(later.browse_queries, 0);
+}
+
+/* Resolving once means once even when the answer binds no peer (here:
+ * another protocol version, each side for the other): a resolver left
+ * running re-asks at 1, 3, 7 ... s after its start with its answers as
+ * known answers, which every peer on the link has to compare. */
+static void a_resolution_binding_no_peer_is_not_repeated(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0}, b = {0};
+    wire_count_t early = {0}, later = {0};
+    int fd;
+
+    if (!has_private_net)
+        skip();
+    fd = sniffing_loop(&loop);
+    start_peer_version(&loop, &a, "mu", 4112, 4, LS_PROTOCOL_VERSION);
+    start_peer_version(&loop, &b, "nu", 4113, 4, LS_PROTOCOL_VERSION + 1);
+    run_until(&loop, never, &a, &b, REPEAT_QUIET_FROM_MS);
+    count_packets(fd, &early);
+    run_until(&loop, never, &a, &b, REPEAT_WATCH_MS - REPEAT_QUIET_FROM_MS);
+    count_packets(fd, &later);
+    ls_discovery_stop(a.d);
+    ls_discovery_stop(b.d);
+    drain(&loop);
+    close(fd);
+    assert_int_equal(a.found + b.found, 0); /* neither reports the other */
+    assert_int_equal(later.record_queries, 0);
 }
 
 static bool a_found_two(const peer_t *a, const peer_t *b)
@@ -611,9 +750,7 @@ static void full_service_table_still_finds_a_new_peer(void **state)
 
     if (!has_private_net)
         skip();
-    fd = open_sniffer();
-    assert_true(fd >= 0);
-    assert_int_equal(uv_loop_init(&loop), 0);
+    fd = sniffing_loop(&loop);
     start_peer(&loop, &a, "zeta", 4106);
     run_until(&loop, never, &a, &b, 300);
     for (int i = 0; i < bogus; i += BOGUS_PER_PACKET) {
@@ -644,6 +781,8 @@ int main(void)
         cmocka_unit_test(two_responders_find_update_and_lose_each_other),
         cmocka_unit_test(stop_inside_found_cb_ends_every_callback),
         cmocka_unit_test(start_announces_at_once_without_probes),
+        cmocka_unit_test(a_lone_peer_resolves_nothing_and_a_refused_repair_is_not_sent),
+        cmocka_unit_test(a_resolution_binding_no_peer_is_not_repeated),
         cmocka_unit_test(full_service_table_still_finds_a_new_peer),
         cmocka_unit_test(deferred_services_resolve_from_the_cache),
     };

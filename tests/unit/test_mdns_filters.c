@@ -103,6 +103,16 @@ static void txt_driven_resyncs_are_rate_limited(void **state)
     assert_true(LS_MDNS_RESYNC_MIN_MS >= 1000);
 }
 
+static void the_repair_browse_runs_only_when_mdns_saw_more_than_we_know(void **state)
+{
+    (void)state;
+    assert_true(ls__mdns_is_repair_needed(0, 0)); /* heard nobody: ask once more */
+    assert_true(ls__mdns_is_repair_needed(0, 5));
+    assert_true(ls__mdns_is_repair_needed(98, 99));
+    assert_false(ls__mdns_is_repair_needed(99, 99));
+    assert_false(ls__mdns_is_repair_needed(120, 99)); /* peer exchange told of more */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +121,7 @@ int main(void)
         cmocka_unit_test(an_instance_name_gives_its_peer_id_prefix),
         cmocka_unit_test(dial_targets_are_capped_in_all_and_per_host),
         cmocka_unit_test(txt_driven_resyncs_are_rate_limited),
+        cmocka_unit_test(the_repair_browse_runs_only_when_mdns_saw_more_than_we_know),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

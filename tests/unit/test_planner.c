@@ -910,13 +910,80 @@ static void busy_is_not_a_failure(void **state)
         assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
     }
     assert_false(ls_planner_has_failed(pl, NULL, NULL));
-    /* right after a busy, that chunk is not asked of that peer again */
+    /* once the backoff is over, the chunk is asked again and lands */
     assert_int_equal(ls_planner_next(pl, 0, now, &a), 0);
-    size_t first = a.chunk_id;
-    assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
-    assert_int_equal(ls_planner_next(pl, 0, now + 1, &a), 0);
-    assert_true(a.chunk_id != first);
     assert_int_equal(ls_planner_done(pl, &a, a.length, now + 2, true, NULL), 0);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+/* A peer that answered `busy` is asked nothing for the backoff, not even
+ * another chunk it holds (its upload is full: asked at once it answers
+ * `busy` again, which in a 12-downloader swarm was 19 of 20 requests);
+ * the other peers are asked as before, and it is asked again after. */
+static void busy_peer_is_asked_nothing_for_the_backoff(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {8ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"a", "b"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a, x;
+    ls_planner_config_t cfg = {.is_rarest_first = true, .seed = 5};
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, &cfg, &pl), 0);
+    uint64_t backoff = ls_planner_busy_backoff_ms(pl);
+    assert_int_equal(ls_planner_next(pl, 0, 1000, &a), 0);
+    assert_int_equal(ls_planner_failed(pl, &a, LS_EBUSY), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 1001, &x), LS_EAGAIN);
+    assert_int_equal(ls_planner_next(pl, 0, 1000 + backoff - 1, &x), LS_EAGAIN);
+    assert_int_equal(ls_planner_next(pl, 1, 1001, &x), 0); /* "b" is asked as before */
+    assert_int_equal(ls_planner_next(pl, 0, 1000 + backoff, &x), 0);
+    ls_plan_progress_t pr;
+    ls_plan_peer_stat_t st[2];
+    ls_planner_progress(pl, 1000 + backoff, &pr, st, 2);
+    assert_int_equal(st[0].requests, 2);
+    assert_int_equal(st[0].busy_answers, 1);
+    assert_int_equal(st[1].busy_answers, 0);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+/* A partial peer lost mid-download (its link replaced) is back in when it
+ * announces again on the new link: in the fan-out runs a link replaced at
+ * the start left that downloader unasked by the peer for the whole
+ * download. A dropped peer stays out. */
+static void lost_partial_peer_is_back_on_its_next_have(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {8ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"seeder"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    uint8_t have[1] = {0x0f};
+    uint32_t slot, again;
+    ls_planner_config_t cfg = {.is_rarest_first = true, .seed = 9};
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, &cfg, &pl), 0);
+    assert_int_equal(ls_planner_peer_has(pl, "partial", have, 8, &slot), 0);
+    assert_int_equal(ls_planner_next(pl, slot, 0, &a), 0);
+    assert_true(a.chunk_id < 4);
+    assert_int_equal(ls_planner_peer_lost(pl, slot), 0);
+    assert_int_equal(ls_planner_next(pl, slot, 1, &a), LS_EPEER_GONE);
+    have[0] = 0x1f;
+    assert_int_equal(ls_planner_peer_has(pl, "partial", have, 8, &again), 0);
+    assert_int_equal(again, slot);
+    assert_int_equal(ls_planner_next(pl, slot, 2, &a), 0);
+    assert_true(a.chunk_id < 5);
+    /* a bitmap of another size changes nothing */
+    assert_int_equal(ls_planner_peer_has(pl, "partial", have, 9, NULL), LS_EINVAL);
+    /* dropped for bad data twice: its announcements do not bring it back */
+    assert_int_equal(ls_planner_done(pl, &a, a.length, 3, false, NULL), 0);
+    assert_int_equal(ls_planner_next(pl, slot, 4, &a), 0);
+    assert_int_equal(ls_planner_done(pl, &a, a.length, 5, false, NULL), 0);
+    assert_int_equal(ls_planner_peer_has(pl, "partial", have, 8, NULL), LS_EPEER_GONE);
+    assert_int_equal(ls_planner_next(pl, slot, 6, &a), LS_EPEER_GONE);
     ls_planner_free(pl);
     ls_manifest_free(&m);
 }
@@ -1024,6 +1091,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(adaptive_plan_is_near_ideal_and_beats_round_robin),
         cmocka_unit_test(busy_backoff_follows_the_chunk_size),
+        cmocka_unit_test(busy_peer_is_asked_nothing_for_the_backoff),
+        cmocka_unit_test(lost_partial_peer_is_back_on_its_next_have),
         cmocka_unit_test(vanished_peer_chunks_are_redone_by_the_others),
         cmocka_unit_test(corrupting_peer_is_dropped_after_two_bad_chunks),
         cmocka_unit_test(flaky_streams_are_retried_and_the_download_completes),

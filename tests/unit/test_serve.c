@@ -285,6 +285,35 @@ static void chunk_requests_on_a_game_of_many_files_cost_a_lookup_each(void **sta
     close_library(&f);
 }
 
+/* The shared swarm upload: at most 3 swarm chunks at a time once several
+ * peers want them, whoever asks; a peer alone takes what it asks. Before,
+ * a requester that held every send was never refused while the others
+ * were: a seeder sent one downloader 110 of 112 MiB. */
+static void swarm_upload_is_shared_between_requesters(void **state)
+{
+    (void)state;
+    /* room under the shared limit: anyone */
+    assert_true(ls_serve_swarm_admits(2, 0, true, 3));
+    assert_true(ls_serve_swarm_admits(0, 0, false, 3));
+    /* full, sends to others: refused */
+    assert_false(ls_serve_swarm_admits(3, 1, false, 3));
+    assert_false(ls_serve_swarm_admits(3, 0, false, 3));
+    /* a peer alone: its whole window */
+    assert_true(ls_serve_swarm_admits(16, 16, false, 3));
+    /* holding every send while another peer was refused: refused too */
+    assert_false(ls_serve_swarm_admits(3, 3, true, 3));
+    assert_false(ls_serve_swarm_admits(16, 16, true, 3));
+}
+
+/* A chunk on its way to another swarm peer: a complete copy refuses it
+ * (super-seeding), a partial copy with room sends it again. */
+static void only_a_complete_copy_refuses_a_chunk_in_flight(void **state)
+{
+    (void)state;
+    assert_true(ls_serve_refuses_parallel_copy(false));
+    assert_false(ls_serve_refuses_parallel_copy(true));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +323,8 @@ int main(void)
         cmocka_unit_test(file_requests_are_checked_against_the_published_files),
         cmocka_unit_test(batch_requests_are_served_whole_or_refused_whole),
         cmocka_unit_test(chunk_requests_on_a_game_of_many_files_cost_a_lookup_each),
+        cmocka_unit_test(swarm_upload_is_shared_between_requesters),
+        cmocka_unit_test(only_a_complete_copy_refuses_a_chunk_in_flight),
     };
     ls_log_set_level(LS_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
