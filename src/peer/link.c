@@ -851,16 +851,20 @@ static bool is_rank_preferred(ls__links_t *links, uint64_t rank)
  * (either direction), and only when its rank is among the links_target
  * smallest we have considered; a --peer target (id unknown) or one a
  * download needs (is_on_demand) always is. */
-static bool is_over_links_target(ls__links_t *links, const ls__dial_target_t *target)
+bool ls__links_is_at_target(const ls__links_t *links)
 {
     size_t n = 0;
+    for (const ls_link_t *l = links->list; l && links->config.links_target; l = l->next)
+        n += !l->is_closing;
+    return links->config.links_target && n >= links->config.links_target;
+}
+
+static bool is_over_links_target(ls__links_t *links, const ls__dial_target_t *target)
+{
     if (!links->config.links_target || !target->is_id_advertised || target->is_on_demand)
         return false;
-    if (!is_rank_preferred(links, link_rank(links, target->peer_id)))
-        return true;
-    for (const ls_link_t *l = links->list; l; l = l->next)
-        n += !l->is_closing;
-    return n >= links->config.links_target;
+    return !is_rank_preferred(links, link_rank(links, target->peer_id)) ||
+           ls__links_is_at_target(links);
 }
 
 /* Another target at the same address (a --peer and the remembered entry

@@ -206,6 +206,9 @@ void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *del
  * LS_FEATURE_SWARM. */
 void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg);
 uint64_t ls__links_now(const ls__links_t *links);
+/* A links target is set and we have that many links (either direction,
+ * not closing): no more are dialled but on demand. */
+bool ls__links_is_at_target(const ls__links_t *links);
 /* A relayed peer was verified (or moved to a newer rev): the next news seq
  * for it, and the links will be told of it (peer exchange, rate-limited). */
 uint64_t ls__links_news(ls__links_t *links);

@@ -14,14 +14,13 @@
 #include <string.h>
 
 /* A request that failed (the relay holds no signed library of that peer
- * yet: it may have linked it a moment ago) is tried again after this long,
- * at most RELAY_TRIES_MAX times in all. */
-#define RELAY_RETRY_MS 1000
-#define RELAY_TRIES_MAX 4
-/* A peer we heard of is asked for only if we still have no ready link to
- * it this long after: in a full mesh the link comes first (and a request
- * and a signature check per pair of peers cost a 60-peer start a quarter
- * more CPU when made at once), a peer we will not link gets it relayed. */
+ * yet: it fetches it from its link on our ask, a round trip) is tried
+ * again after RELAY_RETRY_MS, doubling each time, at most RELAY_TRIES_MAX
+ * times in all (0.25 + 0.5 + 1 + 2 s). The timer ticks every
+ * RELAY_TICK_MS while a request waits, and stops when none does. */
+#define RELAY_RETRY_MS 250
+#define RELAY_TRIES_MAX 5
+#define RELAY_TICK_MS 125
 #define RELAY_DEFER_MS 1500
 
 /* One owner whose library we asked for or hold by relay. */
@@ -235,9 +234,10 @@ static void timer_cb(uv_timer_t *timer);
 
 static void retry_later(ls__relay_t *relay, relay_entry_t *e)
 {
-    e->next_ms = ls__links_now(relay->config.links) + RELAY_RETRY_MS;
+    unsigned shift = e->tries > 0 ? e->tries - 1u : 0u;
+    e->next_ms = ls__links_now(relay->config.links) + ((uint64_t)RELAY_RETRY_MS << shift);
     if (relay->is_timer_on && !uv_is_active((uv_handle_t *)&relay->timer))
-        uv_timer_start(&relay->timer, timer_cb, RELAY_RETRY_MS, RELAY_RETRY_MS);
+        uv_timer_start(&relay->timer, timer_cb, RELAY_TICK_MS, RELAY_TICK_MS);
 }
 
 static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
@@ -335,19 +335,20 @@ static void want(ls__relay_t *relay, ls_link_t *link, const ls_peer_addr_t *owne
     }
     e->next_ms = ls__links_now(relay->config.links) + defer_ms;
     if (relay->is_timer_on && !uv_is_active((uv_handle_t *)&relay->timer))
-        uv_timer_start(&relay->timer, timer_cb, RELAY_RETRY_MS / 2, RELAY_RETRY_MS / 2);
+        uv_timer_start(&relay->timer, timer_cb, RELAY_TICK_MS, RELAY_TICK_MS);
 }
 
 void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list)
 {
     const char *self = ls_identity_peer_id(relay->config.identity);
+    uint64_t defer_ms = ls__links_is_at_target(relay->config.links) ? 0 : RELAY_DEFER_MS;
     if (!link->takes_relay)
         return;
     for (size_t i = 0; i < list->count; i++) {
         const ls_peer_addr_t *p = &list->peers[i];
         if (strcmp(p->peer_id, self) != 0 && strcmp(p->peer_id, link->peer_id) != 0 &&
             !ls__links_find_ready(relay->config.links, p->peer_id))
-            want(relay, link, p, RELAY_DEFER_MS);
+            want(relay, link, p, defer_ms);
     }
 }
 
