@@ -665,7 +665,7 @@ static void peers_timer_cb(uv_timer_t *timer);
 static void peers_timer_arm(ls__links_t *links)
 {
     if (links->endpoint && !uv_is_active((uv_handle_t *)&links->peers_timer))
-        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_RESEND_MS, LS_PEERS_RESEND_MS);
+        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_GOSSIP_MS, LS_PEERS_GOSSIP_MS);
 }
 
 static void send_peers(ls_link_t *link)
@@ -677,7 +677,9 @@ static void send_peers(ls_link_t *link)
     ls_peer_addr_t *list = malloc(LS_PEERS_MAX * sizeof *list);
     if (!list)
         return;
-    size_t n = collect_peers(link, link->peers_sent_seq, list);
+    /* past the first sends, only relayed news (see LS_PEERS_SENDS_MAX) */
+    size_t n =
+        link->peers_sent < LS_PEERS_SENDS_MAX ? collect_peers(link, link->peers_sent_seq, list) : 0;
     if (link->takes_relay && hooks->collect_relayed)
         n += hooks->collect_relayed(link, link->peers_sent_seq, list + n, LS_PEERS_MAX - n,
                                     hooks->userdata);
@@ -697,9 +699,9 @@ static void send_peers(ls_link_t *link)
 }
 
 /* A link hears of the news since we last told it (links that became
- * ready, relayed peers verified), LS_PEERS_RESEND_MS after the last time
- * at the soonest. The timer stops once no link has news waiting, and
- * starts again with the next news. */
+ * ready, relayed peers verified), LS_PEERS_RESEND_MS (in its first sends)
+ * or LS_PEERS_GOSSIP_MS after the last time at the soonest. The timer stops once no link has news
+ * waiting, and starts again with the next news. */
 static void peers_timer_cb(uv_timer_t *timer)
 {
     ls__links_t *links = timer->data;
@@ -710,7 +712,9 @@ static void peers_timer_cb(uv_timer_t *timer)
             continue;
         if (links->ready_seq <= l->peers_sent_seq)
             continue; /* nothing new for it yet */
-        if (now - l->peers_sent_ms >= LS_PEERS_RESEND_MS)
+        uint64_t gap_ms =
+            l->peers_sent < LS_PEERS_SENDS_MAX ? LS_PEERS_RESEND_MS : LS_PEERS_GOSSIP_MS;
+        if (now - l->peers_sent_ms >= gap_ms)
             send_peers(l);
         is_pending |= links->ready_seq > l->peers_sent_seq;
     }
@@ -731,7 +735,7 @@ void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *
     memset(ack, 0, sizeof *ack);
     ack->kind = LS_MSG_PEERS_ACK;
     if (!link->takes_peers || (link->peers_heard >= LS_PEERS_SENDS_MAX &&
-                               now - link->peers_heard_ms < LS_PEERS_RESEND_MS / 2)) {
+                               now - link->peers_heard_ms < LS_PEERS_GOSSIP_MS / 2)) {
         ls_debug("peer", "%s: one peers sooner than allowed; ignored", link->address);
         return;
     }

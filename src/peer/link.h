@@ -59,14 +59,16 @@ typedef struct {
  * LS_PEERDB_GAMES_MAX games is applied at most that often per link. */
 #define LS_RESYNC_INTERVAL_MS 2000
 /* Peer exchange (`peers`, issue #17): a link is told our peers when it
- * becomes ready (all of them), then at most once per LS_PEERS_RESEND_MS
- * while there is news for it: links that became ready, or relayed peers
- * verified (or at a newer rev) since the last one. Only the news is sent
- * (a full list each time made 100 peers encode and decode about 3 N^2
- * entries each). A receiver acts on the first LS_PEERS_SENDS_MAX `peers`
- * of a link at once (the start of a party), and after that on at most
- * one per LS_PEERS_RESEND_MS / 2 (timer jitter); more are acknowledged
- * and ignored. */
+ * becomes ready (all of them), then only the news since the last one:
+ * peers linked since (in the first LS_PEERS_SENDS_MAX sends only, at most
+ * once per LS_PEERS_RESEND_MS: a full list each time made 100 peers
+ * encode and decode about 3 N^2 entries each, and a full mesh learns the
+ * rest from mDNS), and relayed peers verified (or at a newer rev) since
+ * (uncapped, at most once per LS_PEERS_GOSSIP_MS once the first sends are
+ * used: each hop of a library's way across a bounded mesh waits for it).
+ * A receiver acts on the first LS_PEERS_SENDS_MAX `peers` of a link at
+ * once, then on at most one per LS_PEERS_GOSSIP_MS / 2 (timer jitter);
+ * more are acknowledged and ignored. */
 #define LS_PEERS_SENDS_MAX 3
 /* Outbound handshakes in flight at once. A party's peers find each other
  * within a second or so and would dial them all together: on a loaded CPU
@@ -76,6 +78,7 @@ typedef struct {
  * again as soon as a handshake ends (the dial_slot_free hook). */
 #define LS_DIALS_IN_FLIGHT_MAX 8
 #define LS_PEERS_RESEND_MS 1000
+#define LS_PEERS_GOSSIP_MS 500
 /* The largest links target (ls_peer_config_t.links_target) taken. */
 #define LS_LINKS_TARGET_MAX 64
 
