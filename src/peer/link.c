@@ -680,7 +680,9 @@ static void send_peers(ls_link_t *link)
     /* past the first sends, only relayed news (see LS_PEERS_SENDS_MAX) */
     size_t n =
         link->peers_sent < LS_PEERS_SENDS_MAX ? collect_peers(link, link->peers_sent_seq, list) : 0;
-    if (link->takes_relay && hooks->collect_relayed)
+    /* relayed news only with a links target: a full mesh links every
+     * peer, and gossip there is N^2 entries the links make redundant */
+    if (link->takes_relay && hooks->collect_relayed && links->config.links_target)
         n += hooks->collect_relayed(link, link->peers_sent_seq, list + n, LS_PEERS_MAX - n,
                                     hooks->userdata);
     ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
