@@ -93,8 +93,11 @@ typedef struct {
                                       not listed), as a peer before issue #17 */
     bool no_relay; /* test switch: no signed library asked for or passed on (LS_FEATURE_RELAY
                       not listed) */
-    /* benchmark switch (0: off, a full mesh): peers mDNS or `peers` tell of
-     * are dialled only while fewer than this many links exist */
+    /* benchmark switch (0: off, a full mesh; at most 64): peers mDNS,
+     * `peers` or the known list tell of are dialled only while fewer than
+     * this many links exist, those of smallest SHA-256(our id || theirs)
+     * first; relayed peers are gossiped on, and a download dials the
+     * seeders it needs on demand */
     uint32_t links_target;
     ls_peer_limits_t limits; /* all 0: no limits, and none while playing */
 } ls_peer_config_t;
