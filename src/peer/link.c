@@ -653,6 +653,7 @@ static size_t collect_peers(const ls_link_t *to, uint64_t after_seq, ls_peer_add
         if (l == to || !l->is_ready || l->is_closing || l->ready_seq <= after_seq ||
             strcmp(l->peer_id, to->peer_id) == 0 || ls_peer_addr_parse(l->address, &ip, &port) != 0)
             continue;
+        out[n] = (ls_peer_addr_t){.library_rev = 0}; /* linked: no rev */
         memcpy(out[n].peer_id, l->peer_id, sizeof out[n].peer_id);
         memcpy(out[n].address, l->address, strlen(l->address) + 1);
         n++;
