@@ -875,7 +875,7 @@ function onDownloadStopped(data) {
 }
 
 const NOTABLE = {
-  'peer-discovered': (d) => `peer ${d.name} joined (${d.address})`,
+  'peer-discovered': (d) => `peer ${d.name} joined (${d.address}${d.relayed ? ', relayed' : ''})`,
   'peer-lost': (d) => `peer ${d.name} left: ${d.reason}`,
   'download-finished': (d) => `download of ${gameName(d.game_id)} finished`,
   'download-failed': (d) => d.canceled

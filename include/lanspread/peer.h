@@ -91,7 +91,15 @@ typedef struct {
                                       fetched from (only complete seeders, in file order) */
     bool no_peer_exchange;         /* test switch: no `peers` sent or taken (LS_FEATURE_PEERS
                                       not listed), as a peer before issue #17 */
-    ls_peer_limits_t limits;       /* all 0: no limits, and none while playing */
+    bool no_relay; /* test switch: no signed library asked for or passed on (LS_FEATURE_RELAY
+                      not listed) */
+    /* benchmark switch (0: off, a full mesh; at most 64): peers mDNS,
+     * `peers` or the known list tell of are dialled only while fewer than
+     * this many links exist, those of smallest SHA-256(our id || theirs)
+     * first; relayed peers are gossiped on, and a download dials the
+     * seeders it needs on demand */
+    uint32_t links_target;
+    ls_peer_limits_t limits; /* all 0: no limits, and none while playing */
 } ls_peer_config_t;
 
 /* The seed's PeerEvent set. Each kind carries the payload named after it
@@ -103,7 +111,7 @@ typedef enum {
                                    catalog text]} */
     LS_EVENT_LIST_GAMES,        /* u.list_games: {games:[{id,name,latest_version,size,
                                    peer_count,peers,description,genre}]} */
-    LS_EVENT_PEER_DISCOVERED,   /* u.peer: {peer_id, name, address, game_count} */
+    LS_EVENT_PEER_DISCOVERED,   /* u.peer: {peer_id, name, address, game_count, relayed} */
     LS_EVENT_PEER_LOST,         /* u.peer: {peer_id, name, reason} */
     LS_EVENT_PEER_COUNT,        /* u.peer_count: {count} */
     LS_EVENT_GOT_GAME_FILES,    /* u.game_files: {game_id, version, file_count, size,
@@ -171,7 +179,10 @@ typedef struct {
     const char *name;
     const char *address; /* DISCOVERED */
     uint64_t game_count; /* DISCOVERED: games in its hello */
-    const char *reason;  /* LOST */
+    /* DISCOVERED: its library came signed through another peer's link
+     * (issue #17, LS_FEATURE_RELAY), not over a link of ours */
+    bool is_relayed;
+    const char *reason; /* LOST */
 } ls_peer_ev_peer_t;
 
 typedef struct {

@@ -80,6 +80,18 @@
 /* "a.b.c.d:port": IPv4 only, like mDNS (the family discovery advertises). */
 #define LS_PEER_ADDRESS_MAX 22 /* with its NUL */
 
+/* hello.features: the sender answers get_library with the signed libraries
+ * it holds (its own, and other peers' it verified), so a library reaches
+ * peers its owner has no link to (issue #17). get_library is sent only to
+ * peers that list it. */
+#define LS_FEATURE_RELAY "relay"
+/* A signed library's key: the owner's DER SubjectPublicKeyInfo (an ECDSA
+ * P-256 one is 91 bytes), at most this many bytes; its signature (DER
+ * ECDSA, at most 72 bytes for P-256) at most LS_LIBSIG_SIG_MAX. Both travel
+ * as lowercase hex. */
+#define LS_LIBSIG_SPKI_MAX 512
+#define LS_LIBSIG_SIG_MAX 256
+
 /* A `have` covers at most this many chunks (4 TiB of LS_CHUNK_SIZE chunks),
  * so its bitmap is at most 128 KiB, 256 KiB as hex: the frame stays far
  * below the request frame a responder reads. */
@@ -165,6 +177,9 @@ typedef enum {
 
     LS_MSG_PEERS,     /* request, only to peers that list LS_FEATURE_PEERS; u.peer_list */
     LS_MSG_PEERS_ACK, /* its reply: no field besides kind */
+    /* request, only to peers that list LS_FEATURE_RELAY; u.library_request */
+    LS_MSG_GET_LIBRARY,
+    LS_MSG_SIGNED_LIBRARY, /* its answer; u.signed_library */
 } ls_msg_kind_t;
 
 /* Typed errors a peer answers with. */
@@ -236,17 +251,30 @@ typedef struct {
     uint8_t *bitmap; /* LS_HAVE_BITMAP_LEN(chunk_count) bytes, NULL when 0; spare bits 0 */
 } ls_have_t;
 
-/* One entry of `peers`: a peer the sender has a ready link to and the
- * address that peer listens on. */
+/* One entry of `peers`: a peer the sender has a ready link to, or (with
+ * library_rev) one whose signed library it holds by relay, and the address
+ * that peer listens on. */
 typedef struct {
     char peer_id[LS_SHA256_HEX_LEN + 1];
     char address[LS_PEER_ADDRESS_MAX]; /* "a.b.c.d:port", port 1..65535 */
+    uint64_t library_rev; /* 0: linked (field absent); else the relayed library's rev */
 } ls_peer_addr_t;
 
 typedef struct {
     ls_peer_addr_t *peers; /* 0..LS_PEERS_MAX */
     size_t count;
 } ls_peer_list_t;
+
+/* A peer's library as its owner signed it (see lanspread/libsig.h): any
+ * peer may pass it on verbatim, and a receiver believes it only once the
+ * signature verifies under a key whose SHA-256 is peer_id. */
+typedef struct {
+    char peer_id[LS_SHA256_HEX_LEN + 1]; /* the owner */
+    char *name;                          /* the owner's display name, 0..LS_NAME_MAX bytes */
+    char *spki;      /* lowercase hex of the owner's DER SPKI, 2..2*LS_LIBSIG_SPKI_MAX digits */
+    char *signature; /* lowercase hex, 2..2*LS_LIBSIG_SIG_MAX digits */
+    ls_library_snapshot_t library; /* no covers: they are not signed */
+} ls_signed_library_t;
 
 /* One range of a get_game_file_batch. */
 typedef struct {
@@ -290,6 +318,10 @@ typedef struct {
         } error;                  /* ERROR */
         ls_have_t have;           /* HAVE */
         ls_peer_list_t peer_list; /* PEERS */
+        struct {
+            char peer_id[LS_SHA256_HEX_LEN + 1];
+        } library_request;                  /* GET_LIBRARY */
+        ls_signed_library_t signed_library; /* SIGNED_LIBRARY */
     } u;
 } ls_msg_t;
 

@@ -232,6 +232,12 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
         {"no-swarm", no_argument, NULL, 'W'},
         /* For tests and benchmarks only: a peer from before peer exchange. */
         {"no-peer-exchange", no_argument, NULL, 'X'},
+        /* For tests and benchmarks only: a peer from before library relays. */
+        {"no-relay", no_argument, NULL, 'Y'},
+        /* For benchmarks only: dial peers mDNS or `peers` tell of only while
+         * fewer than N links exist (libraries of the others come by relay;
+         * no on-demand dial for downloads yet). */
+        {"links-target", required_argument, NULL, 'Z'},
         {"log-file", required_argument, NULL, 'L'},
         {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
@@ -316,6 +322,12 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
             break;
         case 'X':
             o->peer.no_peer_exchange = true;
+            break;
+        case 'Y':
+            o->peer.no_relay = true;
+            break;
+        case 'Z':
+            o->peer.links_target = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         case 'L':
             o->log_file = optarg;

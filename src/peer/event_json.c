@@ -139,8 +139,9 @@ static json_t *peer_json(ls_peer_event_kind_t kind, const ls_peer_ev_peer_t *ev)
     if (kind == LS_EVENT_PEER_LOST)
         return json_pack("{s:s,s:s,s:s}", "peer_id", ev->peer_id, "name", ev->name, "reason",
                          ev->reason);
-    return json_pack("{s:s,s:s,s:s,s:I}", "peer_id", ev->peer_id, "name", ev->name, "address",
-                     ev->address, "game_count", (json_int_t)ev->game_count);
+    return json_pack("{s:s,s:s,s:s,s:I,s:b}", "peer_id", ev->peer_id, "name", ev->name, "address",
+                     ev->address, "game_count", (json_int_t)ev->game_count, "relayed",
+                     ev->is_relayed);
 }
 
 static json_t *download_progress_json(const ls_peer_ev_download_progress_t *ev)

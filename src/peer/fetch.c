@@ -56,6 +56,12 @@ static void ended(ls__fetcher_t *fr, const char *game_id, bool ok, bool has_loca
  * meanwhile. Its verified chunks stay on disk either way. */
 #define LS_DL_PEERLESS_GRACE_MS 10000
 #define PEERLESS_REJOIN_MS 1000
+/* Seeders with no ready link (relayed peers, issue #17) are dialled on
+ * demand, at most this many per query pass; a download none of whose
+ * seeders is linked waits this long for a dialled one's link before it
+ * fails with LS_ENOPEERS. */
+#define ONDEMAND_DIALS_MAX 4
+#define ONDEMAND_WAIT_MS 10000
 /* Peers asked at once for their file list to join a running download. */
 #define LS_JOINING_MAX 16
 #define RESUME_SAVE_MS 2000
@@ -107,8 +113,9 @@ struct ls__download {
     ls__request_t *fetches;
     int pending_jobs;
     ls_dl_state_t state;
-    size_t queries_outstanding;    /* GET_GAME requests not answered yet */
-    size_t requeries;              /* of them asked again on a replacement link */
+    size_t queries_outstanding; /* GET_GAME requests not answered yet */
+    size_t requeries;           /* of them asked again on a replacement link */
+    uint64_t dial_wait_ms; /* querying: waits for seeders dialled on demand until then (0: not) */
     char *joining[LS_JOINING_MAX]; /* peers asked for their file list mid-download */
     size_t *by_path; /* selected regular files, sorted by path: partial serving looks up */
     size_t by_path_count;
@@ -1259,21 +1266,34 @@ static void query_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
 
 /* Asks every peer holding the latest version for its file list. The
  * download holds one extra count until every request is out, so a reply
- * that comes at once cannot end the query early. */
+ * that comes at once cannot end the query early. Seeders with no ready
+ * link are dialled on demand (bounded); with none linked, the download
+ * waits for their links (ls__fetcher_peers_changed asks again). */
 static void query_manifests(ls__download_t *dl)
 {
     const char **seeders = NULL;
-    size_t n = 0;
+    size_t n = 0, dials = 0;
+    ls__fetcher_t *fr = dl->fr;
+    uint64_t now = uv_now(fr->loop);
     ls_msg_t req = {.kind = LS_MSG_GET_GAME, .u.game_id = dl->game_id};
-    if (ls_peerdb_seeders(dl->fr->config.peerdb, dl->game_id, &seeders, &n) != 0)
+    if (ls_peerdb_seeders(fr->config.peerdb, dl->game_id, &seeders, &n) != 0)
         n = 0;
     for (size_t i = 0; i < n; i++) {
-        ls_link_t *link = ls__links_find_ready(dl->fr->config.links, seeders[i]);
+        ls_link_t *link = ls__links_find_ready(fr->config.links, seeders[i]);
         if (link && ls__exchange_start(link, &req, query_reply_cb, dl) == 0)
             dl->queries_outstanding++;
+        else if (!link && dials < ONDEMAND_DIALS_MAX && fr->config.hooks.need_link &&
+                 fr->config.hooks.need_link(seeders[i], fr->config.hooks.userdata))
+            dials++;
     }
     free(seeders);
-    if (dl->queries_outstanding == 0)
+    if (dl->queries_outstanding > 0) {
+        dl->dial_wait_ms = 0;
+        return;
+    }
+    if (dials > 0 && dl->dial_wait_ms == 0)
+        dl->dial_wait_ms = now + ONDEMAND_WAIT_MS;
+    if (dials == 0 || now >= dl->dial_wait_ms)
         end_download(dl, LS_ENOPEERS, "no peer offers this game");
 }
 
@@ -1544,8 +1564,14 @@ static void join_seeders(ls__download_t *dl)
 
 void ls__fetcher_peers_changed(ls__fetcher_t *fr)
 {
-    for (ls__download_t *dl = fr->downloads; dl; dl = dl->next)
-        join_seeders(dl);
+    struct ls__download *next;
+    for (ls__download_t *dl = fr->downloads; dl; dl = next) {
+        next = dl->next; /* a query that finds no seeder ends and frees dl */
+        if (dl->state == DL_QUERYING && dl->dial_wait_ms && dl->queries_outstanding == 0)
+            query_manifests(dl); /* a seeder dialled on demand may be linked now */
+        else
+            join_seeders(dl);
+    }
 }
 
 void ls__fetcher_peer_lost(ls__fetcher_t *fr, const char *peer_id)

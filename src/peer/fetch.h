@@ -30,6 +30,9 @@ typedef struct {
     void (*published)(void *userdata);
     /* Another operation (an install) holds the game. */
     bool (*is_busy)(const char *game_id, void *userdata);
+    /* A seeder the download needs has no ready link: dial it if its
+     * address is known (a relayed peer). True while a dial is under way. */
+    bool (*need_link)(const char *peer_id, void *userdata);
     void *userdata;
 } ls__fetcher_hooks_t;
 

@@ -33,8 +33,12 @@ struct ls__links {
     uv_timer_t ping_timer;
     bool is_pinging;
     uv_timer_t peers_timer; /* runs while a link may be told more peers */
-    uint64_t ready_seq;     /* the last ready_seq given to a link */
-    uv_timer_t dial_timer;  /* a handshake ended while dials were held */
+    uint64_t ready_seq;     /* the last news seq: a link's ready_seq or a relayed peer's */
+    /* links target: the smallest link ranks (link_rank) of the targets
+     * considered so far, ascending, at most links_target of them */
+    uint64_t preferred[LS_LINKS_TARGET_MAX];
+    size_t preferred_count;
+    uv_timer_t dial_timer; /* a handshake ended while dials were held */
     bool is_dial_held;
 };
 
@@ -42,7 +46,7 @@ static void dial_slot_freed(ls__links_t *links);
 
 static const char *const local_features[] = {
     "chunk-sha256",   "library-delta",  LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
-    LS_FEATURE_COVER, LS_FEATURE_PEERS, LS_FEATURE_SWARM};
+    LS_FEATURE_COVER, LS_FEATURE_PEERS, LS_FEATURE_SWARM,     LS_FEATURE_RELAY};
 
 /* The optional features a test switch can turn off. */
 static bool lists_feature(const ls__links_t *links, const char *feature)
@@ -51,6 +55,8 @@ static bool lists_feature(const ls__links_t *links, const char *feature)
         return links->config.is_swarm;
     if (strcmp(feature, LS_FEATURE_PEERS) == 0)
         return links->config.is_peer_exchange;
+    if (strcmp(feature, LS_FEATURE_RELAY) == 0)
+        return links->config.is_relay && links->config.is_peer_exchange;
     return true;
 }
 
@@ -245,6 +251,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     link->wants_cover = has_feature(hello, LS_FEATURE_COVER);
     covers_withheld = covers_withheld && link->wants_cover && has_covers(links->announced);
     link->takes_peers = links->config.is_peer_exchange && has_feature(hello, LS_FEATURE_PEERS);
+    link->takes_relay =
+        link->takes_peers && links->config.is_relay && has_feature(hello, LS_FEATURE_RELAY);
     bool was_ready = link->is_ready;
     ls_link_t *other = ready_link_for(links, link->peer_id, link);
     if (other) {
@@ -254,6 +262,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
         if (loser == link)
             return LS_ECANCELED;
     }
+    if (!was_ready && links->config.hooks.linking)
+        links->config.hooks.linking(link->peer_id, links->config.hooks.userdata);
     int rc = ls_peerdb_apply_hello(links->config.peerdb, hello, link->address, ls__links_now(links),
                                    &is_new);
     if (rc != 0) {
@@ -643,6 +653,7 @@ static size_t collect_peers(const ls_link_t *to, uint64_t after_seq, ls_peer_add
         if (l == to || !l->is_ready || l->is_closing || l->ready_seq <= after_seq ||
             strcmp(l->peer_id, to->peer_id) == 0 || ls_peer_addr_parse(l->address, &ip, &port) != 0)
             continue;
+        out[n] = (ls_peer_addr_t){.library_rev = 0}; /* linked: no rev */
         memcpy(out[n].peer_id, l->peer_id, sizeof out[n].peer_id);
         memcpy(out[n].address, l->address, strlen(l->address) + 1);
         n++;
@@ -652,65 +663,87 @@ static size_t collect_peers(const ls_link_t *to, uint64_t after_seq, ls_peer_add
 
 static void peers_timer_cb(uv_timer_t *timer);
 
+static void peers_timer_arm(ls__links_t *links)
+{
+    if (links->endpoint && !uv_is_active((uv_handle_t *)&links->peers_timer))
+        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_GOSSIP_MS, LS_PEERS_GOSSIP_MS);
+}
+
 static void send_peers(ls_link_t *link)
 {
     ls__links_t *links = link->links;
-    if (!link->takes_peers || link->is_closing || link->peers_sent >= LS_PEERS_SENDS_MAX)
+    const ls__links_hooks_t *hooks = &links->config.hooks;
+    if (!link->takes_peers || link->is_closing)
         return;
     ls_peer_addr_t *list = malloc(LS_PEERS_MAX * sizeof *list);
     if (!list)
         return;
-    size_t n = collect_peers(link, link->peers_sent_seq, list);
+    /* past the first sends, only relayed news (see LS_PEERS_SENDS_MAX) */
+    size_t n =
+        link->peers_sent < LS_PEERS_SENDS_MAX ? collect_peers(link, link->peers_sent_seq, list) : 0;
+    /* relayed news only with a links target: a full mesh links every
+     * peer, and gossip there is N^2 entries the links make redundant */
+    if (link->takes_relay && hooks->collect_relayed && links->config.links_target)
+        n += hooks->collect_relayed(link, link->peers_sent_seq, list + n, LS_PEERS_MAX - n,
+                                    hooks->userdata);
     ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
     /* A resend with nothing new (the new links closed again) is not sent. */
     bool is_sent = n > 0 || link->peers_sent == 0;
     int rc = is_sent ? ls__exchange_start(link, &msg, peers_reply_cb, NULL) : 0;
     if (rc == 0) {
         link->peers_sent += is_sent;
-        link->peers_sent_seq = links->ready_seq;
+        link->peers_sent_seq = links->ready_seq; /* beyond LS_PEERS_MAX: not told */
         link->peers_sent_ms = ls__links_now(links);
     } else {
         ls_debug("peer", "%s: peers not sent: %s", link->address, ls_strerror(rc));
     }
     free(list);
-    if (link->peers_sent < LS_PEERS_SENDS_MAX && links->endpoint &&
-        !uv_is_active((uv_handle_t *)&links->peers_timer))
-        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_RESEND_MS, LS_PEERS_RESEND_MS);
+    peers_timer_arm(links);
 }
 
-/* A link hears of the links that became ready since we last told it,
- * LS_PEERS_RESEND_MS after the last time (at the start of a party the first
- * lists are short); one told of all of them is done. The timer stops once
- * no link may be told more. */
+/* A link hears of the news since we last told it (links that became
+ * ready, relayed peers verified), LS_PEERS_RESEND_MS (in its first sends)
+ * or LS_PEERS_GOSSIP_MS after the last time at the soonest. The timer stops once no link has news
+ * waiting, and starts again with the next news. */
 static void peers_timer_cb(uv_timer_t *timer)
 {
     ls__links_t *links = timer->data;
     uint64_t now = ls__links_now(links);
     bool is_pending = false;
     for (ls_link_t *l = links->list; l; l = l->next) {
-        if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0 ||
-            l->peers_sent >= LS_PEERS_SENDS_MAX)
+        if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0)
             continue;
         if (links->ready_seq <= l->peers_sent_seq)
             continue; /* nothing new for it yet */
-        if (now - l->peers_sent_ms >= LS_PEERS_RESEND_MS)
+        uint64_t gap_ms =
+            l->peers_sent < LS_PEERS_SENDS_MAX ? LS_PEERS_RESEND_MS : LS_PEERS_GOSSIP_MS;
+        if (now - l->peers_sent_ms >= gap_ms)
             send_peers(l);
-        is_pending |= l->peers_sent < LS_PEERS_SENDS_MAX;
+        is_pending |= links->ready_seq > l->peers_sent_seq;
     }
     if (!is_pending)
         uv_timer_stop(timer);
 }
 
+uint64_t ls__links_news(ls__links_t *links)
+{
+    peers_timer_arm(links);
+    return ++links->ready_seq;
+}
+
 void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack)
 {
     ls__links_t *links = link->links;
+    uint64_t now = ls__links_now(links);
     memset(ack, 0, sizeof *ack);
     ack->kind = LS_MSG_PEERS_ACK;
-    if (!link->takes_peers || link->peers_heard >= LS_PEERS_SENDS_MAX) {
-        ls_debug("peer", "%s: one peers more than allowed; ignored", link->address);
+    if (!link->takes_peers || (link->peers_heard >= LS_PEERS_SENDS_MAX &&
+                               now - link->peers_heard_ms < LS_PEERS_GOSSIP_MS / 2)) {
+        ls_debug("peer", "%s: one peers sooner than allowed; ignored", link->address);
         return;
     }
     link->peers_heard++;
+    link->peers_heard_ms = now;
     if (links->config.hooks.peers_heard)
         links->config.hooks.peers_heard(link, list, links->config.hooks.userdata);
     if (link->peers_sent == 0)
@@ -783,6 +816,64 @@ static int link_connect(ls__links_t *links, ls__dial_target_t *target)
     return 0;
 }
 
+/* A pair's place in our preference: the first 8 bytes of SHA-256(our id
+ * || theirs). Each peer preferring the targets of smallest rank makes the
+ * links a random graph, connected with high probability, where the first
+ * N targets found would all be the peers that started first. */
+static uint64_t link_rank(const ls__links_t *links, const char *peer_id)
+{
+    char pair[2 * LS_PEER_ID_HEX_LEN];
+    uint8_t digest[LS_SHA256_LEN];
+    uint64_t rank = 0;
+    memcpy(pair, links->peer_id, LS_PEER_ID_HEX_LEN);
+    memcpy(pair + LS_PEER_ID_HEX_LEN, peer_id, LS_PEER_ID_HEX_LEN);
+    ls_sha256(pair, sizeof pair, digest);
+    for (size_t i = 0; i < sizeof rank; i++)
+        rank = rank << 8 | digest[i];
+    return rank;
+}
+
+/* Whether rank is among the links_target smallest seen so far (noted:
+ * O(links_target) per call). */
+static bool is_rank_preferred(ls__links_t *links, uint64_t rank)
+{
+    size_t n = links->preferred_count, max = links->config.links_target;
+    size_t at = 0;
+    while (at < n && links->preferred[at] < rank)
+        at++;
+    if (at < n && links->preferred[at] == rank)
+        return true; /* seen before */
+    if (at >= max)
+        return false;
+    n -= n == max; /* full: the largest drops out */
+    memmove(&links->preferred[at + 1], &links->preferred[at],
+            (n - at) * sizeof links->preferred[0]);
+    links->preferred[at] = rank;
+    links->preferred_count = n + 1;
+    return true;
+}
+
+/* The links target: a target whose id mDNS, `peers` or the known list
+ * told us is dialled only while we have fewer than links_target links
+ * (either direction), and only when its rank is among the links_target
+ * smallest we have considered; a --peer target (id unknown) or one a
+ * download needs (is_on_demand) always is. */
+bool ls__links_is_at_target(const ls__links_t *links)
+{
+    size_t n = 0;
+    for (const ls_link_t *l = links->list; l && links->config.links_target; l = l->next)
+        n += !l->is_closing;
+    return links->config.links_target && n >= links->config.links_target;
+}
+
+static bool is_over_links_target(ls__links_t *links, const ls__dial_target_t *target)
+{
+    if (!links->config.links_target || !target->is_id_advertised || target->is_on_demand)
+        return false;
+    return !is_rank_preferred(links, link_rank(links, target->peer_id)) ||
+           ls__links_is_at_target(links);
+}
+
 /* Another target at the same address (a --peer and the remembered entry
  * of the peer behind it) already has its outbound link, in its handshake
  * or ready: that one connection serves both, so a second dial would only
@@ -819,6 +910,8 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
         links->is_dial_held = true;
         return;
     }
+    if (is_over_links_target(links, target))
+        return;
     if (target->backoff_ms == 0)
         target->backoff_ms = links->config.reconnect_ms;
     target->next_dial_ms = now + target->backoff_ms;
@@ -1053,6 +1146,8 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     links->config = *config;
     if (links->config.hello_deadline_ms == 0)
         links->config.hello_deadline_ms = LS_HELLO_DEADLINE_MS;
+    if (links->config.links_target > LS_LINKS_TARGET_MAX)
+        links->config.links_target = LS_LINKS_TARGET_MAX;
     snprintf(links->peer_id, sizeof links->peer_id, "%s", config->peer_id);
     links->name = strdup(config->name);
     links->has_party_key = config->party_key != NULL;

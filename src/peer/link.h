@@ -36,6 +36,9 @@ typedef struct {
     /* peer_id was advertised (mDNS): a certificate with another id at that
      * address is an impostor's, and the target is ignored (is_ignored). */
     bool is_id_advertised;
+    /* A download needs this peer (a relayed seeder, relay.h): dialled
+     * whatever the links target says. */
+    bool is_on_demand;
     uint64_t next_dial_ms;
     uint32_t backoff_ms;     /* 0: not dialled yet (reconnect_ms) */
     uint32_t backoff_max_ms; /* 0: LS_REDIAL_MAX_MS */
@@ -55,13 +58,17 @@ typedef struct {
  * room for an honest peer's timer jitter): a snapshot of up to
  * LS_PEERDB_GAMES_MAX games is applied at most that often per link. */
 #define LS_RESYNC_INTERVAL_MS 2000
-/* Peer exchange (`peers`, issue #17): a link is told our peers at most this
- * many times: when it becomes ready (all of them), and again each
- * LS_PEERS_RESEND_MS while links became ready since the last one (only
- * those: at the start of a party the first lists are short, and a full
- * list each time made 100 peers encode and decode about 3 N^2 entries
- * each); it acts on at most as many `peers` it is told, more are
- * acknowledged and ignored. */
+/* Peer exchange (`peers`, issue #17): a link is told our peers when it
+ * becomes ready (all of them), then only the news since the last one:
+ * peers linked since (in the first LS_PEERS_SENDS_MAX sends only, at most
+ * once per LS_PEERS_RESEND_MS: a full list each time made 100 peers
+ * encode and decode about 3 N^2 entries each, and a full mesh learns the
+ * rest from mDNS), and relayed peers verified (or at a newer rev) since
+ * (uncapped, at most once per LS_PEERS_GOSSIP_MS once the first sends are
+ * used: each hop of a library's way across a bounded mesh waits for it).
+ * A receiver acts on the first LS_PEERS_SENDS_MAX `peers` of a link at
+ * once, then on at most one per LS_PEERS_GOSSIP_MS / 2 (timer jitter);
+ * more are acknowledged and ignored. */
 #define LS_PEERS_SENDS_MAX 3
 /* Outbound handshakes in flight at once. A party's peers find each other
  * within a second or so and would dial them all together: on a loaded CPU
@@ -71,6 +78,9 @@ typedef struct {
  * again as soon as a handshake ends (the dial_slot_free hook). */
 #define LS_DIALS_IN_FLIGHT_MAX 8
 #define LS_PEERS_RESEND_MS 1000
+#define LS_PEERS_GOSSIP_MS 500
+/* The largest links target (ls_peer_config_t.links_target) taken. */
+#define LS_LINKS_TARGET_MAX 64
 
 struct ls_link {
     ls_link_t *next;
@@ -84,9 +94,11 @@ struct ls_link {
     bool takes_batch;        /* its hello listed LS_FEATURE_BATCH */
     bool wants_cover;        /* its hello listed LS_FEATURE_COVER */
     bool takes_peers;        /* its hello listed LS_FEATURE_PEERS */
-    uint8_t peers_sent;      /* `peers` we sent (<= LS_PEERS_SENDS_MAX) */
-    uint8_t peers_heard;     /* `peers` it sent that we acted on */
-    uint64_t peers_sent_seq; /* the newest ready_seq our last `peers` covered */
+    bool takes_relay;        /* its hello listed LS_FEATURE_RELAY (and we relay) */
+    uint32_t peers_sent;     /* `peers` we sent */
+    uint32_t peers_heard;    /* `peers` it sent that we acted on */
+    uint64_t peers_heard_ms; /* when we last acted on one */
+    uint64_t peers_sent_seq; /* the newest news seq our last `peers` covered */
     uint64_t peers_sent_ms;
     uint64_t ready_seq; /* order in which links became ready (1, 2, ...; 0: not yet) */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
@@ -123,13 +135,21 @@ typedef struct {
     void (*stream)(ls_link_t *link, ls_net_stream_t *stream, void *userdata); /* a request */
     /* A new peer's first handshake completed: its id, listen address, name. */
     void (*peer_ready)(const char *peer_id, const char *address, const char *name, void *userdata);
-    /* A ready link told us of its peers (bounded, at most LS_PEERS_SENDS_MAX
-     * times per link; entries not checked beyond the decoder's syntax). */
+    /* A ready link told us of its peers (bounded, see LS_PEERS_SENDS_MAX; entries not checked
+     * beyond the decoder's syntax). */
     void (*peers_heard)(ls_link_t *link, const ls_peer_list_t *list, void *userdata);
     /* A dial was held (LS_DIALS_IN_FLIGHT_MAX) and a handshake has ended
      * since: the due targets may be dialled again (from a timer, not
      * inside a connection's callback). */
     void (*dial_slot_free)(void *userdata);
+    /* A link to peer_id completes its first handshake: called before its
+     * library is applied (a relayed entry of the peer gives way). */
+    void (*linking)(const char *peer_id, void *userdata);
+    /* The relayed peers `to` may be told in a `peers` (only asked for a
+     * link that takes_relay): those whose news seq is above after_seq, at
+     * most room entries into out, each with its library_rev. */
+    size_t (*collect_relayed)(const ls_link_t *to, uint64_t after_seq, ls_peer_addr_t *out,
+                              size_t room, void *userdata);
     void *userdata;
 } ls__links_hooks_t;
 
@@ -147,6 +167,8 @@ typedef struct {
     uint32_t hello_deadline_ms; /* an inbound connection with no hello by then is closed */
     bool is_swarm;              /* we list LS_FEATURE_SWARM */
     bool is_peer_exchange;      /* we list LS_FEATURE_PEERS */
+    bool is_relay;              /* we list LS_FEATURE_RELAY (needs is_peer_exchange) */
+    uint32_t links_target;      /* ls_peer_config_t.links_target; at most LS_LINKS_TARGET_MAX */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 
@@ -187,6 +209,12 @@ void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *del
  * LS_FEATURE_SWARM. */
 void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg);
 uint64_t ls__links_now(const ls__links_t *links);
+/* A links target is set and we have that many links (either direction,
+ * not closing): no more are dialled but on demand. */
+bool ls__links_is_at_target(const ls__links_t *links);
+/* A relayed peer was verified (or moved to a newer rev): the next news seq
+ * for it, and the links will be told of it (peer exchange, rate-limited). */
+uint64_t ls__links_news(ls__links_t *links);
 /* The hooks' userdata (for the endpoint's close callback, which gets the links). */
 void *ls__links_hook_data(const ls__links_t *links);
 /* "IPv4:PORT" or "[IPv6]:PORT" into a socket address; LS_EINVAL otherwise. */
@@ -204,7 +232,7 @@ void ls__link_take_library(ls_link_t *link, ls_library_snapshot_t *library, ls_m
  * that does not apply makes us re-handshake. */
 void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack);
 /* Answers a `peers` the peer sent on this ready link: hands it to the
- * peers_heard hook (within LS_PEERS_SENDS_MAX), tells the peer ours in turn
+ * peers_heard hook (within the LS_PEERS_SENDS_MAX rate), tells the peer ours in turn
  * if we have not yet, and makes *ack the peers_ack to send. */
 void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack);
 /* Sends our hello: the first one at once; a re-handshake on a ready link at

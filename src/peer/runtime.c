@@ -836,6 +836,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     ls__playing_stop(rt->playing);
     if (rt->links)
         ls__links_stop(rt->links);
+    ls__relay_stop(rt->relay);
     ls_monitor_stop(rt->monitor);
     rt->monitor = NULL;
     ls__mdns_stop(rt->mdns);
@@ -1011,6 +1012,19 @@ static void peer_lost(const char *peer_id, void *userdata)
     ls_peer_runtime_t *rt = userdata;
     ls__fetcher_peer_lost(rt->fetcher, peer_id);
     ls__known_lost(rt->known, peer_id);
+    ls__relay_peer_lost(rt->relay, peer_id);
+}
+
+static void peer_linking(const char *peer_id, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    ls__relay_linking(rt->relay, peer_id);
+}
+
+static void library_asked(const char *peer_id, ls_msg_t *answer, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    ls__relay_answer(rt->relay, peer_id, answer);
 }
 
 static void peer_ready(const char *peer_id, const char *address, const char *name, void *userdata)
@@ -1022,8 +1036,21 @@ static void peer_ready(const char *peer_id, const char *address, const char *nam
 static void peers_heard(ls_link_t *link, const ls_peer_list_t *list, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
-    (void)link;
     ls__mdns_learn(rt->mdns, list);
+    ls__relay_heard(rt->relay, link, list);
+}
+
+static bool seeder_needed(const char *peer_id, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    return rt->relay && ls__relay_dial(rt->relay, peer_id);
+}
+
+static size_t relayed_to_tell(const ls_link_t *to, uint64_t after_seq, ls_peer_addr_t *out,
+                              size_t room, void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    return rt->relay ? ls__relay_collect(rt->relay, to, after_seq, out, room) : 0;
 }
 
 static void request_stream(ls_link_t *link, ls_net_stream_t *stream, void *userdata)
@@ -1072,12 +1099,16 @@ static int make_objects(ls_peer_runtime_t *rt)
         .hello_deadline_ms = rt->hello_deadline_ms,
         .is_swarm = rt->is_swarm,
         .is_peer_exchange = rt->is_peer_exchange,
+        .is_relay = rt->is_relay,
+        .links_target = rt->links_target,
         .hooks = {.peers_changed = peers_changed,
                   .peer_lost = peer_lost,
                   .stream = request_stream,
                   .peer_ready = peer_ready,
                   .peers_heard = peers_heard,
+                  .collect_relayed = relayed_to_tell,
                   .dial_slot_free = dial_slot_free,
+                  .linking = peer_linking,
                   .userdata = rt},
     };
     ls__fetcher_config_t fetcher = {
@@ -1087,7 +1118,11 @@ static int make_objects(ls_peer_runtime_t *rt)
         .state_dir = rt->state_dir,
         .plan_mode = rt->plan_mode,
         .fetch_stall_ms = rt->fetch_stall_ms,
-        .hooks = {download_ended, download_published, install_busy, rt},
+        .hooks = {.ended = download_ended,
+                  .published = download_published,
+                  .is_busy = install_busy,
+                  .need_link = seeder_needed,
+                  .userdata = rt},
     };
     int rc = ls__shaper_new(&rt->loop, download_ready_cb, rt, &rt->shaper);
     if (rc == 0)
@@ -1102,8 +1137,23 @@ static int make_objects(ls_peer_runtime_t *rt)
                                                  .added_count = &rt->static_peer_count},
                            &rt->known);
     if (rc == 0)
-        rc = ls__server_new(&rt->loop, &(ls__server_hooks_t){partial_chunk, peer_has, rt},
+        rc = ls__server_new(&rt->loop,
+                            &(ls__server_hooks_t){.partial_chunk = partial_chunk,
+                                                  .have = peer_has,
+                                                  .library = library_asked,
+                                                  .userdata = rt},
                             &rt->server);
+    if (rc == 0)
+        rc = ls__relay_new(&(ls__relay_config_t){.loop = &rt->loop,
+                                                 .links = rt->links,
+                                                 .peerdb = rt->peerdb,
+                                                 .events = &rt->events,
+                                                 .identity = rt->identity,
+                                                 .name = rt->name,
+                                                 .announced = &rt->announced,
+                                                 .peers_changed = peers_changed,
+                                                 .userdata = rt},
+                           &rt->relay);
     if (rc == 0)
         rc = ls__fetcher_new(&fetcher, &rt->fetcher);
     if (rc == 0) {
@@ -1198,6 +1248,8 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->is_mdns_enabled = !config->no_mdns;
     rt->is_swarm = !config->no_swarm;
     rt->is_peer_exchange = !config->no_peer_exchange;
+    rt->is_relay = !config->no_relay;
+    rt->links_target = config->links_target;
     rt->hello_deadline_ms = config->hello_deadline_ms;
     rt->serve_stall_ms = config->serve_stall_ms;
     rt->limits = config->limits;
@@ -1225,6 +1277,7 @@ static void runtime_free(ls_peer_runtime_t *rt)
     ls__server_free(rt->server);
     ls__known_free(rt->known);
     ls__links_free(rt->links);
+    ls__relay_free(rt->relay); /* after the links: their requests' callbacks ran */
     ls__covers_free(rt->covers);
     clear_rescan_queue(rt);
     ls_snapshot_free(&rt->announced);

@@ -12,6 +12,7 @@
 #include "fetch.h"
 #include "known.h"
 #include "link.h"
+#include "relay.h"
 #include "mdns.h"
 #include "monitor.h"
 #include "playing.h"
@@ -87,6 +88,7 @@ struct ls_peer_runtime {
     ls_net_endpoint_t *endpoint;
     ls_peerdb_t *peerdb;
     ls__links_t *links;
+    ls__relay_t *relay; /* signed libraries passed on (LS_FEATURE_RELAY) */
     ls__server_t *server;
     ls__fetcher_t *fetcher;
     ls__mdns_t *mdns;       /* NULL: mDNS off or not started */
@@ -99,6 +101,8 @@ struct ls_peer_runtime {
     bool is_mdns_enabled;
     bool is_swarm;         /* partial copies announced, served and fetched from */
     bool is_peer_exchange; /* LS_FEATURE_PEERS: peers told and learnt over links */
+    bool is_relay;         /* LS_FEATURE_RELAY: libraries learnt through links */
+    uint32_t links_target; /* benchmark switch: see ls_peer_config_t */
     bool is_shutting_down;
 
     /* the library and its publisher */

@@ -636,6 +636,19 @@ static void handle_peers(ls_serve_stream_t *ss, const ls_peer_list_t *list)
     send_frame(ss, &ack, true);
 }
 
+static void handle_get_library(ls_serve_stream_t *ss, const char *peer_id)
+{
+    ls__server_t *server = ss->server;
+    ls_msg_t answer = {.kind = LS_MSG_ERROR};
+    if (!ss->link->takes_relay || !server->hooks.library) {
+        send_error(ss, LS_WIRE_INVALID_REQUEST, "this peer relays no library to you");
+        return;
+    }
+    server->hooks.library(peer_id, &answer, server->hooks.userdata);
+    send_frame(ss, &answer, true);
+    ls_msg_free(&answer);
+}
+
 static void handle_have(ls_serve_stream_t *ss, const ls_have_t *have)
 {
     ls__server_t *server = ss->server;
@@ -706,6 +719,8 @@ static void handle_request(ls_serve_stream_t *ss, const uint8_t *payload, size_t
         handle_have(ss, &request.u.have);
     else if (request.kind == LS_MSG_PEERS)
         handle_peers(ss, &request.u.peer_list);
+    else if (request.kind == LS_MSG_GET_LIBRARY)
+        handle_get_library(ss, request.u.library_request.peer_id);
     else
         serve_request(ss, &request);
     ls_msg_free(&request);

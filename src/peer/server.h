@@ -31,6 +31,9 @@ typedef struct {
                          ls__partial_chunk_t *out, void *userdata);
     /* A `have` from a ready peer (answered have_ack here). */
     void (*have)(ls_link_t *link, const ls_have_t *have, void *userdata);
+    /* A get_library from a ready peer: *answer becomes signed_library or an
+     * error frame (sent and freed here). */
+    void (*library)(const char *peer_id, ls_msg_t *answer, void *userdata);
     void *userdata;
 } ls__server_hooks_t;
 

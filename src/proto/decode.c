@@ -578,7 +578,7 @@ static int decode_have(ls_proto_ctx_t *ctx, json_t *root, ls_have_t *have)
 
 static int decode_peer_addr(ls_proto_ctx_t *ctx, json_t *v, ls_peer_addr_t *p)
 {
-    static const char *const fields[] = {"peer_id", "address", NULL};
+    static const char *const fields[] = {"peer_id", "address", "library_rev", NULL};
     char *address = NULL;
     if (!json_is_object(v))
         return ls_proto_fail(ctx, LS_ETYPE, NULL, "expected an object");
@@ -591,6 +591,9 @@ static int decode_peer_addr(ls_proto_ctx_t *ctx, json_t *v, ls_peer_addr_t *p)
         rc = ls_proto_fail(ctx, LS_ERANGE, "address", "longer than an IPv4 address and port");
     if (rc == 0)
         memcpy(p->address, address, strlen(address) + 1);
+    /* Optional: present on a relayed peer's entry, 1.. (validate_peers) */
+    if (rc == 0 && json_object_get(v, "library_rev"))
+        rc = get_u64(ctx, v, "library_rev", &p->library_rev);
     free(address);
     return rc;
 }
@@ -616,6 +619,29 @@ static int decode_peers(ls_proto_ctx_t *ctx, json_t *root, ls_peer_list_t *list)
     }
     ls_proto_path_pop(ctx, mark);
     return rc;
+}
+
+static int decode_signed_library(ls_proto_ctx_t *ctx, json_t *root, ls_signed_library_t *sl)
+{
+    static const char *const fields[] = {"kind",      "peer_id", "name", "spki",
+                                         "signature", "library", NULL};
+    int rc = check_fields(ctx, root, fields);
+    if (rc == 0)
+        rc = get_digest(ctx, root, "peer_id", sl->peer_id);
+    if (rc == 0)
+        rc = get_string(ctx, root, "name", false, &sl->name);
+    if (rc == 0)
+        rc = get_string(ctx, root, "spki", false, &sl->spki);
+    if (rc == 0)
+        rc = get_string(ctx, root, "signature", false, &sl->signature);
+    return rc ? rc : decode_library(ctx, root, &sl->library);
+}
+
+static int decode_library_request(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
+{
+    static const char *const fields[] = {"kind", "peer_id", NULL};
+    int rc = check_fields(ctx, root, fields);
+    return rc ? rc : get_digest(ctx, root, "peer_id", msg->u.library_request.peer_id);
 }
 
 /* Messages whose only field besides "kind" is one integer or one id. */
@@ -680,6 +706,10 @@ static int decode_body(ls_proto_ctx_t *ctx, json_t *root, ls_msg_t *msg)
         return decode_have(ctx, root, &msg->u.have);
     case LS_MSG_PEERS:
         return decode_peers(ctx, root, &msg->u.peer_list);
+    case LS_MSG_GET_LIBRARY:
+        return decode_library_request(ctx, root, msg);
+    case LS_MSG_SIGNED_LIBRARY:
+        return decode_signed_library(ctx, root, &msg->u.signed_library);
     case LS_MSG_HAVE_ACK:
     case LS_MSG_HELLO_LIBRARY_ACK:
     case LS_MSG_PEERS_ACK:
@@ -822,6 +852,12 @@ void ls_msg_free(ls_msg_t *msg)
         break;
     case LS_MSG_PEERS:
         free(msg->u.peer_list.peers);
+        break;
+    case LS_MSG_SIGNED_LIBRARY:
+        free(msg->u.signed_library.name);
+        free(msg->u.signed_library.spki);
+        free(msg->u.signed_library.signature);
+        ls_snapshot_free(&msg->u.signed_library.library);
         break;
     default:
         break;

@@ -293,8 +293,22 @@ static int encode_peers(json_t *root, const ls_peer_list_t *list)
             rc = put_string(entry, "peer_id", list->peers[i].peer_id);
         if (rc == 0)
             rc = put_string(entry, "address", list->peers[i].address);
+        if (rc == 0 && list->peers[i].library_rev)
+            rc = put_u64(entry, "library_rev", list->peers[i].library_rev);
     }
     return rc;
+}
+
+static int encode_signed_library(json_t *root, const ls_signed_library_t *sl)
+{
+    int rc = put_string(root, "peer_id", sl->peer_id);
+    if (rc == 0)
+        rc = put_string(root, "name", sl->name);
+    if (rc == 0)
+        rc = put_string(root, "spki", sl->spki);
+    if (rc == 0)
+        rc = put_string(root, "signature", sl->signature);
+    return rc ? rc : encode_library(root, &sl->library);
 }
 
 static int encode_body(json_t *root, const ls_msg_t *msg)
@@ -338,6 +352,10 @@ static int encode_body(json_t *root, const ls_msg_t *msg)
         return encode_have(root, &msg->u.have);
     case LS_MSG_PEERS:
         return encode_peers(root, &msg->u.peer_list);
+    case LS_MSG_GET_LIBRARY:
+        return put_string(root, "peer_id", msg->u.library_request.peer_id);
+    case LS_MSG_SIGNED_LIBRARY:
+        return encode_signed_library(root, &msg->u.signed_library);
     case LS_MSG_HAVE_ACK:
     case LS_MSG_HELLO_LIBRARY_ACK:
     case LS_MSG_PEERS_ACK:

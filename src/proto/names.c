@@ -32,6 +32,8 @@ static const char *const kind_names[] = {
     [LS_MSG_COVER] = "cover",
     [LS_MSG_PEERS] = "peers",
     [LS_MSG_PEERS_ACK] = "peers_ack",
+    [LS_MSG_GET_LIBRARY] = "get_library",
+    [LS_MSG_SIGNED_LIBRARY] = "signed_library",
 };
 
 static const char *const wire_error_names[] = {

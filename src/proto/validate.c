@@ -434,6 +434,39 @@ static int validate_peers(ls_proto_ctx_t *ctx, const ls_peer_list_t *list)
     return rc;
 }
 
+/* Lowercase hex of 1..max_bytes bytes: one spelling per value. */
+static int check_hex(ls_proto_ctx_t *ctx, const char *field, const char *hex, size_t max_bytes)
+{
+    int rc = check_string(ctx, field, hex, 2, 2 * max_bytes);
+    size_t len = rc == 0 ? strlen(hex) : 0;
+    bool ok = len % 2 == 0;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f');
+    if (rc == 0 && !ok)
+        rc = ls_proto_fail(ctx, LS_ERANGE, field, "not an even number of lowercase hex digits");
+    return rc;
+}
+
+/* Covers are not signed (not in the digest), so a signed library has none:
+ * a relay could otherwise make any peer announce any cover. */
+static int validate_signed_library(ls_proto_ctx_t *ctx, const ls_signed_library_t *sl)
+{
+    int rc = check_digest(ctx, "peer_id", sl->peer_id);
+    if (rc == 0)
+        rc = check_string(ctx, "name", sl->name, 0, LS_NAME_MAX);
+    if (rc == 0)
+        rc = check_hex(ctx, "spki", sl->spki, LS_LIBSIG_SPKI_MAX);
+    if (rc == 0)
+        rc = check_hex(ctx, "signature", sl->signature, LS_LIBSIG_SIG_MAX);
+    if (rc == 0)
+        rc = validate_library(ctx, &sl->library);
+    for (size_t i = 0; rc == 0 && i < sl->library.game_count; i++)
+        if (sl->library.games[i].cover)
+            rc =
+                ls_proto_fail(ctx, LS_ERANGE, "library.games", "a signed library carries no cover");
+    return rc;
+}
+
 int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
 {
     switch (msg->kind) {
@@ -470,6 +503,10 @@ int ls_proto_validate(ls_proto_ctx_t *ctx, const ls_msg_t *msg)
         return validate_have(ctx, &msg->u.have);
     case LS_MSG_PEERS:
         return validate_peers(ctx, &msg->u.peer_list);
+    case LS_MSG_GET_LIBRARY:
+        return check_digest(ctx, "peer_id", msg->u.library_request.peer_id);
+    case LS_MSG_SIGNED_LIBRARY:
+        return validate_signed_library(ctx, &msg->u.signed_library);
     case LS_MSG_PING:
     case LS_MSG_PONG:
     case LS_MSG_LIST_GAMES:

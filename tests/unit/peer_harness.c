@@ -635,6 +635,7 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
                                .reconnect_ms = 300,
                                .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,
                                .serve_stall_ms = f->serve_stall_ms,
+                               .links_target = f->links_target,
                                .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};
     assert_true(n <= LS_SWARM_MAX);

@@ -79,7 +79,8 @@ static const ls_event_case_t cases[] = {
      "\"2.0\",\"name\":\"Bravo\",\"peer_count\":0,\"peers\":[],\"size\":20}]}"},
     {EV(LS_EVENT_PEER_DISCOVERED, peer,
         {.peer_id = "p1", .name = "One", .address = "198.18.0.1:7400", .game_count = 5}),
-     "{\"address\":\"198.18.0.1:7400\",\"game_count\":5,\"name\":\"One\",\"peer_id\":\"p1\"}"},
+     "{\"address\":\"198.18.0.1:7400\",\"game_count\":5,\"name\":\"One\",\"peer_id\":\"p1\","
+     "\"relayed\":false}"},
     {EV(LS_EVENT_PEER_LOST, peer, {.peer_id = "p1", .name = "One", .reason = "ping timeout"}),
      "{\"name\":\"One\",\"peer_id\":\"p1\",\"reason\":\"ping timeout\"}"},
     {EV(LS_EVENT_PEER_COUNT, peer_count, {.count = 2}), "{\"count\":2}"},

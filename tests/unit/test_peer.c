@@ -371,6 +371,67 @@ static void a_peers_resend_lists_only_the_new_links(void **state)
     raw_done(&raw, raw_state);
 }
 
+static bool pred_relayed_peer(const json_t *data, const void *peer_id)
+{
+    return strcmp(json_string_value(json_object_get(data, "peer_id")), peer_id) == 0 &&
+           json_is_true(json_object_get(data, "relayed"));
+}
+
+/* Issue #17: peers 1 and 2 each link to peer 0 only (loopback addresses in
+ * `peers` are never dialled), yet each lists the other's game: the library
+ * came signed by its owner through peer 0. */
+static void a_peer_learns_the_library_of_a_peer_it_has_no_link_to(void **state)
+{
+    fixture_t *f = *state;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "bravo", WAIT_MS));
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "charlie", PEERS_WAIT_MS + WAIT_MS));
+    assert_true(sees_game(&f->peers[2], "alpha", PEERS_WAIT_MS + WAIT_MS));
+    /* by relay, not over a link of their own */
+    json_t *ev = ls_event_log_wait(&f->peers[1].events, 0, LS_EVENT_PEER_DISCOVERED,
+                                   pred_relayed_peer, ls_peer_id(f->peers[2].rt), WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    /* peer 0 left: what only it relayed goes with it */
+    size_t mark = ls_event_log_mark(&f->peers[1].events);
+    ls_peer_stop(f->peers[0].rt);
+    f->peers[0].rt = NULL;
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_PEER_COUNT, ls_pred_count_is,
+                           &(json_int_t){0}, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
+/* Issue #17, gossip beyond two hops: a chain 0 - 1 - 2 - 3, each linked
+ * only to its neighbours (loopback addresses in `peers` are never
+ * dialled); peer 0 lists peer 3's game all the same: peer 2 relays it to
+ * peer 1, whose `peers` then names peer 3 (relayed, with its rev). Relayed
+ * entries are gossiped only with a links target (a full mesh links every
+ * peer anyway): 2 here, which static --peer targets do not heed. */
+static void a_library_travels_a_chain_of_four(void **state)
+{
+    fixture_t *f = *state;
+    const char *games[] = {"alpha", "bravo", "charlie", "delta"};
+    f->links_target = 2;
+    for (int i = 0; i < 4; i++) {
+        ls_swarm_add_game(ls_swarm_make_peer(f, i), games[i], 10);
+        start_peer(f, i, i - 1, NULL, 0);
+        if (i > 0)
+            assert_true(sees_game(&f->peers[i], games[i - 1], WAIT_MS));
+    }
+    assert_true(sees_game(&f->peers[0], "delta", 4 * PEERS_WAIT_MS + WAIT_MS));
+    assert_true(sees_game(&f->peers[3], "alpha", 4 * PEERS_WAIT_MS + WAIT_MS));
+    json_t *ev = ls_event_log_wait(&f->peers[0].events, 0, LS_EVENT_PEER_DISCOVERED,
+                                   pred_relayed_peer, ls_peer_id(f->peers[3].rt), WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+}
+
 static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
 {
     ls_raw_result_t result;
@@ -689,6 +750,31 @@ static void download_from_two_seeders_is_exact_and_installs(void **state)
     ev = ls_event_log_wait(&p->events, 0, LS_EVENT_INSTALL_FINISHED, NULL, NULL, 3 * WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
+}
+
+/* Issue #17, connections on demand: peer 1 knows peer 2's game only by
+ * relay (both link to peer 0 only); downloading it dials peer 2 on demand
+ * at the address peer 0's `peers` gave, and the download succeeds. */
+static void a_game_only_a_relayed_peer_holds_is_downloaded(void **state)
+{
+    fixture_t *f = *state;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", LS_CHUNK_SIZE + 333);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    test_peer_t *p = &f->peers[1];
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                                   ls_peer_id(f->peers[2].rt), PEERS_WAIT_MS + WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_int_equal(ls_peer_download(p->rt, "charlie", NULL, 0, 0), 0);
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, 3 * WAIT_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 2, 1, "games/charlie/charlie.pak");
 }
 
 static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
@@ -1210,6 +1296,12 @@ int main(void)
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_peers_resend_lists_only_the_new_links, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_peer_learns_the_library_of_a_peer_it_has_no_link_to,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_library_travels_a_chain_of_four, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_game_only_a_relayed_peer_holds_is_downloaded,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(keyed_dialer_shows_a_keyless_peer_nothing, ls_swarm_setup,
@@ -1259,5 +1351,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(set_game_dir_checks_swaps_rescans_and_reannounces,
                                         ls_swarm_setup, ls_swarm_teardown),
     };
+    /* LS_TEST_FILTER=name runs the matching tests only (cmocka's wildcards) */
+    if (getenv("LS_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("LS_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

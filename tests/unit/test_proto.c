@@ -31,7 +31,7 @@
 #define PEERS_WITH(entries) "{\"kind\":\"peers\",\"peers\":[" entries "]}"
 #define PEER_ENTRY(address) "{\"peer_id\":\"" D64 "\",\"address\":\"" address "\"}"
 /* The last message kind: tests that cover every kind run up to it. */
-#define LAST_KIND LS_MSG_PEERS_ACK
+#define LAST_KIND LS_MSG_SIGNED_LIBRARY
 
 static char *xstrdup(const char *s)
 {
@@ -677,7 +677,8 @@ static void have_round_trips_its_bitmap_and_have_ack_is_empty(void **state)
 static void peers_round_trips_its_addresses_and_peers_ack_is_empty(void **state)
 {
     (void)state;
-    ls_peer_addr_t list[2] = {{.address = "198.18.0.5:7400"}, {.address = "10.0.0.1:1"}};
+    ls_peer_addr_t list[2] = {{.address = "198.18.0.5:7400"},
+                              {.address = "10.0.0.1:1", .library_rev = 7}};
     memcpy(list[0].peer_id, D64, sizeof list[0].peer_id);
     memcpy(list[1].peer_id, D64, sizeof list[1].peer_id);
     list[1].peer_id[0] = 'a';
@@ -687,6 +688,9 @@ static void peers_round_trips_its_addresses_and_peers_ack_is_empty(void **state)
     assert_int_equal(out.u.peer_list.count, 2);
     assert_string_equal(out.u.peer_list.peers[0].address, "198.18.0.5:7400");
     assert_string_equal(out.u.peer_list.peers[1].peer_id, list[1].peer_id);
+    /* a linked peer's entry has no library_rev; a relayed one's keeps it */
+    assert_int_equal(out.u.peer_list.peers[0].library_rev, 0);
+    assert_int_equal(out.u.peer_list.peers[1].library_rev, 7);
     ls_msg_free(&out);
 
     in.u.peer_list.count = 0; /* no one to tell of: an empty list */
@@ -728,6 +732,14 @@ static void peers_is_decoded_strictly(void **state)
     assert_int_equal(
         decode_text(PEERS_WITH("{\"peer_id\":\"" D64 "\",\"address\":\"1.2.3.4:5\",\"x\":1}"), "x"),
         LS_EUNKNOWN_FIELD);
+    assert_int_equal(decode_text(PEERS_WITH("{\"peer_id\":\"" D64
+                                            "\",\"address\":\"1.2.3.4:5\",\"library_rev\":3}"),
+                                 NULL),
+                     0);
+    assert_int_equal(decode_text(PEERS_WITH("{\"peer_id\":\"" D64
+                                            "\",\"address\":\"1.2.3.4:5\",\"library_rev\":-1}"),
+                                 "library_rev"),
+                     LS_ETYPE);
     assert_int_equal(decode_text(PEERS_WITH("7"), "peers"), LS_ETYPE);
     assert_int_equal(decode_text("{\"kind\":\"peers\"}", "peers"), LS_EMISSING);
 

@@ -1,0 +1,453 @@
+/* Library relay (issue #17): our signed library for whoever asks, the
+ * signed libraries of others we verified, and the requests that learn the
+ * libraries of peers we have no link to. See relay.h. */
+#include "relay.h"
+
+#include "exchange.h"
+
+#include "lanspread/error.h"
+#include "lanspread/libsig.h"
+#include "lanspread/log.h"
+#include "lanspread/strmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A request that failed (the relay holds no signed library of that peer
+ * yet: it fetches it from its link on our ask, a round trip) is tried
+ * again after RELAY_RETRY_MS, doubling each time, at most RELAY_TRIES_MAX
+ * times in all (0.25 + 0.5 + 1 + 2 s). The timer ticks every
+ * RELAY_TICK_MS while a request waits, and stops when none does. */
+#define RELAY_RETRY_MS 250
+#define RELAY_TRIES_MAX 5
+#define RELAY_TICK_MS 125
+#define RELAY_DEFER_MS 1500
+
+/* One owner whose library we asked for or hold by relay. */
+typedef struct {
+    char peer_id[LS_PEER_ID_HEX_LEN + 1];
+    char via[LS_PEER_ID_HEX_LEN + 1]; /* the link that told us of it */
+    char address[LS_PEER_ADDRESS_MAX];
+    uint64_t want_rev;    /* the rev a relayed `peers` entry named (0: any) */
+    uint64_t applied_rev; /* the rev in the PeerGameDB by relay (0: none) */
+    uint64_t seq;         /* news seq when applied_rev last moved (ls__links_news) */
+    uint8_t tries;
+    uint64_t next_ms;
+    bool is_in_flight;
+    bool is_relayed;           /* in the PeerGameDB by relay */
+    ls__dial_target_t *target; /* a download needs it (ls__relay_dial); NULL: none */
+} relay_entry_t;
+
+struct ls__relay {
+    ls__relay_config_t config;
+    ls_libsig_signer_t *signer;
+    ls_libsig_store_t *store;
+    ls_signed_library_t own; /* our library as signed last (own_rev) */
+    bool has_own;
+    relay_entry_t *entries[LS_LIBSIG_STORE_MAX];
+    size_t count;
+    ls_strmap_t index; /* peer_id -> entries[] */
+    uv_timer_t timer;
+    bool is_timer_on;
+};
+
+/* What an exchange's callback needs: the entry may be gone by then. */
+typedef struct {
+    ls__relay_t *relay;
+    char peer_id[LS_PEER_ID_HEX_LEN + 1];
+} relay_request_t;
+
+static relay_entry_t *entry_find(const ls__relay_t *relay, const char *peer_id)
+{
+    size_t at = 0;
+    return ls_strmap_get(&relay->index, peer_id, &at) ? relay->entries[at] : NULL;
+}
+
+/* Whether a request for e is still wanted: no signed library of its owner
+ * held, or an older one than a relayed `peers` entry named. */
+static bool is_wanted(const ls__relay_t *relay, const relay_entry_t *e)
+{
+    const ls_signed_library_t *held = ls_libsig_store_find(relay->store, e->peer_id);
+    return !held || held->library.library_rev < e->want_rev;
+}
+
+static void entry_remove(ls__relay_t *relay, relay_entry_t *e)
+{
+    for (size_t i = 0; i < relay->count; i++) {
+        if (relay->entries[i] != e)
+            continue;
+        relay->entries[i] = relay->entries[--relay->count];
+        break;
+    }
+    if (e->target)
+        ls__links_detach_target(relay->config.links, e->target); /* its link lives on */
+    free(e->target);
+    free(e);
+    /* no removal in the map: rebuild it (at most LS_LIBSIG_STORE_MAX keys, slots kept) */
+    ls_strmap_clear(&relay->index);
+    for (size_t i = 0; i < relay->count; i++)
+        if (ls_strmap_put(&relay->index, relay->entries[i]->peer_id, i, true, NULL) != 0)
+            break;
+}
+
+static relay_entry_t *entry_add(ls__relay_t *relay, const char *peer_id)
+{
+    if (relay->count >= LS_LIBSIG_STORE_MAX)
+        return NULL;
+    relay_entry_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    snprintf(e->peer_id, sizeof e->peer_id, "%s", peer_id);
+    if (ls_strmap_put(&relay->index, e->peer_id, relay->count, true, NULL) != 0) {
+        free(e);
+        return NULL;
+    }
+    relay->entries[relay->count++] = e;
+    return e;
+}
+
+int ls__relay_new(const ls__relay_config_t *config, ls__relay_t **out)
+{
+    ls__relay_t *relay = calloc(1, sizeof *relay);
+    int rc = relay ? 0 : LS_ENOMEM;
+    *out = NULL;
+    if (rc == 0) {
+        relay->config = *config;
+        relay->index = LS_STRMAP_INIT;
+        rc = ls_libsig_signer_new(config->identity, &relay->signer);
+    }
+    if (rc == 0)
+        rc = ls_libsig_store_new(&relay->store);
+    if (rc == 0 && uv_timer_init(config->loop, &relay->timer) != 0)
+        rc = LS_EIO;
+    if (rc != 0) {
+        ls__relay_free(relay);
+        return rc;
+    }
+    relay->timer.data = relay;
+    relay->is_timer_on = true;
+    *out = relay;
+    return 0;
+}
+
+void ls__relay_stop(ls__relay_t *relay)
+{
+    if (relay && relay->is_timer_on) {
+        uv_timer_stop(&relay->timer);
+        uv_close((uv_handle_t *)&relay->timer, NULL);
+        relay->is_timer_on = false;
+    }
+}
+
+void ls__relay_free(ls__relay_t *relay)
+{
+    if (!relay)
+        return;
+    for (size_t i = 0; i < relay->count; i++) {
+        free(relay->entries[i]->target); /* the links are gone by now */
+        free(relay->entries[i]);
+    }
+    ls_strmap_free(&relay->index);
+    ls_signed_library_free(&relay->own);
+    ls_libsig_store_free(relay->store);
+    ls_libsig_signer_free(relay->signer);
+    free(relay);
+}
+
+static void answer_error(ls_msg_t *answer, const char *message)
+{
+    *answer = (ls_msg_t){.kind = LS_MSG_ERROR,
+                         .u.error = {.code = LS_WIRE_INVALID_REQUEST, .message = strdup(message)}};
+}
+
+/* Ours is signed again only when our rev moved (a scan or a download). */
+static int own_signed(ls__relay_t *relay, ls_msg_t *answer)
+{
+    const ls_library_snapshot_t *announced = relay->config.announced;
+    if (!relay->has_own || relay->own.library.library_rev != announced->library_rev) {
+        ls_signed_library_t fresh;
+        int rc = ls_libsig_sign(relay->signer, relay->config.name, announced, &fresh);
+        if (rc != 0)
+            return rc;
+        ls_signed_library_free(&relay->own);
+        relay->own = fresh;
+        relay->has_own = true;
+    }
+    answer->kind = LS_MSG_SIGNED_LIBRARY;
+    return ls_signed_library_copy(&answer->u.signed_library, &relay->own);
+}
+
+/* A verified library of a peer we have no ready link to goes into the
+ * PeerGameDB, at the address the relay listed. */
+static void apply_relayed(ls__relay_t *relay, relay_entry_t *e, const ls_signed_library_t *sl)
+{
+    bool is_new = false;
+    ls_hello_t hello = {.protocol_version = LS_PROTOCOL_VERSION,
+                        .peer_id = (char *)sl->peer_id,
+                        .name = sl->name,
+                        .library = sl->library};
+    if (ls__links_find_ready(relay->config.links, sl->peer_id) ||
+        (!e->is_relayed && ls_peerdb_find(relay->config.peerdb, sl->peer_id)))
+        return; /* linked: the link tells first-hand */
+    int rc = ls_peerdb_apply_hello(relay->config.peerdb, &hello, e->address,
+                                   ls__links_now(relay->config.links), &is_new);
+    if (rc != 0) {
+        ls_warn("peer", "relayed library of %.12s not applied: %s", sl->peer_id, ls_strerror(rc));
+        return;
+    }
+    e->is_relayed = true;
+    if (e->applied_rev != sl->library.library_rev) {
+        e->applied_rev = sl->library.library_rev;
+        e->seq = ls__links_news(relay->config.links); /* told on, beyond two hops */
+    }
+    if (is_new) {
+        ls_info("peer", "%s (%.12s) relayed by %.12s: %zu games", sl->name, sl->peer_id, e->via,
+                sl->library.game_count);
+        ls_peer_event_t event = {.kind = LS_EVENT_PEER_DISCOVERED,
+                                 .u.peer = {.peer_id = sl->peer_id,
+                                            .name = sl->name,
+                                            .address = e->address,
+                                            .game_count = sl->library.game_count,
+                                            .is_relayed = true}};
+        ls__emit(relay->config.events, &event);
+    }
+    if (relay->config.peers_changed)
+        relay->config.peers_changed(relay->config.userdata);
+}
+
+static void forget_relayed(ls__relay_t *relay, relay_entry_t *e, const char *reason)
+{
+    const ls_peer_t *peer = ls_peerdb_find(relay->config.peerdb, e->peer_id);
+    if (e->is_relayed && peer) {
+        ls_peer_event_t event = {
+            .kind = LS_EVENT_PEER_LOST,
+            .u.peer = {.peer_id = e->peer_id, .name = peer->name, .reason = reason}};
+        ls__emit(relay->config.events, &event);
+        ls_peerdb_remove(relay->config.peerdb, e->peer_id);
+        if (relay->config.peers_changed)
+            relay->config.peers_changed(relay->config.userdata);
+    }
+    entry_remove(relay, e);
+}
+
+static void timer_cb(uv_timer_t *timer);
+
+static void retry_later(ls__relay_t *relay, relay_entry_t *e)
+{
+    unsigned shift = e->tries > 0 ? e->tries - 1u : 0u;
+    e->next_ms = ls__links_now(relay->config.links) + ((uint64_t)RELAY_RETRY_MS << shift);
+    if (relay->is_timer_on && !uv_is_active((uv_handle_t *)&relay->timer))
+        uv_timer_start(&relay->timer, timer_cb, RELAY_TICK_MS, RELAY_TICK_MS);
+}
+
+static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
+{
+    relay_request_t *req = userdata;
+    ls__relay_t *relay = req->relay;
+    relay_entry_t *e = entry_find(relay, req->peer_id);
+    int rc = status;
+    if (rc == 0 && (reply->kind != LS_MSG_SIGNED_LIBRARY ||
+                    strcmp(reply->u.signed_library.peer_id, req->peer_id) != 0))
+        rc = LS_EREMOTE; /* an error frame, or another owner's library */
+    if (rc == 0) {
+        rc = ls_libsig_store_offer(relay->store, &reply->u.signed_library);
+        if (rc < 0)
+            ls_warn("peer", "%.12s: signed library of %.12s refused: %s", link->peer_id,
+                    req->peer_id, ls_strerror(rc));
+    }
+    const ls_signed_library_t *held = ls_libsig_store_find(relay->store, req->peer_id);
+    if (e) {
+        e->is_in_flight = false;
+        e->tries++;
+        if (held && strcmp(e->peer_id, link->peer_id) != 0)
+            apply_relayed(relay, e, held);
+        if (is_wanted(relay, e) && e->tries < RELAY_TRIES_MAX)
+            retry_later(relay, e);
+        else if (!held)
+            forget_relayed(relay, e, "no relay holds its library");
+    }
+    free(req);
+}
+
+static void request(ls__relay_t *relay, relay_entry_t *e)
+{
+    ls_link_t *link = ls__links_find_ready(relay->config.links, e->via);
+    relay_request_t *req = link && link->takes_relay ? calloc(1, sizeof *req) : NULL;
+    if (!req) {
+        forget_relayed(relay, e, "its relay left");
+        return;
+    }
+    req->relay = relay;
+    memcpy(req->peer_id, e->peer_id, sizeof req->peer_id);
+    ls_msg_t msg = {.kind = LS_MSG_GET_LIBRARY};
+    memcpy(msg.u.library_request.peer_id, e->peer_id, sizeof msg.u.library_request.peer_id);
+    int rc = ls__exchange_start(link, &msg, reply_cb, req);
+    if (rc != 0) {
+        ls_debug("peer", "%s: get_library not sent: %s", link->address, ls_strerror(rc));
+        free(req);
+        e->tries++;
+        retry_later(relay, e);
+        return;
+    }
+    e->is_in_flight = true;
+}
+
+static void timer_cb(uv_timer_t *timer)
+{
+    ls__relay_t *relay = timer->data;
+    uint64_t now = ls__links_now(relay->config.links);
+    bool is_pending = false;
+    /* backwards: request() may remove the entry it is given */
+    for (size_t i = relay->count; i-- > 0;) {
+        relay_entry_t *e = relay->entries[i];
+        bool is_due = !e->is_in_flight && e->tries < RELAY_TRIES_MAX && is_wanted(relay, e);
+        if (is_due && e->next_ms <= now && !e->is_relayed &&
+            ls__links_find_ready(relay->config.links, e->peer_id))
+            entry_remove(relay, e); /* linked meanwhile: first-hand now */
+        else if (is_due && e->next_ms <= now)
+            request(relay, e);
+        else
+            is_pending |= is_due;
+    }
+    if (!is_pending)
+        uv_timer_stop(timer);
+}
+
+/* Asks `link` for owner's signed library (at least rev: 0 any), after
+ * `defer_ms`, unless one that new is held or asked for already. */
+static void want(ls__relay_t *relay, ls_link_t *link, const ls_peer_addr_t *owner,
+                 uint64_t defer_ms)
+{
+    relay_entry_t *e = entry_find(relay, owner->peer_id);
+    const ls_signed_library_t *held = ls_libsig_store_find(relay->store, owner->peer_id);
+    if ((held && held->library.library_rev >= owner->library_rev) || (e && e->is_in_flight) ||
+        (e && e->tries == 0 && defer_ms > 0 && !e->is_relayed))
+        return; /* held, asked for, or waiting to be */
+    if (!e && !(e = entry_add(relay, owner->peer_id)))
+        return; /* LS_LIBSIG_STORE_MAX owners: no more */
+    memcpy(e->via, link->peer_id, sizeof e->via);
+    snprintf(e->address, sizeof e->address, "%s", owner->address);
+    e->want_rev = owner->library_rev;
+    e->tries = 0;
+    if (defer_ms == 0 || e->is_relayed) {
+        request(relay, e); /* a newer rev of a relayed peer: at once */
+        return;
+    }
+    e->next_ms = ls__links_now(relay->config.links) + defer_ms;
+    if (relay->is_timer_on && !uv_is_active((uv_handle_t *)&relay->timer))
+        uv_timer_start(&relay->timer, timer_cb, RELAY_TICK_MS, RELAY_TICK_MS);
+}
+
+void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list)
+{
+    const char *self = ls_identity_peer_id(relay->config.identity);
+    uint64_t defer_ms = ls__links_is_at_target(relay->config.links) ? 0 : RELAY_DEFER_MS;
+    if (!link->takes_relay)
+        return;
+    for (size_t i = 0; i < list->count; i++) {
+        const ls_peer_addr_t *p = &list->peers[i];
+        if (strcmp(p->peer_id, self) != 0 && strcmp(p->peer_id, link->peer_id) != 0 &&
+            !ls__links_find_ready(relay->config.links, p->peer_id))
+            want(relay, link, p, defer_ms);
+    }
+}
+
+size_t ls__relay_collect(const ls__relay_t *relay, const ls_link_t *to, uint64_t after_seq,
+                         ls_peer_addr_t *out, size_t room)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < relay->count && n < room; i++) {
+        const relay_entry_t *e = relay->entries[i];
+        uint32_t ip;
+        uint16_t port;
+        /* the peer it came from holds it; the receiver knows itself */
+        if (!e->is_relayed || e->seq <= after_seq || strcmp(e->via, to->peer_id) == 0 ||
+            strcmp(e->peer_id, to->peer_id) == 0 || ls_peer_addr_parse(e->address, &ip, &port) != 0)
+            continue;
+        out[n] = (ls_peer_addr_t){.library_rev = e->applied_rev};
+        memcpy(out[n].peer_id, e->peer_id, sizeof out[n].peer_id);
+        snprintf(out[n].address, sizeof out[n].address, "%s", e->address);
+        n++;
+    }
+    return n;
+}
+
+void ls__relay_linking(ls__relay_t *relay, const char *peer_id)
+{
+    relay_entry_t *e = entry_find(relay, peer_id);
+    if (e && e->is_relayed) {
+        ls_peerdb_remove(relay->config.peerdb, peer_id);
+        e->is_relayed = false;
+        e->applied_rev = 0;
+    }
+}
+
+void ls__relay_peer_lost(ls__relay_t *relay, const char *peer_id)
+{
+    /* what it signed is no longer ours to pass on: it left */
+    ls_libsig_store_remove(relay->store, peer_id);
+    relay_entry_t *e = entry_find(relay, peer_id);
+    if (e && !e->is_relayed && !e->is_in_flight)
+        entry_remove(relay, e);
+    for (size_t i = relay->count; i-- > 0;) {
+        e = relay->entries[i];
+        if (strcmp(e->via, peer_id) == 0 && e->is_relayed)
+            forget_relayed(relay, e, "its relay left");
+    }
+}
+
+bool ls__relay_dial(ls__relay_t *relay, const char *peer_id)
+{
+    relay_entry_t *e = entry_find(relay, peer_id);
+    if (!e || !e->is_relayed)
+        return false;
+    if (!e->target) {
+        ls__dial_target_t *t = calloc(1, sizeof *t);
+        if (!t || ls__parse_address(e->address, false, &t->sockaddr) != 0) {
+            free(t);
+            return false;
+        }
+        memcpy(t->address, e->address, strlen(e->address) + 1);
+        memcpy(t->peer_id, e->peer_id, sizeof t->peer_id);
+        t->is_id_advertised = true; /* another certificate there is not the seeder */
+        t->is_on_demand = true;
+        e->target = t;
+        ls_info("peer", "dialling %.12s at %s on demand (a download needs it)", e->peer_id,
+                e->address);
+    }
+    if (e->target->is_ignored)
+        return false;
+    ls__links_dial_if_due(relay->config.links, e->target);
+    return true;
+}
+
+bool ls__relay_is_relayed(const ls__relay_t *relay, const char *peer_id)
+{
+    const relay_entry_t *e = entry_find(relay, peer_id);
+    return e && e->is_relayed;
+}
+
+void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer)
+{
+    *answer = (ls_msg_t){.kind = LS_MSG_SIGNED_LIBRARY};
+    const ls_signed_library_t *held = ls_libsig_store_find(relay->store, peer_id);
+    int rc = LS_ENOENT;
+    if (strcmp(peer_id, ls_identity_peer_id(relay->config.identity)) == 0 &&
+        ls__links_has_library(relay->config.links))
+        rc = own_signed(relay, answer);
+    else if (held)
+        rc = ls_signed_library_copy(&answer->u.signed_library, held);
+    /* A linked peer's signed library is fetched the first time someone
+     * asks for it (most never are, in a full mesh); the asker tries again. */
+    ls_link_t *owner = rc == LS_ENOENT ? ls__links_find_ready(relay->config.links, peer_id) : NULL;
+    ls_peer_addr_t wanted = {.library_rev = 0};
+    /* a linked peer's address (an IPv6 one does not fit: not relayed on) */
+    if (owner && owner->takes_relay && strlen(owner->address) < sizeof wanted.address) {
+        memcpy(wanted.peer_id, peer_id, sizeof wanted.peer_id);
+        memcpy(wanted.address, owner->address, strlen(owner->address) + 1);
+        want(relay, owner, &wanted, 0);
+    }
+    if (rc != 0)
+        answer_error(answer,
+                     rc == LS_ENOENT ? "no signed library of that peer here" : ls_strerror(rc));
+}

@@ -1,0 +1,65 @@
+/* Library relay (issue #17): libraries learnt from peers we have no link
+ * to. Each peer signs its own library (lanspread/libsig.h) and answers
+ * get_library with it and with the signed libraries of others it verified;
+ * a `peers` entry for a peer we have no ready link to makes us ask the link
+ * that told us for that peer's signed library, and a verified one goes into
+ * the PeerGameDB as a *relayed* peer (its games listed like a linked
+ * peer's). Only links whose hello listed LS_FEATURE_RELAY are asked.
+ * Bounded: one request in flight per owner, RELAY_TRIES_MAX tries each,
+ * at most LS_LIBSIG_STORE_MAX owners. Loop thread only. */
+#ifndef LS_PEER_RELAY_H
+#define LS_PEER_RELAY_H
+
+#include "link.h"
+
+#include "lanspread/identity.h"
+#include "lanspread/peerdb.h"
+#include "lanspread/proto.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+typedef struct ls__relay ls__relay_t;
+
+typedef struct {
+    uv_loop_t *loop;
+    ls__links_t *links;
+    ls_peerdb_t *peerdb;
+    const ls__events_t *events;
+    const ls_identity_t *identity;
+    const char *name;                       /* ours; borrowed */
+    const ls_library_snapshot_t *announced; /* ours; borrowed, read when asked */
+    void (*peers_changed)(void *userdata);  /* a relayed peer came, changed or went */
+    void *userdata;
+} ls__relay_config_t;
+
+int ls__relay_new(const ls__relay_config_t *config, ls__relay_t **out);
+void ls__relay_stop(ls__relay_t *relay); /* closes its timer */
+void ls__relay_free(ls__relay_t *relay);
+
+/* Answers get_library for peer_id: *answer becomes signed_library (ours,
+ * signed again when our rev moved, or one held) or an error frame. The
+ * caller frees *answer. */
+void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer);
+/* A ready link told us of its peers: ask it for its own signed library and
+ * those of the listed peers we have no ready link to. */
+void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list);
+/* The relayed peers whose news seq is above after_seq, for a `peers` to
+ * `to` (not those it relayed to us, nor itself): at most room entries into
+ * out, each with the library_rev we hold. O(held owners). */
+size_t ls__relay_collect(const ls__relay_t *relay, const ls_link_t *to, uint64_t after_seq,
+                         ls_peer_addr_t *out, size_t room);
+/* A link to peer_id is about to become ready: a relayed entry of that
+ * peer gives way to what the link tells (and the peer counts as new). */
+void ls__relay_linking(ls__relay_t *relay, const char *peer_id);
+/* A peer's last ready link closed: the peers relayed only through it go. */
+void ls__relay_peer_lost(ls__relay_t *relay, const char *peer_id);
+/* A download needs relayed peer peer_id (a seeder): dial it at the
+ * address its `peers` entry gave, whatever the links target says (the
+ * target lives as long as the relayed entry; its link outlives it). True
+ * while a dial is possible. */
+bool ls__relay_dial(ls__relay_t *relay, const char *peer_id);
+/* Whether peer_id is in the PeerGameDB by relay only (no link). */
+bool ls__relay_is_relayed(const ls__relay_t *relay, const char *peer_id);
+
+#endif
