@@ -22,6 +22,10 @@
 #define RELAY_TRIES_MAX 5
 #define RELAY_TICK_MS 125
 #define RELAY_DEFER_MS 1500
+/* Owners one link may bring (entries whose `via` it is): a member making
+ * up identities and signing a library for each fills at most this share
+ * of the LS_LIBSIG_STORE_MAX entries, and they go when it leaves. */
+#define RELAY_PER_LINK_MAX (LS_LIBSIG_STORE_MAX / 2)
 
 /* One owner whose library we asked for or hold by relay. */
 typedef struct {
@@ -227,6 +231,11 @@ static void forget_relayed(ls__relay_t *relay, relay_entry_t *e, const char *rea
         if (relay->config.peers_changed)
             relay->config.peers_changed(relay->config.userdata);
     }
+    /* What it signed goes too unless we link it (then its own link's
+     * loss removes it): a held library would make `want` skip the owner
+     * when another relay names it later, and fill the store for good. */
+    if (!ls__links_find_ready(relay->config.links, e->peer_id))
+        ls_libsig_store_remove(relay->store, e->peer_id);
     entry_remove(relay, e);
 }
 
@@ -342,13 +351,20 @@ void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *
 {
     const char *self = ls_identity_peer_id(relay->config.identity);
     uint64_t defer_ms = ls__links_is_at_target(relay->config.links) ? 0 : RELAY_DEFER_MS;
+    size_t brought = 0;
     if (!link->takes_relay)
         return;
+    for (size_t i = 0; i < relay->count; i++)
+        brought += strcmp(relay->entries[i]->via, link->peer_id) == 0;
     for (size_t i = 0; i < list->count; i++) {
         const ls_peer_addr_t *p = &list->peers[i];
-        if (strcmp(p->peer_id, self) != 0 && strcmp(p->peer_id, link->peer_id) != 0 &&
-            !ls__links_find_ready(relay->config.links, p->peer_id))
-            want(relay, link, p, defer_ms);
+        bool is_new = !entry_find(relay, p->peer_id);
+        if (strcmp(p->peer_id, self) == 0 || strcmp(p->peer_id, link->peer_id) == 0 ||
+            ls__links_find_ready(relay->config.links, p->peer_id) ||
+            (is_new && brought >= RELAY_PER_LINK_MAX))
+            continue;
+        want(relay, link, p, defer_ms);
+        brought += is_new && entry_find(relay, p->peer_id);
     }
 }
 

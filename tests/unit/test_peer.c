@@ -405,6 +405,21 @@ static void a_peer_learns_the_library_of_a_peer_it_has_no_link_to(void **state)
                            &(json_int_t){0}, WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
+    /* A new hub, 3: peer 2 is relayed to peer 1 again (its signed library
+     * left with the relay that brought it, so it is asked for afresh). */
+    ls_swarm_add_game(ls_swarm_make_peer(f, 3), "delta", 10);
+    start_peer(f, 3, -1, NULL, 0);
+    char hub[32];
+    snprintf(hub, sizeof hub, "127.0.0.1:%d", ls_peer_listen_port(f->peers[3].rt));
+    mark = ls_event_log_mark(&f->peers[1].events);
+    for (int i = 1; i <= 2; i++)
+        assert_int_equal(ls_peer_submit(f->peers[i].rt,
+                                        &(ls_peer_command_t){.kind = LS_CMD_ADD_PEER, .peer = hub}),
+                         0);
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                           "charlie", PEERS_WAIT_MS + WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
 }
 
 /* Issue #17, gossip beyond two hops: a chain 0 - 1 - 2 - 3, each linked
