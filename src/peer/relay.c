@@ -437,12 +437,6 @@ bool ls__relay_dial(ls__relay_t *relay, const char *peer_id)
     return true;
 }
 
-bool ls__relay_is_relayed(const ls__relay_t *relay, const char *peer_id)
-{
-    const relay_entry_t *e = entry_find(relay, peer_id);
-    return e && e->is_relayed;
-}
-
 void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer)
 {
     *answer = (ls_msg_t){.kind = LS_MSG_SIGNED_LIBRARY};

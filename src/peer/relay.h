@@ -59,7 +59,5 @@ void ls__relay_peer_lost(ls__relay_t *relay, const char *peer_id);
  * target lives as long as the relayed entry; its link outlives it). True
  * while a dial is possible. */
 bool ls__relay_dial(ls__relay_t *relay, const char *peer_id);
-/* Whether peer_id is in the PeerGameDB by relay only (no link). */
-bool ls__relay_is_relayed(const ls__relay_t *relay, const char *peer_id);
 
 #endif
