@@ -351,7 +351,7 @@ void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *
 {
     const char *self = ls_identity_peer_id(relay->config.identity);
     uint64_t defer_ms = ls__links_is_at_target(relay->config.links) ? 0 : RELAY_DEFER_MS;
-    size_t brought = 0;
+    size_t brought = 0, refused = 0;
     if (!link->takes_relay)
         return;
     for (size_t i = 0; i < relay->count; i++)
@@ -360,12 +360,19 @@ void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *
         const ls_peer_addr_t *p = &list->peers[i];
         bool is_new = !entry_find(relay, p->peer_id);
         if (strcmp(p->peer_id, self) == 0 || strcmp(p->peer_id, link->peer_id) == 0 ||
-            ls__links_find_ready(relay->config.links, p->peer_id) ||
-            (is_new && brought >= RELAY_PER_LINK_MAX))
+            ls__links_find_ready(relay->config.links, p->peer_id))
             continue;
+        if (is_new && brought >= RELAY_PER_LINK_MAX) {
+            refused++;
+            continue;
+        }
         want(relay, link, p, defer_ms);
         brought += is_new && entry_find(relay, p->peer_id);
     }
+    if (refused > 0)
+        ls_warn("peer",
+                "%s: %zu listed peers not asked for: it already brought %d (the most one link may)",
+                link->address, refused, RELAY_PER_LINK_MAX);
 }
 
 size_t ls__relay_collect(const ls__relay_t *relay, const ls_link_t *to, uint64_t after_seq,
