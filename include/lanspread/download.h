@@ -171,6 +171,13 @@ void ls_resume_mark(ls_resume_t *resume, size_t chunk_id);
 bool ls_resume_has(const ls_resume_t *resume, size_t chunk_id);
 size_t ls_resume_count(const ls_resume_t *resume);
 
+/* False when the record cannot be of a manifest hashed at chunk_size: it
+ * has fewer chunks than bytes_total / chunk_size, so it was made with larger
+ * chunks (an older version hashed at LS_CHUNK_SIZE_MAX). A peer of this
+ * version offers another manifest, so such a download starts over; a UI
+ * must not promise it resumes. True when the counts are unknown (0). */
+bool ls_resume_fits_chunk_size(const ls_resume_t *resume, uint32_t chunk_size);
+
 /* Serialises; *out is the caller's (free()). Cheap enough for the loop
  * thread, so the loop can hand a snapshot to the pool. */
 int ls_resume_encode(const ls_resume_t *resume, uint8_t **out, size_t *out_len);

@@ -23,7 +23,9 @@
 
 static void note_kept(const ls_resume_t *r, void *ctx)
 {
-    if (r->bytes_total == 0) /* a record of an older version: no byte counts */
+    /* a record of an older version: no byte counts, or made with larger
+     * chunks than peers of this version hash at (the download starts over) */
+    if (r->bytes_total == 0 || !ls_resume_fits_chunk_size(r, LS_CHUNK_SIZE))
         return;
     json_object_set_new(ctx, r->game_id,
                         json_pack("{s:s,s:I,s:I}", "version", r->version, "bytes_done",

@@ -129,6 +129,13 @@ size_t ls_resume_count(const ls_resume_t *resume)
     return n;
 }
 
+bool ls_resume_fits_chunk_size(const ls_resume_t *resume, uint32_t chunk_size)
+{
+    /* every file takes at least ceil(size / chunk_size) chunks, so the sum
+     * is at least floor(bytes_total / chunk_size) */
+    return chunk_size == 0 || resume->chunk_count >= resume->bytes_total / chunk_size;
+}
+
 int ls_resume_encode(const ls_resume_t *resume, uint8_t **out, size_t *out_len)
 {
     size_t id_len = strlen(resume->game_id), ver_len = strlen(resume->version);

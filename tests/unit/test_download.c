@@ -1017,6 +1017,15 @@ static void resume_record_keeps_the_byte_counts_for_the_ui(void **state)
     assert_int_equal(ls_resume_count(&rs), 1);
     assert_int_equal(rs.bytes_total, 0);
     ls_resume_free(&rs);
+    /* a record made with larger chunks than the manifest's count allows
+     * at LS_CHUNK_SIZE (as a 4 MiB-era record is): it does not fit */
+    assert_int_equal(ls_resume_init(&rs, &g.m), 0);
+    assert_true(ls_resume_fits_chunk_size(&rs, LS_CHUNK_SIZE)); /* counts unknown */
+    rs.bytes_total = (uint64_t)rs.chunk_count * LS_CHUNK_SIZE;
+    assert_true(ls_resume_fits_chunk_size(&rs, LS_CHUNK_SIZE));
+    rs.bytes_total += LS_CHUNK_SIZE;
+    assert_false(ls_resume_fits_chunk_size(&rs, LS_CHUNK_SIZE));
+    ls_resume_free(&rs);
     /* done > total is no record */
     assert_int_equal(ls_resume_init(&rs, &g.m), 0);
     rs.bytes_total = 1;
