@@ -22,26 +22,11 @@
 #define RELAY_TRIES_MAX 5
 #define RELAY_TICK_MS 125
 #define RELAY_DEFER_MS 1500
-/* Owners one link may bring (entries whose `via` it is): a member making
- * up identities and signing a library for each fills at most this share
- * of the LS_LIBSIG_STORE_MAX entries, and they go when it leaves. */
-#define RELAY_PER_LINK_MAX (LS_LIBSIG_STORE_MAX / 2)
-/* A get_library not answered within RELAY_REPLY_DEADLINE_MS is canceled
- * and counts against the link; the next try goes to another link that
- * listed the owner. A link that let RELAY_SILENT_MAX deadlines pass is
- * asked no more. An owner remembers up to RELAY_LISTERS_MAX links that
- * listed it (the first is the one that brought it, see
- * RELAY_PER_LINK_MAX). */
-#define RELAY_REPLY_DEADLINE_MS 3000
+/* A link that let RELAY_SILENT_MAX get_library deadlines pass is asked no
+ * more; an owner remembers up to RELAY_LISTERS_MAX links that listed it
+ * (the first is the one that brought it, see RELAY_PER_LINK_MAX). */
 #define RELAY_SILENT_MAX 3
 #define RELAY_LISTERS_MAX 4
-/* `peers` tells news only, never that an owner left: a relayed owner is
- * confirmed by one of its listers every RELAY_LEASE_MS (a get_library,
- * answered by a relay only while it still holds the owner's library,
- * which it drops when its own link to the owner or its relay goes); when
- * RELAY_TRIES_MAX tries across the listers get no library, the owner goes
- * as a lost peer. */
-#define RELAY_LEASE_MS 10000
 
 /* One owner whose library we asked for or hold by relay. */
 typedef struct {
@@ -170,19 +155,26 @@ static void lister_remove(relay_entry_t *e, const char *link_id)
     }
 }
 
-/* The lister to ask next, from listers[turn] on: a ready link that takes
- * relay and has not let RELAY_SILENT_MAX deadlines pass. NULL: none. */
+/* The lister to ask next: of the ready links that take relay and have let
+ * fewer than RELAY_SILENT_MAX deadlines pass, the one that missed fewest,
+ * from listers[turn] on (a silent link is asked after the others). NULL:
+ * none. */
 static ls_link_t *lister_pick(const ls__relay_t *relay, relay_entry_t *e)
 {
+    ls_link_t *best = NULL;
+    size_t best_at = 0;
     for (size_t k = 0; k < e->lister_count; k++) {
         size_t at = (e->turn + k) % e->lister_count;
         ls_link_t *link = ls__links_find_ready(relay->config.links, e->listers[at]);
-        if (link && link->takes_relay && link->relay_missed < RELAY_SILENT_MAX) {
-            e->turn = (uint8_t)at;
-            return link;
-        }
+        if (!link || !link->takes_relay || link->relay_missed >= RELAY_SILENT_MAX ||
+            (best && best->relay_missed <= link->relay_missed))
+            continue;
+        best = link;
+        best_at = at;
     }
-    return NULL;
+    if (best)
+        e->turn = (uint8_t)best_at;
+    return best;
 }
 
 int ls__relay_new(const ls__relay_config_t *config, ls__relay_t **out)
@@ -359,6 +351,7 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
     if (rc >= 0) { /* the lister holds it (1: news; 0: the rev we hold or older) */
         e->lease_ms = ls__links_now(relay->config.links) + RELAY_LEASE_MS;
         e->is_confirming = false;
+        timer_at(relay, RELAY_LEASE_MS);
     } else {
         e->turn++; /* the next try asks the next lister (lister_pick wraps) */
     }
@@ -453,18 +446,18 @@ static void timer_cb(uv_timer_t *timer)
         }
         bool is_due = !e->is_in_flight && e->tries < RELAY_TRIES_MAX &&
                       (is_wanted(relay, e) || e->is_confirming);
+        /* before e may go; one in flight (or sent now) has a deadline to watch */
+        is_pending |= is_due || e->is_in_flight;
         if (is_due && e->next_ms <= now && !e->is_relayed &&
             ls__links_find_ready(relay->config.links, e->peer_id))
             entry_remove(relay, e); /* linked meanwhile: first-hand now */
         else if (is_due && e->next_ms <= now)
             request(relay, e);
-        else
-            is_pending |= is_due || e->is_in_flight;
     }
     if (!is_pending)
         uv_timer_stop(timer);
     if (!is_pending && lease_ms != UINT64_MAX)
-        timer_at(relay, lease_ms > now ? lease_ms - now : 0);
+        timer_at(relay, lease_ms > now + RELAY_TICK_MS ? lease_ms - now : RELAY_TICK_MS);
 }
 
 /* Asks `link` for owner's signed library (at least rev: 0 any), after

@@ -6,18 +6,37 @@
  * the PeerGameDB as a *relayed* peer (its games listed like a linked
  * peer's). Only links whose hello listed LS_FEATURE_RELAY are asked.
  * Bounded: one request in flight per owner, RELAY_TRIES_MAX tries each,
- * at most LS_LIBSIG_STORE_MAX owners. Loop thread only. */
+ * at most LS_LIBSIG_STORE_MAX owners, RELAY_LISTERS_MAX links remembered
+ * per owner. Loop thread only. */
 #ifndef LS_PEER_RELAY_H
 #define LS_PEER_RELAY_H
 
 #include "link.h"
 
 #include "lanspread/identity.h"
+#include "lanspread/libsig.h"
 #include "lanspread/peerdb.h"
 #include "lanspread/proto.h"
 
 #include <stdbool.h>
 #include <uv.h>
+
+/* Owners one link may bring (entries it listed first): a member making up
+ * identities and signing a library for each fills at most this share of
+ * the LS_LIBSIG_STORE_MAX entries, and they go when it leaves; more new
+ * owners in its `peers` are not asked for, with a warning. */
+#define RELAY_PER_LINK_MAX (LS_LIBSIG_STORE_MAX / 2)
+/* A get_library not answered within RELAY_REPLY_DEADLINE_MS is canceled
+ * and counts against the link (relay.c: RELAY_SILENT_MAX); the next try
+ * goes to another link that listed the owner (RELAY_LISTERS_MAX kept). */
+#define RELAY_REPLY_DEADLINE_MS 3000
+/* `peers` tells news only, never that an owner left: a relayed owner is
+ * confirmed by one of its listers every RELAY_LEASE_MS (a get_library,
+ * answered by a relay only while it still holds the owner's library,
+ * which it drops when its own link to the owner, or its relay, goes);
+ * when RELAY_TRIES_MAX tries across the listers get no library, the owner
+ * goes as a lost peer (its games with it). */
+#define RELAY_LEASE_MS 10000
 
 typedef struct ls__relay ls__relay_t;
 

@@ -285,9 +285,13 @@ static void incoming_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
     size_t n = len < sizeof in->buf - in->len ? len : sizeof in->buf - in->len;
     memcpy(in->buf + in->len, data, n);
     in->len += n;
+    bool is_get_library = is_fin && memmem(in->buf, in->len, "\"get_library\"", 13);
+    in->rp->incoming_get_libraries += is_get_library;
     if (is_fin)
         raw_note_peers(in);
     /* A serving raw peer leaves other requests unanswered (it stalls). */
+    if (is_get_library && in->rp->is_silent_relay)
+        return; /* left unanswered: the stream stays open */
     if (is_fin && !raw_answer_get_game(in, s) && !in->rp->serve_manifest)
         ls_net_stream_reset(s, LS_NET_APP_CANCELED);
 }
