@@ -806,14 +806,14 @@ static bool pred_peer_is(const json_t *data, const void *peer_id)
     return strcmp(json_string_value(json_object_get(data, "peer_id")), peer_id) == 0;
 }
 
-/* A raw peer linked to peer 0 that takes part in peer exchange and relay. */
-static void raw_relay_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
+/* A raw peer linked to peer `to` that takes part in peer exchange and relay. */
+static void raw_relay_ready(fixture_t *f, int to, ls_raw_peer_t *raw, char **raw_state)
 {
     ls_raw_result_t result;
     char *features[] = {LS_FEATURE_PEERS, LS_FEATURE_RELAY};
     *raw_state = ls_test_mkdtemp("raw");
     assert_int_equal(ls_raw_open(raw, *raw_state), 0);
-    assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+    assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(f->peers[to].rt)), 0);
     assert_int_equal(ls_raw_handshake_with(raw, NULL, features, 2, &result), 0);
     assert_true(result.has_reply);
     assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
@@ -864,7 +864,7 @@ static void a_relay_that_never_answers_is_passed_over_for_another(void **state)
     make_three_peers(f);
     start_peer(f, 2, -1, NULL, 0);
     start_peer(f, 0, -1, NULL, 0);
-    raw_relay_ready(f, &raw, &raw_state);
+    raw_relay_ready(f, 0, &raw, &raw_state);
     raw.is_silent_relay = true;
     ls_peer_addr_t owner = {.library_rev = 0};
     snprintf(owner.peer_id, sizeof owner.peer_id, "%s", ls_peer_id(f->peers[2].rt));
@@ -914,6 +914,49 @@ static void a_relayed_peer_that_left_goes_though_its_relay_stays(void **state)
     json_decref(ev);
 }
 
+/* Issue #17, security review: a relayed peer's address is not signed.
+ * A raw peer lists peer 2 first, at peer 3's address (it answers no
+ * get_library); peer 0 lists it too and relays peer 2's signed library,
+ * so peer 1 shows peer 2 at the address the raw peer gave. Downloading
+ * peer 2's game dials that address on demand; peer 3 answers there with
+ * its own certificate, which is not the owner's: the connection is
+ * refused (peer 1 never links peer 3, never lists its game) and the
+ * download fails. */
+static void a_relayed_address_that_is_another_peer_is_not_trusted(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state, owner_id[LS_PEER_ID_HEX_LEN + 1], hub[32];
+    make_three_peers(f);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 3), "delta", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    start_peer(f, 3, -1, NULL, 0);
+    /* peer 1 knows nobody until the raw peer and peer 0 list peer 2 */
+    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
+    snprintf(owner_id, sizeof owner_id, "%s", ls_peer_id(f->peers[2].rt));
+    raw_relay_ready(f, 1, &raw, &raw_state);
+    ls_peer_addr_t lie = {.library_rev = 0};
+    memcpy(lie.peer_id, owner_id, sizeof lie.peer_id);
+    snprintf(lie.address, sizeof lie.address, "127.0.0.1:%d", ls_peer_listen_port(f->peers[3].rt));
+    raw_lists(&raw, &lie, 1);
+    snprintf(hub, sizeof hub, "127.0.0.1:%d", ls_peer_listen_port(f->peers[0].rt));
+    assert_int_equal(
+        ls_peer_submit(f->peers[1].rt, &(ls_peer_command_t){.kind = LS_CMD_ADD_PEER, .peer = hub}),
+        0);
+    assert_true(raw_alive_until(&raw, &f->peers[1], LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                                owner_id, SILENT_WAIT_MS));
+    raw_done(&raw, raw_state);
+    assert_int_equal(ls_peer_download(f->peers[1].rt, "charlie", NULL, 0, 0), 0);
+    bool finished = true;
+    json_t *ev = ls_swarm_wait_download_end(f, &f->peers[1], 0, 3 * WAIT_MS, &finished);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_false(finished);
+    assert_true(ls_swarm_log_count(f, "not the advertised") >= 1);
+    assert_false(sees_game(&f->peers[1], "delta", 0));
+}
+
 /* Issue #17: one link brings at most RELAY_PER_LINK_MAX owners. A raw
  * peer lists OVER_SHARE more made-up owners than that: those are not
  * asked for, and a warning says how many. */
@@ -927,7 +970,7 @@ static void a_link_listing_more_owners_than_its_share_gets_a_warning(void **stat
     size_t n = RELAY_PER_LINK_MAX + OVER_SHARE;
     ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
     start_peer(f, 0, -1, NULL, 0);
-    raw_relay_ready(f, &raw, &raw_state);
+    raw_relay_ready(f, 0, &raw, &raw_state);
     ls_peer_addr_t *list = calloc(n, sizeof *list);
     assert_non_null(list);
     for (size_t i = 0; i < n; i++) {
@@ -1471,6 +1514,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_relayed_peer_that_left_goes_though_its_relay_stays,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_link_listing_more_owners_than_its_share_gets_a_warning,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_relayed_address_that_is_another_peer_is_not_trusted,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
