@@ -6,6 +6,7 @@
 #include "exchange.h"
 
 #include "lanspread/error.h"
+#include "lanspread/hash.h"
 #include "lanspread/libsig.h"
 #include "lanspread/log.h"
 #include "lanspread/strmap.h"
@@ -27,6 +28,8 @@
  * (the first is the one that brought it, see RELAY_PER_LINK_MAX). */
 #define RELAY_SILENT_MAX 3
 #define RELAY_LISTERS_MAX 4
+/* Leases of owners relayed together run out spread over this much. */
+#define RELAY_LEASE_SPREAD_MS (RELAY_LEASE_MS / 4)
 
 /* One owner whose library we asked for or hold by relay. */
 typedef struct {
@@ -325,6 +328,17 @@ static void retry_later(ls__relay_t *relay, relay_entry_t *e)
     timer_at(relay, RELAY_TICK_MS);
 }
 
+/* RELAY_LEASE_MS less up to RELAY_LEASE_SPREAD_MS, by the owner's id:
+ * owners relayed together are not all confirmed in the same tick (a
+ * burst of requests on one link, beyond its streams). */
+static uint64_t lease_spread(const relay_entry_t *e)
+{
+    uint8_t b[4] = {0};
+    (void)ls_hex_decode(e->peer_id, 2 * sizeof b, b, sizeof b); /* a checked id: hex */
+    uint32_t h = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    return RELAY_LEASE_MS - h % RELAY_LEASE_SPREAD_MS;
+}
+
 static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
 {
     relay_request_t *req = userdata;
@@ -349,7 +363,7 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
     e->is_in_flight = false;
     e->tries++;
     if (rc >= 0) { /* the lister holds it (1: news; 0: the rev we hold or older) */
-        e->lease_ms = ls__links_now(relay->config.links) + RELAY_LEASE_MS;
+        e->lease_ms = ls__links_now(relay->config.links) + lease_spread(e);
         e->is_confirming = false;
         timer_at(relay, RELAY_LEASE_MS);
     } else {
