@@ -617,11 +617,17 @@ bool ls__relay_dial(ls__relay_t *relay, const char *peer_id)
     return true;
 }
 
-void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer)
+void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id,
+                      ls_msg_t *answer)
 {
     *answer = (ls_msg_t){.kind = LS_MSG_SIGNED_LIBRARY};
     const ls_signed_library_t *held = ls_libsig_store_find(relay->store, peer_id);
+    const relay_entry_t *e = entry_find(relay, peer_id);
     int rc = LS_ENOENT;
+    /* Split horizon: two relays that got an owner from each other would
+     * confirm each other's copy for good after the owner left. */
+    if (e && e->is_relayed && strcmp(e->via, asker_id) == 0)
+        held = NULL;
     if (strcmp(peer_id, ls_identity_peer_id(relay->config.identity)) == 0 &&
         ls__links_has_library(relay->config.links))
         rc = own_signed(relay, answer);

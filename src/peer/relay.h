@@ -56,10 +56,13 @@ int ls__relay_new(const ls__relay_config_t *config, ls__relay_t **out);
 void ls__relay_stop(ls__relay_t *relay); /* closes its timer */
 void ls__relay_free(ls__relay_t *relay);
 
-/* Answers get_library for peer_id: *answer becomes signed_library (ours,
- * signed again when our rev moved, or one held) or an error frame. The
- * caller frees *answer. */
-void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer);
+/* Answers get_library for peer_id from the link to asker_id: *answer
+ * becomes signed_library (ours, signed again when our rev moved, or one
+ * held) or an error frame (also for a relayed owner whose library came
+ * to us through the asker: we do not vouch back for what it told us).
+ * The caller frees *answer. */
+void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id,
+                      ls_msg_t *answer);
 /* A ready link told us of its peers: ask it for its own signed library and
  * those of the listed peers we have no ready link to. */
 void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list);

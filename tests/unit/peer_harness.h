@@ -74,6 +74,8 @@ typedef struct {
      * set they are left unanswered (a relay that never replies), else reset */
     int incoming_get_libraries;
     bool is_silent_relay;
+    /* When set, a get_library is answered with it (whatever owner it asks for) */
+    const ls_signed_library_t *serve_library;
 } ls_raw_peer_t;
 
 typedef struct {

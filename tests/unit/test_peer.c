@@ -957,6 +957,70 @@ static void a_relayed_address_that_is_another_peer_is_not_trusted(void **state)
     assert_false(sees_game(&f->peers[1], "delta", 0));
 }
 
+/* Peer `at`'s answer to a get_library for owner, asked by raw: tried
+ * while the answer is an error (a relay fetches a linked owner's library
+ * on the first ask), up to a few times. */
+#define ASK_TRIES 20
+#define ASK_EVERY_MS 250
+
+static void raw_ask_library(ls_raw_peer_t *raw, const char *owner, ls_raw_result_t *result,
+                            int tries)
+{
+    ls_msg_t ask = {.kind = LS_MSG_GET_LIBRARY};
+    memcpy(ask.u.library_request.peer_id, owner, sizeof ask.u.library_request.peer_id);
+    for (int i = 0; i < tries; i++) {
+        assert_int_equal(ls_raw_request(raw, &ask, result), 0);
+        assert_true(result->has_reply);
+        if (result->reply.kind == LS_MSG_SIGNED_LIBRARY || i + 1 == tries)
+            return;
+        ls_raw_result_free(result);
+        ls_raw_run_for(raw, ASK_EVERY_MS);
+    }
+}
+
+/* Issue #17, security review: two relays that got an owner from each
+ * other would confirm each other's copy for good once the owner left (a
+ * lease answered both ways). A raw relay hands peer 1 the signed library
+ * of peer 2 (fetched from peer 0); peer 1 shows peer 2 relayed through
+ * it, and answers that raw relay's own get_library for peer 2 with an
+ * error, while another asker gets the library. */
+static void a_relay_is_not_vouched_back_what_it_relayed(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t fetcher, relay, other;
+    ls_raw_result_t held, asked;
+    char *fetcher_state, *relay_state, *other_state, owner[LS_PEER_ID_HEX_LEN + 1];
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    snprintf(owner, sizeof owner, "%s", ls_peer_id(f->peers[2].rt));
+    raw_relay_ready(f, 0, &fetcher, &fetcher_state);
+    raw_ask_library(&fetcher, owner, &held, ASK_TRIES);
+    assert_int_equal(held.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    raw_relay_ready(f, 1, &relay, &relay_state);
+    relay.serve_library = &held.reply.u.signed_library;
+    ls_peer_addr_t entry = {.library_rev = 0};
+    memcpy(entry.peer_id, owner, sizeof entry.peer_id);
+    snprintf(entry.address, sizeof entry.address, "127.0.0.1:%d",
+             ls_peer_listen_port(f->peers[2].rt));
+    raw_lists(&relay, &entry, 1);
+    assert_true(raw_alive_until(&relay, &f->peers[1], LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                                owner, SILENT_WAIT_MS));
+    raw_ask_library(&relay, owner, &asked, 1);
+    assert_int_equal(asked.reply.kind, LS_MSG_ERROR);
+    ls_raw_result_free(&asked);
+    raw_relay_ready(f, 1, &other, &other_state);
+    raw_ask_library(&other, owner, &asked, 1);
+    assert_int_equal(asked.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    ls_raw_result_free(&asked);
+    raw_done(&other, other_state);
+    raw_done(&relay, relay_state);
+    ls_raw_result_free(&held);
+    raw_done(&fetcher, fetcher_state);
+}
+
 /* Issue #17: one link brings at most RELAY_PER_LINK_MAX owners. A raw
  * peer lists OVER_SHARE more made-up owners than that: those are not
  * asked for, and a warning says how many. */
@@ -1515,6 +1579,8 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_link_listing_more_owners_than_its_share_gets_a_warning,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_relay_is_not_vouched_back_what_it_relayed, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_relayed_address_that_is_another_peer_is_not_trusted,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
