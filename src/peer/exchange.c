@@ -111,8 +111,16 @@ static int exchange_open(ls_link_t *link, const ls_msg_t *request, ls__exchange_
 
 int ls__exchange_start(ls_link_t *link, const ls_msg_t *request, ls__exchange_cb cb, void *userdata)
 {
+    return ls__exchange_ask(link, request, cb, userdata, NULL);
+}
+
+int ls__exchange_ask(ls_link_t *link, const ls_msg_t *request, ls__exchange_cb cb, void *userdata,
+                     ls__exchange_t **handle)
+{
     bool is_owned;
     ls__exchange_t *ex = calloc(1, sizeof *ex);
+    if (handle)
+        *handle = NULL;
     if (!ex)
         return LS_ENOMEM;
     ex->cb = cb;
@@ -120,6 +128,8 @@ int ls__exchange_start(ls_link_t *link, const ls_msg_t *request, ls__exchange_cb
     int rc = exchange_open(link, request, ex, 0, &is_owned);
     if (rc != 0 && !is_owned)
         free(ex);
+    if (rc == 0 && handle)
+        *handle = ex;
     return rc;
 }
 

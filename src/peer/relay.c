@@ -6,6 +6,7 @@
 #include "exchange.h"
 
 #include "lanspread/error.h"
+#include "lanspread/hash.h"
 #include "lanspread/libsig.h"
 #include "lanspread/log.h"
 #include "lanspread/strmap.h"
@@ -22,15 +23,26 @@
 #define RELAY_TRIES_MAX 5
 #define RELAY_TICK_MS 125
 #define RELAY_DEFER_MS 1500
-/* Owners one link may bring (entries whose `via` it is): a member making
- * up identities and signing a library for each fills at most this share
- * of the LS_LIBSIG_STORE_MAX entries, and they go when it leaves. */
-#define RELAY_PER_LINK_MAX (LS_LIBSIG_STORE_MAX / 2)
+/* A link that let RELAY_SILENT_MAX get_library deadlines pass is asked no
+ * more; an owner remembers up to RELAY_LISTERS_MAX links that listed it
+ * (the first is the one that brought it, see RELAY_PER_LINK_MAX). */
+#define RELAY_SILENT_MAX 3
+#define RELAY_LISTERS_MAX 4
+/* Leases of owners relayed together run out spread over this much. */
+#define RELAY_LEASE_SPREAD_MS (RELAY_LEASE_MS / 4)
 
 /* One owner whose library we asked for or hold by relay. */
 typedef struct {
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
-    char via[LS_PEER_ID_HEX_LEN + 1]; /* the link that told us of it */
+    char via[LS_PEER_ID_HEX_LEN + 1]; /* the link asked last (its library came through it) */
+    char listers[RELAY_LISTERS_MAX][LS_PEER_ID_HEX_LEN + 1]; /* [0]: brought it */
+    uint8_t lister_count;
+    uint8_t turn;             /* listers[turn] is asked next */
+    uint64_t serial;          /* the request in flight (relay->serial when sent) */
+    uint64_t asked_ms;        /* when it was sent */
+    uint64_t lease_ms;        /* a relayed owner is confirmed again then */
+    bool is_confirming;       /* a lease ran out: a lister must answer */
+    ls__exchange_t *exchange; /* in flight; NULL: none */
     char address[LS_PEER_ADDRESS_MAX];
     uint64_t want_rev;    /* the rev a relayed `peers` entry named (0: any) */
     uint64_t applied_rev; /* the rev in the PeerGameDB by relay (0: none) */
@@ -53,12 +65,14 @@ struct ls__relay {
     ls_strmap_t index; /* peer_id -> entries[] */
     uv_timer_t timer;
     bool is_timer_on;
+    uint64_t serial; /* requests sent */
 };
 
 /* What an exchange's callback needs: the entry may be gone by then. */
 typedef struct {
     ls__relay_t *relay;
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
+    uint64_t serial; /* a reply to an older request than the entry's is stale */
 } relay_request_t;
 
 static relay_entry_t *entry_find(const ls__relay_t *relay, const char *peer_id)
@@ -77,6 +91,11 @@ static bool is_wanted(const ls__relay_t *relay, const relay_entry_t *e)
 
 static void entry_remove(ls__relay_t *relay, relay_entry_t *e)
 {
+    ls__exchange_t *exchange = e->exchange;
+    e->exchange = NULL;
+    e->serial = 0; /* its reply_cb, run by the cancel, finds it stale */
+    if (exchange)
+        ls__exchange_cancel(exchange);
     for (size_t i = 0; i < relay->count; i++) {
         if (relay->entries[i] != e)
             continue;
@@ -108,6 +127,57 @@ static relay_entry_t *entry_add(ls__relay_t *relay, const char *peer_id)
     }
     relay->entries[relay->count++] = e;
     return e;
+}
+
+static bool is_lister(const relay_entry_t *e, const char *link_id)
+{
+    for (size_t i = 0; i < e->lister_count; i++)
+        if (strcmp(e->listers[i], link_id) == 0)
+            return true;
+    return false;
+}
+
+/* Remembers that link_id listed e's owner (up to RELAY_LISTERS_MAX). */
+static void lister_add(relay_entry_t *e, const char *link_id)
+{
+    if (e->lister_count >= RELAY_LISTERS_MAX || is_lister(e, link_id))
+        return;
+    memcpy(e->listers[e->lister_count++], link_id, LS_PEER_ID_HEX_LEN + 1);
+}
+
+static void lister_remove(relay_entry_t *e, const char *link_id)
+{
+    for (size_t i = 0; i < e->lister_count; i++) {
+        if (strcmp(e->listers[i], link_id) != 0)
+            continue;
+        /* shifted, not swapped: listers[0] stays the oldest (it brought it) */
+        memmove(e->listers[i], e->listers[i + 1], (e->lister_count - i - 1) * sizeof e->listers[0]);
+        e->lister_count--;
+        e->turn = e->lister_count ? (uint8_t)(e->turn % e->lister_count) : 0;
+        return;
+    }
+}
+
+/* The lister to ask next: of the ready links that take relay and have let
+ * fewer than RELAY_SILENT_MAX deadlines pass, the one that missed fewest,
+ * from listers[turn] on (a silent link is asked after the others). NULL:
+ * none. */
+static ls_link_t *lister_pick(const ls__relay_t *relay, relay_entry_t *e)
+{
+    ls_link_t *best = NULL;
+    size_t best_at = 0;
+    for (size_t k = 0; k < e->lister_count; k++) {
+        size_t at = (e->turn + k) % e->lister_count;
+        ls_link_t *link = ls__links_find_ready(relay->config.links, e->listers[at]);
+        if (!link || !link->takes_relay || link->relay_missed >= RELAY_SILENT_MAX ||
+            (best && best->relay_missed <= link->relay_missed))
+            continue;
+        best = link;
+        best_at = at;
+    }
+    if (best)
+        e->turn = (uint8_t)best_at;
+    return best;
 }
 
 int ls__relay_new(const ls__relay_config_t *config, ls__relay_t **out)
@@ -241,12 +311,32 @@ static void forget_relayed(ls__relay_t *relay, relay_entry_t *e, const char *rea
 
 static void timer_cb(uv_timer_t *timer);
 
+/* The tick runs within delay_ms (sooner if it was due sooner already). */
+static void timer_at(ls__relay_t *relay, uint64_t delay_ms)
+{
+    uv_timer_t *timer = &relay->timer;
+    if (!relay->is_timer_on ||
+        (uv_is_active((uv_handle_t *)timer) && uv_timer_get_due_in(timer) <= delay_ms))
+        return;
+    uv_timer_start(timer, timer_cb, delay_ms, RELAY_TICK_MS);
+}
+
 static void retry_later(ls__relay_t *relay, relay_entry_t *e)
 {
     unsigned shift = e->tries > 0 ? e->tries - 1u : 0u;
     e->next_ms = ls__links_now(relay->config.links) + ((uint64_t)RELAY_RETRY_MS << shift);
-    if (relay->is_timer_on && !uv_is_active((uv_handle_t *)&relay->timer))
-        uv_timer_start(&relay->timer, timer_cb, RELAY_TICK_MS, RELAY_TICK_MS);
+    timer_at(relay, RELAY_TICK_MS);
+}
+
+/* RELAY_LEASE_MS less up to RELAY_LEASE_SPREAD_MS, by the owner's id:
+ * owners relayed together are not all confirmed in the same tick (a
+ * burst of requests on one link, beyond its streams). */
+static uint64_t lease_spread(const relay_entry_t *e)
+{
+    uint8_t b[4] = {0};
+    (void)ls_hex_decode(e->peer_id, 2 * sizeof b, b, sizeof b); /* a checked id: hex */
+    uint32_t h = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+    return RELAY_LEASE_MS - h % RELAY_LEASE_SPREAD_MS;
 }
 
 static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
@@ -255,6 +345,11 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
     ls__relay_t *relay = req->relay;
     relay_entry_t *e = entry_find(relay, req->peer_id);
     int rc = status;
+    if (!e || e->serial != req->serial) {
+        free(req); /* its entry went (or asked again): nothing waits for it */
+        return;
+    }
+    e->exchange = NULL;
     if (rc == 0 && (reply->kind != LS_MSG_SIGNED_LIBRARY ||
                     strcmp(reply->u.signed_library.peer_id, req->peer_id) != 0))
         rc = LS_EREMOTE; /* an error frame, or another owner's library */
@@ -265,40 +360,89 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
                     req->peer_id, ls_strerror(rc));
     }
     const ls_signed_library_t *held = ls_libsig_store_find(relay->store, req->peer_id);
-    if (e) {
-        e->is_in_flight = false;
-        e->tries++;
-        if (held && strcmp(e->peer_id, link->peer_id) != 0)
-            apply_relayed(relay, e, held);
-        if (is_wanted(relay, e) && e->tries < RELAY_TRIES_MAX)
-            retry_later(relay, e);
-        else if (!held)
-            forget_relayed(relay, e, "no relay holds its library");
+    e->is_in_flight = false;
+    e->tries++;
+    if (rc >= 0) { /* the lister holds it (1: news; 0: the rev we hold or older) */
+        e->lease_ms = ls__links_now(relay->config.links) + lease_spread(e);
+        e->is_confirming = false;
+        timer_at(relay, RELAY_LEASE_MS);
+    } else {
+        e->turn++; /* the next try asks the next lister (lister_pick wraps) */
     }
+    /* a confirmation of the rev shown changes nothing (no event per lease) */
+    bool is_news = held && (!e->is_relayed || held->library.library_rev != e->applied_rev);
+    if (is_news && strcmp(e->peer_id, link->peer_id) != 0)
+        apply_relayed(relay, e, held);
+    if ((is_wanted(relay, e) || e->is_confirming) && e->tries < RELAY_TRIES_MAX)
+        retry_later(relay, e);
+    else if (!held || e->is_confirming)
+        forget_relayed(relay, e, "no link lists it any more");
+    else if (e->is_relayed)
+        e->tries = 0; /* the next lease has its own tries */
     free(req);
 }
 
 static void request(ls__relay_t *relay, relay_entry_t *e)
 {
-    ls_link_t *link = ls__links_find_ready(relay->config.links, e->via);
-    relay_request_t *req = link && link->takes_relay ? calloc(1, sizeof *req) : NULL;
+    ls_link_t *link = lister_pick(relay, e);
+    relay_request_t *req = link ? calloc(1, sizeof *req) : NULL;
     if (!req) {
         forget_relayed(relay, e, "its relay left");
         return;
     }
     req->relay = relay;
+    req->serial = ++relay->serial;
     memcpy(req->peer_id, e->peer_id, sizeof req->peer_id);
     ls_msg_t msg = {.kind = LS_MSG_GET_LIBRARY};
     memcpy(msg.u.library_request.peer_id, e->peer_id, sizeof msg.u.library_request.peer_id);
-    int rc = ls__exchange_start(link, &msg, reply_cb, req);
+    int rc = ls__exchange_ask(link, &msg, reply_cb, req, &e->exchange);
     if (rc != 0) {
         ls_debug("peer", "%s: get_library not sent: %s", link->address, ls_strerror(rc));
         free(req);
         e->tries++;
+        e->turn++;
         retry_later(relay, e);
         return;
     }
+    memcpy(e->via, link->peer_id, sizeof e->via);
+    e->serial = req->serial;
+    e->asked_ms = ls__links_now(relay->config.links);
     e->is_in_flight = true;
+    timer_at(relay, RELAY_TICK_MS); /* watches the deadline */
+}
+
+/* A request past RELAY_REPLY_DEADLINE_MS: canceled (its reply_cb runs now
+ * and asks the next lister) and counted against the silent link. */
+static void give_up_on_silence(ls__relay_t *relay, relay_entry_t *e)
+{
+    ls_link_t *link = ls__links_find_ready(relay->config.links, e->via);
+    ls__exchange_t *exchange = e->exchange;
+    if (link && link->relay_missed < UINT8_MAX)
+        link->relay_missed++;
+    ls_warn("peer", "%.12s: no signed library of %.12s within %d ms (%u missed)", e->via,
+            e->peer_id, RELAY_REPLY_DEADLINE_MS, link ? link->relay_missed : 0u);
+    if (exchange)
+        ls__exchange_cancel(exchange);
+}
+
+/* The timer's checks beside the due requests: an in-flight request past
+ * its deadline is given up (true: e may be gone), a relayed owner whose
+ * lease ran out is to be confirmed; *lease_ms becomes the next lease. */
+static bool relay_deadline_or_lease(ls__relay_t *relay, relay_entry_t *e, uint64_t now,
+                                    uint64_t *lease_ms)
+{
+    if (e->is_in_flight && now - e->asked_ms >= RELAY_REPLY_DEADLINE_MS) {
+        give_up_on_silence(relay, e);
+        return true;
+    }
+    if (e->is_relayed && !e->is_in_flight && !e->is_confirming && now >= e->lease_ms) {
+        e->is_confirming = true;
+        e->tries = 0;
+        e->next_ms = now;
+    }
+    if (e->is_relayed && !e->is_confirming && e->lease_ms < *lease_ms)
+        *lease_ms = e->lease_ms;
+    return false;
 }
 
 static void timer_cb(uv_timer_t *timer)
@@ -306,20 +450,28 @@ static void timer_cb(uv_timer_t *timer)
     ls__relay_t *relay = timer->data;
     uint64_t now = ls__links_now(relay->config.links);
     bool is_pending = false;
+    uint64_t lease_ms = UINT64_MAX; /* the next lease to run out */
     /* backwards: request() may remove the entry it is given */
     for (size_t i = relay->count; i-- > 0;) {
         relay_entry_t *e = relay->entries[i];
-        bool is_due = !e->is_in_flight && e->tries < RELAY_TRIES_MAX && is_wanted(relay, e);
+        if (relay_deadline_or_lease(relay, e, now, &lease_ms)) {
+            is_pending = true; /* canceled (maybe removed): the next tick sees what is left */
+            continue;
+        }
+        bool is_due = !e->is_in_flight && e->tries < RELAY_TRIES_MAX &&
+                      (is_wanted(relay, e) || e->is_confirming);
+        /* before e may go; one in flight (or sent now) has a deadline to watch */
+        is_pending |= is_due || e->is_in_flight;
         if (is_due && e->next_ms <= now && !e->is_relayed &&
             ls__links_find_ready(relay->config.links, e->peer_id))
             entry_remove(relay, e); /* linked meanwhile: first-hand now */
         else if (is_due && e->next_ms <= now)
             request(relay, e);
-        else
-            is_pending |= is_due;
     }
     if (!is_pending)
         uv_timer_stop(timer);
+    if (!is_pending && lease_ms != UINT64_MAX)
+        timer_at(relay, lease_ms > now + RELAY_TICK_MS ? lease_ms - now : RELAY_TICK_MS);
 }
 
 /* Asks `link` for owner's signed library (at least rev: 0 any), after
@@ -329,13 +481,26 @@ static void want(ls__relay_t *relay, ls_link_t *link, const ls_peer_addr_t *owne
 {
     relay_entry_t *e = entry_find(relay, owner->peer_id);
     const ls_signed_library_t *held = ls_libsig_store_find(relay->store, owner->peer_id);
+    if (e)
+        lister_add(e, link->peer_id); /* another link to ask when one fails */
     if ((held && held->library.library_rev >= owner->library_rev) || (e && e->is_in_flight) ||
-        (e && e->tries == 0 && defer_ms > 0 && !e->is_relayed))
+        (e && e->tries == 0 && defer_ms > 0 && !e->is_relayed) || (e && e->is_confirming))
         return; /* held, asked for, or waiting to be */
     if (!e && !(e = entry_add(relay, owner->peer_id)))
         return; /* LS_LIBSIG_STORE_MAX owners: no more */
-    memcpy(e->via, link->peer_id, sizeof e->via);
-    snprintf(e->address, sizeof e->address, "%s", owner->address);
+    lister_add(e, link->peer_id);
+    if (!lister_pick(relay, e)) {
+        if (!e->is_relayed)
+            entry_remove(relay, e); /* only silent links list it */
+        return;
+    }
+    if (!is_lister(e, link->peer_id))
+        return; /* RELAY_LISTERS_MAX others listed it: they are asked */
+    e->turn = 0;
+    while (strcmp(e->listers[e->turn], link->peer_id) != 0)
+        e->turn++; /* the link that names a newer rev holds it: asked first */
+    if (e->address[0] == '\0')
+        snprintf(e->address, sizeof e->address, "%s", owner->address);
     e->want_rev = owner->library_rev;
     e->tries = 0;
     if (defer_ms == 0 || e->is_relayed) {
@@ -343,8 +508,7 @@ static void want(ls__relay_t *relay, ls_link_t *link, const ls_peer_addr_t *owne
         return;
     }
     e->next_ms = ls__links_now(relay->config.links) + defer_ms;
-    if (relay->is_timer_on && !uv_is_active((uv_handle_t *)&relay->timer))
-        uv_timer_start(&relay->timer, timer_cb, RELAY_TICK_MS, RELAY_TICK_MS);
+    timer_at(relay, RELAY_TICK_MS);
 }
 
 void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list)
@@ -355,7 +519,8 @@ void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *
     if (!link->takes_relay)
         return;
     for (size_t i = 0; i < relay->count; i++)
-        brought += strcmp(relay->entries[i]->via, link->peer_id) == 0;
+        brought += relay->entries[i]->lister_count > 0 &&
+                   strcmp(relay->entries[i]->listers[0], link->peer_id) == 0;
     for (size_t i = 0; i < list->count; i++) {
         const ls_peer_addr_t *p = &list->peers[i];
         bool is_new = !entry_find(relay, p->peer_id);
@@ -384,7 +549,7 @@ size_t ls__relay_collect(const ls__relay_t *relay, const ls_link_t *to, uint64_t
         uint32_t ip;
         uint16_t port;
         /* the peer it came from holds it; the receiver knows itself */
-        if (!e->is_relayed || e->seq <= after_seq || strcmp(e->via, to->peer_id) == 0 ||
+        if (!e->is_relayed || e->seq <= after_seq || is_lister(e, to->peer_id) ||
             strcmp(e->peer_id, to->peer_id) == 0 || ls_peer_addr_parse(e->address, &ip, &port) != 0)
             continue;
         out[n] = (ls_peer_addr_t){.library_rev = e->applied_rev};
@@ -405,6 +570,18 @@ void ls__relay_linking(ls__relay_t *relay, const char *peer_id)
     }
 }
 
+/* A link that left lists nothing any more: a relayed owner no other link
+ * lists goes with it. O(owners * RELAY_LISTERS_MAX). */
+static void relay_drop_lister(ls__relay_t *relay, const char *link_id)
+{
+    for (size_t i = relay->count; i-- > 0;) {
+        relay_entry_t *e = relay->entries[i];
+        lister_remove(e, link_id);
+        if (e->lister_count == 0 && (e->is_relayed || !e->is_in_flight))
+            forget_relayed(relay, e, "its relay left");
+    }
+}
+
 void ls__relay_peer_lost(ls__relay_t *relay, const char *peer_id)
 {
     /* what it signed is no longer ours to pass on: it left */
@@ -412,11 +589,7 @@ void ls__relay_peer_lost(ls__relay_t *relay, const char *peer_id)
     relay_entry_t *e = entry_find(relay, peer_id);
     if (e && !e->is_relayed && !e->is_in_flight)
         entry_remove(relay, e);
-    for (size_t i = relay->count; i-- > 0;) {
-        e = relay->entries[i];
-        if (strcmp(e->via, peer_id) == 0 && e->is_relayed)
-            forget_relayed(relay, e, "its relay left");
-    }
+    relay_drop_lister(relay, peer_id);
 }
 
 bool ls__relay_dial(ls__relay_t *relay, const char *peer_id)
@@ -444,11 +617,17 @@ bool ls__relay_dial(ls__relay_t *relay, const char *peer_id)
     return true;
 }
 
-void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer)
+void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id,
+                      ls_msg_t *answer)
 {
     *answer = (ls_msg_t){.kind = LS_MSG_SIGNED_LIBRARY};
     const ls_signed_library_t *held = ls_libsig_store_find(relay->store, peer_id);
+    const relay_entry_t *e = entry_find(relay, peer_id);
     int rc = LS_ENOENT;
+    /* Split horizon: two relays that got an owner from each other would
+     * confirm each other's copy for good after the owner left. */
+    if (e && e->is_relayed && strcmp(e->via, asker_id) == 0)
+        held = NULL;
     if (strcmp(peer_id, ls_identity_peer_id(relay->config.identity)) == 0 &&
         ls__links_has_library(relay->config.links))
         rc = own_signed(relay, answer);

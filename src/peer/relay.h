@@ -6,18 +6,37 @@
  * the PeerGameDB as a *relayed* peer (its games listed like a linked
  * peer's). Only links whose hello listed LS_FEATURE_RELAY are asked.
  * Bounded: one request in flight per owner, RELAY_TRIES_MAX tries each,
- * at most LS_LIBSIG_STORE_MAX owners. Loop thread only. */
+ * at most LS_LIBSIG_STORE_MAX owners, RELAY_LISTERS_MAX links remembered
+ * per owner. Loop thread only. */
 #ifndef LS_PEER_RELAY_H
 #define LS_PEER_RELAY_H
 
 #include "link.h"
 
 #include "lanspread/identity.h"
+#include "lanspread/libsig.h"
 #include "lanspread/peerdb.h"
 #include "lanspread/proto.h"
 
 #include <stdbool.h>
 #include <uv.h>
+
+/* Owners one link may bring (entries it listed first): a member making up
+ * identities and signing a library for each fills at most this share of
+ * the LS_LIBSIG_STORE_MAX entries, and they go when it leaves; more new
+ * owners in its `peers` are not asked for, with a warning. */
+#define RELAY_PER_LINK_MAX (LS_LIBSIG_STORE_MAX / 2)
+/* A get_library not answered within RELAY_REPLY_DEADLINE_MS is canceled
+ * and counts against the link (relay.c: RELAY_SILENT_MAX); the next try
+ * goes to another link that listed the owner (RELAY_LISTERS_MAX kept). */
+#define RELAY_REPLY_DEADLINE_MS 3000
+/* `peers` tells news only, never that an owner left: a relayed owner is
+ * confirmed by one of its listers every RELAY_LEASE_MS (a get_library,
+ * answered by a relay only while it still holds the owner's library,
+ * which it drops when its own link to the owner, or its relay, goes);
+ * when RELAY_TRIES_MAX tries across the listers get no library, the owner
+ * goes as a lost peer (its games with it). */
+#define RELAY_LEASE_MS 10000
 
 typedef struct ls__relay ls__relay_t;
 
@@ -37,10 +56,13 @@ int ls__relay_new(const ls__relay_config_t *config, ls__relay_t **out);
 void ls__relay_stop(ls__relay_t *relay); /* closes its timer */
 void ls__relay_free(ls__relay_t *relay);
 
-/* Answers get_library for peer_id: *answer becomes signed_library (ours,
- * signed again when our rev moved, or one held) or an error frame. The
- * caller frees *answer. */
-void ls__relay_answer(ls__relay_t *relay, const char *peer_id, ls_msg_t *answer);
+/* Answers get_library for peer_id from the link to asker_id: *answer
+ * becomes signed_library (ours, signed again when our rev moved, or one
+ * held) or an error frame (also for a relayed owner whose library came
+ * to us through the asker: we do not vouch back for what it told us).
+ * The caller frees *answer. */
+void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id,
+                      ls_msg_t *answer);
 /* A ready link told us of its peers: ask it for its own signed library and
  * those of the listed peers we have no ready link to. */
 void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list);

@@ -1021,10 +1021,11 @@ static void peer_linking(const char *peer_id, void *userdata)
     ls__relay_linking(rt->relay, peer_id);
 }
 
-static void library_asked(const char *peer_id, ls_msg_t *answer, void *userdata)
+static void library_asked(const ls_link_t *asker, const char *peer_id, ls_msg_t *answer,
+                          void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
-    ls__relay_answer(rt->relay, peer_id, answer);
+    ls__relay_answer(rt->relay, asker->peer_id, peer_id, answer);
 }
 
 static void peer_ready(const char *peer_id, const char *address, const char *name, void *userdata)

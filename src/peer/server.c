@@ -644,7 +644,7 @@ static void handle_get_library(ls_serve_stream_t *ss, const char *peer_id)
         send_error(ss, LS_WIRE_INVALID_REQUEST, "this peer relays no library to you");
         return;
     }
-    server->hooks.library(peer_id, &answer, server->hooks.userdata);
+    server->hooks.library(ss->link, peer_id, &answer, server->hooks.userdata);
     send_frame(ss, &answer, true);
     ls_msg_free(&answer);
 }

@@ -33,7 +33,7 @@ typedef struct {
     void (*have)(ls_link_t *link, const ls_have_t *have, void *userdata);
     /* A get_library from a ready peer: *answer becomes signed_library or an
      * error frame (sent and freed here). */
-    void (*library)(const char *peer_id, ls_msg_t *answer, void *userdata);
+    void (*library)(const ls_link_t *asker, const char *peer_id, ls_msg_t *answer, void *userdata);
     void *userdata;
 } ls__server_hooks_t;
 

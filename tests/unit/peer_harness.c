@@ -257,6 +257,19 @@ static bool raw_answer_get_game(ls_raw_incoming_t *in, ls_net_stream_t *s)
     return is_answered;
 }
 
+/* rp->serve_library as the answer to a get_library; false when not sent. */
+static bool raw_answer_get_library(ls_raw_peer_t *rp, ls_net_stream_t *s)
+{
+    ls_msg_t reply = {.kind = LS_MSG_SIGNED_LIBRARY, .u.signed_library = *rp->serve_library};
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    bool is_answered = ls_msg_encode(&reply, &frame, &frame_len) == 0 &&
+                       ls_net_stream_write(s, frame, frame_len) == 0 &&
+                       ls_net_stream_shutdown(s) == 0;
+    free(frame);
+    return is_answered;
+}
+
 /* Counts a whole `peers` request in `in` and its entries. */
 static void raw_note_peers(ls_raw_incoming_t *in)
 {
@@ -285,9 +298,15 @@ static void incoming_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
     size_t n = len < sizeof in->buf - in->len ? len : sizeof in->buf - in->len;
     memcpy(in->buf + in->len, data, n);
     in->len += n;
+    bool is_get_library = is_fin && memmem(in->buf, in->len, "\"get_library\"", 13);
+    in->rp->incoming_get_libraries += is_get_library;
     if (is_fin)
         raw_note_peers(in);
     /* A serving raw peer leaves other requests unanswered (it stalls). */
+    if (is_get_library && in->rp->serve_library && raw_answer_get_library(in->rp, s))
+        return;
+    if (is_get_library && in->rp->is_silent_relay)
+        return; /* left unanswered: the stream stays open */
     if (is_fin && !raw_answer_get_game(in, s) && !in->rp->serve_manifest)
         ls_net_stream_reset(s, LS_NET_APP_CANCELED);
 }

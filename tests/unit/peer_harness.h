@@ -70,6 +70,12 @@ typedef struct {
     const ls_game_manifest_t *serve_manifest;
     int incoming_get_games; /* get_game requests the other side sent us */
     bool is_not_reading;    /* replies are never consumed: our window stays shut */
+    /* get_library requests the other side sent us; when is_silent_relay is
+     * set they are left unanswered (a relay that never replies), else reset */
+    int incoming_get_libraries;
+    bool is_silent_relay;
+    /* When set, a get_library is answered with it (whatever owner it asks for) */
+    const ls_signed_library_t *serve_library;
 } ls_raw_peer_t;
 
 typedef struct {

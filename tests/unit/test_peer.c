@@ -3,6 +3,7 @@
 #include "testutil.h"
 #include "peer_harness.h"
 #include "peer/link.h"
+#include "peer/relay.h"
 #include "peer/server.h"
 
 #include "lanspread/catalog.h"
@@ -792,6 +793,261 @@ static void a_game_only_a_relayed_peer_holds_is_downloaded(void **state)
     ls_swarm_assert_same_file(f, 2, 1, "games/charlie/charlie.pak");
 }
 
+/* Peers 0, 1 and 2 made (not started), holding alpha, bravo and charlie. */
+static void make_three_peers(fixture_t *f)
+{
+    const char *games[] = {"alpha", "bravo", "charlie"};
+    for (int i = 0; i < 3; i++)
+        ls_swarm_add_game(ls_swarm_make_peer(f, i), games[i], 10);
+}
+
+static bool pred_peer_is(const json_t *data, const void *peer_id)
+{
+    return strcmp(json_string_value(json_object_get(data, "peer_id")), peer_id) == 0;
+}
+
+/* A raw peer linked to peer `to` that takes part in peer exchange and relay. */
+static void raw_relay_ready(fixture_t *f, int to, ls_raw_peer_t *raw, char **raw_state)
+{
+    ls_raw_result_t result;
+    char *features[] = {LS_FEATURE_PEERS, LS_FEATURE_RELAY};
+    *raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(raw, *raw_state), 0);
+    assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(f->peers[to].rt)), 0);
+    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, 2, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+}
+
+/* The raw peer's `peers`: answered peers_ack once peer 0 acted on it. */
+static void raw_lists(ls_raw_peer_t *raw, ls_peer_addr_t *entries, size_t count)
+{
+    ls_raw_result_t result;
+    ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = entries, .count = count}};
+    assert_int_equal(ls_raw_request(raw, &msg, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_PEERS_ACK);
+    ls_raw_result_free(&result);
+}
+
+/* The raw peer pings every RAW_PING_EVERY_MS (peer 0 keeps its link: a
+ * dialler's streams are its proof of life) until p logged an event of
+ * `kind` that pred accepts, or about wait_ms passed. */
+static bool raw_alive_until(ls_raw_peer_t *raw, test_peer_t *p, ls_peer_event_kind_t kind,
+                            ls_event_pred pred, const void *arg, int wait_ms)
+{
+    ls_raw_result_t result;
+    for (int t = 0; t < wait_ms; t += RAW_PING_EVERY_MS) {
+        if (ls_event_log_index_of(&p->events, 0, kind, pred, arg) != SIZE_MAX)
+            return true;
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = (uint64_t)t};
+        if (ls_raw_request(raw, &ping, &result) == 0)
+            ls_raw_result_free(&result);
+        ls_raw_run_for(raw, RAW_PING_EVERY_MS);
+    }
+    return ls_event_log_index_of(&p->events, 0, kind, pred, arg) != SIZE_MAX;
+}
+
+/* Issue #17, security review: a relay that never answers get_library
+ * does not pin the owner it listed. A raw peer lists peer 2 first (so it
+ * is asked first) and never replies; peer 1, linked to peer 2, lists it
+ * too. Peer 0 gives the silent one up after RELAY_REPLY_DEADLINE_MS,
+ * counts it against it, and shows peer 2's game through peer 1. */
+#define SILENT_WAIT_MS (RELAY_REPLY_DEADLINE_MS + 2 * PEERS_WAIT_MS + WAIT_MS)
+
+static void a_relay_that_never_answers_is_passed_over_for_another(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state;
+    make_three_peers(f);
+    start_peer(f, 2, -1, NULL, 0);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_relay_ready(f, 0, &raw, &raw_state);
+    raw.is_silent_relay = true;
+    ls_peer_addr_t owner = {.library_rev = 0};
+    snprintf(owner.peer_id, sizeof owner.peer_id, "%s", ls_peer_id(f->peers[2].rt));
+    snprintf(owner.address, sizeof owner.address, "127.0.0.1:%d",
+             ls_peer_listen_port(f->peers[2].rt));
+    raw_lists(&raw, &owner, 1);
+    ls_swarm_start_peer(f, 1, (int[]){0, 2}, 2, NULL, 0);
+    assert_true(raw_alive_until(&raw, &f->peers[0], LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                                "charlie", SILENT_WAIT_MS));
+    assert_true(raw.incoming_get_libraries >= 1); /* the silent one was asked first */
+    assert_false(raw.is_closed);
+    assert_true(ls_swarm_log_count(f, "1 missed") >= 1);
+    raw_done(&raw, raw_state);
+}
+
+/* Issue #17, security review: `peers` tells news, never a departure.
+ * Peers 1 and 2 link to peer 0 only; peer 2 leaves while peer 0 stays:
+ * peer 1 drops peer 2 as a lost peer, its game with it, within a lease
+ * (peer 0 no longer holds peer 2's library, so no lister confirms it). */
+#define LEASE_WAIT_MS (RELAY_LEASE_MS + 2 * WAIT_MS)
+
+static void a_relayed_peer_that_left_goes_though_its_relay_stays(void **state)
+{
+    fixture_t *f = *state;
+    char gone[LS_PEER_ID_HEX_LEN + 1];
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    snprintf(gone, sizeof gone, "%s", ls_peer_id(f->peers[2].rt));
+    json_t *ev = ls_event_log_wait(&f->peers[1].events, 0, LS_EVENT_PEER_DISCOVERED,
+                                   pred_relayed_peer, gone, PEERS_WAIT_MS + WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_true(sees_game(&f->peers[1], "charlie", WAIT_MS));
+    size_t mark = ls_event_log_mark(&f->peers[1].events);
+    ls_peer_stop(f->peers[2].rt);
+    f->peers[2].rt = NULL;
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_PEER_LOST, pred_peer_is, gone,
+                           LEASE_WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    ev = ls_event_log_wait(&f->peers[1].events, mark, LS_EVENT_LIST_GAMES, games_exclude, "charlie",
+                           WAIT_MS);
+    assert_non_null(ev);
+    assert_true(ls_pred_games_include(ev, "alpha")); /* the relay itself stays */
+    json_decref(ev);
+}
+
+/* Issue #17, security review: a relayed peer's address is not signed.
+ * A raw peer lists peer 2 first, at peer 3's address (it answers no
+ * get_library); peer 0 lists it too and relays peer 2's signed library,
+ * so peer 1 shows peer 2 at the address the raw peer gave. Downloading
+ * peer 2's game dials that address on demand; peer 3 answers there with
+ * its own certificate, which is not the owner's: the connection is
+ * refused (peer 1 never links peer 3, never lists its game) and the
+ * download fails. */
+static void a_relayed_address_that_is_another_peer_is_not_trusted(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state, owner_id[LS_PEER_ID_HEX_LEN + 1], hub[32];
+    make_three_peers(f);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 3), "delta", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    start_peer(f, 3, -1, NULL, 0);
+    /* peer 1 knows nobody until the raw peer and peer 0 list peer 2 */
+    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
+    snprintf(owner_id, sizeof owner_id, "%s", ls_peer_id(f->peers[2].rt));
+    raw_relay_ready(f, 1, &raw, &raw_state);
+    ls_peer_addr_t lie = {.library_rev = 0};
+    memcpy(lie.peer_id, owner_id, sizeof lie.peer_id);
+    snprintf(lie.address, sizeof lie.address, "127.0.0.1:%d", ls_peer_listen_port(f->peers[3].rt));
+    raw_lists(&raw, &lie, 1);
+    snprintf(hub, sizeof hub, "127.0.0.1:%d", ls_peer_listen_port(f->peers[0].rt));
+    assert_int_equal(
+        ls_peer_submit(f->peers[1].rt, &(ls_peer_command_t){.kind = LS_CMD_ADD_PEER, .peer = hub}),
+        0);
+    assert_true(raw_alive_until(&raw, &f->peers[1], LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                                owner_id, SILENT_WAIT_MS));
+    raw_done(&raw, raw_state);
+    assert_int_equal(ls_peer_download(f->peers[1].rt, "charlie", NULL, 0, 0), 0);
+    bool finished = true;
+    json_t *ev = ls_swarm_wait_download_end(f, &f->peers[1], 0, 3 * WAIT_MS, &finished);
+    assert_non_null(ev);
+    json_decref(ev);
+    assert_false(finished);
+    assert_true(ls_swarm_log_count(f, "not the advertised") >= 1);
+    assert_false(sees_game(&f->peers[1], "delta", 0));
+}
+
+/* Peer `at`'s answer to a get_library for owner, asked by raw: tried
+ * while the answer is an error (a relay fetches a linked owner's library
+ * on the first ask), up to a few times. */
+#define ASK_TRIES 20
+#define ASK_EVERY_MS 250
+
+static void raw_ask_library(ls_raw_peer_t *raw, const char *owner, ls_raw_result_t *result,
+                            int tries)
+{
+    ls_msg_t ask = {.kind = LS_MSG_GET_LIBRARY};
+    memcpy(ask.u.library_request.peer_id, owner, sizeof ask.u.library_request.peer_id);
+    for (int i = 0; i < tries; i++) {
+        assert_int_equal(ls_raw_request(raw, &ask, result), 0);
+        assert_true(result->has_reply);
+        if (result->reply.kind == LS_MSG_SIGNED_LIBRARY || i + 1 == tries)
+            return;
+        ls_raw_result_free(result);
+        ls_raw_run_for(raw, ASK_EVERY_MS);
+    }
+}
+
+/* Issue #17, security review: two relays that got an owner from each
+ * other would confirm each other's copy for good once the owner left (a
+ * lease answered both ways). A raw relay hands peer 1 the signed library
+ * of peer 2 (fetched from peer 0); peer 1 shows peer 2 relayed through
+ * it, and answers that raw relay's own get_library for peer 2 with an
+ * error, while another asker gets the library. */
+static void a_relay_is_not_vouched_back_what_it_relayed(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t fetcher, relay, other;
+    ls_raw_result_t held, asked;
+    char *fetcher_state, *relay_state, *other_state, owner[LS_PEER_ID_HEX_LEN + 1];
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    snprintf(owner, sizeof owner, "%s", ls_peer_id(f->peers[2].rt));
+    raw_relay_ready(f, 0, &fetcher, &fetcher_state);
+    raw_ask_library(&fetcher, owner, &held, ASK_TRIES);
+    assert_int_equal(held.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    raw_relay_ready(f, 1, &relay, &relay_state);
+    relay.serve_library = &held.reply.u.signed_library;
+    ls_peer_addr_t entry = {.library_rev = 0};
+    memcpy(entry.peer_id, owner, sizeof entry.peer_id);
+    snprintf(entry.address, sizeof entry.address, "127.0.0.1:%d",
+             ls_peer_listen_port(f->peers[2].rt));
+    raw_lists(&relay, &entry, 1);
+    assert_true(raw_alive_until(&relay, &f->peers[1], LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                                owner, SILENT_WAIT_MS));
+    raw_ask_library(&relay, owner, &asked, 1);
+    assert_int_equal(asked.reply.kind, LS_MSG_ERROR);
+    ls_raw_result_free(&asked);
+    raw_relay_ready(f, 1, &other, &other_state);
+    raw_ask_library(&other, owner, &asked, 1);
+    assert_int_equal(asked.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    ls_raw_result_free(&asked);
+    raw_done(&other, other_state);
+    raw_done(&relay, relay_state);
+    ls_raw_result_free(&held);
+    raw_done(&fetcher, fetcher_state);
+}
+
+/* Issue #17: one link brings at most RELAY_PER_LINK_MAX owners. A raw
+ * peer lists OVER_SHARE more made-up owners than that: those are not
+ * asked for, and a warning says how many. */
+#define OVER_SHARE 8
+
+static void a_link_listing_more_owners_than_its_share_gets_a_warning(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    char *raw_state, needle[64];
+    size_t n = RELAY_PER_LINK_MAX + OVER_SHARE;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_relay_ready(f, 0, &raw, &raw_state);
+    ls_peer_addr_t *list = calloc(n, sizeof *list);
+    assert_non_null(list);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(list[i].peer_id, sizeof list[i].peer_id, "%064zx", i + 1);
+        snprintf(list[i].address, sizeof list[i].address, "127.0.0.1:%zu", 1000 + i);
+    }
+    raw_lists(&raw, list, n);
+    free(list);
+    snprintf(needle, sizeof needle, "%d listed peers not asked for", OVER_SHARE);
+    assert_int_equal(ls_swarm_log_count(f, needle), 1);
+    raw_done(&raw, raw_state);
+}
+
 static void delta_with_a_gap_makes_the_receiver_rehandshake(void **state)
 {
     fixture_t *f = *state;
@@ -1316,6 +1572,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_library_travels_a_chain_of_four, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_game_only_a_relayed_peer_holds_is_downloaded,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_relay_that_never_answers_is_passed_over_for_another,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_relayed_peer_that_left_goes_though_its_relay_stays,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_link_listing_more_owners_than_its_share_gets_a_warning,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_relay_is_not_vouched_back_what_it_relayed, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_relayed_address_that_is_another_peer_is_not_trusted,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_silent_connection_is_closed_at_the_hello_deadline,
                                         ls_swarm_setup, ls_swarm_teardown),
