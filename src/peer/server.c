@@ -1048,11 +1048,6 @@ void ls__server_close_handles(ls__server_t *server)
     uv_close((uv_handle_t *)&server->wait_timer, NULL);
 }
 
-uint32_t ls__server_waiting(const ls__server_t *server)
-{
-    return server->waiting_count;
-}
-
 void ls__server_set_partial(ls__server_t *server, bool is_on)
 {
     server->is_partial_on = is_on;

@@ -121,8 +121,6 @@ size_t ls__server_uploads(ls__server_t *server, uint64_t now_ms, ls__upload_stat
 void ls__server_set_shaper(ls__server_t *server, ls__shaper_t *shaper);
 /* Closes the server's timer: call it when the loop is being shut down. */
 void ls__server_close_handles(ls__server_t *server);
-/* Requests waiting for a transfer slot now (for tests). */
-uint32_t ls__server_waiting(const ls__server_t *server);
 /* After the loop ended (every stream is gone by then). */
 void ls__server_free(ls__server_t *server);
 /* The library answered from; swapped when the game directory changes. */
