@@ -87,6 +87,8 @@ typedef struct {
                                       closed; default LS_HELLO_DEADLINE_MS (10 s) */
     uint32_t serve_stall_ms;       /* a transfer we serve whose receiver reads nothing this
                                       long is reset; default LS_SERVE_STALL_MS (30 s) */
+    uint32_t serve_wait_ms;        /* a chunk request over the upload limit waits this long
+                                      for a slot before `busy`; default LS_SERVE_WAIT_MS */
     bool no_swarm;                 /* test switch: no partial copies announced, served or
                                       fetched from (only complete seeders, in file order) */
     bool no_peer_exchange;         /* test switch: no `peers` sent or taken (LS_FEATURE_PEERS

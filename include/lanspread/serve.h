@@ -67,6 +67,12 @@ void ls_serve_reply_free(ls_serve_reply_t *reply);
 bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool other_wants,
                            uint32_t shared_max);
 
+/* Fair order between requests waiting for an upload slot (server.c):
+ * sends[i] is how many transfers the peer of the i-th waiting request (the
+ * oldest first) has running now. The one to admit next: of the peer with
+ * the fewest, the oldest. n > 0. */
+size_t ls_serve_wait_pick(const uint32_t *sends, size_t n);
+
 /* Whether a swarm request for a chunk this peer is sending to another swarm
  * peer right now is refused (`busy`) rather than sent again at once: only
  * from a complete copy (super-seeding: its upload feeds chunks nobody has

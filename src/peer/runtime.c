@@ -833,6 +833,7 @@ static void shutdown_runtime(ls_peer_runtime_t *rt)
     uv_close((uv_handle_t *)&rt->games_timer, NULL);
     ls__known_stop(rt->known);
     ls__shaper_close_handles(rt->shaper);
+    ls__server_close_handles(rt->server);
     ls__playing_stop(rt->playing);
     if (rt->links)
         ls__links_stop(rt->links);
@@ -1160,6 +1161,7 @@ static int make_objects(ls_peer_runtime_t *rt)
     if (rc == 0) {
         ls__server_set_partial(rt->server, rt->is_swarm);
         ls__server_set_stall_ms(rt->server, rt->serve_stall_ms);
+        ls__server_set_wait_ms(rt->server, rt->serve_wait_ms);
         ls__server_set_shaper(rt->server, rt->shaper);
         ls__shaper_set_upload(rt->shaper, upload_limit(rt), rt->limits.peer_upload_share);
         ls__shaper_set_download(rt->shaper, rt->limits.max_download);
@@ -1253,6 +1255,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->links_target = config->links_target;
     rt->hello_deadline_ms = config->hello_deadline_ms;
     rt->serve_stall_ms = config->serve_stall_ms;
+    rt->serve_wait_ms = config->serve_wait_ms;
     rt->limits = config->limits;
     if (rt->limits.peer_upload_share == 0 || rt->limits.peer_upload_share > LS_SHAPER_SHARE_FULL)
         rt->limits.peer_upload_share = LS_SHAPER_SHARE_FULL;

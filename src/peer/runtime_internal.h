@@ -61,6 +61,7 @@ struct ls_peer_runtime {
     uint32_t fetch_stall_ms;
     uint32_t hello_deadline_ms;
     uint32_t serve_stall_ms;
+    uint32_t serve_wait_ms;
     ls_peer_limits_t limits; /* as set; changed by LS_CMD_SET_LIMITS */
     const ls_catalog_t *catalog;
     ls__events_t events;

@@ -283,6 +283,15 @@ bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool oth
     return sends < shared_max || !is_shared;
 }
 
+size_t ls_serve_wait_pick(const uint32_t *sends, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (sends[i] < sends[best])
+            best = i;
+    return best;
+}
+
 bool ls_serve_refuses_parallel_copy(bool is_partial_copy)
 {
     return !is_partial_copy;

@@ -40,6 +40,9 @@ typedef struct ls_serve_stream {
     struct ls_serve_stream *next_transfer; /* in the server's list of transfers */
     char game_id[LS_GAME_ID_MAX + 1];      /* of a transfer: whose bytes it serves */
     bool is_partial;                       /* the reply is from a partial copy (swarm) */
+    bool is_waiting;                       /* in the server's list of waiting requests */
+    struct ls_serve_stream *next_waiting;  /* ...oldest first */
+    uint64_t wait_since_ms;
     uv_work_t open_req;
 } ls_serve_stream_t;
 
@@ -48,7 +51,8 @@ typedef struct ls_serve_stream {
 typedef struct {
     const ls_link_t *link;
     uint32_t count;
-    size_t buffered; /* request bytes of its streams not yet a whole frame */
+    uint32_t waiting; /* its requests waiting for a slot */
+    size_t buffered;  /* request bytes of its streams not yet a whole frame */
 } ls_link_load_t;
 
 /* Bytes served per game: a small table, at most LS_UPLOAD_GAMES_MAX games
@@ -91,7 +95,12 @@ struct ls__server {
     uint32_t open_files;        /* files serving holds open (fd budget) */
     uint32_t fds_max;
     uint32_t stall_ms;
-    ls__shaper_t *shaper; /* the upload limit every body passes (NULL: none) */
+    uint32_t wait_ms;           /* LS_SERVE_WAIT_MS unless a test set it */
+    ls__shaper_t *shaper;       /* the upload limit every body passes (NULL: none) */
+    ls_serve_stream_t *waiting; /* requests waiting for a slot, oldest first */
+    uint32_t waiting_count;
+    uv_timer_t wait_timer; /* admits waiting requests, expires old ones */
+    bool is_closed;        /* the timer is closed: nothing waits any more */
 };
 
 static ls_link_load_t *load_of(ls__server_t *server, const ls_link_t *link, bool create)
@@ -115,7 +124,7 @@ static ls_link_load_t *load_of(ls__server_t *server, const ls_link_t *link, bool
  * that have requests in progress. */
 static void load_drop_if_idle(ls__server_t *server, ls_link_load_t *load)
 {
-    if (load && load->count == 0 && load->buffered == 0)
+    if (load && load->count == 0 && load->waiting == 0 && load->buffered == 0)
         *load = server->loads[--server->load_count];
 }
 
@@ -185,6 +194,8 @@ static bool swarm_admits(ls_serve_stream_t *ss)
     uint64_t now = uv_now(server->loop);
     bool other_wants = server->swarm_refused_link && server->swarm_refused_link != ss->link &&
                        now - server->swarm_refused_ms < LS_SERVE_SWARM_WANTED_MS;
+    for (const ls_serve_stream_t *w = server->waiting; w && !other_wants; w = w->next_waiting)
+        other_wants = w->link != ss->link && w->link->wants_swarm;
     if (ls_serve_swarm_admits(n, mine, other_wants, LS_SERVE_SWARM_SHARED_MAX))
         return true;
     server->swarm_refused_link = ss->link; /* compared, never followed */
@@ -194,6 +205,8 @@ static bool swarm_admits(ls_serve_stream_t *ss)
 
 /* A body transfer starts: false (and nothing counted) when over a limit. */
 static void transfer_end(ls_serve_stream_t *ss);
+static void wait_kick(ls__server_t *server, uint64_t in_ms);
+static void wait_remove(ls_serve_stream_t *ss);
 
 /* Ends a transfer at once: the stream reset, the file and its buffers
  * freed now rather than when the receiver acknowledges the reset. */
@@ -249,28 +262,36 @@ static bool preempt_for(ls_serve_stream_t *ss, const ls_link_load_t *load)
     return true;
 }
 
-static bool transfer_begin(ls_serve_stream_t *ss)
+/* What transfer_begin found. */
+typedef enum {
+    ADMIT_OK = 0, /* the transfer is counted: start it */
+    ADMIT_WAIT,   /* the total or the swarm limit is full: may wait for a slot */
+    ADMIT_BUSY,   /* over the requester's own limit: `busy` */
+} admit_t;
+
+/* may_preempt: a request just arrived (a waiting one takes freed slots). */
+static admit_t transfer_begin(ls_serve_stream_t *ss, bool may_preempt)
 {
     ls__server_t *server = ss->server;
     ls_link_load_t *load = load_of(server, ss->link, true);
     if (!load || load->count >= LS_SERVE_PER_PEER_MAX)
-        return false;
+        return ADMIT_BUSY;
     if (server->transfers >= LS_SERVE_TOTAL_MAX) {
-        if (!preempt_for(ss, load))
-            return false;
+        if (!may_preempt || !preempt_for(ss, load))
+            return ADMIT_WAIT;
         /* the victim's entry may have left the table, moving another into
          * its slot: look ours up again rather than trust the pointer */
         if (!(load = load_of(server, ss->link, true)))
-            return false;
+            return ADMIT_BUSY;
     }
     if (!swarm_admits(ss))
-        return false;
+        return ADMIT_WAIT;
     load->count++;
     server->transfers++;
     ss->is_transfer = true;
     ss->next_transfer = server->sending;
     server->sending = ss;
-    return true;
+    return ADMIT_OK;
 }
 
 /* FNV-1a over the range's game, path, offset and length: a collision only
@@ -366,6 +387,7 @@ static void transfer_end(ls_serve_stream_t *ss)
         load->count--;
         load_drop_if_idle(server, load);
     }
+    wait_kick(server, 0);
 }
 
 /* The fd budget: a file opened for serving holds a slot until closed,
@@ -390,6 +412,7 @@ static void unhold(ls_serve_stream_t *ss)
 
 static void serve_stream_free(ls_serve_stream_t *ss)
 {
+    wait_remove(ss);
     transfer_end(ss);
     buffer_set(ss, 0);
     ls_msg_free(&ss->held_hello);
@@ -551,6 +574,142 @@ static void refuse_busy(ls_serve_stream_t *ss, const char *why)
     send_error(ss, LS_WIRE_BUSY, why);
 }
 
+/* Super-seeding: a chunk on its way to (or just given to) another swarm
+ * peer is refused at once, waiting or not; true when it was. */
+static bool refuses_for_the_swarm(ls_serve_stream_t *ss)
+{
+    if (is_sent_to_another(ss)) {
+        refuse_busy(ss, "this chunk is on its way to another peer; ask the swarm");
+        return true;
+    }
+    if (is_given_recently(ss)) {
+        refuse_busy(ss, "this chunk was just given to another peer; ask the swarm");
+        return true;
+    }
+    return false;
+}
+
+/* A counted transfer (transfer_begin said ADMIT_OK): its file is opened on
+ * the pool, its body sent from open_done. */
+static void transfer_start(ls_serve_stream_t *ss)
+{
+    if (ss->server->open_files >= ss->server->fds_max) {
+        transfer_end(ss);
+        refuse_busy(ss, "too many files open for serving; ask another peer");
+        return;
+    }
+    note_given(ss);
+    ss->server->open_files++;
+    ss->holds_fd = true;
+    ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id,
+             ss->reply.path ? ss->reply.path : "(batch)", (unsigned long long)ss->reply.offset,
+             (unsigned long long)ss->reply.length);
+    ss->open_req.data = ss;
+    ss->is_busy = true;
+    if (ls_workq_queue(ss->server->loop, &ss->open_req, LS_WORKQ_LATENCY, open_work, open_done) !=
+        0) {
+        ss->is_busy = false;
+        send_error(ss, LS_WIRE_INTERNAL, "cannot queue the file open");
+    }
+}
+
+/* Queues a request the limits have no slot for; false (nothing queued)
+ * when the queue of its peer or the whole queue is full. */
+static bool wait_add(ls_serve_stream_t *ss)
+{
+    ls__server_t *server = ss->server;
+    ls_link_load_t *load = load_of(server, ss->link, true);
+    if (server->is_closed || !load || load->waiting >= LS_SERVE_WAIT_PER_PEER_MAX ||
+        server->waiting_count >= LS_SERVE_WAIT_MAX)
+        return false;
+    load->waiting++;
+    server->waiting_count++;
+    ss->is_waiting = true;
+    ss->wait_since_ms = uv_now(server->loop);
+    ss->next_waiting = NULL;
+    ls_serve_stream_t **p = &server->waiting;
+    while (*p)
+        p = &(*p)->next_waiting;
+    *p = ss;
+    if (server->waiting == ss)
+        wait_kick(server, server->wait_ms);
+    return true;
+}
+
+static void wait_remove(ls_serve_stream_t *ss)
+{
+    ls__server_t *server = ss->server;
+    if (!ss->is_waiting)
+        return;
+    for (ls_serve_stream_t **p = &server->waiting; *p; p = &(*p)->next_waiting)
+        if (*p == ss) {
+            *p = ss->next_waiting;
+            break;
+        }
+    ss->is_waiting = false;
+    ss->next_waiting = NULL;
+    server->waiting_count--;
+    ls_link_load_t *load = load_of(server, ss->link, false);
+    if (load) {
+        load->waiting--;
+        load_drop_if_idle(server, load);
+    }
+}
+
+/* The waiting request to admit next (ls_serve_wait_pick's order). */
+static ls_serve_stream_t *wait_next(ls__server_t *server)
+{
+    uint32_t sends[LS_SERVE_WAIT_MAX];
+    ls_serve_stream_t *by_age[LS_SERVE_WAIT_MAX];
+    size_t n = 0;
+    for (ls_serve_stream_t *w = server->waiting; w && n < LS_SERVE_WAIT_MAX; w = w->next_waiting) {
+        const ls_link_load_t *load = load_of(server, w->link, false);
+        by_age[n] = w;
+        sends[n++] = load ? load->count : 0;
+    }
+    return n ? by_age[ls_serve_wait_pick(sends, n)] : NULL;
+}
+
+/* Expires the requests waiting for the wait time (`busy`), then admits
+ * waiting requests, fairly, while slots are free. Runs from the timer,
+ * never inside a transfer's end, so no stream goes away under a caller. */
+static void wait_timer_cb(uv_timer_t *timer)
+{
+    ls__server_t *server = timer->data;
+    uint64_t now = uv_now(server->loop);
+    while (server->waiting && now - server->waiting->wait_since_ms >= server->wait_ms) {
+        ls_serve_stream_t *ss = server->waiting;
+        wait_remove(ss);
+        refuse_busy(ss, "at the upload limit; ask another peer");
+    }
+    ls_serve_stream_t *ss;
+    while ((ss = wait_next(server)) != NULL) {
+        admit_t admit = transfer_begin(ss, false);
+        if (admit == ADMIT_WAIT)
+            break; /* no slot free: the next transfer's end kicks again */
+        wait_remove(ss);
+        if (admit != ADMIT_OK)
+            refuse_busy(ss, "at the upload limit; ask another peer");
+        else if (refuses_for_the_swarm(ss)) /* given to another meanwhile */
+            transfer_end(ss);
+        else
+            transfer_start(ss);
+    }
+    if (server->waiting)
+        wait_kick(server, server->waiting->wait_since_ms + server->wait_ms - now);
+}
+
+/* The timer runs the waiting list in in_ms (0: on the next loop turn). */
+static void wait_kick(ls__server_t *server, uint64_t in_ms)
+{
+    if (server->is_closed || !server->waiting)
+        return;
+    if (in_ms > 0 && uv_is_active((uv_handle_t *)&server->wait_timer) &&
+        uv_timer_get_due_in(&server->wait_timer) <= in_ms)
+        return; /* due sooner already */
+    uv_timer_start(&server->wait_timer, wait_timer_cb, in_ms, 0);
+}
+
 static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
 {
     ls_library_t *library = ss->server->library;
@@ -570,40 +729,20 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         send_frame(ss, &ss->reply.header, true);
         return;
     }
-    if (is_sent_to_another(ss)) {
-        refuse_busy(ss, "this chunk is on its way to another peer; ask the swarm");
-        return;
-    }
-    if (is_given_recently(ss)) {
-        refuse_busy(ss, "this chunk was just given to another peer; ask the swarm");
-        return;
-    }
     snprintf(ss->game_id, sizeof ss->game_id, "%s",
              request->kind == LS_MSG_GET_FILE_BATCH ? request->u.batch_request.game_id
              : request->kind == LS_MSG_GET_COVER    ? request->u.cover_request.game_id
                                                     : request->u.file_request.game_id);
-    if (!transfer_begin(ss)) {
+    if (refuses_for_the_swarm(ss))
+        return;
+    admit_t admit = transfer_begin(ss, true);
+    if (admit == ADMIT_WAIT && wait_add(ss))
+        return;
+    if (admit != ADMIT_OK) {
         refuse_busy(ss, "at the upload limit; ask another peer");
         return;
     }
-    if (ss->server->open_files >= ss->server->fds_max) {
-        transfer_end(ss);
-        refuse_busy(ss, "too many files open for serving; ask another peer");
-        return;
-    }
-    note_given(ss);
-    ss->server->open_files++;
-    ss->holds_fd = true;
-    ls_debug("serve", "%.12s: %s [%llu +%llu]", ss->link->peer_id,
-             ss->reply.path ? ss->reply.path : "(batch)", (unsigned long long)ss->reply.offset,
-             (unsigned long long)ss->reply.length);
-    ss->open_req.data = ss;
-    ss->is_busy = true;
-    if (ls_workq_queue(ss->server->loop, &ss->open_req, LS_WORKQ_LATENCY, open_work, open_done) !=
-        0) {
-        ss->is_busy = false;
-        send_error(ss, LS_WIRE_INTERNAL, "cannot queue the file open");
-    }
+    transfer_start(ss);
 }
 
 static void handle_hello(ls_serve_stream_t *ss, ls_hello_t *hello)
@@ -812,6 +951,7 @@ static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
         ls__shaper_forget(ss->server->shaper, s);
     ss->stream = NULL;
     unhold(ss);
+    wait_remove(ss); /* its link closed or its requester reset it */
     if (!ss->is_busy)
         serve_stream_free(ss); /* else the pending job frees it */
 }
@@ -889,7 +1029,23 @@ int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_
     server->is_partial_on = true;
     server->fds_max = fd_budget();
     server->stall_ms = LS_SERVE_STALL_MS;
+    server->wait_ms = LS_SERVE_WAIT_MS;
+    uv_timer_init(loop, &server->wait_timer);
+    server->wait_timer.data = server;
     return 0;
+}
+
+void ls__server_set_wait_ms(ls__server_t *server, uint32_t wait_ms)
+{
+    server->wait_ms = wait_ms ? wait_ms : LS_SERVE_WAIT_MS;
+}
+
+void ls__server_close_handles(ls__server_t *server)
+{
+    if (!server || server->is_closed)
+        return;
+    server->is_closed = true;
+    uv_close((uv_handle_t *)&server->wait_timer, NULL);
 }
 
 void ls__server_set_partial(ls__server_t *server, bool is_on)

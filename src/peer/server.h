@@ -45,18 +45,32 @@ typedef struct {
     uint32_t peers; /* transfers of it running now, to distinct peers */
 } ls__upload_stat_t;
 
-/* Transfers served at once: per peer and in all. A request over either is
- * answered `busy` (the requester asks elsewhere); the per-peer limit is the
- * planner's largest window, so one downloader alone is never refused. */
+/* Transfers served at once: per peer and in all. A request over the
+ * per-peer limit is answered `busy` (the requester asks elsewhere); the
+ * per-peer limit is the planner's largest window, so one downloader alone is
+ * never refused. A request over the total (or the swarm) limit waits for a
+ * slot (see LS_SERVE_WAIT_MS). */
 #define LS_SERVE_PER_PEER_MAX 16
 #define LS_SERVE_TOTAL_MAX 96
 /* While several swarm peers fetch from us at once, at most this many chunks
  * are sent at a time: sent one after the other, chunks are complete (and
  * announced, and passed on) early, instead of all at the end of a round. */
 #define LS_SERVE_SWARM_SHARED_MAX 3
-/* ...and "several" counts a swarm peer refused one within this long: it
- * asks again after its busy backoff (62 ms per MiB of chunk). */
+/* ...and "several" counts a swarm peer waiting for one now, or refused one
+ * within this long (it asks again after its busy backoff, 62 ms per MiB of
+ * chunk). */
 #define LS_SERVE_SWARM_WANTED_MS 250
+/* A body request that finds the total or the swarm limit full waits for a
+ * slot, up to this long, instead of being answered `busy` at once: a
+ * refusal left a gap of a round trip plus the requester's backoff in its
+ * pipeline, and 60 % of the requests in a 6-downloader fan-out were refused
+ * while every downloader's link ran at 75 %. When a transfer ends the
+ * waiting request of the peer with the fewest transfers now goes next
+ * (oldest first between equals). Waits are bounded per peer and in all;
+ * a request over those, or still waiting after this long, gets `busy`. */
+#define LS_SERVE_WAIT_MS 400
+#define LS_SERVE_WAIT_PER_PEER_MAX 8
+#define LS_SERVE_WAIT_MAX 64
 /* Super-seeding: a chunk of a complete game given to one swarm peer is
  * refused (`busy`) to the others for this long while our upload carries
  * other swarm chunks; the ring remembers this many chunks given. */
@@ -90,6 +104,8 @@ int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_
 void ls__server_set_partial(ls__server_t *server, bool is_on);
 /* The stall timeout (0: LS_SERVE_STALL_MS). */
 void ls__server_set_stall_ms(ls__server_t *server, uint32_t stall_ms);
+/* How long a request over the limit waits for a slot (0: LS_SERVE_WAIT_MS). */
+void ls__server_set_wait_ms(ls__server_t *server, uint32_t wait_ms);
 /* Resets transfers stalled for the stall timeout; call it about once a
  * second (the upload timer does). */
 void ls__server_check_stalls(ls__server_t *server, uint64_t now_ms);
@@ -103,6 +119,8 @@ size_t ls__server_uploads(ls__server_t *server, uint64_t now_ms, ls__upload_stat
 /* Every body served passes the shaper's upload gate (borrowed; NULL: no
  * limit). Set before serving starts. */
 void ls__server_set_shaper(ls__server_t *server, ls__shaper_t *shaper);
+/* Closes the server's timer: call it when the loop is being shut down. */
+void ls__server_close_handles(ls__server_t *server);
 /* After the loop ended (every stream is gone by then). */
 void ls__server_free(ls__server_t *server);
 /* The library answered from; swapped when the game directory changes. */

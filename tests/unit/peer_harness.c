@@ -209,6 +209,7 @@ static void raw_finish(ls_raw_stream_t *st, int status)
     st->payload = NULL;
     st->is_done = true;
     out->is_done = true;
+    out->stream = NULL;
 }
 
 static void raw_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
@@ -425,26 +426,39 @@ int ls_raw_send_unfinished(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_
     memset(out, 0, sizeof *out);
     if (!st)
         return LS_ENOMEM;
-    *st = (ls_raw_stream_t){.out = out, .is_allocated = true};
+    *st = (ls_raw_stream_t){.out = out, .is_allocated = true, .is_unread = rp->is_not_reading};
     sha256_init(&st->body);
     int rc = rp->conn ? ls_net_stream_open(rp->conn, &raw_stream_callbacks, st, &s) : LS_ESTATE;
     if (rc != 0) {
         free(st);
         return rc;
     }
+    out->stream = s;
     return ls_net_stream_write(s, bytes, len);
 }
 
-int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out)
+/* Encodes msg and hands the frame to send (exchange or send_unfinished). */
+static int raw_send_msg(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out,
+                        int (*send)(ls_raw_peer_t *, const void *, size_t, ls_raw_result_t *))
 {
     uint8_t *frame;
     size_t len;
     int rc = ls_msg_encode(msg, &frame, &len);
     if (rc != 0)
         return rc;
-    rc = ls_raw_exchange(rp, frame, len, out);
+    rc = send(rp, frame, len, out);
     free(frame);
     return rc;
+}
+
+int ls_raw_request_async(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out)
+{
+    return raw_send_msg(rp, msg, out, ls_raw_send_unfinished);
+}
+
+int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out)
+{
+    return raw_send_msg(rp, msg, out, ls_raw_exchange);
 }
 
 int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *out)
@@ -654,6 +668,7 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
                                .reconnect_ms = 300,
                                .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,
                                .serve_stall_ms = f->serve_stall_ms,
+                               .serve_wait_ms = f->serve_wait_ms,
                                .links_target = f->links_target,
                                .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};

@@ -86,6 +86,8 @@ typedef struct {
     uint8_t body_sha256[LS_SHA256_LEN];
     int close_status;
     bool is_done; /* the stream closed */
+    /* the stream of ls_raw_send_unfinished until it closed (to reset it) */
+    ls_net_stream_t *stream;
 } ls_raw_result_t;
 
 int ls_raw_open(ls_raw_peer_t *rp, const char *state_dir);
@@ -100,6 +102,9 @@ int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out)
  * (which must outlive the stream) fills in as the reply comes, and
  * out->is_done once the stream closed. */
 int ls_raw_send_unfinished(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_raw_result_t *out);
+/* A whole request frame sent that way: the reply is read (or, with
+ * rp->is_not_reading, left unread: its window stays shut) as the loop runs. */
+int ls_raw_request_async(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out);
 /* A correct hello (with the raw peer's own id) and its reply. */
 int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *out);
 /* The same, advertising these features instead of "chunk-sha256" alone. */
@@ -143,6 +148,7 @@ typedef struct {
     ls_catalog_t *catalog;
     ls_test_peer_t peers[LS_SWARM_MAX];
     uint32_t serve_stall_ms; /* for the peers started next (0: the default) */
+    uint32_t serve_wait_ms;  /* for the peers started next (0: the default) */
     uint32_t links_target;   /* for the peers started next (0: a full mesh) */
     uv_mutex_t log_lock;
     char log[262144];

@@ -1482,6 +1482,237 @@ static void a_transfer_whose_receiver_reads_nothing_is_reset_and_its_file_closed
     raw_done(&raw, raw_state);
 }
 
+/* Upload slots and waiting requests (LS_SERVE_SWARM_SHARED_MAX,
+ * LS_SERVE_WAIT_MS): swarm raw peers on a small window, so that a 1 MiB
+ * reply stays in flight until its receiver reads it. */
+#define WAIT_GAME_CHUNKS 24
+#define WAIT_LONG_MS 5000 /* far longer than any step of the test takes */
+#define WAIT_SHORT_MS 300
+
+static void swarm_raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
+{
+    ls_raw_result_t result;
+    char *features[] = {"chunk-sha256", LS_FEATURE_SWARM};
+    ls_net_limits_t small = {.stream_window = 64 * 1024, .conn_window = 1024 * 1024};
+    *raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open_limited(raw, *raw_state, &small), 0);
+    assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(f->peers[0].rt)), 0);
+    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, 2, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+}
+
+static void request_chunk_async(ls_raw_peer_t *raw, uint32_t chunk, ls_raw_result_t *out)
+{
+    ls_msg_t req = {.kind = LS_MSG_GET_FILE_CHUNK};
+    req.u.file_request.game_id = "alpha";
+    req.u.file_request.path = "alpha.pak";
+    req.u.file_request.offset = (uint64_t)chunk * LS_CHUNK_SIZE;
+    req.u.file_request.length = LS_CHUNK_SIZE;
+    assert_int_equal(ls_raw_request_async(raw, &req, out), 0);
+}
+
+static bool is_busy_reply(const ls_raw_result_t *r)
+{
+    return r->is_done && r->has_reply && r->reply.kind == LS_MSG_ERROR &&
+           r->reply.u.error.code == LS_WIRE_BUSY;
+}
+
+static int count_done(const ls_raw_result_t *r, int n)
+{
+    int done = 0;
+    for (int i = 0; i < n; i++)
+        done += r[i].is_done;
+    return done;
+}
+
+/* Runs raw until `want` of results[0..n) are done (bounded: 10 s). */
+static void run_until_done(ls_raw_peer_t *raw, ls_raw_result_t *results, int n, int want)
+{
+    for (int t = 0; t < 200 && count_done(results, n) < want; t++)
+        ls_raw_run_for(raw, 50);
+}
+
+/* Peer 0 serves "alpha"; `holder` (not reading) takes every shared swarm
+ * slot with chunks 0.. of it, which stay in flight. */
+static void hold_swarm_slots(fixture_t *f, uint32_t wait_ms, ls_raw_peer_t *holder,
+                             char **holder_state, ls_raw_result_t *held)
+{
+    f->serve_wait_ms = wait_ms;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", WAIT_GAME_CHUNKS * LS_CHUNK_SIZE);
+    start_peer(f, 0, -1, NULL, 0);
+    swarm_raw_ready(f, holder, holder_state);
+    holder->is_not_reading = true;
+    for (uint32_t i = 0; i < LS_SERVE_SWARM_SHARED_MAX; i++)
+        request_chunk_async(holder, i, &held[i]);
+    ls_raw_run_for(holder, 300);
+    assert_int_equal(count_done(held, LS_SERVE_SWARM_SHARED_MAX), 0);
+}
+
+static void free_results(ls_raw_result_t *r, int n)
+{
+    for (int i = 0; i < n; i++)
+        ls_raw_result_free(&r[i]);
+}
+
+/* A chunk request that finds the shared swarm slots taken waits for one
+ * and is served when it frees, not answered `busy` (which left a gap in
+ * the requester's pipeline: 60 % of the requests of a 6-downloader
+ * fan-out were refused so). */
+static void a_request_over_the_upload_limit_is_served_when_a_slot_frees(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, asker;
+    char *holder_state, *asker_state;
+    ls_raw_result_t held[LS_SERVE_SWARM_SHARED_MAX], asked;
+    hold_swarm_slots(f, WAIT_LONG_MS, &holder, &holder_state, held);
+    swarm_raw_ready(f, &asker, &asker_state);
+    request_chunk_async(&asker, LS_SERVE_SWARM_SHARED_MAX, &asked);
+    ls_raw_run_for(&asker, 300);
+    assert_false(asked.is_done);     /* waiting, not refused */
+    raw_done(&holder, holder_state); /* its transfers end: the slots free */
+    run_until_done(&asker, &asked, 1, 1);
+    assert_true(asked.is_done);
+    assert_true(asked.has_reply);
+    assert_int_equal(asked.reply.kind, LS_MSG_FILE_CHUNK);
+    assert_int_equal(asked.body_len, LS_CHUNK_SIZE);
+    ls_raw_result_free(&asked);
+    free_results(held, LS_SERVE_SWARM_SHARED_MAX);
+    raw_done(&asker, asker_state);
+}
+
+/* Runs each raw peer's loop in turn for a while: the replies to come in,
+ * and the acknowledgements a reset stream waits for to close. */
+static void run_all(ls_raw_peer_t *a, ls_raw_peer_t *b, ls_raw_peer_t *c)
+{
+    for (int i = 0; i < 4; i++) {
+        ls_raw_run_for(a, 50);
+        ls_raw_run_for(b, 50);
+        ls_raw_run_for(c, 50);
+    }
+}
+
+/* Slots that free one at a time go to the waiting peer with the fewest
+ * transfers running, the oldest request first between equals: a peer that
+ * asked first for many does not take every freed slot from one that asked
+ * later for one. */
+static void freed_slots_go_fairly_between_waiting_peers(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, many, one;
+    char *holder_state, *many_state, *one_state;
+    ls_raw_result_t held[LS_SERVE_SWARM_SHARED_MAX], first, second, late;
+    hold_swarm_slots(f, WAIT_LONG_MS, &holder, &holder_state, held);
+    swarm_raw_ready(f, &many, &many_state);
+    swarm_raw_ready(f, &one, &one_state);
+    many.is_not_reading = one.is_not_reading = true; /* what starts stays in flight */
+    request_chunk_async(&many, 10, &first);
+    ls_raw_run_for(&many, 200); /* in this order: streams sent together may not */
+    request_chunk_async(&many, 11, &second);
+    ls_raw_run_for(&many, 200);
+    request_chunk_async(&one, 12, &late);
+    run_all(&holder, &many, &one);
+    assert_int_equal(first.body_len + second.body_len + late.body_len, 0);
+    /* one slot frees: both peers have none running, the oldest goes */
+    ls_net_stream_reset(held[0].stream, LS_NET_APP_CANCELED);
+    run_all(&holder, &many, &one);
+    assert_true(first.body_len > 0);
+    assert_int_equal(second.body_len + late.body_len, 0);
+    /* another: `many` runs one now, so the later request of `one` goes */
+    ls_net_stream_reset(held[1].stream, LS_NET_APP_CANCELED);
+    run_all(&holder, &many, &one);
+    assert_true(late.body_len > 0);
+    assert_int_equal(second.body_len, 0);
+    raw_done(&holder, holder_state);
+    raw_done(&many, many_state);
+    raw_done(&one, one_state);
+    free_results(held, LS_SERVE_SWARM_SHARED_MAX);
+    ls_raw_result_free(&first);
+    ls_raw_result_free(&second);
+    ls_raw_result_free(&late);
+}
+
+/* A waiting request gets `busy` once it waited the wait time, and a
+ * request over its peer's waiting places gets it at once. */
+static void a_full_queue_or_an_expired_wait_answers_busy(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, asker;
+    char *holder_state, *asker_state;
+    ls_raw_result_t held[LS_SERVE_SWARM_SHARED_MAX], asked[LS_SERVE_WAIT_PER_PEER_MAX + 1];
+    const int n = LS_SERVE_WAIT_PER_PEER_MAX + 1;
+    hold_swarm_slots(f, WAIT_SHORT_MS, &holder, &holder_state, held);
+    swarm_raw_ready(f, &asker, &asker_state);
+    uint64_t start = uv_hrtime();
+    for (int i = 0; i < n; i++)
+        request_chunk_async(&asker, LS_SERVE_SWARM_SHARED_MAX + (uint32_t)i, &asked[i]);
+    /* the one over the queue: refused before any wait is over */
+    run_until_done(&asker, asked, n, 1);
+    assert_true((uv_hrtime() - start) / 1000000u < WAIT_SHORT_MS);
+    assert_int_equal(count_done(asked, n), 1);
+    for (int i = 0; i < n; i++)
+        assert_true(!asked[i].is_done || is_busy_reply(&asked[i]));
+    /* the others: refused once they waited the wait time */
+    run_until_done(&asker, asked, n, n);
+    assert_true((uv_hrtime() - start) / 1000000u >= WAIT_SHORT_MS);
+    for (int i = 0; i < n; i++)
+        assert_true(is_busy_reply(&asked[i]));
+    free_results(asked, n);
+    raw_done(&asker, asker_state);
+    raw_done(&holder, holder_state);
+    free_results(held, LS_SERVE_SWARM_SHARED_MAX);
+}
+
+/* A waiting request whose stream is reset, or whose connection closes,
+ * leaves the queue: its places are free again for the next requests
+ * (which wait instead of being refused), and a slot that frees goes to a
+ * live request. */
+static void a_waiting_request_whose_stream_or_link_goes_is_dropped(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, asker, gone;
+    char *holder_state, *asker_state, *gone_state;
+    const int n = LS_SERVE_WAIT_PER_PEER_MAX;
+    ls_raw_result_t held[LS_SERVE_SWARM_SHARED_MAX], first[LS_SERVE_WAIT_PER_PEER_MAX],
+        second[LS_SERVE_WAIT_PER_PEER_MAX], lost[LS_SERVE_WAIT_PER_PEER_MAX];
+    hold_swarm_slots(f, WAIT_LONG_MS, &holder, &holder_state, held);
+    swarm_raw_ready(f, &asker, &asker_state);
+    swarm_raw_ready(f, &gone, &gone_state);
+    /* a peer fills its places, then its connection goes */
+    for (int i = 0; i < n; i++)
+        request_chunk_async(&gone, LS_SERVE_SWARM_SHARED_MAX + (uint32_t)i, &lost[i]);
+    ls_raw_run_for(&gone, 300);
+    assert_int_equal(count_done(lost, n), 0);
+    raw_done(&gone, gone_state);
+    free_results(lost, n);
+    /* another fills its places and resets every request */
+    for (int i = 0; i < n; i++)
+        request_chunk_async(&asker, LS_SERVE_SWARM_SHARED_MAX + (uint32_t)i, &first[i]);
+    ls_raw_run_for(&asker, 300);
+    assert_int_equal(count_done(first, n), 0);
+    for (int i = 0; i < n; i++)
+        ls_net_stream_reset(first[i].stream, LS_NET_APP_CANCELED);
+    run_until_done(&asker, first, n, n);
+    ls_raw_run_for(&asker, 200);
+    /* its places are free: n more wait (none refused at once)... */
+    for (int i = 0; i < n; i++)
+        request_chunk_async(&asker, LS_SERVE_SWARM_SHARED_MAX + n + (uint32_t)i, &second[i]);
+    ls_raw_run_for(&asker, 300);
+    assert_int_equal(count_done(second, n), 0);
+    /* ...and are served once the slots free */
+    raw_done(&holder, holder_state);
+    run_until_done(&asker, second, n, n);
+    for (int i = 0; i < n; i++) {
+        assert_true(second[i].has_reply);
+        assert_int_equal(second[i].reply.kind, LS_MSG_FILE_CHUNK);
+        assert_int_equal(second[i].body_len, LS_CHUNK_SIZE);
+    }
+    free_results(first, n);
+    free_results(second, n);
+    free_results(held, LS_SERVE_SWARM_SHARED_MAX);
+    raw_done(&asker, asker_state);
+}
+
 /* Pieces of one unfinished request frame (header announcing the largest
  * request): LS_SERVE_CONN_BUFFER_MAX holds PIECES of them, one more is over. */
 #define PIECES 4
@@ -1553,6 +1784,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_transfer_whose_receiver_reads_nothing_is_reset_and_its_file_closed, ls_swarm_setup,
             ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_request_over_the_upload_limit_is_served_when_a_slot_frees,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(freed_slots_go_fairly_between_waiting_peers, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_full_queue_or_an_expired_wait_answers_busy,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_waiting_request_whose_stream_or_link_goes_is_dropped,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(request_bytes_buffered_on_one_connection_are_budgeted,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_stranger_gets_one_stream_before_its_hello, ls_swarm_setup,

@@ -305,6 +305,21 @@ static void swarm_upload_is_shared_between_requesters(void **state)
     assert_false(ls_serve_swarm_admits(16, 16, true, 3));
 }
 
+/* Requests waiting for an upload slot: the next is the oldest of the peer
+ * with the fewest transfers running. */
+static void waiting_requests_are_admitted_fairly(void **state)
+{
+    (void)state;
+    const uint32_t one[] = {7};
+    const uint32_t equal[] = {1, 1, 1};
+    const uint32_t fewest_later[] = {2, 1, 0, 0};
+    const uint32_t oldest_of_fewest[] = {3, 1, 2, 1};
+    assert_int_equal(ls_serve_wait_pick(one, 1), 0);
+    assert_int_equal(ls_serve_wait_pick(equal, 3), 0);
+    assert_int_equal(ls_serve_wait_pick(fewest_later, 4), 2);
+    assert_int_equal(ls_serve_wait_pick(oldest_of_fewest, 4), 1);
+}
+
 /* A chunk on its way to another swarm peer: a complete copy refuses it
  * (super-seeding), a partial copy with room sends it again. */
 static void only_a_complete_copy_refuses_a_chunk_in_flight(void **state)
@@ -325,6 +340,7 @@ int main(void)
         cmocka_unit_test(chunk_requests_on_a_game_of_many_files_cost_a_lookup_each),
         cmocka_unit_test(swarm_upload_is_shared_between_requesters),
         cmocka_unit_test(only_a_complete_copy_refuses_a_chunk_in_flight),
+        cmocka_unit_test(waiting_requests_are_admitted_fairly),
     };
     ls_log_set_level(LS_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
