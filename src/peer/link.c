@@ -663,10 +663,25 @@ static size_t collect_peers(const ls_link_t *to, uint64_t after_seq, ls_peer_add
 
 static void peers_timer_cb(uv_timer_t *timer);
 
-static void peers_timer_arm(ls__links_t *links)
+/* Runs the peers timer in `delay_ms` unless it is due sooner already. */
+static void peers_timer_arm(ls__links_t *links, uint64_t delay_ms)
 {
-    if (links->endpoint && !uv_is_active((uv_handle_t *)&links->peers_timer))
-        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_GOSSIP_MS, LS_PEERS_GOSSIP_MS);
+    uv_timer_t *timer = &links->peers_timer;
+    if (!links->endpoint ||
+        (uv_is_active((uv_handle_t *)timer) && uv_timer_get_due_in(timer) <= delay_ms))
+        return;
+    uv_timer_start(timer, peers_timer_cb, delay_ms, 0);
+}
+
+/* The least time between two `peers` to one link: LS_PEERS_RESEND_MS in a
+ * full mesh's first sends (links it hears of from mDNS anyway), else
+ * LS_PEERS_GOSSIP_MS, so that each hop of news across a bounded mesh
+ * waits at most that long (and not at all when the link is idle). */
+static uint64_t peers_gap_ms(const ls_link_t *link)
+{
+    return link->peers_sent < LS_PEERS_SENDS_MAX && !link->links->config.links_target
+               ? LS_PEERS_RESEND_MS
+               : LS_PEERS_GOSSIP_MS;
 }
 
 static void send_peers(ls_link_t *link)
@@ -698,36 +713,39 @@ static void send_peers(ls_link_t *link)
         ls_debug("peer", "%s: peers not sent: %s", link->address, ls_strerror(rc));
     }
     free(list);
-    peers_timer_arm(links);
+    peers_timer_arm(links, peers_gap_ms(link));
 }
 
 /* A link hears of the news since we last told it (links that became
- * ready, relayed peers verified), LS_PEERS_RESEND_MS (in its first sends)
- * or LS_PEERS_GOSSIP_MS after the last time at the soonest. The timer stops once no link has news
- * waiting, and starts again with the next news. */
+ * ready, relayed peers verified) as soon as its peers_gap_ms since the
+ * last time allows: news runs the timer at once, and the timer runs again
+ * when the next link with news waiting is due. It stays stopped while no
+ * link has news waiting. */
 static void peers_timer_cb(uv_timer_t *timer)
 {
     ls__links_t *links = timer->data;
     uint64_t now = ls__links_now(links);
-    bool is_pending = false;
+    uint64_t next_ms = UINT64_MAX;
     for (ls_link_t *l = links->list; l; l = l->next) {
         if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0)
             continue;
         if (links->ready_seq <= l->peers_sent_seq)
             continue; /* nothing new for it yet */
-        uint64_t gap_ms =
-            l->peers_sent < LS_PEERS_SENDS_MAX ? LS_PEERS_RESEND_MS : LS_PEERS_GOSSIP_MS;
-        if (now - l->peers_sent_ms >= gap_ms)
+        uint64_t due_ms = l->peers_sent_ms + peers_gap_ms(l);
+        if (now >= due_ms)
             send_peers(l);
-        is_pending |= links->ready_seq > l->peers_sent_seq;
+        else if (due_ms - now < next_ms)
+            next_ms = due_ms - now;
     }
-    if (!is_pending)
-        uv_timer_stop(timer);
+    if (next_ms != UINT64_MAX)
+        peers_timer_arm(links, next_ms);
 }
 
 uint64_t ls__links_news(ls__links_t *links)
 {
-    peers_timer_arm(links);
+    /* at once, but on the timer: the caller stamps its entry with the
+     * number returned, and a `peers` built before that would skip it */
+    peers_timer_arm(links, 0);
     return ++links->ready_seq;
 }
 
