@@ -39,6 +39,7 @@ struct ls__links {
     uint64_t preferred[LS_LINKS_TARGET_MAX];
     size_t preferred_count;
     uv_timer_t dial_timer; /* a handshake ended while dials were held */
+    uint32_t target; /* the links target in force (0: a full mesh), see ls__links_note_party */
     bool is_dial_held;
 };
 
@@ -679,9 +680,8 @@ static void peers_timer_arm(ls__links_t *links, uint64_t delay_ms)
  * waits at most that long (and not at all when the link is idle). */
 static uint64_t peers_gap_ms(const ls_link_t *link)
 {
-    return link->peers_sent < LS_PEERS_SENDS_MAX && !link->links->config.links_target
-               ? LS_PEERS_RESEND_MS
-               : LS_PEERS_GOSSIP_MS;
+    return link->peers_sent < LS_PEERS_SENDS_MAX && !link->links->target ? LS_PEERS_RESEND_MS
+                                                                         : LS_PEERS_GOSSIP_MS;
 }
 
 static void send_peers(ls_link_t *link)
@@ -698,7 +698,7 @@ static void send_peers(ls_link_t *link)
         link->peers_sent < LS_PEERS_SENDS_MAX ? collect_peers(link, link->peers_sent_seq, list) : 0;
     /* relayed news only with a links target: a full mesh links every
      * peer, and gossip there is N^2 entries the links make redundant */
-    if (link->takes_relay && hooks->collect_relayed && links->config.links_target)
+    if (link->takes_relay && hooks->collect_relayed && links->target)
         n += hooks->collect_relayed(link, link->peers_sent_seq, list + n, LS_PEERS_MAX - n,
                                     hooks->userdata);
     ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
@@ -855,7 +855,7 @@ static uint64_t link_rank(const ls__links_t *links, const char *peer_id)
  * O(links_target) per call). */
 static bool is_rank_preferred(ls__links_t *links, uint64_t rank)
 {
-    size_t n = links->preferred_count, max = links->config.links_target;
+    size_t n = links->preferred_count, max = links->target;
     size_t at = 0;
     while (at < n && links->preferred[at] < rank)
         at++;
@@ -879,14 +879,24 @@ static bool is_rank_preferred(ls__links_t *links, uint64_t rank)
 bool ls__links_is_at_target(const ls__links_t *links)
 {
     size_t n = 0;
-    for (const ls_link_t *l = links->list; l && links->config.links_target; l = l->next)
+    for (const ls_link_t *l = links->list; l && links->target; l = l->next)
         n += !l->is_closing;
-    return links->config.links_target && n >= links->config.links_target;
+    return links->target && n >= links->target;
+}
+
+void ls__links_note_party(ls__links_t *links, size_t known)
+{
+    if (links->config.links_target == 0 && !links->target && known > LS_PEER_FULL_MESH_MAX) {
+        links->target = LS_PEER_LINKS_TARGET_AUTO;
+        ls_info("peer",
+                "%zu peers known: at most %u links from now on, the others' libraries by relay",
+                known, (unsigned)links->target);
+    }
 }
 
 static bool is_over_links_target(ls__links_t *links, const ls__dial_target_t *target)
 {
-    if (!links->config.links_target || !target->is_id_advertised || target->is_on_demand)
+    if (!links->target || !target->is_id_advertised || target->is_on_demand)
         return false;
     return !is_rank_preferred(links, link_rank(links, target->peer_id)) ||
            ls__links_is_at_target(links);
@@ -1164,8 +1174,11 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     links->config = *config;
     if (links->config.hello_deadline_ms == 0)
         links->config.hello_deadline_ms = LS_HELLO_DEADLINE_MS;
-    if (links->config.links_target > LS_LINKS_TARGET_MAX)
+    if (links->config.links_target > LS_LINKS_TARGET_MAX &&
+        links->config.links_target != LS_PEER_LINKS_FULL_MESH)
         links->config.links_target = LS_LINKS_TARGET_MAX;
+    links->target =
+        links->config.links_target == LS_PEER_LINKS_FULL_MESH ? 0 : links->config.links_target;
     snprintf(links->peer_id, sizeof links->peer_id, "%s", config->peer_id);
     links->name = strdup(config->name);
     links->has_party_key = config->party_key != NULL;

@@ -168,7 +168,8 @@ typedef struct {
     bool is_swarm;              /* we list LS_FEATURE_SWARM */
     bool is_peer_exchange;      /* we list LS_FEATURE_PEERS */
     bool is_relay;              /* we list LS_FEATURE_RELAY (needs is_peer_exchange) */
-    uint32_t links_target;      /* ls_peer_config_t.links_target; at most LS_LINKS_TARGET_MAX */
+    uint32_t links_target; /* ls_peer_config_t.links_target (0: auto); at most LS_LINKS_TARGET_MAX
+                              or LS_PEER_LINKS_FULL_MESH */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 
@@ -212,6 +213,10 @@ uint64_t ls__links_now(const ls__links_t *links);
 /* A links target is set and we have that many links (either direction,
  * not closing): no more are dialled but on demand. */
 bool ls__links_is_at_target(const ls__links_t *links);
+/* `known` other peers are dial targets (mDNS, `peers`): with links_target
+ * 0, more than LS_PEER_FULL_MESH_MAX of them turn the links target of
+ * LS_PEER_LINKS_TARGET_AUTO on, for the rest of the run. */
+void ls__links_note_party(ls__links_t *links, size_t known);
 /* A relayed peer was verified (or moved to a newer rev): the next news seq
  * for it, and the links will be told of it (peer exchange, rate-limited). */
 uint64_t ls__links_news(ls__links_t *links);

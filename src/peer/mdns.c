@@ -248,6 +248,7 @@ static ls_mdns_peer_t *add_target(ls__mdns_t *md, const ls_discovered_peer_t *fo
     p->next = md->peers;
     md->peers = p;
     md->peer_count++;
+    ls__links_note_party(md->config.links, md->peer_count);
     return p;
 }
 
