@@ -107,6 +107,13 @@ bool ls__mdns_is_repair_needed(size_t targets, size_t services_seen)
  * every peer compares each with all it heard in the last 0.7 s: once peer
  * exchange has given us a target for as many peers as mDNS saw, the peers
  * it might still find would have to be unknown to all of our links too. */
+/* Ours is among them once heard: one more is a bound a peer early. */
+static void services_cb(size_t services, void *userdata)
+{
+    ls__mdns_t *md = userdata;
+    ls__links_note_party(md->config.links, services > 0 ? services - 1 : 0);
+}
+
 static bool is_repair_needed_cb(size_t services_seen, void *userdata)
 {
     const ls__mdns_t *md = userdata;
@@ -406,6 +413,7 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
         .userdata = md,
         .browse_ms = MDNS_BROWSE_MS,
         .is_repair_needed = is_repair_needed_cb,
+        .services_cb = services_cb,
         .is_resolve_once = true,
         .resolve_first = MDNS_RESOLVE_FIRST,
     };
