@@ -40,7 +40,7 @@
  * rank, the rest learnt by relay. At 100 peers a full mesh took 2-3 times
  * the time and CPU to converge of 8 links (docs/ARCHITECTURE.md, *Ninth
  * round*); at 30 it was the faster one. */
-#define LS_PEER_FULL_MESH_MAX 40
+#define LS_PEER_FULL_MESH_MAX 24
 #define LS_PEER_LINKS_TARGET_AUTO 8
 /* links_target for a full mesh at any size. */
 #define LS_PEER_LINKS_FULL_MESH UINT32_MAX
