@@ -884,13 +884,21 @@ bool ls__links_is_at_target(const ls__links_t *links)
     return links->target && n >= links->target;
 }
 
+uint32_t ls__links_auto_target(uint32_t configured, uint32_t in_force, size_t known)
+{
+    if (configured != 0 || in_force != 0)
+        return in_force; /* set by the caller, or already on: links are not closed */
+    return known > LS_PEER_FULL_MESH_MAX ? LS_PEER_LINKS_TARGET_AUTO : 0;
+}
+
 void ls__links_note_party(ls__links_t *links, size_t known)
 {
-    if (links->config.links_target == 0 && !links->target && known > LS_PEER_FULL_MESH_MAX) {
-        links->target = LS_PEER_LINKS_TARGET_AUTO;
+    uint32_t target = ls__links_auto_target(links->config.links_target, links->target, known);
+    if (target != links->target) {
+        links->target = target;
         ls_info("peer",
                 "%zu peers known: at most %u links from now on, the others' libraries by relay",
-                known, (unsigned)links->target);
+                known, (unsigned)target);
     }
 }
 

@@ -217,6 +217,10 @@ bool ls__links_is_at_target(const ls__links_t *links);
  * 0, more than LS_PEER_FULL_MESH_MAX of them turn the links target of
  * LS_PEER_LINKS_TARGET_AUTO on, for the rest of the run. */
 void ls__links_note_party(ls__links_t *links, size_t known);
+/* The links target in force once `known` other peers are known, given
+ * the configured one (ls_peer_config_t.links_target) and the one in force
+ * before (0: a full mesh). Pure. */
+uint32_t ls__links_auto_target(uint32_t configured, uint32_t in_force, size_t known);
 /* A relayed peer was verified (or moved to a newer rev): the next news seq
  * for it, and the links will be told of it (peer exchange, rate-limited). */
 uint64_t ls__links_news(ls__links_t *links);
