@@ -35,12 +35,13 @@
 #define LS_KNOWN_PEERS_MAX 256
 #define LS_KNOWN_PEERS_FILE "peers.json"
 /* Links target by default (ls_peer_config_t.links_target 0): a full mesh
- * while at most LS_PEER_FULL_MESH_MAX other peers are known (dial targets
- * from mDNS and `peers`), then LS_PEER_LINKS_TARGET_AUTO links chosen by
- * rank, the rest learnt by relay. At 100 peers a full mesh took 2-3 times
- * the time and CPU to converge of 8 links (docs/ARCHITECTURE.md, *Ninth
- * round*); at 30 it was the faster one. */
-#define LS_PEER_FULL_MESH_MAX 24
+ * while at most LS_PEER_FULL_MESH_MAX other peers are known (services the
+ * mDNS browser saw, dial targets from mDNS and `peers`), then
+ * LS_PEER_LINKS_TARGET_AUTO links chosen by rank, the others' libraries
+ * learnt by relay. At 100 peers a full mesh took about twice the time and
+ * CPU to converge of the bound; at 30 it was the faster one
+ * (docs/ARCHITECTURE.md, *Ninth round*). */
+#define LS_PEER_FULL_MESH_MAX 32
 #define LS_PEER_LINKS_TARGET_AUTO 8
 /* links_target for a full mesh at any size. */
 #define LS_PEER_LINKS_FULL_MESH UINT32_MAX
