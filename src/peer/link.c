@@ -39,7 +39,9 @@ struct ls__links {
     uint64_t preferred[LS_LINKS_TARGET_MAX];
     size_t preferred_count;
     uv_timer_t dial_timer; /* a handshake ended while dials were held */
-    uint32_t target; /* the links target in force (0: a full mesh), see ls__links_note_party */
+    uint32_t target;     /* the links target in force (0: a full mesh), see ls__links_note_party */
+    size_t party_max;    /* the most other peers known at once (ls__links_note_party) */
+    bool is_party_sized; /* false while mDNS has not had time to hear the party */
     bool is_dial_held;
 };
 
@@ -884,22 +886,39 @@ bool ls__links_is_at_target(const ls__links_t *links)
     return links->target && n >= links->target;
 }
 
-uint32_t ls__links_auto_target(uint32_t configured, uint32_t in_force, size_t known)
+uint32_t ls__links_auto_target(uint32_t configured, bool is_sized, size_t known)
 {
-    if (configured != 0 || in_force != 0)
-        return in_force; /* set by the caller, or already on: links are not closed */
-    return known > LS_PEER_FULL_MESH_MAX ? LS_PEER_LINKS_TARGET_AUTO : 0;
+    if (configured != 0)
+        return configured == LS_PEER_LINKS_FULL_MESH ? 0 : configured;
+    return known > LS_PEER_FULL_MESH_MAX || !is_sized ? LS_PEER_LINKS_TARGET_AUTO : 0;
+}
+
+static void links_target_update(ls__links_t *links)
+{
+    uint32_t target =
+        ls__links_auto_target(links->config.links_target, links->is_party_sized, links->party_max);
+    if (target == links->target)
+        return;
+    links->target = target;
+    if (target)
+        ls_info("peer", "%zu peers known: at most %u links, the others' libraries by relay",
+                links->party_max, (unsigned)target);
+    else
+        ls_info("peer", "%zu peers known: a full mesh", links->party_max);
 }
 
 void ls__links_note_party(ls__links_t *links, size_t known)
 {
-    uint32_t target = ls__links_auto_target(links->config.links_target, links->target, known);
-    if (target != links->target) {
-        links->target = target;
-        ls_info("peer",
-                "%zu peers known: at most %u links from now on, the others' libraries by relay",
-                known, (unsigned)target);
+    if (known > links->party_max) {
+        links->party_max = known;
+        links_target_update(links);
     }
+}
+
+void ls__links_party_sizing(ls__links_t *links, bool is_sized)
+{
+    links->is_party_sized = is_sized;
+    links_target_update(links);
 }
 
 static bool is_over_links_target(ls__links_t *links, const ls__dial_target_t *target)
@@ -1185,8 +1204,8 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     if (links->config.links_target > LS_LINKS_TARGET_MAX &&
         links->config.links_target != LS_PEER_LINKS_FULL_MESH)
         links->config.links_target = LS_LINKS_TARGET_MAX;
-    links->target =
-        links->config.links_target == LS_PEER_LINKS_FULL_MESH ? 0 : links->config.links_target;
+    links->is_party_sized = true; /* until mDNS starts: no party but the targets we are given */
+    links->target = ls__links_auto_target(links->config.links_target, true, 0);
     snprintf(links->peer_id, sizeof links->peer_id, "%s", config->peer_id);
     links->name = strdup(config->name);
     links->has_party_key = config->party_key != NULL;

@@ -48,6 +48,7 @@ struct ls__mdns {
     bool is_cap_logged;
     bool is_stopping;
     uv_timer_t yield_timer; /* dials the targets we let the other side dial first */
+    uv_timer_t party_timer; /* the browse is over: the party is sized */
 };
 
 /* The larger peer_id lets the smaller dial first, for this long: long enough
@@ -69,6 +70,9 @@ struct ls__mdns {
  * changes reach linked peers as library_delta, and a lost link is
  * redialled at its last address. */
 #define MDNS_BROWSE_MS 900
+/* The party's size is what the browse heard by its end (answers come
+ * within 20-120 ms of its query, and a little later on a busy host). */
+#define MDNS_PARTY_SIZED_MS (MDNS_BROWSE_MS + 100)
 /* Party scale, with peer exchange: each resolution is an SRV, a TXT and an
  * A query that every peer on the link hears and answers or compares, so N
  * peers resolving each other cost O(N^2) queries heard N times. A peer
@@ -206,6 +210,15 @@ static int set_address(ls_mdns_peer_t *p, const char *address)
 static void yield_timer_cb(uv_timer_t *timer)
 {
     ls__mdns_tick(timer->data);
+}
+
+/* The browse heard every peer that answers by now: a small party turns to
+ * a full mesh, and the targets the links target held back are dialled. */
+static void party_timer_cb(uv_timer_t *timer)
+{
+    ls__mdns_t *md = timer->data;
+    ls__links_party_sizing(md->config.links, true);
+    ls__mdns_tick(md);
 }
 
 /* mDNS reports IPv4 only (discovery.h). */
@@ -426,6 +439,10 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
      * outlive. Discovery reports peers from the loop, later. */
     uv_timer_init(config->loop, &md->yield_timer);
     md->yield_timer.data = md;
+    uv_timer_init(config->loop, &md->party_timer);
+    md->party_timer.data = md;
+    ls__links_party_sizing(config->links, false);
+    uv_timer_start(&md->party_timer, party_timer_cb, MDNS_PARTY_SIZED_MS, 0);
     *out = md;
     return 0;
 }
@@ -446,6 +463,8 @@ void ls__mdns_stop(ls__mdns_t *md)
     md->is_stopping = true;
     uv_timer_stop(&md->yield_timer);
     uv_close((uv_handle_t *)&md->yield_timer, NULL);
+    uv_timer_stop(&md->party_timer);
+    uv_close((uv_handle_t *)&md->party_timer, NULL);
     ls_discovery_stop(md->discovery);
     md->discovery = NULL;
 }

@@ -110,15 +110,15 @@ static void txt_driven_resyncs_are_rate_limited(void **state)
 static void links_are_bounded_by_default_only_at_party_size(void **state)
 {
     (void)state;
-    assert_int_equal(ls__links_auto_target(0, 0, 0), 0);
-    assert_int_equal(ls__links_auto_target(0, 0, LS_PEER_FULL_MESH_MAX), 0);
-    assert_int_equal(ls__links_auto_target(0, 0, LS_PEER_FULL_MESH_MAX + 1),
+    assert_int_equal(ls__links_auto_target(0, true, 0), 0);
+    assert_int_equal(ls__links_auto_target(0, true, LS_PEER_FULL_MESH_MAX), 0);
+    assert_int_equal(ls__links_auto_target(0, true, LS_PEER_FULL_MESH_MAX + 1),
                      LS_PEER_LINKS_TARGET_AUTO);
-    assert_int_equal(ls__links_auto_target(0, LS_PEER_LINKS_TARGET_AUTO, 3),
-                     LS_PEER_LINKS_TARGET_AUTO); /* peers leaving do not undo it */
-    assert_int_equal(ls__links_auto_target(LS_PEER_LINKS_FULL_MESH, 0, 250), 0);
-    assert_int_equal(ls__links_auto_target(5, 5, 250), 5);
-    assert_int_equal(ls__links_auto_target(5, 5, 2), 5);
+    /* mDNS has not heard the party yet: bounded until it has */
+    assert_int_equal(ls__links_auto_target(0, false, 3), LS_PEER_LINKS_TARGET_AUTO);
+    assert_int_equal(ls__links_auto_target(LS_PEER_LINKS_FULL_MESH, false, 250), 0);
+    assert_int_equal(ls__links_auto_target(5, true, 250), 5);
+    assert_int_equal(ls__links_auto_target(5, false, 2), 5);
 }
 
 static void the_repair_browse_runs_only_when_mdns_saw_more_than_we_know(void **state)
