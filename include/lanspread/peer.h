@@ -36,11 +36,11 @@
 #define LS_KNOWN_PEERS_FILE "peers.json"
 /* Links target by default (ls_peer_config_t.links_target 0): a full mesh
  * while at most LS_PEER_FULL_MESH_MAX other peers are known (services the
- * mDNS browser saw, dial targets from mDNS and `peers`), then
- * LS_PEER_LINKS_TARGET_AUTO links chosen by rank, the others' libraries
- * learnt by relay. At 100 peers a full mesh took about twice the time and
- * CPU to converge of the bound; at 30 it was the faster one
- * (docs/ARCHITECTURE.md, *Ninth round*). */
+ * mDNS browser saw, dial targets from mDNS and `peers`; bounded until
+ * mDNS has heard the party), then LS_PEER_LINKS_TARGET_AUTO links chosen
+ * by rank, the others' libraries learnt by relay. At 100 peers a full mesh took about twice the
+ * time and CPU to converge of the bound; at 30 it was the faster one (docs/ARCHITECTURE.md, *Ninth
+ * round*). */
 #define LS_PEER_FULL_MESH_MAX 32
 #define LS_PEER_LINKS_TARGET_AUTO 8
 /* links_target for a full mesh at any size. */
@@ -108,8 +108,9 @@ typedef struct {
      * tell of are dialled only while fewer than this many links exist,
      * those of smallest SHA-256(our id || theirs) first; relayed peers are
      * gossiped on, and a download dials the seeders it needs on demand.
-     * 0 (the default): a full mesh while at most LS_PEER_FULL_MESH_MAX
-     * other peers are known, LS_PEER_LINKS_TARGET_AUTO links beyond;
+     * 0 (the default): LS_PEER_LINKS_TARGET_AUTO links until mDNS has
+     * heard the party (3 s after it starts), then a full mesh while at
+     * most LS_PEER_FULL_MESH_MAX other peers are known, the bound beyond;
      * LS_PEER_LINKS_FULL_MESH: a full mesh however many there are. */
     uint32_t links_target;
     ls_peer_limits_t limits; /* all 0: no limits, and none while playing */
