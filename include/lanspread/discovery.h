@@ -86,6 +86,10 @@ typedef struct {
      * knows as many peers by other means (peer exchange) gains little from
      * it. NULL: always browse. */
     bool (*is_repair_needed)(size_t services_seen, void *userdata);
+    /* Told how many services are tracked (ours among them once heard)
+     * each time the browser reports a new one: the party's size, known
+     * well before its services are resolved. NULL: not told. */
+    void (*services_cb)(size_t services, void *userdata);
     /* A resolved service is not watched any more: no TXT or address
      * updates, no loss on expiry (only the browser's goodbye). A failed
      * resolution is still retried. */

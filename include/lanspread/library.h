@@ -9,7 +9,9 @@
  * file's (size, mtime, inode) with the on-disk index in the state directory,
  * hashes only the files that changed (a bulk job per file or batch of small
  * files, at most LS_SCAN_HASH_JOBS_MAX queued at once), then publishes the
- * result on the loop thread. An unchanged library is rescanned without
+ * result on the loop thread. A library's first scan (what its owner waits
+ * for to be seen) runs on the latency lane instead, but for the hashes
+ * beyond its first 64 MiB, which go to the bulk lane. An unchanged library is rescanned without
  * reading any file's contents.
  *
  * Catalog: the library gates games with the caller's base catalog extended by

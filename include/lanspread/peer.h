@@ -34,6 +34,17 @@
  * this many, the least recently seen dropped first. */
 #define LS_KNOWN_PEERS_MAX 256
 #define LS_KNOWN_PEERS_FILE "peers.json"
+/* Links target by default (ls_peer_config_t.links_target 0): a full mesh
+ * while at most LS_PEER_FULL_MESH_MAX other peers are known (services the
+ * mDNS browser saw, dial targets from mDNS and `peers`; bounded until
+ * mDNS has heard the party), then LS_PEER_LINKS_TARGET_AUTO links chosen
+ * by rank, the others' libraries learnt by relay. At 100 peers a full mesh took about twice the
+ * time and CPU to converge of the bound; at 30 it was the faster one (docs/ARCHITECTURE.md, *Ninth
+ * round*). */
+#define LS_PEER_FULL_MESH_MAX 32
+#define LS_PEER_LINKS_TARGET_AUTO 8
+/* links_target for a full mesh at any size. */
+#define LS_PEER_LINKS_FULL_MESH UINT32_MAX
 #define LS_UPLOAD_INTERVAL_MS 1000
 /* LIST_GAMES events come at most once per this interval: the first change
  * after a quiet interval at once, the changes within it coalesced into one
@@ -95,11 +106,14 @@ typedef struct {
                                       not listed), as a peer before issue #17 */
     bool no_relay; /* test switch: no signed library asked for or passed on (LS_FEATURE_RELAY
                       not listed) */
-    /* benchmark switch (0: off, a full mesh; at most 64): peers mDNS,
-     * `peers` or the known list tell of are dialled only while fewer than
-     * this many links exist, those of smallest SHA-256(our id || theirs)
-     * first; relayed peers are gossiped on, and a download dials the
-     * seeders it needs on demand */
+    /* Links target (at most 64): peers mDNS, `peers` or the known list
+     * tell of are dialled only while fewer than this many links exist,
+     * those of smallest SHA-256(our id || theirs) first; relayed peers are
+     * gossiped on, and a download dials the seeders it needs on demand.
+     * 0 (the default): LS_PEER_LINKS_TARGET_AUTO links until mDNS has
+     * heard the party (3 s after it starts), then a full mesh while at
+     * most LS_PEER_FULL_MESH_MAX other peers are known, the bound beyond;
+     * LS_PEER_LINKS_FULL_MESH: a full mesh however many there are. */
     uint32_t links_target;
     ls_peer_limits_t limits; /* all 0: no limits, and none while playing */
 } ls_peer_config_t;

@@ -6,7 +6,9 @@
  *                     by a chunk: opening a served file (its blocks are read
  *                     with uv_fs_read, on the same pool), verifying and
  *                     writing a downloaded chunk, saving a resume record,
- *                     a download's abort.
+ *                     a download's abort; a library's first scan (its walk,
+ *                     save and first 64 MiB of hashes: until it ends the
+ *                     peer is not announced, library.h).
  *   LS_WORKQ_BULK     LS_WORKQ_BULK_THREADS threads of this module, in FIFO
  *                     order: the library's walk, hashing and index save; a
  *                     download's prepare (resumed chunks re-verified) and

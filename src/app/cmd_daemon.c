@@ -327,7 +327,9 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
             o->peer.no_relay = true;
             break;
         case 'Z':
-            o->peer.links_target = (uint32_t)strtoul(optarg, NULL, 10);
+            o->peer.links_target = strcmp(optarg, "full") == 0
+                                       ? LS_PEER_LINKS_FULL_MESH
+                                       : (uint32_t)strtoul(optarg, NULL, 10);
             break;
         case 'L':
             o->log_file = optarg;

@@ -91,6 +91,7 @@ struct ls_discovery {
     uint32_t browse_ms;
     bool is_repair_done; /* the one late browse (REPAIR_*) ran or was skipped */
     bool (*is_repair_needed)(size_t services_seen, void *userdata);
+    void (*services_cb)(size_t services, void *userdata);
     bool is_resolve_once;
     uint32_t resolve_first; /* 0: every service is resolved as it is found */
     uint32_t resolves_started;
@@ -869,6 +870,8 @@ static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol p
     d->services = s;
     d->service_count++;
     s->found_ms = now_ms(d);
+    if (d->services_cb)
+        d->services_cb(d->service_count, d->userdata);
     /* Our own announcement resolves to ourselves: never worth a resolver
      * (never one of the resolve_first, nor retried by the maintenance tick:
      * resolved, it binds no peer, so it never ended and kept querying for
@@ -1157,6 +1160,7 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
     d->open_handles = 4;
     d->browse_ms = cfg->browse_ms;
     d->is_repair_needed = cfg->is_repair_needed;
+    d->services_cb = cfg->services_cb;
     d->resolve_first = cfg->resolve_first;
     d->is_resolve_once = cfg->is_resolve_once;
     avahi_set_log_function(avahi_log_cb);

@@ -105,6 +105,7 @@ struct ls_library {
     struct ls_scan *scan;             /* the scan in progress, if any */
     ls_library_adoption_t *adoptions; /* waiting for the running scan to publish */
     bool is_index_dirty;              /* published records the saved index lacks */
+    bool is_scanned;                  /* a scan has published (see FIRST_SCAN_HASH_BYTES) */
 };
 
 /* Rebuilds gamedb and announced from index (library.c). */

@@ -29,6 +29,14 @@
  * per batch, not per file), a large file is a job of its own. */
 #define HASH_JOB_FILES_MAX 64
 #define HASH_JOB_BYTES (32u * 1024u * 1024u)
+/* A library's first scan is what its owner waits for to be seen at all
+ * (discovery starts when it ends, and hellos are held until then), so it
+ * runs on the latency lane, not the bulk lane's niced threads: on a busy
+ * CPU (100 daemons starting together) a thread at LS_WORKQ_BACKGROUND_NICE
+ * got so little time that a walk and a save of a 4 KiB game took 1.5 s.
+ * Only this many bytes are hashed there, so a big library's first hashing
+ * goes on to the bulk lane and leaves the pool its other work. */
+#define FIRST_SCAN_HASH_BYTES (64u * 1024u * 1024u)
 
 typedef struct {
     size_t game;
@@ -53,6 +61,8 @@ typedef struct ls_scan {
     size_t pending_count;
     size_t pending_next; /* pending[] before it have been queued */
     size_t hashes_outstanding;
+    ls_workq_class_t lane;    /* of the walk, the save and the first hashes */
+    uint64_t lane_hash_bytes; /* queued on `lane`: at most FIRST_SCAN_HASH_BYTES */
     uv_work_t walk_req;
     uv_work_t save_req;
 } ls_scan_t;
@@ -826,6 +836,23 @@ static size_t batch_end(ls_scan_t *scan, size_t first)
     return end;
 }
 
+/* The lane of a hash job: the scan's while its hashes there stay within
+ * FIRST_SCAN_HASH_BYTES, else the bulk lane. */
+static ls_workq_class_t hash_lane(ls_scan_t *scan, const ls_hash_job_t *job)
+{
+    if (scan->lane == LS_WORKQ_BULK)
+        return LS_WORKQ_BULK;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < job->count; i++) {
+        ls_game_record_t *game;
+        bytes += pending_file(scan, job->first + i, &game)->stamp.size;
+    }
+    if (bytes > FIRST_SCAN_HASH_BYTES - scan->lane_hash_bytes)
+        return LS_WORKQ_BULK;
+    scan->lane_hash_bytes += bytes;
+    return scan->lane;
+}
+
 /* Keeps at most LS_SCAN_HASH_JOBS_MAX hash jobs queued or running, refilled
  * as each ends: the bulk lane stays busy, other bulk work (a download's
  * commit, another library's scan) waits behind that many jobs rather than
@@ -843,7 +870,8 @@ static void queue_hashes(ls_scan_t *scan)
         job->first = scan->pending_next;
         scan->pending_next = batch_end(scan, job->first);
         job->count = scan->pending_next - job->first;
-        if (ls_workq_queue(scan->loop, &job->req, LS_WORKQ_BULK, hash_work, hash_done) != 0) {
+        if (ls_workq_queue(scan->loop, &job->req, hash_lane(scan, job), hash_work, hash_done) !=
+            0) {
             free(job);
             scan->status = LS_EIO;
             break;
@@ -980,6 +1008,7 @@ static void publish_scan(ls_scan_t *scan, bool *needs_saving)
         scan->status = published;
         return;
     }
+    library->is_scanned = true;
     scan->stats.rev_bumped = published == 1;
     scan->stats.games_announced = library->announced_count;
     *needs_saving |= scan->stats.rev_bumped;
@@ -995,7 +1024,7 @@ static void finish_scan(ls_scan_t *scan)
         save_done(&scan->save_req, 0);
         return;
     }
-    if (ls_workq_queue(scan->loop, &scan->save_req, LS_WORKQ_BULK, save_work, save_done) != 0) {
+    if (ls_workq_queue(scan->loop, &scan->save_req, scan->lane, save_work, save_done) != 0) {
         scan->status = LS_EIO;
         save_done(&scan->save_req, 0);
     }
@@ -1015,13 +1044,14 @@ int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *on
     scan->loop = loop;
     scan->cb = cb;
     scan->userdata = userdata;
+    scan->lane = library->is_scanned ? LS_WORKQ_BULK : LS_WORKQ_LATENCY;
     scan->only_game_id = only_game_id ? strdup(only_game_id) : NULL;
     if (only_game_id && !scan->only_game_id) {
         scan_free(scan);
         return LS_ENOMEM;
     }
     scan->walk_req.data = scan;
-    if (ls_workq_queue(loop, &scan->walk_req, LS_WORKQ_BULK, walk_work, walk_done) != 0) {
+    if (ls_workq_queue(loop, &scan->walk_req, scan->lane, walk_work, walk_done) != 0) {
         scan_free(scan);
         return LS_EIO;
     }

@@ -39,6 +39,9 @@ struct ls__links {
     uint64_t preferred[LS_LINKS_TARGET_MAX];
     size_t preferred_count;
     uv_timer_t dial_timer; /* a handshake ended while dials were held */
+    uint32_t target;     /* the links target in force (0: a full mesh), see ls__links_note_party */
+    size_t party_max;    /* the most other peers known at once (ls__links_note_party) */
+    bool is_party_sized; /* false while mDNS has not had time to hear the party */
     bool is_dial_held;
 };
 
@@ -663,10 +666,24 @@ static size_t collect_peers(const ls_link_t *to, uint64_t after_seq, ls_peer_add
 
 static void peers_timer_cb(uv_timer_t *timer);
 
-static void peers_timer_arm(ls__links_t *links)
+/* Runs the peers timer in `delay_ms` unless it is due sooner already. */
+static void peers_timer_arm(ls__links_t *links, uint64_t delay_ms)
 {
-    if (links->endpoint && !uv_is_active((uv_handle_t *)&links->peers_timer))
-        uv_timer_start(&links->peers_timer, peers_timer_cb, LS_PEERS_GOSSIP_MS, LS_PEERS_GOSSIP_MS);
+    uv_timer_t *timer = &links->peers_timer;
+    if (!links->endpoint ||
+        (uv_is_active((uv_handle_t *)timer) && uv_timer_get_due_in(timer) <= delay_ms))
+        return;
+    uv_timer_start(timer, peers_timer_cb, delay_ms, 0);
+}
+
+/* The least time between two `peers` to one link: LS_PEERS_RESEND_MS in a
+ * full mesh's first sends (links it hears of from mDNS anyway), else
+ * LS_PEERS_GOSSIP_MS, so that each hop of news across a bounded mesh
+ * waits at most that long (and not at all when the link is idle). */
+static uint64_t peers_gap_ms(const ls_link_t *link)
+{
+    return link->peers_sent < LS_PEERS_SENDS_MAX && !link->links->target ? LS_PEERS_RESEND_MS
+                                                                         : LS_PEERS_GOSSIP_MS;
 }
 
 static void send_peers(ls_link_t *link)
@@ -683,7 +700,7 @@ static void send_peers(ls_link_t *link)
         link->peers_sent < LS_PEERS_SENDS_MAX ? collect_peers(link, link->peers_sent_seq, list) : 0;
     /* relayed news only with a links target: a full mesh links every
      * peer, and gossip there is N^2 entries the links make redundant */
-    if (link->takes_relay && hooks->collect_relayed && links->config.links_target)
+    if (link->takes_relay && hooks->collect_relayed && links->target)
         n += hooks->collect_relayed(link, link->peers_sent_seq, list + n, LS_PEERS_MAX - n,
                                     hooks->userdata);
     ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
@@ -698,36 +715,39 @@ static void send_peers(ls_link_t *link)
         ls_debug("peer", "%s: peers not sent: %s", link->address, ls_strerror(rc));
     }
     free(list);
-    peers_timer_arm(links);
+    peers_timer_arm(links, peers_gap_ms(link));
 }
 
 /* A link hears of the news since we last told it (links that became
- * ready, relayed peers verified), LS_PEERS_RESEND_MS (in its first sends)
- * or LS_PEERS_GOSSIP_MS after the last time at the soonest. The timer stops once no link has news
- * waiting, and starts again with the next news. */
+ * ready, relayed peers verified) as soon as its peers_gap_ms since the
+ * last time allows: news runs the timer at once, and the timer runs again
+ * when the next link with news waiting is due. It stays stopped while no
+ * link has news waiting. */
 static void peers_timer_cb(uv_timer_t *timer)
 {
     ls__links_t *links = timer->data;
     uint64_t now = ls__links_now(links);
-    bool is_pending = false;
+    uint64_t next_ms = UINT64_MAX;
     for (ls_link_t *l = links->list; l; l = l->next) {
         if (!l->is_ready || l->is_closing || !l->takes_peers || l->peers_sent == 0)
             continue;
         if (links->ready_seq <= l->peers_sent_seq)
             continue; /* nothing new for it yet */
-        uint64_t gap_ms =
-            l->peers_sent < LS_PEERS_SENDS_MAX ? LS_PEERS_RESEND_MS : LS_PEERS_GOSSIP_MS;
-        if (now - l->peers_sent_ms >= gap_ms)
+        uint64_t due_ms = l->peers_sent_ms + peers_gap_ms(l);
+        if (now >= due_ms)
             send_peers(l);
-        is_pending |= links->ready_seq > l->peers_sent_seq;
+        else if (due_ms - now < next_ms)
+            next_ms = due_ms - now;
     }
-    if (!is_pending)
-        uv_timer_stop(timer);
+    if (next_ms != UINT64_MAX)
+        peers_timer_arm(links, next_ms);
 }
 
 uint64_t ls__links_news(ls__links_t *links)
 {
-    peers_timer_arm(links);
+    /* at once, but on the timer: the caller stamps its entry with the
+     * number returned, and a `peers` built before that would skip it */
+    peers_timer_arm(links, 0);
     return ++links->ready_seq;
 }
 
@@ -837,7 +857,7 @@ static uint64_t link_rank(const ls__links_t *links, const char *peer_id)
  * O(links_target) per call). */
 static bool is_rank_preferred(ls__links_t *links, uint64_t rank)
 {
-    size_t n = links->preferred_count, max = links->config.links_target;
+    size_t n = links->preferred_count, max = links->target;
     size_t at = 0;
     while (at < n && links->preferred[at] < rank)
         at++;
@@ -861,14 +881,49 @@ static bool is_rank_preferred(ls__links_t *links, uint64_t rank)
 bool ls__links_is_at_target(const ls__links_t *links)
 {
     size_t n = 0;
-    for (const ls_link_t *l = links->list; l && links->config.links_target; l = l->next)
+    for (const ls_link_t *l = links->list; l && links->target; l = l->next)
         n += !l->is_closing;
-    return links->config.links_target && n >= links->config.links_target;
+    return links->target && n >= links->target;
+}
+
+uint32_t ls__links_auto_target(uint32_t configured, bool is_sized, size_t known)
+{
+    if (configured != 0)
+        return configured == LS_PEER_LINKS_FULL_MESH ? 0 : configured;
+    return known > LS_PEER_FULL_MESH_MAX || !is_sized ? LS_PEER_LINKS_TARGET_AUTO : 0;
+}
+
+static void links_target_update(ls__links_t *links)
+{
+    uint32_t target =
+        ls__links_auto_target(links->config.links_target, links->is_party_sized, links->party_max);
+    if (target == links->target)
+        return;
+    links->target = target;
+    if (target)
+        ls_info("peer", "%zu peers known: at most %u links, the others' libraries by relay",
+                links->party_max, (unsigned)target);
+    else
+        ls_info("peer", "%zu peers known: a full mesh", links->party_max);
+}
+
+void ls__links_note_party(ls__links_t *links, size_t known)
+{
+    if (known > links->party_max) {
+        links->party_max = known;
+        links_target_update(links);
+    }
+}
+
+void ls__links_party_sizing(ls__links_t *links, bool is_sized)
+{
+    links->is_party_sized = is_sized;
+    links_target_update(links);
 }
 
 static bool is_over_links_target(ls__links_t *links, const ls__dial_target_t *target)
 {
-    if (!links->config.links_target || !target->is_id_advertised || target->is_on_demand)
+    if (!links->target || !target->is_id_advertised || target->is_on_demand)
         return false;
     return !is_rank_preferred(links, link_rank(links, target->peer_id)) ||
            ls__links_is_at_target(links);
@@ -1146,8 +1201,11 @@ int ls__links_new(const ls__links_config_t *config, ls__links_t **out)
     links->config = *config;
     if (links->config.hello_deadline_ms == 0)
         links->config.hello_deadline_ms = LS_HELLO_DEADLINE_MS;
-    if (links->config.links_target > LS_LINKS_TARGET_MAX)
+    if (links->config.links_target > LS_LINKS_TARGET_MAX &&
+        links->config.links_target != LS_PEER_LINKS_FULL_MESH)
         links->config.links_target = LS_LINKS_TARGET_MAX;
+    links->is_party_sized = true; /* until mDNS starts: no party but the targets we are given */
+    links->target = ls__links_auto_target(links->config.links_target, true, 0);
     snprintf(links->peer_id, sizeof links->peer_id, "%s", config->peer_id);
     links->name = strdup(config->name);
     links->has_party_key = config->party_key != NULL;

@@ -169,7 +169,8 @@ typedef struct {
     bool is_swarm;              /* we list LS_FEATURE_SWARM */
     bool is_peer_exchange;      /* we list LS_FEATURE_PEERS */
     bool is_relay;              /* we list LS_FEATURE_RELAY (needs is_peer_exchange) */
-    uint32_t links_target;      /* ls_peer_config_t.links_target; at most LS_LINKS_TARGET_MAX */
+    uint32_t links_target; /* ls_peer_config_t.links_target (0: auto); at most LS_LINKS_TARGET_MAX
+                              or LS_PEER_LINKS_FULL_MESH */
     ls__links_hooks_t hooks;
 } ls__links_config_t;
 
@@ -213,6 +214,20 @@ uint64_t ls__links_now(const ls__links_t *links);
 /* A links target is set and we have that many links (either direction,
  * not closing): no more are dialled but on demand. */
 bool ls__links_is_at_target(const ls__links_t *links);
+/* With links_target 0 (the default) the links target follows the party's
+ * size: `known` other peers are known (services mDNS heard, dial targets);
+ * more than LS_PEER_FULL_MESH_MAX of them at any time turn the target of
+ * LS_PEER_LINKS_TARGET_AUTO on for the rest of the run. */
+void ls__links_note_party(ls__links_t *links, size_t known);
+/* While mDNS has not had the time to hear the party (is_sized false, from
+ * its start until its browse is over) the target is on too: a start at a
+ * big party does not link everyone it hears of first. Without mDNS the
+ * party is sized from the start. */
+void ls__links_party_sizing(ls__links_t *links, bool is_sized);
+/* The links target given the configured one (ls_peer_config_t.links_target),
+ * whether the party is sized and the most other peers known (0: a full
+ * mesh). Pure. */
+uint32_t ls__links_auto_target(uint32_t configured, bool is_sized, size_t known);
 /* A relayed peer was verified (or moved to a newer rev): the next news seq
  * for it, and the links will be told of it (peer exchange, rate-limited). */
 uint64_t ls__links_news(ls__links_t *links);

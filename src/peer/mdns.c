@@ -48,6 +48,7 @@ struct ls__mdns {
     bool is_cap_logged;
     bool is_stopping;
     uv_timer_t yield_timer; /* dials the targets we let the other side dial first */
+    uv_timer_t party_timer; /* the browse is over: the party is sized */
 };
 
 /* The larger peer_id lets the smaller dial first, for this long: long enough
@@ -69,6 +70,13 @@ struct ls__mdns {
  * changes reach linked peers as library_delta, and a lost link is
  * redialled at its last address. */
 #define MDNS_BROWSE_MS 900
+/* The party's size is what mDNS heard by then: the browse's answers and
+ * the announcements of peers starting with us. Answers come within
+ * 20-120 ms of the query, but a busy host reads them late: sized at 1 s,
+ * 62 of 100 peers starting together on 2 cores took their party for a
+ * small one and made a median 21 links. A small party converges by relay
+ * meanwhile and turns to a full mesh after. */
+#define MDNS_PARTY_SIZED_MS 3000
 /* Party scale, with peer exchange: each resolution is an SRV, a TXT and an
  * A query that every peer on the link hears and answers or compares, so N
  * peers resolving each other cost O(N^2) queries heard N times. A peer
@@ -107,6 +115,13 @@ bool ls__mdns_is_repair_needed(size_t targets, size_t services_seen)
  * every peer compares each with all it heard in the last 0.7 s: once peer
  * exchange has given us a target for as many peers as mDNS saw, the peers
  * it might still find would have to be unknown to all of our links too. */
+/* Ours is among them once heard: one more is a bound a peer early. */
+static void services_cb(size_t services, void *userdata)
+{
+    ls__mdns_t *md = userdata;
+    ls__links_note_party(md->config.links, services > 0 ? services - 1 : 0);
+}
+
 static bool is_repair_needed_cb(size_t services_seen, void *userdata)
 {
     const ls__mdns_t *md = userdata;
@@ -201,6 +216,15 @@ static void yield_timer_cb(uv_timer_t *timer)
     ls__mdns_tick(timer->data);
 }
 
+/* The browse heard every peer that answers by now: a small party turns to
+ * a full mesh, and the targets the links target held back are dialled. */
+static void party_timer_cb(uv_timer_t *timer)
+{
+    ls__mdns_t *md = timer->data;
+    ls__links_party_sizing(md->config.links, true);
+    ls__mdns_tick(md);
+}
+
 /* mDNS reports IPv4 only (discovery.h). */
 static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
@@ -248,6 +272,7 @@ static ls_mdns_peer_t *add_target(ls__mdns_t *md, const ls_discovered_peer_t *fo
     p->next = md->peers;
     md->peers = p;
     md->peer_count++;
+    ls__links_note_party(md->config.links, md->peer_count);
     return p;
 }
 
@@ -405,6 +430,7 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
         .userdata = md,
         .browse_ms = MDNS_BROWSE_MS,
         .is_repair_needed = is_repair_needed_cb,
+        .services_cb = services_cb,
         .is_resolve_once = true,
         .resolve_first = MDNS_RESOLVE_FIRST,
     };
@@ -417,6 +443,10 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
      * outlive. Discovery reports peers from the loop, later. */
     uv_timer_init(config->loop, &md->yield_timer);
     md->yield_timer.data = md;
+    uv_timer_init(config->loop, &md->party_timer);
+    md->party_timer.data = md;
+    ls__links_party_sizing(config->links, false);
+    uv_timer_start(&md->party_timer, party_timer_cb, MDNS_PARTY_SIZED_MS, 0);
     *out = md;
     return 0;
 }
@@ -437,6 +467,8 @@ void ls__mdns_stop(ls__mdns_t *md)
     md->is_stopping = true;
     uv_timer_stop(&md->yield_timer);
     uv_close((uv_handle_t *)&md->yield_timer, NULL);
+    uv_timer_stop(&md->party_timer);
+    uv_close((uv_handle_t *)&md->party_timer, NULL);
     ls_discovery_stop(md->discovery);
     md->discovery = NULL;
 }

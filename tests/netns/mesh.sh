@@ -92,20 +92,35 @@ mesh_neighbours() {
   done
 }
 
+# A party's PCs start on their own; here one shell starts every daemon on
+# the same cores, and at the daemons' priority it waited behind the ones
+# already up: the launch took 1.5 to 18 s, more the sooner the daemons got
+# to work, and converge (timed from the first start) counted it. As root
+# the launch runs MESH_LAUNCH_NICE below the shell's nice, and each daemon
+# at the shell's own (nice -n, relative, back up; renice -n is absolute).
+MESH_LAUNCH_NICE=10
+
 # A fresh state directory each run: a party of new identities.
 mesh_start() {
   local n=$1 i
+  local -a nice_back=()
+  local nice0
+  nice0=$(nice)
+  if renice -n "$((nice0 - MESH_LAUNCH_NICE))" -p "$BASHPID" >/dev/null 2>&1; then
+    nice_back=(nice -n "$MESH_LAUNCH_NICE")
+  fi
   MESH_T0_MS=$(netns_now_ms)
   MESH_START_MS=()
   for ((i = 1; i <= n; i++)); do
     rm -rf "$MESH_WORK/p$i-state"
     MESH_START_MS[i]=$((${EPOCHREALTIME/./} / 1000)) # no fork: the launch is timed
-    netns_run "$i" "p$i" "$MESH_BIN" daemon \
+    netns_run "$i" "p$i" ${nice_back[@]+"${nice_back[@]}"} "$MESH_BIN" daemon \
       --games "$MESH_WORK/p$i-games" --state "$MESH_WORK/p$i-state" --name "p$i" \
       --listen "0.0.0.0:$MESH_PORT" --http "$MESH_HTTP" --config "$MESH_WORK/empty.conf" \
       --catalog "$MESH_WORK/catalog.json" --json-events ${MESH_EXTRA[@]+"${MESH_EXTRA[@]}"}
   done
   MESH_LAUNCHED_MS=$(netns_now_ms)
+  ((${#nice_back[@]} == 0)) || renice -n "$nice0" -p "$BASHPID" >/dev/null
 }
 
 mesh_wait_converged() {

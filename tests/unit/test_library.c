@@ -14,6 +14,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -916,6 +917,93 @@ static void scan_keeps_at_most_its_cap_of_hash_jobs_queued(void **state)
     assert_memory_equal(file.chunk_sha256[0], expected, LS_SHA256_LEN);
 }
 
+/* The bulk lane held by jobs that wait for `is_open`. */
+typedef struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    bool is_open;
+    uv_work_t jobs[LS_WORKQ_BULK_THREADS];
+} bulk_gate_t;
+
+static void bulk_gate_work(uv_work_t *req)
+{
+    bulk_gate_t *gate = req->data;
+    pthread_mutex_lock(&gate->mutex);
+    while (!gate->is_open)
+        pthread_cond_wait(&gate->cond, &gate->mutex);
+    pthread_mutex_unlock(&gate->mutex);
+}
+
+static void bulk_gate_done(uv_work_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+static void scan_done_note(ls_library_t *library, int status, const ls_scan_stats_t *stats,
+                           void *userdata)
+{
+    (void)library;
+    (void)stats;
+    *(int *)userdata = status == 0 ? 1 : -1;
+}
+
+static void scan_timeout(uv_timer_t *timer)
+{
+    uv_stop(timer->loop);
+}
+
+/* Runs one scan while the bulk lane is held; returns 1 if it ended within
+ * `wait_ms`, 0 if not (it ends once the gate opens). */
+static int scan_beside_held_bulk_lane(fixture_t *f, uint64_t wait_ms)
+{
+    uv_loop_t loop;
+    uv_timer_t timer;
+    bulk_gate_t gate = {.is_open = false};
+    int done = 0;
+    pthread_mutex_init(&gate.mutex, NULL);
+    pthread_cond_init(&gate.cond, NULL);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    for (size_t i = 0; i < LS_WORKQ_BULK_THREADS; i++) {
+        gate.jobs[i].data = &gate;
+        assert_int_equal(
+            ls_workq_queue(&loop, &gate.jobs[i], LS_WORKQ_BULK, bulk_gate_work, bulk_gate_done), 0);
+    }
+    assert_int_equal(ls_library_scan_start(f->library, &loop, NULL, scan_done_note, &done), 0);
+    uv_timer_init(&loop, &timer);
+    uv_timer_start(&timer, scan_timeout, wait_ms, 0);
+    while (done == 0 && uv_is_active((uv_handle_t *)&timer))
+        uv_run(&loop, UV_RUN_ONCE);
+    int ended = done;
+    pthread_mutex_lock(&gate.mutex);
+    gate.is_open = true;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.mutex);
+    uv_close((uv_handle_t *)&timer, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the gate's jobs and the scan end */
+    assert_int_equal(done, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    pthread_cond_destroy(&gate.cond);
+    pthread_mutex_destroy(&gate.mutex);
+    return ended;
+}
+
+/* A library's first scan is what discovery waits for: it must not queue
+ * behind bulk work (niced threads, a download's commit); later scans do. */
+static void first_scan_does_not_wait_for_the_bulk_lane(void **state)
+{
+    fixture_t *f = *state;
+    enum { FIRST_SCAN_WAIT_MS = 5000, LATER_SCAN_WAIT_MS = 300 };
+    add_game(f, "alpha", "1\n");
+    if (!f->library)
+        reopen(f);
+    assert_int_equal(scan_beside_held_bulk_lane(f, FIRST_SCAN_WAIT_MS), 1);
+    assert_true(is_announced(f, "alpha"));
+    add_game(f, "bravo", "1\n");
+    assert_int_equal(scan_beside_held_bulk_lane(f, LATER_SCAN_WAIT_MS), 0);
+    assert_true(is_announced(f, "bravo"));
+}
+
 static void file_lookup_borrows_the_published_record(void **state)
 {
     fixture_t *f = *state;
@@ -1110,6 +1198,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(scan_keeps_at_most_its_cap_of_hash_jobs_queued, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(file_lookup_borrows_the_published_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(first_scan_does_not_wait_for_the_bulk_lane, setup,
+                                        teardown),
         cmocka_unit_test(version_ini_forms_are_parsed),
         cmocka_unit_test(catalog_errors_name_the_problem),
         cmocka_unit_test_setup_teardown(demo_library_has_real_archives_and_scans, setup, teardown),

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "lanspread/discovery.h"
+#include "peer/link.h"
 #include "peer/mdns.h"
 
 #include <arpa/inet.h>
@@ -103,6 +104,23 @@ static void txt_driven_resyncs_are_rate_limited(void **state)
     assert_true(LS_MDNS_RESYNC_MIN_MS >= 1000);
 }
 
+/* A full mesh up to LS_PEER_FULL_MESH_MAX other peers, a bound beyond, for
+ * the rest of the run; a configured target (or a full mesh asked for)
+ * is kept at any size. */
+static void links_are_bounded_by_default_only_at_party_size(void **state)
+{
+    (void)state;
+    assert_int_equal(ls__links_auto_target(0, true, 0), 0);
+    assert_int_equal(ls__links_auto_target(0, true, LS_PEER_FULL_MESH_MAX), 0);
+    assert_int_equal(ls__links_auto_target(0, true, LS_PEER_FULL_MESH_MAX + 1),
+                     LS_PEER_LINKS_TARGET_AUTO);
+    /* mDNS has not heard the party yet: bounded until it has */
+    assert_int_equal(ls__links_auto_target(0, false, 3), LS_PEER_LINKS_TARGET_AUTO);
+    assert_int_equal(ls__links_auto_target(LS_PEER_LINKS_FULL_MESH, false, 250), 0);
+    assert_int_equal(ls__links_auto_target(5, true, 250), 5);
+    assert_int_equal(ls__links_auto_target(5, false, 2), 5);
+}
+
 static void the_repair_browse_runs_only_when_mdns_saw_more_than_we_know(void **state)
 {
     (void)state;
@@ -122,6 +140,7 @@ int main(void)
         cmocka_unit_test(dial_targets_are_capped_in_all_and_per_host),
         cmocka_unit_test(txt_driven_resyncs_are_rate_limited),
         cmocka_unit_test(the_repair_browse_runs_only_when_mdns_saw_more_than_we_know),
+        cmocka_unit_test(links_are_bounded_by_default_only_at_party_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
