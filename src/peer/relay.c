@@ -23,10 +23,12 @@
 #define RELAY_TRIES_MAX 5
 #define RELAY_TICK_MS 125
 #define RELAY_DEFER_MS 1500
-/* A link that let RELAY_SILENT_MAX get_library deadlines pass is asked no
- * more; an owner remembers up to RELAY_LISTERS_MAX links that listed it
+/* A link counts the get_library deadlines it let pass in a row
+ * (relay_missed): the listers that missed fewer are asked first, and a
+ * silent one is still asked when it is all there is (a busy host answers
+ * late, and may be the only one that listed an owner); an answer clears
+ * its count. An owner remembers up to RELAY_LISTERS_MAX links that listed it
  * (the first is the one that brought it, see RELAY_PER_LINK_MAX). */
-#define RELAY_SILENT_MAX 3
 #define RELAY_LISTERS_MAX 4
 /* Leases of owners relayed together run out spread over this much. */
 #define RELAY_LEASE_SPREAD_MS (RELAY_LEASE_MS / 4)
@@ -158,10 +160,9 @@ static void lister_remove(relay_entry_t *e, const char *link_id)
     }
 }
 
-/* The lister to ask next: of the ready links that take relay and have let
- * fewer than RELAY_SILENT_MAX deadlines pass, the one that missed fewest,
- * from listers[turn] on (a silent link is asked after the others). NULL:
- * none. */
+/* The lister to ask next: of the ready links that take relay, the one that
+ * missed fewest deadlines in a row, from listers[turn] on (so a silent
+ * one only when it is all there is). NULL: none. */
 static ls_link_t *lister_pick(const ls__relay_t *relay, relay_entry_t *e)
 {
     ls_link_t *best = NULL;
@@ -169,8 +170,7 @@ static ls_link_t *lister_pick(const ls__relay_t *relay, relay_entry_t *e)
     for (size_t k = 0; k < e->lister_count; k++) {
         size_t at = (e->turn + k) % e->lister_count;
         ls_link_t *link = ls__links_find_ready(relay->config.links, e->listers[at]);
-        if (!link || !link->takes_relay || link->relay_missed >= RELAY_SILENT_MAX ||
-            (best && best->relay_missed <= link->relay_missed))
+        if (!link || !link->takes_relay || (best && best->relay_missed <= link->relay_missed))
             continue;
         best = link;
         best_at = at;
@@ -362,6 +362,8 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
     const ls_signed_library_t *held = ls_libsig_store_find(relay->store, req->peer_id);
     e->is_in_flight = false;
     e->tries++;
+    if (status == 0)
+        link->relay_missed = 0; /* it answers: late before was load, not silence */
     if (rc >= 0) { /* the lister holds it (1: news; 0: the rev we hold or older) */
         e->lease_ms = ls__links_now(relay->config.links) + lease_spread(e);
         e->is_confirming = false;

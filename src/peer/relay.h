@@ -27,9 +27,9 @@
  * owners in its `peers` are not asked for, with a warning. */
 #define RELAY_PER_LINK_MAX (LS_LIBSIG_STORE_MAX / 2)
 /* A get_library not answered within RELAY_REPLY_DEADLINE_MS is canceled
- * and counts against the link (relay.c: RELAY_SILENT_MAX); the next try
+ * and counts against the link (relay.c: relay_missed); the next try
  * goes to another link that listed the owner (RELAY_LISTERS_MAX kept). */
-#define RELAY_REPLY_DEADLINE_MS 3000
+#define RELAY_REPLY_DEADLINE_MS 5000
 /* `peers` tells news only, never that an owner left: a relayed owner is
  * confirmed by one of its listers every RELAY_LEASE_MS (a get_library,
  * answered by a relay only while it still holds the owner's library,
