@@ -364,7 +364,7 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
     e->tries++;
     if (status == 0)
         link->relay_missed = 0; /* it answers: late before was load, not silence */
-    if (rc >= 0) { /* the lister holds it (1: news; 0: the rev we hold or older) */
+    if (rc >= 0) {              /* the lister holds it (1: news; 0: the rev we hold or older) */
         e->lease_ms = ls__links_now(relay->config.links) + lease_spread(e);
         e->is_confirming = false;
         timer_at(relay, RELAY_LEASE_MS);

@@ -880,6 +880,40 @@ static void a_relay_that_never_answers_is_passed_over_for_another(void **state)
     raw_done(&raw, raw_state);
 }
 
+/* Issue #17: on a loaded host an honest lister answers late. The only
+ * link that listed an owner is asked again after it let deadlines pass
+ * (until the owner's tries run out), not dropped after a few: with that
+ * rule 3 of 100 peers starting together never converged. A raw relay lists
+ * an owner nobody else knows and never answers; peer 0 keeps asking it. */
+#define LONE_ASKS 4
+#define LONE_WAIT_MS (LONE_ASKS * (RELAY_REPLY_DEADLINE_MS + 2 * WAIT_MS))
+
+static void a_lone_lister_that_misses_deadlines_is_asked_again(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_relay_ready(f, 0, &raw, &raw_state);
+    raw.is_silent_relay = true;
+    ls_peer_addr_t owner = {.library_rev = 0};
+    memset(owner.peer_id, 'a', LS_PEER_ID_HEX_LEN);
+    snprintf(owner.address, sizeof owner.address, "127.0.0.1:9"); /* nobody there */
+    raw_lists(&raw, &owner, 1);
+    for (int t = 0; t < LONE_WAIT_MS && raw.incoming_get_libraries < LONE_ASKS;
+         t += RAW_PING_EVERY_MS) {
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = (uint64_t)t};
+        if (ls_raw_request(&raw, &ping, &result) == 0)
+            ls_raw_result_free(&result);
+        ls_raw_run_for(&raw, RAW_PING_EVERY_MS);
+    }
+    assert_true(raw.incoming_get_libraries >= LONE_ASKS);
+    assert_false(raw.is_closed);
+    raw_done(&raw, raw_state);
+}
+
 /* Issue #17, security review: `peers` tells news, never a departure.
  * Peers 1 and 2 link to peer 0 only; peer 2 leaves while peer 0 stays:
  * peer 1 drops peer 2 as a lost peer, its game with it, within a lease
@@ -1813,6 +1847,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_game_only_a_relayed_peer_holds_is_downloaded,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_relay_that_never_answers_is_passed_over_for_another,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_lone_lister_that_misses_deadlines_is_asked_again,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_relayed_peer_that_left_goes_though_its_relay_stays,
                                         ls_swarm_setup, ls_swarm_teardown),
