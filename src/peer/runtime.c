@@ -318,9 +318,15 @@ static void upload_timer_cb(uv_timer_t *timer)
     uint64_t rate;
     ls__server_check_stalls(rt->server, uv_now(&rt->loop));
     size_t n = ls__server_uploads(rt->server, uv_now(&rt->loop), stats, 16, &rate);
-    if (rate == 0 && !rt->was_uploading)
+    size_t transfers = 0;
+    for (size_t i = 0; i < n; i++)
+        transfers += stats[i].peers;
+    /* bytes count when a transfer ends, so a second may show none while
+     * transfers run: the event that says "stopped" waits until none runs,
+     * else a UI would keep showing the last ones as still running */
+    if (rate == 0 && transfers == 0 && !rt->was_uploading)
         return;
-    rt->was_uploading = rate > 0;
+    rt->was_uploading = rate > 0 || transfers > 0;
     ls_peer_ev_upload_game_t games[16];
     size_t count = 0;
     for (size_t i = 0; i < n; i++)
