@@ -69,13 +69,9 @@ bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool oth
 
 /* Fair order between requests waiting for an upload slot (server.c):
  * sends[i] is how many transfers the peer of the i-th waiting request (the
- * oldest first) has running now, held[i] how many chunks of that game it
- * announced holding (`have`; 0 when it announced none). The one to admit
- * next: of the peers with the fewest sends, the one furthest behind, then
- * the oldest. A fan-out ends with its last copy: in traced runs one
- * downloader's downlink ran at 60 % for most of the run and it finished
- * alone, 1 s after the others, at full rate. n > 0. */
-size_t ls_serve_wait_pick(const uint32_t *sends, const uint32_t *held, size_t n);
+ * oldest first) has running now. The one to admit next: of the peer with
+ * the fewest, the oldest. n > 0. */
+size_t ls_serve_wait_pick(const uint32_t *sends, size_t n);
 
 /* Whether a swarm request for a chunk this peer is sending to another swarm
  * peer right now is refused (`busy`) rather than sent again at once: only

@@ -283,11 +283,11 @@ bool ls_serve_swarm_admits(uint32_t sends, uint32_t sends_to_requester, bool oth
     return sends < shared_max || !is_shared;
 }
 
-size_t ls_serve_wait_pick(const uint32_t *sends, const uint32_t *held, size_t n)
+size_t ls_serve_wait_pick(const uint32_t *sends, size_t n)
 {
     size_t best = 0;
     for (size_t i = 1; i < n; i++)
-        if (sends[i] < sends[best] || (sends[i] == sends[best] && held[i] < held[best]))
+        if (sends[i] < sends[best])
             best = i;
     return best;
 }

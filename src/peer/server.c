@@ -73,22 +73,8 @@ typedef struct {
     uint64_t at_ms;
 } ls_given_t;
 
-/* How many chunks of a game a swarm peer last announced (`have`), for the
- * order of waiting requests (ls_serve_wait_pick). A small ring: the
- * oldest entry makes room; the link is compared, never followed, and a
- * stale or missing entry only changes that order. */
-#define LS_SERVE_HELD_MAX 64
-
-typedef struct {
-    const ls_link_t *link;
-    uint64_t game_key; /* name_key() of the game id */
-    uint32_t chunks;
-} ls_held_t;
-
 struct ls__server {
     uv_loop_t *loop;
-    ls_held_t held_chunks[LS_SERVE_HELD_MAX];
-    size_t held_next;
     ls_given_t given[LS_SERVE_GIVEN_MAX]; /* a ring, oldest overwritten */
     const ls_link_t *swarm_refused_link;  /* the last refused by swarm_admits */
     uint64_t swarm_refused_ms;
@@ -308,59 +294,17 @@ static admit_t transfer_begin(ls_serve_stream_t *ss, bool may_preempt)
     return ADMIT_OK;
 }
 
-/* FNV-1a of a game id (ls_held_t): a collision only changes the order of
- * waiting requests. */
-#define FNV_OFFSET_BASIS 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv_str(uint64_t h, const char *s)
-{
-    for (const char *c = s; c && *c; c++)
-        h = (h ^ (uint8_t)*c) * FNV_PRIME;
-    return h;
-}
-
-static uint64_t name_key(const char *name)
-{
-    return fnv_str(FNV_OFFSET_BASIS, name);
-}
-
-static ls_held_t *held_entry(ls__server_t *server, const ls_link_t *link, uint64_t game_key)
-{
-    for (size_t i = 0; i < LS_SERVE_HELD_MAX; i++)
-        if (server->held_chunks[i].link == link && server->held_chunks[i].game_key == game_key)
-            return &server->held_chunks[i];
-    return NULL;
-}
-
-static uint32_t held_of(ls__server_t *server, const ls_link_t *link, const char *game_id)
-{
-    const ls_held_t *e = held_entry(server, link, name_key(game_id));
-    return e ? e->chunks : 0;
-}
-
-/* Notes how many chunks a `have` announces (its set bits). */
-static void note_held(ls__server_t *server, const ls_link_t *link, const ls_have_t *have)
-{
-    uint64_t key = name_key(have->game_id);
-    uint32_t chunks = 0;
-    for (size_t i = 0; have->bitmap && i < LS_HAVE_BITMAP_LEN(have->chunk_count); i++)
-        chunks += (uint32_t)__builtin_popcount(have->bitmap[i]);
-    ls_held_t *e = held_entry(server, link, key);
-    if (!e) {
-        e = &server->held_chunks[server->held_next];
-        server->held_next = (server->held_next + 1) % LS_SERVE_HELD_MAX;
-    }
-    *e = (ls_held_t){.link = link, .game_key = key, .chunks = chunks};
-}
-
 /* FNV-1a over the range's game, path, offset and length: a collision only
  * makes one request wait for LS_SERVE_GIVEN_HOLD_MS. */
 static uint64_t chunk_key(const ls_serve_reply_t *r)
 {
-    uint64_t h = fnv_str(fnv_str(FNV_OFFSET_BASIS, r->game_root), r->path);
-    h = (h ^ r->offset) * FNV_PRIME;
-    return (h ^ r->length) * FNV_PRIME;
+    uint64_t h = 0xcbf29ce484222325ull;
+    const char *parts[2] = {r->game_root, r->path};
+    for (int i = 0; i < 2; i++)
+        for (const char *c = parts[i]; c && *c; c++)
+            h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+    h = (h ^ r->offset) * 0x100000001b3ull;
+    return (h ^ r->length) * 0x100000001b3ull;
 }
 
 static bool is_seeding_to_swarm(const ls_serve_stream_t *ss)
@@ -715,19 +659,15 @@ static void wait_remove(ls_serve_stream_t *ss)
 /* The waiting request to admit next (ls_serve_wait_pick's order). */
 static ls_serve_stream_t *wait_next(ls__server_t *server)
 {
-    uint32_t sends[LS_SERVE_WAIT_MAX], held[LS_SERVE_WAIT_MAX];
+    uint32_t sends[LS_SERVE_WAIT_MAX];
     ls_serve_stream_t *by_age[LS_SERVE_WAIT_MAX];
     size_t n = 0;
     for (ls_serve_stream_t *w = server->waiting; w && n < LS_SERVE_WAIT_MAX; w = w->next_waiting) {
         const ls_link_load_t *load = load_of(server, w->link, false);
         by_age[n] = w;
-        /* a complete copy keeps the plain order: its upload is the floor of a
-         * fan-out, and sent first to the requester furthest behind (whose
-         * downlink is the fullest) it ran at ~80 % instead of ~95 % */
-        held[n] = w->is_partial ? held_of(server, w->link, w->game_id) : 0;
         sends[n++] = load ? load->count : 0;
     }
-    return n ? by_age[ls_serve_wait_pick(sends, held, n)] : NULL;
+    return n ? by_age[ls_serve_wait_pick(sends, n)] : NULL;
 }
 
 /* Expires the requests waiting for the wait time (`busy`), then admits
@@ -852,7 +792,6 @@ static void handle_have(ls_serve_stream_t *ss, const ls_have_t *have)
 {
     ls__server_t *server = ss->server;
     ls_msg_t ack = {.kind = LS_MSG_HAVE_ACK};
-    note_held(server, ss->link, have);
     if (server->is_partial_on && server->hooks.have)
         server->hooks.have(ss->link, have, server->hooks.userdata);
     send_frame(ss, &ack, true);

@@ -314,26 +314,10 @@ static void waiting_requests_are_admitted_fairly(void **state)
     const uint32_t equal[] = {1, 1, 1};
     const uint32_t fewest_later[] = {2, 1, 0, 0};
     const uint32_t oldest_of_fewest[] = {3, 1, 2, 1};
-    const uint32_t none_held[] = {0, 0, 0, 0};
-    assert_int_equal(ls_serve_wait_pick(one, none_held, 1), 0);
-    assert_int_equal(ls_serve_wait_pick(equal, none_held, 3), 0);
-    assert_int_equal(ls_serve_wait_pick(fewest_later, none_held, 4), 2);
-    assert_int_equal(ls_serve_wait_pick(oldest_of_fewest, none_held, 4), 1);
-}
-
-/* Between peers with as few transfers running, the one that holds the
- * fewest chunks (furthest behind) goes first: the last copy ends a
- * fan-out. Sends still come first, so one laggard does not take every
- * slot of every uploader at once. */
-static void waiting_requests_of_the_peer_furthest_behind_go_first(void **state)
-{
-    (void)state;
-    const uint32_t sends[] = {1, 0, 0, 0};
-    const uint32_t held[] = {0, 90, 40, 40};
-    assert_int_equal(ls_serve_wait_pick(sends, held, 4), 2);
-    const uint32_t busier[] = {1, 1, 0};
-    const uint32_t behind_but_busier[] = {3, 5, 100};
-    assert_int_equal(ls_serve_wait_pick(busier, behind_but_busier, 3), 2);
+    assert_int_equal(ls_serve_wait_pick(one, 1), 0);
+    assert_int_equal(ls_serve_wait_pick(equal, 3), 0);
+    assert_int_equal(ls_serve_wait_pick(fewest_later, 4), 2);
+    assert_int_equal(ls_serve_wait_pick(oldest_of_fewest, 4), 1);
 }
 
 /* A chunk on its way to another swarm peer: a complete copy refuses it
@@ -357,7 +341,6 @@ int main(void)
         cmocka_unit_test(swarm_upload_is_shared_between_requesters),
         cmocka_unit_test(only_a_complete_copy_refuses_a_chunk_in_flight),
         cmocka_unit_test(waiting_requests_are_admitted_fairly),
-        cmocka_unit_test(waiting_requests_of_the_peer_furthest_behind_go_first),
     };
     ls_log_set_level(LS_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
