@@ -96,6 +96,7 @@ struct ls_link {
     bool takes_peers;        /* its hello listed LS_FEATURE_PEERS */
     bool takes_relay;        /* its hello listed LS_FEATURE_RELAY (and we relay) */
     uint8_t relay_missed;    /* get_library deadlines it let pass (relay.c) */
+    bool is_relay_liar;      /* named a library_rev it did not give (relay.c) */
     uint32_t peers_sent;     /* `peers` we sent */
     uint32_t peers_heard;    /* `peers` it sent that we acted on */
     uint64_t peers_heard_ms; /* when we last acted on one */

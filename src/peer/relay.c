@@ -46,9 +46,10 @@ typedef struct {
     bool is_confirming;       /* a lease ran out: a lister must answer */
     ls__exchange_t *exchange; /* in flight; NULL: none */
     char address[LS_PEER_ADDRESS_MAX];
-    uint64_t want_rev;    /* the rev a relayed `peers` entry named (0: any) */
-    uint64_t applied_rev; /* the rev in the PeerGameDB by relay (0: none) */
-    uint64_t seq;         /* news seq when applied_rev last moved (ls__links_news) */
+    uint64_t want_rev;                      /* the rev a relayed `peers` entry named (0: any) */
+    char want_from[LS_PEER_ID_HEX_LEN + 1]; /* the link that named it */
+    uint64_t applied_rev;                   /* the rev in the PeerGameDB by relay (0: none) */
+    uint64_t seq; /* news seq when applied_rev last moved (ls__links_news) */
     uint8_t tries;
     uint64_t next_ms;
     bool is_in_flight;
@@ -339,6 +340,21 @@ static uint64_t lease_spread(const relay_entry_t *e)
     return RELAY_LEASE_MS - h % RELAY_LEASE_SPREAD_MS;
 }
 
+/* The link named a library_rev in `peers`, was asked first for it, and
+ * answered an older one: its later claims are not believed (want), so one
+ * link cannot keep every owner asked for a rev nobody has. */
+static void note_liar(ls_link_t *link, relay_entry_t *e, const ls_signed_library_t *held)
+{
+    if (!link->is_relay_liar)
+        ls_warn("peer",
+                "%.12s: named rev %llu of %.12s's library but gave %llu; its revs are "
+                "not believed any more",
+                link->peer_id, (unsigned long long)e->want_rev, e->peer_id,
+                (unsigned long long)(held ? held->library.library_rev : 0));
+    link->is_relay_liar = true;
+    e->want_rev = held ? held->library.library_rev : 0;
+}
+
 static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
 {
     relay_request_t *req = userdata;
@@ -360,6 +376,9 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
                     req->peer_id, ls_strerror(rc));
     }
     const ls_signed_library_t *held = ls_libsig_store_find(relay->store, req->peer_id);
+    if (rc >= 0 && e->want_rev && strcmp(link->peer_id, e->want_from) == 0 &&
+        (!held || held->library.library_rev < e->want_rev))
+        note_liar(link, e, held);
     e->is_in_flight = false;
     e->tries++;
     if (status == 0)
@@ -379,8 +398,13 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
         retry_later(relay, e);
     else if (!held || e->is_confirming)
         forget_relayed(relay, e, "no link lists it any more");
-    else if (e->is_relayed)
-        e->tries = 0; /* the next lease has its own tries */
+    else if (e->is_relayed) {
+        /* no lister gave the rev named: it is given up (a lister may name
+         * any rev), and the next lease has its own tries */
+        if (held && e->want_rev > held->library.library_rev)
+            e->want_rev = held->library.library_rev;
+        e->tries = 0;
+    }
     free(req);
 }
 
@@ -483,9 +507,10 @@ static void want(ls__relay_t *relay, ls_link_t *link, const ls_peer_addr_t *owne
 {
     relay_entry_t *e = entry_find(relay, owner->peer_id);
     const ls_signed_library_t *held = ls_libsig_store_find(relay->store, owner->peer_id);
+    uint64_t claimed = link->is_relay_liar ? 0 : owner->library_rev;
     if (e)
         lister_add(e, link->peer_id); /* another link to ask when one fails */
-    if ((held && held->library.library_rev >= owner->library_rev) || (e && e->is_in_flight) ||
+    if ((held && held->library.library_rev >= claimed) || (e && e->is_in_flight) ||
         (e && e->tries == 0 && defer_ms > 0 && !e->is_relayed) || (e && e->is_confirming))
         return; /* held, asked for, or waiting to be */
     if (!e && !(e = entry_add(relay, owner->peer_id)))
@@ -503,7 +528,8 @@ static void want(ls__relay_t *relay, ls_link_t *link, const ls_peer_addr_t *owne
         e->turn++; /* the link that names a newer rev holds it: asked first */
     if (e->address[0] == '\0')
         snprintf(e->address, sizeof e->address, "%s", owner->address);
-    e->want_rev = owner->library_rev;
+    e->want_rev = claimed;
+    memcpy(e->want_from, link->peer_id, sizeof e->want_from);
     e->tries = 0;
     if (defer_ms == 0 || e->is_relayed) {
         request(relay, e); /* a newer rev of a relayed peer: at once */

@@ -1055,6 +1055,57 @@ static void a_relay_is_not_vouched_back_what_it_relayed(void **state)
     raw_done(&fetcher, fetcher_state);
 }
 
+/* Issue #17, review: a lister may name any library_rev. Peer 1 holds
+ * peer 2's library by relay from a raw peer, which then names a rev 1000
+ * above it and answers with the one it has. Peer 1 asks it once, no more
+ * (before: five tries, then again every lease tick, for good: 18 asks in
+ * 12 s), and believes no rev it names after. */
+#define INFLATED_WAIT_MS 12000
+#define INFLATED_ASKS_MAX 3
+
+static void a_lister_naming_a_rev_it_does_not_have_is_asked_once(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t fetcher, relay;
+    ls_raw_result_t held, result;
+    char *fetcher_state, *relay_state, owner[LS_PEER_ID_HEX_LEN + 1];
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    snprintf(owner, sizeof owner, "%s", ls_peer_id(f->peers[2].rt));
+    raw_relay_ready(f, 0, &fetcher, &fetcher_state);
+    raw_ask_library(&fetcher, owner, &held, ASK_TRIES);
+    assert_int_equal(held.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    raw_relay_ready(f, 1, &relay, &relay_state);
+    relay.serve_library = &held.reply.u.signed_library;
+    ls_peer_addr_t entry = {.library_rev = 0};
+    memcpy(entry.peer_id, owner, sizeof entry.peer_id);
+    snprintf(entry.address, sizeof entry.address, "127.0.0.1:%d",
+             ls_peer_listen_port(f->peers[2].rt));
+    raw_lists(&relay, &entry, 1);
+    assert_true(raw_alive_until(&relay, &f->peers[1], LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                                owner, SILENT_WAIT_MS));
+    int before = relay.incoming_get_libraries;
+    entry.library_rev = held.reply.u.signed_library.library.library_rev + 1000;
+    raw_lists(&relay, &entry, 1);
+    for (int t = 0; t < INFLATED_WAIT_MS; t += RAW_PING_EVERY_MS) {
+        ls_msg_t ping = {.kind = LS_MSG_PING, .u.nonce = (uint64_t)t};
+        if (ls_raw_request(&relay, &ping, &result) == 0)
+            ls_raw_result_free(&result);
+        if (t == INFLATED_WAIT_MS / 2)
+            raw_lists(&relay, &entry, 1); /* named again: not believed */
+        ls_raw_run_for(&relay, RAW_PING_EVERY_MS);
+    }
+    /* the ask for the named rev, and at most a lease's confirmation */
+    assert_true(relay.incoming_get_libraries - before <= INFLATED_ASKS_MAX);
+    assert_true(ls_swarm_log_count(f, "its revs are not believed") >= 1);
+    raw_done(&relay, relay_state);
+    ls_raw_result_free(&held);
+    raw_done(&fetcher, fetcher_state);
+}
+
 /* Issue #17: one link brings at most RELAY_PER_LINK_MAX owners. A raw
  * peer lists OVER_SHARE more made-up owners than that: those are not
  * asked for, and a warning says how many. */
@@ -1849,6 +1900,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_relay_that_never_answers_is_passed_over_for_another,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_lone_lister_that_misses_deadlines_is_asked_again,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_lister_naming_a_rev_it_does_not_have_is_asked_once,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_relayed_peer_that_left_goes_though_its_relay_stays,
                                         ls_swarm_setup, ls_swarm_teardown),
