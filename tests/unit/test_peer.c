@@ -1012,6 +1012,33 @@ static void raw_ask_library(ls_raw_peer_t *raw, const char *owner, ls_raw_result
     }
 }
 
+/* Peer 0 linked to peer 2; peer 1 linked to nobody but a raw relay that
+ * hands it peer 2's signed library (fetched from peer 0 by a raw fetcher,
+ * into *held) and lists peer 2 in *entry: peer 1 shows peer 2 relayed. */
+static void relayed_by_raw(fixture_t *f, ls_raw_peer_t *fetcher, char **fetcher_state,
+                           ls_raw_peer_t *relay, char **relay_state, ls_raw_result_t *held,
+                           char *owner, ls_peer_addr_t *entry)
+{
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    snprintf(owner, LS_PEER_ID_HEX_LEN + 1, "%s", ls_peer_id(f->peers[2].rt));
+    raw_relay_ready(f, 0, fetcher, fetcher_state);
+    raw_ask_library(fetcher, owner, held, ASK_TRIES);
+    assert_int_equal(held->reply.kind, LS_MSG_SIGNED_LIBRARY);
+    raw_relay_ready(f, 1, relay, relay_state);
+    relay->serve_library = &held->reply.u.signed_library;
+    *entry = (ls_peer_addr_t){.library_rev = 0};
+    memcpy(entry->peer_id, owner, sizeof entry->peer_id);
+    snprintf(entry->address, sizeof entry->address, "127.0.0.1:%d",
+             ls_peer_listen_port(f->peers[2].rt));
+    raw_lists(relay, entry, 1);
+    assert_true(raw_alive_until(relay, &f->peers[1], LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                                owner, SILENT_WAIT_MS));
+}
+
 /* Issue #17, security review: two relays that got an owner from each
  * other would confirm each other's copy for good once the owner left (a
  * lease answered both ways). A raw relay hands peer 1 the signed library
@@ -1024,24 +1051,8 @@ static void a_relay_is_not_vouched_back_what_it_relayed(void **state)
     ls_raw_peer_t fetcher, relay, other;
     ls_raw_result_t held, asked;
     char *fetcher_state, *relay_state, *other_state, owner[LS_PEER_ID_HEX_LEN + 1];
-    make_three_peers(f);
-    start_peer(f, 0, -1, NULL, 0);
-    start_peer(f, 2, 0, NULL, 0);
-    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
-    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
-    snprintf(owner, sizeof owner, "%s", ls_peer_id(f->peers[2].rt));
-    raw_relay_ready(f, 0, &fetcher, &fetcher_state);
-    raw_ask_library(&fetcher, owner, &held, ASK_TRIES);
-    assert_int_equal(held.reply.kind, LS_MSG_SIGNED_LIBRARY);
-    raw_relay_ready(f, 1, &relay, &relay_state);
-    relay.serve_library = &held.reply.u.signed_library;
-    ls_peer_addr_t entry = {.library_rev = 0};
-    memcpy(entry.peer_id, owner, sizeof entry.peer_id);
-    snprintf(entry.address, sizeof entry.address, "127.0.0.1:%d",
-             ls_peer_listen_port(f->peers[2].rt));
-    raw_lists(&relay, &entry, 1);
-    assert_true(raw_alive_until(&relay, &f->peers[1], LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
-                                owner, SILENT_WAIT_MS));
+    ls_peer_addr_t entry;
+    relayed_by_raw(f, &fetcher, &fetcher_state, &relay, &relay_state, &held, owner, &entry);
     raw_ask_library(&relay, owner, &asked, 1);
     assert_int_equal(asked.reply.kind, LS_MSG_ERROR);
     ls_raw_result_free(&asked);
@@ -1069,24 +1080,8 @@ static void a_lister_naming_a_rev_it_does_not_have_is_asked_once(void **state)
     ls_raw_peer_t fetcher, relay;
     ls_raw_result_t held, result;
     char *fetcher_state, *relay_state, owner[LS_PEER_ID_HEX_LEN + 1];
-    make_three_peers(f);
-    start_peer(f, 0, -1, NULL, 0);
-    start_peer(f, 2, 0, NULL, 0);
-    ls_swarm_start_peer(f, 1, NULL, 0, NULL, 0);
-    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
-    snprintf(owner, sizeof owner, "%s", ls_peer_id(f->peers[2].rt));
-    raw_relay_ready(f, 0, &fetcher, &fetcher_state);
-    raw_ask_library(&fetcher, owner, &held, ASK_TRIES);
-    assert_int_equal(held.reply.kind, LS_MSG_SIGNED_LIBRARY);
-    raw_relay_ready(f, 1, &relay, &relay_state);
-    relay.serve_library = &held.reply.u.signed_library;
-    ls_peer_addr_t entry = {.library_rev = 0};
-    memcpy(entry.peer_id, owner, sizeof entry.peer_id);
-    snprintf(entry.address, sizeof entry.address, "127.0.0.1:%d",
-             ls_peer_listen_port(f->peers[2].rt));
-    raw_lists(&relay, &entry, 1);
-    assert_true(raw_alive_until(&relay, &f->peers[1], LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
-                                owner, SILENT_WAIT_MS));
+    ls_peer_addr_t entry;
+    relayed_by_raw(f, &fetcher, &fetcher_state, &relay, &relay_state, &held, owner, &entry);
     int before = relay.incoming_get_libraries;
     entry.library_rev = held.reply.u.signed_library.library.library_rev + 1000;
     raw_lists(&relay, &entry, 1);
