@@ -575,18 +575,16 @@ static void refuse_busy(ls_serve_stream_t *ss, const char *why)
 }
 
 /* Super-seeding: a chunk on its way to (or just given to) another swarm
- * peer is refused at once, waiting or not; true when it was. */
-static bool refuses_for_the_swarm(ls_serve_stream_t *ss)
+ * peer is refused at once, waiting or not. The reason, or NULL. Asked
+ * before the request is counted as a transfer: is_given_recently lets an
+ * otherwise idle upload serve it, which a counted request never is. */
+static const char *swarm_refusal(const ls_serve_stream_t *ss)
 {
-    if (is_sent_to_another(ss)) {
-        refuse_busy(ss, "this chunk is on its way to another peer; ask the swarm");
-        return true;
-    }
-    if (is_given_recently(ss)) {
-        refuse_busy(ss, "this chunk was just given to another peer; ask the swarm");
-        return true;
-    }
-    return false;
+    if (is_sent_to_another(ss))
+        return "this chunk is on its way to another peer; ask the swarm";
+    if (is_given_recently(ss))
+        return "this chunk was just given to another peer; ask the swarm";
+    return NULL;
 }
 
 /* A counted transfer (transfer_begin said ADMIT_OK): its file is opened on
@@ -684,14 +682,22 @@ static void wait_timer_cb(uv_timer_t *timer)
     }
     ls_serve_stream_t *ss;
     while ((ss = wait_next(server)) != NULL) {
+        if (ss->link->is_closing) {
+            wait_remove(ss); /* its link's teardown frees it */
+            continue;
+        }
+        const char *why = swarm_refusal(ss);
+        if (why) { /* given to another meanwhile */
+            wait_remove(ss);
+            refuse_busy(ss, why);
+            continue;
+        }
         admit_t admit = transfer_begin(ss, false);
         if (admit == ADMIT_WAIT)
             break; /* no slot free: the next transfer's end kicks again */
         wait_remove(ss);
         if (admit != ADMIT_OK)
             refuse_busy(ss, "at the upload limit; ask another peer");
-        else if (refuses_for_the_swarm(ss)) /* given to another meanwhile */
-            transfer_end(ss);
         else
             transfer_start(ss);
     }
@@ -733,8 +739,11 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
              request->kind == LS_MSG_GET_FILE_BATCH ? request->u.batch_request.game_id
              : request->kind == LS_MSG_GET_COVER    ? request->u.cover_request.game_id
                                                     : request->u.file_request.game_id);
-    if (refuses_for_the_swarm(ss))
+    const char *why = swarm_refusal(ss);
+    if (why) {
+        refuse_busy(ss, why);
         return;
+    }
     admit_t admit = transfer_begin(ss, true);
     if (admit == ADMIT_WAIT && wait_add(ss))
         return;
