@@ -100,6 +100,8 @@ typedef struct {
                                       long is reset; default LS_SERVE_STALL_MS (30 s) */
     uint32_t serve_wait_ms;        /* a chunk request over the upload limit waits this long
                                       for a slot before `busy`; default LS_SERVE_WAIT_MS */
+    uint32_t serve_total_max;      /* test switch: bodies served at once in all; default
+                                      LS_SERVE_TOTAL_MAX (96) */
     bool no_swarm;                 /* test switch: no partial copies announced, served or
                                       fetched from (only complete seeders, in file order) */
     bool no_peer_exchange;         /* test switch: no `peers` sent or taken (LS_FEATURE_PEERS

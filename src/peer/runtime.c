@@ -1168,6 +1168,7 @@ static int make_objects(ls_peer_runtime_t *rt)
         ls__server_set_partial(rt->server, rt->is_swarm);
         ls__server_set_stall_ms(rt->server, rt->serve_stall_ms);
         ls__server_set_wait_ms(rt->server, rt->serve_wait_ms);
+        ls__server_set_total_max(rt->server, rt->serve_total_max);
         ls__server_set_shaper(rt->server, rt->shaper);
         ls__shaper_set_upload(rt->shaper, upload_limit(rt), rt->limits.peer_upload_share);
         ls__shaper_set_download(rt->shaper, rt->limits.max_download);
@@ -1262,6 +1263,7 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->hello_deadline_ms = config->hello_deadline_ms;
     rt->serve_stall_ms = config->serve_stall_ms;
     rt->serve_wait_ms = config->serve_wait_ms;
+    rt->serve_total_max = config->serve_total_max;
     rt->limits = config->limits;
     if (rt->limits.peer_upload_share == 0 || rt->limits.peer_upload_share > LS_SHAPER_SHARE_FULL)
         rt->limits.peer_upload_share = LS_SHAPER_SHARE_FULL;

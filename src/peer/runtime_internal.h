@@ -62,6 +62,7 @@ struct ls_peer_runtime {
     uint32_t hello_deadline_ms;
     uint32_t serve_stall_ms;
     uint32_t serve_wait_ms;
+    uint32_t serve_total_max;
     ls_peer_limits_t limits; /* as set; changed by LS_CMD_SET_LIMITS */
     const ls_catalog_t *catalog;
     ls__events_t events;

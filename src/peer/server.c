@@ -96,6 +96,7 @@ struct ls__server {
     uint32_t fds_max;
     uint32_t stall_ms;
     uint32_t wait_ms;           /* LS_SERVE_WAIT_MS unless a test set it */
+    uint32_t total_max;         /* LS_SERVE_TOTAL_MAX unless a test set it */
     ls__shaper_t *shaper;       /* the upload limit every body passes (NULL: none) */
     ls_serve_stream_t *waiting; /* requests waiting for a slot, oldest first */
     uint32_t waiting_count;
@@ -233,7 +234,7 @@ static uint64_t last_progress(const ls_serve_stream_t *ss)
     return ss->progress_ms ? ss->progress_ms : UINT64_MAX;
 }
 
-/* All LS_SERVE_TOTAL_MAX transfers run. Several identities of one stranger
+/* All total_max (LS_SERVE_TOTAL_MAX) transfers run. Several identities of one stranger
  * (each within LS_SERVE_PER_PEER_MAX) could hold every slot with streams
  * they never read, so a requester with fewer transfers than the busiest
  * peer by two or more takes one of that peer's whose receiver acknowledged
@@ -276,7 +277,7 @@ static admit_t transfer_begin(ls_serve_stream_t *ss, bool may_preempt)
     ls_link_load_t *load = load_of(server, ss->link, true);
     if (!load || load->count >= LS_SERVE_PER_PEER_MAX)
         return ADMIT_BUSY;
-    if (server->transfers >= LS_SERVE_TOTAL_MAX) {
+    if (server->transfers >= server->total_max) {
         if (!may_preempt || !preempt_for(ss, load))
             return ADMIT_WAIT;
         /* the victim's entry may have left the table, moving another into
@@ -1039,6 +1040,7 @@ int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_
     server->fds_max = fd_budget();
     server->stall_ms = LS_SERVE_STALL_MS;
     server->wait_ms = LS_SERVE_WAIT_MS;
+    server->total_max = LS_SERVE_TOTAL_MAX;
     uv_timer_init(loop, &server->wait_timer);
     server->wait_timer.data = server;
     return 0;
@@ -1047,6 +1049,11 @@ int ls__server_new(uv_loop_t *loop, const ls__server_hooks_t *hooks, ls__server_
 void ls__server_set_wait_ms(ls__server_t *server, uint32_t wait_ms)
 {
     server->wait_ms = wait_ms ? wait_ms : LS_SERVE_WAIT_MS;
+}
+
+void ls__server_set_total_max(ls__server_t *server, uint32_t total_max)
+{
+    server->total_max = total_max ? total_max : LS_SERVE_TOTAL_MAX;
 }
 
 void ls__server_close_handles(ls__server_t *server)

@@ -106,6 +106,8 @@ void ls__server_set_partial(ls__server_t *server, bool is_on);
 void ls__server_set_stall_ms(ls__server_t *server, uint32_t stall_ms);
 /* How long a request over the limit waits for a slot (0: LS_SERVE_WAIT_MS). */
 void ls__server_set_wait_ms(ls__server_t *server, uint32_t wait_ms);
+/* Bodies served at once in all (0: LS_SERVE_TOTAL_MAX); tests fill it. */
+void ls__server_set_total_max(ls__server_t *server, uint32_t total_max);
 /* Resets transfers stalled for the stall timeout; call it about once a
  * second (the upload timer does). */
 void ls__server_check_stalls(ls__server_t *server, uint64_t now_ms);

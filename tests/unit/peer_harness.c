@@ -669,6 +669,7 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
                                .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,
                                .serve_stall_ms = f->serve_stall_ms,
                                .serve_wait_ms = f->serve_wait_ms,
+                               .serve_total_max = f->serve_total_max,
                                .links_target = f->links_target,
                                .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};

@@ -149,6 +149,7 @@ typedef struct {
     ls_test_peer_t peers[LS_SWARM_MAX];
     uint32_t serve_stall_ms; /* for the peers started next (0: the default) */
     uint32_t serve_wait_ms;  /* for the peers started next (0: the default) */
+    uint32_t serve_total_max; /* for the peers started next (0: the default) */
     uint32_t links_target;   /* for the peers started next (0: a full mesh) */
     uv_mutex_t log_lock;
     char log[262144];

@@ -1569,7 +1569,8 @@ static void a_transfer_whose_receiver_reads_nothing_is_reset_and_its_file_closed
 #define WAIT_LONG_MS 5000 /* far longer than any step of the test takes */
 #define WAIT_SHORT_MS 300
 
-static void swarm_raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
+/* A raw peer on a small window, with the swarm feature or without. */
+static void small_raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state, bool is_swarm)
 {
     ls_raw_result_t result;
     char *features[] = {"chunk-sha256", LS_FEATURE_SWARM};
@@ -1577,9 +1578,14 @@ static void swarm_raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
     *raw_state = ls_test_mkdtemp("raw");
     assert_int_equal(ls_raw_open_limited(raw, *raw_state, &small), 0);
     assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(f->peers[0].rt)), 0);
-    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, 2, &result), 0);
+    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, is_swarm ? 2 : 1, &result), 0);
     assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
     ls_raw_result_free(&result);
+}
+
+static void swarm_raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
+{
+    small_raw_ready(f, raw, raw_state, true);
 }
 
 static void request_chunk_async(ls_raw_peer_t *raw, uint32_t chunk, ls_raw_result_t *out)
@@ -1710,6 +1716,85 @@ static void freed_slots_go_fairly_between_waiting_peers(void **state)
     ls_raw_result_free(&first);
     ls_raw_result_free(&second);
     ls_raw_result_free(&late);
+}
+
+/* A freed slot goes to the first waiting request, in the fair order, that
+ * can take it: one the swarm limit keeps waiting does not hold back a
+ * request behind it that needs only a total slot (it used to, until it
+ * expired with `busy` beside the free slot). */
+static void a_waiting_swarm_request_does_not_hold_back_one_that_fits(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, plain, asker;
+    char *holder_state, *plain_state, *asker_state;
+    ls_raw_result_t held[LS_SERVE_SWARM_SHARED_MAX], plain_first, swarm_asked, plain_second;
+    f->serve_total_max = LS_SERVE_SWARM_SHARED_MAX + 1;
+    hold_swarm_slots(f, WAIT_LONG_MS, &holder, &holder_state, held);
+    small_raw_ready(f, &plain, &plain_state, false);
+    swarm_raw_ready(f, &asker, &asker_state);
+    plain.is_not_reading = asker.is_not_reading = true;
+    /* the last total slot: a peer without the swarm feature takes it */
+    request_chunk_async(&plain, 10, &plain_first);
+    run_all(&holder, &plain, &asker);
+    assert_true(plain_first.body_len > 0);
+    /* then a swarm request waits (both limits full), and behind it one of
+     * the plain peer's (the total is full) */
+    request_chunk_async(&asker, 11, &swarm_asked);
+    run_all(&holder, &plain, &asker);
+    request_chunk_async(&plain, 12, &plain_second);
+    run_all(&holder, &plain, &asker);
+    assert_int_equal(swarm_asked.body_len + plain_second.body_len, 0);
+    assert_int_equal(count_done(&swarm_asked, 1) + count_done(&plain_second, 1), 0);
+    /* a total slot frees: the swarm request is first in the fair order
+     * but the swarm limit is still full; the plain request takes it */
+    ls_net_stream_reset(plain_first.stream, LS_NET_APP_CANCELED);
+    run_all(&holder, &plain, &asker);
+    assert_true(plain_second.body_len > 0);
+    assert_int_equal(swarm_asked.body_len, 0);
+    raw_done(&holder, holder_state);
+    raw_done(&plain, plain_state);
+    raw_done(&asker, asker_state);
+    free_results(held, LS_SERVE_SWARM_SHARED_MAX);
+    ls_raw_result_free(&plain_first);
+    ls_raw_result_free(&swarm_asked);
+    ls_raw_result_free(&plain_second);
+}
+
+/* A request that arrives as a slot frees queues behind the requests
+ * already waiting: the holder's next request, sent with the reset that
+ * frees one of its slots, does not take that slot from the peer that
+ * waited for it. */
+#define RESET_SETTLE_MS 0
+
+static void a_new_request_does_not_jump_the_waiting_queue(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, asker;
+    char *holder_state, *asker_state;
+    ls_raw_result_t held[LS_SERVE_SWARM_SHARED_MAX], asked, again;
+    hold_swarm_slots(f, WAIT_LONG_MS, &holder, &holder_state, held);
+    swarm_raw_ready(f, &asker, &asker_state);
+    asker.is_not_reading = true;
+    request_chunk_async(&asker, 10, &asked);
+    run_all(&holder, &asker, &asker);
+    assert_int_equal(asked.body_len, 0);
+    assert_false(asked.is_done);
+    /* the holder resets a stream and asks for a new chunk: the server's
+     * RESET_STREAM reaches it within RESET_SETTLE_MS, and the delayed
+     * acknowledgement of it (ngtcp2 waits up to 25 ms to send one) goes
+     * in the new request's packet, so the slot frees (the server's stream
+     * closes) in the same read as the new request comes */
+    ls_net_stream_reset(held[0].stream, LS_NET_APP_CANCELED);
+    ls_raw_run_for(&holder, RESET_SETTLE_MS);
+    request_chunk_async(&holder, 11, &again);
+    run_all(&holder, &asker, &asker);
+    assert_true(asked.body_len > 0);
+    assert_int_equal(again.body_len, 0);
+    raw_done(&holder, holder_state);
+    raw_done(&asker, asker_state);
+    free_results(held, LS_SERVE_SWARM_SHARED_MAX);
+    ls_raw_result_free(&asked);
+    ls_raw_result_free(&again);
 }
 
 /* A waiting request gets `busy` once it waited the wait time, and a
@@ -1868,6 +1953,10 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(freed_slots_go_fairly_between_waiting_peers, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_waiting_swarm_request_does_not_hold_back_one_that_fits,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_new_request_does_not_jump_the_waiting_queue,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_full_queue_or_an_expired_wait_answers_busy,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_waiting_request_whose_stream_or_link_goes_is_dropped,
