@@ -43,6 +43,7 @@ typedef struct ls_serve_stream {
     bool is_waiting;                       /* in the server's list of waiting requests */
     struct ls_serve_stream *next_waiting;  /* ...oldest first */
     uint64_t wait_since_ms;
+    uint64_t wait_pass; /* the timer pass that found it unable to take a free slot */
     uv_work_t open_req;
 } ls_serve_stream_t;
 
@@ -100,6 +101,7 @@ struct ls__server {
     ls__shaper_t *shaper;       /* the upload limit every body passes (NULL: none) */
     ls_serve_stream_t *waiting; /* requests waiting for a slot, oldest first */
     uint32_t waiting_count;
+    uint64_t wait_pass;    /* counts the wait timer's passes */
     uv_timer_t wait_timer; /* admits waiting requests, expires old ones */
     bool is_closed;        /* the timer is closed: nothing waits any more */
 };
@@ -263,11 +265,13 @@ static bool preempt_for(ls_serve_stream_t *ss, const ls_link_load_t *load)
     return true;
 }
 
-/* What transfer_begin found. */
+/* What transfer_begin (or admit_new) found. */
 typedef enum {
-    ADMIT_OK = 0, /* the transfer is counted: start it */
-    ADMIT_WAIT,   /* the total or the swarm limit is full: may wait for a slot */
-    ADMIT_BUSY,   /* over the requester's own limit: `busy` */
+    ADMIT_OK = 0,     /* the transfer is counted: start it */
+    ADMIT_WAIT,       /* the total limit is full: may wait for a slot */
+    ADMIT_WAIT_SWARM, /* the swarm limit is full (a total slot may be free): may wait */
+    ADMIT_QUEUE,      /* others wait already: queue behind them (admit_new) */
+    ADMIT_BUSY,       /* over the requester's own limit: `busy` */
 } admit_t;
 
 /* may_preempt: a request just arrived (a waiting one takes freed slots). */
@@ -286,7 +290,7 @@ static admit_t transfer_begin(ls_serve_stream_t *ss, bool may_preempt)
             return ADMIT_BUSY;
     }
     if (!swarm_admits(ss))
-        return ADMIT_WAIT;
+        return ADMIT_WAIT_SWARM;
     load->count++;
     server->transfers++;
     ss->is_transfer = true;
@@ -655,13 +659,16 @@ static void wait_remove(ls_serve_stream_t *ss)
     }
 }
 
-/* The waiting request to admit next (ls_serve_wait_pick's order). */
+/* The waiting request to admit next (ls_serve_wait_pick's order), of
+ * those this timer pass has not found unable to take a free slot. */
 static ls_serve_stream_t *wait_next(ls__server_t *server)
 {
     uint32_t sends[LS_SERVE_WAIT_MAX];
     ls_serve_stream_t *by_age[LS_SERVE_WAIT_MAX];
     size_t n = 0;
     for (ls_serve_stream_t *w = server->waiting; w && n < LS_SERVE_WAIT_MAX; w = w->next_waiting) {
+        if (w->wait_pass == server->wait_pass)
+            continue;
         const ls_link_load_t *load = load_of(server, w->link, false);
         by_age[n] = w;
         sends[n++] = load ? load->count : 0;
@@ -670,12 +677,20 @@ static ls_serve_stream_t *wait_next(ls__server_t *server)
 }
 
 /* Expires the requests waiting for the wait time (`busy`), then admits
- * waiting requests, fairly, while slots are free. Runs from the timer,
- * never inside a transfer's end, so no stream goes away under a caller. */
+ * waiting requests, fairly, while slots are free: each free slot goes to
+ * the first request in the fair order that can take it. One the swarm
+ * limit keeps waiting is passed over for this pass (a request behind it
+ * may need only a total slot: it used to stop the pass, and that one
+ * waited for `busy` beside a free slot); a full total stops it. Each step
+ * admits or passes over one request: at most LS_SERVE_WAIT_MAX picks of
+ * O(LS_SERVE_WAIT_MAX) per free slot and per request. Runs from the
+ * timer, never inside a transfer's end, so no stream goes away under a
+ * caller. */
 static void wait_timer_cb(uv_timer_t *timer)
 {
     ls__server_t *server = timer->data;
     uint64_t now = uv_now(server->loop);
+    server->wait_pass++;
     while (server->waiting && now - server->waiting->wait_since_ms >= server->wait_ms) {
         ls_serve_stream_t *ss = server->waiting;
         wait_remove(ss);
@@ -696,6 +711,10 @@ static void wait_timer_cb(uv_timer_t *timer)
         admit_t admit = transfer_begin(ss, false);
         if (admit == ADMIT_WAIT)
             break; /* no slot free: the next transfer's end kicks again */
+        if (admit == ADMIT_WAIT_SWARM) {
+            ss->wait_pass = server->wait_pass; /* the next may fit a total slot */
+            continue;
+        }
         wait_remove(ss);
         if (admit != ADMIT_OK)
             refuse_busy(ss, "at the upload limit; ask another peer");
@@ -715,6 +734,28 @@ static void wait_kick(ls__server_t *server, uint64_t in_ms)
         uv_timer_get_due_in(&server->wait_timer) <= in_ms)
         return; /* due sooner already */
     uv_timer_start(&server->wait_timer, wait_timer_cb, in_ms, 0);
+}
+
+/* A request that just arrived. While others wait, it queues behind them
+ * and the timer admits it in the fair order, on this loop turn's pass:
+ * admitted at once, it took a slot freed in the same turn (a downloader's
+ * acknowledgement that ends one chunk comes with its next request) before
+ * the timer gave it to the request waiting longest. Over its own limits
+ * (transfers or waiting places) it gets `busy` at once as before, and when
+ * every slot is taken it may still free a stalled one (preempt_for),
+ * which then goes to the queue. */
+static admit_t admit_new(ls_serve_stream_t *ss)
+{
+    ls__server_t *server = ss->server;
+    if (!server->waiting)
+        return transfer_begin(ss, true);
+    ls_link_load_t *load = load_of(server, ss->link, true);
+    if (!load || load->count >= LS_SERVE_PER_PEER_MAX ||
+        load->waiting >= LS_SERVE_WAIT_PER_PEER_MAX)
+        return ADMIT_BUSY;
+    if (server->transfers >= server->total_max)
+        preempt_for(ss, load);
+    return ADMIT_QUEUE;
 }
 
 static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
@@ -745,8 +786,15 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
         refuse_busy(ss, why);
         return;
     }
-    admit_t admit = transfer_begin(ss, true);
-    if (admit == ADMIT_WAIT && wait_add(ss))
+    admit_t admit = admit_new(ss);
+    if (admit == ADMIT_QUEUE) {
+        if (wait_add(ss)) {
+            wait_kick(ss->server, 0); /* a slot may be free for it or those before it */
+            return;
+        }
+        admit = transfer_begin(ss, false); /* the whole queue is full */
+    }
+    if ((admit == ADMIT_WAIT || admit == ADMIT_WAIT_SWARM) && wait_add(ss))
         return;
     if (admit != ADMIT_OK) {
         refuse_busy(ss, "at the upload limit; ask another peer");

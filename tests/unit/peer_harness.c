@@ -194,6 +194,12 @@ static void raw_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len, boo
      * stream closes and the result is complete */
     if (is_fin && st->is_allocated)
         ls_net_stream_reset(s, LS_NET_APP_CANCELED);
+    ls_raw_peer_t *rp = ls_net_conn_user_data(ls_net_stream_conn(s));
+    if (is_fin && rp && rp->on_reply_end) {
+        void (*then)(ls_raw_peer_t *) = rp->on_reply_end;
+        rp->on_reply_end = NULL;
+        then(rp);
+    }
 }
 
 static void raw_finish(ls_raw_stream_t *st, int status)

@@ -49,7 +49,7 @@ bool ls_pred_count_is(const json_t *data, const void *count);
 
 /* A raw QUIC peer on its own loop, driven by the test thread. */
 #define LS_RAW_PEER_LISTS_MAX 4
-typedef struct {
+typedef struct ls_raw_peer {
     uv_loop_t loop;
     ls_identity_t *identity;
     ls_net_endpoint_t *ep;
@@ -70,6 +70,11 @@ typedef struct {
     const ls_game_manifest_t *serve_manifest;
     int incoming_get_games; /* get_game requests the other side sent us */
     bool is_not_reading;    /* replies are never consumed: our window stays shut */
+    /* When set, called once when a reply's last byte comes in, before
+     * anything is sent back: a request made there goes out in the same
+     * packet as the stream's end (then it is cleared) */
+    void (*on_reply_end)(struct ls_raw_peer *rp);
+    void *on_reply_end_arg;
     /* get_library requests the other side sent us; when is_silent_relay is
      * set they are left unanswered (a relay that never replies), else reset */
     int incoming_get_libraries;
@@ -147,10 +152,10 @@ typedef struct {
 typedef struct {
     ls_catalog_t *catalog;
     ls_test_peer_t peers[LS_SWARM_MAX];
-    uint32_t serve_stall_ms; /* for the peers started next (0: the default) */
-    uint32_t serve_wait_ms;  /* for the peers started next (0: the default) */
+    uint32_t serve_stall_ms;  /* for the peers started next (0: the default) */
+    uint32_t serve_wait_ms;   /* for the peers started next (0: the default) */
     uint32_t serve_total_max; /* for the peers started next (0: the default) */
-    uint32_t links_target;   /* for the peers started next (0: a full mesh) */
+    uint32_t links_target;    /* for the peers started next (0: a full mesh) */
     uv_mutex_t log_lock;
     char log[262144];
 } ls_swarm_t;
