@@ -103,7 +103,7 @@ int main(int argc, char **argv)
     if (mkdir(games, 0755) != 0 || make_game(games, files) != 0 || ls_catalog_new(&catalog) != 0 ||
         ls_catalog_add_json(catalog, CATALOG, strlen(CATALOG), "bench", err, sizeof err) != 0)
         return 1;
-    ls_library_config_t config = {games, state, catalog};
+    ls_library_config_t config = {.game_dir = games, .state_dir = state, .catalog = catalog};
     if (ls_library_open(&config, &library) != 0 || ls_library_scan_sync(library, NULL) != 0)
         return 1;
 

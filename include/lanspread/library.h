@@ -11,7 +11,9 @@
  * files, at most LS_SCAN_HASH_JOBS_MAX queued at once), then publishes the
  * result on the loop thread. A library's first scan (what its owner waits
  * for to be seen) runs on the latency lane instead, but for the hashes
- * beyond its first 64 MiB, which go to the bulk lane. An unchanged library is rescanned without
+ * beyond its first 64 MiB, which go to the bulk lane; only the first
+ * started, failed or not (its owner waits for nothing after it), and not
+ * when the config says nobody waits for it. An unchanged library is rescanned without
  * reading any file's contents.
  *
  * Catalog: the library gates games with the caller's base catalog extended by
@@ -70,6 +72,11 @@ typedef struct {
     /* The base catalog (bundled and --catalog files), borrowed: must outlive
      * the library. The game directory's catalog is added by the library. */
     const ls_catalog_t *catalog;
+    /* Nobody waits for this library's first scan (a game directory swapped
+     * in at run time: links and discovery run already, the new games are
+     * told as a delta when it ends): it runs on the bulk lane like every
+     * later scan. */
+    bool is_first_scan_background;
 } ls_library_config_t;
 
 /* What a scan did; for logs, benchmarks and tests. */

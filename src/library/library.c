@@ -282,6 +282,7 @@ int ls_library_open(const ls_library_config_t *config, ls_library_t **out)
     if (!library)
         return LS_ENOMEM;
     library->base = config->catalog;
+    library->is_first_scan_background = config->is_first_scan_background;
     library->game_dir = realpath(config->game_dir, NULL);
     if (!library->game_dir) {
         rc = LS_ENOENT;

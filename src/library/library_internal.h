@@ -4,6 +4,7 @@
 #define LS_LIBRARY_INTERNAL_H
 
 #include "lanspread/library.h"
+#include "lanspread/workq.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -105,8 +106,17 @@ struct ls_library {
     struct ls_scan *scan;             /* the scan in progress, if any */
     ls_library_adoption_t *adoptions; /* waiting for the running scan to publish */
     bool is_index_dirty;              /* published records the saved index lacks */
-    bool is_scanned;                  /* a scan has published (see FIRST_SCAN_HASH_BYTES) */
+    bool is_scan_started;             /* its first scan was started (see ls__scan_lane) */
+    bool is_first_scan_background;    /* config: nobody waits for its first scan */
 };
+
+/* The lane of a scan's walk, save and first hashes (scan.c): the latency
+ * lane for the first scan started on a library whose owner waits for it,
+ * the bulk lane for every other. The first started, not the first to
+ * succeed: the peer announces itself when its first scan ends, failed or
+ * not, and waits for no later one, which on the latency lane hashed up to
+ * FIRST_SCAN_HASH_BYTES there each time while the game directory failed. */
+ls_workq_class_t ls__scan_lane(bool is_scan_started, bool is_first_scan_background);
 
 /* Rebuilds gamedb and announced from index (library.c). */
 int ls_library_publish(ls_library_t *library, ls_index_t *new_index);

@@ -1008,7 +1008,6 @@ static void publish_scan(ls_scan_t *scan, bool *needs_saving)
         scan->status = published;
         return;
     }
-    library->is_scanned = true;
     scan->stats.rev_bumped = published == 1;
     scan->stats.games_announced = library->announced_count;
     *needs_saving |= scan->stats.rev_bumped;
@@ -1030,6 +1029,11 @@ static void finish_scan(ls_scan_t *scan)
     }
 }
 
+ls_workq_class_t ls__scan_lane(bool is_scan_started, bool is_first_scan_background)
+{
+    return is_scan_started || is_first_scan_background ? LS_WORKQ_BULK : LS_WORKQ_LATENCY;
+}
+
 int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *only_game_id,
                           ls_library_scan_cb cb, void *userdata)
 {
@@ -1044,7 +1048,7 @@ int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *on
     scan->loop = loop;
     scan->cb = cb;
     scan->userdata = userdata;
-    scan->lane = library->is_scanned ? LS_WORKQ_BULK : LS_WORKQ_LATENCY;
+    scan->lane = ls__scan_lane(library->is_scan_started, library->is_first_scan_background);
     scan->only_game_id = only_game_id ? strdup(only_game_id) : NULL;
     if (only_game_id && !scan->only_game_id) {
         scan_free(scan);
@@ -1056,6 +1060,7 @@ int ls_library_scan_start(ls_library_t *library, uv_loop_t *loop, const char *on
         return LS_EIO;
     }
     library->scan = scan;
+    library->is_scan_started = true;
     return 0;
 }
 

@@ -61,7 +61,10 @@ static void check_work(uv_work_t *req)
 
 static int swap_in(ls_peer_runtime_t *rt, const char *dir)
 {
-    ls_library_config_t lib_config = {dir, rt->state_dir, rt->catalog};
+    ls_library_config_t lib_config = {.game_dir = dir,
+                                      .state_dir = rt->state_dir,
+                                      .catalog = rt->catalog,
+                                      .is_first_scan_background = true};
     ls_install_opts_t install_opts = {.unpacker = rt->unpacker};
     ls_library_t *library = NULL;
     ls_install_runner_t *installs = NULL;

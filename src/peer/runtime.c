@@ -1202,7 +1202,8 @@ static int boot(ls_peer_runtime_t *rt)
                                &rt->installs);
     if (rc != 0)
         return rc;
-    ls_library_config_t lib_config = {rt->game_dir, rt->state_dir, rt->catalog};
+    ls_library_config_t lib_config = {
+        .game_dir = rt->game_dir, .state_dir = rt->state_dir, .catalog = rt->catalog};
     rc = ls_library_open(&lib_config, &rt->library);
     if (rc == 0)
         rc = ls_peerdb_new(&rt->peerdb);

@@ -82,7 +82,8 @@ static int teardown(void **state)
 static void reopen(fixture_t *f)
 {
     ls_library_close(f->library);
-    ls_library_config_t config = {f->games, f->state, f->catalog};
+    ls_library_config_t config = {
+        .game_dir = f->games, .state_dir = f->state, .catalog = f->catalog};
     assert_int_equal(ls_library_open(&config, &f->library), 0);
 }
 
@@ -256,7 +257,8 @@ static void same_content_gives_same_digest_in_another_state_dir(void **state)
 
     char *other_state = ls_test_mkdtemp("state2");
     ls_library_t *other;
-    ls_library_config_t config = {f->games, other_state, f->catalog};
+    ls_library_config_t config = {
+        .game_dir = f->games, .state_dir = other_state, .catalog = f->catalog};
     assert_int_equal(ls_library_open(&config, &other), 0);
     assert_int_equal(ls_library_scan_sync(other, NULL), 0);
     assert_int_equal(ls_library_snapshot(other, &b), 0);
@@ -789,7 +791,7 @@ static void game_dir_that_is_not_utf8_still_persists(void **state)
     snprintf(dir, sizeof dir, "%s/Spiele f\xfcr LAN", f->games);
     ls_test_write_text(dir, "alpha/version.ini", "1\n");
     ls_test_write_text(dir, "alpha/game.zip", "zipbytes");
-    ls_library_config_t config = {dir, f->state, f->catalog};
+    ls_library_config_t config = {.game_dir = dir, .state_dir = f->state, .catalog = f->catalog};
     assert_int_equal(ls_library_open(&config, &library), 0);
     assert_int_equal(ls_library_scan_sync(library, &stats), 0);
     assert_int_equal(stats.files_hashed, 2);
@@ -940,6 +942,7 @@ static void bulk_gate_done(uv_work_t *req, int status)
     (void)status;
 }
 
+/* 1: the scan succeeded, -1: it failed (0 while it runs). */
 static void scan_done_note(ls_library_t *library, int status, const ls_scan_stats_t *stats,
                            void *userdata)
 {
@@ -954,7 +957,7 @@ static void scan_timeout(uv_timer_t *timer)
 }
 
 /* Runs one scan while the bulk lane is held; returns 1 if it ended within
- * `wait_ms`, 0 if not (it ends once the gate opens). */
+ * `wait_ms` (-1: ended and failed), 0 if not (it ends once the gate opens). */
 static int scan_beside_held_bulk_lane(fixture_t *f, uint64_t wait_ms)
 {
     uv_loop_t loop;
@@ -981,7 +984,7 @@ static int scan_beside_held_bulk_lane(fixture_t *f, uint64_t wait_ms)
     pthread_mutex_unlock(&gate.mutex);
     uv_close((uv_handle_t *)&timer, NULL);
     uv_run(&loop, UV_RUN_DEFAULT); /* the gate's jobs and the scan end */
-    assert_int_equal(done, 1);
+    assert_int_not_equal(done, 0);
     assert_int_equal(uv_loop_close(&loop), 0);
     pthread_cond_destroy(&gate.cond);
     pthread_mutex_destroy(&gate.mutex);
@@ -1002,6 +1005,52 @@ static void first_scan_does_not_wait_for_the_bulk_lane(void **state)
     add_game(f, "bravo", "1\n");
     assert_int_equal(scan_beside_held_bulk_lane(f, LATER_SCAN_WAIT_MS), 0);
     assert_true(is_announced(f, "bravo"));
+}
+
+/* The lane is the latency one only for the first scan started on a
+ * library whose owner waits for it. */
+static void only_an_awaited_first_scan_takes_the_latency_lane(void **state)
+{
+    (void)state;
+    assert_int_equal(ls__scan_lane(false, false), LS_WORKQ_LATENCY);
+    assert_int_equal(ls__scan_lane(true, false), LS_WORKQ_BULK);
+    assert_int_equal(ls__scan_lane(false, true), LS_WORKQ_BULK);
+    assert_int_equal(ls__scan_lane(true, true), LS_WORKQ_BULK);
+}
+
+/* A first scan that failed (the game directory was not there) is the
+ * one the owner waited for: the next one, which nobody waits for, queues
+ * on the bulk lane (it stayed on the latency lane, hashing up to 64 MiB
+ * there, for as long as no scan had published). */
+static void the_scan_after_a_failed_first_scan_waits_for_the_bulk_lane(void **state)
+{
+    fixture_t *f = *state;
+    enum { FIRST_SCAN_WAIT_MS = 5000, LATER_SCAN_WAIT_MS = 300 };
+    if (!f->library)
+        reopen(f);
+    ls_test_rmtree(f->games);
+    assert_int_equal(scan_beside_held_bulk_lane(f, FIRST_SCAN_WAIT_MS), -1);
+    assert_int_equal(mkdir(f->games, 0755), 0);
+    add_game(f, "alpha", "1\n");
+    assert_int_equal(scan_beside_held_bulk_lane(f, LATER_SCAN_WAIT_MS), 0);
+    assert_true(is_announced(f, "alpha"));
+}
+
+/* A library whose owner waits for none of its scans (a game directory
+ * swapped in at run time) runs even its first on the bulk lane. */
+static void a_background_librarys_first_scan_waits_for_the_bulk_lane(void **state)
+{
+    fixture_t *f = *state;
+    enum { LATER_SCAN_WAIT_MS = 300 };
+    add_game(f, "alpha", "1\n");
+    ls_library_close(f->library);
+    ls_library_config_t config = {.game_dir = f->games,
+                                  .state_dir = f->state,
+                                  .catalog = f->catalog,
+                                  .is_first_scan_background = true};
+    assert_int_equal(ls_library_open(&config, &f->library), 0);
+    assert_int_equal(scan_beside_held_bulk_lane(f, LATER_SCAN_WAIT_MS), 0);
+    assert_true(is_announced(f, "alpha"));
 }
 
 static void file_lookup_borrows_the_published_record(void **state)
@@ -1198,6 +1247,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(scan_keeps_at_most_its_cap_of_hash_jobs_queued, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(file_lookup_borrows_the_published_record, setup, teardown),
+        cmocka_unit_test(only_an_awaited_first_scan_takes_the_latency_lane),
+        cmocka_unit_test_setup_teardown(the_scan_after_a_failed_first_scan_waits_for_the_bulk_lane,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(a_background_librarys_first_scan_waits_for_the_bulk_lane,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(first_scan_does_not_wait_for_the_bulk_lane, setup,
                                         teardown),
         cmocka_unit_test(version_ini_forms_are_parsed),

@@ -111,7 +111,7 @@ static void open_library(library_fixture_t *f)
     assert_int_equal(ls_catalog_add_json(f->catalog, catalog_json, strlen(catalog_json), "test",
                                          err, sizeof err),
                      0);
-    ls_library_config_t config = {games, state, f->catalog};
+    ls_library_config_t config = {.game_dir = games, .state_dir = state, .catalog = f->catalog};
     assert_int_equal(ls_library_open(&config, &f->library), 0);
     assert_int_equal(ls_library_scan_sync(f->library, NULL), 0);
 }
