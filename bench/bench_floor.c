@@ -60,9 +60,15 @@
 #define MIB (1024ull * 1024ull)
 #define GIB (1024.0 * 1024.0 * 1024.0)
 #define REPS 3
-/* Source data cycles through this much memory: more than the last-level
- * cache, so every step reads its input from RAM as a real transfer does. */
+/* The hash and the write take their chunks from this much memory, more than
+ * the last-level cache: a chunk's body is filled packet by packet long
+ * before it is hashed and written. */
 #define SPAN (64 * MIB)
+/* What the cipher reads is warm, as in the product: the seeder seals bytes
+ * it has just read into a LS_NET_READ_SIZE buffer, the downloader opens
+ * packets recvmmsg has just copied into its LS_NET_RX_BATCH slots. */
+#define SEAL_SPAN LS_NET_READ_SIZE
+#define OPEN_SPAN ((size_t)LS_NET_RX_BATCH * LS_NET_RX_SLOT)
 /* The 9000-byte MTU row's packet: the route MTU less IPv6 + UDP headers,
  * as ls_net_path_payload sizes it. */
 #define PKT_JUMBO (9000 - LS_NET_UDP_OVERHEAD)
@@ -265,7 +271,7 @@ static uint64_t packets_for(uint64_t total, size_t pkt)
     return (total + data - 1) / data;
 }
 
-/* Seal: plaintext from the source span into the packet (ngtcp2 encrypts a
+/* Seal: plaintext from a read buffer into the packet (ngtcp2 encrypts a
  * packet it has just written; its copy of stream data into the packet is not
  * counted here: this is the cipher alone). */
 static int step_seal(local_t *l, size_t pkt, cost_t *out)
@@ -277,7 +283,7 @@ static int step_seal(local_t *l, size_t pkt, cost_t *out)
     memset(buf, 0x40, SHORT_HDR);
     cost_t t0 = mark();
     for (uint64_t pn = 0; pn < n; pn++) {
-        if (pos + pt > SPAN)
+        if (pos + pt > SEAL_SPAN)
             pos = 0;
         make_nonce(pn, nonce);
         if (ngtcp2_crypto_encrypt(buf + SHORT_HDR, &crypto.aead, &crypto.enc, l->span + pos, pt,
@@ -289,7 +295,8 @@ static int step_seal(local_t *l, size_t pkt, cost_t *out)
     return 0;
 }
 
-/* Packets sealed once for step_open: a ring of SPAN bytes it cycles over. */
+/* Packets sealed once for step_open: a ring of OPEN_SPAN bytes it cycles
+ * over. */
 static uint8_t *ring;
 static size_t ring_pkt;
 static uint64_t ring_n;
@@ -300,7 +307,7 @@ static int make_ring(local_t *l, size_t pkt)
     size_t pt = pkt - SHORT_HDR - AEAD_TAG;
     free(ring);
     ring_pkt = pkt;
-    ring_n = SPAN / pkt;
+    ring_n = OPEN_SPAN / pkt;
     ring = malloc(ring_n * pkt);
     if (!ring)
         return LS_ENOMEM;
