@@ -26,7 +26,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../tests/netns/lib.sh"
 
 lanspread=${1:-$here/../build/lanspread}
-bin=$(cd "$(dirname "$lanspread")" && pwd)/bench_floor
+lanspread=$(cd "$(dirname "$lanspread")" && pwd)/$(basename "$lanspread")
+bin=$(dirname "$lanspread")/bench_floor
 mib=${LS_FLOOR_MIB:-1024}
 mtus=${LS_FLOOR_MTUS:-1500 9000}
 with_ref=${LS_FLOOR_REF:-1}
