@@ -6,7 +6,7 @@
  * tools and prints the table.
  *
  * usage: bench_floor local DIR [MiB]            (DIR on a tmpfs)
- *          steps 1-4, three times each, the median of each printed:
+ *          steps 1-4, three times each, every run printed:
  *          SHA-256 of LS_CHUNK_SIZE chunks (ls_sha256, nettle), the
  *          download's write (fallocate, then open + pwrite + close per
  *          chunk, as src/download/sentinel.c), the file source's pread of
@@ -123,18 +123,6 @@ static cost_t mark(void)
 static cost_t since(cost_t t0)
 {
     return (cost_t){.cpu = cpu_s() - t0.cpu, .wall = now_s() - t0.wall};
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return v[n / 2];
 }
 
 static void print_result(const char *step, const char *side, size_t pkt, double cpu, double wall,
@@ -366,10 +354,10 @@ static int step_hp(local_t *l, size_t pkt, cost_t *out)
     return sink == UINT64_MAX ? LS_EIO : 0;
 }
 
+/* Every run is printed: bench_floor.sh takes the median and the spread. */
 static int run_step(local_t *l, const char *name, const char *side, step_fn fn, size_t pkt,
                     const char *note)
 {
-    double cpu[REPS], wall[REPS];
     for (int r = 0; r < REPS; r++) {
         cost_t c;
         int rc = fn(l, pkt, &c);
@@ -377,10 +365,8 @@ static int run_step(local_t *l, const char *name, const char *side, step_fn fn, 
             fprintf(stderr, "bench_floor: step %s failed (%d)\n", name, rc);
             return rc;
         }
-        cpu[r] = c.cpu;
-        wall[r] = c.wall;
+        print_result(name, side, pkt, c.cpu, c.wall, l->total, note);
     }
-    print_result(name, side, pkt, median(cpu, REPS), median(wall, REPS), l->total, note);
     return 0;
 }
 

@@ -3,7 +3,7 @@
 # step a verified QUIC transfer of this design cannot skip costs on this
 # machine, in CPU seconds per GiB of file data, next to rsync's and
 # lanspread's whole cost from bench_single_source.sh in the same run.
-# Steps (bench/bench_floor.c; each 3 times, the median printed):
+# Steps (bench/bench_floor.c; each 3 times: the median and the spread printed):
 #   sha256 / write / aes128gcm-open   downloader, data on a tmpfs
 #   pread / aes128gcm-seal            seeder
 #   header-protection                 each side, once per packet
@@ -132,13 +132,14 @@ for line in open(results):
     key = (f[1], f[2], f[3])
     runs.setdefault(key, []).append((float(f[4]), float(f[5]), f[6]))
 cost = {}
-print("| step | side | packet bytes | CPU s/GiB | wall s | note |")
-print("|---|---|---|---|---|---|")
+print("| step | side | packet bytes | CPU s/GiB (median) | CPU s/GiB (min–max) | wall s (median) | note |")
+print("|---|---|---|---|---|---|---|")
 for (step, side, pkt), rs in runs.items():
     cpu = statistics.median(r[0] for r in rs)
     wall = statistics.median(r[1] for r in rs)
     cost[(step, pkt)] = cpu
-    print("| %s | %s | %s | %.3f | %.3f | %s |" % (step, side, pkt, cpu, wall, rs[len(rs) // 2][2]))
+    lo, hi = min(r[0] for r in rs), max(r[0] for r in rs)
+    print("| %s | %s | %s | %.3f | %.3f–%.3f | %.3f | %s |" % (step, side, pkt, cpu, lo, hi, wall, rs[-1][2]))
 print()
 def pkt_of(mtu):
     return "1452" if mtu == "1500" else str(int(mtu) - 48)
