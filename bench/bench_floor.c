@@ -27,6 +27,7 @@
  * 1 GiB of file data takes at that packet size (QUIC short header, AEAD tag
  * and STREAM frame header subtracted). */
 #include "lanspread/error.h"
+#include "bench_clock.h"
 #include "lanspread/fsutil.h"
 #include "lanspread/hash.h"
 #include "lanspread/proto.h"
@@ -49,13 +50,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
 
 #define MIB (1024ull * 1024ull)
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -87,7 +81,6 @@
 #define CTRL_MAGIC 0x4c53464cu /* "LSFL" */
 #define WAIT_MS 200
 #define RUN_DEADLINE_S 60.0
-#define SOCK_BUF_BYTES (16 * 1024 * 1024) /* endpoint.c's SOCK_BUF */
 
 enum ctrl_type { CTRL_HELLO = 1, CTRL_READY, CTRL_CREDIT, CTRL_END };
 typedef struct {
@@ -99,21 +92,6 @@ typedef struct {
 typedef struct {
     double cpu, wall;
 } cost_t;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static cost_t mark(void)
 {
@@ -234,7 +212,8 @@ static int crypto_init(void)
         .native_handle = (void *)(intptr_t)GNUTLS_CIPHER_AES_128_GCM,
         .max_overhead = AEAD_TAG,
     };
-    crypto.hp = (ngtcp2_crypto_cipher){.native_handle = (void *)(intptr_t)GNUTLS_CIPHER_AES_128_CBC};
+    crypto.hp =
+        (ngtcp2_crypto_cipher){.native_handle = (void *)(intptr_t)GNUTLS_CIPHER_AES_128_CBC};
     if (ngtcp2_crypto_aead_ctx_encrypt_init(&crypto.enc, &crypto.aead, key, AEAD_NONCE) != 0 ||
         ngtcp2_crypto_aead_ctx_decrypt_init(&crypto.dec, &crypto.aead, key, AEAD_NONCE) != 0)
         return LS_EIO;
@@ -410,7 +389,7 @@ out:
 
 static int udp_socket(void)
 {
-    int size = SOCK_BUF_BYTES, one = 1;
+    int size = LS_NET_SOCK_BUF, one = 1;
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -554,10 +533,8 @@ static ssize_t send_batch(int fd, const struct sockaddr_in *to, const uint8_t *b
         char buf[CMSG_SPACE(sizeof(uint16_t))];
         struct cmsghdr align;
     } ctrl;
-    struct msghdr msg = {.msg_name = (void *)to,
-                         .msg_namelen = sizeof(*to),
-                         .msg_iov = &iov,
-                         .msg_iovlen = 1};
+    struct msghdr msg = {
+        .msg_name = (void *)to, .msg_namelen = sizeof(*to), .msg_iov = &iov, .msg_iovlen = 1};
     uint16_t seg16 = (uint16_t)seg;
     if (len > seg) {
         memset(&ctrl, 0, sizeof(ctrl));
@@ -644,7 +621,8 @@ static int run_udp_send(const char *addr, uint16_t port, uint64_t total, size_t 
     for (int i = 0; i < 3; i++)
         send_ctrl(fd, &to, CTRL_END, 0);
     char note[160];
-    snprintf(note, sizeof(note), "%.1f packets per sendmsg", calls ? (double)sent / pkt / calls : 0);
+    snprintf(note, sizeof(note), "%.1f packets per sendmsg",
+             calls ? (double)sent / pkt / calls : 0);
     print_result("udp-send", "seeder", pkt, c.cpu, c.wall, total, note);
     rc = sent == wire ? 0 : LS_EIO;
 out:

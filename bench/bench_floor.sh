@@ -64,15 +64,6 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 log "local steps (SHA-256, write, pread, AES-GCM, header protection), $mib MiB each, $reps runs"
 "$bin" local "$data" "$mib" >>"$results" || fail "a local step failed"
 
-set_mtu() {
-  local mtu=$1 i
-  for i in 1 2; do
-    ip -n "$NETNS_BRIDGE_NS" link set "v$i" mtu "$mtu" || return 1
-    ip -n "$(netns_host "$i")" link set eth0 mtu "$mtu" || return 1
-  done
-  ip -n "$NETNS_BRIDGE_NS" link set br0 mtu "$mtu"
-}
-
 # udp_run PATH PKT RUN: one transfer, its two result lines tagged with PATH
 udp_run() {
   local path=$1 pkt=$2 run=$3 recv_host send_host addr name rc_recv rc_send
@@ -100,7 +91,7 @@ udp_run() {
 
 for mtu in $mtus; do
   if ((mtu == 1500)); then pkt=1452; else pkt=$((mtu - 48)); fi
-  set_mtu "$mtu" || fail "cannot set MTU $mtu"
+  netns_set_mtu "$mtu" || fail "cannot set MTU $mtu"
   for path in loopback veth; do
     log "UDP over $path, MTU $mtu ($pkt-byte packets), $reps runs"
     for ((r = 1; r <= reps; r++)); do
