@@ -5,6 +5,7 @@
  *
  * usage: bench_quic_vs_tcp [MiB]   (default 1024) */
 #include "lanspread/error.h"
+#include "bench_clock.h"
 #include "lanspread/identity.h"
 #include "lanspread/log.h"
 #include "lanspread/net.h"
@@ -33,21 +34,6 @@ typedef struct {
 
 static uint64_t total_bytes;
 static uint8_t *pattern;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static void write_result(int fd, const result_t *r)
 {

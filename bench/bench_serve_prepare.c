@@ -7,6 +7,7 @@
  *
  * usage: bench_serve_prepare [FILES] [REQUESTS] [COPIES]
  *        (default 40000 10000 500) */
+#include "bench_clock.h"
 #include "lanspread/catalog.h"
 #include "lanspread/error.h"
 #include "lanspread/library.h"
@@ -23,13 +24,6 @@
 #include <unistd.h>
 
 #define CATALOG "{\"games\":[{\"id\":\"alpha\",\"name\":\"Alpha\"}]}"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void file_name(unsigned i, char *out, size_t len)
 {

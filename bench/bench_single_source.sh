@@ -210,15 +210,6 @@ netns_wait "$ready_timeout_s" is_ready ||
   { echo "bench_single_source: the lanspread seeder did not get ready"; netns_dump_logs; exit 1; }
 log "lanspread seeder ready (library scan) in $(($(date +%s) - t0)) s"
 
-set_mtu() {
-  local mtu=$1 i
-  for i in 1 2; do
-    ip -n "$NETNS_BRIDGE_NS" link set "v$i" mtu "$mtu" || return 1
-    ip -n "$(netns_host "$i")" link set eth0 mtu "$mtu" || return 1
-  done
-  ip -n "$NETNS_BRIDGE_NS" link set br0 mtu "$mtu"
-}
-
 # ---- measuring ----
 # The processes that serve for a tool: the root we started and every
 # descendant (nginx's worker, the rsync daemon's per-connection child).
@@ -510,7 +501,7 @@ print(r["status"], "%.3f" % r["wall_s"], "%.3f" % (r["user_s"] + r["sys_s"]), r[
 }
 
 for mtu in $mtus; do
-  set_mtu "$mtu" || { echo "bench_single_source: cannot set MTU $mtu"; exit 1; }
+  netns_set_mtu "$mtu" || { echo "bench_single_source: cannot set MTU $mtu"; exit 1; }
   log "MTU $mtu"
   for g in $games; do
     for t in $tools; do

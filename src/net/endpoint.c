@@ -18,17 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
-
 #define MODULE "net"
-/* Socket buffers: a LAN's bandwidth-delay product plus a burst, so the
- * kernel does not drop what the loop has not read yet. */
-#define SOCK_BUF (16 * 1024 * 1024)
 /* recvmmsg calls per readable event. One: the connections' kicks then send
  * their ACKs before more is read, so the sender's RTT samples (and with
  * them its congestion window) are not inflated by our own batching. */
@@ -68,7 +58,7 @@ static void apply_defaults(ls_net_limits_t *lim)
  * large as the sysctl allows. */
 static void set_buffers(int fd)
 {
-    int size = SOCK_BUF;
+    int size = LS_NET_SOCK_BUF;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0)

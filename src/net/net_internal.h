@@ -9,9 +9,18 @@
 
 #include <gnutls/gnutls.h>
 #include <ngtcp2/ngtcp2.h>
+#include <netinet/udp.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <sys/socket.h>
 #include <uv.h>
+
+/* UDP GSO and GRO (Linux 4.18 / 5.0), for C libraries that predate them. */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 /* Every connection ID we issue has this length, so short-header packets can
  * be routed without state. */
@@ -30,6 +39,9 @@
 #define LS_NET_ACK_THRESH 16
 /* One GSO send: segments back to back, within one 64 KiB UDP datagram. */
 #define LS_NET_GSO_BUF 65000
+/* Socket buffers: a LAN's bandwidth-delay product plus a burst, so the
+ * kernel does not drop what the loop has not read yet. */
+#define LS_NET_SOCK_BUF (16 * 1024 * 1024)
 /* A received GRO batch never exceeds one 64 KiB datagram. */
 #define LS_NET_RX_SLOT 65536
 #define LS_NET_RX_BATCH 16

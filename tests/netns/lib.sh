@@ -17,6 +17,8 @@
 #   netns_run I NAME cmd...  run cmd in host I in the background; stdout/stderr go
 #                            to $NETNS_LOG_DIR/NAME.out and NAME.err; pid in NETNS_PID[NAME]
 #   netns_stop NAME          SIGTERM the process NAME, SIGKILL after 3 s, reap it
+#   netns_set_mtu MTU        every link of the bed (hosts' eth0, their bridge
+#                            ports, the bridge) to MTU; non-zero on an error
 #   netns_wait SECS cmd...   poll cmd every 0.1 s until it succeeds or SECS pass
 #   netns_is_alive PID / netns_is_dead PID   (a zombie counts as dead)
 #   netns_now_ms             wall clock in milliseconds
@@ -108,6 +110,16 @@ netns_run() {
   shift 2
   ip netns exec "$(netns_host "$i")" "$@" >"$NETNS_LOG_DIR/$name.out" 2>"$NETNS_LOG_DIR/$name.err" &
   NETNS_PID[$name]=$!
+}
+
+# Sets the MTU of every link of the bed (after netns_up).
+netns_set_mtu() {
+  local mtu=$1 i
+  for ((i = 1; i <= NETNS_HOSTS; i++)); do
+    ip -n "$NETNS_BRIDGE_NS" link set "v$i" mtu "$mtu" || return 1
+    ip -n "$(netns_host "$i")" link set eth0 mtu "$mtu" || return 1
+  done
+  ip -n "$NETNS_BRIDGE_NS" link set br0 mtu "$mtu"
 }
 
 # Polls until the command succeeds; non-zero after SECS seconds.
