@@ -221,14 +221,6 @@ static void transfer_abandon(ls_serve_stream_t *ss)
     transfer_end(ss);
 }
 
-/* A transfer whose receiver acknowledged nothing for this long may be
- * given up for another peer's request when every slot is taken. Receivers
- * that read never qualify, so downloaders (in a swarm of many, all at their
- * limit) never lose a chunk in flight to each other. Progress is stamped by
- * the stall check, once per LS_UPLOAD_INTERVAL_MS: three intervals leave a
- * reading receiver's stamp always fresher than this. */
-#define PREEMPT_STALL_MS (3 * LS_UPLOAD_INTERVAL_MS)
-
 /* When a transfer's receiver last acknowledged bytes; one the stall check
  * has not seen yet counts as now. */
 static uint64_t last_progress(const ls_serve_stream_t *ss)
@@ -240,7 +232,7 @@ static uint64_t last_progress(const ls_serve_stream_t *ss)
  * (each within LS_SERVE_PER_PEER_MAX) could hold every slot with streams
  * they never read, so a requester with fewer transfers than the busiest
  * peer by two or more takes one of that peer's whose receiver acknowledged
- * nothing for PREEMPT_STALL_MS (the longest stalled). A peer at its fair
+ * nothing for LS_SERVE_PREEMPT_STALL_MS (the longest stalled). A peer at its fair
  * share cannot take from another, and nobody takes a transfer that moves. */
 static bool preempt_for(ls_serve_stream_t *ss, const ls_link_load_t *load)
 {
@@ -257,7 +249,7 @@ static bool preempt_for(ls_serve_stream_t *ss, const ls_link_load_t *load)
             (!victim || last_progress(o) < last_progress(victim)))
             victim = o;
     if (!victim || last_progress(victim) == UINT64_MAX ||
-        uv_now(server->loop) - last_progress(victim) < PREEMPT_STALL_MS)
+        uv_now(server->loop) - last_progress(victim) < LS_SERVE_PREEMPT_STALL_MS)
         return false;
     ls_debug("serve", "%.12s: stalled transfer of %s given up for %.12s (fair share)",
              victim->link->peer_id, victim->reply.path, ss->link->peer_id);
@@ -753,8 +745,11 @@ static admit_t admit_new(ls_serve_stream_t *ss)
     if (!load || load->count >= LS_SERVE_PER_PEER_MAX ||
         load->waiting >= LS_SERVE_WAIT_PER_PEER_MAX)
         return ADMIT_BUSY;
-    if (server->transfers >= server->total_max)
-        preempt_for(ss, load);
+    /* The slot a preemption frees is the requester's: given to the queue,
+     * it went to whichever identity waited first, and a stranger's waiting
+     * identities caught every slot the defence freed (a review). */
+    if (server->transfers >= server->total_max && preempt_for(ss, load))
+        return transfer_begin(ss, false);
     return ADMIT_QUEUE;
 }
 
@@ -789,7 +784,10 @@ static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
     admit_t admit = admit_new(ss);
     if (admit == ADMIT_QUEUE) {
         if (wait_add(ss)) {
-            wait_kick(ss->server, 0); /* a slot may be free for it or those before it */
+            /* a slot may be free for it or those before it; with the
+             * total full a pass admits nothing (the next end kicks) */
+            if (ss->server->transfers < ss->server->total_max)
+                wait_kick(ss->server, 0);
             return;
         }
         admit = transfer_begin(ss, false); /* the whole queue is full */

@@ -93,6 +93,13 @@ typedef struct {
 /* A body transfer whose receiver acknowledges nothing (keeps its window
  * shut, stops reading) this long is reset: its file and buffers go. */
 #define LS_SERVE_STALL_MS 30000
+/* A transfer whose receiver acknowledged nothing for this long may be
+ * given up for another peer's request when every slot is taken. Receivers
+ * that read never qualify, so downloaders (in a swarm of many, all at their
+ * limit) never lose a chunk in flight to each other. Progress is stamped by
+ * the stall check, once per LS_UPLOAD_INTERVAL_MS: three intervals leave a
+ * reading receiver's stamp always fresher than this. */
+#define LS_SERVE_PREEMPT_STALL_MS (3 * LS_UPLOAD_INTERVAL_MS)
 /* Files held open by serving at once: at most this many, and at most
  * 1/LS_SERVE_FDS_SHARE of the process's descriptor limit, so serving never
  * makes the daemon run out (EMFILE). Over it a request is answered `busy`. */

@@ -1669,12 +1669,15 @@ static void a_request_over_the_upload_limit_is_served_when_a_slot_frees(void **s
 
 /* Runs each raw peer's loop in turn for a while: the replies to come in,
  * and the acknowledgements a reset stream waits for to close. */
+#define RUN_ALL_STEP_MS 50
+#define RUN_ALL_ROUNDS 4
+#define RUN_ALL_MS (3 * RUN_ALL_ROUNDS * RUN_ALL_STEP_MS)
 static void run_all(ls_raw_peer_t *a, ls_raw_peer_t *b, ls_raw_peer_t *c)
 {
-    for (int i = 0; i < 4; i++) {
-        ls_raw_run_for(a, 50);
-        ls_raw_run_for(b, 50);
-        ls_raw_run_for(c, 50);
+    for (int i = 0; i < RUN_ALL_ROUNDS; i++) {
+        ls_raw_run_for(a, RUN_ALL_STEP_MS);
+        ls_raw_run_for(b, RUN_ALL_STEP_MS);
+        ls_raw_run_for(c, RUN_ALL_STEP_MS);
     }
 }
 
@@ -1798,6 +1801,49 @@ static void a_new_request_does_not_jump_the_waiting_queue(void **state)
     free_results(held, LS_SERVE_SWARM_SHARED_MAX);
     ls_raw_result_free(&asked);
     ls_raw_result_free(&again);
+}
+
+/* Every slot held by a peer whose receivers stopped reading: a request
+ * from a peer with none frees the longest-stalled transfer (fair share)
+ * and takes that slot itself, ahead of a request already waiting. Given
+ * to the queue, the slot went to whichever identity waited first, so a
+ * stranger's waiting identities caught every slot the defence freed. */
+static void a_request_that_preempts_a_stalled_transfer_takes_its_slot(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, waiter, asker;
+    char *holder_state, *waiter_state, *asker_state;
+    ls_raw_result_t held[2], waited, asked;
+    f->serve_total_max = 2;
+    f->serve_wait_ms = 2 * WAIT_LONG_MS; /* outlasts the stall below */
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", WAIT_GAME_CHUNKS * LS_CHUNK_SIZE);
+    start_peer(f, 0, -1, NULL, 0);
+    small_raw_ready(f, &holder, &holder_state, false);
+    small_raw_ready(f, &waiter, &waiter_state, false);
+    small_raw_ready(f, &asker, &asker_state, false);
+    holder.is_not_reading = waiter.is_not_reading = asker.is_not_reading = true;
+    request_chunk_async(&holder, 0, &held[0]);
+    request_chunk_async(&holder, 1, &held[1]);
+    run_all(&holder, &waiter, &asker);
+    assert_true(held[0].body_len > 0 && held[1].body_len > 0);
+    request_chunk_async(&waiter, 2, &waited);
+    run_all(&holder, &waiter, &asker);
+    assert_int_equal(waited.body_len, 0);
+    /* the holder's transfers are stamped stalled, then stay so (each
+     * run_all runs RUN_ALL_MS) */
+    for (uint64_t t = 0; t < LS_SERVE_PREEMPT_STALL_MS + 2 * LS_UPLOAD_INTERVAL_MS; t += RUN_ALL_MS)
+        run_all(&holder, &waiter, &asker);
+    assert_false(waited.is_done);
+    request_chunk_async(&asker, 3, &asked);
+    run_all(&holder, &waiter, &asker);
+    assert_true(asked.body_len > 0);
+    assert_int_equal(waited.body_len, 0);
+    raw_done(&holder, holder_state);
+    raw_done(&waiter, waiter_state);
+    raw_done(&asker, asker_state);
+    free_results(held, 2);
+    ls_raw_result_free(&waited);
+    ls_raw_result_free(&asked);
 }
 
 /* A waiting request gets `busy` once it waited the wait time, and a
@@ -1959,6 +2005,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_waiting_swarm_request_does_not_hold_back_one_that_fits,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_new_request_does_not_jump_the_waiting_queue,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_request_that_preempts_a_stalled_transfer_takes_its_slot,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_full_queue_or_an_expired_wait_answers_busy,
                                         ls_swarm_setup, ls_swarm_teardown),
