@@ -34,11 +34,11 @@ struct ls__links {
     bool is_pinging;
     uv_timer_t peers_timer; /* runs while a link may be told more peers */
     uint64_t ready_seq;     /* the last news seq: a link's ready_seq or a relayed peer's */
-    ls__ranks_t preferred; /* links target: the ranks (link_rank) of our preference */
-    uv_timer_t dial_timer; /* a handshake ended while dials were held */
-    uint32_t target;     /* the links target in force (0: a full mesh), see ls__links_note_party */
+    ls__ranks_t preferred;  /* links target: the ranks (link_rank) of our preference */
+    uv_timer_t dial_timer;  /* a handshake ended while dials were held */
+    uint32_t target; /* the links target in force (0: a full mesh), see ls__links_note_party */
     ls__party_size_t party; /* other peers known (ls__links_note_party), present (tick) */
-    bool is_party_sized; /* false while mDNS has not had time to hear the party */
+    bool is_party_sized;    /* false while mDNS has not had time to hear the party */
     bool is_dial_held;
 };
 
@@ -271,6 +271,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
         return rc;
     }
     if (!link->is_ready) {
+        ls_debug("peer", "%.12s at %s: linked (%s)", link->peer_id, link->address,
+                 link->is_outbound ? "dialled" : "accepted");
         link->ready_ms = ls__links_now(links);
         link->ready_seq = ++links->ready_seq;
         if (link->is_outbound)

@@ -166,8 +166,8 @@ static void preference_forgets_the_peers_that_left(void **state)
     ls__ranks_forget(&set, 99); /* never noted: nothing changes */
     assert_int_equal(set.count, 1);
     assert_true(ls__ranks_note(&set, max, 40));
-    assert_true(ls__ranks_admits(&set, max, 50));  /* one place left */
-    assert_int_equal(set.count, 2);                /* admitted, not noted */
+    assert_true(ls__ranks_admits(&set, max, 50)); /* one place left */
+    assert_int_equal(set.count, 2);               /* admitted, not noted */
     assert_true(ls__ranks_note(&set, max, 30));
     assert_false(ls__ranks_admits(&set, max, 50)); /* full */
     assert_true(ls__ranks_admits(&set, max, 40));
