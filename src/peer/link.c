@@ -913,11 +913,10 @@ bool ls__links_is_at_target(const ls__links_t *links)
     return links->target && n >= links->target;
 }
 
-void ls__party_size_grow(ls__party_size_t *party, size_t known, uint64_t now_ms)
+void ls__party_size_grow(ls__party_size_t *party, size_t known)
 {
     if (known > party->size)
         party->size = known;
-    (void)now_ms;
     if (known > LS_PARTY_SHRINK_MAX)
         party->low_since_ms = 0; /* heard a big party now: the wait starts over */
 }
@@ -959,7 +958,7 @@ static void links_target_update(ls__links_t *links)
 
 void ls__links_note_party(ls__links_t *links, size_t known)
 {
-    ls__party_size_grow(&links->party, known, ls__links_now(links));
+    ls__party_size_grow(&links->party, known);
     links_target_update(links);
 }
 

@@ -257,7 +257,7 @@ typedef struct {
     size_t size;
     uint64_t low_since_ms; /* 0: the peers present are more than LS_PARTY_SHRINK_MAX */
 } ls__party_size_t;
-void ls__party_size_grow(ls__party_size_t *party, size_t known, uint64_t now_ms);
+void ls__party_size_grow(ls__party_size_t *party, size_t known);
 void ls__party_size_present(ls__party_size_t *party, size_t present, uint64_t now_ms);
 
 /* The links target given the configured one (ls_peer_config_t.links_target),

@@ -182,9 +182,9 @@ static void the_party_size_grows_at_once_and_shrinks_after_a_while(void **state)
     (void)state;
     ls__party_size_t party = {.size = 0};
     const uint64_t t0 = 1000;
-    ls__party_size_grow(&party, 100, t0);
+    ls__party_size_grow(&party, 100);
     assert_int_equal(party.size, 100);
-    ls__party_size_grow(&party, 40, t0); /* never down by a smaller count heard */
+    ls__party_size_grow(&party, 40); /* never down by a smaller count heard */
     assert_int_equal(party.size, 100);
     assert_int_equal(ls__links_auto_target(0, true, party.size), LS_PEER_LINKS_TARGET_AUTO);
     /* most PCs left: bounded until the few stayed few for a while */
@@ -195,7 +195,7 @@ static void the_party_size_grows_at_once_and_shrinks_after_a_while(void **state)
     assert_int_equal(party.size, 10);
     assert_int_equal(ls__links_auto_target(0, true, party.size), 0);
     /* a dip that ends before the wait does not shrink it */
-    ls__party_size_grow(&party, 100, t0);
+    ls__party_size_grow(&party, 100);
     ls__party_size_present(&party, 10, t0);
     ls__party_size_present(&party, LS_PARTY_SHRINK_MAX + 1, t0 + LS_PARTY_SHRINK_MS / 2);
     ls__party_size_present(&party, 10, t0 + LS_PARTY_SHRINK_MS);
@@ -206,7 +206,7 @@ static void the_party_size_grows_at_once_and_shrinks_after_a_while(void **state)
     assert_int_equal(party.size, 100);
     /* a big party heard again (mDNS) restarts the wait */
     ls__party_size_present(&party, 3, t0 + 30 * LS_PARTY_SHRINK_MS);
-    ls__party_size_grow(&party, 50, t0 + 31 * LS_PARTY_SHRINK_MS);
+    ls__party_size_grow(&party, 50);
     ls__party_size_present(&party, 3, t0 + 31 * LS_PARTY_SHRINK_MS + 1);
     ls__party_size_present(&party, 3, t0 + 31 * LS_PARTY_SHRINK_MS + LS_PARTY_SHRINK_MS / 2);
     assert_int_equal(party.size, 100);
