@@ -86,9 +86,13 @@ typedef struct {
      * knows as many peers by other means (peer exchange) gains little from
      * it. NULL: always browse. */
     bool (*is_repair_needed)(size_t services_seen, void *userdata);
-    /* Told how many services are tracked (ours among them once heard)
-     * each time the browser reports a new one: the party's size, known
-     * well before its services are resolved. NULL: not told. */
+    /* Told how many other peers the tracked services name (distinct by
+     * ls_discovery_same_peer: a peer heard on two interfaces or under an
+     * avahi alternative name counts once, ours never) each time the
+     * browser reports a service of a peer not counted yet: the party's
+     * size, known well before its services are resolved. A stranger's
+     * services without an id prefix count once per name (a bound, not a
+     * peer). NULL: not told. */
     void (*services_cb)(size_t services, void *userdata);
     /* A resolved service is not watched any more: no TXT or address
      * updates, no loss on expiry (only the browser's goodbye). A failed
@@ -125,6 +129,9 @@ bool ls_discovery_is_on_any_link(uint32_t address, const ls_discovery_prefix_t *
 /* The peer_id prefix an instance name carries (the last "[" + 8 hex digits
  * + "]" in it), lowercased into out; NULL when it has none. Pure. */
 const char *ls_discovery_id_prefix(const char *name, char out[LS_DISCOVERY_ID_PREFIX_LEN + 1]);
+/* Whether two service instance names are one peer's: the same peer_id
+ * prefix, or (neither has one) the same name. Pure. */
+bool ls_discovery_same_peer(const char *a, const char *b);
 /* Whether `address` (IPv4, network byte order) is on-link for one of the
  * interfaces this discovery publishes on (ls_discovery_is_on_any_link), as
  * their networks were last read. For addresses learnt other than

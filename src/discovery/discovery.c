@@ -110,6 +110,7 @@ struct ls_discovery {
 
     service_t *services;
     size_t service_count;
+    size_t party_count; /* distinct other peers among them (ls_discovery_same_peer) */
     known_peer_t *peers;
     char warned[WARNED_MAX][LS_SHA256_HEX_LEN + 1];
     size_t warned_count;
@@ -781,6 +782,30 @@ static void free_service(service_t *s)
     free(s);
 }
 
+bool ls_discovery_same_peer(const char *a, const char *b)
+{
+    char pa[LS_DISCOVERY_ID_PREFIX_LEN + 1], pb[LS_DISCOVERY_ID_PREFIX_LEN + 1];
+    const char *ida = ls_discovery_id_prefix(a, pa), *idb = ls_discovery_id_prefix(b, pb);
+    if (ida || idb)
+        return ida && idb && strcmp(ida, idb) == 0;
+    return strcmp(a, b) == 0;
+}
+
+/* Whether s (tracked, or leaving d->services) counts as a peer of the
+ * party of its own: not us, and no other tracked service (another
+ * interface or protocol, an avahi alternative name) is the same peer.
+ * One pass over at most LS_DISCOVERY_SERVICES_MAX services, per service
+ * found or gone. */
+static bool is_party_peer(const ls_discovery_t *d, const service_t *s)
+{
+    if (ls_discovery_same_peer(s->name, d->service_name))
+        return false;
+    for (const service_t *o = d->services; o; o = o->next)
+        if (o != s && ls_discovery_same_peer(o->name, s->name))
+            return false;
+    return true;
+}
+
 /* Makes room in a full table: drops the oldest service (the list is
  * newest first) not bound to a peer. One pass over at most
  * LS_DISCOVERY_SERVICES_MAX services, only when full. */
@@ -795,6 +820,7 @@ static bool evict_unbound(ls_discovery_t *d)
     service_t *s = *victim;
     *victim = s->next;
     d->service_count--;
+    d->party_count -= is_party_peer(d, s);
     free_service(s);
     return true;
 }
@@ -870,8 +896,11 @@ static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol p
     d->services = s;
     d->service_count++;
     s->found_ms = now_ms(d);
-    if (d->services_cb)
-        d->services_cb(d->service_count, d->userdata);
+    if (is_party_peer(d, s)) {
+        d->party_count++;
+        if (d->services_cb)
+            d->services_cb(d->party_count, d->userdata);
+    }
     /* Our own announcement resolves to ourselves: never worth a resolver
      * (never one of the resolve_first, nor retried by the maintenance tick:
      * resolved, it binds no peer, so it never ended and kept querying for
@@ -944,6 +973,7 @@ static void remove_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtoco
         return;
     *sp = s->next;
     d->service_count--;
+    d->party_count -= is_party_peer(d, s);
     unbind_service(s);
     free_service(s);
 }

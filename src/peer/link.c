@@ -34,14 +34,11 @@ struct ls__links {
     bool is_pinging;
     uv_timer_t peers_timer; /* runs while a link may be told more peers */
     uint64_t ready_seq;     /* the last news seq: a link's ready_seq or a relayed peer's */
-    /* links target: the smallest link ranks (link_rank) of the targets
-     * considered so far, ascending, at most links_target of them */
-    uint64_t preferred[LS_LINKS_TARGET_MAX];
-    size_t preferred_count;
-    uv_timer_t dial_timer; /* a handshake ended while dials were held */
-    uint32_t target;     /* the links target in force (0: a full mesh), see ls__links_note_party */
-    size_t party_max;    /* the most other peers known at once (ls__links_note_party) */
-    bool is_party_sized; /* false while mDNS has not had time to hear the party */
+    ls__ranks_t preferred;  /* links target: the ranks (link_rank) of our preference */
+    uv_timer_t dial_timer;  /* a handshake ended while dials were held */
+    uint32_t target; /* the links target in force (0: a full mesh), see ls__links_note_party */
+    ls__party_size_t party; /* other peers known (ls__links_note_party), present (tick) */
+    bool is_party_sized;    /* false while mDNS has not had time to hear the party */
     bool is_dial_held;
 };
 
@@ -274,6 +271,8 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
         return rc;
     }
     if (!link->is_ready) {
+        ls_debug("peer", "%.12s at %s: linked (%s)", link->peer_id, link->address,
+                 link->is_outbound ? "dialled" : "accepted");
         link->ready_ms = ls__links_now(links);
         link->ready_seq = ++links->ready_seq;
         if (link->is_outbound)
@@ -853,24 +852,52 @@ static uint64_t link_rank(const ls__links_t *links, const char *peer_id)
     return rank;
 }
 
-/* Whether rank is among the links_target smallest seen so far (noted:
- * O(links_target) per call). */
-static bool is_rank_preferred(ls__links_t *links, uint64_t rank)
+static size_t rank_place(const ls__ranks_t *set, uint64_t rank)
 {
-    size_t n = links->preferred_count, max = links->target;
     size_t at = 0;
-    while (at < n && links->preferred[at] < rank)
+    while (at < set->count && set->ranks[at] < rank)
         at++;
-    if (at < n && links->preferred[at] == rank)
-        return true; /* seen before */
+    return at;
+}
+
+bool ls__ranks_admits(const ls__ranks_t *set, size_t max, uint64_t rank)
+{
+    size_t at = rank_place(set, rank);
+    return at < max || (at < set->count && set->ranks[at] == rank);
+}
+
+bool ls__ranks_note(ls__ranks_t *set, size_t max, uint64_t rank)
+{
+    size_t n = set->count, at = rank_place(set, rank);
+    if (max > LS_LINKS_TARGET_MAX)
+        max = LS_LINKS_TARGET_MAX;
+    if (at < n && set->ranks[at] == rank)
+        return true; /* noted before */
     if (at >= max)
         return false;
-    n -= n == max; /* full: the largest drops out */
-    memmove(&links->preferred[at + 1], &links->preferred[at],
-            (n - at) * sizeof links->preferred[0]);
-    links->preferred[at] = rank;
-    links->preferred_count = n + 1;
+    n = n >= max ? max - 1 : n; /* full: the largest drops out */
+    memmove(&set->ranks[at + 1], &set->ranks[at], (n - at) * sizeof set->ranks[0]);
+    set->ranks[at] = rank;
+    set->count = n + 1;
     return true;
+}
+
+void ls__ranks_forget(ls__ranks_t *set, uint64_t rank)
+{
+    size_t at = rank_place(set, rank);
+    if (at >= set->count || set->ranks[at] != rank)
+        return;
+    set->count--;
+    memmove(&set->ranks[at], &set->ranks[at + 1], (set->count - at) * sizeof set->ranks[0]);
+}
+
+/* A peer that may have left (its link ended, a dial of it failed, its
+ * target went): its rank gives its place back, unless another connection
+ * to it lives. Still there, it is noted again at its next dial. */
+static void forget_rank(ls__links_t *links, const char *peer_id)
+{
+    if (peer_id[0] && !ls__links_exists(links, peer_id))
+        ls__ranks_forget(&links->preferred, link_rank(links, peer_id));
 }
 
 /* The links target: a target whose id mDNS, `peers` or the known list
@@ -886,6 +913,28 @@ bool ls__links_is_at_target(const ls__links_t *links)
     return links->target && n >= links->target;
 }
 
+void ls__party_size_grow(ls__party_size_t *party, size_t known)
+{
+    if (known > party->size)
+        party->size = known;
+    if (known > LS_PARTY_SHRINK_MAX)
+        party->low_since_ms = 0; /* heard a big party now: the wait starts over */
+}
+
+void ls__party_size_present(ls__party_size_t *party, size_t present, uint64_t now_ms)
+{
+    if (present > LS_PARTY_SHRINK_MAX) {
+        party->low_since_ms = 0;
+        return;
+    }
+    if (!party->low_since_ms) {
+        party->low_since_ms = now_ms ? now_ms : 1; /* 0 means "not low" */
+        return;
+    }
+    if (now_ms - party->low_since_ms >= LS_PARTY_SHRINK_MS && present < party->size)
+        party->size = present;
+}
+
 uint32_t ls__links_auto_target(uint32_t configured, bool is_sized, size_t known)
 {
     if (configured != 0)
@@ -896,23 +945,21 @@ uint32_t ls__links_auto_target(uint32_t configured, bool is_sized, size_t known)
 static void links_target_update(ls__links_t *links)
 {
     uint32_t target =
-        ls__links_auto_target(links->config.links_target, links->is_party_sized, links->party_max);
+        ls__links_auto_target(links->config.links_target, links->is_party_sized, links->party.size);
     if (target == links->target)
         return;
     links->target = target;
     if (target)
         ls_info("peer", "%zu peers known: at most %u links, the others' libraries by relay",
-                links->party_max, (unsigned)target);
+                links->party.size, (unsigned)target);
     else
-        ls_info("peer", "%zu peers known: a full mesh", links->party_max);
+        ls_info("peer", "%zu peers known: a full mesh", links->party.size);
 }
 
 void ls__links_note_party(ls__links_t *links, size_t known)
 {
-    if (known > links->party_max) {
-        links->party_max = known;
-        links_target_update(links);
-    }
+    ls__party_size_grow(&links->party, known);
+    links_target_update(links);
 }
 
 void ls__links_party_sizing(ls__links_t *links, bool is_sized)
@@ -925,8 +972,12 @@ static bool is_over_links_target(ls__links_t *links, const ls__dial_target_t *ta
 {
     if (!links->target || !target->is_id_advertised || target->is_on_demand)
         return false;
-    return !is_rank_preferred(links, link_rank(links, target->peer_id)) ||
-           ls__links_is_at_target(links);
+    uint64_t rank = link_rank(links, target->peer_id);
+    /* backoff_ms is 0 again once a handshake with it completed */
+    bool has_failed = target->backoff_ms != 0;
+    bool is_preferred = has_failed ? ls__ranks_admits(&links->preferred, links->target, rank)
+                                   : ls__ranks_note(&links->preferred, links->target, rank);
+    return !is_preferred || ls__links_is_at_target(links);
 }
 
 /* Another target at the same address (a --peer and the remembered entry
@@ -983,11 +1034,16 @@ void ls__links_detach_target(ls__links_t *links, ls__dial_target_t *target)
         if (l->target == target)
             l->target = NULL;
     target->link = NULL;
+    if (target->is_id_advertised)
+        forget_rank(links, target->peer_id);
 }
 
 void ls__links_tick(ls__links_t *links)
 {
     uint64_t now = ls__links_now(links);
+    /* linked and relayed: the party as we see it now */
+    ls__party_size_present(&links->party, ls_peerdb_count(links->config.peerdb), now);
+    links_target_update(links);
     for (ls_link_t *l = links->list; l; l = l->next) {
         bool is_library_late =
             l->deferred_hello.kind && now - l->library_wait_ms >= links->config.hello_deadline_ms;
@@ -1087,6 +1143,8 @@ static void closed_cb(ls_net_conn_t *conn, int status, uint64_t app_error, const
     if (link->target && link->target->link == link)
         link->target->link = NULL;
     link_unlink(link);
+    if (link->is_ready || (link->is_outbound && link->target && link->target->is_id_advertised))
+        forget_rank(link->links, link->is_ready ? link->peer_id : link->target->peer_id);
     if (link->is_outbound && !link->is_ready)
         dial_slot_freed(link->links);
     ls_msg_free(&link->deferred_hello);

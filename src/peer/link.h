@@ -216,15 +216,50 @@ uint64_t ls__links_now(const ls__links_t *links);
  * not closing): no more are dialled but on demand. */
 bool ls__links_is_at_target(const ls__links_t *links);
 /* With links_target 0 (the default) the links target follows the party's
- * size: `known` other peers are known (services mDNS heard, dial targets);
- * more than LS_PEER_FULL_MESH_MAX of them at any time turn the target of
- * LS_PEER_LINKS_TARGET_AUTO on for the rest of the run. */
+ * size (ls__party_size_t): `known` other peers are known (peers mDNS
+ * heard, its live dial targets); more than LS_PEER_FULL_MESH_MAX of them
+ * turn the target of LS_PEER_LINKS_TARGET_AUTO on, until the party has
+ * shrunk (ls__links_tick counts the peers present). */
 void ls__links_note_party(ls__links_t *links, size_t known);
 /* While mDNS has not had the time to hear the party (is_sized false, from
  * its start until its browse is over) the target is on too: a start at a
  * big party does not link everyone it hears of first. Without mDNS the
  * party is sized from the start. */
 void ls__links_party_sizing(ls__links_t *links, bool is_sized);
+/* The links target's preference: the smallest link ranks (SHA-256 of the
+ * id pair, link.c) among the targets we may dial now, ascending, at most
+ * the links target of them. A target's rank is noted when a dial of it is
+ * decided, unless its last dial got no handshake (then it is only
+ * admitted: a peer that left does not take a place back at each redial);
+ * it is forgotten when its target goes, its peer is lost or a dial of it
+ * fails, so a peer whose preferred peers left dials the newcomers. All
+ * O(max). Pure. */
+typedef struct {
+    uint64_t ranks[LS_LINKS_TARGET_MAX];
+    size_t count;
+} ls__ranks_t;
+/* Whether rank is among the max smallest, noting it (a larger one drops). */
+bool ls__ranks_note(ls__ranks_t *set, size_t max, uint64_t rank);
+/* Whether rank is, or would be, among the max smallest; nothing noted. */
+bool ls__ranks_admits(const ls__ranks_t *set, size_t max, uint64_t rank);
+void ls__ranks_forget(ls__ranks_t *set, uint64_t rank);
+
+/* The party's size as the links target sees it: any count of other peers
+ * heard (ls__links_note_party) raises it at once; it follows the peers
+ * present now (linked and relayed, at each reconnect tick) down only once
+ * they have stayed at most LS_PARTY_SHRINK_MAX for LS_PARTY_SHRINK_MS: a
+ * party that shrank goes back to a full mesh, and the gap between
+ * LS_PARTY_SHRINK_MAX and LS_PEER_FULL_MESH_MAX keeps it from flapping
+ * around the switch. Pure. */
+#define LS_PARTY_SHRINK_MAX (LS_PEER_FULL_MESH_MAX * 3 / 4)
+#define LS_PARTY_SHRINK_MS 60000
+typedef struct {
+    size_t size;
+    uint64_t low_since_ms; /* 0: the peers present are more than LS_PARTY_SHRINK_MAX */
+} ls__party_size_t;
+void ls__party_size_grow(ls__party_size_t *party, size_t known);
+void ls__party_size_present(ls__party_size_t *party, size_t present, uint64_t now_ms);
+
 /* The links target given the configured one (ls_peer_config_t.links_target),
  * whether the party is sized and the most other peers known (0: a full
  * mesh). Pure. */

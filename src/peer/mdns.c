@@ -115,11 +115,11 @@ bool ls__mdns_is_repair_needed(size_t targets, size_t services_seen)
  * every peer compares each with all it heard in the last 0.7 s: once peer
  * exchange has given us a target for as many peers as mDNS saw, the peers
  * it might still find would have to be unknown to all of our links too. */
-/* Ours is among them once heard: one more is a bound a peer early. */
-static void services_cb(size_t services, void *userdata)
+/* The other peers the browse heard (discovery counts each peer once). */
+static void services_cb(size_t peers, void *userdata)
 {
     ls__mdns_t *md = userdata;
-    ls__links_note_party(md->config.links, services > 0 ? services - 1 : 0);
+    ls__links_note_party(md->config.links, peers);
 }
 
 static bool is_repair_needed_cb(size_t services_seen, void *userdata)
@@ -252,6 +252,18 @@ static bool admits(ls__mdns_t *md, const ls_discovered_peer_t *found, struct soc
     return false;
 }
 
+/* The targets that may be at the party now: a target whose last dial got
+ * no handshake (a peer that left: after the browse, mDNS reports no loss)
+ * does not keep the party big. One pass over at most LS_MDNS_TARGETS_MAX,
+ * per target added. */
+static size_t live_targets(const ls__mdns_t *md)
+{
+    size_t n = 0;
+    for (const ls_mdns_peer_t *p = md->peers; p; p = p->next)
+        n += p->target.backoff_ms == 0 || p->target.link != NULL;
+    return n;
+}
+
 static ls_mdns_peer_t *add_target(ls__mdns_t *md, const ls_discovered_peer_t *found)
 {
     struct sockaddr_storage addr;
@@ -272,7 +284,7 @@ static ls_mdns_peer_t *add_target(ls__mdns_t *md, const ls_discovered_peer_t *fo
     p->next = md->peers;
     md->peers = p;
     md->peer_count++;
-    ls__links_note_party(md->config.links, md->peer_count);
+    ls__links_note_party(md->config.links, live_targets(md));
     return p;
 }
 
@@ -343,8 +355,8 @@ static void forget_target(ls__mdns_t *md, ls_mdns_peer_t **pp)
     ls_mdns_peer_t *p = *pp;
     *pp = p->next;
     md->peer_count--;
-    if (p->target.link)
-        p->target.link->target = NULL; /* the connection lives on without us */
+    /* the connection lives on without us; the rank's place is given back */
+    ls__links_detach_target(md->config.links, &p->target);
     free(p);
 }
 

@@ -131,6 +131,87 @@ static void the_repair_browse_runs_only_when_mdns_saw_more_than_we_know(void **s
     assert_false(ls__mdns_is_repair_needed(120, 99)); /* peer exchange told of more */
 }
 
+static void services_of_one_peer_count_once_in_the_party(void **state)
+{
+    (void)state;
+    /* one peer on two interfaces, or renamed by avahi after a conflict */
+    assert_true(ls_discovery_same_peer("p1 [a344e499]", "p1 [a344e499]"));
+    assert_true(ls_discovery_same_peer("p1 [a344e499]", "p1 [A344E499] #2"));
+    assert_true(ls_discovery_same_peer("renamed [a344e499]", "p1 [a344e499]"));
+    assert_false(ls_discovery_same_peer("p1 [a344e499]", "p1 [a344e49a]"));
+    /* a name without an id is a peer only as itself */
+    assert_false(ls_discovery_same_peer("p1 [a344e499]", "p1"));
+    assert_true(ls_discovery_same_peer("stranger", "stranger"));
+    assert_false(ls_discovery_same_peer("stranger 1", "stranger 2"));
+}
+
+/* Finding of a review: a rank stayed preferred after its peer left, so a
+ * peer whose preferred peers all left never dialled the newcomers. */
+static void preference_forgets_the_peers_that_left(void **state)
+{
+    (void)state;
+    ls__ranks_t set = {.count = 0};
+    const size_t max = 3;
+    for (uint64_t r = 10; r <= 30; r += 10)
+        assert_true(ls__ranks_note(&set, max, r));
+    assert_int_equal(set.count, 3);
+    assert_true(ls__ranks_note(&set, max, 20));  /* noted before */
+    assert_false(ls__ranks_note(&set, max, 40)); /* a newcomer ranks after them */
+    assert_true(ls__ranks_note(&set, max, 5));   /* a smaller one: 30 drops out */
+    assert_false(ls__ranks_admits(&set, max, 30));
+    assert_int_equal(set.count, 3);
+    /* the preferred peers leave: the newcomer takes their place */
+    ls__ranks_forget(&set, 5);
+    ls__ranks_forget(&set, 10);
+    ls__ranks_forget(&set, 99); /* never noted: nothing changes */
+    assert_int_equal(set.count, 1);
+    assert_true(ls__ranks_note(&set, max, 40));
+    assert_true(ls__ranks_admits(&set, max, 50)); /* one place left */
+    assert_int_equal(set.count, 2);               /* admitted, not noted */
+    assert_true(ls__ranks_note(&set, max, 30));
+    assert_false(ls__ranks_admits(&set, max, 50)); /* full */
+    assert_true(ls__ranks_admits(&set, max, 40));
+    assert_true(ls__ranks_admits(&set, max, 1));
+    assert_int_equal(set.ranks[0], 20);
+    assert_int_equal(set.ranks[1], 30);
+    assert_int_equal(set.ranks[2], 40);
+}
+
+static void the_party_size_grows_at_once_and_shrinks_after_a_while(void **state)
+{
+    (void)state;
+    ls__party_size_t party = {.size = 0};
+    const uint64_t t0 = 1000;
+    ls__party_size_grow(&party, 100);
+    assert_int_equal(party.size, 100);
+    ls__party_size_grow(&party, 40); /* never down by a smaller count heard */
+    assert_int_equal(party.size, 100);
+    assert_int_equal(ls__links_auto_target(0, true, party.size), LS_PEER_LINKS_TARGET_AUTO);
+    /* most PCs left: bounded until the few stayed few for a while */
+    ls__party_size_present(&party, 10, t0);
+    ls__party_size_present(&party, 10, t0 + LS_PARTY_SHRINK_MS - 1);
+    assert_int_equal(party.size, 100);
+    ls__party_size_present(&party, 10, t0 + LS_PARTY_SHRINK_MS);
+    assert_int_equal(party.size, 10);
+    assert_int_equal(ls__links_auto_target(0, true, party.size), 0);
+    /* a dip that ends before the wait does not shrink it */
+    ls__party_size_grow(&party, 100);
+    ls__party_size_present(&party, 10, t0);
+    ls__party_size_present(&party, LS_PARTY_SHRINK_MAX + 1, t0 + LS_PARTY_SHRINK_MS / 2);
+    ls__party_size_present(&party, 10, t0 + LS_PARTY_SHRINK_MS);
+    assert_int_equal(party.size, 100);
+    /* between the two bounds it does not flap: still bounded, not shrinking */
+    ls__party_size_present(&party, LS_PEER_FULL_MESH_MAX, t0 + 10 * LS_PARTY_SHRINK_MS);
+    ls__party_size_present(&party, LS_PEER_FULL_MESH_MAX, t0 + 20 * LS_PARTY_SHRINK_MS);
+    assert_int_equal(party.size, 100);
+    /* a big party heard again (mDNS) restarts the wait */
+    ls__party_size_present(&party, 3, t0 + 30 * LS_PARTY_SHRINK_MS);
+    ls__party_size_grow(&party, 50);
+    ls__party_size_present(&party, 3, t0 + 31 * LS_PARTY_SHRINK_MS + 1);
+    ls__party_size_present(&party, 3, t0 + 31 * LS_PARTY_SHRINK_MS + LS_PARTY_SHRINK_MS / 2);
+    assert_int_equal(party.size, 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +222,9 @@ int main(void)
         cmocka_unit_test(txt_driven_resyncs_are_rate_limited),
         cmocka_unit_test(the_repair_browse_runs_only_when_mdns_saw_more_than_we_know),
         cmocka_unit_test(links_are_bounded_by_default_only_at_party_size),
+        cmocka_unit_test(services_of_one_peer_count_once_in_the_party),
+        cmocka_unit_test(preference_forgets_the_peers_that_left),
+        cmocka_unit_test(the_party_size_grows_at_once_and_shrinks_after_a_while),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
