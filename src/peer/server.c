@@ -972,6 +972,24 @@ static ls_upload_t *upload_of(ls__server_t *server, const char *game_id)
     return &server->uploads[slot];
 }
 
+/* Distinct peers a game's transfers go to now (a downloader's window has
+ * several at once: counted per transfer, one downloader showed as "to 3
+ * peers"). O(transfers^2) per game, once per LS_UPLOAD_INTERVAL_MS, with
+ * transfers bounded by total_max. */
+static uint32_t game_peers(const ls__server_t *server, const char *game_id)
+{
+    uint32_t peers = 0;
+    for (const ls_serve_stream_t *o = server->sending; o; o = o->next_transfer) {
+        if (strcmp(o->game_id, game_id) != 0)
+            continue;
+        const ls_serve_stream_t *first = server->sending;
+        while (first != o && (first->link != o->link || strcmp(first->game_id, game_id) != 0))
+            first = first->next_transfer;
+        peers += first == o;
+    }
+    return peers;
+}
+
 size_t ls__server_uploads(ls__server_t *server, uint64_t now_ms, ls__upload_stat_t *out, size_t cap,
                           uint64_t *rate_bps)
 {
@@ -989,9 +1007,7 @@ size_t ls__server_uploads(ls__server_t *server, uint64_t now_ms, ls__upload_stat
         snprintf(st->game_id, sizeof st->game_id, "%s", u->game_id);
         st->bytes = u->bytes;
         st->rate_bps = rate;
-        st->peers = 0;
-        for (const ls_serve_stream_t *o = server->sending; o; o = o->next_transfer)
-            st->peers += strcmp(o->game_id, u->game_id) == 0;
+        st->peers = game_peers(server, u->game_id);
     }
     server->sample_ms = now_ms;
     return n;

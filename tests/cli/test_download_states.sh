@@ -20,14 +20,15 @@ A="$work/sa"; B="$work/sb"
 wait_for 20 json_check "$B" "/api/games/$game" "doc['state'] == 'remote'" \
   || fail "bravo does not list alpha's $game as remote"
 
-python3 - "$B" "$game" >"$work/poll.txt" <<'EOF' || { cat "$work/poll.txt" >&2; fail "the game's state went wrong (above)"; }
+python3 - "$B" "$game" "$A" >"$work/poll.txt" <<'EOF' || { cat "$work/poll.txt" >&2; fail "the game's state went wrong (above)"; }
 import json, socket, sys, time
-state_dir, game = sys.argv[1:3]
+state_dir, game, seeder_dir = sys.argv[1:4]
 ep = json.load(open(state_dir + "/api.json"))
-host = ep["url"][len("http://"):].rstrip("/")
-addr, port = host.rsplit(":", 1)
+seeder_ep = json.load(open(seeder_dir + "/api.json"))
 
-def call(method, path):
+def call(method, path, ep=ep):
+    host = ep["url"][len("http://"):].rstrip("/")
+    addr, port = host.rsplit(":", 1)
     s = socket.create_connection((addr, int(port)), timeout=10)
     req = "%s %s HTTP/1.0\r\nHost: %s\r\nX-Lanspread-Token: %s\r\nContent-Length: 0\r\n\r\n" % (
         method, path, host, ep["token"])
@@ -45,6 +46,7 @@ def call(method, path):
 status, body = call("POST", "/api/games/%s/download" % game)
 assert status == 202, "first download request: %d %s" % (status, body)
 seen, refused_running, refused_done = [], None, None
+upload_peers = set()  # the seeder's "to N peers" for the game, as polled
 deadline = time.time() + 90
 while time.time() < deadline:
     status, body = call("GET", "/api/games/" + game)
@@ -58,6 +60,10 @@ while time.time() < deadline:
         sys.exit("FAIL: the download failed: %s" % body)
     if state == "downloading" and refused_running is None:
         refused_running = call("POST", "/api/games/%s/download" % game)
+    if state == "downloading":
+        _, seeder = call("GET", "/api/status", seeder_ep)
+        upload_peers.update(g["peers"] for g in json.loads(seeder)["uploads"]["games"]
+                            if g["game_id"] == game)
     if state == "installed":
         refused_done = call("POST", "/api/games/%s/download" % game)
         break
@@ -71,6 +77,11 @@ if refused_running[0] != 409:
     sys.exit("FAIL: a second download while downloading got %d %s" % refused_running)
 if refused_done[0] != 409:
     sys.exit("FAIL: a download of the installed game got %d %s" % refused_done)
+# one downloader with several chunks in flight is one peer (it showed as
+# "to 3 peers": transfers counted instead of peers)
+if max(upload_peers, default=0) > 1:
+    sys.exit("FAIL: the seeder said it uploads to %s peers, with one downloader" % sorted(upload_peers))
+print("seeder's upload peers seen:", sorted(upload_peers))
 print("refused while downloading:", refused_running[1].strip())
 print("refused once downloaded:", refused_done[1].strip())
 EOF
