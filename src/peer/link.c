@@ -43,6 +43,7 @@ struct ls__links {
 };
 
 static void dial_slot_freed(ls__links_t *links);
+static uint64_t link_rank(const ls__links_t *links, const char *peer_id);
 
 static const char *const local_features[] = {
     "chunk-sha256",   "library-delta",  LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
@@ -291,6 +292,10 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
         /* Reachable and accepted: a later loss starts its backoff afresh. */
         snprintf(link->target->peer_id, sizeof link->target->peer_id, "%s", link->peer_id);
         link->target->backoff_ms = 0;
+        /* a target admitted after failures is noted once it links, so the
+         * set holds the ranks of peers we reach, not of those gone */
+        if (links->target && link->target->is_id_advertised)
+            ls__ranks_note(&links->preferred, links->target, link_rank(links, link->peer_id));
     }
     if (is_new) {
         ls_info("peer", "%s (%.12s) at %s: %zu games", hello->name, link->peer_id, link->address,
@@ -921,9 +926,14 @@ void ls__party_size_grow(ls__party_size_t *party, size_t known)
         party->low_since_ms = 0; /* heard a big party now: the wait starts over */
 }
 
-void ls__party_size_present(ls__party_size_t *party, size_t present, uint64_t now_ms)
+void ls__party_size_present(ls__party_size_t *party, size_t present, bool is_linked,
+                            uint64_t now_ms)
 {
-    if (present > LS_PARTY_SHRINK_MAX) {
+    if (present > party->size)
+        party->size = present;
+    /* With no link a small party and an outage look alike: a switch that
+     * rebooted must not turn a big party into a full mesh (a review). */
+    if (!is_linked || present > LS_PARTY_SHRINK_MAX) {
         party->low_since_ms = 0;
         return;
     }
@@ -1024,8 +1034,12 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
     uint32_t max_ms = target->backoff_max_ms ? target->backoff_max_ms : LS_REDIAL_MAX_MS;
     target->backoff_ms = target->backoff_ms * 2 > max_ms ? max_ms : target->backoff_ms * 2;
     int rc = link_connect(links, target);
-    if (rc != 0)
+    if (rc != 0) {
         ls_warn("peer", "connect %s: %s", target->address, ls_strerror(rc));
+        /* no link, so no close callback gives its place back */
+        if (target->is_id_advertised)
+            forget_rank(links, target->peer_id);
+    }
 }
 
 void ls__links_detach_target(ls__links_t *links, ls__dial_target_t *target)
@@ -1042,7 +1056,10 @@ void ls__links_tick(ls__links_t *links)
 {
     uint64_t now = ls__links_now(links);
     /* linked and relayed: the party as we see it now */
-    ls__party_size_present(&links->party, ls_peerdb_count(links->config.peerdb), now);
+    bool is_linked = false;
+    for (const ls_link_t *l = links->list; l && !is_linked; l = l->next)
+        is_linked = l->is_ready && !l->is_closing;
+    ls__party_size_present(&links->party, ls_peerdb_count(links->config.peerdb), is_linked, now);
     links_target_update(links);
     for (ls_link_t *l = links->list; l; l = l->next) {
         bool is_library_late =

@@ -245,9 +245,11 @@ bool ls__ranks_admits(const ls__ranks_t *set, size_t max, uint64_t rank);
 void ls__ranks_forget(ls__ranks_t *set, uint64_t rank);
 
 /* The party's size as the links target sees it: any count of other peers
- * heard (ls__links_note_party) raises it at once; it follows the peers
- * present now (linked and relayed, at each reconnect tick) down only once
- * they have stayed at most LS_PARTY_SHRINK_MAX for LS_PARTY_SHRINK_MS: a
+ * heard (ls__links_note_party) or present raises it at once; it follows
+ * the peers present now (linked and relayed, at each reconnect tick) down
+ * only once they have stayed at most LS_PARTY_SHRINK_MAX for
+ * LS_PARTY_SHRINK_MS while we had a link (with none, a small party and an
+ * outage look alike): a
  * party that shrank goes back to a full mesh, and the gap between
  * LS_PARTY_SHRINK_MAX and LS_PEER_FULL_MESH_MAX keeps it from flapping
  * around the switch. Pure. */
@@ -258,7 +260,8 @@ typedef struct {
     uint64_t low_since_ms; /* 0: the peers present are more than LS_PARTY_SHRINK_MAX */
 } ls__party_size_t;
 void ls__party_size_grow(ls__party_size_t *party, size_t known);
-void ls__party_size_present(ls__party_size_t *party, size_t present, uint64_t now_ms);
+void ls__party_size_present(ls__party_size_t *party, size_t present, bool is_linked,
+                            uint64_t now_ms);
 
 /* The links target given the configured one (ls_peer_config_t.links_target),
  * whether the party is sized and the most other peers known (0: a full

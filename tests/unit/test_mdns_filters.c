@@ -188,28 +188,37 @@ static void the_party_size_grows_at_once_and_shrinks_after_a_while(void **state)
     assert_int_equal(party.size, 100);
     assert_int_equal(ls__links_auto_target(0, true, party.size), LS_PEER_LINKS_TARGET_AUTO);
     /* most PCs left: bounded until the few stayed few for a while */
-    ls__party_size_present(&party, 10, t0);
-    ls__party_size_present(&party, 10, t0 + LS_PARTY_SHRINK_MS - 1);
+    ls__party_size_present(&party, 10, true, t0);
+    ls__party_size_present(&party, 10, true, t0 + LS_PARTY_SHRINK_MS - 1);
     assert_int_equal(party.size, 100);
-    ls__party_size_present(&party, 10, t0 + LS_PARTY_SHRINK_MS);
+    ls__party_size_present(&party, 10, true, t0 + LS_PARTY_SHRINK_MS);
     assert_int_equal(party.size, 10);
     assert_int_equal(ls__links_auto_target(0, true, party.size), 0);
     /* a dip that ends before the wait does not shrink it */
     ls__party_size_grow(&party, 100);
-    ls__party_size_present(&party, 10, t0);
-    ls__party_size_present(&party, LS_PARTY_SHRINK_MAX + 1, t0 + LS_PARTY_SHRINK_MS / 2);
-    ls__party_size_present(&party, 10, t0 + LS_PARTY_SHRINK_MS);
+    ls__party_size_present(&party, 10, true, t0);
+    ls__party_size_present(&party, LS_PARTY_SHRINK_MAX + 1, true, t0 + LS_PARTY_SHRINK_MS / 2);
+    ls__party_size_present(&party, 10, true, t0 + LS_PARTY_SHRINK_MS);
     assert_int_equal(party.size, 100);
     /* between the two bounds it does not flap: still bounded, not shrinking */
-    ls__party_size_present(&party, LS_PEER_FULL_MESH_MAX, t0 + 10 * LS_PARTY_SHRINK_MS);
-    ls__party_size_present(&party, LS_PEER_FULL_MESH_MAX, t0 + 20 * LS_PARTY_SHRINK_MS);
+    ls__party_size_present(&party, LS_PEER_FULL_MESH_MAX, true, t0 + 10 * LS_PARTY_SHRINK_MS);
+    ls__party_size_present(&party, LS_PEER_FULL_MESH_MAX, true, t0 + 20 * LS_PARTY_SHRINK_MS);
     assert_int_equal(party.size, 100);
     /* a big party heard again (mDNS) restarts the wait */
-    ls__party_size_present(&party, 3, t0 + 30 * LS_PARTY_SHRINK_MS);
+    ls__party_size_present(&party, 3, true, t0 + 30 * LS_PARTY_SHRINK_MS);
     ls__party_size_grow(&party, 50);
-    ls__party_size_present(&party, 3, t0 + 31 * LS_PARTY_SHRINK_MS + 1);
-    ls__party_size_present(&party, 3, t0 + 31 * LS_PARTY_SHRINK_MS + LS_PARTY_SHRINK_MS / 2);
+    ls__party_size_present(&party, 3, true, t0 + 31 * LS_PARTY_SHRINK_MS + 1);
+    ls__party_size_present(&party, 3, true, t0 + 31 * LS_PARTY_SHRINK_MS + LS_PARTY_SHRINK_MS / 2);
     assert_int_equal(party.size, 100);
+    /* no link at all (a switch rebooted): the wait does not run */
+    ls__party_size_present(&party, 0, false, t0 + 40 * LS_PARTY_SHRINK_MS);
+    ls__party_size_present(&party, 0, false, t0 + 42 * LS_PARTY_SHRINK_MS);
+    assert_int_equal(party.size, 100);
+    assert_int_equal(ls__links_auto_target(0, true, party.size), LS_PEER_LINKS_TARGET_AUTO);
+    /* more peers present than ever heard of raise it */
+    ls__party_size_t small = {.size = 5};
+    ls__party_size_present(&small, LS_PEER_FULL_MESH_MAX + 1, true, t0);
+    assert_int_equal(small.size, LS_PEER_FULL_MESH_MAX + 1);
 }
 
 int main(void)
