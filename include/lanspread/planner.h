@@ -175,7 +175,12 @@ int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t by
  * chunk goes back to the queue, counts a try, and the peer's window halves.
  * `reason` is kept for the failure message. LS_EBUSY (the peer answered
  * `busy`: at its upload limit) is no failure of the chunk: it goes back to
- * the queue without a try or a penalty, and the peer's window halves. */
+ * the queue without a try or a penalty, and the peer's window halves.
+ * LS_EPEER_GONE (the connection it went out on closed: the peer restarted
+ * and a new connection replaced the old one, with no ls_planner_peer_lost)
+ * is what a loss does to a request: the chunk goes back to the queue, no
+ * try, no failure counted against the peer. A seeder restarted again and
+ * again is neither dropped nor fails the chunks it held. */
 int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason);
 
 /* The peer is gone: every chunk it held goes back to the queue without

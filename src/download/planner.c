@@ -991,6 +991,11 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
     peer_t *peer = &planner->peers[r.peer];
     if (planner->chunks[r.chunk].state == CHUNK_DONE)
         return 0;
+    if (reason == LS_EPEER_GONE) {
+        /* its connection closed, not its serving: as remove_peer does */
+        requeue_chunk(planner, r.chunk);
+        return 0;
+    }
     if (reason == LS_EBUSY) {
         /* Not the chunk's fault nor the peer's: ask less of it, and this
          * chunk elsewhere for a while. */

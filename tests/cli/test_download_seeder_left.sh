@@ -20,7 +20,7 @@ wait_for 20 json_check "$B" "/api/games/$game" \
 
 kill -TERM "${pids[0]}"
 wait "${pids[0]}" || fail "alpha exited non-zero on SIGTERM"
-wait_for 5 json_check "$B" "/api/games/$game" "doc['peer_count'] == 0" \
+wait_for 10 json_check "$B" "/api/games/$game" "doc['peer_count'] == 0" \
   || fail "bravo still lists alpha as having $game"
 
 out=$(api "$B" POST "/api/games/$game/download")
