@@ -123,10 +123,12 @@ void ls_planner_free(ls_planner_t *planner);
  * LS_PLANNER_BUSY_BACKOFF_MS_PER_MIB): when to ask again. */
 uint64_t ls_planner_busy_backoff_ms(const ls_planner_t *planner);
 
-/* A peer that starts serving mid-download, or a lost one that reconnects
- * (same slot; LS_EEXIST if it is active, LS_EPEER_GONE if it was dropped for
- * bad data or failing streams). *slot receives its slot. A download that
- * has already failed stays failed. */
+/* A complete seeder that starts serving mid-download, or a lost one that
+ * reconnects (same slot; LS_EEXIST if it is active, LS_EPEER_GONE if it was
+ * dropped for bad data or failing streams). It holds every chunk: a peer
+ * known from a partial copy (ls_planner_peer_has) that was lost and joins
+ * again as a seeder (it finished) forgets its old bitmap. *slot receives
+ * its slot. A download that has already failed stays failed. */
 int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot);
 /* True when ls_planner_add_peer would take the peer: it is new to this
  * download, or was lost (not dropped) and may come back. */

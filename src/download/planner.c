@@ -415,7 +415,16 @@ void ls_planner_free(ls_planner_t *planner)
 
 int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot)
 {
-    return add_peer(planner, peer_id, slot);
+    uint32_t s;
+    int rc = add_peer(planner, peer_id, &s);
+    /* a complete seeder: a downloader that was in this download with a
+     * partial copy and finished since comes back with every chunk, not
+     * with its last `have` (which may lack the only chunk still missing) */
+    if (rc == 0)
+        rc = ls_planner_set_have(planner, s, NULL, 0);
+    if (rc == 0 && slot)
+        *slot = s;
+    return rc;
 }
 
 int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bitmap,

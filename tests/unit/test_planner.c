@@ -770,6 +770,37 @@ static void a_peer_whose_connection_closes_again_and_again_stays(void **state)
     ls_manifest_free(&m);
 }
 
+/* A downloader known from its partial copy finishes: its download ends
+ * (its `have` says gone: lost here) and it joins again as a complete
+ * seeder. The chunk its last `have` lacked (version.ini, which a partial
+ * copy never serves) is asked of it: the only seeder is away. */
+static void a_partial_peer_that_finished_joins_as_a_seeder(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {2ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"seed"};
+    uint8_t first_only = 0x01; /* chunk 0 of 2 */
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    ls_plan_outcome_t o;
+    uint32_t slot;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    assert_int_equal(ls_planner_peer_has(pl, "d2", &first_only, 2, &slot), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, slot), 0); /* d2 finished */
+    assert_int_equal(ls_planner_add_peer(pl, "d2", &slot), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, 0), 0); /* the seeder restarts */
+    assert_false(ls_planner_peer_is_partial(pl, slot));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ls_planner_next(pl, slot, 10 + i, &a), 0);
+        assert_int_equal(ls_planner_done(pl, &a, a.length, 20 + i, true, &o), 0);
+    }
+    assert_true(ls_planner_is_finished(pl));
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void round_robin_mode_deals_chunks_like_the_seed(void **state)
 {
     (void)state;
@@ -1143,6 +1174,7 @@ int main(void)
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
         cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
         cmocka_unit_test(a_peer_whose_connection_closes_again_and_again_stays),
+        cmocka_unit_test(a_partial_peer_that_finished_joins_as_a_seeder),
         cmocka_unit_test(progress_reports_bytes_and_rates),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
         cmocka_unit_test(rarest_first_feeds_the_swarm),
