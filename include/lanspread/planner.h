@@ -123,10 +123,12 @@ void ls_planner_free(ls_planner_t *planner);
  * LS_PLANNER_BUSY_BACKOFF_MS_PER_MIB): when to ask again. */
 uint64_t ls_planner_busy_backoff_ms(const ls_planner_t *planner);
 
-/* A peer that starts serving mid-download, or a lost one that reconnects
- * (same slot; LS_EEXIST if it is active, LS_EPEER_GONE if it was dropped for
- * bad data or failing streams). *slot receives its slot. A download that
- * has already failed stays failed. */
+/* A complete seeder that starts serving mid-download, or a lost one that
+ * reconnects (same slot; LS_EEXIST if it is active, LS_EPEER_GONE if it was
+ * dropped for bad data or failing streams). It holds every chunk: a peer
+ * known from a partial copy (ls_planner_peer_has) that was lost and joins
+ * again as a seeder (it finished) forgets its old bitmap. *slot receives
+ * its slot. A download that has already failed stays failed. */
 int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot);
 /* True when ls_planner_add_peer would take the peer: it is new to this
  * download, or was lost (not dropped) and may come back. */
@@ -175,7 +177,12 @@ int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t by
  * chunk goes back to the queue, counts a try, and the peer's window halves.
  * `reason` is kept for the failure message. LS_EBUSY (the peer answered
  * `busy`: at its upload limit) is no failure of the chunk: it goes back to
- * the queue without a try or a penalty, and the peer's window halves. */
+ * the queue without a try or a penalty, and the peer's window halves.
+ * LS_EPEER_GONE (the connection it went out on closed: the peer restarted
+ * and a new connection replaced the old one, with no ls_planner_peer_lost)
+ * is what a loss does to a request: the chunk goes back to the queue, no
+ * try, no failure counted against the peer. A seeder restarted again and
+ * again is neither dropped nor fails the chunks it held. */
 int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason);
 
 /* The peer is gone: every chunk it held goes back to the queue without

@@ -583,23 +583,31 @@ static void remember_remote(ls_api_state_t *st, const char *id)
                                       g->cover));
 }
 
-int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op,
-                         const char **running)
+/* The operation a stored op entry holds as requested or running (a static
+ * name), or NULL: none, or one that failed. Under the lock. */
+static const char *op_running_locked(ls_api_state_t *st, const char *game_id)
 {
     static const char *const names[] = {"download", "update", "install", "uninstall"};
-    json_t *data = json_pack("{s:s,s:s}", "game_id", game_id, "op", op);
-    int rc = 0;
-    *running = NULL;
-    pthread_mutex_lock(&st->lock);
     json_t *current = json_object_get(st->ops, game_id);
     const char *phase = json_string_value(json_object_get(current, "phase"));
     const char *kind = json_string_value(json_object_get(current, "op"));
-    if (phase && strcmp(phase, "failed") != 0) {
+    if (!phase || strcmp(phase, "failed") == 0)
+        return NULL;
+    for (size_t i = 0; kind && i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(kind, names[i]) == 0)
+            return names[i];
+    return "operation";
+}
+
+int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op,
+                         const char **running)
+{
+    json_t *data = json_pack("{s:s,s:s}", "game_id", game_id, "op", op);
+    int rc = 0;
+    pthread_mutex_lock(&st->lock);
+    *running = op_running_locked(st, game_id);
+    if (*running) {
         rc = LS_EBUSY;
-        *running = "operation";
-        for (size_t i = 0; kind && i < sizeof names / sizeof names[0]; i++)
-            if (strcmp(kind, names[i]) == 0)
-                *running = names[i];
     } else {
         set_op(st, game_id, op, "requested", NULL);
         remember_remote(st, game_id);
@@ -609,6 +617,14 @@ int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op
     pthread_mutex_unlock(&st->lock);
     json_decref(data);
     return rc;
+}
+
+const char *ls_api_state_running(ls_api_state_t *st, const char *game_id)
+{
+    pthread_mutex_lock(&st->lock);
+    const char *running = op_running_locked(st, game_id);
+    pthread_mutex_unlock(&st->lock);
+    return running;
 }
 
 void ls_api_state_set_http(ls_api_state_t *st, const char *url)

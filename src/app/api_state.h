@@ -51,6 +51,11 @@ void ls_api_state_apply_json(ls_api_state_t *st, ls_peer_event_kind_t kind, cons
  * operation requested or running, so two clicks cannot start two. */
 int ls_api_state_request(ls_api_state_t *st, const char *game_id, const char *op,
                          const char **running);
+/* The operation ("download", "update", "install", "uninstall", a static
+ * string) the game has requested or running, or NULL. Only a look: a caller
+ * about to start one uses ls_api_state_request, which checks and notes in
+ * one step. */
+const char *ls_api_state_running(ls_api_state_t *st, const char *game_id);
 /* True while any game has an operation requested or running. */
 bool ls_api_state_is_busy(ls_api_state_t *st);
 void ls_api_state_set_http(ls_api_state_t *st, const char *url);

@@ -80,6 +80,14 @@ static const ls_game_action_t game_actions[] = {
     {"uninstall", LS_CMD_UNINSTALL, "installed", "is not installed"},
 };
 
+static enum MHD_Result send_busy(struct MHD_Connection *conn, const char *id, const char *running)
+{
+    return ls_http_send_error(conn, MHD_HTTP_CONFLICT, "game '%s' is busy: %s %s", id, running,
+                              strcmp(running, "download") == 0 || strcmp(running, "update") == 0
+                                  ? "in progress (cancel it first)"
+                                  : "in progress");
+}
+
 /* One operation per game: a download, update, install or uninstall asked
  * for while another is requested or running (including the commit at the
  * end of a download) is refused, not queued behind it. */
@@ -88,10 +96,7 @@ static enum MHD_Result request_action(ls_http_server_t *server, struct MHD_Conne
 {
     const char *running;
     if (ls_api_state_request(server->state, id, a->name, &running) != 0)
-        return ls_http_send_error(conn, MHD_HTTP_CONFLICT, "game '%s' is busy: %s %s", id, running,
-                                  strcmp(running, "download") == 0 || strcmp(running, "update") == 0
-                                      ? "in progress (cancel it first)"
-                                      : "in progress");
+        return send_busy(conn, id, running);
     ls_peer_command_t cmd = {.kind = a->command, .game_id = id};
     return send_command(
         server, conn, &cmd,
@@ -126,7 +131,12 @@ static enum MHD_Result game_action(ls_http_server_t *server, struct MHD_Connecti
         bool is_local = json_is_true(json_object_get(game, "downloaded"));
         const char *here =
             json_is_true(json_object_get(game, "installed")) ? "installed" : "downloaded";
-        if (strcmp(a->name, "download") == 0 && is_local) {
+        /* a download whose seeders all left is still running (it waits
+         * for one): "no peer has it" would hide that cancel ends it */
+        const char *running = ls_api_state_running(server->state, id);
+        if (running) {
+            ret = send_busy(conn, id, running);
+        } else if (strcmp(a->name, "download") == 0 && is_local) {
             ret = ls_http_send_error(conn, MHD_HTTP_CONFLICT,
                                      "game '%s' is already %s here (update fetches a newer "
                                      "version)",

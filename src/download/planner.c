@@ -415,7 +415,16 @@ void ls_planner_free(ls_planner_t *planner)
 
 int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *slot)
 {
-    return add_peer(planner, peer_id, slot);
+    uint32_t s;
+    int rc = add_peer(planner, peer_id, &s);
+    /* a complete seeder: a downloader that was in this download with a
+     * partial copy and finished since comes back with every chunk, not
+     * with its last `have` (which may lack the only chunk still missing) */
+    if (rc == 0)
+        rc = ls_planner_set_have(planner, s, NULL, 0);
+    if (rc == 0 && slot)
+        *slot = s;
+    return rc;
 }
 
 int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bitmap,
@@ -991,6 +1000,11 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
     peer_t *peer = &planner->peers[r.peer];
     if (planner->chunks[r.chunk].state == CHUNK_DONE)
         return 0;
+    if (reason == LS_EPEER_GONE) {
+        /* its connection closed, not its serving: as remove_peer does */
+        requeue_chunk(planner, r.chunk);
+        return 0;
+    }
     if (reason == LS_EBUSY) {
         /* Not the chunk's fault nor the peer's: ask less of it, and this
          * chunk elsewhere for a while. */

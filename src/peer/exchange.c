@@ -159,3 +159,8 @@ void ls__exchange_cancel(ls__exchange_t *ex)
     finish(ex, LS_ECANCELED);
     ls_net_stream_reset(ex->stream, LS_NET_APP_CANCELED);
 }
+
+ls_link_t *ls__exchange_link(const ls__exchange_t *ex)
+{
+    return ex->link;
+}

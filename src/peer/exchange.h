@@ -25,6 +25,9 @@ typedef void (*ls__fetch_cb)(ls_link_t *link, int status, const ls_msg_t *reply,
 int ls__exchange_fetch(ls_link_t *link, const ls_msg_t *request, size_t max_body, ls__fetch_cb cb,
                        void *userdata, ls__exchange_t **handle);
 void ls__exchange_cancel(ls__exchange_t *exchange);
+/* The link the request went out on (valid while the handle is): after a
+ * peer's restart, a newer link to it may have replaced this one. */
+ls_link_t *ls__exchange_link(const ls__exchange_t *exchange);
 /* ls__exchange_start with a handle for ls__exchange_cancel (a request with
  * a deadline): valid until cb has run. */
 int ls__exchange_ask(ls_link_t *link, const ls_msg_t *request, ls__exchange_cb cb, void *userdata,

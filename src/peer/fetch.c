@@ -640,6 +640,11 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         status = LS_EBUSY;
     if (status == LS_EBUSY && dl->state == DL_FETCHING)
         wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
+    /* The connection closed under it (a peer's restart: its new connection
+     * replaced this one, and no peer-lost comes): the peer's serving did
+     * not fail, the planner counts nothing against it. */
+    if (status != 0 && status != LS_ECANCELED && link->is_closing)
+        status = LS_EPEER_GONE;
     if (dl->state == DL_FETCHING && status != LS_ECANCELED)
         fail_request(dl, fetch, status);
     fetch_forget(dl, fetch);
@@ -1585,22 +1590,26 @@ void ls__fetcher_peer_lost(ls__fetcher_t *fr, const char *peer_id)
     }
 }
 
-/* A request whose peer has sent no reply byte, on any stream, for
+/* A request whose connection has sent no reply byte, on any stream, for
  * fetch_stall_ms since the request went out. A peer that keeps its
  * connection but stops sending would otherwise hold its chunks for ever.
- * Counting per peer, not per request, keeps a busy peer's deep window (its
- * streams interleaved, each answered slowly) from looking stalled. */
-static ls__request_t *find_stalled(ls__download_t *dl, uint64_t now)
+ * Counting per connection, not per request, keeps a busy peer's deep
+ * window (its streams interleaved, each answered slowly) from looking
+ * stalled. The request's own connection counts, not the peer's ready one:
+ * a peer that restarted is linked again on a new connection (which
+ * replaces the old one, closing, without a peer-lost), and what was asked
+ * on the old one is asked again at once instead of never. */
+static ls__request_t *find_stalled(ls__download_t *dl, uint64_t now, bool *is_replaced)
 {
     for (ls__request_t *f = dl->fetches; f; f = f->next) {
         if (!f->exchange)
             continue;
-        ls_link_t *link = ls__links_find_ready(dl->fr->config.links,
-                                               ls_planner_peer_id(dl->planner, f->as[0].peer));
+        const ls_link_t *link = ls__exchange_link(f->exchange);
+        *is_replaced = link->is_closing;
         uint64_t since = f->sent_ms;
-        if (link && link->last_data_ms > since)
+        if (link->last_data_ms > since)
             since = link->last_data_ms;
-        if (now - since >= dl->fr->config.fetch_stall_ms)
+        if (*is_replaced || now - since >= dl->fr->config.fetch_stall_ms)
             return f;
     }
     return NULL;
@@ -1609,12 +1618,17 @@ static ls__request_t *find_stalled(ls__download_t *dl, uint64_t now)
 static void give_up_stalled(ls__download_t *dl, uint64_t now)
 {
     ls__request_t *f;
+    bool is_replaced = false;
     /* Bounded: each pass removes one request, and new ones are not stalled. */
-    while (dl->state == DL_FETCHING && (f = find_stalled(dl, now)) != NULL) {
-        ls_warn("download", "%s: chunk %zu: no data from %.12s in %u ms, asking elsewhere",
-                dl->game_id, f->as[0].chunk_id, ls_planner_peer_id(dl->planner, f->as[0].peer),
-                dl->fr->config.fetch_stall_ms);
-        fail_request(dl, f, LS_ETIMEDOUT);
+    while (dl->state == DL_FETCHING && (f = find_stalled(dl, now, &is_replaced)) != NULL) {
+        if (is_replaced)
+            ls_info("download", "%s: chunk %zu: the connection to %.12s closed, asking again",
+                    dl->game_id, f->as[0].chunk_id, ls_planner_peer_id(dl->planner, f->as[0].peer));
+        else
+            ls_warn("download", "%s: chunk %zu: no data from %.12s in %u ms, asking elsewhere",
+                    dl->game_id, f->as[0].chunk_id, ls_planner_peer_id(dl->planner, f->as[0].peer),
+                    dl->fr->config.fetch_stall_ms);
+        fail_request(dl, f, is_replaced ? LS_EPEER_GONE : LS_ETIMEDOUT);
         ls__exchange_t *ex = f->exchange;
         f->exchange = NULL;
         ls__exchange_cancel(ex); /* its callback frees f; the ticket is already failed */

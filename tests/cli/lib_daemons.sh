@@ -53,6 +53,22 @@ start_pair() {
   start_daemons
 }
 
+# start_pair_big MIB: start_pair, with MIB MiB of random data added to
+# alpha's first game, $game, which bravo then lists as remote; $A and $B
+# are their state dirs. (Written before version.ini matters only to the
+# seeder's scan, which runs after this.)
+start_pair_big() {
+  "$bin" demo-library "$work/a" --games 3 --file-size 1024 >/dev/null
+  "$bin" demo-library "$work/b" --games 6 --file-size 1024 >/dev/null
+  for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
+  game=$(ls "$work/a" | head -n1)
+  head -c $(($1 * 1024 * 1024)) /dev/urandom >"$work/a/$game/data.bin"
+  start_daemons
+  A="$work/sa"; B="$work/sb"
+  wait_for 20 json_check "$B" "/api/games/$game" "doc['state'] == 'remote'" \
+    || fail "bravo does not list alpha's $game as remote"
+}
+
 # start_daemons: alpha on $work/a, then bravo on $work/b connected to alpha.
 start_daemons() {
   a_games=$(ls "$work/a" | tr "\n" " "); b_games=$(ls "$work/b" | tr "\n" " ")

@@ -8,17 +8,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib_daemons.sh"
 
-"$bin" demo-library "$work/a" --games 3 --file-size 1024 >/dev/null
-"$bin" demo-library "$work/b" --games 6 --file-size 1024 >/dev/null
-for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
-game=$(ls "$work/a" | head -n1)
-# Big enough that the transfer spans many polls (written before version.ini
-# matters only to the seeder's scan, which runs after this).
-head -c $((192 * 1024 * 1024)) /dev/urandom >"$work/a/$game/data.bin"
-start_daemons
-A="$work/sa"; B="$work/sb"
-wait_for 20 json_check "$B" "/api/games/$game" "doc['state'] == 'remote'" \
-  || fail "bravo does not list alpha's $game as remote"
+# Big enough that the transfer spans many polls.
+start_pair_big 192
 
 python3 - "$B" "$game" "$A" >"$work/poll.txt" <<'EOF' || { cat "$work/poll.txt" >&2; fail "the game's state went wrong (above)"; }
 import json, socket, sys, time

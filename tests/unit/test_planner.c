@@ -739,6 +739,68 @@ static void a_window_failing_at_once_is_one_failure(void **state)
     ls_manifest_free(&m);
 }
 
+/* A seeder that restarts comes back on a new connection that replaces the
+ * old one (no peer-lost): each time, what was in flight on the old one
+ * fails with LS_EPEER_GONE. Restarted more often than
+ * MAX_CONSECUTIVE_FAILURES and LS_MAX_RETRY_COUNT, it still serves, and
+ * the chunk it held each time is fetched from it in the end. */
+static void a_peer_whose_connection_closes_again_and_again_stays(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {4ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"seed"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    ls_plan_outcome_t o;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    for (uint64_t t = 0; t < 20; t++) {
+        assert_int_equal(ls_planner_next(pl, 0, t * 10, &a), 0);
+        assert_int_equal(ls_planner_failed(pl, &a, LS_EPEER_GONE), 0);
+    }
+    assert_true(ls_planner_has_active_peer(pl));
+    for (size_t done = 0; done < 4; done++) {
+        assert_int_equal(ls_planner_next(pl, 0, 1000 + done, &a), 0);
+        assert_int_equal(ls_planner_done(pl, &a, a.length, 1000 + done, true, &o), 0);
+    }
+    assert_true(ls_planner_is_finished(pl));
+    assert_false(ls_planner_has_failed(pl, NULL, NULL));
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+/* A downloader known from its partial copy finishes: its download ends
+ * (its `have` says gone: lost here) and it joins again as a complete
+ * seeder. The chunk its last `have` lacked (version.ini, which a partial
+ * copy never serves) is asked of it: the only seeder is away. */
+static void a_partial_peer_that_finished_joins_as_a_seeder(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {2ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"seed"};
+    uint8_t first_only = 0x01; /* chunk 0 of 2 */
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    ls_plan_outcome_t o;
+    uint32_t slot;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    assert_int_equal(ls_planner_peer_has(pl, "d2", &first_only, 2, &slot), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, slot), 0); /* d2 finished */
+    assert_int_equal(ls_planner_add_peer(pl, "d2", &slot), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, 0), 0); /* the seeder restarts */
+    assert_false(ls_planner_peer_is_partial(pl, slot));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ls_planner_next(pl, slot, 10 + i, &a), 0);
+        assert_int_equal(ls_planner_done(pl, &a, a.length, 20 + i, true, &o), 0);
+    }
+    assert_true(ls_planner_is_finished(pl));
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void round_robin_mode_deals_chunks_like_the_seed(void **state)
 {
     (void)state;
@@ -1111,6 +1173,8 @@ int main(void)
         cmocka_unit_test(a_window_failing_at_once_is_one_failure),
         cmocka_unit_test(round_robin_mode_deals_chunks_like_the_seed),
         cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
+        cmocka_unit_test(a_peer_whose_connection_closes_again_and_again_stays),
+        cmocka_unit_test(a_partial_peer_that_finished_joins_as_a_seeder),
         cmocka_unit_test(progress_reports_bytes_and_rates),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
         cmocka_unit_test(rarest_first_feeds_the_swarm),
