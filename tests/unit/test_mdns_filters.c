@@ -333,6 +333,24 @@ static void the_party_size_grows_at_once_and_shrinks_after_a_while(void **state)
     assert_int_equal(small.size, LS_PEER_FULL_MESH_MAX + 1);
 }
 
+/* Finding of test_churn: the redials of two peers that had left (first
+ * hand, so their targets stay) filled a's links target at each tick, so
+ * the newcomer a preferred waited for their backoff to spread them out. */
+static void a_redial_of_a_failed_target_holds_no_place_until_it_links(void **state)
+{
+    (void)state;
+    ls_link_t fresh = {.is_outbound = true}; /* a first dial: its place is held */
+    ls_link_t retry = {.is_outbound = true, .is_retry = true};
+    ls_link_t retried = {.is_outbound = true, .is_retry = true, .is_ready = true};
+    ls_link_t inbound = {.is_ready = true};
+    ls_link_t closing = {.is_ready = true, .is_closing = true};
+    assert_true(ls__link_holds_place(&fresh));
+    assert_false(ls__link_holds_place(&retry));
+    assert_true(ls__link_holds_place(&retried));
+    assert_true(ls__link_holds_place(&inbound));
+    assert_false(ls__link_holds_place(&closing));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +364,7 @@ int main(void)
         cmocka_unit_test(services_of_one_peer_count_once_in_the_party),
         cmocka_unit_test(hostile_names_give_no_prefix_or_the_last_real_one),
         cmocka_unit_test(the_party_counts_peers_up_and_down_once_each),
+        cmocka_unit_test(a_redial_of_a_failed_target_holds_no_place_until_it_links),
         cmocka_unit_test(preference_forgets_the_peers_that_left),
         cmocka_unit_test(the_party_size_grows_at_once_and_shrinks_after_a_while),
     };
