@@ -132,6 +132,29 @@ const char *ls_discovery_id_prefix(const char *name, char out[LS_DISCOVERY_ID_PR
 /* Whether two service instance names are one peer's: the same peer_id
  * prefix, or (neither has one) the same name. Pure. */
 bool ls_discovery_same_peer(const char *a, const char *b);
+
+/* Who a service instance name is, for counting the party: parsed once
+ * (ls_discovery_peer_key) when the browser reports the service, so the
+ * counting compares stored bytes instead of parsing names again. */
+typedef struct {
+    char id[LS_DISCOVERY_ID_PREFIX_LEN + 1]; /* ls_discovery_id_prefix; "" if none */
+    const char *name; /* the name itself (not copied): compared when neither has an id */
+} ls_discovery_peer_key_t;
+
+/* Fills key for `name`, which must outlive it. Pure. */
+void ls_discovery_peer_key(ls_discovery_peer_key_t *key, const char *name);
+/* ls_discovery_same_peer over parsed keys. Pure. */
+bool ls_discovery_same_key(const ls_discovery_peer_key_t *a, const ls_discovery_peer_key_t *b);
+/* Whether `key` counts as a peer of the party of its own: not `own` (our
+ * name), and none of the `count` others (the other tracked services, not
+ * key itself) is the same peer. A service found adds it to the party's
+ * size, a service gone (or evicted) takes it back, both against the other
+ * services tracked then: one peer on two interfaces or renamed counts
+ * once, and a name that copies another peer's prefix neither adds a peer
+ * nor takes one away. One pass over the others. Pure. */
+bool ls_discovery_is_party_peer(const ls_discovery_peer_key_t *key,
+                                const ls_discovery_peer_key_t *own,
+                                const ls_discovery_peer_key_t *const *others, size_t count);
 /* Whether `address` (IPv4, network byte order) is on-link for one of the
  * interfaces this discovery publishes on (ls_discovery_is_on_any_link), as
  * their networks were last read. For addresses learnt other than

@@ -63,6 +63,7 @@ typedef struct service {
     AvahiIfIndex ifindex;
     AvahiProtocol protocol;
     char name[AVAHI_LABEL_MAX];
+    ls_discovery_peer_key_t key; /* of name, parsed once when found */
     char *domain;
     AvahiSServiceResolver *resolver;     /* NULL while waiting to retry */
     char peer_id[LS_SHA256_HEX_LEN + 1]; /* whom it resolved to; "" if nobody */
@@ -100,6 +101,7 @@ struct ls_discovery {
     bool is_stopping;
 
     char service_name[AVAHI_LABEL_MAX];
+    ls_discovery_peer_key_t own_key; /* of service_name (a rename keeps its id) */
     char host_name[AVAHI_LABEL_MAX];
     uint16_t port;
     ls_discovery_txt_t txt; /* what we announce */
@@ -110,7 +112,7 @@ struct ls_discovery {
 
     service_t *services;
     size_t service_count;
-    size_t party_count; /* distinct other peers among them (ls_discovery_same_peer) */
+    size_t party_count; /* distinct other peers among them (ls_discovery_is_party_peer) */
     known_peer_t *peers;
     char warned[WARNED_MAX][LS_SHA256_HEX_LEN + 1];
     size_t warned_count;
@@ -199,6 +201,7 @@ static int make_names(ls_discovery_t *d, const char *instance_name)
     int n = (int)utf8_prefix_len(instance_name, LS_DISCOVERY_NAME_MAX);
     snprintf(d->service_name, sizeof(d->service_name), "%.*s [%.8s]", n, instance_name,
              d->txt.peer_id);
+    ls_discovery_peer_key(&d->own_key, d->service_name);
     snprintf(d->host_name, sizeof(d->host_name), "ls-%.16s", d->txt.peer_id);
     return avahi_is_valid_service_name(d->service_name) ? 0 : LS_EINVAL;
 }
@@ -492,6 +495,7 @@ static void rename_after_collision(ls_discovery_t *d)
     if (service && host) {
         ls_warn(MOD, "name collision: now '%s' on host %s", service, host);
         snprintf(d->service_name, sizeof(d->service_name), "%s", service);
+        ls_discovery_peer_key(&d->own_key, d->service_name);
         snprintf(d->host_name, sizeof(d->host_name), "%s", host);
     }
     avahi_free(service);
@@ -782,28 +786,51 @@ static void free_service(service_t *s)
     free(s);
 }
 
-bool ls_discovery_same_peer(const char *a, const char *b)
+void ls_discovery_peer_key(ls_discovery_peer_key_t *key, const char *name)
 {
-    char pa[LS_DISCOVERY_ID_PREFIX_LEN + 1], pb[LS_DISCOVERY_ID_PREFIX_LEN + 1];
-    const char *ida = ls_discovery_id_prefix(a, pa), *idb = ls_discovery_id_prefix(b, pb);
-    if (ida || idb)
-        return ida && idb && strcmp(ida, idb) == 0;
-    return strcmp(a, b) == 0;
+    if (!ls_discovery_id_prefix(name, key->id))
+        key->id[0] = '\0';
+    key->name = name;
 }
 
-/* Whether s (tracked, or leaving d->services) counts as a peer of the
- * party of its own: not us, and no other tracked service (another
- * interface or protocol, an avahi alternative name) is the same peer.
- * One pass over at most LS_DISCOVERY_SERVICES_MAX services, per service
- * found or gone. */
-static bool is_party_peer(const ls_discovery_t *d, const service_t *s)
+bool ls_discovery_same_key(const ls_discovery_peer_key_t *a, const ls_discovery_peer_key_t *b)
 {
-    if (ls_discovery_same_peer(s->name, d->service_name))
+    if (a->id[0] || b->id[0])
+        return memcmp(a->id, b->id, sizeof(a->id)) == 0;
+    return strcmp(a->name, b->name) == 0;
+}
+
+bool ls_discovery_same_peer(const char *a, const char *b)
+{
+    ls_discovery_peer_key_t ka, kb;
+    ls_discovery_peer_key(&ka, a);
+    ls_discovery_peer_key(&kb, b);
+    return ls_discovery_same_key(&ka, &kb);
+}
+
+bool ls_discovery_is_party_peer(const ls_discovery_peer_key_t *key,
+                                const ls_discovery_peer_key_t *own,
+                                const ls_discovery_peer_key_t *const *others, size_t count)
+{
+    if (ls_discovery_same_key(key, own))
         return false;
-    for (const service_t *o = d->services; o; o = o->next)
-        if (o != s && ls_discovery_same_peer(o->name, s->name))
+    for (size_t i = 0; i < count; i++)
+        if (others[i] != key && ls_discovery_same_key(others[i], key))
             return false;
     return true;
+}
+
+/* ls_discovery_is_party_peer for s (tracked, or leaving d->services)
+ * against the other tracked services: one pass over at most
+ * LS_DISCOVERY_SERVICES_MAX stored keys, per service found or gone. */
+static bool is_party_peer(const ls_discovery_t *d, const service_t *s)
+{
+    const ls_discovery_peer_key_t *others[LS_DISCOVERY_SERVICES_MAX];
+    size_t count = 0;
+    for (const service_t *o = d->services; o && count < LS_DISCOVERY_SERVICES_MAX; o = o->next)
+        if (o != s)
+            others[count++] = &o->key;
+    return ls_discovery_is_party_peer(&s->key, &d->own_key, others, count);
 }
 
 /* Makes room in a full table: drops the oldest service (the list is
@@ -892,6 +919,7 @@ static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol p
     s->ifindex = ifindex;
     s->protocol = protocol;
     memcpy(s->name, name, strlen(name) + 1);
+    ls_discovery_peer_key(&s->key, s->name);
     s->next = d->services;
     d->services = s;
     d->service_count++;
@@ -921,16 +949,18 @@ static void add_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol p
     start_resolver(s);
 }
 
-/* avahi's alternative names only append to make_names' "[8 hex]". */
+/* avahi's alternative names only append to make_names' "[8 hex]". Each
+ * '[' looks at most LS_DISCOVERY_ID_PREFIX_LEN + 1 characters ahead (a
+ * NUL stops it: never a hex digit nor ']'), so a name of n characters
+ * costs O(n) however many '[' it holds. */
 const char *ls_discovery_id_prefix(const char *name, char out[LS_DISCOVERY_ID_PREFIX_LEN + 1])
 {
     const char *found = NULL;
     for (const char *p = strchr(name, '['); p; p = strchr(p + 1, '[')) {
-        bool ok =
-            strlen(p) >= LS_DISCOVERY_ID_PREFIX_LEN + 2 && p[LS_DISCOVERY_ID_PREFIX_LEN + 1] == ']';
-        for (size_t i = 1; ok && i <= LS_DISCOVERY_ID_PREFIX_LEN; i++)
-            ok = isxdigit((unsigned char)p[i]);
-        if (ok)
+        size_t i = 1;
+        while (i <= LS_DISCOVERY_ID_PREFIX_LEN && isxdigit((unsigned char)p[i]))
+            i++;
+        if (i == LS_DISCOVERY_ID_PREFIX_LEN + 1 && p[i] == ']')
             found = p + 1; /* the last one: a peer's own name may hold brackets */
     }
     if (!found)
@@ -947,12 +977,10 @@ size_t ls_discovery_resolve_unknown(ls_discovery_t *d, uint64_t age_ms,
 {
     size_t started = 0;
     uint64_t now = now_ms(d);
-    char prefix[LS_DISCOVERY_ID_PREFIX_LEN + 1];
     for (service_t *s = d->services; s && started < max; s = s->next) {
         if (!s->is_deferred || s->resolver || now - s->found_ms < age_ms)
             continue;
-        const char *id = ls_discovery_id_prefix(s->name, prefix);
-        if (id && is_known(id, userdata))
+        if (s->key.id[0] && is_known(s->key.id, userdata))
             continue; /* linked, or a target already: checked again next time */
         s->is_deferred = false;
         s->cache_at_ms = 0;

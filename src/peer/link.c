@@ -910,11 +910,16 @@ static void forget_rank(ls__links_t *links, const char *peer_id)
  * (either direction), and only when its rank is among the links_target
  * smallest we have considered; a --peer target (id unknown) or one a
  * download needs (is_on_demand) always is. */
+bool ls__link_holds_place(const ls_link_t *l)
+{
+    return !l->is_closing && (l->is_ready || !l->is_retry);
+}
+
 bool ls__links_is_at_target(const ls__links_t *links)
 {
     size_t n = 0;
     for (const ls_link_t *l = links->list; l && links->target; l = l->next)
-        n += !l->is_closing;
+        n += ls__link_holds_place(l);
     return links->target && n >= links->target;
 }
 
@@ -1028,6 +1033,7 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
     }
     if (is_over_links_target(links, target))
         return;
+    bool is_retry = target->backoff_ms != 0; /* 0 again once a handshake completed */
     if (target->backoff_ms == 0)
         target->backoff_ms = links->config.reconnect_ms;
     target->next_dial_ms = now + target->backoff_ms;
@@ -1039,6 +1045,8 @@ void ls__links_dial_if_due(ls__links_t *links, ls__dial_target_t *target)
         /* no link, so no close callback gives its place back */
         if (target->is_id_advertised)
             forget_rank(links, target->peer_id);
+    } else {
+        target->link->is_retry = is_retry;
     }
 }
 

@@ -89,6 +89,10 @@ struct ls_link {
     bool is_outbound;
     bool is_ready; /* a handshake completed on this connection */
     bool is_closing;
+    /* Outbound to a target whose last dial failed: until its handshake
+     * completes it holds no place of the links target (a dead peer's
+     * redials must not keep a live newcomer out). */
+    bool is_retry;
     bool wants_game_meta;    /* its hello listed LS_FEATURE_GAME_META */
     bool wants_swarm;        /* its hello listed LS_FEATURE_SWARM */
     bool takes_batch;        /* its hello listed LS_FEATURE_BATCH */
@@ -213,8 +217,11 @@ void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *del
 void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg);
 uint64_t ls__links_now(const ls__links_t *links);
 /* A links target is set and we have that many links (either direction,
- * not closing): no more are dialled but on demand. */
+ * not closing; a redial of a target that failed counts once it is
+ * ready): no more are dialled but on demand. */
 bool ls__links_is_at_target(const ls__links_t *links);
+/* Whether l holds a place of the links target (the count above). Pure. */
+bool ls__link_holds_place(const ls_link_t *l);
 /* With links_target 0 (the default) the links target follows the party's
  * size (ls__party_size_t): `known` other peers are known (peers mDNS
  * heard, its live dial targets); more than LS_PEER_FULL_MESH_MAX of them

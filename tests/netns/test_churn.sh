@@ -6,11 +6,20 @@
 # all along and dials nobody; d1 and d2 (the two smallest ranks for a,
 # chosen by their identities before any start) and later n1 and n2 (the
 # two largest) link only h (--peer, --links-target 1), so only a can make
-# the link between a and them; a (--links-target 2) knows only h and
-# learns the others from h's `peers` (its first one names the ds, the
-# next ones the ns). a dials a d; the ds stop; the ns start: a must dial
-# a newcomer and list the newcomers' games (before the fix the ranks of
-# the peers that left stayed preferred and a never did: it kept h alone).
+# the link between a and them; a (--links-target 3: h and two more) knows
+# only h and learns the others from h's `peers` (its first one names the
+# ds, the next ones the ns). a dials both ds; d1 is killed (no goodbye: a
+# finds out by missed pings), d2 stops; n1 starts and a dials it (a free
+# place); then n2 starts: a must dial it too and list both games. Before the fix the ranks
+# of the peers that left stayed preferred and a never did: it kept h
+# alone. a links the ds first-hand, so their dial targets stay (a relayed
+# target's lease would free its place): a redials them, noting their ranks
+# again, and only each failed dial gives a place back. Red 2/2 with the
+# failed-dial forget (link.c closed_cb, not-ready branch) removed: a never
+# dials n2. Before redials of failed targets stopped holding places
+# (ls__link_holds_place) the ds' redials kept n2 out, often past 30 s.
+# The forget when a ready link closes is not observable here (the redial
+# notes the rank again; see ARCHITECTURE "Under churn").
 # Usage: test_churn.sh [path/to/lanspread]   (needs root; skips otherwise)
 set -uo pipefail
 
@@ -22,6 +31,7 @@ bindir=${LS_TEST_BINARY_DIR:-$here/../../build}
 bin=${1:-$bindir/lanspread}
 ident=$(dirname "$bin")/ls_identity
 link_s=30 # a dials a d, later a newcomer, within this (a dead d's dial may take the handshake timeout, 10 s)
+ping_ms=1000 # a's pings: a killed d is pruned within 4 of them
 weigh_s=3
 failures=0
 netns_require
@@ -90,39 +100,41 @@ dialled() { # WHO: a dialled WHO and the handshake completed
   grep -qE "${id[$1]:0:12} at [0-9.:]+: linked \(dialled\)" "$work/a.err"
 }
 
-dialled_any() { # WHO...: a dialled one of them
-  local who
-  for who in "$@"; do dialled "$who" && return 0; done
-  return 1
-}
-
 h=$(netns_addr 1):7400
 start 1 h
 netns_wait 5 grep -q 'listening on port' "$work/h.err" || fail "h did not start"
 start 2 d1 --peer "$h" --links-target 1
 start 3 d2 --peer "$h" --links-target 1
 { netns_wait 10 lists h game-d1 && netns_wait 5 lists h game-d2; } || fail "h did not link d1 and d2"
-start 4 a --peer "$h" --links-target 2 --verbose
+start 4 a --peer "$h" --links-target 3 --ping-ms "$ping_ms" --verbose
 netns_wait 10 lists a game-h || fail "a did not link h"
-if netns_wait "$link_s" dialled_any d1 d2; then
-  pass "a dialled one of its two preferred peers"
+if netns_wait "$link_s" dialled d1 && netns_wait 5 dialled d2; then
+  pass "a dialled its two preferred peers"
 else
-  fail "a dialled neither d1 nor d2 (the test would prove nothing)"
+  fail "a did not dial both d1 and d2 (the test would prove nothing)"
 fi
 
-# a weighs the other d too (the larger peer_id of a pair waits
-# MDNS_YIELD_MS, 0.5 s, before it dials; the reconnect tick follows):
-# both ranks are then among a's preferred.
 sleep "$weigh_s"
-# The preferred peers leave; the newcomers, ranked after them, come.
-netns_stop d1
+# The preferred peers leave, d1 without a goodbye; the newcomers, ranked
+# after them, come.
+kill -KILL "${NETNS_PID[d1]}" 2>/dev/null
+wait "${NETNS_PID[d1]}" 2>/dev/null
+unset "NETNS_PID[d1]"
 netns_stop d2
+# n1 first: it takes a's third place (h and the ds' two ranks hold the
+# others) whatever became of the ds' ranks; n2 then needs a place one of
+# them gave back.
 start 5 n1 --peer "$h" --links-target 1
-start 6 n2 --peer "$h" --links-target 1
-if netns_wait "$link_s" dialled_any n1 n2; then
-  pass "a dialled a newcomer once its preferred peers had left"
+if netns_wait "$link_s" dialled n1; then
+  pass "a dialled the first newcomer"
 else
-  fail "a never dialled a newcomer: the ranks of the peers that left kept their places"
+  fail "a did not dial n1"
+fi
+start 6 n2 --peer "$h" --links-target 1
+if netns_wait "$link_s" dialled n2; then
+  pass "a dialled the second newcomer once its preferred peers had left"
+else
+  fail "a did not dial n2: the ranks of the peers that left kept their places"
 fi
 { netns_wait 10 lists a game-n1 && netns_wait 5 lists a game-n2; } ||
   fail "a does not list the newcomers' games"

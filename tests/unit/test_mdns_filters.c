@@ -9,6 +9,8 @@
 #include "peer/mdns.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
 
 static uint32_t ip(const char *text)
 {
@@ -145,6 +147,116 @@ static void services_of_one_peer_count_once_in_the_party(void **state)
     assert_false(ls_discovery_same_peer("stranger 1", "stranger 2"));
 }
 
+/* Names any peer on the link may announce: each '[' looks a bounded way
+ * ahead, and nothing but "[" + 8 hex + "]" is a prefix. */
+static void hostile_names_give_no_prefix_or_the_last_real_one(void **state)
+{
+    (void)state;
+    char out[LS_DISCOVERY_ID_PREFIX_LEN + 1];
+    char brackets[64];
+    memset(brackets, '[', sizeof brackets - 1);
+    brackets[sizeof brackets - 1] = '\0';
+    assert_null(ls_discovery_id_prefix(brackets, out));
+    assert_null(ls_discovery_id_prefix("[", out));
+    assert_null(ls_discovery_id_prefix("[]", out));
+    assert_null(ls_discovery_id_prefix("[[[[[[[[[[", out));
+    assert_null(ls_discovery_id_prefix("x [a344e499", out));  /* unclosed */
+    assert_null(ls_discovery_id_prefix("x [a344e49", out));   /* too short, then the end */
+    assert_null(ls_discovery_id_prefix("x [a344e49]", out));  /* too short */
+    assert_null(ls_discovery_id_prefix("x [g344e499]", out)); /* not hex */
+    assert_null(ls_discovery_id_prefix("x [a344 e499]", out));
+    assert_null(ls_discovery_id_prefix("x [-344e499]", out));
+    assert_null(ls_discovery_id_prefix("x [a344e499[", out));
+    /* a '[' inside the digits starts over: the inner one is the prefix */
+    assert_string_equal(ls_discovery_id_prefix("x [a3[0123abcd]", out), "0123abcd");
+    assert_string_equal(ls_discovery_id_prefix("[[[[[[[[[[a344e499]", out), "a344e499");
+    /* brackets after a real prefix do not hide it */
+    char tail[64];
+    snprintf(tail, sizeof tail, "x [a344e499]%.40s", brackets);
+    assert_string_equal(ls_discovery_id_prefix(tail, out), "a344e499");
+    /* what make_names gives our own name */
+    assert_string_equal(ls_discovery_id_prefix("lanspread [0f0e0d0c]", out), "0f0e0d0c");
+
+    ls_discovery_peer_key_t key;
+    ls_discovery_peer_key(&key, brackets);
+    assert_string_equal(key.id, "");
+    assert_ptr_equal(key.name, brackets);
+    ls_discovery_peer_key(&key, "p1 [A344E499] #2");
+    assert_string_equal(key.id, "a344e499");
+}
+
+/* The services table as discovery keeps it: a service found counts against
+ * the others tracked, one gone (or evicted) is taken back against the ones
+ * that stay. */
+#define TABLE_MAX 8
+typedef struct {
+    ls_discovery_peer_key_t own;
+    ls_discovery_peer_key_t keys[TABLE_MAX];
+    bool is_used[TABLE_MAX];
+    size_t party;
+} table_t;
+
+static size_t table_others(const table_t *t, const ls_discovery_peer_key_t **others)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < TABLE_MAX; i++)
+        if (t->is_used[i])
+            others[n++] = &t->keys[i];
+    return n;
+}
+
+static size_t table_add(table_t *t, size_t slot, const char *name)
+{
+    const ls_discovery_peer_key_t *others[TABLE_MAX];
+    assert_false(t->is_used[slot]);
+    ls_discovery_peer_key(&t->keys[slot], name);
+    t->is_used[slot] = true;
+    size_t n = table_others(t, others);
+    t->party += ls_discovery_is_party_peer(&t->keys[slot], &t->own, others, n);
+    return t->party;
+}
+
+static size_t table_remove(table_t *t, size_t slot)
+{
+    const ls_discovery_peer_key_t *others[TABLE_MAX];
+    assert_true(t->is_used[slot]);
+    t->is_used[slot] = false;
+    size_t n = table_others(t, others);
+    bool is_peer = ls_discovery_is_party_peer(&t->keys[slot], &t->own, others, n);
+    assert_true(t->party >= is_peer);
+    t->party -= is_peer;
+    return t->party;
+}
+
+static void the_party_counts_peers_up_and_down_once_each(void **state)
+{
+    (void)state;
+    table_t t = {.party = 0};
+    ls_discovery_peer_key(&t.own, "me [0f0e0d0c]");
+
+    assert_int_equal(table_add(&t, 0, "me [0f0e0d0c]"), 0);    /* ourselves */
+    assert_int_equal(table_add(&t, 1, "me [0F0E0D0C] #2"), 0); /* ourselves, renamed */
+    assert_int_equal(table_add(&t, 2, "a [a344e499]"), 1);
+    assert_int_equal(table_add(&t, 3, "a [a344e499]"), 1);     /* a on a second interface */
+    assert_int_equal(table_add(&t, 4, "a2 [A344E499] #2"), 1); /* a renamed */
+    assert_int_equal(table_add(&t, 5, "b [b0b0b0b0]"), 2);
+    assert_int_equal(table_add(&t, 6, "stranger"), 3);            /* no id: a peer as itself */
+    assert_int_equal(table_add(&t, 7, "intruder [b0b0b0b0]"), 3); /* copies b's prefix */
+
+    /* a stays while one of its services does */
+    assert_int_equal(table_remove(&t, 2), 3);
+    assert_int_equal(table_remove(&t, 4), 3);
+    assert_int_equal(table_remove(&t, 3), 2);
+    /* the fake name's goodbye (or its eviction) leaves b counted */
+    assert_int_equal(table_remove(&t, 7), 2);
+    assert_int_equal(table_remove(&t, 0), 2); /* our own: never counted */
+    assert_int_equal(table_remove(&t, 6), 1);
+    assert_int_equal(table_add(&t, 6, "stranger"), 2); /* back */
+    assert_int_equal(table_remove(&t, 5), 1);
+    assert_int_equal(table_remove(&t, 6), 0);
+    assert_int_equal(table_remove(&t, 1), 0);
+}
+
 /* Finding of a review: a rank stayed preferred after its peer left, so a
  * peer whose preferred peers all left never dialled the newcomers. */
 static void preference_forgets_the_peers_that_left(void **state)
@@ -221,6 +333,24 @@ static void the_party_size_grows_at_once_and_shrinks_after_a_while(void **state)
     assert_int_equal(small.size, LS_PEER_FULL_MESH_MAX + 1);
 }
 
+/* Finding of test_churn: the redials of two peers that had left (first
+ * hand, so their targets stay) filled a's links target at each tick, so
+ * the newcomer a preferred waited for their backoff to spread them out. */
+static void a_redial_of_a_failed_target_holds_no_place_until_it_links(void **state)
+{
+    (void)state;
+    ls_link_t fresh = {.is_outbound = true}; /* a first dial: its place is held */
+    ls_link_t retry = {.is_outbound = true, .is_retry = true};
+    ls_link_t retried = {.is_outbound = true, .is_retry = true, .is_ready = true};
+    ls_link_t inbound = {.is_ready = true};
+    ls_link_t closing = {.is_ready = true, .is_closing = true};
+    assert_true(ls__link_holds_place(&fresh));
+    assert_false(ls__link_holds_place(&retry));
+    assert_true(ls__link_holds_place(&retried));
+    assert_true(ls__link_holds_place(&inbound));
+    assert_false(ls__link_holds_place(&closing));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +362,9 @@ int main(void)
         cmocka_unit_test(the_repair_browse_runs_only_when_mdns_saw_more_than_we_know),
         cmocka_unit_test(links_are_bounded_by_default_only_at_party_size),
         cmocka_unit_test(services_of_one_peer_count_once_in_the_party),
+        cmocka_unit_test(hostile_names_give_no_prefix_or_the_last_real_one),
+        cmocka_unit_test(the_party_counts_peers_up_and_down_once_each),
+        cmocka_unit_test(a_redial_of_a_failed_target_holds_no_place_until_it_links),
         cmocka_unit_test(preference_forgets_the_peers_that_left),
         cmocka_unit_test(the_party_size_grows_at_once_and_shrinks_after_a_while),
     };
