@@ -93,8 +93,17 @@ typedef struct ls__request {
 /* One download's lifecycle: QUERYING (file lists from the seeders) ->
  * PREPARING (resume check and pre-sizing on the pool) -> FETCHING (chunks)
  * -> COMMITTING (version.ini last, on the pool) -> freed; any failure or a
- * cancel goes through ENDING (requests canceled, jobs awaited, abort). */
-typedef enum { DL_QUERYING, DL_PREPARING, DL_FETCHING, DL_COMMITTING, DL_ENDING } ls_dl_state_t;
+ * cancel goes through ENDING (requests canceled, jobs awaited, abort). A
+ * download that finished while a join query was still out is DONE: off
+ * the list, freed by the last query's callback, which holds it. */
+typedef enum {
+    DL_QUERYING,
+    DL_PREPARING,
+    DL_FETCHING,
+    DL_COMMITTING,
+    DL_ENDING,
+    DL_DONE
+} ls_dl_state_t;
 
 struct ls__download {
     struct ls__download *next;
@@ -326,13 +335,19 @@ bool ls__fetcher_is_active(ls__fetcher_t *fr, const char *game_id)
     return find_download(fr, game_id) != NULL;
 }
 
-static void download_free(ls__download_t *dl)
+static void download_unlink(ls__download_t *dl)
 {
     for (ls__download_t **p = &dl->fr->downloads; *p; p = &(*p)->next)
         if (*p == dl) {
             *p = dl->next;
             break;
         }
+}
+
+static void download_free(ls__download_t *dl)
+{
+    if (dl->state != DL_DONE) /* DONE: unlinked already, the fetcher may be gone */
+        download_unlink(dl);
     ls_planner_free(dl->planner);
     ls_library_adoption_free(dl->adoption);
     ls_dl_tx_free(dl->tx);
@@ -804,7 +819,15 @@ static void commit_done(uv_work_t *req, int status)
     ls_peer_event_t event = {.kind = LS_EVENT_DOWNLOAD_FINISHED,
                              .u.download_finished = {game_id, dl->manifest.version}};
     ls__emit(fr->config.events, &event);
-    download_free(dl);
+    if (dl->queries_outstanding > 0) {
+        /* a join query's callback holds dl (freed under it, the callback
+         * read freed memory when the query's link closed: a daemon died so
+         * in tests/netns/chaos.sh, seed 61; ASan, seed 70) */
+        download_unlink(dl);
+        dl->state = DL_DONE;
+    } else {
+        download_free(dl);
+    }
     ended(fr, game_id, true, has_local);
 }
 
@@ -1508,7 +1531,10 @@ static void join_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, vo
     uint32_t slot;
     join_done(dl, join->peer_id);
     dl->queries_outstanding--;
-    if (dl->state == DL_ENDING) {
+    if (dl->state == DL_DONE) {
+        if (dl->queries_outstanding == 0)
+            download_free(dl);
+    } else if (dl->state == DL_ENDING) {
         end_download(dl, dl->end_code, dl->end_reason);
     } else if (dl->state == DL_FETCHING && status == 0 && reply && reply->kind == LS_MSG_GAME) {
         ls_resume_manifest_id(&dl->manifest, want);

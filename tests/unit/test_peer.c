@@ -768,6 +768,57 @@ static void download_from_two_seeders_is_exact_and_installs(void **state)
     json_decref(ev);
 }
 
+/* A download that finishes while a peer it asked to join (a get_game
+ * mid-download) has not answered is freed only when that query ends:
+ * freed under it, the query's callback read freed memory when the link
+ * closed (a daemon died so in tests/netns/chaos.sh; ASan named join_done).
+ * The heap is checked in the ASan run of this suite. */
+#define JOIN_GAME_SIZE (8 * LS_CHUNK_SIZE)
+#define JOIN_SEEDER_RATE (4u * 1024u * 1024u) /* the download takes ~2 s */
+
+static void a_download_that_finishes_under_a_join_query_outlives_it(void **state)
+{
+    fixture_t *f = *state;
+    int d = ls_swarm_start(f, 1, JOIN_GAME_SIZE);
+    test_peer_t *p = &f->peers[d];
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LIST_GAMES, ls_pred_games_include,
+                                   "alpha", WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    ls_peer_command_t slow = {.kind = LS_CMD_SET_LIMITS,
+                              .limits = {.max_upload = JOIN_SEEDER_RATE},
+                              .limit_fields = LS_LIMIT_MAX_UPLOAD};
+    assert_int_equal(ls_peer_submit(f->peers[0].rt, &slow), 0);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    /* a peer listing alpha complete joins the party mid-download; it is
+     * not run again, so the downloader's get_game to it stays unanswered */
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state = ls_test_mkdtemp("raw");
+    char *features[] = {"chunk-sha256"};
+    ls_game_summary_t game = {
+        .id = "alpha", .name = "Alpha", .version = "1.0", .size = JOIN_GAME_SIZE, .file_count = 1};
+    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(p->rt)), 0);
+    assert_int_equal(ls_raw_handshake_library(&raw, NULL, features, 1, &game, 1, &result), 0);
+    ls_raw_result_free(&result);
+    bool finished;
+    ev = ls_swarm_wait_download_end(f, p, 0, 6 * WAIT_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    /* the query ends now, after the download: its link closes */
+    size_t mark = ls_event_log_mark(&p->events);
+    raw_done(&raw, raw_state);
+    json_int_t one = 1;
+    ev = ls_event_log_wait(&p->events, mark, LS_EVENT_PEER_COUNT, ls_pred_count_is, &one, WAIT_MS);
+    assert_non_null(ev);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+}
+
 /* Issue #17, connections on demand: peer 1 knows peer 2's game only by
  * relay (both link to peer 0 only); downloading it dials peer 2 on demand
  * at the address peer 0's `peers` gave, and the download succeeds. */
@@ -2075,6 +2126,8 @@ int main(void)
             interrupted_install_is_recovered_before_the_library_is_announced, ls_swarm_setup,
             ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_download_that_finishes_under_a_join_query_outlives_it,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(
             game_only_in_the_seeders_catalog_stays_listed_once_downloaded, ls_swarm_setup,
