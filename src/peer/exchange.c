@@ -21,6 +21,7 @@ struct ls__exchange {
     ls__fetch_cb fetch_cb; /* exchanges with a body */
     void *userdata;
     bool is_done;
+    bool has_data; /* a byte of its reply came */
 };
 
 static void finish(ls__exchange_t *ex, int status)
@@ -44,8 +45,10 @@ static void exchange_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
 {
     ls__exchange_t *ex = ls_net_stream_user_data(s);
     ls_net_stream_consume(s, len);
-    if (len)
+    if (len) {
         ex->link->last_data_ms = ls__links_now(ex->link->links);
+        ex->has_data = true;
+    }
     if (ex->is_done)
         return;
     int rc = ls__reply_rx_push(&ex->rx, data, len);
@@ -163,4 +166,9 @@ void ls__exchange_cancel(ls__exchange_t *ex)
 ls_link_t *ls__exchange_link(const ls__exchange_t *ex)
 {
     return ex->link;
+}
+
+bool ls__exchange_has_data(const ls__exchange_t *ex)
+{
+    return ex->has_data;
 }

@@ -1624,7 +1624,17 @@ void ls__fetcher_peer_lost(ls__fetcher_t *fr, const char *peer_id)
  * stalled. The request's own connection counts, not the peer's ready one:
  * a peer that restarted is linked again on a new connection (which
  * replaces the old one, closing, without a peer-lost), and what was asked
- * on the old one is asked again at once instead of never. */
+ * on the old one is asked again at once instead of never. A request with
+ * no byte of its own counts from when it went out (ls__fetch_is_stalled). */
+bool ls__fetch_is_stalled(uint64_t now, uint64_t sent_ms, bool has_own_data, uint64_t link_data_ms,
+                          uint32_t stall_ms)
+{
+    uint64_t since = sent_ms;
+    if (has_own_data && link_data_ms > since)
+        since = link_data_ms;
+    return now >= since && now - since >= stall_ms;
+}
+
 static ls__request_t *find_stalled(ls__download_t *dl, uint64_t now, bool *is_replaced)
 {
     for (ls__request_t *f = dl->fetches; f; f = f->next) {
@@ -1632,10 +1642,9 @@ static ls__request_t *find_stalled(ls__download_t *dl, uint64_t now, bool *is_re
             continue;
         const ls_link_t *link = ls__exchange_link(f->exchange);
         *is_replaced = link->is_closing;
-        uint64_t since = f->sent_ms;
-        if (link->last_data_ms > since)
-            since = link->last_data_ms;
-        if (*is_replaced || now - since >= dl->fr->config.fetch_stall_ms)
+        if (*is_replaced ||
+            ls__fetch_is_stalled(now, f->sent_ms, ls__exchange_has_data(f->exchange),
+                                 link->last_data_ms, dl->fr->config.fetch_stall_ms))
             return f;
     }
     return NULL;

@@ -66,6 +66,14 @@ void ls__fetcher_set_swarm(ls__fetcher_t *fetcher, bool is_on);
  * caller frees, and *file_size say where to read it); LS_ENOT_DOWNLOADED
  * when the download runs but that chunk is not one; LS_ENOENT when no
  * download of the game runs (or the swarm is off). */
+/* Whether a request sent at sent_ms is given up at now (pure): once
+ * stall_ms pass with no reply byte on its connection since the later of
+ * sent_ms and link_data_ms (the connection's last reply byte, any stream)
+ * — but a request that got no byte of its own counts from sent_ms alone:
+ * other replies on the link (a swarm peer's `have` acknowledgements come
+ * every 20 ms) do not keep a request the peer never answers alive. */
+bool ls__fetch_is_stalled(uint64_t now, uint64_t sent_ms, bool has_own_data, uint64_t link_data_ms,
+                          uint32_t stall_ms);
 int ls__fetcher_partial_chunk(ls__fetcher_t *fetcher, const char *game_id, const char *path,
                               uint64_t offset, uint64_t length, char **game_root,
                               uint64_t *file_size);
