@@ -28,14 +28,13 @@ source "$here/shape.sh"
 # shellcheck source=tests/netns/swarm.sh
 source "$here/swarm.sh"
 
-bin_dir=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}}
+bin_dir=${1:-$NETNS_BUILD_DIR}
 seed=${2:-${LS_CHAOS_SEED:-$(($(date +%s%N) % 1000000))}}
 steps=${LS_CHAOS_STEPS:-8}
 mib=${LS_CHAOS_MIB:-24}
 rate=${LS_CHAOS_RATE:-30mbit}
 downloaders=(d1 d2 d3 d4)
 peers_all=(seed "${downloaders[@]}")
-failures=0
 # What a peer settles to after the churn: bounded waits.
 SWARM_LINK_S=30
 SWARM_DONE_S=60
@@ -43,14 +42,7 @@ settle_s=30
 
 netns_require
 netns_shape_require
-[[ -x $bin_dir/lanspread ]] || { echo "FAIL: $bin_dir/lanspread not found (build first)"; exit 1; }
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-pass() { echo "ok: $*"; }
+netns_need_bin "$bin_dir/lanspread"
 
 echo "chaos: seed $seed, $steps steps (replay: LS_CHAOS_SEED=$seed)"
 RANDOM=$seed
@@ -278,8 +270,5 @@ echo "chaos: error lines in the logs, by kind:"
 cat "$NETNS_LOG_DIR"/*.err | grep -iE 'error|fail|refus' | sed -E 's/^[^]]*\] *//; s/[0-9a-f]{12,}/ID/g; s/[0-9]+/N/g' |
   sort | uniq -c | sort -rn | head -n 25
 
-if ((failures > 0)); then
-  echo "FAILED: $failures check(s) (seed $seed)"
-  exit 1
-fi
-echo "PASS: chaos, seed $seed"
+((failures == 0)) || echo "chaos: seed $seed failed (replay: LS_CHAOS_SEED=$seed)"
+netns_verdict "PASS: chaos, seed $seed"

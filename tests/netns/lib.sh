@@ -27,6 +27,19 @@
 #                            delete our namespaces (runs on EXIT; exits with the
 #                            script's status, 1 on a leak; cleanup never changes
 #                            a failure into a pass)
+# For test scripts (the preamble and verdict every tests/netns script shares):
+#   NETNS_BUILD_DIR          the build directory: $LS_TEST_BINARY_DIR (CTest
+#                            sets it), else build/ beside the sources
+#   failures                 failed checks so far (0 when lib.sh is sourced)
+#   fail MSG                 prints "FAIL: MSG" and counts it (CTest's
+#                            FAIL_REGULAR_EXPRESSION fails the test on the line
+#                            alone); the script goes on with its next check
+#   pass MSG                 prints "ok: MSG"
+#   netns_need_bin FILE...   "FAIL: FILE not found (build first)" and exit 1
+#                            unless every FILE is executable
+#   netns_verdict MSG        the script's last line: with failures, prints
+#                            "FAILED: N check(s)" and exits 1; else prints MSG
+#                            and exits 0 (netns_down keeps that status)
 # Environment: NETNS_KEEP_LOGS=1 keeps $NETNS_LOG_DIR (it is kept anyway, and
 # the tails of the logs printed, when the script fails).
 # A test may put its own files in $NETNS_LOG_DIR; it is removed on success.
@@ -44,6 +57,33 @@ NETNS_AT_EXIT=()  # cleanup commands, each one shell-quoted line
 NETNS_LOG_DIR=""
 NETNS_KEEP_LOGS="${NETNS_KEEP_LOGS:-}"
 NETNS_OWNER=""  # $BASHPID of the shell that installed the EXIT trap
+
+# shellcheck disable=SC2034 # read by the scripts that source this file
+NETNS_BUILD_DIR=${LS_TEST_BINARY_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
+failures=0
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+pass() { echo "ok: $*"; }
+
+netns_need_bin() {
+  local b
+  for b in "$@"; do
+    [[ -x $b ]] || { echo "FAIL: $b not found (build first)"; exit 1; }
+  done
+}
+
+netns_verdict() {
+  if ((failures > 0)); then
+    echo "FAILED: $failures check(s)"
+    exit 1
+  fi
+  echo "$*"
+  exit 0
+}
 
 netns_log() { printf '[netns %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 

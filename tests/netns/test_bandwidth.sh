@@ -22,7 +22,7 @@ source "$here/lib.sh"
 # shellcheck source=tests/netns/shape.sh
 source "$here/shape.sh"
 
-bin_dir=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}}
+bin_dir=${1:-$NETNS_BUILD_DIR}
 lanspread=$bin_dir/lanspread
 fetch=$bin_dir/ls_fetch
 port=7000
@@ -32,20 +32,10 @@ upload_limit=4     # MiB/s, scenario 1
 fast_limit=8       # MiB/s, scenario 2 before and after the game
 playing_limit=1    # MiB/s, scenario 2 while the game runs
 download_limit=6   # MiB/s, scenario 3
-failures=0
 
 netns_require
 netns_shape_require
-for b in "$lanspread" "$fetch"; do
-  [[ -x $b ]] || { echo "FAIL: $b not found (build first)"; exit 1; }
-done
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-pass() { echo "ok: $*"; }
+netns_need_bin "$lanspread" "$fetch"
 
 data=$(mktemp -d /tmp/lanspread-bw.XXXXXX)
 netns_at_exit rm -rf "$data"
@@ -232,4 +222,4 @@ else
   fail "--max-download ${download_limit}M: the download ran at $rate MiB/s"
 fi
 
-((failures == 0))
+netns_verdict "PASS: bandwidth limits between hosts"

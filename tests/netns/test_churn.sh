@@ -27,19 +27,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-bindir=${LS_TEST_BINARY_DIR:-$here/../../build}
-bin=${1:-$bindir/lanspread}
+bin=${1:-$NETNS_BUILD_DIR/lanspread}
 ident=$(dirname "$bin")/ls_identity
 link_s=30 # a dials a d, later a newcomer, within this (a dead d's dial may take the handshake timeout, 10 s)
 ping_ms=1000 # a's pings: a killed d is pruned within 4 of them
 weigh_s=3
-failures=0
 netns_require
-[[ -x $bin ]] || { echo "FAIL: lanspread not found at $bin"; exit 1; }
-[[ -x $ident ]] || { echo "FAIL: ls_identity not found at $ident"; exit 1; }
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+netns_need_bin "$bin" "$ident"
 
 netns_up 6 || { echo "FAIL: could not build the test bed"; exit 1; }
 work=$NETNS_LOG_DIR
@@ -139,9 +133,4 @@ fi
 { netns_wait 10 lists a game-n1 && netns_wait 5 lists a game-n2; } ||
   fail "a does not list the newcomers' games"
 
-if ((failures)); then
-  netns_dump_logs
-  echo "FAILED: $failures check(s)"
-  exit 1
-fi
-echo "churn: a linked the newcomers after its preferred peers left"
+netns_verdict "churn: a linked the newcomers after its preferred peers left"

@@ -15,20 +15,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-probe=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}/mdns_probe}
+probe=${1:-$NETNS_BUILD_DIR/mdns_probe}
 kill_wait=${LS_NETNS_KILL_WAIT:-15}
 probe_seconds=$((kill_wait + 85))
-failures=0
 
 netns_require
-[[ -x $probe ]] || { echo "FAIL: mdns_probe not found at $probe"; exit 1; }
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-pass() { echo "ok: $*"; }
+netns_need_bin "$probe"
 
 # Probes derive their peer_id from their name: sha256(name) in hex. Cached,
 # since the visibility checks below poll many times a second.
@@ -39,7 +31,6 @@ id_of() {
 }
 for name in a1 a2 old blind daemonpeer n{1..11}; do id_of "$name" >/dev/null; done
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # True when probe NAME has reported every peer in the remaining arguments.
 sees_all() {
@@ -90,11 +81,11 @@ start_probe() { # host name [extra args]
 netns_up 10 || { echo "FAIL: could not build the test bed"; exit 1; }
 
 # ---- two hosts -------------------------------------------------------------
-t0=$(now_ms)
+t0=$(netns_now_ms)
 start_probe 1 a1
 start_probe 2 a2
 if netns_wait 20 everyone_sees_everyone a1 a2; then
-  pass "2 hosts see each other: $(slowest_full_view a1 a2) ms after a probe starts ($(($(now_ms) - t0)) ms wall clock)"
+  pass "2 hosts see each other: $(slowest_full_view a1 a2) ms after a probe starts ($(($(netns_now_ms) - t0)) ms wall clock)"
 else
   fail "2 hosts did not see each other within 20 s"
 fi
@@ -103,10 +94,10 @@ if has_line a2 "found id=$(id_of a1) pv=5 rev=0 .*addr=198.18.0.1:4001 if=eth0";
 else
   fail "a2's report of a1 lacks rev/address/interface: $(grep found "$NETNS_LOG_DIR/a2.out" | head -1)"
 fi
-t0=$(now_ms)
+t0=$(netns_now_ms)
 netns_stop a1
 if netns_wait 10 has_line a2 "^lost id=$(id_of a1) "; then
-  pass "clean stop (goodbye) reported lost after $(($(now_ms) - t0)) ms"
+  pass "clean stop (goodbye) reported lost after $(($(netns_now_ms) - t0)) ms"
 else
   fail "a2 did not report a1 lost within 10 s of its clean stop"
 fi
@@ -173,7 +164,7 @@ else
 fi
 
 peers=()
-t0=$(now_ms)
+t0=$(netns_now_ms)
 for i in $(seq 1 10); do
   extra=()
   ((i == 2)) && extra=(--iface eth0) # an allow-list naming the link in use
@@ -186,7 +177,7 @@ netns_run 1 n11 "$probe" --name n11 --port 4011 --seconds "$probe_seconds"
 peers+=(n11)
 netns_run 2 old "$probe" --name old --port 4099 --seconds "$probe_seconds" --pv 3
 if netns_wait 40 everyone_sees_everyone "${peers[@]}"; then
-  pass "11 peers on 10 hosts see all 10 others: $(slowest_full_view "${peers[@]}") ms after a probe starts ($(($(now_ms) - t0)) ms wall clock, incl. polling)"
+  pass "11 peers on 10 hosts see all 10 others: $(slowest_full_view "${peers[@]}") ms after a probe starts ($(($(netns_now_ms) - t0)) ms wall clock, incl. polling)"
 else
   fail "11 peers did not all see each other within 40 s"
   for p in "${peers[@]}"; do
@@ -229,10 +220,10 @@ unset "NETNS_PID[quitter]"
 # TXT update: n3 bumps its rev to 1.
 others=()
 for p in "${peers[@]}"; do [[ $p == n3 ]] || others+=("$p"); done
-t0=$(now_ms)
+t0=$(netns_now_ms)
 kill -USR1 "${NETNS_PID[n3]}"
 if netns_wait 15 all_have_line "^found id=$(id_of n3) pv=5 rev=1 " "${others[@]}"; then
-  pass "TXT update (rev 0 -> 1) reached all 10 others after $(($(now_ms) - t0)) ms"
+  pass "TXT update (rev 0 -> 1) reached all 10 others after $(($(netns_now_ms) - t0)) ms"
 else
   fail "TXT update of n3 did not reach every peer within 15 s"
 fi
@@ -243,14 +234,14 @@ others=()
 for p in "${peers[@]}"; do [[ $p == n4 ]] || others+=("$p"); done
 declare -A before=()
 for p in "${others[@]}"; do before[$p]=$(grep -c "^found id=$n4_id" "$NETNS_LOG_DIR/$p.out"); done
-t0=$(now_ms)
+t0=$(netns_now_ms)
 kill -KILL "${NETNS_PID[n4]}"
 wait "${NETNS_PID[n4]}" 2>/dev/null
 unset "NETNS_PID[n4]"
 netns_wait "$kill_wait" all_have_line "^lost id=$n4_id " "${others[@]}"
 lost=0
 for p in "${others[@]}"; do has_line "$p" "^lost id=$n4_id " && lost=$((lost + 1)); done
-echo "measure: SIGKILLed peer reported lost by $lost of ${#others[@]} peers within $(($(now_ms) - t0)) ms" \
+echo "measure: SIGKILLed peer reported lost by $lost of ${#others[@]} peers within $(($(netns_now_ms) - t0)) ms" \
   "(wait limit ${kill_wait} s; records expire after their 120 s TTL)"
 bad=0
 for p in "${others[@]}"; do
@@ -262,10 +253,10 @@ done
 # Clean stop in a crowd: every other peer hears the goodbye.
 others=()
 for p in "${peers[@]}"; do [[ $p == n5 || $p == n4 ]] || others+=("$p"); done
-t0=$(now_ms)
+t0=$(netns_now_ms)
 netns_stop n5
 if netns_wait 10 all_have_line "^lost id=$(id_of n5) " "${others[@]}"; then
-  pass "clean stop of n5 reported lost by all 9 others after $(($(now_ms) - t0)) ms"
+  pass "clean stop of n5 reported lost by all 9 others after $(($(netns_now_ms) - t0)) ms"
 else
   fail "clean stop of n5 not reported lost by every peer within 10 s"
 fi
@@ -294,8 +285,4 @@ if [[ -n $daemon ]]; then
   fi
 fi
 
-if ((failures)); then
-  echo "FAILED: $failures check(s)"
-  exit 1
-fi
-echo "test_discovery: all passed"
+netns_verdict "test_discovery: all passed"

@@ -24,26 +24,16 @@ source "$here/lib.sh"
 # shellcheck source=tests/netns/shape.sh
 source "$here/shape.sh"
 
-bin_dir=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}}
+bin_dir=${1:-$NETNS_BUILD_DIR}
 lanspread=$bin_dir/lanspread
 fetch=$bin_dir/ls_fetch
 game=netgame
 port=7000
 uplink=${LS_NETNS_UPLINK:-100mbit}
-failures=0
 
 netns_require
 netns_shape_require
-for b in "$lanspread" "$fetch"; do
-  [[ -x $b ]] || { echo "FAIL: $b not found (build first)"; exit 1; }
-done
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-pass() { echo "ok: $*"; }
+netns_need_bin "$lanspread" "$fetch"
 
 data=$(mktemp -d /tmp/lanspread-dl.XXXXXX)
 # Removed by netns_down once the seeders are stopped (no EXIT trap of our
@@ -281,8 +271,4 @@ else
   wait_fetch canceled
 fi
 
-if ((failures > 0)); then
-  echo "FAILED: $failures check(s)"
-  exit 1
-fi
-echo "PASS: downloads across namespaces"
+netns_verdict "PASS: downloads across namespaces"

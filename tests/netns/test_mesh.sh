@@ -19,19 +19,13 @@ source "$here/lib.sh"
 # shellcheck source=tests/netns/mesh.sh
 source "$here/mesh.sh"
 
-bin=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}/lanspread}
+bin=${1:-$NETNS_BUILD_DIR/lanspread}
 bound_10=${LS_MESH_10_S:-8}
 bound_30=${LS_MESH_30_S:-12}
-failures=0
 
 netns_require
-[[ -x $bin ]] || { echo "FAIL: lanspread not found at $bin"; exit 1; }
+netns_need_bin "$bin"
 command -v python3 >/dev/null || netns_skip "python3 is not installed"
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
 
 # Room for 30 daemons: they start on 2 shared cores together with whatever
 # else runs, and a bound measured on a busy machine measures the machine.

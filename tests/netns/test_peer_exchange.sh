@@ -13,14 +13,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-bin=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}/lanspread}
-failures=0
+bin=${1:-$NETNS_BUILD_DIR/lanspread}
 apart_s=6 # how long p1 and p3 must stay apart in the controls
 netns_require
-[[ -x $bin ]] || { echo "FAIL: lanspread not found at $bin"; exit 1; }
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+netns_need_bin "$bin"
 
 netns_up 3 || { echo "FAIL: could not build the test bed"; exit 1; }
 work=$NETNS_LOG_DIR
@@ -111,8 +107,4 @@ fi
 grep -qiE 'peers.*(refused|invalid|unknown)' "$work/p2.err" && fail "mixed: the old p2 logged a peers message"
 stop_all mixed
 
-if ((failures)); then
-  echo "FAILED: $failures check(s)"
-  exit 1
-fi
-echo "all peer exchange scenarios passed"
+netns_verdict "all peer exchange scenarios passed"

@@ -26,23 +26,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-bin=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}/lanspread}
+bin=${1:-$NETNS_BUILD_DIR/lanspread}
 idle_seconds=${LS_NETNS_IDLE_SECONDS:-5}
 ping_ms=${LS_NETNS_PING_MS:-500}
 misses=3 # the runtime's default ping_misses_max
-failures=0
 
 netns_require
-[[ -x $bin ]] || { echo "FAIL: lanspread not found at $bin"; exit 1; }
+netns_need_bin "$bin"
 
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-pass() { echo "ok: $*"; }
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 netns_up 10 || { echo "FAIL: could not build the test bed"; exit 1; }
 work=$NETNS_LOG_DIR
@@ -132,7 +123,7 @@ restart_peer() {
   mv "$work/$name.err" "$work/$name-before-$sig.err"
   start_peer "$name" "$host"
   netns_wait 20 ready_after "$name" 0 || { fail "$name not ready after a $sig restart"; return; }
-  t_ready=$(now_ms)
+  t_ready=$(netns_now_ms)
   seen_by_all() {
     lists "$name" "${want[@]}" || return 1
     for o in $others; do lists_since "$o" "${mark[$o]}" "+game-$name" || return 1; done
@@ -165,13 +156,13 @@ everyone_sees() {
 }
 
 elapsed() { # since start_ms, in seconds with one decimal
-  local ms=$(($(now_ms) - $1))
+  local ms=$(($(netns_now_ms) - $1))
   printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
 }
 
 # --- two peers (default ping: the TXT scenario stalls QUIC for seconds) ---
 phase_ping_ms=5000
-t0=$(now_ms)
+t0=$(netns_now_ms)
 start_peer p1 1
 start_peer p2 2
 if netns_wait 20 everyone_sees "p1 p2"; then
@@ -182,14 +173,14 @@ fi
 grep -q '"mdns":true' "$work/p1.out" || fail "p1 did not report mDNS on"
 
 make_game "$work/p1-games" game-new
-t1=$(now_ms)
+t1=$(netns_now_ms)
 if netns_wait 15 lists p2 +game-new +game-p1; then
   pass "a game added on p1 appears on p2 ($(elapsed "$t1") s)"
 else
   fail "game-new never appeared on p2"
 fi
 rm -rf "${work:?}/p1-games/game-new"
-t1=$(now_ms)
+t1=$(netns_now_ms)
 if netns_wait 15 lists p2 -game-new +game-p1; then
   pass "a game removed on p1 disappears from p2 ($(elapsed "$t1") s)"
 else
@@ -219,7 +210,7 @@ if ! { tc_h1 qdisc add dev eth0 root handle 1: htb default 10 &&
   fail "could not hold p1's QUIC traffic with tc htb"
 fi
 make_game "$work/p1-games" game-txt
-t1=$(now_ms)
+t1=$(netns_now_ms)
 # Announced while held (p1 has scanned it): p2 must not show it yet.
 netns_wait 10 grep -q '"event":"local-library".*game-txt' "$work/p1.out" ||
   fail "p1 never announced game-txt"
@@ -250,15 +241,15 @@ netns_stop p2
 # time plus 2 s.
 for n in p1 p2; do mv "$work/$n.out" "$work/$n-restarts.out"; mv "$work/$n.err" "$work/$n-restarts.err"; done
 truncate -s 1G "$work/p1-games/game-p1/big.bin"
-t0=$(now_ms)
+t0=$(netns_now_ms)
 start_peer p1 1
 start_peer p2 2
 if netns_wait 60 ready_after p1 0; then
-  scan_ms=$(($(now_ms) - t0))
+  scan_ms=$(($(netns_now_ms) - t0))
   if ((scan_ms < 1000)); then
     fail "p1's first scan took only ${scan_ms} ms: too small to test a start during a scan"
-  elif netns_wait $(((scan_ms + 2000) / 1000 - (($(now_ms) - t0) / 1000) + 1)) everyone_sees "p1 p2" &&
-    (($(now_ms) - t0 <= scan_ms + 2000)); then
+  elif netns_wait $(((scan_ms + 2000) / 1000 - (($(netns_now_ms) - t0) / 1000) + 1)) everyone_sees "p1 p2" &&
+    (($(netns_now_ms) - t0 <= scan_ms + 2000)); then
     pass "started together while p1 scans (${scan_ms} ms): both list each other $(elapsed "$t0") s after start"
   else
     fail "started together while p1 scans (${scan_ms} ms): not both listed within the scan + 2 s ($(elapsed "$t0") s)"
@@ -276,7 +267,7 @@ rm -rf "$work/p1-state" "$work/p2-state" # the big file's hashes: start the 10 a
 rm -rf "${work:?}/p1-games/game-txt"
 phase_ping_ms=$ping_ms
 names="p1 p2 p3 p4 p5 p6 p7 p8 p9 p10"
-t0=$(now_ms)
+t0=$(netns_now_ms)
 for i in 1 2 3 4 5 6 7 8 9; do start_peer "p$i" "$i"; done
 start_peer p10 1
 start_peer p11 10 --protocol-version 3
@@ -336,7 +327,7 @@ wait "${NETNS_PID[p9]}" 2>/dev/null
 unset "NETNS_PID[p9]"
 others="p1 p2 p3 p4 p5 p6 p7 p8 p10"
 prune_s=$(((ping_ms * (misses + 2) + 999) / 1000 + 1))
-t1=$(now_ms)
+t1=$(netns_now_ms)
 gone_but_rest_kept() { all_list "$others" -game-p9 && everyone_sees "$others"; }
 if netns_wait "$prune_s" gone_but_rest_kept; then
   pass "a SIGKILLed peer vanished from all 9 others in $(elapsed "$t1") s (bound ${prune_s} s)"
@@ -347,7 +338,7 @@ grep -q '"event":"peer-lost"' "$work/p1.out" || fail "p1 emitted no peer-lost"
 
 mv "$work/p9.out" "$work/p9-killed.out"
 mv "$work/p9.err" "$work/p9-killed.err"
-t1=$(now_ms)
+t1=$(netns_now_ms)
 start_peer p9 9
 if netns_wait 25 everyone_sees "$names"; then
   pass "the restarted peer is listed by all others again ($(elapsed "$t1") s)"
@@ -364,8 +355,4 @@ sleep 2
 restart_peer p8 8 KILL "p1 p2 p3 p4 p5 p6 p7 p9 p10"
 restart_peer p8 8 TERM "p1 p2 p3 p4 p5 p6 p7 p9 p10"
 
-if [[ $failures -ne 0 ]]; then
-  echo "FAILED: $failures check(s)"
-  exit 1
-fi
-echo "all peer scenarios passed"
+netns_verdict "all peer scenarios passed"

@@ -12,13 +12,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/netns/lib.sh
 source "$here/lib.sh"
 
-bin=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}/lanspread}
-failures=0
+bin=${1:-$NETNS_BUILD_DIR/lanspread}
 netns_require
-[[ -x $bin ]] || { echo "FAIL: lanspread not found at $bin"; exit 1; }
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-pass() { echo "ok: $*"; }
+netns_need_bin "$bin"
 
 netns_up 2 || { echo "FAIL: could not build the test bed"; exit 1; }
 work=$NETNS_LOG_DIR
@@ -105,8 +101,4 @@ else
   pass "control: without remembered peers, dropped multicast keeps p1 and p2 apart"
 fi
 
-if [[ $failures -ne 0 ]]; then
-  echo "FAILED: $failures check(s)"
-  exit 1
-fi
-echo "all remembered-peer scenarios passed"
+netns_verdict "all remembered-peer scenarios passed"

@@ -30,24 +30,16 @@ source "$here/shape.sh"
 # shellcheck source=tests/netns/swarm.sh
 source "$here/swarm.sh"
 
-bin_dir=${1:-${LS_TEST_BINARY_DIR:-$here/../../build}}
+bin_dir=${1:-$NETNS_BUILD_DIR}
 expect=${LS_SWARM_EXPECT:-1}
 read -r -a off_args <<<"${LS_SWARM_OFF_ARGS---no-swarm}"
 downloaders=(d1 d2 d3 d4 d5 d6)
 mib=48
 rate=100mbit
-failures=0
 
 netns_require
 netns_shape_require
-[[ -x $bin_dir/lanspread ]] || { echo "FAIL: $bin_dir/lanspread not found (build first)"; exit 1; }
-
-fail() {
-  echo "FAIL: $*"
-  failures=$((failures + 1))
-}
-
-pass() { echo "ok: $*"; }
+netns_need_bin "$bin_dir/lanspread"
 
 data=$(mktemp -d /tmp/lanspread-swarm.XXXXXX)
 netns_at_exit rm -rf "$data"
@@ -242,8 +234,4 @@ if round rotten; then
   fi
 fi
 
-if ((failures > 0)); then
-  echo "FAILED: $failures check(s)"
-  exit 1
-fi
-echo "PASS: swarm scenarios"
+netns_verdict "PASS: swarm scenarios"
