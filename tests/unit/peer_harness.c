@@ -467,24 +467,21 @@ int ls_raw_request(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out)
     return raw_send_msg(rp, msg, out, ls_raw_exchange);
 }
 
-int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *out)
+int ls_raw_handshake(ls_raw_peer_t *rp, const ls_party_key_t *party_key, ls_raw_result_t *out)
 {
     char *features[] = {"chunk-sha256"};
     return ls_raw_handshake_with(rp, party_key, features, 1, out);
 }
 
-int ls_raw_party_proof(ls_raw_peer_t *rp, const char *party_key, bool is_ours,
+int ls_raw_party_proof(ls_raw_peer_t *rp, const ls_party_key_t *party_key, bool is_ours,
                        char proof[LS_SHA256_HEX_LEN + 1])
 {
-    ls_party_key_t key;
     uint8_t exporter[LS_PARTY_EXPORTER_LEN];
     const char *ours = ls_identity_peer_id(rp->identity);
-    int rc = ls_party_key_derive(party_key, strlen(party_key), &key, NULL);
-    if (rc == 0)
-        rc = ls_net_conn_export_keying_material(rp->conn, LS_PARTY_EXPORTER_LABEL, exporter,
+    int rc = ls_net_conn_export_keying_material(rp->conn, LS_PARTY_EXPORTER_LABEL, exporter,
                                                 sizeof exporter);
     if (rc == 0)
-        ls_party_proof(&key, exporter, is_ours ? ours : rp->remote_peer_id,
+        ls_party_proof(party_key, exporter, is_ours ? ours : rp->remote_peer_id,
                        is_ours ? rp->remote_peer_id : ours, proof);
     return rc;
 }
@@ -513,13 +510,13 @@ int ls_raw_hello_with_proof(ls_raw_peer_t *rp, const char *proof, ls_raw_result_
     return send_hello(rp, (char *)proof, features, 1, NULL, 0, out);
 }
 
-int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
+int ls_raw_handshake_with(ls_raw_peer_t *rp, const ls_party_key_t *party_key, char **features,
                           size_t feature_count, ls_raw_result_t *out)
 {
     return ls_raw_handshake_library(rp, party_key, features, feature_count, NULL, 0, out);
 }
 
-int ls_raw_handshake_library(ls_raw_peer_t *rp, const char *party_key, char **features,
+int ls_raw_handshake_library(ls_raw_peer_t *rp, const ls_party_key_t *party_key, char **features,
                              size_t feature_count, ls_game_summary_t *games, size_t game_count,
                              ls_raw_result_t *out)
 {

@@ -6,6 +6,7 @@
 
 #include "lanspread/identity.h"
 #include "lanspread/net.h"
+#include "lanspread/party.h"
 #include "lanspread/peer.h"
 #include "lanspread/proto.h"
 
@@ -111,18 +112,21 @@ int ls_raw_send_unfinished(ls_raw_peer_t *rp, const void *bytes, size_t len, ls_
  * rp->is_not_reading, left unread: its window stays shut) as the loop runs. */
 int ls_raw_request_async(ls_raw_peer_t *rp, const ls_msg_t *msg, ls_raw_result_t *out);
 /* A correct hello (with the raw peer's own id) and its reply. */
-int ls_raw_handshake(ls_raw_peer_t *rp, const char *party_key, ls_raw_result_t *out);
+int ls_raw_handshake(ls_raw_peer_t *rp, const ls_party_key_t *party_key, ls_raw_result_t *out);
 /* The same, advertising these features instead of "chunk-sha256" alone. */
-int ls_raw_handshake_with(ls_raw_peer_t *rp, const char *party_key, char **features,
+int ls_raw_handshake_with(ls_raw_peer_t *rp, const ls_party_key_t *party_key, char **features,
                           size_t feature_count, ls_raw_result_t *out);
 /* The same, announcing these games in the hello's library snapshot (its
  * digest computed here), so that the other side takes us for a seeder. */
-int ls_raw_handshake_library(ls_raw_peer_t *rp, const char *party_key, char **features,
+int ls_raw_handshake_library(ls_raw_peer_t *rp, const ls_party_key_t *party_key, char **features,
                              size_t feature_count, ls_game_summary_t *games, size_t game_count,
                              ls_raw_result_t *out);
 /* The party proof for the current connection: ours (is_ours) or the one
- * the other side must send us. */
-int ls_raw_party_proof(ls_raw_peer_t *rp, const char *party_key, bool is_ours,
+ * the other side must send us. party_key (here and in the handshakes) is
+ * ls_party_key_derive's, derived before connecting, as a peer does at its
+ * start: a passphrase's Argon2 between a connect and its hello took longer
+ * than the harness's hello deadline on a loaded machine. */
+int ls_raw_party_proof(ls_raw_peer_t *rp, const ls_party_key_t *party_key, bool is_ours,
                        char proof[LS_SHA256_HEX_LEN + 1]);
 /* A hello (with an empty library) carrying exactly this proof (NULL: none). */
 int ls_raw_hello_with_proof(ls_raw_peer_t *rp, const char *proof, ls_raw_result_t *out);

@@ -135,9 +135,11 @@ static void a_proof_from_another_session_is_refused(void **state)
     ls_raw_result_t result;
     char first[LS_SHA256_HEX_LEN + 1], second[LS_SHA256_HEX_LEN + 1];
     char theirs[LS_SHA256_HEX_LEN + 1];
-    const char *key = "lan-party-2026";
+    const char *passphrase = "lan-party-2026";
+    ls_party_key_t party, *key = &party;
+    assert_int_equal(ls_party_key_derive(passphrase, strlen(passphrase), key, NULL), 0);
     ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", 10);
-    start_peer(f, 0, -1, key, 0);
+    start_peer(f, 0, -1, passphrase, 0);
     char *raw_state = ls_test_mkdtemp("raw");
     assert_int_equal(ls_raw_open(&raw, raw_state), 0);
     int port = ls_peer_listen_port(f->peers[0].rt);
