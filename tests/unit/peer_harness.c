@@ -667,7 +667,7 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
                                .state_dir = state,
                                .listen = "127.0.0.1:0",
                                .party_key = party_key ? &key : NULL,
-                               .ping_interval_ms = 500,
+                               .ping_interval_ms = LS_SWARM_PING_INTERVAL_MS,
                                .reconnect_ms = 300,
                                .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,
                                .serve_stall_ms = f->serve_stall_ms,

@@ -145,6 +145,7 @@ void ls_raw_close(ls_raw_peer_t *rp);
  * in some tests): a bound for a loaded CI machine, not a timing claim. */
 #define LS_SWARM_READY_WAIT_MS 60000
 #define LS_SWARM_HELLO_DEADLINE_MS 2000 /* the runtimes' hello deadline here */
+#define LS_SWARM_PING_INTERVAL_MS 500   /* the runtimes' ping interval here */
 
 typedef struct {
     char *dir; /* games under dir/games, state under dir/state */
