@@ -652,8 +652,8 @@ void ls_swarm_add_game(ls_test_peer_t *p, const char *id, size_t size)
     free(data);
 }
 
-void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, const char *party_key,
-                         uint32_t protocol_version)
+void ls_swarm_launch_peer(ls_swarm_t *f, int i, const int *targets, size_t n, const char *party_key,
+                          uint32_t protocol_version)
 {
     ls_test_peer_t *p = &f->peers[i];
     char games[512], state[512], addr[LS_SWARM_MAX][64];
@@ -685,6 +685,13 @@ void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, con
     assert_int_equal(ls_peer_start(&config, p->catalog ? p->catalog : f->catalog, ls_event_log_sink,
                                    &p->events, &p->rt),
                      0);
+}
+
+void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, const char *party_key,
+                         uint32_t protocol_version)
+{
+    ls_test_peer_t *p = &f->peers[i];
+    ls_swarm_launch_peer(f, i, targets, n, party_key, protocol_version);
     json_t *ready =
         ls_event_log_wait(&p->events, 0, LS_EVENT_READY, NULL, NULL, LS_SWARM_READY_WAIT_MS);
     assert_non_null(ready);

@@ -175,8 +175,11 @@ ls_test_peer_t *ls_swarm_make_peer(ls_swarm_t *f, int i);
 void ls_swarm_extend_catalog(ls_swarm_t *f, int i, const char *json);
 /* Writes games/<id>/<id>.pak (size pseudo-random bytes) and version.ini. */
 void ls_swarm_add_game(ls_test_peer_t *p, const char *id, size_t size);
-/* Starts peer i with static peers targets[0..n) (indexes into the swarm)
- * and waits for READY. */
+/* Starts peer i with static peers targets[0..n) (indexes into the swarm),
+ * without waiting: the test thread may keep a raw peer alive meanwhile. */
+void ls_swarm_launch_peer(ls_swarm_t *f, int i, const int *targets, size_t n, const char *party_key,
+                          uint32_t protocol_version);
+/* The same, and waits for READY. */
 void ls_swarm_start_peer(ls_swarm_t *f, int i, const int *targets, size_t n, const char *party_key,
                          uint32_t protocol_version);
 /* Starts peers 0..seeders-1 (each with game alpha of `size` bytes, unless
