@@ -1493,5 +1493,8 @@ int main(void)
         cmocka_unit_test(strangers_cannot_take_the_slots_reserved_for_verified_peers),
         cmocka_unit_test(under_load_a_new_connection_passes_a_retry_first),
     };
+    /* LS_TEST_FILTER=name runs the matching tests only (cmocka's wildcards) */
+    if (getenv("LS_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("LS_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
