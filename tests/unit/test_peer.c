@@ -972,7 +972,8 @@ static void a_relay_that_never_answers_is_passed_over_for_another(void **state)
     snprintf(owner.address, sizeof owner.address, "127.0.0.1:%d",
              ls_peer_listen_port(f->peers[2].rt));
     raw_lists(&raw, &owner, 1);
-    ls_swarm_start_peer(f, 1, (int[]){0, 2}, 2, NULL, 0);
+    /* not ls_swarm_start_peer: the raw dialler pings while peer 1 starts */
+    ls_swarm_launch_peer(f, 1, (int[]){0, 2}, 2, NULL, 0);
     assert_true(raw_alive_until(&raw, &f->peers[0], LS_EVENT_LIST_GAMES, ls_pred_games_include,
                                 "charlie", SILENT_WAIT_MS));
     assert_true(raw.incoming_get_libraries >= 1); /* the silent one was asked first */
