@@ -510,7 +510,8 @@ static void echo_server_close(ls_net_stream_t *s, int status, uint64_t app_error
     free(ls_net_stream_user_data(s));
 }
 
-static const ls_net_stream_callbacks_t echo_server_cbs = {echo_server_read, echo_server_close};
+static const ls_net_stream_callbacks_t echo_server_cbs = {.read_cb = echo_server_read,
+                                                          .close_cb = echo_server_close};
 
 /* stream_cb for a: every stream gets its own request buffer */
 static void echo_stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
@@ -538,7 +539,8 @@ static void echo_client_close(ls_net_stream_t *s, int status, uint64_t app_error
     cl->app_error = app_error;
 }
 
-static const ls_net_stream_callbacks_t echo_client_cbs = {echo_client_read, echo_client_close};
+static const ls_net_stream_callbacks_t echo_client_cbs = {.read_cb = echo_client_read,
+                                                          .close_cb = echo_client_close};
 
 #define NSTREAMS 100
 static echo_client_t clients[NSTREAMS];
@@ -618,7 +620,7 @@ static void reset_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool
         ls_net_stream_reset(s, 7);
 }
 
-static const ls_net_stream_callbacks_t reset_server_cbs = {reset_read, NULL};
+static const ls_net_stream_callbacks_t reset_server_cbs = {.read_cb = reset_read, .close_cb = NULL};
 
 static void stream_reset_by_the_peer_reaches_the_requester_with_its_code(void **state)
 {
@@ -710,6 +712,9 @@ typedef struct {
     bool is_stalled;        /* the receiver saw a full window */
     bool is_reset_on_stall; /* ...and then abandons the stream unread */
     bool is_sender_closed;
+    int sent_calls;          /* the sender's sent_cb */
+    uint64_t pulled_at_sent; /* what the source had given by then */
+    bool was_closed_at_sent;
 } body_t;
 
 static int body_pull(ls_net_stream_t *s, uint8_t *buf, size_t cap, size_t *len, bool *is_eof)
@@ -743,7 +748,16 @@ static void body_sender_close(ls_net_stream_t *s, int status, uint64_t app_error
     b->is_sender_closed = true;
 }
 
-static const ls_net_stream_callbacks_t body_sender_cbs = {NULL, body_sender_close};
+static void body_sender_sent(ls_net_stream_t *s)
+{
+    body_t *b = ls_net_stream_user_data(s);
+    b->sent_calls++;
+    b->pulled_at_sent = b->pulled;
+    b->was_closed_at_sent = b->is_sender_closed;
+}
+
+static const ls_net_stream_callbacks_t body_sender_cbs = {
+    .read_cb = NULL, .close_cb = body_sender_close, .sent_cb = body_sender_sent};
 
 static void body_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
@@ -779,7 +793,8 @@ static void body_recv_close(ls_net_stream_t *s, int status, uint64_t app_error)
     b->recv_stream = NULL;
 }
 
-static const ls_net_stream_callbacks_t body_recv_cbs = {body_read, body_recv_close};
+static const ls_net_stream_callbacks_t body_recv_cbs = {.read_cb = body_read,
+                                                        .close_cb = body_recv_close};
 
 static body_t *body_new(fixture_t *fx, uint64_t total)
 {
@@ -846,6 +861,28 @@ static bool both_stream_ends_closed(fixture_t *fx)
 {
     body_t *b = fx->test;
     return b->is_closed && b->is_sender_closed;
+}
+
+/* The sender hears once that its last byte (and the FIN) went out, with
+ * the whole body given by its source, before the stream closes (which
+ * waits for the receiver's acknowledgements): a server frees an upload
+ * slot there (server.c, server_sent_cb). */
+static void the_sender_is_told_once_its_last_byte_went_out(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    body_t *b = body_new(fx, 3ull * MIB + 123);
+
+    start_body(fx, b);
+    assert_true(run_until(fx, both_stream_ends_closed));
+    assert_int_equal(b->close_status, 0);
+    assert_int_equal(b->sent_calls, 1);
+    assert_true(b->pulled_at_sent == b->total);
+    assert_false(b->was_closed_at_sent);
+    assert_same_hash(b);
+
+    fixture_free(fx);
+    body_free(b);
 }
 
 static void send_body_on_open_connection(fixture_t *fx, body_t *b)
@@ -928,7 +965,8 @@ static void file_server_close(ls_net_stream_t *s, int status, uint64_t app_error
     job->fd = -1;
 }
 
-static const ls_net_stream_callbacks_t file_server_cbs = {file_server_read, file_server_close};
+static const ls_net_stream_callbacks_t file_server_cbs = {.read_cb = file_server_read,
+                                                          .close_cb = file_server_close};
 
 static void file_stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
 {
@@ -953,7 +991,8 @@ static void file_client_close(ls_net_stream_t *s, int status, uint64_t app_error
     job->app_error = app_error;
 }
 
-static const ls_net_stream_callbacks_t file_client_cbs = {file_client_read, file_client_close};
+static const ls_net_stream_callbacks_t file_client_cbs = {.read_cb = file_client_read,
+                                                          .close_cb = file_client_close};
 
 static bool file_job_done(fixture_t *fx)
 {
@@ -1482,6 +1521,7 @@ int main(void)
         cmocka_unit_test(stream_reset_by_the_peer_reaches_the_requester_with_its_code),
         cmocka_unit_test(streams_beyond_the_peers_limit_wait_for_a_free_slot),
         cmocka_unit_test(large_body_arrives_intact_while_the_sender_holds_a_bounded_amount),
+        cmocka_unit_test(the_sender_is_told_once_its_last_byte_went_out),
         cmocka_unit_test(slow_reader_stops_the_source_until_it_consumes_again),
         cmocka_unit_test(closing_an_endpoint_mid_transfer_ends_everything_on_both_sides),
         cmocka_unit_test(streams_abandoned_unread_give_their_credit_back_to_the_connection),
