@@ -6,6 +6,7 @@
 
 #include "lanspread/error.h"
 #include "lanspread/identity.h"
+#include "lanspread/log.h"
 #include "lanspread/net.h"
 
 #include "lanspread/fsutil.h"
@@ -857,6 +858,53 @@ static void large_body_arrives_intact_while_the_sender_holds_a_bounded_amount(vo
     body_free(b);
 }
 
+/* The connections' closing debug lines, summed (see pacing_sink). */
+typedef struct {
+    unsigned long long passes, timer_runs, lines;
+} pass_count_t;
+
+static void pacing_sink(ls_log_level_t level, const char *module, const char *message,
+                        void *userdata)
+{
+    pass_count_t *pc = userdata;
+    unsigned long long pkts, bytes, passes, timers;
+    const char *at = strstr(message, "; sent ");
+    (void)level;
+    if (strcmp(module, "net") != 0 || !at ||
+        sscanf(at, "; sent %llu packets, %llu bytes in %llu passes; %llu timer runs", &pkts, &bytes,
+               &passes, &timers) != 4)
+        return;
+    pc->passes += passes;
+    pc->timer_runs += timers;
+    pc->lines++;
+}
+
+/* A body goes out unpaced: the congestion window and the acknowledgements
+ * bound it, not a pacing time, which the millisecond expiry timer rounded
+ * up to a 1 ms pause per pass (a swarm daemon's many connections were
+ * woken by their timers for most passes: conn.c, conn_write). */
+static void a_body_is_sent_without_pacing_pauses(void **state)
+{
+    (void)state;
+    pass_count_t pc = {0};
+    fixture_t *fx = fixture_new(NULL);
+    body_t *b = body_new(fx, 64ull * MIB);
+
+    ls_log_set_sink(pacing_sink, &pc);
+    ls_log_set_level(LS_LOG_DEBUG);
+    start_body(fx, b);
+    assert_true(run_until(fx, body_done));
+    assert_same_hash(b);
+    fixture_free(fx); /* the connections close: their lines are counted */
+    ls_log_set_sink(NULL, NULL);
+    ls_log_set_level(LS_LOG_INFO);
+    body_free(b);
+    print_message("passes %llu, timer runs %llu (%llu connections)\n", pc.passes, pc.timer_runs,
+                  pc.lines);
+    assert_int_equal(pc.lines, 2);
+    assert_true(pc.timer_runs * 4 < pc.passes);
+}
+
 static bool both_stream_ends_closed(fixture_t *fx)
 {
     body_t *b = fx->test;
@@ -1522,6 +1570,7 @@ int main(void)
         cmocka_unit_test(streams_beyond_the_peers_limit_wait_for_a_free_slot),
         cmocka_unit_test(large_body_arrives_intact_while_the_sender_holds_a_bounded_amount),
         cmocka_unit_test(the_sender_is_told_once_its_last_byte_went_out),
+        cmocka_unit_test(a_body_is_sent_without_pacing_pauses),
         cmocka_unit_test(slow_reader_stops_the_source_until_it_consumes_again),
         cmocka_unit_test(closing_an_endpoint_mid_transfer_ends_everything_on_both_sides),
         cmocka_unit_test(streams_abandoned_unread_give_their_credit_back_to_the_connection),
