@@ -90,8 +90,9 @@ static void q_stream_close(ls_net_stream_t *s, int status, uint64_t app_error)
     ls_net_conn_close(ls_net_stream_conn(s), LS_NET_APP_NO_ERROR, "done");
 }
 
-static const ls_net_stream_callbacks_t q_recv_cbs = {q_recv_read, q_stream_close};
-static const ls_net_stream_callbacks_t q_send_cbs = {NULL, q_stream_close};
+static const ls_net_stream_callbacks_t q_recv_cbs = {.read_cb = q_recv_read,
+                                                     .close_cb = q_stream_close};
+static const ls_net_stream_callbacks_t q_send_cbs = {.read_cb = NULL, .close_cb = q_stream_close};
 
 static void q_stream_cb(ls_net_conn_t *c, ls_net_stream_t *s)
 {

@@ -198,6 +198,11 @@ typedef struct {
      * LS_ECANCELED reset by us, LS_EREMOTE reset by the peer (app_error), or
      * the connection's closed_cb status when the connection went first. */
     void (*close_cb)(ls_net_stream_t *s, int status, uint64_t app_error);
+    /* Optional: every byte of our side, the FIN included, went out once
+     * (acknowledged or not: close_cb comes when the peer acknowledged it
+     * all, a round trip or more later). Called from inside a write pass:
+     * it must not write, shut down or reset the stream. */
+    void (*sent_cb)(ls_net_stream_t *s);
 } ls_net_stream_callbacks_t;
 
 /* Opens a bidirectional stream. LS_ELIMIT when the peer's concurrent-stream

@@ -247,8 +247,11 @@ void ls_net_stream_on_sent(ls_net_stream_t *s, size_t n, bool was_fin)
     s->send_offset += n;
     while (s->send_chunk && s->send_chunk->offset + s->send_chunk->len <= s->send_offset)
         s->send_chunk = s->send_chunk->next;
-    if (was_fin && s->send_offset == s->queued_end)
+    if (was_fin && s->send_offset == s->queued_end && !s->is_fin_sent) {
         s->is_fin_sent = true;
+        if (s->cb.sent_cb)
+            s->cb.sent_cb(s);
+    }
 }
 
 int ls_net_stream_open(ls_net_conn_t *c, const ls_net_stream_callbacks_t *cb, void *user_data,

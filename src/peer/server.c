@@ -32,6 +32,7 @@ typedef struct ls_serve_stream {
     uint8_t *batch;                        /* a file_batch body, read whole by the open job */
     bool is_busy;                          /* the open job is in flight */
     bool is_transfer;                      /* counted in the server's transfer limits */
+    bool is_sent;                          /* a swarm chunk's every byte went out once */
     bool holds_fd;                         /* counted in open_files, until the source takes it */
     size_t buffered;                       /* request bytes counted in the buffer budgets */
     bool is_buffered_unverified;           /* ...in the budget of unverified connections */
@@ -74,10 +75,19 @@ typedef struct {
     uint64_t at_ms;
 } ls_given_t;
 
+/* A swarm peer that lately asked for a game's manifest or chunks (see
+ * LS_SERVE_SWARM_INTEREST_MS). */
+typedef struct {
+    const ls_link_t *link; /* compared, never followed */
+    char game_id[LS_GAME_ID_MAX + 1];
+    uint64_t at_ms; /* 0: an empty entry */
+} ls_interest_t;
+
 struct ls__server {
     uv_loop_t *loop;
-    ls_given_t given[LS_SERVE_GIVEN_MAX]; /* a ring, oldest overwritten */
-    const ls_link_t *swarm_refused_link;  /* the last refused by swarm_admits */
+    ls_interest_t interest[LS_SERVE_INTEREST_MAX]; /* the oldest is overwritten */
+    ls_given_t given[LS_SERVE_GIVEN_MAX];          /* a ring, oldest overwritten */
+    const ls_link_t *swarm_refused_link;           /* the last refused by swarm_admits */
     uint64_t swarm_refused_ms;
     size_t given_next;
     ls_upload_t uploads[LS_UPLOAD_GAMES_MAX];
@@ -185,6 +195,39 @@ static uint32_t swarm_sends(const ls_serve_stream_t *ss, uint32_t *to_requester)
     return n;
 }
 
+/* A swarm peer asks for a game: remembered in its entry, or in the oldest
+ * (O(LS_SERVE_INTEREST_MAX) per request). */
+static void note_interest(ls__server_t *server, const ls_link_t *link, const char *game_id)
+{
+    ls_interest_t *slot = &server->interest[0];
+    if (!link->wants_swarm || !game_id)
+        return;
+    for (size_t i = 0; i < LS_SERVE_INTEREST_MAX; i++) {
+        ls_interest_t *e = &server->interest[i];
+        if (e->link == link && strcmp(e->game_id, game_id) == 0) {
+            slot = e;
+            break;
+        }
+        if (e->at_ms < slot->at_ms)
+            slot = e;
+    }
+    slot->link = link;
+    snprintf(slot->game_id, sizeof slot->game_id, "%s", game_id);
+    slot->at_ms = uv_now(server->loop) + 1; /* never 0 */
+}
+
+/* Whether another swarm peer asked for ss's game lately. */
+static bool is_wanted_by_another(const ls_serve_stream_t *ss, uint64_t now)
+{
+    for (size_t i = 0; i < LS_SERVE_INTEREST_MAX; i++) {
+        const ls_interest_t *e = &ss->server->interest[i];
+        if (e->at_ms && e->link != ss->link && now + 1 - e->at_ms < LS_SERVE_SWARM_INTEREST_MS &&
+            strcmp(e->game_id, ss->game_id) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* The shared swarm limit (ls_serve_swarm_admits); a refusal is noted as
  * another peer's demand for the next LS_SERVE_SWARM_WANTED_MS. */
 static bool swarm_admits(ls_serve_stream_t *ss)
@@ -195,8 +238,9 @@ static bool swarm_admits(ls_serve_stream_t *ss)
         return true;
     n = swarm_sends(ss, &mine);
     uint64_t now = uv_now(server->loop);
-    bool other_wants = server->swarm_refused_link && server->swarm_refused_link != ss->link &&
-                       now - server->swarm_refused_ms < LS_SERVE_SWARM_WANTED_MS;
+    bool other_wants = (server->swarm_refused_link && server->swarm_refused_link != ss->link &&
+                        now - server->swarm_refused_ms < LS_SERVE_SWARM_WANTED_MS) ||
+                       is_wanted_by_another(ss, now);
     for (const ls_serve_stream_t *w = server->waiting; w && !other_wants; w = w->next_waiting)
         other_wants = w->link != ss->link && w->link->wants_swarm;
     if (ls_serve_swarm_admits(n, mine, other_wants, LS_SERVE_SWARM_SHARED_MAX))
@@ -756,6 +800,11 @@ static admit_t admit_new(ls_serve_stream_t *ss)
 static void serve_request(ls_serve_stream_t *ss, const ls_msg_t *request)
 {
     ls_library_t *library = ss->server->library;
+    note_interest(ss->server, ss->link,
+                  request->kind == LS_MSG_GET_GAME         ? request->u.game_id
+                  : request->kind == LS_MSG_GET_FILE_CHUNK ? request->u.file_request.game_id
+                  : request->kind == LS_MSG_GET_FILE_BATCH ? request->u.batch_request.game_id
+                                                           : NULL);
     int rc = ls_serve_prepare(library, request, &ss->reply);
     if (rc == 0 && ss->link->wants_game_meta)
         rc = ls_serve_add_meta(library, &ss->reply);
@@ -1017,7 +1066,7 @@ static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
 {
     ls_serve_stream_t *ss = ls_net_stream_user_data(s);
     /* A body that went out whole counts as uploaded. */
-    if (status == 0 && ss->is_transfer)
+    if (status == 0 && (ss->is_transfer || ss->is_sent))
         upload_of(ss->server, ss->game_id)->bytes += ss->reply.length;
     if (ss->server->shaper)
         ls__shaper_forget(ss->server->shaper, s);
@@ -1070,9 +1119,28 @@ static uint32_t fd_budget(void)
     return budget ? budget : 1;
 }
 
+/* A swarm chunk's last byte went out: its slot goes to the next request
+ * now, not a round trip later when the receiver has acknowledged every
+ * byte and the stream closes. Swarm uploads share a few slots
+ * (LS_SERVE_SWARM_SHARED_MAX), and each held the slot through that round
+ * trip and the next request's file open, with nothing of it to send. Only
+ * file bodies to swarm peers: what is unacknowledged is at most the
+ * connection's congestion window, retransmitted from the stream's own
+ * buffers. */
+static void server_sent_cb(ls_net_stream_t *s)
+{
+    ls_serve_stream_t *ss = ls_net_stream_user_data(s);
+    if (!ss || !ss->is_transfer || !ss->body || !ss->link->wants_swarm ||
+        ss->reply.header.kind != LS_MSG_FILE_CHUNK)
+        return;
+    ss->is_sent = true;
+    transfer_end(ss);
+}
+
 static const ls_net_stream_callbacks_t server_callbacks = {
     .read_cb = server_read_cb,
     .close_cb = server_close_cb,
+    .sent_cb = server_sent_cb,
 };
 
 void ls__server_accept_stream(ls__server_t *server, ls_link_t *link, ls_net_stream_t *stream)

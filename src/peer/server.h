@@ -60,6 +60,15 @@ typedef struct {
  * within this long (it asks again after its busy backoff, 62 ms per MiB of
  * chunk). */
 #define LS_SERVE_SWARM_WANTED_MS 250
+/* ...or another swarm peer asking for the same game (its manifest or a
+ * chunk) within this long: at the start of a fan-out the first downloader
+ * to ask alone took 14 chunks at once (its window grew on two answers that
+ * ended together), and the 11 others, whose chunk requests came a few ms
+ * later, waited 1 s for that round to end (N=12: nothing but the seeder
+ * sent for the first 1.6 s). The last LS_SERVE_INTEREST_MAX requesters are
+ * remembered. */
+#define LS_SERVE_SWARM_INTEREST_MS 2000
+#define LS_SERVE_INTEREST_MAX 32
 /* A body request that finds the total or the swarm limit full waits for a
  * slot, up to this long, instead of being answered `busy` at once: a
  * refusal left a gap of a round trip plus the requester's backoff in its

@@ -226,7 +226,8 @@ static void raw_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
         free(st);
 }
 
-static const ls_net_stream_callbacks_t raw_stream_callbacks = {raw_read_cb, raw_close_cb};
+static const ls_net_stream_callbacks_t raw_stream_callbacks = {.read_cb = raw_read_cb,
+                                                               .close_cb = raw_close_cb};
 
 /* Streams the other side opens to us: count hellos; answer get_game with
  * rp->serve_manifest when set, and leave every other request unanswered
@@ -323,7 +324,8 @@ static void incoming_close_cb(ls_net_stream_t *s, int status, uint64_t app_error
     free(ls_net_stream_user_data(s));
 }
 
-static const ls_net_stream_callbacks_t incoming_callbacks = {incoming_read_cb, incoming_close_cb};
+static const ls_net_stream_callbacks_t incoming_callbacks = {.read_cb = incoming_read_cb,
+                                                             .close_cb = incoming_close_cb};
 
 static void raw_stream_cb(ls_net_conn_t *c, ls_net_stream_t *s)
 {

@@ -6,6 +6,7 @@
 
 #include "lanspread/error.h"
 #include "lanspread/identity.h"
+#include "lanspread/log.h"
 #include "lanspread/net.h"
 
 #include "lanspread/fsutil.h"
@@ -510,7 +511,8 @@ static void echo_server_close(ls_net_stream_t *s, int status, uint64_t app_error
     free(ls_net_stream_user_data(s));
 }
 
-static const ls_net_stream_callbacks_t echo_server_cbs = {echo_server_read, echo_server_close};
+static const ls_net_stream_callbacks_t echo_server_cbs = {.read_cb = echo_server_read,
+                                                          .close_cb = echo_server_close};
 
 /* stream_cb for a: every stream gets its own request buffer */
 static void echo_stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
@@ -538,7 +540,8 @@ static void echo_client_close(ls_net_stream_t *s, int status, uint64_t app_error
     cl->app_error = app_error;
 }
 
-static const ls_net_stream_callbacks_t echo_client_cbs = {echo_client_read, echo_client_close};
+static const ls_net_stream_callbacks_t echo_client_cbs = {.read_cb = echo_client_read,
+                                                          .close_cb = echo_client_close};
 
 #define NSTREAMS 100
 static echo_client_t clients[NSTREAMS];
@@ -618,7 +621,7 @@ static void reset_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool
         ls_net_stream_reset(s, 7);
 }
 
-static const ls_net_stream_callbacks_t reset_server_cbs = {reset_read, NULL};
+static const ls_net_stream_callbacks_t reset_server_cbs = {.read_cb = reset_read, .close_cb = NULL};
 
 static void stream_reset_by_the_peer_reaches_the_requester_with_its_code(void **state)
 {
@@ -710,6 +713,9 @@ typedef struct {
     bool is_stalled;        /* the receiver saw a full window */
     bool is_reset_on_stall; /* ...and then abandons the stream unread */
     bool is_sender_closed;
+    int sent_calls;          /* the sender's sent_cb */
+    uint64_t pulled_at_sent; /* what the source had given by then */
+    bool was_closed_at_sent;
 } body_t;
 
 static int body_pull(ls_net_stream_t *s, uint8_t *buf, size_t cap, size_t *len, bool *is_eof)
@@ -743,7 +749,16 @@ static void body_sender_close(ls_net_stream_t *s, int status, uint64_t app_error
     b->is_sender_closed = true;
 }
 
-static const ls_net_stream_callbacks_t body_sender_cbs = {NULL, body_sender_close};
+static void body_sender_sent(ls_net_stream_t *s)
+{
+    body_t *b = ls_net_stream_user_data(s);
+    b->sent_calls++;
+    b->pulled_at_sent = b->pulled;
+    b->was_closed_at_sent = b->is_sender_closed;
+}
+
+static const ls_net_stream_callbacks_t body_sender_cbs = {
+    .read_cb = NULL, .close_cb = body_sender_close, .sent_cb = body_sender_sent};
 
 static void body_read(ls_net_stream_t *s, const uint8_t *data, size_t len, bool is_fin)
 {
@@ -779,7 +794,8 @@ static void body_recv_close(ls_net_stream_t *s, int status, uint64_t app_error)
     b->recv_stream = NULL;
 }
 
-static const ls_net_stream_callbacks_t body_recv_cbs = {body_read, body_recv_close};
+static const ls_net_stream_callbacks_t body_recv_cbs = {.read_cb = body_read,
+                                                        .close_cb = body_recv_close};
 
 static body_t *body_new(fixture_t *fx, uint64_t total)
 {
@@ -842,10 +858,79 @@ static void large_body_arrives_intact_while_the_sender_holds_a_bounded_amount(vo
     body_free(b);
 }
 
+/* The connections' closing debug lines, summed (see pacing_sink). */
+typedef struct {
+    unsigned long long passes, timer_runs, lines;
+} pass_count_t;
+
+static void pacing_sink(ls_log_level_t level, const char *module, const char *message,
+                        void *userdata)
+{
+    pass_count_t *pc = userdata;
+    unsigned long long pkts, bytes, passes, timers;
+    const char *at = strstr(message, "; sent ");
+    (void)level;
+    if (strcmp(module, "net") != 0 || !at ||
+        sscanf(at, "; sent %llu packets, %llu bytes in %llu passes; %llu timer runs", &pkts, &bytes,
+               &passes, &timers) != 4)
+        return;
+    pc->passes += passes;
+    pc->timer_runs += timers;
+    pc->lines++;
+}
+
+/* A body goes out unpaced: the congestion window and the acknowledgements
+ * bound it, not a pacing time, which the millisecond expiry timer rounded
+ * up to a 1 ms pause per pass (a swarm daemon's many connections were
+ * woken by their timers for most passes: conn.c, conn_write). */
+static void a_body_is_sent_without_pacing_pauses(void **state)
+{
+    (void)state;
+    pass_count_t pc = {0};
+    fixture_t *fx = fixture_new(NULL);
+    body_t *b = body_new(fx, 64ull * MIB);
+
+    ls_log_set_sink(pacing_sink, &pc);
+    ls_log_set_level(LS_LOG_DEBUG);
+    start_body(fx, b);
+    assert_true(run_until(fx, body_done));
+    assert_same_hash(b);
+    fixture_free(fx); /* the connections close: their lines are counted */
+    ls_log_set_sink(NULL, NULL);
+    ls_log_set_level(LS_LOG_INFO);
+    body_free(b);
+    print_message("passes %llu, timer runs %llu (%llu connections)\n", pc.passes, pc.timer_runs,
+                  pc.lines);
+    assert_int_equal(pc.lines, 2);
+    assert_true(pc.timer_runs * 4 < pc.passes);
+}
+
 static bool both_stream_ends_closed(fixture_t *fx)
 {
     body_t *b = fx->test;
     return b->is_closed && b->is_sender_closed;
+}
+
+/* The sender hears once that its last byte (and the FIN) went out, with
+ * the whole body given by its source, before the stream closes (which
+ * waits for the receiver's acknowledgements): a server frees an upload
+ * slot there (server.c, server_sent_cb). */
+static void the_sender_is_told_once_its_last_byte_went_out(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    body_t *b = body_new(fx, 3ull * MIB + 123);
+
+    start_body(fx, b);
+    assert_true(run_until(fx, both_stream_ends_closed));
+    assert_int_equal(b->close_status, 0);
+    assert_int_equal(b->sent_calls, 1);
+    assert_true(b->pulled_at_sent == b->total);
+    assert_false(b->was_closed_at_sent);
+    assert_same_hash(b);
+
+    fixture_free(fx);
+    body_free(b);
 }
 
 static void send_body_on_open_connection(fixture_t *fx, body_t *b)
@@ -928,7 +1013,8 @@ static void file_server_close(ls_net_stream_t *s, int status, uint64_t app_error
     job->fd = -1;
 }
 
-static const ls_net_stream_callbacks_t file_server_cbs = {file_server_read, file_server_close};
+static const ls_net_stream_callbacks_t file_server_cbs = {.read_cb = file_server_read,
+                                                          .close_cb = file_server_close};
 
 static void file_stream_cb(ls_net_conn_t *c, ls_net_stream_t *st)
 {
@@ -953,7 +1039,8 @@ static void file_client_close(ls_net_stream_t *s, int status, uint64_t app_error
     job->app_error = app_error;
 }
 
-static const ls_net_stream_callbacks_t file_client_cbs = {file_client_read, file_client_close};
+static const ls_net_stream_callbacks_t file_client_cbs = {.read_cb = file_client_read,
+                                                          .close_cb = file_client_close};
 
 static bool file_job_done(fixture_t *fx)
 {
@@ -1482,6 +1569,8 @@ int main(void)
         cmocka_unit_test(stream_reset_by_the_peer_reaches_the_requester_with_its_code),
         cmocka_unit_test(streams_beyond_the_peers_limit_wait_for_a_free_slot),
         cmocka_unit_test(large_body_arrives_intact_while_the_sender_holds_a_bounded_amount),
+        cmocka_unit_test(the_sender_is_told_once_its_last_byte_went_out),
+        cmocka_unit_test(a_body_is_sent_without_pacing_pauses),
         cmocka_unit_test(slow_reader_stops_the_source_until_it_consumes_again),
         cmocka_unit_test(closing_an_endpoint_mid_transfer_ends_everything_on_both_sides),
         cmocka_unit_test(streams_abandoned_unread_give_their_credit_back_to_the_connection),

@@ -1884,6 +1884,47 @@ static void a_waiting_swarm_request_does_not_hold_back_one_that_fits(void **stat
     ls_raw_result_free(&plain_second);
 }
 
+/* A swarm peer alone is sent every chunk its window asks for at once; once
+ * another swarm peer has asked for the same game (here its manifest, as a
+ * downloader does first), the upload is shared and its next chunks wait.
+ * At the start of a 12-downloader fan-out the first to ask took 14 chunks
+ * while the others were still a few ms away from their first request, and
+ * they waited a second for that round to end. */
+static void another_peer_asking_for_the_game_shares_the_upload(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, other;
+    char *holder_state, *other_state;
+    enum { ALONE = LS_SERVE_SWARM_SHARED_MAX + 2, MORE = 2 };
+    ls_raw_result_t alone[ALONE], more[MORE], manifest;
+    f->serve_wait_ms = WAIT_LONG_MS;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "alpha", WAIT_GAME_CHUNKS * LS_CHUNK_SIZE);
+    start_peer(f, 0, -1, NULL, 0);
+    swarm_raw_ready(f, &holder, &holder_state);
+    swarm_raw_ready(f, &other, &other_state);
+    holder.is_not_reading = true; /* what starts stays in flight */
+    for (int i = 0; i < ALONE; i++)
+        request_chunk_async(&holder, (uint32_t)i, &alone[i]);
+    run_all(&holder, &other, &other);
+    for (int i = 0; i < ALONE; i++)
+        assert_true(alone[i].body_len > 0);
+    ls_msg_t get = {.kind = LS_MSG_GET_GAME, .u.game_id = "alpha"};
+    assert_int_equal(ls_raw_request(&other, &get, &manifest), 0);
+    assert_int_equal(manifest.reply.kind, LS_MSG_GAME);
+    for (int i = 0; i < MORE; i++)
+        request_chunk_async(&holder, (uint32_t)(ALONE + i), &more[i]);
+    run_all(&holder, &other, &other);
+    for (int i = 0; i < MORE; i++) {
+        assert_int_equal(more[i].body_len, 0);
+        assert_false(more[i].is_done); /* waiting, not refused */
+    }
+    raw_done(&holder, holder_state);
+    raw_done(&other, other_state);
+    free_results(alone, ALONE);
+    free_results(more, MORE);
+    ls_raw_result_free(&manifest);
+}
+
 /* A request that arrives as a slot frees queues behind the requests
  * already waiting: the holder reads one of its chunks to the end and asks
  * for the next in the same packet as that stream's end (as a pipelining
@@ -2125,6 +2166,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(freed_slots_go_fairly_between_waiting_peers, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_waiting_swarm_request_does_not_hold_back_one_that_fits,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(another_peer_asking_for_the_game_shares_the_upload,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_new_request_does_not_jump_the_waiting_queue,
                                         ls_swarm_setup, ls_swarm_teardown),
