@@ -1400,12 +1400,12 @@ static void strangers_cannot_take_the_slots_reserved_for_verified_peers(void **s
     strangers_settled = strangers_started = 0;
     fx->sa.verify_id = ls_identity_peer_id(fx->id_b);
     /* One address's strangers at a time, each batch settled before the
-     * next: all 256 Initials at once overflow the socket's receive buffer
-     * of a loaded endpoint, and the strangers whose Initials were dropped
-     * spread over the 10 s handshake timeout (up to 67 closed by it, none
-     * refused nor evicted; their late Initials' connections expire later),
-     * so the crowd no longer held every unreserved slot when the verified
-     * peer came: it got a free one, and nothing was evicted. */
+     * next. All 256 at once, a loaded run's crowd took up to the 10 s
+     * handshake timeout to settle, once with 67 strangers closed though
+     * none was refused or evicted (handshake timeouts: Initials a loaded
+     * endpoint dropped, we infer), so the crowd need not hold every
+     * unreserved slot when the verified peer comes: given a free one, it
+     * evicts nobody. */
     for (int i = 0; i < STRANGER_ADDRS; i++) {
         eps[i] = stranger_endpoint(fx, id, i);
         for (int j = 0; j < STRANGERS_PER_ADDR; j++) {
