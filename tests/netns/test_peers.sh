@@ -277,35 +277,57 @@ else
   fail "10 peers did not converge within 30 s"
 fi
 
-# The protocol-3 peer: nobody lists its game, it lists nothing, and each
-# protocol-4 peer said why exactly once.
+# The protocol-3 peer: nobody lists its game, it lists nothing, and the
+# version mismatch is logged, once per peer heard of.
 sleep 1
 if all_list "$names" -game-p11 && lists p11 -game-p1 -game-p2; then
   pass "the protocol-3 peer is ignored and ignores the others"
 else
   fail "the protocol-3 peer was connected to"
 fi
-bad=0
-p11_id=$(grep -o -m1 '"event":"ready","data":{[^}]*' "$work/p11.out" |
-  grep -o '"peer_id":"[0-9a-f]*' | cut -d'"' -f4)
-# A peer resolves (and so reads the pv of) only its first few services at
-# once; the rest when still unknown some seconds later (mdns.c,
-# MDNS_RESOLVE_FIRST, MDNS_UNKNOWN_AGE_MS): the log line may come then.
-all_logged_p11() {
+peer_id_of() {
+  grep -o -m1 '"event":"ready","data":{[^}]*' "$work/$1.out" |
+    grep -o '"peer_id":"[0-9a-f]*' | cut -d'"' -f4
+}
+# logged_count LOG ID: how often LOG says it ignores peer ID.
+logged_count() { grep -c "ignoring peer ${2:-none}.*protocol version" "$work/$1.err" || true; }
+# p11 hears every one of the ten: a peer browses only at its start
+# (mdns.c, MDNS_BROWSE_MS), and p11, which never links, always runs its
+# repair browse (discovery.c, REPAIR_*: 5 s plus up to a second per
+# service after its browse), which the peers it missed answer.
+p11_logged_all() {
   local n
   for n in $names; do
-    grep -q "ignoring peer ${p11_id:-none}.*protocol version 3" "$work/$n.err" || return 1
+    [[ $(logged_count p11 "$(peer_id_of "$n")") -ge 1 ]] || return 1
   done
 }
-netns_wait 10 all_logged_p11
+# Each of the ten logs p11 at most once (never per resolution), but not
+# each one hears of it: p11 dials nobody and is nobody's link, so peer
+# exchange never names it; a peer's browse lasts 900 ms, so one whose
+# browse ended before p11 announced (p1-p6 started 0.8-1.6 s before it in
+# a red run) never hears of it, nor may one that starts just after p11's
+# records went out: mDNS multicasts a record at most once a second, and
+# the browse is shorter (with p11 started first: p1 and p4 heard its
+# answer, the queries of the others in the next second got none). The
+# repair browse is skipped once peer exchange gave a peer as many targets
+# as mDNS saw. Required of all ten, this was red 1 of 3 runs (2 of 2 with
+# p11 started first).
+netns_wait 30 p11_logged_all
+p11_id=$(peer_id_of p11)
+heard=0
+bad=0
 for n in $names; do
-  c=$(grep -c "ignoring peer ${p11_id:-none}.*protocol version 3" "$work/$n.err" || true)
-  [[ $c -eq 1 ]] || { bad=1; echo "  $n logged the protocol-3 peer $c times"; }
+  c=$(logged_count p11 "$(peer_id_of "$n")")
+  [[ $c -eq 1 ]] || { bad=1; echo "  p11 logged $n $c times"; }
+  c=$(logged_count "$n" "$p11_id")
+  [[ $c -le 1 ]] || { bad=1; echo "  $n logged the protocol-3 peer $c times"; }
+  heard=$((heard + c))
 done
-if [[ $bad -eq 0 ]]; then
-  pass "each peer logged the protocol-3 peer once"
+echo "  $heard of the ten logged the protocol-3 peer"
+if [[ $bad -eq 0 && $heard -ge 1 ]]; then
+  pass "the version mismatch was logged once per peer that heard of the other ($heard of 10 heard p11)"
 else
-  fail "the protocol-3 peer was not logged exactly once per peer"
+  fail "the version mismatch was not logged once per peer heard of"
 fi
 
 # Idle cost of p1, connected to nine others.

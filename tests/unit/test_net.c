@@ -1446,10 +1446,12 @@ static void stranger_closed(ls_net_conn_t *c, int status, uint64_t app_error, co
     st->is_closed = true;
 }
 
-static bool all_strangers_settled(fixture_t *fx)
+static size_t strangers_started; /* connects made so far */
+
+static bool started_strangers_settled(fixture_t *fx)
 {
     (void)fx;
-    return strangers_settled == STRANGERS;
+    return strangers_settled == strangers_started;
 }
 
 static ls_net_endpoint_t *stranger_endpoint(fixture_t *fx, ls_identity_t *id, int n)
@@ -1479,10 +1481,18 @@ static void strangers_cannot_take_the_slots_reserved_for_verified_peers(void **s
     stranger_t *strangers = calloc(STRANGERS, sizeof(*strangers));
     ls_net_stats_t st;
     size_t open = 0;
+    uint64_t evicted;
 
     assert_int_equal(ls_identity_load_or_create(dir, &id), 0);
-    strangers_settled = 0;
+    strangers_settled = strangers_started = 0;
     fx->sa.verify_id = ls_identity_peer_id(fx->id_b);
+    /* One address's strangers at a time, each batch settled before the
+     * next. All 256 at once, a loaded run's crowd took up to the 10 s
+     * handshake timeout to settle, once with 67 strangers closed though
+     * none was refused or evicted (handshake timeouts: Initials a loaded
+     * endpoint dropped, we infer), so the crowd need not hold every
+     * unreserved slot when the verified peer comes: given a free one, it
+     * evicts nobody. */
     for (int i = 0; i < STRANGER_ADDRS; i++) {
         eps[i] = stranger_endpoint(fx, id, i);
         for (int j = 0; j < STRANGERS_PER_ADDR; j++) {
@@ -1490,9 +1500,10 @@ static void strangers_cannot_take_the_slots_reserved_for_verified_peers(void **s
             assert_int_equal(ls_net_connect(eps[i], (struct sockaddr *)&fx->a_addr,
                                             &strangers[i * STRANGERS_PER_ADDR + j], &c),
                              0);
+            strangers_started++;
         }
+        assert_true(run_until(fx, started_strangers_settled));
     }
-    assert_true(run_until(fx, all_strangers_settled));
     run_for(fx, 100);
     ls_net_endpoint_stats(fx->a, &st);
     /* the strangers hold at most the unreserved inbound slots... */
@@ -1504,8 +1515,12 @@ static void strangers_cannot_take_the_slots_reserved_for_verified_peers(void **s
     /* ...they needed a Retry once past the threshold... */
     assert_true(st.retries_sent > 0);
 
-    /* ...and a peer that proves itself still gets in, past the idle crowd */
+    /* ...and a peer that proves itself still gets in, past the idle crowd
+     * that holds every slot it may hold: its entry evicts a stranger */
     run_for(fx, 350);
+    ls_net_endpoint_stats(fx->a, &st);
+    assert_int_equal(st.unverified_in, LS_NET_MAX_CONNS_IN - LS_NET_RESERVED_VERIFIED);
+    evicted = st.evicted;
     connect_b_to_a(fx);
     assert_true(run_until(fx, both_established));
     run_for(fx, 100);
@@ -1513,7 +1528,7 @@ static void strangers_cannot_take_the_slots_reserved_for_verified_peers(void **s
     assert_non_null(fx->sa.conn);
     assert_true(ls_net_conn_is_verified(fx->sa.conn));
     ls_net_endpoint_stats(fx->a, &st);
-    assert_true(st.evicted > 0);
+    assert_true(st.evicted > evicted);
     assert_true(st.unverified_in <= LS_NET_MAX_CONNS_IN - LS_NET_RESERVED_VERIFIED);
 
     for (int i = 0; i < STRANGER_ADDRS; i++)
