@@ -923,6 +923,11 @@ bool ls__links_is_at_target(const ls__links_t *links)
     return links->target && n >= links->target;
 }
 
+bool ls__links_is_bounded(const ls__links_t *links)
+{
+    return links->target != 0;
+}
+
 void ls__party_size_grow(ls__party_size_t *party, size_t known)
 {
     if (known > party->size)

@@ -220,6 +220,10 @@ uint64_t ls__links_now(const ls__links_t *links);
  * not closing; a redial of a target that failed counts once it is
  * ready): no more are dialled but on demand. */
 bool ls__links_is_at_target(const ls__links_t *links);
+/* A links target is in force (a bounded start, a party above
+ * LS_PEER_FULL_MESH_MAX, or --links-target N): the peers we do not link
+ * learn each other's libraries by relay (relay.h). */
+bool ls__links_is_bounded(const ls__links_t *links);
 /* Whether l holds a place of the links target (the count above). Pure. */
 bool ls__link_holds_place(const ls_link_t *l);
 /* With links_target 0 (the default) the links target follows the party's

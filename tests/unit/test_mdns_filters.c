@@ -7,6 +7,7 @@
 #include "lanspread/discovery.h"
 #include "peer/link.h"
 #include "peer/mdns.h"
+#include "peer/relay.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -351,6 +352,34 @@ static void a_redial_of_a_failed_target_holds_no_place_until_it_links(void **sta
     assert_false(ls__link_holds_place(&closing));
 }
 
+/* Issue #17: with a links target a listed peer's library is asked for at
+ * once (its peers beyond the target get no link), unless a connection to
+ * it is in its handshake; a full mesh waits for its own link. */
+static void a_bounded_peer_asks_for_relayed_libraries_at_once(void **state)
+{
+    (void)state;
+    assert_int_equal(ls__relay_defer_ms(true, false), 0);
+    assert_int_equal(ls__relay_defer_ms(true, true), RELAY_DEFER_MS);
+    assert_int_equal(ls__relay_defer_ms(false, false), RELAY_DEFER_MS);
+    assert_int_equal(ls__relay_defer_ms(false, true), RELAY_DEFER_MS);
+}
+
+/* A lister that answered an error is asked once more before the next one
+ * (a relay linked to the owner fetches its library on the first ask); a
+ * second error, or a missed deadline, moves on. */
+static void a_refusing_lister_is_asked_once_more_then_passed_over(void **state)
+{
+    (void)state;
+    uint8_t refusals = 0;
+    assert_false(ls__relay_next_lister(true, &refusals)); /* first error: the same again */
+    assert_true(ls__relay_next_lister(true, &refusals));  /* second: the next lister */
+    assert_int_equal(refusals, 0);
+    assert_false(ls__relay_next_lister(true, &refusals)); /* the next one gets its second chance */
+    assert_true(ls__relay_next_lister(false, &refusals)); /* silent: passed over at once */
+    assert_int_equal(refusals, 0);
+    assert_true(ls__relay_next_lister(false, &refusals));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +396,8 @@ int main(void)
         cmocka_unit_test(a_redial_of_a_failed_target_holds_no_place_until_it_links),
         cmocka_unit_test(preference_forgets_the_peers_that_left),
         cmocka_unit_test(the_party_size_grows_at_once_and_shrinks_after_a_while),
+        cmocka_unit_test(a_bounded_peer_asks_for_relayed_libraries_at_once),
+        cmocka_unit_test(a_refusing_lister_is_asked_once_more_then_passed_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1064,6 +1064,55 @@ static void raw_ask_library(ls_raw_peer_t *raw, const char *owner, ls_raw_result
     }
 }
 
+/* Issue #17, the slowest of 30 peers: with a links target a peer asks for
+ * a listed peer's library at once (the peers beyond the target get no
+ * link of their own: it waited RELAY_DEFER_MS, and the last libraries of a
+ * bounded start came only when the party was sized and a link was made),
+ * and a relay holds its links' signed libraries before it is asked. Peers
+ * 1 and 2 link only to peer 0 (loopback entries of `peers` are never
+ * dialled): peer 1 lists peer 2's game well within RELAY_DEFER_MS of peer
+ * 0 linking peer 2. */
+#define RELAYED_SOON_MS 1000
+_Static_assert(RELAYED_SOON_MS < RELAY_DEFER_MS, "the bound must fail with the defer");
+
+static void a_bounded_peer_asks_for_a_relayed_library_at_once(void **state)
+{
+    fixture_t *f = *state;
+    f->links_target = 2;
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
+    /* peer 0 tells a link news at most every LS_PEERS_GOSSIP_MS */
+    usleep((LS_PEERS_GOSSIP_MS + 100) * 1000);
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    assert_true(sees_game(&f->peers[1], "charlie", RELAYED_SOON_MS));
+}
+
+/* With a links target, a relay fetches a linked peer's signed library when
+ * the link tells its `peers`, before anyone asks (it answered the first
+ * ask with an error, and fetched it then: a round trip more for every
+ * peer it told of the owner). A raw peer's first ask gets it. */
+static void a_bounded_relay_holds_its_links_libraries_before_asked(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    f->links_target = 2;
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    raw_relay_ready(f, 0, &raw, &raw_state);
+    ls_raw_run_for(&raw, ASK_EVERY_MS); /* peer 0's fetch is one loopback round trip */
+    raw_ask_library(&raw, ls_peer_id(f->peers[2].rt), &result, 1);
+    assert_int_equal(result.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    ls_raw_result_free(&result);
+    raw_done(&raw, raw_state);
+}
+
 /* Peer 0 linked to peer 2; peer 1 linked to nobody but a raw relay that
  * hands it peer 2's signed library (fetched from peer 0 by a raw fetcher,
  * into *held) and lists peer 2 in *entry: peer 1 shows peer 2 relayed. */
@@ -2102,6 +2151,10 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_library_travels_a_chain_of_four, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_bounded_peer_asks_for_a_relayed_library_at_once,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_bounded_relay_holds_its_links_libraries_before_asked,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_game_only_a_relayed_peer_holds_is_downloaded,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_relay_that_never_answers_is_passed_over_for_another,
