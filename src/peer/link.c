@@ -982,6 +982,11 @@ void ls__links_note_party(ls__links_t *links, size_t known)
     links_target_update(links);
 }
 
+size_t ls__links_party_size(const ls__links_t *links)
+{
+    return links->party.size;
+}
+
 void ls__links_party_sizing(ls__links_t *links, bool is_sized)
 {
     links->is_party_sized = is_sized;

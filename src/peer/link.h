@@ -237,6 +237,8 @@ void ls__links_note_party(ls__links_t *links, size_t known);
  * big party does not link everyone it hears of first. Without mDNS the
  * party is sized from the start. */
 void ls__links_party_sizing(ls__links_t *links, bool is_sized);
+/* The party's size as heard (ls__party_size_t.size). */
+size_t ls__links_party_size(const ls__links_t *links);
 /* The links target's preference: the smallest link ranks (SHA-256 of the
  * id pair, link.c) among the targets we may dial now, ascending, at most
  * the links target of them. A target's rank is noted when a dial of it is

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "lanspread/discovery.h"
+#include "lanspread/peer.h"
 #include "peer/link.h"
 #include "peer/mdns.h"
 #include "peer/relay.h"
@@ -380,6 +381,26 @@ static void a_refusing_lister_is_asked_once_more_then_passed_over(void **state)
     assert_true(ls__relay_next_lister(false, &refusals));
 }
 
+/* Issue #17: a party is sized (a small one turns to a full mesh) no sooner
+ * than MDNS_PARTY_SIZED_MS, and only once every peer heard of is present:
+ * on a loaded machine up to 75 of 100 peers sized at 3 s took their party
+ * for a small one (their hosts had read a few answers) and dialled up to
+ * 32 peers each. At MDNS_PARTY_SIZED_MAX_MS it is sized whatever the
+ * counts (a stranger's service is never present). */
+static void the_party_is_sized_once_all_it_heard_of_is_present(void **state)
+{
+    (void)state;
+    assert_false(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS - 1, 5, 5)); /* too soon */
+    assert_true(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, 5, 5));
+    assert_true(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, 0, 0)); /* alone */
+    /* still learning: 17 heard of, 10 present */
+    assert_false(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, 17, 10));
+    assert_false(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MAX_MS - 1, 17, 16));
+    assert_true(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MAX_MS, 17, 10));
+    /* a big party stays bounded either way */
+    assert_true(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, LS_PEER_FULL_MESH_MAX + 1, 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +419,7 @@ int main(void)
         cmocka_unit_test(the_party_size_grows_at_once_and_shrinks_after_a_while),
         cmocka_unit_test(a_bounded_peer_asks_for_relayed_libraries_at_once),
         cmocka_unit_test(a_refusing_lister_is_asked_once_more_then_passed_over),
+        cmocka_unit_test(the_party_is_sized_once_all_it_heard_of_is_present),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
