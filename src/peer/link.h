@@ -233,7 +233,7 @@ bool ls__link_holds_place(const ls_link_t *l);
  * shrunk (ls__links_tick counts the peers present). */
 void ls__links_note_party(ls__links_t *links, size_t known);
 /* While mDNS has not had the time to hear the party (is_sized false, from
- * its start until its browse is over) the target is on too: a start at a
+ * its start until ls__mdns_is_party_heard, mdns.h) the target is on too: a start at a
  * big party does not link everyone it hears of first. Without mDNS the
  * party is sized from the start. */
 void ls__links_party_sizing(ls__links_t *links, bool is_sized);
