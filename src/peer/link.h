@@ -77,6 +77,11 @@ typedef struct {
  * mesh converges later than with fewer at a time. A held dial is tried
  * again as soon as a handshake ends (the dial_slot_free hook). */
 #define LS_DIALS_IN_FLIGHT_MAX 8
+/* A `peers` answered busy (its receiver acted on none of it: too soon
+ * after the last one) is told again: the link's news seq goes back to
+ * from_seq, where that `peers` began. Other failures change nothing.
+ * Pure. */
+uint64_t ls__peers_rewind(uint64_t sent_seq, uint64_t from_seq, bool is_busy);
 #define LS_PEERS_RESEND_MS 1000
 #define LS_PEERS_GOSSIP_MS 500
 /* The largest links target (ls_peer_config_t.links_target) taken. */

@@ -1113,6 +1113,33 @@ static void a_bounded_relay_holds_its_links_libraries_before_asked(void **state)
     raw_done(&raw, raw_state);
 }
 
+/* Issue #17: a `peers` that comes too soon after the last (a receiver whose
+ * loop stalled reads two at once) is answered busy, not acknowledged: the
+ * sender acted on a plain ack as told and never told that news again (a
+ * 100-peer start logged 612 such `peers` ignored). */
+static void a_peers_too_soon_is_answered_busy(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_relay_ready(f, 0, &raw, &raw_state);
+    ls_peer_addr_t none = {.library_rev = 0};
+    memset(none.peer_id, 'b', LS_PEER_ID_HEX_LEN);
+    snprintf(none.address, sizeof none.address, "127.0.0.1:9");
+    for (int i = 0; i < LS_PEERS_SENDS_MAX; i++)
+        raw_lists(&raw, &none, 1); /* the first ones are acted on at once */
+    ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = &none, .count = 1}};
+    assert_int_equal(ls_raw_request(&raw, &msg, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_BUSY);
+    ls_raw_result_free(&result);
+    raw_done(&raw, raw_state);
+}
+
 /* Peer 0 linked to peer 2; peer 1 linked to nobody but a raw relay that
  * hands it peer 2's signed library (fetched from peer 0 by a raw fetcher,
  * into *held) and lists peer 2 in *entry: peer 1 shows peer 2 relayed. */
@@ -2150,6 +2177,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_peer_learns_the_library_of_a_peer_it_has_no_link_to,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_library_travels_a_chain_of_four, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_peers_too_soon_is_answered_busy, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_bounded_peer_asks_for_a_relayed_library_at_once,
                                         ls_swarm_setup, ls_swarm_teardown),
