@@ -872,6 +872,14 @@ static void raw_relay_ready(fixture_t *f, int to, ls_raw_peer_t *raw, char **raw
     ls_raw_result_free(&result);
 }
 
+/* Three peers made, peer 0 started alone, and a raw relay linked to it. */
+static void peer0_with_raw_relay(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
+{
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_relay_ready(f, 0, raw, raw_state);
+}
+
 /* The raw peer's `peers`: answered peers_ack once peer 0 acted on it. */
 static void raw_lists(ls_raw_peer_t *raw, ls_peer_addr_t *entries, size_t count)
 {
@@ -946,9 +954,7 @@ static void a_lone_lister_that_misses_deadlines_is_asked_again(void **state)
     ls_raw_peer_t raw;
     ls_raw_result_t result;
     char *raw_state;
-    make_three_peers(f);
-    start_peer(f, 0, -1, NULL, 0);
-    raw_relay_ready(f, 0, &raw, &raw_state);
+    peer0_with_raw_relay(f, &raw, &raw_state);
     raw.is_silent_relay = true;
     ls_peer_addr_t owner = {.library_rev = 0};
     memset(owner.peer_id, 'a', LS_PEER_ID_HEX_LEN);
@@ -1123,9 +1129,7 @@ static void a_peers_too_soon_is_answered_busy(void **state)
     ls_raw_peer_t raw;
     ls_raw_result_t result;
     char *raw_state;
-    make_three_peers(f);
-    start_peer(f, 0, -1, NULL, 0);
-    raw_relay_ready(f, 0, &raw, &raw_state);
+    peer0_with_raw_relay(f, &raw, &raw_state);
     ls_peer_addr_t none = {.library_rev = 0};
     memset(none.peer_id, 'b', LS_PEER_ID_HEX_LEN);
     snprintf(none.address, sizeof none.address, "127.0.0.1:9");
