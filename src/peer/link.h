@@ -68,7 +68,8 @@ typedef struct {
  * used: each hop of a library's way across a bounded mesh waits for it).
  * A receiver acts on the first LS_PEERS_SENDS_MAX `peers` of a link at
  * once, then on at most one per LS_PEERS_GOSSIP_MS / 2 (timer jitter);
- * more are acknowledged and ignored. */
+ * more are answered busy and ignored, and their sender tells them again
+ * (ls__peers_rewind). */
 #define LS_PEERS_SENDS_MAX 3
 /* Outbound handshakes in flight at once. A party's peers find each other
  * within a second or so and would dial them all together: on a loaded CPU
