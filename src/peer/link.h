@@ -307,7 +307,8 @@ void ls__link_take_library(ls_link_t *link, ls_library_snapshot_t *library, ls_m
 void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack);
 /* Answers a `peers` the peer sent on this ready link: hands it to the
  * peers_heard hook (within the LS_PEERS_SENDS_MAX rate), tells the peer ours in turn
- * if we have not yet, and makes *ack the peers_ack to send. */
+ * if we have not yet, and makes *ack the peers_ack to send (an error
+ * `busy` beyond the rate). Caller frees *ack. */
 void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack);
 /* Sends our hello: the first one at once; a re-handshake on a ready link at
  * most once per LS_RESYNC_INTERVAL_MS (0 when it waits for the tick). */
