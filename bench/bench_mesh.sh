@@ -21,7 +21,8 @@
 # Usage: bench_mesh.sh [<build>/lanspread]   (root; skips otherwise)
 # Env: LS_MESH_N ("10 30 60 100"), LS_MESH_IDLE_S (20), LS_MESH_SETTLE_S (5),
 # LS_MESH_CONVERGE_S (90), LS_MESH_DAEMON_ARGS, LS_MESH_PAUSE_S (10, between
-# runs: the last run's teardown settles), NETNS_KEEP_LOGS=1.
+# runs: the last run's teardown settles), NETNS_KEEP_LOGS=1 (logs kept as
+# <peer>-<N>-r<run>.out/.err).
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -55,7 +56,9 @@ sec() { awk -v ms="$1" 'BEGIN {printf "%.2f", ms / 1000}'; }
 declare -a ROWS=()
 bad=0
 first=1
+run=0
 for n in "${counts[@]}"; do
+  run=$((run + 1))
   ((first)) || sleep "$pause_s"
   first=0
   load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -86,7 +89,7 @@ for n in "${counts[@]}"; do
     bad=1
   fi
   log "${ROWS[-1]}"
-  mesh_stop "$n"
+  mesh_stop "$n" "$n-r$run" # logs per run: an N may repeat
 done
 
 echo "lanspread daemons, mDNS only, one game each; idle over ${idle_s} s after ${settle_s} s settling"

@@ -640,10 +640,28 @@ void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg)
 
 /* --- peer exchange (issue #17) ------------------------------------------------ */
 
+static void peers_timer_arm(ls__links_t *links, uint64_t delay_ms);
+static uint64_t peers_gap_ms(const ls_link_t *link);
+
+uint64_t ls__peers_rewind(uint64_t sent_seq, uint64_t from_seq, bool is_busy)
+{
+    return is_busy && from_seq < sent_seq ? from_seq : sent_seq;
+}
+
+/* userdata: the news seq the `peers` told from. A receiver that found it
+ * too soon after the last one (its loop read two at once after a stall)
+ * answers busy and acted on none of it: that news is told again (what was
+ * sent since comes again too; a receiver's work per entry is one lookup). */
 static void peers_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *userdata)
 {
+    bool is_busy = status == 0 && reply->kind == LS_MSG_ERROR &&
+                   reply->u.error.code == LS_WIRE_BUSY && !link->is_closing;
     if (status != 0 && !link->is_closing)
         ls_debug("peer", "%s: peers not acknowledged: %s", link->address, ls_strerror(status));
+    link->peers_sent_seq =
+        ls__peers_rewind(link->peers_sent_seq, (uint64_t)(uintptr_t)userdata, is_busy);
+    if (is_busy)
+        peers_timer_arm(link->links, peers_gap_ms(link));
 }
 
 /* Our ready peers but the link's own, one entry per peer (a duplicate
@@ -710,7 +728,9 @@ static void send_peers(ls_link_t *link)
     ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = list, .count = n}};
     /* A resend with nothing new (the new links closed again) is not sent. */
     bool is_sent = n > 0 || link->peers_sent == 0;
-    int rc = is_sent ? ls__exchange_start(link, &msg, peers_reply_cb, NULL) : 0;
+    int rc = is_sent ? ls__exchange_start(link, &msg, peers_reply_cb,
+                                          (void *)(uintptr_t)link->peers_sent_seq)
+                     : 0;
     if (rc == 0) {
         link->peers_sent += is_sent;
         link->peers_sent_seq = links->ready_seq; /* beyond LS_PEERS_MAX: not told */
@@ -761,9 +781,12 @@ void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *
     uint64_t now = ls__links_now(links);
     memset(ack, 0, sizeof *ack);
     ack->kind = LS_MSG_PEERS_ACK;
-    if (!link->takes_peers || (link->peers_heard >= LS_PEERS_SENDS_MAX &&
-                               now - link->peers_heard_ms < LS_PEERS_GOSSIP_MS / 2)) {
+    if (!link->takes_peers)
+        return; /* acknowledged and ignored: it did not list the feature */
+    if (link->peers_heard >= LS_PEERS_SENDS_MAX &&
+        now - link->peers_heard_ms < LS_PEERS_GOSSIP_MS / 2) {
         ls_debug("peer", "%s: one peers sooner than allowed; ignored", link->address);
+        error_answer(ack, LS_WIRE_BUSY, "peers sooner than allowed: tell it again later");
         return;
     }
     link->peers_heard++;
@@ -923,6 +946,11 @@ bool ls__links_is_at_target(const ls__links_t *links)
     return links->target && n >= links->target;
 }
 
+bool ls__links_is_bounded(const ls__links_t *links)
+{
+    return links->target != 0;
+}
+
 void ls__party_size_grow(ls__party_size_t *party, size_t known)
 {
     if (known > party->size)
@@ -975,6 +1003,11 @@ void ls__links_note_party(ls__links_t *links, size_t known)
 {
     ls__party_size_grow(&links->party, known);
     links_target_update(links);
+}
+
+size_t ls__links_party_size(const ls__links_t *links)
+{
+    return links->party.size;
 }
 
 void ls__links_party_sizing(ls__links_t *links, bool is_sized)

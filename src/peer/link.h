@@ -68,7 +68,8 @@ typedef struct {
  * used: each hop of a library's way across a bounded mesh waits for it).
  * A receiver acts on the first LS_PEERS_SENDS_MAX `peers` of a link at
  * once, then on at most one per LS_PEERS_GOSSIP_MS / 2 (timer jitter);
- * more are acknowledged and ignored. */
+ * more are answered busy and ignored, and their sender tells them again
+ * (ls__peers_rewind). */
 #define LS_PEERS_SENDS_MAX 3
 /* Outbound handshakes in flight at once. A party's peers find each other
  * within a second or so and would dial them all together: on a loaded CPU
@@ -77,6 +78,11 @@ typedef struct {
  * mesh converges later than with fewer at a time. A held dial is tried
  * again as soon as a handshake ends (the dial_slot_free hook). */
 #define LS_DIALS_IN_FLIGHT_MAX 8
+/* A `peers` answered busy (its receiver acted on none of it: too soon
+ * after the last one) is told again: the link's news seq goes back to
+ * from_seq, where that `peers` began. Other failures change nothing.
+ * Pure. */
+uint64_t ls__peers_rewind(uint64_t sent_seq, uint64_t from_seq, bool is_busy);
 #define LS_PEERS_RESEND_MS 1000
 #define LS_PEERS_GOSSIP_MS 500
 /* The largest links target (ls_peer_config_t.links_target) taken. */
@@ -220,6 +226,10 @@ uint64_t ls__links_now(const ls__links_t *links);
  * not closing; a redial of a target that failed counts once it is
  * ready): no more are dialled but on demand. */
 bool ls__links_is_at_target(const ls__links_t *links);
+/* A links target is in force (a bounded start, a party above
+ * LS_PEER_FULL_MESH_MAX, or --links-target N): the peers we do not link
+ * learn each other's libraries by relay (relay.h). */
+bool ls__links_is_bounded(const ls__links_t *links);
 /* Whether l holds a place of the links target (the count above). Pure. */
 bool ls__link_holds_place(const ls_link_t *l);
 /* With links_target 0 (the default) the links target follows the party's
@@ -229,10 +239,12 @@ bool ls__link_holds_place(const ls_link_t *l);
  * shrunk (ls__links_tick counts the peers present). */
 void ls__links_note_party(ls__links_t *links, size_t known);
 /* While mDNS has not had the time to hear the party (is_sized false, from
- * its start until its browse is over) the target is on too: a start at a
+ * its start until ls__mdns_is_party_heard, mdns.h) the target is on too: a start at a
  * big party does not link everyone it hears of first. Without mDNS the
  * party is sized from the start. */
 void ls__links_party_sizing(ls__links_t *links, bool is_sized);
+/* The party's size as heard (ls__party_size_t.size). */
+size_t ls__links_party_size(const ls__links_t *links);
 /* The links target's preference: the smallest link ranks (SHA-256 of the
  * id pair, link.c) among the targets we may dial now, ascending, at most
  * the links target of them. A target's rank is noted when a dial of it is
@@ -295,7 +307,8 @@ void ls__link_take_library(ls_link_t *link, ls_library_snapshot_t *library, ls_m
 void ls__link_apply_delta(ls_link_t *link, const ls_library_delta_t *delta, ls_msg_t *ack);
 /* Answers a `peers` the peer sent on this ready link: hands it to the
  * peers_heard hook (within the LS_PEERS_SENDS_MAX rate), tells the peer ours in turn
- * if we have not yet, and makes *ack the peers_ack to send. */
+ * if we have not yet, and makes *ack the peers_ack to send (an error
+ * `busy` beyond the rate). Caller frees *ack. */
 void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *ack);
 /* Sends our hello: the first one at once; a re-handshake on a ready link at
  * most once per LS_RESYNC_INTERVAL_MS (0 when it waits for the tick). */

@@ -15,6 +15,7 @@
 
 #include "lanspread/error.h"
 #include "lanspread/log.h"
+#include "lanspread/peer.h"
 
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -48,7 +49,10 @@ struct ls__mdns {
     bool is_cap_logged;
     bool is_stopping;
     uv_timer_t yield_timer; /* dials the targets we let the other side dial first */
-    uv_timer_t party_timer; /* the browse is over: the party is sized */
+    uv_timer_t party_timer; /* the party is sized (ls__mdns_is_party_heard) */
+    uint64_t started_ms;
+    size_t present;           /* peers present at the party timer's last look */
+    uint64_t present_grew_ms; /* when that count last grew */
 };
 
 /* The larger peer_id lets the smaller dial first, for this long: long enough
@@ -70,13 +74,23 @@ struct ls__mdns {
  * changes reach linked peers as library_delta, and a lost link is
  * redialled at its last address. */
 #define MDNS_BROWSE_MS 900
-/* The party's size is what mDNS heard by then: the browse's answers and
- * the announcements of peers starting with us. Answers come within
- * 20-120 ms of the query, but a busy host reads them late: sized at 1 s,
- * 62 of 100 peers starting together on 2 cores took their party for a
- * small one and made a median 21 links. A small party converges by relay
- * meanwhile and turns to a full mesh after. */
-#define MDNS_PARTY_SIZED_MS 3000
+/* The party's size (MDNS_PARTY_SIZED_MS, mdns.h) is what mDNS heard by
+ * then: the browse's answers and the announcements of peers starting with
+ * us, and what links and relays told. Answers come within 20-120 ms of the
+ * query, but a busy host reads them late: sized at 1 s, 62 of 100 peers
+ * starting together on 2 cores took their party for a small one and made
+ * a median 21 links; sized at 3 s on a machine at load 15-50, 43 to 75 of
+ * 100 still did (counts of 3 to 32), dialled up to 32 peers each and
+ * turned back to the bound a second or two later: those runs did not
+ * converge in 40 s, with thousands of get_library deadlines missed, where
+ * a run without such a peer converged in 8 s. A peer that has not yet
+ * got the library of every peer it heard of, and still gets more, is
+ * still learning the party: it is sized once they are all present, or
+ * none came for MDNS_PARTY_STILL_MS (checked every MDNS_PARTY_RECHECK_MS),
+ * or at MDNS_PARTY_SIZED_MAX_MS. A small party
+ * converges by relay meanwhile (30 peers: in 1.5-2.5 s) and turns to a
+ * full mesh after. */
+#define MDNS_PARTY_RECHECK_MS 250
 /* Party scale, with peer exchange: each resolution is an SRV, a TXT and an
  * A query that every peer on the link hears and answers or compares, so N
  * peers resolving each other cost O(N^2) queries heard N times. A peer
@@ -104,6 +118,16 @@ bool ls__mdns_admits_target(size_t targets, size_t targets_at_host)
 bool ls__mdns_may_resync(bool has_acted, uint64_t last_ms, uint64_t now_ms)
 {
     return !has_acted || now_ms - last_ms >= LS_MDNS_RESYNC_MIN_MS;
+}
+
+bool ls__mdns_is_party_heard(uint64_t since_start_ms, size_t known, size_t present,
+                             uint64_t since_growth_ms)
+{
+    if (since_start_ms >= MDNS_PARTY_SIZED_MAX_MS)
+        return true;
+    return since_start_ms >= MDNS_PARTY_SIZED_MS &&
+           (present >= known || known > LS_PEER_FULL_MESH_MAX ||
+            since_growth_ms >= MDNS_PARTY_STILL_MS);
 }
 
 bool ls__mdns_is_repair_needed(size_t targets, size_t services_seen)
@@ -221,6 +245,17 @@ static void yield_timer_cb(uv_timer_t *timer)
 static void party_timer_cb(uv_timer_t *timer)
 {
     ls__mdns_t *md = timer->data;
+    uint64_t now = ls__links_now(md->config.links);
+    size_t present = ls_peerdb_count(md->config.peerdb);
+    if (present > md->present) {
+        md->present = present;
+        md->present_grew_ms = now;
+    }
+    if (!ls__mdns_is_party_heard(now - md->started_ms, ls__links_party_size(md->config.links),
+                                 present, now - md->present_grew_ms)) {
+        uv_timer_start(&md->party_timer, party_timer_cb, MDNS_PARTY_RECHECK_MS, 0);
+        return; /* still learning of the party */
+    }
     ls__links_party_sizing(md->config.links, true);
     ls__mdns_tick(md);
 }
@@ -458,7 +493,11 @@ int ls__mdns_start(const ls__mdns_config_t *config, uint64_t rev, const char *di
     uv_timer_init(config->loop, &md->party_timer);
     md->party_timer.data = md;
     ls__links_party_sizing(config->links, false);
-    uv_timer_start(&md->party_timer, party_timer_cb, MDNS_PARTY_SIZED_MS, 0);
+    md->started_ms = ls__links_now(config->links);
+    md->present_grew_ms = md->started_ms;
+    /* looks from the first recheck on: the count's growth is followed
+     * before the party may be sized */
+    uv_timer_start(&md->party_timer, party_timer_cb, MDNS_PARTY_RECHECK_MS, 0);
     *out = md;
     return 0;
 }

@@ -35,6 +35,20 @@ bool ls__mdns_may_resync(bool has_acted, uint64_t last_ms, uint64_t now_ms);
  * service at all, or more services than we have peers as dial targets
  * (resolved, or learnt through peer exchange). Pure. */
 bool ls__mdns_is_repair_needed(size_t targets, size_t services_seen);
+/* Whether the party is sized (a small one turns to a full mesh, link.h)
+ * since_start_ms after mDNS started, with `known` other peers heard of
+ * (ls__links_party_size) and `present` (linked or relayed), whose count
+ * last grew since_growth_ms ago: from MDNS_PARTY_SIZED_MS on, once every
+ * peer heard of is present, or more than LS_PEER_FULL_MESH_MAX are known
+ * (the bound stays either way), or no peer has come for
+ * MDNS_PARTY_STILL_MS (one heard of may never come: a peer of another
+ * version, a stranger's service); at MDNS_PARTY_SIZED_MAX_MS whatever the
+ * counts. Pure. */
+#define MDNS_PARTY_SIZED_MS 3000
+#define MDNS_PARTY_STILL_MS 2000
+#define MDNS_PARTY_SIZED_MAX_MS 10000
+bool ls__mdns_is_party_heard(uint64_t since_start_ms, size_t known, size_t present,
+                             uint64_t since_growth_ms);
 
 typedef struct {
     uv_loop_t *loop;

@@ -22,7 +22,6 @@
 #define RELAY_RETRY_MS 250
 #define RELAY_TRIES_MAX 5
 #define RELAY_TICK_MS 125
-#define RELAY_DEFER_MS 1500
 /* A link counts the get_library deadlines it let pass in a row
  * (relay_missed): the listers that missed fewer are asked first, and a
  * silent one is still asked when it is all there is (a busy host answers
@@ -51,6 +50,11 @@ typedef struct {
     uint64_t applied_rev;                   /* the rev in the PeerGameDB by relay (0: none) */
     uint64_t seq; /* news seq when applied_rev last moved (ls__links_news) */
     uint8_t tries;
+    /* Error answers in a row from listers[turn]: a relay linked to the
+     * owner fetches its library on the first ask and holds it a round
+     * trip later, so it is asked once more before the next lister (each
+     * of which would only start its own fetch). */
+    uint8_t refusals;
     uint64_t next_ms;
     bool is_in_flight;
     bool is_relayed;           /* in the PeerGameDB by relay */
@@ -176,8 +180,10 @@ static ls_link_t *lister_pick(const ls__relay_t *relay, relay_entry_t *e)
         best = link;
         best_at = at;
     }
-    if (best)
+    if (best && best_at != e->turn) {
         e->turn = (uint8_t)best_at;
+        e->refusals = 0;
+    }
     return best;
 }
 
@@ -381,13 +387,17 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
         note_liar(link, e, held);
     e->is_in_flight = false;
     e->tries++;
+    if (rc < 0)
+        ls_debug("peer", "%.12s gave no library of %.12s (try %u): %s", link->peer_id, req->peer_id,
+                 e->tries, ls_strerror(rc));
     if (status == 0)
         link->relay_missed = 0; /* it answers: late before was load, not silence */
     if (rc >= 0) {              /* the lister holds it (1: news; 0: the rev we hold or older) */
         e->lease_ms = ls__links_now(relay->config.links) + lease_spread(e);
         e->is_confirming = false;
+        e->refusals = 0;
         timer_at(relay, RELAY_LEASE_MS);
-    } else {
+    } else if (ls__relay_next_lister(status == 0, &e->refusals)) {
         e->turn++; /* the next try asks the next lister (lister_pick wraps) */
     }
     /* a confirmation of the rev shown changes nothing (no event per lease) */
@@ -430,6 +440,8 @@ static void request(ls__relay_t *relay, relay_entry_t *e)
         retry_later(relay, e);
         return;
     }
+    ls_debug("peer", "asked %.12s for %.12s's library (try %u)", link->peer_id, e->peer_id,
+             e->tries + 1u);
     memcpy(e->via, link->peer_id, sizeof e->via);
     e->serial = req->serial;
     e->asked_ms = ls__links_now(relay->config.links);
@@ -539,13 +551,45 @@ static void want(ls__relay_t *relay, ls_link_t *link, const ls_peer_addr_t *owne
     timer_at(relay, RELAY_TICK_MS);
 }
 
+/* Fetches the signed library of `owner`, a ready link, from the owner
+ * itself, unless held or asked for already: asked for it by another peer,
+ * or, with a links target, as soon as the link tells its `peers` (the
+ * peers we tell of it will ask us next). */
+static void fetch_linked(ls__relay_t *relay, ls_link_t *owner)
+{
+    ls_peer_addr_t wanted = {.library_rev = 0};
+    /* a linked peer's address (an IPv6 one does not fit: not relayed on) */
+    if (!owner->takes_relay || strlen(owner->address) >= sizeof wanted.address)
+        return;
+    memcpy(wanted.peer_id, owner->peer_id, sizeof wanted.peer_id);
+    memcpy(wanted.address, owner->address, strlen(owner->address) + 1);
+    want(relay, owner, &wanted, 0);
+}
+
+bool ls__relay_next_lister(bool is_answered, uint8_t *refusals)
+{
+    if (!is_answered || *refusals >= 1) {
+        *refusals = 0;
+        return true; /* silent (its deadline passed) or refused twice */
+    }
+    (*refusals)++;
+    return false;
+}
+
+uint64_t ls__relay_defer_ms(bool is_bounded, bool is_connecting)
+{
+    return is_bounded && !is_connecting ? 0 : RELAY_DEFER_MS;
+}
+
 void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list)
 {
     const char *self = ls_identity_peer_id(relay->config.identity);
-    uint64_t defer_ms = ls__links_is_at_target(relay->config.links) ? 0 : RELAY_DEFER_MS;
+    bool is_bounded = ls__links_is_bounded(relay->config.links);
     size_t brought = 0, refused = 0;
     if (!link->takes_relay)
         return;
+    if (is_bounded)
+        fetch_linked(relay, link);
     for (size_t i = 0; i < relay->count; i++)
         brought += relay->entries[i]->lister_count > 0 &&
                    strcmp(relay->entries[i]->listers[0], link->peer_id) == 0;
@@ -559,7 +603,8 @@ void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *
             refused++;
             continue;
         }
-        want(relay, link, p, defer_ms);
+        want(relay, link, p,
+             ls__relay_defer_ms(is_bounded, ls__links_exists(relay->config.links, p->peer_id)));
         brought += is_new && entry_find(relay, p->peer_id);
     }
     if (refused > 0)
@@ -664,13 +709,8 @@ void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer
     /* A linked peer's signed library is fetched the first time someone
      * asks for it (most never are, in a full mesh); the asker tries again. */
     ls_link_t *owner = rc == LS_ENOENT ? ls__links_find_ready(relay->config.links, peer_id) : NULL;
-    ls_peer_addr_t wanted = {.library_rev = 0};
-    /* a linked peer's address (an IPv6 one does not fit: not relayed on) */
-    if (owner && owner->takes_relay && strlen(owner->address) < sizeof wanted.address) {
-        memcpy(wanted.peer_id, peer_id, sizeof wanted.peer_id);
-        memcpy(wanted.address, owner->address, strlen(owner->address) + 1);
-        want(relay, owner, &wanted, 0);
-    }
+    if (owner)
+        fetch_linked(relay, owner);
     if (rc != 0)
         answer_error(answer,
                      rc == LS_ENOENT ? "no signed library of that peer here" : ls_strerror(rc));

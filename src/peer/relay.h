@@ -38,7 +38,27 @@
  * goes as a lost peer (its games with it). */
 #define RELAY_LEASE_MS 10000
 
+/* A `peers` entry for a peer we have no ready link to is asked for after
+ * this long in a full mesh (a link of our own is coming and tells
+ * first-hand: a relayed copy would cost a request and a signature check
+ * for nothing), and so is one whose connection is in its handshake. With
+ * a links target in force it is asked for at once: the peers beyond the
+ * target get no link (a bounded start's last libraries waited 1.5 s here,
+ * and the last of 30 peers converged after 3 s, when the party was sized
+ * and a link came). */
+#define RELAY_DEFER_MS 1500
+
 typedef struct ls__relay ls__relay_t;
+
+/* The wait before asking for a listed peer's library (above). Pure. */
+uint64_t ls__relay_defer_ms(bool is_bounded, bool is_connecting);
+/* A lister did not give the library: whether the next try asks the next
+ * lister. A silent one (its deadline passed: !is_answered) is passed over
+ * at once; one that answered an error is asked once more first (a relay
+ * linked to the owner fetches it on our first ask: the next lister would
+ * only start a fetch of its own), then passed over. *refusals counts the
+ * errors in a row of the lister asked. Pure. */
+bool ls__relay_next_lister(bool is_answered, uint8_t *refusals);
 
 typedef struct {
     uv_loop_t *loop;
@@ -63,8 +83,10 @@ void ls__relay_free(ls__relay_t *relay);
  * The caller frees *answer. */
 void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id,
                       ls_msg_t *answer);
-/* A ready link told us of its peers: ask it for its own signed library and
- * those of the listed peers we have no ready link to. */
+/* A ready link told us of its peers: ask it for the signed libraries of
+ * the listed peers we have no ready link to (ls__relay_defer_ms), and,
+ * with a links target, the link's own from it, so that we hold it before
+ * the peers we tell of it ask us. */
 void ls__relay_heard(ls__relay_t *relay, ls_link_t *link, const ls_peer_list_t *list);
 /* The relayed peers whose news seq is above after_seq, for a `peers` to
  * `to` (not those it relayed to us, nor itself): at most room entries into

@@ -878,6 +878,7 @@ static void handle_peers(ls_serve_stream_t *ss, const ls_peer_list_t *list)
     ls_msg_t ack;
     ls__link_take_peers(ss->link, list, &ack);
     send_frame(ss, &ack, true);
+    ls_msg_free(&ack); /* a busy answer carries a message */
 }
 
 static void handle_get_library(ls_serve_stream_t *ss, const char *peer_id)

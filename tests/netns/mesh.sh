@@ -31,9 +31,10 @@
 #   mesh_cpu_s N                 CPU seconds all N daemons used so far
 #   mesh_cpu_split N             the same as MESH_CPU_S, and the busiest
 #                                daemon's as MESH_CPU_MAX_S (no subshell)
-#   mesh_stop N                  SIGTERM to every daemon at once, then
+#   mesh_stop N [TAG]            SIGTERM to every daemon at once, then
 #                                netns_stop each (SIGKILL after 3 s); their
-#                                output is kept as <name>-<N>.out / .err
+#                                output is kept as <name>-<TAG>.out / .err
+#                                (TAG defaults to N)
 #
 # Environment: LS_MESH_DAEMON_ARGS, extra arguments for every daemon (split
 # on spaces). Convergence is watched by one python3 process reading every
@@ -210,12 +211,12 @@ mesh_idle() {
 }
 
 mesh_stop() {
-  local n=$1 i
+  local n=$1 tag=${2:-$1} i
   for ((i = 1; i <= n; i++)); do kill -TERM "${NETNS_PID[p$i]}" 2>/dev/null || true; done
   for ((i = 1; i <= n; i++)); do
     netns_stop "p$i"
-    mv "$NETNS_LOG_DIR/p$i.out" "$NETNS_LOG_DIR/p$i-$n.out" 2>/dev/null
-    mv "$NETNS_LOG_DIR/p$i.err" "$NETNS_LOG_DIR/p$i-$n.err" 2>/dev/null
+    mv "$NETNS_LOG_DIR/p$i.out" "$NETNS_LOG_DIR/p$i-$tag.out" 2>/dev/null
+    mv "$NETNS_LOG_DIR/p$i.err" "$NETNS_LOG_DIR/p$i-$tag.err" 2>/dev/null
   done
   return 0
 }

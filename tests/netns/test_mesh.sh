@@ -7,7 +7,10 @@
 #     is still running afterwards;
 #   30 peers, only when the machine has the CPU for them (at least 2 cores
 #     and a 1-minute load average under the core count; otherwise a note
-#     says why not): the same within LS_MESH_30_S (default 12) seconds.
+#     says why not): the same within LS_MESH_30_S (default 3) seconds, the
+#     goal of issue #17; the slowest of 30 took 1.65-2.65 s at loads
+#     4-27, and 2.9-5.7 s before a bounded start's libraries were asked
+#     for at once (docs/ARCHITECTURE.md, *Tenth round*).
 # Figures (idle CPU per neighbour, RSS, 60 and 100 peers) come from
 # bench/bench_mesh.sh, not from here.
 # Usage: test_mesh.sh [path/to/lanspread]   (needs root; skips otherwise)
@@ -21,7 +24,7 @@ source "$here/mesh.sh"
 
 bin=${1:-$NETNS_BUILD_DIR/lanspread}
 bound_10=${LS_MESH_10_S:-8}
-bound_30=${LS_MESH_30_S:-12}
+bound_30=${LS_MESH_30_S:-3}
 
 netns_require
 netns_need_bin "$bin"
@@ -41,7 +44,7 @@ run() {
   local n=$1 bound=$2 i dead=""
   mesh_start "$n"
   if mesh_wait_converged "$n" "$bound"; then
-    echo "ok: $n peers: everyone lists every other's game $(awk -v ms="$MESH_CONVERGED_MS" 'BEGIN {printf "%.2f", ms / 1000}') s after the first start (median peer $(awk -v ms="$MESH_MEDIAN_MS" 'BEGIN {printf "%.2f", ms / 1000}') s, bound $bound s)"
+    echo "ok: $n peers: everyone lists every other's game $(awk -v ms="$MESH_CONVERGED_MS" 'BEGIN {printf "%.2f", ms / 1000}') s after the first start (median peer $(awk -v ms="$MESH_MEDIAN_MS" 'BEGIN {printf "%.2f", ms / 1000}') s, the slowest $(awk -v ms="$MESH_OWN_MAX_MS" 'BEGIN {printf "%.2f", ms / 1000}') s after its own start, bound $bound s)"
   else
     fail "$n peers: only $MESH_DONE of $n listed every other's game within $bound s (not: $MESH_MISSING)"
   fi
@@ -63,8 +66,4 @@ else
   echo "note: 30 peers not run: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) (needs >= 2 cores and a load under the core count)"
 fi
 
-if ((failures)); then
-  echo "FAILED: $failures check(s)"
-  exit 1
-fi
-echo "all mesh scenarios passed"
+netns_verdict "all mesh scenarios passed"

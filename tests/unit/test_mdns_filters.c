@@ -5,8 +5,10 @@
 #include "testutil.h"
 
 #include "lanspread/discovery.h"
+#include "lanspread/peer.h"
 #include "peer/link.h"
 #include "peer/mdns.h"
+#include "peer/relay.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -351,6 +353,71 @@ static void a_redial_of_a_failed_target_holds_no_place_until_it_links(void **sta
     assert_false(ls__link_holds_place(&closing));
 }
 
+/* Issue #17: with a links target a listed peer's library is asked for at
+ * once (its peers beyond the target get no link), unless a connection to
+ * it is in its handshake; a full mesh waits for its own link. */
+static void a_bounded_peer_asks_for_relayed_libraries_at_once(void **state)
+{
+    (void)state;
+    assert_int_equal(ls__relay_defer_ms(true, false), 0);
+    assert_int_equal(ls__relay_defer_ms(true, true), RELAY_DEFER_MS);
+    assert_int_equal(ls__relay_defer_ms(false, false), RELAY_DEFER_MS);
+    assert_int_equal(ls__relay_defer_ms(false, true), RELAY_DEFER_MS);
+}
+
+/* A lister that answered an error is asked once more before the next one
+ * (a relay linked to the owner fetches its library on the first ask); a
+ * second error, or a missed deadline, moves on. */
+static void a_refusing_lister_is_asked_once_more_then_passed_over(void **state)
+{
+    (void)state;
+    uint8_t refusals = 0;
+    assert_false(ls__relay_next_lister(true, &refusals)); /* first error: the same again */
+    assert_true(ls__relay_next_lister(true, &refusals));  /* second: the next lister */
+    assert_int_equal(refusals, 0);
+    assert_false(ls__relay_next_lister(true, &refusals)); /* the next one gets its second chance */
+    assert_true(ls__relay_next_lister(false, &refusals)); /* silent: passed over at once */
+    assert_int_equal(refusals, 0);
+    assert_true(ls__relay_next_lister(false, &refusals));
+}
+
+/* Issue #17: a party is sized (a small one turns to a full mesh) no sooner
+ * than MDNS_PARTY_SIZED_MS, and only once every peer heard of is present:
+ * on a loaded machine up to 75 of 100 peers sized at 3 s took their party
+ * for a small one (their hosts had read a few answers) and dialled up to
+ * 32 peers each; or once none came for MDNS_PARTY_STILL_MS (a peer of
+ * another version is heard of, never present: sized at 10 s, a restarted
+ * peer of test_peers.sh linked its ninth peer too late). At
+ * MDNS_PARTY_SIZED_MAX_MS it is sized whatever the counts. */
+static void the_party_is_sized_once_all_it_heard_of_is_present(void **state)
+{
+    (void)state;
+    const uint64_t growing = MDNS_PARTY_STILL_MS - 1, still = MDNS_PARTY_STILL_MS;
+    assert_false(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS - 1, 5, 5, still)); /* too soon */
+    assert_true(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, 5, 5, growing));
+    assert_true(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, 0, 0, growing)); /* alone */
+    /* still learning: 17 heard of, 10 present and more coming */
+    assert_false(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, 17, 10, growing));
+    assert_false(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MAX_MS - 1, 17, 16, growing));
+    assert_true(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MAX_MS, 17, 10, growing));
+    /* one heard of never comes (another version): none came for a while */
+    assert_true(ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, 10, 9, still));
+    /* a big party stays bounded either way */
+    assert_true(
+        ls__mdns_is_party_heard(MDNS_PARTY_SIZED_MS, LS_PEER_FULL_MESH_MAX + 1, 3, growing));
+}
+
+/* Issue #17: a `peers` answered busy is told again from where it began;
+ * an ack, or a failure that is not busy (a reset stream, a closed link),
+ * moves nothing back. */
+static void a_peers_answered_busy_is_told_again(void **state)
+{
+    (void)state;
+    assert_int_equal(ls__peers_rewind(9, 4, true), 4);
+    assert_int_equal(ls__peers_rewind(9, 4, false), 9);
+    assert_int_equal(ls__peers_rewind(3, 4, true), 3); /* rewound already by an older one */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +434,10 @@ int main(void)
         cmocka_unit_test(a_redial_of_a_failed_target_holds_no_place_until_it_links),
         cmocka_unit_test(preference_forgets_the_peers_that_left),
         cmocka_unit_test(the_party_size_grows_at_once_and_shrinks_after_a_while),
+        cmocka_unit_test(a_bounded_peer_asks_for_relayed_libraries_at_once),
+        cmocka_unit_test(a_refusing_lister_is_asked_once_more_then_passed_over),
+        cmocka_unit_test(the_party_is_sized_once_all_it_heard_of_is_present),
+        cmocka_unit_test(a_peers_answered_busy_is_told_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -939,6 +939,14 @@ static void raw_relay_ready(fixture_t *f, int to, ls_raw_peer_t *raw, char **raw
     ls_raw_result_free(&result);
 }
 
+/* Three peers made, peer 0 started alone, and a raw relay linked to it. */
+static void peer0_with_raw_relay(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
+{
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    raw_relay_ready(f, 0, raw, raw_state);
+}
+
 /* The raw peer's `peers`: answered peers_ack once peer 0 acted on it. */
 static void raw_lists(ls_raw_peer_t *raw, ls_peer_addr_t *entries, size_t count)
 {
@@ -996,9 +1004,7 @@ static void a_lone_lister_that_misses_deadlines_is_asked_again(void **state)
     ls_raw_peer_t raw;
     ls_raw_result_t result;
     char *raw_state;
-    make_three_peers(f);
-    start_peer(f, 0, -1, NULL, 0);
-    raw_relay_ready(f, 0, &raw, &raw_state);
+    peer0_with_raw_relay(f, &raw, &raw_state);
     raw.is_silent_relay = true;
     ls_peer_addr_t owner = {.library_rev = 0};
     memset(owner.peer_id, 'a', LS_PEER_ID_HEX_LEN);
@@ -1112,6 +1118,80 @@ static void raw_ask_library(ls_raw_peer_t *raw, const char *owner, ls_raw_result
         ls_raw_result_free(result);
         ls_raw_run_for(raw, ASK_EVERY_MS);
     }
+}
+
+/* Issue #17, the slowest of 30 peers: with a links target a peer asks for
+ * a listed peer's library at once (the peers beyond the target get no
+ * link of their own: it waited RELAY_DEFER_MS, and the last libraries of a
+ * bounded start came only when the party was sized and a link was made),
+ * and a relay holds its links' signed libraries before it is asked. Peers
+ * 1 and 2 link only to peer 0 (loopback entries of `peers` are never
+ * dialled): peer 1 lists peer 2's game well within RELAY_DEFER_MS of peer
+ * 0 linking peer 2. */
+#define RELAYED_SOON_MS 1000
+_Static_assert(RELAYED_SOON_MS < RELAY_DEFER_MS, "the bound must fail with the defer");
+
+static void a_bounded_peer_asks_for_a_relayed_library_at_once(void **state)
+{
+    fixture_t *f = *state;
+    f->links_target = 2;
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "alpha", WAIT_MS));
+    /* peer 0 tells a link news at most every LS_PEERS_GOSSIP_MS */
+    usleep((LS_PEERS_GOSSIP_MS + 100) * 1000);
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    assert_true(sees_game(&f->peers[1], "charlie", RELAYED_SOON_MS));
+}
+
+/* With a links target, a relay fetches a linked peer's signed library when
+ * the link tells its `peers`, before anyone asks (it answered the first
+ * ask with an error, and fetched it then: a round trip more for every
+ * peer it told of the owner). A raw peer's first ask gets it. */
+static void a_bounded_relay_holds_its_links_libraries_before_asked(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    f->links_target = 2;
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    raw_relay_ready(f, 0, &raw, &raw_state);
+    ls_raw_run_for(&raw, ASK_EVERY_MS); /* peer 0's fetch is one loopback round trip */
+    raw_ask_library(&raw, ls_peer_id(f->peers[2].rt), &result, 1);
+    assert_int_equal(result.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    ls_raw_result_free(&result);
+    raw_done(&raw, raw_state);
+}
+
+/* Issue #17: a `peers` that comes too soon after the last (a receiver whose
+ * loop stalled reads two at once) is answered busy, not acknowledged: the
+ * sender acted on a plain ack as told and never told that news again (a
+ * 100-peer start logged 612 such `peers` ignored). */
+static void a_peers_too_soon_is_answered_busy(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    peer0_with_raw_relay(f, &raw, &raw_state);
+    ls_peer_addr_t none = {.library_rev = 0};
+    memset(none.peer_id, 'b', LS_PEER_ID_HEX_LEN);
+    snprintf(none.address, sizeof none.address, "127.0.0.1:9");
+    for (int i = 0; i < LS_PEERS_SENDS_MAX; i++)
+        raw_lists(&raw, &none, 1); /* the first ones are acted on at once */
+    ls_msg_t msg = {.kind = LS_MSG_PEERS, .u.peer_list = {.peers = &none, .count = 1}};
+    assert_int_equal(ls_raw_request(&raw, &msg, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_ERROR);
+    assert_int_equal(result.reply.u.error.code, LS_WIRE_BUSY);
+    ls_raw_result_free(&result);
+    raw_done(&raw, raw_state);
 }
 
 /* Peer 0 linked to peer 2; peer 1 linked to nobody but a raw relay that
@@ -2195,6 +2275,12 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_library_travels_a_chain_of_four, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_peers_too_soon_is_answered_busy, ls_swarm_setup,
+                                        ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_bounded_peer_asks_for_a_relayed_library_at_once,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_bounded_relay_holds_its_links_libraries_before_asked,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_game_only_a_relayed_peer_holds_is_downloaded,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_relay_that_never_answers_is_passed_over_for_another,
