@@ -33,6 +33,14 @@ json_check "$B" "/api/games/$game" "doc['state'] == 'downloading'" \
 # The download is there to cancel: cancel is accepted and ends it.
 out=$(api "$B" POST "/api/games/$game/cancel")
 [[ ${out%%$'\n'*} == 202 ]] || fail "cancel of the waiting download was refused: $out"
-wait_for 10 json_check "$B" "/api/games/$game" "doc['state'] != 'downloading'" \
-  || fail "the canceled download still runs"
+# Canceled, the game is either listed in another state (files kept for a
+# resume) or not known here at all (404): its only seeder left and the
+# first verified chunk may have been a small file, which the abort drops
+# with the rest when nothing else of it was verified.
+not_downloading() {
+  local out
+  out=$(api "$B" GET "/api/games/$game") || return 1
+  [[ ${out%%$'\n'*} == 404 ]] || json_check "$B" "/api/games/$game" "doc['state'] != 'downloading'"
+}
+wait_for 10 not_downloading || fail "the canceled download still runs: $(api "$B" GET "/api/games/$game")"
 echo "PASS: a download waiting for peers is busy, and cancelable"
