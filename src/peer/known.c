@@ -249,6 +249,11 @@ struct ls__known {
     uv_mutex_t view_lock;
     ls_known_peer_t view[LS_KNOWN_PEERS_MAX + LS_STATIC_PEERS_MAX];
     size_t view_count;
+    /* the peers remembered at start, and which of them linked since
+     * (ls__known_sizes_party); cleared once the party is sized */
+    char (*start_ids)[LS_PEER_ID_HEX_LEN + 1];
+    bool *is_start_linked;
+    size_t start_count, start_linked;
 };
 
 static int64_t now_s(void)
@@ -419,8 +424,43 @@ void ls__known_dial_due(ls__known_t *k)
             ls__links_dial_if_due(k->config.links, &k->targets[i]);
 }
 
+bool ls__known_sizes_party(size_t remembered, size_t remembered_linked)
+{
+    size_t enough = remembered < LS_PEER_LINKS_TARGET_AUTO ? remembered : LS_PEER_LINKS_TARGET_AUTO;
+    return remembered > 0 && remembered <= LS_PEER_FULL_MESH_MAX && remembered_linked >= enough;
+}
+
+static void forget_start(ls__known_t *k)
+{
+    free(k->start_ids);
+    free(k->is_start_linked);
+    k->start_ids = NULL;
+    k->is_start_linked = NULL;
+    k->start_count = 0;
+}
+
+/* One pass over the start list (at most LS_KNOWN_PEERS_MAX) per new link,
+ * until the party is sized. */
+static void note_start_linked(ls__known_t *k, const char *peer_id)
+{
+    for (size_t i = 0; i < k->start_count; i++) {
+        if (k->is_start_linked[i] || strcmp(k->start_ids[i], peer_id) != 0)
+            continue;
+        k->is_start_linked[i] = true;
+        k->start_linked++;
+        if (ls__known_sizes_party(k->start_count, k->start_linked)) {
+            ls_info("peer", "%zu of the %zu peers remembered are back: the party is sized",
+                    k->start_linked, k->start_count);
+            ls__links_party_sizing(k->config.links, true);
+            forget_start(k);
+        }
+        return;
+    }
+}
+
 void ls__known_seen(ls__known_t *k, const char *peer_id, const char *address, const char *name)
 {
+    note_start_linked(k, peer_id);
     if (!ls_peer_address_is_valid(address))
         return; /* nothing to dial it back at */
     ls_known_peer_t *p = ls__known_list_seen(&k->list, peer_id, address, name, now_s());
@@ -480,6 +520,17 @@ int ls__known_new(const ls__known_config_t *config, ls__known_t **out)
         aim_target(k, &sorted[i], now + LS_KNOWN_FIRST_DIAL_MS + i * LS_KNOWN_DIAL_SPREAD_MS);
     if (k->list.count > 0)
         ls_info("peer", "%zu remembered peers to dial", k->list.count);
+    /* Without memory for it, the party is sized as without remembered
+     * peers: by mDNS. */
+    k->start_ids = k->list.count ? calloc(k->list.count, sizeof *k->start_ids) : NULL;
+    k->is_start_linked = k->list.count ? calloc(k->list.count, sizeof *k->is_start_linked) : NULL;
+    if (k->start_ids && k->is_start_linked) {
+        for (size_t i = 0; i < k->list.count; i++)
+            memcpy(k->start_ids[i], k->list.peers[i].peer_id, sizeof k->start_ids[i]);
+        k->start_count = k->list.count;
+    } else {
+        forget_start(k);
+    }
     ls__known_publish(k);
     *out = k;
     return 0;
@@ -507,6 +558,7 @@ void ls__known_free(ls__known_t *k)
     if (!k)
         return;
     uv_mutex_destroy(&k->view_lock);
+    forget_start(k);
     free(k->state_dir);
     free(k);
 }

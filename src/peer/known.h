@@ -81,6 +81,16 @@ typedef struct {
     const size_t *added_count;
 } ls__known_config_t;
 
+/* A restarted peer's memory sizes its party: once its first links went to
+ * peers it remembered at start (all of them, or LS_PEER_LINKS_TARGET_AUTO:
+ * as many as an unsized party may link), and it remembered a small party
+ * (at most LS_PEER_FULL_MESH_MAX), the party is sized at once instead of at
+ * MDNS_PARTY_SIZED_MS: a peer SIGKILLed among 10 came back linked to 8 and
+ * waited 3 s for the ninth while its old link timed out on the others
+ * (tests/netns/test_peers.sh). A memory of another party proves nothing:
+ * its peers do not answer. Pure. */
+bool ls__known_sizes_party(size_t remembered, size_t remembered_linked);
+
 /* Loads the file and makes a dial target per remembered peer. */
 int ls__known_new(const ls__known_config_t *config, ls__known_t **out);
 /* From the reconnect timer: dials the remembered peers that are due. */

@@ -218,6 +218,22 @@ static void config_peer_lines_add_and_remove(void **state)
     free(dir);
 }
 
+/* A restarted peer sizes its party from memory once its first links went
+ * to remembered peers: all of a small party, or as many as an unsized
+ * party may link; never from a memory of a big party or of peers that do
+ * not answer. */
+static void a_small_remembered_party_that_is_back_sizes_the_party(void **state)
+{
+    (void)state;
+    assert_false(ls__known_sizes_party(0, 0)); /* no memory: mDNS sizes it */
+    assert_false(ls__known_sizes_party(2, 1));
+    assert_true(ls__known_sizes_party(2, 2));
+    assert_false(ls__known_sizes_party(9, LS_PEER_LINKS_TARGET_AUTO - 1));
+    assert_true(ls__known_sizes_party(9, LS_PEER_LINKS_TARGET_AUTO));
+    assert_true(ls__known_sizes_party(LS_PEER_FULL_MESH_MAX, LS_PEER_LINKS_TARGET_AUTO));
+    assert_false(ls__known_sizes_party(LS_PEER_FULL_MESH_MAX + 1, LS_PEER_FULL_MESH_MAX + 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +244,7 @@ int main(void)
         cmocka_unit_test(corrupt_file_is_an_empty_list),
         cmocka_unit_test(malformed_entries_are_skipped),
         cmocka_unit_test(config_peer_lines_add_and_remove),
+        cmocka_unit_test(a_small_remembered_party_that_is_back_sizes_the_party),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
