@@ -1766,8 +1766,12 @@ int ls__fetcher_partial_chunk(ls__fetcher_t *fr, const char *game_id, const char
     ls__download_t *dl = fr->is_swarm ? find_download(fr, game_id) : NULL;
     if (!dl || !dl->by_path)
         return LS_ENOENT;
-    if (dl->state != DL_FETCHING)
-        return LS_ENOT_DOWNLOADED; /* preparing, committing or ending */
+    /* Committing, every chunk is verified and in place (the commit only
+     * writes version.ini): refused then, five downloaders finishing
+     * together answered a sixth's requests for its last chunk with errors,
+     * and its download failed after its tries (netns_test_swarm, once). */
+    if (dl->state != DL_FETCHING && dl->state != DL_COMMITTING)
+        return LS_ENOT_DOWNLOADED; /* preparing or ending */
     size_t lo = 0, hi = dl->by_path_count;
     const ls_file_desc_t *file = NULL;
     size_t file_index = 0;
