@@ -118,6 +118,11 @@ typedef struct {
      * LS_PEER_LINKS_FULL_MESH: a full mesh however many there are. */
     uint32_t links_target;
     ls_peer_limits_t limits; /* all 0: no limits, and none while playing */
+    /* Test hook: called on a worker thread when a download's commit
+     * begins (every chunk verified and in place, version.ini not yet
+     * written); the commit waits until it returns. NULL: none. */
+    void (*test_commit_hook)(const char *game_id, void *arg);
+    void *test_commit_arg;
 } ls_peer_config_t;
 
 /* The seed's PeerEvent set. Each kind carries the payload named after it

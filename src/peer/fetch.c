@@ -772,6 +772,8 @@ static void commit_work(uv_work_t *req)
 {
     ls_dl_job_t *job = req->data;
     ls__download_t *dl = job->dl;
+    if (dl->fr->config.commit_hook)
+        dl->fr->config.commit_hook(dl->game_id, dl->fr->config.commit_arg);
     job->status = ls_dl_tx_commit(dl->tx);
     if (job->status == 0) {
         ls_resume_remove(dl->fr->state_dir, dl->game_id);

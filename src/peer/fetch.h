@@ -49,6 +49,9 @@ typedef struct {
      * by it and charged its length (ls__fetcher_pump_all when it admits
      * again). */
     ls__shaper_t *shaper;
+    /* ls_peer_config_t's test_commit_hook; NULL: none. */
+    void (*commit_hook)(const char *game_id, void *arg);
+    void *commit_arg;
 } ls__fetcher_config_t;
 
 int ls__fetcher_new(const ls__fetcher_config_t *config, ls__fetcher_t **out);

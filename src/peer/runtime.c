@@ -1126,6 +1126,8 @@ static int make_objects(ls_peer_runtime_t *rt)
         .state_dir = rt->state_dir,
         .plan_mode = rt->plan_mode,
         .fetch_stall_ms = rt->fetch_stall_ms,
+        .commit_hook = rt->commit_hook,
+        .commit_arg = rt->commit_arg,
         .hooks = {.ended = download_ended,
                   .published = download_published,
                   .is_busy = install_busy,
@@ -1253,6 +1255,8 @@ static int copy_config(ls_peer_runtime_t *rt, const ls_peer_config_t *config)
     rt->reconnect_ms = config->reconnect_ms ? config->reconnect_ms : 2000;
     rt->plan_mode = config->plan_mode;
     rt->fetch_stall_ms = config->fetch_stall_ms ? config->fetch_stall_ms : 60000;
+    rt->commit_hook = config->test_commit_hook;
+    rt->commit_arg = config->test_commit_arg;
     rt->protocol_version =
         config->protocol_version ? config->protocol_version : LS_PROTOCOL_VERSION;
     rt->monitor_settle_ms = config->monitor_settle_ms;

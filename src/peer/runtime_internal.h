@@ -59,6 +59,8 @@ struct ls_peer_runtime {
     uint32_t protocol_version;
     uint32_t plan_mode;
     uint32_t fetch_stall_ms;
+    void (*commit_hook)(const char *game_id, void *arg); /* test hook (ls_peer_config_t) */
+    void *commit_arg;
     uint32_t hello_deadline_ms;
     uint32_t serve_stall_ms;
     uint32_t serve_wait_ms;

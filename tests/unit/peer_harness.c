@@ -676,6 +676,8 @@ void ls_swarm_launch_peer(ls_swarm_t *f, int i, const int *targets, size_t n, co
                                .serve_wait_ms = f->serve_wait_ms,
                                .serve_total_max = f->serve_total_max,
                                .links_target = f->links_target,
+                               .test_commit_hook = f->commit_hook,
+                               .test_commit_arg = f->commit_arg,
                                .protocol_version = protocol_version,
                                .monitor_settle_ms = 100};
     assert_true(n <= LS_SWARM_MAX);

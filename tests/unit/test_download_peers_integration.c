@@ -206,6 +206,62 @@ static void seeder_appearing_mid_download_gets_work(void **state)
     assert_true(served > 0);
 }
 
+/* A raw swarm peer past its hello with p; returns its scratch directory
+ * (raw_probe_close removes it). */
+static char *raw_probe_open(ls_test_peer_t *p, ls_raw_peer_t *raw)
+{
+    char *features[] = {"chunk-sha256", LS_FEATURE_SWARM};
+    ls_raw_result_t result;
+    char *raw_state = ls_test_mkdtemp("raw");
+    assert_int_equal(ls_raw_open(raw, raw_state), 0);
+    assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(p->rt)), 0);
+    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, 2, &result), 0);
+    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
+    ls_raw_result_free(&result);
+    return raw_state;
+}
+
+static void raw_probe_close(ls_raw_peer_t *raw, char *raw_state)
+{
+    ls_raw_close(raw);
+    ls_test_rmtree(raw_state);
+    free(raw_state);
+}
+
+/* Asks for chunk c of alpha.pak: true when it is served, and then with the
+ * bytes of source (the seeder's file); false when it is refused. */
+static bool raw_probe_chunk(ls_raw_peer_t *raw, const uint8_t *source, size_t c,
+                            ls_raw_result_t *result)
+{
+    ls_msg_t get = {.kind = LS_MSG_GET_FILE_CHUNK,
+                    .u.file_request = {.game_id = "alpha",
+                                       .path = "alpha.pak",
+                                       .offset = c * LS_CHUNK_SIZE,
+                                       .length = LS_CHUNK_SIZE}};
+    assert_int_equal(ls_raw_request(raw, &get, result), 0);
+    if (result->reply.kind != LS_MSG_FILE_CHUNK) {
+        assert_int_equal(result->reply.kind, LS_MSG_ERROR);
+        return false;
+    }
+    uint8_t want[LS_SHA256_LEN];
+    ls_sha256(source + c * LS_CHUNK_SIZE, LS_CHUNK_SIZE, want);
+    assert_int_equal(result->body_len, LS_CHUNK_SIZE);
+    assert_memory_equal(result->body_sha256, want, LS_SHA256_LEN);
+    return true;
+}
+
+/* The seeder's (peer 0's) alpha.pak, of size bytes. */
+static uint8_t *read_source(ls_swarm_t *f, size_t size)
+{
+    char path[512];
+    uint8_t *source = NULL;
+    size_t source_len = 0;
+    snprintf(path, sizeof path, "%s/games/alpha/alpha.pak", f->peers[0].dir);
+    assert_int_equal(ls_fs_read_file(path, size, (char **)&source, &source_len), 0);
+    assert_int_equal(source_len, size);
+    return source;
+}
+
 /* A downloader serves its partial copy chunk by chunk, but only what it has
  * verified and written: probed while its download runs, some chunks are
  * refused (not_downloaded) and every chunk it does serve has the seeder's
@@ -216,8 +272,6 @@ static void a_partial_copy_serves_only_verified_chunks(void **state)
     const size_t chunks = 160, size = chunks * LS_CHUNK_SIZE;
     int d = ls_swarm_start(f, 1, size);
     ls_test_peer_t *p = &f->peers[d];
-    char *features[] = {"chunk-sha256", LS_FEATURE_SWARM};
-    char path[512];
     ls_raw_peer_t raw;
     ls_raw_result_t result;
     size_t served = 0, refused = 0;
@@ -227,33 +281,12 @@ static void a_partial_copy_serves_only_verified_chunks(void **state)
         ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, LS_SWARM_WAIT_MS);
     assert_non_null(ev);
     json_decref(ev);
-    char *raw_state = ls_test_mkdtemp("raw");
-    assert_int_equal(ls_raw_open(&raw, raw_state), 0);
-    assert_int_equal(ls_raw_connect(&raw, ls_peer_listen_port(p->rt)), 0);
-    assert_int_equal(ls_raw_handshake_with(&raw, NULL, features, 2, &result), 0);
-    assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
-    ls_raw_result_free(&result);
-
-    snprintf(path, sizeof path, "%s/games/alpha/alpha.pak", f->peers[0].dir);
-    uint8_t *source = NULL;
-    size_t source_len = 0;
-    assert_int_equal(ls_fs_read_file(path, size, (char **)&source, &source_len), 0);
-    assert_int_equal(source_len, size);
+    char *raw_state = raw_probe_open(p, &raw);
+    uint8_t *source = read_source(f, size);
     for (size_t c = 0; c < chunks && (served == 0 || refused == 0); c++) {
-        ls_msg_t get = {.kind = LS_MSG_GET_FILE_CHUNK,
-                        .u.file_request = {.game_id = "alpha",
-                                           .path = "alpha.pak",
-                                           .offset = c * LS_CHUNK_SIZE,
-                                           .length = LS_CHUNK_SIZE}};
-        assert_int_equal(ls_raw_request(&raw, &get, &result), 0);
-        if (result.reply.kind == LS_MSG_FILE_CHUNK) {
-            uint8_t want[LS_SHA256_LEN];
-            ls_sha256(source + c * LS_CHUNK_SIZE, LS_CHUNK_SIZE, want);
-            assert_int_equal(result.body_len, LS_CHUNK_SIZE);
-            assert_memory_equal(result.body_sha256, want, LS_SHA256_LEN);
+        if (raw_probe_chunk(&raw, source, c, &result)) {
             served++;
         } else {
-            assert_int_equal(result.reply.kind, LS_MSG_ERROR);
             if (result.reply.u.error.code != LS_WIRE_NOT_DOWNLOADED)
                 fail_msg("chunk %zu: %s", c, result.reply.u.error.message);
             refused++;
@@ -261,15 +294,98 @@ static void a_partial_copy_serves_only_verified_chunks(void **state)
         ls_raw_result_free(&result);
     }
     free(source);
-    ls_raw_close(&raw);
-    ls_test_rmtree(raw_state);
-    free(raw_state);
+    raw_probe_close(&raw, raw_state);
     assert_true(served > 0);
     assert_true(refused > 0);
     bool finished;
     ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
     ls_swarm_expect_finished(f, ev, finished);
     json_decref(ev);
+}
+
+/* Holds a download's commit open until the test releases it (bounded:
+ * the commit goes on after HOLD_MS whatever the test does). */
+#define HOLD_MS 60000
+typedef struct {
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    bool is_committing;
+    bool is_released;
+} commit_hold_t;
+
+static void hold_commit(const char *game_id, void *arg)
+{
+    (void)game_id;
+    commit_hold_t *h = arg;
+    uv_mutex_lock(&h->lock);
+    h->is_committing = true;
+    uv_cond_broadcast(&h->cond);
+    uint64_t deadline = uv_hrtime() + (uint64_t)HOLD_MS * 1000000ull;
+    while (!h->is_released && uv_hrtime() < deadline)
+        (void)uv_cond_timedwait(&h->cond, &h->lock, 100 * 1000000ull);
+    uv_mutex_unlock(&h->lock);
+}
+
+static bool wait_committing(commit_hold_t *h)
+{
+    uv_mutex_lock(&h->lock);
+    uint64_t deadline = uv_hrtime() + (uint64_t)END_MS * 1000000ull;
+    while (!h->is_committing && uv_hrtime() < deadline)
+        (void)uv_cond_timedwait(&h->cond, &h->lock, 100 * 1000000ull);
+    bool is_committing = h->is_committing;
+    uv_mutex_unlock(&h->lock);
+    return is_committing;
+}
+
+static void release_commit(commit_hold_t *h)
+{
+    uv_mutex_lock(&h->lock);
+    h->is_released = true;
+    uv_cond_broadcast(&h->cond);
+    uv_mutex_unlock(&h->lock);
+}
+
+/* While a download commits (every chunk verified and in place, version.ini
+ * not yet written) its partial copy still serves every chunk: refused in
+ * that window, five downloaders finishing together answered a sixth's
+ * requests for its last chunk with errors and its download failed. */
+static void a_committing_download_still_serves_its_chunks(void **state)
+{
+    ls_swarm_t *f = *state;
+    const size_t chunks = 6, size = chunks * LS_CHUNK_SIZE;
+    /* Static: a failed assertion leaves the runtime (and the hook's worker)
+     * running until the teardown stops it, after this frame is gone. */
+    static commit_hold_t hold;
+    assert_int_equal(uv_mutex_init(&hold.lock), 0);
+    assert_int_equal(uv_cond_init(&hold.cond), 0);
+    f->commit_hook = hold_commit;
+    f->commit_arg = &hold;
+    int d = ls_swarm_start(f, 1, size);
+    ls_test_peer_t *p = &f->peers[d];
+    char path[512];
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    assert_true(wait_committing(&hold));
+    snprintf(path, sizeof path, "%s/games/alpha/version.ini", p->dir);
+    assert_int_equal(access(path, F_OK), -1); /* the sentinel is written last */
+    char *raw_state = raw_probe_open(p, &raw);
+    uint8_t *source = read_source(f, size);
+    for (size_t c = 0; c < chunks; c++) {
+        if (!raw_probe_chunk(&raw, source, c, &result))
+            fail_msg("chunk %zu refused while committing: %s", c, result.reply.u.error.message);
+        ls_raw_result_free(&result);
+    }
+    free(source);
+    raw_probe_close(&raw, raw_state);
+    release_commit(&hold);
+    bool finished;
+    json_t *ev = ls_swarm_wait_download_end(f, p, 0, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+    ls_swarm_assert_same_file(f, 0, d, "games/alpha/version.ini");
 }
 
 static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
@@ -933,6 +1049,8 @@ int main(void)
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(seeder_appearing_mid_download_gets_work, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_committing_download_still_serves_its_chunks,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_partial_copy_serves_only_verified_chunks, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish,
