@@ -238,6 +238,9 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
          * fewer than N links exist (libraries of the others come by relay;
          * no on-demand dial for downloads yet). */
         {"links-target", required_argument, NULL, 'Z'},
+        /* For tests only: the redial interval of static and remembered
+         * peers (the runtime's reconnect tick; default 2000). */
+        {"reconnect-ms", required_argument, NULL, 'R'},
         {"log-file", required_argument, NULL, 'L'},
         {"config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
@@ -288,6 +291,9 @@ static int parse_options(int argc, char **argv, ls_daemon_options_t *o)
             break;
         case 'i':
             o->peer.ping_interval_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'R':
+            o->peer.reconnect_ms = (uint32_t)strtoul(optarg, NULL, 10);
             break;
         case 'j':
             o->as_json = true;

@@ -991,7 +991,13 @@ static void links_target_update(ls__links_t *links)
         ls__links_auto_target(links->config.links_target, links->is_party_sized, links->party.size);
     if (target == links->target)
         return;
+    bool is_wider = target == 0 || (links->target != 0 && target > links->target);
     links->target = target;
+    /* The targets the bound held back are dialled now, not at the next
+     * reconnect tick: a restarted peer whose remembered peers sized its
+     * party linked its ninth peer only then, reconnect_ms later. */
+    if (is_wider && links->endpoint && !uv_is_active((uv_handle_t *)&links->dial_timer))
+        uv_timer_start(&links->dial_timer, dial_timer_cb, 0, 0);
     if (target)
         ls_info("peer", "%zu peers known: at most %u links, the others' libraries by relay",
                 links->party.size, (unsigned)target);
