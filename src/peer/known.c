@@ -242,9 +242,10 @@ struct ls__known {
     ls__dial_target_t targets[LS_KNOWN_PEERS_MAX];
     bool is_used[LS_KNOWN_PEERS_MAX];
     uv_timer_t save_timer;
-    bool is_dirty;   /* the list changed since the last save was queued */
-    bool is_saving;  /* a save job runs */
-    bool is_stopped; /* the timer is closed: saves are queued at once */
+    uv_timer_t dial_timer; /* the next target's dial time (ls__known_dial_due) */
+    bool is_dirty;         /* the list changed since the last save was queued */
+    bool is_saving;        /* a save job runs */
+    bool is_stopped;       /* the timer is closed: saves are queued at once */
     /* the published list, for other threads */
     uv_mutex_t view_lock;
     ls_known_peer_t view[LS_KNOWN_PEERS_MAX + LS_STATIC_PEERS_MAX];
@@ -417,11 +418,28 @@ static void schedule_save(ls__known_t *k)
         uv_timer_start(&k->save_timer, save_timer_cb, LS_KNOWN_SAVE_DELAY_MS, 0);
 }
 
+static void dial_timer_cb(uv_timer_t *timer)
+{
+    ls__known_dial_due(timer->data);
+}
+
+/* The timer wakes for the next target's dial time: the start's first dials
+ * (LS_KNOWN_FIRST_DIAL_MS on, spread) waited for the runtime's reconnect
+ * tick (reconnect_ms, 2 s), so a restarted peer without mDNS met its party
+ * only then. */
 void ls__known_dial_due(ls__known_t *k)
 {
-    for (size_t i = 0; i < LS_KNOWN_PEERS_MAX; i++)
-        if (k->is_used[i])
-            ls__links_dial_if_due(k->config.links, &k->targets[i]);
+    uint64_t now = ls__links_now(k->config.links), next = 0;
+    for (size_t i = 0; i < LS_KNOWN_PEERS_MAX; i++) {
+        if (!k->is_used[i])
+            continue;
+        ls__links_dial_if_due(k->config.links, &k->targets[i]);
+        uint64_t at = k->targets[i].next_dial_ms;
+        if (at > now && (next == 0 || at < next))
+            next = at;
+    }
+    if (next != 0 && !k->is_stopped)
+        uv_timer_start(&k->dial_timer, dial_timer_cb, next - now, 0);
 }
 
 bool ls__known_sizes_party(size_t remembered, size_t remembered_linked)
@@ -510,6 +528,8 @@ int ls__known_new(const ls__known_config_t *config, ls__known_t **out)
     uv_mutex_init(&k->view_lock);
     uv_timer_init(config->loop, &k->save_timer);
     k->save_timer.data = k;
+    uv_timer_init(config->loop, &k->dial_timer);
+    k->dial_timer.data = k;
     ls__known_load(k->state_dir, &k->list);
     /* the most recently seen are dialled first, the rest spread out */
     ls_known_peer_t *sorted = k->view; /* scratch until the first publish */
@@ -549,6 +569,8 @@ void ls__known_stop(ls__known_t *k)
     k->is_stopped = true;
     uv_timer_stop(&k->save_timer);
     uv_close((uv_handle_t *)&k->save_timer, NULL);
+    uv_timer_stop(&k->dial_timer);
+    uv_close((uv_handle_t *)&k->dial_timer, NULL);
     if (k->is_dirty && !k->is_saving)
         queue_save(k);
 }

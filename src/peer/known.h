@@ -93,7 +93,9 @@ bool ls__known_sizes_party(size_t remembered, size_t remembered_linked);
 
 /* Loads the file and makes a dial target per remembered peer. */
 int ls__known_new(const ls__known_config_t *config, ls__known_t **out);
-/* From the reconnect timer: dials the remembered peers that are due. */
+/* Dials the remembered peers that are due; called by the runtime (at
+ * start, on its reconnect tick, when a dial slot frees) and by its own
+ * timer, armed for the next target's dial time. */
 void ls__known_dial_due(ls__known_t *known);
 /* A handshake completed with a new peer (its first ready link). */
 void ls__known_seen(ls__known_t *known, const char *peer_id, const char *address, const char *name);
