@@ -36,6 +36,7 @@ typedef struct ls_serve_stream {
     bool holds_fd;                         /* counted in open_files, until the source takes it */
     size_t buffered;                       /* request bytes counted in the buffer budgets */
     bool is_buffered_unverified;           /* ...in the budget of unverified connections */
+    uint64_t counted;                      /* its bytes already in its game's upload bytes */
     uint64_t acked_seen;                   /* body bytes the receiver had acknowledged... */
     uint64_t progress_ms;                  /* ...when last seen to grow (0: not yet sending) */
     struct ls_serve_stream *next_transfer; /* in the server's list of transfers */
@@ -1022,6 +1023,18 @@ static ls_upload_t *upload_of(ls__server_t *server, const char *game_id)
     return &server->uploads[slot];
 }
 
+/* Counts a transfer's bytes up to `upto` (at most its body) in its game's
+ * upload bytes, once each. */
+static void count_upload(ls_serve_stream_t *ss, uint64_t upto)
+{
+    if (upto > ss->reply.length)
+        upto = ss->reply.length;
+    if (upto <= ss->counted)
+        return;
+    upload_of(ss->server, ss->game_id)->bytes += upto - ss->counted;
+    ss->counted = upto;
+}
+
 /* Distinct peers a game's transfers go to now (a downloader's window has
  * several at once: counted per transfer, one downloader showed as "to 3
  * peers"). O(transfers^2) per game, once per LS_UPLOAD_INTERVAL_MS, with
@@ -1046,6 +1059,13 @@ size_t ls__server_uploads(ls__server_t *server, uint64_t now_ms, ls__upload_stat
     uint64_t span = now_ms > server->sample_ms ? now_ms - server->sample_ms : 1;
     size_t n = 0;
     *rate_bps = 0;
+    /* Bytes count as the receiver acknowledges them (its reply header
+     * too, a few hundred bytes early), not when a body ends: chunks
+     * served side by side under an upload limit ended together, and the
+     * rate read 0 ("uploads stopped") and then twice the limit. */
+    for (ls_serve_stream_t *ss = server->sending; ss; ss = ss->next_transfer)
+        if (ss->body && ss->stream)
+            count_upload(ss, ls_net_stream_acked_bytes(ss->stream));
     for (size_t i = 0; i < server->upload_count; i++) {
         ls_upload_t *u = &server->uploads[i];
         uint64_t rate = (u->bytes - u->bytes_at_sample) * 1000u / span;
@@ -1068,7 +1088,7 @@ static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
     ls_serve_stream_t *ss = ls_net_stream_user_data(s);
     /* A body that went out whole counts as uploaded. */
     if (status == 0 && (ss->is_transfer || ss->is_sent))
-        upload_of(ss->server, ss->game_id)->bytes += ss->reply.length;
+        count_upload(ss, ss->reply.length);
     if (ss->server->shaper)
         ls__shaper_forget(ss->server->shaper, s);
     ss->stream = NULL;

@@ -88,8 +88,8 @@ wait_for 5 json_check "$A" /api/status \
   || fail "alpha's status does not show the upload of $game: $(api "$A" GET /api/status)"
 "$bin" status --state "$A" | grep -q "^uploading:" || fail "lanspread status prints no upload line"
 # Once the download is over no transfer of it runs: the last upload-progress
-# says so (bytes count when a transfer ends, so a quiet second must not end
-# the events while transfers still run).
+# says so (a quiet second, with no bytes acknowledged, must not end the
+# events while transfers still run).
 wait_for 5 json_check "$A" /api/status \
   "all(g['peers'] == 0 for g in doc['uploads']['games']) and doc['uploads']['rate_bps'] == 0" \
   || fail "alpha's status still shows transfers running: $(api "$A" GET /api/status)"

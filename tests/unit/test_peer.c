@@ -887,6 +887,49 @@ static void a_download_that_finishes_under_a_join_query_outlives_it(void **state
     ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
 }
 
+/* The upload a seeder shows follows its bytes as they go, not as chunks
+ * end: under an upload limit, the chunks served side by side ended
+ * together, and the rate read 0 ("uploads stopped") between bursts while
+ * the download ran. */
+#define SHOWN_RATE (2u * 1024u * 1024u)
+#define SHOWN_GAME_SIZE (8 * LS_CHUNK_SIZE) /* ~4 s at SHOWN_RATE */
+
+static void the_upload_shown_follows_the_bytes_sent(void **state)
+{
+    fixture_t *f = *state;
+    int d = ls_swarm_start(f, 1, SHOWN_GAME_SIZE);
+    test_peer_t *p = &f->peers[d], *seeder = &f->peers[0];
+    ls_peer_command_t slow = {.kind = LS_CMD_SET_LIMITS,
+                              .limits = {.max_upload = SHOWN_RATE},
+                              .limit_fields = LS_LIMIT_MAX_UPLOAD};
+    assert_int_equal(ls_peer_submit(seeder->rt, &slow), 0);
+    size_t since = ls_event_log_mark(&seeder->events);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    bool finished;
+    json_t *ev = ls_swarm_wait_download_end(f, p, 0, 6 * WAIT_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    /* every sample taken while part of the game had gone out */
+    size_t samples = 0, i;
+    while ((i = ls_event_log_index_of(&seeder->events, since, LS_EVENT_UPLOAD_PROGRESS, NULL,
+                                      NULL)) != SIZE_MAX) {
+        since = i + 1;
+        json_t *up = ls_event_log_wait(&seeder->events, i, LS_EVENT_UPLOAD_PROGRESS, NULL, NULL, 0);
+        assert_non_null(up);
+        json_t *game = json_array_get(json_object_get(up, "games"), 0);
+        json_int_t bytes = json_integer_value(json_object_get(game, "bytes"));
+        json_int_t rate = json_integer_value(json_object_get(up, "rate_bps"));
+        if (bytes > 0 && bytes < (json_int_t)SHOWN_GAME_SIZE) {
+            samples++;
+            if (rate == 0)
+                fail_msg("sample %zu: rate 0 with %lld of %u bytes sent", samples, (long long)bytes,
+                         (unsigned)SHOWN_GAME_SIZE);
+        }
+        json_decref(up);
+    }
+    assert_true(samples >= 2);
+}
+
 /* Issue #17, connections on demand: peer 1 knows peer 2's game only by
  * relay (both link to peer 0 only); downloading it dials peer 2 on demand
  * at the address peer 0's `peers` gave, and the download succeeds. */
@@ -2327,6 +2370,8 @@ int main(void)
             ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs,
                                         ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(the_upload_shown_follows_the_bytes_sent, ls_swarm_setup,
+                                        ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_download_that_finishes_under_a_join_query_outlives_it,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(
