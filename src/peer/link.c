@@ -643,16 +643,6 @@ void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg)
 static void peers_timer_arm(ls__links_t *links, uint64_t delay_ms);
 static uint64_t peers_gap_ms(const ls_link_t *link);
 
-bool ls__peers_admit(uint64_t now_ms, uint64_t *due_ms)
-{
-    const uint64_t step = LS_PEERS_GOSSIP_MS / 2;
-    uint64_t due = *due_ms > now_ms ? *due_ms : now_ms;
-    if (due - now_ms > (LS_PEERS_BURST_MAX - 1) * step)
-        return false;
-    *due_ms = due + step;
-    return true;
-}
-
 uint64_t ls__peers_rewind(uint64_t sent_seq, uint64_t from_seq, bool is_busy)
 {
     return is_busy && from_seq < sent_seq ? from_seq : sent_seq;
@@ -793,12 +783,14 @@ void ls__link_take_peers(ls_link_t *link, const ls_peer_list_t *list, ls_msg_t *
     ack->kind = LS_MSG_PEERS_ACK;
     if (!link->takes_peers)
         return; /* acknowledged and ignored: it did not list the feature */
-    if (link->peers_heard >= LS_PEERS_SENDS_MAX && !ls__peers_admit(now, &link->peers_heard_ms)) {
+    if (link->peers_heard >= LS_PEERS_SENDS_MAX &&
+        now - link->peers_heard_ms < LS_PEERS_GOSSIP_MS / 2) {
         ls_debug("peer", "%s: one peers sooner than allowed; ignored", link->address);
         error_answer(ack, LS_WIRE_BUSY, "peers sooner than allowed: tell it again later");
         return;
     }
     link->peers_heard++;
+    link->peers_heard_ms = now;
     if (links->config.hooks.peers_heard)
         links->config.hooks.peers_heard(link, list, links->config.hooks.userdata);
     if (link->peers_sent == 0)

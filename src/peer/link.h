@@ -67,22 +67,10 @@ typedef struct {
  * (uncapped, at most once per LS_PEERS_GOSSIP_MS once the first sends are
  * used: each hop of a library's way across a bounded mesh waits for it).
  * A receiver acts on the first LS_PEERS_SENDS_MAX `peers` of a link at
- * once, then on one per LS_PEERS_GOSSIP_MS / 2 on average, up to
- * LS_PEERS_BURST_MAX at once (ls__peers_admit); more are answered busy and
- * ignored, and their sender tells them again (ls__peers_rewind). */
+ * once, then on at most one per LS_PEERS_GOSSIP_MS / 2 (timer jitter);
+ * more are answered busy and ignored, and their sender tells them again
+ * (ls__peers_rewind). */
 #define LS_PEERS_SENDS_MAX 3
-/* `peers` of one link acted on back to back beyond the average rate: a
- * receiver whose loop stalled reads two sent LS_PEERS_GOSSIP_MS apart at
- * once, and answered the second busy (615 times in one 100-peer start,
- * most while the last libraries spread: each a gap and a round trip more
- * for that news). The rate over time stays one per LS_PEERS_GOSSIP_MS / 2. */
-#define LS_PEERS_BURST_MAX 3
-/* Whether a `peers` heard at now_ms (past the first LS_PEERS_SENDS_MAX) is
- * acted on: *due_ms is the link's schedule (a virtual time, 0 at first)
- * that each one acted on moves LS_PEERS_GOSSIP_MS / 2 on from now or from
- * itself, whichever is later; one comes too soon when the schedule is
- * LS_PEERS_BURST_MAX - 1 steps ahead of now. Pure. */
-bool ls__peers_admit(uint64_t now_ms, uint64_t *due_ms);
 /* Outbound handshakes in flight at once. A party's peers find each other
  * within a second or so and would dial them all together: on a loaded CPU
  * each handshake then waits behind all the others, many outlast the
@@ -121,7 +109,7 @@ struct ls_link {
     bool is_relay_liar;      /* named a library_rev it did not give (relay.c) */
     uint32_t peers_sent;     /* `peers` we sent */
     uint32_t peers_heard;    /* `peers` it sent that we acted on */
-    uint64_t peers_heard_ms; /* ls__peers_admit's schedule of this link */
+    uint64_t peers_heard_ms; /* when we last acted on one */
     uint64_t peers_sent_seq; /* the newest news seq our last `peers` covered */
     uint64_t peers_sent_ms;
     uint64_t ready_seq; /* order in which links became ready (1, 2, ...; 0: not yet) */

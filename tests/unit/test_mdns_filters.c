@@ -432,30 +432,6 @@ static void a_peers_answered_busy_is_told_again(void **state)
     assert_int_equal(ls__peers_rewind(3, 4, true), 3); /* rewound already by an older one */
 }
 
-/* Issue #17: past the first sends, a link's `peers` are acted on at one
- * per LS_PEERS_GOSSIP_MS / 2 on average, LS_PEERS_BURST_MAX back to back
- * (a receiver whose loop stalled reads two sent apart at once: the second
- * was answered busy, and its news came a gap and a round trip later). */
-static void peers_read_together_after_a_stall_are_all_acted_on(void **state)
-{
-    (void)state;
-    const uint64_t step = LS_PEERS_GOSSIP_MS / 2;
-    uint64_t due = 0;
-    assert_true(ls__peers_admit(10000, &due));
-    assert_true(ls__peers_admit(10000, &due)); /* two read together: both acted on */
-    for (int i = 2; i < LS_PEERS_BURST_MAX; i++)
-        assert_true(ls__peers_admit(10000, &due));
-    assert_false(ls__peers_admit(10000, &due));       /* one more: too soon */
-    assert_true(ls__peers_admit(10000 + step, &due)); /* the rate: one per step */
-    assert_false(ls__peers_admit(10000 + step, &due));
-    for (uint64_t t = 20000; t < 30000; t += step)
-        assert_true(ls__peers_admit(t, &due)); /* one per step, for good */
-    unsigned admitted = 0;                     /* a flood: the rate, and one burst */
-    for (uint64_t t = 40000; t < 50000; t += 10)
-        admitted += ls__peers_admit(t, &due);
-    assert_int_equal(admitted, 10000 / step + LS_PEERS_BURST_MAX - 1);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,7 +453,6 @@ int main(void)
         cmocka_unit_test(an_owner_no_lister_gave_is_asked_again_later),
         cmocka_unit_test(the_party_is_sized_once_all_it_heard_of_is_present),
         cmocka_unit_test(a_peers_answered_busy_is_told_again),
-        cmocka_unit_test(peers_read_together_after_a_stall_are_all_acted_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
