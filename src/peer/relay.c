@@ -79,6 +79,7 @@ struct ls__relay {
     uv_timer_t timer;
     bool is_timer_on;
     bool is_settle_due; /* a linked peer's fetch ended: library_settled on the next tick */
+    uint64_t news_ms;   /* a relayed owner was last shown or moved then (0: never) */
     uint64_t serial;    /* requests sent */
 };
 
@@ -290,6 +291,7 @@ static void apply_relayed(ls__relay_t *relay, relay_entry_t *e, const ls_signed_
     }
     e->is_relayed = true;
     if (e->applied_rev != sl->library.library_rev) {
+        relay->news_ms = ls__links_now(relay->config.links); /* leases wait (lease_at) */
         e->applied_rev = sl->library.library_rev;
         e->seq = ls__links_news(relay->config.links); /* told on, beyond two hops */
     }
@@ -494,13 +496,14 @@ static bool relay_deadline_or_lease(ls__relay_t *relay, relay_entry_t *e, uint64
         give_up_on_silence(relay, e);
         return true;
     }
-    if (e->is_relayed && !e->is_in_flight && !e->is_confirming && now >= e->lease_ms) {
+    uint64_t lease_at = ls__relay_lease_at(e->lease_ms, relay->news_ms);
+    if (e->is_relayed && !e->is_in_flight && !e->is_confirming && now >= lease_at) {
         e->is_confirming = true;
         e->tries = 0;
         e->next_ms = now;
     }
-    if (e->is_relayed && !e->is_confirming && e->lease_ms < *lease_ms)
-        *lease_ms = e->lease_ms;
+    if (e->is_relayed && !e->is_confirming && lease_at < *lease_ms)
+        *lease_ms = lease_at;
     return false;
 }
 
@@ -593,6 +596,14 @@ static void fetch_linked(ls__relay_t *relay, ls_link_t *owner)
     memcpy(wanted.peer_id, owner->peer_id, sizeof wanted.peer_id);
     memcpy(wanted.address, owner->address, strlen(owner->address) + 1);
     want(relay, owner, &wanted, 0);
+}
+
+uint64_t ls__relay_lease_at(uint64_t lease_ms, uint64_t news_ms)
+{
+    uint64_t quiet_ms = news_ms + RELAY_LEASE_QUIET_MS;
+    uint64_t latest_ms = lease_ms + RELAY_LEASE_MS;
+    uint64_t at = quiet_ms < latest_ms ? quiet_ms : latest_ms;
+    return at > lease_ms ? at : lease_ms;
 }
 
 bool ls__relay_ask_again_later(bool is_held, bool is_relayed, bool is_confirming,

@@ -37,6 +37,10 @@
  * when RELAY_TRIES_MAX tries across the listers get no library, the owner
  * goes as a lost peer (its games with it). */
 #define RELAY_LEASE_MS 10000
+/* A lease that ran out is confirmed once no relayed owner was shown or
+ * moved for this long (ls__relay_lease_at), at most RELAY_LEASE_MS late: a
+ * party's start is confirmed after its libraries spread, not among them. */
+#define RELAY_LEASE_QUIET_MS 2000
 
 /* A `peers` entry for a peer we have no ready link to is asked for after
  * this long in a full mesh (a link of our own is coming and tells
@@ -59,6 +63,14 @@ uint64_t ls__relay_defer_ms(bool is_bounded, bool is_connecting);
  * only start a fetch of its own), then passed over. *refusals counts the
  * errors in a row of the lister asked. Pure. */
 bool ls__relay_next_lister(bool is_answered, uint8_t *refusals);
+/* When a relayed owner whose lease runs out at lease_ms is confirmed:
+ * once no relayed owner was shown or moved (news_ms, the last time one
+ * was) for RELAY_LEASE_QUIET_MS, and at the latest RELAY_LEASE_MS after
+ * lease_ms. A party's start showed each peer ~85 owners by relay over a
+ * few seconds; their leases ran out together ~10 s later, when a start
+ * slowed by load still spread its last libraries, and each was a whole
+ * get_library (as many requests as the start's own). Pure. */
+uint64_t ls__relay_lease_at(uint64_t lease_ms, uint64_t news_ms);
 /* An owner's tries all failed: whether it is asked again after
  * RELAY_AGAIN_MS (true) rather than forgotten. Only one never relayed to
  * us (nothing shown of it: a lease that failed means it left) and still
