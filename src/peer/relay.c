@@ -31,6 +31,12 @@
 #define RELAY_LISTERS_MAX 4
 /* Leases of owners relayed together run out spread over this much. */
 #define RELAY_LEASE_SPREAD_MS (RELAY_LEASE_MS / 4)
+/* An owner whose every try got no library (its listers were still
+ * fetching it, or their fetch failed) is asked again after this long,
+ * while a link lists it: forgotten, it was never asked again, since a
+ * lister tells of a link in its first `peers` only (one 100-peer start
+ * never converged: 99 of 100 had one peer's library in 40 s). */
+#define RELAY_AGAIN_MS RELAY_LEASE_MS
 
 /* One owner whose library we asked for or hold by relay. */
 typedef struct {
@@ -72,7 +78,9 @@ struct ls__relay {
     ls_strmap_t index; /* peer_id -> entries[] */
     uv_timer_t timer;
     bool is_timer_on;
-    uint64_t serial; /* requests sent */
+    bool is_settle_due; /* a linked peer's fetch ended: library_settled on the next tick */
+    uint64_t news_ms;   /* a relayed owner was last shown or moved then (0: never) */
+    uint64_t serial;    /* requests sent */
 };
 
 /* What an exchange's callback needs: the entry may be gone by then. */
@@ -81,6 +89,8 @@ typedef struct {
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     uint64_t serial; /* a reply to an older request than the entry's is stale */
 } relay_request_t;
+
+static void timer_at(ls__relay_t *relay, uint64_t delay_ms);
 
 static relay_entry_t *entry_find(const ls__relay_t *relay, const char *peer_id)
 {
@@ -101,8 +111,11 @@ static void entry_remove(ls__relay_t *relay, relay_entry_t *e)
     ls__exchange_t *exchange = e->exchange;
     e->exchange = NULL;
     e->serial = 0; /* its reply_cb, run by the cancel, finds it stale */
-    if (exchange)
+    if (exchange) {
         ls__exchange_cancel(exchange);
+        relay->is_settle_due = true; /* askers waiting for it are answered */
+        timer_at(relay, 0);
+    }
     for (size_t i = 0; i < relay->count; i++) {
         if (relay->entries[i] != e)
             continue;
@@ -278,6 +291,7 @@ static void apply_relayed(ls__relay_t *relay, relay_entry_t *e, const ls_signed_
     }
     e->is_relayed = true;
     if (e->applied_rev != sl->library.library_rev) {
+        relay->news_ms = ls__links_now(relay->config.links); /* leases wait (lease_at) */
         e->applied_rev = sl->library.library_rev;
         e->seq = ls__links_news(relay->config.links); /* told on, beyond two hops */
     }
@@ -404,9 +418,18 @@ static void reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, void *u
     bool is_news = held && (!e->is_relayed || held->library.library_rev != e->applied_rev);
     if (is_news && strcmp(e->peer_id, link->peer_id) != 0)
         apply_relayed(relay, e, held);
+    if (strcmp(e->peer_id, link->peer_id) == 0) {
+        relay->is_settle_due = true; /* its waiting askers, on a later turn */
+        timer_at(relay, 0);
+    }
     if ((is_wanted(relay, e) || e->is_confirming) && e->tries < RELAY_TRIES_MAX)
         retry_later(relay, e);
-    else if (!held || e->is_confirming)
+    else if (ls__relay_ask_again_later(held != NULL, e->is_relayed, e->is_confirming,
+                                       e->lister_count)) {
+        e->tries = 0; /* its listers may hold it by then (and no `peers` names it again) */
+        e->next_ms = ls__links_now(relay->config.links) + RELAY_AGAIN_MS;
+        timer_at(relay, RELAY_AGAIN_MS);
+    } else if (!held || e->is_confirming)
         forget_relayed(relay, e, "no link lists it any more");
     else if (e->is_relayed) {
         /* no lister gave the rev named: it is given up (a lister may name
@@ -473,13 +496,14 @@ static bool relay_deadline_or_lease(ls__relay_t *relay, relay_entry_t *e, uint64
         give_up_on_silence(relay, e);
         return true;
     }
-    if (e->is_relayed && !e->is_in_flight && !e->is_confirming && now >= e->lease_ms) {
+    uint64_t lease_at = ls__relay_lease_at(e->lease_ms, relay->news_ms);
+    if (e->is_relayed && !e->is_in_flight && !e->is_confirming && now >= lease_at) {
         e->is_confirming = true;
         e->tries = 0;
         e->next_ms = now;
     }
-    if (e->is_relayed && !e->is_confirming && e->lease_ms < *lease_ms)
-        *lease_ms = e->lease_ms;
+    if (e->is_relayed && !e->is_confirming && lease_at < *lease_ms)
+        *lease_ms = lease_at;
     return false;
 }
 
@@ -489,6 +513,10 @@ static void timer_cb(uv_timer_t *timer)
     uint64_t now = ls__links_now(relay->config.links);
     bool is_pending = false;
     uint64_t lease_ms = UINT64_MAX; /* the next lease to run out */
+    if (relay->is_settle_due && relay->config.library_settled) {
+        relay->is_settle_due = false; /* first: what it asks again sees a whole state */
+        relay->config.library_settled(relay->config.userdata);
+    }
     /* backwards: request() may remove the entry it is given */
     for (size_t i = relay->count; i-- > 0;) {
         relay_entry_t *e = relay->entries[i];
@@ -498,8 +526,12 @@ static void timer_cb(uv_timer_t *timer)
         }
         bool is_due = !e->is_in_flight && e->tries < RELAY_TRIES_MAX &&
                       (is_wanted(relay, e) || e->is_confirming);
-        /* before e may go; one in flight (or sent now) has a deadline to watch */
-        is_pending |= is_due || e->is_in_flight;
+        /* before e may go; one in flight (or sent now) has a deadline to
+         * watch; a request due later (RELAY_AGAIN_MS) wakes the timer then */
+        bool is_soon = is_due && e->next_ms <= now + RELAY_TICK_MS;
+        is_pending |= is_soon || e->is_in_flight;
+        if (is_due && !is_soon && e->next_ms < lease_ms)
+            lease_ms = e->next_ms;
         if (is_due && e->next_ms <= now && !e->is_relayed &&
             ls__links_find_ready(relay->config.links, e->peer_id))
             entry_remove(relay, e); /* linked meanwhile: first-hand now */
@@ -564,6 +596,20 @@ static void fetch_linked(ls__relay_t *relay, ls_link_t *owner)
     memcpy(wanted.peer_id, owner->peer_id, sizeof wanted.peer_id);
     memcpy(wanted.address, owner->address, strlen(owner->address) + 1);
     want(relay, owner, &wanted, 0);
+}
+
+uint64_t ls__relay_lease_at(uint64_t lease_ms, uint64_t news_ms)
+{
+    uint64_t quiet_ms = news_ms + RELAY_LEASE_QUIET_MS;
+    uint64_t latest_ms = lease_ms + RELAY_LEASE_MS;
+    uint64_t at = quiet_ms < latest_ms ? quiet_ms : latest_ms;
+    return at > lease_ms ? at : lease_ms;
+}
+
+bool ls__relay_ask_again_later(bool is_held, bool is_relayed, bool is_confirming,
+                               size_t lister_count)
+{
+    return !is_held && !is_relayed && !is_confirming && lister_count > 0;
 }
 
 bool ls__relay_next_lister(bool is_answered, uint8_t *refusals)
@@ -690,7 +736,7 @@ bool ls__relay_dial(ls__relay_t *relay, const char *peer_id)
     return true;
 }
 
-void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id,
+bool ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id, bool may_wait,
                       ls_msg_t *answer)
 {
     *answer = (ls_msg_t){.kind = LS_MSG_SIGNED_LIBRARY};
@@ -711,7 +757,13 @@ void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer
     ls_link_t *owner = rc == LS_ENOENT ? ls__links_find_ready(relay->config.links, peer_id) : NULL;
     if (owner)
         fetch_linked(relay, owner);
+    const relay_entry_t *fetching = owner ? entry_find(relay, peer_id) : NULL;
+    if (may_wait && fetching && fetching->is_in_flight && strcmp(fetching->via, peer_id) == 0) {
+        ls_msg_free(answer);
+        return true; /* answered when the fetch ends (library_settled) */
+    }
     if (rc != 0)
         answer_error(answer,
                      rc == LS_ENOENT ? "no signed library of that peer here" : ls_strerror(rc));
+    return false;
 }

@@ -37,6 +37,10 @@
  * when RELAY_TRIES_MAX tries across the listers get no library, the owner
  * goes as a lost peer (its games with it). */
 #define RELAY_LEASE_MS 10000
+/* A lease that ran out is confirmed once no relayed owner was shown or
+ * moved for this long (ls__relay_lease_at), at most RELAY_LEASE_MS late: a
+ * party's start is confirmed after its libraries spread, not among them. */
+#define RELAY_LEASE_QUIET_MS 2000
 
 /* A `peers` entry for a peer we have no ready link to is asked for after
  * this long in a full mesh (a link of our own is coming and tells
@@ -59,6 +63,20 @@ uint64_t ls__relay_defer_ms(bool is_bounded, bool is_connecting);
  * only start a fetch of its own), then passed over. *refusals counts the
  * errors in a row of the lister asked. Pure. */
 bool ls__relay_next_lister(bool is_answered, uint8_t *refusals);
+/* When a relayed owner whose lease runs out at lease_ms is confirmed:
+ * once no relayed owner was shown or moved (news_ms, the last time one
+ * was) for RELAY_LEASE_QUIET_MS, and at the latest RELAY_LEASE_MS after
+ * lease_ms. A party's start showed each peer ~85 owners by relay over a
+ * few seconds; their leases ran out together ~10 s later, when a start
+ * slowed by load still spread its last libraries, and each was a whole
+ * get_library (as many requests as the start's own). Pure. */
+uint64_t ls__relay_lease_at(uint64_t lease_ms, uint64_t news_ms);
+/* An owner's tries all failed: whether it is asked again after
+ * RELAY_AGAIN_MS (true) rather than forgotten. Only one never relayed to
+ * us (nothing shown of it: a lease that failed means it left) and still
+ * listed by a link (a link that leaves takes its listings). Pure. */
+bool ls__relay_ask_again_later(bool is_held, bool is_relayed, bool is_confirming,
+                               size_t lister_count);
 
 typedef struct {
     uv_loop_t *loop;
@@ -69,6 +87,10 @@ typedef struct {
     const char *name;                       /* ours; borrowed */
     const ls_library_snapshot_t *announced; /* ours; borrowed, read when asked */
     void (*peers_changed)(void *userdata);  /* a relayed peer came, changed or went */
+    /* A fetch of a linked peer's library ended (held, or given up): the
+     * get_library that wait for it (ls__relay_answer) are to be asked
+     * again. Run from the relay's timer, on a later loop turn. */
+    void (*library_settled)(void *userdata);
     void *userdata;
 } ls__relay_config_t;
 
@@ -80,8 +102,12 @@ void ls__relay_free(ls__relay_t *relay);
  * becomes signed_library (ours, signed again when our rev moved, or one
  * held) or an error frame (also for a relayed owner whose library came
  * to us through the asker: we do not vouch back for what it told us).
- * The caller frees *answer. */
-void ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id,
+ * The caller frees *answer. A linked peer's library not held yet is
+ * fetched from it; with may_wait, while that fetch is in flight, nothing
+ * is answered and true returned: ask again when library_settled runs
+ * (an error answer cost the asker a retry, a backoff and a round trip
+ * per hop of a bounded party's start). */
+bool ls__relay_answer(ls__relay_t *relay, const char *asker_id, const char *peer_id, bool may_wait,
                       ls_msg_t *answer);
 /* A ready link told us of its peers: ask it for the signed libraries of
  * the listed peers we have no ready link to (ls__relay_defer_ms), and,

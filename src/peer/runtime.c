@@ -1028,11 +1028,18 @@ static void peer_linking(const char *peer_id, void *userdata)
     ls__relay_linking(rt->relay, peer_id);
 }
 
-static void library_asked(const ls_link_t *asker, const char *peer_id, ls_msg_t *answer,
-                          void *userdata)
+static bool library_asked(const ls_link_t *asker, const char *peer_id, bool may_wait,
+                          ls_msg_t *answer, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
-    ls__relay_answer(rt->relay, asker->peer_id, peer_id, answer);
+    return ls__relay_answer(rt->relay, asker->peer_id, peer_id, may_wait, answer);
+}
+
+static void library_settled(void *userdata)
+{
+    ls_peer_runtime_t *rt = userdata;
+    if (rt->server)
+        ls__server_library_recheck(rt->server);
 }
 
 static void peer_ready(const char *peer_id, const char *address, const char *name, void *userdata)
@@ -1162,6 +1169,7 @@ static int make_objects(ls_peer_runtime_t *rt)
                                                  .name = rt->name,
                                                  .announced = &rt->announced,
                                                  .peers_changed = peers_changed,
+                                                 .library_settled = library_settled,
                                                  .userdata = rt},
                            &rt->relay);
     if (rc == 0)

@@ -19,6 +19,10 @@
 
 typedef struct ls_serve_stream {
     struct ls_serve_stream *next_held; /* in the server's list of held hellos */
+    /* in the server's list of get_library waiting for a fetch */
+    struct ls_serve_stream *next_library;
+    bool is_library_waiting;
+    char library_of[LS_PEER_ID_HEX_LEN + 1]; /* the owner it asked for, while waiting */
     ls__server_t *server;
     ls_link_t *link;
     ls_net_stream_t *stream; /* NULL once the transport closed it */
@@ -97,9 +101,11 @@ struct ls__server {
     ls__server_hooks_t hooks;
     bool is_partial_on;
     ls_library_t *library;
-    ls_serve_stream_t *held;    /* hellos held until the first scan ends, one per link */
-    uint32_t transfers;         /* file bodies being sent */
-    ls_serve_stream_t *sending; /* those transfers */
+    ls_serve_stream_t *held;            /* hellos held until the first scan ends, one per link */
+    ls_serve_stream_t *library_waiting; /* get_library waiting for a fetch */
+    uint32_t library_waiters;           /* at most LS_SERVE_LIBRARY_WAITERS_MAX */
+    uint32_t transfers;                 /* file bodies being sent */
+    ls_serve_stream_t *sending;         /* those transfers */
     ls_link_load_t *loads;
     size_t load_count;
     size_t load_cap;
@@ -452,8 +458,23 @@ static void unhold(ls_serve_stream_t *ss)
         }
 }
 
+static void library_unwait(ls_serve_stream_t *ss)
+{
+    if (!ss->is_library_waiting)
+        return;
+    for (ls_serve_stream_t **p = &ss->server->library_waiting; *p; p = &(*p)->next_library)
+        if (*p == ss) {
+            *p = ss->next_library;
+            break;
+        }
+    ss->next_library = NULL;
+    ss->is_library_waiting = false;
+    ss->server->library_waiters--;
+}
+
 static void serve_stream_free(ls_serve_stream_t *ss)
 {
+    library_unwait(ss);
     wait_remove(ss);
     transfer_end(ss);
     buffer_set(ss, 0);
@@ -886,13 +907,36 @@ static void handle_get_library(ls_serve_stream_t *ss, const char *peer_id)
 {
     ls__server_t *server = ss->server;
     ls_msg_t answer = {.kind = LS_MSG_ERROR};
+    bool may_wait = server->library_waiters < LS_SERVE_LIBRARY_WAITERS_MAX;
     if (!ss->link->takes_relay || !server->hooks.library) {
         send_error(ss, LS_WIRE_INVALID_REQUEST, "this peer relays no library to you");
         return;
     }
-    server->hooks.library(ss->link, peer_id, &answer, server->hooks.userdata);
+    if (server->hooks.library(ss->link, peer_id, may_wait, &answer, server->hooks.userdata) &&
+        may_wait) {
+        memcpy(ss->library_of, peer_id, sizeof ss->library_of);
+        ss->is_library_waiting = true;
+        ss->next_library = server->library_waiting;
+        server->library_waiting = ss;
+        server->library_waiters++;
+        return; /* answered by ls__server_library_recheck */
+    }
     send_frame(ss, &answer, true);
     ls_msg_free(&answer);
+}
+
+void ls__server_library_recheck(ls__server_t *server)
+{
+    ls_serve_stream_t *next;
+    for (ls_serve_stream_t *ss = server->library_waiting; ss; ss = next) {
+        next = ss->next_library;
+        ls_msg_t answer = {.kind = LS_MSG_ERROR};
+        if (server->hooks.library(ss->link, ss->library_of, true, &answer, server->hooks.userdata))
+            continue; /* still being fetched */
+        library_unwait(ss);
+        send_frame(ss, &answer, true);
+        ls_msg_free(&answer);
+    }
 }
 
 static void handle_have(ls_serve_stream_t *ss, const ls_have_t *have)
@@ -1093,6 +1137,7 @@ static void server_close_cb(ls_net_stream_t *s, int status, uint64_t app_error)
         ls__shaper_forget(ss->server->shaper, s);
     ss->stream = NULL;
     unhold(ss);
+    library_unwait(ss);
     wait_remove(ss); /* its link closed or its requester reset it */
     if (!ss->is_busy)
         serve_stream_free(ss); /* else the pending job frees it */

@@ -381,6 +381,34 @@ static void a_refusing_lister_is_asked_once_more_then_passed_over(void **state)
     assert_true(ls__relay_next_lister(false, &refusals));
 }
 
+/* Issue #17: an owner no lister gave a library of is asked again later
+ * while a link lists it (forgotten, nobody named it again: a 100-peer start
+ * stayed at 99 of 100); one shown by relay whose lease failed, one held,
+ * or one no link lists any more is not. */
+static void an_owner_no_lister_gave_is_asked_again_later(void **state)
+{
+    (void)state;
+    assert_true(ls__relay_ask_again_later(false, false, false, 1));
+    assert_false(ls__relay_ask_again_later(false, false, false, 0)); /* nobody lists it */
+    assert_false(ls__relay_ask_again_later(true, false, false, 1));  /* held */
+    assert_false(ls__relay_ask_again_later(false, true, false, 1));  /* shown by relay */
+    assert_false(ls__relay_ask_again_later(false, false, true, 1));  /* its lease failed */
+}
+
+/* Issue #17: a relayed owner's lease that ran out waits while the relay
+ * still shows new owners (a start's last libraries), until
+ * RELAY_LEASE_QUIET_MS without any, at most RELAY_LEASE_MS late. */
+static void a_lease_waits_while_libraries_still_spread(void **state)
+{
+    (void)state;
+    assert_int_equal(ls__relay_lease_at(10000, 0), 10000); /* nothing new: on time */
+    assert_int_equal(ls__relay_lease_at(10000, 5000), 10000);
+    assert_int_equal(ls__relay_lease_at(10000, 9500), 9500 + RELAY_LEASE_QUIET_MS);
+    assert_int_equal(ls__relay_lease_at(10000, 12000), 12000 + RELAY_LEASE_QUIET_MS);
+    /* news without end: at most a lease late */
+    assert_int_equal(ls__relay_lease_at(10000, 10000 + RELAY_LEASE_MS), 10000 + RELAY_LEASE_MS);
+}
+
 /* Issue #17: a party is sized (a small one turns to a full mesh) no sooner
  * than MDNS_PARTY_SIZED_MS, and only once every peer heard of is present:
  * on a loaded machine up to 75 of 100 peers sized at 3 s took their party
@@ -436,6 +464,8 @@ int main(void)
         cmocka_unit_test(the_party_size_grows_at_once_and_shrinks_after_a_while),
         cmocka_unit_test(a_bounded_peer_asks_for_relayed_libraries_at_once),
         cmocka_unit_test(a_refusing_lister_is_asked_once_more_then_passed_over),
+        cmocka_unit_test(an_owner_no_lister_gave_is_asked_again_later),
+        cmocka_unit_test(a_lease_waits_while_libraries_still_spread),
         cmocka_unit_test(the_party_is_sized_once_all_it_heard_of_is_present),
         cmocka_unit_test(a_peers_answered_busy_is_told_again),
     };

@@ -1212,6 +1212,60 @@ static void a_bounded_relay_holds_its_links_libraries_before_asked(void **state)
     raw_done(&raw, raw_state);
 }
 
+/* Issue #17: a relay asked for a linked peer's library it does not hold
+ * yet fetches it and answers when it arrives, on the same request (it
+ * answered an error, and the asker came back after a backoff and a round
+ * trip: 65% of the last libraries of 100 peers had waited so). In a full
+ * mesh peer 0 fetches peer 2's only when asked: the first ask gets it. */
+static void a_relay_answers_a_linked_library_once_fetched(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t raw;
+    ls_raw_result_t result;
+    char *raw_state;
+    make_three_peers(f);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[0], "charlie", WAIT_MS));
+    raw_relay_ready(f, 0, &raw, &raw_state);
+    raw_ask_library(&raw, ls_peer_id(f->peers[2].rt), &result, 1);
+    assert_int_equal(result.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    assert_string_equal(result.reply.u.signed_library.peer_id, ls_peer_id(f->peers[2].rt));
+    ls_raw_result_free(&result);
+    raw_done(&raw, raw_state);
+}
+
+/* Issue #17: a held get_library waits while the owner's library is being
+ * fetched (here from a raw owner that never answers), and its asker may
+ * leave meanwhile: the held stream goes with its connection, the fetch's
+ * deadline passes later with nobody waiting, and peer 0 serves on. */
+static void a_held_library_request_whose_asker_left_is_dropped(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t owner, asker;
+    ls_raw_result_t held = {.has_reply = false}, result;
+    char *owner_state, *asker_state;
+    peer0_with_raw_relay(f, &owner, &owner_state);
+    owner.is_silent_relay = true; /* peer 0's fetch of its library gets no answer */
+    raw_relay_ready(f, 0, &asker, &asker_state);
+    ls_msg_t ask = {.kind = LS_MSG_GET_LIBRARY};
+    memcpy(ask.u.library_request.peer_id, ls_identity_peer_id(owner.identity),
+           sizeof ask.u.library_request.peer_id);
+    assert_int_equal(ls_raw_request_async(&asker, &ask, &held), 0);
+    ls_raw_run_for(&asker, ASK_EVERY_MS);
+    assert_false(held.has_reply); /* held for the fetch, not answered an error */
+    raw_done(&asker, asker_state);
+    ls_raw_result_free(&held);
+    ls_raw_run_for(&owner, RELAY_REPLY_DEADLINE_MS + ASK_EVERY_MS); /* the fetch gives up */
+    memcpy(ask.u.library_request.peer_id, ls_peer_id(f->peers[0].rt),
+           sizeof ask.u.library_request.peer_id);
+    assert_int_equal(ls_raw_request(&owner, &ask, &result), 0);
+    assert_true(result.has_reply);
+    assert_int_equal(result.reply.kind, LS_MSG_SIGNED_LIBRARY);
+    ls_raw_result_free(&result);
+    raw_done(&owner, owner_state);
+}
+
 /* Issue #17: a `peers` that comes too soon after the last (a receiver whose
  * loop stalled reads two at once) is answered busy, not acknowledged: the
  * sender acted on a plain ack as told and never told that news again (a
@@ -2323,6 +2377,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_bounded_peer_asks_for_a_relayed_library_at_once,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_bounded_relay_holds_its_links_libraries_before_asked,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_relay_answers_a_linked_library_once_fetched,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_held_library_request_whose_asker_left_is_dropped,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_game_only_a_relayed_peer_holds_is_downloaded,
                                         ls_swarm_setup, ls_swarm_teardown),
