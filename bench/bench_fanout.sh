@@ -28,7 +28,8 @@
 # 250 ms during each run, in the logs directory as trace-nN-MODE.txt, and
 # kept with NETNS_KEEP_LOGS=1; the daemons then log at debug level, and the
 # trace ends with each downloader's timeline line and per-peer summary
-# from its log, and the `busy` answers each host sent, per reason),
+# from its log, and the `busy` and `given` answers each host sent, per
+# reason),
 # LS_FANOUT_PERF=FILE (a system-wide `perf record` over each transfer, into
 # FILE.MODE-N; LS_FANOUT_PERF_ARGS, default -F 999, e.g. "-F 999 -g").
 set -uo pipefail
@@ -142,7 +143,7 @@ trace_stop() {
     [[ -f $NETNS_LOG_DIR/$name.err ]] || continue
     echo "== $name (h${SWARM_HOST[$name]})"
     grep -o 'timeline: .*' "$NETNS_LOG_DIR/$name.err"
-    grep ' serve ' "$NETNS_LOG_DIR/$name.err" | grep -o 'busy, [^:]*' | sort | uniq -c
+    grep ' serve ' "$NETNS_LOG_DIR/$name.err" | grep -oE '(busy|given), [^:]*' | sort | uniq -c
   done >>"$NETNS_LOG_DIR/trace-$2.txt"
 }
 

@@ -34,6 +34,12 @@
  * downloader, or the peer free again, long before it was asked again. */
 #define LS_PLANNER_BUSY_BACKOFF_MS_PER_MIB 62
 #define LS_PLANNER_MIB (1024u * 1024u)
+/* `given` answers in a row (no chunk delivered between) after which a
+ * peer is backed off like after `busy` (ls_planner_given). */
+#define LS_PLANNER_GIVEN_RUN_MAX 2
+/* A chunk a peer answered `given` for is not asked of it again for this
+ * many `busy` backoffs (its receiver announces it meanwhile). */
+#define LS_PLANNER_GIVEN_HOLD_BACKOFFS 4
 
 typedef enum {
     LS_PLAN_ADAPTIVE = 0,
@@ -184,6 +190,15 @@ int ls_planner_done(ls_planner_t *planner, const ls_assignment_t *a, uint64_t by
  * try, no failure counted against the peer. A seeder restarted again and
  * again is neither dropped nor fails the chunks it held. */
 int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason);
+
+/* The peer answered `given`: it sent this chunk to another swarm peer just
+ * now, and its upload takes other chunks (super-seeding). The chunk goes
+ * back to the queue without a try and stays off this peer for
+ * LS_PLANNER_GIVEN_HOLD_BACKOFFS `busy` backoffs; the peer keeps its
+ * window and is asked for another chunk at once, unless this is its
+ * LS_PLANNER_GIVEN_RUN_MAX-th `given` in a row with no chunk delivered
+ * between: then it is backed off like `busy`. */
+int ls_planner_given(ls_planner_t *planner, const ls_assignment_t *a);
 
 /* The peer is gone: every chunk it held goes back to the queue without
  * counting a try. */

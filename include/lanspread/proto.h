@@ -58,6 +58,10 @@
  * `have` and may serve the verified chunks of its partial copies. `have` is
  * sent only to peers that list it. */
 #define LS_FEATURE_SWARM "swarm"
+/* hello.features (with LS_FEATURE_SWARM): the sender decodes the `given`
+ * error, with which a super-seeding peer refuses one chunk rather than its
+ * whole upload; the others get `busy` for it. */
+#define LS_FEATURE_GIVEN "given"
 /* hello.features: the sender answers get_game_file_batch. A downloader sends
  * batches only to peers that list it. */
 #define LS_FEATURE_BATCH "batch"
@@ -194,6 +198,9 @@ typedef enum {
     LS_WIRE_BUSY,
     LS_WIRE_IO,
     LS_WIRE_INTERNAL,
+    /* a complete copy sends (or just sent) this chunk to another swarm
+     * peer: only to a requester whose hello listed LS_FEATURE_GIVEN */
+    LS_WIRE_GIVEN,
 } ls_wire_error_t;
 
 typedef struct {

@@ -64,6 +64,10 @@ typedef struct {
      * 19 of 20 requests in a 12-downloader swarm, each a stream, a frame
      * and a re-plan on both sides. */
     uint64_t busy_until;
+    /* `given` answers in a row with no chunk delivered between: the first
+     * leaves the peer askable at once (its upload takes other chunks), a
+     * second in a row backs it off like `busy` (ls_planner_given) */
+    uint32_t given_run;
     uint32_t consecutive_failures;
     /* now_ms of the last failure counted in consecutive_failures; a request
      * sent before it was in flight then and fails with it (a reset
@@ -330,6 +334,7 @@ static int rejoin_peer(ls_planner_t *p, uint32_t slot, uint32_t *out)
     peer->is_active = true;
     peer->cap = p->cfg.max_window;
     peer->consecutive_failures = 0;
+    peer->given_run = 0;
     peer->has_done = false; /* keep the rate and latency as a first guess */
     if (out)
         *out = slot;
@@ -940,6 +945,7 @@ static void complete_chunk(ls_planner_t *p, size_t idx, uint32_t peer, ls_plan_o
     p->bytes_done += c->length;
     pe->bytes_done += c->length;
     pe->consecutive_failures = 0;
+    pe->given_run = 0;
     if (pe->cap < p->cfg.max_window)
         pe->cap++;
     o->counted = true;
@@ -991,15 +997,60 @@ uint64_t ls_planner_busy_backoff_ms(const ls_planner_t *planner)
     return ms ? ms : 1;
 }
 
-int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason)
+/* This chunk stays off this peer for `ms` (the swarm gives it); the
+ * other peers in its mask keep theirs if it is longer. */
+static void chunk_off_peer(ls_planner_t *p, chunk_t *c, uint32_t peer, uint64_t ms)
 {
-    ssize_t pos = find_request(planner, a->ticket);
+    bool is_current = p->now_ms < c->busy_until;
+    c->busy_mask = (is_current ? c->busy_mask : 0) | peer_bit(peer);
+    if (!is_current || c->busy_until < p->now_ms + ms)
+        c->busy_until = p->now_ms + ms;
+}
+
+/* Drops the request an answer without data ended: LS_ESTATE for a ticket
+ * the planner no longer knows, 1 when its chunk is done already (nothing
+ * to do), 0 to go on with *r. */
+static int drop_unanswered(ls_planner_t *p, const ls_assignment_t *a, request_t *r)
+{
+    ssize_t pos = find_request(p, a->ticket);
     if (pos < 0)
         return LS_ESTATE;
-    request_t r = drop_request(planner, (size_t)pos);
+    *r = drop_request(p, (size_t)pos);
+    return p->chunks[r->chunk].state == CHUNK_DONE ? 1 : 0;
+}
+
+int ls_planner_given(ls_planner_t *planner, const ls_assignment_t *a)
+{
+    request_t r;
+    int rc = drop_unanswered(planner, a, &r);
+    if (rc != 0)
+        return rc > 0 ? 0 : rc;
     peer_t *peer = &planner->peers[r.peer];
-    if (planner->chunks[r.chunk].state == CHUNK_DONE)
-        return 0;
+    peer->busy_answers++;
+    /* Its upload has room for chunks the swarm lacks: no smaller window,
+     * and asked at once for another. Twice in a row means what we would
+     * ask it for is on its way elsewhere too (the end of a download):
+     * then the backoff, so a requester does not ask it round trip after
+     * round trip. */
+    if (++peer->given_run >= LS_PLANNER_GIVEN_RUN_MAX)
+        peer->busy_until = planner->now_ms + ls_planner_busy_backoff_ms(planner);
+    /* Its receiver announces it once whole, a few chunk times later on a
+     * shared link; asked again after one backoff, a seeder refused the
+     * same chunk to the same requester 2-12 times (traced N=6 fan-out:
+     * 122 of 194 refusals were repeats) */
+    chunk_off_peer(planner, &planner->chunks[r.chunk], r.peer,
+                   LS_PLANNER_GIVEN_HOLD_BACKOFFS * ls_planner_busy_backoff_ms(planner));
+    requeue_chunk(planner, r.chunk);
+    return 0;
+}
+
+int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reason)
+{
+    request_t r;
+    int rc = drop_unanswered(planner, a, &r);
+    if (rc != 0)
+        return rc > 0 ? 0 : rc;
+    peer_t *peer = &planner->peers[r.peer];
     if (reason == LS_EPEER_GONE) {
         /* its connection closed, not its serving: as remove_peer does */
         requeue_chunk(planner, r.chunk);
@@ -1011,8 +1062,7 @@ int ls_planner_failed(ls_planner_t *planner, const ls_assignment_t *a, int reaso
         chunk_t *c = &planner->chunks[r.chunk];
         peer->busy_answers++;
         peer->busy_until = planner->now_ms + ls_planner_busy_backoff_ms(planner);
-        c->busy_mask = (planner->now_ms < c->busy_until ? c->busy_mask : 0) | peer_bit(r.peer);
-        c->busy_until = planner->now_ms + ls_planner_busy_backoff_ms(planner);
+        chunk_off_peer(planner, c, r.peer, ls_planner_busy_backoff_ms(planner));
         peer->cap = peer_window(planner, peer) / 2 ? peer_window(planner, peer) / 2 : 1;
         requeue_chunk(planner, r.chunk);
         return 0;

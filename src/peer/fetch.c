@@ -648,11 +648,24 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         status = LS_ENOMEM;
     }
     free(body);
-    /* `busy`: the peer is at its upload limit, or sends this chunk to
-     * another downloader right now — ask elsewhere, no failure. */
+    /* `busy`: the peer is at its upload limit (or, from a peer that does
+     * not send `given`, sends this chunk to another downloader right now)
+     * — ask elsewhere, no failure. */
     if (status == LS_EREMOTE && reply && reply->kind == LS_MSG_ERROR &&
         reply->u.error.code == LS_WIRE_BUSY)
         status = LS_EBUSY;
+    /* `given`: that chunk is on its way to another swarm peer; this peer
+     * takes requests for others (ls_planner_given). */
+    bool is_given = status == LS_EREMOTE && reply && reply->kind == LS_MSG_ERROR &&
+                    reply->u.error.code == LS_WIRE_GIVEN;
+    if (is_given && dl->state == DL_FETCHING) {
+        for (size_t i = 0; i < fetch->count; i++)
+            ls_planner_given(dl->planner, &fetch->as[i]);
+        wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
+        fetch_forget(dl, fetch);
+        pump(dl);
+        return;
+    }
     if (status == LS_EBUSY && dl->state == DL_FETCHING)
         wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
     /* The connection closed under it (a peer's restart: its new connection

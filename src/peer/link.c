@@ -46,13 +46,13 @@ static void dial_slot_freed(ls__links_t *links);
 static uint64_t link_rank(const ls__links_t *links, const char *peer_id);
 
 static const char *const local_features[] = {
-    "chunk-sha256",   "library-delta",  LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
-    LS_FEATURE_COVER, LS_FEATURE_PEERS, LS_FEATURE_SWARM,     LS_FEATURE_RELAY};
+    "chunk-sha256",   "library-delta",  LS_FEATURE_GAME_META, LS_FEATURE_BATCH, LS_FEATURE_COVER,
+    LS_FEATURE_PEERS, LS_FEATURE_SWARM, LS_FEATURE_RELAY,     LS_FEATURE_GIVEN};
 
 /* The optional features a test switch can turn off. */
 static bool lists_feature(const ls__links_t *links, const char *feature)
 {
-    if (strcmp(feature, LS_FEATURE_SWARM) == 0)
+    if (strcmp(feature, LS_FEATURE_SWARM) == 0 || strcmp(feature, LS_FEATURE_GIVEN) == 0)
         return links->config.is_swarm;
     if (strcmp(feature, LS_FEATURE_PEERS) == 0)
         return links->config.is_peer_exchange;
@@ -247,6 +247,7 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     peer_address(link, hello);
     link->wants_game_meta = has_feature(hello, LS_FEATURE_GAME_META);
     link->wants_swarm = links->config.is_swarm && has_feature(hello, LS_FEATURE_SWARM);
+    link->takes_given = link->wants_swarm && has_feature(hello, LS_FEATURE_GIVEN);
     link->takes_batch = has_feature(hello, LS_FEATURE_BATCH);
     bool covers_withheld = link->is_outbound && !link->wants_cover;
     link->wants_cover = has_feature(hello, LS_FEATURE_COVER);

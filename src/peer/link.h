@@ -101,6 +101,7 @@ struct ls_link {
     bool is_retry;
     bool wants_game_meta;    /* its hello listed LS_FEATURE_GAME_META */
     bool wants_swarm;        /* its hello listed LS_FEATURE_SWARM */
+    bool takes_given;        /* and LS_FEATURE_GIVEN: refused a chunk with `given` */
     bool takes_batch;        /* its hello listed LS_FEATURE_BATCH */
     bool wants_cover;        /* its hello listed LS_FEATURE_COVER */
     bool takes_peers;        /* its hello listed LS_FEATURE_PEERS */

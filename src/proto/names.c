@@ -47,6 +47,7 @@ static const char *const wire_error_names[] = {
     [LS_WIRE_BUSY] = "busy",
     [LS_WIRE_IO] = "io",
     [LS_WIRE_INTERNAL] = "internal",
+    [LS_WIRE_GIVEN] = "given",
 };
 
 #define TABLE_LEN(t) (sizeof(t) / sizeof((t)[0]))

@@ -1848,18 +1848,25 @@ static void a_transfer_whose_receiver_reads_nothing_is_reset_and_its_file_closed
 #define WAIT_LONG_MS 5000 /* far longer than any step of the test takes */
 #define WAIT_SHORT_MS 300
 
-/* A raw peer on a small window, with the swarm feature or without. */
-static void small_raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state, bool is_swarm)
+/* A raw peer on a small window, listing the first `n` of
+ * chunk-sha256, swarm, given. */
+static void small_raw_listing(fixture_t *f, ls_raw_peer_t *raw, char **raw_state, size_t n)
 {
     ls_raw_result_t result;
-    char *features[] = {"chunk-sha256", LS_FEATURE_SWARM};
+    char *features[] = {"chunk-sha256", LS_FEATURE_SWARM, LS_FEATURE_GIVEN};
     ls_net_limits_t small = {.stream_window = 64 * 1024, .conn_window = 1024 * 1024};
     *raw_state = ls_test_mkdtemp("raw");
     assert_int_equal(ls_raw_open_limited(raw, *raw_state, &small), 0);
     assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(f->peers[0].rt)), 0);
-    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, is_swarm ? 2 : 1, &result), 0);
+    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, n, &result), 0);
     assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
     ls_raw_result_free(&result);
+}
+
+/* A raw peer on a small window, with the swarm feature or without. */
+static void small_raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state, bool is_swarm)
+{
+    small_raw_listing(f, raw, raw_state, is_swarm ? 2 : 1);
 }
 
 static void swarm_raw_ready(fixture_t *f, ls_raw_peer_t *raw, char **raw_state)
@@ -2185,6 +2192,43 @@ static void a_request_that_preempts_a_stalled_transfer_takes_its_slot(void **sta
     ls_raw_result_free(&asked);
 }
 
+static bool is_error_reply(const ls_raw_result_t *r, ls_wire_error_t code)
+{
+    return r->is_done && r->has_reply && r->reply.kind == LS_MSG_ERROR &&
+           r->reply.u.error.code == code;
+}
+
+/* A complete copy refuses a chunk it is sending to another swarm peer
+ * right now (super-seeding): with `given` to a requester that listed
+ * LS_FEATURE_GIVEN, which then asks it for other chunks at once, and with
+ * `busy` to one that did not (it decodes no `given`). Both at once, not
+ * after a wait in the queue. */
+static void a_chunk_in_flight_to_another_is_refused_with_given(void **state)
+{
+    fixture_t *f = *state;
+    ls_raw_peer_t holder, taker, plain;
+    char *holder_state, *taker_state, *plain_state;
+    ls_raw_result_t held[LS_SERVE_SWARM_SHARED_MAX], given, busy;
+    hold_swarm_slots(f, WAIT_LONG_MS, &holder, &holder_state, held);
+    small_raw_listing(f, &taker, &taker_state, 3);
+    swarm_raw_ready(f, &plain, &plain_state);
+    uint64_t start = uv_hrtime();
+    request_chunk_async(&taker, 0, &given);
+    request_chunk_async(&plain, 0, &busy);
+    run_until_done(&taker, &given, 1, 1);
+    run_until_done(&plain, &busy, 1, 1);
+    assert_true((uv_hrtime() - start) / 1000000u < WAIT_LONG_MS);
+    assert_true(is_error_reply(&given, LS_WIRE_GIVEN));
+    assert_true(is_error_reply(&busy, LS_WIRE_BUSY));
+    assert_int_equal(count_done(held, LS_SERVE_SWARM_SHARED_MAX), 0);
+    raw_done(&plain, plain_state);
+    raw_done(&taker, taker_state);
+    raw_done(&holder, holder_state);
+    ls_raw_result_free(&busy);
+    ls_raw_result_free(&given);
+    free_results(held, LS_SERVE_SWARM_SHARED_MAX);
+}
+
 /* A waiting request gets `busy` once it waited the wait time, and a
  * request over its peer's waiting places gets it at once. */
 static void a_full_queue_or_an_expired_wait_answers_busy(void **state)
@@ -2349,6 +2393,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_new_request_does_not_jump_the_waiting_queue,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_request_that_preempts_a_stalled_transfer_takes_its_slot,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_chunk_in_flight_to_another_is_refused_with_given,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_full_queue_or_an_expired_wait_answers_busy,
                                         ls_swarm_setup, ls_swarm_teardown),

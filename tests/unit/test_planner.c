@@ -1050,6 +1050,81 @@ static void lost_partial_peer_is_back_on_its_next_have(void **state)
     ls_manifest_free(&m);
 }
 
+/* A `given` answer (super-seeding: that chunk is on its way to another
+ * swarm peer) is about the chunk, not the peer's upload: the peer keeps
+ * its window and is asked for other chunks at once (after `busy` it was
+ * asked nothing for the backoff, on half its window, and a seeder whose
+ * requesters had all been refused a chunk in flight left its link idle).
+ * A second `given` in a row backs it off like `busy`; a delivered chunk
+ * starts the count again. Not a try either. */
+static void given_leaves_the_peer_askable_for_other_chunks(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {16ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"seeder"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a, x[2], y;
+    ls_planner_config_t cfg = {.is_rarest_first = true, .seed = 11};
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, &cfg, &pl), 0);
+    uint64_t backoff = ls_planner_busy_backoff_ms(pl);
+    assert_int_equal(ls_planner_next(pl, 0, 1000, &a), 0);
+    assert_int_equal(ls_planner_given(pl, &a), 0);
+    /* at once, and its whole window of 2 (not halved) */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(ls_planner_next(pl, 0, 1001, &x[i]), 0);
+        assert_true(x[i].chunk_id != a.chunk_id);
+    }
+    assert_int_equal(ls_planner_next(pl, 0, 1001, &y), LS_EAGAIN);
+    /* a chunk delivered: the next `given` is again the first in a row */
+    assert_int_equal(ls_planner_done(pl, &x[0], x[0].length, 1002, true, NULL), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 1002, &y), 0);
+    assert_int_equal(ls_planner_given(pl, &y), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 1003, &y), 0);
+    /* the second in a row: nothing for the backoff */
+    assert_int_equal(ls_planner_given(pl, &y), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 1004, &y), LS_EAGAIN);
+    assert_int_equal(ls_planner_next(pl, 0, 1003 + backoff - 1, &y), LS_EAGAIN);
+    assert_int_equal(ls_planner_next(pl, 0, 1003 + backoff, &y), 0);
+    assert_false(ls_planner_has_failed(pl, NULL, NULL));
+    ls_plan_progress_t pr;
+    ls_plan_peer_stat_t st[1];
+    ls_planner_progress(pl, 1003 + backoff, &pr, st, 1);
+    assert_int_equal(st[0].busy_answers, 3);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
+/* A chunk a peer answered `given` for is not asked of it for
+ * LS_PLANNER_GIVEN_HOLD_BACKOFFS backoffs (its receiver announces it
+ * meanwhile; asked again after one backoff, a seeder refused the same
+ * chunk to the same requester up to 12 times in a traced fan-out), then
+ * it is. */
+static void given_chunk_stays_off_that_peer_for_the_hold(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {LS_CHUNK_SIZE_MAX}; /* one chunk */
+    const char *const ids[] = {"seeder"};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    uint64_t hold = LS_PLANNER_GIVEN_HOLD_BACKOFFS * ls_planner_busy_backoff_ms(pl);
+    assert_true(hold > ls_planner_busy_backoff_ms(pl));
+    assert_int_equal(ls_planner_next(pl, 0, 1000, &a), 0);
+    assert_int_equal(ls_planner_given(pl, &a), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 1000 + ls_planner_busy_backoff_ms(pl), &a), LS_EAGAIN);
+    assert_int_equal(ls_planner_next(pl, 0, 1000 + hold - 1, &a), LS_EAGAIN);
+    assert_int_equal(ls_planner_next(pl, 0, 1000 + hold, &a), 0);
+    assert_int_equal(a.chunk_id, 0);
+    assert_int_equal(ls_planner_done(pl, &a, a.length, 1001 + hold, true, NULL), 0);
+    assert_true(ls_planner_is_finished(pl));
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 /* The `busy` backoff follows the manifest's chunk size (about 1.5 chunk
  * times at 200 Mbit/s): a 1 MiB chunk is asked of that peer again after
  * 62 ms, a 4 MiB one after 248 ms, and not a millisecond before. */
@@ -1153,6 +1228,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(adaptive_plan_is_near_ideal_and_beats_round_robin),
         cmocka_unit_test(busy_backoff_follows_the_chunk_size),
+        cmocka_unit_test(given_leaves_the_peer_askable_for_other_chunks),
+        cmocka_unit_test(given_chunk_stays_off_that_peer_for_the_hold),
         cmocka_unit_test(busy_peer_is_asked_nothing_for_the_backoff),
         cmocka_unit_test(lost_partial_peer_is_back_on_its_next_have),
         cmocka_unit_test(vanished_peer_chunks_are_redone_by_the_others),
