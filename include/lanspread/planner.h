@@ -208,6 +208,13 @@ int ls_planner_peer_lost(ls_planner_t *planner, uint32_t peer);
  * once every chunk left is in flight (the endgame). */
 size_t ls_planner_unsent(const ls_planner_t *planner);
 
+/* Bytes of a request to `peer` (its slot) that have arrived and are not
+ * yet done (verified): the rates of the next ls_planner_progress count
+ * them, which then forgets them. The caller adds every such request before
+ * each call, so a rate follows the bytes as they come: chunks received
+ * side by side under an upload limit were done together, and the rate
+ * read 0 and then a burst. Progress rates only; no effect on scheduling. */
+void ls_planner_add_arriving(ls_planner_t *planner, uint32_t peer, uint64_t bytes);
 /* Fills `progress` and up to `peer_cap` entries of `peers` (may be NULL). */
 void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progress_t *progress,
                          ls_plan_peer_stat_t *peers, size_t peer_cap);

@@ -82,7 +82,8 @@ typedef struct {
     bool has_done;
     uint64_t last_done_ms;
     uint64_t bytes_done;
-    uint64_t sample_bytes;    /* bytes_done at the progress sample's start */
+    uint64_t arriving;        /* ls_planner_add_arriving, until the next progress */
+    uint64_t sample_bytes;    /* bytes_done + arriving at the progress sample's start */
     uint64_t sample_rate_bps; /* over the last sample window, as the overall rate */
     size_t rr_cursor;
     uint8_t *have; /* chunks it holds (bitmap over chunk ids); NULL: all of them */
@@ -1101,29 +1102,47 @@ bool ls_planner_progress_due(ls_planner_t *planner, uint64_t now_ms)
  * window. Not peer->rate, the scheduler's EWMA of per-answer service
  * rates: interleaved streams finish chunks in bursts 1 ms apart, and a
  * mean of those rates reads far above the link. */
+/* Bytes per second from `before` to `seen` over span_ms; 0 when bytes
+ * that had arrived were dropped (a chunk that failed its hash). */
+static uint64_t rate_over(uint64_t before, uint64_t seen, uint64_t span_ms)
+{
+    return seen > before ? (seen - before) * 1000 / span_ms : 0;
+}
+
 static void sample_rate(ls_planner_t *p, uint64_t now_ms)
 {
     bool is_first = !p->has_sample;
     if (!is_first && now_ms < p->sample_ms + PROGRESS_INTERVAL_MS)
         return;
-    uint64_t span = now_ms - p->sample_ms;
+    uint64_t span = now_ms - p->sample_ms, seen_all = 0;
     for (uint32_t i = 0; i < p->peer_count; i++) {
         peer_t *pe = &p->peers[i];
+        uint64_t seen = pe->bytes_done + pe->arriving;
         if (!is_first)
-            pe->sample_rate_bps = (pe->bytes_done - pe->sample_bytes) * 1000 / span;
-        pe->sample_bytes = pe->bytes_done;
+            pe->sample_rate_bps = rate_over(pe->sample_bytes, seen, span);
+        pe->sample_bytes = seen;
+        seen_all += pe->arriving;
     }
+    seen_all += p->bytes_done;
     if (!is_first)
-        p->sample_rate_bps = (p->bytes_done - p->sample_bytes) * 1000 / span;
+        p->sample_rate_bps = rate_over(p->sample_bytes, seen_all, span);
     p->has_sample = true;
     p->sample_ms = now_ms;
-    p->sample_bytes = p->bytes_done;
+    p->sample_bytes = seen_all;
+}
+
+void ls_planner_add_arriving(ls_planner_t *planner, uint32_t peer, uint64_t bytes)
+{
+    if (peer < planner->peer_count)
+        planner->peers[peer].arriving += bytes;
 }
 
 void ls_planner_progress(ls_planner_t *planner, uint64_t now_ms, ls_plan_progress_t *progress,
                          ls_plan_peer_stat_t *peers, size_t peer_cap)
 {
     sample_rate(planner, now_ms);
+    for (uint32_t i = 0; i < planner->peer_count; i++)
+        planner->peers[i].arriving = 0;
     memset(progress, 0, sizeof *progress);
     progress->bytes_done = planner->bytes_done;
     progress->bytes_total = planner->bytes_total;

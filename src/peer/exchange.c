@@ -172,3 +172,8 @@ bool ls__exchange_has_data(const ls__exchange_t *ex)
 {
     return ex->has_data;
 }
+
+size_t ls__exchange_body_len(const ls__exchange_t *ex)
+{
+    return ex->rx.body_len;
+}

@@ -30,6 +30,8 @@ void ls__exchange_cancel(ls__exchange_t *exchange);
 ls_link_t *ls__exchange_link(const ls__exchange_t *exchange);
 /* Whether a byte of its reply came (valid while the handle is). */
 bool ls__exchange_has_data(const ls__exchange_t *exchange);
+/* Body bytes of its reply received so far (valid while the handle is). */
+size_t ls__exchange_body_len(const ls__exchange_t *exchange);
 /* ls__exchange_start with a handle for ls__exchange_cancel (a request with
  * a deadline): valid until cb has run. */
 int ls__exchange_ask(ls_link_t *link, const ls_msg_t *request, ls__exchange_cb cb, void *userdata,

@@ -400,11 +400,27 @@ static int queue_job(ls__download_t *dl, ls_dl_job_t *job, ls_workq_class_t lane
 
 /* ---- emitting ---- */
 
+static uint64_t request_bytes(const ls__request_t *fetch);
+
+/* ls_planner_progress, with the bytes of the requests on the wire that
+ * arrived and are not yet done: a request still receiving, or one whose
+ * store job (verify and write) is under way. One pass over the requests
+ * (the windows' sum). */
+static void plan_progress(ls__download_t *dl, uint64_t now, ls_plan_progress_t *p,
+                          ls_plan_peer_stat_t *stats, size_t cap)
+{
+    for (const ls__request_t *f = dl->fetches; f; f = f->next)
+        ls_planner_add_arriving(dl->planner, f->as[0].peer,
+                                f->exchange ? ls__exchange_body_len(f->exchange)
+                                            : request_bytes(f));
+    ls_planner_progress(dl->planner, now, p, stats, cap);
+}
+
 static void emit_progress(ls__download_t *dl, uint64_t now)
 {
     ls_plan_progress_t p;
     ls_plan_peer_stat_t stats[LS_PLANNER_PEERS_MAX];
-    ls_planner_progress(dl->planner, now, &p, stats, LS_PLANNER_PEERS_MAX);
+    plan_progress(dl, now, &p, stats, LS_PLANNER_PEERS_MAX);
     ls_peer_ev_source_t peers[LS_PLANNER_PEERS_MAX];
     ls_peer_ev_download_progress_t progress = {.game_id = dl->game_id,
                                                .bytes_done = p.bytes_done,
@@ -466,7 +482,7 @@ static void note_resume_bytes(ls__download_t *dl)
     ls_plan_progress_t p;
     if (!dl->planner)
         return;
-    ls_planner_progress(dl->planner, uv_now(dl->fr->loop), &p, NULL, 0);
+    plan_progress(dl, uv_now(dl->fr->loop), &p, NULL, 0);
     dl->resume.bytes_total = p.bytes_total;
     dl->resume.bytes_done = p.bytes_done;
 }
@@ -854,7 +870,7 @@ static void log_timeline(ls__download_t *dl)
     ls_plan_peer_stat_t st[LS_PLANNER_PEERS_MAX];
     ls_plan_progress_t pr;
     uint64_t now = uv_now(dl->fr->loop), t0 = dl->start_ms;
-    ls_planner_progress(dl->planner, now, &pr, st, LS_PLANNER_PEERS_MAX);
+    plan_progress(dl, now, &pr, st, LS_PLANNER_PEERS_MAX);
     ls_debug("download",
              "%s timeline: fetching +%llu ms, first chunk +%llu ms, endgame +%llu ms, "
              "done +%llu ms",
@@ -1094,7 +1110,7 @@ static void prepare_done(uv_work_t *req, int status)
         return;
     }
     ls_plan_progress_t p;
-    ls_planner_progress(dl->planner, uv_now(dl->fr->loop), &p, NULL, 0);
+    plan_progress(dl, uv_now(dl->fr->loop), &p, NULL, 0);
     ls_info("download", "%s %s: %zu chunks from %zu peers (%zu already on disk)", dl->game_id,
             dl->manifest.version, p.chunks_total, dl->peer_count, p.chunks_done);
     ls_peer_event_t event = {.kind = LS_EVENT_DOWNLOAD_BEGIN,

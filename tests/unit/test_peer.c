@@ -887,14 +887,14 @@ static void a_download_that_finishes_under_a_join_query_outlives_it(void **state
     ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
 }
 
-/* The upload a seeder shows follows its bytes as they go, not as chunks
- * end: under an upload limit, the chunks served side by side ended
- * together, and the rate read 0 ("uploads stopped") between bursts while
- * the download ran. */
+/* The rates shown follow the bytes as they go, not as chunks end: under
+ * an upload limit the chunks sent side by side end together, and the
+ * seeder's upload rate read 0 ("uploads stopped") between bursts while the
+ * download ran, the downloader's rate half the limit. */
 #define SHOWN_RATE (2u * 1024u * 1024u)
 #define SHOWN_GAME_SIZE (8 * LS_CHUNK_SIZE) /* ~4 s at SHOWN_RATE */
 
-static void the_upload_shown_follows_the_bytes_sent(void **state)
+static void the_rates_shown_follow_the_bytes_as_they_go(void **state)
 {
     fixture_t *f = *state;
     int d = ls_swarm_start(f, 1, SHOWN_GAME_SIZE);
@@ -928,6 +928,23 @@ static void the_upload_shown_follows_the_bytes_sent(void **state)
         json_decref(up);
     }
     assert_true(samples >= 2);
+    /* the downloader's rate: the bytes that arrived, verified or not yet */
+    for (since = 0, samples = 0;
+         (i = ls_event_log_index_of(&p->events, since, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL)) !=
+         SIZE_MAX;
+         since = i + 1) {
+        json_t *pr = ls_event_log_wait(&p->events, i, LS_EVENT_DOWNLOAD_PROGRESS, NULL, NULL, 0);
+        json_int_t done = json_integer_value(json_object_get(pr, "bytes_done"));
+        json_int_t rate = json_integer_value(json_object_get(pr, "rate_bps"));
+        json_decref(pr);
+        if (done == 0 || done >= (json_int_t)SHOWN_GAME_SIZE)
+            continue;
+        samples++;
+        if (rate < (json_int_t)SHOWN_RATE * 3 / 4 || rate > (json_int_t)SHOWN_RATE * 3 / 2)
+            fail_msg("progress at %lld bytes: rate %lld, the limit %u", (long long)done,
+                     (long long)rate, (unsigned)SHOWN_RATE);
+    }
+    assert_true(samples >= 1);
 }
 
 /* Issue #17, connections on demand: peer 1 knows peer 2's game only by
@@ -2474,7 +2491,7 @@ int main(void)
             ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(download_from_two_seeders_is_exact_and_installs,
                                         ls_swarm_setup, ls_swarm_teardown),
-        cmocka_unit_test_setup_teardown(the_upload_shown_follows_the_bytes_sent, ls_swarm_setup,
+        cmocka_unit_test_setup_teardown(the_rates_shown_follow_the_bytes_as_they_go, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_download_that_finishes_under_a_join_query_outlives_it,
                                         ls_swarm_setup, ls_swarm_teardown),

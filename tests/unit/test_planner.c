@@ -897,6 +897,47 @@ static void progress_reports_bytes_and_rates(void **state)
     ls_manifest_free(&m);
 }
 
+/* Bytes that arrived and are not yet done count in the rates once; a
+ * chunk then done adds nothing more, and arrived bytes that are dropped (a
+ * chunk that failed its hash) read 0, not a wrapped-around rate. */
+static void progress_rates_count_arriving_bytes_once(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {4ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"a"};
+    const uint64_t half = LS_CHUNK_SIZE_MAX / 2;
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t a0, a1;
+    ls_plan_outcome_t o;
+    ls_plan_progress_t prog;
+    ls_plan_peer_stat_t st;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    ls_planner_progress(pl, 0, &prog, &st, 1); /* first sample */
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a0), 0);
+    assert_int_equal(ls_planner_next(pl, 0, 0, &a1), 0);
+    /* half of each chunk arrived in the first second */
+    ls_planner_add_arriving(pl, a0.peer, half);
+    ls_planner_add_arriving(pl, a1.peer, half);
+    ls_planner_progress(pl, 1000, &prog, &st, 1);
+    assert_int_equal(prog.bytes_done, 0);
+    assert_int_equal(prog.rate_bps, 2 * half);
+    assert_int_equal(st.rate_bps, 2 * half);
+    /* the rest of a0 arrives and it is done; a1 has its second half */
+    assert_int_equal(ls_planner_done(pl, &a0, a0.length, 1500, true, &o), 0);
+    ls_planner_add_arriving(pl, a1.peer, 2 * half);
+    ls_planner_progress(pl, 2000, &prog, &st, 1);
+    assert_int_equal(prog.rate_bps, 2 * half);
+    /* a1 fails its hash: its arrived bytes are gone */
+    assert_int_equal(ls_planner_done(pl, &a1, a1.length, 2500, false, &o), 0);
+    ls_planner_progress(pl, 3000, &prog, &st, 1);
+    assert_int_equal(prog.rate_bps, 0);
+    assert_int_equal(st.rate_bps, 0);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void progress_is_due_at_most_four_times_a_second(void **state)
 {
     (void)state;
@@ -1253,6 +1294,7 @@ int main(void)
         cmocka_unit_test(a_peer_whose_connection_closes_again_and_again_stays),
         cmocka_unit_test(a_partial_peer_that_finished_joins_as_a_seeder),
         cmocka_unit_test(progress_reports_bytes_and_rates),
+        cmocka_unit_test(progress_rates_count_arriving_bytes_once),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
         cmocka_unit_test(rarest_first_feeds_the_swarm),
         cmocka_unit_test(busy_is_not_a_failure),
