@@ -28,8 +28,8 @@
 # 250 ms during each run, in the logs directory as trace-nN-MODE.txt, and
 # kept with NETNS_KEEP_LOGS=1; the daemons then log at debug level, and the
 # trace ends with each downloader's timeline line and per-peer summary
-# from its log, and the `busy` and `given` answers each host sent, per
-# reason),
+# from its log, the `busy` and `given` answers each host sent, per
+# reason, and the packets each shaped queue dropped),
 # LS_FANOUT_PERF=FILE (a system-wide `perf record` over each transfer, into
 # FILE.MODE-N; LS_FANOUT_PERF_ARGS, default -F 999, e.g. "-F 999 -g").
 set -uo pipefail
@@ -144,6 +144,14 @@ trace_stop() {
     echo "== $name (h${SWARM_HOST[$name]})"
     grep -o 'timeline: .*' "$NETNS_LOG_DIR/$name.err"
     grep ' serve ' "$NETNS_LOG_DIR/$name.err" | grep -oE '(busy|given), [^:]*' | sort | uniq -c
+  done >>"$NETNS_LOG_DIR/trace-$2.txt"
+  # Where the shaped links dropped packets (each queue's totals since the
+  # bed came up): uplinks are the hosts' eth0, downlinks the bridge's v<i>.
+  local i
+  for ((i = 1; i <= $1 + 1; i++)); do
+    printf 'h%d up: %s; down: %s\n' "$i" \
+      "$(ip netns exec "$(netns_host "$i")" tc -s qdisc show dev eth0 | grep -m1 -o 'dropped [0-9]*, overlimits [0-9]*')" \
+      "$(ip netns exec "$NETNS_BRIDGE_NS" tc -s qdisc show dev "v$i" | grep -m1 -o 'dropped [0-9]*, overlimits [0-9]*')"
   done >>"$NETNS_LOG_DIR/trace-$2.txt"
 }
 

@@ -120,6 +120,9 @@ struct ls_planner {
     uint64_t sample_ms;
     uint64_t sample_bytes;
     uint64_t sample_rate_bps;
+    /* The highest overall sample rate so far: what our own downlink has
+     * shown it carries (pick_duplicate) */
+    uint64_t peak_rate_bps;
     bool has_sample;
 };
 
@@ -745,8 +748,26 @@ static size_t pick_duplicate(ls_planner_t *p, uint32_t peer, uint64_t now_ms)
     }
     if (best == SIZE_MAX || me->rate <= 0)
         return best;
-    double mine = (double)now_ms + peer_latency(p, me) + (double)p->chunks[best].length / me->rate;
-    return mine < best_finish ? best : SIZE_MAX;
+    double len = (double)p->chunks[best].length;
+    double mine = (double)now_ms + peer_latency(p, me) + len / me->rate;
+    if (mine >= best_finish)
+        return SIZE_MAX;
+    /* Every chunk in flight comes down our own link, the duplicate too:
+     * when the link is what they wait for, the duplicate only takes its
+     * share from the others (a 12-downloader fan-out's last two finished
+     * 2 s after the rest, having received 141 MiB of a 112 MiB game). It
+     * is sent only if the chunk would land later than the link can bring
+     * everything in flight and the duplicate, at the best rate it showed. */
+    if (p->peak_rate_bps > 0) {
+        uint64_t in_flight = 0;
+        for (uint32_t i = 0; i < p->peer_count; i++)
+            in_flight += p->peers[i].in_flight_bytes;
+        double drained =
+            (double)now_ms + ((double)in_flight + len) * 1000.0 / (double)p->peak_rate_bps;
+        if (drained >= best_finish)
+            return SIZE_MAX;
+    }
+    return best;
 }
 
 static int push_request(ls_planner_t *p, size_t idx, uint32_t peer, uint64_t now_ms,
@@ -1124,8 +1145,11 @@ static void sample_rate(ls_planner_t *p, uint64_t now_ms)
         seen_all += pe->arriving;
     }
     seen_all += p->bytes_done;
-    if (!is_first)
+    if (!is_first) {
         p->sample_rate_bps = rate_over(p->sample_bytes, seen_all, span);
+        if (p->sample_rate_bps > p->peak_rate_bps)
+            p->peak_rate_bps = p->sample_rate_bps;
+    }
     p->has_sample = true;
     p->sample_ms = now_ms;
     p->sample_bytes = seen_all;

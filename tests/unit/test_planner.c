@@ -467,6 +467,47 @@ static void cancelled_duplicate_answer_is_stale(void **state)
     ls_manifest_free(&m);
 }
 
+/* An endgame duplicate comes down our own link beside every chunk still
+ * in flight: it is sent only when the chunk it copies would land later
+ * than that link, at the best rate it has shown, brings them all in. */
+static void endgame_duplicate_waits_while_our_link_is_full(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {10ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"a", "b"};
+    const uint64_t mib = 1024 * 1024;
+    ls_planner_config_t cfg = {.initial_window = 8, .max_window = 8};
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    ls_assignment_t on_a[8], on_b[2], dup;
+    ls_plan_progress_t prog;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 2, NULL, &cfg, &pl), 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(ls_planner_next(pl, 0, 0, &on_a[i]), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(ls_planner_next(pl, 1, 0, &on_b[i]), 0);
+    /* b is fast and done; a delivers one chunk in 400 ms, 7 still to come */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(ls_planner_done(pl, &on_b[i], on_b[i].length, 40, true, NULL), 0);
+    ls_planner_progress(pl, 50, &prog, NULL, 0); /* the first sample */
+    ls_planner_add_arriving(pl, 0, 2 * mib);
+    ls_planner_progress(pl, 300, &prog, NULL, 0); /* our link: 8 MiB/s */
+    assert_int_equal(prog.rate_bps, 8 * mib);
+    assert_int_equal(ls_planner_done(pl, &on_a[0], on_a[0].length, 400, true, NULL), 0);
+    /* a's last chunk lands at ~3.2 s; b would bring a copy in at once, but
+     * 7 chunks and the copy take our link 4 s: no duplicate */
+    assert_int_equal(ls_planner_next(pl, 1, 500, &dup), LS_EAGAIN);
+    /* the link shows it carries 160 MiB/s: 0.2 s for all, so b copies */
+    ls_planner_add_arriving(pl, 0, 38 * mib);
+    ls_planner_progress(pl, 550, &prog, NULL, 0);
+    assert_int_equal(prog.rate_bps, 160 * mib);
+    assert_int_equal(ls_planner_next(pl, 1, 560, &dup), 0);
+    assert_int_equal(dup.chunk_id, on_a[7].chunk_id);
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 /* Small files: by default the window counts requests, so a peer gets as
  * few small chunks in flight as big ones. A batching peer's window counts
  * bytes, up to its request cap. */
@@ -1281,6 +1322,7 @@ int main(void)
         cmocka_unit_test(losing_every_peer_fails_the_download),
         cmocka_unit_test(bad_chunk_goes_to_another_peer_when_one_is_available),
         cmocka_unit_test(cancelled_duplicate_answer_is_stale),
+        cmocka_unit_test(endgame_duplicate_waits_while_our_link_is_full),
         cmocka_unit_test(per_peer_rate_is_bytes_over_the_sample_window),
         cmocka_unit_test(resumed_chunks_are_not_planned),
         cmocka_unit_test(batching_peer_window_counts_bytes_up_to_its_request_cap),
