@@ -4,8 +4,7 @@
  * pick ids that collide and turn each lookup into a scan.
  * Keys are borrowed: the caller keeps each key's string alive, unchanged,
  * while it is in the map (a map usually indexes an array that owns them).
- * No removal: owners rebuild the map when their array shrinks. Not
- * thread-safe; a map is owned by one thread. */
+ * Not thread-safe; a map is owned by one thread. */
 #ifndef LANSPREAD_STRMAP_H
 #define LANSPREAD_STRMAP_H
 
@@ -33,5 +32,10 @@ int ls_strmap_reserve(ls_strmap_t *map, size_t count);
 int ls_strmap_put(ls_strmap_t *map, const char *key, size_t value, bool replace, bool *existed);
 /* True, with *value (may be NULL) set, when key is in the map. */
 bool ls_strmap_get(const ls_strmap_t *map, const char *key, size_t *value);
+/* Forgets key (its string may go once this returns); false when it was not
+ * there. O(1) on average: the keys after it in its probe run move back, so
+ * an owner that swap-removes from its array updates one moved value
+ * instead of rebuilding the map. */
+bool ls_strmap_remove(ls_strmap_t *map, const char *key);
 
 #endif

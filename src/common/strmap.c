@@ -76,10 +76,15 @@ static uint64_t siphash13(const char *text, size_t len)
     return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
+static size_t home_of(const ls_strmap_t *map, const char *key)
+{
+    return (size_t)siphash13(key, strlen(key)) & (map->cap - 1);
+}
+
 static size_t slot_of(const ls_strmap_t *map, const char *key)
 {
     size_t mask = map->cap - 1;
-    size_t i = (size_t)siphash13(key, strlen(key)) & mask;
+    size_t i = home_of(map, key);
     while (map->keys[i] && strcmp(map->keys[i], key) != 0)
         i = (i + 1) & mask;
     return i;
@@ -156,5 +161,30 @@ bool ls_strmap_get(const ls_strmap_t *map, const char *key, size_t *value)
         return false;
     if (value)
         *value = map->values[at];
+    return true;
+}
+
+/* Backward-shift deletion: the hole left by the key is filled by the next
+ * key of the run that may live there (its home slot is not between the hole
+ * and itself), until the run ends; no tombstones, so lookups stay as short
+ * as after a rebuild. */
+bool ls_strmap_remove(ls_strmap_t *map, const char *key)
+{
+    if (map->count == 0)
+        return false;
+    size_t mask = map->cap - 1;
+    size_t hole = slot_of(map, key);
+    if (!map->keys[hole])
+        return false;
+    for (size_t j = (hole + 1) & mask; map->keys[j]; j = (j + 1) & mask) {
+        size_t home = home_of(map, map->keys[j]);
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            map->keys[hole] = map->keys[j];
+            map->values[hole] = map->values[j];
+            hole = j;
+        }
+    }
+    map->keys[hole] = NULL;
+    map->count--;
     return true;
 }

@@ -308,12 +308,10 @@ void ls_libsig_store_remove(ls_libsig_store_t *store, const char *peer_id)
     size_t at = 0;
     if (!ls_strmap_get(&store->index, peer_id, &at))
         return;
+    ls_strmap_remove(&store->index, peer_id); /* before its key string goes */
     ls_signed_library_free(store->entries[at]);
     free(store->entries[at]);
     store->entries[at] = store->entries[--store->count];
-    /* The map has no removal: rebuild it (at most LS_LIBSIG_STORE_MAX keys). */
-    ls_strmap_clear(&store->index);
-    for (size_t i = 0; i < store->count; i++)
-        if (ls_strmap_put(&store->index, store->entries[i]->peer_id, i, true, NULL) != 0)
-            break; /* cannot fail: the slots are kept by the clear */
+    if (at < store->count) /* the moved entry's key is there: no allocation */
+        ls_strmap_put(&store->index, store->entries[at]->peer_id, at, true, NULL);
 }

@@ -116,21 +116,18 @@ static void entry_remove(ls__relay_t *relay, relay_entry_t *e)
         relay->is_settle_due = true; /* askers waiting for it are answered */
         timer_at(relay, 0);
     }
-    for (size_t i = 0; i < relay->count; i++) {
-        if (relay->entries[i] != e)
-            continue;
-        relay->entries[i] = relay->entries[--relay->count];
-        break;
+    /* O(1): a link that leaves may take every owner it listed with it */
+    size_t at = 0;
+    if (ls_strmap_get(&relay->index, e->peer_id, &at)) {
+        ls_strmap_remove(&relay->index, e->peer_id);
+        relay->entries[at] = relay->entries[--relay->count];
+        if (at < relay->count) /* the moved entry's key is there: no allocation */
+            ls_strmap_put(&relay->index, relay->entries[at]->peer_id, at, true, NULL);
     }
     if (e->target)
         ls__links_detach_target(relay->config.links, e->target); /* its link lives on */
     free(e->target);
     free(e);
-    /* no removal in the map: rebuild it (at most LS_LIBSIG_STORE_MAX keys, slots kept) */
-    ls_strmap_clear(&relay->index);
-    for (size_t i = 0; i < relay->count; i++)
-        if (ls_strmap_put(&relay->index, relay->entries[i]->peer_id, i, true, NULL) != 0)
-            break;
 }
 
 static relay_entry_t *entry_add(ls__relay_t *relay, const char *peer_id)

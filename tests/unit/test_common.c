@@ -200,6 +200,53 @@ static void sha256_matches_known_vector(void **state)
     assert_int_equal(ls_hex_decode("zz", 2, back, 1), LS_EINVAL);
 }
 
+/* Removal: of 2,000 keys, half are removed in a random order, and each
+ * removed key is gone while every other key is still found with its value
+ * (checked along the way, so a key lost from a probe run shows); a removed
+ * key's string may change at once. */
+static void strmap_removal_keeps_every_other_key(void **state)
+{
+    (void)state;
+    enum { KEYS = 2000 };
+    char(*keys)[16] = calloc(KEYS, sizeof *keys);
+    bool *gone = calloc(KEYS, sizeof *gone);
+    ls_strmap_t map = LS_STRMAP_INIT;
+    size_t value = 0;
+    uint64_t x = 88172645463325252u;
+    for (size_t i = 0; i < KEYS; i++) {
+        snprintf(keys[i], sizeof keys[i], "peer-%zu", i);
+        assert_int_equal(ls_strmap_put(&map, keys[i], i, false, NULL), 0);
+    }
+    assert_false(ls_strmap_remove(&map, "peer-none"));
+    for (size_t n = 0; n < KEYS / 2; n++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t k = (size_t)(x % KEYS);
+        assert_int_equal(ls_strmap_remove(&map, keys[k]), !gone[k]);
+        gone[k] = true;
+        memset(keys[k], 'Z', sizeof keys[k] - 1); /* the map must not read it again */
+        if (n % 97 == 0) /* check everything now and then, not only at the end */
+            for (size_t i = 0; i < KEYS; i++)
+                if (!gone[i]) {
+                    assert_true(ls_strmap_get(&map, keys[i], &value));
+                    assert_int_equal(value, i);
+                }
+    }
+    size_t left = 0;
+    for (size_t i = 0; i < KEYS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "peer-%zu", i);
+        assert_int_equal(ls_strmap_get(&map, name, &value), !gone[i]);
+        if (!gone[i]) {
+            assert_int_equal(value, i);
+            left++;
+        }
+    }
+    assert_int_equal(map.count, left);
+    ls_strmap_free(&map);
+    free(gone);
+    free(keys);
+}
+
 /* 20,000 keys go in and each comes back with its value; keys not put are
  * absent; an equal key keeps its value unless replaced, and a replace takes
  * the new key pointer (its owner may free the old string). */
@@ -292,6 +339,7 @@ int main(void)
         cmocka_unit_test(sha256_matches_known_vector),
         cmocka_unit_test(log_lines_carry_no_control_bytes),
         cmocka_unit_test(strmap_finds_every_key_it_was_given),
+        cmocka_unit_test(strmap_removal_keeps_every_other_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
