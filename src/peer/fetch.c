@@ -400,7 +400,13 @@ static int queue_job(ls__download_t *dl, ls_dl_job_t *job, ls_workq_class_t lane
 
 /* ---- emitting ---- */
 
-static uint64_t request_bytes(const ls__request_t *fetch);
+static uint64_t request_bytes(const ls__request_t *fetch)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < fetch->count; i++)
+        bytes += fetch->as[i].length;
+    return bytes;
+}
 
 /* ls_planner_progress, with the bytes of the requests on the wire that
  * arrived and are not yet done: a request still receiving, or one whose
@@ -524,14 +530,6 @@ static void store_work(uv_work_t *req)
     }
 }
 
-static uint64_t request_bytes(const ls__request_t *fetch)
-{
-    uint64_t bytes = 0;
-    for (size_t i = 0; i < fetch->count; i++)
-        bytes += fetch->as[i].length;
-    return bytes;
-}
-
 static void request_free(ls__request_t *fetch)
 {
     if (fetch->as != &fetch->one)
@@ -634,6 +632,13 @@ static void store_done(uv_work_t *req, int status)
         dl->endgame_ms = now;
 }
 
+/* Whether a request ended with the peer's error frame of this code. */
+static bool is_wire_error(int status, const ls_msg_t *reply, ls_wire_error_t code)
+{
+    return status == LS_EREMOTE && reply && reply->kind == LS_MSG_ERROR &&
+           reply->u.error.code == code;
+}
+
 static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body, size_t len,
                      void *userdata)
 {
@@ -667,14 +672,11 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
     /* `busy`: the peer is at its upload limit (or, from a peer that does
      * not send `given`, sends this chunk to another downloader right now)
      * — ask elsewhere, no failure. */
-    if (status == LS_EREMOTE && reply && reply->kind == LS_MSG_ERROR &&
-        reply->u.error.code == LS_WIRE_BUSY)
+    if (is_wire_error(status, reply, LS_WIRE_BUSY))
         status = LS_EBUSY;
     /* `given`: that chunk is on its way to another swarm peer; this peer
      * takes requests for others (ls_planner_given). */
-    bool is_given = status == LS_EREMOTE && reply && reply->kind == LS_MSG_ERROR &&
-                    reply->u.error.code == LS_WIRE_GIVEN;
-    if (is_given && dl->state == DL_FETCHING) {
+    if (is_wire_error(status, reply, LS_WIRE_GIVEN) && dl->state == DL_FETCHING) {
         for (size_t i = 0; i < fetch->count; i++)
             ls_planner_given(dl->planner, &fetch->as[i]);
         wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);

@@ -929,7 +929,7 @@ static void handle_get_library(ls_serve_stream_t *ss, const char *peer_id)
     }
     if (server->hooks.library(ss->link, peer_id, may_wait, &answer, server->hooks.userdata) &&
         may_wait) {
-        memcpy(ss->library_of, peer_id, sizeof ss->library_of);
+        snprintf(ss->library_of, sizeof ss->library_of, "%s", peer_id);
         ss->is_library_waiting = true;
         ss->next_library = server->library_waiting;
         server->library_waiting = ss;
