@@ -186,6 +186,12 @@ int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *dig
  * no-op. */
 void ls_discovery_stop(ls_discovery_t *d);
 
+/* How many mDNS responses were dropped before avahi read them, as repeats:
+ * the same sender's identical packet within the window of
+ * src/discovery/repeat.h (avahi announces each record on its own timer,
+ * each time with the whole record set). */
+uint64_t ls_discovery_repeats_dropped(const ls_discovery_t *d);
+
 /* The decoded TXT record. */
 typedef struct {
     uint32_t protocol_version;

@@ -14,6 +14,7 @@
  *    one link do not collide. */
 #include "lanspread/discovery.h"
 
+#include "discovery/repeat.h"
 #include "discovery/uv_avahi_poll.h"
 #include "lanspread/error.h"
 #include "lanspread/log.h"
@@ -33,6 +34,7 @@
 #include <avahi-core/lookup.h>
 #include <avahi-core/publish.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +118,9 @@ struct ls_discovery {
     known_peer_t *peers;
     char warned[WARNED_MAX][LS_SHA256_HEX_LEN + 1];
     size_t warned_count;
+
+    ls__repeat_t repeats;     /* responses heard lately (repeat.h) */
+    uint64_t repeats_dropped; /* ls_discovery_repeats_dropped */
 
     ls_discovery_found_cb found_cb;
     ls_discovery_lost_cb lost_cb;
@@ -1150,6 +1155,33 @@ static AvahiStringList *interface_list(const ls_discovery_t *d)
     return l;
 }
 
+/* The largest mDNS packet looked at: avahi's own limit (AVAHI_DNS_PACKET_SIZE_MAX) is 9000. */
+#define PEEK_MAX 9216
+#define DNS_HEADER_LEN 12
+#define DNS_FLAG_QR 0x80 /* in the header's third byte: a response */
+
+/* ls_avahi_poll_t.is_for_avahi: a response whose sender and bytes avahi
+ * read within LS_REPEAT_WINDOW_MS is dropped here (see repeat.h); queries,
+ * and anything we cannot judge, go to avahi as before. */
+static bool is_news(int fd, void *userdata)
+{
+    ls_discovery_t *d = userdata;
+    uint8_t packet[PEEK_MAX];
+    struct sockaddr_storage from;
+    socklen_t from_len = sizeof from;
+    memset(&from, 0, sizeof from);
+    ssize_t n = recvfrom(fd, packet, sizeof packet, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC,
+                         (struct sockaddr *)&from, &from_len);
+    if (n < DNS_HEADER_LEN || (size_t)n > sizeof packet || !(packet[2] & DNS_FLAG_QR))
+        return true;
+    if (!ls__repeat_seen(&d->repeats, (const struct sockaddr *)&from, from_len, packet, (size_t)n,
+                         now_ms(d)))
+        return true;
+    if (recv(fd, packet, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0)
+        d->repeats_dropped++;
+    return false;
+}
+
 static int start_server(ls_discovery_t *d)
 {
     AvahiServer *server;
@@ -1207,6 +1239,9 @@ int ls_discovery_start(uv_loop_t *loop, const ls_discovery_config_t *cfg, ls_dis
     }
     d->loop = loop;
     ls_avahi_poll_init(&d->poll, loop);
+    ls__repeat_init(&d->repeats);
+    d->poll.is_for_avahi = is_news;
+    d->poll.filter_userdata = d;
     uv_timer_init(loop, &d->maintenance);
     uv_timer_init(loop, &d->deferred_stop);
     uv_timer_init(loop, &d->browse_end);
@@ -1255,11 +1290,18 @@ int ls_discovery_update(ls_discovery_t *d, uint64_t library_rev, const char *dig
     return 0;
 }
 
+uint64_t ls_discovery_repeats_dropped(const ls_discovery_t *d)
+{
+    return d->repeats_dropped;
+}
+
 void ls_discovery_stop(ls_discovery_t *d)
 {
     if (!d || d->is_stopping)
         return;
     d->is_stopping = true;
+    ls_debug(MOD, "%llu repeated responses not handed to avahi",
+             (unsigned long long)d->repeats_dropped);
     if (d->callback_depth > 0) {
         /* We are inside avahi's call stack: free it from the loop instead. */
         uv_timer_start(&d->deferred_stop, deferred_stop_cb, 0, 0);

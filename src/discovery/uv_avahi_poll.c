@@ -11,6 +11,7 @@
 
 struct AvahiWatch {
     uv_poll_t handle; /* first: the close callback casts back */
+    const ls_avahi_poll_t *poll;
     AvahiWatchCallback callback;
     void *userdata;
     int fd;
@@ -56,6 +57,9 @@ static void poll_cb(uv_poll_t *handle, int status, int events)
         happened |= AVAHI_WATCH_OUT;
     if (events & UV_DISCONNECT)
         happened |= AVAHI_WATCH_HUP;
+    if (happened == AVAHI_WATCH_IN && w->poll->is_for_avahi &&
+        !w->poll->is_for_avahi(w->fd, w->poll->filter_userdata))
+        return;
     w->happened = happened;
     w->callback(w, w->fd, happened, w->userdata);
     /* The callback may have freed w: its memory lives until the close
@@ -86,6 +90,7 @@ static AvahiWatch *watch_new(const AvahiPoll *api, int fd, AvahiWatchEvent event
         free(w);
         return NULL;
     }
+    w->poll = p;
     w->callback = callback;
     w->userdata = userdata;
     w->fd = fd;
@@ -173,6 +178,8 @@ static void timeout_free(AvahiTimeout *t)
 void ls_avahi_poll_init(ls_avahi_poll_t *p, uv_loop_t *loop)
 {
     p->loop = loop;
+    p->is_for_avahi = NULL;
+    p->filter_userdata = NULL;
     p->api.userdata = p;
     p->api.watch_new = watch_new;
     p->api.watch_update = watch_update;

@@ -4,6 +4,7 @@
  * tests/netns/test_discovery.sh. */
 #include "testutil.h"
 
+#include "discovery/repeat.h"
 #include "discovery/uv_avahi_poll.h"
 #include "lanspread/discovery.h"
 #include "lanspread/error.h"
@@ -170,6 +171,7 @@ typedef struct {
     int fired;
     uint64_t fired_ms;
     AvahiWatchEvent seen;
+    int filtered; /* reads the poll's filter made */
     bool free_in_callback;
 } probe_t;
 
@@ -263,6 +265,100 @@ static void poll_watch_reports_input_and_may_be_freed_in_its_callback(void **sta
     assert_int_equal(uv_loop_close(&loop), 0);
     close(fds[0]);
     close(fds[1]);
+}
+
+static bool keep_from_avahi(int fd, void *userdata)
+{
+    probe_t *p = userdata;
+    char c;
+    p->filtered++;
+    assert_int_equal(read(fd, &c, 1), 1);
+    return c != 'k'; /* 'k': read here, avahi never called */
+}
+
+static void plain_watch_cb(AvahiWatch *w, int fd, AvahiWatchEvent event, void *userdata)
+{
+    probe_t *p = userdata;
+    (void)w;
+    (void)fd;
+    (void)event;
+    p->fired++;
+}
+
+/* The filter sees readable input first; what it keeps never reaches avahi. */
+static void poll_filter_keeps_what_it_reads_from_avahi(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    ls_avahi_poll_t poll;
+    probe_t p = {0};
+    int fds[2];
+
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    ls_avahi_poll_init(&poll, &loop);
+    poll.is_for_avahi = keep_from_avahi;
+    poll.filter_userdata = &p;
+    AvahiWatch *w = poll.api.watch_new(&poll.api, fds[0], AVAHI_WATCH_IN, plain_watch_cb, &p);
+    assert_non_null(w);
+    assert_int_equal(write(fds[1], "k", 1), 1);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(p.filtered, 1);
+    assert_int_equal(p.fired, 0);
+    assert_int_equal(write(fds[1], "x", 1), 1);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(p.filtered, 2);
+    assert_int_equal(p.fired, 1);
+    poll.api.watch_free(w);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static struct sockaddr_in sender(const char *address, uint16_t port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, address, &sa.sin_addr);
+    return sa;
+}
+
+/* A sender's identical bytes are a repeat for LS_REPEAT_WINDOW_MS, once:
+ * another sender, other bytes or a later window pass; a flood of distinct
+ * packets only pushes out old ones (bounded), never makes a new one look
+ * seen. */
+static void repeat_table_knows_a_sender_s_bytes_for_its_window(void **state)
+{
+    (void)state;
+    static ls__repeat_t r;
+    const uint8_t one[] = "announcement", two[] = "announcemenT";
+    struct sockaddr_in a = sender("198.18.1.2", 5353), b = sender("198.18.1.3", 5353),
+                       a_other_port = sender("198.18.1.2", 5354);
+    const struct sockaddr *sa = (const struct sockaddr *)&a;
+    uint64_t t = 1000;
+
+    ls__repeat_init(&r);
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t + 1));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t + LS_REPEAT_WINDOW_MS - 1));
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, two, sizeof two, t + 2));
+    assert_false(
+        ls__repeat_seen(&r, (const struct sockaddr *)&b, sizeof b, one, sizeof one, t + 3));
+    assert_false(ls__repeat_seen(&r, (const struct sockaddr *)&a_other_port, sizeof a_other_port,
+                                 one, sizeof one, t + 4));
+    /* the window counts from the first copy, not the repeats */
+    t += LS_REPEAT_WINDOW_MS;
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t + 1));
+
+    /* ten tables' worth of distinct packets within one window */
+    for (uint32_t i = 0; i < 10 * LS_REPEAT_SLOTS; i++) {
+        uint8_t pkt[8];
+        memcpy(pkt, &i, sizeof i);
+        memcpy(pkt + 4, "pkt", 4);
+        assert_false(ls__repeat_seen(&r, sa, sizeof a, pkt, sizeof pkt, t + 2));
+        assert_true(ls__repeat_seen(&r, sa, sizeof a, pkt, sizeof pkt, t + 3));
+    }
 }
 
 /* ---- two responders in one process, inside a private network namespace ----
@@ -777,6 +873,58 @@ static void full_service_table_still_finds_a_new_peer(void **state)
     close(fd);
 }
 
+/* A browse query for our service type. */
+static void ask_for_services(int fd)
+{
+    static const uint8_t type[] = "\x0a_lanspread\x04_udp\x05local";
+    uint8_t pkt[64] = {0};
+    size_t n = DNS_HEADER_LEN;
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(MDNS_PORT)};
+
+    inet_pton(AF_INET, MDNS_GROUP, &to.sin_addr);
+    pkt[5] = 1; /* one question */
+    memcpy(pkt + n, type, sizeof type);
+    n += sizeof type;
+    pkt[n++] = 0;
+    pkt[n++] = DNS_TYPE_PTR;
+    pkt[n++] = 0;
+    pkt[n++] = DNS_CLASS_IN;
+    assert_int_equal(sendto(fd, pkt, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+}
+
+/* A sender's identical response heard again within the window is dropped
+ * before avahi reads it (repeat.h); a query sent twice, and a response
+ * with other bytes, still reach avahi. Sent between the peer's own first
+ * announcement (within 250 ms of its start) and its second (after 1 s),
+ * which loop back to it too. */
+static void a_repeated_response_is_dropped_before_avahi(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0};
+    int fd;
+
+    if (!has_private_net)
+        skip();
+    fd = sniffing_loop(&loop);
+    start_peer(&loop, &a, "lambda", 4111);
+    run_until(&loop, never, &a, &a, 400);
+    uint64_t before = ls_discovery_repeats_dropped(a.d);
+    announce_bogus(fd, 0, 3);
+    run_until(&loop, never, &a, &a, 50);
+    announce_bogus(fd, 0, 3);
+    run_until(&loop, never, &a, &a, 50);
+    assert_int_equal(ls_discovery_repeats_dropped(a.d) - before, 1);
+    announce_bogus(fd, 3, 3);
+    ask_for_services(fd);
+    ask_for_services(fd);
+    run_until(&loop, never, &a, &a, 50);
+    assert_int_equal(ls_discovery_repeats_dropped(a.d) - before, 1);
+    ls_discovery_stop(a.d);
+    drain(&loop);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -789,6 +937,8 @@ int main(void)
         cmocka_unit_test(poll_timeout_fires_once_at_its_absolute_deadline),
         cmocka_unit_test(poll_disabled_timeout_never_fires),
         cmocka_unit_test(poll_watch_reports_input_and_may_be_freed_in_its_callback),
+        cmocka_unit_test(poll_filter_keeps_what_it_reads_from_avahi),
+        cmocka_unit_test(repeat_table_knows_a_sender_s_bytes_for_its_window),
         cmocka_unit_test(two_responders_find_update_and_lose_each_other),
         cmocka_unit_test(stop_inside_found_cb_ends_every_callback),
         cmocka_unit_test(start_announces_at_once_without_probes),
@@ -796,6 +946,7 @@ int main(void)
         cmocka_unit_test(a_resolution_binding_no_peer_is_not_repeated),
         cmocka_unit_test(full_service_table_still_finds_a_new_peer),
         cmocka_unit_test(deferred_services_resolve_from_the_cache),
+        cmocka_unit_test(a_repeated_response_is_dropped_before_avahi),
     };
     /* The namespace is entered first: the earlier tests do not care. */
     return cmocka_run_group_tests(tests, enter_private_net, NULL);
