@@ -351,6 +351,20 @@ static AvahiStringList *make_txt_list(const ls_discovery_t *d)
  * collision (group_cb renames). */
 #define PUBLISH_UNIQUE (AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE)
 
+/* Only the PTR record is announced. avahi announces each
+ * record on its own timer (at once, +1 s, +3 s, each with its own jitter)
+ * and sends every announcement with its additional records: the PTR's
+ * carries the SRV and the TXT, the SRV's the address. So four announced
+ * records made up to twelve packets per start, most of them the whole set
+ * again, which every peer on the link parsed and compared with everything
+ * it heard in the last 0.5 s. The SRV, TXT and address records are
+ * published AVAHI_PUBLISH_NO_ANNOUNCE: they answer queries and travel with
+ * every PTR announcement (three identical packets, of which a listener's
+ * repeat filter passes one), but get no announcer (and no goodbye: the
+ * PTR's removes the service). An updated TXT (ls_discovery_update) is
+ * published without the flag, which avahi takes as the entry's new flags:
+ * a new library revision is announced. */
+
 static int add_address_records(ls_discovery_t *d, const char *fqdn)
 {
     for (size_t i = 0; i < d->address_count; i++) {
@@ -358,7 +372,8 @@ static int add_address_records(ls_discovery_t *d, const char *fqdn)
         a.data.ipv4.address = d->addresses[i].address;
         int rc = avahi_server_add_address(
             d->server, d->group, (AvahiIfIndex)d->addresses[i].ifindex, AVAHI_PROTO_INET,
-            AVAHI_PUBLISH_NO_REVERSE | AVAHI_PUBLISH_NO_PROBE, fqdn, &a);
+            AVAHI_PUBLISH_NO_REVERSE | AVAHI_PUBLISH_NO_PROBE | AVAHI_PUBLISH_NO_ANNOUNCE, fqdn,
+            &a);
         if (rc < 0)
             return rc;
     }
@@ -434,10 +449,10 @@ static int add_service_records(ls_discovery_t *d, const char *fqdn)
         }
         if (srv)
             srv->data.srv.port = d->port;
-        rc = add_record(d, srv, PUBLISH_UNIQUE);
+        rc = add_record(d, srv, PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_ANNOUNCE);
     }
     if (rc == 0)
-        rc = add_record(d, new_txt(d, svc), PUBLISH_UNIQUE);
+        rc = add_record(d, new_txt(d, svc), PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_ANNOUNCE);
     return rc;
 }
 

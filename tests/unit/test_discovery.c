@@ -559,6 +559,8 @@ static void stop_inside_found_cb_ends_every_callback(void **state)
 #define DNS_HEADER_LEN 12
 #define DNS_FLAG_RESPONSE 0x8000u
 #define DNS_TYPE_PTR 12
+#define DNS_TYPE_SRV 33
+#define DNS_TYPE_A 1
 #define DNS_CLASS_IN 1
 #define BOGUS_TTL 4500
 #define BOGUS_PER_PACKET 30
@@ -619,6 +621,8 @@ typedef struct {
     int record_queries; /* queries asking for anything but a PTR (resolutions) */
     int browse_queries; /* the others: browse queries */
     int enum_records;   /* packets naming the DNS-SD type enumeration */
+    int srv_or_a_first; /* responses led by an SRV or address record */
+    int with_address;   /* responses carrying an address record */
 } wire_count_t;
 
 /* Offset after the name at off (labels or a pointer); len when malformed. */
@@ -647,6 +651,34 @@ static bool asks_for_records(const uint8_t *buf, size_t len)
     return false;
 }
 
+/* The type of the answer at *off (moved past it); 0 when malformed. */
+static unsigned next_answer_type(const uint8_t *buf, size_t len, size_t *off)
+{
+    size_t at = skip_name(buf, len, *off);
+    if (at + 10 > len)
+        return 0;
+    unsigned type = (unsigned)buf[at] << 8 | buf[at + 1];
+    *off = at + 10 + ((size_t)buf[at + 8] << 8 | buf[at + 9]);
+    return type;
+}
+
+/* Responses from avahi carry no questions. */
+static unsigned first_answer_type(const uint8_t *buf, size_t len)
+{
+    size_t off = DNS_HEADER_LEN;
+    return next_answer_type(buf, len, &off);
+}
+
+static bool has_answer_of_type(const uint8_t *buf, size_t len, unsigned type)
+{
+    unsigned ancount = (unsigned)buf[6] << 8 | buf[7];
+    size_t off = DNS_HEADER_LEN;
+    for (unsigned i = 0; i < ancount && off < len; i++)
+        if (next_answer_type(buf, len, &off) == type)
+            return true;
+    return false;
+}
+
 static void count_packets(int fd, wire_count_t *c)
 {
     static const uint8_t enum_label[] = "\x09_services\x07_dns-sd";
@@ -662,8 +694,12 @@ static void count_packets(int fd, wire_count_t *c)
             c->record_queries++;
         else if (!(flags & DNS_FLAG_RESPONSE) && nscount == 0)
             c->browse_queries++;
-        if ((flags & DNS_FLAG_RESPONSE) && ancount > 0)
+        if ((flags & DNS_FLAG_RESPONSE) && ancount > 0) {
             c->responses++;
+            unsigned first = first_answer_type(buf, (size_t)n);
+            c->srv_or_a_first += first == DNS_TYPE_SRV || first == DNS_TYPE_A;
+            c->with_address += has_answer_of_type(buf, (size_t)n, DNS_TYPE_A);
+        }
         if (memmem(buf, (size_t)n, enum_label, sizeof enum_label - 1))
             c->enum_records++;
     }
@@ -678,7 +714,8 @@ static bool never(const peer_t *a, const peer_t *b)
 
 /* Our names carry the peer id, so they are published without probing: the
  * first packet on the wire is the announcement, within its 250 ms jitter
- * (a probed start sends 3 probes 250 ms apart first). */
+ * (a probed start sends 3 probes 250 ms apart first). Only the PTR and TXT
+ * records are announced, the PTR's packets carrying the rest. */
 static void start_announces_at_once_without_probes(void **state)
 {
     (void)state;
@@ -700,6 +737,11 @@ static void start_announces_at_once_without_probes(void **state)
     close(fd);
     assert_int_equal(early.probes + later.probes, 0);
     assert_true(early.responses >= 1);
+    /* The SRV and address records have no announcer of their own: they go
+     * with the PTR's announcements (the first two of its three by now). */
+    assert_int_equal(early.srv_or_a_first + later.srv_or_a_first, 0);
+    assert_true(early.with_address >= 1);
+    assert_true(early.with_address + later.with_address >= 2);
     /* Only the service's own records: no type-enumeration PTR. */
     assert_int_equal(early.enum_records + later.enum_records, 0);
 }
