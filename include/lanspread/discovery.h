@@ -188,8 +188,7 @@ void ls_discovery_stop(ls_discovery_t *d);
 
 /* How many mDNS responses were dropped before avahi read them, as repeats:
  * the same sender's identical packet within the window of
- * src/discovery/repeat.h (avahi announces each record on its own timer,
- * each time with the whole record set). */
+ * src/discovery/repeat.h. On d's loop thread only. */
 uint64_t ls_discovery_repeats_dropped(const ls_discovery_t *d);
 
 /* The decoded TXT record. */

@@ -353,15 +353,18 @@ static AvahiStringList *make_txt_list(const ls_discovery_t *d)
 
 /* Only the PTR record is announced. avahi announces each
  * record on its own timer (at once, +1 s, +3 s, each with its own jitter)
- * and sends every announcement with its additional records: the PTR's
- * carries the SRV and the TXT, the SRV's the address. So four announced
+ * and sends every announcement with its related records (in the answer
+ * section): the PTR's carries the SRV and the TXT, the SRV's the address.
+ * So four announced
  * records made up to twelve packets per start, most of them the whole set
  * again, which every peer on the link parsed and compared with everything
  * it heard in the last 0.5 s. The SRV, TXT and address records are
  * published AVAHI_PUBLISH_NO_ANNOUNCE: they answer queries and travel with
  * every PTR announcement (three identical packets, of which a listener's
- * repeat filter passes one), but get no announcer (and no goodbye: the
- * PTR's removes the service). An updated TXT (ls_discovery_update) is
+ * repeat filter passes one), but get no announcer and no goodbye: the
+ * PTR's removes the service, the others' copies in other caches age out
+ * with their TTL (120 s; the TXT's 4500 s), and a later announcement
+ * carries the cache-flush bit. An updated TXT (ls_discovery_update) is
  * published without the flag, which avahi takes as the entry's new flags:
  * a new library revision is announced. */
 
@@ -1174,26 +1177,57 @@ static AvahiStringList *interface_list(const ls_discovery_t *d)
 #define PEEK_MAX 9216
 #define DNS_HEADER_LEN 12
 #define DNS_FLAG_QR 0x80 /* in the header's third byte: a response */
+#define MDNS_PORT 5353
 
-/* ls_avahi_poll_t.is_for_avahi: a response whose sender and bytes avahi
- * read within LS_REPEAT_WINDOW_MS is dropped here (see repeat.h); queries,
- * and anything we cannot judge, go to avahi as before. */
+/* The interface a datagram came in on (avahi's socket has IP_PKTINFO on);
+ * 0 when the kernel did not say. */
+static unsigned arrival_ifindex(struct msghdr *msg)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo info;
+            memcpy(&info, CMSG_DATA(c), sizeof info);
+            return (unsigned)info.ipi_ifindex;
+        }
+    }
+    return 0;
+}
+
+/* ls_avahi_poll_t.is_for_avahi: a response repeated within the window of
+ * repeat.h is dropped here; queries (noted, see repeat.h), anything not an
+ * IPv4 datagram from the mDNS port (avahi's netlink socket among them) and
+ * anything we cannot judge go to avahi as before. */
 static bool is_news(int fd, void *userdata)
 {
     ls_discovery_t *d = userdata;
     uint8_t packet[PEEK_MAX];
-    struct sockaddr_storage from;
-    socklen_t from_len = sizeof from;
+    struct sockaddr_in from;
+    union {
+        struct cmsghdr align;
+        uint8_t bytes[CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(int)) + 64];
+    } control;
+    struct iovec iov = {.iov_base = packet, .iov_len = sizeof packet};
+    struct msghdr msg = {.msg_name = &from,
+                         .msg_namelen = sizeof from,
+                         .msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = control.bytes,
+                         .msg_controllen = sizeof control.bytes};
     memset(&from, 0, sizeof from);
-    ssize_t n = recvfrom(fd, packet, sizeof packet, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC,
-                         (struct sockaddr *)&from, &from_len);
-    if (n < DNS_HEADER_LEN || (size_t)n > sizeof packet || !(packet[2] & DNS_FLAG_QR))
+    ssize_t n = recvmsg(fd, &msg, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC);
+    if (n < DNS_HEADER_LEN || (size_t)n > sizeof packet || msg.msg_namelen != sizeof from ||
+        from.sin_family != AF_INET || from.sin_port != htons(MDNS_PORT))
         return true;
-    if (!ls__repeat_seen(&d->repeats, (const struct sockaddr *)&from, from_len, packet, (size_t)n,
-                         now_ms(d)))
+    if (!(packet[2] & DNS_FLAG_QR)) {
+        ls__repeat_query_heard(&d->repeats, now_ms(d));
         return true;
-    if (recv(fd, packet, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0)
-        d->repeats_dropped++;
+    }
+    if (!ls__repeat_seen(&d->repeats, (const struct sockaddr *)&from, sizeof from,
+                         arrival_ifindex(&msg), packet, (size_t)n, now_ms(d)))
+        return true;
+    if (recv(fd, packet, 0, MSG_DONTWAIT | MSG_TRUNC) < 0)
+        return true; /* not consumed after all: avahi reads it */
+    d->repeats_dropped++;
     return false;
 }
 

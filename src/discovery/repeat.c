@@ -13,26 +13,36 @@ void ls__repeat_init(ls__repeat_t *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Sender and bytes, each under the process's key; 0 marks a slot never used. */
-static uint64_t hash_of(const struct sockaddr *from, socklen_t from_len, const uint8_t *packet,
-                        size_t len)
+void ls__repeat_query_heard(ls__repeat_t *r, uint64_t now_ms)
 {
-    uint64_t h =
-        ls_hash_private(packet, len) ^ ls_hash_private(from, from_len) * 0x9e3779b97f4a7c15u;
+    r->query_ms = now_ms;
+}
+
+/* Sender, interface and bytes, each under the process's key; 0 marks a
+ * slot never used. */
+static uint64_t hash_of(const struct sockaddr *from, socklen_t from_len, unsigned ifindex,
+                        const uint8_t *packet, size_t len)
+{
+    uint64_t h = ls_hash_private(packet, len) ^
+                 (ls_hash_private(from, from_len) + ifindex) * 0x9e3779b97f4a7c15u;
     return h ? h : 1;
 }
 
 bool ls__repeat_seen(ls__repeat_t *r, const struct sockaddr *from, socklen_t from_len,
-                     const uint8_t *packet, size_t len, uint64_t now_ms)
+                     unsigned ifindex, const uint8_t *packet, size_t len, uint64_t now_ms)
 {
-    uint64_t h = hash_of(from, from_len, packet, len);
+    uint64_t h = hash_of(from, from_len, ifindex, packet, len);
     size_t stalest = 0;
     uint64_t stalest_at = UINT64_MAX;
     for (size_t k = 0; k < LS_REPEAT_PROBES; k++) {
         size_t i = (size_t)(h + k) & (LS_REPEAT_SLOTS - 1);
         bool is_live = r->slots[i].hash && now_ms - r->slots[i].at_ms < LS_REPEAT_WINDOW_MS;
-        if (is_live && r->slots[i].hash == h)
-            return true;
+        if (is_live && r->slots[i].hash == h) {
+            if (r->slots[i].at_ms > r->query_ms)
+                return true;
+            r->slots[i].at_ms = now_ms; /* a query came since: avahi hears it again */
+            return false;
+        }
         uint64_t at = is_live ? r->slots[i].at_ms : 0;
         if (at < stalest_at) {
             stalest_at = at;

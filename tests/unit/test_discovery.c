@@ -267,22 +267,27 @@ static void poll_watch_reports_input_and_may_be_freed_in_its_callback(void **sta
     close(fds[1]);
 }
 
+/* Keeps a 'k' from avahi (reads it); leaves anything else to avahi. */
 static bool keep_from_avahi(int fd, void *userdata)
 {
     probe_t *p = userdata;
     char c;
     p->filtered++;
+    assert_int_equal(recv(fd, &c, 1, MSG_PEEK), 1);
+    if (c != 'k')
+        return true;
     assert_int_equal(read(fd, &c, 1), 1);
-    return c != 'k'; /* 'k': read here, avahi never called */
+    return false;
 }
 
 static void plain_watch_cb(AvahiWatch *w, int fd, AvahiWatchEvent event, void *userdata)
 {
     probe_t *p = userdata;
+    char c;
     (void)w;
-    (void)fd;
     (void)event;
     p->fired++;
+    assert_int_equal(read(fd, &c, 1), 1);
 }
 
 /* The filter sees readable input first; what it keeps never reaches avahi. */
@@ -294,7 +299,7 @@ static void poll_filter_keeps_what_it_reads_from_avahi(void **state)
     probe_t p = {0};
     int fds[2];
 
-    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, fds), 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     ls_avahi_poll_init(&poll, &loop);
     poll.is_for_avahi = keep_from_avahi;
@@ -323,10 +328,10 @@ static struct sockaddr_in sender(const char *address, uint16_t port)
     return sa;
 }
 
-/* A sender's identical bytes are a repeat for LS_REPEAT_WINDOW_MS, once:
- * another sender, other bytes or a later window pass; a flood of distinct
- * packets only pushes out old ones (bounded), never makes a new one look
- * seen. */
+/* A sender's identical bytes on one interface are a repeat for
+ * LS_REPEAT_WINDOW_MS: another sender, port, interface or bytes, a later
+ * window, or the first copy after a query pass. A flood of distinct
+ * packets only pushes out old ones, never makes a new one look seen. */
 static void repeat_table_knows_a_sender_s_bytes_for_its_window(void **state)
 {
     (void)state;
@@ -338,27 +343,36 @@ static void repeat_table_knows_a_sender_s_bytes_for_its_window(void **state)
     uint64_t t = 1000;
 
     ls__repeat_init(&r);
-    assert_false(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t));
-    assert_true(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t + 1));
-    assert_true(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t + LS_REPEAT_WINDOW_MS - 1));
-    assert_false(ls__repeat_seen(&r, sa, sizeof a, two, sizeof two, t + 2));
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 1));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + LS_REPEAT_WINDOW_MS - 1));
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, two, sizeof two, t + 2));
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, 3, one, sizeof one, t + 2));
     assert_false(
-        ls__repeat_seen(&r, (const struct sockaddr *)&b, sizeof b, one, sizeof one, t + 3));
-    assert_false(ls__repeat_seen(&r, (const struct sockaddr *)&a_other_port, sizeof a_other_port,
+        ls__repeat_seen(&r, (const struct sockaddr *)&b, sizeof b, 2, one, sizeof one, t + 3));
+    assert_false(ls__repeat_seen(&r, (const struct sockaddr *)&a_other_port, sizeof a_other_port, 2,
                                  one, sizeof one, t + 4));
-    /* the window counts from the first copy, not the repeats */
+    /* the window counts from the copy let through, not from the repeats */
     t += LS_REPEAT_WINDOW_MS;
-    assert_false(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t));
-    assert_true(ls__repeat_seen(&r, sa, sizeof a, one, sizeof one, t + 1));
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 1));
+    /* a query: the next copy passes once, and starts the window again */
+    ls__repeat_query_heard(&r, t + 5);
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 6));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 7));
+    assert_true(
+        ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 6 + LS_REPEAT_WINDOW_MS - 1));
 
     /* ten tables' worth of distinct packets within one window */
     for (uint32_t i = 0; i < 10 * LS_REPEAT_SLOTS; i++) {
         uint8_t pkt[8];
         memcpy(pkt, &i, sizeof i);
         memcpy(pkt + 4, "pkt", 4);
-        assert_false(ls__repeat_seen(&r, sa, sizeof a, pkt, sizeof pkt, t + 2));
-        assert_true(ls__repeat_seen(&r, sa, sizeof a, pkt, sizeof pkt, t + 3));
+        assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, pkt, sizeof pkt, t + 8));
+        assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, pkt, sizeof pkt, t + 9));
     }
+    /* ... pushed the first packet out: it is news again */
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 10));
 }
 
 /* ---- two responders in one process, inside a private network namespace ----
@@ -563,6 +577,21 @@ static void stop_inside_found_cb_ends_every_callback(void **state)
 #define DNS_TYPE_A 1
 #define DNS_CLASS_IN 1
 #define BOGUS_TTL 4500
+#define QUERIER_ADDRESS "198.18.1.2"
+/* After a start's announcements (+3 s at the latest, plus jitter) and
+ * before its browser's query at +7 s; an update is announced within the
+ * announcement jitter (250 ms). */
+#define TXT_QUIET_FROM_MS 4000
+#define TXT_ANNOUNCED_WITHIN_MS 600
+/* Queries a second apart (avahi counts those at least 1 s apart), more
+ * than the four unanswered ones after which avahi expires a record. */
+#define POOF_QUERIES 8
+#define POOF_QUERY_GAP_MS 1050
+/* Past the peers' own announcements (+3 s) and their browsers' queries
+ * (+1, +3, +7, +15 s; the next at +31 s) and the repeat window after
+ * them: the third host's first query is answered with news, the next ones
+ * with repeats. */
+#define POOF_QUIET_MS 19000
 #define BOGUS_PER_PACKET 30
 /* Past discovery's first maintenance tick (5 s), a resolver's first query
  * after it (AVAHI_QUERY_DEFER, 100 ms), and a lone peer's repair browse (5
@@ -714,8 +743,8 @@ static bool never(const peer_t *a, const peer_t *b)
 
 /* Our names carry the peer id, so they are published without probing: the
  * first packet on the wire is the announcement, within its 250 ms jitter
- * (a probed start sends 3 probes 250 ms apart first). Only the PTR and TXT
- * records are announced, the PTR's packets carrying the rest. */
+ * (a probed start sends 3 probes 250 ms apart first). Only the PTR record
+ * is announced, its packets carrying the rest. */
 static void start_announces_at_once_without_probes(void **state)
 {
     (void)state;
@@ -967,6 +996,88 @@ static void a_repeated_response_is_dropped_before_avahi(void **state)
     close(fd);
 }
 
+/* The TXT record is published unannounced (only the PTR announces, and
+ * carries it), but a new library revision is announced at once. */
+static void an_updated_txt_record_is_announced(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0};
+    wire_count_t before = {0}, after = {0};
+    int fd;
+
+    if (!has_private_net)
+        skip();
+    fd = sniffing_loop(&loop);
+    start_peer(&loop, &a, "rho", 4116);
+    run_until(&loop, never, &a, &a, TXT_QUIET_FROM_MS);
+    count_packets(fd, &before);
+    assert_int_equal(ls_discovery_update(a.d, 7, DG64), 0);
+    run_until(&loop, never, &a, &a, TXT_ANNOUNCED_WITHIN_MS);
+    count_packets(fd, &after);
+    ls_discovery_stop(a.d);
+    drain(&loop);
+    close(fd);
+    assert_true(before.responses >= 1);
+    assert_true(after.responses >= 1);
+}
+
+/* A third mDNS host on the namespace's network, beside the responders. */
+static int open_querier(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), one = 1, ttl = 255;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(MDNS_PORT)};
+    struct in_addr ifa = {0};
+
+    assert_true(fd >= 0);
+    assert_int_equal(system("ip addr add " QUERIER_ADDRESS "/24 dev ls0 2>/dev/null || true"), 0);
+    inet_pton(AF_INET, QUERIER_ADDRESS, &sa.sin_addr);
+    inet_pton(AF_INET, QUERIER_ADDRESS, &ifa);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa), 0);
+    assert_int_equal(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl), 0);
+    return fd;
+}
+
+static bool anyone_lost(const peer_t *a, const peer_t *b)
+{
+    return a->lost > 0 || b->lost > 0;
+}
+
+/* avahi drops a cached record once it heard several queries for it go
+ * unanswered (RFC 6762 10.5, passive observation of failures). The
+ * answers to repeated queries are byte-identical repeats; if the repeat
+ * filter kept them all from avahi, two live peers would lose each other
+ * after the fourth or fifth query: a repeat that follows a query passes. */
+static void peers_answering_repeated_queries_stay_found(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {0}, b = {0};
+
+    if (!has_private_net)
+        skip();
+    int q = open_querier();
+    assert_int_equal(uv_loop_init(&loop), 0);
+    start_peer(&loop, &a, "omicron", 4114);
+    start_peer(&loop, &b, "pi", 4115);
+    assert_true(run_until(&loop, both_found, &a, &b, 10000));
+    run_until(&loop, anyone_lost, &a, &b, POOF_QUIET_MS);
+    for (int k = 0; k < POOF_QUERIES && !anyone_lost(&a, &b); k++) {
+        ask_for_services(q);
+        run_until(&loop, anyone_lost, &a, &b, POOF_QUERY_GAP_MS);
+    }
+    run_until(&loop, anyone_lost, &a, &b, 2000);
+    assert_int_equal(a.lost, 0);
+    assert_int_equal(b.lost, 0);
+    ls_discovery_stop(a.d);
+    ls_discovery_stop(b.d);
+    drain(&loop);
+    close(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -989,6 +1100,8 @@ int main(void)
         cmocka_unit_test(full_service_table_still_finds_a_new_peer),
         cmocka_unit_test(deferred_services_resolve_from_the_cache),
         cmocka_unit_test(a_repeated_response_is_dropped_before_avahi),
+        cmocka_unit_test(peers_answering_repeated_queries_stay_found),
+        cmocka_unit_test(an_updated_txt_record_is_announced),
     };
     /* The namespace is entered first: the earlier tests do not care. */
     return cmocka_run_group_tests(tests, enter_private_net, NULL);
