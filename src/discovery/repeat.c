@@ -38,9 +38,10 @@ bool ls__repeat_seen(ls__repeat_t *r, const struct sockaddr *from, socklen_t fro
         size_t i = (size_t)(h + k) & (LS_REPEAT_SLOTS - 1);
         bool is_live = r->slots[i].hash && now_ms - r->slots[i].at_ms < LS_REPEAT_WINDOW_MS;
         if (is_live && r->slots[i].hash == h) {
-            if (r->slots[i].at_ms > r->query_ms)
+            if (r->slots[i].at_ms > r->query_ms ||
+                now_ms - r->slots[i].at_ms < LS_REPEAT_AFTER_QUERY_MS)
                 return true;
-            r->slots[i].at_ms = now_ms; /* a query came since: avahi hears it again */
+            r->slots[i].at_ms = now_ms; /* asked for since: avahi hears it again */
             return false;
         }
         uint64_t at = is_live ? r->slots[i].at_ms : 0;

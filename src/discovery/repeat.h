@@ -6,10 +6,12 @@
  * 0.5 s. A response whose sender, arrival interface and bytes equal one
  * let through within LS_REPEAT_WINDOW_MS tells avahi nothing new, with
  * one exception: avahi expires a cached record after hearing several
- * queries for it go unanswered (RFC 6762 10.5), so after a query has been
- * handed to avahi (ls__repeat_query_heard) the next copy of each repeat
- * passes, and its window starts again. discovery.c drops the others
- * before avahi reads them.
+ * queries for it go unanswered (RFC 6762 10.5: avahi counts five, at
+ * least 1 s apart), so once a query has been handed to avahi
+ * (ls__repeat_query_heard), a repeat whose copy avahi got
+ * LS_REPEAT_AFTER_QUERY_MS ago or more passes, and its window starts
+ * again: while queries come, avahi hears each record at least that often.
+ * discovery.c drops the others before avahi reads them.
  * The table is bounded (LS_REPEAT_SLOTS, LS_REPEAT_PROBES looked at per
  * packet) and hashed under a per-process key, so what a sender floods it
  * with costs O(1) per packet and can only make us forget, never drop a
@@ -26,6 +28,7 @@
 #define LS_REPEAT_WINDOW_MS 10000
 #define LS_REPEAT_SLOTS 1024 /* a power of two */
 #define LS_REPEAT_PROBES 8
+#define LS_REPEAT_AFTER_QUERY_MS 2000
 
 typedef struct {
     struct {
@@ -42,8 +45,9 @@ void ls__repeat_init(ls__repeat_t *r);
 void ls__repeat_query_heard(ls__repeat_t *r, uint64_t now_ms);
 
 /* True when the same sender sent the same bytes on the same interface
- * within LS_REPEAT_WINDOW_MS before now_ms (which must not go back), and
- * no query came since; otherwise remembers them from now_ms (the stalest
+ * within LS_REPEAT_WINDOW_MS before now_ms (which must not go back),
+ * unless a query came since and that copy is LS_REPEAT_AFTER_QUERY_MS old;
+ * otherwise remembers them from now_ms (the stalest
  * of LS_REPEAT_PROBES slots makes room) and returns false. A repeat that
  * is dropped does not renew its time: one copy passes every window. */
 bool ls__repeat_seen(ls__repeat_t *r, const struct sockaddr *from, socklen_t from_len,

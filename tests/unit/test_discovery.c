@@ -330,7 +330,7 @@ static struct sockaddr_in sender(const char *address, uint16_t port)
 
 /* A sender's identical bytes on one interface are a repeat for
  * LS_REPEAT_WINDOW_MS: another sender, port, interface or bytes, a later
- * window, or the first copy after a query pass. A flood of distinct
+ * window, or, after a query, a copy LS_REPEAT_AFTER_QUERY_MS old pass. A flood of distinct
  * packets only pushes out old ones, never makes a new one look seen. */
 static void repeat_table_knows_a_sender_s_bytes_for_its_window(void **state)
 {
@@ -356,12 +356,14 @@ static void repeat_table_knows_a_sender_s_bytes_for_its_window(void **state)
     t += LS_REPEAT_WINDOW_MS;
     assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t));
     assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 1));
-    /* a query: the next copy passes once, and starts the window again */
+    /* after a query, a copy LS_REPEAT_AFTER_QUERY_MS old passes once, and
+     * starts its window again */
     ls__repeat_query_heard(&r, t + 5);
-    assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 6));
-    assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 7));
-    assert_true(
-        ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 6 + LS_REPEAT_WINDOW_MS - 1));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 6));
+    t += LS_REPEAT_AFTER_QUERY_MS;
+    assert_false(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + 1));
+    assert_true(ls__repeat_seen(&r, sa, sizeof a, 2, one, sizeof one, t + LS_REPEAT_WINDOW_MS - 1));
 
     /* ten tables' worth of distinct packets within one window */
     for (uint32_t i = 0; i < 10 * LS_REPEAT_SLOTS; i++) {
