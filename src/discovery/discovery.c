@@ -351,22 +351,21 @@ static AvahiStringList *make_txt_list(const ls_discovery_t *d)
  * collision (group_cb renames). */
 #define PUBLISH_UNIQUE (AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE)
 
-/* Only the PTR record is announced. avahi announces each
- * record on its own timer (at once, +1 s, +3 s, each with its own jitter)
- * and sends every announcement with its related records (in the answer
- * section): the PTR's carries the SRV and the TXT, the SRV's the address.
- * So four announced
- * records made up to twelve packets per start, most of them the whole set
- * again, which every peer on the link parsed and compared with everything
- * it heard in the last 0.5 s. The SRV, TXT and address records are
- * published AVAHI_PUBLISH_NO_ANNOUNCE: they answer queries and travel with
- * every PTR announcement (three identical packets, of which a listener's
- * repeat filter passes one), but get no announcer and no goodbye: the
- * PTR's removes the service, the others' copies in other caches age out
- * with their TTL (120 s; the TXT's 4500 s), and a later announcement
- * carries the cache-flush bit. An updated TXT (ls_discovery_update) is
- * published without the flag, which avahi takes as the entry's new flags:
- * a new library revision is announced. */
+/* Only the PTR record is announced. avahi announces each record on its
+ * own timer (at once, +1 s, +3 s, each with its own jitter) and sends
+ * every announcement with its related records (in the answer section):
+ * the PTR's carries the SRV and the TXT, the SRV's the address. So four
+ * announced records made up to twelve packets per start, most of them the
+ * whole set again, which every peer on the link parsed and compared with
+ * everything it heard in the last 0.5 s. The SRV, TXT and address records
+ * are published AVAHI_PUBLISH_NO_ANNOUNCE: they answer queries and travel
+ * with every PTR announcement (three identical packets, of which a
+ * listener's repeat filter passes one), but get no announcer and no
+ * goodbye: the PTR's removes the service, the others' copies in other
+ * caches age out with their TTL (120 s; the TXT's 4500 s), and a later
+ * announcement carries the cache-flush bit. An updated TXT
+ * (ls_discovery_update) is published without the flag, which avahi takes
+ * as the entry's new flags: a new library revision is announced. */
 
 static int add_address_records(ls_discovery_t *d, const char *fqdn)
 {
