@@ -16,10 +16,13 @@ struct ls__playing {
     uv_loop_t *loop;
     uv_timer_t timer;
     uv_work_t job;
-    bool is_scanning; /* the job is in flight: it reads game_dir and writes found */
+    bool is_scanning; /* the job is in flight: it reads game_dir and walk, writes found */
     bool is_stopped;
-    char *game_dir;      /* as configured */
-    char *next_game_dir; /* set while a job runs: taken when it ends */
+    bool is_armed;
+    ls__playing_walk_t walk; /* of game_dir */
+    uint32_t walks_done;     /* the loop's count: walk is the job's while it runs */
+    char *game_dir;          /* as configured */
+    char *next_game_dir;     /* set while a job runs: taken when it ends */
     char found[LS_GAME_ID_MAX + 1];
     char current[LS_GAME_ID_MAX + 1]; /* what changed_cb was last told */
     ls__playing_cb changed_cb;
@@ -43,36 +46,108 @@ static bool game_of_exe(const char *exe, const char *game_dir, char *id)
     return ls_game_id_is_valid(id);
 }
 
-static bool is_pid(const char *name)
+/* The pid a /proc entry names; -1 for any other entry. */
+static long pid_of(const char *name)
 {
+    long pid = 0;
     if (!*name)
-        return false;
-    for (; *name; name++)
-        if (*name < '0' || *name > '9')
-            return false;
-    return true;
+        return -1;
+    for (; *name; name++) {
+        if (*name < '0' || *name > '9' || pid > (LONG_MAX - 9) / 10)
+            return -1;
+        pid = pid * 10 + (*name - '0');
+    }
+    return pid;
 }
 
-void ls__playing_scan(const char *proc_dir, const char *game_dir, char *id)
+static int compare_pid(const void *a, const void *b)
+{
+    long x = ((const ls__playing_proc_t *)a)->pid, y = ((const ls__playing_proc_t *)b)->pid;
+    return (x > y) - (x < y);
+}
+
+static const ls__playing_proc_t *remembered(const ls__playing_walk_t *w, long pid)
+{
+    ls__playing_proc_t key = {.pid = pid};
+    return w->count ? bsearch(&key, w->procs, w->count, sizeof key, compare_pid) : NULL;
+}
+
+/* Whether this walk reads the process's exe (see LS_PLAYING_YOUNG_WALKS). */
+static bool is_due(const ls__playing_proc_t *old, long pid, uint32_t walk)
+{
+    return !old || old->is_game || walk - old->first_walk < LS_PLAYING_YOUNG_WALKS ||
+           (walk + (uint32_t)pid) % LS_PLAYING_RECHECK_WALKS == 0;
+}
+
+/* Reads proc_dir/<name>/exe: true when it lies under a game's local/. */
+static bool runs_game(const char *proc_dir, const char *name, const char *game_dir, char *id)
 {
     char link[PATH_MAX], exe[PATH_MAX];
+    snprintf(link, sizeof link, "%s/%s/exe", proc_dir, name);
+    ssize_t n = readlink(link, exe, sizeof exe - 1);
+    if (n <= 0)
+        return false; /* gone, a kernel thread, or not ours to read */
+    exe[n] = '\0';
+    return game_of_exe(exe, game_dir, id);
+}
+
+/* Keeps a process for the next walk; past LS_PLAYING_REMEMBER_MAX, or
+ * short of memory, it is not kept (read every walk). */
+static void keep(ls__playing_proc_t **procs, size_t *count, size_t *cap,
+                 const ls__playing_proc_t *proc)
+{
+    if (*count == *cap) {
+        size_t grown = *cap ? *cap * 2 : 256;
+        ls__playing_proc_t *bigger;
+        if (grown > LS_PLAYING_REMEMBER_MAX || !(bigger = realloc(*procs, grown * sizeof *bigger)))
+            return;
+        *procs = bigger;
+        *cap = grown;
+    }
+    (*procs)[(*count)++] = *proc;
+}
+
+void ls__playing_walk(ls__playing_walk_t *w, const char *proc_dir, const char *game_dir, char *id)
+{
+    ls__playing_proc_t *procs = NULL;
+    size_t count = 0, cap = 0;
+    bool is_sorted = true;
+    uint32_t walk = w->walks++;
     DIR *dir = opendir(proc_dir);
     struct dirent *e;
+
     id[0] = '\0';
-    if (!dir)
-        return;
-    while (!id[0] && (e = readdir(dir)) != NULL) {
-        if (!is_pid(e->d_name))
+    w->reads = 0;
+    while (dir && (e = readdir(dir)) != NULL) {
+        long pid = pid_of(e->d_name);
+        if (pid < 0)
             continue;
-        snprintf(link, sizeof link, "%s/%s/exe", proc_dir, e->d_name);
-        ssize_t n = readlink(link, exe, sizeof exe - 1);
-        if (n <= 0)
-            continue; /* gone, a kernel thread, or not ours to read */
-        exe[n] = '\0';
-        if (!game_of_exe(exe, game_dir, id))
-            id[0] = '\0';
+        const ls__playing_proc_t *old = remembered(w, pid);
+        ls__playing_proc_t now = {.pid = pid, .first_walk = old ? old->first_walk : walk};
+        char found[LS_GAME_ID_MAX + 1];
+        /* not due: an old process, its exe read before and not a game */
+        if (is_due(old, pid, walk)) {
+            w->reads++;
+            now.is_game = runs_game(proc_dir, e->d_name, game_dir, found);
+            if (now.is_game && !id[0])
+                memcpy(id, found, sizeof found);
+        }
+        is_sorted = is_sorted && (count == 0 || procs[count - 1].pid < pid);
+        keep(&procs, &count, &cap, &now);
     }
-    closedir(dir);
+    if (dir)
+        closedir(dir);
+    if (!is_sorted) /* /proc lists pids in order; a stand-in may not */
+        qsort(procs, count, sizeof *procs, compare_pid);
+    free(w->procs);
+    w->procs = procs;
+    w->count = count;
+}
+
+void ls__playing_walk_free(ls__playing_walk_t *w)
+{
+    free(w->procs);
+    *w = (ls__playing_walk_t){0};
 }
 
 static void scan_work(uv_work_t *req)
@@ -84,7 +159,25 @@ static void scan_work(uv_work_t *req)
         p->found[0] = '\0';
         return;
     }
-    ls__playing_scan(LS_PLAYING_PROC_DIR, real, p->found);
+    ls__playing_walk(&p->walk, LS_PLAYING_PROC_DIR, real, p->found);
+}
+
+/* The walk's verdicts belong to the directory it read. */
+static void take_game_dir(ls__playing_t *p, char *game_dir)
+{
+    free(p->game_dir);
+    p->game_dir = game_dir;
+    ls__playing_walk_free(&p->walk);
+    p->walks_done = 0;
+}
+
+/* Tells the loop when the game found differs from what it was told. */
+static void report(ls__playing_t *p)
+{
+    if (p->is_stopped || strcmp(p->found, p->current) == 0)
+        return;
+    snprintf(p->current, sizeof p->current, "%s", p->found);
+    p->changed_cb(p->current[0] ? p->current : NULL, p->userdata);
 }
 
 static void scan_done(uv_work_t *req, int status)
@@ -92,15 +185,14 @@ static void scan_done(uv_work_t *req, int status)
     ls__playing_t *p = req->data;
     (void)status;
     p->is_scanning = false;
+    p->walks_done++;
     if (p->next_game_dir) {
-        free(p->game_dir);
-        p->game_dir = p->next_game_dir;
+        take_game_dir(p, p->next_game_dir);
         p->next_game_dir = NULL;
     }
-    if (p->is_stopped || strcmp(p->found, p->current) == 0)
-        return;
-    snprintf(p->current, sizeof p->current, "%s", p->found);
-    p->changed_cb(p->current[0] ? p->current : NULL, p->userdata);
+    if (!p->is_armed)
+        p->found[0] = '\0'; /* disarmed while the job ran */
+    report(p);
 }
 
 static void timer_cb(uv_timer_t *timer)
@@ -108,6 +200,11 @@ static void timer_cb(uv_timer_t *timer)
     ls__playing_t *p = timer->data;
     if (p->is_scanning)
         return; /* a slow /proc: skip a beat rather than queue jobs */
+    if (!p->is_armed) {
+        p->found[0] = '\0';
+        report(p);
+        return;
+    }
     p->job.data = p;
     if (ls_workq_queue(p->loop, &p->job, LS_WORKQ_LATENCY, scan_work, scan_done) == 0)
         p->is_scanning = true;
@@ -142,9 +239,19 @@ int ls__playing_set_game_dir(ls__playing_t *p, const char *game_dir)
         p->next_game_dir = copy;
         return 0;
     }
-    free(p->game_dir);
-    p->game_dir = copy;
+    take_game_dir(p, copy);
     return 0;
+}
+
+void ls__playing_set_armed(ls__playing_t *p, bool is_armed)
+{
+    if (p)
+        p->is_armed = is_armed;
+}
+
+uint32_t ls__playing_walks(const ls__playing_t *p)
+{
+    return p->walks_done;
 }
 
 const char *ls__playing_game(const ls__playing_t *p)
@@ -166,5 +273,6 @@ void ls__playing_free(ls__playing_t *p)
         return;
     free(p->game_dir);
     free(p->next_game_dir);
+    ls__playing_walk_free(&p->walk);
     free(p);
 }

@@ -189,10 +189,23 @@ static void announce_library(ls_peer_runtime_t *rt)
     ls__mdns_update(rt->mdns, rt->announced.library_rev, rt->announced.digest);
 }
 
+/* The playing watch reads /proc only while a library game is installed:
+ * nothing can run from a local/ that does not exist. */
+static void arm_playing(ls_peer_runtime_t *rt)
+{
+    size_t count;
+    const ls_local_game_t *games = ls_library_games(rt->library, &count);
+    bool is_any_installed = false;
+    for (size_t i = 0; i < count && !is_any_installed; i++)
+        is_any_installed = games[i].is_installed;
+    ls__playing_set_armed(rt->playing, is_any_installed);
+}
+
 static void library_changed(ls_peer_runtime_t *rt)
 {
     announce_library(rt);
     emit_local_library(rt);
+    arm_playing(rt);
 }
 
 static void clear_rescan_queue(ls_peer_runtime_t *rt)
@@ -928,6 +941,7 @@ static void first_scan_done_cb(ls_library_t *library, int status, const ls_scan_
     rc = ls__playing_start(&rt->loop, rt->game_dir, playing_changed_cb, rt, &rt->playing);
     if (rc != 0)
         ls_rt_emit_failure(rt, "playing watch (uploads keep their limit while a game runs)", rc);
+    arm_playing(rt);
     connect_static_peers(rt);
     uv_timer_start(&rt->reconnect_timer, reconnect_timer_cb, rt->reconnect_ms, rt->reconnect_ms);
     uv_timer_start(&rt->upload_timer, upload_timer_cb, LS_UPLOAD_INTERVAL_MS,
