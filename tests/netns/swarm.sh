@@ -224,8 +224,7 @@ start_download() {
 }
 
 # swarm_count EVENT NAME...: "NAME COUNT" lines, how many EVENT lines each
-# NAME's output holds. One grep for all: wait_done polls ten times a
-# second while the machine's two cores carry the transfer it measures.
+# NAME's output holds (one grep for all, before a download starts).
 swarm_count() {
   local event=$1 name files=() line
   shift
@@ -247,34 +246,81 @@ swarm_mark() {
   while read -r name n; do SWARM_MARK_FAILED[$name]=$n; done < <(swarm_count download-failed "$@")
 }
 
+# Watched by one python3 process that reads every NAME's event output as
+# it grows (every SWARM_POLL_S): a shell loop of grep, date and read per
+# poll took ~5 % of the two cores from the transfer it timed, and a
+# coarser poll added up to its interval to every DONE_MS.
+SWARM_POLL_S=0.02
 wait_done() {
-  local deadline=$(($(netns_now_ms) + SWARM_DONE_S * 1000)) tries=100000 rc=0 name n
-  local -A left=() n_ok=() n_failed=()
-  for name in "$@"; do left[$name]=1; done
-  while ((${#left[@]} > 0 && tries-- > 0)); do
-    while read -r name n; do n_ok[$name]=$n; done < <(swarm_count download-finished "${!left[@]}")
-    while read -r name n; do n_failed[$name]=$n; done < <(swarm_count download-failed "${!left[@]}")
-    for name in "${!left[@]}"; do
-      if ((${n_ok[$name]:-0} > SWARM_MARK_OK[$name])); then
-        DONE_MS[$name]=$(netns_now_ms)
-        unset "left[$name]"
-      elif ((${n_failed[$name]:-0} > SWARM_MARK_FAILED[$name])); then
+  local rc=0 name what ms args=()
+  for name in "$@"; do
+    args+=("$name" "$NETNS_LOG_DIR/$name.out" "${NETNS_PID[$name]:-0}"
+      "${SWARM_MARK_OK[$name]:-0}" "${SWARM_MARK_FAILED[$name]:-0}")
+  done
+  while read -r name what ms; do
+    case $what in
+      ok) DONE_MS[$name]=$ms ;;
+      failed)
         echo "swarm: $name's download failed: $(grep -F '"event":"download-failed"' "$NETNS_LOG_DIR/$name.out" | tail -n 1)"
         rc=1
-        unset "left[$name]"
-      elif ! swarm_is_alive "$name"; then
+        ;;
+      dead)
         echo "swarm: $name's daemon died: $(tail -n 2 "$NETNS_LOG_DIR/$name.err")"
         rc=1
-        unset "left[$name]"
-      fi
-    done
-    ((${#left[@]} > 0)) || break
-    if (($(netns_now_ms) >= deadline)); then
-      echo "swarm: ${!left[*]} not done in ${SWARM_DONE_S} s"
-      return 1
-    fi
-    sleep 0.1
-  done
+        ;;
+      *)
+        echo "swarm: $name not done in ${SWARM_DONE_S} s"
+        rc=2
+        ;;
+    esac
+  done < <(python3 - "$SWARM_DONE_S" "$SWARM_POLL_S" "${args[@]}" <<'EOF'
+import sys, time
+secs, poll, rest = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+ok_tag, failed_tag = '"event":"download-finished"', '"event":"download-failed"'
+left = {}
+for i in range(0, len(rest), 5):
+    name, path, pid, mark_ok, mark_failed = rest[i:i + 5]
+    left[name] = {"path": path, "pid": pid, "ok": -int(mark_ok), "failed": -int(mark_failed),
+                  "file": None, "buf": ""}
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+deadline = time.time() + secs
+while left:
+    for name in list(left):
+        w = left[name]
+        if w["file"] is None:
+            try:
+                w["file"] = open(w["path"], "r", errors="replace")
+            except OSError:
+                pass
+        if w["file"] is not None:
+            w["buf"] += w["file"].read()
+            *lines, w["buf"] = w["buf"].split("\n")
+            for line in lines:
+                w["ok"] += ok_tag in line
+                w["failed"] += failed_tag in line
+        if w["ok"] > 0:
+            print(name, "ok", int(time.time() * 1000), flush=True)
+        elif w["failed"] > 0:
+            print(name, "failed", 0, flush=True)
+        elif not alive(w["pid"]):
+            print(name, "dead", 0, flush=True)
+        else:
+            continue
+        del left[name]
+    if left and time.time() >= deadline:
+        for name in left:
+            print(name, "late", 0, flush=True)
+        break
+    time.sleep(poll)
+EOF
+  )
   ((rc == 0)) || return 1
   for name in "$@"; do
     netns_wait 20 swarm_game_state_in "$name" downloaded installed || {
