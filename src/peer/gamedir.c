@@ -88,6 +88,9 @@ static int swap_in(ls_peer_runtime_t *rt, const char *dir)
     rt->game_dir = copy;
     if (rt->playing && ls__playing_set_game_dir(rt->playing, copy) != 0)
         ls_warn("peer", "the playing watch keeps the old game directory: out of memory");
+    /* Until the new directory's scan ends (its library_changed arms the
+     * watch for what it holds), what it has installed is not known yet. */
+    ls__playing_set_armed(rt->playing, true);
     ls_info("peer", "game directory is now %s", dir);
     ls_rt_emit(rt, &(ls_peer_event_t){.kind = LS_EVENT_GAME_DIR_CHANGED, .u.game_dir = {dir}});
     ls_rt_start_monitor(rt);

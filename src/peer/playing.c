@@ -92,12 +92,14 @@ static bool runs_game(const char *proc_dir, const char *name, const char *game_d
 }
 
 /* Keeps a process for the next walk; past LS_PLAYING_REMEMBER_MAX, or
- * short of memory, it is not kept (read every walk). */
-static void keep(ls__playing_proc_t **procs, size_t *count, size_t *cap,
+ * short of memory, it is not kept (read every walk). The array starts at
+ * the last walk's size: /proc rarely changes much in a second. */
+#define KEEP_FIRST_CAP 64
+static void keep(ls__playing_proc_t **procs, size_t *count, size_t *cap, size_t last_count,
                  const ls__playing_proc_t *proc)
 {
     if (*count == *cap) {
-        size_t grown = *cap ? *cap * 2 : 256;
+        size_t grown = *cap ? *cap * 2 : last_count + KEEP_FIRST_CAP;
         ls__playing_proc_t *bigger;
         if (grown > LS_PLAYING_REMEMBER_MAX || !(bigger = realloc(*procs, grown * sizeof *bigger)))
             return;
@@ -125,7 +127,8 @@ void ls__playing_walk(ls__playing_walk_t *w, const char *proc_dir, const char *g
         const ls__playing_proc_t *old = remembered(w, pid);
         ls__playing_proc_t now = {.pid = pid, .first_walk = old ? old->first_walk : walk};
         char found[LS_GAME_ID_MAX + 1];
-        /* not due: an old process, its exe read before and not a game */
+        /* not due: an old process, its exe read before and not a game,
+         * keeps that verdict */
         if (is_due(old, pid, walk)) {
             w->reads++;
             now.is_game = runs_game(proc_dir, e->d_name, game_dir, found);
@@ -133,7 +136,7 @@ void ls__playing_walk(ls__playing_walk_t *w, const char *proc_dir, const char *g
                 memcpy(id, found, sizeof found);
         }
         is_sorted = is_sorted && (count == 0 || procs[count - 1].pid < pid);
-        keep(&procs, &count, &cap, &now);
+        keep(&procs, &count, &cap, w->count, &now);
     }
     if (dir)
         closedir(dir);
@@ -169,6 +172,7 @@ static void take_game_dir(ls__playing_t *p, char *game_dir)
     p->game_dir = game_dir;
     ls__playing_walk_free(&p->walk);
     p->walks_done = 0;
+    p->found[0] = '\0'; /* a walk of the old directory found it */
 }
 
 /* Tells the loop when the game found differs from what it was told. */
@@ -190,8 +194,10 @@ static void scan_done(uv_work_t *req, int status)
         take_game_dir(p, p->next_game_dir);
         p->next_game_dir = NULL;
     }
-    if (!p->is_armed)
-        p->found[0] = '\0'; /* disarmed while the job ran */
+    if (!p->is_armed) { /* disarmed while the job ran */
+        p->found[0] = '\0';
+        ls__playing_walk_free(&p->walk);
+    }
     report(p);
 }
 
@@ -245,8 +251,14 @@ int ls__playing_set_game_dir(ls__playing_t *p, const char *game_dir)
 
 void ls__playing_set_armed(ls__playing_t *p, bool is_armed)
 {
-    if (p)
-        p->is_armed = is_armed;
+    if (!p)
+        return;
+    p->is_armed = is_armed;
+    /* A pid the system reuses while we do not look would inherit a
+     * verdict and skip its youth: unarmed, nothing is remembered (a job in
+     * flight frees it when it ends). */
+    if (!is_armed && !p->is_scanning)
+        ls__playing_walk_free(&p->walk);
 }
 
 uint32_t ls__playing_walks(const ls__playing_t *p)

@@ -40,10 +40,13 @@ int ls__playing_start(uv_loop_t *loop, const char *game_dir, ls__playing_cb chan
                       void *userdata, ls__playing_t **out);
 /* The game directory changed: later scans look there. */
 int ls__playing_set_game_dir(ls__playing_t *p, const char *game_dir);
-/* Whether any library game is installed. Unarmed (the state after start)
- * the watch reads nothing and finds no game. */
+/* Whether any library game (one the library lists: in its catalog) is
+ * installed; the runtime also arms it while a new game directory is not
+ * scanned yet. Unarmed (the state after start) the watch reads nothing,
+ * finds no game and remembers no process. */
 void ls__playing_set_armed(ls__playing_t *p, bool is_armed);
-/* Walks of /proc ended since the game directory was last set (tests). */
+/* Walk jobs ended since the game directory was last set (tests); none
+ * runs while the watch is unarmed. */
 uint32_t ls__playing_walks(const ls__playing_t *p);
 /* The game found by the last scan ("" when none). */
 const char *ls__playing_game(const ls__playing_t *p);

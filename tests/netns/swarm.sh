@@ -254,6 +254,7 @@ SWARM_POLL_S=0.02
 wait_done() {
   local rc=0 name what ms args=()
   for name in "$@"; do
+    unset "DONE_MS[$name]" # an earlier download's end is not this one's
     args+=("$name" "$NETNS_LOG_DIR/$name.out" "${NETNS_PID[$name]:-0}"
       "${SWARM_MARK_OK[$name]:-0}" "${SWARM_MARK_FAILED[$name]:-0}")
   done
@@ -321,6 +322,9 @@ while left:
     time.sleep(poll)
 EOF
   )
+  for name in "$@"; do # a watcher that died said nothing of some
+    [[ -n ${DONE_MS[$name]:-} ]] || { ((rc != 0)) || echo "swarm: no word of $name's end"; rc=1; }
+  done
   ((rc == 0)) || return 1
   for name in "$@"; do
     netns_wait 20 swarm_game_state_in "$name" downloaded installed || {
