@@ -171,6 +171,11 @@ void ls_net_conn_close(ls_net_conn_t *c, uint64_t app_error, const char *reason)
  * eviction never takes. Idempotent. */
 void ls_net_conn_verify(ls_net_conn_t *c);
 bool ls_net_conn_is_verified(const ls_net_conn_t *c);
+/* Whether streams may be opened now: its handshake completed, and no close
+ * is requested or under way. A connection tears down before closed_cb
+ * runs (every stream's close_cb first), so code those callbacks run must
+ * not take a connection for open because closed_cb has not come yet. */
+bool ls_net_conn_is_open(const ls_net_conn_t *c);
 
 /* The largest UDP payload (one QUIC packet) c has sent so far: at most its
  * route's MTU less headers and what the peer announced it accepts. */

@@ -1006,6 +1006,12 @@ bool ls_net_conn_is_verified(const ls_net_conn_t *c)
     return c->is_verified;
 }
 
+bool ls_net_conn_is_open(const ls_net_conn_t *c)
+{
+    return !c->is_closed && !c->is_close_requested && c->q &&
+           ngtcp2_conn_get_handshake_completed(c->q);
+}
+
 void ls_net_conn_close(ls_net_conn_t *c, uint64_t app_error, const char *reason)
 {
     ls_net_conn_request_close(c, app_error, reason, 0);

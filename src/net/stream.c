@@ -262,8 +262,7 @@ int ls_net_stream_open(ls_net_conn_t *c, const ls_net_stream_callbacks_t *cb, vo
     int rv;
 
     *out = NULL;
-    if (c->is_closed || c->is_close_requested || !c->q ||
-        !ngtcp2_conn_get_handshake_completed(c->q))
+    if (!ls_net_conn_is_open(c))
         return LS_ESTATE;
     rv = ngtcp2_conn_open_bidi_stream(c->q, &id, NULL);
     if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)

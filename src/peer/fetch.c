@@ -674,6 +674,13 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
      * — ask elsewhere, no failure. */
     if (is_wire_error(status, reply, LS_WIRE_BUSY))
         status = LS_EBUSY;
+    /* `unauthorized` ("hello first"): the peer has not taken our side of
+     * the handshake on this connection yet, its streams having raced the
+     * request's (N=12 fan-outs: 12-26 a run, all from partial copies) —
+     * ask elsewhere for a backoff, no failure. A link that never gets
+     * there is closed by the peer's hello timeout. */
+    if (is_wire_error(status, reply, LS_WIRE_UNAUTHORIZED))
+        status = LS_EBUSY;
     /* `given`: that chunk is on its way to another swarm peer; this peer
      * takes requests for others (ls_planner_given). */
     if (is_wire_error(status, reply, LS_WIRE_GIVEN) && dl->state == DL_FETCHING) {
@@ -752,6 +759,20 @@ out:
     return 0;
 }
 
+/* What a request that could not be sent tells the planner. Neither the
+ * chunk nor the peer's serving failed when the connection is going (its
+ * peer-lost follows: requeued, nothing counted) or every stream the peer
+ * allows is in use now (asked less of it for a backoff, like `busy`);
+ * counted as tries, these failed whole downloads in N=12 fan-outs. */
+static int unsent_reason(int rc)
+{
+    if (rc == LS_ESTATE)
+        return LS_EPEER_GONE;
+    if (rc == LS_ELIMIT)
+        return LS_EBUSY;
+    return rc;
+}
+
 /* Small chunks for one batching peer, gathered while the planner hands
  * them out and sent as one batch when full or at the end of the pump. */
 typedef struct {
@@ -762,7 +783,7 @@ typedef struct {
 
 static void batch_flush(ls__download_t *dl, ls_link_t *link, ls__batch_t *b)
 {
-    int rc = b->count ? send_request(dl, link, b->as, b->count) : 0;
+    int rc = b->count ? unsent_reason(send_request(dl, link, b->as, b->count)) : 0;
     for (size_t i = 0; rc != 0 && i < b->count; i++)
         ls_planner_failed(dl->planner, &b->as[i], rc);
     b->count = 0;
@@ -786,7 +807,7 @@ static void pump_peer(ls__download_t *dl, uint32_t slot, ls_link_t *link, uint64
         if (!is_batching || a.length > BATCH_CHUNK_MAX) {
             int rc = send_request(dl, link, &a, 1);
             if (rc != 0) {
-                ls_planner_failed(dl->planner, &a, rc);
+                ls_planner_failed(dl->planner, &a, unsent_reason(rc));
                 break;
             }
             continue;

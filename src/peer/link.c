@@ -161,10 +161,14 @@ static int validate_hello(const ls_link_t *link, const ls_hello_t *hello)
     return 0;
 }
 
+/* A link whose connection is tearing down is not ready: its streams' close
+ * callbacks (a download requeueing its requests) run before closed_cb
+ * takes the link away, and must not send on it. */
 static ls_link_t *ready_link_for(ls__links_t *links, const char *peer_id, ls_link_t *except)
 {
     for (ls_link_t *l = links->list; l; l = l->next)
-        if (l != except && l->is_ready && !l->is_closing && strcmp(l->peer_id, peer_id) == 0)
+        if (l != except && l->is_ready && !l->is_closing && ls_net_conn_is_open(l->conn) &&
+            strcmp(l->peer_id, peer_id) == 0)
             return l;
     return NULL;
 }

@@ -415,6 +415,57 @@ static void keep_alive_holds_a_quiet_connection_until_a_clean_close(void **state
     fixture_free(fx);
 }
 
+/* What a stream's close callback saw of its connection. */
+typedef struct {
+    bool is_closed;
+    bool was_open;
+    int open_rc;
+    int conn_closed_before; /* closed_cb calls of its side by then */
+} teardown_seen_t;
+
+static void teardown_stream_close(ls_net_stream_t *s, int status, uint64_t app_error)
+{
+    teardown_seen_t *seen = ls_net_stream_user_data(s);
+    ls_net_conn_t *c = ls_net_stream_conn(s);
+    ls_net_stream_t *again = NULL;
+    side_t *side = ls_net_endpoint_user_data(ls_net_conn_endpoint(c));
+    (void)status;
+    (void)app_error;
+    seen->is_closed = true;
+    seen->was_open = ls_net_conn_is_open(c);
+    seen->open_rc = ls_net_stream_open(c, &(ls_net_stream_callbacks_t){0}, NULL, &again);
+    seen->conn_closed_before = side->closed;
+}
+
+static const ls_net_stream_callbacks_t teardown_stream_cbs = {.close_cb = teardown_stream_close};
+static const ls_net_stream_callbacks_t silent_server_cbs = {0};
+
+/* A connection the peer closes tears down before closed_cb: its streams'
+ * close callbacks run first, and must already find it closed (a download
+ * that requeued its requests there sent them again on the dying link, and
+ * counted each refusal against its chunk). */
+static void a_connection_tearing_down_is_not_open_to_its_streams(void **state)
+{
+    (void)state;
+    fixture_t *fx = fixture_new(NULL);
+    teardown_seen_t seen = {0};
+    ls_net_stream_t *st = NULL;
+    fx->sa.stream_cbs = &silent_server_cbs;
+    connect_b_to_a(fx);
+    assert_true(run_until(fx, both_established));
+    assert_true(ls_net_conn_is_open(fx->sb.conn));
+    assert_int_equal(ls_net_stream_open(fx->sb.conn, &teardown_stream_cbs, &seen, &st), 0);
+    assert_int_equal(ls_net_stream_write(st, "hello", 5), 0);
+    run_for(fx, 100);
+    ls_net_conn_close(fx->sa.conn, LS_NET_APP_NO_ERROR, "bye");
+    assert_true(run_until(fx, both_closed));
+    assert_true(seen.is_closed);
+    assert_int_equal(seen.conn_closed_before, 0); /* before closed_cb */
+    assert_false(seen.was_open);
+    assert_int_equal(seen.open_rc, LS_ESTATE);
+    fixture_free(fx);
+}
+
 static void garbage_datagrams_are_ignored_and_the_endpoint_keeps_serving(void **state)
 {
     (void)state;
@@ -1577,6 +1628,7 @@ int main(void)
         cmocka_unit_test(idle_connection_closes_after_the_idle_timeout),
         cmocka_unit_test(connections_beyond_the_per_address_limit_are_refused),
         cmocka_unit_test(keep_alive_holds_a_quiet_connection_until_a_clean_close),
+        cmocka_unit_test(a_connection_tearing_down_is_not_open_to_its_streams),
         cmocka_unit_test(garbage_datagrams_are_ignored_and_the_endpoint_keeps_serving),
         cmocka_unit_test(peers_connect_over_ipv6_loopback),
         cmocka_unit_test(request_and_response_round_trip_on_one_stream),
