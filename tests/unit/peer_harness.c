@@ -7,6 +7,7 @@
 #include "lanspread/fsutil.h"
 #include "lanspread/hash.h"
 #include "lanspread/log.h"
+#include "lanspread/serve.h"
 
 #include <nettle/sha2.h>
 #include <stdio.h>
@@ -265,6 +266,34 @@ static bool raw_answer_get_game(ls_raw_incoming_t *in, ls_net_stream_t *s)
     return is_answered;
 }
 
+/* Counts a chunk request in `in` and, with rp->chunk_error, answers it
+ * with that error; false when it is not one or nothing was sent. */
+static bool raw_answer_chunk(ls_raw_incoming_t *in, ls_net_stream_t *s)
+{
+    ls_msg_t req, reply;
+    uint32_t plen = 0;
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    bool is_answered = false;
+    if (in->len < LS_FRAME_HEADER_LEN || ls_frame_parse_header(in->buf, in->len, &plen) != 0 ||
+        plen != in->len - LS_FRAME_HEADER_LEN ||
+        ls_msg_decode(in->buf + LS_FRAME_HEADER_LEN, plen, &req, NULL, 0) != 0)
+        return false;
+    if (req.kind == LS_MSG_GET_FILE_CHUNK) {
+        in->rp->incoming_chunk_requests++;
+        if (in->rp->chunk_error && ls_serve_error_msg(&reply, (ls_wire_error_t)in->rp->chunk_error,
+                                                      "refused by the test") == 0) {
+            is_answered = ls_msg_encode(&reply, &frame, &frame_len) == 0 &&
+                          ls_net_stream_write(s, frame, frame_len) == 0 &&
+                          ls_net_stream_shutdown(s) == 0;
+            ls_msg_free(&reply);
+            free(frame);
+        }
+    }
+    ls_msg_free(&req);
+    return is_answered;
+}
+
 /* rp->serve_library as the answer to a get_library; false when not sent. */
 static bool raw_answer_get_library(ls_raw_peer_t *rp, ls_net_stream_t *s)
 {
@@ -315,6 +344,8 @@ static void incoming_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
         return;
     if (is_get_library && in->rp->is_silent_relay)
         return; /* left unanswered: the stream stays open */
+    if (is_fin && raw_answer_chunk(in, s))
+        return;
     if (is_fin && !raw_answer_get_game(in, s) && !in->rp->serve_manifest)
         ls_net_stream_reset(s, LS_NET_APP_CANCELED);
 }

@@ -82,6 +82,11 @@ typedef struct ls_raw_peer {
     bool is_silent_relay;
     /* When set, a get_library is answered with it (whatever owner it asks for) */
     const ls_signed_library_t *serve_library;
+    /* Chunk requests (get_game_file_chunk) the other side sent us; when
+     * chunk_error is set (an ls_wire_error_t) each is answered with an
+     * error frame of that code, else left unanswered with serve_manifest */
+    int incoming_chunk_requests;
+    int chunk_error;
 } ls_raw_peer_t;
 
 typedef struct {

@@ -758,6 +758,37 @@ static void a_file_list_larger_than_announced_is_refused_before_anything_is_made
     ls_manifest_free(&lie);
 }
 
+/* A seeder that answers every chunk request `unauthorized` ("hello first":
+ * its side of the handshake on that connection not done yet, as when its
+ * streams race ours) is asked again after a backoff, as for `busy`: those
+ * answers count no try, and the download does not fail after
+ * LS_MAX_RETRY_COUNT of them (it did: "5 tries failed"). */
+static void hello_first_answers_are_asked_again_not_counted_as_tries(void **state)
+{
+    ls_swarm_t *f = *state;
+    const uint64_t size = 2 * LS_CHUNK_SIZE;
+    ls_test_peer_t *p = ls_swarm_make_peer(f, 0);
+    ls_swarm_start_peer(f, 0, NULL, 0, NULL, 0);
+
+    ls_game_manifest_t m;
+    build_lying_manifest(&m, size);
+    raw_seeder_t seeder;
+    raw_seeder_start(&seeder, p, &m, size + LS_CHUNK_SIZE);
+    seeder.raw.chunk_error = LS_WIRE_UNAUTHORIZED;
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    for (int i = 0; i < 200 && seeder.raw.incoming_chunk_requests <= 3 * LS_MAX_RETRY_COUNT; i++)
+        ls_raw_run_for(&seeder.raw, 50);
+    print_message("chunk requests answered 'hello first': %d\n",
+                  seeder.raw.incoming_chunk_requests);
+    assert_true(seeder.raw.incoming_chunk_requests > 3 * LS_MAX_RETRY_COUNT);
+    json_t *failed = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_FAILED, NULL, NULL, 0);
+    if (failed)
+        print_message("%s", f->log);
+    assert_null(failed);
+    raw_seeder_stop(&seeder);
+    ls_manifest_free(&m);
+}
+
 /* Seeder 0 serves other bytes for the same version (same size, so what it
  * announces is no tell); seeders 1 and 2 agree. Seeder 0 is the first the
  * downloader knows, yet the majority's files are downloaded, all from the
@@ -1064,6 +1095,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             a_file_list_larger_than_announced_is_refused_before_anything_is_made, ls_swarm_setup,
             ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(hello_first_answers_are_asked_again_not_counted_as_tries,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(the_file_list_most_seeders_agree_on_wins, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(an_abort_keeps_only_files_with_verified_chunks,
