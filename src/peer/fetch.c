@@ -674,12 +674,14 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
      * — ask elsewhere, no failure. */
     if (is_wire_error(status, reply, LS_WIRE_BUSY))
         status = LS_EBUSY;
-    /* `unauthorized` ("hello first"): the peer has not taken our side of
-     * the handshake on this connection yet, its streams having raced the
-     * request's (N=12 fan-outs: 12-26 a run, all from partial copies) —
-     * ask elsewhere for a backoff, no failure. A link that never gets
-     * there is closed by the peer's hello timeout. */
-    if (is_wire_error(status, reply, LS_WIRE_UNAUTHORIZED))
+    /* `unauthorized` ("hello first") soon after the link became ready: the
+     * peer has not taken our side of the handshake on this connection yet,
+     * its streams having raced the request's (N=12 fan-outs: 12-26 a run,
+     * all from partial copies) — ask elsewhere for a backoff, no failure.
+     * Past the peer's hello deadline it would have closed the connection,
+     * so a peer still saying it then counts tries as any refusal does. */
+    if (is_wire_error(status, reply, LS_WIRE_UNAUTHORIZED) &&
+        ls__links_now(link->links) - link->ready_ms < LS_HELLO_DEADLINE_MS)
         status = LS_EBUSY;
     /* `given`: that chunk is on its way to another swarm peer; this peer
      * takes requests for others (ls_planner_given). */
@@ -773,6 +775,16 @@ static int unsent_reason(int rc)
     return rc;
 }
 
+/* A request not sent: the planner told why, and a busy backoff gets its
+ * wake-up (nothing else may come before the reconnect tick). */
+static void unsent(ls__download_t *dl, const ls_assignment_t *a, int rc)
+{
+    int reason = unsent_reason(rc);
+    ls_planner_failed(dl->planner, a, reason);
+    if (reason == LS_EBUSY)
+        wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
+}
+
 /* Small chunks for one batching peer, gathered while the planner hands
  * them out and sent as one batch when full or at the end of the pump. */
 typedef struct {
@@ -783,9 +795,9 @@ typedef struct {
 
 static void batch_flush(ls__download_t *dl, ls_link_t *link, ls__batch_t *b)
 {
-    int rc = b->count ? unsent_reason(send_request(dl, link, b->as, b->count)) : 0;
+    int rc = b->count ? send_request(dl, link, b->as, b->count) : 0;
     for (size_t i = 0; rc != 0 && i < b->count; i++)
-        ls_planner_failed(dl->planner, &b->as[i], rc);
+        unsent(dl, &b->as[i], rc);
     b->count = 0;
     b->bytes = 0;
 }
@@ -807,7 +819,7 @@ static void pump_peer(ls__download_t *dl, uint32_t slot, ls_link_t *link, uint64
         if (!is_batching || a.length > BATCH_CHUNK_MAX) {
             int rc = send_request(dl, link, &a, 1);
             if (rc != 0) {
-                ls_planner_failed(dl->planner, &a, unsent_reason(rc));
+                unsent(dl, &a, rc);
                 break;
             }
             continue;
