@@ -696,9 +696,12 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
     if (status == LS_EBUSY && dl->state == DL_FETCHING)
         wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
     /* The connection closed under it (a peer's restart: its new connection
-     * replaced this one, and no peer-lost comes): the peer's serving did
-     * not fail, the planner counts nothing against it. */
-    if (status != 0 && status != LS_ECANCELED && link->is_closing)
+     * replaced this one, and no peer-lost comes; or the peer or an idle
+     * timeout closed it, which tears it down before the link hears of
+     * it): the peer's serving did not fail, the planner counts nothing
+     * against it. */
+    if (status != 0 && status != LS_ECANCELED &&
+        (link->is_closing || !ls_net_conn_is_open(link->conn)))
         status = LS_EPEER_GONE;
     if (dl->state == DL_FETCHING && status != LS_ECANCELED)
         fail_request(dl, fetch, status);
