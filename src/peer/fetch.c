@@ -320,6 +320,7 @@ static void end_download(ls__download_t *dl, int code, const char *reason);
 static void send_have(ls__download_t *dl, bool is_gone);
 static void maybe_send_have(ls__download_t *dl);
 static void wake_in(ls__fetcher_t *fr, uint64_t delay_ms);
+static void wake_after_backoff(ls__download_t *dl);
 static void use_known_partials(ls__download_t *dl);
 
 static ls__download_t *find_download(ls__fetcher_t *fr, const char *game_id)
@@ -688,13 +689,13 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
     if (is_wire_error(status, reply, LS_WIRE_GIVEN) && dl->state == DL_FETCHING) {
         for (size_t i = 0; i < fetch->count; i++)
             ls_planner_given(dl->planner, &fetch->as[i]);
-        wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
+        wake_after_backoff(dl);
         fetch_forget(dl, fetch);
         pump(dl);
         return;
     }
     if (status == LS_EBUSY && dl->state == DL_FETCHING)
-        wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
+        wake_after_backoff(dl);
     /* The connection closed under it (a peer's restart: its new connection
      * replaced this one, and no peer-lost comes; or the peer or an idle
      * timeout closed it, which tears it down before the link hears of
@@ -779,13 +780,13 @@ static int unsent_reason(int rc)
 }
 
 /* A request not sent: the planner told why, and a busy backoff gets its
- * wake-up (nothing else may come before the reconnect tick). */
+ * wake-up. */
 static void unsent(ls__download_t *dl, const ls_assignment_t *a, int rc)
 {
     int reason = unsent_reason(rc);
     ls_planner_failed(dl->planner, a, reason);
     if (reason == LS_EBUSY)
-        wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
+        wake_after_backoff(dl);
 }
 
 /* Small chunks for one batching peer, gathered while the planner hands
@@ -1486,6 +1487,13 @@ static void wake_timer_cb(uv_timer_t *timer)
 }
 
 /* Arms the wake timer to fire in `delay_ms`, unless it fires sooner. */
+/* A peer refused for a backoff may be asked again only then: nothing else
+ * need come before the reconnect tick. */
+static void wake_after_backoff(ls__download_t *dl)
+{
+    wake_in(dl->fr, ls_planner_busy_backoff_ms(dl->planner) + 1);
+}
+
 static void wake_in(ls__fetcher_t *fr, uint64_t delay_ms)
 {
     if (fr->is_shutting_down)

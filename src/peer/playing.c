@@ -165,14 +165,21 @@ static void scan_work(uv_work_t *req)
     ls__playing_walk(&p->walk, LS_PLAYING_PROC_DIR, real, p->found);
 }
 
+/* No game found, no process remembered: the state of an unarmed watch,
+ * and of one whose directory changed. Not while a job runs. */
+static void forget(ls__playing_t *p)
+{
+    p->found[0] = '\0';
+    ls__playing_walk_free(&p->walk);
+}
+
 /* The walk's verdicts belong to the directory it read. */
 static void take_game_dir(ls__playing_t *p, char *game_dir)
 {
     free(p->game_dir);
     p->game_dir = game_dir;
-    ls__playing_walk_free(&p->walk);
+    forget(p);
     p->walks_done = 0;
-    p->found[0] = '\0'; /* a walk of the old directory found it */
 }
 
 /* Tells the loop when the game found differs from what it was told. */
@@ -194,10 +201,8 @@ static void scan_done(uv_work_t *req, int status)
         take_game_dir(p, p->next_game_dir);
         p->next_game_dir = NULL;
     }
-    if (!p->is_armed) { /* disarmed while the job ran */
-        p->found[0] = '\0';
-        ls__playing_walk_free(&p->walk);
-    }
+    if (!p->is_armed) /* disarmed while the job ran */
+        forget(p);
     report(p);
 }
 
@@ -258,7 +263,7 @@ void ls__playing_set_armed(ls__playing_t *p, bool is_armed)
      * verdict and skip its youth: unarmed, nothing is remembered (a job in
      * flight frees it when it ends). */
     if (!is_armed && !p->is_scanning)
-        ls__playing_walk_free(&p->walk);
+        forget(p);
 }
 
 uint32_t ls__playing_walks(const ls__playing_t *p)

@@ -241,18 +241,24 @@ typedef struct {
     size_t len;
 } ls_raw_incoming_t;
 
+/* The whole request frame in `in`, decoded into *req (ls_msg_free it);
+ * false when it is not one. */
+static bool raw_decode(const ls_raw_incoming_t *in, ls_msg_t *req)
+{
+    uint32_t plen = 0;
+    return in->len >= LS_FRAME_HEADER_LEN && ls_frame_parse_header(in->buf, in->len, &plen) == 0 &&
+           plen == in->len - LS_FRAME_HEADER_LEN &&
+           ls_msg_decode(in->buf + LS_FRAME_HEADER_LEN, plen, req, NULL, 0) == 0;
+}
+
 /* The manifest as the answer to a get_game in `in`; false when it is not one. */
 static bool raw_answer_get_game(ls_raw_incoming_t *in, ls_net_stream_t *s)
 {
     ls_msg_t req, reply = {.kind = LS_MSG_GAME};
-    uint32_t plen = 0;
     uint8_t *frame = NULL;
     size_t frame_len = 0;
     bool is_answered = false;
-    if (!in->rp->serve_manifest || in->len < LS_FRAME_HEADER_LEN ||
-        ls_frame_parse_header(in->buf, in->len, &plen) != 0 ||
-        plen != in->len - LS_FRAME_HEADER_LEN ||
-        ls_msg_decode(in->buf + LS_FRAME_HEADER_LEN, plen, &req, NULL, 0) != 0)
+    if (!in->rp->serve_manifest || !raw_decode(in, &req))
         return false;
     if (req.kind == LS_MSG_GET_GAME) {
         in->rp->incoming_get_games++;
@@ -271,13 +277,10 @@ static bool raw_answer_get_game(ls_raw_incoming_t *in, ls_net_stream_t *s)
 static bool raw_answer_chunk(ls_raw_incoming_t *in, ls_net_stream_t *s)
 {
     ls_msg_t req, reply;
-    uint32_t plen = 0;
     uint8_t *frame = NULL;
     size_t frame_len = 0;
     bool is_answered = false;
-    if (in->len < LS_FRAME_HEADER_LEN || ls_frame_parse_header(in->buf, in->len, &plen) != 0 ||
-        plen != in->len - LS_FRAME_HEADER_LEN ||
-        ls_msg_decode(in->buf + LS_FRAME_HEADER_LEN, plen, &req, NULL, 0) != 0)
+    if (!raw_decode(in, &req))
         return false;
     if (req.kind == LS_MSG_GET_FILE_CHUNK) {
         in->rp->incoming_chunk_requests++;
@@ -311,10 +314,7 @@ static bool raw_answer_get_library(ls_raw_peer_t *rp, ls_net_stream_t *s)
 static void raw_note_peers(ls_raw_incoming_t *in)
 {
     ls_msg_t req;
-    uint32_t plen = 0;
-    if (in->len < LS_FRAME_HEADER_LEN || ls_frame_parse_header(in->buf, in->len, &plen) != 0 ||
-        plen != in->len - LS_FRAME_HEADER_LEN ||
-        ls_msg_decode(in->buf + LS_FRAME_HEADER_LEN, plen, &req, NULL, 0) != 0)
+    if (!raw_decode(in, &req))
         return;
     if (req.kind == LS_MSG_PEERS) {
         int i = in->rp->incoming_peer_lists++;
