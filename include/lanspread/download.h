@@ -63,10 +63,10 @@ typedef void (*ls_dl_step_cb)(const char *step, void *userdata);
  * root itself is trusted: it is the user's game folder plus a valid id).
  * When the root version.ini is not selected, commit writes none and the game
  * stays "not downloaded".
- * `observer` may be NULL. On failure nothing is returned, the sentinel
+ * Files are sized sparse (ftruncate); ls_dl_tx_reserve() reserves their
+ * blocks. `observer` may be NULL. On failure nothing is returned, the sentinel
  * leftovers are swept and what begin made is undone as by an abort. Call
- * ls_dl_space_check() first: a full disk found here by fallocate is the
- * fallback, not the check. The manifest must
+ * ls_dl_space_check() first. The manifest must
  * outlive the transaction; free *out with ls_dl_tx_free(). Errors: LS_ENOSPC
  * (disk full), LS_EACCES (unwritable folder), LS_EPATH_* (path escapes or
  * symlinks), LS_ETOOBIG (version.ini over LS_VERSION_FILE_MAX, the limit the scan applies too),
@@ -74,6 +74,17 @@ typedef void (*ls_dl_step_cb)(const char *step, void *userdata);
 int ls_dl_tx_begin(const char *game_root, const ls_game_manifest_t *manifest,
                    const size_t *selected, size_t selected_count, ls_dl_step_cb observer,
                    void *userdata, ls_dl_tx_t **out);
+
+/* Reserves the blocks of every file begin sized (fallocate, keeping each
+ * size and every byte written), so that a disk filled by something else
+ * since ls_dl_space_check() shows up now, not at a chunk's write, and a
+ * file written out of order is not scattered. Meant for a background
+ * thread once the transfer has started: thread-safe against the writes,
+ * but call it, like commit and abort, at most once at a time and never
+ * beside either. 0 where the filesystem reserves nothing ahead. Errors:
+ * LS_ENOSPC (disk full), LS_EIO, LS_EPATH_* (a file was replaced by a
+ * symlink meanwhile). */
+int ls_dl_tx_reserve(ls_dl_tx_t *tx);
 
 /* Writes one chunk the caller has verified (ls_dl_chunk_verify) at its
  * offset. Thread-safe against other writes of the same transaction.

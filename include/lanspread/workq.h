@@ -11,8 +11,9 @@
  *                     peer is not announced, library.h).
  *   LS_WORKQ_BULK     LS_WORKQ_BULK_THREADS threads of this module, in FIFO
  *                     order: the library's walk, hashing and index save; a
- *                     download's prepare (resumed chunks re-verified) and
- *                     commit (an fsync per file).
+ *                     download's prepare (resumed chunks re-verified), the
+ *                     reservation of its files' blocks and its commit (an
+ *                     fsync per file).
  *   LS_WORKQ_INSTALL  LS_WORKQ_INSTALL_THREADS thread(s), in FIFO order:
  *                     install, update and uninstall (a whole-game unpack),
  *                     and the recovery of a new game directory.

@@ -307,9 +307,12 @@ static int park_sentinel(ls_dl_tx_t *tx)
     return 0;
 }
 
-/* Grows a file to its manifest size without touching its data. fallocate
- * reserves the blocks, so a full disk shows up here and not mid-download.
- * *size_before is the file's size before (what an abort cuts it back to). */
+/* Grows a file to its manifest size without touching its data, as a
+ * sparse file: reserving its blocks is ls_dl_tx_reserve's, after the
+ * transfer has started (fallocate of a whole game takes a tenth of a
+ * second and more where it must clear the pages, as on tmpfs, and the
+ * start of a download waited for it). *size_before is the file's size
+ * before (what an abort cuts it back to). */
 static int presize_file(int fd, uint64_t size, uint64_t *size_before)
 {
     struct stat st;
@@ -318,10 +321,6 @@ static int presize_file(int fd, uint64_t size, uint64_t *size_before)
     *size_before = (uint64_t)st.st_size;
     if ((uint64_t)st.st_size >= size || size == 0)
         return 0; /* a longer file is trimmed at commit, not now */
-    if (fallocate(fd, 0, 0, (off_t)size) == 0)
-        return 0;
-    if (errno != EOPNOTSUPP && errno != ENOSYS)
-        return ls_error_from_errno(errno);
     if (ftruncate(fd, (off_t)size) != 0)
         return ls_error_from_errno(errno);
     return 0;
@@ -335,6 +334,32 @@ static bool is_created_on_write(const ls_dl_tx_t *tx, const ls_file_desc_t *f)
 {
     return !f->is_dir && f->chunk_count == 1 && f->size <= LS_DL_CREATE_ON_WRITE_MAX &&
            f->size <= tx->manifest->chunk_size;
+}
+
+/* FALLOC_FL_KEEP_SIZE: the size is begin's, and a file longer than the
+ * manifest keeps its length until the commit trims it. fallocate never
+ * touches data already written, so chunk writes may run beside it. */
+int ls_dl_tx_reserve(ls_dl_tx_t *tx)
+{
+    const ls_game_manifest_t *m = tx->manifest;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < m->file_count; i++) {
+        const ls_file_desc_t *f = &m->files[i];
+        if (!tx->is_selected[i] || f->is_dir || i == tx->sentinel_index || f->size == 0 ||
+            is_created_on_write(tx, f))
+            continue;
+        int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY, false, NULL, NULL);
+        if (fd < 0) {
+            rc = fd;
+            break;
+        }
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)f->size) != 0)
+            rc = errno == EOPNOTSUPP || errno == ENOSYS ? 1 : ls_error_from_errno(errno);
+        close(fd);
+    }
+    if (rc < 0)
+        ls_warn(LOG_MOD, "cannot reserve the files of %s: %s", tx->root_path, ls_strerror(rc));
+    return rc < 0 ? rc : 0; /* 1: the filesystem reserves nothing ahead */
 }
 
 /* True when `path` lives in the same directory as `prev` (manifests list

@@ -137,7 +137,7 @@ struct ls__download {
     /* Timeline for the debug summary at the end (log_timeline): when the
      * command came, when chunks were first asked for, when the first was
      * verified, when no chunk was left unsent (the endgame began). */
-    uint64_t start_ms, fetching_ms, first_chunk_ms, endgame_ms;
+    uint64_t start_ms, listed_ms, fetching_ms, first_chunk_ms, endgame_ms;
     size_t joining_count;
     char **wanted; /* the command's file selection (NULL: every file) */
     size_t wanted_count;
@@ -374,7 +374,8 @@ static void download_free(ls__download_t *dl)
 
 /* A job owned by a download: the job holds the download alive. Chunk
  * verify+write, resume saves and the abort are short (latency lane); the
- * prepare re-reads resumed chunks and the commit fsyncs every file (bulk). */
+ * prepare re-reads resumed chunks, the reservation allocates every file's
+ * blocks and the commit fsyncs every file (bulk). */
 typedef struct {
     uv_work_t req;
     ls__download_t *dl;
@@ -911,9 +912,10 @@ static void log_timeline(ls__download_t *dl)
     uint64_t now = uv_now(dl->fr->loop), t0 = dl->start_ms;
     plan_progress(dl, now, &pr, st, LS_PLANNER_PEERS_MAX);
     ls_debug("download",
-             "%s timeline: fetching +%llu ms, first chunk +%llu ms, endgame +%llu ms, "
-             "done +%llu ms",
-             dl->game_id, (unsigned long long)(dl->fetching_ms - t0),
+             "%s timeline: file list +%llu ms, fetching +%llu ms, first chunk +%llu ms, "
+             "endgame +%llu ms, done +%llu ms",
+             dl->game_id, (unsigned long long)(dl->listed_ms - t0),
+             (unsigned long long)(dl->fetching_ms - t0),
              (unsigned long long)(dl->first_chunk_ms ? dl->first_chunk_ms - t0 : 0),
              (unsigned long long)(dl->endgame_ms ? dl->endgame_ms - t0 : 0),
              (unsigned long long)(now - t0));
@@ -1126,6 +1128,42 @@ static void prepare_work(uv_work_t *req)
     }
 }
 
+/* The blocks of the files begin sized sparse, reserved while the first
+ * chunks are on their way (bulk lane; see ls_dl_tx_reserve). */
+static void reserve_work(uv_work_t *req)
+{
+    ls_dl_job_t *job = req->data;
+    job->status = ls_dl_tx_reserve(job->dl->tx);
+}
+
+static void reserve_done(uv_work_t *req, int status)
+{
+    ls_dl_job_t *job = req->data;
+    ls__download_t *dl = job->dl;
+    int rc = status != 0 ? LS_ECANCELED : job->status;
+    char reason[LS_PLANNER_REASON_MAX];
+    job_done_common(job);
+    if (dl->state == DL_ENDING) {
+        end_download(dl, dl->end_code, NULL);
+    } else if (rc != 0) {
+        snprintf(reason, sizeof reason, "cannot reserve the space of the game's files in %s: %s",
+                 dl->game_root, ls_strerror(rc));
+        end_download(dl, rc, reason);
+    } else {
+        pump(dl); /* a game fetched before its reservation ended commits now */
+    }
+}
+
+static void reserve_files(ls__download_t *dl)
+{
+    ls_dl_job_t *job = calloc(1, sizeof *job);
+    if (!job || queue_job(dl, job, LS_WORKQ_BULK, reserve_work, reserve_done) != 0) {
+        free(job); /* a write that finds the disk full still ends the download */
+        ls_warn("download", "%s: files not reserved ahead: %s", dl->game_id,
+                ls_strerror(LS_ENOMEM));
+    }
+}
+
 static void prepare_done(uv_work_t *req, int status)
 {
     ls_dl_job_t *job = req->data;
@@ -1163,6 +1201,7 @@ static void prepare_done(uv_work_t *req, int status)
     dl->fetching_ms = uv_now(dl->fr->loop);
     dl->last_resume_save_ms = uv_now(dl->fr->loop);
     dl->is_have_dirty = true; /* a resumed download re-announces what it holds */
+    reserve_files(dl);
     use_known_partials(dl);
     pump(dl);
 }
@@ -1318,6 +1357,7 @@ static void manifests_in(ls__download_t *dl)
     }
     emit_got_game_files(dl);
     dl->state = DL_PREPARING;
+    dl->listed_ms = uv_now(fr->loop);
     if (queue_job(dl, job, LS_WORKQ_BULK, prepare_work, prepare_done) != 0) {
         free(job);
         end_download(dl, LS_EIO, ls_strerror(LS_EIO));

@@ -718,12 +718,18 @@ static void disk_full_fails_cleanly_and_keeps_other_files(void **state)
     ls_test_write_file(root, "keep.bin", keep, sizeof keep);
     ls_test_write_text(root, LS_VERSION_FILE, "old\n");
 
-    /* a 4 MiB file cannot fit in 2 MiB: found at begin, before any download */
+    /* a 4 MiB file cannot fit in 2 MiB: begin sizes it sparse, and the
+     * reservation finds the disk full, before a chunk is written; the
+     * abort then removes the file begin made */
     const spec_t big[] = {{"big.bin", LS_CHUNK_SIZE_MAX, false}, {"version.ini", 0, false}};
     game_t g;
     ls_dl_tx_t *tx = NULL;
     build_game(&g, big, 2, "2.0");
-    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), LS_ENOSPC);
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    assert_int_equal(ls_dl_tx_reserve(tx), LS_ENOSPC);
+    assert_int_equal(ls_dl_tx_abort(tx), 0);
+    ls_dl_tx_free(tx);
+    assert_false(exists_in(root, "big.bin"));
     assert_false(exists_in(root, LS_VERSION_DISCARDED));
     assert_false(exists_in(root, LS_VERSION_TMP));
     size_t len = 0;
@@ -792,6 +798,46 @@ static void free_space_check_counts_what_is_missing_and_keeps_a_margin(void **st
     ls_dl_tx_free(tx);
     assert_int_equal(ls_dl_space_check(root, &g.m, NULL, 0, &space), 0);
     assert_true(space.needed >= LS_CHUNK_SIZE_MAX && space.needed < LS_CHUNK_SIZE_MAX + 8192);
+    free_game(&g);
+    free(root);
+}
+
+static blkcnt_t blocks_of(const char *root, const char *rel)
+{
+    char *p = ls_path_join(root, rel);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    free(p);
+    return st.st_blocks;
+}
+
+/* Begin sizes a file sparse (the transfer need not wait for its blocks);
+ * the reservation, run beside the writes, allocates them all and keeps
+ * the size and every chunk already written. */
+static void begin_sizes_sparse_and_the_reservation_keeps_written_chunks(void **state)
+{
+    mount_state_t *ms = *state;
+    mount_tmpfs_or_skip(ms, "size=32m", 0);
+    char *root = ls_path_join(ms->mnt, "game");
+    const spec_t specs[] = {{"game.pak", 3 * LS_CHUNK_SIZE_MAX, false}, {"version.ini", 0, false}};
+    const blkcnt_t whole = 3 * LS_CHUNK_SIZE_MAX / 512;
+    game_t g;
+    ls_dl_tx_t *tx = NULL;
+    build_game(&g, specs, 2, "2.0");
+    assert_int_equal(ls_dl_tx_begin(root, &g.m, NULL, 0, NULL, NULL, &tx), 0);
+    assert_int_equal(size_of(root, "game.pak"), 3 * LS_CHUNK_SIZE_MAX);
+    assert_int_equal(blocks_of(root, "game.pak"), 0);
+    assert_int_equal(fetch_chunk(tx, &g, 0, 1), 0);
+    assert_true(blocks_of(root, "game.pak") < whole);
+    assert_int_equal(ls_dl_tx_reserve(tx), 0);
+    assert_true(blocks_of(root, "game.pak") >= whole);
+    assert_int_equal(size_of(root, "game.pak"), 3 * LS_CHUNK_SIZE_MAX);
+    assert_int_equal(ls_dl_chunk_verify_on_disk(root, &g.m, 0, 1), 0);
+    fetch_all(tx, &g);
+    assert_int_equal(ls_dl_tx_commit(tx), 0);
+    ls_dl_tx_free(tx);
+    for (size_t c = 0; c < 3; c++)
+        assert_int_equal(ls_dl_chunk_verify_on_disk(root, &g.m, 0, c), 0);
     free_game(&g);
     free(root);
 }
@@ -1084,6 +1130,8 @@ int main(void)
         cmocka_unit_test(manifest_paths_leaving_the_root_are_refused),
         cmocka_unit_test_setup_teardown(disk_full_fails_cleanly_and_keeps_other_files, mount_setup,
                                         mount_teardown),
+        cmocka_unit_test_setup_teardown(begin_sizes_sparse_and_the_reservation_keeps_written_chunks,
+                                        mount_setup, mount_teardown),
         cmocka_unit_test_setup_teardown(unwritable_folder_fails_with_a_permission_error,
                                         mount_setup, mount_teardown),
         cmocka_unit_test_setup_teardown(free_space_check_counts_what_is_missing_and_keeps_a_margin,
