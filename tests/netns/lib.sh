@@ -22,6 +22,10 @@
 #   netns_wait SECS cmd...   poll cmd every 0.1 s until it succeeds or SECS pass
 #   netns_is_alive PID / netns_is_dead PID   (a zombie counts as dead)
 #   netns_now_ms             wall clock in milliseconds
+#   netns_find_python        NETNS_PYTHON = the python3 interpreter itself, not
+#                            a wrapper in PATH (a pyenv shim is a bash script
+#                            that costs ~0.1 CPU s per start: watchers of a
+#                            timed run start inside its window)
 #   netns_log MSG            timestamped line on stderr
 #   netns_down               kill our processes, run the netns_at_exit steps,
 #                            delete our namespaces (runs on EXIT; exits with the
@@ -164,6 +168,11 @@ netns_set_mtu() {
 
 # Polls until the command succeeds; non-zero after SECS seconds.
 netns_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+netns_find_python() {
+  NETNS_PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+  [[ -n $NETNS_PYTHON ]] || NETNS_PYTHON=python3
+}
 
 netns_wait() {
   local deadline=$(($(netns_now_ms) + $1 * 1000)) tries=100000

@@ -51,6 +51,7 @@ mesh_setup() {
   MESH_WORK=$2
   local max=$3 i sep=""
   read -r -a MESH_EXTRA <<<"${LS_MESH_DAEMON_ARGS:-}"
+  netns_find_python
   : >"$MESH_WORK/empty.conf"
   mkdir -p "$MESH_WORK/run"
   chmod 0700 "$MESH_WORK/run"
@@ -126,7 +127,7 @@ mesh_start() {
 
 mesh_wait_converged() {
   local n=$1 secs=$2 out
-  out=$(python3 - "$n" "$MESH_T0_MS" "$secs" "$NETNS_LOG_DIR" "$MESH_POLL_S" "${MESH_START_MS[*]:1:n}" <<'EOF'
+  out=$("${NETNS_PYTHON:-python3}" - "$n" "$MESH_T0_MS" "$secs" "$NETNS_LOG_DIR" "$MESH_POLL_S" "${MESH_START_MS[*]:1:n}" <<'EOF'
 import re, sys, time
 n, t0_ms, secs, logdir, poll = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 starts = [int(s) for s in sys.argv[6].split()]

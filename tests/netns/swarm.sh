@@ -69,6 +69,7 @@ swarm_setup() {
   SWARM_SUMS=$SWARM_WORK/source.sha256
   : >"$SWARM_WORK/empty.conf"
   read -r -a SWARM_EXTRA <<<"${LS_SWARM_DAEMON_ARGS:-}"
+  netns_find_python
 }
 
 # Random bytes, fast: an AES-CTR keystream (urandom is slow on big games).
@@ -249,8 +250,11 @@ swarm_mark() {
 # Watched by one python3 process that reads every NAME's event output as
 # it grows (every SWARM_POLL_S): a shell loop of grep, date and read per
 # poll took ~5 % of the two cores from the transfer it timed, and a
-# coarser poll added up to its interval to every DONE_MS.
+# coarser poll added up to its interval to every DONE_MS. Whether a daemon
+# died is read from /proc only every SWARM_ALIVE_S: three of the four
+# system calls of a poll were those reads.
 SWARM_POLL_S=0.02
+SWARM_ALIVE_S=0.5
 wait_done() {
   local rc=0 name what ms args=()
   for name in "$@"; do
@@ -274,9 +278,9 @@ wait_done() {
         rc=2
         ;;
     esac
-  done < <(python3 - "$SWARM_DONE_S" "$SWARM_POLL_S" "${args[@]}" <<'EOF'
+  done < <("${NETNS_PYTHON:-python3}" - "$SWARM_DONE_S" "$SWARM_POLL_S" "$SWARM_ALIVE_S" "${args[@]}" <<'EOF'
 import sys, time
-secs, poll, rest = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
+secs, poll, alive_every, rest = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
 ok_tag, failed_tag = '"event":"download-finished"', '"event":"download-failed"'
 left = {}
 for i in range(0, len(rest), 5):
@@ -292,7 +296,12 @@ def alive(pid):
         return False
 
 deadline = time.time() + secs
+alive_at = time.time() + alive_every
 while left:
+    now = time.time()
+    check_alive = now >= alive_at
+    if check_alive:
+        alive_at = now + alive_every
     for name in list(left):
         w = left[name]
         if w["file"] is None:
@@ -310,7 +319,7 @@ while left:
             print(name, "ok", int(time.time() * 1000), flush=True)
         elif w["failed"] > 0:
             print(name, "failed", 0, flush=True)
-        elif not alive(w["pid"]):
+        elif check_alive and not alive(w["pid"]):
             print(name, "dead", 0, flush=True)
         else:
             continue
