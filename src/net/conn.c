@@ -562,12 +562,13 @@ static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, cons
         ngtcp2_conn_get_conn_stat(c->q, &st);
         ls_debug(MODULE,
                  "connection to %.16s closed (%s): cwnd %llu, srtt %llu us, min rtt %llu us; "
-                 "sent %llu packets, %llu bytes in %llu passes; %llu timer runs, %llu blocked; "
+                 "sent %llu packets (largest %zu), %llu bytes in %llu passes; %llu timer runs, "
+                 "%llu blocked; "
                  "endpoint: %llu EAGAIN, received %llu datagrams / %llu packets",
                  c->peer_id, ls_strerror(status), (unsigned long long)st.cwnd,
                  (unsigned long long)(st.smoothed_rtt / 1000),
                  (unsigned long long)(st.min_rtt / 1000), (unsigned long long)c->n_pkts,
-                 (unsigned long long)c->n_bytes, (unsigned long long)c->n_passes,
+                 c->max_pkt_sent, (unsigned long long)c->n_bytes, (unsigned long long)c->n_passes,
                  (unsigned long long)c->n_timer, (unsigned long long)c->n_blocked,
                  (unsigned long long)c->ep->n_eagain, (unsigned long long)c->ep->n_recv_dgrams,
                  (unsigned long long)c->ep->n_recv_pkts);

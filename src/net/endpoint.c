@@ -68,6 +68,7 @@ static void set_buffers(int fd)
 size_t ls_net_path_payload(const struct sockaddr *remote, socklen_t remote_len)
 {
     size_t payload = LS_NET_MAX_PAYLOAD;
+    int overhead = remote->sa_family == AF_INET ? LS_NET_UDP4_OVERHEAD : LS_NET_UDP_OVERHEAD;
     int mtu = 0;
     socklen_t mtu_len = sizeof(mtu);
     /* a connected UDP socket knows its route's MTU; nothing is sent */
@@ -78,8 +79,8 @@ size_t ls_net_path_payload(const struct sockaddr *remote, socklen_t remote_len)
     if (connect(fd, remote, remote_len) == 0 &&
         getsockopt(fd, remote->sa_family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
                    remote->sa_family == AF_INET ? IP_MTU : IPV6_MTU, &mtu, &mtu_len) == 0 &&
-        mtu > LS_NET_UDP_OVERHEAD + LS_NET_MAX_PAYLOAD) {
-        payload = (size_t)mtu - LS_NET_UDP_OVERHEAD;
+        mtu > overhead + LS_NET_MAX_PAYLOAD) {
+        payload = (size_t)(mtu - overhead);
         if (payload > LS_NET_MAX_PAYLOAD_BIG)
             payload = LS_NET_MAX_PAYLOAD_BIG;
     }

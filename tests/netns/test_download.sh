@@ -271,4 +271,13 @@ else
   wait_fetch canceled
 fi
 
+# 7. Packets as large as the route carries: IPv4 at the bed's 1500-byte MTU
+# is a 1472-byte UDP payload (28 bytes of IPv4 and UDP headers), once the
+# handshake is done. The seeder logs each connection's largest packet.
+if grep -q 'sent [0-9]* packets (largest 1472)' "$NETNS_LOG_DIR/seed2.err"; then
+  pass "packets fill the 1500-byte MTU: 1472-byte UDP payloads over IPv4"
+else
+  fail "largest packets of seeder 2: $(grep -o 'largest [0-9]*' "$NETNS_LOG_DIR/seed2.err" | sort | uniq -c | tr '\n' ' ')"
+fi
+
 netns_verdict "PASS: downloads across namespaces"
