@@ -146,12 +146,15 @@ trace_stop() {
     grep ' serve ' "$NETNS_LOG_DIR/$name.err" | grep -oE '(busy|given), [^:]*' | sort | uniq -c
   done >>"$NETNS_LOG_DIR/trace-$2.txt"
   # Where the shaped links dropped packets (each queue's totals since the
-  # bed came up): uplinks are the hosts' eth0, downlinks the bridge's v<i>.
+  # bed came up): uplinks are the hosts' eth0, downlinks the bridge's v<i>;
+  # and the datagrams each host's kernel dropped because a daemon did not
+  # read its socket in time (UDP RcvbufErrors of its namespace).
   local i
   for ((i = 1; i <= $1 + 1; i++)); do
-    printf 'h%d up: %s; down: %s\n' "$i" \
+    printf 'h%d up: %s; down: %s; udp receive buffer full: %s\n' "$i" \
       "$(ip netns exec "$(netns_host "$i")" tc -s qdisc show dev eth0 | grep -m1 -o 'dropped [0-9]*, overlimits [0-9]*')" \
-      "$(ip netns exec "$NETNS_BRIDGE_NS" tc -s qdisc show dev "v$i" | grep -m1 -o 'dropped [0-9]*, overlimits [0-9]*')"
+      "$(ip netns exec "$NETNS_BRIDGE_NS" tc -s qdisc show dev "v$i" | grep -m1 -o 'dropped [0-9]*, overlimits [0-9]*')" \
+      "$(ip netns exec "$(netns_host "$i")" awk '/^Udp:/ { if (!h) { for (k = 1; k <= NF; k++) c[$k] = k; h = 1 } else print $c["RcvbufErrors"] }' /proc/net/snmp)"
   done >>"$NETNS_LOG_DIR/trace-$2.txt"
 }
 

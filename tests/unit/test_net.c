@@ -918,12 +918,12 @@ static void pacing_sink(ls_log_level_t level, const char *module, const char *me
                         void *userdata)
 {
     pass_count_t *pc = userdata;
-    unsigned long long pkts, bytes, passes, timers;
+    unsigned long long pkts, largest, bytes, passes, timers;
     const char *at = strstr(message, "; sent ");
     (void)level;
     if (strcmp(module, "net") != 0 || !at ||
-        sscanf(at, "; sent %llu packets, %llu bytes in %llu passes; %llu timer runs", &pkts, &bytes,
-               &passes, &timers) != 4)
+        sscanf(at, "; sent %llu packets (largest %llu), %llu bytes in %llu passes; %llu timer runs",
+               &pkts, &largest, &bytes, &passes, &timers) != 5)
         return;
     pc->passes += passes;
     pc->timer_runs += timers;
