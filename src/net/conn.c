@@ -168,6 +168,7 @@ static int recv_stream_data_cb(ngtcp2_conn *q, uint32_t flags, int64_t id, uint6
     if (!s)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     (void)q;
+    c->n_stream_bytes += len;
     ls_net_stream_on_data(s, data, len, (flags & NGTCP2_STREAM_DATA_FLAG_FIN) != 0);
     return 0;
 }
@@ -563,13 +564,14 @@ static void conn_teardown(ls_net_conn_t *c, int status, uint64_t app_error, cons
         ls_debug(MODULE,
                  "connection to %.16s closed (%s): cwnd %llu, srtt %llu us, min rtt %llu us; "
                  "sent %llu packets (largest %zu), %llu bytes in %llu passes; %llu timer runs, "
-                 "%llu blocked; "
+                 "%llu blocked; received %llu bytes, %llu of them new stream data; "
                  "endpoint: %llu EAGAIN, received %llu datagrams / %llu packets",
                  c->peer_id, ls_strerror(status), (unsigned long long)st.cwnd,
                  (unsigned long long)(st.smoothed_rtt / 1000),
                  (unsigned long long)(st.min_rtt / 1000), (unsigned long long)c->n_pkts,
                  c->max_pkt_sent, (unsigned long long)c->n_bytes, (unsigned long long)c->n_passes,
                  (unsigned long long)c->n_timer, (unsigned long long)c->n_blocked,
+                 (unsigned long long)c->n_rx_bytes, (unsigned long long)c->n_stream_bytes,
                  (unsigned long long)c->ep->n_eagain, (unsigned long long)c->ep->n_recv_dgrams,
                  (unsigned long long)c->ep->n_recv_pkts);
     }
@@ -719,6 +721,7 @@ void ls_net_conn_read(ls_net_conn_t *c, const struct sockaddr *remote, socklen_t
     path_of(c, &path);
     path.remote.addr = (struct sockaddr *)remote;
     path.remote.addrlen = remote_len;
+    c->n_rx_bytes += len;
     rv = ngtcp2_conn_read_pkt(c->q, &path, &pi, pkt, len, ts);
     if (rv == 0) {
         ls_net_conn_kick(c);

@@ -139,6 +139,8 @@ struct ls_net_conn {
     uint64_t born_ns; /* for eviction: the oldest unverified goes first */
     /* counters for the debug line at close */
     uint64_t n_pkts, n_bytes, n_passes, n_timer, n_blocked;
+    uint64_t n_rx_bytes;     /* UDP payload read into ngtcp2 */
+    uint64_t n_stream_bytes; /* new stream data it gave us (each byte once) */
     /* a close asked for from inside a callback, carried out by the kick */
     bool is_close_requested;
     uint64_t close_app_error;
