@@ -342,8 +342,9 @@ static bool is_created_on_write(const ls_dl_tx_t *tx, const ls_file_desc_t *f)
 int ls_dl_tx_reserve(ls_dl_tx_t *tx)
 {
     const ls_game_manifest_t *m = tx->manifest;
+    bool is_unsupported = false; /* the filesystem reserves nothing ahead */
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < m->file_count; i++) {
+    for (size_t i = 0; rc == 0 && !is_unsupported && i < m->file_count; i++) {
         const ls_file_desc_t *f = &m->files[i];
         if (!tx->is_selected[i] || f->is_dir || i == tx->sentinel_index || f->size == 0 ||
             is_created_on_write(tx, f))
@@ -351,15 +352,17 @@ int ls_dl_tx_reserve(ls_dl_tx_t *tx)
         int fd = open_file_in_root(tx->root_fd, f->path, O_WRONLY, false, NULL, NULL);
         if (fd < 0) {
             rc = fd;
-            break;
+        } else {
+            if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)f->size) != 0) {
+                is_unsupported = errno == EOPNOTSUPP || errno == ENOSYS;
+                rc = is_unsupported ? 0 : ls_error_from_errno(errno);
+            }
+            close(fd);
         }
-        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)f->size) != 0)
-            rc = errno == EOPNOTSUPP || errno == ENOSYS ? 1 : ls_error_from_errno(errno);
-        close(fd);
     }
-    if (rc < 0)
+    if (rc != 0)
         ls_warn(LOG_MOD, "cannot reserve the files of %s: %s", tx->root_path, ls_strerror(rc));
-    return rc < 0 ? rc : 0; /* 1: the filesystem reserves nothing ahead */
+    return rc;
 }
 
 /* True when `path` lives in the same directory as `prev` (manifests list

@@ -1157,10 +1157,10 @@ static void reserve_done(uv_work_t *req, int status)
 static void reserve_files(ls__download_t *dl)
 {
     ls_dl_job_t *job = calloc(1, sizeof *job);
-    if (!job || queue_job(dl, job, LS_WORKQ_BULK, reserve_work, reserve_done) != 0) {
+    int rc = job ? queue_job(dl, job, LS_WORKQ_BULK, reserve_work, reserve_done) : LS_ENOMEM;
+    if (rc != 0) {
         free(job); /* a write that finds the disk full still ends the download */
-        ls_warn("download", "%s: files not reserved ahead: %s", dl->game_id,
-                ls_strerror(LS_ENOMEM));
+        ls_warn("download", "%s: files not reserved ahead: %s", dl->game_id, ls_strerror(rc));
     }
 }
 
