@@ -297,5 +297,9 @@ void ls_net_file_source_set_gate(ls_net_file_source_t *src, ls_net_gate_cb gate,
 /* *open_fds counts files held open (a budget): the source decrements it
  * when it closes its fd, which may be after ls_net_file_source_free. */
 void ls_net_file_source_count_fd(ls_net_file_source_t *src, uint32_t *open_fds);
+/* File sources' read buffers are kept warm between transfers (bufpool.h),
+ * for every loop of the process; this frees those beyond what one transfer
+ * needs: the caller's last transfer ended. Any thread. */
+void ls_net_file_source_trim(void);
 
 #endif

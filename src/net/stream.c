@@ -3,10 +3,10 @@
  * only while the peer's window has room, and receive-side credit. */
 #include "net_internal.h"
 
+#include "lanspread/bufpool.h"
 #include "lanspread/error.h"
 #include "lanspread/log.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,31 +30,24 @@ ls_net_stream_t *ls_net_stream_new(ls_net_conn_t *c, int64_t id)
 }
 
 /* Released buffers of LS_NET_READ_SIZE bytes (a file source's full reads)
- * wait here for the next read, at most BUF_KEEP of them: a fresh buffer that
- * size comes from pages the kernel must fault in and zero (glibc maps it, or
- * trims the heap it came from), which cost a seeder ~7 % of its CPU at MTU
- * 1500; a kept one is warm. A transfer frees about one buffer per read it
- * starts (as ACKs arrive), but in bursts, and an idle process keeps at most
- * 2 MiB. Every loop of the process shares the list, so a mutex guards
- * it (one lock per 256 KiB). What is kept stays reachable from here until
- * exit. */
-#define BUF_KEEP 8
-static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct ls_net_buf *kept[BUF_KEEP];
-static size_t nkept;
+ * wait in a pool for the next read (bufpool.h: a fresh one cost a seeder
+ * ~7 % of its CPU at MTU 1500). A transfer frees about one buffer per read
+ * it starts (as ACKs arrive), but in bursts: a peer serving 8 transfers at
+ * N=12 in bench_fanout.sh held 24-33 at once. At most READ_KEEP (8 MiB) are
+ * kept; ls_net_file_source_trim leaves READ_KEEP_IDLE (2 MiB), enough for
+ * one transfer's reads, so a seeder of one downloader, whose transfers often
+ * all end between two requests, still reads into warm buffers. Every loop
+ * of the process shares the pool. */
+#define READ_KEEP 32
+#define READ_KEEP_IDLE 8
+static ls_bufpool_t read_pool =
+    LS_BUFPOOL_INIT(sizeof(struct ls_net_buf) + LS_NET_READ_SIZE, READ_KEEP);
 
 struct ls_net_buf *ls_net_buf_new(size_t cap)
 {
-    struct ls_net_buf *b = NULL;
+    struct ls_net_buf *b =
+        cap == LS_NET_READ_SIZE ? ls_bufpool_get(&read_pool) : malloc(sizeof(*b) + cap);
 
-    if (cap == LS_NET_READ_SIZE) {
-        pthread_mutex_lock(&kept_lock);
-        if (nkept > 0)
-            b = kept[--nkept];
-        pthread_mutex_unlock(&kept_lock);
-    }
-    if (!b)
-        b = malloc(sizeof(*b) + cap);
     if (b) {
         b->refs = 1;
         b->cap = cap;
@@ -66,15 +59,15 @@ void ls_net_buf_release(struct ls_net_buf *b)
 {
     if (!b || --b->refs > 0)
         return;
-    if (b->cap == LS_NET_READ_SIZE) {
-        pthread_mutex_lock(&kept_lock);
-        if (nkept < BUF_KEEP) {
-            kept[nkept++] = b;
-            b = NULL;
-        }
-        pthread_mutex_unlock(&kept_lock);
-    }
-    free(b);
+    if (b->cap == LS_NET_READ_SIZE)
+        ls_bufpool_put(&read_pool, b);
+    else
+        free(b);
+}
+
+void ls_net_file_source_trim(void)
+{
+    ls_bufpool_trim(&read_pool, READ_KEEP_IDLE);
 }
 
 static void chunk_free(struct ls_net_chunk *ch)

@@ -4,6 +4,7 @@
  * thread pool, and commits version.ini last (see download.h). */
 #include "fetch.h"
 #include "exchange.h"
+#include "reply_rx.h"
 
 #include "lanspread/download.h"
 #include "lanspread/error.h"
@@ -343,6 +344,8 @@ static void download_unlink(ls__download_t *dl)
             *p = dl->next;
             break;
         }
+    if (!dl->fr->downloads)
+        ls__reply_body_trim(); /* the last one: keep no chunk buffers idle */
 }
 
 static void download_free(ls__download_t *dl)
@@ -469,7 +472,7 @@ static void job_done_common(ls_dl_job_t *job)
 {
     ls__download_t *dl = job->dl;
     free(job->resume_blob);
-    free(job->data);
+    ls__reply_body_free(job->data, job->len);
     free(job);
     dl->pending_jobs--;
 }
@@ -653,7 +656,7 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
          * chunk (a single chunk's wrong length fails its hash check). */
         for (size_t i = 0; i < fetch->count; i++)
             chunk_stored(dl, &fetch->as[i], LS_ECHUNK, uv_now(dl->fr->loop));
-        free(body);
+        ls__reply_body_free(body, len);
         fetch_forget(dl, fetch);
         pump(dl);
         return;
@@ -670,7 +673,7 @@ static void fetch_cb(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t
         }
         status = LS_ENOMEM;
     }
-    free(body);
+    ls__reply_body_free(body, len);
     /* `busy`: the peer is at its upload limit (or, from a peer that does
      * not send `given`, sends this chunk to another downloader right now)
      * — ask elsewhere, no failure. */

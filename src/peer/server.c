@@ -425,7 +425,8 @@ static void transfer_end(ls_serve_stream_t *ss)
     if (!ss->is_transfer)
         return;
     ss->is_transfer = false;
-    server->transfers--;
+    if (--server->transfers == 0)
+        ls_net_file_source_trim(); /* keep no read buffers idle */
     for (ls_serve_stream_t **p = &server->sending; *p; p = &(*p)->next_transfer)
         if (*p == ss) {
             *p = ss->next_transfer;

@@ -7,6 +7,7 @@
 #include "lanspread/hash.h"
 #include "lanspread/log.h"
 #include "lanspread/path.h"
+#include "lanspread/bufpool.h"
 #include "lanspread/strmap.h"
 
 #include <dirent.h>
@@ -327,6 +328,36 @@ static void open_beneath_refuses_symlinks_even_inside_the_root(void **state)
     free(root);
 }
 
+/* A block given back is the next one handed out (warm), at most `keep`
+ * wait, and a trim frees those beyond its floor. */
+static void bufpool_hands_back_kept_blocks_within_its_bound(void **state)
+{
+    (void)state;
+    static ls_bufpool_t pool = LS_BUFPOOL_INIT(4096, 3);
+    void *blocks[5];
+
+    for (size_t i = 0; i < 5; i++) {
+        blocks[i] = ls_bufpool_get(&pool);
+        assert_non_null(blocks[i]);
+        memset(blocks[i], (int)i, 4096);
+    }
+    assert_int_equal(pool.count, 0);
+    ls_bufpool_put(&pool, blocks[4]);
+    assert_ptr_equal(ls_bufpool_get(&pool), blocks[4]);
+    for (size_t i = 0; i < 5; i++)
+        ls_bufpool_put(&pool, blocks[i]); /* the last two are freed */
+    ls_bufpool_put(&pool, NULL);
+    assert_int_equal(pool.count, 3);
+    void *again = ls_bufpool_get(&pool);
+    assert_ptr_equal(again, blocks[2]);
+    ls_bufpool_put(&pool, again);
+    ls_bufpool_trim(&pool, 1);
+    assert_int_equal(pool.count, 1);
+    assert_ptr_equal(pool.kept[0], blocks[0]);
+    ls_bufpool_trim(&pool, 0);
+    assert_int_equal(pool.count, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +371,7 @@ int main(void)
         cmocka_unit_test(log_lines_carry_no_control_bytes),
         cmocka_unit_test(strmap_finds_every_key_it_was_given),
         cmocka_unit_test(strmap_removal_keeps_every_other_key),
+        cmocka_unit_test(bufpool_hands_back_kept_blocks_within_its_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "peer/fetch.h"
 #include "peer/link.h"
 #include "peer/relay.h"
+#include "peer/reply_rx.h"
 #include "peer/server.h"
 
 #include "lanspread/catalog.h"
@@ -2406,6 +2407,60 @@ static void a_stranger_gets_one_stream_before_its_hello(void **state)
     ls_raw_result_free(&first);
 }
 
+/* One chunk answer (its frame, then `len` bytes) through a fresh receiver;
+ * returns the body it hands over. */
+static uint8_t *receive_chunk_answer(size_t len)
+{
+    ls_msg_t reply = {.kind = LS_MSG_FILE_CHUNK};
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    ls__reply_rx_t rx;
+    uint8_t *data = malloc(len);
+
+    assert_non_null(data);
+    memset(data, 0x5a, len);
+    reply.u.file_header.length = len;
+    assert_int_equal(ls_msg_encode(&reply, &frame, &frame_len), 0);
+    ls__reply_rx_init(&rx, LS_FRAME_MAX, true, LS_CHUNK_SIZE_MAX);
+    assert_int_equal(ls__reply_rx_push(&rx, frame, frame_len), LS_EAGAIN);
+    assert_int_equal(ls__reply_rx_push(&rx, data, len), 0);
+    assert_int_equal(rx.body_len, len);
+    assert_memory_equal(rx.body, data, len);
+    uint8_t *body = rx.body;
+    rx.body = NULL; /* taken, as the exchange does */
+    ls__reply_rx_free(&rx);
+    free(frame);
+    free(data);
+    return body;
+}
+
+/* A chunk answer's body is the block of the answer before it (warm pages,
+ * no fault per byte), a small body is not kept, and a trim forgets them. */
+static void chunk_answer_bodies_reuse_the_last_block(void **state)
+{
+    (void)state;
+    ls__reply_body_trim();
+    uint8_t *first = receive_chunk_answer(LS_CHUNK_SIZE);
+    ls__reply_body_free(first, LS_CHUNK_SIZE);
+    /* Freed to malloc instead, the block would be this one's. */
+    void *decoy = malloc(LS_CHUNK_SIZE);
+    assert_non_null(decoy);
+    uint8_t *second = receive_chunk_answer(LS_CHUNK_SIZE - 4096); /* a file's last chunk */
+    assert_ptr_equal(second, first);
+    free(decoy);
+    uint8_t *small = receive_chunk_answer(1000);
+    assert_ptr_not_equal(small, first);
+    ls__reply_body_free(small, 1000);
+    ls__reply_body_free(second, LS_CHUNK_SIZE - 4096);
+    uint8_t *big = receive_chunk_answer(LS_CHUNK_SIZE_MAX); /* an older peer's chunk size */
+    assert_ptr_not_equal(big, first);
+    ls__reply_body_free(big, LS_CHUNK_SIZE_MAX);
+    uint8_t *third = receive_chunk_answer(LS_CHUNK_SIZE);
+    assert_ptr_equal(third, first);
+    ls__reply_body_free(third, LS_CHUNK_SIZE);
+    ls__reply_body_trim();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2413,6 +2468,7 @@ int main(void)
             a_transfer_whose_receiver_reads_nothing_is_reset_and_its_file_closed, ls_swarm_setup,
             ls_swarm_teardown),
         cmocka_unit_test(a_request_never_answered_stalls_though_its_link_is_busy),
+        cmocka_unit_test(chunk_answer_bodies_reuse_the_last_block),
         cmocka_unit_test_setup_teardown(a_request_over_the_upload_limit_is_served_when_a_slot_frees,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(freed_slots_go_fairly_between_waiting_peers, ls_swarm_setup,
