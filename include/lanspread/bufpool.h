@@ -26,7 +26,7 @@ typedef struct {
 /* A pool of blocks of `size` bytes keeping at most `keep`; a static
  * initializer, so a pool needs no set-up and no teardown at exit (what it
  * keeps stays reachable). */
-#define LS_BUFPOOL_INIT(block_size, keep_max)                                                     \
+#define LS_BUFPOOL_INIT(block_size, keep_max)                                                      \
     {                                                                                              \
         .lock = PTHREAD_MUTEX_INITIALIZER, .size = (block_size), .keep = (keep_max), .count = 0    \
     }
@@ -36,8 +36,9 @@ void *ls_bufpool_get(ls_bufpool_t *pool);
 /* Gives a block of this pool back (NULL is ignored): kept, or freed when the
  * pool is full. */
 void ls_bufpool_put(ls_bufpool_t *pool, void *block);
-/* Frees the kept blocks beyond the first `keep`: the owner's transfers are
- * over. */
-void ls_bufpool_trim(ls_bufpool_t *pool, size_t keep);
+/* From now on keeps at most `keep` blocks (capped at LS_BUFPOOL_KEEP_MAX),
+ * and frees those beyond it at once. The bound is sticky: while it is low
+ * (the owner is idle), blocks given back late are freed, not kept. */
+void ls_bufpool_set_keep(ls_bufpool_t *pool, size_t keep);
 
 #endif

@@ -298,8 +298,10 @@ void ls_net_file_source_set_gate(ls_net_file_source_t *src, ls_net_gate_cb gate,
  * when it closes its fd, which may be after ls_net_file_source_free. */
 void ls_net_file_source_count_fd(ls_net_file_source_t *src, uint32_t *open_fds);
 /* File sources' read buffers are kept warm between transfers (bufpool.h),
- * for every loop of the process; this frees those beyond what one transfer
- * needs: the caller's last transfer ended. Any thread. */
-void ls_net_file_source_trim(void);
+ * for every loop of the process: as many as busy serving takes while
+ * `is_serving` (the caller's first transfer started), as many as one
+ * transfer takes once it is false (its last one ended; buffers released
+ * later are freed). Any thread. */
+void ls_net_file_source_keep_buffers(bool is_serving);
 
 #endif

@@ -27,12 +27,15 @@ void ls_bufpool_put(ls_bufpool_t *pool, void *block)
     free(block);
 }
 
-void ls_bufpool_trim(ls_bufpool_t *pool, size_t keep)
+void ls_bufpool_set_keep(ls_bufpool_t *pool, size_t keep)
 {
     void *drop[LS_BUFPOOL_KEEP_MAX];
     size_t n = 0;
 
+    if (keep > LS_BUFPOOL_KEEP_MAX)
+        keep = LS_BUFPOOL_KEEP_MAX;
     pthread_mutex_lock(&pool->lock);
+    pool->keep = keep;
     while (pool->count > keep)
         drop[n++] = pool->kept[--pool->count];
     pthread_mutex_unlock(&pool->lock);

@@ -33,15 +33,15 @@ ls_net_stream_t *ls_net_stream_new(ls_net_conn_t *c, int64_t id)
  * wait in a pool for the next read (bufpool.h: a fresh one cost a seeder
  * ~7 % of its CPU at MTU 1500). A transfer frees about one buffer per read
  * it starts (as ACKs arrive), but in bursts: a peer serving 8 transfers at
- * N=12 in bench_fanout.sh held 24-33 at once. At most READ_KEEP (8 MiB) are
- * kept; ls_net_file_source_trim leaves READ_KEEP_IDLE (2 MiB), enough for
- * one transfer's reads, so a seeder of one downloader, whose transfers often
- * all end between two requests, still reads into warm buffers. Every loop
- * of the process shares the pool. */
+ * N=12 in bench_fanout.sh held 24-33 at once. While its owner serves, the
+ * pool keeps READ_KEEP of them; while it is idle, READ_KEEP_IDLE, as many as
+ * one transfer's reads take, so a seeder of one downloader, whose transfers
+ * often all end between two requests, still reads into warm buffers. Every
+ * loop of the process shares the pool. */
 #define READ_KEEP 32
 #define READ_KEEP_IDLE 8
 static ls_bufpool_t read_pool =
-    LS_BUFPOOL_INIT(sizeof(struct ls_net_buf) + LS_NET_READ_SIZE, READ_KEEP);
+    LS_BUFPOOL_INIT(sizeof(struct ls_net_buf) + LS_NET_READ_SIZE, READ_KEEP_IDLE);
 
 struct ls_net_buf *ls_net_buf_new(size_t cap)
 {
@@ -65,9 +65,9 @@ void ls_net_buf_release(struct ls_net_buf *b)
         free(b);
 }
 
-void ls_net_file_source_trim(void)
+void ls_net_file_source_keep_buffers(bool is_serving)
 {
-    ls_bufpool_trim(&read_pool, READ_KEEP_IDLE);
+    ls_bufpool_set_keep(&read_pool, is_serving ? READ_KEEP : READ_KEEP_IDLE);
 }
 
 static void chunk_free(struct ls_net_chunk *ch)

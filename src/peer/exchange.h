@@ -18,9 +18,9 @@ int ls__exchange_start(ls_link_t *link, const ls_msg_t *request, ls__exchange_cb
 /* A file request: the reply header, then up to max_body bytes. cb gets the
  * header (or the peer's error frame, status LS_EREMOTE) and, on success, the
  * body, which it owns: ls__reply_body_free(body, len) keeps it warm for the
- * next answer (reply_rx.h), free() is also right. The handle is valid until
- * cb has run; cb runs exactly once, with LS_ECANCELED after
- * ls__exchange_cancel. */
+ * next answer (reply_rx.h); free() is also right, but loses the warm block.
+ * The handle is valid until cb has run; cb runs exactly once, with
+ * LS_ECANCELED after ls__exchange_cancel. */
 typedef struct ls__exchange ls__exchange_t;
 typedef void (*ls__fetch_cb)(ls_link_t *link, int status, const ls_msg_t *reply, uint8_t *body,
                              size_t len, void *userdata);

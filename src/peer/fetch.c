@@ -345,7 +345,7 @@ static void download_unlink(ls__download_t *dl)
             break;
         }
     if (!dl->fr->downloads)
-        ls__reply_body_trim(); /* the last one: keep no chunk buffers idle */
+        ls__reply_body_keep(false); /* the last one: keep no chunk bodies idle */
 }
 
 static void download_free(ls__download_t *dl)
@@ -1477,6 +1477,7 @@ void ls__fetcher_start(ls__fetcher_t *fr, const char *game_id, const char *const
     }
     dl->next = fr->downloads;
     fr->downloads = dl;
+    ls__reply_body_keep(true);
     query_manifests(dl);
 }
 

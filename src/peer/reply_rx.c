@@ -7,18 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Chunk answers' bodies (of LS_CHUNK_SIZE / 4 to LS_CHUNK_SIZE bytes) come
- * from a pool, warm (bufpool.h): copying each answer into fresh pages was
- * two thirds of a swarm downloader's page faults. A downloader at N=12 in
- * bench_fanout.sh held 11-14 at once; BODY_KEEP bounds what is kept between
- * answers, and ls__reply_body_trim frees it. */
+/* Chunk answers' bodies of more than BODY_POOL_MIN, up to LS_CHUNK_SIZE
+ * bytes, come from a pool, warm (bufpool.h): copying each answer into fresh
+ * pages was two thirds of a swarm downloader's page faults. Smaller bodies
+ * (batches, covers, short last chunks) and an older peer's bigger chunks do
+ * not: a body's length alone tells where it came from. A downloader at N=12
+ * in bench_fanout.sh held 11-14 at once; the pool keeps BODY_KEEP while a
+ * download runs (ls__reply_body_keep) and none otherwise. */
 #define BODY_POOL_MIN (LS_CHUNK_SIZE / 4)
 #define BODY_KEEP 16
-static ls_bufpool_t body_pool = LS_BUFPOOL_INIT(LS_CHUNK_SIZE, BODY_KEEP);
+static ls_bufpool_t body_pool = LS_BUFPOOL_INIT(LS_CHUNK_SIZE, 0);
 
 static bool is_pooled(size_t len)
 {
-    return len >= BODY_POOL_MIN && len <= LS_CHUNK_SIZE;
+    return len > BODY_POOL_MIN && len <= LS_CHUNK_SIZE;
 }
 
 static uint8_t *body_new(size_t len)
@@ -34,9 +36,9 @@ void ls__reply_body_free(uint8_t *body, size_t len)
         free(body);
 }
 
-void ls__reply_body_trim(void)
+void ls__reply_body_keep(bool is_downloading)
 {
-    ls_bufpool_trim(&body_pool, 0);
+    ls_bufpool_set_keep(&body_pool, is_downloading ? BODY_KEEP : 0);
 }
 
 void ls__reply_rx_init(ls__reply_rx_t *rx, size_t reply_max, bool wants_body, size_t body_max)

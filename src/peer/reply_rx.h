@@ -35,10 +35,13 @@ void ls__reply_rx_free(ls__reply_rx_t *rx);
  * error it must not be fed again. */
 int ls__reply_rx_push(ls__reply_rx_t *rx, const uint8_t *data, size_t len);
 
-/* Frees a body taken from a completed reply; `len` is its body_len (the
- * length decides where it came from). Any thread. */
+/* Frees a body taken from a completed reply, keeping it warm for the next
+ * answer when it is a pooled one; `len` is its body_len (the length decides
+ * where it came from). free() is also right, but loses the warm block. Any
+ * thread. */
 void ls__reply_body_free(uint8_t *body, size_t len);
-/* Frees the bodies kept for the next answers: no download is running. */
-void ls__reply_body_trim(void);
+/* Whether chunk bodies are kept for the next answers: true while a
+ * download runs; false frees the kept ones, and those freed later. */
+void ls__reply_body_keep(bool is_downloading);
 
 #endif

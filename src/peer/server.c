@@ -335,7 +335,8 @@ static admit_t transfer_begin(ls_serve_stream_t *ss, bool may_preempt)
     if (!swarm_admits(ss))
         return ADMIT_WAIT_SWARM;
     load->count++;
-    server->transfers++;
+    if (server->transfers++ == 0)
+        ls_net_file_source_keep_buffers(true);
     ss->is_transfer = true;
     ss->next_transfer = server->sending;
     server->sending = ss;
@@ -426,7 +427,7 @@ static void transfer_end(ls_serve_stream_t *ss)
         return;
     ss->is_transfer = false;
     if (--server->transfers == 0)
-        ls_net_file_source_trim(); /* keep no read buffers idle */
+        ls_net_file_source_keep_buffers(false);
     for (ls_serve_stream_t **p = &server->sending; *p; p = &(*p)->next_transfer)
         if (*p == ss) {
             *p = ss->next_transfer;

@@ -329,7 +329,8 @@ static void open_beneath_refuses_symlinks_even_inside_the_root(void **state)
 }
 
 /* A block given back is the next one handed out (warm), at most `keep`
- * wait, and a trim frees those beyond its floor. */
+ * wait, and a lower bound frees the others at once and those given back
+ * later. */
 static void bufpool_hands_back_kept_blocks_within_its_bound(void **state)
 {
     (void)state;
@@ -344,17 +345,26 @@ static void bufpool_hands_back_kept_blocks_within_its_bound(void **state)
     assert_int_equal(pool.count, 0);
     ls_bufpool_put(&pool, blocks[4]);
     assert_ptr_equal(ls_bufpool_get(&pool), blocks[4]);
-    for (size_t i = 0; i < 5; i++)
-        ls_bufpool_put(&pool, blocks[i]); /* the last two are freed */
+    for (size_t i = 0; i < 4; i++)
+        ls_bufpool_put(&pool, blocks[i]); /* the fourth is freed */
     ls_bufpool_put(&pool, NULL);
     assert_int_equal(pool.count, 3);
     void *again = ls_bufpool_get(&pool);
     assert_ptr_equal(again, blocks[2]);
-    ls_bufpool_put(&pool, again);
-    ls_bufpool_trim(&pool, 1);
+    ls_bufpool_set_keep(&pool, 1);
     assert_int_equal(pool.count, 1);
     assert_ptr_equal(pool.kept[0], blocks[0]);
-    ls_bufpool_trim(&pool, 0);
+    ls_bufpool_put(&pool, again); /* given back late: freed */
+    ls_bufpool_put(&pool, blocks[4]);
+    assert_int_equal(pool.count, 1);
+    ls_bufpool_set_keep(&pool, 2);
+    void *kept = ls_bufpool_get(&pool);
+    void *fresh = ls_bufpool_get(&pool);
+    assert_ptr_equal(kept, blocks[0]);
+    ls_bufpool_put(&pool, kept);
+    ls_bufpool_put(&pool, fresh);
+    assert_int_equal(pool.count, 2);
+    ls_bufpool_set_keep(&pool, 0);
     assert_int_equal(pool.count, 0);
 }
 

@@ -2434,12 +2434,13 @@ static uint8_t *receive_chunk_answer(size_t len)
     return body;
 }
 
-/* A chunk answer's body is the block of the answer before it (warm pages,
- * no fault per byte), a small body is not kept, and a trim forgets them. */
+/* While a download runs, a chunk answer's body is the block of the answer
+ * before it (warm pages, no fault per byte); bodies of other sizes are not
+ * kept, and none is kept once no download runs. */
 static void chunk_answer_bodies_reuse_the_last_block(void **state)
 {
     (void)state;
-    ls__reply_body_trim();
+    ls__reply_body_keep(true);
     uint8_t *first = receive_chunk_answer(LS_CHUNK_SIZE);
     ls__reply_body_free(first, LS_CHUNK_SIZE);
     /* Freed to malloc instead, the block would be this one's. */
@@ -2448,17 +2449,20 @@ static void chunk_answer_bodies_reuse_the_last_block(void **state)
     uint8_t *second = receive_chunk_answer(LS_CHUNK_SIZE - 4096); /* a file's last chunk */
     assert_ptr_equal(second, first);
     free(decoy);
-    uint8_t *small = receive_chunk_answer(1000);
-    assert_ptr_not_equal(small, first);
-    ls__reply_body_free(small, 1000);
+    ls__reply_body_free(receive_chunk_answer(LS_BATCH_BYTES_MAX), LS_BATCH_BYTES_MAX);
     ls__reply_body_free(second, LS_CHUNK_SIZE - 4096);
     uint8_t *big = receive_chunk_answer(LS_CHUNK_SIZE_MAX); /* an older peer's chunk size */
-    assert_ptr_not_equal(big, first);
     ls__reply_body_free(big, LS_CHUNK_SIZE_MAX);
     uint8_t *third = receive_chunk_answer(LS_CHUNK_SIZE);
-    assert_ptr_equal(third, first);
-    ls__reply_body_free(third, LS_CHUNK_SIZE);
-    ls__reply_body_trim();
+    assert_ptr_equal(third, first); /* neither smaller nor bigger ones took its place */
+    ls__reply_body_keep(false);
+    ls__reply_body_free(third, LS_CHUNK_SIZE); /* given back late: freed */
+    decoy = malloc(LS_CHUNK_SIZE);
+    assert_non_null(decoy);
+    uint8_t *fourth = receive_chunk_answer(LS_CHUNK_SIZE);
+    assert_ptr_not_equal(fourth, first);
+    ls__reply_body_free(fourth, LS_CHUNK_SIZE);
+    free(decoy);
 }
 
 int main(void)
