@@ -49,14 +49,15 @@ free_udp_port() {
   python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Alpha: three games, one with a 1 GiB (sparse) file so that its first scan
-# hashes for more than a second, and one left not downloaded (no
-# version.ini: what a canceled download leaves behind).
+# Alpha: three games, one with a 2 GiB (sparse) file so that its first scan
+# hashes for more than a second (1 GiB took 0.85-1.3 s here, and the test
+# failed on a fast run), and one left not downloaded (no version.ini: what a
+# canceled download leaves behind).
 "$bin" demo-library "$work/a" --games 3 --file-size 1024 >/dev/null
 "$bin" demo-library "$work/b" --games 6 --file-size 1024 >/dev/null
 for id in $(ls "$work/a"); do rm -rf "${work:?}/b/$id"; done
 read -r a1 a2 a3 <<<"$(ls "$work/a" | tr '\n' ' ')"
-truncate -s 1G "$work/a/$a1/big.bin"
+truncate -s 2G "$work/a/$a1/big.bin"
 rm "$work/a/$a3/version.ini"
 b_ids=$(ls "$work/b" | tr '\n' ' ')
 pa=$(free_udp_port); pb=$(free_udp_port)
