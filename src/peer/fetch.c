@@ -484,6 +484,8 @@ static void save_resume_done(uv_work_t *req, int status)
     job_done_common(job);
     if (dl->state == DL_ENDING)
         end_download(dl, dl->end_code, NULL);
+    else
+        pump(dl); /* a game whose last chunk came while this save ran commits now */
 }
 
 /* The record carries the byte counts a UI shows as "N% kept" while the

@@ -701,7 +701,7 @@ void ls_swarm_launch_peer(ls_swarm_t *f, int i, const int *targets, size_t n, co
                                .listen = "127.0.0.1:0",
                                .party_key = party_key ? &key : NULL,
                                .ping_interval_ms = LS_SWARM_PING_INTERVAL_MS,
-                               .reconnect_ms = 300,
+                               .reconnect_ms = f->reconnect_ms ? f->reconnect_ms : 300,
                                .hello_deadline_ms = LS_SWARM_HELLO_DEADLINE_MS,
                                .serve_stall_ms = f->serve_stall_ms,
                                .serve_wait_ms = f->serve_wait_ms,

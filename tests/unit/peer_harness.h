@@ -171,6 +171,7 @@ typedef struct {
     uint32_t serve_wait_ms;   /* for the peers started next (0: the default) */
     uint32_t serve_total_max; /* for the peers started next (0: the default) */
     uint32_t links_target;    /* for the peers started next (0: a full mesh) */
+    uint32_t reconnect_ms;    /* for the peers started next (0: 300; the fetcher's tick too) */
     void (*commit_hook)(const char *game_id, void *arg); /* for the peers started next */
     void *commit_arg;
     uv_mutex_t log_lock;

@@ -888,6 +888,44 @@ static void a_download_that_finishes_under_a_join_query_outlives_it(void **state
     ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
 }
 
+/* Downloads game_id on p and expects it to finish within timeout_ms. */
+static void download_to_the_end(fixture_t *f, test_peer_t *p, const char *game_id, int timeout_ms)
+{
+    bool finished;
+    assert_int_equal(ls_peer_download(p->rt, game_id, NULL, 0, 0), 0);
+    json_t *ev = ls_swarm_wait_download_end(f, p, 0, timeout_ms, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+}
+
+/* A download whose last chunk is stored while a resume save is queued
+ * commits when the save ends, not at the runtime's next tick: a one-chunk
+ * game that takes longer than the fetcher's resume-save interval (2 s)
+ * queues a save with that chunk. The downloader's tick is an hour away, so
+ * only the save's end can start the commit. (In fan-outs of 12, most
+ * downloaders saved in step and waited at 100 % for another event.) */
+#define LAST_SAVE_RATE (256u * 1024u) /* one chunk: ~4 s */
+#define LAST_SAVE_TICK_MS (3600u * 1000u)
+
+static void a_download_whose_last_chunk_meets_a_resume_save_commits_at_once(void **state)
+{
+    fixture_t *f = *state;
+    ls_swarm_make_peer(f, 0);
+    ls_swarm_add_game(&f->peers[0], "alpha", LS_CHUNK_SIZE);
+    start_peer(f, 0, -1, NULL, 0);
+    ls_peer_command_t slow = {.kind = LS_CMD_SET_LIMITS,
+                              .limits = {.max_upload = LAST_SAVE_RATE},
+                              .limit_fields = LS_LIMIT_MAX_UPLOAD};
+    assert_int_equal(ls_peer_submit(f->peers[0].rt, &slow), 0);
+    f->reconnect_ms = LAST_SAVE_TICK_MS;
+    ls_swarm_make_peer(f, 1);
+    start_peer(f, 1, 0, NULL, 0);
+    test_peer_t *p = &f->peers[1];
+    assert_true(sees_game(p, "alpha", WAIT_MS));
+    download_to_the_end(f, p, "alpha", 4 * WAIT_MS);
+    ls_swarm_assert_same_file(f, 0, 1, "games/alpha/alpha.pak");
+}
+
 /* The rates shown follow the bytes as they go, not as chunks end: under
  * an upload limit the chunks sent side by side end together, and the
  * seeder's upload rate read 0 ("uploads stopped") between bursts while the
@@ -1563,13 +1601,9 @@ static void game_only_in_the_seeders_catalog_stays_listed_once_downloaded(void *
     start_peer(f, 1, 0, NULL, 0);
     assert_true(sees_game(p, "echo", WAIT_MS));
 
-    assert_int_equal(ls_peer_download(p->rt, "echo", NULL, 0, 0), 0);
-    bool finished;
-    json_t *ev = ls_swarm_wait_download_end(f, p, 0, 6 * WAIT_MS, &finished);
-    ls_swarm_expect_finished(f, ev, finished);
-    json_decref(ev);
-    ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
-                           &installed, 3 * WAIT_MS);
+    download_to_the_end(f, p, "echo", 6 * WAIT_MS);
+    json_t *ev = ls_event_log_wait(&p->events, 0, LS_EVENT_LOCAL_LIBRARY, local_game_installed_is,
+                                   &installed, 3 * WAIT_MS);
     if (!ev)
         print_message("%s", f->log);
     expect_echo_listed_installed(ev);
@@ -2567,6 +2601,9 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(the_rates_shown_follow_the_bytes_as_they_go, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(
+            a_download_whose_last_chunk_meets_a_resume_save_commits_at_once, ls_swarm_setup,
+            ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_download_that_finishes_under_a_join_query_outlives_it,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(
