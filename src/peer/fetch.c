@@ -477,15 +477,25 @@ static void job_done_common(ls_dl_job_t *job)
     dl->pending_jobs--;
 }
 
+/* A side job (a resume save, the reservation) of a download ended: an
+ * ending download finishes once its last job is in; a fetching one pumps,
+ * since a game whose last chunk was stored while the job ran commits only
+ * when no job is pending (without this, it waited at 100 % for a peer to
+ * join or the runtime's tick). */
+static void side_job_settled(ls__download_t *dl)
+{
+    if (dl->state == DL_ENDING)
+        end_download(dl, dl->end_code, NULL);
+    else
+        pump(dl);
+}
+
 static void save_resume_done(uv_work_t *req, int status)
 {
     ls_dl_job_t *job = req->data;
     ls__download_t *dl = job->dl;
     job_done_common(job);
-    if (dl->state == DL_ENDING)
-        end_download(dl, dl->end_code, NULL);
-    else
-        pump(dl); /* a game whose last chunk came while this save ran commits now */
+    side_job_settled(dl);
 }
 
 /* The record carries the byte counts a UI shows as "N% kept" while the
@@ -1148,14 +1158,12 @@ static void reserve_done(uv_work_t *req, int status)
     int rc = status != 0 ? LS_ECANCELED : job->status;
     char reason[LS_PLANNER_REASON_MAX];
     job_done_common(job);
-    if (dl->state == DL_ENDING) {
-        end_download(dl, dl->end_code, NULL);
-    } else if (rc != 0) {
+    if (rc != 0 && dl->state != DL_ENDING) {
         snprintf(reason, sizeof reason, "cannot reserve the space of the game's files in %s: %s",
                  dl->game_root, ls_strerror(rc));
         end_download(dl, rc, reason);
     } else {
-        pump(dl); /* a game fetched before its reservation ended commits now */
+        side_job_settled(dl);
     }
 }
 
