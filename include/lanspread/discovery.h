@@ -191,6 +191,12 @@ void ls_discovery_stop(ls_discovery_t *d);
  * src/discovery/repeat.h. On d's loop thread only. */
 uint64_t ls_discovery_repeats_dropped(const ls_discovery_t *d);
 
+/* How many mDNS responses were dropped before avahi read them because
+ * nothing of ours was listening: no browser, resolver or cache look live
+ * (with cfg.browse_ms 0 the browser always is, and none is dropped). On
+ * d's loop thread only. */
+uint64_t ls_discovery_unheard_dropped(const ls_discovery_t *d);
+
 /* The decoded TXT record. */
 typedef struct {
     uint32_t protocol_version;

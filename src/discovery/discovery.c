@@ -119,8 +119,10 @@ struct ls_discovery {
     char warned[WARNED_MAX][LS_SHA256_HEX_LEN + 1];
     size_t warned_count;
 
-    ls__repeat_t repeats;     /* responses heard lately (repeat.h) */
-    uint64_t repeats_dropped; /* ls_discovery_repeats_dropped */
+    ls__repeat_t repeats;       /* responses heard lately (repeat.h) */
+    uint64_t repeats_dropped;   /* ls_discovery_repeats_dropped */
+    unsigned resolvers_running; /* services whose resolver is live (is_listening) */
+    uint64_t unheard_dropped;   /* ls_discovery_unheard_dropped */
 
     ls_discovery_found_cb found_cb;
     ls_discovery_lost_cb lost_cb;
@@ -129,6 +131,7 @@ struct ls_discovery {
 
 static void publish(ls_discovery_t *d);
 static void start_resolver(service_t *s);
+static void free_resolver(service_t *s);
 static int start_browser(ls_discovery_t *d);
 
 /* ---- configuration and names ---- */
@@ -758,8 +761,7 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
              * a resolver left running re-asks at 1, 3, 7 ... s, each query
              * listing its answers, which every peer on the link compares
              * with all the known answers it heard in the last 0.7 s. */
-            avahi_s_service_resolver_free(s->resolver);
-            s->resolver = NULL;
+            free_resolver(s);
             s->retry_at_ms = UINT64_MAX;
         }
         return;
@@ -769,8 +771,7 @@ static void resolve_cb(AvahiSServiceResolver *r, AvahiIfIndex ifindex, AvahiProt
      * allowed by avahi; a new one is tried with backoff, since the browser
      * keeps the service (PTR records live 75 minutes) and would not tell us
      * if it came back. */
-    avahi_s_service_resolver_free(s->resolver);
-    s->resolver = NULL;
+    free_resolver(s);
     s->retry_ms = s->retry_ms ? s->retry_ms * 2 : RESOLVE_RETRY_MIN_MS;
     if (s->retry_ms > RESOLVE_RETRY_MAX_MS)
         s->retry_ms = RESOLVE_RETRY_MAX_MS;
@@ -784,10 +785,22 @@ static void start_resolver(service_t *s)
     s->resolver = avahi_s_service_resolver_new(s->d->server, s->ifindex, s->protocol, s->name,
                                                LS_DISCOVERY_SERVICE_TYPE, s->domain,
                                                AVAHI_PROTO_INET, 0, resolve_cb, s);
-    if (!s->resolver) {
+    if (s->resolver) {
+        s->d->resolvers_running++;
+    } else {
         s->retry_ms = RESOLVE_RETRY_MIN_MS;
         s->retry_at_ms = now_ms(s->d) + s->retry_ms;
     }
+}
+
+/* Allowed from the resolver's own callback (avahi's rule). */
+static void free_resolver(service_t *s)
+{
+    if (!s->resolver)
+        return;
+    avahi_s_service_resolver_free(s->resolver);
+    s->resolver = NULL;
+    s->d->resolvers_running--;
 }
 
 static service_t **find_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiProtocol protocol,
@@ -802,8 +815,7 @@ static service_t **find_service(ls_discovery_t *d, AvahiIfIndex ifindex, AvahiPr
 
 static void free_service(service_t *s)
 {
-    if (s->resolver)
-        avahi_s_service_resolver_free(s->resolver);
+    free_resolver(s);
     free(s->domain);
     free(s);
 }
@@ -901,8 +913,7 @@ static void cache_look_cb(uv_timer_t *t)
     for (service_t *s = d->services; s; s = s->next) {
         if (s->is_cache_look && s->resolver) {
             /* not in the cache: withdraw its queries before they go */
-            avahi_s_service_resolver_free(s->resolver);
-            s->resolver = NULL;
+            free_resolver(s);
             s->is_cache_look = false;
             s->cache_at_ms = s->cache_tries < CACHE_TRIES_MAX ? now + CACHE_RETRY_MS : 0;
         }
@@ -1192,9 +1203,34 @@ static unsigned arrival_ifindex(struct msghdr *msg)
     return 0;
 }
 
-/* ls_avahi_poll_t.is_for_avahi: a response repeated within the window of
- * repeat.h is dropped here; queries (noted, see repeat.h), anything not an
- * IPv4 datagram from the mDNS port (avahi's netlink socket among them) and
+/* Whether an answer heard now can serve us: while the browser, a resolver
+ * or a cache look (which reads what the announcements left in the cache)
+ * is live. Between them nothing of ours reads avahi's cache, yet avahi
+ * would still file every response heard there, comparing each record with
+ * the ~N cached ones of our service type and the ~N others heard in the
+ * last 0.5 s (avahi_cache_update, avahi_response_scheduler_incoming): at a
+ * party's start, when each of N peers announces three times while most
+ * others have long finished browsing, that was the bulk of avahi's part of
+ * a start's CPU. What a later resolver or the repair browse needs it asks
+ * for itself. Queries still reach avahi: answering them is our
+ * announcement. */
+static bool is_listening(ls_discovery_t *d)
+{
+    return d->browser || d->resolvers_running > 0 ||
+           uv_is_active((const uv_handle_t *)&d->cache_look);
+}
+
+/* Takes the datagram avahi would have read; false if it is still there. */
+static bool consume(int fd)
+{
+    uint8_t none;
+    return recv(fd, &none, 0, MSG_DONTWAIT | MSG_TRUNC) >= 0;
+}
+
+/* ls_avahi_poll_t.is_for_avahi: a response heard while nothing of ours
+ * listens (is_listening), or repeated within the window of repeat.h, is
+ * dropped here; queries (noted, see repeat.h), anything not an IPv4
+ * datagram from the mDNS port (avahi's netlink socket among them) and
  * anything we cannot judge go to avahi as before. */
 static bool is_news(int fd, void *userdata)
 {
@@ -1221,11 +1257,18 @@ static bool is_news(int fd, void *userdata)
         ls__repeat_query_heard(&d->repeats, now_ms(d));
         return true;
     }
+    /* Not noted in the repeat table: avahi never saw this copy. */
+    if (!is_listening(d)) {
+        if (!consume(fd))
+            return true; /* not consumed after all: avahi reads it */
+        d->unheard_dropped++;
+        return false;
+    }
     if (!ls__repeat_seen(&d->repeats, (const struct sockaddr *)&from, sizeof from,
                          arrival_ifindex(&msg), packet, (size_t)n, now_ms(d)))
         return true;
-    if (recv(fd, packet, 0, MSG_DONTWAIT | MSG_TRUNC) < 0)
-        return true; /* not consumed after all: avahi reads it */
+    if (!consume(fd))
+        return true;
     d->repeats_dropped++;
     return false;
 }
@@ -1343,13 +1386,18 @@ uint64_t ls_discovery_repeats_dropped(const ls_discovery_t *d)
     return d->repeats_dropped;
 }
 
+uint64_t ls_discovery_unheard_dropped(const ls_discovery_t *d)
+{
+    return d->unheard_dropped;
+}
+
 void ls_discovery_stop(ls_discovery_t *d)
 {
     if (!d || d->is_stopping)
         return;
     d->is_stopping = true;
-    ls_debug(MOD, "%llu repeated responses not handed to avahi",
-             (unsigned long long)d->repeats_dropped);
+    ls_debug(MOD, "responses not handed to avahi: %llu repeated, %llu while not listening",
+             (unsigned long long)d->repeats_dropped, (unsigned long long)d->unheard_dropped);
     if (d->callback_depth > 0) {
         /* We are inside avahi's call stack: free it from the loop instead. */
         uv_timer_start(&d->deferred_stop, deferred_stop_cb, 0, 0);

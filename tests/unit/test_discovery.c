@@ -877,11 +877,12 @@ static void deferred_services_resolve_from_the_cache(void **state)
     drain(&loop);
 }
 
-/* One mDNS response announcing `count` services "bogus-<i>" that never
- * resolve (no SRV, TXT or A record anywhere). */
-static void announce_bogus(int fd, int first, int count)
+/* One mDNS response announcing `count` services "<prefix><i>" of the
+ * service type `type` (DNS wire form with its root label, `type_len`
+ * bytes) that never resolve (no SRV, TXT or A record anywhere). */
+static void announce_ptrs(int fd, const uint8_t *type, size_t type_len, const char *prefix,
+                          int first, int count)
 {
-    static const uint8_t type[] = "\x0a_lanspread\x04_udp\x05local";
     uint8_t pkt[1500] = {0};
     size_t n = DNS_HEADER_LEN;
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(MDNS_PORT)};
@@ -891,10 +892,10 @@ static void announce_bogus(int fd, int first, int count)
     pkt[7] = (uint8_t)count;
     for (int i = 0; i < count; i++) {
         char label[16];
-        int len = snprintf(label, sizeof label, "bogus-%d", first + i);
+        int len = snprintf(label, sizeof label, "%s%d", prefix, first + i);
         if (i == 0) {
-            memcpy(pkt + n, type, sizeof type); /* with its root label */
-            n += sizeof type;
+            memcpy(pkt + n, type, type_len); /* with its root label */
+            n += type_len;
         } else {
             pkt[n++] = 0xC0; /* a pointer to the first answer's name */
             pkt[n++] = DNS_HEADER_LEN;
@@ -911,6 +912,12 @@ static void announce_bogus(int fd, int first, int count)
         pkt[n++] = DNS_HEADER_LEN;
     }
     assert_int_equal(sendto(fd, pkt, n, 0, (struct sockaddr *)&to, sizeof to), (ssize_t)n);
+}
+
+static void announce_bogus(int fd, int first, int count)
+{
+    static const uint8_t type[] = "\x0a_lanspread\x04_udp\x05local";
+    announce_ptrs(fd, type, sizeof type, "bogus-", first, count);
 }
 
 static bool a_sees_b(const peer_t *a, const peer_t *b)
@@ -994,6 +1001,47 @@ static void a_repeated_response_is_dropped_before_avahi(void **state)
     run_until(&loop, never, &a, &a, 50);
     assert_int_equal(ls_discovery_repeats_dropped(a.d) - before, 1);
     ls_discovery_stop(a.d);
+    drain(&loop);
+    close(fd);
+}
+
+/* A response naming a service type nobody here browses: avahi caches it,
+ * and no browser reports it. */
+static void announce_other(int fd, int tag)
+{
+    static const uint8_t type[] = "\x06_other\x04_udp\x05local";
+    announce_ptrs(fd, type, sizeof type, "other-", tag, 1);
+}
+
+/* Once its browse has ended and no resolver or cache look is live, a peer
+ * hands avahi no response (nothing of ours would read what avahi files);
+ * one heard while it browses still reaches avahi. It keeps answering
+ * queries: a peer started then finds it. Sent between the peer's own
+ * announcements (at its start, +1 s and +3 s), which loop back to it. */
+static void responses_are_dropped_while_nothing_listens(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    peer_t a = {.browse_ms = LONE_BROWSE_MS, .is_repair_refused = true}, b = {0};
+    int fd;
+
+    if (!has_private_net)
+        skip();
+    fd = sniffing_loop(&loop);
+    start_peer_with(&loop, &a, "xi", 4114, 4);
+    run_until(&loop, never, &a, &a, 400);
+    announce_other(fd, 0);
+    run_until(&loop, never, &a, &a, 50);
+    assert_int_equal(ls_discovery_unheard_dropped(a.d), 0); /* browsing */
+    run_until(&loop, never, &a, &a, 1100);                  /* +1.55 s: browse ended */
+    uint64_t before = ls_discovery_unheard_dropped(a.d);
+    announce_other(fd, 1);
+    run_until(&loop, never, &a, &a, 50);
+    assert_int_equal(ls_discovery_unheard_dropped(a.d) - before, 1);
+    start_peer(&loop, &b, "omicron", 4115);
+    assert_true(run_until(&loop, a_sees_b, &b, &a, 10000));
+    ls_discovery_stop(a.d);
+    ls_discovery_stop(b.d);
     drain(&loop);
     close(fd);
 }
@@ -1102,6 +1150,7 @@ int main(void)
         cmocka_unit_test(full_service_table_still_finds_a_new_peer),
         cmocka_unit_test(deferred_services_resolve_from_the_cache),
         cmocka_unit_test(a_repeated_response_is_dropped_before_avahi),
+        cmocka_unit_test(responses_are_dropped_while_nothing_listens),
         cmocka_unit_test(peers_answering_repeated_queries_stay_found),
         cmocka_unit_test(an_updated_txt_record_is_announced),
     };
