@@ -136,6 +136,15 @@ netns_up() {
   # drop mDNS between ports.
   ip -n "$NETNS_BRIDGE_NS" link add br0 type bridge mcast_snooping 0 || return 1
   ip -n "$NETNS_BRIDGE_NS" link set br0 up || return 1
+  # A LAN switch does not hand frames to a host's IP firewall. Where the
+  # kernel has br_netfilter loaded, its per-namespace default (1) sends
+  # every bridged packet through the IP hooks, with a routing lookup each:
+  # a cost of the bed that the hosts' daemons paid (in their sends).
+  local hook
+  for hook in iptables ip6tables arptables; do
+    ip netns exec "$NETNS_BRIDGE_NS" sh -c "echo 0 >/proc/sys/net/bridge/bridge-nf-call-$hook" \
+      2>/dev/null || true
+  done
   for ((i = 1; i <= n; i++)); do
     host=$(netns_host "$i")
     netns_add_ns "$host" || return 1

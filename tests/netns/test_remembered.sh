@@ -67,8 +67,9 @@ if netns_wait 20 lists p1 game-p2 && netns_wait 5 lists p2 game-p1; then
 else
   fail "two peers did not find each other over mDNS"
 fi
+# Saved LS_KNOWN_SAVE_DELAY_MS (5 s) after the link came.
 for n in p1 p2; do
-  netns_wait 5 test -s "$work/$n-state/peers.json" || fail "$n wrote no peers.json"
+  netns_wait 10 test -s "$work/$n-state/peers.json" || fail "$n wrote no peers.json"
 done
 grep -q "$(netns_addr 2):7400" "$work/p1-state/peers.json" 2>/dev/null || fail "p1 did not remember p2's address"
 

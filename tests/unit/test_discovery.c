@@ -1037,7 +1037,9 @@ static void responses_are_dropped_while_nothing_listens(void **state)
     uint64_t before = ls_discovery_unheard_dropped(a.d);
     announce_other(fd, 1);
     run_until(&loop, never, &a, &a, 50);
-    assert_int_equal(ls_discovery_unheard_dropped(a.d) - before, 1);
+    /* at least ours: other responders on the host (tests run side by
+     * side, the peer's own announcements) may be dropped too */
+    assert_true(ls_discovery_unheard_dropped(a.d) - before >= 1);
     start_peer(&loop, &b, "omicron", 4115);
     assert_true(run_until(&loop, a_sees_b, &b, &a, 10000));
     ls_discovery_stop(a.d);
