@@ -4,7 +4,8 @@
  * peer_id = lowercase hex SHA-256 of the DER SubjectPublicKeyInfo. The
  * certificate is only a carrier: two certificates over the same key give the
  * same peer_id. Nothing here is compiled into the program; every peer makes
- * its own key on first start. */
+ * its own key on first start: Ed25519; an ECDSA P-256 key an earlier
+ * version made is kept (its peer_id with it). */
 #ifndef LANSPREAD_IDENTITY_H
 #define LANSPREAD_IDENTITY_H
 

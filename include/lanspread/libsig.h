@@ -3,7 +3,8 @@
  * no link to the owner can believe it. A relay can withhold a library but
  * not forge, alter or roll one back.
  *
- * The signature (ECDSA P-256 with SHA-256, the identity key) covers
+ * The signature (the identity key's scheme: Ed25519, or ECDSA with
+ * SHA-256 for a P-256 key of an earlier version) covers
  *   "lanspread library v1" NUL peer_id(64 hex) NUL rev(8 bytes, big endian)
  *   digest(32 bytes) name_len(1 byte) name
  * where digest is the snapshot's canonical digest (ls_snapshot_digest: the
@@ -50,8 +51,8 @@ int ls_libsig_sign(const ls_libsig_signer_t *signer, const char *name,
 
 /* Checks a decoded signed library: the SPKI's SHA-256 is peer_id
  * (LS_EAUTH), the digest is that of its games (LS_ECORRUPT), the signature
- * verifies under the SPKI (LS_EAUTH). Pure apart from the CPU of one ECDSA
- * verification. */
+ * verifies under the SPKI (LS_EAUTH; also for a key of another algorithm).
+ * Pure apart from the CPU of one signature verification. */
 int ls_libsig_verify(const ls_signed_library_t *signed_library);
 
 int ls_signed_library_copy(ls_signed_library_t *dst, const ls_signed_library_t *src);

@@ -89,10 +89,11 @@
  * peers its owner has no link to (issue #17). get_library is sent only to
  * peers that list it. */
 #define LS_FEATURE_RELAY "relay"
-/* A signed library's key: the owner's DER SubjectPublicKeyInfo (an ECDSA
- * P-256 one is 91 bytes), at most this many bytes; its signature (DER
- * ECDSA, at most 72 bytes for P-256) at most LS_LIBSIG_SIG_MAX. Both travel
- * as lowercase hex. */
+/* A signed library's key: the owner's DER SubjectPublicKeyInfo (Ed25519:
+ * 44 bytes; an ECDSA P-256 one of an earlier version's identity: 91), at
+ * most this many bytes; its signature (Ed25519: 64 bytes; DER ECDSA: at
+ * most 72 for P-256) at most LS_LIBSIG_SIG_MAX. Both travel as lowercase
+ * hex. */
 #define LS_LIBSIG_SPKI_MAX 512
 #define LS_LIBSIG_SIG_MAX 256
 

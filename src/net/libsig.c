@@ -20,6 +20,7 @@
 
 struct ls_libsig_signer {
     gnutls_privkey_t key;
+    gnutls_sign_algorithm_t algorithm; /* sign_algorithm_of the key */
     char peer_id[LS_PEER_ID_HEX_LEN + 1];
     char *spki_hex;
 };
@@ -29,6 +30,21 @@ struct ls_libsig_store {
     size_t count;
     ls_strmap_t index; /* peer_id -> position in entries */
 };
+
+/* The signature scheme of an identity key: Ed25519 (new identities) or
+ * ECDSA with SHA-256 (P-256 identities of earlier versions); anything else
+ * (RSA, ...) GNUTLS_SIGN_UNKNOWN, which nothing signs or verifies with. */
+static gnutls_sign_algorithm_t sign_algorithm_of(gnutls_pk_algorithm_t pk)
+{
+    switch (pk) {
+    case GNUTLS_PK_EDDSA_ED25519:
+        return GNUTLS_SIGN_EDDSA_ED25519;
+    case GNUTLS_PK_ECDSA:
+        return GNUTLS_SIGN_ECDSA_SHA256;
+    default:
+        return GNUTLS_SIGN_UNKNOWN;
+    }
+}
 
 /* The bytes the signature covers; *len set. LS_ERANGE for a name the
  * protocol could not carry, LS_EINVAL for a digest that is not hex. */
@@ -93,6 +109,8 @@ int ls_libsig_signer_new(const ls_identity_t *id, ls_libsig_signer_t **out)
     gnutls_datum_t d = {(unsigned char *)pem, (unsigned int)pem_len};
     rc = LS_ECORRUPT;
     if (gnutls_privkey_import_x509_raw(s->key, &d, GNUTLS_X509_FMT_PEM, NULL, 0) < 0 ||
+        (s->algorithm = sign_algorithm_of(gnutls_privkey_get_pk_algorithm(s->key, NULL))) ==
+            GNUTLS_SIGN_UNKNOWN ||
         gnutls_pubkey_import_privkey(pub, s->key, 0, 0) < 0 ||
         gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki) < 0 ||
         spki.size > LS_LIBSIG_SPKI_MAX)
@@ -170,8 +188,7 @@ int ls_libsig_sign(const ls_libsig_signer_t *signer, const char *name,
         rc = signed_bytes(sl.peer_id, sl.library.library_rev, sl.library.digest, sl.name, bytes,
                           &len);
     gnutls_datum_t data = {bytes, (unsigned int)len};
-    if (rc == 0 &&
-        gnutls_privkey_sign_data2(signer->key, GNUTLS_SIGN_ECDSA_SHA256, 0, &data, &sig) < 0)
+    if (rc == 0 && gnutls_privkey_sign_data2(signer->key, signer->algorithm, 0, &data, &sig) < 0)
         rc = LS_EIO;
     if (rc == 0 && sig.size > LS_LIBSIG_SIG_MAX)
         rc = LS_ERANGE;
@@ -214,9 +231,12 @@ int ls_libsig_verify(const ls_signed_library_t *sl)
     if (rc == 0 && gnutls_pubkey_init(&pub) < 0)
         rc = LS_ENOMEM;
     gnutls_datum_t data = {bytes, (unsigned int)len};
-    /* The algorithm is fixed: an RSA or other curve's key fails here. */
-    if (rc == 0 && (gnutls_pubkey_import(pub, &spki, GNUTLS_X509_FMT_DER) < 0 ||
-                    gnutls_pubkey_verify_data2(pub, GNUTLS_SIGN_ECDSA_SHA256, 0, &data, &sig) < 0))
+    /* The scheme follows the key (sign_algorithm_of); an RSA key fails here. */
+    gnutls_sign_algorithm_t algorithm = GNUTLS_SIGN_UNKNOWN;
+    if (rc == 0 && gnutls_pubkey_import(pub, &spki, GNUTLS_X509_FMT_DER) == 0)
+        algorithm = sign_algorithm_of(gnutls_pubkey_get_pk_algorithm(pub, NULL));
+    if (rc == 0 && (algorithm == GNUTLS_SIGN_UNKNOWN ||
+                    gnutls_pubkey_verify_data2(pub, algorithm, 0, &data, &sig) < 0))
         rc = LS_EAUTH;
     if (pub)
         gnutls_pubkey_deinit(pub);

@@ -198,7 +198,11 @@ static void sign_as_documented(const owner_t *o, ls_signed_library_t *sl)
     gnutls_datum_t data = {bytes, (unsigned int)n};
     assert_int_equal(gnutls_privkey_init(&key), 0);
     assert_int_equal(gnutls_privkey_import_x509_raw(key, &d, GNUTLS_X509_FMT_PEM, NULL, 0), 0);
-    assert_int_equal(gnutls_privkey_sign_data2(key, GNUTLS_SIGN_ECDSA_SHA256, 0, &data, &sig), 0);
+    gnutls_sign_algorithm_t algorithm =
+        gnutls_privkey_get_pk_algorithm(key, NULL) == GNUTLS_PK_EDDSA_ED25519
+            ? GNUTLS_SIGN_EDDSA_ED25519
+            : GNUTLS_SIGN_ECDSA_SHA256;
+    assert_int_equal(gnutls_privkey_sign_data2(key, algorithm, 0, &data, &sig), 0);
     free(sl->signature);
     sl->signature = malloc(2 * sig.size + 1);
     assert_non_null(sl->signature);
@@ -225,6 +229,47 @@ static void a_good_signature_under_a_key_that_is_not_the_owners_is_refused(void 
     ls_signed_library_free(&sl);
     owner_fini(&m);
     owner_fini(&a);
+}
+
+/* An identity an earlier version made (an ECDSA P-256 key, "EC PRIVATE
+ * KEY") is kept: it loads with its peer_id, signs, and what it signs
+ * verifies, also under a new (Ed25519) identity's store; new identities
+ * are Ed25519. */
+static void an_earlier_p256_identity_still_signs_and_verifies(void **state)
+{
+    (void)state;
+    owner_t old = {.dir = ls_test_mkdtemp("libsig-p256")}, fresh;
+    ls_signed_library_t sl, got;
+    ls_libsig_store_t *store = NULL;
+
+    ls_test_write_p256_identity(old.dir);
+    assert_int_equal(ls_identity_load_or_create(old.dir, &old.id), 0);
+    assert_int_equal(ls_libsig_signer_new(old.id, &old.signer), 0);
+    owner_init(&fresh);
+
+    const char *key_pem = NULL;
+    size_t key_len = 0;
+    ls_identity_key_pem(old.id, &key_pem, &key_len);
+    assert_non_null(strstr(key_pem, "BEGIN EC PRIVATE KEY")); /* kept, not replaced */
+    ls_identity_key_pem(fresh.id, &key_pem, &key_len);
+    gnutls_privkey_t fresh_key;
+    gnutls_datum_t d = {(unsigned char *)key_pem, (unsigned int)key_len};
+    assert_int_equal(gnutls_privkey_init(&fresh_key), 0);
+    assert_int_equal(gnutls_privkey_import_x509_raw(fresh_key, &d, GNUTLS_X509_FMT_PEM, NULL, 0),
+                     0);
+    assert_int_equal(gnutls_privkey_get_pk_algorithm(fresh_key, NULL), GNUTLS_PK_EDDSA_ED25519);
+    gnutls_privkey_deinit(fresh_key);
+
+    sign_library(&old, 3, &sl);
+    through_the_wire(&sl, &got);
+    assert_int_equal(ls_libsig_verify(&got), 0);
+    assert_int_equal(ls_libsig_store_new(&store), 0);
+    assert_int_equal(ls_libsig_store_offer(store, &got), 1);
+    ls_libsig_store_free(store);
+    ls_signed_library_free(&got);
+    ls_signed_library_free(&sl);
+    owner_fini(&fresh);
+    owner_fini(&old);
 }
 
 static void the_store_keeps_the_newest_and_never_rolls_back(void **state)
@@ -342,6 +387,7 @@ int main(void)
         cmocka_unit_test(a_changed_game_name_rev_or_signature_is_refused),
         cmocka_unit_test(another_key_is_refused_for_the_owner_and_for_itself),
         cmocka_unit_test(a_good_signature_under_a_key_that_is_not_the_owners_is_refused),
+        cmocka_unit_test(an_earlier_p256_identity_still_signs_and_verifies),
         cmocka_unit_test(the_store_keeps_the_newest_and_never_rolls_back),
         cmocka_unit_test(oversize_odd_or_covered_signed_libraries_do_not_decode),
         cmocka_unit_test(a_full_store_refuses_new_owners_but_updates_known_ones),

@@ -492,6 +492,40 @@ static void a_peer_learns_the_library_of_a_peer_it_has_no_link_to(void **state)
     json_decref(ev);
 }
 
+/* Writes an ECDSA P-256 identity key, as earlier versions made, into the
+ * state directory of peer p (before its start). */
+static void give_p256_identity(const test_peer_t *p)
+{
+    char *state = ls_path_join(p->dir, "state");
+    assert_non_null(state);
+    ls_test_write_p256_identity(state);
+    free(state);
+}
+
+/* New identities are Ed25519; a peer whose ECDSA P-256 identity an
+ * earlier version made keeps it, links with them (TLS 1.3 negotiates
+ * either scheme), and its signed library and theirs cross a relay both
+ * ways: peers 1 (P-256) and 2 link only to hub 0. */
+static void a_peer_with_an_earlier_p256_identity_links_and_is_relayed(void **state)
+{
+    fixture_t *f = *state;
+    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "bravo", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "alpha", 10);
+    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", 10);
+    give_p256_identity(&f->peers[1]);
+    start_peer(f, 0, -1, NULL, 0);
+    start_peer(f, 1, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "bravo", WAIT_MS));
+    assert_true(sees_game(&f->peers[0], "alpha", WAIT_MS));
+    start_peer(f, 2, 0, NULL, 0);
+    assert_true(sees_game(&f->peers[1], "charlie", PEERS_WAIT_MS + WAIT_MS));
+    assert_true(sees_game(&f->peers[2], "alpha", PEERS_WAIT_MS + WAIT_MS));
+    json_t *ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_PEER_DISCOVERED,
+                                   pred_relayed_peer, ls_peer_id(f->peers[1].rt), WAIT_MS);
+    assert_non_null(ev); /* by relay: peer 1's P-256 signature checked */
+    json_decref(ev);
+}
+
 /* Issue #17, gossip beyond two hops: a chain 0 - 1 - 2 - 3, each linked
  * only to its neighbours (loopback addresses in `peers` are never
  * dialled); peer 0 lists peer 3's game all the same: peer 2 relays it to
@@ -2531,6 +2565,8 @@ int main(void)
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(handshake_shows_each_side_the_others_games, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_peer_with_an_earlier_p256_identity_links_and_is_relayed,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(other_protocol_version_is_refused_once_and_ignored,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(at_most_a_few_handshakes_are_dialled_at_once,

@@ -1,11 +1,15 @@
 #include "testutil.h"
 
 #include "lanspread/fsutil.h"
+#include "lanspread/identity.h"
 
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 char *ls_test_mkdtemp(const char *tag)
 {
@@ -63,4 +67,19 @@ char *ls_test_read_file(const char *root, const char *relpath, size_t *len)
     assert_int_equal(ls_fs_read_file(path, 1u << 30, &data, len), 0);
     free(path);
     return data;
+}
+
+void ls_test_write_p256_identity(const char *state_dir)
+{
+    gnutls_x509_privkey_t key;
+    gnutls_datum_t pem = {NULL, 0};
+    assert_int_equal(gnutls_x509_privkey_init(&key), 0);
+    assert_int_equal(gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA,
+                                                   GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+                                                   0, NULL, 0),
+                     0);
+    assert_int_equal(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &pem), 0);
+    ls_test_write_file(state_dir, LS_IDENTITY_KEY_FILE, pem.data, pem.size);
+    gnutls_free(pem.data);
+    gnutls_x509_privkey_deinit(key);
 }
