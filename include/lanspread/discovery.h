@@ -76,8 +76,9 @@ typedef struct {
      * that comes later finds us with its own browse, and our announcement
      * stays), and browses once more, for under a second, at a random
      * moment 5 s to 5 + (services seen) s after the start: the repair for
-     * announcements lost in a start-up burst. Without a browser, services
-     * are not reported lost. */
+     * announcements lost in a start-up burst. Services are reported lost
+     * only by the first browse (the repair browse only adds: see
+     * browse_cb). */
     uint32_t browse_ms;
     /* Asked when the repair browse is due, with the services the browser
      * saw (ours aside): false skips it. That browse's query lists every

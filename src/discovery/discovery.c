@@ -350,8 +350,10 @@ static AvahiStringList *make_txt_list(const ls_discovery_t *d)
  * hears and compares with its known answers. avahi_server_add_service_strlst
  * takes no NO_PROBE flag, so the service's four records are added one by one
  * as it would add them (and without its local-service cookie in the TXT
- * record: nobody reads it). A conflicting answer still makes avahi report a
- * collision (group_cb renames). */
+ * record: nobody reads it). A conflicting answer heard while we listen
+ * (is_listening) still makes avahi report a collision (group_cb renames);
+ * after that, a newcomer that claims our names finds us with its own first
+ * browse instead. */
 #define PUBLISH_UNIQUE (AVAHI_PUBLISH_UNIQUE | AVAHI_PUBLISH_NO_PROBE)
 
 /* Only the PTR record is announced. avahi announces each record on its
@@ -1047,8 +1049,13 @@ static void browse_cb(AvahiSServiceBrowser *b, AvahiIfIndex ifindex, AvahiProtoc
 
     if (event == AVAHI_BROWSER_NEW)
         add_service(d, ifindex, protocol, name, domain);
-    else if (event == AVAHI_BROWSER_REMOVE)
+    else if (event == AVAHI_BROWSER_REMOVE && !d->is_repair_done)
         remove_service(d, ifindex, protocol, name, domain);
+    /* The repair browse only adds: while we did not listen (is_listening),
+     * avahi heard other peers' queries for records it holds but not their
+     * answers, and after four such (RFC 6762 10.5) it expires the records
+     * of live peers; one due while this browser lives would read as a
+     * loss. Goodbyes are not watched outside the first browse anyway. */
     else if (event == AVAHI_BROWSER_FAILURE)
         ls_error(MOD, "browsing failed: %s", avahi_strerror(avahi_server_errno(d->server)));
 }

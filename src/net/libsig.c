@@ -32,8 +32,11 @@ struct ls_libsig_store {
 };
 
 /* The signature scheme of an identity key: Ed25519 (new identities) or
- * ECDSA with SHA-256 (P-256 identities of earlier versions); anything else
- * (RSA, ...) GNUTLS_SIGN_UNKNOWN, which nothing signs or verifies with. */
+ * ECDSA with SHA-256 (earlier versions made P-256 keys; as before, GnuTLS
+ * binds no curve to this scheme, which is harmless: the key must hash to
+ * the owner's peer_id); anything else (RSA, Ed448, ...)
+ * GNUTLS_SIGN_UNKNOWN, which nothing signs or verifies with, so a signer
+ * over such a hand-made identity key fails (LS_ECORRUPT). */
 static gnutls_sign_algorithm_t sign_algorithm_of(gnutls_pk_algorithm_t pk)
 {
     switch (pk) {
