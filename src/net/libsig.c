@@ -32,18 +32,18 @@ struct ls_libsig_store {
 };
 
 /* The signature scheme of an identity key: Ed25519 (new identities) or
- * ECDSA with SHA-256 (earlier versions made P-256 keys; as before, GnuTLS
- * binds no curve to this scheme, which is harmless: the key must hash to
- * the owner's peer_id); anything else (RSA, Ed448, ...)
- * GNUTLS_SIGN_UNKNOWN, which nothing signs or verifies with, so a signer
- * over such a hand-made identity key fails (LS_ECORRUPT). */
+ * ECDSA on P-256 with SHA-256 (the keys earlier versions made; the same
+ * DER signatures as their GNUTLS_SIGN_ECDSA_SHA256, but GnuTLS checks the
+ * curve: a key on another one verifies nothing); anything else (RSA,
+ * Ed448, ...) GNUTLS_SIGN_UNKNOWN, which nothing signs or verifies with, so
+ * a signer over such a hand-made identity key fails (LS_ECORRUPT). */
 static gnutls_sign_algorithm_t sign_algorithm_of(gnutls_pk_algorithm_t pk)
 {
     switch (pk) {
     case GNUTLS_PK_EDDSA_ED25519:
         return GNUTLS_SIGN_EDDSA_ED25519;
     case GNUTLS_PK_ECDSA:
-        return GNUTLS_SIGN_ECDSA_SHA256;
+        return GNUTLS_SIGN_ECDSA_SECP256R1_SHA256;
     default:
         return GNUTLS_SIGN_UNKNOWN;
     }

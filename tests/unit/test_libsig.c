@@ -242,7 +242,7 @@ static void an_earlier_p256_identity_still_signs_and_verifies(void **state)
     ls_signed_library_t sl, got;
     ls_libsig_store_t *store = NULL;
 
-    ls_test_write_p256_identity(old.dir);
+    ls_test_write_ecdsa_identity(old.dir, 256);
     assert_int_equal(ls_identity_load_or_create(old.dir, &old.id), 0);
     assert_int_equal(ls_libsig_signer_new(old.id, &old.signer), 0);
     owner_init(&fresh);
@@ -270,6 +270,26 @@ static void an_earlier_p256_identity_still_signs_and_verifies(void **state)
     ls_signed_library_free(&sl);
     owner_fini(&fresh);
     owner_fini(&old);
+}
+
+/* An ECDSA key on another curve (P-384, which no version made) verifies
+ * nothing, though it hashes to its owner's peer_id: the scheme is ECDSA
+ * on P-256 with SHA-256, curve included. */
+static void an_ecdsa_key_on_another_curve_is_refused(void **state)
+{
+    (void)state;
+    owner_t o = {.dir = ls_test_mkdtemp("libsig-p384")};
+    ls_signed_library_t sl;
+
+    ls_test_write_ecdsa_identity(o.dir, 384);
+    assert_int_equal(ls_identity_load_or_create(o.dir, &o.id), 0);
+    assert_int_equal(ls_libsig_signer_new(o.id, &o.signer), 0);
+    sign_library(&o, 1, &sl);
+    assert_int_equal(ls_libsig_verify(&sl), LS_EAUTH);
+    sign_as_documented(&o, &sl); /* the generic ECDSA-SHA256 scheme */
+    assert_int_equal(ls_libsig_verify(&sl), LS_EAUTH);
+    ls_signed_library_free(&sl);
+    owner_fini(&o);
 }
 
 static void the_store_keeps_the_newest_and_never_rolls_back(void **state)
@@ -388,6 +408,7 @@ int main(void)
         cmocka_unit_test(another_key_is_refused_for_the_owner_and_for_itself),
         cmocka_unit_test(a_good_signature_under_a_key_that_is_not_the_owners_is_refused),
         cmocka_unit_test(an_earlier_p256_identity_still_signs_and_verifies),
+        cmocka_unit_test(an_ecdsa_key_on_another_curve_is_refused),
         cmocka_unit_test(the_store_keeps_the_newest_and_never_rolls_back),
         cmocka_unit_test(oversize_odd_or_covered_signed_libraries_do_not_decode),
         cmocka_unit_test(a_full_store_refuses_new_owners_but_updates_known_ones),

@@ -498,7 +498,7 @@ static void give_p256_identity(const test_peer_t *p)
 {
     char *state = ls_path_join(p->dir, "state");
     assert_non_null(state);
-    ls_test_write_p256_identity(state);
+    ls_test_write_ecdsa_identity(state, 256);
     free(state);
 }
 

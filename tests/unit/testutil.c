@@ -69,14 +69,15 @@ char *ls_test_read_file(const char *root, const char *relpath, size_t *len)
     return data;
 }
 
-void ls_test_write_p256_identity(const char *state_dir)
+void ls_test_write_ecdsa_identity(const char *state_dir, unsigned bits)
 {
     gnutls_x509_privkey_t key;
     gnutls_datum_t pem = {NULL, 0};
+    gnutls_ecc_curve_t curve =
+        bits == 384 ? GNUTLS_ECC_CURVE_SECP384R1 : GNUTLS_ECC_CURVE_SECP256R1;
     assert_int_equal(gnutls_x509_privkey_init(&key), 0);
     assert_int_equal(gnutls_x509_privkey_generate2(key, GNUTLS_PK_ECDSA,
-                                                   GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-                                                   0, NULL, 0),
+                                                   GNUTLS_CURVE_TO_BITS(curve), 0, NULL, 0),
                      0);
     assert_int_equal(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &pem), 0);
     ls_test_write_file(state_dir, LS_IDENTITY_KEY_FILE, pem.data, pem.size);

@@ -21,8 +21,9 @@ void ls_test_write_text(const char *root, const char *relpath, const char *text)
 void ls_test_fill(void *buf, size_t len, uint32_t seed);
 /* Reads root/relpath fully; caller frees. Fails the test if missing. */
 char *ls_test_read_file(const char *root, const char *relpath, size_t *len);
-/* Writes a new ECDSA P-256 identity key into state_dir/identity.key, the
- * kind earlier versions made (new identities are Ed25519). */
-void ls_test_write_p256_identity(const char *state_dir);
+/* Writes a new ECDSA identity key into state_dir/identity.key: P-256
+ * (bits 256) is the kind earlier versions made (new identities are
+ * Ed25519); P-384 (bits 384) is one no version made. */
+void ls_test_write_ecdsa_identity(const char *state_dir, unsigned bits);
 
 #endif
