@@ -1264,19 +1264,17 @@ static bool is_news(int fd, void *userdata)
         ls__repeat_query_heard(&d->repeats, now_ms(d));
         return true;
     }
-    /* Not noted in the repeat table: avahi never saw this copy. */
-    if (!is_listening(d)) {
-        if (!consume(fd))
-            return true; /* not consumed after all: avahi reads it */
-        d->unheard_dropped++;
-        return false;
-    }
-    if (!ls__repeat_seen(&d->repeats, (const struct sockaddr *)&from, sizeof from,
-                         arrival_ifindex(&msg), packet, (size_t)n, now_ms(d)))
+    /* Unheard, it is not noted in the repeat table: avahi never saw it. */
+    bool is_unheard = !is_listening(d);
+    if (!is_unheard && !ls__repeat_seen(&d->repeats, (const struct sockaddr *)&from, sizeof from,
+                                        arrival_ifindex(&msg), packet, (size_t)n, now_ms(d)))
         return true;
     if (!consume(fd))
-        return true;
-    d->repeats_dropped++;
+        return true; /* not consumed after all: avahi reads it */
+    if (is_unheard)
+        d->unheard_dropped++;
+    else
+        d->repeats_dropped++;
     return false;
 }
 

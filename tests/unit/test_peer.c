@@ -447,21 +447,34 @@ static bool pred_relayed_peer(const json_t *data, const void *peer_id)
            json_is_true(json_object_get(data, "relayed"));
 }
 
-/* Issue #17: peers 1 and 2 each link to peer 0 only (loopback addresses in
- * `peers` are never dialled), yet each lists the other's game: the library
- * came signed by its owner through peer 0. */
-static void a_peer_learns_the_library_of_a_peer_it_has_no_link_to(void **state)
+/* Hub 0 (bravo) and spokes 1 (alpha) and 2 (charlie), not started. */
+static void make_hub_and_spokes(fixture_t *f)
 {
-    fixture_t *f = *state;
     ls_swarm_add_game(ls_swarm_make_peer(f, 0), "bravo", 10);
     ls_swarm_add_game(ls_swarm_make_peer(f, 1), "alpha", 10);
     ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", 10);
+}
+
+/* Starts the hub, then the spokes linked only to it (loopback entries of
+ * `peers` are never dialled): each spoke comes to list the other's game. */
+static void spokes_meet_through_the_hub(fixture_t *f)
+{
     start_peer(f, 0, -1, NULL, 0);
     start_peer(f, 1, 0, NULL, 0);
     assert_true(sees_game(&f->peers[1], "bravo", WAIT_MS));
     start_peer(f, 2, 0, NULL, 0);
     assert_true(sees_game(&f->peers[1], "charlie", PEERS_WAIT_MS + WAIT_MS));
     assert_true(sees_game(&f->peers[2], "alpha", PEERS_WAIT_MS + WAIT_MS));
+}
+
+/* Issue #17: peers 1 and 2 each link to peer 0 only (loopback addresses in
+ * `peers` are never dialled), yet each lists the other's game: the library
+ * came signed by its owner through peer 0. */
+static void a_peer_learns_the_library_of_a_peer_it_has_no_link_to(void **state)
+{
+    fixture_t *f = *state;
+    make_hub_and_spokes(f);
+    spokes_meet_through_the_hub(f);
     /* by relay, not over a link of their own */
     json_t *ev = ls_event_log_wait(&f->peers[1].events, 0, LS_EVENT_PEER_DISCOVERED,
                                    pred_relayed_peer, ls_peer_id(f->peers[2].rt), WAIT_MS);
@@ -509,17 +522,10 @@ static void give_p256_identity(const test_peer_t *p)
 static void a_peer_with_an_earlier_p256_identity_links_and_is_relayed(void **state)
 {
     fixture_t *f = *state;
-    ls_swarm_add_game(ls_swarm_make_peer(f, 0), "bravo", 10);
-    ls_swarm_add_game(ls_swarm_make_peer(f, 1), "alpha", 10);
-    ls_swarm_add_game(ls_swarm_make_peer(f, 2), "charlie", 10);
+    make_hub_and_spokes(f);
     give_p256_identity(&f->peers[1]);
-    start_peer(f, 0, -1, NULL, 0);
-    start_peer(f, 1, 0, NULL, 0);
-    assert_true(sees_game(&f->peers[1], "bravo", WAIT_MS));
+    spokes_meet_through_the_hub(f);
     assert_true(sees_game(&f->peers[0], "alpha", WAIT_MS));
-    start_peer(f, 2, 0, NULL, 0);
-    assert_true(sees_game(&f->peers[1], "charlie", PEERS_WAIT_MS + WAIT_MS));
-    assert_true(sees_game(&f->peers[2], "alpha", PEERS_WAIT_MS + WAIT_MS));
     json_t *ev = ls_event_log_wait(&f->peers[2].events, 0, LS_EVENT_PEER_DISCOVERED,
                                    pred_relayed_peer, ls_peer_id(f->peers[1].rt), WAIT_MS);
     assert_non_null(ev); /* by relay: peer 1's P-256 signature checked */
