@@ -46,11 +46,20 @@
 /* links_target for a full mesh at any size. */
 #define LS_PEER_LINKS_FULL_MESH UINT32_MAX
 #define LS_UPLOAD_INTERVAL_MS 1000
-/* LIST_GAMES events come at most once per this interval: the first change
- * after a quiet interval at once, the changes within it coalesced into one
- * event at its end. A peer re-announcing a big library in a loop costs one
- * game list per interval, not one per message. */
-#define LS_GAMES_EMIT_INTERVAL_MS 500
+/* LIST_GAMES events come at most once per interval: the first change after
+ * a quiet interval at once, the changes within it coalesced into one event
+ * at its end. A peer re-announcing a big library in a loop costs one game
+ * list per interval, not one per message. While peers heard of (mDNS)
+ * still lack a library in the PeerGameDB, more are coming: the interval is
+ * LS_GAMES_EMIT_MAX_MS. Else it follows what the last list cost the
+ * runtime's thread (CPU time, the list built and handed to the event
+ * callback): LS_GAMES_EMIT_COST_FACTOR times that, within
+ * [LS_GAMES_EMIT_MIN_MS, LS_GAMES_EMIT_MAX_MS], so lists take at most about
+ * 1/LS_GAMES_EMIT_COST_FACTOR of the thread, and the change that completes
+ * the party's libraries is listed soon after it came. */
+#define LS_GAMES_EMIT_MIN_MS 50
+#define LS_GAMES_EMIT_MAX_MS 500
+#define LS_GAMES_EMIT_COST_FACTOR 20
 
 /* Bandwidth limits, in bytes per second (lanspread/rate.h: "50M" is
  * 50 MiB/s); 0 = unlimited. See docs/ARCHITECTURE.md, "Bandwidth limits". */

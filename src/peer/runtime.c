@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 void ls_rt_emit(ls_peer_runtime_t *rt, const ls_peer_event_t *event)
@@ -82,16 +83,42 @@ static void emit_games(ls_peer_runtime_t *rt)
     ls_remote_games_free(games, count);
 }
 
+uint64_t ls__games_emit_interval_ms(uint64_t cost_ns)
+{
+    uint64_t cost_ms = cost_ns / 1000000u;
+    if (cost_ms >= LS_GAMES_EMIT_MAX_MS / LS_GAMES_EMIT_COST_FACTOR)
+        return LS_GAMES_EMIT_MAX_MS;
+    uint64_t ms = cost_ns * LS_GAMES_EMIT_COST_FACTOR / 1000000u;
+    return ms < LS_GAMES_EMIT_MIN_MS ? LS_GAMES_EMIT_MIN_MS : ms;
+}
+
+/* The CPU time this thread has used, in ns (0 if the clock fails: the
+ * interval is then the shortest, as for a cheap list). */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* What follows a change of the peers' libraries, at most once per
- * LS_GAMES_EMIT_INTERVAL_MS: the game list, and running downloads looking
- * for new seeders. Both read the PeerGameDB's title index, which a change
- * makes stale: a burst of hellos and deltas costs one rebuild. */
+ * games_interval_ms: the game list, and running downloads looking for new
+ * seeders. Both read the PeerGameDB's title index, which a change makes
+ * stale: a burst of hellos and deltas costs one rebuild. The interval is
+ * sized from this pass's own CPU time rather than fixed: a fixed 500 ms
+ * kept a party's last library off the list for up to half a second after
+ * it came (a 100-peer start converged ~0.4 s later than its logs say), while
+ * 10,000 games cost tens of ms a list and still need the long interval. */
 static void publish_games(ls_peer_runtime_t *rt)
 {
+    uint64_t cpu0 = thread_cpu_ns();
     rt->games_emitted_ms = uv_now(&rt->loop);
     rt->has_emitted_games = true;
     emit_games(rt);
     ls__fetcher_peers_changed(rt->fetcher);
+    uint64_t cpu1 = thread_cpu_ns();
+    rt->games_interval_ms = ls__games_emit_interval_ms(cpu1 > cpu0 ? cpu1 - cpu0 : 0);
 }
 
 static void games_timer_cb(uv_timer_t *timer)
@@ -101,17 +128,36 @@ static void games_timer_cb(uv_timer_t *timer)
         publish_games(rt);
 }
 
+/* Whether every other peer heard of (mDNS, dial targets: the party's size
+ * as links.c counts it) has a library in the PeerGameDB: a burst of
+ * libraries coming in has ended, and the list need not wait. O(1). */
+static bool is_party_listed(ls_peer_runtime_t *rt)
+{
+    return ls_peerdb_count(rt->peerdb) >= ls__links_party_size(rt->links);
+}
+
+/* The list goes at once after a quiet interval, else when the interval
+ * ends; this change rides along with one already due as soon. While peers
+ * heard of still lack a library, more are coming: the interval is then
+ * LS_GAMES_EMIT_MAX_MS (a party's start costs a list per half second, as
+ * many as a fixed interval did), else games_interval_ms, so the list that
+ * completes the party goes about LS_GAMES_EMIT_MIN_MS after the last. */
 static void games_changed(ls_peer_runtime_t *rt)
 {
+    if (rt->is_shutting_down)
+        return;
     uint64_t now = uv_now(&rt->loop);
-    if (rt->is_shutting_down || uv_is_active((uv_handle_t *)&rt->games_timer))
-        return; /* already due: this change rides along */
-    if (!rt->has_emitted_games || now - rt->games_emitted_ms >= LS_GAMES_EMIT_INTERVAL_MS) {
+    uint64_t interval = is_party_listed(rt) ? rt->games_interval_ms : LS_GAMES_EMIT_MAX_MS;
+    if (!rt->has_emitted_games || now - rt->games_emitted_ms >= interval) {
+        uv_timer_stop(&rt->games_timer);
         publish_games(rt);
         return;
     }
-    uv_timer_start(&rt->games_timer, games_timer_cb,
-                   rt->games_emitted_ms + LS_GAMES_EMIT_INTERVAL_MS - now, 0);
+    uint64_t in_ms = rt->games_emitted_ms + interval - now;
+    if (uv_is_active((uv_handle_t *)&rt->games_timer) &&
+        uv_timer_get_due_in(&rt->games_timer) <= in_ms)
+        return;
+    uv_timer_start(&rt->games_timer, games_timer_cb, in_ms, 0);
 }
 
 static void emit_local_library(ls_peer_runtime_t *rt)

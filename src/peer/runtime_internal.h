@@ -82,8 +82,9 @@ struct ls_peer_runtime {
     uv_async_t wake;
     uv_timer_t reconnect_timer;
     uv_timer_t upload_timer; /* upload-progress every LS_UPLOAD_INTERVAL_MS */
-    uv_timer_t games_timer;  /* a coalesced game list is due (LS_GAMES_EMIT_INTERVAL_MS) */
+    uv_timer_t games_timer;  /* a coalesced game list is due (games_interval_ms) */
     uint64_t games_emitted_ms;
+    uint64_t games_interval_ms; /* till the next list may go: ls__games_emit_interval_ms */
     bool has_emitted_games;
     bool was_uploading;
     ls_identity_t *identity;
@@ -141,6 +142,10 @@ void ls_rt_install_event_cb(const ls_install_event_t *ev, void *userdata);
 /* The library, or the library pointer, changed: every object that reads it
  * gets the new one. */
 void ls_rt_use_library(ls_peer_runtime_t *rt, ls_library_t *library);
+
+/* How long after a game list the next may go (LS_GAMES_EMIT_*), given what
+ * the list cost the runtime's thread, in ns of CPU time. Pure. */
+uint64_t ls__games_emit_interval_ms(uint64_t cost_ns);
 
 /* gamedir.c: LS_CMD_SET_GAME_DIR. */
 void ls_rt_set_game_dir(ls_peer_runtime_t *rt, const char *dir);
