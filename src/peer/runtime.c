@@ -85,8 +85,8 @@ static void emit_games(ls_peer_runtime_t *rt)
 
 uint64_t ls__games_emit_interval_ms(uint64_t cost_ns)
 {
-    uint64_t cost_ms = cost_ns / 1000000u;
-    if (cost_ms >= LS_GAMES_EMIT_MAX_MS / LS_GAMES_EMIT_COST_FACTOR)
+    /* compared before multiplying: a huge cost cannot overflow */
+    if (cost_ns >= (uint64_t)LS_GAMES_EMIT_MAX_MS * 1000000u / LS_GAMES_EMIT_COST_FACTOR)
         return LS_GAMES_EMIT_MAX_MS;
     uint64_t ms = cost_ns * LS_GAMES_EMIT_COST_FACTOR / 1000000u;
     return ms < LS_GAMES_EMIT_MIN_MS ? LS_GAMES_EMIT_MIN_MS : ms;
@@ -102,11 +102,11 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* What follows a change of the peers' libraries, at most once per
- * games_interval_ms: the game list, and running downloads looking for new
+/* What follows a change of the peers' libraries, at most once per interval
+ * (games_changed): the game list, and running downloads looking for new
  * seeders. Both read the PeerGameDB's title index, which a change makes
- * stale: a burst of hellos and deltas costs one rebuild. The interval is
- * sized from this pass's own CPU time rather than fixed: a fixed 500 ms
+ * stale: a burst of hellos and deltas costs one rebuild. This pass's own
+ * CPU time sizes the short interval (games_interval_ms): a fixed 500 ms
  * kept a party's last library off the list for up to half a second after
  * it came (a 100-peer start converged ~0.4 s later than its logs say), while
  * 10,000 games cost tens of ms a list and still need the long interval. */

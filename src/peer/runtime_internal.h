@@ -84,7 +84,7 @@ struct ls_peer_runtime {
     uv_timer_t upload_timer; /* upload-progress every LS_UPLOAD_INTERVAL_MS */
     uv_timer_t games_timer;  /* a coalesced game list is due (games_interval_ms) */
     uint64_t games_emitted_ms;
-    uint64_t games_interval_ms; /* till the next list may go: ls__games_emit_interval_ms */
+    uint64_t games_interval_ms; /* the short interval, once the party is listed (games_changed) */
     bool has_emitted_games;
     bool was_uploading;
     ls_identity_t *identity;
