@@ -179,6 +179,10 @@ int ls_resume_init(ls_resume_t *resume, const ls_game_manifest_t *manifest);
 void ls_resume_free(ls_resume_t *resume);
 
 void ls_resume_mark(ls_resume_t *resume, size_t chunk_id);
+/* Marks version.ini's chunks too, once the commit wrote it: for a last
+ * `have` that tells of every chunk. Such a record is not saved again (a
+ * resume of it would skip the sentinel). */
+void ls_resume_mark_committed(ls_resume_t *resume);
 bool ls_resume_has(const ls_resume_t *resume, size_t chunk_id);
 size_t ls_resume_count(const ls_resume_t *resume);
 

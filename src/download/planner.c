@@ -476,6 +476,23 @@ bool ls_planner_peer_is_partial(const ls_planner_t *planner, uint32_t slot)
     return slot < planner->peer_count && planner->peers[slot].have != NULL;
 }
 
+bool ls_planner_promote_seeder(ls_planner_t *planner, const char *peer_id)
+{
+    uint32_t slot;
+    if (ls_planner_peer_slot(planner, peer_id, &slot) != 0)
+        return false;
+    peer_t *peer = &planner->peers[slot];
+    if (!peer->is_active || !peer->have)
+        return false;
+    for (size_t i = 0; i < planner->chunk_count; i++)
+        if (!holds(peer, &planner->chunks[i]))
+            return false;
+    free(peer->have);
+    peer->have = NULL;
+    peer->have_bits = 0;
+    return true;
+}
+
 int ls_planner_set_requests_max(ls_planner_t *planner, uint32_t slot, uint32_t requests_max)
 {
     if (slot >= planner->peer_count)

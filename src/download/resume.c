@@ -111,6 +111,13 @@ void ls_resume_mark(ls_resume_t *resume, size_t chunk_id)
     resume->bitmap[chunk_id / 8] |= (uint8_t)(1u << (chunk_id % 8));
 }
 
+void ls_resume_mark_committed(ls_resume_t *resume)
+{
+    for (size_t id = resume->sentinel_first;
+         id < resume->sentinel_first + resume->sentinel_count && id < resume->chunk_count; id++)
+        resume->bitmap[id / 8] |= (uint8_t)(1u << (id % 8));
+}
+
 bool ls_resume_has(const ls_resume_t *resume, size_t chunk_id)
 {
     return chunk_id < resume->chunk_count && (resume->bitmap[chunk_id / 8] >> (chunk_id % 8)) & 1u;

@@ -888,20 +888,31 @@ static void commit_done(uv_work_t *req, int status)
     char game_id[LS_GAME_ID_MAX + 1];
     bool has_local = dl->has_local_dir;
     snprintf(game_id, sizeof game_id, "%s", dl->game_id);
-    if (dl->has_announced)
-        send_have(dl, true); /* from now on the library announces it complete */
     ls_info("download", "%s: complete", game_id);
     emit_progress(dl, uv_now(fr->loop));
-    if (dl->adoption) {
+    bool is_published = false, has_adoption = dl->adoption != NULL;
+    if (has_adoption) {
         /* Published (and announced) before download-finished, so no reader
          * ever sees the game finished but not downloaded. */
         rc = ls_library_adopt(fr->library, dl->adoption);
         dl->adoption = NULL;
+        is_published = rc >= 0;
         if (rc < 0)
             ls_warn("download", "%s: not published at once: %s", game_id, ls_strerror(rc));
-        if (fr->config.hooks.published)
-            fr->config.hooks.published(fr->config.hooks.userdata);
     }
+    /* Published: the library serves every chunk from now on. The swarm hears
+     * so in this `have` (every chunk), at once: a `gone` here left the
+     * others without us until our library's delta reached them and their
+     * get_game came back (ls_planner_promote_seeder makes us complete there
+     * when the delta comes). Not published: our copy is not served until
+     * the rescan finds it, so the partial copy is withdrawn. */
+    if (is_published) {
+        ls_resume_mark_committed(&dl->resume); /* version.ini: on disk now */
+        send_have(dl, false);
+    } else if (dl->has_announced)
+        send_have(dl, true);
+    if (has_adoption && fr->config.hooks.published)
+        fr->config.hooks.published(fr->config.hooks.userdata);
     ls_peer_event_t event = {.kind = LS_EVENT_DOWNLOAD_FINISHED,
                              .u.download_finished = {game_id, dl->manifest.version}};
     ls__emit(fr->config.events, &event);
@@ -1687,6 +1698,9 @@ static void join_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, vo
 
 static void maybe_join(ls__download_t *dl, const char *peer_id)
 {
+    /* A downloader that told us of every chunk at its end, now listed. */
+    if (ls_planner_promote_seeder(dl->planner, peer_id))
+        return;
     ls_link_t *link = ls__links_find_ready(dl->fr->config.links, peer_id);
     if (!link || is_joining(dl, peer_id) || dl->joining_count >= LS_JOINING_MAX ||
         !ls_planner_peer_can_join(dl->planner, peer_id))

@@ -310,8 +310,18 @@ static bool raw_answer_get_library(ls_raw_peer_t *rp, ls_net_stream_t *s)
     return is_answered;
 }
 
-/* Counts a whole `peers` request in `in` and its entries. */
-static void raw_note_peers(ls_raw_incoming_t *in)
+/* Whether every bit of a `have` bitmap is set. */
+static bool have_is_full(const ls_have_t *have)
+{
+    for (uint32_t i = 0; i < have->chunk_count; i++)
+        if (!(have->bitmap[i / 8] >> (i % 8) & 1u))
+            return false;
+    return have->chunk_count > 0;
+}
+
+/* Counts a whole `peers` request in `in` and its entries, and notes a
+ * `have`. */
+static void raw_note_request(ls_raw_incoming_t *in)
 {
     ls_msg_t req;
     if (!raw_decode(in, &req))
@@ -320,6 +330,11 @@ static void raw_note_peers(ls_raw_incoming_t *in)
         int i = in->rp->incoming_peer_lists++;
         if (i < LS_RAW_PEER_LISTS_MAX)
             in->rp->incoming_peer_entries[i] = req.u.peer_list.count;
+    }
+    if (req.kind == LS_MSG_HAVE) {
+        in->rp->incoming_haves++;
+        in->rp->last_have_chunks = req.u.have.chunk_count;
+        in->rp->is_last_have_full = have_is_full(&req.u.have);
     }
     ls_msg_free(&req);
 }
@@ -338,7 +353,7 @@ static void incoming_read_cb(ls_net_stream_t *s, const uint8_t *data, size_t len
     bool is_get_library = is_fin && memmem(in->buf, in->len, "\"get_library\"", 13);
     in->rp->incoming_get_libraries += is_get_library;
     if (is_fin)
-        raw_note_peers(in);
+        raw_note_request(in);
     /* A serving raw peer leaves other requests unanswered (it stalls). */
     if (is_get_library && in->rp->serve_library && raw_answer_get_library(in->rp, s))
         return;

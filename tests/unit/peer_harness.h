@@ -87,6 +87,11 @@ typedef struct ls_raw_peer {
      * error frame of that code, else left unanswered with serve_manifest */
     int incoming_chunk_requests;
     int chunk_error;
+    /* `have` requests the other side sent us; of the last one, its
+     * chunk_count and whether it held every chunk */
+    int incoming_haves;
+    uint32_t last_have_chunks;
+    bool is_last_have_full;
 } ls_raw_peer_t;
 
 typedef struct {

@@ -388,6 +388,38 @@ static void a_committing_download_still_serves_its_chunks(void **state)
     ls_swarm_assert_same_file(f, 0, d, "games/alpha/version.ini");
 }
 
+/* A download that finishes tells its swarm peers at once, in a last `have`,
+ * that it holds every chunk: its library serves the game from then on.
+ * Before, that `have` withdrew the copy, and the others fetched nothing
+ * more from it until its library's delta reached them and a get_game came
+ * back: up to a list interval and a round trip in the tail of a fan-out,
+ * where the last downloaders wait for sources. */
+static void a_finished_download_announces_every_chunk_at_once(void **state)
+{
+    ls_swarm_t *f = *state;
+    const size_t chunks = 24, size = chunks * LS_CHUNK_SIZE;
+    int d = ls_swarm_start(f, 1, size);
+    ls_test_peer_t *p = &f->peers[d];
+    ls_raw_peer_t raw;
+    char *raw_state = raw_probe_open(p, &raw);
+    json_t *ev = NULL;
+
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    /* bounded: the raw peer reads its link while the download runs */
+    uint64_t deadline = uv_hrtime() + (uint64_t)END_MS * 1000000ull;
+    while (!ev && uv_hrtime() < deadline) {
+        ls_raw_run_for(&raw, 20);
+        ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL, 0);
+    }
+    assert_non_null(ev);
+    json_decref(ev);
+    ls_raw_run_for(&raw, 500);
+    assert_true(raw.incoming_haves > 0);
+    assert_true(raw.last_have_chunks > chunks); /* version.ini's chunk too */
+    assert_true(raw.is_last_have_full);
+    raw_probe_close(&raw, raw_state);
+}
+
 static void corrupt_seeder_is_detected_and_honest_ones_finish(void **state)
 {
     ls_swarm_t *f = *state;
@@ -1091,6 +1123,8 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_partial_copy_serves_only_verified_chunks, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_finished_download_announces_every_chunk_at_once,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(cancel_then_resume_fetches_only_missing_chunks,

@@ -842,6 +842,38 @@ static void a_partial_peer_that_finished_joins_as_a_seeder(void **state)
     ls_manifest_free(&m);
 }
 
+/* A downloader that finished tells of every chunk in its last `have`; once
+ * its library lists the game it is promoted to a complete seeder (no
+ * get_game round trip). A copy lacking a chunk, a lost peer and a seeder
+ * already complete are not promoted. */
+static void a_partial_peer_holding_every_chunk_is_promoted_to_seeder(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {3ull * LS_CHUNK_SIZE_MAX};
+    const char *const ids[] = {"seed"};
+    uint8_t two = 0x03, all = 0x07;
+    ls_game_manifest_t m;
+    ls_planner_t *pl = NULL;
+    uint32_t slot;
+    make_manifest(&m, sizes, 1);
+    assert_int_equal(ls_planner_new(&m, NULL, 0, ids, 1, NULL, NULL, &pl), 0);
+    assert_false(ls_planner_promote_seeder(pl, "seed")); /* complete already */
+    assert_false(ls_planner_promote_seeder(pl, "nobody"));
+    assert_int_equal(ls_planner_peer_has(pl, "d2", &two, 3, &slot), 0);
+    assert_false(ls_planner_promote_seeder(pl, "d2"));
+    assert_true(ls_planner_peer_is_partial(pl, slot));
+    assert_int_equal(ls_planner_peer_has(pl, "d2", &all, 3, &slot), 0);
+    assert_true(ls_planner_peer_is_partial(pl, slot));
+    assert_true(ls_planner_promote_seeder(pl, "d2"));
+    assert_false(ls_planner_peer_is_partial(pl, slot));
+    assert_int_equal(ls_planner_peer_has(pl, "d3", &all, 3, &slot), 0);
+    assert_int_equal(ls_planner_peer_lost(pl, slot), 0);
+    assert_false(ls_planner_promote_seeder(pl, "d3")); /* lost: it joins again */
+    assert_true(ls_planner_peer_can_join(pl, "d3"));
+    ls_planner_free(pl);
+    ls_manifest_free(&m);
+}
+
 static void round_robin_mode_deals_chunks_like_the_seed(void **state)
 {
     (void)state;
@@ -1335,6 +1367,7 @@ int main(void)
         cmocka_unit_test(lost_peer_may_rejoin_but_a_dropped_one_may_not),
         cmocka_unit_test(a_peer_whose_connection_closes_again_and_again_stays),
         cmocka_unit_test(a_partial_peer_that_finished_joins_as_a_seeder),
+        cmocka_unit_test(a_partial_peer_holding_every_chunk_is_promoted_to_seeder),
         cmocka_unit_test(progress_reports_bytes_and_rates),
         cmocka_unit_test(progress_rates_count_arriving_bytes_once),
         cmocka_unit_test(progress_is_due_at_most_four_times_a_second),
