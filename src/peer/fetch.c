@@ -1224,7 +1224,10 @@ static void prepare_done(uv_work_t *req, int status)
     dl->state = DL_FETCHING;
     dl->fetching_ms = uv_now(dl->fr->loop);
     dl->last_resume_save_ms = uv_now(dl->fr->loop);
-    dl->is_have_dirty = true; /* a resumed download re-announces what it holds */
+    /* A resumed download re-announces what it holds, before it asks for
+     * more: a restarted peer serves its chunks from the start. */
+    dl->is_have_dirty = true;
+    maybe_send_have(dl);
     reserve_files(dl);
     use_known_partials(dl);
     pump(dl);

@@ -310,13 +310,13 @@ static bool raw_answer_get_library(ls_raw_peer_t *rp, ls_net_stream_t *s)
     return is_answered;
 }
 
-/* Whether every bit of a `have` bitmap is set. */
-static bool have_is_full(const ls_have_t *have)
+/* The set bits of a `have` bitmap. */
+static uint32_t have_set_bits(const ls_have_t *have)
 {
+    uint32_t n = 0;
     for (uint32_t i = 0; i < have->chunk_count; i++)
-        if (!(have->bitmap[i / 8] >> (i % 8) & 1u))
-            return false;
-    return have->chunk_count > 0;
+        n += have->bitmap[i / 8] >> (i % 8) & 1u;
+    return n;
 }
 
 /* Counts a whole `peers` request in `in` and its entries, and notes a
@@ -332,9 +332,11 @@ static void raw_note_request(ls_raw_incoming_t *in)
             in->rp->incoming_peer_entries[i] = req.u.peer_list.count;
     }
     if (req.kind == LS_MSG_HAVE) {
-        in->rp->incoming_haves++;
+        int i = in->rp->incoming_haves++;
         in->rp->last_have_chunks = req.u.have.chunk_count;
-        in->rp->is_last_have_full = have_is_full(&req.u.have);
+        in->rp->last_have_set = have_set_bits(&req.u.have);
+        if (i < LS_RAW_PEER_LISTS_MAX)
+            in->rp->have_set[i] = in->rp->last_have_set;
     }
     ls_msg_free(&req);
 }

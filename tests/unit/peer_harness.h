@@ -87,11 +87,13 @@ typedef struct ls_raw_peer {
      * error frame of that code, else left unanswered with serve_manifest */
     int incoming_chunk_requests;
     int chunk_error;
-    /* `have` requests the other side sent us; of the last one, its
-     * chunk_count and whether it held every chunk */
+    /* `have` requests the other side sent us; the chunks set in the first
+     * LS_RAW_PEER_LISTS_MAX of them; the last one's chunk_count and set
+     * chunks */
     int incoming_haves;
+    uint32_t have_set[LS_RAW_PEER_LISTS_MAX];
     uint32_t last_have_chunks;
-    bool is_last_have_full;
+    uint32_t last_have_set;
 } ls_raw_peer_t;
 
 typedef struct {

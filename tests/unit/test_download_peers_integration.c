@@ -416,7 +416,7 @@ static void a_finished_download_announces_every_chunk_at_once(void **state)
     ls_raw_run_for(&raw, 500);
     assert_true(raw.incoming_haves > 0);
     assert_true(raw.last_have_chunks > chunks); /* version.ini's chunk too */
-    assert_true(raw.is_last_have_full);
+    assert_int_equal(raw.last_have_set, raw.last_have_chunks);
     raw_probe_close(&raw, raw_state);
 }
 
@@ -520,6 +520,42 @@ static void cancel_then_resume_fetches_only_missing_chunks(void **state)
     size_t served_after = ls_swarm_log_count(f, "alpha.pak [") - served_before;
     assert_int_equal(served_after, chunks - (size_t)resumed / LS_CHUNK_SIZE);
     ls_swarm_assert_same_file(f, 0, d, "games/alpha/alpha.pak");
+}
+
+/* A download resumed (after a cancel here, a restart at a party) tells its
+ * swarm peers at once of the chunks its resume file holds, before it
+ * fetches more: its first `have` holds exactly those. Before, that `have`
+ * waited for the first new chunk or the next tick. */
+static void a_resumed_download_announces_what_it_holds_at_once(void **state)
+{
+    ls_swarm_t *f = *state;
+    size_t chunks = 48;
+    int d = ls_swarm_start(f, 1, chunks * LS_CHUNK_SIZE);
+    ls_test_peer_t *p = &f->peers[d];
+    ls_raw_peer_t raw;
+    bool finished;
+    download_then_cancel(f, p);
+    char *raw_state = raw_probe_open(p, &raw);
+    ls_raw_run_for(&raw, 200);
+    int haves_before = raw.incoming_haves;
+
+    size_t mark = ls_event_log_mark(&p->events);
+    assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
+    json_t *ev =
+        ls_event_log_wait(&p->events, mark, LS_EVENT_DOWNLOAD_BEGIN, NULL, NULL, LS_SWARM_WAIT_MS);
+    assert_non_null(ev);
+    json_int_t resumed = json_integer_value(json_object_get(ev, "bytes_done"));
+    json_decref(ev);
+    assert_true(resumed > 0);
+    for (int i = 0; i < LS_SWARM_WAIT_MS / 20 && raw.incoming_haves == haves_before; i++)
+        ls_raw_run_for(&raw, 20);
+    assert_int_equal(haves_before, 0);
+    assert_true(raw.incoming_haves > 0);
+    assert_int_equal(raw.have_set[0], (uint32_t)(resumed / LS_CHUNK_SIZE));
+    ev = ls_swarm_wait_download_end(f, p, mark, END_MS, &finished);
+    ls_swarm_expect_finished(f, ev, finished);
+    json_decref(ev);
+    raw_probe_close(&raw, raw_state);
 }
 
 /* ---- the sentinel, watched from another thread during a download ---- */
@@ -1128,6 +1164,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(corrupt_seeder_is_detected_and_honest_ones_finish,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(cancel_then_resume_fetches_only_missing_chunks,
+                                        ls_swarm_setup, ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_resumed_download_announces_what_it_holds_at_once,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(version_ini_appears_only_after_every_other_file_is_complete,
                                         ls_swarm_setup, ls_swarm_teardown),
