@@ -150,6 +150,12 @@ void ls_library_adoption_free(ls_library_adoption_t *adoption);
  * game), 0 when the game is complete, or LS_E*. */
 int ls_library_adopt(ls_library_t *library, ls_library_adoption_t *adoption);
 
+/* Whether the game is published at exactly `version` and served now (what
+ * ls_library_manifest and ls_library_file answer). After ls_library_adopt
+ * it is false while the adoption waits for a running scan, or while a file
+ * outside the download's selection still needs hashing. */
+bool ls_library_serves(const ls_library_t *library, const char *game_id, const char *version);
+
 /* The manifest of an announced game. LS_EUNKNOWN_GAME if the id is not in the
  * library (or not in the catalog), LS_ENOT_DOWNLOADED if it has no
  * version.ini. *out is owned by the caller: ls_manifest_free(). */

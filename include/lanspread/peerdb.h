@@ -96,8 +96,10 @@ const ls_game_manifest_t *ls_peerdb_manifest(const ls_peerdb_t *db, const char *
                                              const char *game_id);
 
 /* Records a decoded `have` from the peer: replaces its partial copy of
- * have->game_id; chunk_count 0 removes it. A have for a version the peer's
- * library already lists complete is not recorded (0): the peer seeds it.
+ * have->game_id; chunk_count 0 removes it (0). A have (chunks or none) for
+ * a version the peer's library already lists complete is not recorded: 1,
+ * the peer seeds it (a `have` and the delta that lists the game travel on
+ * separate streams, so the delta may come first).
  * LS_ENOENT for an unknown peer, LS_ELIMIT when the peer already has
  * LS_PEERDB_PARTIALS_MAX partial copies of other games, LS_EINVAL for a
  * have that would not validate (count above the maximum, no bitmap). A

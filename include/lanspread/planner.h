@@ -162,11 +162,12 @@ int ls_planner_peer_has(ls_planner_t *planner, const char *peer_id, const uint8_
 int ls_planner_set_requests_max(ls_planner_t *planner, uint32_t slot, uint32_t requests_max);
 /* True for a peer that holds part of the game (ls_planner_set_have). */
 bool ls_planner_peer_is_partial(const ls_planner_t *planner, uint32_t slot);
-/* A peer in this download as a partial copy that holds every chunk it
- * fetches, and now lists the game complete: from here on it is a complete
- * seeder (ls_planner_set_have with NULL), with no get_game round trip.
- * False, changing nothing, for an unknown, lost or dropped peer, a complete
- * seeder already, or a copy that lacks a chunk. Linear in the chunks. */
+/* A peer in this download as a partial copy whose bitmap holds every chunk
+ * of the manifest, and that now lists the game complete: from here on it
+ * is a complete seeder (ls_planner_set_have with NULL), with no get_game
+ * round trip. False, changing nothing, for an unknown, lost or dropped
+ * peer, a complete seeder already, or a copy that lacks a chunk (one of
+ * fewer files, say). O(peers): the bitmap was counted when it was set. */
 bool ls_planner_promote_seeder(ls_planner_t *planner, const char *peer_id);
 /* Slot of a peer id, or LS_ENOENT. */
 int ls_planner_peer_slot(const ls_planner_t *planner, const char *peer_id, uint32_t *slot);

@@ -88,6 +88,7 @@ typedef struct {
     size_t rr_cursor;
     uint8_t *have; /* chunks it holds (bitmap over chunk ids); NULL: all of them */
     size_t have_bits;
+    bool has_every_bit; /* have holds every chunk of the manifest */
 } peer_t;
 
 struct ls_planner {
@@ -436,6 +437,18 @@ int ls_planner_add_peer(ls_planner_t *planner, const char *peer_id, uint32_t *sl
     return rc;
 }
 
+/* Whether bits 0..bits-1 are all set (what lies past them is not looked
+ * at). A byte at a time: a `have` of LS_HAVE_CHUNKS_MAX chunks is 128 KiB,
+ * and a peer sends one at most every ls_have_interval_ms (2 s at that size). */
+static bool all_bits_set(const uint8_t *bitmap, size_t bits)
+{
+    for (size_t i = 0; i < bits / 8; i++)
+        if (bitmap[i] != 0xff)
+            return false;
+    unsigned rest = (unsigned)(bits % 8), mask = (1u << rest) - 1u;
+    return rest == 0 || (bitmap[bits / 8] & mask) == mask;
+}
+
 int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bitmap,
                         size_t chunk_total)
 {
@@ -452,6 +465,7 @@ int ls_planner_set_have(ls_planner_t *planner, uint32_t slot, const uint8_t *bit
     free(peer->have);
     peer->have = copy;
     peer->have_bits = bitmap ? chunk_total : 0;
+    peer->has_every_bit = bitmap && all_bits_set(bitmap, chunk_total);
     return 0;
 }
 
@@ -482,11 +496,8 @@ bool ls_planner_promote_seeder(ls_planner_t *planner, const char *peer_id)
     if (ls_planner_peer_slot(planner, peer_id, &slot) != 0)
         return false;
     peer_t *peer = &planner->peers[slot];
-    if (!peer->is_active || !peer->have)
+    if (!peer->is_active || !peer->have || !peer->has_every_bit)
         return false;
-    for (size_t i = 0; i < planner->chunk_count; i++)
-        if (!holds(peer, &planner->chunks[i]))
-            return false;
     free(peer->have);
     peer->have = NULL;
     peer->have_bits = 0;

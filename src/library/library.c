@@ -433,6 +433,13 @@ static int copy_manifest_file(ls_file_desc_t *dst, const ls_file_record_t *src)
     return 0;
 }
 
+bool ls_library_serves(const ls_library_t *library, const char *game_id, const char *version)
+{
+    const ls_game_record_t *rec;
+    return version && find_servable(library, game_id, &rec) == 0 && rec->version &&
+           strcmp(rec->version, version) == 0;
+}
+
 int ls_library_manifest(const ls_library_t *library, const char *game_id, ls_game_manifest_t *out)
 {
     const ls_game_record_t *rec;

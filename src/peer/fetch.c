@@ -896,7 +896,9 @@ static void commit_done(uv_work_t *req, int status)
          * ever sees the game finished but not downloaded. */
         rc = ls_library_adopt(fr->library, dl->adoption);
         dl->adoption = NULL;
-        is_published = rc >= 0;
+        /* served now: not while a scan holds the adoption back, nor while
+         * a file outside the selection waits for hashing */
+        is_published = rc >= 0 && ls_library_serves(fr->library, game_id, dl->manifest.version);
         if (rc < 0)
             ls_warn("download", "%s: not published at once: %s", game_id, ls_strerror(rc));
     }
@@ -1620,7 +1622,7 @@ static void use_known_partials(ls__download_t *dl)
     free(ids);
 }
 
-void ls__fetcher_have(ls__fetcher_t *fr, const char *peer_id, const ls_have_t *have)
+void ls__fetcher_have(ls__fetcher_t *fr, const char *peer_id, const ls_have_t *have, bool is_seeder)
 {
     char manifest_id[LS_SHA256_HEX_LEN + 1];
     ls__download_t *dl = fr->is_swarm ? find_download(fr, have->game_id) : NULL;
@@ -1629,14 +1631,19 @@ void ls__fetcher_have(ls__fetcher_t *fr, const char *peer_id, const ls_have_t *h
     ls_hex_encode(dl->resume.manifest_id, LS_SHA256_LEN, manifest_id);
     if (strcmp(manifest_id, have->manifest_id) != 0)
         return; /* a copy of other files: nothing we can use */
+    /* A copy withdrawn, unless the peer's library lists the game: a late
+     * `gone` (from a peer of an earlier version, which withdrew its copy
+     * as it finished) must not drop a complete seeder. */
     if (have->chunk_count == 0) {
         uint32_t slot;
-        if (ls_planner_peer_slot(dl->planner, peer_id, &slot) == 0)
+        if (!is_seeder && ls_planner_peer_slot(dl->planner, peer_id, &slot) == 0)
             ls_planner_peer_lost(dl->planner, slot); /* it no longer offers it */
         pump(dl);
         return;
     }
     use_partial(dl, peer_id, have->bitmap, have->chunk_count);
+    if (is_seeder && dl->state == DL_FETCHING)
+        ls_planner_promote_seeder(dl->planner, peer_id); /* its delta came first */
 }
 
 /* ---- peers that join mid-download ---- */

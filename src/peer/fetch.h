@@ -83,8 +83,11 @@ int ls__fetcher_partial_chunk(ls__fetcher_t *fetcher, const char *game_id, const
 
 /* A peer's `have`: its partial copy of a game, or (chunk_count 0) that it
  * no longer offers one. A running download of that very manifest gives it
- * the chunks it holds. */
-void ls__fetcher_have(ls__fetcher_t *fetcher, const char *peer_id, const ls_have_t *have);
+ * the chunks it holds. is_seeder: its library already lists that version
+ * complete (the `have` came after the delta): one that holds every chunk
+ * is a complete seeder at once. */
+void ls__fetcher_have(ls__fetcher_t *fetcher, const char *peer_id, const ls_have_t *have,
+                      bool is_seeder);
 
 /* LS_CMD_DOWNLOAD. Failures are DOWNLOAD_FAILED events. */
 void ls__fetcher_start(ls__fetcher_t *fetcher, const char *game_id, const char *const *files,

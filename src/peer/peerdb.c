@@ -414,7 +414,7 @@ int ls_peerdb_set_partial(ls_peerdb_t *db, const char *peer_id, const ls_have_t 
     if (have->chunk_count == 0 || seeds) {
         if (at >= 0)
             drop_partial(peer, (size_t)at);
-        return 0;
+        return seeds ? 1 : 0;
     }
     if (at < 0 && peer->partial_count >= LS_PEERDB_PARTIALS_MAX)
         return LS_ELIMIT;

@@ -1143,11 +1143,11 @@ static void peer_has(ls_link_t *link, const ls_have_t *have, void *userdata)
 {
     ls_peer_runtime_t *rt = userdata;
     int rc = ls_peerdb_set_partial(rt->peerdb, link->peer_id, have);
-    if (rc != 0)
+    if (rc < 0)
         ls_debug("peer", "%s: have for %s not kept: %s", link->address, have->game_id,
                  ls_strerror(rc));
     else
-        ls__fetcher_have(rt->fetcher, link->peer_id, have);
+        ls__fetcher_have(rt->fetcher, link->peer_id, have, rc == 1);
 }
 
 static int partial_chunk(const char *game_id, const char *path, uint64_t offset, uint64_t length,

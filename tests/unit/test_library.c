@@ -1102,6 +1102,55 @@ static void file_lookup_borrows_the_published_record(void **state)
     free(data);
 }
 
+/* ls_library_serves says whether a version is served now: a finished
+ * download's `have` tells the swarm it serves every chunk only then. An
+ * adoption made while a scan runs waits for that scan to publish. */
+static void a_version_is_served_only_once_published(void **state)
+{
+    fixture_t *f = *state;
+    add_game(f, "alpha", "1\n");
+    add_game(f, "bravo", NULL);
+    scan(f);
+    assert_true(ls_library_serves(f->library, "alpha", "1"));
+    assert_false(ls_library_serves(f->library, "alpha", "2"));
+    assert_false(ls_library_serves(f->library, "alpha", NULL));
+    assert_false(ls_library_serves(f->library, "bravo", "1")); /* not downloaded */
+    assert_false(ls_library_serves(f->library, "kilo", "1"));  /* not in the catalog */
+
+    /* version 2 lands on disk as a download would leave it; its verified
+     * manifest comes from a library of its own */
+    ls_test_write_text(f->games, "alpha/version.ini", "2\n");
+    char *other_state = ls_test_mkdtemp("state2");
+    ls_library_t *other = NULL;
+    ls_library_config_t config = {
+        .game_dir = f->games, .state_dir = other_state, .catalog = f->catalog};
+    assert_int_equal(ls_library_open(&config, &other), 0);
+    assert_int_equal(ls_library_scan_sync(other, NULL), 0);
+    ls_game_manifest_t m;
+    assert_int_equal(ls_library_manifest(other, "alpha", &m), 0);
+    ls_library_close(other);
+    ls_test_rmtree(other_state);
+    free(other_state);
+    size_t selected[8];
+    assert_true(m.file_count <= 8);
+    for (size_t i = 0; i < m.file_count; i++)
+        selected[i] = i;
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    assert_int_equal(ls_library_scan_start(f->library, &loop, "bravo", NULL, NULL), 0);
+    ls_library_adoption_t *adoption = NULL;
+    assert_int_equal(ls_library_adoption_prepare(f->library, &m, selected, m.file_count, &adoption),
+                     0);
+    assert_int_equal(ls_library_adopt(f->library, adoption), 0);
+    assert_false(ls_library_serves(f->library, "alpha", "2")); /* held for the scan */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    assert_true(ls_library_serves(f->library, "alpha", "2"));
+    assert_false(ls_library_serves(f->library, "alpha", "1"));
+    ls_manifest_free(&m);
+}
+
 static void version_ini_forms_are_parsed(void **state)
 {
     (void)state;
@@ -1247,6 +1296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(scan_keeps_at_most_its_cap_of_hash_jobs_queued, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(file_lookup_borrows_the_published_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_version_is_served_only_once_published, setup, teardown),
         cmocka_unit_test(only_an_awaited_first_scan_takes_the_latency_lane),
         cmocka_unit_test_setup_teardown(the_scan_after_a_failed_first_scan_waits_for_the_bulk_lane,
                                         setup, teardown),

@@ -530,8 +530,8 @@ static void a_completed_game_drops_the_partial_copy(void **state)
     assert_null(ls_peerdb_partial(db, "peer-a", "quake3"));
     assert_non_null(ls_peerdb_partial(db, "peer-a", "doom"));
 
-    /* A late have of what the peer now seeds is not recorded. */
-    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &quake), 0);
+    /* A late have of what the peer now seeds is not recorded: it seeds. */
+    assert_int_equal(ls_peerdb_set_partial(db, "peer-a", &quake), 1);
     assert_null(ls_peerdb_partial(db, "peer-a", "quake3"));
 
     /* A hello listing doom 1.9 ends that one too. */
