@@ -128,12 +128,12 @@ static void games_timer_cb(uv_timer_t *timer)
         publish_games(rt);
 }
 
-/* Whether every other peer heard of (mDNS, dial targets: the party's size
- * as links.c counts it) has a library in the PeerGameDB: a burst of
- * libraries coming in has ended, and the list need not wait. O(1). */
-static bool is_party_listed(ls_peer_runtime_t *rt)
+/* Once every other peer heard of (the party's size as links.c counts it)
+ * has a library in the PeerGameDB, a burst of libraries coming in has
+ * ended, and the list need not wait. */
+uint64_t ls__games_wait_ms(size_t listed, size_t party_size, uint64_t short_ms)
 {
-    return ls_peerdb_count(rt->peerdb) >= ls__links_party_size(rt->links);
+    return listed >= party_size ? short_ms : LS_GAMES_EMIT_MAX_MS;
 }
 
 /* The list goes at once after a quiet interval, else when the interval
@@ -147,7 +147,8 @@ static void games_changed(ls_peer_runtime_t *rt)
     if (rt->is_shutting_down)
         return;
     uint64_t now = uv_now(&rt->loop);
-    uint64_t interval = is_party_listed(rt) ? rt->games_interval_ms : LS_GAMES_EMIT_MAX_MS;
+    uint64_t interval = ls__games_wait_ms(ls_peerdb_count(rt->peerdb),
+                                          ls__links_party_size(rt->links), rt->games_interval_ms);
     if (!rt->has_emitted_games || now - rt->games_emitted_ms >= interval) {
         uv_timer_stop(&rt->games_timer);
         publish_games(rt);

@@ -146,6 +146,11 @@ void ls_rt_use_library(ls_peer_runtime_t *rt, ls_library_t *library);
 /* How long after a game list the next may go (LS_GAMES_EMIT_*), given what
  * the list cost the runtime's thread, in ns of CPU time. Pure. */
 uint64_t ls__games_emit_interval_ms(uint64_t cost_ns);
+/* Which interval a change of the peers' libraries waits: while fewer peers
+ * have a library (`listed`) than the party's size as heard (`party_size`:
+ * mDNS, presence), more are coming and it is LS_GAMES_EMIT_MAX_MS; else
+ * `short_ms` (ls__games_emit_interval_ms of the last list). Pure. */
+uint64_t ls__games_wait_ms(size_t listed, size_t party_size, uint64_t short_ms);
 
 /* gamedir.c: LS_CMD_SET_GAME_DIR. */
 void ls_rt_set_game_dir(ls_peer_runtime_t *rt, const char *dir);

@@ -306,6 +306,20 @@ static void the_list_interval_follows_the_cost_of_a_list(void **state)
     assert_int_equal(ls__games_emit_interval_ms(UINT64_MAX), LS_GAMES_EMIT_MAX_MS);
 }
 
+/* While peers heard of still lack a library (a party's start), a change
+ * waits the long interval: each list is all the games, and a 100-peer
+ * start listed every 50 ms cost its daemons ~1 CPU s more. Once the
+ * party is listed, the short one. */
+static void the_list_waits_the_long_interval_while_the_party_comes(void **state)
+{
+    (void)state;
+    assert_int_equal(ls__games_wait_ms(3, 10, LS_GAMES_EMIT_MIN_MS), LS_GAMES_EMIT_MAX_MS);
+    assert_int_equal(ls__games_wait_ms(9, 10, 120), LS_GAMES_EMIT_MAX_MS);
+    assert_int_equal(ls__games_wait_ms(10, 10, LS_GAMES_EMIT_MIN_MS), LS_GAMES_EMIT_MIN_MS);
+    assert_int_equal(ls__games_wait_ms(11, 10, 120), 120); /* a peer mDNS has not heard */
+    assert_int_equal(ls__games_wait_ms(0, 0, LS_GAMES_EMIT_MIN_MS), LS_GAMES_EMIT_MIN_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +328,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(the_last_of_a_burst_of_small_changes_is_listed_soon,
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test(the_list_interval_follows_the_cost_of_a_list),
+        cmocka_unit_test(the_list_waits_the_long_interval_while_the_party_comes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
