@@ -62,6 +62,14 @@
  * error, with which a super-seeding peer refuses one chunk rather than its
  * whole upload; the others get `busy` for it. */
 #define LS_FEATURE_GIVEN "given"
+/* hello.features (with LS_FEATURE_SWARM): the sender keeps a peer whose
+ * download finished as a source when its last `have` names every chunk,
+ * and takes it for a complete seeder once its library lists the game. A
+ * peer that does not list it gets the empty `have` at that moment, as
+ * before: it would hold the finished peer as a partial copy for the rest of
+ * its download, asking the complete seeders only for chunks no partial
+ * copy has. */
+#define LS_FEATURE_HAVE_COMPLETE "have-complete"
 /* hello.features: the sender answers get_game_file_batch. A downloader sends
  * batches only to peers that list it. */
 #define LS_FEATURE_BATCH "batch"

@@ -319,6 +319,7 @@ out:
 static void pump(ls__download_t *dl);
 static void end_download(ls__download_t *dl, int code, const char *reason);
 static void send_have(ls__download_t *dl, bool is_gone);
+static void send_have_end(ls__download_t *dl);
 static void maybe_send_have(ls__download_t *dl);
 static void wake_in(ls__fetcher_t *fr, uint64_t delay_ms);
 static void wake_after_backoff(ls__download_t *dl);
@@ -908,10 +909,9 @@ static void commit_done(uv_work_t *req, int status)
      * get_game came back (ls_planner_promote_seeder makes us complete there
      * when the delta comes). Not published: our copy is not served until
      * the rescan finds it, so the partial copy is withdrawn. */
-    if (is_published) {
-        ls_resume_mark_committed(&dl->resume); /* version.ini: on disk now */
-        send_have(dl, false);
-    } else if (dl->has_announced)
+    if (is_published)
+        send_have_end(dl);
+    else if (dl->has_announced)
         send_have(dl, true);
     if (has_adoption && fr->config.hooks.published)
         fr->config.hooks.published(fr->config.hooks.userdata);
@@ -1522,25 +1522,47 @@ void ls__fetcher_cancel(ls__fetcher_t *fr, const char *game_id)
 
 /* ---- swarm: announcing and using partial copies ---- */
 
-/* Tells every swarm peer which verified, written chunks we hold (or, gone,
- * that we no longer offer a partial copy). The bitmap is the resume
- * record's: marked only once a chunk is verified and on disk. */
-static void send_have(ls__download_t *dl, bool is_gone)
+/* A `have` of the chunks the resume record marks (or, gone, none), with
+ * fields borrowed from dl: nothing to free. False when none may be sent. */
+static bool have_fill(ls__download_t *dl, bool is_gone, ls_msg_t *msg)
 {
-    ls__fetcher_t *fr = dl->fr;
-    ls_msg_t msg = {.kind = LS_MSG_HAVE};
-    ls_have_t *h = &msg.u.have;
-    if (!fr->is_swarm || dl->resume.chunk_count > LS_HAVE_CHUNKS_MAX || !dl->resume.bitmap)
-        return;
+    ls_have_t *h = &msg->u.have;
+    memset(msg, 0, sizeof *msg);
+    if (!dl->fr->is_swarm || dl->resume.chunk_count > LS_HAVE_CHUNKS_MAX || !dl->resume.bitmap)
+        return false;
+    msg->kind = LS_MSG_HAVE;
     h->game_id = dl->game_id;
     h->version = dl->manifest.version;
     ls_hex_encode(dl->resume.manifest_id, LS_SHA256_LEN, h->manifest_id);
     h->chunk_count = is_gone ? 0 : (uint32_t)dl->resume.chunk_count;
     h->bitmap = is_gone ? NULL : dl->resume.bitmap;
-    ls__links_send_swarm(fr->config.links, &msg); /* borrowed fields: nothing to free */
+    return true;
+}
+
+/* Tells every swarm peer which verified, written chunks we hold (or, gone,
+ * that we no longer offer a partial copy). The bitmap is the resume
+ * record's: marked only once a chunk is verified and on disk. */
+static void send_have(ls__download_t *dl, bool is_gone)
+{
+    ls_msg_t msg;
+    if (!have_fill(dl, is_gone, &msg))
+        return;
+    ls__links_send_swarm(dl->fr->config.links, &msg);
     dl->has_announced = !is_gone;
     dl->is_have_dirty = false;
-    dl->last_have_ms = uv_now(fr->loop);
+    dl->last_have_ms = uv_now(dl->fr->loop);
+}
+
+/* A finished download that the library serves: its last `have` names every
+ * chunk to the peers that keep it as a source then (LS_FEATURE_HAVE_COMPLETE);
+ * the others get the empty one, if we had announced, as before. */
+static void send_have_end(ls__download_t *dl)
+{
+    ls_msg_t complete, gone;
+    ls_resume_mark_committed(&dl->resume); /* version.ini: on disk now */
+    if (!have_fill(dl, false, &complete) || !have_fill(dl, true, &gone))
+        return;
+    ls__links_send_swarm_end(dl->fr->config.links, &complete, dl->has_announced ? &gone : NULL);
 }
 
 static void wake_timer_cb(uv_timer_t *timer)

@@ -46,13 +46,15 @@ static void dial_slot_freed(ls__links_t *links);
 static uint64_t link_rank(const ls__links_t *links, const char *peer_id);
 
 static const char *const local_features[] = {
-    "chunk-sha256",   "library-delta",  LS_FEATURE_GAME_META, LS_FEATURE_BATCH, LS_FEATURE_COVER,
-    LS_FEATURE_PEERS, LS_FEATURE_SWARM, LS_FEATURE_RELAY,     LS_FEATURE_GIVEN};
+    "chunk-sha256",   "library-delta",         LS_FEATURE_GAME_META, LS_FEATURE_BATCH,
+    LS_FEATURE_COVER, LS_FEATURE_PEERS,        LS_FEATURE_SWARM,     LS_FEATURE_RELAY,
+    LS_FEATURE_GIVEN, LS_FEATURE_HAVE_COMPLETE};
 
 /* The optional features a test switch can turn off. */
 static bool lists_feature(const ls__links_t *links, const char *feature)
 {
-    if (strcmp(feature, LS_FEATURE_SWARM) == 0 || strcmp(feature, LS_FEATURE_GIVEN) == 0)
+    if (strcmp(feature, LS_FEATURE_SWARM) == 0 || strcmp(feature, LS_FEATURE_GIVEN) == 0 ||
+        strcmp(feature, LS_FEATURE_HAVE_COMPLETE) == 0)
         return links->config.is_swarm;
     if (strcmp(feature, LS_FEATURE_PEERS) == 0)
         return links->config.is_peer_exchange;
@@ -252,6 +254,7 @@ static int handshake_done(ls_link_t *link, const ls_hello_t *hello)
     link->wants_game_meta = has_feature(hello, LS_FEATURE_GAME_META);
     link->wants_swarm = links->config.is_swarm && has_feature(hello, LS_FEATURE_SWARM);
     link->takes_given = link->wants_swarm && has_feature(hello, LS_FEATURE_GIVEN);
+    link->takes_have_complete = link->wants_swarm && has_feature(hello, LS_FEATURE_HAVE_COMPLETE);
     link->takes_batch = has_feature(hello, LS_FEATURE_BATCH);
     bool covers_withheld = link->is_outbound && !link->wants_cover;
     link->wants_cover = has_feature(hello, LS_FEATURE_COVER);
@@ -638,9 +641,16 @@ static void swarm_reply_cb(ls_link_t *link, int status, const ls_msg_t *reply, v
 
 void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg)
 {
-    for (ls_link_t *l = links->list; l; l = l->next)
-        if (l->is_ready && !l->is_closing && l->wants_swarm)
+    ls__links_send_swarm_end(links, msg, msg);
+}
+
+void ls__links_send_swarm_end(ls__links_t *links, const ls_msg_t *complete, const ls_msg_t *gone)
+{
+    for (ls_link_t *l = links->list; l; l = l->next) {
+        const ls_msg_t *msg = l->takes_have_complete ? complete : gone;
+        if (msg && l->is_ready && !l->is_closing && l->wants_swarm)
             ls__exchange_start(l, msg, swarm_reply_cb, NULL);
+    }
 }
 
 /* --- peer exchange (issue #17) ------------------------------------------------ */

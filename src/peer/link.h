@@ -99,19 +99,20 @@ struct ls_link {
      * completes it holds no place of the links target (a dead peer's
      * redials must not keep a live newcomer out). */
     bool is_retry;
-    bool wants_game_meta;    /* its hello listed LS_FEATURE_GAME_META */
-    bool wants_swarm;        /* its hello listed LS_FEATURE_SWARM */
-    bool takes_given;        /* and LS_FEATURE_GIVEN: refused a chunk with `given` */
-    bool takes_batch;        /* its hello listed LS_FEATURE_BATCH */
-    bool wants_cover;        /* its hello listed LS_FEATURE_COVER */
-    bool takes_peers;        /* its hello listed LS_FEATURE_PEERS */
-    bool takes_relay;        /* its hello listed LS_FEATURE_RELAY (and we relay) */
-    uint8_t relay_missed;    /* get_library deadlines it let pass (relay.c) */
-    bool is_relay_liar;      /* named a library_rev it did not give (relay.c) */
-    uint32_t peers_sent;     /* `peers` we sent */
-    uint32_t peers_heard;    /* `peers` it sent that we acted on */
-    uint64_t peers_heard_ms; /* when we last acted on one */
-    uint64_t peers_sent_seq; /* the newest news seq our last `peers` covered */
+    bool wants_game_meta;     /* its hello listed LS_FEATURE_GAME_META */
+    bool wants_swarm;         /* its hello listed LS_FEATURE_SWARM */
+    bool takes_given;         /* and LS_FEATURE_GIVEN: refused a chunk with `given` */
+    bool takes_have_complete; /* and LS_FEATURE_HAVE_COMPLETE */
+    bool takes_batch;         /* its hello listed LS_FEATURE_BATCH */
+    bool wants_cover;         /* its hello listed LS_FEATURE_COVER */
+    bool takes_peers;         /* its hello listed LS_FEATURE_PEERS */
+    bool takes_relay;         /* its hello listed LS_FEATURE_RELAY (and we relay) */
+    uint8_t relay_missed;     /* get_library deadlines it let pass (relay.c) */
+    bool is_relay_liar;       /* named a library_rev it did not give (relay.c) */
+    uint32_t peers_sent;      /* `peers` we sent */
+    uint32_t peers_heard;     /* `peers` it sent that we acted on */
+    uint64_t peers_heard_ms;  /* when we last acted on one */
+    uint64_t peers_sent_seq;  /* the newest news seq our last `peers` covered */
     uint64_t peers_sent_ms;
     uint64_t ready_seq; /* order in which links became ready (1, 2, ...; 0: not yet) */
     char peer_id[LS_PEER_ID_HEX_LEN + 1]; /* from the certificate */
@@ -222,6 +223,9 @@ void ls__links_broadcast_delta(ls__links_t *links, const ls_library_delta_t *del
 /* Sends msg (a `have`) to every ready peer whose hello listed
  * LS_FEATURE_SWARM. */
 void ls__links_send_swarm(ls__links_t *links, const ls_msg_t *msg);
+/* A finished download's last `have`: `complete` to the swarm peers that
+ * listed LS_FEATURE_HAVE_COMPLETE, `gone` (NULL: nothing) to the others. */
+void ls__links_send_swarm_end(ls__links_t *links, const ls_msg_t *complete, const ls_msg_t *gone);
 uint64_t ls__links_now(const ls__links_t *links);
 /* A links target is set and we have that many links (either direction,
  * not closing; a redial of a target that failed counts once it is

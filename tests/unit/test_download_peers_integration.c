@@ -208,17 +208,24 @@ static void seeder_appearing_mid_download_gets_work(void **state)
 
 /* A raw swarm peer past its hello with p; returns its scratch directory
  * (raw_probe_close removes it). */
-static char *raw_probe_open(ls_test_peer_t *p, ls_raw_peer_t *raw)
+/* A raw swarm peer linked to p; with is_current, it lists every swarm
+ * feature of this version, else only those of an earlier one. */
+static char *raw_probe_open_as(ls_test_peer_t *p, ls_raw_peer_t *raw, bool is_current)
 {
-    char *features[] = {"chunk-sha256", LS_FEATURE_SWARM};
+    char *features[] = {"chunk-sha256", LS_FEATURE_SWARM, LS_FEATURE_HAVE_COMPLETE};
     ls_raw_result_t result;
     char *raw_state = ls_test_mkdtemp("raw");
     assert_int_equal(ls_raw_open(raw, raw_state), 0);
     assert_int_equal(ls_raw_connect(raw, ls_peer_listen_port(p->rt)), 0);
-    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, 2, &result), 0);
+    assert_int_equal(ls_raw_handshake_with(raw, NULL, features, is_current ? 3 : 2, &result), 0);
     assert_int_equal(result.reply.kind, LS_MSG_HELLO_ACK);
     ls_raw_result_free(&result);
     return raw_state;
+}
+
+static char *raw_probe_open(ls_test_peer_t *p, ls_raw_peer_t *raw)
+{
+    return raw_probe_open_as(p, raw, true);
 }
 
 static void raw_probe_close(ls_raw_peer_t *raw, char *raw_state)
@@ -393,30 +400,37 @@ static void a_committing_download_still_serves_its_chunks(void **state)
  * Before, that `have` withdrew the copy, and the others fetched nothing
  * more from it until its library's delta reached them and a get_game came
  * back: up to a list interval and a round trip in the tail of a fan-out,
- * where the last downloaders wait for sources. */
+ * where the last downloaders wait for sources. A peer of an earlier
+ * version (no LS_FEATURE_HAVE_COMPLETE) still gets the empty `have`. */
 static void a_finished_download_announces_every_chunk_at_once(void **state)
 {
     ls_swarm_t *f = *state;
     const size_t chunks = 24, size = chunks * LS_CHUNK_SIZE;
     int d = ls_swarm_start(f, 1, size);
     ls_test_peer_t *p = &f->peers[d];
-    ls_raw_peer_t raw;
+    ls_raw_peer_t raw, old;
     char *raw_state = raw_probe_open(p, &raw);
+    char *old_state = raw_probe_open_as(p, &old, false);
     json_t *ev = NULL;
 
     assert_int_equal(ls_peer_download(p->rt, "alpha", NULL, 0, 0), 0);
-    /* bounded: the raw peer reads its link while the download runs */
+    /* bounded: the raw peers read their links while the download runs */
     uint64_t deadline = uv_hrtime() + (uint64_t)END_MS * 1000000ull;
     while (!ev && uv_hrtime() < deadline) {
-        ls_raw_run_for(&raw, 20);
+        ls_raw_run_for(&raw, 10);
+        ls_raw_run_for(&old, 10);
         ev = ls_event_log_wait(&p->events, 0, LS_EVENT_DOWNLOAD_FINISHED, NULL, NULL, 0);
     }
     assert_non_null(ev);
     json_decref(ev);
     ls_raw_run_for(&raw, 500);
+    ls_raw_run_for(&old, 500);
     assert_true(raw.incoming_haves > 0);
     assert_true(raw.last_have_chunks > chunks); /* version.ini's chunk too */
     assert_int_equal(raw.last_have_set, raw.last_have_chunks);
+    assert_true(old.incoming_haves > 1);
+    assert_int_equal(old.last_have_chunks, 0);
+    raw_probe_close(&old, old_state);
     raw_probe_close(&raw, raw_state);
 }
 
