@@ -1617,12 +1617,16 @@ static void maybe_send_have(ls__download_t *dl)
 }
 
 /* A peer's partial copy of the manifest we fetch: it gets the chunks it
- * holds (a new slot, or its old one). */
+ * holds (a new slot, or its old one). is_seeder: its library lists the
+ * game already, so a copy with every chunk is a complete seeder at once. */
 static void use_partial(ls__download_t *dl, const char *peer_id, const uint8_t *bitmap,
-                        uint32_t chunk_count)
+                        uint32_t chunk_count, bool is_seeder)
 {
-    if (ls_planner_peer_has(dl->planner, peer_id, bitmap, chunk_count, NULL) == 0)
-        pump(dl);
+    if (ls_planner_peer_has(dl->planner, peer_id, bitmap, chunk_count, NULL) != 0)
+        return;
+    if (is_seeder)
+        ls_planner_promote_seeder(dl->planner, peer_id); /* its delta came first */
+    pump(dl); /* last: it may end the download and free dl */
 }
 
 /* The partial copies the PeerGameDB already knows of, when a download
@@ -1639,7 +1643,7 @@ static void use_known_partials(ls__download_t *dl)
         const ls_peer_partial_t *part =
             ls_peerdb_partial(dl->fr->config.peerdb, ids[i], dl->game_id);
         if (part && ls__links_find_ready(dl->fr->config.links, ids[i]))
-            use_partial(dl, ids[i], part->bitmap, part->chunk_count);
+            use_partial(dl, ids[i], part->bitmap, part->chunk_count, false);
     }
     free(ids);
 }
@@ -1663,9 +1667,7 @@ void ls__fetcher_have(ls__fetcher_t *fr, const char *peer_id, const ls_have_t *h
         pump(dl);
         return;
     }
-    use_partial(dl, peer_id, have->bitmap, have->chunk_count);
-    if (is_seeder && dl->state == DL_FETCHING)
-        ls_planner_promote_seeder(dl->planner, peer_id); /* its delta came first */
+    use_partial(dl, peer_id, have->bitmap, have->chunk_count, is_seeder);
 }
 
 /* ---- peers that join mid-download ---- */
