@@ -379,10 +379,11 @@ fi
 sleep 2
 # Killed, p8 says no goodbye: a peer whose link to it is not replaced at
 # once holds its old link until the pings prune it, and does not dial p8.
-# p8 links at most LS_PEER_LINKS_TARGET_AUTO (8) peers until its party is
-# sized, which the peers it remembers do once 8 of its 9 are back
-# (known.c); the ninth must then be dialled at once. It was dialled only at
-# the next reconnect tick: the slowest peer came 1.9-3.0 s after p8's ready
+# p8 links at most LS_PEER_LINKS_TARGET_AUTO peers (5; 8 when this was
+# written) until its party is sized, which the peers it remembers do once
+# that many of its 9 are back (known.c); the rest must then be dialled at
+# once. Before that fix the ninth was dialled only at the next reconnect
+# tick: the slowest peer came 1.9-3.0 s after p8's ready
 # event. With --reconnect-ms 10000 on p8, the ninth comes only when it
 # prunes p8's old link and dials p8 itself: 2.6-2.9 s in 3 runs without the
 # fix, 0.6-0.7 s in 8 runs with it (the smaller ids wait MDNS_YIELD_MS).
