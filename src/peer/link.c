@@ -732,9 +732,13 @@ static void send_peers(ls_link_t *link)
     ls_peer_addr_t *list = malloc(LS_PEERS_MAX * sizeof *list);
     if (!list)
         return;
-    /* past the first sends, only relayed news (see LS_PEERS_SENDS_MAX) */
-    size_t n =
-        link->peers_sent < LS_PEERS_SENDS_MAX ? collect_peers(link, link->peers_sent_seq, list) : 0;
+    /* in a full mesh, past the first sends, only relayed news (see
+     * LS_PEERS_SENDS_MAX); with a links target a link made later is news
+     * too: a 100-peer start left a peer whose five links all linked a late
+     * starter directly without that starter's library for 25 s */
+    size_t n = link->peers_sent < LS_PEERS_SENDS_MAX || links->target
+                   ? collect_peers(link, link->peers_sent_seq, list)
+                   : 0;
     /* relayed news only with a links target: a full mesh links every
      * peer, and gossip there is N^2 entries the links make redundant */
     if (link->takes_relay && hooks->collect_relayed && links->target)

@@ -60,12 +60,14 @@ typedef struct {
 #define LS_RESYNC_INTERVAL_MS 2000
 /* Peer exchange (`peers`, issue #17): a link is told our peers when it
  * becomes ready (all of them), then only the news since the last one:
- * peers linked since (in the first LS_PEERS_SENDS_MAX sends only, at most
- * once per LS_PEERS_RESEND_MS: a full list each time made 100 peers
- * encode and decode about 3 N^2 entries each, and a full mesh learns the
- * rest from mDNS), and relayed peers verified (or at a newer rev) since
- * (uncapped, at most once per LS_PEERS_GOSSIP_MS once the first sends are
- * used: each hop of a library's way across a bounded mesh waits for it).
+ * peers linked since (in a full mesh in the first LS_PEERS_SENDS_MAX sends
+ * only, at most once per LS_PEERS_RESEND_MS: a full list each time made
+ * 100 peers encode and decode about 3 N^2 entries each, and a full mesh
+ * learns the rest from mDNS; with a links target in every send, since a
+ * peer whose links all link a newcomer directly hears of it from nobody
+ * else), and relayed peers verified (or at a newer rev) since (uncapped,
+ * at most once per LS_PEERS_GOSSIP_MS once the first sends are used: each
+ * hop of a library's way across a bounded mesh waits for it).
  * A receiver acts on the first LS_PEERS_SENDS_MAX `peers` of a link at
  * once, then on at most one per LS_PEERS_GOSSIP_MS / 2 (timer jitter);
  * more are answered busy and ignored, and their sender tells them again

@@ -557,6 +557,33 @@ static void a_library_travels_a_chain_of_four(void **state)
     json_decref(ev);
 }
 
+/* With a links target, a link made after a link's first LS_PEERS_SENDS_MAX
+ * `peers` is still told on it: peer 1 links only the hub 0, whose links to
+ * 2 and 3 use up those sends; 4 links the hub last, and 1 learns it by
+ * relay (red when linked news stops after the first sends: 4 was then told
+ * to nobody, its only link being the hub). Peer 4 has no game: the
+ * harness's catalog names four. */
+static void a_link_made_after_the_first_sends_is_still_told(void **state)
+{
+    fixture_t *f = *state;
+    const char *games[] = {"alpha", "bravo", "charlie", "delta"};
+    f->links_target = 2;
+    for (int i = 0; i < 5; i++) {
+        test_peer_t *p = ls_swarm_make_peer(f, i);
+        if (i < 4)
+            ls_swarm_add_game(p, games[i], 10);
+        start_peer(f, i, i == 0 ? -1 : 0, NULL, 0);
+        if (i < 2)
+            continue;
+        json_t *ev =
+            ls_event_log_wait(&f->peers[1].events, 0, LS_EVENT_PEER_DISCOVERED, pred_relayed_peer,
+                              ls_peer_id(f->peers[i].rt), PEERS_WAIT_MS + WAIT_MS);
+        if (!ev)
+            fail_msg("peer 1 never learnt peer %d", i);
+        json_decref(ev);
+    }
+}
+
 static void expect_error(ls_raw_peer_t *raw, const void *bytes, size_t len, ls_wire_error_t code)
 {
     ls_raw_result_t result;
@@ -2585,6 +2612,8 @@ int main(void)
                                         ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_library_travels_a_chain_of_four, ls_swarm_setup,
                                         ls_swarm_teardown),
+        cmocka_unit_test_setup_teardown(a_link_made_after_the_first_sends_is_still_told,
+                                        ls_swarm_setup, ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_peers_too_soon_is_answered_busy, ls_swarm_setup,
                                         ls_swarm_teardown),
         cmocka_unit_test_setup_teardown(a_bounded_peer_asks_for_a_relayed_library_at_once,
